@@ -1,0 +1,14 @@
+"""cemlib: a Customer Experience Management workbench.
+
+Stages (see ``shared/DESIGN.md``): collect -> quality -> identity -> churn -> offers,
+each a tested module here and a parameterized notebook in ``notebooks/``.
+"""
+
+__version__ = "0.1.0"
+
+DEFAULT_AS_OF = "2025-06-30"
+DEFAULT_SEED = 42
+DEFAULT_PEOPLE = 20_000
+DEFAULT_WAREHOUSE = "data/cem.duckdb"
+
+__all__ = ["DEFAULT_AS_OF", "DEFAULT_PEOPLE", "DEFAULT_SEED", "DEFAULT_WAREHOUSE", "__version__"]

@@ -1,0 +1,5 @@
+import sys
+
+from cemlib.cli import main
+
+sys.exit(main())

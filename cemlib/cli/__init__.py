@@ -1,0 +1,58 @@
+"""The ``cem`` command. Each subcommand lives in its own module of this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the parsed
+arguments and returning an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from cemlib import __version__
+from cemlib.errors import CemError
+
+# Order is the order shown in ``cem --help``.
+SUBCOMMANDS: tuple[str, ...] = (
+    "generate",
+    "collect",
+    "validate",
+    "identity",
+    "churn",
+    "offers",
+    "run",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cem",
+        description="cemlib: customer data checks, identity resolution, churn/CLV and next offers.",
+    )
+    parser.add_argument("--version", action="version", version=f"cemlib {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"cemlib.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"cemlib.cli.{name}":
+                continue  # subcommand not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CemError as exc:
+        print(f"cem {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

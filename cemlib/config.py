@@ -1,0 +1,37 @@
+"""Where things live: the project root, the default warehouse and reports folders.
+
+Paths resolve against the project root (the folder holding ``pyproject.toml`` of cemlib, found
+from the current directory upwards, or ``$CEM_HOME``), so a notebook opened from ``notebooks/``
+and ``cem`` run from the repository root see the same warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    env = os.environ.get("CEM_HOME")
+    if env:
+        return Path(env).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and 'name = "cemlib"' in pyproject.read_text(encoding="utf-8"):
+            return candidate
+    return here
+
+
+def resolve_path(path: str | Path | None, default: str) -> Path:
+    """``path`` as given when absolute, else relative to the project root; ``None`` -> default."""
+    p = Path(path if path not in (None, "") else default)
+    return p if p.is_absolute() else project_root() / p
+
+
+def warehouse_path(path: str | Path | None = None) -> Path:
+    return resolve_path(path, "data/cem.duckdb")
+
+
+def reports_dir(path: str | Path | None = None) -> Path:
+    return resolve_path(path, "reports")

@@ -1,0 +1,50 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from cemlib.warehouse import SCHEMAS, Warehouse
+
+
+def test_write_read_roundtrip_with_stamps(tmp_path):
+    df = pd.DataFrame({"id": [1, 2, 3], "name": ["а", "б", "в"]})
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        n = wh.write_table("raw", "things", df, run_id="r1", as_of="2025-06-30")
+        assert n == 3
+        back = wh.read_table("raw", "things")
+        assert back.to_dict("list") == {"id": [1, 2, 3], "name": ["а", "б", "в"]}
+        stamped = wh.read_table("raw", "things", stamps=True)
+        assert set(stamped["_run_id"]) == {"r1"}
+        assert wh.stamp("raw", "things") == ("r1", dt.date(2025, 6, 30))
+        assert set(SCHEMAS) <= set(wh.sql("SELECT schema_name FROM duckdb_schemas()")["schema_name"])
+
+
+def test_rewrite_replaces_whole_table(tmp_path):
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        wh.write_table("raw", "t", pd.DataFrame({"a": range(10)}), run_id="r1", as_of="2025-01-01")
+        wh.write_table("raw", "t", pd.DataFrame({"a": range(4)}), run_id="r2", as_of="2025-01-02")
+        assert len(wh.read_table("raw", "t")) == 4
+        log = wh.read_table("meta", "table_log")
+        assert list(log["n_rows"]) == [10, 4]
+
+
+def test_write_tables_is_atomic(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with Warehouse(path) as wh:
+        wh.write_table("clean", "a", pd.DataFrame({"x": [1]}), run_id="old", as_of="2025-01-01")
+    bad = pd.DataFrame({"x": [1]})
+    with Warehouse(path) as wh, pytest.raises(ValueError):
+        wh.write_tables(
+            "clean",
+            {"a": pd.DataFrame({"x": [1, 2]}), "bad name!": bad},
+            run_id="new",
+            as_of="2025-01-02",
+        )
+    with Warehouse(path, read_only=True) as wh:
+        assert wh.stamp("clean", "a")[0] == "old"
+        assert len(wh.read_table("clean", "a")) == 1
+
+
+def test_missing_table_names_it(tmp_path):
+    with Warehouse(tmp_path / "w.duckdb") as wh, pytest.raises(KeyError, match="marts.nothing"):
+        wh.read_table("marts", "nothing")
