@@ -1,0 +1,10 @@
+"""Profile-level marts shared by the churn and next-offer stages."""
+
+from cemlib.marts.transactions import (
+    TRANSACTION_COLUMNS,
+    profile_covariates,
+    profile_transactions,
+    source_schema,
+)
+
+__all__ = ["TRANSACTION_COLUMNS", "profile_covariates", "profile_transactions", "source_schema"]
