@@ -1,0 +1,377 @@
+"""Read canonical source tables from CSV or Parquet files, exactly as received, as text.
+
+A source folder holds one file per table, named after it (``crm_contacts.csv``,
+``online_orders.parquet``, ``web_events.csv.gz`` ...). CSV files are decoded as UTF-8 (with or
+without BOM) and, when that fails, as cp1251 (or the ``encoding`` given); the delimiter
+(``;``, ``,``, tab or ``|``) is sniffed from the header line. Every value is read as text: the
+``raw`` schema keeps what the file held, and typing happens in the staging step. A column
+mapping renames a user's columns to the canonical ones: ``{table: {their_column: canonical}}``
+(a dict or a YAML file), optionally with ``files: {table: file name}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cemlib.collect.schema import TABLES, TableSpec, table_spec
+from cemlib.errors import InputError
+
+SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
+DELIMITERS: tuple[str, ...] = (";", ",", "\t", "|")
+SOURCE_ROW = "_source_row"
+
+
+@dataclass
+class LoadedTable:
+    """One source table as received: ``frame`` is all text plus ``_source_row``."""
+
+    name: str
+    frame: pd.DataFrame
+    path: Path | None = None
+    format: str = "csv"
+    encoding: str | None = None
+    delimiter: str | None = None
+    header_only: bool = False
+    renamed: dict[str, str] = field(default_factory=dict)
+    extra_columns: list[str] = field(default_factory=list)
+    #: typed values when the source already had types (Parquet, the synthetic world); the
+    #: staging step uses them instead of re-parsing the text
+    typed: pd.DataFrame | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+
+@dataclass
+class SourceFolder:
+    """The tables found in a source folder, and the canonical tables it lacks."""
+
+    path: Path
+    tables: dict[str, LoadedTable]
+    missing: list[str]
+
+
+# -- mapping ----------------------------------------------------------------------------------
+def load_mapping(
+    mapping: Mapping | str | Path | None,
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """``(columns, files)`` from a mapping dict or YAML file.
+
+    ``columns`` is ``{table: {their_column: canonical_column}}``; ``files`` (from an optional
+    ``files:`` key) is ``{table: file name}`` for exports not named after the tables.
+    """
+    if mapping is None:
+        return {}, {}
+    source = "column mapping"
+    if isinstance(mapping, str | Path):
+        import yaml
+
+        path = Path(mapping)
+        source = str(path)
+        if not path.is_file():
+            raise InputError("mapping file not found", source=source)
+        try:
+            mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InputError(f"not a readable YAML mapping: {exc}", source=source) from None
+    if not isinstance(mapping, Mapping):
+        raise InputError("expected {table: {their_column: canonical_column}}", source=source)
+    mapping = dict(mapping)
+    files = mapping.pop("files", None) or {}
+    columns: dict[str, dict[str, str]] = {}
+    for table, renames in mapping.items():
+        if table not in TABLES:
+            raise InputError(
+                f"unknown table {table!r} in mapping; canonical tables: {', '.join(TABLES)}",
+                source=source,
+            )
+        if not isinstance(renames, Mapping):
+            raise InputError(
+                f"table {table!r}: expected {{their_column: canonical_column}}", source=source
+            )
+        columns[table] = {str(k): str(v) for k, v in renames.items()}
+    for table in files:
+        if table not in TABLES:
+            raise InputError(f"unknown table {table!r} under 'files'", source=source)
+    return columns, {str(k): str(v) for k, v in files.items()}
+
+
+# -- text --------------------------------------------------------------------------------------
+def frame_to_text(df: pd.DataFrame) -> pd.DataFrame:
+    """Every column as text the way a CSV export holds it (ISO timestamps, ``12.5``, ``True``),
+    missing values as NA; ``string`` dtype."""
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_localize(None)
+        out[col] = s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")
+    return pd.DataFrame(out, index=df.index)
+
+
+def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str]:
+    if encoding:
+        try:
+            return data.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InputError(
+                f"cannot decode as {encoding}: {_where(data, exc)}", source=source
+            ) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"UTF-8 BOM but invalid UTF-8: {_where(data, exc)}", source=source
+            ) from None
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1251"), "cp1251"
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"neither UTF-8 nor cp1251 ({_where(data, exc)}); pass encoding=... if you know it",
+            source=source,
+        ) from None
+
+
+def _where(data: bytes, exc: Exception) -> str:
+    start = getattr(exc, "start", None)
+    if start is None:
+        return str(exc)
+    line = data.count(b"\n", 0, start) + 1
+    return f"undecodable byte 0x{data[start]:02x} at line {line}"
+
+
+def _sniff_delimiter(text: str) -> str:
+    header = text.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    if counts[best] == 0:
+        try:
+            return csv.Sniffer().sniff(text[:20000], delimiters="".join(DELIMITERS)).delimiter
+        except csv.Error:
+            return ","  # a one-column file
+    return best
+
+
+def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | None):
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"not a readable gzip file: {exc}", source=source) from None
+    if not data.strip():
+        raise InputError(
+            "empty file (0 bytes): expected a header line with the columns", source=source
+        )
+    text, used = _decode(data, source, encoding)
+    sep = delimiter or _sniff_delimiter(text)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=True,
+            engine="c",
+        )
+    except pd.errors.ParserError as exc:
+        raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("empty file: no header line", source=source) from None
+    return frame, used, sep
+
+
+def _read_parquet(path: Path, source: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a broken file
+        raise InputError(
+            f"unreadable Parquet file: {type(exc).__name__}: {exc}", source=source
+        ) from None
+
+
+def _canonical_columns(
+    frame: pd.DataFrame, spec: TableSpec, source: str, renames: Mapping[str, str]
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame.columns = columns
+    missing_from_file = [c for c in renames if c not in columns]
+    if missing_from_file:
+        raise InputError(
+            f"the column mapping renames {missing_from_file} but the file has no such column; "
+            f"found: {columns}",
+            source=source,
+            column=missing_from_file[0],
+        )
+    applied = dict(renames)
+    canon = set(spec.columns)
+    for col in columns:
+        if col not in applied and col not in canon and col.lower() in canon:
+            applied[col] = col.lower()
+    frame = frame.rename(columns=applied)
+    dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if dupes:
+        raise InputError(
+            f"duplicate column(s) {dupes} (after mapping); found: {columns}",
+            source=source,
+            column=dupes[0],
+        )
+    missing = [c for c in spec.required if c not in frame.columns]
+    if missing:
+        raise InputError(
+            f"missing required column(s) {missing} of table {spec.name}; expected "
+            f"{list(spec.required)} (optional: {list(spec.optional)}); found {columns}",
+            source=source,
+            column=missing[0],
+        )
+    if SOURCE_ROW in frame.columns:
+        raise InputError(
+            f"column name {SOURCE_ROW!r} is reserved", source=source, column=SOURCE_ROW
+        )
+    return frame, {k: v for k, v in applied.items() if k != v}
+
+
+def read_table_file(
+    path: str | Path,
+    table: str,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> LoadedTable:
+    """Read one file of canonical table ``table`` as text, rename columns by ``mapping``
+    (``{their_column: canonical_column}``) and check the required columns.
+
+    Raises :class:`~cemlib.errors.InputError` naming the file (and column) for a missing file,
+    a 0-byte file, undecodable bytes, malformed CSV, an unreadable Parquet file or a missing
+    required column. A header-only file loads as 0 rows with ``header_only=True``.
+    """
+    spec = table_spec(table)
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise InputError("file not found", source=source)
+    is_parquet = path.suffix.lower() in (".parquet", ".pq")
+    typed = None
+    if is_parquet:
+        if path.stat().st_size == 0:
+            raise InputError("empty file (0 bytes): expected a Parquet file", source=source)
+        typed = _read_parquet(path, source)
+        frame, used, sep = frame_to_text(typed), None, None
+    else:
+        frame, used, sep = _read_csv(path, source, encoding, delimiter)
+        frame = frame_to_text(frame)
+    frame, applied = _canonical_columns(frame, spec, source, mapping or {})
+    if typed is not None:
+        typed = typed.set_axis(list(frame.columns), axis=1)
+    frame = frame.reset_index(drop=True)
+    frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
+    extra = [c for c in frame.columns if c not in spec.columns and c != SOURCE_ROW]
+    return LoadedTable(
+        name=table,
+        frame=frame,
+        path=path,
+        format="parquet" if is_parquet else "csv",
+        encoding=used,
+        delimiter=sep,
+        header_only=len(frame) == 0,
+        renamed=applied,
+        extra_columns=extra,
+        typed=typed.reset_index(drop=True) if typed is not None else None,
+    )
+
+
+def find_table_file(folder: Path, table: str, file_name: str | None = None) -> Path | None:
+    """The file of ``table`` in ``folder`` (``<table>.csv`` / ``.parquet`` / ...), or None;
+    :class:`InputError` when two files claim the same table."""
+    if file_name:
+        path = folder / file_name
+        if not path.is_file():
+            raise InputError(
+                f"mapping names file {file_name!r} for table {table}, not found", source=str(folder)
+            )
+        return path
+    found = [folder / f"{table}{s}" for s in SUFFIXES if (folder / f"{table}{s}").is_file()]
+    if len(found) > 1:
+        raise InputError(
+            f"several files for table {table}: {[p.name for p in found]}; keep one",
+            source=str(folder),
+        )
+    return found[0] if found else None
+
+
+def load_folder(
+    folder: str | Path,
+    *,
+    mapping: Mapping | str | Path | None = None,
+    encoding: str | None = None,
+) -> SourceFolder:
+    """Read every canonical table present in ``folder``; lists the tables it lacks.
+
+    At least one canonical table must be present, and a lines table needs its header table
+    (``order_lines`` -> ``online_orders``, ``receipt_lines`` -> ``pos_receipts``).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("source folder not found", source=str(folder))
+    columns, files = load_mapping(mapping)
+    tables: dict[str, LoadedTable] = {}
+    missing: list[str] = []
+    for name in TABLES:
+        path = find_table_file(folder, name, files.get(name))
+        if path is None:
+            missing.append(name)
+            continue
+        tables[name] = read_table_file(path, name, mapping=columns.get(name), encoding=encoding)
+    if not tables:
+        raise InputError(
+            "no canonical table found; expected files named "
+            + ", ".join(f"{t}.csv|.parquet" for t in TABLES)
+            + f"; found {sorted(p.name for p in folder.iterdir())}",
+            source=str(folder),
+        )
+    for name, loaded in tables.items():
+        parent = TABLES[name].parent
+        if parent and parent not in tables:
+            raise InputError(
+                f"table {name} needs its header table {parent}, which is missing",
+                source=str(loaded.path),
+            )
+    return SourceFolder(path=folder, tables=tables, missing=missing)
+
+
+def tables_from_frames(frames: Mapping[str, pd.DataFrame]) -> dict[str, LoadedTable]:
+    """In-memory source tables (e.g. the synthetic world) as :class:`LoadedTable`: text as a
+    file would hold it for ``raw``, the typed frames kept for staging."""
+    out = {}
+    for name, typed in frames.items():
+        spec = table_spec(name)
+        source = f"<{name}>"
+        frame, applied = _canonical_columns(frame_to_text(typed), spec, source, {})
+        typed = typed.set_axis(list(frame.columns), axis=1).reset_index(drop=True)
+        frame = frame.reset_index(drop=True)
+        frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
+        out[name] = LoadedTable(
+            name=name,
+            frame=frame,
+            format="memory",
+            header_only=len(frame) == 0,
+            renamed=applied,
+            extra_columns=[c for c in frame.columns if c not in spec.columns and c != SOURCE_ROW],
+            typed=typed,
+        )
+    return out

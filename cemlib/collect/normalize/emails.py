@@ -1,0 +1,98 @@
+"""Email addresses: a cleaned form (``X_norm``) and a provider-canonical match key (``X_key``).
+
+``email_norm`` trims and lower-cases (and drops a ``mailto:`` prefix and surrounding ``<>``);
+values that are not an address (no single ``@``, no dot in the domain, spaces inside) become NA.
+``email_key`` additionally folds what the provider treats as one mailbox:
+
+* ``+tags`` are removed for every provider (``ivan+shop@mail.ru`` -> ``ivan@mail.ru``);
+* Gmail ignores dots and ``googlemail.com`` is ``gmail.com``;
+* Yandex: ``ya.ru``, ``yandex.ru/.com/.by/.kz/.ua/.com.tr``, ``narod.ru`` are one domain and dots
+  in the login equal hyphens;
+* the ``mail.ru`` family (``mail.ru``, ``inbox.ru``, ``list.ru``, ``bk.ru``, ``internet.ru``) are
+  distinct mailboxes and are kept apart;
+* frequent domain typos (``gmial.com``, ``mail.ry``, ``yandex.ry`` ...) are corrected.
+
+The original column is never overwritten.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from cemlib.collect.normalize.unique import map_unique
+
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+
+GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+YANDEX_DOMAINS = frozenset(
+    {
+        "ya.ru",
+        "yandex.ru",
+        "yandex.com",
+        "yandex.by",
+        "yandex.kz",
+        "yandex.ua",
+        "yandex.com.tr",
+        "narod.ru",
+    }
+)
+#: domain typos seen in real CRM exports -> the intended domain
+DOMAIN_TYPOS: dict[str, str] = {
+    "gmial.com": "gmail.com",
+    "gmal.com": "gmail.com",
+    "gmai.com": "gmail.com",
+    "gmail.co": "gmail.com",
+    "gmail.cm": "gmail.com",
+    "gmail.con": "gmail.com",
+    "gmaill.com": "gmail.com",
+    "mail.ry": "mail.ru",
+    "mail.rj": "mail.ru",
+    "mai.ru": "mail.ru",
+    "mal.ru": "mail.ru",
+    "maill.ru": "mail.ru",
+    "yandex.ry": "yandex.ru",
+    "yandeks.ru": "yandex.ru",
+    "yandx.ru": "yandex.ru",
+    "yndex.ru": "yandex.ru",
+    "inbox.ry": "inbox.ru",
+    "list.ry": "list.ru",
+    "bk.ry": "bk.ru",
+    "rambler.ry": "rambler.ru",
+}
+
+
+def _norm(text: str) -> str | None:
+    value = text.strip().strip("<>").strip().lower()
+    if value.startswith("mailto:"):
+        value = value[7:]
+    return value if _ADDRESS.match(value) else None
+
+
+def _key(text: str) -> str | None:
+    value = _norm(text)
+    if value is None:
+        return None
+    local, _, domain = value.rpartition("@")
+    domain = DOMAIN_TYPOS.get(domain, domain)
+    local = local.split("+", 1)[0]
+    if domain in GMAIL_DOMAINS:
+        domain = "gmail.com"
+        local = local.replace(".", "")
+    elif domain in YANDEX_DOMAINS:
+        domain = "yandex.ru"
+        local = local.replace(".", "-")
+    if not local:
+        return None
+    return f"{local}@{domain}"
+
+
+def email_norm(series: pd.Series) -> pd.Series:
+    """Trimmed, lower-case addresses; NA for missing values and for text that is no address."""
+    return map_unique(series, _norm)
+
+
+def email_key(series: pd.Series) -> pd.Series:
+    """Provider-canonical match keys (see the module docstring); NA where ``email_norm`` is NA."""
+    return map_unique(series, _key)

@@ -1,0 +1,361 @@
+"""The collection stage: source files or the synthetic world -> ``raw.*`` and ``staging.*``.
+
+``raw.<table>`` holds every column as text exactly as received plus ``_source_row``;
+``staging.<table>`` holds the same rows typed, with normalized identifier columns added
+(``phone_e164``, ``email_norm``, ``email_key``, ``*_name_norm``, ``*_name_lat``,
+``gender_hint``). A value that cannot be typed becomes NA in staging (its text stays in raw)
+and is counted. All schemas are written in one transaction: a bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from cemlib.collect.loaders import SOURCE_ROW, LoadedTable, load_folder, tables_from_frames
+from cemlib.collect.normalize import (
+    email_key,
+    email_norm,
+    gender_hint,
+    name_norm,
+    normalize_phone,
+    parse_amounts,
+    parse_bools,
+    parse_dates,
+    split_full_name,
+    translit_key,
+)
+from cemlib.collect.schema import BOOL, DATE, NAME_PARTS, NUMBER, TABLES, TIMESTAMP, TableSpec
+from cemlib.config import warehouse_path
+from cemlib.errors import InputError
+from cemlib.warehouse import Warehouse
+
+STAT_COLUMNS = ["table", "column", "kind", "n_values", "n_changed", "n_unparsed"]
+
+
+@dataclass
+class CollectResult:
+    """What the collection stage did, as frames a notebook shows."""
+
+    run_id: str
+    as_of: dt.date
+    source: str
+    #: per table: rows in raw and staging, file, encoding, delimiter, date range, rows after as_of
+    tables: pd.DataFrame
+    #: per table and identifier: rows carrying it (raw) and rows where it normalized to a value
+    coverage: pd.DataFrame
+    #: per column: values, how many normalization changed, how many could not be parsed
+    normalization: pd.DataFrame
+    #: canonical tables the source lacked (all optional)
+    missing_tables: list[str] = field(default_factory=list)
+    #: rows per truth table (synthetic source only)
+    truth: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    warehouse: Path | None = None
+
+    @property
+    def n_unparsed(self) -> int:
+        return int(self.normalization["n_unparsed"].sum()) if len(self.normalization) else 0
+
+
+# -- staging of one table -------------------------------------------------------------------
+def _present(text: pd.Series) -> pd.Series:
+    """Rows where the raw text holds something other than blanks."""
+    return text.notna() & text.str.strip().ne("").fillna(False)
+
+
+def _stat(table, column, kind, present, normalized, changed=None) -> dict:
+    unparsed = present & normalized.isna()
+    return {
+        "table": table,
+        "column": column,
+        "kind": kind,
+        "n_values": int(present.sum()),
+        "n_changed": int(changed.sum()) if changed is not None else pd.NA,
+        "n_unparsed": int(unparsed.sum()),
+    }
+
+
+def _split_names(staged: pd.DataFrame, raw: pd.DataFrame, stats: list[dict], table: str) -> None:
+    """Fill name parts from ``full_name`` where they are absent; add ``*_norm``/``*_lat``."""
+    hint = None
+    if "full_name" in staged.columns:
+        parts = split_full_name(staged["full_name"])
+        for part in NAME_PARTS:
+            if part in staged.columns:
+                before = staged[part].notna()
+                staged[part] = staged[part].astype("string").fillna(parts[part])
+            else:
+                before = pd.Series(False, index=staged.index)
+                staged[part] = parts[part]
+            filled = ~before & staged[part].notna()
+            stats.append(
+                {
+                    "table": table,
+                    "column": part,
+                    "kind": "name split",
+                    "n_values": int(_present(raw["full_name"]).sum()),
+                    "n_changed": int(filled.sum()),
+                    "n_unparsed": 0,
+                }
+            )
+        hint = parts["gender_hint"]
+    for part in NAME_PARTS:
+        if part not in staged.columns:
+            continue
+        text = staged[part].astype("string")
+        present = _present(text)
+        norm = name_norm(text)
+        staged[f"{part}_norm"] = norm
+        staged[f"{part}_lat"] = translit_key(text)
+        stats.append(
+            _stat(table, part, "name", present, norm, present & norm.ne(text).fillna(True))
+        )
+    if any(p in staged.columns for p in NAME_PARTS):
+        derived = gender_hint(*(staged[p] if p in staged.columns else None for p in NAME_PARTS))
+        staged["gender_hint"] = hint.fillna(derived) if hint is not None else derived
+
+
+def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, list[dict]]:
+    """The staging frame of one loaded table and its per-column normalization figures."""
+    raw = loaded.frame
+    typed = loaded.typed
+    staged = raw.copy()
+    stats: list[dict] = []
+    for col in raw.columns:
+        if col == SOURCE_ROW:
+            continue
+        kind = spec.kind(col)
+        if kind == "text":
+            continue
+        src = typed[col] if typed is not None and col in typed.columns else raw[col]
+        present = _present(raw[col])
+        if kind in (TIMESTAMP, DATE):
+            values = parse_dates(src)
+            if kind == DATE:
+                values = values.dt.normalize()
+            values = values.astype("datetime64[us]")
+        elif kind == NUMBER:
+            values = parse_amounts(src)
+        elif kind == BOOL:
+            values = parse_bools(src)
+        else:  # pragma: no cover - schema kinds are fixed
+            raise ValueError(kind)
+        staged[col] = values.set_axis(staged.index)
+        stats.append(_stat(spec.name, col, kind, present, staged[col]))
+    for col in spec.phones:
+        if col in raw.columns:
+            e164 = normalize_phone(raw[col])
+            staged[f"{col}_e164"] = e164
+            present = _present(raw[col])
+            stats.append(
+                _stat(
+                    spec.name, col, "phone", present, e164, present & e164.ne(raw[col]).fillna(True)
+                )
+            )
+    for col in spec.emails:
+        if col in raw.columns:
+            norm, key = email_norm(raw[col]), email_key(raw[col])
+            staged[f"{col}_norm"], staged[f"{col}_key"] = norm, key
+            present = _present(raw[col])
+            stats.append(
+                _stat(
+                    spec.name, col, "email", present, norm, present & norm.ne(raw[col]).fillna(True)
+                )
+            )
+            stats.append(
+                _stat(
+                    spec.name,
+                    f"{col}_key",
+                    "email key",
+                    present,
+                    key,
+                    present & key.ne(norm).fillna(True),
+                )
+            )
+    if spec.name == "crm_contacts":
+        _split_names(staged, raw, stats, spec.name)
+    return staged, stats
+
+
+# -- figures ----------------------------------------------------------------------------------
+def _coverage(name: str, spec: TableSpec, raw: pd.DataFrame, staged: pd.DataFrame) -> list[dict]:
+    rows = []
+    n = len(raw)
+    any_present = pd.Series(False, index=raw.index)
+    any_valid = pd.Series(False, index=raw.index)
+    for ident in spec.identifiers:
+        if ident not in raw.columns:
+            continue
+        present = _present(raw[ident])
+        norm_col = next(
+            (c for c in (f"{ident}_e164", f"{ident}_key", f"{ident}_norm") if c in staged.columns),
+            ident,
+        )
+        valid = staged[norm_col].notna() & present
+        any_present |= present
+        any_valid |= valid
+        rows.append((ident, present, valid))
+    if rows:
+        rows.append(("any identifier", any_present, any_valid))
+    return [
+        {
+            "table": name,
+            "identifier": ident,
+            "n_rows": n,
+            "n_present": int(present.sum()),
+            "share_present": float(present.mean()) if n else float("nan"),
+            "n_valid": int(valid.sum()),
+            "share_valid": float(valid.mean()) if n else float("nan"),
+        }
+        for ident, present, valid in rows
+    ]
+
+
+def _table_row(name: str, loaded: LoadedTable, staged: pd.DataFrame, as_of: pd.Timestamp) -> dict:
+    spec = TABLES[name]
+    row = {
+        "table": name,
+        "file": loaded.path.name if loaded.path else loaded.format,
+        "encoding": loaded.encoding,
+        "delimiter": {"\t": "tab"}.get(loaded.delimiter, loaded.delimiter),
+        "n_raw": len(loaded.frame),
+        "n_staging": len(staged),
+        "n_columns": len(loaded.frame.columns) - 1,
+        "extra_columns": ", ".join(loaded.extra_columns),
+        "date_column": spec.date_column,
+        "first_date": pd.NaT,
+        "last_date": pd.NaT,
+        "n_after_as_of": 0,
+        "status": "header only: 0 rows" if loaded.header_only else "ok",
+    }
+    if spec.date_column and spec.date_column in staged.columns:
+        dates = staged[spec.date_column]
+        row["first_date"], row["last_date"] = dates.min(), dates.max()
+        row["n_after_as_of"] = int((dates >= as_of + pd.Timedelta(days=1)).sum())
+    return row
+
+
+# -- the stage --------------------------------------------------------------------------------
+def _synthetic(n_people: int, seed: int, as_of: str):
+    try:
+        from cemlib.synth import generate
+    except ImportError as exc:  # pragma: no cover - synth is part of the package
+        raise InputError(
+            f"the synthetic world is not available: {exc}", source="synthetic"
+        ) from None
+    return generate(n_people=n_people, seed=seed, as_of=str(as_of))
+
+
+def collect(
+    source: str | Path = "synthetic",
+    warehouse: str | Path | Warehouse | None = None,
+    run_id: str = "dev",
+    as_of: str | dt.date = "2025-06-30",
+    n_people: int = 20_000,
+    seed: int = 42,
+    mapping: Mapping | str | Path | None = None,
+    encoding: str | None = None,
+    progress: bool = True,
+) -> CollectResult:
+    """Load ``source`` (``"synthetic"`` or a folder of CSV/Parquet files named after the
+    canonical tables) into ``raw.*`` and ``staging.*`` (and ``truth.*`` for the synthetic world)
+    of ``warehouse``, all in one transaction. Returns the figures of what was loaded."""
+    as_of_ts = pd.Timestamp(as_of).normalize()
+    truth_frames: dict[str, pd.DataFrame] = {}
+    if str(source) == "synthetic":
+        world = _synthetic(n_people, seed, as_of_ts.date().isoformat())
+        loaded = tables_from_frames({k: v for k, v in world.sources.items() if k in TABLES})
+        missing = [t for t in TABLES if t not in loaded]
+        truth_frames = dict(world.truth)
+        source_label = f"synthetic world ({n_people:,} people, seed {seed})"
+    else:
+        folder = load_folder(source, mapping=mapping, encoding=encoding)
+        loaded, missing = folder.tables, folder.missing
+        source_label = str(folder.path)
+
+    raw_tables: dict[str, pd.DataFrame] = {}
+    staging_tables: dict[str, pd.DataFrame] = {}
+    stats: list[dict] = []
+    coverage: list[dict] = []
+    table_rows: list[dict] = []
+    for name in tqdm(list(loaded), desc="staging", disable=not progress):
+        spec = TABLES[name]
+        staged, table_stats = stage_table(spec, loaded[name])
+        if len(staged) != len(loaded[name].frame):  # pragma: no cover - an invariant
+            raise AssertionError(f"{name}: staging lost rows")
+        raw_tables[name] = loaded[name].frame
+        staging_tables[name] = staged
+        stats.extend(table_stats)
+        coverage.extend(_coverage(name, spec, loaded[name].frame, staged))
+        table_rows.append(_table_row(name, loaded[name], staged, as_of_ts))
+        loaded[name].typed = None  # free memory early at scale
+
+    warnings = [
+        f"{r['table']}: header only, loaded as 0 rows" for r in table_rows if r["status"] != "ok"
+    ]
+    if missing:
+        warnings.append("tables not in the source (optional): " + ", ".join(missing))
+
+    wh_path = _write(
+        warehouse,
+        raw_tables,
+        staging_tables,
+        truth_frames,
+        missing,
+        str(source) == "synthetic",
+        run_id=run_id,
+        as_of=as_of_ts.date(),
+    )
+    normalization = pd.DataFrame(stats, columns=STAT_COLUMNS)
+    if len(normalization):
+        normalization["share_changed"] = normalization["n_changed"].astype(
+            "Float64"
+        ) / normalization["n_values"].where(normalization["n_values"] > 0)
+        normalization["share_unparsed"] = normalization["n_unparsed"] / normalization[
+            "n_values"
+        ].where(normalization["n_values"] > 0)
+    return CollectResult(
+        run_id=run_id,
+        as_of=as_of_ts.date(),
+        source=source_label,
+        tables=pd.DataFrame(table_rows),
+        coverage=pd.DataFrame(coverage),
+        normalization=normalization,
+        missing_tables=missing,
+        truth={k: len(v) for k, v in truth_frames.items()},
+        warnings=warnings,
+        warehouse=wh_path,
+    )
+
+
+def _write(
+    warehouse, raw_tables, staging_tables, truth_frames, missing, synthetic, *, run_id, as_of
+):
+    own = not isinstance(warehouse, Warehouse)
+    wh = Warehouse(warehouse_path(warehouse)) if own else warehouse
+    try:
+        with wh.transaction():
+            for schema, tables in (
+                ("raw", raw_tables),
+                ("staging", staging_tables),
+                ("truth", truth_frames),
+            ):
+                for name, frame in tables.items():
+                    wh.write_table(schema, name, frame, run_id=run_id, as_of=as_of)
+            # tables of an earlier run that this source does not have must not linger
+            for name in missing:
+                wh.drop_table("raw", name)
+                wh.drop_table("staging", name)
+            if not synthetic:
+                for name in wh.tables("truth"):
+                    wh.drop_table("truth", name)
+        return wh.path
+    finally:
+        if own:
+            wh.close()
