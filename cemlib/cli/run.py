@@ -1,0 +1,94 @@
+"""``cem run``: execute the stage notebooks with Papermill and write the HTML reports.
+
+Exit codes: 0 every available stage ran; 1 a stage failed (its report is still written and
+the stages depending on it are skipped); 2 bad configuration, nothing was run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, load_config, notebook_parameters
+from cemlib.pipeline.stages import STAGES
+
+_EPILOG = """\
+parameters (-p name=value, repeatable; same names as the config file):
+  run-wide      run_id, as_of, seed, warehouse, source, n_people
+  runner        execution_timeout (seconds per cell), start_timeout, kernel
+  one notebook  03_churn.NAME=VALUE (or 03.NAME=VALUE); a bare NAME=VALUE goes to every
+                selected notebook that declares NAME
+examples:
+  cem run                                  # every stage on the 20,000-person synthetic world
+  cem run --config run.yaml -p as_of=2025-03-31
+  cem run --stages 02,03 -p n_people=2000 -p execution_timeout=600
+  cem run --list                           # stages, notebooks and their parameters
+exit codes: 0 ok, 1 a stage failed, 2 bad configuration (nothing run)
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="execute every stage notebook with Papermill and write HTML reports",
+        description="Execute the stage notebooks in order with Papermill and write "
+        "reports/<run_id>/ (executed notebooks, HTML reports, index.html).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", "-c", metavar="FILE", help="run configuration (YAML)")
+    p.add_argument(
+        "-p",
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter or setting (repeatable); overrides the config file",
+    )
+    p.add_argument("--stages", metavar="LIST", help="stages to run, e.g. 01,02 (default: all)")
+    p.add_argument("--out", metavar="DIR", help="reports folder (default: reports/)")
+    p.add_argument("--notebooks", metavar="DIR", help="notebooks folder (default: notebooks/)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Papermill's cell progress bar (default: when stdout is a terminal)",
+    )
+    p.add_argument(
+        "--list", action="store_true", help="list stages and their parameters, run nothing"
+    )
+    p.set_defaults(func=run)
+
+
+def _list(cfg) -> int:
+    for stage in cfg.selected_stages():
+        path = cfg.notebooks_path / stage.notebook
+        needs = f" (needs {', '.join(stage.depends_on)})" if stage.depends_on else ""
+        if not path.is_file():
+            print(f"{stage.name}: not available ({path} not found){needs}")
+            continue
+        print(f"{stage.name}: {stage.title}{needs}")
+        for name, default in notebook_parameters(path).items():
+            if name not in RUN_WIDE_PARAMETERS:
+                shown = "<expression>" if default.__class__ is object else repr(default)
+                print(f"    {name} = {shown}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from cemlib.pipeline.runner import run_pipeline
+
+    cfg = load_config(
+        args.config,
+        args.params,
+        stages=args.stages,
+        out=args.out,
+        notebooks_dir=args.notebooks,
+        registry=STAGES,
+    )
+    if args.list:
+        return _list(cfg)
+    result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)
+    print(f"Report: {cfg.run_dir / 'index.html'}", flush=True)
+    return result.exit_code

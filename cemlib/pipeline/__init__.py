@@ -1,0 +1,27 @@
+"""Run the stage notebooks with Papermill and publish HTML reports (``cem run``)."""
+
+from cemlib.pipeline.config import RunConfig, load_config, notebook_parameters, plan_parameters
+from cemlib.pipeline.index import list_runs, point_latest, write_reports_index, write_run_index
+from cemlib.pipeline.render import render_html
+from cemlib.pipeline.runner import RunResult, StageResult, execute_stage, run_pipeline
+from cemlib.pipeline.stages import STAGES, Stage, find_stage, select_stages
+
+__all__ = [
+    "STAGES",
+    "RunConfig",
+    "RunResult",
+    "Stage",
+    "StageResult",
+    "execute_stage",
+    "find_stage",
+    "list_runs",
+    "load_config",
+    "notebook_parameters",
+    "plan_parameters",
+    "point_latest",
+    "render_html",
+    "run_pipeline",
+    "select_stages",
+    "write_reports_index",
+    "write_run_index",
+]

@@ -1,0 +1,321 @@
+"""The pages a reviewer opens first: the index of one run and the list of all runs.
+
+Both are plain, self-contained HTML (inline CSS, no scripts, no external resources), so they
+read the same from a file share, an e-mail attachment or an offline laptop.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cemlib.pipeline.runner import FAILED, NOT_AVAILABLE, OK, SKIPPED, RunResult
+
+_CSS = """
+:root { --ok:#1a7f37; --failed:#cf222e; --skipped:#9a6700; --na:#6e7781; --line:#d0d7de; }
+* { box-sizing: border-box; }
+body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       color:#1f2328; background:#fff; margin:0; line-height:1.45; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 48px; }
+h1 { font-size: 1.6em; margin: 0 0 4px; }
+h2 { font-size: 1.2em; margin: 28px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+h3 { font-size: 1.02em; margin: 18px 0 6px; }
+.sub { color:#59636e; margin: 0 0 18px; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 0.94em; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background:#f6f8fa; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.facts th { width: 180px; background: none; color:#59636e; font-weight: normal; }
+.badge { display:inline-block; padding: 1px 9px; border-radius: 10px; font-size: 0.85em;
+         font-weight: 600; color:#fff; white-space: nowrap; }
+.b-ok { background: var(--ok); } .b-failed { background: var(--failed); }
+.b-skipped { background: var(--skipped); } .b-na, .b-incomplete, .b-running { background: var(--na); }
+.alert { border-left: 4px solid var(--failed); background:#fff5f5; padding: 10px 14px; margin: 14px 0; }
+.alert code { background:#ffe3e3; }
+.note { border-left: 4px solid var(--na); background:#f6f8fa; padding: 10px 14px; margin: 14px 0; }
+code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.9em; }
+pre { background:#f6f8fa; padding: 10px 12px; overflow-x: auto; border-radius: 6px; }
+a { color:#0969da; text-decoration: none; } a:hover { text-decoration: underline; }
+.links a { margin-right: 10px; white-space: nowrap; }
+.muted { color:#59636e; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 6px 24px; }
+details summary { cursor: pointer; color:#0969da; margin: 6px 0; }
+footer { margin-top: 36px; color:#59636e; font-size: 0.85em; }
+"""
+
+_BADGE = {OK: "b-ok", FAILED: "b-failed", SKIPPED: "b-skipped", NOT_AVAILABLE: "b-na"}
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _badge(status: str) -> str:
+    return f'<span class="badge {_BADGE.get(status, "b-" + status)}">{_e(status)}</span>'
+
+
+def format_value(value: Any) -> str:
+    """A headline figure as a reviewer reads it: ``12,345``, ``0.873``, ``1,234.50``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 1:
+            return f"{value:,.2f}"
+        return f"{value:.3g}"
+    if value is None:
+        return "n/a"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _page(title: str, body: str, head: str = "") -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"{head}<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# -- one run ------------------------------------------------------------------------------------
+def render_run_index(run: RunResult) -> str:
+    """HTML of ``reports/<run_id>/index.html``."""
+    cfg = run.config
+    git = run.git or {}
+    commit = git.get("commit")
+    commit_text = (
+        f"<code>{_e(commit[:12])}</code> on {_e(git.get('branch'))}"
+        + (' <span class="muted">(uncommitted changes)</span>' if git.get("dirty") else "")
+        if commit
+        else '<span class="muted">not a git checkout</span>'
+    )
+    facts = [
+        ("Run id", f"<code>{_e(run.run_id)}</code>"),
+        ("Status", _badge(run.status)),
+        ("As of (last day of history)", _e(run.as_of)),
+        ("Source", _e(cfg.get("source"))),
+        ("Synthetic world size", format_value(cfg.get("n_people")) + " people"
+         if cfg.get("source") == "synthetic" else '<span class="muted">n/a</span>'),
+        ("Seed", _e(cfg.get("seed"))),
+        ("Started (UTC)", _e(run.started_at)),
+        ("Finished (UTC)", _e(run.finished_at or "still running or interrupted")),
+        ("Duration", _e(_duration(run.duration))),
+        ("Git commit", commit_text),
+    ]  # fmt: skip
+    parts = [
+        f"<h1>cemlib run {_e(run.run_id)} {_badge(run.status)}</h1>",
+        f'<p class="sub">Customer data checks, identity resolution, churn and next offers '
+        f'as of {_e(run.as_of)}. <a href="../index.html">All runs</a></p>',
+    ]
+    for s in run.stages:
+        if s.status == FAILED:
+            link = (
+                f' <a href="{_e(s.html)}#papermill-error-cell">see the error</a>' if s.html else ""
+            )
+            src = (
+                f" in <code>{_e(s.error.get('source_line'))}</code>"
+                if s.error and s.error.get("source_line")
+                else ""
+            )
+            parts.append(
+                f'<div class="alert"><strong>Stage {_e(s.name)} failed</strong> at '
+                f"{_e(s.error_summary)}{src}.{link}</div>"
+            )  # fmt: skip
+    missing = [s.name for s in run.stages if s.status == NOT_AVAILABLE]
+    if missing:
+        parts.append(
+            f'<div class="note">Not available in this checkout: {_e(", ".join(missing))} '
+            "(notebook not found); the stages depending on them were skipped.</div>"
+        )
+    parts.append('<h2>Run</h2><table class="facts">')
+    parts += [f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts]
+    parts.append("</table>")
+
+    parts.append(
+        "<h2>Stages</h2><table><tr><th>Stage</th><th>What it does</th><th>Status</th>"
+        '<th class="num">Duration</th><th>Reports</th><th>Notes</th></tr>'
+    )
+    for s in run.stages:
+        links = []
+        if s.html:
+            links.append(f'<a href="{_e(s.html)}">report</a>')
+        if s.html_code:
+            links.append(f'<a href="{_e(s.html_code)}">with code</a>')
+        if s.notebook:
+            links.append(f'<a href="{_e(s.notebook)}">notebook</a>')
+        note = s.error_summary if s.status != OK else ""
+        parts.append(
+            f"<tr><td><strong>{_e(s.name)}</strong></td><td>{_e(s.title)}</td>"
+            f'<td>{_badge(s.status)}</td><td class="num">{_e(_duration(s.duration))}</td>'
+            f'<td class="links">{"".join(links)}</td><td>{_e(note)}</td></tr>'
+        )
+    parts.append("</table>")
+
+    with_figures = [s for s in run.stages if s.headlines]
+    parts.append("<h2>Headline figures</h2>")
+    if not with_figures:
+        parts.append('<p class="muted">No stage recorded headline figures.</p>')
+    else:
+        parts.append('<div class="grid">')
+        for s in with_figures:
+            rows = "".join(
+                f'<tr><td>{_e(k)}</td><td class="num">{_e(format_value(v))}</td></tr>'
+                for k, v in s.headlines.items()
+            )
+            parts.append(f"<div><h3>{_e(s.name)}</h3><table>{rows}</table></div>")
+        parts.append("</div>")
+
+    parts.append("<h2>Parameters</h2>")
+    for s in run.stages:
+        if s.parameters:
+            shown = {k: v for k, v in s.parameters.items() if k != "headlines_path"}
+            rows = "".join(
+                f"<tr><td><code>{_e(k)}</code></td><td><code>{_e(json.dumps(v, ensure_ascii=False, default=str))}</code></td></tr>"
+                for k, v in shown.items()
+            )  # fmt: skip
+            parts.append(
+                f"<details><summary>{_e(s.name)}: {len(shown)} parameters injected</summary>"
+                f"<table>{rows}</table></details>"
+            )
+    parts.append(
+        "<details><summary>Run configuration (YAML)</summary>"
+        f"<pre>{_e(run.config_yaml)}</pre></details>"
+    )
+    parts.append("<h2>Software</h2><table>")
+    parts += [
+        f'<tr><td>{_e(k)}</td><td class="num">{_e(v)}</td></tr>' for k, v in run.versions.items()
+    ]
+    parts.append("</table>")
+    parts.append(f"<footer>Written by <code>cem run</code> into {_e(run.run_dir)}.</footer>")
+    return _page(f"cemlib run {run.run_id}", "\n".join(parts))
+
+
+def write_run_index(run: RunResult, path: str | Path) -> Path:
+    return _write(Path(path), render_run_index(run))
+
+
+# -- all runs -----------------------------------------------------------------------------------
+def list_runs(reports_dir: str | Path) -> list[RunResult]:
+    """Every run under ``reports_dir`` (folders holding ``run.json``), newest first."""
+    runs = []
+    for path in Path(reports_dir).glob("*/run.json"):
+        if path.parent.is_symlink():
+            continue
+        try:
+            runs.append(RunResult.load(path))
+        except (ValueError, TypeError, OSError):
+            continue  # a foreign or truncated file does not break the listing
+    runs.sort(key=lambda r: (r.started_at or "", r.run_id), reverse=True)
+    return runs
+
+
+def render_reports_index(runs: Iterable[RunResult]) -> str:
+    """HTML of ``reports/index.html``: one row per run, newest first."""
+    runs = list(runs)
+    parts = [
+        "<h1>cemlib reports</h1>",
+        f'<p class="sub">{len(runs)} run(s), newest first.'
+        + (' The newest is also at <a href="latest/index.html">latest/</a>.' if runs else "")
+        + "</p>",
+        "<table><tr><th>Run</th><th>Started (UTC)</th><th>As of</th><th>Status</th>"
+        '<th>Stages</th><th class="num">Duration</th><th>Commit</th></tr>',
+    ]
+    for i, r in enumerate(runs):
+        chips = " ".join(
+            f'<span class="badge {_BADGE.get(s.status, "b-na")}" title="{_e(s.name)}: {_e(s.status)}">'
+            f"{_e(s.key)}</span>"
+            for s in r.stages
+        )
+        commit = (r.git or {}).get("commit")
+        latest = ' <span class="muted">(latest)</span>' if i == 0 else ""
+        parts.append(
+            f'<tr><td><a href="{_e(r.run_id)}/index.html">{_e(r.run_id)}</a>{latest}</td>'
+            f"<td>{_e(r.started_at)}</td><td>{_e(r.as_of)}</td><td>{_badge(r.status)}</td>"
+            f'<td>{chips}</td><td class="num">{_e(_duration(r.duration))}</td>'
+            f"<td><code>{_e(commit[:12] if commit else '')}</code></td></tr>"
+        )
+    parts.append("</table>")
+    if not runs:
+        parts.append('<p class="muted">No runs yet: <code>make report</code> makes one.</p>')
+    return _page("cemlib reports", "\n".join(parts))
+
+
+def point_latest(reports_dir: str | Path, run_id: str, *, use_symlink: bool = True) -> Path:
+    """Make ``reports/latest`` point at ``reports/<run_id>``.
+
+    A relative symlink when the file system allows it; otherwise a ``latest/`` folder whose
+    ``index.html`` forwards to the run (meta refresh, no script) and whose ``RUN_ID`` names it.
+    """
+    reports_dir = Path(reports_dir)
+    link = reports_dir / "latest"
+    if use_symlink:
+        tmp = reports_dir / f".latest.{os.getpid()}"
+        try:
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            os.symlink(run_id, tmp, target_is_directory=True)
+            if link.is_dir() and not link.is_symlink():
+                shutil.rmtree(link)
+            os.replace(tmp, link)
+            return link
+        except OSError:
+            if tmp.is_symlink():
+                tmp.unlink()
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    link.mkdir(exist_ok=True)
+    target = f"../{run_id}/index.html"
+    _write(link / "RUN_ID", run_id + "\n")
+    _write(
+        link / "index.html",
+        _page(
+            "cemlib: latest run",
+            f'<p>The latest run is <a href="{_e(target)}">{_e(run_id)}</a>.</p>',
+            head=f'<meta http-equiv="refresh" content="0; url={_e(target)}">\n',
+        ),
+    )
+    return link
+
+
+def write_reports_index(reports_dir: str | Path, *, use_symlink: bool = True) -> Path:
+    """Rewrite ``reports/index.html`` and point ``reports/latest`` at the newest run."""
+    reports_dir = Path(reports_dir)
+    runs = list_runs(reports_dir)
+    path = _write(reports_dir / "index.html", render_reports_index(runs))
+    if runs:
+        point_latest(reports_dir, runs[0].run_id, use_symlink=use_symlink)
+    return path

@@ -1,0 +1,72 @@
+"""HTML reports of an executed notebook, readable offline.
+
+Two renderings per notebook: one for reviewers without code cells (nbconvert's
+``exclude_input``), one with code for data scientists. nbconvert's stock ``lab`` template
+loads require.js, MathJax and mermaid from a CDN; reviewers may read the reports offline and
+the stage notebooks need none of them, so the template used here drops those scripts. Styles
+are inlined and plots are embedded as base64 PNG, so each HTML file stands alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from jinja2 import DictLoader
+
+_TEMPLATE_NAME = "cem_offline.html.j2"
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_javascript -%}
+<pre class="cem-omitted">[JavaScript output omitted from the offline report]</pre>
+{%- endblock data_javascript -%}
+{%- block data_widget_view -%}
+{%- if 'text/plain' in output.data -%}<pre>{{ output.data['text/plain'] | escape_html }}</pre>{%- endif -%}
+{%- endblock data_widget_view -%}
+{%- block extra_css -%}
+<style type="text/css">
+  body.jp-Notebook { max-width: 1180px; margin: 0 auto; padding: 1.5em 2em; }
+  .jp-RenderedImage img { max-width: 100%; height: auto; }
+  .cem-omitted { color: #777; font-style: italic; }
+</style>
+{%- endblock extra_css -%}
+"""
+
+
+def _exporter(with_code: bool):
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
+        embed_images=True,
+        exclude_input=not with_code,
+        exclude_input_prompt=not with_code,
+        exclude_output_prompt=not with_code,
+    )
+    exporter.template_file = _TEMPLATE_NAME
+    return exporter
+
+
+def render_html(
+    notebook: str | Path | nbformat.NotebookNode,
+    output: str | Path,
+    *,
+    with_code: bool = False,
+    title: str | None = None,
+) -> Path:
+    """Write ``notebook`` (a path or a node) as a self-contained HTML page to ``output``."""
+    nb = (
+        nbformat.read(str(notebook), as_version=4) if isinstance(notebook, str | Path) else notebook
+    )
+    out = Path(output)
+    resources = {"metadata": {"name": title or out.stem}}
+    body, _ = _exporter(with_code).from_notebook_node(nb, resources=resources)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(out)
+    return out

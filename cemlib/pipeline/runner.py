@@ -1,0 +1,412 @@
+"""Execute the stage notebooks of a run with Papermill and publish their reports.
+
+For each selected stage, in pipeline order:
+
+* notebook missing -> "not available"; stages that depend on it -> "skipped";
+* a dependency failed, was skipped or is not available -> "skipped";
+* otherwise the notebook runs with the run's parameters injected. An exception in a cell, a
+  cell running past ``execution_timeout`` or a dead kernel makes the stage "failed": the
+  executed notebook and both HTML reports are still written with the error visible, and the
+  run index names the stage and the cell.
+
+``run.json`` and ``index.html`` of the run are rewritten after every stage, so a run that is
+killed half-way still leaves a readable index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import nbformat
+
+from cemlib.config import project_root
+from cemlib.errors import InputError
+from cemlib.pipeline.config import RunConfig, dump_config, plan_parameters
+from cemlib.pipeline.meta import git_info, package_versions
+from cemlib.pipeline.render import render_html
+from cemlib.pipeline.stages import STAGES, Stage
+from cemlib.reports.headlines import load_headlines
+
+OK, FAILED, SKIPPED, NOT_AVAILABLE = "ok", "failed", "skipped", "not available"
+_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # keep the kernel's TCP warning out of logs
+
+
+@dataclass
+class StageResult:
+    """What happened to one stage; ``error`` describes the failing cell when it failed."""
+
+    key: str
+    name: str
+    title: str
+    status: str
+    depends_on: list[str] = field(default_factory=list)
+    started_at: str | None = None
+    duration: float | None = None
+    reason: str | None = None
+    notebook: str | None = None
+    html: str | None = None
+    html_code: str | None = None
+    headlines: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+
+    @property
+    def error_summary(self) -> str:
+        """``code cell 3 (In [4]): ValueError: boom`` or the skip reason."""
+        if self.error:
+            e = self.error
+            where = ""
+            if e.get("code_cell"):
+                where = f"code cell {e['code_cell']}"
+                if e.get("execution_count"):
+                    where += f" (In [{e['execution_count']}])"
+                where += ": "
+            what = e.get("ename") or e.get("kind") or "error"
+            if e.get("evalue"):
+                what += f": {e['evalue']}"
+            return where + what
+        return self.reason or ""
+
+
+@dataclass
+class RunResult:
+    """A whole run, as written to ``reports/<run_id>/run.json``."""
+
+    run_id: str
+    as_of: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    duration: float | None
+    run_dir: str
+    config: dict[str, Any]
+    config_yaml: str
+    git: dict[str, Any]
+    versions: dict[str, str]
+    stages: list[StageResult]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no stage failed, 1 otherwise (config errors exit 2 before anything runs)."""
+        return 1 if any(s.status == FAILED for s in self.stages) else 0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, indent=2, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        data = dict(data)
+        data["stages"] = [StageResult(**s) for s in data.get("stages", [])]
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunResult:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _run_status(stages: Sequence[StageResult]) -> str:
+    statuses = {s.status for s in stages}
+    if FAILED in statuses:
+        return FAILED
+    if statuses - {OK}:
+        return "incomplete"
+    return OK
+
+
+# -- failure analysis ---------------------------------------------------------------------------
+def _is_injected(cell: nbformat.NotebookNode) -> bool:
+    tags = cell.get("metadata", {}).get("tags", [])
+    return "injected-parameters" in tags or "papermill-error-cell-tag" in tags
+
+
+def _code_cell_number(nb: nbformat.NotebookNode, index: int) -> int:
+    """1-based position of cell ``index`` among the code cells of the *source* notebook."""
+    n = 0
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and not _is_injected(cell):
+            n += 1
+        if i == index:
+            return n
+    return n
+
+
+def _failing_cell(nb: nbformat.NotebookNode, kind: str) -> int | None:
+    """Index of the cell that failed: marked by Papermill, holding an error, or last started."""
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for i, c in code:
+        if c.get("metadata", {}).get("papermill", {}).get("exception"):
+            return i
+    for i, c in code:
+        for out in c.get("outputs", []):
+            if out.get("output_type") == "error" and not (
+                out.get("ename") == "SystemExit" and out.get("evalue") in ("", "0")
+            ):
+                return i
+    started = [i for i, c in code if c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    return started[-1] if started else None
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line.strip()[:120]
+    return ""
+
+
+def _mark_failure(nb: nbformat.NotebookNode, index: int, ename: str, evalue: str) -> None:
+    """Make a timeout or dead kernel visible in the notebook like Papermill does for errors."""
+    cell = nb.cells[index]
+    cell.setdefault("outputs", []).append(
+        nbformat.v4.new_output(
+            "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+        )
+    )
+    meta = cell.setdefault("metadata", {}).setdefault("papermill", {})
+    meta["exception"] = True
+    meta["status"] = "failed"
+    count = cell.get("execution_count")
+    where = f"In [{count}]" if count else f"code cell {_code_cell_number(nb, index)}"
+    banner = nbformat.v4.new_markdown_cell(
+        f'<span style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; '
+        f'font-size:2em;">{ename} at {where}: {evalue}</span>'
+    )
+    banner.metadata["tags"] = ["papermill-error-cell-tag"]
+    nb.cells.insert(index, banner)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner.source))
+    nb.cells[0].metadata["tags"] = ["papermill-error-cell-tag"]
+    nb.metadata.setdefault("papermill", {})["exception"] = True
+
+
+def _describe_failure(
+    out_nb: Path, kind: str, exc: BaseException, timeout: float | None
+) -> dict[str, Any]:
+    """The failing cell of ``out_nb`` (annotated in place for timeouts and dead kernels)."""
+    info: dict[str, Any] = {"kind": kind, "ename": type(exc).__name__, "evalue": ""}
+    if kind == "exception":
+        info["ename"] = getattr(exc, "ename", info["ename"])
+        info["evalue"] = str(getattr(exc, "evalue", "") or "")[:300]
+    elif kind == "timeout":
+        info["ename"] = "CellTimeout"
+        info["evalue"] = f"cell ran longer than execution_timeout={timeout:g} s and was stopped"
+    elif kind == "dead kernel":
+        info["ename"] = "DeadKernel"
+        info["evalue"] = "the kernel died while executing this cell (out of memory or a crash?)"
+    else:
+        info["evalue"] = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    if not out_nb.is_file():
+        return info
+    nb = nbformat.read(str(out_nb), as_version=4)
+    index = _failing_cell(nb, kind)
+    if index is None:
+        return info
+    if kind in ("timeout", "dead kernel"):
+        _mark_failure(nb, index, info["ename"], info["evalue"])
+        nbformat.write(nb, str(out_nb))
+        index = _failing_cell(nb, kind)
+    cell = nb.cells[index]
+    info["code_cell"] = _code_cell_number(nb, index)
+    info["execution_count"] = cell.get("execution_count")
+    info["source_line"] = _first_line(cell.get("source", ""))
+    return info
+
+
+# -- one stage ----------------------------------------------------------------------------------
+def execute_stage(
+    stage: Stage,
+    notebook: Path,
+    run_dir: Path,
+    parameters: dict[str, Any],
+    cfg: RunConfig,
+    *,
+    progress: bool = False,
+) -> StageResult:
+    """Run one notebook with Papermill, render its two HTML reports, collect its headlines."""
+    import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    out_nb = run_dir / stage.notebook
+    headlines_path = run_dir / f"{stage.name}.headlines.json"
+    params = {**parameters, "headlines_path": str(headlines_path)}
+    result = StageResult(
+        key=stage.key,
+        name=stage.name,
+        title=stage.title,
+        status=OK,
+        depends_on=list(stage.depends_on),
+        started_at=_now(),
+        parameters=params,
+    )
+    t0 = time.perf_counter()
+    failure: tuple[str, BaseException] | None = None
+    try:
+        pm.execute_notebook(
+            str(notebook),
+            str(out_nb),
+            parameters=params,
+            kernel_name=cfg.kernel,
+            execution_timeout=cfg.execution_timeout,
+            start_timeout=cfg.start_timeout,
+            progress_bar=progress,
+            log_output=False,
+            cwd=str(notebook.parent),
+            extra_arguments=_KERNEL_ARGS,
+        )
+    except pm.PapermillExecutionError as exc:
+        failure = ("exception", exc)
+    except CellTimeoutError as exc:
+        failure = ("timeout", exc)
+    except DeadKernelError as exc:
+        failure = ("dead kernel", exc)
+    except Exception as exc:  # kernel did not start, unreadable notebook, ...
+        failure = ("runner", exc)
+    if failure is not None:
+        result.status = FAILED
+        result.error = _describe_failure(out_nb, *failure, cfg.execution_timeout)
+    if out_nb.is_file():
+        result.notebook = out_nb.name
+        try:
+            result.html = render_html(
+                out_nb, run_dir / f"{stage.name}.html", title=stage.title
+            ).name
+            result.html_code = render_html(
+                out_nb, run_dir / f"{stage.name}.code.html", with_code=True, title=stage.title
+            ).name
+        except Exception as exc:
+            result.status = FAILED
+            result.error = result.error or {
+                "kind": "render",
+                "ename": type(exc).__name__,
+                "evalue": str(exc)[:300],
+            }
+    try:
+        result.headlines = load_headlines(headlines_path)
+    except (ValueError, OSError) as exc:
+        result.headlines = {"headlines unreadable": f"{type(exc).__name__}: {exc}"[:200]}
+    result.duration = round(time.perf_counter() - t0, 2)
+    return result
+
+
+# -- the run ------------------------------------------------------------------------------------
+def _prepare_run_dir(run_dir: Path) -> None:
+    """Create ``run_dir``; a previous run of the same id is replaced, anything else refused."""
+    if run_dir.exists():
+        if not (run_dir / "run.json").is_file() and any(run_dir.iterdir()):
+            raise InputError(
+                "exists and is not a cem run folder; choose another run_id or out",
+                source=str(run_dir),
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+
+
+def _skip_reason(
+    stage: Stage, done: dict[str, StageResult], registry: Sequence[Stage]
+) -> str | None:
+    names = {s.key: s.name for s in registry}
+    for dep in stage.depends_on:
+        prior = done.get(dep)
+        if prior is not None and prior.status != OK:
+            return (
+                f"needs {names[dep]}, which {'is ' if prior.status != FAILED else ''}{prior.status}"
+            )
+    return None
+
+
+def run_pipeline(
+    cfg: RunConfig,
+    *,
+    registry: Sequence[Stage] = STAGES,
+    progress: bool | None = None,
+    stream: TextIO | None = None,
+) -> RunResult:
+    """Execute the selected stages of ``cfg`` and write ``reports/<run_id>/``.
+
+    Parameters are validated against every available notebook first (InputError, nothing
+    run). Returns the run; ``result.exit_code`` is non-zero when a stage failed.
+    """
+    from cemlib.pipeline.index import write_reports_index, write_run_index
+
+    stream = stream or sys.stdout
+    if progress is None:
+        progress = bool(getattr(stream, "isatty", lambda: False)())
+    stages = cfg.selected_stages(registry)
+    nb_dir = cfg.notebooks_path
+    plans = plan_parameters(cfg, stages, nb_dir)
+    run_dir = cfg.run_dir
+    _prepare_run_dir(run_dir)
+
+    run = RunResult(
+        run_id=cfg.run_id,
+        as_of=cfg.as_of,
+        status="running",
+        started_at=_now(),
+        finished_at=None,
+        duration=None,
+        run_dir=str(run_dir),
+        config=cfg.to_dict(),
+        config_yaml=dump_config(cfg),
+        git=git_info(project_root()),
+        versions=package_versions(),
+        stages=[],
+    )
+
+    def publish() -> None:
+        (run_dir / "run.json").write_text(run.to_json(), encoding="utf-8")
+        write_run_index(run, run_dir / "index.html")
+
+    def say(text: str) -> None:
+        print(text, file=stream, flush=True)
+
+    say(f"cem run {cfg.run_id}: {len(stages)} stage(s), as_of {cfg.as_of} -> {run_dir}")
+    t_run = time.perf_counter()
+    done: dict[str, StageResult] = {}
+    width = max(len(s.name) for s in stages)
+    for n, stage in enumerate(stages, 1):
+        label = f"[{n}/{len(stages)}] {stage.name:<{width}}"
+        notebook = nb_dir / stage.notebook
+        reason = _skip_reason(stage, done, registry)
+        if not notebook.is_file():
+            result = StageResult(
+                stage.key, stage.name, stage.title, NOT_AVAILABLE, list(stage.depends_on),
+                reason=f"notebook {notebook.name} not found in {nb_dir}",
+            )  # fmt: skip
+        elif reason:
+            result = StageResult(
+                stage.key, stage.name, stage.title, SKIPPED, list(stage.depends_on), reason=reason
+            )
+        else:
+            if progress:
+                say(f"{label} running ...")
+            result = execute_stage(
+                stage, notebook, run_dir, plans[stage.name], cfg, progress=progress
+            )
+        done[stage.key] = result
+        run.stages.append(result)
+        elapsed = f"{result.duration:8.1f} s" if result.duration is not None else " " * 10
+        detail = f"  {result.error_summary}" if result.status != OK else ""
+        say(f"{label} {result.status:<13} {elapsed}{detail}")
+        publish()
+
+    run.finished_at = _now()
+    run.duration = round(time.perf_counter() - t_run, 2)
+    run.status = _run_status(run.stages)
+    publish()
+    write_reports_index(cfg.reports_path)
+    counts = {
+        s: sum(r.status == s for r in run.stages) for s in (OK, FAILED, SKIPPED, NOT_AVAILABLE)
+    }
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    say(f"cem run {cfg.run_id}: {run.status} ({summary}) in {run.duration:.1f} s")
+    return run

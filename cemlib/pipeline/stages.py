@@ -1,0 +1,90 @@
+"""The stages of a run: which notebook each executes and which stages it needs first.
+
+The registry lists every stage of the pipeline, whether or not its notebook exists yet: a
+missing notebook is reported as "not available" and the stages that depend on it are skipped,
+so a partial checkout still runs what it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from cemlib.errors import InputError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: ``key`` ("03"), ``name`` ("03_churn", also the notebook's file stem)."""
+
+    key: str
+    name: str
+    title: str
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.name}.ipynb"
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("00", "00_collect", "Collection: raw and staged source tables"),
+    Stage("01", "01_quality", "Quality checks: clean tables and quarantine", ("00",)),
+    Stage("02", "02_profiles", "Identity resolution: one profile per person", ("01",)),
+    Stage("03", "03_churn", "Churn and customer lifetime value", ("02",)),
+    Stage("04", "04_next_offer", "Next offer per profile", ("02", "03")),
+)
+
+
+def stage_lookup(stages: Sequence[Stage]) -> dict[str, Stage]:
+    """Every accepted spelling of a stage ("03", "3", "03_churn", "churn") -> the stage."""
+    table: dict[str, Stage] = {}
+    for s in stages:
+        short = s.name.split("_", 1)[1] if "_" in s.name else s.name
+        for alias in (s.key, s.key.lstrip("0") or "0", s.name, short, s.notebook):
+            table[alias.lower()] = s
+    return table
+
+
+def find_stage(name: str, stages: Sequence[Stage] = STAGES) -> Stage:
+    """The stage called ``name`` (key, file stem or short name); InputError when unknown."""
+    stage = stage_lookup(stages).get(str(name).strip().lower())
+    if stage is None:
+        known = ", ".join(s.name for s in stages)
+        raise InputError(f"unknown stage {name!r}; known stages: {known}", source="stages")
+    return stage
+
+
+def select_stages(
+    selection: str | Iterable[str] | None, stages: Sequence[Stage] = STAGES
+) -> list[Stage]:
+    """The stages to run, in pipeline order. ``None``/"all" means every stage.
+
+    ``selection`` is a comma-separated string ("01,02") or a list of stage names. Dependencies
+    outside the selection are not added: their tables are expected in the warehouse already.
+    """
+    if selection is None:
+        return list(stages)
+    if isinstance(selection, str):
+        if selection.strip().lower() in ("", "all"):
+            return list(stages)
+        selection = [part for part in selection.split(",") if part.strip()]
+    chosen = {find_stage(str(name), stages).key for name in selection}
+    if not chosen:
+        raise InputError("no stage selected", source="stages")
+    return [s for s in stages if s.key in chosen]
+
+
+def check_registry(stages: Sequence[Stage]) -> None:
+    """Keys unique and every dependency listed before the stage that needs it."""
+    seen: set[str] = set()
+    for s in stages:
+        if s.key in seen:
+            raise ValueError(f"stage key {s.key!r} listed twice")
+        missing = [d for d in s.depends_on if d not in seen]
+        if missing:
+            raise ValueError(f"stage {s.name} depends on {missing}, not listed before it")
+        seen.add(s.key)
+
+
+check_registry(STAGES)

@@ -1,0 +1,75 @@
+"""Throw-away stage notebooks for the pipeline tests, written into each test's tmp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+RUN_WIDE_CELL = """\
+run_id = "dev"
+as_of = "2025-06-30"
+seed = 42
+warehouse = None
+source = "synthetic"
+n_people = 20000
+headlines_path = None
+"""
+
+
+def write_notebook(path: Path, cells: list[str], extra_params: str = "") -> Path:
+    """A notebook with a tagged parameters cell (run-wide + ``extra_params``) then ``cells``.
+
+    Strings starting with ``"# md"`` become markdown cells.
+    """
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell(RUN_WIDE_CELL + extra_params)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params]
+    for src in cells:
+        if src.startswith("# md"):
+            nb.cells.append(nbformat.v4.new_markdown_cell(src[len("# md") :].strip()))
+        else:
+            nb.cells.append(nbformat.v4.new_code_cell(src))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+OK_CELLS = [
+    "# md # Collection\nA throw-away stage for the pipeline tests.",
+    "import json\nfrom cemlib.reports import save_headlines\nrows = n_people * 3",
+    "save_headlines(headlines_path, {'rows collected': rows, 'share valid': 0.875, 'seed': seed})",
+    "print(f'run {run_id} as of {as_of}: {rows} rows')",
+]
+PLOT_CELLS = [
+    "import matplotlib\nimport matplotlib.pyplot as plt",
+    "fig, ax = plt.subplots(figsize=(4, 3))\nax.bar(['a', 'b'], [n_people, 2 * n_people])\n"
+    "ax.set_title('Rows per table')\nax.set_xlabel('table')\nax.set_ylabel('rows')\nplt.show()",
+]
+FAIL_CELLS = [
+    "x = 1",
+    "y = x + threshold",
+    "raise ValueError(f'boom at threshold {threshold}')",
+    "z = 3",
+]
+
+
+@pytest.fixture
+def stage_notebooks(tmp_path: Path) -> Path:
+    """A notebooks folder with the five stage names: 00 ok (plot), 01 fails in code cell 3
+    (the parameters cell is code cell 1), 02-04 fine but depending on 01."""
+    nb_dir = tmp_path / "notebooks"
+    write_notebook(nb_dir / "00_collect.ipynb", OK_CELLS + PLOT_CELLS, "mode = 'full'\n")
+    write_notebook(
+        nb_dir / "01_quality.ipynb", FAIL_CELLS[:1] + FAIL_CELLS[2:], "threshold = 0.5\n"
+    )
+    for name in ("02_profiles", "03_churn", "04_next_offer"):
+        write_notebook(nb_dir / f"{name}.ipynb", ["print('never reached')"])
+    return nb_dir

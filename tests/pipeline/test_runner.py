@@ -1,0 +1,168 @@
+"""Executing stage notebooks for real with Papermill: success, failure, timeout, dead kernel."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from cemlib.cli import main
+from cemlib.pipeline import load_config, run_pipeline
+from cemlib.pipeline.runner import RunResult
+from tests.pipeline.conftest import OK_CELLS, write_notebook
+
+pytestmark = pytest.mark.slow
+
+
+def test_failing_stage_reported_and_dependants_skipped(stage_notebooks, tmp_path, capsys):
+    out = tmp_path / "reports"
+    code = main(
+        ["run", "--notebooks", str(stage_notebooks), "--out", str(out), "--no-progress",
+         "-p", "run_id=r1", "-p", "n_people=10", "-p", "01.threshold=0.25"]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 1
+
+    run = RunResult.load(out / "r1" / "run.json")
+    status = {s.name: s.status for s in run.stages}
+    assert status == {
+        "00_collect": "ok",
+        "01_quality": "failed",
+        "02_profiles": "skipped",
+        "03_churn": "skipped",
+        "04_next_offer": "skipped",
+    }
+    assert run.status == "failed" and run.exit_code == 1
+    failed = run.stages[1]
+    assert failed.error["code_cell"] == 3  # parameters cell = code cell 1
+    assert failed.error["ename"] == "ValueError"
+    assert failed.error["evalue"] == "boom at threshold 0.25"
+    assert failed.error["source_line"].startswith("raise ValueError")
+    assert run.stages[2].reason == "needs 01_quality, which failed"
+    assert run.stages[4].reason == "needs 02_profiles, which is skipped"
+
+    # the failed stage's reports are written with the error visible, in both renderings
+    for name in ("01_quality.html", "01_quality.code.html", "01_quality.ipynb"):
+        text = (out / "r1" / name).read_text(encoding="utf-8")
+        assert "boom at threshold 0.25" in text, name
+    assert "z = 3" not in (out / "r1" / "01_quality.html").read_text(encoding="utf-8")
+    assert not (out / "r1" / "02_profiles.html").exists()
+
+    index = (out / "r1" / "index.html").read_text(encoding="utf-8")
+    assert "Stage 01_quality failed</strong> at code cell 3 (In [4]): ValueError: boom at" in index
+    assert 'href="01_quality.html#papermill-error-cell"' in index
+    assert index.count(">skipped<") == 3
+    # headline figures of the stage that ran: n_people=10 -> 30 rows
+    assert re.search(r"<td>rows collected</td><td class=\"num\">30</td>", index)
+    assert re.search(r"<td>share valid</td><td class=\"num\">0.875</td>", index)
+
+    # one line per stage with its elapsed time, then where the report is
+    lines = [ln for ln in printed.splitlines() if ln.startswith("[")]
+    assert len(lines) == 5
+    assert re.match(r"\[1/5\] 00_collect\s+ok\s+\d+\.\d s", lines[0])
+    assert "failed" in lines[1] and "code cell 3 (In [4]): ValueError" in lines[1]
+    assert printed.rstrip().endswith(f"Report: {out / 'r1' / 'index.html'}")
+
+
+def test_parameters_injected_and_headlines_recorded(tmp_path):
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", OK_CELLS)
+    cfg = load_config(
+        None,
+        ["run_id=inj", "n_people=123", "seed=9", "as_of=2025-01-31"],
+        notebooks_dir=str(nb_dir),
+        out=str(tmp_path / "reports"),
+        stages="00",
+    )
+    run = run_pipeline(cfg, progress=False)
+    assert run.exit_code == 0 and run.status == "ok"
+    stage = run.stages[0]
+    assert stage.headlines == {"rows collected": 369, "share valid": 0.875, "seed": 9}
+    saved = json.loads((tmp_path / "reports/inj/00_collect.headlines.json").read_text())
+    assert saved["rows collected"] == 369
+    html = (tmp_path / "reports/inj/00_collect.html").read_text(encoding="utf-8")
+    assert "run inj as of 2025-01-31: 369 rows" in html
+    assert stage.duration > 0 and run.duration >= stage.duration
+
+
+def test_missing_notebooks_not_available_and_exit_zero(tmp_path, capsys):
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", ["x = 1"])
+    write_notebook(nb_dir / "03_churn.ipynb", ["x = 1"])
+    out = tmp_path / "reports"
+    code = main(
+        ["run", "--notebooks", str(nb_dir), "--out", str(out), "-p", "run_id=partial",
+         "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    run = RunResult.load(out / "partial" / "run.json")
+    na = "not available"
+    assert [s.status for s in run.stages] == ["ok", na, na, "skipped", na]
+    assert run.stages[3].reason == "needs 02_profiles, which is not available"
+    assert run.status == "incomplete"
+    assert "01_quality.ipynb not found" in run.stages[1].reason
+    index = (out / "partial" / "index.html").read_text(encoding="utf-8")
+    assert "Not available in this checkout: 01_quality" in index
+
+
+def test_cell_timeout_is_a_failure_not_a_hang(tmp_path):
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", ["x = 1", "import time\ntime.sleep(120)", "y = 2"])
+    write_notebook(nb_dir / "01_quality.ipynb", ["x = 1"])
+    cfg = load_config(
+        None,
+        ["run_id=slow", "execution_timeout=3"],
+        notebooks_dir=str(nb_dir),
+        out=str(tmp_path / "reports"),
+        stages="00,01",
+    )
+    t0 = time.perf_counter()
+    run = run_pipeline(cfg, progress=False)
+    assert time.perf_counter() - t0 < 60
+    assert run.exit_code == 1
+    stage = run.stages[0]
+    assert stage.status == "failed"
+    assert stage.error["kind"] == "timeout" and stage.error["code_cell"] == 3
+    assert "execution_timeout=3 s" in stage.error["evalue"]
+    assert run.stages[1].status == "skipped"
+    html = (tmp_path / "reports/slow/00_collect.html").read_text(encoding="utf-8")
+    assert "CellTimeout" in html and "execution_timeout=3 s" in html
+
+
+def test_dead_kernel_is_a_failure(tmp_path):
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", ["x = 1", "import os\nos._exit(3)", "y = 2"])
+    cfg = load_config(
+        None, ["run_id=dead"], notebooks_dir=str(nb_dir), out=str(tmp_path / "r"), stages="00"
+    )
+    run = run_pipeline(cfg, progress=False)
+    stage = run.stages[0]
+    assert run.exit_code == 1 and stage.status == "failed"
+    assert stage.error["kind"] == "dead kernel" and stage.error["code_cell"] == 3
+    assert "DeadKernel" in (tmp_path / "r/dead/00_collect.html").read_text(encoding="utf-8")
+
+
+def test_bad_parameter_rejected_before_anything_runs(stage_notebooks, tmp_path, capsys):
+    out = tmp_path / "reports"
+    code = main(
+        ["run", "--notebooks", str(stage_notebooks), "--out", str(out), "-p", "01.treshold=1"]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "01_quality.ipynb: unknown parameter 'treshold' (its parameters: threshold)" in err
+    assert not out.exists()
+
+
+def test_rerun_same_id_replaces_the_run(tmp_path):
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", OK_CELLS)
+    args = dict(notebooks_dir=str(nb_dir), out=str(tmp_path / "reports"), stages="00")
+    run_pipeline(load_config(None, ["run_id=same", "n_people=1"], **args), progress=False)
+    run = run_pipeline(load_config(None, ["run_id=same", "n_people=2"], **args), progress=False)
+    assert run.stages[0].headlines["rows collected"] == 6
+    assert (
+        RunResult.load(tmp_path / "reports/same/run.json").stages[0].headlines["rows collected"]
+        == 6
+    )
