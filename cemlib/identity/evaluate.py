@@ -1,0 +1,84 @@
+"""Scoring predicted profiles against true persons: pairwise, B-cubed and false merges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cemlib.errors import InputError
+
+
+def _pairs(counts: np.ndarray) -> float:
+    c = counts.astype(np.float64)
+    return float((c * (c - 1) / 2).sum())
+
+
+def evaluate(
+    clusters: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    profile_column: str = "profile_id",
+    person_column: str = "person_id",
+) -> dict[str, float]:
+    """Pairwise precision/recall/F1, B-cubed precision/recall/F1 and the false-merge rate.
+
+    Both frames carry ``record_id`` (and ``source_table`` when records come from several
+    tables). Records without a profile count as singletons. The false-merge rate is the share
+    of predicted profiles that mix two or more true people.
+    """
+    keys = (
+        ["source_table", "record_id"]
+        if {"source_table"} <= (set(clusters.columns) & set(truth.columns))
+        else ["record_id"]
+    )
+    for name, df, col in (("clusters", clusters, profile_column), ("truth", truth, person_column)):
+        missing = [c for c in [*keys, col] if c not in df.columns]
+        if missing:
+            raise InputError("missing column", source=name, column=missing[0])
+    left = clusters[[*keys, profile_column]].copy()
+    right = truth[[*keys, person_column]].copy()
+    for k in keys:
+        left[k] = left[k].astype(str)
+        right[k] = right[k].astype(str)
+    df = left.merge(right, on=keys, how="inner")
+    if df.empty:
+        raise InputError("no record of the clusters is in the truth", source="truth")
+    pred = df[profile_column].astype("string")
+    singles = pred.isna()
+    pred = pred.where(
+        ~singles, "_single_" + pd.Series(np.arange(len(df)), index=df.index).astype(str)
+    )
+    p_codes = pd.factorize(pred)[0]
+    t_codes = pd.factorize(df[person_column].astype(str))[0]
+    cell = pd.DataFrame({"p": p_codes, "t": t_codes}).value_counts()
+    p_sizes = np.bincount(p_codes)
+    t_sizes = np.bincount(t_codes)
+    tp = _pairs(cell.to_numpy())
+    pred_pairs, true_pairs = _pairs(p_sizes), _pairs(t_sizes)
+    precision = tp / pred_pairs if pred_pairs else 1.0
+    recall = tp / true_pairs if true_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    # B-cubed: per record, overlap of its predicted and true cluster
+    cells = cell.reset_index(name="n")
+    nb = cells["n"].to_numpy(dtype=float)
+    b_prec = float((nb * nb / p_sizes[cells["p"]]).sum() / len(df))
+    b_rec = float((nb * nb / t_sizes[cells["t"]]).sum() / len(df))
+    b_f1 = 2 * b_prec * b_rec / (b_prec + b_rec) if b_prec + b_rec else 0.0
+    persons_per_profile = cells.groupby("p").size()
+    n_profiles = len(p_sizes)
+    mixed = int((persons_per_profile >= 2).sum())
+    return {
+        "records": len(df),
+        "profiles": n_profiles,
+        "persons": len(t_sizes),
+        "true_pairs": true_pairs,
+        "predicted_pairs": pred_pairs,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "bcubed_precision": b_prec,
+        "bcubed_recall": b_rec,
+        "bcubed_f1": b_f1,
+        "false_merge_rate": mixed / n_profiles if n_profiles else 0.0,
+        "false_merged_profiles": mixed,
+    }

@@ -1,0 +1,261 @@
+"""The probabilistic model: Splink (Fellegi–Sunter) trained without labels, DuckDB backend.
+
+Comparisons are built from the roles present in the prepared records: first and last name on
+the Latin transliteration key (so Cyrillic and Latin spellings meet) with term-frequency
+adjustment for common names and a level for swapped first/last name, patronymic, birth date
+with a day/month-swap level, city, address, postcode and the strong identifiers. ``u`` is
+estimated by random sampling, ``m`` by expectation maximisation on two blocking passes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+MODEL_COLUMNS: tuple[str, ...] = (
+    "first_lat",
+    "last_lat",
+    "middle_lat",
+    "birth_date",
+    "city",
+    "address",
+    "street_number",
+    "postcode",
+    "region",
+    "phone",
+    "email",
+    "loyalty_card",
+    "device_id",
+    "national_id",
+)
+
+
+def _name(col: str, label: str, other: str | None) -> cl.CustomComparison:
+    levels = [
+        cll.NullLevel(col),
+        cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
+    ]
+    if other is not None:
+        levels.append(
+            cll.CustomLevel(
+                f'"{col}_l" = "{other}_r" AND "{other}_l" = "{col}_r"',
+                label_for_charts="first and last name swapped",
+            )
+        )
+    levels += [
+        cll.JaroWinklerLevel(col, 0.92),
+        cll.JaroWinklerLevel(col, 0.8),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, output_column_name=label)
+
+
+def _birth_date() -> cl.CustomComparison:
+    c = "birth_date"
+    return cl.CustomComparison(
+        [
+            cll.NullLevel(c),
+            cll.ExactMatchLevel(c),
+            cll.CustomLevel(
+                f'substr("{c}_l", 1, 4) = substr("{c}_r", 1, 4) AND '
+                f'substr("{c}_l", 6, 2) = substr("{c}_r", 9, 2) AND '
+                f'substr("{c}_l", 9, 2) = substr("{c}_r", 6, 2)',
+                label_for_charts="day and month swapped",
+            ),
+            cll.LevenshteinLevel(c, 1),
+            cll.LevenshteinLevel(c, 2),
+            cll.ElseLevel(),
+        ],
+        output_column_name="birth_date",
+    )
+
+
+def build_comparisons(columns: list[str]) -> list:
+    """Splink comparisons for the prepared columns that carry data."""
+    present = set(columns)
+    comps = []
+    if "first_lat" in present:
+        comps.append(
+            _name("first_lat", "first_name", "last_lat" if "last_lat" in present else None)
+        )
+    if "last_lat" in present:
+        comps.append(
+            _name("last_lat", "last_name", "first_lat" if "first_lat" in present else None)
+        )
+    if "middle_lat" in present:
+        comps.append(
+            cl.CustomComparison(
+                [
+                    cll.NullLevel("middle_lat"),
+                    cll.ExactMatchLevel("middle_lat"),
+                    cll.JaroWinklerLevel("middle_lat", 0.88),
+                    cll.ElseLevel(),
+                ],
+                output_column_name="patronymic",
+            )
+        )
+    if "birth_date" in present:
+        comps.append(_birth_date())
+    if "city" in present:
+        comps.append(cl.ExactMatch("city").configure(term_frequency_adjustments=True))
+    if "address" in present:
+        comps.append(cl.JaroWinklerAtThresholds("address", [0.95, 0.8]))
+    if "street_number" in present:
+        comps.append(cl.ExactMatch("street_number"))
+    if "postcode" in present:
+        comps.append(cl.LevenshteinAtThresholds("postcode", [1]))
+    if "region" in present:
+        comps.append(cl.ExactMatch("region"))
+    for col in ("phone", "email", "loyalty_card", "device_id"):
+        if col in present:
+            comps.append(cl.ExactMatch(col))
+    if "national_id" in present:
+        comps.append(cl.LevenshteinAtThresholds("national_id", [1, 2]))
+    return comps
+
+
+def build_blocking(columns: list[str]) -> list:
+    """Blocking rules that generate candidate pairs: names, birth date, identifiers, place."""
+    p = set(columns)
+    rules = []
+
+    def add(*cols: str) -> None:
+        if set(cols) <= p:
+            rules.append(block_on(*cols))
+
+    add("first_lat", "last_lat")
+    add("last_lat", "birth_date")
+    add("first_lat", "birth_date")
+    if {"first_lat", "last_lat"} <= p:
+        rules.append("l.first_lat = r.last_lat AND l.last_lat = r.first_lat")
+    add("birth_date", "postcode")
+    add("birth_date", "city", "middle_lat")
+    add("postcode", "street_number")
+    add("address")
+    for col in ("phone", "email", "national_id", "loyalty_card", "device_id"):
+        add(col)
+    if not rules:
+        rules = [block_on(c) for c in columns]
+    return rules
+
+
+class SplinkModel:
+    """Fellegi–Sunter model over prepared records, trained by EM without labels.
+
+    ``fit(prepared)`` trains; ``predict(threshold)`` returns scored pairs ``rid_l, rid_r,
+    match_weight, match_probability, agreeing`` (comparisons with a positive weight).
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        u_max_pairs: float = 2e6,
+        em_max_pairs: float | None = 2e6,
+        recall: float = 0.7,
+        min_coverage: float = 0.005,
+    ):
+        self.seed = seed
+        self.u_max_pairs = u_max_pairs
+        self.em_max_pairs = em_max_pairs
+        self.recall = recall
+        self.min_coverage = min_coverage
+
+    def fit(self, prepared: pd.DataFrame) -> SplinkModel:
+        logging.getLogger("splink").setLevel(logging.ERROR)
+        cols = [
+            c
+            for c in MODEL_COLUMNS
+            if c in prepared and prepared[c].notna().mean() >= self.min_coverage
+        ]
+        self.columns_ = cols
+        frame = prepared[cols].copy()
+        frame.insert(0, "unique_id", np.arange(len(prepared), dtype="int64"))
+        for c in cols:
+            frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+        self.db_api_ = DuckDBAPI()
+        self.db_api_.duckdb_con.execute("SET threads TO 2")
+        sdf = self.db_api_.register(frame, table_name="cem_records")
+        settings = SettingsCreator(
+            link_type="dedupe_only",
+            comparisons=build_comparisons(cols),
+            blocking_rules_to_generate_predictions=build_blocking(cols),
+            retain_intermediate_calculation_columns=True,
+            retain_matching_columns=False,
+            max_iterations=20,
+        )
+        linker = Linker(sdf, settings, log_level=None)
+        det = []
+        if {"first_lat", "last_lat", "birth_date"} <= set(cols):
+            det.append(block_on("first_lat", "last_lat", "birth_date"))
+        for c in ("national_id", "email", "phone"):
+            if c in cols:
+                det.append(block_on(c))
+        if not det:
+            det = [block_on(cols[0])]
+        linker.training.estimate_probability_two_random_records_match(det, recall=self.recall)
+        linker.training.estimate_u_using_random_sampling(max_pairs=self.u_max_pairs, seed=self.seed)
+        sessions = []
+        if "birth_date" in cols:
+            sessions.append(block_on("birth_date"))
+        if {"first_lat", "last_lat"} <= set(cols):
+            sessions.append(block_on("first_lat", "last_lat"))
+        elif "first_lat" in cols:
+            sessions.append(block_on("first_lat"))
+        for c in ("phone", "email", "national_id"):
+            if len(sessions) >= 2:
+                break
+            if c in cols:
+                sessions.append(block_on(c))
+        for rule in sessions:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True, max_pairs=self.em_max_pairs
+            )
+        self.linker_ = linker
+        return self
+
+    def predict(self, threshold: float = 0.5) -> pd.DataFrame:
+        """Scored candidate pairs at or above ``threshold`` match probability."""
+        df = self.linker_.inference.predict(
+            threshold_match_probability=threshold
+        ).as_pandas_dataframe()
+        names = [c[3:] for c in df.columns if c.startswith("bf_") and not c.startswith("bf_tf_")]
+        agree = np.full(len(df), "", dtype=object)
+        for name in names:
+            hit = df[f"bf_{name}"].to_numpy(dtype=float) > 1.0
+            agree = np.where(hit, np.where(agree == "", name, agree + "," + name), agree)
+        out = pd.DataFrame(
+            {
+                "rid_l": df["unique_id_l"].astype("int64"),
+                "rid_r": df["unique_id_r"].astype("int64"),
+                "match_weight": df["match_weight"].astype(float),
+                "match_probability": df["match_probability"].astype(float),
+                "agreeing": agree,
+            }
+        )
+        return out
+
+    def match_weights(self) -> pd.DataFrame:
+        """Per comparison level: m, u and match weight (for charts without Altair)."""
+        rows = []
+        for comp in self.linker_._settings_obj.comparisons:
+            for lvl in comp.comparison_levels:
+                if lvl.is_null_level:
+                    continue
+                m, u = lvl.m_probability, lvl.u_probability
+                mw = np.log2(m / u) if m and u else np.nan
+                rows.append(
+                    {
+                        "comparison": comp.output_column_name,
+                        "level": lvl.label_for_charts,
+                        "m_probability": m,
+                        "u_probability": u,
+                        "match_weight": mw,
+                    }
+                )
+        return pd.DataFrame(rows)

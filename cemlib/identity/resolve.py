@@ -1,0 +1,167 @@
+"""Identity resolution end to end: rules, Splink, chain-guarded clustering, profile ids."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from cemlib.errors import InputError
+from cemlib.identity.graph import ChainGuardClusterer
+from cemlib.identity.model import SplinkModel
+from cemlib.identity.roles import IDENTIFIER_ROLES, has_identity, prepare_records
+from cemlib.identity.rules import IDENTIFIER_COLUMNS, HubGuard, deterministic_links
+
+SHARED_RULE_SCORE = 0.995  # a shared identifier plus agreeing name and birth date
+
+
+def profile_ids(keys: pd.Series, labels: np.ndarray) -> np.ndarray:
+    """Pseudonymous, stable profile ids: a hash of the smallest record key of each cluster."""
+    smallest = pd.Series(keys.to_numpy(), dtype=object).groupby(labels).transform("min")
+    uniq = pd.unique(smallest)
+    lookup = {k: "P" + hashlib.blake2b(k.encode(), digest_size=6).hexdigest() for k in uniq}
+    return smallest.map(lookup).to_numpy(dtype=object)
+
+
+class IdentityResolver:
+    """Collapse prepared person records into profiles.
+
+    Parameters: ``guard`` (hub thresholds), ``match_threshold`` (lowest Splink match
+    probability that can link), ``strong_threshold`` (probability above which a link needs only
+    one of name/birth date to agree), ``use_model`` (False = deterministic rules only),
+    ``chain_guard``, ``seed``. After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
+    ``guarded_``, ``model_`` (the :class:`SplinkModel` or None), ``n_refused_``.
+    """
+
+    def __init__(
+        self,
+        *,
+        guard: HubGuard | None = None,
+        match_threshold: float = 0.9,
+        strong_threshold: float = 0.99,
+        use_model: bool = True,
+        chain_guard: bool = True,
+        seed: int = 42,
+        u_max_pairs: float = 2e6,
+    ):
+        self.guard = guard or HubGuard()
+        self.match_threshold = match_threshold
+        self.strong_threshold = strong_threshold
+        self.use_model = use_model
+        self.chain_guard = chain_guard
+        self.seed = seed
+        self.u_max_pairs = u_max_pairs
+
+    def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
+        prepared = prepared.reset_index(drop=True)
+        det, guarded = deterministic_links(prepared, self.guard)
+        det = det.assign(
+            score=np.where(det["rule"].str.endswith("+name"), SHARED_RULE_SCORE, 1.0),
+            match_weight=np.nan,
+            match_probability=np.nan,
+            agreeing=det["rule"].str.replace("+name", ",first_name", regex=False),
+        )
+        parts = [det]
+        self.model_ = None
+        named = prepared["first_lat"].notna() | prepared["last_lat"].notna()
+        if self.use_model and named.sum() >= 50:
+            model_in = prepared[named].copy()
+            blocked = guarded[["kind", "value"]]
+            for kind, cols in IDENTIFIER_COLUMNS.items():
+                bad = set(blocked.loc[blocked["kind"] == kind, "value"])
+                if not bad:
+                    continue
+                for c in cols:
+                    if c in model_in:
+                        model_in[c] = model_in[c].mask(model_in[c].isin(bad))
+            index = np.flatnonzero(named.to_numpy())
+            model = SplinkModel(seed=self.seed, u_max_pairs=self.u_max_pairs).fit(model_in)
+            pairs = model.predict(self.match_threshold)
+            pairs["rid_l"] = index[pairs["rid_l"].to_numpy()]
+            pairs["rid_r"] = index[pairs["rid_r"].to_numpy()]
+            pairs = pairs.assign(rule="model", score=pairs["match_probability"])
+            parts.append(pairs)
+            self.model_ = model
+        links = pd.concat(parts, ignore_index=True)
+        # the guard checks every identifier link (chains through devices, shared cards) and
+        # model links below the strong threshold; a strong model link already priced its pair
+        links["guarded"] = (links["rule"] != "model") | (links["score"] < self.strong_threshold)
+        clusterer = ChainGuardClusterer(
+            strong_threshold=self.strong_threshold, guard=self.chain_guard
+        ).fit(prepared, links)
+        links["accepted"] = clusterer.accepted_
+        self.labels_ = clusterer.labels_
+        self.n_refused_ = clusterer.n_refused_
+        self.attached_ = has_identity(prepared).to_numpy()
+        keys = prepared["source"].astype(str) + "|" + prepared["record_id"].astype(str)
+        self.profile_id_ = profile_ids(keys, self.labels_)
+        self.links_ = links
+        self.guarded_ = guarded
+        self.prepared_ = prepared
+        return self
+
+    def record_map(self, *, unattached: bool = False) -> pd.DataFrame:
+        """``source_table, record_id, profile_id``; records with nothing to match on get NA
+        unless ``unattached`` gives them a singleton profile."""
+        pid = pd.Series(self.profile_id_, dtype="string")
+        if not unattached:
+            pid = pid.where(self.attached_)
+        return pd.DataFrame(
+            {
+                "source_table": self.prepared_["source"].astype("string"),
+                "record_id": self.prepared_["record_id"].astype("string"),
+                "profile_id": pid,
+            }
+        )
+
+    def link_table(self) -> pd.DataFrame:
+        """Every link with its evidence: rule or match weight/probability, agreeing fields."""
+        p, lk = self.prepared_, self.links_
+        return pd.DataFrame(
+            {
+                "left_source": p["source"].to_numpy()[lk["rid_l"]],
+                "left_record_id": p["record_id"].to_numpy()[lk["rid_l"]],
+                "right_source": p["source"].to_numpy()[lk["rid_r"]],
+                "right_record_id": p["record_id"].to_numpy()[lk["rid_r"]],
+                "rule": lk["rule"].to_numpy(),
+                "match_weight": lk["match_weight"].to_numpy(),
+                "match_probability": lk["match_probability"].to_numpy(),
+                "agreeing": lk["agreeing"].to_numpy(),
+                "accepted": lk["accepted"].to_numpy(),
+            }
+        )
+
+
+def resolve(
+    df: pd.DataFrame,
+    roles: Mapping,
+    *,
+    id_column: str,
+    source: str = "input",
+    match_threshold: float = 0.9,
+    guard: HubGuard | None = None,
+    use_model: bool = True,
+    seed: int = 42,
+    return_resolver: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, IdentityResolver]:
+    """Profiles for a table of person records: ``record_id, profile_id`` (one row per record).
+
+    ``roles`` maps roles to columns (or columns to roles); a role missing from it is not used.
+    Records with nothing to match on keep a profile of their own.
+    """
+    if df is None or len(df) == 0:
+        raise InputError("no records to resolve", source=source)
+    prepared = prepare_records(df, roles, id_column=id_column, source=source)
+    if not any(prepared[c].notna().any() for c in [*IDENTIFIER_ROLES, "first_lat", "last_lat"]):
+        raise InputError(
+            "no usable identifying column (map at least a name, phone, email or id role)",
+            source=source,
+        )
+    resolver = IdentityResolver(
+        guard=guard, match_threshold=match_threshold, use_model=use_model, seed=seed
+    ).fit(prepared)
+    out = resolver.record_map(unattached=True)[["record_id", "profile_id"]]
+    out["record_id"] = df[id_column].astype("string").to_numpy()
+    return (out, resolver) if return_resolver else out

@@ -1,0 +1,202 @@
+"""Role maps and record preparation: any table of person records -> one standard frame.
+
+A role map says which column of the input plays which role (``first_name``, ``phone``, ...).
+Phone and email roles may name several columns (a second phone, a second email). The prepared
+frame has one column per role, normalized so that equal identifiers compare equal: phones in
+E.164, email match keys, lower-case names with a Latin transliteration key (Иванов and Ivanov
+meet), ISO birth dates. Normalizers come from :mod:`cemlib.collect` when it provides them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from cemlib.errors import InputError
+from cemlib.identity import normalize as nz
+
+ROLES: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "middle_name",
+    "full_name",
+    "birth_date",
+    "phone",
+    "email",
+    "loyalty_card",
+    "device_id",
+    "national_id",
+    "address",
+    "street_number",
+    "city",
+    "postcode",
+    "region",
+)
+# Extra roles the warehouse stage uses: the source table and the record's timestamp.
+AUX_ROLES: tuple[str, ...] = ("source", "updated_at")
+MULTI_ROLES: frozenset[str] = frozenset({"phone", "email"})
+IDENTIFIER_ROLES: tuple[str, ...] = ("phone", "email", "loyalty_card", "device_id", "national_id")
+NAME_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "middle_name")
+PREPARED_COLUMNS: tuple[str, ...] = (
+    "record_id",
+    "source",
+    "updated_at",
+    "first_name",
+    "last_name",
+    "middle_name",
+    "first_lat",
+    "last_lat",
+    "middle_lat",
+    "birth_date",
+    "phone",
+    "phone_2",
+    "email",
+    "email_2",
+    "loyalty_card",
+    "device_id",
+    "national_id",
+    "address",
+    "street_number",
+    "city",
+    "postcode",
+    "region",
+)
+
+
+def load_roles(path: str | Path) -> dict[str, list[str]]:
+    """Read a ``roles.yaml`` (``column: role`` or ``role: column``) into ``role -> columns``."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError("roles file not found", source=str(p)) from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a valid YAML role map ({exc})", source=str(p)) from exc
+    if isinstance(data, dict) and isinstance(data.get("roles"), dict):
+        data = data["roles"]
+    if not isinstance(data, dict) or not data:
+        raise InputError("expected a mapping of columns to roles", source=str(p))
+    return normalize_roles(data, source=str(p))
+
+
+def normalize_roles(roles: Mapping, *, source: str = "roles") -> dict[str, list[str]]:
+    """Accept ``{role: column | [columns]}`` or ``{column: role}``; return ``role -> [columns]``."""
+    known = set(ROLES) | set(AUX_ROLES)
+    out: dict[str, list[str]] = {}
+    keys_are_roles = all(str(k) in known for k in roles)
+    for key, value in roles.items():
+        if keys_are_roles:
+            role, cols = str(key), value if isinstance(value, list | tuple) else [value]
+        else:
+            role, cols = str(value), [key]
+        if role not in known:
+            raise InputError(
+                f"unknown role {role!r}; known roles: {', '.join(ROLES)}", source=source
+            )
+        cols = [str(c) for c in cols if c is not None and str(c) != ""]
+        if len(cols) > 1 and role not in MULTI_ROLES:
+            raise InputError(f"role {role!r} takes one column, got {cols}", source=source)
+        out.setdefault(role, []).extend(cols)
+    return out
+
+
+def _text(series: pd.Series) -> pd.Series:
+    s = series.astype("string").str.strip()
+    return s.mask(s == "")
+
+
+def prepare_records(
+    df: pd.DataFrame,
+    roles: Mapping,
+    *,
+    id_column: str,
+    source: str = "input",
+    region: str = "RU",
+) -> pd.DataFrame:
+    """Standard prepared frame (``PREPARED_COLUMNS``) from ``df`` and its role map.
+
+    Raises :class:`InputError` naming the column when the id column or a mapped column is
+    missing or the ids are not unique; roles absent from the map stay empty.
+    """
+    role_cols = normalize_roles(roles)
+    if id_column not in df.columns:
+        raise InputError("id column not found in the input", source=source, column=id_column)
+    for role, cols in role_cols.items():
+        for col in cols:
+            if col not in df.columns:
+                raise InputError(
+                    f"column mapped to role {role!r} not found", source=source, column=col
+                )
+    ids = df[id_column].astype("string")
+    if ids.isna().any():
+        raise InputError(
+            f"{int(ids.isna().sum())} rows have an empty id", source=source, column=id_column
+        )
+    if ids.duplicated().any():
+        dup = ids[ids.duplicated()].iloc[0]
+        raise InputError(f"ids are not unique (e.g. {dup!r})", source=source, column=id_column)
+
+    n = len(df)
+    empty = pd.Series(pd.NA, index=df.index, dtype="string")
+    out = pd.DataFrame(index=df.index)
+    out["record_id"] = ids
+    out["source"] = _text(df[role_cols["source"][0]]) if "source" in role_cols else source
+    if "updated_at" in role_cols:
+        col = role_cols["updated_at"][0]
+        out["updated_at"] = pd.to_datetime(df[col], errors="coerce", utc=False, format="mixed")
+    else:
+        out["updated_at"] = pd.NaT
+
+    def col(role: str, i: int = 0) -> pd.Series:
+        cols = role_cols.get(role, [])
+        return _text(df[cols[i]]) if len(cols) > i else empty
+
+    first, last, middle = col("first_name"), col("last_name"), col("middle_name")
+    if "full_name" in role_cols:
+        parts = nz.split_full_name(col("full_name"))
+        first = first.fillna(parts["first_name"])
+        last = last.fillna(parts["last_name"])
+        middle = middle.fillna(parts["middle_name"])
+    for name, series in (("first", first), ("last", last), ("middle", middle)):
+        out[f"{name}_name"] = nz.name_norm(series)
+        out[f"{name}_lat"] = nz.translit_key(out[f"{name}_name"])
+
+    if "birth_date" in role_cols:
+        bd = nz.parse_dates(col("birth_date"))
+        out["birth_date"] = bd.dt.strftime("%Y-%m-%d").astype("string")
+    else:
+        out["birth_date"] = empty
+
+    phones = [nz.normalize_phone(col("phone", i), region=region) for i in range(2)]
+    if len(role_cols.get("phone", [])) > 2:
+        for i in range(2, len(role_cols["phone"])):
+            phones[1] = phones[1].fillna(nz.normalize_phone(col("phone", i), region=region))
+    out["phone"] = phones[0].fillna(phones[1])
+    out["phone_2"] = phones[1].where(phones[0].notna() & (phones[1] != phones[0]))
+    emails = [nz.email_key(col("email", i)) for i in range(max(2, len(role_cols.get("email", []))))]
+    for extra in emails[2:]:
+        emails[1] = emails[1].fillna(extra)
+    out["email"] = emails[0].fillna(emails[1])
+    out["email_2"] = emails[1].where(emails[0].notna() & (emails[1] != emails[0]))
+
+    for role in ("loyalty_card", "device_id", "national_id", "street_number", "postcode"):
+        s = col(role).str.lower().str.replace(r"[\s\-]+", "", regex=True)
+        out[role] = s.mask(s == "")
+    for role in ("address", "city", "region"):
+        s = nz.text_norm(col(role))
+        out[role] = s
+    out = out.reset_index(drop=True)
+    for c in PREPARED_COLUMNS:
+        if c not in ("updated_at",) and c in out:
+            out[c] = out[c].astype("string")
+    assert len(out) == n
+    return out[list(PREPARED_COLUMNS)]
+
+
+def has_identity(prepared: pd.DataFrame) -> pd.Series:
+    """True where a record carries anything to match on (an identifier or a name)."""
+    cols = [*IDENTIFIER_ROLES, "phone_2", "email_2", "first_lat", "last_lat"]
+    return prepared[cols].notna().any(axis=1)

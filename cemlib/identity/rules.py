@@ -1,0 +1,216 @@
+"""Deterministic links on strong identifiers, with a guard against hub identifiers.
+
+A phone, email key, loyalty card, device id or national id shared by records is a merge key,
+unless it is a *hub*: seen with too many distinct first names or birth dates (a family phone, a
+shop's own number typed at the till, ``test@test.ru``). Identifiers seen with a few names are
+*shared*: they still link records whose names and birth dates agree, never on their own.
+Identifiers seen with more names, dates or records than the hub thresholds link nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+import numpy as np
+import pandas as pd
+
+IDENTIFIER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "phone": ("phone", "phone_2"),
+    "email": ("email", "email_2"),
+    "loyalty_card": ("loyalty_card",),
+    "device_id": ("device_id",),
+    "national_id": ("national_id",),
+}
+PLACEHOLDERS: frozenset[str] = frozenset(
+    {
+        "test@test.ru",
+        "test@test.com",
+        "test@mail.ru",
+        "noemail@mail.ru",
+        "no@email.ru",
+        "none@none.ru",
+        "a@a.ru",
+        "+70000000000",
+        "+79999999999",
+        "+79000000000",
+        "+71111111111",
+        "0",
+        "000000",
+        "none",
+        "null",
+        "unknown",
+    }
+)
+NAME_SIMILARITY = 0.75
+
+
+@dataclass(frozen=True)
+class HubGuard:
+    """Thresholds deciding when an identifier may not merge records on its own.
+
+    ``max_names``/``max_birth_dates``: more distinct first names / birth dates than this make
+    the identifier *shared* (links only records that agree on name and date);
+    ``hub_names``/``hub_birth_dates``/``hub_records``: more than this make it a *hub* (no links).
+    """
+
+    max_names: int = 1
+    max_birth_dates: int = 1
+    hub_names: int = 3
+    hub_birth_dates: int = 3
+    hub_records: int = 500
+
+
+def names_similar(a: str, b: str) -> bool:
+    """Same first name up to a typo (on the Latin key)."""
+    if a == b:
+        return True
+    if a[:1] != b[:1]:
+        return False
+    return SequenceMatcher(None, a, b, autojunk=False).ratio() >= NAME_SIMILARITY
+
+
+def fold_dob(series: pd.Series) -> pd.Series:
+    """Birth date folded so a day/month swap gives the same key: ``YYYY|lo|hi``."""
+    s = series.astype("string")
+    y, m, d = s.str[:4], s.str[5:7], s.str[8:10]
+    lo = m.where(m <= d, d)
+    hi = d.where(m <= d, m)
+    return (y + "|" + lo + "|" + hi).astype("string")
+
+
+def _name_groups(names: list[str]) -> list[int]:
+    """Greedy grouping of first-name keys that are equal up to a typo; group index per name."""
+    reps: list[str] = []
+    out = []
+    for n in names:
+        for i, r in enumerate(reps):
+            if names_similar(n, r):
+                out.append(i)
+                break
+        else:
+            reps.append(n)
+            out.append(len(reps) - 1)
+    return out
+
+
+def identifier_table(prepared: pd.DataFrame) -> pd.DataFrame:
+    """Long table (rid, kind, value, first_lat, last_lat, dob) of every strong identifier."""
+    parts = []
+    base = prepared[["first_lat", "last_lat"]].assign(
+        rid=np.arange(len(prepared)), dob=fold_dob(prepared["birth_date"])
+    )
+    for kind, cols in IDENTIFIER_COLUMNS.items():
+        for col in cols:
+            if col not in prepared:
+                continue
+            v = prepared[col]
+            mask = v.notna().to_numpy()
+            if mask.any():
+                parts.append(base[mask].assign(kind=kind, value=v[mask].astype(str)))
+    if not parts:
+        return pd.DataFrame(columns=["rid", "kind", "value", "first_lat", "last_lat", "dob"])
+    long = pd.concat(parts, ignore_index=True)
+    return long.drop_duplicates(["rid", "kind", "value"])[
+        ["rid", "kind", "value", "first_lat", "last_lat", "dob"]
+    ]
+
+
+def _group_stats(long: pd.DataFrame) -> pd.DataFrame:
+    g = long.groupby(["kind", "value"], sort=False)
+    stats = pd.DataFrame(
+        {
+            "n_records": g["rid"].size(),
+            "n_name_keys": g["first_lat"].nunique(),
+            "n_birth_dates": g["dob"].nunique(),
+        }
+    ).reset_index()
+    return stats
+
+
+def deterministic_links(
+    prepared: pd.DataFrame, guard: HubGuard | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Links ``(rid_l, rid_r, rule)`` from shared strong identifiers, and the guarded identifiers.
+
+    The guarded table has one row per shared or hub identifier: kind, value, status
+    (``shared``/``hub``), n_records, n_names, n_birth_dates.
+    """
+    guard = guard or HubGuard()
+    long = identifier_table(prepared)
+    empty_links = pd.DataFrame(
+        {"rid_l": pd.Series(dtype="int64"), "rid_r": pd.Series(dtype="int64"), "rule": []}
+    )
+    if long.empty:
+        return empty_links, _empty_guarded()
+    stats = _group_stats(long)
+    stats = stats[stats["n_records"] > 1].copy()
+    long = long.merge(stats[["kind", "value"]], on=["kind", "value"])
+    stats["n_names"] = stats["n_name_keys"]
+    # Fuzzy count of distinct first names where the exact count says more than one.
+    multi = stats[stats["n_name_keys"] > 1]
+    if len(multi):
+        sub = long.merge(multi[["kind", "value"]], on=["kind", "value"])
+        sub = sub.dropna(subset=["first_lat"]).drop_duplicates(["kind", "value", "first_lat"])
+        counts = {}
+        for key, grp in sub.groupby(["kind", "value"], sort=False):
+            names = grp["first_lat"].tolist()
+            lasts = set(grp["last_lat"].dropna())
+            # a first name equal to another record's last name is a swapped name, not a person
+            names = [n for n in names if n not in lasts] or names[:1]
+            counts[key] = len(set(_name_groups(names))) if len(names) <= 50 else len(names)
+        idx = pd.MultiIndex.from_frame(stats[["kind", "value"]])
+        stats["n_names"] = pd.Series(idx.map(counts), index=stats.index).fillna(
+            stats["n_name_keys"]
+        )
+    stats["n_names"] = stats["n_names"].astype(int)
+    hub = (
+        (stats["n_names"] > guard.hub_names)
+        | (stats["n_birth_dates"] > guard.hub_birth_dates)
+        | (stats["n_records"] > guard.hub_records)
+        | stats["value"].str.lower().isin(PLACEHOLDERS)
+    )
+    shared = ~hub & (
+        (stats["n_names"] > guard.max_names) | (stats["n_birth_dates"] > guard.max_birth_dates)
+    )
+    stats["status"] = np.where(hub, "hub", np.where(shared, "shared", "unique"))
+    long = long.merge(stats[["kind", "value", "status"]], on=["kind", "value"])
+
+    # unique identifiers: star links to the smallest record
+    uni = long[long["status"] == "unique"]
+    anchor = uni.groupby(["kind", "value"], sort=False)["rid"].transform("min")
+    links = [pd.DataFrame({"rid_l": anchor, "rid_r": uni["rid"], "rule": uni["kind"]})]
+
+    # shared identifiers: links only inside a (first name, birth date) subgroup
+    sh = long[long["status"] == "shared"].dropna(subset=["first_lat"])
+    if len(sh):
+        sh = sh.copy()
+        gid = np.empty(len(sh), dtype=object)
+        for _, idx in sh.groupby(["kind", "value"], sort=False).indices.items():
+            names = sh["first_lat"].iloc[idx].tolist()
+            groups = _name_groups(names)
+            for j, g in zip(idx, groups, strict=True):
+                gid[j] = g
+        sh["name_group"] = gid
+        keys = ["kind", "value", "name_group"]
+        n_dobs = sh.groupby(keys, sort=False)["dob"].transform("nunique")
+        # several dates under one name: link only records with the same date
+        sh["dob_key"] = np.where(n_dobs > 1, sh["dob"].fillna("?"), "*")
+        sh = sh[sh["dob_key"] != "?"]
+        anchor = sh.groupby([*keys, "dob_key"], sort=False)["rid"].transform("min")
+        links.append(
+            pd.DataFrame({"rid_l": anchor, "rid_r": sh["rid"], "rule": sh["kind"] + "+name"})
+        )
+    out = pd.concat(links, ignore_index=True)
+    out = out[out["rid_l"] != out["rid_r"]].astype({"rid_l": "int64", "rid_r": "int64"})
+    out = out.drop_duplicates(["rid_l", "rid_r", "rule"]).reset_index(drop=True)
+    guarded = stats[stats["status"] != "unique"][
+        ["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
+    ].reset_index(drop=True)
+    return out, guarded
+
+
+def _empty_guarded() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
+    )

@@ -1,0 +1,56 @@
+import pandas as pd
+
+from cemlib.identity import HubGuard, deterministic_links, prepare_records
+
+ROLES = {"first_name": "fn", "last_name": "ln", "birth_date": "bd", "phone": "ph", "email": "em"}
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["id", "fn", "ln", "bd", "ph", "em"])
+
+
+def test_unique_phone_links_across_formats_and_scripts():
+    df = frame(
+        [
+            (1, "Иван", "Иванов", "1980-05-01", "+7 (916) 123-45-67", None),
+            (2, "Ivan", "Ivanov", None, "8 916 1234567", None),
+            (3, None, None, None, "9161234567", None),
+            (4, "Петр", "Петров", "1970-01-01", "+7 916 000-11-22", None),
+        ]
+    )
+    prep = prepare_records(df, ROLES, id_column="id")
+    links, guarded = deterministic_links(prep)
+    assert set(map(tuple, links[["rid_l", "rid_r"]].to_numpy())) == {(0, 1), (0, 2)}
+    assert (links["rule"] == "phone").all() and guarded.empty
+
+
+def test_family_phone_is_shared_and_test_email_is_a_hub():
+    df = frame(
+        [
+            (1, "Анна", "Смирнова", "1985-03-07", "+79161112233", "test@test.ru"),
+            (2, "Anna", "Smirnova", "1985-07-03", "+79161112233", None),  # day/month swap
+            (3, "Олег", "Смирнов", "1983-11-12", "+79161112233", "test@test.ru"),
+            (4, None, None, None, "+79161112233", None),  # a receipt: whose?
+            (5, "Мария", "Козлова", "1990-01-01", None, "test@test.ru"),
+            (6, "Дарья", "Павлова", "1991-02-02", None, "test@test.ru"),
+            (7, "Игорь", "Ким", "1992-02-02", None, "test@test.ru"),
+        ]
+    )
+    prep = prepare_records(df, ROLES, id_column="id")
+    links, guarded = deterministic_links(prep, HubGuard())
+    status = dict(zip(guarded["kind"], guarded["status"], strict=True))
+    assert status == {"phone": "shared", "email": "hub"}
+    # only Anna's two records link; Oleg and the anonymous receipt do not
+    assert set(map(tuple, links[["rid_l", "rid_r"]].to_numpy())) == {(0, 1)}
+    assert links["rule"].tolist() == ["phone+name"]
+    row = guarded.set_index("kind").loc["email"]
+    assert row["n_records"] == 5 and row["n_names"] == 5
+
+
+def test_record_count_hub_threshold():
+    df = frame([(i, None, None, None, "+74950000001", None) for i in range(6)])
+    prep = prepare_records(df, ROLES, id_column="id")
+    links, guarded = deterministic_links(prep, HubGuard(hub_records=5))
+    assert links.empty and guarded["status"].tolist() == ["hub"]
+    links, _ = deterministic_links(prep, HubGuard(hub_records=6))
+    assert len(links) == 5
