@@ -192,6 +192,15 @@ def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | No
         raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
     except pd.errors.EmptyDataError:
         raise InputError("empty file: no header line", source=source) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise InputError(
+            f"malformed CSV (delimiter {sep!r}): rows have more fields than the header "
+            f"({len(frame.columns)} columns: {list(frame.columns)})",
+            source=source,
+        )
+    # a trailing delimiter on every line (1C exports) gives unnamed empty columns: drop them
+    blank = [c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
+    frame = frame.drop(columns=blank)
     return frame, used, sep
 
 

@@ -70,6 +70,8 @@ def _present(text: pd.Series) -> pd.Series:
 
 
 def _stat(table, column, kind, present, normalized, changed=None) -> dict:
+    """Figures of one normalized column: ``changed`` counts values normalization rewrote
+    (not those it could not parse, which ``n_unparsed`` counts)."""
     unparsed = present & normalized.isna()
     return {
         "table": table,
@@ -114,7 +116,7 @@ def _split_names(staged: pd.DataFrame, raw: pd.DataFrame, stats: list[dict], tab
         staged[f"{part}_norm"] = norm
         staged[f"{part}_lat"] = translit_key(text)
         stats.append(
-            _stat(table, part, "name", present, norm, present & norm.ne(text).fillna(True))
+            _stat(table, part, "name", present, norm, present & norm.ne(text).fillna(False))
         )
     if any(p in staged.columns for p in NAME_PARTS):
         derived = gender_hint(*(staged[p] if p in staged.columns else None for p in NAME_PARTS))
@@ -155,7 +157,12 @@ def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, lis
             present = _present(raw[col])
             stats.append(
                 _stat(
-                    spec.name, col, "phone", present, e164, present & e164.ne(raw[col]).fillna(True)
+                    spec.name,
+                    col,
+                    "phone",
+                    present,
+                    e164,
+                    present & e164.ne(raw[col]).fillna(False),
                 )
             )
     for col in spec.emails:
@@ -165,7 +172,12 @@ def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, lis
             present = _present(raw[col])
             stats.append(
                 _stat(
-                    spec.name, col, "email", present, norm, present & norm.ne(raw[col]).fillna(True)
+                    spec.name,
+                    col,
+                    "email",
+                    present,
+                    norm,
+                    present & norm.ne(raw[col]).fillna(False),
                 )
             )
             stats.append(
@@ -173,9 +185,9 @@ def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, lis
                     spec.name,
                     f"{col}_key",
                     "email key",
-                    present,
+                    norm.notna(),
                     key,
-                    present & key.ne(norm).fillna(True),
+                    norm.notna() & key.ne(norm).fillna(False),
                 )
             )
     if spec.name == "crm_contacts":

@@ -12,6 +12,7 @@ from cemlib.collect.normalize.unique import map_unique
 
 _CURRENCY = re.compile(r"(?i)(руб(?:лей|ля|ль)?\.?|р\.|₽|rub\.?|rur\.?|коп\.?)")
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']+")
+_GROUPED = re.compile(r"^\d{1,3}(?: \d{3})+$")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$", re.IGNORECASE)
 
 
@@ -23,18 +24,24 @@ def parse_amount(text: str) -> float | None:
     negative = value.startswith("(") and value.endswith(")")
     if negative:
         value = value[1:-1]
+    sign = ""
+    if value[:1] in "+-":
+        sign, value = value[:1], value[1:]
+    thousands = None
     if "," in value and "." in value:
         # the separator that comes last is the decimal one, the other groups thousands
-        if value.rfind(",") > value.rfind("."):
-            value = value.replace(".", "").replace(",", ".")
-        else:
-            value = value.replace(",", "")
+        thousands = "." if value.rfind(",") > value.rfind(".") else ","
+    elif value.count(",") > 1 or value.count(".") > 1:
+        thousands = "," if value.count(",") > 1 else "."
+    if thousands:
+        decimal = "." if thousands == "," else ","
+        whole, _, frac = value.partition(decimal)
+        if not _GROUPED.match(whole.replace(thousands, " ")):
+            return None
+        value = whole.replace(thousands, "") + ("." + frac if frac or decimal in value else "")
     elif value.count(",") == 1:
         value = value.replace(",", ".")
-    elif value.count(",") > 1:  # 1,234,567 (thousands only)
-        value = value.replace(",", "")
-    elif value.count(".") > 1:  # 1.234.567 (thousands only)
-        value = value.replace(".", "")
+    value = sign + value
     if not _NUMBER.match(value):
         return None
     number = float(value)

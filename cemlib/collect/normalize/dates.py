@@ -36,7 +36,9 @@ FORMATS: tuple[str, ...] = (
     "%Y/%m/%d %H:%M:%S",
     "%Y%m%d",
 )
-_TZ = re.compile(r"(?:\s*(?:Z|UTC|GMT|MSK|[+-]\d{2}:?\d{2}))$", re.IGNORECASE)
+_TZ = re.compile(
+    r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|GMT|MSK|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
+)
 
 
 def parse_dates(series: pd.Series, *, formats: tuple[str, ...] = FORMATS) -> pd.Series:
@@ -52,7 +54,7 @@ def parse_dates(series: pd.Series, *, formats: tuple[str, ...] = FORMATS) -> pd.
         return out.astype("datetime64[ns]")
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     text = pd.Series(uniques, dtype="object").astype(str).str.strip()
-    text = text.str.replace(_TZ, "", regex=True)
+    text = text.str.replace(_TZ, r"\1", regex=True)
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     todo = text.ne("")
     for fmt in formats:

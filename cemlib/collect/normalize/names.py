@@ -22,6 +22,7 @@ from unidecode import unidecode
 
 from cemlib.collect.normalize.unique import map_unique
 
+_APOSTROPHES_ONLY = re.compile(r"['’`ʼʹ]")
 _PUNCT = re.compile(r"[^\w\s\-]|_|\d")
 _SPACE = re.compile(r"\s+")
 _HYPHEN_EDGE = re.compile(r"(?:^-+|-+$|(?<=\s)-+|-+(?=\s))")
@@ -39,6 +40,7 @@ SURNAME_MALE = re.compile(r"(?:ов|ев|ёв|ин|ын|ский|цкий|ой|�
 
 def _clean(text: str) -> str:
     value = text.replace("ё", "е").replace("Ё", "Е").lower()
+    value = _APOSTROPHES_ONLY.sub("", value)
     value = _PUNCT.sub(" ", value)
     value = _HYPHEN_EDGE.sub(" ", value)
     return _SPACE.sub(" ", value).strip()
@@ -105,8 +107,21 @@ def _first_names() -> tuple[frozenset[str], frozenset[str]]:
     short forms), so Cyrillic and Latin spellings are recognized alike."""
     from faker.providers.person.ru_RU import Provider
 
-    extra_male = ("Саша", "Женя", "Дима", "Миша", "Ваня", "Коля", "Серж", "Алекс", "Макс")
-    extra_female = ("Маша", "Наташа", "Оля", "Катя", "Лена", "Таня", "Юля", "Настя", "Аня")
+    extra_male = ("Саша", "Женя", "Валя", "Дима", "Миша", "Ваня", "Коля", "Серж", "Алекс", "Макс")
+    extra_female = (
+        "Саша",
+        "Женя",
+        "Валя",
+        "Маша",
+        "Наташа",
+        "Оля",
+        "Катя",
+        "Лена",
+        "Таня",
+        "Юля",
+        "Настя",
+        "Аня",
+    )
     male = {_latin_key(n) for n in (*Provider.first_names_male, *extra_male)}
     female = {_latin_key(n) for n in (*Provider.first_names_female, *extra_female)}
     return frozenset(male - {""}), frozenset(female - {""})
@@ -182,7 +197,14 @@ def _split(text: str) -> tuple[str | None, str | None, str | None, str | None]:
     else:
         if n == 3 and patro(2) and not patro(1):
             last, first, middle = original
-        elif n == 3 and patro(1) and not patro(2) or n == 3 and _first_name_gender(words[0]) and not _first_name_gender(words[1]):
+        elif (
+            n == 3
+            and patro(1)
+            and not patro(2)
+            or n == 3
+            and _first_name_gender(words[0])
+            and not _first_name_gender(words[1])
+        ):
             first, middle, last = original
         else:  # Фамилия Имя Отчество, the order of Russian documents; extra words join the middle
             last, first = original[0], original[1]

@@ -1,0 +1,66 @@
+import pandas as pd
+import pytest
+
+from cemlib.collect import email_key, email_norm
+
+CASES = [
+    # raw, norm, key
+    ("Ivan.Petrov@Mail.ru", "ivan.petrov@mail.ru", "ivan.petrov@mail.ru"),
+    ("  ivan@mail.ru ", "ivan@mail.ru", "ivan@mail.ru"),
+    ("ivan+shop@mail.ru", "ivan+shop@mail.ru", "ivan@mail.ru"),
+    ("Ivan.Petrov+promo@GMAIL.com", "ivan.petrov+promo@gmail.com", "ivanpetrov@gmail.com"),
+    ("i.v.a.n.petrov@googlemail.com", "i.v.a.n.petrov@googlemail.com", "ivanpetrov@gmail.com"),
+    ("ivan.petrov@ya.ru", "ivan.petrov@ya.ru", "ivan-petrov@yandex.ru"),
+    ("ivan-petrov@yandex.com", "ivan-petrov@yandex.com", "ivan-petrov@yandex.ru"),
+    ("ivan.petrov@yandex.kz", "ivan.petrov@yandex.kz", "ivan-petrov@yandex.ru"),
+    ("ivan.petrov@yandex.by", "ivan.petrov@yandex.by", "ivan-petrov@yandex.ru"),
+    ("ivan.petrov@yandex.ua", "ivan.petrov@yandex.ua", "ivan-petrov@yandex.ru"),
+    ("ivan@inbox.ru", "ivan@inbox.ru", "ivan@inbox.ru"),  # mail.ru family stays apart
+    ("ivan@bk.ru", "ivan@bk.ru", "ivan@bk.ru"),
+    ("ivan@list.ru", "ivan@list.ru", "ivan@list.ru"),
+    ("ivan.petrov@mail.ry", "ivan.petrov@mail.ry", "ivan.petrov@mail.ru"),  # typo fixed in key
+    ("ivanpetrov@gmial.com", "ivanpetrov@gmial.com", "ivanpetrov@gmail.com"),
+    ("<ivan@mail.ru>", "ivan@mail.ru", "ivan@mail.ru"),
+    ("mailto:Ivan@Mail.RU", "ivan@mail.ru", "ivan@mail.ru"),
+    ("ivan.mail.ru", None, None),
+    ("ivan@mail", None, None),
+    ("ivan @mail.ru", None, None),
+    ("ivan@@mail.ru", None, None),
+    ("", None, None),
+    ("+tag@mail.ru", "+tag@mail.ru", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "norm", "key"), CASES)
+def test_email_norm_and_key(raw, norm, key):
+    s = pd.Series([raw])
+    got_norm, got_key = email_norm(s)[0], email_key(s)[0]
+    assert (None if pd.isna(got_norm) else got_norm) == norm
+    assert (None if pd.isna(got_key) else got_key) == key
+
+
+def test_key_merges_provider_variants_but_not_different_mailboxes():
+    s = pd.Series(
+        [
+            "Ivan.Petrov@gmail.com",
+            "ivanpetrov+shop@googlemail.com",
+            "IVAN.PETROV@GMAIL.COM",
+            "ivan.petrov@mail.ru",
+            "ivan.petrov@inbox.ru",
+            None,
+        ]
+    )
+    keys = email_key(s)
+    assert keys[:3].nunique() == 1
+    assert keys.nunique() == 3  # gmail, mail.ru, inbox.ru
+    assert keys.isna().sum() == 1
+    # the original is not touched
+    assert s[0] == "Ivan.Petrov@gmail.com"
+
+
+def test_many_repeated_values_parse_once_per_distinct_value():
+    s = pd.Series(["A@B.RU", "a@b.ru ", None] * 50_000)
+    out = email_norm(s)
+    assert len(out) == 150_000
+    assert (out == "a@b.ru").sum() == 100_000
+    assert out.isna().sum() == 50_000

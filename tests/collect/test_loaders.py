@@ -1,0 +1,175 @@
+import pandas as pd
+import pytest
+
+from cemlib.collect import load_folder, load_mapping, read_table_file
+from cemlib.errors import InputError
+from tests.collect.conftest import CRM_CP1251, MAPPING, ORDER_LINES, write
+
+
+def test_cp1251_semicolon_file_reads_as_text(tmp_path):
+    path = write(tmp_path / "crm_contacts.csv", CRM_CP1251, "cp1251")
+    t = read_table_file(path, "crm_contacts", mapping=MAPPING["crm_contacts"])
+    assert t.encoding == "cp1251"
+    assert t.delimiter == ";"
+    assert t.n_rows == 3
+    assert t.renamed == {"ФИО": "full_name", "Телефон": "phone"}
+    df = t.frame
+    assert all(isinstance(df[c].dtype, pd.StringDtype) for c in df.columns if c != "_source_row")
+    # raw is exactly as received: spaces, case, the odd date kept
+    assert df.loc[0, "email"] == "Ivan.Petrov+shop@GMAIL.com "
+    assert df.loc[1, "birth_date"] == "31.02.1990"
+    assert df.loc[0, "full_name"] == "Иванов Иван Иванович"
+    assert df.loc[0, "loyalty_card"] == "7700123"
+    assert df["loyalty_card"].isna().sum() == 2
+    assert list(df["_source_row"]) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("bom", ["", "\ufeff"])
+@pytest.mark.parametrize("sep", [";", ",", "\t"])
+def test_utf8_with_or_without_bom_any_delimiter(tmp_path, bom, sep):
+    text = bom + ORDER_LINES.replace(";", sep).replace("1 234,50", '"1 234,50"').replace(
+        "99,90 руб.", '"99,90 руб."'
+    )
+    path = write(tmp_path / "order_lines.csv", text)
+    t = read_table_file(path, "order_lines")
+    assert t.delimiter == sep
+    assert t.encoding == ("utf-8-sig" if bom else "utf-8")
+    assert list(t.frame.columns) == [
+        "line_id",
+        "order_id",
+        "sku",
+        "quantity",
+        "price",
+        "_source_row",
+    ]
+    assert t.frame.loc[0, "price"] == "1 234,50"
+
+
+def test_missing_required_column_names_file_and_column(tmp_path):
+    path = write(tmp_path / "order_lines.csv", "order_id;sku;qty;price\nO1;S1;1;10\n")
+    with pytest.raises(InputError) as err:
+        read_table_file(path, "order_lines")
+    msg = str(err.value)
+    assert "order_lines.csv" in msg
+    assert "'quantity'" in msg
+    assert "found ['order_id', 'sku', 'qty', 'price']" in msg
+    assert err.value.column == "quantity"
+
+
+def test_column_mapping_fixes_the_missing_column(tmp_path):
+    path = write(tmp_path / "order_lines.csv", "Order;SKU;qty;Price\nO1;S1;1;10\n")
+    t = read_table_file(path, "order_lines", mapping={"Order": "order_id", "qty": "quantity"})
+    # 'SKU' and 'Price' match canonical names case-insensitively
+    assert list(t.frame.columns) == ["order_id", "sku", "quantity", "price", "_source_row"]
+    assert t.renamed == {"Order": "order_id", "qty": "quantity", "SKU": "sku", "Price": "price"}
+
+
+def test_mapping_naming_an_absent_column_is_an_error(tmp_path):
+    path = write(tmp_path / "order_lines.csv", "order_id;sku;quantity;price\nO1;S1;1;10\n")
+    with pytest.raises(InputError, match="'Количество'"):
+        read_table_file(path, "order_lines", mapping={"Количество": "quantity"})
+
+
+def test_zero_byte_file_is_an_error(tmp_path):
+    path = write(tmp_path / "web_events.csv", "")
+    with pytest.raises(InputError, match=r"web_events\.csv.*empty file \(0 bytes\)"):
+        read_table_file(path, "web_events")
+
+
+def test_header_only_file_loads_as_zero_rows(tmp_path):
+    path = write(tmp_path / "web_events.csv", "event_id;ts;event_type;device_id\n")
+    t = read_table_file(path, "web_events")
+    assert t.header_only
+    assert t.n_rows == 0
+    assert list(t.frame.columns) == ["event_id", "ts", "event_type", "device_id", "_source_row"]
+
+
+def test_undecodable_bytes_with_explicit_encoding(tmp_path):
+    path = write(tmp_path / "products.csv", "sku;name\nS1;Чай\n", "cp1251")
+    with pytest.raises(InputError, match=r"products\.csv.*cannot decode as utf-8.*line 2"):
+        read_table_file(path, "products", encoding="utf-8")
+
+
+def test_undecodable_in_both_encodings(tmp_path):
+    # 0x98 is the one byte cp1251 leaves undefined
+    (tmp_path / "products.csv").write_bytes(b"sku;name\nS1;\x98\xff\n")
+    with pytest.raises(InputError, match="neither UTF-8 nor cp1251"):
+        read_table_file(tmp_path / "products.csv", "products")
+
+
+def test_unreadable_parquet(tmp_path):
+    (tmp_path / "products.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(InputError, match=r"products\.parquet.*unreadable Parquet"):
+        read_table_file(tmp_path / "products.parquet", "products")
+
+
+def test_malformed_csv(tmp_path):
+    path = write(tmp_path / "products.csv", "sku;name\nS1;a;b;c\n")
+    with pytest.raises(InputError, match="malformed CSV"):
+        read_table_file(path, "products")
+
+
+def test_parquet_reads_as_text_and_keeps_types(tmp_path):
+    df = pd.DataFrame(
+        {
+            "sku": ["S1", "S2"],
+            "price": [10.5, None],
+            "margin": [0.2, 0.3],
+            "launched": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+        }
+    )
+    df.to_parquet(tmp_path / "products.parquet")
+    t = read_table_file(tmp_path / "products.parquet", "products")
+    assert t.format == "parquet"
+    assert list(t.frame["price"]) == ["10.5", pd.NA]
+    assert t.frame.loc[0, "launched"] == "2024-01-01"
+    assert t.extra_columns == ["launched"]
+    assert t.typed["price"].dtype == "float64"
+
+
+def test_load_folder_lists_missing_tables_and_needs_headers(russian_export):
+    folder = load_folder(russian_export, mapping=MAPPING)
+    assert sorted(folder.tables) == ["crm_contacts", "online_orders", "order_lines"]
+    assert folder.missing == [
+        "pos_receipts",
+        "receipt_lines",
+        "web_events",
+        "support_tickets",
+        "products",
+    ]
+    (russian_export / "online_orders.csv").unlink()
+    with pytest.raises(InputError, match="order_lines needs its header table online_orders"):
+        load_folder(russian_export, mapping=MAPPING)
+
+
+def test_load_folder_errors(tmp_path):
+    with pytest.raises(InputError, match="source folder not found"):
+        load_folder(tmp_path / "nope")
+    with pytest.raises(InputError, match="no canonical table found"):
+        load_folder(tmp_path)
+    write(tmp_path / "products.csv", "sku\nS1\n")
+    pd.DataFrame({"sku": ["S1"]}).to_parquet(tmp_path / "products.parquet")
+    with pytest.raises(InputError, match="several files for table products"):
+        load_folder(tmp_path)
+
+
+def test_yaml_mapping_with_files(tmp_path):
+    write(
+        tmp_path / "mapping.yaml",
+        "files:\n  crm_contacts: clients_2024.csv\ncrm_contacts:\n  ФИО: full_name\n  Телефон: phone\n",
+    )
+    columns, files = load_mapping(tmp_path / "mapping.yaml")
+    assert columns == MAPPING
+    assert files == {"crm_contacts": "clients_2024.csv"}
+    write(tmp_path / "clients_2024.csv", CRM_CP1251, "cp1251")
+    folder = load_folder(tmp_path, mapping=tmp_path / "mapping.yaml")
+    assert folder.tables["crm_contacts"].n_rows == 3
+    with pytest.raises(InputError, match="unknown table 'clients'"):
+        load_mapping({"clients": {"a": "b"}})
+
+
+def test_trailing_delimiter_of_1c_exports(tmp_path):
+    path = write(tmp_path / "products.csv", "sku;name;\nS1;Чай;\nS2;Кофе;\n")
+    t = read_table_file(path, "products")
+    assert list(t.frame.columns) == ["sku", "name", "_source_row"]
+    assert t.n_rows == 2

@@ -1,0 +1,174 @@
+import pandas as pd
+import pytest
+
+from cemlib.collect import collect
+from cemlib.errors import InputError
+from cemlib.warehouse import Warehouse
+from tests.collect.conftest import MAPPING, write
+
+
+@pytest.fixture
+def collected(russian_export, tmp_path):
+    wh = tmp_path / "cem.duckdb"
+    result = collect(
+        russian_export,
+        warehouse=wh,
+        run_id="t1",
+        as_of="2025-06-30",
+        mapping=MAPPING,
+        progress=False,
+    )
+    return result, wh
+
+
+def test_raw_and_staging_conserve_rows_and_source_row(collected):
+    result, wh = collected
+    with Warehouse(wh) as w:
+        assert sorted(w.tables("raw")) == ["crm_contacts", "online_orders", "order_lines"]
+        for name, n in [("crm_contacts", 3), ("online_orders", 3), ("order_lines", 4)]:
+            raw, staging = w.read_table("raw", name), w.read_table("staging", name)
+            assert len(raw) == len(staging) == n
+            assert list(raw["_source_row"]) == list(range(n))
+            assert list(staging["_source_row"]) == list(range(n))
+        types = w.sql(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'order_lines'"
+        )
+        assert set(types.loc[types.column_name != "_source_row", "data_type"]) == {
+            "VARCHAR",
+            "DATE",
+        }
+        assert w.stamp("staging", "order_lines")[0] == "t1"
+    tables = result.tables.set_index("table")
+    assert tables.loc["order_lines", "n_raw"] == 4
+    assert tables.loc["crm_contacts", "encoding"] == "cp1251"
+    assert tables.loc["crm_contacts", "delimiter"] == ";"
+    assert result.missing_tables == [
+        "pos_receipts",
+        "receipt_lines",
+        "web_events",
+        "support_tickets",
+        "products",
+    ]
+
+
+def test_staging_types_and_normalized_columns(collected):
+    _, wh = collected
+    with Warehouse(wh) as w:
+        crm = w.read_table("staging", "crm_contacts").set_index("contact_id")
+        raw = w.read_table("raw", "crm_contacts").set_index("contact_id")
+        lines = w.read_table("staging", "order_lines").set_index("line_id")
+        orders = w.read_table("staging", "online_orders").set_index("order_id")
+    assert crm.loc["1", "phone_e164"] == "+79991234567"
+    assert crm.loc["2", "phone_e164"] == "+79997654321"
+    assert pd.isna(crm.loc["3", "phone_e164"])
+    assert raw.loc["3", "phone"] == "12345"  # raw keeps what the file held
+    assert crm.loc["1", "email_norm"] == "ivan.petrov+shop@gmail.com"
+    assert crm.loc["1", "email_key"] == "ivanpetrov@gmail.com"
+    assert crm.loc["2", "email_key"] == "maria@yandex.ru"
+    assert pd.isna(crm.loc["3", "email_norm"])
+    assert crm.loc["1", "email"] == "Ivan.Petrov+shop@GMAIL.com "
+    # full name split in both orders, normalized and transliterated
+    assert list(crm.loc["2", ["last_name", "first_name", "middle_name"]]) == [
+        "Петрова",
+        "Мария",
+        "Сергеевна",
+    ]
+    assert crm.loc["3", "last_name_norm"] == "елкин"
+    assert crm.loc["3", "first_name_lat"] == "petr"
+    assert list(crm["gender_hint"]) == ["M", "F", "M"]
+    assert crm.loc["1", "birth_date"] == pd.Timestamp("1990-03-05")
+    assert pd.isna(crm.loc["2", "birth_date"])  # 31.02 does not exist
+    assert crm.loc["2", "registered_at"] == pd.Timestamp("2024-03-06 09:15")
+    assert [crm.loc[i, "consent_sms"] for i in "12"] == [True, False]
+    assert pd.isna(crm.loc["3", "consent_sms"])
+    assert lines.loc["L1", "price"] == pytest.approx(1234.5)
+    assert lines.loc["L2", "price"] == pytest.approx(99.9)
+    assert pd.isna(lines.loc["L3", "price"])
+    assert orders.loc["O1", "ordered_at"] == pd.Timestamp("2024-07-01 10:00")
+
+
+def test_figures_count_unparsed_changes_coverage_and_dates(collected):
+    result, _ = collected
+    norm = result.normalization[result.normalization["kind"] != "name split"]
+    norm = norm.set_index(["table", "column"]).sort_index()
+    split = result.normalization[result.normalization["kind"] == "name split"]
+    assert split.set_index("column")["n_changed"].to_dict() == {
+        "last_name": 3,
+        "first_name": 3,
+        "middle_name": 2,
+    }
+    assert norm.loc[("crm_contacts", "birth_date"), "n_values"] == 2
+    assert norm.loc[("crm_contacts", "birth_date"), "n_unparsed"] == 1
+    assert norm.loc[("crm_contacts", "phone"), "n_unparsed"] == 1
+    assert norm.loc[("crm_contacts", "phone"), "n_changed"] == 2
+    assert norm.loc[("crm_contacts", "email"), "n_unparsed"] == 1
+    assert norm.loc[("order_lines", "price"), "n_unparsed"] == 1
+    assert norm.loc[("online_orders", "ordered_at"), "n_unparsed"] == 0
+    assert result.n_unparsed == 4
+    cov = result.coverage.set_index(["table", "identifier"]).sort_index()
+    assert cov.loc[("online_orders", "email"), "n_present"] == 2
+    assert cov.loc[("online_orders", "device_id"), "share_present"] == pytest.approx(2 / 3)
+    assert cov.loc[("online_orders", "any identifier"), "n_present"] == 3
+    assert cov.loc[("crm_contacts", "phone"), "n_valid"] == 2
+    tables = result.tables.set_index("table")
+    assert tables.loc["online_orders", "first_date"] == pd.Timestamp("2024-07-01 10:00")
+    assert tables.loc["online_orders", "last_date"] == pd.Timestamp("2025-12-31 23:59")
+    assert tables.loc["online_orders", "n_after_as_of"] == 1  # kept in staging, reported
+
+
+def test_header_only_table_is_loaded_and_reported(russian_export, tmp_path):
+    write(russian_export / "web_events.csv", "event_id;ts;event_type;email\n")
+    result = collect(
+        russian_export, warehouse=tmp_path / "w.duckdb", mapping=MAPPING, progress=False
+    )
+    row = result.tables.set_index("table").loc["web_events"]
+    assert row["n_raw"] == 0
+    assert row["status"] == "header only: 0 rows"
+    assert "web_events: header only, loaded as 0 rows" in result.warnings
+    with Warehouse(tmp_path / "w.duckdb") as w:
+        assert len(w.read_table("staging", "web_events")) == 0
+
+
+def test_bad_file_leaves_no_partial_output(russian_export, tmp_path):
+    wh = tmp_path / "w.duckdb"
+    collect(russian_export, warehouse=wh, run_id="good", mapping=MAPPING, progress=False)
+    write(russian_export / "order_lines.csv", "order_id;sku;price\nO1;S1;10\n")
+    with pytest.raises(InputError, match=r"order_lines\.csv.*'quantity'"):
+        collect(russian_export, warehouse=wh, run_id="bad", mapping=MAPPING, progress=False)
+    with Warehouse(wh) as w:
+        assert {w.stamp("raw", t)[0] for t in w.tables("raw")} == {"good"}
+        assert {w.stamp("staging", t)[0] for t in w.tables("staging")} == {"good"}
+
+
+def test_rerun_drops_tables_the_source_no_longer_has(russian_export, tmp_path):
+    wh = tmp_path / "w.duckdb"
+    write(russian_export / "products.csv", "sku;name;price\nS1;Чай;100,00\n")
+    collect(russian_export, warehouse=wh, mapping=MAPPING, progress=False)
+    (russian_export / "products.csv").unlink()
+    collect(russian_export, warehouse=wh, mapping=MAPPING, progress=False)
+    with Warehouse(wh) as w:
+        assert "products" not in w.tables("raw")
+        assert "products" not in w.tables("staging")
+
+
+def test_in_memory_typed_frames_stage_like_files(tmp_path):
+    from cemlib.collect.loaders import tables_from_frames
+    from cemlib.collect.schema import TABLES
+    from cemlib.collect.stage import stage_table
+
+    typed = pd.DataFrame(
+        {
+            "receipt_id": ["R1", "R2"],
+            "store_id": [1, 2],
+            "purchased_at": pd.to_datetime(["2024-01-01 10:00:00", "2024-01-02 00:00:00"]),
+            "loyalty_card": [None, "77001"],
+            "phone": ["8 999 123 45 67", None],
+        }
+    )
+    loaded = tables_from_frames({"pos_receipts": typed})["pos_receipts"]
+    assert list(loaded.frame["purchased_at"]) == ["2024-01-01 10:00:00", "2024-01-02 00:00:00"]
+    assert list(loaded.frame["store_id"]) == ["1", "2"]
+    staged, stats = stage_table(TABLES["pos_receipts"], loaded)
+    assert staged["purchased_at"].iloc[1] == pd.Timestamp("2024-01-02")
+    assert list(staged["phone_e164"].fillna("-")) == ["+79991234567", "-"]

@@ -1,0 +1,111 @@
+"""Dates, amounts and yes/no flags."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cemlib.collect import parse_amounts, parse_bools, parse_dates
+
+DATE_CASES = [
+    ("05.03.2024", "2024-03-05 00:00:00"),
+    ("5.3.2024", "2024-03-05 00:00:00"),
+    ("05.03.2024 14:30", "2024-03-05 14:30:00"),
+    ("05.03.2024 14:30:15", "2024-03-05 14:30:15"),
+    ("05.03.24", "2024-03-05 00:00:00"),
+    ("2024-03-05", "2024-03-05 00:00:00"),
+    ("2024-03-05 14:30:15", "2024-03-05 14:30:15"),
+    ("2024-03-05 14:30", "2024-03-05 14:30:00"),
+    ("2024-03-05T14:30:15", "2024-03-05 14:30:15"),
+    ("2024-03-05T14:30:15.250", "2024-03-05 14:30:15.250"),
+    ("2024-03-05T14:30:15Z", "2024-03-05 14:30:15"),
+    ("2024-03-05T14:30:15+03:00", "2024-03-05 14:30:15"),
+    ("05/03/2024", "2024-03-05 00:00:00"),
+    ("05-03-2024", "2024-03-05 00:00:00"),
+    ("2024/03/05", "2024-03-05 00:00:00"),
+    (" 05.03.2024 ", "2024-03-05 00:00:00"),
+    ("31.02.2024", None),  # no such day
+    ("13/13/2024", None),
+    ("вчера", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), DATE_CASES)
+def test_parse_dates_day_first(raw, expected):
+    got = parse_dates(pd.Series([raw]))[0]
+    if expected is None:
+        assert pd.isna(got)
+    else:
+        assert got == pd.Timestamp(expected)
+
+
+def test_parse_dates_vectorized_counts_unparsed():
+    s = pd.Series([c[0] for c in DATE_CASES] * 3 + [None])
+    out = parse_dates(s)
+    assert out.dtype == "datetime64[ns]"
+    assert out.isna().sum() == 3 * sum(c[1] is None for c in DATE_CASES) + 1
+
+
+def test_parse_dates_passes_datetimes_through():
+    s = pd.Series(pd.to_datetime(["2024-03-05 10:00"]).tz_localize("Europe/Moscow"))
+    assert parse_dates(s)[0] == pd.Timestamp("2024-03-05 10:00")
+
+
+AMOUNT_CASES = [
+    ("1234,50", 1234.5),
+    ("1 234,50", 1234.5),
+    ("1\u00a0234,50 руб.", 1234.5),
+    ("1 234,50 ₽", 1234.5),
+    ("1.234,50", 1234.5),
+    ("1,234.50", 1234.5),
+    ("1 234 567", 1234567.0),
+    ("1.234.567", 1234567.0),
+    ("-12,5", -12.5),
+    ("(12,5)", -12.5),
+    ("99 р.", 99.0),
+    ("RUB 10", 10.0),
+    ("0", 0.0),
+    (".5", 0.5),
+    ("1e3", 1000.0),
+    ("abc", None),
+    ("12,5,3.1", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), AMOUNT_CASES)
+def test_parse_amounts(raw, expected):
+    got = parse_amounts(pd.Series([raw]))[0]
+    if expected is None:
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_parse_amounts_numeric_passthrough_and_dtype():
+    assert parse_amounts(pd.Series([1, 2])).dtype == "float64"
+    out = parse_amounts(pd.Series(["1,5", None, "x"]))
+    assert out.dtype == "float64"
+    assert out.isna().sum() == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1", True),
+        ("0", False),
+        ("Да", True),
+        ("нет", False),
+        ("TRUE", True),
+        ("f", False),
+        ("Y", True),
+        ("n", False),
+        ("+", True),
+        ("-", False),
+        ("может быть", None),
+        ("", None),
+    ],
+)
+def test_parse_bools(raw, expected):
+    got = parse_bools(pd.Series([raw]))[0]
+    assert (None if pd.isna(got) else bool(got)) == expected
