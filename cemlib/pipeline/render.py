@@ -4,11 +4,13 @@ Two renderings per notebook: one for reviewers without code cells (nbconvert's
 ``exclude_input``), one with code for data scientists. nbconvert's stock ``lab`` template
 loads require.js, MathJax and mermaid from a CDN; reviewers may read the reports offline and
 the stage notebooks need none of them, so the template used here drops those scripts. Styles
-are inlined and plots are embedded as base64 PNG, so each HTML file stands alone.
+are inlined and plots are always embedded as base64 PNG (with the alt text that
+``cemlib.reports.show`` records), so each HTML file stands alone.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import nbformat
@@ -26,6 +28,18 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block data_widget_view -%}
 {%- if 'text/plain' in output.data -%}<pre>{{ output.data['text/plain'] | escape_html }}</pre>{%- endif -%}
 {%- endblock data_widget_view -%}
+{%- block data_png scoped -%}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+{%- set alt = output | get_metadata('alt', 'image/png') -%}
+{%- if alt %} alt="{{ alt | escape_html }}"{% endif -%}
+{%- set width = output | get_metadata('width', 'image/png') -%}
+{%- if width is not none %} width="{{ width | escape_html }}"{% endif -%}
+{%- set height = output | get_metadata('height', 'image/png') -%}
+{%- if height is not none %} height="{{ height | escape_html }}"{% endif -%}
+>
+</div>
+{%- endblock data_png -%}
 {%- block extra_css -%}
 <style type="text/css">
   body.jp-Notebook { max-width: 1180px; margin: 0 auto; padding: 1.5em 2em; }
@@ -48,6 +62,7 @@ def _exporter(with_code: bool):
         exclude_output_prompt=not with_code,
     )
     exporter.template_file = _TEMPLATE_NAME
+    exporter.log.setLevel(logging.ERROR)  # "alternative text is missing" on every plot
     return exporter
 
 

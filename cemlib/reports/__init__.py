@@ -2,6 +2,7 @@
 
 from cemlib.reports.headlines import load_headlines, save_headlines
 from cemlib.reports.masking import mask_email, mask_frame, mask_name, mask_phone
+from cemlib.reports.plots import show, use_style
 
 __all__ = [
     "load_headlines",
@@ -10,4 +11,6 @@ __all__ = [
     "mask_name",
     "mask_phone",
     "save_headlines",
+    "show",
+    "use_style",
 ]

@@ -52,6 +52,9 @@ PLOT_CELLS = [
     "import matplotlib\nimport matplotlib.pyplot as plt",
     "fig, ax = plt.subplots(figsize=(4, 3))\nax.bar(['a', 'b'], [n_people, 2 * n_people])\n"
     "ax.set_title('Rows per table')\nax.set_xlabel('table')\nax.set_ylabel('rows')\nplt.show()",
+    "from cemlib.reports import show, use_style\nuse_style()\nfig, ax = plt.subplots()\n"
+    "ax.plot([1, 2, 3], [n_people, 0, n_people])\nax.set_title('Rows by day')\n"
+    "ax.set_xlabel('day')\nax.set_ylabel('rows')\nshow(fig)",
 ]
 FAIL_CELLS = [
     "x = 1",

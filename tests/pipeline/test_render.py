@@ -1,0 +1,45 @@
+"""HTML rendering: with and without code, plots embedded, nothing loaded from the network."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from cemlib.pipeline import load_config, run_pipeline
+from tests.pipeline.conftest import OK_CELLS, PLOT_CELLS, write_notebook
+
+pytestmark = pytest.mark.slow
+
+_PNG = re.compile(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=\s]+)"')
+
+
+def test_reports_offline_with_embedded_plot(tmp_path):
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", OK_CELLS + PLOT_CELLS)
+    cfg = load_config(
+        None, ["run_id=plot"], notebooks_dir=str(nb_dir), out=str(tmp_path / "r"), stages="00"
+    )
+    assert run_pipeline(cfg, progress=False).exit_code == 0
+    review = (tmp_path / "r/plot/00_collect.html").read_text(encoding="utf-8")
+    code = (tmp_path / "r/plot/00_collect.code.html").read_text(encoding="utf-8")
+
+    for page in (review, code):
+        # the plot is an embedded PNG of real size
+        images = _PNG.findall(page)
+        assert len(images) == 2  # plt.show() and cemlib.reports.show(fig)
+        for data in images:
+            png = base64.b64decode(data)
+            assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+            width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+            assert width > 200 and height > 150
+        assert 'alt="Rows by day"' in page
+        # no CDN scripts (require.js, MathJax, mermaid) and no external resources at all
+        assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', page)
+        assert "cdnjs" not in page and "unpkg" not in page
+        assert "Collection" in page
+
+    # reviewers get outputs, not code; data scientists get both
+    assert "set_title" not in review and "set_title" in code
+    assert "run plot as of 2025-06-30: 60000 rows" in review
