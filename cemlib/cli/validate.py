@@ -1,0 +1,67 @@
+"""``cem validate SOURCE_DIR``: collection and quality checks alone on a folder of source files."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "validate",
+        help="check a folder of source files against the expectation suites",
+        description=(
+            "Load SOURCE_DIR (CSV/Parquet files named after the canonical tables), run the "
+            "Great Expectations suites, print a scorecard and write DIR/quarantine/<table>.csv "
+            "(quarantined rows as received + expectation, reason) and DIR/clean/<table>.parquet. "
+            "Exits 2 on a critical table-level failure (missing column, empty table, stale data)."
+        ),
+    )
+    p.add_argument("source_dir", metavar="SOURCE_DIR", help="folder of source files")
+    p.add_argument("--as-of", default="2025-06-30", help="last day of known history (inclusive)")
+    p.add_argument("--out", default="validation", help="output folder (default ./validation)")
+    p.add_argument("--start", default="2022-01-01", help="the day the business began")
+    p.add_argument("--mapping", default=None, help="YAML/JSON column mapping for your files")
+    p.add_argument("--freshness-days", type=int, default=30, help="max age of the newest row")
+    p.add_argument("--suites", default=None, help="folder of suites (default expectations/)")
+    p.add_argument("--warehouse", default=None, help="DuckDB file to keep (default: temporary)")
+    p.add_argument("--data-docs", action="store_true", help="also write GE Data Docs in DIR")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cemlib.collect import collect
+    from cemlib.errors import InputError
+    from cemlib.quality import QualityStage
+    from cemlib.quality.quarantine import export_outcome
+    from cemlib.quality.scorecard import format_scorecard
+    from cemlib.warehouse import Warehouse
+
+    src = Path(args.source_dir)
+    if not src.is_dir():
+        raise InputError("not a folder of source files", source=str(src))
+    with tempfile.TemporaryDirectory(prefix="cem_validate_") as tmp:
+        path = Path(args.warehouse) if args.warehouse else Path(tmp) / "validate.duckdb"
+        with Warehouse(path) as wh:
+            collect(
+                str(src),
+                warehouse=wh,
+                run_id="validate",
+                as_of=args.as_of,
+                mapping=args.mapping,
+                progress=False,
+            )
+            report = QualityStage(
+                args.suites,
+                start=args.start,
+                freshness_days=args.freshness_days,
+                progress=False,
+            ).run(wh, run_id="validate", as_of=args.as_of)
+            export_outcome(wh, list(report.outcomes), args.out)
+            if args.data_docs:
+                index = report.write_data_docs(Path(args.out) / "data_docs")
+                print(f"Data Docs: {index}")
+    print(format_scorecard(report))
+    print(f"\nwritten: {args.out}/quarantine/<table>.csv, {args.out}/clean/<table>.parquet")
+    return 0

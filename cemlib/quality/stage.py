@@ -1,0 +1,562 @@
+"""Stage 1: validate ``staging.*`` with the suites, route rows to ``clean.*`` / ``quarantine.*``.
+
+Great Expectations validates every table (table-level and row-level expectations, results kept in
+``quality.results``); the rows failing a critical row-level expectation are found with the same
+checks compiled to DuckDB SQL (:mod:`cemlib.quality.rowsql`) so the routing runs inside the
+warehouse at any scale. A row failing several critical checks is quarantined once, with every
+failed expectation and reason joined by ``"; "``; rows in = clean + quarantined is verified for
+every table before anything is committed, and everything is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from cemlib.errors import StageFailure
+from cemlib.quality.context import gx, offline_context
+from cemlib.quality.rowsql import failure_predicate, quote
+from cemlib.quality.suites import Check, Ref, RunParams, Suite, load_suites
+from cemlib.warehouse import STAMP_COLUMNS, Warehouse
+
+RESULT_COLUMNS = [
+    "run_id",
+    "as_of",
+    "table",
+    "expectation",
+    "expectation_type",
+    "column",
+    "severity",
+    "level",
+    "reason",
+    "success",
+    "unexpected_count",
+    "element_count",
+    "unexpected_percent",
+    "observed",
+    "rows_quarantined",
+    "checked_at",
+]
+SEP = "; "
+
+
+@dataclass
+class TableOutcome:
+    """What happened to one table."""
+
+    table: str
+    rows_in: int
+    rows_clean: int = 0
+    rows_quarantined: int = 0
+    gx_result: Any = None  # great_expectations ExpectationSuiteValidationResult
+    failures: list[str] = field(default_factory=list)  # critical table-level messages
+    warnings: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QualityReport:
+    """Everything the notebook and ``cem validate`` show about one run of the stage."""
+
+    run_id: str
+    as_of: str
+    results: pd.DataFrame
+    conservation: pd.DataFrame
+    quarantine_by_reason: pd.DataFrame
+    outcomes: dict[str, TableOutcome]
+    previous_run_id: str | None = None
+    #: the in-memory Great Expectations context holding this run's validation results
+    gx_context: Any = None
+
+    def write_data_docs(self, out_dir: str | Path) -> Path:
+        """Great Expectations' Data Docs of this run (masked) into ``out_dir``; the index path."""
+        from cemlib.quality.datadocs import write_data_docs
+
+        return write_data_docs(self.gx_context, out_dir)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for o in self.outcomes.values() for w in o.warnings]
+
+    @property
+    def gx_results(self) -> dict[str, Any]:
+        return {t: o.gx_result for t, o in self.outcomes.items() if o.gx_result is not None}
+
+
+class QualityStage:
+    """Run the expectation suites on the warehouse's staging tables.
+
+    Parameters: ``suites_dir`` (default ``expectations/``), ``start`` (the day the business began:
+    earlier timestamps are defects), ``freshness_days`` (the newest row must be at most this old
+    at ``as_of``), ``volume_band`` (relative band around the previous run's row count).
+    """
+
+    def __init__(
+        self,
+        suites_dir: str | Path | None = None,
+        *,
+        start: str = "2022-01-01",
+        freshness_days: int = 30,
+        volume_band: float = 0.5,
+        tables: list[str] | None = None,
+        progress: bool = True,
+    ):
+        self.suites_dir = suites_dir
+        self.start = start
+        self.freshness_days = freshness_days
+        self.volume_band = volume_band
+        self.tables = tables
+        self.progress = progress
+
+    # ------------------------------------------------------------------------------------------
+    def run(self, wh: Warehouse, *, run_id: str, as_of: str | dt.date) -> QualityReport:
+        """Validate, then write ``clean.*``, ``quarantine.*`` and ``quality.results`` atomically.
+
+        Raises :class:`StageFailure` (and writes nothing) on a critical table-level failure.
+        """
+        as_of = str(pd.Timestamp(as_of).date())
+        suites = load_suites(self.suites_dir)
+        wanted = self.tables or list(suites)
+        present = [t for t in wanted if t in suites and wh.has_table("staging", t)]
+        if not present:
+            raise StageFailure(
+                f"quality: no staging table to validate (expected some of {sorted(wanted)}); "
+                "run the collection stage first"
+            )
+        history = _read_history(wh)
+        previous_run_id, previous_counts = _previous_counts(history, run_id)
+        params = RunParams(
+            as_of=as_of,
+            start=self.start,
+            freshness_days=self.freshness_days,
+            volume_band=self.volume_band,
+            previous_counts=previous_counts,
+        )
+        ctx = offline_context()
+        checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows: list[dict] = []
+        outcomes: dict[str, TableOutcome] = {}
+        flags: dict[str, str] = {}
+        try:
+            for table in tqdm(present, desc="quality", disable=not self.progress):
+                suite = suites[table]
+                outcome, table_rows, flag_table = self._validate_table(
+                    wh, ctx, suite, params, run_id, checked_at
+                )
+                outcomes[table] = outcome
+                rows.extend(table_rows)
+                flags[table] = flag_table
+            failures = [f for o in outcomes.values() for f in o.failures]
+            if failures:
+                raise StageFailure(
+                    "quality: critical table-level check failed, nothing was written:\n  "
+                    + "\n  ".join(failures)
+                )
+            results = pd.DataFrame(rows).reindex(columns=[*RESULT_COLUMNS, "sql_unexpected_count"])
+            conservation = self._write(wh, outcomes, flags, results, history, run_id, as_of)
+        finally:
+            for name in flags.values():
+                wh.con.execute(f"DROP TABLE IF EXISTS {name}")
+        quarantine_by_reason = _quarantine_by_reason(results)
+        return QualityReport(
+            run_id=run_id,
+            as_of=as_of,
+            results=results,
+            conservation=conservation,
+            quarantine_by_reason=quarantine_by_reason,
+            outcomes=outcomes,
+            previous_run_id=previous_run_id,
+            gx_context=ctx,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    def _validate_table(self, wh, ctx, suite: Suite, params: RunParams, run_id, checked_at):
+        con = wh.con
+        table = suite.table
+        staging_cols = _columns(wh, "staging", table)
+        raw_cols = set(_columns(wh, "raw", table)) if wh.has_table("raw", table) else set()
+        rows_in = con.execute(f"SELECT count(*) FROM staging.{quote(table)}").fetchone()[0]
+        outcome = TableOutcome(table=table, rows_in=rows_in)
+        known = (
+            suite.referenced_columns()
+            | set(_canonical_columns(table))
+            | {f"{c}__raw" for c in staging_cols}
+            | set(STAMP_COLUMNS)
+        )
+        outcome.extra_columns = [
+            c for c in staging_cols if c not in known and c != "_source_row" and not _derived(c)
+        ]
+        if outcome.extra_columns and raw_cols:
+            # columns that came from the file (in raw), not ones collection derived
+            outcome.extra_columns = [c for c in outcome.extra_columns if c in raw_cols]
+        for c in outcome.extra_columns:
+            outcome.warnings.append(f"{table}: unknown column {c!r} kept as is")
+
+        # The view the checks see: staging plus the raw text (X__raw) of the columns they name.
+        view = f"_cemq_view_{table}"
+        raw_needed = sorted(
+            c[: -len("__raw")]
+            for c in suite.referenced_columns()
+            if c.endswith("__raw") and c[: -len("__raw")] in staging_cols
+        )
+        has_source_row = "_source_row" in staging_cols
+        src_row = "s._source_row" if has_source_row else "row_number() OVER () - 1"
+        raw_select = []
+        for c in raw_needed:
+            if c in raw_cols and has_source_row:
+                raw_select.append(
+                    f"NULLIF(trim(CAST(r.{quote(c)} AS VARCHAR)), '') AS {quote(c + '__raw')}"
+                )
+            else:
+                raw_select.append(f"CAST(s.{quote(c)} AS VARCHAR) AS {quote(c + '__raw')}")
+        join = (
+            f"LEFT JOIN raw.{quote(table)} r ON r._source_row = s._source_row"
+            if raw_needed and raw_cols and has_source_row
+            else ""
+        )
+        keep = [c for c in staging_cols if c not in STAMP_COLUMNS and c != "_source_row"]
+        select = ", ".join(
+            [f"{src_row} AS _source_row", *[f"s.{quote(c)}" for c in keep], *raw_select]
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} FROM staging.{quote(table)} s {join}"
+        )
+        view_cols = set(_columns_of_relation(con, view))
+
+        # Resolve and build the expectations that apply this run.
+        applicable: list[tuple[Check, dict]] = []
+        skipped: list[tuple[Check, str]] = []
+        for check in suite.checks:
+            kwargs = check.resolved_kwargs(params, table)
+            if kwargs is None:
+                skipped.append((check, "no previous run to compare with"))
+                continue
+            missing = [c for c in check.columns() if c not in view_cols]
+            if missing and check.type != "expect_column_to_exist":
+                skipped.append((check, f"column {missing[0]!r} absent"))
+                continue
+            if isinstance(kwargs.get("value_set"), Ref) and not wh.has_table(
+                "staging", kwargs["value_set"].table
+            ):
+                skipped.append((check, f"parent table {kwargs['value_set'].table} absent"))
+                continue
+            applicable.append((check, kwargs))
+        for c in suite.required_columns:
+            if c not in view_cols:
+                outcome.failures.append(
+                    f"table {table}: required column {c!r} is missing "
+                    f"(check expect_column_to_exist, observed columns: {sorted(view_cols - {'_source_row'})})"
+                )
+
+        # Great Expectations on the columns the checks name.
+        gx_cols = sorted({c for ch, _ in applicable for c in ch.columns() if c in view_cols})
+        frame = con.execute(
+            f"SELECT {', '.join(quote(c) for c in gx_cols) or '1 AS _none'} FROM {view}"
+        ).df()
+        if not gx_cols:
+            frame = frame.iloc[:, :0] if len(frame) else pd.DataFrame(index=range(0))
+        suite_gx = gx.ExpectationSuite(name=f"cem_{table}")
+        for index, (check, kwargs) in enumerate(applicable):
+            gx_kwargs = dict(kwargs)
+            if isinstance(gx_kwargs.get("value_set"), Ref):
+                ref = gx_kwargs["value_set"]
+                gx_kwargs["value_set"] = (
+                    con.execute(
+                        f"SELECT DISTINCT {quote(ref.column)} FROM staging.{quote(ref.table)} "
+                        f"WHERE {quote(ref.column)} IS NOT NULL"
+                    )
+                    .df()
+                    .iloc[:, 0]
+                    .tolist()
+                )
+            suite_gx.add_expectation(
+                check.to_gx(gx_kwargs, index, params.resolve("as_of_end", table))
+            )
+        suite_gx = ctx.suites.add(suite_gx)
+        batch = (
+            ctx.data_sources.add_pandas(f"staging_{table}")
+            .add_dataframe_asset(table)
+            .add_batch_definition_whole_dataframe("run")
+        )
+        vd = ctx.validation_definitions.add(
+            gx.ValidationDefinition(name=suite_gx.name, data=batch, suite=suite_gx)
+        )
+        gx_result = vd.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+        outcome.gx_result = gx_result
+        del frame
+
+        # Row-level failure flags in SQL (critical and warning, to count both).
+        row_checks = [(i, ch, kw) for i, (ch, kw) in enumerate(applicable) if ch.row_level]
+        flag_table = f"_cemq_flags_{table}"
+        crit = [(i, ch) for i, ch, _ in row_checks if ch.severity == "critical"]
+        flag_exprs = [f"{failure_predicate(ch, kw)} AS f{i}" for i, ch, kw in row_checks]
+        exp_expr = (
+            "concat_ws('"
+            + SEP
+            + "', "
+            + ", ".join(f"CASE WHEN f{i} THEN {_lit(ch.name)} END" for i, ch in crit)
+            + ")"
+            if crit
+            else "''"
+        )
+        reason_expr = (
+            "concat_ws('"
+            + SEP
+            + "', "
+            + ", ".join(f"CASE WHEN f{i} THEN {_lit(ch.reason)} END" for i, ch in crit)
+            + ")"
+            if crit
+            else "''"
+        )
+        flags_sql = ", ".join(["_source_row", *flag_exprs]) if flag_exprs else "_source_row"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {flag_table} AS "
+            f"SELECT _source_row, {exp_expr} AS expectation, {reason_expr} AS reason "
+            f"FROM (SELECT {flags_sql} FROM {view}) WHERE {exp_expr} <> ''"
+            if crit
+            else f"CREATE OR REPLACE TEMP TABLE {flag_table} AS SELECT _source_row, "
+            f"'' AS expectation, '' AS reason FROM {view} WHERE FALSE"
+        )
+        sql_counts = {}
+        if row_checks:
+            sums = ", ".join(f"count(*) FILTER (WHERE f{i})" for i, _, _ in row_checks)
+            got = con.execute(f"SELECT {sums} FROM (SELECT {flags_sql} FROM {view})").fetchone()
+            sql_counts = {i: int(v) for (i, _, _), v in zip(row_checks, got, strict=True)}
+
+        # One results row per expectation.
+        rows = []
+        by_index = {int(r.expectation_config.meta["cem_index"]): r for r in gx_result.results}
+        for i, (check, kwargs) in enumerate(applicable):
+            r = by_index[i]
+            res = r.result or {}
+            raised = bool(r.exception_info and r.exception_info.get("raised_exception"))
+            observed = res.get("observed_value")
+            if raised:
+                observed = f"error: {str(r.exception_info.get('exception_message'))[:200]}"
+            success = bool(r.success) and not raised
+            level = "row" if check.row_level else "table"
+            row = _result_row(
+                run_id,
+                params.as_of,
+                table,
+                check,
+                level,
+                success,
+                res,
+                observed,
+                checked_at,
+                rows_in,
+            )
+            if check.row_level:
+                row["rows_quarantined"] = (
+                    sql_counts.get(i, 0) if check.severity == "critical" else 0
+                )
+                row["sql_unexpected_count"] = sql_counts.get(i)
+            rows.append(row)
+            if not success:
+                bounds = ", ".join(
+                    f"{k} {kwargs[k]}" for k in ("min_value", "max_value") if k in kwargs
+                )
+                msg = (
+                    f"table {table}: {check.name} failed ({check.reason}); observed "
+                    f"{_fmt_observed(observed, res)}" + (f", expected {bounds}" if bounds else "")
+                )
+                if check.severity == "critical" and not check.row_level:
+                    outcome.failures.append(msg)
+                elif check.severity == "warning":
+                    outcome.warnings.append(msg)
+        for check, why in skipped:
+            row = _result_row(
+                run_id,
+                params.as_of,
+                table,
+                check,
+                "row" if check.row_level else "table",
+                None,
+                {},
+                f"skipped: {why}",
+                checked_at,
+                rows_in,
+            )
+            rows.append(row)
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+        return outcome, rows, flag_table
+
+    # ------------------------------------------------------------------------------------------
+    def _write(self, wh, outcomes, flags, results, history, run_id, as_of) -> pd.DataFrame:
+        con = wh.con
+        now = dt.datetime.now()
+        as_of_date = pd.Timestamp(as_of).date()
+        conservation = []
+        with wh.transaction():
+            for table, outcome in outcomes.items():
+                cols = [c for c in _columns(wh, "staging", table) if c not in STAMP_COLUMNS]
+                sel = ", ".join(f"s.{quote(c)}" for c in cols)
+                flag = flags[table]
+                stamp = "? AS _run_id, CAST(? AS DATE) AS _as_of"
+                con.execute(
+                    f"CREATE OR REPLACE TABLE clean.{quote(table)} AS SELECT {sel}, {stamp} "
+                    f"FROM staging.{quote(table)} s ANTI JOIN {flag} f "
+                    f"ON f._source_row = s._source_row",
+                    [run_id, as_of_date],
+                )
+                con.execute(
+                    f"CREATE OR REPLACE TABLE quarantine.{quote(table)} AS SELECT {sel}, "
+                    f"f.expectation, f.reason, {stamp} FROM staging.{quote(table)} s "
+                    f"JOIN {flag} f ON f._source_row = s._source_row ORDER BY s._source_row",
+                    [run_id, as_of_date],
+                )
+                n_clean = con.execute(f"SELECT count(*) FROM clean.{quote(table)}").fetchone()[0]
+                n_quar = con.execute(f"SELECT count(*) FROM quarantine.{quote(table)}").fetchone()[
+                    0
+                ]
+                if n_clean + n_quar != outcome.rows_in:
+                    raise StageFailure(
+                        f"quality: table {table}: rows in {outcome.rows_in} != clean {n_clean} + "
+                        f"quarantined {n_quar}; nothing was written"
+                    )
+                outcome.rows_clean, outcome.rows_quarantined = n_clean, n_quar
+                for schema, n in (("clean", n_clean), ("quarantine", n_quar)):
+                    con.execute(
+                        "INSERT INTO meta.table_log VALUES (?, ?, ?, ?, ?, ?)",
+                        [schema, table, run_id, as_of_date, n, now],
+                    )
+                conservation.append(
+                    {
+                        "table": table,
+                        "rows_in": outcome.rows_in,
+                        "clean": n_clean,
+                        "quarantined": n_quar,
+                        "quarantined_pct": 100.0 * n_quar / outcome.rows_in
+                        if outcome.rows_in
+                        else 0.0,
+                        "conserved": n_clean + n_quar == outcome.rows_in,
+                    }
+                )
+            stored = results.copy()
+            stored["observed"] = stored["observed"].map(_observed_text)
+            if history is not None and len(history):
+                keep = history[history["run_id"] != run_id]
+                stored = pd.concat(
+                    [keep[RESULT_COLUMNS], stored[RESULT_COLUMNS]], ignore_index=True
+                )
+            else:
+                stored = stored[RESULT_COLUMNS]
+            stored = stored.astype({"success": "boolean"})
+            wh.write_table("quality", "results", stored, run_id=run_id, as_of=as_of)
+            cons = pd.DataFrame(conservation)
+            wh.write_table("quality", "conservation", cons, run_id=run_id, as_of=as_of)
+        return cons
+
+
+# ----------------------------------------------------------------------------------------------
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _canonical_columns(table: str) -> tuple[str, ...]:
+    from cemlib.collect.schema import TABLES
+
+    spec = TABLES.get(table)
+    return spec.columns if spec else ()
+
+
+def _derived(col: str) -> bool:
+    return col.endswith(("_e164", "_norm", "_key", "_lat")) or col in {
+        "first_name",
+        "last_name",
+        "middle_name",
+        "gender_hint",
+    }
+
+
+def _columns(wh: Warehouse, schema: str, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in wh.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
+            "table_name = ? ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+    ]
+
+
+def _columns_of_relation(con, name: str) -> list[str]:
+    return [d[0] for d in con.execute(f"SELECT * FROM {name} LIMIT 0").description]
+
+
+def _read_history(wh: Warehouse) -> pd.DataFrame | None:
+    if not wh.has_table("quality", "results"):
+        return None
+    return wh.read_table("quality", "results")
+
+
+def _previous_counts(history: pd.DataFrame | None, run_id: str) -> tuple[str | None, dict]:
+    """The most recent other run and its row count per table."""
+    if history is None or history.empty:
+        return None, {}
+    other = history[history["run_id"] != run_id]
+    if other.empty:
+        return None, {}
+    last = other.sort_values("checked_at").iloc[-1]["run_id"]
+    prev = other[other["run_id"] == last]
+    counts = prev.groupby("table")["element_count"].max().dropna().astype(int).to_dict()
+    return str(last), counts
+
+
+def _result_row(run_id, as_of, table, check, level, success, res, observed, checked_at, rows_in):
+    return {
+        "run_id": run_id,
+        "as_of": pd.Timestamp(as_of).date(),
+        "table": table,
+        "expectation": check.name,
+        "expectation_type": check.type,
+        "column": check.column,
+        "severity": check.severity,
+        "level": level,
+        "reason": check.reason,
+        "success": success,
+        "unexpected_count": res.get("unexpected_count"),
+        "element_count": rows_in,
+        "unexpected_percent": res.get("unexpected_percent"),
+        "observed": observed,
+        "rows_quarantined": 0,
+        "checked_at": checked_at,
+    }
+
+
+def _observed_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (pd.Timestamp, dt.date, dt.datetime)):
+        return str(value)
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _fmt_observed(observed: Any, res: dict) -> str:
+    if observed is not None:
+        return str(observed)
+    if res.get("unexpected_count") is not None:
+        return f"{res['unexpected_count']} of {res.get('element_count')} rows"
+    return "n/a"
+
+
+def _quarantine_by_reason(results: pd.DataFrame) -> pd.DataFrame:
+    rows = results[(results["level"] == "row") & (results["severity"] == "critical")]
+    out = rows[["table", "expectation", "reason", "rows_quarantined"]].copy()
+    return out[out["rows_quarantined"] > 0].sort_values("rows_quarantined", ascending=False)

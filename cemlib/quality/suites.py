@@ -1,0 +1,288 @@
+"""Expectation suites kept as readable YAML/JSON files in ``expectations/``.
+
+A suite file names its ``table``, ``id_column``, ``required_columns`` and a list of
+``expectations``; each entry is a Great Expectations 1.x expectation ``type`` with its ``kwargs``,
+a ``severity`` (``critical`` or ``warning``) and a human ``reason``. Values in ``kwargs`` may hold
+placeholders resolved at run time by :class:`RunParams` (``{as_of}``, ``{start}``, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from cemlib.config import project_root
+from cemlib.errors import InputError
+from cemlib.quality.context import gx
+
+SEVERITIES = ("critical", "warning")
+EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$"
+DATETIME_TYPES = [
+    "datetime64[ns]",
+    "datetime64[us]",
+    "datetime64[ms]",
+    "datetime64[s]",
+    "DatetimeTZDtype",
+]
+NUMBER_TYPES = ["float64", "float32", "int64", "int32", "int16", "int8", "Int64", "Float64"]
+BOOL_TYPES = ["bool", "boolean", "BooleanDtype"]
+
+# Expectations that judge each row (their failures are row-level); all others are table-level.
+ROW_LEVEL = frozenset(
+    {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_unique",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_in_set",
+    }
+)
+TABLE_LEVEL = frozenset(
+    {
+        "expect_table_row_count_to_be_between",
+        "expect_column_to_exist",
+        "expect_column_values_to_be_in_type_list",
+        "expect_column_max_to_be_between",
+    }
+)
+_PLACEHOLDER = re.compile(r"^\{([^{}]+)\}$")
+
+
+def default_suites_dir() -> Path:
+    """``expectations/`` of the project (beside ``pyproject.toml``), else of the checkout."""
+    here = project_root() / "expectations"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "expectations"
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """What placeholders in the suites resolve to for one run."""
+
+    as_of: str = "2025-06-30"
+    start: str = "2022-01-01"
+    freshness_days: int = 30
+    volume_band: float = 0.5
+    previous_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def as_of_ts(self) -> pd.Timestamp:
+        return pd.Timestamp(self.as_of).normalize()
+
+    def resolve(self, token: str, table: str) -> Any:
+        """Value of ``{token}``; ``_SKIP`` when it cannot apply (no previous run)."""
+        as_of = self.as_of_ts
+        simple = {
+            "as_of": as_of,
+            "as_of_end": as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1),
+            "start": pd.Timestamp(self.start),
+            "fresh_since": as_of - pd.Timedelta(days=self.freshness_days),
+            "email_regex": EMAIL_REGEX,
+            "datetime_types": DATETIME_TYPES,
+            "number_types": NUMBER_TYPES,
+            "bool_types": BOOL_TYPES,
+        }
+        if token in simple:
+            return simple[token]
+        m = re.fullmatch(r"as_of-(\d+)y", token)
+        if m:
+            return as_of - pd.DateOffset(years=int(m.group(1)))
+        if token in ("volume_min", "volume_max"):
+            prev = self.previous_counts.get(table)
+            if not prev:
+                return _SKIP
+            factor = 1 - self.volume_band if token == "volume_min" else 1 + self.volume_band
+            return int(prev * factor) if token == "volume_min" else int(prev * factor + 0.5)
+        if token.startswith("ref:"):
+            return Ref(*token[4:].split(".", 1))
+        raise InputError(f"unknown placeholder {{{token}}}", source=f"expectations/{table}")
+
+
+class _Skip:
+    def __repr__(self) -> str:
+        return "SKIP"
+
+
+_SKIP = _Skip()
+
+
+@dataclass(frozen=True)
+class Ref:
+    """The set of values of ``table.column`` (a parent table), resolved against staging."""
+
+    table: str
+    column: str
+
+
+@dataclass
+class Check:
+    """One expectation of a suite, with its severity and reason."""
+
+    type: str
+    kwargs: dict[str, Any]
+    severity: str
+    reason: str
+    when_not_null: str | None = None
+    keep: str | None = None  # for uniqueness: "first" keeps the first copy clean
+    until_as_of: bool = False  # judge only rows dated on or before as_of (freshness)
+
+    @property
+    def row_level(self) -> bool:
+        return self.type in ROW_LEVEL
+
+    @property
+    def column(self) -> str | None:
+        return self.kwargs.get("column")
+
+    @property
+    def name(self) -> str:
+        """A readable, stable name: ``type(column)`` plus the bound that makes it unique."""
+        parts = [self.kwargs[k] for k in ("column",) if k in self.kwargs]
+        for k in ("min_value", "max_value", "regex", "value_set"):
+            if k in self.kwargs:
+                v = self.kwargs[k]
+                parts.append(f"{k}={v}")
+        if self.when_not_null:
+            parts.append(f"when {self.when_not_null} present")
+        return f"{self.type}({', '.join(str(p) for p in parts)})"
+
+    def columns(self) -> list[str]:
+        cols = [self.column] if self.column else []
+        if self.when_not_null:
+            cols.append(self.when_not_null)
+        return cols
+
+    def resolved_kwargs(self, params: RunParams, table: str) -> dict[str, Any] | None:
+        """kwargs with placeholders filled; ``None`` when the check cannot apply this run."""
+        out = {}
+        for key, value in self.kwargs.items():
+            if isinstance(value, str) and (m := _PLACEHOLDER.match(value)):
+                value = params.resolve(m.group(1), table)
+                if value is _SKIP:
+                    return None
+            out[key] = value
+        return out
+
+    def to_gx(
+        self, kwargs: dict[str, Any], index: int = 0, as_of_end: pd.Timestamp | None = None
+    ) -> gx.expectations.Expectation:
+        """The Great Expectations expectation object (severity and reason carried in ``meta``)."""
+        from great_expectations.expectations.row_conditions import Column
+
+        cls = _gx_class(self.type)
+        extra: dict[str, Any] = {}
+        if self.when_not_null:
+            extra["row_condition"] = Column(self.when_not_null).is_not_null()
+        elif self.until_as_of and as_of_end is not None and self.column:
+            extra["row_condition"] = Column(self.column) <= as_of_end.isoformat()
+        gx_kwargs = {
+            k: (_plain_bound(v) if k in ("min_value", "max_value") else v)
+            for k, v in kwargs.items()
+        }
+        return cls(
+            **gx_kwargs,
+            **extra,
+            severity=self.severity,
+            meta={"reason": self.reason, "cem_name": self.name, "cem_index": index},
+        )
+
+
+def _plain_bound(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, pd.Timestamp):
+        return pd.Timestamp(value)
+    return value
+
+
+def _gx_class(type_name: str) -> type:
+    camel = "".join(part.capitalize() for part in type_name.split("_"))
+    cls = getattr(gx.expectations, camel, None)
+    if cls is None:
+        raise InputError(f"unknown Great Expectations expectation {type_name!r}")
+    return cls
+
+
+@dataclass
+class Suite:
+    """The checks of one canonical source table."""
+
+    table: str
+    id_column: str | None
+    required_columns: list[str]
+    checks: list[Check]
+    path: Path | None = None
+
+    def referenced_columns(self) -> set[str]:
+        cols = set(self.required_columns)
+        for c in self.checks:
+            cols.update(c.columns())
+        return cols
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read one suite file (YAML or JSON), checking every entry has a severity and a reason."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read the suite: {exc}", source=str(p)) from None
+    if not isinstance(doc, dict) or "table" not in doc or "expectations" not in doc:
+        raise InputError("a suite needs 'table' and 'expectations'", source=str(p))
+    checks = []
+    for i, entry in enumerate(doc["expectations"]):
+        where = f"{p.name} expectation #{i + 1}"
+        if not isinstance(entry, dict) or "type" not in entry:
+            raise InputError("each expectation needs a 'type'", source=where)
+        severity = entry.get("severity")
+        if severity not in SEVERITIES:
+            raise InputError(
+                f"severity must be one of {SEVERITIES}, got {severity!r}", source=where
+            )
+        if not entry.get("reason"):
+            raise InputError("each expectation needs a human 'reason'", source=where)
+        if entry["type"] not in ROW_LEVEL | TABLE_LEVEL:
+            raise InputError(
+                f"unsupported expectation {entry['type']!r}; supported: "
+                f"{sorted(ROW_LEVEL | TABLE_LEVEL)}",
+                source=where,
+            )
+        _gx_class(entry["type"])
+        checks.append(
+            Check(
+                type=entry["type"],
+                kwargs=dict(entry.get("kwargs") or {}),
+                severity=severity,
+                reason=str(entry["reason"]),
+                when_not_null=entry.get("when_not_null"),
+                keep=entry.get("keep"),
+                until_as_of=bool(entry.get("until_as_of", False)),
+            )
+        )
+    return Suite(
+        table=doc["table"],
+        id_column=doc.get("id_column"),
+        required_columns=list(doc.get("required_columns") or []),
+        checks=checks,
+        path=p,
+    )
+
+
+def load_suites(directory: str | Path | None = None) -> dict[str, Suite]:
+    """Every suite of ``directory`` (default ``expectations/``), keyed by table."""
+    d = Path(directory) if directory else default_suites_dir()
+    files = sorted([*d.glob("*.yaml"), *d.glob("*.yml"), *d.glob("*.json")])
+    if not files:
+        raise InputError("no expectation suites found (*.yaml, *.json)", source=str(d))
+    suites = {}
+    for f in files:
+        suite = load_suite(f)
+        suites[suite.table] = suite
+    return suites

@@ -1,0 +1,111 @@
+import socket
+
+import pandas as pd
+import pytest
+
+from cemlib.collect import collect
+from cemlib.errors import StageFailure
+from cemlib.quality import QualityStage
+
+AS_OF = "2025-06-30"
+
+
+def _run(wh, src, run_id="r1", as_of=AS_OF, **kw):
+    collect(str(src), warehouse=wh, run_id=run_id, as_of=as_of, progress=False)
+    return QualityStage(progress=False, **kw).run(wh, run_id=run_id, as_of=as_of)
+
+
+def test_quarantines_exactly_the_defective_rows_with_reasons(wh, base_dir, base_defects):
+    _run(wh, base_dir)
+    got = set()
+    for table in ("online_orders", "order_lines", "products"):
+        q = wh.read_table("quarantine", table)
+        got |= {(table, int(r)) for r in q["_source_row"]}
+        assert q["reason"].str.len().gt(0).all()
+    assert got == base_defects
+    q = wh.read_table("quarantine", "online_orders").set_index("_source_row")
+    assert q.loc[1, "reason"] == "order dated after as_of (future date)"
+    assert q.loc[2, "reason"] == "order dated before the business began"
+    assert q.loc[4, "reason"] == "order date cannot be parsed"
+    assert "phone" in q.loc[6, "reason"] and "email" in q.loc[7, "reason"]
+    lines = wh.read_table("quarantine", "order_lines").set_index("_source_row")
+    assert lines.loc[3, "reason"] == "orphan line, its order is unknown"
+    assert lines.loc[4, "reason"] == "unknown product (SKU not in the catalogue)"
+
+
+def test_rows_in_equal_clean_plus_quarantined(wh, base_dir):
+    report = _run(wh, base_dir)
+    cons = report.conservation.set_index("table")
+    assert cons.loc["online_orders", ["rows_in", "clean", "quarantined"]].tolist() == [8, 3, 5]
+    assert cons.loc["order_lines", ["rows_in", "clean", "quarantined"]].tolist() == [7, 3, 4]
+    assert cons["conserved"].all()
+    for table in cons.index:
+        assert len(wh.read_table("clean", table)) == cons.loc[table, "clean"]
+    stored = wh.read_table("quality", "conservation")
+    assert (stored["rows_in"] == stored["clean"] + stored["quarantined"]).all()
+
+
+def test_great_expectations_counts_match_the_sql_routing(wh, base_dir, base_defects):
+    report = _run(wh, base_dir)
+    row = report.results[(report.results["level"] == "row") & report.results["success"].notna()]
+    assert len(row) > 20
+    uniq_first = row["expectation"].str.contains("be_unique") & (row["table"] == "pos_receipts")
+    row = row[~uniq_first]
+    assert (row["unexpected_count"].astype(int) == row["sql_unexpected_count"].astype(int)).all()
+    assert int(row["unexpected_count"].sum()) >= len(base_defects)
+
+
+def test_results_history_is_appended_and_volume_compared(wh, base_dir):
+    _run(wh, base_dir, run_id="r1")
+    report = _run(wh, base_dir, run_id="r2")
+    hist = wh.read_table("quality", "results")
+    assert set(hist["run_id"]) == {"r1", "r2"}
+    assert report.previous_run_id == "r1"
+    vol = report.results[
+        report.results["expectation"].str.contains("volume_min") & report.results["success"].notna()
+    ]
+    assert len(vol) == 3 and vol["success"].all()
+    # re-running r2 replaces its rows instead of duplicating them
+    _run(wh, base_dir, run_id="r2")
+    hist2 = wh.read_table("quality", "results")
+    assert len(hist2) == len(hist)
+
+
+def test_stale_data_stops_the_stage_and_writes_nothing(wh, base_dir):
+    with pytest.raises(StageFailure) as err:
+        _run(wh, base_dir, as_of="2026-12-31")
+    msg = str(err.value)
+    assert "online_orders" in msg and "expect_column_max_to_be_between" in msg
+    assert "observed 2026-01-01 12:00:00" in msg and "2026-12-01" in msg
+    assert wh.tables("clean") == [] and wh.tables("quarantine") == []
+    assert not wh.has_table("quality", "results")
+
+
+def test_no_network_during_a_run(wh, base_dir, base_defects, monkeypatch):
+    collect(str(base_dir), warehouse=wh, run_id="r1", as_of=AS_OF, progress=False)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    report = QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
+    assert report.gx_context.config.analytics_enabled is False
+    assert int(report.conservation["quarantined"].sum()) == len(base_defects)
+
+
+def test_data_docs_are_written_and_masked(wh, base_dir, tmp_path):
+    report = _run(wh, base_dir)
+    index = report.write_data_docs(tmp_path / "docs")
+    assert index.is_file()
+    pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
+    assert len(pages) == 3
+    text = "".join(p.read_text(encoding="utf-8") for p in pages)
+    assert "ivan.mail.ru" not in text
+
+
+def test_warnings_do_not_quarantine(wh, base_dir):
+    report = _run(wh, base_dir)
+    warn = report.results[(report.results["severity"] == "warning")]
+    assert (warn["rows_quarantined"] == 0).all()
+    assert isinstance(report.results, pd.DataFrame)

@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from cemlib.errors import InputError
+from cemlib.quality import RunParams, load_suite, load_suites
+from cemlib.quality.suites import default_suites_dir
+
+CANONICAL = {
+    "crm_contacts",
+    "online_orders",
+    "order_lines",
+    "pos_receipts",
+    "receipt_lines",
+    "web_events",
+    "support_tickets",
+    "products",
+}
+
+
+def test_one_suite_per_canonical_table_with_severity_and_reason():
+    suites = load_suites()
+    assert set(suites) == CANONICAL
+    for suite in suites.values():
+        assert suite.path.parent == default_suites_dir()
+        assert len(suite.checks) >= 6
+        for check in suite.checks:
+            assert check.severity in ("critical", "warning")
+            assert len(check.reason) > 8
+
+
+def test_every_expectation_builds_a_great_expectations_object():
+    params = RunParams(as_of="2025-06-30", previous_counts={t: 100 for t in CANONICAL})
+    built = 0
+    for table, suite in load_suites().items():
+        for i, check in enumerate(suite.checks):
+            kwargs = check.resolved_kwargs(params, table)
+            assert kwargs is not None
+            if hasattr(kwargs.get("value_set"), "table"):
+                kwargs["value_set"] = ["x"]
+            exp = check.to_gx(kwargs, i)
+            assert exp.severity == check.severity
+            assert exp.meta["reason"] == check.reason
+            built += 1
+    assert built > 80
+
+
+def test_volume_check_only_once_a_previous_run_exists():
+    suite = load_suites()["online_orders"]
+    volume = [c for c in suite.checks if "volume_min" in str(c.kwargs)][0]
+    assert volume.resolved_kwargs(RunParams(), "online_orders") is None
+    kw = volume.resolved_kwargs(RunParams(previous_counts={"online_orders": 1000}), "online_orders")
+    assert kw == {"min_value": 500, "max_value": 1500}
+
+
+def test_bad_suite_file_is_a_clear_error(tmp_path: Path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text(
+        "table: x\nexpectations:\n  - type: expect_column_values_to_not_be_null\n"
+        "    kwargs: {column: a}\n    severity: fatal\n    reason: because\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="severity"):
+        load_suite(bad)
+    bad.write_text(
+        "table: x\nexpectations:\n  - type: expect_column_values_to_not_be_null\n"
+        "    kwargs: {column: a}\n    severity: warning\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="reason"):
+        load_suite(bad)
