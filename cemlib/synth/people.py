@@ -1,0 +1,485 @@
+"""The people of the world: names, households, contacts, addresses, covariates.
+
+Faker's ``ru_RU`` provider is used once to build pools (first names, patronymics, gendered
+surnames, street names); people are then drawn from the pools with numpy, so a million people
+cost seconds. Pools are weighted (Zipf over Faker's frequency-ordered surnames, popular modern
+first names boosted), so different people with the same common name in the same city occur
+naturally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from faker import Faker
+
+from cemlib.synth.catalog import N_CAT, SEGMENT_NAMES, SEGMENTS, category_index
+from cemlib.synth.config import SynthConfig
+from cemlib.synth.noise import by_group, cat, translit, unique_ints, zfill
+
+# city, region, population weight (thousands), macro-region
+CITIES: tuple[tuple[str, str, float], ...] = (
+    ("Москва", "Москва", 13100),
+    ("Санкт-Петербург", "Санкт-Петербург", 5600),
+    ("Новосибирск", "Новосибирская область", 1630),
+    ("Екатеринбург", "Свердловская область", 1540),
+    ("Казань", "Республика Татарстан", 1310),
+    ("Нижний Новгород", "Нижегородская область", 1230),
+    ("Красноярск", "Красноярский край", 1190),
+    ("Челябинск", "Челябинская область", 1180),
+    ("Самара", "Самарская область", 1160),
+    ("Уфа", "Республика Башкортостан", 1160),
+    ("Ростов-на-Дону", "Ростовская область", 1140),
+    ("Краснодар", "Краснодарский край", 1100),
+    ("Омск", "Омская область", 1120),
+    ("Воронеж", "Воронежская область", 1050),
+    ("Пермь", "Пермский край", 1030),
+    ("Волгоград", "Волгоградская область", 1020),
+    ("Саратов", "Саратовская область", 900),
+    ("Тюмень", "Тюменская область", 850),
+    ("Тольятти", "Самарская область", 680),
+    ("Барнаул", "Алтайский край", 630),
+    ("Ижевск", "Удмуртская Республика", 630),
+    ("Махачкала", "Республика Дагестан", 620),
+    ("Хабаровск", "Хабаровский край", 610),
+    ("Ульяновск", "Ульяновская область", 610),
+    ("Иркутск", "Иркутская область", 610),
+    ("Владивосток", "Приморский край", 600),
+    ("Ярославль", "Ярославская область", 570),
+    ("Севастополь", "Севастополь", 550),
+    ("Томск", "Томская область", 560),
+    ("Оренбург", "Оренбургская область", 550),
+    ("Кемерово", "Кемеровская область", 540),
+    ("Новокузнецк", "Кемеровская область", 540),
+    ("Рязань", "Рязанская область", 520),
+    ("Набережные Челны", "Республика Татарстан", 540),
+    ("Пенза", "Пензенская область", 500),
+    ("Липецк", "Липецкая область", 500),
+    ("Киров", "Кировская область", 470),
+    ("Чебоксары", "Чувашская Республика", 490),
+    ("Тула", "Тульская область", 470),
+    ("Калининград", "Калининградская область", 490),
+    ("Балашиха", "Московская область", 520),
+    ("Подольск", "Московская область", 310),
+    ("Химки", "Московская область", 260),
+    ("Мытищи", "Московская область", 240),
+    ("Курск", "Курская область", 440),
+    ("Ставрополь", "Ставропольский край", 550),
+    ("Сочи", "Краснодарский край", 470),
+    ("Тверь", "Тверская область", 410),
+    ("Брянск", "Брянская область", 380),
+    ("Белгород", "Белгородская область", 340),
+)
+CITY_NAMES = tuple(c[0] for c in CITIES)
+CITY_REGIONS = tuple(c[1] for c in CITIES)
+METRO = {"Москва", "Санкт-Петербург"}
+
+_POPULAR_MALE = [
+    "Александр",
+    "Сергей",
+    "Дмитрий",
+    "Андрей",
+    "Алексей",
+    "Максим",
+    "Евгений",
+    "Иван",
+    "Михаил",
+    "Владимир",
+    "Николай",
+    "Артём",
+    "Денис",
+    "Игорь",
+    "Павел",
+    "Роман",
+    "Олег",
+    "Антон",
+    "Никита",
+    "Илья",
+    "Кирилл",
+    "Виктор",
+    "Юрий",
+    "Егор",
+    "Вадим",
+]
+_POPULAR_FEMALE = [
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Татьяна",
+    "Анна",
+    "Мария",
+    "Екатерина",
+    "Ирина",
+    "Светлана",
+    "Юлия",
+    "Анастасия",
+    "Марина",
+    "Дарья",
+    "Ксения",
+    "Виктория",
+    "Людмила",
+    "Галина",
+    "Полина",
+    "Алина",
+    "Валентина",
+    "Надежда",
+    "Вероника",
+    "Кристина",
+]
+_POPULAR_PATRONYMIC = [
+    "Александрович",
+    "Сергеевич",
+    "Владимирович",
+    "Николаевич",
+    "Андреевич",
+    "Алексеевич",
+    "Викторович",
+    "Михайлович",
+    "Юрьевич",
+    "Игоревич",
+    "Анатольевич",
+    "Дмитриевич",
+    "Евгеньевич",
+    "Олегович",
+    "Васильевич",
+    "Петрович",
+    "Иванович",
+    "Валерьевич",
+    "Геннадьевич",
+    "Борисович",
+]
+EMAIL_DOMAINS = (
+    ("mail.ru", 0.30), ("yandex.ru", 0.18), ("gmail.com", 0.20), ("bk.ru", 0.06),
+    ("list.ru", 0.05), ("inbox.ru", 0.05), ("rambler.ru", 0.05), ("ya.ru", 0.05),
+    ("outlook.com", 0.03), ("icloud.com", 0.03),
+)  # fmt: skip
+MOBILE_CODES = np.array([c for c in range(900, 1000) if c != 930 and not 940 <= c <= 949])
+
+
+@dataclass
+class Pools:
+    """Name and street pools built once with Faker; index arrays point into them."""
+
+    first_male: np.ndarray
+    first_female: np.ndarray
+    w_first_male: np.ndarray
+    w_first_female: np.ndarray
+    patronymic_male: np.ndarray
+    patronymic_female: np.ndarray
+    w_patronymic: np.ndarray
+    last_male: np.ndarray
+    last_female: np.ndarray
+    w_last: np.ndarray
+    streets: np.ndarray
+
+
+def _female_patronymic(p: str) -> str:
+    for m, f in (("ьич", "ьинична"), ("ович", "овна"), ("евич", "евна"), ("ич", "инична")):
+        if p.endswith(m):
+            return p[: -len(m)] + f
+    return p
+
+
+def build_pools() -> Pools:
+    """Pools of names from Faker ``ru_RU`` with realistic frequency weights."""
+    fk = Faker("ru_RU")
+    person = fk.provider("faker.providers.person")
+    address = fk.provider("faker.providers.address")
+
+    def weights(names, popular, base=0.04):
+        w = np.array([1.0 / (popular.index(n) + 3) ** 0.6 if n in popular else base for n in names])
+        return w / w.sum()
+
+    first_male = np.array(sorted(set(person.first_names_male)))
+    first_female = np.array(sorted(set(person.first_names_female)))
+    patr_male = np.array(sorted(set(person.middle_names_male)))
+    last_male = np.array(person.last_names_male)
+    last_female = np.array(person.last_names_female)
+    w_last = 1.0 / (np.arange(len(last_male)) + 4.0) ** 0.9
+    streets = sorted(
+        {f"ул. {s}" for s in address.street_titles}
+        | {f"пр. {s}" for s in address.street_titles[:40]}
+        | {f"пер. {s}" for s in address.street_titles[40:80]}
+    )
+    return Pools(
+        first_male=first_male,
+        first_female=first_female,
+        w_first_male=weights(list(first_male), _POPULAR_MALE, 0.004),
+        w_first_female=weights(list(first_female), _POPULAR_FEMALE, 0.01),
+        patronymic_male=patr_male,
+        patronymic_female=np.array([_female_patronymic(p) for p in patr_male]),
+        w_patronymic=weights(list(patr_male), _POPULAR_PATRONYMIC, 0.01),
+        last_male=last_male,
+        last_female=last_female,
+        w_last=w_last / w_last.sum(),
+        streets=np.array(streets),
+    )
+
+
+def _latin(arr: np.ndarray) -> np.ndarray:
+    return np.array([translit(x) for x in arr])
+
+
+def make_people(
+    n: int,
+    rng: np.random.Generator,
+    cfg: SynthConfig,
+    start: pd.Timestamp,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """One row per true person with names, household, contacts and behaviour covariates."""
+    pools = build_pools()
+    nz, bh = cfg.noise, cfg.behaviour
+
+    # -- households ----------------------------------------------------------------------
+    sizes_p = np.asarray(cfg.household_sizes) / np.sum(cfg.household_sizes)
+    mean_size = float(np.dot(sizes_p, np.arange(1, len(sizes_p) + 1)))
+    sizes = rng.choice(
+        np.arange(1, len(sizes_p) + 1), size=int(n / mean_size * 1.2) + 50, p=sizes_p
+    )
+    cum = np.cumsum(sizes)
+    n_hh = int(np.searchsorted(cum, n) + 1)
+    sizes = sizes[:n_hh]
+    sizes[-1] -= cum[n_hh - 1] - n
+    hh = np.repeat(np.arange(n_hh), sizes)
+    first_of_hh = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank = np.arange(n) - first_of_hh[hh]
+    hh_size = sizes[hh]
+
+    # -- gender, age ---------------------------------------------------------------------
+    head_male = rng.random(n_hh) < 0.5
+    male = np.where(rank == 0, head_male[hh], rng.random(n) < 0.5)
+    male = np.where(rank == 1, ~head_male[hh], male)  # spouse
+    head_age = np.clip(rng.normal(44, 13, n_hh), 20, 82)
+    head_age = np.where(sizes >= 3, np.maximum(head_age, 42), head_age)
+    age = np.where(
+        rank == 0,
+        head_age[hh],
+        np.where(
+            rank == 1, head_age[hh] + rng.normal(-1, 4, n), head_age[hh] - rng.normal(26, 3, n)
+        ),
+    )
+    age = np.clip(age, 18, 88)
+    birth = (as_of - pd.to_timedelta((age * 365.25).astype(np.int64), unit="D")).normalize()
+    birth = birth.to_numpy().astype("datetime64[D]")
+
+    # -- names ---------------------------------------------------------------------------
+    last_idx_hh = rng.choice(len(pools.last_male), size=n_hh, p=pools.w_last)
+    own_last = rng.choice(len(pools.last_male), size=n, p=pools.w_last)
+    keep_family_name = (rank == 0) | (rng.random(n) < 0.88)
+    last_idx = np.where(keep_family_name, last_idx_hh[hh], own_last)
+    first_idx_m = rng.choice(len(pools.first_male), size=n, p=pools.w_first_male)
+    first_idx_f = rng.choice(len(pools.first_female), size=n, p=pools.w_first_female)
+    patr_idx = rng.choice(len(pools.patronymic_male), size=n, p=pools.w_patronymic)
+    first = np.where(male, pools.first_male[first_idx_m], pools.first_female[first_idx_f])
+    first_lat = np.where(
+        male, _latin(pools.first_male)[first_idx_m], _latin(pools.first_female)[first_idx_f]
+    )
+    last = np.where(male, pools.last_male[last_idx], pools.last_female[last_idx])
+    last_lat = np.where(
+        male, _latin(pools.last_male)[last_idx], _latin(pools.last_female)[last_idx]
+    )
+    middle = np.where(male, pools.patronymic_male[patr_idx], pools.patronymic_female[patr_idx])
+    middle_lat = np.where(
+        male, _latin(pools.patronymic_male)[patr_idx], _latin(pools.patronymic_female)[patr_idx]
+    )
+
+    # -- where they live -----------------------------------------------------------------
+    cw = np.array([c[2] for c in CITIES])
+    city_hh = rng.choice(len(CITIES), size=n_hh, p=cw / cw.sum())
+    city = city_hh[hh]
+    street_hh = rng.integers(len(pools.streets), size=n_hh)
+    house_hh = rng.integers(1, 160, size=n_hh)
+    flat_hh = rng.integers(1, 400, size=n_hh)
+    postcode_hh = 100000 + (city_hh * 7919 + rng.integers(0, 900, n_hh)) % 900000
+
+    # -- contacts ------------------------------------------------------------------------
+    phones = unique_ints(rng, 2 * n, 0, 10_000_000)
+    codes = rng.choice(MOBILE_CODES, size=2 * n)
+    phone_digits = codes * 10_000_000 + phones
+    phone = phone_digits[:n]
+    has_phone2 = rng.random(n) < nz.second_phone
+    phone2 = np.where(has_phone2, phone_digits[n:], -1)
+
+    domains = np.array([d for d, _ in EMAIL_DOMAINS])
+    dw = np.array([w for _, w in EMAIL_DOMAINS])
+    birth_year = birth.astype("datetime64[Y]").astype(int) + 1970
+    email = _emails(rng, first_lat, last_lat, birth_year, domains, dw / dw.sum())
+    email2 = _emails(rng, first_lat, last_lat, birth_year, domains, dw / dw.sum(), alt=True)
+    no_email = rng.random(n) < nz.no_email
+    has_email2 = (~no_email) & (rng.random(n) < nz.second_email)
+    email = np.where(no_email, None, email)
+    email2 = np.where(has_email2, email2, None)
+    email, email2 = _dedupe_emails(email, email2)
+
+    # -- loyalty -------------------------------------------------------------------------
+    loyal = rng.random(n) < bh.loyalty_member * np.where(age > 35, 1.15, 0.8)
+    cards = 2_700_000_000_000 + unique_ints(rng, n, 0, 10**9) * 10 + rng.integers(0, 10, n)
+    shared_card_hh = rng.random(n_hh) < nz.household_shared_card
+    hh_has_loyal = np.zeros(n_hh, dtype=bool)
+    np.logical_or.at(hh_has_loyal, hh, loyal)
+    head_card = np.full(n_hh, -1, dtype=np.int64)
+    first_loyal = np.where(loyal)[0]
+    # the household card: the card of the household's first loyal member
+    order = first_loyal[::-1]
+    head_card[hh[order]] = cards[order]
+    use_shared = shared_card_hh[hh] & (hh_size > 1) & (hh_has_loyal[hh])
+    loyal = loyal | (use_shared & (rng.random(n) < 0.5))
+    card = np.where(loyal, np.where(use_shared, head_card[hh], cards), -1)
+
+    # -- behaviour covariates ------------------------------------------------------------
+    young = age < 35
+    online_share = np.clip(
+        rng.beta(2.0, 3.0, n) + np.where(young, 0.18, 0.0) - np.where(age > 60, 0.2, 0.0), 0.0, 1.0
+    )
+    seg_w = np.tile(np.array([1.0, 1.0, 1.0, 0.8, 1.0, 0.8, 0.8]), (n, 1))
+    seg_w[:, 0] *= np.where(young, 2.2, 0.7) * np.where(male, 1.6, 0.7)
+    seg_w[:, 1] *= np.where((age > 25) & (age < 45), 2.0, 0.4)
+    seg_w[:, 3] *= np.where(age > 50, 3.0, 0.5)
+    seg_w[:, 4] *= np.where(male, 0.3, 2.4)
+    seg_w[:, 6] *= np.where(young, 1.6, 0.8)
+    seg_w /= seg_w.sum(axis=1, keepdims=True)
+    seg = (seg_w.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+    alpha = np.full((len(SEGMENT_NAMES), N_CAT), 0.25)
+    for s, name in enumerate(SEGMENT_NAMES):
+        for j, code in enumerate(SEGMENTS[name]):
+            alpha[s, category_index(code)] += 3.0 / (1 + 0.3 * j)
+    pref = rng.gamma(alpha[seg]).astype(np.float32)
+    pref /= pref.sum(axis=1, keepdims=True)
+
+    metro = np.isin(np.array(CITY_NAMES)[city], list(METRO))
+    join = _join_dates(rng, n, start, as_of, bh.early_joiners)
+
+    people = pd.DataFrame(
+        {
+            "person_id": np.asarray(cat("P", zfill(np.arange(1, n + 1), 8))),
+            "first_name": first,
+            "last_name": last,
+            "middle_name": middle,
+            "first_name_lat": first_lat,
+            "last_name_lat": last_lat,
+            "middle_name_lat": middle_lat,
+            "gender": np.where(male, "M", "F"),
+            "birth_date": birth,
+            "age": np.round(age, 1),
+            "city": np.array(CITY_NAMES)[city],
+            "region": np.array(CITY_REGIONS)[city],
+            "metro": metro,
+            "household_id": np.asarray(cat("H", zfill(hh + 1, 8))),
+            "household_size": hh_size,
+            "household_rank": rank,
+            "address_street": pools.streets[street_hh[hh]],
+            "address_house": house_hh[hh],
+            "address_flat": flat_hh[hh],
+            "postcode": postcode_hh[hh],
+            "phone_digits": phone,
+            "phone2_digits": phone2,
+            "email": email,
+            "email2": email2,
+            "loyalty_member": loyal,
+            "loyalty_card_no": card,
+            "segment": np.array(SEGMENT_NAMES)[seg],
+            "online_share": np.round(online_share, 4),
+            "joined_at": join,
+        }
+    )
+    people["_city_idx"] = city
+    people["_hh"] = hh
+    return people, pref
+
+
+def _join_dates(rng, n, start, as_of, early_share) -> np.ndarray:
+    """Registration times: an early cohort in the first 60 days, then growth over time."""
+    span = (as_of + pd.Timedelta(days=1) - start).total_seconds()
+    early = rng.random(n) < early_share
+    u = rng.random(n)
+    late = np.sqrt(u) * 0.92 + 0.06 * rng.random(n)  # density rising over time
+    frac = np.where(early, rng.random(n) * min(1.0, 60 * 86400 / span), np.clip(late, 0, 0.999))
+    secs = (frac * span).astype(np.int64)
+    return start.to_datetime64().astype("datetime64[s]") + secs.astype("timedelta64[s]")
+
+
+_WORDS = np.array(
+    [
+        "sunny",
+        "kotik",
+        "tigr",
+        "star",
+        "moon",
+        "zaya",
+        "lisa",
+        "volk",
+        "mishka",
+        "angel",
+        "dream",
+        "lucky",
+        "happy",
+        "best",
+        "super",
+        "nika",
+        "sasha",
+        "dima",
+        "max",
+        "alex",
+        "kate",
+        "lena",
+        "misha",
+        "vlad",
+        "pro",
+        "cool",
+        "smart",
+        "fox",
+        "bear",
+    ]
+)
+
+
+def _emails(rng, first_lat, last_lat, year, domains, dw, alt=False) -> np.ndarray:
+    n = len(first_lat)
+    f = pa.array(np.char.lower(first_lat.astype(str)))
+    la = pa.array(np.char.lower(last_lat.astype(str)))
+    f1 = pc.utf8_slice_codeunits(f, 0, 1)
+    yy = pa.array(np.char.zfill((year % 100).astype(str), 2))
+    yyyy = pa.array(year.astype(str))
+    num = pa.array(rng.integers(1, 999, n).astype(str))
+    word = pa.array(rng.choice(_WORDS, n))
+    k = rng.choice(
+        8,
+        size=n,
+        p=[0.08, 0.12, 0.05, 0.10, 0.15, 0.05, 0.25, 0.20]
+        if alt
+        else [0.25, 0.15, 0.10, 0.15, 0.10, 0.10, 0.10, 0.05],
+    )
+    variants = [
+        lambda: cat(f, ".", la),
+        lambda: cat(f1, la, yy),
+        lambda: cat(la, ".", f),
+        lambda: cat(f, la, yyyy),
+        lambda: cat(la, num),
+        lambda: cat(f, "_", la),
+        lambda: cat(word, "_", la, num),
+        lambda: cat(word, num, yy),
+    ]
+    local = by_group(k, len(variants), lambda i, idx: variants[i]().take(pa.array(idx)))
+    dom = rng.choice(domains, size=n, p=dw)
+    return np.asarray(cat(local, "@", pa.array(dom)).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _dedupe_emails(email: np.ndarray, email2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Make every address belong to one person: later holders get a numeric suffix."""
+    n = len(email)
+    both = pd.Series(np.concatenate([email, email2]), dtype=object)
+    for attempt in range(5):
+        dup = both.duplicated() & both.notna()
+        if not dup.any():
+            break
+        idx = np.flatnonzero(dup.to_numpy())
+        vals = both.iloc[idx].str.split("@", n=1, expand=True)
+        suffix = pd.Series((idx % 97 + 1 + attempt * 7).astype(str), index=vals.index)
+        both.iloc[idx] = (vals[0] + suffix + "@" + vals[1]).to_numpy()
+    arr = both.to_numpy()
+    return arr[:n], arr[n:]

@@ -1,0 +1,476 @@
+"""The source tables as a retailer's systems export them, built from what people did.
+
+Text columns are pyarrow strings (``string[pyarrow]``), timestamps are text
+``YYYY-MM-DD HH:MM:SS`` and dates ``YYYY-MM-DD`` (as a CSV export holds them), quantities are
+integers and prices floats with two decimals. Every table also yields its ``record_person``
+truth: which person each row belongs to.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cemlib.synth.behaviour import Timeline
+from cemlib.synth.catalog import CATEGORIES
+from cemlib.synth.config import SynthConfig
+from cemlib.synth.noise import (
+    apply_typos,
+    as_str,
+    by_group,
+    cat,
+    format_phones,
+    hex_ids,
+    ids,
+    random_phone_styles,
+    vary_emails,
+    where,
+    zfill,
+)
+from cemlib.synth.people import CITIES
+
+STR = pd.StringDtype("pyarrow")
+CATEGORY_NAMES = np.array([c.name for c in CATEGORIES])
+TOPICS = np.array(
+    [
+        "Доставка",
+        "Возврат товара",
+        "Качество товара",
+        "Оплата",
+        "Бонусная программа",
+        "Гарантия",
+        "Другое",
+    ]
+)
+TICKET_CHANNELS = np.array(["телефон", "email", "чат", "приложение"])
+EVENT_TYPES = np.array(["view", "cart", "search", "click"])
+
+
+def s(arr) -> pd.Series:
+    """A pandas ``string[pyarrow]`` series from a pyarrow array or anything array-like."""
+    if isinstance(arr, pa.Array | pa.ChunkedArray):
+        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([as_str(arr)])), dtype=STR)
+    return pd.Series(arr, dtype=STR)
+
+
+def fmt_ts(tl: Timeline, t: np.ndarray) -> pa.Array:
+    return pc.strftime(pa.array(tl.to_datetime(t)), format="%Y-%m-%d %H:%M:%S")
+
+
+def digits(values: np.ndarray) -> pa.Array:
+    """10-digit national numbers (``-1`` = none) as strings, null for none."""
+    v = np.asarray(values, dtype=np.int64)
+    ok = v >= 0
+    return pc.if_else(pa.array(ok), zfill(np.where(ok, v, 0), 10), pa.nulls(len(v), pa.string()))
+
+
+def stores_table(rng: np.random.Generator) -> pd.DataFrame:
+    """The chain's stores: about one per 400 thousand inhabitants of a city, at least one."""
+    rows = []
+    k = 0
+    for ci, (city, region, w) in enumerate(CITIES):
+        for j in range(max(1, int(round(w / 400)))):
+            k += 1
+            rows.append((f"ST{k:03d}", city, region, ci, f"ТЦ №{j + 1}, {city}"))
+    return pd.DataFrame(rows, columns=["store_id", "city", "region", "_city_idx", "name"])
+
+
+def address_text(people: pd.DataFrame, person: np.ndarray, style: np.ndarray) -> pa.Array:
+    """Delivery addresses written the ways customers type them."""
+    city = pa.array(people["city"].to_numpy()[person])
+    street = pa.array(people["address_street"].to_numpy()[person])
+    house = pa.array(people["address_house"].to_numpy()[person].astype(str))
+    flat = pa.array(people["address_flat"].to_numpy()[person].astype(str))
+    post = pa.array(people["postcode"].to_numpy()[person].astype(str))
+    bare_street = pc.replace_substring_regex(street, r"^(ул\.|пр\.|пер\.) ", "")
+
+    def f(k, idx):
+        t = pa.array(idx)
+        c, st, h, fl, pcode, bs = (
+            x.take(t) for x in (city, street, house, flat, post, bare_street)
+        )
+        return [
+            lambda: cat("г. ", c, ", ", st, ", д. ", h, ", кв. ", fl),
+            lambda: cat(pcode, ", г. ", c, ", ", st, ", д. ", h, ", кв. ", fl),
+            lambda: cat(c, ", ", bs, " ", h, "-", fl),
+            lambda: cat(st, ", д.", h, ", кв.", fl),
+        ][k]()
+
+    return by_group(style, 4, f)
+
+
+class SourceBuilder:
+    """Builds each source table and its record -> person truth."""
+
+    def __init__(self, people, tl: Timeline, rng: np.random.Generator, cfg: SynthConfig):
+        self.people = people
+        self.tl = tl
+        self.rng = rng
+        self.cfg = cfg
+        self.n = len(people)
+        self.record_person: list[pd.DataFrame] = []
+        nz = cfg.noise
+        self.phone = people["phone_digits"].to_numpy()
+        self.phone2 = people["phone2_digits"].to_numpy()
+        self.email = people["email"].to_numpy()
+        self.email2 = people["email2"].to_numpy()
+        hh = people["_hh"].to_numpy()
+        rank = people["household_rank"].to_numpy()
+        head = np.zeros(hh.max() + 1, dtype=np.int64)
+        head[hh[rank == 0]] = np.flatnonzero(rank == 0)
+        spouse = np.full(hh.max() + 1, -1, dtype=np.int64)
+        spouse[hh[rank == 1]] = np.flatnonzero(rank == 1)
+        # the family phone: the head's phone, used by the others; the head uses the spouse's
+        me_head = rank == 0
+        other = np.where(me_head, spouse[hh], head[hh])
+        self.family_phone = np.where(other >= 0, self.phone[np.maximum(other, 0)], -1)
+        self.use_second = nz.use_second
+
+    # -- helpers --------------------------------------------------------------------------
+    def _truth(self, table: str, record_ids: pa.Array, person: np.ndarray) -> None:
+        self.record_person.append(
+            pd.DataFrame(
+                {
+                    "source_table": table,
+                    "record_id": s(record_ids),
+                    "person_id": s(pa.array(self.people["person_id"].to_numpy()[person])),
+                }
+            )
+        )
+
+    def person_phone(self, person: np.ndarray, p_second: float, p_family: float, p_missing: float):
+        """The phone a record carries: own, second, a family member's, or none."""
+        rng = self.rng
+        u = rng.random(len(person))
+        ph = self.phone[person].copy()
+        ph2 = self.phone2[person]
+        fam = self.family_phone[person]
+        use2 = (ph2 >= 0) & (rng.random(len(person)) < p_second)
+        ph = np.where(use2, ph2, ph)
+        usef = (fam >= 0) & (u < p_family)
+        ph = np.where(usef, fam, ph)
+        ph = np.where(rng.random(len(person)) < p_missing, -1, ph)
+        return ph
+
+    def styled_phone(self, ph: np.ndarray, weights=None) -> pa.Array:
+        styles = random_phone_styles(self.rng, len(ph), weights)
+        return format_phones(digits(ph), styles)
+
+    def person_email(self, person: np.ndarray, base: np.ndarray, p_second: float, p_missing: float):
+        rng = self.rng
+        e = base[person]
+        e2 = self.email2[person]
+        use2 = pd.notna(e2) & (rng.random(len(person)) < p_second)
+        e = np.where(use2, e2, e)
+        e = np.where(rng.random(len(person)) < p_missing, None, e)
+        return vary_emails(rng, pa.array(e, type=pa.string()), self.cfg.noise)
+
+    # -- CRM --------------------------------------------------------------------------------
+    def crm(self, in_crm: np.ndarray, account_email: np.ndarray) -> pd.DataFrame:
+        rng, nz, p, tl = self.rng, self.cfg.noise, self.people, self.tl
+        base = np.flatnonzero(in_crm)
+        dup = base[rng.random(len(base)) < nz.crm_duplicate]
+        trip = dup[rng.random(len(dup)) < nz.crm_triplicate]
+        person = np.concatenate([base, dup, trip])
+        is_dup = np.concatenate([np.zeros(len(base), bool), np.ones(len(dup) + len(trip), bool)])
+        t0 = p["_t0"].to_numpy()[person]
+        later = t0 + rng.uniform(1, 700, len(person))
+        t = np.where(
+            is_dup & (later < tl.as_of_end),
+            later,
+            np.where(is_dup, t0 + rng.uniform(0, tl.as_of_end - t0), t0),
+        )
+        t = np.minimum(t, tl.as_of_end - 1e-4)
+        n = len(person)
+
+        # names
+        latin = rng.random(n) < nz.latin_name
+        first = where(
+            latin,
+            pa.array(p["first_name_lat"].to_numpy()[person]),
+            pa.array(p["first_name"].to_numpy()[person]),
+        )
+        last = where(
+            latin,
+            pa.array(p["last_name_lat"].to_numpy()[person]),
+            pa.array(p["last_name"].to_numpy()[person]),
+        )
+        middle = where(
+            latin,
+            pa.array(p["middle_name_lat"].to_numpy()[person]),
+            pa.array(p["middle_name"].to_numpy()[person]),
+        )
+        first = apply_typos(rng, first, nz.name_typo)
+        last = apply_typos(rng, last, nz.name_typo)
+        middle = where(rng.random(n) >= nz.missing_patronymic, middle, None)
+        full_style = rng.random(n) < nz.crm_full_name_style
+        first_last = rng.random(n) < nz.name_order_first_last
+        fio = pc.binary_join_element_wise(last, first, pc.fill_null(middle, ""), " ")
+        fio = pc.utf8_rtrim_whitespace(fio)
+        fl = pc.binary_join_element_wise(first, last, " ")
+        full = where(full_style, where(first_last, fl, fio), None)
+        first_c = where(~full_style, first, None)
+        last_c = where(~full_style, last, None)
+        middle_c = where(~full_style, middle, None)
+
+        # contacts
+        ph = self.person_phone(
+            person, np.where(is_dup, 0.6, 0.05), 0.03 + 0.1 * is_dup, nz.crm_missing_phone
+        )
+        phone = self.styled_phone(ph)
+        acct = np.where(
+            is_dup,
+            np.where(
+                pd.notna(self.email2[person]) & (rng.random(n) < 0.6),
+                self.email2[person],
+                self.email[person],
+            ),
+            account_email[person],
+        )
+        em = np.where(rng.random(n) < nz.crm_missing_email, None, acct)
+        email = vary_emails(rng, pa.array(em, type=pa.string()), nz)
+
+        bd = p["birth_date"].to_numpy()[person].astype("datetime64[D]")
+        bstr = pc.strftime(pa.array(bd.astype("datetime64[s]")), format="%Y-%m-%d")
+        day = pc.utf8_slice_codeunits(bstr, 8, 10)
+        mon = pc.utf8_slice_codeunits(bstr, 5, 7)
+        dd = bd.astype("datetime64[D]") - bd.astype("datetime64[M]").astype("datetime64[D]") + 1
+        mm = bd.astype("datetime64[M]").astype(np.int64) % 12 + 1
+        can_swap = (dd.astype(np.int64) <= 12) & (dd.astype(np.int64) != mm)
+        swap = can_swap & (rng.random(n) < nz.birth_date_swapped / 0.38)
+        swapped = cat(pc.utf8_slice_codeunits(bstr, 0, 5), day, "-", mon)
+        birth = where(swap, swapped, bstr)
+        birth = where(rng.random(n) >= nz.crm_missing_birth_date, birth, None)
+        city_v = pa.array(p["city"].to_numpy()[person])
+        city = where(rng.random(n) < 0.12, cat("г. ", city_v), city_v)
+        city = where(rng.random(n) >= nz.crm_missing_city, city, None)
+        gender = pa.array(np.where(p["gender"].to_numpy()[person] == "M", "М", "Ж"))
+        gender = where(rng.random(n) >= 0.05, gender, None)
+        card_no = p["loyalty_card_no"].to_numpy()[person]
+        has_card = (card_no >= 0) & (~is_dup | (rng.random(n) < 0.3))
+        card = where(has_card, pa.array(np.maximum(card_no, 0)).cast(pa.string()), None)
+        has_em = pc.is_valid(email).to_numpy(zero_copy_only=False)
+        has_ph = pc.is_valid(phone).to_numpy(zero_copy_only=False)
+        consent_email = has_em & (rng.random(n) < 0.65)
+        consent_sms = has_ph & (rng.random(n) < 0.55)
+
+        order = np.lexsort((person, t))
+        rid = ids("C", n, 8)
+        df = pd.DataFrame(
+            {
+                "contact_id": s(rid),
+                "full_name": s(full.take(pa.array(order))),
+                "last_name": s(last_c.take(pa.array(order))),
+                "first_name": s(first_c.take(pa.array(order))),
+                "middle_name": s(middle_c.take(pa.array(order))),
+                "phone": s(phone.take(pa.array(order))),
+                "email": s(email.take(pa.array(order))),
+                "birth_date": s(birth.take(pa.array(order))),
+                "gender": s(gender.take(pa.array(order))),
+                "city": s(city.take(pa.array(order))),
+                "loyalty_card": s(card.take(pa.array(order))),
+                "registered_at": s(fmt_ts(self.tl, t[order])),
+                "consent_email": consent_email[order],
+                "consent_sms": consent_sms[order],
+            }
+        )
+        self._truth("crm_contacts", rid, person[order])
+        return df
+
+    # -- online orders -----------------------------------------------------------------------
+    def online(self, bk: pd.DataFrame, ln: pd.DataFrame, products, account_email, device_of):
+        rng, nz = self.rng, self.cfg.noise
+        sel = np.flatnonzero(bk["online"].to_numpy() & (bk["t"].to_numpy() < self.tl.as_of_end))
+        person = bk["person"].to_numpy()[sel]
+        n = len(sel)
+        oid = ids("O", n, 9, start=100001)
+        ph = self.person_phone(
+            person, nz.use_second * 0.5, nz.order_family_phone, nz.order_missing_phone
+        )
+        email = self.person_email(person, account_email, nz.use_second * 0.4, 0.02)
+        addr_style = rng.choice(4, size=n, p=[0.45, 0.15, 0.25, 0.15])
+        addr = address_text(self.people, person, addr_style)
+        addr = where(rng.random(n) >= 0.10, addr, None)  # pickup: no delivery address
+        orders = pd.DataFrame(
+            {
+                "order_id": s(oid),
+                "ordered_at": s(fmt_ts(self.tl, bk["t"].to_numpy()[sel])),
+                "email": s(email),
+                "phone": s(self.styled_phone(ph)),
+                "device_id": s(device_of(person, bk["t"].to_numpy()[sel])),
+                "delivery_address": s(addr),
+            }
+        )
+        self._truth("online_orders", oid, person)
+        lines = self._lines(ln, bk, sel, oid, products, "order_id", "OL", 10)
+        return orders, lines
+
+    def _lines(self, ln, bk, sel, parent_ids, products, id_col, prefix, width):
+        pos = np.full(len(bk), -1, dtype=np.int64)
+        pos[sel] = np.arange(len(sel))
+        lb = ln["basket"].to_numpy()
+        lsel = np.flatnonzero(pos[lb] >= 0)
+        lsel = lsel[np.lexsort((ln["line_no"].to_numpy()[lsel], pos[lb[lsel]]))]
+        lid = ids(prefix, len(lsel), width, start=1)
+        return pd.DataFrame(
+            {
+                "line_id": s(lid),
+                id_col: s(parent_ids.take(pa.array(pos[lb[lsel]]))),
+                "sku": s(pa.array(products["sku"].to_numpy()[ln["sku_idx"].to_numpy()[lsel]])),
+                "quantity": ln["quantity"].to_numpy()[lsel].astype(np.int64),
+                "price": ln["price"].to_numpy()[lsel],
+            }
+        )
+
+    # -- POS receipts --------------------------------------------------------------------------
+    def pos(self, bk, ln, products, stores):
+        rng, nz, p = self.rng, self.cfg.noise, self.people
+        sel = np.flatnonzero(~bk["online"].to_numpy() & (bk["t"].to_numpy() < self.tl.as_of_end))
+        person = bk["person"].to_numpy()[sel]
+        n = len(sel)
+        rid = ids("R", n, 10, start=1)
+        card_no = p["loyalty_card_no"].to_numpy()[person]
+        use_card = (card_no >= 0) & (rng.random(n) < nz.receipt_card)
+        typed = ~use_card & (rng.random(n) < nz.receipt_phone)
+        ph = self.person_phone(person, nz.use_second * 0.3, 0.08, 0.0)
+        phone = where(
+            typed, self.styled_phone(ph, [0.02, 0.05, 0.45, 0.05, 0.02, 0.01, 0.0, 0.4]), None
+        )
+        card = where(use_card, pa.array(np.maximum(card_no, 0)).cast(pa.string()), None)
+        # home store in the person's city, sometimes another store of the city
+        city = p["_city_idx"].to_numpy()[person]
+        st_city = stores["_city_idx"].to_numpy()
+        first = np.searchsorted(st_city, city)
+        count = np.searchsorted(st_city, city, side="right") - first
+        home = (p["_hh"].to_numpy()[person] * 7 + 3) % count
+        other = rng.integers(0, 1 << 30, n) % count
+        store = first + np.where(rng.random(n) < 0.8, home, other)
+        receipts = pd.DataFrame(
+            {
+                "receipt_id": s(rid),
+                "store_id": s(pa.array(stores["store_id"].to_numpy()[store])),
+                "purchased_at": s(fmt_ts(self.tl, bk["t"].to_numpy()[sel])),
+                "loyalty_card": s(card),
+                "phone": s(phone),
+            }
+        )
+        self._truth("pos_receipts", rid, person)
+        lines = self._lines(ln, bk, sel, rid, products, "receipt_id", "RL", 11)
+        return receipts, lines
+
+    # -- web events ---------------------------------------------------------------------------
+    def web(self, ev: pd.DataFrame, products, account_email, device_of, cookie_of):
+        rng, nz = self.rng, self.cfg.noise
+        sel = np.flatnonzero(ev["t"].to_numpy() < self.tl.as_of_end)
+        sel = sel[np.argsort(ev["t"].to_numpy()[sel], kind="stable")]
+        person = ev["person"].to_numpy()[sel]
+        t = ev["t"].to_numpy()[sel]
+        n = len(sel)
+        eid = ids("E", n, 11, start=1)
+        etype = ev["etype"].to_numpy()[sel]
+        acct = account_email[person]
+        p_login = np.where(etype == 1, 0.75, nz.web_logged_in)
+        logged = (
+            pd.notna(acct)
+            & (rng.random(n) < p_login)
+            & (t >= self.people["_t0"].to_numpy()[person])
+        )
+        email = pa.array(np.where(logged, acct, None), type=pa.string())
+        sku_idx = ev["sku_idx"].to_numpy()[sel]
+        sku = where(
+            sku_idx >= 0, pa.array(products["sku"].to_numpy()[np.maximum(sku_idx, 0)]), None
+        )
+        device = device_of(person, t)
+        events = pd.DataFrame(
+            {
+                "event_id": s(eid),
+                "ts": s(fmt_ts(self.tl, t)),
+                "device_id": s(device),
+                "cookie_id": s(cookie_of(device, t)),
+                "email": s(email),
+                "event_type": s(pa.array(EVENT_TYPES[etype])),
+                "sku": s(sku),
+                "category": s(pa.array(CATEGORY_NAMES[ev["category"].to_numpy()[sel]])),
+            }
+        )
+        self._truth("web_events", eid, person)
+        return events
+
+    # -- support -------------------------------------------------------------------------------
+    def tickets(self, tk: pd.DataFrame):
+        rng, nz = self.rng, self.cfg.noise
+        b = self.cfg.behaviour
+        sel = np.flatnonzero(tk["t"].to_numpy() < self.tl.as_of_end)
+        person = tk["person"].to_numpy()[sel]
+        n = len(sel)
+        tid = ids("T", n, 8, start=1)
+        u = rng.random(n)
+        phone_only = u < nz.ticket_phone_only
+        email_only = (u >= nz.ticket_phone_only) & (u < nz.ticket_phone_only + nz.ticket_email_only)
+        ph = self.person_phone(person, nz.use_second, 0.05, 0.0)
+        em = self.person_email(person, self.email, nz.use_second, 0.0)
+        phone = where(~email_only, self.styled_phone(ph), None)
+        email = where(~phone_only, em, None)
+        channel = np.where(phone_only, 0, np.where(email_only, rng.choice([1, 2, 3], n), 2))
+        bad = tk["bad"].to_numpy()[sel]
+        csat = np.where(
+            bad, rng.choice([1, 2], n, p=[0.6, 0.4]), rng.choice([3, 4, 5], n, p=[0.2, 0.35, 0.45])
+        )
+        csat = pd.array(np.where(rng.random(n) < b.csat_missing, pd.NA, csat), dtype="Int64")
+        topic = rng.choice(len(TOPICS), n, p=[0.3, 0.18, 0.17, 0.1, 0.1, 0.08, 0.07])
+        out = pd.DataFrame(
+            {
+                "ticket_id": s(tid),
+                "created_at": s(fmt_ts(self.tl, tk["t"].to_numpy()[sel])),
+                "phone": s(phone),
+                "email": s(email),
+                "channel": s(pa.array(TICKET_CHANNELS[channel])),
+                "topic": s(pa.array(TOPICS[topic])),
+                "csat": csat,
+            }
+        )
+        self._truth("support_tickets", tid, person)
+        return out
+
+
+class Devices:
+    """Each person's devices (1-3) and the cookie ids that rotate on each device."""
+
+    def __init__(self, people: pd.DataFrame, rng: np.random.Generator):
+        n = len(people)
+        online = people["online_share"].to_numpy()
+        self.n_dev = 1 + rng.binomial(2, np.clip(online, 0.05, 0.9))
+        self.first = np.concatenate([[0], np.cumsum(self.n_dev)[:-1]])
+        total = int(self.n_dev.sum())
+        self.device_ids = hex_ids(rng, total, 8)
+        self.cookie_life = rng.uniform(45, 420, total)
+        self.cookie_phase = rng.uniform(0, 1, total)
+        self.seed = int(rng.integers(2**31))
+        self.n = n
+
+    def device_index(self, person: np.ndarray, t: np.ndarray) -> np.ndarray:
+        r = np.random.default_rng([self.seed, len(person)])
+        main = r.random(len(person)) < 0.7
+        other = r.integers(0, 1 << 30, len(person)) % self.n_dev[person]
+        return self.first[person] + np.where(main, 0, other)
+
+    def device_of(self, person: np.ndarray, t: np.ndarray) -> pa.Array:
+        self._last_dev = self.device_index(person, t)
+        return pa.array(self.device_ids[self._last_dev])
+
+    def cookie_of(self, _device: pa.Array, t: np.ndarray) -> pa.Array:
+        dev = self._last_dev
+        epoch = np.floor(t / self.cookie_life[dev] + self.cookie_phase[dev]).astype(np.int64)
+        key = dev.astype(np.int64) * 4096 + epoch
+        uniq, inv = np.unique(key, return_inverse=True)
+        r = np.random.default_rng([self.seed, 7])
+        first_seen = 1640995200 + (uniq % 4096) * 86400 * 30 + r.integers(0, 86400 * 30, len(uniq))
+        cid = cat(
+            "GA1.2.",
+            zfill(r.integers(10**9, 10**10 - 1, len(uniq)), 10),
+            ".",
+            pa.array(first_seen).cast(pa.string()),
+        )
+        return cid.take(pa.array(inv))

@@ -1,0 +1,399 @@
+"""``generate``: the seeded synthetic customer world, its source tables and its ground truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED
+from cemlib.errors import InputError
+from cemlib.synth import behaviour as bh
+from cemlib.synth.catalog import (
+    CATEGORIES,
+    CATEGORY_CODES,
+    build_products,
+    cross_sell_matrix,
+    seasonality_matrix,
+)
+from cemlib.synth.config import SynthConfig
+from cemlib.synth.defects import inject_defects
+from cemlib.synth.noise import cat, zfill
+from cemlib.synth.people import make_people
+from cemlib.synth.sources import CATEGORY_NAMES, Devices, SourceBuilder, s, stores_table
+
+#: source tables in the order they are written
+SOURCE_TABLES: tuple[str, ...] = (
+    "crm_contacts",
+    "online_orders",
+    "order_lines",
+    "pos_receipts",
+    "receipt_lines",
+    "web_events",
+    "support_tickets",
+    "products",
+)
+#: the id column of each table that has one in ``truth.record_person``
+RECORD_ID: dict[str, str] = {
+    "crm_contacts": "contact_id",
+    "online_orders": "order_id",
+    "pos_receipts": "receipt_id",
+    "web_events": "event_id",
+    "support_tickets": "ticket_id",
+    "order_lines": "line_id",
+    "receipt_lines": "line_id",
+    "products": "sku",
+}
+
+
+@dataclass
+class SyntheticWorld:
+    """The generated world: ``sources`` as exported, ``truth`` as only the generator knows it."""
+
+    sources: dict[str, pd.DataFrame]
+    truth: dict[str, pd.DataFrame]
+    seed: int
+    as_of: pd.Timestamp
+    start: pd.Timestamp
+    horizon_days: int
+    config: SynthConfig = field(default_factory=SynthConfig)
+
+    def summary(self) -> pd.DataFrame:
+        """Row counts of every source and truth table."""
+        rows = [("source", k, len(v)) for k, v in self.sources.items()]
+        rows += [("truth", k, len(v)) for k, v in self.truth.items()]
+        return pd.DataFrame(rows, columns=["kind", "table", "rows"])
+
+    def write(self, out_dir: str | Path, format: str = "csv") -> dict[str, Path]:
+        """Write ``DIR/<table>.<ext>`` per source table and ``DIR/truth/<name>.<ext>``.
+
+        CSV is UTF-8, comma-separated, header row, empty field for a missing value, quotes only
+        where needed; the same seed writes byte-identical files.
+        """
+        if format not in ("csv", "parquet"):
+            raise InputError(
+                f"unknown format {format!r}; expected 'csv' or 'parquet'", source="write"
+            )
+        out = Path(out_dir)
+        (out / "truth").mkdir(parents=True, exist_ok=True)
+        written: dict[str, Path] = {}
+        for name, df in self.sources.items():
+            written[name] = _write_frame(df, out / f"{name}.{format}", format)
+        for name, df in self.truth.items():
+            written[f"truth/{name}"] = _write_frame(df, out / "truth" / f"{name}.{format}", format)
+        return written
+
+
+def _to_arrow(df: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+def _write_frame(df: pd.DataFrame, path: Path, format: str) -> Path:
+    table = _to_arrow(df)
+    if format == "parquet":
+        pq.write_table(table, path, compression="zstd")
+        return path
+    # timestamps and dates as plain text, the way an export holds them
+    cols = []
+    for name in table.column_names:
+        col = table[name]
+        if pa.types.is_timestamp(col.type):
+            col = pa.compute.strftime(col, format="%Y-%m-%d %H:%M:%S")
+        elif pa.types.is_date(col.type):
+            col = pa.compute.strftime(col, format="%Y-%m-%d")
+        elif pa.types.is_large_string(col.type):
+            col = col.cast(pa.string())
+        cols.append(col)
+    table = pa.table(cols, names=table.column_names)
+    opts = pacsv.WriteOptions(include_header=True, quoting_style="needed")
+    pacsv.write_csv(table, path, write_options=opts)
+    return path
+
+
+def _date(value, name: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(value).normalize()
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"not a date: {value!r} (expected YYYY-MM-DD)", source="generate", column=name
+        ) from exc
+
+
+def generate(
+    n_people: int = DEFAULT_PEOPLE,
+    seed: int = DEFAULT_SEED,
+    as_of: str | dt.date = DEFAULT_AS_OF,
+    start: str | dt.date = "2022-01-01",
+    horizon_days: int = 365,
+    defects: bool = True,
+    config: SynthConfig | None = None,
+) -> SyntheticWorld:
+    """Generate the synthetic world of ``n_people`` people (seed + dates fully determine it)."""
+    cfg = config or SynthConfig()
+    as_of_ts, start_ts = _date(as_of, "as_of"), _date(start, "start")
+    if n_people < 10:
+        raise InputError(
+            f"n_people must be at least 10, got {n_people}", source="generate", column="n_people"
+        )
+    if start_ts >= as_of_ts:
+        raise InputError(
+            f"start {start_ts.date()} must be before as_of {as_of_ts.date()}",
+            source="generate",
+            column="start",
+        )
+    tl = bh.Timeline(start_ts, as_of_ts, int(horizon_days))
+    root = np.random.SeedSequence(int(seed))
+    r_people, r_latent, r_life, r_bk, r_lines, r_web, r_src, r_def, r_prod = (
+        np.random.default_rng(x) for x in root.spawn(9)
+    )
+    products = build_products(r_prod)
+    people, pref = make_people(int(n_people), r_people, cfg, start_ts, as_of_ts)
+    joined = people["joined_at"].to_numpy().astype("datetime64[s]")
+    t0 = (joined - start_ts.to_datetime64().astype("datetime64[s]")).astype(np.int64) / bh.DAY
+    people["_t0"] = t0
+
+    lat = bh.latent(people, r_latent, cfg)
+    drop, first_bad, tickets = bh.lifetimes_and_tickets(people, lat, r_life, cfg, tl)
+    bk = bh.baskets(people, pref, lat, drop, r_bk, cfg, tl)
+    ln = bh.lines(bk, pref, products, r_lines, cfg)
+    ev = bh.web_events(people, pref, bk, ln, drop, products, r_web, cfg, tl)
+
+    # who has a CRM record and which e-mail their account uses
+    src = SourceBuilder(people, tl, r_src, cfg)
+    n = len(people)
+    hist = bk["t"].to_numpy() < tl.as_of_end
+    online_buyer = np.zeros(n, bool)
+    online_buyer[bk["person"].to_numpy()[hist & bk["online"].to_numpy()]] = True
+    in_crm = (
+        people["loyalty_member"].to_numpy()
+        | online_buyer
+        | (r_src.random(n) < cfg.behaviour.crm_other)
+    )
+    email, email2 = people["email"].to_numpy(), people["email2"].to_numpy()
+    use2 = pd.notna(email2) & (r_src.random(n) < 0.15)
+    account_email = np.where(in_crm, np.where(use2, email2, email), None)
+    devices = Devices(people, r_src)
+    stores = stores_table(r_src)
+
+    sources: dict[str, pd.DataFrame] = {}
+    sources["crm_contacts"] = src.crm(in_crm, account_email)
+    sources["online_orders"], sources["order_lines"] = src.online(
+        bk, ln, products, account_email, devices.device_of
+    )
+    sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, stores)
+    sources["web_events"] = src.web(
+        ev, products, account_email, devices.device_of, devices.cookie_of
+    )
+    sources["support_tickets"] = src.tickets(tickets)
+    sources["products"] = pd.DataFrame(
+        {
+            "sku": s(products["sku"]),
+            "name": s(products["name"]),
+            "category": s(products["category_name"]),
+            "price": products["price"].to_numpy(),
+            "margin": products["margin"].to_numpy(),
+        }
+    )
+    record_person = pd.concat(src.record_person, ignore_index=True)
+
+    truth = _truth(
+        people,
+        pref,
+        lat,
+        drop,
+        first_bad,
+        tickets,
+        bk,
+        ln,
+        ev,
+        products,
+        stores,
+        tl,
+        in_crm,
+        account_email,
+    )
+    truth["record_person"] = record_person
+    if defects:
+        sources, truth["defects"] = inject_defects(sources, r_def, cfg.defects, tl)
+    else:
+        truth["defects"] = pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in (
+                    ("table", "string"),
+                    ("source_row", "int64"),
+                    ("record_id", "string"),
+                    ("column", "string"),
+                    ("defect", "string"),
+                    ("value", "string"),
+                )
+            }
+        )
+    return SyntheticWorld(sources, truth, int(seed), as_of_ts, start_ts, int(horizon_days), cfg)
+
+
+def _truth(
+    people,
+    pref,
+    lat,
+    drop,
+    first_bad,
+    tickets,
+    bk,
+    ln,
+    ev,
+    products,
+    stores,
+    tl,
+    in_crm,
+    account_email,
+):
+    n = len(people)
+    start64 = tl.start.to_datetime64().astype("datetime64[s]")
+    drop_dt = np.where(
+        drop <= tl.end, tl.to_datetime(np.minimum(drop, tl.end)), np.datetime64("NaT")
+    )
+    hist_t = tickets[tickets["t"] < tl.as_of_end]
+    n_tickets = np.bincount(hist_t["person"], minlength=n)
+    n_bad = np.bincount(hist_t["person"], weights=hist_t["bad"].astype(float), minlength=n).astype(
+        int
+    )
+    top = np.argsort(-pref, axis=1)[:, :3]
+    codes = np.array(CATEGORY_CODES)
+    p = people
+    people_t = pd.DataFrame(
+        {
+            "person_id": p["person_id"],
+            "first_name": p["first_name"],
+            "last_name": p["last_name"],
+            "middle_name": p["middle_name"],
+            "gender": p["gender"],
+            "birth_date": p["birth_date"],
+            "age": p["age"],
+            "city": p["city"],
+            "region": p["region"],
+            "metro": p["metro"],
+            "household_id": p["household_id"],
+            "household_size": p["household_size"],
+            "address": p["address_street"]
+            + ", д. "
+            + p["address_house"].astype(str)
+            + ", кв. "
+            + p["address_flat"].astype(str),
+            "phone": "+7" + pd.Series(p["phone_digits"]).astype(str),
+            "phone2": np.where(
+                p["phone2_digits"] >= 0, "+7" + p["phone2_digits"].astype(str), None
+            ),
+            "email": p["email"],
+            "email2": p["email2"],
+            "account_email": account_email,
+            "in_crm": in_crm,
+            "loyalty_member": p["loyalty_member"],
+            "loyalty_card": np.where(
+                p["loyalty_card_no"] >= 0, p["loyalty_card_no"].astype(str), None
+            ),
+            "segment": p["segment"],
+            "online_share": p["online_share"],
+            "joined_at": p["joined_at"],
+            "purchase_rate": np.round(lat["purchase_rate"].to_numpy(), 4),
+            "dropout_rate": np.round(lat["dropout_rate"].to_numpy(), 5),
+            "n_tickets": n_tickets,
+            "n_bad_tickets": n_bad,
+            "first_bad_ticket_at": np.where(
+                np.isfinite(first_bad) & (first_bad < tl.as_of_end),
+                tl.to_datetime(np.where(np.isfinite(first_bad), first_bad, 0)),
+                np.datetime64("NaT"),
+            ),
+            "true_dropout_date": pd.to_datetime(drop_dt).normalize(),
+            "alive_at_as_of": drop >= tl.as_of_end,
+            "alive_at_horizon_end": drop > tl.end,
+            "top_categories": pd.Series(codes[top[:, 0]])
+            + "|"
+            + codes[top[:, 1]]
+            + "|"
+            + codes[top[:, 2]],
+        }
+    )
+    people_t["true_dropout_date"] = people_t["true_dropout_date"].astype("datetime64[s]")
+    del start64
+
+    prefs = pd.DataFrame(np.round(pref, 4), columns=list(CATEGORY_CODES))
+    prefs.insert(0, "person_id", p["person_id"].to_numpy())
+
+    fut = np.flatnonzero(bk["t"].to_numpy() >= tl.as_of_end)
+    pid = p["person_id"].to_numpy()
+    f_orders = pd.DataFrame(
+        {
+            "future_order_id": np.asarray(cat("F", zfill(np.arange(1, len(fut) + 1), 9))),
+            "person_id": pid[bk["person"].to_numpy()[fut]],
+            "ts": tl.to_datetime(bk["t"].to_numpy()[fut]),
+            "channel": np.where(bk["online"].to_numpy()[fut], "online", "store"),
+        }
+    )
+    pos = np.full(len(bk), -1)
+    pos[fut] = np.arange(len(fut))
+    lsel = np.flatnonzero(pos[ln["basket"].to_numpy()] >= 0)
+    lb = pos[ln["basket"].to_numpy()[lsel]]
+    sku = ln["sku_idx"].to_numpy()[lsel]
+    qty = ln["quantity"].to_numpy()[lsel]
+    price = ln["price"].to_numpy()[lsel]
+    f_lines = pd.DataFrame(
+        {
+            "future_order_id": f_orders["future_order_id"].to_numpy()[lb],
+            "person_id": f_orders["person_id"].to_numpy()[lb],
+            "ts": f_orders["ts"].to_numpy()[lb],
+            "channel": f_orders["channel"].to_numpy()[lb],
+            "sku": products["sku"].to_numpy()[sku],
+            "category": products["category_name"].to_numpy()[sku],
+            "category_code": products["category"].to_numpy()[sku],
+            "quantity": qty,
+            "price": price,
+            "amount": np.round(qty * price, 2),
+        }
+    )
+    amount = np.bincount(lb, weights=qty * price, minlength=len(fut))
+    f_orders["n_lines"] = np.bincount(lb, minlength=len(fut))
+    f_orders["amount"] = np.round(amount, 2)
+
+    fev = ev[ev["t"].to_numpy() >= tl.as_of_end]
+    f_events = pd.DataFrame(
+        {
+            "person_id": pid[fev["person"].to_numpy()],
+            "ts": tl.to_datetime(fev["t"].to_numpy()),
+            "event_type": np.array(["view", "cart", "search", "click"])[fev["etype"].to_numpy()],
+            "sku": np.where(
+                fev["sku_idx"].to_numpy() >= 0,
+                products["sku"].to_numpy()[np.maximum(fev["sku_idx"].to_numpy(), 0)],
+                None,
+            ),
+            "category": CATEGORY_NAMES[fev["category"].to_numpy()],
+        }
+    ).sort_values(["ts", "person_id"], kind="stable", ignore_index=True)
+
+    season = seasonality_matrix()
+    cs = cross_sell_matrix()
+    categories = pd.DataFrame(
+        {
+            "category_code": list(CATEGORY_CODES),
+            "category": [c.name for c in CATEGORIES],
+            "repeat_days": [c.repeat_days for c in CATEGORIES],
+            "cross_sell": ["|".join(c.cross_sell) for c in CATEGORIES],
+            **{f"season_{m + 1:02d}": np.round(season[m], 3) for m in range(12)},
+        }
+    )
+    del cs
+    return {
+        "people": people_t,
+        "preferences": prefs,
+        "future_orders": f_orders,
+        "future_lines": f_lines,
+        "future_events": f_events,
+        "categories": categories,
+        "stores": stores.drop(columns=["_city_idx"]),
+    }
