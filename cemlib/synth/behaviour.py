@@ -316,7 +316,7 @@ def web_events(
         }
     )
     # carts minutes before an online order
-    cidx = np.flatnonzero(bonline[lb])
+    cidx = np.flatnonzero(bonline[lb] & (rng.random(len(lb)) < 0.6))
     carts = pd.DataFrame(
         {
             "person": ln["person"].to_numpy()[cidx],

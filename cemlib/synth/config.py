@@ -89,7 +89,7 @@ class BehaviourParams:
     """The BG/NBD-like purchase process and its covariate effects (hazard/rate ratios)."""
 
     #: mean purchase rate (baskets per year) of a reference person (gamma heterogeneity)
-    purchase_rate_mean: float = 2.6
+    purchase_rate_mean: float = 2.0
     purchase_rate_shape: float = 2.0
     #: mean lifetime in years of a reference person (exponential lifetime, gamma heterogeneity)
     lifetime_mean_years: float = 3.0
@@ -109,17 +109,17 @@ class BehaviourParams:
     #: share of people already customers when the history starts (joined in its first 60 days)
     early_joiners: float = 0.35
     #: share of people registered in the CRM although never loyal nor buying online
-    crm_other: float = 0.45
+    crm_other: float = 0.25
     #: share of people in the loyalty programme
-    loyalty_member: float = 0.45
+    loyalty_member: float = 0.38
     #: mean number of extra lines per basket (lines = 1 + Poisson)
     extra_lines_mean: float = 1.3
     #: probability that a basket in a category with cross-sell partners triggers a follow-up
-    cross_sell_prob: float = 0.35
+    cross_sell_prob: float = 0.30
     #: probability that a consumable is bought again after its usual interval
     repeat_prob: float = 0.55
     #: background web sessions per active year (scaled by online share)
-    web_sessions_per_year: float = 5.0
+    web_sessions_per_year: float = 3.5
     #: share of store purchases researched online first (views before buying)
     pos_researched: float = 0.30
 

@@ -181,8 +181,11 @@ def _typo_local(local: str, rng: np.random.Generator) -> str:
     i = letters[rng.integers(1, len(letters))]
     if kind == 0:  # doubled letter
         return local[:i] + local[i] + local[i:]
-    if kind == 1:  # dropped letter
-        return local[:i] + local[i + 1 :]
+    if kind == 1:  # dropped letter, unless that would join two dots or leave one at an end
+        out = local[:i] + local[i + 1 :]
+        if ".." not in out and not out.startswith(".") and not out.split("+")[0].endswith("."):
+            return out
+        return local[:i] + local[i] + local[i:]
     return local[:i] + _ALNUM[rng.integers(len(_ALNUM))] + local[i + 1 :]  # wrong letter
 
 

@@ -399,7 +399,8 @@ def _join_dates(rng, n, start, as_of, early_share) -> np.ndarray:
     u = rng.random(n)
     late = np.sqrt(u) * 0.92 + 0.06 * rng.random(n)  # density rising over time
     frac = np.where(early, rng.random(n) * min(1.0, 60 * 86400 / span), np.clip(late, 0, 0.999))
-    secs = (frac * span).astype(np.int64)
+    day = np.floor(frac * span / 86400.0)
+    secs = (day * 86400 + rng.uniform(8 * 3600, 23 * 3600, n)).astype(np.int64)
     return start.to_datetime64().astype("datetime64[s]") + secs.astype("timedelta64[s]")
 
 
