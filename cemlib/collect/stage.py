@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from cemlib.collect.loaders import SOURCE_ROW, LoadedTable, load_folder, tables_from_frames
 from cemlib.collect.normalize import (
@@ -116,7 +116,14 @@ def _split_names(staged: pd.DataFrame, raw: pd.DataFrame, stats: list[dict], tab
         staged[f"{part}_norm"] = norm
         staged[f"{part}_lat"] = translit_key(text)
         stats.append(
-            _stat(table, part, "name", present, norm, present & norm.ne(text).fillna(False))
+            _stat(
+                table,
+                part,
+                "name",
+                present,
+                norm,
+                present & norm.ne(text.str.strip().str.lower()).fillna(False),
+            )
         )
     if any(p in staged.columns for p in NAME_PARTS):
         derived = gender_hint(*(staged[p] if p in staged.columns else None for p in NAME_PARTS))
@@ -243,12 +250,16 @@ def _table_row(name: str, loaded: LoadedTable, staged: pd.DataFrame, as_of: pd.T
         "date_column": spec.date_column,
         "first_date": pd.NaT,
         "last_date": pd.NaT,
+        "p01_date": pd.NaT,
+        "p99_date": pd.NaT,
         "n_after_as_of": 0,
         "status": "header only: 0 rows" if loaded.header_only else "ok",
     }
     if spec.date_column and spec.date_column in staged.columns:
         dates = staged[spec.date_column]
         row["first_date"], row["last_date"] = dates.min(), dates.max()
+        # the bulk of the rows, not a stray 1900-01-01 or a typo of the year
+        row["p01_date"], row["p99_date"] = dates.quantile(0.01), dates.quantile(0.99)
         row["n_after_as_of"] = int((dates >= as_of + pd.Timedelta(days=1)).sum())
     return row
 

@@ -1,0 +1,239 @@
+"""What ``00_collect.ipynb`` shows: the summary in words, headline figures, plots and masked
+examples, built from a :class:`~cemlib.collect.stage.CollectResult` (logic here, notebook thin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from cemlib.collect.schema import TABLES
+from cemlib.collect.stage import CollectResult
+from cemlib.reports import mask_frame
+from cemlib.warehouse import Warehouse
+
+
+def _pct(x: float) -> str:
+    return "n/a" if pd.isna(x) else f"{100 * x:.1f}%"
+
+
+def _cov(result: CollectResult, table: str, identifier: str, what: str = "share_valid") -> float:
+    c = result.coverage
+    hit = c[(c["table"] == table) & (c["identifier"] == identifier)]
+    return float(hit[what].iloc[0]) if len(hit) else float("nan")
+
+
+def headline_figures(result: CollectResult) -> dict[str, Any]:
+    """The stage's key numbers (for ``save_headlines`` and the run index)."""
+    t = result.tables.set_index("table")
+    norm = result.normalization
+    phones = norm[norm["kind"] == "phone"]
+    emails = norm[norm["kind"] == "email"]
+    figures: dict[str, Any] = {
+        "tables loaded": len(t),
+        "rows loaded": int(t["n_raw"].sum()),
+        "values not parseable": result.n_unparsed,
+        "phones valid (E.164)": _pct(
+            1 - phones["n_unparsed"].sum() / max(phones["n_values"].sum(), 1)
+        ),
+        "emails valid": _pct(1 - emails["n_unparsed"].sum() / max(emails["n_values"].sum(), 1)),
+        "rows dated after as_of": int(t["n_after_as_of"].sum()),
+    }
+    for table in ("crm_contacts", "online_orders", "pos_receipts", "web_events"):
+        if table in t.index:
+            figures[f"{table} rows"] = int(t.loc[table, "n_raw"])
+    if "pos_receipts" in t.index:
+        figures["receipts with phone or card"] = _pct(
+            _cov(result, "pos_receipts", "any identifier")
+        )
+    if "online_orders" in t.index:
+        figures["orders with email"] = _pct(_cov(result, "online_orders", "email"))
+    if "web_events" in t.index:
+        figures["web events with email"] = _pct(_cov(result, "web_events", "email"))
+    return figures
+
+
+def summary_markdown(result: CollectResult) -> str:
+    """A few paragraphs in words, with the figures, for the top of the report."""
+    t = result.tables.set_index("table")
+    lines = [
+        f"**Source:** {result.source}. **Run** `{result.run_id}`, history up to "
+        f"**{result.as_of}** (inclusive).",
+        "",
+        f"{len(t)} of {len(TABLES)} canonical tables were loaded, "
+        f"{int(t['n_raw'].sum()):,} rows in all; every row reached both `raw` (text as received) "
+        f"and `staging` (typed, normalized): "
+        + ", ".join(f"{name} {int(r.n_raw):,}" for name, r in t.iterrows())
+        + ".",
+    ]
+    if result.missing_tables:
+        lines += ["", "Not in the source (optional): " + ", ".join(result.missing_tables) + "."]
+    header_only = [n for n, r in t.iterrows() if r.status != "ok"]
+    if header_only:
+        lines += ["", "**Header only (0 rows):** " + ", ".join(header_only) + "."]
+    dated = t[t["date_column"].notna() & t["first_date"].notna()]
+    if len(dated):
+        first, last = dated["p01_date"].min(), dated["p99_date"].max()
+        lines += [
+            "",
+            f"The bulk of the activity (1st–99th percentile of dates) runs from {first:%d.%m.%Y} to "
+            f"{last:%d.%m.%Y}; the extreme dates are {dated['first_date'].min():%d.%m.%Y} and "
+            f"{dated['last_date'].max():%d.%m.%Y}. {int(t['n_after_as_of'].sum()):,} rows are dated "
+            f"after `as_of` and will be ignored by the models.",
+        ]
+    parts = []
+    if "pos_receipts" in t.index:
+        parts.append(
+            f"{_pct(_cov(result, 'pos_receipts', 'any identifier'))} of till receipts carry a "
+            f"loyalty card or a valid phone (the rest are anonymous sales)"
+        )
+    if "online_orders" in t.index:
+        parts.append(
+            f"{_pct(_cov(result, 'online_orders', 'email'))} of online orders a valid email and "
+            f"{_pct(_cov(result, 'online_orders', 'phone'))} a valid phone"
+        )
+    if "web_events" in t.index:
+        parts.append(f"{_pct(_cov(result, 'web_events', 'email'))} of web events a logged-in email")
+    if parts:
+        lines += ["", "Identifiers for the identity stage: " + "; ".join(parts) + "."]
+    norm = result.normalization
+    if len(norm):
+        by_kind = norm.groupby("kind")[["n_values", "n_changed", "n_unparsed"]].sum(min_count=1)
+        bits = []
+        for kind, label in (("phone", "phones"), ("email", "emails")):
+            if kind in by_kind.index:
+                r = by_kind.loc[kind]
+                bits.append(
+                    f"{int(r.n_changed):,} of {int(r.n_values):,} {label} were rewritten to the "
+                    f"canonical form and {int(r.n_unparsed):,} are not valid"
+                )
+        dates = norm[norm["kind"].isin(["timestamp", "date"])]["n_unparsed"].sum()
+        numbers = norm[norm["kind"] == "number"]["n_unparsed"].sum()
+        bits.append(f"{int(dates):,} dates and {int(numbers):,} numbers could not be parsed")
+        lines += [
+            "",
+            "Normalization: " + "; ".join(bits) + ". Unparseable values are NA in `staging`; "
+            "their text stays in `raw` for the quality stage to quarantine.",
+        ]
+    for w in result.warnings:
+        lines += ["", f"*Note:* {w}"]
+    return "\n".join(lines)
+
+
+def monthly_volume(wh: Warehouse, result: CollectResult) -> pd.DataFrame:
+    """Rows per month and table (dated tables), within the bulk of the dates up to ``as_of``."""
+    frames = []
+    for _, r in result.tables.iterrows():
+        if pd.isna(r["date_column"]) or pd.isna(r["p01_date"]):
+            continue
+        lo = pd.Timestamp(r["p01_date"]).to_period("M").to_timestamp()
+        hi = pd.Timestamp(result.as_of) + pd.Timedelta(days=1)
+        df = wh.sql(
+            f"SELECT date_trunc('month', \"{r['date_column']}\") AS month, count(*) AS n_rows "
+            f'FROM staging."{r["table"]}" WHERE "{r["date_column"]}" >= ? AND "{r["date_column"]}" < ? '
+            "GROUP BY 1 ORDER BY 1",
+            [lo, hi],
+        )
+        df["table"] = r["table"]
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["month", "n_rows", "table"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _roles(columns) -> dict[str, str]:
+    roles = {}
+    for c in columns:
+        low = c.lower()
+        if low.startswith("consent") or low.startswith("_"):
+            continue
+        if "phone" in low:
+            roles[c] = "phone"
+        elif "email" in low:
+            roles[c] = "email"
+        elif "name" in low:
+            roles[c] = "name"
+        elif (
+            "address" in low or "birth" in low or low in ("loyalty_card", "device_id", "cookie_id")
+        ):
+            roles[c] = "drop"
+    return roles
+
+
+def masked_examples(
+    wh: Warehouse, table: str = "crm_contacts", n: int = 5, seed: int = 0
+) -> pd.DataFrame:
+    """A few staging rows beside their normalized columns, personal data masked."""
+    if not wh.has_table("staging", table):
+        return pd.DataFrame()
+    df = wh.sql(
+        f'SELECT * FROM staging."{table}" USING SAMPLE {int(n)} ROWS (reservoir, {int(seed)})'
+    )
+    keep = [c for c in df.columns if not c.startswith("_") or c == "_source_row"]
+    return mask_frame(df[keep], roles=_roles(keep))
+
+
+# -- plots ------------------------------------------------------------------------------------
+def plot_row_counts(result: CollectResult):
+    import matplotlib.pyplot as plt
+
+    t = result.tables.sort_values("n_raw")
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(t) + 1.5))
+    ax.barh(t["table"], t["n_raw"])
+    ax.set_xscale("log")
+    for y, v in enumerate(t["n_raw"]):
+        ax.text(v, y, f" {v:,}", va="center", fontsize=9)
+    ax.set_title("Rows per source table")
+    ax.set_xlabel("rows (log scale)")
+    ax.set_ylabel("table")
+    return fig
+
+
+def plot_coverage(result: CollectResult):
+    import matplotlib.pyplot as plt
+
+    c = result.coverage.copy()
+    c["label"] = c["table"] + " · " + c["identifier"]
+    c = c.iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(c) + 1.5))
+    ax.barh(c["label"], c["share_present"] * 100, color="#c9d7ec", label="present (raw)")
+    ax.barh(c["label"], c["share_valid"] * 100, height=0.5, label="valid after normalization")
+    ax.set_xlim(0, 100)
+    ax.set_title("Identifier coverage per table")
+    ax.set_xlabel("share of rows, %")
+    ax.set_ylabel("table · identifier")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_normalization(result: CollectResult):
+    import matplotlib.pyplot as plt
+
+    n = result.normalization
+    n = n[n["n_values"] > 0].copy()
+    n["label"] = n["table"] + " · " + n["column"] + " (" + n["kind"] + ")"
+    n = n.iloc[::-1]
+    changed = n["n_changed"].astype("Float64").fillna(0).astype(float) / n["n_values"] * 100
+    unparsed = n["n_unparsed"] / n["n_values"] * 100
+    fig, ax = plt.subplots(figsize=(8, 0.3 * len(n) + 1.5))
+    ax.barh(n["label"], changed, label="rewritten by normalization")
+    ax.barh(n["label"], unparsed, left=changed, color="#c0392b", label="not parseable -> NA")
+    ax.set_title("What normalization did, per column")
+    ax.set_xlabel("share of non-empty values, %")
+    ax.set_ylabel("table · column (kind)")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def plot_monthly_volume(volume: pd.DataFrame):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    for table, df in volume.groupby("table"):
+        ax.plot(df["month"], df["n_rows"], marker=".", label=table)
+    ax.set_yscale("log")
+    ax.set_title("Rows per month and source (up to as_of)")
+    ax.set_xlabel("month")
+    ax.set_ylabel("rows (log scale)")
+    ax.legend(ncol=2, fontsize=8)
+    return fig
