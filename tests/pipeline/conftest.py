@@ -76,3 +76,27 @@ def stage_notebooks(tmp_path: Path) -> Path:
     for name in ("02_profiles", "03_churn", "04_next_offer"):
         write_notebook(nb_dir / f"{name}.ipynb", ["print('never reached')"])
     return nb_dir
+
+
+PROJECT_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+FULL_RUN_PEOPLE = 400
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory):
+    """The project's real stage notebooks run once on a small synthetic world (whichever
+    notebooks exist), into a tmp warehouse and reports folder. Returns (run, config)."""
+    from cemlib.pipeline import load_config, run_pipeline
+
+    if not (PROJECT_NOTEBOOKS / "00_collect.ipynb").is_file():
+        pytest.skip("notebooks/00_collect.ipynb is not in this checkout yet")
+    base = tmp_path_factory.mktemp("full_run")
+    cfg = load_config(
+        None,
+        ["run_id=full", f"n_people={FULL_RUN_PEOPLE}", f"warehouse={base / 'cem.duckdb'}",
+         "execution_timeout=600"],
+        out=str(base / "reports"),
+        notebooks_dir=str(PROJECT_NOTEBOOKS),
+    )  # fmt: skip
+    run = run_pipeline(cfg, progress=False)
+    return run, cfg

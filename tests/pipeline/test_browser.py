@@ -77,3 +77,21 @@ def test_checker_catches_broken_pages(tmp_path):
     assert "anchor #nowhere not on the page" in text
     assert "external request: https://cdn.example.org/lib.js" in text
     assert found["images"][0]["width"] == 0
+
+
+@pytest.mark.timeout(900)
+def test_full_run_reports_open_clean_in_chromium(full_run):
+    """The real stage notebooks' reports: no script errors, no broken links, plots drawn."""
+    from tests.pipeline.browser import check_pages
+
+    run, cfg = full_run
+    pages = [cfg.reports_path / "index.html", cfg.run_dir / "index.html"]
+    pages += [cfg.run_dir / name for s in run.stages for name in (s.html, s.html_code) if name]
+    report = check_pages(pages, CHROMIUM)
+    assert _problems(report) == {}
+    for stage in run.stages:
+        if stage.status == "ok" and stage.html:
+            images = report[str(cfg.run_dir / stage.html)]["images"]
+            assert images, f"{stage.name}: no plot in the report"
+            empty = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
+            assert not empty, f"{stage.name}: empty images {empty}"
