@@ -16,13 +16,15 @@ class NoiseRates:
     #: share of people with a second mobile phone (used in some of their records)
     second_phone: float = 0.18
     #: share of people with a second e-mail address
-    second_email: float = 0.15
+    second_email: float = 0.25
+    #: share of people with a second address who switch to it at some point (later records use it)
+    email_switch: float = 0.6
     #: share of people with no e-mail at all
     no_email: float = 0.10
     #: share of a person's records that use the second phone/e-mail when they have one
     use_second: float = 0.35
     #: share of CRM-registered people with a duplicate registration (a second CRM row)
-    crm_duplicate: float = 0.10
+    crm_duplicate: float = 0.15
     #: share of those duplicates that get a third registration
     crm_triplicate: float = 0.15
     #: share of CRM rows written with ``full_name`` only (parts empty); the rest have parts only
@@ -53,6 +55,8 @@ class NoiseRates:
     birth_date_swapped: float = 0.03
     #: share of online orders with the phone missing
     order_missing_phone: float = 0.10
+    #: share of online orders placed with the phone only (no e-mail typed)
+    order_missing_email: float = 0.25
     #: share of online orders (of people in a household of 2+) with a family member's phone
     order_family_phone: float = 0.12
     #: share of POS receipts of loyalty members scanned with the loyalty card

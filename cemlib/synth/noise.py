@@ -28,6 +28,13 @@ PHONE_STYLES: tuple[str, ...] = (
     "89991234567",
 )
 PHONE_STYLE_WEIGHTS = np.array([0.22, 0.10, 0.12, 0.20, 0.08, 0.10, 0.08, 0.10])
+#: each system has its own habits: a masked web form, a till keyboard, a call-centre CTI
+PHONE_STYLE_BY_SOURCE: dict[str, tuple[float, ...]] = {
+    "crm_contacts": (0.25, 0.12, 0.10, 0.15, 0.10, 0.10, 0.08, 0.10),
+    "online_orders": (0.55, 0.02, 0.05, 0.25, 0.02, 0.03, 0.05, 0.03),
+    "pos_receipts": (0.02, 0.05, 0.45, 0.05, 0.02, 0.01, 0.00, 0.40),
+    "support_tickets": (0.05, 0.25, 0.05, 0.05, 0.15, 0.10, 0.00, 0.35),
+}
 
 _TRANSLIT = {
     "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z",
@@ -166,6 +173,20 @@ def vary_emails(rng: np.random.Generator, emails: pa.Array, rates) -> pa.Array:
         upper_first = rng.random(n) < 0.8
         out = where(case & upper_first, pc.utf8_title(out), where(case, pc.utf8_upper(out), out))
     return out
+
+
+_OTHER_PROVIDER = {"mail.ru": "yandex.ru", "yandex.ru": "mail.ru", "gmail.com": "mail.ru"}
+
+
+def other_provider(emails: pa.Array) -> pa.Array:
+    """The same local part at another provider (a new mailbox made for a second account)."""
+    local, domain = _split_email(as_str(emails))
+    dom = pc.fill_null(domain, "")
+    new = pa.array(
+        [_OTHER_PROVIDER.get(d, "gmail.com") for d in dom.unique().to_pylist()], type=pa.string()
+    )
+    mapped = new.take(pc.index_in(dom, dom.unique()))
+    return cat(local, "@", mapped)
 
 
 _ALNUM = "abcdefghijklmnopqrstuvwxyz"

@@ -17,6 +17,7 @@ from cemlib.synth.behaviour import Timeline
 from cemlib.synth.catalog import CATEGORIES
 from cemlib.synth.config import SynthConfig
 from cemlib.synth.noise import (
+    PHONE_STYLE_BY_SOURCE,
     apply_typos,
     as_str,
     by_group,
@@ -24,6 +25,7 @@ from cemlib.synth.noise import (
     format_phones,
     hex_ids,
     ids,
+    other_provider,
     random_phone_styles,
     vary_emails,
     where,
@@ -127,6 +129,11 @@ class SourceBuilder:
         other = np.where(me_head, spouse[hh], head[hh])
         self.family_phone = np.where(other >= 0, self.phone[np.maximum(other, 0)], -1)
         self.use_second = nz.use_second
+        # people with a second address switch to it at some point of their history
+        t0 = people["_t0"].to_numpy()
+        switch = t0 + rng.random(self.n) * np.maximum(tl.as_of_end - t0, 1.0)
+        switches = pd.notna(self.email2) & (rng.random(self.n) < nz.email_switch)
+        self.email_switch = np.where(switches, switch, np.inf)
 
     # -- helpers --------------------------------------------------------------------------
     def _truth(self, table: str, record_ids: pa.Array, person: np.ndarray) -> None:
@@ -154,15 +161,21 @@ class SourceBuilder:
         ph = np.where(rng.random(len(person)) < p_missing, -1, ph)
         return ph
 
-    def styled_phone(self, ph: np.ndarray, weights=None) -> pa.Array:
-        styles = random_phone_styles(self.rng, len(ph), weights)
+    def styled_phone(self, ph: np.ndarray, source: str) -> pa.Array:
+        styles = random_phone_styles(self.rng, len(ph), PHONE_STYLE_BY_SOURCE[source])
         return format_phones(digits(ph), styles)
 
-    def person_email(self, person: np.ndarray, base: np.ndarray, p_second: float, p_missing: float):
+    def person_email(
+        self, person: np.ndarray, base: np.ndarray, p_second: float, p_missing: float, t=None
+    ):
+        """The e-mail a record carries; after a person's switch date mostly the second one."""
         rng = self.rng
         e = base[person]
         e2 = self.email2[person]
-        use2 = pd.notna(e2) & (rng.random(len(person)) < p_second)
+        p2 = np.full(len(person), p_second, dtype=float)
+        if t is not None:
+            p2 = np.where(t >= self.email_switch[person], 0.85, p2 * 0.5)
+        use2 = pd.notna(e2) & (rng.random(len(person)) < p2)
         e = np.where(use2, e2, e)
         e = np.where(rng.random(len(person)) < p_missing, None, e)
         return vary_emails(rng, pa.array(e, type=pa.string()), self.cfg.noise)
@@ -219,16 +232,20 @@ class SourceBuilder:
         ph = self.person_phone(
             person, np.where(is_dup, 0.6, 0.05), 0.03 + 0.1 * is_dup, nz.crm_missing_phone
         )
-        phone = self.styled_phone(ph)
-        acct = np.where(
-            is_dup,
-            np.where(
-                pd.notna(self.email2[person]) & (rng.random(n) < 0.6),
-                self.email2[person],
-                self.email[person],
-            ),
-            account_email[person],
+        phone = self.styled_phone(ph, "crm_contacts")
+        # a duplicate registration is usually made with another address: the second one,
+        # or a new mailbox with the same name at another provider
+        e1, e2 = self.email[person], self.email2[person]
+        u = rng.random(n)
+        alt = np.asarray(
+            other_provider(pa.array(e1, type=pa.string())).to_numpy(zero_copy_only=False),
+            dtype=object,
         )
+        dup_addr = np.where(pd.notna(e2) & (u < 0.6), e2, np.where(rng.random(n) < 0.6, alt, e1))
+        acct = np.where(is_dup, dup_addr, account_email[person])
+        self.dup_email = np.full(self.n, None, dtype=object)
+        first_dup = is_dup & (acct != account_email[person]) & pd.notna(acct)
+        self.dup_email[person[first_dup]] = acct[first_dup]
         em = np.where(rng.random(n) < nz.crm_missing_email, None, acct)
         email = vary_emails(rng, pa.array(em, type=pa.string()), nz)
 
@@ -289,7 +306,9 @@ class SourceBuilder:
         ph = self.person_phone(
             person, nz.use_second * 0.5, nz.order_family_phone, nz.order_missing_phone
         )
-        email = self.person_email(person, account_email, nz.use_second * 0.4, 0.02)
+        email = self.person_email(
+            person, account_email, nz.use_second, nz.order_missing_email, bk["t"].to_numpy()[sel]
+        )
         addr_style = rng.choice(4, size=n, p=[0.45, 0.15, 0.25, 0.15])
         addr = address_text(self.people, person, addr_style)
         addr = where(rng.random(n) >= 0.10, addr, None)  # pickup: no delivery address
@@ -298,7 +317,7 @@ class SourceBuilder:
                 "order_id": s(oid),
                 "ordered_at": s(fmt_ts(self.tl, bk["t"].to_numpy()[sel])),
                 "email": s(email),
-                "phone": s(self.styled_phone(ph)),
+                "phone": s(self.styled_phone(ph, "online_orders")),
                 "device_id": s(device_of(person, bk["t"].to_numpy()[sel])),
                 "delivery_address": s(addr),
             }
@@ -335,9 +354,7 @@ class SourceBuilder:
         use_card = (card_no >= 0) & (rng.random(n) < nz.receipt_card)
         typed = ~use_card & (rng.random(n) < nz.receipt_phone)
         ph = self.person_phone(person, nz.use_second * 0.3, 0.08, 0.0)
-        phone = where(
-            typed, self.styled_phone(ph, [0.02, 0.05, 0.45, 0.05, 0.02, 0.01, 0.0, 0.4]), None
-        )
+        phone = where(typed, self.styled_phone(ph, "pos_receipts"), None)
         card = where(use_card, pa.array(np.maximum(card_no, 0)).cast(pa.string()), None)
         # home store in the person's city, sometimes another store of the city
         city = p["_city_idx"].to_numpy()[person]
@@ -371,6 +388,11 @@ class SourceBuilder:
         eid = ids("E", n, 11, start=1)
         etype = ev["etype"].to_numpy()[sel]
         acct = account_email[person]
+        # people with two accounts log in with either
+        dup = getattr(self, "dup_email", np.full(self.n, None, dtype=object))[person]
+        acct = np.where(pd.notna(dup) & (rng.random(n) < 0.4), dup, acct)
+        switched = (t >= self.email_switch[person]) & (acct == self.email[person])
+        acct = np.where(switched, self.email2[person], acct)
         p_login = np.where(etype == 1, 0.75, nz.web_logged_in)
         logged = (
             pd.notna(acct)
@@ -410,8 +432,8 @@ class SourceBuilder:
         phone_only = u < nz.ticket_phone_only
         email_only = (u >= nz.ticket_phone_only) & (u < nz.ticket_phone_only + nz.ticket_email_only)
         ph = self.person_phone(person, nz.use_second, 0.05, 0.0)
-        em = self.person_email(person, self.email, nz.use_second, 0.0)
-        phone = where(~email_only, self.styled_phone(ph), None)
+        em = self.person_email(person, self.email, nz.use_second, 0.0, tk["t"].to_numpy()[sel])
+        phone = where(~email_only, self.styled_phone(ph, "support_tickets"), None)
         email = where(~phone_only, em, None)
         channel = np.where(phone_only, 0, np.where(email_only, rng.choice([1, 2, 3], n), 2))
         bad = tk["bad"].to_numpy()[sel]

@@ -172,7 +172,7 @@ def test_defect_rates(world, kind):
     d = d[d["defect"] == kind]
     assert len(d) > 0
     rate = getattr(DF, kind)
-    for (table, column), g in d.groupby(["table", "column"]):
+    for (table, _column), g in d.groupby(["table", "column"]):
         n = len(world.sources[table])
         expected = rate / 2 if (table == "crm_contacts" and kind == "unparseable_date") else rate
         if kind in ("malformed_phone", "malformed_email"):
