@@ -52,7 +52,11 @@ def _ids_in(page_path: Path) -> str:
 
 
 def _fragment_exists(html_text: str, fragment: str) -> bool:
-    return f'id="{fragment}"' in html_text or f'name="{fragment}"' in html_text
+    """Browsers match the fragment as written, then percent-decoded (HTML spec)."""
+    return any(
+        f'id="{f}"' in html_text or f'name="{f}"' in html_text
+        for f in (fragment, unquote(fragment))
+    )
 
 
 def _offline_route(found: dict):
@@ -103,7 +107,7 @@ def check_pages(pages: Iterable[Path], executable: str) -> dict[str, dict]:
                     if value.startswith(("data:", "mailto:")):
                         continue
                     if value.startswith("#"):
-                        if value != "#" and not _fragment_exists(text, unquote(value[1:])):
+                        if value != "#" and not _fragment_exists(text, value[1:]):
                             found["broken"].append(f"anchor {value} not on the page")
                         continue
                     parsed = urlparse(url)
@@ -117,7 +121,7 @@ def check_pages(pages: Iterable[Path], executable: str) -> dict[str, dict]:
                     elif (
                         parsed.fragment
                         and target.is_file()
-                        and not _fragment_exists(_ids_in(target), unquote(parsed.fragment))
+                        and not _fragment_exists(_ids_in(target), parsed.fragment)
                     ):
                         found["broken"].append(f"{value}: anchor not in {target.name}")
                 found["images"] = page.evaluate(_IMAGES_JS)
