@@ -1,7 +1,8 @@
 """``cem run``: execute the stage notebooks with Papermill and write the HTML reports.
 
 Exit codes: 0 every available stage ran; 1 a stage failed (its report is still written and
-the stages depending on it are skipped); 2 bad configuration, nothing was run.
+the stages depending on it are skipped); 2 bad configuration, nothing was run; 130
+interrupted (the partial index is written).
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.list:
         return _list(cfg)
-    result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)
+    try:
+        result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)
+    except KeyboardInterrupt:
+        print(f"Report (partial): {cfg.run_dir / 'index.html'}", flush=True)
+        return 130
     print(f"Report: {cfg.run_dir / 'index.html'}", flush=True)
     return result.exit_code

@@ -85,6 +85,8 @@ class RunConfig:
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
     """Overrides given without a stage (``-p horizon_days=90``): every notebook declaring them."""
+    run_id_given: bool = True
+    """False when ``run_id`` is the default timestamp (the runner then avoids a collision)."""
 
     # -- derived paths ------------------------------------------------------------------------
     @property
@@ -285,8 +287,14 @@ def load_config(
     values = _check_top(top, where, errors)
     if errors:
         raise InputError("invalid run configuration:\n  " + "\n  ".join(errors))
-    run_id = values.pop("run_id", None) or default_run_id(now)
-    cfg = RunConfig(run_id=run_id, notebooks=notebooks, shared=shared, **values)
+    run_id = values.pop("run_id", None)
+    cfg = RunConfig(
+        run_id=run_id or default_run_id(now),
+        notebooks=notebooks,
+        shared=shared,
+        run_id_given=run_id is not None,
+        **values,
+    )
     cfg.stages = [s.name for s in select_stages(cfg.stages, registry)] if cfg.stages else None
     return cfg
 

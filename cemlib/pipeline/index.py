@@ -30,11 +30,13 @@ table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 0
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background:#f6f8fa; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-table.facts th { width: 180px; background: none; color:#59636e; font-weight: normal; }
+table.narrow { width: auto; min-width: 420px; }
+table.facts th { width: 200px; background: none; color:#59636e; font-weight: normal; }
 .badge { display:inline-block; padding: 1px 9px; border-radius: 10px; font-size: 0.85em;
          font-weight: 600; color:#fff; white-space: nowrap; }
 .b-ok { background: var(--ok); } .b-failed { background: var(--failed); }
-.b-skipped { background: var(--skipped); } .b-na, .b-incomplete, .b-running { background: var(--na); }
+.b-skipped { background: var(--skipped); }
+.b-na, .b-incomplete, .b-running, .b-interrupted { background: var(--na); }
 .alert { border-left: 4px solid var(--failed); background:#fff5f5; padding: 10px 14px; margin: 14px 0; }
 .alert code { background:#ffe3e3; }
 .note { border-left: 4px solid var(--na); background:#f6f8fa; padding: 10px 14px; margin: 14px 0; }
@@ -80,6 +82,13 @@ def format_value(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _when(stamp: str | None) -> str:
+    """``2026-11-23T05:30:00+00:00`` -> ``2026-11-23 05:30:00 UTC``."""
+    if not stamp:
+        return ""
+    return stamp.replace("T", " ").replace("+00:00", " UTC")
 
 
 def _duration(seconds: float | None) -> str:
@@ -131,8 +140,8 @@ def render_run_index(run: RunResult) -> str:
         ("Synthetic world size", format_value(cfg.get("n_people")) + " people"
          if cfg.get("source") == "synthetic" else '<span class="muted">n/a</span>'),
         ("Seed", _e(cfg.get("seed"))),
-        ("Started (UTC)", _e(run.started_at)),
-        ("Finished (UTC)", _e(run.finished_at or "still running or interrupted")),
+        ("Started", _e(_when(run.started_at))),
+        ("Finished", _e(_when(run.finished_at) or "still running, or stopped")),
         ("Duration", _e(_duration(run.duration))),
         ("Git commit", commit_text),
     ]  # fmt: skip
@@ -215,7 +224,7 @@ def render_run_index(run: RunResult) -> str:
         "<details><summary>Run configuration (YAML)</summary>"
         f"<pre>{_e(run.config_yaml)}</pre></details>"
     )
-    parts.append("<h2>Software</h2><table>")
+    parts.append('<h2>Software</h2><table class="narrow">')
     parts += [
         f'<tr><td>{_e(k)}</td><td class="num">{_e(v)}</td></tr>' for k, v in run.versions.items()
     ]
@@ -251,7 +260,7 @@ def render_reports_index(runs: Iterable[RunResult]) -> str:
         f'<p class="sub">{len(runs)} run(s), newest first.'
         + (' The newest is also at <a href="latest/index.html">latest/</a>.' if runs else "")
         + "</p>",
-        "<table><tr><th>Run</th><th>Started (UTC)</th><th>As of</th><th>Status</th>"
+        "<table><tr><th>Run</th><th>Started</th><th>As of</th><th>Status</th>"
         '<th>Stages</th><th class="num">Duration</th><th>Commit</th></tr>',
     ]
     for i, r in enumerate(runs):
@@ -264,7 +273,7 @@ def render_reports_index(runs: Iterable[RunResult]) -> str:
         latest = ' <span class="muted">(latest)</span>' if i == 0 else ""
         parts.append(
             f'<tr><td><a href="{_e(r.run_id)}/index.html">{_e(r.run_id)}</a>{latest}</td>'
-            f"<td>{_e(r.started_at)}</td><td>{_e(r.as_of)}</td><td>{_badge(r.status)}</td>"
+            f"<td>{_e(_when(r.started_at))}</td><td>{_e(r.as_of)}</td><td>{_badge(r.status)}</td>"
             f'<td>{chips}</td><td class="num">{_e(_duration(r.duration))}</td>'
             f"<td><code>{_e(commit[:12] if commit else '')}</code></td></tr>"
         )

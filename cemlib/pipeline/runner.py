@@ -343,7 +343,20 @@ def run_pipeline(
         progress = bool(getattr(stream, "isatty", lambda: False)())
     stages = cfg.selected_stages(registry)
     nb_dir = cfg.notebooks_path
+    if not any((nb_dir / s.notebook).is_file() for s in stages):
+        raise InputError(
+            f"none of the selected notebooks ({', '.join(s.notebook for s in stages)}) is there; "
+            "run from the project folder, set $CEM_HOME, or pass --notebooks",
+            source=str(nb_dir),
+        )
     plans = plan_parameters(cfg, stages, nb_dir)
+    if not cfg.run_id_given:  # two runs started in the same second get distinct folders
+        base, n = cfg.run_id, 1
+        while cfg.run_dir.exists():
+            n += 1
+            cfg.run_id = f"{base}-{n}"
+        for params in plans.values():
+            params["run_id"] = cfg.run_id
     run_dir = cfg.run_dir
     _prepare_run_dir(run_dir)
 
@@ -373,31 +386,46 @@ def run_pipeline(
     t_run = time.perf_counter()
     done: dict[str, StageResult] = {}
     width = max(len(s.name) for s in stages)
-    for n, stage in enumerate(stages, 1):
-        label = f"[{n}/{len(stages)}] {stage.name:<{width}}"
-        notebook = nb_dir / stage.notebook
-        reason = _skip_reason(stage, done, registry)
-        if not notebook.is_file():
-            result = StageResult(
-                stage.key, stage.name, stage.title, NOT_AVAILABLE, list(stage.depends_on),
-                reason=f"notebook {notebook.name} not found in {nb_dir}",
+    try:
+        for n, stage in enumerate(stages, 1):
+            label = f"[{n}/{len(stages)}] {stage.name:<{width}}"
+            notebook = nb_dir / stage.notebook
+            reason = _skip_reason(stage, done, registry)
+            if not notebook.is_file():
+                result = StageResult(
+                    stage.key, stage.name, stage.title, NOT_AVAILABLE, list(stage.depends_on),
+                    reason=f"notebook {notebook.name} not found in {nb_dir}",
+                )  # fmt: skip
+            elif reason:
+                result = StageResult(
+                    stage.key, stage.name, stage.title, SKIPPED, list(stage.depends_on),
+                    reason=reason,
+                )  # fmt: skip
+            else:
+                if progress:
+                    say(f"{label} running ...")
+                result = execute_stage(
+                    stage, notebook, run_dir, plans[stage.name], cfg, progress=progress
+                )
+            done[stage.key] = result
+            run.stages.append(result)
+            elapsed = f"{result.duration:8.1f} s" if result.duration is not None else " " * 10
+            detail = f"  {result.error_summary}" if result.status != OK else ""
+            say(f"{label} {result.status:<13} {elapsed}{detail}")
+            publish()
+    except KeyboardInterrupt:
+        for stage in stages[len(run.stages) :]:
+            run.stages.append(
+                StageResult(stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
+                            reason="interrupted (Ctrl-C or SIGINT)")
             )  # fmt: skip
-        elif reason:
-            result = StageResult(
-                stage.key, stage.name, stage.title, SKIPPED, list(stage.depends_on), reason=reason
-            )
-        else:
-            if progress:
-                say(f"{label} running ...")
-            result = execute_stage(
-                stage, notebook, run_dir, plans[stage.name], cfg, progress=progress
-            )
-        done[stage.key] = result
-        run.stages.append(result)
-        elapsed = f"{result.duration:8.1f} s" if result.duration is not None else " " * 10
-        detail = f"  {result.error_summary}" if result.status != OK else ""
-        say(f"{label} {result.status:<13} {elapsed}{detail}")
+        run.status = "interrupted"
+        run.finished_at = _now()
+        run.duration = round(time.perf_counter() - t_run, 2)
         publish()
+        write_reports_index(cfg.reports_path)
+        say(f"cem run {cfg.run_id}: interrupted")
+        raise
 
     run.finished_at = _now()
     run.duration = round(time.perf_counter() - t_run, 2)

@@ -166,3 +166,25 @@ def test_rerun_same_id_replaces_the_run(tmp_path):
         RunResult.load(tmp_path / "reports/same/run.json").stages[0].headlines["rows collected"]
         == 6
     )
+
+
+def test_no_notebook_found_is_a_config_error(tmp_path, capsys):
+    code = main(["run", "--notebooks", str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "none of the selected notebooks" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_default_run_ids_do_not_collide(tmp_path):
+    import datetime as dt
+
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", OK_CELLS)
+    now = dt.datetime(2026, 11, 23, 5, 30, tzinfo=dt.UTC)
+    args = dict(notebooks_dir=str(nb_dir), out=str(tmp_path / "reports"), stages="00", now=now)
+    first = run_pipeline(load_config(None, [], **args), progress=False)
+    second = run_pipeline(load_config(None, [], **args), progress=False)
+    assert (first.run_id, second.run_id) == ("20261123-053000", "20261123-053000-2")
+    assert second.stages[0].parameters["run_id"] == "20261123-053000-2"
+    assert (tmp_path / "reports/20261123-053000/00_collect.html").is_file()
+    assert (tmp_path / "reports/latest").resolve().name == "20261123-053000-2"
