@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 ## main job: every notebook on the embedded synthetic world, HTML reports in reports/
+## (make report CONFIG=run.yaml ARGS="-p n_people=2000 --stages 00,01"); the last line
+## printed is the path of the run's index.html
 report: venv
-	$(BIN)/cem run $(if $(CONFIG),--config $(CONFIG))
+	$(BIN)/cem run $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
 
 ## the test suite (what CI runs)
 test: venv
@@ -31,9 +33,10 @@ format: venv
 	$(BIN)/ruff format cemlib tests benchmarks
 	$(BIN)/ruff check --fix cemlib tests benchmarks
 
-## JupyterLab with the project's environment as its kernel
+## JupyterLab with the project's environment as its kernel ("python3" inside .venv is the
+## venv's own interpreter); notebooks find data/cem.duckdb through CEM_HOME
 lab: venv
-	$(BIN)/jupyter lab notebooks/
+	CEM_HOME=$(CURDIR) $(BIN)/jupyter lab --notebook-dir=notebooks $(ARGS)
 
 ## register the project's kernel ("Python (cemlib)") for a JupyterLab installed elsewhere
 kernel: venv
