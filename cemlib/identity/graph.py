@@ -22,17 +22,30 @@ def _dates_close(a: str, b: str) -> bool:
 def clearly_different(a: tuple, b: tuple) -> bool:
     """Two (first, last, birth date) records are different people: first names differ beyond
     a typo (and are not a first/last swap) and birth dates differ beyond one digit or a swap."""
-    fa, la, da = a
-    fb, lb, db = b
+    fa, la, da, _ = a
+    fb, lb, db, _ = b
     if not (fa and fb and da and db) or _dates_close(da, db):
         return False
     swapped = bool(la and fa == lb) or bool(lb and fb == la)
     return not (swapped or names_similar(fa, fb))
 
 
-def _conflict(a: set, b: set, cap: int = 2500) -> bool:
+def names_clash(a: tuple, b: tuple) -> bool:
+    """First names (or email name hints) that differ beyond a typo, or different genders."""
+    fa, la, _, ga = a
+    fb, lb, _, gb = b
+    if ga and gb and ga != gb:
+        return True
+    if not (fa and fb) or names_similar(fa, fb):
+        return False
+    return not (bool(la and fa == lb) or bool(lb and fb == la))
+
+
+def _conflict(a: set, b: set, strict: bool, cap: int = 2500) -> bool:
     if len(a) * len(b) > cap:
         a, b = set(list(a)[:50]), set(list(b)[:50])
+    if strict:
+        return any(names_clash(x, y) or clearly_different(x, y) for x in a for y in b)
     return any(clearly_different(x, y) for x in a for y in b)
 
 
@@ -54,15 +67,23 @@ class ChainGuardClusterer:
         parent = list(range(n))
         first = prepared["first_lat"].astype(object).where(prepared["first_lat"].notna(), None)
         last = prepared["last_lat"].astype(object).where(prepared["last_lat"].notna(), None)
+        if "first_hint" in prepared:
+            first = first.fillna(prepared["first_hint"].astype(object))
+            first = first.where(first.notna(), None)
         dob = fold_dob(prepared["birth_date"]).astype(object)
         dob = dob.where(dob.notna(), None)
-        first, last, dob = first.tolist(), last.tolist(), dob.tolist()
+        gender = (
+            prepared["gender"] if "gender" in prepared else pd.Series(None, index=prepared.index)
+        )
+        gender = gender.astype(object).where(gender.notna(), None)
+        first, last, dob, gender = first.tolist(), last.tolist(), dob.tolist(), gender.tolist()
         state: dict[int, set] = {}
 
         def get_state(i: int) -> set:
             st = state.get(i)
             if st is None:
-                st = {(first[i], last[i], dob[i])} if first[i] and dob[i] else set()
+                t = (first[i], last[i], dob[i], gender[i])
+                st = {t} if first[i] or gender[i] else set()
                 state[i] = st
             return st
 
@@ -77,19 +98,25 @@ class ChainGuardClusterer:
         order = np.argsort(-links["score"].to_numpy(dtype=float), kind="stable")
         left = links["rid_l"].to_numpy()[order].tolist()
         right = links["rid_r"].to_numpy()[order].tolist()
+        strict_col = (
+            links["rule"].to_numpy() != "model"
+            if "rule" in links
+            else np.zeros(len(links), dtype=bool)
+        )
+        strict = strict_col[order].tolist()
         if "guarded" in links:
             checked = links["guarded"].to_numpy(dtype=bool)[order].tolist()
         else:
             checked = (links["score"].to_numpy(dtype=float)[order] < self.strong_threshold).tolist()
         accepted = np.zeros(len(links), dtype=bool)
         refused = 0
-        for k, (i, j, c) in enumerate(zip(left, right, checked, strict=True)):
+        for k, (i, j, c, st) in enumerate(zip(left, right, checked, strict, strict=True)):
             a, b = find(i), find(j)
             if a == b:
                 accepted[order[k]] = True
                 continue
             sa, sb = get_state(a), get_state(b)
-            if self.guard and c and sa and sb and _conflict(sa, sb):
+            if self.guard and c and sa and sb and _conflict(sa, sb, st):
                 refused += 1
                 continue
             if a > b:

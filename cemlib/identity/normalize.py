@@ -12,6 +12,7 @@ import importlib
 import re
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 from unidecode import unidecode
@@ -188,3 +189,97 @@ def text_norm(series: pd.Series) -> pd.Series:
     s = _na(series).str.lower().str.replace("ё", "е", regex=False)
     s = s.str.replace(r"[^\w]+", " ", regex=True).str.strip()
     return s.mask(s == "")
+
+
+# -- name hints: gender and first names hidden in emails ------------------------------------
+_SURNAME_F = re.compile(r"(ova|eva|ina|aia|kaia|skaia)$")
+_SURNAME_M = re.compile(r"(ov|ev|in|ii|skii|ski|oi)$")
+
+
+def _fold(words) -> set[str]:
+    keys = translit_key(pd.Series(list(words), dtype="string"))
+    return {k for k in keys.dropna() if " " not in k and len(k) >= 3}
+
+
+def first_name_sets() -> tuple[frozenset[str], frozenset[str]]:
+    """Latin keys of Russian male and female first names (Faker's ``ru_RU`` lists)."""
+    global _NAME_SETS
+    if _NAME_SETS is None:
+        from faker.providers.person.ru_RU import Provider
+
+        male = _fold(Provider.first_names_male)
+        female = _fold(Provider.first_names_female)
+        _NAME_SETS = (frozenset(male - female), frozenset(female - male))
+    return _NAME_SETS
+
+
+_NAME_SETS: tuple[frozenset[str], frozenset[str]] | None = None
+
+
+def name_gender(first_lat: pd.Series, middle_lat: pd.Series, last_lat: pd.Series) -> pd.Series:
+    """``M``/``F`` from the first name, else the patronymic, else the surname ending."""
+    male, female = first_name_sets()
+    out = first_lat.map(
+        lambda v: "M" if v in male else ("F" if v in female else None), na_action="ignore"
+    ).astype("string")
+    mid = middle_lat.str.extract(r"(vna|ichna)$|(vich|ich)$")
+    out = out.fillna(
+        pd.Series(
+            np.where(mid[0].notna(), "F", np.where(mid[1].notna(), "M", None)),
+            index=out.index,
+            dtype="string",
+        )
+    )
+    sur = last_lat.map(_surname_gender, na_action="ignore").astype("string")
+    return out.fillna(sur)
+
+
+def _surname_gender(token: str) -> str | None:
+    if len(token) < 5:
+        return None
+    if _SURNAME_F.search(token):
+        return "F"
+    if _SURNAME_M.search(token):
+        return "M"
+    return None
+
+
+def _email_hint(local: str) -> tuple[str | None, str | None]:
+    male, female = first_name_sets()
+    names = male | female
+    tokens = [t for t in re.split(r"[^a-z]+", unidecode(local).lower()) if t]
+    first = gender = None
+    for raw in tokens:
+        tok = _translit_one(raw) if raw else raw
+        if tok in names:
+            first = tok
+            break
+        for n in range(min(len(tok) - 4, 10), 2, -1):
+            head, rest = tok[:n], tok[n:]
+            if head in names and len(rest) >= 4:
+                first = head
+                if gender is None:
+                    gender = _surname_gender(rest)
+                break
+        if first:
+            break
+    if first:
+        gender = "M" if first in male else "F"
+    else:
+        for raw in tokens:
+            g = _surname_gender(_translit_one(raw))
+            if g:
+                gender = g
+                break
+    return first, gender
+
+
+def email_hints(email_keys: pd.Series) -> pd.DataFrame:
+    """First-name and gender hints from email local parts (``irina.sokolova@`` -> irina, F)."""
+    s = email_keys.astype("string")
+    local = s.str.split("@").str[0]
+    uniq = local.dropna().unique()
+    lookup = {v: _email_hint(v) for v in uniq}
+    first = local.map(lambda v: lookup[v][0], na_action="ignore").astype("string")
+    gender = local.map(lambda v: lookup[v][1], na_action="ignore").astype("string")
+    return pd.DataFrame({"first_hint": first, "gender_hint": gender}, index=s.index)

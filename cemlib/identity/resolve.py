@@ -14,7 +14,48 @@ from cemlib.identity.model import SplinkModel
 from cemlib.identity.roles import IDENTIFIER_ROLES, has_identity, prepare_records
 from cemlib.identity.rules import IDENTIFIER_COLUMNS, HubGuard, deterministic_links
 
+#: merge order of identifier links (higher first): the most personal identifiers build the
+#: clusters before the ones a family shares, so the chain guard sees who is who
+RULE_SCORES: dict[str, float] = {
+    "email": 1.0,
+    "national_id": 1.0,
+    "loyalty_card": 0.9995,
+    "device_id": 0.999,
+    "phone": 0.9985,
+}
 SHARED_RULE_SCORE = 0.995  # a shared identifier plus agreeing name and birth date
+
+
+SIGNATURE_COLUMNS: tuple[str, ...] = (
+    "first_lat",
+    "last_lat",
+    "middle_lat",
+    "birth_date",
+    "phone",
+    "phone_2",
+    "email",
+    "email_2",
+    "loyalty_card",
+    "device_id",
+    "national_id",
+    "address",
+    "street_number",
+    "city",
+    "postcode",
+    "region",
+)
+
+
+def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Code per record of its identifying values, and one representative row per code with
+    ``_weight`` = records it stands for. Names keep their first spelling per code."""
+    cols = [c for c in SIGNATURE_COLUMNS if c in prepared]
+    key = prepared[cols].astype("string").fillna("\x00")
+    codes = key.groupby(cols, sort=False, dropna=False).ngroup().to_numpy()
+    first_row = pd.Series(np.arange(len(prepared))).groupby(codes).min()
+    nodes = prepared.iloc[first_row.to_numpy()].reset_index(drop=True)
+    nodes["_weight"] = np.bincount(codes)
+    return codes, nodes
 
 
 def profile_ids(keys: pd.Series, labels: np.ndarray) -> np.ndarray:
@@ -55,10 +96,45 @@ class IdentityResolver:
         self.u_max_pairs = u_max_pairs
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
-        prepared = prepared.reset_index(drop=True)
+        """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
+        identifying values (the many web events of one logged-in device) are resolved once."""
+        self.prepared_ = prepared.reset_index(drop=True)
+        codes, nodes = _signatures(self.prepared_)
+        node_labels = self._fit_nodes(nodes)
+        self.labels_ = node_labels[codes]
+        self.node_of_record_ = codes
+        self.ambiguous_ = self._ambiguous_nodes()[codes]
+        self.attached_ = has_identity(self.prepared_).to_numpy() & ~self.ambiguous_
+        keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"].astype(str)
+        self.profile_id_ = profile_ids(keys, self.labels_)
+        return self
+
+    def _ambiguous_nodes(self) -> np.ndarray:
+        """Nameless nodes whose only identifiers are shared or hub ones (a receipt with a
+        family's loyalty card): they cannot be given to one person and stay unattached."""
+        nodes, guarded = self.nodes_, self.guarded_
+        bad = guarded[guarded["status"].isin(["shared", "hub"])]
+        named = nodes["first_lat"].notna() | nodes["last_lat"].notna()
+        usable = np.zeros(len(nodes), dtype=bool)
+        any_id = np.zeros(len(nodes), dtype=bool)
+        for kind, cols in IDENTIFIER_COLUMNS.items():
+            blocked = set(bad.loc[bad["kind"] == kind, "value"])
+            for c in cols:
+                if c not in nodes:
+                    continue
+                present = nodes[c].notna().to_numpy()
+                any_id |= present
+                usable |= present & ~nodes[c].isin(blocked).to_numpy()
+        return any_id & ~usable & ~named.to_numpy()
+
+    def _fit_nodes(self, prepared: pd.DataFrame) -> np.ndarray:
         det, guarded = deterministic_links(prepared, self.guard)
         det = det.assign(
-            score=np.where(det["rule"].str.endswith("+name"), SHARED_RULE_SCORE, 1.0),
+            score=np.where(
+                det["rule"].str.endswith("+name"),
+                SHARED_RULE_SCORE,
+                det["rule"].map(RULE_SCORES).fillna(1.0),
+            ),
             match_weight=np.nan,
             match_probability=np.nan,
             agreeing=det["rule"].str.replace("+name", ",first_name", regex=False),
@@ -92,22 +168,22 @@ class IdentityResolver:
             strong_threshold=self.strong_threshold, guard=self.chain_guard
         ).fit(prepared, links)
         links["accepted"] = clusterer.accepted_
-        self.labels_ = clusterer.labels_
         self.n_refused_ = clusterer.n_refused_
-        self.attached_ = has_identity(prepared).to_numpy()
-        keys = prepared["source"].astype(str) + "|" + prepared["record_id"].astype(str)
-        self.profile_id_ = profile_ids(keys, self.labels_)
         self.links_ = links
         self.guarded_ = guarded
-        self.prepared_ = prepared
-        return self
+        self.nodes_ = prepared
+        return clusterer.labels_
 
     def record_map(self, *, unattached: bool = False) -> pd.DataFrame:
-        """``source_table, record_id, profile_id``; records with nothing to match on get NA
-        unless ``unattached`` gives them a singleton profile."""
+        """``source_table, record_id, profile_id``; records with nothing to match on (or only a
+        shared identifier) get NA unless ``unattached`` gives them a singleton profile each."""
         pid = pd.Series(self.profile_id_, dtype="string")
         if not unattached:
             pid = pid.where(self.attached_)
+        elif self.ambiguous_.any():
+            keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"]
+            own = pd.Series(profile_ids(keys, np.arange(len(keys))), dtype="string")
+            pid = pid.where(~self.ambiguous_, own)
         return pd.DataFrame(
             {
                 "source_table": self.prepared_["source"].astype("string"),
@@ -118,7 +194,7 @@ class IdentityResolver:
 
     def link_table(self) -> pd.DataFrame:
         """Every link with its evidence: rule or match weight/probability, agreeing fields."""
-        p, lk = self.prepared_, self.links_
+        p, lk = self.nodes_, self.links_
         return pd.DataFrame(
             {
                 "left_source": p["source"].to_numpy()[lk["rid_l"]],

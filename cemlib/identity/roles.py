@@ -63,6 +63,8 @@ PREPARED_COLUMNS: tuple[str, ...] = (
     "city",
     "postcode",
     "region",
+    "gender",
+    "first_hint",
 )
 
 
@@ -188,6 +190,11 @@ def prepare_records(
     for role in ("address", "city", "region"):
         s = nz.text_norm(col(role))
         out[role] = s
+    # gender from the name, else hints from the email local part (irina.sokolova@ -> irina, F)
+    gender = nz.name_gender(out["first_lat"], out["middle_lat"], out["last_lat"])
+    hints = nz.email_hints(out["email"])
+    out["gender"] = gender.fillna(hints["gender_hint"])
+    out["first_hint"] = hints["first_hint"].where(out["first_lat"].isna())
     out = out.reset_index(drop=True)
     for c in PREPARED_COLUMNS:
         if c not in ("updated_at",) and c in out:

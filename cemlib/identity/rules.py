@@ -4,7 +4,9 @@ A phone, email key, loyalty card, device id or national id shared by records is 
 unless it is a *hub*: seen with too many distinct first names or birth dates (a family phone, a
 shop's own number typed at the till, ``test@test.ru``). Identifiers seen with a few names are
 *shared*: they still link records whose names and birth dates agree, never on their own.
-Identifiers seen with more names, dates or records than the hub thresholds link nothing.
+Identifiers seen with more names, dates or records than the hub thresholds link nothing. A
+phone or device seen with several emails (or devices / phones) is *contested*: it links only
+the records of its dominant email, device or phone (by record count) and those without one.
 """
 
 from __future__ import annotations
@@ -43,6 +45,16 @@ PLACEHOLDERS: frozenset[str] = frozenset(
     }
 )
 NAME_SIMILARITY = 0.75
+#: identifiers whose records must agree on another identifier (a family member's phone typed
+#: on an order placed from the buyer's own account and device)
+#: (identifier, context) -> strict. A record's identifier link is kept when the identifier is
+#: the dominant one of the record's context value (its email's usual phone); when not strict,
+#: also when the context is the identifier's dominant one (a second phone used with the email).
+CONTEXTS: dict[tuple[str, str], bool] = {
+    ("phone", "device_id"): True,
+    ("phone", "email"): False,
+    ("device_id", "email"): False,
+}
 
 
 @dataclass(frozen=True)
@@ -95,10 +107,12 @@ def _name_groups(names: list[str]) -> list[int]:
 
 
 def identifier_table(prepared: pd.DataFrame) -> pd.DataFrame:
-    """Long table (rid, kind, value, first_lat, last_lat, dob) of every strong identifier."""
+    """Long table (rid, kind, value, first_lat, last_lat, dob, w) of every strong identifier;
+    ``w`` is the number of source records a prepared row stands for (``_weight``, default 1)."""
     parts = []
+    weight = prepared.get("_weight", 1)
     base = prepared[["first_lat", "last_lat"]].assign(
-        rid=np.arange(len(prepared)), dob=fold_dob(prepared["birth_date"])
+        rid=np.arange(len(prepared)), dob=fold_dob(prepared["birth_date"]), w=weight
     )
     for kind, cols in IDENTIFIER_COLUMNS.items():
         for col in cols:
@@ -109,10 +123,10 @@ def identifier_table(prepared: pd.DataFrame) -> pd.DataFrame:
             if mask.any():
                 parts.append(base[mask].assign(kind=kind, value=v[mask].astype(str)))
     if not parts:
-        return pd.DataFrame(columns=["rid", "kind", "value", "first_lat", "last_lat", "dob"])
+        return pd.DataFrame(columns=["rid", "kind", "value", "first_lat", "last_lat", "dob", "w"])
     long = pd.concat(parts, ignore_index=True)
     return long.drop_duplicates(["rid", "kind", "value"])[
-        ["rid", "kind", "value", "first_lat", "last_lat", "dob"]
+        ["rid", "kind", "value", "first_lat", "last_lat", "dob", "w"]
     ]
 
 
@@ -120,7 +134,8 @@ def _group_stats(long: pd.DataFrame) -> pd.DataFrame:
     g = long.groupby(["kind", "value"], sort=False)
     stats = pd.DataFrame(
         {
-            "n_records": g["rid"].size(),
+            "n_records": g["w"].sum(),
+            "n_nodes": g["rid"].size(),
             "n_name_keys": g["first_lat"].nunique(),
             "n_birth_dates": g["dob"].nunique(),
         }
@@ -144,7 +159,7 @@ def deterministic_links(
     if long.empty:
         return empty_links, _empty_guarded()
     stats = _group_stats(long)
-    stats = stats[stats["n_records"] > 1].copy()
+    stats = stats[stats["n_nodes"] > 1].copy()
     long = long.merge(stats[["kind", "value"]], on=["kind", "value"])
     stats["n_names"] = stats["n_name_keys"]
     # Fuzzy count of distinct first names where the exact count says more than one.
@@ -176,8 +191,34 @@ def deterministic_links(
     stats["status"] = np.where(hub, "hub", np.where(shared, "shared", "unique"))
     long = long.merge(stats[["kind", "value", "status"]], on=["kind", "value"])
 
-    # unique identifiers: star links to the smallest record
-    uni = long[long["status"] == "unique"]
+    # unique identifiers: star links to the smallest record; a phone or device seen with
+    # several emails links only the records of its dominant email (and those without one)
+    uni = long[long["status"] == "unique"].copy()
+    contested = []
+    for (kind, ctx_col), strict in CONTEXTS.items():
+        if ctx_col not in prepared:
+            continue
+        rows = uni["kind"] == kind
+        sub = uni[rows]
+        values = prepared[ctx_col].to_numpy(dtype=object)
+        ctx = pd.Series(values[sub["rid"].to_numpy()], index=sub.index, dtype="string")
+        both = sub.assign(ctx=ctx).dropna(subset=["ctx"])
+        if both.empty:
+            continue
+        w = both.groupby(["value", "ctx"], sort=False)["w"].sum().reset_index()
+        by_ctx = w.sort_values(["ctx", "w", "value"], ascending=[1, 0, 1]).drop_duplicates("ctx")
+        by_val = w.sort_values(["value", "w", "ctx"], ascending=[1, 0, 1]).drop_duplicates("value")
+        ok = (
+            both["value"].to_numpy() == both["ctx"].map(by_ctx.set_index("ctx")["value"]).to_numpy()
+        )
+        if not strict:
+            dom_ctx = both["value"].map(by_val.set_index("value")["ctx"]).to_numpy()
+            ok |= dom_ctx == both["ctx"].to_numpy()
+        drop = both.index[~ok]
+        if len(drop):
+            contested.append(both.loc[drop, ["kind", "value"]])
+            uni = uni.drop(index=drop)
+    contested_keys = pd.concat(contested).drop_duplicates() if contested else pd.DataFrame()
     anchor = uni.groupby(["kind", "value"], sort=False)["rid"].transform("min")
     links = [pd.DataFrame({"rid_l": anchor, "rid_r": uni["rid"], "rule": uni["kind"]})]
 
@@ -204,6 +245,10 @@ def deterministic_links(
     out = pd.concat(links, ignore_index=True)
     out = out[out["rid_l"] != out["rid_r"]].astype({"rid_l": "int64", "rid_r": "int64"})
     out = out.drop_duplicates(["rid_l", "rid_r", "rule"]).reset_index(drop=True)
+    if len(contested_keys):
+        flag = stats.merge(contested_keys.assign(_c=True), on=["kind", "value"], how="left")
+        hit = flag["_c"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        stats.loc[hit, "status"] = "contested"
     guarded = stats[stats["status"] != "unique"][
         ["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
     ].reset_index(drop=True)

@@ -1,0 +1,209 @@
+"""The warehouse stage: ``clean.*`` records in, ``identity.map/links/profiles`` out.
+
+Each source table carrying identifiers is mapped to roles (:data:`SOURCE_ROLES`); every record
+gets a row in ``identity.map``: a profile id when it carries a phone, card, email, device or a
+name, NA (unattached, counted) when it is anonymous (a till receipt without card or phone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from cemlib.errors import InputError
+from cemlib.identity.evaluate import evaluate
+from cemlib.identity.golden import golden_records
+from cemlib.identity.resolve import IdentityResolver
+from cemlib.identity.roles import prepare_records
+from cemlib.identity.rules import HubGuard
+
+#: id column and role map of each source table (roles whose column is absent are skipped)
+SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
+    "crm_contacts": (
+        "contact_id",
+        {
+            "first_name": "first_name",
+            "last_name": "last_name",
+            "middle_name": "middle_name",
+            "full_name": "full_name",
+            "birth_date": "birth_date",
+            "phone": "phone",
+            "email": "email",
+            "city": "city",
+            "loyalty_card": "loyalty_card",
+            "updated_at": "registered_at",
+        },
+    ),
+    "online_orders": (
+        "order_id",
+        {
+            "email": "email",
+            "phone": "phone",
+            "device_id": "device_id",
+            "address": "delivery_address",
+            "updated_at": "ordered_at",
+        },
+    ),
+    "pos_receipts": (
+        "receipt_id",
+        {"loyalty_card": "loyalty_card", "phone": "phone", "updated_at": "purchased_at"},
+    ),
+    "web_events": ("event_id", {"device_id": "device_id", "email": "email", "updated_at": "ts"}),
+    "support_tickets": (
+        "ticket_id",
+        {"phone": "phone", "email": "email", "updated_at": "created_at"},
+    ),
+}
+
+
+def source_records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Prepared records of every source table present in ``tables`` (one frame, all rows)."""
+    parts = []
+    for name, (id_col, roles) in tqdm(SOURCE_ROLES.items(), desc="prepare", leave=False):
+        df = tables.get(name)
+        if df is None:
+            continue
+        if id_col not in df.columns:
+            raise InputError("id column missing", source=name, column=id_col)
+        present = {r: c for r, c in roles.items() if c in df.columns}
+        dup = df[id_col].astype("string").duplicated()
+        if dup.any():
+            # a repeated id is one record (the quality stage quarantines them in clean.*)
+            df = df[~dup.to_numpy()]
+        parts.append(prepare_records(df, present, id_column=id_col, source=name))
+    if not parts:
+        raise InputError("no source table with identifiers", source="identity")
+    return pd.concat(parts, ignore_index=True)
+
+
+@dataclass
+class IdentityResult:
+    """What the stage produced: the three warehouse tables and the figures for the report."""
+
+    map: pd.DataFrame
+    links: pd.DataFrame
+    profiles: pd.DataFrame
+    guarded: pd.DataFrame
+    resolver: IdentityResolver
+    figures: dict = field(default_factory=dict)
+    evaluation: dict | None = None
+
+
+def resolve_sources(
+    tables: dict[str, pd.DataFrame],
+    *,
+    truth: pd.DataFrame | None = None,
+    guard: HubGuard | None = None,
+    match_threshold: float = 0.9,
+    seed: int = 42,
+    as_of: str | None = None,
+) -> IdentityResult:
+    """Resolve the source tables into profiles; evaluate against ``truth`` when given.
+
+    With ``as_of``, records dated after it are left out of the resolution (no leakage) and
+    get no profile in the map.
+    """
+    records = source_records(tables)
+    if as_of is not None:
+        late = records["updated_at"] > pd.Timestamp(as_of) + pd.Timedelta(days=1)
+        records_in = records[~late.fillna(False)].reset_index(drop=True)
+    else:
+        records_in = records
+    resolver = IdentityResolver(guard=guard, match_threshold=match_threshold, seed=seed)
+    resolver.fit(records_in)
+    rmap = resolver.record_map()
+    full = records[["source", "record_id"]].rename(columns={"source": "source_table"})
+    rmap = full.merge(rmap, on=["source_table", "record_id"], how="left")
+    golden_in = records_in.assign(
+        profile_id=rmap.set_index(["source_table", "record_id"])
+        .loc[list(zip(records_in["source"], records_in["record_id"], strict=True)), "profile_id"]
+        .to_numpy()
+    )
+    profiles = golden_records(golden_in)
+    attached = rmap["profile_id"].notna()
+    by_source = (
+        rmap.assign(attached=attached)
+        .groupby("source_table")["attached"]
+        .agg(records="size", attached="sum")
+        .reset_index()
+    )
+    by_source["unattached"] = by_source["records"] - by_source["attached"]
+    links = resolver.link_table()
+    figures = {
+        "records": len(rmap),
+        "attached_records": int(attached.sum()),
+        "unattached_records": int((~attached).sum()),
+        "profiles": int(rmap["profile_id"].nunique()),
+        "links": len(links),
+        "links_accepted": int(links["accepted"].sum()),
+        "links_refused_by_chain_guard": int(resolver.n_refused_),
+        "guarded_identifiers": len(resolver.guarded_),
+        "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
+        "by_source": by_source,
+    }
+    evaluation = None
+    if truth is not None:
+        scored = rmap[attached]
+        evaluation = evaluate(scored, truth)
+    return IdentityResult(
+        map=rmap,
+        links=links,
+        profiles=profiles,
+        guarded=resolver.guarded_,
+        resolver=resolver,
+        figures=figures,
+        evaluation=evaluation,
+    )
+
+
+def read_sources(wh) -> dict[str, pd.DataFrame]:
+    """``clean.<table>`` for each source table, ``staging.<table>`` when clean is absent."""
+    tables = {}
+    for name in SOURCE_ROLES:
+        for schema in ("clean", "staging"):
+            if wh.has_table(schema, name):
+                df = wh.read_table(schema, name)
+                tables[name] = df.drop(columns=[c for c in df.columns if c.startswith("_")])
+                break
+    if not tables:
+        raise InputError(
+            "no clean.* or staging.* source tables; run the collect and quality stages first",
+            source=str(wh.path),
+        )
+    return tables
+
+
+def run_stage(
+    wh,
+    *,
+    run_id: str,
+    as_of: str,
+    seed: int = 42,
+    guard: HubGuard | None = None,
+    match_threshold: float = 0.9,
+) -> IdentityResult:
+    """Read the warehouse, resolve, write ``identity.map``, ``identity.links``,
+    ``identity.profiles`` (and ``identity.guarded``) atomically."""
+    tables = read_sources(wh)
+    truth = (
+        wh.read_table("truth", "record_person") if wh.has_table("truth", "record_person") else None
+    )
+    result = resolve_sources(
+        tables, truth=truth, guard=guard, match_threshold=match_threshold, seed=seed, as_of=as_of
+    )
+    profiles = result.profiles.copy()
+    profiles["sources"] = profiles["sources"].map(lambda v: list(v))
+    wh.write_tables(
+        "identity",
+        {
+            "map": result.map,
+            "links": result.links,
+            "profiles": profiles,
+            "guarded": result.guarded.assign(value=result.guarded["value"].astype(str)),
+        },
+        run_id=run_id,
+        as_of=as_of,
+    )
+    return result
