@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, load_config, notebook_parameters
+from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, load_config
 from cemlib.pipeline.stages import STAGES
 
 _EPILOG = """\
@@ -63,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(cfg) -> int:
+    import papermill as pm
+
     for stage in cfg.selected_stages():
         path = cfg.notebooks_path / stage.notebook
         needs = f" (needs {', '.join(stage.depends_on)})" if stage.depends_on else ""
@@ -70,10 +72,10 @@ def _list(cfg) -> int:
             print(f"{stage.name}: not available ({path} not found){needs}")
             continue
         print(f"{stage.name}: {stage.title}{needs}")
-        for name, default in notebook_parameters(path).items():
+        for name, info in pm.inspect_notebook(str(path)).items():
             if name not in RUN_WIDE_PARAMETERS:
-                shown = "<expression>" if default.__class__ is object else repr(default)
-                print(f"    {name} = {shown}")
+                hint = f"  # {info['help']}" if info.get("help") else ""
+                print(f"    {name} = {info['default']}{hint}")
     return 0
 
 
