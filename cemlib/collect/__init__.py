@@ -7,6 +7,7 @@ from cemlib.collect.loaders import (
     frame_to_text,
     load_folder,
     load_mapping,
+    plan_folder,
     read_table_file,
 )
 from cemlib.collect.normalize import (
@@ -44,6 +45,7 @@ __all__ = [
     "parse_bools",
     "parse_dates",
     "phone_e164",
+    "plan_folder",
     "read_table_file",
     "split_full_name",
     "stage_table",

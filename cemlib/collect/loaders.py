@@ -323,13 +323,18 @@ def find_table_file(folder: Path, table: str, file_name: str | None = None) -> P
     return found[0] if found else None
 
 
-def load_folder(
-    folder: str | Path,
-    *,
-    mapping: Mapping | str | Path | None = None,
-    encoding: str | None = None,
-) -> SourceFolder:
-    """Read every canonical table present in ``folder``; lists the tables it lacks.
+@dataclass
+class FolderPlan:
+    """Which file holds which canonical table, before anything is read."""
+
+    path: Path
+    paths: dict[str, Path]
+    missing: list[str]
+    columns: dict[str, dict[str, str]]
+
+
+def plan_folder(folder: str | Path, *, mapping: Mapping | str | Path | None = None) -> FolderPlan:
+    """Find the file of each canonical table in ``folder`` and check the folder as a whole.
 
     At least one canonical table must be present, and a lines table needs its header table
     (``order_lines`` -> ``online_orders``, ``receipt_lines`` -> ``pos_receipts``).
@@ -338,29 +343,45 @@ def load_folder(
     if not folder.is_dir():
         raise InputError("source folder not found", source=str(folder))
     columns, files = load_mapping(mapping)
-    tables: dict[str, LoadedTable] = {}
+    paths: dict[str, Path] = {}
     missing: list[str] = []
     for name in TABLES:
         path = find_table_file(folder, name, files.get(name))
         if path is None:
             missing.append(name)
-            continue
-        tables[name] = read_table_file(path, name, mapping=columns.get(name), encoding=encoding)
-    if not tables:
+        else:
+            paths[name] = path
+    if not paths:
         raise InputError(
             "no canonical table found; expected files named "
             + ", ".join(f"{t}.csv|.parquet" for t in TABLES)
             + f"; found {sorted(p.name for p in folder.iterdir())}",
             source=str(folder),
         )
-    for name, loaded in tables.items():
+    for name, path in paths.items():
         parent = TABLES[name].parent
-        if parent and parent not in tables:
+        if parent and parent not in paths:
             raise InputError(
                 f"table {name} needs its header table {parent}, which is missing",
-                source=str(loaded.path),
+                source=str(path),
             )
-    return SourceFolder(path=folder, tables=tables, missing=missing)
+    return FolderPlan(path=folder, paths=paths, missing=missing, columns=columns)
+
+
+def load_folder(
+    folder: str | Path,
+    *,
+    mapping: Mapping | str | Path | None = None,
+    encoding: str | None = None,
+) -> SourceFolder:
+    """Read every canonical table present in ``folder`` (see :func:`plan_folder`); lists the
+    tables it lacks."""
+    plan = plan_folder(folder, mapping=mapping)
+    tables = {
+        name: read_table_file(path, name, mapping=plan.columns.get(name), encoding=encoding)
+        for name, path in plan.paths.items()
+    }
+    return SourceFolder(path=plan.path, tables=tables, missing=plan.missing)
 
 
 def tables_from_frames(frames: Mapping[str, pd.DataFrame]) -> dict[str, LoadedTable]:

@@ -10,14 +10,21 @@ and is counted. All schemas are written in one transaction: a bad input leaves n
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from cemlib.collect.loaders import SOURCE_ROW, LoadedTable, load_folder, tables_from_frames
+from cemlib.collect.loaders import (
+    SOURCE_ROW,
+    LoadedTable,
+    plan_folder,
+    read_table_file,
+    tables_from_frames,
+)
 from cemlib.collect.normalize import (
     email_key,
     email_norm,
@@ -134,7 +141,7 @@ def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, lis
     """The staging frame of one loaded table and its per-column normalization figures."""
     raw = loaded.frame
     typed = loaded.typed
-    staged = raw.copy()
+    staged = raw.copy(deep=False)  # text columns shared with raw; typed ones replaced
     stats: list[dict] = []
     for col in raw.columns:
         if col == SOURCE_ROW:
@@ -259,12 +266,17 @@ def _table_row(name: str, loaded: LoadedTable, staged: pd.DataFrame, as_of: pd.T
         dates = staged[spec.date_column]
         row["first_date"], row["last_date"] = dates.min(), dates.max()
         # the bulk of the rows, not a stray 1900-01-01 or a typo of the year
-        row["p01_date"], row["p99_date"] = dates.quantile(0.01), dates.quantile(0.99)
+        if dates.notna().any():
+            row["p01_date"], row["p99_date"] = dates.quantile(0.01), dates.quantile(0.99)
         row["n_after_as_of"] = int((dates >= as_of + pd.Timedelta(days=1)).sum())
     return row
 
 
 # -- the stage --------------------------------------------------------------------------------
+def _from_frame(name: str, frame: pd.DataFrame) -> LoadedTable:
+    return tables_from_frames({name: frame})[name]
+
+
 def _synthetic(n_people: int, seed: int, as_of: str):
     try:
         from cemlib.synth import generate
@@ -285,56 +297,80 @@ def collect(
     mapping: Mapping | str | Path | None = None,
     encoding: str | None = None,
     progress: bool = True,
+    world=None,
 ) -> CollectResult:
     """Load ``source`` (``"synthetic"`` or a folder of CSV/Parquet files named after the
     canonical tables) into ``raw.*`` and ``staging.*`` (and ``truth.*`` for the synthetic world)
-    of ``warehouse``, all in one transaction. Returns the figures of what was loaded."""
+    of ``warehouse``, all in one transaction. Returns the figures of what was loaded.
+
+    ``world`` is an already generated :class:`cemlib.synth.SyntheticWorld` to load instead of
+    generating one from ``n_people``/``seed`` (benchmarks, notebooks that reuse a world).
+    """
     as_of_ts = pd.Timestamp(as_of).normalize()
+    synthetic = str(source) == "synthetic"
     truth_frames: dict[str, pd.DataFrame] = {}
-    if str(source) == "synthetic":
-        world = _synthetic(n_people, seed, as_of_ts.date().isoformat())
-        loaded = tables_from_frames({k: v for k, v in world.sources.items() if k in TABLES})
-        missing = [t for t in TABLES if t not in loaded]
+    readers: dict[str, Callable[[], LoadedTable]] = {}
+    if synthetic:
+        if world is None:
+            world = _synthetic(n_people, seed, as_of_ts.date().isoformat())
+        elif "people" in world.truth:
+            n_people = len(world.truth["people"])
+        for name, frame in world.sources.items():
+            if name in TABLES:
+                readers[name] = partial(_from_frame, name, frame)
+        missing = [t for t in TABLES if t not in readers]
         truth_frames = dict(world.truth)
         source_label = f"synthetic world ({n_people:,} people, seed {seed})"
     else:
-        folder = load_folder(source, mapping=mapping, encoding=encoding)
-        loaded, missing = folder.tables, folder.missing
-        source_label = str(folder.path)
+        plan = plan_folder(source, mapping=mapping)
+        for name, path in plan.paths.items():
+            readers[name] = partial(
+                read_table_file, path, name, mapping=plan.columns.get(name), encoding=encoding
+            )
+        missing = plan.missing
+        source_label = str(plan.path)
 
-    raw_tables: dict[str, pd.DataFrame] = {}
-    staging_tables: dict[str, pd.DataFrame] = {}
     stats: list[dict] = []
     coverage: list[dict] = []
     table_rows: list[dict] = []
-    for name in tqdm(list(loaded), desc="staging", disable=not progress):
-        spec = TABLES[name]
-        staged, table_stats = stage_table(spec, loaded[name])
-        if len(staged) != len(loaded[name].frame):  # pragma: no cover - an invariant
-            raise AssertionError(f"{name}: staging lost rows")
-        raw_tables[name] = loaded[name].frame
-        staging_tables[name] = staged
-        stats.extend(table_stats)
-        coverage.extend(_coverage(name, spec, loaded[name].frame, staged))
-        table_rows.append(_table_row(name, loaded[name], staged, as_of_ts))
-        loaded[name].typed = None  # free memory early at scale
+    own = not isinstance(warehouse, Warehouse)
+    wh = Warehouse(warehouse_path(warehouse)) if own else warehouse
+    stamp = {"run_id": run_id, "as_of": as_of_ts.date()}
+    try:
+        # one table at a time (memory stays at one table's size), all in one transaction: a bad
+        # file anywhere rolls every write back and the previous run stays intact
+        with wh.transaction():
+            for name in tqdm(list(readers), desc="collect", disable=not progress):
+                loaded = readers[name]()
+                spec = TABLES[name]
+                wh.write_table("raw", name, loaded.frame, **stamp)
+                staged, table_stats = stage_table(spec, loaded)
+                if len(staged) != len(loaded.frame):  # pragma: no cover - an invariant
+                    raise AssertionError(f"{name}: staging lost rows")
+                wh.write_table("staging", name, staged, **stamp)
+                stats.extend(table_stats)
+                coverage.extend(_coverage(name, spec, loaded.frame, staged))
+                table_rows.append(_table_row(name, loaded, staged, as_of_ts))
+                del loaded, staged
+            for name, frame in truth_frames.items():
+                wh.write_table("truth", name, frame, **stamp)
+            # tables of an earlier run that this source does not have must not linger
+            for name in missing:
+                wh.drop_table("raw", name)
+                wh.drop_table("staging", name)
+            if not synthetic:
+                for name in wh.tables("truth"):
+                    wh.drop_table("truth", name)
+        wh_path = wh.path
+    finally:
+        if own:
+            wh.close()
 
     warnings = [
         f"{r['table']}: header only, loaded as 0 rows" for r in table_rows if r["status"] != "ok"
     ]
     if missing:
         warnings.append("tables not in the source (optional): " + ", ".join(missing))
-
-    wh_path = _write(
-        warehouse,
-        raw_tables,
-        staging_tables,
-        truth_frames,
-        missing,
-        str(source) == "synthetic",
-        run_id=run_id,
-        as_of=as_of_ts.date(),
-    )
     normalization = pd.DataFrame(stats, columns=STAT_COLUMNS)
     if len(normalization):
         normalization["share_changed"] = normalization["n_changed"].astype(
@@ -355,30 +391,3 @@ def collect(
         warnings=warnings,
         warehouse=wh_path,
     )
-
-
-def _write(
-    warehouse, raw_tables, staging_tables, truth_frames, missing, synthetic, *, run_id, as_of
-):
-    own = not isinstance(warehouse, Warehouse)
-    wh = Warehouse(warehouse_path(warehouse)) if own else warehouse
-    try:
-        with wh.transaction():
-            for schema, tables in (
-                ("raw", raw_tables),
-                ("staging", staging_tables),
-                ("truth", truth_frames),
-            ):
-                for name, frame in tables.items():
-                    wh.write_table(schema, name, frame, run_id=run_id, as_of=as_of)
-            # tables of an earlier run that this source does not have must not linger
-            for name in missing:
-                wh.drop_table("raw", name)
-                wh.drop_table("staging", name)
-            if not synthetic:
-                for name in wh.tables("truth"):
-                    wh.drop_table("truth", name)
-        return wh.path
-    finally:
-        if own:
-            wh.close()

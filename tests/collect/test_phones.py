@@ -92,3 +92,30 @@ def _format(national: str, style: int, sep: str) -> str:
 def test_any_formatting_of_a_valid_mobile_gives_one_e164(national, prefix, style, sep, ext, pad):
     text = f"{pad}{prefix}{_format(national, style, sep)}{ext}{pad}"
     assert phone_e164(text) == "+7" + national
+
+
+def test_vectorized_fast_path_agrees_with_phonenumbers_on_random_input():
+    """The +7 fast path must give exactly phonenumbers' answer, valid or not."""
+    import numpy as np
+
+    from cemlib.collect.normalize.phones import _e164_func
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    # random 10-digit nationals over every leading digit, so invalid ranges are hit too
+    nationals = [f"{x:010d}" for x in rng.integers(0, 10**10, n)]
+    prefixes = ["+7", "8", "7", "", "007", "+7 ", "8 (", "+8", "810", "+77"]
+    texts = [
+        f"{prefixes[i % len(prefixes)]}{nat[:3]}{' -'[i % 2]}{nat[3:6]}{nat[6:]}"
+        for i, nat in enumerate(nationals)
+    ]
+    texts += [t[:-1] for t in texts[:500]] + [t + "1" for t in texts[500:1000]]
+    fast = normalize_phone(pd.Series(texts))
+    slow = [_e164_func("RU")(t) for t in texts]
+    mismatches = [
+        (t, f, s)
+        for t, f, s in zip(texts, fast, slow, strict=True)
+        if (None if pd.isna(f) else f) != s
+    ]
+    assert not mismatches[:10]
+    assert fast.notna().sum() > 500  # the sample holds many valid numbers as well

@@ -170,5 +170,7 @@ def test_in_memory_typed_frames_stage_like_files(tmp_path):
     assert list(loaded.frame["purchased_at"]) == ["2024-01-01 10:00:00", "2024-01-02 00:00:00"]
     assert list(loaded.frame["store_id"]) == ["1", "2"]
     staged, stats = stage_table(TABLES["pos_receipts"], loaded)
+    assert loaded.frame["purchased_at"].tolist() == ["2024-01-01 10:00:00", "2024-01-02 00:00:00"]
+    assert staged["phone"].tolist()[0] == "8 999 123 45 67"  # the raw column stays beside
     assert staged["purchased_at"].iloc[1] == pd.Timestamp("2024-01-02")
     assert list(staged["phone_e164"].fillna("-")) == ["+79991234567", "-"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 FORMATS: tuple[str, ...] = (
@@ -41,6 +42,19 @@ _TZ = re.compile(
 )
 
 
+def _parse_into(parsed: pd.Series, text: pd.Series, todo: pd.Series, formats) -> None:
+    """Fill ``parsed`` where ``todo`` by trying each format on what is still unparsed."""
+    for fmt in formats:
+        if not todo.any():
+            break
+        attempt = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+        hit = attempt.notna()
+        if hit.any():
+            idx = hit[hit].index
+            parsed.loc[idx] = attempt[hit].astype("datetime64[ns]")
+            todo.loc[idx] = False
+
+
 def parse_dates(series: pd.Series, *, formats: tuple[str, ...] = FORMATS) -> pd.Series:
     """A Series of ``datetime64[ns]``; ``NaT`` for missing or unparseable values.
 
@@ -54,19 +68,16 @@ def parse_dates(series: pd.Series, *, formats: tuple[str, ...] = FORMATS) -> pd.
         return out.astype("datetime64[ns]")
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     text = pd.Series(uniques, dtype="object").astype(str).str.strip()
-    text = text.str.replace(_TZ, r"\1", regex=True)
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     todo = text.ne("")
-    for fmt in formats:
-        if not todo.any():
-            break
-        attempt = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        hit = attempt.notna()
-        if hit.any():
-            parsed.loc[hit[hit].index] = attempt[hit].astype("datetime64[ns]")
-            todo.loc[hit[hit].index] = False
-    values = parsed.to_numpy()
-    out = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns]", name=series.name)
-    known = codes >= 0
-    out.iloc[known.nonzero()[0]] = values[codes[known]]
-    return out
+    _parse_into(parsed, text, todo, formats)
+    if todo.any():  # a time-zone suffix: drop it, keep the wall-clock time, try again
+        stripped = text[todo].str.replace(_TZ, r"\1", regex=True)
+        retry = pd.Series(False, index=text.index)
+        retry[stripped.index] = stripped.ne(text[todo])
+        if retry.any():
+            text = text.copy()
+            text[retry] = stripped[retry[stripped.index]]
+            _parse_into(parsed, text, retry, formats)
+    values = np.append(parsed.to_numpy(), np.datetime64("NaT", "ns"))  # code -1 -> NaT
+    return pd.Series(values[codes], index=series.index, name=series.name)
