@@ -1,0 +1,184 @@
+"""Tables, plots and words for the 02_profiles notebook: figures only, personal data masked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cemlib.identity.stage import IdentityResult
+from cemlib.reports import mask_email, mask_name, mask_phone
+
+_MASK_BY_KIND = {
+    "phone": mask_phone,
+    "email": mask_email,
+    "loyalty_card": lambda v: f"****{str(v)[-4:]}",
+    "device_id": lambda v: f"{str(v)[:3]}***",
+    "national_id": lambda v: f"***{str(v)[-2:]}",
+}
+
+
+def summary_markdown(result: IdentityResult) -> str:
+    """A paragraph of the headline figures in words."""
+    f = result.figures
+    per = f["attached_records"] / max(f["profiles"], 1)
+    text = (
+        f"**{f['records']:,}** source records went in; **{f['attached_records']:,}** carry a "
+        f"phone, card, email, device or name and were collapsed into **{f['profiles']:,}** "
+        f"profiles ({per:.1f} records per profile). **{f['unattached_records']:,}** records stay "
+        f"unattached: anonymous receipts and web sessions, and receipts that carry only a "
+        f"household's shared card or phone. {f['links_accepted']:,} of {f['links']:,} links were "
+        f"accepted; the chain guard refused {f['links_refused_by_chain_guard']:,} merges that "
+        f"would have joined clearly different people, and {f['guarded_identifiers']:,} "
+        f"identifiers ({f['hub_identifiers']:,} hubs) were not used as merge keys on their own."
+    )
+    if result.evaluation:
+        e = result.evaluation
+        text += (
+            f"\n\nAgainst the synthetic truth: pairwise precision **{e['precision']:.3f}**, recall "
+            f"**{e['recall']:.3f}**, F1 **{e['f1']:.3f}**; B-cubed precision "
+            f"{e['bcubed_precision']:.3f}, recall {e['bcubed_recall']:.3f}; "
+            f"**{e['false_merge_rate']:.2%}** of profiles mix two or more people."
+        )
+    return text
+
+
+def headlines(result: IdentityResult) -> dict:
+    f = result.figures
+    out = {
+        "records": f["records"],
+        "profiles": f["profiles"],
+        "unattached records": f["unattached_records"],
+        "guarded identifiers": f["guarded_identifiers"],
+        "merges refused by chain guard": f["links_refused_by_chain_guard"],
+    }
+    if result.evaluation:
+        out["pairwise F1"] = round(result.evaluation["f1"], 4)
+        out["false-merge rate"] = round(result.evaluation["false_merge_rate"], 4)
+    return out
+
+
+def plot_profile_sizes(result: IdentityResult):
+    """Histogram of records per profile and identifiers per profile."""
+    import matplotlib.pyplot as plt
+
+    sizes = result.profiles["n_records"].clip(upper=50)
+    phones = result.profiles["phones"].map(len)
+    emails = result.profiles["emails"].map(len)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    a.hist(sizes, bins=np.arange(1, 52) - 0.5, color="#4c72b0")
+    a.set(title="Records per profile (capped at 50)", xlabel="records", ylabel="profiles")
+    a.set_yscale("log")
+    width = 0.4
+    k = np.arange(0, max(int(phones.max()), int(emails.max()), 1) + 1)
+    b.bar(k - width / 2, phones.value_counts().reindex(k, fill_value=0), width, label="phones")
+    b.bar(k + width / 2, emails.value_counts().reindex(k, fill_value=0), width, label="emails")
+    b.set(title="Distinct phones and emails per profile", xlabel="identifiers", ylabel="profiles")
+    b.legend()
+    fig.tight_layout()
+    return fig
+
+
+def rule_table(result: IdentityResult) -> pd.DataFrame:
+    """Links per rule: how many were proposed and accepted (what did the work)."""
+    lk = result.links
+    t = lk.groupby("rule").agg(links=("accepted", "size"), accepted=("accepted", "sum"))
+    t["refused"] = t["links"] - t["accepted"]
+    return t.sort_values("links", ascending=False).reset_index()
+
+
+def plot_match_weights(result: IdentityResult):
+    """Splink's match-weight chart, redrawn with matplotlib from the trained parameters."""
+    import matplotlib.pyplot as plt
+
+    model = result.resolver.model_
+    if model is None:
+        return None
+    mw = model.match_weights().dropna(subset=["match_weight"])
+    labels = (mw["comparison"] + ": " + mw["level"].astype(str).str.slice(0, 38)).tolist()
+    fig, ax = plt.subplots(figsize=(9, 0.28 * len(mw) + 1.2))
+    colors = np.where(mw["match_weight"] >= 0, "#55a868", "#c44e52")
+    ax.barh(np.arange(len(mw)), mw["match_weight"], color=colors)
+    ax.set_yticks(np.arange(len(mw)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set(
+        title="Splink match weights per comparison level (log2 Bayes factor)",
+        xlabel="match weight",
+        ylabel="comparison level",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def agreeing_table(result: IdentityResult) -> pd.DataFrame:
+    """Model links: how often each comparison agreed (contributed a positive weight)."""
+    lk = result.links[(result.links["rule"] == "model") & result.links["accepted"]]
+    if lk.empty:
+        return pd.DataFrame(columns=["comparison", "links"])
+    s = lk["agreeing"].fillna("").str.split(",").explode()
+    s = s[s != ""]
+    return s.value_counts().rename_axis("comparison").reset_index(name="links")
+
+
+def guarded_table(result: IdentityResult, n: int = 10) -> pd.DataFrame:
+    """The guarded identifiers with the most records, values masked."""
+    g = result.guarded.sort_values(["status", "n_records"], ascending=[True, False])
+    g = g.groupby("status", sort=False).head(n).copy()
+    g["value"] = [
+        _MASK_BY_KIND.get(k, lambda v: "***")(v) for k, v in zip(g["kind"], g["value"], strict=True)
+    ]
+    return g.reset_index(drop=True)
+
+
+def merge_examples(result: IdentityResult, n: int = 8, seed: int = 0) -> pd.DataFrame:
+    """A sample of accepted model merges with their evidence; names and identifiers masked."""
+    res = result.resolver
+    nodes = res.nodes_
+    lk = res.links_[res.links_["accepted"] & (res.links_["rule"] == "model")]
+    if lk.empty:
+        lk = res.links_[res.links_["accepted"]]
+    lk = lk.sample(min(n, len(lk)), random_state=seed) if len(lk) else lk
+    rows = []
+    for _, e in lk.iterrows():
+        a, b = nodes.iloc[int(e["rid_l"])], nodes.iloc[int(e["rid_r"])]
+
+        def name(r):
+            return mask_name(
+                " ".join(str(x) for x in (r["last_name"], r["first_name"]) if pd.notna(x))
+            )
+
+        rows.append(
+            {
+                "left source": a["source"],
+                "right source": b["source"],
+                "left name": name(a),
+                "right name": name(b),
+                "left phone": mask_phone(a["phone"]),
+                "right phone": mask_phone(b["phone"]),
+                "same birth date": (a["birth_date"] == b["birth_date"])
+                if pd.notna(a["birth_date"]) and pd.notna(b["birth_date"])
+                else None,
+                "rule": e["rule"],
+                "match weight": None if pd.isna(e["match_weight"]) else round(e["match_weight"], 1),
+                "agreeing": e["agreeing"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def evaluation_table(result: IdentityResult) -> pd.DataFrame | None:
+    if not result.evaluation:
+        return None
+    keys = [
+        "precision",
+        "recall",
+        "f1",
+        "bcubed_precision",
+        "bcubed_recall",
+        "bcubed_f1",
+        "false_merge_rate",
+        "profiles",
+        "persons",
+        "records",
+    ]
+    return pd.DataFrame({"metric": keys, "value": [result.evaluation[k] for k in keys]})
