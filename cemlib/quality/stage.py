@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ RESULT_COLUMNS = [
     "unexpected_percent",
     "observed",
     "rows_quarantined",
+    "gx_rows",
     "checked_at",
 ]
 SEP = "; "
@@ -60,6 +61,7 @@ class TableOutcome:
     failures: list[str] = field(default_factory=list)  # critical table-level messages
     warnings: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
+    gx_rows: int = 0  # rows Great Expectations saw for the row-level checks
 
 
 @dataclass
@@ -88,7 +90,7 @@ class QualityReport:
 
     @property
     def gx_results(self) -> dict[str, Any]:
-        return {t: o.gx_result for t, o in self.outcomes.items() if o.gx_result is not None}
+        return {t: o.gx_result for t, o in self.outcomes.items() if o.gx_result}
 
 
 class QualityStage:
@@ -96,7 +98,10 @@ class QualityStage:
 
     Parameters: ``suites_dir`` (default ``expectations/``), ``start`` (the day the business began:
     earlier timestamps are defects), ``freshness_days`` (the newest row must be at most this old
-    at ``as_of``), ``volume_band`` (relative band around the previous run's row count).
+    at ``as_of``), ``volume_band`` (relative band around the previous run's row count),
+    ``gx_max_rows`` (row-level expectations run in Great Expectations on at most this many rows
+    per table, a reproducible sample above it; ``None`` = all rows; quarantine routing and the
+    recorded counts are exact over all rows either way).
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class QualityStage:
         freshness_days: int = 30,
         volume_band: float = 0.5,
         tables: list[str] | None = None,
+        gx_max_rows: int | None = 1_000_000,
         progress: bool = True,
     ):
         self.suites_dir = suites_dir
@@ -114,6 +120,7 @@ class QualityStage:
         self.freshness_days = freshness_days
         self.volume_band = volume_band
         self.tables = tables
+        self.gx_max_rows = gx_max_rows
         self.progress = progress
 
     # ------------------------------------------------------------------------------------------
@@ -217,25 +224,52 @@ class QualityStage:
                 )
             else:
                 raw_select.append(f"CAST(s.{quote(c)} AS VARCHAR) AS {quote(c + '__raw')}")
-        join = (
-            f"LEFT JOIN raw.{quote(table)} r ON r._source_row = s._source_row"
+        joins = (
+            [f"LEFT JOIN raw.{quote(table)} r ON r._source_row = s._source_row"]
             if raw_needed and raw_cols and has_source_row
-            else ""
+            else []
         )
+        # Cross-table checks: the parent's keys are joined in SQL (a column X__in_<parent> that
+        # is NULL for an orphan), so Great Expectations checks a not-null column instead of
+        # carrying millions of parent ids in an expectation's value_set.
+        resolved = [(check, check.resolved_kwargs(params, table)) for check in suite.checks]
+        ref_cols: dict[tuple[str, Ref], str] = {}
+        ref_select = []
+        for _check, kwargs in resolved:
+            ref = (kwargs or {}).get("value_set")
+            col = (kwargs or {}).get("column")
+            if not isinstance(ref, Ref) or col not in staging_cols or (col, ref) in ref_cols:
+                continue
+            if not wh.has_table("staging", ref.table):
+                continue
+            alias = f"p{len(ref_cols)}"
+            name = f"{col}__in_{ref.table}"
+            ref_cols[(col, ref)] = name
+            joins.append(
+                f"LEFT JOIN (SELECT DISTINCT CAST({quote(ref.column)} AS VARCHAR) AS k "
+                f"FROM staging.{quote(ref.table)} WHERE {quote(ref.column)} IS NOT NULL) {alias} "
+                f"ON CAST(s.{quote(col)} AS VARCHAR) = {alias}.k"
+            )
+            ref_select.append(f"{alias}.k AS {quote(name)}")
         keep = [c for c in staging_cols if c not in STAMP_COLUMNS and c != "_source_row"]
         select = ", ".join(
-            [f"{src_row} AS _source_row", *[f"s.{quote(c)}" for c in keep], *raw_select]
+            [
+                f"{src_row} AS _source_row",
+                *[f"s.{quote(c)}" for c in keep],
+                *raw_select,
+                *ref_select,
+            ]
         )
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} FROM staging.{quote(table)} s {join}"
+            f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} "
+            f"FROM staging.{quote(table)} s {' '.join(joins)}"
         )
         view_cols = set(_columns_of_relation(con, view))
 
         # Resolve and build the expectations that apply this run.
         applicable: list[tuple[Check, dict]] = []
         skipped: list[tuple[Check, str]] = []
-        for check in suite.checks:
-            kwargs = check.resolved_kwargs(params, table)
+        for check, kwargs in resolved:
             if kwargs is None:
                 skipped.append((check, "no previous run to compare with"))
                 continue
@@ -257,83 +291,87 @@ class QualityStage:
                 )
 
         # Great Expectations on the columns the checks name.
-        gx_cols = sorted({c for ch, _ in applicable for c in ch.columns() if c in view_cols})
-        frame = con.execute(
-            f"SELECT {', '.join(quote(c) for c in gx_cols) or '1 AS _none'} FROM {view}"
-        ).df()
-        if not gx_cols:
-            frame = frame.iloc[:, :0] if len(frame) else pd.DataFrame(index=range(0))
-        suite_gx = gx.ExpectationSuite(name=f"cem_{table}")
-        for index, (check, kwargs) in enumerate(applicable):
-            gx_kwargs = dict(kwargs)
-            if isinstance(gx_kwargs.get("value_set"), Ref):
-                ref = gx_kwargs["value_set"]
-                gx_kwargs["value_set"] = (
-                    con.execute(
-                        f"SELECT DISTINCT {quote(ref.column)} FROM staging.{quote(ref.table)} "
-                        f"WHERE {quote(ref.column)} IS NOT NULL"
-                    )
-                    .df()
-                    .iloc[:, 0]
-                    .tolist()
+        gx_checks: list[Check] = []
+        for check, kwargs in applicable:
+            ref = kwargs.get("value_set")
+            if isinstance(ref, Ref):
+                check = replace(
+                    check,
+                    type="expect_column_values_to_not_be_null",
+                    kwargs={"column": ref_cols[(check.column, ref)]},
+                    when_not_null=check.column,
                 )
-            suite_gx.add_expectation(
-                check.to_gx(gx_kwargs, index, params.resolve("as_of_end", table))
-            )
-        suite_gx = ctx.suites.add(suite_gx)
-        batch = (
-            ctx.data_sources.add_pandas(f"staging_{table}")
-            .add_dataframe_asset(table)
-            .add_batch_definition_whole_dataframe("run")
-        )
-        vd = ctx.validation_definitions.add(
-            gx.ValidationDefinition(name=suite_gx.name, data=batch, suite=suite_gx)
-        )
-        gx_result = vd.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
-        outcome.gx_result = gx_result
-        del frame
+            gx_checks.append(check)
+        as_of_end = params.resolve("as_of_end", table)
+        indexed = list(enumerate(zip(gx_checks, applicable, strict=True)))
+        # Table-level expectations see every row (only the columns they name); row-level ones
+        # see every row up to ``gx_max_rows``, above that a reproducible sample (the routing and
+        # the exact counts come from the SQL flags below, over all rows).
+        table_part = [x for x in indexed if not x[1][1][0].row_level]
+        row_part = [x for x in indexed if x[1][1][0].row_level]
+        sampled = self.gx_max_rows is not None and rows_in > self.gx_max_rows
+        gx_results = [
+            self._run_gx(
+                ctx, f"{table}.table_checks", con, view, view_cols, table_part, as_of_end, None
+            ),
+            self._run_gx(
+                ctx,
+                f"{table}.row_checks",
+                con,
+                view,
+                view_cols,
+                row_part,
+                as_of_end,
+                self.gx_max_rows if sampled else None,
+            ),
+        ]
+        outcome.gx_result = [r for r in gx_results if r is not None]
+        outcome.gx_rows = min(rows_in, self.gx_max_rows) if sampled else rows_in
 
-        # Row-level failure flags in SQL (critical and warning, to count both).
+        # Row-level failure flags in SQL over all rows, materialized once.
         row_checks = [(i, ch, kw) for i, (ch, kw) in enumerate(applicable) if ch.row_level]
         flag_table = f"_cemq_flags_{table}"
+        all_flags = f"_cemq_allflags_{table}"
         crit = [(i, ch) for i, ch, _ in row_checks if ch.severity == "critical"]
         flag_exprs = [f"{failure_predicate(ch, kw)} AS f{i}" for i, ch, kw in row_checks]
-        exp_expr = (
-            "concat_ws('"
-            + SEP
-            + "', "
-            + ", ".join(f"CASE WHEN f{i} THEN {_lit(ch.name)} END" for i, ch in crit)
-            + ")"
-            if crit
-            else "''"
-        )
-        reason_expr = (
-            "concat_ws('"
-            + SEP
-            + "', "
-            + ", ".join(f"CASE WHEN f{i} THEN {_lit(ch.reason)} END" for i, ch in crit)
-            + ")"
-            if crit
-            else "''"
-        )
-        flags_sql = ", ".join(["_source_row", *flag_exprs]) if flag_exprs else "_source_row"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {flag_table} AS "
-            f"SELECT _source_row, {exp_expr} AS expectation, {reason_expr} AS reason "
-            f"FROM (SELECT {flags_sql} FROM {view}) WHERE {exp_expr} <> ''"
-            if crit
-            else f"CREATE OR REPLACE TEMP TABLE {flag_table} AS SELECT _source_row, "
-            f"'' AS expectation, '' AS reason FROM {view} WHERE FALSE"
+            f"CREATE OR REPLACE TEMP TABLE {all_flags} AS SELECT "
+            + ", ".join(["_source_row", *flag_exprs])
+            + f" FROM {view}"
         )
+
+        def joined(attr: str) -> str:
+            parts = ", ".join(
+                f"CASE WHEN f{i} THEN {_lit(getattr(ch, attr))} END" for i, ch in crit
+            )
+            return f"concat_ws('{SEP}', {parts})"
+
+        if crit:
+            any_crit = " OR ".join(f"f{i}" for i, _ in crit)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {flag_table} AS SELECT _source_row, "
+                f"{joined('name')} AS expectation, {joined('reason')} AS reason "
+                f"FROM {all_flags} WHERE {any_crit}"
+            )
+        else:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {flag_table} AS SELECT _source_row, "
+                f"'' AS expectation, '' AS reason FROM {all_flags} WHERE FALSE"
+            )
         sql_counts = {}
         if row_checks:
             sums = ", ".join(f"count(*) FILTER (WHERE f{i})" for i, _, _ in row_checks)
-            got = con.execute(f"SELECT {sums} FROM (SELECT {flags_sql} FROM {view})").fetchone()
+            got = con.execute(f"SELECT {sums} FROM {all_flags}").fetchone()
             sql_counts = {i: int(v) for (i, _, _), v in zip(row_checks, got, strict=True)}
+        con.execute(f"DROP TABLE IF EXISTS {all_flags}")
 
         # One results row per expectation.
         rows = []
-        by_index = {int(r.expectation_config.meta["cem_index"]): r for r in gx_result.results}
+        by_index = {
+            int(r.expectation_config.meta["cem_index"]): r
+            for res in outcome.gx_result
+            for r in res.results
+        }
         for i, (check, kwargs) in enumerate(applicable):
             r = by_index[i]
             res = r.result or {}
@@ -342,6 +380,8 @@ class QualityStage:
             if raised:
                 observed = f"error: {str(r.exception_info.get('exception_message'))[:200]}"
             success = bool(r.success) and not raised
+            if sampled and check.row_level and "mostly" not in kwargs:
+                success = sql_counts.get(i, 0) == 0  # exact over all rows
             level = "row" if check.row_level else "table"
             row = _result_row(
                 run_id,
@@ -360,6 +400,10 @@ class QualityStage:
                     sql_counts.get(i, 0) if check.severity == "critical" else 0
                 )
                 row["sql_unexpected_count"] = sql_counts.get(i)
+                row["gx_rows"] = outcome.gx_rows
+                if sampled:  # GE saw a sample; record the exact count over all rows
+                    row["unexpected_count"] = sql_counts.get(i)
+                    row["unexpected_percent"] = 100.0 * sql_counts.get(i, 0) / max(rows_in, 1)
             rows.append(row)
             if not success:
                 bounds = ", ".join(
@@ -389,6 +433,37 @@ class QualityStage:
             rows.append(row)
         con.execute(f"DROP VIEW IF EXISTS {view}")
         return outcome, rows, flag_table
+
+    @staticmethod
+    def _run_gx(ctx, name, con, view, view_cols, part, as_of_end, sample):
+        """Validate the expectations of ``part`` with Great Expectations on pandas."""
+        if not part:
+            return None
+        cols = sorted({c for _, (g, _) in part for c in g.columns() if c in view_cols})
+        sel = ", ".join(quote(c) for c in cols) or "1 AS _none"
+        query = f"SELECT {sel} FROM {view}"
+        if sample:
+            query += f" ORDER BY hash(_source_row) LIMIT {int(sample)}"
+        frame = con.execute(query).df()
+        if not cols:
+            frame = pd.DataFrame(index=range(len(frame)))
+        for c in frame.columns:  # GE's vectorized range checks need nanosecond timestamps
+            if pd.api.types.is_datetime64_dtype(frame[c]) and frame[c].dtype != "datetime64[ns]":
+                frame[c] = frame[c].astype("datetime64[ns]")
+        suite_gx = gx.ExpectationSuite(name=name)
+        for index, (gx_check, (check, kwargs)) in part:
+            gx_kwargs = dict(kwargs) if gx_check is check else dict(gx_check.kwargs)
+            suite_gx.add_expectation(gx_check.to_gx(gx_kwargs, index, as_of_end))
+        suite_gx = ctx.suites.add(suite_gx)
+        batch = (
+            ctx.data_sources.add_pandas(name)
+            .add_dataframe_asset(name.split(".")[0])
+            .add_batch_definition_whole_dataframe("run")
+        )
+        vd = ctx.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite_gx)
+        )
+        return vd.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
     # ------------------------------------------------------------------------------------------
     def _write(self, wh, outcomes, flags, results, history, run_id, as_of) -> pd.DataFrame:
@@ -529,6 +604,7 @@ def _result_row(run_id, as_of, table, check, level, success, res, observed, chec
         "unexpected_percent": res.get("unexpected_percent"),
         "observed": observed,
         "rows_quarantined": 0,
+        "gx_rows": rows_in,
         "checked_at": checked_at,
     }
 

@@ -99,7 +99,7 @@ def test_data_docs_are_written_and_masked(wh, base_dir, tmp_path):
     index = report.write_data_docs(tmp_path / "docs")
     assert index.is_file()
     pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
-    assert len(pages) == 3
+    assert len(pages) == 6  # table-level and row-level validation of 3 tables
     text = "".join(p.read_text(encoding="utf-8") for p in pages)
     assert "ivan.mail.ru" not in text
 
@@ -109,3 +109,25 @@ def test_warnings_do_not_quarantine(wh, base_dir):
     warn = report.results[(report.results["severity"] == "warning")]
     assert (warn["rows_quarantined"] == 0).all()
     assert isinstance(report.results, pd.DataFrame)
+
+
+def test_sampled_great_expectations_keeps_exact_routing_and_counts(wh, base_dir, base_defects):
+    full = _run(wh, base_dir, run_id="full")
+    sampled = QualityStage(progress=False, gx_max_rows=3).run(wh, run_id="sampled", as_of=AS_OF)
+    assert sampled.outcomes["online_orders"].gx_rows == 3
+    assert full.outcomes["online_orders"].gx_rows == 8
+    got = {
+        (t, int(r)) for t in sampled.outcomes for r in wh.read_table("quarantine", t)["_source_row"]
+    }
+    assert got == base_defects
+    a = full.results.set_index(["table", "expectation"])
+    b = sampled.results.set_index(["table", "expectation"])
+    row = a["level"] == "row"
+    assert (a.loc[row, "unexpected_count"] == b.loc[row, "unexpected_count"]).all()
+    crit = a["severity"] == "critical"  # warnings with `mostly` are judged on the sample
+    assert (
+        a.loc[crit, "success"].astype(str).tolist() == b.loc[crit, "success"].astype(str).tolist()
+    )
+    # table-level checks still see every row
+    count = b.loc[("online_orders", "expect_table_row_count_to_be_between(min_value=1)")]
+    assert count["observed"] == 8

@@ -1,0 +1,139 @@
+"""Bad input tried as a new user would: each gets a clean pass or a clear error, never a
+library traceback, and never partial tables in the warehouse."""
+
+import pandas as pd
+import pytest
+
+from cemlib.cli import main
+from cemlib.collect import collect
+from cemlib.errors import CemError, InputError, StageFailure
+from cemlib.quality import QualityStage
+
+AS_OF = "2025-06-30"
+
+
+def _stage(wh, src):
+    collect(str(src), warehouse=wh, run_id="r1", as_of=AS_OF, progress=False)
+    return QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
+
+
+def _nothing_written(wh):
+    return wh.tables("clean") == [] and wh.tables("quarantine") == [] and wh.tables("quality") == []
+
+
+def test_cp1251_semicolon_decimal_comma_passes(wh, tmp_path, tables, sources, base_defects):
+    src = sources(tmp_path / "src", tables, sep=";", decimal=",", encoding="cp1251")
+    raw = (src / "products.csv").read_bytes()
+    assert "Чай".encode("cp1251") in raw and b"250,5" in raw
+    report = _stage(wh, src)
+    products = wh.read_table("clean", "products").set_index("sku")
+    assert products.loc["B", "price"] == pytest.approx(250.5)
+    assert products.loc["A", "name"] == "Чай"
+    quarantined = {
+        (t, int(r)) for t in report.outcomes for r in wh.read_table("quarantine", t)["_source_row"]
+    }
+    assert quarantined == base_defects
+
+
+def test_required_column_missing_is_a_clear_error(wh, tmp_path, tables, sources):
+    tables["online_orders"] = tables["online_orders"].drop(columns=["ordered_at"])
+    src = sources(tmp_path / "src", tables)
+    with pytest.raises(CemError) as err:
+        _stage(wh, src)
+    assert "online_orders" in str(err.value) and "ordered_at" in str(err.value)
+    assert _nothing_written(wh)
+
+
+def test_required_column_missing_in_staging_stops_the_quality_stage(wh, tables):
+    # a staging table written by other means (e.g. a user's own DuckDB) without a required column
+    orders = tables["online_orders"].drop(columns=["ordered_at"]).assign(_source_row=range(8))
+    wh.write_table("staging", "online_orders", orders, run_id="r1", as_of=AS_OF)
+    with pytest.raises(StageFailure, match=r"online_orders: required column 'ordered_at'"):
+        QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
+    assert _nothing_written(wh)
+
+
+def test_empty_file_is_a_clear_error(wh, tmp_path, tables, sources):
+    src = sources(tmp_path / "src", tables)
+    (src / "order_lines.csv").write_bytes(b"")
+    with pytest.raises(CemError, match="order_lines"):
+        _stage(wh, src)
+    assert _nothing_written(wh)
+
+
+def test_header_only_file_stops_the_stage_as_an_empty_table(wh, tmp_path, tables, sources):
+    tables["order_lines"] = tables["order_lines"].iloc[:0]
+    src = sources(tmp_path / "src", tables)
+    with pytest.raises(StageFailure) as err:
+        _stage(wh, src)
+    msg = str(err.value)
+    assert "order_lines" in msg and "expect_table_row_count_to_be_between" in msg
+    assert "observed 0" in msg
+    assert _nothing_written(wh)
+
+
+def test_extra_unknown_column_is_kept_and_warned(wh, tmp_path, tables, sources):
+    tables["online_orders"]["promo_code"] = ["X1", None, "Y", None, None, "Z", None, None]
+    src = sources(tmp_path / "src", tables)
+    report = _stage(wh, src)
+    assert any("promo_code" in w for w in report.warnings)
+    clean = wh.read_table("clean", "online_orders")
+    assert "promo_code" in clean.columns
+    assert sorted(clean["promo_code"].dropna()) == ["X1", "Z"]
+
+
+def test_dates_in_three_formats(wh, tmp_path, tables, sources):
+    tables["online_orders"]["ordered_at"] = [
+        "2025-06-01 10:00",
+        "01.06.2025",
+        "2025/06/02",
+        "05.05.2025 08:00",
+        "2025-06-03T09:15:00",
+        "30.06.2025",
+        "2025-04-04",
+        "04.04.2025",
+    ]
+    tables["online_orders"]["phone"] = None
+    tables["online_orders"]["email"] = None
+    src = sources(tmp_path / "src", tables)
+    report = _stage(wh, src)
+    orders = report.conservation.set_index("table").loc["online_orders"]
+    assert (orders["rows_in"], orders["quarantined"]) == (8, 0)
+    clean = wh.read_table("clean", "online_orders").set_index("order_id")
+    assert clean.loc["o2", "ordered_at"] == pd.Timestamp("2025-06-01")
+    assert clean.loc["o4", "ordered_at"] == pd.Timestamp("2025-05-05 08:00")
+
+
+def test_all_ids_duplicated_are_quarantined_not_lost(wh, tmp_path, tables, sources):
+    tables["online_orders"]["order_id"] = "o1"
+    tables["online_orders"]["phone"] = None
+    tables["online_orders"]["email"] = None
+    src = sources(tmp_path / "src", tables)
+    report = _stage(wh, src)
+    c = report.conservation.set_index("table").loc["online_orders"]
+    assert (c["rows_in"], c["clean"], c["quarantined"]) == (8, 0, 8)
+    q = wh.read_table("quarantine", "online_orders")
+    assert q["reason"].str.contains("duplicated order id").all()
+
+
+def test_cli_prints_the_error_without_traceback(tmp_path, tables, sources, capsys):
+    tables["order_lines"] = tables["order_lines"].iloc[:0]
+    src = sources(tmp_path / "src", tables)
+    code = main(["validate", str(src), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "order_lines" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "clean").exists()
+
+
+def test_not_a_folder_is_a_clear_error(tmp_path, capsys):
+    code = main(["validate", str(tmp_path / "nope")])
+    assert code == 2
+    assert "not a folder" in capsys.readouterr().err
+    with pytest.raises(InputError):
+        from cemlib.cli.validate import run
+
+        class A:
+            source_dir = str(tmp_path / "nope")
+
+        run(A())
