@@ -1,16 +1,17 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from cemlib.collect import collect
 from cemlib.warehouse import Warehouse
 
-NB = "notebooks/02_profiles.ipynb"
+NB = str(Path(__file__).resolve().parents[2] / "notebooks" / "02_profiles.ipynb")
 
 
 def test_notebook_stored_without_outputs():
-    nb = json.load(open(NB, encoding="utf-8"))
+    nb = json.loads(Path(NB).read_text(encoding="utf-8"))
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     assert "parameters" in nb["cells"][0]["metadata"]["tags"]
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
