@@ -258,7 +258,7 @@ def execute_stage(
             kernel_name=cfg.kernel,
             execution_timeout=cfg.execution_timeout,
             start_timeout=cfg.start_timeout,
-            progress_bar=progress,
+            progress_bar={"desc": stage.name, "leave": False} if progress else False,
             log_output=False,
             cwd=str(notebook.parent),
             extra_arguments=_KERNEL_ARGS,
@@ -402,8 +402,6 @@ def run_pipeline(
                     reason=reason,
                 )  # fmt: skip
             else:
-                if progress:
-                    say(f"{label} running ...")
                 result = execute_stage(
                     stage, notebook, run_dir, plans[stage.name], cfg, progress=progress
                 )
