@@ -11,9 +11,9 @@ mapping renames a user's columns to the canonical ones: ``{table: {their_column:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,43 +114,63 @@ def frame_to_text(df: pd.DataFrame) -> pd.DataFrame:
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             s = s.dt.tz_localize(None)
         out[col] = s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")
-    return pd.DataFrame(out, index=df.index)
+    return pd.DataFrame(out, index=df.index, copy=False)
 
 
-def _decode(data: bytes, source: str, encoding: str | None) -> tuple[str, str]:
+_CHUNK = 1 << 24  # bytes read at a time when checking an encoding
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # noqa: SIM115
+
+
+def _decode_error(path: Path, encoding: str) -> str | None:
+    """Where ``path`` fails to decode as ``encoding`` (streamed, the file is never held whole),
+    or None when it decodes."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line = 1
+    with _open_bytes(path) as fh:
+        while chunk := fh.read(_CHUNK):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                at = max(0, min(exc.start, len(chunk) - 1))
+                line += chunk.count(b"\n", 0, at)
+                return f"undecodable byte 0x{chunk[at]:02x} at line {line}"
+            line += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return f"truncated character at the end of the file (line {line})"
+    return None
+
+
+def _choose_encoding(path: Path, head: bytes, source: str, encoding: str | None) -> str:
+    """The encoding to read ``path`` with: the given one (checked), else UTF-8 (strict; with
+    BOM -> ``utf-8-sig``), else cp1251."""
     if encoding:
         try:
-            return data.decode(encoding), encoding
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise InputError(
-                f"cannot decode as {encoding}: {_where(data, exc)}", source=source
-            ) from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"UTF-8 BOM but invalid UTF-8: {_where(data, exc)}", source=source
-            ) from None
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1251"), "cp1251"
-    except UnicodeDecodeError as exc:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InputError(f"unknown encoding {encoding!r}", source=source) from None
+        problem = _decode_error(path, encoding)
+        if problem:
+            raise InputError(f"cannot decode as {encoding}: {problem}", source=source)
+        return encoding
+    if head.startswith(codecs.BOM_UTF8):
+        problem = _decode_error(path, "utf-8-sig")
+        if problem:
+            raise InputError(f"UTF-8 BOM but invalid UTF-8: {problem}", source=source)
+        return "utf-8-sig"
+    if _decode_error(path, "utf-8") is None:
+        return "utf-8"
+    problem = _decode_error(path, "cp1251")
+    if problem:
         raise InputError(
-            f"neither UTF-8 nor cp1251 ({_where(data, exc)}); pass encoding=... if you know it",
+            f"neither UTF-8 nor cp1251 ({problem}); pass encoding=... if you know it",
             source=source,
-        ) from None
-
-
-def _where(data: bytes, exc: Exception) -> str:
-    start = getattr(exc, "start", None)
-    if start is None:
-        return str(exc)
-    line = data.count(b"\n", 0, start) + 1
-    return f"undecodable byte 0x{data[start]:02x} at line {line}"
+        )
+    return "cp1251"
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -166,22 +186,27 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | None):
-    data = path.read_bytes()
-    if path.name.endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"not a readable gzip file: {exc}", source=source) from None
-    if not data.strip():
+    """``(frame, encoding, delimiter)`` of a CSV file read all as text (empty cells NA)."""
+    try:
+        with _open_bytes(path) as fh:
+            head = fh.read(1 << 16)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"not a readable gzip file: {exc}", source=source) from None
+    if not head.strip():
         raise InputError(
             "empty file (0 bytes): expected a header line with the columns", source=source
         )
-    text, used = _decode(data, source, encoding)
-    sep = delimiter or _sniff_delimiter(text)
+    try:
+        used = _choose_encoding(path, head, source, encoding)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"not a readable gzip file: {exc}", source=source) from None
+    sep = delimiter or _sniff_delimiter(head.decode(used, errors="ignore"))
     try:
         frame = pd.read_csv(
-            io.StringIO(text),
+            path,
             sep=sep,
+            encoding=used,
+            compression="gzip" if path.name.endswith(".gz") else None,
             dtype=str,
             keep_default_na=False,
             na_values=[""],
@@ -398,7 +423,7 @@ def tables_from_frames(frames: Mapping[str, pd.DataFrame]) -> dict[str, LoadedTa
         out[name] = LoadedTable(
             name=name,
             frame=frame,
-            format="memory",
+            format="in memory",
             header_only=len(frame) == 0,
             renamed=applied,
             extra_columns=[c for c in frame.columns if c not in spec.columns and c != SOURCE_ROW],

@@ -267,7 +267,8 @@ def _table_row(name: str, loaded: LoadedTable, staged: pd.DataFrame, as_of: pd.T
         row["first_date"], row["last_date"] = dates.min(), dates.max()
         # the bulk of the rows, not a stray 1900-01-01 or a typo of the year
         if dates.notna().any():
-            row["p01_date"], row["p99_date"] = dates.quantile(0.01), dates.quantile(0.99)
+            row["p01_date"] = dates.quantile(0.01).floor("s")
+            row["p99_date"] = dates.quantile(0.99).floor("s")
         row["n_after_as_of"] = int((dates >= as_of + pd.Timedelta(days=1)).sum())
     return row
 

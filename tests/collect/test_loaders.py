@@ -173,3 +173,23 @@ def test_trailing_delimiter_of_1c_exports(tmp_path):
     t = read_table_file(path, "products")
     assert list(t.frame.columns) == ["sku", "name", "_source_row"]
     assert t.n_rows == 2
+
+
+def test_gzip_csv_in_cp1251(tmp_path):
+    import gzip
+
+    (tmp_path / "crm_contacts.csv.gz").write_bytes(gzip.compress(CRM_CP1251.encode("cp1251")))
+    folder = load_folder(tmp_path, mapping=MAPPING)
+    t = folder.tables["crm_contacts"]
+    assert (t.encoding, t.delimiter, t.n_rows) == ("cp1251", ";", 3)
+    assert t.frame.loc[2, "full_name"] == "Ёлкин Пётр"
+
+
+def test_cp1251_detected_even_when_cyrillic_starts_late(tmp_path):
+    # a large ASCII head, Cyrillic only far beyond the first read chunk
+    rows = "".join(f"S{i};item {i}\n" for i in range(20_000))
+    path = write(tmp_path / "products.csv", "sku;name\n" + rows + "S_last;Чай зелёный\n", "cp1251")
+    t = read_table_file(path, "products")
+    assert t.encoding == "cp1251"
+    assert t.frame["name"].iloc[-1] == "Чай зелёный"
+    assert t.n_rows == 20_001
