@@ -64,3 +64,30 @@ def test_many_repeated_values_parse_once_per_distinct_value():
     assert len(out) == 150_000
     assert (out == "a@b.ru").sum() == 100_000
     assert out.isna().sum() == 50_000
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_LOCAL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(_LOCAL, min_size=1, max_size=3),
+    domain=st.sampled_from(
+        ["gmail.com", "mail.ru", "yandex.ru", "ya.ru", "inbox.ru", "icloud.com"]
+    ),
+    tag=st.one_of(st.just(""), _LOCAL.map(lambda t: "+" + t)),
+    upper=st.booleans(),
+    pad=st.sampled_from(["", " ", "\t"]),
+)
+def test_key_ignores_case_padding_and_tags(parts, domain, tag, upper, pad):
+    local = ".".join(parts)
+    plain = f"{local}@{domain}"
+    variant = f"{pad}{local}{tag}@{domain}{pad}"
+    variant = variant.upper() if upper else variant
+    keys = email_key(pd.Series([plain, variant]))
+    assert keys[0] == keys[1]
+    assert email_key(pd.Series([keys[0]]))[0] == keys[0]  # idempotent
+    assert email_norm(pd.Series([variant]))[0] == f"{local}{tag}@{domain}"

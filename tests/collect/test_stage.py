@@ -174,3 +174,28 @@ def test_in_memory_typed_frames_stage_like_files(tmp_path):
     assert staged["phone"].tolist()[0] == "8 999 123 45 67"  # the raw column stays beside
     assert staged["purchased_at"].iloc[1] == pd.Timestamp("2024-01-02")
     assert list(staged["phone_e164"].fillna("-")) == ["+79991234567", "-"]
+
+
+def test_report_on_a_folder_source(russian_export, tmp_path):
+    from cemlib.collect.report import headline_figures, masked_examples, summary_markdown
+
+    write(russian_export / "web_events.csv", "event_id;ts;event_type;email\n")
+    wh = tmp_path / "w.duckdb"
+    result = collect(russian_export, warehouse=wh, mapping=MAPPING, progress=False)
+    text = summary_markdown(result)
+    assert "4 of 8 canonical tables were loaded, 10 rows in all" in text
+    assert "**Header only (0 rows):** web_events." in text
+    assert (
+        "Not in the source (optional): pos_receipts, receipt_lines, support_tickets, products."
+        in text
+    )
+    figures = headline_figures(result)
+    assert figures["rows loaded"] == 10
+    assert figures["values not parseable"] == 4
+    assert figures["orders with email"] == "66.7%"
+    with Warehouse(wh, read_only=True) as w:
+        examples = masked_examples(w, "crm_contacts", n=3)
+    assert len(examples) == 3
+    shown = examples.astype(str).to_string()
+    assert "+7999" not in shown and "gmail.com" in shown and "Ivan" not in shown
+    assert "loyalty_card" not in examples.columns and "birth_date" not in examples.columns
