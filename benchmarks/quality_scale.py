@@ -1,0 +1,108 @@
+"""Seconds and peak memory of the quality stage on the source tables of an N-person world.
+
+    .venv/bin/python benchmarks/quality_scale.py --people 100000
+
+The world is generated and collected into a temporary DuckDB warehouse first (timed apart);
+the quality stage then runs in a fresh process so its peak resident memory (ru_maxrss) is its own.
+Target for 1,000,000 people: under 5 minutes and 8 GiB on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _stage(warehouse: str, as_of: str, gx_max_rows: int | None) -> None:
+    from cemlib.quality import QualityStage
+    from cemlib.warehouse import Warehouse
+
+    t0 = time.perf_counter()
+    with Warehouse(warehouse) as wh:
+        report = QualityStage(progress=False, gx_max_rows=gx_max_rows).run(
+            wh, run_id="bench", as_of=as_of
+        )
+        cons = report.conservation
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_bytes": peak,
+                "rows_in": int(cons["rows_in"].sum()),
+                "quarantined": int(cons["quarantined"].sum()),
+                "per_table": cons[["table", "rows_in", "quarantined"]].to_dict("records"),
+            }
+        )
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--people", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--as-of", default="2025-06-30")
+    ap.add_argument(
+        "--gx-max-rows",
+        type=int,
+        default=1_000_000,
+        help="rows Great Expectations validates per table (0 = all)",
+    )
+    ap.add_argument("--stage-only", metavar="WAREHOUSE", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    gx_max = args.gx_max_rows or None
+    if args.stage_only:
+        _stage(args.stage_only, args.as_of, gx_max)
+        return
+
+    from cemlib.collect import collect
+
+    with tempfile.TemporaryDirectory(prefix="cem_qbench_") as tmp:
+        wh_path = str(Path(tmp) / "bench.duckdb")
+        t0 = time.perf_counter()
+        collect(
+            "synthetic",
+            warehouse=wh_path,
+            n_people=args.people,
+            seed=args.seed,
+            as_of=args.as_of,
+            run_id="bench",
+            progress=False,
+        )
+        collect_s = time.perf_counter() - t0
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--stage-only",
+                wh_path,
+                "--as-of",
+                args.as_of,
+                "--gx-max-rows",
+                str(args.gx_max_rows),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        fig = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"people                 {args.people:,}")
+    print(f"source rows            {fig['rows_in']:,}")
+    for t in fig["per_table"]:
+        print(f"  {t['table']:<20} {t['rows_in']:>12,} rows, {t['quarantined']:>9,} quarantined")
+    print(f"generate+collect       {collect_s:8.1f} s (not part of the stage)")
+    print(f"quality stage          {fig['seconds']:8.1f} s")
+    print(f"peak memory (stage)    {fig['peak_bytes'] / 2**30:8.2f} GiB")
+    print(f"rows per second        {fig['rows_in'] / fig['seconds']:,.0f}")
+    print(f"GE rows per table cap  {gx_max if gx_max else 'all'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The stage against the synthetic world's recorded defects (truth.defects)."""
+
+import pandas as pd
+import pytest
+
+from cemlib.collect import collect
+from cemlib.quality import QualityStage
+from cemlib.warehouse import Warehouse
+
+
+@pytest.fixture(scope="module")
+def world_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("world") / "cem.duckdb"
+    with Warehouse(path) as wh:
+        collect("synthetic", warehouse=wh, n_people=2000, seed=11, run_id="w", progress=False)
+        report = QualityStage(progress=False).run(wh, run_id="w", as_of="2025-06-30")
+        defects = wh.read_table("truth", "defects")
+        quarantined = pd.concat(
+            [
+                wh.read_table("quarantine", t)[["_source_row", "reason"]].assign(table=t)
+                for t in report.outcomes
+            ]
+        )
+        yield report, defects, quarantined
+
+
+def test_quarantines_at_least_99_percent_of_injected_defects(world_run):
+    report, defects, quarantined = world_run
+    injected = set(zip(defects["table"], defects["source_row"], strict=True))
+    held = set(zip(quarantined["table"], quarantined["_source_row"], strict=True))
+    assert len(injected) > 1000
+    assert set(defects["defect"]) >= {
+        "malformed_phone",
+        "malformed_email",
+        "ts_after_as_of",
+        "ts_before_start",
+        "unparseable_date",
+        "nonpositive_quantity",
+        "nonpositive_price",
+        "duplicate_receipt_id",
+        "orphan_line",
+        "unknown_sku",
+    }
+    recall = len(injected & held) / len(injected)
+    assert recall >= 0.99, f"recall {recall:.4f}"
+    # per defect kind too: none is left mostly unseen
+    d = defects.assign(
+        held=[k in held for k in zip(defects["table"], defects["source_row"], strict=True)]
+    )
+    assert d.groupby("defect")["held"].mean().min() >= 0.99
+
+
+def test_wrongly_quarantines_at_most_0_1_percent_of_clean_rows(world_run):
+    report, defects, quarantined = world_run
+    injected = set(zip(defects["table"], defects["source_row"], strict=True))
+    held = set(zip(quarantined["table"], quarantined["_source_row"], strict=True))
+    n_clean_truth = int(report.conservation["rows_in"].sum()) - len(injected)
+    wrong = len(held - injected)
+    assert wrong / n_clean_truth <= 0.001, f"{wrong} clean rows quarantined"
+
+
+def test_duplicated_receipt_keeps_the_first_copy(world_run):
+    report, defects, quarantined = world_run
+    dup = defects[defects["defect"] == "duplicate_receipt_id"]
+    q = quarantined[quarantined["table"] == "pos_receipts"].set_index("_source_row")
+    for row in dup["source_row"]:
+        assert "duplicated receipt id" in q.loc[row, "reason"]
+    assert report.conservation["conserved"].all()
