@@ -16,6 +16,7 @@ killed half-way still leaves a readable index.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import shutil
 import sys
@@ -274,22 +275,33 @@ def execute_stage(
     if failure is not None:
         result.status = FAILED
         result.error = _describe_failure(out_nb, *failure, cfg.execution_timeout)
+    banner = None
+    if result.status == FAILED:
+        banner = (
+            f"<strong>This stage failed</strong> at {html.escape(result.error_summary)}. "
+            "The report stops there: the cells after it did not run."
+        )
+    source_for_html = out_nb if out_nb.is_file() else notebook  # no output: show the input
     if out_nb.is_file():
         result.notebook = out_nb.name
-        try:
-            result.html = render_html(
-                out_nb, run_dir / f"{stage.name}.html", title=stage.title
-            ).name
-            result.html_code = render_html(
-                out_nb, run_dir / f"{stage.name}.code.html", with_code=True, title=stage.title
-            ).name
-        except Exception as exc:
-            result.status = FAILED
-            result.error = result.error or {
-                "kind": "render",
-                "ename": type(exc).__name__,
-                "evalue": str(exc)[:300],
-            }
+    try:
+        result.html = render_html(
+            source_for_html, run_dir / f"{stage.name}.html", title=stage.title, banner=banner
+        ).name
+        result.html_code = render_html(
+            source_for_html,
+            run_dir / f"{stage.name}.code.html",
+            with_code=True,
+            title=stage.title,
+            banner=banner,
+        ).name
+    except Exception as exc:
+        result.status = FAILED
+        result.error = result.error or {
+            "kind": "render",
+            "ename": type(exc).__name__,
+            "evalue": str(exc)[:300],
+        }
     try:
         result.headlines = load_headlines(headlines_path)
     except (ValueError, OSError) as exc:
@@ -309,6 +321,20 @@ def _prepare_run_dir(run_dir: Path) -> None:
             )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
+
+
+def _check_kernel(name: str) -> None:
+    """InputError naming the available kernels when ``name`` is not installed."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        manager.get_kernel_spec(name)
+    except NoSuchKernel:
+        known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        raise InputError(
+            f"no Jupyter kernel named {name!r} (installed: {known})", source="kernel"
+        ) from None
 
 
 def _skip_reason(
@@ -350,6 +376,7 @@ def run_pipeline(
             source=str(nb_dir),
         )
     plans = plan_parameters(cfg, stages, nb_dir)
+    _check_kernel(cfg.kernel)
     if not cfg.run_id_given:  # two runs started in the same second get distinct folders
         base, n = cfg.run_id, 1
         while cfg.run_dir.exists():

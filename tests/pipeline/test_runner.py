@@ -47,6 +47,8 @@ def test_failing_stage_reported_and_dependants_skipped(stage_notebooks, tmp_path
     for name in ("01_quality.html", "01_quality.code.html", "01_quality.ipynb"):
         text = (out / "r1" / name).read_text(encoding="utf-8")
         assert "boom at threshold 0.25" in text, name
+        if name.endswith(".html"):  # a banner above everything says what failed where
+            assert "<strong>This stage failed</strong> at code cell 3 (In [4])" in text
     assert "z = 3" not in (out / "r1" / "01_quality.html").read_text(encoding="utf-8")
     assert not (out / "r1" / "02_profiles.html").exists()
 
@@ -188,3 +190,13 @@ def test_default_run_ids_do_not_collide(tmp_path):
     assert second.stages[0].parameters["run_id"] == "20261123-053000-2"
     assert (tmp_path / "reports/20261123-053000/00_collect.html").is_file()
     assert (tmp_path / "reports/latest").resolve().name == "20261123-053000-2"
+
+
+def test_unknown_kernel_is_a_config_error(stage_notebooks, tmp_path, capsys):
+    out = tmp_path / "r"
+    code = main(
+        ["run", "--notebooks", str(stage_notebooks), "--out", str(out), "-p", "kernel=nope"]
+    )
+    assert code == 2
+    assert "no Jupyter kernel named 'nope' (installed: " in capsys.readouterr().err
+    assert not out.exists()
