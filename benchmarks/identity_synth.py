@@ -131,7 +131,7 @@ def main() -> None:
     records = source_records(world.sources)
     truth = world.truth["record_person"].astype({"record_id": str})
     key = records["source"] + "|" + records["record_id"]
-    tkey = truth["source_table"] + "|" + truth["record_id"]
+    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
     person = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
     from cemlib.identity.roles import has_identity
 

@@ -60,10 +60,16 @@ def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 
 def profile_ids(keys: pd.Series, labels: np.ndarray) -> np.ndarray:
     """Pseudonymous, stable profile ids: a hash of the smallest record key of each cluster."""
-    smallest = pd.Series(keys.to_numpy(), dtype=object).groupby(labels).transform("min")
-    uniq = pd.unique(smallest)
-    lookup = {k: "P" + hashlib.blake2b(k.encode(), digest_size=6).hexdigest() for k in uniq}
-    return smallest.map(lookup).to_numpy(dtype=object)
+    keys = pd.Series(keys.to_numpy(dtype=object))
+    order = keys.sort_values(kind="stable").index.to_numpy()
+    lab = pd.Series(labels[order])
+    first = ~lab.duplicated().to_numpy()
+    smallest = dict(zip(lab[first], keys.to_numpy()[order][first], strict=True))
+    ids = {
+        label: "P" + hashlib.blake2b(k.encode(), digest_size=6).hexdigest()
+        for label, k in smallest.items()
+    }
+    return pd.Series(labels).map(ids).to_numpy(dtype=object)
 
 
 class IdentityResolver:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -142,15 +143,42 @@ def prepare_records(
         raise InputError(f"ids are not unique (e.g. {dup!r})", source=source, column=id_column)
 
     n = len(df)
-    empty = pd.Series(pd.NA, index=df.index, dtype="string")
-    out = pd.DataFrame(index=df.index)
-    out["record_id"] = ids
-    out["source"] = _text(df[role_cols["source"][0]]) if "source" in role_cols else source
     if "updated_at" in role_cols:
         col = role_cols["updated_at"][0]
-        out["updated_at"] = pd.to_datetime(df[col], errors="coerce", utc=False, format="mixed")
+        updated = pd.to_datetime(df[col], errors="coerce", format="mixed").to_numpy()
     else:
-        out["updated_at"] = pd.NaT
+        updated = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    src = _text(df[role_cols["source"][0]]).to_numpy() if "source" in role_cols else source
+    # normalize each distinct combination of identifying values once (web events repeat them)
+    id_cols = sorted({c for r, cs in role_cols.items() if r not in AUX_ROLES for c in cs})
+    if id_cols:
+        codes = (
+            df[id_cols]
+            .astype("string")
+            .fillna("\x00")
+            .groupby(id_cols, sort=False, dropna=False)
+            .ngroup()
+            .to_numpy()
+        )
+        first = pd.Series(np.arange(n)).groupby(codes).min().to_numpy()
+        uniq = _prepare_identity(df.iloc[first].reset_index(drop=True), role_cols, region)
+        out = uniq.iloc[codes].reset_index(drop=True)
+    else:
+        out = _prepare_identity(df.iloc[:0], role_cols, region).reindex(range(n))
+    out.insert(0, "record_id", ids.to_numpy())
+    out.insert(1, "source", src)
+    out.insert(2, "updated_at", updated)
+    for c in PREPARED_COLUMNS:
+        if c != "updated_at":
+            out[c] = out[c].astype("string")
+    assert len(out) == n
+    return out[list(PREPARED_COLUMNS)]
+
+
+def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.DataFrame:
+    """Normalized identity columns of ``df`` (one row per input row)."""
+    empty = pd.Series(pd.NA, index=df.index, dtype="string")
+    out = pd.DataFrame(index=df.index)
 
     def col(role: str, i: int = 0) -> pd.Series:
         cols = role_cols.get(role, [])
@@ -195,12 +223,7 @@ def prepare_records(
     hints = nz.email_hints(out["email"])
     out["gender"] = gender.fillna(hints["gender_hint"])
     out["first_hint"] = hints["first_hint"].where(out["first_lat"].isna())
-    out = out.reset_index(drop=True)
-    for c in PREPARED_COLUMNS:
-        if c not in ("updated_at",) and c in out:
-            out[c] = out[c].astype("string")
-    assert len(out) == n
-    return out[list(PREPARED_COLUMNS)]
+    return out.reset_index(drop=True)
 
 
 def has_identity(prepared: pd.DataFrame) -> pd.Series:

@@ -35,7 +35,7 @@ def test_beats_naive_union_and_keeps_false_merges_low(world):
     records = source_records(world.sources)
     truth = world.truth["record_person"].astype({"record_id": str})
     key = records["source"] + "|" + records["record_id"]
-    tkey = truth["source_table"] + "|" + truth["record_id"]
+    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
     person = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
     ident = has_identity(records).to_numpy()
     sub, sp = records[ident].reset_index(drop=True), person[ident]
