@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, load_config
+from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, declared_parameters, load_config
 from cemlib.pipeline.stages import STAGES
 
 _EPILOG = """\
@@ -63,8 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(cfg) -> int:
-    import papermill as pm
-
     for stage in cfg.selected_stages():
         path = cfg.notebooks_path / stage.notebook
         needs = f" (needs {', '.join(stage.depends_on)})" if stage.depends_on else ""
@@ -72,10 +70,10 @@ def _list(cfg) -> int:
             print(f"{stage.name}: not available ({path} not found){needs}")
             continue
         print(f"{stage.name}: {stage.title}{needs}")
-        for name, info in pm.inspect_notebook(str(path)).items():
+        for name, declared in declared_parameters(path).items():
             if name not in RUN_WIDE_PARAMETERS:
-                hint = f"  # {info['help']}" if info.get("help") else ""
-                print(f"    {name} = {info['default']}{hint}")
+                hint = f"  # {declared.help}" if declared.help else ""
+                print(f"    {name} = {declared.expression}{hint}")
     return 0
 
 

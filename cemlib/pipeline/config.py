@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import io
 import re
+import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,22 +403,78 @@ _TOP_CHECKS = {
 
 
 # -- validation against the notebooks -----------------------------------------------------------
+@dataclass(frozen=True)
+class Declared:
+    """One parameter of a notebook's ``parameters`` cell."""
+
+    name: str
+    default: Any  # the literal value, or _ANY when the default is an expression
+    expression: str  # the default as written
+    help: str  # the comment on its line
+
+
+def declared_parameters(path: str | Path) -> dict[str, Declared]:
+    """The parameters declared in the notebook's ``parameters`` cell, in order.
+
+    Read with Python's own parser (``papermill.inspect_notebook`` drops a line whose comment
+    holds an ``=``, e.g. ``warehouse = None  # None = data/cem.duckdb``); IPython magics are
+    ignored. A notebook without a ``parameters`` cell declares nothing.
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:
+        raise InputError(f"not a readable notebook: {exc}", source=str(path)) from None
+    cell = next(
+        (
+            c
+            for c in nb.cells
+            if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])
+        ),
+        None,
+    )
+    if cell is None:
+        return {}
+    source = "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines()
+    )
+    try:
+        tree = ast.parse(source)
+        comments = {
+            tok.start[0]: tok.string.lstrip("#").strip()
+            for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+            if tok.type == tokenize.COMMENT
+        }
+    except (SyntaxError, tokenize.TokenError) as exc:
+        raise InputError(f"parameters cell is not valid Python: {exc}", source=str(path)) from None
+    out: dict[str, Declared] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        try:
+            default = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError):
+            default = _ANY
+        expression = ast.get_source_segment(source, value) or ""
+        hint = comments.get(node.end_lineno or node.lineno, "")
+        for target in targets:
+            if isinstance(target, ast.Name):
+                out[target.id] = Declared(target.id, default, expression, hint)
+    return out
+
+
 def notebook_parameters(path: str | Path) -> dict[str, Any]:
     """Parameters declared in the notebook's ``parameters`` cell: name -> default value.
 
     A default that is not a Python literal (``Path(...)``, a name) is returned as ``_ANY``: the
     parameter accepts any value.
     """
-    import papermill as pm
-
-    declared = pm.inspect_notebook(str(path))
-    out: dict[str, Any] = {}
-    for name, info in declared.items():
-        try:
-            out[name] = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError, TypeError):
-            out[name] = _ANY
-    return out
+    return {name: d.default for name, d in declared_parameters(path).items()}
 
 
 def _type_name(value: Any) -> str:
@@ -486,8 +544,8 @@ def plan_parameters(
             continue
         try:
             declared = notebook_parameters(path)
-        except Exception as exc:  # unreadable notebook: report, do not crash
-            errors.append(f"{stage.notebook}: cannot read its parameters cell: {exc}")
+        except InputError as exc:  # unreadable notebook: report with the others
+            errors.append(str(exc))
             continue
         params = cfg.run_wide()
         for name, value in cfg.shared.items():

@@ -161,3 +161,24 @@ def test_yaml_wrong_type_for_notebook_parameter(two_notebooks, tmp_path):
     msg = str(err.value)
     assert "'threshold' expects a number (default 0.5), got str '0.3'" in msg
     assert "'limit' expects an integer" in msg
+
+
+def test_declared_parameters_robust_to_comments_and_magics(tmp_path):
+    from cemlib.pipeline.config import declared_parameters
+
+    path = write_notebook(
+        tmp_path / "00_collect.ipynb",
+        ["pass"],
+        "%matplotlib inline\nsuites_dir = None  # None = expectations/ of the project\n"
+        "rows: int = 1_000  # rows (0 = all)\nstart = pd.Timestamp('2022-01-01')\n",
+    )
+    declared = declared_parameters(path)
+    assert declared["suites_dir"].help == "None = expectations/ of the project"
+    assert declared["rows"].default == 1000 and declared["rows"].help == "rows (0 = all)"
+    assert declared["start"].expression == "pd.Timestamp('2022-01-01')"
+    cfg = load_config(
+        None, ["00.suites_dir=/x", "00.rows=5", "00.start=2023-01-01"],
+        notebooks_dir=str(tmp_path), stages="00",
+    )  # fmt: skip
+    plan = plan_parameters(cfg, cfg.selected_stages())["00_collect"]
+    assert (plan["suites_dir"], plan["rows"], plan["start"]) == ("/x", 5, "2023-01-01")
