@@ -105,15 +105,32 @@ def load_mapping(
 
 
 # -- text --------------------------------------------------------------------------------------
+def _arrow_text(series: pd.Series) -> pd.Series:
+    """Numbers and booleans as Arrow's CSV writer prints them (``1039``, ``7190.1``, ``true``)."""
+    import pyarrow as pa
+
+    try:
+        text = pa.array(series, from_pandas=True).cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return series.astype("string")
+    return pd.Series(pd.arrays.ArrowStringArray(text), index=series.index, name=series.name)
+
+
 def frame_to_text(df: pd.DataFrame) -> pd.DataFrame:
-    """Every column as text the way a CSV export holds it (ISO timestamps, ``12.5``, ``True``),
-    missing values as NA; ``string`` dtype."""
+    """Every column as text the way a CSV export holds it, missing values as NA: timestamps
+    ISO (``2024-03-05 14:30:00``), numbers and booleans as Arrow's CSV writer prints them (the
+    writer ``cem generate`` uses): ``1039``, ``7190.1``, ``true``."""
     out = {}
     for col in df.columns:
         s = df[col]
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            s = s.dt.tz_localize(None)
-        out[col] = s if isinstance(s.dtype, pd.StringDtype) else s.astype("string")
+        if isinstance(s.dtype, pd.StringDtype):
+            out[col] = s
+        elif isinstance(s.dtype, pd.DatetimeTZDtype):
+            out[col] = s.dt.tz_localize(None).astype("string")
+        elif pd.api.types.is_datetime64_any_dtype(s) or s.dtype == object:
+            out[col] = s.astype("string")
+        else:
+            out[col] = _arrow_text(s)
     return pd.DataFrame(out, index=df.index, copy=False)
 
 
