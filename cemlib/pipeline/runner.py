@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import logging
 import shutil
 import sys
 import time
@@ -251,6 +252,11 @@ def execute_stage(
     )
     t0 = time.perf_counter()
     failure: tuple[str, BaseException] | None = None
+    # parameters were validated already; Papermill's own parse warnings ("Unable to parse
+    # line", "Passed unknown parameter") would only add noise to a scheduled job's log
+    pm_logger = logging.getLogger("papermill")
+    level = pm_logger.level
+    pm_logger.setLevel(logging.ERROR)
     try:
         pm.execute_notebook(
             str(notebook),
@@ -272,6 +278,8 @@ def execute_stage(
         failure = ("dead kernel", exc)
     except Exception as exc:  # kernel did not start, unreadable notebook, ...
         failure = ("runner", exc)
+    finally:
+        pm_logger.setLevel(level)
     if failure is not None:
         result.status = FAILED
         result.error = _describe_failure(out_nb, *failure, cfg.execution_timeout)
