@@ -29,12 +29,17 @@ def _stage(warehouse: str, as_of: str, gx_max_rows: int | None) -> None:
             wh, run_id="bench", as_of=as_of
         )
         cons = report.conservation
+        gx_s = sum(o.seconds.get("great_expectations", 0) for o in report.outcomes.values())
+        sql_s = sum(o.seconds.get("sql_flags", 0) for o in report.outcomes.values())
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(
         json.dumps(
             {
                 "seconds": seconds,
+                "gx_seconds": gx_s,
+                "sql_seconds": sql_s,
+                "write_seconds": report.write_seconds,
                 "peak_bytes": peak,
                 "rows_in": int(cons["rows_in"].sum()),
                 "quarantined": int(cons["quarantined"].sum()),
@@ -99,6 +104,11 @@ def main() -> None:
         print(f"  {t['table']:<20} {t['rows_in']:>12,} rows, {t['quarantined']:>9,} quarantined")
     print(f"generate+collect       {collect_s:8.1f} s (not part of the stage)")
     print(f"quality stage          {fig['seconds']:8.1f} s")
+    print(f"  Great Expectations   {fig['gx_seconds']:8.1f} s")
+    print(f"  SQL row flags        {fig['sql_seconds']:8.1f} s")
+    print(f"  writing clean/quar.  {fig['write_seconds']:8.1f} s")
+    rest = fig["seconds"] - fig["gx_seconds"] - fig["sql_seconds"] - fig["write_seconds"]
+    print(f"  other                {rest:8.1f} s")
     print(f"peak memory (stage)    {fig['peak_bytes'] / 2**30:8.2f} GiB")
     print(f"rows per second        {fig['rows_in'] / fig['seconds']:,.0f}")
     print(f"GE rows per table cap  {gx_max if gx_max else 'all'}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ class TableOutcome:
     warnings: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
     gx_rows: int = 0  # rows Great Expectations saw for the row-level checks
+    seconds: dict[str, float] = field(default_factory=dict)  # time spent in GE / SQL
 
 
 @dataclass
@@ -77,6 +79,7 @@ class QualityReport:
     previous_run_id: str | None = None
     #: the in-memory Great Expectations context holding this run's validation results
     gx_context: Any = None
+    write_seconds: float = 0.0
 
     def write_data_docs(self, out_dir: str | Path) -> Path:
         """Great Expectations' Data Docs of this run (masked) into ``out_dir``; the index path."""
@@ -168,10 +171,13 @@ class QualityStage:
                     + "\n  ".join(failures)
                 )
             results = pd.DataFrame(rows).reindex(columns=[*RESULT_COLUMNS, "sql_unexpected_count"])
-            conservation = self._write(wh, outcomes, flags, results, history, run_id, as_of)
+            absent = [t for t in suites if not wh.has_table("staging", t)]
+            t_write = time.perf_counter()
+            conservation = self._write(wh, outcomes, flags, results, history, run_id, as_of, absent)
         finally:
             for name in flags.values():
                 wh.con.execute(f"DROP TABLE IF EXISTS {name}")
+        write_seconds = time.perf_counter() - t_write
         quarantine_by_reason = _quarantine_by_reason(results)
         return QualityReport(
             run_id=run_id,
@@ -182,6 +188,7 @@ class QualityStage:
             outcomes=outcomes,
             previous_run_id=previous_run_id,
             gx_context=ctx,
+            write_seconds=write_seconds,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -310,6 +317,7 @@ class QualityStage:
         table_part = [x for x in indexed if not x[1][1][0].row_level]
         row_part = [x for x in indexed if x[1][1][0].row_level]
         sampled = self.gx_max_rows is not None and rows_in > self.gx_max_rows
+        t_gx = time.perf_counter()
         gx_results = [
             self._run_gx(
                 ctx, f"{table}.table_checks", con, view, view_cols, table_part, as_of_end, None
@@ -326,6 +334,8 @@ class QualityStage:
             ),
         ]
         outcome.gx_result = [r for r in gx_results if r is not None]
+        outcome.seconds["great_expectations"] = time.perf_counter() - t_gx
+        t_sql = time.perf_counter()
         outcome.gx_rows = min(rows_in, self.gx_max_rows) if sampled else rows_in
 
         # Row-level failure flags in SQL over all rows, materialized once.
@@ -364,6 +374,7 @@ class QualityStage:
             got = con.execute(f"SELECT {sums} FROM {all_flags}").fetchone()
             sql_counts = {i: int(v) for (i, _, _), v in zip(row_checks, got, strict=True)}
         con.execute(f"DROP TABLE IF EXISTS {all_flags}")
+        outcome.seconds["sql_flags"] = time.perf_counter() - t_sql
 
         # One results row per expectation.
         rows = []
@@ -466,12 +477,17 @@ class QualityStage:
         return vd.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
     # ------------------------------------------------------------------------------------------
-    def _write(self, wh, outcomes, flags, results, history, run_id, as_of) -> pd.DataFrame:
+    def _write(
+        self, wh, outcomes, flags, results, history, run_id, as_of, absent=()
+    ) -> pd.DataFrame:
         con = wh.con
         now = dt.datetime.now()
         as_of_date = pd.Timestamp(as_of).date()
         conservation = []
         with wh.transaction():
+            for table in absent:  # an earlier run's output must not outlive its source
+                wh.drop_table("clean", table)
+                wh.drop_table("quarantine", table)
             for table, outcome in outcomes.items():
                 cols = [c for c in _columns(wh, "staging", table) if c not in STAMP_COLUMNS]
                 sel = ", ".join(f"s.{quote(c)}" for c in cols)

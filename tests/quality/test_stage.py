@@ -131,3 +131,16 @@ def test_sampled_great_expectations_keeps_exact_routing_and_counts(wh, base_dir,
     # table-level checks still see every row
     count = b.loc[("online_orders", "expect_table_row_count_to_be_between(min_value=1)")]
     assert count["observed"] == 8
+
+
+def test_output_of_a_table_the_new_source_lacks_is_removed(wh, tmp_path, tables, sources):
+    src = sources(tmp_path / "a", tables)
+    _run(wh, src, run_id="r1")
+    assert wh.has_table("clean", "order_lines")
+    del tables["order_lines"]
+    src2 = sources(tmp_path / "b", tables)
+    report = _run(wh, src2, run_id="r2")
+    assert "order_lines" not in report.outcomes
+    assert not wh.has_table("clean", "order_lines")
+    assert not wh.has_table("quarantine", "order_lines")
+    assert wh.has_table("clean", "online_orders")
