@@ -83,3 +83,35 @@ def test_synthetic_path_equals_collecting_the_written_files(tmp_path):
                 pd.testing.assert_frame_equal(
                     wa.read_table(schema, name), wb.read_table(schema, name), check_dtype=False
                 )
+
+
+def test_full_names_split_in_the_right_order_with_gender(synthetic):
+    """Against the world's truth: the part put in last_name is the person's surname (typos
+    aside), and the gender hint is right."""
+    from difflib import SequenceMatcher
+
+    from cemlib.collect import split_full_name, translit_key
+
+    _, _, world = synthetic
+    crm = world.sources["crm_contacts"].dropna(subset=["full_name"]).set_index("contact_id")
+    rp = world.truth["record_person"]
+    rp = rp[rp["source_table"] == "crm_contacts"].set_index("record_id")["person_id"]
+    truth = world.truth["people"].set_index("person_id").loc[rp.loc[crm.index]]
+    parts = split_full_name(crm["full_name"])
+    keys = [translit_key(pd.Series(list(s), dtype="string").fillna("")) for s in (
+        parts["last_name"], parts["first_name"], truth["last_name"], truth["first_name"])]  # fmt: skip
+
+    def sim(a, b):
+        return SequenceMatcher(None, a, b).ratio()
+
+    right = [
+        sim(a, c) + sim(b, d) > sim(a, d) + sim(b, c)
+        for a, b, c, d in zip(*(k.tolist() for k in keys), strict=True)
+    ]
+    assert len(right) > 500
+    assert sum(right) / len(right) >= 0.99
+    exact = (keys[0] == keys[2]) & (keys[1] == keys[3])
+    assert exact.mean() >= 0.9  # the rest are typos the generator put in
+    hint = parts["gender_hint"].to_numpy()
+    true_gender = truth["gender"].to_numpy()
+    assert (hint == true_gender).mean() >= 0.98
