@@ -16,7 +16,6 @@ killed half-way still leaves a readable index.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import logging
 import shutil
@@ -24,6 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -144,13 +144,15 @@ def _code_cell_number(nb: nbformat.NotebookNode, index: int) -> int:
     return n
 
 
-def _failing_cell(nb: nbformat.NotebookNode, kind: str) -> int | None:
+def _failing_cell(nb: nbformat.NotebookNode) -> int | None:
     """Index of the cell that failed: marked by Papermill, holding an error, or last started."""
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     for i, c in code:
         if c.get("metadata", {}).get("papermill", {}).get("exception"):
             return i
     for i, c in code:
+        if "raises-exception" in c.get("metadata", {}).get("tags", []):
+            continue  # an error the author expects; Papermill does not stop there either
         for out in c.get("outputs", []):
             if out.get("output_type") == "error" and not (
                 out.get("ename") == "SystemExit" and out.get("evalue") in ("", "0")
@@ -182,7 +184,7 @@ def _mark_failure(nb: nbformat.NotebookNode, index: int, ename: str, evalue: str
     where = f"In [{count}]" if count else f"code cell {_code_cell_number(nb, index)}"
     banner = nbformat.v4.new_markdown_cell(
         f'<span style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; '
-        f'font-size:2em;">{ename} at {where}: {evalue}</span>'
+        f'font-size:2em;">{escape(ename)} at {where}: {escape(evalue)}</span>'
     )
     banner.metadata["tags"] = ["papermill-error-cell-tag"]
     nb.cells.insert(index, banner)
@@ -210,13 +212,13 @@ def _describe_failure(
     if not out_nb.is_file():
         return info
     nb = nbformat.read(str(out_nb), as_version=4)
-    index = _failing_cell(nb, kind)
+    index = _failing_cell(nb)
     if index is None:
         return info
     if kind in ("timeout", "dead kernel"):
         _mark_failure(nb, index, info["ename"], info["evalue"])
         nbformat.write(nb, str(out_nb))
-        index = _failing_cell(nb, kind)
+        index = _failing_cell(nb)
     cell = nb.cells[index]
     info["code_cell"] = _code_cell_number(nb, index)
     info["execution_count"] = cell.get("execution_count")
@@ -286,7 +288,7 @@ def execute_stage(
     banner = None
     if result.status == FAILED:
         banner = (
-            f"<strong>This stage failed</strong> at {html.escape(result.error_summary)}. "
+            f"<strong>This stage failed</strong> at {escape(result.error_summary)}. "
             "The report stops there: the cells after it did not run."
         )
     source_for_html = out_nb if out_nb.is_file() else notebook  # no output: show the input
