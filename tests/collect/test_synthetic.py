@@ -115,3 +115,27 @@ def test_full_names_split_in_the_right_order_with_gender(synthetic):
     hint = parts["gender_hint"].to_numpy()
     true_gender = truth["gender"].to_numpy()
     assert (hint == true_gender).mean() >= 0.98
+
+
+def test_normalized_identifiers_collapse_spellings_without_merging_people(synthetic):
+    """Per person, E.164 phones and email keys have far fewer distinct values than the raw
+    spellings, and (almost) no key is shared by two people."""
+    from cemlib.collect import email_key, normalize_phone
+
+    _, _, world = synthetic
+    rp = world.truth["record_person"]
+    frames = []
+    for table, id_col in (("crm_contacts", "contact_id"), ("online_orders", "order_id")):
+        df = world.sources[table][[id_col, "email", "phone"]].rename(columns={id_col: "record_id"})
+        frames.append(df.assign(source_table=table))
+    recs = pd.concat(frames).merge(rp, on=["source_table", "record_id"])
+    recs["email_key"] = email_key(recs["email"])
+    recs["phone_e164"] = normalize_phone(recs["phone"])
+
+    def per_person(col):
+        return recs.dropna(subset=[col]).groupby("person_id")[col].nunique().mean()
+
+    assert per_person("email_key") < 0.8 * per_person("email")
+    assert per_person("phone_e164") < 0.6 * per_person("phone")
+    shared = recs.dropna(subset=["email_key"]).groupby("email_key")["person_id"].nunique()
+    assert (shared > 1).mean() < 0.002
