@@ -1,0 +1,21 @@
+"""Survival churn and customer lifetime value (stage 3)."""
+
+from cemlib.churn.evaluate import concordance_vs_dropout, evaluate_predictions
+from cemlib.churn.features import customer_features, purchase_occasions, validate_transactions
+from cemlib.churn.gaps import GapModel, spell_table
+from cemlib.churn.models import ChurnModel, risk_segment
+from cemlib.churn.subscriptions import SubscriptionChurnModel, subscription_table
+
+__all__ = [
+    "ChurnModel",
+    "GapModel",
+    "SubscriptionChurnModel",
+    "concordance_vs_dropout",
+    "customer_features",
+    "evaluate_predictions",
+    "purchase_occasions",
+    "risk_segment",
+    "spell_table",
+    "subscription_table",
+    "validate_transactions",
+]

@@ -1,0 +1,262 @@
+"""Per-customer survival data as of a date, from any transactions table.
+
+A *purchase occasion* is one customer-day with at least one transaction (same-day orders are one
+visit). Everything here only looks at occasions dated on or before the cut-off, so features built
+"as of" a date never see later rows even when the input holds them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from cemlib.errors import InputError
+
+REQUIRED = ("customer_id", "ts", "amount")
+OPTIONAL = ("margin", "channel", "item_id", "quantity", "order_id", "category")
+
+FEATURES: tuple[str, ...] = (
+    "n_purchases",
+    "log_n",
+    "recency_days",
+    "age_days",
+    "log_age",
+    "mean_gap",
+    "std_gap",
+    "last_gap",
+    "overdue",
+    "rate",
+    "n_30d",
+    "n_90d",
+    "n_180d",
+    "n_365d",
+    "log_monetary",
+    "log_total",
+    "amount_90d",
+    "online_share_tx",
+    "n_items",
+)
+
+
+def end_of_day(as_of: str | dt.date | pd.Timestamp) -> pd.Timestamp:
+    """The first instant after ``as_of`` (``as_of`` is inclusive, whole day)."""
+    return pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+
+
+def validate_transactions(df: pd.DataFrame, source: str = "transactions") -> pd.DataFrame:
+    """Check and type a transactions frame: customer_id (text), ts (timestamp), amount (float).
+
+    Raises :class:`InputError` naming the column for a missing column, an unparseable date or a
+    non-numeric amount.
+    """
+    if df is None or len(df) == 0:
+        raise InputError("no rows", source=source)
+    for col in REQUIRED:
+        if col not in df.columns:
+            raise InputError(
+                f"missing column (have: {', '.join(map(str, df.columns))})",
+                source=source,
+                column=col,
+            )
+    out = df.copy()
+    if out["customer_id"].isna().any():
+        n = int(out["customer_id"].isna().sum())
+        raise InputError(f"{n} rows without a customer id", source=source, column="customer_id")
+    out["customer_id"] = out["customer_id"].astype(str)
+    if not pd.api.types.is_datetime64_any_dtype(out["ts"]):
+        parsed = _parse_dates(out["ts"])
+        bad = parsed.isna() & out["ts"].notna()
+        if bad.any() or parsed.isna().any():
+            first = out["ts"][parsed.isna()].iloc[0]
+            raise InputError(
+                f"unparseable date {first!r} ({int(parsed.isna().sum())} rows)",
+                source=source,
+                column="ts",
+            )
+        out["ts"] = parsed
+    if getattr(out["ts"].dt, "tz", None) is not None:
+        out["ts"] = out["ts"].dt.tz_localize(None)
+    for col in ("amount", "margin", "quantity"):
+        if col in out.columns and not pd.api.types.is_numeric_dtype(out[col]):
+            num = _parse_numbers(out[col])
+            bad = num.isna() & out[col].notna() & (out[col].astype(str).str.strip() != "")
+            if bad.any():
+                raise InputError(
+                    f"not a number: {out[col][bad].iloc[0]!r} ({int(bad.sum())} rows)",
+                    source=source,
+                    column=col,
+                )
+            out[col] = num
+    out["amount"] = out["amount"].astype(float).fillna(0.0)
+    return out
+
+
+def _parse_dates(s: pd.Series) -> pd.Series:
+    try:  # the collect stage's parser knows the Russian export formats
+        from cemlib.collect.normalize.dates import parse_dates
+
+        return parse_dates(s.astype("string").str.strip())
+    except ImportError:  # pragma: no cover - collect not installed
+        pass
+    text = s.astype("string").str.strip()
+    # CDNOW-style YYYYMMDD
+    if text.str.fullmatch(r"\d{8}").fillna(False).all():
+        return pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    iso = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    if iso.notna().all():
+        return iso
+    # Russian exports: 31.12.2024 [23:59[:59]]
+    ru = pd.to_datetime(text, format="mixed", dayfirst=True, errors="coerce")
+    return iso.fillna(ru)
+
+
+def _parse_numbers(s: pd.Series) -> pd.Series:
+    try:  # decimal commas, thousands groups, currency signs
+        from cemlib.collect.normalize.amounts import parse_amounts
+
+        return parse_amounts(s)
+    except ImportError:  # pragma: no cover - collect not installed
+        pass
+    text = (
+        s.astype("string")
+        .str.replace("\u00a0", "", regex=False)
+        .str.replace(" ", "", regex=False)
+        .str.replace(",", ".", regex=False)
+        .str.replace(r"[₽рубRUB$€]", "", regex=True)
+    )
+    return pd.to_numeric(text, errors="coerce")
+
+
+def purchase_occasions(
+    transactions: pd.DataFrame, as_of: str | dt.date | None = None
+) -> pd.DataFrame:
+    """Customer-day purchase occasions on or before ``as_of``: customer_id, day, amount, margin,
+    online (share of online rows), n_items. Rows after ``as_of`` are dropped here."""
+    df = transactions
+    if as_of is not None:
+        df = df[df["ts"] < end_of_day(as_of)]
+    day = df["ts"].dt.normalize()
+    agg = {"amount": ("amount", "sum")}
+    work = pd.DataFrame({"customer_id": df["customer_id"].values, "day": day.values})
+    work["amount"] = df["amount"].values
+    work["margin"] = df["margin"].values if "margin" in df else np.nan
+    if "channel" in df:
+        work["online"] = (df["channel"].astype(str).str.lower() == "online").astype(float).values
+    else:
+        work["online"] = np.nan
+    work["n_items"] = df["quantity"].fillna(1).values if "quantity" in df else 1.0
+    agg = {
+        "amount": ("amount", "sum"),
+        "margin": ("margin", lambda x: x.sum(min_count=1)),
+        "online": ("online", "mean"),
+        "n_items": ("n_items", "sum"),
+    }
+    if "margin" not in df:
+        agg["margin"] = ("margin", "first")
+    occ = work.groupby(["customer_id", "day"], sort=True).agg(**agg).reset_index()
+    return occ
+
+
+def customer_features(occasions: pd.DataFrame, cutoff: str | dt.date) -> pd.DataFrame:
+    """RFM and inter-purchase features per customer with a purchase on or before ``cutoff``.
+
+    Index: customer_id. Days are counted to the end of ``cutoff``'s day.
+    """
+    cut = pd.Timestamp(cutoff).normalize()
+    occ = occasions[occasions["day"] <= cut]
+    if occ.empty:
+        return pd.DataFrame(columns=FEATURES)
+    g = occ.groupby("customer_id", sort=True)
+    first, last = g["day"].min(), g["day"].max()
+    n = g.size().astype(float)
+    age = (cut - first).dt.days.astype(float)
+    rec = (cut - last).dt.days.astype(float)
+    gaps = occ["day"].diff().dt.days.where(occ["customer_id"].eq(occ["customer_id"].shift()))
+    gg = gaps.groupby(occ["customer_id"].values)
+    mean_gap = gg.mean().reindex(n.index)
+    std_gap = gg.std().reindex(n.index)
+    last_gap = gg.last().reindex(n.index)
+    f = pd.DataFrame(index=n.index)
+    f["n_purchases"] = n
+    f["log_n"] = np.log(n)
+    f["recency_days"] = rec
+    f["age_days"] = age
+    f["log_age"] = np.log1p(age)
+    span = (age - rec).clip(lower=0)
+    # mean gap unknown for one-time buyers: fall back to the time observed
+    f["mean_gap"] = mean_gap.fillna(age + 1.0)
+    f["std_gap"] = std_gap.fillna(0.0)
+    f["last_gap"] = last_gap.fillna(age + 1.0)
+    f["overdue"] = rec / (f["mean_gap"] + 1.0)
+    f["rate"] = (n - 1) / (span + 30.0)
+    for d in (30, 90, 180, 365):
+        recent = occ[occ["day"] > cut - pd.Timedelta(days=d)]
+        f[f"n_{d}d"] = recent.groupby("customer_id").size().reindex(n.index).fillna(0.0)
+    f["log_monetary"] = np.log1p(g["amount"].mean().clip(lower=0))
+    f["log_total"] = np.log1p(g["amount"].sum().clip(lower=0))
+    recent = occ[occ["day"] > cut - pd.Timedelta(days=90)]
+    f["amount_90d"] = np.log1p(
+        recent.groupby("customer_id")["amount"].sum().reindex(n.index).fillna(0.0).clip(lower=0)
+    )
+    f["online_share_tx"] = g["online"].mean().fillna(-1.0)
+    f["n_items"] = np.log1p(g["n_items"].sum())
+    f["first_day"] = first
+    f["last_day"] = last
+    f["mean_amount"] = g["amount"].mean()
+    f["mean_margin"] = g["margin"].mean()
+    return f
+
+
+def future_counts(occasions_all: pd.DataFrame, start: pd.Timestamp, days: int) -> pd.DataFrame:
+    """Occasions and amount per customer in the window (start, start + days] (whole days)."""
+    s = pd.Timestamp(start).normalize()
+    w = occasions_all[
+        (occasions_all["day"] > s) & (occasions_all["day"] <= s + pd.Timedelta(days=days))
+    ]
+    g = w.groupby("customer_id")
+    return pd.DataFrame({"n": g.size().astype(float), "amount": g["amount"].sum()})
+
+
+def join_covariates(
+    features: pd.DataFrame, covariates: pd.DataFrame | None, source: str = "covariates"
+) -> tuple[pd.DataFrame, list[str]]:
+    """Left-join customer covariates (numeric kept, categoricals one-hot with the most frequent
+    level as reference, missing numerics imputed by the median plus a missing-indicator)."""
+    if covariates is None or len(covariates) == 0:
+        return features, []
+    if "customer_id" not in covariates.columns:
+        raise InputError("missing column", source=source, column="customer_id")
+    cov = covariates.copy()
+    cov["customer_id"] = cov["customer_id"].astype(str)
+    if cov["customer_id"].duplicated().any():
+        raise InputError("duplicate customer ids", source=source, column="customer_id")
+    cov = cov.set_index("customer_id")
+    cols: list[str] = []
+    parts = []
+    for c in cov.columns:
+        s = cov[c]
+        if c.startswith("_"):
+            continue
+        if pd.api.types.is_bool_dtype(s):
+            s = s.astype(float)
+        if pd.api.types.is_numeric_dtype(s):
+            parts.append(s.astype(float).rename(f"cov_{c}"))
+        else:
+            s = s.astype("string").fillna("unknown")
+            levels = s.value_counts()
+            keep = [lv for lv in levels.index[1:] if levels[lv] >= max(5, 0.01 * len(s))]
+            for lv in keep[:5]:
+                parts.append((s == lv).astype(float).rename(f"cov_{c}={lv}"))
+    if not parts:
+        return features, []
+    X = pd.concat(parts, axis=1).reindex(features.index)
+    for c in list(X.columns):
+        if X[c].isna().any():
+            if X[c].notna().any() and X[c].nunique() > 1 and X[c].isna().mean() > 0.01:
+                X[f"{c}_missing"] = X[c].isna().astype(float)
+            X[c] = X[c].fillna(X[c].median() if X[c].notna().any() else 0.0)
+    X = X.loc[:, X.nunique() > 1]
+    cols = list(X.columns)
+    return features.join(X), cols

@@ -1,0 +1,227 @@
+"""``ChurnModel``: purchase probability, expected purchases and CLV per customer as of a date.
+
+Two lifelines AFT models of the time between purchases do the survival work (see
+:mod:`cemlib.churn.gaps`): one with covariate-dependent shape for the probability of a purchase
+within each horizon (closed form from the open spell), one with a common shape to simulate the
+purchase process forward. A backtest carved from the end of the history then calibrates the
+simulated counts: the same models are fitted on history up to ``as_of - L``, their simulated
+counts for ``(as_of - L, as_of]`` are regressed (Poisson GLM) on what actually happened, and that
+calibration is applied to the forecasts made at ``as_of``. Only rows dated on or before
+``as_of`` are ever used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import PoissonRegressor
+
+from cemlib.churn.clv import margin_rate, shrunk_spend
+from cemlib.churn.features import (
+    customer_features,
+    join_covariates,
+    purchase_occasions,
+    validate_transactions,
+)
+from cemlib.churn.gaps import GapModel, spell_table
+
+RISK_LABELS = ("high", "medium", "low")
+
+
+def risk_segment(
+    p_purchase: np.ndarray, thresholds: tuple[float, float] = (0.3, 0.6)
+) -> np.ndarray:
+    """``high`` risk below the first threshold of purchase probability, ``low`` above the second."""
+    p = np.asarray(p_purchase, dtype=float)
+    return np.where(p < thresholds[0], "high", np.where(p < thresholds[1], "medium", "low"))
+
+
+def _design(sim: dict[str, np.ndarray], h: int, log_n: np.ndarray) -> np.ndarray:
+    """Covariates of the multiplicative correction of simulated counts."""
+    return np.column_stack([np.log(sim[f"p_{h}"] + 0.01), log_n])
+
+
+def _offset(sim: dict[str, np.ndarray], h: int) -> np.ndarray:
+    return np.maximum(sim[f"count_{h}"], 1e-3)
+
+
+class ChurnModel:
+    """Survival churn and CLV for any transactions table.
+
+    Parameters
+    ----------
+    horizons: horizons in days to predict for; the last is the main one (``p_purchase``...).
+    annual_discount: discount rate per year for CLV.
+    families: AFT families compared by cross-validated concordance.
+    n_sims: forward simulations per customer.
+    calibrate: fit the backtest calibration of counts (needs history longer than ~60 days).
+    risk_thresholds: purchase-probability cut-offs of the high/medium/low risk segments.
+
+    Fitted attributes: ``as_of_``, ``features_`` (per-customer survival data),
+    ``prob_model_``/``count_model_`` (:class:`GapModel`), ``calibration_`` (GLM or None),
+    ``backtest_days_``, ``spend_``, ``margin_rate_``, ``covariate_columns_``.
+    """
+
+    def __init__(
+        self,
+        horizons: tuple[int, ...] | list[int] = (90, 180, 365),
+        annual_discount: float = 0.1,
+        families: tuple[str, ...] = ("weibull", "lognormal", "loglogistic"),
+        n_sims: int = 100,
+        calibrate: bool = True,
+        risk_thresholds: tuple[float, float] = (0.3, 0.6),
+        max_rows: int = 15_000,
+        seed: int = 42,
+    ):
+        self.horizons = horizons
+        self.annual_discount = annual_discount
+        self.families = families
+        self.n_sims = n_sims
+        self.calibrate = calibrate
+        self.risk_thresholds = risk_thresholds
+        self.max_rows = max_rows
+        self.seed = seed
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _gap_models(
+        self,
+        occ: pd.DataFrame,
+        cut: pd.Timestamp,
+        cov: pd.DataFrame | None,
+        families: tuple[str, ...] | None = None,
+    ):
+        spells = spell_table(occ, cut, cov)
+        prob = GapModel(
+            families=families or self.families,
+            ancillary=True,
+            max_rows=self.max_rows,
+            seed=self.seed,
+        ).fit(spells, self.covariate_columns_)
+        count = GapModel(
+            families=(prob.family_,), ancillary=False, max_rows=self.max_rows, seed=self.seed
+        ).fit(spells, self.covariate_columns_)
+        state = spells.groupby("customer_id", sort=True).tail(1).set_index("customer_id")
+        return prob, count, state
+
+    def _simulate(self, prob, count, state, horizons) -> dict[str, np.ndarray]:
+        elapsed = state["duration"].to_numpy()
+        sim = count.simulate(
+            state, elapsed, list(horizons), self.annual_discount, n_sims=self.n_sims
+        )
+        p = prob.simulate(state, elapsed, list(horizons), n_sims=0)
+        for h in horizons:
+            sim[f"p_{h}"] = p[f"p_{h}"]
+        return sim
+
+    def fit(
+        self,
+        transactions: pd.DataFrame,
+        as_of: str | dt.date,
+        covariates: pd.DataFrame | None = None,
+        source: str = "transactions",
+    ) -> ChurnModel:
+        """Learn from ``transactions`` (customer_id, ts, amount; optional margin, channel,
+        quantity) dated on or before ``as_of``; ``covariates`` is one row per customer_id."""
+        self.as_of_ = pd.Timestamp(as_of).normalize()
+        tx = validate_transactions(transactions, source)
+        self.n_rows_after_as_of_ = int((tx["ts"] >= self.as_of_ + pd.Timedelta(days=1)).sum())
+        occ = purchase_occasions(tx, self.as_of_)
+        if occ.empty:
+            from cemlib.errors import InputError
+
+            raise InputError(f"no transactions on or before {self.as_of_.date()}", source=source)
+        self.occasions_ = occ
+        feats = customer_features(occ, self.as_of_)
+        feats, self.covariate_columns_ = join_covariates(feats, covariates)
+        self.features_ = feats
+        cov = feats[self.covariate_columns_] if self.covariate_columns_ else None
+        self.prob_model_, self.count_model_, self.state_ = self._gap_models(occ, self.as_of_, cov)
+        self.spend_ = shrunk_spend(occ)
+        self.margin_rate_ = margin_rate(occ)
+        self.calibration_ = None
+        history = (self.as_of_ - occ["day"].min()).days
+        H = max(self.horizons)
+        L = int(min(H, history // 2))
+        self.backtest_days_ = L
+        if self.calibrate and L >= 30:
+            cut = self.as_of_ - pd.Timedelta(days=L)
+            prob, count, state = self._gap_models(occ, cut, cov, (self.prob_model_.family_,))
+            sim = self._simulate(prob, count, state, [L])
+            n_after = (
+                occ[occ["day"] > cut].groupby("customer_id").size().reindex(state.index).fillna(0)
+            )
+            X = _design(sim, L, np.log(state["k"].to_numpy(dtype=float)))
+            off = _offset(sim, L)
+            # Poisson regression with log(offset): fit the ratio actual / simulated
+            self.calibration_ = PoissonRegressor(alpha=1e-4, max_iter=1000).fit(
+                X, n_after.to_numpy() / off, sample_weight=off
+            )
+            self.backtest_ = pd.DataFrame(
+                {"predicted": off * self.calibration_.predict(X), "actual": n_after.to_numpy()},
+                index=state.index,
+            )
+        return self
+
+    # -- predicting ------------------------------------------------------------------------
+    def predict(self, horizons: tuple[int, ...] | list[int] | None = None) -> pd.DataFrame:
+        """Per customer: ``p_purchase_<h>``, ``expected_purchases_<h>``, ``expected_revenue_<h>``,
+        ``expected_margin_<h>``, ``clv_<h>`` (discounted margin, or revenue without margins)
+        for each horizon, and the main horizon's figures without suffix plus ``risk_segment``."""
+        hs = sorted({int(h) for h in (horizons or self.horizons)})
+        state = self.state_
+        sim = self._simulate(self.prob_model_, self.count_model_, state, hs)
+        log_n = np.log(state["k"].to_numpy(dtype=float))
+        spend = self.spend_["expected"].reindex(state.index).to_numpy()
+        mrate = self.margin_rate_.reindex(state.index).to_numpy(dtype=float)
+        out = pd.DataFrame(index=state.index)
+        out.index.name = "customer_id"
+        for h in hs:
+            count = sim[f"count_{h}"]
+            if self.calibration_ is not None:
+                count = _offset(sim, h) * self.calibration_.predict(_design(sim, h, log_n))
+            raw = np.maximum(sim[f"count_{h}"], 1e-9)
+            disc = np.where(sim[f"count_{h}"] > 0, sim[f"disc_{h}"] / raw, 1.0)
+            p = sim[f"p_{h}"]
+            out[f"p_purchase_{h}"] = p
+            out[f"expected_purchases_{h}"] = count
+            out[f"expected_revenue_{h}"] = count * spend
+            out[f"expected_margin_{h}"] = count * spend * mrate
+            value = out[f"expected_margin_{h}"] if np.isfinite(mrate).any() else count * spend
+            out[f"clv_{h}"] = value * disc
+        H = hs[-1]
+        for name in ("p_purchase", "expected_purchases", "expected_revenue", "expected_margin"):
+            out[name] = out[f"{name}_{H}"]
+        out["clv"] = out[f"clv_{H}"]
+        out["risk_segment"] = risk_segment(out["p_purchase"].to_numpy(), self.risk_thresholds)
+        f = self.features_.reindex(out.index)
+        out["n_purchases"] = f["n_purchases"].astype(int)
+        out["recency_days"] = f["recency_days"].astype(int)
+        out["tenure_days"] = f["age_days"].astype(int)
+        out["mean_amount"] = f["mean_amount"]
+        out["horizon_days"] = H
+        return out.reset_index()
+
+    def survival_curves(self, times: np.ndarray | list[int]) -> pd.DataFrame:
+        """P(no purchase by ``as_of + t``) per customer (rows) and day ``t`` (columns)."""
+        t = np.asarray(times, dtype=float)
+        s = self.state_["duration"].to_numpy()[:, None]
+        X = self.state_[self.prob_model_.columns_]
+        a, b = self.prob_model_._params(X)
+        from cemlib.churn.gaps import _cdf
+
+        fam = self.prob_model_.family_
+        S_s = 1.0 - _cdf(fam, s, a[:, None], b[:, None])
+        S_st = 1.0 - _cdf(fam, s + t[None, :], a[:, None], b[:, None])
+        return pd.DataFrame(S_st / np.maximum(S_s, 1e-300), index=self.state_.index, columns=t)
+
+    def score(self, transactions: pd.DataFrame, horizon: int | None = None) -> dict[str, float]:
+        """Figures against what happened after ``as_of`` in ``transactions`` (see
+        :func:`cemlib.churn.evaluate.evaluate_predictions`)."""
+        from cemlib.churn.evaluate import evaluate_predictions
+
+        H = int(horizon or max(self.horizons))
+        pred = self.predict([H])
+        curves = self.survival_curves(np.arange(1, H + 1))
+        return evaluate_predictions(pred, transactions, self.as_of_, H, curves=curves)

@@ -1,0 +1,153 @@
+"""The warehouse stage: profile transactions in, ``marts.churn_scores`` out.
+
+Reads :func:`cemlib.marts.profile_transactions` and :func:`cemlib.marts.profile_covariates`
+as of ``as_of``, fits :class:`~cemlib.churn.models.ChurnModel`, writes one row per customer to
+``marts.churn_scores`` and, on the synthetic world, scores the result against the truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cemlib.churn.evaluate import concordance_vs_dropout, evaluate_predictions
+from cemlib.churn.models import ChurnModel
+from cemlib.churn.survival import (
+    CoxExplainer,
+    inactivity_threshold,
+    lifetime_table,
+)
+from cemlib.marts import profile_covariates, profile_transactions
+from cemlib.warehouse import Warehouse
+
+COX_COVARIATES = (
+    "log_monetary",
+    "online_share_tx",
+    "cov_n_tickets",
+    "cov_mean_csat",
+    "cov_low_csat_tickets",
+    "cov_loyalty_member",
+    "cov_web_days",
+)
+
+
+@dataclass
+class ChurnStageResult:
+    model: ChurnModel
+    scores: pd.DataFrame
+    transactions: pd.DataFrame
+    covariates: pd.DataFrame
+    lifetimes: pd.DataFrame
+    inactivity_days: int
+    cox: CoxExplainer | None
+    truth: dict = field(default_factory=dict)
+
+
+def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:
+    """customer_id -> person_id (for profiles: the person most of its records belong to)."""
+    if not wh.has_table("truth", "record_person"):
+        return None
+    if key == "person":
+        return None
+    return wh.sql(
+        """
+        SELECT customer_id, person_id FROM (
+          SELECT CAST(m.profile_id AS VARCHAR) AS customer_id, t.person_id,
+                 row_number() OVER (PARTITION BY m.profile_id ORDER BY count(*) DESC,
+                                    t.person_id) AS r
+          FROM identity.map m JOIN truth.record_person t
+            ON t.source_table = m.source_table
+           AND CAST(t.record_id AS VARCHAR) = CAST(m.record_id AS VARCHAR)
+          GROUP BY m.profile_id, t.person_id) WHERE r = 1
+        """
+    )
+
+
+def evaluate_against_truth(
+    wh: Warehouse, scores: pd.DataFrame, as_of: str | dt.date, horizon: int, key: str
+) -> dict:
+    """Figures against the synthetic truth: future purchases (``truth.future_orders``) and
+    true dropout dates (``truth.people``); empty without ``truth.*``."""
+    if not (wh.has_table("truth", "future_orders") and wh.has_table("truth", "people")):
+        return {}
+    people = wh.read_table("truth", "people")[["person_id", "true_dropout_date"]]
+    fut = wh.read_table("truth", "future_orders")[["person_id", "ts", "amount"]]
+    pred = scores.copy()
+    if key != "person":
+        link = _truth_person(wh, key)
+        pred = pred.merge(link, on="customer_id", how="inner")
+        # several profiles of one person: keep the one with most purchases
+        pred = pred.sort_values("n_purchases", ascending=False).drop_duplicates("person_id")
+        pred["customer_id"] = pred["person_id"].astype(str)
+    fut = fut.rename(columns={"person_id": "customer_id"})
+    fut["customer_id"] = fut["customer_id"].astype(str)
+    res = evaluate_predictions(pred, fut, pd.Timestamp(as_of), horizon)
+    res["dropout_concordance"] = concordance_vs_dropout(pred, people, as_of)
+    res["dropout_concordance_alive"] = concordance_vs_dropout(pred, people, as_of, alive_only=True)
+    return res
+
+
+def run_stage(
+    wh: Warehouse,
+    as_of: str | dt.date,
+    *,
+    run_id: str = "dev",
+    horizons: tuple[int, ...] = (90, 180, 365),
+    annual_discount: float = 0.1,
+    key: str = "profile",
+    seed: int = 42,
+    write: bool = True,
+) -> ChurnStageResult:
+    """Fit, score and (``write=True``) replace ``marts.churn_scores``."""
+    tx = profile_transactions(wh, as_of, key=key)
+    cov = profile_covariates(wh, as_of, key=key).drop(columns=["web_events"])
+    model = ChurnModel(horizons=horizons, annual_discount=annual_discount, seed=seed)
+    model.fit(tx, as_of=as_of, covariates=cov, source="marts.profile_transactions")
+    scores = model.predict()
+    if write:
+        wh.write_table("marts", "churn_scores", scores, run_id=run_id, as_of=as_of)
+    tau = inactivity_threshold(model.occasions_)
+    life = lifetime_table(model.features_, as_of, tau)
+    cols = [c for c in COX_COVARIATES if c in life.columns]
+    cols += [c for c in model.covariate_columns_ if c.startswith("cov_region=")][:5]
+    cox = None
+    if life["lapsed"].sum() >= 20 and cols:
+        cox = CoxExplainer(seed=seed).fit(life, cols)
+    truth = evaluate_against_truth(wh, scores, as_of, max(horizons), key)
+    return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth)
+
+
+def top_at_risk(scores: pd.DataFrame, n: int = 15) -> pd.DataFrame:
+    """The most valuable customers among the high-risk segment, by historic spend x CLV."""
+    risky = scores[scores["risk_segment"] == "high"].copy()
+    risky["historic_value"] = risky["mean_amount"] * risky["n_purchases"]
+    return risky.sort_values("historic_value", ascending=False).head(n)[
+        [
+            "customer_id",
+            "n_purchases",
+            "recency_days",
+            "historic_value",
+            "p_purchase",
+            "clv",
+            "risk_segment",
+        ]
+    ]
+
+
+def headline_figures(result: ChurnStageResult) -> dict:
+    s = result.scores
+    out = {
+        "customers scored": int(len(s)),
+        "high-risk share": float((s["risk_segment"] == "high").mean()),
+        "expected purchases (main horizon)": float(s["expected_purchases"].sum()),
+        "expected revenue (main horizon)": float(s["expected_revenue"].sum()),
+        "discounted CLV (main horizon)": float(s["clv"].sum()),
+        "model": f"{result.model.prob_model_.family_} AFT",
+    }
+    for k in ("auc", "rmse", "total_error", "harrell_c", "dropout_concordance"):
+        if k in result.truth:
+            out[f"truth {k}"] = float(np.round(result.truth[k], 4))
+    return out
