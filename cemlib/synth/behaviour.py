@@ -300,9 +300,9 @@ def web_events(
     researched = bonline[lb] | (
         (rng.random(len(lb)) < b.pos_researched) & (ln["line_no"].to_numpy() == 0)
     )
-    researched &= rng.random(len(lb)) < np.where(ln["line_no"].to_numpy() == 0, 0.9, 0.45)
+    researched &= rng.random(len(lb)) < np.where(ln["line_no"].to_numpy() == 0, 0.85, 0.3)
     idx = np.flatnonzero(researched)
-    k = 1 + rng.poisson(0.5, len(idx))
+    k = 1 + rng.poisson(0.3, len(idx))
     rows = np.repeat(idx, k)
     v_t = bt[lb[rows]] - rng.uniform(0.02, 12.0, len(rows))
     views = pd.DataFrame(
@@ -312,11 +312,10 @@ def web_events(
             "etype": 0,
             "sku_idx": ln["sku_idx"].to_numpy()[rows],
             "category": ln["category"].to_numpy()[rows],
-            "basket": lb[rows],
         }
     )
     # carts minutes before an online order
-    cidx = np.flatnonzero(bonline[lb] & (rng.random(len(lb)) < 0.6))
+    cidx = np.flatnonzero(bonline[lb] & (rng.random(len(lb)) < 0.5))
     carts = pd.DataFrame(
         {
             "person": ln["person"].to_numpy()[cidx],
@@ -324,7 +323,6 @@ def web_events(
             "etype": 1,
             "sku_idx": ln["sku_idx"].to_numpy()[cidx],
             "category": ln["category"].to_numpy()[cidx],
-            "basket": lb[cidx],
         }
     )
     # background sessions while alive
@@ -332,20 +330,18 @@ def web_events(
     t0 = people["_t0"].to_numpy()
     rate = b.web_sessions_per_year * (0.2 + online) / YEAR
     sp, st = _poisson_times(rng, rate, t0 - 10, np.minimum(drop + 20, tl.end))
-    size = 1 + rng.poisson(1.2, len(sp))
+    size = 1 + rng.poisson(1.0, len(sp))
     ep = np.repeat(sp, size)
     et = np.repeat(st, size) + rng.uniform(0, 0.02, len(ep))
     etype = rng.choice([0, 1, 2, 3], size=len(ep), p=[0.55, 0.05, 0.25, 0.15])
     ecat = _draw(rng, len(ep), lambda a, z: pref[ep[a:z]])
     esku = _sample_skus(rng, ecat, products).astype(np.int32)
     esku = np.where(etype == 2, -1, esku)  # searches carry a category, not a sku
-    bg = pd.DataFrame(
-        {"person": ep, "t": et, "etype": etype, "sku_idx": esku, "category": ecat, "basket": -1}
-    )
+    bg = pd.DataFrame({"person": ep, "t": et, "etype": etype, "sku_idx": esku, "category": ecat})
     ev = pd.concat([views, carts, bg], ignore_index=True)
     ev = ev[(ev["t"].to_numpy() >= 0) & (ev["t"].to_numpy() < tl.end)]
     ev = ev[ev["t"].to_numpy() >= t0[ev["person"].to_numpy()] - 30]
-    # which device: the order's device for purchase-related events, else any of the person's
+    ev["person"] = ev["person"].astype(np.int32)
     ev["etype"] = ev["etype"].astype(np.int8)
     ev["category"] = ev["category"].astype(np.int16)
     ev["sku_idx"] = ev["sku_idx"].astype(np.int32)

@@ -123,7 +123,7 @@ class BehaviourParams:
     #: probability that a consumable is bought again after its usual interval
     repeat_prob: float = 0.55
     #: background web sessions per active year (scaled by online share)
-    web_sessions_per_year: float = 3.5
+    web_sessions_per_year: float = 3.0
     #: share of store purchases researched online first (views before buying)
     pos_researched: float = 0.30
 

@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 
 from cemlib.synth.behaviour import Timeline
 from cemlib.synth.config import DefectRates
-from cemlib.synth.noise import as_str
 
 #: which defect kinds hit which (table, column)
 PLAN: dict[str, tuple[tuple[str, str], ...]] = {
@@ -167,7 +166,8 @@ def inject_defects(
             n = len(df)
             taken = is_copy.copy()
             taken[rows - 1] = True  # the original stays clean too
-        df = df.copy()
+        df = df.copy(deep=False)
+        pending: dict[str, list] = {}
         for kind, column in plan:
             if kind == "duplicate_receipt_id":
                 continue
@@ -216,11 +216,16 @@ def inject_defects(
                 new = [f"SKU9{int(x):05d}" for x in rng.integers(0, 10**5, k)]
             else:  # pragma: no cover
                 raise ValueError(kind)
-            df[column] = _replace(col, rows, new)
+            pending.setdefault(column, []).append((rows, new))
             idc = ID_COLUMN[table]
             rids = df[idc].iloc[rows].tolist()
             for r, rid, v in zip(rows, rids, new, strict=True):
                 records.append((table, int(r), rid, column, kind, str(v)))
+        for column, parts in pending.items():
+            rows = np.concatenate([r for r, _ in parts])
+            vals = [v for _, vs in parts for v in vs]
+            order = np.argsort(rows, kind="stable")
+            df[column] = _replace(df[column], rows[order], [vals[i] for i in order])
         out[table] = df
     defects = pd.DataFrame(
         records, columns=["table", "source_row", "record_id", "column", "defect", "value"]
@@ -235,12 +240,19 @@ def inject_defects(
 def _replace(col: pd.Series, rows: np.ndarray, new: list) -> pd.Series:
     """``col`` with the values at positions ``rows`` (ascending) replaced by ``new``."""
     if isinstance(col.dtype, pd.StringDtype):
-        arr = as_str(pa.array(col.array))
+        arr = pa.array(col.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
         mask = np.zeros(len(col), dtype=bool)
         mask[rows] = True
-        rep = pa.array([str(v) for v in new], type=pa.string())
+        rep = pa.array([str(v) for v in new], type=arr.type)
         res = pc.replace_with_mask(arr, pa.array(mask), rep)
         return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([res])), dtype=col.dtype)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        extra = sorted({str(v) for v in new} - set(col.cat.categories))
+        out = col.cat.add_categories(extra) if extra else col.copy()
+        out.iloc[rows] = [str(v) for v in new]
+        return out
     values = col.to_numpy().copy()
     values[rows] = new
     return pd.Series(values.astype(col.dtype), index=col.index)

@@ -16,6 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+#: the Arrow type of every text column (what pandas' ``string[pyarrow]`` holds, so wrapping an
+#: array in a pandas Series copies nothing)
+TEXT = pa.large_string()
+
 #: the phone formats of real Russian exports, in the order of :data:`PHONE_STYLE_WEIGHTS`
 PHONE_STYLES: tuple[str, ...] = (
     "+7 (999) 123-45-67",
@@ -62,18 +66,19 @@ def as_str(values) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if isinstance(values, pa.Array):
-        return values if values.type == pa.string() else values.cast(pa.string())
-    return pa.array(values, type=pa.string())
+        return values if values.type == TEXT else values.cast(TEXT)
+    return pa.array(values, type=TEXT)
 
 
 def cat(*parts) -> pa.Array:
     """Element-wise concatenation of string arrays and scalars (null if any part is null)."""
-    return pc.binary_join_element_wise(*parts, "")
+    parts = [pa.scalar(x, TEXT) if isinstance(x, str) else as_str(x) for x in parts]
+    return pc.binary_join_element_wise(*parts, pa.scalar("", TEXT))
 
 
 def zfill(values: np.ndarray, width: int) -> pa.Array:
     """Integers as zero-padded decimal strings."""
-    return pc.utf8_lpad(pa.array(np.asarray(values, dtype=np.int64)).cast(pa.string()), width, "0")
+    return pc.utf8_lpad(pa.array(np.asarray(values, dtype=np.int64)).cast(TEXT), width, "0")
 
 
 def ids(prefix: str, n: int, width: int, start: int = 1) -> pa.Array:
@@ -95,7 +100,7 @@ def by_group(
         if len(idx):
             pieces.append(as_str(fn(k, idx)))
     if not pieces:
-        return pa.array([], type=pa.string())
+        return pa.array([], type=TEXT)
     stacked = pa.concat_arrays(pieces)
     inverse = np.empty(len(order), dtype=np.int64)
     inverse[order] = np.arange(len(order))
@@ -105,8 +110,8 @@ def by_group(
 def where(mask: np.ndarray, a: pa.Array, b: pa.Array | None) -> pa.Array:
     """``a`` where ``mask`` else ``b`` (``None`` = null)."""
     if b is None:
-        b = pa.nulls(len(a), pa.string())
-    return pc.if_else(pa.array(np.asarray(mask, dtype=bool)), a, b)
+        b = pa.nulls(len(a), TEXT)
+    return pc.if_else(pa.array(np.asarray(mask, dtype=bool)), as_str(a), as_str(b))
 
 
 def format_phones(digits10: pa.Array, style: np.ndarray) -> pa.Array:
@@ -166,7 +171,7 @@ def vary_emails(rng: np.random.Generator, emails: pa.Array, rates) -> pa.Array:
         new = [_typo_local(v, sub_rng) for v in vals]
         arr = local.to_numpy(zero_copy_only=False).astype(object)
         arr[idx] = new
-        local = pa.array(arr, type=pa.string())
+        local = pa.array(arr, type=TEXT)
     out = cat(local, "@", domain)
     case = rng.random(n) < rates.email_case
     if case.any():
@@ -183,7 +188,7 @@ def other_provider(emails: pa.Array) -> pa.Array:
     local, domain = _split_email(as_str(emails))
     dom = pc.fill_null(domain, "")
     new = pa.array(
-        [_OTHER_PROVIDER.get(d, "gmail.com") for d in dom.unique().to_pylist()], type=pa.string()
+        [_OTHER_PROVIDER.get(d, "gmail.com") for d in dom.unique().to_pylist()], type=TEXT
     )
     mapped = new.take(pc.index_in(dom, dom.unique()))
     return cat(local, "@", mapped)
@@ -237,7 +242,7 @@ def apply_typos(rng: np.random.Generator, values: pa.Array, rate: float) -> pa.A
     new = [name_typo(v, sub_rng) for v in values.take(pa.array(idx)).to_pylist()]
     arr = values.to_numpy(zero_copy_only=False).astype(object)
     arr[idx] = new
-    return pa.array(arr, type=pa.string())
+    return pa.array(arr, type=TEXT)
 
 
 def hex_ids(rng: np.random.Generator, n: int, n_bytes: int = 8) -> np.ndarray:

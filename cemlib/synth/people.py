@@ -387,6 +387,23 @@ def make_people(
             "joined_at": join,
         }
     )
+    text = [
+        "person_id",
+        "first_name",
+        "last_name",
+        "middle_name",
+        "first_name_lat",
+        "last_name_lat",
+        "middle_name_lat",
+        "gender",
+        "city",
+        "region",
+        "household_id",
+        "address_street",
+        "segment",
+    ]
+    for col in text:
+        people[col] = people[col].astype(pd.StringDtype("pyarrow"))
     people["_city_idx"] = city
     people["_hh"] = hh
     return people, pref

@@ -18,6 +18,7 @@ from cemlib.synth.catalog import CATEGORIES
 from cemlib.synth.config import SynthConfig
 from cemlib.synth.noise import (
     PHONE_STYLE_BY_SOURCE,
+    TEXT,
     apply_typos,
     as_str,
     by_group,
@@ -34,6 +35,7 @@ from cemlib.synth.noise import (
 from cemlib.synth.people import CITIES
 
 STR = pd.StringDtype("pyarrow")
+RECORD_TABLES = ["crm_contacts", "online_orders", "pos_receipts", "web_events", "support_tickets"]
 CATEGORY_NAMES = np.array([c.name for c in CATEGORIES])
 TOPICS = np.array(
     [
@@ -57,6 +59,22 @@ def s(arr) -> pd.Series:
     return pd.Series(arr, dtype=STR)
 
 
+def pick(values, idx) -> pa.Array:
+    """``values[idx]`` as a pyarrow string array, without a numpy/object copy of the strings."""
+    if isinstance(values, pd.Series):
+        values = values.array
+    arr = values if isinstance(values, pa.Array) else as_str(pa.array(values))
+    return as_str(arr).take(pa.array(np.asarray(idx, dtype=np.int64)))
+
+
+def coded(categories, codes) -> pd.Categorical:
+    """A categorical column (``-1`` = missing): low-cardinality text costs one small int a row."""
+    cats = list(categories.astype(str) if isinstance(categories, pd.Series) else categories)
+    codes = np.asarray(codes)
+    dtype = np.int8 if len(cats) < 127 else np.int16 if len(cats) < 32000 else np.int32
+    return pd.Categorical.from_codes(codes.astype(dtype), categories=cats)
+
+
 def fmt_ts(tl: Timeline, t: np.ndarray) -> pa.Array:
     return pc.strftime(pa.array(tl.to_datetime(t)), format="%Y-%m-%d %H:%M:%S")
 
@@ -65,7 +83,7 @@ def digits(values: np.ndarray) -> pa.Array:
     """10-digit national numbers (``-1`` = none) as strings, null for none."""
     v = np.asarray(values, dtype=np.int64)
     ok = v >= 0
-    return pc.if_else(pa.array(ok), zfill(np.where(ok, v, 0), 10), pa.nulls(len(v), pa.string()))
+    return pc.if_else(pa.array(ok), zfill(np.where(ok, v, 0), 10), pa.nulls(len(v), TEXT))
 
 
 def stores_table(rng: np.random.Generator) -> pd.DataFrame:
@@ -81,8 +99,8 @@ def stores_table(rng: np.random.Generator) -> pd.DataFrame:
 
 def address_text(people: pd.DataFrame, person: np.ndarray, style: np.ndarray) -> pa.Array:
     """Delivery addresses written the ways customers type them."""
-    city = pa.array(people["city"].to_numpy()[person])
-    street = pa.array(people["address_street"].to_numpy()[person])
+    city = pick(people["city"], person)
+    street = pick(people["address_street"], person)
     house = pa.array(people["address_house"].to_numpy()[person].astype(str))
     flat = pa.array(people["address_flat"].to_numpy()[person].astype(str))
     post = pa.array(people["postcode"].to_numpy()[person].astype(str))
@@ -140,9 +158,12 @@ class SourceBuilder:
         self.record_person.append(
             pd.DataFrame(
                 {
-                    "source_table": table,
+                    "source_table": pd.Categorical.from_codes(
+                        np.full(len(record_ids), RECORD_TABLES.index(table), dtype=np.int8),
+                        categories=RECORD_TABLES,
+                    ),
                     "record_id": s(record_ids),
-                    "person_id": s(pa.array(self.people["person_id"].to_numpy()[person])),
+                    "person_id": s(pick(self.people["person_id"], person)),
                 }
             )
         )
@@ -178,7 +199,7 @@ class SourceBuilder:
         use2 = pd.notna(e2) & (rng.random(len(person)) < p2)
         e = np.where(use2, e2, e)
         e = np.where(rng.random(len(person)) < p_missing, None, e)
-        return vary_emails(rng, pa.array(e, type=pa.string()), self.cfg.noise)
+        return vary_emails(rng, pa.array(e, type=TEXT), self.cfg.noise)
 
     # -- CRM --------------------------------------------------------------------------------
     def crm(self, in_crm: np.ndarray, account_email: np.ndarray) -> pd.DataFrame:
@@ -202,27 +223,29 @@ class SourceBuilder:
         latin = rng.random(n) < nz.latin_name
         first = where(
             latin,
-            pa.array(p["first_name_lat"].to_numpy()[person]),
-            pa.array(p["first_name"].to_numpy()[person]),
+            pick(p["first_name_lat"], person),
+            pick(p["first_name"], person),
         )
         last = where(
             latin,
-            pa.array(p["last_name_lat"].to_numpy()[person]),
-            pa.array(p["last_name"].to_numpy()[person]),
+            pick(p["last_name_lat"], person),
+            pick(p["last_name"], person),
         )
         middle = where(
             latin,
-            pa.array(p["middle_name_lat"].to_numpy()[person]),
-            pa.array(p["middle_name"].to_numpy()[person]),
+            pick(p["middle_name_lat"], person),
+            pick(p["middle_name"], person),
         )
         first = apply_typos(rng, first, nz.name_typo)
         last = apply_typos(rng, last, nz.name_typo)
         middle = where(rng.random(n) >= nz.missing_patronymic, middle, None)
         full_style = rng.random(n) < nz.crm_full_name_style
         first_last = rng.random(n) < nz.name_order_first_last
-        fio = pc.binary_join_element_wise(last, first, pc.fill_null(middle, ""), " ")
+        fio = pc.binary_join_element_wise(
+            as_str(last), as_str(first), as_str(pc.fill_null(middle, "")), pa.scalar(" ", TEXT)
+        )
         fio = pc.utf8_rtrim_whitespace(fio)
-        fl = pc.binary_join_element_wise(first, last, " ")
+        fl = pc.binary_join_element_wise(as_str(first), as_str(last), pa.scalar(" ", TEXT))
         full = where(full_style, where(first_last, fl, fio), None)
         first_c = where(~full_style, first, None)
         last_c = where(~full_style, last, None)
@@ -238,7 +261,7 @@ class SourceBuilder:
         e1, e2 = self.email[person], self.email2[person]
         u = rng.random(n)
         alt = np.asarray(
-            other_provider(pa.array(e1, type=pa.string())).to_numpy(zero_copy_only=False),
+            other_provider(pa.array(e1, type=TEXT)).to_numpy(zero_copy_only=False),
             dtype=object,
         )
         dup_addr = np.where(pd.notna(e2) & (u < 0.6), e2, np.where(rng.random(n) < 0.6, alt, e1))
@@ -247,7 +270,7 @@ class SourceBuilder:
         first_dup = is_dup & (acct != account_email[person]) & pd.notna(acct)
         self.dup_email[person[first_dup]] = acct[first_dup]
         em = np.where(rng.random(n) < nz.crm_missing_email, None, acct)
-        email = vary_emails(rng, pa.array(em, type=pa.string()), nz)
+        email = vary_emails(rng, pa.array(em, type=TEXT), nz)
 
         bd = p["birth_date"].to_numpy()[person].astype("datetime64[D]")
         bstr = pc.strftime(pa.array(bd.astype("datetime64[s]")), format="%Y-%m-%d")
@@ -260,14 +283,14 @@ class SourceBuilder:
         swapped = cat(pc.utf8_slice_codeunits(bstr, 0, 5), day, "-", mon)
         birth = where(swap, swapped, bstr)
         birth = where(rng.random(n) >= nz.crm_missing_birth_date, birth, None)
-        city_v = pa.array(p["city"].to_numpy()[person])
+        city_v = pick(p["city"], person)
         city = where(rng.random(n) < 0.12, cat("г. ", city_v), city_v)
         city = where(rng.random(n) >= nz.crm_missing_city, city, None)
         gender = pa.array(np.where(p["gender"].to_numpy()[person] == "M", "М", "Ж"))
         gender = where(rng.random(n) >= 0.05, gender, None)
         card_no = p["loyalty_card_no"].to_numpy()[person]
         has_card = (card_no >= 0) & (~is_dup | (rng.random(n) < 0.3))
-        card = where(has_card, pa.array(np.maximum(card_no, 0)).cast(pa.string()), None)
+        card = where(has_card, pa.array(np.maximum(card_no, 0)).cast(TEXT), None)
         has_em = pc.is_valid(email).to_numpy(zero_copy_only=False)
         has_ph = pc.is_valid(phone).to_numpy(zero_copy_only=False)
         consent_email = has_em & (rng.random(n) < 0.65)
@@ -337,7 +360,7 @@ class SourceBuilder:
             {
                 "line_id": s(lid),
                 id_col: s(parent_ids.take(pa.array(pos[lb[lsel]]))),
-                "sku": s(pa.array(products["sku"].to_numpy()[ln["sku_idx"].to_numpy()[lsel]])),
+                "sku": coded(products["sku"], ln["sku_idx"].to_numpy()[lsel]),
                 "quantity": ln["quantity"].to_numpy()[lsel].astype(np.int64),
                 "price": ln["price"].to_numpy()[lsel],
             }
@@ -355,7 +378,7 @@ class SourceBuilder:
         typed = ~use_card & (rng.random(n) < nz.receipt_phone)
         ph = self.person_phone(person, nz.use_second * 0.3, 0.08, 0.0)
         phone = where(typed, self.styled_phone(ph, "pos_receipts"), None)
-        card = where(use_card, pa.array(np.maximum(card_no, 0)).cast(pa.string()), None)
+        card = where(use_card, pa.array(np.maximum(card_no, 0)).cast(TEXT), None)
         # home store in the person's city, sometimes another store of the city
         city = p["_city_idx"].to_numpy()[person]
         st_city = stores["_city_idx"].to_numpy()
@@ -367,7 +390,7 @@ class SourceBuilder:
         receipts = pd.DataFrame(
             {
                 "receipt_id": s(rid),
-                "store_id": s(pa.array(stores["store_id"].to_numpy()[store])),
+                "store_id": coded(stores["store_id"], store),
                 "purchased_at": s(fmt_ts(self.tl, bk["t"].to_numpy()[sel])),
                 "loyalty_card": s(card),
                 "phone": s(phone),
@@ -399,11 +422,8 @@ class SourceBuilder:
             & (rng.random(n) < p_login)
             & (t >= self.people["_t0"].to_numpy()[person])
         )
-        email = pa.array(np.where(logged, acct, None), type=pa.string())
+        email = pa.array(np.where(logged, acct, None), type=TEXT)
         sku_idx = ev["sku_idx"].to_numpy()[sel]
-        sku = where(
-            sku_idx >= 0, pa.array(products["sku"].to_numpy()[np.maximum(sku_idx, 0)]), None
-        )
         device = device_of(person, t)
         events = pd.DataFrame(
             {
@@ -412,9 +432,9 @@ class SourceBuilder:
                 "device_id": s(device),
                 "cookie_id": s(cookie_of(device, t)),
                 "email": s(email),
-                "event_type": s(pa.array(EVENT_TYPES[etype])),
-                "sku": s(sku),
-                "category": s(pa.array(CATEGORY_NAMES[ev["category"].to_numpy()[sel]])),
+                "event_type": coded(EVENT_TYPES, etype),
+                "sku": coded(products["sku"], sku_idx),
+                "category": coded(CATEGORY_NAMES, ev["category"].to_numpy()[sel]),
             }
         )
         self._truth("web_events", eid, person)
@@ -448,8 +468,8 @@ class SourceBuilder:
                 "created_at": s(fmt_ts(self.tl, tk["t"].to_numpy()[sel])),
                 "phone": s(phone),
                 "email": s(email),
-                "channel": s(pa.array(TICKET_CHANNELS[channel])),
-                "topic": s(pa.array(TOPICS[topic])),
+                "channel": coded(TICKET_CHANNELS, channel),
+                "topic": coded(TOPICS, topic),
                 "csat": csat,
             }
         )
@@ -466,7 +486,7 @@ class Devices:
         self.n_dev = 1 + rng.binomial(2, np.clip(online, 0.05, 0.9))
         self.first = np.concatenate([[0], np.cumsum(self.n_dev)[:-1]])
         total = int(self.n_dev.sum())
-        self.device_ids = hex_ids(rng, total, 8)
+        self.device_ids = pa.array(hex_ids(rng, total, 8))
         self.cookie_life = rng.uniform(45, 420, total)
         self.cookie_phase = rng.uniform(0, 1, total)
         self.seed = int(rng.integers(2**31))
@@ -480,7 +500,7 @@ class Devices:
 
     def device_of(self, person: np.ndarray, t: np.ndarray) -> pa.Array:
         self._last_dev = self.device_index(person, t)
-        return pa.array(self.device_ids[self._last_dev])
+        return pick(self.device_ids, self._last_dev)
 
     def cookie_of(self, _device: pa.Array, t: np.ndarray) -> pa.Array:
         dev = self._last_dev
@@ -488,11 +508,5 @@ class Devices:
         key = dev.astype(np.int64) * 4096 + epoch
         uniq, inv = np.unique(key, return_inverse=True)
         r = np.random.default_rng([self.seed, 7])
-        first_seen = 1640995200 + (uniq % 4096) * 86400 * 30 + r.integers(0, 86400 * 30, len(uniq))
-        cid = cat(
-            "GA1.2.",
-            zfill(r.integers(10**9, 10**10 - 1, len(uniq)), 10),
-            ".",
-            pa.array(first_seen).cast(pa.string()),
-        )
+        cid = pa.array(hex_ids(r, len(uniq), 7))
         return cid.take(pa.array(inv))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import logging
+import resource
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +31,35 @@ from cemlib.synth.defects import inject_defects
 from cemlib.synth.noise import cat, zfill
 from cemlib.synth.people import make_people
 from cemlib.synth.sources import CATEGORY_NAMES, Devices, SourceBuilder, s, stores_table
+
+log = logging.getLogger(__name__)
+
+
+try:  # give freed heap pages back between steps (glibc keeps them otherwise): lower peaks at scale
+    _LIBC = ctypes.CDLL("libc.so.6")
+except OSError:  # pragma: no cover - not glibc
+    _LIBC = None
+
+
+def _mark(stage: str, t0: float) -> None:
+    """Release freed memory, then log the elapsed time and peak resident memory of a step."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    try:
+        with open("/proc/self/statm") as fh:
+            rss = int(fh.read().split()[1]) * resource.getpagesize() / 1024**3
+    except OSError:  # not Linux
+        rss = float("nan")
+    log.info(
+        "synth %-14s %6.1f s  rss %.2f GiB  peak %.2f GiB",
+        stage,
+        time.perf_counter() - t0,
+        rss,
+        peak,
+    )
+
 
 #: source tables in the order they are written
 SOURCE_TABLES: tuple[str, ...] = (
@@ -107,6 +140,9 @@ def _write_frame(df: pd.DataFrame, path: Path, format: str) -> Path:
             col = pa.compute.strftime(col, format="%Y-%m-%d %H:%M:%S")
         elif pa.types.is_date(col.type):
             col = pa.compute.strftime(col, format="%Y-%m-%d")
+        elif pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+            col = col.cast(pa.string()) if pa.types.is_large_string(col.type) else col
         elif pa.types.is_large_string(col.type):
             col = col.cast(pa.string())
         cols.append(col)
@@ -152,8 +188,10 @@ def generate(
     r_people, r_latent, r_life, r_bk, r_lines, r_web, r_src, r_def, r_prod = (
         np.random.default_rng(x) for x in root.spawn(9)
     )
+    t_start = time.perf_counter()
     products = build_products(r_prod)
     people, pref = make_people(int(n_people), r_people, cfg, start_ts, as_of_ts)
+    _mark("people", t_start)
     joined = people["joined_at"].to_numpy().astype("datetime64[s]")
     t0 = (joined - start_ts.to_datetime64().astype("datetime64[s]")).astype(np.int64) / bh.DAY
     people["_t0"] = t0
@@ -161,8 +199,11 @@ def generate(
     lat = bh.latent(people, r_latent, cfg)
     drop, first_bad, tickets = bh.lifetimes_and_tickets(people, lat, r_life, cfg, tl)
     bk = bh.baskets(people, pref, lat, drop, r_bk, cfg, tl)
+    _mark("baskets", t_start)
     ln = bh.lines(bk, pref, products, r_lines, cfg)
+    _mark("lines", t_start)
     ev = bh.web_events(people, pref, bk, ln, drop, products, r_web, cfg, tl)
+    _mark("events", t_start)
 
     # who has a CRM record and which e-mail their account uses
     src = SourceBuilder(people, tl, r_src, cfg)
@@ -181,27 +222,6 @@ def generate(
     devices = Devices(people, r_src)
     stores = stores_table(r_src)
 
-    sources: dict[str, pd.DataFrame] = {}
-    sources["crm_contacts"] = src.crm(in_crm, account_email)
-    sources["online_orders"], sources["order_lines"] = src.online(
-        bk, ln, products, account_email, devices.device_of
-    )
-    sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, stores)
-    sources["web_events"] = src.web(
-        ev, products, account_email, devices.device_of, devices.cookie_of
-    )
-    sources["support_tickets"] = src.tickets(tickets)
-    sources["products"] = pd.DataFrame(
-        {
-            "sku": s(products["sku"]),
-            "name": s(products["name"]),
-            "category": s(products["category_name"]),
-            "price": products["price"].to_numpy(),
-            "margin": products["margin"].to_numpy(),
-        }
-    )
-    record_person = pd.concat(src.record_person, ignore_index=True)
-
     truth = _truth(
         people,
         pref,
@@ -218,7 +238,40 @@ def generate(
         in_crm,
         account_email,
     )
+    truth = {k: _compact(v) for k, v in truth.items()}
+    _mark("future truth", t_start)
+    # only the history feeds the source tables: baskets are sorted by time and lines by basket
+    n_hist = int(np.searchsorted(bk["t"].to_numpy(), tl.as_of_end))
+    bk = bk.iloc[:n_hist]
+    ln = ln.iloc[: int(np.searchsorted(ln["basket"].to_numpy(), n_hist))]
+    ev = ev[ev["t"].to_numpy() < tl.as_of_end].reset_index(drop=True)
+
+    sources: dict[str, pd.DataFrame] = {}
+    sources["crm_contacts"] = src.crm(in_crm, account_email)
+    _mark("crm", t_start)
+    sources["online_orders"], sources["order_lines"] = src.online(
+        bk, ln, products, account_email, devices.device_of
+    )
+    sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, stores)
+    _mark("orders+pos", t_start)
+    sources["web_events"] = src.web(
+        ev, products, account_email, devices.device_of, devices.cookie_of
+    )
+    _mark("web", t_start)
+    sources["support_tickets"] = src.tickets(tickets)
+    sources["products"] = pd.DataFrame(
+        {
+            "sku": s(products["sku"]),
+            "name": s(products["name"]),
+            "category": s(products["category_name"]),
+            "price": products["price"].to_numpy(),
+            "margin": products["margin"].to_numpy(),
+        }
+    )
+    record_person = pd.concat(src.record_person, ignore_index=True)
+
     truth["record_person"] = record_person
+    _mark("record truth", t_start)
     if defects:
         sources, truth["defects"] = inject_defects(sources, r_def, cfg.defects, tl)
     else:
@@ -235,7 +288,25 @@ def generate(
                 )
             }
         )
+    _mark("defects", t_start)
     return SyntheticWorld(sources, truth, int(seed), as_of_ts, start_ts, int(horizon_days), cfg)
+
+
+_LOW_CARDINALITY = {"channel", "category", "category_code", "event_type", "sku", "source_table"}
+
+
+def _compact(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as pyarrow strings, low-cardinality ones as categoricals (memory at scale)."""
+    out = {}
+    for col in df.columns:
+        v = df[col]
+        if v.dtype == object or v.dtype.kind == "U" or isinstance(v.dtype, pd.StringDtype):
+            if col in _LOW_CARDINALITY:
+                v = v.astype("category")
+            elif not isinstance(v.dtype, pd.StringDtype):
+                v = v.astype(pd.StringDtype("pyarrow"))
+        out[col] = v
+    return pd.DataFrame(out)
 
 
 def _truth(

@@ -116,7 +116,7 @@ def test_purchase_rate_drives_purchases_and_dropout_stops_them(clean_world, purc
     last = baskets.groupby("person_id")["ts"].max()
     dropped = p["true_dropout_date"].dropna()
     common = last.index.intersection(dropped.index)
-    assert (last[common] < dropped[common] + pd.Timedelta(days=1)).all()
+    assert (last[common].to_numpy() < (dropped[common] + pd.Timedelta(days=1)).to_numpy()).all()
     # the future belongs to people alive at as_of
     fut_people = set(clean_world.truth["future_orders"]["person_id"])
     assert p.loc[list(fut_people), "alive_at_as_of"].all()

@@ -1,0 +1,122 @@
+"""Seconds and peak memory to generate the synthetic world and load it into DuckDB.
+
+    .venv/bin/python benchmarks/synth_scale.py --people 20000 100000
+    .venv/bin/python benchmarks/synth_scale.py --people 1000000 --no-load
+
+Each size runs in its own child process, so the peak resident memory (``ru_maxrss``) is that
+run's own. Stages: ``generate`` (``cemlib.synth.generate``), ``write`` (CSV files, optional with
+``--write``) and ``load`` (``cemlib.collect.collect`` into a fresh DuckDB file: raw + staging +
+truth; when the collection stage is not available, the frames go to ``raw`` through
+``Warehouse.write_tables`` and the output says so). Targets (issue #2): 20,000 people in under
+30 s; 1,000,000 in under 10 minutes and 8 GiB on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
+
+
+def _one(n: int, seed: int, load: bool, write: bool) -> dict:
+    from cemlib.synth import generate
+
+    out: dict = {"people": n}
+    t = time.perf_counter()
+    world = generate(n_people=n, seed=seed)
+    out["generate_s"] = round(time.perf_counter() - t, 1)
+    out["generate_peak_gib"] = round(_peak_gib(), 2)
+    out["rows"] = {k: len(v) for k, v in world.sources.items()}
+    out["frames_gib"] = round(
+        sum(df.memory_usage(deep=True).sum() for df in world.sources.values()) / 1024**3, 2
+    )
+    with tempfile.TemporaryDirectory(prefix="synth_scale_") as tmp:
+        if write:
+            t = time.perf_counter()
+            world.write(Path(tmp) / "files")
+            out["write_s"] = round(time.perf_counter() - t, 1)
+            out["csv_mib"] = round(
+                sum(p.stat().st_size for p in (Path(tmp) / "files").rglob("*.csv")) / 1024**2
+            )
+        if load:
+            db = Path(tmp) / "bench.duckdb"
+            t = time.perf_counter()
+            try:
+                from cemlib.collect import collect
+
+                collect("synthetic", warehouse=db, world=world, seed=seed, progress=False)
+                out["loader"] = "cemlib.collect.collect (raw + staging + truth)"
+            except ImportError:
+                from cemlib.warehouse import Warehouse
+
+                with Warehouse(db) as wh:
+                    wh.write_tables("raw", world.sources, run_id="bench", as_of=world.as_of.date())
+                out["loader"] = "Warehouse.write_tables('raw', ...) (cemlib.collect not available)"
+            out["load_s"] = round(time.perf_counter() - t, 1)
+            out["db_mib"] = round(db.stat().st_size / 1024**2)
+    out["peak_gib"] = round(_peak_gib(), 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--people", type=int, nargs="+", default=[20_000, 100_000])
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--no-load", action="store_true", help="skip the DuckDB load")
+    ap.add_argument("--write", action="store_true", help="also write the CSV files and time it")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(_one(args.people[0], args.seed, not args.no_load, args.write)))
+        return 0
+    print(
+        f"{'people':>10} {'generate s':>10} {'gen peak GiB':>12} {'write s':>8} {'load s':>8} {'peak GiB':>9}  loader"
+    )
+    results = []
+    for n in args.people:
+        cmd = [sys.executable, __file__, "--child", "--people", str(n), "--seed", str(args.seed)]
+        cmd += ["--no-load"] if args.no_load else []
+        cmd += ["--write"] if args.write else []
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"}
+        )
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            return proc.returncode
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        results.append(r)
+        print(
+            f"{r['people']:>10,} {r['generate_s']:>10} {r['generate_peak_gib']:>12} "
+            f"{r.get('write_s', '-'):>8} {r.get('load_s', '-'):>8} {r['peak_gib']:>9}  {r.get('loader', '-')}"
+        )
+    for r in results:
+        print(
+            f"rows at {r['people']:,} people: "
+            + ", ".join(f"{k} {v:,}" for k, v in r["rows"].items())
+        )
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        k = 1_000_000 / b["people"]
+        print(
+            f"linear extrapolation to 1,000,000 people from {b['people']:,}: generate "
+            f"~{b['generate_s'] * k:.0f} s, generate peak ~{b['generate_peak_gib'] * k:.1f} GiB"
+            + (f", load ~{b['load_s'] * k:.0f} s" if "load_s" in b else "")
+            + f" (scaling {a['people']:,} -> {b['people']:,}: x{b['generate_s'] / max(a['generate_s'], 0.1):.1f} time)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
