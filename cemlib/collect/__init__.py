@@ -8,6 +8,7 @@ from cemlib.collect.loaders import (
     load_folder,
     load_mapping,
     plan_folder,
+    read_csv_text,
     read_table_file,
 )
 from cemlib.collect.normalize import (
@@ -46,6 +47,7 @@ __all__ = [
     "parse_dates",
     "phone_e164",
     "plan_folder",
+    "read_csv_text",
     "read_table_file",
     "split_full_name",
     "stage_table",

@@ -246,6 +246,19 @@ def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | No
     return frame, used, sep
 
 
+def read_csv_text(
+    path: str | Path, *, encoding: str | None = None, delimiter: str | None = None
+) -> pd.DataFrame:
+    """Any CSV export (not only a canonical table) read all as text, with the same encoding
+    detection, delimiter sniffing and errors as the canonical loaders; empty cells are NA."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", source=str(path))
+    frame, _, _ = _read_csv(path, str(path), encoding, delimiter)
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    return frame_to_text(frame)
+
+
 def _read_parquet(path: Path, source: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)

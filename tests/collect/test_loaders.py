@@ -193,3 +193,16 @@ def test_cp1251_detected_even_when_cyrillic_starts_late(tmp_path):
     assert t.encoding == "cp1251"
     assert t.frame["name"].iloc[-1] == "Чай зелёный"
     assert t.n_rows == 20_001
+
+
+def test_read_csv_text_any_export(tmp_path):
+    from cemlib.collect import read_csv_text
+
+    path = write(
+        tmp_path / "transactions.csv", "Клиент;Дата;Сумма\nc1;05.03.2024;1 234,50\n", "cp1251"
+    )
+    df = read_csv_text(path)
+    assert list(df.columns) == ["Клиент", "Дата", "Сумма"]
+    assert df.loc[0, "Сумма"] == "1 234,50"
+    with pytest.raises(InputError, match="file not found"):
+        read_csv_text(tmp_path / "nope.csv")

@@ -68,11 +68,12 @@ def test_figures_and_summary(synthetic):
     )
 
 
-def test_synthetic_path_equals_collecting_the_written_files(tmp_path):
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_synthetic_path_equals_collecting_the_written_files(tmp_path, fmt):
     """The in-memory path writes the same raw text and staging values as collecting the files
     `cem generate` writes from the same world."""
     world = generate(n_people=300, seed=5, as_of="2025-06-30")
-    world.write(tmp_path / "export", format="csv")
+    world.write(tmp_path / "export", format=fmt)
     a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
     collect("synthetic", warehouse=a, world=world, progress=False)
     collect(tmp_path / "export", warehouse=b, progress=False)
