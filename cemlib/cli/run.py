@@ -24,6 +24,7 @@ examples:
   cem run --config run.yaml -p as_of=2025-03-31
   cem run --stages 02,03 -p n_people=2000 -p execution_timeout=600
   cem run --list                           # stages, notebooks and their parameters
+  cem run --config run.yaml --check        # validate only (exit 2 on a bad parameter)
 exit codes: 0 ok, 1 a stage failed, 2 bad configuration (nothing run)
 """
 
@@ -59,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--list", action="store_true", help="list stages and their parameters, run nothing"
     )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the configuration against the notebooks and the kernel, run nothing",
+    )
     p.set_defaults(func=run)
 
 
@@ -90,6 +96,17 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.list:
         return _list(cfg)
+    if args.check:
+        from cemlib.pipeline.config import plan_parameters
+        from cemlib.pipeline.runner import check_kernel
+
+        stages = cfg.selected_stages()
+        plans = plan_parameters(cfg, stages)
+        check_kernel(cfg.kernel)
+        missing = [s.name for s in stages if s.name not in plans]
+        print(f"configuration ok: {len(plans)} notebook(s) to run", end="")
+        print(f"; not available: {', '.join(missing)}" if missing else "")
+        return 0
     try:
         result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)
     except KeyboardInterrupt:

@@ -333,7 +333,7 @@ def _prepare_run_dir(run_dir: Path) -> None:
     run_dir.mkdir(parents=True)
 
 
-def _check_kernel(name: str) -> None:
+def check_kernel(name: str) -> None:
     """InputError naming the available kernels when ``name`` is not installed."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -386,7 +386,7 @@ def run_pipeline(
             source=str(nb_dir),
         )
     plans = plan_parameters(cfg, stages, nb_dir)
-    _check_kernel(cfg.kernel)
+    check_kernel(cfg.kernel)
     if not cfg.run_id_given:  # two runs started in the same second get distinct folders
         base, n = cfg.run_id, 1
         while cfg.run_dir.exists():

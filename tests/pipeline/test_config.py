@@ -182,3 +182,18 @@ def test_declared_parameters_robust_to_comments_and_magics(tmp_path):
     )  # fmt: skip
     plan = plan_parameters(cfg, cfg.selected_stages())["00_collect"]
     assert (plan["suites_dir"], plan["rows"], plan["start"]) == ("/x", 5, "2023-01-01")
+
+
+def test_cli_check_validates_without_running(two_notebooks, tmp_path, capsys):
+    from cemlib.cli import main
+
+    out = tmp_path / "reports"
+    args = ["run", "--notebooks", str(two_notebooks), "--out", str(out), "--check"]
+    assert main([*args, "-p", "01.threshold=0.7"]) == 0
+    assert (
+        "configuration ok: 2 notebook(s) to run; not available: 02_profiles"
+        in capsys.readouterr().out
+    )
+    assert main([*args, "-p", "01.threshold=high"]) == 2
+    assert "'threshold' expects a number" in capsys.readouterr().err
+    assert not out.exists()
