@@ -132,16 +132,6 @@ def run_splink(df: pd.DataFrame, which: str, threshold: float = 0.9) -> pd.DataF
     ids = data["unique_id"]
     left = pred["unique_id_l"].astype(str).to_numpy()
     right = pred["unique_id_r"].astype(str).to_numpy()
-    if which == "febrl4":
-        src_l = pred["source_dataset_l"].astype(str).to_numpy()
-        src_r = pred["source_dataset_r"].astype(str).to_numpy()
-        # Splink's link_only ids are the original ids; map back to "source:rec_id"
-        left = np.char.add(np.char.add(src_l.astype(str), ":"), left.astype(str))
-        right = np.char.add(np.char.add(src_r.astype(str), ":"), right.astype(str))
-        known = set(ids)
-        if not set(left[:5]) <= known:  # dataset names are Splink's own: fall back to order
-            left = ("a:" + pred["unique_id_l"].astype(str)).to_numpy()
-            right = ("b:" + pred["unique_id_r"].astype(str)).to_numpy()
     return clusters_from_pairs(ids, left, right)
 
 

@@ -14,6 +14,9 @@ import pandas as pd
 
 from cemlib.identity.rules import fold_dob, names_similar
 
+#: identifiers a family shares: their links are also refused on different first names/genders
+FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")
+
 
 def _dates_close(a: str, b: str) -> bool:
     return a == b or (len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) <= 1)
@@ -99,7 +102,7 @@ class ChainGuardClusterer:
         left = links["rid_l"].to_numpy()[order].tolist()
         right = links["rid_r"].to_numpy()[order].tolist()
         strict_col = (
-            links["rule"].to_numpy() != "model"
+            links["rule"].isin(FAMILY_KINDS).to_numpy()
             if "rule" in links
             else np.zeros(len(links), dtype=bool)
         )

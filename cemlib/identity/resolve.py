@@ -116,10 +116,11 @@ class IdentityResolver:
         return self
 
     def _ambiguous_nodes(self) -> np.ndarray:
-        """Nameless nodes whose only identifiers are shared or hub ones (a receipt with a
-        family's loyalty card): they cannot be given to one person and stay unattached."""
+        """Nameless nodes whose only identifiers are shared, hub or contested ones (a receipt
+        with a family's loyalty card, a phone typed at the till that the family also uses on
+        each other's orders): they cannot be given to one person and stay unattached."""
         nodes, guarded = self.nodes_, self.guarded_
-        bad = guarded[guarded["status"].isin(["shared", "hub"])]
+        bad = guarded[guarded["status"].isin(["shared", "hub", "contested"])]
         named = nodes["first_lat"].notna() | nodes["last_lat"].notna()
         usable = np.zeros(len(nodes), dtype=bool)
         any_id = np.zeros(len(nodes), dtype=bool)
