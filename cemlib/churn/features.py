@@ -201,7 +201,7 @@ def customer_features(occasions: pd.DataFrame, cutoff: str | dt.date) -> pd.Data
         recent.groupby("customer_id")["amount"].sum().reindex(n.index).fillna(0.0).clip(lower=0)
     )
     f["online_share_tx"] = g["online"].mean().fillna(-1.0)
-    f["n_items"] = np.log1p(g["n_items"].sum())
+    f["n_items"] = np.log1p(g["n_items"].sum().clip(lower=0))
     f["first_day"] = first
     f["last_day"] = last
     f["mean_amount"] = g["amount"].mean()

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cemlib.churn.evaluate import concordance_vs_dropout, evaluate_predictions
+from cemlib.churn.evaluate import (
+    calibration_table,
+    concordance_vs_dropout,
+    evaluate_predictions,
+    future_outcomes,
+)
 from cemlib.churn.models import ChurnModel
 from cemlib.churn.survival import (
     CoxExplainer,
@@ -85,6 +90,12 @@ def evaluate_against_truth(
     fut = fut.rename(columns={"person_id": "customer_id"})
     fut["customer_id"] = fut["customer_id"].astype(str)
     res = evaluate_predictions(pred, fut, pd.Timestamp(as_of), horizon)
+    cal = {}
+    for col in [c for c in pred.columns if c.startswith("p_purchase_")]:
+        h = int(col.rsplit("_", 1)[1])
+        out = future_outcomes(fut, pd.Timestamp(as_of), h, pd.Index(pred["customer_id"]))
+        cal[h] = calibration_table(pred[col].to_numpy(), (out["n"] > 0).to_numpy(float))
+    res["calibration"] = cal
     res["dropout_concordance"] = concordance_vs_dropout(pred, people, as_of)
     res["dropout_concordance_alive"] = concordance_vs_dropout(pred, people, as_of, alive_only=True)
     return res
@@ -147,7 +158,14 @@ def headline_figures(result: ChurnStageResult) -> dict:
         "discounted CLV (main horizon)": float(s["clv"].sum()),
         "model": f"{result.model.prob_model_.family_} AFT",
     }
-    for k in ("auc", "rmse", "total_error", "harrell_c", "dropout_concordance"):
+    for k in (
+        "auc",
+        "rmse",
+        "total_error",
+        "harrell_c",
+        "dropout_concordance",
+        "dropout_concordance_alive",
+    ):
         if k in result.truth:
             out[f"truth {k}"] = float(np.round(result.truth[k], 4))
     return out
