@@ -428,7 +428,7 @@ def run_pipeline(
             label = f"[{n}/{len(stages)}] {stage.name:<{width}}"
             notebook = nb_dir / stage.notebook
             reason = _skip_reason(stage, done, registry)
-            if not notebook.is_file():
+            if stage.name not in plans:  # availability as validated before the run started
                 result = StageResult(
                     stage.key, stage.name, stage.title, NOT_AVAILABLE, list(stage.depends_on),
                     reason=f"notebook {notebook.name} not found in {nb_dir}",
