@@ -60,3 +60,36 @@ def test_collect_notebook_runs_and_writes_tables(tmp_path):
         emails = wh.sql("SELECT email_norm FROM staging.crm_contacts WHERE email_norm IS NOT NULL")
     assert not any(p in rendered for p in phones["phone_e164"])
     assert not any(e in rendered for e in emails["email_norm"])
+
+
+@pytest.mark.slow
+def test_collect_notebook_on_own_exports_with_mapping(russian_export, tmp_path):
+    from tests.collect.conftest import write
+
+    mapping = write(
+        tmp_path / "mapping.yaml", "crm_contacts:\n  ФИО: full_name\n  Телефон: phone\n"
+    )
+    write(russian_export / "web_events.csv", "event_id;ts;event_type;email\n")  # header only
+    wh_path = tmp_path / "cem.duckdb"
+    headlines = tmp_path / "headlines.json"
+    pm.execute_notebook(
+        str(NOTEBOOK),
+        str(tmp_path / "out.ipynb"),
+        parameters={
+            "source": str(russian_export),
+            "mapping": str(mapping),
+            "warehouse": str(wh_path),
+            "headlines_path": str(headlines),
+            "n_examples": 2,
+        },
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(NOTEBOOK.parent),
+    )
+    figures = json.loads(headlines.read_text(encoding="utf-8"))
+    assert figures["tables loaded"] == 4
+    assert figures["rows loaded"] == 10
+    assert figures["values not parseable"] == 4
+    with Warehouse(wh_path, read_only=True) as wh:
+        assert wh.tables("truth") == []
+        assert len(wh.read_table("staging", "web_events")) == 0
