@@ -37,9 +37,17 @@ def literal(value: Any) -> str:
 
 
 def failure_predicate(
-    check: Check, kwargs: dict[str, Any], *, order_by: str = "_source_row"
+    check: Check,
+    kwargs: dict[str, Any],
+    *,
+    order_by: str = "_source_row",
+    relation: str | None = None,
 ) -> str:
-    """SQL boolean expression, true where the row fails ``check`` (row-level checks only)."""
+    """SQL boolean expression, true where the row fails ``check`` (row-level checks only).
+
+    ``relation`` is the table holding the checked column, used by uniqueness to find the
+    repeated values with a hash aggregate instead of a window over the whole table.
+    """
     col = quote(kwargs["column"])
     t = check.type
     if t == "expect_column_values_to_not_be_null":
@@ -50,6 +58,12 @@ def failure_predicate(
                 f"{col} IS NOT NULL AND row_number() OVER "
                 f"(PARTITION BY {col} ORDER BY {quote(order_by)}) > 1"
             )
+        elif relation is not None:
+            dups = (
+                f"SELECT {col} FROM {relation} WHERE {col} IS NOT NULL "
+                f"GROUP BY {col} HAVING count(*) > 1"
+            )
+            pred = f"{col} IS NOT NULL AND {col} IN ({dups})"
         else:
             pred = f"{col} IS NOT NULL AND count(*) OVER (PARTITION BY {col}) > 1"
     elif t == "expect_column_values_to_match_regex":

@@ -343,11 +343,18 @@ class QualityStage:
         flag_table = f"_cemq_flags_{table}"
         all_flags = f"_cemq_allflags_{table}"
         crit = [(i, ch) for i, ch, _ in row_checks if ch.severity == "critical"]
-        flag_exprs = [f"{failure_predicate(ch, kw)} AS f{i}" for i, ch, kw in row_checks]
+        rel = f"staging.{quote(table)}"
+        flag_exprs = [
+            f"{failure_predicate(ch, kw, relation=rel if kw.get('column') in staging_cols else None)}"
+            f" AS f{i}"
+            for i, ch, kw in row_checks
+        ]
+        # only rows failing some row-level check are materialized (a few % of the table)
+        any_flag = " OR ".join(f"f{i}" for i, _, _ in row_checks) or "FALSE"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {all_flags} AS SELECT "
+            f"CREATE OR REPLACE TEMP TABLE {all_flags} AS SELECT * FROM (SELECT "
             + ", ".join(["_source_row", *flag_exprs])
-            + f" FROM {view}"
+            + f" FROM {view}) WHERE {any_flag}"
         )
 
         def joined(attr: str) -> str:
