@@ -51,8 +51,9 @@ def main() -> None:
         f"stage total (prepare + resolve): {total:.1f}s; peak resident memory {peak_gib():.2f} GiB"
     )
     print(
-        f"linear extrapolation to 1,000,000 people: {total * 1e6 / args.people / 60:.1f} min "
-        f"(memory grows roughly linearly too: ~{peak_gib() * 1e6 / args.people:.1f} GiB upper bound)"
+        f"linear extrapolation to 1,000,000 people: {total * 1e6 / args.people / 60:.1f} min; "
+        f"peak memory ~{peak_gib() * 1e6 / args.people:.1f} GiB if it grew linearly (an upper "
+        "bound: the peak includes the generated world held in memory)"
     )
 
 

@@ -107,20 +107,16 @@ def resolve_sources(
     """
     records = source_records(tables)
     if as_of is not None:
-        late = records["updated_at"] > pd.Timestamp(as_of) + pd.Timedelta(days=1)
+        late = records["updated_at"] >= pd.Timestamp(as_of) + pd.Timedelta(days=1)
         records_in = records[~late.fillna(False)].reset_index(drop=True)
     else:
         records_in = records
     resolver = IdentityResolver(guard=guard, match_threshold=match_threshold, seed=seed)
     resolver.fit(records_in)
-    rmap = resolver.record_map()
+    inner = resolver.record_map()
+    golden_in = records_in.assign(profile_id=inner["profile_id"].to_numpy())
     full = records[["source", "record_id"]].rename(columns={"source": "source_table"})
-    rmap = full.merge(rmap, on=["source_table", "record_id"], how="left")
-    golden_in = records_in.assign(
-        profile_id=rmap.set_index(["source_table", "record_id"])
-        .loc[list(zip(records_in["source"], records_in["record_id"], strict=True)), "profile_id"]
-        .to_numpy()
-    )
+    rmap = full.merge(inner, on=["source_table", "record_id"], how="left")
     profiles = golden_records(golden_in)
     attached = rmap["profile_id"].notna()
     by_source = (

@@ -77,3 +77,17 @@ def test_stage_maps_every_record_and_counts_unattached(world):
     assert res.evaluation["precision"] > 0.97
     # every phone of a profile is kept: profiles with two phones exist
     assert (res.profiles["phones"].map(len) >= 2).any()
+
+
+def test_records_after_as_of_get_no_profile(world):
+    from cemlib.identity.stage import source_records as prep
+
+    res = resolve_sources(world.sources, seed=7, as_of="2024-12-31")
+    records = prep(world.sources)
+    late = (records["updated_at"] >= pd.Timestamp("2025-01-01")).to_numpy()
+    assert late.sum() > 100
+    key = records["source"] + "|" + records["record_id"]
+    mkey = res.map["source_table"] + "|" + res.map["record_id"]
+    pid = pd.Series(res.map["profile_id"].to_numpy(), index=mkey).reindex(key)
+    assert pid[late].isna().all() and pid[~late].notna().sum() > 0
+    assert res.profiles["last_seen"].max() < pd.Timestamp("2025-01-01")
