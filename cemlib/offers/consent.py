@@ -1,0 +1,112 @@
+"""Consent: an offer goes out only through a channel the person agreed to.
+
+Per profile the consent of each channel (``email``, ``sms``) is combined over all of the
+profile's CRM records conservatively: a channel is allowed when at least one record says yes and
+no record says no (an explicit refusal anywhere wins). Each offer gets the first allowed channel
+in ``preference`` order; profiles with no allowed channel get no outbound offer and are counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from cemlib.errors import InputError
+
+CHANNELS: tuple[str, ...] = ("email", "sms")
+_TRUE = {"true", "1", "yes", "y", "t", "да"}
+_FALSE = {"false", "0", "no", "n", "f", "нет"}
+
+
+def _as_bool(values: pd.Series, source: str, column: str) -> pd.Series:
+    """True/False/NA from booleans, 0/1 or yes/no text; anything else is an input error."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
+    text = values.astype("string").str.strip().str.lower()
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[text.isin(_TRUE).fillna(False)] = True
+    out[text.isin(_FALSE).fillna(False)] = False
+    bad = text.notna() & ~text.isin(_TRUE | _FALSE) & (text != "")
+    if bad.any():
+        raise InputError(
+            f"{int(bad.sum())} value(s) are not yes/no (e.g. {values[bad].iloc[0]!r})",
+            source=source,
+            column=column,
+        )
+    return out
+
+
+def profile_consent(contacts: pd.DataFrame, *, source: str = "consent") -> pd.DataFrame:
+    """``customer_id, consent_email, consent_sms`` per customer from per-record consent rows."""
+    if "customer_id" not in contacts.columns:
+        raise InputError("missing required column", source=source, column="customer_id")
+    out = pd.DataFrame({"customer_id": contacts["customer_id"].astype(str)})
+    for ch in CHANNELS:
+        col = f"consent_{ch}"
+        out[col] = (
+            _as_bool(contacts[col], source, col)
+            if col in contacts.columns
+            else pd.Series(pd.NA, index=contacts.index, dtype="boolean")
+        )
+    g = out.groupby("customer_id")
+    agg = pd.DataFrame(index=g.size().index)
+    for ch in CHANNELS:
+        col = f"consent_{ch}"
+        any_yes = g[col].apply(lambda s: bool((s == True).any()))  # noqa: E712
+        any_no = g[col].apply(lambda s: bool((s == False).any()))  # noqa: E712
+        agg[col] = any_yes & ~any_no
+    return agg.reset_index()
+
+
+@dataclass
+class ConsentSummary:
+    """How many profiles (with offers) can be reached through each channel."""
+
+    profiles: int
+    reachable: int
+    no_consent: int
+    by_channel: dict[str, int]
+
+    def as_frame(self) -> pd.DataFrame:
+        rows = [{"channel": ch, "profiles": n} for ch, n in self.by_channel.items()]
+        rows.append({"channel": "no consent (no outbound offer)", "profiles": self.no_consent})
+        df = pd.DataFrame(rows)
+        df["share"] = df["profiles"] / max(1, self.profiles)
+        return df
+
+
+def assign_channels(
+    offers: pd.DataFrame,
+    consent: pd.DataFrame,
+    *,
+    preference: tuple[str, ...] = CHANNELS,
+) -> tuple[pd.DataFrame, ConsentSummary]:
+    """Offers with a ``channel`` column, only for profiles with an allowed channel.
+
+    ``consent`` holds ``customer_id`` and ``consent_<channel>`` booleans (see
+    :func:`profile_consent`); a profile missing from it has no consent.
+    """
+    for ch in preference:
+        if ch not in CHANNELS:
+            raise InputError(f"unknown channel {ch!r}; known: {', '.join(CHANNELS)}")
+    c = consent.assign(customer_id=consent["customer_id"].astype(str))
+    c = c.drop_duplicates("customer_id").set_index("customer_id")
+    profiles = pd.Index(offers["customer_id"].astype(str).unique())
+    chosen = pd.Series(pd.NA, index=profiles, dtype="string")
+    by_channel: dict[str, int] = {}
+    for ch in preference:
+        col = f"consent_{ch}"
+        allowed = (
+            c[col].reindex(profiles).fillna(False).astype(bool)
+            if col in c.columns
+            else pd.Series(False, index=profiles)
+        )
+        by_channel[ch] = int(allowed.sum())
+        chosen = chosen.where(chosen.notna() | ~allowed, ch)
+    out = offers.copy()
+    out["channel"] = out["customer_id"].astype(str).map(chosen)
+    out = out[out["channel"].notna()].reset_index(drop=True)
+    reachable = int(chosen.notna().sum())
+    summary = ConsentSummary(len(profiles), reachable, len(profiles) - reachable, by_channel)
+    return out, summary

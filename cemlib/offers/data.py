@@ -1,0 +1,263 @@
+"""Input frames of the next-offer stage: transactions, browsing events and the item catalogue.
+
+Everything is checked and typed here so the rest of the package can rely on clean columns.
+Bad input raises :class:`cemlib.errors.InputError` naming the table and the column; rows dated
+after ``as_of`` are not an error, they are counted and left out (no leakage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cemlib.errors import InputError
+
+TRANSACTION_COLUMNS: tuple[str, ...] = ("customer_id", "ts", "item_id", "quantity", "amount")
+EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 1.0, "search": 0.5, "cart": 3.0}
+GRANULARITIES: tuple[str, ...] = ("item", "sku", "category")
+
+
+@dataclass
+class InputReport:
+    """Row accounting of one prepared input: nothing is dropped without being counted."""
+
+    rows_in: int = 0
+    rows_used: int = 0
+    after_as_of: int = 0
+    non_positive_quantity: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_used": self.rows_used,
+            "after_as_of": self.after_as_of,
+            "non_positive_quantity": self.non_positive_quantity,
+        }
+
+
+def read_table(path: str | Path, *, name: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning read failures into a clear :class:`InputError`."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", source=str(p))
+    try:
+        if p.suffix.lower() in {".parquet", ".pq"}:
+            df = pd.read_parquet(p)
+        else:
+            df = pd.read_csv(p, dtype={"customer_id": str, "item_id": str, "order_id": str})
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name} is not UTF-8 text ({exc.reason})", source=str(p)) from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{name} file is empty", source=str(p)) from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise InputError(f"cannot read {name}: {exc}", source=str(p)) from None
+    if df.empty:
+        raise InputError(f"{name} file has no rows", source=str(p))
+    return df
+
+
+def _require(df: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a DataFrame, got {type(df).__name__}", source=source)
+    for col in columns:
+        if col not in df.columns:
+            raise InputError(
+                f"missing required column (have: {', '.join(map(str, df.columns))})",
+                source=source,
+                column=col,
+            )
+
+
+def _timestamps(values: pd.Series, source: str, column: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        ts = values
+    else:
+        ts = pd.to_datetime(values, errors="coerce", format="mixed")
+    ts = pd.Series(ts, index=values.index)
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_convert(None)
+    bad = ts.isna() & values.notna()
+    if bad.any() or values.isna().any():
+        example = values[bad].iloc[0] if bad.any() else None
+        n = int(bad.sum() + values.isna().sum())
+        raise InputError(
+            f"{n} value(s) are missing or not a date/time (e.g. {example!r})",
+            source=source,
+            column=column,
+        )
+    return ts.astype("datetime64[ns]")
+
+
+def _numbers(values: pd.Series, source: str, column: str) -> pd.Series:
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna()
+    if bad.any():
+        raise InputError(
+            f"{int(bad.sum())} value(s) are not numbers (e.g. {values[bad].iloc[0]!r})",
+            source=source,
+            column=column,
+        )
+    return num.fillna(0.0).astype("float64")
+
+
+def _ids(values: pd.Series, source: str, column: str) -> pd.Series:
+    if values.isna().any():
+        raise InputError(
+            f"{int(values.isna().sum())} empty id value(s)", source=source, column=column
+        )
+    return values.astype(str)
+
+
+def _as_of_end(as_of) -> pd.Timestamp:
+    """Exclusive upper bound of the day ``as_of`` (inclusive semantics)."""
+    try:
+        return pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    except (ValueError, TypeError):
+        raise InputError(f"as_of {as_of!r} is not a date") from None
+
+
+def prepare_items(items: pd.DataFrame | None, *, source: str = "items") -> pd.DataFrame | None:
+    """The item catalogue: ``item_id`` plus optional ``name``, ``category``, ``price``."""
+    if items is None:
+        return None
+    items = items.rename(columns={"sku": "item_id"}) if "item_id" not in items else items
+    _require(items, ("item_id",), source)
+    out = pd.DataFrame({"item_id": _ids(items["item_id"], source, "item_id")})
+    for col in ("name", "category"):
+        if col in items.columns:
+            out[col] = items[col].astype("string")
+    if "price" in items.columns:
+        out["price"] = _numbers(items["price"], source, "price")
+    return out.drop_duplicates("item_id", keep="last").reset_index(drop=True)
+
+
+def prepare_transactions(
+    df: pd.DataFrame,
+    *,
+    as_of=None,
+    items: pd.DataFrame | None = None,
+    granularity: str = "item",
+    source: str = "transactions",
+    report: InputReport | None = None,
+) -> pd.DataFrame:
+    """Typed transactions ``customer_id, ts, item_id, quantity, amount, basket_id, category``.
+
+    Rows after ``as_of`` (inclusive day) are counted in ``report`` and left out; rows with
+    quantity <= 0 (returns, corrections) are counted and left out of the purchase signals. At
+    ``granularity="category"`` the ``item_id`` becomes the item's category (from a
+    ``category`` column or the ``items`` catalogue).
+    """
+    if granularity not in GRANULARITIES:
+        raise InputError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    _require(df, TRANSACTION_COLUMNS, source)
+    report = report if report is not None else InputReport()
+    report.rows_in = len(df)
+    if df.empty:
+        raise InputError("no rows", source=source)
+    out = pd.DataFrame(
+        {
+            "customer_id": _ids(df["customer_id"], source, "customer_id"),
+            "ts": _timestamps(df["ts"], source, "ts"),
+            "item_id": _ids(df["item_id"], source, "item_id"),
+            "quantity": _numbers(df["quantity"], source, "quantity"),
+            "amount": _numbers(df["amount"], source, "amount"),
+        }
+    )
+    if "order_id" in df.columns and df["order_id"].notna().all():
+        out["order_id"] = df["order_id"].astype(str).to_numpy()
+    if "category" in df.columns:
+        out["category"] = df["category"].astype("string").to_numpy()
+    if "segment" in df.columns:
+        out["segment"] = df["segment"].astype("string").to_numpy()
+    if as_of is not None:
+        keep = out["ts"] < _as_of_end(as_of)
+        report.after_as_of = int((~keep).sum())
+        out = out[keep]
+    positive = out["quantity"] > 0
+    report.non_positive_quantity = int((~positive).sum())
+    out = out[positive]
+    if items is not None and "category" in items.columns:
+        cat = out["item_id"].map(items.set_index("item_id")["category"])
+        out["category"] = cat.fillna(out["category"]) if "category" in out else cat
+    if granularity == "category":
+        if "category" not in out.columns or out["category"].isna().any():
+            n = len(out) if "category" not in out.columns else int(out["category"].isna().sum())
+            raise InputError(
+                f"granularity 'category' needs a category for every item ({n} row(s) without)",
+                source=source,
+                column="category",
+            )
+        out["item_id"] = out["category"].astype(str)
+    if "category" not in out.columns:
+        out["category"] = pd.NA
+    day = out["ts"].dt.normalize()
+    if "order_id" in out.columns:
+        key = [out["customer_id"], out["order_id"]]
+    else:
+        key = [out["customer_id"], day]
+    out["basket_id"] = pd.MultiIndex.from_arrays(key).factorize()[0].astype(np.int64)
+    out = out.drop(columns=[c for c in ("order_id",) if c in out.columns])
+    report.rows_used = len(out)
+    return out.reset_index(drop=True)
+
+
+def prepare_events(
+    events: pd.DataFrame | None,
+    *,
+    as_of=None,
+    items: pd.DataFrame | None = None,
+    granularity: str = "item",
+    source: str = "events",
+    report: InputReport | None = None,
+) -> pd.DataFrame | None:
+    """Browsing events ``customer_id, ts, item_id, category, weight`` dated up to ``as_of``.
+
+    Needs ``customer_id``, ``ts`` and at least one of ``item_id``/``sku``/``category``;
+    ``event_type`` (view, click, search, cart) sets the weight (cart counts three views).
+    """
+    if events is None:
+        return None
+    if "item_id" not in events.columns and "sku" in events.columns:
+        events = events.rename(columns={"sku": "item_id"})
+    _require(events, ("customer_id", "ts"), source)
+    if "item_id" not in events.columns and "category" not in events.columns:
+        raise InputError(
+            "needs an item_id (or sku) or a category column", source=source, column="item_id"
+        )
+    report = report if report is not None else InputReport()
+    report.rows_in = len(events)
+    out = pd.DataFrame(
+        {
+            "customer_id": _ids(events["customer_id"], source, "customer_id"),
+            "ts": _timestamps(events["ts"], source, "ts"),
+        }
+    )
+    item = (
+        events["item_id"] if "item_id" in events.columns else pd.Series(pd.NA, index=events.index)
+    )
+    out["item_id"] = item.astype("string").to_numpy()
+    cat = (
+        events["category"] if "category" in events.columns else pd.Series(pd.NA, index=events.index)
+    )
+    out["category"] = cat.astype("string").to_numpy()
+    if items is not None and "category" in items.columns:
+        mapped = out["item_id"].map(items.set_index("item_id")["category"])
+        out["category"] = out["category"].fillna(mapped)
+    etype = (
+        events["event_type"].astype(str).str.lower()
+        if "event_type" in events.columns
+        else pd.Series("view", index=events.index)
+    )
+    out["weight"] = etype.map(EVENT_WEIGHTS).fillna(1.0).to_numpy()
+    if as_of is not None:
+        keep = out["ts"] < _as_of_end(as_of)
+        report.after_as_of = int((~keep).sum())
+        out = out[keep]
+    if granularity == "category":
+        out["item_id"] = out["category"]
+    report.rows_used = len(out)
+    return out.reset_index(drop=True)

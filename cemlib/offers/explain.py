@@ -1,0 +1,173 @@
+"""SHAP reason codes: why an item is offered, in plain words.
+
+For each offer the features that pushed its score up most (TreeExplainer values on the LightGBM
+ranker) are turned into short phrases using the feature's value: "bought 3 times in the last 90
+days", "browsed Headphones this week", "often bought together with Milk". Customer-level features
+(activity, churn risk) move all of a customer's items alike, so they never serve as a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import shap
+
+# features that describe the customer only, not the (customer, item) pair
+_CUSTOMER_LEVEL = ("cu_", "cx_")
+
+
+def _n(v: pd.Series) -> pd.Series:
+    return v.fillna(0).round().astype(int)
+
+
+def _times(v: pd.Series) -> pd.Series:
+    n = _n(v)
+    return n.map(lambda x: "once" if x == 1 else f"{x} times")
+
+
+def _days(v: pd.Series) -> pd.Series:
+    n = _n(v)
+    return n.map(lambda x: "today" if x == 0 else ("yesterday" if x == 1 else f"{x} days ago"))
+
+
+def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, seg: pd.Series):
+    """feature -> function(values, rows) -> phrases (``rows`` selects the matching offers)."""
+    return {
+        "src_repeat": lambda v, r: pd.Series("bought before", index=r),
+        "src_cooc": lambda v, r: "goes with " + anchor_cooc[r],
+        "src_after": lambda v, r: "often bought next after " + anchor_after[r],
+        "src_browse": lambda v, r: "matches recent browsing",
+        "src_segment": lambda v, r: "popular with customers who like " + seg[r],
+        "src_trend": lambda v, r: pd.Series("selling well right now", index=r),
+        "src_popular": lambda v, r: pd.Series("one of the best sellers", index=r),
+        "ci_n_b": lambda v, r: "bought " + _times(v) + " before",
+        "ci_qty": lambda v, r: "bought " + _n(v).astype(str) + " units before",
+        "ci_n_b30": lambda v, r: "bought " + _times(v) + " in the last 30 days",
+        "ci_n_b90": lambda v, r: "bought " + _times(v) + " in the last 90 days",
+        "ci_share": lambda v, r: (
+            "in " + (v * 100).round().astype(int).astype(str) + "% of your baskets"
+        ),
+        "ci_days_since": lambda v, r: "last bought " + _days(v),
+        "ci_gap": lambda v, r: "usually bought every " + _n(v).astype(str) + " days",
+        "ci_due": lambda v, r: (
+            "due again: "
+            + (v * 100).round().fillna(0).astype(int).astype(str)
+            + "% of the usual interval has passed"
+        ),
+        "cc_n_b": lambda v, r: "buys " + cat[r] + " regularly (" + _times(v) + ")",
+        "cc_n_b30": lambda v, r: "bought " + cat[r] + " " + _times(v) + " in the last 30 days",
+        "cc_share": lambda v, r: (
+            cat[r] + " in " + (v * 100).round().astype(int).astype(str) + "% of your baskets"
+        ),
+        "cc_days_since": lambda v, r: "bought " + cat[r] + " " + _days(v),
+        "it_n_cust": lambda v, r: "bought by " + _n(v).astype(str) + " customers",
+        "it_pop_rank": lambda v, r: "best seller #" + _n(v).astype(str),
+        "it_n_recent": lambda v, r: (
+            "popular in the last 4 weeks (" + _n(v).astype(str) + " baskets)"
+        ),
+        "it_recent_rank": lambda v, r: "#" + _n(v).astype(str) + " in the last 4 weeks",
+        "it_trend": lambda v, r: (
+            "sales up "
+            + ((v - 1) * 100).clip(lower=0).round().astype(int).astype(str)
+            + "% in the last 4 weeks"
+        ),
+        "it_repeat_rate": lambda v, r: (
+            (v * 100).round().fillna(0).astype(int).astype(str) + "% of its buyers buy it again"
+        ),
+        "it_season": lambda v, r: pd.Series("in season: sold well at this time last year", index=r),
+        "cooc_sum": lambda v, r: "often bought together with " + anchor_cooc[r],
+        "cooc_max": lambda v, r: "often bought together with " + anchor_cooc[r],
+        "after_sum": lambda v, r: "often bought next after " + anchor_after[r],
+        "after_max": lambda v, r: "often bought next after " + anchor_after[r],
+        "seg_share": lambda v, r: "popular with customers who like " + seg[r],
+        "seg_rank": lambda v, r: "#" + _n(v).astype(str) + " with customers who like " + seg[r],
+        "price_ratio": lambda v, r: pd.Series(
+            np.where(
+                v.fillna(0) > 0.3,
+                "premium pick for you",
+                np.where(
+                    v.fillna(0) < -0.3,
+                    "cheaper than your usual items",
+                    "priced like your usual items",
+                ),
+            ),
+            index=r,
+        ),
+        "br_item_7d": lambda v, r: "viewed it this week",
+        "br_item_30d": lambda v, r: "viewed it in the last 30 days",
+        "br_item_days_since": lambda v, r: "viewed it " + _days(v),
+        "br_cat_7d": lambda v, r: "browsed " + cat[r] + " this week",
+        "br_cat_30d": lambda v, r: "browsed " + cat[r] + " in the last 30 days",
+        "br_cat_days_since": lambda v, r: "browsed " + cat[r] + " " + _days(v),
+    }
+
+
+def shap_values(explainer: shap.TreeExplainer, X: np.ndarray) -> np.ndarray:
+    """SHAP values of the ranking score, shape (rows, features)."""
+    values = explainer.shap_values(X)
+    if isinstance(values, list):  # pragma: no cover - older shap
+        values = values[0]
+    return np.asarray(values)
+
+
+def reason_codes(
+    frame: pd.DataFrame,
+    values: np.ndarray,
+    names: list[str],
+    *,
+    n_reasons: int = 3,
+    category_name: Callable[[pd.Series], pd.Series],
+    item_name: Callable[[pd.Series], pd.Series],
+    segment_name: Callable[[pd.Series], pd.Series],
+) -> pd.Series:
+    """Plain-word reasons per row of ``frame`` (features + ``cat``/anchor columns), joined by '; '.
+
+    A reason is a feature with a positive SHAP value, strongest first; phrases already used for
+    the same offer are not repeated.
+    """
+    frame = frame.reset_index(drop=True)
+    idx = frame.index
+    cat = category_name(frame["cat"]).set_axis(idx)
+    a_cooc = item_name(frame["cooc_anchor"]).set_axis(idx)
+    a_after = item_name(frame["after_anchor"]).set_axis(idx)
+    seg = segment_name(frame["seg"]).set_axis(idx) if "seg" in frame else cat
+    templates = _templates(cat, a_cooc, a_after, seg)
+    usable = np.array(
+        [n in templates and not n.startswith(_CUSTOMER_LEVEL) for n in names], dtype=bool
+    )
+    masked = np.where(usable[None, :], values, -np.inf)
+    order = np.argsort(-masked, axis=1)[:, : n_reasons + 2]
+    phrases = [pd.Series("", index=idx, dtype=object) for _ in range(order.shape[1])]
+    rows = np.arange(len(frame))
+    for slot in range(order.shape[1]):
+        fidx = order[:, slot]
+        ok = masked[rows, fidx] > 0
+        for f in np.unique(fidx[ok]):
+            sel = idx[ok & (fidx == f)]
+            name = names[f]
+            text = templates[name](frame.loc[sel, name].astype(float), sel)
+            if not isinstance(text, pd.Series):
+                text = pd.Series(text, index=sel)
+            phrases[slot].loc[sel] = text.astype(str).to_numpy()
+    out = []
+    for row in zip(*[p.to_numpy() for p in phrases], strict=True):
+        seen: list[str] = []
+        for ph in row:
+            if ph and ph not in seen:
+                seen.append(ph)
+            if len(seen) == n_reasons:
+                break
+        out.append("; ".join(seen))
+    return pd.Series(out, index=idx, dtype=object)
+
+
+def global_importance(values: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Mean absolute SHAP value per feature, largest first (the global SHAP summary)."""
+    imp = np.abs(values).mean(axis=0)
+    return (
+        pd.DataFrame({"feature": names, "mean_abs_shap": imp})
+        .sort_values("mean_abs_shap", ascending=False)
+        .reset_index(drop=True)
+    )

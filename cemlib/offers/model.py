@@ -1,0 +1,462 @@
+"""``NextOfferModel``: candidates from several sources re-ranked by a LightGBM LambdaRank model.
+
+Training is honest about time: with label window ``W = horizon_days`` and ``as_of`` the last day
+of known history, the model is trained on a snapshot at ``as_of - 2W`` labelled with the next
+``W`` days and early-stopped on a snapshot at ``as_of - W`` labelled with the last ``W`` days
+(same construction, the next window: no random split across time). With ``refit=True`` it is
+then refitted on both windows with the early-stopped number of trees, and ``recommend`` scores a
+snapshot at ``as_of``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import shap
+from tqdm.auto import tqdm
+
+from cemlib.errors import InputError
+from cemlib.offers.candidates import CandidateConfig, build_candidates, source_recall
+from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
+from cemlib.offers.explain import global_importance, reason_codes, shap_values
+from cemlib.offers.features import build_features, feature_names
+from cemlib.offers.snapshot import Snapshot, Store, Windows, day_number, encode
+
+DEFAULT_PARAMS: dict = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [10],
+    "learning_rate": 0.1,
+    "num_leaves": 31,
+    "min_data_in_leaf": 100,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambdarank_truncation_level": 20,
+    "verbosity": -1,
+    "num_threads": 2,
+    "deterministic": True,
+    "force_col_wise": True,
+}
+
+
+@dataclass
+class WindowData:
+    """Candidates with features and labels of one training/validation snapshot."""
+
+    cutoff: pd.Timestamp
+    frame: pd.DataFrame
+    groups: np.ndarray
+    recall: dict[str, float] = field(default_factory=dict)
+    n_customers: int = 0
+
+
+class NextOfferModel:
+    """Next-offer ranker for any transactions table (``customer_id, ts, item_id, quantity, amount``).
+
+    Parameters: ``k`` offers per customer; ``horizon_days`` the label window (how far ahead the
+    offers look); ``granularity`` ``"item"`` (SKU) or ``"category"``; ``candidates`` how many
+    candidates each source brings; ``max_train_customers`` caps training queries per window;
+    ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees.
+    """
+
+    def __init__(
+        self,
+        *,
+        k: int = 10,
+        horizon_days: int = 30,
+        granularity: str = "item",
+        candidates: CandidateConfig | None = None,
+        windows: Windows | None = None,
+        params: dict | None = None,
+        n_estimators: int = 300,
+        early_stopping_rounds: int = 30,
+        train_negatives: int = 40,
+        refit: bool = True,
+        max_train_customers: int = 50_000,
+        chunk_size: int = 50_000,
+        n_reasons: int = 3,
+        seed: int = 42,
+        progress: bool = False,
+    ):
+        self.k = k
+        self.horizon_days = horizon_days
+        self.granularity = granularity
+        self.candidates = candidates
+        self.windows = windows
+        self.params = params
+        self.n_estimators = n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.train_negatives = train_negatives
+        self.refit = refit
+        self.max_train_customers = max_train_customers
+        self.chunk_size = chunk_size
+        self.n_reasons = n_reasons
+        self.seed = seed
+        self.progress = progress
+
+    # -- data ---------------------------------------------------------------------------------
+    def _load(self, transactions, as_of, events, items, customer_features) -> None:
+        self.input_report_ = InputReport()
+        self.events_report_ = InputReport()
+        self.items_ = prepare_items(items)
+        self.tx_ = prepare_transactions(
+            transactions,
+            as_of=as_of,
+            items=self.items_,
+            granularity=self.granularity,
+            report=self.input_report_,
+        )
+        if self.tx_.empty:
+            raise InputError(f"no purchases on or before as_of {as_of}", source="transactions")
+        ev = prepare_events(
+            events,
+            as_of=as_of,
+            items=self.items_,
+            granularity=self.granularity,
+            report=self.events_report_,
+        )
+        self.enc_, codes, ev_codes = encode(self.tx_, ev, self.items_)
+        extra = None
+        if customer_features is not None:
+            if "customer_id" not in customer_features.columns:
+                raise InputError("missing column", source="customer_features", column="customer_id")
+            cf = customer_features.copy()
+            cf["c"] = self.enc_.customers.get_indexer(cf["customer_id"].astype(str))
+            cf = cf[cf["c"] >= 0].drop(columns=["customer_id"])
+            num = [c for c in cf.columns if c != "c" and pd.api.types.is_numeric_dtype(cf[c])]
+            extra = cf[["c", *num]].drop_duplicates("c") if num else None
+        if hasattr(self, "store_"):
+            self.store_.close()
+        self.store_ = Store(codes, ev_codes, extra)
+        self.as_of_ = pd.Timestamp(as_of).normalize()
+
+    def _chunks(self, customers: np.ndarray, desc: str):
+        n = max(1, int(self.chunk_size))
+        parts = [customers[i : i + n] for i in range(0, len(customers), n)]
+        return tqdm(parts, desc=desc, disable=not self.progress or len(parts) < 2)
+
+    def _frame(self, snap: Snapshot, customers: np.ndarray, desc: str) -> pd.DataFrame:
+        cfg = self.candidates or CandidateConfig()
+        frames = []
+        for part in self._chunks(customers, desc):
+            q = f"{snap.p}q"
+            self.store_.con.register("_q", pd.DataFrame({"c": part.astype(np.int64)}))
+            self.store_.execute(f"CREATE OR REPLACE TEMP TABLE {q} AS SELECT c FROM _q")
+            self.store_.con.unregister("_q")
+            cand = build_candidates(snap, q, cfg)
+            frame = build_features(snap, cand)
+            frame = frame.merge(
+                self.store_.sql(f"SELECT c, seg FROM {snap.p}seg"), on="c", how="left"
+            )
+            frame["seg"] = frame["seg"].fillna(-1).astype(np.int64)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _window(self, cutoff_day: int, rng: np.random.Generator) -> WindowData:
+        snap = Snapshot(self.store_, cutoff_day, horizon=self.horizon_days, windows=self.windows)
+        labels = snap.labels()
+        hist = snap.customers_with_history()
+        labels = labels[labels["c"].isin(hist)]
+        customers = np.unique(labels["c"].to_numpy())
+        if len(customers) > self.max_train_customers:
+            customers = np.sort(rng.choice(customers, self.max_train_customers, replace=False))
+        frame = self._frame(snap, customers, "training candidates")
+        snap.drop()
+        labels = labels[labels["c"].isin(customers)]
+        recall = source_recall(frame, labels) if len(frame) else {}
+        frame = frame.merge(labels.assign(label=1), on=["c", "i"], how="left")
+        frame["label"] = frame["label"].fillna(0).astype(np.int8)
+        has_pos = frame.groupby("c")["label"].transform("max") > 0
+        frame = frame[has_pos]
+        if self.train_negatives:
+            # all positives, a random sample of negatives per customer (fewer rows, same ranking task)
+            key = rng.random(len(frame))
+            neg_rank = (
+                pd.Series(np.where(frame["label"].to_numpy() == 0, key, np.inf), index=frame.index)
+                .groupby(frame["c"])
+                .rank(method="first")
+            )
+            frame = frame[(frame["label"] == 1) | (neg_rank <= self.train_negatives)]
+        frame = frame.sort_values(["c", "i"]).reset_index(drop=True)
+        groups = frame.groupby("c", sort=True).size().to_numpy()
+        cutoff = pd.Timestamp("1970-01-01") + pd.Timedelta(days=cutoff_day)
+        return WindowData(cutoff, frame, groups, recall, len(customers))
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(
+        self,
+        transactions: pd.DataFrame,
+        as_of,
+        *,
+        events: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+        customer_features: pd.DataFrame | None = None,
+    ) -> NextOfferModel:
+        """Learn from the history up to ``as_of`` (inclusive); later rows are ignored."""
+        t0 = time.perf_counter()
+        self._load(transactions, as_of, events, items, customer_features)
+        rng = np.random.default_rng(self.seed)
+        T = day_number(self.as_of_)
+        W = int(self.horizon_days)
+        valid = self._window(T - W, rng)
+        train = self._window(T - 2 * W, rng)
+        self.split_ = "time"
+        if len(train.groups) < 20:
+            # too little history for two windows: split the last window's customers instead
+            if len(valid.groups) < 4:
+                raise InputError(
+                    f"too little history before {as_of} to learn: {len(valid.groups)} customer(s) "
+                    f"bought in the last {W} days",
+                    source="transactions",
+                )
+            custs = np.unique(valid.frame["c"])
+            held = set(rng.choice(custs, max(1, len(custs) // 4), replace=False).tolist())
+            m = valid.frame["c"].isin(held)
+            train = WindowData(
+                valid.cutoff,
+                valid.frame[~m],
+                valid.frame[~m].groupby("c").size().to_numpy(),
+                valid.recall,
+            )
+            valid = WindowData(
+                valid.cutoff,
+                valid.frame[m],
+                valid.frame[m].groupby("c").size().to_numpy(),
+                valid.recall,
+            )
+            self.split_ = "customers (history too short for two time windows)"
+        self.feature_names_ = self._names()
+        params = {**DEFAULT_PARAMS, **(self.params or {}), "seed": self.seed}
+        eval_at = params.get("eval_at", [10])
+        params["eval_at"] = eval_at
+        dtrain = lgb.Dataset(
+            train.frame[self.feature_names_].to_numpy(np.float32),
+            train.frame["label"],
+            group=train.groups,
+            feature_name=self.feature_names_,
+            free_raw_data=False,
+        )
+        dvalid = lgb.Dataset(
+            valid.frame[self.feature_names_].to_numpy(np.float32),
+            valid.frame["label"],
+            group=valid.groups,
+            reference=dtrain,
+            free_raw_data=False,
+        )
+        evals: dict = {}
+        booster = lgb.train(
+            params,
+            dtrain,
+            num_boost_round=self.n_estimators,
+            valid_sets=[dvalid],
+            valid_names=["validation"],
+            callbacks=[
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                lgb.record_evaluation(evals),
+            ],
+        )
+        self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
+        self.validation_ndcg_ = float(booster.best_score["validation"][f"ndcg@{eval_at[0]}"])
+        self.eval_history_ = evals
+        if self.refit and self.split_ == "time":
+            both = pd.concat([train.frame, valid.frame], ignore_index=True)
+            groups = np.concatenate([train.groups, valid.groups])
+            dall = lgb.Dataset(
+                both[self.feature_names_].to_numpy(np.float32),
+                both["label"],
+                group=groups,
+                feature_name=self.feature_names_,
+            )
+            booster = lgb.train(params, dall, num_boost_round=self.best_iteration_)
+        self.booster_ = booster
+        self.explainer_ = shap.TreeExplainer(booster)
+        sample = valid.frame.sample(min(len(valid.frame), 5000), random_state=self.seed)
+        self.shap_sample_ = sample[self.feature_names_].reset_index(drop=True)
+        self.shap_sample_values_ = shap_values(
+            self.explainer_, self.shap_sample_.to_numpy(np.float32)
+        )
+        self.importance_ = global_importance(self.shap_sample_values_, self.feature_names_)
+        self.candidate_recall_ = {"train": train.recall, "validation": valid.recall}
+        self.windows_ = {
+            "train": {
+                "cutoff": str(train.cutoff.date()),
+                "queries": len(train.groups),
+                "rows": len(train.frame),
+            },
+            "validation": {
+                "cutoff": str(valid.cutoff.date()),
+                "queries": len(valid.groups),
+                "rows": len(valid.frame),
+            },
+        }
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _names(self) -> list[str]:
+        probe = Snapshot.__new__(Snapshot)
+        probe.store = self.store_
+        return feature_names(probe)
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise RuntimeError("NextOfferModel is not fitted: call fit(...) first")
+
+    def recommend(
+        self,
+        transactions: pd.DataFrame | None = None,
+        as_of=None,
+        *,
+        events: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+        customer_features: pd.DataFrame | None = None,
+        customers=None,
+        k: int | None = None,
+        explain: bool = True,
+    ) -> pd.DataFrame:
+        """Top-``k`` offers ``customer_id, rank, item_id, score, reasons`` per customer.
+
+        Without ``transactions`` it scores the history given to ``fit`` at its ``as_of``; with
+        them (e.g. one more month of history) it scores that history at ``as_of``. Every
+        customer with history gets ``k`` offers (popular items fill short candidate lists).
+        """
+        self._check_fitted()
+        t0 = time.perf_counter()
+        k = int(k or self.k)
+        if transactions is not None:
+            self._load(
+                transactions,
+                as_of if as_of is not None else self.as_of_,
+                events,
+                items,
+                customer_features,
+            )
+        T = day_number(self.as_of_)
+        snap = Snapshot(self.store_, T, horizon=self.horizon_days, windows=self.windows)
+        hist = snap.customers_with_history()
+        if customers is not None:
+            wanted = self.enc_.customers.get_indexer(
+                pd.Index(pd.unique(pd.Index(customers).astype(str)))
+            )
+            hist = np.intersect1d(hist, wanted[wanted >= 0])
+        pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {k}")[
+            "i"
+        ].to_numpy()
+        out = []
+        for part in self._chunks(hist, "scoring"):
+            frame = self._frame(snap, part, "scoring candidates")
+            frame["score"] = self.booster_.predict(
+                frame[self.feature_names_].to_numpy(np.float32), num_threads=2
+            )
+            frame = frame.sort_values(["c", "score", "i"], ascending=[True, False, True])
+            frame["rank"] = frame.groupby("c").cumcount() + 1
+            top = frame[frame["rank"] <= k].copy()
+            top = self._fill(top, part, pop, k)
+            if explain:
+                vals = shap_values(self.explainer_, top[self.feature_names_].to_numpy(np.float32))
+                top["reasons"] = reason_codes(
+                    top,
+                    vals,
+                    self.feature_names_,
+                    n_reasons=self.n_reasons,
+                    category_name=self._category_name,
+                    item_name=self._item_name,
+                    segment_name=self._segment_name,
+                ).to_numpy()
+            else:
+                top["reasons"] = ""
+            out.append(top[["c", "rank", "i", "score", "reasons"]])
+        snap.drop()
+        recs = (
+            pd.concat(out, ignore_index=True)
+            if out
+            else pd.DataFrame(columns=["c", "rank", "i", "score", "reasons"])
+        )
+        result = pd.DataFrame(
+            {
+                "customer_id": self.enc_.customers.to_numpy()[recs["c"].to_numpy(np.int64)],
+                "rank": recs["rank"].astype(np.int64).to_numpy(),
+                "item_id": self.enc_.items.to_numpy()[recs["i"].to_numpy(np.int64)],
+                "score": recs["score"].astype(float).round(6).to_numpy(),
+                "reasons": recs["reasons"].to_numpy(),
+            }
+        )
+        self.score_seconds_ = time.perf_counter() - t0
+        return result
+
+    def _fill(
+        self, top: pd.DataFrame, customers: np.ndarray, pop: np.ndarray, k: int
+    ) -> pd.DataFrame:
+        """Pad customers with fewer than k candidates with popular items (score = -inf rank)."""
+        counts = top.groupby("c").size().reindex(customers, fill_value=0)
+        short = counts[counts < k]
+        if short.empty:
+            return top
+        rows = []
+        have = top[top["c"].isin(short.index)].groupby("c")["i"].apply(set)
+        for c, n in short.items():
+            taken = have.get(c, set())
+            extra = [i for i in pop if i not in taken][: k - n]
+            for j, i in enumerate(extra):
+                rows.append({"c": c, "i": i, "rank": n + j + 1})
+        if not rows:
+            return top
+        pad = pd.DataFrame(rows)
+        pad["score"] = top["score"].min() - 1 if len(top) else 0.0
+        for col in self.feature_names_:
+            pad[col] = np.float32(np.nan)
+        for col in ("cat", "cooc_anchor", "after_anchor", "seg"):
+            pad[col] = -1
+        pad["cat"] = self.enc_.item_category[pad["i"].to_numpy()]
+        return (
+            pd.concat([top, pad], ignore_index=True)
+            .sort_values(["c", "rank"])
+            .reset_index(drop=True)
+        )
+
+    # -- names for reasons ----------------------------------------------------------------------
+    def _item_name(self, codes: pd.Series) -> pd.Series:
+        codes = codes.to_numpy(np.int64)
+        ids = np.where(codes >= 0, self.enc_.items.to_numpy()[np.maximum(codes, 0)], "")
+        names = pd.Series(ids, dtype=object)
+        if self.items_ is not None and "name" in self.items_.columns:
+            mapped = names.map(self.items_.set_index("item_id")["name"])
+            names = mapped.fillna(names).astype(object)
+        if self.granularity == "category":
+            return names.replace("", "your items")
+        return names.where(names != "", "your items").map(
+            lambda s: s if s == "your items" else f"{s}"
+        )
+
+    def _category_name(self, codes: pd.Series) -> pd.Series:
+        codes = codes.to_numpy(np.int64)
+        cats = self.enc_.categories.to_numpy()
+        vals = np.where(
+            codes >= 0, cats[np.maximum(codes, 0)] if len(cats) else "", "this category"
+        )
+        return pd.Series(vals, dtype=object)
+
+    def _segment_name(self, codes: pd.Series) -> pd.Series:
+        codes = codes.to_numpy(np.int64)
+        book = self.enc_.segments if self.enc_.segments is not None else self.enc_.categories
+        vals = book.to_numpy() if len(book) else np.array([""])
+        return pd.Series(
+            np.where(codes >= 0, vals[np.maximum(codes, 0)], "the same things"), dtype=object
+        )
+
+    def candidate_frame(self, as_of=None, customers=None) -> pd.DataFrame:
+        """The candidates (with source flags) of the fitted history at ``as_of``, ids decoded."""
+        self._check_fitted()
+        T = day_number(as_of if as_of is not None else self.as_of_)
+        snap = Snapshot(self.store_, T, horizon=self.horizon_days, windows=self.windows)
+        hist = snap.customers_with_history()
+        frame = self._frame(snap, hist, "candidates")
+        snap.drop()
+        frame.insert(0, "customer_id", self.enc_.customers.to_numpy()[frame["c"].to_numpy()])
+        frame.insert(1, "item_id", self.enc_.items.to_numpy()[frame["i"].to_numpy()])
+        return frame
