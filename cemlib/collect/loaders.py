@@ -218,6 +218,15 @@ def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | No
     except (OSError, EOFError) as exc:
         raise InputError(f"not a readable gzip file: {exc}", source=source) from None
     sep = delimiter or _sniff_delimiter(head.decode(used, errors="ignore"))
+    first_line = head.decode(used, errors="ignore").lstrip("\ufeff").splitlines()[0]
+    header = [h.strip() for h in next(csv.reader([first_line], delimiter=sep))]
+    dupes = sorted({h for h in header if h and header.count(h) > 1})
+    if dupes:  # pandas would silently rename the second one to "x.1"
+        raise InputError(
+            f"duplicate column(s) {dupes} in the header; found {header}",
+            source=source,
+            column=dupes[0],
+        )
     try:
         frame = pd.read_csv(
             path,

@@ -206,3 +206,10 @@ def test_read_csv_text_any_export(tmp_path):
     assert df.loc[0, "Сумма"] == "1 234,50"
     with pytest.raises(InputError, match="file not found"):
         read_csv_text(tmp_path / "nope.csv")
+
+
+def test_duplicate_header_is_an_error(tmp_path):
+    path = write(tmp_path / "products.csv", "sku;name;name\nS1;a;b\n")
+    with pytest.raises(InputError, match=r"duplicate column\(s\) \['name'\]") as err:
+        read_table_file(path, "products")
+    assert err.value.column == "name"
