@@ -136,8 +136,9 @@ def _count(rate: float, n: int) -> int:
 def inject_defects(
     sources: dict[str, pd.DataFrame], rng: np.random.Generator, rates: DefectRates, tl: Timeline
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Return the defective source tables and the ``defects`` truth table."""
-    out = dict(sources)
+    """Inject the defects into ``sources`` (in place, so no table exists twice) and return the
+    tables and the ``defects`` truth table."""
+    out = sources
     records = []
     for table, plan in PLAN.items():
         df = out[table]
@@ -150,6 +151,7 @@ def inject_defects(
             key = np.concatenate([np.arange(n) * 2, src_rows * 2 + 1])
             order = order[np.argsort(key, kind="stable")]
             df = df.iloc[order].reset_index(drop=True)
+            out[table] = df
             is_copy = np.concatenate([[False], order[1:] == order[:-1]])
             rows = np.flatnonzero(is_copy)
             for r in rows:
@@ -166,7 +168,6 @@ def inject_defects(
             n = len(df)
             taken = is_copy.copy()
             taken[rows - 1] = True  # the original stays clean too
-        df = df.copy(deep=False)
         pending: dict[str, list] = {}
         for kind, column in plan:
             if kind == "duplicate_receipt_id":

@@ -30,7 +30,16 @@ from cemlib.synth.config import SynthConfig
 from cemlib.synth.defects import inject_defects
 from cemlib.synth.noise import cat, zfill
 from cemlib.synth.people import make_people
-from cemlib.synth.sources import CATEGORY_NAMES, Devices, SourceBuilder, s, stores_table
+from cemlib.synth.sources import (
+    CATEGORY_NAMES,
+    EVENT_TYPES,
+    Devices,
+    SourceBuilder,
+    coded,
+    pick,
+    s,
+    stores_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +251,8 @@ def generate(
     _mark("future truth", t_start)
     # only the history feeds the source tables: baskets are sorted by time and lines by basket
     n_hist = int(np.searchsorted(bk["t"].to_numpy(), tl.as_of_end))
-    bk = bk.iloc[:n_hist]
-    ln = ln.iloc[: int(np.searchsorted(ln["basket"].to_numpy(), n_hist))]
+    bk = bk.iloc[:n_hist].copy()
+    ln = ln.iloc[: int(np.searchsorted(ln["basket"].to_numpy(), n_hist))].copy()
     ev = ev[ev["t"].to_numpy() < tl.as_of_end].reset_index(drop=True)
 
     sources: dict[str, pd.DataFrame] = {}
@@ -253,10 +262,12 @@ def generate(
         bk, ln, products, account_email, devices.device_of
     )
     sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, stores)
+    del bk, ln  # free the intermediates as soon as their tables exist
     _mark("orders+pos", t_start)
     sources["web_events"] = src.web(
         ev, products, account_email, devices.device_of, devices.cookie_of
     )
+    del ev
     _mark("web", t_start)
     sources["support_tickets"] = src.tickets(tickets)
     sources["products"] = pd.DataFrame(
@@ -269,6 +280,7 @@ def generate(
         }
     )
     record_person = pd.concat(src.record_person, ignore_index=True)
+    del tickets, src, devices
 
     truth["record_person"] = record_person
     _mark("record truth", t_start)
@@ -398,13 +410,14 @@ def _truth(
     prefs.insert(0, "person_id", p["person_id"].to_numpy())
 
     fut = np.flatnonzero(bk["t"].to_numpy() >= tl.as_of_end)
-    pid = p["person_id"].to_numpy()
+    person_ids = p["person_id"]
+    f_person = bk["person"].to_numpy()[fut]
     f_orders = pd.DataFrame(
         {
-            "future_order_id": np.asarray(cat("F", zfill(np.arange(1, len(fut) + 1), 9))),
-            "person_id": pid[bk["person"].to_numpy()[fut]],
+            "future_order_id": s(cat("F", zfill(np.arange(1, len(fut) + 1), 9))),
+            "person_id": s(pick(person_ids, f_person)),
             "ts": tl.to_datetime(bk["t"].to_numpy()[fut]),
-            "channel": np.where(bk["online"].to_numpy()[fut], "online", "store"),
+            "channel": coded(["store", "online"], bk["online"].to_numpy()[fut].astype(np.int8)),
         }
     )
     pos = np.full(len(bk), -1)
@@ -414,15 +427,16 @@ def _truth(
     sku = ln["sku_idx"].to_numpy()[lsel]
     qty = ln["quantity"].to_numpy()[lsel]
     price = ln["price"].to_numpy()[lsel]
+    ci = products["_ci"].to_numpy()[sku]
     f_lines = pd.DataFrame(
         {
-            "future_order_id": f_orders["future_order_id"].to_numpy()[lb],
-            "person_id": f_orders["person_id"].to_numpy()[lb],
+            "future_order_id": s(pick(f_orders["future_order_id"], lb)),
+            "person_id": s(pick(person_ids, f_person[lb])),
             "ts": f_orders["ts"].to_numpy()[lb],
-            "channel": f_orders["channel"].to_numpy()[lb],
-            "sku": products["sku"].to_numpy()[sku],
-            "category": products["category_name"].to_numpy()[sku],
-            "category_code": products["category"].to_numpy()[sku],
+            "channel": f_orders["channel"].take(lb).reset_index(drop=True),
+            "sku": coded(products["sku"], sku),
+            "category": coded(CATEGORY_NAMES, ci),
+            "category_code": coded(CATEGORY_CODES, ci),
             "quantity": qty,
             "price": price,
             "amount": np.round(qty * price, 2),
@@ -432,20 +446,17 @@ def _truth(
     f_orders["n_lines"] = np.bincount(lb, minlength=len(fut))
     f_orders["amount"] = np.round(amount, 2)
 
-    fev = ev[ev["t"].to_numpy() >= tl.as_of_end]
+    fsel = np.flatnonzero(ev["t"].to_numpy() >= tl.as_of_end)
+    fsel = fsel[np.lexsort((ev["person"].to_numpy()[fsel], ev["t"].to_numpy()[fsel]))]
     f_events = pd.DataFrame(
         {
-            "person_id": pid[fev["person"].to_numpy()],
-            "ts": tl.to_datetime(fev["t"].to_numpy()),
-            "event_type": np.array(["view", "cart", "search", "click"])[fev["etype"].to_numpy()],
-            "sku": np.where(
-                fev["sku_idx"].to_numpy() >= 0,
-                products["sku"].to_numpy()[np.maximum(fev["sku_idx"].to_numpy(), 0)],
-                None,
-            ),
-            "category": CATEGORY_NAMES[fev["category"].to_numpy()],
+            "person_id": s(pick(person_ids, ev["person"].to_numpy()[fsel])),
+            "ts": tl.to_datetime(ev["t"].to_numpy()[fsel]),
+            "event_type": coded(EVENT_TYPES, ev["etype"].to_numpy()[fsel]),
+            "sku": coded(products["sku"], ev["sku_idx"].to_numpy()[fsel]),
+            "category": coded(CATEGORY_NAMES, ev["category"].to_numpy()[fsel]),
         }
-    ).sort_values(["ts", "person_id"], kind="stable", ignore_index=True)
+    )
 
     season = seasonality_matrix()
     cs = cross_sell_matrix()
