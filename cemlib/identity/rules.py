@@ -148,8 +148,8 @@ def deterministic_links(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Links ``(rid_l, rid_r, rule)`` from shared strong identifiers, and the guarded identifiers.
 
-    The guarded table has one row per shared or hub identifier: kind, value, status
-    (``shared``/``hub``), n_records, n_names, n_birth_dates.
+    The guarded table has one row per guarded identifier: kind, value, status
+    (``shared``/``hub``/``contested``), n_records, n_names, n_birth_dates.
     """
     guard = guard or HubGuard()
     long = identifier_table(prepared)
@@ -159,7 +159,14 @@ def deterministic_links(
     if long.empty:
         return empty_links, _empty_guarded()
     stats = _group_stats(long)
-    stats = stats[stats["n_nodes"] > 1].copy()
+    # identifiers on one distinct record can link nothing, but a hub stays listed (the shop's
+    # number on a thousand otherwise identical receipts)
+    keep = (
+        (stats["n_nodes"] > 1)
+        | (stats["n_records"] > guard.hub_records)
+        | stats["value"].str.lower().isin(PLACEHOLDERS)
+    )
+    stats = stats[keep].copy()
     long = long.merge(stats[["kind", "value"]], on=["kind", "value"])
     stats["n_names"] = stats["n_name_keys"]
     # Fuzzy count of distinct first names where the exact count says more than one.

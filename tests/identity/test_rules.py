@@ -54,3 +54,17 @@ def test_record_count_hub_threshold():
     assert links.empty and guarded["status"].tolist() == ["hub"]
     links, _ = deterministic_links(prep, HubGuard(hub_records=6))
     assert len(links) == 5
+
+
+def test_shop_number_on_identical_receipts_is_a_hub_and_they_stay_unattached():
+    from cemlib.identity.resolve import IdentityResolver
+
+    rows = [(i, None, None, None, "+7 495 000-00-01", None) for i in range(30)]
+    rows += [(100, "Иван", "Петров", "1980-01-01", "+79161234567", None)]
+    rows += [(101, None, None, None, "89161234567", None)]
+    prep = prepare_records(frame(rows), ROLES, id_column="id")
+    res = IdentityResolver(guard=HubGuard(hub_records=20), use_model=False).fit(prep)
+    assert res.guarded_["status"].tolist() == ["hub"]
+    m = res.record_map()
+    assert m["profile_id"].iloc[:30].isna().all()  # the shop's number attaches nobody
+    assert m["profile_id"].iloc[30] == m["profile_id"].iloc[31]
