@@ -53,19 +53,17 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(f"collected {result.source} into {result.warehouse} (run {run_id}, as_of {result.as_of})")
-    cols = ["table", "n_raw", "n_staging", "first_date", "last_date", "n_after_as_of", "status"]
-    table = result.tables[cols].copy()
-    for c in ("first_date", "last_date"):
+    cols = ["table", "n_raw", "n_staging", "p01_date", "p99_date", "n_after_as_of", "status"]
+    table = result.tables[cols].rename(columns={"p01_date": "dates_from", "p99_date": "dates_to"})
+    for c in ("dates_from", "dates_to"):
         table[c] = pd.to_datetime(table[c]).dt.strftime("%Y-%m-%d").fillna("")
-    unparsed = (
-        result.normalization.groupby("table")["n_unparsed"].sum()
-        if len(result.normalization)
-        else None
-    )
-    table["n_unparsed"] = (
-        table["table"].map(unparsed).fillna(0).astype(int) if unparsed is not None else 0
-    )
+    norm = result.normalization
+    unparsed = norm.groupby("table")["n_unparsed"].sum() if len(norm) else pd.Series(dtype=int)
+    table.insert(6, "n_unparsed", table["table"].map(unparsed).fillna(0).astype(int))
     print(table.to_string(index=False))
+    print(
+        "(dates_from/dates_to: 1st-99th percentile of the table's dates; n_unparsed: values NA in staging)"
+    )
     if result.truth:
         print("truth: " + ", ".join(f"{k} {v:,}" for k, v in result.truth.items()))
     for warning in result.warnings:
