@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
 
         stages = cfg.selected_stages()
         plans = plan_parameters(cfg, stages)
-        check_kernel(cfg.kernel)
+        warning = check_kernel(cfg.kernel)
+        if warning:
+            print(warning)
         missing = [s.name for s in stages if s.name not in plans]
         print(f"configuration ok: {len(plans)} notebook(s) to run", end="")
         print(f"; not available: {', '.join(missing)}" if missing else "")

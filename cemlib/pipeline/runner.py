@@ -333,18 +333,31 @@ def _prepare_run_dir(run_dir: Path) -> None:
     run_dir.mkdir(parents=True)
 
 
-def check_kernel(name: str) -> None:
-    """InputError naming the available kernels when ``name`` is not installed."""
+def check_kernel(name: str) -> str | None:
+    """InputError naming the installed kernels when ``name`` is not one of them; otherwise a
+    warning when the kernel runs another Python than this one (cemlib may be missing there)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     manager = KernelSpecManager()
     try:
-        manager.get_kernel_spec(name)
+        spec = manager.get_kernel_spec(name)
     except NoSuchKernel:
         known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
         raise InputError(
             f"no Jupyter kernel named {name!r} (installed: {known})", source="kernel"
         ) from None
+    exe = spec.argv[0] if spec.argv else ""
+    if spec.language == "python" and exe not in (
+        "python",
+        "python3",
+        f"python3.{sys.version_info[1]}",
+    ):
+        if Path(exe).resolve() != Path(sys.executable).resolve():
+            return (
+                f"warning: kernel {name!r} runs {exe}, not this environment's {sys.executable}; "
+                "use -p kernel=... or `make kernel` if the notebooks cannot import cemlib"
+            )
+    return None
 
 
 def _skip_reason(
@@ -386,7 +399,7 @@ def run_pipeline(
             source=str(nb_dir),
         )
     plans = plan_parameters(cfg, stages, nb_dir)
-    check_kernel(cfg.kernel)
+    kernel_warning = check_kernel(cfg.kernel)
     if not cfg.run_id_given:  # two runs started in the same second get distinct folders
         base, n = cfg.run_id, 1
         while cfg.run_dir.exists():
@@ -420,6 +433,8 @@ def run_pipeline(
         print(text, file=stream, flush=True)
 
     say(f"cem run {cfg.run_id}: {len(stages)} stage(s), as_of {cfg.as_of} -> {run_dir}")
+    if kernel_warning:
+        say(kernel_warning)
     t_run = time.perf_counter()
     done: dict[str, StageResult] = {}
     width = max(len(s.name) for s in stages)
