@@ -65,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="validate the configuration against the notebooks and the kernel, run nothing",
     )
+    p.add_argument(
+        "--reindex",
+        action="store_true",
+        help="rewrite reports/index.html and reports/latest from the run folders, run nothing",
+    )
     p.set_defaults(func=run)
 
 
@@ -96,6 +101,12 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.list:
         return _list(cfg)
+    if args.reindex:
+        from cemlib.pipeline.index import list_runs, write_reports_index
+
+        path = write_reports_index(cfg.reports_path)
+        print(f"{len(list_runs(cfg.reports_path))} run(s) listed in {path}")
+        return 0
     if args.check:
         from cemlib.pipeline.config import plan_parameters
         from cemlib.pipeline.runner import check_kernel

@@ -114,7 +114,7 @@ def _page(title: str, body: str, head: str = "") -> str:
 
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # concurrent runs never clash
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
@@ -327,4 +327,6 @@ def write_reports_index(reports_dir: str | Path, *, use_symlink: bool = True) ->
     path = _write(reports_dir / "index.html", render_reports_index(runs))
     if runs:
         point_latest(reports_dir, runs[0].run_id, use_symlink=use_symlink)
+    elif (reports_dir / "latest").is_symlink():
+        (reports_dir / "latest").unlink()  # every run was removed
     return path

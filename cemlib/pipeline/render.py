@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from pathlib import Path
 
 import nbformat
@@ -92,7 +93,7 @@ def render_html(
     resources = {"metadata": {"name": title or out.stem}}
     body, _ = _exporter(with_code).from_notebook_node(nb, resources=resources)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.write_text(body, encoding="utf-8")
     tmp.replace(out)
     return out

@@ -124,3 +124,19 @@ def test_latest_fallback_without_symlinks(tmp_path):
     # back on a file system with symlinks: the folder is replaced by the link
     write_reports_index(reports)
     assert latest.is_symlink() and latest.resolve().name == "b"
+
+
+def test_cli_reindex_after_deleting_a_run(tmp_path, capsys):
+    import shutil
+
+    from cemlib.cli import main
+
+    reports = tmp_path / "reports"
+    _store(reports, _run("old", "2026-11-21T01:00:00+00:00"))
+    _store(reports, _run("new", "2026-11-22T01:00:00+00:00"))
+    write_reports_index(reports)
+    shutil.rmtree(reports / "new")  # a reviewer prunes a run by hand
+    assert main(["run", "--out", str(reports), "--reindex"]) == 0
+    assert "1 run(s) listed" in capsys.readouterr().out
+    assert (reports / "latest").resolve().name == "old"
+    assert "new/index.html" not in (reports / "index.html").read_text(encoding="utf-8")
