@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument(
         "--gx-max-rows",
         type=int,
-        default=1_000_000,
+        default=200_000,
         help="rows Great Expectations validates per table (0 = all)",
     )
     ap.add_argument("--stage-only", metavar="WAREHOUSE", help=argparse.SUPPRESS)

@@ -115,7 +115,7 @@ class QualityStage:
         freshness_days: int = 30,
         volume_band: float = 0.5,
         tables: list[str] | None = None,
-        gx_max_rows: int | None = 1_000_000,
+        gx_max_rows: int | None = 200_000,
         progress: bool = True,
     ):
         self.suites_dir = suites_dir

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -36,4 +37,12 @@ def test_01_quality_notebook_runs_twice_with_trend_and_data_docs(tmp_path):
     assert "largest change in volume" in text  # the second run has a trend
     with Warehouse(wh_path, read_only=True) as wh:
         emails = wh.sql("SELECT email FROM raw.crm_contacts WHERE email IS NOT NULL LIMIT 50")
+        phones = wh.sql("SELECT phone FROM raw.crm_contacts WHERE phone IS NOT NULL LIMIT 200")
     assert not any(e in text for e in emails["email"])
+    docs = "".join(
+        p.read_text(encoding="utf-8") for p in (run_dir / "01_quality_data_docs").rglob("*.html")
+    )
+    digits_in_page = set(re.findall(r"\d{10,11}", re.sub(r"[\s()\-+]", "", text + docs)))
+    for phone in phones["phone"]:
+        d = re.sub(r"\D", "", phone)
+        assert len(d) < 10 or not any(d[-10:] in run for run in digits_in_page)
