@@ -16,7 +16,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import PoissonRegressor
+from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
 from cemlib.churn.clv import margin_rate, shrunk_spend
 from cemlib.churn.features import (
@@ -38,9 +38,20 @@ def risk_segment(
     return np.where(p < thresholds[0], "high", np.where(p < thresholds[1], "medium", "low"))
 
 
-def _design(sim: dict[str, np.ndarray], h: int, log_n: np.ndarray) -> np.ndarray:
+def _design(sim: dict[str, np.ndarray], h: int, state: pd.DataFrame) -> np.ndarray:
     """Covariates of the multiplicative correction of simulated counts."""
-    return np.column_stack([np.log(sim[f"p_{h}"] + 0.01), log_n])
+    return np.column_stack(
+        [
+            np.log(sim[f"p_{h}"] + 0.01),
+            state["log_k"].to_numpy(dtype=float),
+            state["log_mean_gap"].to_numpy(dtype=float),
+        ]
+    )
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def _offset(sim: dict[str, np.ndarray], h: int) -> np.ndarray:
@@ -141,6 +152,7 @@ class ChurnModel:
         self.spend_ = shrunk_spend(occ)
         self.margin_rate_ = margin_rate(occ)
         self.calibration_ = None
+        self.p_calibration_ = {}
         history = (self.as_of_ - occ["day"].min()).days
         H = max(self.horizons)
         L = int(min(H, history // 2))
@@ -148,11 +160,11 @@ class ChurnModel:
         if self.calibrate and L >= 30:
             cut = self.as_of_ - pd.Timedelta(days=L)
             prob, count, state = self._gap_models(occ, cut, cov, (self.prob_model_.family_,))
-            sim = self._simulate(prob, count, state, [L])
-            n_after = (
-                occ[occ["day"] > cut].groupby("customer_id").size().reindex(state.index).fillna(0)
-            )
-            X = _design(sim, L, np.log(state["k"].to_numpy(dtype=float)))
+            hs_b = sorted({int(h) for h in self.horizons if h <= L} | {L})
+            sim = self._simulate(prob, count, state, hs_b)
+            after = occ[occ["day"] > cut]
+            n_after = after.groupby("customer_id").size().reindex(state.index).fillna(0)
+            X = _design(sim, L, state)
             off = _offset(sim, L)
             # Poisson regression with log(offset): fit the ratio actual / simulated
             self.calibration_ = PoissonRegressor(alpha=1e-4, max_iter=1000).fit(
@@ -162,6 +174,16 @@ class ChurnModel:
                 {"predicted": off * self.calibration_.predict(X), "actual": n_after.to_numpy()},
                 index=state.index,
             )
+            # Platt scaling of the purchase probability, per backtest horizon
+            first = (after.groupby("customer_id")["day"].min() - cut).dt.days
+            first = first.reindex(state.index)
+            self.p_calibration_ = {}
+            for h in hs_b:
+                y = (first <= h).to_numpy()
+                if 0 < y.sum() < len(y):
+                    self.p_calibration_[h] = LogisticRegression(C=1e4).fit(
+                        _logit(sim[f"p_{h}"])[:, None], y
+                    )
         return self
 
     # -- predicting ------------------------------------------------------------------------
@@ -172,18 +194,25 @@ class ChurnModel:
         hs = sorted({int(h) for h in (horizons or self.horizons)})
         state = self.state_
         sim = self._simulate(self.prob_model_, self.count_model_, state, hs)
-        log_n = np.log(state["k"].to_numpy(dtype=float))
         spend = self.spend_["expected"].reindex(state.index).to_numpy()
         mrate = self.margin_rate_.reindex(state.index).to_numpy(dtype=float)
         out = pd.DataFrame(index=state.index)
         out.index.name = "customer_id"
+        previous = None
         for h in hs:
             count = sim[f"count_{h}"]
             if self.calibration_ is not None:
-                count = _offset(sim, h) * self.calibration_.predict(_design(sim, h, log_n))
+                count = _offset(sim, h) * self.calibration_.predict(_design(sim, h, state))
             raw = np.maximum(sim[f"count_{h}"], 1e-9)
             disc = np.where(sim[f"count_{h}"] > 0, sim[f"disc_{h}"] / raw, 1.0)
             p = sim[f"p_{h}"]
+            if self.p_calibration_:
+                hb = [k for k in self.p_calibration_ if k <= h]
+                key = max(hb) if hb else min(self.p_calibration_)
+                p = self.p_calibration_[key].predict_proba(_logit(p)[:, None])[:, 1]
+                if previous is not None:  # probabilities grow with the horizon
+                    p = np.maximum(p, previous)
+            previous = p
             out[f"p_purchase_{h}"] = p
             out[f"expected_purchases_{h}"] = count
             out[f"expected_revenue_{h}"] = count * spend
