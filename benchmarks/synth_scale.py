@@ -107,14 +107,21 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{k} {v:,}" for k, v in r["rows"].items())
         )
     if len(results) >= 2:
-        a, b = results[0], results[-1]
-        k = 1_000_000 / b["people"]
-        print(
-            f"linear extrapolation to 1,000,000 people from {b['people']:,}: generate "
-            f"~{b['generate_s'] * k:.0f} s, generate peak ~{b['generate_peak_gib'] * k:.1f} GiB"
-            + (f", load ~{b['load_s'] * k:.0f} s" if "load_s" in b else "")
-            + f" (scaling {a['people']:,} -> {b['people']:,}: x{b['generate_s'] / max(a['generate_s'], 0.1):.1f} time)"
+        # extrapolate along the slope between the two largest sizes (fixed costs drop out)
+        a, b = results[-2], results[-1]
+        span = b["people"] - a["people"]
+        ahead = 1_000_000 - b["people"]
+
+        def ext(key: str) -> float:
+            return b[key] + ahead * (b[key] - a[key]) / span
+
+        line = (
+            f"extrapolated to 1,000,000 people along the slope {a['people']:,} -> {b['people']:,}: "
+            f"generate ~{ext('generate_s'):.0f} s, generate peak ~{ext('generate_peak_gib'):.1f} GiB"
         )
+        if "load_s" in a and "load_s" in b:
+            line += f", load ~{ext('load_s'):.0f} s, peak with load ~{ext('peak_gib'):.1f} GiB"
+        print(line)
     return 0
 
 

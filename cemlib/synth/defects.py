@@ -242,13 +242,21 @@ def _replace(col: pd.Series, rows: np.ndarray, new: list) -> pd.Series:
     """``col`` with the values at positions ``rows`` (ascending) replaced by ``new``."""
     if isinstance(col.dtype, pd.StringDtype):
         arr = pa.array(col.array)
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        mask = np.zeros(len(col), dtype=bool)
-        mask[rows] = True
+        chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
         rep = pa.array([str(v) for v in new], type=arr.type)
-        res = pc.replace_with_mask(arr, pa.array(mask), rep)
-        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([res])), dtype=col.dtype)
+        out, start, done = [], 0, 0
+        for chunk in chunks:  # chunk by chunk: no full copy of a big column at once
+            stop = start + len(chunk)
+            k = int(np.searchsorted(rows, stop) - np.searchsorted(rows, start))
+            if k:
+                mask = np.zeros(len(chunk), dtype=bool)
+                mask[rows[done : done + k] - start] = True
+                chunk = pc.replace_with_mask(chunk, pa.array(mask), rep.slice(done, k))
+                done += k
+            out.append(chunk)
+            start = stop
+        res = pa.chunked_array(out, type=arr.type)
+        return pd.Series(pd.arrays.ArrowStringArray(res), dtype=col.dtype)
     if isinstance(col.dtype, pd.CategoricalDtype):
         extra = sorted({str(v) for v in new} - set(col.cat.categories))
         out = col.cat.add_categories(extra) if extra else col.copy()

@@ -245,14 +245,38 @@ def apply_typos(rng: np.random.Generator, values: pa.Array, rate: float) -> pa.A
     return pa.array(arr, type=TEXT)
 
 
-def hex_ids(rng: np.random.Generator, n: int, n_bytes: int = 8) -> np.ndarray:
-    """``n`` random lower-case hex strings of ``2 * n_bytes`` characters (vectorised)."""
+def hex_ids(rng: np.random.Generator, n: int, n_bytes: int = 8) -> pa.Array:
+    """``n`` random lower-case hex strings of ``2 * n_bytes`` characters (no Python objects)."""
     table = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
     raw = rng.integers(0, 256, size=(n, n_bytes), dtype=np.uint8)
     chars = np.empty((n, 2 * n_bytes), dtype=np.uint8)
     chars[:, 0::2] = table[raw >> 4]
     chars[:, 1::2] = table[raw & 15]
-    return chars.view(f"S{2 * n_bytes}").ravel().astype(str)
+    offsets = np.arange(0, (n + 1) * 2 * n_bytes, 2 * n_bytes, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars.tobytes()))
+
+
+def hash64(values: np.ndarray, seed: int) -> np.ndarray:
+    """SplitMix64 of ``values`` xor ``seed``: a stable pseudo-random uint64 per value."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(values).astype(np.uint64) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def hex_of(values: np.ndarray, n_chars: int = 14) -> pa.Array:
+    """The low ``4 * n_chars`` bits of uint64 ``values`` as lower-case hex strings."""
+    table = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    v = np.asarray(values, dtype=np.uint64)
+    shifts = np.arange(n_chars - 1, -1, -1, dtype=np.uint64) * np.uint64(4)
+    chars = table[((v[:, None] >> shifts[None, :]) & np.uint64(15)).astype(np.intp)]
+    n = len(v)
+    offsets = np.arange(0, (n + 1) * n_chars, n_chars, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars).tobytes())
+    )
 
 
 def unique_ints(rng: np.random.Generator, n: int, low: int, high: int) -> np.ndarray:

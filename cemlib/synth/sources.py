@@ -24,7 +24,9 @@ from cemlib.synth.noise import (
     by_group,
     cat,
     format_phones,
+    hash64,
     hex_ids,
+    hex_of,
     ids,
     other_provider,
     random_phone_styles,
@@ -54,7 +56,10 @@ EVENT_TYPES = np.array(["view", "cart", "search", "click"])
 
 def s(arr) -> pd.Series:
     """A pandas ``string[pyarrow]`` series from a pyarrow array or anything array-like."""
-    if isinstance(arr, pa.Array | pa.ChunkedArray):
+    if isinstance(arr, pa.ChunkedArray):
+        arr = pa.chunked_array([as_str(c) for c in arr.chunks], type=TEXT)
+        return pd.Series(pd.arrays.ArrowStringArray(arr), dtype=STR)
+    if isinstance(arr, pa.Array):
         return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([as_str(arr)])), dtype=STR)
     return pd.Series(arr, dtype=STR)
 
@@ -401,43 +406,60 @@ class SourceBuilder:
         return receipts, lines
 
     # -- web events ---------------------------------------------------------------------------
-    def web(self, ev: pd.DataFrame, products, account_email, device_of, cookie_of):
+    def web(
+        self, ev: pd.DataFrame, products, account_email, devices: Devices, chunk: int = 1 << 19
+    ):
+        """Web events, built chunk by chunk (in time order) so memory stays flat at scale."""
         rng, nz = self.rng, self.cfg.noise
-        sel = np.flatnonzero(ev["t"].to_numpy() < self.tl.as_of_end)
-        sel = sel[np.argsort(ev["t"].to_numpy()[sel], kind="stable")]
-        person = ev["person"].to_numpy()[sel]
-        t = ev["t"].to_numpy()[sel]
-        n = len(sel)
-        eid = ids("E", n, 11, start=1)
-        etype = ev["etype"].to_numpy()[sel]
-        acct = account_email[person]
-        # people with two accounts log in with either
-        dup = getattr(self, "dup_email", np.full(self.n, None, dtype=object))[person]
-        acct = np.where(pd.notna(dup) & (rng.random(n) < 0.4), dup, acct)
-        switched = (t >= self.email_switch[person]) & (acct == self.email[person])
-        acct = np.where(switched, self.email2[person], acct)
-        p_login = np.where(etype == 1, 0.75, nz.web_logged_in)
-        logged = (
-            pd.notna(acct)
-            & (rng.random(n) < p_login)
-            & (t >= self.people["_t0"].to_numpy()[person])
+        order = np.argsort(ev["t"].to_numpy(), kind="stable")
+        n = len(order)
+        ev_person, ev_t, ev_type = (ev[c].to_numpy() for c in ("person", "t", "etype"))
+        t0 = self.people["_t0"].to_numpy()
+        # the login of an event: 0 = the account's address, 1 = a second account's,
+        # 2 = the address the person switched to; an index into one address book
+        dup_email = getattr(self, "dup_email", np.full(self.n, None, dtype=object))
+        acct_ok, dup_ok, e2_ok = pd.notna(account_email), pd.notna(dup_email), pd.notna(self.email2)
+        acct_is_primary = acct_ok & (account_email == self.email)
+        book = pa.concat_arrays(
+            [pa.array(list(a), type=TEXT) for a in (account_email, dup_email, self.email2)]
         )
-        email = pa.array(np.where(logged, acct, None), type=TEXT)
-        sku_idx = ev["sku_idx"].to_numpy()[sel]
-        device = device_of(person, t)
+        parts: dict[str, list] = {
+            k: [] for k in ("event_id", "ts", "device_id", "cookie_id", "email")
+        }
+        for a in range(0, n, chunk):
+            sl = order[a : a + chunk]
+            person, t, etype = ev_person[sl], ev_t[sl], ev_type[sl]
+            m = len(sl)
+            which = np.where(dup_ok[person] & (rng.random(m) < 0.4), 1, 0)
+            switched = (which == 0) & acct_is_primary[person] & (t >= self.email_switch[person])
+            which = np.where(switched, 2, which).astype(np.int64)
+            has = np.where(
+                which == 0, acct_ok[person], np.where(which == 1, dup_ok[person], e2_ok[person])
+            )
+            p_login = np.where(etype == 1, 0.75, nz.web_logged_in)
+            logged = has & (rng.random(m) < p_login) & (t >= t0[person])
+            dev = devices.device_index(person, t, stream=a)
+            parts["event_id"].append(ids("E", m, 11, start=a + 1))
+            parts["ts"].append(as_str(fmt_ts(self.tl, t)))
+            parts["device_id"].append(pick(devices.device_ids, dev))
+            parts["cookie_id"].append(devices.cookie_of(dev, t))
+            book_idx = person.astype(np.int64) + which * self.n
+            parts["email"].append(where(logged, pick(book, book_idx), None))
+        cols = {k: pa.chunked_array(v, type=TEXT) for k, v in parts.items()}
+        del parts, book
         events = pd.DataFrame(
             {
-                "event_id": s(eid),
-                "ts": s(fmt_ts(self.tl, t)),
-                "device_id": s(device),
-                "cookie_id": s(cookie_of(device, t)),
-                "email": s(email),
-                "event_type": coded(EVENT_TYPES, etype),
-                "sku": coded(products["sku"], sku_idx),
-                "category": coded(CATEGORY_NAMES, ev["category"].to_numpy()[sel]),
+                "event_id": s(cols["event_id"]),
+                "ts": s(cols["ts"]),
+                "device_id": s(cols["device_id"]),
+                "cookie_id": s(cols["cookie_id"]),
+                "email": s(cols["email"]),
+                "event_type": coded(EVENT_TYPES, ev_type[order]),
+                "sku": coded(products["sku"], ev["sku_idx"].to_numpy()[order]),
+                "category": coded(CATEGORY_NAMES, ev["category"].to_numpy()[order]),
             }
         )
-        self._truth("web_events", eid, person)
+        self._truth("web_events", cols["event_id"], ev_person[order])
         return events
 
     # -- support -------------------------------------------------------------------------------
@@ -486,27 +508,23 @@ class Devices:
         self.n_dev = 1 + rng.binomial(2, np.clip(online, 0.05, 0.9))
         self.first = np.concatenate([[0], np.cumsum(self.n_dev)[:-1]])
         total = int(self.n_dev.sum())
-        self.device_ids = pa.array(hex_ids(rng, total, 8))
+        self.device_ids = hex_ids(rng, total, 8)
         self.cookie_life = rng.uniform(45, 420, total)
         self.cookie_phase = rng.uniform(0, 1, total)
         self.seed = int(rng.integers(2**31))
         self.n = n
 
-    def device_index(self, person: np.ndarray, t: np.ndarray) -> np.ndarray:
-        r = np.random.default_rng([self.seed, len(person)])
+    def device_index(self, person: np.ndarray, t: np.ndarray, stream: int = 0) -> np.ndarray:
+        """Which of the person's devices each event or order used (the first one mostly)."""
+        r = np.random.default_rng([self.seed, len(person), stream])
         main = r.random(len(person)) < 0.7
         other = r.integers(0, 1 << 30, len(person)) % self.n_dev[person]
         return self.first[person] + np.where(main, 0, other)
 
     def device_of(self, person: np.ndarray, t: np.ndarray) -> pa.Array:
-        self._last_dev = self.device_index(person, t)
-        return pick(self.device_ids, self._last_dev)
+        return pick(self.device_ids, self.device_index(person, t))
 
-    def cookie_of(self, _device: pa.Array, t: np.ndarray) -> pa.Array:
-        dev = self._last_dev
+    def cookie_of(self, dev: np.ndarray, t: np.ndarray) -> pa.Array:
+        """The cookie a device carried at time ``t``: renewed every ``cookie_life`` days."""
         epoch = np.floor(t / self.cookie_life[dev] + self.cookie_phase[dev]).astype(np.int64)
-        key = dev.astype(np.int64) * 4096 + epoch
-        uniq, inv = np.unique(key, return_inverse=True)
-        r = np.random.default_rng([self.seed, 7])
-        cid = pa.array(hex_ids(r, len(uniq), 7))
-        return cid.take(pa.array(inv))
+        return hex_of(hash64(dev.astype(np.int64) * 4096 + epoch, self.seed), 14)

@@ -264,9 +264,7 @@ def generate(
     sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, stores)
     del bk, ln  # free the intermediates as soon as their tables exist
     _mark("orders+pos", t_start)
-    sources["web_events"] = src.web(
-        ev, products, account_email, devices.device_of, devices.cookie_of
-    )
+    sources["web_events"] = src.web(ev, products, account_email, devices)
     del ev
     _mark("web", t_start)
     sources["support_tickets"] = src.tickets(tickets)

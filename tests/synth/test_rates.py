@@ -179,3 +179,20 @@ def test_defect_rates(world, kind):
             assert len(g) <= np.ceil(expected * n) + 1
         else:
             close(len(g) / n, expected, max(0.0015, 2 / n))
+
+
+def test_second_identifier_use_and_crm_details(world):
+    b = CFG.behaviour
+    t = rows_of(world, "support_tickets")
+    with2 = t[t["phone2"].notna() & t["phone"].notna()]
+    uses2 = digits10(with2["phone"]) == with2["phone2"].str[-10:]
+    close(uses2.mean(), NZ.use_second * (1 - 0.05), 0.05)
+    answered = t["csat"].dropna()
+    close(t["csat"].isna().mean(), b.csat_missing, 0.03)
+    close((answered <= 2).mean(), b.bad_ticket_share, 0.04)
+    c = rows_of(world, "crm_contacts")
+    has_email = c[c["email_true"].notna()]
+    close(has_email["email"].isna().mean(), NZ.crm_missing_email, 0.015)
+    per_person = c.groupby("person_id").size()
+    dup = per_person[per_person >= 2]
+    close((dup >= 3).mean(), NZ.crm_triplicate, 0.04)
