@@ -11,7 +11,12 @@ import pandas as pd
 from cemlib.errors import InputError
 from cemlib.identity.graph import ChainGuardClusterer
 from cemlib.identity.model import SplinkModel
-from cemlib.identity.roles import IDENTIFIER_ROLES, has_identity, prepare_records
+from cemlib.identity.roles import (
+    IDENTIFIER_ROLES,
+    combination_codes,
+    has_identity,
+    prepare_records,
+)
 from cemlib.identity.rules import IDENTIFIER_COLUMNS, HubGuard, deterministic_links
 
 #: merge order of identifier links (higher first): the most personal identifiers build the
@@ -50,9 +55,8 @@ def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Code per record of its identifying values, and one representative row per code with
     ``_weight`` = records it stands for. Names keep their first spelling per code."""
     cols = [c for c in SIGNATURE_COLUMNS if c in prepared]
-    key = prepared[cols].astype("string").fillna("\x00")
-    codes = key.groupby(cols, sort=False, dropna=False).ngroup().to_numpy()
-    first_row = pd.Series(np.arange(len(prepared))).groupby(codes).min()
+    codes = combination_codes(prepared[cols])
+    first_row = pd.Series(np.unique(codes, return_index=True)[1])
     nodes = prepared.iloc[first_row.to_numpy()].reset_index(drop=True)
     nodes["_weight"] = np.bincount(codes)
     return codes, nodes

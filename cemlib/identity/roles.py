@@ -152,15 +152,8 @@ def prepare_records(
     # normalize each distinct combination of identifying values once (web events repeat them)
     id_cols = sorted({c for r, cs in role_cols.items() if r not in AUX_ROLES for c in cs})
     if id_cols:
-        codes = (
-            df[id_cols]
-            .astype("string")
-            .fillna("\x00")
-            .groupby(id_cols, sort=False, dropna=False)
-            .ngroup()
-            .to_numpy()
-        )
-        first = pd.Series(np.arange(n)).groupby(codes).min().to_numpy()
+        codes = combination_codes(df[id_cols])
+        first = np.unique(codes, return_index=True)[1]
         uniq = _prepare_identity(df.iloc[first].reset_index(drop=True), role_cols, region)
         out = uniq.iloc[codes].reset_index(drop=True)
     else:
@@ -224,6 +217,12 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
     out["gender"] = gender.fillna(hints["gender_hint"])
     out["first_hint"] = hints["first_hint"].where(out["first_lat"].isna())
     return out.reset_index(drop=True)
+
+
+def combination_codes(frame: pd.DataFrame) -> np.ndarray:
+    """A code per row, equal for rows with equal values (a 64-bit hash of the row, factorized)."""
+    hashed = pd.util.hash_pandas_object(frame.astype("string"), index=False).to_numpy()
+    return pd.factorize(hashed)[0]
 
 
 def has_identity(prepared: pd.DataFrame) -> pd.Series:

@@ -175,9 +175,11 @@ def deterministic_links(
         sub = long.merge(multi[["kind", "value"]], on=["kind", "value"])
         sub = sub.dropna(subset=["first_lat"]).drop_duplicates(["kind", "value", "first_lat"])
         counts = {}
-        for key, grp in sub.groupby(["kind", "value"], sort=False):
-            names = grp["first_lat"].tolist()
-            lasts = set(grp["last_lat"].dropna())
+        first_arr = sub["first_lat"].to_numpy(dtype=object)
+        last_arr = sub["last_lat"].astype(object).where(sub["last_lat"].notna(), None).to_numpy()
+        for key, idx in sub.groupby(["kind", "value"], sort=False).indices.items():
+            names = first_arr[idx].tolist()
+            lasts = {x for x in last_arr[idx].tolist() if x is not None}
             # a first name equal to another record's last name is a swapped name, not a person
             names = [n for n in names if n not in lasts] or names[:1]
             counts[key] = len(set(_name_groups(names))) if len(names) <= 50 else len(names)
