@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
@@ -34,6 +35,8 @@ def plot_forest(table: pd.DataFrame, value: str, title: str):
     ax.axvline(1.0, color="grey", lw=1, ls="--")
     ax.set_yticks(y, [_label(i) for i in t.index])
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%.2g"))
+    ax.xaxis.set_minor_formatter(mticker.FormatStrFormatter("%.2g"))
     ax.set_title(title)
     ax.set_xlabel(f"{value.replace('_', ' ')} (log scale, 95% CI)")
     ax.set_ylabel("covariate")
@@ -88,12 +91,6 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
         f"**{s['expected_revenue'].sum():,.0f}** revenue, discounted CLV "
         f"**{s['clv'].sum():,.0f}** at {discount:.0%} a year.",
     ]
-    if m.calibration_ is not None:
-        bt = m.backtest_
-        lines.append(
-            f"Backtest on the last {m.backtest_days_} days of history: predicted "
-            f"{bt['predicted'].sum():,.0f} purchases against {bt['actual'].sum():,.0f} actual."
-        )
     return "\n\n".join(lines)
 
 
