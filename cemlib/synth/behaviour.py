@@ -105,6 +105,9 @@ def lifetimes_and_tickets(people, lat, rng, cfg: SynthConfig, tl: Timeline):
     drop0 = t0 + rng.exponential(1.0 / mu) * YEAR
     rate = b.ticket_rate * (0.5 + people["online_share"].to_numpy()) / YEAR
     tp, tt = _poisson_times(rng, rate, t0, np.minimum(drop0, tl.end))
+    tt = np.maximum(
+        time_of_day(rng, tt, rng.random(len(tt)) < 0.35), t0[tp]
+    )  # office hours or chat
     bad = rng.random(len(tp)) < b.bad_ticket_share
     # first bad ticket per person
     first_bad = np.full(len(people), np.inf)
@@ -330,6 +333,7 @@ def web_events(
     t0 = people["_t0"].to_numpy()
     rate = b.web_sessions_per_year * (0.2 + online) / YEAR
     sp, st = _poisson_times(rng, rate, t0 - 10, np.minimum(drop + 20, tl.end))
+    st = time_of_day(rng, st, np.ones(len(st), dtype=bool))  # sessions peak in the evening
     size = 1 + rng.poisson(1.0, len(sp))
     ep = np.repeat(sp, size)
     et = np.repeat(st, size) + rng.uniform(0, 0.02, len(ep))

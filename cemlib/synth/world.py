@@ -115,8 +115,8 @@ class SyntheticWorld:
     def write(self, out_dir: str | Path, format: str = "csv") -> dict[str, Path]:
         """Write ``DIR/<table>.<ext>`` per source table and ``DIR/truth/<name>.<ext>``.
 
-        CSV is UTF-8, comma-separated, header row, empty field for a missing value, quotes only
-        where needed; the same seed writes byte-identical files.
+        CSV is UTF-8, comma-separated, header row, empty field for a missing value, text quoted
+        ("..."); the same seed writes byte-identical files.
         """
         if format not in ("csv", "parquet"):
             raise InputError(
