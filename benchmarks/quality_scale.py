@@ -19,12 +19,14 @@ import time
 from pathlib import Path
 
 
-def _stage(warehouse: str, as_of: str, gx_max_rows: int | None) -> None:
+def _stage(warehouse: str, as_of: str, gx_max_rows: int | None, memory: str | None) -> None:
     from cemlib.quality import QualityStage
     from cemlib.warehouse import Warehouse
 
     t0 = time.perf_counter()
     with Warehouse(warehouse) as wh:
+        if memory:  # DuckDB's buffer pool otherwise grows to 80% of RAM, spilling past it
+            wh.con.execute(f"SET memory_limit = '{memory}'")
         report = QualityStage(progress=False, gx_max_rows=gx_max_rows).run(
             wh, run_id="bench", as_of=as_of
         )
@@ -60,11 +62,16 @@ def main() -> None:
         default=200_000,
         help="rows Great Expectations validates per table (0 = all)",
     )
+    ap.add_argument(
+        "--duckdb-memory",
+        default="4GB",
+        help="DuckDB memory_limit for the stage's connection ('' = DuckDB default)",
+    )
     ap.add_argument("--stage-only", metavar="WAREHOUSE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     gx_max = args.gx_max_rows or None
     if args.stage_only:
-        _stage(args.stage_only, args.as_of, gx_max)
+        _stage(args.stage_only, args.as_of, gx_max, args.duckdb_memory)
         return
 
     from cemlib.collect import collect
@@ -92,6 +99,8 @@ def main() -> None:
                 args.as_of,
                 "--gx-max-rows",
                 str(args.gx_max_rows),
+                "--duckdb-memory",
+                args.duckdb_memory,
             ],
             check=True,
             capture_output=True,
@@ -112,6 +121,7 @@ def main() -> None:
     print(f"peak memory (stage)    {fig['peak_bytes'] / 2**30:8.2f} GiB")
     print(f"rows per second        {fig['rows_in'] / fig['seconds']:,.0f}")
     print(f"GE rows per table cap  {gx_max if gx_max else 'all'}")
+    print(f"DuckDB memory_limit    {args.duckdb_memory or 'default (80% of RAM)'}")
 
 
 if __name__ == "__main__":

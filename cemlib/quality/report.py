@@ -153,7 +153,7 @@ def masked_examples(wh: Warehouse, report: QualityReport, per_reason: int = 2) -
             for c in q.columns
             if (not c.endswith(("_key", "_lat", "_norm")) or "email" in c) and c not in hidden
         ]
-        q = mask_frame(q[keep])
+        q = mask_frame(q[keep], roles=_pii_roles(keep))
         values = q.drop(columns=["reason", "expectation", "_source_row"])
         q = pd.DataFrame(
             {
@@ -172,6 +172,24 @@ def masked_examples(wh: Warehouse, report: QualityReport, per_reason: int = 2) -
         )
         frames.append(q)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _pii_roles(columns: list[str]) -> dict[str, str]:
+    """Masking role per column (consent flags are not emails, ids are not names)."""
+    roles = {}
+    for col in columns:
+        low = col.lower()
+        if low.startswith("consent") or low in ("expectation", "reason"):
+            continue
+        if "phone" in low:
+            roles[col] = "phone"
+        elif "email" in low:
+            roles[col] = "email"
+        elif low.endswith("name") or low.endswith("_name_norm"):
+            roles[col] = "name"
+        elif "address" in low or "birth" in low:
+            roles[col] = "drop"
+    return roles
 
 
 __all__ = [

@@ -66,3 +66,13 @@ def test_duplicated_receipt_keeps_the_first_copy(world_run):
     for row in dup["source_row"]:
         assert "duplicated receipt id" in q.loc[row, "reason"]
     assert report.conservation["conserved"].all()
+
+
+def test_great_expectations_and_sql_agree_on_every_row_check(world_run):
+    report, _, _ = world_run
+    r = report.results[(report.results["level"] == "row") & report.results["success"].notna()]
+    keep_first = r["expectation"].str.startswith("expect_column_values_to_be_unique(receipt_id")
+    r = r[~keep_first & (r["table"] != "products")]
+    assert len(r) > 60
+    assert (r["unexpected_count"].astype(int) == r["sql_unexpected_count"].astype(int)).all()
+    assert int(r["unexpected_count"].sum()) > 1000
