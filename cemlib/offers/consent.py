@@ -98,7 +98,7 @@ def assign_channels(
     for ch in preference:
         col = f"consent_{ch}"
         allowed = (
-            c[col].reindex(profiles).fillna(False).astype(bool)
+            c[col].reindex(profiles).astype("boolean").fillna(False).astype(bool)
             if col in c.columns
             else pd.Series(False, index=profiles)
         )

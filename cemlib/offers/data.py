@@ -194,6 +194,12 @@ def prepare_transactions(
         out["item_id"] = out["category"].astype(str)
     if "category" not in out.columns:
         out["category"] = pd.NA
+    if out.empty:
+        raise InputError(
+            f"no purchases on or before as_of {as_of} ({report.after_as_of} later row(s), "
+            f"{report.non_positive_quantity} with quantity <= 0)",
+            source=source,
+        )
     day = out["ts"].dt.normalize()
     if "order_id" in out.columns:
         key = [out["customer_id"], out["order_id"]]

@@ -38,7 +38,6 @@ DEFAULT_PARAMS: dict = {
     "bagging_freq": 1,
     "lambdarank_truncation_level": 20,
     "verbosity": -1,
-    "num_threads": 2,
     "deterministic": True,
     "force_col_wise": True,
 }
@@ -165,6 +164,10 @@ class NextOfferModel:
         customers = np.unique(labels["c"].to_numpy())
         if len(customers) > self.max_train_customers:
             customers = np.sort(rng.choice(customers, self.max_train_customers, replace=False))
+        cutoff = pd.Timestamp("1970-01-01") + pd.Timedelta(days=cutoff_day)
+        if len(customers) == 0:
+            snap.drop()
+            return WindowData(cutoff, pd.DataFrame(), np.zeros(0, dtype=np.int64), {}, 0)
         frame = self._frame(snap, customers, "training candidates")
         snap.drop()
         labels = labels[labels["c"].isin(customers)]
@@ -184,7 +187,6 @@ class NextOfferModel:
             frame = frame[(frame["label"] == 1) | (neg_rank <= self.train_negatives)]
         frame = frame.sort_values(["c", "i"]).reset_index(drop=True)
         groups = frame.groupby("c", sort=True).size().to_numpy()
-        cutoff = pd.Timestamp("1970-01-01") + pd.Timedelta(days=cutoff_day)
         return WindowData(cutoff, frame, groups, recall, len(customers))
 
     # -- fitting ------------------------------------------------------------------------------
@@ -231,7 +233,12 @@ class NextOfferModel:
             )
             self.split_ = "customers (history too short for two time windows)"
         self.feature_names_ = self._names()
-        params = {**DEFAULT_PARAMS, **(self.params or {}), "seed": self.seed}
+        # OpenMP threads only pay off on large data; on small data (or a busy machine) two
+        # spinning threads are many times slower than one
+        n_rows = len(train.frame) + len(valid.frame)
+        auto = {"num_threads": 2 if n_rows > 2_000_000 else 1}
+        params = {**DEFAULT_PARAMS, **auto, **(self.params or {}), "seed": self.seed}
+        self.num_threads_ = int(params["num_threads"])
         eval_at = params.get("eval_at", [10])
         params["eval_at"] = eval_at
         dtrain = lgb.Dataset(
@@ -351,7 +358,7 @@ class NextOfferModel:
         for part in self._chunks(hist, "scoring"):
             frame = self._frame(snap, part, "scoring candidates")
             frame["score"] = self.booster_.predict(
-                frame[self.feature_names_].to_numpy(np.float32), num_threads=2
+                frame[self.feature_names_].to_numpy(np.float32), num_threads=self.num_threads_
             )
             frame = frame.sort_values(["c", "score", "i"], ascending=[True, False, True])
             frame["rank"] = frame.groupby("c").cumcount() + 1

@@ -1,0 +1,78 @@
+import pandas as pd
+
+from cemlib.cli import main
+
+
+def test_cem_offers_writes_k_offers_per_customer(tmp_path, transactions, capsys):
+    src = tmp_path / "tx.csv"
+    transactions.assign(order_id=range(len(transactions))).to_csv(src, index=False)
+    consent = tmp_path / "consent.csv"
+    pd.DataFrame(
+        {
+            "customer_id": ["C0000", "C0001"],
+            "consent_email": ["yes", "no"],
+            "consent_sms": ["no", "no"],
+        }
+    ).to_csv(consent, index=False)
+    out = tmp_path / "offers.csv"
+    code = main(
+        [
+            "offers",
+            str(src),
+            "--as-of",
+            "2025-06-15",
+            "--k",
+            "4",
+            "--horizon-days",
+            "30",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    offers = pd.read_csv(out, dtype={"customer_id": str, "item_id": str})
+    assert list(offers.columns) == ["customer_id", "rank", "item_id", "score", "reasons"]
+    hist = transactions[transactions["ts"] <= "2025-06-15 23:59:59"]
+    assert offers["customer_id"].nunique() == hist["customer_id"].nunique()
+    assert offers.groupby("customer_id").size().eq(4).all()
+    err = capsys.readouterr().err
+    n_after = int((transactions["ts"] > "2025-06-15 23:59:59").sum())
+    assert f"{n_after} after 2025-06-15 ignored" in err
+    code = main(
+        [
+            "offers",
+            str(src),
+            "--as-of",
+            "2025-06-15",
+            "--k",
+            "4",
+            "--horizon-days",
+            "30",
+            "--consent",
+            str(consent),
+            "--out",
+            str(out),
+        ]
+    )
+    offers = pd.read_csv(out, dtype={"customer_id": str})
+    assert (
+        code == 0
+        and set(offers["customer_id"]) == {"C0000"}
+        and set(offers["channel"]) == {"email"}
+    )
+
+
+def test_cem_offers_bad_input_exits_2_with_a_clear_message(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,ts,item_id,quantity\n1,2025-01-01,x,1\n", encoding="utf-8")
+    assert (
+        main(["offers", str(bad), "--as-of", "2025-06-30", "--out", str(tmp_path / "o.csv")]) == 2
+    )
+    assert "column 'amount'" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    assert (
+        main(["offers", str(empty), "--as-of", "2025-06-30", "--out", str(tmp_path / "o.csv")]) == 2
+    )
+    assert "empty" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()

@@ -1,0 +1,35 @@
+import numpy as np
+import pandas as pd
+
+from cemlib.offers.explain import global_importance, reason_codes
+
+
+def test_reasons_in_plain_words_from_top_positive_shap():
+    names = ["ci_n_b90", "br_cat_7d", "cu_n_baskets", "cooc_sum"]
+    frame = pd.DataFrame(
+        {
+            "ci_n_b90": [3.0, 1.0],
+            "br_cat_7d": [2.0, 0.0],
+            "cu_n_baskets": [9.0, 9.0],
+            "cooc_sum": [0.0, 0.4],
+            "cat": [0, 0],
+            "cooc_anchor": [-1, 5],
+            "after_anchor": [-1, -1],
+            "seg": [0, 0],
+        }
+    )
+    shap = np.array([[0.5, 0.9, 5.0, -0.1], [-0.2, 0.0, 3.0, 0.7]])
+    out = reason_codes(
+        frame,
+        shap,
+        names,
+        n_reasons=3,
+        category_name=lambda s: pd.Series(["Headphones"] * len(s)),
+        item_name=lambda s: pd.Series(["Milk" if v == 5 else "your items" for v in s]),
+        segment_name=lambda s: pd.Series(["Audio"] * len(s)),
+    )
+    # customer-level features never become reasons; negative contributions are left out
+    assert out[0] == "browsed Headphones this week; bought 3 times in the last 90 days"
+    assert out[1] == "often bought together with Milk"
+    imp = global_importance(shap, names)
+    assert imp["feature"].iloc[0] == "cu_n_baskets" and imp["mean_abs_shap"].iloc[0] == 4.0

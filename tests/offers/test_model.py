@@ -1,0 +1,101 @@
+import pandas as pd
+import pytest
+
+from cemlib.errors import InputError
+from cemlib.offers import NextOfferModel, all_baselines, candidate_recall, evaluate
+
+from .conftest import AS_OF
+
+
+@pytest.fixture(scope="module")
+def fitted_world(world_frames):
+    f = world_frames
+    model = NextOfferModel(horizon_days=60, seed=3, n_estimators=150)
+    model.fit(f["transactions"], AS_OF, events=f["events"], items=f["items"])
+    recs = model.recommend()
+    return model, recs
+
+
+def test_model_beats_every_baseline_on_the_synthetic_world(world_frames, fitted_world):
+    model, recs = fitted_world
+    fut = world_frames["future"]
+    fut = fut[fut["ts"] < AS_OF + pd.Timedelta(days=61)]
+    hist = model.tx_
+    custs = hist["customer_id"].unique()
+    res = evaluate(recs, fut, k=10, history=hist, customers=custs)
+    base = {
+        n: evaluate(b, fut, k=10, history=hist, customers=custs)
+        for n, b in all_baselines(hist, 10, custs).items()
+    }
+    best = max(b["ndcg@10"] for b in base.values())
+    assert res["customers"] > 300
+    assert res["ndcg@10"] >= 1.10 * best, (
+        res["ndcg@10"],
+        {n: b["ndcg@10"] for n, b in base.items()},
+    )
+    # new items are where the baselines are blind: own-most-frequent cannot recommend them
+    assert base["own_most_frequent"]["new_recall@10"] == 0.0
+    assert res["new_recall@10"] > base["personal_then_popular"]["new_recall@10"]
+    # candidates find more of the future purchases than the customer's own history alone
+    cands = model.candidate_frame()
+    rec_all = candidate_recall(cands, fut, customers=custs)
+    rec_own = candidate_recall(cands[cands["src_repeat"] == 1], fut, customers=custs)
+    assert 0 < rec_own < rec_all <= 1
+    assert (
+        model.split_ == "time"
+        and model.windows_["train"]["cutoff"] < model.windows_["validation"]["cutoff"]
+    )
+
+
+def test_every_customer_with_history_gets_k_distinct_offers_with_reasons(fitted_world):
+    model, recs = fitted_world
+    n_hist = model.tx_["customer_id"].nunique()
+    assert recs["customer_id"].nunique() == n_hist
+    assert len(recs) == 10 * n_hist
+    assert (
+        recs.groupby("customer_id")["rank"].apply(lambda r: sorted(r) == list(range(1, 11))).all()
+    )
+    assert not recs.duplicated(["customer_id", "item_id"]).any()
+    # scores fall with rank
+    assert (
+        recs.sort_values(["customer_id", "rank"]).groupby("customer_id")["score"].diff().dropna()
+        <= 1e-9
+    ).all()
+    assert (recs["reasons"].str.len() > 0).mean() > 0.9
+    assert (
+        recs["reasons"]
+        .str.contains("browsed|viewed|bought|together|popular|best seller|season")
+        .mean()
+        > 0.9
+    )
+    assert model.importance_["mean_abs_shap"].iloc[0] > 0
+
+
+def test_rows_after_as_of_change_nothing_and_seed_fixes_the_result(transactions):
+    kw = dict(horizon_days=30, seed=5, n_estimators=40, k=5)
+    a = NextOfferModel(**kw).fit(transactions, "2025-05-31").recommend(explain=False)
+    later = transactions[transactions["ts"] > pd.Timestamp("2025-05-31 23:59:59")]
+    assert len(later) > 100
+    noisy = pd.concat([transactions, later.assign(item_id="LEAK")])
+    b = NextOfferModel(**kw).fit(noisy, "2025-05-31").recommend(explain=False)
+    pd.testing.assert_frame_equal(a, b)
+    assert "LEAK" not in set(b["item_id"])
+    assert b.groupby("customer_id").size().eq(5).all()
+
+
+def test_category_granularity_and_customer_subset(transactions):
+    tx = transactions.assign(category="cat" + transactions["item_id"].str[1])
+    m = NextOfferModel(granularity="category", horizon_days=30, k=3, n_estimators=30, seed=1).fit(
+        tx, "2025-06-30"
+    )
+    recs = m.recommend(customers=["C0001", "C0002", "nobody"])
+    assert set(recs["customer_id"]) == {"C0001", "C0002"}
+    assert set(recs["item_id"]) <= set(tx["category"]) and len(recs) == 6
+
+
+def test_too_little_history_is_an_input_error(transactions):
+    tiny = transactions.head(3)
+    with pytest.raises(InputError, match="too little history"):
+        NextOfferModel(horizon_days=30).fit(tiny, "2025-06-30")
+    with pytest.raises(InputError, match="no purchases"):
+        NextOfferModel().fit(transactions, "1990-01-01")
