@@ -47,6 +47,8 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
   body.jp-Notebook { max-width: 1180px; margin: 0 auto; padding: 1.5em 2em; }
   .jp-RenderedImage img { max-width: 100%; height: auto; }
   .cem-omitted { color: #777; font-style: italic; }
+  .cem-header { color: #59636e; font-size: 0.92em; border-bottom: 1px solid #d0d7de;
+                padding-bottom: 0.4em; }
   .cem-failure { border-left: 4px solid #cf222e; background: #fff5f5; padding: 0.6em 1em;
                  margin: 0.5em 0 1em; font-size: 1.05em; }
 </style>
@@ -77,18 +79,24 @@ def render_html(
     with_code: bool = False,
     title: str | None = None,
     banner: str | None = None,
+    header: str | None = None,
 ) -> Path:
     """Write ``notebook`` (a path or a node) as a self-contained HTML page to ``output``.
 
-    ``banner`` (HTML) is shown above the first cell, e.g. to say that the stage failed.
+    ``header`` (HTML) is a navigation line above everything (e.g. back to the run index);
+    ``banner`` (HTML) a red box under it, e.g. to say that the stage failed.
     """
     nb = (
         nbformat.read(str(notebook), as_version=4) if isinstance(notebook, str | Path) else notebook
     )
-    if banner:
+    extra = [
+        f'<div class="{cls}">{content}</div>'
+        for cls, content in (("cem-header", header), ("cem-failure", banner))
+        if content
+    ]
+    if extra:
         nb = copy.deepcopy(nb)
-        banner_cell = nbformat.v4.new_markdown_cell(f'<div class="cem-failure">{banner}</div>')
-        nb.cells.insert(0, banner_cell)
+        nb.cells[0:0] = [nbformat.v4.new_markdown_cell(text) for text in extra]
     out = Path(output)
     resources = {"metadata": {"name": title or out.stem}}
     body, _ = _exporter(with_code).from_notebook_node(nb, resources=resources)

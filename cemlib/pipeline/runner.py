@@ -291,20 +291,27 @@ def execute_stage(
             f"<strong>This stage failed</strong> at {escape(result.error_summary)}. "
             "The report stops there: the cells after it did not run."
         )
+    header = (
+        f'<a href="index.html">cemlib run {escape(cfg.run_id)}</a> · as of {escape(cfg.as_of)}'
+        f" · stage {escape(stage.name)}: {escape(stage.title)}"
+    )
     source_for_html = out_nb if out_nb.is_file() else notebook  # no output: show the input
     if out_nb.is_file():
         result.notebook = out_nb.name
     try:
-        result.html = render_html(
-            source_for_html, run_dir / f"{stage.name}.html", title=stage.title, banner=banner
-        ).name
-        result.html_code = render_html(
-            source_for_html,
-            run_dir / f"{stage.name}.code.html",
-            with_code=True,
-            title=stage.title,
-            banner=banner,
-        ).name
+        for with_code, suffix, attr in (
+            (False, ".html", "html"),
+            (True, ".code.html", "html_code"),
+        ):
+            page = render_html(
+                source_for_html,
+                run_dir / f"{stage.name}{suffix}",
+                with_code=with_code,
+                title=f"{stage.name} · {cfg.run_id}",
+                banner=banner,
+                header=header,
+            )
+            setattr(result, attr, page.name)
     except Exception as exc:
         result.status = FAILED
         result.error = result.error or {

@@ -39,6 +39,9 @@ def test_reports_offline_with_embedded_plot(tmp_path):
         assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', page)
         assert "cdnjs" not in page and "unpkg" not in page
         assert "Collection" in page
+        assert (
+            '<a href="index.html">cemlib run plot</a> · as of 2025-06-30 · stage 00_collect' in page
+        )
 
     # reviewers get outputs, not code; data scientists get both
     assert "set_title" not in review and "set_title" in code
