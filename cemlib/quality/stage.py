@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from cemlib.errors import StageFailure
+from cemlib.errors import InputError, StageFailure
 from cemlib.quality.context import gx, offline_context
 from cemlib.quality.rowsql import failure_predicate, quote
 from cemlib.quality.suites import Check, Ref, RunParams, Suite, load_suites
@@ -197,6 +197,13 @@ class QualityStage:
         table = suite.table
         staging_cols = _columns(wh, "staging", table)
         raw_cols = set(_columns(wh, "raw", table)) if wh.has_table("raw", table) else set()
+        if "_source_row" not in staging_cols:
+            raise InputError(
+                "no _source_row column: staging tables are written by cemlib.collect, which "
+                "numbers the rows of each file",
+                source=f"staging.{table}",
+                column="_source_row",
+            )
         rows_in = con.execute(f"SELECT count(*) FROM staging.{quote(table)}").fetchone()[0]
         outcome = TableOutcome(table=table, rows_in=rows_in)
         known = (

@@ -137,3 +137,10 @@ def test_not_a_folder_is_a_clear_error(tmp_path, capsys):
             source_dir = str(tmp_path / "nope")
 
         run(A())
+
+
+def test_staging_without_source_row_is_a_clear_error(wh, tables):
+    wh.write_table("staging", "products", tables["products"], run_id="r1", as_of=AS_OF)
+    with pytest.raises(InputError, match=r"staging.products, column '_source_row'"):
+        QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
+    assert _nothing_written(wh)
