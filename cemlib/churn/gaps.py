@@ -191,6 +191,7 @@ class GapModel:
         annual_discount: float = 0.0,
         n_sims: int = 200,
         max_steps: int = 400,
+        seed_offset: int = 0,
     ) -> dict[str, np.ndarray]:
         """Forward-simulate spells for each customer from its open spell of ``elapsed`` days.
 
@@ -199,7 +200,7 @@ class GapModel:
         (expected purchases), ``p_h`` (probability of at least one, closed form),
         ``disc_h`` (expected discount factor summed over purchases).
         """
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng([self.seed, seed_offset])
         n = len(state)
         H = max(horizons)
         elapsed = np.asarray(elapsed, dtype=float)

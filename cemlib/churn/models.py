@@ -116,15 +116,21 @@ class ChurnModel:
         state = spells.groupby("customer_id", sort=True).tail(1).set_index("customer_id")
         return prob, count, state
 
-    def _simulate(self, prob, count, state, horizons) -> dict[str, np.ndarray]:
-        elapsed = state["duration"].to_numpy()
-        sim = count.simulate(
-            state, elapsed, list(horizons), self.annual_discount, n_sims=self.n_sims
-        )
-        p = prob.simulate(state, elapsed, list(horizons), n_sims=0)
-        for h in horizons:
-            sim[f"p_{h}"] = p[f"p_{h}"]
-        return sim
+    def _simulate(self, prob, count, state, horizons, chunk: int = 50_000) -> dict[str, np.ndarray]:
+        """Simulated counts and closed-form probabilities, in chunks of customers (memory stays
+        bounded at a million customers; each chunk has its own seeded stream)."""
+        parts = []
+        for i, start in enumerate(range(0, len(state), chunk)):
+            st = state.iloc[start : start + chunk]
+            elapsed = st["duration"].to_numpy()
+            sim = count.simulate(
+                st, elapsed, list(horizons), self.annual_discount, n_sims=self.n_sims, seed_offset=i
+            )
+            p = prob.simulate(st, elapsed, list(horizons), n_sims=0)
+            for h in horizons:
+                sim[f"p_{h}"] = p[f"p_{h}"]
+            parts.append(sim)
+        return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
     def fit(
         self,

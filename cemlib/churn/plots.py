@@ -99,7 +99,9 @@ def truth_markdown(truth: dict, horizon: int) -> str:
         return "No synthetic truth in the warehouse: evaluation against the future is skipped."
     return (
         f"Against the synthetic truth over {horizon} days: ROC AUC of any purchase "
-        f"**{truth['auc']:.3f}**, Harrell's C **{truth['harrell_c']:.3f}**, RMSE of purchase "
+        f"**{truth['auc']:.3f}**, Harrell's C **{truth['harrell_c']:.3f}**, time-dependent C "
+        f"{truth.get('td_concordance', float('nan')):.3f}, integrated Brier score "
+        f"{truth.get('integrated_brier', float('nan')):.3f}, RMSE of purchase "
         f"counts {truth['rmse']:.2f} (MAE {truth['mae']:.2f}), predicted total "
         f"{truth['predicted_total']:,.0f} vs actual {truth['actual_total']:,.0f} "
         f"({truth['total_error']:+.1%}); the top 10% by CLV bring "

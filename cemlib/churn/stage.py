@@ -72,7 +72,12 @@ def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:
 
 
 def evaluate_against_truth(
-    wh: Warehouse, scores: pd.DataFrame, as_of: str | dt.date, horizon: int, key: str
+    wh: Warehouse,
+    scores: pd.DataFrame,
+    as_of: str | dt.date,
+    horizon: int,
+    key: str,
+    curves: pd.DataFrame | None = None,
 ) -> dict:
     """Figures against the synthetic truth: future purchases (``truth.future_orders``) and
     true dropout dates (``truth.people``); empty without ``truth.*``."""
@@ -81,6 +86,7 @@ def evaluate_against_truth(
     people = wh.read_table("truth", "people")[["person_id", "true_dropout_date"]]
     fut = wh.read_table("truth", "future_orders")[["person_id", "ts", "amount"]]
     pred = scores.copy()
+    pred["_orig"] = pred["customer_id"]
     if key != "person":
         link = _truth_person(wh, key)
         pred = pred.merge(link, on="customer_id", how="inner")
@@ -89,7 +95,11 @@ def evaluate_against_truth(
         pred["customer_id"] = pred["person_id"].astype(str)
     fut = fut.rename(columns={"person_id": "customer_id"})
     fut["customer_id"] = fut["customer_id"].astype(str)
-    res = evaluate_predictions(pred, fut, pd.Timestamp(as_of), horizon)
+    if curves is not None:
+        curves = curves.reindex(pred["_orig"]).set_axis(pred["customer_id"].to_numpy())
+    res = evaluate_predictions(
+        pred.drop(columns="_orig"), fut, pd.Timestamp(as_of), horizon, curves
+    )
     cal = {}
     for col in [c for c in pred.columns if c.startswith("p_purchase_")]:
         h = int(col.rsplit("_", 1)[1])
@@ -127,7 +137,9 @@ def run_stage(
     cox = None
     if life["lapsed"].sum() >= 20 and cols:
         cox = CoxExplainer(seed=seed).fit(life, cols)
-    truth = evaluate_against_truth(wh, scores, as_of, max(horizons), key)
+    H = max(horizons)
+    curves = model.survival_curves(np.arange(1, H + 1))
+    truth = evaluate_against_truth(wh, scores, as_of, H, key, curves)
     return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth)
 
 

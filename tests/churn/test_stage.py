@@ -33,6 +33,7 @@ def test_stage_writes_scores_and_beats_truth_targets(synth_wh):
     assert t["auc"] >= 0.75
     assert abs(t["total_error"]) < 0.3
     assert set(t["calibration"]) == {90, 365}
+    assert t["td_concordance"] > 0.65 and 0.0 < t["integrated_brier"] < 0.25
     h = headline_figures(res)
     assert h["customers scored"] == len(mart)
     assert res.transactions["ts"].max() < pd.Timestamp("2025-07-01")
