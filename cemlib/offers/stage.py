@@ -1,0 +1,240 @@
+"""The warehouse stage: profile transactions, web events, products and consent in,
+``marts.next_offers`` out, with the model scored against the baselines.
+
+Evaluation: on a synthetic world (``truth.future_lines`` present) the offers are scored against
+the purchases each profile's person really makes in the ``horizon_days`` after ``as_of``;
+otherwise a backtest refits the same model at ``as_of - horizon_days`` and scores it on the last
+``horizon_days`` of history. Either way the baselines get the same history and the same truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cemlib.marts.transactions import profile_transactions, source_schema
+from cemlib.offers.baselines import all_baselines
+from cemlib.offers.consent import ConsentSummary, assign_channels, profile_consent
+from cemlib.offers.metrics import candidate_recall, evaluate
+from cemlib.offers.model import NextOfferModel
+from cemlib.warehouse import Warehouse
+
+OFFER_COLUMNS: tuple[str, ...] = (
+    "profile_id",
+    "rank",
+    "item_id",
+    "item_name",
+    "score",
+    "reasons",
+    "channel",
+)
+
+
+@dataclass
+class OfferStageResult:
+    offers: pd.DataFrame  # marts.next_offers (consented channels only)
+    all_offers: pd.DataFrame  # every customer's top k before consent
+    model: NextOfferModel
+    metrics: pd.DataFrame  # rows: model and baselines; columns: metrics@k overall/repeat/new
+    consent: ConsentSummary
+    key: str
+    evaluation: str
+    candidate_recall: float
+    extras: dict = field(default_factory=dict)
+
+
+def _mapping(wh: Warehouse, key: str) -> str:
+    if key == "profile":
+        return (
+            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
+            "CAST(profile_id AS VARCHAR) AS customer_id FROM identity.map)"
+        )
+    return (
+        "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
+        "CAST(person_id AS VARCHAR) AS customer_id FROM truth.record_person)"
+    )
+
+
+def profile_events(wh: Warehouse, as_of, *, key: str = "profile") -> pd.DataFrame | None:
+    """Web events of identified customers (logged-in e-mail or known device) up to ``as_of``."""
+    schema = source_schema(wh, "web_events")
+    if schema is None:
+        return None
+    bound = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    return wh.sql(
+        f"""SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, CAST(e.sku AS VARCHAR) AS item_id,
+                   CAST(e.category AS VARCHAR) AS category, CAST(e.event_type AS VARCHAR) AS event_type
+            FROM {schema}.web_events e JOIN {_mapping(wh, key)} m
+              ON m.source_table = 'web_events' AND m.record_id = CAST(e.event_id AS VARCHAR)
+            WHERE e.ts IS NOT NULL AND CAST(e.ts AS TIMESTAMP) < ?""",
+        [bound.to_pydatetime()],
+    )
+
+
+def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
+    """Per-customer consent (email, SMS) combined over the customer's CRM records."""
+    schema = source_schema(wh, "crm_contacts")
+    if schema is None:
+        return pd.DataFrame(columns=["customer_id", "consent_email", "consent_sms"])
+    cols = wh.sql(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = 'crm_contacts'",
+        [schema],
+    )["column_name"].tolist()
+    sel = ", ".join(
+        f"c.{c}" if c in cols else f"NULL AS {c}" for c in ("consent_email", "consent_sms")
+    )
+    rows = wh.sql(
+        f"""SELECT m.customer_id, {sel} FROM {schema}.crm_contacts c JOIN {_mapping(wh, key)} m
+            ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)"""
+    )
+    return profile_consent(rows, source=f"{schema}.crm_contacts")
+
+
+def _items(wh: Warehouse) -> pd.DataFrame | None:
+    schema = source_schema(wh, "products")
+    if schema is None:
+        return None
+    return wh.sql(f"SELECT * FROM {schema}.products")
+
+
+def _churn_features(wh: Warehouse) -> pd.DataFrame | None:
+    if not wh.has_table("marts", "churn_scores"):
+        return None
+    cs = wh.read_table("marts", "churn_scores")
+    keep = [c for c in ("p_purchase", "expected_revenue", "clv") if c in cs.columns]
+    if "customer_id" not in cs.columns or not keep:
+        return None
+    return cs[["customer_id", *keep]].assign(customer_id=cs["customer_id"].astype(str))
+
+
+def _future_truth(wh: Warehouse, as_of, horizon_days: int, key: str, granularity: str):
+    if not wh.has_table("truth", "future_lines"):
+        return None
+    lo = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    hi = lo + pd.Timedelta(days=int(horizon_days))
+    item = "category" if granularity == "category" else "sku"
+    fut = wh.sql(
+        f"SELECT CAST(person_id AS VARCHAR) AS person_id, CAST({item} AS VARCHAR) AS item_id "
+        "FROM truth.future_lines WHERE ts >= ? AND ts < ?",
+        [lo.to_pydatetime(), hi.to_pydatetime()],
+    )
+    if key == "person":
+        return fut.rename(columns={"person_id": "customer_id"})
+    # each profile stands for the person most of its records belong to
+    best = wh.sql(
+        """WITH n AS (
+             SELECT CAST(m.profile_id AS VARCHAR) AS customer_id,
+                    CAST(t.person_id AS VARCHAR) AS person_id, count(*) AS n
+             FROM identity.map m JOIN truth.record_person t
+               ON t.source_table = m.source_table
+              AND CAST(t.record_id AS VARCHAR) = CAST(m.record_id AS VARCHAR)
+             GROUP BY 1, 2)
+           SELECT customer_id, person_id FROM n
+           QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, person_id) = 1"""
+    )
+    return best.merge(fut, on="person_id")[["customer_id", "item_id"]]
+
+
+def metric_table(recs, truth, history, customers, k: int) -> pd.DataFrame:
+    """Model and baselines scored on the same truth, history and customers."""
+    rows = {"model": evaluate(recs, truth, k=k, history=history, customers=customers)}
+    for name, base in all_baselines(history, k, customers).items():
+        rows[name] = evaluate(base, truth, k=k, history=history, customers=customers)
+    return pd.DataFrame(rows).T
+
+
+def run_stage(
+    wh: Warehouse,
+    as_of: str | dt.date,
+    *,
+    run_id: str,
+    k: int = 10,
+    granularity: str = "item",
+    horizon_days: int = 60,
+    key: str = "profile",
+    seed: int = 42,
+    write: bool = True,
+    progress: bool = False,
+) -> OfferStageResult:
+    """Fit, recommend, evaluate against the baselines and (``write=True``) replace
+    ``marts.next_offers``."""
+    tx = profile_transactions(wh, as_of, key=key)
+    events = profile_events(wh, as_of, key=key)
+    items = _items(wh)
+    churn = _churn_features(wh)
+    params = dict(
+        k=k, horizon_days=horizon_days, granularity=granularity, seed=seed, progress=progress
+    )
+    model = NextOfferModel(**params).fit(
+        tx, as_of, events=events, items=items, customer_features=churn
+    )
+    recs = model.recommend()
+    customers = model.tx_["customer_id"].unique()
+    truth = _future_truth(wh, as_of, horizon_days, key, granularity)
+    if truth is not None:
+        evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
+        metrics = metric_table(recs, truth, model.tx_, customers, k)
+        cands = model.candidate_frame()
+        recall = candidate_recall(cands, truth, customers=customers)
+    else:
+        back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
+        bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
+        bt_recs = bt.recommend(explain=False)
+        window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
+        evaluation = (
+            f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
+        )
+        metrics = metric_table(bt_recs, window, bt.tx_, bt.tx_["customer_id"].unique(), k)
+        recall = candidate_recall(
+            bt.candidate_frame(), window, customers=bt.tx_["customer_id"].unique()
+        )
+    consent = profile_consent_table(wh, key=key)
+    sent, summary = assign_channels(recs, consent)
+    names = (
+        items.assign(sku=items["sku"].astype(str)).set_index("sku")["name"]
+        if items is not None and "name" in items.columns and granularity != "category"
+        else None
+    )
+    offers = pd.DataFrame(
+        {
+            "profile_id": sent["customer_id"].astype(str),
+            "rank": sent["rank"].astype("int64"),
+            "item_id": sent["item_id"].astype(str),
+            "item_name": sent["item_id"].map(names) if names is not None else sent["item_id"],
+            "score": sent["score"].astype(float),
+            "reasons": sent["reasons"].astype(str),
+            "channel": sent["channel"].astype(str),
+        }
+    )[list(OFFER_COLUMNS)]
+    if write:
+        wh.write_table("marts", "next_offers", offers, run_id=run_id, as_of=as_of)
+    return OfferStageResult(
+        offers=offers,
+        all_offers=recs,
+        model=model,
+        metrics=metrics,
+        consent=summary,
+        key=key,
+        evaluation=evaluation,
+        candidate_recall=recall,
+        extras={"churn_features": churn is not None, "events": events is not None},
+    )
+
+
+def headline_figures(result: OfferStageResult, k: int = 10) -> dict:
+    """The stage's key numbers for the run index."""
+    m = result.metrics
+    best = m.drop(index="model")[f"ndcg@{k}"]
+    return {
+        f"model NDCG@{k}": round(float(m.loc["model", f"ndcg@{k}"]), 4),
+        f"best baseline NDCG@{k}": round(float(best.max()), 4),
+        "best baseline": str(best.idxmax()),
+        "lift over best baseline": round(float(m.loc["model", f"ndcg@{k}"] / best.max()), 3),
+        "candidate recall": round(float(result.candidate_recall), 3),
+        "profiles with offers": int(result.all_offers["customer_id"].nunique()),
+        "profiles reachable (consent)": int(result.consent.reachable),
+        "profiles without consent": int(result.consent.no_consent),
+    }
