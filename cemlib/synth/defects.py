@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from cemlib.synth.behaviour import Timeline
 from cemlib.synth.config import DefectRates
+from cemlib.synth.memory import release
 
 #: which defect kinds hit which (table, column)
 PLAN: dict[str, tuple[tuple[str, str], ...]] = {
@@ -228,6 +229,7 @@ def inject_defects(
             order = np.argsort(rows, kind="stable")
             df[column] = _replace(df[column], rows[order], [vals[i] for i in order])
         out[table] = df
+        release()
     defects = pd.DataFrame(
         records, columns=["table", "source_row", "record_id", "column", "defect", "value"]
     )

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from cemlib.synth.behaviour import Timeline
 from cemlib.synth.catalog import CATEGORIES
 from cemlib.synth.config import SynthConfig
+from cemlib.synth.memory import release
 from cemlib.synth.noise import (
     PHONE_STYLE_BY_SOURCE,
     TEXT,
@@ -135,7 +136,7 @@ class SourceBuilder:
         self.rng = rng
         self.cfg = cfg
         self.n = len(people)
-        self.record_person: list[pd.DataFrame] = []
+        self.record_person: list[tuple[str, list, np.ndarray]] = []
         nz = cfg.noise
         self.phone = people["phone_digits"].to_numpy()
         self.phone2 = people["phone2_digits"].to_numpy()
@@ -159,18 +160,27 @@ class SourceBuilder:
         self.email_switch = np.where(switches, switch, np.inf)
 
     # -- helpers --------------------------------------------------------------------------
-    def _truth(self, table: str, record_ids: pa.Array, person: np.ndarray) -> None:
-        self.record_person.append(
-            pd.DataFrame(
-                {
-                    "source_table": pd.Categorical.from_codes(
-                        np.full(len(record_ids), RECORD_TABLES.index(table), dtype=np.int8),
-                        categories=RECORD_TABLES,
-                    ),
-                    "record_id": s(record_ids),
-                    "person_id": s(pick(self.people["person_id"], person)),
-                }
-            )
+    def _truth(
+        self, table: str, record_ids: pa.Array | pa.ChunkedArray, person: np.ndarray
+    ) -> None:
+        chunks = record_ids.chunks if isinstance(record_ids, pa.ChunkedArray) else [record_ids]
+        self.record_person.append((table, [as_str(c) for c in chunks], np.asarray(person)))
+
+    def record_person_table(self) -> pd.DataFrame:
+        """``truth.record_person``: the id strings are shared with the source tables, not copied."""
+        parts = self.record_person
+        codes = np.concatenate(
+            [np.full(len(p), RECORD_TABLES.index(t), dtype=np.int8) for t, _, p in parts]
+        )
+        record_id = pa.chunked_array([c for _, chunks, _ in parts for c in chunks], type=TEXT)
+        person = np.concatenate([p for _, _, p in parts])
+        self.record_person = []
+        return pd.DataFrame(
+            {
+                "source_table": pd.Categorical.from_codes(codes, categories=RECORD_TABLES),
+                "record_id": s(record_id),
+                "person_id": s(pick(self.people["person_id"], person)),
+            }
         )
 
     def person_phone(self, person: np.ndarray, p_second: float, p_family: float, p_missing: float):
@@ -445,6 +455,7 @@ class SourceBuilder:
             parts["cookie_id"].append(devices.cookie_of(dev, t))
             book_idx = person.astype(np.int64) + which * self.n
             parts["email"].append(where(logged, pick(book, book_idx), None))
+            release()
         cols = {k: pa.chunked_array(v, type=TEXT) for k, v in parts.items()}
         del parts, book
         events = pd.DataFrame(
@@ -499,6 +510,11 @@ class SourceBuilder:
         return out
 
 
+#: share of households of 2+ with a shared family computer, and how often the others use it
+FAMILY_DEVICE_SHARE = 0.30
+FAMILY_DEVICE_USE = 0.25
+
+
 class Devices:
     """Each person's devices (1-3) and the cookie ids that rotate on each device."""
 
@@ -513,13 +529,25 @@ class Devices:
         self.cookie_phase = rng.uniform(0, 1, total)
         self.seed = int(rng.integers(2**31))
         self.n = n
+        # some households share a family computer: the first device of the household's head
+        hh = people["_hh"].to_numpy()
+        rank = people["household_rank"].to_numpy()
+        head = np.zeros(hh.max() + 1, dtype=np.int64)
+        head[hh[rank == 0]] = np.flatnonzero(rank == 0)
+        shares = (people["household_size"].to_numpy() > 1) & (
+            rng.random(hh.max() + 1) < FAMILY_DEVICE_SHARE
+        )[hh]
+        self.family_device = np.where(shares & (rank > 0), self.first[head[hh]], -1)
 
     def device_index(self, person: np.ndarray, t: np.ndarray, stream: int = 0) -> np.ndarray:
-        """Which of the person's devices each event or order used (the first one mostly)."""
+        """Which device each event or order used: mostly the person's first, sometimes another
+        of theirs, and in some households the family computer."""
         r = np.random.default_rng([self.seed, len(person), stream])
         main = r.random(len(person)) < 0.7
         other = r.integers(0, 1 << 30, len(person)) % self.n_dev[person]
-        return self.first[person] + np.where(main, 0, other)
+        own = self.first[person] + np.where(main, 0, other)
+        fam = self.family_device[person]
+        return np.where((fam >= 0) & (r.random(len(person)) < FAMILY_DEVICE_USE), fam, own)
 
     def device_of(self, person: np.ndarray, t: np.ndarray) -> pa.Array:
         return pick(self.device_ids, self.device_index(person, t))

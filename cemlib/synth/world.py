@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
-import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from cemlib.synth.catalog import (
 )
 from cemlib.synth.config import SynthConfig
 from cemlib.synth.defects import inject_defects
+from cemlib.synth.memory import peak_gib, release, rss_gib
 from cemlib.synth.noise import cat, zfill
 from cemlib.synth.people import make_people
 from cemlib.synth.sources import (
@@ -44,29 +43,15 @@ from cemlib.synth.sources import (
 log = logging.getLogger(__name__)
 
 
-try:  # give freed heap pages back between steps (glibc keeps them otherwise): lower peaks at scale
-    _LIBC = ctypes.CDLL("libc.so.6")
-except OSError:  # pragma: no cover - not glibc
-    _LIBC = None
-
-
 def _mark(stage: str, t0: float) -> None:
-    """Release freed memory, then log the elapsed time and peak resident memory of a step."""
-    pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    try:
-        with open("/proc/self/statm") as fh:
-            rss = int(fh.read().split()[1]) * resource.getpagesize() / 1024**3
-    except OSError:  # not Linux
-        rss = float("nan")
+    """Release freed memory, then log the elapsed time and the memory of a generation step."""
+    release()
     log.info(
         "synth %-14s %6.1f s  rss %.2f GiB  peak %.2f GiB",
         stage,
         time.perf_counter() - t0,
-        rss,
-        peak,
+        rss_gib(),
+        peak_gib(),
     )
 
 
@@ -145,7 +130,9 @@ def _write_frame(df: pd.DataFrame, path: Path, format: str) -> Path:
     cols = []
     for name in table.column_names:
         col = table[name]
-        if pa.types.is_timestamp(col.type):
+        if pa.types.is_timestamp(col.type) and name.endswith("_date"):
+            col = pa.compute.strftime(col, format="%Y-%m-%d")
+        elif pa.types.is_timestamp(col.type):
             col = pa.compute.strftime(col, format="%Y-%m-%d %H:%M:%S")
         elif pa.types.is_date(col.type):
             col = pa.compute.strftime(col, format="%Y-%m-%d")
@@ -277,7 +264,7 @@ def generate(
             "margin": products["margin"].to_numpy(),
         }
     )
-    record_person = pd.concat(src.record_person, ignore_index=True)
+    record_person = src.record_person_table()
     del tickets, src, devices
 
     truth["record_person"] = record_person

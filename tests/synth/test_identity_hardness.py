@@ -110,3 +110,14 @@ def test_crm_duplicates_differ_in_identifiers(clean_world):
     differ = (g["email_n"].nunique(dropna=False) > 1) | (g["phone_n"].nunique(dropna=False) > 1)
     assert len(differ) > 100
     assert differ.mean() > 0.6
+
+
+def test_family_computers_share_cookies(clean_world):
+    w = clean_world.sources["web_events"]
+    rp = clean_world.truth["record_person"]
+    m = w.merge(rp[rp["source_table"] == "web_events"], left_on="event_id", right_on="record_id")
+    people_per_device = m.groupby("device_id")["person_id"].nunique()
+    people_per_cookie = m.groupby("cookie_id")["person_id"].nunique()
+    assert (people_per_device > 1).sum() >= 50
+    assert (people_per_cookie > 1).sum() >= 50
+    assert (people_per_device > 1).mean() < 0.2  # most devices stay personal
