@@ -133,7 +133,7 @@ def main() -> None:
 
     table = pd.DataFrame(rows).set_index("model")
     with pd.option_context(
-        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format
+        "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
     ):
         print(table)
 

@@ -90,3 +90,24 @@ def test_cem_churn_subscriptions(tmp_path):
     assert list(s.columns[:2]) == ["customer_id", "start"]
     assert {"p_churn", "expected_remaining_days", "risk_segment"} <= set(s.columns)
     assert s["p_churn"].between(0, 1).all()
+
+
+def test_cem_churn_empty_and_header_only_files(tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert (
+        main(["churn", str(empty), "--as-of", "2024-06-30", "--out", str(tmp_path / "o.csv")]) == 2
+    )
+    assert "empty.csv" in capsys.readouterr().err
+    header = tmp_path / "header.csv"
+    header.write_text("customer_id,ts,amount\n", encoding="utf-8")
+    assert (
+        main(["churn", str(header), "--as-of", "2024-06-30", "--out", str(tmp_path / "o.csv")]) == 2
+    )
+    assert "no data rows" in capsys.readouterr().err
+    future = tmp_path / "future.csv"
+    future.write_text("customer_id,ts,amount\n1,2025-01-01,10\n", encoding="utf-8")
+    assert (
+        main(["churn", str(future), "--as-of", "2024-06-30", "--out", str(tmp_path / "o.csv")]) == 2
+    )
+    assert "no transactions on or before 2024-06-30" in capsys.readouterr().err
