@@ -5,14 +5,26 @@ from cemlib.churn.features import customer_features, purchase_occasions, validat
 from cemlib.churn.gaps import GapModel, spell_table
 from cemlib.churn.models import ChurnModel, risk_segment
 from cemlib.churn.subscriptions import SubscriptionChurnModel, subscription_table
+from cemlib.churn.survival import (
+    CoxExplainer,
+    acceleration_factors,
+    drivers_in_words,
+    km_by,
+    lifetime_table,
+)
 
 __all__ = [
     "ChurnModel",
+    "CoxExplainer",
     "GapModel",
     "SubscriptionChurnModel",
+    "acceleration_factors",
     "concordance_vs_dropout",
     "customer_features",
+    "drivers_in_words",
     "evaluate_predictions",
+    "km_by",
+    "lifetime_table",
     "purchase_occasions",
     "risk_segment",
     "spell_table",
