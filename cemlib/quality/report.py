@@ -87,11 +87,14 @@ def summary_markdown(report: QualityReport, trend: pd.DataFrame | None = None) -
         changed = trend.dropna(subset=["rows_change_pct"])
         if len(changed):
             big = changed.loc[changed["rows_change_pct"].abs().idxmax()]
-            lines += [
-                "",
-                f"Against the previous run {report.previous_run_id}, the largest change in "
-                f"volume is {big['table']} ({big['rows_change_pct']:+.1f}% rows).",
-            ]
+            if abs(big["rows_change_pct"]) < 0.05:
+                text = "every table has the same number of rows"
+            else:
+                text = (
+                    f"the largest change in volume is {big['table']} "
+                    f"({big['rows_change_pct']:+.1f}% rows)"
+                )
+            lines += ["", f"Against the previous run {report.previous_run_id}, {text}."]
     else:
         lines += ["", "This is the first run in this warehouse: there is no trend yet."]
     return "\n".join(lines)

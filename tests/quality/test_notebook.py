@@ -34,7 +34,7 @@ def test_01_quality_notebook_runs_twice_with_trend_and_data_docs(tmp_path):
         assert (run_dir / "01_quality_data_docs" / "index.html").is_file()
     text = (run_dir / "01_quality.ipynb").read_text(encoding="utf-8")
     assert "01_quality_data_docs/index.html" in text
-    assert "largest change in volume" in text  # the second run has a trend
+    assert "Against the previous run a" in text  # the second run has a trend
     with Warehouse(wh_path, read_only=True) as wh:
         emails = wh.sql("SELECT email FROM raw.crm_contacts WHERE email IS NOT NULL LIMIT 50")
         phones = wh.sql("SELECT phone FROM raw.crm_contacts WHERE phone IS NOT NULL LIMIT 200")
