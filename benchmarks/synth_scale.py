@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_one(args.people[0], args.seed, not args.no_load, args.write)))
         return 0
     print(
-        f"{'people':>10} {'generate s':>10} {'gen peak GiB':>12} {'write s':>8} {'load s':>8} {'peak GiB':>9}  loader"
+        f"{'people':>10} {'generate s':>10} {'gen peak GiB':>12} {'write s':>8} {'CSV MiB':>8} "
+        f"{'load s':>8} {'DB MiB':>7} {'peak GiB':>9}  loader"
     )
     results = []
     for n in args.people:
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         print(
             f"{r['people']:>10,} {r['generate_s']:>10} {r['generate_peak_gib']:>12} "
-            f"{r.get('write_s', '-'):>8} {r.get('load_s', '-'):>8} {r['peak_gib']:>9}  {r.get('loader', '-')}"
+            f"{r.get('write_s', '-'):>8} {r.get('csv_mib', '-'):>8} {r.get('load_s', '-'):>8} "
+            f"{r.get('db_mib', '-'):>7} {r['peak_gib']:>9}  {r.get('loader', '-')}"
         )
     for r in results:
         print(
@@ -116,11 +118,16 @@ def main(argv: list[str] | None = None) -> int:
             return b[key] + ahead * (b[key] - a[key]) / span
 
         line = (
-            f"extrapolated to 1,000,000 people along the slope {a['people']:,} -> {b['people']:,}: "
-            f"generate ~{ext('generate_s'):.0f} s, generate peak ~{ext('generate_peak_gib'):.1f} GiB"
+            f"extrapolated to 1,000,000 people (time in proportion to {b['people']:,}, memory "
+            f"along the slope {a['people']:,} -> {b['people']:,}): generate "
+            f"~{b['generate_s'] * 1_000_000 / b['people']:.0f} s, "
+            f"generate peak ~{ext('generate_peak_gib'):.1f} GiB"
         )
         if "load_s" in a and "load_s" in b:
-            line += f", load ~{ext('load_s'):.0f} s, peak with load ~{ext('peak_gib'):.1f} GiB"
+            line += (
+                f", load ~{b['load_s'] * 1_000_000 / b['people']:.0f} s, "
+                f"peak with load ~{ext('peak_gib'):.1f} GiB"
+            )
         print(line)
     return 0
 
