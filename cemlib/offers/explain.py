@@ -43,7 +43,6 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
         "src_trend": lambda v, r: pd.Series("selling well right now", index=r),
         "src_popular": lambda v, r: pd.Series("one of the best sellers", index=r),
         "ci_n_b": lambda v, r: "bought " + _times(v) + " before",
-        "ci_qty": lambda v, r: "bought " + _n(v).astype(str) + " units before",
         "ci_n_b30": lambda v, r: "bought " + _times(v) + " in the last 30 days",
         "ci_n_b90": lambda v, r: "bought " + _times(v) + " in the last 90 days",
         "ci_share": lambda v, r: (
