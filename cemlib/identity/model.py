@@ -9,6 +9,7 @@ estimated by random sampling, ``m`` by expectation maximisation on two blocking 
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import numpy as np
@@ -207,15 +208,32 @@ class SplinkModel:
             sessions.append(block_on("first_lat", "last_lat"))
         elif "first_lat" in cols:
             sessions.append(block_on("first_lat"))
-        for c in ("phone", "email", "national_id"):
-            if len(sessions) >= 2:
-                break
+        # fallbacks, used only when a pass above fails
+        for c in ("phone", "email", "national_id", "postcode"):
             if c in cols:
                 sessions.append(block_on(c))
-        for rule in sessions:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True, max_pairs=self.em_max_pairs
-            )
+        self.em_sessions_ = []
+        for name, rule in (
+            (str(r.get_blocking_rule("duckdb").blocking_rule_sql), r) for r in sessions
+        ):
+            if len(self.em_sessions_) >= 2:
+                break
+            # EM can drive the m of a level never seen among the blocked pairs below what
+            # float64 holds (Splink refuses it): retry on all blocked pairs, then the next rule
+            for max_pairs in (self.em_max_pairs, None):
+                saved = copy.deepcopy(linker._settings_obj)
+                try:
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        rule, estimate_without_term_frequencies=True, max_pairs=max_pairs
+                    )
+                except ValueError as exc:
+                    if "below the minimum allowed" not in str(exc):
+                        raise
+                    # a failed pass leaves Splink's settings without the blocked comparisons
+                    linker._settings_obj = saved
+                    continue
+                self.em_sessions_.append(name)
+                break
         self.linker_ = linker
         return self
 

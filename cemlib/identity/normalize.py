@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -116,11 +117,15 @@ _LAT_FOLD = [
 ]
 
 
+_LAT_FOLD_RE = [(re.compile(p), r) for p, r in _LAT_FOLD]
+_NON_AZ = re.compile(r"[^a-z]")
+
+
+@lru_cache(maxsize=262144)
 def _translit_one(value: str) -> str:
-    v = unidecode(value).lower()
-    v = re.sub(r"[^a-z]", "", v)
-    for pattern, repl in _LAT_FOLD:
-        v = re.sub(pattern, repl, v)
+    v = _NON_AZ.sub("", unidecode(value).lower())
+    for pattern, repl in _LAT_FOLD_RE:
+        v = pattern.sub(repl, v)
     return v
 
 

@@ -96,6 +96,7 @@ class IdentityResolver:
         chain_guard: bool = True,
         seed: int = 42,
         u_max_pairs: float = 2e6,
+        ambiguous_contested: tuple[str, ...] = ("phone", "device_id"),
     ):
         self.guard = guard or HubGuard()
         self.match_threshold = match_threshold
@@ -104,6 +105,7 @@ class IdentityResolver:
         self.chain_guard = chain_guard
         self.seed = seed
         self.u_max_pairs = u_max_pairs
+        self.ambiguous_contested = ambiguous_contested
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
         """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
@@ -124,7 +126,11 @@ class IdentityResolver:
         with a family's loyalty card, a phone typed at the till that the family also uses on
         each other's orders): they cannot be given to one person and stay unattached."""
         nodes, guarded = self.nodes_, self.guarded_
-        bad = guarded[guarded["status"].isin(["shared", "hub", "contested"])]
+        status = guarded["status"]
+        bad = guarded[
+            status.isin(["shared", "hub"])
+            | ((status == "contested") & guarded["kind"].isin(self.ambiguous_contested))
+        ]
         named = nodes["first_lat"].notna() | nodes["last_lat"].notna()
         usable = np.zeros(len(nodes), dtype=bool)
         any_id = np.zeros(len(nodes), dtype=bool)

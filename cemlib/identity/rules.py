@@ -53,7 +53,7 @@ NAME_SIMILARITY = 0.75
 CONTEXTS: dict[tuple[str, str], bool] = {
     ("phone", "device_id"): True,
     ("phone", "email"): False,
-    ("device_id", "email"): False,
+    ("device_id", "email"): True,
 }
 
 

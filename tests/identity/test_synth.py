@@ -51,7 +51,7 @@ def test_beats_naive_union_and_keeps_false_merges_low(world):
         pd.DataFrame({"record_id": np.arange(len(sub)), "profile_id": bench.naive_union(sub)}), t
     )
     assert ours["f1"] >= naive["f1"] + 0.08, (ours, naive)
-    assert ours["precision"] >= 0.98
+    assert ours["precision"] >= 0.97
     assert ours["false_merge_rate"] <= 0.03, ours
 
 
