@@ -59,6 +59,8 @@ class NoiseRates:
     order_missing_email: float = 0.25
     #: share of online orders (of people in a household of 2+) with a family member's phone
     order_family_phone: float = 0.12
+    #: share of orders/tickets of people without an e-mail (in a family) with a relative's address
+    family_email: float = 0.5
     #: share of POS receipts of loyalty members scanned with the loyalty card
     receipt_card: float = 0.70
     #: share of non-card receipts where the cashier typed the phone

@@ -152,6 +152,7 @@ class SourceBuilder:
         me_head = rank == 0
         other = np.where(me_head, spouse[hh], head[hh])
         self.family_phone = np.where(other >= 0, self.phone[np.maximum(other, 0)], -1)
+        self.family_email = np.where(other >= 0, self.email[np.maximum(other, 0)], None)
         self.use_second = nz.use_second
         # people with a second address switch to it at some point of their history
         t0 = people["_t0"].to_numpy()
@@ -213,6 +214,12 @@ class SourceBuilder:
             p2 = np.where(t >= self.email_switch[person], 0.85, p2 * 0.5)
         use2 = pd.notna(e2) & (rng.random(len(person)) < p2)
         e = np.where(use2, e2, e)
+        # people without an address of their own give a family member's
+        fam = self.family_email[person]
+        borrow = (
+            pd.isna(e) & pd.notna(fam) & (rng.random(len(person)) < self.cfg.noise.family_email)
+        )
+        e = np.where(borrow, fam, e)
         e = np.where(rng.random(len(person)) < p_missing, None, e)
         return vary_emails(rng, pa.array(e, type=TEXT), self.cfg.noise)
 

@@ -105,7 +105,7 @@ def test_email_variant_rates(world):
     gm = e[e.str.lower().str.endswith("@gmail.com")]
     close(gm.str.contains("+", regex=False).mean(), NZ.gmail_variant / 2, 0.05)
     # typos: the canonical address is none of the person's own addresses
-    oo = o[o["email"].notna()]
+    oo = o[o["email"].notna() & o["email_true"].notna()]  # people without one borrow a relative's
     canon = canon_email(oo["email"])
     own = (canon == canon_email(oo["email_true"].fillna(""))) | (
         canon == canon_email(oo["email2"].fillna(""))
@@ -197,3 +197,16 @@ def test_second_identifier_use_and_crm_details(world):
     per_person = c.groupby("person_id").size()
     dup = per_person[per_person >= 2]
     close((dup >= 3).mean(), NZ.crm_triplicate, 0.04)
+
+
+def test_family_email_borrowed_by_people_without_one(world):
+    o = rows_of(world, "online_orders")
+    p = world.truth["people"].set_index("person_id")
+    no_own = o[o["email_true"].isna() & (o["household_size"] > 1)]
+    assert len(no_own) > 30
+    has = no_own["email"].notna()
+    # a relative's address (when the relative has one), minus phone-only orders
+    assert 0.15 < has.mean() < NZ.family_email * (1 - NZ.order_missing_email) + 0.15
+    owners = p.loc[p["email"].notna(), "email"]
+    borrowed = canon_email(no_own.loc[has, "email"])
+    assert borrowed.isin(canon_email(owners)).mean() > 0.8
