@@ -210,3 +210,23 @@ def test_family_email_borrowed_by_people_without_one(world):
     owners = p.loc[p["email"].notna(), "email"]
     borrowed = canon_email(no_own.loc[has, "email"])
     assert borrowed.isin(canon_email(owners)).mean() > 0.8
+
+
+def test_config_rates_drive_the_world():
+    from cemlib.synth import generate
+
+    cfg = SynthConfig().with_rates(crm_duplicate=0.35, malformed_phone=0.02, loyalty_member=0.2)
+    assert cfg.noise.crm_duplicate == 0.35 and cfg.defects.malformed_phone == 0.02
+    w = generate(n_people=2500, seed=3, config=cfg)
+    c = rows_of(w, "crm_contacts")
+    close((c.groupby("person_id").size() >= 2).mean(), 0.35, 0.04)
+    d = w.truth["defects"]
+    n = len(w.sources["online_orders"])
+    close(
+        ((d["table"] == "online_orders") & (d["defect"] == "malformed_phone")).sum() / n,
+        0.02,
+        0.003,
+    )
+    assert w.truth["people"]["loyalty_member"].mean() < 0.3
+    with pytest.raises(TypeError):
+        SynthConfig().with_rates(no_such_rate=0.1)
