@@ -47,8 +47,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cemlib.errors import InputError
     from cemlib.synth import generate
 
+    if args.out.exists() and not args.out.is_dir():  # fail before minutes of generation
+        raise InputError("the output path exists and is not a folder", source=str(args.out))
     t0 = time.perf_counter()
     world = generate(
         n_people=args.people,

@@ -108,6 +108,8 @@ class SyntheticWorld:
                 f"unknown format {format!r}; expected 'csv' or 'parquet'", source="write"
             )
         out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise InputError("the output path exists and is not a folder", source=str(out))
         (out / "truth").mkdir(parents=True, exist_ok=True)
         written: dict[str, Path] = {}
         for name, df in self.sources.items():
@@ -172,6 +174,12 @@ def generate(
     if n_people < 10:
         raise InputError(
             f"n_people must be at least 10, got {n_people}", source="generate", column="n_people"
+        )
+    if int(horizon_days) < 0:
+        raise InputError(
+            f"horizon_days must be 0 or more, got {horizon_days}",
+            source="generate",
+            column="horizon_days",
         )
     if start_ts >= as_of_ts:
         raise InputError(

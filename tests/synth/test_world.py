@@ -118,6 +118,21 @@ def test_bad_arguments_raise_input_error():
         generate(n_people=100, start="2026-01-01", as_of="2025-06-30")
 
 
+def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    assert main(["generate", "--people", "50", "--out", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err
+    assert "file.txt" in err and "not a folder" in err and "Traceback" not in err
+    assert main(["generate", "--people", "5", "--out", str(tmp_path / "w")]) == 2
+    assert "n_people" in capsys.readouterr().err
+    assert (
+        main(["generate", "--people", "50", "--horizon-days", "-1", "--out", str(tmp_path / "w")])
+        == 2
+    )
+    assert "horizon_days" in capsys.readouterr().err
+
+
 def test_cli_generate_writes_files(tmp_path, capsys):
     out = tmp_path / "w"
     code = main(
