@@ -158,3 +158,15 @@ def test_cli_generate_writes_files(tmp_path, capsys):
     back = pd.read_parquet(out / "truth" / "people.parquet")
     assert len(back) == 300
     assert len(pd.read_parquet(out / "truth" / "defects.parquet")) == 0
+
+
+def test_identical_across_processes_and_hash_seeds(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from cemlib.synth import generate; generate(800, seed=9).write(sys.argv[1])"
+    for i, d in enumerate(("p1", "p2")):
+        env = {**os.environ, "PYTHONHASHSEED": str(i + 1)}
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / d)], check=True, env=env)
+    assert _hashes(tmp_path / "p1") == _hashes(tmp_path / "p2")
