@@ -12,6 +12,7 @@ millions of lines) over integer codes of customers and items (:class:`Encoded`).
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 
 import duckdb
@@ -112,9 +113,14 @@ class Store:
         customer_extra: pd.DataFrame | None = None,
         *,
         threads: int = 2,
+        memory_limit: str = "6GB",
     ):
+        self._tmp = tempfile.TemporaryDirectory(prefix="cem_offers_")
         self.con = duckdb.connect(":memory:")
         self.con.execute(f"SET threads TO {int(threads)}")
+        # bounded memory: larger intermediate results spill to a temporary folder
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute(f"SET temp_directory = '{self._tmp.name}'")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.register("_codes", codes)
         # one row per (basket, item): quantities of repeated lines are summed
@@ -140,6 +146,7 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+        self._tmp.cleanup()
 
     def sql(self, query: str) -> pd.DataFrame:
         return self.con.execute(query).df()
