@@ -38,6 +38,8 @@ from cemlib.synth.noise import (
 from cemlib.synth.people import CITIES
 
 STR = pd.StringDtype("pyarrow")
+#: web events are built this many at a time (memory stays flat for a million people)
+WEB_CHUNK = 1 << 19
 RECORD_TABLES = ["crm_contacts", "online_orders", "pos_receipts", "web_events", "support_tickets"]
 CATEGORY_NAMES = np.array([c.name for c in CATEGORIES])
 TOPICS = np.array(
@@ -424,10 +426,11 @@ class SourceBuilder:
 
     # -- web events ---------------------------------------------------------------------------
     def web(
-        self, ev: pd.DataFrame, products, account_email, devices: Devices, chunk: int = 1 << 19
+        self, ev: pd.DataFrame, products, account_email, devices: Devices, chunk: int | None = None
     ):
         """Web events, built chunk by chunk (in time order) so memory stays flat at scale."""
         rng, nz = self.rng, self.cfg.noise
+        chunk = chunk or WEB_CHUNK
         order = np.argsort(ev["t"].to_numpy(), kind="stable")
         n = len(order)
         ev_person, ev_t, ev_type = (ev[c].to_numpy() for c in ("person", "t", "etype"))

@@ -170,3 +170,20 @@ def test_identical_across_processes_and_hash_seeds(tmp_path):
         env = {**os.environ, "PYTHONHASHSEED": str(i + 1)}
         subprocess.run([sys.executable, "-c", code, str(tmp_path / d)], check=True, env=env)
     assert _hashes(tmp_path / "p1") == _hashes(tmp_path / "p2")
+
+
+def test_web_events_built_in_many_chunks(monkeypatch):
+    import cemlib.synth.sources as sources
+
+    monkeypatch.setattr(sources, "WEB_CHUNK", 3000)
+    w = generate(n_people=1200, seed=2)
+    ev = w.sources["web_events"]
+    assert len(ev) > 4 * 3000
+    assert ev["event_id"].is_unique
+    ts = pd.to_datetime(ev["ts"], format="%Y-%m-%d %H:%M:%S", errors="coerce")
+    d = w.truth["defects"]
+    clean = ts.drop(index=d.loc[d["table"] == "web_events", "source_row"].to_numpy())
+    assert clean.is_monotonic_increasing
+    rp = w.truth["record_person"]
+    assert set(rp.loc[rp["source_table"] == "web_events", "record_id"]) == set(ev["event_id"])
+    assert ev["cookie_id"].str.len().eq(14).all() and ev["device_id"].str.len().eq(16).all()
