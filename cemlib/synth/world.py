@@ -21,7 +21,6 @@ from cemlib.synth.catalog import (
     CATEGORIES,
     CATEGORY_CODES,
     build_products,
-    cross_sell_matrix,
     seasonality_matrix,
 )
 from cemlib.synth.config import SynthConfig
@@ -330,8 +329,8 @@ def _truth(
     in_crm,
     account_email,
 ):
+    """The truth tables known before the sources are built: people, preferences, the future."""
     n = len(people)
-    start64 = tl.start.to_datetime64().astype("datetime64[s]")
     drop_dt = np.where(
         drop <= tl.end, tl.to_datetime(np.minimum(drop, tl.end)), np.datetime64("NaT")
     )
@@ -397,7 +396,6 @@ def _truth(
         }
     )
     people_t["true_dropout_date"] = people_t["true_dropout_date"].astype("datetime64[s]")
-    del start64
 
     prefs = pd.DataFrame(np.round(pref, 4), columns=list(CATEGORY_CODES))
     prefs.insert(0, "person_id", p["person_id"].to_numpy())
@@ -452,7 +450,6 @@ def _truth(
     )
 
     season = seasonality_matrix()
-    cs = cross_sell_matrix()
     categories = pd.DataFrame(
         {
             "category_code": list(CATEGORY_CODES),
@@ -462,7 +459,6 @@ def _truth(
             **{f"season_{m + 1:02d}": np.round(season[m], 3) for m in range(12)},
         }
     )
-    del cs
     return {
         "people": people_t,
         "preferences": prefs,
