@@ -32,7 +32,8 @@ def test_notebook_runs_and_writes_identity_tables(tmp_path):
         progress_bar=False,
     )
     figures = json.loads(heads.read_text())
-    assert figures["profiles"] > 300 and 0 <= figures["false-merge rate"] < 0.05
+    assert figures["profiles"] > 300 and figures["pairwise F1"] > 0.8
+    assert 0 <= figures["false-merge rate"] < 0.10  # of attached profiles, small world
     with Warehouse(wh_path, read_only=True) as wh:
         m = wh.read_table("identity", "map")
         p = wh.read_table("identity", "profiles")
