@@ -38,7 +38,7 @@ from cemlib.pipeline.stages import STAGES, Stage
 from cemlib.reports.headlines import load_headlines
 
 OK, FAILED, SKIPPED, NOT_AVAILABLE = "ok", "failed", "skipped", "not available"
-_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]  # keep the kernel's TCP warning out of logs
+_KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # no TCP / shutdown-interrupt noise in logs
 
 
 @dataclass
