@@ -103,6 +103,21 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
     }
 
 
+_GROUPS: dict[str, str] = {
+    "src_repeat": "ci_count", "ci_n_b": "ci_count", "ci_n_b30": "ci_count", "ci_n_b90": "ci_count",
+    "ci_share": "ci_count", "ci_days_since": "ci_time", "ci_gap": "ci_time", "ci_due": "ci_time",
+    "cc_n_b": "cc", "cc_n_b30": "cc", "cc_share": "cc", "cc_days_since": "cc",
+    "src_cooc": "cooc", "cooc_sum": "cooc", "cooc_max": "cooc",
+    "src_after": "after", "after_sum": "after", "after_max": "after",
+    "src_segment": "seg", "seg_share": "seg", "seg_rank": "seg",
+    "src_popular": "pop", "it_n_cust": "pop", "it_pop_rank": "pop",
+    "src_trend": "trend", "it_n_recent": "trend", "it_recent_rank": "trend", "it_trend": "trend",
+    "src_browse": "br_item", "br_item_7d": "br_item", "br_item_30d": "br_item",
+    "br_item_days_since": "br_item", "br_cat_7d": "br_cat", "br_cat_30d": "br_cat",
+    "br_cat_days_since": "br_cat",
+}  # fmt: skip
+
+
 def shap_values(explainer: shap.TreeExplainer, X: np.ndarray) -> np.ndarray:
     """SHAP values of the ranking score, shape (rows, features)."""
     values = explainer.shap_values(X)
@@ -123,8 +138,8 @@ def reason_codes(
 ) -> pd.Series:
     """Plain-word reasons per row of ``frame`` (features + ``cat``/anchor columns), joined by '; '.
 
-    A reason is a feature with a positive SHAP value, strongest first; phrases already used for
-    the same offer are not repeated.
+    A reason is a feature with a positive SHAP value, strongest first; one phrase per group of
+    related features (e.g. the browsing of the item), so the reasons say different things.
     """
     frame = frame.reset_index(drop=True)
     idx = frame.index
@@ -140,6 +155,11 @@ def reason_codes(
     order = np.argsort(-masked, axis=1)[:, : n_reasons + 2]
     phrases = [pd.Series("", index=idx, dtype=object) for _ in range(order.shape[1])]
     rows = np.arange(len(frame))
+    group_of = np.array([_GROUPS.get(n, n) for n in names], dtype=object)
+    groups = [
+        np.where(masked[rows, order[:, j]] > 0, group_of[order[:, j]], "")
+        for j in range(order.shape[1])
+    ]
     for slot in range(order.shape[1]):
         fidx = order[:, slot]
         ok = masked[rows, fidx] > 0
@@ -151,11 +171,14 @@ def reason_codes(
                 text = pd.Series(text, index=sel)
             phrases[slot].loc[sel] = text.astype(str).to_numpy()
     out = []
-    for row in zip(*[p.to_numpy() for p in phrases], strict=True):
+    width = len(phrases)
+    for row in zip(*[p.to_numpy() for p in phrases], *groups, strict=True):
         seen: list[str] = []
-        for ph in row:
-            if ph and ph not in seen:
+        used: set = set()
+        for ph, grp in zip(row[:width], row[width:], strict=True):
+            if ph and ph not in seen and grp not in used:
                 seen.append(ph)
+                used.add(grp)
             if len(seen) == n_reasons:
                 break
         out.append("; ".join(seen))

@@ -113,7 +113,7 @@ class Store:
         customer_extra: pd.DataFrame | None = None,
         *,
         threads: int = 2,
-        memory_limit: str = "6GB",
+        memory_limit: str = "3GB",
     ):
         self._tmp = tempfile.TemporaryDirectory(prefix="cem_offers_")
         self.con = duckdb.connect(":memory:")

@@ -58,19 +58,31 @@ def _mapping(wh: Warehouse, key: str) -> str:
 
 
 def profile_events(wh: Warehouse, as_of, *, key: str = "profile") -> pd.DataFrame | None:
-    """Web events of identified customers (logged-in e-mail or known device) up to ``as_of``."""
+    """Web events of identified customers (logged-in e-mail or known device) up to ``as_of``.
+
+    Anonymous events (no profile in the map) cannot be tied to anyone and are left out; their
+    number is in ``df.attrs["anonymous_events"]``."""
     schema = source_schema(wh, "web_events")
     if schema is None:
         return None
     bound = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
-    return wh.sql(
+    out = wh.sql(
         f"""SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, CAST(e.sku AS VARCHAR) AS item_id,
                    CAST(e.category AS VARCHAR) AS category, CAST(e.event_type AS VARCHAR) AS event_type
             FROM {schema}.web_events e JOIN {_mapping(wh, key)} m
               ON m.source_table = 'web_events' AND m.record_id = CAST(e.event_id AS VARCHAR)
-            WHERE e.ts IS NOT NULL AND CAST(e.ts AS TIMESTAMP) < ?""",
+            WHERE m.customer_id IS NOT NULL AND e.ts IS NOT NULL AND CAST(e.ts AS TIMESTAMP) < ?""",
         [bound.to_pydatetime()],
     )
+    out.attrs["anonymous_events"] = int(
+        wh.sql(
+            f"""SELECT count(*) AS n FROM {schema}.web_events e LEFT JOIN {_mapping(wh, key)} m
+                ON m.source_table = 'web_events' AND m.record_id = CAST(e.event_id AS VARCHAR)
+                WHERE m.customer_id IS NULL AND e.ts IS NOT NULL AND CAST(e.ts AS TIMESTAMP) < ?""",
+            [bound.to_pydatetime()],
+        )["n"].iloc[0]
+    )
+    return out
 
 
 def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
@@ -88,7 +100,8 @@ def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFram
     )
     rows = wh.sql(
         f"""SELECT m.customer_id, {sel} FROM {schema}.crm_contacts c JOIN {_mapping(wh, key)} m
-            ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)"""
+            ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)
+            WHERE m.customer_id IS NOT NULL"""
     )
     return profile_consent(rows, source=f"{schema}.crm_contacts")
 

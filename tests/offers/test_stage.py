@@ -49,3 +49,29 @@ def test_stage_writes_next_offers_with_consented_channels_only(offers_wh):
     h = headline_figures(res)
     assert h["profiles with offers"] == n_profiles and h["lift over best baseline"] > 1
     assert pd.api.types.is_float_dtype(mart["score"])
+
+
+def test_stage_on_resolved_profiles_skips_anonymous_events(offers_wh):
+    from cemlib.identity.stage import run_stage as resolve
+    from cemlib.offers.stage import profile_events, run_stage
+
+    with Warehouse(offers_wh) as wh:
+        resolve(wh, run_id="t", as_of=AS_OF)
+        events = profile_events(wh, AS_OF, key="profile")
+        n_events = int(
+            wh.sql(
+                "SELECT count(*) AS n FROM staging.web_events "
+                "WHERE ts IS NOT NULL AND CAST(ts AS TIMESTAMP) < TIMESTAMP '2025-07-01'"
+            )["n"].iloc[0]
+        )
+        res = run_stage(wh, AS_OF, run_id="t", k=10, horizon_days=60, key="profile", seed=2)
+        mart = wh.read_table("marts", "next_offers")
+    # identified + anonymous = every event dated up to as_of (defects push a few later)
+    assert events["customer_id"].notna().all()
+    assert len(events) + events.attrs["anonymous_events"] == n_events
+    assert events.attrs["anonymous_events"] > 0
+    assert (
+        mart["profile_id"].notna().all() and mart["profile_id"].nunique() == res.consent.reachable
+    )
+    m = res.metrics
+    assert m.loc["model", "ndcg@10"] > m.drop(index="model")["ndcg@10"].max()
