@@ -120,7 +120,7 @@ def test_full_names_split_in_the_right_order_with_gender(synthetic):
 
 def test_normalized_identifiers_collapse_spellings_without_merging_people(synthetic):
     """Per person, E.164 phones and email keys have far fewer distinct values than the raw
-    spellings, and (almost) no key is shared by two people."""
+    spellings, and (almost) no two people's own addresses share a key."""
     from cemlib.collect import email_key, normalize_phone
 
     _, _, world = synthetic
@@ -138,5 +138,9 @@ def test_normalized_identifiers_collapse_spellings_without_merging_people(synthe
 
     assert per_person("email_key") < 0.8 * per_person("email")
     assert per_person("phone_e164") < 0.6 * per_person("phone")
-    shared = recs.dropna(subset=["email_key"]).groupby("email_key")["person_id"].nunique()
-    assert (shared > 1).mean() < 0.002
+    # records may carry a relative's address (the world's family_email noise), so a key shared
+    # by two people is expected there; what the key must not do is join two people's own
+    # different mailboxes
+    own = world.truth["people"]["email"].dropna()
+    assert own.nunique() == len(own)
+    assert email_key(own).nunique() >= 0.998 * len(own)
