@@ -82,7 +82,9 @@ class IdentityResolver:
     Parameters: ``guard`` (hub thresholds), ``match_threshold`` (lowest Splink match
     probability that can link), ``strong_threshold`` (probability above which a link needs only
     one of name/birth date to agree), ``use_model`` (False = deterministic rules only),
-    ``chain_guard``, ``seed``. After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
+    ``chain_guard``, ``seed``, ``household_guard`` (nameless records of profiles with
+    household evidence stay unattached) and ``household_statuses`` (hub-guard statuses of an
+    identifier on a named record that count as household evidence). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
     ``guarded_``, ``model_`` (the :class:`SplinkModel` or None), ``n_refused_``.
     """
 
@@ -97,6 +99,8 @@ class IdentityResolver:
         seed: int = 42,
         u_max_pairs: float = 2e6,
         ambiguous_contested: tuple[str, ...] = ("phone", "device_id"),
+        household_guard: bool = True,
+        household_statuses: tuple[str, ...] = ("shared", "hub"),
     ):
         self.guard = guard or HubGuard()
         self.match_threshold = match_threshold
@@ -106,6 +110,8 @@ class IdentityResolver:
         self.seed = seed
         self.u_max_pairs = u_max_pairs
         self.ambiguous_contested = ambiguous_contested
+        self.household_guard = household_guard
+        self.household_statuses = household_statuses
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
         """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
@@ -115,8 +121,17 @@ class IdentityResolver:
         node_labels = self._fit_nodes(nodes)
         self.labels_ = node_labels[codes]
         self.node_of_record_ = codes
-        self.ambiguous_ = self._ambiguous_nodes()[codes]
-        self.attached_ = has_identity(self.prepared_).to_numpy() & ~self.ambiguous_
+        ambiguous = self._ambiguous_nodes()
+        household = self._household_nodes(node_labels) & ~ambiguous
+        self.ambiguous_ = ambiguous[codes]
+        self.household_ = household[codes]
+        has_id = has_identity(self.prepared_).to_numpy()
+        self.attached_ = has_id & ~self.ambiguous_ & ~self.household_
+        reason = np.full(len(codes), None, dtype=object)
+        reason[~has_id] = "no_identifier"
+        reason[has_id & self.ambiguous_] = "shared_identifier_only"
+        reason[has_id & self.household_] = "household_profile"
+        self.unattached_reason_ = reason
         keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"].astype(str)
         self.profile_id_ = profile_ids(keys, self.labels_)
         return self
@@ -143,6 +158,33 @@ class IdentityResolver:
                 any_id |= present
                 usable |= present & ~nodes[c].isin(blocked).to_numpy()
         return any_id & ~usable & ~named.to_numpy()
+
+    def _household_nodes(self, labels: np.ndarray) -> np.ndarray:
+        """Nameless nodes of profiles that show household evidence: the chain guard refused a
+        link touching the profile (one of its identifiers also leads to a person with another
+        first name, gender or birth date), or one of its named records carries an identifier
+        the hub guard found shared (seen with several first names or birth dates). The
+        profile's own named records stay; its receipts, orders, sessions and tickets, which
+        cannot say which family member they belong to, stay unattached."""
+        nodes = self.nodes_
+        flagged = np.zeros(len(nodes), dtype=bool)
+        if not self.household_guard:
+            return flagged
+        refused = self.links_[~self.links_["accepted"].to_numpy(dtype=bool)]
+        flagged[refused["rid_l"].to_numpy()] = True
+        flagged[refused["rid_r"].to_numpy()] = True
+        named = (nodes["first_lat"].notna() | nodes["last_lat"].notna()).to_numpy()
+        g = self.guarded_
+        g = g[g["status"].isin(self.household_statuses)]
+        for kind, cols in IDENTIFIER_COLUMNS.items():
+            vals = set(g.loc[g["kind"] == kind, "value"])
+            if not vals:
+                continue
+            for c in cols:
+                if c in nodes:
+                    flagged |= named & nodes[c].isin(vals).to_numpy()
+        households = np.isin(labels, np.unique(labels[flagged]))
+        return households & ~named
 
     def _fit_nodes(self, prepared: pd.DataFrame) -> np.ndarray:
         det, guarded = deterministic_links(prepared, self.guard)
@@ -192,15 +234,18 @@ class IdentityResolver:
         return clusterer.labels_
 
     def record_map(self, *, unattached: bool = False) -> pd.DataFrame:
-        """``source_table, record_id, profile_id``; records with nothing to match on (or only a
-        shared identifier) get NA unless ``unattached`` gives them a singleton profile each."""
+        """``source_table, record_id, profile_id``; records with nothing to match on, only a
+        shared identifier, or no name in a profile with household evidence get NA (reason in
+        ``unattached_reason_``) unless ``unattached`` gives them a singleton profile each."""
         pid = pd.Series(self.profile_id_, dtype="string")
         if not unattached:
             pid = pid.where(self.attached_)
-        elif self.ambiguous_.any():
-            keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"]
-            own = pd.Series(profile_ids(keys, np.arange(len(keys))), dtype="string")
-            pid = pid.where(~self.ambiguous_, own)
+        else:
+            alone = self.ambiguous_ | self.household_
+            if alone.any():
+                keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"]
+                own = pd.Series(profile_ids(keys, np.arange(len(keys))), dtype="string")
+                pid = pid.where(~alone, own)
         return pd.DataFrame(
             {
                 "source_table": self.prepared_["source"].astype("string"),

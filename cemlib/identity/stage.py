@@ -127,10 +127,15 @@ def resolve_sources(
     )
     by_source["unattached"] = by_source["records"] - by_source["attached"]
     links = resolver.link_table()
+    reasons = pd.Series(resolver.unattached_reason_, dtype="string").value_counts()
+    unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
+    if len(records_in) < len(records):
+        unattached_by_reason["after_as_of"] = len(records) - len(records_in)
     figures = {
         "records": len(rmap),
         "attached_records": int(attached.sum()),
         "unattached_records": int((~attached).sum()),
+        "unattached_by_reason": unattached_by_reason,
         "profiles": int(rmap["profile_id"].nunique()),
         "links": len(links),
         "links_accepted": int(links["accepted"].sum()),
