@@ -150,7 +150,9 @@ class NextOfferModel:
             cand = build_candidates(snap, q, cfg)
             frame = build_features(snap, cand)
             frame = frame.merge(
-                self.store_.sql(f"SELECT c, seg FROM {snap.p}seg"), on="c", how="left"
+                self.store_.sql(f"SELECT s.c, s.seg FROM {snap.p}seg s JOIN {q} USING (c)"),
+                on="c",
+                how="left",
             )
             frame["seg"] = frame["seg"].fillna(-1).astype(np.int64)
             frames.append(frame)
