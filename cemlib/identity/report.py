@@ -17,6 +17,25 @@ _MASK_BY_KIND = {
 }
 
 
+REASON_WORDS: dict[str, str] = {
+    "no_identifier": "anonymous (no phone, card, email, device or name)",
+    "shared_identifier_only": "only a shared, hub or contested identifier",
+    "household_profile": "no name, in a profile with household evidence (which family member "
+    "made it cannot be told)",
+    "after_as_of": "dated after as_of",
+}
+
+
+def _reasons(f: dict) -> str:
+    by = f.get("unattached_by_reason") or {}
+    if not by:
+        return ""
+    parts = [
+        f"{n:,} {REASON_WORDS.get(k, k)}" for k, n in sorted(by.items(), key=lambda kv: -kv[1])
+    ]
+    return ": " + "; ".join(parts)
+
+
 def summary_markdown(result: IdentityResult) -> str:
     """A paragraph of the headline figures in words."""
     f = result.figures
@@ -25,8 +44,7 @@ def summary_markdown(result: IdentityResult) -> str:
         f"**{f['records']:,}** source records went in; **{f['attached_records']:,}** carry a "
         f"phone, card, email, device or name and were collapsed into **{f['profiles']:,}** "
         f"profiles ({per:.1f} records per profile). **{f['unattached_records']:,}** records stay "
-        f"unattached: anonymous receipts and web sessions, and receipts that carry only a "
-        f"household's shared card or phone. {f['links_accepted']:,} of {f['links']:,} links were "
+        f"unattached{_reasons(f)}. {f['links_accepted']:,} of {f['links']:,} links were "
         f"accepted; the chain guard refused {f['links_refused_by_chain_guard']:,} merges that "
         f"would have joined clearly different people, and {f['guarded_identifiers']:,} "
         f"identifiers ({f['hub_identifiers']:,} hubs) were not used as merge keys on their own."

@@ -30,6 +30,19 @@ RULE_SCORES: dict[str, float] = {
 }
 SHARED_RULE_SCORE = 0.995  # a shared identifier plus agreeing name and birth date
 
+#: evidence that a profile belongs to a household whose members' nameless records cannot be
+#: told apart: ``refused_link`` (the chain guard refused a link touching the profile),
+#: ``shared_identifier`` (a named record carries an identifier the hub guard found shared),
+#: ``shared_address`` (a delivery address also used by another profile), ``surname_city``
+#: (another profile has a named record with the same surname stem in the same city)
+HOUSEHOLD_SIGNALS: tuple[str, ...] = (
+    "refused_link",
+    "shared_identifier",
+    "shared_address",
+    "surname_city",
+)
+DEFAULT_HOUSEHOLD_SIGNALS: tuple[str, ...] = ("refused_link", "shared_identifier")
+
 
 SIGNATURE_COLUMNS: tuple[str, ...] = (
     "first_lat",
@@ -83,8 +96,9 @@ class IdentityResolver:
     probability that can link), ``strong_threshold`` (probability above which a link needs only
     one of name/birth date to agree), ``use_model`` (False = deterministic rules only),
     ``chain_guard``, ``seed``, ``household_guard`` (nameless records of profiles with
-    household evidence stay unattached) and ``household_statuses`` (hub-guard statuses of an
-    identifier on a named record that count as household evidence). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
+    household evidence stay unattached), ``household_signals`` (which evidence counts, from
+    :data:`HOUSEHOLD_SIGNALS`) and ``household_statuses`` (hub-guard statuses of an identifier
+    on a named record that count as the ``shared_identifier`` signal). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
     ``guarded_``, ``model_`` (the :class:`SplinkModel` or None), ``n_refused_``.
     """
 
@@ -101,6 +115,7 @@ class IdentityResolver:
         ambiguous_contested: tuple[str, ...] = ("phone", "device_id"),
         household_guard: bool = True,
         household_statuses: tuple[str, ...] = ("shared", "hub"),
+        household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
     ):
         self.guard = guard or HubGuard()
         self.match_threshold = match_threshold
@@ -112,6 +127,7 @@ class IdentityResolver:
         self.ambiguous_contested = ambiguous_contested
         self.household_guard = household_guard
         self.household_statuses = household_statuses
+        self.household_signals = household_signals
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
         """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
@@ -170,19 +186,37 @@ class IdentityResolver:
         flagged = np.zeros(len(nodes), dtype=bool)
         if not self.household_guard:
             return flagged
-        refused = self.links_[~self.links_["accepted"].to_numpy(dtype=bool)]
-        flagged[refused["rid_l"].to_numpy()] = True
-        flagged[refused["rid_r"].to_numpy()] = True
+        unknown = set(self.household_signals) - set(HOUSEHOLD_SIGNALS)
+        if unknown:
+            raise ValueError(
+                f"unknown household signal(s) {sorted(unknown)}; known: {HOUSEHOLD_SIGNALS}"
+            )
+        signals = set(self.household_signals)
         named = (nodes["first_lat"].notna() | nodes["last_lat"].notna()).to_numpy()
-        g = self.guarded_
-        g = g[g["status"].isin(self.household_statuses)]
-        for kind, cols in IDENTIFIER_COLUMNS.items():
-            vals = set(g.loc[g["kind"] == kind, "value"])
-            if not vals:
-                continue
-            for c in cols:
-                if c in nodes:
-                    flagged |= named & nodes[c].isin(vals).to_numpy()
+        if "refused_link" in signals:
+            refused = self.links_[~self.links_["accepted"].to_numpy(dtype=bool)]
+            flagged[refused["rid_l"].to_numpy()] = True
+            flagged[refused["rid_r"].to_numpy()] = True
+        if "shared_identifier" in signals:
+            g = self.guarded_
+            g = g[g["status"].isin(self.household_statuses)]
+            for kind, cols in IDENTIFIER_COLUMNS.items():
+                vals = set(g.loc[g["kind"] == kind, "value"])
+                if not vals:
+                    continue
+                for c in cols:
+                    if c in nodes:
+                        flagged |= named & nodes[c].isin(vals).to_numpy()
+        keys = []
+        if "shared_address" in signals and "address" in nodes:
+            keys.append(nodes["address"].astype("string"))
+        if "surname_city" in signals and "city" in nodes:
+            stem = nodes["last_lat"].astype("string").str.replace(r"(a|aya|ya)$", "", regex=True)
+            keys.append(stem + "|" + nodes["city"].astype("string"))
+        for key in keys:
+            kl = pd.DataFrame({"key": key.to_numpy(), "label": labels}).dropna()
+            n_profiles = kl.groupby("key", sort=False)["label"].transform("nunique")
+            flagged[kl.index[n_profiles.to_numpy() > 1]] = True
         households = np.isin(labels, np.unique(labels[flagged]))
         return households & ~named
 

@@ -101,3 +101,22 @@ def test_records_after_as_of_get_no_profile(world):
     pid = pd.Series(res.map["profile_id"].to_numpy(), index=mkey).reindex(key)
     assert pid[late].isna().all() and pid[~late].notna().sum() > 0
     assert res.profiles["last_seen"].max() < pd.Timestamp("2025-01-01")
+
+
+def test_more_household_signals_trade_recall_for_precision(world):
+    records = source_records(world.sources)
+    sub = records[has_identity(records).to_numpy()].reset_index(drop=True)
+    default = IdentityResolver(seed=7, use_model=False).fit(sub)
+    strict = IdentityResolver(
+        seed=7,
+        use_model=False,
+        household_signals=("refused_link", "shared_identifier", "shared_address", "surname_city"),
+    ).fit(sub)
+    # same clusters, fewer nameless records attached: a subset of the default's attachments
+    assert (default.labels_ == strict.labels_).all()
+    assert strict.attached_.sum() < default.attached_.sum()
+    assert not (strict.attached_ & ~default.attached_).any()
+    named = (sub["first_lat"].notna() | sub["last_lat"].notna()).to_numpy()
+    assert (strict.attached_[named] == default.attached_[named]).all()
+    with pytest.raises(ValueError, match="unknown household signal"):
+        IdentityResolver(household_signals=("same_cat",), use_model=False).fit(sub)
