@@ -60,7 +60,16 @@ def _one(n: int, seed: int, load: bool, write: bool, loader: str = "collect") ->
                     collect = None
             t = time.perf_counter()
             if collect is not None:
-                collect("synthetic", warehouse=db, world=world, seed=seed, progress=False)
+                # collect takes the world's frames over and frees each once written, as
+                # `cem collect` does with the world it generates itself
+                collect(
+                    "synthetic",
+                    warehouse=db,
+                    world=world,
+                    seed=seed,
+                    progress=False,
+                    release_world=True,
+                )
                 out["loader"] = "cemlib.collect.collect (raw + staging + truth)"
             else:
                 from cemlib.warehouse import Warehouse

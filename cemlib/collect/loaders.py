@@ -295,7 +295,8 @@ def _canonical_columns(
     for col in columns:
         if col not in applied and col not in canon and col.lower() in canon:
             applied[col] = col.lower()
-    frame = frame.rename(columns=applied)
+    if any(k != v for k, v in applied.items()):
+        frame = frame.rename(columns=applied, copy=False)  # labels only: no copy of the data
     dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if dupes:
         raise InputError(
@@ -448,24 +449,37 @@ def load_folder(
     return SourceFolder(path=plan.path, tables=tables, missing=plan.missing)
 
 
+def _shallow(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``df`` with new column labels and a 0-based index, sharing its data (no copy)."""
+    out = df.copy(deep=False)
+    out.columns = columns
+    if not out.index.equals(pd.RangeIndex(len(out))):
+        out.index = pd.RangeIndex(len(out))
+    return out
+
+
+def table_from_frame(name: str, typed: pd.DataFrame, start: int = 0) -> LoadedTable:
+    """One in-memory source table (e.g. of the synthetic world) as a :class:`LoadedTable`:
+    text as a file would hold it for ``raw``, the typed frame kept (not copied) for staging.
+    ``start`` is the ``_source_row`` of the first row (for a slice of a larger table)."""
+    spec = table_spec(name)
+    source = f"<{name}>"
+    frame, applied = _canonical_columns(frame_to_text(typed), spec, source, {})
+    typed = _shallow(typed, list(frame.columns))
+    frame = _shallow(frame, list(frame.columns))
+    frame[SOURCE_ROW] = pd.RangeIndex(start, start + len(frame), dtype="int64")
+    return LoadedTable(
+        name=name,
+        frame=frame,
+        format="in memory",
+        header_only=len(frame) == 0,
+        renamed=applied,
+        extra_columns=[c for c in frame.columns if c not in spec.columns and c != SOURCE_ROW],
+        typed=typed,
+    )
+
+
 def tables_from_frames(frames: Mapping[str, pd.DataFrame]) -> dict[str, LoadedTable]:
     """In-memory source tables (e.g. the synthetic world) as :class:`LoadedTable`: text as a
     file would hold it for ``raw``, the typed frames kept for staging."""
-    out = {}
-    for name, typed in frames.items():
-        spec = table_spec(name)
-        source = f"<{name}>"
-        frame, applied = _canonical_columns(frame_to_text(typed), spec, source, {})
-        typed = typed.set_axis(list(frame.columns), axis=1).reset_index(drop=True)
-        frame = frame.reset_index(drop=True)
-        frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
-        out[name] = LoadedTable(
-            name=name,
-            frame=frame,
-            format="in memory",
-            header_only=len(frame) == 0,
-            renamed=applied,
-            extra_columns=[c for c in frame.columns if c not in spec.columns and c != SOURCE_ROW],
-            typed=typed,
-        )
-    return out
+    return {name: table_from_frame(name, typed) for name, typed in frames.items()}

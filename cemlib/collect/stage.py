@@ -9,9 +9,10 @@ and is counted. All schemas are written in one transaction: a bad input leaves n
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from cemlib.collect.loaders import (
     LoadedTable,
     plan_folder,
     read_table_file,
-    tables_from_frames,
+    table_from_frame,
 )
 from cemlib.collect.normalize import (
     email_key,
@@ -42,6 +43,11 @@ from cemlib.config import warehouse_path
 from cemlib.errors import InputError
 from cemlib.warehouse import Warehouse
 
+#: rows staged and written at a time: memory stays at one chunk's size, whatever the table's
+CHUNK_ROWS = 250_000
+#: DuckDB's memory cap during a collect run; past it the transaction spills to disk
+DEFAULT_MEMORY_LIMIT = "2GB"
+_STAT_COUNTS = ("n_values", "n_changed", "n_unparsed")
 STAT_COLUMNS = ["table", "column", "kind", "n_values", "n_changed", "n_unparsed"]
 
 
@@ -211,8 +217,9 @@ def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, lis
 
 # -- figures ----------------------------------------------------------------------------------
 def _coverage(name: str, spec: TableSpec, raw: pd.DataFrame, staged: pd.DataFrame) -> list[dict]:
+    """Per identifier: rows, rows carrying it, rows where it normalized to a value (counts, so
+    that the figures of a table's chunks add up; :func:`_coverage_frame` adds the shares)."""
     rows = []
-    n = len(raw)
     any_present = pd.Series(False, index=raw.index)
     any_valid = pd.Series(False, index=raw.index)
     for ident in spec.identifiers:
@@ -233,25 +240,50 @@ def _coverage(name: str, spec: TableSpec, raw: pd.DataFrame, staged: pd.DataFram
         {
             "table": name,
             "identifier": ident,
-            "n_rows": n,
+            "n_rows": len(raw),
             "n_present": int(present.sum()),
-            "share_present": float(present.mean()) if n else float("nan"),
             "n_valid": int(valid.sum()),
-            "share_valid": float(valid.mean()) if n else float("nan"),
         }
         for ident, present, valid in rows
     ]
 
 
-def _table_row(name: str, loaded: LoadedTable, staged: pd.DataFrame, as_of: pd.Timestamp) -> dict:
+def _coverage_frame(rows: list[dict]) -> pd.DataFrame:
+    out = pd.DataFrame(rows)
+    if len(out):
+        n = out["n_rows"].where(out["n_rows"] > 0)
+        out.insert(4, "share_present", out["n_present"] / n)
+        out["share_valid"] = out["n_valid"] / n
+    return out
+
+
+def _add_up(acc: dict, rows: list[dict], keys: tuple[str, ...], counts: tuple[str, ...]) -> None:
+    """Sum the count fields of ``rows`` into ``acc`` (keyed by ``keys``, first-seen order); a
+    count that is NA in any chunk stays NA."""
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        if key not in acc:
+            acc[key] = dict(row)
+            continue
+        total = acc[key]
+        for c in counts:
+            a, b = total[c], row[c]
+            total[c] = pd.NA if a is pd.NA or b is pd.NA else a + b
+
+
+def _table_row(
+    name: str, loaded: LoadedTable, n_raw: int, n_staging: int, dates, as_of: pd.Timestamp
+) -> dict:
+    """The figures of one table; ``loaded`` is its first chunk, ``dates`` its typed date column
+    (all chunks) or None."""
     spec = TABLES[name]
     row = {
         "table": name,
         "file": loaded.path.name if loaded.path else loaded.format,
         "encoding": loaded.encoding,
         "delimiter": {"\t": "tab"}.get(loaded.delimiter, loaded.delimiter),
-        "n_raw": len(loaded.frame),
-        "n_staging": len(staged),
+        "n_raw": n_raw,
+        "n_staging": n_staging,
         "n_columns": len(loaded.frame.columns) - 1,
         "extra_columns": ", ".join(loaded.extra_columns),
         "date_column": spec.date_column,
@@ -262,8 +294,7 @@ def _table_row(name: str, loaded: LoadedTable, staged: pd.DataFrame, as_of: pd.T
         "n_after_as_of": 0,
         "status": "header only: 0 rows" if loaded.header_only else "ok",
     }
-    if spec.date_column and spec.date_column in staged.columns:
-        dates = staged[spec.date_column]
+    if dates is not None:
         row["first_date"], row["last_date"] = dates.min(), dates.max()
         # the bulk of the rows, not a stray 1900-01-01 or a typo of the year
         if dates.notna().any():
@@ -274,8 +305,82 @@ def _table_row(name: str, loaded: LoadedTable, staged: pd.DataFrame, as_of: pd.T
 
 
 # -- the stage --------------------------------------------------------------------------------
-def _from_frame(name: str, frame: pd.DataFrame) -> LoadedTable:
-    return tables_from_frames({name: frame})[name]
+def _world_chunks(world, name: str, release: bool, rows: int) -> Iterator[LoadedTable]:
+    """The world's source table ``name`` as :class:`LoadedTable` chunks of ``rows`` rows, text
+    made chunk by chunk; with ``release`` the table is taken out of ``world.sources`` so that
+    its memory goes as soon as it is written."""
+    frame = world.sources.pop(name) if release else world.sources[name]
+    n = len(frame)
+    for start in range(0, max(n, 1), rows):
+        piece = table_from_frame(name, frame.iloc[start : start + rows], start=start)
+        piece.header_only = n == 0
+        yield piece
+
+
+def _file_chunks(read: Callable[[], LoadedTable], rows: int) -> Iterator[LoadedTable]:
+    """A file read whole (text), staged and written in chunks of ``rows`` rows."""
+    loaded = read()
+    n = len(loaded.frame)
+    if n <= rows:
+        yield loaded
+        return
+    for start in range(0, n, rows):
+        stop = start + rows
+        typed = loaded.typed
+        yield replace(
+            loaded,
+            frame=_rows(loaded.frame, start, stop),
+            typed=None if typed is None else _rows(typed, start, stop),
+        )
+
+
+def _rows(df: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
+    out = df.iloc[start:stop]
+    out.index = pd.RangeIndex(len(out))
+    return out
+
+
+def _write_chunk(con, schema: str, name: str, df: pd.DataFrame, stamp: dict, first: bool) -> None:
+    """``schema.name`` created from the first chunk, the next ones appended; stamped like
+    :meth:`Warehouse.write_table` (the ``meta.table_log`` row is added per table)."""
+    frame = df.copy(deep=False)
+    frame["_run_id"] = stamp["run_id"]
+    frame["_as_of"] = stamp["as_of"]
+    con.register("_cem_chunk", frame)
+    try:
+        if first:
+            con.execute(f'CREATE OR REPLACE TABLE {schema}."{name}" AS SELECT * FROM _cem_chunk')
+        else:
+            con.execute(f'INSERT INTO {schema}."{name}" BY NAME SELECT * FROM _cem_chunk')
+    finally:
+        con.unregister("_cem_chunk")
+
+
+def _log_table(con, schema: str, name: str, n_rows: int, stamp: dict) -> None:
+    con.execute(
+        "INSERT INTO meta.table_log VALUES (?, ?, ?, ?, ?, ?)",
+        [schema, name, stamp["run_id"], stamp["as_of"], n_rows, dt.datetime.now()],
+    )
+
+
+@contextlib.contextmanager
+def _memory_limit(con, limit: str | None, temp_directory: str | Path | None):
+    """DuckDB's buffer pool capped at ``limit`` for the block (it spills the uncommitted
+    transaction to ``temp_directory``, by default ``<warehouse>.tmp``); settings restored."""
+    if limit is None and temp_directory is None:
+        yield
+        return
+    names = (["memory_limit"] if limit else []) + (["temp_directory"] if temp_directory else [])
+    before = {n: con.execute(f"SELECT current_setting('{n}')").fetchone()[0] for n in names}
+    if temp_directory:
+        con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
+    if limit:
+        con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        for n, v in before.items():
+            con.execute(f"SET {n} = '{v}'")
 
 
 def _synthetic(n_people: int, seed: int, as_of: str):
@@ -299,6 +404,10 @@ def collect(
     encoding: str | None = None,
     progress: bool = True,
     world=None,
+    release_world: bool | None = None,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+    temp_directory: str | Path | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> CollectResult:
     """Load ``source`` (``"synthetic"`` or a folder of CSV/Parquet files named after the
     canonical tables) into ``raw.*`` and ``staging.*`` (and ``truth.*`` for the synthetic world)
@@ -306,55 +415,92 @@ def collect(
 
     ``world`` is an already generated :class:`cemlib.synth.SyntheticWorld` to load instead of
     generating one from ``n_people``/``seed`` (benchmarks, notebooks that reuse a world).
+    With ``release_world`` collect takes ownership of the world's frames: each source and truth
+    table is removed from ``world.sources``/``world.truth`` once written, so the world does not
+    stay in memory beside the warehouse copies (default: only for a world collect generated
+    itself; a world you pass is left whole unless you ask).
+
+    ``memory_limit`` caps DuckDB's memory for the run (``"2GB"`` by default, ``None`` for
+    DuckDB's own 80 % of RAM): past it the open transaction spills to ``temp_directory``
+    (default ``<warehouse>.tmp``) instead of growing in RAM. Each table is typed, normalized
+    and written ``chunk_rows`` rows at a time (the figures are those of the whole table).
     """
     as_of_ts = pd.Timestamp(as_of).normalize()
     synthetic = str(source) == "synthetic"
-    truth_frames: dict[str, pd.DataFrame] = {}
-    readers: dict[str, Callable[[], LoadedTable]] = {}
+    readers: dict[str, Callable[[], Iterator[LoadedTable]]] = {}
     if synthetic:
         if world is None:
             world = _synthetic(n_people, seed, as_of_ts.date().isoformat())
-        elif "people" in world.truth:
-            n_people = len(world.truth["people"])
-        for name, frame in world.sources.items():
+            release = True if release_world is None else release_world
+        else:
+            release = bool(release_world)
+            if "people" in world.truth:
+                n_people = len(world.truth["people"])
+        for name in world.sources:
             if name in TABLES:
-                readers[name] = partial(_from_frame, name, frame)
+                readers[name] = partial(_world_chunks, world, name, release, chunk_rows)
         missing = [t for t in TABLES if t not in readers]
-        truth_frames = dict(world.truth)
+        truth_counts = {k: len(v) for k, v in world.truth.items()}
         source_label = f"synthetic world ({n_people:,} people, seed {seed})"
     else:
         plan = plan_folder(source, mapping=mapping)
+        release = False
+        truth_counts = {}
         for name, path in plan.paths.items():
-            readers[name] = partial(
+            read = partial(
                 read_table_file, path, name, mapping=plan.columns.get(name), encoding=encoding
             )
+            readers[name] = partial(_file_chunks, read, chunk_rows)
         missing = plan.missing
         source_label = str(plan.path)
 
-    stats: list[dict] = []
-    coverage: list[dict] = []
+    stats: dict[tuple, dict] = {}
+    coverage: dict[tuple, dict] = {}
     table_rows: list[dict] = []
     own = not isinstance(warehouse, Warehouse)
     wh = Warehouse(warehouse_path(warehouse)) if own else warehouse
     stamp = {"run_id": run_id, "as_of": as_of_ts.date()}
     try:
-        # one table at a time (memory stays at one table's size), all in one transaction: a bad
-        # file anywhere rolls every write back and the previous run stays intact
-        with wh.transaction():
+        # one table at a time and each in chunks of rows (memory stays at one chunk's size),
+        # all in one transaction: a bad file anywhere rolls every write back and the previous
+        # run stays intact
+        with _memory_limit(wh.con, memory_limit, temp_directory), wh.transaction():
+            if synthetic:  # truth first, so that a released world shrinks before the big tables
+                for name in list(world.truth):
+                    frame = world.truth.pop(name) if release else world.truth[name]
+                    wh.write_table("truth", name, frame, **stamp)
+                    del frame
             for name in tqdm(list(readers), desc="collect", disable=not progress):
-                loaded = readers[name]()
                 spec = TABLES[name]
-                wh.write_table("raw", name, loaded.frame, **stamp)
-                staged, table_stats = stage_table(spec, loaded)
-                if len(staged) != len(loaded.frame):  # pragma: no cover - an invariant
-                    raise AssertionError(f"{name}: staging lost rows")
-                wh.write_table("staging", name, staged, **stamp)
-                stats.extend(table_stats)
-                coverage.extend(_coverage(name, spec, loaded.frame, staged))
-                table_rows.append(_table_row(name, loaded, staged, as_of_ts))
-                del loaded, staged
-            for name, frame in truth_frames.items():
-                wh.write_table("truth", name, frame, **stamp)
+                first = None
+                n_raw = n_staging = 0
+                dates: list[pd.Series] = []
+                for loaded in readers[name]():
+                    head = first is None
+                    if head:
+                        first = loaded
+                    _write_chunk(wh.con, "raw", name, loaded.frame, stamp, head)
+                    staged, table_stats = stage_table(spec, loaded)
+                    if len(staged) != len(loaded.frame):  # pragma: no cover - an invariant
+                        raise AssertionError(f"{name}: staging lost rows")
+                    _write_chunk(wh.con, "staging", name, staged, stamp, head)
+                    n_raw += len(loaded.frame)
+                    n_staging += len(staged)
+                    _add_up(stats, table_stats, ("table", "column", "kind"), _STAT_COUNTS)
+                    _add_up(
+                        coverage,
+                        _coverage(name, spec, loaded.frame, staged),
+                        ("table", "identifier"),
+                        ("n_rows", "n_present", "n_valid"),
+                    )
+                    if spec.date_column and spec.date_column in staged.columns:
+                        dates.append(staged[spec.date_column].copy())
+                    del loaded, staged
+                _log_table(wh.con, "raw", name, n_raw, stamp)
+                _log_table(wh.con, "staging", name, n_staging, stamp)
+                all_dates = pd.concat(dates, ignore_index=True) if dates else None
+                table_rows.append(_table_row(name, first, n_raw, n_staging, all_dates, as_of_ts))
+                del first, dates, all_dates
             # tables of an earlier run that this source does not have must not linger
             for name in missing:
                 wh.drop_table("raw", name)
@@ -372,7 +518,7 @@ def collect(
     ]
     if missing:
         warnings.append("tables not in the source (optional): " + ", ".join(missing))
-    normalization = pd.DataFrame(stats, columns=STAT_COLUMNS)
+    normalization = pd.DataFrame(list(stats.values()), columns=STAT_COLUMNS)
     if len(normalization):
         normalization["share_changed"] = normalization["n_changed"].astype(
             "Float64"
@@ -385,10 +531,10 @@ def collect(
         as_of=as_of_ts.date(),
         source=source_label,
         tables=pd.DataFrame(table_rows),
-        coverage=pd.DataFrame(coverage),
+        coverage=_coverage_frame(list(coverage.values())),
         normalization=normalization,
         missing_tables=missing,
-        truth={k: len(v) for k, v in truth_frames.items()},
+        truth=truth_counts,
         warnings=warnings,
         warehouse=wh_path,
     )

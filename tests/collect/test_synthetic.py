@@ -144,3 +144,47 @@ def test_normalized_identifiers_collapse_spellings_without_merging_people(synthe
     own = world.truth["people"]["email"].dropna()
     assert own.nunique() == len(own)
     assert email_key(own).nunique() >= 0.998 * len(own)
+
+
+@pytest.mark.parametrize("fmt", [None, "csv", "parquet"])
+def test_chunked_load_equals_whole_table_load(tmp_path, fmt):
+    """Staging a table in chunks of rows gives the same tables, figures and table log as
+    staging it whole (in memory, from CSV and from Parquet files); a released world is emptied."""
+    world = generate(n_people=300, seed=5, as_of="2025-06-30")
+    if fmt:
+        world.write(tmp_path / "export", format=fmt)
+        source, kwargs = tmp_path / "export", {}
+    else:
+        source, kwargs = "synthetic", {"world": world}
+    whole = collect(source, warehouse=tmp_path / "a.duckdb", progress=False, **kwargs)
+    chunked = collect(
+        source,
+        warehouse=tmp_path / "b.duckdb",
+        progress=False,
+        chunk_rows=97,
+        release_world=True,
+        **kwargs,
+    )
+    assert whole.tables["n_raw"].max() > 5 * 97  # several chunks per big table
+    for attr in ("tables", "coverage", "normalization"):
+        pd.testing.assert_frame_equal(getattr(whole, attr), getattr(chunked, attr))
+    assert whole.truth == chunked.truth
+    with (
+        Warehouse(tmp_path / "a.duckdb", read_only=True) as wa,
+        Warehouse(tmp_path / "b.duckdb", read_only=True) as wb,
+    ):
+        for schema in ("raw", "staging", "truth"):
+            assert wa.tables(schema) == wb.tables(schema)
+            for name in wa.tables(schema):
+                a = wa.read_table(schema, name)
+                b = wb.read_table(schema, name)
+                if schema != "truth":
+                    assert b["_source_row"].tolist() == list(range(len(b)))
+                pd.testing.assert_frame_equal(a, b)
+        log = wb.sql(
+            "SELECT schema_name, table_name, n_rows FROM meta.table_log WHERE schema_name = 'raw'"
+        )
+        counts = dict(zip(log["table_name"], log["n_rows"], strict=True))
+        assert counts == dict(zip(chunked.tables["table"], chunked.tables["n_raw"], strict=True))
+    if not fmt:
+        assert world.sources == {} and world.truth == {}
