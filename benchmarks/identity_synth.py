@@ -123,6 +123,58 @@ def splink_alone(records: pd.DataFrame, seed: int) -> np.ndarray:
     return pd.factorize(lab.astype(str))[0]
 
 
+def mixed_breakdown(
+    res: IdentityResolver, person: np.ndarray, household: pd.Series
+) -> dict[str, pd.Series]:
+    """Why profiles are mixed (diagnosis only: uses the truth). A *stray* record is one whose
+    person is not the profile's majority person; a *cross link* is an accepted link between
+    attached signatures of different people. Counts stray records by source table and whether the
+    stray person shares the majority person's household; cross links by rule and sources."""
+    pid = res.record_map()["profile_id"].to_numpy(dtype=object)
+    att = res.attached_
+    df = pd.DataFrame(
+        {
+            "pid": pid[att],
+            "person": person[att],
+            "source": res.prepared_["source"].to_numpy()[att],
+            "named": (
+                res.prepared_["first_lat"].notna() | res.prepared_["last_lat"].notna()
+            ).to_numpy()[att],
+        }
+    )
+    majority = df.groupby("pid")["person"].agg(lambda s: s.value_counts().index[0])
+    df["majority"] = df["pid"].map(majority)
+    stray = df[df["person"] != df["majority"]].copy()
+    stray["same_household"] = (
+        stray["person"].map(household).to_numpy() == stray["majority"].map(household).to_numpy()
+    )
+    stray["kind"] = np.where(stray["named"], "named", "nameless")
+    node_person = pd.Series(person).groupby(res.node_of_record_).first()
+    node_att = pd.Series(att).groupby(res.node_of_record_).any()
+    lk = res.links_[res.links_["accepted"].to_numpy(dtype=bool)]
+    lk = lk[node_att.reindex(lk["rid_l"]).to_numpy() & node_att.reindex(lk["rid_r"]).to_numpy()]
+    pl = node_person.reindex(lk["rid_l"]).to_numpy()
+    pr = node_person.reindex(lk["rid_r"]).to_numpy()
+    cross = lk[pl != pr]
+    src = res.nodes_["source"].to_numpy()
+    hl = pd.Series(pl[pl != pr]).map(household).to_numpy()
+    hr = pd.Series(pr[pl != pr]).map(household).to_numpy()
+    by_link = pd.DataFrame(
+        {
+            "rule": cross["rule"].to_numpy(),
+            "sources": src[cross["rid_l"]] + "-" + src[cross["rid_r"]],
+            "same_household": hl == hr,
+        }
+    ).value_counts()
+    return {
+        "mixed profiles by stray source": stray.drop_duplicates("pid")["source"].value_counts(),
+        "stray records by source, kind, household": stray[
+            ["source", "kind", "same_household"]
+        ].value_counts(),
+        "accepted cross-person links by rule, sources, household": by_link.head(15),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--people", type=int, default=20000)
@@ -137,6 +189,9 @@ def main() -> None:
         default=",".join(DEFAULT_HOUSEHOLD_SIGNALS),
         help=f"comma-separated household evidence signals, of {','.join(HOUSEHOLD_SIGNALS)}; "
         "'none' turns the household guard off",
+    )
+    ap.add_argument(
+        "--diagnose", action="store_true", help="print why profiles are mixed (uses the truth)"
     )
     args = ap.parse_args()
     signals = tuple(x for x in args.household_signals.split(",") if x and x != "none")
@@ -203,6 +258,11 @@ def main() -> None:
         f"{m_att['false_merge_rate']:.2%} of {m_att['profiles']} profiles",
         flush=True,
     )
+    if args.diagnose:
+        household = world.truth["people"].set_index("person_id")["household_id"]
+        for title, counts in mixed_breakdown(res, sub_person, household).items():
+            print(f"\n{title}:\n{counts.to_string()}")
+        print()
     reasons = pd.Series(res.unattached_reason_).value_counts()
     print(
         f"  household signals {signals or 'none'}; unattached by reason: "

@@ -316,12 +316,14 @@ def resolve(
     guard: HubGuard | None = None,
     use_model: bool = True,
     seed: int = 42,
+    household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
     return_resolver: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, IdentityResolver]:
     """Profiles for a table of person records: ``record_id, profile_id`` (one row per record).
 
     ``roles`` maps roles to columns (or columns to roles); a role missing from it is not used.
-    Records with nothing to match on keep a profile of their own.
+    Records with nothing to match on, and nameless records of a profile with household
+    evidence (``household_signals``, empty to turn the guard off), keep a profile of their own.
     """
     if df is None or len(df) == 0:
         raise InputError("no records to resolve", source=source)
@@ -332,7 +334,12 @@ def resolve(
             source=source,
         )
     resolver = IdentityResolver(
-        guard=guard, match_threshold=match_threshold, use_model=use_model, seed=seed
+        guard=guard,
+        match_threshold=match_threshold,
+        use_model=use_model,
+        seed=seed,
+        household_guard=bool(household_signals),
+        household_signals=tuple(household_signals),
     ).fit(prepared)
     out = resolver.record_map(unattached=True)[["record_id", "profile_id"]]
     out["record_id"] = df[id_column].astype("string").to_numpy()

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from cemlib.errors import InputError
 from cemlib.identity.evaluate import evaluate
 from cemlib.identity.golden import golden_records
-from cemlib.identity.resolve import IdentityResolver
+from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
 from cemlib.identity.roles import prepare_records
 from cemlib.identity.rules import HubGuard
 
@@ -99,6 +99,7 @@ def resolve_sources(
     match_threshold: float = 0.9,
     seed: int = 42,
     as_of: str | None = None,
+    household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
 ) -> IdentityResult:
     """Resolve the source tables into profiles; evaluate against ``truth`` when given.
 
@@ -111,7 +112,13 @@ def resolve_sources(
         records_in = records[~late.fillna(False)].reset_index(drop=True)
     else:
         records_in = records
-    resolver = IdentityResolver(guard=guard, match_threshold=match_threshold, seed=seed)
+    resolver = IdentityResolver(
+        guard=guard,
+        match_threshold=match_threshold,
+        seed=seed,
+        household_guard=bool(household_signals),
+        household_signals=tuple(household_signals),
+    )
     resolver.fit(records_in)
     inner = resolver.record_map()
     golden_in = records_in.assign(profile_id=inner["profile_id"].to_numpy())
@@ -184,6 +191,7 @@ def run_stage(
     seed: int = 42,
     guard: HubGuard | None = None,
     match_threshold: float = 0.9,
+    household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
 ) -> IdentityResult:
     """Read the warehouse, resolve, write ``identity.map``, ``identity.links``,
     ``identity.profiles`` (and ``identity.guarded``) atomically."""
@@ -192,7 +200,13 @@ def run_stage(
         wh.read_table("truth", "record_person") if wh.has_table("truth", "record_person") else None
     )
     result = resolve_sources(
-        tables, truth=truth, guard=guard, match_threshold=match_threshold, seed=seed, as_of=as_of
+        tables,
+        truth=truth,
+        guard=guard,
+        match_threshold=match_threshold,
+        seed=seed,
+        as_of=as_of,
+        household_signals=household_signals,
     )
     profiles = result.profiles.copy()
     profiles["sources"] = profiles["sources"].map(lambda v: list(v))
