@@ -19,6 +19,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
 from cemlib.churn.clv import margin_rate, shrunk_spend
+from cemlib.churn.dropout import BGNBD, rfm_summary
 from cemlib.churn.features import (
     customer_features,
     join_covariates,
@@ -26,6 +27,7 @@ from cemlib.churn.features import (
     validate_transactions,
 )
 from cemlib.churn.gaps import GapModel, spell_table
+from cemlib.churn.supervised import CountBooster
 
 RISK_LABELS = ("high", "medium", "low")
 
@@ -39,14 +41,18 @@ def risk_segment(
 
 
 def _design(sim: dict[str, np.ndarray], h: int, state: pd.DataFrame) -> np.ndarray:
-    """Covariates of the multiplicative correction of simulated counts."""
-    return np.column_stack(
-        [
-            np.log(sim[f"p_{h}"] + 0.01),
-            state["log_k"].to_numpy(dtype=float),
-            state["log_mean_gap"].to_numpy(dtype=float),
-        ]
-    )
+    """Covariates of the multiplicative correction of simulated counts: the spell model's
+    purchase probability, the purchase history state and the log ratios of the BG/NBD and the
+    supervised booster's expected counts to the simulated ones (when they were fitted)."""
+    cols = [
+        np.log(sim[f"p_{h}"] + 0.01),
+        state["log_k"].to_numpy(dtype=float),
+        state["log_mean_gap"].to_numpy(dtype=float),
+    ]
+    for key in ("bg", "lgb"):
+        if f"{key}_{h}" in sim:
+            cols.append(np.log(sim[f"{key}_{h}"] + 0.01) - np.log(_offset(sim, h)))
+    return np.column_stack(cols)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -68,11 +74,17 @@ class ChurnModel:
     families: AFT families compared by cross-validated concordance.
     n_sims: forward simulations per customer.
     calibrate: fit the backtest calibration of counts (needs history longer than ~60 days).
+    dropout: fit a BG/NBD dropout model (:mod:`cemlib.churn.dropout`) and let the backtest
+        calibration combine its expected counts with the simulated spell counts.
+    supervised: fit a LightGBM Poisson count model on the backtest window
+        (:mod:`cemlib.churn.supervised`) and let the calibration combine it too.
     risk_thresholds: purchase-probability cut-offs of the high/medium/low risk segments.
 
     Fitted attributes: ``as_of_``, ``features_`` (per-customer survival data),
     ``prob_model_``/``count_model_`` (:class:`GapModel`), ``calibration_`` (GLM or None),
-    ``backtest_days_``, ``spend_``, ``margin_rate_``, ``covariate_columns_``.
+    ``backtest_days_``, ``spend_``, ``margin_rate_``, ``covariate_columns_``, ``dropout_``
+    (:class:`~cemlib.churn.dropout.BGNBD` at ``as_of`` or None), ``booster_``
+    (:class:`~cemlib.churn.supervised.CountBooster` or None).
     """
 
     def __init__(
@@ -82,6 +94,8 @@ class ChurnModel:
         families: tuple[str, ...] = ("weibull", "lognormal", "loglogistic"),
         n_sims: int = 100,
         calibrate: bool = True,
+        dropout: bool = True,
+        supervised: bool = True,
         risk_thresholds: tuple[float, float] = (0.3, 0.6),
         max_rows: int = 15_000,
         seed: int = 42,
@@ -91,6 +105,8 @@ class ChurnModel:
         self.families = families
         self.n_sims = n_sims
         self.calibrate = calibrate
+        self.dropout = dropout
+        self.supervised = supervised
         self.risk_thresholds = risk_thresholds
         self.max_rows = max_rows
         self.seed = seed
@@ -132,6 +148,37 @@ class ChurnModel:
             parts.append(sim)
         return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
+    def _add_dropout(self, sim, model, occ, cut, state, horizons) -> None:
+        """BG/NBD expected counts per horizon and P(alive), aligned with ``state``."""
+        if model is None:
+            return
+        rfm = rfm_summary(occ, cut).reindex(state.index)
+        for h in horizons:
+            sim[f"bg_{h}"] = model.expected_purchases(rfm, h)
+        sim["bg_alive"] = model.p_alive(rfm)
+
+    def _add_booster(self, sim, state, horizons) -> None:
+        """The booster's counts for the backtest window length ``L`` from the features as of
+        ``as_of``, stretched to each horizon by the BG/NBD's per-customer ratio of expected
+        counts over ``h`` and ``L`` days (its dropout-aware time profile; ``h / L`` without
+        a dropout model)."""
+        L = self.backtest_days_
+        base = self.booster_.predict(self.features_.reindex(state.index)[self.booster_.columns_])
+        rfm = rfm_summary(self.occasions_, self.as_of_).reindex(state.index)
+        bg_L = self.dropout_.expected_purchases(rfm, L) if self.dropout_ is not None else None
+        for h in horizons:
+            if bg_L is not None:
+                shape = self.dropout_.expected_purchases(rfm, h) / np.maximum(bg_L, 1e-12)
+            else:
+                shape = h / L
+            sim[f"lgb_{h}"] = base * shape
+
+    def _fit_dropout(self, occ, cut) -> BGNBD | None:
+        rfm = rfm_summary(occ, cut)
+        if not self.dropout or (rfm["frequency"] > 0).sum() < 10:
+            return None
+        return BGNBD().fit(rfm)
+
     def fit(
         self,
         transactions: pd.DataFrame,
@@ -155,10 +202,13 @@ class ChurnModel:
         self.features_ = feats
         cov = feats[self.covariate_columns_] if self.covariate_columns_ else None
         self.prob_model_, self.count_model_, self.state_ = self._gap_models(occ, self.as_of_, cov)
+        self.dropout_ = self._fit_dropout(occ, self.as_of_)
         self.spend_ = shrunk_spend(occ)
         self.margin_rate_ = margin_rate(occ)
         self.calibration_ = None
         self.p_calibration_ = {}
+        self.calibration_dropout_ = False
+        self.booster_ = None
         history = (self.as_of_ - occ["day"].min()).days
         H = max(self.horizons)
         L = int(min(H, history // 2))
@@ -168,8 +218,17 @@ class ChurnModel:
             prob, count, state = self._gap_models(occ, cut, cov, (self.prob_model_.family_,))
             hs_b = sorted({int(h) for h in self.horizons if h <= L} | {L})
             sim = self._simulate(prob, count, state, hs_b)
+            dropout = self._fit_dropout(occ, cut) if self.dropout_ is not None else None
+            self._add_dropout(sim, dropout, occ, cut, state, hs_b)
+            self.calibration_dropout_ = dropout is not None
             after = occ[occ["day"] > cut]
             n_after = after.groupby("customer_id").size().reindex(state.index).fillna(0)
+            if self.supervised and len(state) >= 200 and n_after.sum() > 0:
+                # purchase history only: profile covariates are measured as of ``as_of`` and
+                # would leak the label window's activity into the features
+                past = customer_features(occ[occ["day"] <= cut], cut).reindex(state.index)
+                self.booster_ = CountBooster(seed=self.seed).fit(past, n_after.to_numpy())
+                sim[f"lgb_{L}"] = self.booster_.oof_
             X = _design(sim, L, state)
             off = _offset(sim, L)
             # Poisson regression with log(offset): fit the ratio actual / simulated
@@ -200,6 +259,10 @@ class ChurnModel:
         hs = sorted({int(h) for h in (horizons or self.horizons)})
         state = self.state_
         sim = self._simulate(self.prob_model_, self.count_model_, state, hs)
+        if self.calibration_ is not None and getattr(self, "calibration_dropout_", False):
+            self._add_dropout(sim, self.dropout_, self.occasions_, self.as_of_, state, hs)
+        if self.calibration_ is not None and self.booster_ is not None:
+            self._add_booster(sim, state, hs)
         spend = self.spend_["expected"].reindex(state.index).to_numpy()
         mrate = self.margin_rate_.reindex(state.index).to_numpy(dtype=float)
         out = pd.DataFrame(index=state.index)

@@ -29,9 +29,9 @@ def test_accuracy_against_the_future(fitted, world):
     auc = roc_auc_score(fut["n"] > 0, p["p_purchase_365"])
     assert auc > 0.8
     ratio = p["expected_purchases_365"].sum() / fut["n"].sum()
-    # known weakness: lifetimes here are exponential and the spell model has no dropout
-    # component, so dead customers keep some expected purchases (measured 1.61)
-    assert 0.7 < ratio < 1.7
+    # the spell model alone over-predicts here (dead customers keep expected purchases,
+    # measured 1.61); with the BG/NBD dropout and the booster in the calibration: 1.03
+    assert 0.85 < ratio < 1.2
     c = concordance_vs_dropout(p.reset_index(), truth, AS_OF)
     assert c >= 0.75
     score = fitted.score(tx, 365)

@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+
+from cemlib.churn.dropout import BGNBD, rfm_summary
+from cemlib.churn.supervised import CountBooster
+
+from .conftest import AS_OF
+
+
+def _bgnbd_world(n, r, alpha, a, b, T, future, seed):
+    """Customers drawn from the BG/NBD process itself: rate ~ Gamma(r, alpha), dropout after
+    each purchase with p ~ Beta(a, b); observed for ``T`` days, then ``future`` more days."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    rows, fut = [], np.zeros(n)
+    for i in range(n):
+        t, alive = 0.0, True
+        times = [0.0]
+        while alive:
+            t += rng.exponential(1.0 / lam[i])
+            if t > T + future:
+                break
+            if t <= T:
+                times.append(t)
+            else:
+                fut[i] += 1
+            alive = rng.random() > p[i]
+        rows.append((len(times) - 1, times[-1], T))
+    rfm = pd.DataFrame(rows, columns=["frequency", "recency", "T"]).astype(float)
+    return rfm, fut
+
+
+def test_bgnbd_recovers_its_own_world():
+    rfm, fut = _bgnbd_world(4000, r=0.5, alpha=2.0, a=1.5, b=4.0, T=52.0, future=39.0, seed=1)
+    m = BGNBD(penalizer=0.0, scale=1.0).fit(rfm)
+    assert abs(m.params_["r"] - 0.5) < 0.15
+    assert abs(m.params_["alpha"] - 2.0) < 0.8
+    e = m.expected_purchases(rfm, 39.0)
+    assert (e >= 0).all()
+    assert abs(e.sum() / fut.sum() - 1) < 0.1
+    # P(alive) is 1 without repeat purchases and falls with a long silence
+    alive = m.p_alive(rfm)
+    assert np.allclose(alive[rfm["frequency"].to_numpy() == 0], 1.0)
+    quiet = rfm.assign(frequency=5.0, recency=5.0)
+    busy = rfm.assign(frequency=5.0, recency=50.0)
+    assert (m.p_alive(quiet) < m.p_alive(busy)).all()
+
+
+def test_rfm_summary_ignores_rows_after_the_cutoff(world):
+    from cemlib.churn.features import purchase_occasions, validate_transactions
+
+    tx, _, _ = world
+    occ = purchase_occasions(validate_transactions(tx), pd.Timestamp("2030-01-01"))
+    rfm = rfm_summary(occ, pd.Timestamp(AS_OF))
+    past = occ[occ["day"] <= AS_OF]
+    assert len(rfm) == past["customer_id"].nunique()
+    assert rfm["frequency"].sum() == len(past) - len(rfm)
+    assert (rfm["recency"] <= rfm["T"]).all()
+
+
+def test_count_booster_learns_a_rate():
+    rng = np.random.default_rng(0)
+    x = rng.gamma(1.0, 1.0, 3000)
+    X = pd.DataFrame({"rate": x, "noise": rng.normal(size=3000)})
+    y = rng.poisson(2 * x)
+    b = CountBooster(n_estimators=100, seed=0).fit(X, y)
+    assert b.columns_ == ["rate", "noise"]
+    assert np.corrcoef(b.oof_, 2 * x)[0, 1] > 0.9
+    assert abs(b.predict(X).sum() / y.sum() - 1) < 0.05
+
+
+def test_churn_model_combines_dropout_and_booster(fitted):
+    assert fitted.dropout_ is not None and fitted.booster_ is not None
+    # simulated-count state (3) + BG/NBD ratio + booster ratio
+    assert fitted.calibration_.coef_.shape == (5,)
+    p = fitted.predict()
+    assert np.isfinite(p["expected_purchases_365"]).all()
+    assert (p["expected_purchases_365"] >= p["expected_purchases_90"] - 1e-9).mean() > 0.99
+
+
+def test_dropout_and_booster_beat_the_spell_model_alone(fitted, world):
+    from cemlib.churn import ChurnModel
+    from cemlib.churn.evaluate import future_outcomes
+
+    tx, cov, _ = world
+    alone = ChurnModel(horizons=(90, 365), seed=1, dropout=False, supervised=False)
+    alone.fit(tx, as_of=AS_OF, covariates=cov)
+    assert alone.dropout_ is None and alone.booster_ is None
+    assert alone.calibration_.coef_.shape == (3,)
+
+    def rmse(model):
+        p = model.predict().set_index("customer_id")
+        fut = future_outcomes(tx, AS_OF, 365, p.index)
+        return float(np.sqrt(np.mean((p["expected_purchases_365"] - fut["n"]) ** 2)))
+
+    # measured 3.91 against 5.00 on this BG/NBD world
+    assert rmse(fitted) < 0.9 * rmse(alone)
