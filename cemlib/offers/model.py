@@ -17,7 +17,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import shap
-from tqdm.auto import tqdm
 
 from cemlib.errors import InputError
 from cemlib.offers.candidates import CandidateConfig, build_candidates, source_recall
@@ -25,6 +24,7 @@ from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepa
 from cemlib.offers.explain import global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
 from cemlib.offers.snapshot import Snapshot, Store, Windows, day_number, encode
+from cemlib.progress import progress
 
 DEFAULT_PARAMS: dict = {
     "objective": "lambdarank",
@@ -137,7 +137,7 @@ class NextOfferModel:
     def _chunks(self, customers: np.ndarray, desc: str):
         n = max(1, int(self.chunk_size))
         parts = [customers[i : i + n] for i in range(0, len(customers), n)]
-        return tqdm(parts, desc=desc, disable=not self.progress or len(parts) < 2)
+        return progress(parts, desc=desc, disable=not self.progress or len(parts) < 2)
 
     def _frame(self, snap: Snapshot, customers: np.ndarray, desc: str) -> pd.DataFrame:
         cfg = self.candidates or CandidateConfig()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -35,6 +36,7 @@ from cemlib.pipeline.config import RunConfig, dump_config, plan_parameters
 from cemlib.pipeline.meta import git_info, package_versions
 from cemlib.pipeline.render import render_html
 from cemlib.pipeline.stages import STAGES, Stage
+from cemlib.progress import BATCH_ENV
 from cemlib.reports.headlines import load_headlines
 
 OK, FAILED, SKIPPED, NOT_AVAILABLE = "ok", "failed", "skipped", "not available"
@@ -259,6 +261,8 @@ def execute_stage(
     pm_logger = logging.getLogger("papermill")
     level = pm_logger.level
     pm_logger.setLevel(logging.ERROR)
+    batch_before = os.environ.get(BATCH_ENV)
+    os.environ[BATCH_ENV] = "1"  # kernels inherit it: no progress widgets in the reports
     try:
         pm.execute_notebook(
             str(notebook),
@@ -282,6 +286,10 @@ def execute_stage(
         failure = ("runner", exc)
     finally:
         pm_logger.setLevel(level)
+        if batch_before is None:
+            os.environ.pop(BATCH_ENV, None)
+        else:
+            os.environ[BATCH_ENV] = batch_before
     if failure is not None:
         result.status = FAILED
         result.error = _describe_failure(out_nb, *failure, cfg.execution_timeout)

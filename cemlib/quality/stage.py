@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from cemlib.errors import InputError, StageFailure
+from cemlib.progress import progress
 from cemlib.quality.context import gx, offline_context
 from cemlib.quality.rowsql import failure_predicate, quote
 from cemlib.quality.suites import Check, Ref, RunParams, Suite, load_suites
@@ -156,7 +156,7 @@ class QualityStage:
         outcomes: dict[str, TableOutcome] = {}
         flags: dict[str, str] = {}
         try:
-            for table in tqdm(present, desc="quality", disable=not self.progress):
+            for table in progress(present, desc="quality", disable=not self.progress):
                 suite = suites[table]
                 outcome, table_rows, flag_table = self._validate_table(
                     wh, ctx, suite, params, run_id, checked_at
