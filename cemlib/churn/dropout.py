@@ -38,13 +38,19 @@ class BGNBD:
     """Beta-geometric / negative-binomial distribution model of repeat purchases.
 
     Parameters: ``penalizer`` (L2 on the log-parameters, keeps the fit finite on tiny data),
-    ``scale`` (days per time unit; the fit is in units of ``scale`` days).
-    Fitted: ``params_`` (r, alpha, a, b), ``log_likelihood_``.
+    ``scale`` (days per time unit; the fit is in units of ``scale`` days), ``max_rows``
+    (customers sampled for the fit, deterministic with ``seed``: four parameters need no more,
+    and the cost stays fixed at a million customers).
+    Fitted: ``params_`` (r, alpha, a, b), ``log_likelihood_`` (of the fitted rows).
     """
 
-    def __init__(self, penalizer: float = 1e-3, scale: float = 7.0):
+    def __init__(
+        self, penalizer: float = 1e-3, scale: float = 7.0, max_rows: int = 100_000, seed: int = 42
+    ):
         self.penalizer = penalizer
         self.scale = scale
+        self.max_rows = max_rows
+        self.seed = seed
 
     @staticmethod
     def _loglik(log_par, x, tx, T):
@@ -67,6 +73,9 @@ class BGNBD:
 
     def fit(self, rfm: pd.DataFrame) -> BGNBD:
         """``rfm`` has ``frequency``, ``recency``, ``T`` in days (see :func:`rfm_summary`)."""
+        if len(rfm) > self.max_rows:
+            rng = np.random.default_rng(self.seed)
+            rfm = rfm.iloc[np.sort(rng.choice(len(rfm), self.max_rows, replace=False))]
         x = rfm["frequency"].to_numpy(dtype=float)
         tx = rfm["recency"].to_numpy(dtype=float) / self.scale
         T = rfm["T"].to_numpy(dtype=float) / self.scale
