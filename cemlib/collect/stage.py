@@ -4,7 +4,8 @@
 ``staging.<table>`` holds the same rows typed, with normalized identifier columns added
 (``phone_e164``, ``email_norm``, ``email_key``, ``*_name_norm``, ``*_name_lat``,
 ``gender_hint``). A value that cannot be typed becomes NA in staging (its text stays in raw)
-and is counted. All schemas are written in one transaction: a bad input leaves nothing behind.
+and is counted. Tables are written beside the old ones and swapped in at the end in one
+transaction: a bad input leaves the previous run untouched.
 """
 
 from __future__ import annotations
@@ -356,6 +357,21 @@ def _write_chunk(con, schema: str, name: str, df: pd.DataFrame, stamp: dict, fir
         con.unregister("_cem_chunk")
 
 
+_SHADOW = "_cem_new_"
+
+
+def _shadow(name: str) -> str:
+    """The table a run writes before it replaces ``name``."""
+    return _SHADOW + name
+
+
+def _drop_shadows(wh: Warehouse) -> None:
+    for schema in ("raw", "staging", "truth"):
+        for name in wh.tables(schema):
+            if name.startswith(_SHADOW):
+                wh.drop_table(schema, name)
+
+
 def _log_table(con, schema: str, name: str, n_rows: int, stamp: dict) -> None:
     con.execute(
         "INSERT INTO meta.table_log VALUES (?, ?, ?, ?, ?, ?)",
@@ -411,7 +427,8 @@ def collect(
 ) -> CollectResult:
     """Load ``source`` (``"synthetic"`` or a folder of CSV/Parquet files named after the
     canonical tables) into ``raw.*`` and ``staging.*`` (and ``truth.*`` for the synthetic world)
-    of ``warehouse``, all in one transaction. Returns the figures of what was loaded.
+    of ``warehouse``, swapped in together at the end (a bad file leaves the previous run
+    untouched). Returns the figures of what was loaded.
 
     ``world`` is an already generated :class:`cemlib.synth.SyntheticWorld` to load instead of
     generating one from ``n_people``/``seed`` (benchmarks, notebooks that reuse a world).
@@ -460,15 +477,20 @@ def collect(
     own = not isinstance(warehouse, Warehouse)
     wh = Warehouse(warehouse_path(warehouse)) if own else warehouse
     stamp = {"run_id": run_id, "as_of": as_of_ts.date()}
+    written: list[tuple[str, str, int]] = []  # (schema, table, rows) in shadow tables
     try:
         # one table at a time and each in chunks of rows (memory stays at one chunk's size),
-        # all in one transaction: a bad file anywhere rolls every write back and the previous
-        # run stays intact
-        with _memory_limit(wh.con, memory_limit, temp_directory), wh.transaction():
+        # each chunk committed into a shadow table (`raw._cem_new_<table>`): a transaction
+        # holding the whole load would keep it in RAM. The shadows replace the tables in one
+        # short transaction at the end; a bad file anywhere drops them, so the previous run
+        # stays intact.
+        with _memory_limit(wh.con, memory_limit, temp_directory):
+            _drop_shadows(wh)  # left over by a run that was killed
             if synthetic:  # truth first, so that a released world shrinks before the big tables
                 for name in list(world.truth):
                     frame = world.truth.pop(name) if release else world.truth[name]
-                    wh.write_table("truth", name, frame, **stamp)
+                    _write_chunk(wh.con, "truth", _shadow(name), frame, stamp, True)
+                    written.append(("truth", name, len(frame)))
                     del frame
             for name in tqdm(list(readers), desc="collect", disable=not progress):
                 spec = TABLES[name]
@@ -479,11 +501,11 @@ def collect(
                     head = first is None
                     if head:
                         first = loaded
-                    _write_chunk(wh.con, "raw", name, loaded.frame, stamp, head)
+                    _write_chunk(wh.con, "raw", _shadow(name), loaded.frame, stamp, head)
                     staged, table_stats = stage_table(spec, loaded)
                     if len(staged) != len(loaded.frame):  # pragma: no cover - an invariant
                         raise AssertionError(f"{name}: staging lost rows")
-                    _write_chunk(wh.con, "staging", name, staged, stamp, head)
+                    _write_chunk(wh.con, "staging", _shadow(name), staged, stamp, head)
                     n_raw += len(loaded.frame)
                     n_staging += len(staged)
                     _add_up(stats, table_stats, ("table", "column", "kind"), _STAT_COUNTS)
@@ -496,19 +518,26 @@ def collect(
                     if spec.date_column and spec.date_column in staged.columns:
                         dates.append(staged[spec.date_column].copy())
                     del loaded, staged
-                _log_table(wh.con, "raw", name, n_raw, stamp)
-                _log_table(wh.con, "staging", name, n_staging, stamp)
+                written += [("raw", name, n_raw), ("staging", name, n_staging)]
                 all_dates = pd.concat(dates, ignore_index=True) if dates else None
                 table_rows.append(_table_row(name, first, n_raw, n_staging, all_dates, as_of_ts))
                 del first, dates, all_dates
-            # tables of an earlier run that this source does not have must not linger
-            for name in missing:
-                wh.drop_table("raw", name)
-                wh.drop_table("staging", name)
-            if not synthetic:
-                for name in wh.tables("truth"):
-                    wh.drop_table("truth", name)
+            with wh.transaction():
+                for schema, name, n_rows in written:
+                    wh.drop_table(schema, name)
+                    wh.con.execute(f'ALTER TABLE {schema}."{_shadow(name)}" RENAME TO "{name}"')
+                    _log_table(wh.con, schema, name, n_rows, stamp)
+                # tables of an earlier run that this source does not have must not linger
+                for name in missing:
+                    wh.drop_table("raw", name)
+                    wh.drop_table("staging", name)
+                if not synthetic:
+                    for name in wh.tables("truth"):
+                        wh.drop_table("truth", name)
         wh_path = wh.path
+    except BaseException:
+        _drop_shadows(wh)
+        raise
     finally:
         if own:
             wh.close()

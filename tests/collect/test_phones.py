@@ -119,3 +119,14 @@ def test_vectorized_fast_path_agrees_with_phonenumbers_on_random_input():
     ]
     assert not mismatches[:10]
     assert fast.notna().sum() > 500  # the sample holds many valid numbers as well
+
+
+@pytest.mark.parametrize("value", ["+44 20 7946 0958", "8 (999) 123-45-67", "abc"])
+def test_one_row_series(value):
+    """A one-row column (a chunk or a file of one row) goes through the slow path too."""
+    expected = {"abc": None}.get(value, normalize_phone(pd.Series([value, "x"]))[0])
+    out = normalize_phone(pd.Series([value], dtype="string"))
+    assert len(out) == 1
+    assert (out[0] if pd.notna(out[0]) else None) == expected
+    if value != "abc":
+        assert out[0].startswith("+")

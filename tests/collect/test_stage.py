@@ -133,12 +133,26 @@ def test_header_only_table_is_loaded_and_reported(russian_export, tmp_path):
 def test_bad_file_leaves_no_partial_output(russian_export, tmp_path):
     wh = tmp_path / "w.duckdb"
     collect(russian_export, warehouse=wh, run_id="good", mapping=MAPPING, progress=False)
+    with Warehouse(wh) as w:
+        before = {s: w.tables(s) for s in ("raw", "staging")}
+        n_log = len(w.read_table("meta", "table_log"))
+    # crm_contacts and online_orders are written (in chunks of 1 row) before order_lines fails
     write(russian_export / "order_lines.csv", "order_id;sku;price\nO1;S1;10\n")
     with pytest.raises(InputError, match=r"order_lines\.csv.*'quantity'"):
-        collect(russian_export, warehouse=wh, run_id="bad", mapping=MAPPING, progress=False)
+        collect(
+            russian_export,
+            warehouse=wh,
+            run_id="bad",
+            mapping=MAPPING,
+            progress=False,
+            chunk_rows=1,
+        )
     with Warehouse(wh) as w:
+        assert {s: w.tables(s) for s in ("raw", "staging")} == before  # no shadow left behind
         assert {w.stamp("raw", t)[0] for t in w.tables("raw")} == {"good"}
         assert {w.stamp("staging", t)[0] for t in w.tables("staging")} == {"good"}
+        assert len(w.read_table("raw", "online_orders")) == 3
+        assert len(w.read_table("meta", "table_log")) == n_log
 
 
 def test_rerun_drops_tables_the_source_no_longer_has(russian_export, tmp_path):

@@ -130,6 +130,7 @@ def normalize_phone(series: pd.Series, region: str = "RU") -> pd.Series:
         todo = ~handled
     if todo.any():
         func = _e164_func(region)
-        result[todo] = [func(t) for t in text[todo]]
+        idx = text.index[todo.to_numpy(dtype=bool)]
+        result.loc[idx] = pd.array([func(t) for t in text.loc[idx]], dtype="string")
     values = np.append(result.to_numpy(dtype=object, na_value=None), None)
     return pd.Series(values[codes], index=series.index, name=series.name).astype("string")
