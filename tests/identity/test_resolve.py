@@ -108,3 +108,41 @@ def test_bad_input_errors_name_file_and_column(tmp_path, capsys):
         ]
     )
     assert code == 2 and "UTF-8" in capsys.readouterr().err
+
+
+def _family_records() -> pd.DataFrame:
+    """Ivan and Maria share the family phone; Ivan's order (his email, the family computer) and
+    a till receipt with the family phone cannot be told apart from Maria's; Oleg lives alone."""
+    rows = [
+        ("c1", "Иван", "Петров", "1980-01-15", "+7 900 111-22-33", "ivan.p@mail.ru", None),
+        ("c2", "Мария", "Петрова", "1982-03-02", "89001112233", "maria.p@mail.ru", None),
+        ("o1", None, None, None, None, "ivan.p@mail.ru", "dev-family"),
+        ("r1", None, None, None, "+79001112233", None, None),
+        ("c3", "Олег", "Сидоров", "1975-07-30", "+79005556677", "oleg.s@yandex.ru", None),
+        ("o2", None, None, None, "+79005556677", "oleg.s@yandex.ru", "dev-oleg"),
+    ]
+    cols = ["id", "first_name", "last_name", "birth_date", "phone", "email", "device_id"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_household_guard_keeps_nameless_family_records_unattached():
+    df = _family_records()
+    roles = {c: c for c in df.columns if c != "id"}
+    out, res = resolve(df, roles, id_column="id", use_model=False, return_resolver=True)
+    reason = dict(zip(df["id"], res.unattached_reason_, strict=True))
+    pid = dict(zip(out["record_id"], out["profile_id"], strict=True))
+    # the family phone is shared (two first names): it merges nobody, Ivan and Maria stay apart
+    assert pid["c1"] != pid["c2"]
+    # a receipt with only the family phone, and Ivan's nameless order, go to nobody
+    assert reason["r1"] == "shared_identifier_only"
+    assert reason["o1"] == "household_profile"
+    assert pid["o1"] not in {pid["c1"], pid["c2"]} and pid["r1"] not in {pid["c1"], pid["c2"]}
+    # Oleg shows no household evidence: his order attaches to him
+    assert pid["o2"] == pid["c3"] and reason["o2"] is None and reason["c3"] is None
+    # with the guard off, Ivan's order (his own email) attaches to Ivan
+    out_off, res_off = resolve(
+        df, roles, id_column="id", use_model=False, household_signals=(), return_resolver=True
+    )
+    pid_off = dict(zip(out_off["record_id"], out_off["profile_id"], strict=True))
+    assert pid_off["o1"] == pid_off["c1"] != pid_off["c2"]
+    assert not res_off.household_.any()
