@@ -45,7 +45,7 @@ from cemlib.errors import InputError
 from cemlib.warehouse import Warehouse
 
 #: rows staged and written at a time: memory stays at one chunk's size, whatever the table's
-CHUNK_ROWS = 250_000
+CHUNK_ROWS = 2 * 122_880  # two DuckDB row groups
 #: DuckDB's memory cap during a collect run; past it the transaction spills to disk
 DEFAULT_MEMORY_LIMIT = "2GB"
 _STAT_COUNTS = ("n_values", "n_changed", "n_unparsed")
