@@ -47,7 +47,7 @@ from cemlib.warehouse import Warehouse
 #: rows staged and written at a time: memory stays at one chunk's size, whatever the table's
 CHUNK_ROWS = 2 * 122_880  # two DuckDB row groups
 #: DuckDB's memory cap during a collect run; past it the transaction spills to disk
-DEFAULT_MEMORY_LIMIT = "2GB"
+DEFAULT_MEMORY_LIMIT = "1GB"
 _STAT_COUNTS = ("n_values", "n_changed", "n_unparsed")
 STAT_COLUMNS = ["table", "column", "kind", "n_values", "n_changed", "n_unparsed"]
 
@@ -396,7 +396,17 @@ def _memory_limit(con, limit: str | None, temp_directory: str | Path | None):
         yield
     finally:
         for n, v in before.items():
-            con.execute(f"SET {n} = '{v}'")
+            if v == _default_setting(n):  # exact (the text of a size is rounded)
+                con.execute(f"RESET {n}")
+            else:
+                con.execute(f"SET {n} = '{v}'")
+
+
+def _default_setting(name: str) -> str:
+    import duckdb
+
+    with duckdb.connect() as fresh:
+        return fresh.execute(f"SELECT current_setting('{name}')").fetchone()[0]
 
 
 def _synthetic(n_people: int, seed: int, as_of: str):
@@ -437,7 +447,7 @@ def collect(
     stay in memory beside the warehouse copies (default: only for a world collect generated
     itself; a world you pass is left whole unless you ask).
 
-    ``memory_limit`` caps DuckDB's memory for the run (``"2GB"`` by default, ``None`` for
+    ``memory_limit`` caps DuckDB's memory for the run (``"1GB"`` by default, ``None`` for
     DuckDB's own 80 % of RAM): past it the open transaction spills to ``temp_directory``
     (default ``<warehouse>.tmp``) instead of growing in RAM. Each table is typed, normalized
     and written ``chunk_rows`` rows at a time (the figures are those of the whole table).

@@ -213,3 +213,26 @@ def test_report_on_a_folder_source(russian_export, tmp_path):
     shown = examples.astype(str).to_string()
     assert "+7999" not in shown and "gmail.com" in shown and "Ivan" not in shown
     assert "loyalty_card" not in examples.columns and "birth_date" not in examples.columns
+
+
+def test_memory_limit_applies_to_the_run_only(russian_export, tmp_path):
+    """collect caps DuckDB's memory while it runs and gives a caller's connection back as it was."""
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        setting = "SELECT current_setting('memory_limit')"
+        before = wh.con.execute(setting).fetchone()[0]
+        seen = []
+        real = wh.transaction
+
+        def spy():
+            seen.append(wh.con.execute(setting).fetchone()[0])
+            return real()
+
+        wh.transaction = spy
+        result = collect(
+            russian_export, warehouse=wh, mapping=MAPPING, memory_limit="300MB", progress=False
+        )
+        assert seen and seen[0] != before and seen[0].startswith("28")  # 300 MB = 286.1 MiB
+        assert wh.con.execute(setting).fetchone()[0] == before
+        assert result.tables["n_raw"].sum() == sum(
+            len(wh.read_table("raw", t)) for t in result.tables["table"]
+        )
