@@ -56,7 +56,7 @@ class CountBooster:
             subsample_freq=1,
             colsample_bytree=0.8,
             random_state=self.seed,
-            n_jobs=2,
+            n_jobs=1,
             verbose=-1,
         )
 
