@@ -1,4 +1,4 @@
-"""The seeded synthetic Russian-market customer world with ground truth (see docs/synth.md)."""
+"""The seeded synthetic Russian-market customer world with ground truth (see the README ("The synthetic customer world"))."""
 
 from cemlib.synth.config import BehaviourParams, DefectRates, NoiseRates, SynthConfig
 from cemlib.synth.world import RECORD_ID, SOURCE_TABLES, SyntheticWorld, generate

@@ -1,7 +1,7 @@
 """Every rate of the synthetic world in one documented dataclass.
 
 The defaults are the "embedded default" world of DESIGN.md. Each rate is measured back on a
-generated world by ``tests/synth/test_rates.py``; ``docs/synth.md`` tabulates them.
+generated world by ``tests/synth/test_rates.py``; ``the README ("The synthetic customer world")`` tabulates them.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class BehaviourParams:
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Configuration of :func:`cemlib.synth.generate` (all rates documented in docs/synth.md)."""
+    """Configuration of :func:`cemlib.synth.generate` (all rates documented in the README ("The synthetic customer world"))."""
 
     noise: NoiseRates = field(default_factory=NoiseRates)
     defects: DefectRates = field(default_factory=DefectRates)

@@ -16,7 +16,9 @@ def test_write_read_roundtrip_with_stamps(tmp_path):
         stamped = wh.read_table("raw", "things", stamps=True)
         assert set(stamped["_run_id"]) == {"r1"}
         assert wh.stamp("raw", "things") == ("r1", dt.date(2025, 6, 30))
-        assert set(SCHEMAS) <= set(wh.sql("SELECT schema_name FROM duckdb_schemas()")["schema_name"])
+        assert set(SCHEMAS) <= set(
+            wh.sql("SELECT schema_name FROM duckdb_schemas()")["schema_name"]
+        )
 
 
 def test_rewrite_replaces_whole_table(tmp_path):
