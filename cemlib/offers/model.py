@@ -21,7 +21,7 @@ import shap
 from cemlib.errors import InputError
 from cemlib.offers.candidates import CandidateConfig, build_candidates, source_recall
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
-from cemlib.offers.explain import global_importance, reason_codes, shap_values
+from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
 from cemlib.offers.snapshot import Snapshot, Store, Windows, day_number, encode
 from cemlib.progress import progress
@@ -367,7 +367,11 @@ class NextOfferModel:
             top = frame[frame["rank"] <= k].copy()
             top = self._fill(top, part, pop, k)
             if explain:
-                vals = shap_values(self.explainer_, top[self.feature_names_].to_numpy(np.float32))
+                vals = contributions(
+                    self.booster_,
+                    top[self.feature_names_].to_numpy(np.float32),
+                    num_threads=self.num_threads_,
+                )
                 top["reasons"] = reason_codes(
                     top,
                     vals,

@@ -1,8 +1,10 @@
+import numpy as np
 import pandas as pd
 import pytest
 
 from cemlib.errors import InputError
 from cemlib.offers import NextOfferModel, all_baselines, candidate_recall, evaluate
+from cemlib.offers.explain import contributions, shap_values
 
 from .conftest import AS_OF
 
@@ -99,3 +101,18 @@ def test_too_little_history_is_an_input_error(transactions):
         NextOfferModel(horizon_days=30).fit(tiny, "2025-06-30")
     with pytest.raises(InputError, match="no purchases"):
         NextOfferModel().fit(transactions, "1990-01-01")
+
+
+def test_reason_shap_values_agree_with_shap_tree_explainer(fitted_world):
+    # reasons use LightGBM's own TreeSHAP (pred_contrib); it must equal shap.TreeExplainer's
+    model, _ = fitted_world
+    X = model.shap_sample_.iloc[:300].to_numpy(np.float32)
+    X[:5] = np.nan  # padded offers carry missing features
+    fast = contributions(model.booster_, X, num_threads=2)
+    ref = shap_values(model.explainer_, X)
+    assert fast.shape == ref.shape == (300, len(model.feature_names_))
+    np.testing.assert_allclose(fast, ref, rtol=1e-4, atol=1e-6)
+    # local accuracy: contributions + expected value = the ranking score
+    raw = model.booster_.predict(X)
+    np.testing.assert_allclose(fast.sum(axis=1) + model.explainer_.expected_value, raw, atol=1e-4)
+    assert np.abs(fast).sum() > 0
