@@ -68,7 +68,7 @@ def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Code per record of its identifying values, and one representative row per code with
     ``_weight`` = records it stands for. Names keep their first spelling per code."""
     cols = [c for c in SIGNATURE_COLUMNS if c in prepared]
-    codes = combination_codes(prepared[cols])
+    codes = combination_codes(prepared, cols)
     first_row = pd.Series(np.unique(codes, return_index=True)[1])
     nodes = prepared.iloc[first_row.to_numpy()].reset_index(drop=True)
     nodes["_weight"] = np.bincount(codes)
@@ -132,7 +132,11 @@ class IdentityResolver:
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
         """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
         identifying values (the many web events of one logged-in device) are resolved once."""
-        self.prepared_ = prepared.reset_index(drop=True)
+        # a view, not a copy: the per-record frame is the largest object of the stage
+        if prepared.index.equals(pd.RangeIndex(len(prepared))):
+            self.prepared_ = prepared.copy(deep=False)
+        else:
+            self.prepared_ = prepared.reset_index(drop=True)
         codes, nodes = _signatures(self.prepared_)
         node_labels = self._fit_nodes(nodes)
         self.labels_ = node_labels[codes]
@@ -141,7 +145,8 @@ class IdentityResolver:
         household = self._household_nodes(node_labels) & ~ambiguous
         self.ambiguous_ = ambiguous[codes]
         self.household_ = household[codes]
-        has_id = has_identity(self.prepared_).to_numpy()
+        # every column has_identity reads is part of the signature: decide per node
+        has_id = has_identity(nodes).to_numpy()[codes]
         self.attached_ = has_id & ~self.ambiguous_ & ~self.household_
         reason = np.full(len(codes), None, dtype=object)
         reason[~has_id] = "no_identifier"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from pandas.core.util.hashing import combine_hash_arrays
 
 from cemlib.errors import InputError
 from cemlib.identity import normalize as nz
@@ -152,20 +153,25 @@ def prepare_records(
     # normalize each distinct combination of identifying values once (web events repeat them)
     id_cols = sorted({c for r, cs in role_cols.items() if r not in AUX_ROLES for c in cs})
     if id_cols:
-        codes = combination_codes(df[id_cols])
+        codes = combination_codes(df, id_cols)
         first = np.unique(codes, return_index=True)[1]
         uniq = _prepare_identity(df.iloc[first].reset_index(drop=True), role_cols, region)
-        out = uniq.iloc[codes].reset_index(drop=True)
     else:
-        out = _prepare_identity(df.iloc[:0], role_cols, region).reindex(range(n))
-    out.insert(0, "record_id", ids.to_numpy())
-    out.insert(1, "source", src)
-    out.insert(2, "updated_at", updated)
-    for c in PREPARED_COLUMNS:
-        if c != "updated_at":
-            out[c] = out[c].astype("string")
+        codes = np.zeros(n, dtype=np.intp)
+        uniq = _prepare_identity(df.iloc[:0], role_cols, region).reindex(range(1))
+    # one string array per column, taken once from the distinct combinations (no frame copies)
+    if isinstance(src, str):
+        src = np.full(n, src, dtype=object)
+    columns: dict[str, object] = {
+        "record_id": ids.array,
+        "source": pd.array(src, dtype="string"),
+        "updated_at": updated,
+    }
+    for c in PREPARED_COLUMNS[3:]:
+        columns[c] = uniq[c].astype("string").array.take(codes)
+    out = pd.DataFrame(columns, copy=False)
     assert len(out) == n
-    return out[list(PREPARED_COLUMNS)]
+    return out
 
 
 def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.DataFrame:
@@ -219,9 +225,19 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
     return out.reset_index(drop=True)
 
 
-def combination_codes(frame: pd.DataFrame) -> np.ndarray:
-    """A code per row, equal for rows with equal values (a 64-bit hash of the row, factorized)."""
-    hashed = pd.util.hash_pandas_object(frame.astype("string"), index=False).to_numpy()
+def combination_codes(frame: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
+    """A code per row, equal for rows with equal values in ``columns`` (default: all) (a
+    64-bit hash of the row, factorized)."""
+    columns = list(frame.columns) if columns is None else list(columns)
+    # column by column (no string copy of the whole frame): the same hashes as
+    # ``hash_pandas_object(frame.astype("string"), index=False)``
+    hashes = (
+        pd.util.hash_pandas_object(
+            s if isinstance(s.dtype, pd.StringDtype) else s.astype("string"), index=False
+        ).to_numpy()
+        for s in (frame[c] for c in columns)
+    )
+    hashed = combine_hash_arrays(hashes, len(columns))
     return pd.factorize(hashed)[0]
 
 

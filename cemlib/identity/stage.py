@@ -75,7 +75,13 @@ def source_records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         parts.append(prepare_records(df, present, id_column=id_col, source=name))
     if not parts:
         raise InputError("no source table with identifiers", source="identity")
-    return pd.concat(parts, ignore_index=True)
+    # column by column, each part's column freed once joined: the peak is the result plus one
+    # column, not twice the result (pd.concat of whole frames)
+    columns = {
+        c: pd.concat([part.pop(c) for part in parts], ignore_index=True)
+        for c in list(parts[0].columns)
+    }
+    return pd.DataFrame(columns, copy=False)
 
 
 @dataclass
