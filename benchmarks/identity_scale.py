@@ -23,6 +23,15 @@ import pandas as pd
 
 
 def peak_gib() -> float:
+    """Peak resident memory of this process. On Linux from ``VmHWM``: ``ru_maxrss`` of a
+    child started by ``subprocess`` carries the parent's peak across ``execve``."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
@@ -32,7 +41,9 @@ def run_stage(folder: Path, seed: int, people: int) -> None:
     from cemlib.identity.stage import source_records
 
     t0 = time.perf_counter()
-    tables = {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+    # string columns as the generator holds them (Arrow-backed), not as Python objects
+    with pd.option_context("mode.string_storage", "pyarrow"):
+        tables = {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
     t_read = time.perf_counter() - t0
     print(
         f"read {sum(map(len, tables.values())):,} source rows in {t_read:.1f}s; "
@@ -40,8 +51,7 @@ def run_stage(folder: Path, seed: int, people: int) -> None:
         flush=True,
     )
     t1 = time.perf_counter()
-    records = source_records(tables)
-    del tables
+    records = source_records(tables, consume=True)
     t_prep = time.perf_counter() - t1
     print(
         f"prepared {len(records):,} records in {t_prep:.1f}s; peak {peak_gib():.2f} GiB", flush=True

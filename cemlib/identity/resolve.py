@@ -89,6 +89,31 @@ def profile_ids(keys: pd.Series, labels: np.ndarray) -> np.ndarray:
     return pd.Series(labels).map(ids).to_numpy(dtype=object)
 
 
+def record_profile_ids(source: pd.Series, record_id: pd.Series, labels: np.ndarray) -> np.ndarray:
+    """:func:`profile_ids` of the keys ``source|record_id`` without building a key per record:
+    the smallest key of a cluster is its smallest record id among its records of the smallest
+    source (exact when no source contains ``|``: ``s|`` is then never a prefix of ``t|``)."""
+    src = source.astype("string")
+    bad = src.isna().any() or record_id.isna().any() or src.str.contains("|", regex=False).any()
+    if len(src) == 0 or bad:
+        return profile_ids(source.astype(str) + "|" + record_id.astype(str), labels)
+    rank, names = pd.factorize(src.to_numpy(dtype=object), sort=False)
+    order = np.argsort(np.array([n + "|" for n in names], dtype=object), kind="stable")
+    rank = np.argsort(order)[rank]
+    min_rank = pd.Series(rank).groupby(labels).transform("min").to_numpy()
+    top = np.flatnonzero(rank == min_rank)
+    rid = pd.Series(record_id.to_numpy(dtype=object)[top])
+    smallest = rid.groupby(labels[top], sort=False).min()
+    first_of = pd.Series(top).groupby(labels[top], sort=False).first()
+    src_obj = src.to_numpy(dtype=object)
+    ids = {
+        label: "P"
+        + hashlib.blake2b((src_obj[first_of[label]] + "|" + k).encode(), digest_size=6).hexdigest()
+        for label, k in smallest.items()
+    }
+    return pd.Series(labels).map(ids).to_numpy(dtype=object)
+
+
 class IdentityResolver:
     """Collapse prepared person records into profiles.
 
@@ -153,8 +178,9 @@ class IdentityResolver:
         reason[has_id & self.ambiguous_] = "shared_identifier_only"
         reason[has_id & self.household_] = "household_profile"
         self.unattached_reason_ = reason
-        keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"].astype(str)
-        self.profile_id_ = profile_ids(keys, self.labels_)
+        self.profile_id_ = record_profile_ids(
+            self.prepared_["source"], self.prepared_["record_id"], self.labels_
+        )
         return self
 
     def _ambiguous_nodes(self) -> np.ndarray:

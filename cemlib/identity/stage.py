@@ -58,11 +58,15 @@ SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
 }
 
 
-def source_records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Prepared records of every source table present in ``tables`` (one frame, all rows)."""
+def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) -> pd.DataFrame:
+    """Prepared records of every source table present in ``tables`` (one frame, all rows).
+
+    ``consume=True`` removes each table from ``tables`` once prepared, so that its memory is
+    freed before the next one is read (when the caller holds no other reference to it).
+    """
     parts = []
     for name, (id_col, roles) in tqdm(SOURCE_ROLES.items(), desc="prepare", leave=False):
-        df = tables.get(name)
+        df = tables.pop(name, None) if consume else tables.get(name)
         if df is None:
             continue
         if id_col not in df.columns:
@@ -73,6 +77,7 @@ def source_records(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
             # a repeated id is one record (the quality stage quarantines them in clean.*)
             df = df[~dup.to_numpy()]
         parts.append(prepare_records(df, present, id_column=id_col, source=name))
+        del df
     if not parts:
         raise InputError("no source table with identifiers", source="identity")
     # column by column, each part's column freed once joined: the peak is the result plus one
