@@ -184,18 +184,19 @@ def reason_codes(
             if not isinstance(text, pd.Series):
                 text = pd.Series(text, index=sel)
             phrases[slot].loc[sel] = text.astype(str).to_numpy()
-    out = []
-    width = len(phrases)
-    for row in zip(*[p.to_numpy() for p in phrases], *groups, strict=True):
-        seen: list[str] = []
-        used: set = set()
-        for ph, grp in zip(row[:width], row[width:], strict=True):
-            if ph and ph not in seen and grp not in used:
-                seen.append(ph)
-                used.add(grp)
-            if len(seen) == n_reasons:
-                break
-        out.append("; ".join(seen))
+    # keep a slot's phrase when it is new and its group unused by the slots kept before it
+    # (column-wise over all rows at once; at most ``n_reasons`` per row)
+    texts = [p.to_numpy(dtype=object) for p in phrases]
+    kept = np.zeros(len(frame), dtype=np.int64)
+    out = np.full(len(frame), "", dtype=object)
+    keep_prev: list[np.ndarray] = []
+    for j in range(len(texts)):
+        keep = (texts[j] != "") & (kept < n_reasons)
+        for i in range(j):
+            keep &= ~(keep_prev[i] & ((texts[j] == texts[i]) | (groups[j] == groups[i])))
+        out = np.where(keep, np.where(kept > 0, out + "; " + texts[j], texts[j]), out)
+        kept += keep
+        keep_prev.append(keep)
     return pd.Series(out, index=idx, dtype=object)
 
 
