@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,8 @@ class SplinkModel:
 
     ``fit(prepared)`` trains; ``predict(threshold)`` returns scored pairs ``rid_l, rid_r,
     match_weight, match_probability, agreeing`` (comparisons with a positive weight).
+    ``memory_limit`` caps DuckDB's memory (it spills to a temporary directory beyond it;
+    None = DuckDB's default of 80% of RAM).
     """
 
     def __init__(
@@ -160,12 +163,14 @@ class SplinkModel:
         em_max_pairs: float | None = 2e6,
         recall: float = 0.7,
         min_coverage: float = 0.005,
+        memory_limit: str | None = "6GB",
     ):
         self.seed = seed
         self.u_max_pairs = u_max_pairs
         self.em_max_pairs = em_max_pairs
         self.recall = recall
         self.min_coverage = min_coverage
+        self.memory_limit = memory_limit
 
     def fit(self, prepared: pd.DataFrame) -> SplinkModel:
         logging.getLogger("splink").setLevel(logging.ERROR)
@@ -180,7 +185,13 @@ class SplinkModel:
         for c in cols:
             frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
         self.db_api_ = DuckDBAPI()
-        self.db_api_.duckdb_con.execute("SET threads TO 2")
+        con = self.db_api_.duckdb_con
+        con.execute("SET threads TO 2")
+        if self.memory_limit:
+            # DuckDB spills to a private temporary directory past this (default: 80% of RAM)
+            self.tmp_dir_ = tempfile.TemporaryDirectory(prefix="cemlib_splink_")
+            con.execute(f"SET temp_directory = '{self.tmp_dir_.name}'")
+            con.execute(f"SET memory_limit = '{self.memory_limit}'")
         sdf = self.db_api_.register(frame, table_name="cem_records")
         settings = SettingsCreator(
             link_type="dedupe_only",
@@ -234,6 +245,8 @@ class SplinkModel:
                     continue
                 self.em_sessions_.append(name)
                 break
+        # the EM passes' comparison vectors stay cached in DuckDB (hundreds of MB): drop them
+        linker.table_management.invalidate_cache()
         self.linker_ = linker
         return self
 
@@ -242,6 +255,7 @@ class SplinkModel:
         df = self.linker_.inference.predict(
             threshold_match_probability=threshold
         ).as_pandas_dataframe()
+        self.linker_.table_management.invalidate_cache()
         names = [c[3:] for c in df.columns if c.startswith("bf_") and not c.startswith("bf_tf_")]
         agree = np.full(len(df), "", dtype=object)
         for name in names:
