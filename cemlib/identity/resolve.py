@@ -93,7 +93,7 @@ def record_profile_ids(source: pd.Series, record_id: pd.Series, labels: np.ndarr
     """:func:`profile_ids` of the keys ``source|record_id`` without building a key per record:
     the smallest key of a cluster is its smallest record id among its records of the smallest
     source (exact when no source contains ``|``: ``s|`` is then never a prefix of ``t|``)."""
-    src = source.astype("string")
+    src = source.astype("string", copy=False)
     bad = src.isna().any() or record_id.isna().any() or src.str.contains("|", regex=False).any()
     if len(src) == 0 or bad:
         return profile_ids(source.astype(str) + "|" + record_id.astype(str), labels)
@@ -313,8 +313,8 @@ class IdentityResolver:
                 pid = pid.where(~alone, own)
         return pd.DataFrame(
             {
-                "source_table": self.prepared_["source"].astype("string"),
-                "record_id": self.prepared_["record_id"].astype("string"),
+                "source_table": self.prepared_["source"].astype("string", copy=False),
+                "record_id": self.prepared_["record_id"].astype("string", copy=False),
                 "profile_id": pid,
             }
         )
