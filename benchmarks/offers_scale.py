@@ -45,6 +45,9 @@ def worker(folder: Path, k: int, horizon: int) -> None:
         "train_rows": model.windows_["train"]["rows"],
         "validation_rows": model.windows_["validation"]["rows"],
         "best_iteration": model.best_iteration_,
+        "queries": max(model.windows_["train"]["queries"], model.windows_["validation"]["queries"]),
+        "max_train_customers": model.max_train_customers,
+        "chunk_size": model.chunk_size,
     }
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -106,11 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         f"({res['offers']:,} offers with SHAP reasons for {res['customers']:,} customers)"
     )
     print(f"peak memory of the model process {peak_gib:.2f} GiB")
+    # training rows grow with the people only until a window holds max_train_customers queries
+    train_scale = min(scale, max(1.0, res["max_train_customers"] / max(res["queries"], 1)))
+    est = (res["fit_seconds"] * train_scale + res["score_seconds"] * scale) / 60
     print(
-        f"linear extrapolation to 1,000,000 people: {total * scale / 60:.1f} min (target < 15), "
-        f"{peak_gib * scale:.1f} GiB upper bound (target < 12; training is capped at "
-        "max_train_customers queries per window and scoring runs in chunks of 50,000 customers, "
-        "so memory grows less than linearly)"
+        f"linear extrapolation to 1,000,000 people: {total * scale / 60:.1f} min (target < 15); "
+        f"with training capped at {res['max_train_customers']:,} queries per window "
+        f"({res['queries']:,} now): {est:.1f} min; memory {peak_gib * scale:.1f} GiB linear "
+        f"upper bound (target < 12; scoring runs in chunks of {res['chunk_size']:,} customers)"
     )
     return 0
 
