@@ -111,18 +111,23 @@ def resolve_sources(
     seed: int = 42,
     as_of: str | None = None,
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+    consume: bool = False,
 ) -> IdentityResult:
     """Resolve the source tables into profiles; evaluate against ``truth`` when given.
 
     With ``as_of``, records dated after it are left out of the resolution (no leakage) and
-    get no profile in the map.
+    get no profile in the map. ``consume=True`` frees each table from ``tables`` once
+    prepared (see :func:`source_records`).
     """
-    records = source_records(tables)
+    records = source_records(tables, consume=consume)
+    n_records = len(records)
+    full = records[["source", "record_id"]].rename(columns={"source": "source_table"})
+    records_in = records
     if as_of is not None:
-        late = records["updated_at"] >= pd.Timestamp(as_of) + pd.Timedelta(days=1)
-        records_in = records[~late.fillna(False)].reset_index(drop=True)
-    else:
-        records_in = records
+        late = (records["updated_at"] >= pd.Timestamp(as_of) + pd.Timedelta(days=1)).fillna(False)
+        if late.any():
+            records_in = records[~late.to_numpy()].reset_index(drop=True)
+    del records  # the per-record frame is the stage's largest object: hold one, not two
     resolver = IdentityResolver(
         guard=guard,
         match_threshold=match_threshold,
@@ -132,10 +137,11 @@ def resolve_sources(
     )
     resolver.fit(records_in)
     inner = resolver.record_map()
-    golden_in = records_in.assign(profile_id=inner["profile_id"].to_numpy())
-    full = records[["source", "record_id"]].rename(columns={"source": "source_table"})
     rmap = full.merge(inner, on=["source_table", "record_id"], how="left")
-    profiles = golden_records(golden_in)
+    # a column added to the stage's own frame, not a copy of it (the resolver holds a view)
+    records_in["profile_id"] = inner["profile_id"].to_numpy()
+    profiles = golden_records(records_in)
+    records_in.drop(columns="profile_id", inplace=True)
     attached = rmap["profile_id"].notna()
     by_source = (
         rmap.assign(attached=attached)
@@ -147,8 +153,8 @@ def resolve_sources(
     links = resolver.link_table()
     reasons = pd.Series(resolver.unattached_reason_, dtype="string").value_counts()
     unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
-    if len(records_in) < len(records):
-        unattached_by_reason["after_as_of"] = len(records) - len(records_in)
+    if len(records_in) < n_records:
+        unattached_by_reason["after_as_of"] = n_records - len(records_in)
     figures = {
         "records": len(rmap),
         "attached_records": int(attached.sum()),
@@ -218,6 +224,7 @@ def run_stage(
         seed=seed,
         as_of=as_of,
         household_signals=household_signals,
+        consume=True,
     )
     profiles = result.profiles.copy()
     profiles["sources"] = profiles["sources"].map(lambda v: list(v))
