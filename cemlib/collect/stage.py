@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from cemlib.collect.loaders import (
     SOURCE_ROW,
@@ -42,6 +41,7 @@ from cemlib.collect.normalize import (
 from cemlib.collect.schema import BOOL, DATE, NAME_PARTS, NUMBER, TABLES, TIMESTAMP, TableSpec
 from cemlib.config import warehouse_path
 from cemlib.errors import InputError
+from cemlib.progress import progress as progress_bar
 from cemlib.warehouse import Warehouse
 
 #: rows staged and written at a time: memory stays at one chunk's size, whatever the table's
@@ -502,7 +502,7 @@ def collect(
                     _write_chunk(wh.con, "truth", _shadow(name), frame, stamp, True)
                     written.append(("truth", name, len(frame)))
                     del frame
-            for name in tqdm(list(readers), desc="collect", disable=not progress):
+            for name in progress_bar(list(readers), desc="collect", disable=not progress):
                 spec = TABLES[name]
                 first = None
                 n_raw = n_staging = 0

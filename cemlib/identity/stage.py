@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from cemlib.errors import InputError
 from cemlib.identity.evaluate import evaluate
@@ -18,6 +17,7 @@ from cemlib.identity.golden import golden_records
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
 from cemlib.identity.roles import prepare_records
 from cemlib.identity.rules import HubGuard
+from cemlib.progress import progress
 
 #: id column and role map of each source table (roles whose column is absent are skipped)
 SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
@@ -65,7 +65,7 @@ def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) ->
     freed before the next one is read (when the caller holds no other reference to it).
     """
     parts = []
-    for name, (id_col, roles) in tqdm(SOURCE_ROLES.items(), desc="prepare", leave=False):
+    for name, (id_col, roles) in progress(SOURCE_ROLES.items(), desc="prepare", leave=False):
         df = tables.pop(name, None) if consume else tables.get(name)
         if df is None:
             continue
