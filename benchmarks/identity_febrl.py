@@ -28,18 +28,7 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from cemlib.cli.identity import run_identity
 from cemlib.identity import evaluate
-
-ROLES = {
-    "given_name": "first_name",
-    "surname": "last_name",
-    "street_number": "street_number",
-    "address_1": "address",
-    "suburb": "city",
-    "postcode": "postcode",
-    "state": "region",
-    "date_of_birth": "birth_date",
-    "soc_sec_id": "national_id",
-}
+from cemlib.identity.roles import FEBRL_ROLES as ROLES
 
 
 def load(which: str) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from cemlib.identity.graph import ChainGuardClusterer
 from cemlib.identity.model import SplinkModel
 from cemlib.identity.roles import (
     IDENTIFIER_ROLES,
+    PREPARED_COLUMNS,
     combination_codes,
     has_identity,
     prepare_records,
@@ -44,24 +45,21 @@ HOUSEHOLD_SIGNALS: tuple[str, ...] = (
 DEFAULT_HOUSEHOLD_SIGNALS: tuple[str, ...] = ("refused_link", "shared_identifier")
 
 
-SIGNATURE_COLUMNS: tuple[str, ...] = (
-    "first_lat",
-    "last_lat",
-    "middle_lat",
-    "birth_date",
-    "phone",
-    "phone_2",
-    "email",
-    "email_2",
-    "loyalty_card",
-    "device_id",
-    "national_id",
-    "address",
-    "street_number",
-    "city",
-    "postcode",
-    "region",
+# The identifying values of a prepared record: everything but its key, source, timestamp, the
+# raw name spellings (their Latin keys stand for them) and hints derived from other columns.
+_NOT_SIGNATURE = frozenset(
+    {
+        "record_id",
+        "source",
+        "updated_at",
+        "first_name",
+        "last_name",
+        "middle_name",
+        "gender",
+        "first_hint",
+    }
 )
+SIGNATURE_COLUMNS: tuple[str, ...] = tuple(c for c in PREPARED_COLUMNS if c not in _NOT_SIGNATURE)
 
 
 def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:

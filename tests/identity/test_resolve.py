@@ -5,18 +5,7 @@ import yaml
 from cemlib.cli import main as cem_main
 from cemlib.errors import InputError
 from cemlib.identity import evaluate, load_roles, resolve
-
-FEBRL_ROLES = {
-    "given_name": "first_name",
-    "surname": "last_name",
-    "street_number": "street_number",
-    "address_1": "address",
-    "suburb": "city",
-    "postcode": "postcode",
-    "state": "region",
-    "date_of_birth": "birth_date",
-    "soc_sec_id": "national_id",
-}
+from cemlib.identity.roles import FEBRL_ROLES
 
 
 @pytest.fixture(scope="module")
