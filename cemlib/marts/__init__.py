@@ -2,9 +2,16 @@
 
 from cemlib.marts.transactions import (
     TRANSACTION_COLUMNS,
+    customer_key,
     profile_covariates,
     profile_transactions,
     source_schema,
 )
 
-__all__ = ["TRANSACTION_COLUMNS", "profile_covariates", "profile_transactions", "source_schema"]
+__all__ = [
+    "TRANSACTION_COLUMNS",
+    "customer_key",
+    "profile_covariates",
+    "profile_transactions",
+    "source_schema",
+]

@@ -52,6 +52,14 @@ def source_schema(wh: Warehouse, table: str) -> str | None:
     return None
 
 
+def customer_key(wh: Warehouse, use_truth_profiles: bool = False) -> str:
+    """``"profile"`` (resolved by the identity stage) when ``identity.map`` exists and the truth
+    is not asked for; ``"person"`` (the synthetic truth's mapping) otherwise."""
+    if use_truth_profiles or not wh.has_table("identity", "map"):
+        return "person"
+    return "profile"
+
+
 def _key_join(wh: Warehouse, key: str) -> tuple[str, str]:
     """SQL relation mapping (source_table, record_id) -> customer_id, and its description."""
     if key == "profile":

@@ -143,3 +143,22 @@ def test_profile_covariates(wh):
 def test_missing_map_is_clear_error(tmp_path):
     with Warehouse(tmp_path / "e.duckdb") as w, pytest.raises(InputError, match="identity.map"):
         profile_transactions(w)
+
+
+def test_customer_key_follows_identity_map(tmp_path):
+    from cemlib.marts import customer_key
+    from cemlib.warehouse import Warehouse
+
+    with Warehouse(tmp_path / "k.duckdb") as wh:
+        assert customer_key(wh) == "person"
+        wh.write_table(
+            "identity",
+            "map",
+            pd.DataFrame(
+                {"source_table": ["crm_contacts"], "record_id": ["C1"], "profile_id": ["P1"]}
+            ),
+            run_id="r",
+            as_of="2025-06-30",
+        )
+        assert customer_key(wh) == "profile"
+        assert customer_key(wh, use_truth_profiles=True) == "person"
