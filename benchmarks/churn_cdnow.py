@@ -7,7 +7,13 @@ same-day purchases aggregated) goes through the same code path as ``cem churn`` 
 each: ROC AUC of any holdout purchase, RMSE/MAE of holdout purchase counts, predicted vs actual
 total, share of holdout revenue captured by the top 10% / 20% by predicted CLV, seconds.
 
-    .venv/bin/python benchmarks/churn_cdnow.py
+``--inner`` is the backtest *inside* the calibration period, on which design choices are made:
+the file truncated to 1997-09-30, ``as_of = 1997-06-30``, evaluated on 1997-07-01..1997-09-30
+(92 days), peers fitted to 1997-06-30; same code path, same figures. The real holdout is only
+for confirming a choice once.
+
+    .venv/bin/python benchmarks/churn_cdnow.py            # the real 273-day holdout
+    .venv/bin/python benchmarks/churn_cdnow.py --inner    # the inner backtest (design window)
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from sklearn.metrics import roc_auc_score
 
 AS_OF = "1997-09-30"
 HOLDOUT_END = "1998-06-30"
-HORIZON = 273
+# the inner backtest: the same split moved back one quarter, inside the calibration period
+INNER_AS_OF = "1997-06-30"
+INNER_END = "1997-09-30"
 
 
 def load_cdnow() -> pd.DataFrame:
@@ -61,18 +69,28 @@ def figures(name, score, count, clv, actual_n, actual_rev, seconds) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-peers", action="store_true", help="only run cemlib")
+    ap.add_argument(
+        "--inner",
+        action="store_true",
+        help="inner backtest: file cut at 1997-09-30, as_of 1997-06-30, 92-day holdout",
+    )
     args = ap.parse_args()
+    as_of, end = (INNER_AS_OF, INNER_END) if args.inner else (AS_OF, HOLDOUT_END)
+    horizon = (pd.Timestamp(end) - pd.Timestamp(as_of)).days
     raw = load_cdnow()
     # holdout outcomes per customer (occasions = customer-days), for scoring only
     raw["day"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    # the inner mode sees a file that ends where the real calibration period ends
+    raw = raw[raw["day"] <= end].reset_index(drop=True)
     daily = raw.groupby(["customer_id", "day"], as_index=False)["amount"].sum()
-    hold = daily[(daily["day"] > AS_OF) & (daily["day"] <= HOLDOUT_END)]
+    hold = daily[(daily["day"] > as_of) & (daily["day"] <= end)]
     customers = pd.Index(sorted(daily["customer_id"].unique()), name="customer_id")
     actual_n = hold.groupby("customer_id").size().reindex(customers).fillna(0).to_numpy()
     actual_rev = hold.groupby("customer_id")["amount"].sum().reindex(customers).fillna(0).to_numpy()
     print(
-        f"CDNOW: {len(customers)} customers, {len(daily)} purchase days, "
-        f"{int((daily['day'] <= AS_OF).sum())} in calibration, {len(hold)} in holdout"
+        f"CDNOW{' inner backtest' if args.inner else ''}: as_of {as_of}, {horizon}-day holdout "
+        f"to {end}; {len(customers)} customers, {len(daily)} purchase days, "
+        f"{int((daily['day'] <= as_of).sum())} in calibration, {len(hold)} in holdout"
     )
     rows = []
 
@@ -85,7 +103,7 @@ def main() -> None:
             path, index=False
         )
         t0 = time.perf_counter()
-        scores = score_transactions(path, AS_OF, HORIZON).set_index("customer_id")
+        scores = score_transactions(path, as_of, horizon).set_index("customer_id")
         sec = time.perf_counter() - t0
     s = scores.reindex(customers)
     model = scores.attrs["model"]
@@ -110,9 +128,9 @@ def main() -> None:
         from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
         from lifetimes.utils import summary_data_from_transaction_data
 
-        cal = daily[daily["day"] <= AS_OF]
+        cal = daily[daily["day"] <= as_of]
         rfm = summary_data_from_transaction_data(
-            cal, "customer_id", "day", monetary_value_col="amount", observation_period_end=AS_OF
+            cal, "customer_id", "day", monetary_value_col="amount", observation_period_end=as_of
         ).reindex(customers)
         for name, cls, kw in (
             ("BG/NBD", BetaGeoFitter, {"penalizer_coef": 0.0}),
@@ -121,7 +139,7 @@ def main() -> None:
             t0 = time.perf_counter()
             m = cls(**kw).fit(rfm["frequency"], rfm["recency"], rfm["T"])
             count = m.conditional_expected_number_of_purchases_up_to_time(
-                HORIZON, rfm["frequency"], rfm["recency"], rfm["T"]
+                horizon, rfm["frequency"], rfm["recency"], rfm["T"]
             ).to_numpy()
             rep = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
             gg = GammaGammaFitter(penalizer_coef=0.0).fit(rep["frequency"], rep["monetary_value"])
