@@ -24,7 +24,9 @@ def evaluate(
 
     Both frames carry ``record_id`` (and ``source_table`` when records come from several
     tables). Records without a profile count as singletons. The false-merge rate is the share
-    of predicted profiles that mix two or more true people.
+    of predicted profiles that mix two or more true people; ``false_merge_rate_multi`` is the
+    same share among profiles of two or more records only (singletons cannot mix, so this one
+    does not fall when a method leaves records alone).
     """
     keys = (
         ["source_table", "record_id"]
@@ -67,6 +69,7 @@ def evaluate(
     persons_per_profile = cells.groupby("p").size()
     n_profiles = len(p_sizes)
     mixed = int((persons_per_profile >= 2).sum())
+    n_multi = int((p_sizes >= 2).sum())
     return {
         "records": len(df),
         "profiles": n_profiles,
@@ -81,4 +84,6 @@ def evaluate(
         "bcubed_f1": b_f1,
         "false_merge_rate": mixed / n_profiles if n_profiles else 0.0,
         "false_merged_profiles": mixed,
+        "multi_record_profiles": n_multi,
+        "false_merge_rate_multi": mixed / n_multi if n_multi else 0.0,
     }

@@ -16,6 +16,9 @@ def test_pairwise_bcubed_and_false_merges():
     assert m["recall"] == pytest.approx(0.25)
     assert m["f1"] == pytest.approx(2 * 0.5 * 0.25 / 0.75)
     assert m["false_merge_rate"] == pytest.approx(1 / 4)
+    # profiles of 2+ records: x (a,b) and y (c,d); y mixes
+    assert m["multi_record_profiles"] == 2
+    assert m["false_merge_rate_multi"] == pytest.approx(1 / 2)
     # B-cubed precision: a,b 1; c,d 1/2; e,f 1 -> 5/6
     assert m["bcubed_precision"] == pytest.approx(5 / 6)
     # B-cubed recall: a,b 2/3; c 1/3; d,e 1/2; f 1 -> (4/3+1/3+1+1)/6
@@ -27,6 +30,7 @@ def test_perfect_and_unattached_records_are_singletons():
     pred = pd.DataFrame({"record_id": ["1", "2", "3"], "profile_id": ["A", "A", None]})
     m = evaluate(pred, truth)
     assert m["f1"] == 1.0 and m["false_merge_rate"] == 0.0 and m["profiles"] == 2
+    assert m["multi_record_profiles"] == 1 and m["false_merge_rate_multi"] == 0.0
 
 
 def test_source_table_is_part_of_the_key_and_missing_column_is_named():
