@@ -120,6 +120,12 @@ def normalize_roles(roles: Mapping, *, source: str = "roles") -> dict[str, list[
     return out
 
 
+def _compact(series: pd.Series) -> pd.Series:
+    """Lower case without spaces and dashes (cards, device ids, postcodes); empty -> NA."""
+    s = series.str.lower().str.replace(r"[\s\-]+", "", regex=True)
+    return s.mask(s == "")
+
+
 def _text(series: pd.Series) -> pd.Series:
     s = series.astype("string").str.strip()
     return s.mask(s == "")
@@ -187,6 +193,22 @@ def prepare_records(
     return out
 
 
+def _per_value(fn, series: pd.Series, *args, **kwargs):
+    """``fn(series)`` computed once per distinct value and spread back (a phone, email or city
+    repeats across orders, receipts and tickets; an empty value stays empty)."""
+    codes, uniques = pd.factorize(series)
+    if len(uniques) * 2 > len(series):
+        return fn(series, *args, **kwargs)
+    res = fn(pd.Series(uniques, dtype=series.dtype), *args, **kwargs)
+
+    def spread(r: pd.Series) -> pd.Series:
+        return pd.Series(r.array.take(codes, allow_fill=True), index=series.index, name=r.name)
+
+    if isinstance(res, pd.DataFrame):
+        return pd.DataFrame({c: spread(res[c]) for c in res.columns}, index=series.index)
+    return spread(res)
+
+
 def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.DataFrame:
     """Normalized identity columns of ``df`` (one row per input row)."""
     empty = pd.Series(pd.NA, index=df.index, dtype="string")
@@ -194,45 +216,45 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
 
     def col(role: str, i: int = 0) -> pd.Series:
         cols = role_cols.get(role, [])
-        return _text(df[cols[i]]) if len(cols) > i else empty
+        return _per_value(_text, df[cols[i]]) if len(cols) > i else empty
 
     first, last, middle = col("first_name"), col("last_name"), col("middle_name")
     if "full_name" in role_cols:
-        parts = nz.split_full_name(col("full_name"))
+        parts = _per_value(nz.split_full_name, col("full_name"))
         first = first.fillna(parts["first_name"])
         last = last.fillna(parts["last_name"])
         middle = middle.fillna(parts["middle_name"])
     for name, series in (("first", first), ("last", last), ("middle", middle)):
-        out[f"{name}_name"] = nz.name_norm(series)
-        out[f"{name}_lat"] = nz.translit_key(out[f"{name}_name"])
+        out[f"{name}_name"] = _per_value(nz.name_norm, series)
+        out[f"{name}_lat"] = _per_value(nz.translit_key, out[f"{name}_name"])
 
     if "birth_date" in role_cols:
-        bd = nz.parse_dates(col("birth_date"))
+        bd = _per_value(nz.parse_dates, col("birth_date"))
         out["birth_date"] = bd.dt.strftime("%Y-%m-%d").astype("string")
     else:
         out["birth_date"] = empty
 
-    phones = [nz.normalize_phone(col("phone", i), region=region) for i in range(2)]
+    phones = [_per_value(nz.normalize_phone, col("phone", i), region=region) for i in range(2)]
     if len(role_cols.get("phone", [])) > 2:
         for i in range(2, len(role_cols["phone"])):
-            phones[1] = phones[1].fillna(nz.normalize_phone(col("phone", i), region=region))
+            extra = _per_value(nz.normalize_phone, col("phone", i), region=region)
+            phones[1] = phones[1].fillna(extra)
     out["phone"] = phones[0].fillna(phones[1])
     out["phone_2"] = phones[1].where(phones[0].notna() & (phones[1] != phones[0]))
-    emails = [nz.email_key(col("email", i)) for i in range(max(2, len(role_cols.get("email", []))))]
+    n_email = max(2, len(role_cols.get("email", [])))
+    emails = [_per_value(nz.email_key, col("email", i)) for i in range(n_email)]
     for extra in emails[2:]:
         emails[1] = emails[1].fillna(extra)
     out["email"] = emails[0].fillna(emails[1])
     out["email_2"] = emails[1].where(emails[0].notna() & (emails[1] != emails[0]))
 
     for role in ("loyalty_card", "device_id", "national_id", "street_number", "postcode"):
-        s = col(role).str.lower().str.replace(r"[\s\-]+", "", regex=True)
-        out[role] = s.mask(s == "")
+        out[role] = _per_value(_compact, col(role))
     for role in ("address", "city", "region"):
-        s = nz.text_norm(col(role))
-        out[role] = s
+        out[role] = _per_value(nz.text_norm, col(role))
     # gender from the name, else hints from the email local part (irina.sokolova@ -> irina, F)
     gender = nz.name_gender(out["first_lat"], out["middle_lat"], out["last_lat"])
-    hints = nz.email_hints(out["email"])
+    hints = _per_value(nz.email_hints, out["email"])
     out["gender"] = gender.fillna(hints["gender_hint"])
     out["first_hint"] = hints["first_hint"].where(out["first_lat"].isna())
     return out.reset_index(drop=True)
