@@ -107,40 +107,73 @@ def _name_groups(names: list[str]) -> list[int]:
 
 
 def identifier_table(prepared: pd.DataFrame) -> pd.DataFrame:
-    """Long table (rid, kind, value, first_lat, last_lat, dob, w) of every strong identifier;
-    ``w`` is the number of source records a prepared row stands for (``_weight``, default 1)."""
-    parts = []
-    weight = prepared.get("_weight", 1)
-    base = prepared[["first_lat", "last_lat"]].assign(
-        rid=np.arange(len(prepared)), dob=fold_dob(prepared["birth_date"]), w=weight
-    )
-    for kind, cols in IDENTIFIER_COLUMNS.items():
-        for col in cols:
+    """Long table (rid, kind, value, key, first_lat, last_lat, dob, w) of every strong
+    identifier; ``key`` numbers the distinct (kind, value) pairs (values sorted within a kind,
+    kinds in :data:`IDENTIFIER_COLUMNS` order) and ``w`` is the number of source records a
+    prepared row stands for (``_weight``, default 1)."""
+    cols = ["rid", "kind", "value", "key", "first_lat", "last_lat", "dob", "w"]
+    weight = prepared["_weight"].to_numpy() if "_weight" in prepared else None
+    parts, offset = [], 0
+    for kind, kind_cols in IDENTIFIER_COLUMNS.items():
+        rids, values = [], []
+        for col in kind_cols:
             if col not in prepared:
                 continue
             v = prepared[col]
             mask = v.notna().to_numpy()
             if mask.any():
-                parts.append(base[mask].assign(kind=kind, value=v[mask].astype(str)))
+                rids.append(np.flatnonzero(mask))
+                values.append(v[mask].astype("string"))
+        if not rids:
+            continue
+        rid = np.concatenate(rids)
+        value = pd.concat(values, ignore_index=True)
+        codes, uniques = pd.factorize(value, sort=True)
+        part = pd.DataFrame({"rid": rid, "key": codes.astype(np.int64) + offset})
+        part = part.drop_duplicates(["rid", "key"])
+        part["kind"] = kind
+        part["value"] = uniques.take(part["key"].to_numpy() - offset)
+        offset += len(uniques)
+        parts.append(part)
     if not parts:
-        return pd.DataFrame(columns=["rid", "kind", "value", "first_lat", "last_lat", "dob", "w"])
+        return pd.DataFrame(columns=cols)
     long = pd.concat(parts, ignore_index=True)
-    return long.drop_duplicates(["rid", "kind", "value"])[
-        ["rid", "kind", "value", "first_lat", "last_lat", "dob", "w"]
-    ]
+    rid = long["rid"].to_numpy()
+    long["first_lat"] = prepared["first_lat"].array.take(rid)
+    long["last_lat"] = prepared["last_lat"].array.take(rid)
+    long["dob"] = fold_dob(prepared["birth_date"]).array.take(rid)
+    long["w"] = weight[rid] if weight is not None else 1
+    return long[cols]
 
 
-def _group_stats(long: pd.DataFrame) -> pd.DataFrame:
-    g = long.groupby(["kind", "value"], sort=False)
-    stats = pd.DataFrame(
-        {
-            "n_records": g["w"].sum(),
-            "n_nodes": g["rid"].size(),
-            "n_name_keys": g["first_lat"].nunique(),
-            "n_birth_dates": g["dob"].nunique(),
-        }
-    ).reset_index()
-    return stats
+def _distinct_per_key(key: np.ndarray, codes: np.ndarray, n_keys: int) -> np.ndarray:
+    """Number of distinct non-negative ``codes`` per key."""
+    ok = codes >= 0
+    pairs = np.unique(key[ok] * (int(codes.max(initial=0)) + 1) + codes[ok])
+    return np.bincount(pairs // (int(codes.max(initial=0)) + 1), minlength=n_keys)
+
+
+def _fuzzy_name_count(first: np.ndarray, last: np.ndarray) -> int:
+    """Distinct first names up to a typo; a first name equal to another record's last name is
+    a swapped name, not a person."""
+    seen: dict = {}
+    for i, name in enumerate(first.tolist()):
+        seen.setdefault(name, i)
+    names = list(seen)
+    lasts = {x for x in last[list(seen.values())].tolist() if x is not None}
+    names = [n for n in names if n not in lasts] or names[:1]
+    return len(set(_name_groups(names))) if len(names) <= 50 else len(names)
+
+
+def _dominant(value: np.ndarray, ctx: np.ndarray, w: np.ndarray, by: str) -> pd.Series:
+    """For each ``by`` ("ctx" or "value") code, the other code with the largest weight (ties:
+    the smaller code, i.e. the smaller string: codes are sorted)."""
+    other = "value" if by == "ctx" else "ctx"
+    df = pd.DataFrame({"value": value, "ctx": ctx, "w": w})
+    sums = df.groupby(["value", "ctx"], sort=False)["w"].sum().reset_index()
+    order = np.lexsort((sums[other].to_numpy(), -sums["w"].to_numpy(), sums[by].to_numpy()))
+    best = sums.iloc[order].drop_duplicates(by)
+    return pd.Series(best[other].to_numpy(), index=best[by].to_numpy())
 
 
 def deterministic_links(
@@ -158,91 +191,98 @@ def deterministic_links(
     )
     if long.empty:
         return empty_links, _empty_guarded()
-    stats = _group_stats(long)
+    # per identifier (integer key): records, distinct nodes, first-name keys, birth dates
+    key = long["key"].to_numpy()
+    n_keys = int(key.max()) + 1
+    first_codes = pd.factorize(long["first_lat"])[0]
+    dob_codes = pd.factorize(long["dob"])[0]
+    first_at = np.unique(key, return_index=True)[1]
+    stats = pd.DataFrame(
+        {
+            "kind": long["kind"].to_numpy()[first_at],
+            "value": long["value"].array.take(first_at),
+            "n_records": np.bincount(key, weights=long["w"].to_numpy(), minlength=n_keys),
+            "n_nodes": np.bincount(key, minlength=n_keys),
+            "n_name_keys": _distinct_per_key(key, first_codes, n_keys),
+            "n_birth_dates": _distinct_per_key(key, dob_codes, n_keys),
+        }
+    )
+    stats["n_records"] = stats["n_records"].astype(np.int64)
+    placeholder = stats["value"].str.lower().isin(PLACEHOLDERS).to_numpy(dtype=bool)
     # identifiers on one distinct record can link nothing, but a hub stays listed (the shop's
     # number on a thousand otherwise identical receipts)
     keep = (
-        (stats["n_nodes"] > 1)
-        | (stats["n_records"] > guard.hub_records)
-        | stats["value"].str.lower().isin(PLACEHOLDERS)
+        (stats["n_nodes"].to_numpy() > 1)
+        | (stats["n_records"].to_numpy() > guard.hub_records)
+        | placeholder
     )
-    stats = stats[keep].copy()
-    long = long.merge(stats[["kind", "value"]], on=["kind", "value"])
-    stats["n_names"] = stats["n_name_keys"]
-    # Fuzzy count of distinct first names where the exact count says more than one.
-    multi = stats[stats["n_name_keys"] > 1]
-    if len(multi):
-        sub = long.merge(multi[["kind", "value"]], on=["kind", "value"])
-        sub = sub.dropna(subset=["first_lat"]).drop_duplicates(["kind", "value", "first_lat"])
-        counts = {}
-        first_arr = sub["first_lat"].to_numpy(dtype=object)
-        last_arr = sub["last_lat"].astype(object).where(sub["last_lat"].notna(), None).to_numpy()
-        for key, idx in sub.groupby(["kind", "value"], sort=False).indices.items():
-            names = first_arr[idx].tolist()
-            lasts = {x for x in last_arr[idx].tolist() if x is not None}
-            # a first name equal to another record's last name is a swapped name, not a person
-            names = [n for n in names if n not in lasts] or names[:1]
-            counts[key] = len(set(_name_groups(names))) if len(names) <= 50 else len(names)
-        idx = pd.MultiIndex.from_frame(stats[["kind", "value"]])
-        stats["n_names"] = pd.Series(idx.map(counts), index=stats.index).fillna(
-            stats["n_name_keys"]
-        )
-    stats["n_names"] = stats["n_names"].astype(int)
+    n_names = stats["n_name_keys"].to_numpy().copy()
+    # fuzzy count of distinct first names where the exact count says more than one
+    multi = keep & (n_names > 1)
+    if multi.any():
+        rows = np.flatnonzero(multi[key] & (first_codes >= 0))
+        rows = rows[np.argsort(key[rows], kind="stable")]
+        k_rows = key[rows]
+        firsts = long["first_lat"].to_numpy(dtype=object)[rows]
+        lasts = long["last_lat"].astype(object).where(long["last_lat"].notna(), None)
+        lasts = lasts.to_numpy()[rows]
+        cuts = np.flatnonzero(np.diff(k_rows)) + 1
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(rows)], strict=True):
+            n_names[k_rows[a]] = _fuzzy_name_count(firsts[a:b], lasts[a:b])
+    stats["n_names"] = n_names.astype(int)
     hub = (
-        (stats["n_names"] > guard.hub_names)
-        | (stats["n_birth_dates"] > guard.hub_birth_dates)
-        | (stats["n_records"] > guard.hub_records)
-        | stats["value"].str.lower().isin(PLACEHOLDERS)
+        (n_names > guard.hub_names)
+        | (stats["n_birth_dates"].to_numpy() > guard.hub_birth_dates)
+        | (stats["n_records"].to_numpy() > guard.hub_records)
+        | placeholder
     )
     shared = ~hub & (
-        (stats["n_names"] > guard.max_names) | (stats["n_birth_dates"] > guard.max_birth_dates)
+        (n_names > guard.max_names) | (stats["n_birth_dates"].to_numpy() > guard.max_birth_dates)
     )
-    stats["status"] = np.where(hub, "hub", np.where(shared, "shared", "unique"))
-    long = long.merge(stats[["kind", "value", "status"]], on=["kind", "value"])
+    status = np.where(hub, "hub", np.where(shared, "shared", "unique"))
+    stats["status"] = status
+    long = long[keep[key]]
+    key = long["key"].to_numpy()
+    is_unique = status[key] == "unique"
 
     # unique identifiers: star links to the smallest record; a phone or device seen with
     # several emails links only the records of its dominant email (and those without one)
-    uni = long[long["status"] == "unique"].copy()
-    contested = []
+    uni = long[is_unique]
+    contested = np.zeros(n_keys, dtype=bool)
+    drop = np.zeros(len(uni), dtype=bool)
     for (kind, ctx_col), strict in CONTEXTS.items():
         if ctx_col not in prepared:
             continue
-        rows = uni["kind"] == kind
-        sub = uni[rows]
-        values = prepared[ctx_col].to_numpy(dtype=object)
-        ctx = pd.Series(values[sub["rid"].to_numpy()], index=sub.index, dtype="string")
-        both = sub.assign(ctx=ctx).dropna(subset=["ctx"])
-        if both.empty:
+        ctx_codes = pd.factorize(prepared[ctx_col], sort=True)[0]
+        rows = np.flatnonzero((uni["kind"].to_numpy() == kind) & ~drop)
+        ctx = ctx_codes[uni["rid"].to_numpy()[rows]]
+        rows, ctx = rows[ctx >= 0], ctx[ctx >= 0]
+        if not len(rows):
             continue
-        w = both.groupby(["value", "ctx"], sort=False)["w"].sum().reset_index()
-        by_ctx = w.sort_values(["ctx", "w", "value"], ascending=[1, 0, 1]).drop_duplicates("ctx")
-        by_val = w.sort_values(["value", "w", "ctx"], ascending=[1, 0, 1]).drop_duplicates("value")
-        ok = (
-            both["value"].to_numpy() == both["ctx"].map(by_ctx.set_index("ctx")["value"]).to_numpy()
-        )
+        value = uni["key"].to_numpy()[rows]
+        w = uni["w"].to_numpy()[rows]
+        ok = _dominant(value, ctx, w, by="ctx").reindex(ctx).to_numpy() == value
         if not strict:
-            dom_ctx = both["value"].map(by_val.set_index("value")["ctx"]).to_numpy()
-            ok |= dom_ctx == both["ctx"].to_numpy()
-        drop = both.index[~ok]
-        if len(drop):
-            contested.append(both.loc[drop, ["kind", "value"]])
-            uni = uni.drop(index=drop)
-    contested_keys = pd.concat(contested).drop_duplicates() if contested else pd.DataFrame()
-    anchor = uni.groupby(["kind", "value"], sort=False)["rid"].transform("min")
+            ok |= _dominant(value, ctx, w, by="value").reindex(value).to_numpy() == ctx
+        drop[rows[~ok]] = True
+        contested[value[~ok]] = True
+    uni = uni[~drop]
+    anchor = uni.groupby("key", sort=False)["rid"].transform("min")
     links = [pd.DataFrame({"rid_l": anchor, "rid_r": uni["rid"], "rule": uni["kind"]})]
 
     # shared identifiers: links only inside a (first name, birth date) subgroup
-    sh = long[long["status"] == "shared"].dropna(subset=["first_lat"])
+    sh = long[(status[key] == "shared") & long["first_lat"].notna().to_numpy()]
     if len(sh):
-        sh = sh.copy()
-        gid = np.empty(len(sh), dtype=object)
-        for _, idx in sh.groupby(["kind", "value"], sort=False).indices.items():
-            names = sh["first_lat"].iloc[idx].tolist()
-            groups = _name_groups(names)
-            for j, g in zip(idx, groups, strict=True):
-                gid[j] = g
+        sh = sh.iloc[np.argsort(sh["key"].to_numpy(), kind="stable")].copy()
+        k_sh = sh["key"].to_numpy()
+        firsts = sh["first_lat"].to_numpy(dtype=object)
+        gid = np.empty(len(sh), dtype=np.int64)
+        cuts = np.flatnonzero(np.diff(k_sh)) + 1
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(sh)], strict=True):
+            gid[a:b] = _name_groups(firsts[a:b].tolist())
         sh["name_group"] = gid
-        keys = ["kind", "value", "name_group"]
+        sh = sh.sort_index()  # back to record order: link order decides merge order on ties
+        keys = ["key", "name_group"]
         n_dobs = sh.groupby(keys, sort=False)["dob"].transform("nunique")
         # several dates under one name: link only records with the same date
         sh["dob_key"] = np.where(n_dobs > 1, sh["dob"].fillna("?"), "*")
@@ -254,11 +294,8 @@ def deterministic_links(
     out = pd.concat(links, ignore_index=True)
     out = out[out["rid_l"] != out["rid_r"]].astype({"rid_l": "int64", "rid_r": "int64"})
     out = out.drop_duplicates(["rid_l", "rid_r", "rule"]).reset_index(drop=True)
-    if len(contested_keys):
-        flag = stats.merge(contested_keys.assign(_c=True), on=["kind", "value"], how="left")
-        hit = flag["_c"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-        stats.loc[hit, "status"] = "contested"
-    guarded = stats[stats["status"] != "unique"][
+    stats["status"] = np.where(contested & (status == "unique"), "contested", status)
+    guarded = stats[keep & (stats["status"].to_numpy() != "unique")][
         ["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
     ].reset_index(drop=True)
     return out, guarded
