@@ -4,9 +4,10 @@
 
 The world is generated first and its source tables written to Parquet in a temporary
 directory; the stage then runs in a fresh process (as ``cem run`` would, reading its tables),
-so the peak resident memory printed is the stage's own, not the generator's. Prints the time
-of each step (reading, record preparation, resolution, record map) and the peak after each;
-the target at 1,000,000 people is under 5 minutes and 12 GiB for the whole stage.
+so the peak resident memory printed is the stage's own, not the generator's. It runs what the
+stage runs except the warehouse write (record preparation, resolution, record map, golden
+records, link table) and prints the seconds of each step; the target at 1,000,000 people is
+under 5 minutes and 12 GiB for the whole stage.
 """
 
 from __future__ import annotations
@@ -36,44 +37,29 @@ def peak_gib() -> float:
 
 
 def run_stage(folder: Path, seed: int, people: int) -> None:
-    """The stage in this process: read the tables, prepare, resolve, map; print the figures."""
-    from cemlib.identity.resolve import IdentityResolver
-    from cemlib.identity.stage import source_records
+    """The stage in this process: read the tables, then everything ``run_stage`` does but the
+    warehouse write (prepare, resolve, record map, golden records, link table)."""
+    from cemlib.identity.stage import resolve_sources
 
     t0 = time.perf_counter()
     # string columns as the generator holds them (Arrow-backed), not as Python objects
     with pd.option_context("mode.string_storage", "pyarrow"):
         tables = {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
     t_read = time.perf_counter() - t0
-    print(
-        f"read {sum(map(len, tables.values())):,} source rows in {t_read:.1f}s; "
-        f"peak {peak_gib():.2f} GiB",
-        flush=True,
-    )
+    n_rows = sum(map(len, tables.values()))
+    print(f"read {n_rows:,} source rows in {t_read:.1f}s; peak {peak_gib():.2f} GiB", flush=True)
     t1 = time.perf_counter()
-    records = source_records(tables, consume=True)
-    t_prep = time.perf_counter() - t1
+    result = resolve_sources(tables, seed=seed, consume=True)
+    total = time.perf_counter() - t1
+    f = result.figures
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in f["seconds"].items())
     print(
-        f"prepared {len(records):,} records in {t_prep:.1f}s; peak {peak_gib():.2f} GiB", flush=True
+        f"-> {f['records']:,} records, {len(result.resolver.nodes_):,} distinct identity "
+        f"signatures, {f['profiles']:,} profiles, {f['links']:,} links"
     )
-    t2 = time.perf_counter()
-    res = IdentityResolver(seed=seed).fit(records)
-    t_fit = time.perf_counter() - t2
+    print(f"steps: {steps}")
     print(
-        f"resolved {len(res.nodes_):,} distinct identity signatures in {t_fit:.1f}s; "
-        f"peak {peak_gib():.2f} GiB",
-        flush=True,
-    )
-    t3 = time.perf_counter()
-    m = res.record_map()
-    t_map = time.perf_counter() - t3
-    total = t_prep + t_fit + t_map
-    print(
-        f"-> {m['profile_id'].nunique():,} profiles, {len(res.links_):,} links "
-        f"(record map {t_map:.1f}s)"
-    )
-    print(
-        f"stage total (prepare + resolve + map): {total:.1f}s; "
+        f"stage total (prepare, resolve, map, golden records, links): {total:.1f}s; "
         f"peak resident memory of the stage process {peak_gib():.2f} GiB"
     )
     print(

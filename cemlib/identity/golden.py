@@ -72,14 +72,18 @@ def golden_records(
     records: pd.DataFrame,
     *,
     source_priority: tuple[str, ...] = DEFAULT_SOURCE_PRIORITY,
+    profile_id: pd.Series | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """``records`` = prepared records plus ``profile_id`` (NA rows skipped) -> golden records.
 
-    Columns: profile_id, n_records, sources, first_seen, last_seen, the surviving attributes,
-    ``phones`` and ``emails`` (every distinct value, most frequent first).
+    ``profile_id`` (one per record) may be given instead of the column, so that a caller
+    does not add a column to (and copy) a large frame. Columns: profile_id, n_records, sources,
+    first_seen, last_seen, the surviving attributes, ``phones`` and ``emails`` (every distinct
+    value, most frequent first).
     """
-    idx = np.flatnonzero(records["profile_id"].notna().to_numpy())
-    profile, pids = pd.factorize(records["profile_id"].iloc[idx], sort=True)
+    pid = pd.Series(records["profile_id"] if profile_id is None else profile_id)
+    idx = np.flatnonzero(pid.notna().to_numpy())
+    profile, pids = pd.factorize(pid.iloc[idx], sort=True)
     n = len(pids)
     src_codes, src_names = pd.factorize(records["source"].iloc[idx], sort=True)
     rank = {s: i for i, s in enumerate(source_priority)}

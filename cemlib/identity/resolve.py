@@ -95,19 +95,21 @@ def record_profile_ids(source: pd.Series, record_id: pd.Series, labels: np.ndarr
     bad = src.isna().any() or record_id.isna().any() or src.str.contains("|", regex=False).any()
     if len(src) == 0 or bad:
         return profile_ids(source.astype(str) + "|" + record_id.astype(str), labels)
-    rank, names = pd.factorize(src.to_numpy(dtype=object), sort=False)
+    rank_src, names = pd.factorize(src, sort=False)
     order = np.argsort(np.array([n + "|" for n in names], dtype=object), kind="stable")
-    rank = np.argsort(order)[rank]
+    rank = np.argsort(order)[rank_src]
     min_rank = pd.Series(rank).groupby(labels).transform("min").to_numpy()
     top = np.flatnonzero(rank == min_rank)
-    rid = pd.Series(record_id.to_numpy(dtype=object)[top])
-    smallest = rid.groupby(labels[top], sort=False).min()
-    first_of = pd.Series(top).groupby(labels[top], sort=False).first()
-    src_obj = src.to_numpy(dtype=object)
+    # the smallest record id per cluster on sorted integer codes (a string min per group runs
+    # in Python, one call per cluster)
+    rid_codes, rid_values = pd.factorize(record_id.iloc[top], sort=True)
+    best = pd.Series(rid_codes).groupby(labels[top], sort=False).min()
+    src_obj = np.asarray(names, dtype=object)
+    best_src = pd.Series(src_obj[rank_src[top]]).groupby(labels[top], sort=False).first()
+    smallest = np.asarray(rid_values, dtype=object)[best.to_numpy()]
     ids = {
-        label: "P"
-        + hashlib.blake2b((src_obj[first_of[label]] + "|" + k).encode(), digest_size=6).hexdigest()
-        for label, k in smallest.items()
+        label: "P" + hashlib.blake2b((s + "|" + k).encode(), digest_size=6).hexdigest()
+        for label, s, k in zip(best.index, best_src.reindex(best.index), smallest, strict=True)
     }
     return pd.Series(labels).map(ids).to_numpy(dtype=object)
 
@@ -320,12 +322,16 @@ class IdentityResolver:
     def link_table(self) -> pd.DataFrame:
         """Every link with its evidence: rule or match weight/probability, agreeing fields."""
         p, lk = self.nodes_, self.links_
+        left, right = lk["rid_l"].to_numpy(), lk["rid_r"].to_numpy()
+        # taken from the string arrays as they are (Arrow-backed), not via Python objects
+        src = p["source"].astype("string", copy=False).array
+        rid = p["record_id"].astype("string", copy=False).array
         return pd.DataFrame(
             {
-                "left_source": p["source"].to_numpy()[lk["rid_l"]],
-                "left_record_id": p["record_id"].to_numpy()[lk["rid_l"]],
-                "right_source": p["source"].to_numpy()[lk["rid_r"]],
-                "right_record_id": p["record_id"].to_numpy()[lk["rid_r"]],
+                "left_source": src.take(left),
+                "left_record_id": rid.take(left),
+                "right_source": src.take(right),
+                "right_record_id": rid.take(right),
                 "rule": lk["rule"].to_numpy(),
                 "match_weight": lk["match_weight"].to_numpy(),
                 "match_probability": lk["match_probability"].to_numpy(),

@@ -7,8 +7,10 @@ name, NA (unattached, counted) when it is anonymous (a till receipt without card
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from cemlib.errors import InputError
@@ -119,14 +121,32 @@ def resolve_sources(
     get no profile in the map. ``consume=True`` frees each table from ``tables`` once
     prepared (see :func:`source_records`).
     """
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step] = round(now - clock, 2)
+        clock = now
+
     records = source_records(tables, consume=consume)
+    lap("prepare")
     n_records = len(records)
-    full = records[["source", "record_id"]].rename(columns={"source": "source_table"})
+    full = pd.DataFrame(
+        {
+            "source_table": records["source"].astype("string", copy=False),
+            "record_id": records["record_id"].astype("string", copy=False),
+        },
+        copy=False,
+    )
     records_in = records
+    late = np.zeros(n_records, dtype=bool)
     if as_of is not None:
-        late = (records["updated_at"] >= pd.Timestamp(as_of) + pd.Timedelta(days=1)).fillna(False)
+        cut = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+        late = (records["updated_at"] >= cut).fillna(False).to_numpy(dtype=bool)
         if late.any():
-            records_in = records[~late.to_numpy()].reset_index(drop=True)
+            records_in = records[~late].reset_index(drop=True)
     del records  # the per-record frame is the stage's largest object: hold one, not two
     resolver = IdentityResolver(
         guard=guard,
@@ -136,21 +156,30 @@ def resolve_sources(
         household_signals=tuple(household_signals),
     )
     resolver.fit(records_in)
+    lap("resolve")
     inner = resolver.record_map()
-    rmap = full.merge(inner, on=["source_table", "record_id"], how="left")
-    # a column added to the stage's own frame, not a copy of it (the resolver holds a view)
-    records_in["profile_id"] = inner["profile_id"].to_numpy()
-    profiles = golden_records(records_in)
-    records_in.drop(columns="profile_id", inplace=True)
+    # records after as_of keep their place in the map with no profile (positions, no join)
+    pid = pd.array(np.full(n_records, pd.NA, dtype=object), dtype="string")
+    pid[~late] = inner["profile_id"].array
+    rmap = full.assign(profile_id=pid)
+    del inner
+    # ids passed beside the stage's frame: a column added and dropped would copy it
+    profiles = golden_records(records_in, profile_id=pid[~late] if late.any() else pid)
+    lap("golden_records")
     attached = rmap["profile_id"].notna()
-    by_source = (
-        rmap.assign(attached=attached)
-        .groupby("source_table")["attached"]
-        .agg(records="size", attached="sum")
-        .reset_index()
+    src_codes, src_names = pd.factorize(rmap["source_table"], sort=True)
+    by_source = pd.DataFrame(
+        {
+            "source_table": np.asarray(src_names, dtype=object),
+            "records": np.bincount(src_codes, minlength=len(src_names)),
+            "attached": np.bincount(
+                src_codes, weights=attached.to_numpy(), minlength=len(src_names)
+            ).astype(np.int64),
+        }
     )
     by_source["unattached"] = by_source["records"] - by_source["attached"]
     links = resolver.link_table()
+    lap("links")
     reasons = pd.Series(resolver.unattached_reason_, dtype="string").value_counts()
     unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
     if len(records_in) < n_records:
@@ -167,6 +196,7 @@ def resolve_sources(
         "guarded_identifiers": len(resolver.guarded_),
         "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
         "by_source": by_source,
+        "seconds": seconds,
     }
     evaluation = None
     if truth is not None:
