@@ -41,17 +41,36 @@ def risk_segment(
 
 
 def _design(sim: dict[str, np.ndarray], h: int, state: pd.DataFrame) -> np.ndarray:
-    """Covariates of the multiplicative correction of simulated counts: the spell model's
-    purchase probability, the purchase history state and the log ratios of the BG/NBD and the
-    supervised booster's expected counts to the simulated ones (when they were fitted)."""
-    cols = [
-        np.log(sim[f"p_{h}"] + 0.01),
-        state["log_k"].to_numpy(dtype=float),
-        state["log_mean_gap"].to_numpy(dtype=float),
+    """Covariates of the multiplicative correction of simulated counts.
+
+    With a dropout model or a booster: the log ratios of the BG/NBD's and the booster's expected
+    counts to the simulated ones, nothing else, so the correction is a weighted geometric blend
+    of the three views. State covariates (purchases so far, mean gap, purchase probability) are
+    left out then: they are learned at ``as_of - L``, where every customer is younger, and
+    extrapolated badly to ``as_of`` (chosen on the CDNOW inner backtests, see the README).
+    Spell model alone: its purchase probability and the purchase history state."""
+    ratios = [
+        np.log(sim[f"{key}_{h}"] + 0.01) - np.log(_offset(sim, h))
+        for key in ("bg", "lgb")
+        if f"{key}_{h}" in sim
     ]
-    for key in ("bg", "lgb"):
-        if f"{key}_{h}" in sim:
-            cols.append(np.log(sim[f"{key}_{h}"] + 0.01) - np.log(_offset(sim, h)))
+    if ratios:
+        return np.column_stack(ratios)
+    return np.column_stack(
+        [
+            np.log(sim[f"p_{h}"] + 0.01),
+            state["log_k"].to_numpy(dtype=float),
+            state["log_mean_gap"].to_numpy(dtype=float),
+        ]
+    )
+
+
+def _p_design(sim: dict[str, np.ndarray], h: int) -> np.ndarray:
+    """Covariates of the purchase-probability calibration: the logit of the spell model's
+    probability and, when fitted, the log expected counts of the BG/NBD and the booster (a
+    stacked Platt scaling: the dropout views carry who has stopped)."""
+    cols = [_logit(sim[f"p_{h}"])]
+    cols += [np.log(sim[f"{key}_{h}"] + 0.01) for key in ("bg", "lgb") if f"{key}_{h}" in sim]
     return np.column_stack(cols)
 
 
@@ -159,16 +178,20 @@ class ChurnModel:
 
     def _add_booster(self, sim, state, horizons) -> None:
         """The booster's counts for the backtest window length ``L`` from the features as of
-        ``as_of``, stretched to each horizon by the BG/NBD's per-customer ratio of expected
-        counts over ``h`` and ``L`` days (its dropout-aware time profile; ``h / L`` without
-        a dropout model)."""
-        L = self.backtest_days_
+        ``as_of``, stretched to each horizon (see :meth:`_stretch`)."""
         base = self.booster_.predict(self.features_.reindex(state.index)[self.booster_.columns_])
         rfm = rfm_summary(self.occasions_, self.as_of_).reindex(state.index)
-        bg_L = self.dropout_.expected_purchases(rfm, L) if self.dropout_ is not None else None
+        self._stretch(sim, base, self.dropout_, rfm, horizons)
+
+    def _stretch(self, sim, base, dropout, rfm, horizons) -> None:
+        """``lgb_<h>`` from an ``L``-day count: times the BG/NBD's per-customer ratio of
+        expected counts over ``h`` and ``L`` days (its dropout-aware time profile; ``h / L``
+        without a dropout model)."""
+        L = self.backtest_days_
+        bg_L = dropout.expected_purchases(rfm, L) if dropout is not None else None
         for h in horizons:
             if bg_L is not None:
-                shape = self.dropout_.expected_purchases(rfm, h) / np.maximum(bg_L, 1e-12)
+                shape = dropout.expected_purchases(rfm, h) / np.maximum(bg_L, 1e-12)
             else:
                 shape = h / L
             sim[f"lgb_{h}"] = base * shape
@@ -228,7 +251,8 @@ class ChurnModel:
                 # would leak the label window's activity into the features
                 past = customer_features(occ[occ["day"] <= cut], cut).reindex(state.index)
                 self.booster_ = CountBooster(seed=self.seed).fit(past, n_after.to_numpy())
-                sim[f"lgb_{L}"] = self.booster_.oof_
+                rfm_cut = rfm_summary(occ, cut).reindex(state.index)
+                self._stretch(sim, self.booster_.oof_, dropout, rfm_cut, hs_b)
             X = _design(sim, L, state)
             off = _offset(sim, L)
             # Poisson regression with log(offset): fit the ratio actual / simulated
@@ -239,15 +263,15 @@ class ChurnModel:
                 {"predicted": off * self.calibration_.predict(X), "actual": n_after.to_numpy()},
                 index=state.index,
             )
-            # Platt scaling of the purchase probability, per backtest horizon
+            # (stacked) Platt scaling of the purchase probability, per backtest horizon
             first = (after.groupby("customer_id")["day"].min() - cut).dt.days
             first = first.reindex(state.index)
             self.p_calibration_ = {}
             for h in hs_b:
                 y = (first <= h).to_numpy()
                 if 0 < y.sum() < len(y):
-                    self.p_calibration_[h] = LogisticRegression(C=1e4).fit(
-                        _logit(sim[f"p_{h}"])[:, None], y
+                    self.p_calibration_[h] = LogisticRegression(C=1e4, max_iter=1000).fit(
+                        _p_design(sim, h), y
                     )
         return self
 
@@ -259,7 +283,7 @@ class ChurnModel:
         hs = sorted({int(h) for h in (horizons or self.horizons)})
         state = self.state_
         sim = self._simulate(self.prob_model_, self.count_model_, state, hs)
-        if self.calibration_ is not None and getattr(self, "calibration_dropout_", False):
+        if self.calibration_ is not None and self.calibration_dropout_:
             self._add_dropout(sim, self.dropout_, self.occasions_, self.as_of_, state, hs)
         if self.calibration_ is not None and self.booster_ is not None:
             self._add_booster(sim, state, hs)
@@ -267,18 +291,23 @@ class ChurnModel:
         mrate = self.margin_rate_.reindex(state.index).to_numpy(dtype=float)
         out = pd.DataFrame(index=state.index)
         out.index.name = "customer_id"
-        previous = None
+        previous = previous_count = None
         for h in hs:
             count = sim[f"count_{h}"]
             if self.calibration_ is not None:
                 count = _offset(sim, h) * self.calibration_.predict(_design(sim, h, state))
+                # a blend weight above one on a dropout view can shrink the blend over a longer
+                # horizon for the nearly dead: expected purchases never fall with the horizon
+                if previous_count is not None:
+                    count = np.maximum(count, previous_count)
+            previous_count = count
             raw = np.maximum(sim[f"count_{h}"], 1e-9)
             disc = np.where(sim[f"count_{h}"] > 0, sim[f"disc_{h}"] / raw, 1.0)
             p = sim[f"p_{h}"]
             if self.p_calibration_:
                 hb = [k for k in self.p_calibration_ if k <= h]
                 key = max(hb) if hb else min(self.p_calibration_)
-                p = self.p_calibration_[key].predict_proba(_logit(p)[:, None])[:, 1]
+                p = self.p_calibration_[key].predict_proba(_p_design(sim, h))[:, 1]
                 if previous is not None:  # probabilities grow with the horizon
                     p = np.maximum(p, previous)
             previous = p
@@ -320,6 +349,7 @@ class ChurnModel:
         from cemlib.churn.evaluate import evaluate_predictions
 
         H = int(horizon or max(self.horizons))
-        pred = self.predict([H])
+        # all fitted horizons: probabilities and counts are made monotone across them
+        pred = self.predict(sorted({int(h) for h in self.horizons} | {H}))
         curves = self.survival_curves(np.arange(1, H + 1))
         return evaluate_predictions(pred, transactions, self.as_of_, H, curves=curves)

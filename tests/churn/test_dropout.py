@@ -72,11 +72,13 @@ def test_count_booster_learns_a_rate():
 
 def test_churn_model_combines_dropout_and_booster(fitted):
     assert fitted.dropout_ is not None and fitted.booster_ is not None
-    # simulated-count state (3) + BG/NBD ratio + booster ratio
-    assert fitted.calibration_.coef_.shape == (5,)
+    # a geometric blend: the BG/NBD ratio and the booster ratio to the simulated count
+    assert fitted.calibration_.coef_.shape == (2,)
+    # stacked Platt scaling: logit of the spell probability + both log counts
+    assert all(c.coef_.shape == (1, 3) for c in fitted.p_calibration_.values())
     p = fitted.predict()
     assert np.isfinite(p["expected_purchases_365"]).all()
-    assert (p["expected_purchases_365"] >= p["expected_purchases_90"] - 1e-9).mean() > 0.99
+    assert (p["expected_purchases_365"] >= p["expected_purchases_90"] - 1e-9).all()
 
 
 def test_dropout_and_booster_beat_the_spell_model_alone(fitted, world):
