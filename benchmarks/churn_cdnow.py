@@ -14,6 +14,7 @@ for confirming a choice once.
 
     .venv/bin/python benchmarks/churn_cdnow.py            # the real 273-day holdout
     .venv/bin/python benchmarks/churn_cdnow.py --inner    # the inner backtest (design window)
+    .venv/bin/python benchmarks/churn_cdnow.py --inner 1997-05-31   # other inner cut-offs
 """
 
 from __future__ import annotations
@@ -71,11 +72,16 @@ def main() -> None:
     ap.add_argument("--skip-peers", action="store_true", help="only run cemlib")
     ap.add_argument(
         "--inner",
-        action="store_true",
-        help="inner backtest: file cut at 1997-09-30, as_of 1997-06-30, 92-day holdout",
+        nargs="?",
+        const=INNER_AS_OF,
+        metavar="AS_OF",
+        help="inner backtest: file cut at 1997-09-30, as_of 1997-06-30 (or AS_OF), holdout to "
+        "1997-09-30",
     )
     args = ap.parse_args()
-    as_of, end = (INNER_AS_OF, INNER_END) if args.inner else (AS_OF, HOLDOUT_END)
+    as_of, end = (args.inner, INNER_END) if args.inner else (AS_OF, HOLDOUT_END)
+    if args.inner and not pd.Timestamp("1997-03-31") < pd.Timestamp(as_of) < pd.Timestamp(end):
+        ap.error(f"--inner AS_OF must lie between 1997-03-31 and {end}")
     horizon = (pd.Timestamp(end) - pd.Timestamp(as_of)).days
     raw = load_cdnow()
     # holdout outcomes per customer (occasions = customer-days), for scoring only
