@@ -1,11 +1,15 @@
 """Scale of the next-offer model: training and scoring seconds and peak memory on a synthetic world.
 
-    .venv/bin/python benchmarks/offers_scale.py --people 100000 [--k 10] [--horizon-days 60]
+    .venv/bin/python benchmarks/offers_scale.py --people 50000 100000 [--k 10] [--horizon-days 60]
 
-The world is generated first and saved to a temporary folder; the model then runs in a child
-process so that its peak resident memory (``ru_maxrss``) is measured without the generator's.
-Figures are printed with a linear extrapolation to 1,000,000 people (target there: training +
-scoring under 15 minutes and 12 GiB on a 2-core machine).
+Each world is generated first and saved to a temporary folder; the model then runs in a child
+process that reads the saved tables and reports its own peak resident memory (``VmHWM``:
+``ru_maxrss`` of a child carries the parent's peak across ``execve``, i.e. the generator's).
+Printed per size: seconds and peak memory of every phase of ``fit`` and ``recommend``, and the
+extrapolation to 1,000,000 people (target there: training + scoring under 15 minutes and 12 GiB
+on a 2-core machine). Training phases on the candidates grow with the people only until a window
+holds ``max_train_customers`` queries; everything else is extrapolated linearly. With two or more
+sizes the memory is extrapolated along the line through the two largest.
 """
 
 from __future__ import annotations
@@ -16,8 +20,51 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+TARGET_MIN, TARGET_GIB = 15.0, 12.0
+# fit phases that work on the sampled training customers (capped), not on the whole history
+CAPPED = (
+    "candidates",
+    "features",
+    "labels and negative sampling",
+    "lightgbm training (early stopping)",
+    "lightgbm refit on both windows",
+)
+
+
+def _status(key: str) -> float:
+    """``VmHWM`` / ``VmRSS`` of this process in GiB (ru_maxrss where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+class RssSampler:
+    """Highest ``VmRSS`` seen while a block runs (sampled every 50 ms in a thread)."""
+
+    def __enter__(self) -> RssSampler:
+        self.peak = _status("VmRSS")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, _status("VmRSS"))
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _status("VmRSS"))
 
 
 def worker(folder: Path, k: int, horizon: int) -> None:
@@ -28,16 +75,25 @@ def worker(folder: Path, k: int, horizon: int) -> None:
     tx = pd.read_parquet(folder / "transactions.parquet")
     events = pd.read_parquet(folder / "events.parquet")
     items = pd.read_parquet(folder / "items.parquet")
+    inputs_gib = _status("VmRSS")
+    model = NextOfferModel(k=k, horizon_days=horizon, progress=False)
     t0 = time.perf_counter()
-    model = NextOfferModel(k=k, horizon_days=horizon, progress=True)
-    model.fit(tx, "2025-06-30", events=events, items=items)
+    with RssSampler() as fit_mem:
+        model.fit(tx, "2025-06-30", events=events, items=items)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    recs = model.recommend()
+    with RssSampler() as score_mem:
+        recs = model.recommend()
     score_s = time.perf_counter() - t0
     out = {
         "fit_seconds": fit_s,
         "score_seconds": score_s,
+        "fit_phases": model.fit_phases_,
+        "score_phases": model.score_phases_,
+        "inputs_gib": inputs_gib,
+        "fit_peak_gib": fit_mem.peak,
+        "score_peak_gib": score_mem.peak,
+        "peak_gib": _status("VmHWM"),
         "lines": len(tx),
         "events": len(events),
         "customers": int(recs["customer_id"].nunique()),
@@ -48,15 +104,80 @@ def worker(folder: Path, k: int, horizon: int) -> None:
         "queries": max(model.windows_["train"]["queries"], model.windows_["validation"]["queries"]),
         "max_train_customers": model.max_train_customers,
         "chunk_size": model.chunk_size,
+        "shap_tables": model.shap_tables_ is not None,
     }
     print("RESULT " + json.dumps(out), flush=True)
+
+
+def run(people: int, seed: int, k: int, horizon: int) -> dict | None:
+    from cemlib.offers.world import frames_from_world
+    from cemlib.synth import generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        frames = frames_from_world(generate(people, seed=seed))
+        for name in ("transactions", "events", "items"):
+            frames[name].to_parquet(Path(tmp) / f"{name}.parquet")
+        gen_s = time.perf_counter() - t0
+        del frames
+        cmd = [sys.executable, __file__, "--worker", tmp, "--k", str(k)]
+        proc = subprocess.run(
+            [*cmd, "--horizon-days", str(horizon)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            return None
+    res = json.loads(
+        next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:]
+    )
+    res["people"], res["gen_seconds"] = people, gen_s
+    return res
+
+
+def report(res: dict) -> None:
+    people = res["people"]
+    scale = 1_000_000 / people
+    # training rows grow with the people only until a window holds max_train_customers queries
+    train_scale = min(scale, max(1.0, res["max_train_customers"] / max(res["queries"], 1)))
+    print(
+        f"\n== people {people:,}: {res['lines']:,} purchase lines, {res['events']:,} identified "
+        f"web events (world generated and saved in {res['gen_seconds']:.0f} s)"
+    )
+    print(
+        f"training {res['fit_seconds']:.1f} s (train rows {res['train_rows']:,}, validation rows "
+        f"{res['validation_rows']:,}, {res['best_iteration']} trees), scoring "
+        f"{res['score_seconds']:.1f} s ({res['offers']:,} offers with SHAP reasons for "
+        f"{res['customers']:,} customers; SHAP "
+        f"{'tables' if res['shap_tables'] else 'pred_contrib'})"
+    )
+    print(f"{'phase':<44}{'seconds':>9}{'x to 1M':>9}{'1M est. s':>11}")
+    est = {"fit": 0.0, "score": 0.0}
+    for stage in ("fit", "score"):
+        phases = res[f"{stage}_phases"]
+        other = res[f"{stage}_seconds"] - sum(phases.values())
+        for name, sec in [*phases.items(), ("(rest)", other)]:
+            f = train_scale if stage == "fit" and name in CAPPED else scale
+            est[stage] += sec * f
+            print(f"  {stage + ': ' + name:<42}{sec:>9.1f}{f:>9.1f}{sec * f:>11.0f}")
+    print(
+        f"memory (GiB): inputs read {res['inputs_gib']:.2f}, peak during fit "
+        f"{res['fit_peak_gib']:.2f}, during scoring {res['score_peak_gib']:.2f}, process peak "
+        f"(VmHWM) {res['peak_gib']:.2f}"
+    )
+    total = est["fit"] + est["score"]
+    print(
+        f"extrapolated to 1,000,000 people: training {est['fit'] / 60:.1f} min (capped at "
+        f"{res['max_train_customers']:,} queries per window, {res['queries']:,} now) + scoring "
+        f"{est['score'] / 60:.1f} min = {total / 60:.1f} min (target < {TARGET_MIN:.0f}); "
+        f"all linear {(res['fit_seconds'] + res['score_seconds']) * scale / 60:.1f} min"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--people", type=int, default=50_000)
+    ap.add_argument("--people", type=int, nargs="+", default=[50_000])
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--horizon-days", type=int, default=60)
@@ -65,59 +186,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(Path(args.worker), args.k, args.horizon_days)
         return 0
-
-    from cemlib.offers.world import frames_from_world
-    from cemlib.synth import generate
-
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        frames = frames_from_world(generate(args.people, seed=args.seed))
-        for name in ("transactions", "events", "items"):
-            frames[name].to_parquet(Path(tmp) / f"{name}.parquet")
-        gen_s = time.perf_counter() - t0
-        del frames
-        proc = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--worker",
-                tmp,
-                "--k",
-                str(args.k),
-                "--horizon-days",
-                str(args.horizon_days),
-            ],
-            capture_output=True,
-            text=True,
+    results = []
+    for people in args.people:  # one size at a time
+        res = run(people, args.seed, args.k, args.horizon_days)
+        if res is None:
+            return 1
+        report(res)
+        results.append(res)
+    results.sort(key=lambda r: r["people"])
+    if len(results) >= 2:
+        a, b = results[-2], results[-1]
+        slope = (b["peak_gib"] - a["peak_gib"]) / (b["people"] - a["people"])
+        at_1m = b["peak_gib"] + slope * (1_000_000 - b["people"])
+        print(
+            f"\nmemory along the line through {a['people']:,} and {b['people']:,} people: "
+            f"{slope * 100_000:.2f} GiB per 100,000 people, {at_1m:.1f} GiB at 1,000,000 "
+            f"(target < {TARGET_GIB:.0f}; scoring runs in chunks of {b['chunk_size']:,} customers)"
         )
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            return proc.returncode
-    res = json.loads(
-        next(line for line in proc.stdout.splitlines() if line.startswith("RESULT "))[7:]
-    )
-    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    total = res["fit_seconds"] + res["score_seconds"]
-    scale = 1_000_000 / args.people
-    print(
-        f"people {args.people:,}: {res['lines']:,} purchase lines, {res['events']:,} identified web events "
-        f"(world generated and saved in {gen_s:.0f} s)"
-    )
-    print(
-        f"training {res['fit_seconds']:.1f} s (train rows {res['train_rows']:,}, validation rows "
-        f"{res['validation_rows']:,}, {res['best_iteration']} trees), scoring {res['score_seconds']:.1f} s "
-        f"({res['offers']:,} offers with SHAP reasons for {res['customers']:,} customers)"
-    )
-    print(f"peak memory of the model process {peak_gib:.2f} GiB")
-    # training rows grow with the people only until a window holds max_train_customers queries
-    train_scale = min(scale, max(1.0, res["max_train_customers"] / max(res["queries"], 1)))
-    est = (res["fit_seconds"] * train_scale + res["score_seconds"] * scale) / 60
-    print(
-        f"linear extrapolation to 1,000,000 people: {total * scale / 60:.1f} min (target < 15); "
-        f"with training capped at {res['max_train_customers']:,} queries per window "
-        f"({res['queries']:,} now): {est:.1f} min; memory {peak_gib * scale:.1f} GiB linear "
-        f"upper bound (target < 12; scoring runs in chunks of {res['chunk_size']:,} customers)"
-    )
+    else:
+        r = results[-1]
+        print(
+            f"\nmemory: {r['peak_gib'] * 1_000_000 / r['people']:.1f} GiB at 1,000,000 as a "
+            f"linear upper bound (target < {TARGET_GIB:.0f}); run two sizes for the slope"
+        )
     return 0
 
 

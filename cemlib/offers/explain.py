@@ -1,8 +1,9 @@
 """SHAP reason codes: why an item is offered, in plain words.
 
 For each offer the features that pushed its score up most (exact TreeSHAP values of the LightGBM
-ranker, computed by LightGBM itself: ``pred_contrib=True``) are turned into short phrases using the feature's value: "bought 3 times in the last 90
-days", "browsed Headphones this week", "often bought together with Milk". Customer-level features
+ranker: per-tree tables of :mod:`cemlib.offers.treeshap`, or LightGBM's ``pred_contrib=True``)
+are turned into short phrases using the feature's value: "bought 3 times in the last 90 days",
+"browsed Headphones this week", "often bought together with Milk". Customer-level features
 (activity, churn risk) move all of a customer's items alike, so they never serve as a reason.
 """
 
@@ -14,6 +15,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import shap
+
+from cemlib.offers.treeshap import ShapTables
 
 # features that describe the customer only, not the (customer, item) pair
 _CUSTOMER_LEVEL = ("cu_", "cx_")
@@ -119,15 +122,24 @@ _GROUPS: dict[str, str] = {
 }  # fmt: skip
 
 
-def contributions(booster: lgb.Booster, X: np.ndarray, *, num_threads: int = 1) -> np.ndarray:
-    """Exact TreeSHAP values of the ranking score, shape (rows, features), computed by LightGBM.
+def contributions(
+    booster: lgb.Booster,
+    X: np.ndarray,
+    *,
+    num_threads: int = 1,
+    tables: ShapTables | None = None,
+) -> np.ndarray:
+    """Exact TreeSHAP values of the ranking score, shape (rows, features).
 
-    ``pred_contrib=True`` runs the same path-dependent TreeSHAP algorithm as
-    ``shap.TreeExplainer`` (default settings) in LightGBM's C++ code, many times faster; the last
-    column LightGBM returns (the expected value) is dropped. Used for the per-offer reason codes.
+    With ``tables`` (:func:`cemlib.offers.treeshap.build_tables` of ``booster``) by table look-up;
+    otherwise LightGBM's ``pred_contrib=True``, the same path-dependent TreeSHAP algorithm as
+    ``shap.TreeExplainer`` (default settings) in C++, without the last column LightGBM returns
+    (the expected value). Used for the per-offer reason codes.
     """
     if len(X) == 0:
         return np.zeros((0, booster.num_feature()), dtype=np.float64)
+    if tables is not None:
+        return tables.contributions(X)
     values = booster.predict(X, pred_contrib=True, num_threads=num_threads)
     return np.asarray(values)[:, :-1]
 

@@ -11,6 +11,7 @@ snapshot at ``as_of``.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -24,6 +25,7 @@ from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepa
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
 from cemlib.offers.snapshot import Snapshot, Store, Windows, day_number, encode
+from cemlib.offers.treeshap import build_tables
 from cemlib.progress import progress
 
 DEFAULT_PARAMS: dict = {
@@ -103,6 +105,16 @@ class NextOfferModel:
         self.progress = progress
 
     # -- data ---------------------------------------------------------------------------------
+    @contextmanager
+    def _phase(self, name: str):
+        """Add the seconds spent in the block to ``fit_phases_`` / ``score_phases_``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            book = self._phases if hasattr(self, "_phases") else {}
+            book[name] = book.get(name, 0.0) + time.perf_counter() - t0
+
     def _load(self, transactions, as_of, events, items, customer_features) -> None:
         self.input_report_ = InputReport()
         self.events_report_ = InputReport()
@@ -148,25 +160,30 @@ class NextOfferModel:
         frames = []
         for part in self._chunks(customers, desc):
             q = f"{snap.p}q"
-            self.store_.con.register("_q", pd.DataFrame({"c": part.astype(np.int64)}))
-            self.store_.execute(f"CREATE OR REPLACE TEMP TABLE {q} AS SELECT c FROM _q")
-            self.store_.con.unregister("_q")
-            cand = build_candidates(snap, q, cfg)
-            frame = build_features(snap, cand)
-            frame = frame.merge(
-                self.store_.sql(f"SELECT s.c, s.seg FROM {snap.p}seg s JOIN {q} USING (c)"),
-                on="c",
-                how="left",
-            )
-            frame["seg"] = frame["seg"].fillna(-1).astype(np.int64)
+            with self._phase("candidates"):
+                self.store_.con.register("_q", pd.DataFrame({"c": part.astype(np.int64)}))
+                self.store_.execute(f"CREATE OR REPLACE TEMP TABLE {q} AS SELECT c FROM _q")
+                self.store_.con.unregister("_q")
+                cand = build_candidates(snap, q, cfg)
+            with self._phase("features"):
+                frame = build_features(snap, cand)
+                frame = frame.merge(
+                    self.store_.sql(f"SELECT s.c, s.seg FROM {snap.p}seg s JOIN {q} USING (c)"),
+                    on="c",
+                    how="left",
+                )
+                frame["seg"] = frame["seg"].fillna(-1).astype(np.int64)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _window(self, cutoff_day: int, rng: np.random.Generator) -> WindowData:
-        snap = Snapshot(self.store_, cutoff_day, horizon=self.horizon_days, windows=self.windows)
-        labels = snap.labels()
-        hist = snap.customers_with_history()
-        labels = labels[labels["c"].isin(hist)]
+        with self._phase("snapshots"):
+            snap = Snapshot(
+                self.store_, cutoff_day, horizon=self.horizon_days, windows=self.windows
+            )
+            labels = snap.labels()
+            hist = snap.customers_with_history()
+            labels = labels[labels["c"].isin(hist)]
         customers = np.unique(labels["c"].to_numpy())
         if len(customers) > self.max_train_customers:
             customers = np.sort(rng.choice(customers, self.max_train_customers, replace=False))
@@ -176,6 +193,10 @@ class NextOfferModel:
             return WindowData(cutoff, pd.DataFrame(), np.zeros(0, dtype=np.int64), {}, 0)
         frame = self._frame(snap, customers, "training candidates")
         snap.drop()
+        with self._phase("labels and negative sampling"):
+            return self._labelled(frame, labels, customers, cutoff, rng)
+
+    def _labelled(self, frame, labels, customers, cutoff, rng) -> WindowData:
         labels = labels[labels["c"].isin(customers)]
         recall = source_recall(frame, labels) if len(frame) else {}
         frame = frame.merge(labels.assign(label=1), on=["c", "i"], how="left")
@@ -207,7 +228,10 @@ class NextOfferModel:
     ) -> NextOfferModel:
         """Learn from the history up to ``as_of`` (inclusive); later rows are ignored."""
         t0 = time.perf_counter()
-        self._load(transactions, as_of, events, items, customer_features)
+        self.fit_phases_: dict[str, float] = {}
+        self._phases = self.fit_phases_
+        with self._phase("load and encode"):
+            self._load(transactions, as_of, events, items, customer_features)
         rng = np.random.default_rng(self.seed)
         T = day_number(self.as_of_)
         W = int(self.horizon_days)
@@ -247,6 +271,48 @@ class NextOfferModel:
         self.num_threads_ = int(params["num_threads"])
         eval_at = params.get("eval_at", [10])
         params["eval_at"] = eval_at
+        with self._phase("lightgbm training (early stopping)"):
+            booster = self._train_early_stopped(train, valid, params)
+        if self.refit and self.split_ == "time":
+            with self._phase("lightgbm refit on both windows"):
+                both = pd.concat([train.frame, valid.frame], ignore_index=True)
+                groups = np.concatenate([train.groups, valid.groups])
+                dall = lgb.Dataset(
+                    both[self.feature_names_].to_numpy(np.float32),
+                    both["label"],
+                    group=groups,
+                    feature_name=self.feature_names_,
+                )
+                del both
+                booster = lgb.train(params, dall, num_boost_round=self.best_iteration_)
+        self.booster_ = booster
+        with self._phase("shap tables and summary"):
+            # per-tree SHAP tables for the reasons of every offer (None: deep trees, pred_contrib)
+            self.shap_tables_ = build_tables(booster)
+            self.explainer_ = shap.TreeExplainer(booster)
+            sample = valid.frame.sample(min(len(valid.frame), 5000), random_state=self.seed)
+            self.shap_sample_ = sample[self.feature_names_].reset_index(drop=True)
+            self.shap_sample_values_ = shap_values(
+                self.explainer_, self.shap_sample_.to_numpy(np.float32)
+            )
+            self.importance_ = global_importance(self.shap_sample_values_, self.feature_names_)
+        self.candidate_recall_ = {"train": train.recall, "validation": valid.recall}
+        self.windows_ = {
+            "train": {
+                "cutoff": str(train.cutoff.date()),
+                "queries": len(train.groups),
+                "rows": len(train.frame),
+            },
+            "validation": {
+                "cutoff": str(valid.cutoff.date()),
+                "queries": len(valid.groups),
+                "rows": len(valid.frame),
+            },
+        }
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _train_early_stopped(self, train: WindowData, valid: WindowData, params: dict):
         dtrain = lgb.Dataset(
             train.frame[self.feature_names_].to_numpy(np.float32),
             train.frame["label"],
@@ -274,41 +340,10 @@ class NextOfferModel:
             ],
         )
         self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
-        self.validation_ndcg_ = float(booster.best_score["validation"][f"ndcg@{eval_at[0]}"])
+        metric = f"ndcg@{params['eval_at'][0]}"
+        self.validation_ndcg_ = float(booster.best_score["validation"][metric])
         self.eval_history_ = evals
-        if self.refit and self.split_ == "time":
-            both = pd.concat([train.frame, valid.frame], ignore_index=True)
-            groups = np.concatenate([train.groups, valid.groups])
-            dall = lgb.Dataset(
-                both[self.feature_names_].to_numpy(np.float32),
-                both["label"],
-                group=groups,
-                feature_name=self.feature_names_,
-            )
-            booster = lgb.train(params, dall, num_boost_round=self.best_iteration_)
-        self.booster_ = booster
-        self.explainer_ = shap.TreeExplainer(booster)
-        sample = valid.frame.sample(min(len(valid.frame), 5000), random_state=self.seed)
-        self.shap_sample_ = sample[self.feature_names_].reset_index(drop=True)
-        self.shap_sample_values_ = shap_values(
-            self.explainer_, self.shap_sample_.to_numpy(np.float32)
-        )
-        self.importance_ = global_importance(self.shap_sample_values_, self.feature_names_)
-        self.candidate_recall_ = {"train": train.recall, "validation": valid.recall}
-        self.windows_ = {
-            "train": {
-                "cutoff": str(train.cutoff.date()),
-                "queries": len(train.groups),
-                "rows": len(train.frame),
-            },
-            "validation": {
-                "cutoff": str(valid.cutoff.date()),
-                "queries": len(valid.groups),
-                "rows": len(valid.frame),
-            },
-        }
-        self.fit_seconds_ = time.perf_counter() - t0
-        return self
+        return booster
 
     def _names(self) -> list[str]:
         probe = Snapshot.__new__(Snapshot)
@@ -340,71 +375,84 @@ class NextOfferModel:
         """
         self._check_fitted()
         t0 = time.perf_counter()
+        self.score_phases_: dict[str, float] = {}
+        self._phases = self.score_phases_
         k = int(k or self.k)
         if transactions is not None:
-            self._load(
-                transactions,
-                as_of if as_of is not None else self.as_of_,
-                events,
-                items,
-                customer_features,
-            )
+            with self._phase("load and encode"):
+                self._load(
+                    transactions,
+                    as_of if as_of is not None else self.as_of_,
+                    events,
+                    items,
+                    customer_features,
+                )
         T = day_number(self.as_of_)
-        snap = Snapshot(self.store_, T, horizon=self.horizon_days, windows=self.windows)
-        hist = snap.customers_with_history()
-        if customers is not None:
-            wanted = self.enc_.customers.get_indexer(
-                pd.Index(pd.unique(pd.Index(customers).astype(str)))
-            )
-            hist = np.intersect1d(hist, wanted[wanted >= 0])
-        pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {k}")[
-            "i"
-        ].to_numpy()
+        with self._phase("snapshots"):
+            snap = Snapshot(self.store_, T, horizon=self.horizon_days, windows=self.windows)
+            hist = snap.customers_with_history()
+            if customers is not None:
+                wanted = self.enc_.customers.get_indexer(
+                    pd.Index(pd.unique(pd.Index(customers).astype(str)))
+                )
+                hist = np.intersect1d(hist, wanted[wanted >= 0])
+            pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {k}")[
+                "i"
+            ].to_numpy()
         out = []
         # scoring is row-parallel (no spinning on tiny data): both cores pay off on large chunks
         threads = max(self.num_threads_, 2 if len(hist) >= 5_000 else 1)
+        tables = getattr(self, "shap_tables_", None)
         for part in self._chunks(hist, "scoring"):
             frame = self._frame(snap, part, "scoring candidates")
-            frame["score"] = self.booster_.predict(
-                frame[self.feature_names_].to_numpy(np.float32), num_threads=threads
-            )
-            frame = frame.sort_values(["c", "score", "i"], ascending=[True, False, True])
-            frame["rank"] = frame.groupby("c").cumcount() + 1
-            top = frame[frame["rank"] <= k].copy()
-            top = self._fill(top, part, pop, k)
-            if explain:
-                vals = contributions(
-                    self.booster_,
-                    top[self.feature_names_].to_numpy(np.float32),
-                    num_threads=threads,
+            with self._phase("predict"):
+                frame["score"] = self.booster_.predict(
+                    frame[self.feature_names_].to_numpy(np.float32), num_threads=threads
                 )
-                top["reasons"] = reason_codes(
-                    top,
-                    vals,
-                    self.feature_names_,
-                    n_reasons=self.n_reasons,
-                    category_name=self._category_name,
-                    item_name=self._item_name,
-                    segment_name=self._segment_name,
-                ).to_numpy()
+            with self._phase("top k"):
+                frame = frame.sort_values(["c", "score", "i"], ascending=[True, False, True])
+                frame["rank"] = frame.groupby("c").cumcount() + 1
+                top = frame[frame["rank"] <= k].copy()
+                del frame
+                top = self._fill(top, part, pop, k)
+            if explain:
+                with self._phase("treeshap"):
+                    vals = contributions(
+                        self.booster_,
+                        top[self.feature_names_].to_numpy(np.float32),
+                        num_threads=threads,
+                        tables=tables,
+                    )
+                with self._phase("reasons"):
+                    top["reasons"] = reason_codes(
+                        top,
+                        vals,
+                        self.feature_names_,
+                        n_reasons=self.n_reasons,
+                        category_name=self._category_name,
+                        item_name=self._item_name,
+                        segment_name=self._segment_name,
+                    ).to_numpy()
             else:
                 top["reasons"] = ""
             out.append(top[["c", "rank", "i", "score", "reasons"]])
         snap.drop()
-        recs = (
-            pd.concat(out, ignore_index=True)
-            if out
-            else pd.DataFrame(columns=["c", "rank", "i", "score", "reasons"])
-        )
-        result = pd.DataFrame(
-            {
-                "customer_id": self.enc_.customers.to_numpy()[recs["c"].to_numpy(np.int64)],
-                "rank": recs["rank"].astype(np.int64).to_numpy(),
-                "item_id": self.enc_.items.to_numpy()[recs["i"].to_numpy(np.int64)],
-                "score": recs["score"].astype(float).round(6).to_numpy(),
-                "reasons": recs["reasons"].to_numpy(),
-            }
-        )
+        with self._phase("output"):
+            recs = (
+                pd.concat(out, ignore_index=True)
+                if out
+                else pd.DataFrame(columns=["c", "rank", "i", "score", "reasons"])
+            )
+            del out
+            result = pd.DataFrame(
+                {
+                    "customer_id": self.enc_.customers.to_numpy()[recs["c"].to_numpy(np.int64)],
+                    "rank": recs["rank"].astype(np.int64).to_numpy(),
+                    "item_id": self.enc_.items.to_numpy()[recs["i"].to_numpy(np.int64)],
+                    "score": recs["score"].astype(float).round(6).to_numpy(),
+                    "reasons": recs["reasons"].to_numpy(),
+                }
+            )
         self.score_seconds_ = time.perf_counter() - t0
         return result
 

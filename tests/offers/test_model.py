@@ -116,3 +116,7 @@ def test_reason_shap_values_agree_with_shap_tree_explainer(fitted_world):
     raw = model.booster_.predict(X)
     np.testing.assert_allclose(fast.sum(axis=1) + model.explainer_.expected_value, raw, atol=1e-4)
     assert np.abs(fast).sum() > 0
+    # the per-tree tables used by recommend give LightGBM's values
+    assert model.shap_tables_ is not None
+    tabled = contributions(model.booster_, X, tables=model.shap_tables_)
+    np.testing.assert_allclose(tabled, fast, rtol=0, atol=1e-9)
