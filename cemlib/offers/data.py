@@ -109,7 +109,30 @@ def _ids(values: pd.Series, source: str, column: str) -> pd.Series:
         raise InputError(
             f"{int(values.isna().sum())} empty id value(s)", source=source, column=column
         )
-    return values.astype(str)
+    return _shared_strings(values)
+
+
+def _text_codes(values: pd.Series) -> np.ndarray:
+    """Integer codes of ``values.astype(str)`` (equal texts, equal codes) without a string per row."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = pd.Index(uniques).astype(str)
+    return pd.factorize(texts)[0][codes].astype(np.int64)
+
+
+def _shared_strings(values: pd.Series) -> pd.Series:
+    """``values`` as Python strings (object), one string object per distinct value.
+
+    The same text as ``values.astype(str)`` (missing values stay missing), but each distinct id
+    is converted once and shared by its rows: a few bytes per row instead of a string object per
+    row, whatever the input holds (objects, Arrow strings, categories).
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    texts = pd.Index(uniques).astype(str).to_numpy(dtype=object)
+    out = np.empty(len(values), dtype=object)
+    ok = codes >= 0
+    out[ok] = texts[codes[ok]]
+    out[~ok] = pd.NA
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _as_of_end(as_of) -> pd.Timestamp:
@@ -168,11 +191,12 @@ def prepare_transactions(
         }
     )
     if "order_id" in df.columns and df["order_id"].notna().all():
-        out["order_id"] = df["order_id"].astype(str).to_numpy()
+        # only the basket key needs it: integer codes, no string per row
+        out["order_id"] = _text_codes(df["order_id"])
     if "category" in df.columns:
-        out["category"] = df["category"].astype("string").to_numpy()
+        out["category"] = _shared_strings(df["category"]).to_numpy()
     if "segment" in df.columns:
-        out["segment"] = df["segment"].astype("string").to_numpy()
+        out["segment"] = _shared_strings(df["segment"]).to_numpy()
     if as_of is not None:
         keep = out["ts"] < _as_of_end(as_of)
         report.after_as_of = int((~keep).sum())
@@ -200,12 +224,15 @@ def prepare_transactions(
             f"{report.non_positive_quantity} with quantity <= 0)",
             source=source,
         )
-    day = out["ts"].dt.normalize()
+    # basket: (customer, order) or (customer, day), numbered in order of first appearance
+    cust = pd.factorize(out["customer_id"])[0].astype(np.int64)
     if "order_id" in out.columns:
-        key = [out["customer_id"], out["order_id"]]
+        second = out["order_id"].to_numpy(np.int64)
     else:
-        key = [out["customer_id"], day]
-    out["basket_id"] = pd.MultiIndex.from_arrays(key).factorize()[0].astype(np.int64)
+        second = out["ts"].to_numpy("datetime64[D]").astype(np.int64)
+        second = second - second.min()
+    key = cust * (int(second.max()) + 1) + second
+    out["basket_id"] = pd.factorize(key)[0].astype(np.int64)
     out = out.drop(columns=[c for c in ("order_id",) if c in out.columns])
     report.rows_used = len(out)
     return out.reset_index(drop=True)
@@ -245,20 +272,20 @@ def prepare_events(
     item = (
         events["item_id"] if "item_id" in events.columns else pd.Series(pd.NA, index=events.index)
     )
-    out["item_id"] = item.astype("string").to_numpy()
+    out["item_id"] = _shared_strings(item).to_numpy()
     cat = (
         events["category"] if "category" in events.columns else pd.Series(pd.NA, index=events.index)
     )
-    out["category"] = cat.astype("string").to_numpy()
+    out["category"] = _shared_strings(cat).to_numpy()
     if items is not None and "category" in items.columns:
         mapped = out["item_id"].map(items.set_index("item_id")["category"])
         out["category"] = out["category"].fillna(mapped)
-    etype = (
-        events["event_type"].astype(str).str.lower()
-        if "event_type" in events.columns
-        else pd.Series("view", index=events.index)
-    )
-    out["weight"] = etype.map(EVENT_WEIGHTS).fillna(1.0).to_numpy()
+    if "event_type" in events.columns:
+        codes, kinds = pd.factorize(events["event_type"], use_na_sentinel=False)
+        per_kind = pd.Index(kinds).astype(str).str.lower().map(EVENT_WEIGHTS)
+        out["weight"] = per_kind.to_numpy(np.float64, na_value=1.0)[codes]
+    else:
+        out["weight"] = EVENT_WEIGHTS["view"]
     if as_of is not None:
         keep = out["ts"] < _as_of_end(as_of)
         report.after_as_of = int((~keep).sum())

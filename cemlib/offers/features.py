@@ -69,7 +69,7 @@ def feature_names(snap: Snapshot) -> list[str]:
 
 
 def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
-    """One row per candidate: ``c, i, cat, cooc_anchor, after_anchor`` plus the features."""
+    """One row per candidate: ``c, i, cat, cooc_anchor, after_anchor``, the features, ``seg``."""
     p, T = snap.p, snap.T
     browse_cols, browse_joins = "", ""
     if snap.store.has_events:
@@ -84,7 +84,13 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
         extra_cols = "," + ", ".join(f'x."{c}" AS "cx_{c}"' for c in snap.store.extra_columns)
         extra_join = "LEFT JOIN extra x ON x.c = k.c"
     flags = ", ".join(f"k.src_{s}" for s in SOURCES)
+    names = feature_names(snap)
+    # features leave DuckDB as 4-byte floats (NULL -> NaN): no float64 copy of the frame
+    floats = ", ".join(f'CAST("{n}" AS FLOAT) AS "{n}"' for n in names)
     query = f"""
+        SELECT c, i, coalesce(cat, -1) AS cat, coalesce(cooc_anchor, -1) AS cooc_anchor,
+               coalesce(after_anchor, -1) AS after_anchor, {floats}, seg
+        FROM (
         SELECT k.c, k.i, it.cat, k.cooc_anchor, k.after_anchor, {flags},
             coalesce(ci.n_b, 0) AS ci_n_b, coalesce(ci.qty, 0) AS ci_qty,
             {T} - ci.last_d AS ci_days_since,
@@ -105,7 +111,7 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             cu.n_baskets AS cu_n_baskets, {T} - cu.last_d AS cu_days_since,
             cu.n_items AS cu_n_items, {T} - cu.first_d AS cu_tenure, cu.n_b30 AS cu_n_b30,
             cu.spend AS cu_spend
-            {browse_cols} {extra_cols}
+            {browse_cols} {extra_cols}, coalesce(sg.seg, -1) AS seg
         FROM {cand_table} k
             JOIN {p}cu cu ON cu.c = k.c
             LEFT JOIN {p}it it ON it.i = k.i
@@ -113,11 +119,12 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             LEFT JOIN {p}cc cc ON cc.c = k.c AND cc.cat = it.cat
             LEFT JOIN {p}seg sg ON sg.c = k.c
             LEFT JOIN {p}segpop sp ON sp.seg = sg.seg AND sp.i = k.i
-            {browse_joins} {extra_join}
-        ORDER BY k.c, k.i"""
+            {browse_joins} {extra_join})
+        ORDER BY c, i"""
     df = snap.store.sql(query)
-    names = feature_names(snap)
-    df[names] = df[names].astype(np.float32)
-    for col in ("cat", "cooc_anchor", "after_anchor"):
-        df[col] = df[col].fillna(-1).astype(np.int64)
+    for col in ("c", "i", "cat", "cooc_anchor", "after_anchor", "seg"):
+        df[col] = df[col].astype(np.int64, copy=False)
+    for col in names:  # all-NULL columns come back as object
+        if df[col].dtype != np.float32:
+            df[col] = df[col].astype(np.float32)
     return df

@@ -166,14 +166,9 @@ class NextOfferModel:
                 self.store_.con.unregister("_q")
                 cand = build_candidates(snap, q, cfg)
             with self._phase("features"):
-                frame = build_features(snap, cand)
-                frame = frame.merge(
-                    self.store_.sql(f"SELECT s.c, s.seg FROM {snap.p}seg s JOIN {q} USING (c)"),
-                    on="c",
-                    how="left",
-                )
-                frame["seg"] = frame["seg"].fillna(-1).astype(np.int64)
-            frames.append(frame)
+                frames.append(build_features(snap, cand))
+        if len(frames) == 1:
+            return frames[0]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _window(self, cutoff_day: int, rng: np.random.Generator) -> WindowData:
@@ -403,6 +398,7 @@ class NextOfferModel:
         # scoring is row-parallel (no spinning on tiny data): both cores pay off on large chunks
         threads = max(self.num_threads_, 2 if len(hist) >= 5_000 else 1)
         tables = getattr(self, "shap_tables_", None)
+        pool: dict[str, str] = {}  # one string object per distinct reason text
         for part in self._chunks(hist, "scoring"):
             frame = self._frame(snap, part, "scoring candidates")
             with self._phase("predict"):
@@ -410,9 +406,7 @@ class NextOfferModel:
                     frame[self.feature_names_].to_numpy(np.float32), num_threads=threads
                 )
             with self._phase("top k"):
-                frame = frame.sort_values(["c", "score", "i"], ascending=[True, False, True])
-                frame["rank"] = frame.groupby("c").cumcount() + 1
-                top = frame[frame["rank"] <= k].copy()
+                top = _top_k(frame, k)
                 del frame
                 top = self._fill(top, part, pop, k)
             if explain:
@@ -435,26 +429,30 @@ class NextOfferModel:
                     ).to_numpy()
             else:
                 top["reasons"] = ""
-            out.append(top[["c", "rank", "i", "score", "reasons"]])
+            with self._phase("output"):
+                out.append(self._decoded(top, pool))
+            del top
         snap.drop()
         with self._phase("output"):
-            recs = (
-                pd.concat(out, ignore_index=True)
-                if out
-                else pd.DataFrame(columns=["c", "rank", "i", "score", "reasons"])
-            )
-            del out
-            result = pd.DataFrame(
-                {
-                    "customer_id": self.enc_.customers.to_numpy()[recs["c"].to_numpy(np.int64)],
-                    "rank": recs["rank"].astype(np.int64).to_numpy(),
-                    "item_id": self.enc_.items.to_numpy()[recs["i"].to_numpy(np.int64)],
-                    "score": recs["score"].astype(float).round(6).to_numpy(),
-                    "reasons": recs["reasons"].to_numpy(),
-                }
-            )
+            if not out:
+                out.append(self._decoded(pd.DataFrame(columns=["c", "rank", "i", "score"]), pool))
+            result = pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
+            del out, pool
         self.score_seconds_ = time.perf_counter() - t0
         return result
+
+    def _decoded(self, top: pd.DataFrame, pool: dict[str, str]) -> pd.DataFrame:
+        """Offers of one chunk with the original ids, equal reason texts sharing one string."""
+        reasons = top["reasons"].to_numpy() if "reasons" in top else np.array([], dtype=object)
+        return pd.DataFrame(
+            {
+                "customer_id": self.enc_.customers.to_numpy()[top["c"].to_numpy(np.int64)],
+                "rank": top["rank"].to_numpy(np.int64),
+                "item_id": self.enc_.items.to_numpy()[top["i"].to_numpy(np.int64)],
+                "score": top["score"].to_numpy(np.float64).round(6),
+                "reasons": np.array([pool.setdefault(r, r) for r in reasons], dtype=object),
+            }
+        )
 
     def _fill(
         self, top: pd.DataFrame, customers: np.ndarray, pop: np.ndarray, k: int
@@ -527,3 +525,16 @@ class NextOfferModel:
         frame.insert(0, "customer_id", self.enc_.customers.to_numpy()[frame["c"].to_numpy()])
         frame.insert(1, "item_id", self.enc_.items.to_numpy()[frame["i"].to_numpy()])
         return frame
+
+
+def _top_k(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The ``k`` best-scored rows of each customer (ties: lower item code), with ``rank``."""
+    c = frame["c"].to_numpy()
+    order = np.lexsort((frame["i"].to_numpy(), -frame["score"].to_numpy(), c))
+    cs = c[order]
+    start = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
+    rank = np.arange(len(cs)) - np.repeat(start, np.diff(np.r_[start, len(cs)])) + 1
+    keep = rank <= k
+    top = frame.iloc[order[keep]].reset_index(drop=True)
+    top["rank"] = rank[keep]
+    return top
