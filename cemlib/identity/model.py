@@ -121,18 +121,67 @@ def build_comparisons(columns: list[str]) -> list:
     return comps
 
 
-def build_blocking(columns: list[str]) -> list:
-    """Blocking rules that generate candidate pairs: names, birth date, identifiers, place."""
+def block_pairs(frame: pd.DataFrame, cols: tuple[str, ...]) -> float:
+    """Candidate pairs an exact-equality blocking rule on ``cols`` generates in ``frame``."""
+    n = frame.groupby(list(cols), dropna=True, sort=False).size().to_numpy(dtype=float)
+    return float((n * (n - 1) / 2).sum())
+
+
+def build_blocking(columns: list[str], frame: pd.DataFrame | None = None, budget: float = 5e6):
+    """Blocking rules that generate candidate pairs: names, birth date, identifiers, place.
+
+    The name rules (first + last name, last name + birth date, first name + birth date) are
+    used as they are while each generates at most ``budget`` candidate pairs in ``frame``.
+    Past that (Иван Иванов in a big market: 76 million pairs at a million people), a rule is
+    replaced by tighter ones with a second anchor, whose pairs grow about linearly: same name
+    and birth year or city (a birth date missing or mistyped); same surname and birth date
+    with the same initial (a first-name typo); same first name and birth date with the same
+    patronymic (a married name) or, without patronymics, the same surname initial. Swapped
+    first/last names, place, address and identifier rules are always used.
+    """
     p = set(columns)
-    rules = []
+    rules: list = []
+
+    def sql(cond: str, *cols: str) -> None:
+        if set(cols) <= p:
+            rules.append(cond)
 
     def add(*cols: str) -> None:
         if set(cols) <= p:
             rules.append(block_on(*cols))
 
-    add("first_lat", "last_lat")
-    add("last_lat", "birth_date")
-    add("first_lat", "birth_date")
+    def loose(*cols: str) -> bool:
+        """The plain rule fits the budget (or there is no frame to count on)."""
+        return frame is None or block_pairs(frame, cols) <= budget
+
+    if {"first_lat", "last_lat"} <= p:
+        if loose("first_lat", "last_lat") or not {"birth_date", "city"} & p:
+            add("first_lat", "last_lat")
+        else:
+            sql(
+                "l.first_lat = r.first_lat AND l.last_lat = r.last_lat"
+                " AND substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)",
+                "birth_date",
+            )
+            add("first_lat", "last_lat", "city")
+    if {"last_lat", "birth_date"} <= p:
+        if loose("last_lat", "birth_date") or "first_lat" not in p:
+            add("last_lat", "birth_date")
+        else:
+            rules.append(
+                "l.last_lat = r.last_lat AND l.birth_date = r.birth_date"
+                " AND substr(l.first_lat, 1, 1) = substr(r.first_lat, 1, 1)"
+            )
+    if {"first_lat", "birth_date"} <= p:
+        if loose("first_lat", "birth_date"):
+            add("first_lat", "birth_date")
+        elif "middle_lat" in p:
+            add("first_lat", "birth_date", "middle_lat")
+        elif "last_lat" in p:
+            rules.append(
+                "l.first_lat = r.first_lat AND l.birth_date = r.birth_date"
+                " AND substr(l.last_lat, 1, 1) = substr(r.last_lat, 1, 1)"
+            )
     if {"first_lat", "last_lat"} <= p:
         rules.append("l.first_lat = r.last_lat AND l.last_lat = r.first_lat")
     add("birth_date", "postcode")
@@ -152,7 +201,9 @@ class SplinkModel:
     ``fit(prepared)`` trains; ``predict(threshold)`` returns scored pairs ``rid_l, rid_r,
     match_weight, match_probability, agreeing`` (comparisons with a positive weight).
     ``memory_limit`` caps DuckDB's memory (it spills to a temporary directory beyond it;
-    None = DuckDB's default of 80% of RAM).
+    None = DuckDB's default of 80% of RAM). ``block_budget``: the most candidate pairs a plain
+    name blocking rule may generate before it is replaced by tighter ones (see
+    :func:`build_blocking`); the rules used are in ``blocking_rules_`` after ``fit``.
     """
 
     def __init__(
@@ -164,6 +215,7 @@ class SplinkModel:
         recall: float = 0.7,
         min_coverage: float = 0.005,
         memory_limit: str | None = "6GB",
+        block_budget: float = 5e6,
     ):
         self.seed = seed
         self.u_max_pairs = u_max_pairs
@@ -171,6 +223,7 @@ class SplinkModel:
         self.recall = recall
         self.min_coverage = min_coverage
         self.memory_limit = memory_limit
+        self.block_budget = block_budget
 
     def fit(self, prepared: pd.DataFrame) -> SplinkModel:
         logging.getLogger("splink").setLevel(logging.ERROR)
@@ -196,7 +249,7 @@ class SplinkModel:
         settings = SettingsCreator(
             link_type="dedupe_only",
             comparisons=build_comparisons(cols),
-            blocking_rules_to_generate_predictions=build_blocking(cols),
+            blocking_rules_to_generate_predictions=self._blocking(frame, cols),
             retain_intermediate_calculation_columns=True,
             retain_matching_columns=False,
             max_iterations=20,
@@ -249,6 +302,14 @@ class SplinkModel:
         linker.table_management.invalidate_cache()
         self.linker_ = linker
         return self
+
+    def _blocking(self, frame: pd.DataFrame, cols: list[str]) -> list:
+        rules = build_blocking(cols, frame, self.block_budget)
+        self.blocking_rules_ = [
+            r if isinstance(r, str) else str(r.get_blocking_rule("duckdb").blocking_rule_sql)
+            for r in rules
+        ]
+        return rules
 
     def predict(self, threshold: float = 0.5) -> pd.DataFrame:
         """Scored candidate pairs at or above ``threshold`` match probability."""

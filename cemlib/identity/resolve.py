@@ -14,6 +14,7 @@ from cemlib.identity.model import SplinkModel
 from cemlib.identity.roles import (
     IDENTIFIER_ROLES,
     PREPARED_COLUMNS,
+    as_string,
     combination_codes,
     has_identity,
     prepare_records,
@@ -91,7 +92,7 @@ def record_profile_ids(source: pd.Series, record_id: pd.Series, labels: np.ndarr
     """:func:`profile_ids` of the keys ``source|record_id`` without building a key per record:
     the smallest key of a cluster is its smallest record id among its records of the smallest
     source (exact when no source contains ``|``: ``s|`` is then never a prefix of ``t|``)."""
-    src = source.astype("string", copy=False)
+    src = as_string(source)
     bad = src.isna().any() or record_id.isna().any() or src.str.contains("|", regex=False).any()
     if len(src) == 0 or bad:
         return profile_ids(source.astype(str) + "|" + record_id.astype(str), labels)
@@ -313,8 +314,8 @@ class IdentityResolver:
                 pid = pid.where(~alone, own)
         return pd.DataFrame(
             {
-                "source_table": self.prepared_["source"].astype("string", copy=False),
-                "record_id": self.prepared_["record_id"].astype("string", copy=False),
+                "source_table": as_string(self.prepared_["source"]),
+                "record_id": as_string(self.prepared_["record_id"]),
                 "profile_id": pid,
             }
         )
@@ -324,8 +325,8 @@ class IdentityResolver:
         p, lk = self.nodes_, self.links_
         left, right = lk["rid_l"].to_numpy(), lk["rid_r"].to_numpy()
         # taken from the string arrays as they are (Arrow-backed), not via Python objects
-        src = p["source"].astype("string", copy=False).array
-        rid = p["record_id"].astype("string", copy=False).array
+        src = as_string(p["source"]).array
+        rid = as_string(p["record_id"]).array
         return pd.DataFrame(
             {
                 "left_source": src.take(left),

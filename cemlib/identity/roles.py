@@ -120,6 +120,17 @@ def normalize_roles(roles: Mapping, *, source: str = "roles") -> dict[str, list[
     return out
 
 
+#: the prepared frame's string type: Arrow-backed, so that a million-person world's twenty
+#: million records (mostly empty name and address columns) take a validity bit, not a pointer,
+#: per empty cell
+STRING = pd.StringDtype("pyarrow")
+
+
+def as_string(series: pd.Series) -> pd.Series:
+    """``series`` as a string column, unchanged (no copy, no storage change) when it is one."""
+    return series if isinstance(series.dtype, pd.StringDtype) else series.astype(STRING)
+
+
 def _compact(series: pd.Series) -> pd.Series:
     """Lower case without spaces and dashes (cards, device ids, postcodes); empty -> NA."""
     s = series.str.lower().str.replace(r"[\s\-]+", "", regex=True)
@@ -182,12 +193,12 @@ def prepare_records(
     if isinstance(src, str):
         src = np.full(n, src, dtype=object)
     columns: dict[str, object] = {
-        "record_id": ids.array,
-        "source": pd.array(src, dtype="string"),
+        "record_id": ids.astype(STRING).array,
+        "source": pd.array(src, dtype=STRING),
         "updated_at": updated,
     }
     for c in PREPARED_COLUMNS[3:]:
-        columns[c] = uniq[c].astype("string").array.take(codes)
+        columns[c] = uniq[c].astype(STRING).array.take(codes)
     out = pd.DataFrame(columns, copy=False)
     assert len(out) == n
     return out

@@ -17,7 +17,7 @@ from cemlib.errors import InputError
 from cemlib.identity.evaluate import evaluate
 from cemlib.identity.golden import golden_records
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
-from cemlib.identity.roles import prepare_records
+from cemlib.identity.roles import as_string, prepare_records
 from cemlib.identity.rules import HubGuard
 from cemlib.progress import progress
 
@@ -135,8 +135,8 @@ def resolve_sources(
     n_records = len(records)
     full = pd.DataFrame(
         {
-            "source_table": records["source"].astype("string", copy=False),
-            "record_id": records["record_id"].astype("string", copy=False),
+            "source_table": as_string(records["source"]),
+            "record_id": as_string(records["record_id"]),
         },
         copy=False,
     )
