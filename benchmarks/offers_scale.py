@@ -72,8 +72,9 @@ def worker(folder: Path, k: int, horizon: int) -> None:
 
     from cemlib.offers import NextOfferModel
 
-    tx = pd.read_parquet(folder / "transactions.parquet")
-    events = pd.read_parquet(folder / "events.parquet")
+    # Arrow-backed columns, as a data frame library reads them (no Python object per value)
+    tx = pd.read_parquet(folder / "transactions.parquet", dtype_backend="pyarrow")
+    events = pd.read_parquet(folder / "events.parquet", dtype_backend="pyarrow")
     items = pd.read_parquet(folder / "items.parquet")
     inputs_gib = _status("VmRSS")
     model = NextOfferModel(k=k, horizon_days=horizon, progress=False)

@@ -24,6 +24,7 @@ from cemlib.offers.candidates import CandidateConfig, build_candidates, source_r
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
+from cemlib.offers.forest import compile_forest
 from cemlib.offers.snapshot import Snapshot, Store, Windows, day_number, encode
 from cemlib.offers.treeshap import build_tables
 from cemlib.progress import progress
@@ -284,6 +285,8 @@ class NextOfferModel:
         with self._phase("shap tables and summary"):
             # per-tree SHAP tables for the reasons of every offer (None: deep trees, pred_contrib)
             self.shap_tables_ = build_tables(booster)
+            # branch-free compiled scoring (None: deep or unusual trees, LightGBM's predict)
+            self.forest_ = compile_forest(booster)
             self.explainer_ = shap.TreeExplainer(booster)
             sample = valid.frame.sample(min(len(valid.frame), 5000), random_state=self.seed)
             self.shap_sample_ = sample[self.feature_names_].reset_index(drop=True)
@@ -398,13 +401,17 @@ class NextOfferModel:
         # scoring is row-parallel (no spinning on tiny data): both cores pay off on large chunks
         threads = max(self.num_threads_, 2 if len(hist) >= 5_000 else 1)
         tables = getattr(self, "shap_tables_", None)
+        forest = getattr(self, "forest_", None)
         pool: dict[str, str] = {}  # one string object per distinct reason text
         for part in self._chunks(hist, "scoring"):
             frame = self._frame(snap, part, "scoring candidates")
             with self._phase("predict"):
-                frame["score"] = self.booster_.predict(
-                    frame[self.feature_names_].to_numpy(np.float32), num_threads=threads
-                )
+                X = frame[self.feature_names_].to_numpy(np.float32)
+                if forest is not None:
+                    frame["score"] = forest.predict(X, num_threads=threads)
+                else:
+                    frame["score"] = self.booster_.predict(X, num_threads=threads)
+                del X
             with self._phase("top k"):
                 top = _top_k(frame, k)
                 del frame

@@ -197,7 +197,8 @@ class Snapshot:
     def _build(self) -> None:
         T, W, p, w = self.T, self.W, self.p, self.win
         ex = self.store.execute
-        ex(f"CREATE OR REPLACE TEMP TABLE {p}h AS SELECT * FROM bi WHERE d <= {T}")
+        # the history up to the cutoff as a view: a filter on ``bi``, not a copy of it
+        ex(f"CREATE OR REPLACE TEMP VIEW {p}h AS SELECT * FROM bi WHERE d <= {T}")
         ex(
             f"""CREATE OR REPLACE TEMP TABLE {p}ci AS
             SELECT c, i, any_value(cat) AS cat, count(*) AS n_b, sum(q) AS qty, sum(amt) AS amt,
@@ -318,5 +319,9 @@ class Snapshot:
         )
 
     def drop(self) -> None:
-        for name in ("h", "ci", "cu", "cc", "it", "cooc", "after", "seg", "segpop", "bri", "brc"):
+        self.store.execute(f"DROP VIEW IF EXISTS {self.p}h")
+        for name in (
+            *("ci", "cu", "cc", "it", "cooc", "after", "seg", "segpop", "bri", "brc"),
+            *("q", "anchor", "cand_cooc", "cand_after", "cand"),  # of the last candidate chunk
+        ):
             self.store.execute(f"DROP TABLE IF EXISTS {self.p}{name}")

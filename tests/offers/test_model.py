@@ -120,3 +120,6 @@ def test_reason_shap_values_agree_with_shap_tree_explainer(fitted_world):
     assert model.shap_tables_ is not None
     tabled = contributions(model.booster_, X, tables=model.shap_tables_)
     np.testing.assert_allclose(tabled, fast, rtol=0, atol=1e-9)
+    # and the compiled scoring of recommend gives LightGBM's scores bit for bit
+    assert model.forest_ is not None
+    assert np.array_equal(model.forest_.predict(X), raw)
