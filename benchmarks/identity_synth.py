@@ -55,7 +55,13 @@ def naive_union(records: pd.DataFrame) -> np.ndarray:
 
 def oracle(records: pd.DataFrame, person: np.ndarray) -> np.ndarray:
     long = identifier_table(records).assign(person=lambda d: person[d["rid"].to_numpy()])
-    name_key = records["first_lat"] + "|" + records["last_lat"] + "|" + records["birth_date"]
+    name_key = (
+        records["first_lat"].astype("string")
+        + "|"
+        + records["last_lat"].astype("string")
+        + "|"
+        + records["birth_date"].astype("string")
+    )
     named = pd.DataFrame({"rid": np.arange(len(records)), "value": name_key, "kind": "name"})
     named = named.dropna().assign(person=lambda d: person[d["rid"].to_numpy()])
     long = pd.concat([long[["rid", "kind", "value", "person"]], named], ignore_index=True)

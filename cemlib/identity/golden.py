@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cemlib.identity.roles import STRING, concat_categoricals
+
 DEFAULT_SOURCE_PRIORITY: tuple[str, ...] = (
     "crm_contacts",
     "online_orders",
@@ -118,14 +120,22 @@ def golden_records(
         stats = _value_stats(profile[has], codes[has], ts[has], prio[has])
         win = _survivor(stats, n)
         values = pd.Series(np.asarray(uniques, dtype=object)).reindex(win).to_numpy()
-        out[col] = pd.array(values, dtype=records[col].dtype)
+        dtype = records[col].dtype
+        out[col] = pd.array(
+            values, dtype=STRING if isinstance(dtype, pd.CategoricalDtype) else dtype
+        )
     for kind, cols in (("phones", ("phone", "phone_2")), ("emails", ("email", "email_2"))):
         present = [c for c in cols if c in records]
         if not present:
             out[kind] = [[] for _ in range(n)]
             continue
-        vals = pd.concat([records[c].iloc[idx] for c in present], ignore_index=True)
-        codes, uniques = pd.factorize(vals, sort=True)
+        parts = [records[c].iloc[idx] for c in present]
+        if any(isinstance(v.dtype, pd.CategoricalDtype) for v in parts):
+            both = concat_categoricals([v.array for v in parts])
+            codes, uniques = both.codes.astype(np.int64), both.categories
+        else:
+            both = pd.concat(parts, ignore_index=True)
+            codes, uniques = pd.factorize(both, sort=True)
         prof = np.tile(profile, len(present))
         has = codes >= 0
         out[kind] = _lists(prof[has], codes[has], np.asarray(uniques, dtype=object), n)

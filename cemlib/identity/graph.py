@@ -68,11 +68,11 @@ class ChainGuardClusterer:
     def fit(self, prepared: pd.DataFrame, links: pd.DataFrame) -> ChainGuardClusterer:
         n = len(prepared)
         parent = list(range(n))
-        first = prepared["first_lat"].astype(object).where(prepared["first_lat"].notna(), None)
-        last = prepared["last_lat"].astype(object).where(prepared["last_lat"].notna(), None)
+        first_key = prepared["first_lat"].astype("string")
         if "first_hint" in prepared:
-            first = first.fillna(prepared["first_hint"].astype(object))
-            first = first.where(first.notna(), None)
+            first_key = first_key.fillna(prepared["first_hint"].astype("string"))
+        first = first_key.astype(object).where(first_key.notna(), None)
+        last = prepared["last_lat"].astype(object).where(prepared["last_lat"].notna(), None)
         dob = fold_dob(prepared["birth_date"]).astype(object)
         dob = dob.where(dob.notna(), None)
         gender = (

@@ -331,7 +331,12 @@ class SplinkModel:
                 "agreeing": agree,
             }
         )
-        return out
+        # DuckDB's threads return pairs in any order, with last-digit float noise: sorted and
+        # rounded, the same data and seed give the same links and the same merge order
+        out[["match_weight", "match_probability"]] = out[
+            ["match_weight", "match_probability"]
+        ].round(10)
+        return out.sort_values(["rid_l", "rid_r"], kind="stable", ignore_index=True)
 
     def match_weights(self) -> pd.DataFrame:
         """Per comparison level: m, u and match weight (for charts without Altair)."""

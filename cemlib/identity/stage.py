@@ -17,7 +17,7 @@ from cemlib.errors import InputError
 from cemlib.identity.evaluate import evaluate
 from cemlib.identity.golden import golden_records
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
-from cemlib.identity.roles import as_string, prepare_records
+from cemlib.identity.roles import as_string, concat_categoricals, prepare_records
 from cemlib.identity.rules import HubGuard
 from cemlib.progress import progress
 
@@ -74,7 +74,7 @@ def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) ->
         if id_col not in df.columns:
             raise InputError("id column missing", source=name, column=id_col)
         present = {r: c for r, c in roles.items() if c in df.columns}
-        dup = df[id_col].astype("string").duplicated()
+        dup = as_string(df[id_col]).duplicated()
         if dup.any():
             # a repeated id is one record (the quality stage quarantines them in clean.*)
             df = df[~dup.to_numpy()]
@@ -84,10 +84,14 @@ def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) ->
         raise InputError("no source table with identifiers", source="identity")
     # column by column, each part's column freed once joined: the peak is the result plus one
     # column, not twice the result (pd.concat of whole frames)
-    columns = {
-        c: pd.concat([part.pop(c) for part in parts], ignore_index=True)
-        for c in list(parts[0].columns)
-    }
+    columns = {}
+    for c in list(parts[0].columns):
+        values = [part.pop(c) for part in parts]
+        if isinstance(values[0].dtype, pd.CategoricalDtype):
+            columns[c] = pd.Series(concat_categoricals([v.array for v in values]))
+        else:
+            columns[c] = pd.concat(values, ignore_index=True)
+        del values
     return pd.DataFrame(columns, copy=False)
 
 
