@@ -10,6 +10,7 @@ meet), ISO birth dates. Normalizers come from :mod:`cemlib.collect` when it prov
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +178,7 @@ def prepare_records(
     n = len(df)
     if "updated_at" in role_cols:
         col = role_cols["updated_at"][0]
-        updated = pd.to_datetime(df[col], errors="coerce", format="mixed").to_numpy()
+        updated = _timestamps(df[col]).to_numpy()
     else:
         updated = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     src = _text(df[role_cols["source"][0]]).to_numpy() if "source" in role_cols else source
@@ -204,6 +205,23 @@ def prepare_records(
     return out
 
 
+def _timestamps(raw: pd.Series) -> pd.Series:
+    """Record timestamps: ISO 8601 parsed fast, anything else (``05.01.2022 12:45``) by
+    per-value format inference; unparseable -> NaT. Times with an offset are taken to UTC."""
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        ts = pd.Series(raw)
+        if ts.dt.tz is not None:
+            ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+        return ts.astype("datetime64[ns]")
+    ts = pd.to_datetime(raw, errors="coerce", format="ISO8601", utc=True)
+    ts = ts.dt.tz_localize(None).astype("datetime64[ns]")
+    miss = (ts.isna() & raw.notna()).to_numpy()
+    if miss.any():
+        late = pd.to_datetime(raw[miss], errors="coerce", format="mixed", utc=True)
+        ts[miss] = late.dt.tz_localize(None).astype("datetime64[ns]")
+    return ts
+
+
 def _categorical(values: pd.Series, codes: np.ndarray) -> pd.Categorical:
     """Per-record column ``values[codes]`` as a categorical with sorted categories: one code
     (1-4 bytes) per record instead of a string, since identity values repeat (twenty million
@@ -220,13 +238,36 @@ def concat_categoricals(parts: list) -> pd.Categorical:
     return union_categoricals(cats, sort_categories=True)
 
 
+_SHARED: dict | None = None  # per-value results shared across tables (see shared_values)
+
+
+@contextmanager
+def shared_values():
+    """Within the block, each normalizer remembers its result per distinct value across the
+    tables prepared (the phone of a CRM contact is parsed once, not again on each order,
+    receipt and ticket); the memory is released when the block ends."""
+    global _SHARED
+    outer = _SHARED
+    _SHARED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _SHARED = outer
+
+
 def _per_value(fn, series: pd.Series, *args, **kwargs):
     """``fn(series)`` computed once per distinct value and spread back (a phone, email or city
     repeats across orders, receipts and tickets; an empty value stays empty)."""
     codes, uniques = pd.factorize(series)
-    if len(uniques) * 2 > len(series):
+    memo = None
+    if _SHARED is not None:
+        memo = _SHARED.setdefault((fn, args, tuple(sorted(kwargs.items()))), {})
+    if memo is None and len(uniques) * 2 > len(series):
         return fn(series, *args, **kwargs)
-    res = fn(pd.Series(uniques, dtype=series.dtype), *args, **kwargs)
+    if memo is None:
+        res = fn(pd.Series(uniques, dtype=series.dtype), *args, **kwargs)
+    else:
+        res = _memo_apply(memo, fn, uniques, series.dtype, args, kwargs)
 
     def spread(r: pd.Series) -> pd.Series:
         return pd.Series(r.array.take(codes, allow_fill=True), index=series.index, name=r.name)
@@ -234,6 +275,33 @@ def _per_value(fn, series: pd.Series, *args, **kwargs):
     if isinstance(res, pd.DataFrame):
         return pd.DataFrame({c: spread(res[c]) for c in res.columns}, index=series.index)
     return spread(res)
+
+
+def _memo_apply(memo: dict, fn, uniques, dtype, args, kwargs) -> pd.Series | pd.DataFrame:
+    """``fn`` on the distinct ``uniques``, computing only values not in ``memo``."""
+    values = list(uniques)
+    cache = memo.setdefault("values", {})
+    todo = [v for v in values if v not in cache]
+    if todo or "dtypes" not in memo:
+        res = fn(pd.Series(todo, dtype=dtype), *args, **kwargs)
+        if isinstance(res, pd.DataFrame):
+            memo["dtypes"] = dict(res.dtypes)
+            rows = zip(*(res[c].tolist() for c in res.columns), strict=True)
+        else:
+            memo["dtypes"] = res.dtype
+            rows = res.tolist()
+        cache.update(zip(todo, rows, strict=True))
+    out = [cache[v] for v in values]
+    dtypes = memo["dtypes"]
+    if isinstance(dtypes, dict):
+        cols = list(zip(*out, strict=True)) if out else [[] for _ in dtypes]
+        return pd.DataFrame(
+            {
+                c: pd.Series(list(col), dtype=t)
+                for (c, t), col in zip(dtypes.items(), cols, strict=True)
+            }
+        )
+    return pd.Series(out, dtype=dtypes)
 
 
 def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.DataFrame:

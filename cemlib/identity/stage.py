@@ -17,7 +17,12 @@ from cemlib.errors import InputError
 from cemlib.identity.evaluate import evaluate
 from cemlib.identity.golden import golden_records
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
-from cemlib.identity.roles import as_string, concat_categoricals, prepare_records
+from cemlib.identity.roles import (
+    as_string,
+    concat_categoricals,
+    prepare_records,
+    shared_values,
+)
 from cemlib.identity.rules import HubGuard
 from cemlib.progress import progress
 
@@ -60,12 +65,7 @@ SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
 }
 
 
-def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) -> pd.DataFrame:
-    """Prepared records of every source table present in ``tables`` (one frame, all rows).
-
-    ``consume=True`` removes each table from ``tables`` once prepared, so that its memory is
-    freed before the next one is read (when the caller holds no other reference to it).
-    """
+def _prepare_tables(tables: dict[str, pd.DataFrame], consume: bool) -> list[pd.DataFrame]:
     parts = []
     for name, (id_col, roles) in progress(SOURCE_ROLES.items(), desc="prepare", leave=False):
         df = tables.pop(name, None) if consume else tables.get(name)
@@ -80,6 +80,18 @@ def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) ->
             df = df[~dup.to_numpy()]
         parts.append(prepare_records(df, present, id_column=id_col, source=name))
         del df
+    return parts
+
+
+def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) -> pd.DataFrame:
+    """Prepared records of every source table present in ``tables`` (one frame, all rows).
+
+    ``consume=True`` removes each table from ``tables`` once prepared, so that its memory is
+    freed before the next one is read (when the caller holds no other reference to it).
+    Identifier values shared by several tables are normalized once (:func:`shared_values`).
+    """
+    with shared_values():
+        parts = _prepare_tables(tables, consume)
     if not parts:
         raise InputError("no source table with identifiers", source="identity")
     # column by column, each part's column freed once joined: the peak is the result plus one

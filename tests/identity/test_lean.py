@@ -54,3 +54,41 @@ def test_source_records_consume_frees_tables_and_keeps_rows():
     pd.testing.assert_frame_equal(kept, consumed)
     assert len(consumed) == n_in > 0
     assert not {"crm_contacts", "web_events", "pos_receipts"} & set(tables)
+
+
+def test_record_timestamps_iso_fast_path_and_other_formats():
+    from cemlib.identity.roles import _timestamps
+
+    raw = pd.Series(
+        ["2022-01-05 12:45:22", "2022-03-01T08:00:00", "05.01.2022 12:45", "bad", None],
+        dtype="string",
+    )
+    ts = _timestamps(raw)
+    assert str(ts.dtype) == "datetime64[ns]"
+    assert ts.iloc[0] == pd.Timestamp("2022-01-05 12:45:22")
+    assert ts.iloc[1] == pd.Timestamp("2022-03-01 08:00:00")
+    assert ts.iloc[2].year == 2022 and ts.iloc[2].hour == 12  # parsed, not dropped
+    assert ts.iloc[3:].isna().all()
+    aware = _timestamps(pd.Series(["2022-01-05T12:00:00+03:00"]))
+    assert aware.iloc[0] == pd.Timestamp("2022-01-05 09:00:00")
+
+
+def test_shared_values_across_tables_give_the_same_records():
+    from cemlib.identity.roles import prepare_records
+
+    world = generate(400, seed=8, defects=False)
+    together = source_records(dict(world.sources))
+    one_by_one = pd.concat(
+        [
+            prepare_records(
+                world.sources[t],
+                {r: c for r, c in SOURCE_ROLES[t][1].items() if c in world.sources[t]},
+                id_column=SOURCE_ROLES[t][0],
+                source=t,
+            ).astype("string")
+            for t in SOURCE_ROLES
+        ],
+        ignore_index=True,
+    )
+    expected = together.astype("string")
+    pd.testing.assert_frame_equal(expected, one_by_one)
