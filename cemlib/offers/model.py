@@ -195,20 +195,29 @@ class NextOfferModel:
     def _labelled(self, frame, labels, customers, cutoff, rng) -> WindowData:
         labels = labels[labels["c"].isin(customers)]
         recall = source_recall(frame, labels) if len(frame) else {}
-        frame = frame.merge(labels.assign(label=1), on=["c", "i"], how="left")
-        frame["label"] = frame["label"].fillna(0).astype(np.int8)
-        has_pos = frame.groupby("c")["label"].transform("max") > 0
-        frame = frame[has_pos]
+        # labels by integer key, positives-only customers, negatives sampled: one copy at the end
+        c = frame["c"].to_numpy(np.int64)
+        i = frame["i"].to_numpy(np.int64)
+        width = int(max(i.max(initial=0), labels["i"].max() if len(labels) else 0)) + 1
+        key = c * width + i
+        label = np.isin(
+            key, labels["c"].to_numpy(np.int64) * width + labels["i"].to_numpy(np.int64)
+        )
+        rows = np.flatnonzero(np.isin(c, np.unique(c[label])))
         if self.train_negatives:
             # all positives, a random sample of negatives per customer (fewer rows, same ranking task)
-            key = rng.random(len(frame))
-            neg_rank = (
-                pd.Series(np.where(frame["label"].to_numpy() == 0, key, np.inf), index=frame.index)
-                .groupby(frame["c"])
-                .rank(method="first")
-            )
-            frame = frame[(frame["label"] == 1) | (neg_rank <= self.train_negatives)]
-        frame = frame.sort_values(["c", "i"]).reset_index(drop=True)
+            draw = rng.random(len(rows))
+            v = np.where(label[rows], np.inf, draw)
+            order = np.lexsort((np.arange(len(rows)), v, c[rows]))
+            cs = c[rows][order]
+            start = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]]) if len(cs) else np.zeros(0, int)
+            rank = np.empty(len(rows), dtype=np.int64)
+            rank[order] = np.arange(len(cs)) - np.repeat(start, np.diff(np.r_[start, len(cs)])) + 1
+            rows = rows[label[rows] | (rank <= self.train_negatives)]
+        if len(rows) > 1 and np.any(np.diff(key[rows]) < 0):
+            rows = rows[np.argsort(key[rows], kind="stable")]
+        frame = frame.iloc[rows].reset_index(drop=True)
+        frame["label"] = label[rows].astype(np.int8)
         groups = frame.groupby("c", sort=True).size().to_numpy()
         return WindowData(cutoff, frame, groups, recall, len(customers))
 
@@ -271,15 +280,13 @@ class NextOfferModel:
             booster = self._train_early_stopped(train, valid, params)
         if self.refit and self.split_ == "time":
             with self._phase("lightgbm refit on both windows"):
-                both = pd.concat([train.frame, valid.frame], ignore_index=True)
-                groups = np.concatenate([train.groups, valid.groups])
+                names = self.feature_names_
                 dall = lgb.Dataset(
-                    both[self.feature_names_].to_numpy(np.float32),
-                    both["label"],
-                    group=groups,
-                    feature_name=self.feature_names_,
+                    np.concatenate([w.frame[names].to_numpy(np.float32) for w in (train, valid)]),
+                    np.concatenate([w.frame["label"].to_numpy() for w in (train, valid)]),
+                    group=np.concatenate([train.groups, valid.groups]),
+                    feature_name=names,
                 )
-                del both
                 booster = lgb.train(params, dall, num_boost_round=self.best_iteration_)
         self.booster_ = booster
         with self._phase("shap tables and summary"):
@@ -316,14 +323,12 @@ class NextOfferModel:
             train.frame["label"],
             group=train.groups,
             feature_name=self.feature_names_,
-            free_raw_data=False,
         )
         dvalid = lgb.Dataset(
             valid.frame[self.feature_names_].to_numpy(np.float32),
             valid.frame["label"],
             group=valid.groups,
             reference=dtrain,
-            free_raw_data=False,
         )
         evals: dict = {}
         booster = lgb.train(
