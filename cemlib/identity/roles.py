@@ -279,7 +279,7 @@ def _per_value(fn, series: pd.Series, *args, **kwargs):
 
 def _memo_apply(memo: dict, fn, uniques, dtype, args, kwargs) -> pd.Series | pd.DataFrame:
     """``fn`` on the distinct ``uniques``, computing only values not in ``memo``."""
-    values = list(uniques)
+    values = np.asarray(uniques, dtype=object).tolist()  # not a Python loop over Arrow
     cache = memo.setdefault("values", {})
     todo = [v for v in values if v not in cache]
     if todo or "dtypes" not in memo:
