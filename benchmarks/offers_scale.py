@@ -72,15 +72,21 @@ def worker(folder: Path, k: int, horizon: int) -> None:
 
     from cemlib.offers import NextOfferModel
 
-    # Arrow-backed columns, as a data frame library reads them (no Python object per value)
-    tx = pd.read_parquet(folder / "transactions.parquet", dtype_backend="pyarrow")
-    events = pd.read_parquet(folder / "events.parquet", dtype_backend="pyarrow")
+    # Arrow-backed columns, as a data frame library reads them (no Python object per value);
+    # handed over to fit (no other reference), which frees them once it has coded them
+    inputs = {
+        name: pd.read_parquet(folder / f"{name}.parquet", dtype_backend="pyarrow")
+        for name in ("transactions", "events")
+    }
+    lines, n_events = len(inputs["transactions"]), len(inputs["events"])
     items = pd.read_parquet(folder / "items.parquet")
     inputs_gib = _status("VmRSS")
     model = NextOfferModel(k=k, horizon_days=horizon, progress=False)
     t0 = time.perf_counter()
     with RssSampler() as fit_mem:
-        model.fit(tx, "2025-06-30", events=events, items=items)
+        model.fit(
+            inputs.pop("transactions"), "2025-06-30", events=inputs.pop("events"), items=items
+        )
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     with RssSampler() as score_mem:
@@ -95,8 +101,8 @@ def worker(folder: Path, k: int, horizon: int) -> None:
         "fit_peak_gib": fit_mem.peak,
         "score_peak_gib": score_mem.peak,
         "peak_gib": _status("VmHWM"),
-        "lines": len(tx),
-        "events": len(events),
+        "lines": lines,
+        "events": n_events,
         "customers": int(recs["customer_id"].nunique()),
         "offers": len(recs),
         "train_rows": model.windows_["train"]["rows"],

@@ -139,7 +139,7 @@ def contributions(
     if len(X) == 0:
         return np.zeros((0, booster.num_feature()), dtype=np.float64)
     if tables is not None:
-        return tables.contributions(X)
+        return tables.contributions(X, num_threads=num_threads)
     values = booster.predict(X, pred_contrib=True, num_threads=num_threads)
     return np.asarray(values)[:, :-1]
 

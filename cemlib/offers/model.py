@@ -237,6 +237,9 @@ class NextOfferModel:
         self._phases = self.fit_phases_
         with self._phase("load and encode"):
             self._load(transactions, as_of, events, items, customer_features)
+        # the model keeps its prepared, coded copies only: a caller that hands over its frames
+        # (no other reference) gets their memory back here, before the training windows
+        del transactions, events, items, customer_features
         rng = np.random.default_rng(self.seed)
         T = day_number(self.as_of_)
         W = int(self.horizon_days)
