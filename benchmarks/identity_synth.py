@@ -140,6 +140,7 @@ def mixed_breakdown(
     att = res.attached_
     df = pd.DataFrame(
         {
+            "rid": np.flatnonzero(att),
             "pid": pid[att],
             "person": person[att],
             "source": res.prepared_["source"].to_numpy()[att],
@@ -150,7 +151,7 @@ def mixed_breakdown(
     )
     majority = df.groupby("pid")["person"].agg(lambda s: s.value_counts().index[0])
     df["majority"] = df["pid"].map(majority)
-    stray = df[df["person"] != df["majority"]].copy()
+    stray = df[df["person"] != df["majority"]].set_index("rid").copy()
     stray["same_household"] = (
         stray["person"].map(household).to_numpy() == stray["majority"].map(household).to_numpy()
     )
@@ -172,7 +173,23 @@ def mixed_breakdown(
             "same_household": hl == hr,
         }
     ).value_counts()
+    # does the stray record carry anything of its own? An identifier value also seen on a
+    # record of the profile's majority person (the head's phone, the family card or computer)
+    # cannot tell the two apart; a value only its own person uses could
+    long = identifier_table(res.prepared_)
+    long["person"] = person[long["rid"].to_numpy()]
+    users = long.groupby("key")["person"].agg(set)
+    s_long = long[long["rid"].isin(stray.index)]
+    majority_of = stray["majority"]
+    own = [majority_of[r.rid] not in users[r.key] for r in s_long.itertuples()]
+    with_own = set(s_long.loc[np.asarray(own, dtype=bool), "rid"])
+    stray["evidence"] = np.where(
+        stray.index.isin(list(with_own)),
+        "carries an identifier only its own person uses",
+        "every identifier also used by the majority person",
+    )
     return {
+        "stray records by evidence in the data": stray["evidence"].value_counts(),
         "mixed profiles by stray source": stray.drop_duplicates("pid")["source"].value_counts(),
         "stray records by source, kind, household": stray[
             ["source", "kind", "same_household"]
