@@ -48,29 +48,60 @@ def _status(key: str) -> float:
 
 
 class RssSampler:
-    """Highest ``VmRSS`` seen while a block runs (sampled every 50 ms in a thread)."""
+    """Highest ``VmRSS`` seen while a block runs (sampled every 50 ms in a thread), in total
+    and per phase of the model (``phase`` is set by :func:`timed_model`)."""
 
     def __enter__(self) -> RssSampler:
         self.peak = _status("VmRSS")
+        self.phase = "(other)"
+        self.by_phase: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
+    def sample(self) -> None:
+        rss = _status("VmRSS")
+        self.peak = max(self.peak, rss)
+        self.by_phase[self.phase] = max(self.by_phase.get(self.phase, 0.0), rss)
+
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, _status("VmRSS"))
+            self.sample()
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _status("VmRSS"))
+        self.sample()
+
+
+def timed_model(sampler_ref: list):
+    """``NextOfferModel`` whose phases tell the current RSS sampler where it is."""
+    from contextlib import contextmanager
+
+    from cemlib.offers import NextOfferModel
+
+    class Timed(NextOfferModel):
+        @contextmanager
+        def _phase(self, name: str):
+            sampler = sampler_ref[0] if sampler_ref else None
+            before = sampler.phase if sampler else None
+            if sampler:
+                sampler.sample()
+                sampler.phase = name
+            try:
+                with super()._phase(name):
+                    yield
+            finally:
+                if sampler:
+                    sampler.sample()
+                    sampler.phase = before
+
+    return Timed
 
 
 def worker(folder: Path, k: int, horizon: int) -> None:
     import pandas as pd
-
-    from cemlib.offers import NextOfferModel
 
     # Arrow-backed columns, as a data frame library reads them (no Python object per value);
     # handed over to fit (no other reference), which frees them once it has coded them
@@ -81,15 +112,18 @@ def worker(folder: Path, k: int, horizon: int) -> None:
     lines, n_events = len(inputs["transactions"]), len(inputs["events"])
     items = pd.read_parquet(folder / "items.parquet")
     inputs_gib = _status("VmRSS")
-    model = NextOfferModel(k=k, horizon_days=horizon, progress=False)
+    current: list = []
+    model = timed_model(current)(k=k, horizon_days=horizon, progress=False)
     t0 = time.perf_counter()
     with RssSampler() as fit_mem:
+        current[:] = [fit_mem]
         model.fit(
             inputs.pop("transactions"), "2025-06-30", events=inputs.pop("events"), items=items
         )
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     with RssSampler() as score_mem:
+        current[:] = [score_mem]
         recs = model.recommend()
     score_s = time.perf_counter() - t0
     out = {
@@ -100,6 +134,8 @@ def worker(folder: Path, k: int, horizon: int) -> None:
         "inputs_gib": inputs_gib,
         "fit_peak_gib": fit_mem.peak,
         "score_peak_gib": score_mem.peak,
+        "fit_phase_gib": fit_mem.by_phase,
+        "score_phase_gib": score_mem.by_phase,
         "peak_gib": _status("VmHWM"),
         "lines": lines,
         "events": n_events,
@@ -157,7 +193,7 @@ def report(res: dict) -> None:
         f"{res['customers']:,} customers; SHAP "
         f"{'tables' if res['shap_tables'] else 'pred_contrib'})"
     )
-    print(f"{'phase':<44}{'seconds':>9}{'x to 1M':>9}{'1M est. s':>11}")
+    print(f"{'phase':<44}{'seconds':>9}{'x to 1M':>9}{'1M est. s':>11}{'peak GiB':>10}")
     est = {"fit": 0.0, "score": 0.0}
     for stage in ("fit", "score"):
         phases = res[f"{stage}_phases"]
@@ -165,7 +201,9 @@ def report(res: dict) -> None:
         for name, sec in [*phases.items(), ("(rest)", other)]:
             f = train_scale if stage == "fit" and name in CAPPED else scale
             est[stage] += sec * f
-            print(f"  {stage + ': ' + name:<42}{sec:>9.1f}{f:>9.1f}{sec * f:>11.0f}")
+            gib = res[f"{stage}_phase_gib"].get(name)
+            mem = f"{gib:>10.2f}" if gib else ""
+            print(f"  {stage + ': ' + name:<42}{sec:>9.1f}{f:>9.1f}{sec * f:>11.0f}{mem}")
     print(
         f"memory (GiB): inputs read {res['inputs_gib']:.2f}, peak during fit "
         f"{res['fit_peak_gib']:.2f}, during scoring {res['score_peak_gib']:.2f}, process peak "

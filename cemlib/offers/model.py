@@ -84,7 +84,7 @@ class NextOfferModel:
         train_negatives: int = 40,
         refit: bool = True,
         max_train_customers: int = 50_000,
-        chunk_size: int = 20_000,
+        chunk_size: int = 10_000,
         n_reasons: int = 3,
         seed: int = 42,
         progress: bool = False,
