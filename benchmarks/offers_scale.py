@@ -218,6 +218,28 @@ def report(res: dict) -> None:
     )
 
 
+def phase_memory(a: dict, b: dict) -> dict[str, float]:
+    """Peak memory of each phase extrapolated to 1,000,000 people from runs ``a`` < ``b``."""
+
+    def line(ya: float, yb: float) -> float:
+        return yb + (yb - ya) / (b["people"] - a["people"]) * (1_000_000 - b["people"])
+
+    base = "snapshots"
+    fa, fb = a["fit_phase_gib"], b["fit_phase_gib"]
+    base_1m = line(fa[base], fb[base])
+    cap = max(1.0, b["max_train_customers"] / max(b["queries"], 1))
+    train_scale = min(1_000_000 / b["people"], cap)
+    out = {}
+    for stage in ("fit", "score"):
+        pa, pb = a[f"{stage}_phase_gib"], b[f"{stage}_phase_gib"]
+        for name in pb.keys() & pa.keys():
+            if stage == "fit" and name in CAPPED:
+                out[f"{stage}: {name}"] = base_1m + (pb[name] - fb[base]) * train_scale
+            else:
+                out[f"{stage}: {name}"] = line(pa[name], pb[name])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -244,9 +266,21 @@ def main(argv: list[str] | None = None) -> int:
         slope = (b["peak_gib"] - a["peak_gib"]) / (b["people"] - a["people"])
         at_1m = b["peak_gib"] + slope * (1_000_000 - b["people"])
         print(
-            f"\nmemory along the line through {a['people']:,} and {b['people']:,} people: "
-            f"{slope * 100_000:.2f} GiB per 100,000 people, {at_1m:.1f} GiB at 1,000,000 "
-            f"(target < {TARGET_GIB:.0f}; scoring runs in chunks of {b['chunk_size']:,} customers)"
+            f"\nmemory along the line through the process peaks at {a['people']:,} and "
+            f"{b['people']:,} people: {slope * 100_000:.2f} GiB per 100,000 people, {at_1m:.1f} "
+            f"GiB at 1,000,000 (target < {TARGET_GIB:.0f}; mixes the capped training peak of the "
+            "larger run with the scoring peak of the smaller)"
+        )
+        by_phase = phase_memory(a, b)
+        worst = max(by_phase, key=by_phase.get)
+        print(
+            "memory by phase at 1,000,000 (each phase's peak along its own line; the training "
+            "phases' excess over the snapshots grows with the capped queries only): "
+            + ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(by_phase.items(), key=lambda x: -x[1])[:4]
+            )
+            + f" GiB; peak {by_phase[worst]:.1f} GiB in {worst} (target < {TARGET_GIB:.0f}; "
+            f"scoring in chunks of {b['chunk_size']:,} customers)"
         )
     else:
         r = results[-1]
