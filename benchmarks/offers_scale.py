@@ -233,7 +233,7 @@ def phase_memory(a: dict, b: dict) -> dict[str, float]:
     for stage in ("fit", "score"):
         pa, pb = a[f"{stage}_phase_gib"], b[f"{stage}_phase_gib"]
         for name in pb.keys() & pa.keys():
-            if stage == "fit" and name in CAPPED:
+            if stage == "fit" and (name in CAPPED or name == "(other)"):
                 out[f"{stage}: {name}"] = base_1m + (pb[name] - fb[base]) * train_scale
             else:
                 out[f"{stage}: {name}"] = line(pa[name], pb[name])

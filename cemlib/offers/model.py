@@ -156,7 +156,9 @@ class NextOfferModel:
         parts = [customers[i : i + n] for i in range(0, len(customers), n)]
         return progress(parts, desc=desc, disable=not self.progress or len(parts) < 2)
 
-    def _frame(self, snap: Snapshot, customers: np.ndarray, desc: str) -> pd.DataFrame:
+    def _frame(self, snap: Snapshot, customers: np.ndarray, desc: str, each=None) -> pd.DataFrame:
+        """Candidates with features of ``customers``, chunk by chunk; ``each(frame, part)``
+        transforms every chunk's frame before it is kept (training: labels and sampling)."""
         cfg = self.candidates or CandidateConfig()
         frames = []
         for part in self._chunks(customers, desc):
@@ -167,7 +169,9 @@ class NextOfferModel:
                 self.store_.con.unregister("_q")
                 cand = build_candidates(snap, q, cfg)
             with self._phase("features"):
-                frames.append(build_features(snap, cand))
+                frame = build_features(snap, cand)
+            frames.append(frame if each is None else each(frame, part))
+            del frame
         if len(frames) == 1:
             return frames[0]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -187,14 +191,28 @@ class NextOfferModel:
         if len(customers) == 0:
             snap.drop()
             return WindowData(cutoff, pd.DataFrame(), np.zeros(0, dtype=np.int64), {}, 0)
-        frame = self._frame(snap, customers, "training candidates")
-        snap.drop()
-        with self._phase("labels and negative sampling"):
-            return self._labelled(frame, labels, customers, cutoff, rng)
-
-    def _labelled(self, frame, labels, customers, cutoff, rng) -> WindowData:
         labels = labels[labels["c"].isin(customers)]
-        recall = source_recall(frame, labels) if len(frame) else {}
+        found: dict[str, float] = {}  # labels found by each source, summed over the chunks
+
+        def labelled(frame: pd.DataFrame, part: np.ndarray) -> pd.DataFrame:
+            # label and sample each chunk as it comes: only the sampled rows are kept (the
+            # random draws follow the chunks in order, as one draw over the window would)
+            with self._phase("labels and negative sampling"):
+                mine = labels[labels["c"].isin(part)]
+                if len(frame) and len(mine):
+                    for name, share in source_recall(frame, mine).items():
+                        found[name] = found.get(name, 0.0) + share * len(mine)
+                return self._labelled(frame, mine, rng)
+
+        frame = self._frame(snap, customers, "training candidates", each=labelled)
+        snap.drop()
+        recall = {name: n / len(labels) for name, n in found.items()} if len(labels) else {}
+        groups = frame.groupby("c", sort=True).size().to_numpy()
+        return WindowData(cutoff, frame, groups, recall, len(customers))
+
+    def _labelled(self, frame: pd.DataFrame, labels: pd.DataFrame, rng) -> pd.DataFrame:
+        """Rows of customers with a purchase in the label window, all positives and up to
+        ``train_negatives`` random negatives each, with a 0/1 ``label``."""
         # labels by integer key, positives-only customers, negatives sampled: one copy at the end
         c = frame["c"].to_numpy(np.int64)
         i = frame["i"].to_numpy(np.int64)
@@ -218,8 +236,7 @@ class NextOfferModel:
             rows = rows[np.argsort(key[rows], kind="stable")]
         frame = frame.iloc[rows].reset_index(drop=True)
         frame["label"] = label[rows].astype(np.int8)
-        groups = frame.groupby("c", sort=True).size().to_numpy()
-        return WindowData(cutoff, frame, groups, recall, len(customers))
+        return frame
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(
