@@ -55,7 +55,8 @@ def summary_markdown(result: IdentityResult) -> str:
             f"\n\nAgainst the synthetic truth: pairwise precision **{e['precision']:.3f}**, recall "
             f"**{e['recall']:.3f}**, F1 **{e['f1']:.3f}**; B-cubed precision "
             f"{e['bcubed_precision']:.3f}, recall {e['bcubed_recall']:.3f}; "
-            f"**{e['false_merge_rate']:.2%}** of profiles mix two or more people."
+            f"**{e['false_merge_rate']:.2%}** of profiles mix two or more people "
+            f"({e['false_merge_rate_multi']:.2%} of the profiles of two or more records)."
         )
     return text
 
