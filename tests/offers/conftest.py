@@ -39,3 +39,34 @@ def transactions() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def world_frames() -> dict:
     return frames_from_world(generate(2500, seed=11))
+
+
+def ranker_data(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Features with missing values, zeros and a small-integer column, and a binary label."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 8)).astype(np.float32)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[:, 3] = np.where(rng.random(n) < 0.5, 0.0, X[:, 3])
+    X[:, 4] = rng.integers(0, 3, n)
+    signal = np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * np.isnan(X[:, 2]) + (X[:, 4] == 1)
+    y = (signal + rng.normal(size=n) > 1).astype(int)
+    return X, y
+
+
+def shallow_ranker(X: np.ndarray, y: np.ndarray, **extra):
+    """A LambdaRank booster of 40 depth-3 trees (queries of 20 rows), as the next-offer model
+    grows them; ``extra`` overrides the parameters."""
+    import lightgbm as lgb
+
+    params = {
+        "objective": "lambdarank",
+        "num_leaves": 8,
+        "max_depth": 3,
+        "min_data_in_leaf": 20,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "verbosity": -1,
+        "num_threads": 1,
+        **extra,
+    }
+    return lgb.train(params, lgb.Dataset(X, y, group=[20] * (len(X) // 20)), 40)

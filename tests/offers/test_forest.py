@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cemlib.offers.forest import compile_forest
-from tests.offers.test_treeshap import _data
+from tests.offers.conftest import ranker_data, shallow_ranker
 
 
 @pytest.mark.parametrize(
@@ -13,19 +13,8 @@ from tests.offers.test_treeshap import _data
     [{}, {"use_missing": False}, {"num_leaves": 5, "max_depth": 4}, {"max_depth": 2}],
 )
 def test_forest_scores_equal_lightgbm(extra):
-    X, y = _data()
-    params = {
-        "objective": "lambdarank",
-        "num_leaves": 8,
-        "max_depth": 3,
-        "min_data_in_leaf": 20,
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
-        "verbosity": -1,
-        "num_threads": 1,
-        **extra,
-    }
-    booster = lgb.train(params, lgb.Dataset(X, y, group=[20] * (len(X) // 20)), 40)
+    X, y = ranker_data()
+    booster = shallow_ranker(X, y, **extra)
     forest = compile_forest(booster)
     assert forest is not None and forest.leaf.shape[0] == booster.num_trees()
     X[:7] = np.nan  # rows with every feature missing
@@ -37,7 +26,7 @@ def test_forest_scores_equal_lightgbm(extra):
 
 
 def test_unsupported_trees_fall_back():
-    X, y = _data(2000)
+    X, y = ranker_data(2000)
     deep = lgb.train(
         {"objective": "binary", "num_leaves": 63, "verbosity": -1}, lgb.Dataset(X, y), 5
     )

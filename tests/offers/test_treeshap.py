@@ -5,34 +5,13 @@ import numpy as np
 import pytest
 
 from cemlib.offers.treeshap import build_tables
-
-
-def _data(n: int = 4000, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 8)).astype(np.float32)
-    X[rng.random(X.shape) < 0.2] = np.nan
-    X[:, 3] = np.where(rng.random(n) < 0.5, 0.0, X[:, 3])
-    X[:, 4] = rng.integers(0, 3, n)
-    signal = np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * np.isnan(X[:, 2]) + (X[:, 4] == 1)
-    y = (signal + rng.normal(size=n) > 1).astype(int)
-    return X, y
+from tests.offers.conftest import ranker_data, shallow_ranker
 
 
 @pytest.mark.parametrize("extra", [{}, {"zero_as_missing": True}, {"use_missing": False}])
 def test_tables_equal_lightgbm_pred_contrib(extra):
-    X, y = _data()
-    params = {
-        "objective": "lambdarank",
-        "num_leaves": 8,
-        "max_depth": 3,
-        "min_data_in_leaf": 20,
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
-        "verbosity": -1,
-        "num_threads": 1,
-        **extra,
-    }
-    booster = lgb.train(params, lgb.Dataset(X, y, group=[20] * (len(X) // 20)), 40)
+    X, y = ranker_data()
+    booster = shallow_ranker(X, y, **extra)
     tables = build_tables(booster)
     assert tables is not None and len(tables.trees) == booster.num_trees()
     ours = tables.contributions(X)
@@ -45,7 +24,7 @@ def test_tables_equal_lightgbm_pred_contrib(extra):
 
 
 def test_deep_trees_fall_back():
-    X, y = _data(2000)
+    X, y = ranker_data(2000)
     params = {"objective": "binary", "num_leaves": 31, "verbosity": -1, "num_threads": 1}
     booster = lgb.train(params, lgb.Dataset(X, y), 5)
     assert build_tables(booster, max_splits=8) is None
