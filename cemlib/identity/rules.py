@@ -149,8 +149,15 @@ def identifier_table(prepared: pd.DataFrame) -> pd.DataFrame:
 def _distinct_per_key(key: np.ndarray, codes: np.ndarray, n_keys: int) -> np.ndarray:
     """Number of distinct non-negative ``codes`` per key."""
     ok = codes >= 0
-    pairs = np.unique(key[ok] * (int(codes.max(initial=0)) + 1) + codes[ok])
-    return np.bincount(pairs // (int(codes.max(initial=0)) + 1), minlength=n_keys)
+    base = int(codes.max(initial=0)) + 1
+    pairs = np.unique(key[ok] * base + codes[ok])
+    return np.bincount(pairs // base, minlength=n_keys)
+
+
+def _runs(sorted_keys: np.ndarray):
+    """``(start, stop)`` of each run of equal values in ``sorted_keys``."""
+    cuts = np.flatnonzero(np.diff(sorted_keys)) + 1
+    return zip(np.r_[0, cuts], np.r_[cuts, len(sorted_keys)], strict=True)
 
 
 def _fuzzy_name_count(first: np.ndarray, last: np.ndarray) -> int:
@@ -226,8 +233,7 @@ def deterministic_links(
         firsts = long["first_lat"].to_numpy(dtype=object)[rows]
         lasts = long["last_lat"].astype(object).where(long["last_lat"].notna(), None)
         lasts = lasts.to_numpy()[rows]
-        cuts = np.flatnonzero(np.diff(k_rows)) + 1
-        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(rows)], strict=True):
+        for a, b in _runs(k_rows):
             n_names[k_rows[a]] = _fuzzy_name_count(firsts[a:b], lasts[a:b])
     stats["n_names"] = n_names.astype(int)
     hub = (
@@ -277,8 +283,7 @@ def deterministic_links(
         k_sh = sh["key"].to_numpy()
         firsts = sh["first_lat"].to_numpy(dtype=object)
         gid = np.empty(len(sh), dtype=np.int64)
-        cuts = np.flatnonzero(np.diff(k_sh)) + 1
-        for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(sh)], strict=True):
+        for a, b in _runs(k_sh):
             gid[a:b] = _name_groups(firsts[a:b].tolist())
         sh["name_group"] = gid
         sh = sh.sort_index()  # back to record order: link order decides merge order on ties
