@@ -142,10 +142,6 @@ def build_blocking(columns: list[str], frame: pd.DataFrame | None = None, budget
     p = set(columns)
     rules: list = []
 
-    def sql(cond: str, *cols: str) -> None:
-        if set(cols) <= p:
-            rules.append(cond)
-
     def add(*cols: str) -> None:
         if set(cols) <= p:
             rules.append(block_on(*cols))
@@ -154,34 +150,35 @@ def build_blocking(columns: list[str], frame: pd.DataFrame | None = None, budget
         """The plain rule fits the budget (or there is no frame to count on)."""
         return frame is None or block_pairs(frame, cols) <= budget
 
+    def with_initial(same: str, initial: str) -> str:
+        """``same`` and the birth date equal, and the first letter of ``initial``."""
+        return (
+            f"l.{same} = r.{same} AND l.birth_date = r.birth_date"
+            f" AND substr(l.{initial}, 1, 1) = substr(r.{initial}, 1, 1)"
+        )
+
     if {"first_lat", "last_lat"} <= p:
         if loose("first_lat", "last_lat") or not {"birth_date", "city"} & p:
             add("first_lat", "last_lat")
         else:
-            sql(
-                "l.first_lat = r.first_lat AND l.last_lat = r.last_lat"
-                " AND substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)",
-                "birth_date",
-            )
+            if "birth_date" in p:
+                rules.append(
+                    "l.first_lat = r.first_lat AND l.last_lat = r.last_lat"
+                    " AND substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)"
+                )
             add("first_lat", "last_lat", "city")
     if {"last_lat", "birth_date"} <= p:
         if loose("last_lat", "birth_date") or "first_lat" not in p:
             add("last_lat", "birth_date")
         else:
-            rules.append(
-                "l.last_lat = r.last_lat AND l.birth_date = r.birth_date"
-                " AND substr(l.first_lat, 1, 1) = substr(r.first_lat, 1, 1)"
-            )
+            rules.append(with_initial("last_lat", "first_lat"))
     if {"first_lat", "birth_date"} <= p:
         if loose("first_lat", "birth_date"):
             add("first_lat", "birth_date")
         elif "middle_lat" in p:
             add("first_lat", "birth_date", "middle_lat")
         elif "last_lat" in p:
-            rules.append(
-                "l.first_lat = r.first_lat AND l.birth_date = r.birth_date"
-                " AND substr(l.last_lat, 1, 1) = substr(r.last_lat, 1, 1)"
-            )
+            rules.append(with_initial("first_lat", "last_lat"))
     if {"first_lat", "last_lat"} <= p:
         rules.append("l.first_lat = r.last_lat AND l.last_lat = r.first_lat")
     add("birth_date", "postcode")
