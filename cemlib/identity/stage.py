@@ -174,13 +174,16 @@ def resolve_sources(
     resolver.fit(records_in)
     lap("resolve")
     inner = resolver.record_map()
-    # records after as_of keep their place in the map with no profile (positions, no join)
-    pid = pd.array(np.full(n_records, pd.NA, dtype=object), dtype="string")
-    pid[~late] = inner["profile_id"].array
-    rmap = full.assign(profile_id=pid)
+    resolved = inner["profile_id"].array
     del inner
+    # records after as_of keep their place in the map with no profile (positions, no join)
+    pid = resolved
+    if late.any():
+        pid = pd.array(np.full(n_records, pd.NA, dtype=object), dtype="string")
+        pid[~late] = resolved
+    rmap = full.assign(profile_id=pid)
     # ids passed beside the stage's frame: a column added and dropped would copy it
-    profiles = golden_records(records_in, profile_id=pid[~late] if late.any() else pid)
+    profiles = golden_records(records_in, profile_id=resolved)
     lap("golden_records")
     attached = rmap["profile_id"].notna()
     src_codes, src_names = pd.factorize(rmap["source_table"], sort=True)
