@@ -15,6 +15,13 @@ for confirming a choice once.
     .venv/bin/python benchmarks/churn_cdnow.py            # the real 273-day holdout
     .venv/bin/python benchmarks/churn_cdnow.py --inner    # the inner backtest (design window)
     .venv/bin/python benchmarks/churn_cdnow.py --inner 1997-05-31   # other inner cut-offs
+    .venv/bin/python benchmarks/churn_cdnow.py --ceiling  # + what the purchase history allows
+
+``--ceiling`` is analysis, not a forecast: LightGBM boosters are cross-validated (5 folds, 3
+seeds) on the evaluated window's *own* revenue, from the purchase-history features any model of
+this file could use, and their out-of-fold top-10% share is printed. Trained on 80% of the very
+outcomes they are scored on, they bound what a ranking from these features can capture. A
+bootstrap of customers gives the spread of cemlib's own top-10% share.
 """
 
 from __future__ import annotations
@@ -67,6 +74,95 @@ def figures(name, score, count, clv, actual_n, actual_rev, seconds) -> dict:
     }
 
 
+def history_features(daily: pd.DataFrame, as_of: str, customers: pd.Index) -> pd.DataFrame:
+    """Per-customer purchase-history features up to ``as_of`` (customer-days with amount and
+    quantity): counts, spend, recency, age, gaps and recent windows."""
+    a = pd.Timestamp(as_of)
+    cal = daily[daily["day"] <= a].sort_values(["customer_id", "day"])
+    cal = cal.assign(gap=cal.groupby("customer_id")["day"].diff().dt.days)
+    g = cal.groupby("customer_id")
+    f = {
+        "n": g.size(),
+        "revenue": g["amount"].sum(),
+        "mean": g["amount"].mean(),
+        "max": g["amount"].max(),
+        "min": g["amount"].min(),
+        "first": g["amount"].first(),
+        "last": g["amount"].last(),
+        "quantity": g["quantity"].sum(),
+        "max_quantity": g["quantity"].max(),
+        "recency": (a - g["day"].max()).dt.days,
+        "age": (a - g["day"].min()).dt.days,
+        "gap_mean": g["gap"].mean(),
+        "gap_min": g["gap"].min(),
+        "gap_max": g["gap"].max(),
+        "gap_last": g["gap"].last(),
+    }
+    for days in (30, 90, 180):
+        w = cal[cal["day"] > a - pd.Timedelta(days=days)].groupby("customer_id")
+        f[f"n_{days}"] = w.size()
+        f[f"revenue_{days}"] = w["amount"].sum()
+    return pd.DataFrame(f).reindex(customers)
+
+
+CEILING_MODELS = {
+    "Tweedie 1.5, 15 leaves": {"objective": "tweedie", "num_leaves": 15, "min_data_in_leaf": 100},
+    "Tweedie 1.5, 4 leaves": {"objective": "tweedie", "num_leaves": 4, "min_data_in_leaf": 500},
+    "Poisson, 7 leaves": {"objective": "poisson", "num_leaves": 7, "min_data_in_leaf": 200},
+    "Huber (alpha 50), 15 leaves": {
+        "objective": "huber",
+        "alpha": 50.0,
+        "num_leaves": 15,
+        "min_data_in_leaf": 100,
+    },
+}
+
+
+def ceiling(features: pd.DataFrame, actual_rev: np.ndarray, clv: np.ndarray) -> None:
+    """Print the top-10% share of boosters cross-validated on the window's own revenue, and a
+    bootstrap interval of cemlib's share (see the module docstring)."""
+    import lightgbm as lgb
+
+    from cemlib.churn.evaluate import top_share
+
+    print("\nCeiling (analysis only: boosters trained on 80% of the evaluated window's revenue)")
+    for name, params in CEILING_MODELS.items():
+        shares = []
+        for seed in range(3):
+            fold = np.random.default_rng(seed).integers(0, 5, len(features))
+            oof = np.zeros(len(features))
+            for k in range(5):
+                train = fold != k
+                booster = lgb.train(
+                    {
+                        **params,
+                        "tweedie_variance_power": 1.5,
+                        "learning_rate": 0.03,
+                        "seed": seed,
+                        "num_threads": 2,
+                        "verbose": -1,
+                    },
+                    lgb.Dataset(features[train], actual_rev[train]),
+                    400,
+                )
+                oof[~train] = booster.predict(features[~train])
+            shares.append(top_share(oof, actual_rev, 0.10))
+        print(
+            f"  {name:<28} top-10% {np.mean(shares):.4f} "
+            f"(seeds {', '.join(f'{x:.4f}' for x in shares)})"
+        )
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(1000):
+        i = rng.integers(0, len(clv), len(clv))
+        boot.append(top_share(clv[i], actual_rev[i], 0.10))
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    print(
+        f"  cemlib churn                 top-10% {top_share(clv, actual_rev, 0.10):.4f}, "
+        f"bootstrap of customers: sd {np.std(boot):.4f}, 95% interval {lo:.4f}..{hi:.4f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-peers", action="store_true", help="only run cemlib")
@@ -78,6 +174,12 @@ def main() -> None:
         help="inner backtest: file cut at 1997-09-30, as_of 1997-06-30 (or AS_OF), holdout to "
         "1997-09-30",
     )
+    ap.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also print what boosters cross-validated on the evaluated window's own revenue "
+        "capture (analysis only) and a bootstrap interval of cemlib's top-10%% share",
+    )
     args = ap.parse_args()
     as_of, end = (args.inner, INNER_END) if args.inner else (AS_OF, HOLDOUT_END)
     if args.inner and not pd.Timestamp("1997-03-31") < pd.Timestamp(as_of) < pd.Timestamp(end):
@@ -88,7 +190,7 @@ def main() -> None:
     raw["day"] = pd.to_datetime(raw["date"], format="%Y%m%d")
     # the inner mode sees a file that ends where the real calibration period ends
     raw = raw[raw["day"] <= end].reset_index(drop=True)
-    daily = raw.groupby(["customer_id", "day"], as_index=False)["amount"].sum()
+    daily = raw.groupby(["customer_id", "day"], as_index=False)[["amount", "quantity"]].sum()
     hold = daily[(daily["day"] > as_of) & (daily["day"] <= end)]
     customers = pd.Index(sorted(daily["customer_id"].unique()), name="customer_id")
     actual_n = hold.groupby("customer_id").size().reindex(customers).fillna(0).to_numpy()
@@ -160,6 +262,8 @@ def main() -> None:
         "display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format
     ):
         print(table)
+    if args.ceiling:
+        ceiling(history_features(daily, as_of, customers), actual_rev, s["clv"].to_numpy())
 
 
 if __name__ == "__main__":
