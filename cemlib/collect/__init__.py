@@ -12,6 +12,7 @@ from cemlib.collect.loaders import (
     read_table_file,
 )
 from cemlib.collect.normalize import (
+    city_name,
     email_key,
     email_norm,
     gender_hint,
@@ -33,6 +34,7 @@ __all__ = [
     "LoadedTable",
     "SourceFolder",
     "TableSpec",
+    "city_name",
     "collect",
     "email_key",
     "email_norm",

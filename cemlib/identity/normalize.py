@@ -196,6 +196,13 @@ def text_norm(series: pd.Series) -> pd.Series:
     return s.mask(s == "")
 
 
+def city_key(series: pd.Series) -> pd.Series:
+    """A city for matching: the settlement type word dropped (``г. Москва`` -> ``Москва``, via
+    :func:`cemlib.collect.normalize.city_name`), then :func:`text_norm`."""
+    name = _collect("city_name")
+    return text_norm(name(series) if name else series)
+
+
 # -- name hints: gender and first names hidden in emails ------------------------------------
 _SURNAME_F = re.compile(r"(ova|eva|ina|aia|kaia|skaia)$")
 _SURNAME_M = re.compile(r"(ov|ev|in|ii|skii|ski|oi)$")

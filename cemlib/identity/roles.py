@@ -345,8 +345,9 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
 
     for role in ("loyalty_card", "device_id", "national_id", "street_number", "postcode"):
         out[role] = _per_value(_compact, col(role))
-    for role in ("address", "city", "region"):
+    for role in ("address", "region"):
         out[role] = _per_value(nz.text_norm, col(role))
+    out["city"] = _per_value(nz.city_key, col("city"))
     # gender from the name, else hints from the email local part (irina.sokolova@ -> irina, F)
     gender = nz.name_gender(out["first_lat"], out["middle_lat"], out["last_lat"])
     hints = _per_value(nz.email_hints, out["email"])

@@ -13,6 +13,7 @@ import datetime as dt
 
 import pandas as pd
 
+from cemlib.collect.normalize.places import city_name
 from cemlib.errors import InputError
 from cemlib.warehouse import Warehouse
 
@@ -227,7 +228,8 @@ def profile_covariates(
     - ``loyalty_member`` 1 when a CRM contact of the customer carries a loyalty card or a till
       receipt was scanned with one, else 0;
     - ``online_share`` share of the customer's orders placed online (NA without orders);
-    - ``region`` most frequent CRM ``city`` (or ``region``) of the customer, ``"unknown"`` if none.
+    - ``region`` most frequent CRM ``city`` (or ``region``) of the customer, named without its
+      settlement type (``г. Москва`` -> ``Москва``), ``"unknown"`` if none.
     """
     if truth:
         key = "person"
@@ -285,13 +287,25 @@ def profile_covariates(
         else:
             sel.append("0 AS loyal")
         sel.append(f"CAST(t.{reg_col} AS VARCHAR) AS region" if reg_col else "NULL AS region")
-        where_sql = where.replace("registered_at", "registered_at")
-        inner = _mapped(wh, "crm_contacts", "contact_id", mapping, ", ".join(sel), where_sql)
-        crm_df = con.execute(
-            f"SELECT customer_id, max(loyal) AS loyal, mode(region) AS region FROM ({inner}) "
-            "GROUP BY customer_id",
-            params,
+        inner = _mapped(wh, "crm_contacts", "contact_id", mapping, ", ".join(sel), where)
+        # "г. Москва" and "Москва" are one region: each distinct spelling is named once
+        names = con.execute(
+            f"SELECT DISTINCT CAST({reg_col} AS VARCHAR) AS raw FROM {crm}.crm_contacts "
+            f"WHERE {reg_col} IS NOT NULL"
+            if reg_col
+            else "SELECT NULL::VARCHAR AS raw WHERE false"
         ).df()
+        names["name"] = city_name(names["raw"]).astype(object)
+        con.register("_region_names", names)
+        try:
+            crm_df = con.execute(
+                f"SELECT c.customer_id, max(c.loyal) AS loyal, mode(n.name) AS region "
+                f"FROM ({inner}) c LEFT JOIN _region_names n ON n.raw = c.region "
+                "GROUP BY c.customer_id",
+                params,
+            ).df()
+        finally:
+            con.unregister("_region_names")
         loyalty_parts.append(crm_df[["customer_id", "loyal"]])
         region = crm_df[["customer_id", "region"]]
     pos = source_schema(wh, "pos_receipts")

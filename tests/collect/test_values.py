@@ -109,3 +109,28 @@ def test_parse_amounts_numeric_passthrough_and_dtype():
 def test_parse_bools(raw, expected):
     got = parse_bools(pd.Series([raw]))[0]
     assert (None if pd.isna(got) else bool(got)) == expected
+
+
+CITY_CASES = [
+    ("г. Москва", "Москва"),
+    ("г.Москва", "Москва"),
+    ("Г. Москва", "Москва"),
+    ("город Санкт-Петербург", "Санкт-Петербург"),
+    ("Казань г.", "Казань"),
+    ("Казань, г", "Казань"),
+    ("  Нижний   Новгород ", "Нижний Новгород"),
+    ("с. Ивановка", "Ивановка"),
+    ("пгт Новый Уренгой", "Новый Уренгой"),
+    ("Сочи", "Сочи"),  # "С" without a dot is part of the name
+    ("Городец", "Городец"),  # a name that starts like the type word
+    ("г.", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), CITY_CASES)
+def test_city_name_drops_the_settlement_type(raw, expected):
+    from cemlib.collect import city_name
+
+    got = city_name(pd.Series([raw]))[0]
+    assert (pd.isna(got) and expected is None) or got == expected

@@ -46,3 +46,7 @@ def test_covariates_follow_the_truth(wh):
     agree = (both["loyalty_member"] == both["loyalty_member_true"].astype(int)).mean()
     assert agree > 0.8
     assert both["online_share"].dropna().between(0, 1).all()
+    # the generator writes "г. " before 12% of CRM cities: one region per city all the same
+    assert not cov["region"].str.startswith("г.").any()
+    known = set(people["city"]) | {"unknown"}
+    assert set(cov["region"]) <= known

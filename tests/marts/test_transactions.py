@@ -86,7 +86,11 @@ def wh(tmp_path):
         "staging",
         "crm_contacts",
         pd.DataFrame(
-            {"contact_id": [100, 101], "loyalty_card": ["", "C9"], "city": ["Москва", "Казань"]}
+            {
+                "contact_id": [100, 101, 102],
+                "loyalty_card": ["", "C9", None],
+                "city": ["Москва", "г. Казань", "Казань"],
+            }
         ),
         **kw,
     )
@@ -104,9 +108,10 @@ def wh(tmp_path):
                     "support_tickets",
                     "crm_contacts",
                     "crm_contacts",
+                    "crm_contacts",
                 ],
-                "record_id": ["1", "2", "3", "1", "10", "11", "12", "100", "101"],
-                "profile_id": ["P1", "P1", "P1", "P2", "P1", "P1", "P1", "P1", "P2"],
+                "record_id": ["1", "2", "3", "1", "10", "11", "12", "100", "101", "102"],
+                "profile_id": ["P1", "P1", "P1", "P2", "P1", "P1", "P1", "P1", "P2", "P2"],
             }
         ),
         **kw,
@@ -137,7 +142,8 @@ def test_profile_covariates(wh):
     assert cov.loc["P1", "low_csat_tickets"] == 1
     assert cov.loc["P1", "loyalty_member"] == 0 and cov.loc["P2", "loyalty_member"] == 1
     assert cov.loc["P1", "online_share"] == 1.0 and cov.loc["P2", "online_share"] == 0.0
-    assert cov.loc["P2", "region"] == "Казань"
+    # "г. Казань" and "Казань" are one city, named without the settlement type
+    assert cov.loc["P2", "region"] == "Казань" and cov.loc["P1", "region"] == "Москва"
 
 
 def test_missing_map_is_clear_error(tmp_path):

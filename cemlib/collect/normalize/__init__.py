@@ -11,9 +11,11 @@ from cemlib.collect.normalize.names import (
     translit_key,
 )
 from cemlib.collect.normalize.phones import normalize_phone, phone_e164
+from cemlib.collect.normalize.places import city_name
 from cemlib.collect.normalize.unique import map_unique
 
 __all__ = [
+    "city_name",
     "email_key",
     "email_norm",
     "gender_hint",
