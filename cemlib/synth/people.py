@@ -489,15 +489,29 @@ def _emails(rng, first_lat, last_lat, year, domains, dw, alt=False) -> np.ndarra
 
 def _dedupe_emails(email: np.ndarray, email2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Make every address belong to one person: later holders get a numeric suffix."""
-    n = len(email)
-    both = pd.Series(np.concatenate([email, email2]), dtype=object)
+    arr = unique_addresses(np.concatenate([email, email2]))
+    return arr[: len(email)], arr[len(email) :]
+
+
+def unique_addresses(addresses: np.ndarray) -> np.ndarray:
+    """Each mailbox once: a later copy gets a numeric suffix on its local part (``a.b@x.ru``
+    -> ``a.b17@x.ru``), so earlier holders keep theirs. Spellings of one mailbox count as one
+    (``a.b@ya.ru`` is ``a-b@yandex.ru``, Gmail ignores dots: the collection stage's email key)."""
+    from cemlib.collect.normalize.emails import email_key
+
+    def keys(values: pd.Series) -> pd.Series:
+        text = values.astype("string")
+        return email_key(text).fillna(text).astype(object)
+
+    both = pd.Series(addresses, dtype=object)
+    key = keys(both)
     for attempt in range(5):
-        dup = both.duplicated() & both.notna()
+        dup = key.duplicated().to_numpy() & both.notna().to_numpy()
         if not dup.any():
             break
-        idx = np.flatnonzero(dup.to_numpy())
+        idx = np.flatnonzero(dup)
         vals = both.iloc[idx].str.split("@", n=1, expand=True)
         suffix = pd.Series((idx % 97 + 1 + attempt * 7).astype(str), index=vals.index)
         both.iloc[idx] = (vals[0] + suffix + "@" + vals[1]).to_numpy()
-    arr = both.to_numpy()
-    return arr[:n], arr[n:]
+        key.iloc[idx] = keys(both.iloc[idx]).to_numpy()
+    return both.to_numpy()

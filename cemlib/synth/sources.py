@@ -35,7 +35,7 @@ from cemlib.synth.noise import (
     where,
     zfill,
 )
-from cemlib.synth.people import CITIES
+from cemlib.synth.people import CITIES, unique_addresses
 
 STR = pd.StringDtype("pyarrow")
 #: web events are built this many at a time (memory stays flat for a million people)
@@ -144,6 +144,17 @@ class SourceBuilder:
         self.phone2 = people["phone2_digits"].to_numpy()
         self.email = people["email"].to_numpy()
         self.email2 = people["email2"].to_numpy()
+        # a new mailbox for a second account: the same local part at another provider, with a
+        # suffix when another person already holds that address or makes the same one
+        alt = np.asarray(
+            other_provider(pa.array(self.email, type=TEXT)).to_numpy(zero_copy_only=False),
+            dtype=object,
+        )
+        mine = alt == self.email2
+        pool = unique_addresses(
+            np.concatenate([self.email, self.email2, np.where(mine, None, alt)])
+        )
+        self.new_mailbox = np.where(mine, alt, pool[2 * self.n :])
         hh = people["_hh"].to_numpy()
         rank = people["household_rank"].to_numpy()
         head = np.zeros(hh.max() + 1, dtype=np.int64)
@@ -282,12 +293,8 @@ class SourceBuilder:
         phone = self.styled_phone(ph, "crm_contacts")
         # a duplicate registration is usually made with another address: the second one,
         # or a new mailbox with the same name at another provider
-        e1, e2 = self.email[person], self.email2[person]
+        e1, e2, alt = self.email[person], self.email2[person], self.new_mailbox[person]
         u = rng.random(n)
-        alt = np.asarray(
-            other_provider(pa.array(e1, type=TEXT)).to_numpy(zero_copy_only=False),
-            dtype=object,
-        )
         dup_addr = np.where(pd.notna(e2) & (u < 0.6), e2, np.where(rng.random(n) < 0.6, alt, e1))
         acct = np.where(is_dup, dup_addr, account_email[person])
         self.dup_email = np.full(self.n, None, dtype=object)

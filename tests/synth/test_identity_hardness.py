@@ -121,3 +121,29 @@ def test_family_computers_share_cookies(clean_world):
     assert (people_per_device > 1).sum() >= 50
     assert (people_per_cookie > 1).sum() >= 50
     assert (people_per_device > 1).mean() < 0.2  # most devices stay personal
+
+
+def test_no_mailbox_is_shared_across_households():
+    """A mailbox belongs to one person; only relatives type each other's. Duplicate accounts'
+    new mailboxes (same name, another provider) and ``ya.ru``/``yandex.ru`` spellings included:
+    at 20,000 people namesakes made ~70 such collisions before the generator checked them."""
+    from cemlib.collect import email_key
+    from cemlib.synth import generate
+
+    world = generate(n_people=20_000, seed=42, as_of="2025-06-30")
+    people = world.truth["people"].set_index("person_id")
+    rp = world.truth["record_person"]
+    frames = []
+    for table in ("crm_contacts", "online_orders", "web_events", "support_tickets"):
+        key = ID_COLS[table][0]
+        src = world.sources[table][[key, "email"]].dropna()
+        frames.append(
+            pd.DataFrame({"source_table": table, "record_id": src[key], "email": src["email"]})
+        )
+    recs = pd.concat(frames).merge(rp, on=["source_table", "record_id"])
+    recs["key"] = email_key(recs["email"])
+    recs["household"] = recs["person_id"].map(people["household_id"])
+    per_key = recs.dropna(subset=["key"]).groupby("key")
+    assert per_key.ngroups > 15_000
+    assert per_key["person_id"].nunique().gt(1).sum() > 100  # relatives' addresses do travel
+    assert per_key["household"].nunique().max() == 1
