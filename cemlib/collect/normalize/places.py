@@ -1,6 +1,6 @@
-"""Settlement names as exports write them: ``г. Москва``, ``г.Москва``, ``город Москва``,
-``Москва г.`` and ``Москва`` are one city. The settlement-type word is dropped and white space
-collapsed; the spelling of the name itself is kept (for reports)."""
+"""Settlement names as exports write them: ``г. Москва``, ``г.Москва``, ``г Москва``,
+``город Москва``, ``Москва г.`` and ``Москва`` are one city. The settlement-type word is
+dropped and white space collapsed; the spelling of the name itself is kept (for reports)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import re
 
 import pandas as pd
 
-# abbreviations need their dot ("с." is a village, "Сочи" is not); full words need a space
-_TYPE = r"(?:г|гор|пгт|пос|п|с|дер|д|ст|рп)\.|(?:город|пгт|поселок|посёлок|село|деревня)(?=\s)"
+# a type word is a word of its own: followed by a dot or a space ("с. Ивановка", "г Москва"),
+# never the start of the name ("Сочи", "Городец")
+_TYPE = r"(?:г|гор|город|пгт|пос|п|с|дер|д|ст|рп|поселок|посёлок|село|деревня)(?:\.|(?=\s))"
 _PREFIX = re.compile(rf"^(?:{_TYPE})\s*", re.IGNORECASE)
 _SUFFIX = re.compile(r"[\s,]+(?:г|гор)\.?$|[\s,]+город$", re.IGNORECASE)
 
