@@ -289,12 +289,12 @@ def profile_covariates(
         sel.append(f"CAST(t.{reg_col} AS VARCHAR) AS region" if reg_col else "NULL AS region")
         inner = _mapped(wh, "crm_contacts", "contact_id", mapping, ", ".join(sel), where)
         # "г. Москва" and "Москва" are one region: each distinct spelling is named once
-        names = con.execute(
-            f"SELECT DISTINCT CAST({reg_col} AS VARCHAR) AS raw FROM {crm}.crm_contacts "
-            f"WHERE {reg_col} IS NOT NULL"
-            if reg_col
-            else "SELECT NULL::VARCHAR AS raw WHERE false"
-        ).df()
+        names = pd.DataFrame({"raw": pd.Series(dtype=object)})
+        if reg_col:
+            names = con.execute(
+                f"SELECT DISTINCT CAST({reg_col} AS VARCHAR) AS raw FROM {crm}.crm_contacts "
+                f"WHERE {reg_col} IS NOT NULL"
+            ).df()
         names["name"] = city_name(names["raw"]).astype(object)
         con.register("_region_names", names)
         try:
