@@ -105,9 +105,10 @@ def history_features(daily: pd.DataFrame, as_of: str, customers: pd.Index) -> pd
     return pd.DataFrame(f).reindex(customers)
 
 
+TWEEDIE = {"objective": "tweedie", "tweedie_variance_power": 1.5}
 CEILING_MODELS = {
-    "Tweedie 1.5, 15 leaves": {"objective": "tweedie", "num_leaves": 15, "min_data_in_leaf": 100},
-    "Tweedie 1.5, 4 leaves": {"objective": "tweedie", "num_leaves": 4, "min_data_in_leaf": 500},
+    "Tweedie 1.5, 15 leaves": {**TWEEDIE, "num_leaves": 15, "min_data_in_leaf": 100},
+    "Tweedie 1.5, 4 leaves": {**TWEEDIE, "num_leaves": 4, "min_data_in_leaf": 500},
     "Poisson, 7 leaves": {"objective": "poisson", "num_leaves": 7, "min_data_in_leaf": 200},
     "Huber (alpha 50), 15 leaves": {
         "objective": "huber",
@@ -136,7 +137,6 @@ def ceiling(features: pd.DataFrame, actual_rev: np.ndarray, clv: np.ndarray) -> 
                 booster = lgb.train(
                     {
                         **params,
-                        "tweedie_variance_power": 1.5,
                         "learning_rate": 0.03,
                         "seed": seed,
                         "num_threads": 2,
