@@ -132,16 +132,11 @@ def test_no_mailbox_is_shared_across_households():
 
     world = generate(n_people=20_000, seed=42, as_of="2025-06-30")
     people = world.truth["people"].set_index("person_id")
-    rp = world.truth["record_person"]
-    frames = []
-    for table in ("crm_contacts", "online_orders", "web_events", "support_tickets"):
-        key = ID_COLS[table][0]
-        src = world.sources[table][[key, "email"]].dropna()
-        frames.append(
-            pd.DataFrame({"source_table": table, "record_id": src[key], "email": src["email"]})
-        )
-    recs = pd.concat(frames).merge(rp, on=["source_table", "record_id"])
-    recs["key"] = email_key(recs["email"])
+    ids = _records(world, (*CONTACT_TABLES, "web_events"))
+    recs = ids[ids["ident"].str.startswith("e:")].merge(
+        world.truth["record_person"], on=["source_table", "record_id"]
+    )
+    recs["key"] = email_key(recs["ident"].str[2:])
     recs["household"] = recs["person_id"].map(people["household_id"])
     per_key = recs.dropna(subset=["key"]).groupby("key")
     assert per_key.ngroups > 15_000
