@@ -67,7 +67,7 @@ def run_cemlib(df: pd.DataFrame, tmp: Path) -> pd.DataFrame:
         roles_path=tmp / "roles.yaml",
         out_path=tmp / "clusters.csv",
         source_column="source",
-    )
+    ).clusters
 
 
 def run_splink(df: pd.DataFrame, which: str, threshold: float = 0.9) -> pd.DataFrame:

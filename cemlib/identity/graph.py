@@ -1,10 +1,18 @@
-"""Clustering of links into profiles, with a guard against chains.
+"""Clustering of links into profiles, with constraints and a guard against chains.
 
-Links are merged strongest first (union–find). Before two clusters merge, every record of one
-is checked against every record of the other: if any two are clearly different people (first
-names differ beyond a typo and birth dates beyond one digit or a day/month swap), the merge is
-refused. The link's own pair was already weighed by the model; the guard stops the chains, where
-one weak link would join two people who never met through a third record.
+Links are merged strongest first (union–find). Two kinds of checks run before two clusters
+merge, over every record of one against every record of the other:
+
+* constraints, on every link however strong: two different full birth dates (beyond one
+  digit, an adjacent-digit transposition or a day/month swap) or two different patronymics
+  are two people, whatever connects them; and a record that carries a name and nothing else
+  (no identifier, no birth date, no address) may join one profile but never bridge two;
+* the chain guard, on the links it is asked to check: first names that differ beyond a typo
+  under different birth dates (and, for identifiers a family shares, different first names or
+  genders) refuse the merge.
+
+The link's own pair was already weighed by the model; the checks stop the chains, where one
+link would join two people who never met through a third record.
 """
 
 from __future__ import annotations
@@ -19,14 +27,24 @@ FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")
 
 
 def _dates_close(a: str, b: str) -> bool:
-    return a == b or (len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) <= 1)
+    """Equal up to one digit or one transposition of adjacent digits (on folded dates)."""
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(diff) <= 1:
+        return True
+    i, j = diff[0], diff[-1]
+    return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
 
 
 def clearly_different(a: tuple, b: tuple) -> bool:
-    """Two (first, last, birth date) records are different people: first names differ beyond
-    a typo (and are not a first/last swap) and birth dates differ beyond one digit or a swap."""
-    fa, la, da, _ = a
-    fb, lb, db, _ = b
+    """Two (first, last, birth date, …) records are different people: first names differ
+    beyond a typo (and are not a first/last swap) and birth dates differ beyond one digit or a
+    swap."""
+    fa, la, da = a[:3]
+    fb, lb, db = b[:3]
     if not (fa and fb and da and db) or _dates_close(da, db):
         return False
     swapped = bool(la and fa == lb) or bool(lb and fb == la)
@@ -35,13 +53,20 @@ def clearly_different(a: tuple, b: tuple) -> bool:
 
 def names_clash(a: tuple, b: tuple) -> bool:
     """First names (or email name hints) that differ beyond a typo, or different genders."""
-    fa, la, _, ga = a
-    fb, lb, _, gb = b
+    fa, la, _, ga = a[:4]
+    fb, lb, _, gb = b[:4]
     if ga and gb and ga != gb:
         return True
     if not (fa and fb) or names_similar(fa, fb):
         return False
     return not (bool(la and fa == lb) or bool(lb and fb == la))
+
+
+def facts_conflict(dobs_a: set, dobs_b: set, mids_a: set, mids_b: set) -> bool:
+    """Two clusters hold a birth date (folded) or a patronymic that cannot be one person's."""
+    if any(not _dates_close(x, y) for x in dobs_a for y in dobs_b):
+        return True
+    return any(not names_similar(x, y) for x in mids_a for y in mids_b)
 
 
 def _conflict(a: set, b: set, strict: bool, cap: int = 2500) -> bool:
@@ -52,18 +77,64 @@ def _conflict(a: set, b: set, strict: bool, cap: int = 2500) -> bool:
     return any(clearly_different(x, y) for x in a for y in b)
 
 
+def _column(prepared: pd.DataFrame, col: str) -> list:
+    if col not in prepared:
+        return [None] * len(prepared)
+    s = prepared[col]
+    return s.astype(object).where(s.notna(), None).tolist()
+
+
+#: columns whose presence makes a record more than a name: it can bridge two profiles
+_ANCHOR_COLUMNS: tuple[str, ...] = (
+    "phone",
+    "phone_2",
+    "email",
+    "email_2",
+    "loyalty_card",
+    "device_id",
+    "national_id",
+    "birth_date",
+    "address",
+)
+
+
+def name_only(prepared: pd.DataFrame) -> np.ndarray:
+    """Records that carry a name and nothing else to tell their person from a namesake."""
+    named = prepared["first_lat"].notna() | prepared["last_lat"].notna()
+    anchored = np.zeros(len(prepared), dtype=bool)
+    for c in _ANCHOR_COLUMNS:
+        if c in prepared:
+            anchored |= prepared[c].notna().to_numpy()
+    return named.to_numpy() & ~anchored
+
+
+#: the cluster constraints: conflicting birth dates, conflicting patronymics, name-only bridges
+CONSTRAINTS: tuple[str, ...] = ("birth_date", "patronymic", "bridge")
+
+
 class ChainGuardClusterer:
-    """Union–find over scored links with a name/birth-date conflict guard.
+    """Union–find over scored links with cluster constraints and a chain guard.
 
     ``fit(prepared, links)`` where ``links`` has ``rid_l, rid_r, score`` and optionally
-    ``guarded`` (links the guard checks; default: score below ``strong_threshold``)
+    ``guarded`` (links the chain guard checks; default: score below ``strong_threshold``)
     sets ``labels_`` (cluster label per record: the smallest record index of the cluster),
-    ``accepted_`` (boolean per link) and ``n_refused_``.
+    ``accepted_`` (boolean per link), ``refused_by_`` (per link: ``"constraint"``,
+    ``"bridge"``, ``"guard"`` or None), ``n_refused_``. ``constraints``: which of
+    :data:`CONSTRAINTS` are checked on every link (``birth_date``, ``patronymic``: two
+    conflicting values; ``bridge``: a name-only record joining two profiles); ``guard``: the
+    chain guard.
     """
 
-    def __init__(self, *, strong_threshold: float = 0.99, guard: bool = True):
+    def __init__(
+        self,
+        *,
+        strong_threshold: float = 0.99,
+        guard: bool = True,
+        constraints: tuple[str, ...] = CONSTRAINTS,
+    ):
         self.strong_threshold = strong_threshold
         self.guard = guard
+        self.constraints = constraints
 
     def fit(self, prepared: pd.DataFrame, links: pd.DataFrame) -> ChainGuardClusterer:
         n = len(prepared)
@@ -71,16 +142,26 @@ class ChainGuardClusterer:
         first_key = prepared["first_lat"].astype("string")
         if "first_hint" in prepared:
             first_key = first_key.fillna(prepared["first_hint"].astype("string"))
-        first = first_key.astype(object).where(first_key.notna(), None)
-        last = prepared["last_lat"].astype(object).where(prepared["last_lat"].notna(), None)
-        dob = fold_dob(prepared["birth_date"]).astype(object)
-        dob = dob.where(dob.notna(), None)
-        gender = (
-            prepared["gender"] if "gender" in prepared else pd.Series(None, index=prepared.index)
+        first = first_key.astype(object).where(first_key.notna(), None).tolist()
+        last = _column(prepared, "last_lat")
+        dob_s = fold_dob(prepared["birth_date"]) if "birth_date" in prepared else None
+        dob = (
+            dob_s.astype(object).where(dob_s.notna(), None).tolist()
+            if dob_s is not None
+            else [None] * n
         )
-        gender = gender.astype(object).where(gender.notna(), None)
-        first, last, dob, gender = first.tolist(), last.tolist(), dob.tolist(), gender.tolist()
+        gender = _column(prepared, "gender")
+        unknown = set(self.constraints) - set(CONSTRAINTS)
+        if unknown:
+            raise ValueError(f"unknown constraint(s) {sorted(unknown)}; known: {CONSTRAINTS}")
+        # the facts each constraint holds per cluster (None: not checked)
+        dob_fact = dob if "birth_date" in self.constraints else [None] * n
+        middle = _column(prepared, "middle_lat") if "patronymic" in self.constraints else None
+        middle = middle or [None] * n
+        bridges = "bridge" in self.constraints
+        weak = name_only(prepared).tolist()
         state: dict[int, set] = {}
+        facts: dict[int, tuple[set, set, int]] = {}
 
         def get_state(i: int) -> set:
             st = state.get(i)
@@ -89,6 +170,14 @@ class ChainGuardClusterer:
                 st = {t} if first[i] or gender[i] else set()
                 state[i] = st
             return st
+
+        def get_facts(i: int) -> tuple[set, set, int]:
+            f = facts.get(i)
+            if f is None:
+                d, m = dob_fact[i], middle[i]
+                f = ({d} if d else set(), {m} if m else set(), 0 if weak[i] else 1)
+                facts[i] = f
+            return f
 
         def find(i: int) -> int:
             root = i
@@ -112,23 +201,34 @@ class ChainGuardClusterer:
         else:
             checked = (links["score"].to_numpy(dtype=float)[order] < self.strong_threshold).tolist()
         accepted = np.zeros(len(links), dtype=bool)
-        refused = 0
+        refused_by = np.full(len(links), None, dtype=object)
         for k, (i, j, c, st) in enumerate(zip(left, right, checked, strict, strict=True)):
             a, b = find(i), find(j)
             if a == b:
                 accepted[order[k]] = True
                 continue
+            fa, fb = get_facts(a), get_facts(b)
+            if facts_conflict(fa[0], fb[0], fa[1], fb[1]):
+                refused_by[order[k]] = "constraint"
+                continue
+            # a name-only record already in a profile with anchors cannot pull in another
+            if bridges and (weak[i] or weak[j]) and fa[2] and fb[2]:
+                refused_by[order[k]] = "bridge"
+                continue
             sa, sb = get_state(a), get_state(b)
             if self.guard and c and sa and sb and _conflict(sa, sb, st):
-                refused += 1
+                refused_by[order[k]] = "guard"
                 continue
             if a > b:
-                a, b, sa, sb = b, a, sb, sa
+                a, b, sa, sb, fa, fb = b, a, sb, sa, fb, fa
             parent[b] = a
             sa |= sb
             state.pop(b, None)
+            facts[a] = (fa[0] | fb[0], fa[1] | fb[1], fa[2] + fb[2])
+            facts.pop(b, None)
             accepted[order[k]] = True
         self.labels_ = np.fromiter((find(i) for i in range(n)), dtype=np.int64, count=n)
         self.accepted_ = accepted
-        self.n_refused_ = refused
+        self.refused_by_ = refused_by
+        self.n_refused_ = int((refused_by != None).sum())  # noqa: E711
         return self

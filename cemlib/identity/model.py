@@ -4,7 +4,11 @@ Comparisons are built from the roles present in the prepared records: first and 
 the Latin transliteration key (so Cyrillic and Latin spellings meet) with term-frequency
 adjustment for common names and a level for swapped first/last name, patronymic, birth date
 with a day/month-swap level, city, address, postcode and the strong identifiers. ``u`` is
-estimated by random sampling, ``m`` by expectation maximisation on two blocking passes.
+estimated by random sampling, ``m`` by expectation maximisation on two blocking passes, and
+both are then bounded (:func:`bound_levels`): EM drives the ``m`` of a level it never sees
+among its blocked pairs (a one-digit birth-date typo, a different loyalty card) towards zero,
+which reads as evidence of -50 or -70 and makes one disagreement veto any agreement. A data-entry
+error rate of a tenth of a percent is the floor of ``m``; one in a million the floor of ``u``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,56 @@ MODEL_COLUMNS: tuple[str, ...] = (
     "device_id",
     "national_id",
 )
+
+
+M_FLOOR = 1e-3  # a true match disagrees on any one level at least this often (entry errors)
+U_FLOOR = 1e-6  # two random records agree on any one level at least this often
+MAX_WEIGHT = 25.0  # no one level is stronger evidence than this, either way (log2 of m/u)
+
+
+def bound_levels(settings, *, m_floor=M_FLOOR, u_floor=U_FLOOR, max_weight=MAX_WEIGHT) -> int:
+    """Bound ``m`` and ``u`` of every comparison level of a Splink settings object in place
+    (floors, then ``|log2(m/u)| <= max_weight``); the number of levels changed."""
+    changed = 0
+    for comp in settings.comparisons:
+        for lvl in comp.comparison_levels:
+            if lvl.is_null_level:
+                continue
+            m, u = lvl.m_probability, lvl.u_probability
+            if m is None or u is None:
+                continue
+            nm = min(max(float(m), m_floor), 1.0 - m_floor)
+            nu = min(max(float(u), u_floor), 1.0 - u_floor)
+            w = np.log2(nm / nu)
+            if w > max_weight:
+                nu = nm / 2.0**max_weight
+            elif w < -max_weight:
+                nm = nu * 2.0**-max_weight
+            if (nm, nu) != (m, u):
+                lvl.m_probability, lvl.u_probability = nm, nu
+                changed += 1
+    return changed
+
+
+def choose_threshold(
+    probabilities: np.ndarray, *, precision: float = 0.99, floor: float = 0.5
+) -> float:
+    """Lowest match probability ``t >= floor`` whose accepted pairs (``p >= t``) have an
+    expected precision (their mean probability) of at least ``precision``.
+
+    With probabilities that mean what they say, this keeps the share of wrong links among the
+    accepted ones at ``1 - precision`` whatever the data: a market with few namesakes links
+    down to the floor, one with many stops higher. 1.0 when no pair reaches ``precision``.
+    """
+    p = np.sort(np.asarray(probabilities, dtype=float))[::-1]
+    p = p[p >= floor]
+    if len(p) == 0:
+        return float(floor)
+    mean = np.cumsum(p) / np.arange(1, len(p) + 1)
+    ok = np.flatnonzero(mean >= precision)
+    if len(ok) == 0:
+        return 1.0
+    return float(p[ok[-1]])
 
 
 def _name(col: str, label: str, other: str | None) -> cl.CustomComparison:
@@ -295,6 +349,7 @@ class SplinkModel:
                     continue
                 self.em_sessions_.append(name)
                 break
+        self.n_bounded_ = bound_levels(linker._settings_obj)
         # the EM passes' comparison vectors stay cached in DuckDB (hundreds of MB): drop them
         linker.table_management.invalidate_cache()
         self.linker_ = linker
@@ -316,9 +371,11 @@ class SplinkModel:
         self.linker_.table_management.invalidate_cache()
         names = [c[3:] for c in df.columns if c.startswith("bf_") and not c.startswith("bf_tf_")]
         agree = np.full(len(df), "", dtype=object)
+        disagree = np.full(len(df), "", dtype=object)
         for name in names:
-            hit = df[f"bf_{name}"].to_numpy(dtype=float) > 1.0
-            agree = np.where(hit, np.where(agree == "", name, agree + "," + name), agree)
+            bf = df[f"bf_{name}"].to_numpy(dtype=float)
+            for acc, hit in ((agree, bf > 1.0), (disagree, bf < 1.0)):
+                acc[:] = np.where(hit, np.where(acc == "", name, acc + "," + name), acc)
         out = pd.DataFrame(
             {
                 "rid_l": df["unique_id_l"].astype("int64"),
@@ -326,6 +383,7 @@ class SplinkModel:
                 "match_weight": df["match_weight"].astype(float),
                 "match_probability": df["match_probability"].astype(float),
                 "agreeing": agree,
+                "disagreeing": disagree,
             }
         )
         # DuckDB's threads return pairs in any order, with last-digit float noise: sorted and
@@ -334,6 +392,18 @@ class SplinkModel:
             ["match_weight", "match_probability"]
         ].round(10)
         return out.sort_values(["rid_l", "rid_r"], kind="stable", ignore_index=True)
+
+    def disagreement_rates(self) -> dict[str, float]:
+        """Per comparison: the estimated share of true matches that disagree on it entirely
+        (``m`` of its last level). Near zero for a birth date a person always gives the same
+        way; several percent where a data set replaces values (FEBRL's duplicates carry
+        another birth date in one pair of thirteen)."""
+        out = {}
+        for comp in self.linker_._settings_obj.comparisons:
+            levels = [lvl for lvl in comp.comparison_levels if not lvl.is_null_level]
+            if levels and levels[-1].m_probability is not None:
+                out[comp.output_column_name] = float(levels[-1].m_probability)
+        return out
 
     def match_weights(self) -> pd.DataFrame:
         """Per comparison level: m, u and match weight (for charts without Altair)."""

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from cemlib.errors import InputError
-from cemlib.identity.graph import ChainGuardClusterer
-from cemlib.identity.model import SplinkModel
+from cemlib.identity.graph import CONSTRAINTS, ChainGuardClusterer
+from cemlib.identity.model import SplinkModel, choose_threshold
 from cemlib.identity.roles import (
     IDENTIFIER_ROLES,
     PREPARED_COLUMNS,
@@ -30,6 +30,7 @@ RULE_SCORES: dict[str, float] = {
     "device_id": 0.999,
     "phone": 0.9985,
 }
+AUTO_FLOOR = 0.9  # the automatic match threshold is never below this
 SHARED_RULE_SCORE = 0.995  # a shared identifier plus agreeing name and birth date
 
 #: evidence that a profile belongs to a household whose members' nameless records cannot be
@@ -119,23 +120,32 @@ class IdentityResolver:
     """Collapse prepared person records into profiles.
 
     Parameters: ``guard`` (hub thresholds), ``match_threshold`` (lowest Splink match
-    probability that can link), ``strong_threshold`` (probability above which a link needs only
+    probability that can link; ``"auto"``, the default, chooses it per run from the scored
+    pairs: the lowest at which the expected precision of the accepted model links is
+    ``target_precision``, see :func:`~cemlib.identity.model.choose_threshold`),
+    ``strong_threshold`` (probability above which a link needs only
     one of name/birth date to agree), ``use_model`` (False = deterministic rules only),
     ``chain_guard``, ``seed``, ``household_guard`` (nameless records of profiles with
     household evidence stay unattached), ``household_signals`` (which evidence counts, from
     :data:`HOUSEHOLD_SIGNALS`) and ``household_statuses`` (hub-guard statuses of an identifier
     on a named record that count as the ``shared_identifier`` signal). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
-    ``guarded_``, ``model_`` (the :class:`SplinkModel` or None), ``n_refused_``.
+    ``guarded_``, ``model_`` (the :class:`SplinkModel` or None), ``threshold_`` (the match
+    threshold used; None without the model), ``constraints_`` (the cluster constraints
+    enforced: a birth-date or patronymic constraint only where the model estimates that at
+    most ``constraint_tolerance`` of true matches disagree on that field), ``n_refused_``.
     """
 
     def __init__(
         self,
         *,
         guard: HubGuard | None = None,
-        match_threshold: float = 0.9,
+        match_threshold: float | str = "auto",
+        target_precision: float = 0.99,
         strong_threshold: float = 0.99,
         use_model: bool = True,
         chain_guard: bool = True,
+        constraints: tuple[str, ...] = CONSTRAINTS,
+        constraint_tolerance: float = 0.03,
         seed: int = 42,
         u_max_pairs: float = 2e6,
         ambiguous_contested: tuple[str, ...] = ("phone", "device_id"),
@@ -145,6 +155,9 @@ class IdentityResolver:
     ):
         self.guard = guard or HubGuard()
         self.match_threshold = match_threshold
+        self.target_precision = target_precision
+        self.constraints = constraints
+        self.constraint_tolerance = constraint_tolerance
         self.strong_threshold = strong_threshold
         self.use_model = use_model
         self.chain_guard = chain_guard
@@ -226,7 +239,9 @@ class IdentityResolver:
         signals = set(self.household_signals)
         named = (nodes["first_lat"].notna() | nodes["last_lat"].notna()).to_numpy()
         if "refused_link" in signals:
-            refused = self.links_[~self.links_["accepted"].to_numpy(dtype=bool)]
+            # a name-only record refused as a bridge says nothing of a household
+            lk = self.links_
+            refused = lk[~lk["accepted"].to_numpy(dtype=bool) & (lk["refused_by"] != "bridge")]
             flagged[refused["rid_l"].to_numpy()] = True
             flagged[refused["rid_r"].to_numpy()] = True
         if "shared_identifier" in signals:
@@ -263,9 +278,11 @@ class IdentityResolver:
             match_weight=np.nan,
             match_probability=np.nan,
             agreeing=det["rule"].str.replace("+name", ",first_name", regex=False),
+            disagreeing="",
         )
         parts = [det]
         self.model_ = None
+        self.threshold_ = None
         named = prepared["first_lat"].notna() | prepared["last_lat"].notna()
         if self.use_model and named.sum() >= 50:
             model_in = prepared[named].copy()
@@ -279,7 +296,18 @@ class IdentityResolver:
                         model_in[c] = model_in[c].mask(model_in[c].isin(bad))
             index = np.flatnonzero(named.to_numpy())
             model = SplinkModel(seed=self.seed, u_max_pairs=self.u_max_pairs).fit(model_in)
-            pairs = model.predict(self.match_threshold)
+            if self.match_threshold == "auto":
+                pairs = model.predict(AUTO_FLOOR)
+                self.threshold_ = choose_threshold(
+                    pairs["match_probability"].to_numpy(),
+                    precision=self.target_precision,
+                    floor=AUTO_FLOOR,
+                )
+                pairs = pairs[pairs["match_probability"] >= self.threshold_]
+                pairs = pairs.reset_index(drop=True)
+            else:
+                self.threshold_ = float(self.match_threshold)
+                pairs = model.predict(self.threshold_)
             pairs["rid_l"] = index[pairs["rid_l"].to_numpy()]
             pairs["rid_r"] = index[pairs["rid_r"].to_numpy()]
             pairs = pairs.assign(rule="model", score=pairs["match_probability"])
@@ -289,15 +317,33 @@ class IdentityResolver:
         # the guard checks every identifier link (chains through devices, shared cards) and
         # model links below the strong threshold; a strong model link already priced its pair
         links["guarded"] = (links["rule"] != "model") | (links["score"] < self.strong_threshold)
+        self.constraints_ = self._active_constraints()
         clusterer = ChainGuardClusterer(
-            strong_threshold=self.strong_threshold, guard=self.chain_guard
+            strong_threshold=self.strong_threshold,
+            guard=self.chain_guard,
+            constraints=self.constraints_,
         ).fit(prepared, links)
         links["accepted"] = clusterer.accepted_
+        links["refused_by"] = clusterer.refused_by_
         self.n_refused_ = clusterer.n_refused_
         self.links_ = links
         self.guarded_ = guarded
         self.nodes_ = prepared
         return clusterer.labels_
+
+    def _active_constraints(self) -> tuple[str, ...]:
+        """The constraints the data support: a field whose values the model finds replaced
+        between records of one person (more than ``constraint_tolerance`` of true matches
+        disagree on it entirely) cannot veto a merge."""
+        rates = self.model_.disagreement_rates() if self.model_ is not None else {}
+        self.disagreement_rates_ = rates
+        out = []
+        for c in self.constraints:
+            rate = rates.get(c)
+            if rate is not None and rate > self.constraint_tolerance:
+                continue
+            out.append(c)
+        return tuple(out)
 
     def record_map(self, *, unattached: bool = False) -> pd.DataFrame:
         """``source_table, record_id, profile_id``; records with nothing to match on, only a
@@ -337,7 +383,9 @@ class IdentityResolver:
                 "match_weight": lk["match_weight"].to_numpy(),
                 "match_probability": lk["match_probability"].to_numpy(),
                 "agreeing": lk["agreeing"].to_numpy(),
+                "disagreeing": lk["disagreeing"].to_numpy(),
                 "accepted": lk["accepted"].to_numpy(),
+                "refused_by": lk["refused_by"].to_numpy(),
             }
         )
 
@@ -348,7 +396,7 @@ def resolve(
     *,
     id_column: str,
     source: str = "input",
-    match_threshold: float = 0.9,
+    match_threshold: float | str = "auto",
     guard: HubGuard | None = None,
     use_model: bool = True,
     seed: int = 42,

@@ -22,7 +22,11 @@ def test_weak_link_cannot_chain_two_people():
     c = ChainGuardClusterer().fit(p, links)
     assert c.labels_.tolist() == [0, 0, 2, 0]
     assert c.n_refused_ == 1 and c.accepted_.tolist() == [True, False, True]
-    off = ChainGuardClusterer(guard=False).fit(p, links)
+    # without the guard the birth-date constraint still refuses the chain
+    no_guard = ChainGuardClusterer(guard=False).fit(p, links)
+    assert no_guard.labels_.tolist() == [0, 0, 2, 0]
+    assert no_guard.refused_by_.tolist() == [None, "constraint", None]
+    off = ChainGuardClusterer(guard=False, constraints=()).fit(p, links)
     assert off.labels_.tolist() == [0, 0, 0, 0]
 
 
@@ -30,3 +34,69 @@ def test_strong_unguarded_link_merges_and_swap_is_not_a_conflict():
     p = prep([("ivan", "petrov", "1980-03-07"), ("petrov", "ivan", "1980-07-03")])
     links = pd.DataFrame({"rid_l": [0], "rid_r": [1], "score": [0.5]})
     assert ChainGuardClusterer().fit(p, links).labels_.tolist() == [0, 0]
+
+
+def prep5(rows):
+    cols = ["first_lat", "last_lat", "middle_lat", "birth_date", "phone"]
+    return pd.DataFrame(rows, columns=cols).astype("string")
+
+
+def test_namesakes_with_other_birth_dates_never_share_a_profile_however_strong_the_links():
+    # three women named Popova Olga Vladimirovna, each with her own birth date and phone, and
+    # a web record of one of them without a birth date: every link is "strong" (unguarded)
+    p = prep5(
+        [
+            ("olga", "popova", "vladimirovna", "1980-01-01", "9161111111"),
+            ("olga", "popova", "vladimirovna", "1975-05-20", "9162222222"),
+            ("olga", "popova", "vladimirovna", "1991-11-03", "9163333333"),
+            ("olga", "popova", None, None, "9161111111"),
+            ("olga", "popova", "vladimirovna", "1980-10-01", None),  # day/month swapped: same
+        ]
+    )
+    links = pd.DataFrame(
+        {
+            "rid_l": [3, 3, 3, 0, 1],
+            "rid_r": [0, 1, 2, 4, 4],
+            "score": [0.999, 0.998, 0.997, 0.996, 0.995],
+            "guarded": False,
+        }
+    )
+    c = ChainGuardClusterer().fit(p, links)
+    assert c.labels_.tolist() == [0, 1, 2, 0, 0]
+    assert c.refused_by_.tolist() == [None, "constraint", "constraint", None, "constraint"]
+    assert c.n_refused_ == 3
+    # a one-digit typo and an adjacent transposition are the same date
+    q = prep5(
+        [("olga", "popova", None, "1980-01-01", None), ("olga", "popova", None, "1908-01-01", None)]
+    )
+    one = pd.DataFrame({"rid_l": [0], "rid_r": [1], "score": [0.9], "guarded": False})
+    assert ChainGuardClusterer().fit(q, one).labels_.tolist() == [0, 0]
+
+
+def test_other_patronymic_is_another_person_and_a_name_only_record_bridges_nothing():
+    p = prep5(
+        [
+            ("ivan", "ivanov", "sergeevich", None, "9161111111"),
+            ("ivan", "ivanov", "petrovich", None, "9162222222"),
+            ("ivan", "ivanov", "sergeevic", None, None),  # a typo of the first patronymic
+        ]
+    )
+    links = pd.DataFrame({"rid_l": [0, 0], "rid_r": [1, 2], "score": [0.99, 0.96]})
+    c = ChainGuardClusterer(guard=False).fit(p, links)
+    assert c.labels_.tolist() == [0, 1, 0]
+    assert c.refused_by_.tolist() == ["constraint", None]
+    # two Ivans who may be one (nothing conflicts) and a record with a name and nothing else
+    q = prep5(
+        [
+            ("ivan", "ivanov", None, None, "9161111111"),
+            ("ivan", "ivanov", None, None, "9162222222"),
+            ("ivan", "ivanov", None, None, None),
+        ]
+    )
+    links = pd.DataFrame({"rid_l": [2, 2], "rid_r": [0, 1], "score": [0.98, 0.97]})
+    c = ChainGuardClusterer(guard=False).fit(q, links)
+    assert c.labels_.tolist() == [0, 1, 0]
+    assert c.refused_by_.tolist() == [None, "bridge"]
+    # without the bridge constraint the name-only record joins the two Ivans
+    loose = ChainGuardClusterer(guard=False, constraints=("birth_date",)).fit(q, links)
+    assert loose.labels_.tolist() == [0, 0, 0]

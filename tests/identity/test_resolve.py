@@ -26,7 +26,17 @@ def test_febrl3_subset_precision_and_recall(febrl3):
     assert res.model_ is not None and "first_name" in set(res.model_.match_weights()["comparison"])
     links = res.link_table()
     assert {"rule", "match_weight", "agreeing", "accepted"} <= set(links.columns)
-    assert links.loc[links["rule"] == "model", "match_probability"].min() >= 0.9
+    # the threshold was chosen from the data: the model links it kept are expected to be
+    # right 99 times in 100, and on FEBRL they are
+    model_p = links.loc[links["rule"] == "model", "match_probability"]
+    assert 0.9 <= res.threshold_ < 0.99 and model_p.min() >= res.threshold_
+    assert model_p.mean() >= 0.99
+    # FEBRL's duplicates carry a replaced birth date in about one pair of thirteen: the model
+    # sees it and the birth date is no constraint here; the patronymic (absent) still is
+    assert res.disagreement_rates_["birth_date"] > 0.03
+    assert "birth_date" not in res.constraints_ and "bridge" in res.constraints_
+    # every bound level weight within +-25
+    assert res.model_.match_weights()["match_weight"].abs().max() <= 25.0 + 1e-9
 
 
 def test_rules_only_and_missing_roles(febrl3):
