@@ -246,6 +246,20 @@ def build_blocking(columns: list[str], frame: pd.DataFrame | None = None, budget
     return rules
 
 
+def _level_weights(df: pd.DataFrame):
+    """(comparison, match weight per pair) of Splink's scored pairs, TF adjustment included."""
+    cols = set(df.columns)
+    for c in df.columns:
+        if c.startswith("mw_") and not c.startswith("mw_tf_adj_"):
+            name = c[3:]
+            w = df[c].to_numpy(dtype=float)
+            if f"mw_tf_adj_{name}" in cols:
+                w = w + np.nan_to_num(df[f"mw_tf_adj_{name}"].to_numpy(dtype=float))
+            yield name, np.nan_to_num(w)
+        elif c.startswith("bf_") and not c.startswith("bf_tf_adj_"):
+            yield c[3:], np.log2(np.clip(df[c].to_numpy(dtype=float), 1e-300, None))
+
+
 class SplinkModel:
     """Fellegi–Sunter model over prepared records, trained by EM without labels.
 
@@ -369,12 +383,12 @@ class SplinkModel:
             threshold_match_probability=threshold
         ).as_pandas_dataframe()
         self.linker_.table_management.invalidate_cache()
-        names = [c[3:] for c in df.columns if c.startswith("bf_") and not c.startswith("bf_tf_")]
+        # Splink 5 keeps per-comparison match weights (mw_*, log2 of the Bayes factor; the
+        # term-frequency parts apart in mw_tf_adj_*); older releases kept Bayes factors (bf_*)
         agree = np.full(len(df), "", dtype=object)
         disagree = np.full(len(df), "", dtype=object)
-        for name in names:
-            bf = df[f"bf_{name}"].to_numpy(dtype=float)
-            for acc, hit in ((agree, bf > 1.0), (disagree, bf < 1.0)):
+        for name, weight in _level_weights(df):
+            for acc, hit in ((agree, weight > 0.0), (disagree, weight < 0.0)):
                 acc[:] = np.where(hit, np.where(acc == "", name, acc + "," + name), acc)
         out = pd.DataFrame(
             {

@@ -45,10 +45,18 @@ def summary_markdown(result: IdentityResult) -> str:
         f"phone, card, email, device or name and were collapsed into **{f['profiles']:,}** "
         f"profiles ({per:.1f} records per profile). **{f['unattached_records']:,}** records stay "
         f"unattached{_reasons(f)}. {f['links_accepted']:,} of {f['links']:,} links were "
-        f"accepted; the chain guard refused {f['links_refused_by_chain_guard']:,} merges that "
-        f"would have joined clearly different people, and {f['guarded_identifiers']:,} "
-        f"identifiers ({f['hub_identifiers']:,} hubs) were not used as merge keys on their own."
+        f"accepted; the cluster constraints ({', '.join(f.get('constraints') or []) or 'none'})"
+        f" refused {f.get('links_refused_by_constraint', 0):,} merges and the chain guard "
+        f"{f['links_refused_by_chain_guard']:,} that would have joined clearly different people, "
+        f"and {f['guarded_identifiers']:,} identifiers ({f['hub_identifiers']:,} hubs) were not "
+        f"used as merge keys on their own."
     )
+    if f.get("match_threshold") is not None:
+        text += (
+            f" The model's match threshold was chosen from this run's pairs: "
+            f"**{f['match_threshold']:.3f}**, the lowest at which the model links kept are "
+            f"expected to be right 99 times in 100."
+        )
     if result.evaluation:
         e = result.evaluation
         text += (
@@ -69,7 +77,10 @@ def headlines(result: IdentityResult) -> dict:
         "unattached records": f["unattached_records"],
         "guarded identifiers": f["guarded_identifiers"],
         "merges refused by chain guard": f["links_refused_by_chain_guard"],
+        "merges refused by constraints": f.get("links_refused_by_constraint", 0),
     }
+    if f.get("match_threshold") is not None:
+        out["match threshold (from the data)"] = round(f["match_threshold"], 4)
     if result.evaluation:
         out["pairwise F1"] = round(result.evaluation["f1"], 4)
         out["false-merge rate"] = round(result.evaluation["false_merge_rate"], 4)

@@ -211,7 +211,12 @@ def resolve_sources(
         "profiles": int(rmap["profile_id"].nunique()),
         "links": len(links),
         "links_accepted": int(links["accepted"].sum()),
-        "links_refused_by_chain_guard": int(resolver.n_refused_),
+        "links_refused_by_chain_guard": int((resolver.links_["refused_by"] == "guard").sum()),
+        "links_refused_by_constraint": int(
+            resolver.links_["refused_by"].isin(["constraint", "bridge"]).sum()
+        ),
+        "match_threshold": resolver.threshold_,
+        "constraints": list(resolver.constraints_),
         "guarded_identifiers": len(resolver.guarded_),
         "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
         "by_source": by_source,

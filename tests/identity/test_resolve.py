@@ -61,6 +61,51 @@ def test_cli_writes_record_profile_csv(tmp_path, febrl3):
     assert got["profile_id"].nunique() < len(febrl3) * 0.6
 
 
+def test_cli_profiles_links_and_summary(tmp_path, febrl3, capsys):
+    src = tmp_path / "people.csv"
+    febrl3.drop(columns="person").to_csv(src, index=False)
+    roles = tmp_path / "roles.yaml"
+    roles.write_text(yaml.safe_dump(FEBRL_ROLES), encoding="utf-8")
+    out, prof, links = tmp_path / "c.csv", tmp_path / "p.csv", tmp_path / "l.csv"
+    base = ["identity", str(src), "--id-column", "rec_id", "--roles", str(roles)]
+    code = cem_main(
+        [*base, "--out", str(out), "--profiles", str(prof), "--links", str(links)]
+        + ["--max-profile-size", "4"]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    clusters = pd.read_csv(out, dtype=str)
+    sizes = clusters["profile_id"].value_counts()
+    assert f"{len(febrl3):,} records -> {len(sizes):,} profiles" in printed
+    assert f"{int((sizes >= 2).sum()):,} of 2+ records" in printed
+    assert "match threshold: 0.9" in printed
+    assert "largest profiles: " + ", ".join(str(n) for n in sizes.head(5)) in printed
+    n_big = int((sizes > 4).sum())
+    assert n_big > 0 and f"WARNING: {n_big} profile(s) above --max-profile-size 4" in printed
+    # one golden record per profile; its record count adds up to the input
+    p = pd.read_csv(prof, dtype=str)
+    assert p["profile_id"].is_unique and set(p["profile_id"]) == set(sizes.index)
+    assert p["n_records"].astype(int).sum() == len(febrl3)
+    lk = pd.read_csv(links, dtype=str, keep_default_na=False)
+    assert {"rule", "match_probability", "agreed", "disagreed", "accepted", "refused_by"} <= set(
+        lk.columns
+    )
+    model = lk[lk["rule"] == "model"]
+    assert len(model) > 0 and (model["match_probability"].astype(float) >= 0.9).all()
+    assert model["agreed"].str.contains("first_name").mean() > 0.5
+    flagged = lk["oversized_profile"] == "True"
+    assert set(lk.loc[flagged, "left_profile_id"]) <= set(sizes.index[sizes > 4])
+    # bad arguments: one line, exit 2, nothing written
+    for bad in (["--match-threshold", "1.5"], ["--max-profile-size", "0"]):
+        fresh = tmp_path / "fresh.csv"
+        with pytest.raises(SystemExit) as exc:
+            cem_main([*base, "--out", str(fresh), *bad])
+        assert exc.value.code == 2 and not fresh.exists()
+    code = cem_main([*base, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out is a folder" in err and "Traceback" not in err
+
+
 def test_bad_input_errors_name_file_and_column(tmp_path, capsys):
     df = pd.DataFrame({"id": ["1", "2"], "name": ["a", "b"]})
     with pytest.raises(InputError, match="'nope'"):
