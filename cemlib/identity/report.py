@@ -212,3 +212,23 @@ def evaluation_table(result: IdentityResult) -> pd.DataFrame | None:
         "records",
     ]
     return pd.DataFrame({"metric": keys, "value": [result.evaluation[k] for k in keys]})
+
+
+def calibration_table(result: IdentityResult) -> pd.DataFrame | None:
+    """The model's match probability against the silver-label share, per probability band
+    (see :func:`cemlib.identity.resolve.silver_calibration`); None without the model."""
+    cal = getattr(result.resolver, "calibration_", None)
+    if cal is None:
+        return None
+    out = cal.copy()
+    out["mean_probability"] = out["mean_probability"].round(4)
+    out["silver_share"] = out["silver_share"].round(4)
+    threshold = result.resolver.threshold_
+    kept = []
+    for band in out["match probability"]:
+        lo, hi = (float(x) for x in band.split("–"))
+        kept.append(
+            "yes" if lo >= threshold else "no" if hi <= threshold else f"from {threshold:.3f}"
+        )
+    out["kept"] = kept
+    return out

@@ -31,6 +31,8 @@ RULE_SCORES: dict[str, float] = {
     "phone": 0.9985,
 }
 AUTO_FLOOR = 0.9  # the automatic match threshold is never below this
+CALIBRATION_FLOOR = 0.5  # pairs scored from this probability up feed the calibration table
+CALIBRATION_BINS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 SHARED_RULE_SCORE = 0.995  # a shared identifier plus agreeing name and birth date
 
 #: evidence that a profile belongs to a household whose members' nameless records cannot be
@@ -73,6 +75,48 @@ def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     nodes = prepared.iloc[first_row.to_numpy()].reset_index(drop=True)
     nodes["_weight"] = np.bincount(codes)
     return codes, nodes
+
+
+def silver_calibration(pairs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """Model probability against silver labels, without any truth: per probability band, the
+    pairs scored, their mean predicted probability and, among the pairs whose two records both
+    carry an e-mail (or both a phone or a national id; shared ones masked), the share that carry the same one.
+
+    Same-identifier pairs are near-certain matches, so that share is a floor of the band's
+    real precision (a person with two e-mails counts against it): a band whose predicted
+    probability sits far above it is overconfident.
+    """
+    left, right = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
+    both = np.zeros(len(pairs), dtype=bool)
+    same = np.zeros(len(pairs), dtype=bool)
+    for c in ("email", "phone", "national_id"):
+        if c not in records:
+            continue
+        v = as_string(records[c]).to_numpy(dtype=object, na_value=None)
+        a, b = v[left], v[right]
+        has = (a != None) & (b != None)  # noqa: E711
+        same |= has & (a == b)
+        both |= has
+    band = pd.cut(
+        pairs["match_probability"].to_numpy(),
+        list(CALIBRATION_BINS),
+        right=False,
+        include_lowest=True,
+    )
+    p = pairs["match_probability"].to_numpy(dtype=float)
+    frame = pd.DataFrame({"band": band, "p": p, "both": both, "same": same & both})
+    out = frame.groupby("band", observed=False).agg(
+        pairs=("p", "size"),
+        mean_probability=("p", "mean"),
+        with_evidence=("both", "sum"),
+        same_identifier=("same", "sum"),
+    )
+    out["silver_share"] = out["same_identifier"] / out["with_evidence"].where(
+        out["with_evidence"] > 0
+    )
+    out.index = [f"{iv.left:g}–{iv.right:g}" for iv in out.index]
+    out.index.name = "match probability"
+    return out.reset_index()
 
 
 def profile_ids(keys: pd.Series, labels: np.ndarray) -> np.ndarray:
@@ -283,6 +327,7 @@ class IdentityResolver:
         parts = [det]
         self.model_ = None
         self.threshold_ = None
+        self.calibration_ = None
         named = prepared["first_lat"].notna() | prepared["last_lat"].notna()
         if self.use_model and named.sum() >= 50:
             model_in = prepared[named].copy()
@@ -296,18 +341,18 @@ class IdentityResolver:
                         model_in[c] = model_in[c].mask(model_in[c].isin(bad))
             index = np.flatnonzero(named.to_numpy())
             model = SplinkModel(seed=self.seed, u_max_pairs=self.u_max_pairs).fit(model_in)
-            if self.match_threshold == "auto":
-                pairs = model.predict(AUTO_FLOOR)
+            fixed = None if self.match_threshold == "auto" else float(self.match_threshold)
+            pairs = model.predict(min(CALIBRATION_FLOOR, fixed or 1.0))
+            self.calibration_ = silver_calibration(pairs, model_in)
+            if fixed is None:
                 self.threshold_ = choose_threshold(
                     pairs["match_probability"].to_numpy(),
                     precision=self.target_precision,
                     floor=AUTO_FLOOR,
                 )
-                pairs = pairs[pairs["match_probability"] >= self.threshold_]
-                pairs = pairs.reset_index(drop=True)
             else:
-                self.threshold_ = float(self.match_threshold)
-                pairs = model.predict(self.threshold_)
+                self.threshold_ = fixed
+            pairs = pairs[pairs["match_probability"] >= self.threshold_].reset_index(drop=True)
             pairs["rid_l"] = index[pairs["rid_l"].to_numpy()]
             pairs["rid_r"] = index[pairs["rid_r"].to_numpy()]
             pairs = pairs.assign(rule="model", score=pairs["match_probability"])

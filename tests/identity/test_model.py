@@ -1,0 +1,65 @@
+"""The model's calibration helpers: the per-run threshold, bounded levels, silver labels."""
+
+import numpy as np
+import pandas as pd
+import splink.comparison_library as cl
+from splink import SettingsCreator
+
+from cemlib.identity.model import bound_levels, choose_threshold
+from cemlib.identity.resolve import silver_calibration
+
+
+def test_threshold_is_the_lowest_that_keeps_the_expected_precision():
+    # 90 near-certain pairs and 20 doubtful ones from 0.95 down to 0.905
+    p = np.r_[np.full(90, 0.9999), np.linspace(0.95, 0.905, 20)]
+    t = choose_threshold(p, precision=0.99, floor=0.9)
+    kept = p[p >= t]
+    assert kept.mean() >= 0.99 and p[p >= t - 1e-9].size == kept.size
+    # one more pair would break 99%: the next lower pair is left out
+    lower = np.sort(p[p < t])[::-1]
+    assert len(lower) > 0 and np.r_[kept, lower[0]].mean() < 0.99
+    assert choose_threshold(np.full(50, 0.9999), floor=0.9) == 0.9999  # all kept
+    assert choose_threshold(np.array([0.91, 0.92]), floor=0.9) == 1.0  # none reaches 99%
+    assert choose_threshold(np.array([0.2, 0.4]), floor=0.9) == 0.9  # nothing above the floor
+
+
+def test_bound_levels_keeps_every_weight_within_25():
+    settings = SettingsCreator(
+        link_type="dedupe_only", comparisons=[cl.ExactMatch("phone"), cl.ExactMatch("email")]
+    ).get_settings("duckdb")
+    levels = [lvl for c in settings.comparisons for lvl in c.comparison_levels]
+    levels = [lvl for lvl in levels if not lvl.is_null_level]
+    # what EM leaves behind: an m at the edge of float64, a u of a unique value
+    levels[0].m_probability, levels[0].u_probability = 0.99, 1e-12
+    levels[1].m_probability, levels[1].u_probability = 1e-21, 0.999
+    levels[2].m_probability, levels[2].u_probability = 0.8, 0.01
+    levels[3].m_probability, levels[3].u_probability = 0.2, 0.99
+    assert bound_levels(settings) == 2
+    w = [np.log2(lvl.m_probability / lvl.u_probability) for lvl in levels]
+    assert max(abs(x) for x in w) <= 25 + 1e-9
+    assert abs(w[1] - np.log2(1e-3 / 0.999)) < 1e-9  # the m floor: -10, not -70
+    assert abs(w[2] - np.log2(80)) < 1e-9  # sensible levels untouched
+
+
+def test_silver_calibration_counts_pairs_sharing_an_identifier():
+    records = pd.DataFrame(
+        {
+            "email": ["a@x.ru", "a@x.ru", "b@x.ru", "c@x.ru", None],
+            "phone": [None, None, "9161", "9162", "9163"],
+        }
+    ).astype("string")
+    pairs = pd.DataFrame(
+        {
+            "rid_l": [0, 2, 3, 0],
+            "rid_r": [1, 3, 4, 4],
+            "match_probability": [0.9995, 0.995, 0.6, 0.92],
+        }
+    )
+    cal = silver_calibration(pairs, records).set_index("match probability")
+    assert cal.loc["0.999–1", ["pairs", "with_evidence", "same_identifier"]].tolist() == [1, 1, 1]
+    assert cal.loc["0.99–0.999", "silver_share"] == 0.0  # other e-mail and other phone
+    assert cal.loc["0.5–0.8", "with_evidence"] == 1  # both carry a phone
+    assert cal.loc["0.9–0.95", "with_evidence"] == 0 and np.isnan(
+        cal.loc["0.9–0.95", "silver_share"]
+    )
+    assert int(cal["pairs"].sum()) == len(pairs)
