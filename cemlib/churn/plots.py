@@ -97,18 +97,51 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
 def truth_markdown(truth: dict, horizon: int) -> str:
     if not truth:
         return "No synthetic truth in the warehouse: evaluation against the future is skipped."
-    return (
-        f"Against the synthetic truth over {horizon} days: ROC AUC of any purchase "
+    holdout = truth.get("evaluation") == "holdout"
+    if holdout:
+        head = (
+            f"Held-out year: the model refitted on the history up to the day before "
+            f"{truth['holdout_start']} and scored on the **same customers' own purchases** from "
+            f"{truth['holdout_start']} to {truth['holdout_end']} ({horizon} days)"
+        )
+    else:
+        head = f"Against the synthetic truth over {horizon} days"
+    text = (
+        f"{head}: ROC AUC of any purchase "
         f"**{truth['auc']:.3f}**, Harrell's C **{truth['harrell_c']:.3f}**, time-dependent C "
         f"{truth.get('td_concordance', float('nan')):.3f}, integrated Brier score "
         f"{truth.get('integrated_brier', float('nan')):.3f}, RMSE of purchase "
         f"counts {truth['rmse']:.2f} (MAE {truth['mae']:.2f}), predicted total "
-        f"{truth['predicted_total']:,.0f} vs actual {truth['actual_total']:,.0f} "
-        f"({truth['total_error']:+.1%}); the top 10% by CLV bring "
-        f"{truth['top10_revenue_share']:.0%} of the future revenue. Concordance with the true "
-        f"dropout dates: **{truth['dropout_concordance']:.3f}** over all customers, "
-        f"{truth['dropout_concordance_alive']:.3f} among those still active at as_of."
+        f"**{truth['predicted_total']:,.0f}** vs actual **{truth['actual_total']:,.0f}** "
+        f"(**{truth['total_error']:+.1%}**); the top 10% by CLV bring "
+        f"{truth['top10_revenue_share']:.0%} of the future revenue."
     )
+    if holdout:
+        text += (
+            f" Not in the actual, because no model could predict them: "
+            f"**{truth['unattributable_orders']:,.0f}** orders and receipts of the window "
+            "belong to no profile (anonymous till receipts, records left unattached: "
+            f"unattributable), and {truth['new_customer_purchases']:,.0f} purchases are of "
+            "customers first seen in the window."
+        )
+        if "person_future_actual_total" in truth:
+            text += (
+                f" For comparison, against every future purchase of the person behind each "
+                f"profile (synthetic truth, one profile per person, attributable or not) the "
+                f"forecast at as_of reads {truth['person_future_predicted_total']:,.0f} vs "
+                f"{truth['person_future_actual_total']:,.0f} "
+                f"({truth['person_future_total_error']:+.1%}, AUC "
+                f"{truth['person_future_auc']:.3f}): that comparison also counts purchases no "
+                "profile holds (anonymous receipts, unattached records, the person's other "
+                "profiles)."
+            )
+    if "dropout_concordance" in truth:
+        text += (
+            f" Concordance with the true dropout dates: **{truth['dropout_concordance']:.3f}** "
+            f"over all customers, {truth['dropout_concordance_alive']:.3f} among those still "
+            "active at as_of."
+        )
+    return text
 
 
 def backtest_calibration(backtest: pd.DataFrame, bins: int = 10) -> pd.DataFrame:

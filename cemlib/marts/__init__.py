@@ -6,6 +6,7 @@ from cemlib.marts.transactions import (
     profile_covariates,
     profile_transactions,
     source_schema,
+    unattributed_orders,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "profile_covariates",
     "profile_transactions",
     "source_schema",
+    "unattributed_orders",
 ]

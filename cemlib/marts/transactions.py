@@ -387,3 +387,34 @@ def profile_covariates(
         "region",
     ]
     return out[cols]
+
+
+def unattributed_orders(
+    wh: Warehouse,
+    start: str | dt.date,
+    end: str | dt.date,
+    *,
+    key: str = "profile",
+) -> int:
+    """Online orders and till receipts dated from ``start`` to ``end`` (both inclusive, whole
+    days) whose record has no customer under ``key`` (an anonymous receipt, a record the
+    identity stage left unattached): purchases no customer's history or future can hold."""
+    mapping, _ = _key_join(wh, key)
+    lo = pd.Timestamp(start).normalize().to_pydatetime()
+    hi = _as_of_bound(end).to_pydatetime()
+    total = 0
+    for header, id_col, ts_col, _lines, _channel in _SALES:
+        hs = source_schema(wh, header)
+        if hs is None:
+            continue
+        total += int(
+            wh.con.execute(
+                f"""SELECT count(*) FROM {hs}.{header} h
+                    LEFT JOIN {mapping} m
+                      ON m.source_table = '{header}' AND m.record_id = CAST(h.{id_col} AS VARCHAR)
+                    WHERE m.customer_id IS NULL AND h.{ts_col} IS NOT NULL
+                      AND CAST(h.{ts_col} AS TIMESTAMP) >= ? AND CAST(h.{ts_col} AS TIMESTAMP) < ?""",
+                [lo, hi],
+            ).fetchone()[0]
+        )
+    return total
