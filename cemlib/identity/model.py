@@ -2,7 +2,7 @@
 
 Comparisons are built from the roles present in the prepared records: first and last name on
 the Latin transliteration key (so Cyrillic and Latin spellings meet) with term-frequency
-adjustment for common names and a level for swapped first/last name, patronymic, birth date
+adjustment for common names and patronymics and a level for swapped first/last name, patronymic, birth date
 with a day/month-swap level, city, address, postcode and the strong identifiers. ``u`` is
 estimated by random sampling, ``m`` by expectation maximisation on two blocking passes, and
 both are then bounded (:func:`bound_levels`): EM drives the ``m`` of a level it never sees
@@ -148,7 +148,8 @@ def build_comparisons(columns: list[str]) -> list:
             cl.CustomComparison(
                 [
                     cll.NullLevel("middle_lat"),
-                    cll.ExactMatchLevel("middle_lat"),
+                    # Владимирович is as common as Иван: agreeing on it is weak evidence
+                    cll.ExactMatchLevel("middle_lat").configure(tf_adjustment_column="middle_lat"),
                     cll.JaroWinklerLevel("middle_lat", 0.88),
                     cll.ElseLevel(),
                 ],
