@@ -67,3 +67,68 @@ def test_notebook_executes(synth_wh, tmp_path):
     assert figures["truth dropout_concordance"] >= 0.75
     text = out.read_text()
     assert "Hazard ratios" in text and "image/png" in text
+
+
+@pytest.fixture(scope="module")
+def profiled_wh(tmp_path_factory):
+    from cemlib.collect.stage import collect
+    from cemlib.identity.stage import run_stage as identity_stage
+
+    path = tmp_path_factory.mktemp("churn_profiles") / "w.duckdb"
+    collect("synthetic", warehouse=path, n_people=1200, seed=5, as_of=AS_OF, progress=False)
+    with Warehouse(path) as wh:
+        identity_stage(wh, run_id="t", as_of=AS_OF, seed=5)
+    return path
+
+
+def test_profile_run_is_scored_on_the_profiles_own_holdout_purchases(profiled_wh):
+    """Keyed by profile, predicted and actual count the same customers' purchases: the
+    actual is the profiles' own purchase days in the held-out year, and the orders and
+    receipts of that year that belong to no profile are counted apart, never in the actual."""
+    from cemlib.churn.plots import truth_markdown
+    from cemlib.churn.stage import headline_figures, run_stage
+
+    with Warehouse(profiled_wh) as wh:
+        res = run_stage(wh, AS_OF, run_id="t", horizons=(90, 365), key="profile", seed=3)
+        imap = wh.read_table("identity", "map")
+        orders = wh.sql(
+            "SELECT 'online_orders' AS source_table, CAST(order_id AS VARCHAR) AS record_id, "
+            "CAST(ordered_at AS TIMESTAMP) AS ts FROM staging.online_orders UNION ALL "
+            "SELECT 'pos_receipts', CAST(receipt_id AS VARCHAR), CAST(purchased_at AS TIMESTAMP) "
+            "FROM staging.pos_receipts"
+        )
+    t = res.truth
+    assert t["evaluation"] == "holdout"
+    assert (t["holdout_start"], t["holdout_end"]) == ("2024-07-01", AS_OF)
+    lo, hi = pd.Timestamp("2024-07-01"), pd.Timestamp("2025-07-01")
+    # the actual, recomputed: purchase days in the window of profiles that bought before it
+    tx = res.transactions.assign(day=res.transactions["ts"].dt.normalize())
+    before = set(tx.loc[tx["ts"] < lo, "customer_id"])
+    window = tx[(tx["ts"] >= lo) & (tx["ts"] < hi)].drop_duplicates(["customer_id", "day"])
+    assert t["customers"] == len(before)
+    assert t["actual_total"] == window["customer_id"].isin(before).sum()
+    assert t["new_customer_purchases"] == (~window["customer_id"].isin(before)).sum()
+    # unattributable: orders and receipts of the window without a profile in identity.map
+    m = orders.merge(imap.astype({"record_id": str}), on=["source_table", "record_id"], how="left")
+    in_window = (m["ts"] >= lo) & (m["ts"] < hi)
+    expected = int((in_window & m["profile_id"].isna()).sum())
+    assert expected > 0 and t["unattributable_orders"] == expected
+    # what the model predicts for is what it is scored on: the total is close
+    assert abs(t["total_error"]) < 0.2 and t["auc"] >= 0.75
+    # the old comparison (every future purchase of each profile's person) stays beside it
+    assert t["person_future_actual_total"] > t["person_future_predicted_total"]
+    h = headline_figures(res)
+    assert h["holdout unattributable_orders"] == expected
+    assert "belong to no profile" in truth_markdown(t, 365)
+
+
+def test_person_run_has_no_unattributable_purchases(profiled_wh):
+    from cemlib.churn.stage import holdout_evaluation
+    from cemlib.marts import profile_transactions
+
+    with Warehouse(profiled_wh) as wh:
+        tx = profile_transactions(wh, AS_OF, key="person")
+        t = holdout_evaluation(wh, tx, AS_OF, (365,), key="person", seed=3)
+    assert tx.attrs["unmapped_lines"] == 0
+    assert t["unattributable_orders"] == 0
+    assert abs(t["total_error"]) < 0.2
