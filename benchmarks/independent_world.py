@@ -532,6 +532,7 @@ def _typo(word: str, rng: np.random.Generator) -> str:
         return word[:i] + word[i + 1 :]
     if kind == 2:
         return word[:i] + word[i] + word[i:]
+    i = max(i, 2)  # swapped with the letter before, the first letter still kept
     return word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
 
 
