@@ -72,6 +72,56 @@ def source_id_map(wh: Warehouse) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def where_purchases_go(wh: Warehouse, start: str, end: str) -> pd.DataFrame:
+    """Orders and receipts dated ``start`` <= day < ``end`` by what ``identity.map`` made of
+    them: attached to a profile of the buyer (the profile most of whose records are the
+    buyer's), to another person's profile, left unattached though they carry an identifier,
+    or anonymous (no identifier at all)."""
+    sch = "clean" if wh.has_table("clean", "pos_receipts") else "staging"
+
+    def empty(c: str) -> str:
+        return f"nullif(trim(CAST({c} AS VARCHAR)), '') IS NULL"
+
+    return wh.sql(
+        f"""
+        WITH o AS (
+          SELECT 'online_orders' AS st, CAST(order_id AS VARCHAR) AS rid,
+                 CAST(ordered_at AS TIMESTAMP) AS ts,
+                 {empty("email")} AND {empty("phone")} AND {empty("device_id")} AS anon
+          FROM {sch}.online_orders
+          UNION ALL
+          SELECT 'pos_receipts', CAST(receipt_id AS VARCHAR), CAST(purchased_at AS TIMESTAMP),
+                 {empty("loyalty_card")} AND {empty("phone")}
+          FROM {sch}.pos_receipts),
+        main AS (
+          SELECT profile_id, person_id FROM (
+            SELECT CAST(m.profile_id AS VARCHAR) AS profile_id, t.person_id,
+                   row_number() OVER (PARTITION BY m.profile_id
+                                      ORDER BY count(*) DESC, t.person_id) AS r
+            FROM identity.map m JOIN truth.record_person t
+              ON t.source_table = m.source_table
+             AND CAST(t.record_id AS VARCHAR) = CAST(m.record_id AS VARCHAR)
+            WHERE m.profile_id IS NOT NULL GROUP BY m.profile_id, t.person_id) WHERE r = 1)
+        SELECT CASE WHEN m.profile_id IS NOT NULL AND mp.person_id = t.person_id
+                    THEN 'attached to a profile of the buyer'
+                    WHEN m.profile_id IS NOT NULL THEN 'attached to another person''s profile'
+                    WHEN o.anon THEN 'no identifier (anonymous receipt)'
+                    ELSE 'carries an identifier, left unattached' END AS outcome,
+               count(*) FILTER (WHERE o.st = 'online_orders') AS online_orders,
+               count(*) FILTER (WHERE o.st = 'pos_receipts') AS till_receipts,
+               count(*) AS total
+        FROM o JOIN truth.record_person t
+          ON t.source_table = o.st AND CAST(t.record_id AS VARCHAR) = o.rid
+        LEFT JOIN identity.map m
+          ON m.source_table = o.st AND CAST(m.record_id AS VARCHAR) = o.rid
+        LEFT JOIN main mp ON mp.profile_id = CAST(m.profile_id AS VARCHAR)
+        WHERE o.ts >= ? AND o.ts < ?
+        GROUP BY 1 ORDER BY total DESC
+        """,
+        [pd.Timestamp(start).to_pydatetime(), pd.Timestamp(end).to_pydatetime()],
+    )
+
+
 def score(wh: Warehouse, key: str, as_of: str, seed: int) -> dict:
     tx = profile_transactions(wh, as_of, key=key)
     churn = holdout_evaluation(wh, tx, as_of, HORIZONS, key=key, seed=seed)
@@ -94,7 +144,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--as-of", default="2025-06-30")
     args = ap.parse_args()
-    rows, seconds = {}, {}
+    rows, seconds, flows = {}, {}, {}
+    start = (pd.Timestamp(args.as_of) - pd.Timedelta(days=364)).date()
+    end = (pd.Timestamp(args.as_of) + pd.Timedelta(days=1)).date()
     steps = tqdm(total=6, desc="identity downstream", unit="step")
     with tempfile.TemporaryDirectory() as tmp:
         path, raw = os.path.join(tmp, "w.duckdb"), os.path.join(tmp, "source_id.duckdb")
@@ -122,6 +174,8 @@ def main() -> None:
             t0 = time.perf_counter()
             with Warehouse(file) as wh:
                 rows[name] = score(wh, key, args.as_of, args.seed)
+                if key == "profile":
+                    flows[name] = where_purchases_go(wh, str(start), str(end))
             seconds[name] = time.perf_counter() - t0
             steps.update()
         steps.set_postfix_str("done")
@@ -143,6 +197,14 @@ def main() -> None:
             f"{r['unattributable orders']:,.0f} | {r['new-customer purchases']:,.0f} | "
             f"{r['NDCG@10']:.4f} |"
         )
+    for name, flow in flows.items():
+        print(f"\nWhere the held-out year's orders and receipts ({start} to {args.as_of}) go, "
+              f"keyed by {name}:\n")  # fmt: skip
+        print("| outcome | online orders | till receipts | total | share |")
+        print("|---|---|---|---|---|")
+        for _, r in flow.iterrows():
+            print(f"| {r['outcome']} | {r['online_orders']:,} | {r['till_receipts']:,} | "
+                  f"{r['total']:,} | {r['total'] / flow['total'].sum():.1%} |")  # fmt: skip
     print("\nseconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
 
 
