@@ -1,0 +1,128 @@
+"""The independent evaluation world (benchmarks/independent_world.py) and cemlib on it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import independent_world as iw  # noqa: E402
+
+from cemlib.identity import load_roles, resolve  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def world() -> pd.DataFrame:
+    return iw.make_world(3000, seed=2026)
+
+
+@pytest.fixture(scope="module")
+def people() -> pd.DataFrame:
+    return iw.make_people(3000, seed=2026)
+
+
+def test_deterministic_by_seed(world):
+    pd.testing.assert_frame_equal(world, iw.make_world(3000, seed=2026))
+    other = iw.make_world(3000, seed=7)
+    assert not world["full_name"].equals(other["full_name"])
+
+
+def test_columns_ids_and_sources(world):
+    assert list(world.columns) == list(iw.COLUMNS)
+    assert world["rec_id"].is_unique and world["rec_id"].notna().all()
+    assert set(world["source"]) == {"crm", "web", "till", "support"}
+
+
+def test_records_per_person(world):
+    per = world.groupby("person_id").size()
+    assert per.index.nunique() == 3000  # every person has a record
+    assert per.min() >= 1 and per.max() <= 5
+    assert 1.6 <= per.mean() <= 2.0
+    assert 5000 <= len(world) <= 6000
+
+
+def test_commonest_full_names_are_shared_by_many_people(people):
+    full = people["last_name"] + " " + people["first_name"] + " " + people["middle_name"]
+    top = full.value_counts()
+    assert top.iloc[0] >= 10, top.head()
+    assert top.iloc[0] <= 40, top.head()
+    assert (top.head(10) >= 5).all(), top.head(10)
+    # gendered surname and patronymic forms
+    women = people[people["gender"] == "f"]
+    assert women["middle_name"].str.endswith(("вна", "ична")).all()
+    assert {"Попова", "Иванова"} <= set(women["last_name"])
+    assert iw.female_surname("Попов") == "Попова" and iw.female_surname("Шевченко") == "Шевченко"
+
+
+def test_namesakes_differ_in_birth_date_phone_and_email(people):
+    full = people["last_name"] + " " + people["first_name"] + " " + people["middle_name"]
+    name = full.value_counts().index[0]
+    same = people[full == name]
+    assert len(same) >= 10
+    assert same["birth_date"].nunique() >= 0.9 * len(same)
+    assert same["phone"].is_unique and same["email"].is_unique
+
+
+def test_till_rows_have_no_surname_and_sources_have_their_shape(world, people):
+    surnames = set(people["last_name"])
+    till = world[world["source"] == "till"]
+    assert till["full_name"].str.split().str.len().eq(1).all()
+    assert not till["full_name"].isin(surnames).any()
+    assert till["phone"].notna().all() and till["email"].isna().all()
+    assert till["birth_date"].isna().all()
+    web = world[world["source"] == "web"]
+    assert web["email"].notna().all() and web["birth_date"].isna().all()
+    assert web["full_name"].str.contains(r"[A-Za-z]", na=False).any()  # some in Latin letters
+    crm = world[world["source"] == "crm"]
+    assert crm["birth_date"].notna().mean() > 0.8
+    assert crm["birth_date"].str.match(r"\d{2}\.\d{2}\.\d{4}$", na=False).any()
+    assert crm["birth_date"].str.match(r"\d{4}-\d{2}-\d{2}$", na=False).any()
+    assert world["city"].str.startswith("г. ", na=False).any()
+
+
+def test_households_share_a_phone(people):
+    kin = people[people["household_with"].notna()]
+    assert 0.03 <= len(kin) / len(people) <= 0.06  # one of each pair: ~8% of people in pairs
+    heads = people.set_index("person_id").loc[kin["household_with"]]
+    assert (heads["city"].to_numpy() == kin["city"].to_numpy()).all()
+    assert (heads["phone"].to_numpy() == kin["household_phone"].to_numpy()).all()
+
+
+def test_transliteration_styles():
+    assert iw.translit("Юлия", "passport") == "Iuliia"
+    assert iw.translit("Юлия", "common") == "Yuliya"
+    assert iw.translit("Иванов", "common") == "Ivanov"
+
+
+def test_written_world_and_roles(tmp_path):
+    world = iw.write_world(tmp_path, 200, seed=3)
+    records = pd.read_csv(tmp_path / "records.csv", dtype=str)
+    truth = pd.read_csv(tmp_path / "truth.csv", dtype=str)
+    assert "person_id" not in records.columns and len(records) == len(world)
+    assert list(truth.columns) == ["rec_id", "person_id"]
+    assert set(truth["rec_id"]) == set(records["rec_id"])  # truth covers every record
+    assert truth["person_id"].notna().all()
+    roles = load_roles(tmp_path / "roles.yaml")
+    assert roles == {
+        "full_name": ["full_name"],
+        "phone": ["phone"],
+        "email": ["email"],
+        "birth_date": ["birth_date"],
+        "city": ["city"],
+    }
+
+
+def test_resolve_runs_and_keeps_every_record():
+    world = iw.make_world(400, seed=11)
+    records = world.drop(columns="person_id")
+    roles = {**iw.ROLES, "source": "source"}
+    clusters = resolve(records, roles, id_column="rec_id")
+    assert len(clusters) == len(records)
+    assert list(clusters["record_id"]) == list(records["rec_id"])
+    assert clusters["profile_id"].notna().all()
+    assert clusters["profile_id"].nunique() < len(records)  # something was linked
