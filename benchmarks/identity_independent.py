@@ -316,6 +316,21 @@ def main() -> None:
                 f"sources {g['source'].value_counts().astype(int).to_dict()}; names {g['full_name'].value_counts().head(3).to_dict()}; "
                 f"distinct phones {norm_phone(g['phone']).nunique()}, e-mails {norm_email(g['email']).nunique()}"
             )
+        mixed = a.groupby(a).filter(lambda s: w.loc[s.index, "person_id"].nunique() > 1)
+        print(
+            f"\nprofiles of cem identity (defaults) mixing 2+ true persons: {mixed.nunique()} "
+            f"(of {a.nunique():,}); the first {min(6, mixed.nunique())}:"
+        )
+        for pid in mixed.drop_duplicates().head(6):
+            g = w.loc[a.index[a == pid], ["source", "full_name", "phone", "email", "birth_date"]]
+            g = g.assign(
+                phone=norm_phone(g["phone"]), person=w.loc[g.index, "person_id"]
+            ).sort_values("person")
+            print(f"- {pid}:")
+            for rid, r in g.iterrows():
+                print(
+                    f"    {rid} " + " | ".join("" if pd.isna(v) else str(v) for v in r.to_numpy())
+                )
         for name in ("cem identity (defaults)", "cem identity --rules-only"):
             br = _false_merge_breakdown(world, preds[name])
             print(f"\nfalse-merge pairs of {name} by what the two records share: {br.to_dict()}")

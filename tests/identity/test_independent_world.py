@@ -126,3 +126,11 @@ def test_resolve_runs_and_keeps_every_record():
     assert list(clusters["record_id"]) == list(records["rec_id"])
     assert clusters["profile_id"].notna().all()
     assert clusters["profile_id"].nunique() < len(records)  # something was linked
+
+
+def test_generation_is_fast():
+    import time
+
+    t0 = time.perf_counter()
+    iw.make_world(3000, seed=5)
+    assert time.perf_counter() - t0 < 10.0
