@@ -4,7 +4,7 @@ Links are merged strongest first (union–find). Two kinds of checks run before 
 merge, over every record of one against every record of the other:
 
 * constraints, on every link however strong: two different full birth dates (beyond one
-  digit, an adjacent-digit transposition or a day/month swap) or two different patronymics
+  digit, an adjacent-digit transposition, a day/month swap or a day a few days off) or two different patronymics
   are two people, whatever connects them; and a record that carries a name and nothing else
   (no identifier, no birth date, no address) may join one profile but never bridge two;
 * the chain guard, on the links it is asked to check: first names that differ beyond a typo
@@ -26,8 +26,24 @@ from cemlib.identity.rules import fold_dob, names_similar
 FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")
 
 
+DAYS_CLOSE = 3  # a day of the month off by this much is a slip (a date picker, a time zone)
+
+
+def _days_close(a: str, b: str) -> bool:
+    """Folded ``YYYY|lo|hi`` dates of one year and one month whose day differs by a few."""
+    pa, pb = a.split("|"), b.split("|")
+    if len(pa) != 3 or len(pb) != 3 or pa[0] != pb[0]:
+        return False
+    try:
+        (la, ha), (lb, hb) = map(int, pa[1:]), map(int, pb[1:])
+    except ValueError:
+        return False
+    return (la == lb and abs(ha - hb) <= DAYS_CLOSE) or (ha == hb and abs(la - lb) <= DAYS_CLOSE)
+
+
 def _dates_close(a: str, b: str) -> bool:
-    """Equal up to one digit or one transposition of adjacent digits (on folded dates)."""
+    """Equal up to one digit, one transposition of adjacent digits or a day a few days off
+    (on folded dates, so a day/month swap is equal already)."""
     if a == b:
         return True
     if len(a) != len(b):
@@ -36,7 +52,9 @@ def _dates_close(a: str, b: str) -> bool:
     if len(diff) <= 1:
         return True
     i, j = diff[0], diff[-1]
-    return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    if len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]:
+        return True
+    return _days_close(a, b)
 
 
 def clearly_different(a: tuple, b: tuple) -> bool:

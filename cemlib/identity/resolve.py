@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib.errors import InputError
-from cemlib.identity.graph import CONSTRAINTS, ChainGuardClusterer
+from cemlib.identity.graph import CONSTRAINTS, ChainGuardClusterer, _dates_close
 from cemlib.identity.model import SplinkModel, choose_threshold
 from cemlib.identity.roles import (
     IDENTIFIER_ROLES,
@@ -19,7 +19,13 @@ from cemlib.identity.roles import (
     has_identity,
     prepare_records,
 )
-from cemlib.identity.rules import IDENTIFIER_COLUMNS, HubGuard, deterministic_links
+from cemlib.identity.rules import (
+    IDENTIFIER_COLUMNS,
+    HubGuard,
+    deterministic_links,
+    fold_dob,
+    names_similar,
+)
 
 #: merge order of identifier links (higher first): the most personal identifiers build the
 #: clusters before the ones a family shares, so the chain guard sees who is who
@@ -68,13 +74,96 @@ SIGNATURE_COLUMNS: tuple[str, ...] = tuple(c for c in PREPARED_COLUMNS if c not 
 
 def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Code per record of its identifying values, and one representative row per code with
-    ``_weight`` = records it stands for. Names keep their first spelling per code."""
+    ``_weight`` = records it stands for. Names keep their first spelling per code. Records
+    without any identifier (a name, a birth date, a city) keep a code of their own."""
     cols = [c for c in SIGNATURE_COLUMNS if c in prepared]
     codes = combination_codes(prepared, cols)
+    # equal values are one person's only when they include an identifier: a thousand till
+    # receipts signed "Ольга" with no phone are a thousand Olgas, not one
+    ident = [c for c in (*IDENTIFIER_ROLES, "phone_2", "email_2") if c in prepared]
+    bare = ~prepared[ident].notna().any(axis=1).to_numpy() if ident else np.ones(len(codes), bool)
+    if bare.any():
+        codes = codes.astype(np.int64, copy=True)
+        codes[bare] = codes.max() + 1 + np.arange(int(bare.sum()))
+        codes = pd.factorize(codes, sort=True)[0]
     first_row = pd.Series(np.unique(codes, return_index=True)[1])
     nodes = prepared.iloc[first_row.to_numpy()].reset_index(drop=True)
     nodes["_weight"] = np.bincount(codes)
     return codes, nodes
+
+
+SILVER_MIN_PAIRS = 30  # fewer silver pairs with both values: the model's estimate is used
+SILVER_MAX_PAIRS = 50_000  # a seeded sample of the silver pairs beyond this
+SILVER_MAX_GROUP = 20  # identifiers on more records than this (hubs) give no silver pairs
+
+
+def silver_disagreement(prepared: pd.DataFrame, *, seed: int = 42) -> dict[str, tuple[float, int]]:
+    """How often one person's records disagree entirely on a birth date or a patronymic,
+    measured on *silver pairs*: records that carry the same phone, e-mail or national id and
+    first and last names equal up to a typo, which are almost always one person.
+
+    ``{field: (share of silver pairs with both values that conflict, such pairs)}``. It does not
+    depend on the model: EM, trained on pairs blocked on the name, counts namesakes as matches
+    where a market has many and overstates how often a person's birth date changes.
+    """
+    left, right = [], []
+    for col in ("email", "email_2", "phone", "phone_2", "national_id"):
+        if col not in prepared:
+            continue
+        v = as_string(prepared[col])
+        has = np.flatnonzero(v.notna().to_numpy())
+        if len(has) == 0:
+            continue
+        codes = pd.factorize(v.iloc[has])[0]
+        size = np.bincount(codes)
+        keep = size[codes] <= SILVER_MAX_GROUP
+        rid, codes = has[keep], codes[keep]
+        order = np.argsort(codes, kind="stable")
+        rid, codes = rid[order], codes[order]
+        first = np.r_[True, codes[1:] != codes[:-1]]
+        anchor = rid[np.flatnonzero(first)][np.cumsum(first) - 1]
+        pair = anchor != rid
+        left.append(anchor[pair])
+        right.append(rid[pair])
+    out: dict[str, tuple[float, int]] = {}
+    if not left:
+        return out
+    a, b = np.concatenate(left), np.concatenate(right)
+    if len(a) > SILVER_MAX_PAIRS:
+        pick = np.random.default_rng(seed).choice(len(a), SILVER_MAX_PAIRS, replace=False)
+        a, b = a[pick], b[pick]
+
+    def values(col: str) -> np.ndarray:
+        return as_string(prepared[col]).to_numpy(dtype=object, na_value=None)
+
+    first, last = values("first_lat"), values("last_lat")
+    same_name = np.fromiter(
+        (
+            bool(first[i] and first[j] and last[i] and last[j])
+            and names_similar(first[i], first[j])
+            and names_similar(last[i], last[j])
+            for i, j in zip(a, b, strict=True)
+        ),
+        dtype=bool,
+        count=len(a),
+    )
+    a, b = a[same_name], b[same_name]
+    checks = {"birth_date": _dates_close, "patronymic": names_similar}
+    sources = {"birth_date": "birth_date", "patronymic": "middle_lat"}
+    for field, close in checks.items():
+        col = sources[field]
+        if col not in prepared:
+            continue
+        v = (
+            fold_dob(prepared[col]).to_numpy(dtype=object, na_value=None)
+            if field == "birth_date"
+            else values(col)
+        )
+        both = [(v[i], v[j]) for i, j in zip(a, b, strict=True) if v[i] and v[j]]
+        if both:
+            conflict = sum(not close(x, y) for x, y in both)
+            out[field] = (conflict / len(both), len(both))
+    return out
 
 
 def silver_calibration(pairs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -362,7 +451,7 @@ class IdentityResolver:
         # the guard checks every identifier link (chains through devices, shared cards) and
         # model links below the strong threshold; a strong model link already priced its pair
         links["guarded"] = (links["rule"] != "model") | (links["score"] < self.strong_threshold)
-        self.constraints_ = self._active_constraints()
+        self.constraints_ = self._active_constraints(prepared)
         clusterer = ChainGuardClusterer(
             strong_threshold=self.strong_threshold,
             guard=self.chain_guard,
@@ -376,11 +465,16 @@ class IdentityResolver:
         self.nodes_ = prepared
         return clusterer.labels_
 
-    def _active_constraints(self) -> tuple[str, ...]:
-        """The constraints the data support: a field whose values the model finds replaced
-        between records of one person (more than ``constraint_tolerance`` of true matches
-        disagree on it entirely) cannot veto a merge."""
+    def _active_constraints(self, prepared: pd.DataFrame) -> tuple[str, ...]:
+        """The constraints the data support: a field whose values are replaced between records
+        of one person (more than ``constraint_tolerance`` of them disagree on it entirely)
+        cannot veto a merge. Measured on silver pairs (:func:`silver_disagreement`) where there
+        are enough, else taken from the model's ``m`` of the field's last level."""
         rates = self.model_.disagreement_rates() if self.model_ is not None else {}
+        self.silver_disagreement_ = silver_disagreement(prepared, seed=self.seed)
+        for field, (rate, n) in self.silver_disagreement_.items():
+            if n >= SILVER_MIN_PAIRS:
+                rates[field] = rate
         self.disagreement_rates_ = rates
         out = []
         for c in self.constraints:

@@ -63,3 +63,38 @@ def test_silver_calibration_counts_pairs_sharing_an_identifier():
         cal.loc["0.9–0.95", "silver_share"]
     )
     assert int(cal["pairs"].sum()) == len(pairs)
+
+
+def test_silver_pairs_measure_how_often_a_persons_birth_date_changes():
+    from cemlib.identity.resolve import silver_disagreement
+
+    rows = []
+    for k in range(40):  # 40 people, each with two records sharing a phone
+        dob = f"19{50 + k:02d}-03-1{k % 10}"
+        other = dob if k >= 4 else f"19{50 + k:02d}-11-2{k % 10}"  # four replaced dates
+        rows += [
+            (f"ivan{k}", "petrov", "sergeevich", dob, f"9{k:09d}"),
+            (f"ivan{k}", "petrov", "sergeevic" if k % 2 else None, other, f"9{k:09d}"),
+        ]
+    rows.append(("olga", "petrova", None, "1990-01-01", "9000000000"))  # another name: no pair
+    cols = ["first_lat", "last_lat", "middle_lat", "birth_date", "phone"]
+    p = pd.DataFrame(rows, columns=cols).astype("string")
+    got = silver_disagreement(p)
+    assert got["birth_date"] == (4 / 40, 40)
+    assert got["patronymic"] == (0.0, 20)  # a typo is no disagreement
+
+
+def test_records_with_nothing_but_a_name_are_not_collapsed_into_one():
+    from cemlib.identity import resolve
+
+    df = pd.DataFrame(
+        {
+            "id": [f"t{i}" for i in range(6)],
+            "name": ["Ольга"] * 4 + ["Иван", "Иван"],
+            "tel": [None] * 4 + ["+7 916 123-45-67", "+7 916 123-45-67"],
+        }
+    )
+    out = resolve(df, {"name": "first_name", "tel": "phone"}, id_column="id", use_model=False)
+    # four receipts signed "Ольга" are four profiles; a shared phone still links
+    assert out["profile_id"].iloc[:4].nunique() == 4
+    assert out["profile_id"].nunique() == 5
