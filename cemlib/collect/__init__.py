@@ -15,6 +15,7 @@ from cemlib.collect.normalize import (
     city_name,
     email_key,
     email_norm,
+    first_name_key,
     gender_hint,
     name_norm,
     normalize_phone,
@@ -55,4 +56,5 @@ __all__ = [
     "stage_table",
     "table_spec",
     "translit_key",
+    "first_name_key",
 ]

@@ -129,6 +129,15 @@ def _translit_one(value: str) -> str:
     return v
 
 
+def first_name_key(series: pd.Series) -> pd.Series:
+    """:func:`translit_key` of a first name with everyday short forms read as their full
+    name (Саша -> aleksandr, Таня -> tatiana)."""
+    fn = _collect("first_name_key")
+    if fn is not None:
+        return _na(pd.Series(fn(series), index=series.index))
+    return translit_key(series)
+
+
 def translit_key(series: pd.Series) -> pd.Series:
     """Latin matching key: Иванов, Ivanov and Iwanow all give ``ivanov``."""
     fn = _collect("translit_key")

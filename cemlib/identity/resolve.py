@@ -116,15 +116,14 @@ def silver_disagreement(prepared: pd.DataFrame, *, seed: int = 42) -> dict[str, 
             continue
         codes = pd.factorize(v.iloc[has])[0]
         size = np.bincount(codes)
-        keep = size[codes] <= SILVER_MAX_GROUP
-        rid, codes = has[keep], codes[keep]
-        order = np.argsort(codes, kind="stable")
-        rid, codes = rid[order], codes[order]
-        first = np.r_[True, codes[1:] != codes[:-1]]
-        anchor = rid[np.flatnonzero(first)][np.cumsum(first) - 1]
-        pair = anchor != rid
-        left.append(anchor[pair])
-        right.append(rid[pair])
+        keep = (size[codes] >= 2) & (size[codes] <= SILVER_MAX_GROUP)
+        g = pd.DataFrame({"code": codes[keep], "rid": has[keep]})
+        # every pair within a group (at most SILVER_MAX_GROUP records): which record comes
+        # first must not decide which pairs are seen
+        both = g.merge(g, on="code", suffixes=("_l", "_r"))
+        both = both[both["rid_l"] < both["rid_r"]]
+        left.append(both["rid_l"].to_numpy())
+        right.append(both["rid_r"].to_numpy())
     out: dict[str, tuple[float, int]] = {}
     if not left:
         return out
@@ -150,19 +149,32 @@ def silver_disagreement(prepared: pd.DataFrame, *, seed: int = 42) -> dict[str, 
     a, b = a[same_name], b[same_name]
     checks = {"birth_date": _dates_close, "patronymic": names_similar}
     sources = {"birth_date": "birth_date", "patronymic": "middle_lat"}
-    for field, close in checks.items():
-        col = sources[field]
-        if col not in prepared:
-            continue
-        v = (
-            fold_dob(prepared[col]).to_numpy(dtype=object, na_value=None)
-            if field == "birth_date"
-            else values(col)
+    vals = {}
+    for field, col in sources.items():
+        if col in prepared:
+            vals[field] = (
+                fold_dob(prepared[col]).to_numpy(dtype=object, na_value=None)
+                if field == "birth_date"
+                else values(col)
+            )
+    conflict = {
+        field: np.array(
+            [
+                bool(v[i] and v[j]) and not checks[field](v[i], v[j])
+                for i, j in zip(a, b, strict=True)
+            ],
+            dtype=bool,
         )
-        both = [(v[i], v[j]) for i, j in zip(a, b, strict=True) if v[i] and v[j]]
-        if both:
-            conflict = sum(not close(x, y) for x, y in both)
-            out[field] = (conflict / len(both), len(both))
+        for field, v in vals.items()
+    }
+    for field, v in vals.items():
+        # a pair that conflicts on the other field is two relatives of one name (a mother and
+        # her daughter Olga on one family phone), not evidence of how one person's values vary
+        others = [conflict[o] for o in conflict if o != field]
+        ok = ~np.logical_or.reduce(others) if others else np.ones(len(a), dtype=bool)
+        both = np.array([bool(v[i] and v[j]) for i, j in zip(a, b, strict=True)], dtype=bool) & ok
+        if both.any():
+            out[field] = (float(conflict[field][both].mean()), int(both.sum()))
     return out
 
 

@@ -321,7 +321,8 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
         middle = middle.fillna(parts["middle_name"])
     for name, series in (("first", first), ("last", last), ("middle", middle)):
         out[f"{name}_name"] = _per_value(nz.name_norm, series)
-        out[f"{name}_lat"] = _per_value(nz.translit_key, out[f"{name}_name"])
+        key = nz.first_name_key if name == "first" else nz.translit_key
+        out[f"{name}_lat"] = _per_value(key, out[f"{name}_name"])
 
     if "birth_date" in role_cols:
         bd = _per_value(nz.parse_dates, col("birth_date"))

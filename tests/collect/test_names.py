@@ -165,3 +165,13 @@ def test_split_recovers_parts_in_both_document_orders(parts, order, case):
     got = translit_key(pd.Series([row["last_name"], row["first_name"], row["middle_name"]]))
     want = translit_key(pd.Series(list(parts)))
     assert list(got) == list(want)
+
+
+def test_first_name_key_reads_short_forms_as_the_full_name():
+    from cemlib.collect.normalize import first_name_key
+
+    s = pd.Series(["Саша", "Sasha", "Александр", "Таня", "Tanya", "Татьяна", "Оля", "Олег", None])
+    got = first_name_key(s.astype("string")).tolist()
+    assert got[:3] == ["aleksandr"] * 3
+    assert got[3:6] == ["tatiana"] * 3
+    assert got[6] == "olga" and got[7] == "oleg" and pd.isna(got[8])

@@ -134,3 +134,29 @@ def test_generation_is_fast():
     t0 = time.perf_counter()
     iw.make_world(3000, seed=5)
     assert time.perf_counter() - t0 < 10.0
+
+
+def test_identity_holds_on_the_independent_world():
+    """The stage on records it was not tuned on (issue #12): precision at least 0.99, well
+    above the naive phone/e-mail union, no profile twice the largest true person, and the
+    namesakes (tens of people per full name) kept apart by the birth-date constraint."""
+    from cemlib.identity import evaluate
+
+    world = iw.make_world(1500, seed=21)
+    records = world.drop(columns="person_id")
+    roles = {**iw.ROLES, "source": "source"}
+    clusters, res = resolve(records, roles, id_column="rec_id", return_resolver=True)
+    truth = world[["rec_id", "person_id"]].set_axis(["record_id", "person_id"], axis=1)
+    m = evaluate(clusters, truth)
+    assert m["precision"] >= 0.99 and m["f1"] >= 0.88, m
+    assert "birth_date" in res.constraints_ and "patronymic" in res.constraints_
+    assert res.silver_disagreement_["birth_date"][0] <= 0.03
+    largest_true = world["person_id"].value_counts().iloc[0]
+    assert clusters["profile_id"].value_counts().iloc[0] <= 2 * largest_true
+    # the commonest full name: its people stay in as many profiles as there are people
+    named = world[world["source"] == "crm"]
+    top = named.groupby("full_name")["person_id"].nunique().idxmax()
+    rows = named[named["full_name"] == top]
+    by_profile = clusters.set_index("record_id").loc[rows["rec_id"], "profile_id"]
+    mixed = pd.DataFrame({"p": by_profile.to_numpy(), "t": rows["person_id"].to_numpy()})
+    assert (mixed.groupby("p")["t"].nunique() == 1).all()

@@ -5,6 +5,7 @@ from cemlib.collect.normalize.dates import parse_dates
 from cemlib.collect.normalize.emails import email_key, email_norm
 from cemlib.collect.normalize.flags import parse_bools
 from cemlib.collect.normalize.names import (
+    first_name_key,
     gender_hint,
     name_norm,
     split_full_name,
@@ -29,4 +30,5 @@ __all__ = [
     "phone_e164",
     "split_full_name",
     "translit_key",
+    "first_name_key",
 ]

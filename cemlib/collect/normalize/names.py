@@ -90,6 +90,86 @@ def _sorted_key_or_none(text: str) -> str | None:
     return " ".join(sorted(_latin_key(text).split())) or None
 
 
+#: everyday short forms of Russian first names and the full name they stand for: a cashier
+#: types "Саша" for Александр, a support agent "Таня" for Татьяна. Unisex forms (Саша, Женя,
+#: Валя) map to one key; the full forms' keys are within a typo of each other anyway.
+DIMINUTIVES: dict[str, str] = {
+    **dict.fromkeys(("Саша", "Шура", "Саня", "Алекс"), "Александр"),
+    **dict.fromkeys(("Лёша", "Алёша", "Леша", "Алеша"), "Алексей"),
+    **dict.fromkeys(("Андрюша",), "Андрей"),
+    **dict.fromkeys(("Тёма", "Тема"), "Артём"),
+    **dict.fromkeys(("Боря",), "Борис"),
+    **dict.fromkeys(("Вадик",), "Вадим"),
+    **dict.fromkeys(("Валера",), "Валерий"),
+    **dict.fromkeys(("Витя",), "Виктор"),
+    **dict.fromkeys(("Вова", "Володя"), "Владимир"),
+    **dict.fromkeys(("Влад",), "Владислав"),
+    **dict.fromkeys(("Гена",), "Геннадий"),
+    **dict.fromkeys(("Гоша", "Жора"), "Георгий"),
+    **dict.fromkeys(("Гриша",), "Григорий"),
+    **dict.fromkeys(("Дима",), "Дмитрий"),
+    **dict.fromkeys(("Женя",), "Евгений"),
+    **dict.fromkeys(("Ваня",), "Иван"),
+    **dict.fromkeys(("Илюша",), "Илья"),
+    **dict.fromkeys(("Костя",), "Константин"),
+    **dict.fromkeys(("Коля",), "Николай"),
+    **dict.fromkeys(("Лёня", "Леня"), "Леонид"),
+    **dict.fromkeys(("Макс",), "Максим"),
+    **dict.fromkeys(("Миша",), "Михаил"),
+    **dict.fromkeys(("Паша",), "Павел"),
+    **dict.fromkeys(("Петя",), "Пётр"),
+    **dict.fromkeys(("Рома",), "Роман"),
+    **dict.fromkeys(("Серёжа", "Сережа", "Серж"), "Сергей"),
+    **dict.fromkeys(("Стас",), "Станислав"),
+    **dict.fromkeys(("Толя",), "Анатолий"),
+    **dict.fromkeys(("Федя",), "Фёдор"),
+    **dict.fromkeys(("Юра",), "Юрий"),
+    **dict.fromkeys(("Слава",), "Вячеслав"),
+    **dict.fromkeys(("Валя",), "Валентина"),
+    **dict.fromkeys(("Аня", "Анюта"), "Анна"),
+    **dict.fromkeys(("Вика",), "Виктория"),
+    **dict.fromkeys(("Галя",), "Галина"),
+    **dict.fromkeys(("Даша",), "Дарья"),
+    **dict.fromkeys(("Катя",), "Екатерина"),
+    **dict.fromkeys(("Лена",), "Елена"),
+    **dict.fromkeys(("Лиза",), "Елизавета"),
+    **dict.fromkeys(("Ира",), "Ирина"),
+    **dict.fromkeys(("Ксюша",), "Ксения"),
+    **dict.fromkeys(("Лара",), "Лариса"),
+    **dict.fromkeys(("Люба",), "Любовь"),
+    **dict.fromkeys(("Люда", "Мила"), "Людмила"),
+    **dict.fromkeys(("Маша",), "Мария"),
+    **dict.fromkeys(("Надя",), "Надежда"),
+    **dict.fromkeys(("Наташа",), "Наталья"),
+    **dict.fromkeys(("Настя",), "Анастасия"),
+    **dict.fromkeys(("Оля",), "Ольга"),
+    **dict.fromkeys(("Поля",), "Полина"),
+    **dict.fromkeys(("Света",), "Светлана"),
+    **dict.fromkeys(("Соня",), "Софья"),
+    **dict.fromkeys(("Тома",), "Тамара"),
+    **dict.fromkeys(("Таня",), "Татьяна"),
+    **dict.fromkeys(("Юля",), "Юлия"),
+    **dict.fromkeys(("Зина",), "Зинаида"),
+}
+
+
+@lru_cache(maxsize=1)
+def _diminutive_keys() -> dict[str, str]:
+    """Latin key of a short form -> Latin key of its full name (Cyrillic and Latin alike)."""
+    return {_latin_key(short): _latin_key(full) for short, full in DIMINUTIVES.items()}
+
+
+def _first_key_or_none(text: str) -> str | None:
+    key = _latin_key(text)
+    return _diminutive_keys().get(key, key) or None
+
+
+def first_name_key(series: pd.Series) -> pd.Series:
+    """Latin match key of a first name with everyday short forms read as their full name
+    (Саша, Sasha -> aleksandr; Таня -> tatiana): see :data:`DIMINUTIVES`."""
+    return map_unique(series, _first_key_or_none)
+
+
 def name_norm(series: pd.Series) -> pd.Series:
     """Lower case, ``ё``->``е``, punctuation and digits removed, single spaces (NA if nothing left)."""
     return map_unique(series, _clean_or_none)
