@@ -22,6 +22,7 @@ import pandas as pd
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.exceptions import EMTrainingException
 
 MODEL_COLUMNS: tuple[str, ...] = (
     "first_lat",
@@ -356,6 +357,10 @@ class SplinkModel:
                     linker.training.estimate_parameters_using_expectation_maximisation(
                         rule, estimate_without_term_frequencies=True, max_pairs=max_pairs
                     )
+                except EMTrainingException:
+                    # no pair of records meets the pass's rule (a small or narrow file)
+                    linker._settings_obj = saved
+                    break
                 except ValueError as exc:
                     if "below the minimum allowed" not in str(exc):
                         raise

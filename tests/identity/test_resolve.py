@@ -190,3 +190,34 @@ def test_household_guard_keeps_nameless_family_records_unattached():
     pid_off = dict(zip(out_off["record_id"], out_off["profile_id"], strict=True))
     assert pid_off["o1"] == pid_off["c1"] != pid_off["c2"]
     assert not res_off.household_.any()
+
+
+def test_twenty_one_namesakes_stay_twenty_one_people():
+    """21 women named Попова Ольга Владимировна, each with her own birth date, phone and e-mail
+    and four records (CRM, a web login, a support call, a web form with the name and city
+    only): each gets her own profile; the name-only forms stay alone, none bridges two."""
+    rows = []
+    for k in range(21):
+        phone = f"+7 916 {100 + k:03d}-{10 + k:02d}-{20 + k:02d}"
+        email = f"olga.popova{k}@mail.ru"
+        dob = f"19{60 + k}-0{1 + k % 9}-1{k % 10}"
+        rows += [
+            (f"c{k}", "crm", "Попова Ольга Владимировна", dob, phone, email, "Москва", k),
+            (f"w{k}", "web", "Popova Olga", None, None, email, None, k),
+            (f"s{k}", "support", "Ольга Попова", None, phone, None, "г. Москва", k),
+            (f"n{k}", "web", "Попова Ольга Владимировна", None, None, None, "Москва", k),
+        ]
+    cols = ["id", "source", "name", "dob", "tel", "mail", "city", "person"]
+    df = pd.DataFrame(rows, columns=cols)
+    roles = {
+        "name": "full_name",
+        "dob": "birth_date",
+        "tel": "phone",
+        "mail": "email",
+        "city": "city",
+        "source": "source",
+    }
+    out = resolve(df.drop(columns="person"), roles, id_column="id")
+    per_profile = pd.Series(df["person"].to_numpy()).groupby(out["profile_id"].to_numpy()).nunique()
+    assert per_profile.max() == 1  # no profile holds two women
+    assert out["profile_id"].nunique() == 42  # 21 of three records, 21 name-only forms alone
