@@ -265,7 +265,7 @@ class IdentityResolver:
     """Collapse prepared person records into profiles.
 
     Parameters: ``guard`` (hub thresholds), ``match_threshold`` (lowest Splink match
-    probability that can link; ``"auto"``, the default, chooses it per run from the scored
+    probability that can link; ``"auto"`` (or None), the default, chooses it per run from the scored
     pairs: the lowest at which the expected precision of the accepted model links is
     ``target_precision``, see :func:`~cemlib.identity.model.choose_threshold`),
     ``strong_threshold`` (probability above which a link needs only
@@ -284,7 +284,7 @@ class IdentityResolver:
         self,
         *,
         guard: HubGuard | None = None,
-        match_threshold: float | str = "auto",
+        match_threshold: float | str | None = "auto",
         target_precision: float = 0.99,
         strong_threshold: float = 0.99,
         use_model: bool = True,
@@ -299,6 +299,11 @@ class IdentityResolver:
         household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
     ):
         self.guard = guard or HubGuard()
+        fixed = match_threshold is not None and match_threshold != "auto"
+        if fixed and not 0.0 < float(match_threshold) < 1.0:
+            raise ValueError(
+                f"match_threshold must be 'auto' or a probability in (0, 1), got {match_threshold!r}"
+            )
         self.match_threshold = match_threshold
         self.target_precision = target_precision
         self.constraints = constraints
@@ -442,7 +447,8 @@ class IdentityResolver:
                         model_in[c] = model_in[c].mask(model_in[c].isin(bad))
             index = np.flatnonzero(named.to_numpy())
             model = SplinkModel(seed=self.seed, u_max_pairs=self.u_max_pairs).fit(model_in)
-            fixed = None if self.match_threshold == "auto" else float(self.match_threshold)
+            auto = self.match_threshold is None or self.match_threshold == "auto"
+            fixed = None if auto else float(self.match_threshold)
             pairs = model.predict(min(CALIBRATION_FLOOR, fixed or 1.0))
             self.calibration_ = silver_calibration(pairs, model_in)
             if fixed is None:
@@ -547,7 +553,7 @@ def resolve(
     *,
     id_column: str,
     source: str = "input",
-    match_threshold: float | str = "auto",
+    match_threshold: float | str | None = "auto",
     guard: HubGuard | None = None,
     use_model: bool = True,
     seed: int = 42,

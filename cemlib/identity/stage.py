@@ -125,7 +125,7 @@ def resolve_sources(
     *,
     truth: pd.DataFrame | None = None,
     guard: HubGuard | None = None,
-    match_threshold: float | str = "auto",
+    match_threshold: float | str | None = "auto",
     seed: int = 42,
     as_of: str | None = None,
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
@@ -261,7 +261,7 @@ def run_stage(
     as_of: str,
     seed: int = 42,
     guard: HubGuard | None = None,
-    match_threshold: float | str = "auto",
+    match_threshold: float | str | None = "auto",
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
 ) -> IdentityResult:
     """Read the warehouse, resolve, write ``identity.map``, ``identity.links``,
