@@ -162,6 +162,23 @@ def _decode_error(path: Path, encoding: str) -> str | None:
     return None
 
 
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 text without a BOM: a NUL in every other byte of the first line."""
+    line = head[:256]
+    return len(line) >= 8 and (
+        line[1::2].count(0) > 0.8 * len(line[1::2]) or line[0::2].count(0) > 0.8 * len(line[0::2])
+    )
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether the file holds a NUL byte (streamed)."""
+    with _open_bytes(path) as fh:
+        while chunk := fh.read(_CHUNK):
+            if b"\0" in chunk:
+                return True
+    return False
+
+
 def _choose_encoding(path: Path, head: bytes, source: str, encoding: str | None) -> str:
     """The encoding to read ``path`` with: the given one (checked), else UTF-8 (strict; with
     BOM -> ``utf-8-sig``), else cp1251."""
@@ -174,6 +191,8 @@ def _choose_encoding(path: Path, head: bytes, source: str, encoding: str | None)
         if problem:
             raise InputError(f"cannot decode as {encoding}: {problem}", source=source)
         return encoding
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(head):
+        raise InputError("UTF-16 is not supported, save the file as UTF-8", source=source)
     if head.startswith(codecs.BOM_UTF8):
         problem = _decode_error(path, "utf-8-sig")
         if problem:
@@ -227,6 +246,9 @@ def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | No
             source=source,
             column=dupes[0],
         )
+    # pandas' C parser ends a value at a NUL byte (``SKU100046\0X`` -> ``SKU100046``); the
+    # Python parser keeps it, so a file holding NUL bytes is read by that one (slower)
+    engine = "python" if _has_nul(path) else "c"
     try:
         frame = pd.read_csv(
             path,
@@ -237,12 +259,14 @@ def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | No
             keep_default_na=False,
             na_values=[""],
             skip_blank_lines=True,
-            engine="c",
+            engine=engine,
         )
     except pd.errors.ParserError as exc:
         raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
     except pd.errors.EmptyDataError:
         raise InputError("empty file: no header line", source=source) from None
+    except (csv.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
     if not isinstance(frame.index, pd.RangeIndex):
         raise InputError(
             f"malformed CSV (delimiter {sep!r}): rows have more fields than the header "
@@ -261,6 +285,10 @@ def read_csv_text(
     """Any CSV export (not only a canonical table) read all as text, with the same encoding
     detection, delimiter sniffing and errors as the canonical loaders; empty cells are NA."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise InputError(
+            "is a folder (or not a regular file), expected a CSV file", source=str(path)
+        )
     if not path.is_file():
         raise InputError("file not found", source=str(path))
     frame, _, _ = _read_csv(path, str(path), encoding, delimiter)
@@ -337,6 +365,11 @@ def read_table_file(
     spec = table_spec(table)
     path = Path(path)
     source = str(path)
+    if path.exists() and not path.is_file():
+        raise InputError(
+            f"is a folder (or not a regular file), expected the file of table {table}",
+            source=source,
+        )
     if not path.is_file():
         raise InputError("file not found", source=source)
     is_parquet = path.suffix.lower() in (".parquet", ".pq")
@@ -374,12 +407,24 @@ def find_table_file(folder: Path, table: str, file_name: str | None = None) -> P
     :class:`InputError` when two files claim the same table."""
     if file_name:
         path = folder / file_name
+        if path.exists() and not path.is_file():
+            raise InputError(
+                f"is a folder (or not a regular file), expected the file of table {table}",
+                source=str(path),
+            )
         if not path.is_file():
             raise InputError(
                 f"mapping names file {file_name!r} for table {table}, not found", source=str(folder)
             )
         return path
-    found = [folder / f"{table}{s}" for s in SUFFIXES if (folder / f"{table}{s}").is_file()]
+    candidates = [folder / f"{table}{s}" for s in SUFFIXES]
+    for path in candidates:  # a folder named like a table file would silently drop its rows
+        if path.exists() and not path.is_file():
+            raise InputError(
+                f"is a folder (or not a regular file), expected the file of table {table}",
+                source=str(path),
+            )
+    found = [p for p in candidates if p.is_file()]
     if len(found) > 1:
         raise InputError(
             f"several files for table {table}: {[p.name for p in found]}; keep one",
