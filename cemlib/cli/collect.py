@@ -38,8 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cemlib.cli.checks import positive, warehouse_file
     from cemlib.collect import collect
 
+    warehouse_file(args.warehouse)
+    if args.source == "synthetic":
+        positive(args.people, "--people")
     run_id = args.run_id or "dev"
     result = collect(
         source=args.source,

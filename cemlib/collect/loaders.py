@@ -296,7 +296,37 @@ def read_csv_text(
     return frame_to_text(frame)
 
 
-def _read_parquet(path: Path, source: str) -> pd.DataFrame:
+def nested_columns(path: str | Path, source: str, only: tuple[str, ...] | None = None) -> None:
+    """InputError naming the first column of list, struct or map type in a Parquet file (of
+    ``only`` when given): such values have no text form a table column can hold."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a broken file
+        raise InputError(
+            f"unreadable Parquet file: {type(exc).__name__}: {exc}", source=source
+        ) from None
+    for f in schema:
+        name = str(f.name).strip().lstrip("\ufeff")
+        if only is not None and name not in only and name.lower() not in only:
+            continue
+        if (
+            pa.types.is_nested(f.type)
+            or pa.types.is_dictionary(f.type)
+            and pa.types.is_nested(f.type.value_type)
+        ):
+            raise InputError(
+                f"Parquet column of type {f.type} (list/struct/map) is not supported; expected "
+                "plain values (text, number, date)",
+                source=source,
+                column=name,
+            )
+
+
+def _read_parquet(path: Path, source: str, only: tuple[str, ...] | None = None) -> pd.DataFrame:
+    nested_columns(path, source, only)
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many types for a broken file
@@ -377,7 +407,7 @@ def read_table_file(
     if is_parquet:
         if path.stat().st_size == 0:
             raise InputError("empty file (0 bytes): expected a Parquet file", source=source)
-        typed = _read_parquet(path, source)
+        typed = _read_parquet(path, source, only=spec.columns)
         frame, used, sep = frame_to_text(typed), None, None
     else:
         frame, used, sep = _read_csv(path, source, encoding, delimiter)

@@ -53,6 +53,9 @@ def read_table(path: str | Path, *, name: str) -> pd.DataFrame:
     if not p.exists():
         raise InputError("file not found", source=str(p))
     if p.suffix.lower() in {".parquet", ".pq"}:
+        from cemlib.collect.loaders import nested_columns
+
+        nested_columns(p, str(p))
         try:
             df = pd.read_parquet(p)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a broken file
