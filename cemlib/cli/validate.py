@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from cemlib.cli.checks import output_dir, positive, warehouse_file
     from cemlib.collect import collect
     from cemlib.errors import InputError
+    from cemlib.lock import warehouse_lock
     from cemlib.quality import QualityStage
     from cemlib.quality.quarantine import export_outcome
     from cemlib.quality.scorecard import format_scorecard
@@ -48,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     warehouse_file(args.warehouse)
     with tempfile.TemporaryDirectory(prefix="cem_validate_") as tmp:
         path = Path(args.warehouse) if args.warehouse else Path(tmp) / "validate.duckdb"
-        with Warehouse(path) as wh:
+        with (
+            warehouse_lock(path, run_id="validate", command="cem validate"),
+            Warehouse(path) as wh,
+        ):
             collect(
                 str(src),
                 warehouse=wh,
