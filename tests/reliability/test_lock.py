@@ -43,3 +43,17 @@ def test_lock_released_after_a_failed_command(tmp_path, crm_dir):
     proc = cem("collect", "--source", crm_dir, "--warehouse", wh, "--quiet")
     assert proc.returncode == 2
     assert not lock_path(wh).exists()
+
+
+def test_cem_run_refused_while_the_warehouse_is_in_use(tmp_path):
+    wh = tmp_path / "w.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock_path(wh).write_text(
+            json.dumps({"pid": holder.pid, "run_id": "r0", "command": "cem collect"})
+        )
+        proc = cem("run", "-p", f"warehouse={wh}", "--out", tmp_path / "reports", "--no-progress")
+        one_line_error(proc, str(holder.pid), "r0", "cem collect")
+    finally:
+        holder.kill()
+        holder.wait()
