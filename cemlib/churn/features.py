@@ -93,6 +93,31 @@ def validate_transactions(df: pd.DataFrame, source: str = "transactions") -> pd.
     return out
 
 
+def screen_transactions(
+    df: pd.DataFrame, source: str = "transactions"
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Typed transactions without exact duplicate rows (a line exported twice) and without rows
+    of negative amount (returns, corrections: not purchase occasions), and how many of each were
+    left out: ``rows_in = rows_used + duplicates + negative_amount``."""
+    typed = validate_transactions(df, source)
+    dup = typed.duplicated(keep="first")
+    neg = ~dup & (typed["amount"] < 0)
+    kept = typed[~dup & ~neg].reset_index(drop=True)
+    counts = {
+        "rows_in": len(typed),
+        "rows_used": len(kept),
+        "duplicates": int(dup.sum()),
+        "negative_amount": int(neg.sum()),
+    }
+    if kept.empty:
+        raise InputError(
+            f"no usable rows: {counts['duplicates']} exact duplicates and "
+            f"{counts['negative_amount']} negative amounts of {counts['rows_in']}",
+            source=source,
+        )
+    return kept, counts
+
+
 def _parse_dates(s: pd.Series) -> pd.Series:
     try:  # the collect stage's parser knows the Russian export formats
         from cemlib.collect.normalize.dates import parse_dates

@@ -22,6 +22,9 @@ def read_frame(path: str | Path, what: str = "file") -> pd.DataFrame:
     if p.stat().st_size == 0:
         raise InputError("empty file (0 bytes): expected a header line", source=source)
     if p.suffix.lower() in (".parquet", ".pq"):
+        from cemlib.collect.loaders import nested_columns
+
+        nested_columns(p, source)
         try:
             return pd.read_parquet(p)
         except Exception as exc:  # noqa: BLE001 - any reader failure is the user's file

@@ -4,6 +4,7 @@ transactions file, or cancellation risk per active contract from a subscriptions
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -49,12 +50,14 @@ def score_transactions(
     seed: int = 42,
 ) -> pd.DataFrame:
     """What ``cem churn TRANSACTIONS`` computes, as a DataFrame (the benchmark calls this)."""
+    from cemlib.churn.features import screen_transactions
     from cemlib.churn.files import read_frame, with_aliases
     from cemlib.churn.models import ChurnModel
 
     source = str(transactions) if not isinstance(transactions, pd.DataFrame) else "transactions"
     tx = transactions if isinstance(transactions, pd.DataFrame) else read_frame(transactions)
     tx = with_aliases(tx, mapping)
+    tx, screened = screen_transactions(tx, source)
     cov = None
     if covariates is not None:
         cov = covariates if isinstance(covariates, pd.DataFrame) else read_frame(covariates)
@@ -67,6 +70,7 @@ def score_transactions(
     rest = [c for c in scores.columns if c not in MAIN_COLUMNS]
     scores = scores[list(MAIN_COLUMNS) + rest]
     scores.attrs["model"] = model
+    scores.attrs["screened"] = screened
     return scores
 
 
@@ -109,9 +113,13 @@ def score_subscriptions(
 
 
 def run(args: argparse.Namespace) -> int:
+    from cemlib.cli.checks import atomic_file, non_negative, output_file
+
     as_of = _as_of(args.as_of)
     if args.horizon_days <= 0:
         raise InputError("--horizon-days must be a positive number of days")
+    non_negative(args.discount, "--discount")
+    out = output_file(args.out)
     t0 = time.perf_counter()
     mapping = _mapping(args.map)
     if args.subscriptions:
@@ -132,11 +140,16 @@ def run(args: argparse.Namespace) -> int:
             args.seed,
         )
         what = "customers"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    scores.to_csv(tmp, index=False)
-    tmp.replace(out)
+    screened = scores.attrs.get("screened")
+    if screened and (screened["duplicates"] or screened["negative_amount"]):
+        print(
+            f"cem churn: {screened['rows_in']} rows in, {screened['rows_used']} used; left out: "
+            f"{screened['duplicates']} exact duplicate rows, {screened['negative_amount']} with a "
+            "negative amount (returns)",
+            file=sys.stderr,
+        )
+    with atomic_file(out) as tmp:
+        scores.to_csv(tmp, index=False)
     seg = scores["risk_segment"].value_counts().to_dict()
     print(
         f"cem churn: {len(scores)} {what} scored as of {as_of.date()} over {args.horizon_days} "

@@ -38,20 +38,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cemlib.cli.checks import positive, warehouse_file
     from cemlib.collect import collect
+    from cemlib.config import warehouse_path
+    from cemlib.lock import warehouse_lock
 
+    warehouse_file(warehouse_path(args.warehouse) if args.warehouse else None)
+    if args.source == "synthetic":
+        positive(args.people, "--people")
     run_id = args.run_id or "dev"
-    result = collect(
-        source=args.source,
-        warehouse=args.warehouse,
-        run_id=run_id,
-        as_of=args.as_of,
-        n_people=args.people,
-        seed=args.seed,
-        mapping=args.mapping,
-        encoding=args.encoding,
-        progress=not args.quiet,
-    )
+    with warehouse_lock(warehouse_path(args.warehouse), run_id=run_id, command="cem collect"):
+        result = collect(
+            source=args.source,
+            warehouse=args.warehouse,
+            run_id=run_id,
+            as_of=args.as_of,
+            n_people=args.people,
+            seed=args.seed,
+            mapping=args.mapping,
+            encoding=args.encoding,
+            progress=not args.quiet,
+        )
     print(f"collected {result.source} into {result.warehouse} (run {run_id}, as_of {result.as_of})")
     cols = ["table", "n_raw", "n_staging", "p01_date", "p99_date", "n_after_as_of", "status"]
     table = result.tables[cols].rename(columns={"p01_date": "dates_from", "p99_date": "dates_to"})

@@ -48,6 +48,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cemlib.cli.checks import atomic_file, output_file, positive
+    from cemlib.errors import InputError
+
+    positive(args.k, "--k")
+    positive(args.horizon_days, "--horizon-days")
+    try:
+        import pandas as pd
+
+        pd.Timestamp(args.as_of)
+    except (ValueError, TypeError):
+        raise InputError(f"--as-of: not a date (YYYY-MM-DD): {args.as_of!r}") from None
+    out = output_file(args.out)
+    for flag, path in (
+        ("TRANSACTIONS", args.transactions),
+        ("--events", args.events),
+        ("--items", args.items),
+        ("--consent", args.consent),
+    ):
+        if path is not None and not Path(path).is_file():
+            what = "is a folder" if Path(path).is_dir() else "file not found"
+            raise InputError(f"{flag}: {what}", source=str(path))
     tx = read_table(args.transactions, name="transactions")
     events = read_table(args.events, name="events") if args.events else None
     items = read_table(args.items, name="items") if args.items else None
@@ -71,9 +92,8 @@ def run(args: argparse.Namespace) -> int:
             f"{summary.no_consent} without consent get no outbound offer",
             file=sys.stderr,
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    offers.to_csv(out, index=False)
+    with atomic_file(out) as tmp:
+        offers.to_csv(tmp, index=False)
     print(
         f"cem offers: {offers['customer_id'].nunique()} customers x {args.k} offers -> {out} "
         f"(validation NDCG@{args.k} {model.validation_ndcg_:.3f}, split by {model.split_})",

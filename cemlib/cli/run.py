@@ -120,8 +120,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"configuration ok: {len(plans)} notebook(s) to run", end="")
         print(f"; not available: {', '.join(missing)}" if missing else "")
         return 0
+    from cemlib.lock import warehouse_lock
+
     try:
-        result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)
+        with warehouse_lock(cfg.warehouse_path, run_id=cfg.run_id, command="cem run"):
+            result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)
     except KeyboardInterrupt:
         print(f"Report (partial): {cfg.run_dir / 'index.html'}", flush=True)
         return 130

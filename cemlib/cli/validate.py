@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,8 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cemlib.cli.checks import output_dir, positive, warehouse_file
     from cemlib.collect import collect
     from cemlib.errors import InputError
+    from cemlib.lock import warehouse_lock
     from cemlib.quality import QualityStage
     from cemlib.quality.quarantine import export_outcome
     from cemlib.quality.scorecard import format_scorecard
@@ -41,9 +44,15 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.source_dir)
     if not src.is_dir():
         raise InputError("not a folder of source files", source=str(src))
+    out = output_dir(args.out)
+    positive(args.freshness_days, "--freshness-days")
+    warehouse_file(args.warehouse)
     with tempfile.TemporaryDirectory(prefix="cem_validate_") as tmp:
         path = Path(args.warehouse) if args.warehouse else Path(tmp) / "validate.duckdb"
-        with Warehouse(path) as wh:
+        with (
+            warehouse_lock(path, run_id="validate", command="cem validate"),
+            Warehouse(path) as wh,
+        ):
             collect(
                 str(src),
                 warehouse=wh,
@@ -58,10 +67,24 @@ def run(args: argparse.Namespace) -> int:
                 freshness_days=args.freshness_days,
                 progress=False,
             ).run(wh, run_id="validate", as_of=args.as_of)
-            export_outcome(wh, list(report.outcomes), args.out)
-            if args.data_docs:
-                index = report.write_data_docs(Path(args.out) / "data_docs")
-                print(f"Data Docs: {index}")
+            # written into a fresh folder first, then swapped in: no file of an earlier run
+            # survives in a reused --out, and a failure leaves the old output untouched
+            out.mkdir(parents=True, exist_ok=True)
+            fresh = Path(tempfile.mkdtemp(prefix=".cem_validate_", dir=out))
+            index = None
+            try:
+                export_outcome(wh, list(report.outcomes), fresh)
+                if args.data_docs:
+                    index = report.write_data_docs(fresh / "data_docs").relative_to(fresh)
+                for sub in ("quarantine", "clean", "data_docs"):
+                    if (out / sub).exists():
+                        shutil.rmtree(out / sub)
+                    if (fresh / sub).exists():
+                        (fresh / sub).replace(out / sub)
+            finally:
+                shutil.rmtree(fresh, ignore_errors=True)
+            if index is not None:
+                print(f"Data Docs: {out / index}")
     print(format_scorecard(report))
     print(f"\nwritten: {args.out}/quarantine/<table>.csv, {args.out}/clean/<table>.parquet")
     return 0

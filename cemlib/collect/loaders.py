@@ -162,6 +162,23 @@ def _decode_error(path: Path, encoding: str) -> str | None:
     return None
 
 
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 text without a BOM: a NUL in every other byte of the first line."""
+    line = head[:256]
+    return len(line) >= 8 and (
+        line[1::2].count(0) > 0.8 * len(line[1::2]) or line[0::2].count(0) > 0.8 * len(line[0::2])
+    )
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether the file holds a NUL byte (streamed)."""
+    with _open_bytes(path) as fh:
+        while chunk := fh.read(_CHUNK):
+            if b"\0" in chunk:
+                return True
+    return False
+
+
 def _choose_encoding(path: Path, head: bytes, source: str, encoding: str | None) -> str:
     """The encoding to read ``path`` with: the given one (checked), else UTF-8 (strict; with
     BOM -> ``utf-8-sig``), else cp1251."""
@@ -174,6 +191,8 @@ def _choose_encoding(path: Path, head: bytes, source: str, encoding: str | None)
         if problem:
             raise InputError(f"cannot decode as {encoding}: {problem}", source=source)
         return encoding
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(head):
+        raise InputError("UTF-16 is not supported, save the file as UTF-8", source=source)
     if head.startswith(codecs.BOM_UTF8):
         problem = _decode_error(path, "utf-8-sig")
         if problem:
@@ -227,6 +246,9 @@ def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | No
             source=source,
             column=dupes[0],
         )
+    # pandas' C parser ends a value at a NUL byte (``SKU100046\0X`` -> ``SKU100046``); the
+    # Python parser keeps it, so a file holding NUL bytes is read by that one (slower)
+    engine = "python" if _has_nul(path) else "c"
     try:
         frame = pd.read_csv(
             path,
@@ -237,12 +259,14 @@ def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | No
             keep_default_na=False,
             na_values=[""],
             skip_blank_lines=True,
-            engine="c",
+            engine=engine,
         )
     except pd.errors.ParserError as exc:
         raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
     except pd.errors.EmptyDataError:
         raise InputError("empty file: no header line", source=source) from None
+    except (csv.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
     if not isinstance(frame.index, pd.RangeIndex):
         raise InputError(
             f"malformed CSV (delimiter {sep!r}): rows have more fields than the header "
@@ -261,6 +285,10 @@ def read_csv_text(
     """Any CSV export (not only a canonical table) read all as text, with the same encoding
     detection, delimiter sniffing and errors as the canonical loaders; empty cells are NA."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise InputError(
+            "is a folder (or not a regular file), expected a CSV file", source=str(path)
+        )
     if not path.is_file():
         raise InputError("file not found", source=str(path))
     frame, _, _ = _read_csv(path, str(path), encoding, delimiter)
@@ -268,7 +296,37 @@ def read_csv_text(
     return frame_to_text(frame)
 
 
-def _read_parquet(path: Path, source: str) -> pd.DataFrame:
+def nested_columns(path: str | Path, source: str, only: tuple[str, ...] | None = None) -> None:
+    """InputError naming the first column of list, struct or map type in a Parquet file (of
+    ``only`` when given): such values have no text form a table column can hold."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a broken file
+        raise InputError(
+            f"unreadable Parquet file: {type(exc).__name__}: {exc}", source=source
+        ) from None
+    for f in schema:
+        name = str(f.name).strip().lstrip("\ufeff")
+        if only is not None and name not in only and name.lower() not in only:
+            continue
+        if (
+            pa.types.is_nested(f.type)
+            or pa.types.is_dictionary(f.type)
+            and pa.types.is_nested(f.type.value_type)
+        ):
+            raise InputError(
+                f"Parquet column of type {f.type} (list/struct/map) is not supported; expected "
+                "plain values (text, number, date)",
+                source=source,
+                column=name,
+            )
+
+
+def _read_parquet(path: Path, source: str, only: tuple[str, ...] | None = None) -> pd.DataFrame:
+    nested_columns(path, source, only)
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises many types for a broken file
@@ -337,6 +395,11 @@ def read_table_file(
     spec = table_spec(table)
     path = Path(path)
     source = str(path)
+    if path.exists() and not path.is_file():
+        raise InputError(
+            f"is a folder (or not a regular file), expected the file of table {table}",
+            source=source,
+        )
     if not path.is_file():
         raise InputError("file not found", source=source)
     is_parquet = path.suffix.lower() in (".parquet", ".pq")
@@ -344,7 +407,7 @@ def read_table_file(
     if is_parquet:
         if path.stat().st_size == 0:
             raise InputError("empty file (0 bytes): expected a Parquet file", source=source)
-        typed = _read_parquet(path, source)
+        typed = _read_parquet(path, source, only=spec.columns)
         frame, used, sep = frame_to_text(typed), None, None
     else:
         frame, used, sep = _read_csv(path, source, encoding, delimiter)
@@ -374,12 +437,24 @@ def find_table_file(folder: Path, table: str, file_name: str | None = None) -> P
     :class:`InputError` when two files claim the same table."""
     if file_name:
         path = folder / file_name
+        if path.exists() and not path.is_file():
+            raise InputError(
+                f"is a folder (or not a regular file), expected the file of table {table}",
+                source=str(path),
+            )
         if not path.is_file():
             raise InputError(
                 f"mapping names file {file_name!r} for table {table}, not found", source=str(folder)
             )
         return path
-    found = [folder / f"{table}{s}" for s in SUFFIXES if (folder / f"{table}{s}").is_file()]
+    candidates = [folder / f"{table}{s}" for s in SUFFIXES]
+    for path in candidates:  # a folder named like a table file would silently drop its rows
+        if path.exists() and not path.is_file():
+            raise InputError(
+                f"is a folder (or not a regular file), expected the file of table {table}",
+                source=str(path),
+            )
+    found = [p for p in candidates if p.is_file()]
     if len(found) > 1:
         raise InputError(
             f"several files for table {table}: {[p.name for p in found]}; keep one",

@@ -40,24 +40,53 @@ class InputReport:
 
 
 def read_table(path: str | Path, *, name: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning read failures into a clear :class:`InputError`."""
+    """Read a CSV or Parquet file, turning read failures into a clear :class:`InputError`.
+
+    CSV goes through the collect stage's reader (UTF-8 or cp1251, sniffed delimiter, values
+    kept exactly as text, NUL bytes included); the frame's ``attrs["source"]`` is the path, so
+    later errors name the file rather than ``name``."""
+    from cemlib.collect.loaders import read_csv_text
+
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise InputError(f"is a folder, expected the {name} file", source=str(p))
     if not p.exists():
         raise InputError("file not found", source=str(p))
-    try:
-        if p.suffix.lower() in {".parquet", ".pq"}:
+    if p.suffix.lower() in {".parquet", ".pq"}:
+        from cemlib.collect.loaders import nested_columns
+
+        nested_columns(p, str(p))
+        try:
             df = pd.read_parquet(p)
-        else:
-            df = pd.read_csv(p, dtype={"customer_id": str, "item_id": str, "order_id": str})
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name} is not UTF-8 text ({exc.reason})", source=str(p)) from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{name} file is empty", source=str(p)) from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise InputError(f"cannot read {name}: {exc}", source=str(p)) from None
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a broken file
+            raise InputError(
+                f"cannot read {name}: {type(exc).__name__}: {exc}", source=str(p)
+            ) from None
+    else:
+        df = read_csv_text(p)
     if df.empty:
         raise InputError(f"{name} file has no rows", source=str(p))
+    _refuse_nul(df, str(p))
+    df.attrs["source"] = str(p)
     return df
+
+
+def _refuse_nul(df: pd.DataFrame, source: str) -> None:
+    """A NUL byte in a value is an error: pandas' hashing would cut the value at it (so
+    ``SKU100046\\0X`` and ``SKU100046`` would become one item)."""
+    for col in df.columns:
+        s = df[col]
+        if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
+            continue
+        hit = s.astype("string").str.contains("\0", regex=False).fillna(False)
+        if hit.any():
+            row = int(hit.to_numpy().argmax()) + 2  # 1-based, after the header line
+            raise InputError(
+                f"{int(hit.sum())} value(s) hold a NUL byte (first at line {row}); remove the "
+                "NUL bytes (a value is never cut short)",
+                source=source,
+                column=str(col),
+            )
 
 
 def _require(df: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
@@ -145,6 +174,7 @@ def _as_of_end(as_of) -> pd.Timestamp:
 
 def prepare_items(items: pd.DataFrame | None, *, source: str = "items") -> pd.DataFrame | None:
     """The item catalogue: ``item_id`` plus optional ``name``, ``category``, ``price``."""
+    source = (items.attrs.get("source") if items is not None else None) or source
     if items is None:
         return None
     items = items.rename(columns={"sku": "item_id"}) if "item_id" not in items else items
@@ -174,6 +204,7 @@ def prepare_transactions(
     ``granularity="category"`` the ``item_id`` becomes the item's category (from a
     ``category`` column or the ``items`` catalogue).
     """
+    source = (df.attrs.get("source") if df is not None else None) or source
     if granularity not in GRANULARITIES:
         raise InputError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     _require(df, TRANSACTION_COLUMNS, source)
@@ -252,6 +283,7 @@ def prepare_events(
     Needs ``customer_id``, ``ts`` and at least one of ``item_id``/``sku``/``category``;
     ``event_type`` (view, click, search, cart) sets the weight (cart counts three views).
     """
+    source = (events.attrs.get("source") if events is not None else None) or source
     if events is None:
         return None
     if "item_id" not in events.columns and "sku" in events.columns:

@@ -128,7 +128,10 @@ class NextOfferModel:
             report=self.input_report_,
         )
         if self.tx_.empty:
-            raise InputError(f"no purchases on or before as_of {as_of}", source="transactions")
+            raise InputError(
+                f"no purchases on or before as_of {as_of}",
+                source=transactions.attrs.get("source", "transactions"),
+            )
         ev = prepare_events(
             events,
             as_of=as_of,

@@ -85,16 +85,114 @@ def profile_events(wh: Warehouse, as_of, *, key: str = "profile") -> pd.DataFram
     return out
 
 
+def _columns_of(wh: Warehouse, schema: str, table: str) -> list[str]:
+    return wh.sql(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ?",
+        [schema, table],
+    )["column_name"].tolist()
+
+
+def _identifier_index(wh: Warehouse, mapping: str) -> str | None:
+    """SQL relation ``(customer_id, ident)`` of the normalized e-mails (``e:...``) and phones
+    (``p:...``) of every mapped record of every staged source table, or None."""
+    from cemlib.collect.schema import TABLES
+
+    parts = []
+    for name, spec in TABLES.items():
+        if not wh.has_table("staging", name):
+            continue
+        cols = _columns_of(wh, "staging", name)
+        if spec.id_column not in cols:
+            continue
+        for col, tag in (("email_norm", "e"), ("phone_e164", "p")):
+            if col in cols:
+                parts.append(
+                    f"""SELECT m.customer_id, '{tag}:' || s.{col} AS ident
+                        FROM staging.{name} s JOIN {mapping} m
+                          ON m.source_table = '{name}'
+                         AND m.record_id = CAST(s.{spec.id_column} AS VARCHAR)
+                        WHERE s.{col} IS NOT NULL AND m.customer_id IS NOT NULL"""
+                )
+    return "(" + " UNION ".join(parts) + ")" if parts else None
+
+
+def consent_refusals(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
+    """``customer_id, consent_email, consent_sms`` rows (False = refused, NA = no refusal) from
+    every CRM record as collected (``staging.crm_contacts``, quarantined rows included).
+
+    A record reaches its profile through the map (``identity.map`` or the truth); a record the
+    map does not hold (quarantined by the quality stage) is matched by its normalized e-mail or
+    phone to the profiles whose records carry it, so its refusal still reaches the person (and
+    every profile sharing that e-mail or phone). A consent value that could not be read (text in
+    ``raw``, NA in staging) counts as a refusal. ``df.attrs["unmatched_refusals"]`` counts the
+    refusing records that reach no profile at all."""
+    empty = pd.DataFrame(columns=["customer_id", "consent_email", "consent_sms"])
+    empty.attrs["unmatched_refusals"] = 0
+    if not wh.has_table("staging", "crm_contacts"):
+        return empty
+    cols = _columns_of(wh, "staging", "crm_contacts")
+    raw_cols = _columns_of(wh, "raw", "crm_contacts") if wh.has_table("raw", "crm_contacts") else []
+    if "contact_id" not in cols:
+        return empty
+    join_raw = "_source_row" in cols and "_source_row" in raw_cols
+    flags = []
+    for c in ("consent_email", "consent_sms"):
+        if c not in cols:
+            flags.append(f"CAST(NULL AS BOOLEAN) AS {c}")
+            continue
+        unreadable = (
+            f" OR (s.{c} IS NULL AND nullif(trim(r.{c}), '') IS NOT NULL)"
+            if join_raw and c in raw_cols
+            else ""
+        )
+        flags.append(f"CASE WHEN s.{c} = false{unreadable} THEN false END AS {c}")
+    idents = [
+        f"'{tag}:' || s.{col}" if col in cols else "CAST(NULL AS VARCHAR)"
+        for col, tag in (("email_norm", "e"), ("phone_e164", "p"))
+    ]
+    raw_join = "LEFT JOIN raw.crm_contacts r ON r._source_row = s._source_row" if join_raw else ""
+    mapping = _mapping(wh, key)
+    ref = f"""SELECT CAST(s.contact_id AS VARCHAR) AS contact_id, s._source_row AS row_,
+                     {idents[0]} AS e_ident, {idents[1]} AS p_ident, {", ".join(flags)}
+              FROM staging.crm_contacts s {raw_join}"""
+    ref = f"SELECT * FROM ({ref}) WHERE consent_email = false OR consent_sms = false"
+    index = _identifier_index(wh, mapping)
+    by_ident = (
+        f"""UNION ALL
+            SELECT i.customer_id, f.row_, f.consent_email, f.consent_sms
+            FROM f JOIN {index} i ON i.ident = f.e_ident OR i.ident = f.p_ident
+            WHERE f.row_ NOT IN (SELECT row_ FROM direct)"""
+        if index
+        else ""
+    )
+    out = wh.sql(
+        f"""WITH f AS ({ref}),
+                 direct AS (
+                   SELECT m.customer_id, f.row_, f.consent_email, f.consent_sms
+                   FROM f JOIN {mapping} m
+                     ON m.source_table = 'crm_contacts' AND m.record_id = f.contact_id
+                   WHERE m.customer_id IS NOT NULL),
+                 hits AS (SELECT * FROM direct {by_ident})
+            SELECT customer_id, consent_email, consent_sms, row_ FROM hits"""
+    )
+    n_ref = int(wh.sql(f"SELECT count(*) AS n FROM ({ref})")["n"].iloc[0])
+    unmatched = n_ref - int(out["row_"].nunique()) if len(out) else n_ref
+    out = out.drop(columns="row_").drop_duplicates().reset_index(drop=True)
+    out.attrs["unmatched_refusals"] = unmatched
+    return out
+
+
 def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
-    """Per-customer consent (email, SMS) combined over the customer's CRM records."""
+    """Per-customer consent (email, SMS) combined over the customer's CRM records.
+
+    A yes counts from the records the offers read (``clean.crm_contacts``, else staging); a
+    refusal counts from every record collected, quarantined ones included, and is never
+    overridden (see :func:`consent_refusals`)."""
     schema = source_schema(wh, "crm_contacts")
     if schema is None:
         return pd.DataFrame(columns=["customer_id", "consent_email", "consent_sms"])
-    cols = wh.sql(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-        "AND table_name = 'crm_contacts'",
-        [schema],
-    )["column_name"].tolist()
+    cols = _columns_of(wh, schema, "crm_contacts")
     sel = ", ".join(
         f"c.{c}" if c in cols else f"NULL AS {c}" for c in ("consent_email", "consent_sms")
     )
@@ -103,7 +201,15 @@ def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFram
             ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)
             WHERE m.customer_id IS NOT NULL"""
     )
-    return profile_consent(rows, source=f"{schema}.crm_contacts")
+    refusals = consent_refusals(wh, key=key)
+    if len(refusals):
+        rows = pd.concat(
+            [rows.astype({"customer_id": str}), refusals.astype({"customer_id": str})],
+            ignore_index=True,
+        )
+    out = profile_consent(rows, source=f"{schema}.crm_contacts")
+    out.attrs["unmatched_refusals"] = refusals.attrs.get("unmatched_refusals", 0)
+    return out
 
 
 def _items(wh: Warehouse) -> pd.DataFrame | None:

@@ -238,6 +238,10 @@ def write_run_index(run: RunResult, path: str | Path) -> Path:
 
 
 # -- all runs -----------------------------------------------------------------------------------
+#: run statuses that never become ``reports/latest``
+UNFINISHED: frozenset[str] = frozenset({"interrupted", "running"})
+
+
 def list_runs(reports_dir: str | Path) -> list[RunResult]:
     """Every run under ``reports_dir`` (folders holding ``run.json``), newest first."""
     runs = []
@@ -263,14 +267,15 @@ def render_reports_index(runs: Iterable[RunResult]) -> str:
         "<table><tr><th>Run</th><th>Started</th><th>As of</th><th>Status</th>"
         '<th>Stages</th><th class="num">Duration</th><th>Commit</th></tr>',
     ]
-    for i, r in enumerate(runs):
+    newest = next((r.run_id for r in runs if r.status not in UNFINISHED), None)
+    for r in runs:
         chips = " ".join(
             f'<span class="badge {_BADGE.get(s.status, "b-na")}" title="{_e(s.name)}: {_e(s.status)}">'
             f"{_e(s.key)}</span>"
             for s in r.stages
         )
         commit = (r.git or {}).get("commit")
-        latest = ' <span class="muted">(latest)</span>' if i == 0 else ""
+        latest = ' <span class="muted">(latest)</span>' if r.run_id == newest else ""
         parts.append(
             f'<tr><td><a href="{_e(r.run_id)}/index.html">{_e(r.run_id)}</a>{latest}</td>'
             f"<td>{_e(_when(r.started_at))}</td><td>{_e(r.as_of)}</td><td>{_badge(r.status)}</td>"
@@ -321,12 +326,14 @@ def point_latest(reports_dir: str | Path, run_id: str, *, use_symlink: bool = Tr
 
 
 def write_reports_index(reports_dir: str | Path, *, use_symlink: bool = True) -> Path:
-    """Rewrite ``reports/index.html`` and point ``reports/latest`` at the newest run."""
+    """Rewrite ``reports/index.html`` and point ``reports/latest`` at the newest run that
+    finished (ok or failed): an interrupted or still running run is listed but never latest."""
     reports_dir = Path(reports_dir)
     runs = list_runs(reports_dir)
     path = _write(reports_dir / "index.html", render_reports_index(runs))
-    if runs:
-        point_latest(reports_dir, runs[0].run_id, use_symlink=use_symlink)
+    finished = [r for r in runs if r.status not in UNFINISHED]
+    if finished:
+        point_latest(reports_dir, finished[0].run_id, use_symlink=use_symlink)
     elif (reports_dir / "latest").is_symlink():
         (reports_dir / "latest").unlink()  # every run was removed
     return path

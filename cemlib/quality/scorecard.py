@@ -88,12 +88,12 @@ def format_scorecard(report) -> str:
     """Plain-text scorecard for the terminal (``cem validate``)."""
     tab = table_scorecard(report.results, report.conservation)
     lines = [f"quality scorecard  run {report.run_id}  as_of {report.as_of}", ""]
-    header = f"{'table':<16}{'rows in':>10}{'clean':>10}{'quarant.':>10}{'%':>7}  checks  failed(crit/warn)"
+    header = f"{'table':<16}{'rows in':>10}{'clean':>10}{'quarant.':>10}{'%':>9}  checks  failed(crit/warn)"
     lines.append(header)
     for _, t in tab.iterrows():
         lines.append(
             f"{t['table']:<16}{t['rows_in']:>10,}{t['clean']:>10,}{t['quarantined']:>10,}"
-            f"{t['quarantined_pct']:>6.2f}%  {int(t['passed'])}/{int(t['expectations'])}"
+            f"{t['quarantined_pct']:>8.2f}%  {int(t['passed'])}/{int(t['expectations'])}"
             f"     {int(t['critical_failed'])}/{int(t['warnings'])}"
         )
     total_in, total_clean, total_q = (

@@ -456,6 +456,7 @@ class QualityStage:
                 rows_in,
             )
             rows.append(row)
+        outcome.failures.extend(_wrong_type_columns(wh, table, staging_cols, raw_cols))
         con.execute(f"DROP VIEW IF EXISTS {view}")
         return outcome, rows, flag_table
 
@@ -563,6 +564,35 @@ class QualityStage:
 
 
 # ----------------------------------------------------------------------------------------------
+def _wrong_type_columns(wh: Warehouse, table: str, staging_cols, raw_cols) -> list[str]:
+    """Critical table-level messages for typed columns (numbers, dates, flags) of which not a
+    single non-empty value could be read: the whole column is of the wrong type (a shifted or
+    mislabelled column), which quarantining every row would hide behind a percentage."""
+    from cemlib.collect.schema import TABLES, TEXT
+
+    spec = TABLES.get(table)
+    if spec is None or not raw_cols:
+        return []
+    out = []
+    for col, kind in spec.kinds.items():
+        if kind == TEXT or col not in raw_cols or col not in staging_cols:
+            continue
+        q = quote(col)
+        n_text, example = wh.con.execute(
+            f"SELECT count(*), any_value({q}) FROM raw.{quote(table)} "
+            f"WHERE nullif(trim({q}), '') IS NOT NULL"
+        ).fetchone()
+        if not n_text:
+            continue
+        n_typed = wh.con.execute(f"SELECT count({q}) FROM staging.{quote(table)}").fetchone()[0]
+        if n_typed == 0:
+            out.append(
+                f"table {table}: column {col!r}: none of its {n_text:,} values can be read as "
+                f"{kind} (e.g. {example!r}): the whole column is of the wrong type"
+            )
+    return out
+
+
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
