@@ -16,6 +16,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+from lifelines.exceptions import ConvergenceError
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
 from cemlib.churn.clv import margin_rate, shrunk_spend
@@ -224,8 +225,22 @@ class ChurnModel:
         feats, self.covariate_columns_ = join_covariates(feats, covariates)
         self.features_ = feats
         cov = feats[self.covariate_columns_] if self.covariate_columns_ else None
-        self.prob_model_, self.count_model_, self.state_ = self._gap_models(occ, self.as_of_, cov)
-        self.dropout_ = self._fit_dropout(occ, self.as_of_)
+        try:
+            self.prob_model_, self.count_model_, self.state_ = self._gap_models(
+                occ, self.as_of_, cov
+            )
+            self.dropout_ = self._fit_dropout(occ, self.as_of_)
+        except (ZeroDivisionError, ConvergenceError, np.linalg.LinAlgError) as exc:
+            from cemlib.errors import InputError
+
+            n_cust = int(occ["customer_id"].nunique())
+            repeat = int((occ.groupby("customer_id").size() >= 2).sum())
+            raise InputError(
+                f"too little history to fit the survival models ({n_cust} customers, {repeat} "
+                f"with a repeat purchase on or before {self.as_of_.date()}): "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                source=source,
+            ) from exc
         self.spend_ = shrunk_spend(occ)
         self.margin_rate_ = margin_rate(occ)
         self.calibration_ = None

@@ -111,3 +111,20 @@ def test_cem_churn_empty_and_header_only_files(tmp_path, capsys):
         main(["churn", str(future), "--as-of", "2024-06-30", "--out", str(tmp_path / "o.csv")]) == 2
     )
     assert "no transactions on or before 2024-06-30" in capsys.readouterr().err
+
+
+def test_cem_churn_on_too_little_history_is_one_line_exit_2(tmp_path, capsys):
+    src = tmp_path / "t.csv"
+    src.write_text(
+        "customer_id,ts,item_id,quantity,amount\n"
+        "c1,2024-01-01,a,1,10\nc1,2024-02-01,a,1,12\nc2,2024-01-05,b,1,5\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "s.csv"
+    code = main(["churn", str(src), "--as-of", "2024-03-01", "--out", str(out)])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("cem churn: error:")]
+    assert code == 2 and "Traceback" not in err and not out.exists()
+    assert len(lines) == 1 and "too little history" in lines[0] and str(src) in lines[0]
+    assert "2 customers, 1 with a repeat purchase" in lines[0]
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*partial*"))
