@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cemlib.cli.checks import atomic_file, output_file
 from cemlib.errors import InputError
 
 
@@ -54,24 +55,6 @@ def _positive_int(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
     return n
-
-
-def _writable(path: str | Path, what: str) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{what} is a folder, not a file name", source=str(p))
-    return p
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Whole or nothing: written beside, then renamed over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        frame.to_csv(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -168,9 +151,9 @@ def run_identity(
 
     if isinstance(match_threshold, str):
         match_threshold = threshold_arg(match_threshold) if match_threshold != "auto" else "auto"
-    out = _writable(out_path, "--out")
-    prof_out = _writable(profiles_path, "--profiles") if profiles_path else None
-    links_out = _writable(links_path, "--links") if links_path else None
+    out = output_file(out_path, "--out")
+    prof_out = output_file(profiles_path, "--profiles") if profiles_path else None
+    links_out = output_file(links_path, "--links") if links_path else None
     df = read_records(input_path, id_column)
     roles = load_roles(roles_path)
     if source_column:
@@ -193,11 +176,10 @@ def run_identity(
     oversized = [str(p) for p in sizes.index[sizes.to_numpy() > max_profile_size]]
     profiles = _profile_table(resolver, clusters) if prof_out else None
     links = _links_table(resolver, clusters, max_profile_size) if links_out else None
-    _write_csv(clusters, out)
-    if prof_out is not None:
-        _write_csv(profiles, prof_out)
-    if links_out is not None:
-        _write_csv(links, links_out)
+    for frame, path in ((clusters, out), (profiles, prof_out), (links, links_out)):
+        if path is not None:
+            with atomic_file(path) as tmp:
+                frame.to_csv(tmp, index=False)
     return IdentityRun(
         clusters=clusters,
         profiles=profiles,

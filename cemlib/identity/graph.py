@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cemlib.identity.rules import IDENTIFIER_COLUMNS, fold_dob, names_similar
+from cemlib.identity.rules import IDENTIFIER_FIELDS, fold_dob, names_similar
 
 #: identifiers a family shares: their links are also refused on different first names/genders
 FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")
@@ -104,7 +104,7 @@ def _column(prepared: pd.DataFrame, col: str) -> list:
 
 #: columns whose presence makes a record more than a name: it can bridge two profiles
 _ANCHOR_COLUMNS: tuple[str, ...] = (
-    *(c for cols in IDENTIFIER_COLUMNS.values() for c in cols),
+    *IDENTIFIER_FIELDS,
     "birth_date",
     "address",
 )

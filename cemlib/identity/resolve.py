@@ -21,6 +21,7 @@ from cemlib.identity.roles import (
 )
 from cemlib.identity.rules import (
     IDENTIFIER_COLUMNS,
+    IDENTIFIER_FIELDS,
     HubGuard,
     deterministic_links,
     fold_dob,
@@ -80,7 +81,7 @@ def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     codes = combination_codes(prepared, cols)
     # equal values are one person's only when they include an identifier: a thousand till
     # receipts signed "Ольга" with no phone are a thousand Olgas, not one
-    ident = [c for c in (*IDENTIFIER_ROLES, "phone_2", "email_2") if c in prepared]
+    ident = [c for c in IDENTIFIER_FIELDS if c in prepared]
     bare = ~prepared[ident].notna().any(axis=1).to_numpy() if ident else np.ones(len(codes), bool)
     if bare.any():
         codes = codes.astype(np.int64, copy=True)
@@ -147,32 +148,31 @@ def silver_disagreement(prepared: pd.DataFrame, *, seed: int = 42) -> dict[str, 
         count=len(a),
     )
     a, b = a[same_name], b[same_name]
-    checks = {"birth_date": _dates_close, "patronymic": names_similar}
-    sources = {"birth_date": "birth_date", "patronymic": "middle_lat"}
-    vals = {}
-    for field, col in sources.items():
-        if col in prepared:
-            vals[field] = (
-                fold_dob(prepared[col]).to_numpy(dtype=object, na_value=None)
-                if field == "birth_date"
-                else values(col)
-            )
-    conflict = {
-        field: np.array(
-            [
-                bool(v[i] and v[j]) and not checks[field](v[i], v[j])
-                for i, j in zip(a, b, strict=True)
-            ],
+    # per field: both records carry a value, and the two values cannot be one person's
+    fields = {
+        "birth_date": ("birth_date", _dates_close),
+        "patronymic": ("middle_lat", names_similar),
+    }
+    present, conflict = {}, {}
+    for field, (col, close) in fields.items():
+        if col not in prepared:
+            continue
+        v = (
+            fold_dob(prepared[col]).to_numpy(dtype=object, na_value=None)
+            if field == "birth_date"
+            else values(col)
+        )
+        present[field] = np.array([bool(v[i] and v[j]) for i, j in zip(a, b, strict=True)], bool)
+        conflict[field] = np.array(
+            [p and not close(v[i], v[j]) for p, i, j in zip(present[field], a, b, strict=True)],
             dtype=bool,
         )
-        for field, v in vals.items()
-    }
-    for field, v in vals.items():
+    for field, both in present.items():
         # a pair that conflicts on the other field is two relatives of one name (a mother and
         # her daughter Olga on one family phone), not evidence of how one person's values vary
-        others = [conflict[o] for o in conflict if o != field]
-        ok = ~np.logical_or.reduce(others) if others else np.ones(len(a), dtype=bool)
-        both = np.array([bool(v[i] and v[j]) for i, j in zip(a, b, strict=True)], dtype=bool) & ok
+        for other, clash in conflict.items():
+            if other != field:
+                both = both & ~clash
         if both.any():
             out[field] = (float(conflict[field][both].mean()), int(both.sum()))
     return out
@@ -181,7 +181,8 @@ def silver_disagreement(prepared: pd.DataFrame, *, seed: int = 42) -> dict[str, 
 def silver_calibration(pairs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     """Model probability against silver labels, without any truth: per probability band, the
     pairs scored, their mean predicted probability and, among the pairs whose two records both
-    carry an e-mail (or both a phone or a national id; shared ones masked), the share that carry the same one.
+    carry an e-mail (or both a phone or a national id; shared ones masked), the share that
+    carry the same one.
 
     Same-identifier pairs are near-certain matches, so that share is a floor of the band's
     real precision (a person with two e-mails counts against it): a band whose predicted
@@ -276,8 +277,9 @@ class IdentityResolver:
     on a named record that count as the ``shared_identifier`` signal). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
     ``guarded_``, ``model_`` (the :class:`SplinkModel` or None), ``threshold_`` (the match
     threshold used; None without the model), ``constraints_`` (the cluster constraints
-    enforced: a birth-date or patronymic constraint only where the model estimates that at
-    most ``constraint_tolerance`` of true matches disagree on that field), ``n_refused_``.
+    enforced: a birth-date or patronymic constraint only where at most ``constraint_tolerance``
+    of the silver pairs disagree on that field, see :meth:`_active_constraints`),
+    ``n_refused_``.
     """
 
     def __init__(

@@ -24,6 +24,8 @@ IDENTIFIER_COLUMNS: dict[str, tuple[str, ...]] = {
     "device_id": ("device_id",),
     "national_id": ("national_id",),
 }
+#: every prepared column that holds a strong identifier
+IDENTIFIER_FIELDS: tuple[str, ...] = tuple(c for cols in IDENTIFIER_COLUMNS.values() for c in cols)
 PLACEHOLDERS: frozenset[str] = frozenset(
     {
         "test@test.ru",
