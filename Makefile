@@ -3,17 +3,32 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cemlib-installed
+# exact versions of every dependency and of the dev, bench and docs extras (pip-compile);
+# pyproject.toml keeps the ranges for users who install cemlib as a library
+LOCK := requirements/dev.lock
+PIP_VERSION := 26.3
+PIP_TOOLS_VERSION := 7.6.2
 
-.PHONY: venv report test lint format lab kernel bench clean
+.PHONY: venv report test lint format docs docs-serve lock lab kernel bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cemlib needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+## refresh the lock after a change of the ranges in pyproject.toml: versions already locked are
+## kept where they still fit; `make lock UPGRADE=1` moves every package to its newest allowed
+## version (then run `make test` and the benchmarks before committing it)
+lock: venv
+	$(BIN)/python -m pip install --quiet "pip-tools==$(PIP_TOOLS_VERSION)"
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra dev --extra bench --extra docs $(if $(UPGRADE),--upgrade) \
+		--output-file $(LOCK) pyproject.toml
 
 ## main job: every notebook on the embedded synthetic world, HTML reports in reports/
 ## (make report CONFIG=run.yaml ARGS="-p n_people=2000 --stages 00,01"); the last line
@@ -42,8 +57,16 @@ lab: venv
 kernel: venv
 	$(BIN)/python -m ipykernel install --user --name cemlib --display-name "Python (cemlib)"
 
+## the documentation site (mkdocs-material + mkdocstrings) built with --strict into site/
+docs: venv
+	$(BIN)/mkdocs build --strict --site-dir site
+
+## the site with live reload on http://127.0.0.1:8000
+docs-serve: venv
+	$(BIN)/mkdocs serve
+
 bench: venv
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf data reports/*/ reports/index.html reports/latest .pytest_cache
+	rm -rf data reports/*/ reports/index.html reports/latest .pytest_cache site
