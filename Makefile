@@ -59,11 +59,11 @@ kernel: venv
 
 ## the documentation site (mkdocs-material + mkdocstrings) built with --strict into site/
 docs: venv
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 ## the site with live reload on http://127.0.0.1:8000
 docs-serve: venv
-	$(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 bench: venv
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
