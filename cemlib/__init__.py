@@ -1,6 +1,6 @@
 """cemlib: a Customer Experience Management workbench.
 
-Stages (see ``shared/DESIGN.md``): collect -> quality -> identity -> churn -> offers,
+Stages (see ``docs/design.md``): collect -> quality -> identity -> churn -> offers,
 each a tested module here and a parameterized notebook in ``notebooks/``.
 """
 
