@@ -24,11 +24,15 @@ venv: $(STAMP)
 ## refresh the lock after a change of the ranges in pyproject.toml: versions already locked are
 ## kept where they still fit; `make lock UPGRADE=1` moves every package to its newest allowed
 ## version (then run `make test` and the benchmarks before committing it)
+## (the lock is only replaced when it changed, so an unchanged lock does not rebuild .venv)
 lock: venv
 	$(BIN)/python -m pip install --quiet "pip-tools==$(PIP_TOOLS_VERSION)"
-	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
-		--extra dev --extra bench --extra docs $(if $(UPGRADE),--upgrade) \
-		--output-file $(LOCK) pyproject.toml
+	cp $(LOCK) $(LOCK).new
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra dev --extra bench --extra docs \
+		$(if $(UPGRADE),--upgrade) --output-file $(LOCK).new pyproject.toml
+	@if cmp -s $(LOCK).new $(LOCK); then rm $(LOCK).new; echo "$(LOCK) unchanged"; \
+	else mv $(LOCK).new $(LOCK); echo "$(LOCK) updated: commit it with pyproject.toml"; fi
 
 ## main job: every notebook on the embedded synthetic world, HTML reports in reports/
 ## (make report CONFIG=run.yaml ARGS="-p n_people=2000 --stages 00,01"); the last line
