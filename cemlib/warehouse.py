@@ -4,12 +4,20 @@ Every table written through :class:`Warehouse` carries two stamp columns, ``_run
 ``_as_of``, and a row in ``meta.table_log`` so a run is traceable and a re-run idempotent
 (``CREATE OR REPLACE``). Several tables can be written atomically, so a failed stage leaves no
 partial output behind.
+
+While ``cem run`` holds a warehouse, its stages work on a copy of it (the run's working copy,
+see :mod:`cemlib.pipeline.isolation`) that replaces the warehouse only when the run succeeds.
+The run names the copy in ``CEM_WAREHOUSE_SHADOW``; a :class:`Warehouse` opened on the
+warehouse's path inside the run (a notebook kernel) opens the copy instead, so notebooks keep
+their ``warehouse`` parameter and still never write the published file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,6 +42,24 @@ STAMP_COLUMNS: tuple[str, ...] = ("_run_id", "_as_of")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+SHADOW_ENV = "CEM_WAREHOUSE_SHADOW"
+
+
+def working_file(path: str | Path) -> Path:
+    """The file a :class:`Warehouse` at ``path`` opens: the working copy of the run holding it
+    (``CEM_WAREHOUSE_SHADOW``, ``{warehouse: copy}`` as JSON), else ``path`` itself."""
+    raw = os.environ.get(SHADOW_ENV)
+    if raw:
+        try:
+            mapping = json.loads(raw)
+        except ValueError:
+            mapping = {}
+        target = mapping.get(str(Path(path).resolve())) if isinstance(mapping, dict) else None
+        if target:
+            return Path(target)
+    return Path(path)
+
+
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a valid table or schema name: {name!r}")
@@ -49,6 +75,8 @@ class Warehouse:
 
     def __init__(self, path: str | Path = DEFAULT_WAREHOUSE, *, read_only: bool = False):
         self.path = Path(path)
+        #: the file opened: ``path``, or the working copy of the ``cem run`` holding it
+        self.file = working_file(self.path)
         self.read_only = read_only
         self._con: duckdb.DuckDBPyConnection | None = None
 
@@ -57,8 +85,8 @@ class Warehouse:
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             if not self.read_only:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(str(self.path), read_only=self.read_only)
+                self.file.parent.mkdir(parents=True, exist_ok=True)
+            self._con = duckdb.connect(str(self.file), read_only=self.read_only)
             if not self.read_only:
                 for schema in SCHEMAS:
                     self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -170,3 +198,38 @@ class Warehouse:
             f'SELECT _run_id, _as_of FROM {_ident(schema)}."{_ident(name)}" LIMIT 1'
         ).fetchone()
         return (row[0], row[1]) if row else None
+
+    def provenance(self) -> dict[str, dict]:
+        """Every table outside ``meta``: ``"schema.table" -> {"run_id", "rows"}``, the run id
+        read from the table's ``_run_id`` stamp (else its last ``meta.table_log`` row, else
+        None) and the row count DuckDB keeps for it."""
+        con = self.con
+        rows = con.execute(
+            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name <> 'meta' "
+            "ORDER BY schema_name, table_name"
+        ).fetchall()
+        logged: dict[tuple[str, str], str] = {}
+        if self.has_table("meta", "table_log"):
+            logged = {
+                (s, t): r
+                for s, t, r in con.execute(
+                    "SELECT schema_name, table_name, arg_max(run_id, written_at) "
+                    "FROM meta.table_log GROUP BY 1, 2"
+                ).fetchall()
+            }
+        stamped = {
+            (s, t)
+            for s, t in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.columns "
+                "WHERE column_name = '_run_id' AND table_catalog = current_database()"
+            ).fetchall()
+        }
+        out: dict[str, dict] = {}
+        for schema, name, n_rows in rows:
+            run_id = logged.get((schema, name))
+            if (schema, name) in stamped:
+                row = con.execute(f'SELECT _run_id FROM {schema}."{name}" LIMIT 1').fetchone()
+                run_id = row[0] if row else run_id
+            out[f"{schema}.{name}"] = {"run_id": run_id, "rows": int(n_rows or 0)}
+        return out

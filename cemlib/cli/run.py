@@ -120,8 +120,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"configuration ok: {len(plans)} notebook(s) to run", end="")
         print(f"; not available: {', '.join(missing)}" if missing else "")
         return 0
+    import logging
+
     from cemlib.lock import warehouse_lock
 
+    # an interrupt can leave nbclient's cell task to fail after its loop stopped; asyncio logs
+    # that at exit as "Task exception was never retrieved" with a traceback, while the run's
+    # own lines already say what happened
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
         with warehouse_lock(cfg.warehouse_path, run_id=cfg.run_id, command="cem run"):
             result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)

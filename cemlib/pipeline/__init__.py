@@ -3,7 +3,8 @@
 from cemlib.pipeline.config import RunConfig, load_config, notebook_parameters, plan_parameters
 from cemlib.pipeline.index import list_runs, point_latest, write_reports_index, write_run_index
 from cemlib.pipeline.render import render_html
-from cemlib.pipeline.runner import RunResult, StageResult, execute_stage, run_pipeline
+from cemlib.pipeline.result import RunResult, StageResult
+from cemlib.pipeline.runner import execute_stage, run_pipeline
 from cemlib.pipeline.stages import STAGES, Stage, find_stage, select_stages
 
 __all__ = [

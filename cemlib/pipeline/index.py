@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cemlib.pipeline.runner import FAILED, NOT_AVAILABLE, OK, SKIPPED, RunResult
+from cemlib.pipeline.result import FAILED, NOT_AVAILABLE, OK, SKIPPED, RunResult
 
 _CSS = """
 :root { --ok:#1a7f37; --failed:#cf222e; --skipped:#9a6700; --na:#6e7781; --line:#d0d7de; }
@@ -170,6 +170,7 @@ def render_run_index(run: RunResult) -> str:
             f'<div class="note">Not available in this checkout: {_e(", ".join(missing))} '
             "(notebook not found); the stages depending on them were skipped.</div>"
         )
+    parts += _warehouse_notes(run)
     parts.append('<h2>Run</h2><table class="facts">')
     parts += [f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts]
     parts.append("</table>")
@@ -187,6 +188,11 @@ def render_run_index(run: RunResult) -> str:
         if s.notebook:
             links.append(f'<a href="{_e(s.notebook)}">notebook</a>')
         note = s.error_summary if s.status != OK else ""
+        if s.inputs_from_other_runs:
+            runs = sorted(set(s.inputs_from_other_runs.values()))
+            note = (note + "; " if note else "") + (
+                f"read {len(s.inputs_from_other_runs)} table(s) written by run {', '.join(runs)}"
+            )
         parts.append(
             f"<tr><td><strong>{_e(s.name)}</strong></td><td>{_e(s.title)}</td>"
             f'<td>{_badge(s.status)}</td><td class="num">{_e(_duration(s.duration))}</td>'
@@ -208,6 +214,7 @@ def render_run_index(run: RunResult) -> str:
             parts.append(f"<div><h3>{_e(s.name)}</h3><table>{rows}</table></div>")
         parts.append("</div>")
 
+    parts += _warehouse_tables(run)
     parts.append("<h2>Parameters</h2>")
     for s in run.stages:
         if s.parameters:
@@ -231,6 +238,52 @@ def render_run_index(run: RunResult) -> str:
     parts.append("</table>")
     parts.append(f"<footer>Written by <code>cem run</code> into {_e(run.run_dir)}.</footer>")
     return _page(f"cemlib run {run.run_id}", "\n".join(parts))
+
+
+def _warehouse_notes(run: RunResult) -> list[str]:
+    """The banner saying whether this run's tables were published to the warehouse."""
+    wh = run.warehouse or {}
+    name = Path(wh["path"]).name if wh.get("path") else "the warehouse"
+    tables = wh.get("tables") or {}
+    mine = sum(t.get("run_id") == run.run_id for t in tables.values())
+    if wh.get("status") == "published":
+        older = len(tables) - mine
+        tail = f"; {older} table(s) come from earlier runs (listed below)" if older else ""
+        return [
+            f'<div class="note">This run\'s tables were published to <code>{_e(name)}</code>: '
+            f"{mine} of its {len(tables)} tables come from this run{tail}.</div>"
+        ]
+    if wh.get("status") == "unchanged":
+        kept = wh.get("kept")
+        tail = (
+            f" This run's working copy is kept as <code>{_e(Path(kept).name)}</code> beside it."
+            if kept
+            else ""
+        )
+        return [
+            f'<div class="alert"><strong>Nothing of this run was published</strong>: '
+            f"<code>{_e(name)}</code> holds what the last successful run wrote.{tail}</div>"
+        ]
+    return []
+
+
+def _warehouse_tables(run: RunResult) -> list[str]:
+    """Which run each table of the warehouse comes from, after this run."""
+    tables = (run.warehouse or {}).get("tables") or {}
+    if not tables:
+        return []
+    earlier = ' <span class="muted">(earlier run)</span>'
+    rows = "".join(
+        f"<tr><td><code>{_e(t)}</code></td><td>{_e(v.get('run_id') or 'unknown')}"
+        f"{'' if v.get('run_id') == run.run_id else earlier}"
+        f'</td><td class="num">{_e(format_value(v.get("rows")))}</td></tr>'
+        for t, v in tables.items()
+    )
+    return [
+        "<h2>Warehouse</h2><details><summary>Which run each of the "
+        f"{len(tables)} tables comes from</summary><table><tr><th>Table</th><th>Run</th>"
+        f'<th class="num">Rows</th></tr>{rows}</table></details>'
+    ]
 
 
 def write_run_index(run: RunResult, path: str | Path) -> Path:

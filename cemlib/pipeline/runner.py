@@ -15,15 +15,12 @@ killed half-way still leaves a readable index.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,100 +30,26 @@ import nbformat
 from cemlib.config import project_root
 from cemlib.errors import InputError
 from cemlib.pipeline.config import RunConfig, dump_config, plan_parameters
+from cemlib.pipeline.index import write_reports_index, write_run_index
+from cemlib.pipeline.isolation import PUBLISHED, UNCHANGED, WorkingCopy
 from cemlib.pipeline.meta import git_info, package_versions
 from cemlib.pipeline.render import render_html
-from cemlib.pipeline.stages import STAGES, Stage
+from cemlib.pipeline.result import (
+    FAILED,
+    NOT_AVAILABLE,
+    OK,
+    SKIPPED,
+    RunResult,
+    StageResult,
+    now_utc,
+    run_status,
+)
+from cemlib.pipeline.stages import STAGES, Stage, check_inputs
 from cemlib.progress import BATCH_ENV
 from cemlib.reports.headlines import load_headlines
+from cemlib.warehouse import Warehouse
 
-OK, FAILED, SKIPPED, NOT_AVAILABLE = "ok", "failed", "skipped", "not available"
 _KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # no TCP / shutdown-interrupt noise in logs
-
-
-@dataclass
-class StageResult:
-    """What happened to one stage; ``error`` describes the failing cell when it failed."""
-
-    key: str
-    name: str
-    title: str
-    status: str
-    depends_on: list[str] = field(default_factory=list)
-    started_at: str | None = None
-    duration: float | None = None
-    reason: str | None = None
-    notebook: str | None = None
-    html: str | None = None
-    html_code: str | None = None
-    headlines: dict[str, Any] = field(default_factory=dict)
-    parameters: dict[str, Any] = field(default_factory=dict)
-    error: dict[str, Any] | None = None
-
-    @property
-    def error_summary(self) -> str:
-        """``code cell 3 (In [4]): ValueError: boom`` or the skip reason."""
-        if self.error:
-            e = self.error
-            where = ""
-            if e.get("code_cell"):
-                where = f"code cell {e['code_cell']}"
-                if e.get("execution_count"):
-                    where += f" (In [{e['execution_count']}])"
-                where += ": "
-            what = e.get("ename") or e.get("kind") or "error"
-            if e.get("evalue"):
-                what += f": {e['evalue']}"
-            return where + what
-        return self.reason or ""
-
-
-@dataclass
-class RunResult:
-    """A whole run, as written to ``reports/<run_id>/run.json``."""
-
-    run_id: str
-    as_of: str
-    status: str
-    started_at: str
-    finished_at: str | None
-    duration: float | None
-    run_dir: str
-    config: dict[str, Any]
-    config_yaml: str
-    git: dict[str, Any]
-    versions: dict[str, str]
-    stages: list[StageResult]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when no stage failed, 1 otherwise (config errors exit 2 before anything runs)."""
-        return 1 if any(s.status == FAILED for s in self.stages) else 0
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=2, default=str)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        data = dict(data)
-        data["stages"] = [StageResult(**s) for s in data.get("stages", [])]
-        return cls(**data)
-
-    @classmethod
-    def load(cls, path: str | Path) -> RunResult:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _run_status(stages: Sequence[StageResult]) -> str:
-    statuses = {s.status for s in stages}
-    if FAILED in statuses:
-        return FAILED
-    if statuses - {OK}:
-        return "incomplete"
-    return OK
 
 
 # -- failure analysis ---------------------------------------------------------------------------
@@ -251,7 +174,7 @@ def execute_stage(
         title=stage.title,
         status=OK,
         depends_on=list(stage.depends_on),
-        started_at=_now(),
+        started_at=now_utc(),
         parameters=params,
     )
     t0 = time.perf_counter()
@@ -400,8 +323,6 @@ def run_pipeline(
     Parameters are validated against every available notebook first (InputError, nothing
     run). Returns the run; ``result.exit_code`` is non-zero when a stage failed.
     """
-    from cemlib.pipeline.index import write_reports_index, write_run_index
-
     stream = stream or sys.stdout
     if progress is None:
         progress = bool(getattr(stream, "isatty", lambda: False)())
@@ -429,7 +350,7 @@ def run_pipeline(
         run_id=cfg.run_id,
         as_of=cfg.as_of,
         status="running",
-        started_at=_now(),
+        started_at=now_utc(),
         finished_at=None,
         duration=None,
         run_dir=str(run_dir),
@@ -451,33 +372,13 @@ def run_pipeline(
     if kernel_warning:
         say(kernel_warning)
     t_run = time.perf_counter()
-    done: dict[str, StageResult] = {}
-    width = max(len(s.name) for s in stages)
+    copy = WorkingCopy(cfg.warehouse_path, cfg.run_id)
+    run.warehouse = {"path": str(copy.warehouse), "status": "running"}
     try:
-        for n, stage in enumerate(stages, 1):
-            label = f"[{n}/{len(stages)}] {stage.name:<{width}}"
-            notebook = nb_dir / stage.notebook
-            reason = _skip_reason(stage, done, registry)
-            if stage.name not in plans:  # availability as validated before the run started
-                result = StageResult(
-                    stage.key, stage.name, stage.title, NOT_AVAILABLE, list(stage.depends_on),
-                    reason=f"notebook {notebook.name} not found in {nb_dir}",
-                )  # fmt: skip
-            elif reason:
-                result = StageResult(
-                    stage.key, stage.name, stage.title, SKIPPED, list(stage.depends_on),
-                    reason=reason,
-                )  # fmt: skip
-            else:
-                result = execute_stage(
-                    stage, notebook, run_dir, plans[stage.name], cfg, progress=progress
-                )
-            done[stage.key] = result
-            run.stages.append(result)
-            elapsed = f"{result.duration:8.1f} s" if result.duration is not None else " " * 10
-            detail = f"  {result.error_summary}" if result.status != OK else ""
-            say(f"{label} {result.status:<13} {elapsed}{detail}")
-            publish()
+        with copy.open():
+            for orphan in copy.removed_orphans:
+                say(f"note: removed {orphan.name}, the working copy of a run that was killed")
+            _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
     except KeyboardInterrupt:
         for stage in stages[len(run.stages) :]:
             run.stages.append(
@@ -485,16 +386,21 @@ def run_pipeline(
                             reason="interrupted (Ctrl-C or SIGINT)")
             )  # fmt: skip
         run.status = "interrupted"
-        run.finished_at = _now()
+        _settle_warehouse(run, copy, say, publish_it=False)
+        run.finished_at = now_utc()
         run.duration = round(time.perf_counter() - t_run, 2)
         publish()
         write_reports_index(cfg.reports_path)
         say(f"cem run {cfg.run_id}: interrupted")
         raise
+    except BaseException:
+        copy.discard(keep=False)
+        raise
 
-    run.finished_at = _now()
+    run.status = run_status(run.stages)
+    _settle_warehouse(run, copy, say, publish_it=run.status != FAILED)
+    run.finished_at = now_utc()
     run.duration = round(time.perf_counter() - t_run, 2)
-    run.status = _run_status(run.stages)
     publish()
     write_reports_index(cfg.reports_path)
     counts = {
@@ -503,3 +409,93 @@ def run_pipeline(
     summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
     say(f"cem run {cfg.run_id}: {run.status} ({summary}) in {run.duration:.1f} s")
     return run
+
+
+def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress) -> None:
+    """Each selected stage in order: skipped, refused for missing inputs, or executed."""
+    nb_dir = cfg.notebooks_path
+    done: dict[str, StageResult] = {}
+    width = max(len(s.name) for s in stages)
+    for n, stage in enumerate(stages, 1):
+        label = f"[{n}/{len(stages)}] {stage.name:<{width}}"
+        notebook = nb_dir / stage.notebook
+        reason = _skip_reason(stage, done, registry)
+        missing, other = None, {}
+        if stage.name in plans and not reason:
+            produced = [k for k, r in done.items() if r.status == OK]
+            missing, other = check_inputs(stage, copy.provenance(), cfg.run_id, produced, registry)
+        if stage.name not in plans:  # availability as validated before the run started
+            result = StageResult(
+                stage.key, stage.name, stage.title, NOT_AVAILABLE, list(stage.depends_on),
+                reason=f"notebook {notebook.name} not found in {nb_dir}",
+            )  # fmt: skip
+        elif reason:
+            result = StageResult(
+                stage.key, stage.name, stage.title, SKIPPED, list(stage.depends_on),
+                reason=reason,
+            )  # fmt: skip
+        elif missing:
+            result = StageResult(
+                stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
+                reason=missing, error={"kind": "inputs", "ename": "MissingInput",
+                                       "evalue": missing},
+            )  # fmt: skip
+        else:
+            result = execute_stage(
+                stage, notebook, cfg.run_dir, plans[stage.name], cfg, progress=progress
+            )
+        result.inputs_from_other_runs = other
+        done[stage.key] = result
+        run.stages.append(result)
+        elapsed = f"{result.duration:8.1f} s" if result.duration is not None else " " * 10
+        detail = f"  {result.error_summary}" if result.status != OK else ""
+        say(f"{label} {result.status:<13} {elapsed}{detail}")
+        if other and result.status not in (SKIPPED, NOT_AVAILABLE):
+            say(f"{' ' * len(label)} read from other runs: {_runs_of(other)}")
+        publish()
+
+
+def _runs_of(tables: dict[str, str], limit: int = 6) -> str:
+    """``identity.map, identity.profiles (run a); clean.* (8 tables, run b)``."""
+    by_run: dict[str, list[str]] = {}
+    for t, r in sorted(tables.items()):
+        by_run.setdefault(r, []).append(t)
+    parts = []
+    for r, names in by_run.items():
+        shown = ", ".join(names[:limit]) + (
+            f" and {len(names) - limit} more" if len(names) > limit else ""
+        )
+        parts.append(f"{shown} (run {r})")
+    return "; ".join(parts)
+
+
+def _settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool) -> None:
+    """Publish the working copy (every stage that ran was ok) or leave the warehouse as it was,
+    and record in ``run.warehouse`` which run each table of the warehouse now comes from."""
+    if publish_it:
+        copy.publish()
+        status, kept = PUBLISHED, None
+    else:
+        kept = copy.discard(keep=True)
+        status = UNCHANGED
+    tables: dict[str, dict] = {}
+    if copy.warehouse.is_file():
+        with Warehouse(copy.warehouse, read_only=True) as wh:
+            tables = wh.provenance()
+    run.warehouse = {
+        "path": str(copy.warehouse),
+        "status": status,
+        "kept": str(kept) if kept else None,
+        "tables": tables,
+    }
+    mine = sum(t["run_id"] == run.run_id for t in tables.values())
+    if status == PUBLISHED:
+        say(
+            f"warehouse {copy.warehouse}: published, {mine} of {len(tables)} table(s) from this run"
+        )
+        older = {t: str(v["run_id"]) for t, v in tables.items() if v["run_id"] != run.run_id}
+        if older:
+            say(f"  from earlier runs: {_runs_of(older)}")
+    else:
+        where = f"; this run's working copy is kept as {kept}" if kept else ""
+        say(f"warehouse {copy.warehouse}: unchanged (the run did not succeed){where}")

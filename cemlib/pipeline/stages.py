@@ -15,12 +15,21 @@ from cemlib.errors import InputError
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: ``key`` ("03"), ``name`` ("03_churn", also the notebook's file stem)."""
+    """One stage: ``key`` ("03"), ``name`` ("03_churn", also the notebook's file stem).
+
+    ``reads`` and ``writes`` declare the warehouse tables the stage needs and produces, each
+    ``"schema"`` (at least one table of it) or ``"schema.table"``, with a trailing ``?`` when
+    the stage does without it. Before a stage starts the runner checks that every input is
+    there and says which inputs another run wrote (a stage run on its own reads the tables an
+    earlier run left).
+    """
 
     key: str
     name: str
     title: str
     depends_on: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
 
     @property
     def notebook(self) -> str:
@@ -28,12 +37,81 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("00", "00_collect", "Collection: raw and staged source tables"),
-    Stage("01", "01_quality", "Quality checks: clean tables and quarantine", ("00",)),
-    Stage("02", "02_profiles", "Identity resolution: one profile per person", ("01",)),
-    Stage("03", "03_churn", "Churn and customer lifetime value", ("02",)),
-    Stage("04", "04_next_offer", "Next offer per profile", ("02", "03")),
-)
+    Stage(
+        "00", "00_collect", "Collection: raw and staged source tables",
+        writes=("raw", "staging"),
+    ),
+    Stage(
+        "01", "01_quality", "Quality checks: clean tables and quarantine", ("00",),
+        reads=("staging",), writes=("clean", "quarantine", "quality.results"),
+    ),
+    Stage(
+        "02", "02_profiles", "Identity resolution: one profile per person", ("01",),
+        reads=("clean",), writes=("identity.map", "identity.profiles", "identity.links"),
+    ),
+    Stage(
+        "03", "03_churn", "Churn and customer lifetime value", ("02",),
+        reads=("clean", "identity.map"), writes=("marts.churn_scores",),
+    ),
+    Stage(
+        "04", "04_next_offer", "Next offer per profile", ("02", "03"),
+        reads=("clean", "identity.map", "marts.churn_scores?"),
+        writes=("marts.next_offers",),
+    ),
+)  # fmt: skip
+
+
+def matching_tables(entry: str, tables: Iterable[str]) -> list[str]:
+    """The ``schema.table`` names of ``tables`` that a ``reads``/``writes`` entry covers."""
+    entry = entry.rstrip("?")
+    if "." in entry:
+        return [t for t in tables if t == entry]
+    return [t for t in tables if t.split(".", 1)[0] == entry]
+
+
+def producer(entry: str, stages: Sequence[Stage]) -> Stage | None:
+    """The stage whose ``writes`` cover the table or schema ``entry`` names."""
+    entry = entry.rstrip("?")
+    for s in stages:
+        for w in s.writes:
+            if w == entry or w == entry.split(".", 1)[0] or entry == w.split(".", 1)[0]:
+                return s
+    return None
+
+
+def check_inputs(
+    stage: Stage,
+    provenance: dict[str, dict],
+    run_id: str,
+    produced_now: Iterable[str],
+    stages: Sequence[Stage] = STAGES,
+) -> tuple[str | None, dict[str, str]]:
+    """Whether ``stage`` may start on a warehouse holding ``provenance`` (``schema.table ->
+    {run_id, ...}``): ``(reason it may not, or None; {input table: the other run that wrote
+    it}``. An input produced by a stage of this run (``produced_now``, stage keys) that ran ok
+    is trusted to exist; any other required input must be in the warehouse."""
+    produced_now = set(produced_now)
+    other: dict[str, str] = {}
+    missing: list[str] = []
+    for entry in stage.reads:
+        found = matching_tables(entry, provenance)
+        for t in found:
+            if provenance[t].get("run_id") != run_id:
+                other[t] = str(provenance[t].get("run_id"))
+        maker = producer(entry, stages)
+        if (
+            not found
+            and not entry.endswith("?")
+            and (maker is None or maker.key not in produced_now)
+        ):
+            missing.append(entry + (f" (written by {maker.name})" if maker else ""))
+    if missing:
+        return (
+            f"needs {', '.join(missing)}, which the warehouse does not hold: run the stage "
+            "that writes it first, or include it in --stages",
+            other,
+        )
+    return None, other
 
 
 def stage_lookup(stages: Sequence[Stage]) -> dict[str, Stage]:

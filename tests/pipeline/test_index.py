@@ -12,7 +12,7 @@ from cemlib.pipeline.index import (
     write_reports_index,
     write_run_index,
 )
-from cemlib.pipeline.runner import RunResult, StageResult
+from cemlib.pipeline.result import RunResult, StageResult
 
 
 def _run(run_id: str, started: str, status: str = "ok", **headlines) -> RunResult:

@@ -10,7 +10,7 @@ import pytest
 
 from cemlib.cli import main
 from cemlib.pipeline import load_config, run_pipeline
-from cemlib.pipeline.runner import RunResult
+from cemlib.pipeline.result import RunResult
 from tests.pipeline.conftest import OK_CELLS, write_notebook
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cemlib.pipeline.index import write_reports_index
-from cemlib.pipeline.runner import RunResult
+from cemlib.pipeline.result import RunResult
 
 
 def _store(reports, run_id: str, started: str, status: str) -> None:
