@@ -4,6 +4,7 @@ from cemlib.identity.evaluate import evaluate
 from cemlib.identity.golden import golden_records
 from cemlib.identity.graph import ChainGuardClusterer
 from cemlib.identity.model import SplinkModel
+from cemlib.identity.registry import assign_ids, resolve_id, resolve_ids
 from cemlib.identity.resolve import IdentityResolver, resolve
 from cemlib.identity.roles import ROLES, load_roles, prepare_records
 from cemlib.identity.rules import HubGuard, deterministic_links
@@ -14,10 +15,13 @@ __all__ = [
     "HubGuard",
     "IdentityResolver",
     "SplinkModel",
+    "assign_ids",
     "deterministic_links",
     "evaluate",
     "golden_records",
     "load_roles",
     "prepare_records",
     "resolve",
+    "resolve_id",
+    "resolve_ids",
 ]

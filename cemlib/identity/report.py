@@ -84,7 +84,49 @@ def headlines(result: IdentityResult) -> dict:
     if result.evaluation:
         out["pairwise F1"] = round(result.evaluation["f1"], 4)
         out["false-merge rate"] = round(result.evaluation["false_merge_rate"], 4)
+    ids = f.get("id_changes")
+    if ids and ids.get("kept"):
+        out["profile ids kept from the last run"] = ids["kept"]
+        out["profiles merged since the last run"] = ids["merged"]
+        out["profiles split since the last run"] = ids["split"]
     return out
+
+
+def id_changes_markdown(result: IdentityResult) -> str:
+    """What happened to the previous run's profile ids, in words."""
+    ids = result.figures.get("id_changes")
+    if not ids:
+        return "Lasting ids were not assigned (the stage was run without a warehouse)."
+    if not ids["kept"] and not ids["merged"] and not ids["split"] and not ids["retired"]:
+        return (
+            f"No earlier run of the profiles stage in this warehouse: the **{ids['profiles']:,}** "
+            "profiles got their first ids, recorded in `identity.registry`. From the next run "
+            "on, a profile keeps its id, and merges and splits are traced here."
+        )
+    return (
+        f"Of this run's **{ids['profiles']:,}** profiles, **{ids['kept']:,}** kept the id the "
+        f"last run gave them and **{ids['new']:,}** are new people. **{ids['merged']:,}** earlier "
+        f"profiles were merged into another (their ids now point to the surviving one), "
+        f"**{ids['split']:,}** split ({ids['split_parts']:,} parts got new ids, the larger part "
+        f"kept the old one) and **{ids['retired']:,}** lost all their records. Every id ever "
+        "issued stays resolvable: `cem identity resolve ID` or "
+        "`cemlib.identity.resolve_id(wh, ID)`."
+    )
+
+
+def id_change_examples(result: IdentityResult, n: int = 8) -> pd.DataFrame | None:
+    """Up to ``n`` merges and splits of this run with the link behind each. Profile ids are
+    pseudonymous hashes; the record ids in the evidence are the sources' own keys."""
+    ch = result.changes
+    if ch is None or not len(ch):
+        return None
+    order = {"merge": 0, "split": 1, "retired": 2}
+    shown = ch.sort_values("change", key=lambda s: s.map(order), kind="stable")
+    shown = shown.groupby("change", sort=False).head(max(n // 2, 1)).head(n)
+    return shown.rename(
+        columns={"profile_id": "earlier id", "other_profile_id": "now / new part",
+                 "records": "records moved"}
+    ).reset_index(drop=True)  # fmt: skip
 
 
 def plot_profile_sizes(result: IdentityResult):

@@ -16,6 +16,7 @@ import pandas as pd
 from cemlib.errors import InputError
 from cemlib.identity.evaluate import evaluate
 from cemlib.identity.golden import golden_records
+from cemlib.identity.registry import assign_ids
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
 from cemlib.identity.roles import (
     as_string,
@@ -118,6 +119,9 @@ class IdentityResult:
     resolver: IdentityResolver
     figures: dict = field(default_factory=dict)
     evaluation: dict | None = None
+    #: the lasting ids (:mod:`cemlib.identity.registry`), set by :func:`run_stage`
+    registry: pd.DataFrame | None = None
+    changes: pd.DataFrame | None = None
 
 
 def resolve_sources(
@@ -280,6 +284,7 @@ def run_stage(
         household_signals=household_signals,
         consume=True,
     )
+    carry_ids(wh, result, run_id=run_id, as_of=as_of)
     profiles = result.profiles.copy()
     profiles["sources"] = profiles["sources"].map(lambda v: list(v))
     wh.write_tables(
@@ -289,8 +294,46 @@ def run_stage(
             "links": result.links,
             "profiles": profiles,
             "guarded": result.guarded.assign(value=result.guarded["value"].astype(str)),
+            "registry": result.registry,
+            "changes": result.changes.assign(run_id=run_id),
         },
         run_id=run_id,
         as_of=as_of,
     )
     return result
+
+
+def carry_ids(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
+    """Give ``result``'s profiles the ids the warehouse's previous run issued (merges keep the
+    larger profile's id, splits the larger part's; :func:`cemlib.identity.registry.assign_ids`)
+    and set ``result.registry`` / ``result.changes``; the map and the golden records are
+    renamed in place."""
+    previous_map = registry = None
+    previous_run = None
+    if wh.has_table("identity", "map"):
+        previous_map = wh.sql(
+            "SELECT source_table, record_id, profile_id, _run_id FROM identity.map "
+            "WHERE profile_id IS NOT NULL"
+        )
+        if len(previous_map):
+            previous_run = str(previous_map["_run_id"].iloc[0])
+        previous_map = previous_map.drop(columns="_run_id")
+    if wh.has_table("identity", "registry"):
+        registry = wh.read_table("identity", "registry")
+    assignment = assign_ids(
+        result.map,
+        previous_map,
+        registry,
+        run_id=run_id,
+        as_of=as_of,
+        links=result.links,
+        previous_run_id=previous_run,
+    )
+    rename = assignment.ids
+    if any(k != v for k, v in rename.items()):
+        pid = result.map["profile_id"]
+        result.map["profile_id"] = pid.map(rename).astype("string").where(pid.notna())
+        result.profiles["profile_id"] = result.profiles["profile_id"].map(rename)
+    result.registry = assignment.registry
+    result.changes = assignment.changes
+    result.figures["id_changes"] = assignment.counts

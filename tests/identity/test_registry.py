@@ -1,0 +1,153 @@
+"""Lasting profile ids: merges keep the larger profile's id, splits the larger part's, every id
+ever issued stays resolvable (issue #14)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cemlib.identity.registry import (
+    ACTIVE,
+    MERGED,
+    RETIRED,
+    SPLIT,
+    assign_ids,
+    resolve_id,
+    resolve_ids,
+)
+
+
+def _map(rows: dict[str, list[str]]) -> pd.DataFrame:
+    out = [("crm", r, pid) for pid, recs in rows.items() for r in recs]
+    return pd.DataFrame(out, columns=["source_table", "record_id", "profile_id"])
+
+
+PREVIOUS = _map({
+    "Pa": ["A1", "A2"],
+    "Pb": ["B1", "B2", "B3"],
+    "Pc": ["C1", "C2", "C3", "C4"],
+    "Pd": ["D1"],
+    "Pu": ["U1", "U2"],
+    "Pt1": ["T1"],
+    "Pt2": ["T2"],
+    "Pw": ["W1", "W2", "W3"],
+})  # fmt: skip
+CURRENT = _map({
+    "xM": ["A1", "A2", "B1", "B2", "B3"],  # Pa and Pb merge: Pb (3 records) keeps its id
+    "xS1": ["C1", "C2", "C3"],  # Pc splits: the larger part keeps Pc
+    "Pa": ["C4"],  # the smaller part's own hash id is Pa, an id already issued
+    "xN": ["E1"],  # a new person
+    "xU": ["U1", "U2"],  # unchanged
+    "xT": ["T1", "T2"],  # a tie: the older profile (Pt1) keeps its id
+    "xW1": ["W1"],  # Pw falls apart into three new singletons...
+    "xW2": ["W2"],
+    "xW3": ["W3", "A9"],
+})  # fmt: skip
+LINKS = pd.DataFrame(
+    [
+        ("crm", "A2", "crm", "B1", "phone", None, True, None),
+        ("crm", "C3", "crm", "C4", "splink", 0.41, False, "constraint"),
+    ],
+    columns=["left_source", "left_record_id", "right_source", "right_record_id", "rule",
+             "match_probability", "accepted", "refused_by"],
+)  # fmt: skip
+
+
+@pytest.fixture
+def second():
+    first = assign_ids(PREVIOUS, None, None, run_id="r1", as_of="2025-05-31")
+    registry = first.registry
+    registry.loc[registry["profile_id"] == "Pt2", "first_seen"] = pd.Timestamp("2025-05-31").date()
+    registry.loc[registry["profile_id"] == "Pt1", "first_seen"] = pd.Timestamp("2025-01-31").date()
+    return assign_ids(CURRENT, PREVIOUS, registry, run_id="r2", as_of="2025-06-30", links=LINKS)
+
+
+def test_first_run_registers_every_cluster_under_its_own_id():
+    first = assign_ids(PREVIOUS, None, None, run_id="r1", as_of="2025-05-31")
+    assert first.ids == {p: p for p in PREVIOUS["profile_id"].unique()}
+    assert len(first.registry) == 8 and set(first.registry["status"]) == {ACTIVE}
+    assert first.changes.empty and first.counts["new"] == 8
+
+
+def test_merge_split_new_tie_and_retirement(second):
+    ids = second.ids
+    assert ids["xM"] == "Pb" and ids["xS1"] == "Pc" and ids["xU"] == "Pu" and ids["xT"] == "Pt1"
+    assert ids["xW1"] == "Pw"  # the largest overlap, ties by the smaller cluster name
+    fresh = {ids["Pa"], ids["xN"], ids["xW2"], ids["xW3"]}
+    assert len(fresh) == 4 and "Pa" not in fresh  # an id once issued is never issued again
+    reg = second.registry.set_index("profile_id")
+    assert len(reg) == 8 + 4 and reg.index.is_unique
+    assert reg.loc["Pa", ["status", "merged_into"]].tolist() == [MERGED, "Pb"]
+    assert reg.loc["Pt2", ["status", "merged_into"]].tolist() == [MERGED, "Pt1"]
+    assert reg.loc["Pd", "status"] == RETIRED
+    assert reg.loc[ids["Pa"], "split_from"] == "Pc"
+    assert reg.loc[ids["xW2"], "split_from"] == "Pw" and pd.isna(reg.loc[ids["xN"], "split_from"])
+    assert reg.loc["Pb", ["status", "first_run_id", "last_run_id"]].tolist() == [ACTIVE, "r1", "r2"]
+    assert reg.loc["Pa", "last_run_id"] == "r1"  # last seen as its own profile in r1
+    assert second.counts == {"profiles": 9, "kept": 5, "new": 1, "split_parts": 3, "merged": 2,
+                             "split": 2, "retired": 1}  # fmt: skip
+
+
+def test_changes_name_the_link_behind_each(second):
+    ch = second.changes.set_index(["change", "profile_id", "other_profile_id"])
+    merge = ch.loc[("merge", "Pa", "Pb")]
+    assert merge["records"] == 2
+    assert merge["evidence"] == "link phone (deterministic) crm:A2 ~ crm:B1"
+    split = ch.loc[("split", "Pc", second.ids["Pa"])]
+    assert split["records"] == 1
+    assert split["evidence"] == "link splink (p=0.410, refused by constraint) crm:C3 ~ crm:C4"
+    assert ch.loc[("merge", "Pt2", "Pt1")]["evidence"] == "joined through other records in this run"
+    assert second.changes["change"].value_counts().to_dict() == {
+        "split": 3,
+        "merge": 2,
+        "retired": 1,
+    }
+
+
+def test_every_id_ever_issued_resolves_to_todays(second):
+    third_map = _map({"z": ["A1", "A2", "B1", "B2", "B3", "U1", "U2"]})  # Pb absorbs Pu...
+    third = assign_ids(third_map, CURRENT.assign(profile_id=CURRENT["profile_id"].map(second.ids)),
+                       second.registry, run_id="r3", as_of="2025-07-31")  # fmt: skip
+    assert third.ids == {"z": "Pb"}
+    now = resolve_ids(third.registry, ["Pa", "Pb", "Pu", "Pd", "nobody"])
+    assert now.tolist()[:4] == ["Pb", "Pb", "Pb", "Pd"]  # Pa -> Pb, merged in r2, still Pb
+    assert pd.isna(now["nobody"])
+    reg = third.registry.set_index("profile_id")
+    assert reg.loc["Pc", "status"] == RETIRED and reg.loc["Pu", "status"] == MERGED
+    assert set(reg["status"]) <= {ACTIVE, MERGED, SPLIT, RETIRED}
+
+
+def test_stage_rerun_keeps_every_id_and_removing_records_is_traced(tmp_path):
+    from cemlib.collect import collect
+    from cemlib.identity.stage import run_stage
+    from cemlib.warehouse import Warehouse
+
+    wh_path = tmp_path / "cem.duckdb"
+    collect("synthetic", warehouse=wh_path, run_id="c1", n_people=150, seed=3, progress=False)
+    with Warehouse(wh_path) as wh:
+        first = run_stage(wh, run_id="r1", as_of="2025-06-30")
+        again = run_stage(wh, run_id="r2", as_of="2025-06-30")
+        assert again.figures["id_changes"]["kept"] == first.figures["profiles"]
+        assert again.changes.empty
+        pd.testing.assert_frame_equal(first.map, again.map)
+        # one profile loses every record at the source: its id is retired, never reissued
+        gone = first.map.dropna(subset=["profile_id"]).groupby("profile_id").size().idxmin()
+        recs = first.map.loc[first.map["profile_id"] == gone]
+        for table, ids in recs.groupby("source_table")["record_id"]:
+            col = {"crm_contacts": "contact_id", "online_orders": "order_id",
+                   "pos_receipts": "receipt_id", "web_events": "event_id",
+                   "support_tickets": "ticket_id"}[table]  # fmt: skip
+            wh.con.execute(
+                f"DELETE FROM staging.{table} WHERE CAST({col} AS VARCHAR) IN "
+                f"(SELECT unnest(?::VARCHAR[]))",
+                [list(ids)],
+            )
+        third = run_stage(wh, run_id="r3", as_of="2025-06-30")
+        registry = wh.read_table("identity", "registry")
+        changes = wh.read_table("identity", "changes")
+        assert resolve_id(wh, gone) == gone
+        assert resolve_id(wh, "Pnever") is None
+    assert registry.set_index("profile_id").loc[gone, "status"] == RETIRED
+    assert ("retired", gone) in set(zip(changes["change"], changes["profile_id"], strict=True))
+    assert gone not in set(third.map["profile_id"].dropna())
+    assert set(first.map["profile_id"].dropna()) <= set(registry["profile_id"])
