@@ -172,7 +172,8 @@ def assign_ids(
     parts = [typed_registry(reg.reset_index()), typed_registry(fresh)]
     registry_out = typed_registry(pd.concat([p for p in parts if len(p)], ignore_index=True))
 
-    changes = _describe(both, overlap, kept, ids, successor, n_parts, split_from, retired, links)
+    changes = _describe(new, prev, overlap, kept, ids, successor, n_parts, split_from, retired,
+                        links)  # fmt: skip
     merged = {o for o in successor.index if n_parts[o] == 1}
     split = set(split_from.values()) | {o for o in successor.index if n_parts[o] > 1}
     counts = {
@@ -235,19 +236,22 @@ def _link_text(row) -> str:
     )
 
 
-def _link_ends(links: pd.DataFrame | None, both: pd.DataFrame) -> pd.DataFrame | None:
-    """The links whose two records were both in the previous run: with each end's old id
-    (``lo``, ``ro``) and this run's cluster (``lc``, ``rc``)."""
+def _link_ends(
+    links: pd.DataFrame | None, new: pd.DataFrame, prev: pd.DataFrame
+) -> pd.DataFrame | None:
+    """The links of this run with each end's cluster (``lc``, ``rc``) and its previous
+    profile (``lo``, ``ro``; NA for a record new in this run)."""
     if links is None or not len(links):
         return None
-    side = both[[*_KEY, "old", "cluster"]]
-    out = links.astype({c: "string" for c in ("left_source", "left_record_id", "right_source",
-                                                "right_record_id")})  # fmt: skip
-    for end, a, b in (("l", "left_source", "left_record_id"), ("r", "right_source", "right_record_id")):  # fmt: skip
+    cols = ("left_source", "left_record_id", "right_source", "right_record_id")
+    out = links.astype({c: "string" for c in cols})
+    for end, a, b in (("l", cols[0], cols[1]), ("r", cols[2], cols[3])):
         out = out.merge(
-            side.rename(columns={"source_table": a, "record_id": b, "old": f"{end}o",
-                                 "cluster": f"{end}c"}),
+            new.rename(columns={"source_table": a, "record_id": b, "profile_id": f"{end}c"}),
             on=[a, b], how="inner",
+        ).merge(
+            prev.rename(columns={"source_table": a, "record_id": b, "old": f"{end}o"}),
+            on=[a, b], how="left",
         )  # fmt: skip
     return out
 
@@ -261,16 +265,19 @@ def _first_by_pair(ends: pd.DataFrame, a: str, b: str) -> dict[frozenset, object
     return out
 
 
-def _describe(both, overlap, kept, ids, successor, n_parts, split_from, retired, links):
+def _describe(new, prev, overlap, kept, ids, successor, n_parts, split_from, retired, links):
     """One row per merge, split part and retirement, with the link behind it."""
-    ends = _link_ends(links, both)
-    joined: dict[frozenset, object] = {}  # two old profiles, one link accepted between them
-    parted: dict[frozenset, object] = {}  # one old profile, now two clusters: a link between
+    ends = _link_ends(links, new, prev)
+    joined: dict[object, object] = {}  # old profile -> an accepted link from it into its cluster
+    parted: dict[frozenset, object] = {}  # two clusters that were one profile: a link between
     if ends is not None and len(ends):
-        across = ends[(ends["lo"] != ends["ro"]) & ends["accepted"].astype(bool)]
-        joined = _first_by_pair(across, "lo", "ro")
-        within = ends[(ends["lo"] == ends["ro"]) & (ends["lc"] != ends["rc"])]
-        parted = _first_by_pair(within.sort_values("accepted", kind="stable"), "lc", "rc")
+        inside = ends[(ends["lc"] == ends["rc"]) & ends["accepted"].astype(bool)]
+        for end, other in (("lo", "ro"), ("ro", "lo")):
+            leaving = inside[inside[end].notna() & (inside[end] != inside[other]).fillna(True)]
+            for row in leaving.itertuples():
+                joined.setdefault(getattr(row, end), row)
+        between = ends[ends["lc"] != ends["rc"]]
+        parted = _first_by_pair(between.sort_values("accepted", kind="stable"), "lc", "rc")
 
     by_old = overlap.groupby("old")["n"].sum()
     by_pair = overlap.set_index(["cluster", "old"])["n"]
@@ -278,8 +285,7 @@ def _describe(both, overlap, kept, ids, successor, n_parts, split_from, retired,
     rows: list[dict] = []
     for old, into in successor.items():
         kind = "merge" if n_parts[old] == 1 else "split"
-        base = kept.get(cluster_of[into], into)
-        link = joined.get(frozenset((old, base)))
+        link = joined.get(old)
         rows.append({"change": kind, "profile_id": old, "other_profile_id": into,
                      "records": int(by_old[old]),
                      "evidence": _link_text(link) if link is not None

@@ -53,6 +53,8 @@ with Warehouse(warehouse_path(warehouse)) as wh:
         schema, name = t.split(".")
         wh.write_table(schema, name, pd.DataFrame({{"x": range(n_people)}}), run_id=run_id,
                        as_of=as_of)
+if os.environ.get("CEM_TEST_RAISE") == {stage!r}:
+    raise RuntimeError("a stage bug, after its tables were written")
 if os.environ.get("CEM_TEST_HANG") == {stage!r}:
     with open(os.environ["CEM_TEST_MARKER"], "w") as fh:
         fh.write(str(os.getpid()))
@@ -175,6 +177,20 @@ def test_interrupt_in_each_stage_publishes_nothing(world: Path, stage: str):
     assert proc.returncode in (1, 130), out
     assert "Traceback" not in out, out
     _assert_only_complete_runs(world, stage, "after-interrupt")
+
+
+def test_failing_cell_in_03_publishes_nothing_and_keeps_04_of_the_same_run(world: Path):
+    """The case of the issue: 03 fails after writing ``marts.churn_scores``; 04 is skipped.
+    Nothing of the run is published: no churn scores of a failed run next to next offers
+    of an earlier one, no identity.map of this run under the earlier run's offers."""
+    proc = subprocess.run(_cmd(world, "bug"), env=_env(CEM_TEST_RAISE="03_churn"),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "03_churn      failed" in proc.stdout and "RuntimeError" in proc.stdout
+    assert "04_next_offer skipped" in proc.stdout
+    assert _stamps(world / "cem.duckdb") == dict.fromkeys(sorted(_all_tables()), "base")
+    kept = _stamps(world / "cem.failed.duckdb")
+    assert kept["marts.churn_scores"] == "bug" and kept["marts.next_offers"] == "base"
 
 
 @pytest.mark.slow
