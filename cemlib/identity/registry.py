@@ -156,6 +156,10 @@ def assign_ids(
     present_old = set(overlap["old"])
     active_before = reg.loc[reg["status"] == ACTIVE, "profile_id"]
     retired = sorted(set(active_before) - present_old)
+    # a retired profile's records may still be here, attached to no profile (anonymous now)
+    gone = prev[prev["old"].isin(retired)]
+    still = gone.merge(new_map[_KEY].astype("string"), on=_KEY, how="inner")
+    unattached = still.groupby("old").size().to_dict()
 
     reg = reg.set_index("profile_id")
     for old, into in successor.items():
@@ -172,8 +176,8 @@ def assign_ids(
     parts = [typed_registry(reg.reset_index()), typed_registry(fresh)]
     registry_out = typed_registry(pd.concat([p for p in parts if len(p)], ignore_index=True))
 
-    changes = _describe(new, prev, overlap, kept, ids, successor, n_parts, split_from, retired,
-                        links)  # fmt: skip
+    changes = _describe(new, prev, overlap, kept, ids, successor, n_parts, split_from,
+                        {o: unattached.get(o, 0) for o in retired}, links)  # fmt: skip
     merged = {o for o in successor.index if n_parts[o] == 1}
     split = set(split_from.values()) | {o for o in successor.index if n_parts[o] > 1}
     counts = {
@@ -298,9 +302,14 @@ def _describe(new, prev, overlap, kept, ids, successor, n_parts, split_from, ret
                      "records": int(by_pair[(cluster, old)]),
                      "evidence": _link_text(link) if link is not None
                      else "its records no longer link to the rest of the profile"})  # fmt: skip
-    for old in retired:
+    for old, n in retired.items():
+        why = (
+            f"its {n} record(s) are in this run but attached to no profile"
+            if n
+            else "none of its records is in this run"
+        )
         rows.append({"change": "retired", "profile_id": old, "other_profile_id": None,
-                     "records": 0, "evidence": "none of its records is in this run"})  # fmt: skip
+                     "records": n, "evidence": why})  # fmt: skip
     return _changes(rows)
 
 

@@ -456,16 +456,23 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
 
 
 def _runs_of(tables: dict[str, str], limit: int = 6) -> str:
-    """``identity.map, identity.profiles (run a); clean.* (8 tables, run b)``."""
+    """``identity.map (run a); clean.* (8 tables), raw.crm_contacts (run b)``: a schema whose
+    tables all come from one run is named once."""
     by_run: dict[str, list[str]] = {}
     for t, r in sorted(tables.items()):
         by_run.setdefault(r, []).append(t)
     parts = []
     for r, names in by_run.items():
-        shown = ", ".join(names[:limit]) + (
-            f" and {len(names) - limit} more" if len(names) > limit else ""
-        )
-        parts.append(f"{shown} (run {r})")
+        schemas: dict[str, list[str]] = {}
+        for t in names:
+            schemas.setdefault(t.split(".", 1)[0], []).append(t)
+        shown = [
+            ts[0] if len(ts) == 1 else f"{s}.* ({len(ts)} tables)" for s, ts in schemas.items()
+        ]
+        text = ", ".join(shown[:limit])
+        if len(shown) > limit:
+            text += f" and {len(shown) - limit} more"
+        parts.append(f"{text} (run {r})")
     return "; ".join(parts)
 
 
