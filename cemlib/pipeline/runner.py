@@ -476,10 +476,28 @@ def _runs_of(tables: dict[str, str], limit: int = 6) -> str:
     return "; ".join(parts)
 
 
+def _register_run(path: Path, run: RunResult) -> None:
+    """Add the run to ``meta.runs`` of the working copy before it is published: the
+    warehouse's own record of the runs whose tables it holds (the previous one of a scheduled
+    job is the last row)."""
+    stages = ",".join(s.name for s in run.stages if s.status == OK)
+    with Warehouse(path) as wh:
+        wh.con.execute(
+            "CREATE TABLE IF NOT EXISTS meta.runs (run_id VARCHAR, as_of DATE, "
+            "started_at VARCHAR, published_at VARCHAR, stages VARCHAR, run_dir VARCHAR)"
+        )
+        wh.con.execute(
+            "INSERT INTO meta.runs VALUES (?, ?, ?, ?, ?, ?)",
+            [run.run_id, run.as_of, run.started_at, now_utc(), stages, run.run_dir],
+        )
+
+
 def _settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool) -> None:
     """Publish the working copy (every stage that ran was ok) or leave the warehouse as it was,
     and record in ``run.warehouse`` which run each table of the warehouse now comes from."""
     if publish_it:
+        if copy.path.is_file():
+            _register_run(copy.path, run)
         copy.publish()
         status, kept = PUBLISHED, None
     else:

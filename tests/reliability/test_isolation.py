@@ -225,6 +225,12 @@ def test_stage_alone_says_which_inputs_another_run_wrote(world: Path):
     }
     assert run.warehouse["tables"]["marts.churn_scores"] == {"run_id": "only03", "rows": 3}
     assert run.warehouse["tables"]["marts.next_offers"]["run_id"] == "base"
+    with Warehouse(world / "cem.duckdb", read_only=True) as wh:
+        runs = wh.sql("SELECT run_id, stages FROM meta.runs")
+    assert runs.values.tolist() == [
+        ["base", "00_collect,01_quality,02_profiles,03_churn,04_next_offer"],
+        ["only03", "03_churn"],
+    ]
     page = (world / "reports" / "only03" / "index.html").read_text(encoding="utf-8")
     assert "1 of its 10 tables come from this run; 9 table(s) come from earlier runs" in page
 
