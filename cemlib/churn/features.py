@@ -120,7 +120,7 @@ def screen_transactions(
 
 def _parse_dates(s: pd.Series) -> pd.Series:
     try:  # the collect stage's parser knows the Russian export formats
-        from cemlib.collect.normalize.dates import parse_dates
+        from cemlib.normalize.dates import parse_dates
 
         return parse_dates(s.astype("string").str.strip())
     except ImportError:  # pragma: no cover - collect not installed
@@ -139,7 +139,7 @@ def _parse_dates(s: pd.Series) -> pd.Series:
 
 def _parse_numbers(s: pd.Series) -> pd.Series:
     try:  # decimal commas, thousands groups, currency signs
-        from cemlib.collect.normalize.amounts import parse_amounts
+        from cemlib.normalize.amounts import parse_amounts
 
         return parse_amounts(s)
     except ImportError:  # pragma: no cover - collect not installed

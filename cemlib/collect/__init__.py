@@ -11,7 +11,8 @@ from cemlib.collect.loaders import (
     read_csv_text,
     read_table_file,
 )
-from cemlib.collect.normalize import (
+from cemlib.collect.stage import CollectResult, collect, stage_table
+from cemlib.normalize import (
     city_name,
     email_key,
     email_norm,
@@ -26,8 +27,7 @@ from cemlib.collect.normalize import (
     split_full_name,
     translit_key,
 )
-from cemlib.collect.schema import TABLES, TableSpec, table_spec
-from cemlib.collect.stage import CollectResult, collect, stage_table
+from cemlib.schema import TABLES, TableSpec, table_spec
 
 __all__ = [
     "TABLES",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cemlib.collect.schema import TABLES, TableSpec, table_spec
 from cemlib.errors import InputError
+from cemlib.schema import TABLES, TableSpec, table_spec
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
 DELIMITERS: tuple[str, ...] = (";", ",", "\t", "|")
