@@ -1,6 +1,7 @@
 """One reader for every command (issue #17): a ``;``-separated cp1251 export with decimal
 commas gives ``cem identity``, ``cem churn`` and ``cem offers`` the same results as the UTF-8
-``,`` file of the same rows, and every command refuses UTF-16 with the same one line."""
+``,`` file of the same rows, and every command refuses UTF-16 with the same one line. The
+commands run in this process (``cemlib.cli.main``, as ``cem`` does)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import codecs
 import pandas as pd
 import pytest
 
-from tests.reliability.conftest import CRM, cem, one_line_error
+from cemlib.cli import main
+from tests.reliability.conftest import CRM
 
 ROLES = "full_name: full_name\nphone: phone\nemail: email\nbirth_date: birth_date\n"
 
@@ -22,6 +24,10 @@ def _transactions() -> pd.DataFrame:
     tx["customer_id"] = "Клиент " + tx["customer_id"]
     tx["amount"] = tx["amount"] + 0.25
     return tx
+
+
+def cem(*args) -> int:
+    return main([str(a) for a in args])
 
 
 def _russian(df: pd.DataFrame, path, numbers=()) -> None:
@@ -37,7 +43,7 @@ def test_identity_reads_a_semicolon_cp1251_export_as_the_utf8_one(tmp_path):
     (tmp_path / "utf8.csv").write_text(CRM, encoding="utf-8")
     _russian(pd.read_csv(tmp_path / "utf8.csv", dtype=str), tmp_path / "ru.csv")
     for name in ("utf8", "ru"):
-        proc = cem(
+        code = cem(
             "identity",
             tmp_path / f"{name}.csv",
             "--id-column",
@@ -48,7 +54,7 @@ def test_identity_reads_a_semicolon_cp1251_export_as_the_utf8_one(tmp_path):
             tmp_path / f"{name}_profiles.csv",
             "--rules-only",
         )
-        assert proc.returncode == 0, proc.stderr
+        assert code == 0
     groups = []
     for name in ("utf8", "ru"):  # profile ids are pseudonyms of the source: compare the groups
         ids = pd.read_csv(tmp_path / f"{name}_profiles.csv").set_index("record_id")["profile_id"]
@@ -62,7 +68,7 @@ def test_offers_and_churn_read_a_semicolon_cp1251_export_as_the_utf8_one(tmp_pat
     tx.to_csv(tmp_path / "utf8.csv", index=False)
     _russian(tx, tmp_path / "ru.csv", numbers=("amount",))
     for name in ("utf8", "ru"):
-        proc = cem(
+        code = cem(
             command,
             tmp_path / f"{name}.csv",
             "--as-of",
@@ -70,14 +76,18 @@ def test_offers_and_churn_read_a_semicolon_cp1251_export_as_the_utf8_one(tmp_pat
             "--out",
             tmp_path / f"{name}_out.csv",
         )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    ru = pd.read_csv(tmp_path / "ru_out.csv")
-    pd.testing.assert_frame_equal(ru, pd.read_csv(tmp_path / "utf8_out.csv"))
+        assert code == 0
+    ru, utf8 = pd.read_csv(tmp_path / "ru_out.csv"), pd.read_csv(tmp_path / "utf8_out.csv")
+    if command == "offers":
+        # the ranked items and scores; not the reason texts: offers breaks ties between equal
+        # reasons in an order that varies from run to run (1-5 of 800 rows, on main too)
+        ru, utf8 = ru.drop(columns="reasons"), utf8.drop(columns="reasons")
+    pd.testing.assert_frame_equal(ru, utf8)
     assert set(ru["customer_id"]) == set(tx["customer_id"])  # Cyrillic ids kept
 
 
 @pytest.mark.parametrize("bom", [True, False])
-def test_every_command_refuses_utf16_in_one_line(tmp_path, bom):
+def test_every_command_refuses_utf16_in_one_line(tmp_path, bom, capsys):
     (tmp_path / "roles.yaml").write_text(ROLES, encoding="utf-8")
     tx = _transactions().to_csv(index=False)
     crm_dir = tmp_path / "src"
@@ -102,8 +112,10 @@ def test_every_command_refuses_utf16_in_one_line(tmp_path, bom):
     for command, (path, args) in runs.items():
         if command in ("churn", "offers"):
             args = [*args, "--out", out]
-        err = one_line_error(cem(*args), path)
+        capsys.readouterr()
+        assert cem(*args) == 2, command
+        err = capsys.readouterr().err.strip()  # one line naming the file, no traceback
         assert (
-            f"cem {command}: error: {path}: UTF-16 is not supported, save the file as UTF-8" == err
+            err == f"cem {command}: error: {path}: UTF-16 is not supported, save the file as UTF-8"
         )
         assert not out.exists()
