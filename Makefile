@@ -47,6 +47,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check cemlib tests benchmarks
 	$(BIN)/ruff format --check cemlib tests benchmarks
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff format cemlib tests benchmarks

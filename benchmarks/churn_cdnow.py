@@ -203,7 +203,7 @@ def main() -> None:
     rows = []
 
     # cemlib, through the cem churn code path: the WHOLE file, as_of does the split
-    from cemlib.cli.churn import score_transactions
+    from cemlib.churn.scoring import score_transactions
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "cdnow_transactions.csv")

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cemlib.collect import (
-    collect,
+from cemlib.collect import collect
+from cemlib.normalize import (
     email_key,
     email_norm,
     normalize_phone,

@@ -1,7 +1,7 @@
 """FEBRL3 (dedupe 5,000) and FEBRL4 (link 2 x 5,000): cemlib identity vs Splink vs ECM.
 
 Runs, in one process: this stage through the same code path as ``cem identity`` (a CSV and a
-roles YAML written to a temporary folder, then :func:`cemlib.cli.identity.run_identity`),
+roles YAML written to a temporary folder, then :func:`cemlib.identity.files.run_identity`),
 Splink configured as its FEBRL example notebooks do, and recordlinkage's unsupervised ECM
 classifier. Prints pairwise precision, recall, F1 and seconds for each.
 
@@ -26,8 +26,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from cemlib.cli.identity import run_identity
 from cemlib.identity import evaluate
+from cemlib.identity.files import run_identity
 from cemlib.identity.roles import FEBRL_ROLES as ROLES
 
 

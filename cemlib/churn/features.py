@@ -12,10 +12,19 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from cemlib.columns import ID, NUMBER, TIME, typed_columns
 from cemlib.errors import InputError
 
 REQUIRED = ("customer_id", "ts", "amount")
 OPTIONAL = ("margin", "channel", "item_id", "quantity", "order_id", "category")
+#: what :func:`validate_transactions` checks: the required columns and the optional numbers
+TRANSACTION_KINDS = {
+    "customer_id": ID,
+    "ts": TIME,
+    "amount": NUMBER,
+    "margin": NUMBER,
+    "quantity": NUMBER,
+}
 
 FEATURES: tuple[str, ...] = (
     "n_purchases",
@@ -46,49 +55,16 @@ def end_of_day(as_of: str | dt.date | pd.Timestamp) -> pd.Timestamp:
 
 
 def validate_transactions(df: pd.DataFrame, source: str = "transactions") -> pd.DataFrame:
-    """Check and type a transactions frame: customer_id (text), ts (timestamp), amount (float).
+    """Check and type a transactions frame: customer_id (text), ts (timestamp), amount (float;
+    empty is 0), and margin and quantity when present (:func:`cemlib.columns.typed_columns`).
 
     Raises :class:`InputError` naming the column for a missing column, an unparseable date or a
     non-numeric amount.
     """
-    if df is None or len(df) == 0:
-        raise InputError("no rows", source=source)
-    for col in REQUIRED:
-        if col not in df.columns:
-            raise InputError(
-                f"missing column (have: {', '.join(map(str, df.columns))})",
-                source=source,
-                column=col,
-            )
+    typed = typed_columns(df, TRANSACTION_KINDS, source=source, optional=OPTIONAL)
     out = df.copy()
-    if out["customer_id"].isna().any():
-        n = int(out["customer_id"].isna().sum())
-        raise InputError(f"{n} rows without a customer id", source=source, column="customer_id")
-    out["customer_id"] = out["customer_id"].astype(str)
-    if not pd.api.types.is_datetime64_any_dtype(out["ts"]):
-        parsed = _parse_dates(out["ts"])
-        bad = parsed.isna() & out["ts"].notna()
-        if bad.any() or parsed.isna().any():
-            first = out["ts"][parsed.isna()].iloc[0]
-            raise InputError(
-                f"unparseable date {first!r} ({int(parsed.isna().sum())} rows)",
-                source=source,
-                column="ts",
-            )
-        out["ts"] = parsed
-    if getattr(out["ts"].dt, "tz", None) is not None:
-        out["ts"] = out["ts"].dt.tz_localize(None)
-    for col in ("amount", "margin", "quantity"):
-        if col in out.columns and not pd.api.types.is_numeric_dtype(out[col]):
-            num = _parse_numbers(out[col])
-            bad = num.isna() & out[col].notna() & (out[col].astype(str).str.strip() != "")
-            if bad.any():
-                raise InputError(
-                    f"not a number: {out[col][bad].iloc[0]!r} ({int(bad.sum())} rows)",
-                    source=source,
-                    column=col,
-                )
-            out[col] = num
+    for col, values in typed.items():
+        out[col] = values
     out["amount"] = out["amount"].astype(float).fillna(0.0)
     return out
 
@@ -116,42 +92,6 @@ def screen_transactions(
             source=source,
         )
     return kept, counts
-
-
-def _parse_dates(s: pd.Series) -> pd.Series:
-    try:  # the collect stage's parser knows the Russian export formats
-        from cemlib.collect.normalize.dates import parse_dates
-
-        return parse_dates(s.astype("string").str.strip())
-    except ImportError:  # pragma: no cover - collect not installed
-        pass
-    text = s.astype("string").str.strip()
-    # CDNOW-style YYYYMMDD
-    if text.str.fullmatch(r"\d{8}").fillna(False).all():
-        return pd.to_datetime(text, format="%Y%m%d", errors="coerce")
-    iso = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    if iso.notna().all():
-        return iso
-    # Russian exports: 31.12.2024 [23:59[:59]]
-    ru = pd.to_datetime(text, format="mixed", dayfirst=True, errors="coerce")
-    return iso.fillna(ru)
-
-
-def _parse_numbers(s: pd.Series) -> pd.Series:
-    try:  # decimal commas, thousands groups, currency signs
-        from cemlib.collect.normalize.amounts import parse_amounts
-
-        return parse_amounts(s)
-    except ImportError:  # pragma: no cover - collect not installed
-        pass
-    text = (
-        s.astype("string")
-        .str.replace("\u00a0", "", regex=False)
-        .str.replace(" ", "", regex=False)
-        .str.replace(",", ".", regex=False)
-        .str.replace(r"[₽рубRUB$€]", "", regex=True)
-    )
-    return pd.to_numeric(text, errors="coerce")
 
 
 def purchase_occasions(

@@ -21,9 +21,13 @@ from lifelines import (
 )
 from lifelines.utils import k_fold_cross_validation
 
-from cemlib.churn.features import _parse_dates, join_covariates
+from cemlib.churn.features import join_covariates
 from cemlib.churn.models import risk_segment
+from cemlib.columns import ID, TIME, TIME_OR_EMPTY, typed_columns
 from cemlib.errors import InputError
+
+#: the columns of a subscriptions file: an open contract has no end
+SUBSCRIPTION_KINDS = {"customer_id": ID, "start": TIME, "end": TIME_OR_EMPTY}
 
 CANDIDATES = {
     "weibull_aft": WeibullAFTFitter,
@@ -37,26 +41,11 @@ def subscription_table(
     subs: pd.DataFrame, as_of: str | dt.date, source: str = "subscriptions"
 ) -> pd.DataFrame:
     """Typed contracts started on or before ``as_of`` with ``tenure_days`` and ``cancelled``."""
-    for col in ("customer_id", "start", "end"):
-        if col not in subs.columns:
-            raise InputError(
-                f"missing column (have: {', '.join(map(str, subs.columns))})",
-                source=source,
-                column=col,
-            )
+    typed = typed_columns(subs, SUBSCRIPTION_KINDS, source=source)
     df = subs.copy()
-    df["customer_id"] = df["customer_id"].astype(str)
-    start = _parse_dates(df["start"])
-    if start.isna().any():
-        bad = df["start"][start.isna()].iloc[0]
-        raise InputError(f"unparseable or missing date {bad!r}", source=source, column="start")
-    end_text = df["end"].astype("string").str.strip().replace("", pd.NA)
-    end = _parse_dates(end_text)
-    if (end.isna() & end_text.notna()).any():
-        bad = end_text[end.isna() & end_text.notna()].iloc[0]
-        raise InputError(f"unparseable date {bad!r}", source=source, column="end")
+    for col, values in typed.items():
+        df[col] = values
     as_of = pd.Timestamp(as_of).normalize()
-    df["start"], df["end"] = start, end
     df = df[df["start"] <= as_of].copy()
     if df.empty:
         raise InputError(f"no subscription started on or before {as_of.date()}", source=source)

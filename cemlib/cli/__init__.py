@@ -32,13 +32,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cemlib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS if only is None else (only,):
-        try:
-            module = importlib.import_module(f"cemlib.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"cemlib.cli.{name}":
-                continue  # subcommand not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"cemlib.cli.{name}").register(sub)
     return parser
 
 

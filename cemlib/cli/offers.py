@@ -48,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cemlib.cli.checks import atomic_file, output_file, positive
+    from cemlib.cli.checks import positive
     from cemlib.errors import InputError
+    from cemlib.io import atomic_file, output_file
 
     positive(args.k, "--k")
     positive(args.horizon_days, "--horizon-days")

@@ -1,9 +1,9 @@
 """Read canonical source tables from CSV or Parquet files, exactly as received, as text.
 
 A source folder holds one file per table, named after it (``crm_contacts.csv``,
-``online_orders.parquet``, ``web_events.csv.gz`` ...). CSV files are decoded as UTF-8 (with or
-without BOM) and, when that fails, as cp1251 (or the ``encoding`` given); the delimiter
-(``;``, ``,``, tab or ``|``) is sniffed from the header line. Every value is read as text: the
+``online_orders.parquet``, ``web_events.csv.gz`` ...). Files are read by the one reader of
+:mod:`cemlib.io` (UTF-8 with or without BOM, else cp1251 or the ``encoding`` given; the delimiter
+sniffed; Parquet with plain columns). Every value is read as text: the
 ``raw`` schema keeps what the file held, and typing happens in the staging step. A column
 mapping renames a user's columns to the canonical ones: ``{table: {their_column: canonical}}``
 (a dict or a YAML file), optionally with ``files: {table: file name}``.
@@ -11,20 +11,17 @@ mapping renames a user's columns to the canonical ones: ``{table: {their_column:
 
 from __future__ import annotations
 
-import codecs
-import csv
-import gzip
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from cemlib.collect.schema import TABLES, TableSpec, table_spec
 from cemlib.errors import InputError
+from cemlib.io import check_file, frame_to_text, is_parquet, read_csv, read_parquet
+from cemlib.schema import TABLES, TableSpec, table_spec
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
-DELIMITERS: tuple[str, ...] = (";", ",", "\t", "|")
 SOURCE_ROW = "_source_row"
 
 
@@ -104,237 +101,6 @@ def load_mapping(
     return columns, {str(k): str(v) for k, v in files.items()}
 
 
-# -- text --------------------------------------------------------------------------------------
-def _arrow_text(series: pd.Series) -> pd.Series:
-    """Numbers and booleans as Arrow's CSV writer prints them (``1039``, ``7190.1``, ``true``)."""
-    import pyarrow as pa
-
-    try:
-        text = pa.array(series, from_pandas=True).cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return series.astype("string")
-    return pd.Series(pd.arrays.ArrowStringArray(text), index=series.index, name=series.name)
-
-
-def frame_to_text(df: pd.DataFrame) -> pd.DataFrame:
-    """Every column as text the way a CSV export holds it, missing values as NA: timestamps
-    ISO (``2024-03-05 14:30:00``), numbers and booleans as Arrow's CSV writer prints them (the
-    writer ``cem generate`` uses): ``1039``, ``7190.1``, ``true``."""
-    out = {}
-    for col in df.columns:
-        s = df[col]
-        if isinstance(s.dtype, pd.StringDtype):
-            out[col] = s
-        elif isinstance(s.dtype, pd.DatetimeTZDtype):
-            out[col] = s.dt.tz_localize(None).astype("string")
-        elif pd.api.types.is_datetime64_any_dtype(s) or s.dtype == object:
-            out[col] = s.astype("string")
-        else:
-            out[col] = _arrow_text(s)
-    return pd.DataFrame(out, index=df.index, copy=False)
-
-
-_CHUNK = 1 << 24  # bytes read at a time when checking an encoding
-
-
-def _open_bytes(path: Path):
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # noqa: SIM115
-
-
-def _decode_error(path: Path, encoding: str) -> str | None:
-    """Where ``path`` fails to decode as ``encoding`` (streamed, the file is never held whole),
-    or None when it decodes."""
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    line = 1
-    with _open_bytes(path) as fh:
-        while chunk := fh.read(_CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                at = max(0, min(exc.start, len(chunk) - 1))
-                line += chunk.count(b"\n", 0, at)
-                return f"undecodable byte 0x{chunk[at]:02x} at line {line}"
-            line += chunk.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return f"truncated character at the end of the file (line {line})"
-    return None
-
-
-def _looks_utf16(head: bytes) -> bool:
-    """UTF-16 text without a BOM: a NUL in every other byte of the first line."""
-    line = head[:256]
-    return len(line) >= 8 and (
-        line[1::2].count(0) > 0.8 * len(line[1::2]) or line[0::2].count(0) > 0.8 * len(line[0::2])
-    )
-
-
-def _has_nul(path: Path) -> bool:
-    """Whether the file holds a NUL byte (streamed)."""
-    with _open_bytes(path) as fh:
-        while chunk := fh.read(_CHUNK):
-            if b"\0" in chunk:
-                return True
-    return False
-
-
-def _choose_encoding(path: Path, head: bytes, source: str, encoding: str | None) -> str:
-    """The encoding to read ``path`` with: the given one (checked), else UTF-8 (strict; with
-    BOM -> ``utf-8-sig``), else cp1251."""
-    if encoding:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise InputError(f"unknown encoding {encoding!r}", source=source) from None
-        problem = _decode_error(path, encoding)
-        if problem:
-            raise InputError(f"cannot decode as {encoding}: {problem}", source=source)
-        return encoding
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(head):
-        raise InputError("UTF-16 is not supported, save the file as UTF-8", source=source)
-    if head.startswith(codecs.BOM_UTF8):
-        problem = _decode_error(path, "utf-8-sig")
-        if problem:
-            raise InputError(f"UTF-8 BOM but invalid UTF-8: {problem}", source=source)
-        return "utf-8-sig"
-    if _decode_error(path, "utf-8") is None:
-        return "utf-8"
-    problem = _decode_error(path, "cp1251")
-    if problem:
-        raise InputError(
-            f"neither UTF-8 nor cp1251 ({problem}); pass encoding=... if you know it",
-            source=source,
-        )
-    return "cp1251"
-
-
-def _sniff_delimiter(text: str) -> str:
-    header = text.split("\n", 1)[0]
-    counts = {d: header.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: counts[d])
-    if counts[best] == 0:
-        try:
-            return csv.Sniffer().sniff(text[:20000], delimiters="".join(DELIMITERS)).delimiter
-        except csv.Error:
-            return ","  # a one-column file
-    return best
-
-
-def _read_csv(path: Path, source: str, encoding: str | None, delimiter: str | None):
-    """``(frame, encoding, delimiter)`` of a CSV file read all as text (empty cells NA)."""
-    try:
-        with _open_bytes(path) as fh:
-            head = fh.read(1 << 16)
-    except (OSError, EOFError) as exc:
-        raise InputError(f"not a readable gzip file: {exc}", source=source) from None
-    if not head.strip():
-        raise InputError(
-            "empty file (0 bytes): expected a header line with the columns", source=source
-        )
-    try:
-        used = _choose_encoding(path, head, source, encoding)
-    except (OSError, EOFError) as exc:
-        raise InputError(f"not a readable gzip file: {exc}", source=source) from None
-    sep = delimiter or _sniff_delimiter(head.decode(used, errors="ignore"))
-    first_line = head.decode(used, errors="ignore").lstrip("\ufeff").splitlines()[0]
-    header = [h.strip() for h in next(csv.reader([first_line], delimiter=sep))]
-    dupes = sorted({h for h in header if h and header.count(h) > 1})
-    if dupes:  # pandas would silently rename the second one to "x.1"
-        raise InputError(
-            f"duplicate column(s) {dupes} in the header; found {header}",
-            source=source,
-            column=dupes[0],
-        )
-    # pandas' C parser ends a value at a NUL byte (``SKU100046\0X`` -> ``SKU100046``); the
-    # Python parser keeps it, so a file holding NUL bytes is read by that one (slower)
-    engine = "python" if _has_nul(path) else "c"
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=sep,
-            encoding=used,
-            compression="gzip" if path.name.endswith(".gz") else None,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=True,
-            engine=engine,
-        )
-    except pd.errors.ParserError as exc:
-        raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
-    except pd.errors.EmptyDataError:
-        raise InputError("empty file: no header line", source=source) from None
-    except (csv.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
-    if not isinstance(frame.index, pd.RangeIndex):
-        raise InputError(
-            f"malformed CSV (delimiter {sep!r}): rows have more fields than the header "
-            f"({len(frame.columns)} columns: {list(frame.columns)})",
-            source=source,
-        )
-    # a trailing delimiter on every line (1C exports) gives unnamed empty columns: drop them
-    blank = [c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
-    frame = frame.drop(columns=blank)
-    return frame, used, sep
-
-
-def read_csv_text(
-    path: str | Path, *, encoding: str | None = None, delimiter: str | None = None
-) -> pd.DataFrame:
-    """Any CSV export (not only a canonical table) read all as text, with the same encoding
-    detection, delimiter sniffing and errors as the canonical loaders; empty cells are NA."""
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise InputError(
-            "is a folder (or not a regular file), expected a CSV file", source=str(path)
-        )
-    if not path.is_file():
-        raise InputError("file not found", source=str(path))
-    frame, _, _ = _read_csv(path, str(path), encoding, delimiter)
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-    return frame_to_text(frame)
-
-
-def nested_columns(path: str | Path, source: str, only: tuple[str, ...] | None = None) -> None:
-    """InputError naming the first column of list, struct or map type in a Parquet file (of
-    ``only`` when given): such values have no text form a table column can hold."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a broken file
-        raise InputError(
-            f"unreadable Parquet file: {type(exc).__name__}: {exc}", source=source
-        ) from None
-    for f in schema:
-        name = str(f.name).strip().lstrip("\ufeff")
-        if only is not None and name not in only and name.lower() not in only:
-            continue
-        if (
-            pa.types.is_nested(f.type)
-            or pa.types.is_dictionary(f.type)
-            and pa.types.is_nested(f.type.value_type)
-        ):
-            raise InputError(
-                f"Parquet column of type {f.type} (list/struct/map) is not supported; expected "
-                "plain values (text, number, date)",
-                source=source,
-                column=name,
-            )
-
-
-def _read_parquet(path: Path, source: str, only: tuple[str, ...] | None = None) -> pd.DataFrame:
-    nested_columns(path, source, only)
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types for a broken file
-        raise InputError(
-            f"unreadable Parquet file: {type(exc).__name__}: {exc}", source=source
-        ) from None
-
-
 def _canonical_columns(
     frame: pd.DataFrame, spec: TableSpec, source: str, renames: Mapping[str, str]
 ) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -393,24 +159,15 @@ def read_table_file(
     required column. A header-only file loads as 0 rows with ``header_only=True``.
     """
     spec = table_spec(table)
-    path = Path(path)
+    path = check_file(path, f"the file of table {table}")
     source = str(path)
-    if path.exists() and not path.is_file():
-        raise InputError(
-            f"is a folder (or not a regular file), expected the file of table {table}",
-            source=source,
-        )
-    if not path.is_file():
-        raise InputError("file not found", source=source)
-    is_parquet = path.suffix.lower() in (".parquet", ".pq")
+    parquet = is_parquet(path)
     typed = None
-    if is_parquet:
-        if path.stat().st_size == 0:
-            raise InputError("empty file (0 bytes): expected a Parquet file", source=source)
-        typed = _read_parquet(path, source, only=spec.columns)
+    if parquet:
+        typed = read_parquet(path, source=source, only=spec.columns)
         frame, used, sep = frame_to_text(typed), None, None
     else:
-        frame, used, sep = _read_csv(path, source, encoding, delimiter)
+        frame, used, sep = read_csv(path, source=source, encoding=encoding, delimiter=delimiter)
         frame = frame_to_text(frame)
     frame, applied = _canonical_columns(frame, spec, source, mapping or {})
     if typed is not None:
@@ -422,7 +179,7 @@ def read_table_file(
         name=table,
         frame=frame,
         path=path,
-        format="parquet" if is_parquet else "csv",
+        format="parquet" if parquet else "csv",
         encoding=used,
         delimiter=sep,
         header_only=len(frame) == 0,

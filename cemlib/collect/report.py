@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from cemlib.collect.schema import TABLES
 from cemlib.collect.stage import CollectResult
 from cemlib.reports import mask_frame
+from cemlib.schema import TABLES
 from cemlib.warehouse import Warehouse
 
 

@@ -26,7 +26,9 @@ from cemlib.collect.loaders import (
     read_table_file,
     table_from_frame,
 )
-from cemlib.collect.normalize import (
+from cemlib.config import warehouse_path
+from cemlib.errors import InputError
+from cemlib.normalize import (
     email_key,
     email_norm,
     gender_hint,
@@ -38,10 +40,8 @@ from cemlib.collect.normalize import (
     split_full_name,
     translit_key,
 )
-from cemlib.collect.schema import BOOL, DATE, NAME_PARTS, NUMBER, TABLES, TIMESTAMP, TableSpec
-from cemlib.config import warehouse_path
-from cemlib.errors import InputError
 from cemlib.progress import progress as progress_bar
+from cemlib.schema import BOOL, DATE, NAME_PARTS, NUMBER, TABLES, TIMESTAMP, TableSpec
 from cemlib.warehouse import Warehouse
 
 #: rows staged and written at a time: memory stays at one chunk's size, whatever the table's

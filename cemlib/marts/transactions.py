@@ -13,8 +13,8 @@ import datetime as dt
 
 import pandas as pd
 
-from cemlib.collect.normalize.places import city_name
 from cemlib.errors import InputError
+from cemlib.normalize.places import city_name
 from cemlib.warehouse import Warehouse
 
 TRANSACTION_COLUMNS: tuple[str, ...] = (

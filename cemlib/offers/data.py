@@ -13,9 +13,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cemlib.columns import ID, NUMBER, TIME, require_columns, shared_strings, typed_columns
 from cemlib.errors import InputError
+from cemlib.io import read_file
 
-TRANSACTION_COLUMNS: tuple[str, ...] = ("customer_id", "ts", "item_id", "quantity", "amount")
+#: the columns of a transactions input and how :func:`cemlib.columns.typed_columns` checks them
+TRANSACTION_KINDS = {
+    "customer_id": ID,
+    "ts": TIME,
+    "item_id": ID,
+    "quantity": NUMBER,
+    "amount": NUMBER,
+}
+TRANSACTION_COLUMNS: tuple[str, ...] = tuple(TRANSACTION_KINDS)
+EVENT_KINDS = {"customer_id": ID, "ts": TIME}
+ITEM_KINDS = {"item_id": ID, "price": NUMBER}
 EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 1.0, "search": 0.5, "cart": 3.0}
 GRANULARITIES: tuple[str, ...] = ("item", "sku", "category")
 
@@ -40,34 +52,12 @@ class InputReport:
 
 
 def read_table(path: str | Path, *, name: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning read failures into a clear :class:`InputError`.
-
-    CSV goes through the collect stage's reader (UTF-8 or cp1251, sniffed delimiter, values
-    kept exactly as text, NUL bytes included); the frame's ``attrs["source"]`` is the path, so
-    later errors name the file rather than ``name``."""
-    from cemlib.collect.loaders import read_csv_text
-
-    p = Path(path)
-    if p.exists() and not p.is_file():
-        raise InputError(f"is a folder, expected the {name} file", source=str(p))
-    if not p.exists():
-        raise InputError("file not found", source=str(p))
-    if p.suffix.lower() in {".parquet", ".pq"}:
-        from cemlib.collect.loaders import nested_columns
-
-        nested_columns(p, str(p))
-        try:
-            df = pd.read_parquet(p)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a broken file
-            raise InputError(
-                f"cannot read {name}: {type(exc).__name__}: {exc}", source=str(p)
-            ) from None
-    else:
-        df = read_csv_text(p)
-    if df.empty:
-        raise InputError(f"{name} file has no rows", source=str(p))
-    _refuse_nul(df, str(p))
-    df.attrs["source"] = str(p)
+    """Read a CSV or Parquet file through the one reader (:func:`cemlib.io.read_file`: UTF-8 or
+    cp1251, sniffed delimiter, values kept exactly as text, NUL bytes included) and refuse NUL
+    bytes in values; the frame's ``attrs["source"]`` is the path, so later errors name the file
+    rather than ``name``."""
+    df = read_file(path, what=f"the {name} file")
+    _refuse_nul(df, df.attrs["source"])
     return df
 
 
@@ -89,56 +79,9 @@ def _refuse_nul(df: pd.DataFrame, source: str) -> None:
             )
 
 
-def _require(df: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise InputError(f"expected a DataFrame, got {type(df).__name__}", source=source)
-    for col in columns:
-        if col not in df.columns:
-            raise InputError(
-                f"missing required column (have: {', '.join(map(str, df.columns))})",
-                source=source,
-                column=col,
-            )
-
-
-def _timestamps(values: pd.Series, source: str, column: str) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        ts = values
-    else:
-        ts = pd.to_datetime(values, errors="coerce", format="mixed")
-    ts = pd.Series(ts, index=values.index)
-    if getattr(ts.dt, "tz", None) is not None:
-        ts = ts.dt.tz_convert(None)
-    bad = ts.isna() & values.notna()
-    if bad.any() or values.isna().any():
-        example = values[bad].iloc[0] if bad.any() else None
-        n = int(bad.sum() + values.isna().sum())
-        raise InputError(
-            f"{n} value(s) are missing or not a date/time (e.g. {example!r})",
-            source=source,
-            column=column,
-        )
-    return ts.astype("datetime64[ns]")
-
-
-def _numbers(values: pd.Series, source: str, column: str) -> pd.Series:
-    num = pd.to_numeric(values, errors="coerce")
-    bad = num.isna() & values.notna()
-    if bad.any():
-        raise InputError(
-            f"{int(bad.sum())} value(s) are not numbers (e.g. {values[bad].iloc[0]!r})",
-            source=source,
-            column=column,
-        )
-    return num.fillna(0.0).astype("float64")
-
-
-def _ids(values: pd.Series, source: str, column: str) -> pd.Series:
-    if values.isna().any():
-        raise InputError(
-            f"{int(values.isna().sum())} empty id value(s)", source=source, column=column
-        )
-    return _shared_strings(values)
+def _float(values: pd.Series) -> pd.Series:
+    """A number column as float64, empty as 0."""
+    return values.fillna(0.0).astype("float64")
 
 
 def _text_codes(values: pd.Series) -> np.ndarray:
@@ -146,22 +89,6 @@ def _text_codes(values: pd.Series) -> np.ndarray:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     texts = pd.Index(uniques).astype(str)
     return pd.factorize(texts)[0][codes].astype(np.int64)
-
-
-def _shared_strings(values: pd.Series) -> pd.Series:
-    """``values`` as Python strings (object), one string object per distinct value.
-
-    The same text as ``values.astype(str)`` (missing values stay missing), but each distinct id
-    is converted once and shared by its rows: a few bytes per row instead of a string object per
-    row, whatever the input holds (objects, Arrow strings, categories).
-    """
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    texts = pd.Index(uniques).astype(str).to_numpy(dtype=object)
-    out = np.empty(len(values), dtype=object)
-    ok = codes >= 0
-    out[ok] = texts[codes[ok]]
-    out[~ok] = pd.NA
-    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _as_of_end(as_of) -> pd.Timestamp:
@@ -178,13 +105,13 @@ def prepare_items(items: pd.DataFrame | None, *, source: str = "items") -> pd.Da
     if items is None:
         return None
     items = items.rename(columns={"sku": "item_id"}) if "item_id" not in items else items
-    _require(items, ("item_id",), source)
-    out = pd.DataFrame({"item_id": _ids(items["item_id"], source, "item_id")})
+    typed = typed_columns(items, ITEM_KINDS, source=source, optional=("price",), allow_empty=True)
+    out = pd.DataFrame({"item_id": typed["item_id"]})
     for col in ("name", "category"):
         if col in items.columns:
             out[col] = items[col].astype("string")
-    if "price" in items.columns:
-        out["price"] = _numbers(items["price"], source, "price")
+    if "price" in typed:
+        out["price"] = _float(typed["price"])
     return out.drop_duplicates("item_id", keep="last").reset_index(drop=True)
 
 
@@ -207,27 +134,18 @@ def prepare_transactions(
     source = (df.attrs.get("source") if df is not None else None) or source
     if granularity not in GRANULARITIES:
         raise InputError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
-    _require(df, TRANSACTION_COLUMNS, source)
     report = report if report is not None else InputReport()
-    report.rows_in = len(df)
-    if df.empty:
-        raise InputError("no rows", source=source)
-    out = pd.DataFrame(
-        {
-            "customer_id": _ids(df["customer_id"], source, "customer_id"),
-            "ts": _timestamps(df["ts"], source, "ts"),
-            "item_id": _ids(df["item_id"], source, "item_id"),
-            "quantity": _numbers(df["quantity"], source, "quantity"),
-            "amount": _numbers(df["amount"], source, "amount"),
-        }
-    )
+    report.rows_in = len(df) if isinstance(df, pd.DataFrame) else 0
+    typed = typed_columns(df, TRANSACTION_KINDS, source=source)
+    typed["quantity"], typed["amount"] = _float(typed["quantity"]), _float(typed["amount"])
+    out = pd.DataFrame(typed)
     if "order_id" in df.columns and df["order_id"].notna().all():
         # only the basket key needs it: integer codes, no string per row
         out["order_id"] = _text_codes(df["order_id"])
     if "category" in df.columns:
-        out["category"] = _shared_strings(df["category"]).to_numpy()
+        out["category"] = shared_strings(df["category"]).to_numpy()
     if "segment" in df.columns:
-        out["segment"] = _shared_strings(df["segment"]).to_numpy()
+        out["segment"] = shared_strings(df["segment"]).to_numpy()
     if as_of is not None:
         keep = out["ts"] < _as_of_end(as_of)
         report.after_as_of = int((~keep).sum())
@@ -288,27 +206,22 @@ def prepare_events(
         return None
     if "item_id" not in events.columns and "sku" in events.columns:
         events = events.rename(columns={"sku": "item_id"})
-    _require(events, ("customer_id", "ts"), source)
+    require_columns(events, ("customer_id", "ts"), source)
     if "item_id" not in events.columns and "category" not in events.columns:
         raise InputError(
             "needs an item_id (or sku) or a category column", source=source, column="item_id"
         )
     report = report if report is not None else InputReport()
     report.rows_in = len(events)
-    out = pd.DataFrame(
-        {
-            "customer_id": _ids(events["customer_id"], source, "customer_id"),
-            "ts": _timestamps(events["ts"], source, "ts"),
-        }
-    )
+    out = pd.DataFrame(typed_columns(events, EVENT_KINDS, source=source, allow_empty=True))
     item = (
         events["item_id"] if "item_id" in events.columns else pd.Series(pd.NA, index=events.index)
     )
-    out["item_id"] = _shared_strings(item).to_numpy()
+    out["item_id"] = shared_strings(item).to_numpy()
     cat = (
         events["category"] if "category" in events.columns else pd.Series(pd.NA, index=events.index)
     )
-    out["category"] = _shared_strings(cat).to_numpy()
+    out["category"] = shared_strings(cat).to_numpy()
     if items is not None and "category" in items.columns:
         mapped = out["item_id"].map(items.set_index("item_id")["category"])
         out["category"] = out["category"].fillna(mapped)

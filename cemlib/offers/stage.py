@@ -96,7 +96,7 @@ def _columns_of(wh: Warehouse, schema: str, table: str) -> list[str]:
 def _identifier_index(wh: Warehouse, mapping: str) -> str | None:
     """SQL relation ``(customer_id, ident)`` of the normalized e-mails (``e:...``) and phones
     (``p:...``) of every mapped record of every staged source table, or None."""
-    from cemlib.collect.schema import TABLES
+    from cemlib.schema import TABLES
 
     parts = []
     for name, spec in TABLES.items():

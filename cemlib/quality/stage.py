@@ -568,7 +568,7 @@ def _wrong_type_columns(wh: Warehouse, table: str, staging_cols, raw_cols) -> li
     """Critical table-level messages for typed columns (numbers, dates, flags) of which not a
     single non-empty value could be read: the whole column is of the wrong type (a shifted or
     mislabelled column), which quarantining every row would hide behind a percentage."""
-    from cemlib.collect.schema import TABLES, TEXT
+    from cemlib.schema import TABLES, TEXT
 
     spec = TABLES.get(table)
     if spec is None or not raw_cols:
@@ -598,7 +598,7 @@ def _lit(text: str) -> str:
 
 
 def _canonical_columns(table: str) -> tuple[str, ...]:
-    from cemlib.collect.schema import TABLES
+    from cemlib.schema import TABLES
 
     spec = TABLES.get(table)
     return spec.columns if spec else ()

@@ -497,7 +497,7 @@ def unique_addresses(addresses: np.ndarray) -> np.ndarray:
     """Each mailbox once: a later copy gets a numeric suffix on its local part (``a.b@x.ru``
     -> ``a.b17@x.ru``), so earlier holders keep theirs. Spellings of one mailbox count as one
     (``a.b@ya.ru`` is ``a-b@yandex.ru``, Gmail ignores dots: the collection stage's email key)."""
-    from cemlib.collect.normalize.emails import email_key
+    from cemlib.normalize.emails import email_key
 
     def keys(values: pd.Series) -> pd.Series:
         text = values.astype("string")

@@ -195,19 +195,6 @@ def test_cp1251_detected_even_when_cyrillic_starts_late(tmp_path):
     assert t.n_rows == 20_001
 
 
-def test_read_csv_text_any_export(tmp_path):
-    from cemlib.collect import read_csv_text
-
-    path = write(
-        tmp_path / "transactions.csv", "Клиент;Дата;Сумма\nc1;05.03.2024;1 234,50\n", "cp1251"
-    )
-    df = read_csv_text(path)
-    assert list(df.columns) == ["Клиент", "Дата", "Сумма"]
-    assert df.loc[0, "Сумма"] == "1 234,50"
-    with pytest.raises(InputError, match="file not found"):
-        read_csv_text(tmp_path / "nope.csv")
-
-
 def test_duplicate_header_is_an_error(tmp_path):
     path = write(tmp_path / "products.csv", "sku;name;name\nS1;a;b\n")
     with pytest.raises(InputError, match=r"duplicate column\(s\) \['name'\]") as err:

@@ -168,8 +168,8 @@ def test_rerun_drops_tables_the_source_no_longer_has(russian_export, tmp_path):
 
 def test_in_memory_typed_frames_stage_like_files(tmp_path):
     from cemlib.collect.loaders import tables_from_frames
-    from cemlib.collect.schema import TABLES
     from cemlib.collect.stage import stage_table
+    from cemlib.schema import TABLES
 
     typed = pd.DataFrame(
         {

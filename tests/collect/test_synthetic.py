@@ -91,7 +91,7 @@ def test_full_names_split_in_the_right_order_with_gender(synthetic):
     aside), and the gender hint is right."""
     from difflib import SequenceMatcher
 
-    from cemlib.collect import split_full_name, translit_key
+    from cemlib.normalize import split_full_name, translit_key
 
     _, _, world = synthetic
     crm = world.sources["crm_contacts"].dropna(subset=["full_name"]).set_index("contact_id")
@@ -121,7 +121,7 @@ def test_full_names_split_in_the_right_order_with_gender(synthetic):
 def test_normalized_identifiers_collapse_spellings_without_merging_people(synthetic):
     """Per person, E.164 phones and email keys have far fewer distinct values than the raw
     spellings, and no two people's own mailboxes share a key."""
-    from cemlib.collect import email_key, normalize_phone
+    from cemlib.normalize import email_key, normalize_phone
 
     _, _, world = synthetic
     rp = world.truth["record_person"]

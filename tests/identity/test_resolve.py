@@ -137,12 +137,12 @@ def test_bad_input_errors_name_file_and_column(tmp_path, capsys):
         ]
     )
     assert code == 2 and "empty" in capsys.readouterr().err
-    latin1 = tmp_path / "latin1.csv"
-    latin1.write_bytes("id,name\n1,Ren\xe9\n".encode("latin-1"))
+    undecodable = tmp_path / "undecodable.csv"  # 0x98: invalid UTF-8, undefined in cp1251
+    undecodable.write_bytes(b"id,name\n1,Ren\x98\n2,Anna\n")
     code = cem_main(
         [
             "identity",
-            str(latin1),
+            str(undecodable),
             "--id-column",
             "id",
             "--roles",
@@ -151,7 +151,7 @@ def test_bad_input_errors_name_file_and_column(tmp_path, capsys):
             str(tmp_path / "o.csv"),
         ]
     )
-    assert code == 2 and "UTF-8" in capsys.readouterr().err
+    assert code == 2 and "neither UTF-8 nor cp1251" in capsys.readouterr().err
 
 
 def _family_records() -> pd.DataFrame:

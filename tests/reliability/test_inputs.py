@@ -50,11 +50,11 @@ def test_nul_byte_sku_is_refused_by_offers_not_cut(tmp_path):
 
 
 def test_csv_reader_keeps_nul_bytes_exactly(tmp_path):
-    from cemlib.collect.loaders import read_csv_text
+    from cemlib.io import read_file
 
     path = tmp_path / "tx.csv"
     path.write_text(TX, encoding="utf-8")
-    assert list(read_csv_text(path)["item_id"]) == ["SKU100046\0X", "SKU100046", "SKU2"]
+    assert list(read_file(path)["item_id"]) == ["SKU100046\0X", "SKU100046", "SKU2"]
 
 
 def test_utf16_file_is_refused_with_one_line(tmp_path, crm_dir):

@@ -127,7 +127,7 @@ def test_no_mailbox_is_shared_across_households():
     """A mailbox belongs to one person; only relatives type each other's. Duplicate accounts'
     new mailboxes (same name, another provider) and ``ya.ru``/``yandex.ru`` spellings included:
     at 20,000 people namesakes made ~70 such collisions before the generator checked them."""
-    from cemlib.collect import email_key
+    from cemlib.normalize import email_key
     from cemlib.synth import generate
 
     world = generate(n_people=20_000, seed=42, as_of="2025-06-30")

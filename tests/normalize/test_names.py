@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cemlib.collect import gender_hint, name_norm, split_full_name, translit_key
+from cemlib.normalize import gender_hint, name_norm, split_full_name, translit_key
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ def test_split_recovers_parts_in_both_document_orders(parts, order, case):
 
 
 def test_first_name_key_reads_short_forms_as_the_full_name():
-    from cemlib.collect.normalize import first_name_key
+    from cemlib.normalize import first_name_key
 
     s = pd.Series(["Саша", "Sasha", "Александр", "Таня", "Tanya", "Татьяна", "Оля", "Олег", None])
     got = first_name_key(s.astype("string")).tolist()

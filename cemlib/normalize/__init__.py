@@ -1,19 +1,19 @@
 """Vectorized normalizers of identifiers and values (each parses a distinct value once)."""
 
-from cemlib.collect.normalize.amounts import parse_amount, parse_amounts
-from cemlib.collect.normalize.dates import parse_dates
-from cemlib.collect.normalize.emails import email_key, email_norm
-from cemlib.collect.normalize.flags import parse_bools
-from cemlib.collect.normalize.names import (
+from cemlib.normalize.amounts import parse_amount, parse_amounts
+from cemlib.normalize.dates import parse_dates
+from cemlib.normalize.emails import email_key, email_norm
+from cemlib.normalize.flags import parse_bools
+from cemlib.normalize.names import (
     first_name_key,
     gender_hint,
     name_norm,
     split_full_name,
     translit_key,
 )
-from cemlib.collect.normalize.phones import normalize_phone, phone_e164
-from cemlib.collect.normalize.places import city_name
-from cemlib.collect.normalize.unique import map_unique
+from cemlib.normalize.phones import normalize_phone, phone_e164
+from cemlib.normalize.places import city_name
+from cemlib.normalize.unique import map_unique
 
 __all__ = [
     "city_name",

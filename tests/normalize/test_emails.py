@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from cemlib.collect import email_key, email_norm
+from cemlib.normalize import email_key, email_norm
 
 CASES = [
     # raw, norm, key

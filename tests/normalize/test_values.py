@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cemlib.collect import parse_amounts, parse_bools, parse_dates
+from cemlib.normalize import parse_amounts, parse_bools, parse_dates
 
 DATE_CASES = [
     ("05.03.2024", "2024-03-05 00:00:00"),
@@ -133,7 +133,7 @@ CITY_CASES = [
 
 @pytest.mark.parametrize(("raw", "expected"), CITY_CASES)
 def test_city_name_drops_the_settlement_type(raw, expected):
-    from cemlib.collect import city_name
+    from cemlib.normalize import city_name
 
     got = city_name(pd.Series([raw]))[0]
     assert (pd.isna(got) and expected is None) or got == expected

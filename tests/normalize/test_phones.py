@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cemlib.collect import normalize_phone, phone_e164
+from cemlib.normalize import normalize_phone, phone_e164
 
 CASES = [
     ("+7 (999) 123-45-67", "+79991234567"),
@@ -98,7 +98,7 @@ def test_vectorized_fast_path_agrees_with_phonenumbers_on_random_input():
     """The +7 fast path must give exactly phonenumbers' answer, valid or not."""
     import numpy as np
 
-    from cemlib.collect.normalize.phones import _e164_func
+    from cemlib.normalize.phones import _e164_func
 
     rng = np.random.default_rng(0)
     n = 6000

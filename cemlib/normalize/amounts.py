@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from cemlib.collect.normalize.unique import map_unique
+from cemlib.normalize.unique import map_unique
 
 _CURRENCY = re.compile(r"(?i)(руб(?:лей|ля|ль)?\.?|р\.|₽|rub\.?|rur\.?|коп\.?)")
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']+")

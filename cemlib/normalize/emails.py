@@ -21,7 +21,7 @@ import re
 
 import pandas as pd
 
-from cemlib.collect.normalize.unique import map_unique
+from cemlib.normalize.unique import map_unique
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 

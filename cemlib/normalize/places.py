@@ -24,6 +24,6 @@ def _city(text: str) -> str | None:
 def city_name(series: pd.Series) -> pd.Series:
     """The settlement name without its type word (``г. Москва`` -> ``Москва``); NA when
     nothing is left."""
-    from cemlib.collect.normalize.unique import map_unique
+    from cemlib.normalize.unique import map_unique
 
     return map_unique(series, _city)

@@ -20,7 +20,7 @@ from functools import lru_cache
 import pandas as pd
 from unidecode import unidecode
 
-from cemlib.collect.normalize.unique import map_unique
+from cemlib.normalize.unique import map_unique
 
 _APOSTROPHES_ONLY = re.compile(r"['’`ʼʹ]")
 _PUNCT = re.compile(r"[^\w\s\-]|_|\d")

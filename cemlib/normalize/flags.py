@@ -22,6 +22,6 @@ def parse_bools(series: pd.Series) -> pd.Series:
     """A Series of pandas ``boolean`` (NA for missing or unrecognized values)."""
     if pd.api.types.is_bool_dtype(series):
         return series.astype("boolean")
-    from cemlib.collect.normalize.unique import map_unique
+    from cemlib.normalize.unique import map_unique
 
     return map_unique(series, _flag, dtype="boolean")

@@ -1,0 +1,169 @@
+"""Profiles for a user's file of person records (what ``cem identity`` does): read the file
+through the one reader (:func:`cemlib.io.read_file`), resolve it, write ``record_id,profile_id``
+and, when asked, the golden records and the links with their evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from cemlib.errors import InputError
+from cemlib.io import atomic_file, output_file, read_file
+
+
+def read_records(path: str | Path, id_column: str) -> pd.DataFrame:
+    """A CSV or Parquet file of person records as text (:func:`cemlib.io.read_file`), with
+    ``id_column`` checked; errors name the file."""
+    df = read_file(path, what="a CSV or Parquet file of records", text=True)
+    if id_column not in df.columns:
+        raise InputError("id column not found", source=str(path), column=id_column)
+    return df
+
+
+def check_threshold(value: float | str) -> float | str:
+    """``match_threshold``: ``"auto"`` or a probability strictly between 0 and 1."""
+    if value == "auto":
+        return value
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not 0.0 < t < 1.0:
+        raise InputError(
+            f"match threshold {value!r} is not 'auto' nor a probability between 0 and 1 (exclusive)"
+        )
+    return t
+
+
+@dataclass
+class IdentityRun:
+    """What ``cem identity`` produced: the clusters and the figures of its summary."""
+
+    clusters: pd.DataFrame
+    profiles: pd.DataFrame
+    links: pd.DataFrame
+    threshold: float | None
+    constraints: tuple[str, ...]
+    oversized: list[str]
+
+    def summary(self, max_profile_size: int) -> str:
+        sizes = self.clusters["profile_id"].value_counts()
+        top = ", ".join(str(int(n)) for n in sizes.head(5))
+        lines = [
+            f"{len(self.clusters):,} records -> {len(sizes):,} profiles, "
+            f"{int((sizes >= 2).sum()):,} of 2+ records",
+            "match threshold: "
+            + (f"{self.threshold:.4f} (model links kept)" if self.threshold else "rules only"),
+            "constraints: " + (", ".join(self.constraints) or "none"),
+            f"largest profiles: {top}",
+        ]
+        if self.oversized:
+            lines.append(
+                f"WARNING: {len(self.oversized)} profile(s) above --max-profile-size "
+                f"{max_profile_size}: {', '.join(self.oversized[:5])}"
+                + (" ..." if len(self.oversized) > 5 else "")
+                + " (flagged in the links file); check them before use"
+            )
+        return "\n".join(lines)
+
+
+def _profile_table(resolver, clusters: pd.DataFrame) -> pd.DataFrame:
+    from cemlib.identity import golden_records
+
+    prof = golden_records(resolver.prepared_, profile_id=clusters["profile_id"].to_numpy())
+    if "profile_id" not in prof.columns:
+        prof = prof.reset_index()
+    for col in ("phones", "emails", "sources"):
+        prof[col] = prof[col].map(lambda v: ";".join(map(str, v)))
+    return prof
+
+
+def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.DataFrame:
+    lk = resolver.link_table()
+    nodes = resolver.links_
+    left, right = nodes["rid_l"].to_numpy(), nodes["rid_r"].to_numpy()
+    # links join signature nodes; the profile of a node is that of any of its records
+    first = (
+        pd.Series(range(len(resolver.node_of_record_))).groupby(resolver.node_of_record_).first()
+    )
+    pid = clusters["profile_id"].to_numpy()[first.to_numpy()]
+    sizes = clusters["profile_id"].value_counts()
+    out = pd.DataFrame(
+        {
+            "left_record_id": lk["left_record_id"],
+            "right_record_id": lk["right_record_id"],
+            "rule": lk["rule"],
+            "match_probability": lk["match_probability"],
+            "match_weight": lk["match_weight"],
+            "agreed": lk["agreeing"],
+            "disagreed": lk["disagreeing"],
+            "accepted": lk["accepted"],
+            "refused_by": lk["refused_by"],
+            "left_profile_id": pid[left],
+            "right_profile_id": pid[right],
+        }
+    )
+    big = set(sizes.index[sizes.to_numpy() > max_profile_size])
+    out["oversized_profile"] = out["left_profile_id"].isin(big) | out["right_profile_id"].isin(big)
+    return out
+
+
+def run_identity(
+    input_path: str | Path,
+    *,
+    id_column: str,
+    roles_path: str | Path,
+    out_path: str | Path,
+    match_threshold: float | str = "auto",
+    source_column: str | None = None,
+    rules_only: bool = False,
+    seed: int = 42,
+    profiles_path: str | Path | None = None,
+    links_path: str | Path | None = None,
+    max_profile_size: int = 50,
+) -> IdentityRun:
+    """What ``cem identity`` does: read, resolve, write ``record_id,profile_id`` and, when
+    asked, the golden records and the links with their evidence. Nothing is written unless
+    everything was computed."""
+    from cemlib.identity import load_roles, resolve
+
+    match_threshold = check_threshold(match_threshold)
+    out = output_file(out_path, "--out")
+    prof_out = output_file(profiles_path, "--profiles") if profiles_path else None
+    links_out = output_file(links_path, "--links") if links_path else None
+    df = read_records(input_path, id_column)
+    roles = load_roles(roles_path)
+    if source_column:
+        if source_column not in df.columns:
+            raise InputError(
+                "source column not found", source=str(input_path), column=source_column
+            )
+        roles["source"] = [source_column]
+    clusters, resolver = resolve(
+        df,
+        roles,
+        id_column=id_column,
+        source=str(input_path),
+        match_threshold=match_threshold,
+        use_model=not rules_only,
+        seed=seed,
+        return_resolver=True,
+    )
+    sizes = clusters["profile_id"].value_counts()
+    oversized = [str(p) for p in sizes.index[sizes.to_numpy() > max_profile_size]]
+    profiles = _profile_table(resolver, clusters) if prof_out else None
+    links = _links_table(resolver, clusters, max_profile_size) if links_out else None
+    for frame, path in ((clusters, out), (profiles, prof_out), (links, links_out)):
+        if path is not None:
+            with atomic_file(path) as tmp:
+                frame.to_csv(tmp, index=False)
+    return IdentityRun(
+        clusters=clusters,
+        profiles=profiles,
+        links=links,
+        threshold=resolver.threshold_,
+        constraints=tuple(resolver.constraints_),
+        oversized=oversized,
+    )
