@@ -1,5 +1,6 @@
-"""``cem identity``: profiles for any CSV or Parquet file of person records, given a role map.
-The command parses its arguments and calls :func:`cemlib.identity.files.run_identity`."""
+"""``cem identity``: profiles for any CSV or Parquet file of person records, given a role map
+(:func:`cemlib.identity.files.run_identity`), and ``cem identity resolve ID...``: today's
+profile id for ids a downstream system holds (:func:`cemlib.identity.resolve_ids`)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,50 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _resolve(args: argparse.Namespace) -> int:
+    """``cem identity resolve ID... [--warehouse W]``: one line per id; exit 1 if one of them
+    was never issued by this warehouse."""
+    import pandas as pd
+
+    from cemlib.config import warehouse_path
+    from cemlib.identity.registry import resolve_ids
+    from cemlib.warehouse import Warehouse
+
+    if not args.ids:
+        raise InputError("name at least one profile id: cem identity resolve ID [ID ...]")
+    path = warehouse_path(args.warehouse)
+    if not path.is_file():
+        raise InputError("no warehouse here (run cem run first, or pass --warehouse)",
+                         source=str(path))  # fmt: skip
+    with Warehouse(path, read_only=True) as wh:
+        if not wh.has_table("identity", "registry"):
+            raise InputError("no identity.registry: run the profiles stage (cem run) first",
+                             source=str(path))  # fmt: skip
+        registry = wh.read_table("identity", "registry")
+    now = resolve_ids(registry, args.ids)
+    status = dict(zip(registry["profile_id"].astype(str), registry["status"], strict=True))
+    unknown = 0
+    for old, current in now.items():
+        if pd.isna(current):
+            print(f"{old}: never issued by this warehouse")
+            unknown += 1
+        elif current == old:
+            print(f"{old} -> {current} ({status[old]})")
+        else:
+            print(f"{old} -> {current} ({old} {status[old]}; {current} {status[current]})")
+    return 1 if unknown else 0
+
+
 def _main(args: argparse.Namespace) -> int:
     from cemlib.identity.files import run_identity
+
+    if args.input == "resolve":
+        return _resolve(args)
+    missing = [f for f, v in (("--id-column", args.id_column), ("--roles", args.roles),
+                              ("--out", args.out)) if not v]  # fmt: skip
+    if missing or args.ids:
+        what = f"required: {', '.join(missing)}" if missing else f"unexpected: {args.ids[0]}"
+        raise InputError(f"{what} (cem identity RECORDS --id-column C --roles R --out F)")
 
     result = run_identity(
         args.input,
@@ -58,15 +101,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="deduplicate person records into profiles (rules + Splink)",
         description=(
             "Collapse a CSV or Parquet file of person records into profiles. "
-            "Output: record_id,profile_id."
+            "Output: record_id,profile_id. `cem identity resolve ID... [--warehouse W]` "
+            "prints today's profile id for ids an earlier run issued."
         ),
     )
     p.add_argument(
-        "input", help="CSV (UTF-8 or cp1251, any delimiter) or Parquet of person records"
+        "input",
+        help="CSV (UTF-8 or cp1251, any delimiter) or Parquet of person records; or 'resolve' "
+        "followed by profile ids: today's id of each, from the warehouse's identity.registry",
     )
-    p.add_argument("--id-column", required=True, help="column holding the record id")
-    p.add_argument("--roles", required=True, help="YAML mapping columns to roles")
-    p.add_argument("--out", required=True, help="output CSV (record_id,profile_id)")
+    p.add_argument("ids", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("--id-column", help="column holding the record id (required)")
+    p.add_argument("--roles", help="YAML mapping columns to roles (required)")
+    p.add_argument("--out", help="output CSV (record_id,profile_id) (required)")
+    p.add_argument(
+        "--warehouse", default=None, help="with resolve: the DuckDB warehouse (data/cem.duckdb)"
+    )
     p.add_argument(
         "--profiles", default=None, help="also write one golden record per profile to this CSV"
     )

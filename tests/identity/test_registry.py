@@ -151,3 +151,23 @@ def test_stage_rerun_keeps_every_id_and_removing_records_is_traced(tmp_path):
     assert ("retired", gone) in set(zip(changes["change"], changes["profile_id"], strict=True))
     assert gone not in set(third.map["profile_id"].dropna())
     assert set(first.map["profile_id"].dropna()) <= set(registry["profile_id"])
+
+
+def test_cem_identity_resolve(second, tmp_path, capsys):
+    from cemlib.cli import main
+    from cemlib.warehouse import Warehouse
+
+    wh_path = tmp_path / "cem.duckdb"
+    with Warehouse(wh_path) as wh:
+        wh.write_table("identity", "registry", second.registry, run_id="r2", as_of="2025-06-30")
+    code = main(["identity", "resolve", "Pa", "Pb", "Pd", "Pnope", "--warehouse", str(wh_path)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1  # one id was never issued
+    assert out == [
+        "Pa -> Pb (Pa merged; Pb active)",
+        "Pb -> Pb (active)",
+        "Pd -> Pd (retired)",
+        "Pnope: never issued by this warehouse",
+    ]
+    assert main(["identity", "resolve", "Pa", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
+    assert "no warehouse here" in capsys.readouterr().err
