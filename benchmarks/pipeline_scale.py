@@ -21,6 +21,7 @@ figures for the docs. Extra ``-p name=value`` are passed to ``cem run``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -154,10 +155,8 @@ class Sampler(threading.Thread):
                 )
                 os.killpg(self.root, signal.SIGTERM)
                 time.sleep(2)
-                try:
+                with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
         avail = self._available_kib()
         if avail is not None:
             self.min_available_kib = (
@@ -186,7 +185,9 @@ def _warehouse_mb(path: Path) -> float | None:
 
 
 def run_benchmark(args: argparse.Namespace) -> dict:
-    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix=f"cem-scale-{args.people}-"))
+    base = (
+        Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix=f"cem-scale-{args.people}-"))
+    )
     base.mkdir(parents=True, exist_ok=True)
     warehouse = base / "cem.duckdb"
     reports = base / "reports"

@@ -32,6 +32,7 @@ import nbformat
 
 from cemlib.config import project_root
 from cemlib.errors import InputError
+from cemlib.pipeline import budget
 from cemlib.pipeline.config import RunConfig, dump_config, plan_parameters
 from cemlib.pipeline.meta import git_info, package_versions
 from cemlib.pipeline.render import render_html
@@ -263,6 +264,7 @@ def execute_stage(
     pm_logger.setLevel(logging.ERROR)
     batch_before = os.environ.get(BATCH_ENV)
     os.environ[BATCH_ENV] = "1"  # kernels inherit it: no progress widgets in the reports
+    env_before = budget.export(cfg)  # and the stage's memory budget and DuckDB's spill folder
     try:
         pm.execute_notebook(
             str(notebook),
@@ -286,6 +288,7 @@ def execute_stage(
         failure = ("runner", exc)
     finally:
         pm_logger.setLevel(level)
+        budget.restore(env_before)
         if batch_before is None:
             os.environ.pop(BATCH_ENV, None)
         else:
@@ -467,6 +470,11 @@ def run_pipeline(
                 result = StageResult(
                     stage.key, stage.name, stage.title, SKIPPED, list(stage.depends_on),
                     reason=reason,
+                )  # fmt: skip
+            elif refusal := budget.check_stage(stage, cfg):  # would not fit in memory_limit
+                result = StageResult(
+                    stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
+                    reason=refusal,
                 )  # fmt: skip
             else:
                 result = execute_stage(
