@@ -25,6 +25,7 @@ from cemlib.churn.survival import (
     inactivity_threshold,
     lifetime_table,
 )
+from cemlib.frames import fetch_objects
 from cemlib.marts import profile_covariates, profile_transactions, unattributed_orders
 from cemlib.warehouse import Warehouse
 
@@ -57,7 +58,8 @@ def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:
         return None
     if key == "person":
         return None
-    return wh.sql(
+    return fetch_objects(
+        wh.con,
         """
         SELECT customer_id, person_id FROM (
           SELECT CAST(m.profile_id AS VARCHAR) AS customer_id, t.person_id,
@@ -67,7 +69,7 @@ def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:
             ON t.source_table = m.source_table
            AND CAST(t.record_id AS VARCHAR) = CAST(m.record_id AS VARCHAR)
           GROUP BY m.profile_id, t.person_id) WHERE r = 1
-        """
+        """,
     )
 
 
@@ -83,8 +85,9 @@ def evaluate_against_truth(
     true dropout dates (``truth.people``); empty without ``truth.*``."""
     if not (wh.has_table("truth", "future_orders") and wh.has_table("truth", "people")):
         return {}
-    people = wh.read_table("truth", "people")[["person_id", "true_dropout_date"]]
-    fut = wh.read_table("truth", "future_orders")[["person_id", "ts", "amount"]]
+    # only the columns used, text shared per distinct value (not the whole truth tables)
+    people = fetch_objects(wh.con, "SELECT person_id, true_dropout_date FROM truth.people")
+    fut = fetch_objects(wh.con, "SELECT person_id, ts, amount FROM truth.future_orders")
     pred = scores.copy()
     pred["_orig"] = pred["customer_id"]
     if key != "person":
@@ -173,6 +176,9 @@ def run_stage(
     write: bool = True,
 ) -> ChurnStageResult:
     """Fit, score and (``write=True``) replace ``marts.churn_scores``."""
+    from cemlib.pipeline.budget import configure_warehouse
+
+    configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
     tx = profile_transactions(wh, as_of, key=key)
     cov = profile_covariates(wh, as_of, key=key).drop(columns=["web_events"])
     model = ChurnModel(horizons=horizons, annual_discount=annual_discount, seed=seed)
