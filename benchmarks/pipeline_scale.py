@@ -45,10 +45,12 @@ class StageFigures:
     status: str = ""
     seconds: float | None = None
     kernel_peak_gib: float | None = None
+    kernel_cpu_seconds: float | None = None
     kernel_pids: list[int] = field(default_factory=list)
     warehouse_mb: float | None = None
     report_mb: float | None = None
     report_code_mb: float | None = None
+    input_rows: int | None = None
     line: str = ""
 
 
@@ -64,6 +66,20 @@ def _status_kib(pid: int) -> dict[str, int]:
     except (OSError, ValueError):
         return {}
     return out
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` (its threads, and children it waited for)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # fields after the command: state is [0], utime [11], stime [12], cutime [13], cstime [14]
+    return sum(int(x) for x in fields[11:15]) / _TICK
 
 
 def _children(pid: int) -> list[int]:
@@ -108,6 +124,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.interval, self.kill_above = root, interval, kill_above_gib
         self.peak_kib: dict[int, int] = {}  # kernel pid -> max(VmHWM, VmRSS) seen
+        self.cpu: dict[int, float] = {}  # kernel pid -> CPU seconds at the last sample
         self.order: list[int] = []  # kernel pids in the order they appeared
         self.runner_peak_kib = 0
         self.min_available_kib: int | None = None
@@ -148,6 +165,9 @@ class Sampler(threading.Thread):
                     self.order.append(pid)
                     self.peak_kib[pid] = 0
                 self.peak_kib[pid] = max(self.peak_kib[pid], kib)
+                cpu = _cpu_seconds(pid)
+                if cpu is not None:
+                    self.cpu[pid] = cpu
             if self.kill_above and st.get("VmRSS", 0) > self.kill_above * GIB / 1024:
                 self.killed = (
                     f"kernel {pid} passed {self.kill_above:g} GiB resident "
@@ -239,6 +259,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             fig.kernel_pids = pids
             if pids:
                 fig.kernel_peak_gib = round(max(sampler.peak_kib[p] for p in pids) / 1024**2, 2)
+                fig.kernel_cpu_seconds = round(sum(sampler.cpu.get(p, 0.0) for p in pids), 1)
             fig.warehouse_mb = _warehouse_mb(warehouse)
             run_dir = reports / run_id
             fig.report_mb = _mb(run_dir / f"{fig.name}.html")
@@ -246,7 +267,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             stages.append(fig)
             if fig.status != "skipped":
                 print(
-                    f"    {fig.name}: kernel peak {fig.kernel_peak_gib} GiB, warehouse "
+                    f"    {fig.name}: kernel peak {fig.kernel_peak_gib} GiB, "
+                    f"CPU {fig.kernel_cpu_seconds} s, warehouse "
                     f"{fig.warehouse_mb} MB, report {fig.report_mb} MB "
                     f"(+code {fig.report_code_mb} MB), {time.perf_counter() - t_stage:.0f} s since "
                     "the previous stage line",
@@ -260,6 +282,13 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     wall = time.perf_counter() - t0
     sampler.stop()
     sampler.join(5)
+    # the rows each stage read, for the memory estimate of cemlib.pipeline.budget
+    from cemlib.pipeline.budget import COSTS, input_rows
+
+    for fig in stages:
+        cost = COSTS.get(fig.name)
+        if cost is not None and fig.status == "ok":
+            fig.input_rows = input_rows(cost.inputs, warehouse, args.people)
 
     result = {
         "people": args.people,
@@ -287,12 +316,14 @@ def run_benchmark(args: argparse.Namespace) -> dict:
 def print_table(result: dict) -> None:
     print()
     print(f"cem run at {result['people']:,} people: exit {result['exit_code']}")
-    head = f"{'stage':<15}{'status':<9}{'seconds':>9}{'kernel GiB':>12}{'warehouse MB':>14}"
+    head = f"{'stage':<15}{'status':<9}{'seconds':>9}{'CPU s':>8}{'kernel GiB':>12}"
+    head += f"{'warehouse MB':>14}"
     print(head + f"{'report MB':>11}{'+code MB':>10}")
     fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
     for s in result["stages"]:
         print(
             f"{s['name']:<15}{s['status']:<9}{fmt(s['seconds'], '9.1f'):>9}"
+            f"{fmt(s.get('kernel_cpu_seconds'), '8.0f'):>8}"
             f"{fmt(s['kernel_peak_gib'], '12.2f'):>12}{fmt(s['warehouse_mb'], '14.1f'):>14}"
             f"{fmt(s['report_mb'], '11.2f'):>11}{fmt(s['report_code_mb'], '10.2f'):>10}"
         )
@@ -303,6 +334,29 @@ def print_table(result: dict) -> None:
     )
     if result["killed"]:
         print(result["killed"])
+
+
+def calibrate(paths: list[str]) -> None:
+    """The per-stage costs of ``cemlib.pipeline.budget.COSTS`` from two or more runs' JSON."""
+    from cemlib.pipeline.budget import COSTS, GIB
+    from cemlib.pipeline.budget import calibrate as fit
+
+    runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    for name, cost in COSTS.items():
+        points = [
+            (s["input_rows"], s["kernel_peak_gib"] * GIB)
+            for run in runs
+            for s in run["stages"]
+            if s["name"] == name and s.get("input_rows") and s.get("kernel_peak_gib")
+        ]
+        if len({r for r, _ in points}) < 2:
+            print(f"# {name}: measured at fewer than two sizes")
+            continue
+        c = fit(points, cost.inputs)
+        print(
+            f'    "{name}": StageCost({cost.inputs!r}, {c.fixed / GIB:.2f} * GIB, '
+            f"{c.bytes_per_row:.0f}.0),  # {c.measured}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,7 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=0.5, help="seconds between samples")
     ap.add_argument("--kill-above", type=float, metavar="GIB", help="stop the run past GIB")
     ap.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    ap.add_argument(
+        "--calibrate", nargs="+", metavar="JSON", help="print budget.COSTS from runs' --json"
+    )
     args = ap.parse_args(argv)
+    if args.calibrate:
+        calibrate(args.calibrate)
+        return 0
     result = run_benchmark(args)
     return 0 if result["exit_code"] == 0 else 1
 
