@@ -133,8 +133,8 @@ def configure_duckdb(
     """Set ``memory_limit`` and ``temp_directory`` of DuckDB connection ``con`` from the stage's
     budget (see :func:`duckdb_memory_limit`, :func:`temp_directory`); returns what was set.
 
-    ``preserve_insertion_order = false`` lets DuckDB stream large results without keeping
-    them in order in memory (the stages sort explicitly where order matters).
+    Insertion order stays preserved: the stages read tables in their stored order, and a seed
+    and ``as_of`` must determine a run's results.
     """
     settings = {"memory_limit": duckdb_memory_limit(cap)}
     tmp = temp_directory(warehouse)
@@ -143,7 +143,6 @@ def configure_duckdb(
         settings["temp_directory"] = Path(tmp).as_posix()
     for name, value in settings.items():
         con.execute(f"SET {name} = '{value}'")
-    con.execute("SET preserve_insertion_order = false")
     return settings
 
 
