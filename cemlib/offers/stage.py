@@ -18,7 +18,7 @@ from cemlib.frames import fetch_objects
 from cemlib.marts.transactions import profile_transactions, source_schema
 from cemlib.offers.baselines import all_baselines
 from cemlib.offers.consent import ConsentSummary, assign_channels, profile_consent
-from cemlib.offers.metrics import candidate_recall, evaluate
+from cemlib.offers.metrics import evaluate
 from cemlib.offers.model import NextOfferModel
 from cemlib.warehouse import Warehouse
 
@@ -307,8 +307,7 @@ def run_stage(
     if truth is not None:
         evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
         metrics = metric_table(recs, truth, model.tx_, customers, k)
-        cands = model.candidate_frame()
-        recall = candidate_recall(cands, truth, customers=customers)
+        recall = model.candidate_recall(truth, customers=customers)
     else:
         back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
         bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
@@ -318,9 +317,7 @@ def run_stage(
             f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
         )
         metrics = metric_table(bt_recs, window, bt.tx_, bt.tx_["customer_id"].unique(), k)
-        recall = candidate_recall(
-            bt.candidate_frame(), window, customers=bt.tx_["customer_id"].unique()
-        )
+        recall = bt.candidate_recall(window, customers=bt.tx_["customer_id"].unique())
     consent = profile_consent_table(wh, key=key)
     sent, summary = assign_channels(recs, consent)
     names = (
