@@ -69,8 +69,15 @@ def time_dependent_concordance(
 def brier_scores(curves: pd.DataFrame, time: np.ndarray) -> pd.Series:
     """Brier score of the survival curves at each day (administrative censoring at H only)."""
     t = curves.columns.to_numpy(dtype=float)
-    alive = (np.asarray(time)[:, None] > t[None, :]).astype(float)
-    return pd.Series(((alive - curves.to_numpy()) ** 2).mean(axis=0), index=t)
+    time = np.asarray(time)
+    S = curves.to_numpy()
+    total = np.zeros(len(t))
+    # block by block: the alive indicator and the squares of all customers at once were three
+    # arrays the size of the curves
+    for lo in range(0, len(S), 20_000):
+        alive = (time[lo : lo + 20_000, None] > t[None, :]).astype(float)
+        total += ((alive - S[lo : lo + 20_000]) ** 2).sum(axis=0)
+    return pd.Series(total / max(len(S), 1), index=t)
 
 
 def calibration_table(p: np.ndarray, observed: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -115,7 +122,7 @@ def evaluate_predictions(
         np.average(np.abs(cal["predicted"] - cal["observed"]), weights=cal["n"])
     )
     if curves is not None:
-        c = curves.reindex(p.index)
+        c = curves if curves.index.equals(p.index) else curves.reindex(p.index)
         res["td_concordance"] = time_dependent_concordance(
             c, fut["time"].to_numpy(), fut["event"].to_numpy()
         )

@@ -114,14 +114,16 @@ def purchase_occasions(
     work["n_items"] = df["quantity"].fillna(1).values if "quantity" in df else 1.0
     agg = {
         "amount": ("amount", "sum"),
-        "margin": ("margin", lambda x: x.sum(min_count=1)),
         "online": ("online", "mean"),
         "n_items": ("n_items", "sum"),
     }
-    if "margin" not in df:
-        agg["margin"] = ("margin", "first")
-    occ = work.groupby(["customer_id", "day"], sort=True).agg(**agg).reset_index()
-    return occ
+    g = work.groupby(["customer_id", "day"], sort=True)
+    occ = g.agg(**agg)
+    # a day's margin is missing only when all its lines' are (sum with min_count=1), computed
+    # by pandas' own groupby sum instead of a Python call per customer-day
+    margin = g["margin"].sum(min_count=1) if "margin" in df else g["margin"].first()
+    occ.insert(1, "margin", margin)
+    return occ.reset_index()
 
 
 def customer_features(occasions: pd.DataFrame, cutoff: str | dt.date) -> pd.DataFrame:

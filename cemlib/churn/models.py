@@ -84,6 +84,9 @@ def _offset(sim: dict[str, np.ndarray], h: int) -> np.ndarray:
     return np.maximum(sim[f"count_{h}"], 1e-3)
 
 
+_CURVE_BLOCK = 20_000  # customers per block of survival_curves
+
+
 class ChurnModel:
     """Survival churn and CLV for any transactions table.
 
@@ -354,9 +357,16 @@ class ChurnModel:
         from cemlib.churn.gaps import _cdf
 
         fam = self.prob_model_.family_
-        S_s = 1.0 - _cdf(fam, s, a[:, None], b[:, None])
-        S_st = 1.0 - _cdf(fam, s + t[None, :], a[:, None], b[:, None])
-        return pd.DataFrame(S_st / np.maximum(S_s, 1e-300), index=self.state_.index, columns=t)
+        # block by block into one array: the intermediates of a million customers x 365 days
+        # at once were three more copies of the result
+        out = np.empty((len(s), len(t)), dtype=float)
+        for lo in range(0, len(s), _CURVE_BLOCK):
+            hi = lo + _CURVE_BLOCK
+            ab = a[lo:hi, None], b[lo:hi, None]
+            S_s = 1.0 - _cdf(fam, s[lo:hi], *ab)
+            S_st = 1.0 - _cdf(fam, s[lo:hi] + t[None, :], *ab)
+            out[lo:hi] = S_st / np.maximum(S_s, 1e-300)
+        return pd.DataFrame(out, index=self.state_.index, columns=t, copy=False)
 
     def score(self, transactions: pd.DataFrame, horizon: int | None = None) -> dict[str, float]:
         """Figures against what happened after ``as_of`` in ``transactions`` (see

@@ -104,6 +104,9 @@ def truth_markdown(truth: dict, horizon: int) -> str:
             f"{truth['holdout_start']} and scored on the **same customers' own purchases** from "
             f"{truth['holdout_start']} to {truth['holdout_end']} ({horizon} days)"
         )
+        n, of = truth.get("holdout_customers"), truth.get("holdout_customers_of")
+        if n and of and n < of:
+            head += f", on a seeded sample of {n:,} of the {of:,} customers"
     else:
         head = f"Against the synthetic truth over {horizon} days"
     text = (

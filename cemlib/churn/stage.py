@@ -25,6 +25,7 @@ from cemlib.churn.survival import (
     inactivity_threshold,
     lifetime_table,
 )
+from cemlib.frames import fetch_objects
 from cemlib.marts import profile_covariates, profile_transactions, unattributed_orders
 from cemlib.warehouse import Warehouse
 
@@ -57,7 +58,8 @@ def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:
         return None
     if key == "person":
         return None
-    return wh.sql(
+    return fetch_objects(
+        wh.con,
         """
         SELECT customer_id, person_id FROM (
           SELECT CAST(m.profile_id AS VARCHAR) AS customer_id, t.person_id,
@@ -67,7 +69,7 @@ def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:
             ON t.source_table = m.source_table
            AND CAST(t.record_id AS VARCHAR) = CAST(m.record_id AS VARCHAR)
           GROUP BY m.profile_id, t.person_id) WHERE r = 1
-        """
+        """,
     )
 
 
@@ -83,8 +85,9 @@ def evaluate_against_truth(
     true dropout dates (``truth.people``); empty without ``truth.*``."""
     if not (wh.has_table("truth", "future_orders") and wh.has_table("truth", "people")):
         return {}
-    people = wh.read_table("truth", "people")[["person_id", "true_dropout_date"]]
-    fut = wh.read_table("truth", "future_orders")[["person_id", "ts", "amount"]]
+    # only the columns used, text shared per distinct value (not the whole truth tables)
+    people = fetch_objects(wh.con, "SELECT person_id, true_dropout_date FROM truth.people")
+    fut = fetch_objects(wh.con, "SELECT person_id, ts, amount FROM truth.future_orders")
     pred = scores.copy()
     pred["_orig"] = pred["customer_id"]
     if key != "person":
@@ -120,6 +123,7 @@ def holdout_evaluation(
     key: str = "profile",
     annual_discount: float = 0.1,
     seed: int = 42,
+    max_customers: int | None = 100_000,
 ) -> dict:
     """The model refitted at ``as_of - H`` and scored on the same customers' own purchases in
     ``(as_of - H, as_of]`` (``H`` the main horizon): customers keyed as in the run, so the
@@ -129,32 +133,47 @@ def holdout_evaluation(
     ``holdout_end``, ``new_customer_purchases`` (occasions in the window of customers whose
     first purchase falls in it: nothing to predict from) and ``unattributable_orders``
     (orders and receipts in the window that belong to no customer under ``key``, e.g. anonymous
-    till receipts). Empty when the history is shorter than ``H`` + 60 days."""
+    till receipts). Empty when the history is shorter than ``H`` + 60 days.
+
+    Beyond ``max_customers`` customers the refit and its scores use a seeded sample of that
+    many (``holdout_customers`` / ``holdout_customers_of``; the figures are ratios, rank
+    statistics and totals of the sample): the second fit is half of the stage's time, and a
+    hundred thousand customers measure it as well as a million."""
     H = max(horizons)
     as_of = pd.Timestamp(as_of).normalize()
     cut = as_of - pd.Timedelta(days=H)
     tx = transactions[transactions["ts"] < as_of + pd.Timedelta(days=1)]
     if tx.empty or (cut - tx["ts"].min()).days < 60:
         return {}
+    every_customer = tx["customer_id"].unique()
+    fit_tx = tx
+    if max_customers is not None and len(every_customer) > max_customers:
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(np.sort(every_customer), max_customers, replace=False))
+        fit_tx = tx[tx["customer_id"].isin(sample)]
     cov = profile_covariates(wh, cut, key=key).drop(columns=["web_events"])
     model = ChurnModel(horizons=horizons, annual_discount=annual_discount, seed=seed)
-    model.fit(tx, as_of=cut, covariates=cov, source="marts.profile_transactions")
+    model.fit(fit_tx, as_of=cut, covariates=cov, source="marts.profile_transactions")
     pred = model.predict()
     curves = model.survival_curves(np.arange(1, H + 1))
-    res = evaluate_predictions(pred, tx, cut, H, curves)
+    res = evaluate_predictions(pred, fit_tx, cut, H, curves)
     res["calibration"] = {}
     for col in [c for c in pred.columns if c.startswith("p_purchase_")]:
         h = int(col.rsplit("_", 1)[1])
-        out = future_outcomes(tx, cut, h, pd.Index(pred["customer_id"]))
+        out = future_outcomes(fit_tx, cut, h, pd.Index(pred["customer_id"]))
         res["calibration"][h] = calibration_table(
             pred[col].to_numpy(), (out["n"] > 0).to_numpy(float)
         )
     known = set(pred["customer_id"])
+    if fit_tx is not tx:  # customers left out of the sample are known too, not new
+        known = set(tx.loc[tx["ts"] < cut + pd.Timedelta(days=1), "customer_id"])
     every = future_outcomes(tx, cut, H, pd.Index(tx["customer_id"].unique()))
     res["new_customer_purchases"] = float(every.loc[~every.index.isin(known), "n"].sum())
     res["unattributable_orders"] = float(
         unattributed_orders(wh, cut + pd.Timedelta(days=1), as_of, key=key)
     )
+    res["holdout_customers"] = int(fit_tx["customer_id"].nunique())
+    res["holdout_customers_of"] = len(every_customer)
     res["holdout_start"] = str((cut + pd.Timedelta(days=1)).date())
     res["holdout_end"] = str(as_of.date())
     res["evaluation"] = "holdout"
@@ -173,6 +192,9 @@ def run_stage(
     write: bool = True,
 ) -> ChurnStageResult:
     """Fit, score and (``write=True``) replace ``marts.churn_scores``."""
+    from cemlib.budget import configure_warehouse
+
+    configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
     tx = profile_transactions(wh, as_of, key=key)
     cov = profile_covariates(wh, as_of, key=key).drop(columns=["web_events"])
     model = ChurnModel(horizons=horizons, annual_discount=annual_discount, seed=seed)

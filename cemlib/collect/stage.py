@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -486,6 +487,10 @@ def collect(
     table_rows: list[dict] = []
     own = not isinstance(warehouse, Warehouse)
     wh = Warehouse(warehouse_path(warehouse)) if own else warehouse
+    if temp_directory is None:  # cem run's temp_directory setting, when it runs this stage
+        from cemlib.budget import TEMP_ENV
+
+        temp_directory = os.environ.get(TEMP_ENV) or None
     stamp = {"run_id": run_id, "as_of": as_of_ts.date()}
     written: list[tuple[str, str, int]] = []  # (schema, table, rows) in shadow tables
     try:

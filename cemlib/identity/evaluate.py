@@ -53,25 +53,38 @@ def evaluate(
     p_codes = pd.factorize(pred)[0]
     t_codes = pd.factorize(df[person_column].astype(str))[0]
     cell = pd.DataFrame({"p": p_codes, "t": t_codes}).value_counts()
-    p_sizes = np.bincount(p_codes)
-    t_sizes = np.bincount(t_codes)
-    tp = _pairs(cell.to_numpy())
+    cells = cell.reset_index(name="n")
+    return scores_from_cells(cells["p"].to_numpy(), cells["t"].to_numpy(), cells["n"].to_numpy())
+
+
+def scores_from_cells(p: np.ndarray, t: np.ndarray, n: np.ndarray) -> dict[str, float]:
+    """:func:`evaluate`'s figures from the contingency cells: ``n`` records of predicted
+    profile code ``p`` and true person code ``t`` (codes 0..k-1, one row per pair present).
+
+    The cells are all the scoring needs, so they can be counted where the records are (a
+    GROUP BY in the warehouse, :func:`evaluate_warehouse`) instead of in memory.
+    """
+    p = np.asarray(p, dtype=np.int64)
+    t = np.asarray(t, dtype=np.int64)
+    nb = np.asarray(n, dtype=float)
+    p_sizes = np.bincount(p, weights=nb).astype(np.int64)
+    t_sizes = np.bincount(t, weights=nb).astype(np.int64)
+    n_records = int(nb.sum())
+    tp = _pairs(nb)
     pred_pairs, true_pairs = _pairs(p_sizes), _pairs(t_sizes)
     precision = tp / pred_pairs if pred_pairs else 1.0
     recall = tp / true_pairs if true_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     # B-cubed: per record, overlap of its predicted and true cluster
-    cells = cell.reset_index(name="n")
-    nb = cells["n"].to_numpy(dtype=float)
-    b_prec = float((nb * nb / p_sizes[cells["p"]]).sum() / len(df))
-    b_rec = float((nb * nb / t_sizes[cells["t"]]).sum() / len(df))
+    b_prec = float((nb * nb / p_sizes[p]).sum() / n_records)
+    b_rec = float((nb * nb / t_sizes[t]).sum() / n_records)
     b_f1 = 2 * b_prec * b_rec / (b_prec + b_rec) if b_prec + b_rec else 0.0
-    persons_per_profile = cells.groupby("p").size()
+    persons_per_profile = np.bincount(p, minlength=len(p_sizes))
     n_profiles = len(p_sizes)
     mixed = int((persons_per_profile >= 2).sum())
     n_multi = int((p_sizes >= 2).sum())
     return {
-        "records": len(df),
+        "records": n_records,
         "profiles": n_profiles,
         "persons": len(t_sizes),
         "true_pairs": true_pairs,
@@ -87,3 +100,29 @@ def evaluate(
         "multi_record_profiles": n_multi,
         "false_merge_rate_multi": mixed / n_multi if n_multi else 0.0,
     }
+
+
+def evaluate_warehouse(
+    wh, *, map_table: str = "identity.map", truth_table: str = "truth.record_person"
+) -> dict[str, float] | None:
+    """:func:`evaluate` of the attached records of ``map_table`` against ``truth_table``,
+    counted in DuckDB (which spills past its memory limit): the records never come into
+    memory, only one row per (profile, person) pair. None without the truth table."""
+    schema, name = truth_table.split(".", 1)
+    if not wh.has_table(schema, name):
+        return None
+    cells = wh.con.execute(
+        f"""
+        SELECT dense_rank() OVER (ORDER BY profile_id) - 1 AS p,
+               dense_rank() OVER (ORDER BY person_id) - 1 AS t, n
+        FROM (SELECT m.profile_id, CAST(t.person_id AS VARCHAR) AS person_id, count(*) AS n
+              FROM {map_table} m JOIN {truth_table} t
+                ON CAST(t.source_table AS VARCHAR) = CAST(m.source_table AS VARCHAR)
+               AND CAST(t.record_id AS VARCHAR) = CAST(m.record_id AS VARCHAR)
+              WHERE m.profile_id IS NOT NULL
+              GROUP BY ALL)
+        """
+    ).fetchnumpy()
+    if len(cells["n"]) == 0:
+        raise InputError("no record of the clusters is in the truth", source="truth")
+    return scores_from_cells(cells["p"], cells["t"], cells["n"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import tempfile
 
 import numpy as np
@@ -268,7 +269,8 @@ class SplinkModel:
     ``fit(prepared)`` trains; ``predict(threshold)`` returns scored pairs ``rid_l, rid_r,
     match_weight, match_probability, agreeing`` (comparisons with a positive weight).
     ``memory_limit`` caps DuckDB's memory (it spills to a temporary directory beyond it;
-    None = DuckDB's default of 80% of RAM). ``block_budget``: the most candidate pairs a plain
+    ``"auto"``: the stage's share of cem run's memory_limit, at most 6GB; None = DuckDB's
+    default of 80% of RAM). ``block_budget``: the most candidate pairs a plain
     name blocking rule may generate before it is replaced by tighter ones (see
     :func:`build_blocking`); the rules used are in ``blocking_rules_`` after ``fit``.
     """
@@ -281,7 +283,7 @@ class SplinkModel:
         em_max_pairs: float | None = 2e6,
         recall: float = 0.7,
         min_coverage: float = 0.005,
-        memory_limit: str | None = "6GB",
+        memory_limit: str | None = "auto",
         block_budget: float = 5e6,
     ):
         self.seed = seed
@@ -308,10 +310,18 @@ class SplinkModel:
         con = self.db_api_.duckdb_con
         con.execute("SET threads TO 2")
         if self.memory_limit:
+            from cemlib.budget import duckdb_memory_limit, temp_directory
+
+            limit = self.memory_limit
+            if limit == "auto":
+                limit = duckdb_memory_limit(cap="6GB")
             # DuckDB spills to a private temporary directory past this (default: 80% of RAM)
-            self.tmp_dir_ = tempfile.TemporaryDirectory(prefix="cemlib_splink_")
+            root = temp_directory()
+            if root:
+                os.makedirs(root, exist_ok=True)
+            self.tmp_dir_ = tempfile.TemporaryDirectory(prefix="cemlib_splink_", dir=root)
             con.execute(f"SET temp_directory = '{self.tmp_dir_.name}'")
-            con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            con.execute(f"SET memory_limit = '{limit}'")
         sdf = self.db_api_.register(frame, table_name="cem_records")
         settings = SettingsCreator(
             link_type="dedupe_only",

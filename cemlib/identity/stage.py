@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from cemlib.errors import InputError
-from cemlib.identity.evaluate import evaluate
+from cemlib.frames import fetch_frame
+from cemlib.identity.evaluate import evaluate, evaluate_warehouse
 from cemlib.identity.golden import golden_records
 from cemlib.identity.registry import assign_ids
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
@@ -26,6 +27,7 @@ from cemlib.identity.roles import (
 )
 from cemlib.identity.rules import HubGuard
 from cemlib.progress import progress
+from cemlib.synth.memory import rss_gib
 
 #: id column and role map of each source table (roles whose column is absent are skipped)
 SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
@@ -144,10 +146,13 @@ def resolve_sources(
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
 
+    memory: dict[str, float] = {}
+
     def lap(step: str) -> None:
         nonlocal clock
         now = time.perf_counter()
         seconds[step] = round(now - clock, 2)
+        memory[step] = round(rss_gib(), 2)  # resident after the step (GiB)
         clock = now
 
     records = source_records(tables, consume=consume)
@@ -203,7 +208,7 @@ def resolve_sources(
     by_source["unattached"] = by_source["records"] - by_source["attached"]
     links = resolver.link_table()
     lap("links")
-    reasons = pd.Series(resolver.unattached_reason_, dtype="string").value_counts()
+    reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()  # None: attached
     unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
     if len(records_in) < n_records:
         unattached_by_reason["after_as_of"] = n_records - len(records_in)
@@ -225,6 +230,7 @@ def resolve_sources(
         "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
         "by_source": by_source,
         "seconds": seconds,
+        "resident_gib": memory,
     }
     evaluation = None
     if truth is not None:
@@ -241,14 +247,37 @@ def resolve_sources(
     )
 
 
+def _role_columns(id_col: str, roles: dict[str, str | list[str]]) -> list[str]:
+    cols = [id_col]
+    for c in roles.values():
+        for col in [c] if isinstance(c, str) else c:
+            if col not in cols:
+                cols.append(col)
+    return cols
+
+
 def read_sources(wh) -> dict[str, pd.DataFrame]:
-    """``clean.<table>`` for each source table, ``staging.<table>`` when clean is absent."""
+    """``clean.<table>`` for each source table, ``staging.<table>`` when clean is absent.
+
+    Only the id and role columns are read, text as Arrow strings (:func:`fetch_frame`): the
+    tables' other columns and Python string objects were most of the stage's memory.
+    """
     tables = {}
-    for name in SOURCE_ROLES:
+    for name, (id_col, roles) in SOURCE_ROLES.items():
         for schema in ("clean", "staging"):
             if wh.has_table(schema, name):
-                df = wh.read_table(schema, name)
-                tables[name] = df.drop(columns=[c for c in df.columns if c.startswith("_")])
+                have = set(
+                    wh.con.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = ? AND table_name = ?",
+                        [schema, name],
+                    )
+                    .fetchnumpy()["column_name"]
+                    .tolist()
+                )
+                cols = [c for c in _role_columns(id_col, roles) if c in have]
+                sel = ", ".join(f'"{c}"' for c in cols)
+                tables[name] = fetch_frame(wh.con, f'SELECT {sel} FROM {schema}."{name}"')
                 break
     if not tables:
         raise InputError(
@@ -267,16 +296,22 @@ def run_stage(
     guard: HubGuard | None = None,
     match_threshold: float | str | None = "auto",
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+    keep_records: bool = True,
 ) -> IdentityResult:
     """Read the warehouse, resolve, write ``identity.map``, ``identity.links``,
-    ``identity.profiles`` (and ``identity.guarded``) atomically."""
+    ``identity.profiles`` (and ``identity.guarded``) atomically.
+
+    The evaluation against ``truth.record_person`` (synthetic worlds) is counted in the
+    warehouse once the map is written. ``keep_records=False`` (the notebook) drops the
+    per-record objects from the result once written (``map`` emptied, the resolver's
+    per-record arrays released): the report needs profiles, links and nodes, not records.
+    """
+    from cemlib.budget import configure_warehouse
+
+    configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
     tables = read_sources(wh)
-    truth = (
-        wh.read_table("truth", "record_person") if wh.has_table("truth", "record_person") else None
-    )
     result = resolve_sources(
         tables,
-        truth=truth,
         guard=guard,
         match_threshold=match_threshold,
         seed=seed,
@@ -300,6 +335,15 @@ def run_stage(
         run_id=run_id,
         as_of=as_of,
     )
+    del profiles
+    result.evaluation = evaluate_warehouse(wh)
+    if not keep_records:
+        result.map = result.map.iloc[:0]
+        res = result.resolver
+        for attr in ("prepared_", "labels_", "node_of_record_", "ambiguous_", "household_",
+                     "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
+            if hasattr(res, attr):
+                setattr(res, attr, None)
     return result
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import pandas as pd
 
 from cemlib.errors import InputError
+from cemlib.frames import fetch_objects
 from cemlib.normalize.places import city_name
 from cemlib.warehouse import Warehouse
 
@@ -181,17 +182,23 @@ def profile_transactions(
             {pjoin}
             {where}
         """
-        df = wh.con.execute(sql, params).df()
-        unmapped += int(df["customer_id"].isna().sum())
-        parts.append(df[df["customer_id"].notna()])
+        # anonymous lines are only counted; the rest comes with one Python string per
+        # distinct text value (items, categories, channels repeat on millions of lines)
+        unmapped += wh.con.execute(
+            f"SELECT count(*) FROM ({sql}) WHERE customer_id IS NULL", params
+        ).fetchone()[0]
+        parts.append(
+            fetch_objects(wh.con, f"SELECT * FROM ({sql}) WHERE customer_id IS NOT NULL", params)
+        )
     if not parts:
         raise InputError(
             "no sales tables (online_orders + order_lines or pos_receipts + receipt_lines) "
             "in clean.* or staging.*",
             source=str(wh.path),
         )
-    out = pd.concat(parts, ignore_index=True)
-    out = out.sort_values(["customer_id", "ts", "order_id"], kind="stable").reset_index(drop=True)
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    del parts
+    out = out.sort_values(["customer_id", "ts", "order_id"], kind="stable", ignore_index=True)
     out = out[list(TRANSACTION_COLUMNS)]
     out.attrs["unmapped_lines"] = unmapped
     out.attrs["key"] = key

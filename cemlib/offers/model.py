@@ -549,6 +549,12 @@ class NextOfferModel:
             np.where(codes >= 0, vals[np.maximum(codes, 0)], "the same things"), dtype=object
         )
 
+    def candidate_recall(self, truth: pd.DataFrame, customers=None, as_of=None) -> float:
+        """Share of the (customer, item) pairs of ``truth`` bought by ``customers`` that are
+        among the candidates at ``as_of`` (as :func:`~cemlib.offers.metrics.candidate_recall`
+        of :meth:`candidate_frame`, in bounded memory)."""
+        return _candidate_recall_of(self, truth, customers, as_of)
+
     def candidate_frame(self, as_of=None, customers=None) -> pd.DataFrame:
         """The candidates (with source flags) of the fitted history at ``as_of``, ids decoded."""
         self._check_fitted()
@@ -560,6 +566,42 @@ class NextOfferModel:
         frame.insert(0, "customer_id", self.enc_.customers.to_numpy()[frame["c"].to_numpy()])
         frame.insert(1, "item_id", self.enc_.items.to_numpy()[frame["i"].to_numpy()])
         return frame
+
+
+def _candidate_recall_of(model: NextOfferModel, truth: pd.DataFrame, customers=None, as_of=None):
+    """:func:`~cemlib.offers.metrics.candidate_recall` of ``model.candidate_frame()`` without
+    building it: the candidate pairs come chunk by chunk as integer codes, without features
+    (the frame of every customer's candidates with their features was the stage's peak)."""
+    model._check_fitted()
+    truth = truth[["customer_id", "item_id"]].drop_duplicates()
+    if customers is not None:
+        truth = truth[truth["customer_id"].isin(pd.Index(customers))]
+    if truth.empty:
+        return float("nan")
+    width = len(model.enc_.items) + 1
+    tc = model.enc_.customers.get_indexer(pd.Index(truth["customer_id"]))
+    ti = model.enc_.items.get_indexer(pd.Index(truth["item_id"]))
+    known = (tc >= 0) & (ti >= 0)
+    tc, key = tc[known], tc[known].astype(np.int64) * width + ti[known]
+    T = day_number(as_of if as_of is not None else model.as_of_)
+    snap = Snapshot(model.store_, T, horizon=model.horizon_days, windows=model.windows)
+    cfg = model.candidates or CandidateConfig()
+    found = 0
+    try:
+        for part in model._chunks(snap.customers_with_history(), "candidate recall"):
+            mine = np.isin(tc, part)
+            if not mine.any():
+                continue
+            q = f"{snap.p}q"
+            model.store_.con.register("_q", pd.DataFrame({"c": part.astype(np.int64)}))
+            model.store_.execute(f"CREATE OR REPLACE TEMP TABLE {q} AS SELECT c FROM _q")
+            model.store_.con.unregister("_q")
+            cand = model.store_.sql(f"SELECT c, i FROM {build_candidates(snap, q, cfg)}")
+            pairs = cand["c"].to_numpy(np.int64) * width + cand["i"].to_numpy(np.int64)
+            found += int(np.isin(key[mine], pairs).sum())
+    finally:
+        snap.drop()
+    return found / len(truth)
 
 
 def _top_k(frame: pd.DataFrame, k: int) -> pd.DataFrame:

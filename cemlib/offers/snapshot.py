@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -103,6 +104,12 @@ def encode(
     return enc, codes, ev_codes
 
 
+def _spill_root(folder: str | None) -> str | None:
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 class Store:
     """The DuckDB database holding the coded transactions (``tx``) and events (``ev``)."""
 
@@ -113,9 +120,15 @@ class Store:
         customer_extra: pd.DataFrame | None = None,
         *,
         threads: int = 2,
-        memory_limit: str = "3GB",
+        memory_limit: str | None = None,
     ):
-        self._tmp = tempfile.TemporaryDirectory(prefix="cem_offers_")
+        from cemlib.budget import duckdb_memory_limit, temp_directory
+
+        # None: the stage's share of cem run's memory_limit, at most 3GB
+        memory_limit = memory_limit or duckdb_memory_limit(cap="3GB")
+        self._tmp = tempfile.TemporaryDirectory(
+            prefix="cem_offers_", dir=_spill_root(temp_directory())
+        )
         self.con = duckdb.connect(":memory:")
         self.con.execute(f"SET threads TO {int(threads)}")
         # bounded memory: larger intermediate results spill to a temporary folder

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from cemlib.frames import fetch_objects
 from cemlib.marts.transactions import profile_transactions, source_schema
 from cemlib.offers.baselines import all_baselines
 from cemlib.offers.consent import ConsentSummary, assign_channels, profile_consent
-from cemlib.offers.metrics import candidate_recall, evaluate
+from cemlib.offers.metrics import evaluate
 from cemlib.offers.model import NextOfferModel
 from cemlib.warehouse import Warehouse
 
@@ -66,7 +67,9 @@ def profile_events(wh: Warehouse, as_of, *, key: str = "profile") -> pd.DataFram
     if schema is None:
         return None
     bound = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
-    out = wh.sql(
+    # text shared per distinct value (items, categories, event types repeat on every event)
+    out = fetch_objects(
+        wh.con,
         f"""SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, CAST(e.sku AS VARCHAR) AS item_id,
                    CAST(e.category AS VARCHAR) AS category, CAST(e.event_type AS VARCHAR) AS event_type
             FROM {schema}.web_events e JOIN {_mapping(wh, key)} m
@@ -222,11 +225,14 @@ def _items(wh: Warehouse) -> pd.DataFrame | None:
 def _churn_features(wh: Warehouse) -> pd.DataFrame | None:
     if not wh.has_table("marts", "churn_scores"):
         return None
-    cs = wh.read_table("marts", "churn_scores")
-    keep = [c for c in ("p_purchase", "expected_revenue", "clv") if c in cs.columns]
-    if "customer_id" not in cs.columns or not keep:
+    cols = _columns_of(wh, "marts", "churn_scores")
+    keep = [c for c in ("p_purchase", "expected_revenue", "clv") if c in cols]
+    if "customer_id" not in cols or not keep:
         return None
-    return cs[["customer_id", *keep]].assign(customer_id=cs["customer_id"].astype(str))
+    cs = fetch_objects(
+        wh.con, f"SELECT customer_id, {', '.join(keep)} FROM marts.churn_scores"
+    )  # only the columns used
+    return cs.assign(customer_id=cs["customer_id"].astype(str))
 
 
 def _future_truth(wh: Warehouse, as_of, horizon_days: int, key: str, granularity: str):
@@ -235,7 +241,8 @@ def _future_truth(wh: Warehouse, as_of, horizon_days: int, key: str, granularity
     lo = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
     hi = lo + pd.Timedelta(days=int(horizon_days))
     item = "category" if granularity == "category" else "sku"
-    fut = wh.sql(
+    fut = fetch_objects(
+        wh.con,
         f"SELECT CAST(person_id AS VARCHAR) AS person_id, CAST({item} AS VARCHAR) AS item_id "
         "FROM truth.future_lines WHERE ts >= ? AND ts < ?",
         [lo.to_pydatetime(), hi.to_pydatetime()],
@@ -243,7 +250,8 @@ def _future_truth(wh: Warehouse, as_of, horizon_days: int, key: str, granularity
     if key == "person":
         return fut.rename(columns={"person_id": "customer_id"})
     # each profile stands for the person most of its records belong to
-    best = wh.sql(
+    best = fetch_objects(
+        wh.con,
         """WITH n AS (
              SELECT CAST(m.profile_id AS VARCHAR) AS customer_id,
                     CAST(t.person_id AS VARCHAR) AS person_id, count(*) AS n
@@ -252,7 +260,7 @@ def _future_truth(wh: Warehouse, as_of, horizon_days: int, key: str, granularity
               AND CAST(t.record_id AS VARCHAR) = CAST(m.record_id AS VARCHAR)
              GROUP BY 1, 2)
            SELECT customer_id, person_id FROM n
-           QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, person_id) = 1"""
+           QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, person_id) = 1""",
     )
     return best.merge(fut, on="person_id")[["customer_id", "item_id"]]
 
@@ -280,6 +288,9 @@ def run_stage(
 ) -> OfferStageResult:
     """Fit, recommend, evaluate against the baselines and (``write=True``) replace
     ``marts.next_offers``."""
+    from cemlib.budget import configure_warehouse
+
+    configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
     tx = profile_transactions(wh, as_of, key=key)
     events = profile_events(wh, as_of, key=key)
     items = _items(wh)
@@ -296,8 +307,7 @@ def run_stage(
     if truth is not None:
         evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
         metrics = metric_table(recs, truth, model.tx_, customers, k)
-        cands = model.candidate_frame()
-        recall = candidate_recall(cands, truth, customers=customers)
+        recall = model.candidate_recall(truth, customers=customers)
     else:
         back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
         bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
@@ -307,9 +317,7 @@ def run_stage(
             f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
         )
         metrics = metric_table(bt_recs, window, bt.tx_, bt.tx_["customer_id"].unique(), k)
-        recall = candidate_recall(
-            bt.candidate_frame(), window, customers=bt.tx_["customer_id"].unique()
-        )
+        recall = bt.candidate_recall(window, customers=bt.tx_["customer_id"].unique())
     consent = profile_consent_table(wh, key=key)
     sent, summary = assign_channels(recs, consent)
     names = (

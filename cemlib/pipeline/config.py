@@ -15,6 +15,8 @@ File layout (every key optional; see ``run.example.yaml``)::
     stages: all             # or [00, 01] / "01,02"
     out: reports
     execution_timeout: 1800 # seconds a single cell may run
+    memory_limit: null      # memory a stage kernel may use ("16GB", "60%"); null = 80% of RAM
+    temp_directory: null    # where DuckDB spills past its share; null = <warehouse>.tmp
     notebooks:              # parameters of single notebooks, by stage
       03_churn: {horizon_days: 180}
 """
@@ -56,6 +58,8 @@ RUNNER_SETTINGS: tuple[str, ...] = (
     "kernel",
     "execution_timeout",
     "start_timeout",
+    "memory_limit",
+    "temp_directory",
 )
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _RESERVED_RUN_IDS = {"latest", "index.html"}
@@ -84,6 +88,10 @@ class RunConfig:
     kernel: str = "python3"
     execution_timeout: float | None = 1800
     start_timeout: float = 120
+    memory_limit: str | None = None
+    """Memory a stage kernel may use ("16GB", "60%"); None = 80% of the machine's RAM."""
+    temp_directory: str | None = None
+    """Folder DuckDB spills to past its share of ``memory_limit``; None = ``<warehouse>.tmp``."""
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
     """Overrides given without a stage (``-p horizon_days=90``): every notebook declaring them."""
@@ -94,6 +102,13 @@ class RunConfig:
     @property
     def warehouse_path(self) -> Path:
         return warehouse_path(self.warehouse)
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        """``memory_limit`` in bytes (the default: 80% of the machine's RAM)."""
+        from cemlib.budget import default_memory_limit, parse_size
+
+        return parse_size(self.memory_limit) if self.memory_limit else default_memory_limit()
 
     @property
     def reports_path(self) -> Path:
@@ -139,6 +154,8 @@ class RunConfig:
             "kernel": self.kernel,
             "execution_timeout": self.execution_timeout,
             "start_timeout": self.start_timeout,
+            "memory_limit": self.memory_limit,
+            "temp_directory": self.temp_directory,
         }
         plain = {k: str(v) if isinstance(v, str) else v for k, v in self.shared.items()}
         if self.notebooks:
@@ -386,6 +403,19 @@ def _check_stages(key: str, value: Any) -> list[str] | None:
     raise TypeError(f"{key!r} expects 'all', '01,02' or a list of stages, got {value!r}")
 
 
+def _check_memory(key: str, value: Any) -> str | None:
+    from cemlib.budget import parse_size
+
+    value = _text_or(value)
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    try:
+        parse_size(value)
+    except ValueError as exc:
+        raise ValueError(f"{key!r}: {exc}") from None
+    return str(value)
+
+
 _TOP_CHECKS = {
     "run_id": _check_run_id,
     "as_of": _check_date,
@@ -399,6 +429,8 @@ _TOP_CHECKS = {
     "kernel": _check_text,
     "execution_timeout": _check_seconds,
     "start_timeout": lambda k, v: _check_seconds(k, v, allow_none=False),
+    "memory_limit": _check_memory,
+    "temp_directory": lambda k, v: _check_text(k, v, allow_none=True),
 }
 
 

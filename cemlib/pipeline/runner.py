@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 import nbformat
 
+from cemlib import budget
 from cemlib.config import project_root
 from cemlib.errors import InputError
 from cemlib.pipeline.config import RunConfig, dump_config, plan_parameters
@@ -186,6 +187,7 @@ def execute_stage(
     pm_logger.setLevel(logging.ERROR)
     batch_before = os.environ.get(BATCH_ENV)
     os.environ[BATCH_ENV] = "1"  # kernels inherit it: no progress widgets in the reports
+    env_before = budget.export(cfg)  # and the stage's memory budget and DuckDB's spill folder
     try:
         pm.execute_notebook(
             str(notebook),
@@ -209,6 +211,7 @@ def execute_stage(
         failure = ("runner", exc)
     finally:
         pm_logger.setLevel(level)
+        budget.restore(env_before)
         if batch_before is None:
             os.environ.pop(BATCH_ENV, None)
         else:
@@ -439,6 +442,11 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
                 stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
                 reason=missing, error={"kind": "inputs", "ename": "MissingInput",
                                        "evalue": missing},
+            )  # fmt: skip
+        elif refusal := budget.check_stage(stage, cfg):  # would not fit in memory_limit
+            result = StageResult(
+                stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
+                reason=refusal,
             )  # fmt: skip
         else:
             result = execute_stage(

@@ -132,6 +132,9 @@ class QualityStage:
 
         Raises :class:`StageFailure` (and writes nothing) on a critical table-level failure.
         """
+        from cemlib.budget import configure_warehouse
+
+        configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
         as_of = str(pd.Timestamp(as_of).date())
         suites = load_suites(self.suites_dir)
         wanted = self.tables or list(suites)

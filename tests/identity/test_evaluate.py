@@ -41,3 +41,31 @@ def test_source_table_is_part_of_the_key_and_missing_column_is_named():
     assert evaluate(pred, truth)["precision"] == 0.0
     with pytest.raises(InputError, match="profile_id"):
         evaluate(pred.drop(columns="profile_id"), truth)
+
+
+def test_counted_in_the_warehouse_gives_the_same_figures(tmp_path):
+    """evaluate_warehouse (a GROUP BY in DuckDB) = evaluate (in memory) on the attached records."""
+    import numpy as np
+
+    from cemlib.identity.evaluate import evaluate_warehouse
+    from cemlib.warehouse import Warehouse
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    person = rng.integers(0, 700, n)
+    profile = np.where(rng.random(n) < 0.9, person, rng.integers(0, 700, n)).astype(str)
+    profile = pd.Series(np.char.add("P", profile), dtype=object)
+    profile[rng.random(n) < 0.1] = None  # unattached
+    source = rng.choice(["crm_contacts", "web_events"], n)
+    rid = [f"r{i}" for i in range(n)]
+    rmap = pd.DataFrame({"source_table": source, "record_id": rid, "profile_id": profile})
+    truth = pd.DataFrame({"source_table": source, "record_id": rid, "person_id": person})
+    with Warehouse(tmp_path / "cem.duckdb") as wh:
+        wh.write_table("identity", "map", rmap, run_id="r", as_of="2025-06-30")
+        assert evaluate_warehouse(wh) is None  # no truth table
+        wh.write_table("truth", "record_person", truth, run_id="r", as_of="2025-06-30")
+        got = evaluate_warehouse(wh)
+    want = evaluate(rmap[rmap["profile_id"].notna()], truth)
+    assert got.keys() == want.keys()
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v), k

@@ -1,0 +1,325 @@
+"""The memory a stage may use, whether it will fit, and DuckDB's share of it.
+
+``cem run`` gives every stage kernel a budget, ``memory_limit`` of the run config (default
+80 % of the machine's RAM). Before a stage starts, :func:`check_stage` estimates its peak
+resident memory from the rows of the tables it reads (``fixed + bytes_per_row * rows``, the
+two numbers per stage measured by ``benchmarks/pipeline_scale.py`` at two sizes, see
+:func:`calibrate`) and refuses a stage that cannot fit with one line naming the stage and
+what to do, instead of letting its kernel die in the OOM killer an hour later.
+
+The budget and ``temp_directory`` reach the stage kernels as environment variables
+(:data:`MEMORY_ENV`, :data:`TEMP_ENV`); :func:`configure_duckdb` gives each DuckDB connection
+of a stage a share of the budget (:data:`DUCKDB_SHARE`) and a folder to spill to, so sorts,
+joins and aggregations larger than that go to disk instead of RAM.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MEMORY_ENV = "CEM_MEMORY_LIMIT"
+"""Bytes a stage kernel may use, set by ``cem run`` for the kernels it starts."""
+TEMP_ENV = "CEM_TEMP_DIRECTORY"
+"""Folder DuckDB spills to, set by ``cem run`` (default ``<warehouse>.tmp``)."""
+DEFAULT_SHARE = 0.8  # of the machine's RAM: the default memory_limit
+DUCKDB_SHARE = 0.25  # of the stage's budget, per DuckDB connection (the rest: pandas, models)
+GIB = 1024**3
+
+_UNITS = {
+    "": 1, "b": 1,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+    "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4,
+}  # fmt: skip
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
+
+
+def machine_memory() -> int:
+    """Total RAM of this machine in bytes (``/proc/meminfo``; 8 GiB when unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 8 * GIB
+
+
+def parse_size(value: Any) -> int:
+    """Bytes of ``"12GB"``, ``"12 GiB"``, ``"500MB"``, ``"60%"`` (of RAM) or a number of bytes.
+
+    ValueError for anything else (the run config turns it into one line naming the setting).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size like '12GB' or '60%', got {value!r}")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError(f"expected a positive size, got {value!r}")
+        return int(value)
+    text = str(value).strip()
+    if text.endswith("%"):
+        try:
+            share = float(text[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"expected a size like '12GB' or '60%', got {value!r}") from None
+        if not 0 < share <= 1:
+            raise ValueError(f"a share of RAM must be in (0%, 100%], got {value!r}")
+        return int(machine_memory() * share)
+    m = _SIZE.match(text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"expected a size like '12GB', '800MB' or '60%', got {value!r}")
+    size = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if size <= 0:
+        raise ValueError(f"expected a positive size, got {value!r}")
+    return size
+
+
+def format_size(n_bytes: float) -> str:
+    """``12.3 GiB`` / ``850 MiB``."""
+    if n_bytes >= GIB:
+        return f"{n_bytes / GIB:.1f} GiB"
+    return f"{n_bytes / 1024**2:.0f} MiB"
+
+
+def default_memory_limit() -> int:
+    """The budget of a stage when the run config sets none: 80 % of the machine's RAM."""
+    return int(machine_memory() * DEFAULT_SHARE)
+
+
+def stage_budget() -> int:
+    """Bytes this process (a stage kernel) may use: ``$CEM_MEMORY_LIMIT`` set by ``cem run``,
+    else :func:`default_memory_limit`."""
+    text = os.environ.get(MEMORY_ENV)
+    if text:
+        try:
+            return parse_size(text)
+        except ValueError:
+            pass
+    return default_memory_limit()
+
+
+def duckdb_memory_limit(cap: str | int | None = None) -> str:
+    """DuckDB's ``memory_limit`` for a connection of this stage: :data:`DUCKDB_SHARE` of the
+    stage's budget, and at most ``cap`` (a connection's own default, e.g. Splink's 6GB)."""
+    limit = int(stage_budget() * DUCKDB_SHARE)
+    if cap is not None:
+        limit = min(limit, parse_size(cap))
+    return f"{max(limit // 1024**2, 64)}MiB"
+
+
+def temp_directory(warehouse: str | Path | None = None) -> str | None:
+    """Where DuckDB spills: ``$CEM_TEMP_DIRECTORY``, else ``<warehouse>.tmp`` (None: DuckDB's
+    own default beside the database file, or none for an in-memory one)."""
+    text = os.environ.get(TEMP_ENV)
+    if text:
+        return text
+    if warehouse is not None and str(warehouse) not in ("", ":memory:"):
+        return str(Path(warehouse).with_name(Path(warehouse).name + ".tmp"))
+    return None
+
+
+def configure_duckdb(
+    con, *, warehouse: str | Path | None = None, cap: str | int | None = None
+) -> dict[str, str]:
+    """Set ``memory_limit`` and ``temp_directory`` of DuckDB connection ``con`` from the stage's
+    budget (see :func:`duckdb_memory_limit`, :func:`temp_directory`); returns what was set.
+
+    Insertion order stays preserved: the stages read tables in their stored order, and a seed
+    and ``as_of`` must determine a run's results.
+    """
+    settings = {"memory_limit": duckdb_memory_limit(cap)}
+    tmp = temp_directory(warehouse)
+    if tmp:
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        settings["temp_directory"] = Path(tmp).as_posix()
+    for name, value in settings.items():
+        con.execute(f"SET {name} = '{value}'")
+    return settings
+
+
+def configure_warehouse(wh) -> dict[str, str]:
+    """:func:`configure_duckdb` for a :class:`~cemlib.warehouse.Warehouse`'s connection."""
+    return configure_duckdb(wh.con, warehouse=wh.path)
+
+
+# -- the estimate -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StageCost:
+    """Peak resident memory of a stage kernel ~ ``fixed + bytes_per_row * rows`` where ``rows``
+    is the row count of ``inputs`` (``schema.table``; ``"people"`` = the synthetic world's
+    people for the collection stage). Measured, see :func:`calibrate`."""
+
+    inputs: tuple[str, ...]
+    fixed: float
+    bytes_per_row: float
+    measured: str = ""
+
+    def estimate(self, rows: int) -> float:
+        return self.fixed + self.bytes_per_row * rows
+
+
+_IDENTITY = ("crm_contacts", "online_orders", "pos_receipts", "web_events", "support_tickets")
+_LINES = ("order_lines", "receipt_lines")
+#: Filled in from ``benchmarks/pipeline_scale.py --people 20000`` and ``--people 200000``
+#: (``--calibrate`` prints this table from two runs' figures).
+COSTS: dict[str, StageCost] = {
+    "00_collect": StageCost(("people",), 0.45 * GIB, 7_000.0),
+    "01_quality": StageCost(tuple(f"staging.{t}" for t in _IDENTITY + _LINES), 0.6 * GIB, 150.0),
+    "02_profiles": StageCost(tuple(f"clean.{t}" for t in _IDENTITY), 0.5 * GIB, 900.0),
+    "03_churn": StageCost(tuple(f"clean.{t}" for t in _LINES), 0.6 * GIB, 150.0),
+    "04_next_offer": StageCost(
+        tuple(f"clean.{t}" for t in (*_LINES, "web_events")), 0.9 * GIB, 250.0
+    ),
+}
+
+_ADVICE = (
+    "raise memory_limit (-p memory_limit=...) if the machine has it, run fewer people, or "
+    "run the stage on a larger machine (engine: spark)"
+)
+
+
+def input_rows(
+    inputs: Sequence[str], warehouse: str | Path | None, n_people: int | None
+) -> int | None:
+    """Rows of ``inputs`` in the warehouse (read-only, closed again); None when a table is
+    missing (the stage's predecessor has not run yet) or the warehouse cannot be opened."""
+    if list(inputs) == ["people"]:
+        return n_people
+    if warehouse is None or not Path(warehouse).is_file():
+        return None
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        have = {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables()"
+            ).fetchall()
+        }
+        present = [name for name in inputs if name in have]
+        if not present:
+            return None
+        return sum(
+            con.execute(f'SELECT count(*) FROM {s}."{t}"').fetchone()[0]
+            for s, t in (name.split(".", 1) for name in present)
+        )
+    finally:
+        con.close()
+
+
+def estimate(
+    stage: str,
+    *,
+    warehouse: str | Path | None,
+    n_people: int | None = None,
+    synthetic: bool = True,
+    costs: Mapping[str, StageCost] = COSTS,
+) -> tuple[float, int] | None:
+    """(estimated peak bytes, input rows) of ``stage``; None when it cannot be estimated."""
+    cost = costs.get(stage)
+    if cost is None:
+        return None
+    if cost.inputs == ("people",) and not synthetic:
+        return None  # own files are read and written in chunks: bounded by the chunk size
+    rows = input_rows(cost.inputs, warehouse, n_people)
+    if rows is None:
+        return None
+    return cost.estimate(rows), rows
+
+
+def refusal(
+    stage: str,
+    limit: int,
+    *,
+    warehouse: str | Path | None,
+    n_people: int | None = None,
+    synthetic: bool = True,
+    costs: Mapping[str, StageCost] = COSTS,
+) -> str | None:
+    """One line saying why ``stage`` cannot fit in ``limit`` bytes, or None when it can."""
+    found = estimate(
+        stage, warehouse=warehouse, n_people=n_people, synthetic=synthetic, costs=costs
+    )
+    if found is None:
+        return None
+    need, rows = found
+    if need <= limit:
+        return None
+    what = "people" if costs[stage].inputs == ("people",) else "input rows"
+    return (
+        f"does not fit: {stage} needs about {format_size(need)} for {rows:,} {what}, "
+        f"memory_limit is {format_size(limit)}; {_ADVICE}"
+    )
+
+
+def check_stage(stage, cfg) -> str | None:
+    """The runner's hook before a stage starts: the refusal line, or None to run it."""
+    return refusal(
+        stage.name,
+        cfg.memory_limit_bytes,
+        warehouse=cfg.warehouse_path,
+        n_people=cfg.n_people,
+        synthetic=cfg.source == "synthetic",
+    )
+
+
+def kernel_environment(cfg) -> dict[str, str]:
+    """The variables a stage kernel inherits: its budget and where DuckDB spills."""
+    env = {MEMORY_ENV: str(cfg.memory_limit_bytes)}
+    tmp = cfg.temp_directory or temp_directory(cfg.warehouse_path)
+    if tmp:
+        env[TEMP_ENV] = str(tmp)
+    return env
+
+
+def export(cfg) -> dict[str, str | None]:
+    """Set :func:`kernel_environment` in ``os.environ``; returns the previous values."""
+    before: dict[str, str | None] = {}
+    for k, v in kernel_environment(cfg).items():
+        before[k] = os.environ.get(k)
+        os.environ[k] = v
+    return before
+
+
+def restore(before: Mapping[str, str | None]) -> None:
+    """Undo :func:`export`."""
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+# -- calibration --------------------------------------------------------------------------------
+def calibrate(
+    points: Sequence[tuple[int, float]], inputs: tuple[str, ...], margin: float = 1.15
+) -> StageCost:
+    """A stage's cost from measured ``(input rows, peak bytes)`` at two or more sizes: the
+    least-squares line through them, the slope raised by ``margin`` (the estimate should err
+    on the side of refusing a run that would have fitted narrowly, not of a dead kernel)."""
+    if len(points) < 2:
+        raise ValueError("calibration needs measurements at two sizes at least")
+    n = len(points)
+    mx = sum(r for r, _ in points) / n
+    my = sum(b for _, b in points) / n
+    sxx = sum((r - mx) ** 2 for r, _ in points)
+    if sxx == 0:
+        raise ValueError("calibration needs two different input sizes")
+    slope = max(sum((r - mx) * (b - my) for r, b in points) / sxx, 0.0)
+    fixed = max(my - slope * mx, 0.0)
+    slope *= margin
+    sizes = ", ".join(f"{r:,} rows: {b / GIB:.2f} GiB" for r, b in points)
+    return StageCost(inputs, fixed, slope, measured=sizes)

@@ -1,0 +1,144 @@
+"""The memory budget of a stage: sizes, the estimate from row counts, the refusal before a
+stage starts, and the run config's memory_limit / temp_directory reaching DuckDB."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import duckdb
+import pandas as pd
+import pytest
+
+from cemlib import budget
+from cemlib.cli import main
+from cemlib.errors import InputError
+from cemlib.pipeline import load_config
+from cemlib.pipeline.runner import RunResult
+from cemlib.warehouse import Warehouse
+from tests.pipeline.conftest import OK_CELLS, write_notebook
+
+GIB = 1024**3
+
+
+def _setting(con, name: str) -> str:
+    return con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+
+
+def test_sizes_parse_in_decimal_binary_units_and_shares_of_ram():
+    assert budget.parse_size("12GB") == 12 * 1000**3
+    assert budget.parse_size("12 GiB") == 12 * GIB
+    assert budget.parse_size("800MB") == 800 * 1000**2
+    assert budget.parse_size(2_000_000) == 2_000_000
+    assert budget.parse_size("50%") == pytest.approx(budget.machine_memory() / 2, rel=1e-6)
+    for bad in ("lots", "12 parsecs", "0GB", "150%", -5, True):
+        with pytest.raises(ValueError):
+            budget.parse_size(bad)
+
+
+def test_calibration_is_the_line_through_two_measured_sizes():
+    cost = budget.calibrate([(100_000, 1.0 * GIB), (1_100_000, 3.0 * GIB)], ("x.y",), margin=1.0)
+    assert cost.bytes_per_row == pytest.approx(2 * GIB / 1_000_000)
+    assert cost.fixed == pytest.approx(0.8 * GIB)
+    assert cost.estimate(2_100_000) == pytest.approx(5.0 * GIB)
+    raised = budget.calibrate([(100_000, 1.0 * GIB), (1_100_000, 3.0 * GIB)], ("x.y",))
+    assert raised.estimate(2_100_000) > 5.0 * GIB  # errs towards refusing
+    with pytest.raises(ValueError):
+        budget.calibrate([(10, 1.0)], ("x.y",))
+
+
+def test_estimate_counts_the_input_rows_of_the_warehouse(tmp_path):
+    path = tmp_path / "cem.duckdb"
+    with Warehouse(path) as wh:
+        for name, n in (("crm_contacts", 3000), ("web_events", 7000)):
+            wh.write_table(
+                "clean", name, pd.DataFrame({"x": range(n)}), run_id="r", as_of="2025-06-30"
+            )
+    costs = {"02_profiles": budget.StageCost(("clean.crm_contacts", "clean.web_events",
+                                              "clean.pos_receipts"), 1000.0, 10.0)}  # fmt: skip
+    need, rows = budget.estimate("02_profiles", warehouse=path, costs=costs)
+    assert rows == 10_000 and need == 1000.0 + 10.0 * 10_000
+    # the stage before has not written its tables yet: no estimate, no refusal
+    assert budget.estimate("02_profiles", warehouse=tmp_path / "none.duckdb", costs=costs) is None
+    line = budget.refusal("02_profiles", 50_000, warehouse=path, costs=costs)
+    assert line.startswith("does not fit: 02_profiles needs about 0 MiB for 10,000 input rows")
+    assert "memory_limit is 0 MiB" in line and "raise memory_limit" in line
+    assert budget.refusal("02_profiles", 200_000, warehouse=path, costs=costs) is None
+
+
+def test_memory_limit_setting_is_checked_with_the_config():
+    cfg = load_config(None, ["memory_limit=6GB", "temp_directory=/tmp/spill"])
+    assert cfg.memory_limit == "6GB" and cfg.memory_limit_bytes == 6 * 1000**3
+    assert cfg.to_dict()["memory_limit"] == "6GB"
+    assert load_config(None, []).memory_limit_bytes == budget.default_memory_limit()
+    with pytest.raises(InputError, match="'memory_limit'.*expected a size"):
+        load_config(None, ["memory_limit=plenty"])
+
+
+def test_a_stage_that_cannot_fit_is_refused_in_one_line_before_it_starts(tmp_path, capsys):
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", OK_CELLS)
+    write_notebook(nb_dir / "01_quality.ipynb", OK_CELLS)
+    out = tmp_path / "reports"
+    code = main(
+        ["run", "--notebooks", str(nb_dir), "--out", str(out), "--no-progress", "--stages", "00,01",
+         "-p", "run_id=big", "-p", "n_people=1000000", "-p", "memory_limit=2GB",
+         "-p", f"warehouse={tmp_path / 'cem.duckdb'}"]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 1
+    lines = [ln for ln in printed.splitlines() if ln.startswith("[")]
+    assert re.match(
+        r"\[1/2\] 00_collect\s+failed\s+does not fit: 00_collect needs about \d+\.\d GiB for "
+        r"1,000,000 people, memory_limit is 1\.9 GiB; raise memory_limit",
+        lines[0],
+    ), lines[0]
+    assert "01_quality" in lines[1] and "skipped" in lines[1]
+    run = RunResult.load(out / "big" / "run.json")
+    assert [s.status for s in run.stages] == ["failed", "skipped"]
+    assert not (out / "big" / "00_collect.ipynb").exists()  # the kernel never started
+
+
+def test_memory_limit_and_temp_directory_reach_the_stage_kernels_duckdb(tmp_path):
+    nb_dir = tmp_path / "nb"
+    spill = tmp_path / "spill"
+    cell = (
+        "import duckdb, os\n"
+        "from cemlib.budget import configure_duckdb, MEMORY_ENV, TEMP_ENV\n"
+        "from cemlib.reports import save_headlines\n"
+        "con = duckdb.connect()\n"
+        "configure_duckdb(con)\n"
+        "get = lambda n: con.execute(f\"SELECT current_setting('{n}')\").fetchone()[0]\n"
+        "save_headlines(headlines_path, {'budget': os.environ[MEMORY_ENV], 'tmp': get('temp_directory'),"
+        " 'duckdb': get('memory_limit')})"
+    )
+    write_notebook(nb_dir / "00_collect.ipynb", [cell])
+    cfg = load_config(
+        None,
+        ["run_id=env", "n_people=10", "memory_limit=8GiB", f"temp_directory={spill}"],
+        notebooks_dir=str(nb_dir), out=str(tmp_path / "reports"), stages="00",
+    )  # fmt: skip
+    from cemlib.pipeline import run_pipeline
+
+    run = run_pipeline(cfg, progress=False)
+    assert run.exit_code == 0, run.stages[0].error
+    got = json.loads((tmp_path / "reports/env/00_collect.headlines.json").read_text())
+    assert got["budget"] == str(8 * GIB)
+    assert got["tmp"] == str(spill)
+    assert got["duckdb"] == "2.0 GiB"  # DUCKDB_SHARE of 8 GiB
+    assert budget.MEMORY_ENV not in __import__("os").environ  # restored after the stage
+
+
+def test_stage_connection_gets_its_share_and_spill_folder(tmp_path, monkeypatch):
+    """A real stage (quality) sets the warehouse connection from the kernel's budget."""
+    monkeypatch.setenv(budget.MEMORY_ENV, str(4 * GIB))
+    monkeypatch.setenv(budget.TEMP_ENV, str(tmp_path / "spill"))
+    with Warehouse(tmp_path / "cem.duckdb") as wh:
+        budget.configure_warehouse(wh)
+        assert _setting(wh.con, "memory_limit") == "1.0 GiB"
+        assert _setting(wh.con, "temp_directory") == str(tmp_path / "spill")
+    monkeypatch.delenv(budget.TEMP_ENV)
+    con = duckdb.connect(str(tmp_path / "other.duckdb"))
+    budget.configure_duckdb(con, warehouse=tmp_path / "other.duckdb", cap="512MiB")
+    assert _setting(con, "memory_limit") == "512.0 MiB"
+    assert _setting(con, "temp_directory") == str(tmp_path / "other.duckdb.tmp")
