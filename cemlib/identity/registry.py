@@ -100,34 +100,81 @@ def _greedy_overlap(counts: pd.DataFrame) -> dict[str, str]:
 
 def assign_ids(
     new_map: pd.DataFrame,
-    previous_map: pd.DataFrame | None,
+    previous_map: pd.DataFrame | str | None,
     registry: pd.DataFrame | None,
     *,
     run_id: str,
     as_of: str | dt.date,
     links: pd.DataFrame | None = None,
     previous_run_id: str | None = None,
+    con=None,
 ) -> IdAssignment:
     """Carry the previous run's profile ids over to this run's clusters (module docstring).
 
     ``new_map`` and ``previous_map`` are ``source_table, record_id, profile_id`` (NA for an
-    unattached record); ``registry`` is the previous ``identity.registry`` (None on the first
-    run, or when only a map of an older version exists: its ids are registered first).
+    unattached record); ``previous_map`` may also name a table of the DuckDB connection
+    ``con`` (the stage passes ``"identity.map"`` of the warehouse, so the previous run's
+    records are joined in DuckDB, not loaded). ``registry`` is the previous
+    ``identity.registry`` (None on the first run, or when only a map of an older version
+    exists: its ids are registered first).
     """
+    import duckdb
+
     as_of = pd.Timestamp(as_of).date()
-    new = _attached(new_map)
-    clusters = pd.unique(new["profile_id"].to_numpy(dtype=object))
-    reg = _registry_from(registry, previous_map, previous_run_id, as_of)
-    if previous_map is None or len(reg) == 0:
+    own = con is None
+    con = duckdb.connect() if own else con
+    registered: list[str] = []
+
+    def register(name: str, frame: pd.DataFrame) -> str:
+        con.register(name, frame)
+        registered.append(name)
+        return name
+
+    try:
+        register("_ids_new_all", new_map[[*_KEY, "profile_id"]])
+        if isinstance(previous_map, pd.DataFrame):
+            prev_table = register("_ids_prev_all", previous_map[[*_KEY, "profile_id"]])
+        else:
+            prev_table = previous_map
+        return _assign(con, register, prev_table, registry, run_id=run_id, as_of=as_of,
+                       links=links, previous_run_id=previous_run_id)  # fmt: skip
+    finally:
+        for name in registered:
+            con.unregister(name)
+        if own:
+            con.close()
+
+
+def _sql_map(table: str, name: str, *, attached: bool = True) -> str:
+    where = " WHERE profile_id IS NOT NULL" if attached else ""
+    return (
+        f"(SELECT CAST(source_table AS VARCHAR) AS s, CAST(record_id AS VARCHAR) AS r, "
+        f"CAST(profile_id AS VARCHAR) AS {name} FROM {table}{where})"
+    )
+
+
+def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previous_run_id):
+    new_sql = _sql_map("_ids_new_all", "cluster")
+    clusters = [
+        r[0] for r in con.execute(f"SELECT DISTINCT cluster FROM {new_sql} ORDER BY cluster").fetchall()
+    ]  # fmt: skip
+    prev_ids = None
+    if prev_table is not None and (registry is None or not len(registry)):
+        prev_ids = [r[0] for r in con.execute(
+            f"SELECT DISTINCT old FROM {_sql_map(prev_table, 'old')} ORDER BY old").fetchall()]  # fmt: skip
+    reg = _registry_from(registry, prev_ids, previous_run_id, as_of)
+    if prev_table is None or len(reg) == 0:
         ids = {c: c for c in clusters}
         fresh = _rows(clusters, status=ACTIVE, run_id=run_id, as_of=as_of)
         counts = {"profiles": len(clusters), "kept": 0, "new": len(clusters), "split_parts": 0,
                   "merged": 0, "split": 0, "retired": 0}  # fmt: skip
         return IdAssignment(ids, typed_registry(fresh), _changes([]), counts)
 
-    prev = _attached(previous_map).rename(columns={"profile_id": "old"})
-    both = new.merge(prev, on=_KEY, how="inner").rename(columns={"profile_id": "cluster"})
-    overlap = both.groupby(["cluster", "old"], observed=True).size().rename("n").reset_index()
+    prev_sql = _sql_map(prev_table, "old")
+    overlap = con.execute(
+        f"SELECT n.cluster, p.old, count(*) AS n FROM {new_sql} n JOIN {prev_sql} p "
+        "USING (s, r) GROUP BY ALL"
+    ).df()
     first = reg.set_index("profile_id")["first_seen"]
     overlap["first_seen"] = overlap["old"].map(first)
     overlap = overlap.sort_values(
@@ -156,10 +203,14 @@ def assign_ids(
     present_old = set(overlap["old"])
     active_before = reg.loc[reg["status"] == ACTIVE, "profile_id"]
     retired = sorted(set(active_before) - present_old)
-    # a retired profile's records may still be here, attached to no profile (anonymous now)
-    gone = prev[prev["old"].isin(retired)]
-    still = gone.merge(new_map[_KEY].astype("string"), on=_KEY, how="inner")
-    unattached = still.groupby("old").size().to_dict()
+    unattached: dict[str, int] = {}
+    if retired:  # a retired profile's records may still be here, attached to no profile
+        register("_ids_retired", pd.DataFrame({"old": pd.Series(retired, dtype=object)}))
+        unattached = dict(con.execute(
+            f"SELECT p.old, count(*) FROM {prev_sql} p JOIN _ids_retired USING (old) "
+            f"JOIN {_sql_map('_ids_new_all', 'cluster', attached=False)} n USING (s, r) "
+            "GROUP BY 1"
+        ).fetchall())  # fmt: skip
 
     reg = reg.set_index("profile_id")
     for old, into in successor.items():
@@ -176,8 +227,9 @@ def assign_ids(
     parts = [typed_registry(reg.reset_index()), typed_registry(fresh)]
     registry_out = typed_registry(pd.concat([p for p in parts if len(p)], ignore_index=True))
 
-    changes = _describe(new, prev, overlap, kept, ids, successor, n_parts, split_from,
-                        {o: unattached.get(o, 0) for o in retired}, links)  # fmt: skip
+    ends = _link_ends(con, register, links, new_sql, prev_sql)
+    changes = _describe(ends, overlap, kept, ids, successor, n_parts, split_from,
+                        {o: int(unattached.get(o, 0)) for o in retired})  # fmt: skip
     merged = {o for o in successor.index if n_parts[o] == 1}
     split = set(split_from.values()) | {o for o in successor.index if n_parts[o] > 1}
     counts = {
@@ -210,17 +262,17 @@ def _rows(ids, *, status: str, run_id: str, as_of: dt.date) -> pd.DataFrame:
 
 def _registry_from(
     registry: pd.DataFrame | None,
-    previous_map: pd.DataFrame | None,
+    previous_ids: list[str] | None,
     previous_run_id: str | None,
     as_of: dt.date,
 ) -> pd.DataFrame:
-    """The previous registry, or one made from a previous map written before registries."""
+    """The previous registry, or one made from the ids of a previous map written before
+    registries existed."""
     if registry is not None and len(registry):
         return typed_registry(registry)
-    if previous_map is None:
+    if not previous_ids:
         return empty_registry()
-    ids = pd.unique(_attached(previous_map)["profile_id"].to_numpy(dtype=object))
-    return _rows(ids, status=ACTIVE, run_id=previous_run_id or "earlier", as_of=as_of)
+    return _rows(previous_ids, status=ACTIVE, run_id=previous_run_id or "earlier", as_of=as_of)
 
 
 def _changes(rows: list[dict]) -> pd.DataFrame:
@@ -240,24 +292,35 @@ def _link_text(row) -> str:
     )
 
 
-def _link_ends(
-    links: pd.DataFrame | None, new: pd.DataFrame, prev: pd.DataFrame
-) -> pd.DataFrame | None:
-    """The links of this run with each end's cluster (``lc``, ``rc``) and its previous
-    profile (``lo``, ``ro``; NA for a record new in this run)."""
+def _link_ends(con, register, links, new_sql: str, prev_sql: str) -> pd.DataFrame | None:
+    """The links of this run that can explain a change, with each end's cluster (``lc``,
+    ``rc``) and previous profile (``lo``, ``ro``; NULL for a record new in this run): accepted
+    links inside a cluster between records of different earlier profiles, and links between
+    two clusters whose records were one profile. In a fixed order, so the evidence chosen is
+    the same run to run."""
     if links is None or not len(links):
         return None
-    cols = ("left_source", "left_record_id", "right_source", "right_record_id")
-    out = links.astype({c: "string" for c in cols})
-    for end, a, b in (("l", cols[0], cols[1]), ("r", cols[2], cols[3])):
-        out = out.merge(
-            new.rename(columns={"source_table": a, "record_id": b, "profile_id": f"{end}c"}),
-            on=[a, b], how="inner",
-        ).merge(
-            prev.rename(columns={"source_table": a, "record_id": b, "old": f"{end}o"}),
-            on=[a, b], how="left",
-        )  # fmt: skip
-    return out
+    cols = ["left_source", "left_record_id", "right_source", "right_record_id", "rule",
+            "match_probability", "accepted", "refused_by"]  # fmt: skip
+    register("_ids_links", links[[c for c in cols if c in links.columns]])
+    refused = "l.refused_by" if "refused_by" in links.columns else "NULL AS refused_by"
+    return con.execute(
+        f"""
+        SELECT l.left_source, l.left_record_id, l.right_source, l.right_record_id, l.rule,
+               l.match_probability, l.accepted, {refused},
+               nl.cluster AS lc, nr.cluster AS rc, pl.old AS lo, pr.old AS ro
+          FROM _ids_links l
+          JOIN {new_sql} nl ON nl.s = CAST(l.left_source AS VARCHAR)
+                           AND nl.r = CAST(l.left_record_id AS VARCHAR)
+          JOIN {new_sql} nr ON nr.s = CAST(l.right_source AS VARCHAR)
+                           AND nr.r = CAST(l.right_record_id AS VARCHAR)
+          LEFT JOIN {prev_sql} pl ON pl.s = nl.s AND pl.r = nl.r
+          LEFT JOIN {prev_sql} pr ON pr.s = nr.s AND pr.r = nr.r
+         WHERE (nl.cluster = nr.cluster AND l.accepted AND pl.old IS DISTINCT FROM pr.old)
+            OR (nl.cluster <> nr.cluster AND pl.old = pr.old)
+         ORDER BY l.accepted DESC, 1, 2, 3, 4
+        """
+    ).df()
 
 
 def _first_by_pair(ends: pd.DataFrame, a: str, b: str) -> dict[frozenset, object]:
@@ -269,9 +332,8 @@ def _first_by_pair(ends: pd.DataFrame, a: str, b: str) -> dict[frozenset, object
     return out
 
 
-def _describe(new, prev, overlap, kept, ids, successor, n_parts, split_from, retired, links):
+def _describe(ends, overlap, kept, ids, successor, n_parts, split_from, retired):
     """One row per merge, split part and retirement, with the link behind it."""
-    ends = _link_ends(links, new, prev)
     joined: dict[object, object] = {}  # old profile -> an accepted link from it into its cluster
     parted: dict[frozenset, object] = {}  # two clusters that were one profile: a link between
     if ends is not None and len(ends):
@@ -281,7 +343,7 @@ def _describe(new, prev, overlap, kept, ids, successor, n_parts, split_from, ret
             for row in leaving.itertuples():
                 joined.setdefault(getattr(row, end), row)
         between = ends[ends["lc"] != ends["rc"]]
-        parted = _first_by_pair(between.sort_values("accepted", kind="stable"), "lc", "rc")
+        parted = _first_by_pair(between, "lc", "rc")
 
     by_old = overlap.groupby("old")["n"].sum()
     by_pair = overlap.set_index(["cluster", "old"])["n"]

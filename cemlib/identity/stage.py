@@ -352,16 +352,11 @@ def carry_ids(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
     larger profile's id, splits the larger part's; :func:`cemlib.identity.registry.assign_ids`)
     and set ``result.registry`` / ``result.changes``; the map and the golden records are
     renamed in place."""
-    previous_map = registry = None
-    previous_run = None
+    previous_map = registry = previous_run = None
     if wh.has_table("identity", "map"):
-        previous_map = wh.sql(
-            "SELECT source_table, record_id, profile_id, _run_id FROM identity.map "
-            "WHERE profile_id IS NOT NULL"
-        )
-        if len(previous_map):
-            previous_run = str(previous_map["_run_id"].iloc[0])
-        previous_map = previous_map.drop(columns="_run_id")
+        previous_map = "identity.map"  # joined in DuckDB, never loaded whole
+        row = wh.con.execute("SELECT _run_id FROM identity.map LIMIT 1").fetchone()
+        previous_run = str(row[0]) if row else None
     if wh.has_table("identity", "registry"):
         registry = wh.read_table("identity", "registry")
     assignment = assign_ids(
@@ -372,6 +367,7 @@ def carry_ids(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
         as_of=as_of,
         links=result.links,
         previous_run_id=previous_run,
+        con=wh.con,
     )
     rename = assignment.ids
     if any(k != v for k, v in rename.items()):
