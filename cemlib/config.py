@@ -7,7 +7,9 @@ and ``cem`` run from the repository root see the same warehouse.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -35,3 +37,18 @@ def warehouse_path(path: str | Path | None = None) -> Path:
 
 def reports_dir(path: str | Path | None = None) -> Path:
     return resolve_path(path, "reports")
+
+
+@contextlib.contextmanager
+def environment(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` for the block (child processes, e.g. notebook kernels,
+    inherit it); the previous value, or its absence, restored after."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from cemlib.config import environment
 from cemlib.errors import InputError
 
 ENV = "CEM_WAREHOUSE_LOCK"
@@ -28,7 +29,8 @@ def lock_path(warehouse: str | Path) -> Path:
     return p.with_name(p.name + ".lock")
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (owned by anyone)."""
     if pid <= 0:
         return False
     try:
@@ -67,7 +69,7 @@ def warehouse_lock(warehouse: str | Path, *, run_id: str, command: str) -> Itera
         except FileExistsError:
             held = _read(path)
             pid = int(held.get("pid") or 0)
-            if _alive(pid):
+            if pid_alive(pid):
                 raise InputError(
                     f"the warehouse is in use by pid {pid} (run {held.get('run_id')}, "
                     f"{held.get('command')}, since {held.get('started')}); wait for it to "
@@ -87,15 +89,10 @@ def warehouse_lock(warehouse: str | Path, *, run_id: str, command: str) -> Itera
         break
     else:  # pragma: no cover - three races lost in a row
         raise InputError("could not take the warehouse lock", source=str(path))
-    previous = os.environ.get(ENV)
-    os.environ[ENV] = str(path)
     try:
-        yield path
+        with environment(ENV, str(path)):
+            yield path
     finally:
-        if previous is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = previous
         if _read(path).get("pid") == os.getpid():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

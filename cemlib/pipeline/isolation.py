@@ -33,19 +33,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from cemlib.config import environment
+from cemlib.lock import pid_alive
 from cemlib.warehouse import SHADOW_ENV, Warehouse
 
 PUBLISHED, UNCHANGED = "published", "unchanged"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _wal(path: Path) -> Path:
@@ -76,7 +68,7 @@ class WorkingCopy:
             return
         for p in self.warehouse.parent.iterdir():
             m = pattern.match(p.name)
-            if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
                 yield p
 
     @contextlib.contextmanager
@@ -99,14 +91,8 @@ class WorkingCopy:
         before = os.environ.get(SHADOW_ENV)
         mapping = json.loads(before) if before else {}
         mapping[str(self.warehouse)] = str(self.path)
-        os.environ[SHADOW_ENV] = json.dumps(mapping)
-        try:
+        with environment(SHADOW_ENV, json.dumps(mapping)):
             yield self
-        finally:
-            if before is None:
-                os.environ.pop(SHADOW_ENV, None)
-            else:
-                os.environ[SHADOW_ENV] = before
 
     def provenance(self) -> dict[str, dict]:
         """``schema.table -> {run_id, rows}`` of the working copy (empty if nothing written)."""

@@ -22,6 +22,7 @@ import pytest
 from cemlib.pipeline.result import RunResult
 from cemlib.pipeline.stages import STAGES
 from cemlib.warehouse import Warehouse
+from tests.pipeline.conftest import RUN_WIDE_CELL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,16 +33,6 @@ TABLES = {
     "03_churn": ["marts.churn_scores"],
     "04_next_offer": ["marts.next_offers"],
 }
-
-PARAMS = """\
-run_id = "dev"
-as_of = "2025-06-30"
-seed = 42
-warehouse = None
-source = "synthetic"
-n_people = 20000
-headlines_path = None
-"""
 
 BODY = """\
 import os, time
@@ -67,7 +58,7 @@ def _notebooks(folder: Path) -> Path:
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                      "language": "python"}  # fmt: skip
-        params = nbformat.v4.new_code_cell(PARAMS)
+        params = nbformat.v4.new_code_cell(RUN_WIDE_CELL)
         params.metadata["tags"] = ["parameters"]
         nb.cells = [params, nbformat.v4.new_code_cell(BODY.format(tables=tables, stage=stage))]
         folder.mkdir(parents=True, exist_ok=True)
