@@ -13,13 +13,20 @@ of issuing new ones:
   other part gets a new id with ``split_from``; a cluster sharing no record with the previous
   run is a new person with a new id;
 * an old id that no cluster kept is ``merged`` (its records went to one profile) or ``split``
-  (to several; ``merged_into`` names the one holding most), and an id none of whose records
-  is left (deleted at the source) is ``retired``.
+  (to several; ``merged_into`` names the one holding most); an id whose records are all
+  still here but attached to no profile (or dated after ``as_of``) is ``dormant`` and comes
+  back with them; an id none of whose records is left (deleted at the source) is ``retired``;
+* "most records" counts the records of :data:`PRIMARY_SOURCES` (the CRM, whose ids other
+  systems hold) first, then all records;
+* the previous side of the matching is ``identity.record_ids``: the last id of every record
+  of the run, kept for records attached to no profile, so a record that drops out and comes
+  back (a backfill with an earlier ``as_of``) gets its id back.
 
 ``identity.registry`` holds every id ever issued: ``profile_id, status, merged_into,
 split_from, first_run_id, last_run_id, first_seen, last_seen`` — so :func:`resolve_ids` turns
 any id a downstream system holds into today's. ``identity.changes`` lists the run's merges,
-splits and retirements with the link that caused each (or why the parts no longer link).
+splits, records moved between two lasting profiles, dormant and retired ids, with the link
+that caused each (or why the parts no longer link).
 """
 
 from __future__ import annotations
@@ -30,7 +37,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-ACTIVE, MERGED, SPLIT, RETIRED = "active", "merged", "split", "retired"
+ACTIVE, MERGED, SPLIT, DORMANT, RETIRED = "active", "merged", "split", "dormant", "retired"
+#: sources whose record ids downstream systems hold (a CRM): when profiles merge or split, the
+#: id goes with the most records of these first, then with the most records of any source
+PRIMARY_SOURCES: tuple[str, ...] = ("crm_contacts",)
 REGISTRY_COLUMNS = (
     "profile_id",
     "status",
@@ -167,18 +177,22 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
         ids = {c: c for c in clusters}
         fresh = _rows(clusters, status=ACTIVE, run_id=run_id, as_of=as_of)
         counts = {"profiles": len(clusters), "kept": 0, "new": len(clusters), "split_parts": 0,
-                  "merged": 0, "split": 0, "retired": 0}  # fmt: skip
+                  "merged": 0, "split": 0, "records_moved": 0, "dormant": 0,
+                  "retired": 0}  # fmt: skip
         return IdAssignment(ids, typed_registry(fresh), _changes([]), counts)
 
     prev_sql = _sql_map(prev_table, "old")
+    primary = ", ".join("'" + x.replace("'", "''") + "'" for x in PRIMARY_SOURCES) or "NULL"
     overlap = con.execute(
-        f"SELECT n.cluster, p.old, count(*) AS n FROM {new_sql} n JOIN {prev_sql} p "
-        "USING (s, r) GROUP BY ALL"
+        f"SELECT n.cluster, p.old, count(*) AS n, count(*) FILTER (WHERE s IN ({primary})) "
+        f"AS n_primary FROM {new_sql} n JOIN {prev_sql} p USING (s, r) GROUP BY ALL"
     ).df()
     first = reg.set_index("profile_id")["first_seen"]
     overlap["first_seen"] = overlap["old"].map(first)
     overlap = overlap.sort_values(
-        ["n", "first_seen", "old", "cluster"], ascending=[False, True, True, True], kind="stable"
+        ["n_primary", "n", "first_seen", "old", "cluster"],
+        ascending=[False, False, True, True, True],
+        kind="stable",
     )
     kept = _greedy_overlap(overlap)
 
@@ -201,22 +215,26 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
     successor = lost.drop_duplicates("old").set_index("old")["cluster"].map(ids)
     n_parts = lost.groupby("old").size()
     present_old = set(overlap["old"])
-    active_before = reg.loc[reg["status"] == ACTIVE, "profile_id"]
-    retired = sorted(set(active_before) - present_old)
+    live_before = reg.loc[reg["status"].isin([ACTIVE, DORMANT]), "profile_id"]
+    absent = sorted(set(live_before) - present_old)
     unattached: dict[str, int] = {}
-    if retired:  # a retired profile's records may still be here, attached to no profile
-        register("_ids_retired", pd.DataFrame({"old": pd.Series(retired, dtype=object)}))
+    if absent:  # its records may still be here, attached to no profile (or after as_of)
+        register("_ids_absent", pd.DataFrame({"old": pd.Series(absent, dtype=object)}))
         unattached = dict(con.execute(
-            f"SELECT p.old, count(*) FROM {prev_sql} p JOIN _ids_retired USING (old) "
+            f"SELECT p.old, count(*) FROM {prev_sql} p JOIN _ids_absent USING (old) "
             f"JOIN {_sql_map('_ids_new_all', 'cluster', attached=False)} n USING (s, r) "
             "GROUP BY 1"
         ).fetchall())  # fmt: skip
+    dormant = [o for o in absent if unattached.get(o)]
+    retired = [o for o in absent if not unattached.get(o)]
 
     reg = reg.set_index("profile_id")
     for old, into in successor.items():
         reg.loc[old, ["status", "merged_into"]] = [MERGED if n_parts[old] == 1 else SPLIT, into]
     for old in retired:
         reg.loc[old, "status"] = RETIRED
+    for old in dormant:
+        reg.loc[old, "status"] = DORMANT
     kept_ids = list(kept.values())
     reg.loc[kept_ids, "status"] = ACTIVE
     reg.loc[kept_ids, "last_run_id"] = run_id
@@ -228,8 +246,20 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
     registry_out = typed_registry(pd.concat([p for p in parts if len(p)], ignore_index=True))
 
     ends = _link_ends(con, register, links, new_sql, prev_sql)
-    changes = _describe(ends, overlap, kept, ids, successor, n_parts, split_from,
-                        {o: int(unattached.get(o, 0)) for o in retired})  # fmt: skip
+    register("_ids_final", pd.DataFrame({"cluster": pd.Series(list(ids), dtype=object),
+                                         "final": pd.Series(list(ids.values()), dtype=object)}))  # fmt: skip
+    moved = con.execute(
+        f"SELECT p.old, f.final, f.cluster, count(*) AS n_moved FROM {new_sql} nw "
+        f"JOIN {prev_sql} p USING (s, r) JOIN _ids_final f ON f.cluster = nw.cluster "
+        "WHERE p.old <> f.final GROUP BY ALL ORDER BY 1, 2"
+    ).df()
+    still = set(kept.values())
+    moved = moved[moved["old"].isin(still)]
+    not_split = [split_from.get(f) != o for o, f in zip(moved["old"], moved["final"], strict=True)]
+    moved = moved.loc[pd.Series(not_split, index=moved.index, dtype=bool)]
+    absent_n = {o: int(unattached.get(o, 0)) for o in absent}
+    changes = _describe(ends, overlap, kept, ids, successor, n_parts, split_from, absent_n,
+                        moved)  # fmt: skip
     merged = {o for o in successor.index if n_parts[o] == 1}
     split = set(split_from.values()) | {o for o in successor.index if n_parts[o] > 1}
     counts = {
@@ -239,6 +269,8 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
         "split_parts": len(split_from),
         "merged": len(merged),
         "split": len(split),
+        "records_moved": int(moved["n_moved"].sum()),
+        "dormant": len(dormant),
         "retired": len(retired),
     }
     return IdAssignment(ids, registry_out, changes, counts)
@@ -332,18 +364,22 @@ def _first_by_pair(ends: pd.DataFrame, a: str, b: str) -> dict[frozenset, object
     return out
 
 
-def _describe(ends, overlap, kept, ids, successor, n_parts, split_from, retired):
-    """One row per merge, split part and retirement, with the link behind it."""
-    joined: dict[object, object] = {}  # old profile -> an accepted link from it into its cluster
+def _describe(ends, overlap, kept, ids, successor, n_parts, split_from, absent, moved):
+    """One row per merge, split part, moved group of records, dormant and retired id, with the
+    link behind it."""
+    joined: dict[tuple, object] = {}  # (old profile, cluster): an accepted link from its records
     parted: dict[frozenset, object] = {}  # two clusters that were one profile: a link between
     if ends is not None and len(ends):
         inside = ends[(ends["lc"] == ends["rc"]) & ends["accepted"].astype(bool)]
         for end, other in (("lo", "ro"), ("ro", "lo")):
             leaving = inside[inside[end].notna() & (inside[end] != inside[other]).fillna(True)]
             for row in leaving.itertuples():
-                joined.setdefault(getattr(row, end), row)
+                joined.setdefault((getattr(row, end), row.lc), row)
         between = ends[ends["lc"] != ends["rc"]]
         parted = _first_by_pair(between, "lc", "rc")
+
+    def text(link, otherwise: str) -> str:
+        return _link_text(link) if link is not None else otherwise
 
     by_old = overlap.groupby("old")["n"].sum()
     by_pair = overlap.set_index(["cluster", "old"])["n"]
@@ -351,27 +387,31 @@ def _describe(ends, overlap, kept, ids, successor, n_parts, split_from, retired)
     rows: list[dict] = []
     for old, into in successor.items():
         kind = "merge" if n_parts[old] == 1 else "split"
-        link = joined.get(old)
+        link = joined.get((old, cluster_of[into]))
         rows.append({"change": kind, "profile_id": old, "other_profile_id": into,
                      "records": int(by_old[old]),
-                     "evidence": _link_text(link) if link is not None
-                     else "joined through other records in this run"})  # fmt: skip
+                     "evidence": text(link, "joined through other records in this run")})  # fmt: skip
     inverse = {o: c for c, o in kept.items()}
     for new_id, old in split_from.items():
         cluster = cluster_of[new_id]
         link = parted.get(frozenset((cluster, inverse.get(old))))
         rows.append({"change": "split", "profile_id": old, "other_profile_id": new_id,
                      "records": int(by_pair[(cluster, old)]),
-                     "evidence": _link_text(link) if link is not None
-                     else "its records no longer link to the rest of the profile"})  # fmt: skip
-    for old, n in retired.items():
-        why = (
-            f"its {n} record(s) are in this run but attached to no profile"
-            if n
-            else "none of its records is in this run"
-        )
-        rows.append({"change": "retired", "profile_id": old, "other_profile_id": None,
-                     "records": n, "evidence": why})  # fmt: skip
+                     "evidence": text(link, "its records no longer link to the rest of the profile")})  # fmt: skip
+    for row in moved.itertuples():
+        link = joined.get((row.old, row.cluster))
+        rows.append({"change": "moved", "profile_id": row.old, "other_profile_id": row.final,
+                     "records": int(row.n_moved),
+                     "evidence": text(link, "now linked to the other profile's records")})  # fmt: skip
+    for old, n in absent.items():
+        if n:
+            rows.append({"change": "dormant", "profile_id": old, "other_profile_id": None,
+                         "records": n, "evidence": f"its {n} record(s) are in this run but "
+                         "attached to no profile (or dated after as_of); the id comes back "
+                         "with them"})  # fmt: skip
+        else:
+            rows.append({"change": "retired", "profile_id": old, "other_profile_id": None,
+                         "records": 0, "evidence": "none of its records is in this run"})  # fmt: skip
     return _changes(rows)
 
 

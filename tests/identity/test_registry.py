@@ -8,6 +8,7 @@ import pytest
 
 from cemlib.identity.registry import (
     ACTIVE,
+    DORMANT,
     MERGED,
     RETIRED,
     SPLIT,
@@ -85,7 +86,8 @@ def test_merge_split_new_tie_and_retirement(second):
     assert reg.loc["Pb", ["status", "first_run_id", "last_run_id"]].tolist() == [ACTIVE, "r1", "r2"]
     assert reg.loc["Pa", "last_run_id"] == "r1"  # last seen as its own profile in r1
     assert second.counts == {"profiles": 9, "kept": 5, "new": 1, "split_parts": 3, "merged": 2,
-                             "split": 2, "retired": 1}  # fmt: skip
+                             "split": 2, "records_moved": 0, "dormant": 0,
+                             "retired": 1}  # fmt: skip
 
 
 def test_changes_name_the_link_behind_each(second):
@@ -115,6 +117,54 @@ def test_every_id_ever_issued_resolves_to_todays(second):
     reg = third.registry.set_index("profile_id")
     assert reg.loc["Pc", "status"] == RETIRED and reg.loc["Pu", "status"] == MERGED
     assert set(reg["status"]) <= {ACTIVE, MERGED, SPLIT, RETIRED}
+
+
+def test_records_that_drop_out_and_come_back_keep_their_id_and_moves_are_traced():
+    """A backfill (an earlier as_of) leaves records attached to no profile: their id is
+    dormant, not retired, and comes back with them; a record moving between two lasting
+    profiles is listed as moved. The CRM contact decides which id a merge keeps."""
+    r1 = _map({"Pcrm": ["C1"], "Pweb": ["E1", "E2", "E3"], "Pk": ["K1", "K2"]})
+    r1.loc[r1["record_id"] == "C1", "source_table"] = "crm_contacts"
+    first = assign_ids(r1, None, None, run_id="r1", as_of="2025-06-30")
+    # backfill: E1-E3 dated after the earlier as_of, attached to no profile
+    r2 = r1.assign(profile_id=r1["profile_id"].where(~r1["record_id"].str.startswith("E")))
+    memory = r1  # identity.record_ids after r1
+    second = assign_ids(r2, memory, first.registry, run_id="r2", as_of="2025-03-31")
+    reg = second.registry.set_index("profile_id")
+    assert reg.loc["Pweb", "status"] == DORMANT
+    assert second.changes.set_index("profile_id").loc["Pweb", "change"] == "dormant"
+    # back to the normal as_of; the memory still holds Pweb for E1-E3; K2 joins the CRM
+    # contact (moved), and C1 and E1-E3 merge: the CRM's id wins over three web events
+    r3 = _map({"x1": ["C1", "E1", "E2", "E3"], "x2": ["K1"], "x3": ["K2", "Z1"]})
+    r3.loc[r3["record_id"] == "C1", "source_table"] = "crm_contacts"
+    third = assign_ids(r3, memory, second.registry, run_id="r3", as_of="2025-06-30")
+    assert third.ids["x1"] == "Pcrm" and third.ids["x2"] == "Pk"
+    reg = third.registry.set_index("profile_id")
+    assert reg.loc["Pweb", ["status", "merged_into"]].tolist() == [MERGED, "Pcrm"]
+    assert third.counts["dormant"] == 0 and third.counts["retired"] == 0
+    moved = third.changes[third.changes["change"] == "split"]
+    assert moved[["profile_id", "records"]].values.tolist() == [["Pk", 1]]
+    # or, the same records as before the backfill: every id as it was, Pweb active again
+    back = assign_ids(r1, memory, second.registry, run_id="r4", as_of="2025-06-30")
+    assert back.ids == {"Pcrm": "Pcrm", "Pweb": "Pweb", "Pk": "Pk"}
+    assert back.registry.set_index("profile_id").loc["Pweb", "status"] == ACTIVE
+
+
+def test_a_record_moving_between_two_lasting_profiles_is_traced():
+    r1 = _map({"Pa": ["A1", "A2", "A3"], "Pb": ["B1", "B2"]})
+    first = assign_ids(r1, None, None, run_id="r1", as_of="2025-06-30")
+    r2 = _map({"x": ["A1", "A2"], "y": ["B1", "B2", "A3"]})
+    links = pd.DataFrame(
+        [("crm", "A3", "crm", "B1", "phone", None, True, None)],
+        columns=LINKS.columns,
+    )
+    second = assign_ids(r2, r1, first.registry, run_id="r2", as_of="2025-06-30", links=links)
+    assert second.ids == {"x": "Pa", "y": "Pb"}
+    ch = second.changes
+    assert ch.values.tolist() == [
+        ["moved", "Pa", "Pb", 1, "link phone (deterministic) crm:A3 ~ crm:B1"]
+    ]
+    assert second.counts["records_moved"] == 1
 
 
 def test_stage_rerun_keeps_every_id_and_removing_records_is_traced(tmp_path):
