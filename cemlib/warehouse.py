@@ -133,20 +133,27 @@ class Warehouse:
         """Replace ``schema.name`` with ``df`` stamped with ``run_id`` and ``as_of``."""
         schema, name = _ident(schema), _ident(name)
         as_of_date = pd.Timestamp(as_of).date()
-        frame = df.copy(deep=False)
-        frame["_run_id"] = run_id
-        frame["_as_of"] = as_of_date
+        # the stamps are typed in SQL, so that an empty table still has a text run id and a
+        # date (a pandas column of no values would become DuckDB's NULL type)
+        columns = ", ".join(
+            '"' + str(c).replace('"', '""') + '"' for c in df.columns if c not in STAMP_COLUMNS
+        )
         con = self.con
-        con.register("_cem_frame", frame)
+        con.register("_cem_frame", df)
         try:
-            con.execute(f'CREATE OR REPLACE TABLE {schema}."{name}" AS SELECT * FROM _cem_frame')
+            con.execute(
+                f'CREATE OR REPLACE TABLE {schema}."{name}" AS SELECT '
+                f"{columns + ', ' if columns else ''}CAST(? AS VARCHAR) AS _run_id, "
+                "CAST(? AS DATE) AS _as_of FROM _cem_frame",
+                [run_id, as_of_date],
+            )
         finally:
             con.unregister("_cem_frame")
         con.execute(
             "INSERT INTO meta.table_log VALUES (?, ?, ?, ?, ?, ?)",
-            [schema, name, run_id, as_of_date, len(frame), dt.datetime.now()],
+            [schema, name, run_id, as_of_date, len(df), dt.datetime.now()],
         )
-        return len(frame)
+        return len(df)
 
     def write_tables(
         self,

@@ -2,12 +2,14 @@
 
 Exit codes: 0 every available stage ran; 1 a stage failed (its report is still written and
 the stages depending on it are skipped); 2 bad configuration, nothing was run; 130
-interrupted (the partial index is written).
+interrupted by Ctrl-C / SIGINT, 143 stopped by SIGTERM (the partial index is written; nothing
+is published to the warehouse).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, declared_parameters, load_config
@@ -128,11 +130,22 @@ def run(args: argparse.Namespace) -> int:
     # that at exit as "Task exception was never retrieved" with a traceback, while the run's
     # own lines already say what happened
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    # a scheduler stops a job with SIGTERM (Airflow, systemd, Kubernetes): handled like Ctrl-C,
+    # so the run is marked interrupted, nothing is published and the lock is released
+    terminated = []
+
+    def on_term(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         with warehouse_lock(cfg.warehouse_path, run_id=cfg.run_id, command="cem run"):
             result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)
     except KeyboardInterrupt:
         print(f"Report (partial): {cfg.run_dir / 'index.html'}", flush=True)
-        return 130
+        return 143 if terminated else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"Report: {cfg.run_dir / 'index.html'}", flush=True)
     return result.exit_code

@@ -249,10 +249,15 @@ def _warehouse_notes(run: RunResult) -> list[str]:
     if wh.get("status") == "published":
         older = len(tables) - mine
         tail = f"; {older} table(s) come from earlier runs (listed below)" if older else ""
-        return [
+        notes = [
             f'<div class="note">This run\'s tables were published to <code>{_e(name)}</code>: '
             f"{mine} of its {len(tables)} tables come from this run{tail}.</div>"
         ]
+        stale = wh.get("stale") or {}
+        if stale:
+            items = "; ".join(f"<code>{_e(t)}</code>: {_e(why)}" for t, why in stale.items())
+            notes.append(f'<div class="alert"><strong>Out of date</strong>: {items}.</div>')
+        return notes
     if wh.get("status") == "unchanged":
         kept = wh.get("kept")
         tail = (

@@ -500,6 +500,30 @@ def _register_run(path: Path, run: RunResult) -> None:
         )
 
 
+def stale_outputs(
+    tables: dict[str, dict], run_id: str, ran: set[str], stages: Sequence[Stage] = STAGES
+) -> dict[str, str]:
+    """Tables of stages this run did not run that were computed from inputs this run
+    replaced: ``{"marts.next_offers": "reads identity.map, rewritten by this run: run
+    04_next_offer"}``. They are still the last successful run's, but no longer match."""
+    from cemlib.pipeline.stages import matching_tables
+
+    fresh = {t for t, v in tables.items() if v.get("run_id") == run_id}
+    out: dict[str, str] = {}
+    for stage in stages:
+        if stage.key in ran:
+            continue
+        rewritten = sorted({t for e in stage.reads for t in matching_tables(e, fresh)})
+        if not rewritten:
+            continue
+        for entry in stage.writes:
+            for t in matching_tables(entry, tables):
+                if tables[t].get("run_id") != run_id:
+                    shown = ", ".join(rewritten[:2]) + (" ..." if len(rewritten) > 2 else "")
+                    out[t] = f"reads {shown}, rewritten by this run: run {stage.name}"
+    return out
+
+
 def _settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool) -> None:
     """Publish the working copy (every stage that ran was ok) or leave the warehouse as it was,
     and record in ``run.warehouse`` which run each table of the warehouse now comes from."""
@@ -529,6 +553,11 @@ def _settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: boo
         older = {t: str(v["run_id"]) for t, v in tables.items() if v["run_id"] != run.run_id}
         if older:
             say(f"  from earlier runs: {_runs_of(older)}")
+        stale = stale_outputs(tables, run.run_id, {s.key for s in run.stages if s.status == OK})
+        if stale:
+            run.warehouse["stale"] = stale
+            names = ", ".join(f"{t} ({why})" for t, why in stale.items())
+            say(f"  out of date: {names}")
     else:
         where = f"; this run's working copy is kept as {kept}" if kept else ""
         say(f"warehouse {copy.warehouse}: unchanged (the run did not succeed){where}")

@@ -47,7 +47,9 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "02", "02_profiles", "Identity resolution: one profile per person", ("01",),
-        reads=("clean",), writes=("identity.map", "identity.profiles", "identity.links"),
+        reads=("clean", "identity.record_ids?", "identity.registry?"),
+        writes=("identity.map", "identity.profiles", "identity.links", "identity.guarded",
+                "identity.registry", "identity.changes", "identity.record_ids"),
     ),
     Stage(
         "03", "03_churn", "Churn and customer lifetime value", ("02",),

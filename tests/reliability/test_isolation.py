@@ -185,6 +185,20 @@ def test_failing_cell_in_03_publishes_nothing_and_keeps_04_of_the_same_run(world
 
 
 @pytest.mark.slow
+def test_sigterm_from_a_scheduler_is_an_interrupt(world: Path):
+    """Airflow, systemd and Kubernetes stop a job with SIGTERM: exit 143, the run marked
+    interrupted, nothing published, the lock released, no working copy left."""
+    proc, _ = _start_and_wait(world, "02_profiles", "termed")
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 143, out
+    assert "Traceback" not in out, out
+    assert "cem run termed: interrupted" in out
+    assert RunResult.load(world / "reports" / "termed" / "run.json").status == "interrupted"
+    _assert_only_complete_runs(world, "02_profiles", "after-term")
+
+
+@pytest.mark.slow
 def test_run_killed_outright_leaves_its_copy_to_the_next_run(world: Path):
     """SIGKILL of ``cem run`` and its kernel: no handler runs at all. The warehouse is still
     run ``base``; the next run takes over the stale lock and removes the orphaned copy."""
@@ -224,6 +238,19 @@ def test_stage_alone_says_which_inputs_another_run_wrote(world: Path):
     ]
     page = (world / "reports" / "only03" / "index.html").read_text(encoding="utf-8")
     assert "1 of its 10 tables come from this run; 9 table(s) come from earlier runs" in page
+
+
+def test_outputs_computed_from_replaced_inputs_are_named_out_of_date(world: Path):
+    proc = subprocess.run(_cmd(world, "redo02", "--stages", "02"), env=_env(),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (
+        "out of date: marts.churn_scores (reads identity.map, rewritten by this run: run "
+        "03_churn), marts.next_offers (reads identity.map, rewritten by this run: run "
+        "04_next_offer)" in proc.stdout
+    )
+    run = RunResult.load(world / "reports" / "redo02" / "run.json")
+    assert set(run.warehouse["stale"]) == {"marts.churn_scores", "marts.next_offers"}
 
 
 def test_stage_whose_inputs_are_missing_is_refused_before_it_starts(tmp_path: Path):
