@@ -172,7 +172,7 @@ _LINES = ("order_lines", "receipt_lines")
 #: Fitted through two runs of ``benchmarks/pipeline_scale.py`` (``--people 20000`` and
 #: ``--people 200000``, branch ``scale``; ``--calibrate a.json b.json`` prints these lines); the
 #: slope is raised by 15 %. Checked at 1,000,000 people: collect 7.5 GiB measured (8.3
-#: estimated), quality 8.7 (11.2), profiles 10.4+ (13.6); see docs/scale.md.
+#: estimated), quality 8.7 (11.2), profiles 10.8 (13.6); see docs/scale.md.
 COSTS: dict[str, StageCost] = {
     "00_collect": StageCost(("people",), 0.39 * GIB, 8438.0, "20k: 0.53 GiB, 200k: 1.76 GiB"),
     "01_quality": StageCost(
@@ -188,8 +188,8 @@ COSTS: dict[str, StageCost] = {
         "273,048 rows: 0.76 GiB, 2,755,482 rows: 3.03 GiB",
     ),
     "04_next_offer": StageCost(
-        tuple(f"clean.{t}" for t in (*_LINES, "web_events")), 1.38 * GIB, 277.0,
-        "538,296 rows: 1.50 GiB, 5,444,623 rows: 2.60 GiB",
+        tuple(f"clean.{t}" for t in (*_LINES, "web_events")), 1.28 * GIB, 259.0,
+        "538,296 rows: 1.39 GiB, 5,444,623 rows: 2.42 GiB",
     ),
 }  # fmt: skip
 
