@@ -139,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
+    # a job started in the background by a shell inherits SIGINT ignored: an explicit
+    # `kill -INT` (or a test's) must still stop the run cleanly
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with warehouse_lock(cfg.warehouse_path, run_id=cfg.run_id, command="cem run"):
             result = run_pipeline(cfg, progress=args.progress, stream=sys.stdout)
@@ -147,5 +150,6 @@ def run(args: argparse.Namespace) -> int:
         return 143 if terminated else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     print(f"Report: {cfg.run_dir / 'index.html'}", flush=True)
     return result.exit_code

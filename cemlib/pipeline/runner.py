@@ -383,6 +383,9 @@ def run_pipeline(
                 say(f"note: removed {orphan.name}, the working copy of a run that was killed")
             _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
     except KeyboardInterrupt:
+        stopped = stop_children()  # a kernel Papermill had no time to shut down
+        if stopped:
+            say(f"stopped {stopped} kernel process(es) of the interrupted stage")
         for stage in stages[len(run.stages) :]:
             run.stages.append(
                 StageResult(stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
@@ -461,6 +464,45 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
         if other and result.status not in (SKIPPED, NOT_AVAILABLE):
             say(f"{' ' * len(label)} read from other runs: {_runs_of(other)}")
         publish()
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # not Linux, or gone
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
+                out += [int(c) for c in fh.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def stop_children() -> int:
+    """SIGKILL every process below this one (the notebook kernel and what it started), so
+    that an interrupted run leaves nothing running that could still write its working copy.
+    Returns how many were stopped (0 where ``/proc`` is not available)."""
+    import signal
+
+    found: list[int] = []
+    todo = _children(os.getpid())
+    while todo:
+        pid = todo.pop()
+        if pid in found:
+            continue
+        found.append(pid)
+        todo += _children(pid)
+    stopped = 0
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            stopped += 1
+        except (ProcessLookupError, PermissionError):
+            continue
+    return stopped
 
 
 def _runs_of(tables: dict[str, str], limit: int = 6) -> str:
