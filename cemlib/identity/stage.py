@@ -350,14 +350,20 @@ def run_stage(
     return result
 
 
+def previous_ids_table(wh) -> str | None:
+    """Where the records' last ids are: ``identity.record_ids``, or the ``identity.map`` of a
+    version without it; None before the first run of the stage."""
+    return next(
+        (f"identity.{t}" for t in ("record_ids", "map") if wh.has_table("identity", t)), None
+    )
+
+
 def remember_ids(wh, rmap: pd.DataFrame, *, run_id: str, as_of: str) -> int:
     """``identity.record_ids``: every record of this run with its profile id, or, when it is
     attached to no profile now (anonymous, or dated after ``as_of``), the last id it had, so
     that the id comes back with it. Records no longer in the sources are forgotten."""
     con = wh.con
-    previous = next(
-        (f"identity.{t}" for t in ("record_ids", "map") if wh.has_table("identity", t)), None
-    )
+    previous = previous_ids_table(wh)
     con.register("_ids_map", rmap[["source_table", "record_id", "profile_id"]])
     try:
         last = (
@@ -396,12 +402,10 @@ def carry_ids(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
     and set ``result.registry`` / ``result.changes``; the map and the golden records are
     renamed in place."""
     previous_map = registry = previous_run = None
-    for table in ("record_ids", "map"):  # the records' last ids; a map of an older version
-        if wh.has_table("identity", table):
-            previous_map = f"identity.{table}"  # joined in DuckDB, never loaded whole
-            row = wh.con.execute(f"SELECT _run_id FROM {previous_map} LIMIT 1").fetchone()
-            previous_run = str(row[0]) if row else None
-            break
+    previous_map = previous_ids_table(wh)  # joined in DuckDB, never loaded whole
+    if previous_map:
+        row = wh.con.execute(f"SELECT _run_id FROM {previous_map} LIMIT 1").fetchone()
+        previous_run = str(row[0]) if row else None
     if wh.has_table("identity", "registry"):
         registry = wh.read_table("identity", "registry")
     assignment = assign_ids(
