@@ -401,7 +401,7 @@ def carry_ids(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
     larger profile's id, splits the larger part's; :func:`cemlib.identity.registry.assign_ids`)
     and set ``result.registry`` / ``result.changes``; the map and the golden records are
     renamed in place."""
-    previous_map = registry = previous_run = None
+    registry = previous_run = None
     previous_map = previous_ids_table(wh)  # joined in DuckDB, never loaded whole
     if previous_map:
         row = wh.con.execute(f"SELECT _run_id FROM {previous_map} LIMIT 1").fetchone()

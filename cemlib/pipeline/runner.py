@@ -45,7 +45,7 @@ from cemlib.pipeline.result import (
     now_utc,
     run_status,
 )
-from cemlib.pipeline.stages import STAGES, Stage, check_inputs
+from cemlib.pipeline.stages import STAGES, Stage, check_inputs, matching_tables
 from cemlib.progress import BATCH_ENV
 from cemlib.reports.headlines import load_headlines
 from cemlib.warehouse import Warehouse
@@ -548,8 +548,6 @@ def stale_outputs(
     """Tables of stages this run did not run that were computed from inputs this run
     replaced: ``{"marts.next_offers": "reads identity.map, rewritten by this run: run
     04_next_offer"}``. They are still the last successful run's, but no longer match."""
-    from cemlib.pipeline.stages import matching_tables
-
     fresh = {t for t, v in tables.items() if v.get("run_id") == run_id}
     out: dict[str, str] = {}
     for stage in stages:
