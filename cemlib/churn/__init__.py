@@ -1,5 +1,6 @@
 """Survival churn and customer lifetime value (stage 3)."""
 
+from cemlib.churn.blend import Blend
 from cemlib.churn.evaluate import concordance_vs_dropout, evaluate_predictions
 from cemlib.churn.features import customer_features, purchase_occasions, validate_transactions
 from cemlib.churn.gaps import GapModel, spell_table
@@ -12,11 +13,16 @@ from cemlib.churn.survival import (
     km_by,
     lifetime_table,
 )
+from cemlib.churn.views import BoosterView, DropoutView, SpellView
 
 __all__ = [
+    "Blend",
+    "BoosterView",
     "ChurnModel",
     "CoxExplainer",
+    "DropoutView",
     "GapModel",
+    "SpellView",
     "SubscriptionChurnModel",
     "acceleration_factors",
     "concordance_vs_dropout",

@@ -1,0 +1,73 @@
+"""The three views of ChurnModel, each asked on its own (fitted inside the session's model)."""
+
+import numpy as np
+import pandas as pd
+
+from cemlib.churn.features import purchase_occasions
+from cemlib.churn.views import BoosterView, DropoutView
+
+from .conftest import AS_OF
+
+
+def test_spell_view_probabilities_are_its_survival_curves(fitted):
+    spell = fitted.spell_
+    sim = spell.predict([30, 90])
+    curves = spell.survival_curves([30, 90])
+    # the closed-form purchase probability within h days is one minus the survival to h
+    np.testing.assert_allclose(sim["p_30"], 1 - curves[30.0].to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(sim["p_90"], 1 - curves[90.0].to_numpy(), atol=1e-9)
+    assert (sim["p_90"] >= sim["p_30"] - 1e-12).all()
+    # simulated counts grow with the horizon, and the discounted ones never exceed them
+    assert (sim["count_90"] >= sim["count_30"]).all()
+    assert (sim["disc_90"] <= sim["count_90"] + 1e-9).all()
+    assert len(sim["p_30"]) == len(spell.state_) == 400
+
+
+def test_dropout_view_knows_who_has_stopped(world, fitted):
+    tx, _, truth = world
+    view = fitted.dropout_view_
+    customers = fitted.state_.index
+    out = view.predict(customers, [90])
+    alive = pd.Series(out["bg_alive"], index=customers)
+    dead = truth.set_index("person_id")["true_dropout_date"].reindex(customers) <= AS_OF
+    # the customers truly gone by as_of are, on average, much less alive to the BG/NBD
+    assert alive[dead].mean() < 0.6 * alive[~dead].mean()
+    # the time profile is one at the window's own length (where the window's expected count is
+    # not vanishing: long-gone heavy buyers expect ~1e-13) and grows with the horizon
+    profile = view.time_profile(customers, 90, [90, 365])
+    base = view.model_.expected_purchases(view.rfm_.reindex(customers), 90)
+    live = base > 1e-12
+    assert live.sum() > 300
+    np.testing.assert_allclose(profile[90][live], 1.0)
+    assert (profile[365][live] >= 1.0 - 1e-9).all()
+
+
+def test_dropout_view_without_a_model_stretches_linearly(world):
+    tx, _, _ = world
+    occ = purchase_occasions(tx.assign(ts=pd.to_datetime(tx["ts"])), AS_OF)
+    off = DropoutView(enabled=False).fit(occ, AS_OF)
+    assert off.model_ is None
+    assert off.time_profile(pd.Index(["c0001"]), 90, [30, 180]) == {30: 30 / 90, 180: 2.0}
+    # too few repeat buyers: no model either
+    assert DropoutView(min_repeaters=10**6).fit(occ, AS_OF).model_ is None
+    assert DropoutView().fit(occ, AS_OF).model_ is not None
+
+
+def test_booster_view_stretches_its_window_counts():
+    rng = np.random.default_rng(3)
+    x = rng.gamma(1.0, 1.0, 1000)
+    features = pd.DataFrame({"rate": x})
+    view = BoosterView(seed=0).fit(features, rng.poisson(2 * x), window=60)
+    assert view.window_ == 60
+    out = view.predict(features, {60: 1.0, 120: 2.0})
+    np.testing.assert_allclose(out["lgb_120"], 2 * out["lgb_60"])
+    assert abs(out["lgb_60"].mean() / (2 * x).mean() - 1) < 0.1
+
+
+def test_blend_matches_the_backtest_total(fitted):
+    bt = fitted.blend_.backtest_
+    # a Poisson GLM with an intercept reproduces the window's total on its own customers
+    assert abs(bt["predicted"].sum() / bt["actual"].sum() - 1) < 0.01
+    assert fitted.blend_.window_ == fitted.backtest_days_
+    p = fitted.predict()
+    assert p["p_purchase_90"].between(0, 1).all()
