@@ -1,9 +1,9 @@
 """Profile-level marts shared by the churn and next-offer stages."""
 
+from cemlib.marts.covariates import profile_covariates
 from cemlib.marts.transactions import (
     TRANSACTION_COLUMNS,
     customer_key,
-    profile_covariates,
     profile_transactions,
     source_schema,
     unattributed_orders,

@@ -15,7 +15,6 @@ import pandas as pd
 
 from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
-from cemlib.normalize.places import city_name
 from cemlib.warehouse import Warehouse
 
 TRANSACTION_COLUMNS: tuple[str, ...] = (
@@ -126,62 +125,13 @@ def profile_transactions(
     bound = _as_of_bound(as_of)
     products = source_schema(wh, "products")
     pcols = _columns(wh, products, "products") if products else []
-    margin_is_rate = True
-    if "margin" in pcols:
-        mx = wh.con.execute(f"SELECT max(margin), min(margin) FROM {products}.products").fetchone()
-        margin_is_rate = mx[0] is None or (float(mx[0]) <= 1.0 and float(mx[1]) >= 0.0)
+    rate = _margin_is_rate(wh, products, pcols)
     parts, unmapped = [], 0
-    for header, id_col, ts_col, lines, channel in _SALES:
-        hs, ls = source_schema(wh, header), source_schema(wh, lines)
-        if hs is None or ls is None:
+    for source in _SALES:
+        query = _sales_lines_sql(wh, source, mapping, products, pcols, rate, bound)
+        if query is None:
             continue
-        hcols, lcols = _columns(wh, hs, header), _columns(wh, ls, lines)
-        for need, cols, tab in ((id_col, hcols, header), (ts_col, hcols, header)):
-            if need not in cols:
-                raise InputError("missing column", source=f"{hs}.{tab}", column=need)
-        for need in (id_col, "sku"):
-            if need not in lcols:
-                raise InputError("missing column", source=f"{ls}.{lines}", column=need)
-        qty = "CAST(l.quantity AS DOUBLE)" if "quantity" in lcols else "1.0"
-        qty = f"coalesce({qty}, 1.0)"
-        price_l = "CAST(l.price AS DOUBLE)" if "price" in lcols else "NULL"
-        price_p = "CAST(p.price AS DOUBLE)" if "price" in pcols else "NULL"
-        cat = "CAST(p.category AS VARCHAR)" if "category" in pcols else "NULL"
-        if "margin" in pcols:
-            margin = (
-                f"{qty} * coalesce({price_l}, {price_p}) * CAST(p.margin AS DOUBLE)"
-                if margin_is_rate
-                else f"{qty} * CAST(p.margin AS DOUBLE)"
-            )
-        else:
-            margin = "NULL"
-        pjoin = (
-            f"LEFT JOIN {products}.products p ON CAST(p.sku AS VARCHAR) = CAST(l.sku AS VARCHAR)"
-        )
-        if not products:
-            pjoin = "LEFT JOIN (SELECT NULL AS sku) p ON FALSE"
-        where = f"WHERE h.{ts_col} IS NOT NULL"
-        params: list = []
-        if bound is not None:
-            where += f" AND CAST(h.{ts_col} AS TIMESTAMP) < ?"
-            params.append(bound.to_pydatetime())
-        sql = f"""
-            SELECT m.customer_id,
-                   CAST(h.{ts_col} AS TIMESTAMP) AS ts,
-                   '{header}:' || CAST(h.{id_col} AS VARCHAR) AS order_id,
-                   CAST(l.sku AS VARCHAR) AS item_id,
-                   {cat} AS category,
-                   {qty} AS quantity,
-                   {qty} * coalesce({price_l}, {price_p}) AS amount,
-                   {margin} AS margin,
-                   '{channel}' AS channel
-            FROM {hs}.{header} h
-            JOIN {ls}.{lines} l ON CAST(l.{id_col} AS VARCHAR) = CAST(h.{id_col} AS VARCHAR)
-            LEFT JOIN {mapping} m
-              ON m.source_table = '{header}' AND m.record_id = CAST(h.{id_col} AS VARCHAR)
-            {pjoin}
-            {where}
-        """
+        sql, params = query
         # anonymous lines are only counted; the rest comes with one Python string per
         # distinct text value (items, categories, channels repeat on millions of lines)
         unmapped += wh.con.execute(
@@ -205,195 +155,75 @@ def profile_transactions(
     return out
 
 
-def _mapped(wh: Warehouse, table: str, id_col: str, mapping: str, select: str, where: str) -> str:
-    schema = source_schema(wh, table)
-    return f"""
-        SELECT m.customer_id, {select}
-        FROM {schema}.{table} t
-        JOIN {mapping} m
-          ON m.source_table = '{table}' AND m.record_id = CAST(t.{id_col} AS VARCHAR)
+def _margin_is_rate(wh: Warehouse, products: str | None, pcols: list[str]) -> bool:
+    """Product margins read as a rate of the amount when every one is within [0, 1]."""
+    if "margin" not in pcols:
+        return True
+    mx = wh.con.execute(f"SELECT max(margin), min(margin) FROM {products}.products").fetchone()
+    return mx[0] is None or (float(mx[0]) <= 1.0 and float(mx[1]) >= 0.0)
+
+
+def _sales_lines_sql(
+    wh: Warehouse,
+    source: tuple[str, str, str, str, str],
+    mapping: str,
+    products: str | None,
+    pcols: list[str],
+    margin_is_rate: bool,
+    bound: pd.Timestamp | None,
+) -> tuple[str, list] | None:
+    """The SQL (and its parameters) of one sales source's lines keyed by customer (NULL for
+    anonymous ones), or None when the source's tables are absent."""
+    header, id_col, ts_col, lines, channel = source
+    hs, ls = source_schema(wh, header), source_schema(wh, lines)
+    if hs is None or ls is None:
+        return None
+    hcols, lcols = _columns(wh, hs, header), _columns(wh, ls, lines)
+    for need, cols, tab in ((id_col, hcols, header), (ts_col, hcols, header)):
+        if need not in cols:
+            raise InputError("missing column", source=f"{hs}.{tab}", column=need)
+    for need in (id_col, "sku"):
+        if need not in lcols:
+            raise InputError("missing column", source=f"{ls}.{lines}", column=need)
+    qty = "CAST(l.quantity AS DOUBLE)" if "quantity" in lcols else "1.0"
+    qty = f"coalesce({qty}, 1.0)"
+    price_l = "CAST(l.price AS DOUBLE)" if "price" in lcols else "NULL"
+    price_p = "CAST(p.price AS DOUBLE)" if "price" in pcols else "NULL"
+    cat = "CAST(p.category AS VARCHAR)" if "category" in pcols else "NULL"
+    if "margin" in pcols:
+        margin = (
+            f"{qty} * coalesce({price_l}, {price_p}) * CAST(p.margin AS DOUBLE)"
+            if margin_is_rate
+            else f"{qty} * CAST(p.margin AS DOUBLE)"
+        )
+    else:
+        margin = "NULL"
+    pjoin = f"LEFT JOIN {products}.products p ON CAST(p.sku AS VARCHAR) = CAST(l.sku AS VARCHAR)"
+    if not products:
+        pjoin = "LEFT JOIN (SELECT NULL AS sku) p ON FALSE"
+    where = f"WHERE h.{ts_col} IS NOT NULL"
+    params: list = []
+    if bound is not None:
+        where += f" AND CAST(h.{ts_col} AS TIMESTAMP) < ?"
+        params.append(bound.to_pydatetime())
+    sql = f"""
+        SELECT m.customer_id,
+               CAST(h.{ts_col} AS TIMESTAMP) AS ts,
+               '{header}:' || CAST(h.{id_col} AS VARCHAR) AS order_id,
+               CAST(l.sku AS VARCHAR) AS item_id,
+               {cat} AS category,
+               {qty} AS quantity,
+               {qty} * coalesce({price_l}, {price_p}) AS amount,
+               {margin} AS margin,
+               '{channel}' AS channel
+        FROM {hs}.{header} h
+        JOIN {ls}.{lines} l ON CAST(l.{id_col} AS VARCHAR) = CAST(h.{id_col} AS VARCHAR)
+        LEFT JOIN {mapping} m
+          ON m.source_table = '{header}' AND m.record_id = CAST(h.{id_col} AS VARCHAR)
+        {pjoin}
         {where}
     """
-
-
-def profile_covariates(
-    wh: Warehouse,
-    as_of: str | dt.date,
-    *,
-    key: str = "profile",
-    truth: bool = False,
-) -> pd.DataFrame:
-    """Customer-level covariates known on ``as_of`` (inclusive), one row per customer.
-
-    Columns (missing sources give zeros / NA, never an error):
-
-    - ``customer_id``;
-    - ``n_tickets`` support tickets raised, ``mean_csat`` their mean satisfaction (NA when none
-      rated), ``low_csat_tickets`` tickets rated 1-2;
-    - ``web_events``, ``web_days`` (distinct active days), ``web_events_90d`` events in the
-      last 90 days;
-    - ``loyalty_member`` 1 when a CRM contact of the customer carries a loyalty card or a till
-      receipt was scanned with one, else 0;
-    - ``online_share`` share of the customer's orders placed online (NA without orders);
-    - ``region`` most frequent CRM ``city`` (or ``region``) of the customer, named without its
-      settlement type (``г. Москва`` -> ``Москва``), ``"unknown"`` if none.
-    """
-    if truth:
-        key = "person"
-    mapping, _ = _key_join(wh, key)
-    bound = _as_of_bound(as_of).to_pydatetime()
-    start90 = bound - dt.timedelta(days=90)
-    con = wh.con
-    frames: list[pd.DataFrame] = []
-
-    if source_schema(wh, "support_tickets"):
-        cols = _columns(wh, source_schema(wh, "support_tickets"), "support_tickets")
-        csat = "CAST(t.csat AS DOUBLE)" if "csat" in cols else "NULL"
-        ts = "CAST(t.created_at AS TIMESTAMP)" if "created_at" in cols else None
-        where = f"WHERE {ts} < ?" if ts else ""
-        inner = _mapped(wh, "support_tickets", "ticket_id", mapping, f"{csat} AS csat", where)
-        frames.append(
-            con.execute(
-                f"SELECT customer_id, count(*) AS n_tickets, avg(csat) AS mean_csat, "
-                f"count(*) FILTER (WHERE csat <= 2) AS low_csat_tickets FROM ({inner}) "
-                "GROUP BY customer_id",
-                [bound] if ts else [],
-            ).df()
-        )
-    if source_schema(wh, "web_events"):
-        inner = _mapped(
-            wh,
-            "web_events",
-            "event_id",
-            mapping,
-            "CAST(t.ts AS TIMESTAMP) AS ts",
-            "WHERE CAST(t.ts AS TIMESTAMP) < ?",
-        )
-        frames.append(
-            con.execute(
-                f"SELECT customer_id, count(*) AS web_events, "
-                f"count(DISTINCT CAST(ts AS DATE)) AS web_days, "
-                f"count(*) FILTER (WHERE ts >= ?) AS web_events_90d FROM ({inner}) "
-                "GROUP BY customer_id",
-                [start90, bound],
-            ).df()
-        )
-    loyalty_parts, region = [], None
-    crm = source_schema(wh, "crm_contacts")
-    if crm:
-        cols = _columns(wh, crm, "crm_contacts")
-        reg_col = "city" if "city" in cols else ("region" if "region" in cols else None)
-        where = "WHERE CAST(t.registered_at AS TIMESTAMP) < ?" if "registered_at" in cols else ""
-        params = [bound] if where else []
-        sel = []
-        if "loyalty_card" in cols:
-            sel.append(
-                "CASE WHEN nullif(trim(CAST(t.loyalty_card AS VARCHAR)), '') IS NOT NULL "
-                "THEN 1 ELSE 0 END AS loyal"
-            )
-        else:
-            sel.append("0 AS loyal")
-        sel.append(f"CAST(t.{reg_col} AS VARCHAR) AS region" if reg_col else "NULL AS region")
-        inner = _mapped(wh, "crm_contacts", "contact_id", mapping, ", ".join(sel), where)
-        # "г. Москва" and "Москва" are one region: each distinct spelling is named once
-        names = pd.DataFrame({"raw": pd.Series(dtype=object)})
-        if reg_col:
-            names = con.execute(
-                f"SELECT DISTINCT CAST({reg_col} AS VARCHAR) AS raw FROM {crm}.crm_contacts "
-                f"WHERE {reg_col} IS NOT NULL"
-            ).df()
-        names["name"] = city_name(names["raw"]).astype(object)
-        con.register("_region_names", names)
-        try:
-            crm_df = con.execute(
-                f"SELECT c.customer_id, max(c.loyal) AS loyal, mode(n.name) AS region "
-                f"FROM ({inner}) c LEFT JOIN _region_names n ON n.raw = c.region "
-                "GROUP BY c.customer_id",
-                params,
-            ).df()
-        finally:
-            con.unregister("_region_names")
-        loyalty_parts.append(crm_df[["customer_id", "loyal"]])
-        region = crm_df[["customer_id", "region"]]
-    pos = source_schema(wh, "pos_receipts")
-    if pos and "loyalty_card" in _columns(wh, pos, "pos_receipts"):
-        inner = _mapped(
-            wh,
-            "pos_receipts",
-            "receipt_id",
-            mapping,
-            "CASE WHEN nullif(trim(CAST(t.loyalty_card AS VARCHAR)), '') IS NOT NULL "
-            "THEN 1 ELSE 0 END AS loyal",
-            "WHERE CAST(t.purchased_at AS TIMESTAMP) < ?",
-        )
-        loyalty_parts.append(
-            con.execute(
-                f"SELECT customer_id, max(loyal) AS loyal FROM ({inner}) GROUP BY customer_id",
-                [bound],
-            ).df()
-        )
-    chan = []
-    for header, id_col, ts_col, _lines, channel in _SALES:
-        if source_schema(wh, header):
-            inner = _mapped(
-                wh,
-                header,
-                id_col,
-                mapping,
-                f"'{channel}' AS channel",
-                f"WHERE CAST(t.{ts_col} AS TIMESTAMP) < ?",
-            )
-            chan.append(
-                con.execute(
-                    f"SELECT customer_id, count(*) AS n FROM ({inner}) GROUP BY customer_id",
-                    [bound],
-                )
-                .df()
-                .assign(channel=channel)
-            )
-
-    ids: set = set()
-    for f in [*frames, *loyalty_parts, *chan] + ([region] if region is not None else []):
-        ids.update(f["customer_id"].tolist())
-    out = pd.DataFrame({"customer_id": sorted(ids, key=str)})
-    for f in frames:
-        out = out.merge(f, on="customer_id", how="left")
-    for col in ("n_tickets", "low_csat_tickets", "web_events", "web_days", "web_events_90d"):
-        out[col] = out[col].fillna(0).astype("int64") if col in out else 0
-    if "mean_csat" not in out:
-        out["mean_csat"] = float("nan")
-    if loyalty_parts:
-        loyal = pd.concat(loyalty_parts).groupby("customer_id")["loyal"].max()
-        out["loyalty_member"] = out["customer_id"].map(loyal).fillna(0).astype("int64")
-    else:
-        out["loyalty_member"] = 0
-    if chan:
-        c = pd.concat(chan).pivot_table(
-            index="customer_id", columns="channel", values="n", aggfunc="sum", fill_value=0
-        )
-        online = c["online"] if "online" in c.columns else 0.0
-        share = online / c.sum(axis=1)
-        out["online_share"] = out["customer_id"].map(share).astype(float)
-    else:
-        out["online_share"] = float("nan")
-    if region is not None:
-        out["region"] = out["customer_id"].map(region.set_index("customer_id")["region"])
-    else:
-        out["region"] = None
-    out["region"] = out["region"].fillna("unknown").astype(str)
-    cols = [
-        "customer_id",
-        "n_tickets",
-        "mean_csat",
-        "low_csat_tickets",
-        "web_events",
-        "web_days",
-        "web_events_90d",
-        "loyalty_member",
-        "online_share",
-        "region",
-    ]
-    return out[cols]
+    return sql, params
 
 
 def unattributed_orders(
