@@ -17,32 +17,21 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from cemlib.collect.loaders import (
-    SOURCE_ROW,
     LoadedTable,
     plan_folder,
     read_table_file,
     table_from_frame,
 )
+from cemlib.collect.staging import add_up, coverage_frame, coverage_rows, stage_table
 from cemlib.config import warehouse_path
 from cemlib.errors import InputError
-from cemlib.normalize import (
-    email_key,
-    email_norm,
-    gender_hint,
-    name_norm,
-    normalize_phone,
-    parse_amounts,
-    parse_bools,
-    parse_dates,
-    split_full_name,
-    translit_key,
-)
 from cemlib.progress import progress as progress_bar
-from cemlib.schema import BOOL, DATE, NAME_PARTS, NUMBER, TABLES, TIMESTAMP, TableSpec
+from cemlib.schema import TABLES
 from cemlib.warehouse import Warehouse
 
 #: rows staged and written at a time: memory stays at one chunk's size, whatever the table's
@@ -79,200 +68,6 @@ class CollectResult:
 
 
 # -- staging of one table -------------------------------------------------------------------
-def _present(text: pd.Series) -> pd.Series:
-    """Rows where the raw text holds something other than blanks."""
-    return text.notna() & text.str.strip().ne("").fillna(False)
-
-
-def _stat(table, column, kind, present, normalized, changed=None) -> dict:
-    """Figures of one normalized column: ``changed`` counts values normalization rewrote
-    (not those it could not parse, which ``n_unparsed`` counts)."""
-    unparsed = present & normalized.isna()
-    return {
-        "table": table,
-        "column": column,
-        "kind": kind,
-        "n_values": int(present.sum()),
-        "n_changed": int(changed.sum()) if changed is not None else pd.NA,
-        "n_unparsed": int(unparsed.sum()),
-    }
-
-
-def _split_names(staged: pd.DataFrame, raw: pd.DataFrame, stats: list[dict], table: str) -> None:
-    """Fill name parts from ``full_name`` where they are absent; add ``*_norm``/``*_lat``."""
-    hint = None
-    if "full_name" in staged.columns:
-        parts = split_full_name(staged["full_name"])
-        for part in NAME_PARTS:
-            if part in staged.columns:
-                before = staged[part].notna()
-                staged[part] = staged[part].astype("string").fillna(parts[part])
-            else:
-                before = pd.Series(False, index=staged.index)
-                staged[part] = parts[part]
-            filled = ~before & staged[part].notna()
-            stats.append(
-                {
-                    "table": table,
-                    "column": part,
-                    "kind": "name split",
-                    "n_values": int(_present(raw["full_name"]).sum()),
-                    "n_changed": int(filled.sum()),
-                    "n_unparsed": 0,
-                }
-            )
-        hint = parts["gender_hint"]
-    for part in NAME_PARTS:
-        if part not in staged.columns:
-            continue
-        text = staged[part].astype("string")
-        present = _present(text)
-        norm = name_norm(text)
-        staged[f"{part}_norm"] = norm
-        staged[f"{part}_lat"] = translit_key(text)
-        stats.append(
-            _stat(
-                table,
-                part,
-                "name",
-                present,
-                norm,
-                present & norm.ne(text.str.strip().str.lower()).fillna(False),
-            )
-        )
-    if any(p in staged.columns for p in NAME_PARTS):
-        derived = gender_hint(*(staged[p] if p in staged.columns else None for p in NAME_PARTS))
-        staged["gender_hint"] = hint.fillna(derived) if hint is not None else derived
-
-
-def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, list[dict]]:
-    """The staging frame of one loaded table and its per-column normalization figures."""
-    raw = loaded.frame
-    typed = loaded.typed
-    staged = raw.copy(deep=False)  # text columns shared with raw; typed ones replaced
-    stats: list[dict] = []
-    for col in raw.columns:
-        if col == SOURCE_ROW:
-            continue
-        kind = spec.kind(col)
-        if kind == "text":
-            continue
-        src = typed[col] if typed is not None and col in typed.columns else raw[col]
-        present = _present(raw[col])
-        if kind in (TIMESTAMP, DATE):
-            values = parse_dates(src)
-            if kind == DATE:
-                values = values.dt.normalize()
-            values = values.astype("datetime64[us]")
-        elif kind == NUMBER:
-            values = parse_amounts(src)
-        elif kind == BOOL:
-            values = parse_bools(src)
-        else:  # pragma: no cover - schema kinds are fixed
-            raise ValueError(kind)
-        staged[col] = values.set_axis(staged.index)
-        stats.append(_stat(spec.name, col, kind, present, staged[col]))
-    for col in spec.phones:
-        if col in raw.columns:
-            e164 = normalize_phone(raw[col])
-            staged[f"{col}_e164"] = e164
-            present = _present(raw[col])
-            stats.append(
-                _stat(
-                    spec.name,
-                    col,
-                    "phone",
-                    present,
-                    e164,
-                    present & e164.ne(raw[col]).fillna(False),
-                )
-            )
-    for col in spec.emails:
-        if col in raw.columns:
-            norm, key = email_norm(raw[col]), email_key(raw[col])
-            staged[f"{col}_norm"], staged[f"{col}_key"] = norm, key
-            present = _present(raw[col])
-            stats.append(
-                _stat(
-                    spec.name,
-                    col,
-                    "email",
-                    present,
-                    norm,
-                    present & norm.ne(raw[col]).fillna(False),
-                )
-            )
-            stats.append(
-                _stat(
-                    spec.name,
-                    f"{col}_key",
-                    "email key",
-                    norm.notna(),
-                    key,
-                    norm.notna() & key.ne(norm).fillna(False),
-                )
-            )
-    if spec.name == "crm_contacts":
-        _split_names(staged, raw, stats, spec.name)
-    return staged, stats
-
-
-# -- figures ----------------------------------------------------------------------------------
-def _coverage(name: str, spec: TableSpec, raw: pd.DataFrame, staged: pd.DataFrame) -> list[dict]:
-    """Per identifier: rows, rows carrying it, rows where it normalized to a value (counts, so
-    that the figures of a table's chunks add up; :func:`_coverage_frame` adds the shares)."""
-    rows = []
-    any_present = pd.Series(False, index=raw.index)
-    any_valid = pd.Series(False, index=raw.index)
-    for ident in spec.identifiers:
-        if ident not in raw.columns:
-            continue
-        present = _present(raw[ident])
-        norm_col = next(
-            (c for c in (f"{ident}_e164", f"{ident}_key", f"{ident}_norm") if c in staged.columns),
-            ident,
-        )
-        valid = staged[norm_col].notna() & present
-        any_present |= present
-        any_valid |= valid
-        rows.append((ident, present, valid))
-    if rows:
-        rows.append(("any identifier", any_present, any_valid))
-    return [
-        {
-            "table": name,
-            "identifier": ident,
-            "n_rows": len(raw),
-            "n_present": int(present.sum()),
-            "n_valid": int(valid.sum()),
-        }
-        for ident, present, valid in rows
-    ]
-
-
-def _coverage_frame(rows: list[dict]) -> pd.DataFrame:
-    out = pd.DataFrame(rows)
-    if len(out):
-        n = out["n_rows"].where(out["n_rows"] > 0)
-        out.insert(4, "share_present", out["n_present"] / n)
-        out["share_valid"] = out["n_valid"] / n
-    return out
-
-
-def _add_up(acc: dict, rows: list[dict], keys: tuple[str, ...], counts: tuple[str, ...]) -> None:
-    """Sum the count fields of ``rows`` into ``acc`` (keyed by ``keys``, first-seen order); a
-    count that is NA in any chunk stays NA."""
-    for row in rows:
-        key = tuple(row[k] for k in keys)
-        if key not in acc:
-            acc[key] = dict(row)
-            continue
-        total = acc[key]
-        for c in counts:
-            a, b = total[c], row[c]
-            total[c] = pd.NA if a is pd.NA or b is pd.NA else a + b
-
-
 def _table_row(
     name: str, loaded: LoadedTable, n_raw: int, n_staging: int, dates, as_of: pd.Timestamp
 ) -> dict:
@@ -455,33 +250,10 @@ def collect(
     """
     as_of_ts = pd.Timestamp(as_of).normalize()
     synthetic = str(source) == "synthetic"
-    readers: dict[str, Callable[[], Iterator[LoadedTable]]] = {}
     if synthetic:
-        if world is None:
-            world = _synthetic(n_people, seed, as_of_ts.date().isoformat())
-            release = True if release_world is None else release_world
-        else:
-            release = bool(release_world)
-            if "people" in world.truth:
-                n_people = len(world.truth["people"])
-        for name in world.sources:
-            if name in TABLES:
-                readers[name] = partial(_world_chunks, world, name, release, chunk_rows)
-        missing = [t for t in TABLES if t not in readers]
-        truth_counts = {k: len(v) for k, v in world.truth.items()}
-        source_label = f"synthetic world ({n_people:,} people, seed {seed})"
+        plan = _world_plan(world, n_people, seed, as_of_ts, release_world, chunk_rows)
     else:
-        plan = plan_folder(source, mapping=mapping)
-        release = False
-        truth_counts = {}
-        for name, path in plan.paths.items():
-            read = partial(
-                read_table_file, path, name, mapping=plan.columns.get(name), encoding=encoding
-            )
-            readers[name] = partial(_file_chunks, read, chunk_rows)
-        missing = plan.missing
-        source_label = str(plan.path)
-
+        plan = _folder_plan(source, mapping, encoding, chunk_rows)
     stats: dict[tuple, dict] = {}
     coverage: dict[tuple, dict] = {}
     table_rows: list[dict] = []
@@ -502,53 +274,14 @@ def collect(
         with _memory_limit(wh.con, memory_limit, temp_directory):
             _drop_shadows(wh)  # left over by a run that was killed
             if synthetic:  # truth first, so that a released world shrinks before the big tables
-                for name in list(world.truth):
-                    frame = world.truth.pop(name) if release else world.truth[name]
-                    _write_chunk(wh.con, "truth", _shadow(name), frame, stamp, True)
-                    written.append(("truth", name, len(frame)))
-                    del frame
-            for name in progress_bar(list(readers), desc="collect", disable=not progress):
-                spec = TABLES[name]
-                first = None
-                n_raw = n_staging = 0
-                dates: list[pd.Series] = []
-                for loaded in readers[name]():
-                    head = first is None
-                    if head:
-                        first = loaded
-                    _write_chunk(wh.con, "raw", _shadow(name), loaded.frame, stamp, head)
-                    staged, table_stats = stage_table(spec, loaded)
-                    if len(staged) != len(loaded.frame):  # pragma: no cover - an invariant
-                        raise AssertionError(f"{name}: staging lost rows")
-                    _write_chunk(wh.con, "staging", _shadow(name), staged, stamp, head)
-                    n_raw += len(loaded.frame)
-                    n_staging += len(staged)
-                    _add_up(stats, table_stats, ("table", "column", "kind"), _STAT_COUNTS)
-                    _add_up(
-                        coverage,
-                        _coverage(name, spec, loaded.frame, staged),
-                        ("table", "identifier"),
-                        ("n_rows", "n_present", "n_valid"),
-                    )
-                    if spec.date_column and spec.date_column in staged.columns:
-                        dates.append(staged[spec.date_column].copy())
-                    del loaded, staged
+                written += _write_truth(wh, plan.world, plan.release, stamp)
+            for name in progress_bar(list(plan.readers), desc="collect", disable=not progress):
+                row, n_raw, n_staging = _load_table(
+                    wh, name, plan.readers[name], stamp, stats, coverage, as_of_ts
+                )
                 written += [("raw", name, n_raw), ("staging", name, n_staging)]
-                all_dates = pd.concat(dates, ignore_index=True) if dates else None
-                table_rows.append(_table_row(name, first, n_raw, n_staging, all_dates, as_of_ts))
-                del first, dates, all_dates
-            with wh.transaction():
-                for schema, name, n_rows in written:
-                    wh.drop_table(schema, name)
-                    wh.con.execute(f'ALTER TABLE {schema}."{_shadow(name)}" RENAME TO "{name}"')
-                    _log_table(wh.con, schema, name, n_rows, stamp)
-                # tables of an earlier run that this source does not have must not linger
-                for name in missing:
-                    wh.drop_table("raw", name)
-                    wh.drop_table("staging", name)
-                if not synthetic:
-                    for name in wh.tables("truth"):
-                        wh.drop_table("truth", name)
+                table_rows.append(row)
+            _publish(wh, written, plan.missing, synthetic, stamp)
         wh_path = wh.path
     except BaseException:
         _drop_shadows(wh)
@@ -556,12 +289,138 @@ def collect(
     finally:
         if own:
             wh.close()
+    return CollectResult(
+        run_id=run_id,
+        as_of=as_of_ts.date(),
+        source=plan.label,
+        tables=pd.DataFrame(table_rows),
+        coverage=coverage_frame(list(coverage.values())),
+        normalization=_normalization_frame(stats),
+        missing_tables=plan.missing,
+        truth=plan.truth_counts,
+        warnings=_warnings(table_rows, plan.missing),
+        warehouse=wh_path,
+    )
 
+
+@dataclass
+class _Plan:
+    """What a source holds: a reader of chunks per table, the tables it lacks, how to name it."""
+
+    readers: dict[str, Callable[[], Iterator[LoadedTable]]]
+    missing: list[str]
+    label: str
+    truth_counts: dict[str, int] = field(default_factory=dict)
+    world: Any = None
+    release: bool = False
+
+
+def _world_plan(world, n_people, seed, as_of_ts, release_world, chunk_rows) -> _Plan:
+    """The synthetic world's tables (generated here unless one is passed)."""
+    if world is None:
+        world = _synthetic(n_people, seed, as_of_ts.date().isoformat())
+        release = True if release_world is None else release_world
+    else:
+        release = bool(release_world)
+        if "people" in world.truth:
+            n_people = len(world.truth["people"])
+    readers = {
+        name: partial(_world_chunks, world, name, release, chunk_rows)
+        for name in world.sources
+        if name in TABLES
+    }
+    return _Plan(
+        readers=readers,
+        missing=[t for t in TABLES if t not in readers],
+        label=f"synthetic world ({n_people:,} people, seed {seed})",
+        truth_counts={k: len(v) for k, v in world.truth.items()},
+        world=world,
+        release=release,
+    )
+
+
+def _folder_plan(source, mapping, encoding, chunk_rows) -> _Plan:
+    """The files of a folder named after the canonical tables."""
+    plan = plan_folder(source, mapping=mapping)
+    readers = {}
+    for name, path in plan.paths.items():
+        read = partial(
+            read_table_file, path, name, mapping=plan.columns.get(name), encoding=encoding
+        )
+        readers[name] = partial(_file_chunks, read, chunk_rows)
+    return _Plan(readers=readers, missing=plan.missing, label=str(plan.path))
+
+
+def _write_truth(wh: Warehouse, world, release: bool, stamp: dict) -> list[tuple[str, str, int]]:
+    """The world's truth tables into their shadows (popped from a released world)."""
+    written = []
+    for name in list(world.truth):
+        frame = world.truth.pop(name) if release else world.truth[name]
+        _write_chunk(wh.con, "truth", _shadow(name), frame, stamp, True)
+        written.append(("truth", name, len(frame)))
+        del frame
+    return written
+
+
+def _load_table(wh, name, reader, stamp, stats, coverage, as_of_ts) -> tuple[dict, int, int]:
+    """One table, chunk by chunk, into its raw and staging shadows; its figures are added to
+    ``stats`` and ``coverage``. Returns its summary row and its raw and staging row counts."""
+    spec = TABLES[name]
+    first = None
+    n_raw = n_staging = 0
+    dates: list[pd.Series] = []
+    for loaded in reader():
+        head = first is None
+        if head:
+            first = loaded
+        _write_chunk(wh.con, "raw", _shadow(name), loaded.frame, stamp, head)
+        staged, table_stats = stage_table(spec, loaded)
+        if len(staged) != len(loaded.frame):  # pragma: no cover - an invariant
+            raise AssertionError(f"{name}: staging lost rows")
+        _write_chunk(wh.con, "staging", _shadow(name), staged, stamp, head)
+        n_raw += len(loaded.frame)
+        n_staging += len(staged)
+        add_up(stats, table_stats, ("table", "column", "kind"), _STAT_COUNTS)
+        add_up(
+            coverage,
+            coverage_rows(name, spec, loaded.frame, staged),
+            ("table", "identifier"),
+            ("n_rows", "n_present", "n_valid"),
+        )
+        if spec.date_column and spec.date_column in staged.columns:
+            dates.append(staged[spec.date_column].copy())
+        del loaded, staged
+    all_dates = pd.concat(dates, ignore_index=True) if dates else None
+    return _table_row(name, first, n_raw, n_staging, all_dates, as_of_ts), n_raw, n_staging
+
+
+def _publish(wh: Warehouse, written, missing, synthetic: bool, stamp: dict) -> None:
+    """The shadows replace the tables in one transaction; tables of an earlier run that this
+    source does not have are dropped (truth too, for a folder source)."""
+    with wh.transaction():
+        for schema, name, n_rows in written:
+            wh.drop_table(schema, name)
+            wh.con.execute(f'ALTER TABLE {schema}."{_shadow(name)}" RENAME TO "{name}"')
+            _log_table(wh.con, schema, name, n_rows, stamp)
+        for name in missing:
+            wh.drop_table("raw", name)
+            wh.drop_table("staging", name)
+        if not synthetic:
+            for name in wh.tables("truth"):
+                wh.drop_table("truth", name)
+
+
+def _warnings(table_rows: list[dict], missing: list[str]) -> list[str]:
     warnings = [
         f"{r['table']}: header only, loaded as 0 rows" for r in table_rows if r["status"] != "ok"
     ]
     if missing:
         warnings.append("tables not in the source (optional): " + ", ".join(missing))
+    return warnings
+
+
+def _normalization_frame(stats: dict[tuple, dict]) -> pd.DataFrame:
+    """Per table, column and kind: values seen, changed and unparsed, with their shares."""
     normalization = pd.DataFrame(list(stats.values()), columns=STAT_COLUMNS)
     if len(normalization):
         normalization["share_changed"] = normalization["n_changed"].astype(
@@ -570,15 +429,4 @@ def collect(
         normalization["share_unparsed"] = normalization["n_unparsed"] / normalization[
             "n_values"
         ].where(normalization["n_values"] > 0)
-    return CollectResult(
-        run_id=run_id,
-        as_of=as_of_ts.date(),
-        source=source_label,
-        tables=pd.DataFrame(table_rows),
-        coverage=_coverage_frame(list(coverage.values())),
-        normalization=normalization,
-        missing_tables=missing,
-        truth=truth_counts,
-        warnings=warnings,
-        warehouse=wh_path,
-    )
+    return normalization
