@@ -164,6 +164,7 @@ class StageCost:
     measured: str = ""
 
     def estimate(self, rows: int) -> float:
+        """Estimated peak bytes of the stage for ``rows`` input rows."""
         return self.fixed + self.bytes_per_row * rows
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 
 def project_root(start: str | Path | None = None) -> Path:
+    """The cemlib checkout or project folder: ``CEM_HOME``, else the nearest folder
+    above ``start`` (the working directory) holding cemlib's ``pyproject.toml``, else ``start``.
+    """
     env = os.environ.get("CEM_HOME")
     if env:
         return Path(env).resolve()
@@ -32,10 +35,12 @@ def resolve_path(path: str | Path | None, default: str) -> Path:
 
 
 def warehouse_path(path: str | Path | None = None) -> Path:
+    """``path``, or the project's ``data/cem.duckdb``."""
     return resolve_path(path, "data/cem.duckdb")
 
 
 def reports_dir(path: str | Path | None = None) -> Path:
+    """``path``, or the project's ``reports/`` folder."""
     return resolve_path(path, "reports")
 
 

@@ -25,6 +25,7 @@ ENV = "CEM_WAREHOUSE_LOCK"
 
 
 def lock_path(warehouse: str | Path) -> Path:
+    """The lock file of a warehouse: ``<warehouse>.lock`` beside it."""
     p = Path(warehouse)
     return p.with_name(p.name + ".lock")
 

@@ -34,9 +34,11 @@ class TableSpec:
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """Required then optional columns of the table."""
         return self.required + self.optional
 
     def kind(self, column: str) -> str:
+        """The type ``column`` is read as (text when the contract does not type it)."""
         return self.kinds.get(column, TEXT)
 
 

@@ -42,6 +42,11 @@ COX_COVARIATES = (
 
 @dataclass
 class ChurnStageResult:
+    """What the churn stage computed: the fitted model, its scores, the transactions and
+    covariates it read, the lifetimes behind the Kaplan-Meier curves, the Cox drivers (None when
+    they could not be fitted), and its figures against what followed (``truth``).
+    """
+
     model: ChurnModel
     scores: pd.DataFrame
     transactions: pd.DataFrame
@@ -247,6 +252,9 @@ def top_at_risk(scores: pd.DataFrame, n: int = 15) -> pd.DataFrame:
 
 
 def headline_figures(result: ChurnStageResult) -> dict:
+    """The figures the run index shows for the churn stage (customers scored,
+    high-risk share, expected purchases, revenue and CLV, evaluation figures).
+    """
     s = result.scores
     out = {
         "customers scored": int(len(s)),

@@ -83,6 +83,9 @@ class SubscriptionChurnModel:
     def fit(
         self, subs: pd.DataFrame, as_of: str | dt.date, source: str = "subscriptions"
     ) -> SubscriptionChurnModel:
+        """Learn cancellation hazards from ``subs`` (customer_id, start, end + covariates)
+        as known on ``as_of``; returns ``self``.
+        """
         self.as_of_ = pd.Timestamp(as_of).normalize()
         table = subscription_table(subs, self.as_of_, source)
         cov = table.drop(columns=["customer_id", "start", "end", "tenure_days", "cancelled"])

@@ -61,6 +61,9 @@ class CountBooster:
         )
 
     def fit(self, features: pd.DataFrame, counts: np.ndarray) -> CountBooster:
+        """Learn ``counts`` from ``features`` (numeric columns); keeps out-of-fold
+        predictions in ``oof_`` and the model refitted on all rows; returns ``self``.
+        """
         self.columns_ = numeric_columns(features)
         X = features[self.columns_].astype(float)
         y = np.asarray(counts, dtype=float)

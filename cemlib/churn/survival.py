@@ -70,6 +70,9 @@ class CoxExplainer:
         self.seed = seed
 
     def fit(self, table: pd.DataFrame, covariates: list[str]) -> CoxExplainer:
+        """Fit a Cox model of ``duration``/``lapsed`` on ``covariates`` and test its
+        proportional-hazards assumption; returns ``self``.
+        """
         data = table[[*covariates, "duration", "lapsed"]].astype(float)
         data = data.loc[:, (data.nunique() > 1) | data.columns.isin(["duration", "lapsed"])]
         if len(data) > self.max_rows:

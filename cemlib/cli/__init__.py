@@ -42,6 +42,9 @@ def _chosen(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``cem`` entry point: parse ``argv`` and run the subcommand; returns the exit code
+    (2 with one line on bad input, never a traceback).
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(only=_chosen(argv))
     args = parser.parse_args(argv)

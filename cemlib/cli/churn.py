@@ -33,6 +33,7 @@ def _as_of(text: str) -> pd.Timestamp:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``cem churn``: score the transactions or subscriptions file into ``--out``."""
     from cemlib.churn.scoring import score_subscriptions, score_transactions
     from cemlib.cli.checks import non_negative
     from cemlib.io import atomic_file, output_file
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    """Add ``cem churn`` to the subcommands."""
     p = subparsers.add_parser(
         "churn",
         help="purchase probability, expected purchases and CLV (or subscription churn risk)",

@@ -8,6 +8,7 @@ import pandas as pd
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cem collect`` to the subcommands."""
     p = subparsers.add_parser(
         "collect",
         help="load source tables into the warehouse (raw + normalized staging)",
@@ -38,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``cem collect``: load a source into the warehouse and print what was loaded."""
     from cemlib.cli.checks import positive, warehouse_file
     from cemlib.collect import collect
     from cemlib.config import warehouse_path

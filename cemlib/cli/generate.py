@@ -10,6 +10,7 @@ from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED
 
 
 def register(subparsers) -> None:
+    """Add ``cem generate`` to the subcommands."""
     p = subparsers.add_parser(
         "generate",
         help="write the seeded synthetic customer world (source tables + truth) as files",
@@ -47,6 +48,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``cem generate``: write the synthetic world's source files and truth into ``--out``."""
     from cemlib.errors import InputError
     from cemlib.synth import generate
 

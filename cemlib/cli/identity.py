@@ -96,6 +96,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cem identity`` (and ``cem identity resolve``) to the subcommands."""
     p = subparsers.add_parser(
         "identity",
         help="deduplicate person records into profiles (rules + Splink)",

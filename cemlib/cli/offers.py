@@ -20,6 +20,7 @@ from cemlib.offers.model import NextOfferModel
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cem offers`` to the subcommands."""
     p = subparsers.add_parser(
         "offers",
         help="rank the next offers per customer from a transactions file",
@@ -48,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``cem offers``: rank the next offers of every customer into ``--out``."""
     from cemlib.cli.checks import positive
     from cemlib.errors import InputError
     from cemlib.io import atomic_file, output_file

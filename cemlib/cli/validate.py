@@ -9,6 +9,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cem validate`` to the subcommands."""
     p = subparsers.add_parser(
         "validate",
         help="check a folder of source files against the expectation suites",
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``cem validate``: run the expectation suites on files or a warehouse."""
     from cemlib.cli.checks import output_dir, positive, warehouse_file
     from cemlib.collect import collect
     from cemlib.errors import InputError

@@ -44,6 +44,7 @@ class LoadedTable:
 
     @property
     def n_rows(self) -> int:
+        """Rows read from the file."""
         return len(self.frame)
 
 

@@ -64,6 +64,7 @@ class CollectResult:
 
     @property
     def n_unparsed(self) -> int:
+        """Values of typed columns that could not be read, over every table."""
         return int(self.normalization["n_unparsed"].sum()) if len(self.normalization) else 0
 
 

@@ -199,6 +199,7 @@ def coverage_rows(
 
 
 def coverage_frame(rows: list[dict]) -> pd.DataFrame:
+    """The identifier coverage rows as a frame with the present and valid shares."""
     out = pd.DataFrame(rows)
     if len(out):
         n = out["n_rows"].where(out["n_rows"] > 0)

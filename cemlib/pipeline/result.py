@@ -81,24 +81,29 @@ class RunResult:
         return 1 if any(s.status == FAILED for s in self.stages) else 0
 
     def to_json(self) -> str:
+        """The run as the JSON of ``run.json``."""
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, default=str)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        """A run from the dict of a ``run.json``."""
         data = dict(data)
         data["stages"] = [StageResult(**s) for s in data.get("stages", [])]
         return cls(**data)
 
     @classmethod
     def load(cls, path: str | Path) -> RunResult:
+        """A run from its ``run.json``."""
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def now_utc() -> str:
+    """The current UTC time, ISO 8601 to the second."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def run_status(stages: Sequence[StageResult]) -> str:
+    """``failed`` when a stage failed, ``incomplete`` when one was not ok, else ``ok``."""
     statuses = {s.status for s in stages}
     if FAILED in statuses:
         return FAILED

@@ -66,6 +66,7 @@ def _failure_message(table, check, kwargs, observed, res, outcome) -> None:
 
 
 def result_row(run_id, as_of, table, check, level, success, res, observed, checked_at, rows_in):
+    """One ``quality.results`` row of ``check`` on ``table``."""
     return {
         "run_id": run_id,
         "as_of": pd.Timestamp(as_of).date(),

@@ -18,6 +18,7 @@ from cemlib.quality.suites import Check, Ref
 
 
 def quote(name: str) -> str:
+    """``name`` as a DuckDB quoted identifier."""
     return '"' + str(name).replace('"', '""') + '"'
 
 

@@ -73,10 +73,12 @@ class QualityReport:
 
     @property
     def warnings(self) -> list[str]:
+        """Every table's warning messages."""
         return [w for o in self.outcomes.values() for w in o.warnings]
 
     @property
     def gx_results(self) -> dict[str, Any]:
+        """Great Expectations' validation results per table."""
         return {t: o.gx_result for t, o in self.outcomes.items() if o.gx_result}
 
 

@@ -75,6 +75,7 @@ class RunParams:
 
     @property
     def as_of_ts(self) -> pd.Timestamp:
+        """``as_of`` as a timestamp at midnight."""
         return pd.Timestamp(self.as_of).normalize()
 
     def resolve(self, token: str, table: str) -> Any:
@@ -136,10 +137,12 @@ class Check:
 
     @property
     def row_level(self) -> bool:
+        """The check judges each row (its failures can be quarantined)."""
         return self.type in ROW_LEVEL
 
     @property
     def column(self) -> str | None:
+        """The column the check names, if any."""
         return self.kwargs.get("column")
 
     @property
@@ -155,6 +158,7 @@ class Check:
         return f"{self.type}({', '.join(str(p) for p in parts)})"
 
     def columns(self) -> list[str]:
+        """Every column the check reads."""
         cols = [self.column] if self.column else []
         if self.when_not_null:
             cols.append(self.when_not_null)
@@ -220,6 +224,7 @@ class Suite:
     path: Path | None = None
 
     def referenced_columns(self) -> set[str]:
+        """Every column the suite's checks read or require."""
         cols = set(self.required_columns)
         for c in self.checks:
             cols.update(c.columns())

@@ -28,6 +28,7 @@ def save_headlines(path: str | Path | None, figures: dict[str, Any]) -> dict[str
 
 
 def load_headlines(path: str | Path) -> dict[str, Any]:
+    """The headline figures a notebook saved at ``path`` (empty when none)."""
     p = Path(path)
     if not p.exists():
         return {}
