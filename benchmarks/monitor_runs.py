@@ -26,7 +26,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -118,55 +117,63 @@ def main() -> int:
     rows, previous = [], None
     for i, as_of in enumerate(MONTHS, 1):
         run_id = f"month{i}-{as_of}"
-        t0 = time.perf_counter()
         done = reports / run_id / "run.json"
         if done.is_file() and json.loads(done.read_text(encoding="utf-8"))["status"] == "ok":
-            previous = _published(warehouse, args.out / run_id)
-            print(f"{run_id}: done before, skipped")
-            continue
-        proc = subprocess.run(
-            [cem, "run", "-p", f"source={world_dir}", "-p", f"as_of={as_of}", "-p",
-             f"run_id={run_id}", "-p", f"warehouse={warehouse}", "-p", f"seed={args.seed}",
-             "--out", str(reports)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        wall = time.perf_counter() - t0
-        print(proc.stdout.strip().splitlines()[-2] if proc.stdout else proc.stderr[-500:])
-        if proc.returncode != 0:
-            print(proc.stdout, proc.stderr)
-            return proc.returncode
-        run = json.loads((reports / run_id / "run.json").read_text(encoding="utf-8"))
-        mon = json.loads((reports / run_id / "monitor.json").read_text(encoding="utf-8"))
-        stage = {s["name"]: s for s in run["stages"]}["05_monitor"]
-        churn, offers = mon["forecasts"]["churn"], mon["forecasts"]["offers"]
-        row = {"run": run_id, "run s": round(wall), "monitor s": stage["duration"],
-               "alerts": len(mon["alerts"])}  # fmt: skip
-        if churn and previous is not None:
-            pmap, forecast = previous
-            row.update({
-                "graded auc": churn["auc"],
-                "truth auc (identified)": truth_auc(world_dir, pmap, forecast,
-                                                    churn["forecast as_of"], as_of),
-                "truth auc (all)": truth_auc(world_dir, pmap, forecast, churn["forecast as_of"],
-                                             as_of, identified=False),
-                "own backtest auc": churn["forecast's own backtest auc"],
-                "buyers": churn["buyers"], "of": churn["customers graded"],
-                "realized/expected purchases": churn["realized purchases"]
-                / churn["expected purchases"],
-                "realized/expected revenue": churn["realized revenue"] / churn["expected revenue"],
-            })  # fmt: skip
-        for o in offers:
-            short = "offers" if o["method"].startswith("next") else "baseline"
-            row[f"{short} hit@10"] = o["hitrate@10"]
-            row[f"{short} ndcg@10"] = o["ndcg@10"]
-        rows.append(row)
+            print(f"{run_id}: done before, not run again")
+        else:
+            proc = _run(cem, world_dir, as_of, run_id, warehouse, args.seed, reports)
+            if proc.returncode != 0:
+                return proc.returncode
+        rows.append(_figures(reports / run_id, world_dir, previous))
         previous = _published(warehouse, args.out / run_id)
-        for a in mon["alerts"]:
-            print("  alert:", a["message"])
     table = pd.DataFrame(rows).set_index("run").T
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 200):
         print(table.to_string())
     return 0
+
+
+def _run(cem, world_dir, as_of, run_id, warehouse, seed, reports):
+    """``cem run`` of one month on the files; prints its summary line."""
+    proc = subprocess.run(
+        [cem, "run", "-p", f"source={world_dir}", "-p", f"as_of={as_of}", "-p",
+         f"run_id={run_id}", "-p", f"warehouse={warehouse}", "-p", f"seed={seed}",
+         "--out", str(reports)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    print(proc.stdout.strip().splitlines()[-2] if proc.stdout else proc.stderr[-500:])
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr)
+    return proc
+
+
+def _figures(run_dir: Path, world_dir: Path, previous) -> dict:
+    """One column of the printed table: the run's monitor figures and the truth's AUC."""
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    mon = json.loads((run_dir / "monitor.json").read_text(encoding="utf-8"))
+    stage = {s["name"]: s for s in run["stages"]}["05_monitor"]
+    churn, offers = mon["forecasts"]["churn"], mon["forecasts"]["offers"]
+    row = {"run": run_dir.name, "run s": round(run["duration"]), "monitor s": stage["duration"],
+           "alerts": len(mon["alerts"]), "largest psi": max((d["psi"] for d in mon["data"]["drift"]),
+                                                           default=None)}  # fmt: skip
+    for a in mon["alerts"]:
+        print(f"  {run_dir.name} alert: {a['message']}")
+    if churn and previous is not None:
+        pmap, forecast = previous
+        since, until = churn["forecast as_of"], mon["as_of"]
+        row.update({
+            "graded auc": churn["auc"],
+            "truth auc (identified)": truth_auc(world_dir, pmap, forecast, since, until),
+            "truth auc (all)": truth_auc(world_dir, pmap, forecast, since, until, identified=False),
+            "own backtest auc": churn["forecast's own backtest auc"],
+            "buyers": churn["buyers"], "customers graded": churn["customers graded"],
+            "realized/expected purchases": churn["realized purchases"] / churn["expected purchases"],
+            "realized/expected revenue": churn["realized revenue"] / churn["expected revenue"],
+        })  # fmt: skip
+    for o in offers:
+        short = "offers" if o["method"].startswith("next") else "baseline"
+        row[f"{short} hit@10"] = o["hitrate@10"]
+        row[f"{short} ndcg@10"] = o["ndcg@10"]
+    return row
 
 
 if __name__ == "__main__":
