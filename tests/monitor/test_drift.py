@@ -4,6 +4,7 @@ one injected drift (a table halved, a column shifted) and none on the same files
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,3 +83,39 @@ def test_monthly_run_on_drifted_files_raises_the_matching_alerts(months):
     with Warehouse(base / "may_drifted.duckdb", read_only=True) as wh:
         stored = wh.read_table("monitor", "alerts")
     pd.testing.assert_frame_equal(stored, res.alerts, check_dtype=False)
+
+
+@pytest.mark.slow
+def test_notebook_lists_the_alerts_first_and_writes_monitor_json(months, tmp_path):
+    import json
+
+    import nbformat
+    import papermill as pm
+
+    base, _ = months
+    shutil.copyfile(base / "april.duckdb", tmp_path / "cem.duckdb")
+    with Warehouse(tmp_path / "cem.duckdb") as wh:
+        collect(source=base / "drifted", warehouse=wh, run_id="may", as_of="2025-05-31",
+                progress=False)  # fmt: skip
+        QualityStage(progress=False).run(wh, run_id="may", as_of="2025-05-31")
+    notebook = Path(__file__).resolve().parents[2] / "notebooks" / "05_monitor.ipynb"
+    pm.execute_notebook(
+        str(notebook), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
+        parameters={"warehouse": str(tmp_path / "cem.duckdb"), "run_id": "may",
+                    "as_of": "2025-05-31", "headlines_path": str(tmp_path / "h.json"),
+                    "alert_psi": 0.2},
+        cwd=str(notebook.parent),
+    )  # fmt: skip
+    doc = json.loads((tmp_path / "monitor.json").read_text(encoding="utf-8"))
+    assert (doc["previous_run_id"], doc["previous_as_of"]) == ("april", "2025-04-30")
+    assert doc["thresholds"]["psi"] == 0.2
+    assert {(a["subject"], a["figure"]) for a in doc["alerts"]} == {
+        ("web_events", "rows change"), ("order_lines.price", "psi")
+    }  # fmt: skip
+    heads = json.loads((tmp_path / "h.json").read_text(encoding="utf-8"))
+    assert heads["alerts"] == 2 and heads["previous run"] == "april"
+    nb = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
+    shown = [o["data"].get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", []) if o.get("output_type") == "display_data"]  # fmt: skip
+    first_alert = next(i for i, t in enumerate(shown) if "web_events:" in t)
+    assert first_alert <= 1  # right after the summary
