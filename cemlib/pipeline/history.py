@@ -38,9 +38,13 @@ def figure_series(runs: list[RunResult]) -> dict[tuple[str, str], list[tuple[str
 def sparkline(values: list[float]) -> str:
     """An inline SVG line of ``values`` (the last point marked)."""
     lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
     step = (_W - 8) / max(len(values) - 1, 1)
-    pts = [(4 + i * step, _H - 4 - (v - lo) / span * (_H - 8)) for i, v in enumerate(values)]
+    if hi == lo:  # a figure that did not move: a level line at mid height
+        pts = [(4 + i * step, _H / 2) for i in range(len(values))]
+    else:
+        pts = [
+            (4 + i * step, _H - 4 - (v - lo) / (hi - lo) * (_H - 8)) for i, v in enumerate(values)
+        ]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
     x, y = pts[-1]
     return (
