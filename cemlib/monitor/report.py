@@ -54,6 +54,28 @@ def tables_view(res: MonitorResult) -> pd.DataFrame:
     return view.round(4)
 
 
+def plot_tables(res: MonitorResult):
+    """Rows up to ``as_of`` per source table, this run beside the previous one (log scale)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    t = res.data["tables"]
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.4 * len(t) + 1)))
+    has_prev = t["rows_until_as_of_prev"].notna().any()
+    h = 0.4 if has_prev else 0.8
+    ax.barh(y + (h / 2 if has_prev else 0), t["rows_until_as_of"], height=h, label=res.as_of)
+    if has_prev:
+        ax.barh(y - h / 2, t["rows_until_as_of_prev"], height=h, label=res.previous_as_of)
+        ax.legend(title="as of")
+    ax.set_yticks(y, t["table_name"])
+    ax.set_xscale("log")
+    ax.set_title("Rows up to as_of per source table")
+    ax.set_xlabel("rows (log scale)")
+    ax.set_ylabel("source table")
+    return fig
+
+
 def plot_psi(drift: pd.DataFrame, top: int = 20):
     """Horizontal bars of the largest PSIs with the 0.1 / 0.25 bands."""
     import matplotlib.pyplot as plt

@@ -178,6 +178,7 @@ def run_stage(
     if write:
         _write(wh, res, keep, forecast, scores_as_of, run_id, as_of)
     if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(
             json.dumps(res.to_json(), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
         )
