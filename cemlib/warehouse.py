@@ -35,6 +35,7 @@ SCHEMAS: tuple[str, ...] = (
     "quality",
     "identity",
     "marts",
+    "monitor",
     "truth",
     "meta",
 )

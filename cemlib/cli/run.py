@@ -1,7 +1,8 @@
 """``cem run``: execute the stage notebooks with Papermill and write the HTML reports.
 
 Exit codes: 0 every available stage ran; 1 a stage failed (its report is still written and
-the stages depending on it are skipped); 2 bad configuration, nothing was run; 130
+the stages depending on it are skipped); 2 bad configuration, nothing was run; 3 with
+``--fail-on-alert``, the run succeeded but the monitor raised an alert; 130
 interrupted by Ctrl-C / SIGINT, 143 stopped by SIGTERM (the partial index is written; nothing
 is published to the warehouse).
 """
@@ -27,7 +28,9 @@ examples:
   cem run --stages 02,03 -p n_people=2000 -p execution_timeout=600
   cem run --list                           # stages, notebooks and their parameters
   cem run --config run.yaml --check        # validate only (exit 2 on a bad parameter)
-exit codes: 0 ok, 1 a stage failed, 2 bad configuration (nothing run)
+  cem run --fail-on-alert                  # exit 3 when the monitor (05) raises an alert
+exit codes: 0 ok, 1 a stage failed, 2 bad configuration (nothing run), 3 an alert
+  (--fail-on-alert)
 """
 
 
@@ -58,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="Papermill's cell progress bar (default: when stdout is a terminal)",
+    )
+    p.add_argument(
+        "--fail-on-alert",
+        action="store_true",
+        help="exit 3 when the run succeeded but the monitor stage raised an alert "
+        "(thresholds: the 'monitor:' section of the config)",
     )
     p.add_argument(
         "--list", action="store_true", help="list stages and their parameters, run nothing"
@@ -152,4 +161,20 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
     print(f"Report: {cfg.run_dir / 'index.html'}", flush=True)
+    if args.fail_on_alert and result.exit_code == 0:
+        return _alert_exit(cfg.run_dir / "monitor.json")
     return result.exit_code
+
+
+def _alert_exit(path) -> int:
+    """3 and one line per alert when the run's ``monitor.json`` lists alerts, else 0."""
+    import json
+
+    if not path.is_file():
+        return 0
+    alerts = json.loads(path.read_text(encoding="utf-8")).get("alerts") or []
+    for alert in alerts:
+        print(f"alert: {alert.get('message')}", flush=True)
+    if alerts:
+        print(f"{len(alerts)} alert(s): exit 3 (--fail-on-alert)", flush=True)
+    return 3 if alerts else 0

@@ -236,6 +236,7 @@ def load_config(
     data = read_config_file(path) if path else {}
     errors: list[str] = []
 
+    monitor_raw = data.pop("monitor", None) or {}
     notebooks_raw = data.pop("notebooks", None) or {}
     if not isinstance(notebooks_raw, dict):
         errors.append(f"{where}: 'notebooks' must map stage names to parameters")
@@ -268,6 +269,7 @@ def load_config(
             continue
         notebooks.setdefault(stage.name, {}).update({str(k): v for k, v in params.items()})
 
+    _monitor_section(monitor_raw, notebooks, where, errors)
     shared: dict[str, Any] = {}
     for text in overrides:
         try:
@@ -316,6 +318,29 @@ def load_config(
     )
     cfg.stages = [s.name for s in select_stages(cfg.stages, registry)] if cfg.stages else None
     return cfg
+
+
+def _monitor_section(
+    section: Any, notebooks: dict[str, dict[str, Any]], where: str, errors: list[str]
+) -> None:
+    """The ``monitor:`` section (alert thresholds, see :class:`cemlib.monitor.Thresholds`) as
+    the ``alert_<name>`` parameters of the monitor notebook; a value set under ``notebooks:``
+    wins."""
+    from dataclasses import fields
+
+    from cemlib.monitor import Thresholds
+
+    known = [f.name for f in fields(Thresholds)]
+    if not isinstance(section, dict):
+        errors.append(f"{where}: 'monitor' must map alert thresholds to numbers")
+        return
+    for key, value in section.items():
+        if str(key) not in known:
+            errors.append(
+                f"{where}: monitor: unknown threshold {key!r} (known: {', '.join(known)})"
+            )
+            continue
+        notebooks.setdefault("05_monitor", {}).setdefault(f"alert_{key}", value)
 
 
 def _check_top(top: dict[str, Any], where: str, errors: list[str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cemlib.pipeline.history import history_section
 from cemlib.pipeline.result import FAILED, NOT_AVAILABLE, OK, SKIPPED, RunResult
 
 _CSS = """
@@ -343,6 +344,7 @@ def render_reports_index(runs: Iterable[RunResult]) -> str:
     parts.append("</table>")
     if not runs:
         parts.append('<p class="muted">No runs yet: <code>make report</code> makes one.</p>')
+    parts += history_section(runs, format_value)
     return _page("cemlib reports", "\n".join(parts))
 
 

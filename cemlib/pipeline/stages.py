@@ -60,6 +60,13 @@ STAGES: tuple[Stage, ...] = (
         reads=("clean", "identity.map", "marts.churn_scores?"),
         writes=("marts.next_offers",),
     ),
+    Stage(
+        "05", "05_monitor", "Monitoring: what changed since the last run, its forecasts graded",
+        ("01",),
+        reads=("staging", "quarantine?", "identity.registry?", "identity.map?",
+               "marts.churn_scores?", "marts.next_offers?", "monitor?"),
+        writes=("monitor",),
+    ),
 )  # fmt: skip
 
 

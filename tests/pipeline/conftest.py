@@ -66,14 +66,14 @@ FAIL_CELLS = [
 
 @pytest.fixture
 def stage_notebooks(tmp_path: Path) -> Path:
-    """A notebooks folder with the five stage names: 00 ok (plot), 01 fails in code cell 3
-    (the parameters cell is code cell 1), 02-04 fine but depending on 01."""
+    """A notebooks folder with the six stage names: 00 ok (plot), 01 fails in code cell 3
+    (the parameters cell is code cell 1), 02-05 fine but depending on 01."""
     nb_dir = tmp_path / "notebooks"
     write_notebook(nb_dir / "00_collect.ipynb", OK_CELLS + PLOT_CELLS, "mode = 'full'\n")
     write_notebook(
         nb_dir / "01_quality.ipynb", FAIL_CELLS[:1] + FAIL_CELLS[2:], "threshold = 0.5\n"
     )
-    for name in ("02_profiles", "03_churn", "04_next_offer"):
+    for name in ("02_profiles", "03_churn", "04_next_offer", "05_monitor"):
         write_notebook(nb_dir / f"{name}.ipynb", ["print('never reached')"])
     return nb_dir
 

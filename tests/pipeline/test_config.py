@@ -197,3 +197,20 @@ def test_cli_check_validates_without_running(two_notebooks, tmp_path, capsys):
     assert main([*args, "-p", "01.threshold=high"]) == 2
     assert "'threshold' expects a number" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_monitor_section_sets_the_thresholds_of_the_monitor_notebook(tmp_path):
+    nb = Path(__file__).resolve().parents[2] / "notebooks"
+    path = _cfg_file(
+        tmp_path,
+        "monitor:\n  psi: 0.3\n  auc_floor: 0.65\n"
+        "notebooks:\n  05_monitor: {alert_psi: 0.4}\n",  # the notebook's own setting wins
+    )
+    cfg = load_config(path, notebooks_dir=str(nb), stages="05")
+    plan = plan_parameters(cfg, cfg.selected_stages())["05_monitor"]
+    assert (plan["alert_psi"], plan["alert_auc_floor"]) == (0.4, 0.65)
+    assert "alert_rows_change" not in plan  # not set: the notebook keeps its default
+    bad = _cfg_file(tmp_path, "monitor:\n  psi_max: 0.3\n")
+    with pytest.raises(InputError) as err:
+        load_config(bad)
+    assert "monitor: unknown threshold 'psi_max' (known: psi, rows_change" in str(err.value)

@@ -33,6 +33,7 @@ def test_failing_stage_reported_and_dependants_skipped(stage_notebooks, tmp_path
         "02_profiles": "skipped",
         "03_churn": "skipped",
         "04_next_offer": "skipped",
+        "05_monitor": "skipped",
     }
     assert run.status == "failed" and run.exit_code == 1
     failed = run.stages[1]
@@ -55,15 +56,15 @@ def test_failing_stage_reported_and_dependants_skipped(stage_notebooks, tmp_path
     index = (out / "r1" / "index.html").read_text(encoding="utf-8")
     assert "Stage 01_quality failed</strong> at code cell 3 (In [4]): ValueError: boom at" in index
     assert 'href="01_quality.html#papermill-error-cell"' in index
-    assert index.count(">skipped<") == 3
+    assert index.count(">skipped<") == 4
     # headline figures of the stage that ran: n_people=10 -> 30 rows
     assert re.search(r"<td>rows collected</td><td class=\"num\">30</td>", index)
     assert re.search(r"<td>share valid</td><td class=\"num\">0.875</td>", index)
 
     # one line per stage with its elapsed time, then where the report is
     lines = [ln for ln in printed.splitlines() if ln.startswith("[")]
-    assert len(lines) == 5
-    assert re.match(r"\[1/5\] 00_collect\s+ok\s+\d+\.\d s", lines[0])
+    assert len(lines) == 6
+    assert re.match(r"\[1/6\] 00_collect\s+ok\s+\d+\.\d s", lines[0])
     assert "failed" in lines[1] and "code cell 3 (In [4]): ValueError" in lines[1]
     assert printed.rstrip().endswith(f"Report: {out / 'r1' / 'index.html'}")
 
@@ -101,7 +102,7 @@ def test_missing_notebooks_not_available_and_exit_zero(tmp_path, capsys):
     assert code == 0
     run = RunResult.load(out / "partial" / "run.json")
     na = "not available"
-    assert [s.status for s in run.stages] == ["ok", na, na, "skipped", na]
+    assert [s.status for s in run.stages] == ["ok", na, na, "skipped", na, na]
     assert run.stages[3].reason == "needs 02_profiles, which is not available"
     assert run.status == "incomplete"
     assert "01_quality.ipynb not found" in run.stages[1].reason

@@ -1,0 +1,188 @@
+"""The previous run's forecasts graded against what happened since.
+
+The previous run's churn scores and next offers are keyed by its profile ids; the ids last
+across runs (``identity.registry``), so an id that was merged or split since is followed to
+the profile that holds it now. Only purchases dated after the previous ``as_of`` and on or
+before this one count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from cemlib.warehouse import Warehouse
+
+#: the forecast columns a run keeps for the next run to grade (``monitor.churn_forecast``)
+CHURN_FORECAST = ("customer_id", "p_purchase", "expected_purchases", "expected_revenue",
+                  "risk_segment", "historic_value", "clv", "horizon_days")  # fmt: skip
+
+
+def churn_forecast(scores: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """This run's churn forecast for the schedule's period: the ``p_purchase_<h>`` /
+    ``expected_*_<h>`` columns of ``marts.churn_scores`` for ``h = horizon_days`` (else the
+    nearest horizon it holds, named in ``horizon_days``), the risk segment and historic value."""
+    held = sorted(int(c.rsplit("_", 1)[1]) for c in scores.columns
+                  if c.startswith("p_purchase_") and c.rsplit("_", 1)[1].isdigit())  # fmt: skip
+    h = min(held, key=lambda x: (abs(x - horizon_days), x)) if held else None
+    out = pd.DataFrame({"customer_id": scores["customer_id"].astype(str)})
+    for name in ("p_purchase", "expected_purchases", "expected_revenue"):
+        col = f"{name}_{h}" if h is not None and f"{name}_{h}" in scores else name
+        out[name] = scores[col].astype(float).to_numpy()
+    out["risk_segment"] = scores["risk_segment"].astype(str).to_numpy()
+    out["historic_value"] = (scores["mean_amount"] * scores["n_purchases"]).astype(float).to_numpy()
+    out["clv"] = scores["clv"].astype(float).to_numpy()
+    out["horizon_days"] = int(h if h is not None else scores.get("horizon_days", [0])[0])
+    return out[list(CHURN_FORECAST)]
+
+
+def current_ids(wh: Warehouse, ids: pd.Series) -> pd.Series:
+    """Each profile id of an earlier run as it is now: ids merged or split since are followed
+    through ``identity.registry``'s ``merged_into`` (an id not in the registry stays)."""
+    ids = ids.astype(str)
+    if not wh.has_table("identity", "registry"):
+        return ids
+    reg = wh.sql(
+        "SELECT CAST(profile_id AS VARCHAR) AS p, CAST(merged_into AS VARCHAR) AS m "
+        "FROM identity.registry WHERE merged_into IS NOT NULL AND status IN ('merged', 'split')"
+    )
+    step = dict(zip(reg["p"], reg["m"], strict=True))
+    if not step:
+        return ids
+    out = ids.map(lambda x: step.get(x, x))
+    for _ in range(20):  # chains of merges over many runs
+        nxt = out.map(lambda x: step.get(x, x))
+        if nxt.equals(out):
+            break
+        out = nxt
+    return out
+
+
+def outcomes(tx: pd.DataFrame, since: str, until: str) -> pd.DataFrame:
+    """Per customer, purchase occasions (customer-days) and revenue dated after ``since`` and on
+    or before ``until``."""
+    lo = pd.Timestamp(since).normalize() + pd.Timedelta(days=1)
+    hi = pd.Timestamp(until).normalize() + pd.Timedelta(days=1)
+    win = tx[(tx["ts"] >= lo) & (tx["ts"] < hi)]
+    days = win.assign(day=win["ts"].dt.normalize())
+    g = days.groupby("customer_id").agg(purchases=("day", "nunique"), revenue=("amount", "sum"))
+    return g
+
+
+def calibration_bins(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Predicted against observed share of buyers in deciles of the predicted probability."""
+    frame = pd.DataFrame({"p": p, "y": y})
+    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), n_bins, labels=False)
+    g = frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+    return g.reset_index()
+
+
+def grade_churn(
+    wh: Warehouse, forecast: pd.DataFrame, tx: pd.DataFrame, since: str, until: str
+) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Grade the previous run's ``forecast`` (:data:`CHURN_FORECAST`) on the purchases in
+    ``tx`` (this run's, keyed by today's profile ids) between ``since`` and ``until``: AUC of
+    "purchased again", Brier score, realized against expected purchases and revenue.
+    Returns (figures, calibration bins, per-customer outcomes)."""
+    f = forecast.copy()
+    f["current_id"] = current_ids(wh, f["customer_id"]).to_numpy()
+    got = outcomes(tx, since, until)
+    # a profile merged into another since: the purchases of the merged profile are counted once
+    per = f.join(got, on="current_id")
+    per[["purchases", "revenue"]] = per[["purchases", "revenue"]].fillna(0.0)
+    shared = per.duplicated("current_id", keep=False)
+    per["bought"] = (per["purchases"] > 0).astype(float)
+    y, p = per["bought"].to_numpy(), per["p_purchase"].to_numpy()
+    elapsed = (pd.Timestamp(until) - pd.Timestamp(since)).days
+    first = ~per.duplicated("current_id")
+    figures = {
+        "customers graded": int(len(per)),
+        "elapsed days": int(elapsed),
+        "forecast horizon days": int(f["horizon_days"].iloc[0]) if len(f) else None,
+        "buyers": int(y.sum()),
+        "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
+        "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
+        "mean predicted p": float(p.mean()) if len(p) else float("nan"),
+        "observed share buying": float(y.mean()) if len(y) else float("nan"),
+        "expected purchases": float(per["expected_purchases"].sum()),
+        "realized purchases": float(per.loc[first, "purchases"].sum()),
+        "expected revenue": float(per["expected_revenue"].sum()),
+        "realized revenue": float(per.loc[first, "revenue"].sum()),
+        "ids followed to another profile": int((per["current_id"] != per["customer_id"]).sum()),
+        "ids sharing a profile now": int(shared.sum()),
+    }
+    cal = calibration_bins(p, y) if len(per) >= 10 else pd.DataFrame()
+    return figures, cal, per[["customer_id", "current_id", "p_purchase", "bought", "purchases",
+                              "revenue"]]  # fmt: skip
+
+
+def _ranking(recs: pd.DataFrame, bought: pd.DataFrame, k: int) -> dict:
+    """Hit rate@k and NDCG@k (binary relevance) of ``recs`` (customer_id, rank, item_id) over
+    the customers of ``bought`` (customer_id, item_id: items bought in the window)."""
+    truth = bought.drop_duplicates()
+    n_true = truth.groupby("customer_id").size()
+    top = recs[recs["rank"] <= k]
+    hits = top.merge(truth, on=["customer_id", "item_id"])
+    dcg = 1.0 / np.log2(hits["rank"].to_numpy() + 1.0)
+    dcg = pd.Series(dcg, index=hits["customer_id"]).groupby(level=0).sum()
+    ideal_table = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+    idcg = pd.Series(ideal_table[np.minimum(n_true.to_numpy(), k)], index=n_true.index)
+    ndcg = dcg.reindex(n_true.index, fill_value=0.0) / idcg
+    hit = hits.groupby("customer_id").size().reindex(n_true.index, fill_value=0) > 0
+    return {"customers": int(len(n_true)), f"hitrate@{k}": float(hit.mean()) if len(hit) else
+            float("nan"), f"ndcg@{k}": float(ndcg.mean()) if len(ndcg) else float("nan")}  # fmt: skip
+
+
+def baseline_offers(tx: pd.DataFrame, customers: pd.Index, k: int) -> pd.DataFrame:
+    """Personal-then-popular offers made from ``tx`` (history up to the previous ``as_of``):
+    each customer's own most bought items (by baskets, ties: most recent), filled up with the
+    items most customers bought — the baseline the offer model has to beat."""
+    sub = tx[tx["customer_id"].isin(customers)]
+    own = (
+        sub.groupby(["customer_id", "item_id"])
+        .agg(n_b=("order_id", "nunique"), last=("ts", "max"))
+        .reset_index()
+        .sort_values(
+            ["customer_id", "n_b", "last", "item_id"], ascending=[True, False, False, True]
+        )
+    )
+    own["rank"] = own.groupby("customer_id").cumcount() + 1
+    own = own[own["rank"] <= k][["customer_id", "rank", "item_id"]]
+    pop = tx.groupby("item_id")["customer_id"].nunique().sort_values(ascending=False, kind="stable")
+    top = pop.index[:k].tolist()
+    fill = pd.DataFrame({
+        "customer_id": np.repeat(customers.to_numpy(), len(top)),
+        "rank": np.tile(np.arange(k + 1, k + 1 + len(top)), len(customers)),
+        "item_id": np.tile(np.asarray(top, dtype=object), len(customers)),
+    })  # fmt: skip
+    both = pd.concat([own, fill], ignore_index=True).sort_values(["customer_id", "rank"])
+    both = both.drop_duplicates(["customer_id", "item_id"])
+    both["rank"] = both.groupby("customer_id").cumcount() + 1
+    return both[both["rank"] <= k].reset_index(drop=True)
+
+
+def grade_offers(
+    wh: Warehouse, offers: pd.DataFrame, tx: pd.DataFrame, since: str, until: str, k: int = 10
+) -> pd.DataFrame:
+    """Hit rate@k and NDCG@k of the previous run's ``offers`` (profile_id, rank, item_id) on
+    the items bought since, beside the personal-then-popular baseline made at that time (from
+    purchases up to ``since`` only). One row per method."""
+    recs = pd.DataFrame({
+        "customer_id": current_ids(wh, offers["profile_id"]).to_numpy(),
+        "rank": offers["rank"].astype(int).to_numpy(),
+        "item_id": offers["item_id"].astype(str).to_numpy(),
+    }).drop_duplicates(["customer_id", "item_id"])  # fmt: skip
+    recs["rank"] = recs.sort_values(["customer_id", "rank"]).groupby("customer_id").cumcount() + 1
+    lo = pd.Timestamp(since).normalize() + pd.Timedelta(days=1)
+    hi = pd.Timestamp(until).normalize() + pd.Timedelta(days=1)
+    offered = pd.Index(recs["customer_id"].unique())
+    win = tx[(tx["ts"] >= lo) & (tx["ts"] < hi) & tx["customer_id"].isin(offered)]
+    bought = win[["customer_id", "item_id"]].astype(str)
+    history = tx[tx["ts"] < lo].assign(item_id=lambda d: d["item_id"].astype(str))
+    base = baseline_offers(history, offered, k)
+    rows = [
+        {"method": "next offers (previous run)", **_ranking(recs, bought, k)},
+        {"method": "baseline: personal then popular", **_ranking(base, bought, k)},
+    ]
+    return pd.DataFrame(rows)

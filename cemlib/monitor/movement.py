@@ -1,0 +1,95 @@
+"""What moved since the previous run: profile ids (new, merged, split) and churn risk."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cemlib.warehouse import Warehouse
+
+SEGMENTS: tuple[str, ...] = ("low", "medium", "high")
+
+
+def profile_changes(wh: Warehouse, run_id: str, previous_active: int | None) -> dict:
+    """Profiles now, new in this run, merged and split (``identity.registry`` /
+    ``identity.changes``), records per profile, and the share of the previous run's ids that
+    changed (merged, split, retired) — empty without the identity tables."""
+    if not wh.has_table("identity", "registry"):
+        return {}
+    status = dict(
+        wh.con.execute("SELECT status, count(*) FROM identity.registry GROUP BY 1").fetchall()
+    )
+    new = wh.con.execute(
+        "SELECT count(*) FROM identity.registry WHERE first_run_id = ? AND status = 'active'",
+        [run_id],
+    ).fetchone()[0]
+    changes: dict[str, int] = {}
+    if wh.has_table("identity", "changes"):
+        changes = dict(
+            wh.con.execute("SELECT change, count(*) FROM identity.changes GROUP BY 1").fetchall()
+        )
+    out = {
+        "profiles": int(status.get("active", 0)),
+        "new profiles": int(new),
+        "merged ids": int(changes.get("merged", 0)),
+        "split ids": int(changes.get("split", 0)),
+        "moved records": int(changes.get("moved", 0)),
+        "dormant ids": int(changes.get("dormant", 0)),
+        "retired ids": int(changes.get("retired", 0)),
+    }
+    if wh.has_table("identity", "map"):
+        out["records per profile"] = float(
+            wh.con.execute(
+                "SELECT count(*) / nullif(count(DISTINCT profile_id), 0) FROM identity.map"
+            ).fetchone()[0]
+            or 0.0
+        )
+    if previous_active:
+        changed = out["merged ids"] + out["split ids"] + out["retired ids"]
+        out["share of ids changed"] = changed / previous_active
+    return out
+
+
+def risk_movement(
+    previous: pd.DataFrame, current: pd.DataFrame, current_ids: pd.Series, n_top: int = 15
+) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """Transitions between risk segments of the customers of both runs (``previous`` is the
+    last run's forecast with its ids followed to today's, ``current_ids``), the value at risk
+    (historic spend of the high-risk customers) before and now, and the most valuable customers
+    who became high-risk (pseudonymous profile ids)."""
+    prev = previous.assign(current_id=current_ids.to_numpy()).drop_duplicates("current_id")
+    both = prev[["current_id", "risk_segment"]].merge(
+        current[["customer_id", "risk_segment", "historic_value", "p_purchase"]],
+        left_on="current_id",
+        right_on="customer_id",
+        suffixes=("_before", "_now"),
+    )
+    table = pd.crosstab(both["risk_segment_before"], both["risk_segment_now"])
+    table = table.reindex(index=list(SEGMENTS), columns=list(SEGMENTS), fill_value=0)
+    table.index.name, table.columns.name = "before", "now"
+    risky_now = current["risk_segment"] == "high"
+    risky_before = previous["risk_segment"] == "high"
+    figures = {
+        "customers in both runs": int(len(both)),
+        "moved to a higher risk": int(
+            (
+                both["risk_segment_now"].map(SEGMENTS.index)
+                > both["risk_segment_before"].map(SEGMENTS.index)
+            ).sum()
+        ),  # fmt: skip
+        "moved to a lower risk": int(
+            (
+                both["risk_segment_now"].map(SEGMENTS.index)
+                < both["risk_segment_before"].map(SEGMENTS.index)
+            ).sum()
+        ),  # fmt: skip
+        "value at risk now": float(current.loc[risky_now, "historic_value"].sum()),
+        "value at risk before": float(previous.loc[risky_before, "historic_value"].sum()),
+        "high-risk customers now": int(risky_now.sum()),
+        "high-risk customers before": int(risky_before.sum()),
+    }
+    became = both[(both["risk_segment_now"] == "high") & (both["risk_segment_before"] != "high")]
+    top = became.sort_values("historic_value", ascending=False).head(n_top)[
+        ["customer_id", "risk_segment_before", "risk_segment_now", "historic_value", "p_purchase"]
+    ]
+    figures["became high-risk"] = int(len(became))
+    return table.reset_index(), figures, top.reset_index(drop=True)

@@ -1,0 +1,105 @@
+"""What the monitor notebook shows: the summary, the alerts first, tables and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from cemlib.monitor.drift import PSI_BANDS
+from cemlib.monitor.stage import MonitorResult
+
+
+def json_path(headlines_path: str | None) -> Path | None:
+    """``monitor.json`` beside the run's headline files (the run folder), None outside a run."""
+    return Path(headlines_path).parent / "monitor.json" if headlines_path else None
+
+
+def summary_markdown(res: MonitorResult) -> str:
+    if res.previous_run_id is None:
+        return f"**{res.note}.** This run's profile and forecasts are kept for the next run."
+    text = (f"Compared with run **{res.previous_run_id}** (as of {res.previous_as_of}); "
+            f"this run is as of **{res.as_of}**. ")  # fmt: skip
+    if res.churn:
+        c = res.churn
+        own = c.get("forecast's own backtest auc")
+        own_text = f" (its own backtest said {own:.3f})" if own is not None else ""
+        text += (f"The previous churn forecast graded **AUC {c['auc']:.3f}**{own_text} on "
+                 f"{c['customers graded']:,} customers over {c['elapsed days']} days: "
+                 f"{c['realized purchases']:,.0f} purchases realized against "
+                 f"{c['expected purchases']:,.0f} expected. ")  # fmt: skip
+    if res.note:
+        text += f"Note: {res.note}. "
+    text += f"**{len(res.alerts)} alert(s).**"
+    return text
+
+
+def alerts_markdown(res: MonitorResult) -> str:
+    if not len(res.alerts):
+        return "No threshold breached."
+    return "\n".join(f"- **{a.section}**: {a.message}" for a in res.alerts.itertuples())
+
+
+def tables_view(res: MonitorResult) -> pd.DataFrame:
+    """Per source table: rows up to as_of now and before, quarantine share now and before."""
+    t = res.data["tables"]
+    view = pd.DataFrame({
+        "table": t["table_name"],
+        "rows up to as_of": t["rows_until_as_of"],
+        "previous": t["rows_until_as_of_prev"],
+        "change": t["rows_until_as_of"] / t["rows_until_as_of_prev"] - 1.0,
+        "quarantine share": t["quarantine_share"],
+        "previous share": t["quarantine_share_prev"],
+    })  # fmt: skip
+    return view.round(4)
+
+
+def plot_tables(res: MonitorResult):
+    """Rows up to ``as_of`` per source table, this run beside the previous one (log scale)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    t = res.data["tables"]
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.4 * len(t) + 1)))
+    has_prev = t["rows_until_as_of_prev"].notna().any()
+    h = 0.4 if has_prev else 0.8
+    ax.barh(y + (h / 2 if has_prev else 0), t["rows_until_as_of"], height=h, label=res.as_of)
+    if has_prev:
+        ax.barh(y - h / 2, t["rows_until_as_of_prev"], height=h, label=res.previous_as_of)
+        ax.legend(title="as of")
+    ax.set_yticks(y, t["table_name"])
+    ax.set_xscale("log")
+    ax.set_title("Rows up to as_of per source table")
+    ax.set_xlabel("rows (log scale)")
+    ax.set_ylabel("source table")
+    return fig
+
+
+def plot_psi(drift: pd.DataFrame, top: int = 20):
+    """Horizontal bars of the largest PSIs with the 0.1 / 0.25 bands."""
+    import matplotlib.pyplot as plt
+
+    d = drift.sort_values("psi", ascending=False).head(top).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.28 * len(d) + 1)))
+    ax.barh(d["table_name"] + "." + d["column_name"], d["psi"])
+    for x, style in zip(PSI_BANDS, (":", "--"), strict=True):
+        ax.axvline(x, color="grey", linestyle=style)
+    ax.set_title("Distribution shift since the previous run (PSI)")
+    ax.set_xlabel("population stability index (0.1 moderate, 0.25 significant)")
+    ax.set_ylabel("column")
+    return fig
+
+
+def plot_calibration(cal: pd.DataFrame, churn: dict):
+    """Predicted probability against the observed share buying, per decile."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    top = max(cal["predicted"].max(), cal["observed"].max(), 0.05)
+    ax.plot([0, top], [0, top], color="grey", linestyle="--")
+    ax.plot(cal["predicted"], cal["observed"], marker="o")
+    ax.set_title(f"Calibration over {churn['elapsed days']} days")
+    ax.set_xlabel(f"predicted p(purchase in {churn['forecast horizon days']} days)")
+    ax.set_ylabel("observed share buying")
+    return fig

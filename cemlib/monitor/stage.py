@@ -1,0 +1,278 @@
+"""The monitor stage: this run against the previous one, written to ``monitor.*``.
+
+A run keeps what the next run needs to compare and grade (``monitor.column_profile``,
+``monitor.tables``, ``monitor.reasons``, ``monitor.churn_forecast``, ``monitor.offer_forecast``,
+``monitor.headlines``): the next run reads them before replacing them, so the previous run's
+forecasts are graded even though stages 03 and 04 have since rewritten ``marts.*``. Each kept
+table is stamped with the ``as_of`` of the data it describes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cemlib.marts import profile_transactions
+from cemlib.monitor import drift as dr
+from cemlib.monitor.alerts import Thresholds, alert_frame, data_alerts, forecast_alerts
+from cemlib.monitor.forecasts import churn_forecast, current_ids, grade_churn, grade_offers
+from cemlib.monitor.movement import profile_changes, risk_movement
+from cemlib.warehouse import Warehouse
+
+#: what a run keeps in ``monitor.*`` for the next run to compare with and grade
+KEPT: tuple[str, ...] = ("column_profile", "tables", "nulls", "reasons", "headlines",
+                         "churn_forecast", "offer_forecast")  # fmt: skip
+
+
+@dataclass
+class MonitorResult:
+    """What changed since the previous run and how its forecasts did (``monitor.json``)."""
+
+    run_id: str
+    as_of: str
+    previous_run_id: str | None = None
+    previous_as_of: str | None = None
+    note: str = ""
+    alerts: pd.DataFrame = field(default_factory=lambda: alert_frame([]))
+    data: dict[str, pd.DataFrame] = field(default_factory=dict)
+    profiles: dict = field(default_factory=dict)
+    risk: dict = field(default_factory=dict)
+    transitions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    became_high_risk: pd.DataFrame = field(default_factory=pd.DataFrame)
+    churn: dict = field(default_factory=dict)
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    offers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    thresholds: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The JSON document of ``monitor.json`` (frames as lists of records)."""
+
+        def rec(df: pd.DataFrame) -> list[dict]:
+            return json.loads(df.to_json(orient="records", date_format="iso")) if len(df) else []
+
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of,
+            "previous_run_id": self.previous_run_id,
+            "previous_as_of": self.previous_as_of,
+            "note": self.note,
+            "alerts": rec(self.alerts),
+            "thresholds": self.thresholds,
+            "data": {k: rec(v) for k, v in self.data.items()},
+            "profiles": _plain(self.profiles),
+            "risk": {
+                **_plain(self.risk),
+                "transitions": rec(self.transitions),
+                "became_high_risk": rec(self.became_high_risk),
+            },  # fmt: skip
+            "forecasts": {
+                "churn": _plain(self.churn),
+                "calibration": rec(self.calibration),
+                "offers": rec(self.offers),
+            },  # fmt: skip
+        }
+
+
+def _plain(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
+
+
+def _kept(wh: Warehouse, name: str) -> tuple[pd.DataFrame | None, str | None, str | None]:
+    """A table the previous run kept for this one: (frame, its run id, its as_of)."""
+    if not wh.has_table("monitor", name):
+        return None, None, None
+    stamp = wh.stamp("monitor", name)
+    frame = wh.read_table("monitor", name)
+    if stamp is None:
+        return frame, None, None
+    return frame, str(stamp[0]), str(pd.Timestamp(stamp[1]).date())
+
+
+def previous_backtest_auc(wh: Warehouse, run_id: str | None) -> float | None:
+    """The previous run's own backtest (holdout) AUC from its churn report's headlines, found
+    through ``meta.runs``' ``run_dir``; None when it is not there."""
+    if not run_id or not wh.has_table("meta", "runs"):
+        return None
+    row = wh.con.execute(
+        "SELECT run_dir FROM meta.runs WHERE run_id = ? ORDER BY published_at DESC LIMIT 1",
+        [run_id],
+    ).fetchone()
+    path = Path(row[0]) / "03_churn.headlines.json" if row and row[0] else None
+    if path is None or not path.is_file():
+        return None
+    figures = json.loads(path.read_text(encoding="utf-8"))
+    value = figures.get("holdout auc", figures.get("truth auc"))
+    return float(value) if value is not None else None
+
+
+def _with_previous(now: pd.DataFrame, prev: pd.DataFrame | None, keys: list[str], cols: list[str]):
+    if prev is None or prev.empty:
+        return now.assign(**{f"{c}_prev": float("nan") for c in cols})
+    return now.merge(prev[keys + cols], on=keys, how="left", suffixes=("", "_prev"))
+
+
+def data_section(wh: Warehouse, as_of: str, previous: dict) -> dict[str, pd.DataFrame]:
+    """Tables (rows, quarantine), nulls, drift (PSI), new quarantine reasons, and this run's
+    column profile and reasons (kept for the next run)."""
+    tables = _with_previous(dr.table_figures(wh, as_of), previous.get("tables"), ["table_name"],
+                            ["rows", "rows_until_as_of", "quarantined", "quarantine_share"])  # fmt: skip
+    nulls = _with_previous(dr.null_shares(wh, as_of), previous.get("nulls"),
+                           ["table_name", "column_name"], ["null_share"])  # fmt: skip
+    reasons = dr.quarantine_reasons(wh)
+    prev_profile = previous.get("column_profile")
+    drift = (dr.column_drift(wh, as_of, prev_profile) if prev_profile is not None
+             else pd.DataFrame(columns=["table_name", "column_name", "kind", "psi", "band"]))  # fmt: skip
+    new_reasons = reasons.iloc[0:0]
+    if previous.get("reasons") is not None:
+        seen = previous["reasons"][["table_name", "expectation"]].assign(_seen=True)
+        flagged = reasons.merge(seen, on=["table_name", "expectation"], how="left")
+        new_reasons = flagged[flagged["_seen"].isna()].drop(columns="_seen")
+    return {"tables": tables, "nulls": nulls, "drift": drift, "new_reasons": new_reasons,
+            "reasons": reasons, "column_profile": dr.column_profile(wh, as_of)}  # fmt: skip
+
+
+def run_stage(
+    wh: Warehouse,
+    as_of: str | dt.date,
+    *,
+    run_id: str = "dev",
+    horizon_days: int = 30,
+    k: int = 10,
+    thresholds: Thresholds | None = None,
+    write: bool = True,
+    json_path: str | Path | None = None,
+) -> MonitorResult:
+    """Compare this run with the previous one, grade the previous forecasts, raise alerts, and
+    (``write=True``) replace ``monitor.*`` and write ``json_path``."""
+    from cemlib.budget import configure_warehouse
+
+    configure_warehouse(wh)
+    as_of = str(pd.Timestamp(as_of).date())
+    t = thresholds or Thresholds()
+    prev = _previous(wh, run_id)
+    prev_run, prev_as_of = prev["column_profile"][1:] if "column_profile" in prev else (None, None)
+    res = MonitorResult(run_id, as_of, prev_run, prev_as_of, thresholds=t.as_dict())
+    if prev_run is None:
+        res.note = "no previous run of this warehouse: nothing to compare with yet"
+    frames = {name: v[0] for name, v in prev.items()}
+    data = data_section(wh, as_of, frames if prev_run else {})
+    keep = {n: data.pop(n) for n in ("reasons", "column_profile")}
+    res.data = data
+    heads = frames.get("headlines")
+    before = dict(zip(heads["figure"], heads["value"], strict=True)) if heads is not None else {}
+    res.profiles = profile_changes(wh, run_id, before.get("profiles"))
+    forecast, scores_as_of = None, None
+    if wh.has_table("marts", "churn_scores"):
+        forecast = churn_forecast(wh.read_table("marts", "churn_scores"), horizon_days)
+        scores_as_of = str(pd.Timestamp(wh.stamp("marts", "churn_scores")[1]).date())
+    _forecast_sections(wh, res, prev, forecast, k)
+    res.alerts = alert_frame(
+        data_alerts(t, res.data["tables"], res.data["drift"], res.data["nulls"])
+        + forecast_alerts(t, res.churn, res.profiles)
+    )
+    if write:
+        _write(wh, res, keep, forecast, scores_as_of, run_id, as_of)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(
+            json.dumps(res.to_json(), ensure_ascii=False, indent=2, default=str), encoding="utf-8"
+        )
+    return res
+
+
+def _previous(wh: Warehouse, run_id: str) -> dict[str, tuple]:
+    """The tables the previous run kept for this one: ``name -> (frame, run id, as_of)``."""
+    out = {}
+    for name in KEPT:
+        frame, r, a = _kept(wh, name)
+        if frame is not None and r != run_id:  # a table this run wrote itself is no baseline
+            out[name] = (frame, r, a)
+    return out
+
+
+def _forecast_sections(wh, res: MonitorResult, prev: dict, forecast, k: int) -> None:
+    """Risk movement against the previous churn forecast, and the previous churn and offer
+    forecasts graded on the purchases since their ``as_of`` (when it is before this one)."""
+    tx = None
+    if ("churn_forecast" in prev or "offer_forecast" in prev) and wh.has_table("identity", "map"):
+        tx = profile_transactions(wh, res.as_of)
+        since = min(v[2] for n, v in prev.items() if n.endswith("_forecast"))
+        if tx.empty or tx["ts"].max() < pd.Timestamp(since) + pd.Timedelta(days=1):
+            res.note = (f"no purchase dated after {since} in this run's data: the previous "
+                        "forecasts are graded once the data reaches past their as_of")  # fmt: skip
+            tx = None
+    if "churn_forecast" in prev and forecast is not None:
+        pf = prev["churn_forecast"][0]
+        res.transitions, res.risk, res.became_high_risk = risk_movement(
+            pf, forecast, current_ids(wh, pf["customer_id"])
+        )
+    if "churn_forecast" in prev and tx is not None:
+        pf, r, since = prev["churn_forecast"]
+        if since < res.as_of:
+            figures, res.calibration, _ = grade_churn(wh, pf, tx, since, res.as_of)
+            res.churn = {"forecast run": r, "forecast as_of": since, **figures,
+                         "forecast's own backtest auc": previous_backtest_auc(wh, r)}  # fmt: skip
+    if "offer_forecast" in prev and tx is not None:
+        po, r, since = prev["offer_forecast"]
+        if since < res.as_of:
+            res.offers = grade_offers(wh, po, tx, since, res.as_of, k).assign(forecast_run=r)
+
+
+def headline_figures(res: MonitorResult) -> dict:
+    """The monitor's headline figures (also kept in ``monitor.headlines`` and shown in the
+    history of the reports index)."""
+    out: dict = {"alerts": int(len(res.alerts)), "previous run": res.previous_run_id or "none"}
+    if len(res.data.get("drift", [])):
+        out["largest PSI"] = float(res.data["drift"]["psi"].max())
+    for key in ("profiles", "share of ids changed"):
+        if key in res.profiles:
+            out[key] = res.profiles[key]
+    if res.risk:
+        out["value at risk now"] = res.risk["value at risk now"]
+        out["became high-risk"] = res.risk["became high-risk"]
+    if res.churn:
+        out["graded churn auc"] = res.churn.get("auc")
+        out["forecast's own backtest auc"] = res.churn.get("forecast's own backtest auc")
+        out["realized / expected purchases"] = (
+            res.churn["realized purchases"] / res.churn["expected purchases"]
+            if res.churn.get("expected purchases") else None
+        )  # fmt: skip
+    if len(res.offers):
+        hit = [c for c in res.offers.columns if c.startswith("hitrate@")][0]
+        out[f"graded offers {hit}"] = float(res.offers[hit].iloc[0])
+        out[f"baseline {hit}"] = float(res.offers[hit].iloc[1])
+    return out
+
+
+def _write(wh, res, keep, forecast, scores_as_of, run_id, as_of) -> None:
+    heads = headline_figures(res)
+    numeric = {k: float(v) for k, v in heads.items()
+               if isinstance(v, int | float) and v is not None}  # fmt: skip
+    tables = {
+        "tables": res.data["tables"], "nulls": res.data["nulls"], "drift": res.data["drift"],
+        "new_reasons": res.data["new_reasons"], "reasons": keep["reasons"],
+        "column_profile": keep["column_profile"], "alerts": res.alerts,
+        "transitions": res.transitions, "became_high_risk": res.became_high_risk,
+        "calibration": res.calibration, "offers_graded": res.offers,
+        "churn_graded": pd.DataFrame({"figure": list(res.churn), "value": [str(v) for v in res.churn.values()]}),
+        "profiles": pd.DataFrame({"figure": list(res.profiles), "value": [float(v) for v in res.profiles.values()]}),
+        "headlines": pd.DataFrame({"figure": list(numeric), "value": list(numeric.values())}),
+    }  # fmt: skip
+    with wh.transaction():
+        for name, frame in tables.items():
+            if len(frame.columns):
+                wh.write_table("monitor", name, frame, run_id=run_id, as_of=as_of)
+            else:  # a section without figures in this run: no stale table of an earlier one
+                wh.drop_table("monitor", name)
+        if forecast is not None:
+            wh.write_table("monitor", "churn_forecast", forecast, run_id=run_id, as_of=scores_as_of)
+        if wh.has_table("marts", "next_offers"):
+            stamp = wh.stamp("marts", "next_offers")
+            offers = wh.sql("SELECT profile_id, rank, item_id FROM marts.next_offers")
+            wh.write_table("monitor", "offer_forecast", offers, run_id=run_id,
+                           as_of=stamp[1] if stamp else as_of)  # fmt: skip

@@ -1,0 +1,39 @@
+"""Risk movement between two runs and previous profile ids followed to today's."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cemlib.monitor.forecasts import current_ids
+from cemlib.monitor.movement import risk_movement
+from cemlib.warehouse import Warehouse
+
+
+def test_ids_merged_or_split_since_are_followed_through_the_registry(tmp_path):
+    registry = pd.DataFrame({
+        "profile_id": ["a", "b", "c", "d"], "status": ["merged", "merged", "active", "split"],
+        "merged_into": ["b", "c", None, "c"],
+    })  # fmt: skip
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        wh.write_table("identity", "registry", registry, run_id="r", as_of="2025-05-31")
+        got = current_ids(wh, pd.Series(["a", "b", "c", "d", "e"]))
+    assert got.tolist() == ["c", "c", "c", "c", "e"]  # a -> b -> c; e never registered
+
+
+def test_transitions_value_at_risk_and_who_became_high_risk():
+    before = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d"], "risk_segment": ["low", "medium", "high", "medium"],
+        "historic_value": [10.0, 50.0, 7.0, 30.0], "p_purchase": [0.9, 0.5, 0.1, 0.5],
+    })  # fmt: skip
+    now = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "x"], "risk_segment": ["high", "high", "low", "high"],
+        "historic_value": [12.0, 55.0, 9.0, 99.0], "p_purchase": [0.2, 0.1, 0.8, 0.1],
+    })  # fmt: skip
+    table, figures, top = risk_movement(before, now, before["customer_id"])
+    t = table.set_index("before")
+    assert (t.loc["low", "high"], t.loc["medium", "high"], t.loc["high", "low"]) == (1, 1, 1)
+    assert int(t.to_numpy().sum()) == figures["customers in both runs"] == 3  # d left, x new
+    assert (figures["moved to a higher risk"], figures["moved to a lower risk"]) == (2, 1)
+    assert figures["value at risk now"] == 12.0 + 55.0 + 99.0
+    assert figures["value at risk before"] == 7.0
+    assert top["customer_id"].tolist() == ["b", "a"]  # by historic spend now
