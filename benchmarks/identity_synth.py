@@ -243,8 +243,9 @@ def main() -> None:
     ap.add_argument(
         "--household-all",
         action="store_true",
-        help="the guard holds back every nameless record of a household profile, personal "
-        "identifiers or not (the behaviour before the personal-identifier rule)",
+        help="keep_personal=False: the guard holds back every nameless record of a household "
+        "profile, and every one whose identifiers are all contested, personal identifiers or "
+        "not (the behaviour before the personal-identifier rule)",
     )
     ap.add_argument(
         "--diagnose", action="store_true", help="print why profiles are mixed (uses the truth)"
@@ -318,7 +319,7 @@ def main() -> None:
         seed=args.seed,
         household_guard=bool(signals),
         household_signals=signals,
-        household_keep_personal=not args.household_all,
+        keep_personal=not args.household_all,
     ).fit(sub)
     # records carrying only a household's shared card/phone stay unattached (own singletons)
     ours_map = res.record_map()["profile_id"]

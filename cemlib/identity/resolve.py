@@ -273,8 +273,9 @@ class IdentityResolver:
     ``strong_threshold`` (probability above which a link needs only
     one of name/birth date to agree), ``use_model`` (False = deterministic rules only),
     ``chain_guard``, ``seed``, ``household_guard`` (nameless records of profiles with
-    household evidence and no personal identifier stay unattached; ``household_keep_personal``
-    False holds back every nameless record of such a profile), ``household_signals`` (which
+    household evidence and no personal identifier stay unattached; ``keep_personal``
+    False holds back every nameless record of such a profile, and every one whose identifiers
+    are all contested, personal or not), ``household_signals`` (which
     evidence counts, from
     :data:`HOUSEHOLD_SIGNALS`) and ``household_statuses`` (hub-guard statuses of an identifier
     on a named record that count as the ``shared_identifier`` signal). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
@@ -302,7 +303,7 @@ class IdentityResolver:
         household_guard: bool = True,
         household_statuses: tuple[str, ...] = ("shared", "hub"),
         household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
-        household_keep_personal: bool = True,
+        keep_personal: bool = True,
     ):
         self.guard = guard or HubGuard()
         fixed = match_threshold is not None and match_threshold != "auto"
@@ -323,7 +324,7 @@ class IdentityResolver:
         self.household_guard = household_guard
         self.household_statuses = household_statuses
         self.household_signals = household_signals
-        self.household_keep_personal = household_keep_personal
+        self.keep_personal = keep_personal
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
         """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
@@ -337,7 +338,7 @@ class IdentityResolver:
         node_labels = self._fit_nodes(nodes)
         self.labels_ = node_labels[codes]
         self.node_of_record_ = codes
-        ambiguous = self._ambiguous_nodes()
+        ambiguous = self._ambiguous_nodes(node_labels)
         household = self._household_nodes(node_labels) & ~ambiguous
         self.ambiguous_ = ambiguous[codes]
         self.household_ = household[codes]
@@ -354,10 +355,13 @@ class IdentityResolver:
         )
         return self
 
-    def _ambiguous_nodes(self) -> np.ndarray:
+    def _ambiguous_nodes(self, labels: np.ndarray) -> np.ndarray:
         """Nameless nodes whose only identifiers are shared, hub or contested ones (a receipt
         with a family's loyalty card, a phone typed at the till that the family also uses on
-        each other's orders): they cannot be given to one person and stay unattached."""
+        each other's orders): they cannot be given to one person and stay unattached. A
+        contested identifier that is personal (:meth:`_personal_nodes`: a device seen with two
+        e-mails of one person, all its records in one profile, no refused link) does not make
+        its records ambiguous."""
         nodes, guarded = self.nodes_, self.guarded_
         status = guarded["status"]
         bad = guarded[
@@ -375,7 +379,10 @@ class IdentityResolver:
                 present = nodes[c].notna().to_numpy()
                 any_id |= present
                 usable |= present & ~nodes[c].isin(blocked).to_numpy()
-        return any_id & ~usable & ~named.to_numpy()
+        ambiguous = any_id & ~usable & ~named.to_numpy()
+        if self.keep_personal and ambiguous.any():
+            ambiguous &= ~self._personal_nodes(labels)
+        return ambiguous
 
     def _household_nodes(self, labels: np.ndarray) -> np.ndarray:
         """Nameless nodes of profiles that show household evidence: the chain guard refused a
@@ -384,7 +391,7 @@ class IdentityResolver:
         the hub guard found shared (seen with several first names or birth dates). The
         profile's own named records stay; its receipts, orders, sessions and tickets that
         cannot say which family member they belong to stay unattached. With
-        ``household_keep_personal`` (default) a nameless record carrying a personal identifier
+        ``keep_personal`` (default) a nameless record carrying a personal identifier
         (:meth:`_personal_nodes`: the person's own device or phone, used in no other profile and
         touched by no refused link) stays with the profile."""
         nodes = self.nodes_
@@ -426,17 +433,17 @@ class IdentityResolver:
             flagged[kl.index[n_profiles.to_numpy() > 1]] = True
         households = np.isin(labels, np.unique(labels[flagged]))
         held = households & ~named
-        if self.household_keep_personal:
+        if self.keep_personal:
             held &= ~self._personal_nodes(labels)
         return held
 
     def _personal_nodes(self, labels: np.ndarray) -> np.ndarray:
-        """Nodes carrying a *personal* identifier: one the hub guard left unique, seen on
-        another record too, whose records all sit in one profile and which no refused link
-        touches (a refused link shows
-        the value in the hands of someone its profile's person is not: a relative's e-mail on
-        an order, the family computer). Such a record can be told from the family's other
-        members even without a name; one whose every identifier is shared or borrowed cannot.
+        """Nodes carrying a *personal* identifier: one the hub guard left unique or found
+        contested (never shared or hub), seen on another record too, whose records all sit in
+        one profile and which no refused link touches (a refused link shows the value in the
+        hands of someone its profile's person is not: a relative's e-mail on an order, the
+        family computer). Such a record can be told from the family's other members even
+        without a name; one whose every identifier is shared or borrowed cannot.
         """
         nodes = self.nodes_
         long = identifier_table(nodes)
@@ -445,6 +452,9 @@ class IdentityResolver:
             return out
         rid = long["rid"].to_numpy()
         g = self.guarded_
+        # shared and hub identifiers are seen with several names or birth dates: never
+        # personal; a contested one (a phone seen with two e-mails) may be one person's
+        g = g[g["status"] != "contested"]
         guarded = set(zip(g["kind"], g["value"].astype(str), strict=True))
         key = long["key"].to_numpy()
         bad = np.fromiter(
