@@ -144,3 +144,14 @@ def test_staging_without_source_row_is_a_clear_error(wh, tables):
     with pytest.raises(InputError, match=r"staging.products, column '_source_row'"):
         QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
     assert _nothing_written(wh)
+
+
+def test_header_only_optional_source_is_a_warning_not_a_stop(wh, tmp_path, tables, sources):
+    # "no tickets this month" is a legitimate export: the optional sources' suites warn
+    tables["support_tickets"] = pd.DataFrame(columns=["ticket_id", "created_at", "phone", "csat"])
+    src = sources(tmp_path / "src", tables)
+    report = _stage(wh, src)
+    assert report.outcomes["support_tickets"].rows_in == 0
+    assert any("support_tickets" in w and "the table is empty" in w for w in report.warnings)
+    assert wh.read_table("clean", "support_tickets").empty
+    assert len(wh.read_table("clean", "order_lines")) > 0
