@@ -197,6 +197,11 @@ def monthly_volume(wh: Warehouse, result: CollectResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+#: the columns of the masked examples: raw beside normalized, few enough to fit the page
+EXAMPLE_COLUMNS = ("contact_id", "full_name", "first_name", "last_name", "phone", "phone_e164",
+                   "email", "email_norm", "email_key", "city", "registered_at")  # fmt: skip
+
+
 def _roles(columns) -> dict[str, str]:
     roles = {}
     for c in columns:
@@ -226,7 +231,8 @@ def masked_examples(
         f'SELECT * FROM staging."{table}" USING SAMPLE {int(n)} ROWS (reservoir, {int(seed)})'
     )
     keep = [c for c in df.columns if not c.startswith("_") or c == "_source_row"]
-    return mask_frame(df[keep], roles=_roles(keep))
+    shown = [c for c in EXAMPLE_COLUMNS if c in keep] or keep[:10]
+    return mask_frame(df[shown], roles=_roles(shown))
 
 
 # -- plots ------------------------------------------------------------------------------------

@@ -231,7 +231,8 @@ def plot_pass_rates(report: QualityReport):
     worst = row.groupby("table")["pass_rate"].min().sort_values()
     fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.bar(worst.index, 100.0 * worst.values)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 112)
+    ax.set_yticks([0, 20, 40, 60, 80, 100])
     for x, v in enumerate(worst.values):
         ax.text(x, 100.0 * v, f"{100.0 * v:.1f}%", ha="center", va="bottom", fontsize=9)
     ax.set_title("Lowest pass rate among each table's row-level expectations")

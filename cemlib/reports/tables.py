@@ -28,11 +28,12 @@ MAX_HIDDEN = 300
 _CSS = """<style>
 .cem-table { max-width: 100%; overflow-x: auto; margin: 0.4em 0 1em; }
 .cem-table table { border-collapse: collapse; font-size: 0.9em; table-layout: auto; }
+.cem-table th, .cem-table td { text-align: left !important; }
 .cem-table th { text-align: left; background: #f6f8fa; font-weight: 600; padding: 4px 9px;
                 border-bottom: 1px solid #d0d7de; vertical-align: bottom; }
 .cem-table td { padding: 3px 9px; border-bottom: 1px solid #eaeef2; vertical-align: top;
-                overflow-wrap: anywhere; max-width: 520px; }
-.cem-table td.n, .cem-table th.n { text-align: right; font-variant-numeric: tabular-nums;
+                overflow-wrap: break-word; max-width: 520px; }
+.cem-table td.n, .cem-table th.n { text-align: right !important; font-variant-numeric: tabular-nums;
                                    white-space: nowrap; }
 .cem-table caption { caption-side: top; text-align: left; color: #59636e; padding: 2px 0; }
 .cem-table details summary { cursor: pointer; color: #0969da; margin: 4px 0; }
@@ -42,8 +43,8 @@ _CSS = """<style>
 def fmt_number(value: Any, decimals: int | None = None) -> str:
     """``12345`` -> ``12,345``; ``3.0`` -> ``3``; ``0.000123`` -> ``0.000123``; NaN -> ``—``.
 
-    Never scientific notation: at most three significant digits below 1, two decimals below
-    1,000 and none above (unless ``decimals`` says otherwise).
+    Never scientific notation: three significant digits below 1 (``< 0.001`` below that), two
+    decimals below 1,000 and none above (unless ``decimals`` says otherwise).
     """
     if value is None or value is pd.NA or value is pd.NaT:
         return DASH
@@ -66,6 +67,8 @@ def fmt_number(value: Any, decimals: int | None = None) -> str:
             return f"{value:,.0f}"
         if abs(value) >= 1:
             return f"{value:,.2f}"
+        if 0 < abs(value) < 0.001:
+            return "< 0.001" if value > 0 else "> -0.001"
         return np.format_float_positional(value, precision=3, fractional=False, trim="-")
     return str(value)
 
@@ -146,7 +149,7 @@ def table_html(
 ) -> str:
     """The HTML of :func:`show_table` (see there)."""
     if index:
-        df = df.reset_index()
+        df = df.rename_axis(df.index.name or "").reset_index()
     kinds = _kinds(df, pct, rub, days)
     decimals = dict(decimals or {})
     columns = list(df.columns)

@@ -144,12 +144,14 @@ _READ_JS = r"""(bad) => {
   const out = {height: doc.scrollHeight, width: doc.scrollWidth, view: window.innerWidth,
                overflow: [], stderr: 0, bad_text: [], long_tables: [], external: []};
   if (doc.scrollWidth > doc.clientWidth + 1) out.overflow.push(`page ${doc.scrollWidth}px wide`);
-  for (const el of document.querySelectorAll('table, .cem-table, .jp-OutputArea-output, pre, img')) {
+  for (const el of document.querySelectorAll('body *')) {
     const r = el.getBoundingClientRect();
-    if (r.width === 0) continue;
-    const cut = el.scrollWidth > el.clientWidth + 2 && el.tagName !== 'IMG'
-                && getComputedStyle(el).overflowX !== 'visible';
-    if (r.right > doc.clientWidth + 1 || cut) {
+    if (r.width === 0 || el.closest('details:not([open])')) continue;
+    const ox = getComputedStyle(el).overflowX;
+    const cut = ox !== 'visible' && el.scrollWidth > el.clientWidth + 2 && el.clientWidth > 0;
+    const past = r.right > doc.clientWidth + 1 && ox === 'visible' && el.parentElement
+                 && getComputedStyle(el.parentElement).overflowX === 'visible';
+    if (cut || past) {
       const text = (el.innerText || el.getAttribute('alt') || '').slice(0, 60).replace(/\s+/g, ' ');
       out.overflow.push(`${el.tagName.toLowerCase()} "${text}" ${Math.round(r.right)}px`
                         + (cut ? ` (content ${el.scrollWidth}px in ${el.clientWidth}px)` : ''));
@@ -164,7 +166,7 @@ _READ_JS = r"""(bad) => {
     out.bad_text.push(text.slice(Math.max(0, m.index - 40), m.index + 20).replace(/\s+/g, ' '));
   }
   for (const t of document.querySelectorAll('table')) {
-    if (t.getClientRects().length === 0) continue;
+    if (t.getClientRects().length === 0 || t.closest('details:not([open])')) continue;
     const rows = [...t.querySelectorAll('tr')].filter(r => r.getClientRects().length > 0
                                                          && !r.querySelector('th'));
     if (rows.length > %d) out.long_tables.push(

@@ -17,8 +17,8 @@ def test_numbers_have_separators_and_never_scientific_notation():
     assert fmt_number(6.762996e07) == "67,629,960"
     assert fmt_number(1234.567) == "1,235"
     assert fmt_number(3.14159) == "3.14"
-    assert fmt_number(0.000123456) == "0.000123"
-    assert fmt_number(1.5e-12) == "0.0000000000015"
+    assert fmt_number(0.00123456) == "0.00123"
+    assert fmt_number(1.5e-12) == "< 0.001"
     assert fmt_number(float("nan")) == "—"
     assert fmt_number(None) == "—"
     assert fmt_pct(0.5283) == "52.8%"
@@ -31,8 +31,10 @@ def test_numbers_have_separators_and_never_scientific_notation():
 
 def test_glossary_names_columns_and_features_in_words():
     assert label("n_raw") == "rows in raw"
-    assert label("cc_n_b") == "category: times bought"
-    assert label("ci_days_since") == "item: days since"
+    assert label("cc_n_b") == "times the customer bought the category"
+    assert label("ci_days_since") == "days since the customer bought the item"
+    assert label("cx_expected_revenue") == "customer: expected revenue, ₽"
+    assert label("cov_region=Москва") == "region: Москва"
     assert label("cov_online_share_tx") == "share of purchases online"
     assert label("some_new_column") == "some new column"
 
