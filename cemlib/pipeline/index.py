@@ -125,7 +125,10 @@ def render_run_index(run: RunResult) -> str:
     parts = [
         f"<h1>cemlib run {_e(run.run_id)} {_badge(run.status)}</h1>",
         f'<p class="sub">Customer data checks, identity resolution, churn and next offers '
-        f'as of {_e(run.as_of)}. <a href="../index.html">All runs</a></p>',
+        f"as of {_e(run.as_of)}: <strong>{_e(run.status)}</strong>"
+        + (f" in {_e(_duration(run.duration))}" if run.duration is not None else "")
+        + f", {sum(s.status == 'ok' for s in run.stages)} of {len(run.stages)} stages ok. "
+        '<a href="../index.html">All runs</a></p>',
     ]
     for s in run.stages:
         if s.status == FAILED:
@@ -173,12 +176,14 @@ def render_run_index(run: RunResult) -> str:
         "<details><summary>Run configuration (YAML)</summary>"
         f"<pre>{_e(run.config_yaml)}</pre></details>"
     )
-    parts.append('<h2>Software</h2><table class="narrow">')
+    parts.append('<details><summary>Software versions</summary><table class="narrow">')
     parts += [
         f'<tr><td>{_e(k)}</td><td class="num">{_e(v)}</td></tr>' for k, v in run.versions.items()
     ]
-    parts.append("</table>")
-    parts.append(f"<footer>Written by <code>cem run</code> into {_e(run.run_dir)}.</footer>")
+    parts.append("</table></details>")
+    parts.append(
+        f"<footer>Written by <code>cem run</code> into the folder {_e(Path(run.run_dir).name)}.</footer>"
+    )
     return _page(f"cemlib run {run.run_id}", "\n".join(parts))
 
 

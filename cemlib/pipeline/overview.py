@@ -111,16 +111,21 @@ def stage_table(run: RunResult) -> list[str]:
     return parts
 
 
-def previous_run(run: RunResult, runs: list[RunResult]) -> RunResult | None:
-    """The newest finished run of ``runs`` (newest first) started before ``run``."""
+def previous_stage_runs(run: RunResult, runs: list[RunResult]) -> dict[str, RunResult]:
+    """Per stage of ``run``: the newest finished run of ``runs`` (newest first), started before
+    it, in which that stage ran ok and recorded figures."""
+    out: dict[str, RunResult] = {}
     for other in runs:
         if (
-            other.run_id != run.run_id
-            and other.status not in _UNFINISHED
-            and (other.started_at or "") < (run.started_at or "")
+            other.run_id == run.run_id
+            or other.status in _UNFINISHED
+            or (other.started_at or "") >= (run.started_at or "")
         ):
-            return other
-    return None
+            continue
+        for s in other.stages:
+            if s.status == OK and s.headlines and s.name not in out:
+                out[s.name] = other
+    return out
 
 
 def _numeric(value: Any) -> float | None:
@@ -129,51 +134,61 @@ def _numeric(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def changes(run: RunResult, before: RunResult) -> list[tuple[str, str, str, str]]:
-    """(stage, figure, before, now) for the headline figures that changed, largest first."""
-    old = {s.name: s.headlines for s in before.stages}
+def changes(run: RunResult, before: dict[str, RunResult]) -> list[tuple[str, str, str, str, str]]:
+    """(stage, figure, before, now, earlier run id) of the headline figures that changed since
+    each stage's previous run, largest relative change first."""
     found = []
     for s in run.stages:
+        if s.name not in before:
+            continue
+        old = next(o.headlines for o in before[s.name].stages if o.name == s.name)
         for key, now in s.headlines.items():
-            was = old.get(s.name, {}).get(key)
+            was = old.get(key)
             a, b = _numeric(was), _numeric(now)
             if a is None or b is None or a == b:
                 continue
             rel = abs(b - a) / abs(a) if a else math.inf
-            found.append((rel, s.name, label(key), format_value(was), format_value(now)))
+            found.append(
+                (
+                    rel,
+                    s.name,
+                    label(key),
+                    format_value(was),
+                    format_value(now),
+                    before[s.name].run_id,
+                )
+            )
     found.sort(key=lambda t: -t[0])
     return [t[1:] for t in found]
 
 
 def what_changed(run: RunResult, runs: list[RunResult]) -> list[str]:
-    """The figures that moved most since the previous run of ``runs`` (newest first)."""
-    before = previous_run(run, runs)
-    if before is None:
-        return [
-            "<h2>What changed</h2>"
-            '<p class="muted">No earlier run in this reports folder to compare with.</p>'
-        ]
+    """The headline figures that moved most since each stage's previous run."""
+    before = previous_stage_runs(run, runs)
+    head = "<h2>What changed since the previous run</h2>"
+    if not before:
+        return [head, '<p class="muted">No earlier run of these stages in this reports folder.</p>']
     moved = changes(run, before)
-    head = (
-        f'<h2>What changed since run <a href="../{e(before.run_id)}/index.html">'
-        f"{e(before.run_id)}</a></h2>"
+    compared = ", ".join(
+        f'{e(name)} with <a href="../{e(r.run_id)}/index.html">{e(r.run_id)}</a>'
+        for name, r in before.items()
     )
     if not moved:
-        return [head, "<p>No headline figure changed.</p>"]
+        return [head, f"<p>No headline figure changed (compared: {compared}).</p>"]
     rows = "".join(
         f'<tr><td>{e(st)}</td><td>{e(k)}</td><td class="num">{e(a)}</td>'
-        f'<td class="num">{e(b)}</td></tr>'
-        for st, k, a, b in moved[:MAX_CHANGES]
+        f'<td class="num">{e(b)}</td><td>{e(rid)}</td></tr>'
+        for st, k, a, b, rid in moved[:MAX_CHANGES]
     )
     more = (
-        f'<p class="muted">{len(moved) - MAX_CHANGES} more changed.</p>'
+        f'<p class="muted">{len(moved) - MAX_CHANGES} more figures changed.</p>'
         if len(moved) > MAX_CHANGES
         else ""
     )
     return [
         head,
         f'<table><tr><th>Stage</th><th>Figure</th><th class="num">Before</th>'
-        f'<th class="num">Now</th></tr>{rows}</table>{more}',
+        f'<th class="num">Now</th><th>Earlier run</th></tr>{rows}</table>{more}',
     ]
 
 
