@@ -180,6 +180,24 @@ def plot_match_weights(result: IdentityResult):
     return fig
 
 
+def save_splink_match_weights(result: IdentityResult, headlines_path) -> str | None:
+    """Splink's own interactive match-weights chart as a self-contained HTML file beside the
+    report (its JavaScript inlined, so it opens offline; parameters only, no personal data).
+    Returns the file name to link, or None without a model or a report folder."""
+    from pathlib import Path
+
+    model = result.resolver.model_
+    linker = getattr(model, "linker_", None) if model is not None else None
+    if linker is None or not headlines_path:
+        return None
+    name = Path(headlines_path).name.replace(".headlines.json", "") + "_match_weights.html"
+    path = Path(headlines_path).parent / name
+    linker.visualisations.match_weights_chart().save_offline_chart(
+        str(path), overwrite=True, print_msg=False
+    )
+    return name
+
+
 def agreeing_table(result: IdentityResult) -> pd.DataFrame:
     """Model links: how often each comparison agreed (contributed a positive weight)."""
     lk = result.links[(result.links["rule"] == "model") & result.links["accepted"]]
