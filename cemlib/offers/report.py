@@ -91,7 +91,6 @@ def waterfall_examples(model, n: int = 2, max_display: int = 10) -> list:
     names = [label(f) for f in model.shap_sample_.columns]
     figs = []
     for j, row in enumerate(rows, start=1):
-        plt.figure()  # shap draws on the current figure
         exp = shap.Explanation(
             values=values[row],
             base_values=base,
@@ -99,6 +98,7 @@ def waterfall_examples(model, n: int = 2, max_display: int = 10) -> list:
             feature_names=names,
         )
         with plt.rc_context({"figure.constrained_layout.use": False}):
+            plt.figure()  # shap draws on the current figure, with no layout engine
             shap.plots.waterfall(exp, max_display=max_display, show=False)
             fig = plt.gcf()
             fig.set_size_inches(10, 0.42 * max_display + 1.6)
