@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib.offers.stage import OfferStageResult, headline_figures
-from cemlib.reports import label
+from cemlib.reports import fmt_number, label
 
 BASELINE_WORDS = {
     "global_popularity": "global best sellers",
@@ -94,7 +94,12 @@ def waterfall_examples(model, n: int = 2, max_display: int = 10) -> list:
         exp = shap.Explanation(
             values=values[row],
             base_values=base,
-            data=model.shap_sample_.iloc[row].to_numpy(dtype=float),
+            data=np.array(
+                # as the tables show them (no "nan", separators); the trailing no-break space
+                # keeps shap's format_value from stripping the zeros of "100"
+                [fmt_number(v) + "\u00a0" for v in model.shap_sample_.iloc[row].to_numpy(float)],
+                dtype=object,
+            ),
             feature_names=names,
         )
         with plt.rc_context({"figure.constrained_layout.use": False}):
