@@ -273,7 +273,8 @@ def plot_normalization(result: CollectResult):
 
     n = result.normalization
     n = n[n["n_values"] > 0].copy()
-    n = n[(n["n_changed"].astype("Float64").fillna(0) > 0) | (n["n_unparsed"] > 0)]
+    moved = (n["n_changed"].astype("Float64").fillna(0) + n["n_unparsed"]) / n["n_values"]
+    n = n[moved.astype(float) >= 0.005]  # the table below lists every column
     n["label"] = n["table"] + " · " + n["column"] + " (" + n["kind"] + ")"
     n = n.iloc[::-1]
     changed = n["n_changed"].astype("Float64").fillna(0).astype(float) / n["n_values"] * 100
@@ -281,7 +282,7 @@ def plot_normalization(result: CollectResult):
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(n) + 1.5))
     ax.barh(n["label"], changed, label="rewritten by normalization")
     ax.barh(n["label"], unparsed, left=changed, color="#c0392b", label="not parseable -> NA")
-    ax.set_title("What normalization did (columns where it changed something)")
+    ax.set_title("What normalization did (columns where it touched 0.5% or more)")
     ax.set_xlabel("share of non-empty values, %")
     ax.set_ylabel("table · column (kind)")
     ax.legend(loc="lower right")
