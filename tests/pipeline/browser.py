@@ -149,8 +149,10 @@ _READ_JS = r"""(bad) => {
     if (r.width === 0 || el.closest('details:not([open])')) continue;
     const ox = getComputedStyle(el).overflowX;
     const cut = ox !== 'visible' && el.scrollWidth > el.clientWidth + 2 && el.clientWidth > 0;
-    const past = r.right > doc.clientWidth + 1 && ox === 'visible' && el.parentElement
-                 && getComputedStyle(el.parentElement).overflowX === 'visible';
+    const parent = el.parentElement;  // only the outermost element past the right edge
+    const past = r.right > doc.clientWidth + 1 && ox === 'visible' && parent
+                 && getComputedStyle(parent).overflowX === 'visible'
+                 && parent.getBoundingClientRect().right <= doc.clientWidth + 1;
     if (cut || past) {
       const text = (el.innerText || el.getAttribute('alt') || '').slice(0, 60).replace(/\s+/g, ' ');
       out.overflow.push(`${el.tagName.toLowerCase()} "${text}" ${Math.round(r.right)}px`
