@@ -221,9 +221,15 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
             comparison += (
                 f" against {baselines.loc[best, 'auc']:.3f} for the best naive baseline ({best})"
             )
-            if t["auc"] <= baselines.loc[best, "auc"]:
+            margin = t["auc"] - baselines.loc[best, "auc"]
+            if margin <= 0:
                 status = "warning"
                 caveats.append("the model does not rank better than the naive baseline")
+            elif margin < 0.01:
+                caveats.append(
+                    f"the model ranks barely better than {best} (AUC {t['auc']:.3f} against "
+                    f"{baselines.loc[best, 'auc']:.3f}); its value is in the counts and CLV"
+                )
         comparison += "."
         err = t.get("total_error")
         if err is not None and abs(err) > 0.1:
@@ -232,6 +238,14 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
             caveats.append(
                 f"the forecast {way}-predicts purchases by {abs(err):.0%} on {where} "
                 f"({t['predicted_total']:,.0f} predicted, {t['actual_total']:,.0f} made)"
+            )
+        person = t.get("person_future_total_error")
+        if person is not None and abs(person) > 0.1:
+            way = "short of" if person < 0 else "above"
+            caveats.append(
+                f"against every future purchase of the people behind the profiles (synthetic "
+                f"truth) the forecast is {abs(person):.0%} {way} them: anonymous receipts and "
+                "unattached records reach no profile, so no profile can forecast them"
             )
     else:
         caveats.append("no future outcomes in the warehouse: the forecast is not graded")

@@ -38,3 +38,29 @@ def test_baseline_metrics_on_the_held_out_window():
     table = metric_table({"auc": 0.9, "predicted_total": 3.0, "actual_total": 3.0}, m)
     assert list(table["predictor"]) == ["model", *m.index]
     assert table.loc[0, "auc"] == 0.9 and np.isnan(table.loc[1, "rmse"])
+
+
+def test_verdict_names_the_baseline_and_the_caveats_in_words():
+    from types import SimpleNamespace
+
+    from cemlib.churn.plots import risk_table, verdict_of
+
+    scores = pd.DataFrame({
+        "risk_segment": ["low", "high", "medium", "high"], "p_purchase": [0.9, 0.1, 0.5, 0.2],
+        "expected_purchases": [3.0, 0.2, 1.0, 0.3], "expected_revenue": [3000.0, 50.0, 900.0, 60.0],
+        "expected_margin": [600.0, 10.0, 180.0, 12.0], "clv": [2500.0, 40.0, 800.0, 50.0],
+    })  # fmt: skip
+    truth = {"evaluation": "holdout", "auc": 0.803, "total_error": -0.065,
+             "predicted_total": 935.0, "actual_total": 1000.0,
+             "person_future_total_error": -0.3154}  # fmt: skip
+    base = pd.DataFrame({"auc": [0.800, 0.76]}, index=["recency", "last period repeats"])
+    v = verdict_of(SimpleNamespace(scores=scores, truth=truth), 365, base)
+    assert v["figures"]["high risk"] == "2 (50%)"
+    assert v["figures"]["expected revenue, next 365 days"] == "4,010 ₽"
+    assert v["comparison"] == (
+        "On the held-out year: AUC 0.803 against 0.800 for the best naive baseline (recency)."
+    )
+    assert any(c.startswith("the model ranks barely better than recency") for c in v["caveats"])
+    assert any("forecast is 32% short of them" in c for c in v["caveats"])
+    assert not any("under-predicts" in c for c in v["caveats"])  # -6.5% is within 10%
+    assert list(risk_table(scores)["risk"]) == ["high", "medium", "low"]
