@@ -3,7 +3,9 @@
 Two renderings per notebook: one for reviewers without code cells (nbconvert's
 ``exclude_input``), one with code for data scientists. nbconvert's stock ``lab`` template
 loads require.js, MathJax and mermaid from a CDN; reviewers may read the reports offline and
-the stage notebooks need none of them, so the template used here drops those scripts. Styles
+the stage notebooks need none of them, so the template used here drops those scripts, and
+widget outputs (DuckDB's progress bar on a long query) whose only offline form would be
+``FloatProgress(value=0.0, ...)``. Styles
 are inlined and plots are always embedded as base64 PNG (with the alt text that
 ``cemlib.reports.show`` records), so each HTML file stands alone.
 """
@@ -28,9 +30,7 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block data_javascript -%}
 <pre class="cem-omitted">[JavaScript output omitted from the offline report]</pre>
 {%- endblock data_javascript -%}
-{%- block data_widget_view -%}
-{%- if 'text/plain' in output.data -%}<pre>{{ output.data['text/plain'] | escape_html }}</pre>{%- endif -%}
-{%- endblock data_widget_view -%}
+{%- block data_widget_view -%}{%- endblock data_widget_view -%}
 {%- block data_png scoped -%}
 <div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
 <img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
@@ -73,6 +73,18 @@ def _exporter(with_code: bool):
     return exporter
 
 
+_WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _without_widgets(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` without widget outputs: offline, with no widget state saved, nbconvert falls back
+    to their text form (``FloatProgress(value=0.0, ...)``, DuckDB's progress bar)."""
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs if _WIDGET not in (o.get("data") or {})]
+    return nb
+
+
 def render_html(
     notebook: str | Path | nbformat.NotebookNode,
     output: str | Path,
@@ -95,8 +107,8 @@ def render_html(
         for cls, content in (("cem-header", header), ("cem-failure", banner))
         if content
     ]
+    nb = _without_widgets(copy.deepcopy(nb))
     if extra:
-        nb = copy.deepcopy(nb)
         nb.cells[0:0] = [nbformat.v4.new_markdown_cell(text) for text in extra]
     out = Path(output)
     resources = {"metadata": {"name": title or out.stem}}

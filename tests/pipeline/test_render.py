@@ -73,3 +73,24 @@ def test_report_problems_names_what_no_reviewer_may_meet():
     assert "code cell 3 (text/html): text '.000000'" in problems
     assert "code cell 4 (stream stdout): server path '/home/ann/cem/x'" in problems
     assert not [p for p in problems if p.startswith("code cell 5")]
+
+
+def test_widget_outputs_leave_no_text_in_the_report(tmp_path):
+    """DuckDB draws a progress widget on long queries; offline it would read
+    ``FloatProgress(value=0.0, ...)`` in the middle of the report."""
+    from cemlib.pipeline.render import render_html
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("wh.sql(...)")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2},
+                "text/plain": "FloatProgress(value=0.0, layout=Layout(width='auto'))",
+            },
+        )
+    ]
+    nb.cells.append(cell)
+    page = render_html(nb, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "FloatProgress" not in page
