@@ -82,6 +82,7 @@ def _without_widgets(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in nb.cells:
         if cell.get("outputs"):
             cell.outputs = [o for o in cell.outputs if _WIDGET not in (o.get("data") or {})]
+    nb.metadata.pop("widgets", None)  # their saved state, of no use without them
     return nb
 
 
