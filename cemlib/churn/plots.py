@@ -7,7 +7,7 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
-from cemlib.churn.survival import _label
+from cemlib.reports import label as _label
 
 
 def plot_km(kms: dict, title: str, xlabel: str = "days since first purchase"):
@@ -35,8 +35,13 @@ def plot_forest(table: pd.DataFrame, value: str, title: str):
     ax.axvline(1.0, color="grey", lw=1, ls="--")
     ax.set_yticks(y, [_label(i) for i in t.index])
     ax.set_xscale("log")
+    lo, hi = float(t["lower_95"].min()), float(t["upper_95"].max())
+    wide = hi / max(lo, 1e-9) > 6  # minor tick labels would overlap
+    ax.xaxis.set_major_locator(mticker.LogLocator(subs=(1.0, 2.0, 5.0) if wide else (1.0,)))
     ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%.2g"))
-    ax.xaxis.set_minor_formatter(mticker.FormatStrFormatter("%.2g"))
+    ax.xaxis.set_minor_formatter(
+        mticker.NullFormatter() if wide else mticker.FormatStrFormatter("%.2g")
+    )
     ax.set_title(title)
     ax.set_xlabel(f"{value.replace('_', ' ')} (log scale, 95% CI)")
     ax.set_ylabel("covariate")
@@ -88,8 +93,8 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
         f"{seg['low']:.0%} low risk (probability of a purchase below "
         f"{m.risk_thresholds[0]:.0%} / below {m.risk_thresholds[1]:.0%} / above).",
         f"Expected over the horizon: **{s['expected_purchases'].sum():,.0f}** purchases, "
-        f"**{s['expected_revenue'].sum():,.0f}** revenue, discounted CLV "
-        f"**{s['clv'].sum():,.0f}** at {discount:.0%} a year.",
+        f"**{s['expected_revenue'].sum():,.0f} ₽** revenue, discounted CLV "
+        f"**{s['clv'].sum():,.0f} ₽** at {discount:.0%} a year.",
     ]
     return "\n\n".join(lines)
 
@@ -154,3 +159,100 @@ def backtest_calibration(backtest: pd.DataFrame, bins: int = 10) -> pd.DataFrame
 
     p = 1.0 - np.exp(-backtest["predicted"].to_numpy())
     return calibration_table(p, (backtest["actual"] > 0).to_numpy(float), bins)
+
+
+RISK_ORDER = ("high", "medium", "low")
+
+
+def plot_km_bands(kms: dict, title: str, xlabel: str = "days since first purchase"):
+    """Kaplan–Meier curves with 95% confidence bands and the numbers at risk under the axis."""
+    from lifelines.plotting import add_at_risk_counts
+
+    fig, ax = plt.subplots(figsize=(8.5, 5.2), layout="constrained")
+    for name, km in kms.items():
+        km.plot_survival_function(
+            ax=ax, ci_show=True, label=f"{name} (n={km.event_observed.size:,})"
+        )
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share not yet lapsed")
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0))
+    add_at_risk_counts(*kms.values(), ax=ax, rows_to_show=["At risk"], labels=list(kms))
+    return fig
+
+
+def risk_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per risk segment, high to low: customers, their share, the mean probability of a purchase
+    and the sums of expected purchases, revenue, margin and CLV."""
+    g = scores.groupby("risk_segment")
+    out = pd.DataFrame(
+        {
+            "customers": g.size(),
+            "share": g.size() / max(len(scores), 1),
+            "mean probability of a purchase": g["p_purchase"].mean(),
+            "expected purchases": g["expected_purchases"].sum(),
+            "expected revenue, ₽": g["expected_revenue"].sum(),
+            "expected margin, ₽": g["expected_margin"].sum(),
+            "discounted CLV, ₽": g["clv"].sum(),
+        }
+    ).reindex([r for r in RISK_ORDER if r in g.groups])
+    out.index.name = "risk"
+    return out.reset_index()
+
+
+def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> dict:
+    """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
+    s, t = result.scores, result.truth
+    high = int((s["risk_segment"] == "high").sum())
+    figures = {
+        "customers scored": f"{len(s):,}",
+        "high risk": f"{high:,} ({high / max(len(s), 1):.0%})",
+        f"expected purchases, next {horizon} days": f"{s['expected_purchases'].sum():,.0f}",
+        f"expected revenue, next {horizon} days": f"{s['expected_revenue'].sum():,.0f} ₽",
+    }
+    caveats, comparison, status = [], "", "ok"
+    if "auc" in t:
+        where = "the held-out year" if t.get("evaluation") == "holdout" else "the synthetic future"
+        figures["AUC of a purchase"] = f"{t['auc']:.3f}"
+        comparison = f"On {where}: AUC {t['auc']:.3f}"
+        if baselines is not None and len(baselines) and baselines["auc"].notna().any():
+            best = baselines["auc"].idxmax()
+            comparison += (
+                f" against {baselines.loc[best, 'auc']:.3f} for the best naive baseline ({best})"
+            )
+            margin = t["auc"] - baselines.loc[best, "auc"]
+            if margin <= 0:
+                status = "warning"
+                caveats.append("the model does not rank better than the naive baseline")
+            elif margin < 0.01:
+                caveats.append(
+                    f"the model ranks barely better than {best} (AUC {t['auc']:.3f} against "
+                    f"{baselines.loc[best, 'auc']:.3f}); its value is in the counts and CLV"
+                )
+        comparison += "."
+        err = t.get("total_error")
+        if err is not None and abs(err) > 0.1:
+            status = "warning"
+            way = "under" if err < 0 else "over"
+            caveats.append(
+                f"the forecast {way}-predicts purchases by {abs(err):.0%} on {where} "
+                f"({t['predicted_total']:,.0f} predicted, {t['actual_total']:,.0f} made)"
+            )
+        person = t.get("person_future_total_error")
+        if person is not None and abs(person) > 0.1:
+            way = "short of" if person < 0 else "above"
+            caveats.append(
+                f"against every future purchase of the people behind the profiles (synthetic "
+                f"truth) the forecast is {abs(person):.0%} {way} them: anonymous receipts and "
+                "unattached records reach no profile, so no profile can forecast them"
+            )
+    else:
+        caveats.append("no future outcomes in the warehouse: the forecast is not graded")
+    return {
+        "status": status,
+        "title": f"{len(s):,} customers scored for the next {horizon} days",
+        "figures": figures,
+        "comparison": comparison,
+        "caveats": caveats,
+    }

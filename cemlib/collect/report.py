@@ -3,6 +3,7 @@ examples, built from a :class:`~cemlib.collect.stage.CollectResult` (logic here,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -51,6 +52,61 @@ def headline_figures(result: CollectResult) -> dict[str, Any]:
     if "web_events" in t.index:
         figures["web events with email"] = _pct(_cov(result, "web_events", "email"))
     return figures
+
+
+def verdict_of(result: CollectResult) -> dict[str, Any]:
+    """The stage's verdict (``cemlib.reports.verdict`` arguments): status, key figures, caveats."""
+    t = result.tables.set_index("table")
+    h = headline_figures(result)
+    rows = int(t["n_raw"].sum())
+    kept = bool((t["n_raw"] == t["n_staging"]).all())
+    header_only = [str(n) for n, r in t.iterrows() if r.status != "ok"]
+    caveats = []
+    if not kept:
+        caveats.append("some rows did not reach staging: rows in raw and in staging differ")
+    if header_only:
+        caveats.append("header only (0 rows): " + ", ".join(header_only))
+    if result.n_unparsed:
+        caveats.append(
+            f"{result.n_unparsed:,} values could not be read; they are empty in staging and the "
+            "quality stage quarantines the rows that need them"
+        )
+    after = int(t["n_after_as_of"].sum())
+    if after:
+        caveats.append(f"{after:,} rows are dated after as_of and are ignored by the models")
+    caveats += [str(w) for w in result.warnings]
+    status = "failed" if not kept else "warning" if header_only or result.warnings else "ok"
+    return {
+        "status": status,
+        "title": f"{rows:,} rows from {len(t)} source tables collected, none dropped"
+        if kept
+        else "rows were lost between raw and staging",
+        "figures": {
+            "rows collected": f"{rows:,}",
+            "tables": f"{len(t)} of {len(TABLES)}",
+            "valid phones (E.164)": h["phones valid (E.164)"],
+            "valid e-mails": h["emails valid"],
+            "values not readable": f"{result.n_unparsed:,}",
+        },
+        "comparison": "Every row of every file reached both raw (as received) and staging "
+        "(typed, normalized)."
+        if kept
+        else "",
+        "caveats": caveats,
+    }
+
+
+def table_overview(result: CollectResult) -> pd.DataFrame:
+    """Rows and date ranges per table, with the file columns only for files read from disk."""
+    cols = ["table", "n_raw", "n_staging", "date_column", "first_date", "p01_date", "p99_date",
+            "last_date", "n_after_as_of", "status"]  # fmt: skip
+    t = result.tables
+    if "file" in t and t["file"].astype(str).str.contains(r"[/\\.]", regex=True).any():
+        cols[1:1] = [c for c in ("file", "encoding", "delimiter") if c in t]
+    out = t[[c for c in cols if c in t]].copy()
+    if "file" in out:
+        out["file"] = out["file"].map(lambda f: Path(str(f)).name if f else f)
+    return out
 
 
 def summary_markdown(result: CollectResult) -> str:
@@ -141,6 +197,11 @@ def monthly_volume(wh: Warehouse, result: CollectResult) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+#: the columns of the masked examples: raw beside normalized, few enough to fit the page
+EXAMPLE_COLUMNS = ("contact_id", "full_name", "first_name", "last_name", "phone", "phone_e164",
+                   "email", "email_norm", "email_key", "city", "registered_at")  # fmt: skip
+
+
 def _roles(columns) -> dict[str, str]:
     roles = {}
     for c in columns:
@@ -170,7 +231,8 @@ def masked_examples(
         f'SELECT * FROM staging."{table}" USING SAMPLE {int(n)} ROWS (reservoir, {int(seed)})'
     )
     keep = [c for c in df.columns if not c.startswith("_") or c == "_source_row"]
-    return mask_frame(df[keep], roles=_roles(keep))
+    shown = [c for c in EXAMPLE_COLUMNS if c in keep] or keep[:10]
+    return mask_frame(df[shown], roles=_roles(shown))
 
 
 # -- plots ------------------------------------------------------------------------------------
@@ -211,6 +273,8 @@ def plot_normalization(result: CollectResult):
 
     n = result.normalization
     n = n[n["n_values"] > 0].copy()
+    moved = (n["n_changed"].astype("Float64").fillna(0) + n["n_unparsed"]) / n["n_values"]
+    n = n[moved.astype(float) >= 0.005]  # the table below lists every column
     n["label"] = n["table"] + " · " + n["column"] + " (" + n["kind"] + ")"
     n = n.iloc[::-1]
     changed = n["n_changed"].astype("Float64").fillna(0).astype(float) / n["n_values"] * 100
@@ -218,7 +282,7 @@ def plot_normalization(result: CollectResult):
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(n) + 1.5))
     ax.barh(n["label"], changed, label="rewritten by normalization")
     ax.barh(n["label"], unparsed, left=changed, color="#c0392b", label="not parseable -> NA")
-    ax.set_title("What normalization did, per column")
+    ax.set_title("What normalization did (columns where it touched 0.5% or more)")
     ax.set_xlabel("share of non-empty values, %")
     ax.set_ylabel("table · column (kind)")
     ax.legend(loc="lower right")

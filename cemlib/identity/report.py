@@ -146,7 +146,6 @@ def plot_profile_sizes(result: IdentityResult):
     b.bar(k + width / 2, emails.value_counts().reindex(k, fill_value=0), width, label="emails")
     b.set(title="Distinct phones and emails per profile", xlabel="identifiers", ylabel="profiles")
     b.legend()
-    fig.tight_layout()
     return fig
 
 
@@ -166,8 +165,8 @@ def plot_match_weights(result: IdentityResult):
     if model is None:
         return None
     mw = model.match_weights().dropna(subset=["match_weight"])
-    labels = (mw["comparison"] + ": " + mw["level"].astype(str).str.slice(0, 38)).tolist()
-    fig, ax = plt.subplots(figsize=(9, 0.28 * len(mw) + 1.2))
+    labels = (mw["comparison"] + ": " + mw["level"].astype(str)).tolist()
+    fig, ax = plt.subplots(figsize=(11, 0.28 * len(mw) + 1.2))
     colors = np.where(mw["match_weight"] >= 0, "#55a868", "#c44e52")
     ax.barh(np.arange(len(mw)), mw["match_weight"], color=colors)
     ax.set_yticks(np.arange(len(mw)), labels, fontsize=8)
@@ -178,8 +177,25 @@ def plot_match_weights(result: IdentityResult):
         xlabel="match weight",
         ylabel="comparison level",
     )
-    fig.tight_layout()
     return fig
+
+
+def save_splink_match_weights(result: IdentityResult, headlines_path) -> str | None:
+    """Splink's own interactive match-weights chart as a self-contained HTML file beside the
+    report (its JavaScript inlined, so it opens offline; parameters only, no personal data).
+    Returns the file name to link, or None without a model or a report folder."""
+    from pathlib import Path
+
+    model = result.resolver.model_
+    linker = getattr(model, "linker_", None) if model is not None else None
+    if linker is None or not headlines_path:
+        return None
+    name = Path(headlines_path).name.replace(".headlines.json", "") + "_match_weights.html"
+    path = Path(headlines_path).parent / name
+    linker.visualisations.match_weights_chart().save_offline_chart(
+        str(path), overwrite=True, print_msg=False
+    )
+    return name
 
 
 def agreeing_table(result: IdentityResult) -> pd.DataFrame:
@@ -206,10 +222,14 @@ def merge_examples(result: IdentityResult, n: int = 8, seed: int = 0) -> pd.Data
     """A sample of accepted model merges with their evidence; names and identifiers masked."""
     res = result.resolver
     nodes = res.nodes_
-    lk = res.links_[res.links_["accepted"] & (res.links_["rule"] == "model")]
-    if lk.empty:
-        lk = res.links_[res.links_["accepted"]]
-    lk = lk.sample(min(n, len(lk)), random_state=seed) if len(lk) else lk
+    lk = res.links_[res.links_["accepted"]]
+    if len(lk):  # merges across sources first (joining a contact to its orders or receipts is
+        # what identity resolution is for), model merges before rule merges within each
+        src = nodes["source"].to_numpy()
+        across = src[lk["rid_l"].astype(int).to_numpy()] != src[lk["rid_r"].astype(int).to_numpy()]
+        rank = np.where(across, 0, 2) + np.where(lk["rule"].to_numpy() == "model", 0, 1)
+        shuffled = lk.assign(_rank=rank).sample(frac=1.0, random_state=seed)
+        lk = shuffled.sort_values("_rank", kind="stable").head(n)
     rows = []
     for _, e in lk.iterrows():
         a, b = nodes.iloc[int(e["rid_l"])], nodes.iloc[int(e["rid_r"])]
@@ -238,6 +258,48 @@ def merge_examples(result: IdentityResult, n: int = 8, seed: int = 0) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def verdict_of(result: IdentityResult) -> dict:
+    """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
+    f = result.figures
+    attached = f["attached_records"] / max(f["records"], 1)
+    figures = {
+        "profiles": f"{f['profiles']:,}",
+        "records attached": f"{f['attached_records']:,} of {f['records']:,} ({attached:.0%})",
+    }
+    caveats, comparison, status = [], "", "ok"
+    if f.get("match_threshold") is not None:
+        figures["match threshold (from the data)"] = f"{f['match_threshold']:.3f}"
+    e = result.evaluation
+    if e:
+        figures["pairwise F1 (truth)"] = f"{e['f1']:.3f}"
+        figures["profiles mixing people"] = f"{e['false_merge_rate']:.2%}"
+        comparison = (
+            f"Against the synthetic truth: precision {e['precision']:.3f}, recall "
+            f"{e['recall']:.3f}; {e['profiles']:,} profiles for {e['persons']:,} people."
+        )
+        if e["false_merge_rate"] > 0.02:
+            status = "warning"
+            caveats.append(f"{e['false_merge_rate']:.1%} of the profiles mix two or more people")
+    ids = f.get("id_changes")
+    if ids and ids.get("kept"):
+        comparison += (
+            f" Since the last run: {ids['kept']:,} profile ids kept, {ids['merged']:,} merged, "
+            f"{ids['split']:,} split."
+        )
+    if f["unattached_records"]:
+        caveats.append(
+            f"{f['unattached_records']:,} records stay unattached (anonymous receipts and sessions, "
+            "or only a shared identifier): they count in no profile"
+        )
+    return {
+        "status": status,
+        "title": f"{f['attached_records']:,} records collapsed into {f['profiles']:,} profiles",
+        "figures": figures,
+        "comparison": comparison.strip(),
+        "caveats": caveats,
+    }
+
+
 def evaluation_table(result: IdentityResult) -> pd.DataFrame | None:
     if not result.evaluation:
         return None
@@ -253,7 +315,13 @@ def evaluation_table(result: IdentityResult) -> pd.DataFrame | None:
         "persons",
         "records",
     ]
-    return pd.DataFrame({"metric": keys, "value": [result.evaluation[k] for k in keys]})
+    words = {"precision": "pairwise precision", "recall": "pairwise recall", "f1": "pairwise F1",
+             "bcubed_precision": "B-cubed precision", "bcubed_recall": "B-cubed recall",
+             "bcubed_f1": "B-cubed F1", "false_merge_rate": "profiles mixing people (share)",
+             "profiles": "profiles", "persons": "people (truth)", "records": "records attached"}  # fmt: skip
+    return pd.DataFrame(
+        {"metric": [words[k] for k in keys], "value": [result.evaluation[k] for k in keys]}
+    )
 
 
 def calibration_table(result: IdentityResult) -> pd.DataFrame | None:

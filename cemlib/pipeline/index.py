@@ -6,16 +6,25 @@ read the same from a file share, an e-mail attachment or an offline laptop.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
+from cemlib.pipeline import overview
 from cemlib.pipeline.history import history_section
-from cemlib.pipeline.result import FAILED, NOT_AVAILABLE, OK, SKIPPED, RunResult
+from cemlib.pipeline.overview import (
+    format_value,
+    headline_details,
+    stage_table,
+    verdicts,
+    what_changed,
+)
+from cemlib.pipeline.result import FAILED, NOT_AVAILABLE, RunResult
+
+_e, _badge, _duration, _BADGE = overview.e, overview.badge, overview.duration, overview.BADGE
+__all__ = ["format_value", "list_runs", "render_run_index", "render_reports_index"]
 
 _CSS = """
 :root { --ok:#1a7f37; --failed:#cf222e; --skipped:#9a6700; --na:#6e7781; --line:#d0d7de; }
@@ -45,44 +54,24 @@ code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospac
 pre { background:#f6f8fa; padding: 10px 12px; overflow-x: auto; border-radius: 6px; }
 a { color:#0969da; text-decoration: none; } a:hover { text-decoration: underline; }
 .links a { margin-right: 10px; white-space: nowrap; }
+.links a.secondary { color:#59636e; font-size: 0.88em; }
+.stage-card { margin: 10px 0 14px; }
+.stage-head { font-size: 1.02em; margin-bottom: 4px; }
+.cem-verdict { border-left: 5px solid var(--cem-v); background: var(--cem-vb); padding: 8px 14px;
+               margin: 4px 0 8px; border-radius: 4px; }
+.cem-verdict .cem-v-title { font-weight: 600; margin-bottom: 4px; }
+.cem-verdict .cem-v-status { display:inline-block; color:#fff; background: var(--cem-v);
+               border-radius: 10px; padding: 0 8px; font-size: 0.8em; margin-right: 8px;
+               text-transform: uppercase; }
+.cem-verdict .cem-v-figs { display:flex; flex-wrap: wrap; gap: 4px 26px; margin: 4px 0; }
+.cem-verdict .cem-v-fig b { display:block; font-size: 1.2em; font-variant-numeric: tabular-nums; }
+.cem-verdict .cem-v-fig span { color:#59636e; font-size: 0.86em; }
+.cem-verdict p { margin: 3px 0; } .cem-verdict ul { margin: 2px 0 2px 1.1em; padding: 0; }
 .muted { color:#59636e; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 6px 24px; }
 details summary { cursor: pointer; color:#0969da; margin: 6px 0; }
 footer { margin-top: 36px; color:#59636e; font-size: 0.85em; }
 """
-
-_BADGE = {OK: "b-ok", FAILED: "b-failed", SKIPPED: "b-skipped", NOT_AVAILABLE: "b-na"}
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _badge(status: str) -> str:
-    return f'<span class="badge {_BADGE.get(status, "b-" + status)}">{_e(status)}</span>'
-
-
-def format_value(value: Any) -> str:
-    """A headline figure as a reviewer reads it: ``12,345``, ``0.873``, ``1,234.50``."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value != value:
-            return "n/a"
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        if abs(value) >= 1:
-            return f"{value:,.2f}"
-        return f"{value:.3g}"
-    if value is None:
-        return "n/a"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
 
 
 def _when(stamp: str | None) -> str:
@@ -90,18 +79,6 @@ def _when(stamp: str | None) -> str:
     if not stamp:
         return ""
     return stamp.replace("T", " ").replace("+00:00", " UTC")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def _page(title: str, body: str, head: str = "") -> str:
@@ -149,7 +126,10 @@ def render_run_index(run: RunResult) -> str:
     parts = [
         f"<h1>cemlib run {_e(run.run_id)} {_badge(run.status)}</h1>",
         f'<p class="sub">Customer data checks, identity resolution, churn and next offers '
-        f'as of {_e(run.as_of)}. <a href="../index.html">All runs</a></p>',
+        f"as of {_e(run.as_of)}: <strong>{_e(run.status)}</strong>"
+        + (f" in {_e(_duration(run.duration))}" if run.duration is not None else "")
+        + f", {sum(s.status == 'ok' for s in run.stages)} of {len(run.stages)} stages ok. "
+        '<a href="../index.html">All runs</a></p>',
     ]
     for s in run.stages:
         if s.status == FAILED:
@@ -172,49 +152,14 @@ def render_run_index(run: RunResult) -> str:
             "(notebook not found); the stages depending on them were skipped.</div>"
         )
     parts += _warehouse_notes(run)
-    parts.append('<h2>Run</h2><table class="facts">')
+
+    parts += verdicts(run)
+    parts += stage_table(run)
+    parts += what_changed(run, list_runs(Path(run.run_dir).parent) if run.run_dir else [])
+    parts += headline_details(run)
+    parts.append('<h2>Run details</h2><table class="facts">')
     parts += [f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts]
     parts.append("</table>")
-
-    parts.append(
-        "<h2>Stages</h2><table><tr><th>Stage</th><th>What it does</th><th>Status</th>"
-        '<th class="num">Duration</th><th>Reports</th><th>Notes</th></tr>'
-    )
-    for s in run.stages:
-        links = []
-        if s.html:
-            links.append(f'<a href="{_e(s.html)}">report</a>')
-        if s.html_code:
-            links.append(f'<a href="{_e(s.html_code)}">with code</a>')
-        if s.notebook:
-            links.append(f'<a href="{_e(s.notebook)}">notebook</a>')
-        note = s.error_summary if s.status != OK else ""
-        if s.inputs_from_other_runs:
-            runs = sorted(set(s.inputs_from_other_runs.values()))
-            note = (note + "; " if note else "") + (
-                f"read {len(s.inputs_from_other_runs)} table(s) written by run {', '.join(runs)}"
-            )
-        parts.append(
-            f"<tr><td><strong>{_e(s.name)}</strong></td><td>{_e(s.title)}</td>"
-            f'<td>{_badge(s.status)}</td><td class="num">{_e(_duration(s.duration))}</td>'
-            f'<td class="links">{"".join(links)}</td><td>{_e(note)}</td></tr>'
-        )
-    parts.append("</table>")
-
-    with_figures = [s for s in run.stages if s.headlines]
-    parts.append("<h2>Headline figures</h2>")
-    if not with_figures:
-        parts.append('<p class="muted">No stage recorded headline figures.</p>')
-    else:
-        parts.append('<div class="grid">')
-        for s in with_figures:
-            rows = "".join(
-                f'<tr><td>{_e(k)}</td><td class="num">{_e(format_value(v))}</td></tr>'
-                for k, v in s.headlines.items()
-            )
-            parts.append(f"<div><h3>{_e(s.name)}</h3><table>{rows}</table></div>")
-        parts.append("</div>")
-
     parts += _warehouse_tables(run)
     parts.append("<h2>Parameters</h2>")
     for s in run.stages:
@@ -232,12 +177,14 @@ def render_run_index(run: RunResult) -> str:
         "<details><summary>Run configuration (YAML)</summary>"
         f"<pre>{_e(run.config_yaml)}</pre></details>"
     )
-    parts.append('<h2>Software</h2><table class="narrow">')
+    parts.append('<details><summary>Software versions</summary><table class="narrow">')
     parts += [
         f'<tr><td>{_e(k)}</td><td class="num">{_e(v)}</td></tr>' for k, v in run.versions.items()
     ]
-    parts.append("</table>")
-    parts.append(f"<footer>Written by <code>cem run</code> into {_e(run.run_dir)}.</footer>")
+    parts.append("</table></details>")
+    parts.append(
+        f"<footer>Written by <code>cem run</code> into the folder {_e(Path(run.run_dir).name)}.</footer>"
+    )
     return _page(f"cemlib run {run.run_id}", "\n".join(parts))
 
 

@@ -3,7 +3,9 @@
 Two renderings per notebook: one for reviewers without code cells (nbconvert's
 ``exclude_input``), one with code for data scientists. nbconvert's stock ``lab`` template
 loads require.js, MathJax and mermaid from a CDN; reviewers may read the reports offline and
-the stage notebooks need none of them, so the template used here drops those scripts. Styles
+the stage notebooks need none of them, so the template used here drops those scripts, and
+widget outputs (DuckDB's progress bar on a long query) whose only offline form would be
+``FloatProgress(value=0.0, ...)``. Styles
 are inlined and plots are always embedded as base64 PNG (with the alt text that
 ``cemlib.reports.show`` records), so each HTML file stands alone.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -27,9 +30,7 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block data_javascript -%}
 <pre class="cem-omitted">[JavaScript output omitted from the offline report]</pre>
 {%- endblock data_javascript -%}
-{%- block data_widget_view -%}
-{%- if 'text/plain' in output.data -%}<pre>{{ output.data['text/plain'] | escape_html }}</pre>{%- endif -%}
-{%- endblock data_widget_view -%}
+{%- block data_widget_view -%}{%- endblock data_widget_view -%}
 {%- block data_png scoped -%}
 <div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
 <img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
@@ -72,6 +73,19 @@ def _exporter(with_code: bool):
     return exporter
 
 
+_WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _without_widgets(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` without widget outputs: offline, with no widget state saved, nbconvert falls back
+    to their text form (``FloatProgress(value=0.0, ...)``, DuckDB's progress bar)."""
+    for cell in nb.cells:
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs if _WIDGET not in (o.get("data") or {})]
+    nb.metadata.pop("widgets", None)  # their saved state, of no use without them
+    return nb
+
+
 def render_html(
     notebook: str | Path | nbformat.NotebookNode,
     output: str | Path,
@@ -94,8 +108,8 @@ def render_html(
         for cls, content in (("cem-header", header), ("cem-failure", banner))
         if content
     ]
+    nb = _without_widgets(copy.deepcopy(nb))
     if extra:
-        nb = copy.deepcopy(nb)
         nb.cells[0:0] = [nbformat.v4.new_markdown_cell(text) for text in extra]
     out = Path(output)
     resources = {"metadata": {"name": title or out.stem}}
@@ -105,3 +119,53 @@ def render_html(
     tmp.write_text(body, encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+#: what no reviewer page may show: scientific notation, "nan", pandas' six decimals
+BAD_TEXT = re.compile(r"e\+\d\d|\bnan\b|\.000000")
+#: a path of the machine that ran the report (a server's layout, a user's home)
+SERVER_PATH = re.compile(r"(?<![\w.])/(?:home|root|tmp|work|usr|opt|var|srv|Users)/[\w.\-/]+")
+_RAW_REPR = re.compile(r"^\s*[\[{(]['\"\w]")
+
+
+def _output_texts(output) -> list[tuple[str, str]]:
+    """(what, text) of one output: stream text, plain text, HTML."""
+    if output.get("output_type") == "stream":
+        return [(f"stream {output.get('name')}", output.get("text", ""))]
+    data = output.get("data") or {}
+    return [
+        (mime, data[mime]) for mime in ("text/plain", "text/html", "text/markdown") if mime in data
+    ]
+
+
+def report_problems(notebook: str | Path | nbformat.NotebookNode) -> list[str]:
+    """What a reviewer must not meet in an executed notebook's outputs, one line each: stderr
+    (warnings), a raw dict or list printed, a server path, ``nan`` / ``e+NN`` / ``.000000``.
+    The stage tests fail on any of them."""
+    nb = (
+        nbformat.read(str(notebook), as_version=4) if isinstance(notebook, str | Path) else notebook
+    )
+    problems = []
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    for i, cell in enumerate(code_cells, start=1):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                continue  # a failed stage has its own banner
+            data = out.get("data") or {}
+            for what, text in _output_texts(out):
+                text = "".join(text) if isinstance(text, list) else str(text)
+                where = f"code cell {i} ({what})"
+                if what == "stream stderr" and text.strip():
+                    problems.append(f"{where}: stderr {text.strip()[:100]!r}")
+                    continue
+                if what == "text/plain" and set(data) <= {"text/plain"} and _RAW_REPR.match(text):
+                    problems.append(f"{where}: raw value printed {text.strip()[:80]!r}")
+                if what == "text/plain" and "image/png" in data:
+                    continue  # the repr under a plot, never shown
+                if what == "text/html" or set(data) <= {"text/plain"} or what == "text/markdown":
+                    plain = re.sub(r"<[^>]+>|data:image/[^\"']+", " ", text)
+                    for pattern, kind in ((SERVER_PATH, "server path"), (BAD_TEXT, "text")):
+                        hit = pattern.search(plain)
+                        if hit:
+                            problems.append(f"{where}: {kind} {hit.group(0)[:80]!r}")
+    return problems

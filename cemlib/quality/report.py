@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cemlib.config import reports_dir
 from cemlib.quality.rowsql import quote
 from cemlib.quality.scorecard import expectation_scorecard, table_scorecard
 from cemlib.quality.stage import QualityReport
+from cemlib.quality.suites import load_suites
 from cemlib.reports import mask_frame
 from cemlib.warehouse import STAMP_COLUMNS, Warehouse
 
@@ -100,11 +102,113 @@ def summary_markdown(report: QualityReport, trend: pd.DataFrame | None = None) -
     return "\n".join(lines)
 
 
+#: outcome of a check in words, in the order the report lists them
+OUTCOMES = ("failed", "warning", "rows quarantined", "passed")
+
+
+def _thresholds(suites_dir: str | Path | None) -> dict[tuple[str, str], float]:
+    """(table, expectation name) -> ``mostly`` of the suites' checks that set one."""
+    try:
+        suites = load_suites(suites_dir)
+    except Exception:  # the report still shows every result without its threshold
+        return {}
+    return {
+        (table, c.name): float(c.kwargs["mostly"])
+        for table, suite in suites.items()
+        for c in suite.checks
+        if "mostly" in c.kwargs
+    }
+
+
+def check_table(report: QualityReport, suites_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every evaluated check in words: outcome (failing and warning first), the threshold it is
+    held to, rows checked and failing, the share passing and the rows quarantined."""
+    card = expectation_scorecard(report.results)
+    mostly = _thresholds(suites_dir)
+    failing = pd.to_numeric(card["unexpected_count"], errors="coerce")
+    ok = card["success"].astype(bool)
+    outcome = np.select(
+        [
+            ~ok & (card["severity"] == "warning"),
+            ~ok & (card["level"] == "table"),
+            (card["rows_quarantined"] > 0) | (~ok & (card["level"] == "row")),
+        ],
+        ["warning", "failed", "rows quarantined"],
+        default="passed",
+    )
+
+    def threshold(r) -> str:
+        if r["level"] == "table":
+            return "the whole table"
+        m = mostly.get((r["table"], r["expectation"]))
+        if m is not None:
+            return f"≥ {100 * m:g}% of rows"
+        return "every row" + (" (else quarantined)" if r["severity"] == "critical" else "")
+
+    out = pd.DataFrame(
+        {
+            "outcome": outcome,
+            "table": card["table"],
+            "check": card["reason"],
+            "severity": card["severity"],
+            "threshold": card.apply(threshold, axis=1),
+            "rows failing": failing.astype("Int64"),
+            "pass_rate": card["pass_rate"],
+            "rows_quarantined": card["rows_quarantined"].astype("Int64"),
+            "expectation": card["expectation"],
+        }
+    )
+    order = {o: i for i, o in enumerate(OUTCOMES)}
+    out["_o"] = out["outcome"].map(order)
+    out = out.sort_values(["_o", "rows failing"], ascending=[True, False], kind="stable")
+    return out.drop(columns="_o").reset_index(drop=True)
+
+
+def verdict_of(report: QualityReport, trend: pd.DataFrame | None = None) -> dict[str, object]:
+    """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
+    h = headline_figures(report)
+    share = h["rows quarantined"] / max(h["rows in"], 1)
+    caveats = [str(w) for w in report.warnings[:4]]
+    if len(report.warnings) > 4:
+        caveats.append(f"and {len(report.warnings) - 4} more warnings, listed below")
+    if not h["rows conserved"]:
+        caveats.insert(0, "rows were lost: rows in differ from clean + quarantined")
+    comparison = "This is the first run in this warehouse: no trend yet."
+    if trend is not None and len(trend):
+        now = pd.to_numeric(trend["rows_in"], errors="coerce").sum()
+        before = pd.to_numeric(trend["rows_in_previous"], errors="coerce").sum()
+        passed = pd.to_numeric(trend["share_passed"], errors="coerce").mean()
+        passed_before = pd.to_numeric(trend["share_passed_previous"], errors="coerce").mean()
+        comparison = (
+            f"Against the previous run {report.previous_run_id}: {int(now):,} rows in "
+            f"(was {int(before):,}); {100 * passed:.1f}% of the checks passed "
+            f"(was {100 * passed_before:.1f}%)."
+        )
+    elif report.previous_run_id:
+        comparison = f"Previous run: {report.previous_run_id}."
+    status = "failed" if not h["rows conserved"] else "warning" if report.warnings else "ok"
+    return {
+        "status": status,
+        "title": f"{h['rows clean']:,} of {h['rows in']:,} rows clean, "
+        f"{h['rows quarantined']:,} held in quarantine with a reason",
+        "figures": {
+            "rows in": f"{h['rows in']:,}",
+            "rows quarantined": f"{h['rows quarantined']:,} ({100 * share:.2f}%)",
+            "checks passed": f"{h['expectations passed']} of {h['expectations evaluated']}",
+            "warnings": f"{h['warnings']}",
+            "rows conserved": "yes" if h["rows conserved"] else "NO",
+        },
+        "comparison": comparison,
+        "caveats": caveats,
+    }
+
+
 def plot_quarantine_by_reason(report: QualityReport, top: int = 15):
     """Horizontal bars: rows quarantined per (table, reason)."""
     import matplotlib.pyplot as plt
 
     data = report.quarantine_by_reason.head(top).iloc[::-1]
+    data = data.assign(reason=data["reason"].map(lambda r: r if len(r) <= 60 else r[:57] + "..."))
     fig, ax = plt.subplots(figsize=(9, 0.35 * max(len(data), 3) + 1.2))
     if len(data):
         labels = [f"{t}: {r}" for t, r in zip(data["table"], data["reason"], strict=True)]
@@ -119,15 +223,18 @@ def plot_quarantine_by_reason(report: QualityReport, top: int = 15):
 
 
 def plot_pass_rates(report: QualityReport):
-    """Lowest pass rate of the row-level expectations of each table."""
+    """Lowest pass rate of the row-level expectations of each table (axis from 0)."""
     import matplotlib.pyplot as plt
 
     card = expectation_scorecard(report.results)
     row = card[card["level"] == "row"]
     worst = row.groupby("table")["pass_rate"].min().sort_values()
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = plt.subplots(figsize=(8, 3.2))
     ax.bar(worst.index, 100.0 * worst.values)
-    ax.set_ylim(min(95.0, 100.0 * float(worst.min()) - 0.5) if len(worst) else 0, 100.05)
+    ax.set_ylim(0, 112)
+    ax.set_yticks([0, 20, 40, 60, 80, 100])
+    for x, v in enumerate(worst.values):
+        ax.text(x, 100.0 * v, f"{100.0 * v:.1f}%", ha="center", va="bottom", fontsize=9)
     ax.set_title("Lowest pass rate among each table's row-level expectations")
     ax.set_xlabel("table")
     ax.set_ylabel("rows passing (%)")
@@ -196,6 +303,7 @@ def _pii_roles(columns: list[str]) -> dict[str, str]:
 
 
 __all__ = [
+    "check_table",
     "data_docs_location",
     "expectation_scorecard",
     "headline_figures",
@@ -204,4 +312,5 @@ __all__ = [
     "plot_quarantine_by_reason",
     "summary_markdown",
     "table_scorecard",
+    "verdict_of",
 ]

@@ -191,7 +191,12 @@ def test_in_memory_typed_frames_stage_like_files(tmp_path):
 
 
 def test_report_on_a_folder_source(russian_export, tmp_path):
-    from cemlib.collect.report import headline_figures, masked_examples, summary_markdown
+    from cemlib.collect.report import (
+        headline_figures,
+        masked_examples,
+        summary_markdown,
+        verdict_of,
+    )
 
     write(russian_export / "web_events.csv", "event_id;ts;event_type;email\n")
     wh = tmp_path / "w.duckdb"
@@ -205,6 +210,11 @@ def test_report_on_a_folder_source(russian_export, tmp_path):
     )
     figures = headline_figures(result)
     assert figures["rows loaded"] == 10
+    v = verdict_of(result)
+    assert v["status"] == "warning"  # web_events has its header only
+    assert v["figures"]["rows collected"] == "10" and v["figures"]["tables"] == "4 of 8"
+    assert any("web_events" in c for c in v["caveats"])
+    assert any(c.startswith("4 values could not be read") for c in v["caveats"])
     assert figures["values not parseable"] == 4
     assert figures["orders with email"] == "66.7%"
     with Warehouse(wh, read_only=True) as w:

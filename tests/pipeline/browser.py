@@ -130,3 +130,97 @@ def check_pages(pages: Iterable[Path], executable: str) -> dict[str, dict]:
         finally:
             browser.close()
     return report
+
+
+# -- what a reviewer reads ------------------------------------------------------------------------
+VIEWPORT = {"width": 1400, "height": 900}
+MAX_SCREENS = 8
+MAX_VISIBLE_ROWS = 20
+#: text a reviewer should never meet: scientific notation, "nan", pandas' six decimals
+BAD_TEXT = r"e\+\d\d|\bnan\b|\.000000"
+
+_READ_JS = r"""(bad) => {
+  const doc = document.documentElement;
+  const out = {height: doc.scrollHeight, width: doc.scrollWidth, view: window.innerWidth,
+               overflow: [], stderr: 0, bad_text: [], long_tables: [], external: []};
+  if (doc.scrollWidth > doc.clientWidth + 1) out.overflow.push(`page ${doc.scrollWidth}px wide`);
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || el.closest('details:not([open])')) continue;
+    const ox = getComputedStyle(el).overflowX;
+    const cut = ox !== 'visible' && el.scrollWidth > el.clientWidth + 2 && el.clientWidth > 0;
+    const parent = el.parentElement;  // only the outermost element past the right edge
+    const past = r.right > doc.clientWidth + 1 && ox === 'visible' && parent
+                 && getComputedStyle(parent).overflowX === 'visible'
+                 && parent.getBoundingClientRect().right <= doc.clientWidth + 1;
+    if (cut || past) {
+      const text = (el.innerText || el.getAttribute('alt') || '').slice(0, 60).replace(/\s+/g, ' ');
+      out.overflow.push(`${el.tagName.toLowerCase()} "${text}" ${Math.round(r.right)}px`
+                        + (cut ? ` (content ${el.scrollWidth}px in ${el.clientWidth}px)` : ''));
+    }
+  }
+  out.stderr = document.querySelectorAll(
+    '[data-mime-type="application/vnd.jupyter.stderr"], .output_stderr').length;
+  const re = new RegExp(bad, 'g');
+  const text = document.body.innerText;
+  let m;
+  while ((m = re.exec(text)) !== null && out.bad_text.length < 10) {
+    out.bad_text.push(text.slice(Math.max(0, m.index - 40), m.index + 20).replace(/\s+/g, ' '));
+  }
+  for (const t of document.querySelectorAll('table')) {
+    if (t.getClientRects().length === 0 || t.closest('details:not([open])')) continue;
+    const rows = [...t.querySelectorAll('tr')].filter(r => r.getClientRects().length > 0
+                                                         && !r.querySelector('th'));
+    if (rows.length > %d) out.long_tables.push(
+      `${rows.length} rows: "${(t.innerText || '').slice(0, 50).replace(/\s+/g, ' ')}"`);
+  }
+  for (const el of document.querySelectorAll('script[src], link[href]')) {
+    const url = el.getAttribute('src') || el.getAttribute('href');
+    const rel = (el.getAttribute('rel') || '').toLowerCase();
+    if (/^(https?:)?\/\//i.test(url) && (el.tagName === 'SCRIPT' || rel.includes('stylesheet')))
+      out.external.push(url);
+  }
+  return out;
+}""".replace("%d", str(MAX_VISIBLE_ROWS))
+
+
+def read_pages(pages: Iterable[Path], executable: str, shots: Path | None = None) -> dict:
+    """Each page as a reviewer reads it at 1400x900: its height in screens, horizontal overflow,
+    stderr areas, bad text, long visible tables, external scripts and stylesheets; a full-page
+    screenshot of each goes to ``shots`` (named ``<run folder>__<page>.png``)."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, dict] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=FLAGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(
+                ("file:", "data:", "about:")) else r.abort())  # fmt: skip
+            for path in pages:
+                path = Path(path)
+                page.goto(path.as_uri(), wait_until="load")
+                found = page.evaluate(_READ_JS, BAD_TEXT)
+                found["screens"] = round(found["height"] / VIEWPORT["height"], 1)
+                if shots is not None:
+                    shots.mkdir(parents=True, exist_ok=True)
+                    name = f"{path.parent.name}__{path.stem}.png"
+                    page.screenshot(path=str(shots / name), full_page=True)
+                    found["screenshot"] = str(shots / name)
+                out[str(path)] = found
+        finally:
+            browser.close()
+    return out
+
+
+def reader_problems(found: dict, max_screens: float = MAX_SCREENS) -> list[str]:
+    """What :func:`read_pages` found wrong on one page, one line each."""
+    problems = [f"horizontal overflow: {o}" for o in found["overflow"]]
+    if found["stderr"]:
+        problems.append(f"{found['stderr']} stderr output area(s)")
+    problems += [f"text {t!r}" for t in found["bad_text"]]
+    problems += [f"table of {t}" for t in found["long_tables"]]
+    problems += [f"external script or stylesheet {u}" for u in found["external"]]
+    if found["height"] > max_screens * VIEWPORT["height"]:
+        problems.append(f"{found['screens']} screens long (at most {max_screens})")
+    return problems

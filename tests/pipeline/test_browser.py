@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from cemlib.cli import main
@@ -95,3 +98,79 @@ def test_full_run_reports_open_clean_in_chromium(full_run):
             assert images, f"{stage.name}: no plot in the report"
             empty = [i["src"] for i in images if not (i["complete"] and i["width"] > 0)]
             assert not empty, f"{stage.name}: empty images {empty}"
+
+
+ARTIFACTS = Path(
+    os.environ.get(
+        "CEM_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+    )
+)
+
+
+def _reviewer_pages(run, cfg):
+    return [cfg.run_dir / "index.html"] + [cfg.run_dir / s.html for s in run.stages if s.html]
+
+
+@pytest.mark.timeout(900)
+def test_full_run_reports_read_in_a_minute(full_run):
+    """Each reviewer page of a real run, at 1400x900: no horizontal overflow, no stderr, no
+    ``nan``/``e+NN``/``.000000``, no table of more than 20 visible rows, no external script or
+    stylesheet, at most 8 screens; each executed notebook free of warnings, raw dicts and server
+    paths. Full-page screenshots go to build/test-artifacts/reports/ (gitignored)."""
+    from cemlib.pipeline.render import report_problems
+    from tests.pipeline.browser import read_pages, reader_problems
+
+    run, cfg = full_run
+    assert {s.status for s in run.stages} == {"ok"}, [(s.name, s.error_summary) for s in run.stages]
+    pages = _reviewer_pages(run, cfg)
+    found = read_pages(pages, CHROMIUM, ARTIFACTS / "reports")
+    problems = {p.name: reader_problems(f) for p, f in zip(pages, found.values(), strict=True)}
+    for stage in run.stages:
+        problems[stage.notebook] = report_problems(cfg.run_dir / stage.notebook)
+    assert {k: v for k, v in problems.items() if v} == {}
+    assert all((ARTIFACTS / "reports" / f"{p.parent.name}__{p.stem}.png").is_file() for p in pages)
+    for stage in run.stages:  # every stage leads with its verdict, and the index shows it
+        assert (cfg.run_dir / f"{stage.name}.verdict.json").is_file(), stage.name
+        assert 'class="cem-verdict"' in (cfg.run_dir / stage.html).read_text(encoding="utf-8")
+    assert (cfg.run_dir / "index.html").read_text(encoding="utf-8").count(
+        'class="cem-verdict"'
+    ) == len(run.stages)
+
+
+def test_reader_check_fails_on_each_defect(tmp_path):
+    """The reader check itself: each defect of the issue on a page of its own is reported."""
+    from tests.pipeline.browser import read_pages, reader_problems
+
+    rows = "".join(f"<tr><td>{i}</td></tr>" for i in range(25))
+    collapsed = f"<details><summary>more</summary><table>{rows}</table></details>"
+    cases = {
+        "overflow": "<div style='width:2000px'>wide</div>",
+        "cut": "<div style='overflow-x:auto;width:300px'><table><tr>"
+        + "<td>x</td>" * 80
+        + "</tr></table></div>",
+        "stderr": "<div data-mime-type='application/vnd.jupyter.stderr'>UserWarning</div>",
+        "nan": "<p>share nan</p>",
+        "sci": "<p>6.762996e+07</p>",
+        "decimals": "<p>26783.000000</p>",
+        "rows": f"<table>{rows}</table>",
+        "script": "<script src='https://cdn.example.org/x.js'></script>",
+        "css": "<link rel='stylesheet' href='https://cdn.example.org/x.css'>",
+        "long": "<div style='height:8000px'>long</div>",
+        "clean": f"<p>1,234 rows; 12.5%</p>{collapsed}<div style='height:7000px'></div>",
+    }
+    pages = []
+    for name, body in cases.items():
+        page = tmp_path / f"{name}.html"
+        page.write_text(f"<html><body style='margin:0'>{body}</body></html>", encoding="utf-8")
+        pages.append(page)
+    found = read_pages(pages, CHROMIUM, tmp_path / "shots")
+    problems = {Path(p).stem: reader_problems(f) for p, f in found.items()}
+    assert problems["clean"] == []
+    expected = {
+        "overflow": "horizontal overflow", "cut": "horizontal overflow", "stderr": "stderr",
+        "nan": "'share nan'", "sci": "e+07", "decimals": ".000000", "rows": "table of 25 rows",
+        "script": "external script", "css": "external script or stylesheet", "long": "screens long",
+    }  # fmt: skip
+    for name, words in expected.items():
+        assert any(words in p for p in problems[name]), (name, problems[name])
+    assert (tmp_path / "shots" / f"{tmp_path.name}__long.png").is_file()

@@ -140,3 +140,33 @@ def test_cli_reindex_after_deleting_a_run(tmp_path, capsys):
     assert "1 run(s) listed" in capsys.readouterr().out
     assert (reports / "latest").resolve().name == "old"
     assert "new/index.html" not in (reports / "index.html").read_text(encoding="utf-8")
+
+
+def test_run_index_leads_with_verdicts_and_what_changed(tmp_path):
+    import json
+
+    from cemlib.reports import make_verdict
+
+    reports = tmp_path / "reports"
+    old = _run("r1", "2026-11-23T05:30:00+00:00", **{"rows in": 20000, "share valid": 0.5})
+    new = _run("r2", "2026-11-24T05:30:00+00:00", **{"rows in": 21000, "share valid": 0.5})
+    for run in (old, new):
+        run.run_dir = str(reports / run.run_id)
+        _store(reports, run)
+    v = make_verdict("warning", "20,000 rows collected", {"rows": 20000, "share": "50.0%"},
+                     "as before", ["one caveat <b>escaped</b>"])  # fmt: skip
+    (reports / "r2" / "00_collect.verdict.json").write_text(
+        json.dumps(v.__dict__), encoding="utf-8"
+    )
+    page = render_run_index(new)
+    assert page.index("Verdict per stage") < page.index("<h2>Stages</h2>")
+    assert "20,000 rows collected" in page and "<b>20,000</b><span>rows</span>" in page
+    assert "one caveat &lt;b&gt;escaped&lt;/b&gt;" in page
+    assert "This stage wrote no verdict" not in page.split("01_quality")[0]
+    changed = page[page.index("What changed") :]
+    assert re.search(
+        r"rows in</td><td class=\"num\">20,000</td><td class=\"num\">21,000</td>", changed
+    )
+    assert "share valid" not in changed.split("</table>")[0]  # unchanged figures are left out
+    assert '<a class="secondary" href="00_collect.ipynb">notebook (.ipynb)</a>' in page
+    assert str(tmp_path) not in page  # no server path

@@ -56,7 +56,10 @@ def test_failing_stage_reported_and_dependants_skipped(stage_notebooks, tmp_path
     index = (out / "r1" / "index.html").read_text(encoding="utf-8")
     assert "Stage 01_quality failed</strong> at code cell 3 (In [4]): ValueError: boom at" in index
     assert 'href="01_quality.html#papermill-error-cell"' in index
-    assert index.count(">skipped<") == 4
+    stage_table = index[index.index("<h2>Stages</h2>") : index.index("What changed")]
+    assert stage_table.count(">skipped<") == 4
+    verdicts = index[index.index("Verdict per stage") : index.index("<h2>Stages</h2>")]
+    assert verdicts.count(">skipped<") == 4 and "needs 01_quality, which failed" in verdicts
     # headline figures of the stage that ran: n_people=10 -> 30 rows
     assert re.search(r"<td>rows collected</td><td class=\"num\">30</td>", index)
     assert re.search(r"<td>share valid</td><td class=\"num\">0.875</td>", index)

@@ -1,0 +1,115 @@
+"""What ``04_next_offer.ipynb`` shows beyond the tables: the verdict, the consent table in
+words and SHAP waterfalls of example offers (plain-language feature names, no personal data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cemlib.offers.stage import OfferStageResult, headline_figures
+from cemlib.reports import fmt_number, label
+
+BASELINE_WORDS = {
+    "global_popularity": "global best sellers",
+    "own_most_frequent": "the customer's own most frequent items",
+    "personal_then_popular": "own items, then best sellers",
+}
+
+SOURCE_WORDS = {
+    "all": "all sources together",
+    "repeat": "bought before",
+    "cooc": "bought together with a past item",
+    "after": "bought next after a past item",
+    "browse": "browsed",
+    "segment": "popular in the segment",
+    "trend": "trending",
+    "popular": "best sellers",
+}
+
+
+def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
+    """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
+    h = headline_figures(result, k)
+    lift = h["lift over best baseline"] - 1.0
+    best = BASELINE_WORDS.get(h["best baseline"], h["best baseline"])
+    status, caveats = "ok", []
+    if lift <= 0:
+        status = "warning"
+        caveats.append("the model ranks no better than the best naive baseline")
+    if h["candidate recall"] < 0.5:
+        caveats.append(
+            f"the candidates hold only {h['candidate recall']:.0%} of what customers bought next: "
+            "the rest can never be offered"
+        )
+    if h["profiles without consent"]:
+        caveats.append(
+            f"{h['profiles without consent']:,} profiles consented to no channel and get no "
+            "outbound offer"
+        )
+    return {
+        "status": status,
+        "title": f"{k} offers for each of {h['profiles with offers']:,} profiles; "
+        f"{h['profiles reachable (consent)']:,} reachable with consent",
+        "figures": {
+            f"NDCG@{k} of the model": f"{h[f'model NDCG@{k}']:.3f}",
+            f"NDCG@{k} of the best baseline": f"{h[f'best baseline NDCG@{k}']:.3f}",
+            "lift over the best baseline": f"{lift:+.0%}",
+            "profiles reachable": f"{h['profiles reachable (consent)']:,}",
+            "candidate recall": f"{h['candidate recall']:.0%}",
+        },
+        "comparison": f"On {result.evaluation}: NDCG@{k} {h[f'model NDCG@{k}']:.3f} against "
+        f"{h[f'best baseline NDCG@{k}']:.3f} for the best baseline ({best}), {lift:+.0%}.",
+        "caveats": caveats,
+    }
+
+
+def consent_table(result: OfferStageResult) -> tuple[pd.DataFrame, str]:
+    """Profiles per allowed channel, and a sentence on why the shares may add up past 100%."""
+    cov = result.consent.as_frame()
+    total = float(cov["share"].sum())
+    note = ""
+    if total > 1.0005:
+        note = (
+            f"A profile that allows both e-mail and SMS is counted under each channel (its offer "
+            f"goes by e-mail), so the shares add up to {total:.0%}."
+        )
+    return cov, note
+
+
+def waterfall_examples(model, n: int = 2, max_display: int = 10) -> list:
+    """SHAP waterfall figures of ``n`` example candidates of the validation sample (the highest
+    scored ones), features in plain words. Returns matplotlib figures."""
+    import matplotlib.pyplot as plt
+    import shap
+
+    values = getattr(model, "shap_sample_values_", None)
+    if values is None or not len(values):
+        return []
+    base = float(np.ravel(model.explainer_.expected_value)[0])
+    scores = values.sum(axis=1)
+    rows = np.argsort(-scores)[:n]
+    names = [label(f) for f in model.shap_sample_.columns]
+    figs = []
+    for j, row in enumerate(rows, start=1):
+        exp = shap.Explanation(
+            values=values[row],
+            base_values=base,
+            data=np.array(
+                # as the tables show them (no "nan", separators); the trailing no-break space
+                # keeps shap's format_value from stripping the zeros of "100"
+                [fmt_number(v) + "\u00a0" for v in model.shap_sample_.iloc[row].to_numpy(float)],
+                dtype=object,
+            ),
+            feature_names=names,
+        )
+        with plt.rc_context({"figure.constrained_layout.use": False}):
+            plt.figure()  # shap draws on the current figure, with no layout engine
+            shap.plots.waterfall(exp, max_display=max_display, show=False)
+            fig = plt.gcf()
+            fig.set_size_inches(10, 0.42 * max_display + 1.6)
+            ax = fig.axes[0]
+            ax.set_title(f"Why example offer {j} ranks high (SHAP, ranking score)")
+            ax.set_ylabel("feature (value)")
+            fig.subplots_adjust(left=0.42)
+        figs.append(fig)
+    return figs
