@@ -103,3 +103,51 @@ def plot_calibration(cal: pd.DataFrame, churn: dict):
     ax.set_xlabel(f"predicted p(purchase in {churn['forecast horizon days']} days)")
     ax.set_ylabel("observed share buying")
     return fig
+
+
+def verdict_of(res: MonitorResult) -> dict:
+    """The stage's verdict (``cemlib.reports.verdict`` arguments): alerts first, then how the
+    previous run's forecasts did."""
+    n_alerts = int(len(res.alerts))
+    if res.previous_run_id is None:
+        return {
+            "status": "ok",
+            "title": "First run of this warehouse: nothing to compare with yet",
+            "figures": {"alerts": "0", "previous run": "none"},
+            "comparison": "This run's data profile and forecasts are kept; the next run compares "
+            "with them and grades them.",
+            "caveats": [],
+        }
+    figures: dict[str, str] = {"alerts": f"{n_alerts:,}"}
+    drift = res.data.get("drift")
+    if drift is not None and len(drift):
+        figures["largest column drift (PSI)"] = f"{float(drift['psi'].max()):.2f}"
+    if "share of ids changed" in res.profiles:
+        figures["profile ids changed"] = f"{float(res.profiles['share of ids changed']):.1%}"
+    comparison = f"Against run {res.previous_run_id} (as of {res.previous_as_of})."
+    if res.churn:
+        c = res.churn
+        figures["graded churn AUC"] = f"{c['auc']:.3f}"
+        expected = c.get("expected purchases") or 0
+        if expected:
+            figures["realized / expected purchases"] = f"{c['realized purchases'] / expected:.0%}"
+        own = c.get("forecast's own backtest auc")
+        comparison += (
+            f" The previous churn forecast ranked who bought again in the {c['elapsed days']} "
+            f"days since with AUC {c['auc']:.3f}"
+            + (f" (its own backtest had promised {own:.3f})." if own is not None else ".")
+        )
+    caveats = [f"{a.section}: {a.message}" for a in res.alerts.itertuples()][:5]
+    if n_alerts > 5:
+        caveats.append(f"and {n_alerts - 5} more alerts below")
+    if res.note:
+        caveats.append(res.note)
+    return {
+        "status": "warning" if n_alerts else "ok",
+        "title": f"{n_alerts} alert(s) since run {res.previous_run_id}"
+        if n_alerts
+        else f"No threshold breached since run {res.previous_run_id}",
+        "figures": figures,
+        "comparison": comparison,
+        "caveats": caveats,
+    }

@@ -118,4 +118,8 @@ def test_notebook_lists_the_alerts_first_and_writes_monitor_json(months, tmp_pat
     shown = [o["data"].get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
              for o in c.get("outputs", []) if o.get("output_type") == "display_data"]  # fmt: skip
     first_alert = next(i for i, t in enumerate(shown) if "web_events:" in t)
-    assert first_alert <= 1  # right after the summary
+    assert first_alert <= 2  # right after the verdict and the summary
+    verdict = [o["data"].get("text/html", "") for c in nb.cells if c.cell_type == "code"
+               for o in c.get("outputs", []) if o.get("output_type") == "display_data"][0]  # fmt: skip
+    # the page opens with the verdict, which names the alerts
+    assert "cem-verdict" in verdict and "2 alert(s)" in verdict and "web_events" in verdict
