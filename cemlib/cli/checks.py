@@ -45,3 +45,16 @@ def non_negative(value: int | float, flag: str) -> None:
     """InputError unless ``value`` (of option ``flag``) is zero or more."""
     if value is None or value < 0:
         raise InputError(f"{flag} must be zero or more, got {value}")
+
+
+def as_of_date(text: str, flag: str = "--as-of") -> str:
+    """``text`` as the ISO date of the last day of known history (``2025-06-30``; the formats
+    the collection reads, such as ``30.06.2025``, are accepted too)."""
+    import pandas as pd
+
+    from cemlib.normalize import parse_dates
+
+    d = parse_dates(pd.Series([str(text)]))
+    if d.isna().iloc[0]:
+        raise InputError(f"{flag}: not a date (YYYY-MM-DD): {text!r}")
+    return d.iloc[0].date().isoformat()

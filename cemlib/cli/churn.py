@@ -24,12 +24,9 @@ def _mapping(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _as_of(text: str) -> pd.Timestamp:
-    from cemlib.normalize import parse_dates
+    from cemlib.cli.checks import as_of_date
 
-    d = parse_dates(pd.Series([text]))
-    if d.isna().iloc[0]:
-        raise InputError(f"--as-of: unparseable date {text!r}")
-    return d.iloc[0].normalize()
+    return pd.Timestamp(as_of_date(text))
 
 
 def run(args: argparse.Namespace) -> int:

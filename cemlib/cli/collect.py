@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``cem collect``: load a source into the warehouse and print what was loaded."""
-    from cemlib.cli.checks import positive, warehouse_file
+    from cemlib.cli.checks import as_of_date, positive, warehouse_file
     from cemlib.collect import collect
     from cemlib.config import warehouse_path
     from cemlib.lock import warehouse_lock
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     warehouse_file(warehouse_path(args.warehouse) if args.warehouse else None)
     if args.source == "synthetic":
         positive(args.people, "--people")
+    args.as_of = as_of_date(args.as_of)
     run_id = args.run_id or "dev"
     with warehouse_lock(warehouse_path(args.warehouse), run_id=run_id, command="cem collect"):
         result = collect(

@@ -50,18 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``cem offers``: rank the next offers of every customer into ``--out``."""
-    from cemlib.cli.checks import positive
+    from cemlib.cli.checks import as_of_date, positive
     from cemlib.errors import InputError
     from cemlib.io import atomic_file, output_file
 
     positive(args.k, "--k")
     positive(args.horizon_days, "--horizon-days")
-    try:
-        import pandas as pd
-
-        pd.Timestamp(args.as_of)
-    except (ValueError, TypeError):
-        raise InputError(f"--as-of: not a date (YYYY-MM-DD): {args.as_of!r}") from None
+    args.as_of = as_of_date(args.as_of)
     out = output_file(args.out)
     for flag, path in (
         ("TRANSACTIONS", args.transactions),

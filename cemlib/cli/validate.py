@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``cem validate``: run the expectation suites on files or a warehouse."""
-    from cemlib.cli.checks import output_dir, positive, warehouse_file
+    from cemlib.cli.checks import as_of_date, output_dir, positive, warehouse_file
     from cemlib.collect import collect
     from cemlib.errors import InputError
     from cemlib.lock import warehouse_lock
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("not a folder of source files", source=str(src))
     out = output_dir(args.out)
     positive(args.freshness_days, "--freshness-days")
+    args.as_of = as_of_date(args.as_of)
     warehouse_file(args.warehouse)
     with tempfile.TemporaryDirectory(prefix="cem_validate_") as tmp:
         path = Path(args.warehouse) if args.warehouse else Path(tmp) / "validate.duckdb"

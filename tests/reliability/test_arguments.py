@@ -93,3 +93,19 @@ def test_validate_reused_out_holds_only_this_run(tmp_path, crm_dir):
     assert (out / "quarantine" / "crm_contacts.csv").exists()
     assert (out / "clean" / "crm_contacts.parquet").exists()
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("bad", ["31.06.2025", "2025-06-31", "garbage"])
+@pytest.mark.parametrize("command", ["collect", "validate", "generate", "churn", "offers"])
+def test_an_impossible_as_of_is_one_line_in_every_command(tmp_path, tx, command, bad):
+    # a new user's `cem collect --as-of 31.06.2025` was a pandas traceback
+    args = {
+        "collect": ("--source", tmp_path, "--warehouse", tmp_path / "w.duckdb"),
+        "validate": (tmp_path, "--out", tmp_path / "out"),
+        "generate": ("--out", tmp_path / "gen", "--people", "10"),
+        "churn": (tx, "--out", tmp_path / "s.csv"),
+        "offers": (tx, "--out", tmp_path / "o.csv"),
+    }[command]
+    proc = cem(command, *args, "--as-of", bad)
+    one_line_error(proc, "--as-of", bad)
+    assert not (tmp_path / "w.duckdb").exists() and not (tmp_path / "gen").exists()
