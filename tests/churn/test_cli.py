@@ -63,7 +63,7 @@ def test_cem_churn_errors_exit_2(tmp_path, capsys):
     assert "tx.csv" in err and "'amount'" in err
     assert not (tmp_path / "o.csv").exists()
     rc = main(["churn", str(src), "--as-of", "когда-то", "--out", str(tmp_path / "o.csv")])
-    assert rc == 2 and "unparseable date" in capsys.readouterr().err
+    assert rc == 2 and "not a date" in capsys.readouterr().err
 
 
 def test_cem_churn_subscriptions(tmp_path):
