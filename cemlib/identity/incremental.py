@@ -10,10 +10,11 @@ new records, with the previous run's match threshold and cluster constraints (th
 ``m``/``u`` are trained again on that part); every other profile, its golden record and its
 links are kept as they were. The ids are then carried by the registry as in a full run.
 
-``identity_mode`` (the 02 stage's parameter): ``full`` resolves everything; ``incremental``
-resolves incrementally when it can (a previous run with ``identity.prepared``, the same
-settings, an ``as_of`` not before the previous one, some new records) and otherwise falls back
-to a full run, saying why; ``auto`` (the default) behaves like ``incremental``.
+``identity_mode`` (the 02 stage's parameter): ``full`` resolves everything; ``auto`` (the
+default) resolves incrementally when it can (a last run that kept ``identity.prepared``, the
+same settings fingerprint, an ``as_of`` not before the last one, some new records) and else
+resolves everything, saying why; ``incremental`` is ``auto`` that refuses (exit 2) to run when
+the settings changed, rather than silently resolving everything.
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ def choose_mode(wh, mode: str, fingerprint: str, as_of: str) -> tuple[str, str, 
     if pd.Timestamp(as_of) < state["as_of"]:
         return "full", f"as_of is before the last run's ({state['as_of'].date()})", None
     if state["fingerprint"] != fingerprint:
+        if mode == "incremental":
+            raise InputError(
+                "identity_mode incremental, but the matching settings changed since the last "
+                f"run ({state['run_id']}): its profiles were made with other settings; run "
+                "with identity_mode full (or auto, which then resolves everything)",
+                source="02_profiles",
+                column="identity_mode",
+            )
         return "full", "the matching settings changed since the last run", None
     why = f"last run {state['run_id']} (as_of {state['as_of'].date()}) had the same settings"
     return "incremental", why, state
@@ -188,9 +197,50 @@ def removed_records(wh, tables_of: dict[str, tuple[str, str]]) -> pd.DataFrame:
     return fetch_frame(wh.con, " UNION ALL ".join(parts))
 
 
-def touched_records(wh, new: pd.DataFrame) -> pd.DataFrame:
-    """``source, record_id`` of the earlier records that share an identifier (not a hub) or a
-    name key with a new record, and of every record of their profiles."""
+_HUBS = "SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = 'hub'"
+
+
+def _holders(values: str) -> str:
+    """SQL: ``source, record_id`` of the earlier records holding one of the identifier
+    ``values`` (an SQL relation of ``kind, value``), hubs left out."""
+    useful = f"SELECT kind, value FROM ({values}) ANTI JOIN ({_HUBS}) h USING (kind, value)"
+    return " UNION ".join(
+        f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN "
+        f"(SELECT value FROM ({useful}) WHERE kind = '{kind}') k ON p.\"{c}\" = k.value"
+        for kind, cols in IDENTIFIER_COLUMNS.items()
+        for c in cols
+    )
+
+
+def _values_of(records: str) -> str:
+    """SQL: the identifier values (``kind, value``) of the earlier records in ``records``."""
+    return " UNION ".join(
+        f"SELECT '{kind}' AS kind, p.\"{c}\" AS value FROM identity.prepared p SEMI JOIN "
+        f"{records} r ON p.source = r.source AND p.record_id = r.record_id "
+        f'WHERE p."{c}" IS NOT NULL'
+        for kind, cols in IDENTIFIER_COLUMNS.items()
+        for c in cols
+    )
+
+
+def _with_profiles(records: str) -> str:
+    """SQL: ``records`` and every record of their profiles in the last run."""
+    return (
+        f"WITH prof AS (SELECT DISTINCT m.profile_id FROM identity.map m JOIN {records} t "
+        "ON m.source_table = t.source AND m.record_id = t.record_id "
+        "WHERE m.profile_id IS NOT NULL) "
+        f"SELECT source, record_id FROM {records} UNION "
+        "SELECT m.source_table AS source, m.record_id FROM identity.map m "
+        "JOIN prof USING (profile_id)"
+    )
+
+
+def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
+    """``source, record_id`` of the earlier records to resolve again with ``new``: those that
+    share an identifier (not a hub) or a name key with a new record, and every record of their
+    profiles; then, ``hops - 1`` times, the records sharing an identifier with those and their
+    profiles (what decides whether an identifier is shared by a family, so whether a nameless
+    record may be attached, lies one identifier further)."""
     con = wh.con
     keys = []
     for kind, cols in IDENTIFIER_COLUMNS.items():
@@ -204,43 +254,36 @@ def touched_records(wh, new: pd.DataFrame) -> pd.DataFrame:
         else pd.DataFrame({"kind": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
     )
     con.register("_inc_keys", keyframe.drop_duplicates())
-    names = {}
+    names = []
     for i, cols in enumerate(NAME_KEYS):
         frame = pd.DataFrame({c: as_string(new[c]) for c in cols}).dropna().drop_duplicates()
-        names[i] = frame
-        con.register(f"_inc_name{i}", frame)
+        names.append(f"_inc_name{i}")
+        con.register(names[-1], frame)
     try:
-        hubs = "SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = 'hub'"
-        useful = f"SELECT kind, value FROM _inc_keys ANTI JOIN ({hubs}) h USING (kind, value)"
-        selects = []
-        for kind, cols in IDENTIFIER_COLUMNS.items():
-            for c in cols:
-                selects.append(
-                    f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN "
-                    f"(SELECT value FROM ({useful}) WHERE kind = '{kind}') k "
-                    f'ON p."{c}" = k.value'
-                )
-        for i, cols in enumerate(NAME_KEYS):
+        selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
+        for name, cols in zip(names, NAME_KEYS, strict=True):
             on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
             selects.append(
-                f"SELECT p.source, p.record_id FROM identity.prepared p "
-                f"SEMI JOIN _inc_name{i} k ON {on}"
+                f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN {name} k ON {on}"
             )
-        con.execute("CREATE OR REPLACE TEMP TABLE _inc_touched AS " + " UNION ".join(selects))
-        return fetch_frame(
-            con,
-            "WITH prof AS (SELECT DISTINCT m.profile_id FROM identity.map m JOIN _inc_touched t "
-            "ON m.source_table = t.source AND m.record_id = t.record_id "
-            "WHERE m.profile_id IS NOT NULL) "
-            "SELECT source, record_id FROM _inc_touched UNION "
-            "SELECT m.source_table AS source, m.record_id FROM identity.map m "
-            "JOIN prof USING (profile_id)",
-        )
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + " UNION ".join(selects))
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _with_profiles("_inc_t0"))
+        for _ in range(hops - 1):
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + _holders(_values_of("_inc_t1"))
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT * FROM _inc_t0 UNION "
+                "SELECT * FROM _inc_t1"
+            )
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _with_profiles("_inc_t0"))
+        return fetch_frame(con, "SELECT source, record_id FROM _inc_t1")
     finally:
         con.unregister("_inc_keys")
-        for i in names:
-            con.unregister(f"_inc_name{i}")
-        con.execute("DROP TABLE IF EXISTS _inc_touched")
+        for name in names:
+            con.unregister(name)
+        con.execute("DROP TABLE IF EXISTS _inc_t0")
+        con.execute("DROP TABLE IF EXISTS _inc_t1")
 
 
 def read_prepared(wh, keys: pd.DataFrame) -> pd.DataFrame:

@@ -340,7 +340,7 @@ def run_stage(
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fingerprint = settings_fingerprint(seed=seed, guard=guard, match_threshold=match_threshold,
                                        household_signals=household_signals, sources=SOURCE_ROLES)  # fmt: skip
     used, why, state = choose_mode(wh, identity_mode, fingerprint, as_of)
@@ -350,7 +350,7 @@ def run_stage(
                                 household_signals=household_signals)  # fmt: skip
         result, increment = _resolve_incremental(wh, resolver, as_of=as_of)
         if result is None:
-            used, why = "full", "no record is new since the last run"
+            used, why = "full", "no record up to as_of is new since the last run"
     if result is None:
         result = resolve_sources(
             read_sources(wh),
@@ -364,6 +364,7 @@ def run_stage(
     result.figures["identity_mode"] = {
         "asked": identity_mode, "used": used, "why": why,
         "resolve_seconds": round(time.perf_counter() - t0, 2),
+        "resolve_cpu_seconds": round(time.process_time() - c0, 2),
         **(increment["counts"] if increment else {}),
     }  # fmt: skip
     carry_ids(wh, result, run_id=run_id, as_of=as_of)
@@ -391,6 +392,7 @@ def run_stage(
                 new_rows=increment and increment["new_in"],
                 removed=increment and increment["removed"])  # fmt: skip
     result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
+    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
     result.evaluation = evaluate_warehouse(wh)
     if not keep_records:
         result.map = result.map.iloc[:0]
@@ -419,6 +421,8 @@ def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
                          "record_id": as_string(new["record_id"])[late_mask]})  # fmt: skip
     new_in = new[~late_mask].reset_index(drop=True)
     del new
+    if not len(new_in):
+        return None, None  # only records dated after as_of: nothing to resolve
     prepare_s = round(time.perf_counter() - clock, 2)
     inc = resolve_increment(wh, new_in, late, removed, resolver)
     inc["new_in"], inc["removed"] = new_in, removed
