@@ -462,12 +462,26 @@ class SourceBuilder:
 
     # -- web events ---------------------------------------------------------------------------
     def web(
-        self, ev: pd.DataFrame, products, account_email, devices: Devices, chunk: int | None = None
+        self,
+        ev: pd.DataFrame,
+        products,
+        account_email,
+        devices: Devices,
+        chunk: int | None = None,
+        until: float | None = None,
+        rng: np.random.Generator | None = None,
     ):
-        """Web events, built chunk by chunk (in time order) so memory stays flat at scale."""
-        rng, nz = self.rng, self.cfg.noise
+        """Web events, built chunk by chunk (in time order) so memory stays flat at scale.
+
+        ``until`` (days since start): the chunks after the one holding that time are not built
+        (their draws come after, from ``rng``, so the events built are the same either way).
+        """
+        rng, nz = rng or self.rng, self.cfg.noise
         chunk = chunk or WEB_CHUNK
         order = np.argsort(ev["t"].to_numpy(), kind="stable")
+        if until is not None:
+            last = int(np.searchsorted(ev["t"].to_numpy()[order], until))
+            order = order[: min(len(order), -(-max(last, 1) // chunk) * chunk)]
         n = len(order)
         ev_person, ev_t, ev_type = (ev[c].to_numpy() for c in ("person", "t", "etype"))
         t0 = self.people["_t0"].to_numpy()

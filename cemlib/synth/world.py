@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED
+from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED, DEFAULT_WORLD_END
 from cemlib.errors import InputError
 from cemlib.synth import behaviour as bh
 from cemlib.synth.catalog import (
@@ -158,11 +158,6 @@ def _date(value, name: str) -> pd.Timestamp:
         ) from exc
 
 
-#: the last day the synthetic world is generated to, whatever its ``as_of``: a world cut at a
-#: later ``as_of`` holds every record of one cut earlier (the same seed), plus those in between
-DEFAULT_WORLD_END = "2026-12-31"
-
-
 def _check(n_people, horizon_days, start_ts, as_of_ts, joined_by_ts, end_ts) -> None:
     if n_people < 10:
         raise InputError(
@@ -224,8 +219,10 @@ def generate(
     whole = bh.Timeline(start_ts, end_ts, 0)  # what is generated
     ref_end = bh.Timeline(start_ts, joined_by_ts, 0).as_of_end
     root = np.random.SeedSequence(int(seed))
-    r_people, r_latent, r_life, r_bk, r_lines, r_web, r_src, r_def, r_prod = (
-        np.random.default_rng(x) for x in root.spawn(9)
+    # (the tenth stream, the web events' noise, is apart so that they are built only up to
+    # as_of: a later world draws the same values for them first)
+    r_people, r_latent, r_life, r_bk, r_lines, r_web, r_src, r_def, r_prod, r_web_src = (
+        np.random.default_rng(x) for x in root.spawn(10)
     )
     t_start = time.perf_counter()
     products = build_products(r_prod)
@@ -290,7 +287,9 @@ def generate(
     sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, stores)
     del bk, ln  # free the intermediates as soon as their tables exist
     _mark("orders+pos", t_start)
-    sources["web_events"] = src.web(ev, products, account_email, devices)
+    sources["web_events"] = src.web(
+        ev, products, account_email, devices, until=tl.as_of_end, rng=r_web_src
+    )
     del ev
     _mark("web", t_start)
     sources["support_tickets"] = src.tickets(tickets)

@@ -81,3 +81,13 @@ def test_as_of_past_the_world_end_is_refused():
         generate(100, as_of="2026-06-30", horizon_days=365)
     w = generate(100, as_of="2026-06-30", horizon_days=365, world_end="2027-06-30")
     assert len(w.truth["people"]) == 100
+
+
+def test_web_events_built_in_chunks_only_up_to_as_of_are_the_same(monkeypatch):
+    import cemlib.synth.sources as sources
+
+    monkeypatch.setattr(sources, "WEB_CHUNK", 500)  # many chunks; the later world builds more
+    a = generate(600, seed=4, as_of="2024-06-30", defects=False).sources["web_events"]
+    b = generate(600, seed=4, as_of="2025-06-30", defects=False).sources["web_events"]
+    assert len(b) > len(a) + 4 * 500
+    pd.testing.assert_frame_equal(a.astype(str), b.iloc[: len(a)].astype(str))
