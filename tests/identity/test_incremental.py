@@ -130,3 +130,21 @@ def test_a_backfill_resolves_everything_and_later_records_wait(may, tmp_path):
         assert again["used"] == "incremental"
         assert again["new_after_as_of"] > 300
         assert again["new_records"] - again["new_after_as_of"] < 0.05 * again["new_records"]
+
+
+def test_the_report_tells_an_incremental_run(june):
+    from cemlib.identity import report
+
+    inc = june[0]["auto"][0]
+    text = report.summary_markdown(inc)
+    assert "incremental" in text and f"{inc.figures['profiles']:,}" in text
+    heads = report.headlines(inc)
+    assert heads["identity mode"] == "incremental"
+    assert (
+        heads["records resolved (incremental)"] == inc.figures["identity_mode"]["records_resolved"]
+    )
+    # the tables of the report are drawn from the re-resolved part
+    assert len(report.merge_examples(inc, n=4)) > 0
+    assert report.rule_table(inc) is not None
+    full = june[0]["full"][0]
+    assert "resolved every record" in report.summary_markdown(full)
