@@ -49,6 +49,9 @@ def june(may, tmp_path_factory):
                 wh.read_table("identity", "map"),
                 wh.read_table("identity", "registry"),
             )
+            # one golden record per profile of the map, none left over
+            ids = set(wh.read_table("identity", "profiles")["profile_id"])
+            assert ids == set(out[mode][1]["profile_id"].dropna())
     return out, may_map
 
 
