@@ -10,5 +10,14 @@ DEFAULT_AS_OF = "2025-06-30"
 DEFAULT_SEED = 42
 DEFAULT_PEOPLE = 20_000
 DEFAULT_WAREHOUSE = "data/cem.duckdb"
+#: the synthetic world is generated to this day and cut at ``as_of`` (``cemlib.synth``)
+DEFAULT_WORLD_END = "2026-12-31"
 
-__all__ = ["DEFAULT_AS_OF", "DEFAULT_PEOPLE", "DEFAULT_SEED", "DEFAULT_WAREHOUSE", "__version__"]
+__all__ = [
+    "DEFAULT_AS_OF",
+    "DEFAULT_PEOPLE",
+    "DEFAULT_SEED",
+    "DEFAULT_WAREHOUSE",
+    "DEFAULT_WORLD_END",
+    "__version__",
+]

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED
+from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED, DEFAULT_WORLD_END
 
 
 def register(subparsers) -> None:
@@ -43,6 +43,15 @@ def register(subparsers) -> None:
         default=365,
         help="days of future truth after as_of (default 365)",
     )
+    p.add_argument(
+        "--joined-by", default=DEFAULT_AS_OF, help="the people join by this day (YYYY-MM-DD)"
+    )
+    p.add_argument(
+        "--world-end",
+        default=DEFAULT_WORLD_END,
+        help="the world is generated to this day and cut at as_of; a later as_of extends the "
+        "same world (default %(default)s)",
+    )
     p.add_argument("--no-defects", action="store_true", help="do not inject quality defects")
     p.set_defaults(func=run)
 
@@ -64,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         start=args.start,
         horizon_days=args.horizon_days,
         defects=not args.no_defects,
+        joined_by=args.joined_by,
+        world_end=args.world_end,
     )
     t1 = time.perf_counter()
     written = world.write(args.out, format=args.format)

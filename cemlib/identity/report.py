@@ -23,6 +23,7 @@ REASON_WORDS: dict[str, str] = {
     "household_profile": "no name, in a profile with household evidence (which family member "
     "made it cannot be told)",
     "after_as_of": "dated after as_of",
+    "unchanged_since_last_run": "unattached in the last run and not touched since",
 }
 
 
@@ -51,7 +52,18 @@ def summary_markdown(result: IdentityResult) -> str:
         f"and {f['guarded_identifiers']:,} identifiers ({f['hub_identifiers']:,} hubs) were not "
         f"used as merge keys on their own."
     )
-    if f.get("match_threshold") is not None:
+    mode = f.get("identity_mode") or {}
+    if mode.get("used") == "incremental":
+        text += (
+            f"\n\nThis run was **incremental** ({mode['why']}): the "
+            f"{mode['new_records']:,} records new since the last run were resolved together "
+            f"with the {mode['earlier_records_resolved_again']:,} earlier records of the profiles "
+            f"they touch; {mode['profiles_kept_as_they_were']:,} profiles were kept as they were. "
+            f"The match threshold and the cluster constraints are the last full run's."
+        )
+    elif mode:
+        text += f"\n\nThis run resolved every record ({mode['why']})."
+    if f.get("match_threshold") is not None and mode.get("used") != "incremental":
         text += (
             f" The model's match threshold was chosen from this run's pairs: "
             f"**{f['match_threshold']:.3f}**, the lowest at which the model links kept are "
@@ -84,6 +96,13 @@ def headlines(result: IdentityResult) -> dict:
     if result.evaluation:
         out["pairwise F1"] = round(result.evaluation["f1"], 4)
         out["false-merge rate"] = round(result.evaluation["false_merge_rate"], 4)
+    mode = f.get("identity_mode")
+    if mode:
+        out["identity mode"] = mode["used"]
+        out["identity seconds"] = mode.get("stage_seconds")
+        out["identity CPU seconds"] = mode.get("stage_cpu_seconds")
+        if mode["used"] == "incremental":
+            out["records resolved (incremental)"] = mode.get("records_resolved")
     ids = f.get("id_changes")
     if ids and ids.get("kept"):
         out["profile ids kept from the last run"] = ids["kept"]

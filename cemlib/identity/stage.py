@@ -17,6 +17,14 @@ from cemlib.errors import InputError
 from cemlib.frames import fetch_frame
 from cemlib.identity.evaluate import evaluate, evaluate_warehouse
 from cemlib.identity.golden import golden_records
+from cemlib.identity.incremental import (
+    choose_mode,
+    removed_records,
+    resolve_increment,
+    resolver_for,
+    settings_fingerprint,
+    write_state,
+)
 from cemlib.identity.registry import assign_ids
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
 from cemlib.identity.roles import (
@@ -256,11 +264,23 @@ def _role_columns(id_col: str, roles: dict[str, str | list[str]]) -> list[str]:
     return cols
 
 
-def read_sources(wh) -> dict[str, pd.DataFrame]:
+def source_schemas(wh) -> dict[str, tuple[str, str]]:
+    """``table -> (schema, id column)``: ``clean`` when present, else ``staging``."""
+    out = {}
+    for name, (id_col, _roles) in SOURCE_ROLES.items():
+        for schema in ("clean", "staging"):
+            if wh.has_table(schema, name):
+                out[name] = (schema, id_col)
+                break
+    return out
+
+
+def read_sources(wh, *, new_only: bool = False) -> dict[str, pd.DataFrame]:
     """``clean.<table>`` for each source table, ``staging.<table>`` when clean is absent.
 
     Only the id and role columns are read, text as Arrow strings (:func:`fetch_frame`): the
     tables' other columns and Python string objects were most of the stage's memory.
+    ``new_only``: only the rows ``identity.prepared`` (the last run's records) lacks.
     """
     tables = {}
     for name, (id_col, roles) in SOURCE_ROLES.items():
@@ -276,8 +296,14 @@ def read_sources(wh) -> dict[str, pd.DataFrame]:
                     .tolist()
                 )
                 cols = [c for c in _role_columns(id_col, roles) if c in have]
-                sel = ", ".join(f'"{c}"' for c in cols)
-                tables[name] = fetch_frame(wh.con, f'SELECT {sel} FROM {schema}."{name}"')
+                sel = ", ".join(f't."{c}"' for c in cols)
+                query = f'SELECT {sel} FROM {schema}."{name}" t'
+                if new_only:
+                    query += (
+                        " ANTI JOIN (SELECT record_id FROM identity.prepared WHERE source = "
+                        f"'{name}') p ON CAST(t.\"{id_col}\" AS VARCHAR) = p.record_id"
+                    )
+                tables[name] = fetch_frame(wh.con, query)
                 break
     if not tables:
         raise InputError(
@@ -297,9 +323,14 @@ def run_stage(
     match_threshold: float | str | None = "auto",
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
     keep_records: bool = True,
+    identity_mode: str = "auto",
 ) -> IdentityResult:
     """Read the warehouse, resolve, write ``identity.map``, ``identity.links``,
     ``identity.profiles`` (and ``identity.guarded``) atomically.
+
+    ``identity_mode`` (``auto``, ``incremental``, ``full``): whether only the records new since
+    the last run are prepared and compared (:mod:`cemlib.identity.incremental`); the mode used
+    and why are in ``figures["identity_mode"]``.
 
     The evaluation against ``truth.record_person`` (synthetic worlds) is counted in the
     warehouse once the map is written. ``keep_records=False`` (the notebook) drops the
@@ -309,16 +340,33 @@ def run_stage(
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
-    tables = read_sources(wh)
-    result = resolve_sources(
-        tables,
-        guard=guard,
-        match_threshold=match_threshold,
-        seed=seed,
-        as_of=as_of,
-        household_signals=household_signals,
-        consume=True,
-    )
+    t0, c0 = time.perf_counter(), time.process_time()
+    fingerprint = settings_fingerprint(seed=seed, guard=guard, match_threshold=match_threshold,
+                                       household_signals=household_signals, sources=SOURCE_ROLES)  # fmt: skip
+    used, why, state = choose_mode(wh, identity_mode, fingerprint, as_of)
+    result = increment = None
+    if used == "incremental":
+        resolver = resolver_for(state, guard=guard, seed=seed, match_threshold=match_threshold,
+                                household_signals=household_signals)  # fmt: skip
+        result, increment = _resolve_incremental(wh, resolver, as_of=as_of)
+        if result is None:
+            used, why = "full", "no record up to as_of is new since the last run"
+    if result is None:
+        result = resolve_sources(
+            read_sources(wh),
+            guard=guard,
+            match_threshold=match_threshold,
+            seed=seed,
+            as_of=as_of,
+            household_signals=household_signals,
+            consume=True,
+        )
+    result.figures["identity_mode"] = {
+        "asked": identity_mode, "used": used, "why": why,
+        "resolve_seconds": round(time.perf_counter() - t0, 2),
+        "resolve_cpu_seconds": round(time.process_time() - c0, 2),
+        **(increment["counts"] if increment else {}),
+    }  # fmt: skip
     carry_ids(wh, result, run_id=run_id, as_of=as_of)
     profiles = result.profiles.copy()
     profiles["sources"] = profiles["sources"].map(lambda v: list(v))
@@ -339,6 +387,12 @@ def run_stage(
     )
     del profiles
     remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
+    write_state(wh, None if increment else result.resolver.prepared_, fingerprint=fingerprint,
+                resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
+                new_rows=increment and increment["new_in"],
+                removed=increment and increment["removed"])  # fmt: skip
+    result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
+    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
     result.evaluation = evaluate_warehouse(wh)
     if not keep_records:
         result.map = result.map.iloc[:0]
@@ -348,6 +402,74 @@ def run_stage(
             if hasattr(res, attr):
                 setattr(res, attr, None)
     return result
+
+
+def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
+    """An :class:`IdentityResult` resolving only the records new since the last run (None
+    when there are none), and the increment's parts; see :mod:`cemlib.identity.incremental`."""
+    clock = time.perf_counter()
+    tables = {k: v for k, v in read_sources(wh, new_only=True).items() if len(v)}
+    removed = removed_records(wh, source_schemas(wh))
+    if not tables and not len(removed):
+        return None, None
+    new = source_records(tables, consume=True) if tables else None
+    if new is None or not len(new):
+        return None, None  # only deletions: a full run handles them
+    cut = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    late_mask = (new["updated_at"] >= cut).fillna(False).to_numpy(dtype=bool)
+    late = pd.DataFrame({"source": as_string(new["source"])[late_mask],
+                         "record_id": as_string(new["record_id"])[late_mask]})  # fmt: skip
+    new_in = new[~late_mask].reset_index(drop=True)
+    del new
+    if not len(new_in):
+        return None, None  # only records dated after as_of: nothing to resolve
+    prepare_s = round(time.perf_counter() - clock, 2)
+    inc = resolve_increment(wh, new_in, late, removed, resolver)
+    inc["new_in"], inc["removed"] = new_in, removed
+    rmap = inc["map"]
+    attached = rmap["profile_id"].notna()
+    src_codes, src_names = pd.factorize(rmap["source_table"], sort=True)
+    by_source = pd.DataFrame({
+        "source_table": np.asarray(src_names, dtype=object),
+        "records": np.bincount(src_codes, minlength=len(src_names)),
+        "attached": np.bincount(src_codes, weights=attached.to_numpy(),
+                                minlength=len(src_names)).astype(np.int64),
+    })  # fmt: skip
+    by_source["unattached"] = by_source["records"] - by_source["attached"]
+    reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()
+    by_reason = {str(k): int(v) for k, v in reasons.items()}
+    if inc["kept_unattached"]:
+        by_reason["unchanged_since_last_run"] = inc["kept_unattached"]
+    if len(late):
+        by_reason["after_as_of"] = len(late)
+    links, guarded = inc["links"], inc["guarded"]
+    figures = {
+        "records": len(rmap),
+        "attached_records": int(attached.sum()),
+        "unattached_records": int((~attached).sum()),
+        "unattached_by_reason": by_reason,
+        "profiles": int(rmap["profile_id"].nunique()),
+        "links": len(links),
+        "links_accepted": int(links["accepted"].astype(bool).sum()),
+        "links_refused_by_chain_guard": int((links["refused_by"] == "guard").sum()),
+        "links_refused_by_constraint": int(
+            links["refused_by"].isin(["constraint", "bridge"]).sum()
+        ),
+        "match_threshold": resolver.threshold_,
+        "constraints": list(resolver.constraints_),
+        "guarded_identifiers": len(guarded),
+        "hub_identifiers": int((guarded["status"] == "hub").sum()),
+        "by_source": by_source,
+        "seconds": {
+            "prepare": prepare_s,
+            "resolve": round(time.perf_counter() - clock - prepare_s, 2),
+        },  # fmt: skip
+        "resident_gib": {"resolve": round(rss_gib(), 2)},
+    }
+    guarded_new = guarded.assign(value=guarded["value"].astype(str))
+    result = IdentityResult(map=rmap, links=links, profiles=inc["profiles"], guarded=guarded_new,
+                            resolver=resolver, figures=figures)  # fmt: skip
+    return result, inc
 
 
 def previous_ids_table(wh) -> str | None:

@@ -47,9 +47,12 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "02", "02_profiles", "Identity resolution: one profile per person", ("01",),
-        reads=("clean", "identity.record_ids?", "identity.registry?"),
+        reads=("clean", "identity.record_ids?", "identity.registry?", "identity.state?",
+               "identity.prepared?", "identity.map?", "identity.profiles?", "identity.links?",
+               "identity.guarded?"),
         writes=("identity.map", "identity.profiles", "identity.links", "identity.guarded",
-                "identity.registry", "identity.changes", "identity.record_ids"),
+                "identity.registry", "identity.changes", "identity.record_ids",
+                "identity.state", "identity.prepared"),
     ),
     Stage(
         "03", "03_churn", "Churn and customer lifetime value", ("02",),

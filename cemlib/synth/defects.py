@@ -135,15 +135,25 @@ def _count(rate: float, n: int) -> int:
 
 
 def inject_defects(
-    sources: dict[str, pd.DataFrame], rng: np.random.Generator, rates: DefectRates, tl: Timeline
+    sources: dict[str, pd.DataFrame],
+    rng: np.random.Generator,
+    rates: DefectRates,
+    tl: Timeline,
+    keep: dict[str, int] | None = None,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Inject the defects into ``sources`` (in place, so no table exists twice) and return the
-    tables and the ``defects`` truth table."""
+    tables and the ``defects`` truth table.
+
+    ``keep`` cuts each table to its first rows once the defects are in (the defects of a whole
+    world, then the part of it up to ``as_of``: a row keeps its defect in every cut); a
+    duplicated receipt stays next to its original.
+    """
     out = sources
     records = []
     for table, plan in PLAN.items():
         df = out[table]
         n = len(df)
+        kept = None if keep is None else keep[table]
         taken = np.zeros(n, dtype=bool)
         if table == "pos_receipts":
             k = _count(rates.duplicate_receipt_id, n)
@@ -153,6 +163,8 @@ def inject_defects(
             order = order[np.argsort(key, kind="stable")]
             df = df.iloc[order].reset_index(drop=True)
             out[table] = df
+            if kept is not None:
+                kept = int(np.searchsorted(order, kept, side="left"))
             is_copy = np.concatenate([[False], order[1:] == order[:-1]])
             rows = np.flatnonzero(is_copy)
             for r in rows:
@@ -228,6 +240,9 @@ def inject_defects(
             vals = [v for _, vs in parts for v in vs]
             order = np.argsort(rows, kind="stable")
             df[column] = _replace(df[column], rows[order], [vals[i] for i in order])
+        if kept is not None and kept < len(df):
+            df = df.iloc[:kept].reset_index(drop=True)
+            records = [r for r in records if r[0] != table or r[1] < kept]
         out[table] = df
         release()
     defects = pd.DataFrame(

@@ -229,9 +229,13 @@ def make_people(
     rng: np.random.Generator,
     cfg: SynthConfig,
     start: pd.Timestamp,
-    as_of: pd.Timestamp,
+    joined_by: pd.Timestamp,
 ) -> pd.DataFrame:
-    """One row per true person with names, household, contacts and behaviour covariates."""
+    """One row per true person with names, household, contacts and behaviour covariates.
+
+    People join between ``start`` and ``joined_by``; ages are drawn as at ``joined_by``. Neither
+    depends on the ``as_of`` a world is cut at, so a later ``as_of`` has the same people.
+    """
     pools = build_pools()
     nz, bh = cfg.noise, cfg.behaviour
 
@@ -264,7 +268,7 @@ def make_people(
         ),
     )
     age = np.clip(age, 18, 88)
-    birth = (as_of - pd.to_timedelta((age * 365.25).astype(np.int64), unit="D")).normalize()
+    birth = (joined_by - pd.to_timedelta((age * 365.25).astype(np.int64), unit="D")).normalize()
     birth = birth.to_numpy().astype("datetime64[D]")
 
     # -- names ---------------------------------------------------------------------------
@@ -352,7 +356,7 @@ def make_people(
     pref /= pref.sum(axis=1, keepdims=True)
 
     metro = np.isin(np.array(CITY_NAMES)[city], list(METRO))
-    join = _join_dates(rng, n, start, as_of, bh.early_joiners)
+    join = _join_dates(rng, n, start, joined_by, bh.early_joiners)
 
     people = pd.DataFrame(
         {
@@ -409,9 +413,9 @@ def make_people(
     return people, pref
 
 
-def _join_dates(rng, n, start, as_of, early_share) -> np.ndarray:
+def _join_dates(rng, n, start, joined_by, early_share) -> np.ndarray:
     """Registration times: an early cohort in the first 60 days, then growth over time."""
-    span = (as_of + pd.Timedelta(days=1) - start).total_seconds()
+    span = (joined_by + pd.Timedelta(days=1) - start).total_seconds()
     early = rng.random(n) < early_share
     u = rng.random(n)
     late = np.sqrt(u) * 0.92 + 0.06 * rng.random(n)  # density rising over time

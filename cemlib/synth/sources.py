@@ -132,9 +132,23 @@ def address_text(people: pd.DataFrame, person: np.ndarray, style: np.ndarray) ->
 class SourceBuilder:
     """Builds each source table and its record -> person truth."""
 
-    def __init__(self, people, tl: Timeline, rng: np.random.Generator, cfg: SynthConfig):
+    def __init__(
+        self,
+        people,
+        tl: Timeline,
+        rng: np.random.Generator,
+        cfg: SynthConfig,
+        ref_end: float | None = None,
+    ):
         self.people = people
         self.tl = tl
+        #: the end (days since start) of the population period: switch dates and late CRM
+        #: registrations are drawn up to it, whatever the table's end
+        self.ref_end = tl.as_of_end if ref_end is None else float(ref_end)
+        #: the true time of every row of each record table, ascending (the tables are in time
+        #: order), and each lines table's parent position: a world is cut at ``as_of`` by these
+        self.times: dict[str, np.ndarray] = {}
+        self.line_parent: dict[str, np.ndarray] = {}
         self.rng = rng
         self.cfg = cfg
         self.n = len(people)
@@ -169,7 +183,7 @@ class SourceBuilder:
         self.use_second = nz.use_second
         # people with a second address switch to it at some point of their history
         t0 = people["_t0"].to_numpy()
-        switch = t0 + rng.random(self.n) * np.maximum(tl.as_of_end - t0, 1.0)
+        switch = t0 + rng.random(self.n) * np.maximum(self.ref_end - t0, 1.0)
         switches = pd.notna(self.email2) & (rng.random(self.n) < nz.email_switch)
         self.email_switch = np.where(switches, switch, np.inf)
 
@@ -180,9 +194,19 @@ class SourceBuilder:
         chunks = record_ids.chunks if isinstance(record_ids, pa.ChunkedArray) else [record_ids]
         self.record_person.append((table, [as_str(c) for c in chunks], np.asarray(person)))
 
-    def record_person_table(self) -> pd.DataFrame:
-        """``truth.record_person``: the id strings are shared with the source tables, not copied."""
+    def record_person_table(self, keep: dict[str, int] | None = None) -> pd.DataFrame:
+        """``truth.record_person``: the id strings are shared with the source tables, not copied.
+
+        ``keep`` gives the rows of each table kept (the first ones, the tables being in time
+        order); the others are left out.
+        """
         parts = self.record_person
+        if keep is not None:
+            parts = [
+                (t, [pa.chunked_array(chunks, type=TEXT).slice(0, keep[t])], p[: keep[t]])
+                for t, chunks, p in parts
+            ]
+            parts = [(t, [c for c in chunks[0].chunks], p) for t, chunks, p in parts]
         codes = np.concatenate(
             [np.full(len(p), RECORD_TABLES.index(t), dtype=np.int8) for t, _, p in parts]
         )
@@ -246,10 +270,11 @@ class SourceBuilder:
         is_dup = np.concatenate([np.zeros(len(base), bool), np.ones(len(dup) + len(trip), bool)])
         t0 = p["_t0"].to_numpy()[person]
         later = t0 + rng.uniform(1, 700, len(person))
+        ref = self.ref_end
         t = np.where(
-            is_dup & (later < tl.as_of_end),
+            is_dup & (later < ref),
             later,
-            np.where(is_dup, t0 + rng.uniform(0, tl.as_of_end - t0), t0),
+            np.where(is_dup, t0 + rng.uniform(0, np.maximum(ref - t0, 0.0)), t0),
         )
         t = np.minimum(t, tl.as_of_end - 1e-4)
         n = len(person)
@@ -348,6 +373,7 @@ class SourceBuilder:
             }
         )
         self._truth("crm_contacts", rid, person[order])
+        self.times["crm_contacts"] = t[order]
         return df
 
     # -- online orders -----------------------------------------------------------------------
@@ -377,6 +403,7 @@ class SourceBuilder:
             }
         )
         self._truth("online_orders", oid, person)
+        self.times["online_orders"] = bk["t"].to_numpy()[sel]
         lines = self._lines(ln, bk, sel, oid, products, "order_id", "OL", 10)
         return orders, lines
 
@@ -387,6 +414,7 @@ class SourceBuilder:
         lsel = np.flatnonzero(pos[lb] >= 0)
         lsel = lsel[np.lexsort((ln["line_no"].to_numpy()[lsel], pos[lb[lsel]]))]
         lid = ids(prefix, len(lsel), width, start=1)
+        self.line_parent[id_col] = pos[lb[lsel]]
         return pd.DataFrame(
             {
                 "line_id": s(lid),
@@ -428,17 +456,32 @@ class SourceBuilder:
             }
         )
         self._truth("pos_receipts", rid, person)
+        self.times["pos_receipts"] = bk["t"].to_numpy()[sel]
         lines = self._lines(ln, bk, sel, rid, products, "receipt_id", "RL", 11)
         return receipts, lines
 
     # -- web events ---------------------------------------------------------------------------
     def web(
-        self, ev: pd.DataFrame, products, account_email, devices: Devices, chunk: int | None = None
+        self,
+        ev: pd.DataFrame,
+        products,
+        account_email,
+        devices: Devices,
+        chunk: int | None = None,
+        until: float | None = None,
+        rng: np.random.Generator | None = None,
     ):
-        """Web events, built chunk by chunk (in time order) so memory stays flat at scale."""
-        rng, nz = self.rng, self.cfg.noise
+        """Web events, built chunk by chunk (in time order) so memory stays flat at scale.
+
+        ``until`` (days since start): the chunks after the one holding that time are not built
+        (their draws come after, from ``rng``, so the events built are the same either way).
+        """
+        rng, nz = rng or self.rng, self.cfg.noise
         chunk = chunk or WEB_CHUNK
         order = np.argsort(ev["t"].to_numpy(), kind="stable")
+        if until is not None:
+            last = int(np.searchsorted(ev["t"].to_numpy()[order], until))
+            order = order[: min(len(order), -(-max(last, 1) // chunk) * chunk)]
         n = len(order)
         ev_person, ev_t, ev_type = (ev[c].to_numpy() for c in ("person", "t", "etype"))
         t0 = self.people["_t0"].to_numpy()
@@ -488,6 +531,7 @@ class SourceBuilder:
             }
         )
         self._truth("web_events", cols["event_id"], ev_person[order])
+        self.times["web_events"] = ev_t[order]
         return events
 
     # -- support -------------------------------------------------------------------------------
@@ -524,6 +568,7 @@ class SourceBuilder:
             }
         )
         self._truth("support_tickets", tid, person)
+        self.times["support_tickets"] = tk["t"].to_numpy()[sel]
         return out
 
 

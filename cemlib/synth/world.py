@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED
+from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED, DEFAULT_WORLD_END
 from cemlib.errors import InputError
 from cemlib.synth import behaviour as bh
 from cemlib.synth.catalog import (
@@ -158,18 +158,7 @@ def _date(value, name: str) -> pd.Timestamp:
         ) from exc
 
 
-def generate(
-    n_people: int = DEFAULT_PEOPLE,
-    seed: int = DEFAULT_SEED,
-    as_of: str | dt.date = DEFAULT_AS_OF,
-    start: str | dt.date = "2022-01-01",
-    horizon_days: int = 365,
-    defects: bool = True,
-    config: SynthConfig | None = None,
-) -> SyntheticWorld:
-    """Generate the synthetic world of ``n_people`` people (seed + dates fully determine it)."""
-    cfg = config or SynthConfig()
-    as_of_ts, start_ts = _date(as_of, "as_of"), _date(start, "start")
+def _check(n_people, horizon_days, start_ts, as_of_ts, joined_by_ts, end_ts) -> None:
     if n_people < 10:
         raise InputError(
             f"n_people must be at least 10, got {n_people}", source="generate", column="n_people"
@@ -186,32 +175,77 @@ def generate(
             source="generate",
             column="start",
         )
+    if not start_ts < joined_by_ts <= end_ts:
+        raise InputError(
+            f"joined_by {joined_by_ts.date()} must be after start and not after world_end",
+            source="generate",
+            column="joined_by",
+        )
+    if as_of_ts + pd.Timedelta(days=int(horizon_days)) > end_ts:
+        raise InputError(
+            f"as_of {as_of_ts.date()} plus {int(horizon_days)} days of future is after the "
+            f"world's end {end_ts.date()}; pass a later world_end (another world) or fewer "
+            "horizon_days",
+            source="generate",
+            column="as_of",
+        )
+
+
+def generate(
+    n_people: int = DEFAULT_PEOPLE,
+    seed: int = DEFAULT_SEED,
+    as_of: str | dt.date = DEFAULT_AS_OF,
+    start: str | dt.date = "2022-01-01",
+    horizon_days: int = 365,
+    defects: bool = True,
+    config: SynthConfig | None = None,
+    joined_by: str | dt.date = DEFAULT_AS_OF,
+    world_end: str | dt.date = DEFAULT_WORLD_END,
+) -> SyntheticWorld:
+    """Generate the synthetic world of ``n_people`` people (seed + dates fully determine it).
+
+    The world is generated from ``start`` to ``world_end`` and then cut at ``as_of``: the
+    sources hold the records dated up to ``as_of``, the truth the people with a record by then
+    and ``horizon_days`` of their future. ``as_of`` takes no part in the draws, so for one
+    seed a later ``as_of`` holds every record of an earlier one unchanged (same ids, values,
+    noise and defects) plus the records dated in between, as monthly extracts of one retailer
+    would. The ``n_people`` people join between ``start`` and ``joined_by``.
+    """
+    cfg = config or SynthConfig()
+    as_of_ts, start_ts = _date(as_of, "as_of"), _date(start, "start")
+    joined_by_ts, end_ts = _date(joined_by, "joined_by"), _date(world_end, "world_end")
+    _check(n_people, horizon_days, start_ts, as_of_ts, joined_by_ts, end_ts)
     tl = bh.Timeline(start_ts, as_of_ts, int(horizon_days))
+    whole = bh.Timeline(start_ts, end_ts, 0)  # what is generated
+    ref_end = bh.Timeline(start_ts, joined_by_ts, 0).as_of_end
     root = np.random.SeedSequence(int(seed))
-    r_people, r_latent, r_life, r_bk, r_lines, r_web, r_src, r_def, r_prod = (
-        np.random.default_rng(x) for x in root.spawn(9)
+    # (the tenth stream, the web events' noise, is apart so that they are built only up to
+    # as_of: a later world draws the same values for them first)
+    r_people, r_latent, r_life, r_bk, r_lines, r_web, r_src, r_def, r_prod, r_web_src = (
+        np.random.default_rng(x) for x in root.spawn(10)
     )
     t_start = time.perf_counter()
     products = build_products(r_prod)
-    people, pref = make_people(int(n_people), r_people, cfg, start_ts, as_of_ts)
+    people, pref = make_people(int(n_people), r_people, cfg, start_ts, joined_by_ts)
     _mark("people", t_start)
     joined = people["joined_at"].to_numpy().astype("datetime64[s]")
     t0 = (joined - start_ts.to_datetime64().astype("datetime64[s]")).astype(np.int64) / bh.DAY
     people["_t0"] = t0
 
     lat = bh.latent(people, r_latent, cfg)
-    drop, first_bad, tickets = bh.lifetimes_and_tickets(people, lat, r_life, cfg, tl)
-    bk = bh.baskets(people, pref, lat, drop, r_bk, cfg, tl)
+    drop, first_bad, tickets = bh.lifetimes_and_tickets(people, lat, r_life, cfg, whole)
+    bk = bh.baskets(people, pref, lat, drop, r_bk, cfg, whole)
     _mark("baskets", t_start)
     ln = bh.lines(bk, pref, products, r_lines, cfg)
     _mark("lines", t_start)
-    ev = bh.web_events(people, pref, bk, ln, drop, products, r_web, cfg, tl)
+    ev = bh.web_events(people, pref, bk, ln, drop, products, r_web, cfg, whole)
     _mark("events", t_start)
 
-    # who has a CRM record and which e-mail their account uses
-    src = SourceBuilder(people, tl, r_src, cfg)
+    # who has a CRM record and which e-mail their account uses (decided by the population
+    # period, not by as_of: the same in every cut)
+    src = SourceBuilder(people, whole, r_src, cfg, ref_end=ref_end)
     n = len(people)
-    hist = bk["t"].to_numpy() < tl.as_of_end
+    hist = bk["t"].to_numpy() < ref_end
     online_buyer = np.zeros(n, bool)
     online_buyer[bk["person"].to_numpy()[hist & bk["online"].to_numpy()]] = True
     in_crm = (
@@ -243,11 +277,6 @@ def generate(
     )
     truth = {k: _compact(v) for k, v in truth.items()}
     _mark("future truth", t_start)
-    # only the history feeds the source tables: baskets are sorted by time and lines by basket
-    n_hist = int(np.searchsorted(bk["t"].to_numpy(), tl.as_of_end))
-    bk = bk.iloc[:n_hist].copy()
-    ln = ln.iloc[: int(np.searchsorted(ln["basket"].to_numpy(), n_hist))].copy()
-    ev = ev[ev["t"].to_numpy() < tl.as_of_end].reset_index(drop=True)
 
     sources: dict[str, pd.DataFrame] = {}
     sources["crm_contacts"] = src.crm(in_crm, account_email)
@@ -258,7 +287,9 @@ def generate(
     sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, stores)
     del bk, ln  # free the intermediates as soon as their tables exist
     _mark("orders+pos", t_start)
-    sources["web_events"] = src.web(ev, products, account_email, devices)
+    sources["web_events"] = src.web(
+        ev, products, account_email, devices, until=tl.as_of_end, rng=r_web_src
+    )
     del ev
     _mark("web", t_start)
     sources["support_tickets"] = src.tickets(tickets)
@@ -271,14 +302,18 @@ def generate(
             "margin": products["margin"].to_numpy(),
         }
     )
-    record_person = src.record_person_table()
+    keep = _rows_by(src, tl.as_of_end)
+    record_person = src.record_person_table(keep)
     del tickets, src, devices
 
     truth["record_person"] = record_person
+    _present_only(truth, people)
     _mark("record truth", t_start)
     if defects:
-        sources, truth["defects"] = inject_defects(sources, r_def, cfg.defects, tl)
+        sources, truth["defects"] = inject_defects(sources, r_def, cfg.defects, whole, keep)
     else:
+        for name, k in keep.items():
+            sources[name] = sources[name].iloc[:k].reset_index(drop=True)
         truth["defects"] = pd.DataFrame(
             {
                 c: pd.Series(dtype=t)
@@ -294,6 +329,28 @@ def generate(
         )
     _mark("defects", t_start)
     return SyntheticWorld(sources, truth, int(seed), as_of_ts, start_ts, int(horizon_days), cfg)
+
+
+def _rows_by(src: SourceBuilder, end: float) -> dict[str, int]:
+    """Rows of each table dated before ``end`` (days since start): the first ones of each."""
+    keep = {t: int(np.searchsorted(times, end)) for t, times in src.times.items()}
+    for lines, parent, col in (
+        ("order_lines", "online_orders", "order_id"),
+        ("receipt_lines", "pos_receipts", "receipt_id"),
+    ):
+        keep[lines] = int(np.searchsorted(src.line_parent[col], keep[parent]))
+    return keep
+
+
+def _present_only(truth: dict[str, pd.DataFrame], people: pd.DataFrame) -> None:
+    """Keep, in the per-person truth tables, the people with a record in the cut (the others
+    join later); their future too."""
+    present = set(truth["record_person"]["person_id"].unique())
+    for name in ("people", "preferences", "future_orders", "future_lines", "future_events"):
+        t = truth[name]
+        mask = t["person_id"].isin(present).to_numpy()
+        if not mask.all():
+            truth[name] = t[mask].reset_index(drop=True)
 
 
 _LOW_CARDINALITY = {"channel", "category", "category_code", "event_type", "sku", "source_table"}
@@ -350,7 +407,14 @@ def _truth(
             "middle_name": p["middle_name"],
             "gender": p["gender"],
             "birth_date": p["birth_date"],
-            "age": p["age"],
+            # age at as_of (people are drawn with their age at the end of the joining period)
+            "age": np.round(
+                (tl.as_of.to_datetime64() - p["birth_date"].to_numpy().astype("datetime64[D]"))
+                .astype("timedelta64[D]")
+                .astype(np.int64)
+                / 365.25,
+                1,
+            ),
             "city": p["city"],
             "region": p["region"],
             "metro": p["metro"],
@@ -400,7 +464,8 @@ def _truth(
     prefs = pd.DataFrame(np.round(pref, 4), columns=list(CATEGORY_CODES))
     prefs.insert(0, "person_id", p["person_id"].to_numpy())
 
-    fut = np.flatnonzero(bk["t"].to_numpy() >= tl.as_of_end)
+    bt = bk["t"].to_numpy()
+    fut = np.flatnonzero((bt >= tl.as_of_end) & (bt < tl.end))
     person_ids = p["person_id"]
     f_person = bk["person"].to_numpy()[fut]
     f_orders = pd.DataFrame(
@@ -437,7 +502,8 @@ def _truth(
     f_orders["n_lines"] = np.bincount(lb, minlength=len(fut))
     f_orders["amount"] = np.round(amount, 2)
 
-    fsel = np.flatnonzero(ev["t"].to_numpy() >= tl.as_of_end)
+    et = ev["t"].to_numpy()
+    fsel = np.flatnonzero((et >= tl.as_of_end) & (et < tl.end))
     fsel = fsel[np.lexsort((ev["person"].to_numpy()[fsel], ev["t"].to_numpy()[fsel]))]
     f_events = pd.DataFrame(
         {

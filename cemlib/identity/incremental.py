@@ -1,0 +1,450 @@
+"""Incremental matching: a run prepares and compares only the records new since the last run.
+
+A full run keeps its prepared (normalized) records in ``identity.prepared`` and its settings
+in ``identity.state``. An incremental run then reads from ``clean.*`` only the rows that
+table lacks, prepares them, and finds the earlier records they *touch*: records sharing a
+phone, e-mail, loyalty card, device or national id with a new record (hub identifiers left
+out: they link nothing), or the same first and last name, or last name and birth date (the
+model's blocking keys). The touched records' profiles are resolved again together with the
+new records, with the previous run's match threshold and cluster constraints (the model's
+``m``/``u`` are trained again on that part); every other profile, its golden record and its
+links are kept as they were. The ids are then carried by the registry as in a full run.
+
+``identity_mode`` (the 02 stage's parameter): ``full`` resolves everything; ``auto`` (the
+default) resolves incrementally when it can (a last run that kept ``identity.prepared``, the
+same settings fingerprint, an ``as_of`` not before the last one, some new records) and else
+resolves everything, saying why; ``incremental`` is ``auto`` that refuses (exit 2) to run when
+the settings changed, rather than silently resolving everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from cemlib.errors import InputError
+from cemlib.frames import fetch_frame
+from cemlib.identity.golden import golden_records
+from cemlib.identity.graph import CONSTRAINTS
+from cemlib.identity.model import MODEL_COLUMNS
+from cemlib.identity.resolve import RULE_SCORES, IdentityResolver
+from cemlib.identity.roles import PREPARED_COLUMNS, as_string, concat_categoricals
+from cemlib.identity.rules import IDENTIFIER_COLUMNS, HubGuard
+
+MODES: tuple[str, ...] = ("auto", "incremental", "full")
+#: bump when a change of the matching code makes earlier prepared records or profiles stale
+STATE_VERSION = 1
+#: the tables an incremental run starts from (all written by one earlier run of the stage)
+STATE_TABLES: tuple[str, ...] = ("state", "prepared", "map", "profiles", "links", "guarded")
+#: prepared columns kept as they are (the others are text held as categoricals)
+_KEYS = ("record_id", "source")
+#: name keys an earlier record is touched by (the model's blocking keys)
+NAME_KEYS: tuple[tuple[str, ...], ...] = (("first_lat", "last_lat"), ("last_lat", "birth_date"))
+
+
+def settings_fingerprint(
+    *,
+    seed: int,
+    guard: HubGuard | None,
+    match_threshold,
+    household_signals: tuple[str, ...],
+    sources: dict,
+) -> str:
+    """A short hash of everything that decides how records are matched: two runs with the same
+    fingerprint may share prepared records and profiles."""
+    fixed = None if match_threshold in (None, "auto") else float(match_threshold)
+    payload = {
+        "version": STATE_VERSION,
+        "seed": int(seed),
+        "guard": asdict(guard or HubGuard()),
+        "match_threshold": fixed,
+        "household_signals": sorted(household_signals),
+        "model_columns": list(MODEL_COLUMNS),
+        "rule_scores": RULE_SCORES,
+        "constraints": list(CONSTRAINTS),
+        "prepared_columns": list(PREPARED_COLUMNS),
+        "sources": {k: [v[0], sorted(map(str, v[1].items()))] for k, v in sources.items()},
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def previous_state(wh) -> dict | None:
+    """The last run's ``identity.state`` row when every table an incremental run needs was
+    written by that run, else None."""
+    if not all(wh.has_table("identity", t) for t in STATE_TABLES):
+        return None
+    row = wh.con.execute(
+        "SELECT fingerprint, threshold, constraints, _run_id, _as_of FROM identity.state"
+    ).fetchone()
+    if row is None:
+        return None
+    run = row[3]
+    if any((wh.stamp("identity", t) or (None,))[0] != run for t in ("map", "profiles")):
+        return None
+    return {
+        "fingerprint": row[0],
+        "threshold": row[1],
+        "constraints": tuple(c for c in (row[2] or "").split(",") if c),
+        "run_id": run,
+        "as_of": pd.Timestamp(row[4]),
+    }
+
+
+def choose_mode(wh, mode: str, fingerprint: str, as_of: str) -> tuple[str, str, dict | None]:
+    """``(mode used, why, previous state)`` for the asked ``identity_mode``."""
+    if mode not in MODES:
+        raise InputError(
+            f"identity_mode must be one of {', '.join(MODES)}; got {mode!r}",
+            source="02_profiles",
+            column="identity_mode",
+        )
+    if mode == "full":
+        return "full", "full resolution asked for", None
+    state = previous_state(wh)
+    if state is None:
+        return "full", "no earlier run of this version of the stage in the warehouse", None
+    if pd.Timestamp(as_of) < state["as_of"]:
+        return "full", f"as_of is before the last run's ({state['as_of'].date()})", None
+    if state["fingerprint"] != fingerprint:
+        if mode == "incremental":
+            raise InputError(
+                "identity_mode incremental, but the matching settings changed since the last "
+                f"run ({state['run_id']}): its profiles were made with other settings; run "
+                "with identity_mode full (or auto, which then resolves everything)",
+                source="02_profiles",
+                column="identity_mode",
+            )
+        return "full", "the matching settings changed since the last run", None
+    why = f"last run {state['run_id']} (as_of {state['as_of'].date()}) had the same settings"
+    return "incremental", why, state
+
+
+def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run_id, as_of,
+                mode: str, new_rows: pd.DataFrame | None = None, removed=None) -> None:  # fmt: skip
+    """``identity.state`` and ``identity.prepared``: replaced by a full run (``prepared``),
+    appended to by an incremental one (``new_rows``, less the ``removed`` records)."""
+    con = wh.con
+    as_of_d = pd.Timestamp(as_of).date()
+    with wh.transaction():
+        if prepared is not None:
+            _write_prepared(con, prepared, "CREATE OR REPLACE TABLE identity.prepared AS", run_id,
+                            as_of_d)  # fmt: skip
+        else:
+            if removed is not None and len(removed):
+                con.register("_inc_removed_w", removed)
+                con.execute(
+                    "DELETE FROM identity.prepared p WHERE EXISTS (SELECT 1 FROM _inc_removed_w r "
+                    "WHERE r.source = p.source AND r.record_id = p.record_id)"
+                )
+                con.unregister("_inc_removed_w")
+            if new_rows is not None and len(new_rows):
+                _write_prepared(con, new_rows, "INSERT INTO identity.prepared", run_id, as_of_d)
+            # the table is this run's as a whole: its stamp says so
+            con.execute("UPDATE identity.prepared SET _run_id = ?, _as_of = ?", [run_id, as_of_d])
+        n = con.execute("SELECT count(*) FROM identity.prepared").fetchone()[0]
+        con.execute(
+            "INSERT INTO meta.table_log VALUES ('identity', 'prepared', ?, ?, ?, ?)",
+            [run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
+        )
+    state = pd.DataFrame(
+        {
+            "fingerprint": [fingerprint],
+            "mode": [mode],
+            "threshold": pd.array([resolver.threshold_], dtype="Float64"),
+            "constraints": [",".join(resolver.constraints_)],
+            "records": [int(n)],
+        }
+    )
+    wh.write_tables("identity", {"state": state}, run_id=run_id, as_of=as_of)
+
+
+def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> None:
+    cols = []
+    for c in PREPARED_COLUMNS:
+        if c == "updated_at":
+            cols.append(f'CAST("{c}" AS TIMESTAMP) AS "{c}"')
+        else:
+            cols.append(f'CAST("{c}" AS VARCHAR) AS "{c}"')
+    con.register("_inc_prepared", frame[list(PREPARED_COLUMNS)])
+    try:
+        con.execute(
+            f"{verb} SELECT {', '.join(cols)}, CAST(? AS VARCHAR) AS _run_id, "
+            "CAST(? AS DATE) AS _as_of FROM _inc_prepared",
+            [run_id, as_of],
+        )
+    finally:
+        con.unregister("_inc_prepared")
+
+
+def removed_records(wh, tables_of: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """Prepared records whose row is no longer in its source table (deleted at the source)."""
+    parts = []
+    for name, (schema, id_col) in tables_of.items():
+        parts.append(
+            f"SELECT p.source, p.record_id FROM identity.prepared p WHERE p.source = '{name}' "
+            f'AND NOT EXISTS (SELECT 1 FROM {schema}."{name}" t '
+            f'WHERE CAST(t."{id_col}" AS VARCHAR) = p.record_id)'
+        )
+    gone_sources = ", ".join(f"'{n}'" for n in tables_of) or "''"
+    parts.append(
+        f"SELECT source, record_id FROM identity.prepared WHERE source NOT IN ({gone_sources})"
+    )
+    return fetch_frame(wh.con, " UNION ALL ".join(parts))
+
+
+_HUBS = "SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = 'hub'"
+
+
+def _holders(values: str) -> str:
+    """SQL: ``source, record_id`` of the earlier records holding one of the identifier
+    ``values`` (an SQL relation of ``kind, value``), hubs left out."""
+    useful = f"SELECT kind, value FROM ({values}) ANTI JOIN ({_HUBS}) h USING (kind, value)"
+    return " UNION ".join(
+        f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN "
+        f"(SELECT value FROM ({useful}) WHERE kind = '{kind}') k ON p.\"{c}\" = k.value"
+        for kind, cols in IDENTIFIER_COLUMNS.items()
+        for c in cols
+    )
+
+
+def _values_of(records: str) -> str:
+    """SQL: the identifier values (``kind, value``) of the earlier records in ``records``."""
+    return " UNION ".join(
+        f"SELECT '{kind}' AS kind, p.\"{c}\" AS value FROM identity.prepared p SEMI JOIN "
+        f"{records} r ON p.source = r.source AND p.record_id = r.record_id "
+        f'WHERE p."{c}" IS NOT NULL'
+        for kind, cols in IDENTIFIER_COLUMNS.items()
+        for c in cols
+    )
+
+
+def _with_profiles(records: str) -> str:
+    """SQL: ``records`` and every record of their profiles in the last run."""
+    return (
+        f"WITH prof AS (SELECT DISTINCT m.profile_id FROM identity.map m JOIN {records} t "
+        "ON m.source_table = t.source AND m.record_id = t.record_id "
+        "WHERE m.profile_id IS NOT NULL) "
+        f"SELECT source, record_id FROM {records} UNION "
+        "SELECT m.source_table AS source, m.record_id FROM identity.map m "
+        "JOIN prof USING (profile_id)"
+    )
+
+
+def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
+    """``source, record_id`` of the earlier records to resolve again with ``new``: those that
+    share an identifier (not a hub) or a name key with a new record, and every record of their
+    profiles; then, ``hops - 1`` times, the records sharing an identifier with those and their
+    profiles (what decides whether an identifier is shared by a family, so whether a nameless
+    record may be attached, lies one identifier further)."""
+    con = wh.con
+    keys = []
+    for kind, cols in IDENTIFIER_COLUMNS.items():
+        for c in cols:
+            if c in new:
+                v = as_string(new[c]).dropna().unique()
+                keys.append(pd.DataFrame({"kind": kind, "value": np.asarray(v, dtype=object)}))
+    keyframe = (
+        pd.concat(keys, ignore_index=True)
+        if keys
+        else pd.DataFrame({"kind": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
+    )
+    con.register("_inc_keys", keyframe.drop_duplicates())
+    names = []
+    for i, cols in enumerate(NAME_KEYS):
+        frame = pd.DataFrame({c: as_string(new[c]) for c in cols}).dropna().drop_duplicates()
+        names.append(f"_inc_name{i}")
+        con.register(names[-1], frame)
+    try:
+        selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
+        for name, cols in zip(names, NAME_KEYS, strict=True):
+            on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
+            selects.append(
+                f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN {name} k ON {on}"
+            )
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + " UNION ".join(selects))
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _with_profiles("_inc_t0"))
+        for _ in range(hops - 1):
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + _holders(_values_of("_inc_t1"))
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT * FROM _inc_t0 UNION "
+                "SELECT * FROM _inc_t1"
+            )
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _with_profiles("_inc_t0"))
+        return fetch_frame(con, "SELECT source, record_id FROM _inc_t1")
+    finally:
+        con.unregister("_inc_keys")
+        for name in names:
+            con.unregister(name)
+        con.execute("DROP TABLE IF EXISTS _inc_t0")
+        con.execute("DROP TABLE IF EXISTS _inc_t1")
+
+
+def read_prepared(wh, keys: pd.DataFrame) -> pd.DataFrame:
+    """The stored prepared records of ``keys`` (``source, record_id``), text as categoricals
+    like freshly prepared records."""
+    con = wh.con
+    con.register("_inc_want", keys[["source", "record_id"]])
+    try:
+        cols = ", ".join(f'p."{c}"' for c in PREPARED_COLUMNS)
+        frame = fetch_frame(
+            con,
+            f"SELECT {cols} FROM identity.prepared p SEMI JOIN _inc_want k "
+            "ON p.source = k.source AND p.record_id = k.record_id "
+            "ORDER BY p.source, p.record_id",
+        )
+    finally:
+        con.unregister("_inc_want")
+    for c in PREPARED_COLUMNS:
+        if c not in _KEYS and c != "updated_at":
+            frame[c] = frame[c].astype("category")
+    return frame
+
+
+def _object_categories(v: pd.Series) -> pd.Categorical:
+    """A categorical whose categories are Python strings (prepared and stored records differ)."""
+    if not isinstance(v.dtype, pd.CategoricalDtype):
+        return pd.Categorical(v.to_numpy(dtype=object, na_value=None))
+    cats = v.cat.categories
+    return pd.Categorical.from_codes(
+        v.cat.codes.to_numpy(), categories=pd.Index(np.asarray(cats, dtype=object), dtype=object)
+    )
+
+
+def stack(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Prepared frames one under the other (categoricals united, not turned into objects)."""
+    out = {}
+    for c in PREPARED_COLUMNS:
+        x, y = a[c], b[c]
+        if isinstance(x.dtype, pd.CategoricalDtype) or isinstance(y.dtype, pd.CategoricalDtype):
+            out[c] = pd.Series(concat_categoricals([_object_categories(x), _object_categories(y)]))
+        elif c == "updated_at":
+            out[c] = pd.concat([pd.to_datetime(x), pd.to_datetime(y)], ignore_index=True).astype(
+                "datetime64[ns]"
+            )
+        else:
+            out[c] = pd.concat([as_string(x), as_string(y)], ignore_index=True)
+    return pd.DataFrame(out)
+
+
+def resolver_for(state: dict, *, guard, seed, household_signals, match_threshold):
+    """A resolver that decides like the last run: its threshold and cluster constraints."""
+    threshold = state["threshold"]
+    return IdentityResolver(
+        guard=guard,
+        match_threshold=match_threshold if threshold is None or pd.isna(threshold) else threshold,
+        constraints=state["constraints"],
+        constraint_tolerance=1.0,
+        seed=seed,
+        household_guard=bool(household_signals),
+        household_signals=tuple(household_signals),
+    )
+
+
+def _fresh_ids(resolver, taken: set) -> pd.Series:
+    """The re-resolved records' provisional profile ids, none equal to a kept profile's."""
+    pid = pd.Series(resolver.profile_id_, dtype="string").where(resolver.attached_)
+    clash = set(pid.dropna().unique()) & taken
+    if clash:
+        pid = pid.map(lambda v: v if v not in clash else "P" + hashlib.blake2b(
+            f"{v}|increment".encode(), digest_size=6).hexdigest()).astype("string")  # fmt: skip
+    return pid
+
+
+def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.DataFrame,
+                      resolver: IdentityResolver) -> dict:  # fmt: skip
+    """Resolve ``new_in`` (prepared records new since the last run, up to ``as_of``) with the
+    earlier records they touch; keep everything else of the last run.
+
+    ``late`` holds the keys of new records dated after ``as_of`` (no profile), ``removed`` the
+    records no longer in the sources. Returns the full ``map``, ``links``, ``profiles`` and
+    ``guarded`` of this run and the counts of the increment.
+    """
+    con = wh.con
+    touched = touched_records(wh, new_in)
+    gone = set(zip(removed["source"], removed["record_id"], strict=True))
+    if gone:  # the profiles of deleted records are resolved again too
+        con.register("_inc_gone", removed)
+        extra = fetch_frame(
+            con,
+            "SELECT m.source_table AS source, m.record_id FROM identity.map m WHERE m.profile_id "
+            "IN (SELECT m2.profile_id FROM identity.map m2 JOIN _inc_gone g "
+            "ON m2.source_table = g.source AND m2.record_id = g.record_id)",
+        )
+        con.unregister("_inc_gone")
+        touched = pd.concat([touched, extra], ignore_index=True).drop_duplicates()
+        key = touched["source"].astype(str) + "|" + touched["record_id"].astype(str)
+        gone_keys = {f"{s}|{r}" for s, r in gone}
+        touched = touched[~key.isin(gone_keys).to_numpy()]
+    old = read_prepared(wh, touched)
+    subset = stack(old, new_in)
+    resolver.fit(subset)
+    keys = pd.DataFrame({"source": as_string(subset["source"]),
+                         "record_id": as_string(subset["record_id"])})  # fmt: skip
+    drop = pd.concat(
+        [keys, removed[["source", "record_id"]].astype("string"),
+         late[["source", "record_id"]].astype("string")], ignore_index=True
+    )  # fmt: skip
+    con.register("_inc_drop", drop)
+    try:
+        kept_map = fetch_frame(
+            con,
+            "SELECT m.source_table, m.record_id, m.profile_id FROM identity.map m "
+            "ANTI JOIN _inc_drop d ON m.source_table = d.source AND m.record_id = d.record_id",
+        )
+        anti = "ANTI JOIN _inc_drop d ON l.{s}_source = d.source AND l.{s}_record_id = d.record_id"
+        kept_links = fetch_frame(
+            con,
+            "SELECT l.* EXCLUDE (_run_id, _as_of) FROM (SELECT * FROM identity.links l "
+            + anti.format(s="left")
+            + ") l "
+            + anti.format(s="right"),
+        )
+    finally:
+        con.unregister("_inc_drop")
+    kept_ids = set(kept_map["profile_id"].dropna().unique())
+    pid = _fresh_ids(resolver, kept_ids)
+    rmap = pd.DataFrame(
+        {
+            "source_table": pd.concat(
+                [as_string(kept_map["source_table"]), keys["source"],
+                 as_string(late["source"])], ignore_index=True),
+            "record_id": pd.concat(
+                [as_string(kept_map["record_id"]), keys["record_id"],
+                 as_string(late["record_id"])], ignore_index=True),
+            "profile_id": pd.concat(
+                [as_string(kept_map["profile_id"]), pid,
+                 pd.Series(pd.NA, index=range(len(late)), dtype="string")], ignore_index=True),
+        }
+    )  # fmt: skip
+    old_profiles = wh.read_table("identity", "profiles")
+    old_profiles = old_profiles[old_profiles["profile_id"].isin(kept_ids).to_numpy()]
+    fresh = golden_records(subset, profile_id=pid)
+    profiles = pd.concat([old_profiles, fresh], ignore_index=True)
+    links = pd.concat([kept_links, resolver.link_table()], ignore_index=True)
+    guarded_old = wh.read_table("identity", "guarded")
+    g_new = resolver.guarded_.assign(value=resolver.guarded_["value"].astype(str))
+    both = pd.concat([g_new, guarded_old], ignore_index=True)
+    guarded = both.drop_duplicates(["kind", "value"], keep="first").reset_index(drop=True)
+    return {
+        "map": rmap,
+        "links": links,
+        "profiles": profiles,
+        "guarded": guarded,
+        "subset": subset,
+        "counts": {
+            "new_records": len(new_in) + len(late),
+            "new_after_as_of": len(late),
+            "removed_records": len(removed),
+            "earlier_records_resolved_again": len(old),
+            "profiles_kept_as_they_were": len(kept_ids),
+            "records_resolved": len(subset),
+        },
+        "kept_unattached": int(kept_map["profile_id"].isna().sum()),
+    }

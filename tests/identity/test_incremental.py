@@ -1,0 +1,153 @@
+"""Incremental matching (issue #14): a run resolves only the records new since the last one
+with the profiles they touch, and gives the profiles a full run gives, but for a few counted."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from cemlib.collect.stage import collect
+from cemlib.errors import InputError
+from cemlib.identity import HubGuard
+from cemlib.identity.evaluate import evaluate
+from cemlib.identity.incremental import choose_mode, settings_fingerprint
+from cemlib.identity.registry import resolve_ids
+from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS
+from cemlib.identity.stage import SOURCE_ROLES, run_stage
+from cemlib.warehouse import Warehouse
+
+N, SEED, MAY, JUNE = 800, 5, "2025-05-31", "2025-06-30"
+
+
+@pytest.fixture(scope="module")
+def may(tmp_path_factory):
+    """A warehouse after a full May run, with June's records collected (not yet profiled)."""
+    path = tmp_path_factory.mktemp("inc") / "w.duckdb"
+    collect("synthetic", warehouse=path, n_people=N, seed=SEED, as_of=MAY, progress=False)
+    with Warehouse(path) as wh:
+        first = run_stage(wh, run_id="may", as_of=MAY)
+        may_map = wh.read_table("identity", "map")
+    assert first.figures["identity_mode"]["used"] == "full"
+    collect("synthetic", warehouse=path, n_people=N, seed=SEED, as_of=JUNE, progress=False)
+    return path, may_map
+
+
+@pytest.fixture(scope="module")
+def june(may, tmp_path_factory):
+    """June profiled twice on the same data: auto (incremental) and full."""
+    path, may_map = may
+    out = {}
+    for mode in ("auto", "full"):
+        copy = tmp_path_factory.mktemp(mode) / "w.duckdb"
+        shutil.copyfile(path, copy)
+        with Warehouse(copy) as wh:
+            res = run_stage(wh, run_id="june", as_of=JUNE, identity_mode=mode)
+            out[mode] = (
+                res,
+                wh.read_table("identity", "map"),
+                wh.read_table("identity", "registry"),
+            )
+            # one golden record per profile of the map, none left over
+            ids = set(wh.read_table("identity", "profiles")["profile_id"])
+            assert ids == set(out[mode][1]["profile_id"].dropna())
+    return out, may_map
+
+
+def test_auto_is_incremental_after_a_run_with_the_same_settings(june):
+    runs, _ = june
+    inc = runs["auto"][0]
+    mode = inc.figures["identity_mode"]
+    assert mode["used"] == "incremental"
+    # the month's new records, and only a part of the earlier ones, were resolved
+    assert mode["new_records"] > 300
+    assert 0 < mode["earlier_records_resolved_again"] < inc.figures["records"] / 2
+    assert mode["profiles_kept_as_they_were"] > inc.figures["profiles"] / 2
+    assert runs["full"][0].figures["identity_mode"]["used"] == "full"
+
+
+def test_incremental_and_full_give_the_same_profiles_but_a_few(june):
+    runs, _ = june
+    (_, m_inc, _), (_, m_full, _) = runs["auto"], runs["full"]
+    # the same records, attached alike
+    key = ["source_table", "record_id"]
+    both = m_inc.merge(m_full, on=key, suffixes=("_i", "_f"))
+    assert len(both) == len(m_inc) == len(m_full)
+    assert (both["profile_id_i"].isna() == both["profile_id_f"].isna()).mean() > 0.99
+    att = both.dropna(subset=["profile_id_i", "profile_id_f"])
+    rid = att["source_table"] + "|" + att["record_id"]
+    agree = evaluate(
+        pd.DataFrame({"record_id": rid, "profile_id": att["profile_id_i"]}),
+        pd.DataFrame({"record_id": rid, "person_id": att["profile_id_f"]}),
+    )
+    assert agree["f1"] > 0.98, agree
+    sets_i = set(att.groupby("profile_id_i")["record_id"].agg(lambda s: frozenset(s)))
+    sets_f = set(att.groupby("profile_id_f")["record_id"].agg(lambda s: frozenset(s)))
+    assert len(sets_i & sets_f) / len(sets_f) > 0.97
+    # against the truth, the two are as good as each other
+    f1_inc, f1_full = runs["auto"][0].evaluation["f1"], runs["full"][0].evaluation["f1"]
+    assert abs(f1_inc - f1_full) < 0.01
+
+
+def test_ids_last_through_an_incremental_run(june):
+    runs, may_map = june
+    _, m_inc, registry = runs["auto"]
+    old = may_map.dropna(subset=["profile_id"])
+    resolved = resolve_ids(registry, old["profile_id"].unique())
+    assert resolved.notna().all()  # no id of May is lost
+    both = old.merge(m_inc.dropna(subset=["profile_id"]), on=["source_table", "record_id"])
+    same = both["profile_id_x"].map(resolved) == both["profile_id_y"]
+    assert same.mean() > 0.99
+
+
+def test_changed_settings_resolve_everything_or_are_refused(may, tmp_path):
+    path, _ = may
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+    other = HubGuard(hub_records=400)
+    with Warehouse(copy) as wh:
+        with pytest.raises(InputError, match="settings changed"):
+            run_stage(wh, run_id="june", as_of=JUNE, guard=other, identity_mode="incremental")
+        with pytest.raises(InputError, match="identity_mode"):
+            run_stage(wh, run_id="june", as_of=JUNE, identity_mode="sometimes")
+        res = run_stage(wh, run_id="june", as_of=JUNE, guard=other)
+        assert res.figures["identity_mode"]["used"] == "full"
+        assert "settings changed" in res.figures["identity_mode"]["why"]
+
+
+def test_a_backfill_resolves_everything_and_later_records_wait(may, tmp_path):
+    path, _ = may
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+    with Warehouse(copy) as wh:
+        fp = settings_fingerprint(seed=42, guard=None, match_threshold="auto",
+                                  household_signals=DEFAULT_HOUSEHOLD_SIGNALS,
+                                  sources=SOURCE_ROLES)  # fmt: skip
+        assert choose_mode(wh, "auto", fp, JUNE)[0] == "incremental"
+        used, why, _ = choose_mode(wh, "auto", fp, "2025-04-30")
+        assert used == "full" and "before" in why
+        # May again on June's records: they are after as_of, bar the few whose date is
+        # unreadable (a quality defect; staging is read here, not clean), which come in
+        again = run_stage(wh, run_id="again", as_of=MAY).figures["identity_mode"]
+        assert again["used"] == "incremental"
+        assert again["new_after_as_of"] > 300
+        assert again["new_records"] - again["new_after_as_of"] < 0.05 * again["new_records"]
+
+
+def test_the_report_tells_an_incremental_run(june):
+    from cemlib.identity import report
+
+    inc = june[0]["auto"][0]
+    text = report.summary_markdown(inc)
+    assert "incremental" in text and f"{inc.figures['profiles']:,}" in text
+    heads = report.headlines(inc)
+    assert heads["identity mode"] == "incremental"
+    assert (
+        heads["records resolved (incremental)"] == inc.figures["identity_mode"]["records_resolved"]
+    )
+    # the tables of the report are drawn from the re-resolved part
+    assert len(report.merge_examples(inc, n=4)) > 0
+    assert report.rule_table(inc) is not None
+    full = june[0]["full"][0]
+    assert "resolved every record" in report.summary_markdown(full)
