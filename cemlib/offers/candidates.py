@@ -4,6 +4,8 @@ Most of what a customer buys next is neither in their own history nor in the glo
 candidates come from several sources, each a flag in the result:
 
 - ``repeat``   the customer's own items (most frequent, then most recent);
+- ``knn``      the best items of TIFU-KNN: the customer's time-decayed item frequencies blended
+               with those of the most similar customers (:mod:`cemlib.offers.tifu`);
 - ``cooc``     items bought in the same basket as the customer's recent items;
 - ``after``    items bought in the basket that followed the customer's last items ("bought after");
 - ``browse``   items browsed recently, and the best sellers of categories browsed recently;
@@ -20,7 +22,16 @@ import pandas as pd
 
 from cemlib.offers.snapshot import Snapshot
 
-SOURCES: tuple[str, ...] = ("repeat", "cooc", "after", "browse", "segment", "trend", "popular")
+SOURCES: tuple[str, ...] = (
+    "repeat",
+    "knn",
+    "cooc",
+    "after",
+    "browse",
+    "segment",
+    "trend",
+    "popular",
+)
 
 
 @dataclass
@@ -28,6 +39,8 @@ class CandidateConfig:
     """How many candidates each source contributes per customer."""
 
     n_repeat: int = 60
+    n_knn: int = 20
+    n_tifu: int = 200  # TIFU-KNN scores kept per customer (features of the other candidates)
     n_cooc: int = 40
     n_after: int = 25
     n_browse: int = 20
@@ -70,6 +83,11 @@ def build_candidates(snap: Snapshot, customers_table: str, cfg: CandidateConfig)
         (SELECT i FROM {p}it WHERE pop_rank <= {cfg.n_popular}) it""",
     ]
     ex = snap.store.execute
+    custs = snap.store.sql(f"SELECT c FROM {q}")["c"].to_numpy()
+    snap.store.con.register("_tifu", snap.tifu().scores(custs, top=max(cfg.n_tifu, cfg.n_knn)))
+    ex(f"CREATE OR REPLACE TEMP TABLE {p}tifu AS SELECT * FROM _tifu")
+    snap.store.con.unregister("_tifu")
+    parts.insert(1, f"SELECT c, i, 'knn' AS src FROM {p}tifu WHERE tifu_rank <= {cfg.n_knn}")
     ex(
         f"""CREATE OR REPLACE TEMP TABLE {p}anchor AS
         SELECT c, i, n_b FROM {p}ci JOIN {q} USING (c)
@@ -109,9 +127,11 @@ def build_candidates(snap: Snapshot, customers_table: str, cfg: CandidateConfig)
         f"""CREATE OR REPLACE TEMP TABLE {name} AS
         WITH u AS ({union}), f AS (SELECT c, i, {flags} FROM u GROUP BY c, i)
         SELECT f.*, co.cooc_sum, co.cooc_max, co.cooc_anchor,
-               af.after_sum, af.after_max, af.after_anchor
+               af.after_sum, af.after_max, af.after_anchor,
+               tf.tifu_own, tf.tifu_nb, tf.tifu_rank
         FROM f LEFT JOIN {p}cand_cooc co ON co.c = f.c AND co.j = f.i
-               LEFT JOIN {p}cand_after af ON af.c = f.c AND af.j = f.i"""
+               LEFT JOIN {p}cand_after af ON af.c = f.c AND af.j = f.i
+               LEFT JOIN {p}tifu tf ON tf.c = f.c AND tf.i = f.i"""
     )
     del T
     return name

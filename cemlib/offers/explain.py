@@ -59,6 +59,21 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
             + (v * 100).round().fillna(0).astype(int).astype(str)
             + "% of the usual interval has passed"
         ),
+        "src_knn": lambda v, r: pd.Series("bought by customers who buy like you", index=r),
+        "tifu_own": lambda v, r: pd.Series("one of your regular items lately", index=r),
+        "tifu_nb": lambda v, r: pd.Series("bought by customers who buy like you", index=r),
+        "tifu_rank": lambda v, r: pd.Series("bought by customers who buy like you", index=r),
+        "ci_gap_last": lambda v, r: "last bought again after " + _n(v).astype(str) + " days",
+        "ci_due_last": lambda v, r: "due again: as long as your last interval has passed",
+        "ci_due_pop": lambda v, r: (
+            "due again: "
+            + (v * 100).round().fillna(0).astype(int).astype(str)
+            + "% of its usual re-buy interval has passed"
+        ),
+        "ci_q_trend": lambda v, r: pd.Series(
+            np.where(v.fillna(1) > 1.1, "buying more of it lately", "bought before"), index=r
+        ),
+        "it_cycle": lambda v, r: "customers re-buy it every " + _n(v).astype(str) + " days",
         "cc_n_b": lambda v, r: "buys " + cat[r] + " regularly (" + _times(v) + ")",
         "cc_n_b30": lambda v, r: "bought " + cat[r] + " " + _times(v) + " in the last 30 days",
         "cc_share": lambda v, r: (
@@ -110,6 +125,9 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
 _GROUPS: dict[str, str] = {
     "src_repeat": "ci_count", "ci_n_b": "ci_count", "ci_n_b30": "ci_count", "ci_n_b90": "ci_count",
     "ci_share": "ci_count", "ci_days_since": "ci_time", "ci_gap": "ci_time", "ci_due": "ci_time",
+    "ci_gap_last": "ci_time", "ci_due_last": "ci_time", "ci_due_pop": "ci_time",
+    "ci_q_trend": "ci_count", "tifu_own": "ci_count", "it_cycle": "ci_time",
+    "src_knn": "knn", "tifu_nb": "knn", "tifu_rank": "knn",
     "cc_n_b": "cc", "cc_n_b30": "cc", "cc_share": "cc", "cc_days_since": "cc",
     "src_cooc": "cooc", "cooc_sum": "cooc", "cooc_max": "cooc",
     "src_after": "after", "after_sum": "after", "after_max": "after",

@@ -1,6 +1,9 @@
 """Features of each (customer, candidate item) pair, computed from one :class:`Snapshot`.
 
-Groups: the customer's purchases of the item (counts, recency, repeat cycle) and of its category;
+Groups: the customer's purchases of the item (counts, recency, repeat cycle: mean, last and
+spread of the gaps, how due the item is against them and against the item's usual cycle among all
+buyers, quantity trend; TIFU-KNN time-decayed frequency, own and of similar customers) and of its
+category; the customer's repeat share;
 item popularity overall, now, trending and seasonal; co-purchase and bought-after strength;
 browsing of the item and its category; price against the customer's usual spend; segment
 popularity; the customer's activity; churn risk and CLV from the churn stage when given.
@@ -25,6 +28,14 @@ BASE_FEATURES: tuple[str, ...] = (
     "ci_share",
     "ci_gap",
     "ci_due",
+    "ci_gap_last",
+    "ci_gap_sd",
+    "ci_due_last",
+    "ci_due_pop",
+    "ci_q_trend",
+    "tifu_own",
+    "tifu_nb",
+    "tifu_rank",
     "cc_n_b",
     "cc_days_since",
     "cc_n_b30",
@@ -33,6 +44,7 @@ BASE_FEATURES: tuple[str, ...] = (
     "it_n_recent",
     "it_trend",
     "it_repeat_rate",
+    "it_cycle",
     "it_season",
     "it_pop_rank",
     "it_recent_rank",
@@ -49,6 +61,7 @@ BASE_FEATURES: tuple[str, ...] = (
     "cu_tenure",
     "cu_n_b30",
     "cu_spend",
+    "cu_repeat_share",
 )
 BROWSE_FEATURES: tuple[str, ...] = (
     "br_item_7d",
@@ -98,11 +111,15 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             coalesce(ci.n_b, 0) / cu.n_baskets AS ci_share,
             (ci.last_d - ci.first_d) / nullif(ci.n_b - 1, 0) AS ci_gap,
             ({T} - ci.last_d) / nullif((ci.last_d - ci.first_d) / nullif(ci.n_b - 1, 0), 0) AS ci_due,
+            cg.gap_last AS ci_gap_last, cg.gap_sd AS ci_gap_sd,
+            ({T} - ci.last_d) / nullif(cg.gap_last, 0) AS ci_due_last,
+            ({T} - ci.last_d) / nullif(it.cycle, 0) AS ci_due_pop, cg.q_trend AS ci_q_trend,
+            coalesce(k.tifu_own, 0) AS tifu_own, k.tifu_nb AS tifu_nb, k.tifu_rank AS tifu_rank,
             coalesce(cc.n_b, 0) AS cc_n_b, {T} - cc.last_d AS cc_days_since,
             coalesce(cc.n_b30, 0) AS cc_n_b30, coalesce(cc.n_b, 0) / cu.n_baskets AS cc_share,
             coalesce(it.n_cust, 0) AS it_n_cust, coalesce(it.n_recent, 0) AS it_n_recent,
             (coalesce(it.n_recent, 0) + 1.0) / (coalesce(it.n_prev, 0) + 1.0) AS it_trend,
-            it.repeat_rate AS it_repeat_rate, coalesce(it.n_season, 0) AS it_season,
+            it.repeat_rate AS it_repeat_rate, it.cycle AS it_cycle, coalesce(it.n_season, 0) AS it_season,
             it.pop_rank AS it_pop_rank, it.recent_rank AS it_recent_rank,
             coalesce(k.cooc_sum, 0) AS cooc_sum, coalesce(k.cooc_max, 0) AS cooc_max,
             coalesce(k.after_sum, 0) AS after_sum, coalesce(k.after_max, 0) AS after_max,
@@ -110,12 +127,14 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             ln(it.price / nullif(cu.unit_price, 0)) AS price_ratio,
             cu.n_baskets AS cu_n_baskets, {T} - cu.last_d AS cu_days_since,
             cu.n_items AS cu_n_items, {T} - cu.first_d AS cu_tenure, cu.n_b30 AS cu_n_b30,
-            cu.spend AS cu_spend
+            cu.spend AS cu_spend, cur.repeat_share AS cu_repeat_share
             {browse_cols} {extra_cols}, coalesce(sg.seg, -1) AS seg
         FROM {cand_table} k
             JOIN {p}cu cu ON cu.c = k.c
             LEFT JOIN {p}it it ON it.i = k.i
             LEFT JOIN {p}ci ci ON ci.c = k.c AND ci.i = k.i
+            LEFT JOIN {p}cig cg ON cg.c = k.c AND cg.i = k.i
+            LEFT JOIN {p}cur cur ON cur.c = k.c
             LEFT JOIN {p}cc cc ON cc.c = k.c AND cc.cat = it.cat
             LEFT JOIN {p}seg sg ON sg.c = k.c
             LEFT JOIN {p}segpop sp ON sp.seg = sg.seg AND sp.i = k.i

@@ -20,6 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cemlib.offers.tifu import Tifu, TifuParams, user_vectors
+
 EPOCH = pd.Timestamp("1970-01-01")
 
 
@@ -202,6 +204,8 @@ class Snapshot:
         self.win = windows or Windows()
         self.k_nb = int(neighbours)
         self.p = f"s{self.T}_"
+        self.tifu_params = TifuParams()
+        self._tifu: Tifu | None = None
         self._build()
 
     def t(self, name: str) -> str:
@@ -234,6 +238,21 @@ class Snapshot:
                    count(DISTINCT b) FILTER (WHERE d > {T - 30}) AS n_b30
             FROM {p}h WHERE cat >= 0 GROUP BY c, cat"""
         )
+        # repeat buying: the last gap between two purchases of an item by the customer, the
+        # spread of those gaps and the last quantity against the usual one; the customer's
+        # repeat share (purchases of an item bought before / all purchases)
+        ex(
+            f"""CREATE OR REPLACE TEMP TABLE {p}cig AS
+            WITH x AS (SELECT c, i, d, q, d - lag(d) OVER (PARTITION BY c, i ORDER BY d, b) AS gap
+                       FROM {p}h)
+            SELECT c, i, arg_max(gap, d) AS gap_last, stddev_samp(gap) AS gap_sd,
+                   arg_max(q, d) / nullif(avg(q), 0) AS q_trend
+            FROM x GROUP BY c, i HAVING count(*) >= 2"""
+        )
+        ex(
+            f"""CREATE OR REPLACE TEMP TABLE {p}cur AS
+            SELECT c, sum(n_b - 1) / sum(n_b) AS repeat_share FROM {p}ci GROUP BY c"""
+        )
         season_lo, season_hi = T - 365, T - 365 + W
         ex(
             f"""CREATE OR REPLACE TEMP TABLE {p}it AS
@@ -245,9 +264,10 @@ class Snapshot:
                      count(*) FILTER (WHERE d > {season_lo} AND d <= {season_hi}) AS n_season,
                      sum(amt) / nullif(sum(q), 0) AS price
               FROM {p}h GROUP BY i),
-            r AS (SELECT i, avg(CASE WHEN n_b >= 2 THEN 1.0 ELSE 0.0 END) AS repeat_rate
+            r AS (SELECT i, avg(CASE WHEN n_b >= 2 THEN 1.0 ELSE 0.0 END) AS repeat_rate,
+                         median((last_d - first_d) / (n_b - 1)) FILTER (WHERE n_b >= 2) AS cycle
                   FROM {p}ci GROUP BY i)
-            SELECT a.*, r.repeat_rate,
+            SELECT a.*, r.repeat_rate, r.cycle,
                    row_number() OVER (ORDER BY n_cust DESC, i) AS pop_rank,
                    row_number() OVER (ORDER BY n_recent DESC, n_cust DESC, i) AS recent_rank
             FROM a JOIN r USING (i)"""
@@ -322,6 +342,17 @@ class Snapshot:
                 FROM ev WHERE d <= {T} AND d > {lo} AND cat >= 0 GROUP BY c, cat"""
             )
 
+    def tifu(self) -> Tifu:
+        """TIFU-KNN customer vectors of this history (built on first use)."""
+        if self._tifu is None:
+            h = self.store.sql(f"SELECT c, b, i, d FROM {self.p}h")
+            n_c, n_i = self.store.sql("SELECT max(c) + 1 AS n_c, max(i) + 1 AS n_i FROM bi").iloc[0]
+            U = user_vectors(
+                *(h[x].to_numpy() for x in "cbid"), int(n_c), int(n_i), self.tifu_params
+            )
+            self._tifu = Tifu(U, self.tifu_params)
+        return self._tifu
+
     def customers_with_history(self) -> np.ndarray:
         return self.store.sql(f"SELECT c FROM {self.p}cu ORDER BY c")["c"].to_numpy()
 
@@ -332,9 +363,11 @@ class Snapshot:
         )
 
     def drop(self) -> None:
+        self._tifu = None
         self.store.execute(f"DROP VIEW IF EXISTS {self.p}h")
         for name in (
             *("ci", "cu", "cc", "it", "cooc", "after", "seg", "segpop", "bri", "brc"),
-            *("q", "anchor", "cand_cooc", "cand_after", "cand"),  # of the last candidate chunk
+            *("cig", "cur"),
+            *("q", "anchor", "cand_cooc", "cand_after", "cand", "tifu"),  # the last chunk's
         ):
             self.store.execute(f"DROP TABLE IF EXISTS {self.p}{name}")
