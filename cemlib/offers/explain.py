@@ -73,6 +73,8 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
         "ci_q_trend": lambda v, r: pd.Series(
             np.where(v.fillna(1) > 1.1, "buying more of it lately", "bought before"), index=r
         ),
+        "rs_repeat_lean": lambda v, r: pd.Series("one of your regular items lately", index=r),
+        "rs_explore_lean": lambda v, r: pd.Series("popular right now", index=r),
         "it_cycle": lambda v, r: "customers re-buy it every " + _n(v).astype(str) + " days",
         "cc_n_b": lambda v, r: "buys " + cat[r] + " regularly (" + _times(v) + ")",
         "cc_n_b30": lambda v, r: "bought " + cat[r] + " " + _times(v) + " in the last 30 days",
@@ -127,6 +129,7 @@ _GROUPS: dict[str, str] = {
     "ci_share": "ci_count", "ci_days_since": "ci_time", "ci_gap": "ci_time", "ci_due": "ci_time",
     "ci_gap_last": "ci_time", "ci_due_last": "ci_time", "ci_due_pop": "ci_time",
     "ci_q_trend": "ci_count", "tifu_own": "ci_count", "it_cycle": "ci_time",
+    "rs_repeat_lean": "ci_count", "rs_explore_lean": "trend",
     "src_knn": "knn", "tifu_nb": "knn", "tifu_rank": "knn",
     "cc_n_b": "cc", "cc_n_b30": "cc", "cc_share": "cc", "cc_days_since": "cc",
     "src_cooc": "cooc", "cooc_sum": "cooc", "cooc_max": "cooc",

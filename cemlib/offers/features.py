@@ -62,6 +62,8 @@ BASE_FEATURES: tuple[str, ...] = (
     "cu_n_b30",
     "cu_spend",
     "cu_repeat_share",
+    "rs_repeat_lean",
+    "rs_explore_lean",
 )
 BROWSE_FEATURES: tuple[str, ...] = (
     "br_item_7d",
@@ -127,7 +129,11 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             ln(it.price / nullif(cu.unit_price, 0)) AS price_ratio,
             cu.n_baskets AS cu_n_baskets, {T} - cu.last_d AS cu_days_since,
             cu.n_items AS cu_n_items, {T} - cu.first_d AS cu_tenure, cu.n_b30 AS cu_n_b30,
-            cu.spend AS cu_spend, cur.repeat_share AS cu_repeat_share
+            cu.spend AS cu_spend, cur.repeat_share AS cu_repeat_share,
+            -- the customer's repeat share steering the ranker: a customer-level value ranks
+            -- nothing by itself, so it meets the item in two products the trees split on
+            coalesce(k.tifu_own, 0) * cur.repeat_share AS rs_repeat_lean,
+            (1 - cur.repeat_share) * ln(1 + coalesce(it.n_recent, 0)) AS rs_explore_lean
             {browse_cols} {extra_cols}, coalesce(sg.seg, -1) AS seg
         FROM {cand_table} k
             JOIN {p}cu cu ON cu.c = k.c

@@ -204,7 +204,9 @@ class Snapshot:
         self.win = windows or Windows()
         self.k_nb = int(neighbours)
         self.p = f"s{self.T}_"
-        self.tifu_params = TifuParams()
+        # neighbours of the ranker's TIFU-KNN features among at most 5,000 reference customers
+        # (the search costs rows x pool; the baseline keeps the paper's larger pool)
+        self.tifu_params = TifuParams(pool=5_000)
         self._tifu: Tifu | None = None
         self._build()
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 
 
@@ -72,64 +71,77 @@ class Tifu:
     """Customer vectors of one history and the neighbour search over a reference pool."""
 
     def __init__(self, U: sp.csr_matrix, prm: TifuParams, seed: int = 0):
-        self.U, self.prm = U, prm
+        self.U, self.prm = U.astype(np.float32).tocsr(), prm
         active = np.flatnonzero(np.diff(U.indptr) > 0)
         if len(active) > prm.pool:
             active = np.sort(np.random.default_rng(seed).choice(active, prm.pool, replace=False))
         self.pool = active
         self.k_nb = int(min(prm.neighbours, max(len(active) - 1, 0)))
-        self.nn = None
-        if self.k_nb > 0:
-            self.nn = NearestNeighbors(metric="cosine", algorithm="brute", n_jobs=1)
-            self.nn.fit(normalize(U[active]))
+        # unit rows of the pool, transposed (items x pool) for the similarity products
+        self.poolT = normalize(self.U[active]).T.tocsr()
+        # rows per chunk: the dense blocks (rows x pool, rows x items) stay near 20M floats
+        self.chunk = int(max(50, min(2000, 20_000_000 // max(U.shape[1], len(active), 1))))
 
-    def neighbour_matrix(self, customers: np.ndarray) -> sp.csr_matrix:
-        """Rows: the mean vector of each customer's neighbours (the customer excluded)."""
+    def neighbours(self, customers: np.ndarray) -> np.ndarray:
+        """The ``k`` most cosine-similar pool customers of each customer (itself excluded)."""
+        sim = (normalize(self.U[customers]) @ self.poolT).toarray()
+        at = np.searchsorted(self.pool, customers)
+        mine = (at < len(self.pool)) & (self.pool[np.minimum(at, len(self.pool) - 1)] == customers)
+        sim[np.flatnonzero(mine), at[mine]] = -np.inf
+        idx = np.argpartition(-sim, self.k_nb - 1, axis=1)[:, : self.k_nb]
+        return self.pool[idx]
+
+    def neighbour_matrix(self, customers: np.ndarray) -> np.ndarray:
+        """Dense rows: the mean vector of each customer's neighbours."""
         n_q = len(customers)
-        if self.nn is None or n_q == 0:
-            return sp.csr_matrix((n_q, self.U.shape[1]))
-        q = normalize(self.U[customers])
-        _, idx = self.nn.kneighbors(q, n_neighbors=min(self.k_nb + 1, len(self.pool)))
-        nb = self.pool[idx]
-        keep = nb != customers[:, None]
-        # drop the customer itself (or the farthest one when it is not in the pool)
-        keep &= np.cumsum(keep, axis=1) <= self.k_nb
-        rows = np.repeat(np.arange(n_q), keep.sum(axis=1))
+        if self.k_nb == 0 or n_q == 0:
+            return np.zeros((n_q, self.U.shape[1]), dtype=np.float32)
+        nb = self.neighbours(customers)
         A = sp.csr_matrix(
-            (np.full(len(rows), 1.0 / self.k_nb), (rows, nb[keep])),
+            (np.full(nb.size, 1.0 / self.k_nb, dtype=np.float32), nb.ravel(),
+             np.arange(0, nb.size + 1, self.k_nb)),
             shape=(n_q, self.U.shape[0]),
-        )
-        return (A @ self.U).tocsr()
+        )  # fmt: skip
+        return (A @ self.U).toarray()
 
     def scores(self, customers: np.ndarray, top: int) -> pd.DataFrame:
         """``c, i, tifu_own, tifu_nb, tifu, tifu_rank``: each customer's own items and the
-        ``top`` best items of the blend (``tifu_rank`` 1.. by the blend; own items beyond the
-        top keep their rank)."""
+        ``top`` best items of the blend (``tifu_rank`` 1.. by the blend, ``top + 1`` for own
+        items beyond the top)."""
         customers = np.asarray(customers, dtype=np.int64)
-        chunk = 1000  # the neighbour rows of a chunk are dense-ish: bounded memory
-        parts = [
-            self._scores(customers[s : s + chunk], top) for s in range(0, len(customers), chunk)
-        ]
+        n = self.chunk
+        parts = [self._scores(customers[s : s + n], top) for s in range(0, len(customers), n)]
         if not parts:
             parts = [self._scores(customers, top)]
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
     def _scores(self, customers: np.ndarray, top: int) -> pd.DataFrame:
-        own = self.U[customers].tocoo()
-        nb = self.neighbour_matrix(customers).tocoo()
+        own = self.U[customers].toarray()
+        nb = self.neighbour_matrix(customers)
         a = self.prm.alpha
-        both = pd.DataFrame(
+        blend = a * own + (1 - a) * nb
+        top = int(min(top, blend.shape[1]))
+        cand = np.argpartition(-blend, top - 1, axis=1)[:, :top] if top else blend[:, :0]
+        rows = np.repeat(np.arange(len(customers)), cand.shape[1])
+        cols = cand.ravel()
+        keep = blend[rows, cols] > 0
+        rows, cols = rows[keep], cols[keep]
+        order = np.lexsort((cols, -blend[rows, cols], rows))
+        rows, cols = rows[order], cols[order]
+        start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else rows
+        rank = np.arange(len(rows)) - np.repeat(start, np.diff(np.r_[start, len(rows)])) + 1
+        in_top = np.zeros(own.shape, dtype=bool)
+        in_top[rows, cols] = True
+        o_r, o_c = np.nonzero((own > 0) & ~in_top)
+        r = np.r_[rows, o_r]
+        i = np.r_[cols, o_c]
+        return pd.DataFrame(
             {
-                "r": np.r_[own.row, nb.row],
-                "i": np.r_[own.col, nb.col],
-                "tifu_own": np.r_[own.data, np.zeros(len(nb.data))],
-                "tifu_nb": np.r_[np.zeros(len(own.data)), nb.data],
+                "c": customers[r],
+                "i": i.astype(np.int64),
+                "tifu_own": own[r, i],
+                "tifu_nb": nb[r, i],
+                "tifu": blend[r, i],
+                "tifu_rank": np.r_[rank, np.full(len(o_r), top + 1)].astype(np.int64),
             }
         )
-        g = both.groupby(["r", "i"], sort=False).sum().reset_index()
-        g["tifu"] = a * g["tifu_own"] + (1 - a) * g["tifu_nb"]
-        g = g.sort_values(["r", "tifu", "i"], ascending=[True, False, True], kind="stable")
-        g["tifu_rank"] = g.groupby("r").cumcount() + 1
-        g = g[(g["tifu_rank"] <= top) | (g["tifu_own"] > 0)]
-        g.insert(0, "c", customers[g["r"].to_numpy()])
-        return g.drop(columns="r").reset_index(drop=True)
