@@ -581,6 +581,11 @@ def coerce_parameter(name: str, value: Any, default: Any) -> Any:
     return value
 
 
+#: notebook parameters that name a file or folder: resolved like ``source`` (relative to the
+#: project, since the kernel's working directory is the notebooks folder) and checked to exist
+PATH_PARAMETERS: tuple[str, ...] = ("mapping", "suites_dir")
+
+
 def plan_parameters(
     cfg: RunConfig,
     stages: Sequence[Stage],
@@ -624,6 +629,12 @@ def plan_parameters(
                 params[name] = coerce_parameter(name, value, declared[name])
             except TypeError as exc:
                 errors.append(f"{stage.notebook}: {exc}")
+        for name in PATH_PARAMETERS:  # relative to the project, like source and warehouse
+            value = params.get(name)
+            if isinstance(value, str) and value:
+                params[name] = str(resolve_path(value, value))
+                if not Path(params[name]).exists():
+                    errors.append(f"{stage.notebook}: {name}: {params[name]} does not exist")
         plans[stage.name] = params
     for name in cfg.shared:
         if name not in shared_used:

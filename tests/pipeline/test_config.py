@@ -177,11 +177,11 @@ def test_declared_parameters_robust_to_comments_and_magics(tmp_path):
     assert declared["rows"].default == 1000 and declared["rows"].help == "rows (0 = all)"
     assert declared["start"].expression == "pd.Timestamp('2022-01-01')"
     cfg = load_config(
-        None, ["00.suites_dir=/x", "00.rows=5", "00.start=2023-01-01"],
+        None, [f"00.suites_dir={tmp_path}", "00.rows=5", "00.start=2023-01-01"],
         notebooks_dir=str(tmp_path), stages="00",
     )  # fmt: skip
     plan = plan_parameters(cfg, cfg.selected_stages())["00_collect"]
-    assert (plan["suites_dir"], plan["rows"], plan["start"]) == ("/x", 5, "2023-01-01")
+    assert (plan["suites_dir"], plan["rows"], plan["start"]) == (str(tmp_path), 5, "2023-01-01")
 
 
 def test_cli_check_validates_without_running(two_notebooks, tmp_path, capsys):
@@ -214,3 +214,20 @@ def test_monitor_section_sets_the_thresholds_of_the_monitor_notebook(tmp_path):
     with pytest.raises(InputError) as err:
         load_config(bad)
     assert "monitor: unknown threshold 'psi_max' (known: psi, rows_change" in str(err.value)
+
+
+def test_path_parameters_resolve_like_the_source_and_must_exist(tmp_path, monkeypatch):
+    # a new user's `-p 00_collect.mapping=../exports/mapping.yaml` was looked up from the
+    # notebooks folder (the kernel's cwd) and not found, while the source beside it was
+    monkeypatch.setenv("CEM_HOME", str(tmp_path))
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "mapping.yaml").write_text("crm_contacts: {}\n", encoding="utf-8")
+    nb = Path(__file__).resolve().parents[2] / "notebooks"
+    cfg = load_config(
+        None, ["00_collect.mapping=exports/mapping.yaml"], notebooks_dir=str(nb), stages="00"
+    )
+    plans = plan_parameters(cfg, cfg.selected_stages())
+    assert plans["00_collect"]["mapping"] == str(tmp_path / "exports" / "mapping.yaml")
+    cfg = load_config(None, ["00_collect.mapping=nope.yaml"], notebooks_dir=str(nb), stages="00")
+    with pytest.raises(InputError, match=r"00_collect.ipynb: mapping: .*nope.yaml does not exist"):
+        plan_parameters(cfg, cfg.selected_stages())
