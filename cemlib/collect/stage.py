@@ -259,6 +259,7 @@ def collect(
     coverage: dict[tuple, dict] = {}
     table_rows: list[dict] = []
     own = not isinstance(warehouse, Warehouse)
+    new_file = own and not warehouse_path(warehouse).exists()
     wh = Warehouse(warehouse_path(warehouse)) if own else warehouse
     if temp_directory is None:  # cem run's temp_directory setting, when it runs this stage
         from cemlib.budget import TEMP_ENV
@@ -286,6 +287,10 @@ def collect(
         wh_path = wh.path
     except BaseException:
         _drop_shadows(wh)
+        if new_file and wh.file == wh.path:  # a failed first load leaves no empty file behind
+            wh.close()
+            for f in (wh.file, wh.file.with_name(wh.file.name + ".wal")):
+                f.unlink(missing_ok=True)
         raise
     finally:
         if own:

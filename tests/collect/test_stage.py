@@ -155,6 +155,15 @@ def test_bad_file_leaves_no_partial_output(russian_export, tmp_path):
         assert len(w.read_table("meta", "table_log")) == n_log
 
 
+def test_a_failed_first_load_leaves_no_warehouse_file(russian_export, tmp_path):
+    # the docs promise the warehouse is left as it was: when there was none, none is left
+    wh = tmp_path / "new.duckdb"
+    write(russian_export / "order_lines.csv", "order_id;sku;price\nO1;S1;10\n")
+    with pytest.raises(InputError, match=r"order_lines\.csv.*'quantity'"):
+        collect(russian_export, warehouse=wh, mapping=MAPPING, progress=False, chunk_rows=1)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new")) == []
+
+
 def test_rerun_drops_tables_the_source_no_longer_has(russian_export, tmp_path):
     wh = tmp_path / "w.duckdb"
     write(russian_export / "products.csv", "sku;name;price\nS1;Чай;100,00\n")
