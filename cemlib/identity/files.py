@@ -22,6 +22,31 @@ def read_records(path: str | Path, id_column: str) -> pd.DataFrame:
     return df
 
 
+def check_typed_roles(df: pd.DataFrame, roles: dict, source: str) -> None:
+    """InputError for a birth-date or phone column of which not one non-empty value can be
+    read: the whole column is of the wrong type (a shifted or mislabelled column), which the
+    matching would otherwise ignore in silence."""
+    from cemlib import normalize as nz
+
+    readers = {"birth_date": (nz.parse_dates, "a date"), "phone": (nz.normalize_phone, "a phone")}
+    for role, (read, what) in readers.items():
+        for column in roles.get(role, []):
+            if column not in df.columns:
+                continue
+            text = df[column].dropna().astype(str).str.strip()
+            text = text[text != ""]
+            if text.empty:
+                continue
+            sample = pd.Series(text.drop_duplicates().head(2000).to_numpy())
+            if read(sample).notna().sum() == 0:
+                raise InputError(
+                    f"none of its {len(text):,} values can be read as {what} (e.g. "
+                    f"{text.iloc[0]!r}): the whole column is of the wrong type",
+                    source=source,
+                    column=column,
+                )
+
+
 def check_threshold(value: float | str) -> float | str:
     """``match_threshold``: ``"auto"`` or a probability strictly between 0 and 1."""
     if value == "auto":
@@ -141,6 +166,7 @@ def run_identity(
                 "source column not found", source=str(input_path), column=source_column
             )
         roles["source"] = [source_column]
+    check_typed_roles(df, roles, str(input_path))
     clusters, resolver = resolve(
         df,
         roles,

@@ -152,6 +152,18 @@ def test_bad_input_errors_name_file_and_column(tmp_path, capsys):
         ]
     )
     assert code == 2 and "neither UTF-8 nor cp1251" in capsys.readouterr().err
+    # a birth-date column of which nothing is a date was ignored in silence (a new user's
+    # file lost a true pair that way): one line naming the file and the column, no output
+    typed = tmp_path / "typed.csv"
+    typed.write_text("id,name,dob\n1,Anna,xx\n2,Anna,yy\n3,Oleg,\n", encoding="utf-8")
+    roles = tmp_path / "roles2.yaml"
+    roles.write_text("name: first_name\ndob: birth_date\n", encoding="utf-8")
+    out = tmp_path / "typed_out.csv"
+    args = ["identity", str(typed), "--id-column", "id", "--roles", str(roles), "--out", str(out)]
+    code = cem_main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and "typed.csv" in err and "'dob'" in err and "wrong type" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
 
 
 def _family_records() -> pd.DataFrame:
