@@ -36,6 +36,11 @@ def _days(v: pd.Series) -> pd.Series:
     return n.map(lambda x: "today" if x == 0 else ("yesterday" if x == 1 else f"{x} days ago"))
 
 
+def _ranked(v: pd.Series, ranked: pd.Series, unranked: pd.Series | str) -> pd.Series:
+    """``ranked`` where the rank is 1 or more, else ``unranked`` (a missing rank is no "#0")."""
+    return ranked.where(_n(v) >= 1, unranked)
+
+
 def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, seg: pd.Series):
     """feature -> function(values, rows) -> phrases (``rows`` selects the matching offers)."""
     return {
@@ -50,7 +55,7 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
         "ci_n_b30": lambda v, r: "bought " + _times(v) + " in the last 30 days",
         "ci_n_b90": lambda v, r: "bought " + _times(v) + " in the last 90 days",
         "ci_share": lambda v, r: (
-            "in " + (v * 100).round().astype(int).astype(str) + "% of your baskets"
+            "bought in " + (v * 100).round().astype(int).astype(str) + "% of your baskets"
         ),
         "ci_days_since": lambda v, r: "last bought " + _days(v),
         "ci_gap": lambda v, r: "usually bought every " + _n(v).astype(str) + " days",
@@ -62,15 +67,23 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
         "cc_n_b": lambda v, r: "buys " + cat[r] + " regularly (" + _times(v) + ")",
         "cc_n_b30": lambda v, r: "bought " + cat[r] + " " + _times(v) + " in the last 30 days",
         "cc_share": lambda v, r: (
-            cat[r] + " in " + (v * 100).round().astype(int).astype(str) + "% of your baskets"
+            "bought "
+            + cat[r]
+            + " in "
+            + (v * 100).round().astype(int).astype(str)
+            + "% of your baskets"
         ),
         "cc_days_since": lambda v, r: "bought " + cat[r] + " " + _days(v),
         "it_n_cust": lambda v, r: "bought by " + _n(v).astype(str) + " customers",
-        "it_pop_rank": lambda v, r: "best seller #" + _n(v).astype(str),
+        "it_pop_rank": lambda v, r: _ranked(
+            v, "best seller #" + _n(v).astype(str), "one of the best sellers"
+        ),
         "it_n_recent": lambda v, r: (
             "popular in the last 4 weeks (" + _n(v).astype(str) + " baskets)"
         ),
-        "it_recent_rank": lambda v, r: "#" + _n(v).astype(str) + " in the last 4 weeks",
+        "it_recent_rank": lambda v, r: _ranked(
+            v, "#" + _n(v).astype(str) + " in the last 4 weeks", "selling well in the last 4 weeks"
+        ),
         "it_trend": lambda v, r: (
             "sales up "
             + ((v - 1) * 100).clip(lower=0).round().astype(int).astype(str)
@@ -85,7 +98,11 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
         "after_sum": lambda v, r: "often bought next after " + anchor_after[r],
         "after_max": lambda v, r: "often bought next after " + anchor_after[r],
         "seg_share": lambda v, r: "popular with customers who like " + seg[r],
-        "seg_rank": lambda v, r: "#" + _n(v).astype(str) + " with customers who like " + seg[r],
+        "seg_rank": lambda v, r: _ranked(
+            v,
+            "#" + _n(v).astype(str) + " with customers who like " + seg[r],
+            "popular with customers who like " + seg[r],
+        ),
         "price_ratio": lambda v, r: pd.Series(
             np.where(
                 v.fillna(0) > 0.3,

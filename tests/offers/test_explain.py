@@ -33,3 +33,29 @@ def test_reasons_in_plain_words_from_top_positive_shap():
     assert out[1] == "often bought together with Milk"
     imp = global_importance(shap, names)
     assert imp["feature"].iloc[0] == "cu_n_baskets" and imp["mean_abs_shap"].iloc[0] == 4.0
+
+
+def test_reason_phrases_never_say_rank_zero_and_have_a_verb():
+    # a new user's offers read "#0 with customers who like ..." (a missing rank) and
+    # "in 17% of your baskets; ..." (no verb)
+    import pandas as pd
+
+    from cemlib.offers.explain import _templates
+
+    idx = pd.Index([0, 1, 2])
+    text = pd.Series(["чай"] * 3, index=idx)
+    t = _templates(text, text, text, text)
+    ranks = pd.Series([0.0, 3.0, None], index=idx)
+    assert t["seg_rank"](ranks, idx).tolist() == [
+        "popular with customers who like чай",
+        "#3 with customers who like чай",
+        "popular with customers who like чай",
+    ]
+    assert t["it_pop_rank"](ranks, idx).tolist()[:2] == [
+        "one of the best sellers",
+        "best seller #3",
+    ]
+    assert t["it_recent_rank"](ranks, idx).tolist()[0] == "selling well in the last 4 weeks"
+    shares = pd.Series([0.17, 0.5, 0.2], index=idx)
+    assert t["ci_share"](shares, idx).tolist()[0] == "bought in 17% of your baskets"
+    assert t["cc_share"](shares, idx).tolist()[0] == "bought чай in 17% of your baskets"
