@@ -10,19 +10,6 @@ import pandas as pd
 from cemlib.reports import label as _label
 
 
-def plot_km(kms: dict, title: str, xlabel: str = "days since first purchase"):
-    fig, ax = plt.subplots()
-    for name, km in kms.items():
-        km.plot_survival_function(
-            ax=ax, ci_show=False, label=f"{name} (n={km.event_observed.size})"
-        )
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("share not yet lapsed")
-    ax.set_ylim(0, 1.02)
-    return fig
-
-
 def plot_forest(table: pd.DataFrame, value: str, title: str):
     t = table.sort_values(value)
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(t) + 1.5))
