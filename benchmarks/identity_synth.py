@@ -7,11 +7,6 @@ only true pairs that share an exact normalized key: the honest ceiling of the da
 
     .venv/bin/python benchmarks/identity_synth.py --people 20000
     .venv/bin/python benchmarks/identity_synth.py --people 20000 --household-signals none
-    .venv/bin/python benchmarks/identity_synth.py --people 20000 --household-all
-
-Every method is scored twice: on every record carrying an identifier or a name, and on the
-*attributable* ones, leaving out the nameless records whose identifiers are all used by the
-same two or more people (:func:`unattributable`; the truth is used only to find them).
 """
 
 from __future__ import annotations
@@ -134,28 +129,6 @@ def splink_alone(records: pd.DataFrame, seed: int) -> np.ndarray:
     return pd.factorize(lab.astype(str))[0]
 
 
-def unattributable(records: pd.DataFrame, person: np.ndarray) -> np.ndarray:
-    """Nameless records whose owner no data can tell (uses the truth): every identifier they
-    carry that also appears on another record is used by the same two or more people (the
-    family card at the till, the head's phone, a relative's e-mail on an order, the family
-    computer). Each of those people is an equally good answer; the scoring over attributable
-    records leaves them out for every method alike."""
-    long = identifier_table(records)
-    long["person"] = person[long["rid"].to_numpy()]
-    n_records = long.groupby("key")["rid"].transform("nunique").to_numpy()
-    long = long[n_records >= 2]
-    users = long.groupby("key")["person"].agg(frozenset)
-    sets = (
-        long.assign(users=long["key"].map(users))
-        .groupby("rid")["users"]
-        .agg(lambda s: len(frozenset.intersection(*s)))
-    )
-    named = (records["first_lat"].notna() | records["last_lat"].notna()).to_numpy()
-    out = np.zeros(len(records), dtype=bool)
-    out[sets.index.to_numpy()] = sets.to_numpy() > 1
-    return out & ~named
-
-
 def mixed_breakdown(
     res: IdentityResolver, person: np.ndarray, household: pd.Series
 ) -> dict[str, pd.Series]:
@@ -241,13 +214,6 @@ def main() -> None:
         "'none' turns the household guard off",
     )
     ap.add_argument(
-        "--household-all",
-        action="store_true",
-        help="keep_personal=False: the guard holds back every nameless record of a household "
-        "profile, and every one whose identifiers are all contested, personal identifiers or "
-        "not (the behaviour before the personal-identifier rule)",
-    )
-    ap.add_argument(
         "--diagnose", action="store_true", help="print why profiles are mixed (uses the truth)"
     )
     args = ap.parse_args()
@@ -267,22 +233,11 @@ def main() -> None:
     sub = records[ident].reset_index(drop=True)
     sub_person = person[ident]
     truth_sub = pd.DataFrame({"record_id": np.arange(len(sub)), "person_id": sub_person})
-    unknowable = unattributable(sub, sub_person)
-    ok = ~unknowable
-    print(
-        f"{int(unknowable.sum())} nameless records ({unknowable.mean():.2%}) carry only identifiers "
-        "the same 2+ people use: no data tells which of them made them (scored apart below)",
-        flush=True,
-    )
     rows = []
 
     def score(name: str, labels: np.ndarray, secs: float) -> None:
         m = evaluate(
             pd.DataFrame({"record_id": np.arange(len(sub)), "profile_id": labels}), truth_sub
-        )
-        a = evaluate(
-            pd.DataFrame({"record_id": np.arange(int(ok.sum())), "profile_id": labels[ok]}),
-            pd.DataFrame({"record_id": np.arange(int(ok.sum())), "person_id": sub_person[ok]}),
         )
         rows.append(
             {
@@ -300,26 +255,19 @@ def main() -> None:
                         "profiles",
                     )
                 },
-                "attributable_f1": a["f1"],
-                "attributable_fmr_multi": a["false_merge_rate_multi"],
                 "seconds": secs,
             }
         )
         print(
             f"{name:28s} P={m['precision']:.4f} R={m['recall']:.4f} F1={m['f1']:.4f} "
             f"FMR={m['false_merge_rate']:.4%} FMR(2+ records)={m['false_merge_rate_multi']:.3%} "
-            f"profiles={m['profiles']} {secs:.1f}s\n{'':28s} attributable records only: "
-            f"P={a['precision']:.4f} R={a['recall']:.4f} F1={a['f1']:.4f} "
-            f"FMR(2+ records)={a['false_merge_rate_multi']:.3%}",
+            f"profiles={m['profiles']} {secs:.1f}s",
             flush=True,
         )
 
     t = time.perf_counter()
     res = IdentityResolver(
-        seed=args.seed,
-        household_guard=bool(signals),
-        household_signals=signals,
-        keep_personal=not args.household_all,
+        seed=args.seed, household_guard=bool(signals), household_signals=signals
     ).fit(sub)
     # records carrying only a household's shared card/phone stay unattached (own singletons)
     ours_map = res.record_map()["profile_id"]
@@ -351,11 +299,6 @@ def main() -> None:
     t = time.perf_counter()
     score("Splink alone (docs config)", splink_alone(sub, args.seed), time.perf_counter() - t)
     score("oracle (exact shared keys)", oracle(sub, sub_person), 0.0)
-    # what the data allow: every attributable record with its person, the others alone
-    alone = len(sub) + np.flatnonzero(unknowable)
-    knowable = pd.factorize(sub_person)[0].copy()
-    knowable[unknowable] = alone
-    score("knowable (truth, ambiguous alone)", knowable, 0.0)
     table = pd.DataFrame(rows)
     print()
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -73,28 +73,20 @@ def bound_levels(settings, *, m_floor=M_FLOOR, u_floor=U_FLOOR, max_weight=MAX_W
 
 
 def choose_threshold(
-    probabilities: np.ndarray,
-    *,
-    precision: float = 0.99,
-    floor: float = 0.5,
-    expected: np.ndarray | None = None,
+    probabilities: np.ndarray, *, precision: float = 0.99, floor: float = 0.5
 ) -> float:
     """Lowest match probability ``t >= floor`` whose accepted pairs (``p >= t``) have an
-    expected precision (their mean probability, or mean ``expected`` precision per pair when
-    given: the probabilities corrected by silver labels) of at least ``precision``.
+    expected precision (their mean probability) of at least ``precision``.
 
     With probabilities that mean what they say, this keeps the share of wrong links among the
     accepted ones at ``1 - precision`` whatever the data: a market with few namesakes links
     down to the floor, one with many stops higher. 1.0 when no pair reaches ``precision``.
     """
-    probabilities = np.asarray(probabilities, dtype=float)
-    expected = probabilities if expected is None else np.asarray(expected, dtype=float)
-    order = np.argsort(-probabilities, kind="stable")
-    keep = probabilities[order] >= floor
-    p, e = probabilities[order][keep], expected[order][keep]
+    p = np.sort(np.asarray(probabilities, dtype=float))[::-1]
+    p = p[p >= floor]
     if len(p) == 0:
         return float(floor)
-    mean = np.cumsum(e) / np.arange(1, len(e) + 1)
+    mean = np.cumsum(p) / np.arange(1, len(p) + 1)
     ok = np.flatnonzero(mean >= precision)
     if len(ok) == 0:
         return 1.0

@@ -25,7 +25,6 @@ from cemlib.identity.rules import (
     HubGuard,
     deterministic_links,
     fold_dob,
-    identifier_table,
     names_similar,
 )
 
@@ -273,10 +272,7 @@ class IdentityResolver:
     ``strong_threshold`` (probability above which a link needs only
     one of name/birth date to agree), ``use_model`` (False = deterministic rules only),
     ``chain_guard``, ``seed``, ``household_guard`` (nameless records of profiles with
-    household evidence and no personal identifier stay unattached; ``keep_personal``
-    False holds back every nameless record of such a profile, and every one whose identifiers
-    are all contested, personal or not), ``household_signals`` (which
-    evidence counts, from
+    household evidence stay unattached), ``household_signals`` (which evidence counts, from
     :data:`HOUSEHOLD_SIGNALS`) and ``household_statuses`` (hub-guard statuses of an identifier
     on a named record that count as the ``shared_identifier`` signal). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
     ``guarded_``, ``model_`` (the :class:`SplinkModel` or None), ``threshold_`` (the match
@@ -303,7 +299,6 @@ class IdentityResolver:
         household_guard: bool = True,
         household_statuses: tuple[str, ...] = ("shared", "hub"),
         household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
-        keep_personal: bool = True,
     ):
         self.guard = guard or HubGuard()
         fixed = match_threshold is not None and match_threshold != "auto"
@@ -324,7 +319,6 @@ class IdentityResolver:
         self.household_guard = household_guard
         self.household_statuses = household_statuses
         self.household_signals = household_signals
-        self.keep_personal = keep_personal
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
         """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
@@ -338,7 +332,7 @@ class IdentityResolver:
         node_labels = self._fit_nodes(nodes)
         self.labels_ = node_labels[codes]
         self.node_of_record_ = codes
-        ambiguous = self._ambiguous_nodes(node_labels)
+        ambiguous = self._ambiguous_nodes()
         household = self._household_nodes(node_labels) & ~ambiguous
         self.ambiguous_ = ambiguous[codes]
         self.household_ = household[codes]
@@ -355,13 +349,10 @@ class IdentityResolver:
         )
         return self
 
-    def _ambiguous_nodes(self, labels: np.ndarray) -> np.ndarray:
+    def _ambiguous_nodes(self) -> np.ndarray:
         """Nameless nodes whose only identifiers are shared, hub or contested ones (a receipt
         with a family's loyalty card, a phone typed at the till that the family also uses on
-        each other's orders): they cannot be given to one person and stay unattached. A
-        contested identifier that is personal (:meth:`_personal_nodes`: a device seen with two
-        e-mails of one person, all its records in one profile, no refused link) does not make
-        its records ambiguous."""
+        each other's orders): they cannot be given to one person and stay unattached."""
         nodes, guarded = self.nodes_, self.guarded_
         status = guarded["status"]
         bad = guarded[
@@ -379,21 +370,15 @@ class IdentityResolver:
                 present = nodes[c].notna().to_numpy()
                 any_id |= present
                 usable |= present & ~nodes[c].isin(blocked).to_numpy()
-        ambiguous = any_id & ~usable & ~named.to_numpy()
-        if self.keep_personal and ambiguous.any():
-            ambiguous &= ~self._personal_nodes(labels)
-        return ambiguous
+        return any_id & ~usable & ~named.to_numpy()
 
     def _household_nodes(self, labels: np.ndarray) -> np.ndarray:
         """Nameless nodes of profiles that show household evidence: the chain guard refused a
         link touching the profile (one of its identifiers also leads to a person with another
         first name, gender or birth date), or one of its named records carries an identifier
         the hub guard found shared (seen with several first names or birth dates). The
-        profile's own named records stay; its receipts, orders, sessions and tickets that
-        cannot say which family member they belong to stay unattached. With
-        ``keep_personal`` (default) a nameless record carrying a personal identifier
-        (:meth:`_personal_nodes`: the person's own device or phone, used in no other profile and
-        touched by no refused link) stays with the profile."""
+        profile's own named records stay; its receipts, orders, sessions and tickets, which
+        cannot say which family member they belong to, stay unattached."""
         nodes = self.nodes_
         flagged = np.zeros(len(nodes), dtype=bool)
         if not self.household_guard:
@@ -432,50 +417,7 @@ class IdentityResolver:
             n_profiles = kl.groupby("key", sort=False)["label"].transform("nunique")
             flagged[kl.index[n_profiles.to_numpy() > 1]] = True
         households = np.isin(labels, np.unique(labels[flagged]))
-        held = households & ~named
-        if self.keep_personal:
-            held &= ~self._personal_nodes(labels)
-        return held
-
-    def _personal_nodes(self, labels: np.ndarray) -> np.ndarray:
-        """Nodes carrying a *personal* identifier: one the hub guard left unique or found
-        contested (never shared or hub), seen on another record too, whose records all sit in
-        one profile and which no refused link touches (a refused link shows the value in the
-        hands of someone its profile's person is not: a relative's e-mail on an order, the
-        family computer). Such a record can be told from the family's other members even
-        without a name; one whose every identifier is shared or borrowed cannot.
-        """
-        nodes = self.nodes_
-        long = identifier_table(nodes)
-        out = np.zeros(len(nodes), dtype=bool)
-        if long.empty:
-            return out
-        rid = long["rid"].to_numpy()
-        g = self.guarded_
-        # shared and hub identifiers are seen with several names or birth dates: never
-        # personal; a contested one (a phone seen with two e-mails) may be one person's
-        g = g[g["status"] != "contested"]
-        guarded = set(zip(g["kind"], g["value"].astype(str), strict=True))
-        key = long["key"].to_numpy()
-        bad = np.fromiter(
-            ((k, str(v)) in guarded for k, v in zip(long["kind"], long["value"], strict=True)),
-            dtype=bool,
-            count=len(long),
-        )
-        lk = self.links_
-        refused = lk[~lk["accepted"].to_numpy(dtype=bool) & (lk["refused_by"] != "bridge")]
-        touched = np.zeros(len(nodes), dtype=bool)
-        touched[refused["rid_l"].to_numpy()] = True
-        touched[refused["rid_r"].to_numpy()] = True
-        n_keys = int(key.max()) + 1
-        bad_key = np.bincount(key, weights=(bad | touched[rid]), minlength=n_keys) > 0
-        lab = labels[rid]
-        n_profiles = pd.Series(lab).groupby(key).nunique().reindex(range(n_keys), fill_value=0)
-        n_nodes = np.bincount(key, minlength=n_keys)
-        # a value on this record alone ties it to nobody: it came in through another identifier
-        personal = ~bad_key & (n_profiles.to_numpy() == 1) & (n_nodes >= 2)
-        out[rid[personal[key]]] = True
-        return out
+        return households & ~named
 
     def _fit_nodes(self, prepared: pd.DataFrame) -> np.ndarray:
         det, guarded = deterministic_links(prepared, self.guard)

@@ -23,15 +23,6 @@ def test_threshold_is_the_lowest_that_keeps_the_expected_precision():
     assert choose_threshold(np.array([0.2, 0.4]), floor=0.9) == 0.9  # nothing above the floor
 
 
-def test_threshold_averages_the_expected_precision_when_given():
-    # 100 sure pairs and 10 from 0.97 to 0.96 that another estimate puts at 0.5 each
-    p = np.r_[np.full(100, 0.9999), np.linspace(0.97, 0.96, 10)]
-    assert choose_threshold(p, floor=0.5) == 0.96  # mean 0.9963: all kept
-    expected = np.r_[np.full(100, 0.9999), np.full(10, 0.5)]
-    t = choose_threshold(p, floor=0.5, expected=expected)
-    assert (p >= t).sum() == 102  # a third at 0.5 would bring the mean below 0.99
-
-
 def test_bound_levels_keeps_every_weight_within_25():
     settings = SettingsCreator(
         link_type="dedupe_only", comparisons=[cl.ExactMatch("phone"), cl.ExactMatch("email")]

@@ -30,11 +30,11 @@ def world():
     return generate(1500, seed=7, defects=False)
 
 
-@pytest.fixture(scope="module")
-def scored(world):
-    """The world's records carrying an identifier or a name, their persons, which of them are
-    attributable (not nameless records whose identifiers the same 2+ people all use), and
-    the stage's resolver fitted on them."""
+def test_meets_the_issue_targets_against_both_peers(world):
+    """Issue #5 targets on a small world with the synthetic noise: F1 at least 0.08 above the
+    better of the naive phone/email union and Splink alone, false-merge rate <= 0.5% (share of
+    profiles mixing two or more people; unattached records count as their own profiles)."""
+    bench = _bench()
     records = source_records(world.sources)
     truth = world.truth["record_person"].astype({"record_id": str})
     key = records["source"] + "|" + records["record_id"]
@@ -42,65 +42,27 @@ def scored(world):
     person = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
     ident = has_identity(records).to_numpy()
     sub, sp = records[ident].reset_index(drop=True), person[ident]
-    ok = ~_bench().unattributable(sub, sp)
-    return sub, sp, ok, IdentityResolver(seed=7).fit(sub)
-
-
-def _attributable(res, sp, ok) -> dict:
-    labels = res.record_map()["profile_id"].to_numpy()[ok]
-    rid = np.arange(int(ok.sum()))
-    return evaluate(
-        pd.DataFrame({"record_id": rid, "profile_id": labels}),
-        pd.DataFrame({"record_id": rid, "person_id": sp[ok]}),
-    )
-
-
-def test_meets_the_issue_targets_against_both_peers(scored):
-    """F1 at least 0.08 above the better of the naive phone/email union and Splink alone (#5);
-    on the attributable records (#12: leaving out the nameless ones whose identifiers are all
-    used by the same 2+ people, which no data can give to one of them) F1 >= 0.85, pairwise
-    precision >= 0.99 and at most 2% of the profiles of 2+ records mixing people."""
-    bench = _bench()
-    sub, sp, ok, res = scored
-    assert 0.03 < 1 - ok.mean() < 0.15  # the family card, the head's phone, the family computer
     t = pd.DataFrame({"record_id": np.arange(len(sub)), "person_id": sp})
     rid = np.arange(len(sub))
+    res = IdentityResolver(seed=7).fit(sub)
     ours = evaluate(
         pd.DataFrame({"record_id": rid, "profile_id": res.record_map()["profile_id"]}), t
     )
     naive = evaluate(pd.DataFrame({"record_id": rid, "profile_id": bench.naive_union(sub)}), t)
     alone = evaluate(pd.DataFrame({"record_id": rid, "profile_id": bench.splink_alone(sub, 7)}), t)
     assert ours["f1"] >= max(naive["f1"], alone["f1"]) + 0.08, (ours, naive, alone)
-    mine = _attributable(res, sp, ok)
-    assert mine["f1"] >= 0.85, mine
-    assert mine["precision"] >= 0.99, mine
-    assert mine["false_merge_rate_multi"] <= 0.02, mine
+    assert ours["false_merge_rate"] <= 0.005, ours
+    assert ours["precision"] >= 0.99, ours
+    # the household guard is what brings the false merges down: without it they are 4x more
+    off = IdentityResolver(seed=7, household_guard=False).fit(sub)
+    before = evaluate(
+        pd.DataFrame({"record_id": rid, "profile_id": off.record_map()["profile_id"]}), t
+    )
+    assert before["false_merged_profiles"] >= 2 * ours["false_merged_profiles"], (before, ours)
     # every record the guard leaves out is counted with its reason
     reasons = pd.Series(res.unattached_reason_).value_counts()
     assert reasons.get("household_profile", 0) == int(res.household_.sum()) > 0
     assert reasons.sum() == int((~res.attached_).sum())
-
-
-def test_household_guard_halves_the_false_merges(scored):
-    sub, sp, ok, res = scored
-    mine = _attributable(res, sp, ok)
-    off = _attributable(IdentityResolver(seed=7, household_guard=False).fit(sub), sp, ok)
-    assert off["false_merged_profiles"] >= 2 * mine["false_merged_profiles"], (off, mine)
-
-
-def test_personal_identifiers_keep_their_records(scored):
-    """Holding back every nameless record of a household profile, and every one whose only
-    identifiers are contested, personal identifiers or not, loses recall the data did not ask
-    to lose."""
-    sub, sp, ok, res = scored
-    mine = _attributable(res, sp, ok)
-    every = IdentityResolver(seed=7, keep_personal=False).fit(sub)
-    assert (every.labels_ == res.labels_).all()  # same clusters, fewer records attached
-    assert not (every.attached_ & ~res.attached_).any()
-    # a device or phone the hub guard found contested (seen with two e-mails) but all of whose
-    # records sit in one profile does not make its nameless records ambiguous
-    assert every.ambiguous_.sum() > res.ambiguous_.sum()
-    assert _attributable(every, sp, ok)["f1"] < mine["f1"] - 0.05
 
 
 def test_stage_maps_every_record_and_counts_unattached(world):
