@@ -323,6 +323,7 @@ class SplinkModel:
             con.execute(f"SET temp_directory = '{self.tmp_dir_.name}'")
             con.execute(f"SET memory_limit = '{limit}'")
         sdf = self.db_api_.register(frame, table_name="cem_records")
+        self.records_table_ = sdf.physical_name
         settings = SettingsCreator(
             link_type="dedupe_only",
             comparisons=build_comparisons(cols),
@@ -422,6 +423,76 @@ class SplinkModel:
             ["match_weight", "match_probability"]
         ].round(10)
         return out.sort_values(["rid_l", "rid_r"], kind="stable", ignore_index=True)
+
+    def score_pairs(self, pairs) -> list[dict]:
+        """Splink's full scoring of the given record pairs, for its waterfall chart.
+
+        Parameters
+        ----------
+        pairs : iterable of (int, int)
+            Record ids as in :meth:`predict`'s ``rid_l``, ``rid_r``.
+
+        Returns
+        -------
+        list of dict
+            One record per pair with Splink's intermediate columns (``gamma_*``, ``mw_*``,
+            term-frequency parts): what ``linker.visualisations.waterfall_chart`` draws. The
+            records hold the compared values too; draw them with ``remove_sensitive_data``.
+        """
+        con = self.db_api_.duckdb_con
+        out = []
+        for left, right in pairs:
+            recs = []
+            for rid in (left, right):
+                row = con.execute(
+                    f"SELECT * FROM {self.records_table_} WHERE unique_id = ?", [int(rid)]
+                ).df()
+                recs.append({k: None if pd.isna(v) else v for k, v in row.iloc[0].items()})
+            scored = self.linker_.inference.score_pair(recs[0], recs[1])
+            out.extend(scored.as_record_list())
+            scored.drop_table_from_database_and_remove_from_cache()
+        return out
+
+    def waterfall_chart(self, records: list[dict]):
+        """Splink's own waterfall chart of :meth:`score_pairs` records, every compared value
+        removed (match weights only, no personal data)."""
+        settings = self.linker_._settings_obj
+        kept = settings._retain_matching_columns
+        settings._retain_matching_columns = True  # the chart checks it; our records have them
+        try:
+            return self.linker_.visualisations.waterfall_chart(records, remove_sensitive_data=True)
+        finally:
+            settings._retain_matching_columns = kept
+
+    def waterfall_steps(self, records: list[dict]) -> pd.DataFrame:
+        """The steps of each :meth:`score_pairs` record's match weight, as a tidy table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``pair`` (position in ``records``), ``comparison``, ``level`` (Splink's label of the
+            level the pair fell in), ``weight`` (its match weight, term-frequency part
+            included; the first row of a pair is the prior, the weight before any comparison).
+            Values of the records are not included. Null levels (nothing to compare) are left
+            out; the weights of a pair add up to its ``match_weight``.
+        """
+        labels = {
+            (comp.output_column_name, lvl.comparison_vector_value): lvl.label_for_charts
+            for comp in self.linker_._settings_obj.comparisons
+            for lvl in comp.comparison_levels
+        }
+        rows = []
+        for i, rec in enumerate(records):
+            steps = []
+            for (name, gamma), label in labels.items():
+                if rec.get(f"gamma_{name}") != gamma or gamma == -1:
+                    continue
+                w = float(rec.get(f"mw_{name}") or 0.0) + float(rec.get(f"mw_tf_adj_{name}") or 0.0)
+                steps.append({"pair": i, "comparison": name, "level": label, "weight": w})
+            prior = float(rec["match_weight"]) - sum(x["weight"] for x in steps)
+            rows.append({"pair": i, "comparison": "prior", "level": "prior", "weight": prior})
+            rows.extend(steps)
+        return pd.DataFrame(rows, columns=["pair", "comparison", "level", "weight"])
 
     def disagreement_rates(self) -> dict[str, float]:
         """Per comparison: the estimated share of true matches that disagree on it entirely

@@ -1,0 +1,69 @@
+"""The 02 report's Splink charts for sample merges: weights that add up, no personal data."""
+
+import copy
+import re
+
+import pytest
+
+from cemlib.collect import collect
+from cemlib.identity import report
+from cemlib.identity.stage import run_stage
+from cemlib.warehouse import Warehouse
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    path = tmp_path_factory.mktemp("wf") / "cem.duckdb"
+    collect(source="synthetic", warehouse=str(path), n_people=800, seed=3, progress=False)
+    with Warehouse(path) as wh:
+        return run_stage(wh, run_id="wf", as_of="2025-06-30")
+
+
+def test_waterfall_steps_add_up_to_the_links_match_weight(result):
+    records, titles = report.merge_waterfalls(result, seed=1, n=3)
+    assert len(records) == len(titles) == 3
+    lk = result.resolver.links_
+    links = lk[lk["rule"] == "model"].set_index(["rid_l", "rid_r"])["match_weight"]
+    steps = result.resolver.model_.waterfall_steps(records)
+    for i, rec in enumerate(records):
+        # Splink's rescoring of the pair gives the weight the run accepted it with
+        stored = links.loc[(int(rec["unique_id_l"]), int(rec["unique_id_r"]))]
+        assert rec["match_weight"] == pytest.approx(stored, abs=1e-6)
+        pair = steps[steps["pair"] == i]
+        assert pair["comparison"].iloc[0] == "prior"
+        assert pair["weight"].sum() == pytest.approx(rec["match_weight"], abs=1e-9)
+        # every accepted model merge had more evidence for than against
+        assert (pair["weight"].iloc[1:] > 0).sum() >= 2
+    # the prior is the same for every pair: log2 of the odds that two records match
+    priors = steps.loc[steps["comparison"] == "prior", "weight"]
+    assert priors.max() - priors.min() < 1e-9 and priors.iloc[0] < 0
+    assert all(" \N{LEFT RIGHT ARROW} " in t for t in titles)
+
+
+def test_splink_waterfall_page_is_offline_and_holds_no_compared_value(result, tmp_path):
+    records, titles = report.merge_waterfalls(result, seed=1, n=2)
+    name = report.save_splink_waterfall(result, records, tmp_path / "02_profiles.headlines.json")
+    assert name == "02_profiles_merge_waterfall.html"
+    html = (tmp_path / name).read_text(encoding="utf-8")
+    assert "<script src=" not in html  # vega's JavaScript is inlined
+    values = {
+        str(rec[f"{c}_{side}"])
+        for rec in records
+        for c in ("phone", "email", "birth_date", "first_lat", "last_lat")
+        for side in ("l", "r")
+        if rec.get(f"{c}_{side}") not in (None, "")
+    }
+    assert values  # the scored records did hold personal values
+    assert not [v for v in values if v in html]
+    assert set(re.findall(r'"value_[lr]": *"([^"]*)"', html)) == {""}
+    fig = report.plot_merge_waterfalls(result, records, titles)
+    assert len(fig.axes) == 2 and all(ax.get_title() for ax in fig.axes)
+
+
+def test_no_waterfall_without_a_model(result, tmp_path):
+    # a rules-only resolution (too few named records for the model) has no model merges
+    rules_only = copy.copy(result)
+    rules_only.resolver = copy.copy(result.resolver)
+    rules_only.resolver.model_ = None
+    assert report.merge_waterfalls(rules_only) == ([], [])
+    assert report.save_splink_waterfall(rules_only, [], tmp_path / "x.headlines.json") is None
