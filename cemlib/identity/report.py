@@ -309,7 +309,10 @@ def merge_waterfalls(result: IdentityResult, seed: int = 0, n: int = 2) -> tuple
         f"{label(src[int(a)])} \N{LEFT RIGHT ARROW} {label(src[int(b)])}"
         for a, b in zip(lk["rid_l"], lk["rid_r"], strict=True)
     ]
-    pairs = list(zip(lk["rid_l"].astype(int), lk["rid_r"].astype(int), strict=True))
+    # the model saw the named records only: its ids are positions among them
+    rows = res.model_rows_
+    left, right = (np.searchsorted(rows, lk[c].astype(int).to_numpy()) for c in ("rid_l", "rid_r"))
+    pairs = list(zip(left.tolist(), right.tolist(), strict=True))
     return model.score_pairs(pairs), titles
 
 

@@ -275,7 +275,8 @@ class IdentityResolver:
     household evidence stay unattached), ``household_signals`` (which evidence counts, from
     :data:`HOUSEHOLD_SIGNALS`) and ``household_statuses`` (hub-guard statuses of an identifier
     on a named record that count as the ``shared_identifier`` signal). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
-    ``guarded_``, ``model_`` (the :class:`SplinkModel` or None), ``threshold_`` (the match
+    ``guarded_``, ``model_`` (the :class:`SplinkModel` or None; ``model_rows_``: the node of
+    each of its records, as its ``unique_id``), ``threshold_`` (the match
     threshold used; None without the model), ``constraints_`` (the cluster constraints
     enforced: a birth-date or patronymic constraint only where at most ``constraint_tolerance``
     of the silver pairs disagree on that field, see :meth:`_active_constraints`),
@@ -434,6 +435,7 @@ class IdentityResolver:
         )
         parts = [det]
         self.model_ = None
+        self.model_rows_ = None  # the node of each of the model's records (its unique_id)
         self.threshold_ = None
         self.calibration_ = None
         named = prepared["first_lat"].notna() | prepared["last_lat"].notna()
@@ -467,6 +469,7 @@ class IdentityResolver:
             pairs = pairs.assign(rule="model", score=pairs["match_probability"])
             parts.append(pairs)
             self.model_ = model
+            self.model_rows_ = index
         links = pd.concat(parts, ignore_index=True)
         # the guard checks every identifier link (chains through devices, shared cards) and
         # model links below the strong threshold; a strong model link already priced its pair

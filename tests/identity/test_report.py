@@ -20,14 +20,17 @@ def result(tmp_path_factory):
 
 
 def test_waterfall_steps_add_up_to_the_links_match_weight(result):
-    records, titles = report.merge_waterfalls(result, seed=1, n=3)
-    assert len(records) == len(titles) == 3
+    records, titles = report.merge_waterfalls(result, seed=1, n=12)
+    assert len(records) == len(titles) == 12
     lk = result.resolver.links_
     links = lk[lk["rule"] == "model"].set_index(["rid_l", "rid_r"])["match_weight"]
     steps = result.resolver.model_.waterfall_steps(records)
+    rows, moved = result.resolver.model_rows_, 0  # the model's ids: positions of named records
     for i, rec in enumerate(records):
         # Splink's rescoring of the pair gives the weight the run accepted it with
-        stored = links.loc[(int(rec["unique_id_l"]), int(rec["unique_id_r"]))]
+        node_l, node_r = (rows[int(rec[f"unique_id_{s}"])] for s in ("l", "r"))
+        moved += (node_l, node_r) != (rec["unique_id_l"], rec["unique_id_r"])
+        stored = links.loc[(node_l, node_r)]
         assert rec["match_weight"] == pytest.approx(stored, abs=1e-6)
         pair = steps[steps["pair"] == i]
         assert pair["comparison"].iloc[0] == "prior"
@@ -35,6 +38,7 @@ def test_waterfall_steps_add_up_to_the_links_match_weight(result):
         # every accepted model merge had more evidence for than against
         assert (pair["weight"].iloc[1:] > 0).sum() >= 2
     # the prior is the same for every pair: log2 of the odds that two records match
+    assert moved  # a merge of records behind an unnamed one: the id mapping is exercised
     priors = steps.loc[steps["comparison"] == "prior", "weight"]
     assert priors.max() - priors.min() < 1e-9 and priors.iloc[0] < 0
     assert all(" \N{LEFT RIGHT ARROW} " in t for t in titles)
