@@ -41,7 +41,7 @@ def _days_close(a: str, b: str) -> bool:
     return (la == lb and abs(ha - hb) <= DAYS_CLOSE) or (ha == hb and abs(la - lb) <= DAYS_CLOSE)
 
 
-def _dates_close(a: str, b: str) -> bool:
+def dates_close(a: str, b: str) -> bool:
     """Equal up to one digit, one transposition of adjacent digits or a day a few days off
     (on folded dates, so a day/month swap is equal already)."""
     if a == b:
@@ -63,7 +63,7 @@ def clearly_different(a: tuple, b: tuple) -> bool:
     swap."""
     fa, la, da = a[:3]
     fb, lb, db = b[:3]
-    if not (fa and fb and da and db) or _dates_close(da, db):
+    if not (fa and fb and da and db) or dates_close(da, db):
         return False
     swapped = bool(la and fa == lb) or bool(lb and fb == la)
     return not (swapped or names_similar(fa, fb))
@@ -82,7 +82,7 @@ def names_clash(a: tuple, b: tuple) -> bool:
 
 def facts_conflict(dobs_a: set, dobs_b: set, mids_a: set, mids_b: set) -> bool:
     """Two clusters hold a birth date (folded) or a patronymic that cannot be one person's."""
-    if any(not _dates_close(x, y) for x in dobs_a for y in dobs_b):
+    if any(not dates_close(x, y) for x in dobs_a for y in dobs_b):
         return True
     return any(not names_similar(x, y) for x in mids_a for y in mids_b)
 
@@ -148,9 +148,11 @@ class ChainGuardClusterer:
         self.guard = guard
         self.constraints = constraints
 
-    def fit(self, prepared: pd.DataFrame, links: pd.DataFrame) -> ChainGuardClusterer:
+    def _record_facts(self, prepared: pd.DataFrame) -> tuple[list, ...]:
+        """Per record: first-name key, last name, birth date, gender (the chain guard's
+        state), the birth date and patronymic each constraint checks (None where it is not
+        checked) and whether the record holds a name and nothing else."""
         n = len(prepared)
-        parent = list(range(n))
         first_key = prepared["first_lat"].astype("string")
         if "first_hint" in prepared:
             first_key = first_key.fillna(prepared["first_hint"].astype("string"))
@@ -163,15 +165,41 @@ class ChainGuardClusterer:
             else [None] * n
         )
         gender = _column(prepared, "gender")
-        unknown = set(self.constraints) - set(CONSTRAINTS)
-        if unknown:
-            raise ValueError(f"unknown constraint(s) {sorted(unknown)}; known: {CONSTRAINTS}")
         # the facts each constraint holds per cluster (None: not checked)
         dob_fact = dob if "birth_date" in self.constraints else [None] * n
         middle = _column(prepared, "middle_lat") if "patronymic" in self.constraints else None
         middle = middle or [None] * n
-        bridges = "bridge" in self.constraints
         weak = name_only(prepared).tolist()
+        return first, last, dob, gender, dob_fact, middle, weak
+
+    def _link_order(self, links: pd.DataFrame) -> tuple:
+        """Links by score, highest first: the order, their two records, whether the chain
+        guard checks each and whether it is a family kind of identifier (checked strictly)."""
+        order = np.argsort(-links["score"].to_numpy(dtype=float), kind="stable")
+        left = links["rid_l"].to_numpy()[order].tolist()
+        right = links["rid_r"].to_numpy()[order].tolist()
+        strict_col = (
+            links["rule"].isin(FAMILY_KINDS).to_numpy()
+            if "rule" in links
+            else np.zeros(len(links), dtype=bool)
+        )
+        strict = strict_col[order].tolist()
+        if "guarded" in links:
+            checked = links["guarded"].to_numpy(dtype=bool)[order].tolist()
+        else:
+            checked = (links["score"].to_numpy(dtype=float)[order] < self.strong_threshold).tolist()
+        return order, left, right, checked, strict
+
+    def fit(self, prepared: pd.DataFrame, links: pd.DataFrame) -> ChainGuardClusterer:
+        """Merge the links' records, strongest link first, unless a constraint, a bridge or
+        the chain guard refuses; see the class docstring for what is set."""
+        unknown = set(self.constraints) - set(CONSTRAINTS)
+        if unknown:
+            raise ValueError(f"unknown constraint(s) {sorted(unknown)}; known: {CONSTRAINTS}")
+        n = len(prepared)
+        parent = list(range(n))
+        first, last, dob, gender, dob_fact, middle, weak = self._record_facts(prepared)
+        bridges = "bridge" in self.constraints
         state: dict[int, set] = {}
         facts: dict[int, tuple[set, set, int]] = {}
 
@@ -199,19 +227,7 @@ class ChainGuardClusterer:
                 parent[i], i = root, parent[i]
             return root
 
-        order = np.argsort(-links["score"].to_numpy(dtype=float), kind="stable")
-        left = links["rid_l"].to_numpy()[order].tolist()
-        right = links["rid_r"].to_numpy()[order].tolist()
-        strict_col = (
-            links["rule"].isin(FAMILY_KINDS).to_numpy()
-            if "rule" in links
-            else np.zeros(len(links), dtype=bool)
-        )
-        strict = strict_col[order].tolist()
-        if "guarded" in links:
-            checked = links["guarded"].to_numpy(dtype=bool)[order].tolist()
-        else:
-            checked = (links["score"].to_numpy(dtype=float)[order] < self.strong_threshold).tolist()
+        order, left, right, checked, strict = self._link_order(links)
         accepted = np.zeros(len(links), dtype=bool)
         refused_by = np.full(len(links), None, dtype=object)
         for k, (i, j, c, st) in enumerate(zip(left, right, checked, strict, strict=True)):

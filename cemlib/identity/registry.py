@@ -1,7 +1,7 @@
 """Profile ids that last across runs: ``identity.registry`` and ``identity.changes``.
 
 Every run clusters the records afresh; a cluster's first id is a hash of its smallest record
-key (:func:`cemlib.identity.resolve.profile_ids`). Downstream systems hold those ids (a CRM, a
+key (:func:`cemlib.identity.profile_ids.profile_ids`). Downstream systems hold those ids (a CRM, a
 mailing tool, last month's churn list), so a run carries the previous run's ids over instead
 of issuing new ones:
 

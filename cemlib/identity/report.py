@@ -449,7 +449,7 @@ def evaluation_table(result: IdentityResult) -> pd.DataFrame | None:
 
 def calibration_table(result: IdentityResult) -> pd.DataFrame | None:
     """The model's match probability against the silver-label share, per probability band
-    (see :func:`cemlib.identity.resolve.silver_calibration`); None without the model."""
+    (see :func:`cemlib.identity.silver.silver_calibration`); None without the model."""
     cal = getattr(result.resolver, "calibration_", None)
     if cal is None:
         return None

@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from cemlib.errors import InputError
-from cemlib.identity.graph import CONSTRAINTS, ChainGuardClusterer, _dates_close
+from cemlib.identity.graph import CONSTRAINTS, ChainGuardClusterer
 from cemlib.identity.model import SplinkModel, choose_threshold
+from cemlib.identity.profile_ids import profile_ids, record_profile_ids
 from cemlib.identity.roles import (
     IDENTIFIER_ROLES,
-    PREPARED_COLUMNS,
     as_string,
-    combination_codes,
     has_identity,
     prepare_records,
 )
 from cemlib.identity.rules import (
     IDENTIFIER_COLUMNS,
-    IDENTIFIER_FIELDS,
     HubGuard,
     deterministic_links,
-    fold_dob,
-    names_similar,
 )
+from cemlib.identity.signatures import record_signatures
+from cemlib.identity.silver import SILVER_MIN_PAIRS, silver_calibration, silver_disagreement
 
 #: merge order of identifier links (higher first): the most personal identifiers build the
 #: clusters before the ones a family shares, so the chain guard sees who is who
@@ -39,7 +36,6 @@ RULE_SCORES: dict[str, float] = {
 }
 AUTO_FLOOR = 0.9  # the automatic match threshold is never below this
 CALIBRATION_FLOOR = 0.5  # pairs scored from this probability up feed the calibration table
-CALIBRATION_BINS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 SHARED_RULE_SCORE = 0.995  # a shared identifier plus agreeing name and birth date
 
 #: evidence that a profile belongs to a household whose members' nameless records cannot be
@@ -54,212 +50,6 @@ HOUSEHOLD_SIGNALS: tuple[str, ...] = (
     "surname_city",
 )
 DEFAULT_HOUSEHOLD_SIGNALS: tuple[str, ...] = ("refused_link", "shared_identifier")
-
-
-# The identifying values of a prepared record: everything but its key, source, timestamp, the
-# raw name spellings (their Latin keys stand for them) and hints derived from other columns.
-_NOT_SIGNATURE = frozenset(
-    {
-        "record_id",
-        "source",
-        "updated_at",
-        "first_name",
-        "last_name",
-        "middle_name",
-        "gender",
-        "first_hint",
-    }
-)
-SIGNATURE_COLUMNS: tuple[str, ...] = tuple(c for c in PREPARED_COLUMNS if c not in _NOT_SIGNATURE)
-
-
-def _signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    """Code per record of its identifying values, and one representative row per code with
-    ``_weight`` = records it stands for. Names keep their first spelling per code. Records
-    without any identifier (a name, a birth date, a city) keep a code of their own."""
-    cols = [c for c in SIGNATURE_COLUMNS if c in prepared]
-    codes = combination_codes(prepared, cols)
-    # equal values are one person's only when they include an identifier: a thousand till
-    # receipts signed "Ольга" with no phone are a thousand Olgas, not one
-    ident = [c for c in IDENTIFIER_FIELDS if c in prepared]
-    bare = ~prepared[ident].notna().any(axis=1).to_numpy() if ident else np.ones(len(codes), bool)
-    if bare.any():
-        codes = codes.astype(np.int64, copy=True)
-        codes[bare] = codes.max() + 1 + np.arange(int(bare.sum()))
-        codes = pd.factorize(codes, sort=True)[0]
-    first_row = pd.Series(np.unique(codes, return_index=True)[1])
-    nodes = prepared.iloc[first_row.to_numpy()].reset_index(drop=True)
-    nodes["_weight"] = np.bincount(codes)
-    return codes, nodes
-
-
-SILVER_MIN_PAIRS = 30  # fewer silver pairs with both values: the model's estimate is used
-SILVER_MAX_PAIRS = 50_000  # a seeded sample of the silver pairs beyond this
-SILVER_MAX_GROUP = 20  # identifiers on more records than this (hubs) give no silver pairs
-
-
-def silver_disagreement(prepared: pd.DataFrame, *, seed: int = 42) -> dict[str, tuple[float, int]]:
-    """How often one person's records disagree entirely on a birth date or a patronymic,
-    measured on *silver pairs*: records that carry the same phone, e-mail or national id and
-    first and last names equal up to a typo, which are almost always one person.
-
-    ``{field: (share of silver pairs with both values that conflict, such pairs)}``. It does not
-    depend on the model: EM, trained on pairs blocked on the name, counts namesakes as matches
-    where a market has many and overstates how often a person's birth date changes.
-    """
-    left, right = [], []
-    for col in ("email", "email_2", "phone", "phone_2", "national_id"):
-        if col not in prepared:
-            continue
-        v = as_string(prepared[col])
-        has = np.flatnonzero(v.notna().to_numpy())
-        if len(has) == 0:
-            continue
-        codes = pd.factorize(v.iloc[has])[0]
-        size = np.bincount(codes)
-        keep = (size[codes] >= 2) & (size[codes] <= SILVER_MAX_GROUP)
-        g = pd.DataFrame({"code": codes[keep], "rid": has[keep]})
-        # every pair within a group (at most SILVER_MAX_GROUP records): which record comes
-        # first must not decide which pairs are seen
-        both = g.merge(g, on="code", suffixes=("_l", "_r"))
-        both = both[both["rid_l"] < both["rid_r"]]
-        left.append(both["rid_l"].to_numpy())
-        right.append(both["rid_r"].to_numpy())
-    out: dict[str, tuple[float, int]] = {}
-    if not left:
-        return out
-    a, b = np.concatenate(left), np.concatenate(right)
-    if len(a) > SILVER_MAX_PAIRS:
-        pick = np.random.default_rng(seed).choice(len(a), SILVER_MAX_PAIRS, replace=False)
-        a, b = a[pick], b[pick]
-
-    def values(col: str) -> np.ndarray:
-        return as_string(prepared[col]).to_numpy(dtype=object, na_value=None)
-
-    first, last = values("first_lat"), values("last_lat")
-    same_name = np.fromiter(
-        (
-            bool(first[i] and first[j] and last[i] and last[j])
-            and names_similar(first[i], first[j])
-            and names_similar(last[i], last[j])
-            for i, j in zip(a, b, strict=True)
-        ),
-        dtype=bool,
-        count=len(a),
-    )
-    a, b = a[same_name], b[same_name]
-    # per field: both records carry a value, and the two values cannot be one person's
-    fields = {
-        "birth_date": ("birth_date", _dates_close),
-        "patronymic": ("middle_lat", names_similar),
-    }
-    present, conflict = {}, {}
-    for field, (col, close) in fields.items():
-        if col not in prepared:
-            continue
-        v = (
-            fold_dob(prepared[col]).to_numpy(dtype=object, na_value=None)
-            if field == "birth_date"
-            else values(col)
-        )
-        present[field] = np.array([bool(v[i] and v[j]) for i, j in zip(a, b, strict=True)], bool)
-        conflict[field] = np.array(
-            [p and not close(v[i], v[j]) for p, i, j in zip(present[field], a, b, strict=True)],
-            dtype=bool,
-        )
-    for field, both in present.items():
-        # a pair that conflicts on the other field is two relatives of one name (a mother and
-        # her daughter Olga on one family phone), not evidence of how one person's values vary
-        for other, clash in conflict.items():
-            if other != field:
-                both = both & ~clash
-        if both.any():
-            out[field] = (float(conflict[field][both].mean()), int(both.sum()))
-    return out
-
-
-def silver_calibration(pairs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
-    """Model probability against silver labels, without any truth: per probability band, the
-    pairs scored, their mean predicted probability and, among the pairs whose two records both
-    carry an e-mail (or both a phone or a national id; shared ones masked), the share that
-    carry the same one.
-
-    Same-identifier pairs are near-certain matches, so that share is a floor of the band's
-    real precision (a person with two e-mails counts against it): a band whose predicted
-    probability sits far above it is overconfident.
-    """
-    left, right = pairs["rid_l"].to_numpy(), pairs["rid_r"].to_numpy()
-    both = np.zeros(len(pairs), dtype=bool)
-    same = np.zeros(len(pairs), dtype=bool)
-    for c in ("email", "phone", "national_id"):
-        if c not in records:
-            continue
-        v = as_string(records[c]).to_numpy(dtype=object, na_value=None)
-        a, b = v[left], v[right]
-        has = (a != None) & (b != None)  # noqa: E711
-        same |= has & (a == b)
-        both |= has
-    band = pd.cut(
-        pairs["match_probability"].to_numpy(),
-        list(CALIBRATION_BINS),
-        right=False,
-        include_lowest=True,
-    )
-    p = pairs["match_probability"].to_numpy(dtype=float)
-    frame = pd.DataFrame({"band": band, "p": p, "both": both, "same": same & both})
-    out = frame.groupby("band", observed=False).agg(
-        pairs=("p", "size"),
-        mean_probability=("p", "mean"),
-        with_evidence=("both", "sum"),
-        same_identifier=("same", "sum"),
-    )
-    out["silver_share"] = out["same_identifier"] / out["with_evidence"].where(
-        out["with_evidence"] > 0
-    )
-    out.index = [f"{iv.left:g}–{iv.right:g}" for iv in out.index]
-    out.index.name = "match probability"
-    return out.reset_index()
-
-
-def profile_ids(keys: pd.Series, labels: np.ndarray) -> np.ndarray:
-    """Pseudonymous, stable profile ids: a hash of the smallest record key of each cluster."""
-    keys = pd.Series(keys.to_numpy(dtype=object))
-    order = keys.sort_values(kind="stable").index.to_numpy()
-    lab = pd.Series(labels[order])
-    first = ~lab.duplicated().to_numpy()
-    smallest = dict(zip(lab[first], keys.to_numpy()[order][first], strict=True))
-    ids = {
-        label: "P" + hashlib.blake2b(k.encode(), digest_size=6).hexdigest()
-        for label, k in smallest.items()
-    }
-    return pd.Series(labels).map(ids).to_numpy(dtype=object)
-
-
-def record_profile_ids(source: pd.Series, record_id: pd.Series, labels: np.ndarray) -> np.ndarray:
-    """:func:`profile_ids` of the keys ``source|record_id`` without building a key per record:
-    the smallest key of a cluster is its smallest record id among its records of the smallest
-    source (exact when no source contains ``|``: ``s|`` is then never a prefix of ``t|``)."""
-    src = as_string(source)
-    bad = src.isna().any() or record_id.isna().any() or src.str.contains("|", regex=False).any()
-    if len(src) == 0 or bad:
-        return profile_ids(source.astype(str) + "|" + record_id.astype(str), labels)
-    rank_src, names = pd.factorize(src, sort=False)
-    order = np.argsort(np.array([n + "|" for n in names], dtype=object), kind="stable")
-    rank = np.argsort(order)[rank_src]
-    min_rank = pd.Series(rank).groupby(labels).transform("min").to_numpy()
-    top = np.flatnonzero(rank == min_rank)
-    # the smallest record id per cluster on sorted integer codes (a string min per group runs
-    # in Python, one call per cluster)
-    rid_codes, rid_values = pd.factorize(record_id.iloc[top], sort=True)
-    best = pd.Series(rid_codes).groupby(labels[top], sort=False).min()
-    src_obj = np.asarray(names, dtype=object)
-    best_src = pd.Series(src_obj[rank_src[top]]).groupby(labels[top], sort=False).first()
-    smallest = np.asarray(rid_values, dtype=object)[best.to_numpy()]
-    ids = {
-        label: "P" + hashlib.blake2b((s + "|" + k).encode(), digest_size=6).hexdigest()
-        for label, s, k in zip(best.index, best_src.reindex(best.index), smallest, strict=True)
-    }
-    return pd.Series(labels).map(ids).to_numpy(dtype=object)
 
 
 class IdentityResolver:
@@ -329,7 +119,7 @@ class IdentityResolver:
             self.prepared_ = prepared.copy(deep=False)
         else:
             self.prepared_ = prepared.reset_index(drop=True)
-        codes, nodes = _signatures(self.prepared_)
+        codes, nodes = record_signatures(self.prepared_)
         node_labels = self._fit_nodes(nodes)
         self.labels_ = node_labels[codes]
         self.node_of_record_ = codes

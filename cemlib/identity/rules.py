@@ -200,7 +200,30 @@ def deterministic_links(
     )
     if long.empty:
         return empty_links, _empty_guarded()
-    # per identifier (integer key): records, distinct nodes, first-name keys, birth dates
+    stats, keep = _identifier_stats(long, guard)
+    status = stats["status"].to_numpy()
+    long = long[keep[long["key"].to_numpy()]]
+    key = long["key"].to_numpy()
+    unique_links, contested = _unique_links(long[status[key] == "unique"], prepared, len(stats))
+    links = [unique_links]
+    # shared identifiers: links only inside a (first name, birth date) subgroup
+    sh = long[(status[key] == "shared") & long["first_lat"].notna().to_numpy()]
+    if len(sh):
+        links.append(_shared_links(sh))
+    out = pd.concat(links, ignore_index=True)
+    out = out[out["rid_l"] != out["rid_r"]].astype({"rid_l": "int64", "rid_r": "int64"})
+    out = out.drop_duplicates(["rid_l", "rid_r", "rule"]).reset_index(drop=True)
+    stats["status"] = np.where(contested & (status == "unique"), "contested", status)
+    guarded = stats[keep & (stats["status"].to_numpy() != "unique")][
+        ["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
+    ].reset_index(drop=True)
+    return out, guarded
+
+
+def _identifier_stats(long: pd.DataFrame, guard: HubGuard) -> tuple[pd.DataFrame, np.ndarray]:
+    """Per identifier (integer key): kind, value, records, distinct nodes, first names (fuzzy)
+    and birth dates, and its ``status`` (``hub``, ``shared`` or ``unique``); with the mask of
+    identifiers worth keeping (on two or more distinct records, or a hub)."""
     key = long["key"].to_numpy()
     n_keys = int(key.max()) + 1
     first_codes = pd.factorize(long["first_lat"])[0]
@@ -247,15 +270,16 @@ def deterministic_links(
     shared = ~hub & (
         (n_names > guard.max_names) | (stats["n_birth_dates"].to_numpy() > guard.max_birth_dates)
     )
-    status = np.where(hub, "hub", np.where(shared, "shared", "unique"))
-    stats["status"] = status
-    long = long[keep[key]]
-    key = long["key"].to_numpy()
-    is_unique = status[key] == "unique"
+    stats["status"] = np.where(hub, "hub", np.where(shared, "shared", "unique"))
+    return stats, keep
 
-    # unique identifiers: star links to the smallest record; a phone or device seen with
-    # several emails links only the records of its dominant email (and those without one)
-    uni = long[is_unique]
+
+def _unique_links(
+    uni: pd.DataFrame, prepared: pd.DataFrame, n_keys: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Unique identifiers: star links to the smallest record; a phone or device seen with
+    several emails links only the records of its dominant email (and those without one).
+    Returns the links and which identifiers were found contested."""
     contested = np.zeros(n_keys, dtype=bool)
     drop = np.zeros(len(uni), dtype=bool)
     for (kind, ctx_col), strict in CONTEXTS.items():
@@ -276,36 +300,27 @@ def deterministic_links(
         contested[value[~ok]] = True
     uni = uni[~drop]
     anchor = uni.groupby("key", sort=False)["rid"].transform("min")
-    links = [pd.DataFrame({"rid_l": anchor, "rid_r": uni["rid"], "rule": uni["kind"]})]
+    return pd.DataFrame({"rid_l": anchor, "rid_r": uni["rid"], "rule": uni["kind"]}), contested
 
-    # shared identifiers: links only inside a (first name, birth date) subgroup
-    sh = long[(status[key] == "shared") & long["first_lat"].notna().to_numpy()]
-    if len(sh):
-        sh = sh.iloc[np.argsort(sh["key"].to_numpy(), kind="stable")].copy()
-        k_sh = sh["key"].to_numpy()
-        firsts = sh["first_lat"].to_numpy(dtype=object)
-        gid = np.empty(len(sh), dtype=np.int64)
-        for a, b in _runs(k_sh):
-            gid[a:b] = _name_groups(firsts[a:b].tolist())
-        sh["name_group"] = gid
-        sh = sh.sort_index()  # back to record order: link order decides merge order on ties
-        keys = ["key", "name_group"]
-        n_dobs = sh.groupby(keys, sort=False)["dob"].transform("nunique")
-        # several dates under one name: link only records with the same date
-        sh["dob_key"] = np.where(n_dobs > 1, sh["dob"].fillna("?"), "*")
-        sh = sh[sh["dob_key"] != "?"]
-        anchor = sh.groupby([*keys, "dob_key"], sort=False)["rid"].transform("min")
-        links.append(
-            pd.DataFrame({"rid_l": anchor, "rid_r": sh["rid"], "rule": sh["kind"] + "+name"})
-        )
-    out = pd.concat(links, ignore_index=True)
-    out = out[out["rid_l"] != out["rid_r"]].astype({"rid_l": "int64", "rid_r": "int64"})
-    out = out.drop_duplicates(["rid_l", "rid_r", "rule"]).reset_index(drop=True)
-    stats["status"] = np.where(contested & (status == "unique"), "contested", status)
-    guarded = stats[keep & (stats["status"].to_numpy() != "unique")][
-        ["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
-    ].reset_index(drop=True)
-    return out, guarded
+
+def _shared_links(sh: pd.DataFrame) -> pd.DataFrame:
+    """Shared identifiers (a family's phone or card): star links inside each group of records
+    with similar first names, and with the same birth date where the group holds several."""
+    sh = sh.iloc[np.argsort(sh["key"].to_numpy(), kind="stable")].copy()
+    k_sh = sh["key"].to_numpy()
+    firsts = sh["first_lat"].to_numpy(dtype=object)
+    gid = np.empty(len(sh), dtype=np.int64)
+    for a, b in _runs(k_sh):
+        gid[a:b] = _name_groups(firsts[a:b].tolist())
+    sh["name_group"] = gid
+    sh = sh.sort_index()  # back to record order: link order decides merge order on ties
+    keys = ["key", "name_group"]
+    n_dobs = sh.groupby(keys, sort=False)["dob"].transform("nunique")
+    # several dates under one name: link only records with the same date
+    sh["dob_key"] = np.where(n_dobs > 1, sh["dob"].fillna("?"), "*")
+    sh = sh[sh["dob_key"] != "?"]
+    anchor = sh.groupby([*keys, "dob_key"], sort=False)["rid"].transform("min")
+    return pd.DataFrame({"rid_l": anchor, "rid_r": sh["rid"], "rule": sh["kind"] + "+name"})
 
 
 def _empty_guarded() -> pd.DataFrame:

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from cemlib.identity.model import block_pairs, build_blocking
+from cemlib.identity.comparisons import block_pairs, build_blocking
 
 COLS = ["first_lat", "last_lat", "middle_lat", "birth_date", "city"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cemlib.identity.resolve import profile_ids, record_profile_ids
+from cemlib.identity.profile_ids import profile_ids, record_profile_ids
 from cemlib.identity.roles import combination_codes
 from cemlib.identity.stage import SOURCE_ROLES, source_records
 from cemlib.synth import generate

@@ -6,7 +6,7 @@ import splink.comparison_library as cl
 from splink import SettingsCreator
 
 from cemlib.identity.model import bound_levels, choose_threshold
-from cemlib.identity.resolve import silver_calibration
+from cemlib.identity.silver import silver_calibration
 
 
 def test_threshold_is_the_lowest_that_keeps_the_expected_precision():
@@ -66,7 +66,7 @@ def test_silver_calibration_counts_pairs_sharing_an_identifier():
 
 
 def test_silver_pairs_measure_how_often_a_persons_birth_date_changes():
-    from cemlib.identity.resolve import silver_disagreement
+    from cemlib.identity.silver import silver_disagreement
 
     rows = []
     for k in range(40):  # 40 people, each with two records sharing a phone

@@ -1,0 +1,172 @@
+"""The Splink comparisons and blocking rules of the model, built from the roles present.
+
+First and last name compare on the Latin transliteration key (Cyrillic and Latin spellings
+meet) with term-frequency adjustment for common names, and a level for swapped first/last
+name; patronymic; birth date with a day/month-swap level; city, address, postcode and the
+strong identifiers. Blocking starts from plain name and identifier rules and replaces a name
+rule that would generate more than a budget of candidate pairs by tighter ones
+(:func:`build_blocking`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import block_on
+
+
+def _name(col: str, label: str, other: str | None) -> cl.CustomComparison:
+    levels = [
+        cll.NullLevel(col),
+        cll.ExactMatchLevel(col).configure(tf_adjustment_column=col),
+    ]
+    if other is not None:
+        levels.append(
+            cll.CustomLevel(
+                f'"{col}_l" = "{other}_r" AND "{other}_l" = "{col}_r"',
+                label_for_charts="first and last name swapped",
+            )
+        )
+    levels += [
+        cll.JaroWinklerLevel(col, 0.92),
+        cll.JaroWinklerLevel(col, 0.8),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, output_column_name=label)
+
+
+def _birth_date() -> cl.CustomComparison:
+    c = "birth_date"
+    return cl.CustomComparison(
+        [
+            cll.NullLevel(c),
+            cll.ExactMatchLevel(c),
+            cll.CustomLevel(
+                f'substr("{c}_l", 1, 4) = substr("{c}_r", 1, 4) AND '
+                f'substr("{c}_l", 6, 2) = substr("{c}_r", 9, 2) AND '
+                f'substr("{c}_l", 9, 2) = substr("{c}_r", 6, 2)',
+                label_for_charts="day and month swapped",
+            ),
+            cll.LevenshteinLevel(c, 1),
+            cll.LevenshteinLevel(c, 2),
+            cll.ElseLevel(),
+        ],
+        output_column_name="birth_date",
+    )
+
+
+def build_comparisons(columns: list[str]) -> list:
+    """Splink comparisons for the prepared columns that carry data."""
+    present = set(columns)
+    comps = []
+    if "first_lat" in present:
+        comps.append(
+            _name("first_lat", "first_name", "last_lat" if "last_lat" in present else None)
+        )
+    if "last_lat" in present:
+        comps.append(
+            _name("last_lat", "last_name", "first_lat" if "first_lat" in present else None)
+        )
+    if "middle_lat" in present:
+        comps.append(
+            cl.CustomComparison(
+                [
+                    cll.NullLevel("middle_lat"),
+                    # Владимирович is as common as Иван: agreeing on it is weak evidence
+                    cll.ExactMatchLevel("middle_lat").configure(tf_adjustment_column="middle_lat"),
+                    cll.JaroWinklerLevel("middle_lat", 0.88),
+                    cll.ElseLevel(),
+                ],
+                output_column_name="patronymic",
+            )
+        )
+    if "birth_date" in present:
+        comps.append(_birth_date())
+    if "city" in present:
+        comps.append(cl.ExactMatch("city").configure(term_frequency_adjustments=True))
+    if "address" in present:
+        comps.append(cl.JaroWinklerAtThresholds("address", [0.95, 0.8]))
+    if "street_number" in present:
+        comps.append(cl.ExactMatch("street_number"))
+    if "postcode" in present:
+        comps.append(cl.LevenshteinAtThresholds("postcode", [1]))
+    if "region" in present:
+        comps.append(cl.ExactMatch("region"))
+    for col in ("phone", "email", "loyalty_card", "device_id"):
+        if col in present:
+            comps.append(cl.ExactMatch(col))
+    if "national_id" in present:
+        comps.append(cl.LevenshteinAtThresholds("national_id", [1, 2]))
+    return comps
+
+
+def block_pairs(frame: pd.DataFrame, cols: tuple[str, ...]) -> float:
+    """Candidate pairs an exact-equality blocking rule on ``cols`` generates in ``frame``."""
+    n = frame.groupby(list(cols), dropna=True, sort=False).size().to_numpy(dtype=float)
+    return float((n * (n - 1) / 2).sum())
+
+
+def build_blocking(columns: list[str], frame: pd.DataFrame | None = None, budget: float = 5e6):
+    """Blocking rules that generate candidate pairs: names, birth date, identifiers, place.
+
+    The name rules (first + last name, last name + birth date, first name + birth date) are
+    used as they are while each generates at most ``budget`` candidate pairs in ``frame``.
+    Past that (Иван Иванов in a big market: 76 million pairs at a million people), a rule is
+    replaced by tighter ones with a second anchor, whose pairs grow about linearly: same name
+    and birth year or city (a birth date missing or mistyped); same surname and birth date
+    with the same initial (a first-name typo); same first name and birth date with the same
+    patronymic (a married name) or, without patronymics, the same surname initial. Swapped
+    first/last names, place, address and identifier rules are always used.
+    """
+    p = set(columns)
+    rules: list = []
+
+    def add(*cols: str) -> None:
+        if set(cols) <= p:
+            rules.append(block_on(*cols))
+
+    def loose(*cols: str) -> bool:
+        """The plain rule fits the budget (or there is no frame to count on)."""
+        return frame is None or block_pairs(frame, cols) <= budget
+
+    def with_initial(same: str, initial: str) -> str:
+        """``same`` and the birth date equal, and the first letter of ``initial``."""
+        return (
+            f"l.{same} = r.{same} AND l.birth_date = r.birth_date"
+            f" AND substr(l.{initial}, 1, 1) = substr(r.{initial}, 1, 1)"
+        )
+
+    if {"first_lat", "last_lat"} <= p:
+        if loose("first_lat", "last_lat") or not {"birth_date", "city"} & p:
+            add("first_lat", "last_lat")
+        else:
+            if "birth_date" in p:
+                rules.append(
+                    "l.first_lat = r.first_lat AND l.last_lat = r.last_lat"
+                    " AND substr(l.birth_date, 1, 4) = substr(r.birth_date, 1, 4)"
+                )
+            add("first_lat", "last_lat", "city")
+    if {"last_lat", "birth_date"} <= p:
+        if loose("last_lat", "birth_date") or "first_lat" not in p:
+            add("last_lat", "birth_date")
+        else:
+            rules.append(with_initial("last_lat", "first_lat"))
+    if {"first_lat", "birth_date"} <= p:
+        if loose("first_lat", "birth_date"):
+            add("first_lat", "birth_date")
+        elif "middle_lat" in p:
+            add("first_lat", "birth_date", "middle_lat")
+        elif "last_lat" in p:
+            rules.append(with_initial("first_lat", "last_lat"))
+    if {"first_lat", "last_lat"} <= p:
+        rules.append("l.first_lat = r.last_lat AND l.last_lat = r.first_lat")
+    add("birth_date", "postcode")
+    add("birth_date", "city", "middle_lat")
+    add("postcode", "street_number")
+    add("address")
+    for col in ("phone", "email", "national_id", "loyalty_card", "device_id"):
+        add(col)
+    if not rules:
+        rules = [block_on(c) for c in columns]
+    return rules
