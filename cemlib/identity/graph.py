@@ -20,41 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cemlib.identity.rules import IDENTIFIER_FIELDS, fold_dob, names_similar
+from cemlib.identity.rules import IDENTIFIER_FIELDS, dates_close, fold_dob, names_similar
 
 #: identifiers a family shares: their links are also refused on different first names/genders
 FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")
-
-
-DAYS_CLOSE = 3  # a day of the month off by this much is a slip (a date picker, a time zone)
-
-
-def _days_close(a: str, b: str) -> bool:
-    """Folded ``YYYY|lo|hi`` dates of one year and one month whose day differs by a few."""
-    pa, pb = a.split("|"), b.split("|")
-    if len(pa) != 3 or len(pb) != 3 or pa[0] != pb[0]:
-        return False
-    try:
-        (la, ha), (lb, hb) = map(int, pa[1:]), map(int, pb[1:])
-    except ValueError:
-        return False
-    return (la == lb and abs(ha - hb) <= DAYS_CLOSE) or (ha == hb and abs(la - lb) <= DAYS_CLOSE)
-
-
-def dates_close(a: str, b: str) -> bool:
-    """Equal up to one digit, one transposition of adjacent digits or a day a few days off
-    (on folded dates, so a day/month swap is equal already)."""
-    if a == b:
-        return True
-    if len(a) != len(b):
-        return False
-    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-    if len(diff) <= 1:
-        return True
-    i, j = diff[0], diff[-1]
-    if len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]:
-        return True
-    return _days_close(a, b)
 
 
 def clearly_different(a: tuple, b: tuple) -> bool:

@@ -93,6 +93,37 @@ def fold_dob(series: pd.Series) -> pd.Series:
     return (y + "|" + lo + "|" + hi).astype("string")
 
 
+DAYS_CLOSE = 3  # a day of the month off by this much is a slip (a date picker, a time zone)
+
+
+def _days_close(a: str, b: str) -> bool:
+    """Folded ``YYYY|lo|hi`` dates of one year and one month whose day differs by a few."""
+    pa, pb = a.split("|"), b.split("|")
+    if len(pa) != 3 or len(pb) != 3 or pa[0] != pb[0]:
+        return False
+    try:
+        (la, ha), (lb, hb) = map(int, pa[1:]), map(int, pb[1:])
+    except ValueError:
+        return False
+    return (la == lb and abs(ha - hb) <= DAYS_CLOSE) or (ha == hb and abs(la - lb) <= DAYS_CLOSE)
+
+
+def dates_close(a: str, b: str) -> bool:
+    """Equal up to one digit, one transposition of adjacent digits or a day a few days off
+    (on folded dates, so a day/month swap is equal already)."""
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(diff) <= 1:
+        return True
+    i, j = diff[0], diff[-1]
+    if len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]:
+        return True
+    return _days_close(a, b)
+
+
 def _name_groups(names: list[str]) -> list[int]:
     """Greedy grouping of first-name keys that are equal up to a typo; group index per name."""
     reps: list[str] = []
@@ -104,6 +135,22 @@ def _name_groups(names: list[str]) -> list[int]:
                 break
         else:
             reps.append(n)
+            out.append(len(reps) - 1)
+    return out
+
+
+def _date_groups(dates: list[str]) -> list[int]:
+    """Greedy grouping of folded birth dates equal up to a typo (:func:`dates_close`); group
+    index per date."""
+    reps: list[str] = []
+    out = []
+    for d in dates:
+        for i, r in enumerate(reps):
+            if dates_close(d, r):
+                out.append(i)
+                break
+        else:
+            reps.append(d)
             out.append(len(reps) - 1)
     return out
 
@@ -261,6 +308,20 @@ def _identifier_stats(long: pd.DataFrame, guard: HubGuard) -> tuple[pd.DataFrame
         for a, b in _runs(k_rows):
             n_names[k_rows[a]] = _fuzzy_name_count(firsts[a:b], lasts[a:b])
     stats["n_names"] = n_names.astype(int)
+    # birth dates likewise: one person's date typed with a slipped digit is one date
+    n_dobs = stats["n_birth_dates"].to_numpy().copy()
+    multi = keep & (n_dobs > 1)
+    if multi.any():
+        rows = np.flatnonzero(multi[key] & (dob_codes >= 0))
+        rows = rows[np.argsort(key[rows], kind="stable")]
+        k_rows = key[rows]
+        dobs = long["dob"].to_numpy(dtype=object)[rows]
+        for a, b in _runs(k_rows):
+            distinct = list(dict.fromkeys(dobs[a:b].tolist()))
+            n_dobs[k_rows[a]] = (
+                len(set(_date_groups(distinct))) if len(distinct) <= 50 else len(distinct)
+            )
+    stats["n_birth_dates"] = n_dobs.astype(int)
     hub = (
         (n_names > guard.hub_names)
         | (stats["n_birth_dates"].to_numpy() > guard.hub_birth_dates)
@@ -303,6 +364,25 @@ def _unique_links(
     return pd.DataFrame({"rid_l": anchor, "rid_r": uni["rid"], "rule": uni["kind"]}), contested
 
 
+def _dob_group_of(sh: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Per record, the first of its group's birth dates equal to its own up to a typo (None
+    without a date); groups are formed within each ``keys`` group."""
+    out = pd.Series(None, index=sh.index, dtype=object)
+    dated = sh[sh["dob"].notna()]
+    out[dated.index] = dated["dob"].to_numpy(dtype=object)
+    several = dated.groupby(keys, sort=False)["dob"].transform("nunique").to_numpy() > 1
+    for _, g in dated[several].groupby(keys, sort=False)["dob"]:
+        distinct = list(dict.fromkeys(g.tolist()))
+        if len(distinct) > 50:
+            continue
+        group = dict(zip(distinct, _date_groups(distinct), strict=True))
+        first = {}
+        for d in distinct:
+            first.setdefault(group[d], d)
+        out[g.index] = [first[group[d]] for d in g.tolist()]
+    return out
+
+
 def _shared_links(sh: pd.DataFrame) -> pd.DataFrame:
     """Shared identifiers (a family's phone or card): star links inside each group of records
     with similar first names, and with the same birth date where the group holds several."""
@@ -315,9 +395,11 @@ def _shared_links(sh: pd.DataFrame) -> pd.DataFrame:
     sh["name_group"] = gid
     sh = sh.sort_index()  # back to record order: link order decides merge order on ties
     keys = ["key", "name_group"]
-    n_dobs = sh.groupby(keys, sort=False)["dob"].transform("nunique")
-    # several dates under one name: link only records with the same date
-    sh["dob_key"] = np.where(n_dobs > 1, sh["dob"].fillna("?"), "*")
+    # several dates under one name (up to a slipped digit): link only records with the same
+    # date; a record without a date cannot say which
+    sh["dob_group"] = _dob_group_of(sh, keys)
+    n_dobs = sh.groupby(keys, sort=False)["dob_group"].transform("nunique")
+    sh["dob_key"] = np.where(n_dobs > 1, sh["dob_group"].fillna("?"), "*")
     sh = sh[sh["dob_key"] != "?"]
     anchor = sh.groupby([*keys, "dob_key"], sort=False)["rid"].transform("min")
     return pd.DataFrame({"rid_l": anchor, "rid_r": sh["rid"], "rule": sh["kind"] + "+name"})

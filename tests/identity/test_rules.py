@@ -47,6 +47,42 @@ def test_family_phone_is_shared_and_test_email_is_a_hub():
     assert row["n_records"] == 5 and row["n_names"] == 5
 
 
+def test_a_birth_date_typed_with_a_slip_is_one_date_not_a_second_person():
+    # one man's CRM contact twice (a day three off, then a year digit slipped) and his till
+    # receipt without a date: one person, so the phone stays his and links all three
+    df = frame(
+        [
+            (1, "Владимир", "Кузнецов", "1966-01-28", "+7 925 459-67-21", None),
+            (2, "Владимир", "Кузнеуов", "1966-01-31", "8(925)459-67-21", None),
+            (3, "Владимир", None, None, "79254596721", None),
+            (4, "Елена", "Крылова", "2003-10-21", "+7 921 465-67-81", None),
+            (5, "Елена", "Крылова", "2000-10-21", "+7 921 465-67-81", None),
+            (6, "Елена", None, None, "+7 921 465-67-81", None),
+        ]
+    )
+    prep = prepare_records(df, ROLES, id_column="id")
+    links, guarded = deterministic_links(prep)
+    assert guarded.empty
+    assert set(map(tuple, links[["rid_l", "rid_r"]].to_numpy())) == {(0, 1), (0, 2), (3, 4), (3, 5)}
+
+
+def test_two_namesakes_far_apart_in_age_keep_a_family_phone_shared():
+    # a mother and her daughter Olga on one phone: two dates no slip explains, so the phone is
+    # shared, each date links its own records and the dateless receipt stays apart
+    df = frame(
+        [
+            (1, "Ольга", "Попова", "1966-03-12", "+7 916 555-00-11", None),
+            (2, "Ольга", "Попова", "1966-03-12", "+7 916 555-00-11", None),
+            (3, "Ольга", "Попова", "1991-07-30", "+7 916 555-00-11", None),
+            (4, "Ольга", None, None, "+7 916 555-00-11", None),
+        ]
+    )
+    prep = prepare_records(df, ROLES, id_column="id")
+    links, guarded = deterministic_links(prep)
+    assert guarded[["status", "n_birth_dates"]].values.tolist() == [["shared", 2]]
+    assert set(map(tuple, links[["rid_l", "rid_r"]].to_numpy())) == {(0, 1)}
+
+
 def test_record_count_hub_threshold():
     df = frame([(i, None, None, None, "+74950000001", None) for i in range(6)])
     prep = prepare_records(df, ROLES, id_column="id")
