@@ -56,6 +56,43 @@ def _birth_date() -> cl.CustomComparison:
     )
 
 
+#: a four-digit year in an e-mail's local part that can be a birth year (ivanova1953@...)
+EMAIL_YEAR_PATTERN = r"(?<!\d)((?:19[3-9]|20[01])\d)(?!\d)"
+
+
+def email_year(email: pd.Series) -> pd.Series:
+    """The birth-year hint of each e-mail: the one plausible four-digit year of its local part
+    (None when there is none or more than one)."""
+    local = email.astype("string").str.split("@").str[0]
+    found = local.str.extractall(EMAIL_YEAR_PATTERN)[0]
+    one = found.groupby(level=0).agg(["first", "size"])
+    out = pd.Series(pd.NA, index=email.index, dtype="string")
+    keep = one["size"] == 1
+    out.loc[one.index[keep]] = one.loc[keep, "first"].to_numpy()
+    return out
+
+
+def _email_year() -> cl.CustomComparison:
+    """A year in one record's e-mail against the other record's birth year, where only the
+    other record has a birth date (two birth dates compare in ``birth_date`` already)."""
+    cross_l = '"email_year_l" IS NOT NULL AND "birth_date_l" IS NULL AND "birth_date_r" IS NOT NULL'
+    cross_r = '"email_year_r" IS NOT NULL AND "birth_date_r" IS NULL AND "birth_date_l" IS NOT NULL'
+    return cl.CustomComparison(
+        [
+            cll.CustomLevel(f"NOT (({cross_l}) OR ({cross_r}))", "nothing to compare").configure(
+                is_null_level=True
+            ),
+            cll.CustomLevel(
+                f'(({cross_l}) AND "email_year_l" = substr("birth_date_r", 1, 4)) OR '
+                f'(({cross_r}) AND "email_year_r" = substr("birth_date_l", 1, 4))',
+                "the year in the e-mail is the other's birth year",
+            ),
+            cll.ElseLevel(),
+        ],
+        output_column_name="email_year",
+    )
+
+
 def build_comparisons(columns: list[str]) -> list:
     """Splink comparisons for the prepared columns that carry data."""
     present = set(columns)
@@ -83,6 +120,8 @@ def build_comparisons(columns: list[str]) -> list:
         )
     if "birth_date" in present:
         comps.append(_birth_date())
+        if "email_year" in present:
+            comps.append(_email_year())
     if "city" in present:
         comps.append(cl.ExactMatch("city").configure(term_frequency_adjustments=True))
     if "address" in present:

@@ -23,7 +23,7 @@ import pandas as pd
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.exceptions import EMTrainingException
 
-from cemlib.identity.comparisons import build_blocking, build_comparisons
+from cemlib.identity.comparisons import build_blocking, build_comparisons, email_year
 
 MODEL_COLUMNS: tuple[str, ...] = (
     "first_lat",
@@ -150,6 +150,11 @@ class SplinkModel:
         ]
         self.columns_ = cols
         frame = prepared[cols].copy()
+        if "email" in cols and "birth_date" in cols:
+            hint = email_year(prepared["email"])
+            if hint.notna().mean() >= self.min_coverage:
+                frame["email_year"] = hint
+                cols = [*cols, "email_year"]
         frame.insert(0, "unique_id", np.arange(len(prepared), dtype="int64"))
         for c in cols:
             frame[c] = frame[c].astype(object).where(frame[c].notna(), None)

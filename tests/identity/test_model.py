@@ -99,3 +99,20 @@ def test_records_with_nothing_but_a_name_are_not_collapsed_into_one():
     # four receipts signed "Ольга" are four profiles; a shared phone still links
     assert out["profile_id"].iloc[:4].nunique() == 4
     assert out["profile_id"].nunique() == 5
+
+
+def test_the_birth_year_hint_is_the_one_plausible_year_of_an_emails_local_part():
+    from cemlib.identity.comparisons import email_year
+
+    emails = pd.Series(
+        [
+            "ivanova1953@mail.ru",
+            "x_1988_y@z.ru",
+            "petrov19848431@yandex.ru",  # a year inside a longer number is no year
+            "olga2015x1990@a.ru",  # two years: which is the birth year cannot be told
+            "ivan.ivanov@2001.ru",  # the domain is not the person's
+            "olga1850@mail.ru",
+            None,
+        ]
+    )
+    assert email_year(emails).tolist() == ["1953", "1988", pd.NA, pd.NA, pd.NA, pd.NA, pd.NA]
