@@ -23,9 +23,17 @@ SUBCOMMANDS: tuple[str, ...] = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit 2, without the usage
+    block (a cron log or a CI step shows what was wrong, not seven lines of options)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The ``cem`` parser; with ``only``, just that subcommand is imported (fast start-up)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cem",
         description="cemlib: customer data checks, identity resolution, churn/CLV and next offers.",
     )

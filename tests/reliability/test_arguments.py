@@ -109,3 +109,20 @@ def test_an_impossible_as_of_is_one_line_in_every_command(tmp_path, tx, command,
     proc = cem(command, *args, "--as-of", bad)
     one_line_error(proc, "--as-of", bad)
     assert not (tmp_path / "w.duckdb").exists() and not (tmp_path / "gen").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (
+            ("identity", "x.csv", "--id-column", "id", "--match-threshold", "1.5"),
+            ("--match-threshold", "1.5"),
+        ),
+        (("offers", "tx.csv", "--as-of", "2025-06-30", "--out", "o.csv", "--bogus"), ("--bogus",)),
+        (("nosuch",), ("nosuch",)),
+    ],
+)
+def test_an_argument_error_is_one_line_without_the_usage_block(tmp_path, args, names):
+    proc = cem(*args, cwd=tmp_path)
+    err = one_line_error(proc, *names)
+    assert "usage:" not in err and "--help" in err
