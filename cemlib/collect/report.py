@@ -24,7 +24,7 @@ def _cov(result: CollectResult, table: str, identifier: str, what: str = "share_
     return float(hit[what].iloc[0]) if len(hit) else float("nan")
 
 
-def headline_figures(result: CollectResult) -> dict[str, Any]:
+def headlines(result: CollectResult) -> dict[str, Any]:
     """The stage's key numbers (for ``save_headlines`` and the run index)."""
     t = result.tables.set_index("table")
     norm = result.normalization
@@ -57,7 +57,7 @@ def headline_figures(result: CollectResult) -> dict[str, Any]:
 def verdict_of(result: CollectResult) -> dict[str, Any]:
     """The stage's verdict (``cemlib.reports.verdict`` arguments): status, key figures, caveats."""
     t = result.tables.set_index("table")
-    h = headline_figures(result)
+    h = headlines(result)
     rows = int(t["n_raw"].sum())
     kept = bool((t["n_raw"] == t["n_staging"]).all())
     header_only = [str(n) for n, r in t.iterrows() if r.status != "ok"]

@@ -1,4 +1,5 @@
-"""Figures and generated text of the churn notebook (each figure titled, axes labelled)."""
+"""What the churn notebook shows: the headline figures, the verdict, generated text, tables and
+figures (each titled, axes labelled)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
+from cemlib.churn.stage import ChurnStageResult
 from cemlib.reports import label as _label
 
 
@@ -243,3 +245,47 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
         "comparison": comparison,
         "caveats": caveats,
     }
+
+
+def top_at_risk(scores: pd.DataFrame, n: int = 15) -> pd.DataFrame:
+    """The most valuable customers among the high-risk segment, by historic spend x CLV."""
+    risky = scores[scores["risk_segment"] == "high"].copy()
+    risky["historic_value"] = risky["mean_amount"] * risky["n_purchases"]
+    return risky.sort_values("historic_value", ascending=False).head(n)[
+        [
+            "customer_id",
+            "n_purchases",
+            "recency_days",
+            "historic_value",
+            "p_purchase",
+            "clv",
+            "risk_segment",
+        ]
+    ]
+
+
+def headlines(result: ChurnStageResult) -> dict:
+    """The figures the run index shows for the churn stage (customers scored,
+    high-risk share, expected purchases, revenue and CLV, evaluation figures).
+    """
+    s = result.scores
+    out = {
+        "customers scored": int(len(s)),
+        "high-risk share": float((s["risk_segment"] == "high").mean()),
+        "expected purchases (main horizon)": float(s["expected_purchases"].sum()),
+        "expected revenue (main horizon)": float(s["expected_revenue"].sum()),
+        "discounted CLV (main horizon)": float(s["clv"].sum()),
+        "model": f"{result.model.prob_model_.family_} AFT",
+    }
+    t = result.truth
+    prefix = "holdout" if t.get("evaluation") == "holdout" else "truth"
+    for k in ("auc", "rmse", "predicted_total", "actual_total", "total_error", "harrell_c"):
+        if k in t:
+            out[f"{prefix} {k}"] = float(np.round(t[k], 4))
+    for k in ("unattributable_orders", "new_customer_purchases"):
+        if k in t:
+            out[f"{prefix} {k}"] = int(t[k])
+    for k in ("dropout_concordance", "dropout_concordance_alive", "person_future_total_error"):
+        if k in t:
+            out[f"truth {k}"] = float(np.round(t[k], 4))
+    return out
