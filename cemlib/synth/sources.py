@@ -35,7 +35,8 @@ from cemlib.synth.noise import (
     where,
     zfill,
 )
-from cemlib.synth.people import CITIES, unique_addresses
+from cemlib.synth.people import unique_addresses
+from cemlib.synth.pools import CITIES
 
 STR = pd.StringDtype("pyarrow")
 #: web events are built this many at a time (memory stays flat for a million people)
