@@ -13,6 +13,7 @@ from cemlib.reports import label as _label
 
 
 def plot_forest(table: pd.DataFrame, value: str, title: str):
+    """A forest plot of ``table[value]`` per covariate with its 95% interval (hazard ratios, acceleration factors)."""
     t = table.sort_values(value)
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(t) + 1.5))
     y = np.arange(len(t))
@@ -38,6 +39,7 @@ def plot_forest(table: pd.DataFrame, value: str, title: str):
 
 
 def plot_calibration(tables: dict[int, pd.DataFrame], title: str):
+    """Predicted against observed purchase probability by decile, one line per horizon in days."""
     fig, ax = plt.subplots(figsize=(6, 5))
     for h, t in sorted(tables.items()):
         ax.plot(t["predicted"], t["observed"], "o-", label=f"{h} days")
@@ -50,6 +52,7 @@ def plot_calibration(tables: dict[int, pd.DataFrame], title: str):
 
 
 def plot_distributions(scores: pd.DataFrame):
+    """Customers per risk segment, and the distribution of the purchase probability."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     order = ["high", "medium", "low"]
     counts = scores["risk_segment"].value_counts().reindex(order).fillna(0)
@@ -66,6 +69,8 @@ def plot_distributions(scores: pd.DataFrame):
 
 
 def summary_markdown(result, horizon: int, discount: float) -> str:
+    """The summary paragraph of the churn report: customers scored, risk segments, expected
+    purchases, revenue and CLV over ``horizon`` days discounted at ``discount`` a year."""
     s = result.scores
     m = result.model
     seg = (
@@ -89,6 +94,8 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
 
 
 def truth_markdown(truth: dict, horizon: int) -> str:
+    """The evaluation in words: the held-out year of the profiles' own purchases, or the
+    synthetic future, and what neither can count."""
     if not truth:
         return "No synthetic truth in the warehouse: evaluation against the future is skipped."
     holdout = truth.get("evaluation") == "holdout"

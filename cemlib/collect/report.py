@@ -237,6 +237,7 @@ def masked_examples(
 
 # -- plots ------------------------------------------------------------------------------------
 def plot_row_counts(result: CollectResult):
+    """Rows loaded per table (log scale)."""
     import matplotlib.pyplot as plt
 
     t = result.tables.sort_values("n_raw")
@@ -252,6 +253,7 @@ def plot_row_counts(result: CollectResult):
 
 
 def plot_coverage(result: CollectResult):
+    """Share of rows with each identifier present (raw) and valid (staging), per table."""
     import matplotlib.pyplot as plt
 
     c = result.coverage.copy()
@@ -269,6 +271,7 @@ def plot_coverage(result: CollectResult):
 
 
 def plot_normalization(result: CollectResult):
+    """Share of values changed or not parseable per normalized column (those above 0.5%)."""
     import matplotlib.pyplot as plt
 
     n = result.normalization
@@ -290,6 +293,7 @@ def plot_normalization(result: CollectResult):
 
 
 def plot_monthly_volume(volume: pd.DataFrame):
+    """Rows per month and source table up to ``as_of`` (log scale)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()

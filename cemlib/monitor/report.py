@@ -42,6 +42,7 @@ def headlines(res: MonitorResult) -> dict:
 
 
 def summary_markdown(res: MonitorResult) -> str:
+    """The summary paragraph: the run compared with, the graded forecasts, the alerts."""
     if res.previous_run_id is None:
         return f"**{res.note}.** This run's profile and forecasts are kept for the next run."
     text = (f"Compared with run **{res.previous_run_id}** (as of {res.previous_as_of}); "
@@ -61,6 +62,7 @@ def summary_markdown(res: MonitorResult) -> str:
 
 
 def alerts_markdown(res: MonitorResult) -> str:
+    """One bullet per alert, or that no threshold was breached."""
     if not len(res.alerts):
         return "No threshold breached."
     return "\n".join(f"- **{a.section}**: {a.message}" for a in res.alerts.itertuples())

@@ -240,6 +240,7 @@ def _warehouse_tables(run: RunResult) -> list[str]:
 
 
 def write_run_index(run: RunResult, path: str | Path) -> Path:
+    """Write the index page of ``run`` to ``path``; returns the path."""
     return _write(Path(path), render_run_index(run))
 
 

@@ -38,6 +38,8 @@ def data_docs_location(
 
 
 def headlines(report: QualityReport) -> dict[str, object]:
+    """The stage's headline figures for the run index: tables, rows in, clean and quarantined,
+    expectations evaluated and passed, warnings, whether rows are conserved."""
     cons = report.conservation
     res = report.results[report.results["success"].notna()]
     rows_in, quarantined = int(cons["rows_in"].sum()), int(cons["quarantined"].sum())

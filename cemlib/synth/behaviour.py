@@ -25,6 +25,9 @@ YEAR = 365.25
 
 @dataclass
 class Timeline:
+    """The time axis of a world: days since ``start``, history up to ``as_of`` (inclusive) and
+    ``horizon_days`` of future after it."""
+
     start: pd.Timestamp
     as_of: pd.Timestamp
     horizon_days: int
@@ -36,9 +39,11 @@ class Timeline:
 
     @property
     def end(self) -> float:
+        """End of the future in days since start (``as_of`` + ``horizon_days``)."""
         return self.as_of_end + self.horizon_days
 
     def to_datetime(self, t: np.ndarray) -> np.ndarray:
+        """Days since start as ``datetime64[s]`` timestamps."""
         secs = np.floor(np.asarray(t) * DAY).astype(np.int64)
         return self.start.to_datetime64().astype("datetime64[s]") + secs.astype("timedelta64[s]")
 

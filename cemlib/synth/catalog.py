@@ -17,6 +17,9 @@ FLAT = (1.0,) * 12
 
 @dataclass(frozen=True)
 class Category:
+    """A product category: price range, margin rate, monthly seasonality, repurchase interval
+    (consumables) and the categories it sells with."""
+
     code: str
     name: str
     price: tuple[float, float]  # min, max in roubles
@@ -344,6 +347,7 @@ SEGMENT_NAMES: tuple[str, ...] = tuple(SEGMENTS)
 
 
 def category_index(code: str) -> int:
+    """The position of the category ``code`` in ``CATEGORY_CODES``."""
     return CATEGORY_CODES.index(code)
 
 

@@ -85,6 +85,7 @@ def coded(categories, codes) -> pd.Categorical:
 
 
 def fmt_ts(tl: Timeline, t: np.ndarray) -> pa.Array:
+    """Days since start as ``YYYY-MM-DD HH:MM:SS`` text, as exports write them."""
     return pc.strftime(pa.array(tl.to_datetime(t)), format="%Y-%m-%d %H:%M:%S")
 
 
@@ -237,6 +238,7 @@ class SourceBuilder:
         return ph
 
     def styled_phone(self, ph: np.ndarray, source: str) -> pa.Array:
+        """Phone digits written in the styles the ``source`` table uses."""
         styles = random_phone_styles(self.rng, len(ph), PHONE_STYLE_BY_SOURCE[source])
         return format_phones(digits(ph), styles)
 
@@ -263,6 +265,8 @@ class SourceBuilder:
 
     # -- CRM --------------------------------------------------------------------------------
     def crm(self, in_crm: np.ndarray, account_email: np.ndarray) -> pd.DataFrame:
+        """``crm_contacts``: one record per person in the CRM plus duplicate registrations, with
+        typos, missing fields and consents."""
         rng, nz, p, tl = self.rng, self.cfg.noise, self.people, self.tl
         base = np.flatnonzero(in_crm)
         dup = base[rng.random(len(base)) < nz.crm_duplicate]
@@ -379,6 +383,8 @@ class SourceBuilder:
 
     # -- online orders -----------------------------------------------------------------------
     def online(self, bk: pd.DataFrame, ln: pd.DataFrame, products, account_email, device_of):
+        """``online_orders`` and ``order_lines`` of the online baskets up to as_of, with the
+        account's e-mail, phone and device."""
         rng, nz = self.rng, self.cfg.noise
         sel = np.flatnonzero(bk["online"].to_numpy() & (bk["t"].to_numpy() < self.tl.as_of_end))
         person = bk["person"].to_numpy()[sel]
@@ -428,6 +434,8 @@ class SourceBuilder:
 
     # -- POS receipts --------------------------------------------------------------------------
     def pos(self, bk, ln, products, stores):
+        """``pos_receipts`` and ``receipt_lines`` of the store baskets up to as_of, with a loyalty
+        card or phone on some receipts."""
         rng, nz, p = self.rng, self.cfg.noise, self.people
         sel = np.flatnonzero(~bk["online"].to_numpy() & (bk["t"].to_numpy() < self.tl.as_of_end))
         person = bk["person"].to_numpy()[sel]
@@ -537,6 +545,7 @@ class SourceBuilder:
 
     # -- support -------------------------------------------------------------------------------
     def tickets(self, tk: pd.DataFrame):
+        """``support_tickets`` up to as_of, with the contact the customer wrote from."""
         rng, nz = self.rng, self.cfg.noise
         b = self.cfg.behaviour
         sel = np.flatnonzero(tk["t"].to_numpy() < self.tl.as_of_end)
@@ -613,6 +622,7 @@ class Devices:
         return np.where((fam >= 0) & (r.random(len(person)) < FAMILY_DEVICE_USE), fam, own)
 
     def device_of(self, person: np.ndarray, t: np.ndarray) -> pa.Array:
+        """The device id ``person`` used at time ``t``."""
         return pick(self.device_ids, self.device_index(person, t))
 
     def cookie_of(self, dev: np.ndarray, t: np.ndarray) -> pa.Array:
