@@ -17,8 +17,7 @@ FLAT = (1.0,) * 12
 
 @dataclass(frozen=True)
 class Category:
-    """A product category: price range, margin rate, monthly seasonality, repurchase interval
-    (consumables) and the categories it sells with."""
+    """A category: prices, margin, seasonality, repurchase days, cross-sells."""
 
     code: str
     name: str

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from faker import Faker
 
 from cemlib.synth.noise import translit
@@ -212,3 +213,14 @@ def build_pools() -> Pools:
 def latin(arr: np.ndarray) -> np.ndarray:
     """The Latin transliteration of every name of ``arr``."""
     return np.array([translit(x) for x in arr])
+
+
+def stores_table(rng: np.random.Generator) -> pd.DataFrame:
+    """The chain's stores: about one per 400 thousand inhabitants of a city, at least one."""
+    rows = []
+    k = 0
+    for ci, (city, region, w) in enumerate(CITIES):
+        for j in range(max(1, int(round(w / 400)))):
+            k += 1
+            rows.append((f"ST{k:03d}", city, region, ci, f"ТЦ №{j + 1}, {city}"))
+    return pd.DataFrame(rows, columns=["store_id", "city", "region", "_city_idx", "name"])

@@ -9,7 +9,8 @@ import pandas as pd
 
 from cemlib.synth.catalog import CATEGORIES, CATEGORY_CODES, seasonality_matrix
 from cemlib.synth.noise import cat, zfill
-from cemlib.synth.sources import CATEGORY_NAMES, EVENT_TYPES, coded, pick, s
+from cemlib.synth.sources import CATEGORY_NAMES, EVENT_TYPES
+from cemlib.synth.text import coded, pick, s
 
 
 def truth_tables(

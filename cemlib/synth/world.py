@@ -22,14 +22,12 @@ from cemlib.synth.catalog import (
 )
 from cemlib.synth.config import SynthConfig
 from cemlib.synth.defects import inject_defects
+from cemlib.synth.devices import Devices
 from cemlib.synth.memory import peak_gib, release, rss_gib
 from cemlib.synth.people import make_people
-from cemlib.synth.sources import (
-    Devices,
-    SourceBuilder,
-    s,
-    stores_table,
-)
+from cemlib.synth.pools import stores_table
+from cemlib.synth.sources import SourceBuilder
+from cemlib.synth.text import s
 from cemlib.synth.truth import truth_tables
 
 log = logging.getLogger(__name__)
