@@ -16,6 +16,8 @@ from lifelines import LogLogisticAFTFitter, LogNormalAFTFitter, WeibullAFTFitter
 from lifelines.utils import concordance_index
 from scipy import special
 
+from cemlib import DEFAULT_SEED
+
 FAMILIES = {
     "weibull": (WeibullAFTFitter, "lambda_", "rho_"),
     "lognormal": (LogNormalAFTFitter, "mu_", "sigma_"),
@@ -105,7 +107,7 @@ class GapModel:
         penalizer: float = 0.0,
         ancillary: bool = True,
         cv_rows: int = 6_000,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
     ):
         self.cv_rows = cv_rows
         self.ancillary = ancillary

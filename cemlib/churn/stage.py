@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.churn.evaluate import (
     calibration_table,
     concordance_vs_dropout,
@@ -127,7 +128,7 @@ def holdout_evaluation(
     *,
     key: str = "profile",
     annual_discount: float = 0.1,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     max_customers: int | None = 100_000,
 ) -> dict:
     """The model refitted at ``as_of - H`` and scored on the same customers' own purchases in
@@ -193,7 +194,7 @@ def run_stage(
     horizons: tuple[int, ...] = (90, 180, 365),
     annual_discount: float = 0.1,
     key: str = "profile",
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     write: bool = True,
 ) -> ChurnStageResult:
     """Fit, score and (``write=True``) replace ``marts.churn_scores``."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from cemlib import DEFAULT_AS_OF, DEFAULT_SEED
 from cemlib.collect.chunks import (
     capped_memory,
     drop_shadows,
@@ -124,9 +125,9 @@ def collect(
     source: str | Path = "synthetic",
     warehouse: str | Path | Warehouse | None = None,
     run_id: str = "dev",
-    as_of: str | dt.date = "2025-06-30",
+    as_of: str | dt.date = DEFAULT_AS_OF,
     n_people: int = 20_000,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     mapping: Mapping | str | Path | None = None,
     encoding: str | None = None,
     progress: bool = True,
