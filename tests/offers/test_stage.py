@@ -57,7 +57,7 @@ def test_stage_on_resolved_profiles_skips_anonymous_events(offers_wh):
         events = profile_events(wh, AS_OF, key="profile")
         n_events = int(
             wh.sql(
-                "SELECT count(*) AS n FROM staging.web_events "
+                "SELECT count(*) AS n FROM clean.web_events "
                 "WHERE ts IS NOT NULL AND CAST(ts AS TIMESTAMP) < TIMESTAMP '2025-07-01'"
             )["n"].iloc[0]
         )
