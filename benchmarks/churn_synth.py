@@ -1,8 +1,9 @@
 """Churn stage on the synthetic world: accuracy against the truth and time, for ``--people N``.
 
-Generates a world, loads it with the collect stage into a temporary warehouse, runs the churn
-stage keyed by the true person (so identity quality does not enter) and prints the figures
-against the future purchases and the true dropout dates.
+Generates a world, runs the collect and quality stages into a temporary warehouse, then the
+churn stage keyed by the true person (so identity quality does not enter), each through its
+``cemlib.<stage>.run``, and prints the figures against the future purchases and the true
+dropout dates.
 
     .venv/bin/python benchmarks/churn_synth.py --people 10000
 """
@@ -14,8 +15,9 @@ import os
 import tempfile
 import time
 
-from cemlib.churn.stage import run_stage
-from cemlib.collect.stage import collect
+import cemlib.churn
+import cemlib.collect
+import cemlib.quality
 from cemlib.warehouse import Warehouse
 
 
@@ -29,19 +31,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "w.duckdb")
         t0 = time.perf_counter()
-        collect("synthetic", warehouse=path, n_people=args.people, seed=args.seed,
-                as_of=args.as_of, progress=False)  # fmt: skip
+        common = {"run_id": "bench", "as_of": args.as_of, "seed": args.seed}
+        cemlib.collect.run(path, **common, n_people=args.people, progress=False)
+        with Warehouse(path) as wh:
+            cemlib.quality.run(wh, **common, progress=False)
         t_collect = time.perf_counter() - t0
         horizons = tuple(sorted({h for h in (90, 180) if h < args.horizon_days}
                                 | {args.horizon_days}))  # fmt: skip
         with Warehouse(path) as wh:
             t0 = time.perf_counter()
-            res = run_stage(wh, args.as_of, horizons=horizons, key="person", seed=args.seed)
+            res = cemlib.churn.run(wh, **common, horizons=horizons, use_truth_profiles=True).detail
             t_stage = time.perf_counter() - t0
     t = res.truth
     print(f"people {args.people}, customers scored {len(res.scores)}, "
           f"transaction lines {len(res.transactions)}")  # fmt: skip
-    print(f"collect {t_collect:.1f} s, churn stage {t_stage:.1f} s "
+    print(f"collect + quality {t_collect:.1f} s, churn stage {t_stage:.1f} s "
           f"(model {res.model.prob_model_.family_} AFT, CV C {res.model.prob_model_.cv_concordance_})")  # fmt: skip
     for k in ("auc", "harrell_c", "rmse", "mae", "predicted_total", "actual_total", "total_error",
               "calibration_error", "top10_revenue_share", "top20_revenue_share",

@@ -84,6 +84,7 @@ class Warehouse:
     # -- connection -------------------------------------------------------------------------
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, opened on first use (the schemas created unless read-only)."""
         if self._con is None:
             if not self.read_only:
                 self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +100,7 @@ class Warehouse:
         return self._con
 
     def close(self) -> None:
+        """Close the connection (the next use opens it again)."""
         if self._con is not None:
             self._con.close()
             self._con = None
@@ -172,13 +174,16 @@ class Warehouse:
             }
 
     def drop_table(self, schema: str, name: str) -> None:
+        """Drop ``schema.name`` if it exists."""
         self.con.execute(f'DROP TABLE IF EXISTS {_ident(schema)}."{_ident(name)}"')
 
     # -- reading ----------------------------------------------------------------------------
     def has_table(self, schema: str, name: str) -> bool:
+        """Whether ``schema.name`` exists."""
         return name in self.tables(schema)
 
     def tables(self, schema: str) -> list[str]:
+        """The table names of ``schema``, sorted."""
         rows = self.con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
             "ORDER BY table_name",
@@ -196,6 +201,7 @@ class Warehouse:
         return df
 
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
+        """The result of ``query`` (with ``params``) as a DataFrame."""
         return self.con.execute(query, params or []).df()
 
     def stamp(self, schema: str, name: str) -> tuple[str, dt.date] | None:

@@ -1,7 +1,9 @@
 import argparse
 import importlib
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,30 @@ def test_every_subcommand_is_registered_with_a_handler():
         handler = sub.get_default("func")
         assert callable(handler), name
         assert handler.__module__ == f"cemlib.cli.{name}", (name, handler.__module__)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_command_the_docs_name_is_registered():
+    """Each `cem <command>` of the README and docs/ is a registered subcommand with its own
+    module: deleting a CLI module (and its entry in SUBCOMMANDS) fails here."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    named = {m for p in pages for m in re.findall(r"`cem ([a-z_]+)", p.read_text("utf-8"))}
+    registered = _registered(build_parser())
+    assert named, "no command found in the docs"
+    assert named == set(registered), (sorted(named), sorted(registered))
+    for name in registered:
+        assert (ROOT / "cemlib" / "cli" / f"{name}.py").is_file(), name
+
+
+def test_every_cli_module_with_a_register_function_is_a_subcommand():
+    modules = {
+        p.stem
+        for p in (ROOT / "cemlib" / "cli").glob("*.py")
+        if "def register(" in p.read_text("utf-8")
+    }
+    assert modules == set(SUBCOMMANDS)
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)

@@ -77,3 +77,15 @@ def test_checker_flags_an_executed_notebook():
     nb.cells = [params]
     params.source = "\n".join(f"{p} = None" for p in RUN_WIDE_PARAMETERS)
     assert notebook_problems(nb) == []
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=[s.name for s in STAGES])
+def test_run_cell_calls_the_stage_contract_in_five_lines(stage):
+    """One cell tagged ``run-stage`` per stage notebook, at most five lines, calling
+    ``cemlib.<package>.run``."""
+    nb = nbformat.read(str(NOTEBOOKS[0].parent / stage.notebook), as_version=4)
+    cells = [c for c in nb.cells if "run-stage" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, stage.name
+    lines = [line for line in cells[0].source.splitlines() if line.strip()]
+    assert len(lines) <= 5, (stage.name, len(lines))
+    assert f"cemlib.{stage.package}.run(" in cells[0].source, stage.name

@@ -1,5 +1,11 @@
 """Survival churn and customer lifetime value (stage 3)."""
 
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cemlib import DEFAULT_SEED
 from cemlib.churn.blend import Blend
 from cemlib.churn.evaluate import concordance_vs_dropout, evaluate_predictions
 from cemlib.churn.features import customer_features, purchase_occasions, validate_transactions
@@ -14,8 +20,10 @@ from cemlib.churn.survival import (
     lifetime_table,
 )
 from cemlib.churn.views import BoosterView, DropoutView, SpellView
+from cemlib.contract import StageResult, run_declared
 
 __all__ = [
+    "run",
     "Blend",
     "BoosterView",
     "ChurnModel",
@@ -37,3 +45,27 @@ __all__ = [
     "subscription_table",
     "validate_transactions",
 ]
+
+
+def run(
+    wh, *, run_id: str, as_of: str | dt.date, seed: int = DEFAULT_SEED,
+    use_truth_profiles: bool = False, **params: Any,
+) -> StageResult:  # fmt: skip
+    """Fit the churn model on ``clean.*`` purchases keyed by ``identity.map`` and write
+    ``marts.churn_scores`` (the stage 03 contract).
+
+    ``use_truth_profiles`` keys customers by the synthetic truth (``truth.record_person``)
+    instead, for evaluation. ``params`` are ``cemlib.churn.stage.run_stage``'s options
+    (``horizons``, ``annual_discount``, ``write``); ``detail`` is its ``ChurnStageResult``.
+    """
+    from cemlib.churn import report
+    from cemlib.churn.stage import run_stage
+
+    key = "person" if use_truth_profiles else "profile"
+    instead = {"identity.map": "truth.record_person"} if use_truth_profiles else None
+
+    def call():
+        return run_stage(wh, as_of, run_id=run_id, key=key, seed=seed, **params)
+
+    return run_declared("churn", wh, call, report.headlines, run_id=run_id, as_of=as_of,
+                        instead=instead)  # fmt: skip

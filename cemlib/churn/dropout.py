@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
+from cemlib import DEFAULT_SEED
+
 
 def rfm_summary(occasions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Per customer with an occasion on or before ``cutoff``: ``frequency`` (repeat occasions),
@@ -45,7 +47,11 @@ class BGNBD:
     """
 
     def __init__(
-        self, penalizer: float = 1e-3, scale: float = 7.0, max_rows: int = 100_000, seed: int = 42
+        self,
+        penalizer: float = 1e-3,
+        scale: float = 7.0,
+        max_rows: int = 100_000,
+        seed: int = DEFAULT_SEED,
     ):
         self.penalizer = penalizer
         self.scale = scale

@@ -16,6 +16,8 @@ from lifelines import LogLogisticAFTFitter, LogNormalAFTFitter, WeibullAFTFitter
 from lifelines.utils import concordance_index
 from scipy import special
 
+from cemlib import DEFAULT_SEED
+
 FAMILIES = {
     "weibull": (WeibullAFTFitter, "lambda_", "rho_"),
     "lognormal": (LogNormalAFTFitter, "mu_", "sigma_"),
@@ -105,7 +107,7 @@ class GapModel:
         penalizer: float = 0.0,
         ancillary: bool = True,
         cv_rows: int = 6_000,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
     ):
         self.cv_rows = cv_rows
         self.ancillary = ancillary
@@ -187,6 +189,24 @@ class GapModel:
         a, b = self._params(X)
         return 1.0 - _cdf(self.family_, np.asarray(t, dtype=float), a, b)
 
+    def _next_state(self, kk, sum_gap, prev, age, log_amount) -> pd.DataFrame:
+        """The STATE columns of the next spell after the ``kk``-th purchase, clipped to the
+        largest values seen in training."""
+        Xn = pd.DataFrame(
+            {
+                "log_k": np.log(kk),
+                "log_mean_gap": np.log1p(sum_gap / (kk - 1)),
+                "log_prev_gap": np.log1p(prev),
+                "first_purchase": 0.0,
+                "log_age": np.log1p(age),
+                "log_amount": log_amount,
+            }
+        )
+        for c in ("log_k", "log_age", "log_mean_gap", "log_prev_gap"):
+            if c in self.state_max_:
+                Xn[c] = np.minimum(Xn[c].to_numpy(), self.state_max_[c])
+        return Xn
+
     def simulate(
         self,
         state: pd.DataFrame,
@@ -243,20 +263,9 @@ class GapModel:
                 np.add.at(counts[h], cust[hit], 1.0)
                 np.add.at(disc[h], cust[hit], np.exp(-delta * ta[hit]))
             k[active] += 1
-            kk = k[active]
-            Xn = pd.DataFrame(
-                {
-                    "log_k": np.log(kk),
-                    "log_mean_gap": np.log1p(sum_gap[active] / (kk - 1)),
-                    "log_prev_gap": np.log1p(prev[active]),
-                    "first_purchase": 0.0,
-                    "log_age": np.log1p(age[active]),
-                    "log_amount": log_amount[active],
-                }
+            Xn = self._next_state(
+                k[active], sum_gap[active], prev[active], age[active], log_amount[active]
             )
-            for c in ("log_k", "log_age", "log_mean_gap", "log_prev_gap"):
-                if c in self.state_max_:
-                    Xn[c] = np.minimum(Xn[c].to_numpy(), self.state_max_[c])
             for j, c in enumerate(static_cols):
                 Xn[c] = static[cust, j]
             an, bn = self._params(Xn)

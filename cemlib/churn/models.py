@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from lifelines.exceptions import ConvergenceError
 
+from cemlib import DEFAULT_SEED
 from cemlib.churn.blend import Blend
 from cemlib.churn.clv import margin_rate, shrunk_spend
 from cemlib.churn.features import (
@@ -98,7 +99,7 @@ class ChurnModel:
         supervised: bool = True,
         risk_thresholds: tuple[float, float] = (0.3, 0.6),
         max_rows: int = 15_000,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
     ):
         self.horizons = horizons
         self.annual_discount = annual_discount

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.io import read_file
 from cemlib.normalize import parse_amounts
 
@@ -62,7 +63,7 @@ def score_transactions(
     covariates: str | Path | pd.DataFrame | None = None,
     mapping: dict[str, str] | None = None,
     annual_discount: float = 0.1,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
 ) -> pd.DataFrame:
     """What ``cem churn TRANSACTIONS`` computes, as a DataFrame (the benchmarks call this).
 
@@ -97,7 +98,7 @@ def score_subscriptions(
     as_of: str | pd.Timestamp,
     horizon_days: int,
     mapping: dict[str, str] | None = None,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
 ) -> pd.DataFrame:
     """What ``cem churn --subscriptions`` computes, as a DataFrame (``attrs["model"]`` holds the
     fitted :class:`~cemlib.churn.subscriptions.SubscriptionChurnModel`)."""

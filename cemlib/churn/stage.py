@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.churn.evaluate import (
     calibration_table,
     concordance_vs_dropout,
@@ -127,7 +128,7 @@ def holdout_evaluation(
     *,
     key: str = "profile",
     annual_discount: float = 0.1,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     max_customers: int | None = 100_000,
 ) -> dict:
     """The model refitted at ``as_of - H`` and scored on the same customers' own purchases in
@@ -193,7 +194,7 @@ def run_stage(
     horizons: tuple[int, ...] = (90, 180, 365),
     annual_discount: float = 0.1,
     key: str = "profile",
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     write: bool = True,
 ) -> ChurnStageResult:
     """Fit, score and (``write=True``) replace ``marts.churn_scores``."""
@@ -232,47 +233,3 @@ def run_stage(
         truth["evaluation"] = "future"
         truth["unattributable_orders"] = 0.0
     return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth)
-
-
-def top_at_risk(scores: pd.DataFrame, n: int = 15) -> pd.DataFrame:
-    """The most valuable customers among the high-risk segment, by historic spend x CLV."""
-    risky = scores[scores["risk_segment"] == "high"].copy()
-    risky["historic_value"] = risky["mean_amount"] * risky["n_purchases"]
-    return risky.sort_values("historic_value", ascending=False).head(n)[
-        [
-            "customer_id",
-            "n_purchases",
-            "recency_days",
-            "historic_value",
-            "p_purchase",
-            "clv",
-            "risk_segment",
-        ]
-    ]
-
-
-def headline_figures(result: ChurnStageResult) -> dict:
-    """The figures the run index shows for the churn stage (customers scored,
-    high-risk share, expected purchases, revenue and CLV, evaluation figures).
-    """
-    s = result.scores
-    out = {
-        "customers scored": int(len(s)),
-        "high-risk share": float((s["risk_segment"] == "high").mean()),
-        "expected purchases (main horizon)": float(s["expected_purchases"].sum()),
-        "expected revenue (main horizon)": float(s["expected_revenue"].sum()),
-        "discounted CLV (main horizon)": float(s["clv"].sum()),
-        "model": f"{result.model.prob_model_.family_} AFT",
-    }
-    t = result.truth
-    prefix = "holdout" if t.get("evaluation") == "holdout" else "truth"
-    for k in ("auc", "rmse", "predicted_total", "actual_total", "total_error", "harrell_c"):
-        if k in t:
-            out[f"{prefix} {k}"] = float(np.round(t[k], 4))
-    for k in ("unattributable_orders", "new_customer_purchases"):
-        if k in t:
-            out[f"{prefix} {k}"] = int(t[k])
-    for k in ("dropout_concordance", "dropout_concordance_alive", "person_future_total_error"):
-        if k in t:
-            out[f"truth {k}"] = float(np.round(t[k], 4))
-    return out

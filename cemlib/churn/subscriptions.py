@@ -21,6 +21,7 @@ from lifelines import (
 )
 from lifelines.utils import k_fold_cross_validation
 
+from cemlib import DEFAULT_SEED
 from cemlib.churn.features import join_covariates
 from cemlib.churn.models import risk_segment
 from cemlib.columns import ID, TIME, TIME_OR_EMPTY, typed_columns
@@ -71,7 +72,7 @@ class SubscriptionChurnModel:
         penalizer: float = 0.01,
         max_days: int = 3650,
         risk_thresholds: tuple[float, float] = (0.3, 0.6),
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
     ):
         self.candidates = candidates
         self.cv_folds = cv_folds

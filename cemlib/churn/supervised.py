@@ -14,6 +14,8 @@ import pandas as pd
 from lightgbm import LGBMRegressor
 from sklearn.model_selection import KFold
 
+from cemlib import DEFAULT_SEED
+
 
 def numeric_columns(features: pd.DataFrame) -> list[str]:
     """Numeric feature columns (dates and text left out)."""
@@ -36,7 +38,7 @@ class CountBooster:
         num_leaves: int = 15,
         min_child_samples: int = 50,
         folds: int = 5,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate

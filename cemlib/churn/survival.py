@@ -14,6 +14,8 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import proportional_hazard_test
 
+from cemlib import DEFAULT_SEED
+
 
 def inactivity_threshold(occasions: pd.DataFrame, quantile: float = 0.9) -> int:
     """Days without purchase after which a customer counts as lapsed: the ``quantile`` of
@@ -62,7 +64,11 @@ class CoxExplainer:
     """
 
     def __init__(
-        self, penalizer: float = 0.01, alpha: float = 0.01, max_rows: int = 20_000, seed: int = 42
+        self,
+        penalizer: float = 0.01,
+        alpha: float = 0.01,
+        max_rows: int = 20_000,
+        seed: int = DEFAULT_SEED,
     ):
         self.penalizer = penalizer
         self.alpha = alpha

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.churn.dropout import BGNBD, rfm_summary
 from cemlib.churn.gaps import GapModel, _cdf, spell_table
 from cemlib.churn.supervised import CountBooster
@@ -53,7 +54,7 @@ class SpellView:
         n_sims: int = 100,
         annual_discount: float = 0.1,
         max_rows: int = 15_000,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
     ):
         self.families = families
         self.n_sims = n_sims
@@ -179,7 +180,7 @@ class BoosterView:
     window_ : the label window's length in days.
     """
 
-    def __init__(self, seed: int = 42):
+    def __init__(self, seed: int = DEFAULT_SEED):
         self.seed = seed
 
     def fit(self, features: pd.DataFrame, counts: np.ndarray, window: int) -> BoosterView:

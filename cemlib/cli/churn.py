@@ -10,6 +10,7 @@ import time
 
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 
 
@@ -98,7 +99,7 @@ def register(subparsers) -> None:
     p.add_argument("--covariates", help="CSV or Parquet with customer_id + covariate columns")
     p.add_argument("--out", required=True, help="output CSV of scores")
     p.add_argument("--discount", type=float, default=0.1, help="annual discount rate for CLV")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument(
         "--map",
         action="append",

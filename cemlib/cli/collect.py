@@ -6,6 +6,8 @@ import argparse
 
 import pandas as pd
 
+from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``cem collect`` to the subcommands."""
@@ -24,10 +26,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="'synthetic' (default) or a folder holding crm_contacts.csv, online_orders.parquet, ...",
     )
     p.add_argument(
-        "--people", type=int, default=20_000, help="synthetic world size (default 20000)"
+        "--people",
+        type=int,
+        default=DEFAULT_PEOPLE,
+        help="synthetic world size (default %(default)s)",
     )
-    p.add_argument("--seed", type=int, default=42, help="seed of the synthetic world (default 42)")
-    p.add_argument("--as-of", default="2025-06-30", help="last day of known history (YYYY-MM-DD)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seed of the synthetic world (default %(default)s)",
+    )
+    p.add_argument("--as-of", default=DEFAULT_AS_OF, help="last day of known history (YYYY-MM-DD)")
     p.add_argument("--warehouse", default=None, help="DuckDB file (default data/cem.duckdb)")
     p.add_argument("--mapping", default=None, help="YAML {table: {their_column: canonical_column}}")
     p.add_argument("--encoding", default=None, help="CSV encoding (default: UTF-8, else cp1251)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 
 
@@ -142,5 +143,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--source-column", default=None, help="column naming each record's source file")
     p.add_argument("--rules-only", action="store_true", help="deterministic rules, no Splink")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.set_defaults(func=_main)

@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cemlib import DEFAULT_SEED
 from cemlib.offers.consent import assign_channels, profile_consent
 from cemlib.offers.data import read_table
 from cemlib.offers.model import NextOfferModel
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--horizon-days", type=int, default=30, help="label window the model learns (days)"
     )
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--out", required=True, help="output CSV")
     p.set_defaults(func=run)
 

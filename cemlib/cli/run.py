@@ -35,6 +35,7 @@ exit codes: 0 ok, 1 a stage failed, 2 bad configuration (nothing run), 3 an aler
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``cem run`` to ``subparsers``."""
     p = subparsers.add_parser(
         "run",
         help="execute every stage notebook with Papermill and write HTML reports",
@@ -100,6 +101,8 @@ def _list(cfg) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``cem run``: load the config, run the selected stage notebooks and print the index path;
+    the exit code is the run's (3 with ``--fail-on-alert`` and an alert)."""
     from cemlib.pipeline.runner import run_pipeline
 
     cfg = load_config(

@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from cemlib import DEFAULT_AS_OF
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``cem validate`` to the subcommands."""
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("source_dir", metavar="SOURCE_DIR", help="folder of source files")
-    p.add_argument("--as-of", default="2025-06-30", help="last day of known history (inclusive)")
+    p.add_argument("--as-of", default=DEFAULT_AS_OF, help="last day of known history (inclusive)")
     p.add_argument("--out", default="validation", help="output folder (default ./validation)")
     p.add_argument("--start", default="2022-01-01", help="the day the business began")
     p.add_argument("--mapping", default=None, help="YAML/JSON column mapping for your files")

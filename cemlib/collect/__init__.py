@@ -2,6 +2,12 @@
 normalized ``staging`` tables. The normalizers (:mod:`cemlib.normalize`), the table contracts
 (:mod:`cemlib.schema`) and the file reader (:mod:`cemlib.io`) are the core below the stages."""
 
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cemlib import DEFAULT_SEED
 from cemlib.collect.loaders import (
     LoadedTable,
     SourceFolder,
@@ -11,8 +17,10 @@ from cemlib.collect.loaders import (
     read_table_file,
 )
 from cemlib.collect.stage import CollectResult, collect, stage_table
+from cemlib.contract import StageResult, run_declared
 
 __all__ = [
+    "run",
     "CollectResult",
     "LoadedTable",
     "SourceFolder",
@@ -23,3 +31,20 @@ __all__ = [
     "read_table_file",
     "stage_table",
 ]
+
+
+def run(
+    wh, *, run_id: str, as_of: str | dt.date, seed: int = DEFAULT_SEED,
+    source: str = "synthetic", **params: Any,
+) -> StageResult:  # fmt: skip
+    """Load ``source`` into ``raw.*`` and ``staging.*`` of ``wh`` (the stage 00 contract).
+
+    ``params`` are :func:`collect`'s keyword arguments (``n_people``, ``mapping``,
+    ``encoding``, ``progress``, ...); ``detail`` is its :class:`CollectResult`.
+    """
+    from cemlib.collect import report
+
+    def call():
+        return collect(source, warehouse=wh, run_id=run_id, as_of=as_of, seed=seed, **params)
+
+    return run_declared("collect", wh, call, report.headlines, run_id=run_id, as_of=as_of)

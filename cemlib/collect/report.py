@@ -24,7 +24,7 @@ def _cov(result: CollectResult, table: str, identifier: str, what: str = "share_
     return float(hit[what].iloc[0]) if len(hit) else float("nan")
 
 
-def headline_figures(result: CollectResult) -> dict[str, Any]:
+def headlines(result: CollectResult) -> dict[str, Any]:
     """The stage's key numbers (for ``save_headlines`` and the run index)."""
     t = result.tables.set_index("table")
     norm = result.normalization
@@ -57,7 +57,7 @@ def headline_figures(result: CollectResult) -> dict[str, Any]:
 def verdict_of(result: CollectResult) -> dict[str, Any]:
     """The stage's verdict (``cemlib.reports.verdict`` arguments): status, key figures, caveats."""
     t = result.tables.set_index("table")
-    h = headline_figures(result)
+    h = headlines(result)
     rows = int(t["n_raw"].sum())
     kept = bool((t["n_raw"] == t["n_staging"]).all())
     header_only = [str(n) for n, r in t.iterrows() if r.status != "ok"]
@@ -237,6 +237,7 @@ def masked_examples(
 
 # -- plots ------------------------------------------------------------------------------------
 def plot_row_counts(result: CollectResult):
+    """Rows loaded per table (log scale)."""
     import matplotlib.pyplot as plt
 
     t = result.tables.sort_values("n_raw")
@@ -252,6 +253,7 @@ def plot_row_counts(result: CollectResult):
 
 
 def plot_coverage(result: CollectResult):
+    """Share of rows with each identifier present (raw) and valid (staging), per table."""
     import matplotlib.pyplot as plt
 
     c = result.coverage.copy()
@@ -269,6 +271,7 @@ def plot_coverage(result: CollectResult):
 
 
 def plot_normalization(result: CollectResult):
+    """Share of values changed or not parseable per normalized column (those above 0.5%)."""
     import matplotlib.pyplot as plt
 
     n = result.normalization
@@ -290,6 +293,7 @@ def plot_normalization(result: CollectResult):
 
 
 def plot_monthly_volume(volume: pd.DataFrame):
+    """Rows per month and source table up to ``as_of`` (log scale)."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()

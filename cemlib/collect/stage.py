@@ -10,22 +10,30 @@ transaction: a bad input leaves the previous run untouched.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from cemlib import DEFAULT_AS_OF, DEFAULT_SEED
+from cemlib.collect.chunks import (
+    capped_memory,
+    drop_shadows,
+    file_chunks,
+    log_table,
+    shadow,
+    world_chunks,
+    write_chunk,
+)
 from cemlib.collect.loaders import (
     LoadedTable,
     plan_folder,
     read_table_file,
-    table_from_frame,
 )
 from cemlib.collect.staging import add_up, coverage_frame, coverage_rows, stage_table
 from cemlib.config import warehouse_path
@@ -103,109 +111,6 @@ def _table_row(
 
 
 # -- the stage --------------------------------------------------------------------------------
-def _world_chunks(world, name: str, release: bool, rows: int) -> Iterator[LoadedTable]:
-    """The world's source table ``name`` as :class:`LoadedTable` chunks of ``rows`` rows, text
-    made chunk by chunk; with ``release`` the table is taken out of ``world.sources`` so that
-    its memory goes as soon as it is written."""
-    frame = world.sources.pop(name) if release else world.sources[name]
-    n = len(frame)
-    for start in range(0, max(n, 1), rows):
-        piece = table_from_frame(name, frame.iloc[start : start + rows], start=start)
-        piece.header_only = n == 0
-        yield piece
-
-
-def _file_chunks(read: Callable[[], LoadedTable], rows: int) -> Iterator[LoadedTable]:
-    """A file read whole (text), staged and written in chunks of ``rows`` rows."""
-    loaded = read()
-    n = len(loaded.frame)
-    if n <= rows:
-        yield loaded
-        return
-    for start in range(0, n, rows):
-        stop = start + rows
-        typed = loaded.typed
-        yield replace(
-            loaded,
-            frame=_rows(loaded.frame, start, stop),
-            typed=None if typed is None else _rows(typed, start, stop),
-        )
-
-
-def _rows(df: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
-    out = df.iloc[start:stop]
-    out.index = pd.RangeIndex(len(out))
-    return out
-
-
-def _write_chunk(con, schema: str, name: str, df: pd.DataFrame, stamp: dict, first: bool) -> None:
-    """``schema.name`` created from the first chunk, the next ones appended; stamped like
-    :meth:`Warehouse.write_table` (the ``meta.table_log`` row is added per table)."""
-    frame = df.copy(deep=False)
-    frame["_run_id"] = stamp["run_id"]
-    frame["_as_of"] = stamp["as_of"]
-    con.register("_cem_chunk", frame)
-    try:
-        if first:
-            con.execute(f'CREATE OR REPLACE TABLE {schema}."{name}" AS SELECT * FROM _cem_chunk')
-        else:
-            con.execute(f'INSERT INTO {schema}."{name}" BY NAME SELECT * FROM _cem_chunk')
-    finally:
-        con.unregister("_cem_chunk")
-
-
-_SHADOW = "_cem_new_"
-
-
-def _shadow(name: str) -> str:
-    """The table a run writes before it replaces ``name``."""
-    return _SHADOW + name
-
-
-def _drop_shadows(wh: Warehouse) -> None:
-    for schema in ("raw", "staging", "truth"):
-        for name in wh.tables(schema):
-            if name.startswith(_SHADOW):
-                wh.drop_table(schema, name)
-
-
-def _log_table(con, schema: str, name: str, n_rows: int, stamp: dict) -> None:
-    con.execute(
-        "INSERT INTO meta.table_log VALUES (?, ?, ?, ?, ?, ?)",
-        [schema, name, stamp["run_id"], stamp["as_of"], n_rows, dt.datetime.now()],
-    )
-
-
-@contextlib.contextmanager
-def _memory_limit(con, limit: str | None, temp_directory: str | Path | None):
-    """DuckDB's buffer pool capped at ``limit`` for the block (it spills the uncommitted
-    transaction to ``temp_directory``, by default ``<warehouse>.tmp``); settings restored."""
-    if limit is None and temp_directory is None:
-        yield
-        return
-    names = (["memory_limit"] if limit else []) + (["temp_directory"] if temp_directory else [])
-    before = {n: con.execute(f"SELECT current_setting('{n}')").fetchone()[0] for n in names}
-    if temp_directory:
-        con.execute(f"SET temp_directory = '{Path(temp_directory).as_posix()}'")
-    if limit:
-        con.execute(f"SET memory_limit = '{limit}'")
-    try:
-        yield
-    finally:
-        for n, v in before.items():
-            if v == _default_setting(n):  # exact (the text of a size is rounded)
-                con.execute(f"RESET {n}")
-            else:
-                con.execute(f"SET {n} = '{v}'")
-
-
-def _default_setting(name: str) -> str:
-    import duckdb
-
-    with duckdb.connect() as fresh:
-        return fresh.execute(f"SELECT current_setting('{name}')").fetchone()[0]
-
-
 def _synthetic(n_people: int, seed: int, as_of: str):
     try:
         from cemlib.synth import generate
@@ -220,9 +125,9 @@ def collect(
     source: str | Path = "synthetic",
     warehouse: str | Path | Warehouse | None = None,
     run_id: str = "dev",
-    as_of: str | dt.date = "2025-06-30",
+    as_of: str | dt.date = DEFAULT_AS_OF,
     n_people: int = 20_000,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     mapping: Mapping | str | Path | None = None,
     encoding: str | None = None,
     progress: bool = True,
@@ -266,27 +171,12 @@ def collect(
 
         temp_directory = os.environ.get(TEMP_ENV) or None
     stamp = {"run_id": run_id, "as_of": as_of_ts.date()}
-    written: list[tuple[str, str, int]] = []  # (schema, table, rows) in shadow tables
     try:
-        # one table at a time and each in chunks of rows (memory stays at one chunk's size),
-        # each chunk committed into a shadow table (`raw._cem_new_<table>`): a transaction
-        # holding the whole load would keep it in RAM. The shadows replace the tables in one
-        # short transaction at the end; a bad file anywhere drops them, so the previous run
-        # stays intact.
-        with _memory_limit(wh.con, memory_limit, temp_directory):
-            _drop_shadows(wh)  # left over by a run that was killed
-            if synthetic:  # truth first, so that a released world shrinks before the big tables
-                written += _write_truth(wh, plan.world, plan.release, stamp)
-            for name in progress_bar(list(plan.readers), desc="collect", disable=not progress):
-                row, n_raw, n_staging = _load_table(
-                    wh, name, plan.readers[name], stamp, stats, coverage, as_of_ts
-                )
-                written += [("raw", name, n_raw), ("staging", name, n_staging)]
-                table_rows.append(row)
-            _publish(wh, written, plan.missing, synthetic, stamp)
+        with capped_memory(wh.con, memory_limit, temp_directory):
+            table_rows = _load(wh, plan, synthetic, stamp, stats, coverage, as_of_ts, progress)
         wh_path = wh.path
     except BaseException:
-        _drop_shadows(wh)
+        drop_shadows(wh)
         if new_file and wh.file == wh.path:  # a failed first load leaves no empty file behind
             wh.close()
             for f in (wh.file, wh.file.with_name(wh.file.name + ".wal")):
@@ -307,6 +197,29 @@ def collect(
         warnings=_warnings(table_rows, plan.missing),
         warehouse=wh_path,
     )
+
+
+def _load(wh, plan, synthetic: bool, stamp, stats, coverage, as_of_ts, progress) -> list[dict]:
+    """Every table of ``plan`` into ``wh``; returns their figures (rows of ``tables``).
+
+    One table at a time and each in chunks of rows (memory stays at one chunk's size), each
+    chunk committed into a shadow table (``raw._cem_new_<table>``): a transaction holding the
+    whole load would keep it in RAM. The shadows replace the tables in one short transaction
+    at the end; a bad file anywhere drops them, so the previous run stays intact.
+    """
+    written: list[tuple[str, str, int]] = []  # (schema, table, rows) in shadow tables
+    table_rows: list[dict] = []
+    drop_shadows(wh)  # left over by a run that was killed
+    if synthetic:  # truth first, so that a released world shrinks before the big tables
+        written += _write_truth(wh, plan.world, plan.release, stamp)
+    for name in progress_bar(list(plan.readers), desc="collect", disable=not progress):
+        row, n_raw, n_staging = _load_table(
+            wh, name, plan.readers[name], stamp, stats, coverage, as_of_ts
+        )
+        written += [("raw", name, n_raw), ("staging", name, n_staging)]
+        table_rows.append(row)
+    _publish(wh, written, plan.missing, synthetic, stamp)
+    return table_rows
 
 
 @dataclass
@@ -331,7 +244,7 @@ def _world_plan(world, n_people, seed, as_of_ts, release_world, chunk_rows) -> _
         if "people" in world.truth:
             n_people = len(world.truth["people"])
     readers = {
-        name: partial(_world_chunks, world, name, release, chunk_rows)
+        name: partial(world_chunks, world, name, release, chunk_rows)
         for name in world.sources
         if name in TABLES
     }
@@ -353,7 +266,7 @@ def _folder_plan(source, mapping, encoding, chunk_rows) -> _Plan:
         read = partial(
             read_table_file, path, name, mapping=plan.columns.get(name), encoding=encoding
         )
-        readers[name] = partial(_file_chunks, read, chunk_rows)
+        readers[name] = partial(file_chunks, read, chunk_rows)
     return _Plan(readers=readers, missing=plan.missing, label=str(plan.path))
 
 
@@ -362,7 +275,7 @@ def _write_truth(wh: Warehouse, world, release: bool, stamp: dict) -> list[tuple
     written = []
     for name in list(world.truth):
         frame = world.truth.pop(name) if release else world.truth[name]
-        _write_chunk(wh.con, "truth", _shadow(name), frame, stamp, True)
+        write_chunk(wh.con, "truth", shadow(name), frame, stamp, True)
         written.append(("truth", name, len(frame)))
         del frame
     return written
@@ -379,11 +292,11 @@ def _load_table(wh, name, reader, stamp, stats, coverage, as_of_ts) -> tuple[dic
         head = first is None
         if head:
             first = loaded
-        _write_chunk(wh.con, "raw", _shadow(name), loaded.frame, stamp, head)
+        write_chunk(wh.con, "raw", shadow(name), loaded.frame, stamp, head)
         staged, table_stats = stage_table(spec, loaded)
         if len(staged) != len(loaded.frame):  # pragma: no cover - an invariant
             raise AssertionError(f"{name}: staging lost rows")
-        _write_chunk(wh.con, "staging", _shadow(name), staged, stamp, head)
+        write_chunk(wh.con, "staging", shadow(name), staged, stamp, head)
         n_raw += len(loaded.frame)
         n_staging += len(staged)
         add_up(stats, table_stats, ("table", "column", "kind"), _STAT_COUNTS)
@@ -406,8 +319,8 @@ def _publish(wh: Warehouse, written, missing, synthetic: bool, stamp: dict) -> N
     with wh.transaction():
         for schema, name, n_rows in written:
             wh.drop_table(schema, name)
-            wh.con.execute(f'ALTER TABLE {schema}."{_shadow(name)}" RENAME TO "{name}"')
-            _log_table(wh.con, schema, name, n_rows, stamp)
+            wh.con.execute(f'ALTER TABLE {schema}."{shadow(name)}" RENAME TO "{name}"')
+            log_table(wh.con, schema, name, n_rows, stamp)
         for name in missing:
             wh.drop_table("raw", name)
             wh.drop_table("staging", name)

@@ -1,5 +1,12 @@
 """Identity resolution: one profile per real person from records of many sources."""
 
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cemlib import DEFAULT_SEED
+from cemlib.contract import StageResult, run_declared
 from cemlib.identity.evaluate import evaluate
 from cemlib.identity.golden import golden_records
 from cemlib.identity.graph import ChainGuardClusterer
@@ -10,6 +17,7 @@ from cemlib.identity.roles import ROLES, load_roles, prepare_records
 from cemlib.identity.rules import HubGuard, deterministic_links
 
 __all__ = [
+    "run",
     "ROLES",
     "ChainGuardClusterer",
     "HubGuard",
@@ -25,3 +33,19 @@ __all__ = [
     "resolve_id",
     "resolve_ids",
 ]
+
+
+def run(
+    wh, *, run_id: str, as_of: str | dt.date, seed: int = DEFAULT_SEED, **params: Any
+) -> StageResult:
+    """Resolve the records of ``clean.*`` into profiles and write ``identity.*`` (the stage 02
+    contract). ``params`` are ``cemlib.identity.stage.run_stage``'s options (``guard``,
+    ``match_threshold``, ``household_signals``, ``identity_mode``, ``keep_records``);
+    ``detail`` is its ``IdentityResult``."""
+    from cemlib.identity import report
+    from cemlib.identity.stage import run_stage
+
+    def call():
+        return run_stage(wh, run_id=run_id, as_of=str(as_of), seed=seed, **params)
+
+    return run_declared("identity", wh, call, report.headlines, run_id=run_id, as_of=as_of)

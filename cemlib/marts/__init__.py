@@ -3,7 +3,6 @@
 from cemlib.marts.covariates import profile_covariates
 from cemlib.marts.transactions import (
     TRANSACTION_COLUMNS,
-    customer_key,
     profile_transactions,
     source_schema,
     unattributed_orders,
@@ -11,7 +10,6 @@ from cemlib.marts.transactions import (
 
 __all__ = [
     "TRANSACTION_COLUMNS",
-    "customer_key",
     "profile_covariates",
     "profile_transactions",
     "source_schema",

@@ -1,7 +1,7 @@
 """Customer-level covariates known on ``as_of``, keyed like the transactions mart.
 
 Support tickets, web activity, loyalty membership, the online share of orders and the region,
-each aggregated in DuckDB from the ``clean.*`` (else ``staging.*``) tables joined to the
+each aggregated in DuckDB from the ``clean.*`` tables (written by the quality stage) joined to the
 customer key of :mod:`cemlib.marts.transactions`.
 """
 

@@ -1,10 +1,11 @@
 """Profile-level marts shared by the churn and next-offer stages.
 
 Both stages need "every purchase of every customer" and "what else we know about the customer"
-keyed by the resolved profile. These functions build them in DuckDB from the warehouse:
-``clean.*`` tables when the quality stage has run (else ``staging.*``), joined to
-``identity.map`` (or, for tests and evaluation, to the synthetic ground truth
-``truth.record_person``).
+keyed by the resolved profile. These functions build them in DuckDB from the warehouse's
+``clean.*`` tables (written by the quality stage) joined to ``identity.map`` (written by the
+identity stage) or, when asked with ``key="person"`` for evaluation, to the synthetic ground
+truth ``truth.record_person``. A missing input is an error naming the stage that writes it:
+nothing falls back to ``staging.*`` or to the truth.
 """
 
 from __future__ import annotations
@@ -46,19 +47,14 @@ def _columns(wh: Warehouse, schema: str, table: str) -> list[str]:
 
 
 def source_schema(wh: Warehouse, table: str) -> str | None:
-    """``clean`` when the quality stage wrote ``table``, else ``staging``, else None."""
-    for schema in ("clean", "staging"):
-        if wh.has_table(schema, table):
-            return schema
-    return None
-
-
-def customer_key(wh: Warehouse, use_truth_profiles: bool = False) -> str:
-    """``"profile"`` (resolved by the identity stage) when ``identity.map`` exists and the truth
-    is not asked for; ``"person"`` (the synthetic truth's mapping) otherwise."""
-    if use_truth_profiles or not wh.has_table("identity", "map"):
-        return "person"
-    return "profile"
+    """``"clean"`` when the quality stage wrote ``clean.<table>``, None when the source does not
+    have that table; an :class:`InputError` when there is no ``clean.*`` table at all (the
+    quality stage has not run on this warehouse)."""
+    if not wh.tables("clean"):
+        raise InputError(
+            "no clean.* tables: run the quality stage (01_quality) first", source=str(wh.path)
+        )
+    return "clean" if wh.has_table("clean", table) else None
 
 
 def _key_join(wh: Warehouse, key: str) -> tuple[str, str]:
@@ -66,8 +62,8 @@ def _key_join(wh: Warehouse, key: str) -> tuple[str, str]:
     if key == "profile":
         if not wh.has_table("identity", "map"):
             raise InputError(
-                "no identity.map: run the identity stage first (or pass key='person' on a "
-                "synthetic world)",
+                "no identity.map: run the identity stage (02_profiles) first (or pass "
+                "key='person' on a synthetic world)",
                 source=str(wh.path),
             )
         return (
@@ -143,7 +139,7 @@ def profile_transactions(
     if not parts:
         raise InputError(
             "no sales tables (online_orders + order_lines or pos_receipts + receipt_lines) "
-            "in clean.* or staging.*",
+            "in clean.*",
             source=str(wh.path),
         )
     out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

@@ -33,6 +33,7 @@ class Thresholds:
     ids_changed_share: float = 0.05
 
     def as_dict(self) -> dict[str, float]:
+        """The thresholds as a plain dict (``monitor.json``)."""
         return asdict(self)
 
 
@@ -93,4 +94,5 @@ def forecast_alerts(t: Thresholds, churn: dict, profiles: dict) -> list[dict]:
 
 
 def alert_frame(alerts: list[dict]) -> pd.DataFrame:
+    """The alerts as a frame with the columns of ``ALERT_COLUMNS`` (empty when there are none)."""
     return pd.DataFrame(alerts, columns=list(ALERT_COLUMNS))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from cemlib.monitor.drift import PSI_BANDS
-from cemlib.monitor.stage import MonitorResult
+from cemlib.monitor.result import MonitorResult
 
 
 def json_path(headlines_path: str | None) -> Path | None:
@@ -15,7 +15,34 @@ def json_path(headlines_path: str | None) -> Path | None:
     return Path(headlines_path).parent / "monitor.json" if headlines_path else None
 
 
+def headlines(res: MonitorResult) -> dict:
+    """The monitor's headline figures (also kept in ``monitor.headlines`` and shown in the
+    history of the reports index)."""
+    out: dict = {"alerts": int(len(res.alerts)), "previous run": res.previous_run_id or "none"}
+    if len(res.data.get("drift", [])):
+        out["largest PSI"] = float(res.data["drift"]["psi"].max())
+    for key in ("profiles", "share of ids changed"):
+        if key in res.profiles:
+            out[key] = res.profiles[key]
+    if res.risk:
+        out["value at risk now"] = res.risk["value at risk now"]
+        out["became high-risk"] = res.risk["became high-risk"]
+    if res.churn:
+        out["graded churn auc"] = res.churn.get("auc")
+        out["forecast's own backtest auc"] = res.churn.get("forecast's own backtest auc")
+        out["realized / expected purchases"] = (
+            res.churn["realized purchases"] / res.churn["expected purchases"]
+            if res.churn.get("expected purchases") else None
+        )  # fmt: skip
+    if len(res.offers):
+        hit = [c for c in res.offers.columns if c.startswith("hitrate@")][0]
+        out[f"graded offers {hit}"] = float(res.offers[hit].iloc[0])
+        out[f"baseline {hit}"] = float(res.offers[hit].iloc[1])
+    return out
+
+
 def summary_markdown(res: MonitorResult) -> str:
+    """The summary paragraph: the run compared with, the graded forecasts, the alerts."""
     if res.previous_run_id is None:
         return f"**{res.note}.** This run's profile and forecasts are kept for the next run."
     text = (f"Compared with run **{res.previous_run_id}** (as of {res.previous_as_of}); "
@@ -35,6 +62,7 @@ def summary_markdown(res: MonitorResult) -> str:
 
 
 def alerts_markdown(res: MonitorResult) -> str:
+    """One bullet per alert, or that no threshold was breached."""
     if not len(res.alerts):
         return "No threshold breached."
     return "\n".join(f"- **{a.section}**: {a.message}" for a in res.alerts.itertuples())

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -22,64 +20,13 @@ from cemlib.monitor import drift as dr
 from cemlib.monitor.alerts import Thresholds, alert_frame, data_alerts, forecast_alerts
 from cemlib.monitor.forecasts import churn_forecast, current_ids, grade_churn, grade_offers
 from cemlib.monitor.movement import profile_changes, risk_movement
+from cemlib.monitor.report import headlines
+from cemlib.monitor.result import MonitorResult
 from cemlib.warehouse import Warehouse
 
 #: what a run keeps in ``monitor.*`` for the next run to compare with and grade
 KEPT: tuple[str, ...] = ("column_profile", "tables", "nulls", "reasons", "headlines",
                          "churn_forecast", "offer_forecast")  # fmt: skip
-
-
-@dataclass
-class MonitorResult:
-    """What changed since the previous run and how its forecasts did (``monitor.json``)."""
-
-    run_id: str
-    as_of: str
-    previous_run_id: str | None = None
-    previous_as_of: str | None = None
-    note: str = ""
-    alerts: pd.DataFrame = field(default_factory=lambda: alert_frame([]))
-    data: dict[str, pd.DataFrame] = field(default_factory=dict)
-    profiles: dict = field(default_factory=dict)
-    risk: dict = field(default_factory=dict)
-    transitions: pd.DataFrame = field(default_factory=pd.DataFrame)
-    became_high_risk: pd.DataFrame = field(default_factory=pd.DataFrame)
-    churn: dict = field(default_factory=dict)
-    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
-    offers: pd.DataFrame = field(default_factory=pd.DataFrame)
-    thresholds: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        """The JSON document of ``monitor.json`` (frames as lists of records)."""
-
-        def rec(df: pd.DataFrame) -> list[dict]:
-            return json.loads(df.to_json(orient="records", date_format="iso")) if len(df) else []
-
-        return {
-            "run_id": self.run_id,
-            "as_of": self.as_of,
-            "previous_run_id": self.previous_run_id,
-            "previous_as_of": self.previous_as_of,
-            "note": self.note,
-            "alerts": rec(self.alerts),
-            "thresholds": self.thresholds,
-            "data": {k: rec(v) for k, v in self.data.items()},
-            "profiles": _plain(self.profiles),
-            "risk": {
-                **_plain(self.risk),
-                "transitions": rec(self.transitions),
-                "became_high_risk": rec(self.became_high_risk),
-            },  # fmt: skip
-            "forecasts": {
-                "churn": _plain(self.churn),
-                "calibration": rec(self.calibration),
-                "offers": rec(self.offers),
-            },  # fmt: skip
-        }
-
-
-def _plain(d: dict) -> dict:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
 def _kept(wh: Warehouse, name: str) -> tuple[pd.DataFrame | None, str | None, str | None]:
@@ -223,34 +170,8 @@ def _forecast_sections(wh, res: MonitorResult, prev: dict, forecast, k: int) -> 
             res.offers = grade_offers(wh, po, tx, since, res.as_of, k).assign(forecast_run=r)
 
 
-def headline_figures(res: MonitorResult) -> dict:
-    """The monitor's headline figures (also kept in ``monitor.headlines`` and shown in the
-    history of the reports index)."""
-    out: dict = {"alerts": int(len(res.alerts)), "previous run": res.previous_run_id or "none"}
-    if len(res.data.get("drift", [])):
-        out["largest PSI"] = float(res.data["drift"]["psi"].max())
-    for key in ("profiles", "share of ids changed"):
-        if key in res.profiles:
-            out[key] = res.profiles[key]
-    if res.risk:
-        out["value at risk now"] = res.risk["value at risk now"]
-        out["became high-risk"] = res.risk["became high-risk"]
-    if res.churn:
-        out["graded churn auc"] = res.churn.get("auc")
-        out["forecast's own backtest auc"] = res.churn.get("forecast's own backtest auc")
-        out["realized / expected purchases"] = (
-            res.churn["realized purchases"] / res.churn["expected purchases"]
-            if res.churn.get("expected purchases") else None
-        )  # fmt: skip
-    if len(res.offers):
-        hit = [c for c in res.offers.columns if c.startswith("hitrate@")][0]
-        out[f"graded offers {hit}"] = float(res.offers[hit].iloc[0])
-        out[f"baseline {hit}"] = float(res.offers[hit].iloc[1])
-    return out
-
-
 def _write(wh, res, keep, forecast, scores_as_of, run_id, as_of) -> None:
-    heads = headline_figures(res)
+    heads = headlines(res)
     numeric = {k: float(v) for k, v in heads.items()
                if isinstance(v, int | float) and v is not None}  # fmt: skip
     tables = {

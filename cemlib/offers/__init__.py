@@ -1,6 +1,13 @@
 """Next offers: candidates from several sources re-ranked by LightGBM LambdaRank, baselines,
 ranking metrics split repeat/new, SHAP reason codes in plain words, and consent-aware channels."""
 
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cemlib import DEFAULT_SEED
+from cemlib.contract import StageResult, run_declared
 from cemlib.offers.baselines import (
     BASELINES,
     all_baselines,
@@ -15,6 +22,7 @@ from cemlib.offers.model import NextOfferModel
 from cemlib.offers.snapshot import Windows
 
 __all__ = [
+    "run",
     "BASELINES",
     "METRICS",
     "SOURCES",
@@ -32,3 +40,30 @@ __all__ = [
     "prepare_transactions",
     "read_table",
 ]
+
+
+def run(
+    wh, *, run_id: str, as_of: str | dt.date, seed: int = DEFAULT_SEED,
+    use_truth_profiles: bool = False, k: int = 10, **params: Any,
+) -> StageResult:  # fmt: skip
+    """Rank ``k`` next offers per profile from ``clean.*`` keyed by ``identity.map`` and write
+    ``marts.next_offers`` (the stage 04 contract).
+
+    ``use_truth_profiles`` keys customers by the synthetic truth instead, for evaluation.
+    ``params`` are ``cemlib.offers.stage.run_stage``'s options (``granularity``,
+    ``horizon_days``, ``write``, ``progress``); ``detail`` is its ``OfferStageResult``.
+    """
+    from cemlib.offers import report
+    from cemlib.offers.stage import run_stage
+
+    key = "person" if use_truth_profiles else "profile"
+    instead = {"identity.map": "truth.record_person"} if use_truth_profiles else None
+
+    def call():
+        return run_stage(wh, as_of, run_id=run_id, k=k, key=key, seed=seed, **params)
+
+    def headlines(result):
+        return report.headlines(result, k)
+
+    return run_declared("offers", wh, call, headlines, run_id=run_id, as_of=as_of,
+                        instead=instead)  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cemlib.offers.stage import OfferStageResult, headline_figures
+from cemlib.offers.stage import OfferStageResult
 from cemlib.reports import fmt_number, label
 
 BASELINE_WORDS = {
@@ -27,9 +27,26 @@ SOURCE_WORDS = {
 }
 
 
+def headlines(result: OfferStageResult, k: int = 10) -> dict:
+    """The stage's headline figures for the run index: NDCG@k of the model and of the best
+    baseline, the lift, the candidate recall and the profiles offered and reachable."""
+    m = result.metrics
+    best = m.drop(index="model")[f"ndcg@{k}"]
+    return {
+        f"model NDCG@{k}": round(float(m.loc["model", f"ndcg@{k}"]), 4),
+        f"best baseline NDCG@{k}": round(float(best.max()), 4),
+        "best baseline": str(best.idxmax()),
+        "lift over best baseline": round(float(m.loc["model", f"ndcg@{k}"] / best.max()), 3),
+        "candidate recall": round(float(result.candidate_recall), 3),
+        "profiles with offers": int(result.all_offers["customer_id"].nunique()),
+        "profiles reachable (consent)": int(result.consent.reachable),
+        "profiles without consent": int(result.consent.no_consent),
+    }
+
+
 def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
     """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
-    h = headline_figures(result, k)
+    h = headlines(result, k)
     lift = h["lift over best baseline"] - 1.0
     best = BASELINE_WORDS.get(h["best baseline"], h["best baseline"])
     status, caveats = "ok", []

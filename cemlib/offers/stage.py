@@ -349,19 +349,3 @@ def run_stage(
         candidate_recall=recall,
         extras={"churn_features": churn is not None, "events": events is not None},
     )
-
-
-def headline_figures(result: OfferStageResult, k: int = 10) -> dict:
-    """The stage's key numbers for the run index."""
-    m = result.metrics
-    best = m.drop(index="model")[f"ndcg@{k}"]
-    return {
-        f"model NDCG@{k}": round(float(m.loc["model", f"ndcg@{k}"]), 4),
-        f"best baseline NDCG@{k}": round(float(best.max()), 4),
-        "best baseline": str(best.idxmax()),
-        "lift over best baseline": round(float(m.loc["model", f"ndcg@{k}"] / best.max()), 3),
-        "candidate recall": round(float(result.candidate_recall), 3),
-        "profiles with offers": int(result.all_offers["customer_id"].nunique()),
-        "profiles reachable (consent)": int(result.consent.reachable),
-        "profiles without consent": int(result.consent.no_consent),
-    }

@@ -3,7 +3,7 @@
 from cemlib.pipeline.config import RunConfig, load_config, notebook_parameters, plan_parameters
 from cemlib.pipeline.index import list_runs, point_latest, write_reports_index, write_run_index
 from cemlib.pipeline.render import render_html
-from cemlib.pipeline.result import RunResult, StageResult
+from cemlib.pipeline.result import RunResult, StageStatus
 from cemlib.pipeline.runner import execute_stage, run_pipeline
 from cemlib.pipeline.stages import STAGES, Stage, find_stage, select_stages
 
@@ -12,7 +12,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "Stage",
-    "StageResult",
+    "StageStatus",
     "execute_stage",
     "find_stage",
     "list_runs",

@@ -101,6 +101,33 @@ def _write(path: Path, text: str) -> Path:
 # -- one run ------------------------------------------------------------------------------------
 def render_run_index(run: RunResult) -> str:
     """HTML of ``reports/<run_id>/index.html``."""
+    parts = [
+        f"<h1>cemlib run {_e(run.run_id)} {_badge(run.status)}</h1>",
+        f'<p class="sub">Customer data checks, identity resolution, churn and next offers '
+        f"as of {_e(run.as_of)}: <strong>{_e(run.status)}</strong>"
+        + (f" in {_e(_duration(run.duration))}" if run.duration is not None else "")
+        + f", {sum(s.status == 'ok' for s in run.stages)} of {len(run.stages)} stages ok. "
+        '<a href="../index.html">All runs</a></p>',
+    ]
+    parts += _failures(run)
+    parts += _warehouse_notes(run)
+    parts += verdicts(run)
+    parts += stage_table(run)
+    parts += what_changed(run, list_runs(Path(run.run_dir).parent) if run.run_dir else [])
+    parts += headline_details(run)
+    parts.append('<h2>Run details</h2><table class="facts">')
+    parts += [f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in _facts(run)]
+    parts.append("</table>")
+    parts += _warehouse_tables(run)
+    parts += _parameters(run)
+    parts.append(
+        f"<footer>Written by <code>cem run</code> into the folder {_e(Path(run.run_dir).name)}.</footer>"
+    )
+    return _page(f"cemlib run {run.run_id}", "\n".join(parts))
+
+
+def _facts(run: RunResult) -> list[tuple[str, str]]:
+    """The rows of the run details table: id, status, dates, source, seed, times, commit."""
     cfg = run.config
     git = run.git or {}
     commit = git.get("commit")
@@ -110,7 +137,7 @@ def render_run_index(run: RunResult) -> str:
         if commit
         else '<span class="muted">not a git checkout</span>'
     )
-    facts = [
+    return [
         ("Run id", f"<code>{_e(run.run_id)}</code>"),
         ("Status", _badge(run.status)),
         ("As of (last day of history)", _e(run.as_of)),
@@ -123,14 +150,11 @@ def render_run_index(run: RunResult) -> str:
         ("Duration", _e(_duration(run.duration))),
         ("Git commit", commit_text),
     ]  # fmt: skip
-    parts = [
-        f"<h1>cemlib run {_e(run.run_id)} {_badge(run.status)}</h1>",
-        f'<p class="sub">Customer data checks, identity resolution, churn and next offers '
-        f"as of {_e(run.as_of)}: <strong>{_e(run.status)}</strong>"
-        + (f" in {_e(_duration(run.duration))}" if run.duration is not None else "")
-        + f", {sum(s.status == 'ok' for s in run.stages)} of {len(run.stages)} stages ok. "
-        '<a href="../index.html">All runs</a></p>',
-    ]
+
+
+def _failures(run: RunResult) -> list[str]:
+    """An alert per failed stage (the cell and line), and a note on stages not available."""
+    parts = []
     for s in run.stages:
         if s.status == FAILED:
             link = (
@@ -151,17 +175,12 @@ def render_run_index(run: RunResult) -> str:
             f'<div class="note">Not available in this checkout: {_e(", ".join(missing))} '
             "(notebook not found); the stages depending on them were skipped.</div>"
         )
-    parts += _warehouse_notes(run)
+    return parts
 
-    parts += verdicts(run)
-    parts += stage_table(run)
-    parts += what_changed(run, list_runs(Path(run.run_dir).parent) if run.run_dir else [])
-    parts += headline_details(run)
-    parts.append('<h2>Run details</h2><table class="facts">')
-    parts += [f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts]
-    parts.append("</table>")
-    parts += _warehouse_tables(run)
-    parts.append("<h2>Parameters</h2>")
+
+def _parameters(run: RunResult) -> list[str]:
+    """The parameters injected into each stage, the run's YAML and the software versions."""
+    parts = ["<h2>Parameters</h2>"]
     for s in run.stages:
         if s.parameters:
             shown = {k: v for k, v in s.parameters.items() if k != "headlines_path"}
@@ -182,10 +201,7 @@ def render_run_index(run: RunResult) -> str:
         f'<tr><td>{_e(k)}</td><td class="num">{_e(v)}</td></tr>' for k, v in run.versions.items()
     ]
     parts.append("</table></details>")
-    parts.append(
-        f"<footer>Written by <code>cem run</code> into the folder {_e(Path(run.run_dir).name)}.</footer>"
-    )
-    return _page(f"cemlib run {run.run_id}", "\n".join(parts))
+    return parts
 
 
 def _warehouse_notes(run: RunResult) -> list[str]:
@@ -240,6 +256,7 @@ def _warehouse_tables(run: RunResult) -> list[str]:
 
 
 def write_run_index(run: RunResult, path: str | Path) -> Path:
+    """Write the index page of ``run`` to ``path``; returns the path."""
     return _write(Path(path), render_run_index(run))
 
 

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from cemlib.pipeline.result import FAILED, NOT_AVAILABLE, OK, SKIPPED, RunResult, StageResult
+from cemlib.pipeline.result import FAILED, NOT_AVAILABLE, OK, SKIPPED, RunResult, StageStatus
 from cemlib.reports import fmt_number, label, load_verdict
 
 BADGE = {OK: "b-ok", FAILED: "b-failed", SKIPPED: "b-skipped", NOT_AVAILABLE: "b-na"}
@@ -55,7 +55,7 @@ def format_value(value: Any) -> str:
     return fmt_number(value)
 
 
-def stage_link(s: StageResult) -> str:
+def stage_link(s: StageStatus) -> str:
     """The stage's name, linked to its reviewer page when there is one."""
     name = f"<strong>{e(s.name)}</strong>"
     return f'<a href="{e(s.html)}">{name}</a>' if s.html else name

@@ -17,8 +17,10 @@ OK, FAILED, SKIPPED, NOT_AVAILABLE = "ok", "failed", "skipped", "not available"
 
 
 @dataclass
-class StageResult:
-    """What happened to one stage; ``error`` describes the failing cell when it failed."""
+class StageStatus:
+    """What happened to one stage's notebook in a run (status, timing, reports, headlines);
+    ``error`` describes the failing cell when it failed. Not to be confused with
+    :class:`cemlib.contract.StageResult`, what a stage's ``run`` returns inside the notebook."""
 
     key: str
     name: str
@@ -70,7 +72,7 @@ class RunResult:
     config_yaml: str
     git: dict[str, Any]
     versions: dict[str, str]
-    stages: list[StageResult]
+    stages: list[StageStatus]
     #: what happened to the warehouse: ``status`` (published / unchanged), ``path``, ``kept``
     #: (the failed run's working copy) and ``tables`` (``schema.table`` -> run id and rows)
     warehouse: dict[str, Any] = field(default_factory=dict)
@@ -88,7 +90,7 @@ class RunResult:
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         """A run from the dict of a ``run.json``."""
         data = dict(data)
-        data["stages"] = [StageResult(**s) for s in data.get("stages", [])]
+        data["stages"] = [StageStatus(**s) for s in data.get("stages", [])]
         return cls(**data)
 
     @classmethod
@@ -102,7 +104,7 @@ def now_utc() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def run_status(stages: Sequence[StageResult]) -> str:
+def run_status(stages: Sequence[StageStatus]) -> str:
     """``failed`` when a stage failed, ``incomplete`` when one was not ok, else ``ok``."""
     statuses = {s.status for s in stages}
     if FAILED in statuses:

@@ -41,7 +41,7 @@ from cemlib.pipeline.result import (
     OK,
     SKIPPED,
     RunResult,
-    StageResult,
+    StageStatus,
     now_utc,
     run_status,
 )
@@ -161,7 +161,7 @@ def execute_stage(
     cfg: RunConfig,
     *,
     progress: bool = False,
-) -> StageResult:
+) -> StageStatus:
     """Run one notebook with Papermill, render its two HTML reports, collect its headlines."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -169,7 +169,7 @@ def execute_stage(
     out_nb = run_dir / stage.notebook
     headlines_path = run_dir / f"{stage.name}.headlines.json"
     params = {**parameters, "headlines_path": str(headlines_path)}
-    result = StageResult(
+    result = StageStatus(
         key=stage.key,
         name=stage.name,
         title=stage.title,
@@ -302,7 +302,7 @@ def check_kernel(name: str) -> str | None:
 
 
 def _skip_reason(
-    stage: Stage, done: dict[str, StageResult], registry: Sequence[Stage]
+    stage: Stage, done: dict[str, StageStatus], registry: Sequence[Stage]
 ) -> str | None:
     names = {s.key: s.name for s in registry}
     for dep in stage.depends_on:
@@ -388,7 +388,7 @@ def run_pipeline(
             say(f"stopped {stopped} kernel process(es) of the interrupted stage")
         for stage in stages[len(run.stages) :]:
             run.stages.append(
-                StageResult(stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
+                StageStatus(stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
                             reason="interrupted (Ctrl-C or SIGINT)")
             )  # fmt: skip
         run.status = "interrupted"
@@ -420,7 +420,7 @@ def run_pipeline(
 def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress) -> None:
     """Each selected stage in order: skipped, refused for missing inputs, or executed."""
     nb_dir = cfg.notebooks_path
-    done: dict[str, StageResult] = {}
+    done: dict[str, StageStatus] = {}
     width = max(len(s.name) for s in stages)
     for n, stage in enumerate(stages, 1):
         label = f"[{n}/{len(stages)}] {stage.name:<{width}}"
@@ -431,23 +431,23 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
             produced = [k for k, r in done.items() if r.status == OK]
             missing, other = check_inputs(stage, copy.provenance(), cfg.run_id, produced, registry)
         if stage.name not in plans:  # availability as validated before the run started
-            result = StageResult(
+            result = StageStatus(
                 stage.key, stage.name, stage.title, NOT_AVAILABLE, list(stage.depends_on),
                 reason=f"notebook {notebook.name} not found in {nb_dir}",
             )  # fmt: skip
         elif reason:
-            result = StageResult(
+            result = StageStatus(
                 stage.key, stage.name, stage.title, SKIPPED, list(stage.depends_on),
                 reason=reason,
             )  # fmt: skip
         elif missing:
-            result = StageResult(
+            result = StageStatus(
                 stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
                 reason=missing, error={"kind": "inputs", "ename": "MissingInput",
                                        "evalue": missing},
             )  # fmt: skip
         elif refusal := budget.check_stage(stage, cfg):  # would not fit in memory_limit
-            result = StageResult(
+            result = StageStatus(
                 stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
                 reason=refusal,
             )  # fmt: skip

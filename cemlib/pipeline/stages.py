@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from cemlib.contract import STAGE_TABLES, covered, writer_of
 from cemlib.errors import InputError
 
 
@@ -30,65 +31,44 @@ class Stage:
     depends_on: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+    #: the ``cemlib`` stage package the notebook runs (``cemlib.<package>.run``)
+    package: str = ""
 
     @property
     def notebook(self) -> str:
+        """The notebook's file name, ``<name>.ipynb``."""
         return f"{self.name}.ipynb"
 
 
+def _stage(key: str, name: str, title: str, package: str, depends_on=()) -> Stage:
+    """A registry entry whose ``reads``/``writes`` are the tables ``cemlib.contract`` declares
+    for the stage package ``package``."""
+    tables = STAGE_TABLES[package]
+    return Stage(key, name, title, tuple(depends_on), tables.reads, tables.writes, package)
+
+
 STAGES: tuple[Stage, ...] = (
-    Stage(
-        "00", "00_collect", "Collection: raw and staged source tables",
-        writes=("raw", "staging"),
-    ),
-    Stage(
-        "01", "01_quality", "Quality checks: clean tables and quarantine", ("00",),
-        reads=("staging",), writes=("clean", "quarantine", "quality.results"),
-    ),
-    Stage(
-        "02", "02_profiles", "Identity resolution: one profile per person", ("01",),
-        reads=("clean", "identity.record_ids?", "identity.registry?", "identity.state?",
-               "identity.prepared?", "identity.map?", "identity.profiles?", "identity.links?",
-               "identity.guarded?"),
-        writes=("identity.map", "identity.profiles", "identity.links", "identity.guarded",
-                "identity.registry", "identity.changes", "identity.record_ids",
-                "identity.state", "identity.prepared"),
-    ),
-    Stage(
-        "03", "03_churn", "Churn and customer lifetime value", ("02",),
-        reads=("clean", "identity.map"), writes=("marts.churn_scores",),
-    ),
-    Stage(
-        "04", "04_next_offer", "Next offer per profile", ("02", "03"),
-        reads=("clean", "identity.map", "marts.churn_scores?"),
-        writes=("marts.next_offers",),
-    ),
-    Stage(
-        "05", "05_monitor", "Monitoring: what changed since the last run, its forecasts graded",
-        ("01",),
-        reads=("staging", "quarantine?", "identity.registry?", "identity.map?",
-               "marts.churn_scores?", "marts.next_offers?", "monitor?"),
-        writes=("monitor",),
-    ),
+    _stage("00", "00_collect", "Collection: raw and staged source tables", "collect"),
+    _stage("01", "01_quality", "Quality checks: clean tables and quarantine", "quality", ("00",)),
+    _stage("02", "02_profiles", "Identity resolution: one profile per person", "identity",
+           ("01",)),
+    _stage("03", "03_churn", "Churn and customer lifetime value", "churn", ("02",)),
+    _stage("04", "04_next_offer", "Next offer per profile", "offers", ("02", "03")),
+    _stage("05", "05_monitor",
+           "Monitoring: what changed since the last run, its forecasts graded", "monitor",
+           ("01",)),
 )  # fmt: skip
 
 
 def matching_tables(entry: str, tables: Iterable[str]) -> list[str]:
     """The ``schema.table`` names of ``tables`` that a ``reads``/``writes`` entry covers."""
-    entry = entry.rstrip("?")
-    if "." in entry:
-        return [t for t in tables if t == entry]
-    return [t for t in tables if t.split(".", 1)[0] == entry]
+    return covered(entry, set(tables))
 
 
 def producer(entry: str, stages: Sequence[Stage]) -> Stage | None:
-    """The stage whose ``writes`` cover the table or schema ``entry`` names."""
-    entry = entry.rstrip("?")
-    for s in stages:
-        for w in s.writes:
-            if w == entry or w == entry.split(".", 1)[0] or entry == w.split(".", 1)[0]:
-                return s
-    return None
+    """The stage of ``stages`` whose declared tables include the one ``entry`` names."""
+    package = writer_of(entry)
+    return next((s for s in stages if package and s.package == package), None)
 
 
 def check_inputs(

@@ -1,9 +1,17 @@
 """Stage 1: collection quality checks with Great Expectations, quarantine and scorecards."""
 
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cemlib import DEFAULT_SEED
+from cemlib.contract import StageResult, run_declared
 from cemlib.quality.stage import QualityReport, QualityStage, TableOutcome
 from cemlib.quality.suites import Check, RunParams, Suite, load_suite, load_suites
 
 __all__ = [
+    "run",
     "Check",
     "QualityReport",
     "QualityStage",
@@ -13,3 +21,23 @@ __all__ = [
     "load_suite",
     "load_suites",
 ]
+
+
+def run(
+    wh, *, run_id: str, as_of: str | dt.date, seed: int = DEFAULT_SEED,
+    suites_dir: str | None = None, **params: Any,
+) -> StageResult:  # fmt: skip
+    """Validate ``staging.*`` and write ``clean.*``, ``quarantine.*`` and ``quality.results``
+    (the stage 01 contract).
+
+    ``params`` are :class:`QualityStage`'s options (``start``, ``freshness_days``,
+    ``volume_band``, ``gx_max_rows``, ``progress``, ...); ``detail`` is its
+    :class:`QualityReport`. ``seed`` is accepted for the common signature: the checks draw
+    nothing at random (the Great Expectations sample is fixed by the data).
+    """
+    from cemlib.quality import report
+
+    def call():
+        return QualityStage(suites_dir, **params).run(wh, run_id=run_id, as_of=as_of)
+
+    return run_declared("quality", wh, call, report.headlines, run_id=run_id, as_of=as_of)

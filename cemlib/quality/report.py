@@ -37,7 +37,9 @@ def data_docs_location(
     return path, link
 
 
-def headline_figures(report: QualityReport) -> dict[str, object]:
+def headlines(report: QualityReport) -> dict[str, object]:
+    """The stage's headline figures for the run index: tables, rows in, clean and quarantined,
+    expectations evaluated and passed, warnings, whether rows are conserved."""
     cons = report.conservation
     res = report.results[report.results["success"].notna()]
     rows_in, quarantined = int(cons["rows_in"].sum()), int(cons["quarantined"].sum())
@@ -56,7 +58,7 @@ def headline_figures(report: QualityReport) -> dict[str, object]:
 
 def summary_markdown(report: QualityReport, trend: pd.DataFrame | None = None) -> str:
     """A few sentences with the figures of the run."""
-    h = headline_figures(report)
+    h = headlines(report)
     cons = report.conservation.sort_values("quarantined_pct", ascending=False)
     worst = cons.iloc[0] if len(cons) else None
     reasons = report.quarantine_by_reason
@@ -166,7 +168,7 @@ def check_table(report: QualityReport, suites_dir: str | Path | None = None) -> 
 
 def verdict_of(report: QualityReport, trend: pd.DataFrame | None = None) -> dict[str, object]:
     """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
-    h = headline_figures(report)
+    h = headlines(report)
     share = h["rows quarantined"] / max(h["rows in"], 1)
     caveats = [str(w) for w in report.warnings[:4]]
     if len(report.warnings) > 4:
@@ -306,7 +308,7 @@ __all__ = [
     "check_table",
     "data_docs_location",
     "expectation_scorecard",
-    "headline_figures",
+    "headlines",
     "masked_examples",
     "plot_pass_rates",
     "plot_quarantine_by_reason",

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from cemlib import DEFAULT_AS_OF
 from cemlib.config import project_root
 from cemlib.errors import InputError
 from cemlib.quality.context import gx
@@ -67,7 +68,7 @@ def default_suites_dir() -> Path:
 class RunParams:
     """What placeholders in the suites resolve to for one run."""
 
-    as_of: str = "2025-06-30"
+    as_of: str = DEFAULT_AS_OF
     start: str = "2022-01-01"
     freshness_days: int = 30
     volume_band: float = 0.5

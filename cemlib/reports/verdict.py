@@ -69,6 +69,7 @@ class Verdict:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """A verdict from the dict of a ``*.verdict.json`` (unknown keys ignored)."""
         known = {
             k: data[k] for k in ("status", "title", "figures", "comparison", "caveats") if k in data
         }

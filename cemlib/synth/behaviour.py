@@ -25,6 +25,9 @@ YEAR = 365.25
 
 @dataclass
 class Timeline:
+    """The time axis of a world: days since ``start``, history up to ``as_of`` (inclusive) and
+    ``horizon_days`` of future after it."""
+
     start: pd.Timestamp
     as_of: pd.Timestamp
     horizon_days: int
@@ -36,9 +39,11 @@ class Timeline:
 
     @property
     def end(self) -> float:
+        """End of the future in days since start (``as_of`` + ``horizon_days``)."""
         return self.as_of_end + self.horizon_days
 
     def to_datetime(self, t: np.ndarray) -> np.ndarray:
+        """Days since start as ``datetime64[s]`` timestamps."""
         secs = np.floor(np.asarray(t) * DAY).astype(np.int64)
         return self.start.to_datetime64().astype("datetime64[s]") + secs.astype("timedelta64[s]")
 
@@ -124,7 +129,14 @@ def lifetimes_and_tickets(people, lat, rng, cfg: SynthConfig, tl: Timeline):
 
 def baskets(people, pref, lat, drop, rng, cfg: SynthConfig, tl: Timeline) -> pd.DataFrame:
     """All baskets of history and horizon: first purchase, seasonal repeat buying, follow-ups."""
-    b = cfg.behaviour
+    first, stop = _seasonal_baskets(people, pref, lat, drop, rng, tl)
+    frames, offset = _follow_ups(first, stop, rng, cfg.behaviour)
+    return _timed(frames, offset, people, rng, tl)
+
+
+def _seasonal_baskets(people, pref, lat, drop, rng, tl: Timeline):
+    """The first purchase at registration and the purchases of a seasonal Poisson process
+    until the person drops out, each with a category; and each person's stop time."""
     n = len(people)
     t0 = people["_t0"].to_numpy()
     lam = lat["purchase_rate"].to_numpy() / YEAR
@@ -144,13 +156,19 @@ def baskets(people, pref, lat, drop, rng, cfg: SynthConfig, tl: Timeline) -> pd.
     season32 = season.astype(np.float32)
     cat = _draw(rng, len(p), lambda a, z: pref[p[a:z]] * season32[m[a:z]])
     parent = np.full(len(p), -1, dtype=np.int64)
-    frames = [pd.DataFrame({"person": p, "t": t, "category": cat, "kind": kind, "parent": parent})]
+    first = pd.DataFrame({"person": p, "t": t, "category": cat, "kind": kind, "parent": parent})
+    return first, stop
 
+
+def _follow_ups(first: pd.DataFrame, stop, rng, b):
+    """Cross-sell and repeat baskets that follow earlier ones, up to 12 generations: every
+    generation's frame, and the number of baskets in all."""
+    frames = [first]
     cs = cross_sell_matrix()
     has_cs = cs.sum(axis=1) > 0
     repeat_days = np.array([c.repeat_days or 0 for c in CATEGORIES], dtype=float)
-    offset = len(p)
-    current = frames[0].assign(_id=np.arange(len(p)))
+    offset = len(first)
+    current = first.assign(_id=np.arange(len(first)))
     for _round in range(12):
         cp = current["category"].to_numpy()
         ct = current["t"].to_numpy()
@@ -194,6 +212,12 @@ def baskets(people, pref, lat, drop, rng, cfg: SynthConfig, tl: Timeline) -> pd.
         offset += len(nxt)
         frames.append(nxt.drop(columns="_id"))
         current = nxt
+    return frames, offset
+
+
+def _timed(frames: list[pd.DataFrame], offset: int, people, rng, tl: Timeline) -> pd.DataFrame:
+    """The baskets with channel and time of day, before the horizon's end, in time order,
+    ``parent`` pointing at the new positions."""
     out = pd.concat(frames, ignore_index=True)
     out["category"] = out["category"].astype(np.int16)
     out["kind"] = out["kind"].astype(np.int8)

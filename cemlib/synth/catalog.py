@@ -17,6 +17,8 @@ FLAT = (1.0,) * 12
 
 @dataclass(frozen=True)
 class Category:
+    """A category: prices, margin, seasonality, repurchase days, cross-sells."""
+
     code: str
     name: str
     price: tuple[float, float]  # min, max in roubles
@@ -344,6 +346,7 @@ SEGMENT_NAMES: tuple[str, ...] = tuple(SEGMENTS)
 
 
 def category_index(code: str) -> int:
+    """The position of the category ``code`` in ``CATEGORY_CODES``."""
     return CATEGORY_CODES.index(code)
 
 

@@ -141,6 +141,7 @@ class SynthConfig:
     household_sizes: tuple[float, ...] = (0.58, 0.27, 0.10, 0.05)
 
     def to_dict(self) -> dict:
+        """The settings as a nested plain dict."""
         return asdict(self)
 
     def with_rates(self, **changes) -> SynthConfig:

@@ -149,102 +149,113 @@ def inject_defects(
     duplicated receipt stays next to its original.
     """
     out = sources
-    records = []
+    records: list[tuple] = []
     for table, plan in PLAN.items():
         df = out[table]
-        n = len(df)
         kept = None if keep is None else keep[table]
-        taken = np.zeros(n, dtype=bool)
+        taken = np.zeros(len(df), dtype=bool)
         if table == "pos_receipts":
-            k = _count(rates.duplicate_receipt_id, n)
-            src_rows = np.sort(rng.choice(n, size=k, replace=False))
-            order = np.concatenate([np.arange(n), src_rows])
-            key = np.concatenate([np.arange(n) * 2, src_rows * 2 + 1])
-            order = order[np.argsort(key, kind="stable")]
-            df = df.iloc[order].reset_index(drop=True)
+            df, kept, taken = _duplicate_receipts(df, rng, rates, kept, records)
             out[table] = df
-            if kept is not None:
-                kept = int(np.searchsorted(order, kept, side="left"))
-            is_copy = np.concatenate([[False], order[1:] == order[:-1]])
-            rows = np.flatnonzero(is_copy)
-            for r in rows:
-                records.append(
-                    (
-                        table,
-                        int(r),
-                        df.at[r, "receipt_id"],
-                        "receipt_id",
-                        "duplicate_receipt_id",
-                        df.at[r, "receipt_id"],
-                    )
-                )
-            n = len(df)
-            taken = is_copy.copy()
-            taken[rows - 1] = True  # the original stays clean too
-        pending: dict[str, list] = {}
-        for kind, column in plan:
-            if kind == "duplicate_receipt_id":
-                continue
-            rate = getattr(rates, kind)
-            if kind == "unparseable_date" and table == "crm_contacts":
-                rate = rate / 2  # split over the two date columns
-            col = df[column]
-            eligible = ~taken
-            if kind in ("malformed_phone", "malformed_email"):
-                eligible &= col.notna().to_numpy()
-            cand = np.flatnonzero(eligible)
-            k = min(len(cand), _count(rate, n))
-            rows = np.sort(rng.choice(cand, size=k, replace=False)) if k else np.empty(0, int)
-            if not len(rows):
-                continue
-            taken[rows] = True
-            old = col.iloc[rows].tolist()
-            if kind == "malformed_phone":
-                new = malformed_phone(rng, old)
-            elif kind == "malformed_email":
-                new = malformed_email(rng, old)
-            elif kind == "unparseable_date":
-                new = list(rng.choice(_BAD_BIRTH if column == "birth_date" else _BAD_DATES, k))
-            elif kind == "ts_after_as_of":
-                days = rng.integers(tl.horizon_days + 30, tl.horizon_days + 3000, k)
-                secs = rng.integers(0, 86400, k)
-                base = np.datetime64(tl.as_of.date(), "s")
-                new = _fmt(base + (days * 86400 + secs).astype("timedelta64[s]"))
-            elif kind == "ts_before_start":
-                pre = rng.random(k) < 0.6
-                days = rng.integers(400, 20000, k)
-                base = np.datetime64(tl.start.date(), "s")
-                far = _fmt(base - (days * 86400).astype("timedelta64[s]"))
-                new = [
-                    str(rng.choice(_PRE_HISTORY)) if p else f for p, f in zip(pre, far, strict=True)
-                ]
-            elif kind == "nonpositive_quantity":
-                new = list(rng.choice([0, -1, -2], k))
-            elif kind == "nonpositive_price":
-                prices = col.iloc[rows].to_numpy()
-                new = list(np.where(rng.random(k) < 0.5, 0.0, -np.abs(prices)))
-            elif kind == "orphan_line":
-                prefix = "O" if column == "order_id" else "R"
-                new = [f"{prefix}9{int(x):010d}" for x in rng.integers(0, 10**10, k)]
-            elif kind == "unknown_sku":
-                new = [f"SKU9{int(x):05d}" for x in rng.integers(0, 10**5, k)]
-            else:  # pragma: no cover
-                raise ValueError(kind)
-            pending.setdefault(column, []).append((rows, new))
-            idc = ID_COLUMN[table]
-            rids = df[idc].iloc[rows].tolist()
-            for r, rid, v in zip(rows, rids, new, strict=True):
-                records.append((table, int(r), rid, column, kind, str(v)))
-        for column, parts in pending.items():
-            rows = np.concatenate([r for r, _ in parts])
-            vals = [v for _, vs in parts for v in vs]
-            order = np.argsort(rows, kind="stable")
-            df[column] = _replace(df[column], rows[order], [vals[i] for i in order])
+        _value_defects(table, plan, df, rng, rates, tl, taken, records)
         if kept is not None and kept < len(df):
             df = df.iloc[:kept].reset_index(drop=True)
             records = [r for r in records if r[0] != table or r[1] < kept]
         out[table] = df
         release()
+    return out, _defect_table(records)
+
+
+def _duplicate_receipts(df, rng, rates: DefectRates, kept, records: list):
+    """Receipts exported twice, each copy next to its original: the table, the rows of it
+    kept in the cut, and the rows no other defect may touch (copies and originals)."""
+    n = len(df)
+    k = _count(rates.duplicate_receipt_id, n)
+    src_rows = np.sort(rng.choice(n, size=k, replace=False))
+    order = np.concatenate([np.arange(n), src_rows])
+    key = np.concatenate([np.arange(n) * 2, src_rows * 2 + 1])
+    order = order[np.argsort(key, kind="stable")]
+    df = df.iloc[order].reset_index(drop=True)
+    if kept is not None:
+        kept = int(np.searchsorted(order, kept, side="left"))
+    is_copy = np.concatenate([[False], order[1:] == order[:-1]])
+    rows = np.flatnonzero(is_copy)
+    for r in rows:
+        rid = df.at[r, "receipt_id"]
+        records.append(("pos_receipts", int(r), rid, "receipt_id", "duplicate_receipt_id", rid))
+    taken = is_copy.copy()
+    taken[rows - 1] = True  # the original stays clean too
+    return df, kept, taken
+
+
+def _value_defects(table, plan, df, rng, rates: DefectRates, tl: Timeline, taken, records):
+    """The value defects of ``plan`` in ``df`` (in place), at most one per row, recorded."""
+    n = len(df)
+    pending: dict[str, list] = {}
+    for kind, column in plan:
+        if kind == "duplicate_receipt_id":
+            continue
+        rate = getattr(rates, kind)
+        if kind == "unparseable_date" and table == "crm_contacts":
+            rate = rate / 2  # split over the two date columns
+        col = df[column]
+        eligible = ~taken
+        if kind in ("malformed_phone", "malformed_email"):
+            eligible &= col.notna().to_numpy()
+        cand = np.flatnonzero(eligible)
+        k = min(len(cand), _count(rate, n))
+        rows = np.sort(rng.choice(cand, size=k, replace=False)) if k else np.empty(0, int)
+        if not len(rows):
+            continue
+        taken[rows] = True
+        new = _bad_values(kind, column, col, rows, rng, tl)
+        pending.setdefault(column, []).append((rows, new))
+        rids = df[ID_COLUMN[table]].iloc[rows].tolist()
+        for r, rid, v in zip(rows, rids, new, strict=True):
+            records.append((table, int(r), rid, column, kind, str(v)))
+    for column, parts in pending.items():
+        rows = np.concatenate([r for r, _ in parts])
+        vals = [v for _, vs in parts for v in vs]
+        order = np.argsort(rows, kind="stable")
+        df[column] = _replace(df[column], rows[order], [vals[i] for i in order])
+
+
+def _bad_values(kind: str, column: str, col: pd.Series, rows, rng, tl: Timeline) -> list:
+    """The defective values of ``kind`` written into ``rows`` of ``col``."""
+    k = len(rows)
+    old = col.iloc[rows].tolist()
+    if kind == "malformed_phone":
+        return malformed_phone(rng, old)
+    if kind == "malformed_email":
+        return malformed_email(rng, old)
+    if kind == "unparseable_date":
+        return list(rng.choice(_BAD_BIRTH if column == "birth_date" else _BAD_DATES, k))
+    if kind == "ts_after_as_of":
+        days = rng.integers(tl.horizon_days + 30, tl.horizon_days + 3000, k)
+        secs = rng.integers(0, 86400, k)
+        base = np.datetime64(tl.as_of.date(), "s")
+        return _fmt(base + (days * 86400 + secs).astype("timedelta64[s]"))
+    if kind == "ts_before_start":
+        pre = rng.random(k) < 0.6
+        days = rng.integers(400, 20000, k)
+        base = np.datetime64(tl.start.date(), "s")
+        far = _fmt(base - (days * 86400).astype("timedelta64[s]"))
+        return [str(rng.choice(_PRE_HISTORY)) if p else f for p, f in zip(pre, far, strict=True)]
+    if kind == "nonpositive_quantity":
+        return list(rng.choice([0, -1, -2], k))
+    if kind == "nonpositive_price":
+        prices = col.iloc[rows].to_numpy()
+        return list(np.where(rng.random(k) < 0.5, 0.0, -np.abs(prices)))
+    if kind == "orphan_line":
+        prefix = "O" if column == "order_id" else "R"
+        return [f"{prefix}9{int(x):010d}" for x in rng.integers(0, 10**10, k)]
+    if kind == "unknown_sku":
+        return [f"SKU9{int(x):05d}" for x in rng.integers(0, 10**5, k)]
+    raise ValueError(kind)  # pragma: no cover
+
+
+def _defect_table(records: list[tuple]) -> pd.DataFrame:
+    """``truth.defects``: one row per injected defect, by table and row."""
     defects = pd.DataFrame(
         records, columns=["table", "source_row", "record_id", "column", "defect", "value"]
     )
@@ -252,7 +263,7 @@ def inject_defects(
     defects["source_row"] = defects["source_row"].astype("int64")
     for c in ("table", "record_id", "column", "defect", "value"):
         defects[c] = defects[c].astype(pd.StringDtype("pyarrow"))
-    return out, defects
+    return defects
 
 
 def _replace(col: pd.Series, rows: np.ndarray, new: list) -> pd.Series:

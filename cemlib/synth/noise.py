@@ -139,6 +139,7 @@ def format_phones(digits10: pa.Array, style: np.ndarray) -> pa.Array:
 
 
 def random_phone_styles(rng: np.random.Generator, n: int, weights=None) -> np.ndarray:
+    """``n`` phone writing styles drawn with ``weights`` (default ``PHONE_STYLE_WEIGHTS``)."""
     w = PHONE_STYLE_WEIGHTS if weights is None else np.asarray(weights, dtype=float)
     return rng.choice(len(w), size=n, p=w / w.sum())
 

@@ -9,219 +9,25 @@ naturally.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from faker import Faker
 
 from cemlib.synth.catalog import N_CAT, SEGMENT_NAMES, SEGMENTS, category_index
 from cemlib.synth.config import SynthConfig
-from cemlib.synth.noise import by_group, cat, translit, unique_ints, zfill
-
-# city, region, population weight (thousands), macro-region
-CITIES: tuple[tuple[str, str, float], ...] = (
-    ("Москва", "Москва", 13100),
-    ("Санкт-Петербург", "Санкт-Петербург", 5600),
-    ("Новосибирск", "Новосибирская область", 1630),
-    ("Екатеринбург", "Свердловская область", 1540),
-    ("Казань", "Республика Татарстан", 1310),
-    ("Нижний Новгород", "Нижегородская область", 1230),
-    ("Красноярск", "Красноярский край", 1190),
-    ("Челябинск", "Челябинская область", 1180),
-    ("Самара", "Самарская область", 1160),
-    ("Уфа", "Республика Башкортостан", 1160),
-    ("Ростов-на-Дону", "Ростовская область", 1140),
-    ("Краснодар", "Краснодарский край", 1100),
-    ("Омск", "Омская область", 1120),
-    ("Воронеж", "Воронежская область", 1050),
-    ("Пермь", "Пермский край", 1030),
-    ("Волгоград", "Волгоградская область", 1020),
-    ("Саратов", "Саратовская область", 900),
-    ("Тюмень", "Тюменская область", 850),
-    ("Тольятти", "Самарская область", 680),
-    ("Барнаул", "Алтайский край", 630),
-    ("Ижевск", "Удмуртская Республика", 630),
-    ("Махачкала", "Республика Дагестан", 620),
-    ("Хабаровск", "Хабаровский край", 610),
-    ("Ульяновск", "Ульяновская область", 610),
-    ("Иркутск", "Иркутская область", 610),
-    ("Владивосток", "Приморский край", 600),
-    ("Ярославль", "Ярославская область", 570),
-    ("Севастополь", "Севастополь", 550),
-    ("Томск", "Томская область", 560),
-    ("Оренбург", "Оренбургская область", 550),
-    ("Кемерово", "Кемеровская область", 540),
-    ("Новокузнецк", "Кемеровская область", 540),
-    ("Рязань", "Рязанская область", 520),
-    ("Набережные Челны", "Республика Татарстан", 540),
-    ("Пенза", "Пензенская область", 500),
-    ("Липецк", "Липецкая область", 500),
-    ("Киров", "Кировская область", 470),
-    ("Чебоксары", "Чувашская Республика", 490),
-    ("Тула", "Тульская область", 470),
-    ("Калининград", "Калининградская область", 490),
-    ("Балашиха", "Московская область", 520),
-    ("Подольск", "Московская область", 310),
-    ("Химки", "Московская область", 260),
-    ("Мытищи", "Московская область", 240),
-    ("Курск", "Курская область", 440),
-    ("Ставрополь", "Ставропольский край", 550),
-    ("Сочи", "Краснодарский край", 470),
-    ("Тверь", "Тверская область", 410),
-    ("Брянск", "Брянская область", 380),
-    ("Белгород", "Белгородская область", 340),
+from cemlib.synth.noise import by_group, cat, unique_ints, zfill
+from cemlib.synth.pools import (
+    CITIES,
+    CITY_NAMES,
+    CITY_REGIONS,
+    EMAIL_DOMAINS,
+    METRO,
+    MOBILE_CODES,
+    Pools,
+    build_pools,
+    latin,
 )
-CITY_NAMES = tuple(c[0] for c in CITIES)
-CITY_REGIONS = tuple(c[1] for c in CITIES)
-METRO = {"Москва", "Санкт-Петербург"}
-
-_POPULAR_MALE = [
-    "Александр",
-    "Сергей",
-    "Дмитрий",
-    "Андрей",
-    "Алексей",
-    "Максим",
-    "Евгений",
-    "Иван",
-    "Михаил",
-    "Владимир",
-    "Николай",
-    "Артём",
-    "Денис",
-    "Игорь",
-    "Павел",
-    "Роман",
-    "Олег",
-    "Антон",
-    "Никита",
-    "Илья",
-    "Кирилл",
-    "Виктор",
-    "Юрий",
-    "Егор",
-    "Вадим",
-]
-_POPULAR_FEMALE = [
-    "Елена",
-    "Ольга",
-    "Наталья",
-    "Татьяна",
-    "Анна",
-    "Мария",
-    "Екатерина",
-    "Ирина",
-    "Светлана",
-    "Юлия",
-    "Анастасия",
-    "Марина",
-    "Дарья",
-    "Ксения",
-    "Виктория",
-    "Людмила",
-    "Галина",
-    "Полина",
-    "Алина",
-    "Валентина",
-    "Надежда",
-    "Вероника",
-    "Кристина",
-]
-_POPULAR_PATRONYMIC = [
-    "Александрович",
-    "Сергеевич",
-    "Владимирович",
-    "Николаевич",
-    "Андреевич",
-    "Алексеевич",
-    "Викторович",
-    "Михайлович",
-    "Юрьевич",
-    "Игоревич",
-    "Анатольевич",
-    "Дмитриевич",
-    "Евгеньевич",
-    "Олегович",
-    "Васильевич",
-    "Петрович",
-    "Иванович",
-    "Валерьевич",
-    "Геннадьевич",
-    "Борисович",
-]
-EMAIL_DOMAINS = (
-    ("mail.ru", 0.30), ("yandex.ru", 0.18), ("gmail.com", 0.20), ("bk.ru", 0.06),
-    ("list.ru", 0.05), ("inbox.ru", 0.05), ("rambler.ru", 0.05), ("ya.ru", 0.05),
-    ("outlook.com", 0.03), ("icloud.com", 0.03),
-)  # fmt: skip
-MOBILE_CODES = np.array([c for c in range(900, 1000) if c != 930 and not 940 <= c <= 949])
-
-
-@dataclass
-class Pools:
-    """Name and street pools built once with Faker; index arrays point into them."""
-
-    first_male: np.ndarray
-    first_female: np.ndarray
-    w_first_male: np.ndarray
-    w_first_female: np.ndarray
-    patronymic_male: np.ndarray
-    patronymic_female: np.ndarray
-    w_patronymic: np.ndarray
-    last_male: np.ndarray
-    last_female: np.ndarray
-    w_last: np.ndarray
-    streets: np.ndarray
-
-
-def _female_patronymic(p: str) -> str:
-    for m, f in (("ьич", "ьинична"), ("ович", "овна"), ("евич", "евна"), ("ич", "инична")):
-        if p.endswith(m):
-            return p[: -len(m)] + f
-    return p
-
-
-def build_pools() -> Pools:
-    """Pools of names from Faker ``ru_RU`` with realistic frequency weights."""
-    fk = Faker("ru_RU")
-    person = fk.provider("faker.providers.person")
-    address = fk.provider("faker.providers.address")
-
-    def weights(names, popular, base=0.04):
-        w = np.array([1.0 / (popular.index(n) + 3) ** 0.6 if n in popular else base for n in names])
-        return w / w.sum()
-
-    first_male = np.array(sorted(set(person.first_names_male)))
-    first_female = np.array(sorted(set(person.first_names_female)))
-    patr_male = np.array(sorted(set(person.middle_names_male)))
-    last_male = np.array(person.last_names_male)
-    last_female = np.array(person.last_names_female)
-    w_last = 1.0 / (np.arange(len(last_male)) + 4.0) ** 0.9
-    streets = sorted(
-        {f"ул. {s}" for s in address.street_titles}
-        | {f"пр. {s}" for s in address.street_titles[:40]}
-        | {f"пер. {s}" for s in address.street_titles[40:80]}
-    )
-    return Pools(
-        first_male=first_male,
-        first_female=first_female,
-        w_first_male=weights(list(first_male), _POPULAR_MALE, 0.004),
-        w_first_female=weights(list(first_female), _POPULAR_FEMALE, 0.01),
-        patronymic_male=patr_male,
-        patronymic_female=np.array([_female_patronymic(p) for p in patr_male]),
-        w_patronymic=weights(list(patr_male), _POPULAR_PATRONYMIC, 0.01),
-        last_male=last_male,
-        last_female=last_female,
-        w_last=w_last / w_last.sum(),
-        streets=np.array(streets),
-    )
-
-
-def _latin(arr: np.ndarray) -> np.ndarray:
-    return np.array([translit(x) for x in arr])
 
 
 def make_people(
@@ -235,12 +41,69 @@ def make_people(
 
     People join between ``start`` and ``joined_by``; ages are drawn as at ``joined_by``. Neither
     depends on the ``as_of`` a world is cut at, so a later ``as_of`` has the same people.
+    Every phase draws from ``rng`` in turn, in this order.
     """
     pools = build_pools()
     nz, bh = cfg.noise, cfg.behaviour
+    hh, rank, sizes, n_hh = _households(rng, n, cfg.household_sizes)
+    male, age, birth = _gender_age(rng, n, n_hh, hh, rank, sizes, joined_by)
+    names = _names(rng, pools, n, n_hh, hh, rank, male)
+    home = _homes(rng, pools, n_hh, hh)
+    contacts = _contacts(rng, n, nz, names, birth)
+    loyal, card = _loyalty(rng, n, n_hh, hh, sizes[hh], age, nz, bh)
+    online_share, seg, pref = _covariates(rng, n, age, male)
+    city, hh_size = home["city"], sizes[hh]
+    metro = np.isin(np.array(CITY_NAMES)[city], list(METRO))
+    join = _join_dates(rng, n, start, joined_by, bh.early_joiners)
+    people = pd.DataFrame(
+        {
+            "person_id": np.asarray(cat("P", zfill(np.arange(1, n + 1), 8))),
+            "first_name": names["first"],
+            "last_name": names["last"],
+            "middle_name": names["middle"],
+            "first_name_lat": names["first_lat"],
+            "last_name_lat": names["last_lat"],
+            "middle_name_lat": names["middle_lat"],
+            "gender": np.where(male, "M", "F"),
+            "birth_date": birth,
+            "age": np.round(age, 1),
+            "city": np.array(CITY_NAMES)[city],
+            "region": np.array(CITY_REGIONS)[city],
+            "metro": metro,
+            "household_id": np.asarray(cat("H", zfill(hh + 1, 8))),
+            "household_size": hh_size,
+            "household_rank": rank,
+            "address_street": pools.streets[home["street_hh"][hh]],
+            "address_house": home["house_hh"][hh],
+            "address_flat": home["flat_hh"][hh],
+            "postcode": home["postcode_hh"][hh],
+            "phone_digits": contacts["phone"],
+            "phone2_digits": contacts["phone2"],
+            "email": contacts["email"],
+            "email2": contacts["email2"],
+            "loyalty_member": loyal,
+            "loyalty_card_no": card,
+            "segment": np.array(SEGMENT_NAMES)[seg],
+            "online_share": np.round(online_share, 4),
+            "joined_at": join,
+        }
+    )
+    for col in _TEXT_COLUMNS:
+        people[col] = people[col].astype(pd.StringDtype("pyarrow"))
+    people["_city_idx"] = city
+    people["_hh"] = hh
+    return people, pref
 
-    # -- households ----------------------------------------------------------------------
-    sizes_p = np.asarray(cfg.household_sizes) / np.sum(cfg.household_sizes)
+
+#: the people table's text columns, stored as pyarrow strings
+_TEXT_COLUMNS = ("person_id", "first_name", "last_name", "middle_name", "first_name_lat",
+                 "last_name_lat", "middle_name_lat", "gender", "city", "region", "household_id",
+                 "address_street", "segment")  # fmt: skip
+
+
+def _households(rng, n: int, household_sizes) -> tuple:
+    """Household of each person (``hh``), their rank in it (0 = head), the sizes and count."""
+    sizes_p = np.asarray(household_sizes) / np.sum(household_sizes)
     mean_size = float(np.dot(sizes_p, np.arange(1, len(sizes_p) + 1)))
     sizes = rng.choice(
         np.arange(1, len(sizes_p) + 1), size=int(n / mean_size * 1.2) + 50, p=sizes_p
@@ -252,9 +115,11 @@ def make_people(
     hh = np.repeat(np.arange(n_hh), sizes)
     first_of_hh = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     rank = np.arange(n) - first_of_hh[hh]
-    hh_size = sizes[hh]
+    return hh, rank, sizes, n_hh
 
-    # -- gender, age ---------------------------------------------------------------------
+
+def _gender_age(rng, n, n_hh, hh, rank, sizes, joined_by) -> tuple:
+    """Gender (a couple at the head of a household), age and birth date as at ``joined_by``."""
     head_male = rng.random(n_hh) < 0.5
     male = np.where(rank == 0, head_male[hh], rng.random(n) < 0.5)
     male = np.where(rank == 1, ~head_male[hh], male)  # spouse
@@ -271,7 +136,11 @@ def make_people(
     birth = (joined_by - pd.to_timedelta((age * 365.25).astype(np.int64), unit="D")).normalize()
     birth = birth.to_numpy().astype("datetime64[D]")
 
-    # -- names ---------------------------------------------------------------------------
+    return male, age, birth
+
+
+def _names(rng, pools: Pools, n, n_hh, hh, rank, male) -> dict[str, np.ndarray]:
+    """First, last and middle names (most keep the household's surname), and their Latin."""
     last_idx_hh = rng.choice(len(pools.last_male), size=n_hh, p=pools.w_last)
     own_last = rng.choice(len(pools.last_male), size=n, p=pools.w_last)
     keep_family_name = (rank == 0) | (rng.random(n) < 0.88)
@@ -281,18 +150,21 @@ def make_people(
     patr_idx = rng.choice(len(pools.patronymic_male), size=n, p=pools.w_patronymic)
     first = np.where(male, pools.first_male[first_idx_m], pools.first_female[first_idx_f])
     first_lat = np.where(
-        male, _latin(pools.first_male)[first_idx_m], _latin(pools.first_female)[first_idx_f]
+        male, latin(pools.first_male)[first_idx_m], latin(pools.first_female)[first_idx_f]
     )
     last = np.where(male, pools.last_male[last_idx], pools.last_female[last_idx])
-    last_lat = np.where(
-        male, _latin(pools.last_male)[last_idx], _latin(pools.last_female)[last_idx]
-    )
+    last_lat = np.where(male, latin(pools.last_male)[last_idx], latin(pools.last_female)[last_idx])
     middle = np.where(male, pools.patronymic_male[patr_idx], pools.patronymic_female[patr_idx])
     middle_lat = np.where(
-        male, _latin(pools.patronymic_male)[patr_idx], _latin(pools.patronymic_female)[patr_idx]
+        male, latin(pools.patronymic_male)[patr_idx], latin(pools.patronymic_female)[patr_idx]
     )
 
-    # -- where they live -----------------------------------------------------------------
+    return {"first": first, "last": last, "middle": middle, "first_lat": first_lat,
+            "last_lat": last_lat, "middle_lat": middle_lat}  # fmt: skip
+
+
+def _homes(rng, pools: Pools, n_hh, hh) -> dict[str, np.ndarray]:
+    """Where each household lives: city (by population), street, house, flat, postcode."""
     cw = np.array([c[2] for c in CITIES])
     city_hh = rng.choice(len(CITIES), size=n_hh, p=cw / cw.sum())
     city = city_hh[hh]
@@ -301,7 +173,13 @@ def make_people(
     flat_hh = rng.integers(1, 400, size=n_hh)
     postcode_hh = 100000 + (city_hh * 7919 + rng.integers(0, 900, n_hh)) % 900000
 
-    # -- contacts ------------------------------------------------------------------------
+    return {"city": city, "street_hh": street_hh, "house_hh": house_hh, "flat_hh": flat_hh,
+            "postcode_hh": postcode_hh}  # fmt: skip
+
+
+def _contacts(rng, n, nz, names, birth) -> dict[str, np.ndarray]:
+    """Unique mobile numbers (some have two) and e-mails built from the names."""
+    first_lat, last_lat = names["first_lat"], names["last_lat"]
     phones = unique_ints(rng, 2 * n, 0, 10_000_000)
     codes = rng.choice(MOBILE_CODES, size=2 * n)
     phone_digits = codes * 10_000_000 + phones
@@ -320,7 +198,11 @@ def make_people(
     email2 = np.where(has_email2, email2, None)
     email, email2 = _dedupe_emails(email, email2)
 
-    # -- loyalty -------------------------------------------------------------------------
+    return {"phone": phone, "phone2": phone2, "email": email, "email2": email2}
+
+
+def _loyalty(rng, n, n_hh, hh, hh_size, age, nz, bh) -> tuple[np.ndarray, np.ndarray]:
+    """Loyalty membership and card numbers (a household may share its first member's card)."""
     loyal = rng.random(n) < bh.loyalty_member * np.where(age > 35, 1.15, 0.8)
     cards = 2_700_000_000_000 + unique_ints(rng, n, 0, 10**9) * 10 + rng.integers(0, 10, n)
     shared_card_hh = rng.random(n_hh) < nz.household_shared_card
@@ -335,7 +217,11 @@ def make_people(
     loyal = loyal | (use_shared & (rng.random(n) < 0.5))
     card = np.where(loyal, np.where(use_shared, head_card[hh], cards), -1)
 
-    # -- behaviour covariates ------------------------------------------------------------
+    return loyal, card
+
+
+def _covariates(rng, n, age, male) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Online share, segment and category preferences, drawn from age and gender."""
     young = age < 35
     online_share = np.clip(
         rng.beta(2.0, 3.0, n) + np.where(young, 0.18, 0.0) - np.where(age > 60, 0.2, 0.0), 0.0, 1.0
@@ -355,62 +241,7 @@ def make_people(
     pref = rng.gamma(alpha[seg]).astype(np.float32)
     pref /= pref.sum(axis=1, keepdims=True)
 
-    metro = np.isin(np.array(CITY_NAMES)[city], list(METRO))
-    join = _join_dates(rng, n, start, joined_by, bh.early_joiners)
-
-    people = pd.DataFrame(
-        {
-            "person_id": np.asarray(cat("P", zfill(np.arange(1, n + 1), 8))),
-            "first_name": first,
-            "last_name": last,
-            "middle_name": middle,
-            "first_name_lat": first_lat,
-            "last_name_lat": last_lat,
-            "middle_name_lat": middle_lat,
-            "gender": np.where(male, "M", "F"),
-            "birth_date": birth,
-            "age": np.round(age, 1),
-            "city": np.array(CITY_NAMES)[city],
-            "region": np.array(CITY_REGIONS)[city],
-            "metro": metro,
-            "household_id": np.asarray(cat("H", zfill(hh + 1, 8))),
-            "household_size": hh_size,
-            "household_rank": rank,
-            "address_street": pools.streets[street_hh[hh]],
-            "address_house": house_hh[hh],
-            "address_flat": flat_hh[hh],
-            "postcode": postcode_hh[hh],
-            "phone_digits": phone,
-            "phone2_digits": phone2,
-            "email": email,
-            "email2": email2,
-            "loyalty_member": loyal,
-            "loyalty_card_no": card,
-            "segment": np.array(SEGMENT_NAMES)[seg],
-            "online_share": np.round(online_share, 4),
-            "joined_at": join,
-        }
-    )
-    text = [
-        "person_id",
-        "first_name",
-        "last_name",
-        "middle_name",
-        "first_name_lat",
-        "last_name_lat",
-        "middle_name_lat",
-        "gender",
-        "city",
-        "region",
-        "household_id",
-        "address_street",
-        "segment",
-    ]
-    for col in text:
-        people[col] = people[col].astype(pd.StringDtype("pyarrow"))
-    people["_city_idx"] = city
-    people["_hh"] = hh
-    return people, pref
+    return online_share, seg, pref
 
 
 def _join_dates(rng, n, start, joined_by, early_share) -> np.ndarray:

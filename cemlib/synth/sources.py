@@ -11,33 +11,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from cemlib.synth import crm
 from cemlib.synth.behaviour import Timeline
 from cemlib.synth.catalog import CATEGORIES
 from cemlib.synth.config import SynthConfig
+from cemlib.synth.devices import Devices
 from cemlib.synth.memory import release
 from cemlib.synth.noise import (
     PHONE_STYLE_BY_SOURCE,
     TEXT,
-    apply_typos,
     as_str,
-    by_group,
-    cat,
     format_phones,
-    hash64,
-    hex_ids,
-    hex_of,
     ids,
     other_provider,
     random_phone_styles,
     vary_emails,
     where,
-    zfill,
 )
-from cemlib.synth.people import CITIES, unique_addresses
+from cemlib.synth.people import unique_addresses
+from cemlib.synth.text import address_text, coded, digits, fmt_ts, pick, s
 
-STR = pd.StringDtype("pyarrow")
 #: web events are built this many at a time (memory stays flat for a million people)
 WEB_CHUNK = 1 << 19
 RECORD_TABLES = ["crm_contacts", "online_orders", "pos_receipts", "web_events", "support_tickets"]
@@ -55,78 +49,6 @@ TOPICS = np.array(
 )
 TICKET_CHANNELS = np.array(["телефон", "email", "чат", "приложение"])
 EVENT_TYPES = np.array(["view", "cart", "search", "click"])
-
-
-def s(arr) -> pd.Series:
-    """A pandas ``string[pyarrow]`` series from a pyarrow array or anything array-like."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = pa.chunked_array([as_str(c) for c in arr.chunks], type=TEXT)
-        return pd.Series(pd.arrays.ArrowStringArray(arr), dtype=STR)
-    if isinstance(arr, pa.Array):
-        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([as_str(arr)])), dtype=STR)
-    return pd.Series(arr, dtype=STR)
-
-
-def pick(values, idx) -> pa.Array:
-    """``values[idx]`` as a pyarrow string array, without a numpy/object copy of the strings."""
-    if isinstance(values, pd.Series):
-        values = values.array
-    arr = values if isinstance(values, pa.Array) else as_str(pa.array(values))
-    return as_str(arr).take(pa.array(np.asarray(idx, dtype=np.int64)))
-
-
-def coded(categories, codes) -> pd.Categorical:
-    """A categorical column (``-1`` = missing): low-cardinality text costs one small int a row."""
-    cats = list(categories.astype(str) if isinstance(categories, pd.Series) else categories)
-    codes = np.asarray(codes)
-    dtype = np.int8 if len(cats) < 127 else np.int16 if len(cats) < 32000 else np.int32
-    return pd.Categorical.from_codes(codes.astype(dtype), categories=cats)
-
-
-def fmt_ts(tl: Timeline, t: np.ndarray) -> pa.Array:
-    return pc.strftime(pa.array(tl.to_datetime(t)), format="%Y-%m-%d %H:%M:%S")
-
-
-def digits(values: np.ndarray) -> pa.Array:
-    """10-digit national numbers (``-1`` = none) as strings, null for none."""
-    v = np.asarray(values, dtype=np.int64)
-    ok = v >= 0
-    return pc.if_else(pa.array(ok), zfill(np.where(ok, v, 0), 10), pa.nulls(len(v), TEXT))
-
-
-def stores_table(rng: np.random.Generator) -> pd.DataFrame:
-    """The chain's stores: about one per 400 thousand inhabitants of a city, at least one."""
-    rows = []
-    k = 0
-    for ci, (city, region, w) in enumerate(CITIES):
-        for j in range(max(1, int(round(w / 400)))):
-            k += 1
-            rows.append((f"ST{k:03d}", city, region, ci, f"ТЦ №{j + 1}, {city}"))
-    return pd.DataFrame(rows, columns=["store_id", "city", "region", "_city_idx", "name"])
-
-
-def address_text(people: pd.DataFrame, person: np.ndarray, style: np.ndarray) -> pa.Array:
-    """Delivery addresses written the ways customers type them."""
-    city = pick(people["city"], person)
-    street = pick(people["address_street"], person)
-    house = pa.array(people["address_house"].to_numpy()[person].astype(str))
-    flat = pa.array(people["address_flat"].to_numpy()[person].astype(str))
-    post = pa.array(people["postcode"].to_numpy()[person].astype(str))
-    bare_street = pc.replace_substring_regex(street, r"^(ул\.|пр\.|пер\.) ", "")
-
-    def f(k, idx):
-        t = pa.array(idx)
-        c, st, h, fl, pcode, bs = (
-            x.take(t) for x in (city, street, house, flat, post, bare_street)
-        )
-        return [
-            lambda: cat("г. ", c, ", ", st, ", д. ", h, ", кв. ", fl),
-            lambda: cat(pcode, ", г. ", c, ", ", st, ", д. ", h, ", кв. ", fl),
-            lambda: cat(c, ", ", bs, " ", h, "-", fl),
-            lambda: cat(st, ", д.", h, ", кв.", fl),
-        ][k]()
-
-    return by_group(style, 4, f)
 
 
 class SourceBuilder:
@@ -236,6 +158,7 @@ class SourceBuilder:
         return ph
 
     def styled_phone(self, ph: np.ndarray, source: str) -> pa.Array:
+        """Phone digits written in the styles the ``source`` table uses."""
         styles = random_phone_styles(self.rng, len(ph), PHONE_STYLE_BY_SOURCE[source])
         return format_phones(digits(ph), styles)
 
@@ -262,122 +185,22 @@ class SourceBuilder:
 
     # -- CRM --------------------------------------------------------------------------------
     def crm(self, in_crm: np.ndarray, account_email: np.ndarray) -> pd.DataFrame:
-        rng, nz, p, tl = self.rng, self.cfg.noise, self.people, self.tl
-        base = np.flatnonzero(in_crm)
-        dup = base[rng.random(len(base)) < nz.crm_duplicate]
-        trip = dup[rng.random(len(dup)) < nz.crm_triplicate]
-        person = np.concatenate([base, dup, trip])
-        is_dup = np.concatenate([np.zeros(len(base), bool), np.ones(len(dup) + len(trip), bool)])
-        t0 = p["_t0"].to_numpy()[person]
-        later = t0 + rng.uniform(1, 700, len(person))
-        ref = self.ref_end
-        t = np.where(
-            is_dup & (later < ref),
-            later,
-            np.where(is_dup, t0 + rng.uniform(0, np.maximum(ref - t0, 0.0)), t0),
-        )
-        t = np.minimum(t, tl.as_of_end - 1e-4)
-        n = len(person)
-
-        # names
-        latin = rng.random(n) < nz.latin_name
-        first = where(
-            latin,
-            pick(p["first_name_lat"], person),
-            pick(p["first_name"], person),
-        )
-        last = where(
-            latin,
-            pick(p["last_name_lat"], person),
-            pick(p["last_name"], person),
-        )
-        middle = where(
-            latin,
-            pick(p["middle_name_lat"], person),
-            pick(p["middle_name"], person),
-        )
-        first = apply_typos(rng, first, nz.name_typo)
-        last = apply_typos(rng, last, nz.name_typo)
-        middle = where(rng.random(n) >= nz.missing_patronymic, middle, None)
-        full_style = rng.random(n) < nz.crm_full_name_style
-        first_last = rng.random(n) < nz.name_order_first_last
-        fio = pc.binary_join_element_wise(
-            as_str(last), as_str(first), as_str(pc.fill_null(middle, "")), pa.scalar(" ", TEXT)
-        )
-        fio = pc.utf8_rtrim_whitespace(fio)
-        fl = pc.binary_join_element_wise(as_str(first), as_str(last), pa.scalar(" ", TEXT))
-        full = where(full_style, where(first_last, fl, fio), None)
-        first_c = where(~full_style, first, None)
-        last_c = where(~full_style, last, None)
-        middle_c = where(~full_style, middle, None)
-
-        # contacts
-        ph = self.person_phone(
-            person, np.where(is_dup, 0.6, 0.05), 0.03 + 0.1 * is_dup, nz.crm_missing_phone
-        )
-        phone = self.styled_phone(ph, "crm_contacts")
-        # a duplicate registration is usually made with another address: the second one,
-        # or a new mailbox with the same name at another provider
-        e1, e2, alt = self.email[person], self.email2[person], self.new_mailbox[person]
-        u = rng.random(n)
-        dup_addr = np.where(pd.notna(e2) & (u < 0.6), e2, np.where(rng.random(n) < 0.6, alt, e1))
-        acct = np.where(is_dup, dup_addr, account_email[person])
-        self.dup_email = np.full(self.n, None, dtype=object)
-        first_dup = is_dup & (acct != account_email[person]) & pd.notna(acct)
-        self.dup_email[person[first_dup]] = acct[first_dup]
-        em = np.where(rng.random(n) < nz.crm_missing_email, None, acct)
-        email = vary_emails(rng, pa.array(em, type=TEXT), nz)
-
-        bd = p["birth_date"].to_numpy()[person].astype("datetime64[D]")
-        bstr = pc.strftime(pa.array(bd.astype("datetime64[s]")), format="%Y-%m-%d")
-        day = pc.utf8_slice_codeunits(bstr, 8, 10)
-        mon = pc.utf8_slice_codeunits(bstr, 5, 7)
-        dd = bd.astype("datetime64[D]") - bd.astype("datetime64[M]").astype("datetime64[D]") + 1
-        mm = bd.astype("datetime64[M]").astype(np.int64) % 12 + 1
-        can_swap = (dd.astype(np.int64) <= 12) & (dd.astype(np.int64) != mm)
-        swap = can_swap & (rng.random(n) < nz.birth_date_swapped / 0.38)
-        swapped = cat(pc.utf8_slice_codeunits(bstr, 0, 5), day, "-", mon)
-        birth = where(swap, swapped, bstr)
-        birth = where(rng.random(n) >= nz.crm_missing_birth_date, birth, None)
-        city_v = pick(p["city"], person)
-        city = where(rng.random(n) < 0.12, cat("г. ", city_v), city_v)
-        city = where(rng.random(n) >= nz.crm_missing_city, city, None)
-        gender = pa.array(np.where(p["gender"].to_numpy()[person] == "M", "М", "Ж"))
-        gender = where(rng.random(n) >= 0.05, gender, None)
-        card_no = p["loyalty_card_no"].to_numpy()[person]
-        has_card = (card_no >= 0) & (~is_dup | (rng.random(n) < 0.3))
-        card = where(has_card, pa.array(np.maximum(card_no, 0)).cast(TEXT), None)
-        has_em = pc.is_valid(email).to_numpy(zero_copy_only=False)
-        has_ph = pc.is_valid(phone).to_numpy(zero_copy_only=False)
-        consent_email = has_em & (rng.random(n) < 0.65)
-        consent_sms = has_ph & (rng.random(n) < 0.55)
-
-        order = np.lexsort((person, t))
-        rid = ids("C", n, 8)
-        df = pd.DataFrame(
-            {
-                "contact_id": s(rid),
-                "full_name": s(full.take(pa.array(order))),
-                "last_name": s(last_c.take(pa.array(order))),
-                "first_name": s(first_c.take(pa.array(order))),
-                "middle_name": s(middle_c.take(pa.array(order))),
-                "phone": s(phone.take(pa.array(order))),
-                "email": s(email.take(pa.array(order))),
-                "birth_date": s(birth.take(pa.array(order))),
-                "gender": s(gender.take(pa.array(order))),
-                "city": s(city.take(pa.array(order))),
-                "loyalty_card": s(card.take(pa.array(order))),
-                "registered_at": s(fmt_ts(self.tl, t[order])),
-                "consent_email": consent_email[order],
-                "consent_sms": consent_sms[order],
-            }
-        )
+        """``crm_contacts``: one record per person in the CRM plus duplicate registrations, with
+        typos, missing fields and consents (:mod:`cemlib.synth.crm`)."""
+        rng, nz, p = self.rng, self.cfg.noise, self.people
+        person, is_dup, t = crm.registrations(self, in_crm)
+        nm = crm.names(rng, nz, p, person)
+        phone, email = crm.contacts(self, person, is_dup, account_email)
+        f = crm.fields(rng, nz, p, person, is_dup, phone, email)
+        df, rid, order = crm.frame(self.tl, person, t, nm, phone, email, f)
         self._truth("crm_contacts", rid, person[order])
         self.times["crm_contacts"] = t[order]
         return df
 
     # -- online orders -----------------------------------------------------------------------
     def online(self, bk: pd.DataFrame, ln: pd.DataFrame, products, account_email, device_of):
+        """``online_orders`` and ``order_lines`` of the online baskets up to as_of, with the
+        account's e-mail, phone and device."""
         rng, nz = self.rng, self.cfg.noise
         sel = np.flatnonzero(bk["online"].to_numpy() & (bk["t"].to_numpy() < self.tl.as_of_end))
         person = bk["person"].to_numpy()[sel]
@@ -427,6 +250,8 @@ class SourceBuilder:
 
     # -- POS receipts --------------------------------------------------------------------------
     def pos(self, bk, ln, products, stores):
+        """``pos_receipts`` and ``receipt_lines`` of the store baskets up to as_of, with a loyalty
+        card or phone on some receipts."""
         rng, nz, p = self.rng, self.cfg.noise, self.people
         sel = np.flatnonzero(~bk["online"].to_numpy() & (bk["t"].to_numpy() < self.tl.as_of_end))
         person = bk["person"].to_numpy()[sel]
@@ -536,6 +361,7 @@ class SourceBuilder:
 
     # -- support -------------------------------------------------------------------------------
     def tickets(self, tk: pd.DataFrame):
+        """``support_tickets`` up to as_of, with the contact the customer wrote from."""
         rng, nz = self.rng, self.cfg.noise
         b = self.cfg.behaviour
         sel = np.flatnonzero(tk["t"].to_numpy() < self.tl.as_of_end)
@@ -570,51 +396,3 @@ class SourceBuilder:
         self._truth("support_tickets", tid, person)
         self.times["support_tickets"] = tk["t"].to_numpy()[sel]
         return out
-
-
-#: share of households of 2+ with a shared family computer, and how often the others use it
-FAMILY_DEVICE_SHARE = 0.30
-FAMILY_DEVICE_USE = 0.25
-
-
-class Devices:
-    """Each person's devices (1-3) and the cookie ids that rotate on each device."""
-
-    def __init__(self, people: pd.DataFrame, rng: np.random.Generator):
-        n = len(people)
-        online = people["online_share"].to_numpy()
-        self.n_dev = 1 + rng.binomial(2, np.clip(online, 0.05, 0.9))
-        self.first = np.concatenate([[0], np.cumsum(self.n_dev)[:-1]])
-        total = int(self.n_dev.sum())
-        self.device_ids = hex_ids(rng, total, 8)
-        self.cookie_life = rng.uniform(45, 420, total)
-        self.cookie_phase = rng.uniform(0, 1, total)
-        self.seed = int(rng.integers(2**31))
-        self.n = n
-        # some households share a family computer: the first device of the household's head
-        hh = people["_hh"].to_numpy()
-        rank = people["household_rank"].to_numpy()
-        head = np.zeros(hh.max() + 1, dtype=np.int64)
-        head[hh[rank == 0]] = np.flatnonzero(rank == 0)
-        shares = (people["household_size"].to_numpy() > 1) & (
-            rng.random(hh.max() + 1) < FAMILY_DEVICE_SHARE
-        )[hh]
-        self.family_device = np.where(shares & (rank > 0), self.first[head[hh]], -1)
-
-    def device_index(self, person: np.ndarray, t: np.ndarray, stream: int = 0) -> np.ndarray:
-        """Which device each event or order used: mostly the person's first, sometimes another
-        of theirs, and in some households the family computer."""
-        r = np.random.default_rng([self.seed, len(person), stream])
-        main = r.random(len(person)) < 0.7
-        other = r.integers(0, 1 << 30, len(person)) % self.n_dev[person]
-        own = self.first[person] + np.where(main, 0, other)
-        fam = self.family_device[person]
-        return np.where((fam >= 0) & (r.random(len(person)) < FAMILY_DEVICE_USE), fam, own)
-
-    def device_of(self, person: np.ndarray, t: np.ndarray) -> pa.Array:
-        return pick(self.device_ids, self.device_index(person, t))
-
-    def cookie_of(self, dev: np.ndarray, t: np.ndarray) -> pa.Array:
-        """The cookie a device carried at time ``t``: renewed every ``cookie_life`` days."""
-        epoch = np.floor(t / self.cookie_life[dev] + self.cookie_phase[dev]).astype(np.int64)
-        return hex_of(hash64(dev.astype(np.int64) * 4096 + epoch, self.seed), 14)

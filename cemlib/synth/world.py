@@ -18,26 +18,17 @@ from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED, DEFAULT_WORLD_EN
 from cemlib.errors import InputError
 from cemlib.synth import behaviour as bh
 from cemlib.synth.catalog import (
-    CATEGORIES,
-    CATEGORY_CODES,
     build_products,
-    seasonality_matrix,
 )
 from cemlib.synth.config import SynthConfig
 from cemlib.synth.defects import inject_defects
+from cemlib.synth.devices import Devices
 from cemlib.synth.memory import peak_gib, release, rss_gib
-from cemlib.synth.noise import cat, zfill
 from cemlib.synth.people import make_people
-from cemlib.synth.sources import (
-    CATEGORY_NAMES,
-    EVENT_TYPES,
-    Devices,
-    SourceBuilder,
-    coded,
-    pick,
-    s,
-    stores_table,
-)
+from cemlib.synth.pools import stores_table
+from cemlib.synth.sources import SourceBuilder
+from cemlib.synth.text import s
+from cemlib.synth.truth import truth_tables
 
 log = logging.getLogger(__name__)
 
@@ -218,31 +209,68 @@ def generate(
     tl = bh.Timeline(start_ts, as_of_ts, int(horizon_days))
     whole = bh.Timeline(start_ts, end_ts, 0)  # what is generated
     ref_end = bh.Timeline(start_ts, joined_by_ts, 0).as_of_end
-    root = np.random.SeedSequence(int(seed))
-    # (the tenth stream, the web events' noise, is apart so that they are built only up to
-    # as_of: a later world draws the same values for them first)
-    r_people, r_latent, r_life, r_bk, r_lines, r_web, r_src, r_def, r_prod, r_web_src = (
-        np.random.default_rng(x) for x in root.spawn(10)
-    )
+    rng = _streams(seed)
     t_start = time.perf_counter()
-    products = build_products(r_prod)
-    people, pref = make_people(int(n_people), r_people, cfg, start_ts, joined_by_ts)
+    w = _behaviour(int(n_people), rng, cfg, start_ts, joined_by_ts, whole, t_start)
+    src = _accounts(w, rng["src"], cfg, whole, ref_end)
+    truth = truth_tables(
+        w["people"], w["pref"], w["lat"], w["drop"], w["first_bad"], w["tickets"], w["bk"],
+        w["ln"], w["ev"], w["products"], w["stores"], tl,
+        in_crm=w["in_crm"], account_email=w["account_email"],
+    )  # fmt: skip
+    truth = {k: _compact(v) for k, v in truth.items()}
+    _mark("future truth", t_start)
+    sources = _sources(w, src, tl, rng["web_src"], t_start)
+    keep = _rows_by(src, tl.as_of_end)
+    truth["record_person"] = src.record_person_table(keep)
+    del src
+    _present_only(truth, w["people"])
+    _mark("record truth", t_start)
+    sources, truth["defects"] = _cut(sources, keep, defects, rng["def"], cfg, whole)
+    _mark("defects", t_start)
+    return SyntheticWorld(sources, truth, int(seed), as_of_ts, start_ts, int(horizon_days), cfg)
+
+
+#: the random streams of a world, one per part, spawned from the seed in this order
+_STREAMS = ("people", "latent", "life", "bk", "lines", "web", "src", "def", "prod", "web_src")
+
+
+def _streams(seed: int) -> dict[str, np.random.Generator]:
+    """One generator per part of the world (the tenth, the web events' noise, is apart so
+    that they are built only up to as_of: a later world draws the same values for them
+    first)."""
+    root = np.random.SeedSequence(int(seed))
+    return {
+        name: np.random.default_rng(x) for name, x in zip(_STREAMS, root.spawn(10), strict=True)
+    }
+
+
+def _behaviour(n_people, rng, cfg, start_ts, joined_by_ts, whole, t_start) -> dict:
+    """The people and everything they do over the whole generated period: the products,
+    latent rates, lifetimes and tickets, baskets, lines and web events."""
+    products = build_products(rng["prod"])
+    people, pref = make_people(n_people, rng["people"], cfg, start_ts, joined_by_ts)
     _mark("people", t_start)
     joined = people["joined_at"].to_numpy().astype("datetime64[s]")
     t0 = (joined - start_ts.to_datetime64().astype("datetime64[s]")).astype(np.int64) / bh.DAY
     people["_t0"] = t0
-
-    lat = bh.latent(people, r_latent, cfg)
-    drop, first_bad, tickets = bh.lifetimes_and_tickets(people, lat, r_life, cfg, whole)
-    bk = bh.baskets(people, pref, lat, drop, r_bk, cfg, whole)
+    lat = bh.latent(people, rng["latent"], cfg)
+    drop, first_bad, tickets = bh.lifetimes_and_tickets(people, lat, rng["life"], cfg, whole)
+    bk = bh.baskets(people, pref, lat, drop, rng["bk"], cfg, whole)
     _mark("baskets", t_start)
-    ln = bh.lines(bk, pref, products, r_lines, cfg)
+    ln = bh.lines(bk, pref, products, rng["lines"], cfg)
     _mark("lines", t_start)
-    ev = bh.web_events(people, pref, bk, ln, drop, products, r_web, cfg, whole)
+    ev = bh.web_events(people, pref, bk, ln, drop, products, rng["web"], cfg, whole)
     _mark("events", t_start)
+    return {"products": products, "people": people, "pref": pref, "lat": lat, "drop": drop,
+            "first_bad": first_bad, "tickets": tickets, "bk": bk, "ln": ln, "ev": ev}  # fmt: skip
 
-    # who has a CRM record and which e-mail their account uses (decided by the population
-    # period, not by as_of: the same in every cut)
+
+def _accounts(w: dict, r_src, cfg, whole, ref_end) -> SourceBuilder:
+    """Who has a CRM record and which e-mail their account uses (decided by the population
+    period, not by as_of: the same in every cut), the devices and the stores; adds them to
+    ``w`` and returns the builder of the source tables."""
+    people, bk = w["people"], w["bk"]
     src = SourceBuilder(people, whole, r_src, cfg, ref_end=ref_end)
     n = len(people)
     hist = bk["t"].to_numpy() < ref_end
@@ -255,44 +283,32 @@ def generate(
     )
     email, email2 = people["email"].to_numpy(), people["email2"].to_numpy()
     use2 = pd.notna(email2) & (r_src.random(n) < 0.15)
-    account_email = np.where(in_crm, np.where(use2, email2, email), None)
-    devices = Devices(people, r_src)
-    stores = stores_table(r_src)
+    w["in_crm"] = in_crm
+    w["account_email"] = np.where(in_crm, np.where(use2, email2, email), None)
+    w["devices"] = Devices(people, r_src)
+    w["stores"] = stores_table(r_src)
+    return src
 
-    truth = _truth(
-        people,
-        pref,
-        lat,
-        drop,
-        first_bad,
-        tickets,
-        bk,
-        ln,
-        ev,
-        products,
-        stores,
-        tl,
-        in_crm,
-        account_email,
-    )
-    truth = {k: _compact(v) for k, v in truth.items()}
-    _mark("future truth", t_start)
 
+def _sources(w: dict, src: SourceBuilder, tl, r_web_src, t_start) -> dict[str, pd.DataFrame]:
+    """The source tables before the cut at as_of (web events are built up to it); frees the
+    baskets, lines and events of ``w`` as soon as their tables exist."""
+    products, account_email, devices = w["products"], w["account_email"], w.pop("devices")
     sources: dict[str, pd.DataFrame] = {}
-    sources["crm_contacts"] = src.crm(in_crm, account_email)
+    sources["crm_contacts"] = src.crm(w["in_crm"], account_email)
     _mark("crm", t_start)
+    bk, ln = w.pop("bk"), w.pop("ln")
     sources["online_orders"], sources["order_lines"] = src.online(
         bk, ln, products, account_email, devices.device_of
     )
-    sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, stores)
-    del bk, ln  # free the intermediates as soon as their tables exist
+    sources["pos_receipts"], sources["receipt_lines"] = src.pos(bk, ln, products, w["stores"])
+    del bk, ln
     _mark("orders+pos", t_start)
     sources["web_events"] = src.web(
-        ev, products, account_email, devices, until=tl.as_of_end, rng=r_web_src
+        w.pop("ev"), products, account_email, devices, until=tl.as_of_end, rng=r_web_src
     )
-    del ev
     _mark("web", t_start)
-    sources["support_tickets"] = src.tickets(tickets)
+    sources["support_tickets"] = src.tickets(w.pop("tickets"))
     sources["products"] = pd.DataFrame(
         {
             "sku": s(products["sku"]),
@@ -302,33 +318,21 @@ def generate(
             "margin": products["margin"].to_numpy(),
         }
     )
-    keep = _rows_by(src, tl.as_of_end)
-    record_person = src.record_person_table(keep)
-    del tickets, src, devices
+    return sources
 
-    truth["record_person"] = record_person
-    _present_only(truth, people)
-    _mark("record truth", t_start)
+
+_DEFECT_COLUMNS = (("table", "string"), ("source_row", "int64"), ("record_id", "string"),
+                   ("column", "string"), ("defect", "string"), ("value", "string"))  # fmt: skip
+
+
+def _cut(sources, keep, defects: bool, r_def, cfg, whole) -> tuple[dict, pd.DataFrame]:
+    """The sources cut to the rows dated up to as_of (``keep``), with their defects injected
+    when ``defects``; and ``truth.defects``."""
     if defects:
-        sources, truth["defects"] = inject_defects(sources, r_def, cfg.defects, whole, keep)
-    else:
-        for name, k in keep.items():
-            sources[name] = sources[name].iloc[:k].reset_index(drop=True)
-        truth["defects"] = pd.DataFrame(
-            {
-                c: pd.Series(dtype=t)
-                for c, t in (
-                    ("table", "string"),
-                    ("source_row", "int64"),
-                    ("record_id", "string"),
-                    ("column", "string"),
-                    ("defect", "string"),
-                    ("value", "string"),
-                )
-            }
-        )
-    _mark("defects", t_start)
-    return SyntheticWorld(sources, truth, int(seed), as_of_ts, start_ts, int(horizon_days), cfg)
+        return inject_defects(sources, r_def, cfg.defects, whole, keep)
+    for name, k in keep.items():
+        sources[name] = sources[name].iloc[:k].reset_index(drop=True)
+    return sources, pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DEFECT_COLUMNS})
 
 
 def _rows_by(src: SourceBuilder, end: float) -> dict[str, int]:
@@ -368,169 +372,3 @@ def _compact(df: pd.DataFrame) -> pd.DataFrame:
                 v = v.astype(pd.StringDtype("pyarrow"))
         out[col] = v
     return pd.DataFrame(out)
-
-
-def _truth(
-    people,
-    pref,
-    lat,
-    drop,
-    first_bad,
-    tickets,
-    bk,
-    ln,
-    ev,
-    products,
-    stores,
-    tl,
-    in_crm,
-    account_email,
-):
-    """The truth tables known before the sources are built: people, preferences, the future."""
-    n = len(people)
-    drop_dt = np.where(
-        drop <= tl.end, tl.to_datetime(np.minimum(drop, tl.end)), np.datetime64("NaT")
-    )
-    hist_t = tickets[tickets["t"] < tl.as_of_end]
-    n_tickets = np.bincount(hist_t["person"], minlength=n)
-    n_bad = np.bincount(hist_t["person"], weights=hist_t["bad"].astype(float), minlength=n).astype(
-        int
-    )
-    top = np.argsort(-pref, axis=1)[:, :3]
-    codes = np.array(CATEGORY_CODES)
-    p = people
-    people_t = pd.DataFrame(
-        {
-            "person_id": p["person_id"],
-            "first_name": p["first_name"],
-            "last_name": p["last_name"],
-            "middle_name": p["middle_name"],
-            "gender": p["gender"],
-            "birth_date": p["birth_date"],
-            # age at as_of (people are drawn with their age at the end of the joining period)
-            "age": np.round(
-                (tl.as_of.to_datetime64() - p["birth_date"].to_numpy().astype("datetime64[D]"))
-                .astype("timedelta64[D]")
-                .astype(np.int64)
-                / 365.25,
-                1,
-            ),
-            "city": p["city"],
-            "region": p["region"],
-            "metro": p["metro"],
-            "household_id": p["household_id"],
-            "household_size": p["household_size"],
-            "address": p["address_street"]
-            + ", д. "
-            + p["address_house"].astype(str)
-            + ", кв. "
-            + p["address_flat"].astype(str),
-            "phone": "+7" + pd.Series(p["phone_digits"]).astype(str),
-            "phone2": np.where(
-                p["phone2_digits"] >= 0, "+7" + p["phone2_digits"].astype(str), None
-            ),
-            "email": p["email"],
-            "email2": p["email2"],
-            "account_email": account_email,
-            "in_crm": in_crm,
-            "loyalty_member": p["loyalty_member"],
-            "loyalty_card": np.where(
-                p["loyalty_card_no"] >= 0, p["loyalty_card_no"].astype(str), None
-            ),
-            "segment": p["segment"],
-            "online_share": p["online_share"],
-            "joined_at": p["joined_at"],
-            "purchase_rate": np.round(lat["purchase_rate"].to_numpy(), 4),
-            "dropout_rate": np.round(lat["dropout_rate"].to_numpy(), 5),
-            "n_tickets": n_tickets,
-            "n_bad_tickets": n_bad,
-            "first_bad_ticket_at": np.where(
-                np.isfinite(first_bad) & (first_bad < tl.as_of_end),
-                tl.to_datetime(np.where(np.isfinite(first_bad), first_bad, 0)),
-                np.datetime64("NaT"),
-            ),
-            "true_dropout_date": pd.to_datetime(drop_dt).normalize(),
-            "alive_at_as_of": drop >= tl.as_of_end,
-            "alive_at_horizon_end": drop > tl.end,
-            "top_categories": pd.Series(codes[top[:, 0]])
-            + "|"
-            + codes[top[:, 1]]
-            + "|"
-            + codes[top[:, 2]],
-        }
-    )
-    people_t["true_dropout_date"] = people_t["true_dropout_date"].astype("datetime64[s]")
-
-    prefs = pd.DataFrame(np.round(pref, 4), columns=list(CATEGORY_CODES))
-    prefs.insert(0, "person_id", p["person_id"].to_numpy())
-
-    bt = bk["t"].to_numpy()
-    fut = np.flatnonzero((bt >= tl.as_of_end) & (bt < tl.end))
-    person_ids = p["person_id"]
-    f_person = bk["person"].to_numpy()[fut]
-    f_orders = pd.DataFrame(
-        {
-            "future_order_id": s(cat("F", zfill(np.arange(1, len(fut) + 1), 9))),
-            "person_id": s(pick(person_ids, f_person)),
-            "ts": tl.to_datetime(bk["t"].to_numpy()[fut]),
-            "channel": coded(["store", "online"], bk["online"].to_numpy()[fut].astype(np.int8)),
-        }
-    )
-    pos = np.full(len(bk), -1)
-    pos[fut] = np.arange(len(fut))
-    lsel = np.flatnonzero(pos[ln["basket"].to_numpy()] >= 0)
-    lb = pos[ln["basket"].to_numpy()[lsel]]
-    sku = ln["sku_idx"].to_numpy()[lsel]
-    qty = ln["quantity"].to_numpy()[lsel]
-    price = ln["price"].to_numpy()[lsel]
-    ci = products["_ci"].to_numpy()[sku]
-    f_lines = pd.DataFrame(
-        {
-            "future_order_id": s(pick(f_orders["future_order_id"], lb)),
-            "person_id": s(pick(person_ids, f_person[lb])),
-            "ts": f_orders["ts"].to_numpy()[lb],
-            "channel": f_orders["channel"].take(lb).reset_index(drop=True),
-            "sku": coded(products["sku"], sku),
-            "category": coded(CATEGORY_NAMES, ci),
-            "category_code": coded(CATEGORY_CODES, ci),
-            "quantity": qty,
-            "price": price,
-            "amount": np.round(qty * price, 2),
-        }
-    )
-    amount = np.bincount(lb, weights=qty * price, minlength=len(fut))
-    f_orders["n_lines"] = np.bincount(lb, minlength=len(fut))
-    f_orders["amount"] = np.round(amount, 2)
-
-    et = ev["t"].to_numpy()
-    fsel = np.flatnonzero((et >= tl.as_of_end) & (et < tl.end))
-    fsel = fsel[np.lexsort((ev["person"].to_numpy()[fsel], ev["t"].to_numpy()[fsel]))]
-    f_events = pd.DataFrame(
-        {
-            "person_id": s(pick(person_ids, ev["person"].to_numpy()[fsel])),
-            "ts": tl.to_datetime(ev["t"].to_numpy()[fsel]),
-            "event_type": coded(EVENT_TYPES, ev["etype"].to_numpy()[fsel]),
-            "sku": coded(products["sku"], ev["sku_idx"].to_numpy()[fsel]),
-            "category": coded(CATEGORY_NAMES, ev["category"].to_numpy()[fsel]),
-        }
-    )
-
-    season = seasonality_matrix()
-    categories = pd.DataFrame(
-        {
-            "category_code": list(CATEGORY_CODES),
-            "category": [c.name for c in CATEGORIES],
-            "repeat_days": [c.repeat_days for c in CATEGORIES],
-            "cross_sell": ["|".join(c.cross_sell) for c in CATEGORIES],
-            **{f"season_{m + 1:02d}": np.round(season[m], 3) for m in range(12)},
-        }
-    )
-    return {
-        "people": people_t,
-        "preferences": prefs,
-        "future_orders": f_orders,
-        "future_lines": f_lines,
-        "future_events": f_events,
-        "categories": categories,
-        "stores": stores.drop(columns=["_city_idx"]),
-    }

@@ -43,7 +43,7 @@ def test_baseline_metrics_on_the_held_out_window():
 def test_verdict_names_the_baseline_and_the_caveats_in_words():
     from types import SimpleNamespace
 
-    from cemlib.churn.plots import risk_table, verdict_of
+    from cemlib.churn.report import risk_table, verdict_of
 
     scores = pd.DataFrame({
         "risk_segment": ["low", "high", "medium", "high"], "p_purchase": [0.9, 0.1, 0.5, 0.2],

@@ -201,7 +201,7 @@ def test_in_memory_typed_frames_stage_like_files(tmp_path):
 
 def test_report_on_a_folder_source(russian_export, tmp_path):
     from cemlib.collect.report import (
-        headline_figures,
+        headlines,
         masked_examples,
         summary_markdown,
         verdict_of,
@@ -217,7 +217,7 @@ def test_report_on_a_folder_source(russian_export, tmp_path):
         "Not in the source (optional): pos_receipts, receipt_lines, support_tickets, products."
         in text
     )
-    figures = headline_figures(result)
+    figures = headlines(result)
     assert figures["rows loaded"] == 10
     v = verdict_of(result)
     assert v["status"] == "warning"  # web_events has its header only

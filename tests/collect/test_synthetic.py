@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cemlib.collect import collect
-from cemlib.collect.report import headline_figures, summary_markdown
+from cemlib.collect.report import headlines, summary_markdown
 from cemlib.synth import generate
 from cemlib.warehouse import Warehouse
 
@@ -52,7 +52,7 @@ def test_unparsed_values_are_the_injected_defects(synthetic):
 
 def test_figures_and_summary(synthetic):
     result, _, world = synthetic
-    figures = headline_figures(result)
+    figures = headlines(result)
     assert figures["rows loaded"] == sum(len(f) for f in world.sources.values())
     receipts = world.sources["pos_receipts"]
     text = summary_markdown(result)

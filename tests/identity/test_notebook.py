@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from cemlib.collect import collect
 from cemlib.warehouse import Warehouse
+from tests.warehouses import checked_world
 
 NB = str(Path(__file__).resolve().parents[2] / "notebooks" / "02_profiles.ipynb")
 
@@ -21,7 +21,7 @@ def test_notebook_stored_without_outputs():
 def test_notebook_runs_and_writes_identity_tables(tmp_path):
     papermill = pytest.importorskip("papermill")
     wh_path = tmp_path / "cem.duckdb"
-    collect(source="synthetic", warehouse=str(wh_path), n_people=600, seed=3, progress=False)
+    checked_world(wh_path, n_people=600, seed=3, as_of="2025-06-30")  # stages 00 and 01
     out = tmp_path / "out.ipynb"
     heads = tmp_path / "h.json"
     papermill.execute_notebook(

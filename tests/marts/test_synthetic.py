@@ -9,10 +9,9 @@ AS_OF = "2025-06-30"
 
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory):
-    from cemlib.collect.stage import collect
+    from tests.warehouses import checked_world
 
-    path = tmp_path_factory.mktemp("marts") / "w.duckdb"
-    collect("synthetic", warehouse=path, n_people=400, seed=2, as_of=AS_OF, progress=False)
+    path = checked_world(tmp_path_factory.mktemp("marts") / "w.duckdb", n_people=400, seed=2)
     with Warehouse(path) as w:
         yield w
 
@@ -20,9 +19,9 @@ def wh(tmp_path_factory):
 def test_lines_are_conserved_and_keyed_by_the_true_person(wh):
     tx = profile_transactions(wh, AS_OF, key="person")
     n_lines = wh.sql(
-        """SELECT (SELECT count(*) FROM staging.order_lines l JOIN staging.online_orders o
+        """SELECT (SELECT count(*) FROM clean.order_lines l JOIN clean.online_orders o
                    USING (order_id) WHERE o.ordered_at < TIMESTAMP '2025-07-01')
-                + (SELECT count(*) FROM staging.receipt_lines l JOIN staging.pos_receipts r
+                + (SELECT count(*) FROM clean.receipt_lines l JOIN clean.pos_receipts r
                    USING (receipt_id) WHERE r.purchased_at < TIMESTAMP '2025-07-01') AS n"""
     )["n"].iloc[0]
     assert len(tx) + tx.attrs["unmapped_lines"] == n_lines

@@ -11,7 +11,7 @@ def wh(tmp_path):
     w = Warehouse(tmp_path / "w.duckdb")
     kw = {"run_id": "t", "as_of": "2025-06-30"}
     w.write_table(
-        "staging",
+        "clean",
         "online_orders",
         pd.DataFrame(
             {
@@ -24,7 +24,7 @@ def wh(tmp_path):
         **kw,
     )
     w.write_table(
-        "staging",
+        "clean",
         "order_lines",
         pd.DataFrame(
             {
@@ -37,7 +37,7 @@ def wh(tmp_path):
         **kw,
     )
     w.write_table(
-        "staging",
+        "clean",
         "pos_receipts",
         pd.DataFrame(
             {
@@ -50,7 +50,7 @@ def wh(tmp_path):
         **kw,
     )
     w.write_table(
-        "staging",
+        "clean",
         "receipt_lines",
         pd.DataFrame(
             {"receipt_id": [1, 2], "sku": ["B", "A"], "quantity": [3, 1], "price": [40.0, 90.0]}
@@ -58,7 +58,7 @@ def wh(tmp_path):
         **kw,
     )
     w.write_table(
-        "staging",
+        "clean",
         "products",
         pd.DataFrame(
             {
@@ -71,7 +71,7 @@ def wh(tmp_path):
         **kw,
     )
     w.write_table(
-        "staging",
+        "clean",
         "support_tickets",
         pd.DataFrame(
             {
@@ -83,7 +83,7 @@ def wh(tmp_path):
         **kw,
     )
     w.write_table(
-        "staging",
+        "clean",
         "crm_contacts",
         pd.DataFrame(
             {
@@ -151,20 +151,18 @@ def test_missing_map_is_clear_error(tmp_path):
         profile_transactions(w)
 
 
-def test_customer_key_follows_identity_map(tmp_path):
-    from cemlib.marts import customer_key
-    from cemlib.warehouse import Warehouse
-
+def test_marts_read_clean_tables_only(tmp_path):
+    """Without the quality stage's clean.* tables the marts stop with the stage to run; they
+    never read staging.* in their place."""
+    orders = pd.DataFrame({"order_id": ["O1"], "ordered_at": [pd.Timestamp("2025-01-05")]})
+    lines = pd.DataFrame({"order_id": ["O1"], "sku": ["S1"], "quantity": [1], "price": [9.0]})
+    truth = pd.DataFrame({"source_table": ["online_orders"], "record_id": ["O1"],
+                          "person_id": ["P1"]})  # fmt: skip
     with Warehouse(tmp_path / "k.duckdb") as wh:
-        assert customer_key(wh) == "person"
-        wh.write_table(
-            "identity",
-            "map",
-            pd.DataFrame(
-                {"source_table": ["crm_contacts"], "record_id": ["C1"], "profile_id": ["P1"]}
-            ),
-            run_id="r",
-            as_of="2025-06-30",
-        )
-        assert customer_key(wh) == "profile"
-        assert customer_key(wh, use_truth_profiles=True) == "person"
+        wh.write_table("staging", "online_orders", orders, run_id="r", as_of="2025-06-30")
+        wh.write_table("staging", "order_lines", lines, run_id="r", as_of="2025-06-30")
+        wh.write_table("truth", "record_person", truth, run_id="r", as_of="2025-06-30")
+        with pytest.raises(InputError, match=r"no clean\.\* tables: run the quality stage"):
+            profile_transactions(wh, key="person")
+        with pytest.raises(InputError, match=r"no clean\.\* tables"):
+            profile_covariates(wh, "2025-06-30", key="person")

@@ -31,10 +31,9 @@ def test_notebook_is_stored_without_outputs_with_tagged_parameters():
 def test_notebook_executes_on_a_small_world(tmp_path):
     import papermill as pm
 
-    from cemlib.collect.stage import collect
+    from tests.warehouses import checked_world
 
-    wh = tmp_path / "w.duckdb"
-    collect("synthetic", warehouse=wh, n_people=1200, seed=3, as_of="2025-06-30", progress=False)
+    wh = checked_world(tmp_path / "w.duckdb", n_people=1200, seed=3)
     heads = tmp_path / "h.json"
     pm.execute_notebook(
         str(NOTEBOOK),

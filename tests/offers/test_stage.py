@@ -3,24 +3,21 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from cemlib.offers.report import headlines
 from cemlib.warehouse import Warehouse
+from tests.warehouses import checked_world
 
 AS_OF = "2025-06-30"
 
 
 @pytest.fixture(scope="module")
 def offers_wh(tmp_path_factory):
-    from cemlib.collect.stage import collect
-
-    path = tmp_path_factory.mktemp("offers") / "w.duckdb"
-    collect("synthetic", warehouse=path, n_people=1500, seed=5, as_of=AS_OF, progress=False)
-    return path
+    return checked_world(tmp_path_factory.mktemp("offers") / "w.duckdb", n_people=1500, seed=5)
 
 
 def test_stage_writes_next_offers_with_consented_channels_only(offers_wh):
     from cemlib.offers.stage import (
         OFFER_COLUMNS,
-        headline_figures,
         profile_consent_table,
         run_stage,
     )
@@ -46,7 +43,7 @@ def test_stage_writes_next_offers_with_consented_channels_only(offers_wh):
     m = res.metrics
     assert m.loc["model", "ndcg@10"] > m.drop(index="model")["ndcg@10"].max()
     assert "synthetic truth" in res.evaluation and 0 < res.candidate_recall <= 1
-    h = headline_figures(res)
+    h = headlines(res)
     assert h["profiles with offers"] == n_profiles and h["lift over best baseline"] > 1
     assert pd.api.types.is_float_dtype(mart["score"])
 
@@ -60,7 +57,7 @@ def test_stage_on_resolved_profiles_skips_anonymous_events(offers_wh):
         events = profile_events(wh, AS_OF, key="profile")
         n_events = int(
             wh.sql(
-                "SELECT count(*) AS n FROM staging.web_events "
+                "SELECT count(*) AS n FROM clean.web_events "
                 "WHERE ts IS NOT NULL AND CAST(ts AS TIMESTAMP) < TIMESTAMP '2025-07-01'"
             )["n"].iloc[0]
         )

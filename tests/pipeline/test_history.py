@@ -8,7 +8,7 @@ import re
 from cemlib.cli.run import _alert_exit
 from cemlib.pipeline.history import figure_series, history_section, sparkline
 from cemlib.pipeline.index import render_reports_index
-from cemlib.pipeline.result import RunResult, StageResult
+from cemlib.pipeline.result import RunResult, StageStatus
 
 
 def _run(tmp_path, run_id: str, started: str, auc: float, alerts: list | None) -> RunResult:
@@ -19,7 +19,7 @@ def _run(tmp_path, run_id: str, started: str, auc: float, alerts: list | None) -
     return RunResult(
         run_id=run_id, as_of="2025-06-30", status="ok", started_at=started, finished_at=started,
         duration=1.0, run_dir=str(run_dir), config={}, config_yaml="", git={}, versions={},
-        stages=[StageResult("05", "05_monitor", "Monitor", "ok",
+        stages=[StageStatus("05", "05_monitor", "Monitor", "ok",
                             headlines={"graded churn auc": auc, "previous run": "x",
                                        "only once": 1.0 if run_id == "b" else "n/a"})],
     )  # fmt: skip

@@ -12,7 +12,7 @@ from cemlib.pipeline.index import (
     write_reports_index,
     write_run_index,
 )
-from cemlib.pipeline.result import RunResult, StageResult
+from cemlib.pipeline.result import RunResult, StageStatus
 
 
 def _run(run_id: str, started: str, status: str = "ok", **headlines) -> RunResult:
@@ -29,13 +29,13 @@ def _run(run_id: str, started: str, status: str = "ok", **headlines) -> RunResul
         git={"commit": "0123456789abcdef0123", "branch": "main", "dirty": True},
         versions={"python": "3.11.2", "papermill": "2.7.0"},
         stages=[
-            StageResult(
+            StageStatus(
                 "00", "00_collect", "Collection", "ok", duration=12.5,
                 notebook="00_collect.ipynb", html="00_collect.html",
                 html_code="00_collect.code.html", headlines=headlines,
                 parameters={"run_id": run_id, "headlines_path": "/secret/path.json"},
             ),
-            StageResult("01", "01_quality", "Quality", status,
+            StageStatus("01", "01_quality", "Quality", status,
                         error={"kind": "exception", "code_cell": 3, "execution_count": 4,
                                "ename": "KeyError", "evalue": "'phone'",
                                "source_line": "df['phone']"} if status == "failed" else None),

@@ -1,4 +1,5 @@
-"""Figures and generated text of the churn notebook (each figure titled, axes labelled)."""
+"""What the churn notebook shows: the headline figures, the verdict, generated text, tables and
+figures (each titled, axes labelled)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
+from cemlib.churn.stage import ChurnStageResult
 from cemlib.reports import label as _label
 
 
 def plot_forest(table: pd.DataFrame, value: str, title: str):
+    """A forest plot of ``table[value]`` per covariate with its 95% interval (hazard ratios, acceleration factors)."""
     t = table.sort_values(value)
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(t) + 1.5))
     y = np.arange(len(t))
@@ -36,6 +39,7 @@ def plot_forest(table: pd.DataFrame, value: str, title: str):
 
 
 def plot_calibration(tables: dict[int, pd.DataFrame], title: str):
+    """Predicted against observed purchase probability by decile, one line per horizon in days."""
     fig, ax = plt.subplots(figsize=(6, 5))
     for h, t in sorted(tables.items()):
         ax.plot(t["predicted"], t["observed"], "o-", label=f"{h} days")
@@ -48,6 +52,7 @@ def plot_calibration(tables: dict[int, pd.DataFrame], title: str):
 
 
 def plot_distributions(scores: pd.DataFrame):
+    """Customers per risk segment, and the distribution of the purchase probability."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     order = ["high", "medium", "low"]
     counts = scores["risk_segment"].value_counts().reindex(order).fillna(0)
@@ -64,6 +69,8 @@ def plot_distributions(scores: pd.DataFrame):
 
 
 def summary_markdown(result, horizon: int, discount: float) -> str:
+    """The summary paragraph of the churn report: customers scored, risk segments, expected
+    purchases, revenue and CLV over ``horizon`` days discounted at ``discount`` a year."""
     s = result.scores
     m = result.model
     seg = (
@@ -87,6 +94,8 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
 
 
 def truth_markdown(truth: dict, horizon: int) -> str:
+    """The evaluation in words: the held-out year of the profiles' own purchases, or the
+    synthetic future, and what neither can count."""
     if not truth:
         return "No synthetic truth in the warehouse: evaluation against the future is skipped."
     holdout = truth.get("evaluation") == "holdout"
@@ -243,3 +252,47 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
         "comparison": comparison,
         "caveats": caveats,
     }
+
+
+def top_at_risk(scores: pd.DataFrame, n: int = 15) -> pd.DataFrame:
+    """The most valuable customers among the high-risk segment, by historic spend x CLV."""
+    risky = scores[scores["risk_segment"] == "high"].copy()
+    risky["historic_value"] = risky["mean_amount"] * risky["n_purchases"]
+    return risky.sort_values("historic_value", ascending=False).head(n)[
+        [
+            "customer_id",
+            "n_purchases",
+            "recency_days",
+            "historic_value",
+            "p_purchase",
+            "clv",
+            "risk_segment",
+        ]
+    ]
+
+
+def headlines(result: ChurnStageResult) -> dict:
+    """The figures the run index shows for the churn stage (customers scored,
+    high-risk share, expected purchases, revenue and CLV, evaluation figures).
+    """
+    s = result.scores
+    out = {
+        "customers scored": int(len(s)),
+        "high-risk share": float((s["risk_segment"] == "high").mean()),
+        "expected purchases (main horizon)": float(s["expected_purchases"].sum()),
+        "expected revenue (main horizon)": float(s["expected_revenue"].sum()),
+        "discounted CLV (main horizon)": float(s["clv"].sum()),
+        "model": f"{result.model.prob_model_.family_} AFT",
+    }
+    t = result.truth
+    prefix = "holdout" if t.get("evaluation") == "holdout" else "truth"
+    for k in ("auc", "rmse", "predicted_total", "actual_total", "total_error", "harrell_c"):
+        if k in t:
+            out[f"{prefix} {k}"] = float(np.round(t[k], 4))
+    for k in ("unattributable_orders", "new_customer_purchases"):
+        if k in t:
+            out[f"{prefix} {k}"] = int(t[k])
+    for k in ("dropout_concordance", "dropout_concordance_alive", "person_future_total_error"):
+        if k in t:
+            out[f"truth {k}"] = float(np.round(t[k], 4))
+    return out

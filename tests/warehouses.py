@@ -1,0 +1,25 @@
+"""Warehouses as the pipeline leaves them, for the tests of later stages: the real stages run
+on a small synthetic world (no table is faked), through the stage contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cemlib.collect
+import cemlib.quality
+from cemlib.warehouse import Warehouse
+
+AS_OF = "2025-06-30"
+
+
+def checked_world(
+    path: str | Path, *, n_people: int, seed: int, as_of: str = AS_OF, run_id: str = "t"
+) -> Path:
+    """The synthetic world of ``n_people`` collected (stage 00) and checked (stage 01) into
+    ``path``: ``raw.*``, ``staging.*``, ``truth.*``, ``clean.*`` and ``quarantine.*``."""
+    path = Path(path)
+    cemlib.collect.run(path, run_id=run_id, as_of=as_of, seed=seed, n_people=n_people,
+                       progress=False)  # fmt: skip
+    with Warehouse(path) as wh:
+        cemlib.quality.run(wh, run_id=run_id, as_of=as_of, seed=seed, progress=False)
+    return path
