@@ -134,6 +134,75 @@ class IdentityResult:
     changes: pd.DataFrame | None = None
 
 
+def _late_records(records: pd.DataFrame, as_of: str | None) -> np.ndarray:
+    """Which records are dated after ``as_of`` (left out of the resolution: no leakage)."""
+    late = np.zeros(len(records), dtype=bool)
+    if as_of is not None:
+        cut = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+        late = (records["updated_at"] >= cut).fillna(False).to_numpy(dtype=bool)
+    return late
+
+
+def _by_source(rmap: pd.DataFrame, attached: pd.Series) -> pd.DataFrame:
+    """Records, attached and unattached per source table."""
+    src_codes, src_names = pd.factorize(rmap["source_table"], sort=True)
+    by_source = pd.DataFrame(
+        {
+            "source_table": np.asarray(src_names, dtype=object),
+            "records": np.bincount(src_codes, minlength=len(src_names)),
+            "attached": np.bincount(
+                src_codes, weights=attached.to_numpy(), minlength=len(src_names)
+            ).astype(np.int64),
+        }
+    )
+    by_source["unattached"] = by_source["records"] - by_source["attached"]
+    return by_source
+
+
+def _figures(
+    rmap: pd.DataFrame, links: pd.DataFrame, resolver: IdentityResolver, n_resolved: int
+) -> dict:
+    """The stage's headline figures (without its seconds and memory)."""
+    attached = rmap["profile_id"].notna()
+    reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()  # None: attached
+    unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
+    if n_resolved < len(rmap):
+        unattached_by_reason["after_as_of"] = len(rmap) - n_resolved
+    return {
+        "records": len(rmap),
+        "attached_records": int(attached.sum()),
+        "unattached_records": int((~attached).sum()),
+        "unattached_by_reason": unattached_by_reason,
+        "profiles": int(rmap["profile_id"].nunique()),
+        "links": len(links),
+        "links_accepted": int(links["accepted"].sum()),
+        "links_refused_by_chain_guard": int((resolver.links_["refused_by"] == "guard").sum()),
+        "links_refused_by_constraint": int(
+            resolver.links_["refused_by"].isin(["constraint", "bridge"]).sum()
+        ),
+        "match_threshold": resolver.threshold_,
+        "constraints": list(resolver.constraints_),
+        "guarded_identifiers": len(resolver.guarded_),
+        "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
+        "by_source": _by_source(rmap, attached),
+    }
+
+
+class _Laps:
+    """Seconds and resident memory (GiB) after each step of the stage."""
+
+    def __init__(self) -> None:
+        self.clock = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self.memory: dict[str, float] = {}
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self.clock, 2)
+        self.memory[step] = round(rss_gib(), 2)  # resident after the step (GiB)
+        self.clock = now
+
+
 def resolve_sources(
     tables: dict[str, pd.DataFrame],
     *,
@@ -151,18 +220,7 @@ def resolve_sources(
     get no profile in the map. ``consume=True`` frees each table from ``tables`` once
     prepared (see :func:`source_records`).
     """
-    clock = time.perf_counter()
-    seconds: dict[str, float] = {}
-
-    memory: dict[str, float] = {}
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 2)
-        memory[step] = round(rss_gib(), 2)  # resident after the step (GiB)
-        clock = now
-
+    lap = _Laps()
     records = source_records(tables, consume=consume)
     lap("prepare")
     n_records = len(records)
@@ -174,12 +232,9 @@ def resolve_sources(
         copy=False,
     )
     records_in = records
-    late = np.zeros(n_records, dtype=bool)
-    if as_of is not None:
-        cut = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-        late = (records["updated_at"] >= cut).fillna(False).to_numpy(dtype=bool)
-        if late.any():
-            records_in = records[~late].reset_index(drop=True)
+    late = _late_records(records, as_of)
+    if late.any():
+        records_in = records[~late].reset_index(drop=True)
     del records  # the per-record frame is the stage's largest object: hold one, not two
     resolver = IdentityResolver(
         guard=guard,
@@ -202,47 +257,14 @@ def resolve_sources(
     # ids passed beside the stage's frame: a column added and dropped would copy it
     profiles = golden_records(records_in, profile_id=resolved)
     lap("golden_records")
-    attached = rmap["profile_id"].notna()
-    src_codes, src_names = pd.factorize(rmap["source_table"], sort=True)
-    by_source = pd.DataFrame(
-        {
-            "source_table": np.asarray(src_names, dtype=object),
-            "records": np.bincount(src_codes, minlength=len(src_names)),
-            "attached": np.bincount(
-                src_codes, weights=attached.to_numpy(), minlength=len(src_names)
-            ).astype(np.int64),
-        }
-    )
-    by_source["unattached"] = by_source["records"] - by_source["attached"]
     links = resolver.link_table()
     lap("links")
-    reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()  # None: attached
-    unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
-    if len(records_in) < n_records:
-        unattached_by_reason["after_as_of"] = n_records - len(records_in)
-    figures = {
-        "records": len(rmap),
-        "attached_records": int(attached.sum()),
-        "unattached_records": int((~attached).sum()),
-        "unattached_by_reason": unattached_by_reason,
-        "profiles": int(rmap["profile_id"].nunique()),
-        "links": len(links),
-        "links_accepted": int(links["accepted"].sum()),
-        "links_refused_by_chain_guard": int((resolver.links_["refused_by"] == "guard").sum()),
-        "links_refused_by_constraint": int(
-            resolver.links_["refused_by"].isin(["constraint", "bridge"]).sum()
-        ),
-        "match_threshold": resolver.threshold_,
-        "constraints": list(resolver.constraints_),
-        "guarded_identifiers": len(resolver.guarded_),
-        "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
-        "by_source": by_source,
-        "seconds": seconds,
-        "resident_gib": memory,
-    }
+    figures = _figures(rmap, links, resolver, len(records_in))
+    figures["seconds"] = lap.seconds
+    figures["resident_gib"] = lap.memory
     evaluation = None
     if truth is not None:
-        scored = rmap[attached]
+        scored = rmap[rmap["profile_id"].notna()]
         evaluation = evaluate(scored, truth)
     return IdentityResult(
         map=rmap,
@@ -368,6 +390,23 @@ def run_stage(
         **(increment["counts"] if increment else {}),
     }  # fmt: skip
     carry_ids(wh, result, run_id=run_id, as_of=as_of)
+    _write_tables(wh, result, run_id=run_id, as_of=as_of)
+    remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
+    write_state(wh, None if increment else result.resolver.prepared_, fingerprint=fingerprint,
+                resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
+                new_rows=increment and increment["new_in"],
+                removed=increment and increment["removed"])  # fmt: skip
+    result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
+    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
+    result.evaluation = evaluate_warehouse(wh)
+    if not keep_records:
+        _drop_records(result)
+    return result
+
+
+def _write_tables(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
+    """``identity.map``, ``links``, ``profiles``, ``guarded``, ``registry`` and ``changes``,
+    in one transaction."""
     profiles = result.profiles.copy()
     profiles["sources"] = profiles["sources"].map(lambda v: list(v))
     wh.write_tables(
@@ -385,23 +424,17 @@ def run_stage(
         run_id=run_id,
         as_of=as_of,
     )
-    del profiles
-    remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
-    write_state(wh, None if increment else result.resolver.prepared_, fingerprint=fingerprint,
-                resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
-                new_rows=increment and increment["new_in"],
-                removed=increment and increment["removed"])  # fmt: skip
-    result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
-    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
-    result.evaluation = evaluate_warehouse(wh)
-    if not keep_records:
-        result.map = result.map.iloc[:0]
-        res = result.resolver
-        for attr in ("prepared_", "labels_", "node_of_record_", "ambiguous_", "household_",
-                     "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
-            if hasattr(res, attr):
-                setattr(res, attr, None)
-    return result
+
+
+def _drop_records(result: IdentityResult) -> None:
+    """Release the per-record objects of ``result`` once written (the map emptied, the
+    resolver's per-record arrays None): the report needs profiles, links and nodes."""
+    result.map = result.map.iloc[:0]
+    res = result.resolver
+    for attr in ("prepared_", "labels_", "node_of_record_", "ambiguous_", "household_",
+                 "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
+        if hasattr(res, attr):
+            setattr(res, attr, None)
 
 
 def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
