@@ -278,12 +278,16 @@ def refusal(
     )
 
 
-def check_stage(stage, cfg) -> str | None:
-    """The runner's hook before a stage starts: the refusal line, or None to run it."""
+def check_stage(stage, cfg, warehouse: str | Path | None = None) -> str | None:
+    """The runner's hook before a stage starts: the refusal line, or None to run it.
+
+    ``warehouse``: the file the stage will read, the run's working copy (it holds what the
+    stages before wrote in this run); default ``cfg.warehouse_path``.
+    """
     return refusal(
         stage.name,
         cfg.memory_limit_bytes,
-        warehouse=cfg.warehouse_path,
+        warehouse=warehouse or cfg.warehouse_path,
         n_people=cfg.n_people,
         synthetic=cfg.source == "synthetic",
     )

@@ -377,7 +377,7 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
                 reason=missing, error={"kind": "inputs", "ename": "MissingInput",
                                        "evalue": missing},
             )  # fmt: skip
-        elif refusal := budget.check_stage(stage, cfg):  # would not fit in memory_limit
+        elif refusal := budget.check_stage(stage, cfg, copy.path):  # would not fit
             result = StageResult(
                 stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
                 reason=refusal,
