@@ -164,13 +164,21 @@ def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run
 
 
 def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> None:
+    """``frame``'s prepared columns into ``identity.prepared`` (``verb``: create or insert),
+    scanned by DuckDB as an Arrow table (the Arrow strings and categories of the frame
+    without copies; scanning the pandas frame cost +0.7 GiB at 200,000 people)."""
+    import pyarrow as pa
+
     cols = []
     for c in PREPARED_COLUMNS:
         if c == "updated_at":
             cols.append(f'CAST("{c}" AS TIMESTAMP) AS "{c}"')
         else:
             cols.append(f'CAST("{c}" AS VARCHAR) AS "{c}"')
-    con.register("_inc_prepared", frame[list(PREPARED_COLUMNS)])
+    table = pa.Table.from_pandas(
+        pd.DataFrame({c: frame[c] for c in PREPARED_COLUMNS}, copy=False), preserve_index=False
+    )
+    con.register("_inc_prepared", table)
     try:
         con.execute(
             f"{verb} SELECT {', '.join(cols)}, CAST(? AS VARCHAR) AS _run_id, "
@@ -179,6 +187,7 @@ def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> 
         )
     finally:
         con.unregister("_inc_prepared")
+        del table
 
 
 def removed_records(wh, tables_of: dict[str, tuple[str, str]]) -> pd.DataFrame:

@@ -247,6 +247,8 @@ def run_stage(
     carry_ids(wh, result, run_id=run_id, as_of=as_of)
     _write_tables(wh, result, run_id=run_id, as_of=as_of)
     remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
+    if not keep_records:  # written: the map is not needed for the state and the evaluation
+        result.map = result.map.iloc[:0]
     write_state(wh, None if increment else result.resolver.prepared_, fingerprint=fingerprint,
                 resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
                 new_rows=increment and increment["new_in"],
