@@ -134,6 +134,17 @@ def test_a_stage_is_estimated_from_what_the_stages_before_wrote_in_the_same_run(
     assert not warehouse.exists()  # a failed run publishes nothing
 
 
+def test_every_stage_has_a_measured_cost():
+    """A stage added to the pipeline without a cost would never be refused: its kernel could
+    die in the OOM killer instead."""
+    from cemlib.pipeline.stages import STAGES
+
+    assert sorted(budget.COSTS) == sorted(s.name for s in STAGES)
+    for name, cost in budget.COSTS.items():
+        assert cost.fixed > 0 and cost.bytes_per_row > 0, name
+        assert cost.measured, name
+
+
 def test_memory_limit_and_temp_directory_reach_the_stage_kernels_duckdb(tmp_path):
     nb_dir = tmp_path / "nb"
     spill = tmp_path / "spill"
