@@ -195,10 +195,16 @@ def _mb(path: Path) -> float | None:
 
 
 def _warehouse_mb(path: Path) -> float | None:
-    if not path.is_file():
+    """Size of the warehouse and its WAL; during a run, of the run's working copy
+    (``.<name>.run-<run_id>.<pid>``, see cemlib.pipeline.isolation), which is what the stages
+    write until the run publishes it."""
+    copies = sorted(path.parent.glob(f".{path.name}.run-*"))
+    copies = [c for c in copies if c.is_file() and not c.name.endswith((".wal", ".tmp"))]
+    target = copies[-1] if copies else path
+    if not target.is_file():
         return None
-    size = path.stat().st_size
-    wal = path.with_name(path.name + ".wal")
+    size = target.stat().st_size
+    wal = target.with_name(target.name + ".wal")
     if wal.is_file():
         size += wal.stat().st_size
     return round(size / 1e6, 1)

@@ -192,6 +192,10 @@ COSTS: dict[str, StageCost] = {
         tuple(f"clean.{t}" for t in (*_LINES, "web_events")), 1.28 * GIB, 259.0,
         "538,296 rows: 1.39 GiB, 5,444,623 rows: 2.42 GiB",
     ),
+    "05_monitor": StageCost(
+        tuple(f"staging.{t}" for t in _IDENTITY + _LINES), 0.33 * GIB, 68.0,
+        "702,597 rows: 0.37 GiB, 7,022,353 rows: 0.72 GiB",
+    ),
 }  # fmt: skip
 
 _ADVICE = (
@@ -278,12 +282,16 @@ def refusal(
     )
 
 
-def check_stage(stage, cfg) -> str | None:
-    """The runner's hook before a stage starts: the refusal line, or None to run it."""
+def check_stage(stage, cfg, warehouse: str | Path | None = None) -> str | None:
+    """The runner's hook before a stage starts: the refusal line, or None to run it.
+
+    ``warehouse``: the file the stage will read, the run's working copy (it holds what the
+    stages before wrote in this run); default ``cfg.warehouse_path``.
+    """
     return refusal(
         stage.name,
         cfg.memory_limit_bytes,
-        warehouse=cfg.warehouse_path,
+        warehouse=warehouse or cfg.warehouse_path,
         n_people=cfg.n_people,
         synthetic=cfg.source == "synthetic",
     )

@@ -196,67 +196,21 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
     )
     kept = _greedy_overlap(overlap)
 
-    taken = set(reg["profile_id"].astype(str))
-    ids: dict[str, str] = {}
-    split_from: dict[str, str] = {}
-    best_old = overlap.drop_duplicates("cluster").set_index("cluster")["old"]
-    for c in clusters:
-        if c in kept:
-            ids[c] = kept[c]
-            continue
-        ids[c] = _fresh_id(c, taken, run_id)
-        taken.add(ids[c])
-        if c in best_old.index:  # a part of an old profile whose id another part kept
-            split_from[ids[c]] = best_old[c]
-
+    ids, split_from = _name_clusters(clusters, kept, overlap, reg, run_id)
     # old ids no cluster kept: where did their records go?
     used = set(kept.values())
     lost = overlap[~overlap["old"].isin(used)]
     successor = lost.drop_duplicates("old").set_index("old")["cluster"].map(ids)
     n_parts = lost.groupby("old").size()
-    present_old = set(overlap["old"])
-    live_before = reg.loc[reg["status"].isin([ACTIVE, DORMANT]), "profile_id"]
-    absent = sorted(set(live_before) - present_old)
-    unattached: dict[str, int] = {}
-    if absent:  # its records may still be here, attached to no profile (or after as_of)
-        register("_ids_absent", pd.DataFrame({"old": pd.Series(absent, dtype=object)}))
-        unattached = dict(con.execute(
-            f"SELECT p.old, count(*) FROM {prev_sql} p JOIN _ids_absent USING (old) "
-            f"JOIN {_sql_map('_ids_new_all', 'cluster', attached=False)} n USING (s, r) "
-            "GROUP BY 1"
-        ).fetchall())  # fmt: skip
+    absent, unattached = _absent_ids(con, register, prev_sql, overlap, reg)
     dormant = [o for o in absent if unattached.get(o)]
     retired = [o for o in absent if not unattached.get(o)]
-
-    reg = reg.set_index("profile_id")
-    for old, into in successor.items():
-        reg.loc[old, ["status", "merged_into"]] = [MERGED if n_parts[old] == 1 else SPLIT, into]
-    for old in retired:
-        reg.loc[old, "status"] = RETIRED
-    for old in dormant:
-        reg.loc[old, "status"] = DORMANT
-    kept_ids = list(kept.values())
-    reg.loc[kept_ids, "status"] = ACTIVE
-    reg.loc[kept_ids, "last_run_id"] = run_id
-    reg.loc[kept_ids, "last_seen"] = as_of
     new_ids = [ids[c] for c in clusters if c not in kept]
-    fresh = _rows(new_ids, status=ACTIVE, run_id=run_id, as_of=as_of)
-    fresh["split_from"] = [split_from.get(i) for i in fresh["profile_id"]]
-    parts = [typed_registry(reg.reset_index()), typed_registry(fresh)]
-    registry_out = typed_registry(pd.concat([p for p in parts if len(p)], ignore_index=True))
+    registry_out = _next_registry(reg, successor, n_parts, retired, dormant, kept, new_ids,
+                                  split_from, run_id=run_id, as_of=as_of)  # fmt: skip
 
     ends = _link_ends(con, register, links, new_sql, prev_sql)
-    register("_ids_final", pd.DataFrame({"cluster": pd.Series(list(ids), dtype=object),
-                                         "final": pd.Series(list(ids.values()), dtype=object)}))  # fmt: skip
-    moved = con.execute(
-        f"SELECT p.old, f.final, f.cluster, count(*) AS n_moved FROM {new_sql} nw "
-        f"JOIN {prev_sql} p USING (s, r) JOIN _ids_final f ON f.cluster = nw.cluster "
-        "WHERE p.old <> f.final GROUP BY ALL ORDER BY 1, 2"
-    ).df()
-    still = set(kept.values())
-    moved = moved[moved["old"].isin(still)]
-    not_split = [split_from.get(f) != o for o, f in zip(moved["old"], moved["final"], strict=True)]
-    moved = moved.loc[pd.Series(not_split, index=moved.index, dtype=bool)]
+    moved = _moved_records(con, register, ids, new_sql, prev_sql, kept, split_from)
     absent_n = {o: int(unattached.get(o, 0)) for o in absent}
     changes = _describe(ends, overlap, kept, ids, successor, n_parts, split_from, absent_n,
                         moved)  # fmt: skip
@@ -274,6 +228,79 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
         "retired": len(retired),
     }
     return IdAssignment(ids, registry_out, changes, counts)
+
+
+def _name_clusters(clusters, kept, overlap, reg, run_id) -> tuple[dict, dict]:
+    """The id of each new cluster (the old id it kept, else a fresh one) and, for a fresh id
+    that is a part of an old profile whose id another part kept, that old id."""
+    taken = set(reg["profile_id"].astype(str))
+    ids: dict[str, str] = {}
+    split_from: dict[str, str] = {}
+    best_old = overlap.drop_duplicates("cluster").set_index("cluster")["old"]
+    for c in clusters:
+        if c in kept:
+            ids[c] = kept[c]
+            continue
+        ids[c] = _fresh_id(c, taken, run_id)
+        taken.add(ids[c])
+        if c in best_old.index:  # a part of an old profile whose id another part kept
+            split_from[ids[c]] = best_old[c]
+    return ids, split_from
+
+
+def _absent_ids(con, register, prev_sql, overlap, reg) -> tuple[list, dict]:
+    """Live old ids none of whose records is in a new cluster, and how many of their records
+    are still here, attached to no profile (or after as_of)."""
+    present_old = set(overlap["old"])
+    live_before = reg.loc[reg["status"].isin([ACTIVE, DORMANT]), "profile_id"]
+    absent = sorted(set(live_before) - present_old)
+    unattached: dict[str, int] = {}
+    if absent:  # its records may still be here, attached to no profile (or after as_of)
+        register("_ids_absent", pd.DataFrame({"old": pd.Series(absent, dtype=object)}))
+        unattached = dict(con.execute(
+            f"SELECT p.old, count(*) FROM {prev_sql} p JOIN _ids_absent USING (old) "
+            f"JOIN {_sql_map('_ids_new_all', 'cluster', attached=False)} n USING (s, r) "
+            "GROUP BY 1"
+        ).fetchall())  # fmt: skip
+    return absent, unattached
+
+
+def _next_registry(
+    reg, successor, n_parts, retired, dormant, kept, new_ids, split_from, *, run_id, as_of
+) -> pd.DataFrame:
+    """The registry after this run: old ids merged, split, retired, dormant or kept active,
+    and a row per fresh id."""
+    reg = reg.set_index("profile_id")
+    for old, into in successor.items():
+        reg.loc[old, ["status", "merged_into"]] = [MERGED if n_parts[old] == 1 else SPLIT, into]
+    for old in retired:
+        reg.loc[old, "status"] = RETIRED
+    for old in dormant:
+        reg.loc[old, "status"] = DORMANT
+    kept_ids = list(kept.values())
+    reg.loc[kept_ids, "status"] = ACTIVE
+    reg.loc[kept_ids, "last_run_id"] = run_id
+    reg.loc[kept_ids, "last_seen"] = as_of
+    fresh = _rows(new_ids, status=ACTIVE, run_id=run_id, as_of=as_of)
+    fresh["split_from"] = [split_from.get(i) for i in fresh["profile_id"]]
+    parts = [typed_registry(reg.reset_index()), typed_registry(fresh)]
+    return typed_registry(pd.concat([p for p in parts if len(p)], ignore_index=True))
+
+
+def _moved_records(con, register, ids, new_sql, prev_sql, kept, split_from) -> pd.DataFrame:
+    """Records that moved from a surviving old profile to another final one (a split part's
+    records excepted): old id, final id, cluster, how many."""
+    register("_ids_final", pd.DataFrame({"cluster": pd.Series(list(ids), dtype=object),
+                                         "final": pd.Series(list(ids.values()), dtype=object)}))  # fmt: skip
+    moved = con.execute(
+        f"SELECT p.old, f.final, f.cluster, count(*) AS n_moved FROM {new_sql} nw "
+        f"JOIN {prev_sql} p USING (s, r) JOIN _ids_final f ON f.cluster = nw.cluster "
+        "WHERE p.old <> f.final GROUP BY ALL ORDER BY 1, 2"
+    ).df()
+    still = set(kept.values())
+    moved = moved[moved["old"].isin(still)]
+    not_split = [split_from.get(f) != o for o, f in zip(moved["old"], moved["final"], strict=True)]
+    return moved.loc[pd.Series(not_split, index=moved.index, dtype=bool)]
 
 
 def _rows(ids, *, status: str, run_id: str, as_of: dt.date) -> pd.DataFrame:

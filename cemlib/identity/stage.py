@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cemlib.errors import InputError
-from cemlib.frames import fetch_frame
 from cemlib.identity.evaluate import evaluate, evaluate_warehouse
 from cemlib.identity.golden import golden_records
 from cemlib.identity.incremental import (
@@ -27,95 +25,10 @@ from cemlib.identity.incremental import (
 )
 from cemlib.identity.registry import assign_ids
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
-from cemlib.identity.roles import (
-    as_string,
-    concat_categoricals,
-    prepare_records,
-    shared_values,
-)
+from cemlib.identity.roles import as_string
 from cemlib.identity.rules import HubGuard
-from cemlib.progress import progress
+from cemlib.identity.sources import SOURCE_ROLES, read_sources, source_records, source_schemas
 from cemlib.synth.memory import rss_gib
-
-#: id column and role map of each source table (roles whose column is absent are skipped)
-SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
-    "crm_contacts": (
-        "contact_id",
-        {
-            "first_name": "first_name",
-            "last_name": "last_name",
-            "middle_name": "middle_name",
-            "full_name": "full_name",
-            "birth_date": "birth_date",
-            "phone": "phone",
-            "email": "email",
-            "city": "city",
-            "loyalty_card": "loyalty_card",
-            "updated_at": "registered_at",
-        },
-    ),
-    "online_orders": (
-        "order_id",
-        {
-            "email": "email",
-            "phone": "phone",
-            "device_id": "device_id",
-            "address": "delivery_address",
-            "updated_at": "ordered_at",
-        },
-    ),
-    "pos_receipts": (
-        "receipt_id",
-        {"loyalty_card": "loyalty_card", "phone": "phone", "updated_at": "purchased_at"},
-    ),
-    "web_events": ("event_id", {"device_id": "device_id", "email": "email", "updated_at": "ts"}),
-    "support_tickets": (
-        "ticket_id",
-        {"phone": "phone", "email": "email", "updated_at": "created_at"},
-    ),
-}
-
-
-def _prepare_tables(tables: dict[str, pd.DataFrame], consume: bool) -> list[pd.DataFrame]:
-    parts = []
-    for name, (id_col, roles) in progress(SOURCE_ROLES.items(), desc="prepare", leave=False):
-        df = tables.pop(name, None) if consume else tables.get(name)
-        if df is None:
-            continue
-        if id_col not in df.columns:
-            raise InputError("id column missing", source=name, column=id_col)
-        present = {r: c for r, c in roles.items() if c in df.columns}
-        dup = as_string(df[id_col]).duplicated()
-        if dup.any():
-            # a repeated id is one record (the quality stage quarantines them in clean.*)
-            df = df[~dup.to_numpy()]
-        parts.append(prepare_records(df, present, id_column=id_col, source=name))
-        del df
-    return parts
-
-
-def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) -> pd.DataFrame:
-    """Prepared records of every source table present in ``tables`` (one frame, all rows).
-
-    ``consume=True`` removes each table from ``tables`` once prepared, so that its memory is
-    freed before the next one is read (when the caller holds no other reference to it).
-    Identifier values shared by several tables are normalized once (:func:`shared_values`).
-    """
-    with shared_values():
-        parts = _prepare_tables(tables, consume)
-    if not parts:
-        raise InputError("no source table with identifiers", source="identity")
-    # column by column, each part's column freed once joined: the peak is the result plus one
-    # column, not twice the result (pd.concat of whole frames)
-    columns = {}
-    for c in list(parts[0].columns):
-        values = [part.pop(c) for part in parts]
-        if isinstance(values[0].dtype, pd.CategoricalDtype):
-            columns[c] = pd.Series(concat_categoricals([v.array for v in values]))
-        else:
-            columns[c] = pd.concat(values, ignore_index=True)
-        del values
-    return pd.DataFrame(columns, copy=False)
 
 
 @dataclass
@@ -132,6 +45,75 @@ class IdentityResult:
     #: the lasting ids (:mod:`cemlib.identity.registry`), set by :func:`run_stage`
     registry: pd.DataFrame | None = None
     changes: pd.DataFrame | None = None
+
+
+def _late_records(records: pd.DataFrame, as_of: str | None) -> np.ndarray:
+    """Which records are dated after ``as_of`` (left out of the resolution: no leakage)."""
+    late = np.zeros(len(records), dtype=bool)
+    if as_of is not None:
+        cut = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+        late = (records["updated_at"] >= cut).fillna(False).to_numpy(dtype=bool)
+    return late
+
+
+def _by_source(rmap: pd.DataFrame, attached: pd.Series) -> pd.DataFrame:
+    """Records, attached and unattached per source table."""
+    src_codes, src_names = pd.factorize(rmap["source_table"], sort=True)
+    by_source = pd.DataFrame(
+        {
+            "source_table": np.asarray(src_names, dtype=object),
+            "records": np.bincount(src_codes, minlength=len(src_names)),
+            "attached": np.bincount(
+                src_codes, weights=attached.to_numpy(), minlength=len(src_names)
+            ).astype(np.int64),
+        }
+    )
+    by_source["unattached"] = by_source["records"] - by_source["attached"]
+    return by_source
+
+
+def _figures(
+    rmap: pd.DataFrame, links: pd.DataFrame, resolver: IdentityResolver, n_resolved: int
+) -> dict:
+    """The stage's headline figures (without its seconds and memory)."""
+    attached = rmap["profile_id"].notna()
+    reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()  # None: attached
+    unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
+    if n_resolved < len(rmap):
+        unattached_by_reason["after_as_of"] = len(rmap) - n_resolved
+    return {
+        "records": len(rmap),
+        "attached_records": int(attached.sum()),
+        "unattached_records": int((~attached).sum()),
+        "unattached_by_reason": unattached_by_reason,
+        "profiles": int(rmap["profile_id"].nunique()),
+        "links": len(links),
+        "links_accepted": int(links["accepted"].sum()),
+        "links_refused_by_chain_guard": int((resolver.links_["refused_by"] == "guard").sum()),
+        "links_refused_by_constraint": int(
+            resolver.links_["refused_by"].isin(["constraint", "bridge"]).sum()
+        ),
+        "match_threshold": resolver.threshold_,
+        "constraints": list(resolver.constraints_),
+        "guarded_identifiers": len(resolver.guarded_),
+        "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
+        "by_source": _by_source(rmap, attached),
+    }
+
+
+class _Laps:
+    """Seconds and resident memory (GiB) after each step of the stage."""
+
+    def __init__(self) -> None:
+        self.clock = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self.memory: dict[str, float] = {}
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = round(now - self.clock, 2)
+        self.memory[step] = round(rss_gib(), 2)  # resident after the step (GiB)
+        self.clock = now
 
 
 def resolve_sources(
@@ -151,18 +133,7 @@ def resolve_sources(
     get no profile in the map. ``consume=True`` frees each table from ``tables`` once
     prepared (see :func:`source_records`).
     """
-    clock = time.perf_counter()
-    seconds: dict[str, float] = {}
-
-    memory: dict[str, float] = {}
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[step] = round(now - clock, 2)
-        memory[step] = round(rss_gib(), 2)  # resident after the step (GiB)
-        clock = now
-
+    lap = _Laps()
     records = source_records(tables, consume=consume)
     lap("prepare")
     n_records = len(records)
@@ -174,12 +145,9 @@ def resolve_sources(
         copy=False,
     )
     records_in = records
-    late = np.zeros(n_records, dtype=bool)
-    if as_of is not None:
-        cut = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-        late = (records["updated_at"] >= cut).fillna(False).to_numpy(dtype=bool)
-        if late.any():
-            records_in = records[~late].reset_index(drop=True)
+    late = _late_records(records, as_of)
+    if late.any():
+        records_in = records[~late].reset_index(drop=True)
     del records  # the per-record frame is the stage's largest object: hold one, not two
     resolver = IdentityResolver(
         guard=guard,
@@ -202,47 +170,14 @@ def resolve_sources(
     # ids passed beside the stage's frame: a column added and dropped would copy it
     profiles = golden_records(records_in, profile_id=resolved)
     lap("golden_records")
-    attached = rmap["profile_id"].notna()
-    src_codes, src_names = pd.factorize(rmap["source_table"], sort=True)
-    by_source = pd.DataFrame(
-        {
-            "source_table": np.asarray(src_names, dtype=object),
-            "records": np.bincount(src_codes, minlength=len(src_names)),
-            "attached": np.bincount(
-                src_codes, weights=attached.to_numpy(), minlength=len(src_names)
-            ).astype(np.int64),
-        }
-    )
-    by_source["unattached"] = by_source["records"] - by_source["attached"]
     links = resolver.link_table()
     lap("links")
-    reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()  # None: attached
-    unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
-    if len(records_in) < n_records:
-        unattached_by_reason["after_as_of"] = n_records - len(records_in)
-    figures = {
-        "records": len(rmap),
-        "attached_records": int(attached.sum()),
-        "unattached_records": int((~attached).sum()),
-        "unattached_by_reason": unattached_by_reason,
-        "profiles": int(rmap["profile_id"].nunique()),
-        "links": len(links),
-        "links_accepted": int(links["accepted"].sum()),
-        "links_refused_by_chain_guard": int((resolver.links_["refused_by"] == "guard").sum()),
-        "links_refused_by_constraint": int(
-            resolver.links_["refused_by"].isin(["constraint", "bridge"]).sum()
-        ),
-        "match_threshold": resolver.threshold_,
-        "constraints": list(resolver.constraints_),
-        "guarded_identifiers": len(resolver.guarded_),
-        "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
-        "by_source": by_source,
-        "seconds": seconds,
-        "resident_gib": memory,
-    }
+    figures = _figures(rmap, links, resolver, len(records_in))
+    figures["seconds"] = lap.seconds
+    figures["resident_gib"] = lap.memory
     evaluation = None
     if truth is not None:
-        scored = rmap[attached]
+        scored = rmap[rmap["profile_id"].notna()]
         evaluation = evaluate(scored, truth)
     return IdentityResult(
         map=rmap,
@@ -253,64 +188,6 @@ def resolve_sources(
         figures=figures,
         evaluation=evaluation,
     )
-
-
-def _role_columns(id_col: str, roles: dict[str, str | list[str]]) -> list[str]:
-    cols = [id_col]
-    for c in roles.values():
-        for col in [c] if isinstance(c, str) else c:
-            if col not in cols:
-                cols.append(col)
-    return cols
-
-
-def source_schemas(wh) -> dict[str, tuple[str, str]]:
-    """``table -> (schema, id column)``: ``clean`` when present, else ``staging``."""
-    out = {}
-    for name, (id_col, _roles) in SOURCE_ROLES.items():
-        for schema in ("clean", "staging"):
-            if wh.has_table(schema, name):
-                out[name] = (schema, id_col)
-                break
-    return out
-
-
-def read_sources(wh, *, new_only: bool = False) -> dict[str, pd.DataFrame]:
-    """``clean.<table>`` for each source table, ``staging.<table>`` when clean is absent.
-
-    Only the id and role columns are read, text as Arrow strings (:func:`fetch_frame`): the
-    tables' other columns and Python string objects were most of the stage's memory.
-    ``new_only``: only the rows ``identity.prepared`` (the last run's records) lacks.
-    """
-    tables = {}
-    for name, (id_col, roles) in SOURCE_ROLES.items():
-        for schema in ("clean", "staging"):
-            if wh.has_table(schema, name):
-                have = set(
-                    wh.con.execute(
-                        "SELECT column_name FROM information_schema.columns "
-                        "WHERE table_schema = ? AND table_name = ?",
-                        [schema, name],
-                    )
-                    .fetchnumpy()["column_name"]
-                    .tolist()
-                )
-                cols = [c for c in _role_columns(id_col, roles) if c in have]
-                sel = ", ".join(f't."{c}"' for c in cols)
-                query = f'SELECT {sel} FROM {schema}."{name}" t'
-                if new_only:
-                    query += (
-                        " ANTI JOIN (SELECT record_id FROM identity.prepared WHERE source = "
-                        f"'{name}') p ON CAST(t.\"{id_col}\" AS VARCHAR) = p.record_id"
-                    )
-                tables[name] = fetch_frame(wh.con, query)
-                break
-    if not tables:
-        raise InputError(
-            "no clean.* or staging.* source tables; run the collect and quality stages first",
-            source=str(wh.path),
-        )
-    return tables
 
 
 def run_stage(
@@ -368,6 +245,25 @@ def run_stage(
         **(increment["counts"] if increment else {}),
     }  # fmt: skip
     carry_ids(wh, result, run_id=run_id, as_of=as_of)
+    _write_tables(wh, result, run_id=run_id, as_of=as_of)
+    remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
+    if not keep_records:  # written: the map is not needed for the state and the evaluation
+        result.map = result.map.iloc[:0]
+    write_state(wh, None if increment else result.resolver.prepared_, fingerprint=fingerprint,
+                resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
+                new_rows=increment and increment["new_in"],
+                removed=increment and increment["removed"])  # fmt: skip
+    result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
+    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
+    result.evaluation = evaluate_warehouse(wh)
+    if not keep_records:
+        _drop_records(result)
+    return result
+
+
+def _write_tables(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
+    """``identity.map``, ``links``, ``profiles``, ``guarded``, ``registry`` and ``changes``,
+    in one transaction."""
     profiles = result.profiles.copy()
     profiles["sources"] = profiles["sources"].map(lambda v: list(v))
     wh.write_tables(
@@ -385,23 +281,17 @@ def run_stage(
         run_id=run_id,
         as_of=as_of,
     )
-    del profiles
-    remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
-    write_state(wh, None if increment else result.resolver.prepared_, fingerprint=fingerprint,
-                resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
-                new_rows=increment and increment["new_in"],
-                removed=increment and increment["removed"])  # fmt: skip
-    result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
-    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
-    result.evaluation = evaluate_warehouse(wh)
-    if not keep_records:
-        result.map = result.map.iloc[:0]
-        res = result.resolver
-        for attr in ("prepared_", "labels_", "node_of_record_", "ambiguous_", "household_",
-                     "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
-            if hasattr(res, attr):
-                setattr(res, attr, None)
-    return result
+
+
+def _drop_records(result: IdentityResult) -> None:
+    """Release the per-record objects of ``result`` once written (the map emptied, the
+    resolver's per-record arrays None): the report needs profiles, links and nodes."""
+    result.map = result.map.iloc[:0]
+    res = result.resolver
+    for attr in ("prepared_", "labels_", "node_of_record_", "ambiguous_", "household_",
+                 "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
+        if hasattr(res, attr):
+            setattr(res, attr, None)
 
 
 def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):

@@ -49,13 +49,15 @@ def profile_consent(contacts: pd.DataFrame, *, source: str = "consent") -> pd.Da
             if col in contacts.columns
             else pd.Series(pd.NA, index=contacts.index, dtype="boolean")
         )
-    g = out.groupby("customer_id")
-    agg = pd.DataFrame(index=g.size().index)
+    # one vectorised groupby per channel (a Python function per customer took 22 of the
+    # offers stage's 95 s at 20,000 people)
+    key = out["customer_id"]
+    agg = pd.DataFrame(index=out.groupby("customer_id").size().index)
     for ch in CHANNELS:
         col = f"consent_{ch}"
-        any_yes = g[col].apply(lambda s: bool((s == True).any()))  # noqa: E712
-        any_no = g[col].apply(lambda s: bool((s == False).any()))  # noqa: E712
-        agg[col] = any_yes & ~any_no
+        yes = out[col].eq(True).fillna(False).astype(bool)
+        no = out[col].eq(False).fillna(False).astype(bool)
+        agg[col] = yes.groupby(key).any() & ~no.groupby(key).any()
     return agg.reset_index()
 
 

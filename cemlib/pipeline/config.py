@@ -235,7 +235,43 @@ def load_config(
     where = str(path) if path else "config"
     data = read_config_file(path) if path else {}
     errors: list[str] = []
+    top, notebooks = _file_settings(data, where, registry, errors)
+    shared = _apply_overrides(overrides, top, notebooks, registry, errors)
 
+    for stage_name, params in notebooks.items():
+        for name in params:
+            if name in RUN_WIDE_PARAMETERS:
+                errors.append(
+                    f"{stage_name}: {name!r} is a run-wide parameter; set it at the top level"
+                )
+
+    if stages is not None:
+        top["stages"] = stages
+    if out is not None:
+        top["out"] = out
+    if notebooks_dir is not None:
+        top["notebooks_dir"] = notebooks_dir
+
+    values = _check_top(top, where, errors)
+    if errors:
+        raise InputError("invalid run configuration:\n  " + "\n  ".join(errors))
+    run_id = values.pop("run_id", None)
+    cfg = RunConfig(
+        run_id=run_id or default_run_id(now),
+        notebooks=notebooks,
+        shared=shared,
+        run_id_given=run_id is not None,
+        **values,
+    )
+    cfg.stages = [s.name for s in select_stages(cfg.stages, registry)] if cfg.stages else None
+    return cfg
+
+
+def _file_settings(
+    data: dict[str, Any], where: str, registry: Sequence[Stage], errors: list[str]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The run-wide settings and the per-notebook parameters of a config file's mapping
+    (``monitor:`` becoming the monitor notebook's ``alert_*``); problems go to ``errors``."""
     monitor_raw = data.pop("monitor", None) or {}
     notebooks_raw = data.pop("notebooks", None) or {}
     if not isinstance(notebooks_raw, dict):
@@ -270,6 +306,18 @@ def load_config(
         notebooks.setdefault(stage.name, {}).update({str(k): v for k, v in params.items()})
 
     _monitor_section(monitor_raw, notebooks, where, errors)
+    return top, notebooks
+
+
+def _apply_overrides(
+    overrides: Iterable[str],
+    top: dict[str, Any],
+    notebooks: dict[str, dict[str, Any]],
+    registry: Sequence[Stage],
+    errors: list[str],
+) -> dict[str, Any]:
+    """Apply the ``-p`` overrides to ``top`` and ``notebooks`` in place; returns the shared
+    parameters (names no run-wide parameter or setting has: checked against the notebooks)."""
     shared: dict[str, Any] = {}
     for text in overrides:
         try:
@@ -290,34 +338,7 @@ def load_config(
             top[name] = value
         else:
             shared[name] = value
-
-    for stage_name, params in notebooks.items():
-        for name in params:
-            if name in RUN_WIDE_PARAMETERS:
-                errors.append(
-                    f"{stage_name}: {name!r} is a run-wide parameter; set it at the top level"
-                )
-
-    if stages is not None:
-        top["stages"] = stages
-    if out is not None:
-        top["out"] = out
-    if notebooks_dir is not None:
-        top["notebooks_dir"] = notebooks_dir
-
-    values = _check_top(top, where, errors)
-    if errors:
-        raise InputError("invalid run configuration:\n  " + "\n  ".join(errors))
-    run_id = values.pop("run_id", None)
-    cfg = RunConfig(
-        run_id=run_id or default_run_id(now),
-        notebooks=notebooks,
-        shared=shared,
-        run_id_given=run_id is not None,
-        **values,
-    )
-    cfg.stages = [s.name for s in select_stages(cfg.stages, registry)] if cfg.stages else None
-    return cfg
+    return shared
 
 
 def _monitor_section(

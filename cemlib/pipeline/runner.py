@@ -25,14 +25,13 @@ from html import escape
 from pathlib import Path
 from typing import Any, TextIO
 
-import nbformat
-
 from cemlib import budget
 from cemlib.config import project_root
 from cemlib.errors import InputError
 from cemlib.pipeline.config import RunConfig, dump_config, plan_parameters
+from cemlib.pipeline.failure import describe_failure
 from cemlib.pipeline.index import write_reports_index, write_run_index
-from cemlib.pipeline.isolation import PUBLISHED, UNCHANGED, WorkingCopy
+from cemlib.pipeline.isolation import WorkingCopy
 from cemlib.pipeline.meta import git_info, package_versions
 from cemlib.pipeline.render import render_html
 from cemlib.pipeline.result import (
@@ -45,140 +44,23 @@ from cemlib.pipeline.result import (
     now_utc,
     run_status,
 )
-from cemlib.pipeline.stages import STAGES, Stage, check_inputs, matching_tables
+from cemlib.pipeline.settle import runs_of, settle_warehouse
+from cemlib.pipeline.stages import STAGES, Stage, check_inputs
 from cemlib.progress import BATCH_ENV
 from cemlib.reports.headlines import load_headlines
-from cemlib.warehouse import Warehouse
 
 _KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # no TCP / shutdown-interrupt noise in logs
 
 
-# -- failure analysis ---------------------------------------------------------------------------
-def _is_injected(cell: nbformat.NotebookNode) -> bool:
-    tags = cell.get("metadata", {}).get("tags", [])
-    return "injected-parameters" in tags or "papermill-error-cell-tag" in tags
-
-
-def _code_cell_number(nb: nbformat.NotebookNode, index: int) -> int:
-    """1-based position of cell ``index`` among the code cells of the *source* notebook."""
-    n = 0
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and not _is_injected(cell):
-            n += 1
-        if i == index:
-            return n
-    return n
-
-
-def _failing_cell(nb: nbformat.NotebookNode) -> int | None:
-    """Index of the cell that failed: marked by Papermill, holding an error, or last started."""
-    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    for i, c in code:
-        if c.get("metadata", {}).get("papermill", {}).get("exception"):
-            return i
-    for i, c in code:
-        if "raises-exception" in c.get("metadata", {}).get("tags", []):
-            continue  # an error the author expects; Papermill does not stop there either
-        for out in c.get("outputs", []):
-            if out.get("output_type") == "error" and not (
-                out.get("ename") == "SystemExit" and out.get("evalue") in ("", "0")
-            ):
-                return i
-    started = [i for i, c in code if c.get("metadata", {}).get("papermill", {}).get("start_time")]
-    return started[-1] if started else None
-
-
-def _first_line(source: str) -> str:
-    for line in source.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            return line.strip()[:120]
-    return ""
-
-
-def _mark_failure(nb: nbformat.NotebookNode, index: int, ename: str, evalue: str) -> None:
-    """Make a timeout or dead kernel visible in the notebook like Papermill does for errors."""
-    cell = nb.cells[index]
-    cell.setdefault("outputs", []).append(
-        nbformat.v4.new_output(
-            "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
-        )
-    )
-    meta = cell.setdefault("metadata", {}).setdefault("papermill", {})
-    meta["exception"] = True
-    meta["status"] = "failed"
-    count = cell.get("execution_count")
-    where = f"In [{count}]" if count else f"code cell {_code_cell_number(nb, index)}"
-    banner = nbformat.v4.new_markdown_cell(
-        f'<span style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; '
-        f'font-size:2em;">{escape(ename)} at {where}: {escape(evalue)}</span>'
-    )
-    banner.metadata["tags"] = ["papermill-error-cell-tag"]
-    nb.cells.insert(index, banner)
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner.source))
-    nb.cells[0].metadata["tags"] = ["papermill-error-cell-tag"]
-    nb.metadata.setdefault("papermill", {})["exception"] = True
-
-
-def _describe_failure(
-    out_nb: Path, kind: str, exc: BaseException, timeout: float | None
-) -> dict[str, Any]:
-    """The failing cell of ``out_nb`` (annotated in place for timeouts and dead kernels)."""
-    info: dict[str, Any] = {"kind": kind, "ename": type(exc).__name__, "evalue": ""}
-    if kind == "exception":
-        info["ename"] = getattr(exc, "ename", info["ename"])
-        info["evalue"] = str(getattr(exc, "evalue", "") or "")[:300]
-    elif kind == "timeout":
-        info["ename"] = "CellTimeout"
-        info["evalue"] = f"cell ran longer than execution_timeout={timeout:g} s and was stopped"
-    elif kind == "dead kernel":
-        info["ename"] = "DeadKernel"
-        info["evalue"] = "the kernel died while executing this cell (out of memory or a crash?)"
-    else:
-        info["evalue"] = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    if not out_nb.is_file():
-        return info
-    nb = nbformat.read(str(out_nb), as_version=4)
-    index = _failing_cell(nb)
-    if index is None:
-        return info
-    if kind in ("timeout", "dead kernel"):
-        _mark_failure(nb, index, info["ename"], info["evalue"])
-        nbformat.write(nb, str(out_nb))
-        index = _failing_cell(nb)
-    cell = nb.cells[index]
-    info["code_cell"] = _code_cell_number(nb, index)
-    info["execution_count"] = cell.get("execution_count")
-    info["source_line"] = _first_line(cell.get("source", ""))
-    return info
-
-
 # -- one stage ----------------------------------------------------------------------------------
-def execute_stage(
-    stage: Stage,
-    notebook: Path,
-    run_dir: Path,
-    parameters: dict[str, Any],
-    cfg: RunConfig,
-    *,
-    progress: bool = False,
-) -> StageStatus:
-    """Run one notebook with Papermill, render its two HTML reports, collect its headlines."""
+def _papermill(
+    stage: Stage, notebook: Path, out_nb: Path, params: dict[str, Any], cfg: RunConfig,
+    progress: bool,
+) -> tuple[str, BaseException] | None:  # fmt: skip
+    """Execute ``notebook`` into ``out_nb``; None when it ran through, else (kind, error)."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    out_nb = run_dir / stage.notebook
-    headlines_path = run_dir / f"{stage.name}.headlines.json"
-    params = {**parameters, "headlines_path": str(headlines_path)}
-    result = StageStatus(
-        key=stage.key,
-        name=stage.name,
-        title=stage.title,
-        status=OK,
-        depends_on=list(stage.depends_on),
-        started_at=now_utc(),
-        parameters=params,
-    )
-    t0 = time.perf_counter()
     failure: tuple[str, BaseException] | None = None
     # parameters were validated already; Papermill's own parse warnings ("Unable to parse
     # line", "Passed unknown parameter") would only add noise to a scheduled job's log
@@ -216,9 +98,15 @@ def execute_stage(
             os.environ.pop(BATCH_ENV, None)
         else:
             os.environ[BATCH_ENV] = batch_before
-    if failure is not None:
-        result.status = FAILED
-        result.error = _describe_failure(out_nb, *failure, cfg.execution_timeout)
+    return failure
+
+
+def _render_reports(
+    result: StageStatus, stage: Stage, notebook: Path, out_nb: Path, run_dir: Path,
+    cfg: RunConfig,
+) -> None:  # fmt: skip
+    """The stage's two HTML reports (without and with code) into ``run_dir``; a failure to
+    render makes the stage failed."""
     banner = None
     if result.status == FAILED:
         banner = (
@@ -253,6 +141,36 @@ def execute_stage(
             "ename": type(exc).__name__,
             "evalue": str(exc)[:300],
         }
+
+
+def execute_stage(
+    stage: Stage,
+    notebook: Path,
+    run_dir: Path,
+    parameters: dict[str, Any],
+    cfg: RunConfig,
+    *,
+    progress: bool = False,
+) -> StageStatus:
+    """Run one notebook with Papermill, render its two HTML reports, collect its headlines."""
+    out_nb = run_dir / stage.notebook
+    headlines_path = run_dir / f"{stage.name}.headlines.json"
+    params = {**parameters, "headlines_path": str(headlines_path)}
+    result = StageStatus(
+        key=stage.key,
+        name=stage.name,
+        title=stage.title,
+        status=OK,
+        depends_on=list(stage.depends_on),
+        started_at=now_utc(),
+        parameters=params,
+    )
+    t0 = time.perf_counter()
+    failure = _papermill(stage, notebook, out_nb, params, cfg, progress)
+    if failure is not None:
+        result.status = FAILED
+        result.error = describe_failure(out_nb, *failure, cfg.execution_timeout)
+    _render_reports(result, stage, notebook, out_nb, run_dir, cfg)
     try:
         result.headlines = load_headlines(headlines_path)
     except (ValueError, OSError) as exc:
@@ -314,21 +232,10 @@ def _skip_reason(
     return None
 
 
-def run_pipeline(
-    cfg: RunConfig,
-    *,
-    registry: Sequence[Stage] = STAGES,
-    progress: bool | None = None,
-    stream: TextIO | None = None,
-) -> RunResult:
-    """Execute the selected stages of ``cfg`` and write ``reports/<run_id>/``.
-
-    Parameters are validated against every available notebook first (InputError, nothing
-    run). Returns the run; ``result.exit_code`` is non-zero when a stage failed.
-    """
-    stream = stream or sys.stdout
-    if progress is None:
-        progress = bool(getattr(stream, "isatty", lambda: False)())
+def _start_run(cfg: RunConfig, registry: Sequence[Stage]) -> tuple[list, dict, str | None]:
+    """The selected stages, their validated parameters and a kernel warning; InputError
+    (nothing run) when no notebook is there or a parameter does not fit. A run id that was
+    not given gets a suffix when its folder exists (two runs started in the same second)."""
     stages = cfg.selected_stages(registry)
     nb_dir = cfg.notebooks_path
     if not any((nb_dir / s.notebook).is_file() for s in stages):
@@ -346,6 +253,41 @@ def run_pipeline(
             cfg.run_id = f"{base}-{n}"
         for params in plans.values():
             params["run_id"] = cfg.run_id
+    return stages, plans, kernel_warning
+
+
+def _interrupted(run: RunResult, stages, copy: WorkingCopy, say, t_run: float) -> None:
+    """Ctrl-C / SIGTERM: stop the kernel, mark the stages not done, leave the warehouse."""
+    stopped = stop_children()  # a kernel Papermill had no time to shut down
+    if stopped:
+        say(f"stopped {stopped} kernel process(es) of the interrupted stage")
+    for stage in stages[len(run.stages) :]:
+        run.stages.append(
+            StageStatus(stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
+                        reason="interrupted (Ctrl-C or SIGINT)")
+        )  # fmt: skip
+    run.status = "interrupted"
+    settle_warehouse(run, copy, say, publish_it=False)
+    run.finished_at = now_utc()
+    run.duration = round(time.perf_counter() - t_run, 2)
+
+
+def run_pipeline(
+    cfg: RunConfig,
+    *,
+    registry: Sequence[Stage] = STAGES,
+    progress: bool | None = None,
+    stream: TextIO | None = None,
+) -> RunResult:
+    """Execute the selected stages of ``cfg`` and write ``reports/<run_id>/``.
+
+    Parameters are validated against every available notebook first (InputError, nothing
+    run). Returns the run; ``result.exit_code`` is non-zero when a stage failed.
+    """
+    stream = stream or sys.stdout
+    if progress is None:
+        progress = bool(getattr(stream, "isatty", lambda: False)())
+    stages, plans, kernel_warning = _start_run(cfg, registry)
     run_dir = cfg.run_dir
     _prepare_run_dir(run_dir)
 
@@ -383,18 +325,7 @@ def run_pipeline(
                 say(f"note: removed {orphan.name}, the working copy of a run that was killed")
             _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
     except KeyboardInterrupt:
-        stopped = stop_children()  # a kernel Papermill had no time to shut down
-        if stopped:
-            say(f"stopped {stopped} kernel process(es) of the interrupted stage")
-        for stage in stages[len(run.stages) :]:
-            run.stages.append(
-                StageStatus(stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
-                            reason="interrupted (Ctrl-C or SIGINT)")
-            )  # fmt: skip
-        run.status = "interrupted"
-        _settle_warehouse(run, copy, say, publish_it=False)
-        run.finished_at = now_utc()
-        run.duration = round(time.perf_counter() - t_run, 2)
+        _interrupted(run, stages, copy, say, t_run)
         publish()
         write_reports_index(cfg.reports_path)
         say(f"cem run {cfg.run_id}: interrupted")
@@ -404,7 +335,7 @@ def run_pipeline(
         raise
 
     run.status = run_status(run.stages)
-    _settle_warehouse(run, copy, say, publish_it=run.status != FAILED)
+    settle_warehouse(run, copy, say, publish_it=run.status != FAILED)
     run.finished_at = now_utc()
     run.duration = round(time.perf_counter() - t_run, 2)
     publish()
@@ -446,7 +377,7 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
                 reason=missing, error={"kind": "inputs", "ename": "MissingInput",
                                        "evalue": missing},
             )  # fmt: skip
-        elif refusal := budget.check_stage(stage, cfg):  # would not fit in memory_limit
+        elif refusal := budget.check_stage(stage, cfg, copy.path):  # would not fit
             result = StageStatus(
                 stage.key, stage.name, stage.title, FAILED, list(stage.depends_on),
                 reason=refusal,
@@ -462,7 +393,7 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
         detail = f"  {result.error_summary}" if result.status != OK else ""
         say(f"{label} {result.status:<13} {elapsed}{detail}")
         if other and result.status not in (SKIPPED, NOT_AVAILABLE):
-            say(f"{' ' * len(label)} read from other runs: {_runs_of(other)}")
+            say(f"{' ' * len(label)} read from other runs: {runs_of(other)}")
         publish()
 
 
@@ -503,101 +434,3 @@ def stop_children() -> int:
         except (ProcessLookupError, PermissionError):
             continue
     return stopped
-
-
-def _runs_of(tables: dict[str, str], limit: int = 6) -> str:
-    """``identity.map (run a); clean.* (8 tables), raw.crm_contacts (run b)``: a schema whose
-    tables all come from one run is named once."""
-    by_run: dict[str, list[str]] = {}
-    for t, r in sorted(tables.items()):
-        by_run.setdefault(r, []).append(t)
-    parts = []
-    for r, names in by_run.items():
-        schemas: dict[str, list[str]] = {}
-        for t in names:
-            schemas.setdefault(t.split(".", 1)[0], []).append(t)
-        shown = [
-            ts[0] if len(ts) == 1 else f"{s}.* ({len(ts)} tables)" for s, ts in schemas.items()
-        ]
-        text = ", ".join(shown[:limit])
-        if len(shown) > limit:
-            text += f" and {len(shown) - limit} more"
-        parts.append(f"{text} (run {r})")
-    return "; ".join(parts)
-
-
-def _register_run(path: Path, run: RunResult) -> None:
-    """Add the run to ``meta.runs`` of the working copy before it is published: the
-    warehouse's own record of the runs whose tables it holds (the previous one of a scheduled
-    job is the last row)."""
-    stages = ",".join(s.name for s in run.stages if s.status == OK)
-    with Warehouse(path) as wh:
-        wh.con.execute(
-            "CREATE TABLE IF NOT EXISTS meta.runs (run_id VARCHAR, as_of DATE, "
-            "started_at VARCHAR, published_at VARCHAR, stages VARCHAR, run_dir VARCHAR)"
-        )
-        wh.con.execute(
-            "INSERT INTO meta.runs VALUES (?, ?, ?, ?, ?, ?)",
-            [run.run_id, run.as_of, run.started_at, now_utc(), stages, run.run_dir],
-        )
-
-
-def stale_outputs(
-    tables: dict[str, dict], run_id: str, ran: set[str], stages: Sequence[Stage] = STAGES
-) -> dict[str, str]:
-    """Tables of stages this run did not run that were computed from inputs this run
-    replaced: ``{"marts.next_offers": "reads identity.map, rewritten by this run: run
-    04_next_offer"}``. They are still the last successful run's, but no longer match."""
-    fresh = {t for t, v in tables.items() if v.get("run_id") == run_id}
-    out: dict[str, str] = {}
-    for stage in stages:
-        if stage.key in ran:
-            continue
-        rewritten = sorted({t for e in stage.reads for t in matching_tables(e, fresh)})
-        if not rewritten:
-            continue
-        for entry in stage.writes:
-            for t in matching_tables(entry, tables):
-                if tables[t].get("run_id") != run_id:
-                    shown = ", ".join(rewritten[:2]) + (" ..." if len(rewritten) > 2 else "")
-                    out[t] = f"reads {shown}, rewritten by this run: run {stage.name}"
-    return out
-
-
-def _settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool) -> None:
-    """Publish the working copy (every stage that ran was ok) or leave the warehouse as it was,
-    and record in ``run.warehouse`` which run each table of the warehouse now comes from."""
-    if publish_it:
-        if copy.path.is_file():
-            _register_run(copy.path, run)
-        copy.publish()
-        status, kept = PUBLISHED, None
-    else:
-        kept = copy.discard(keep=True)
-        status = UNCHANGED
-    tables: dict[str, dict] = {}
-    if copy.warehouse.is_file():
-        with Warehouse(copy.warehouse, read_only=True) as wh:
-            tables = wh.provenance()
-    run.warehouse = {
-        "path": str(copy.warehouse),
-        "status": status,
-        "kept": str(kept) if kept else None,
-        "tables": tables,
-    }
-    mine = sum(t["run_id"] == run.run_id for t in tables.values())
-    if status == PUBLISHED:
-        say(
-            f"warehouse {copy.warehouse}: published, {mine} of {len(tables)} table(s) from this run"
-        )
-        older = {t: str(v["run_id"]) for t, v in tables.items() if v["run_id"] != run.run_id}
-        if older:
-            say(f"  from earlier runs: {_runs_of(older)}")
-        stale = stale_outputs(tables, run.run_id, {s.key for s in run.stages if s.status == OK})
-        if stale:
-            run.warehouse["stale"] = stale
-            names = ", ".join(f"{t} ({why})" for t, why in stale.items())
-            say(f"  out of date: {names}")
-    else:
-        where = f"; this run's working copy is kept as {kept}" if kept else ""
-        say(f"warehouse {copy.warehouse}: unchanged (the run did not succeed){where}")

@@ -99,6 +99,52 @@ def test_a_stage_that_cannot_fit_is_refused_in_one_line_before_it_starts(tmp_pat
     assert not (out / "big" / "00_collect.ipynb").exists()  # the kernel never started
 
 
+def test_a_stage_is_estimated_from_what_the_stages_before_wrote_in_the_same_run(tmp_path, capsys):
+    """A fresh warehouse: 00 writes 2,345 staging rows into the run's working copy, and 01 is
+    estimated from them (not from the published file, which does not exist yet) and refused
+    with a tiny memory_limit before its kernel starts."""
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", [
+        "import pandas as pd\nfrom cemlib.warehouse import Warehouse\n"
+        "with Warehouse(warehouse) as wh:\n"
+        "    for name, n in (('crm_contacts', 1234), ('order_lines', 1111)):\n"
+        "        wh.write_table('staging', name, pd.DataFrame({'x': range(n)}),"
+        " run_id=run_id, as_of=as_of)"
+    ])  # fmt: skip
+    write_notebook(nb_dir / "01_quality.ipynb", ["print('never reached')"])
+    out = tmp_path / "reports"
+    warehouse = tmp_path / "cem.duckdb"
+    code = main(
+        ["run", "--notebooks", str(nb_dir), "--out", str(out), "--no-progress", "--stages", "00,01",
+         "-p", "run_id=tiny", "-p", "n_people=10", "-p", "memory_limit=600MB",
+         "-p", f"warehouse={warehouse}"]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    lines = [ln for ln in printed.splitlines() if ln.startswith("[")]
+    assert code == 1
+    assert re.match(r"\[1/2\] 00_collect\s+ok", lines[0]), lines[0]
+    need = budget.COSTS["01_quality"].estimate(2345)
+    assert re.match(
+        rf"\[2/2\] 01_quality\s+failed\s+does not fit: 01_quality needs about "
+        rf"{budget.format_size(need)} for 2,345 input rows, memory_limit is 572 MiB; "
+        "raise memory_limit",
+        lines[1],
+    ), lines[1]
+    assert not (out / "tiny" / "01_quality.ipynb").exists()  # its kernel never started
+    assert not warehouse.exists()  # a failed run publishes nothing
+
+
+def test_every_stage_has_a_measured_cost():
+    """A stage added to the pipeline without a cost would never be refused: its kernel could
+    die in the OOM killer instead."""
+    from cemlib.pipeline.stages import STAGES
+
+    assert sorted(budget.COSTS) == sorted(s.name for s in STAGES)
+    for name, cost in budget.COSTS.items():
+        assert cost.fixed > 0 and cost.bytes_per_row > 0, name
+        assert cost.measured, name
+
+
 def test_memory_limit_and_temp_directory_reach_the_stage_kernels_duckdb(tmp_path):
     nb_dir = tmp_path / "nb"
     spill = tmp_path / "spill"

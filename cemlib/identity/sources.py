@@ -1,0 +1,155 @@
+"""The source tables of the identity stage: which columns of each carry which role, read
+from the warehouse (only those columns, text as Arrow strings) and prepared into one frame of
+records."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cemlib.errors import InputError
+from cemlib.frames import fetch_frame
+from cemlib.identity.roles import (
+    as_string,
+    concat_categoricals,
+    prepare_records,
+    shared_values,
+)
+from cemlib.progress import progress
+
+#: id column and role map of each source table (roles whose column is absent are skipped)
+SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
+    "crm_contacts": (
+        "contact_id",
+        {
+            "first_name": "first_name",
+            "last_name": "last_name",
+            "middle_name": "middle_name",
+            "full_name": "full_name",
+            "birth_date": "birth_date",
+            "phone": "phone",
+            "email": "email",
+            "city": "city",
+            "loyalty_card": "loyalty_card",
+            "updated_at": "registered_at",
+        },
+    ),
+    "online_orders": (
+        "order_id",
+        {
+            "email": "email",
+            "phone": "phone",
+            "device_id": "device_id",
+            "address": "delivery_address",
+            "updated_at": "ordered_at",
+        },
+    ),
+    "pos_receipts": (
+        "receipt_id",
+        {"loyalty_card": "loyalty_card", "phone": "phone", "updated_at": "purchased_at"},
+    ),
+    "web_events": ("event_id", {"device_id": "device_id", "email": "email", "updated_at": "ts"}),
+    "support_tickets": (
+        "ticket_id",
+        {"phone": "phone", "email": "email", "updated_at": "created_at"},
+    ),
+}
+
+
+def _prepare_tables(tables: dict[str, pd.DataFrame], consume: bool) -> list[pd.DataFrame]:
+    parts = []
+    for name, (id_col, roles) in progress(SOURCE_ROLES.items(), desc="prepare", leave=False):
+        df = tables.pop(name, None) if consume else tables.get(name)
+        if df is None:
+            continue
+        if id_col not in df.columns:
+            raise InputError("id column missing", source=name, column=id_col)
+        present = {r: c for r, c in roles.items() if c in df.columns}
+        dup = as_string(df[id_col]).duplicated()
+        if dup.any():
+            # a repeated id is one record (the quality stage quarantines them in clean.*)
+            df = df[~dup.to_numpy()]
+        parts.append(prepare_records(df, present, id_column=id_col, source=name))
+        del df
+    return parts
+
+
+def source_records(tables: dict[str, pd.DataFrame], *, consume: bool = False) -> pd.DataFrame:
+    """Prepared records of every source table present in ``tables`` (one frame, all rows).
+
+    ``consume=True`` removes each table from ``tables`` once prepared, so that its memory is
+    freed before the next one is read (when the caller holds no other reference to it).
+    Identifier values shared by several tables are normalized once (:func:`shared_values`).
+    """
+    with shared_values():
+        parts = _prepare_tables(tables, consume)
+    if not parts:
+        raise InputError("no source table with identifiers", source="identity")
+    # column by column, each part's column freed once joined: the peak is the result plus one
+    # column, not twice the result (pd.concat of whole frames)
+    columns = {}
+    for c in list(parts[0].columns):
+        values = [part.pop(c) for part in parts]
+        if isinstance(values[0].dtype, pd.CategoricalDtype):
+            columns[c] = pd.Series(concat_categoricals([v.array for v in values]))
+        else:
+            columns[c] = pd.concat(values, ignore_index=True)
+        del values
+    return pd.DataFrame(columns, copy=False)
+
+
+def _role_columns(id_col: str, roles: dict[str, str | list[str]]) -> list[str]:
+    cols = [id_col]
+    for c in roles.values():
+        for col in [c] if isinstance(c, str) else c:
+            if col not in cols:
+                cols.append(col)
+    return cols
+
+
+def source_schemas(wh) -> dict[str, tuple[str, str]]:
+    """``table -> (schema, id column)``: ``clean`` when present, else ``staging``."""
+    out = {}
+    for name, (id_col, _roles) in SOURCE_ROLES.items():
+        for schema in ("clean", "staging"):
+            if wh.has_table(schema, name):
+                out[name] = (schema, id_col)
+                break
+    return out
+
+
+def read_sources(wh, *, new_only: bool = False) -> dict[str, pd.DataFrame]:
+    """``clean.<table>`` for each source table, ``staging.<table>`` when clean is absent.
+
+    Only the id and role columns are read, text as Arrow strings (:func:`fetch_frame`): the
+    tables' other columns and Python string objects were most of the stage's memory.
+    ``new_only``: only the rows ``identity.prepared`` (the last run's records) lacks.
+    """
+    tables = {}
+    for name, (id_col, roles) in SOURCE_ROLES.items():
+        for schema in ("clean", "staging"):
+            if wh.has_table(schema, name):
+                have = set(
+                    wh.con.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = ? AND table_name = ?",
+                        [schema, name],
+                    )
+                    .fetchnumpy()["column_name"]
+                    .tolist()
+                )
+                cols = [c for c in _role_columns(id_col, roles) if c in have]
+                sel = ", ".join(f't."{c}"' for c in cols)
+                query = f'SELECT {sel} FROM {schema}."{name}" t'
+                if new_only:
+                    query += (
+                        " ANTI JOIN (SELECT record_id FROM identity.prepared WHERE source = "
+                        f"'{name}') p ON CAST(t.\"{id_col}\" AS VARCHAR) = p.record_id"
+                    )
+                tables[name] = fetch_frame(wh.con, query)
+                break
+    if not tables:
+        raise InputError(
+            "no clean.* or staging.* source tables; run the collect and quality stages first",
+            source=str(wh.path),
+        )
+    return tables
