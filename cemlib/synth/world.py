@@ -28,6 +28,7 @@ from cemlib.synth.defects import inject_defects
 from cemlib.synth.memory import peak_gib, release, rss_gib
 from cemlib.synth.noise import cat, zfill
 from cemlib.synth.people import make_people
+from cemlib.synth.reorders import add_reorders
 from cemlib.synth.sources import (
     CATEGORY_NAMES,
     EVENT_TYPES,
@@ -237,6 +238,9 @@ def generate(
     bk = bh.baskets(people, pref, lat, drop, r_bk, cfg, whole)
     _mark("baskets", t_start)
     ln = bh.lines(bk, pref, products, r_lines, cfg)
+    if cfg.behaviour.reorder_share > 0:  # the repeat-heavy setting, its own random stream
+        r_reorder = np.random.default_rng(root.spawn(1)[0])
+        bk, ln = add_reorders(people, pref, bk, ln, drop, products, r_reorder, cfg, whole)
     _mark("lines", t_start)
     ev = bh.web_events(people, pref, bk, ln, drop, products, r_web, cfg, whole)
     _mark("events", t_start)
