@@ -25,6 +25,8 @@ BASE_FEATURES: tuple[str, ...] = (
     "ci_share",
     "ci_gap",
     "ci_due",
+    "ci_decay_fast",
+    "ci_decay_slow",
     "cc_n_b",
     "cc_days_since",
     "cc_n_b30",
@@ -49,6 +51,7 @@ BASE_FEATURES: tuple[str, ...] = (
     "cu_tenure",
     "cu_n_b30",
     "cu_spend",
+    "cu_repeat_share",
 )
 BROWSE_FEATURES: tuple[str, ...] = (
     "br_item_7d",
@@ -98,6 +101,7 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             coalesce(ci.n_b, 0) / cu.n_baskets AS ci_share,
             (ci.last_d - ci.first_d) / nullif(ci.n_b - 1, 0) AS ci_gap,
             ({T} - ci.last_d) / nullif((ci.last_d - ci.first_d) / nullif(ci.n_b - 1, 0), 0) AS ci_due,
+            coalesce(cr.decay0, 0) AS ci_decay_fast, coalesce(cr.decay1, 0) AS ci_decay_slow,
             coalesce(cc.n_b, 0) AS cc_n_b, {T} - cc.last_d AS cc_days_since,
             coalesce(cc.n_b30, 0) AS cc_n_b30, coalesce(cc.n_b, 0) / cu.n_baskets AS cc_share,
             coalesce(it.n_cust, 0) AS it_n_cust, coalesce(it.n_recent, 0) AS it_n_recent,
@@ -110,12 +114,14 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             ln(it.price / nullif(cu.unit_price, 0)) AS price_ratio,
             cu.n_baskets AS cu_n_baskets, {T} - cu.last_d AS cu_days_since,
             cu.n_items AS cu_n_items, {T} - cu.first_d AS cu_tenure, cu.n_b30 AS cu_n_b30,
-            cu.spend AS cu_spend
+            cu.spend AS cu_spend, rs.repeat_share AS cu_repeat_share
             {browse_cols} {extra_cols}, coalesce(sg.seg, -1) AS seg
         FROM {cand_table} k
             JOIN {p}cu cu ON cu.c = k.c
             LEFT JOIN {p}it it ON it.i = k.i
             LEFT JOIN {p}ci ci ON ci.c = k.c AND ci.i = k.i
+            LEFT JOIN {p}cr cr ON cr.c = k.c AND cr.i = k.i
+            LEFT JOIN {p}rs rs ON rs.c = k.c
             LEFT JOIN {p}cc cc ON cc.c = k.c AND cc.cat = it.cat
             LEFT JOIN {p}seg sg ON sg.c = k.c
             LEFT JOIN {p}segpop sp ON sp.seg = sg.seg AND sp.i = k.i
