@@ -10,11 +10,17 @@ import pandas as pd
 from cemlib.offers.candidates import CandidateConfig, build_candidates
 from cemlib.offers.snapshot import Encoded, Snapshot, day_number
 
+#: what decides between equal scores, in order (a shallow early-stopped forest scores many
+#: candidates alike): the decayed personal frequency, then the number of buyers — the order of
+#: the strongest baselines (TIFU-KNN's own part, then GP-TopFreq) — then the item code
+TIE_BREAK: tuple[str, ...] = ("ci_decay_slow", "it_n_cust")
+
 
 def top_k(frame: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The ``k`` best-scored rows of each customer (ties: lower item code), with ``rank``."""
+    """The ``k`` best-scored rows of each customer (ties: :data:`TIE_BREAK`), with ``rank``."""
     c = frame["c"].to_numpy()
-    order = np.lexsort((frame["i"].to_numpy(), -frame["score"].to_numpy(), c))
+    ties = [-np.nan_to_num(frame[n].to_numpy(np.float64)) for n in TIE_BREAK if n in frame]
+    order = np.lexsort((frame["i"].to_numpy(), *ties[::-1], -frame["score"].to_numpy(), c))
     cs = c[order]
     start = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
     rank = np.arange(len(cs)) - np.repeat(start, np.diff(np.r_[start, len(cs)])) + 1
