@@ -80,8 +80,6 @@ def _customer_templates(cat: pd.Series):
             + (v * 100).round().fillna(0).astype(int).astype(str)
             + "% of the usual interval has passed"
         ),
-        "ci_decay_fast": lambda v, r: pd.Series("bought in your latest baskets", index=r),
-        "ci_decay_slow": lambda v, r: pd.Series("a regular in your baskets", index=r),
         "cu_repeat_share": lambda v, r: (
             (v * 100).round().fillna(0).astype(int).astype(str)
             + "% of your purchases are re-orders"
@@ -161,7 +159,6 @@ def _browse_templates(cat: pd.Series):
 _GROUPS: dict[str, str] = {
     "src_repeat": "ci_count", "ci_n_b": "ci_count", "ci_n_b30": "ci_count", "ci_n_b90": "ci_count",
     "ci_share": "ci_count", "ci_days_since": "ci_time", "ci_gap": "ci_time", "ci_due": "ci_time",
-    "ci_decay_fast": "ci_count", "ci_decay_slow": "ci_count",
     "cc_n_b": "cc", "cc_n_b30": "cc", "cc_share": "cc", "cc_days_since": "cc",
     "src_cooc": "cooc", "cooc_sum": "cooc", "cooc_max": "cooc",
     "src_after": "after", "after_sum": "after", "after_max": "after",

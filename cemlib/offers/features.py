@@ -25,8 +25,6 @@ BASE_FEATURES: tuple[str, ...] = (
     "ci_share",
     "ci_gap",
     "ci_due",
-    "ci_decay_fast",
-    "ci_decay_slow",
     "cc_n_b",
     "cc_days_since",
     "cc_n_b30",
@@ -101,7 +99,6 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             coalesce(ci.n_b, 0) / cu.n_baskets AS ci_share,
             (ci.last_d - ci.first_d) / nullif(ci.n_b - 1, 0) AS ci_gap,
             ({T} - ci.last_d) / nullif((ci.last_d - ci.first_d) / nullif(ci.n_b - 1, 0), 0) AS ci_due,
-            coalesce(cr.decay0, 0) AS ci_decay_fast, coalesce(cr.decay1, 0) AS ci_decay_slow,
             coalesce(cc.n_b, 0) AS cc_n_b, {T} - cc.last_d AS cc_days_since,
             coalesce(cc.n_b30, 0) AS cc_n_b30, coalesce(cc.n_b, 0) / cu.n_baskets AS cc_share,
             coalesce(it.n_cust, 0) AS it_n_cust, coalesce(it.n_recent, 0) AS it_n_recent,
@@ -120,7 +117,6 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             JOIN {p}cu cu ON cu.c = k.c
             LEFT JOIN {p}it it ON it.i = k.i
             LEFT JOIN {p}ci ci ON ci.c = k.c AND ci.i = k.i
-            LEFT JOIN {p}cr cr ON cr.c = k.c AND cr.i = k.i
             LEFT JOIN {p}rs rs ON rs.c = k.c
             LEFT JOIN {p}cc cc ON cc.c = k.c AND cc.cat = it.cat
             LEFT JOIN {p}seg sg ON sg.c = k.c

@@ -11,9 +11,9 @@ from cemlib.offers.candidates import CandidateConfig, build_candidates
 from cemlib.offers.snapshot import Encoded, Snapshot, day_number
 
 #: what decides between equal scores, in order (a shallow early-stopped forest scores many
-#: candidates alike): the decayed personal frequency, then the number of buyers — the order of
-#: the strongest baselines (TIFU-KNN's own part, then GP-TopFreq) — then the item code
-TIE_BREAK: tuple[str, ...] = ("ci_decay_slow", "it_n_cust")
+#: candidates alike): the share of the customer's baskets holding the item, then the number of
+#: buyers — GP-TopFreq's order — then the item code
+TIE_BREAK: tuple[str, ...] = ("ci_share", "it_n_cust")
 
 
 def top_k(frame: pd.DataFrame, k: int) -> pd.DataFrame:

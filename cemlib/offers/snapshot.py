@@ -21,8 +21,6 @@ import numpy as np
 import pandas as pd
 
 EPOCH = pd.Timestamp("1970-01-01")
-#: per-basket decays of the decayed personal frequencies (``ci_decay_fast``, ``ci_decay_slow``)
-DECAYS: tuple[float, ...] = (0.7, 0.95)
 
 
 @dataclass
@@ -250,25 +248,11 @@ class Snapshot:
         self._repeat_tables()
 
     def _repeat_tables(self) -> None:
-        """``cr``: per customer x item, the share of the customer's baskets holding the item,
-        each basket weighing ``DECAYS[j] ** (baskets since)`` (TIFU-KNN's decayed personal
-        frequency, at a fast and a slow decay: the ranker learns the blend); ``rs``: per customer
-        the repeat share of their purchases (``sum(n_b - 1) / sum(n_b)`` over their items)."""
-        p = self.p
-        sums = ", ".join(f"sum(pow({r}, k)) AS w{j}" for j, r in enumerate(DECAYS))
-        shares = ", ".join(f"x.w{j} / t.w{j} AS decay{j}" for j in range(len(DECAYS)))
+        """``rs``: per customer, the repeat share of their purchases (``sum(n_b - 1) / sum(n_b)``
+        over their items): through it the trees decide how much to lean on the repeat features."""
         self.store.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {p}cr AS
-            WITH bk AS (
-              SELECT c, b, row_number() OVER (PARTITION BY c ORDER BY max(d) DESC, b DESC) - 1 AS k
-              FROM {p}h GROUP BY c, b),
-            x AS (SELECT h.c, h.i, {sums} FROM {p}h h JOIN bk USING (c, b) GROUP BY h.c, h.i),
-            t AS (SELECT c, {sums} FROM bk GROUP BY c)
-            SELECT x.c, x.i, {shares} FROM x JOIN t USING (c)"""
-        )
-        self.store.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {p}rs AS
-            SELECT c, sum(n_b - 1) / sum(n_b) AS repeat_share FROM {p}ci GROUP BY c"""
+            f"""CREATE OR REPLACE TEMP TABLE {self.p}rs AS
+            SELECT c, sum(n_b - 1) / sum(n_b) AS repeat_share FROM {self.p}ci GROUP BY c"""
         )
 
     def _item_table(self) -> None:
@@ -389,7 +373,7 @@ class Snapshot:
     def drop(self) -> None:
         self.store.execute(f"DROP VIEW IF EXISTS {self.p}h")
         for name in (
-            *("ci", "cr", "rs", "cu", "cc", "it", "cooc", "after", "seg", "segpop", "bri", "brc"),
+            *("ci", "rs", "cu", "cc", "it", "cooc", "after", "seg", "segpop", "bri", "brc"),
             *("q", "anchor", "cand_cooc", "cand_after", "cand"),  # of the last candidate chunk
         ):
             self.store.execute(f"DROP TABLE IF EXISTS {self.p}{name}")

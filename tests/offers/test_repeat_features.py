@@ -6,7 +6,8 @@ import pytest
 from cemlib.offers.candidates import CandidateConfig, build_candidates
 from cemlib.offers.data import prepare_transactions
 from cemlib.offers.features import build_features
-from cemlib.offers.snapshot import DECAYS, Snapshot, Store, day_number, encode
+from cemlib.offers.scoring import top_k
+from cemlib.offers.snapshot import Snapshot, Store, day_number, encode
 
 START = pd.Timestamp("2025-01-01")
 
@@ -32,20 +33,29 @@ def _features():
     return feats.set_index(["customer_id", "item_id"])
 
 
-def test_decayed_frequencies_and_repeat_share_by_hand():
+def test_repeat_share_by_hand():
     f = _features()
-    # a's baskets, newest first: day 35 (w), day 30 (x, y), day 10 (x), day 0 (x)
-    for name, r in zip(("ci_decay_fast", "ci_decay_slow"), DECAYS):
-        total = 1 + r + r**2 + r**3
-        assert f.loc[("a", "x"), name] == pytest.approx((r + r**2 + r**3) / total, rel=1e-6)
-        assert f.loc[("a", "y"), name] == pytest.approx(r / total, rel=1e-6)
-        assert f.loc[("a", "w"), name] == pytest.approx(1 / total, rel=1e-6)
-        assert f.loc[("b", "x"), name] == pytest.approx(1.0)
-    # the fast decay favours the latest basket more than the slow one does
-    assert f.loc[("a", "w"), "ci_decay_fast"] > f.loc[("a", "w"), "ci_decay_slow"]
-    # a: 5 purchases of items (x 3 times, y, w), 2 of them re-buys; c never re-bought
+    # a: 5 purchases of items (x 3 times, y, w), 2 of them re-buys; b: x twice; c never re-bought
     assert f.loc[("a", "w"), "cu_repeat_share"] == pytest.approx(2 / 5)
+    assert f.loc[("a", "x"), "cu_repeat_share"] == pytest.approx(2 / 5)  # one value a customer
     assert f.loc[("b", "x"), "cu_repeat_share"] == pytest.approx(1 / 2)
     assert f.loc[("c", "z"), "cu_repeat_share"] == 0
-    # an item never bought by the customer has no decayed frequency
-    assert f.loc[("c", "x"), "ci_decay_fast"] == 0
+    # nothing after the cutoff: a's re-buys of x and y on day 50 are not counted
+    assert f.loc[("a", "x"), "ci_n_b"] == 3 and f.loc[("a", "y"), "ci_n_b"] == 1
+
+
+def test_equal_scores_follow_gp_topfreq_order():
+    frame = pd.DataFrame(
+        {
+            "c": [0, 0, 0, 0, 1, 1],
+            "i": [0, 1, 2, 3, 0, 1],
+            "score": [1.0, 1.0, 1.0, 2.0, 0.5, 0.5],
+            "ci_share": [0.1, 0.5, 0.0, 0.0, 0.0, 0.0],
+            "it_n_cust": [9.0, 1.0, 50.0, 1.0, 3.0, 7.0],
+        }
+    )
+    top = top_k(frame, 3)
+    # the best score first; among equal scores own share, then buyers; item code only last
+    assert top[top["c"] == 0]["i"].tolist() == [3, 1, 0]
+    assert top[top["c"] == 1]["i"].tolist() == [1, 0]
+    assert top["rank"].tolist() == [1, 2, 3, 1, 2]
