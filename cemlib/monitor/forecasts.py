@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from cemlib.marts.popularity import personal_then_popular
 from cemlib.warehouse import Warehouse
 
 #: the forecast columns a run keeps for the next run to grade (``monitor.churn_forecast``)
@@ -136,30 +137,10 @@ def _ranking(recs: pd.DataFrame, bought: pd.DataFrame, k: int) -> dict:
 
 def baseline_offers(tx: pd.DataFrame, customers: pd.Index, k: int) -> pd.DataFrame:
     """Personal-then-popular offers made from ``tx`` (history up to the previous ``as_of``):
-    each customer's own most bought items (by baskets, ties: most recent), filled up with the
-    items most customers bought — the baseline the offer model has to beat."""
-    sub = tx[tx["customer_id"].isin(customers)]
-    own = (
-        sub.groupby(["customer_id", "item_id"])
-        .agg(n_b=("order_id", "nunique"), last=("ts", "max"))
-        .reset_index()
-        .sort_values(
-            ["customer_id", "n_b", "last", "item_id"], ascending=[True, False, False, True]
-        )
-    )
-    own["rank"] = own.groupby("customer_id").cumcount() + 1
-    own = own[own["rank"] <= k][["customer_id", "rank", "item_id"]]
-    pop = tx.groupby("item_id")["customer_id"].nunique().sort_values(ascending=False, kind="stable")
-    top = pop.index[:k].tolist()
-    fill = pd.DataFrame({
-        "customer_id": np.repeat(customers.to_numpy(), len(top)),
-        "rank": np.tile(np.arange(k + 1, k + 1 + len(top)), len(customers)),
-        "item_id": np.tile(np.asarray(top, dtype=object), len(customers)),
-    })  # fmt: skip
-    both = pd.concat([own, fill], ignore_index=True).sort_values(["customer_id", "rank"])
-    both = both.drop_duplicates(["customer_id", "item_id"])
-    both["rank"] = both.groupby("customer_id").cumcount() + 1
-    return both[both["rank"] <= k].reset_index(drop=True)
+    each customer's own most bought items (by orders, ties: most recent), filled up with the
+    items most customers bought — the baseline the offer model has to beat
+    (:func:`cemlib.marts.popularity.personal_then_popular`, as the offers stage grades)."""
+    return personal_then_popular(tx, k, customers, basket="order_id")
 
 
 def grade_offers(

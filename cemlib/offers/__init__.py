@@ -14,6 +14,8 @@ from cemlib.offers.baselines import (
     global_popularity,
     own_most_frequent,
     personal_then_popular,
+    repurchase_cycle,
+    tifu_knn,
 )
 from cemlib.offers.candidates import SOURCES, CandidateConfig
 from cemlib.offers.data import prepare_events, prepare_items, prepare_transactions, read_table
@@ -39,6 +41,8 @@ __all__ = [
     "prepare_items",
     "prepare_transactions",
     "read_table",
+    "repurchase_cycle",
+    "tifu_knn",
 ]
 
 

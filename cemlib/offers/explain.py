@@ -44,6 +44,16 @@ def _ranked(v: pd.Series, ranked: pd.Series, unranked: pd.Series | str) -> pd.Se
 def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, seg: pd.Series):
     """feature -> function(values, rows) -> phrases (``rows`` selects the matching offers)."""
     return {
+        **_source_templates(anchor_cooc, anchor_after, seg),
+        **_customer_templates(cat),
+        **_item_templates(anchor_cooc, anchor_after, seg),
+        **_browse_templates(cat),
+    }
+
+
+def _source_templates(anchor_cooc: pd.Series, anchor_after: pd.Series, seg: pd.Series):
+    """Phrases of the candidate sources."""
+    return {
         "src_repeat": lambda v, r: pd.Series("bought before", index=r),
         "src_cooc": lambda v, r: "goes with " + anchor_cooc[r],
         "src_after": lambda v, r: "often bought next after " + anchor_after[r],
@@ -51,6 +61,12 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
         "src_segment": lambda v, r: "popular with customers who like " + seg[r],
         "src_trend": lambda v, r: pd.Series("selling well right now", index=r),
         "src_popular": lambda v, r: pd.Series("one of the best sellers", index=r),
+    }
+
+
+def _customer_templates(cat: pd.Series):
+    """Phrases of the customer's purchases of the item and of its category."""
+    return {
         "ci_n_b": lambda v, r: "bought " + _times(v) + " before",
         "ci_n_b30": lambda v, r: "bought " + _times(v) + " in the last 30 days",
         "ci_n_b90": lambda v, r: "bought " + _times(v) + " in the last 90 days",
@@ -64,6 +80,10 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
             + (v * 100).round().fillna(0).astype(int).astype(str)
             + "% of the usual interval has passed"
         ),
+        "cu_repeat_share": lambda v, r: (
+            (v * 100).round().fillna(0).astype(int).astype(str)
+            + "% of your purchases are re-orders"
+        ),
         "cc_n_b": lambda v, r: "buys " + cat[r] + " regularly (" + _times(v) + ")",
         "cc_n_b30": lambda v, r: "bought " + cat[r] + " " + _times(v) + " in the last 30 days",
         "cc_share": lambda v, r: (
@@ -74,6 +94,12 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
             + "% of your baskets"
         ),
         "cc_days_since": lambda v, r: "bought " + cat[r] + " " + _days(v),
+    }
+
+
+def _item_templates(anchor_cooc: pd.Series, anchor_after: pd.Series, seg: pd.Series):
+    """Phrases of the item's popularity, co-purchases, segment and price."""
+    return {
         "it_n_cust": lambda v, r: "bought by " + _n(v).astype(str) + " customers",
         "it_pop_rank": lambda v, r: _ranked(
             v, "best seller #" + _n(v).astype(str), "one of the best sellers"
@@ -115,6 +141,12 @@ def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, 
             ),
             index=r,
         ),
+    }
+
+
+def _browse_templates(cat: pd.Series):
+    """Phrases of the browsing of the item and of its category."""
+    return {
         "br_item_7d": lambda v, r: "viewed it this week",
         "br_item_30d": lambda v, r: "viewed it in the last 30 days",
         "br_item_days_since": lambda v, r: "viewed it " + _days(v),

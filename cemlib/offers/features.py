@@ -49,6 +49,7 @@ BASE_FEATURES: tuple[str, ...] = (
     "cu_tenure",
     "cu_n_b30",
     "cu_spend",
+    "cu_repeat_share",
 )
 BROWSE_FEATURES: tuple[str, ...] = (
     "br_item_7d",
@@ -110,12 +111,13 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             ln(it.price / nullif(cu.unit_price, 0)) AS price_ratio,
             cu.n_baskets AS cu_n_baskets, {T} - cu.last_d AS cu_days_since,
             cu.n_items AS cu_n_items, {T} - cu.first_d AS cu_tenure, cu.n_b30 AS cu_n_b30,
-            cu.spend AS cu_spend
+            cu.spend AS cu_spend, rs.repeat_share AS cu_repeat_share
             {browse_cols} {extra_cols}, coalesce(sg.seg, -1) AS seg
         FROM {cand_table} k
             JOIN {p}cu cu ON cu.c = k.c
             LEFT JOIN {p}it it ON it.i = k.i
             LEFT JOIN {p}ci ci ON ci.c = k.c AND ci.i = k.i
+            LEFT JOIN {p}rs rs ON rs.c = k.c
             LEFT JOIN {p}cc cc ON cc.c = k.c AND cc.cat = it.cat
             LEFT JOIN {p}seg sg ON sg.c = k.c
             LEFT JOIN {p}segpop sp ON sp.seg = sg.seg AND sp.i = k.i

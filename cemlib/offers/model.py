@@ -12,53 +12,25 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from functools import partial
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import shap
 
 from cemlib.errors import InputError
+from cemlib.offers import scoring, training
 from cemlib.offers.candidates import CandidateConfig, build_candidates, source_recall
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
 from cemlib.offers.forest import compile_forest
 from cemlib.offers.snapshot import Snapshot, Store, Windows, day_number, encode
+from cemlib.offers.training import DEFAULT_PARAMS, WindowData
 from cemlib.offers.treeshap import build_tables
 from cemlib.progress import progress
 
-DEFAULT_PARAMS: dict = {
-    "objective": "lambdarank",
-    "metric": "ndcg",
-    "eval_at": [10],
-    "learning_rate": 0.1,
-    # shallow trees: exact TreeSHAP for the reasons costs O(trees x leaves x depth^2) per offer,
-    # ~6x less than with 31 leaves and no depth limit; NDCG@10 / best baseline on Ta-Feng
-    # 1.193 / 1.128 (subclass / product) against 1.185 / 1.078 with the deep trees
-    "num_leaves": 8,
-    "max_depth": 3,
-    "min_data_in_leaf": 100,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambdarank_truncation_level": 20,
-    "verbosity": -1,
-    "deterministic": True,
-    "force_col_wise": True,
-}
-
-
-@dataclass
-class WindowData:
-    """Candidates with features and labels of one training/validation snapshot."""
-
-    cutoff: pd.Timestamp
-    frame: pd.DataFrame
-    groups: np.ndarray
-    recall: dict[str, float] = field(default_factory=dict)
-    n_customers: int = 0
+__all__ = ["DEFAULT_PARAMS", "NextOfferModel", "WindowData"]
 
 
 class NextOfferModel:
@@ -159,18 +131,22 @@ class NextOfferModel:
         parts = [customers[i : i + n] for i in range(0, len(customers), n)]
         return progress(parts, desc=desc, disable=not self.progress or len(parts) < 2)
 
+    def _query_table(self, snap: Snapshot, part: np.ndarray) -> str:
+        """The temporary table (column ``c``) of one chunk of customers; its name."""
+        q = f"{snap.p}q"
+        self.store_.con.register("_q", pd.DataFrame({"c": part.astype(np.int64)}))
+        self.store_.execute(f"CREATE OR REPLACE TEMP TABLE {q} AS SELECT c FROM _q")
+        self.store_.con.unregister("_q")
+        return q
+
     def _frame(self, snap: Snapshot, customers: np.ndarray, desc: str, each=None) -> pd.DataFrame:
         """Candidates with features of ``customers``, chunk by chunk; ``each(frame, part)``
         transforms every chunk's frame before it is kept (training: labels and sampling)."""
         cfg = self.candidates or CandidateConfig()
         frames = []
         for part in self._chunks(customers, desc):
-            q = f"{snap.p}q"
             with self._phase("candidates"):
-                self.store_.con.register("_q", pd.DataFrame({"c": part.astype(np.int64)}))
-                self.store_.execute(f"CREATE OR REPLACE TEMP TABLE {q} AS SELECT c FROM _q")
-                self.store_.con.unregister("_q")
-                cand = build_candidates(snap, q, cfg)
+                cand = build_candidates(snap, self._query_table(snap, part), cfg)
             with self._phase("features"):
                 frame = build_features(snap, cand)
             frames.append(frame if each is None else each(frame, part))
@@ -205,41 +181,13 @@ class NextOfferModel:
                 if len(frame) and len(mine):
                     for name, share in source_recall(frame, mine).items():
                         found[name] = found.get(name, 0.0) + share * len(mine)
-                return self._labelled(frame, mine, rng)
+                return training.labelled(frame, mine, rng, self.train_negatives)
 
         frame = self._frame(snap, customers, "training candidates", each=labelled)
         snap.drop()
         recall = {name: n / len(labels) for name, n in found.items()} if len(labels) else {}
         groups = frame.groupby("c", sort=True).size().to_numpy()
         return WindowData(cutoff, frame, groups, recall, len(customers))
-
-    def _labelled(self, frame: pd.DataFrame, labels: pd.DataFrame, rng) -> pd.DataFrame:
-        """Rows of customers with a purchase in the label window, all positives and up to
-        ``train_negatives`` random negatives each, with a 0/1 ``label``."""
-        # labels by integer key, positives-only customers, negatives sampled: one copy at the end
-        c = frame["c"].to_numpy(np.int64)
-        i = frame["i"].to_numpy(np.int64)
-        width = int(max(i.max(initial=0), labels["i"].max() if len(labels) else 0)) + 1
-        key = c * width + i
-        label = np.isin(
-            key, labels["c"].to_numpy(np.int64) * width + labels["i"].to_numpy(np.int64)
-        )
-        rows = np.flatnonzero(np.isin(c, np.unique(c[label])))
-        if self.train_negatives:
-            # all positives, a random sample of negatives per customer (fewer rows, same ranking task)
-            draw = rng.random(len(rows))
-            v = np.where(label[rows], np.inf, draw)
-            order = np.lexsort((np.arange(len(rows)), v, c[rows]))
-            cs = c[rows][order]
-            start = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]]) if len(cs) else np.zeros(0, int)
-            rank = np.empty(len(rows), dtype=np.int64)
-            rank[order] = np.arange(len(cs)) - np.repeat(start, np.diff(np.r_[start, len(cs)])) + 1
-            rows = rows[label[rows] | (rank <= self.train_negatives)]
-        if len(rows) > 1 and np.any(np.diff(key[rows]) < 0):
-            rows = rows[np.argsort(key[rows], kind="stable")]
-        frame = frame.iloc[rows].reset_index(drop=True)
-        frame["label"] = label[rows].astype(np.int8)
-        return frame
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(
@@ -268,108 +216,41 @@ class NextOfferModel:
         self.split_ = "time"
         if len(train.groups) < 20:
             # too little history for two windows: split the last window's customers instead
-            if len(valid.groups) < 4:
-                raise InputError(
-                    f"too little history before {as_of} to learn: {len(valid.groups)} customer(s) "
-                    f"bought in the last {W} days",
-                    source="transactions",
-                )
-            custs = np.unique(valid.frame["c"])
-            held = set(rng.choice(custs, max(1, len(custs) // 4), replace=False).tolist())
-            m = valid.frame["c"].isin(held)
-            train = WindowData(
-                valid.cutoff,
-                valid.frame[~m],
-                valid.frame[~m].groupby("c").size().to_numpy(),
-                valid.recall,
-            )
-            valid = WindowData(
-                valid.cutoff,
-                valid.frame[m],
-                valid.frame[m].groupby("c").size().to_numpy(),
-                valid.recall,
-            )
+            train, valid = training.split_customers(valid, rng, as_of, W)
             self.split_ = "customers (history too short for two time windows)"
-        self.feature_names_ = self._names()
-        # OpenMP threads only pay off on large data; on small data (or a busy machine) two
-        # spinning threads are many times slower than one
-        n_rows = len(train.frame) + len(valid.frame)
-        auto = {"num_threads": 2 if n_rows > 2_000_000 else 1}
-        params = {**DEFAULT_PARAMS, **auto, **(self.params or {}), "seed": self.seed}
+        self.feature_names_ = names = self._names()
+        params = training.lgb_params(train, valid, self.params, self.seed)
         self.num_threads_ = int(params["num_threads"])
-        eval_at = params.get("eval_at", [10])
-        params["eval_at"] = eval_at
         with self._phase("lightgbm training (early stopping)"):
-            booster = self._train_early_stopped(train, valid, params)
+            booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = (
+                training.train_early_stopped(
+                    train, valid, names, params, self.n_estimators, self.early_stopping_rounds
+                )
+            )
         if self.refit and self.split_ == "time":
             with self._phase("lightgbm refit on both windows"):
-                names = self.feature_names_
-                dall = lgb.Dataset(
-                    np.concatenate([w.frame[names].to_numpy(np.float32) for w in (train, valid)]),
-                    np.concatenate([w.frame["label"].to_numpy() for w in (train, valid)]),
-                    group=np.concatenate([train.groups, valid.groups]),
-                    feature_name=names,
-                )
-                booster = lgb.train(params, dall, num_boost_round=self.best_iteration_)
+                booster = training.refit(train, valid, names, params, self.best_iteration_)
         self.booster_ = booster
         with self._phase("shap tables and summary"):
-            # per-tree SHAP tables for the reasons of every offer (None: deep trees, pred_contrib)
-            self.shap_tables_ = build_tables(booster)
-            # branch-free compiled scoring (None: deep or unusual trees, LightGBM's predict)
-            self.forest_ = compile_forest(booster)
-            self.explainer_ = shap.TreeExplainer(booster)
-            sample = valid.frame.sample(min(len(valid.frame), 5000), random_state=self.seed)
-            self.shap_sample_ = sample[self.feature_names_].reset_index(drop=True)
-            self.shap_sample_values_ = shap_values(
-                self.explainer_, self.shap_sample_.to_numpy(np.float32)
-            )
-            self.importance_ = global_importance(self.shap_sample_values_, self.feature_names_)
+            self._explainers(booster, valid.frame)
         self.candidate_recall_ = {"train": train.recall, "validation": valid.recall}
-        self.windows_ = {
-            "train": {
-                "cutoff": str(train.cutoff.date()),
-                "queries": len(train.groups),
-                "rows": len(train.frame),
-            },
-            "validation": {
-                "cutoff": str(valid.cutoff.date()),
-                "queries": len(valid.groups),
-                "rows": len(valid.frame),
-            },
-        }
+        self.windows_ = training.window_summary(train, valid)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def _train_early_stopped(self, train: WindowData, valid: WindowData, params: dict):
-        dtrain = lgb.Dataset(
-            train.frame[self.feature_names_].to_numpy(np.float32),
-            train.frame["label"],
-            group=train.groups,
-            feature_name=self.feature_names_,
+    def _explainers(self, booster, valid_frame: pd.DataFrame) -> None:
+        """SHAP tables and compiled trees for scoring, and the global importance summary."""
+        # per-tree SHAP tables for the reasons of every offer (None: deep trees, pred_contrib)
+        self.shap_tables_ = build_tables(booster)
+        # branch-free compiled scoring (None: deep or unusual trees, LightGBM's predict)
+        self.forest_ = compile_forest(booster)
+        self.explainer_ = shap.TreeExplainer(booster)
+        sample = valid_frame.sample(min(len(valid_frame), 5000), random_state=self.seed)
+        self.shap_sample_ = sample[self.feature_names_].reset_index(drop=True)
+        self.shap_sample_values_ = shap_values(
+            self.explainer_, self.shap_sample_.to_numpy(np.float32)
         )
-        dvalid = lgb.Dataset(
-            valid.frame[self.feature_names_].to_numpy(np.float32),
-            valid.frame["label"],
-            group=valid.groups,
-            reference=dtrain,
-        )
-        evals: dict = {}
-        booster = lgb.train(
-            params,
-            dtrain,
-            num_boost_round=self.n_estimators,
-            valid_sets=[dvalid],
-            valid_names=["validation"],
-            callbacks=[
-                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
-                lgb.record_evaluation(evals),
-            ],
-        )
-        self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
-        metric = f"ndcg@{params['eval_at'][0]}"
-        self.validation_ndcg_ = float(booster.best_score["validation"][metric])
-        self.eval_history_ = evals
-        return booster
+        self.importance_ = global_importance(self.shap_sample_values_, self.feature_names_)
 
     def _names(self) -> list[str]:
         probe = Snapshot.__new__(Snapshot)
@@ -406,13 +287,34 @@ class NextOfferModel:
         k = int(k or self.k)
         if transactions is not None:
             with self._phase("load and encode"):
-                self._load(
-                    transactions,
-                    as_of if as_of is not None else self.as_of_,
-                    events,
-                    items,
-                    customer_features,
-                )
+                at = as_of if as_of is not None else self.as_of_
+                self._load(transactions, at, events, items, customer_features)
+        snap, hist, pop = self._scoring_snapshot(customers, k)
+        out = []
+        # scoring is row-parallel (no spinning on tiny data): both cores pay off on large chunks
+        threads = max(self.num_threads_, 2 if len(hist) >= 5_000 else 1)
+        pool: dict[str, str] = {}  # one string object per distinct reason text
+        for part in self._chunks(hist, "scoring"):
+            top = self._top_of_chunk(snap, part, pop, k, threads)
+            if explain:
+                self._explain(top, threads)
+            else:
+                top["reasons"] = ""
+            with self._phase("output"):
+                out.append(scoring.decoded(top, self.enc_, pool))
+            del top
+        snap.drop()
+        with self._phase("output"):
+            if not out:
+                empty = pd.DataFrame(columns=["c", "rank", "i", "score"])
+                out.append(scoring.decoded(empty, self.enc_, pool))
+            result = pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
+            del out, pool
+        self.score_seconds_ = time.perf_counter() - t0
+        return result
+
+    def _scoring_snapshot(self, customers, k: int) -> tuple[Snapshot, np.ndarray, np.ndarray]:
+        """The snapshot at ``as_of``, the customers to score and the ``k`` most popular items."""
         T = day_number(self.as_of_)
         with self._phase("snapshots"):
             snap = Snapshot(self.store_, T, horizon=self.horizon_days, windows=self.windows)
@@ -422,138 +324,51 @@ class NextOfferModel:
                     pd.Index(pd.unique(pd.Index(customers).astype(str)))
                 )
                 hist = np.intersect1d(hist, wanted[wanted >= 0])
-            pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {k}")[
-                "i"
-            ].to_numpy()
-        out = []
-        # scoring is row-parallel (no spinning on tiny data): both cores pay off on large chunks
-        threads = max(self.num_threads_, 2 if len(hist) >= 5_000 else 1)
-        tables = getattr(self, "shap_tables_", None)
-        forest = getattr(self, "forest_", None)
-        pool: dict[str, str] = {}  # one string object per distinct reason text
-        for part in self._chunks(hist, "scoring"):
-            frame = self._frame(snap, part, "scoring candidates")
-            with self._phase("predict"):
-                X = frame[self.feature_names_].to_numpy(np.float32)
-                if forest is not None:
-                    frame["score"] = forest.predict(X, num_threads=threads)
-                else:
-                    frame["score"] = self.booster_.predict(X, num_threads=threads)
-                del X
-            with self._phase("top k"):
-                top = _top_k(frame, k)
-                del frame
-                top = self._fill(top, part, pop, k)
-            if explain:
-                with self._phase("treeshap"):
-                    vals = contributions(
-                        self.booster_,
-                        top[self.feature_names_].to_numpy(np.float32),
-                        num_threads=threads,
-                        tables=tables,
-                    )
-                with self._phase("reasons"):
-                    top["reasons"] = reason_codes(
-                        top,
-                        vals,
-                        self.feature_names_,
-                        n_reasons=self.n_reasons,
-                        category_name=self._category_name,
-                        item_name=self._item_name,
-                        segment_name=self._segment_name,
-                    ).to_numpy()
+            pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {k}")
+        return snap, hist, pop["i"].to_numpy()
+
+    def _top_of_chunk(self, snap, part: np.ndarray, pop: np.ndarray, k: int, threads: int):
+        """Scored candidates of one chunk of customers, the top ``k`` each (popular filled)."""
+        frame = self._frame(snap, part, "scoring candidates")
+        with self._phase("predict"):
+            X = frame[self.feature_names_].to_numpy(np.float32)
+            forest = getattr(self, "forest_", None)
+            if forest is not None:
+                frame["score"] = forest.predict(X, num_threads=threads)
             else:
-                top["reasons"] = ""
-            with self._phase("output"):
-                out.append(self._decoded(top, pool))
-            del top
-        snap.drop()
-        with self._phase("output"):
-            if not out:
-                out.append(self._decoded(pd.DataFrame(columns=["c", "rank", "i", "score"]), pool))
-            result = pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
-            del out, pool
-        self.score_seconds_ = time.perf_counter() - t0
-        return result
+                frame["score"] = self.booster_.predict(X, num_threads=threads)
+            del X
+        with self._phase("top k"):
+            top = scoring.top_k(frame, k)
+            del frame
+            names, cats = self.feature_names_, self.enc_.item_category
+            return scoring.fill(top, part, pop, k, names, cats)
 
-    def _decoded(self, top: pd.DataFrame, pool: dict[str, str]) -> pd.DataFrame:
-        """Offers of one chunk with the original ids, equal reason texts sharing one string."""
-        reasons = top["reasons"].to_numpy() if "reasons" in top else np.array([], dtype=object)
-        return pd.DataFrame(
-            {
-                "customer_id": self.enc_.customers.to_numpy()[top["c"].to_numpy(np.int64)],
-                "rank": top["rank"].to_numpy(np.int64),
-                "item_id": self.enc_.items.to_numpy()[top["i"].to_numpy(np.int64)],
-                "score": top["score"].to_numpy(np.float64).round(6),
-                "reasons": np.array([pool.setdefault(r, r) for r in reasons], dtype=object),
-            }
-        )
-
-    def _fill(
-        self, top: pd.DataFrame, customers: np.ndarray, pop: np.ndarray, k: int
-    ) -> pd.DataFrame:
-        """Pad customers with fewer than k candidates with popular items (score = -inf rank)."""
-        counts = top.groupby("c").size().reindex(customers, fill_value=0)
-        short = counts[counts < k]
-        if short.empty:
-            return top
-        rows = []
-        have = top[top["c"].isin(short.index)].groupby("c")["i"].apply(set)
-        for c, n in short.items():
-            taken = have.get(c, set())
-            extra = [i for i in pop if i not in taken][: k - n]
-            for j, i in enumerate(extra):
-                rows.append({"c": c, "i": i, "rank": n + j + 1})
-        if not rows:
-            return top
-        pad = pd.DataFrame(rows)
-        pad["score"] = top["score"].min() - 1 if len(top) else 0.0
-        for col in self.feature_names_:
-            pad[col] = np.float32(np.nan)
-        for col in ("cat", "cooc_anchor", "after_anchor", "seg"):
-            pad[col] = -1
-        pad["cat"] = self.enc_.item_category[pad["i"].to_numpy()]
-        return (
-            pd.concat([top, pad], ignore_index=True)
-            .sort_values(["c", "rank"])
-            .reset_index(drop=True)
-        )
-
-    # -- names for reasons ----------------------------------------------------------------------
-    def _item_name(self, codes: pd.Series) -> pd.Series:
-        codes = codes.to_numpy(np.int64)
-        ids = np.where(codes >= 0, self.enc_.items.to_numpy()[np.maximum(codes, 0)], "")
-        names = pd.Series(ids, dtype=object)
-        if self.items_ is not None and "name" in self.items_.columns:
-            mapped = names.map(self.items_.set_index("item_id")["name"])
-            names = mapped.fillna(names).astype(object)
-        if self.granularity == "category":
-            return names.replace("", "your items")
-        return names.where(names != "", "your items").map(
-            lambda s: s if s == "your items" else f"{s}"
-        )
-
-    def _category_name(self, codes: pd.Series) -> pd.Series:
-        codes = codes.to_numpy(np.int64)
-        cats = self.enc_.categories.to_numpy()
-        vals = np.where(
-            codes >= 0, cats[np.maximum(codes, 0)] if len(cats) else "", "this category"
-        )
-        return pd.Series(vals, dtype=object)
-
-    def _segment_name(self, codes: pd.Series) -> pd.Series:
-        codes = codes.to_numpy(np.int64)
-        book = self.enc_.segments if self.enc_.segments is not None else self.enc_.categories
-        vals = book.to_numpy() if len(book) else np.array([""])
-        return pd.Series(
-            np.where(codes >= 0, vals[np.maximum(codes, 0)], "the same things"), dtype=object
-        )
+    def _explain(self, top: pd.DataFrame, threads: int) -> None:
+        """The SHAP reasons of the offers in ``top`` (a ``reasons`` column added in place)."""
+        with self._phase("treeshap"):
+            vals = contributions(
+                self.booster_,
+                top[self.feature_names_].to_numpy(np.float32),
+                num_threads=threads,
+                tables=getattr(self, "shap_tables_", None),
+            )
+        with self._phase("reasons"):
+            top["reasons"] = reason_codes(
+                top,
+                vals,
+                self.feature_names_,
+                n_reasons=self.n_reasons,
+                category_name=partial(scoring.category_names, self),
+                item_name=partial(scoring.item_names, self),
+                segment_name=partial(scoring.segment_names, self),
+            ).to_numpy()
 
     def candidate_recall(self, truth: pd.DataFrame, customers=None, as_of=None) -> float:
         """Share of the (customer, item) pairs of ``truth`` bought by ``customers`` that are
         among the candidates at ``as_of`` (as :func:`~cemlib.offers.metrics.candidate_recall`
         of :meth:`candidate_frame`, in bounded memory)."""
-        return _candidate_recall_of(self, truth, customers, as_of)
+        return scoring.candidate_recall_of(self, truth, customers, as_of)
 
     def candidate_frame(self, as_of=None, customers=None) -> pd.DataFrame:
         """The candidates (with source flags) of the fitted history at ``as_of``, ids decoded."""
@@ -566,52 +381,3 @@ class NextOfferModel:
         frame.insert(0, "customer_id", self.enc_.customers.to_numpy()[frame["c"].to_numpy()])
         frame.insert(1, "item_id", self.enc_.items.to_numpy()[frame["i"].to_numpy()])
         return frame
-
-
-def _candidate_recall_of(model: NextOfferModel, truth: pd.DataFrame, customers=None, as_of=None):
-    """:func:`~cemlib.offers.metrics.candidate_recall` of ``model.candidate_frame()`` without
-    building it: the candidate pairs come chunk by chunk as integer codes, without features
-    (the frame of every customer's candidates with their features was the stage's peak)."""
-    model._check_fitted()
-    truth = truth[["customer_id", "item_id"]].drop_duplicates()
-    if customers is not None:
-        truth = truth[truth["customer_id"].isin(pd.Index(customers))]
-    if truth.empty:
-        return float("nan")
-    width = len(model.enc_.items) + 1
-    tc = model.enc_.customers.get_indexer(pd.Index(truth["customer_id"]))
-    ti = model.enc_.items.get_indexer(pd.Index(truth["item_id"]))
-    known = (tc >= 0) & (ti >= 0)
-    tc, key = tc[known], tc[known].astype(np.int64) * width + ti[known]
-    T = day_number(as_of if as_of is not None else model.as_of_)
-    snap = Snapshot(model.store_, T, horizon=model.horizon_days, windows=model.windows)
-    cfg = model.candidates or CandidateConfig()
-    found = 0
-    try:
-        for part in model._chunks(snap.customers_with_history(), "candidate recall"):
-            mine = np.isin(tc, part)
-            if not mine.any():
-                continue
-            q = f"{snap.p}q"
-            model.store_.con.register("_q", pd.DataFrame({"c": part.astype(np.int64)}))
-            model.store_.execute(f"CREATE OR REPLACE TEMP TABLE {q} AS SELECT c FROM _q")
-            model.store_.con.unregister("_q")
-            cand = model.store_.sql(f"SELECT c, i FROM {build_candidates(snap, q, cfg)}")
-            pairs = cand["c"].to_numpy(np.int64) * width + cand["i"].to_numpy(np.int64)
-            found += int(np.isin(key[mine], pairs).sum())
-    finally:
-        snap.drop()
-    return found / len(truth)
-
-
-def _top_k(frame: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The ``k`` best-scored rows of each customer (ties: lower item code), with ``rank``."""
-    c = frame["c"].to_numpy()
-    order = np.lexsort((frame["i"].to_numpy(), -frame["score"].to_numpy(), c))
-    cs = c[order]
-    start = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-    rank = np.arange(len(cs)) - np.repeat(start, np.diff(np.r_[start, len(cs)])) + 1
-    keep = rank <= k
-    top = frame.iloc[order[keep]].reset_index(drop=True)
-    top["rank"] = rank[keep]
-    return top

@@ -208,10 +208,21 @@ class Snapshot:
         return self.p + name
 
     def _build(self) -> None:
-        T, W, p, w = self.T, self.W, self.p, self.win
-        ex = self.store.execute
         # the history up to the cutoff as a view: a filter on ``bi``, not a copy of it
-        ex(f"CREATE OR REPLACE TEMP VIEW {p}h AS SELECT * FROM bi WHERE d <= {T}")
+        self.store.execute(
+            f"CREATE OR REPLACE TEMP VIEW {self.p}h AS SELECT * FROM bi WHERE d <= {self.T}"
+        )
+        self._customer_tables()
+        self._item_table()
+        self._pair_tables()
+        self._segment_tables()
+        if self.store.has_events:
+            self._browse_tables()
+
+    def _customer_tables(self) -> None:
+        """``ci`` customer x item, ``cu`` customer, ``cc`` customer x category."""
+        T, p = self.T, self.p
+        ex = self.store.execute
         ex(
             f"""CREATE OR REPLACE TEMP TABLE {p}ci AS
             SELECT c, i, any_value(cat) AS cat, count(*) AS n_b, sum(q) AS qty, sum(amt) AS amt,
@@ -234,6 +245,20 @@ class Snapshot:
                    count(DISTINCT b) FILTER (WHERE d > {T - 30}) AS n_b30
             FROM {p}h WHERE cat >= 0 GROUP BY c, cat"""
         )
+        self._repeat_tables()
+
+    def _repeat_tables(self) -> None:
+        """``rs``: per customer, the repeat share of their purchases (``sum(n_b - 1) / sum(n_b)``
+        over their items): through it the trees decide how much to lean on the repeat features."""
+        self.store.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {self.p}rs AS
+            SELECT c, sum(n_b - 1) / sum(n_b) AS repeat_share FROM {self.p}ci GROUP BY c"""
+        )
+
+    def _item_table(self) -> None:
+        """``it``: popularity overall, now, before, in season; repeat rate, price; ranks."""
+        T, W, p, w = self.T, self.W, self.p, self.win
+        ex = self.store.execute
         season_lo, season_hi = T - 365, T - 365 + W
         ex(
             f"""CREATE OR REPLACE TEMP TABLE {p}it AS
@@ -252,6 +277,11 @@ class Snapshot:
                    row_number() OVER (ORDER BY n_recent DESC, n_cust DESC, i) AS recent_rank
             FROM a JOIN r USING (i)"""
         )
+
+    def _pair_tables(self) -> None:
+        """``cooc`` co-purchase and ``after`` bought-next neighbours of each item."""
+        T, p, w = self.T, self.p, self.win
+        ex = self.store.execute
         # co-purchase: items in the same basket, smoothed cosine, top neighbours per item
         ex(
             f"""CREATE OR REPLACE TEMP TABLE {p}cooc AS
@@ -285,6 +315,11 @@ class Snapshot:
               FROM pairs JOIN {p}it ia ON ia.i = a JOIN {p}it ij ON ij.i = j)
             SELECT * FROM s QUALIFY row_number() OVER (PARTITION BY a ORDER BY s DESC, j) <= {self.k_nb}"""
         )
+
+    def _segment_tables(self) -> None:
+        """``seg`` each customer's segment and ``segpop`` what is popular in each segment now."""
+        T, p, w = self.T, self.p, self.win
+        ex = self.store.execute
         # segment: given segment column, else the customer's dominant category
         if self.store.has_segments:
             ex(
@@ -307,20 +342,24 @@ class Snapshot:
                    row_number() OVER (PARTITION BY r.seg ORDER BY r.n_c DESC, r.i) AS seg_rank
             FROM r JOIN n USING (seg)"""
         )
-        if self.store.has_events:
-            lo = T - w.browse
-            ex(
-                f"""CREATE OR REPLACE TEMP TABLE {p}bri AS
-                SELECT c, i, sum(w) AS w30, sum(w) FILTER (WHERE d > {T - 7}) AS w7,
-                       max(d) AS last_d
-                FROM ev WHERE d <= {T} AND d > {lo} AND i >= 0 GROUP BY c, i"""
-            )
-            ex(
-                f"""CREATE OR REPLACE TEMP TABLE {p}brc AS
-                SELECT c, cat, sum(w) AS w30, sum(w) FILTER (WHERE d > {T - 7}) AS w7,
-                       max(d) AS last_d
-                FROM ev WHERE d <= {T} AND d > {lo} AND cat >= 0 GROUP BY c, cat"""
-            )
+
+    def _browse_tables(self) -> None:
+        """``bri`` / ``brc``: browsing of items and categories in the browse window."""
+        T, p, w = self.T, self.p, self.win
+        ex = self.store.execute
+        lo = T - w.browse
+        ex(
+            f"""CREATE OR REPLACE TEMP TABLE {p}bri AS
+            SELECT c, i, sum(w) AS w30, sum(w) FILTER (WHERE d > {T - 7}) AS w7,
+                   max(d) AS last_d
+            FROM ev WHERE d <= {T} AND d > {lo} AND i >= 0 GROUP BY c, i"""
+        )
+        ex(
+            f"""CREATE OR REPLACE TEMP TABLE {p}brc AS
+            SELECT c, cat, sum(w) AS w30, sum(w) FILTER (WHERE d > {T - 7}) AS w7,
+                   max(d) AS last_d
+            FROM ev WHERE d <= {T} AND d > {lo} AND cat >= 0 GROUP BY c, cat"""
+        )
 
     def customers_with_history(self) -> np.ndarray:
         return self.store.sql(f"SELECT c FROM {self.p}cu ORDER BY c")["c"].to_numpy()
@@ -334,7 +373,7 @@ class Snapshot:
     def drop(self) -> None:
         self.store.execute(f"DROP VIEW IF EXISTS {self.p}h")
         for name in (
-            *("ci", "cu", "cc", "it", "cooc", "after", "seg", "segpop", "bri", "brc"),
+            *("ci", "rs", "cu", "cc", "it", "cooc", "after", "seg", "segpop", "bri", "brc"),
             *("q", "anchor", "cand_cooc", "cand_after", "cand"),  # of the last candidate chunk
         ):
             self.store.execute(f"DROP TABLE IF EXISTS {self.p}{name}")

@@ -128,6 +128,12 @@ class BehaviourParams:
     web_sessions_per_year: float = 3.0
     #: share of store purchases researched online first (views before buying)
     pos_researched: float = 0.30
+    #: repeat-heavy setting (``cemlib.synth.reorders``): share of people who also re-order their
+    #: staples on cycles like a wholesale customer; 0 (the default) leaves the world unchanged
+    reorder_share: float = 0.0
+    #: their staples (SKUs re-ordered) and mean days between two re-orders
+    reorder_staples: int = 8
+    reorder_cycle_days: float = 21.0
 
 
 @dataclass(frozen=True)

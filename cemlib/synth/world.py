@@ -26,6 +26,7 @@ from cemlib.synth.devices import Devices
 from cemlib.synth.memory import peak_gib, release, rss_gib
 from cemlib.synth.people import make_people
 from cemlib.synth.pools import stores_table
+from cemlib.synth.reorders import add_reorders
 from cemlib.synth.sources import SourceBuilder
 from cemlib.synth.text import s
 from cemlib.synth.truth import truth_tables
@@ -232,17 +233,17 @@ def generate(
 
 
 #: the random streams of a world, one per part, spawned from the seed in this order
-_STREAMS = ("people", "latent", "life", "bk", "lines", "web", "src", "def", "prod", "web_src")
+_STREAMS = ("people", "latent", "life", "bk", "lines", "web", "src", "def", "prod", "web_src",
+            "reorder")  # fmt: skip
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
     """One generator per part of the world (the tenth, the web events' noise, is apart so
     that they are built only up to as_of: a later world draws the same values for them
-    first)."""
+    first; the eleventh, the repeat-heavy re-orders, is drawn only with ``reorder_share``)."""
     root = np.random.SeedSequence(int(seed))
-    return {
-        name: np.random.default_rng(x) for name, x in zip(_STREAMS, root.spawn(10), strict=True)
-    }
+    children = root.spawn(len(_STREAMS))
+    return {name: np.random.default_rng(x) for name, x in zip(_STREAMS, children, strict=True)}
 
 
 def _behaviour(n_people, rng, cfg, start_ts, joined_by_ts, whole, t_start) -> dict:
@@ -259,6 +260,8 @@ def _behaviour(n_people, rng, cfg, start_ts, joined_by_ts, whole, t_start) -> di
     bk = bh.baskets(people, pref, lat, drop, rng["bk"], cfg, whole)
     _mark("baskets", t_start)
     ln = bh.lines(bk, pref, products, rng["lines"], cfg)
+    if cfg.behaviour.reorder_share > 0:  # the repeat-heavy setting, its own random stream
+        bk, ln = add_reorders(people, pref, bk, ln, drop, products, rng["reorder"], cfg, whole)
     _mark("lines", t_start)
     ev = bh.web_events(people, pref, bk, ln, drop, products, rng["web"], cfg, whole)
     _mark("events", t_start)
