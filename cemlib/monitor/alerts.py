@@ -51,7 +51,11 @@ def data_alerts(
         prev = getattr(r, "rows_until_as_of_prev", float("nan"))
         if prev and not math.isnan(prev):
             change = r.rows_until_as_of / prev - 1.0
-            if abs(change) > t.rows_change:
+            if r.rows == 0:  # the table is not in this run's source at all
+                out.append(_alert("data", r.table_name, "rows change", change, t.rows_change,
+                                  f"{r.table_name}: not in this run's source, "
+                                  f"{int(prev):,} rows up to as_of in the previous run"))  # fmt: skip
+            elif abs(change) > t.rows_change:
                 out.append(_alert("data", r.table_name, "rows change", change, t.rows_change,
                                   f"{r.table_name}: {r.rows_until_as_of:,} rows up to as_of, "
                                   f"{change:+.0%} against {int(prev):,} in the previous run"))  # fmt: skip

@@ -66,7 +66,17 @@ def _with_previous(now: pd.DataFrame, prev: pd.DataFrame | None, keys: list[str]
 def data_section(wh: Warehouse, as_of: str, previous: dict) -> dict[str, pd.DataFrame]:
     """Tables (rows, quarantine), nulls, drift (PSI), new quarantine reasons, and this run's
     column profile and reasons (kept for the next run)."""
-    tables = _with_previous(dr.table_figures(wh, as_of), previous.get("tables"), ["table_name"],
+    now = dr.table_figures(wh, as_of)
+    prev_tables = previous.get("tables")
+    if prev_tables is not None and len(prev_tables):
+        # a table the previous run had and this run's source lacks (an export that did not
+        # arrive) is a table of 0 rows now, not a row left out of the comparison
+        gone = sorted(set(prev_tables["table_name"]) - set(now["table_name"]))
+        if gone:
+            zero = pd.DataFrame({"table_name": gone, "rows": 0, "rows_until_as_of": 0,
+                                 "quarantined": 0, "quarantine_share": 0.0})  # fmt: skip
+            now = pd.concat([now, zero], ignore_index=True)
+    tables = _with_previous(now, prev_tables, ["table_name"],
                             ["rows", "rows_until_as_of", "quarantined", "quarantine_share"])  # fmt: skip
     nulls = _with_previous(dr.null_shares(wh, as_of), previous.get("nulls"),
                            ["table_name", "column_name"], ["null_share"])  # fmt: skip

@@ -86,6 +86,25 @@ def test_monthly_run_on_drifted_files_raises_the_matching_alerts(months):
 
 
 @pytest.mark.slow
+def test_an_export_that_did_not_arrive_raises_a_rows_alert(months):
+    # the till's two files are missing from May's export: 0 rows now, not a table left out
+    base, _ = months
+    missing = base / "missing"
+    shutil.copytree(base / "clean", missing)
+    for name in ("pos_receipts", "receipt_lines"):
+        for path in missing.glob(f"{name}.*"):
+            path.unlink()
+    shutil.copyfile(base / "april.duckdb", base / "may_missing.duckdb")
+    res = _month(missing, base / "may_missing.duckdb", "2025-05-31", "may")
+    rows = res.alerts[res.alerts["figure"] == "rows change"].set_index("subject")
+    assert sorted(rows.index) == ["pos_receipts", "receipt_lines"]
+    assert (rows["value"] == -1.0).all()
+    assert rows["message"].str.contains("not in this run's source").all()
+    tables = res.data["tables"].set_index("table_name")
+    assert tables.loc["pos_receipts", "rows_until_as_of_prev"] > 0
+
+
+@pytest.mark.slow
 def test_notebook_lists_the_alerts_first_and_writes_monitor_json(months, tmp_path):
     import json
 
