@@ -122,18 +122,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(list_runs(cfg.reports_path))} run(s) listed in {path}")
         return 0
     if args.check:
-        from pathlib import Path
+        from cemlib.pipeline.runner import preflight
 
-        from cemlib.errors import InputError
-        from cemlib.pipeline.config import plan_parameters
-        from cemlib.pipeline.runner import check_kernel
-
-        stages = cfg.selected_stages()
-        plans = plan_parameters(cfg, stages)
-        source = cfg.run_wide()["source"]
-        if source != "synthetic" and not Path(source).is_dir():
-            raise InputError("source folder not found", source=source)
-        warning = check_kernel(cfg.kernel)
+        stages, plans, warning = preflight(cfg, STAGES)
         if warning:
             print(warning)
         missing = [s.name for s in stages if s.name not in plans]

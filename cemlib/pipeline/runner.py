@@ -232,10 +232,11 @@ def _skip_reason(
     return None
 
 
-def _start_run(cfg: RunConfig, registry: Sequence[Stage]) -> tuple[list, dict, str | None]:
-    """The selected stages, their validated parameters and a kernel warning; InputError
-    (nothing run) when no notebook is there or a parameter does not fit. A run id that was
-    not given gets a suffix when its folder exists (two runs started in the same second)."""
+def preflight(cfg: RunConfig, registry: Sequence[Stage] = STAGES) -> tuple[list, dict, str | None]:
+    """What ``cem run`` and ``cem run --check`` check before anything runs: the selected
+    stages, their validated parameters and a kernel warning. InputError (one line, exit 2,
+    nothing run) when no selected notebook is there, a parameter does not fit, or the source
+    folder does not exist."""
     stages = cfg.selected_stages(registry)
     nb_dir = cfg.notebooks_path
     if not any((nb_dir / s.notebook).is_file() for s in stages):
@@ -245,7 +246,16 @@ def _start_run(cfg: RunConfig, registry: Sequence[Stage]) -> tuple[list, dict, s
             source=str(nb_dir),
         )
     plans = plan_parameters(cfg, stages, nb_dir)
-    kernel_warning = check_kernel(cfg.kernel)
+    source = cfg.run_wide()["source"]
+    if source != "synthetic" and not Path(source).is_dir():
+        raise InputError("source folder not found", source=source)
+    return stages, plans, check_kernel(cfg.kernel)
+
+
+def _start_run(cfg: RunConfig, registry: Sequence[Stage]) -> tuple[list, dict, str | None]:
+    """:func:`preflight`, then a run id that was not given gets a suffix when its folder
+    exists (two runs started in the same second)."""
+    stages, plans, kernel_warning = preflight(cfg, registry)
     if not cfg.run_id_given:  # two runs started in the same second get distinct folders
         base, n = cfg.run_id, 1
         while cfg.run_dir.exists():

@@ -199,6 +199,25 @@ def test_cli_check_validates_without_running(two_notebooks, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_check_and_run_refuse_what_would_not_run_with_exit_2(two_notebooks, tmp_path, capsys):
+    # --check says what the run would say: no notebook there, or no source folder, is exit 2
+    # before anything starts (a cron pre-flight that passes must not be followed by a failure)
+    from cemlib.cli import main
+
+    out = tmp_path / "reports"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["run", "--notebooks", str(empty), "--out", str(out), "--check"]) == 2
+    assert "none of the selected notebooks" in capsys.readouterr().err
+    typo = ["-p", f"source={tmp_path / 'exprots'}"]
+    args = ["run", "--notebooks", str(two_notebooks), "--out", str(out)]
+    assert main([*args, "--check", *typo]) == 2
+    assert "source folder not found" in capsys.readouterr().err
+    assert main([*args, *typo]) == 2  # the run itself: refused before its first stage
+    assert "source folder not found" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_monitor_section_sets_the_thresholds_of_the_monitor_notebook(tmp_path):
     nb = Path(__file__).resolve().parents[2] / "notebooks"
     path = _cfg_file(
