@@ -166,6 +166,36 @@ def check_table(report: QualityReport, suites_dir: str | Path | None = None) -> 
     return out.drop(columns="_o").reset_index(drop=True)
 
 
+#: a table that quarantines more than this share of its rows has a systematic problem (a column
+#: in another format, a changed export), not scattered bad values: the verdict says so
+HEAVY_QUARANTINE = 0.10
+
+
+def _heavily_quarantined(report: QualityReport) -> list[str]:
+    """A caveat per table whose quarantined share is above :data:`HEAVY_QUARANTINE`, naming
+    its most frequent reason."""
+    out = []
+    cons = report.conservation
+    if cons is None or not len(cons):
+        return out
+    by_reason = report.quarantine_by_reason
+    for r in cons.itertuples():
+        if not r.rows_in or r.quarantined / r.rows_in <= HEAVY_QUARANTINE:
+            continue
+        top = ""
+        if by_reason is not None and len(by_reason):
+            mine = by_reason[by_reason["table"] == r.table]
+            if len(mine):
+                first = mine.sort_values("rows_quarantined", ascending=False).iloc[0]
+                top = f"; most often: {first['reason']} ({int(first['rows_quarantined']):,} rows)"
+        out.append(
+            f"{r.table}: {r.quarantined / r.rows_in:.0%} of its rows quarantined "
+            f"({r.quarantined:,} of {r.rows_in:,}){top}: a systematic problem, such as a "
+            "column in another format, not scattered bad values"
+        )
+    return out
+
+
 def verdict_of(report: QualityReport, trend: pd.DataFrame | None = None) -> dict[str, object]:
     """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
     h = headlines(report)
@@ -173,6 +203,8 @@ def verdict_of(report: QualityReport, trend: pd.DataFrame | None = None) -> dict
     caveats = [str(w) for w in report.warnings[:4]]
     if len(report.warnings) > 4:
         caveats.append(f"and {len(report.warnings) - 4} more warnings, listed below")
+    heavy = _heavily_quarantined(report)
+    caveats = heavy + caveats
     if not h["rows conserved"]:
         caveats.insert(0, "rows were lost: rows in differ from clean + quarantined")
     comparison = "This is the first run in this warehouse: no trend yet."
@@ -188,7 +220,9 @@ def verdict_of(report: QualityReport, trend: pd.DataFrame | None = None) -> dict
         )
     elif report.previous_run_id:
         comparison = f"Previous run: {report.previous_run_id}."
-    status = "failed" if not h["rows conserved"] else "warning" if report.warnings else "ok"
+    status = (
+        "failed" if not h["rows conserved"] else "warning" if report.warnings or heavy else "ok"
+    )
     return {
         "status": status,
         "title": f"{h['rows clean']:,} of {h['rows in']:,} rows clean, "

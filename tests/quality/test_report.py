@@ -1,8 +1,11 @@
 """What the 01 report shows of a run: checks in words, thresholds, the verdict."""
 
+import pandas as pd
+
 from cemlib.collect import collect
 from cemlib.quality import QualityStage
 from cemlib.quality import report as qr
+from cemlib.warehouse import Warehouse
 
 AS_OF = "2025-06-30"
 
@@ -29,3 +32,28 @@ def test_checks_failing_first_with_their_threshold_and_a_verdict(wh, base_dir, b
     assert v["figures"]["rows quarantined"].startswith(f"{len(base_defects):,} (")
     assert v["figures"]["rows conserved"] == "yes"
     assert v["comparison"] == "This is the first run in this warehouse: no trend yet."
+
+
+def test_a_table_losing_a_large_share_of_its_rows_is_named_first_in_the_verdict(
+    tmp_path, sources, tables
+):
+    # 20 clean orders; then the same orders re-saved by Excel with month-first dates, most of
+    # which day-first cannot read (or puts after as_of): the table is mostly quarantined
+    days = range(1, 21)
+    ids = [f"o{d}" for d in days]
+    iso = pd.DataFrame({"order_id": ids, "ordered_at": [f"2025-06-{d:02d} 10:00" for d in days]})
+    us = iso.assign(ordered_at=[f"06/{d:02d}/2025 10:00" for d in days])
+    verdicts = {}
+    for name, orders in (("iso", iso), ("us", us)):
+        folder = sources(tmp_path / name, {**tables, "online_orders": orders})
+        with Warehouse(tmp_path / f"{name}.duckdb") as wh:
+            collect(str(folder), warehouse=wh, run_id="r1", as_of=AS_OF, progress=False)
+            result = QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
+        cons = result.conservation.set_index("table").loc["online_orders"]
+        verdicts[name] = (cons["quarantined"] / cons["rows_in"], qr.verdict_of(result))
+    share, v = verdicts["iso"]
+    assert share == 0 and not any(c.startswith("online_orders") for c in v["caveats"])
+    share, v = verdicts["us"]
+    assert share > 0.5 > qr.HEAVY_QUARANTINE
+    assert v["status"] == "warning"
+    assert v["caveats"][0].startswith(f"online_orders: {share:.0%} of its rows quarantined")
