@@ -4,6 +4,11 @@ Accepted: ``2024-03-05``, ``2024-03-05 14:30[:15[.123]]``, ``2024-03-05T14:30:15
 ``05.03.2024``, ``05.03.2024 14:30[:15]``, ``05.03.24``, ``05/03/2024 ...``, ``05-03-2024``.
 A time-zone suffix is dropped and the wall-clock time kept. Anything else becomes ``NaT``; the
 caller counts those (raw text is kept in the ``raw`` schema).
+
+Day first is the default. A column whose numeric dates show month-first evidence (a second part
+above 12, ``06/13/2025``) and no day-first evidence (no first part above 12) is read month first
+throughout (:func:`date_order`): a file re-saved by a US-locale Excel is read as written, not
+with day and month swapped wherever both are 12 or less.
 """
 
 from __future__ import annotations
@@ -37,6 +42,29 @@ FORMATS: tuple[str, ...] = (
     "%Y/%m/%d %H:%M:%S",
     "%Y%m%d",
 )
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-]\d{2,4}(?:\D|$)")
+
+
+def date_order(text: pd.Series) -> str:
+    """``"month"`` when the numeric dates of ``text`` (distinct values) can only be month
+    first (two or more with a second part above 12, none with a first part above 12), else
+    ``"day"``."""
+    parts = text.str.extract(_NUMERIC_DATE).dropna()
+    if parts.empty:
+        return "day"
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    # two distinct values at least: one slip ("05/13/2025" in a day-first column) is a typo
+    return "month" if (second > 12).sum() >= 2 and not (first > 12).any() else "day"
+
+
+def _month_first(formats: tuple[str, ...]) -> tuple[str, ...]:
+    """The day-first numeric formats with day and month swapped (ISO ones unchanged)."""
+    return tuple(
+        f.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m") if f.startswith("%d") else f
+        for f in formats
+    )
+
+
 _TZ = re.compile(
     r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|GMT|MSK|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
 )
@@ -70,6 +98,8 @@ def parse_dates(series: pd.Series, *, formats: tuple[str, ...] = FORMATS) -> pd.
     text = pd.Series(uniques, dtype="object").astype(str).str.strip()
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     todo = text.ne("")
+    if date_order(text[todo]) == "month":
+        formats = _month_first(formats)
     _parse_into(parsed, text, todo, formats)
     if todo.any():  # a time-zone suffix: drop it, keep the wall-clock time, try again
         stripped = text[todo].str.replace(_TZ, r"\1", regex=True)

@@ -46,6 +46,26 @@ def test_parse_dates_vectorized_counts_unparsed():
     assert out.isna().sum() == 3 * sum(c[1] is None for c in DATE_CASES) + 1
 
 
+def test_a_column_written_month_first_is_read_month_first_throughout():
+    # a US-locale Excel re-save: 13 and 21 can only be days, so 5/4 is the 4th of May
+    us = pd.Series(["6/13/2025 21:44", "5/4/2025 13:06", "06/21/2025", "6/13/2025 21:44"])
+    assert parse_dates(us).tolist() == [
+        pd.Timestamp("2025-06-13 21:44"),
+        pd.Timestamp("2025-05-04 13:06"),
+        pd.Timestamp("2025-06-21"),
+        pd.Timestamp("2025-06-13 21:44"),
+    ]
+    # day first stays the reading wherever a first part above 12 proves it, or nothing proves
+    # the other order; one impossible month alone is a typo, not a month-first column
+    ru = pd.Series(["13/06/2025", "05/04/2025", "06/21/2025"])
+    assert parse_dates(ru)[1] == pd.Timestamp("2025-04-05") and pd.isna(parse_dates(ru)[2])
+    slip = pd.Series(["05/04/2025", "06/05/2025", "05/13/2025"])
+    assert parse_dates(slip).tolist()[:2] == [
+        pd.Timestamp("2025-04-05"),
+        pd.Timestamp("2025-05-06"),
+    ]
+
+
 def test_parse_dates_passes_datetimes_through():
     s = pd.Series(pd.to_datetime(["2024-03-05 10:00"]).tz_localize("Europe/Moscow"))
     assert parse_dates(s)[0] == pd.Timestamp("2024-03-05 10:00")
