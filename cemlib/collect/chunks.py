@@ -13,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from cemlib.collect.loaders import LoadedTable, table_from_frame
+from cemlib.normalize.dates import date_order
+from cemlib.schema import DATE, TABLES, TIMESTAMP
 from cemlib.warehouse import Warehouse
 
 
@@ -35,6 +37,8 @@ def file_chunks(read: Callable[[], LoadedTable], rows: int) -> Iterator[LoadedTa
     if n <= rows:
         yield loaded
         return
+    if loaded.typed is None:  # one reading of the dates for the whole file (month first?)
+        loaded = replace(loaded, date_orders=date_orders(loaded))
     for start in range(0, n, rows):
         stop = start + rows
         typed = loaded.typed
@@ -43,6 +47,19 @@ def file_chunks(read: Callable[[], LoadedTable], rows: int) -> Iterator[LoadedTa
             frame=_rows(loaded.frame, start, stop),
             typed=None if typed is None else _rows(typed, start, stop),
         )
+
+
+def date_orders(loaded: LoadedTable) -> dict[str, str]:
+    """The order of the numeric dates of each date or timestamp column of ``loaded``."""
+    spec = TABLES.get(loaded.name)
+    if spec is None:
+        return {}
+    out = {}
+    for col in loaded.frame.columns:
+        if spec.kind(col) in (TIMESTAMP, DATE):
+            values = pd.Series(loaded.frame[col].dropna().unique()).astype(str).str.strip()
+            out[col] = date_order(values)
+    return out
 
 
 def _rows(df: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:

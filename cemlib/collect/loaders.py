@@ -41,6 +41,10 @@ class LoadedTable:
     #: typed values when the source already had types (Parquet, the synthetic world); the
     #: staging step uses them instead of re-parsing the text
     typed: pd.DataFrame | None = None
+    #: per date column read from text, the order of its numeric dates over the whole file
+    #: ("day" or "month", :func:`cemlib.normalize.dates.date_order`), so that every chunk of
+    #: a large file is read the same way
+    date_orders: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:

@@ -106,7 +106,7 @@ def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, lis
         src = typed[col] if typed is not None and col in typed.columns else raw[col]
         present = _present(raw[col])
         if kind in (TIMESTAMP, DATE):
-            values = parse_dates(src)
+            values = parse_dates(src, order=loaded.date_orders.get(col))
             if kind == DATE:
                 values = values.dt.normalize()
             values = values.astype("datetime64[us]")

@@ -83,11 +83,14 @@ def _parse_into(parsed: pd.Series, text: pd.Series, todo: pd.Series, formats) ->
             todo.loc[idx] = False
 
 
-def parse_dates(series: pd.Series, *, formats: tuple[str, ...] = FORMATS) -> pd.Series:
+def parse_dates(
+    series: pd.Series, *, formats: tuple[str, ...] = FORMATS, order: str | None = None
+) -> pd.Series:
     """A Series of ``datetime64[ns]``; ``NaT`` for missing or unparseable values.
 
     Datetime input is returned (time zone dropped); text is parsed once per distinct value, each
-    format tried vectorized on what is still unparsed.
+    format tried vectorized on what is still unparsed. ``order`` (``"day"`` or ``"month"``)
+    fixes the order of numeric dates; None reads it from the values (:func:`date_order`).
     """
     if pd.api.types.is_datetime64_any_dtype(series):
         out = series
@@ -98,7 +101,7 @@ def parse_dates(series: pd.Series, *, formats: tuple[str, ...] = FORMATS) -> pd.
     text = pd.Series(uniques, dtype="object").astype(str).str.strip()
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     todo = text.ne("")
-    if date_order(text[todo]) == "month":
+    if (order or date_order(text[todo])) == "month":
         formats = _month_first(formats)
     _parse_into(parsed, text, todo, formats)
     if todo.any():  # a time-zone suffix: drop it, keep the wall-clock time, try again

@@ -193,3 +193,37 @@ def test_chunked_load_equals_whole_table_load(tmp_path, fmt):
         assert counts == dict(zip(chunked.tables["table"], chunked.tables["n_raw"], strict=True))
     if not fmt:
         assert world.sources == {} and world.truth == {}
+
+
+def test_a_month_first_file_is_read_month_first_in_every_chunk(tmp_path):
+    # orders re-saved month first: the first chunks hold only days <= 12, where nothing shows
+    # the order; the whole file decides it, so every chunk reads the same
+    world = generate(n_people=300, seed=5, as_of="2025-06-30")
+    world.write(tmp_path / "export", format="csv")
+    path = tmp_path / "export" / "online_orders.csv"
+    orders = pd.read_csv(path, dtype=str)
+    ts = pd.to_datetime(orders["ordered_at"], errors="coerce")
+    truth = pd.Series(ts.dt.floor("min").to_numpy(), index=orders["order_id"].to_numpy())
+    # days 1-12 first (as in a file sorted by date, where a chunk may span a few days only)
+    early = (ts.dt.day <= 12).to_numpy()
+    orders = orders.assign(ordered_at=ts.dt.strftime("%m/%d/%Y %H:%M"))
+    orders = pd.concat([orders[early], orders[~early]])
+    orders.to_csv(path, index=False)
+    chunk = int(early.sum()) // 2
+    assert chunk > 50 and len(orders) > 3 * chunk  # the first chunks alone would read day first
+    for name, rows in (("whole", None), ("chunked", chunk)):
+        kwargs = {"chunk_rows": rows} if rows else {}
+        collect(
+            tmp_path / "export", warehouse=tmp_path / f"{name}.duckdb", progress=False, **kwargs
+        )
+    with (
+        Warehouse(tmp_path / "whole.duckdb", read_only=True) as wa,
+        Warehouse(tmp_path / "chunked.duckdb", read_only=True) as wb,
+    ):
+        a = wa.sql("SELECT order_id, ordered_at FROM staging.online_orders ORDER BY order_id")
+        b = wb.sql("SELECT order_id, ordered_at FROM staging.online_orders ORDER BY order_id")
+    pd.testing.assert_frame_equal(a, b)
+    got = a.set_index("order_id")["ordered_at"]
+    readable = truth.reindex(got.index).notna()
+    assert readable.mean() > 0.95
+    assert (got[readable] == truth.reindex(got.index)[readable]).all()
