@@ -219,6 +219,10 @@ class NextOfferModel:
             train, valid = training.split_customers(valid, rng, as_of, W)
             self.split_ = "customers (history too short for two time windows)"
         self.feature_names_ = names = self._names()
+        with self._phase("prior"):
+            self.prior_ = training.Prior().fit(train.frame)
+            for w in (train, valid):
+                w.frame["_prior"] = self.prior_(w.frame)
         params = training.lgb_params(train, valid, self.params, self.seed)
         self.num_threads_ = int(params["num_threads"])
         with self._phase("lightgbm training (early stopping)"):
@@ -247,8 +251,9 @@ class NextOfferModel:
         self.explainer_ = shap.TreeExplainer(booster)
         sample = valid_frame.sample(min(len(valid_frame), 5000), random_state=self.seed)
         self.shap_sample_ = sample[self.feature_names_].reset_index(drop=True)
-        self.shap_sample_values_ = shap_values(
-            self.explainer_, self.shap_sample_.to_numpy(np.float32)
+        self.shap_sample_values_ = self._with_prior(
+            shap_values(self.explainer_, self.shap_sample_.to_numpy(np.float32)),
+            self.shap_sample_,
         )
         self.importance_ = global_importance(self.shap_sample_values_, self.feature_names_)
 
@@ -338,6 +343,7 @@ class NextOfferModel:
             else:
                 frame["score"] = self.booster_.predict(X, num_threads=threads)
             del X
+            frame["score"] = frame["score"].to_numpy() + self.prior_(frame)
         with self._phase("top k"):
             top = scoring.top_k(frame, k)
             del frame
@@ -353,6 +359,7 @@ class NextOfferModel:
                 num_threads=threads,
                 tables=getattr(self, "shap_tables_", None),
             )
+            vals = self._with_prior(vals, top)
         with self._phase("reasons"):
             top["reasons"] = reason_codes(
                 top,
@@ -363,6 +370,13 @@ class NextOfferModel:
                 item_name=partial(scoring.item_names, self),
                 segment_name=partial(scoring.segment_names, self),
             ).to_numpy()
+
+    def _with_prior(self, values: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        """Tree SHAP values plus the prior's exact linear ones on its own features."""
+        cols = [self.feature_names_.index(n) for n in self.prior_.names]
+        values = np.array(values, dtype=np.float64, copy=True)
+        values[:, cols] += self.prior_.contributions(frame)
+        return values
 
     def candidate_recall(self, truth: pd.DataFrame, customers=None, as_of=None) -> float:
         """Share of the (customer, item) pairs of ``truth`` bought by ``customers`` that are
