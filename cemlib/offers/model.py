@@ -219,18 +219,13 @@ class NextOfferModel:
             train, valid = training.split_customers(valid, rng, as_of, W)
             self.split_ = "customers (history too short for two time windows)"
         self.feature_names_ = names = self._names()
-        with self._phase("prior"):
-            self.prior_ = training.Prior().fit(train.frame)
-            for w in (train, valid):
-                w.frame["_prior"] = self.prior_(w.frame)
         params = training.lgb_params(train, valid, self.params, self.seed)
         self.num_threads_ = int(params["num_threads"])
-        with self._phase("lightgbm training (early stopping)"):
-            booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = (
-                training.train_early_stopped(
-                    train, valid, names, params, self.n_estimators, self.early_stopping_rounds
-                )
+        with self._phase("lightgbm training (early stopping, with and without the prior)"):
+            self.prior_, result, self.validation_by_start_ = training.train_with_or_without_prior(
+                train, valid, names, params, self.n_estimators, self.early_stopping_rounds
             )
+            booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = result
         if self.refit and self.split_ == "time":
             with self._phase("lightgbm refit on both windows"):
                 booster = training.refit(train, valid, names, params, self.best_iteration_)
