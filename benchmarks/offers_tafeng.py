@@ -97,7 +97,9 @@ def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -
     )
     print(
         f"train windows: {model.windows_}; best iteration {model.best_iteration_}, "
-        f"January validation NDCG@{k} {model.validation_ndcg_:.4f}"
+        f"January validation NDCG@{k} {model.validation_ndcg_:.4f} (plain / prior-started: "
+        + " / ".join(f"{v:.4f}" for v in model.validation_by_start_.values())
+        + ")"
     )
     print(
         f"candidate recall on February (all sources): {rec:.3f}; candidates/customer "
