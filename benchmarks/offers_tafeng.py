@@ -97,7 +97,9 @@ def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -
     )
     print(
         f"train windows: {model.windows_}; best iteration {model.best_iteration_}, "
-        f"January validation NDCG@{k} {model.validation_ndcg_:.4f}"
+        f"January validation NDCG@{k} {model.validation_ndcg_:.4f} (plain / prior-started: "
+        + " / ".join(f"{v:.4f}" for v in model.validation_by_start_.values())
+        + ")"
     )
     print(
         f"candidate recall on February (all sources): {rec:.3f}; candidates/customer "
@@ -139,7 +141,9 @@ def seed_spread(tx, as_of, truth, table: pd.DataFrame, k: int, seeds: list[int])
         res = evaluate(model.recommend(explain=False), truth, k=k, history=model.tx_)
         ndcg[s] = res[f"ndcg@{k}"]
         print(
-            f"seed {s}: {model.best_iteration_} trees, NDCG@{k} {ndcg[s]:.4f}, lift {ndcg[s] / best:.3f}"
+            f"seed {s}: {model.best_iteration_} trees, validation plain / prior-started "
+            + " / ".join(f"{v:.4f}" for v in model.validation_by_start_.values())
+            + f", NDCG@{k} {ndcg[s]:.4f}, lift {ndcg[s] / best:.3f}"
         )
     vals = np.array(list(ndcg.values()))
     print(

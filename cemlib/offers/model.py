@@ -221,12 +221,11 @@ class NextOfferModel:
         self.feature_names_ = names = self._names()
         params = training.lgb_params(train, valid, self.params, self.seed)
         self.num_threads_ = int(params["num_threads"])
-        with self._phase("lightgbm training (early stopping)"):
-            booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = (
-                training.train_early_stopped(
-                    train, valid, names, params, self.n_estimators, self.early_stopping_rounds
-                )
+        with self._phase("lightgbm training (early stopping, with and without the prior)"):
+            self.prior_, result, self.validation_by_start_ = training.train_with_or_without_prior(
+                train, valid, names, params, self.n_estimators, self.early_stopping_rounds
             )
+            booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = result
         if self.refit and self.split_ == "time":
             with self._phase("lightgbm refit on both windows"):
                 booster = training.refit(train, valid, names, params, self.best_iteration_)
@@ -247,8 +246,9 @@ class NextOfferModel:
         self.explainer_ = shap.TreeExplainer(booster)
         sample = valid_frame.sample(min(len(valid_frame), 5000), random_state=self.seed)
         self.shap_sample_ = sample[self.feature_names_].reset_index(drop=True)
-        self.shap_sample_values_ = shap_values(
-            self.explainer_, self.shap_sample_.to_numpy(np.float32)
+        self.shap_sample_values_ = self._with_prior(
+            shap_values(self.explainer_, self.shap_sample_.to_numpy(np.float32)),
+            self.shap_sample_,
         )
         self.importance_ = global_importance(self.shap_sample_values_, self.feature_names_)
 
@@ -338,6 +338,7 @@ class NextOfferModel:
             else:
                 frame["score"] = self.booster_.predict(X, num_threads=threads)
             del X
+            frame["score"] = frame["score"].to_numpy() + self.prior_(frame)
         with self._phase("top k"):
             top = scoring.top_k(frame, k)
             del frame
@@ -353,6 +354,7 @@ class NextOfferModel:
                 num_threads=threads,
                 tables=getattr(self, "shap_tables_", None),
             )
+            vals = self._with_prior(vals, top)
         with self._phase("reasons"):
             top["reasons"] = reason_codes(
                 top,
@@ -363,6 +365,13 @@ class NextOfferModel:
                 item_name=partial(scoring.item_names, self),
                 segment_name=partial(scoring.segment_names, self),
             ).to_numpy()
+
+    def _with_prior(self, values: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        """Tree SHAP values plus the prior's exact linear ones on its own features."""
+        cols = [self.feature_names_.index(n) for n in self.prior_.names]
+        values = np.array(values, dtype=np.float64, copy=True)
+        values[:, cols] += self.prior_.contributions(frame)
+        return values
 
     def candidate_recall(self, truth: pd.DataFrame, customers=None, as_of=None) -> float:
         """Share of the (customer, item) pairs of ``truth`` bought by ``customers`` that are

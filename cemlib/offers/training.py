@@ -33,6 +33,43 @@ DEFAULT_PARAMS: dict = {
 }
 
 
+class Prior:
+    """The ranker's starting score: a logistic model of the label on GP-TopFreq's signals (the
+    share of the customer's baskets holding the item, ln(1 + those baskets), ln(1 + the item's
+    buyers)), fitted on the training window. LightGBM boosts from it (``init_score``), so the
+    trees learn corrections to the best simple ranking and early stopping decides how far they
+    move from it; equal tree scores are ordered by it instead of by chance. Whether it is used
+    at all is decided by the validation window (:func:`train_with_or_without_prior`)."""
+
+    names: tuple[str, ...] = ("ci_share", "ci_n_b", "it_n_cust")
+
+    def _x(self, frame: pd.DataFrame) -> np.ndarray:
+        X = np.nan_to_num(frame[list(self.names)].to_numpy(np.float64))
+        return np.column_stack([X[:, 0], np.log1p(X[:, 1]), np.log1p(X[:, 2])])
+
+    def fit(self, frame: pd.DataFrame, *, use: bool = True) -> Prior:
+        """Fit on a labelled window; ``use=False``: the zero prior (plain LambdaRank)."""
+        from sklearn.linear_model import LogisticRegression
+
+        X, y = self._x(frame), frame["label"].to_numpy()
+        self.coef_ = np.zeros(X.shape[1])
+        self.intercept_ = 0.0
+        if use and len(np.unique(y)) == 2:
+            lr = LogisticRegression(max_iter=500).fit(X, y)
+            self.coef_, self.intercept_ = lr.coef_[0], float(lr.intercept_[0])
+        self.mean_ = X.mean(axis=0) if len(X) else np.zeros(X.shape[1])
+        return self
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        """The prior's log-odds of each row."""
+        return self._x(frame) @ self.coef_ + self.intercept_
+
+    def contributions(self, frame: pd.DataFrame) -> np.ndarray:
+        """Exact SHAP values of the linear prior (``coef * (x - training mean)``), one column per
+        name of :attr:`names`."""
+        return (self._x(frame) - self.mean_) * self.coef_
+
+
 @dataclass
 class WindowData:
     """Candidates with features and labels of one training/validation snapshot."""
@@ -105,19 +142,22 @@ def lgb_params(train: WindowData, valid: WindowData, params: dict | None, seed: 
 def train_early_stopped(
     train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int, patience: int
 ) -> tuple[lgb.Booster, int, float, dict]:
-    """LambdaRank on ``train`` early-stopped on ``valid``: the booster, the best iteration, its
+    """LambdaRank on ``train`` early-stopped on ``valid``, both boosting from their ``_prior``
+    column (:class:`Prior`): the booster, the best iteration, its
     validation NDCG and the evaluation history."""
     dtrain = lgb.Dataset(
         train.frame[names].to_numpy(np.float32),
         train.frame["label"],
         group=train.groups,
         feature_name=names,
+        init_score=train.frame["_prior"].to_numpy(),
     )
     dvalid = lgb.Dataset(
         valid.frame[names].to_numpy(np.float32),
         valid.frame["label"],
         group=valid.groups,
         reference=dtrain,
+        init_score=valid.frame["_prior"].to_numpy(),
     )
     evals: dict = {}
     booster = lgb.train(
@@ -133,6 +173,27 @@ def train_early_stopped(
     return booster, best, float(booster.best_score["validation"][metric]), evals
 
 
+def train_with_or_without_prior(
+    train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int, patience: int
+) -> tuple[Prior, tuple, dict[str, float]]:
+    """Early-stopped LambdaRank from zero and from the :class:`Prior`: the one with the higher
+    validation NDCG wins (ties: no prior). Leaves the winner's ``_prior`` column on the windows;
+    returns the prior (zero when plain won), ``train_early_stopped``'s result and both NDCGs."""
+    best, seen = None, {}
+    for use in (False, True):
+        prior = Prior().fit(train.frame, use=use)
+        for w in (train, valid):
+            w.frame["_prior"] = prior(w.frame)
+        result = train_early_stopped(train, valid, names, params, rounds, patience)
+        seen["prior" if use else "plain"] = result[2]
+        if best is None or result[2] > best[1][2]:
+            best = (prior, result)
+    prior, result = best
+    for w in (train, valid):
+        w.frame["_prior"] = prior(w.frame)
+    return prior, result, seen
+
+
 def refit(train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int):
     """LambdaRank on both windows with ``rounds`` trees (the early-stopped number)."""
     both = (train, valid)
@@ -141,6 +202,7 @@ def refit(train: WindowData, valid: WindowData, names: list[str], params: dict, 
         np.concatenate([w.frame["label"].to_numpy() for w in both]),
         group=np.concatenate([train.groups, valid.groups]),
         feature_name=names,
+        init_score=np.concatenate([w.frame["_prior"].to_numpy() for w in both]),
     )
     return lgb.train(params, dall, num_boost_round=rounds)
 
