@@ -77,7 +77,7 @@ def build_candidates(snap: Snapshot, customers_table: str, cfg: CandidateConfig)
     )
     ex(
         f"""CREATE OR REPLACE TEMP TABLE {p}cand_cooc AS
-        SELECT a.c, n.j, sum(n.s) AS cooc_sum, max(n.s) AS cooc_max, arg_max(n.a, n.s) AS cooc_anchor
+        SELECT a.c, n.j, sum(n.s) AS cooc_sum, max(n.s) AS cooc_max, first(n.a ORDER BY n.s DESC, n.a) AS cooc_anchor
         FROM {p}anchor a JOIN {p}cooc n ON n.a = a.i GROUP BY a.c, n.j"""
     )
     ex(
@@ -85,7 +85,7 @@ def build_candidates(snap: Snapshot, customers_table: str, cfg: CandidateConfig)
         WITH last AS (
           SELECT ci.c, ci.i FROM {p}ci ci JOIN {p}cu cu USING (c) JOIN {q} USING (c)
           WHERE ci.last_d >= cu.last_d - 14)
-        SELECT l.c, n.j, sum(n.s) AS after_sum, max(n.s) AS after_max, arg_max(n.a, n.s) AS after_anchor
+        SELECT l.c, n.j, sum(n.s) AS after_sum, max(n.s) AS after_max, first(n.a ORDER BY n.s DESC, n.a) AS after_anchor
         FROM last l JOIN {p}after n ON n.a = l.i GROUP BY l.c, n.j"""
     )
     if snap.store.has_events:

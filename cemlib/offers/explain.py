@@ -41,6 +41,15 @@ def _ranked(v: pd.Series, ranked: pd.Series, unranked: pd.Series | str) -> pd.Se
     return ranked.where(_n(v) >= 1, unranked)
 
 
+def _trend(v: pd.Series) -> pd.Series:
+    """The phrase "sales up N% in the last 4 weeks" where sales rose by 1% or more; none otherwise
+    ("sales up 0%" is no reason)."""
+    pct = ((v.astype(float) - 1) * 100).round()
+    up = pct >= 1
+    text = "sales up " + pct.where(up, 0).astype(int).astype(str) + "% in the last 4 weeks"
+    return text.where(up, "")
+
+
 def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, seg: pd.Series):
     """feature -> function(values, rows) -> phrases (``rows`` selects the matching offers)."""
     return {
@@ -110,11 +119,7 @@ def _item_templates(anchor_cooc: pd.Series, anchor_after: pd.Series, seg: pd.Ser
         "it_recent_rank": lambda v, r: _ranked(
             v, "#" + _n(v).astype(str) + " in the last 4 weeks", "selling well in the last 4 weeks"
         ),
-        "it_trend": lambda v, r: (
-            "sales up "
-            + ((v - 1) * 100).clip(lower=0).round().astype(int).astype(str)
-            + "% in the last 4 weeks"
-        ),
+        "it_trend": lambda v, r: _trend(v),
         "it_repeat_rate": lambda v, r: (
             (v * 100).round().fillna(0).astype(int).astype(str) + "% of its buyers buy it again"
         ),

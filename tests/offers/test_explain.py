@@ -59,3 +59,12 @@ def test_reason_phrases_never_say_rank_zero_and_have_a_verb():
     shares = pd.Series([0.17, 0.5, 0.2], index=idx)
     assert t["ci_share"](shares, idx).tolist()[0] == "bought in 17% of your baskets"
     assert t["cc_share"](shares, idx).tolist()[0] == "bought чай in 17% of your baskets"
+
+
+def test_a_trend_that_did_not_rise_gives_no_phrase():
+    from cemlib.offers.explain import _templates
+
+    empty = pd.Series(dtype=object)
+    trend = _templates(empty, empty, empty, empty)["it_trend"]
+    v = pd.Series([1.0, 1.004, 0.8, 1.25, float("nan")])
+    assert trend(v, v.index).tolist() == ["", "", "", "sales up 25% in the last 4 weeks", ""]
