@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cemlib.identity.rules import IDENTIFIER_FIELDS, dates_close, fold_dob, names_similar
+from cemlib.identity.dates import dates_close, fold_dob
+from cemlib.identity.rules import IDENTIFIER_FIELDS, names_similar
 
 #: identifiers a family shares: their links are also refused on different first names/genders
 FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")

@@ -17,6 +17,8 @@ from difflib import SequenceMatcher
 import numpy as np
 import pandas as pd
 
+from cemlib.identity.dates import date_groups, fold_dob
+
 IDENTIFIER_COLUMNS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "phone_2"),
     "email": ("email", "email_2"),
@@ -84,46 +86,6 @@ def names_similar(a: str, b: str) -> bool:
     return SequenceMatcher(None, a, b, autojunk=False).ratio() >= NAME_SIMILARITY
 
 
-def fold_dob(series: pd.Series) -> pd.Series:
-    """Birth date folded so a day/month swap gives the same key: ``YYYY|lo|hi``."""
-    s = series.astype("string")
-    y, m, d = s.str[:4], s.str[5:7], s.str[8:10]
-    lo = m.where(m <= d, d)
-    hi = d.where(m <= d, m)
-    return (y + "|" + lo + "|" + hi).astype("string")
-
-
-DAYS_CLOSE = 3  # a day of the month off by this much is a slip (a date picker, a time zone)
-
-
-def _days_close(a: str, b: str) -> bool:
-    """Folded ``YYYY|lo|hi`` dates of one year and one month whose day differs by a few."""
-    pa, pb = a.split("|"), b.split("|")
-    if len(pa) != 3 or len(pb) != 3 or pa[0] != pb[0]:
-        return False
-    try:
-        (la, ha), (lb, hb) = map(int, pa[1:]), map(int, pb[1:])
-    except ValueError:
-        return False
-    return (la == lb and abs(ha - hb) <= DAYS_CLOSE) or (ha == hb and abs(la - lb) <= DAYS_CLOSE)
-
-
-def dates_close(a: str, b: str) -> bool:
-    """Equal up to one digit, one transposition of adjacent digits or a day a few days off
-    (on folded dates, so a day/month swap is equal already)."""
-    if a == b:
-        return True
-    if len(a) != len(b):
-        return False
-    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-    if len(diff) <= 1:
-        return True
-    i, j = diff[0], diff[-1]
-    if len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]:
-        return True
-    return _days_close(a, b)
-
-
 def _name_groups(names: list[str]) -> list[int]:
     """Greedy grouping of first-name keys that are equal up to a typo; group index per name."""
     reps: list[str] = []
@@ -135,22 +97,6 @@ def _name_groups(names: list[str]) -> list[int]:
                 break
         else:
             reps.append(n)
-            out.append(len(reps) - 1)
-    return out
-
-
-def _date_groups(dates: list[str]) -> list[int]:
-    """Greedy grouping of folded birth dates equal up to a typo (:func:`dates_close`); group
-    index per date."""
-    reps: list[str] = []
-    out = []
-    for d in dates:
-        for i, r in enumerate(reps):
-            if dates_close(d, r):
-                out.append(i)
-                break
-        else:
-            reps.append(d)
             out.append(len(reps) - 1)
     return out
 
@@ -319,7 +265,7 @@ def _identifier_stats(long: pd.DataFrame, guard: HubGuard) -> tuple[pd.DataFrame
         for a, b in _runs(k_rows):
             distinct = list(dict.fromkeys(dobs[a:b].tolist()))
             n_dobs[k_rows[a]] = (
-                len(set(_date_groups(distinct))) if len(distinct) <= 50 else len(distinct)
+                len(set(date_groups(distinct))) if len(distinct) <= 50 else len(distinct)
             )
     stats["n_birth_dates"] = n_dobs.astype(int)
     hub = (
@@ -375,7 +321,7 @@ def _dob_group_of(sh: pd.DataFrame, keys: list[str]) -> pd.Series:
         distinct = list(dict.fromkeys(g.tolist()))
         if len(distinct) > 50:
             continue
-        group = dict(zip(distinct, _date_groups(distinct), strict=True))
+        group = dict(zip(distinct, date_groups(distinct), strict=True))
         first = {}
         for d in distinct:
             first.setdefault(group[d], d)

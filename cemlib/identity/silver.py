@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cemlib.identity.dates import dates_close, fold_dob
 from cemlib.identity.roles import as_string
-from cemlib.identity.rules import dates_close, fold_dob, names_similar
+from cemlib.identity.rules import names_similar
 
 CALIBRATION_BINS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)
 

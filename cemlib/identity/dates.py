@@ -1,0 +1,62 @@
+"""Birth dates as identity compares them: folded so a day/month swap is one date, and equal up
+to a typo (one digit, two adjacent digits swapped, a day a few days off)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def fold_dob(series: pd.Series) -> pd.Series:
+    """Birth date folded so a day/month swap gives the same key: ``YYYY|lo|hi``."""
+    s = series.astype("string")
+    y, m, d = s.str[:4], s.str[5:7], s.str[8:10]
+    lo = m.where(m <= d, d)
+    hi = d.where(m <= d, m)
+    return (y + "|" + lo + "|" + hi).astype("string")
+
+
+DAYS_CLOSE = 3  # a day of the month off by this much is a slip (a date picker, a time zone)
+
+
+def _days_close(a: str, b: str) -> bool:
+    """Folded ``YYYY|lo|hi`` dates of one year and one month whose day differs by a few."""
+    pa, pb = a.split("|"), b.split("|")
+    if len(pa) != 3 or len(pb) != 3 or pa[0] != pb[0]:
+        return False
+    try:
+        (la, ha), (lb, hb) = map(int, pa[1:]), map(int, pb[1:])
+    except ValueError:
+        return False
+    return (la == lb and abs(ha - hb) <= DAYS_CLOSE) or (ha == hb and abs(la - lb) <= DAYS_CLOSE)
+
+
+def dates_close(a: str, b: str) -> bool:
+    """Equal up to one digit, one transposition of adjacent digits or a day a few days off
+    (on folded dates, so a day/month swap is equal already)."""
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(diff) <= 1:
+        return True
+    i, j = diff[0], diff[-1]
+    if len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]:
+        return True
+    return _days_close(a, b)
+
+
+def date_groups(dates: list[str]) -> list[int]:
+    """Greedy grouping of folded birth dates equal up to a typo (:func:`dates_close`); group
+    index per date."""
+    reps: list[str] = []
+    out = []
+    for d in dates:
+        for i, r in enumerate(reps):
+            if dates_close(d, r):
+                out.append(i)
+                break
+        else:
+            reps.append(d)
+            out.append(len(reps) - 1)
+    return out
