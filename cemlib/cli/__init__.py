@@ -28,6 +28,7 @@ class OneLineParser(argparse.ArgumentParser):
     block (a cron log or a CI step shows what was wrong, not seven lines of options)."""
 
     def error(self, message: str):
+        """Print ``message`` as one line and exit 2 (argparse's hook for a bad argument)."""
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 

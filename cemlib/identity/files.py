@@ -74,6 +74,8 @@ class IdentityRun:
     oversized: list[str]
 
     def summary(self, max_profile_size: int) -> str:
+        """The lines ``cem identity`` prints: records to profiles, the threshold, the constraints,
+        the five largest profiles and a warning naming those above ``max_profile_size``."""
         sizes = self.clusters["profile_id"].value_counts()
         top = ", ".join(str(int(n)) for n in sizes.head(5))
         lines = [

@@ -88,6 +88,8 @@ def summary_markdown(result: IdentityResult) -> str:
 
 
 def headlines(result: IdentityResult) -> dict:
+    """The stage's headline figures: records, profiles, what stayed unattached, the guards' work,
+    the threshold, the mode and seconds, and the truth's F1 when the world has one."""
     f = result.figures
     out = {
         "records": f["records"],
@@ -286,6 +288,7 @@ def verdict_of(result: IdentityResult) -> dict:
 
 
 def evaluation_table(result: IdentityResult) -> pd.DataFrame | None:
+    """Pairwise and B-cubed figures against the synthetic truth, one row each; None without it."""
     if not result.evaluation:
         return None
     keys = [

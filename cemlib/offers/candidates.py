@@ -40,6 +40,7 @@ class CandidateConfig:
     anchors: int = 15  # recent items of the customer used as co-purchase anchors
 
     def as_dict(self) -> dict[str, int]:
+        """The settings as a plain dict (the model's figures)."""
         return asdict(self)
 
 

@@ -71,6 +71,7 @@ class ConsentSummary:
     by_channel: dict[str, int]
 
     def as_frame(self) -> pd.DataFrame:
+        """Profiles per consented channel, and those without consent, as a table."""
         rows = [{"channel": ch, "profiles": n} for ch, n in self.by_channel.items()]
         rows.append({"channel": "no consent (no outbound offer)", "profiles": self.no_consent})
         df = pd.DataFrame(rows)

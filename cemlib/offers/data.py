@@ -43,6 +43,7 @@ class InputReport:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
+        """The counts as a plain dict (the stage's figures)."""
         return {
             "rows_in": self.rows_in,
             "rows_used": self.rows_used,

@@ -62,6 +62,8 @@ BROWSE_FEATURES: tuple[str, ...] = (
 
 
 def feature_names(snap: Snapshot) -> list[str]:
+    """The ranker's feature columns for ``snap``: the base ones, with the browsing ones when
+    the shop has web events."""
     names = list(BASE_FEATURES)
     if snap.store.has_events:
         names += list(BROWSE_FEATURES)

@@ -35,6 +35,7 @@ class Encoded:
 
 
 def day_number(ts) -> int:
+    """Days since the store's epoch of the day of ``ts`` (integer day keys in SQL)."""
     return int((pd.Timestamp(ts).normalize() - EPOCH).days)
 
 
@@ -158,13 +159,16 @@ class Store:
         self.has_segments = "seg" in codes.columns
 
     def close(self) -> None:
+        """Close the DuckDB connection and remove its temporary folder."""
         self.con.close()
         self._tmp.cleanup()
 
     def sql(self, query: str) -> pd.DataFrame:
+        """The result of ``query`` as a DataFrame."""
         return self.con.execute(query).df()
 
     def execute(self, query: str) -> None:
+        """Run ``query`` for its effect."""
         self.con.execute(query)
 
 
@@ -205,6 +209,7 @@ class Snapshot:
         self._build()
 
     def t(self, name: str) -> str:
+        """The name of this snapshot's table ``name`` (prefixed, so snapshots share a store)."""
         return self.p + name
 
     def _build(self) -> None:
@@ -362,6 +367,7 @@ class Snapshot:
         )
 
     def customers_with_history(self) -> np.ndarray:
+        """Customer keys with a purchase before the snapshot's cut, sorted."""
         return self.store.sql(f"SELECT c FROM {self.p}cu ORDER BY c")["c"].to_numpy()
 
     def labels(self) -> pd.DataFrame:
@@ -371,6 +377,7 @@ class Snapshot:
         )
 
     def drop(self) -> None:
+        """Drop this snapshot's tables and views from the store."""
         self.store.execute(f"DROP VIEW IF EXISTS {self.p}h")
         for name in (
             *("ci", "rs", "cu", "cc", "it", "cooc", "after", "seg", "segpop", "bri", "brc"),

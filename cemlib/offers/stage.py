@@ -35,6 +35,9 @@ OFFER_COLUMNS: tuple[str, ...] = (
 
 @dataclass
 class OfferStageResult:
+    """What the offers stage produced: the consented offers, every customer's top k, the
+    fitted model and the figures of the report."""
+
     offers: pd.DataFrame  # marts.next_offers (consented channels only)
     all_offers: pd.DataFrame  # every customer's top k before consent
     model: NextOfferModel
