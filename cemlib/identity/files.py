@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.io import atomic_file, output_file, read_file
 
@@ -146,7 +147,7 @@ def run_identity(
     match_threshold: float | str = "auto",
     source_column: str | None = None,
     rules_only: bool = False,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     profiles_path: str | Path | None = None,
     links_path: str | Path | None = None,
     max_profile_size: int = 50,

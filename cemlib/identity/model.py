@@ -23,6 +23,7 @@ import pandas as pd
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.internals.exceptions import EMTrainingException
 
+from cemlib import DEFAULT_SEED
 from cemlib.identity.comparisons import build_blocking, build_comparisons, email_year
 
 MODEL_COLUMNS: tuple[str, ...] = (
@@ -122,7 +123,7 @@ class SplinkModel:
     def __init__(
         self,
         *,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
         u_max_pairs: float = 2e6,
         em_max_pairs: float | None = 2e6,
         recall: float = 0.7,

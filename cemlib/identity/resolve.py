@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.identity.graph import CONSTRAINTS, ChainGuardClusterer
 from cemlib.identity.model import SplinkModel, choose_threshold
@@ -84,7 +85,7 @@ class IdentityResolver:
         chain_guard: bool = True,
         constraints: tuple[str, ...] = CONSTRAINTS,
         constraint_tolerance: float = 0.03,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
         u_max_pairs: float = 2e6,
         ambiguous_contested: tuple[str, ...] = ("phone", "device_id"),
         household_guard: bool = True,
@@ -351,7 +352,7 @@ def resolve(
     match_threshold: float | str | None = "auto",
     guard: HubGuard | None = None,
     use_model: bool = True,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
     return_resolver: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, IdentityResolver]:

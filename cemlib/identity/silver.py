@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.identity.dates import dates_close, fold_dob
 from cemlib.identity.roles import as_string
 from cemlib.identity.rules import names_similar
@@ -22,7 +23,9 @@ SILVER_MAX_PAIRS = 50_000  # a seeded sample of the silver pairs beyond this
 SILVER_MAX_GROUP = 20  # identifiers on more records than this (hubs) give no silver pairs
 
 
-def silver_disagreement(prepared: pd.DataFrame, *, seed: int = 42) -> dict[str, tuple[float, int]]:
+def silver_disagreement(
+    prepared: pd.DataFrame, *, seed: int = DEFAULT_SEED
+) -> dict[str, tuple[float, int]]:
     """How often one person's records disagree entirely on a birth date or a patronymic,
     measured on *silver pairs*: records that carry the same phone, e-mail or national id and
     first and last names equal up to a typo, which are almost always one person.

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import shap
 
+from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.offers import scoring, training
 from cemlib.offers.candidates import CandidateConfig, build_candidates, source_recall
@@ -58,7 +59,7 @@ class NextOfferModel:
         max_train_customers: int = 50_000,
         chunk_size: int = 10_000,
         n_reasons: int = 3,
-        seed: int = 42,
+        seed: int = DEFAULT_SEED,
         progress: bool = False,
     ):
         self.k = k

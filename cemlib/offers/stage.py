@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.frames import fetch_objects
 from cemlib.marts.transactions import profile_transactions, source_schema
 from cemlib.offers.baselines import all_baselines
@@ -285,7 +286,7 @@ def run_stage(
     granularity: str = "item",
     horizon_days: int = 60,
     key: str = "profile",
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     write: bool = True,
     progress: bool = False,
 ) -> OfferStageResult:
