@@ -166,6 +166,12 @@ def check_table(report: QualityReport, suites_dir: str | Path | None = None) -> 
     return out.drop(columns="_o").reset_index(drop=True)
 
 
+def _share_text(share: float) -> str:
+    """A share as a percentage with two decimals; a share above 0 that rounds to 0.00% is
+    "< 0.01%" (6 rows of 123,544 are not none)."""
+    return "< 0.01%" if 0 < share < 0.00005 else f"{100 * share:.2f}%"
+
+
 #: a table that quarantines more than this share of its rows has a systematic problem (a column
 #: in another format, a changed export), not scattered bad values: the verdict says so
 HEAVY_QUARANTINE = 0.10
@@ -229,7 +235,7 @@ def verdict_of(report: QualityReport, trend: pd.DataFrame | None = None) -> dict
         f"{h['rows quarantined']:,} held in quarantine with a reason",
         "figures": {
             "rows in": f"{h['rows in']:,}",
-            "rows quarantined": f"{h['rows quarantined']:,} ({100 * share:.2f}%)",
+            "rows quarantined": f"{h['rows quarantined']:,} ({_share_text(share)})",
             "checks passed": f"{h['expectations passed']} of {h['expectations evaluated']}",
             "warnings": f"{h['warnings']}",
             "rows conserved": "yes" if h["rows conserved"] else "NO",
