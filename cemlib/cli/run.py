@@ -13,7 +13,8 @@ import argparse
 import signal
 import sys
 
-from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, declared_parameters, load_config
+from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, load_config
+from cemlib.pipeline.parameters import declared_parameters
 from cemlib.pipeline.stages import STAGES
 
 _EPILOG = """\

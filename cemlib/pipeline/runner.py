@@ -28,11 +28,12 @@ from typing import Any, TextIO
 from cemlib import budget
 from cemlib.config import project_root
 from cemlib.errors import InputError
-from cemlib.pipeline.config import RunConfig, dump_config, plan_parameters
+from cemlib.pipeline.config import RunConfig, dump_config
 from cemlib.pipeline.failure import describe_failure
 from cemlib.pipeline.index import write_reports_index, write_run_index
 from cemlib.pipeline.isolation import WorkingCopy
 from cemlib.pipeline.meta import git_info, package_versions
+from cemlib.pipeline.parameters import plan_parameters
 from cemlib.pipeline.render import render_html
 from cemlib.pipeline.result import (
     FAILED,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cemlib.errors import InputError
-from cemlib.pipeline.config import default_run_id, load_config, parse_override, plan_parameters
+from cemlib.pipeline.config import default_run_id, load_config, parse_override
+from cemlib.pipeline.parameters import plan_parameters
 from cemlib.pipeline.stages import STAGES, select_stages
 from tests.pipeline.conftest import write_notebook
 
@@ -164,7 +165,7 @@ def test_yaml_wrong_type_for_notebook_parameter(two_notebooks, tmp_path):
 
 
 def test_declared_parameters_robust_to_comments_and_magics(tmp_path):
-    from cemlib.pipeline.config import declared_parameters
+    from cemlib.pipeline.parameters import declared_parameters
 
     path = write_notebook(
         tmp_path / "00_collect.ipynb",
