@@ -1,0 +1,101 @@
+"""The earlier records a run's new records touch: sharing an identifier (hubs left out) or a
+name key, and the profiles one shared identifier further (SQL on ``identity.prepared``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cemlib.frames import fetch_frame
+from cemlib.identity.roles import as_string
+from cemlib.identity.rules import IDENTIFIER_COLUMNS
+
+#: name keys an earlier record is touched by (the model's blocking keys)
+NAME_KEYS: tuple[tuple[str, ...], ...] = (("first_lat", "last_lat"), ("last_lat", "birth_date"))
+_HUBS = "SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = 'hub'"
+
+
+def _holders(values: str) -> str:
+    """SQL: ``source, record_id`` of the earlier records holding one of the identifier
+    ``values`` (an SQL relation of ``kind, value``), hubs left out."""
+    useful = f"SELECT kind, value FROM ({values}) ANTI JOIN ({_HUBS}) h USING (kind, value)"
+    return " UNION ".join(
+        f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN "
+        f"(SELECT value FROM ({useful}) WHERE kind = '{kind}') k ON p.\"{c}\" = k.value"
+        for kind, cols in IDENTIFIER_COLUMNS.items()
+        for c in cols
+    )
+
+
+def _values_of(records: str) -> str:
+    """SQL: the identifier values (``kind, value``) of the earlier records in ``records``."""
+    return " UNION ".join(
+        f"SELECT '{kind}' AS kind, p.\"{c}\" AS value FROM identity.prepared p SEMI JOIN "
+        f"{records} r ON p.source = r.source AND p.record_id = r.record_id "
+        f'WHERE p."{c}" IS NOT NULL'
+        for kind, cols in IDENTIFIER_COLUMNS.items()
+        for c in cols
+    )
+
+
+def _with_profiles(records: str) -> str:
+    """SQL: ``records`` and every record of their profiles in the last run."""
+    return (
+        f"WITH prof AS (SELECT DISTINCT m.profile_id FROM identity.map m JOIN {records} t "
+        "ON m.source_table = t.source AND m.record_id = t.record_id "
+        "WHERE m.profile_id IS NOT NULL) "
+        f"SELECT source, record_id FROM {records} UNION "
+        "SELECT m.source_table AS source, m.record_id FROM identity.map m "
+        "JOIN prof USING (profile_id)"
+    )
+
+
+def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
+    """``source, record_id`` of the earlier records to resolve again with ``new``: those that
+    share an identifier (not a hub) or a name key with a new record, and every record of their
+    profiles; then, ``hops - 1`` times, the records sharing an identifier with those and their
+    profiles (what decides whether an identifier is shared by a family, so whether a nameless
+    record may be attached, lies one identifier further)."""
+    con = wh.con
+    keys = []
+    for kind, cols in IDENTIFIER_COLUMNS.items():
+        for c in cols:
+            if c in new:
+                v = as_string(new[c]).dropna().unique()
+                keys.append(pd.DataFrame({"kind": kind, "value": np.asarray(v, dtype=object)}))
+    keyframe = (
+        pd.concat(keys, ignore_index=True)
+        if keys
+        else pd.DataFrame({"kind": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
+    )
+    con.register("_inc_keys", keyframe.drop_duplicates())
+    names = []
+    for i, cols in enumerate(NAME_KEYS):
+        frame = pd.DataFrame({c: as_string(new[c]) for c in cols}).dropna().drop_duplicates()
+        names.append(f"_inc_name{i}")
+        con.register(names[-1], frame)
+    try:
+        selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
+        for name, cols in zip(names, NAME_KEYS, strict=True):
+            on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
+            selects.append(
+                f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN {name} k ON {on}"
+            )
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + " UNION ".join(selects))
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _with_profiles("_inc_t0"))
+        for _ in range(hops - 1):
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + _holders(_values_of("_inc_t1"))
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT * FROM _inc_t0 UNION "
+                "SELECT * FROM _inc_t1"
+            )
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _with_profiles("_inc_t0"))
+        return fetch_frame(con, "SELECT source, record_id FROM _inc_t1")
+    finally:
+        con.unregister("_inc_keys")
+        for name in names:
+            con.unregister(name)
+        con.execute("DROP TABLE IF EXISTS _inc_t0")
+        con.execute("DROP TABLE IF EXISTS _inc_t1")
