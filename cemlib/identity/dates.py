@@ -46,17 +46,23 @@ def dates_close(a: str, b: str) -> bool:
     return _days_close(a, b)
 
 
-def date_groups(dates: list[str]) -> list[int]:
-    """Greedy grouping of folded birth dates equal up to a typo (:func:`dates_close`); group
-    index per date."""
-    reps: list[str] = []
+def greedy_groups(values: list, same) -> list[int]:
+    """Greedy grouping of ``values``: each joins the first group whose first value it is
+    ``same`` as (equal up to a typo), else starts a group; the group index per value."""
+    reps: list = []
     out = []
-    for d in dates:
+    for v in values:
         for i, r in enumerate(reps):
-            if dates_close(d, r):
+            if same(v, r):
                 out.append(i)
                 break
         else:
-            reps.append(d)
+            reps.append(v)
             out.append(len(reps) - 1)
     return out
+
+
+def date_groups(dates: list[str]) -> list[int]:
+    """Greedy grouping of folded birth dates equal up to a typo (:func:`dates_close`); group
+    index per date."""
+    return greedy_groups(dates, dates_close)

@@ -17,7 +17,7 @@ from difflib import SequenceMatcher
 import numpy as np
 import pandas as pd
 
-from cemlib.identity.dates import date_groups, fold_dob
+from cemlib.identity.dates import date_groups, fold_dob, greedy_groups
 
 IDENTIFIER_COLUMNS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "phone_2"),
@@ -88,17 +88,7 @@ def names_similar(a: str, b: str) -> bool:
 
 def _name_groups(names: list[str]) -> list[int]:
     """Greedy grouping of first-name keys that are equal up to a typo; group index per name."""
-    reps: list[str] = []
-    out = []
-    for n in names:
-        for i, r in enumerate(reps):
-            if names_similar(n, r):
-                out.append(i)
-                break
-        else:
-            reps.append(n)
-            out.append(len(reps) - 1)
-    return out
+    return greedy_groups(names, names_similar)
 
 
 def identifier_table(prepared: pd.DataFrame) -> pd.DataFrame:
@@ -213,6 +203,14 @@ def deterministic_links(
     return out, guarded
 
 
+def _rows_by_key(key: np.ndarray, multi: np.ndarray, codes: np.ndarray) -> tuple:
+    """The rows with a value (``codes >= 0``) of the identifiers in ``multi``, sorted by
+    identifier, and their identifier keys (for :func:`_runs`)."""
+    rows = np.flatnonzero(multi[key] & (codes >= 0))
+    rows = rows[np.argsort(key[rows], kind="stable")]
+    return rows, key[rows]
+
+
 def _identifier_stats(long: pd.DataFrame, guard: HubGuard) -> tuple[pd.DataFrame, np.ndarray]:
     """Per identifier (integer key): kind, value, records, distinct nodes, first names (fuzzy)
     and birth dates, and its ``status`` (``hub``, ``shared`` or ``unique``); with the mask of
@@ -245,9 +243,7 @@ def _identifier_stats(long: pd.DataFrame, guard: HubGuard) -> tuple[pd.DataFrame
     # fuzzy count of distinct first names where the exact count says more than one
     multi = keep & (n_names > 1)
     if multi.any():
-        rows = np.flatnonzero(multi[key] & (first_codes >= 0))
-        rows = rows[np.argsort(key[rows], kind="stable")]
-        k_rows = key[rows]
+        rows, k_rows = _rows_by_key(key, multi, first_codes)
         firsts = long["first_lat"].to_numpy(dtype=object)[rows]
         lasts = long["last_lat"].astype(object).where(long["last_lat"].notna(), None)
         lasts = lasts.to_numpy()[rows]
@@ -258,9 +254,7 @@ def _identifier_stats(long: pd.DataFrame, guard: HubGuard) -> tuple[pd.DataFrame
     n_dobs = stats["n_birth_dates"].to_numpy().copy()
     multi = keep & (n_dobs > 1)
     if multi.any():
-        rows = np.flatnonzero(multi[key] & (dob_codes >= 0))
-        rows = rows[np.argsort(key[rows], kind="stable")]
-        k_rows = key[rows]
+        rows, k_rows = _rows_by_key(key, multi, dob_codes)
         dobs = long["dob"].to_numpy(dtype=object)[rows]
         for a, b in _runs(k_rows):
             distinct = list(dict.fromkeys(dobs[a:b].tolist()))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.identity.carry import carry_ids, previous_ids_table, remember_ids  # noqa: F401
 from cemlib.identity.evaluate import evaluate, evaluate_warehouse
 from cemlib.identity.golden import golden_records
@@ -122,7 +123,7 @@ def resolve_sources(
     truth: pd.DataFrame | None = None,
     guard: HubGuard | None = None,
     match_threshold: float | str | None = "auto",
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     as_of: str | None = None,
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
     consume: bool = False,
@@ -195,7 +196,7 @@ def run_stage(
     *,
     run_id: str,
     as_of: str,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     guard: HubGuard | None = None,
     match_threshold: float | str | None = "auto",
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
