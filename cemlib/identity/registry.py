@@ -67,6 +67,7 @@ class IdAssignment:
 
 
 def empty_registry() -> pd.DataFrame:
+    """A registry without any id, with the columns and types of ``identity.registry``."""
     return typed_registry(pd.DataFrame({c: pd.Series(dtype=object) for c in REGISTRY_COLUMNS}))
 
 

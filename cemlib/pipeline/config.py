@@ -95,6 +95,7 @@ class RunConfig:
     # -- derived paths ------------------------------------------------------------------------
     @property
     def warehouse_path(self) -> Path:
+        """The warehouse file (``data/cem.duckdb`` of the project when not set)."""
         return warehouse_path(self.warehouse)
 
     @property
@@ -106,17 +107,21 @@ class RunConfig:
 
     @property
     def reports_path(self) -> Path:
+        """The reports folder (one sub-folder per run, the index, ``latest``)."""
         return reports_dir(self.out)
 
     @property
     def notebooks_path(self) -> Path:
+        """The folder of the stage notebooks (``notebooks/`` of the project by default)."""
         return resolve_path(self.notebooks_dir, "notebooks")
 
     @property
     def run_dir(self) -> Path:
+        """This run's report folder, ``<reports>/<run_id>``."""
         return self.reports_path / self.run_id
 
     def selected_stages(self, registry: Sequence[Stage] = STAGES) -> list[Stage]:
+        """The stages this run executes, in pipeline order (``stages`` of the config)."""
         return select_stages(self.stages, registry)
 
     def run_wide(self) -> dict[str, Any]:
