@@ -109,6 +109,7 @@ def describe_changes(ends, overlap, kept, ids, successor, n_parts, split_from, a
 
 
 def change_frame(rows: list[dict]) -> pd.DataFrame:
+    """``identity.changes`` rows (dicts of :data:`CHANGE_COLUMNS`) as a typed frame."""
     out = pd.DataFrame(rows, columns=list(CHANGE_COLUMNS))
     return out.astype(
         {c: "string" for c in CHANGE_COLUMNS if c != "records"} | {"records": "int64"}

@@ -24,6 +24,7 @@ YamlLoader.yaml_implicit_resolvers = {
 
 
 def yaml_value(text: str) -> Any:
+    """``text`` read as YAML with this project's loader (dates stay text)."""
     return yaml.load(text, Loader=YamlLoader)  # noqa: S506 - a SafeLoader subclass
 
 
@@ -46,6 +47,7 @@ def check_top_level(top: dict[str, Any], where: str, errors: list[str]) -> dict[
 
 
 def text_or(value: Any) -> Any:
+    """A ``-p`` value given as text read as YAML; any other value as it is."""
     return yaml_value(value) if isinstance(value, YamlText) else value
 
 
