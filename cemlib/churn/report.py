@@ -220,7 +220,11 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
             margin = t["auc"] - baselines.loc[best, "auc"]
             if margin <= 0:
                 status = "warning"
-                caveats.append("the model does not rank better than the naive baseline")
+                caveats.append(
+                    f"the model does not rank who buys again better than {best} on this "
+                    "history: for a contact list, rank by that; the expected purchases, revenue "
+                    "and CLV are the model's own"
+                )
             elif margin < 0.01:
                 caveats.append(
                     f"the model ranks barely better than {best} (AUC {t['auc']:.3f} against "

@@ -64,3 +64,10 @@ def test_verdict_names_the_baseline_and_the_caveats_in_words():
     assert any("forecast is 32% short of them" in c for c in v["caveats"])
     assert not any("under-predicts" in c for c in v["caveats"])  # -6.5% is within 10%
     assert list(risk_table(scores)["risk"]) == ["high", "medium", "low"]
+    # a model that loses to the baseline says what to rank a contact list by
+    worse = verdict_of(SimpleNamespace(scores=scores, truth={**truth, "auc": 0.614}), 365, base)
+    assert worse["status"] == "warning"
+    assert worse["caveats"][0].startswith(
+        "the model does not rank who buys again better than recency on this history: "
+        "for a contact list, rank by that"
+    )
