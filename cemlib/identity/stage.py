@@ -74,14 +74,21 @@ def _by_source(rmap: pd.DataFrame, attached: pd.Series) -> pd.DataFrame:
 
 
 def _figures(
-    rmap: pd.DataFrame, links: pd.DataFrame, resolver: IdentityResolver, n_resolved: int
+    rmap: pd.DataFrame,
+    links: pd.DataFrame,
+    resolver: IdentityResolver,
+    *,
+    refused_by: pd.Series,
+    guarded: pd.DataFrame,
+    more_unattached: dict[str, int],
 ) -> dict:
-    """The stage's headline figures (without its seconds and memory)."""
+    """The stage's headline figures (without its seconds and memory), for a full or an
+    incremental run: ``refused_by`` of the candidate links, the ``guarded`` identifiers and the
+    unattached records the resolver did not see (``{reason: records}``, counted when > 0)."""
     attached = rmap["profile_id"].notna()
     reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()  # None: attached
     unattached_by_reason = {str(k): int(v) for k, v in reasons.items()}
-    if n_resolved < len(rmap):
-        unattached_by_reason["after_as_of"] = len(rmap) - n_resolved
+    unattached_by_reason |= {k: int(n) for k, n in more_unattached.items() if n}
     return {
         "records": len(rmap),
         "attached_records": int(attached.sum()),
@@ -89,15 +96,13 @@ def _figures(
         "unattached_by_reason": unattached_by_reason,
         "profiles": int(rmap["profile_id"].nunique()),
         "links": len(links),
-        "links_accepted": int(links["accepted"].sum()),
-        "links_refused_by_chain_guard": int((resolver.links_["refused_by"] == "guard").sum()),
-        "links_refused_by_constraint": int(
-            resolver.links_["refused_by"].isin(["constraint", "bridge"]).sum()
-        ),
+        "links_accepted": int(links["accepted"].astype(bool).sum()),
+        "links_refused_by_chain_guard": int((refused_by == "guard").sum()),
+        "links_refused_by_constraint": int(refused_by.isin(["constraint", "bridge"]).sum()),
         "match_threshold": resolver.threshold_,
         "constraints": list(resolver.constraints_),
-        "guarded_identifiers": len(resolver.guarded_),
-        "hub_identifiers": int((resolver.guarded_["status"] == "hub").sum()),
+        "guarded_identifiers": len(guarded),
+        "hub_identifiers": int((guarded["status"] == "hub").sum()),
         "by_source": _by_source(rmap, attached),
     }
 
@@ -173,7 +178,10 @@ def resolve_sources(
     lap("golden_records")
     links = resolver.link_table()
     lap("links")
-    figures = _figures(rmap, links, resolver, len(records_in))
+    figures = _figures(
+        rmap, links, resolver, refused_by=resolver.links_["refused_by"],
+        guarded=resolver.guarded_, more_unattached={"after_as_of": len(rmap) - len(records_in)},
+    )  # fmt: skip
     figures["seconds"] = lap.seconds
     figures["resident_gib"] = lap.memory
     evaluation = None
@@ -317,40 +325,19 @@ def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
     prepare_s = round(time.perf_counter() - clock, 2)
     inc = resolve_increment(wh, new_in, late, removed, resolver)
     inc["new_in"], inc["removed"] = new_in, removed
-    rmap = inc["map"]
-    attached = rmap["profile_id"].notna()
-    src_codes, src_names = pd.factorize(rmap["source_table"], sort=True)
-    by_source = pd.DataFrame({
-        "source_table": np.asarray(src_names, dtype=object),
-        "records": np.bincount(src_codes, minlength=len(src_names)),
-        "attached": np.bincount(src_codes, weights=attached.to_numpy(),
-                                minlength=len(src_names)).astype(np.int64),
-    })  # fmt: skip
-    by_source["unattached"] = by_source["records"] - by_source["attached"]
-    reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()
-    by_reason = {str(k): int(v) for k, v in reasons.items()}
-    if inc["kept_unattached"]:
-        by_reason["unchanged_since_last_run"] = inc["kept_unattached"]
-    if len(late):
-        by_reason["after_as_of"] = len(late)
-    links, guarded = inc["links"], inc["guarded"]
+    rmap, links, guarded = inc["map"], inc["links"], inc["guarded"]
     figures = {
-        "records": len(rmap),
-        "attached_records": int(attached.sum()),
-        "unattached_records": int((~attached).sum()),
-        "unattached_by_reason": by_reason,
-        "profiles": int(rmap["profile_id"].nunique()),
-        "links": len(links),
-        "links_accepted": int(links["accepted"].astype(bool).sum()),
-        "links_refused_by_chain_guard": int((links["refused_by"] == "guard").sum()),
-        "links_refused_by_constraint": int(
-            links["refused_by"].isin(["constraint", "bridge"]).sum()
+        **_figures(
+            rmap,
+            links,
+            resolver,
+            refused_by=links["refused_by"],
+            guarded=guarded,
+            more_unattached={
+                "unchanged_since_last_run": inc["kept_unattached"],
+                "after_as_of": len(late),
+            },
         ),
-        "match_threshold": resolver.threshold_,
-        "constraints": list(resolver.constraints_),
-        "guarded_identifiers": len(guarded),
-        "hub_identifiers": int((guarded["status"] == "hub").sum()),
-        "by_source": by_source,
         "seconds": {
             "prepare": prepare_s,
             "resolve": round(time.perf_counter() - clock - prepare_s, 2),
