@@ -10,6 +10,7 @@ rule that would generate more than a budget of candidate pairs by tighter ones
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
@@ -62,14 +63,16 @@ EMAIL_YEAR_PATTERN = r"(?<!\d)((?:19[3-9]|20[01])\d)(?!\d)"
 
 def email_year(email: pd.Series) -> pd.Series:
     """The birth-year hint of each e-mail: the one plausible four-digit year of its local part
-    (None when there is none or more than one)."""
-    local = email.astype("string").str.split("@").str[0]
+    (None when there is none or more than one). Each distinct e-mail is read once."""
+    codes, uniques = pd.factorize(email)
+    local = pd.Series(uniques, dtype="string").str.split("@").str[0]
     found = local.str.extractall(EMAIL_YEAR_PATTERN)[0]
     one = found.groupby(level=0).agg(["first", "size"])
-    out = pd.Series(pd.NA, index=email.index, dtype="string")
+    years = pd.Series(pd.NA, index=local.index, dtype="string")
     keep = one["size"] == 1
-    out.loc[one.index[keep]] = one.loc[keep, "first"].to_numpy()
-    return out
+    years.loc[one.index[keep]] = one.loc[keep, "first"].to_numpy()
+    values = np.append(years.to_numpy(dtype=object), pd.NA)  # code -1 (no e-mail) -> NA
+    return pd.Series(values[codes], index=email.index, dtype="string")
 
 
 def _email_year() -> cl.CustomComparison:
