@@ -76,7 +76,7 @@ def merge_waterfalls(result: IdentityResult, seed: int = 0, n: int = 2) -> tuple
     model_links = res.links_["accepted"] & (res.links_["rule"] == "model")
     if not model_links.any():
         return [], []
-    lk = _sample_merges(result, len(res.links_), seed, links=res.links_[model_links]).head(n)
+    lk = _sample_merges(result, n, seed, links=res.links_[model_links])
     src = res.nodes_["source"].to_numpy()
     titles = [
         f"{label(src[int(a)])} \N{LEFT RIGHT ARROW} {label(src[int(b)])}"
