@@ -57,8 +57,7 @@ def date_orders(loaded: LoadedTable) -> dict[str, str]:
     out = {}
     for col in loaded.frame.columns:
         if spec.kind(col) in (TIMESTAMP, DATE):
-            values = pd.Series(loaded.frame[col].dropna().unique()).astype(str).str.strip()
-            out[col] = date_order(values)
+            out[col] = date_order(loaded.frame[col])
     return out
 
 

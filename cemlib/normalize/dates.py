@@ -46,10 +46,11 @@ _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-]\d{2,4}(?:\D|$)")
 
 
 def date_order(text: pd.Series) -> str:
-    """``"month"`` when the numeric dates of ``text`` (distinct values) can only be month
-    first (two or more with a second part above 12, none with a first part above 12), else
+    """``"month"`` when the numeric dates of ``text`` can only be month first (two or more
+    distinct values with a second part above 12, none with a first part above 12), else
     ``"day"``."""
-    parts = text.str.extract(_NUMERIC_DATE).dropna()
+    distinct = pd.Series(text.dropna().unique(), dtype=object).astype(str)
+    parts = distinct.str.extract(_NUMERIC_DATE).dropna()
     if parts.empty:
         return "day"
     first, second = parts[0].astype(int), parts[1].astype(int)
