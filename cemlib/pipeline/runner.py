@@ -42,7 +42,7 @@ from cemlib.pipeline.result import (
     run_status,
 )
 from cemlib.pipeline.settle import runs_of, settle_warehouse
-from cemlib.pipeline.stages import STAGES, Stage, check_inputs
+from cemlib.pipeline.stages import STAGES, Stage, check_inputs, producer
 
 
 def _prepare_run_dir(run_dir: Path) -> None:
@@ -241,5 +241,16 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
         detail = f"  {result.error_summary}" if result.status != OK else ""
         say(f"{label} {result.status:<13} {elapsed}{detail}")
         if other and result.status not in (SKIPPED, NOT_AVAILABLE):
-            say(f"{' ' * len(label)} read from other runs: {runs_of(other)}")
+            for line in other_runs_lines(stage, other):
+                say(f"{' ' * len(label)} {line}")
         publish()
+
+
+def other_runs_lines(stage: Stage, other: dict[str, str]) -> list[str]:
+    """The console lines naming a stage's inputs written by earlier runs: the stage's own state
+    carried from its previous run (the identity stage's registry of ids on a scheduled run:
+    expected) apart from tables of other stages that this run did not write."""
+    own = {t: r for t, r in other.items() if producer(t, STAGES) is stage}
+    rest = {t: r for t, r in other.items() if t not in own}
+    lines = [f"continues from its previous run: {runs_of(own)}"] if own else []
+    return lines + ([f"read from other runs: {runs_of(rest)}"] if rest else [])

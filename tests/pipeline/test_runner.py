@@ -204,3 +204,19 @@ def test_unknown_kernel_is_a_config_error(stage_notebooks, tmp_path, capsys):
     assert code == 2
     assert "no Jupyter kernel named 'nope' (installed: " in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_stage_continuing_its_own_state_is_not_reported_as_reading_other_runs():
+    from cemlib.pipeline.runner import other_runs_lines
+    from cemlib.pipeline.stages import STAGES
+
+    stage = {s.key: s for s in STAGES}
+    carried = {"identity.registry": "may", "identity.state": "may", "clean.orders": "june0"}
+    assert other_runs_lines(stage["02"], carried) == [
+        "continues from its previous run: identity.* (2 tables) (run may)",
+        "read from other runs: clean.orders (run june0)",
+    ]
+    assert other_runs_lines(stage["03"], {"identity.map": "may"}) == [
+        "read from other runs: identity.map (run may)"
+    ]
+    assert other_runs_lines(stage["03"], {}) == []
