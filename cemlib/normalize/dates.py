@@ -47,15 +47,17 @@ _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-]\d{2,4}(?:\D|$)")
 
 def date_order(text: pd.Series) -> str:
     """``"month"`` when the numeric dates of ``text`` can only be month first (two or more
-    distinct values with a second part above 12, none with a first part above 12), else
-    ``"day"``."""
+    distinct values that are a date only month first, none that is one only day first), else
+    ``"day"``. A value that is a date in neither order (``32.13.2025``) does not vote."""
     distinct = pd.Series(text.dropna().unique(), dtype=object).astype(str)
     parts = distinct.str.extract(_NUMERIC_DATE).dropna()
     if parts.empty:
         return "day"
     first, second = parts[0].astype(int), parts[1].astype(int)
+    only_month = first.between(1, 12) & second.between(13, 31)
+    only_day = second.between(1, 12) & first.between(13, 31)
     # two distinct values at least: one slip ("05/13/2025" in a day-first column) is a typo
-    return "month" if (second > 12).sum() >= 2 and not (first > 12).any() else "day"
+    return "month" if only_month.sum() >= 2 and not only_day.any() else "day"
 
 
 def _month_first(formats: tuple[str, ...]) -> tuple[str, ...]:

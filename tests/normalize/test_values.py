@@ -66,6 +66,18 @@ def test_a_column_written_month_first_is_read_month_first_throughout():
     ]
 
 
+def test_a_value_that_is_a_date_in_neither_order_does_not_decide_the_column():
+    # a US re-save with one typed-in value that is no date at all (day 32, month 13): the
+    # column is still month first, and only that value stays unparsed
+    us = pd.Series(["11/23/2024 11:19", "11/4/2024 10:00", "2/14/2025", "32.13.2025 10:00"])
+    assert parse_dates(us).tolist()[:3] == [
+        pd.Timestamp("2024-11-23 11:19"),
+        pd.Timestamp("2024-11-04 10:00"),
+        pd.Timestamp("2025-02-14"),
+    ]
+    assert pd.isna(parse_dates(us)[3])
+
+
 def test_parse_dates_passes_datetimes_through():
     s = pd.Series(pd.to_datetime(["2024-03-05 10:00"]).tz_localize("Europe/Moscow"))
     assert parse_dates(s)[0] == pd.Timestamp("2024-03-05 10:00")
