@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,28 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def open_elsewhere(warehouse: str | Path) -> str | None:
+    """The process that holds the DuckDB file ``warehouse`` open, as DuckDB names it (``python3
+    (PID 29829)``: a notebook kernel, a SQL client), or ``None`` when no other process does.
+
+    Such a process does not take ``<warehouse>.lock``; a run that replaced the file under it
+    would leave it writing to the old, deleted file, its writes silently lost."""
+    p = Path(warehouse)
+    if not p.is_file():
+        return None
+    import duckdb
+
+    try:
+        duckdb.connect(str(p)).close()
+    except duckdb.IOException as err:
+        text = str(err)
+        if "lock" not in text.lower():
+            raise
+        m = re.search(r"held in (.+?\(PID \d+\))", text)
+        return m.group(1) if m else "another process"
+    return None
 
 
 def _read(path: Path) -> dict:

@@ -79,8 +79,10 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when no stage failed, 1 otherwise (config errors exit 2 before anything runs)."""
-        return 1 if any(s.status == FAILED for s in self.stages) else 0
+        """0 when no stage failed and the warehouse could be settled, 1 otherwise (config
+        errors exit 2 before anything runs)."""
+        failed = self.status == FAILED or any(s.status == FAILED for s in self.stages)
+        return 1 if failed else 0
 
     def to_json(self) -> str:
         """The run as the JSON of ``run.json``."""

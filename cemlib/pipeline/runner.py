@@ -25,6 +25,7 @@ from typing import TextIO
 from cemlib import budget
 from cemlib.config import project_root
 from cemlib.errors import InputError
+from cemlib.lock import open_elsewhere
 from cemlib.pipeline.config import RunConfig, dump_config
 from cemlib.pipeline.execute import check_kernel, execute_stage, stop_children
 from cemlib.pipeline.index import write_reports_index, write_run_index
@@ -87,6 +88,12 @@ def preflight(cfg: RunConfig, registry: Sequence[Stage] = STAGES) -> tuple[list,
     source = cfg.run_wide()["source"]
     if source != "synthetic" and not Path(source).is_dir():
         raise InputError("source folder not found", source=source)
+    if holder := open_elsewhere(cfg.warehouse_path):
+        raise InputError(
+            f"the warehouse is open in another process ({holder}); close it there (a notebook "
+            "kernel: wh.close() or restart the kernel) and run again: the run replaces the file",
+            source=str(cfg.warehouse_path),
+        )
     return stages, plans, check_kernel(cfg.kernel)
 
 
@@ -183,7 +190,8 @@ def run_pipeline(
         raise
 
     run.status = run_status(run.stages)
-    settle_warehouse(run, copy, say, publish_it=run.status != FAILED)
+    if not settle_warehouse(run, copy, say, publish_it=run.status != FAILED):
+        run.status = FAILED
     run.finished_at = now_utc()
     run.duration = round(time.perf_counter() - t_run, 2)
     publish()

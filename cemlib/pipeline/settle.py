@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from cemlib.lock import open_elsewhere
 from cemlib.pipeline.isolation import PUBLISHED, UNCHANGED, WorkingCopy
 from cemlib.pipeline.result import OK, RunResult, now_utc
 from cemlib.pipeline.stages import STAGES, Stage, matching_tables
@@ -71,9 +72,23 @@ def stale_outputs(
     return out
 
 
-def settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool) -> None:
+def settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool) -> bool:
     """Publish the working copy (every stage that ran was ok) or leave the warehouse as it was,
-    and record in ``run.warehouse`` which run each table of the warehouse now comes from."""
+    and record in ``run.warehouse`` which run each table of the warehouse now comes from.
+
+    ``False`` when a run that should publish could not: another process opened the warehouse
+    during the run (replacing the file under it would lose its writes); the copy is kept."""
+    holder = open_elsewhere(copy.warehouse) if publish_it else None
+    if holder:
+        kept = copy.discard(keep=True)
+        run.warehouse = {"path": str(copy.warehouse), "status": UNCHANGED, "kept": str(kept),
+                         "tables": {}, "open_elsewhere": holder}  # fmt: skip
+        say(
+            f"warehouse {copy.warehouse}: not published: {holder} opened it during the run "
+            f"(its writes would be lost); this run's tables are kept in {kept}: close it there "
+            "and run again"
+        )
+        return False
     if publish_it:
         if copy.path.is_file():
             _register_run(copy.path, run)
@@ -108,3 +123,4 @@ def settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool
     else:
         where = f"; this run's working copy is kept as {kept}" if kept else ""
         say(f"warehouse {copy.warehouse}: unchanged (the run did not succeed){where}")
+    return True

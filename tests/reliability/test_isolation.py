@@ -46,6 +46,14 @@ with Warehouse(warehouse_path(warehouse)) as wh:
                        as_of=as_of)
 if os.environ.get("CEM_TEST_RAISE") == {stage!r}:
     raise RuntimeError("a stage bug, after its tables were written")
+if os.environ.get("CEM_TEST_OPEN") == {stage!r}:  # another process opens the warehouse itself
+    import subprocess, sys
+    marker = os.environ["CEM_TEST_MARKER"]
+    code = ("import duckdb, os, pathlib, time; c = duckdb.connect(%r); "
+            "pathlib.Path(%r).write_text(str(os.getpid())); time.sleep(60)") % (warehouse, marker)
+    subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    while not os.path.exists(marker) or not open(marker).read():
+        time.sleep(0.1)
 if os.environ.get("CEM_TEST_HANG") == {stage!r}:
     with open(os.environ["CEM_TEST_MARKER"], "w") as fh:
         fh.write(str(os.getpid()))
@@ -264,6 +272,53 @@ def test_stage_whose_inputs_are_missing_is_refused_before_it_starts(tmp_path: Pa
     )
     assert not (tmp_path / "reports" / "lonely" / "03_churn.ipynb").exists()  # never started
     assert not (tmp_path / "cem.duckdb").exists()  # nothing published
+
+
+def _holder(path: Path, marker: Path) -> subprocess.Popen:
+    """A process holding the DuckDB file open (a notebook kernel's connection)."""
+    code = (f"import duckdb, pathlib, time; c = duckdb.connect({str(path)!r}); "
+            f"pathlib.Path({str(marker)!r}).write_text('open'); time.sleep(60)")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 30
+    while not marker.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return proc
+
+
+def test_a_warehouse_another_process_holds_open_is_refused_before_the_run(world: Path):
+    holder = _holder(world / "cem.duckdb", world / "open.marker")
+    try:
+        proc = subprocess.run(_cmd(world, "blocked", "--stages", "03"), env=_env(),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the warehouse is open in another process" in lines[0]
+    assert f"(PID {holder.pid})" in lines[0] and "Traceback" not in proc.stderr
+    assert not (world / "reports" / "blocked").exists()
+    assert _stamps(world / "cem.duckdb") == dict.fromkeys(sorted(_all_tables()), "base")
+
+
+@pytest.mark.slow
+def test_a_warehouse_opened_during_the_run_is_not_replaced_under_it(world: Path):
+    marker = world / "opened.pid"
+    proc = subprocess.run(_cmd(world, "late", "--stages", "03"),
+                          env=_env(CEM_TEST_OPEN="03_churn", CEM_TEST_MARKER=str(marker)),
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    pid = int(marker.read_text())
+    try:
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "not published: " in proc.stdout and f"(PID {pid}) opened it" in proc.stdout
+        run = RunResult.load(world / "reports" / "late" / "run.json")
+        assert run.status == "failed" and run.warehouse["status"] == "unchanged"
+        assert run.stages[0].status == "ok"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert _stamps(world / "cem.duckdb") == dict.fromkeys(sorted(_all_tables()), "base")
+    kept = world / "cem.failed.duckdb"
+    assert _stamps(kept)["marts.churn_scores"] == "late"
 
 
 def test_declared_inputs_are_written_by_an_earlier_stage():
