@@ -57,6 +57,8 @@ def open_elsewhere(warehouse: str | Path) -> str | None:
 
     try:
         duckdb.connect(str(p)).close()
+    except duckdb.ConnectionException:  # this very process holds it (read-only, say)
+        return f"this process (PID {os.getpid()})"
     except duckdb.IOException as err:
         text = str(err)
         if "lock" not in text.lower():
