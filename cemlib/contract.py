@@ -150,6 +150,19 @@ def stage_result(
     return StageResult(stage, run_id, str(as_of), reads, writes, headlines, detail)
 
 
+def as_of_date(as_of: str | dt.date) -> dt.date:
+    """``as_of`` as a date: a ``datetime.date`` or ISO text ``YYYY-MM-DD`` only, as ``cem run``
+    takes it (``06/07/2025`` is 6 July to some readers and 7 June to others: InputError)."""
+    if isinstance(as_of, dt.datetime):
+        return as_of.date()
+    if isinstance(as_of, dt.date):
+        return as_of
+    try:
+        return dt.date.fromisoformat(str(as_of).strip())
+    except ValueError:
+        raise InputError(f"'as_of' expects a date YYYY-MM-DD, got {str(as_of)!r}") from None
+
+
 def run_declared(
     stage: str, wh, call: Callable[[], Any], headlines: Callable[[Any], dict[str, Any]], *,
     run_id: str, as_of: str | dt.date, instead: dict[str, str] | None = None,
@@ -157,6 +170,7 @@ def run_declared(
     """Check ``stage``'s inputs in ``wh``, run ``call()`` and wrap what it returns (the stage's
     own result) with its ``headlines`` in a :class:`StageResult`: the body of every stage's
     ``run``."""
+    as_of_date(as_of)
     reads = require_inputs(wh, stage, instead=instead)
     detail = call()
     return stage_result(wh, stage, run_id=run_id, as_of=as_of, reads=reads,

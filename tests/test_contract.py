@@ -99,3 +99,13 @@ def test_a_missing_input_names_the_table_and_the_stage_that_writes_it(tmp_path):
         )
     with Warehouse(tmp_path / "empty.duckdb") as wh, pytest.raises(InputError, match="collect"):
         cemlib.quality.run(wh, run_id="r", as_of=AS_OF, seed=1, progress=False)
+
+
+@pytest.mark.parametrize("package", list(STAGE_TABLES))
+def test_a_stage_run_refuses_an_ambiguous_as_of_before_it_reads_anything(package, tmp_path):
+    run = importlib.import_module(f"cemlib.{package}").run
+    path = tmp_path / "cem.duckdb"
+    for bad in ("06/07/2025", "2025-31-06"):
+        with pytest.raises(InputError, match=f"'as_of' expects a date YYYY-MM-DD, got '{bad}'"):
+            run(path, run_id="r", as_of=bad, seed=1)
+    assert not path.exists()  # checked before the warehouse is even opened
