@@ -100,6 +100,15 @@ def load_mapping(
                 f"table {table!r}: expected {{their_column: canonical_column}}", source=source
             )
         columns[table] = {str(k): str(v) for k, v in renames.items()}
+        unknown = {k: v for k, v in columns[table].items() if v not in TABLES[table].columns}
+        if unknown:  # a typo in a target would load the column under a name nothing reads
+            shown = ", ".join(f"{k!r} -> {v!r}" for k, v in unknown.items())
+            raise InputError(
+                f"table {table!r}: {shown}: not a column of {table}; its columns: "
+                f"{', '.join(TABLES[table].columns)}",
+                source=source,
+                column=next(iter(unknown.values())),
+            )
     for table in files:
         if table not in TABLES:
             raise InputError(f"unknown table {table!r} under 'files'", source=source)

@@ -168,6 +168,21 @@ def test_yaml_mapping_with_files(tmp_path):
         load_mapping({"clients": {"a": "b"}})
 
 
+def test_a_mapping_target_that_is_no_column_of_its_table_is_refused():
+    # a typo on the canonical side ("fullname") used to load the names under a column nothing
+    # reads: matching then ran without names
+    typo = {"crm_contacts": {"ФИО": "fullname", "Телефон": "phone"},
+            "online_orders": {"Дата заказа": "ordred_at"}}  # fmt: skip
+    with pytest.raises(InputError) as err:
+        load_mapping(typo)
+    msg = str(err.value)
+    assert "table 'crm_contacts': 'ФИО' -> 'fullname': not a column of crm_contacts" in msg
+    assert "full_name" in msg and err.value.column == "fullname"
+    typo["crm_contacts"]["ФИО"] = "full_name"
+    with pytest.raises(InputError, match="'Дата заказа' -> 'ordred_at': not a column"):
+        load_mapping(typo)
+
+
 def test_trailing_delimiter_of_1c_exports(tmp_path):
     path = write(tmp_path / "products.csv", "sku;name;\nS1;Чай;\nS2;Кофе;\n")
     t = read_table_file(path, "products")
