@@ -14,13 +14,13 @@ import contextlib
 import datetime as dt
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from cemlib.config import environment
 from cemlib.errors import InputError
+from cemlib.warehouse import lock_holder
 
 ENV = "CEM_WAREHOUSE_LOCK"
 
@@ -63,8 +63,7 @@ def open_elsewhere(warehouse: str | Path) -> str | None:
         text = str(err)
         if "lock" not in text.lower():
             raise
-        m = re.search(r"held in (.+?\(PID \d+\))", text)
-        return m.group(1) if m else "another process"
+        return lock_holder(err)
     return None
 
 

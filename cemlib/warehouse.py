@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from cemlib import DEFAULT_WAREHOUSE
+from cemlib.errors import InputError
 
 SCHEMAS: tuple[str, ...] = (
     "raw",
@@ -61,6 +62,13 @@ def working_file(path: str | Path) -> Path:
     return Path(path)
 
 
+def lock_holder(err: Exception) -> str:
+    """The process DuckDB names in its "Conflicting lock is held in ..." error (``/usr/bin/python3
+    (PID 29829)``), or ``"another process"``."""
+    m = re.search(r"held in (.+?\(PID \d+\))", str(err))
+    return m.group(1) if m else "another process"
+
+
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a valid table or schema name: {name!r}")
@@ -88,7 +96,16 @@ class Warehouse:
         if self._con is None:
             if not self.read_only:
                 self.file.parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(str(self.file), read_only=self.read_only)
+            try:
+                self._con = duckdb.connect(str(self.file), read_only=self.read_only)
+            except duckdb.IOException as err:  # another process holds it: one line, not
+                if "lock" not in str(err).lower():  # DuckDB's traceback
+                    raise
+                raise InputError(
+                    f"the warehouse is open in another process ({lock_holder(err)}): close it there (a "
+                    "notebook kernel: wh.close() or restart it; a cem command: wait for it)",
+                    source=str(self.path),
+                ) from None
             if not self.read_only:
                 for schema in SCHEMAS:
                     self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")

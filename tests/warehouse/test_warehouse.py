@@ -50,3 +50,27 @@ def test_write_tables_is_atomic(tmp_path):
 def test_missing_table_names_it(tmp_path):
     with Warehouse(tmp_path / "w.duckdb") as wh, pytest.raises(KeyError, match="marts.nothing"):
         wh.read_table("marts", "nothing")
+
+
+def test_a_warehouse_another_process_holds_is_one_line_naming_it(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from cemlib.errors import InputError
+
+    path, marker = tmp_path / "cem.duckdb", tmp_path / "open"
+    code = (f"import duckdb, pathlib, time; c = duckdb.connect({str(path)!r}); "
+            f"pathlib.Path({str(marker)!r}).write_text('x'); time.sleep(60)")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(InputError) as err, Warehouse(path) as wh:
+            wh.sql("SELECT 1")
+        assert str(err.value).startswith(f"{path}: the warehouse is open in another process")
+        assert f"(PID {holder.pid})" in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait()
