@@ -301,7 +301,10 @@ class IdentityResolver:
     def record_map(self, *, unattached: bool = False) -> pd.DataFrame:
         """``source_table, record_id, profile_id``; records with nothing to match on, only a
         shared identifier, or no name in a profile with household evidence get NA (reason in
-        ``unattached_reason_``) unless ``unattached`` gives them a singleton profile each."""
+        ``unattached_reason_``) unless ``unattached`` gives them a profile apart: one per
+        record, except that a household's held-back records with equal identifying values (one
+        node: the sessions of one device and login) share one *anonymous* profile, kept apart
+        from the named one because it cannot say which family member it is."""
         pid = pd.Series(self.profile_id_, dtype="string")
         if not unattached:
             pid = pid.where(self.attached_)
@@ -309,7 +312,10 @@ class IdentityResolver:
             alone = self.ambiguous_ | self.household_
             if alone.any():
                 keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"]
-                own = pd.Series(profile_ids(keys, np.arange(len(keys))), dtype="string")
+                # salted keys: an id of its own even where the record is its profile's smallest
+                salted = "alone|" + keys
+                group = np.where(self.household_, self.node_of_record_, -1 - np.arange(len(keys)))
+                own = pd.Series(profile_ids(salted, group), dtype="string")
                 pid = pid.where(~alone, own)
         return pd.DataFrame(
             {
