@@ -44,10 +44,26 @@ def node_keys(res: IdentityResolver) -> list[frozenset]:
     return [frozenset(k) for k in keys]
 
 
-def groups_of(res: IdentityResolver, person: np.ndarray) -> pd.DataFrame:
-    """(person, node, source, profile, status) groups with their record counts."""
+def groups_of(res: IdentityResolver, person: np.ndarray, output: str = "stage") -> pd.DataFrame:
+    """(person, node, source, profile, status) groups with their record counts; ``output``
+    "stage" (the stage's map: unattached records alone) or "cli" (`cem identity`'s profiles,
+    anonymous household groups included)."""
     status = np.where(res.attached_, "attached", res.unattached_reason_.astype(str))
-    pid = res.record_map()["profile_id"].astype(object).to_numpy()
+    pid = res.record_map(unattached=output == "cli")["profile_id"].astype(object).to_numpy()
+    if output == "cli":
+        return (
+            pd.DataFrame(
+                {
+                    "person": person,
+                    "node": res.node_of_record_,
+                    "source": res.prepared_["source"].astype(str).map(SHORT).to_numpy(),
+                    "profile": pid,
+                    "status": status,
+                }
+            )
+            .groupby(["person", "node", "source", "profile", "status"], dropna=False)
+            .size()
+        )
     df = pd.DataFrame(
         {
             "person": person,
@@ -87,9 +103,11 @@ def person_chains(keys: list[frozenset], nodes: list[int], users: dict | None = 
     return connected_components(g, directed=False)[1]
 
 
-def missed_pairs(res: IdentityResolver, person: np.ndarray, users: dict) -> pd.DataFrame:
+def missed_pairs(
+    res: IdentityResolver, person: np.ndarray, users: dict, output: str = "stage"
+) -> pd.DataFrame:
     """Every true pair the profiles miss, by category, weighted by records."""
-    g = groups_of(res, person).reset_index(name="n")
+    g = groups_of(res, person, output).reset_index(name="n")
     keys = node_keys(res)
     named = (res.nodes_["first_lat"].notna() | res.nodes_["last_lat"].notna()).to_numpy()
     rows = []
@@ -101,7 +119,9 @@ def missed_pairs(res: IdentityResolver, person: np.ndarray, users: dict) -> pd.D
         comp = dict(zip(nodes, person_chains(keys, nodes), strict=True))
         own_comp = dict(zip(nodes, person_chains(keys, nodes, users), strict=True))
         for a, b in combinations(recs, 2):
-            same = a.status == "attached" and b.status == "attached" and a.profile == b.profile
+            same = a.profile == b.profile and (
+                output == "cli" or (a.status == "attached" and b.status == "attached")
+            )
             if same:
                 continue
             ev = evidence(keys[a.node], keys[b.node], named[a.node], named[b.node])
@@ -130,9 +150,13 @@ def _where(a, b) -> str:
     return " + ".join(sorted((a.status, b.status)))
 
 
-def false_pairs(res: IdentityResolver, person: np.ndarray, household: np.ndarray) -> pd.DataFrame:
-    g = groups_of(res, person).reset_index(name="n")
-    g = g[g["status"] == "attached"]
+def false_pairs(
+    res: IdentityResolver, person: np.ndarray, household: np.ndarray, output: str = "stage"
+) -> pd.DataFrame:
+    """Every pair of two people's records in one profile, by category, weighted by records."""
+    g = groups_of(res, person, output).reset_index(name="n")
+    if output == "stage":
+        g = g[g["status"] == "attached"]
     keys = node_keys(res)
     named = (res.nodes_["first_lat"].notna() | res.nodes_["last_lat"].notna()).to_numpy()
     rows = []
@@ -183,8 +207,18 @@ def bounds(res: IdentityResolver, sub: pd.DataFrame, codes: np.ndarray) -> None:
         f"of them marked shared by the data {int((s_rec & h_rec).sum()):,}; "
         f"{dom.eq(pd.Series(codes).reindex(dom.index)).mean():.1%} of S belong to the main user"
     )
+    # records with equal identifying values are one node: no resolver can part them
+    node = res.node_of_record_
+    mixed_node = pd.Series(codes).groupby(node).transform("nunique").to_numpy() > 1
+    node_guarded = h_rec | named
+    print(
+        f"nodes holding 2+ people: {len(np.unique(node[mixed_node])):,} "
+        f"({int(mixed_node.sum()):,} records); of these records {int((mixed_node & ~node_guarded).sum()):,} "
+        "are nameless with an identifier the data does not mark shared"
+    )
     frame = pd.DataFrame({"record_id": np.arange(n), "person_id": codes})
     for name, labels in (
+        ("D: nodes of 2+ people held back, the rest exact", np.where(mixed_node, alone, truth)),
         ("A: S held back, the rest exact", np.where(s_rec, alone, truth)),
         ("B: S to its identifiers' main user, the rest exact", to_main),
         ("C: data-marked shared held back, unmarked S to the main user", policy_c),
@@ -207,6 +241,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--people", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--output",
+        choices=("stage", "cli"),
+        default="cli",
+        help="score the stage's map (unattached alone) or cem identity's profiles",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     world = generate(args.people, seed=args.seed, defects=False)
@@ -229,8 +269,8 @@ def main() -> None:
     users = {f"{k}:{v}": int(n) for (k, v), n in n_users.items()}
     sizes = np.bincount(codes).astype(float)
     true_pairs = float((sizes * (sizes - 1) / 2).sum())
-    miss = missed_pairs(res, codes, users)
-    fp = false_pairs(res, codes, household)
+    miss = missed_pairs(res, codes, users, args.output)
+    fp = false_pairs(res, codes, household, args.output)
     print(
         f"true pairs {true_pairs:,.0f}; missed {miss['pairs'].sum():,.0f}; false {fp['pairs'].sum():,.0f}"
     )
