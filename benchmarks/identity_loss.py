@@ -139,7 +139,22 @@ def missed_pairs(
             where = _where(a, b)
             src = "-".join(sorted((a.source, b.source)))
             rows.append((src, ev, own, chain, where, a.n * b.n))
-        # within a group (same node) pairs are never missed
+        # within a group (one node, one source): in the stage's map an unattached record is
+        # alone, so its group's pairs are missed; in cem identity's output the group is one profile
+        for a in recs:
+            if output == "stage" and a.status != "attached" and a.n > 1:
+                own = "own" if all(users[k] == 1 for k in keys[a.node]) else "household-shared"
+                where = _where(a, a)
+                rows.append(
+                    (
+                        f"{a.source}-{a.source}",
+                        "one node",
+                        own,
+                        "own identifiers" if own == "own" else "shared identifiers",
+                        where,
+                        a.n * (a.n - 1) // 2,
+                    )
+                )
     cols = ["sources", "shares", "identifier", "chain", "where", "pairs"]
     return pd.DataFrame(rows, columns=cols)
 
