@@ -313,14 +313,10 @@ class IdentityResolver:
             alone = self.ambiguous_ | self.household_
             if alone.any():
                 keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"]
-                # salted keys: an id of its own even where the record is its profile's smallest
-                salted = "alone|" + keys
-                group = np.where(
-                    self.household_ & self._personal(),
-                    self.node_of_record_,
-                    -1 - np.arange(len(keys)),
-                )
-                own = pd.Series(profile_ids(salted, group), dtype="string")
+                grouped = self.household_ & self._personal()
+                group = np.where(grouped, self.node_of_record_, -1 - np.arange(len(keys)))
+                # salted: an id of its own even where the record is its profile's smallest key
+                own = pd.Series(profile_ids("alone|" + keys, group), dtype="string")
                 pid = pid.where(~alone, own)
         return pd.DataFrame(
             {
