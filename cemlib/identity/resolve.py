@@ -9,7 +9,7 @@ import pandas as pd
 
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
-from cemlib.identity.graph import CONSTRAINTS, ChainGuardClusterer
+from cemlib.identity.graph import CONSTRAINTS, FAMILY_KINDS, ChainGuardClusterer
 from cemlib.identity.model import SplinkModel, choose_threshold
 from cemlib.identity.profile_ids import profile_ids, record_profile_ids
 from cemlib.identity.roles import (
@@ -301,7 +301,11 @@ class IdentityResolver:
     def record_map(self, *, unattached: bool = False) -> pd.DataFrame:
         """``source_table, record_id, profile_id``; records with nothing to match on, only a
         shared identifier, or no name in a profile with household evidence get NA (reason in
-        ``unattached_reason_``) unless ``unattached`` gives them a singleton profile each."""
+        ``unattached_reason_``) unless ``unattached`` gives them a profile apart: one per
+        record, except that a household's held-back records with equal identifying values that
+        carry a personal identifier (one node with an e-mail login, not only a family's phone,
+        card or computer: :data:`~cemlib.identity.graph.FAMILY_KINDS`) share one *anonymous*
+        profile, kept apart from the named one: it cannot say which family member it is."""
         pid = pd.Series(self.profile_id_, dtype="string")
         if not unattached:
             pid = pid.where(self.attached_)
@@ -309,7 +313,10 @@ class IdentityResolver:
             alone = self.ambiguous_ | self.household_
             if alone.any():
                 keys = self.prepared_["source"].astype(str) + "|" + self.prepared_["record_id"]
-                own = pd.Series(profile_ids(keys, np.arange(len(keys))), dtype="string")
+                grouped = self.household_ & self._personal()
+                group = np.where(grouped, self.node_of_record_, -1 - np.arange(len(keys)))
+                # salted: an id of its own even where the record is its profile's smallest key
+                own = pd.Series(profile_ids("alone|" + keys, group), dtype="string")
                 pid = pid.where(~alone, own)
         return pd.DataFrame(
             {
@@ -318,6 +325,16 @@ class IdentityResolver:
                 "profile_id": pid,
             }
         )
+
+    def _personal(self) -> np.ndarray:
+        """Records carrying an identifier of a kind a family does not share (an e-mail)."""
+        out = np.zeros(len(self.prepared_), dtype=bool)
+        for kind, cols in IDENTIFIER_COLUMNS.items():
+            if kind not in FAMILY_KINDS:
+                for c in cols:
+                    if c in self.prepared_:
+                        out |= self.prepared_[c].notna().to_numpy()
+        return out
 
     def link_table(self) -> pd.DataFrame:
         """Every link with its evidence: rule or match weight/probability, agreeing fields."""

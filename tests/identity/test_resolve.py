@@ -173,6 +173,7 @@ def _family_records() -> pd.DataFrame:
         ("c1", "Иван", "Петров", "1980-01-15", "+7 900 111-22-33", "ivan.p@mail.ru", None),
         ("c2", "Мария", "Петрова", "1982-03-02", "89001112233", "maria.p@mail.ru", None),
         ("o1", None, None, None, None, "ivan.p@mail.ru", "dev-family"),
+        ("o3", None, None, None, None, "ivan.p@mail.ru", "dev-family"),
         ("r1", None, None, None, "+79001112233", None, None),
         ("c3", "Олег", "Сидоров", "1975-07-30", "+79005556677", "oleg.s@yandex.ru", None),
         ("o2", None, None, None, "+79005556677", "oleg.s@yandex.ru", "dev-oleg"),
@@ -193,6 +194,10 @@ def test_household_guard_keeps_nameless_family_records_unattached():
     assert reason["r1"] == "shared_identifier_only"
     assert reason["o1"] == "household_profile"
     assert pid["o1"] not in {pid["c1"], pid["c2"]} and pid["r1"] not in {pid["c1"], pid["c2"]}
+    # the two orders with equal values (one login on one computer) are one anonymous profile,
+    # apart from every named one and from the receipt
+    assert pid["o3"] == pid["o1"] and reason["o3"] == "household_profile"
+    assert len({pid["o1"], pid["r1"], pid["c1"], pid["c2"], pid["c3"]}) == 5
     # Oleg shows no household evidence: his order attaches to him
     assert pid["o2"] == pid["c3"] and reason["o2"] is None and reason["c3"] is None
     # with the guard off, Ivan's order (his own email) attaches to Ivan
@@ -200,7 +205,7 @@ def test_household_guard_keeps_nameless_family_records_unattached():
         df, roles, id_column="id", use_model=False, household_signals=(), return_resolver=True
     )
     pid_off = dict(zip(out_off["record_id"], out_off["profile_id"], strict=True))
-    assert pid_off["o1"] == pid_off["c1"] != pid_off["c2"]
+    assert pid_off["o1"] == pid_off["o3"] == pid_off["c1"] != pid_off["c2"]
     assert not res_off.household_.any()
 
 
@@ -233,3 +238,16 @@ def test_twenty_one_namesakes_stay_twenty_one_people():
     per_profile = pd.Series(df["person"].to_numpy()).groupby(out["profile_id"].to_numpy()).nunique()
     assert per_profile.max() == 1  # no profile holds two women
     assert out["profile_id"].nunique() == 42  # 21 of three records, 21 name-only forms alone
+
+
+def test_a_held_back_record_never_takes_its_named_profiles_id():
+    """The profile id is a hash of the cluster's smallest record key; a held-back order that is
+    that smallest record must still get an id of its own, not its named profile's."""
+    df = _family_records()
+    df["id"] = df["id"].replace({"o1": "a1", "o3": "a3"})
+    roles = {c: c for c in df.columns if c != "id"}
+    out, res = resolve(df, roles, id_column="id", use_model=False, return_resolver=True)
+    pid = dict(zip(out["record_id"], out["profile_id"], strict=True))
+    assert res.unattached_reason_[df["id"].tolist().index("a1")] == "household_profile"
+    assert pid["a1"] != pid["c1"]
+    assert pid["a1"] == pid["a3"]

@@ -120,3 +120,46 @@ def test_more_household_signals_trade_recall_for_precision(world):
     assert (strict.attached_[named] == default.attached_[named]).all()
     with pytest.raises(ValueError, match="unknown household signal"):
         IdentityResolver(household_signals=("same_cat",), use_model=False).fit(sub)
+
+
+def _mixed_and_multi(labels: pd.Series, person: np.ndarray) -> tuple[int, int]:
+    lab = labels.astype(object).where(labels.notna(), pd.Series(np.arange(len(labels))).astype(str))
+    cells = pd.DataFrame({"p": lab.to_numpy(), "t": person}).groupby("p")["t"]
+    return int((cells.nunique() > 1).sum()), int((cells.size() > 1).sum())
+
+
+def test_cem_identity_groups_a_households_held_back_node(world):
+    """`cem identity`'s profiles (unattached=True) put a household's held-back records with equal
+    identifying values and an e-mail login into one anonymous profile: more true pairs than
+    records left alone, no new mixed profile. 1,500 people, seed 7: recall 0.499 -> 0.515,
+    FMR(2+) 2.85% -> 2.17% (mixed 37 of 1,300 -> 37 of 1,709 profiles of 2+ records)."""
+    records = source_records(world.sources)
+    truth = world.truth["record_person"].astype({"record_id": str})
+    key = records["source"] + "|" + records["record_id"]
+    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
+    person = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
+    ident = has_identity(records).to_numpy()
+    sub, sp = records[ident].reset_index(drop=True), person[ident]
+    t = pd.DataFrame({"record_id": np.arange(len(sub)), "person_id": sp})
+    res = IdentityResolver(seed=7).fit(sub)
+    stage, cli = res.record_map()["profile_id"], res.record_map(unattached=True)["profile_id"]
+    rid = np.arange(len(sub))
+    before = evaluate(pd.DataFrame({"record_id": rid, "profile_id": stage}), t)
+    after = evaluate(pd.DataFrame({"record_id": rid, "profile_id": cli}), t)
+    assert after["recall"] >= before["recall"] + 0.01, (before, after)
+    assert after["precision"] >= 0.995, after
+    assert after["false_merge_rate_multi"] <= before["false_merge_rate_multi"] - 0.005
+    mixed_before, multi_before = _mixed_and_multi(stage, sp)
+    mixed_after, multi_after = _mixed_and_multi(cli, sp)
+    assert mixed_after == mixed_before and multi_after >= multi_before + 300
+    # attached records keep their profile; a held-back record never shares a named one's id
+    att, held = res.attached_, res.household_
+    assert (cli[att] == stage[att]).all()
+    assert not set(cli[held]) & set(stage[att])
+    # the anonymous profiles are nodes with an e-mail: two nodes never share one
+    email = (sub["email"].notna() | sub["email_2"].notna()).to_numpy()
+    grouped = held & email
+    node = pd.Series(res.node_of_record_[grouped])
+    assert (pd.Series(cli[grouped].to_numpy()).groupby(node.to_numpy()).nunique() == 1).all()
+    assert (node.groupby(cli[grouped].to_numpy()).nunique() == 1).all()
+    assert cli[held & ~email].is_unique
