@@ -55,8 +55,10 @@ format: venv
 
 ## JupyterLab with the project's environment as its kernel ("python3" inside .venv is the
 ## venv's own interpreter); notebooks find data/cem.duckdb through CEM_HOME
+## (as root, in a container, Jupyter refuses to start without --allow-root: given then)
 lab: venv
-	CEM_HOME=$(CURDIR) $(BIN)/jupyter lab --notebook-dir=notebooks $(ARGS)
+	CEM_HOME=$(CURDIR) $(BIN)/jupyter lab --notebook-dir=notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(ARGS)
 
 ## register the project's kernel ("Python (cemlib)") for a JupyterLab installed elsewhere
 kernel: venv
