@@ -2,8 +2,10 @@
 
 Per profile the consent of each channel (``email``, ``sms``) is combined over all of the
 profile's CRM records conservatively: a channel is allowed when at least one record says yes and
-no record says no (an explicit refusal anywhere wins). Each offer gets the first allowed channel
-in ``preference`` order; profiles with no allowed channel get no outbound offer and are counted.
+no record says no (an explicit refusal anywhere wins). A consented channel is usable only where
+the profile has an address for it (an e-mail, a phone: ``address_<channel>`` when the consent
+table carries it). Each offer gets the first usable channel in ``preference`` order; profiles with
+none get no outbound offer and are counted (no consent, or consent without an address).
 """
 
 from __future__ import annotations
@@ -69,11 +71,16 @@ class ConsentSummary:
     reachable: int
     no_consent: int
     by_channel: dict[str, int]
+    #: profiles with a consented channel but no address (e-mail, phone) for any of them
+    no_address: int = 0
 
     def as_frame(self) -> pd.DataFrame:
-        """Profiles per consented channel, and those without consent, as a table."""
+        """Profiles per usable channel, and those without consent or address, as a table."""
         rows = [{"channel": ch, "profiles": n} for ch, n in self.by_channel.items()]
         rows.append({"channel": "no consent (no outbound offer)", "profiles": self.no_consent})
+        if self.no_address:
+            rows.append({"channel": "consent but no address (no outbound offer)",
+                         "profiles": self.no_address})  # fmt: skip
         df = pd.DataFrame(rows)
         df["share"] = df["profiles"] / max(1, self.profiles)
         return df
@@ -85,10 +92,12 @@ def assign_channels(
     *,
     preference: tuple[str, ...] = CHANNELS,
 ) -> tuple[pd.DataFrame, ConsentSummary]:
-    """Offers with a ``channel`` column, only for profiles with an allowed channel.
+    """Offers with a ``channel`` column, only for profiles with a usable channel.
 
     ``consent`` holds ``customer_id`` and ``consent_<channel>`` booleans (see
-    :func:`profile_consent`); a profile missing from it has no consent.
+    :func:`profile_consent`); a profile missing from it has no consent. Optional
+    ``address_<channel>`` booleans say whether the profile has an e-mail / a phone: a channel
+    consented without an address is not usable (an offer routed there reaches nobody).
     """
     for ch in preference:
         if ch not in CHANNELS:
@@ -97,19 +106,28 @@ def assign_channels(
     c = c.drop_duplicates("customer_id").set_index("customer_id")
     profiles = pd.Index(offers["customer_id"].astype(str).unique())
     chosen = pd.Series(pd.NA, index=profiles, dtype="string")
+    consented = pd.Series(False, index=profiles)
     by_channel: dict[str, int] = {}
     for ch in preference:
-        col = f"consent_{ch}"
-        allowed = (
-            c[col].reindex(profiles).astype("boolean").fillna(False).astype(bool)
-            if col in c.columns
-            else pd.Series(False, index=profiles)
-        )
-        by_channel[ch] = int(allowed.sum())
-        chosen = chosen.where(chosen.notna() | ~allowed, ch)
+        allowed = _flag(c, f"consent_{ch}", profiles, missing=False)
+        consented |= allowed
+        usable = allowed & _flag(c, f"address_{ch}", profiles, missing=True)
+        by_channel[ch] = int(usable.sum())
+        chosen = chosen.where(chosen.notna() | ~usable, ch)
     out = offers.copy()
     out["channel"] = out["customer_id"].astype(str).map(chosen)
     out = out[out["channel"].notna()].reset_index(drop=True)
     reachable = int(chosen.notna().sum())
-    summary = ConsentSummary(len(profiles), reachable, len(profiles) - reachable, by_channel)
+    no_consent = int((~consented).sum())
+    summary = ConsentSummary(
+        len(profiles), reachable, no_consent, by_channel, len(profiles) - reachable - no_consent
+    )
     return out, summary
+
+
+def _flag(c: pd.DataFrame, col: str, profiles: pd.Index, *, missing: bool) -> pd.Series:
+    """Column ``col`` of ``c`` as booleans for ``profiles`` (a profile not in ``c`` is False);
+    all ``missing`` when ``c`` has no such column."""
+    if col not in c.columns:
+        return pd.Series(missing, index=profiles)
+    return c[col].reindex(profiles).astype("boolean").fillna(False).astype(bool)

@@ -41,6 +41,7 @@ def headlines(result: OfferStageResult, k: int = 10) -> dict:
         "profiles with offers": int(result.all_offers["customer_id"].nunique()),
         "profiles reachable (consent)": int(result.consent.reachable),
         "profiles without consent": int(result.consent.no_consent),
+        "profiles with consent but no address": int(result.consent.no_address),
     }
 
 

@@ -215,6 +215,16 @@ def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFram
             ignore_index=True,
         )
     out = profile_consent(rows, source=f"{schema}.crm_contacts")
+    if key == "profile" and {"emails", "phones"} <= set(_columns_of(wh, "identity", "profiles")):
+        # where an offer can go: a consent given on a record without an e-mail reaches nobody
+        # by e-mail unless another of the profile's records holds one
+        have = wh.sql(
+            """SELECT CAST(profile_id AS VARCHAR) AS customer_id,
+                      coalesce(len(emails), 0) > 0 AS address_email,
+                      coalesce(len(phones), 0) > 0 AS address_sms
+               FROM identity.profiles"""
+        )
+        out = out.merge(have, on="customer_id", how="left")
     out.attrs["unmatched_refusals"] = refusals.attrs.get("unmatched_refusals", 0)
     return out
 

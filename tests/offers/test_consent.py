@@ -37,6 +37,26 @@ def test_refusal_on_any_record_wins_and_missing_profiles_get_nothing():
     assert summary.by_channel == {"email": 1, "sms": 3}
 
 
+def test_a_consented_channel_without_an_address_is_not_used():
+    # consent to e-mail given on a record without an e-mail: the offer goes by SMS when that
+    # is consented and there is a phone, else nowhere, and is counted apart
+    consent = pd.DataFrame({
+        "customer_id": ["p1", "p2", "p3", "p4"],
+        "consent_email": [True, True, True, False],
+        "consent_sms": [True, False, True, True],
+        "address_email": [False, False, True, True],
+        "address_sms": [True, True, False, False],
+    })  # fmt: skip
+    offers, summary = assign_channels(_offers(["p1", "p2", "p3", "p4"]), consent)
+    assert dict(zip(offers["customer_id"], offers["channel"], strict=False)) == {
+        "p1": "sms",
+        "p3": "email",
+    }
+    assert (summary.reachable, summary.no_consent, summary.no_address) == (2, 0, 2)
+    assert summary.by_channel == {"email": 1, "sms": 1}
+    assert "consent but no address (no outbound offer)" in set(summary.as_frame()["channel"])
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(

@@ -36,7 +36,8 @@ def test_stage_writes_next_offers_with_consented_channels_only(offers_wh):
         ids = mart.loc[mart["channel"] == ch, "profile_id"].unique()
         assert consent.reindex(ids)[f"consent_{ch}"].fillna(False).all()
     assert mart["profile_id"].nunique() == res.consent.reachable
-    assert res.consent.reachable + res.consent.no_consent == n_profiles
+    n_off = res.consent.no_consent + res.consent.no_address
+    assert res.consent.reachable + n_off == n_profiles
     assert 0 < res.consent.no_consent < n_profiles
     assert (mart["reasons"].str.len() > 0).mean() > 0.9
     # scored against the world's real future purchases: the model beats every baseline

@@ -61,3 +61,26 @@ def test_unreadable_consent_value_counts_as_refusal(tmp_path, crm_dir):
         mapped = wh.read_table("identity", "map").set_index("record_id")["profile_id"]
         consent = profile_consent_table(wh).set_index("customer_id")
     assert not consent.loc[mapped["C1"], "consent_email"]
+
+
+def test_a_profile_consenting_to_email_without_an_email_is_offered_by_sms(tmp_path, crm_dir):
+    # C5 says yes to e-mail and SMS but gave only a phone: its offer goes by SMS
+    crm = crm_dir / "crm_contacts.csv"
+    crm.write_text(
+        crm.read_text(encoding="utf-8")
+        + "C5,Орлова Анна,+7 903 777-88-99,,1992-04-04,2024-04-01 09:00:00,true,true\n",
+        encoding="utf-8",
+    )
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        _pipeline(wh, crm_dir)
+        mapped = wh.read_table("identity", "map").set_index("record_id")["profile_id"]
+        consent = profile_consent_table(wh).set_index("customer_id")
+    anna, maria = mapped["C5"], mapped["C3"]
+    assert consent.loc[anna, "consent_email"] and not consent.loc[anna, "address_email"]
+    offers = pd.DataFrame({"customer_id": [anna, maria], "rank": 1, "item_id": "x"})
+    sent, summary = assign_channels(offers, consent.reset_index())
+    assert dict(zip(sent["customer_id"], sent["channel"], strict=True)) == {
+        anna: "sms",
+        maria: "email",
+    }
+    assert summary.no_address == 0 and summary.reachable == 2
