@@ -198,6 +198,27 @@ def contributions(
     return np.asarray(values)[:, :-1]
 
 
+# counts and shares whose phrase says nothing (or something false: "bought 0 times") at zero
+_ZERO_SAYS_NOTHING = ("ci_n_b", "ci_n_b30", "ci_n_b90", "ci_share", "cc_n_b", "cc_n_b30",
+                      "cc_share", "it_n_cust", "it_n_recent", "it_repeat_rate")  # fmt: skip
+
+
+def _factual(frame: pd.DataFrame, name: str, rows: pd.Index) -> pd.Series:
+    """Where the phrase of feature ``name`` states a fact about the offer of ``rows``: a phrase
+    about the customer's purchases of the item (``ci_*``: "last bought today") or of its
+    category (``cc_*``) only where the customer bought it; a count or share only above zero
+    (a SHAP value is also positive for an item never bought: its absence is what it weighs)."""
+    ok = pd.Series(True, index=rows)
+    for prefix, count in (("ci_", "ci_n_b"), ("cc_", "cc_n_b")):
+        if name.startswith(prefix) and count in frame.columns:
+            ok &= frame.loc[rows, count].astype(float).fillna(0).to_numpy() > 0
+    if name in _ZERO_SAYS_NOTHING:
+        v = frame.loc[rows, name].astype(float).fillna(0)
+        shown = v * 100 if name.endswith(("_share", "_rate")) else v  # as the phrase rounds it
+        ok &= shown.round().to_numpy() >= 1
+    return ok
+
+
 def shap_values(explainer: shap.TreeExplainer, X: np.ndarray) -> np.ndarray:
     """SHAP values of the ranking score, shape (rows, features)."""
     values = explainer.shap_values(X)
@@ -249,7 +270,8 @@ def reason_codes(
             text = templates[name](frame.loc[sel, name].astype(float), sel)
             if not isinstance(text, pd.Series):
                 text = pd.Series(text, index=sel)
-            phrases[slot].loc[sel] = text.astype(str).to_numpy()
+            text = text.astype(str).where(_factual(frame, name, sel), "")
+            phrases[slot].loc[sel] = text.to_numpy()
     # keep a slot's phrase when it is new and its group unused by the slots kept before it
     # (column-wise over all rows at once; at most ``n_reasons`` per row)
     texts = [p.to_numpy(dtype=object) for p in phrases]

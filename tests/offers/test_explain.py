@@ -68,3 +68,23 @@ def test_a_trend_that_did_not_rise_gives_no_phrase():
     trend = _templates(empty, empty, empty, empty)["it_trend"]
     v = pd.Series([1.0, 1.004, 0.8, 1.25, float("nan")])
     assert trend(v, v.index).tolist() == ["", "", "", "sales up 25% in the last 4 weeks", ""]
+
+
+def test_no_purchase_history_reason_for_an_item_never_bought():
+    # a new user's offers read "bought in 0% of your baskets; last bought today" for items the
+    # customer never bought: a missing history weighs in the model, but it is no reason
+    names = ["ci_days_since", "ci_share", "ci_n_b", "cc_days_since", "it_n_cust"]
+    frame = pd.DataFrame({
+        "ci_days_since": [0.0, 12.0], "ci_share": [0.0, 0.25], "ci_n_b": [0.0, 2.0],
+        "cc_days_since": [0.0, 3.0], "it_n_cust": [40.0, 40.0], "cc_n_b": [0.0, 4.0],
+        "cat": [0, 0], "cooc_anchor": [-1, -1], "after_anchor": [-1, -1], "seg": [0, 0],
+    })  # fmt: skip
+    shap = np.array([[0.9, 0.8, 0.7, 0.6, 0.1], [0.9, 0.8, 0.7, 0.6, 0.1]])
+    out = reason_codes(
+        frame, shap, names, n_reasons=3,
+        category_name=lambda s: pd.Series(["tea"] * len(s)),
+        item_name=lambda s: pd.Series(["x"] * len(s)),
+        segment_name=lambda s: pd.Series(["tea"] * len(s)),
+    )  # fmt: skip
+    assert out[0] == "bought by 40 customers"
+    assert out[1] == "last bought 12 days ago; bought in 25% of your baskets; bought tea 3 days ago"
