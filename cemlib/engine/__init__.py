@@ -6,7 +6,7 @@ is the Spark engine's store (Parquet, one folder per table) with the reading sur
 here imports it until a session is asked for.
 """
 
-from cemlib.engine.lake import Lake, lake_path, open_store
+from cemlib.engine.lake import Lake, lake_of, lake_path, open_store
 from cemlib.engine.session import (
     ENGINES,
     SPARK_STAGES,
@@ -20,6 +20,7 @@ __all__ = [
     "ENGINES",
     "SPARK_STAGES",
     "Lake",
+    "lake_of",
     "lake_path",
     "open_store",
     "require_pyspark",

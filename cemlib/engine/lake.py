@@ -56,6 +56,11 @@ def open_store(
     return Warehouse(warehouse)
 
 
+def lake_of(engine: str, lake: str | Path | None, spark_master: str = "local[*]"):
+    """The :class:`Lake` a run with ``engine: spark`` writes to, None with ``duckdb``."""
+    return Lake(lake, spark_master=spark_master) if engine == "spark" else None
+
+
 class Lake:
     """Parquet tables under ``root`` read through DuckDB views named ``<schema>.<table>``.
 
@@ -168,8 +173,10 @@ class Lake:
         """The (run_id, as_of) the table was last written with, or None."""
         if not self.has_table(schema, name):
             return None
-        got = self.sql(f'SELECT _run_id, _as_of FROM {_ident(schema)}."{_ident(name)}" LIMIT 1')
-        return (got.iloc[0, 0], got.iloc[0, 1]) if len(got) else None
+        row = self.con.execute(
+            f'SELECT _run_id, _as_of FROM {_ident(schema)}."{_ident(name)}" LIMIT 1'
+        ).fetchone()
+        return (row[0], row[1]) if row else None
 
     def provenance(self) -> dict[str, dict]:
         """Every table: ``"schema.table" -> {"run_id", "rows"}`` (as the warehouse gives it)."""
