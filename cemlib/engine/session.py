@@ -70,6 +70,8 @@ def session_conf(master: str, memory_limit: int | None = None, *, ui: bool = Fal
     }
     cores = local_cores(master)
     if cores:  # one machine: a few partitions per core, not the 200 meant for a cluster
+        conf["spark.driver.bindAddress"] = "127.0.0.1"  # nothing listens beyond loopback
+        conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.sql.shuffle.partitions"] = str(max(2, 2 * cores))
         conf["spark.default.parallelism"] = str(max(2, 2 * cores))
         if memory_limit:  # local mode: the driver is the executor; half the stage's budget

@@ -70,6 +70,7 @@ def test_session_settings_for_a_small_machine():
     cluster = session_conf("spark://10.0.0.5:7077", memory_limit=4 * 2**30)
     assert "spark.sql.shuffle.partitions" not in cluster  # the cluster's own settings win
     assert "spark.driver.memory" not in cluster
+    assert conf["spark.driver.host"] == "127.0.0.1" and "spark.driver.host" not in cluster
     assert (
         local_cores("local[3]") == 3 and local_cores("yarn") == 0 and local_cores("local[*]") >= 1
     )

@@ -21,20 +21,21 @@ from cemlib.engine import Lake, spark_session, stop_spark  # noqa: E402
 from cemlib.warehouse import Warehouse  # noqa: E402
 
 AS_OF = "2025-06-30"
-N_PEOPLE = 300
+N_PEOPLE = 200
 SEED = 5
 
 
 @pytest.fixture(scope="session")
 def spark():
     session = spark_session("local[2]", memory_limit=2 * 2**30)
+    session.range(10).count()  # the JVM started before the first test's clock
     yield session
     stop_spark()
 
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
-    """``(warehouse path, lake folder, DuckDB quality result)`` of a 300-person world."""
+    """``(warehouse path, lake folder, DuckDB quality result)`` of a 200-person world."""
     root = tmp_path_factory.mktemp("spark_world")
     wh_path, lake_root = root / "cem.duckdb", root / "lake"
     cemlib.collect.run(wh_path, run_id="t", as_of=AS_OF, seed=SEED, n_people=N_PEOPLE,

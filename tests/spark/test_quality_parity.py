@@ -4,7 +4,6 @@ and unexpected count (Great Expectations on Spark DataFrames against GE on panda
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from cemlib.engine import Lake
@@ -43,24 +42,24 @@ def test_counts_identical_to_duckdb(spark, world, table):
     assert got.quarantine_by_reason.set_index("expectation")["rows_quarantined"].to_dict() == (
         ref[ref["table"] == table].set_index("expectation")["rows_quarantined"].to_dict()
     )
+    _same_outcome_per_expectation(reference.results, got.results, table)
+    stored = lake.read_table("quality", "results")
+    assert list(stored.columns) == list(reference.results.columns.drop("sql_unexpected_count"))
+    assert set(stored["table"]) == {table}
 
 
-@pytest.mark.parametrize("table", ["crm_contacts", "order_lines"])
-def test_every_expectation_same_outcome(spark, world, table):
-    """Each expectation's success and unexpected count, type checks and cross-table checks
-    included (crm_contacts: types, regex, dates; order_lines: parent keys in other tables)."""
-    _, lake_root, reference = world
-    _, got = _run(spark, lake_root, table)
+def _same_outcome_per_expectation(want_all, got_all, table) -> None:
+    """Each expectation's success, unexpected count and quarantined rows: type checks, regex,
+    dates and parent keys in other tables (Great Expectations on Spark vs on pandas)."""
     cols = ["expectation", "level", "success", "unexpected_count", "rows_quarantined"]
-    want = reference.results[reference.results["table"] == table][cols]
-    mine = got.results[got.results["table"] == table][cols]
+    want = want_all[want_all["table"] == table][cols]
+    mine = got_all[got_all["table"] == table][cols]
     merged = want.merge(mine, on=["expectation", "level"], suffixes=("_duckdb", "_spark"))
-    assert len(merged) == len(want) == len(mine) > 10
+    assert len(merged) == len(want) == len(mine) >= 5
     for col in ("success", "unexpected_count", "rows_quarantined"):
         a, b = merged[f"{col}_duckdb"], merged[f"{col}_spark"]
         same = (a.isna() & b.isna()) | (a == b)
         assert same.all(), merged.loc[~same, ["expectation", f"{col}_duckdb", f"{col}_spark"]]
-    assert merged["unexpected_count_spark"].fillna(0).sum() > 0  # defects were found
 
 
 def _duckdb_reasons(wh_path, table) -> dict[str, int]:
@@ -68,13 +67,3 @@ def _duckdb_reasons(wh_path, table) -> dict[str, int]:
     with Warehouse(wh_path, read_only=True) as wh:
         got = wh.sql(f'SELECT reason, count(*) AS n FROM quarantine."{table}" GROUP BY 1')
     return dict(zip(got.reason, got.n, strict=True))
-
-
-def test_results_rows_have_the_duckdb_columns(spark, world):
-    _, lake_root, reference = world
-    lake, got = _run(spark, lake_root, "products")
-    stored = lake.read_table("quality", "results")
-    assert list(stored.columns) == list(
-        pd.Index(reference.results.columns).drop("sql_unexpected_count")
-    )
-    assert set(stored["table"]) == {"products"}
