@@ -1,4 +1,5 @@
-"""The Spark engine's tests: skipped without pyspark (``make venv-spark``) or Java 17.
+"""The Spark engine's tests: each module skips without pyspark (``make venv-spark``) or Java 17
+(:data:`NEEDS_SPARK`; pytest cannot skip from a conftest).
 
 One Spark session (``local[2]``, UI off) serves the whole module set; the world is a small
 synthetic one collected once, its tables in a DuckDB warehouse and copied to a lake, and checked
@@ -11,15 +12,17 @@ import shutil
 
 import pytest
 
-pytest.importorskip("pyspark")
-if not shutil.which("java"):
-    pytest.skip("Java 17 is not on PATH", allow_module_level=True)
+import cemlib.collect
+import cemlib.quality
+from cemlib.engine import Lake, spark_session, stop_spark
+from cemlib.warehouse import Warehouse
 
-import cemlib.collect  # noqa: E402
-import cemlib.quality  # noqa: E402
-from cemlib.engine import Lake, spark_session, stop_spark  # noqa: E402
-from cemlib.warehouse import Warehouse  # noqa: E402
-
+#: the marks of every Spark test module: ``pytestmark = NEEDS_SPARK`` after
+#: ``pytest.importorskip("pyspark")``
+NEEDS_SPARK = [
+    pytest.mark.spark,
+    pytest.mark.skipif(shutil.which("java") is None, reason="Java 17 is not on PATH"),
+]
 AS_OF = "2025-06-30"
 N_PEOPLE = 200
 SEED = 5

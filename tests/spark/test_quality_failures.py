@@ -8,9 +8,10 @@ from cemlib.engine import Lake
 from cemlib.errors import InputError, StageFailure
 from cemlib.quality.sparkstage import SparkQualityStage
 
-from .conftest import AS_OF
+from .conftest import AS_OF, NEEDS_SPARK
 
-pytestmark = pytest.mark.spark
+pytest.importorskip("pyspark")
+pytestmark = NEEDS_SPARK
 
 
 def _run(spark, lake, tables):

@@ -11,9 +11,10 @@ from cemlib.quality.sparkstage import SparkQualityStage
 from cemlib.quality.suites import load_suites
 from cemlib.warehouse import Warehouse
 
-from .conftest import AS_OF
+from .conftest import AS_OF, NEEDS_SPARK
 
-pytestmark = pytest.mark.spark
+pytest.importorskip("pyspark")
+pytestmark = NEEDS_SPARK
 TABLES = sorted(load_suites())
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import AS_OF
+from .conftest import AS_OF, NEEDS_SPARK
 
-pytestmark = pytest.mark.spark
+pytest.importorskip("pyspark")
+pytestmark = NEEDS_SPARK
 START_TIMEOUT = 60  # seconds for the master to listen and the worker to register
 DRIVER_TIMEOUT = 200  # seconds for the driver process (the stage of one table: 95 s at load 12)
 
