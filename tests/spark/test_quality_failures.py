@@ -25,11 +25,11 @@ def test_empty_lake_says_run_collection_first(spark, tmp_path):
 
 
 def test_critical_table_failure_publishes_nothing(spark, lake_copy):
-    contacts = lake_copy.read_table("staging", "crm_contacts", stamps=False)
-    lake_copy.write_table("staging", "crm_contacts", contacts.drop(columns="contact_id"),
+    products = lake_copy.read_table("staging", "products")
+    lake_copy.write_table("staging", "products", products.drop(columns="sku"),
                           run_id="bad", as_of=AS_OF)  # fmt: skip
-    with pytest.raises(StageFailure, match="required column 'contact_id' is missing"):
-        _run(spark, lake_copy, ["crm_contacts"])
+    with pytest.raises(StageFailure, match="required column 'sku' is missing"):
+        _run(spark, lake_copy, ["products"])
     for schema in ("clean", "quarantine", "quality"):
         assert lake_copy.tables(schema) == []
     assert not any(p.name.endswith(".new") for p in lake_copy._folder().rglob("*"))
