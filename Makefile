@@ -6,10 +6,14 @@ STAMP := $(VENV)/.cemlib-installed
 # exact versions of every dependency and of the dev, bench and docs extras (pip-compile);
 # pyproject.toml keeps the ranges for users who install cemlib as a library
 LOCK := requirements/dev.lock
+# the optional Spark engine (extra `spark`: pyspark), locked apart so the default install and
+# `make test` never need it; `make venv-spark` adds it to .venv
+SPARK_LOCK := requirements/spark.lock
+SPARK_STAMP := $(VENV)/.cemlib-spark-installed
 PIP_VERSION := 26.3
 PIP_TOOLS_VERSION := 7.6.2
 
-.PHONY: venv report test lint format docs docs-serve lock lab kernel bench clean
+.PHONY: venv venv-spark report test test-spark lint format docs docs-serve lock lock-spark lab kernel bench clean
 
 $(STAMP): $(LOCK) pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "cemlib needs Python 3.11+"'
@@ -20,6 +24,13 @@ $(STAMP): $(LOCK) pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(SPARK_STAMP): $(STAMP) $(SPARK_LOCK)
+	$(BIN)/python -m pip install --quiet -r $(SPARK_LOCK)
+	touch $(SPARK_STAMP)
+
+## .venv plus the Spark engine's extra (pyspark; Java 17+ must be on the machine)
+venv-spark: $(SPARK_STAMP)
 
 ## refresh the lock after a change of the ranges in pyproject.toml: versions already locked are
 ## kept where they still fit; `make lock UPGRADE=1` moves every package to its newest allowed
@@ -34,6 +45,14 @@ lock: venv
 	@if cmp -s $(LOCK).new $(LOCK); then rm $(LOCK).new; echo "$(LOCK) unchanged"; \
 	else mv $(LOCK).new $(LOCK); echo "$(LOCK) updated: commit it with pyproject.toml"; fi
 
+## the Spark extra's lock: pyspark and its dependencies, every shared package held at the
+## version of $(LOCK) (so adding the extra never moves the default install)
+lock-spark: venv
+	$(BIN)/python -m pip install --quiet "pip-tools==$(PIP_TOOLS_VERSION)"
+	CUSTOM_COMPILE_COMMAND="make lock-spark" $(BIN)/pip-compile --quiet --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra spark --constraint $(LOCK) \
+		$(if $(UPGRADE),--upgrade) --output-file $(SPARK_LOCK) pyproject.toml
+
 ## main job: every notebook on the embedded synthetic world, HTML reports in reports/
 ## (make report CONFIG=run.yaml ARGS="-p n_people=2000 --stages 00,01"); the last line
 ## printed is the path of the run's index.html
@@ -43,6 +62,10 @@ report: venv
 ## the test suite (what CI runs)
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## the Spark engine's tests (local[2] and a standalone master and worker on loopback)
+test-spark: venv-spark
+	$(BIN)/python -m pytest tests/spark -q $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check cemlib tests benchmarks

@@ -87,6 +87,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(cfg) -> int:
+    from cemlib.engine import SPARK_STAGES
+    from cemlib.pipeline.config import ENGINE_PARAMETERS
+
+    where = cfg.engine_parameters()
+    spark = f", spark_master {where['spark_master']}, lake {where['lake']}"
+    print(
+        f"engine: {cfg.engine} (stages on spark so far: {', '.join(SPARK_STAGES)})"
+        + (spark if cfg.engine == "spark" else "")
+    )
     for stage in cfg.selected_stages():
         path = cfg.notebooks_path / stage.notebook
         needs = f" (needs {', '.join(stage.depends_on)})" if stage.depends_on else ""
@@ -95,7 +104,7 @@ def _list(cfg) -> int:
             continue
         print(f"{stage.name}: {stage.title}{needs}")
         for name, declared in declared_parameters(path).items():
-            if name not in RUN_WIDE_PARAMETERS:
+            if name not in RUN_WIDE_PARAMETERS and name not in ENGINE_PARAMETERS:
                 hint = f"  # {declared.help}" if declared.help else ""
                 print(f"    {name} = {declared.expression}{hint}")
     return 0

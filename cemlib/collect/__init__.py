@@ -35,14 +35,21 @@ __all__ = [
 
 def run(
     wh, *, run_id: str, as_of: str | dt.date, seed: int = DEFAULT_SEED,
-    source: str = "synthetic", **params: Any,
+    source: str = "synthetic", lake: Any = None, **params: Any,
 ) -> StageResult:  # fmt: skip
     """Load ``source`` into ``raw.*`` and ``staging.*`` of ``wh`` (the stage 00 contract).
 
     ``params`` are :func:`collect`'s keyword arguments (``n_people``, ``mapping``,
-    ``encoding``, ``progress``, ...); ``detail`` is its :class:`CollectResult`.
+    ``encoding``, ``progress``, ...); ``detail`` is its :class:`CollectResult`. ``lake`` (engine
+    spark): the tables are also copied there (:mod:`cemlib.collect.sparklake`).
     """
     from cemlib.collect import report
+
+    if lake is not None:  # engine spark
+        from cemlib.collect.sparklake import run_to_lake
+
+        return run_to_lake(wh, lake, run_id=run_id, as_of=as_of, seed=seed, source=source,
+                           **params)  # fmt: skip
 
     def call():
         return collect(source, warehouse=wh, run_id=run_id, as_of=as_of, seed=seed, **params)

@@ -17,6 +17,9 @@ File layout (every key optional; see ``run.example.yaml``)::
     execution_timeout: 1800 # seconds a single cell may run
     memory_limit: null      # memory a stage kernel may use ("16GB", "60%"); null = 80% of RAM
     temp_directory: null    # where DuckDB spills past its share; null = <warehouse>.tmp
+    engine: duckdb          # or spark (stages 00, 01 so far; pip install "cemlib[spark]")
+    spark_master: local[*]  # engine spark: local[N], spark://host:7077, yarn, k8s://...
+    lake: null              # engine spark: folder or URL of its Parquet tables; null = data/lake
     notebooks:              # parameters of single notebooks, by stage
       03_churn: {horizon_days: 180}
 """
@@ -57,7 +60,12 @@ RUNNER_SETTINGS: tuple[str, ...] = (
     "start_timeout",
     "memory_limit",
     "temp_directory",
+    "engine",
+    "spark_master",
+    "lake",
 )
+#: Settings injected into the notebooks that declare them (the stages that run on Spark).
+ENGINE_PARAMETERS: tuple[str, ...] = ("engine", "spark_master", "lake")
 
 
 def default_run_id(now: dt.datetime | None = None) -> str:
@@ -86,6 +94,12 @@ class RunConfig:
     """Memory a stage kernel may use ("16GB", "60%"); None = 80% of the machine's RAM."""
     temp_directory: str | None = None
     """Folder DuckDB spills to past its share of ``memory_limit``; None = ``<warehouse>.tmp``."""
+    engine: str = "duckdb"
+    """``duckdb`` (one machine, the default) or ``spark`` (stages 00 and 01 so far)."""
+    spark_master: str = "local[*]"
+    """The Spark master of ``engine: spark``: ``local[N]``, ``spark://host:7077``, ``yarn``..."""
+    lake: str | None = None
+    """Folder or URL of the Spark engine's Parquet tables; None = ``data/lake``."""
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
     """Overrides given without a stage (``-p horizon_days=90``): every notebook declaring them."""
@@ -124,6 +138,14 @@ class RunConfig:
         """The stages this run executes, in pipeline order (``stages`` of the config)."""
         return select_stages(self.stages, registry)
 
+    def engine_parameters(self) -> dict[str, Any]:
+        """``engine``, ``spark_master`` and ``lake`` (made absolute) for the notebooks that
+        declare them."""
+        from cemlib.engine import lake_path
+
+        return {"engine": self.engine, "spark_master": self.spark_master,
+                "lake": lake_path(self.lake)}  # fmt: skip
+
     def run_wide(self) -> dict[str, Any]:
         """The run-wide notebook parameters, paths made absolute (the kernel's cwd differs)."""
         source = self.source
@@ -155,6 +177,9 @@ class RunConfig:
             "start_timeout": self.start_timeout,
             "memory_limit": self.memory_limit,
             "temp_directory": self.temp_directory,
+            "engine": self.engine,
+            "spark_master": self.spark_master,
+            "lake": self.lake,
         }
         plain = {k: str(v) if isinstance(v, str) else v for k, v in self.shared.items()}
         if self.notebooks:

@@ -17,7 +17,7 @@ import yaml
 
 from cemlib.config import resolve_path
 from cemlib.errors import InputError
-from cemlib.pipeline.config import RUN_WIDE_PARAMETERS, RunConfig
+from cemlib.pipeline.config import ENGINE_PARAMETERS, RUN_WIDE_PARAMETERS, RunConfig
 from cemlib.pipeline.settings import YamlText, yaml_value
 from cemlib.pipeline.stages import Stage
 
@@ -175,6 +175,13 @@ def plan_parameters(
             errors.append(str(exc))
             continue
         params = cfg.run_wide()
+        params.update(
+            {
+                k: v
+                for k, v in cfg.engine_parameters().items()
+                if k in ENGINE_PARAMETERS and k in declared
+            }
+        )
         for name, value in cfg.shared.items():
             if name in declared:
                 shared_used.add(name)

@@ -75,8 +75,15 @@ def preflight(cfg: RunConfig, registry: Sequence[Stage] = STAGES) -> tuple[list,
     """What ``cem run`` and ``cem run --check`` check before anything runs: the selected
     stages, their validated parameters and a kernel warning. InputError (one line, exit 2,
     nothing run) when no selected notebook is there, a parameter does not fit, or the source
-    folder does not exist."""
+    folder does not exist, or ``engine: spark`` selects a stage not on Spark yet."""
     stages = cfg.selected_stages(registry)
+    if cfg.engine == "spark":  # before anything runs: never a half-run on the wrong engine
+        from cemlib.engine import require_pyspark, spark_refusal
+
+        refusal = spark_refusal([s.key for s in stages])
+        if refusal:
+            raise InputError(refusal)
+        require_pyspark()
     nb_dir = cfg.notebooks_path
     if not any((nb_dir / s.notebook).is_file() for s in stages):
         raise InputError(

@@ -134,6 +134,27 @@ def _check_memory(key: str, value: Any) -> str | None:
     return str(value)
 
 
+def _check_engine(key: str, value: Any) -> str:
+    from cemlib.engine import ENGINES
+
+    value = str(text_or(value) or "").strip().lower()
+    if value not in ENGINES:
+        raise ValueError(f"{key!r} must be one of {', '.join(ENGINES)}, got {value!r}")
+    return value
+
+
+def _check_master(key: str, value: Any) -> str:
+    text = _check_text(key, value)
+    if not re.match(
+        r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|spark://\S+|yarn|k8s://\S+|mesos://\S+)$", text
+    ):
+        raise ValueError(
+            f"{key!r} expects local[*], local[N], spark://host:port, yarn or k8s://..., "
+            f"got {text!r}"
+        )
+    return text
+
+
 TOP_CHECKS = {
     "run_id": _check_run_id,
     "as_of": _check_date,
@@ -149,4 +170,7 @@ TOP_CHECKS = {
     "start_timeout": lambda k, v: _check_seconds(k, v, allow_none=False),
     "memory_limit": _check_memory,
     "temp_directory": lambda k, v: _check_text(k, v, allow_none=True),
+    "engine": _check_engine,
+    "spark_master": _check_master,
+    "lake": lambda k, v: _check_text(k, v, allow_none=True),
 }

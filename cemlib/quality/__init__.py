@@ -33,9 +33,17 @@ def run(
     ``params`` are :class:`QualityStage`'s options (``start``, ``freshness_days``,
     ``volume_band``, ``gx_max_rows``, ``progress``, ...); ``detail`` is its
     :class:`QualityReport`. ``seed`` is accepted for the common signature: the checks draw
-    nothing at random (the Great Expectations sample is fixed by the data).
+    nothing at random (the Great Expectations sample is fixed by the data). ``wh`` a
+    :class:`~cemlib.engine.Lake`: the stage runs on Spark (:mod:`cemlib.quality.sparkstage`).
     """
+    from cemlib.engine import Lake
     from cemlib.quality import report
+
+    if isinstance(wh, Lake):  # engine spark
+        from cemlib.quality.sparkstage import run_on_spark
+
+        return run_on_spark(wh, run_id=run_id, as_of=as_of, seed=seed, suites_dir=suites_dir,
+                            spark=wh.spark(), **params)  # fmt: skip
 
     def call():
         return QualityStage(suites_dir, **params).run(wh, run_id=run_id, as_of=as_of)
