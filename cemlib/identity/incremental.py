@@ -31,6 +31,7 @@ from cemlib.frames import fetch_frame
 from cemlib.identity.golden import golden_records
 from cemlib.identity.graph import CONSTRAINTS
 from cemlib.identity.model import MODEL_COLUMNS
+from cemlib.identity.repeats import repeated_records
 from cemlib.identity.resolve import RULE_SCORES, IdentityResolver
 from cemlib.identity.roles import PREPARED_COLUMNS, as_string, concat_categoricals
 from cemlib.identity.rules import HubGuard
@@ -320,19 +321,62 @@ def _kept_map_and_links(con, drop: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     return kept_map, kept_links
 
 
+def _split_repeats(wh, new_in, removed, hub_records):
+    """``(repeats, to resolve, earlier records to resolve again)``: the new records that repeat
+    an earlier record whose profile is kept (:mod:`cemlib.identity.repeats`; with their rows
+    of ``new_in`` in ``rows``), the new records to resolve (the others: novel, or repeating a
+    record resolved again) and the earlier records they touch."""
+    reps = repeated_records(wh, new_in, removed, hub_records=hub_records)
+    is_rep = np.zeros(len(new_in), dtype=bool)
+    is_rep[reps["pos"].to_numpy()] = True
+    touched = _touched_and_gone(wh, new_in[~is_rep], removed)
+    if not len(touched) and is_rep.all():  # nothing to resolve: resolve the repeats as new
+        reps, is_rep = reps.iloc[:0], np.zeros(len(new_in), dtype=bool)
+        touched = _touched_and_gone(wh, new_in, removed)
+    twin = reps["twin_source"] + "|" + reps["twin_record_id"]
+    again = twin.isin(set(touched["source"] + "|" + touched["record_id"])).to_numpy()
+    is_rep[reps["pos"].to_numpy()[again]] = False  # a repeat goes with its twin
+    reps = reps[~again].reset_index(drop=True)
+    return reps, new_in[~is_rep].reset_index(drop=True), touched
+
+
+def _profiles_with_repeats(wh, old_profiles, kept_map, reps, rows) -> pd.DataFrame:
+    """``old_profiles`` with the golden records of the profiles that got repeats (``rows``: the
+    repeating prepared records) made again from all their records."""
+    pid = reps["twin_profile_id"]
+    got = set(pid.dropna())
+    if not got:
+        return old_profiles
+    theirs = kept_map[kept_map["profile_id"].isin(got).to_numpy()]
+    earlier = read_prepared(
+        wh, pd.DataFrame({"source": theirs["source_table"], "record_id": theirs["record_id"]})
+    )
+    by_key = dict(zip(theirs["source_table"] + "|" + theirs["record_id"], theirs["profile_id"],
+                      strict=True))  # fmt: skip
+    earlier_pid = (as_string(earlier["source"]) + "|" + as_string(earlier["record_id"])).map(by_key)
+    records = stack(earlier, rows)
+    ids = pd.concat([earlier_pid, pid], ignore_index=True).astype("string")
+    fresh = golden_records(records, profile_id=ids)
+    rest = old_profiles[~old_profiles["profile_id"].isin(got).to_numpy()]
+    return pd.concat([rest, fresh], ignore_index=True)
+
+
 def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.DataFrame,
                       resolver: IdentityResolver) -> dict:  # fmt: skip
     """Resolve ``new_in`` (prepared records new since the last run, up to ``as_of``) with the
-    earlier records they touch; keep everything else of the last run.
+    earlier records they touch; keep everything else of the last run. New records repeating
+    an earlier record of a kept profile join it (:mod:`cemlib.identity.repeats`).
 
     ``late`` holds the keys of new records dated after ``as_of`` (no profile), ``removed`` the
     records no longer in the sources. Returns the full ``map``, ``links``, ``profiles`` and
     ``guarded`` of this run and the counts of the increment.
     """
     con = wh.con
-    touched = _touched_and_gone(wh, new_in, removed)
+    guard = resolver.guard or HubGuard()
+    reps, to_resolve, touched = _split_repeats(wh, new_in, removed, guard.hub_records)
+    rep_rows = new_in.iloc[reps["pos"].to_numpy()].reset_index(drop=True)
     old = read_prepared(wh, touched)
-    subset = stack(old, new_in)
+    subset = stack(old, to_resolve)
     resolver.fit(subset)
     keys = pd.DataFrame({"source": as_string(subset["source"]),
                          "record_id": as_string(subset["record_id"])})  # fmt: skip
@@ -347,17 +391,19 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
         {
             "source_table": pd.concat(
                 [as_string(kept_map["source_table"]), keys["source"],
-                 as_string(late["source"])], ignore_index=True),
+                 as_string(rep_rows["source"]), as_string(late["source"])], ignore_index=True),
             "record_id": pd.concat(
                 [as_string(kept_map["record_id"]), keys["record_id"],
-                 as_string(late["record_id"])], ignore_index=True),
+                 as_string(rep_rows["record_id"]), as_string(late["record_id"])],
+                ignore_index=True),
             "profile_id": pd.concat(
-                [as_string(kept_map["profile_id"]), pid,
+                [as_string(kept_map["profile_id"]), pid, reps["twin_profile_id"].astype("string"),
                  pd.Series(pd.NA, index=range(len(late)), dtype="string")], ignore_index=True),
         }
     )  # fmt: skip
     old_profiles = wh.read_table("identity", "profiles")
     old_profiles = old_profiles[old_profiles["profile_id"].isin(kept_ids).to_numpy()]
+    old_profiles = _profiles_with_repeats(wh, old_profiles, kept_map, reps, rep_rows)
     fresh = golden_records(subset, profile_id=pid)
     profiles = pd.concat([old_profiles, fresh], ignore_index=True)
     links = pd.concat([kept_links, resolver.link_table()], ignore_index=True)
@@ -375,9 +421,11 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "new_records": len(new_in) + len(late),
             "new_after_as_of": len(late),
             "removed_records": len(removed),
+            "new_records_repeating_a_kept_profile": len(reps),
             "earlier_records_resolved_again": len(old),
             "profiles_kept_as_they_were": len(kept_ids),
             "records_resolved": len(subset),
         },
         "kept_unattached": int(kept_map["profile_id"].isna().sum()),
+        "repeats_unattached": int(reps["twin_profile_id"].isna().sum()),
     }
