@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -44,6 +45,20 @@ STATE_VERSION = 1
 STATE_TABLES: tuple[str, ...] = ("state", "prepared", "map", "profiles", "links", "guarded")
 #: prepared columns kept as they are (the others are text held as categoricals)
 _KEYS = ("record_id", "source")
+
+
+class PhaseClock:
+    """Wall and CPU seconds (``[wall, cpu]``, the process's threads included) per phase."""
+
+    def __init__(self, wall: float | None = None, cpu: float | None = None) -> None:
+        self.wall = time.perf_counter() if wall is None else wall
+        self.cpu = time.process_time() if cpu is None else cpu
+        self.seconds: dict[str, list[float]] = {}
+
+    def __call__(self, phase: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.seconds[phase] = [round(wall - self.wall, 2), round(cpu - self.cpu, 2)]
+        self.wall, self.cpu = wall, cpu
 
 
 def settings_fingerprint(
@@ -125,9 +140,11 @@ def choose_mode(wh, mode: str, fingerprint: str, as_of: str) -> tuple[str, str, 
 
 
 def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run_id, as_of,
-                mode: str, new_rows: pd.DataFrame | None = None, removed=None) -> None:  # fmt: skip
+                mode: str, new_rows: pd.DataFrame | None = None, removed=None,
+                phases: dict | None = None) -> None:  # fmt: skip
     """``identity.state`` and ``identity.prepared``: replaced by a full run (``prepared``),
-    appended to by an incremental one (``new_rows``, less the ``removed`` records)."""
+    appended to by an incremental one (``new_rows``, less the ``removed`` records).
+    ``phases``: the stage's ``[wall, CPU]`` seconds per phase so far (JSON in the state)."""
     con = wh.con
     as_of_d = pd.Timestamp(as_of).date()
     with wh.transaction():
@@ -158,6 +175,7 @@ def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run
             "threshold": pd.array([resolver.threshold_], dtype="Float64"),
             "constraints": [",".join(resolver.constraints_)],
             "records": [int(n)],
+            "phases": [json.dumps(phases or {})],
         }
     )
     wh.write_tables("identity", {"state": state}, run_id=run_id, as_of=as_of)
@@ -371,13 +389,16 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     records no longer in the sources. Returns the full ``map``, ``links``, ``profiles`` and
     ``guarded`` of this run and the counts of the increment.
     """
-    con = wh.con
+    con, clock = wh.con, PhaseClock()
     guard = resolver.guard or HubGuard()
     reps, to_resolve, touched = _split_repeats(wh, new_in, removed, guard.hub_records)
     rep_rows = new_in.iloc[reps["pos"].to_numpy()].reset_index(drop=True)
+    clock("repeats_and_touched")
     old = read_prepared(wh, touched)
     subset = stack(old, to_resolve)
+    clock("read_touched")
     resolver.fit(subset)
+    clock("fit")
     keys = pd.DataFrame({"source": as_string(subset["source"]),
                          "record_id": as_string(subset["record_id"])})  # fmt: skip
     drop = pd.concat(
@@ -385,6 +406,7 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
          late[["source", "record_id"]].astype("string")], ignore_index=True
     )  # fmt: skip
     kept_map, kept_links = _kept_map_and_links(con, drop)
+    clock("kept_map_and_links")
     kept_ids = set(kept_map["profile_id"].dropna().unique())
     pid = _fresh_ids(resolver, kept_ids)
     rmap = pd.DataFrame(
@@ -406,11 +428,13 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     old_profiles = _profiles_with_repeats(wh, old_profiles, kept_map, reps, rep_rows)
     fresh = golden_records(subset, profile_id=pid)
     profiles = pd.concat([old_profiles, fresh], ignore_index=True)
+    clock("golden_records")
     links = pd.concat([kept_links, resolver.link_table()], ignore_index=True)
     guarded_old = wh.read_table("identity", "guarded")
     g_new = resolver.guarded_.assign(value=resolver.guarded_["value"].astype(str))
     both = pd.concat([g_new, guarded_old], ignore_index=True)
     guarded = both.drop_duplicates(["kind", "value"], keep="first").reset_index(drop=True)
+    clock("links_and_guarded")
     return {
         "map": rmap,
         "links": links,
@@ -426,6 +450,7 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "profiles_kept_as_they_were": len(kept_ids),
             "records_resolved": len(subset),
         },
+        "phases": clock.seconds,
         "kept_unattached": int(kept_map["profile_id"].isna().sum()),
         "repeats_unattached": int(reps["twin_profile_id"].isna().sum()),
     }
