@@ -22,8 +22,12 @@ import numpy as np
 import pandas as pd
 
 from cemlib.frames import fetch_frame
+from cemlib.identity.golden import golden_records
+from cemlib.identity.roles import as_string
 from cemlib.identity.rules import CONTEXTS, IDENTIFIER_COLUMNS, IDENTIFIER_FIELDS
 from cemlib.identity.signatures import SIGNATURE_COLUMNS
+from cemlib.identity.store import read_prepared, stack
+from cemlib.identity.touched import touched_and_gone
 
 #: derived name hints a nameless record may still carry (the chain guard compares them)
 _HINTS: tuple[str, ...] = ("first_hint", "gender")
@@ -54,17 +58,22 @@ def _register_new(con, new: pd.DataFrame) -> None:
 
 def _twins(con, removed: pd.DataFrame) -> pd.DataFrame:
     """Per new record with an identifier, an earlier record of the same signature still in the
-    sources (the smallest key) and its last-run profile id."""
-    on = " AND ".join(f'p."{c}" IS NOT DISTINCT FROM n."{c}"' for c in SIGNATURE_COLUMNS)
-    has_id = " OR ".join(f'n."{c}" IS NOT NULL' for c in IDENTIFIER_FIELDS)
+    sources (the smallest key) and its last-run profile id. The earlier records are reduced to
+    one per signature before the new records are joined (a device's thousand sessions)."""
+    cols = ", ".join(f'"{c}"' for c in SIGNATURE_COLUMNS)
+    on = " AND ".join(f'p."{c}" IS NOT DISTINCT FROM s."{c}"' for c in SIGNATURE_COLUMNS)
+    on_n = on.replace("p.", "n.")
+    has_id = " OR ".join(f'"{c}" IS NOT NULL' for c in IDENTIFIER_FIELDS)
     con.register("_rep_removed", removed[["source", "record_id"]].astype(str))
     try:
         return fetch_frame(
             con,
-            "WITH t AS (SELECT n.pos, min(p.source || chr(31) || p.record_id) AS twin "
-            f"FROM _rep_new n JOIN identity.prepared p ON {on} WHERE {has_id} "
-            "AND NOT EXISTS (SELECT 1 FROM _rep_removed r WHERE r.source = p.source "
-            "AND r.record_id = p.record_id) GROUP BY n.pos) "
+            f"WITH s AS (SELECT DISTINCT {cols} FROM _rep_new WHERE {has_id}), "
+            f"e AS (SELECT {', '.join(f'p.{c}' for c in cols.split(', '))}, "
+            "min(p.source || chr(31) || p.record_id) AS twin FROM identity.prepared p "
+            f"SEMI JOIN s ON {on} WHERE NOT EXISTS (SELECT 1 FROM _rep_removed r "
+            "WHERE r.source = p.source AND r.record_id = p.record_id) GROUP BY ALL), "
+            f"t AS (SELECT n.pos, s.twin FROM _rep_new n JOIN e s ON {on_n}) "
             "SELECT t.pos, split_part(t.twin, chr(31), 1) AS twin_source, "
             "split_part(t.twin, chr(31), 2) AS twin_record_id, "
             "CAST(m.profile_id AS VARCHAR) AS twin_profile_id FROM t "
@@ -96,15 +105,21 @@ def _inside_one_profile(con) -> pd.DataFrame:
         for kind, cols in IDENTIFIER_COLUMNS.items()
         for c in cols
     )
+    # per identifier value first (its holders' profiles), then per new record
     return fetch_frame(
         con,
         f"WITH nv AS ({nv}), held AS ({held}), "
-        "h AS (SELECT nv.pos, nv.kind, nv.value, held.source, held.record_id, held.nameless, "
-        "CAST(m.profile_id AS VARCHAR) AS profile_id FROM nv JOIN held USING (kind, value) "
-        "LEFT JOIN identity.map m ON m.source_table = held.source AND m.record_id = held.record_id), "
-        "per AS (SELECT pos, count(DISTINCT (kind, value)) AS n_held, "
-        "count(DISTINCT profile_id) AS n_profiles, count(*) FILTER (WHERE profile_id IS NULL) AS n_na, "
-        "min(profile_id) AS profile_id, min(source || chr(31) || record_id) AS twin FROM h GROUP BY pos), "
+        "hv AS (SELECT h.kind, h.value, count(DISTINCT m.profile_id) AS n_profiles, "
+        "count(*) FILTER (WHERE m.profile_id IS NULL) AS n_na, "
+        "min(CAST(m.profile_id AS VARCHAR)) AS profile_id, "
+        "min(h.source || chr(31) || h.record_id) AS twin, bool_or(h.nameless) AS nameless "
+        "FROM held h LEFT JOIN identity.map m ON m.source_table = h.source "
+        "AND m.record_id = h.record_id GROUP BY h.kind, h.value), "
+        "h AS (SELECT nv.pos, nv.kind, nv.value, hv.* EXCLUDE (kind, value) FROM nv "
+        "JOIN hv USING (kind, value)), "
+        "per AS (SELECT pos, count(*) AS n_held, max(n_profiles) AS n_profiles, "
+        "sum(n_na) AS n_na, min(profile_id) AS profile_id, max(profile_id) AS last_profile, "
+        "min(twin) AS twin FROM h GROUP BY pos), "
         "nvn AS (SELECT pos, count(*) AS n_values FROM nv GROUP BY pos), "
         # a name hint comes from the e-mail: known when a nameless holder of it is in the profile
         f"hinted AS (SELECT pos FROM _rep_new n WHERE {hinted}), "
@@ -112,22 +127,26 @@ def _inside_one_profile(con) -> pd.DataFrame:
         "AND h.kind = 'email' AND h.value = n.email WHERE h.nameless), "
         "bad AS (SELECT DISTINCT nv.pos FROM nv JOIN identity.guarded g "
         "ON g.kind = nv.kind AND CAST(g.value AS VARCHAR) = nv.value), "
-        "ok AS (SELECT per.* FROM per JOIN nvn USING (pos) WHERE n_held = n_values AND n_profiles = 1 "
-        "AND n_na = 0 AND pos NOT IN (SELECT pos FROM bad) AND (pos NOT IN (SELECT pos FROM hinted) "
+        "ok AS (SELECT per.* FROM per JOIN nvn USING (pos) WHERE n_held = n_values "
+        "AND n_profiles = 1 AND profile_id = last_profile AND n_na = 0 "
+        "AND pos NOT IN (SELECT pos FROM bad) AND (pos NOT IN (SELECT pos FROM hinted) "
         "OR pos IN (SELECT pos FROM hint_ok))), "
         "quiet AS (SELECT DISTINCT m.profile_id FROM identity.map m JOIN identity.prepared p "
         "ON p.source = m.source_table AND p.record_id = m.record_id "
-        "WHERE m.profile_id IN (SELECT profile_id FROM ok) AND p.first_lat IS NULL AND p.last_lat IS NULL) "
+        "WHERE m.profile_id IN (SELECT profile_id FROM ok) AND p.first_lat IS NULL "
+        "AND p.last_lat IS NULL) "
         "SELECT pos, split_part(twin, chr(31), 1) AS twin_source, "
         "split_part(twin, chr(31), 2) AS twin_record_id, profile_id AS twin_profile_id "
         "FROM ok WHERE profile_id IN (SELECT profile_id FROM quiet) ORDER BY pos",
     )
 
 
-def _long(table: str, kind: str, *, key: str) -> str:
-    """SQL: ``key, value`` of each identifier of ``kind`` held by the rows of ``table``."""
+def _long(table: str, kind: str, *, key: str, among: str = "") -> str:
+    """SQL: ``key, value`` of each identifier of ``kind`` held by the rows of ``table`` (with
+    ``among``, an SQL relation of ``value``: only those values)."""
     return " UNION ".join(
         f'SELECT {key}, "{c}" AS value FROM {table} WHERE "{c}" IS NOT NULL'
+        + (f' AND "{c}" IN (SELECT value FROM {among})' if among else "")
         for c in IDENTIFIER_COLUMNS[kind]
     )
 
@@ -140,9 +159,8 @@ def _crossing_hub_limit(con, hub_records: int) -> set[int]:
         rows = con.execute(
             f"WITH nv AS ({_long('_rep_new', kind, key='pos')}), "
             "vals AS (SELECT value, count(*) AS n_new FROM nv GROUP BY value), "
-            f"ov AS ({_long('identity.prepared', kind, key='source, record_id')}), "
-            "old AS (SELECT o.value, count(*) AS n_old FROM ov o SEMI JOIN vals v "
-            "ON o.value = v.value GROUP BY o.value) "
+            f"ov AS ({_long('identity.prepared', kind, key='source, record_id', among='vals')}), "
+            "old AS (SELECT value, count(*) AS n_old FROM ov GROUP BY value) "
             "SELECT DISTINCT nv.pos FROM nv JOIN vals USING (value) "
             "LEFT JOIN old USING (value) JOIN _rep_twins t ON t.pos = nv.pos "
             "WHERE coalesce(n_old, 0) <= ? AND coalesce(n_old, 0) + n_new > ?",
@@ -152,14 +170,18 @@ def _crossing_hub_limit(con, hub_records: int) -> set[int]:
     return bad
 
 
-def _pairs(table: str, kind: str, ctx: str, *, key: str = "") -> str:
+def _pairs(table: str, kind: str, ctx: str, *, key: str = "", by: str = "") -> str:
     """SQL: ``[key,] value, ctx`` of the rows of ``table`` holding an identifier of ``kind``
-    (any of its columns) and a ``ctx`` value."""
-    return " UNION ALL ".join(
-        f'SELECT {key}"{c}" AS value, "{ctx}" AS ctx FROM {table} '
-        f'WHERE "{c}" IS NOT NULL AND "{ctx}" IS NOT NULL'
-        for c in IDENTIFIER_COLUMNS[kind]
-    )
+    (any of its columns) and a ``ctx`` value (with ``by``: only the ``value`` or ``ctx``
+    values of the relation ``mine``)."""
+    parts = []
+    for c in IDENTIFIER_COLUMNS[kind]:
+        only = f' AND "{c if by == "value" else ctx}" IN (SELECT {by} FROM mine)' if by else ""
+        parts.append(
+            f'SELECT {key}"{c}" AS value, "{ctx}" AS ctx FROM {table} '
+            f'WHERE "{c}" IS NOT NULL AND "{ctx}" IS NOT NULL{only}'
+        )
+    return " UNION ALL ".join(parts)
 
 
 def _contested_contexts(con) -> set[int]:
@@ -169,13 +191,12 @@ def _contested_contexts(con) -> set[int]:
     bad: set[int] = set()
     for (kind, ctx), strict in CONTEXTS.items():
         mine = f"SELECT * FROM ({_pairs('_rep_new', kind, ctx, key='pos, ')}) SEMI JOIN _rep_twins USING (pos)"
-        every = (
-            f"{_pairs('identity.prepared', kind, ctx)} UNION ALL {_pairs('_rep_new', kind, ctx)}"
-        )
         for by, other in [("ctx", "value")] + ([] if strict else [("value", "ctx")]):
+            every = " UNION ALL ".join(
+                _pairs(t, kind, ctx, by=by) for t in ("identity.prepared", "_rep_new")
+            )
             rows = con.execute(
-                f"WITH mine AS ({mine}), many AS (SELECT a.{by} FROM ({every}) a "
-                f"SEMI JOIN mine m ON a.{by} = m.{by} GROUP BY a.{by} "
+                f"WITH mine AS ({mine}), many AS (SELECT a.{by} FROM ({every}) a GROUP BY a.{by} "
                 f"HAVING count(DISTINCT a.{other}) > 1) "
                 f"SELECT DISTINCT pos FROM mine SEMI JOIN many USING ({by})"
             ).fetchall()
@@ -212,3 +233,43 @@ def repeated_records(
         con.execute("DROP TABLE IF EXISTS _rep_new")
     keep = ~twins["pos"].isin(bad).to_numpy()
     return twins[keep].reset_index(drop=True)
+
+
+def split_repeats(wh, new_in, removed, hub_records):
+    """``(repeats, to resolve, earlier records to resolve again)``: the new records that repeat
+    an earlier record whose profile is kept (:mod:`cemlib.identity.repeats`; with their rows
+    of ``new_in`` in ``rows``), the new records to resolve (the others: novel, or repeating a
+    record resolved again) and the earlier records they touch."""
+    reps = repeated_records(wh, new_in, removed, hub_records=hub_records)
+    is_rep = np.zeros(len(new_in), dtype=bool)
+    is_rep[reps["pos"].to_numpy()] = True
+    touched = touched_and_gone(wh, new_in[~is_rep], removed)
+    if not len(touched) and is_rep.all():  # nothing to resolve: resolve the repeats as new
+        reps, is_rep = reps.iloc[:0], np.zeros(len(new_in), dtype=bool)
+        touched = touched_and_gone(wh, new_in, removed)
+    twin = reps["twin_source"] + "|" + reps["twin_record_id"]
+    again = twin.isin(set(touched["source"] + "|" + touched["record_id"])).to_numpy()
+    is_rep[reps["pos"].to_numpy()[again]] = False  # a repeat goes with its twin
+    reps = reps[~again].reset_index(drop=True)
+    return reps, new_in[~is_rep].reset_index(drop=True), touched
+
+
+def profiles_with_repeats(wh, old_profiles, kept_map, reps, rows) -> pd.DataFrame:
+    """``old_profiles`` with the golden records of the profiles that got repeats (``rows``: the
+    repeating prepared records) made again from all their records."""
+    pid = reps["twin_profile_id"]
+    got = set(pid.dropna())
+    if not got:
+        return old_profiles
+    theirs = kept_map[kept_map["profile_id"].isin(got).to_numpy()]
+    earlier = read_prepared(
+        wh, pd.DataFrame({"source": theirs["source_table"], "record_id": theirs["record_id"]})
+    )
+    by_key = dict(zip(theirs["source_table"] + "|" + theirs["record_id"], theirs["profile_id"],
+                      strict=True))  # fmt: skip
+    earlier_pid = (as_string(earlier["source"]) + "|" + as_string(earlier["record_id"])).map(by_key)
+    records = stack(earlier, rows)
+    ids = pd.concat([earlier_pid, pid], ignore_index=True).astype("string")
+    fresh = golden_records(records, profile_id=ids)
+    rest = old_profiles[~old_profiles["profile_id"].isin(got).to_numpy()]
+    return pd.concat([rest, fresh], ignore_index=True)
