@@ -255,6 +255,12 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "records_resolved": len(subset),
         },
         "phases": clock.seconds,
+        "scope": {
+            "rows": slice(len(kept_map), len(kept_map) + len(keys)),
+            "gone": removed,
+            "links": slice(len(kept_links), None),
+            "kept_ids": kept_ids,
+        },  # fmt: skip
         "kept_unattached": int(kept_map["profile_id"].isna().sum()),
         "repeats_unattached": int(reps["twin_profile_id"].isna().sum()),
     }

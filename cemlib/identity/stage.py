@@ -261,7 +261,7 @@ def run_stage(
         rest = [round(phases.seconds["resolve"][i] - sum(v[i] for v in inner.values()), 2)
                 for i in (0, 1)]  # fmt: skip
         phases.seconds = {"read_and_prepare_new": rest, **inner}
-    carry_ids(wh, result, run_id=run_id, as_of=as_of)
+    carry_ids(wh, result, run_id=run_id, as_of=as_of, scope=increment and increment["scope"])
     phases("carry_ids")
     _write_tables(wh, result, run_id=run_id, as_of=as_of)
     phases("write_tables")
