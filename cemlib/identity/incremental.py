@@ -205,9 +205,12 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     clock("fit")
     keys = pd.DataFrame({"source": as_string(subset["source"]),
                          "record_id": as_string(subset["record_id"])})  # fmt: skip
+    # (a repeat may have waited in the last map, dated after its as_of, without a profile)
+    rep_keys = pd.DataFrame({"source": as_string(rep_rows["source"]),
+                             "record_id": as_string(rep_rows["record_id"])})  # fmt: skip
     drop = pd.concat(
         [keys, removed[["source", "record_id"]].astype("string"),
-         late[["source", "record_id"]].astype("string")], ignore_index=True
+         late[["source", "record_id"]].astype("string"), rep_keys], ignore_index=True
     )  # fmt: skip
     kept_map, kept_links = _kept_map_and_links(con, drop)
     clock("kept_map_and_links")
