@@ -31,12 +31,11 @@ from cemlib.frames import fetch_frame
 from cemlib.identity.golden import golden_records
 from cemlib.identity.graph import CONSTRAINTS
 from cemlib.identity.model import MODEL_COLUMNS
-from cemlib.identity.repeats import profiles_with_repeats, split_repeats
 from cemlib.identity.resolve import RULE_SCORES, IdentityResolver
 from cemlib.identity.roles import PREPARED_COLUMNS, as_string
 from cemlib.identity.rules import HubGuard
 from cemlib.identity.store import read_prepared, removed_records, stack, write_state  # noqa: F401
-from cemlib.identity.touched import NAME_KEYS  # noqa: F401 (NAME_KEYS: the API)
+from cemlib.identity.touched import NAME_KEYS, touched_and_gone  # noqa: F401 (NAME_KEYS: the API)
 
 MODES: tuple[str, ...] = ("auto", "incremental", "full")
 #: bump when a change of the matching code makes earlier prepared records or profiles stale
@@ -186,31 +185,25 @@ def _kept_map_and_links(con, drop: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
 def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.DataFrame,
                       resolver: IdentityResolver) -> dict:  # fmt: skip
     """Resolve ``new_in`` (prepared records new since the last run, up to ``as_of``) with the
-    earlier records they touch; keep everything else of the last run. New records repeating
-    an earlier record of a kept profile join it (:mod:`cemlib.identity.repeats`).
+    earlier records they touch; keep everything else of the last run.
 
     ``late`` holds the keys of new records dated after ``as_of`` (no profile), ``removed`` the
     records no longer in the sources. Returns the full ``map``, ``links``, ``profiles`` and
     ``guarded`` of this run and the counts of the increment.
     """
     con, clock = wh.con, PhaseClock()
-    guard = resolver.guard or HubGuard()
-    reps, to_resolve, touched = split_repeats(wh, new_in, removed, guard.hub_records)
-    rep_rows = new_in.iloc[reps["pos"].to_numpy()].reset_index(drop=True)
-    clock("repeats_and_touched")
+    touched = touched_and_gone(wh, new_in, removed)
+    clock("touched")
     old = read_prepared(wh, touched)
-    subset = stack(old, to_resolve)
+    subset = stack(old, new_in)
     clock("read_touched")
     resolver.fit(subset)
     clock("fit")
     keys = pd.DataFrame({"source": as_string(subset["source"]),
                          "record_id": as_string(subset["record_id"])})  # fmt: skip
-    # (a repeat may have waited in the last map, dated after its as_of, without a profile)
-    rep_keys = pd.DataFrame({"source": as_string(rep_rows["source"]),
-                             "record_id": as_string(rep_rows["record_id"])})  # fmt: skip
     drop = pd.concat(
         [keys, removed[["source", "record_id"]].astype("string"),
-         late[["source", "record_id"]].astype("string"), rep_keys], ignore_index=True
+         late[["source", "record_id"]].astype("string")], ignore_index=True
     )  # fmt: skip
     kept_map, kept_links = _kept_map_and_links(con, drop)
     clock("kept_map_and_links")
@@ -220,19 +213,17 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
         {
             "source_table": pd.concat(
                 [as_string(kept_map["source_table"]), keys["source"],
-                 as_string(rep_rows["source"]), as_string(late["source"])], ignore_index=True),
+                 as_string(late["source"])], ignore_index=True),
             "record_id": pd.concat(
                 [as_string(kept_map["record_id"]), keys["record_id"],
-                 as_string(rep_rows["record_id"]), as_string(late["record_id"])],
-                ignore_index=True),
+                 as_string(late["record_id"])], ignore_index=True),
             "profile_id": pd.concat(
-                [as_string(kept_map["profile_id"]), pid, reps["twin_profile_id"].astype("string"),
+                [as_string(kept_map["profile_id"]), pid,
                  pd.Series(pd.NA, index=range(len(late)), dtype="string")], ignore_index=True),
         }
     )  # fmt: skip
     old_profiles = wh.read_table("identity", "profiles")
     old_profiles = old_profiles[old_profiles["profile_id"].isin(kept_ids).to_numpy()]
-    old_profiles = profiles_with_repeats(wh, old_profiles, kept_map, reps, rep_rows)
     fresh = golden_records(subset, profile_id=pid)
     profiles = pd.concat([old_profiles, fresh], ignore_index=True)
     clock("golden_records")
@@ -252,7 +243,6 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "new_records": len(new_in) + len(late),
             "new_after_as_of": len(late),
             "removed_records": len(removed),
-            "new_records_repeating_a_kept_profile": len(reps),
             "earlier_records_resolved_again": len(old),
             "profiles_kept_as_they_were": len(kept_ids),
             "records_resolved": len(subset),
@@ -265,5 +255,4 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "kept_ids": kept_ids,
         },  # fmt: skip
         "kept_unattached": int(kept_map["profile_id"].isna().sum()),
-        "repeats_unattached": int(reps["twin_profile_id"].isna().sum()),
     }

@@ -30,8 +30,6 @@ REASON_WORDS: dict[str, str] = {
     "made it cannot be told)",
     "after_as_of": "dated after as_of",
     "unchanged_since_last_run": "unattached in the last run and not touched since",
-    "repeats_an_unattached_record": "new, with the identifying values of an earlier unattached "
-    "record",
 }
 
 

@@ -348,7 +348,6 @@ def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
             guarded=guarded,
             more_unattached={
                 "unchanged_since_last_run": inc["kept_unattached"],
-                "repeats_an_unattached_record": inc["repeats_unattached"],
                 "after_as_of": len(late),
             },
         ),

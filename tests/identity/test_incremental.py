@@ -154,36 +154,6 @@ def test_the_report_tells_an_incremental_run(june):
     assert "resolved every record" in report.summary_markdown(full)
 
 
-def test_repeating_records_join_their_twin_as_a_full_run_does(may, june, tmp_path):
-    """New records repeating an earlier record's identifying values (or held inside one quiet
-    profile) are given their twin's profile without resolving it again: a full run of the
-    same month puts each in its twin's profile (or leaves both unattached)."""
-    from cemlib.identity.incremental import removed_records
-    from cemlib.identity.repeats import repeated_records
-    from cemlib.identity.sources import read_sources, source_records, source_schemas
-
-    path, _ = may
-    copy = tmp_path / "w.duckdb"
-    shutil.copyfile(path, copy)
-    with Warehouse(copy) as wh:
-        new = source_records(read_sources(wh, new_only=True), consume=True)
-        new = new[new["updated_at"] < pd.Timestamp(JUNE) + pd.Timedelta(days=1)]
-        new = new.reset_index(drop=True)
-        reps = repeated_records(
-            wh, new, removed_records(wh, source_schemas(wh)), hub_records=HubGuard().hub_records
-        )
-    assert 0.2 * len(new) < len(reps) < len(new)
-    full = june[0]["full"][1].set_index(["source_table", "record_id"])["profile_id"]
-    mine = full.reindex(pd.MultiIndex.from_arrays([new["source"].astype(str).iloc[reps["pos"]],
-                                                   new["record_id"].astype(str).iloc[reps["pos"]]]))  # fmt: skip
-    twin = full.reindex(pd.MultiIndex.from_arrays([reps["twin_source"], reps["twin_record_id"]]))
-    same = (mine.to_numpy() == twin.to_numpy()) | (mine.isna().to_numpy() & twin.isna().to_numpy())
-    assert same.mean() >= 0.99, int((~same).sum())  # 191 of 192 at 800 people
-    # the incremental run said how many it gave their twin's profile
-    counts = june[0]["auto"][0].figures["identity_mode"]
-    assert 0 < counts["new_records_repeating_a_kept_profile"] <= len(reps)
-
-
 def test_ids_carried_over_the_resolved_part_only_equal_a_whole_carry(june, monkeypatch, tmp_path):
     """An incremental run matches ids over the profiles it resolved again only: the map,
     registry and changes equal those of matching every profile (the kept ones keep theirs)."""
