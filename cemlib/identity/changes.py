@@ -43,7 +43,7 @@ def link_ends(con, register, links, new_sql: str, prev_sql: str) -> pd.DataFrame
           LEFT JOIN {prev_sql} pr ON pr.s = nr.s AND pr.r = nr.r
          WHERE (nl.cluster = nr.cluster AND l.accepted AND pl.old IS DISTINCT FROM pr.old)
             OR (nl.cluster <> nr.cluster AND pl.old = pr.old)
-         ORDER BY l.accepted DESC, 1, 2, 3, 4
+         ORDER BY l.accepted DESC, 1, 2, 3, 4, 5
         """
     ).df()
 
