@@ -59,6 +59,18 @@ def headlines(out: Path, run_id: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
+def phases(path: Path, total: list | None) -> dict:
+    """The 02 stage's ``[wall, CPU]`` seconds per phase (``identity.state``), the state's own
+    write as the rest of the stage's ``total``."""
+    with Warehouse(path, read_only=True) as wh:
+        cols = set(wh.sql("SELECT * FROM identity.state LIMIT 0").columns)
+        raw = wh.sql("SELECT phases FROM identity.state")["phases"][0] if "phases" in cols else None
+    out = json.loads(raw) if raw else {}
+    if out and total and None not in total:
+        out["write_state"] = [round(total[i] - sum(v[i] for v in out.values()), 2) for i in (0, 1)]
+    return out
+
+
 def read_map(path: Path) -> pd.DataFrame:
     with Warehouse(path, read_only=True) as wh:
         m = wh.sql("SELECT source_table, record_id, profile_id FROM identity.map")
@@ -146,6 +158,7 @@ def main() -> None:
                "mode": h.get("identity mode"), "identity s": h.get("identity seconds"),
                "identity CPU s": h.get("identity CPU seconds"), "F1 vs truth": h.get("pairwise F1"),
                "records resolved": h.get("records resolved (incremental)")}  # fmt: skip
+        row["phases [wall, CPU] s"] = phases(wh, [row["identity s"], row["identity CPU s"]])
         now = read_map(wh)
         if before is not None:
             row.update(continuity(wh, before, f"m{tag}"))
@@ -158,6 +171,9 @@ def main() -> None:
                             "full identity s": hf.get("identity seconds"),
                             "full identity CPU s": hf.get("identity CPU seconds"),
                             "full F1 vs truth": hf.get("pairwise F1")})  # fmt: skip
+                row["full phases [wall, CPU] s"] = phases(
+                    wh_full, [row["full identity s"], row["full identity CPU s"]]
+                )
                 if row["identity s"] and row["full identity s"]:
                     row["incremental / full (wall)"] = round(
                         row["identity s"] / row["full identity s"], 3
@@ -190,6 +206,10 @@ def main() -> None:
                 f"incremental vs full {agr['f1']:.4f}; F1 vs truth {row['F1 vs truth']} "
                 f"incremental, {row['full F1 vs truth']} full"
             )
+        for key in ("phases [wall, CPU] s", "full phases [wall, CPU] s"):
+            if row.get(key):
+                parts = ", ".join(f"{k} {w}/{c}" for k, (w, c) in row[key].items())
+                line.append(f"{key.split(' [')[0]} (wall/CPU s): {parts}")
         print("\n  ".join(line))
 
 

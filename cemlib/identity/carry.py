@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cemlib.identity.registry import assign_ids
+from cemlib.identity.changes import change_frame, dormant_row
+from cemlib.identity.registry import ACTIVE, DORMANT, assign_ids, typed_registry
 
 
 def previous_ids_table(wh) -> str | None:
@@ -54,11 +55,14 @@ def remember_ids(wh, rmap: pd.DataFrame, *, run_id: str, as_of: str) -> int:
     return n
 
 
-def carry_ids(wh, result, *, run_id: str, as_of: str) -> None:
+def carry_ids(wh, result, *, run_id: str, as_of: str, scope: dict | None = None) -> None:
     """Give ``result``'s profiles the ids the warehouse's previous run issued (merges keep the
     larger profile's id, splits the larger part's; :func:`cemlib.identity.registry.assign_ids`)
     and set ``result.registry`` / ``result.changes``; the map and the golden records are
-    renamed in place."""
+    renamed in place. ``scope`` (an incremental run, :func:`carry_scoped`): only the profiles
+    resolved again are matched; the others keep their ids."""
+    if scope is not None and wh.has_table("identity", "registry"):
+        return carry_scoped(wh, result, run_id=run_id, as_of=as_of, scope=scope)
     registry = previous_run = None
     previous_map = previous_ids_table(wh)  # joined in DuckDB, never loaded whole
     if previous_map:
@@ -84,3 +88,89 @@ def carry_ids(wh, result, *, run_id: str, as_of: str) -> None:
     result.registry = assignment.registry
     result.changes = assignment.changes
     result.figures["id_changes"] = assignment.counts
+
+
+def carry_scoped(wh, result, *, run_id: str, as_of: str, scope: dict) -> None:
+    """:func:`carry_ids` for an incremental run: ``scope["rows"]`` (a slice of ``result.map``)
+    are the records resolved again, ``scope["links"]`` (a slice of ``result.links``) their
+    links, ``scope["gone"]`` the records deleted at the source and ``scope["kept_ids"]`` the
+    profiles kept as they were. Only the re-resolved records' clusters are matched to their
+    previous ids (through the registry, as in a full run); a kept profile keeps its id, and its
+    registry row is seen in this run. A record's last id naming a kept profile (it was left
+    unattached since) is not matched: the kept profile holds that id."""
+    con, kept_ids = wh.con, scope["kept_ids"]
+    sub = result.map.iloc[scope["rows"]]
+    keys = pd.concat([sub[["source_table", "record_id"]],
+                      scope["gone"].rename(columns={"source": "source_table"})[["source_table", "record_id"]]],
+                     ignore_index=True).astype(str)  # fmt: skip
+    con.register("_carry_keys", keys)
+    con.register("_carry_kept", pd.DataFrame({"profile_id": sorted(map(str, kept_ids))}))
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _carry_prev AS SELECT p.source_table, p.record_id, "
+            f"p.profile_id FROM {previous_ids_table(wh)} p SEMI JOIN _carry_keys k "
+            "ON CAST(p.source_table AS VARCHAR) = k.source_table "
+            "AND CAST(p.record_id AS VARCHAR) = k.record_id "
+            "WHERE CAST(p.profile_id AS VARCHAR) NOT IN (SELECT profile_id FROM _carry_kept)"
+        )
+        registry = wh.read_table("identity", "registry")
+        in_scope = {r[0] for r in con.execute("SELECT DISTINCT CAST(profile_id AS VARCHAR) "
+                                               "FROM _carry_prev").fetchall()}  # fmt: skip
+        mine = registry["profile_id"].astype(str).isin(in_scope).to_numpy()
+        row = next(iter(con.execute("SELECT _run_id FROM identity.map LIMIT 1").fetchall()), None)
+        assignment = assign_ids(
+            sub, "_carry_prev", registry[mine], run_id=run_id, as_of=as_of,
+            links=result.links.iloc[scope["links"]], previous_run_id=str(row[0]) if row else None,
+            con=con, taken=set(registry["profile_id"].astype(str)),
+        )  # fmt: skip
+        rest = _seen_again(registry[~mine], run_id=run_id, as_of=as_of)
+        dormant = rest.loc[rest["status"] == DORMANT, "profile_id"].astype(str).tolist()
+        waiting = _records_of(con, previous_ids_table(wh), dormant)
+    finally:
+        con.unregister("_carry_keys")
+        con.unregister("_carry_kept")
+        con.execute("DROP TABLE IF EXISTS _carry_prev")
+    rename = {k: v for k, v in assignment.ids.items() if k != v}
+    if rename:
+        pid = result.map["profile_id"].copy()
+        part = pid.iloc[scope["rows"]]
+        pid.iloc[scope["rows"]] = (
+            part.map(lambda v: rename.get(v, v)).astype("string").where(part.notna())
+        )
+        result.map["profile_id"] = pid
+        result.profiles["profile_id"] = result.profiles["profile_id"].map(
+            lambda v: rename.get(v, v)
+        )
+    parts = [typed_registry(p) for p in (assignment.registry, rest) if len(p)]
+    result.registry = typed_registry(pd.concat(parts, ignore_index=True)) if parts else rest
+    extra = change_frame([dormant_row(o, n) for o, n in waiting.items() if n])
+    result.changes = pd.concat([assignment.changes, extra], ignore_index=True)
+    counts = dict(assignment.counts)
+    n_kept = int((rest["status"] == ACTIVE).sum())
+    counts["profiles"] += n_kept
+    counts["kept"] += n_kept
+    counts["dormant"] += len(extra)
+    result.figures["id_changes"] = counts
+
+
+def _seen_again(registry: pd.DataFrame, *, run_id: str, as_of: str) -> pd.DataFrame:
+    """Registry rows of profiles kept as they were: the active ones seen in this run."""
+    out = typed_registry(registry)
+    active = (out["status"] == ACTIVE).to_numpy()
+    out.loc[active, "last_run_id"] = run_id
+    out.loc[active, "last_seen"] = pd.Timestamp(as_of).date()
+    return out
+
+
+def _records_of(con, table: str, ids: list[str]) -> dict[str, int]:
+    """Records per id of ``ids`` in the last run's ids ``table``."""
+    if not ids:
+        return {}
+    con.register("_carry_dormant", pd.DataFrame({"profile_id": ids}))
+    try:
+        return dict(con.execute(
+            f"SELECT CAST(profile_id AS VARCHAR), count(*) FROM {table} "
+            "WHERE CAST(profile_id AS VARCHAR) IN (SELECT profile_id FROM _carry_dormant) GROUP BY 1"
+        ).fetchall())  # fmt: skip
+    finally:
+        con.unregister("_carry_dormant")

@@ -43,7 +43,7 @@ def link_ends(con, register, links, new_sql: str, prev_sql: str) -> pd.DataFrame
           LEFT JOIN {prev_sql} pr ON pr.s = nr.s AND pr.r = nr.r
          WHERE (nl.cluster = nr.cluster AND l.accepted AND pl.old IS DISTINCT FROM pr.old)
             OR (nl.cluster <> nr.cluster AND pl.old = pr.old)
-         ORDER BY l.accepted DESC, 1, 2, 3, 4
+         ORDER BY l.accepted DESC, 1, 2, 3, 4, 5
         """
     ).df()
 
@@ -98,14 +98,18 @@ def describe_changes(ends, overlap, kept, ids, successor, n_parts, split_from, a
                      "evidence": text(link, "now linked to the other profile's records")})  # fmt: skip
     for old, n in absent.items():
         if n:
-            rows.append({"change": "dormant", "profile_id": old, "other_profile_id": None,
-                         "records": n, "evidence": f"its {n} record(s) are in this run but "
-                         "attached to no profile (or dated after as_of); the id comes back "
-                         "with them"})  # fmt: skip
+            rows.append(dormant_row(old, n))
         else:
             rows.append({"change": "retired", "profile_id": old, "other_profile_id": None,
                          "records": 0, "evidence": "none of its records is in this run"})  # fmt: skip
     return change_frame(rows)
+
+
+def dormant_row(old: str, n: int) -> dict:
+    """The ``identity.changes`` row of an id whose ``n`` records are here, attached to none."""
+    return {"change": "dormant", "profile_id": old, "other_profile_id": None, "records": int(n),
+            "evidence": f"its {n} record(s) are in this run but attached to no profile (or "
+            "dated after as_of); the id comes back with them"}  # fmt: skip
 
 
 def change_frame(rows: list[dict]) -> pd.DataFrame:

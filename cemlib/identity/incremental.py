@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict
 
-import numpy as np
 import pandas as pd
 
 from cemlib.errors import InputError
@@ -32,17 +32,30 @@ from cemlib.identity.golden import golden_records
 from cemlib.identity.graph import CONSTRAINTS
 from cemlib.identity.model import MODEL_COLUMNS
 from cemlib.identity.resolve import RULE_SCORES, IdentityResolver
-from cemlib.identity.roles import PREPARED_COLUMNS, as_string, concat_categoricals
+from cemlib.identity.roles import PREPARED_COLUMNS, as_string
 from cemlib.identity.rules import HubGuard
-from cemlib.identity.touched import NAME_KEYS, touched_records  # noqa: F401 (NAME_KEYS: the API)
+from cemlib.identity.store import read_prepared, removed_records, stack, write_state  # noqa: F401
+from cemlib.identity.touched import NAME_KEYS, touched_and_gone  # noqa: F401 (NAME_KEYS: the API)
 
 MODES: tuple[str, ...] = ("auto", "incremental", "full")
 #: bump when a change of the matching code makes earlier prepared records or profiles stale
 STATE_VERSION = 1
 #: the tables an incremental run starts from (all written by one earlier run of the stage)
 STATE_TABLES: tuple[str, ...] = ("state", "prepared", "map", "profiles", "links", "guarded")
-#: prepared columns kept as they are (the others are text held as categoricals)
-_KEYS = ("record_id", "source")
+
+
+class PhaseClock:
+    """Wall and CPU seconds (``[wall, cpu]``, the process's threads included) per phase."""
+
+    def __init__(self, wall: float | None = None, cpu: float | None = None) -> None:
+        self.wall = time.perf_counter() if wall is None else wall
+        self.cpu = time.process_time() if cpu is None else cpu
+        self.seconds: dict[str, list[float]] = {}
+
+    def __call__(self, phase: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.seconds[phase] = [round(wall - self.wall, 2), round(cpu - self.cpu, 2)]
+        self.wall, self.cpu = wall, cpu
 
 
 def settings_fingerprint(
@@ -123,135 +136,6 @@ def choose_mode(wh, mode: str, fingerprint: str, as_of: str) -> tuple[str, str, 
     return "incremental", why, state
 
 
-def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run_id, as_of,
-                mode: str, new_rows: pd.DataFrame | None = None, removed=None) -> None:  # fmt: skip
-    """``identity.state`` and ``identity.prepared``: replaced by a full run (``prepared``),
-    appended to by an incremental one (``new_rows``, less the ``removed`` records)."""
-    con = wh.con
-    as_of_d = pd.Timestamp(as_of).date()
-    with wh.transaction():
-        if prepared is not None:
-            _write_prepared(con, prepared, "CREATE OR REPLACE TABLE identity.prepared AS", run_id,
-                            as_of_d)  # fmt: skip
-        else:
-            if removed is not None and len(removed):
-                con.register("_inc_removed_w", removed)
-                con.execute(
-                    "DELETE FROM identity.prepared p WHERE EXISTS (SELECT 1 FROM _inc_removed_w r "
-                    "WHERE r.source = p.source AND r.record_id = p.record_id)"
-                )
-                con.unregister("_inc_removed_w")
-            if new_rows is not None and len(new_rows):
-                _write_prepared(con, new_rows, "INSERT INTO identity.prepared", run_id, as_of_d)
-            # the table is this run's as a whole: its stamp says so
-            con.execute("UPDATE identity.prepared SET _run_id = ?, _as_of = ?", [run_id, as_of_d])
-        n = con.execute("SELECT count(*) FROM identity.prepared").fetchone()[0]
-        con.execute(
-            "INSERT INTO meta.table_log VALUES ('identity', 'prepared', ?, ?, ?, ?)",
-            [run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
-        )
-    state = pd.DataFrame(
-        {
-            "fingerprint": [fingerprint],
-            "mode": [mode],
-            "threshold": pd.array([resolver.threshold_], dtype="Float64"),
-            "constraints": [",".join(resolver.constraints_)],
-            "records": [int(n)],
-        }
-    )
-    wh.write_tables("identity", {"state": state}, run_id=run_id, as_of=as_of)
-
-
-def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> None:
-    """``frame``'s prepared columns into ``identity.prepared`` (``verb``: create or insert),
-    scanned by DuckDB as an Arrow table (the Arrow strings and categories of the frame
-    without copies; scanning the pandas frame cost +0.7 GiB at 200,000 people)."""
-    import pyarrow as pa
-
-    cols = []
-    for c in PREPARED_COLUMNS:
-        if c == "updated_at":
-            cols.append(f'CAST("{c}" AS TIMESTAMP) AS "{c}"')
-        else:
-            cols.append(f'CAST("{c}" AS VARCHAR) AS "{c}"')
-    table = pa.Table.from_pandas(
-        pd.DataFrame({c: frame[c] for c in PREPARED_COLUMNS}, copy=False), preserve_index=False
-    )
-    con.register("_inc_prepared", table)
-    try:
-        con.execute(
-            f"{verb} SELECT {', '.join(cols)}, CAST(? AS VARCHAR) AS _run_id, "
-            "CAST(? AS DATE) AS _as_of FROM _inc_prepared",
-            [run_id, as_of],
-        )
-    finally:
-        con.unregister("_inc_prepared")
-        del table
-
-
-def removed_records(wh, tables_of: dict[str, tuple[str, str]]) -> pd.DataFrame:
-    """Prepared records whose row is no longer in its source table (deleted at the source)."""
-    parts = []
-    for name, (schema, id_col) in tables_of.items():
-        parts.append(
-            f"SELECT p.source, p.record_id FROM identity.prepared p WHERE p.source = '{name}' "
-            f'AND NOT EXISTS (SELECT 1 FROM {schema}."{name}" t '
-            f'WHERE CAST(t."{id_col}" AS VARCHAR) = p.record_id)'
-        )
-    gone_sources = ", ".join(f"'{n}'" for n in tables_of) or "''"
-    parts.append(
-        f"SELECT source, record_id FROM identity.prepared WHERE source NOT IN ({gone_sources})"
-    )
-    return fetch_frame(wh.con, " UNION ALL ".join(parts))
-
-
-def read_prepared(wh, keys: pd.DataFrame) -> pd.DataFrame:
-    """The stored prepared records of ``keys`` (``source, record_id``), text as categoricals
-    like freshly prepared records."""
-    con = wh.con
-    con.register("_inc_want", keys[["source", "record_id"]])
-    try:
-        cols = ", ".join(f'p."{c}"' for c in PREPARED_COLUMNS)
-        frame = fetch_frame(
-            con,
-            f"SELECT {cols} FROM identity.prepared p SEMI JOIN _inc_want k "
-            "ON p.source = k.source AND p.record_id = k.record_id "
-            "ORDER BY p.source, p.record_id",
-        )
-    finally:
-        con.unregister("_inc_want")
-    for c in PREPARED_COLUMNS:
-        if c not in _KEYS and c != "updated_at":
-            frame[c] = frame[c].astype("category")
-    return frame
-
-
-def _object_categories(v: pd.Series) -> pd.Categorical:
-    """A categorical whose categories are Python strings (prepared and stored records differ)."""
-    if not isinstance(v.dtype, pd.CategoricalDtype):
-        return pd.Categorical(v.to_numpy(dtype=object, na_value=None))
-    cats = v.cat.categories
-    return pd.Categorical.from_codes(
-        v.cat.codes.to_numpy(), categories=pd.Index(np.asarray(cats, dtype=object), dtype=object)
-    )
-
-
-def stack(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """Prepared frames one under the other (categoricals united, not turned into objects)."""
-    out = {}
-    for c in PREPARED_COLUMNS:
-        x, y = a[c], b[c]
-        if isinstance(x.dtype, pd.CategoricalDtype) or isinstance(y.dtype, pd.CategoricalDtype):
-            out[c] = pd.Series(concat_categoricals([_object_categories(x), _object_categories(y)]))
-        elif c == "updated_at":
-            out[c] = pd.concat([pd.to_datetime(x), pd.to_datetime(y)], ignore_index=True).astype(
-                "datetime64[ns]"
-            )
-        else:
-            out[c] = pd.concat([as_string(x), as_string(y)], ignore_index=True)
-    return pd.DataFrame(out)
-
-
 def resolver_for(state: dict, *, guard, seed, household_signals, match_threshold):
     """A resolver that decides like the last run: its threshold and cluster constraints."""
     threshold = state["threshold"]
@@ -274,28 +158,6 @@ def _fresh_ids(resolver, taken: set) -> pd.Series:
         pid = pid.map(lambda v: v if v not in clash else "P" + hashlib.blake2b(
             f"{v}|increment".encode(), digest_size=6).hexdigest()).astype("string")  # fmt: skip
     return pid
-
-
-def _touched_and_gone(wh, new_in: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
-    """Keys of the earlier records to resolve again: those ``new_in`` touches and the other
-    records of profiles that lost a record (``removed``), the removed records left out."""
-    con = wh.con
-    touched = touched_records(wh, new_in)
-    gone = set(zip(removed["source"], removed["record_id"], strict=True))
-    if gone:  # the profiles of deleted records are resolved again too
-        con.register("_inc_gone", removed)
-        extra = fetch_frame(
-            con,
-            "SELECT m.source_table AS source, m.record_id FROM identity.map m WHERE m.profile_id "
-            "IN (SELECT m2.profile_id FROM identity.map m2 JOIN _inc_gone g "
-            "ON m2.source_table = g.source AND m2.record_id = g.record_id)",
-        )
-        con.unregister("_inc_gone")
-        touched = pd.concat([touched, extra], ignore_index=True).drop_duplicates()
-        key = touched["source"].astype(str) + "|" + touched["record_id"].astype(str)
-        gone_keys = {f"{s}|{r}" for s, r in gone}
-        touched = touched[~key.isin(gone_keys).to_numpy()]
-    return touched
 
 
 def _kept_map_and_links(con, drop: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -329,11 +191,14 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     records no longer in the sources. Returns the full ``map``, ``links``, ``profiles`` and
     ``guarded`` of this run and the counts of the increment.
     """
-    con = wh.con
-    touched = _touched_and_gone(wh, new_in, removed)
+    con, clock = wh.con, PhaseClock()
+    touched = touched_and_gone(wh, new_in, removed)
+    clock("touched")
     old = read_prepared(wh, touched)
     subset = stack(old, new_in)
+    clock("read_touched")
     resolver.fit(subset)
+    clock("fit")
     keys = pd.DataFrame({"source": as_string(subset["source"]),
                          "record_id": as_string(subset["record_id"])})  # fmt: skip
     drop = pd.concat(
@@ -341,6 +206,7 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
          late[["source", "record_id"]].astype("string")], ignore_index=True
     )  # fmt: skip
     kept_map, kept_links = _kept_map_and_links(con, drop)
+    clock("kept_map_and_links")
     kept_ids = set(kept_map["profile_id"].dropna().unique())
     pid = _fresh_ids(resolver, kept_ids)
     rmap = pd.DataFrame(
@@ -360,11 +226,13 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     old_profiles = old_profiles[old_profiles["profile_id"].isin(kept_ids).to_numpy()]
     fresh = golden_records(subset, profile_id=pid)
     profiles = pd.concat([old_profiles, fresh], ignore_index=True)
+    clock("golden_records")
     links = pd.concat([kept_links, resolver.link_table()], ignore_index=True)
     guarded_old = wh.read_table("identity", "guarded")
     g_new = resolver.guarded_.assign(value=resolver.guarded_["value"].astype(str))
     both = pd.concat([g_new, guarded_old], ignore_index=True)
     guarded = both.drop_duplicates(["kind", "value"], keep="first").reset_index(drop=True)
+    clock("links_and_guarded")
     return {
         "map": rmap,
         "links": links,
@@ -379,5 +247,12 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "profiles_kept_as_they_were": len(kept_ids),
             "records_resolved": len(subset),
         },
+        "phases": clock.seconds,
+        "scope": {
+            "rows": slice(len(kept_map), len(kept_map) + len(keys)),
+            "gone": removed,
+            "links": slice(len(kept_links), None),
+            "kept_ids": kept_ids,
+        },  # fmt: skip
         "kept_unattached": int(kept_map["profile_id"].isna().sum()),
     }

@@ -120,6 +120,7 @@ def assign_ids(
     links: pd.DataFrame | None = None,
     previous_run_id: str | None = None,
     con=None,
+    taken: set[str] | None = None,
 ) -> IdAssignment:
     """Carry the previous run's profile ids over to this run's clusters (module docstring).
 
@@ -128,7 +129,8 @@ def assign_ids(
     ``con`` (the stage passes ``"identity.map"`` of the warehouse, so the previous run's
     records are joined in DuckDB, not loaded). ``registry`` is the previous
     ``identity.registry`` (None on the first run, or when only a map of an older version
-    exists: its ids are registered first).
+    exists: its ids are registered first). ``taken``: ids issued besides the registry's (a
+    fresh id is none of them).
     """
     import duckdb
 
@@ -149,7 +151,7 @@ def assign_ids(
         else:
             prev_table = previous_map
         return _assign(con, register, prev_table, registry, run_id=run_id, as_of=as_of,
-                       links=links, previous_run_id=previous_run_id)  # fmt: skip
+                       links=links, previous_run_id=previous_run_id, taken=taken or set())  # fmt: skip
     finally:
         for name in registered:
             con.unregister(name)
@@ -165,7 +167,7 @@ def _sql_map(table: str, name: str, *, attached: bool = True) -> str:
     )
 
 
-def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previous_run_id):
+def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previous_run_id, taken):
     new_sql = _sql_map("_ids_new_all", "cluster")
     clusters = [
         r[0] for r in con.execute(f"SELECT DISTINCT cluster FROM {new_sql} ORDER BY cluster").fetchall()
@@ -176,8 +178,8 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
             f"SELECT DISTINCT old FROM {_sql_map(prev_table, 'old')} ORDER BY old").fetchall()]  # fmt: skip
     reg = _registry_from(registry, prev_ids, previous_run_id, as_of)
     if prev_table is None or len(reg) == 0:
-        ids = {c: c for c in clusters}
-        fresh = _rows(clusters, status=ACTIVE, run_id=run_id, as_of=as_of)
+        ids = {c: _fresh_id(c, taken, run_id) for c in clusters}
+        fresh = _rows(ids.values(), status=ACTIVE, run_id=run_id, as_of=as_of)
         counts = {"profiles": len(clusters), "kept": 0, "new": len(clusters), "split_parts": 0,
                   "merged": 0, "split": 0, "records_moved": 0, "dormant": 0,
                   "retired": 0}  # fmt: skip
@@ -198,7 +200,7 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
     )
     kept = _greedy_overlap(overlap)
 
-    ids, split_from = _name_clusters(clusters, kept, overlap, reg, run_id)
+    ids, split_from = _name_clusters(clusters, kept, overlap, reg, run_id, taken)
     # old ids no cluster kept: where did their records go?
     used = set(kept.values())
     lost = overlap[~overlap["old"].isin(used)]
@@ -232,10 +234,10 @@ def _assign(con, register, prev_table, registry, *, run_id, as_of, links, previo
     return IdAssignment(ids, registry_out, changes, counts)
 
 
-def _name_clusters(clusters, kept, overlap, reg, run_id) -> tuple[dict, dict]:
+def _name_clusters(clusters, kept, overlap, reg, run_id, taken) -> tuple[dict, dict]:
     """The id of each new cluster (the old id it kept, else a fresh one) and, for a fresh id
     that is a part of an old profile whose id another part kept, that old id."""
-    taken = set(reg["profile_id"].astype(str))
+    taken = set(reg["profile_id"].astype(str)) | set(taken)
     ids: dict[str, str] = {}
     split_from: dict[str, str] = {}
     best_old = overlap.drop_duplicates("cluster").set_index("cluster")["old"]

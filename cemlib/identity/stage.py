@@ -18,6 +18,7 @@ from cemlib.identity.carry import carry_ids, previous_ids_table, remember_ids  #
 from cemlib.identity.evaluate import evaluate, evaluate_warehouse
 from cemlib.identity.golden import golden_records
 from cemlib.identity.incremental import (
+    PhaseClock,
     choose_mode,
     removed_records,
     resolve_increment,
@@ -253,15 +254,27 @@ def run_stage(
         "resolve_cpu_seconds": round(time.process_time() - c0, 2),
         **(increment["counts"] if increment else {}),
     }  # fmt: skip
-    carry_ids(wh, result, run_id=run_id, as_of=as_of)
+    phases = PhaseClock(t0, c0)
+    phases("resolve")
+    if increment:  # the resolution's own phases, the rest (reading, preparing, figures) apart
+        inner = increment["phases"]
+        rest = [round(phases.seconds["resolve"][i] - sum(v[i] for v in inner.values()), 2)
+                for i in (0, 1)]  # fmt: skip
+        phases.seconds = {"read_and_prepare_new": rest, **inner}
+    carry_ids(wh, result, run_id=run_id, as_of=as_of, scope=increment and increment["scope"])
+    phases("carry_ids")
     _write_tables(wh, result, run_id=run_id, as_of=as_of)
+    phases("write_tables")
     remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
+    phases("remember_ids")
+    result.figures["identity_mode"]["phases"] = phases.seconds
     if not keep_records:  # written: the map is not needed for the state and the evaluation
         result.map = result.map.iloc[:0]
     write_state(wh, None if increment else result.resolver.prepared_, fingerprint=fingerprint,
                 resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
                 new_rows=increment and increment["new_in"],
-                removed=increment and increment["removed"])  # fmt: skip
+                removed=increment and increment["removed"], phases=phases.seconds)  # fmt: skip
+    phases("write_state")
     result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
     result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
     result.evaluation = evaluate_warehouse(wh)

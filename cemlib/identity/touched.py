@@ -99,3 +99,25 @@ def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
             con.unregister(name)
         con.execute("DROP TABLE IF EXISTS _inc_t0")
         con.execute("DROP TABLE IF EXISTS _inc_t1")
+
+
+def touched_and_gone(wh, new_in: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
+    """Keys of the earlier records to resolve again: those ``new_in`` touches and the other
+    records of profiles that lost a record (``removed``), the removed records left out."""
+    con = wh.con
+    touched = touched_records(wh, new_in)
+    gone = set(zip(removed["source"], removed["record_id"], strict=True))
+    if gone:  # the profiles of deleted records are resolved again too
+        con.register("_inc_gone", removed)
+        extra = fetch_frame(
+            con,
+            "SELECT m.source_table AS source, m.record_id FROM identity.map m WHERE m.profile_id "
+            "IN (SELECT m2.profile_id FROM identity.map m2 JOIN _inc_gone g "
+            "ON m2.source_table = g.source AND m2.record_id = g.record_id)",
+        )
+        con.unregister("_inc_gone")
+        touched = pd.concat([touched, extra], ignore_index=True).drop_duplicates()
+        key = touched["source"].astype(str) + "|" + touched["record_id"].astype(str)
+        gone_keys = {f"{s}|{r}" for s, r in gone}
+        touched = touched[~key.isin(gone_keys).to_numpy()]
+    return touched

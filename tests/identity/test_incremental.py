@@ -48,15 +48,16 @@ def june(may, tmp_path_factory):
                 res,
                 wh.read_table("identity", "map"),
                 wh.read_table("identity", "registry"),
+                wh.read_table("identity", "changes"),
             )
             # one golden record per profile of the map, none left over
             ids = set(wh.read_table("identity", "profiles")["profile_id"])
             assert ids == set(out[mode][1]["profile_id"].dropna())
-    return out, may_map
+    return out, may_map, path
 
 
 def test_auto_is_incremental_after_a_run_with_the_same_settings(june):
-    runs, _ = june
+    runs = june[0]
     inc = runs["auto"][0]
     mode = inc.figures["identity_mode"]
     assert mode["used"] == "incremental"
@@ -68,8 +69,8 @@ def test_auto_is_incremental_after_a_run_with_the_same_settings(june):
 
 
 def test_incremental_and_full_give_the_same_profiles_but_a_few(june):
-    runs, _ = june
-    (_, m_inc, _), (_, m_full, _) = runs["auto"], runs["full"]
+    runs = june[0]
+    (_, m_inc, _, _), (_, m_full, _, _) = runs["auto"], runs["full"]
     # the same records, attached alike
     key = ["source_table", "record_id"]
     both = m_inc.merge(m_full, on=key, suffixes=("_i", "_f"))
@@ -91,8 +92,8 @@ def test_incremental_and_full_give_the_same_profiles_but_a_few(june):
 
 
 def test_ids_last_through_an_incremental_run(june):
-    runs, may_map = june
-    _, m_inc, registry = runs["auto"]
+    runs, may_map, _ = june
+    _, m_inc, registry, _ = runs["auto"]
     old = may_map.dropna(subset=["profile_id"])
     resolved = resolve_ids(registry, old["profile_id"].unique())
     assert resolved.notna().all()  # no id of May is lost
@@ -151,3 +152,27 @@ def test_the_report_tells_an_incremental_run(june):
     assert report.rule_table(inc) is not None
     full = june[0]["full"][0]
     assert "resolved every record" in report.summary_markdown(full)
+
+
+def test_ids_carried_over_the_resolved_part_only_equal_a_whole_carry(june, monkeypatch, tmp_path):
+    """An incremental run matches ids over the profiles it resolved again only: the map,
+    registry and changes equal those of matching every profile (the kept ones keep theirs)."""
+    import cemlib.identity.stage as stage
+
+    runs = june[0]
+    whole = stage.carry_ids
+    monkeypatch.setattr(stage, "carry_ids", lambda wh, r, *, run_id, as_of, scope=None:
+                        whole(wh, r, run_id=run_id, as_of=as_of))  # fmt: skip
+    path = tmp_path / "w.duckdb"
+    shutil.copyfile(june[2], path)
+    with Warehouse(path) as wh:
+        res = run_stage(wh, run_id="june", as_of=JUNE, identity_mode="auto")
+        tables = {t: wh.sql(f"SELECT * EXCLUDE (_run_id, _as_of) FROM identity.{t}")
+                  for t in ("map", "registry", "changes")}  # fmt: skip
+    assert res.figures["identity_mode"]["used"] == "incremental"
+    scoped = {"map": runs["auto"][1], "registry": runs["auto"][2], "changes": runs["auto"][3]}
+    for name, table in tables.items():
+        a = scoped[name].astype(str).sort_values(list(table.columns)).reset_index(drop=True)
+        b = table.astype(str).sort_values(list(table.columns)).reset_index(drop=True)
+        assert a[list(table.columns)].equals(b), name
+    assert runs["auto"][0].figures["id_changes"] == res.figures["id_changes"]

@@ -1,0 +1,86 @@
+"""Where an incremental identity run spends its time, phase by phase, against a full run.
+
+Builds (unless ``--base`` names one) a warehouse as a monthly schedule leaves it: ``cem run``
+of stages 00-02 as of ``--first``, then 00-01 as of ``--second``. On copies of it, runs the 02
+stage's function (``cemlib.identity.run``, what the notebook's run cell calls) with
+``identity_mode`` auto (incremental) and full, and prints each phase's wall and CPU seconds
+(``time.process_time``: the process's threads, DuckDB's included; fairer than wall on a
+shared machine), the records resolved, and how far the two runs' profiles are apart.
+
+    .venv/bin/python benchmarks/identity_phases.py --people 200000 --keep /tmp/phases
+    .venv/bin/python benchmarks/identity_phases.py --base /tmp/phases/base.duckdb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from identity_continuity import agreement, cem_run, read_map
+
+import cemlib.identity
+from cemlib.identity import HubGuard
+from cemlib.warehouse import Warehouse
+
+
+def build(root: Path, people: int, seed: int, first: str, second: str) -> Path:
+    """The warehouse after month one's 00-02 and month two's 00-01 (``cem run``)."""
+    wh, out = root / "cem.duckdb", root / "reports"
+    base = {"n_people": people, "seed": seed, "warehouse": str(wh)}
+    for stages, run_id, as_of in (("00,01", "m1-in", first), ("02", "m1", first),
+                                  ("00,01", "m2-in", second)):  # fmt: skip
+        secs = cem_run(stages, run_id, {**base, "as_of": as_of}, out)
+        print(f"cem run --stages {stages} as_of {as_of}: {secs:.0f} s", flush=True)
+    shutil.copyfile(wh, root / "base.duckdb")
+    return root / "base.duckdb"
+
+
+def stage(base: Path, work: Path, mode: str, as_of: str, seed: int) -> dict:
+    """The 02 stage on a copy of ``base`` in ``mode``, as the notebook's defaults run it."""
+    shutil.copyfile(base, work)
+    guard = HubGuard(max_names=1, max_birth_dates=1, hub_names=3, hub_birth_dates=3,
+                     hub_records=500)  # fmt: skip
+    wall, cpu = time.perf_counter(), time.process_time()
+    with Warehouse(work) as wh:
+        res = cemlib.identity.run(wh, run_id=f"m2-{mode}", as_of=as_of, seed=seed, guard=guard,
+                                  match_threshold=None, identity_mode=mode, keep_records=False,
+                                  household_signals=("refused_link", "shared_identifier"))  # fmt: skip
+    out = dict(res.detail.figures["identity_mode"])
+    out["call"] = [round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2)]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--people", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--first", default="2025-05-31")
+    ap.add_argument("--second", default="2025-06-30")
+    ap.add_argument("--base", help="a warehouse built by an earlier run of this script")
+    ap.add_argument("--keep", help="folder for the warehouses (default: a temporary one)")
+    args = ap.parse_args()
+    root = Path(args.keep or tempfile.mkdtemp(prefix="cem-phases-"))
+    root.mkdir(parents=True, exist_ok=True)
+    base = Path(args.base) if args.base else build(root, args.people, args.seed, args.first,
+                                                   args.second)  # fmt: skip
+    runs = {
+        m: stage(base, root / f"{m}.duckdb", m, args.second, args.seed) for m in ("auto", "full")
+    }
+    for mode, fig in runs.items():
+        print(f"\n{mode}: {fig['used']}, stage {fig['stage_seconds']} s wall, "
+              f"{fig['stage_cpu_seconds']} s CPU; records resolved {fig.get('records_resolved', 'all')}")  # fmt: skip
+        for phase, (wall, cpu) in fig.get("phases", {}).items():
+            print(f"  {phase:28s} {wall:8.2f} s wall {cpu:8.2f} s CPU")
+    inc, full = runs["auto"], runs["full"]
+    print(f"\nincremental / full: CPU {inc['stage_cpu_seconds'] / full['stage_cpu_seconds']:.3f}, "
+          f"wall {inc['stage_seconds'] / full['stage_seconds']:.3f}")  # fmt: skip
+    agree = agreement(read_map(root / "auto.duckdb"), read_map(root / "full.duckdb"))
+    print("incremental vs full:", json.dumps(agree))
+
+
+if __name__ == "__main__":
+    main()
