@@ -26,14 +26,21 @@ def _n(v: pd.Series) -> pd.Series:
     return v.fillna(0).round().astype(int)
 
 
+def _per_value(n: pd.Series, word: Callable[[int], str]) -> pd.Series:
+    """``n.map(word)`` with ``word`` called once per distinct value (offers repeat counts)."""
+    uniq, inverse = np.unique(n.to_numpy(), return_inverse=True)
+    words = np.array([word(int(x)) for x in uniq], dtype=object)
+    return pd.Series(words[inverse.reshape(-1)], index=n.index, dtype=object)
+
+
 def _times(v: pd.Series) -> pd.Series:
-    n = _n(v)
-    return n.map(lambda x: "once" if x == 1 else f"{x} times")
+    return _per_value(_n(v), lambda x: "once" if x == 1 else f"{x} times")
 
 
 def _days(v: pd.Series) -> pd.Series:
-    n = _n(v)
-    return n.map(lambda x: "today" if x == 0 else ("yesterday" if x == 1 else f"{x} days ago"))
+    return _per_value(
+        _n(v), lambda x: "today" if x == 0 else ("yesterday" if x == 1 else f"{x} days ago")
+    )
 
 
 def _ranked(v: pd.Series, ranked: pd.Series, unranked: pd.Series | str) -> pd.Series:
@@ -272,20 +279,46 @@ def reason_codes(
                 text = pd.Series(text, index=sel)
             text = text.astype(str).where(_factual(frame, name, sel), "")
             phrases[slot].loc[sel] = text.to_numpy()
-    # keep a slot's phrase when it is new and its group unused by the slots kept before it
-    # (column-wise over all rows at once; at most ``n_reasons`` per row)
-    texts = [p.to_numpy(dtype=object) for p in phrases]
-    kept = np.zeros(len(frame), dtype=np.int64)
-    out = np.full(len(frame), "", dtype=object)
+    return _joined(phrases, groups, n_reasons)
+
+
+def _joined(phrases: list[pd.Series], groups: list[np.ndarray], n_reasons: int) -> pd.Series:
+    """Per row, the slots' phrases kept (new, of a group unused by the slots kept before it, at
+    most ``n_reasons``) joined by '; '. Phrases and groups are compared as integer codes and
+    each distinct list of kept phrases is joined once."""
+    idx = phrases[0].index
+    n, slots = len(idx), len(phrases)
+    if n == 0 or slots == 0 or n_reasons <= 0:
+        return pd.Series("", index=idx, dtype=object)
+    text_codes, texts = pd.factorize(np.concatenate([p.to_numpy(dtype=object) for p in phrases]))
+    text_codes = text_codes.reshape(slots, n)
+    hit = np.flatnonzero(texts == "")
+    empty = hit[0] if len(hit) else -1  # the code of "" (-1: no slot is empty)
+    group_codes = pd.factorize(np.concatenate(groups))[0].reshape(slots, n)
+    kept = np.zeros(n, dtype=np.int64)
+    chosen = np.full((n, max(n_reasons, 0)), -1, dtype=np.int64)  # text codes, in order
     keep_prev: list[np.ndarray] = []
-    for j in range(len(texts)):
-        keep = (texts[j] != "") & (kept < n_reasons)
+    for j in range(slots):
+        keep = (text_codes[j] != empty) & (kept < n_reasons)
         for i in range(j):
-            keep &= ~(keep_prev[i] & ((texts[j] == texts[i]) | (groups[j] == groups[i])))
-        out = np.where(keep, np.where(kept > 0, out + "; " + texts[j], texts[j]), out)
+            same = (text_codes[j] == text_codes[i]) | (group_codes[j] == group_codes[i])
+            keep &= ~(keep_prev[i] & same)
+        rows = np.flatnonzero(keep)
+        chosen[rows, kept[rows]] = text_codes[j][rows]
         kept += keep
         keep_prev.append(keep)
-    return pd.Series(out, index=idx, dtype=object)
+    base = len(texts) + 1
+    if base**n_reasons < 2**62:  # one integer per list of kept phrases: a 1-d unique
+        key = ((chosen + 1) * base ** np.arange(n_reasons)).sum(axis=1)
+        first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+        combos = chosen[first]
+    else:
+        combos, inverse = np.unique(chosen, axis=0, return_inverse=True)
+    words = np.asarray(texts, dtype=object)
+    joined = np.array(
+        ["; ".join(words[c] for c in combo if c >= 0) for combo in combos], dtype=object
+    )
+    return pd.Series(joined[inverse.reshape(-1)], index=idx, dtype=object)
 
 
 def global_importance(values: np.ndarray, names: list[str]) -> pd.DataFrame:

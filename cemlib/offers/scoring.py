@@ -79,16 +79,24 @@ def decoded(top: pd.DataFrame, enc: Encoded, pool: dict[str, str]) -> pd.DataFra
 
 
 def item_names(model, codes: pd.Series) -> pd.Series:
-    """Item names (catalogue name, else id) of item codes for the reasons."""
+    """Item names (catalogue name, else id) of item codes for the reasons.
+
+    Named once per item of the code book (the last entry for code -1, "your items"), then
+    looked up: the offers of a chunk repeat the same few thousand items."""
     codes = codes.to_numpy(np.int64)
-    ids = np.where(codes >= 0, model.enc_.items.to_numpy()[np.maximum(codes, 0)], "")
-    names = pd.Series(ids, dtype=object)
+    ids = pd.Series(np.append(model.enc_.items.to_numpy(dtype=object), ""), dtype=object)
+    names = ids
     if model.items_ is not None and "name" in model.items_.columns:
-        mapped = names.map(model.items_.set_index("item_id")["name"])
-        names = mapped.fillna(names).astype(object)
+        mapped = ids.map(model.items_.set_index("item_id")["name"])
+        names = mapped.fillna(ids).astype(object)
     if model.granularity == "category":
-        return names.replace("", "your items")
-    return names.where(names != "", "your items").map(lambda s: s if s == "your items" else f"{s}")
+        book = names.replace("", "your items")
+    else:
+        book = names.where(names != "", "your items").map(
+            lambda s: s if s == "your items" else f"{s}"
+        )
+    pos = np.where(codes >= 0, codes, len(ids) - 1)
+    return pd.Series(book.to_numpy(dtype=object)[pos], dtype=object)
 
 
 def category_names(model, codes: pd.Series) -> pd.Series:

@@ -165,16 +165,23 @@ def consent_refusals(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
               FROM staging.crm_contacts s {raw_join}"""
     ref = f"SELECT * FROM ({ref}) WHERE consent_email = false OR consent_sms = false"
     index = _identifier_index(wh, mapping)
+    # one equi-join per identifier (a join on ``e = x OR p = x`` is a nested loop in DuckDB:
+    # refusals x identifiers); a record matching one profile by both gives a duplicate row,
+    # dropped below with the others
     by_ident = (
-        f"""UNION ALL
+        "".join(
+            f"""UNION ALL
             SELECT i.customer_id, f.row_, f.consent_email, f.consent_sms
-            FROM f JOIN {index} i ON i.ident = f.e_ident OR i.ident = f.p_ident
+            FROM f JOIN idx i ON i.ident = f.{col}
             WHERE f.row_ NOT IN (SELECT row_ FROM direct)"""
+            for col in ("e_ident", "p_ident")
+        )
         if index
         else ""
     )
+    with_index = f"idx AS {index}," if index else ""
     out = wh.sql(
-        f"""WITH f AS ({ref}),
+        f"""WITH f AS ({ref}), {with_index}
                  direct AS (
                    SELECT m.customer_id, f.row_, f.consent_email, f.consent_sms
                    FROM f JOIN {mapping} m

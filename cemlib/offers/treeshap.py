@@ -21,7 +21,9 @@ from math import factorial
 import lightgbm as lgb
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from cemlib.offers.forest import jit
 
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 
@@ -102,7 +104,7 @@ def _tree_table(root: dict, max_splits: int) -> _Tree | None:
 _BLOCK = 256  # rows taken together through each tree
 
 
-@njit(parallel=True, cache=False)
+@jit(parallel=True)
 def _contrib(
     X, n_feat, s_start, feat, thr, nan_left, t_start, t_feat, t_off, table
 ):  # pragma: no cover - compiled

@@ -88,3 +88,25 @@ def test_no_purchase_history_reason_for_an_item_never_bought():
     )  # fmt: skip
     assert out[0] == "bought by 40 customers"
     assert out[1] == "last bought 12 days ago; bought in 25% of your baskets; bought tea 3 days ago"
+
+
+def test_joined_keeps_new_phrases_of_unused_groups_in_slot_order():
+    from cemlib.offers.explain import _joined
+
+    idx = pd.RangeIndex(4)
+    slots = [
+        ["a", "a", "", "x"],
+        ["b", "a", "c", "y"],  # row 1: the same phrase again -> dropped
+        ["d", "e", "c", "z"],  # row 2: "c" again; row 0: group of "b" -> dropped
+        ["f", "g", "h", "w"],  # row 3: already three kept -> dropped
+    ]
+    groups = [
+        np.array(["g1", "g1", "", "g1"], dtype=object),
+        np.array(["g2", "g1", "g3", "g2"], dtype=object),
+        np.array(["g2", "g4", "g3", "g3"], dtype=object),
+        np.array(["g5", "g5", "g5", "g4"], dtype=object),
+    ]
+    phrases = [pd.Series(s, index=idx, dtype=object) for s in slots]
+    out = _joined(phrases, groups, n_reasons=3)
+    assert out.tolist() == ["a; b; f", "a; e; g", "c; h", "x; y; z"]
+    assert _joined(phrases, groups, n_reasons=0).tolist() == [""] * 4
