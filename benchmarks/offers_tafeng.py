@@ -75,16 +75,17 @@ def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -
     customers = pd.Index(hist["customer_id"].unique())
     truth = feb[feb["customer_id"].isin(customers)][["customer_id", "item_id"]].drop_duplicates()
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = NextOfferModel(k=k, horizon_days=31, seed=seed).fit(
         tx, as_of
     )  # rows after as_of ignored
-    train_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     recs = model.recommend(explain=True)
-    score_s = time.perf_counter() - t0
+    score_s, score_cpu = time.perf_counter() - t0, time.process_time() - c0
     cands = model.candidate_frame()
     rec = candidate_recall(cands, truth)
+    new_recall = explore_recall(cands, truth, model.tx_)
 
     history = model.tx_
     rows = {"model": evaluate(recs, truth, k=k, history=history)}
@@ -107,6 +108,10 @@ def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -
         + ", ".join(f"{s}={v:.3f}" for s, v in model.candidate_recall_["validation"].items())
     )
     print(
+        "candidate recall of February's explore pairs (never bought before): "
+        + ", ".join(f"{s}={v:.3f}" for s, v in new_recall.items())
+    )
+    print(
         f"repeat share of the February (customer, item) pairs: {table['repeat_share'].iloc[0]:.3f}"
     )
     with pd.option_context("display.width", 250, "display.max_columns", 30):
@@ -122,13 +127,27 @@ def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -
         f"/ personal_then_popular = {table.loc['model', f'ndcg@{k}'] / base['personal_then_popular']:.3f}"
     )
     print(
-        f"training seconds {train_s:.1f}, scoring seconds {score_s:.1f} "
+        f"training seconds {train_s:.1f} (CPU {train_cpu:.1f}), scoring seconds {score_s:.1f} "
+        f"(CPU {score_cpu:.1f}) "
         f"({len(recs)} offers incl. SHAP reasons)"
     )
     print("example:", recs.iloc[0].to_dict())
     if more_seeds:
         seed_spread(tx, as_of, truth, table, k, [seed, *more_seeds])
     return table
+
+
+def explore_recall(cands: pd.DataFrame, truth: pd.DataFrame, history: pd.DataFrame) -> dict:
+    """Share of the explore (customer, item) pairs of ``truth`` (not bought before) among the
+    candidates, by all sources and by each; ``n`` the number of such pairs."""
+    seen = history[["customer_id", "item_id"]].drop_duplicates().assign(_seen=True)
+    t = truth.merge(seen, on=["customer_id", "item_id"], how="left")
+    new = t[t["_seen"].isna()][["customer_id", "item_id"]]
+    m = new.merge(cands, on=["customer_id", "item_id"], how="left")
+    out = {"n": float(len(new)), "all": float(m["c"].notna().mean())}
+    for col in [c for c in cands.columns if c.startswith("src_")]:
+        out[col[4:]] = float(m[col].fillna(0).eq(1).mean())
+    return out
 
 
 def seed_spread(tx, as_of, truth, table: pd.DataFrame, k: int, seeds: list[int]) -> None:
