@@ -121,7 +121,7 @@ def run_level(
     )
     print(
         "candidate recall of February's explore pairs (never bought before): "
-        + ", ".join(f"{s}={v:.3f}" for s, v in new_recall.items())
+        + ", ".join(f"{s}={v:.0f}" if s == "n" else f"{s}={v:.3f}" for s, v in new_recall.items())
     )
     print(
         f"repeat share of the February (customer, item) pairs: {table['repeat_share'].iloc[0]:.3f}"
