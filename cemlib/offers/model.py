@@ -21,7 +21,7 @@ import shap
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.offers import scoring, training
-from cemlib.offers.candidates import CandidateConfig, build_candidates, source_recall
+from cemlib.offers.candidates import CandidateConfig, build_candidates, drop_extras, source_recall
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
@@ -55,6 +55,7 @@ class NextOfferModel:
         n_estimators: int = 300,
         early_stopping_rounds: int = 30,
         train_negatives: int = 40,
+        validation_negatives: int | None = None,
         refit: bool = True,
         max_train_customers: int = 50_000,
         chunk_size: int = 10_000,
@@ -71,6 +72,7 @@ class NextOfferModel:
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.train_negatives = train_negatives
+        self.validation_negatives = validation_negatives
         self.refit = refit
         self.max_train_customers = max_train_customers
         self.chunk_size = chunk_size
@@ -149,14 +151,14 @@ class NextOfferModel:
             with self._phase("candidates"):
                 cand = build_candidates(snap, self._query_table(snap, part), cfg)
             with self._phase("features"):
-                frame = build_features(snap, cand)
+                frame = build_features(snap, cand, category=cfg.n_categories > 0)
             frames.append(frame if each is None else each(frame, part))
             del frame
         if len(frames) == 1:
             return frames[0]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def _window(self, cutoff_day: int, rng: np.random.Generator) -> WindowData:
+    def _window(self, cutoff_day: int, rng: np.random.Generator, negatives: int) -> WindowData:
         with self._phase("snapshots"):
             snap = Snapshot(
                 self.store_, cutoff_day, horizon=self.horizon_days, windows=self.windows
@@ -170,6 +172,7 @@ class NextOfferModel:
         cutoff = pd.Timestamp("1970-01-01") + pd.Timedelta(days=cutoff_day)
         if len(customers) == 0:
             snap.drop()
+            drop_extras(snap)
             return WindowData(cutoff, pd.DataFrame(), np.zeros(0, dtype=np.int64), {}, 0)
         labels = labels[labels["c"].isin(customers)]
         found: dict[str, float] = {}  # labels found by each source, summed over the chunks
@@ -182,10 +185,11 @@ class NextOfferModel:
                 if len(frame) and len(mine):
                     for name, share in source_recall(frame, mine).items():
                         found[name] = found.get(name, 0.0) + share * len(mine)
-                return training.labelled(frame, mine, rng, self.train_negatives)
+                return training.labelled(frame, mine, rng, negatives)
 
         frame = self._frame(snap, customers, "training candidates", each=labelled)
         snap.drop()
+        drop_extras(snap)
         recall = {name: n / len(labels) for name, n in found.items()} if len(labels) else {}
         groups = frame.groupby("c", sort=True).size().to_numpy()
         return WindowData(cutoff, frame, groups, recall, len(customers))
@@ -212,12 +216,19 @@ class NextOfferModel:
         rng = np.random.default_rng(self.seed)
         T = day_number(self.as_of_)
         W = int(self.horizon_days)
-        valid = self._window(T - W, rng)
-        train = self._window(T - 2 * W, rng)
+        # validation_negatives=0: early stopping judges the trees on every candidate of the
+        # validation customers (the task they face when scoring), not a sample of them
+        v_neg = (
+            self.train_negatives if self.validation_negatives is None else self.validation_negatives
+        )
+        valid = self._window(T - W, rng, v_neg)
+        train = self._window(T - 2 * W, rng, self.train_negatives)
         self.split_ = "time"
         if len(train.groups) < 20:
             # too little history for two windows: split the last window's customers instead
             train, valid = training.split_customers(valid, rng, as_of, W)
+            if v_neg != self.train_negatives:
+                train = training.sampled_window(train, rng, self.train_negatives)
             self.split_ = "customers (history too short for two time windows)"
         self.feature_names_ = names = self._names()
         params = training.lgb_params(train, valid, self.params, self.seed)
@@ -229,7 +240,10 @@ class NextOfferModel:
             booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = result
         if self.refit and self.split_ == "time":
             with self._phase("lightgbm refit on both windows"):
-                booster = training.refit(train, valid, names, params, self.best_iteration_)
+                fit_valid = valid
+                if v_neg != self.train_negatives:  # the refit learns from sampled lists
+                    fit_valid = training.sampled_window(valid, rng, self.train_negatives)
+                booster = training.refit(train, fit_valid, names, params, self.best_iteration_)
         self.booster_ = booster
         with self._phase("shap tables and summary"):
             self._explainers(booster, valid.frame)
@@ -256,7 +270,8 @@ class NextOfferModel:
     def _names(self) -> list[str]:
         probe = Snapshot.__new__(Snapshot)
         probe.store = self.store_
-        return feature_names(probe)
+        cfg = self.candidates or CandidateConfig()
+        return feature_names(probe, category=cfg.n_categories > 0)
 
     # -- scoring ------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -305,6 +320,7 @@ class NextOfferModel:
                 out.append(scoring.decoded(top, self.enc_, pool))
             del top
         snap.drop()
+        drop_extras(snap)
         with self._phase("output"):
             if not out:
                 empty = pd.DataFrame(columns=["c", "rank", "i", "score"])
@@ -388,6 +404,7 @@ class NextOfferModel:
         hist = snap.customers_with_history()
         frame = self._frame(snap, hist, "candidates")
         snap.drop()
+        drop_extras(snap)
         frame.insert(0, "customer_id", self.enc_.customers.to_numpy()[frame["c"].to_numpy()])
         frame.insert(1, "item_id", self.enc_.items.to_numpy()[frame["i"].to_numpy()])
         return frame

@@ -92,20 +92,37 @@ def labelled(frame: pd.DataFrame, labels: pd.DataFrame, rng, negatives: int) -> 
     label = np.isin(key, labels["c"].to_numpy(np.int64) * width + labels["i"].to_numpy(np.int64))
     rows = np.flatnonzero(np.isin(c, np.unique(c[label])))
     if negatives:
-        # all positives, a random sample of negatives per customer (fewer rows, same ranking task)
-        draw = rng.random(len(rows))
-        v = np.where(label[rows], np.inf, draw)
-        order = np.lexsort((np.arange(len(rows)), v, c[rows]))
-        cs = c[rows][order]
-        start = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]]) if len(cs) else np.zeros(0, int)
-        rank = np.empty(len(rows), dtype=np.int64)
-        rank[order] = np.arange(len(cs)) - np.repeat(start, np.diff(np.r_[start, len(cs)])) + 1
-        rows = rows[label[rows] | (rank <= negatives)]
+        rows = rows[_sampled(c[rows], label[rows], rng, negatives)]
     if len(rows) > 1 and np.any(np.diff(key[rows]) < 0):
         rows = rows[np.argsort(key[rows], kind="stable")]
     frame = frame.iloc[rows].reset_index(drop=True)
     frame["label"] = label[rows].astype(np.int8)
     return frame
+
+
+def _sampled(c: np.ndarray, label: np.ndarray, rng, negatives: int) -> np.ndarray:
+    """Mask of the rows kept: every positive and a random ``negatives`` of each customer's
+    negatives (fewer rows, the same ranking task)."""
+    draw = rng.random(len(c))
+    v = np.where(label, np.inf, draw)
+    order = np.lexsort((np.arange(len(c)), v, c))
+    cs = c[order]
+    start = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]]) if len(cs) else np.zeros(0, int)
+    rank = np.empty(len(c), dtype=np.int64)
+    rank[order] = np.arange(len(cs)) - np.repeat(start, np.diff(np.r_[start, len(cs)])) + 1
+    return label | (rank <= negatives)
+
+
+def sampled_window(window: WindowData, rng, negatives: int) -> WindowData:
+    """``window`` with every positive and up to ``negatives`` random negatives per customer
+    (0: the window itself)."""
+    if not negatives or window.frame.empty:
+        return window
+    f = window.frame
+    keep = _sampled(f["c"].to_numpy(np.int64), f["label"].to_numpy() == 1, rng, negatives)
+    frame = f[keep].reset_index(drop=True)
+    groups = frame.groupby("c", sort=True).size().to_numpy()
+    return WindowData(window.cutoff, frame, groups, window.recall, window.n_customers)
 
 
 def split_customers(valid: WindowData, rng, as_of, days: int) -> tuple[WindowData, WindowData]:
