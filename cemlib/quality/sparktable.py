@@ -6,14 +6,20 @@ so both engines give the same counts."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from cemlib.errors import InputError
 from cemlib.quality.context import gx
 from cemlib.quality.results import result_row, result_rows
 from cemlib.quality.sparksql import sliteral, spark_failure_predicate, squote
 from cemlib.quality.suites import BOOL_TYPES, DATETIME_TYPES, NUMBER_TYPES, Ref
-from cemlib.quality.table import SEP, TableOutcome, _applicable, _Context, _extra_columns
+from cemlib.quality.table import (
+    SEP,
+    TableOutcome,
+    _applicable,
+    _Context,
+    _extra_columns,
+    gx_parts,
+)
 from cemlib.warehouse import STAMP_COLUMNS
 
 #: the type lists of the suites as Great Expectations' Spark engine names them
@@ -138,21 +144,7 @@ def _check_view(spark, lake, tc: _Context, resolved, staging: str, raw: str | No
 
 def _great_expectations(spark, ctx, tc, view, view_cols, applicable, ref_cols, sample):
     """Great Expectations' results on Spark DataFrames (table-level, then row-level suite)."""
-    gx_checks = []
-    for check, kwargs in applicable:
-        ref = kwargs.get("value_set")
-        if isinstance(ref, Ref):
-            check = replace(
-                check,
-                type="expect_column_values_to_not_be_null",
-                kwargs={"column": ref_cols[(check.column, ref)]},
-                when_not_null=check.column,
-            )
-        gx_checks.append(check)
-    as_of_end = tc.params.resolve("as_of_end", tc.table)
-    indexed = list(enumerate(zip(gx_checks, applicable, strict=True)))
-    table_part = [x for x in indexed if not x[1][1][0].row_level]
-    row_part = [x for x in indexed if x[1][1][0].row_level]
+    as_of_end, table_part, row_part = gx_parts(tc, applicable, ref_cols)
     t = tc.table
     results = [
         run_gx_spark(spark, ctx, f"{t}.table_checks", view, view_cols, table_part, as_of_end, None),

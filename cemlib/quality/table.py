@@ -224,12 +224,10 @@ def _applicable(
     return applicable, skipped
 
 
-def _great_expectations(ctx, tc: _Context, view, view_cols, applicable, ref_cols, sample):
-    """Great Expectations' results (table-level, then row-level suite).
-
-    Table-level expectations see every row (only the columns they name); row-level ones see
-    every row up to ``gx_max_rows``, above that a reproducible ``sample`` (the routing and the
-    exact counts come from the SQL flags, over all rows)."""
+def gx_parts(tc: _Context, applicable, ref_cols):
+    """``(as_of_end, table-level part, row-level part)`` of the checks Great Expectations runs:
+    each ``(index, (the check as GE runs it, (check, kwargs)))``, a membership in another
+    table's values run as a not-null check of the joined reference column (either engine)."""
     gx_checks: list[Check] = []
     for check, kwargs in applicable:
         ref = kwargs.get("value_set")
@@ -245,6 +243,16 @@ def _great_expectations(ctx, tc: _Context, view, view_cols, applicable, ref_cols
     indexed = list(enumerate(zip(gx_checks, applicable, strict=True)))
     table_part = [x for x in indexed if not x[1][1][0].row_level]
     row_part = [x for x in indexed if x[1][1][0].row_level]
+    return as_of_end, table_part, row_part
+
+
+def _great_expectations(ctx, tc: _Context, view, view_cols, applicable, ref_cols, sample):
+    """Great Expectations' results (table-level, then row-level suite).
+
+    Table-level expectations see every row (only the columns they name); row-level ones see
+    every row up to ``gx_max_rows``, above that a reproducible ``sample`` (the routing and the
+    exact counts come from the SQL flags, over all rows)."""
+    as_of_end, table_part, row_part = gx_parts(tc, applicable, ref_cols)
     con, table = tc.wh.con, tc.table
     results = [
         run_gx(ctx, f"{table}.table_checks", con, view, view_cols, table_part, as_of_end, None),
