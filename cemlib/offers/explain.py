@@ -206,19 +206,22 @@ def contributions(
 
 
 # counts and shares whose phrase says nothing (or something false: "bought 0 times") at zero
-_ZERO_SAYS_NOTHING = ("ci_n_b", "ci_n_b30", "ci_n_b90", "ci_share", "cc_n_b", "cc_n_b30",
-                      "cc_share", "it_n_cust", "it_n_recent", "it_repeat_rate")  # fmt: skip
+_ZERO_SAYS_NOTHING = ("ci_n_b", "ci_n_b30", "ci_n_b90", "ci_share", "ci_gap", "cc_n_b",
+                      "cc_n_b30", "cc_share", "it_n_cust", "it_n_recent", "it_repeat_rate")  # fmt: skip
 
 
 def _factual(frame: pd.DataFrame, name: str, rows: pd.Index) -> pd.Series:
     """Where the phrase of feature ``name`` states a fact about the offer of ``rows``: a phrase
     about the customer's purchases of the item (``ci_*``: "last bought today") or of its
-    category (``cc_*``) only where the customer bought it; a count or share only above zero
+    category (``cc_*``) only where the customer bought it, its usual interval only where they
+    bought it twice or more; a count, share or interval only above zero
     (a SHAP value is also positive for an item never bought: its absence is what it weighs)."""
     ok = pd.Series(True, index=rows)
     for prefix, count in (("ci_", "ci_n_b"), ("cc_", "cc_n_b")):
         if name.startswith(prefix) and count in frame.columns:
             ok &= frame.loc[rows, count].astype(float).fillna(0).to_numpy() > 0
+    if name in ("ci_gap", "ci_due") and "ci_n_b" in frame.columns:  # an interval needs two
+        ok &= frame.loc[rows, "ci_n_b"].astype(float).fillna(0).to_numpy() >= 2
     if name in _ZERO_SAYS_NOTHING:
         v = frame.loc[rows, name].astype(float).fillna(0)
         shown = v * 100 if name.endswith(("_share", "_rate")) else v  # as the phrase rounds it

@@ -85,8 +85,8 @@ def settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool
                          "tables": {}, "open_elsewhere": holder}  # fmt: skip
         say(
             f"warehouse {copy.warehouse}: not published: {holder} opened it during the run "
-            f"(its writes would be lost); this run's tables are kept in {kept}: close it there "
-            "and run again"
+            "(replacing the file would leave it on the old, deleted one); this run's tables are "
+            f"kept in {kept}: close it there and run again"
         )
         return False
     if publish_it:

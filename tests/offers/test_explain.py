@@ -110,3 +110,21 @@ def test_joined_keeps_new_phrases_of_unused_groups_in_slot_order():
     out = _joined(phrases, groups, n_reasons=3)
     assert out.tolist() == ["a; b; f", "a; e; g", "c; h", "x; y; z"]
     assert _joined(phrases, groups, n_reasons=0).tolist() == [""] * 4
+
+
+def test_no_usual_interval_for_an_item_bought_once():
+    # "usually bought every 0 days" on 429 offers of items bought exactly once (trial 3)
+    names = ["ci_gap", "ci_days_since", "ci_n_b"]
+    frame = pd.DataFrame({
+        "ci_gap": [0.0, 20.0], "ci_days_since": [30.0, 12.0], "ci_n_b": [1.0, 3.0],
+        "cat": [0, 0], "cooc_anchor": [-1, -1], "after_anchor": [-1, -1], "seg": [0, 0],
+    })  # fmt: skip
+    shap = np.array([[0.9, 0.5, 0.4], [0.9, 0.5, 0.4]])
+    out = reason_codes(
+        frame, shap, names, n_reasons=3,
+        category_name=lambda s: pd.Series(["tea"] * len(s)),
+        item_name=lambda s: pd.Series(["x"] * len(s)),
+        segment_name=lambda s: pd.Series(["tea"] * len(s)),
+    )  # fmt: skip
+    assert "every" not in out[0] and out[0].startswith("last bought 30 days ago")
+    assert out[1].startswith("usually bought every 20 days")
