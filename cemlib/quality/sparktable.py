@@ -18,9 +18,9 @@ from cemlib.quality.table import (
     _applicable,
     _Context,
     _extra_columns,
+    check_view_select,
     gx_parts,
 )
-from cemlib.warehouse import STAMP_COLUMNS
 
 #: the type lists of the suites as Great Expectations' Spark engine names them
 SPARK_TYPES = {
@@ -98,44 +98,11 @@ def validate_spark_table(spark, lake, ctx, suite, params, run_id, checked_at, gx
 def _check_view(spark, lake, tc: _Context, resolved, staging: str, raw: str | None):
     """The Spark view the checks see: staging, the raw text (``X__raw``) of the columns the
     checks name, and ``X__in_<parent>`` for each cross-table check (NULL for an orphan)."""
-    table, staging_cols = tc.table, tc.staging_cols
-    view = f"_cemq_view_{table}"
-    raw_needed = sorted(
-        c[: -len("__raw")]
-        for c in tc.suite.referenced_columns()
-        if c.endswith("__raw") and c[: -len("__raw")] in staging_cols
-    )
-    raw_select = [
-        f"NULLIF(trim(CAST(r.{squote(c)} AS STRING)), '') AS {squote(c + '__raw')}"
-        if c in tc.raw_cols
-        else f"CAST(s.{squote(c)} AS STRING) AS {squote(c + '__raw')}"
-        for c in raw_needed
-    ]
-    joins = [f"LEFT JOIN {raw} r ON r._source_row = s._source_row"] if raw_needed and raw else []
-    ref_cols: dict = {}
-    ref_select = []
-    for _check, kwargs in resolved:
-        ref = (kwargs or {}).get("value_set")
-        col = (kwargs or {}).get("column")
-        if not isinstance(ref, Ref) or col not in staging_cols or (col, ref) in ref_cols:
-            continue
-        parent = spark_view(spark, lake, "staging", ref.table)
-        if parent is None:
-            continue
-        alias = f"p{len(ref_cols)}"
-        name = f"{col}__in_{ref.table}"
-        ref_cols[(col, ref)] = name
-        joins.append(
-            f"LEFT JOIN (SELECT DISTINCT CAST({squote(ref.column)} AS STRING) AS k "
-            f"FROM {parent} WHERE {squote(ref.column)} IS NOT NULL) {alias} "
-            f"ON CAST(s.{squote(col)} AS STRING) = {alias}.k"
-        )
-        ref_select.append(f"{alias}.k AS {squote(name)}")
-    keep = [c for c in staging_cols if c not in STAMP_COLUMNS and c != "_source_row"]
-    select = ", ".join(
-        ["s._source_row AS _source_row", *[f"s.{squote(c)}" for c in keep], *raw_select]
-        + ref_select
-    )
+    view = f"_cemq_view_{tc.table}"
+    select, joins, ref_cols = check_view_select(
+        tc, resolved, quote=squote, text="STRING", raw=raw,
+        parent=lambda t: spark_view(spark, lake, "staging", t),
+    )  # fmt: skip
     # cached: Great Expectations computes each metric as a Spark job over this view
     frame = spark.sql(f"SELECT {select} FROM {staging} s {' '.join(joins)}").cache()
     frame.createOrReplaceTempView(view)

@@ -152,26 +152,39 @@ def _check_view(tc: _Context, resolved: list[tuple[Check, dict | None]]) -> tupl
     parent keys are joined in SQL (a column ``X__in_<parent>`` that is NULL for an orphan), so
     Great Expectations checks a not-null column instead of carrying millions of parent ids in an
     expectation's value_set."""
-    wh, table, staging_cols = tc.wh, tc.table, tc.staging_cols
+    wh, table = tc.wh, tc.table
     view = f"_cemq_view_{table}"
+    select, joins, ref_cols = check_view_select(
+        tc, resolved, quote=quote, text="VARCHAR",
+        raw=f"raw.{quote(table)}" if tc.raw_cols else None,
+        parent=lambda t: f"staging.{quote(t)}" if wh.has_table("staging", t) else None,
+    )  # fmt: skip
+    wh.con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} "
+        f"FROM staging.{quote(table)} s {' '.join(joins)}"
+    )
+    return view, ref_cols
+
+
+def check_view_select(tc: _Context, resolved, *, quote, text: str, raw: str | None, parent):
+    """``(select list, joins, {(column, Ref): joined column})`` of the check view, in the SQL
+    dialect of ``quote`` (identifiers) and ``text`` (the text type), for either engine: the
+    staging columns (alias ``s``), the raw text of the ``X__raw`` columns the checks name from
+    the relation ``raw`` (alias ``r``; ``None``: the typed value as text) and, per cross-table
+    check, its parent's keys from ``parent(table)`` (``None``: the parent is absent)."""
+    staging_cols = tc.staging_cols
     raw_needed = sorted(
         c[: -len("__raw")]
         for c in tc.suite.referenced_columns()
         if c.endswith("__raw") and c[: -len("__raw")] in staging_cols
     )
-    raw_select = []
-    for c in raw_needed:
-        if c in tc.raw_cols:
-            raw_select.append(
-                f"NULLIF(trim(CAST(r.{quote(c)} AS VARCHAR)), '') AS {quote(c + '__raw')}"
-            )
-        else:
-            raw_select.append(f"CAST(s.{quote(c)} AS VARCHAR) AS {quote(c + '__raw')}")
-    joins = (
-        [f"LEFT JOIN raw.{quote(table)} r ON r._source_row = s._source_row"]
-        if raw_needed and tc.raw_cols
-        else []
-    )
+    raw_select = [
+        f"NULLIF(trim(CAST(r.{quote(c)} AS {text})), '') AS {quote(c + '__raw')}"
+        if c in tc.raw_cols
+        else f"CAST(s.{quote(c)} AS {text}) AS {quote(c + '__raw')}"
+        for c in raw_needed
+    ]
+    joins = [f"LEFT JOIN {raw} r ON r._source_row = s._source_row"] if raw_needed and raw else []
     ref_cols: dict[tuple[str, Ref], str] = {}
     ref_select = []
     for _check, kwargs in resolved:
@@ -179,26 +192,23 @@ def _check_view(tc: _Context, resolved: list[tuple[Check, dict | None]]) -> tupl
         col = (kwargs or {}).get("column")
         if not isinstance(ref, Ref) or col not in staging_cols or (col, ref) in ref_cols:
             continue
-        if not wh.has_table("staging", ref.table):
+        relation = parent(ref.table)
+        if relation is None:
             continue
         alias = f"p{len(ref_cols)}"
         name = f"{col}__in_{ref.table}"
         ref_cols[(col, ref)] = name
         joins.append(
-            f"LEFT JOIN (SELECT DISTINCT CAST({quote(ref.column)} AS VARCHAR) AS k "
-            f"FROM staging.{quote(ref.table)} WHERE {quote(ref.column)} IS NOT NULL) {alias} "
-            f"ON CAST(s.{quote(col)} AS VARCHAR) = {alias}.k"
+            f"LEFT JOIN (SELECT DISTINCT CAST({quote(ref.column)} AS {text}) AS k "
+            f"FROM {relation} WHERE {quote(ref.column)} IS NOT NULL) {alias} "
+            f"ON CAST(s.{quote(col)} AS {text}) = {alias}.k"
         )
         ref_select.append(f"{alias}.k AS {quote(name)}")
     keep = [c for c in staging_cols if c not in STAMP_COLUMNS and c != "_source_row"]
     select = ", ".join(
         ["s._source_row AS _source_row", *[f"s.{quote(c)}" for c in keep], *raw_select] + ref_select
     )
-    wh.con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} "
-        f"FROM staging.{quote(table)} s {' '.join(joins)}"
-    )
-    return view, ref_cols
+    return select, joins, ref_cols
 
 
 def _applicable(
