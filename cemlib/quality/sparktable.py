@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 from cemlib.errors import InputError
-from cemlib.quality.context import gx
 from cemlib.quality.results import result_row, result_rows
 from cemlib.quality.sparksql import sliteral, spark_failure_predicate, squote
 from cemlib.quality.suites import BOOL_TYPES, DATETIME_TYPES, NUMBER_TYPES, Ref
@@ -20,6 +19,7 @@ from cemlib.quality.table import (
     _extra_columns,
     check_view_select,
     gx_parts,
+    validate_frame,
 )
 
 #: the type lists of the suites as Great Expectations' Spark engine names them
@@ -129,24 +129,16 @@ def run_gx_spark(spark, ctx, name, view, view_cols, part, as_of_end, sample):
     if sample:  # reproducible, but not the DuckDB engine's sample (another hash)
         query += f" ORDER BY xxhash64(_source_row) LIMIT {int(sample)}"
     frame = spark.sql(query)
-    suite_gx = gx.ExpectationSuite(name=name)
-    for index, (gx_check, (check, kwargs)) in part:
-        gx_kwargs = dict(kwargs) if gx_check is check else dict(gx_check.kwargs)
-        if "type_list" in gx_kwargs:
-            gx_kwargs["type_list"] = SPARK_TYPES.get(
-                tuple(gx_kwargs["type_list"]), list(gx_kwargs["type_list"])
-            )
-        suite_gx.add_expectation(gx_check.to_gx(gx_kwargs, index, as_of_end))
-    suite_gx = ctx.suites.add(suite_gx)
-    batch = (
-        ctx.data_sources.add_spark(name)
-        .add_dataframe_asset(name.split(".")[0])
-        .add_batch_definition_whole_dataframe("run")
-    )
-    vd = ctx.validation_definitions.add(
-        gx.ValidationDefinition(name=name, data=batch, suite=suite_gx)
-    )
-    return vd.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+    return validate_frame(ctx, name, part, as_of_end, frame, ctx.data_sources.add_spark,
+                          _spark_types)  # fmt: skip
+
+
+def _spark_types(gx_kwargs: dict) -> dict:
+    """An expectation's keyword arguments with a ``type_list`` in Spark's type names."""
+    if "type_list" in gx_kwargs:
+        types = gx_kwargs["type_list"]
+        gx_kwargs["type_list"] = SPARK_TYPES.get(tuple(types), list(types))
+    return gx_kwargs
 
 
 def _spark_flags(spark, tc: _Context, view: str, applicable, ref_cols):

@@ -286,13 +286,22 @@ def run_gx(ctx, name, con, view, view_cols, part, as_of_end, sample):
     for c in frame.columns:  # GE's vectorized range checks need nanosecond timestamps
         if pd.api.types.is_datetime64_dtype(frame[c]) and frame[c].dtype != "datetime64[ns]":
             frame[c] = frame[c].astype("datetime64[ns]")
+    return validate_frame(ctx, name, part, as_of_end, frame, ctx.data_sources.add_pandas)
+
+
+def validate_frame(ctx, name, part, as_of_end, frame, add_source, adapt=None):
+    """Great Expectations' validation of the expectations of ``part`` on ``frame`` through the
+    data source ``add_source(name)`` makes (pandas or Spark); ``adapt`` rewrites an
+    expectation's keyword arguments for that source (Spark's type names)."""
     suite_gx = gx.ExpectationSuite(name=name)
     for index, (gx_check, (check, kwargs)) in part:
         gx_kwargs = dict(kwargs) if gx_check is check else dict(gx_check.kwargs)
+        if adapt is not None:
+            gx_kwargs = adapt(gx_kwargs)
         suite_gx.add_expectation(gx_check.to_gx(gx_kwargs, index, as_of_end))
     suite_gx = ctx.suites.add(suite_gx)
     batch = (
-        ctx.data_sources.add_pandas(name)
+        add_source(name)
         .add_dataframe_asset(name.split(".")[0])
         .add_batch_definition_whole_dataframe("run")
     )
