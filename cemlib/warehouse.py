@@ -82,8 +82,13 @@ class Warehouse:
     notebook does not hold the file lock longer than a cell.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_WAREHOUSE, *, read_only: bool = False):
+    def __init__(
+        self, path: str | Path = DEFAULT_WAREHOUSE, *, read_only: bool = False, create: bool = True
+    ):
         self.path = Path(path)
+        #: False: a missing file is an :class:`InputError` instead of a new, empty warehouse
+        #: (every stage after collect opens it so: a mistyped path leaves no empty file behind)
+        self.create = create
         #: the file opened: ``path``, or the working copy of the ``cem run`` holding it
         self.file = working_file(self.path)
         self.read_only = read_only
@@ -94,6 +99,12 @@ class Warehouse:
     def con(self) -> duckdb.DuckDBPyConnection:
         """The DuckDB connection, opened on first use (the schemas created unless read-only)."""
         if self._con is None:
+            if not self.file.exists() and (self.read_only or not self.create):
+                raise InputError(
+                    "no warehouse at this path: the collect stage (cem collect, 00_collect.ipynb) "
+                    "creates it; check the path, $CEM_HOME or the run config",
+                    source=str(self.path),
+                )
             if not self.read_only:
                 self.file.parent.mkdir(parents=True, exist_ok=True)
             try:

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """``cem collect``: load a source into the warehouse and print what was loaded."""
     from cemlib.cli.checks import as_of_date, positive, warehouse_file
     from cemlib.collect import collect
+    from cemlib.collect.stage import unread_dates
     from cemlib.config import warehouse_path
     from cemlib.lock import warehouse_lock
 
@@ -80,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     norm = result.normalization
     unparsed = norm.groupby("table")["n_unparsed"].sum() if len(norm) else pd.Series(dtype=int)
     table.insert(6, "n_unparsed", table["table"].map(unparsed).fillna(0).astype(int))
+    unread = {w.split(".", 1)[0] for w in unread_dates(norm)}  # "ok" would hide a wrong format
+    table.loc[table["table"].isin(unread), "status"] = "dates unread (note)"
     print(table.to_string(index=False))
     print(
         "(dates_from/dates_to: 1st-99th percentile of the table's dates; n_unparsed: values NA in staging)"

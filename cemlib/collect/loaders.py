@@ -89,6 +89,7 @@ def load_mapping(
     mapping = dict(mapping)
     files = mapping.pop("files", None) or {}
     columns: dict[str, dict[str, str]] = {}
+    wrong: list[tuple[str, dict[str, str]]] = []  # every table's target typos, in one message
     for table, renames in mapping.items():
         if table not in TABLES:
             raise InputError(
@@ -102,13 +103,17 @@ def load_mapping(
         columns[table] = {str(k): str(v) for k, v in renames.items()}
         unknown = {k: v for k, v in columns[table].items() if v not in TABLES[table].columns}
         if unknown:  # a typo in a target would load the column under a name nothing reads
-            shown = ", ".join(f"{k!r} -> {v!r}" for k, v in unknown.items())
-            raise InputError(
-                f"table {table!r}: {shown}: not a column of {table}; its columns: "
-                f"{', '.join(TABLES[table].columns)}",
-                source=source,
-                column=next(iter(unknown.values())),
-            )
+            wrong.append((table, unknown))
+    if wrong:
+        raise InputError(
+            "; ".join(
+                f"table {table!r}: {', '.join(f'{k!r} -> {v!r}' for k, v in unknown.items())}: "
+                f"not a column of {table}; its columns: {', '.join(TABLES[table].columns)}"
+                for table, unknown in wrong
+            ),
+            source=source,
+            column=next(iter(wrong[0][1].values())),
+        )
     for table in files:
         if table not in TABLES:
             raise InputError(f"unknown table {table!r} under 'files'", source=source)

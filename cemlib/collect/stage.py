@@ -194,7 +194,7 @@ def collect(
         normalization=_normalization_frame(stats),
         missing_tables=plan.missing,
         truth=plan.truth_counts,
-        warnings=_warnings(table_rows, plan.missing),
+        warnings=_warnings(table_rows, plan.missing, _normalization_frame(stats)),
         warehouse=wh_path,
     )
 
@@ -329,13 +329,36 @@ def _publish(wh: Warehouse, written, missing, synthetic: bool, stamp: dict) -> N
                 wh.drop_table("truth", name)
 
 
-def _warnings(table_rows: list[dict], missing: list[str]) -> list[str]:
+def _warnings(
+    table_rows: list[dict], missing: list[str], normalization: pd.DataFrame | None = None
+) -> list[str]:
     warnings = [
         f"{r['table']}: header only, loaded as 0 rows" for r in table_rows if r["status"] != "ok"
     ]
     if missing:
         warnings.append("tables not in the source (optional): " + ", ".join(missing))
-    return warnings
+    return warnings + unread_dates(normalization)
+
+
+#: a date column with at least this share of values no date was read from is named in the
+#: warnings: a few typos are row defects (01 quarantines them), a share like this is a format
+UNREAD_DATES_SHARE = 0.01
+
+
+def unread_dates(normalization: pd.DataFrame | None) -> list[str]:
+    """One warning per date column where ``UNREAD_DATES_SHARE`` or more of the values were no
+    date: the rows keep an empty date in staging, and the quality stage quarantines those
+    whose date is required, so a wrong format would quietly cost a share of the table."""
+    if normalization is None or not len(normalization):
+        return []
+    n = normalization[normalization["kind"].isin(["date", "timestamp"])]
+    n = n[(n["n_unparsed"] > 0) & (n["n_unparsed"] >= UNREAD_DATES_SHARE * n["n_values"])]
+    return [
+        f"{r.table}.{r.column}: {int(r.n_unparsed):,} of {int(r.n_values):,} values "
+        f"({r.n_unparsed / r.n_values:.1%}) are no date; they are empty in staging: check the "
+        "column's date format (docs: own data)"
+        for r in n.itertuples()
+    ]
 
 
 def _normalization_frame(stats: dict[tuple, dict]) -> pd.DataFrame:

@@ -53,7 +53,7 @@ def open_store(
         return Lake(lake, spark_master=spark_master)
     if engine != "duckdb":
         raise ValueError(f"engine must be duckdb or spark, got {engine!r}")
-    return Warehouse(warehouse)
+    return Warehouse(warehouse, create=False)
 
 
 def lake_of(engine: str, lake: str | Path | None, spark_master: str = "local[*]"):

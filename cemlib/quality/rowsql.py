@@ -4,7 +4,8 @@ Great Expectations reports how many rows fail each expectation; to route the fai
 themselves to quarantine at warehouse scale, each row-level expectation is also compiled to a
 SQL predicate that is true for a failing row, with Great Expectations' semantics (missing values
 are not judged except by ``not_be_null``; ``be_unique`` fails every copy of a repeated value
-unless the suite says ``keep: first``). Tests check that both give the same counts.
+unless the suite says ``keep: first`` or ``keep: identical``). Tests check that both give the
+same counts (``keep`` aside: Great Expectations counts every copy).
 """
 
 from __future__ import annotations
@@ -43,16 +44,20 @@ def failure_predicate(
     *,
     order_by: str = "_source_row",
     relation: str | None = None,
+    row_columns: list[str] | None = None,
 ) -> str:
     """SQL boolean expression, true where the row fails ``check`` (row-level checks only).
 
     ``relation`` is the table holding the checked column, used by uniqueness to find the
-    repeated values with a hash aggregate instead of a window over the whole table.
+    repeated values with a hash aggregate instead of a window over the whole table;
+    ``row_columns`` are the columns that make two copies identical (``keep: identical``).
     """
     col = quote(kwargs["column"])
     t = check.type
     if t == "expect_column_values_to_not_be_null":
         pred = f"{col} IS NULL"
+    elif t == "expect_column_values_to_be_unique" and check.keep == "identical":
+        pred = keep_identical(col, [quote(c) for c in row_columns or []], quote(order_by), "*")
     elif t == "expect_column_values_to_be_unique":
         if check.keep == "first":
             pred = (
@@ -98,6 +103,23 @@ def failure_predicate(
     if check.when_not_null:
         pred = f"{quote(check.when_not_null)} IS NOT NULL AND ({pred})"
     return f"coalesce(({pred}), FALSE)"
+
+
+def row_columns(columns: list[str]) -> list[str]:
+    """The columns two copies of a row are compared on: the data, not the stamps or
+    ``_source_row`` (names starting with ``_``)."""
+    return [c for c in columns if not str(c).startswith("_")]
+
+
+def keep_identical(col: str, row_columns: list[str], order_by: str, star: str) -> str:
+    """``keep: identical`` in SQL (DuckDB and Spark alike, identifiers quoted by the caller):
+    every copy fails where the copies of a value differ in some column, and all but the first
+    where they are identical (a row sent twice)."""
+    same = f"PARTITION BY {', '.join([col, *row_columns])}"
+    return (
+        f"{col} IS NOT NULL AND (count({star}) OVER ({same}) < count({star}) OVER (PARTITION BY "
+        f"{col}) OR row_number() OVER ({same} ORDER BY {order_by}) > 1)"
+    )
 
 
 def _cast_like(value: Any) -> str:

@@ -1,7 +1,7 @@
 """The row-level checks of :mod:`cemlib.quality.rowsql` in Spark SQL, for ``engine: spark``.
 
 Same semantics as the DuckDB predicates (missing values are judged only by ``not_be_null``;
-``be_unique`` fails every copy of a repeated value unless ``keep: first``); what differs is the
+``be_unique`` fails every copy of a repeated value unless ``keep: first`` or ``identical``); what differs is the
 dialect: backquoted names, ``RLIKE``, string literals with backslashes escaped, windows instead
 of ``IN (subquery)`` in a select list, and a parent-key check reading the column the check
 view joined (``<column>__in_<parent>``, NULL for an orphan).
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cemlib.quality.rowsql import keep_identical
 from cemlib.quality.rowsql import literal as duckdb_literal
 from cemlib.quality.suites import Check, Ref
 
@@ -27,13 +28,19 @@ def sliteral(value: Any) -> str:
     return duckdb_literal(value)
 
 
-def spark_failure_predicate(check: Check, kwargs: dict[str, Any], ref_column: str | None) -> str:
+def spark_failure_predicate(
+    check: Check, kwargs: dict[str, Any], ref_column: str | None,
+    row_columns: list[str] | None = None,
+) -> str:  # fmt: skip
     """Spark SQL boolean expression, true where the row fails ``check`` (row-level only);
-    ``ref_column``: the joined parent-key column of a cross-table check."""
+    ``ref_column``: the joined parent-key column of a cross-table check; ``row_columns``: the
+    columns that make two copies identical (``keep: identical``)."""
     col = squote(kwargs["column"])
     t = check.type
     if t == "expect_column_values_to_not_be_null":
         pred = f"{col} IS NULL"
+    elif t == "expect_column_values_to_be_unique" and check.keep == "identical":
+        pred = keep_identical(col, [squote(c) for c in row_columns or []], "`_source_row`", "1")
     elif t == "expect_column_values_to_be_unique":
         if check.keep == "first":
             pred = (

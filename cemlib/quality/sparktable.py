@@ -9,6 +9,7 @@ import time
 
 from cemlib.errors import InputError
 from cemlib.quality.results import result_row, result_rows
+from cemlib.quality.rowsql import row_columns
 from cemlib.quality.sparksql import sliteral, spark_failure_predicate, squote
 from cemlib.quality.suites import BOOL_TYPES, DATETIME_TYPES, NUMBER_TYPES, Ref
 from cemlib.quality.table import (
@@ -152,8 +153,10 @@ def _spark_flags(spark, tc: _Context, view: str, applicable, ref_cols):
         ref = kw.get("value_set")
         return ref_cols.get((ch.column, ref)) if isinstance(ref, Ref) else None
 
+    same = row_columns(tc.staging_cols)
     flag_exprs = [
-        f"{spark_failure_predicate(ch, kw, ref_of(ch, kw))} AS f{i}" for i, ch, kw in row_checks
+        f"{spark_failure_predicate(ch, kw, ref_of(ch, kw), same)} AS f{i}"
+        for i, ch, kw in row_checks
     ]
     any_flag = " OR ".join(f"f{i}" for i, _, _ in row_checks) or "FALSE"
     all_flags = spark.sql(

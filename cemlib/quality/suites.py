@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,8 @@ class Check:
     severity: str
     reason: str
     when_not_null: str | None = None
-    keep: str | None = None  # for uniqueness: "first" keeps the first copy clean
+    keep: str | None = None  # uniqueness: "first" keeps the first copy clean, "identical" the
+    # first of copies identical in every column (copies that differ are all held back)
     until_as_of: bool = False  # judge only rows dated on or before as_of (freshness)
 
     @property
@@ -268,7 +270,7 @@ def load_suite(path: str | Path) -> Suite:
                 severity=severity,
                 reason=str(entry["reason"]),
                 when_not_null=entry.get("when_not_null"),
-                keep=entry.get("keep"),
+                keep=_keep(entry, where),
                 until_as_of=bool(entry.get("until_as_of", False)),
             )
         )
@@ -292,3 +294,19 @@ def load_suites(directory: str | Path | None = None) -> dict[str, Suite]:
         suite = load_suite(f)
         suites[suite.table] = suite
     return suites
+
+
+KEEP = ("first", "identical")
+
+
+def _keep(entry: Mapping[str, Any], where: str) -> str | None:
+    keep = entry.get("keep")
+    if keep is not None and (
+        keep not in KEEP or entry["type"] != "expect_column_values_to_be_unique"
+    ):
+        raise InputError(
+            f"{entry['type']}: 'keep: {keep}' is not an option (for "
+            f"expect_column_values_to_be_unique: {' or '.join(KEEP)})",
+            source=where,
+        )
+    return keep

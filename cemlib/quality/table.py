@@ -18,7 +18,7 @@ import pandas as pd
 from cemlib.errors import InputError
 from cemlib.quality.context import gx
 from cemlib.quality.results import result_row, result_rows
-from cemlib.quality.rowsql import failure_predicate, quote
+from cemlib.quality.rowsql import failure_predicate, quote, row_columns
 from cemlib.quality.suites import Check, Ref, RunParams, Suite
 from cemlib.warehouse import STAMP_COLUMNS, Warehouse
 
@@ -321,9 +321,12 @@ def _sql_flags(tc: _Context, view: str, applicable) -> tuple[str, dict[int, int]
     all_flags = f"_cemq_allflags_{table}"
     crit = [(i, ch) for i, ch, _ in row_checks if ch.severity == "critical"]
     rel = f"staging.{quote(table)}"
+    same = row_columns(tc.staging_cols)
     flag_exprs = [
-        f"{failure_predicate(ch, kw, relation=rel if kw.get('column') in tc.staging_cols else None)}"
-        f" AS f{i}"
+        failure_predicate(
+            ch, kw, relation=rel if kw.get("column") in tc.staging_cols else None, row_columns=same
+        )
+        + f" AS f{i}"
         for i, ch, kw in row_checks
     ]
     # only rows failing some row-level check are materialized (a few % of the table)

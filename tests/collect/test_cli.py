@@ -38,3 +38,20 @@ def test_cem_collect_bad_input_exits_2_with_a_clear_message(russian_export, tmp_
     assert code == 2
     assert "order_lines.csv" in err and "'quantity'" in err
     assert "Traceback" not in err
+
+
+def test_cem_collect_names_a_date_column_it_could_not_read(russian_export, tmp_path, capsys):
+    # a third of the order dates in no readable format: "ok" would hide a wrong date format
+    orders = "order_id;ordered_at;email\nO1;01.07.2024 10:00;a@b.ru\nO2;2024/13/45;c@d.ru\nO3;02.07.2024;\n"
+    write(russian_export / "online_orders.csv", orders)
+    write(russian_export / "order_lines.csv", "line_id;order_id;sku;quantity;price\nL1;O1;S1;1;5\n")
+    mapping = write(tmp_path / "m.yaml", "crm_contacts:\n  ФИО: full_name\n  Телефон: phone\n")
+    code = main(["collect", "--source", str(russian_export), "--warehouse", str(tmp_path / "w.duckdb"),
+                 "--mapping", str(mapping), "--quiet"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "note: online_orders.ordered_at: 1 of 3 values (33.3%) are no date" in out
+    line = next(ln for ln in out.splitlines() if ln.lstrip().startswith("online_orders"))
+    assert line.rstrip().endswith("dates unread (note)")
+    line = next(ln for ln in out.splitlines() if ln.lstrip().startswith("order_lines"))
+    assert line.rstrip().endswith("ok")

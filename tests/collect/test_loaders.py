@@ -178,6 +178,9 @@ def test_a_mapping_target_that_is_no_column_of_its_table_is_refused():
     msg = str(err.value)
     assert "table 'crm_contacts': 'ФИО' -> 'fullname': not a column of crm_contacts" in msg
     assert "full_name" in msg and err.value.column == "fullname"
+    # every table's typo in the one message, not one per run
+    assert "table 'online_orders': 'Дата заказа' -> 'ordred_at': not a column" in msg
+    assert "\n" not in msg
     typo["crm_contacts"]["ФИО"] = "full_name"
     with pytest.raises(InputError, match="'Дата заказа' -> 'ordred_at': not a column"):
         load_mapping(typo)

@@ -155,3 +155,28 @@ def test_header_only_optional_source_is_a_warning_not_a_stop(wh, tmp_path, table
     assert any("support_tickets" in w and "the table is empty" in w for w in report.warnings)
     assert wh.read_table("clean", "support_tickets").empty
     assert len(wh.read_table("clean", "order_lines")) > 0
+
+
+def test_a_row_sent_twice_is_kept_once_and_differing_copies_are_all_held_back(
+    wh, tmp_path, tables, sources, base_defects
+):
+    # keep: identical (online_orders.order_id): o1 sent again byte for byte (row 8) keeps row 0
+    # clean; o4 sent again with another e-mail (row 9) holds back both copies (rows 3 and 9)
+    orders = tables["online_orders"]
+    again = orders.iloc[[0, 3]].copy()
+    again.iloc[1, again.columns.get_loc("email")] = "other@mail.ru"
+    tables["online_orders"] = pd.concat([orders, again], ignore_index=True)
+    report = _stage(wh, sources(tmp_path / "src", tables))
+    q = wh.read_table("quarantine", "online_orders").set_index("_source_row")
+    dup = q[q["reason"].str.contains("duplicated order id")]
+    assert sorted(dup.index) == [3, 8, 9]
+    held = {
+        (t, int(r)) for t in report.outcomes for r in wh.read_table("quarantine", t)["_source_row"]
+    }
+    assert held == base_defects | {("online_orders", r) for r in (3, 8, 9)}  # nothing else
+    assert wh.read_table("clean", "online_orders")["order_id"].value_counts()["o1"] == 1
+    r = report.results.set_index("expectation")
+    row = r.loc[
+        [e for e in r.index if e.startswith("expect_column_values_to_be_unique(order_id")][0]
+    ]
+    assert int(row["unexpected_count"]) == 4 and int(row["sql_unexpected_count"]) == 3

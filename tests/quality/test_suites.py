@@ -69,3 +69,19 @@ def test_bad_suite_file_is_a_clear_error(tmp_path: Path):
     )
     with pytest.raises(InputError, match="reason"):
         load_suite(bad)
+
+
+def test_keep_is_an_option_of_uniqueness_only(tmp_path):
+    suite = tmp_path / "online_orders.yaml"
+    entry = (
+        "table: online_orders\nexpectations:\n  - type: {type}\n    kwargs: {{column: order_id}}\n"
+        "    keep: {keep}\n    severity: critical\n    reason: r\n"
+    )
+    suite.write_text(entry.format(type="expect_column_values_to_be_unique", keep="identical"))
+    assert load_suite(suite).checks[0].keep == "identical"
+    suite.write_text(entry.format(type="expect_column_values_to_be_unique", keep="last"))
+    with pytest.raises(InputError, match="'keep: last' is not an option"):
+        load_suite(suite)
+    suite.write_text(entry.format(type="expect_column_values_to_not_be_null", keep="first"))
+    with pytest.raises(InputError, match="first or identical"):
+        load_suite(suite)

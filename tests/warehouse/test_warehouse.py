@@ -74,3 +74,22 @@ def test_a_warehouse_another_process_holds_is_one_line_naming_it(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_stage_on_a_mistyped_path_leaves_no_empty_warehouse(tmp_path):
+    """Stages after collect open with ``create=False``: a missing file is one InputError line and
+    no empty DuckDB file (nor its folder) appears at the mistyped path."""
+    from cemlib.engine.lake import open_store
+    from cemlib.errors import InputError
+
+    typo = tmp_path / "dta" / "cem.duckdb"
+    with pytest.raises(InputError, match="no warehouse at this path") as err:
+        _ = Warehouse(typo, create=False).con
+    assert str(typo) in str(err.value)
+    with pytest.raises(InputError, match="collect stage"):
+        _ = open_store("duckdb", typo).con
+    with pytest.raises(InputError):
+        _ = Warehouse(typo, read_only=True).con
+    assert not typo.exists() and not typo.parent.exists()
+    Warehouse(typo).con.execute("SELECT 1")  # collect's default still creates it
+    assert typo.is_file()
