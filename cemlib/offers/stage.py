@@ -322,23 +322,25 @@ def run_stage(
     model = NextOfferModel(**params).fit(
         tx, as_of, events=events, items=items, customer_features=churn
     )
-    recs = model.recommend()
     customers = model.tx_["customer_id"].unique()
     truth = _future_truth(wh, as_of, horizon_days, key, granularity)
+    # the candidate recall is counted on the candidates scoring builds (no second pass)
+    recs = model.recommend(recall_of=truth, recall_customers=customers)
     if truth is not None:
         evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
         metrics = metric_table(recs, truth, model.tx_, customers, k)
-        recall = model.candidate_recall(truth, customers=customers)
+        recall = model.scored_recall_
     else:
         back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
         bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
-        bt_recs = bt.recommend(explain=False)
         window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
+        bt_customers = bt.tx_["customer_id"].unique()
+        bt_recs = bt.recommend(explain=False, recall_of=window, recall_customers=bt_customers)
         evaluation = (
             f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
         )
-        metrics = metric_table(bt_recs, window, bt.tx_, bt.tx_["customer_id"].unique(), k)
-        recall = bt.candidate_recall(window, customers=bt.tx_["customer_id"].unique())
+        metrics = metric_table(bt_recs, window, bt.tx_, bt_customers, k)
+        recall = bt.scored_recall_
     consent = profile_consent_table(wh, key=key)
     sent, summary = assign_channels(recs, consent)
     names = (
