@@ -208,17 +208,18 @@ _STAGE_INPUTS: dict[str, tuple[str, ...]] = {
 #: Measured peaks of each stage's kernel, ``(input rows, GiB)``, all from
 #: ``benchmarks/pipeline_scale.py`` (``--calibrate a.json b.json c.json`` prints this table):
 #: 20,000 people (2026-12-04, ``b1265b9``), 200,000 people (2026-12-05 on a quiet machine,
-#: ``a78695a``) and, for stages 00-03, the only whole run at 1,000,000 people (an earlier
-#: session, code before issue 14; its rows taken as 5x the 200,000-person rows, the synthetic
-#: world's rows grow with the people: 10.0x from 20,000 to 200,000). Replace the million points
-#: with a newer run's ``--json`` when there is one.
+#: ``a78695a``) and 1,000,000 people: collect, quality and monitor from the lead's run of
+#: 2026-12-05 (03:14-04:25 UTC; its identity stage hit the cell timeout at 9.98 GiB, a lower
+#: bound), identity and churn from an earlier session's complete run (code before issue 14).
+#: Million-person row counts are taken as 5x the 200,000-person ones (the synthetic world's
+#: rows grow with the people: 10.0x from 20,000 to 200,000).
 _MEASURED: dict[str, tuple[tuple[int, float], ...]] = {
-    "00_collect": ((20_000, 0.60), (200_000, 1.99), (1_000_000, 7.53)),
-    "01_quality": ((702_597, 0.92), (7_022_353, 2.56), (35_111_765, 8.71)),
+    "00_collect": ((20_000, 0.60), (200_000, 1.99), (1_000_000, 8.16)),
+    "01_quality": ((702_597, 0.92), (7_022_353, 2.56), (35_111_765, 8.68)),
     "02_profiles": ((416_032, 0.70), (4_167_536, 2.81), (20_837_680, 10.83)),
     "03_churn": ((276_195, 0.79), (2_750_698, 3.07), (13_753_490, 9.26)),
     "04_next_offer": ((543_728, 1.44), (5_438_509, 2.46)),
-    "05_monitor": ((702_597, 0.37), (7_022_353, 0.71)),
+    "05_monitor": ((702_597, 0.37), (7_022_353, 0.71), (35_111_765, 0.92)),
 }
 
 
