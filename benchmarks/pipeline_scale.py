@@ -343,26 +343,26 @@ def print_table(result: dict) -> None:
 
 
 def calibrate(paths: list[str]) -> None:
-    """The per-stage costs of ``cemlib.budget.COSTS`` from two or more runs' JSON."""
+    """The measured points of ``cemlib.budget._MEASURED`` from two or more runs' JSON (e.g.
+    20,000, 200,000 and 1,000,000 people), and what the estimate through them says."""
     from cemlib.budget import COSTS, GIB
     from cemlib.budget import calibrate as fit
 
     runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
-    for name, cost in COSTS.items():
-        points = [
-            (s["input_rows"], s["kernel_peak_gib"] * GIB)
+    for name in COSTS:
+        points = sorted(
+            (s["input_rows"], s["kernel_peak_gib"])
             for run in runs
             for s in run["stages"]
             if s["name"] == name and s.get("input_rows") and s.get("kernel_peak_gib")
-        ]
+        )
         if len({r for r, _ in points}) < 2:
             print(f"# {name}: measured at fewer than two sizes")
             continue
-        c = fit(points, cost.inputs)
-        print(
-            f'    "{name}": StageCost({cost.inputs!r}, {c.fixed / GIB:.2f} * GIB, '
-            f"{c.bytes_per_row:.0f}.0),  # {c.measured}"
-        )
+        c = fit([(r, g * GIB) for r, g in points], COSTS[name].inputs)
+        pts = ", ".join(f"({r:_}, {g:.2f})" for r, g in points)
+        check = "; ".join(f"{r:,}: {c.estimate(r) / GIB:.2f}" for r, _ in points)
+        print(f'    "{name}": ({pts}),  # estimate GiB at {check}')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,13 +76,15 @@ def repurchase_cycle(tx: pd.DataFrame, k: int = 10, customers=None) -> pd.DataFr
     custs = _customers(tx, customers)
     sub = tx[tx["customer_id"].isin(custs)]
     days = (sub["ts"].dt.normalize() - pd.Timestamp("1970-01-01")).dt.days
+    # "now" is the history's last day, whichever customers are ranked
+    last_day = tx["ts"].max() if len(tx) else None
     g = (
         sub.assign(d=days)
         .groupby(["customer_id", "item_id"])
         .agg(n_b=("basket_id", "nunique"), first=("d", "min"), last=("d", "max"))
         .reset_index()
     )
-    T = int(days.max()) if len(days) else 0
+    T = (pd.Timestamp(last_day).normalize() - pd.Timestamp("1970-01-01")).days if len(days) else 0
     gap = (g["last"] - g["first"]) / (g["n_b"] - 1).where(g["n_b"] > 1)
     since = T - g["last"]
     cyclic = gap.notna() & (gap > 0) & (since <= 2 * gap)

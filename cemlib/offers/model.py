@@ -289,12 +289,17 @@ class NextOfferModel:
         customers=None,
         k: int | None = None,
         explain: bool = True,
+        recall_of: pd.DataFrame | None = None,
+        recall_customers=None,
     ) -> pd.DataFrame:
         """Top-``k`` offers ``customer_id, rank, item_id, score, reasons`` per customer.
 
         Without ``transactions`` it scores the history given to ``fit`` at its ``as_of``; with
         them (e.g. one more month of history) it scores that history at ``as_of``. Every
         customer with history gets ``k`` offers (popular items fill short candidate lists).
+        ``recall_of`` (bought ``customer_id, item_id`` pairs): ``scored_recall_`` is then
+        :meth:`candidate_recall` ``(recall_of, recall_customers)`` counted on the candidates
+        scored here (the same figure when every customer is scored, without a second pass).
         """
         self._check_fitted()
         t0 = time.perf_counter()
@@ -306,12 +311,15 @@ class NextOfferModel:
                 at = as_of if as_of is not None else self.as_of_
                 self._load(transactions, at, events, items, customer_features)
         snap, hist, pop = self._scoring_snapshot(customers, k)
+        recall = None
+        if recall_of is not None:
+            recall = scoring.RecallCounter(self, recall_of, recall_customers)
         out = []
         # scoring is row-parallel (no spinning on tiny data): both cores pay off on large chunks
         threads = max(self.num_threads_, 2 if len(hist) >= 5_000 else 1)
         pool: dict[str, str] = {}  # one string object per distinct reason text
         for part in self._chunks(hist, "scoring"):
-            top = self._top_of_chunk(snap, part, pop, k, threads)
+            top = self._top_of_chunk(snap, part, pop, k, threads, recall)
             if explain:
                 self._explain(top, threads)
             else:
@@ -327,6 +335,7 @@ class NextOfferModel:
                 out.append(scoring.decoded(empty, self.enc_, pool))
             result = pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
             del out, pool
+        self.scored_recall_ = recall.value if recall is not None else None
         self.score_seconds_ = time.perf_counter() - t0
         return result
 
@@ -344,9 +353,12 @@ class NextOfferModel:
             pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {k}")
         return snap, hist, pop["i"].to_numpy()
 
-    def _top_of_chunk(self, snap, part: np.ndarray, pop: np.ndarray, k: int, threads: int):
-        """Scored candidates of one chunk of customers, the top ``k`` each (popular filled)."""
+    def _top_of_chunk(self, snap, part: np.ndarray, pop: np.ndarray, k: int, threads: int, recall):
+        """Scored candidates of one chunk of customers, the top ``k`` each (popular filled);
+        ``recall`` (a :class:`~cemlib.offers.scoring.RecallCounter` or None) counts them."""
         frame = self._frame(snap, part, "scoring candidates")
+        if recall is not None:
+            recall.add(part, frame["c"].to_numpy(), frame["i"].to_numpy())
         with self._phase("predict"):
             X = frame[self.feature_names_].to_numpy(np.float32)
             forest = getattr(self, "forest_", None)

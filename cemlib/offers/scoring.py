@@ -118,34 +118,57 @@ def segment_names(model, codes: pd.Series) -> pd.Series:
     )
 
 
+class RecallCounter:
+    """The bought (customer, item) pairs of ``truth`` found among candidates, counted chunk by
+    chunk on integer codes (:meth:`add` each chunk's candidate pairs; :attr:`value` the share).
+
+    Scoring counts them on the candidates it builds anyway (``recommend(recall_of=...)``), so
+    the stage needs no second snapshot and candidate pass for its candidate recall."""
+
+    def __init__(self, model, truth: pd.DataFrame, customers=None):
+        truth = truth[["customer_id", "item_id"]].drop_duplicates()
+        if customers is not None:
+            truth = truth[truth["customer_id"].isin(pd.Index(customers))]
+        self.n_truth = len(truth)
+        self.width = len(model.enc_.items) + 1
+        tc = model.enc_.customers.get_indexer(pd.Index(truth["customer_id"]))
+        ti = model.enc_.items.get_indexer(pd.Index(truth["item_id"]))
+        known = (tc >= 0) & (ti >= 0)
+        self.tc = tc[known]
+        self.key = self.tc.astype(np.int64) * self.width + ti[known]
+        self.found = 0
+
+    def add(self, part: np.ndarray, c: np.ndarray, i: np.ndarray) -> None:
+        """Count the truth pairs of the customers ``part`` among candidate pairs ``(c, i)``."""
+        mine = np.isin(self.tc, part)
+        if mine.any():
+            pairs = c.astype(np.int64) * self.width + i.astype(np.int64)
+            self.found += int(np.isin(self.key[mine], pairs).sum())
+
+    @property
+    def value(self) -> float:
+        """Share of the truth pairs found (NaN without truth)."""
+        return self.found / self.n_truth if self.n_truth else float("nan")
+
+
 def candidate_recall_of(model, truth: pd.DataFrame, customers=None, as_of=None):
     """:func:`~cemlib.offers.metrics.candidate_recall` of ``model.candidate_frame()`` without
     building it: the candidate pairs come chunk by chunk as integer codes, without features
     (the frame of every customer's candidates with their features was the stage's peak)."""
     model._check_fitted()
-    truth = truth[["customer_id", "item_id"]].drop_duplicates()
-    if customers is not None:
-        truth = truth[truth["customer_id"].isin(pd.Index(customers))]
-    if truth.empty:
+    counter = RecallCounter(model, truth, customers)
+    if not counter.n_truth:
         return float("nan")
-    width = len(model.enc_.items) + 1
-    tc = model.enc_.customers.get_indexer(pd.Index(truth["customer_id"]))
-    ti = model.enc_.items.get_indexer(pd.Index(truth["item_id"]))
-    known = (tc >= 0) & (ti >= 0)
-    tc, key = tc[known], tc[known].astype(np.int64) * width + ti[known]
     T = day_number(as_of if as_of is not None else model.as_of_)
     snap = Snapshot(model.store_, T, horizon=model.horizon_days, windows=model.windows)
     cfg = model.candidates or CandidateConfig()
-    found = 0
     try:
         for part in model._chunks(snap.customers_with_history(), "candidate recall"):
-            mine = np.isin(tc, part)
-            if not mine.any():
+            if not np.isin(counter.tc, part).any():
                 continue
             q = model._query_table(snap, part)
             cand = model.store_.sql(f"SELECT c, i FROM {build_candidates(snap, q, cfg)}")
-            pairs = cand["c"].to_numpy(np.int64) * width + cand["i"].to_numpy(np.int64)
-            found += int(np.isin(key[mine], pairs).sum())
+            counter.add(part, cand["c"].to_numpy(), cand["i"].to_numpy())
     finally:
         snap.drop()
-    return found / len(truth)
+    return counter.value

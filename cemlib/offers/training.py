@@ -156,26 +156,42 @@ def lgb_params(train: WindowData, valid: WindowData, params: dict | None, seed: 
     return out
 
 
-def train_early_stopped(
-    train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int, patience: int
-) -> tuple[lgb.Booster, int, float, dict]:
-    """LambdaRank on ``train`` early-stopped on ``valid``, both boosting from their ``_prior``
-    column (:class:`Prior`): the booster, the best iteration, its
-    validation NDCG and the evaluation history."""
+def window_datasets(
+    train: WindowData, valid: WindowData, names: list[str]
+) -> tuple[lgb.Dataset, lgb.Dataset]:
+    """LightGBM datasets of the two windows (``valid`` binned like ``train``); only their init
+    scores change between trainings, so they are built (and binned) once."""
     dtrain = lgb.Dataset(
         train.frame[names].to_numpy(np.float32),
         train.frame["label"],
         group=train.groups,
         feature_name=names,
-        init_score=train.frame["_prior"].to_numpy(),
     )
     dvalid = lgb.Dataset(
         valid.frame[names].to_numpy(np.float32),
         valid.frame["label"],
         group=valid.groups,
         reference=dtrain,
-        init_score=valid.frame["_prior"].to_numpy(),
     )
+    return dtrain, dvalid
+
+
+def train_early_stopped(
+    train: WindowData,
+    valid: WindowData,
+    names: list[str],
+    params: dict,
+    rounds: int,
+    patience: int,
+    datasets: tuple[lgb.Dataset, lgb.Dataset] | None = None,
+) -> tuple[lgb.Booster, int, float, dict]:
+    """LambdaRank on ``train`` early-stopped on ``valid``, both boosting from their ``_prior``
+    column (:class:`Prior`): the booster, the best iteration, its
+    validation NDCG and the evaluation history. ``datasets``: :func:`window_datasets` of the
+    windows, reused (default: built here)."""
+    dtrain, dvalid = datasets or window_datasets(train, valid, names)
+    for data, w in ((dtrain, train), (dvalid, valid)):
+        data.set_init_score(w.frame["_prior"].to_numpy())
     evals: dict = {}
     booster = lgb.train(
         params,
@@ -197,11 +213,12 @@ def train_with_or_without_prior(
     validation NDCG wins (ties: no prior). Leaves the winner's ``_prior`` column on the windows;
     returns the prior (zero when plain won), ``train_early_stopped``'s result and both NDCGs."""
     best, seen = None, {}
+    datasets = window_datasets(train, valid, names)
     for use in (False, True):
         prior = Prior().fit(train.frame, use=use)
         for w in (train, valid):
             w.frame["_prior"] = prior(w.frame)
-        result = train_early_stopped(train, valid, names, params, rounds, patience)
+        result = train_early_stopped(train, valid, names, params, rounds, patience, datasets)
         seen["prior" if use else "plain"] = result[2]
         if best is None or result[2] > best[1][2]:
             best = (prior, result)

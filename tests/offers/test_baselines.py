@@ -13,6 +13,8 @@ from cemlib.offers.baselines import (
 from cemlib.offers.data import prepare_transactions
 from cemlib.offers.tifu import Tifu, TifuParams, user_vectors
 
+from .conftest import AS_OF
+
 
 def _tx():
     rows = [
@@ -100,3 +102,31 @@ def test_repurchase_cycle_puts_due_items_first():
     assert rec[rec["customer_id"] == "a"].sort_values("rank")["item_id"].tolist() == [
         "w", "m", "x", "y",
     ]  # fmt: skip
+
+
+def test_baselines_of_a_subset_of_customers_equal_their_rows_with_everyone_ranked(transactions):
+    """The stage ranks only the graded customers: each customer's list must not depend on who
+    else is ranked (TIFU-KNN's pool and the popular fill come from the whole history)."""
+    from cemlib.offers.baselines import all_baselines
+    from cemlib.offers.stage import metric_table
+
+    tx = prepare_transactions(transactions, as_of=AS_OF)
+    custs = pd.unique(tx["customer_id"])
+    some = custs[::3]
+    # the subset leaves out whoever bought on the last day: "now" must stay the history's
+    last = tx.loc[tx["ts"].dt.normalize() == tx["ts"].max().normalize(), "customer_id"]
+    some = some[~pd.Index(some).isin(last)]
+    assert len(some) > 50
+    every = all_baselines(tx, 10, custs)
+    part = all_baselines(tx, 10, some)
+    for name in every:
+        want = every[name][every[name]["customer_id"].isin(some)].reset_index(drop=True)
+        got = part[name].sort_values(["customer_id", "rank"]).reset_index(drop=True)
+        want = want.sort_values(["customer_id", "rank"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=name)
+    # and the metric table (baselines graded on the customers with a purchase in the truth)
+    truth = tx[tx["customer_id"].isin(custs[::2])].groupby("customer_id").head(2)
+    recs = every["own_most_frequent"]
+    table = metric_table(recs, truth[["customer_id", "item_id"]], tx, custs, 10)
+    assert table.loc["tifu_knn", "customers"] == truth["customer_id"].nunique()
+    assert 0 < table.loc["tifu_knn", "ndcg@10"] <= 1

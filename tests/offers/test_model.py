@@ -48,6 +48,9 @@ def test_model_beats_every_baseline_on_the_synthetic_world(world_frames, fitted_
     small.__dict__.update(model.__dict__)
     small.chunk_size = 97  # several chunks
     assert small.candidate_recall(fut, customers=custs) == pytest.approx(rec_all, abs=1e-12)
+    # and counted on the candidates scoring builds anyway (the stage's single pass)
+    small.recommend(explain=False, recall_of=fut, recall_customers=custs)
+    assert small.scored_recall_ == pytest.approx(rec_all, abs=1e-12)
     assert (
         model.split_ == "time"
         and model.windows_["train"]["cutoff"] < model.windows_["validation"]["cutoff"]

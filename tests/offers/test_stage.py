@@ -73,3 +73,21 @@ def test_stage_on_resolved_profiles_skips_anonymous_events(offers_wh):
     )
     m = res.metrics
     assert m.loc["model", "ndcg@10"] > m.drop(index="model")["ndcg@10"].max()
+
+
+def test_backtest_without_truth_counts_the_candidate_recall_while_scoring(offers_wh, tmp_path):
+    """Own data has no future: the stage refits at as_of - horizon and scores the last window,
+    its candidate recall counted on the candidates of that scoring."""
+    import shutil
+
+    from cemlib.offers.stage import run_stage
+
+    path = tmp_path / "own.duckdb"
+    shutil.copy(offers_wh, path)
+    with Warehouse(path) as wh:
+        wh.drop_table("truth", "future_lines")
+        res = run_stage(wh, AS_OF, run_id="t", k=10, horizon_days=60, key="person", seed=2,
+                        write=False)  # fmt: skip
+    assert res.evaluation.startswith("backtest")
+    assert 0.2 < res.candidate_recall < 1
+    assert res.metrics.loc["model", "customers"] > 100

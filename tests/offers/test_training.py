@@ -4,7 +4,14 @@ import numpy as np
 import pandas as pd
 
 from cemlib.offers import NextOfferModel
-from cemlib.offers.training import WindowData, sampled_window
+from cemlib.offers.training import (
+    Prior,
+    WindowData,
+    lgb_params,
+    sampled_window,
+    train_early_stopped,
+    window_datasets,
+)
 
 from .conftest import AS_OF
 
@@ -32,3 +39,26 @@ def test_full_list_validation_scores_every_candidate_of_the_validation_customers
     assert vf["rows"] > vs["rows"]  # every candidate: more rows than the sample
     # the training window is sampled alike in both
     assert full.windows_["train"]["queries"] == sampled.windows_["train"]["queries"]
+
+
+def test_datasets_built_once_train_the_same_trees_as_fresh_ones(transactions):
+    model = NextOfferModel(horizon_days=60, seed=3, n_estimators=40).fit(transactions, AS_OF)
+    # two windows with labels, from the fitted model's own training path
+    rng = np.random.default_rng(0)
+    from cemlib.offers.snapshot import day_number
+
+    T, W = day_number(model.as_of_), 60
+    valid = model._window(T - W, rng, 40)
+    train = model._window(T - 2 * W, rng, 40)
+    names = model.feature_names_
+    params = lgb_params(train, valid, None, 3)
+    shared = window_datasets(train, valid, names)
+    for use in (False, True):  # the second training reuses the datasets with new init scores
+        prior = Prior().fit(train.frame, use=use)
+        for w in (train, valid):
+            w.frame["_prior"] = prior(w.frame)
+        fresh = train_early_stopped(train, valid, names, params, 40, 10)
+        reused = train_early_stopped(train, valid, names, params, 40, 10, shared)
+        assert fresh[1] == reused[1] and fresh[2] == reused[2]
+        assert fresh[0].model_to_string() == reused[0].model_to_string()
+    assert prior.coef_.any()  # the prior-started run really had other init scores

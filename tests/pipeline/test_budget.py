@@ -40,11 +40,37 @@ def test_calibration_is_the_line_through_two_measured_sizes():
     cost = budget.calibrate([(100_000, 1.0 * GIB), (1_100_000, 3.0 * GIB)], ("x.y",), margin=1.0)
     assert cost.bytes_per_row == pytest.approx(2 * GIB / 1_000_000)
     assert cost.fixed == pytest.approx(0.8 * GIB)
-    assert cost.estimate(2_100_000) == pytest.approx(5.0 * GIB)
+    assert cost.fixed + cost.bytes_per_row * 2_100_000 == pytest.approx(5.0 * GIB)
     raised = budget.calibrate([(100_000, 1.0 * GIB), (1_100_000, 3.0 * GIB)], ("x.y",))
     assert raised.estimate(2_100_000) > 5.0 * GIB  # errs towards refusing
     with pytest.raises(ValueError):
         budget.calibrate([(10, 1.0)], ("x.y",))
+
+
+def test_estimate_runs_through_three_measured_sizes_and_errs_upward_past_them():
+    # a stage whose cost flattens: 1 GiB at 100k rows, 3 GiB at 1.1M, 7 GiB at 5.1M (not 9)
+    pts = [(100_000, 1.0 * GIB), (1_100_000, 3.0 * GIB), (5_100_000, 7.0 * GIB)]
+    cost = budget.calibrate(pts, ("x.y",))
+    for rows, peak in pts:  # at a measured size: the peak raised by the run-to-run spread
+        assert cost.estimate(rows) == pytest.approx(budget.NOISE * peak)
+    # between sizes: on the segment between them
+    assert cost.estimate(2_100_000) == pytest.approx(budget.NOISE * 4.0 * GIB)
+    # past the largest: the last segment's slope (1 GiB per 1M rows), raised
+    beyond = budget.NOISE * (7.0 + budget.BEYOND * 1.0) * GIB
+    assert cost.estimate(6_100_000) == pytest.approx(beyond)
+    assert cost.estimate(6_100_000) > 8.0 * GIB
+
+
+def test_the_stage_costs_hold_the_measured_million_below_twelve_gib_for_identity():
+    """Issue 13: the line through 20,000 and 200,000 people put identity at a million at
+    13.6 GiB against 10.83 measured, so memory_limit=12GiB refused a run that fits."""
+    cost = budget.COSTS["02_profiles"]
+    rows, peak = max(cost.points)
+    assert peak == pytest.approx(10.83 * GIB)
+    assert peak < cost.estimate(rows) < 12 * GIB
+    for name, c in budget.COSTS.items():  # every measured peak is under its estimate
+        for r, b in c.points:
+            assert c.estimate(r) >= b, name
 
 
 def test_estimate_counts_the_input_rows_of_the_warehouse(tmp_path):
