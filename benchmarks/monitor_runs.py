@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,9 @@ def _published(warehouse: Path, keep: Path) -> tuple[pd.DataFrame, pd.DataFrame]
     from cemlib.warehouse import Warehouse
 
     paths = keep.with_suffix(".map.parquet"), keep.with_suffix(".forecast.parquet")
+    snapshot = keep.with_suffix(".duckdb")  # the month's warehouse, for the decomposition
+    if not snapshot.is_file():
+        shutil.copyfile(warehouse, snapshot)
     if not paths[0].is_file():
         with Warehouse(warehouse, read_only=True) as wh:
             wh.sql("SELECT source_table, record_id, profile_id FROM identity.map").to_parquet(

@@ -251,3 +251,24 @@ def unattributed_orders(
             ).fetchone()[0]
         )
     return total
+
+
+def sales_lines_sql(
+    wh: Warehouse, as_of: str | dt.date | None = None, *, key: str = "profile"
+) -> tuple[str, list]:
+    """The SQL (and its parameters) of the lines :func:`profile_transactions` returns, for
+    aggregating in DuckDB instead of fetching them: the same columns, anonymous lines included
+    with ``customer_id`` NULL."""
+    mapping, _ = _key_join(wh, key)
+    products = source_schema(wh, "products")
+    pcols = _columns(wh, products, "products") if products else []
+    rate = _margin_is_rate(wh, products, pcols)
+    parts, params = [], []
+    for source in _SALES:
+        query = _sales_lines_sql(wh, source, mapping, products, pcols, rate, _as_of_bound(as_of))
+        if query is not None:
+            parts.append(f"({query[0]})")
+            params += query[1]
+    if not parts:
+        raise InputError("no sales tables in clean.*", source=str(wh.path))
+    return " UNION ALL ".join(parts), params

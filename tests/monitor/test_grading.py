@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cemlib.monitor.forecasts import _ranking, baseline_offers, outcomes
+from cemlib.marts.popularity import personal_then_popular
+from cemlib.monitor.forecasts import _ranking
+from cemlib.monitor.window import baseline_offers_sql, window_items, window_outcomes
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "monitor_runs.py"
 
@@ -37,18 +39,59 @@ def test_hit_rate_and_ndcg_counted_by_hand():
     assert got["ndcg@3"] == pytest.approx(ndcg_a / 3)
 
 
-def test_outcomes_count_only_the_window_and_baseline_fills_with_popular_items():
+def _sales_warehouse(path, tx: pd.DataFrame):
+    """A warehouse holding ``tx`` (customer_id, ts, order_id, item_id, amount) as clean online
+    orders with one line each, and an identity map of the orders (customer None: unattached)."""
+    from cemlib.warehouse import Warehouse
+
+    wh = Warehouse(path)
+    orders = tx.drop_duplicates("order_id")
+    kw = {"run_id": "t", "as_of": "2025-06-30"}
+    wh.write_table("clean", "online_orders", pd.DataFrame({
+        "order_id": orders["order_id"], "ordered_at": orders["ts"]}), **kw)  # fmt: skip
+    wh.write_table("clean", "order_lines", pd.DataFrame({
+        "order_id": tx["order_id"], "sku": tx["item_id"], "quantity": 1.0,
+        "price": tx["amount"]}), **kw)  # fmt: skip
+    wh.write_table("identity", "map", pd.DataFrame({
+        "source_table": "online_orders", "record_id": orders["order_id"],
+        "profile_id": orders["customer_id"]}), **kw)  # fmt: skip
+    return wh
+
+
+def test_window_counts_customer_days_inside_the_edges_only(tmp_path):
     ts = pd.to_datetime(["2025-04-30 23:00", "2025-05-01 01:00", "2025-05-01 09:00",
-                         "2025-05-31 23:59", "2025-06-01 00:00"])  # fmt: skip
-    tx = pd.DataFrame({"customer_id": ["a"] * 5, "ts": ts, "amount": [1.0, 2, 3, 4, 5],
-                       "order_id": list("12345"), "item_id": list("xxyyz")})  # fmt: skip
-    got = outcomes(tx, "2025-04-30", "2025-05-31").loc["a"]
-    assert (got["purchases"], got["revenue"]) == (2, 9.0)  # two days, the edges left out
-    history = pd.concat([tx, tx.assign(customer_id="b", item_id="w")])
-    base = baseline_offers(history[history["ts"] < "2025-05-01"], pd.Index(["a", "c"]), k=2)
-    assert base.groupby("customer_id")["item_id"].apply(list).to_dict() == {
-        "a": ["x", "w"], "c": ["w", "x"]  # a's own item first; c has no history: the popular
-    }  # fmt: skip
+                         "2025-05-31 23:59", "2025-06-01 00:00", "2025-05-10 12:00"])  # fmt: skip
+    tx = pd.DataFrame({"customer_id": ["a"] * 5 + [None], "ts": ts,
+                       "amount": [1.0, 2, 3, 4, 5, 6], "order_id": list("123456"),
+                       "item_id": list("xxyyzz")})  # fmt: skip
+    with _sales_warehouse(tmp_path / "w.duckdb", tx) as wh:
+        got = window_outcomes(wh, "2025-04-30", "2025-05-31")
+        items = window_items(wh, "2025-04-30", "2025-05-31", pd.Index(["a"]))
+    # two days (05-01 twice, 05-31), the edges and the unattached order (no profile) left out
+    assert got.to_dict("index") == {"a": {"purchases": 2.0, "revenue": 9.0}}
+    assert sorted(items["item_id"]) == ["x", "y"]
+
+
+def test_baseline_in_sql_equals_personal_then_popular(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 400
+    tx = pd.DataFrame({
+        "customer_id": rng.choice([f"c{i}" for i in range(30)], n),
+        "ts": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 150, n), "D"),
+        "item_id": rng.choice([f"i{i:02d}" for i in range(25)], n),
+        "amount": 1.0, "order_id": [f"o{i}" for i in range(n)],
+    })  # fmt: skip
+    offered = pd.Index(["c1", "c5", "c7", "nobody"])  # "nobody" has no history: popular only
+    with _sales_warehouse(tmp_path / "w.duckdb", tx) as wh:
+        got = baseline_offers_sql(wh, "2025-04-30", offered, k=10)
+    history = tx[tx["ts"] < "2025-05-01"].assign(
+        order_id=lambda d: "online_orders:" + d["order_id"]
+    )
+    want = personal_then_popular(history, 10, offered, basket="order_id")
+    key = ["customer_id", "rank"]
+    got, want = (d.sort_values(key).reset_index(drop=True) for d in (got, want))
+    assert len(got) == 40 and (got["rank"].to_numpy() == want["rank"].to_numpy()).all()
+    assert got[key + ["item_id"]].astype(str).equals(want[key + ["item_id"]].astype(str))
 
 
 def _month(folder, warehouse, as_of: str, run_id: str, *, churn: bool):
