@@ -21,8 +21,8 @@ Each customer the two disagree on gets one cause:
 * **(c) ids changed between the runs**: the purchase is on a profile that now holds some of
   this profile's previous records (a split part or records moved), or the credit came through
   a merged id — how the monitor follows ids;
-* **(d) definitions**: the purchase is not a dated sales line of ``clean.*`` in the window
-  (quarantined, no lines, another timestamp), or the truth left it out (a record with an
+* **(d) definitions**: the purchase is not a dated order or receipt of ``clean.*`` in the window
+  (quarantined, another timestamp), or the truth left it out (a record with an
   injected defect, a purchase without an identifier) though it is the person's own.
 
 The AUC is then recomputed with the truth's label put back cause by cause (d, c, a, b), and
@@ -78,11 +78,11 @@ def window_records(world: Path, since: str, until: str) -> pd.DataFrame:
 def warehouse_facts(db: Path, since: str, until: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """From the month's warehouse: the dated sales records in the window (source_table,
     record_id, customer_id; NULL: attached to no profile), today's map and split_from."""
-    from cemlib.marts import sales_lines_sql
+    from cemlib.marts import sales_headers_sql
     from cemlib.warehouse import Warehouse
 
     with Warehouse(db, read_only=True) as wh:
-        sql, params = sales_lines_sql(wh, until)
+        sql, params = sales_headers_sql(wh, until)
         lo = (pd.Timestamp(since) + pd.Timedelta(days=1)).to_pydatetime()
         sales = wh.con.execute(
             f"SELECT DISTINCT split_part(order_id, ':', 1) AS source_table, "
@@ -98,23 +98,31 @@ def warehouse_facts(db: Path, since: str, until: str) -> tuple[pd.DataFrame, pd.
 
 
 def labels(out: Path, prev_run: str, run: str) -> pd.DataFrame:
-    """Per customer graded in ``run``: p, the monitor's and the truth's label, and the cause."""
+    """:func:`labels_for` the run ``run`` of ``monitor_runs.py``'s folder ``out``."""
+    mon = json.loads((out / "reports" / run / "monitor.json").read_text(encoding="utf-8"))
+    since, until = mon["forecasts"]["churn"]["forecast as_of"], mon["as_of"]
+    pmap = pd.read_parquet(out / f"{prev_run}.map.parquet")
+    forecast = pd.read_parquet(out / f"{prev_run}.forecast.parquet")
+    return labels_for(out / "world", pmap, forecast, out / f"{run}.duckdb", since, until)
+
+
+def labels_for(
+    world: Path, pmap: pd.DataFrame, forecast: pd.DataFrame, db: Path, since: str, until: str
+) -> pd.DataFrame:
+    """Per customer of the previous run's ``forecast`` (its identity map ``pmap``) graded on
+    the warehouse ``db``: p, the monitor's label (``bought``), the truth's, and the cause."""
     from cemlib.monitor.forecasts import grade_churn
     from cemlib.warehouse import Warehouse
 
     runs = _runs_module()
-    world = out / "world"
-    mon = json.loads((out / "reports" / run / "monitor.json").read_text(encoding="utf-8"))
-    since, until = mon["forecasts"]["churn"]["forecast as_of"], mon["as_of"]
-    pmap = pd.read_parquet(out / f"{prev_run}.map.parquet").astype(str)
-    forecast = pd.read_parquet(out / f"{prev_run}.forecast.parquet")
-    with Warehouse(out / f"{run}.duckdb", read_only=True) as wh:
+    pmap = pmap.astype({"record_id": str, "profile_id": str})
+    with Warehouse(db, read_only=True) as wh:
         figures, _, per = grade_churn(wh, forecast, since, until)
     person = per["customer_id"].astype(str).map(runs.profile_person(world, pmap))
     buyers = runs.truth_buyers(world, since, until, identified=True)
     per = per.assign(person=person.to_numpy(), truth=person.isin(buyers).astype(float).to_numpy())
     recs = window_records(world, since, until)
-    sales, cmap, split_from = warehouse_facts(out / f"{run}.duckdb", since, until)
+    sales, cmap, split_from = warehouse_facts(db, since, until)
     recs = recs.merge(sales, on=["source_table", "record_id"], how="left", indicator="in_clean")
     recs["in_clean"] = recs["in_clean"].eq("both")
     # the profiles that hold some of each previous profile's records today
@@ -125,6 +133,16 @@ def labels(out: Path, prev_run: str, run: str) -> pd.DataFrame:
     ]
     per.attrs.update(figures=figures, since=since, until=until)
     return per
+
+
+def like_with_like(per: pd.DataFrame) -> dict:
+    """The monitor's and the truth's AUC on the customers identity attributed right (every
+    customer but those of causes (a) and (b)): the grading checked apart from identity."""
+    keep = ~per["cause"].isin(["a", "b"])
+    sub = per[keep]
+    return {"customers": int(keep.sum()), "left out (identity)": int((~keep).sum()),
+            "monitor auc": roc_auc_score(sub["bought"], sub["p_purchase"]),
+            "truth auc": roc_auc_score(sub["truth"], sub["p_purchase"])}  # fmt: skip
 
 
 def _cause(r, recs: pd.DataFrame, heirs: dict, split_from: dict) -> str:
@@ -181,6 +199,10 @@ def main() -> int:
               f"truth buyers {int(per['truth'].sum()):,}")  # fmt: skip
         with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 200):
             print(table.to_string(index=False))
+        like = like_with_like(per)
+        print(f"like with like ({like['customers']:,} customers, {like['left out (identity)']} "
+              f"left out for identity's errors): monitor {like['monitor auc']:.4f}, "
+              f"truth {like['truth auc']:.4f}")  # fmt: skip
     return 0
 
 

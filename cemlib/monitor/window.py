@@ -2,9 +2,9 @@
 
 Grading needs, per profile of today's ``identity.map``, the purchase occasions and revenue
 dated after the previous ``as_of`` and on or before this one, the items bought in that window,
-and the personal-then-popular baseline made from the purchases before it. All three are
-aggregates over the sales lines (:func:`cemlib.marts.sales_lines_sql`, the lines stage 03 and 04
-read), so the monitor fetches one row per profile or per offer, never one per purchased line:
+and the personal-then-popular baseline made from the purchases before it. All are aggregates
+over the sales headers and lines (:func:`cemlib.marts.sales_headers_sql`,
+:func:`cemlib.marts.sales_lines_sql`, the lines stage 03 and 04 read), so the monitor fetches one row per profile or per offer, never one per purchased line:
 its cost grows with the number of profiles, not with the length of their histories.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cemlib.marts import sales_lines_sql
+from cemlib.marts import sales_headers_sql, sales_lines_sql
 from cemlib.warehouse import Warehouse
 
 
@@ -24,21 +24,27 @@ def _bounds(since: str, until: str) -> tuple:
 
 def last_purchase(wh: Warehouse, until: str) -> pd.Timestamp | None:
     """The latest purchase dated on or before ``until`` (None without any)."""
-    sql, params = sales_lines_sql(wh, until)
+    sql, params = sales_headers_sql(wh, until)
     value = wh.con.execute(f"SELECT max(ts) FROM ({sql})", params).fetchone()[0]
     return None if value is None else pd.Timestamp(value)
 
 
 def window_outcomes(wh: Warehouse, since: str, until: str) -> pd.DataFrame:
-    """Per profile: purchase occasions (customer-days) and revenue dated after ``since`` and on
-    or before ``until`` (index ``customer_id``; lines of no profile left out)."""
-    sql, params = sales_lines_sql(wh, until)
+    """Per profile: purchase occasions (customer-days with an order or receipt, whether or not
+    a line of it passed the quality checks) and revenue (of the lines that did) dated after
+    ``since`` and on or before ``until`` (index ``customer_id``; purchases of no profile left
+    out)."""
     lo, _ = _bounds(since, until)
+    heads, hp = sales_headers_sql(wh, until)
+    lines, lp = sales_lines_sql(wh, until)
     out = wh.con.execute(
-        f"""SELECT customer_id, count(DISTINCT CAST(ts AS DATE)) AS purchases,
-                   coalesce(sum(amount), 0.0) AS revenue
-            FROM ({sql}) WHERE customer_id IS NOT NULL AND ts >= ? GROUP BY 1""",
-        [*params, lo],
+        f"""WITH d AS (SELECT customer_id, count(DISTINCT CAST(ts AS DATE)) AS purchases
+                       FROM ({heads}) WHERE customer_id IS NOT NULL AND ts >= ? GROUP BY 1),
+                 r AS (SELECT customer_id, sum(amount) AS revenue
+                       FROM ({lines}) WHERE customer_id IS NOT NULL AND ts >= ? GROUP BY 1)
+            SELECT customer_id, purchases, coalesce(revenue, 0.0) AS revenue
+            FROM d LEFT JOIN r USING (customer_id)""",
+        [*hp, lo, *lp, lo],
     ).df()
     out["customer_id"] = out["customer_id"].astype(str)
     return out.set_index("customer_id").astype({"purchases": float, "revenue": float})

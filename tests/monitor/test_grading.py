@@ -39,13 +39,14 @@ def test_hit_rate_and_ndcg_counted_by_hand():
     assert got["ndcg@3"] == pytest.approx(ndcg_a / 3)
 
 
-def _sales_warehouse(path, tx: pd.DataFrame):
+def _sales_warehouse(path, tx: pd.DataFrame, headers_only: pd.DataFrame | None = None):
     """A warehouse holding ``tx`` (customer_id, ts, order_id, item_id, amount) as clean online
-    orders with one line each, and an identity map of the orders (customer None: unattached)."""
+    orders with one line each (``headers_only``: orders whose lines all failed the checks), and
+    an identity map of the orders (customer None: unattached)."""
     from cemlib.warehouse import Warehouse
 
     wh = Warehouse(path)
-    orders = tx.drop_duplicates("order_id")
+    orders = pd.concat([tx, headers_only]).drop_duplicates("order_id")
     kw = {"run_id": "t", "as_of": "2025-06-30"}
     wh.write_table("clean", "online_orders", pd.DataFrame({
         "order_id": orders["order_id"], "ordered_at": orders["ts"]}), **kw)  # fmt: skip
@@ -64,11 +65,16 @@ def test_window_counts_customer_days_inside_the_edges_only(tmp_path):
     tx = pd.DataFrame({"customer_id": ["a"] * 5 + [None], "ts": ts,
                        "amount": [1.0, 2, 3, 4, 5, 6], "order_id": list("123456"),
                        "item_id": list("xxyyzz")})  # fmt: skip
-    with _sales_warehouse(tmp_path / "w.duckdb", tx) as wh:
+    # b's order in the window has no line left (its only line was quarantined): a purchase
+    no_lines = pd.DataFrame({"customer_id": ["b"], "ts": pd.to_datetime(["2025-05-05 10:00"]),
+                             "order_id": ["7"]})  # fmt: skip
+    with _sales_warehouse(tmp_path / "w.duckdb", tx, no_lines) as wh:
         got = window_outcomes(wh, "2025-04-30", "2025-05-31")
-        items = window_items(wh, "2025-04-30", "2025-05-31", pd.Index(["a"]))
+        items = window_items(wh, "2025-04-30", "2025-05-31", pd.Index(["a", "b"]))
     # two days (05-01 twice, 05-31), the edges and the unattached order (no profile) left out
-    assert got.to_dict("index") == {"a": {"purchases": 2.0, "revenue": 9.0}}
+    assert got.sort_index().to_dict("index") == {
+        "a": {"purchases": 2.0, "revenue": 9.0}, "b": {"purchases": 1.0, "revenue": 0.0}
+    }  # fmt: skip
     assert sorted(items["item_id"]) == ["x", "y"]
 
 
