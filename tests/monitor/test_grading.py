@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,8 @@ from cemlib.monitor.window import baseline_offers_sql, window_items, window_outc
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "monitor_runs.py"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("monitor_runs", BENCH)
+def _bench(name: str = "monitor_runs.py"):
+    spec = importlib.util.spec_from_file_location(name[:-3], BENCH.with_name(name))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -133,7 +132,6 @@ def test_graded_churn_auc_agrees_with_the_auc_from_the_synthetic_truth(tmp_path)
         april_map = wh.sql("SELECT source_table, record_id, profile_id FROM identity.map")
         forecast = wh.read_table("monitor", "churn_forecast")
     assert forecast["horizon_days"].eq(30).all()  # marts.churn_scores carries p_purchase_30
-    shutil.copyfile(tmp_path / "cem.duckdb", tmp_path / "april.duckdb")
     res = _month(world, tmp_path / "cem.duckdb", "2025-05-31", "may", churn=False)
     c = res.churn
     assert (c["forecast run"], c["forecast as_of"], c["elapsed days"]) == (
@@ -142,9 +140,21 @@ def test_graded_churn_auc_agrees_with_the_auc_from_the_synthetic_truth(tmp_path)
         31,
     )
     assert c["customers graded"] == len(forecast) and 0 < c["buyers"] < len(forecast)
+    # the truth: the person of each April profile bought in May (identity not consulted)
     truth = _bench().truth_auc(world, april_map, forecast, "2025-04-30", "2025-05-31")
     assert abs(c["auc"] - truth) <= 0.01, (c["auc"], truth)
     assert c["auc"] > 0.6  # the forecast has signal
+    # like with like: on the customers whose purchases identity attributed right, the grade
+    # is the truth's (what is left is the monitor's own: window, ids followed, definitions)
+    gap = _bench("monitor_gap.py")
+    per = gap.labels_for(world, april_map, forecast, tmp_path / "cem.duckdb", "2025-04-30",
+                         "2025-05-31")  # fmt: skip
+    assert per["cause"].isin(["", "a", "b", "c", "d"]).all()
+    assert int(per["bought"].sum()) == c["buyers"]
+    like = gap.like_with_like(per)
+    assert like["left out (identity)"] == per["cause"].isin(["a", "b"]).sum() < 0.02 * len(per)
+    assert abs(like["monitor auc"] - like["truth auc"]) <= 0.002, like
+    assert per["cause"].isin(["c", "d"]).sum() <= 0.002 * len(per)  # the monitor's own causes
     cal = res.calibration
     assert cal["n"].sum() == c["customers graded"] and len(cal) == 10
     assert np.isclose((cal["observed"] * cal["n"]).sum(), c["buyers"])
