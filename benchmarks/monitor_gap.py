@@ -16,11 +16,11 @@ Each customer the two disagree on gets one cause:
 * **(a) unattached**: the person's purchase is in ``clean.*`` but identity attached it to no
   profile (an identity error: a receipt of a known person left anonymous);
 * **(b) mixed / split person**: the purchase is on a profile unrelated to this one (the person
-  split in two), or this profile holds another person's purchase (two people mixed) —
-  identity errors;
+  split in two), or this profile holds another person's purchase (two people mixed, also
+  when the previous profile was merged into another person's since) — identity errors;
 * **(c) ids changed between the runs**: the purchase is on a profile that now holds some of
-  this profile's previous records (a split part or records moved), or the credit came through
-  a merged id — how the monitor follows ids;
+  this profile's previous records (a split part or records moved) — how the monitor follows
+  ids;
 * **(d) definitions**: the purchase is not a dated order or receipt of ``clean.*`` in the window
   (quarantined, another timestamp), or the truth left it out (a record with an
   injected defect, a purchase without an identifier) though it is the person's own.
@@ -69,7 +69,9 @@ def window_records(world: Path, since: str, until: str) -> pd.DataFrame:
         parts.append(pd.DataFrame({
             "source_table": table, "record_id": f[id_col],
             "identified": f[[c for c in idents if c in f]].notna().any(axis=1),
-            "defect": f[id_col].isin(bad.loc[bad["table"] == table, "record_id"]),
+            "defect": f[id_col].isin(bad.loc[(bad["table"] == table)
+                                              & (bad["defect"] != "duplicate_receipt_id"),
+                                              "record_id"]),
         }))  # fmt: skip
     recs = pd.concat(parts, ignore_index=True)
     return recs.merge(rp, on=["source_table", "record_id"], how="left")
@@ -162,7 +164,9 @@ def _cause(r, recs: pd.DataFrame, heirs: dict, split_from: dict) -> str:
     credited = recs[recs["in_clean"] & (recs["customer_id"] == cur)]
     if (credited["person_id"] == r.person).any():
         return "d"  # the person's own purchase, left out by the truth (defect, no identifier)
-    return "c" if cur != prev else "b"
+    # another person's purchase on the profile: two people mixed, in this run or by a merge
+    # of the previous profile into another person's (the monitor follows the merge)
+    return "b"
 
 
 def decompose(per: pd.DataFrame) -> pd.DataFrame:
