@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from cemlib.monitor.window import baseline_offers_sql, window_items, window_outcomes
+from cemlib.monitor.window import grade_offers_sql, window_outcomes
 from cemlib.warehouse import Warehouse
 
 #: the forecast columns a run keeps for the next run to grade (``monitor.churn_forecast``)
@@ -107,40 +107,14 @@ def grade_churn(
                               "revenue"]]  # fmt: skip
 
 
-def _ranking(recs: pd.DataFrame, bought: pd.DataFrame, k: int) -> dict:
-    """Hit rate@k and NDCG@k (binary relevance) of ``recs`` (customer_id, rank, item_id) over
-    the customers of ``bought`` (customer_id, item_id: items bought in the window)."""
-    truth = bought.drop_duplicates()
-    n_true = truth.groupby("customer_id").size()
-    top = recs[recs["rank"] <= k]
-    hits = top.merge(truth, on=["customer_id", "item_id"])
-    dcg = 1.0 / np.log2(hits["rank"].to_numpy() + 1.0)
-    dcg = pd.Series(dcg, index=hits["customer_id"]).groupby(level=0).sum()
-    ideal_table = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
-    idcg = pd.Series(ideal_table[np.minimum(n_true.to_numpy(), k)], index=n_true.index)
-    ndcg = dcg.reindex(n_true.index, fill_value=0.0) / idcg
-    hit = hits.groupby("customer_id").size().reindex(n_true.index, fill_value=0) > 0
-    return {"customers": int(len(n_true)), f"hitrate@{k}": float(hit.mean()) if len(hit) else
-            float("nan"), f"ndcg@{k}": float(ndcg.mean()) if len(ndcg) else float("nan")}  # fmt: skip
-
-
-def grade_offers(
-    wh: Warehouse, offers: pd.DataFrame, since: str, until: str, k: int = 10
-) -> pd.DataFrame:
-    """Hit rate@k and NDCG@k of the previous run's ``offers`` (profile_id, rank, item_id) on
-    the items bought since, beside the personal-then-popular baseline made at that time (from
-    purchases up to ``since`` only). One row per method."""
-    recs = pd.DataFrame({
-        "customer_id": current_ids(wh, offers["profile_id"]).to_numpy(),
-        "rank": offers["rank"].astype(int).to_numpy(),
-        "item_id": offers["item_id"].astype(str).to_numpy(),
-    }).drop_duplicates(["customer_id", "item_id"])  # fmt: skip
-    recs["rank"] = recs.sort_values(["customer_id", "rank"]).groupby("customer_id").cumcount() + 1
-    offered = pd.Index(recs["customer_id"].unique())
-    bought = window_items(wh, since, until, offered).astype(str)
-    base = baseline_offers_sql(wh, since, offered, k)
-    rows = [
-        {"method": "next offers (previous run)", **_ranking(recs, bought, k)},
-        {"method": "baseline: personal then popular", **_ranking(base, bought, k)},
-    ]
-    return pd.DataFrame(rows)
+def grade_offers(wh: Warehouse, offers: str, since: str, until: str, k: int = 10) -> pd.DataFrame:
+    """Hit rate@k and NDCG@k of the previous run's offers (the table ``offers``: profile_id,
+    rank, item_id) on the items bought since, beside the personal-then-popular baseline made
+    at that time (from purchases up to ``since`` only). One row per method."""
+    ids = wh.sql(f"SELECT DISTINCT CAST(profile_id AS VARCHAR) AS profile_id FROM {offers}")
+    ids["customer_id"] = current_ids(wh, ids["profile_id"]).to_numpy()
+    model, base = grade_offers_sql(wh, offers, ids, since, until, k)
+    return pd.DataFrame([
+        {"method": "next offers (previous run)", **model},
+        {"method": "baseline: personal then popular", **base},
+    ])  # fmt: skip

@@ -29,12 +29,17 @@ KEPT: tuple[str, ...] = ("column_profile", "tables", "nulls", "reasons", "headli
                          "churn_forecast", "offer_forecast")  # fmt: skip
 
 
-def _kept(wh: Warehouse, name: str) -> tuple[pd.DataFrame | None, str | None, str | None]:
-    """A table the previous run kept for this one: (frame, its run id, its as_of)."""
+#: kept tables graded in DuckDB where they are (one row per offer: not read into pandas)
+IN_PLACE: tuple[str, ...] = ("offer_forecast",)
+
+
+def _kept(wh: Warehouse, name: str) -> tuple[pd.DataFrame | str | None, str | None, str | None]:
+    """A table the previous run kept for this one: (frame — or, for :data:`IN_PLACE`, the
+    table's name —, its run id, its as_of)."""
     if not wh.has_table("monitor", name):
         return None, None, None
     stamp = wh.stamp("monitor", name)
-    frame = wh.read_table("monitor", name)
+    frame = f"monitor.{name}" if name in IN_PLACE else wh.read_table("monitor", name)
     if stamp is None:
         return frame, None, None
     return frame, str(stamp[0]), str(pd.Timestamp(stamp[1]).date())

@@ -13,8 +13,12 @@ import pandas as pd
 import pytest
 
 from cemlib.marts.popularity import personal_then_popular
-from cemlib.monitor.forecasts import _ranking
-from cemlib.monitor.window import baseline_offers_sql, window_items, window_outcomes
+from cemlib.monitor.window import (
+    baseline_offers_sql,
+    ranking_sql,
+    window_items,
+    window_outcomes,
+)
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "monitor_runs.py"
 
@@ -27,15 +31,20 @@ def _bench(name: str = "monitor_runs.py"):
 
 
 def test_hit_rate_and_ndcg_counted_by_hand():
+    import duckdb
+
     recs = pd.DataFrame({"customer_id": ["a"] * 3 + ["b"] * 3, "rank": [1, 2, 3] * 2,
                          "item_id": ["x", "y", "z", "x", "y", "z"]})  # fmt: skip
     bought = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "item_id": ["y", "q", "w", "x"]})
-    got = _ranking(recs, bought, k=3)
-    assert got["customers"] == 3  # c bought but was offered nothing: a miss
-    assert got["hitrate@3"] == pytest.approx(1 / 3)
+    con = duckdb.connect()
+    con.register("recs", recs)
+    con.register("bought", bought)
+    customers, hit, ndcg = con.execute(ranking_sql("recs", "bought", 3)).fetchone()
+    assert customers == 3  # c bought but was offered nothing: a miss
+    assert hit == pytest.approx(1 / 3)
     # a: a hit at rank 2 of two relevant items -> (1/log2 3) / (1 + 1/log2 3)
     ndcg_a = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
-    assert got["ndcg@3"] == pytest.approx(ndcg_a / 3)
+    assert ndcg == pytest.approx(ndcg_a / 3)
 
 
 def _sales_warehouse(path, tx: pd.DataFrame, headers_only: pd.DataFrame | None = None):
