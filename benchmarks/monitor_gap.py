@@ -15,12 +15,13 @@ Each customer the two disagree on gets one cause:
 
 * **(a) unattached**: the person's purchase is in ``clean.*`` but identity attached it to no
   profile (an identity error: a receipt of a known person left anonymous);
-* **(b) mixed / split person**: the purchase is on a profile unrelated to this one (the person
-  split in two), or this profile holds another person's purchase (two people mixed, also
-  when the previous profile was merged into another person's since) — identity errors;
-* **(c) ids changed between the runs**: the purchase is on a profile that now holds some of
-  this profile's previous records (a split part or records moved) — how the monitor follows
-  ids;
+* **(b) mixed / split person**: the purchase is on another lasting profile (the person split
+  in two, also when identity moved some of the profile's records to another profile since),
+  or this profile holds another person's purchase (two people mixed, also when the previous
+  profile was merged into another person's since) — identity errors;
+* **(c) ids changed between the runs**: the purchase is on a part split off this profile
+  since (``identity.registry.split_from``), which the monitor does not credit (it follows an
+  id to the part holding most of its records, ``merged_into``) — the monitor's choice;
 * **(d) definitions**: the purchase is not a dated order or receipt of ``clean.*`` in the window
   (quarantined, another timestamp), or the truth left it out (a record with an
   injected defect, a purchase without an identifier) though it is the person's own.
@@ -77,9 +78,9 @@ def window_records(world: Path, since: str, until: str) -> pd.DataFrame:
     return recs.merge(rp, on=["source_table", "record_id"], how="left")
 
 
-def warehouse_facts(db: Path, since: str, until: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def warehouse_facts(db: Path, since: str, until: str) -> tuple[pd.DataFrame, dict]:
     """From the month's warehouse: the dated sales records in the window (source_table,
-    record_id, customer_id; NULL: attached to no profile), today's map and split_from."""
+    record_id, customer_id; NULL: attached to no profile) and each split-off id's origin."""
     from cemlib.marts import sales_headers_sql
     from cemlib.warehouse import Warehouse
 
@@ -92,11 +93,9 @@ def warehouse_facts(db: Path, since: str, until: str) -> tuple[pd.DataFrame, pd.
             "WHERE ts >= ?",
             [*params, lo],
         ).df()
-        cmap = wh.sql("SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
-                      "CAST(profile_id AS VARCHAR) AS profile_id FROM identity.map")  # fmt: skip
         reg = wh.sql("SELECT CAST(profile_id AS VARCHAR) p, CAST(split_from AS VARCHAR) s "
                      "FROM identity.registry WHERE split_from IS NOT NULL")  # fmt: skip
-    return sales, cmap, dict(zip(reg["p"], reg["s"], strict=True))
+    return sales, dict(zip(reg["p"], reg["s"], strict=True))
 
 
 def labels(out: Path, prev_run: str, run: str) -> pd.DataFrame:
@@ -124,14 +123,11 @@ def labels_for(
     buyers = runs.truth_buyers(world, since, until, identified=True)
     per = per.assign(person=person.to_numpy(), truth=person.isin(buyers).astype(float).to_numpy())
     recs = window_records(world, since, until)
-    sales, cmap, split_from = warehouse_facts(db, since, until)
+    sales, split_from = warehouse_facts(db, since, until)
     recs = recs.merge(sales, on=["source_table", "record_id"], how="left", indicator="in_clean")
     recs["in_clean"] = recs["in_clean"].eq("both")
-    # the profiles that hold some of each previous profile's records today
-    heirs = pmap.merge(cmap, on=["source_table", "record_id"], suffixes=("_prev", ""))
-    heirs = heirs.groupby("profile_id_prev")["profile_id"].agg(set).to_dict()
     per["cause"] = [
-        _cause(r, recs, heirs, split_from) if r.bought != r.truth else "" for r in per.itertuples()
+        _cause(r, recs, split_from) if r.bought != r.truth else "" for r in per.itertuples()
     ]
     per.attrs.update(figures=figures, since=since, until=until)
     return per
@@ -147,17 +143,17 @@ def like_with_like(per: pd.DataFrame) -> dict:
             "truth auc": roc_auc_score(sub["truth"], sub["p_purchase"])}  # fmt: skip
 
 
-def _cause(r, recs: pd.DataFrame, heirs: dict, split_from: dict) -> str:
+def _cause(r, recs: pd.DataFrame, split_from: dict) -> str:
     """The cause of one customer's disagreement (see the module's docstring)."""
     cur, prev = str(r.current_id), str(r.customer_id)
-    related = heirs.get(prev, set()) | {prev, cur}
+    related = {prev, cur}
     if r.truth == 1.0:  # the person bought; the monitor saw no purchase on today's profile
         own = recs[(recs["person_id"] == r.person) & recs["identified"] & ~recs["defect"]]
         dated = own[own["in_clean"]]
         if dated.empty:
             return "d"
         elsewhere = dated["customer_id"].dropna()
-        if elsewhere.isin(related).any() or elsewhere.map(split_from).isin(related).any():
+        if elsewhere.map(split_from).isin(related).any():  # a part split off since
             return "c"
         return "b" if len(elsewhere) else "a"
     # the monitor credited a purchase the truth does not give this customer's person
