@@ -92,8 +92,12 @@ def main() -> int:
     table = pd.DataFrame(rows)
     with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 200):
         print(table.to_string(index=False))
-    if len(table) >= 2:  # a line through the two largest sizes, carried to a million profiles
-        a, b = table.sort_values("profiles").iloc[-2:].to_dict("records")
+    sizes = table.sort_values("profiles").drop_duplicates("profiles", keep="last")
+    if len(sizes) >= 2:  # a line through the two largest sizes, carried to a million profiles
+        a, b = sizes.iloc[-2:].to_dict("records")
+        if b["profiles"] < 2 * a["profiles"]:
+            print("sizes within a factor 2 of each other: no slope drawn")
+            return 0
         for col in ("cpu s", "wall s"):
             slope = (b[col] - a[col]) / (b["profiles"] - a["profiles"])
             print(
