@@ -131,7 +131,9 @@ def grade_offers_sql(
     """Hit rate@k and NDCG@k of the offers of the table ``offers`` (profile_id, rank,
     item_id; ``ids`` maps its profile_id to today's customer_id: offers of two merged ids
     become one list, best rank first) and of the personal-then-popular baseline made from the
-    purchases up to ``since``, on the items bought in the window: one dict per method."""
+    purchases up to ``since``, on the items bought in the window: one dict per method. Both
+    rankings are made only for the offered customers who bought in the window (the only ones
+    the figures average over): the cost follows the window's buyers, not every profile."""
     lines, lp = sales_lines_sql(wh, until)
     history, hp = sales_lines_sql(wh, since)
     lo, _ = _bounds(since, until)
@@ -143,15 +145,18 @@ def grade_offers_sql(
     wh.con.register("_monitor_ids", ids[["profile_id", "customer_id"]].astype(str))
     try:
         row = wh.con.execute(
-            f"""WITH recs0 AS (
+            f"""WITH window_items AS (SELECT DISTINCT customer_id, item_id FROM ({lines})
+                                      WHERE customer_id IS NOT NULL AND ts >= ?),
+                recs0 AS (
                     SELECT i.customer_id, CAST(o.item_id AS VARCHAR) AS item_id, min(o.rank) AS r0
                     FROM {offers} o JOIN _monitor_ids i
-                      ON i.profile_id = CAST(o.profile_id AS VARCHAR) GROUP BY 1, 2),
+                      ON i.profile_id = CAST(o.profile_id AS VARCHAR)
+                    WHERE i.customer_id IN (SELECT customer_id FROM window_items)
+                    GROUP BY 1, 2),
                 recs AS (SELECT customer_id, item_id, row_number() OVER (
                              PARTITION BY customer_id ORDER BY r0, item_id) AS rank FROM recs0),
                 offered AS (SELECT DISTINCT customer_id FROM recs),
-                bought AS (SELECT DISTINCT s.customer_id, s.item_id FROM ({lines}) s
-                           JOIN offered USING (customer_id) WHERE s.ts >= ?),
+                bought AS (SELECT w.* FROM window_items w JOIN offered USING (customer_id)),
                 {_baseline_ctes(history, "offered", k)}
             SELECT * FROM ({scored("recs")}) m, ({scored("baseline")}) b""",
             [*lp, lo, *hp],
