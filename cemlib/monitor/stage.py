@@ -209,6 +209,21 @@ def _write(wh, res, keep, forecast, scores_as_of, run_id, as_of) -> None:
             wh.write_table("monitor", "churn_forecast", forecast, run_id=run_id, as_of=scores_as_of)
         if wh.has_table("marts", "next_offers"):
             stamp = wh.stamp("marts", "next_offers")
-            offers = wh.sql("SELECT profile_id, rank, item_id FROM marts.next_offers")
-            wh.write_table("monitor", "offer_forecast", offers, run_id=run_id,
-                           as_of=stamp[1] if stamp else as_of)  # fmt: skip
+            _keep_offers(wh, run_id, stamp[1] if stamp else as_of)
+
+
+def _keep_offers(wh: Warehouse, run_id: str, as_of) -> None:
+    """``monitor.offer_forecast``: ``marts.next_offers``' profile, rank and item copied inside
+    DuckDB (one row per offer, not through pandas), stamped and logged as
+    :meth:`Warehouse.write_table` does."""
+    day = pd.Timestamp(as_of).date()
+    wh.con.execute(
+        "CREATE OR REPLACE TABLE monitor.offer_forecast AS SELECT profile_id, rank, item_id, "
+        "CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of FROM marts.next_offers",
+        [run_id, day],
+    )
+    n = wh.con.execute("SELECT count(*) FROM monitor.offer_forecast").fetchone()[0]
+    wh.con.execute(
+        "INSERT INTO meta.table_log VALUES (?, ?, ?, ?, ?, ?)",
+        ["monitor", "offer_forecast", run_id, day, n, dt.datetime.now()],
+    )
