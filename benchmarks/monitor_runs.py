@@ -11,7 +11,8 @@ monitor's graded churn AUC beside
 * the same AUC computed independently from the synthetic truth: the truth's person of each
   previous profile (the person most of its records belong to, by ``truth/record_person``) and
   whether that person bought between the two ``as_of`` dates (orders and receipts of the files
-  without an injected defect, by the truth's record-person table), once counting the purchases
+  without an injected defect — a duplicated receipt id excepted: the purchase happened — by
+  the truth's record-person table), once counting the purchases
   that carry an identifier (an e-mail, phone, device or loyalty card: what any profile can be
   credited with) and once counting every purchase, anonymous till receipts included;
 * the previous run's own backtest (holdout) AUC from its churn report,
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +42,8 @@ _SALES = (
 
 def truth_buyers(folder: Path, since: str, until: str, *, identified: bool) -> set[str]:
     """The people who bought after ``since`` and on or before ``until`` by the truth (records
-    with a defect left out; ``identified``: only purchases carrying an identifier)."""
+    with a defect left out but for a duplicated receipt id; ``identified``: only purchases
+    carrying an identifier)."""
     rp = pd.read_csv(folder / "truth" / "record_person.csv", dtype=str)
     bad = pd.read_csv(folder / "truth" / "defects.csv", dtype=str)
     lo = pd.Timestamp(since) + pd.Timedelta(days=1)
@@ -49,7 +52,9 @@ def truth_buyers(folder: Path, since: str, until: str, *, identified: bool) -> s
     for table, id_col, ts_col, idents in _SALES:
         f = pd.read_csv(folder / f"{table}.csv", dtype=str)
         ts = pd.to_datetime(f[ts_col], format="%Y-%m-%d %H:%M:%S", errors="coerce")
-        keep = ~f[id_col].isin(bad.loc[bad["table"] == table, "record_id"])
+        # a duplicated receipt id is a purchase all the same (one copy of it is kept)
+        gone = bad[(bad["table"] == table) & (bad["defect"] != "duplicate_receipt_id")]
+        keep = ~f[id_col].isin(gone["record_id"])
         if identified:
             keep &= f[[c for c in idents if c in f]].notna().any(axis=1)
         ids = f.loc[keep & (ts >= lo) & (ts < hi), id_col]
@@ -89,6 +94,9 @@ def _published(warehouse: Path, keep: Path) -> tuple[pd.DataFrame, pd.DataFrame]
     from cemlib.warehouse import Warehouse
 
     paths = keep.with_suffix(".map.parquet"), keep.with_suffix(".forecast.parquet")
+    snapshot = keep.with_suffix(".duckdb")  # the month's warehouse, for the decomposition
+    if not snapshot.is_file():
+        shutil.copyfile(warehouse, snapshot)
     if not paths[0].is_file():
         with Warehouse(warehouse, read_only=True) as wh:
             wh.sql("SELECT source_table, record_id, profile_id FROM identity.map").to_parquet(

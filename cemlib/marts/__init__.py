@@ -4,6 +4,8 @@ from cemlib.marts.covariates import profile_covariates
 from cemlib.marts.transactions import (
     TRANSACTION_COLUMNS,
     profile_transactions,
+    sales_headers_sql,
+    sales_lines_sql,
     source_schema,
     unattributed_orders,
 )
@@ -12,6 +14,8 @@ __all__ = [
     "TRANSACTION_COLUMNS",
     "profile_covariates",
     "profile_transactions",
+    "sales_headers_sql",
+    "sales_lines_sql",
     "source_schema",
     "unattributed_orders",
 ]

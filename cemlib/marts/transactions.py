@@ -251,3 +251,54 @@ def unattributed_orders(
             ).fetchone()[0]
         )
     return total
+
+
+def sales_lines_sql(
+    wh: Warehouse, as_of: str | dt.date | None = None, *, key: str = "profile"
+) -> tuple[str, list]:
+    """The SQL (and its parameters) of the lines :func:`profile_transactions` returns, for
+    aggregating in DuckDB instead of fetching them: the same columns, anonymous lines included
+    with ``customer_id`` NULL."""
+    mapping, _ = _key_join(wh, key)
+    products = source_schema(wh, "products")
+    pcols = _columns(wh, products, "products") if products else []
+    rate = _margin_is_rate(wh, products, pcols)
+    parts, params = [], []
+    for source in _SALES:
+        query = _sales_lines_sql(wh, source, mapping, products, pcols, rate, _as_of_bound(as_of))
+        if query is not None:
+            parts.append(f"({query[0]})")
+            params += query[1]
+    if not parts:
+        raise InputError("no sales tables in clean.*", source=str(wh.path))
+    return " UNION ALL ".join(parts), params
+
+
+def sales_headers_sql(
+    wh: Warehouse, as_of: str | dt.date | None = None, *, key: str = "profile"
+) -> tuple[str, list]:
+    """The SQL (and its parameters) of every dated online order and till receipt of
+    ``clean.*`` (``customer_id`` NULL when attached to no customer), ``ts`` and ``order_id``
+    as in :func:`profile_transactions` — a purchase whether or not a line of it passed the
+    quality checks."""
+    mapping, _ = _key_join(wh, key)
+    bound = _as_of_bound(as_of)
+    parts, params = [], []
+    for header, id_col, ts_col, _lines, _channel in _SALES:
+        hs = source_schema(wh, header)
+        if hs is None:
+            continue
+        where = f"h.{ts_col} IS NOT NULL"
+        if bound is not None:
+            where += f" AND CAST(h.{ts_col} AS TIMESTAMP) < ?"
+            params.append(bound.to_pydatetime())
+        parts.append(
+            f"""(SELECT m.customer_id, CAST(h.{ts_col} AS TIMESTAMP) AS ts,
+                        '{header}:' || CAST(h.{id_col} AS VARCHAR) AS order_id
+                 FROM {hs}.{header} h LEFT JOIN {mapping} m
+                   ON m.source_table = '{header}' AND m.record_id = CAST(h.{id_col} AS VARCHAR)
+                 WHERE {where})"""
+        )
+    if not parts:
+        raise InputError("no sales tables in clean.*", source=str(wh.path))
+    return " UNION ALL ".join(parts), params

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from cemlib.marts.popularity import personal_then_popular
+from cemlib.monitor.window import grade_offers_sql, window_outcomes
 from cemlib.warehouse import Warehouse
 
 #: the forecast columns a run keeps for the next run to grade (``monitor.churn_forecast``)
@@ -48,27 +48,16 @@ def current_ids(wh: Warehouse, ids: pd.Series) -> pd.Series:
         "SELECT CAST(profile_id AS VARCHAR) AS p, CAST(merged_into AS VARCHAR) AS m "
         "FROM identity.registry WHERE merged_into IS NOT NULL AND status IN ('merged', 'split')"
     )
-    step = dict(zip(reg["p"], reg["m"], strict=True))
-    if not step:
+    step = pd.Series(reg["m"].to_numpy(), index=reg["p"].to_numpy())
+    if step.empty:
         return ids
-    out = ids.map(lambda x: step.get(x, x))
+    out = ids.map(step).fillna(ids)
     for _ in range(20):  # chains of merges over many runs
-        nxt = out.map(lambda x: step.get(x, x))
+        nxt = out.map(step).fillna(out)
         if nxt.equals(out):
             break
         out = nxt
     return out
-
-
-def outcomes(tx: pd.DataFrame, since: str, until: str) -> pd.DataFrame:
-    """Per customer, purchase occasions (customer-days) and revenue dated after ``since`` and on
-    or before ``until``."""
-    lo = pd.Timestamp(since).normalize() + pd.Timedelta(days=1)
-    hi = pd.Timestamp(until).normalize() + pd.Timedelta(days=1)
-    win = tx[(tx["ts"] >= lo) & (tx["ts"] < hi)]
-    days = win.assign(day=win["ts"].dt.normalize())
-    g = days.groupby("customer_id").agg(purchases=("day", "nunique"), revenue=("amount", "sum"))
-    return g
 
 
 def calibration_bins(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
@@ -80,15 +69,15 @@ def calibration_bins(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> pd.DataF
 
 
 def grade_churn(
-    wh: Warehouse, forecast: pd.DataFrame, tx: pd.DataFrame, since: str, until: str
+    wh: Warehouse, forecast: pd.DataFrame, since: str, until: str
 ) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Grade the previous run's ``forecast`` (:data:`CHURN_FORECAST`) on the purchases in
-    ``tx`` (this run's, keyed by today's profile ids) between ``since`` and ``until``: AUC of
+    """Grade the previous run's ``forecast`` (:data:`CHURN_FORECAST`) on the purchases dated
+    after ``since`` and on or before ``until``, keyed by today's profile ids: AUC of
     "purchased again", Brier score, realized against expected purchases and revenue.
     Returns (figures, calibration bins, per-customer outcomes)."""
     f = forecast.copy()
     f["current_id"] = current_ids(wh, f["customer_id"]).to_numpy()
-    got = outcomes(tx, since, until)
+    got = window_outcomes(wh, since, until)
     # a profile merged into another since: the purchases of the merged profile are counted once
     per = f.join(got, on="current_id")
     per[["purchases", "revenue"]] = per[["purchases", "revenue"]].fillna(0.0)
@@ -118,52 +107,14 @@ def grade_churn(
                               "revenue"]]  # fmt: skip
 
 
-def _ranking(recs: pd.DataFrame, bought: pd.DataFrame, k: int) -> dict:
-    """Hit rate@k and NDCG@k (binary relevance) of ``recs`` (customer_id, rank, item_id) over
-    the customers of ``bought`` (customer_id, item_id: items bought in the window)."""
-    truth = bought.drop_duplicates()
-    n_true = truth.groupby("customer_id").size()
-    top = recs[recs["rank"] <= k]
-    hits = top.merge(truth, on=["customer_id", "item_id"])
-    dcg = 1.0 / np.log2(hits["rank"].to_numpy() + 1.0)
-    dcg = pd.Series(dcg, index=hits["customer_id"]).groupby(level=0).sum()
-    ideal_table = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
-    idcg = pd.Series(ideal_table[np.minimum(n_true.to_numpy(), k)], index=n_true.index)
-    ndcg = dcg.reindex(n_true.index, fill_value=0.0) / idcg
-    hit = hits.groupby("customer_id").size().reindex(n_true.index, fill_value=0) > 0
-    return {"customers": int(len(n_true)), f"hitrate@{k}": float(hit.mean()) if len(hit) else
-            float("nan"), f"ndcg@{k}": float(ndcg.mean()) if len(ndcg) else float("nan")}  # fmt: skip
-
-
-def baseline_offers(tx: pd.DataFrame, customers: pd.Index, k: int) -> pd.DataFrame:
-    """Personal-then-popular offers made from ``tx`` (history up to the previous ``as_of``):
-    each customer's own most bought items (by orders, ties: most recent), filled up with the
-    items most customers bought — the baseline the offer model has to beat
-    (:func:`cemlib.marts.popularity.personal_then_popular`, as the offers stage grades)."""
-    return personal_then_popular(tx, k, customers, basket="order_id")
-
-
-def grade_offers(
-    wh: Warehouse, offers: pd.DataFrame, tx: pd.DataFrame, since: str, until: str, k: int = 10
-) -> pd.DataFrame:
-    """Hit rate@k and NDCG@k of the previous run's ``offers`` (profile_id, rank, item_id) on
-    the items bought since, beside the personal-then-popular baseline made at that time (from
-    purchases up to ``since`` only). One row per method."""
-    recs = pd.DataFrame({
-        "customer_id": current_ids(wh, offers["profile_id"]).to_numpy(),
-        "rank": offers["rank"].astype(int).to_numpy(),
-        "item_id": offers["item_id"].astype(str).to_numpy(),
-    }).drop_duplicates(["customer_id", "item_id"])  # fmt: skip
-    recs["rank"] = recs.sort_values(["customer_id", "rank"]).groupby("customer_id").cumcount() + 1
-    lo = pd.Timestamp(since).normalize() + pd.Timedelta(days=1)
-    hi = pd.Timestamp(until).normalize() + pd.Timedelta(days=1)
-    offered = pd.Index(recs["customer_id"].unique())
-    win = tx[(tx["ts"] >= lo) & (tx["ts"] < hi) & tx["customer_id"].isin(offered)]
-    bought = win[["customer_id", "item_id"]].astype(str)
-    history = tx[tx["ts"] < lo].assign(item_id=lambda d: d["item_id"].astype(str))
-    base = baseline_offers(history, offered, k)
-    rows = [
-        {"method": "next offers (previous run)", **_ranking(recs, bought, k)},
-        {"method": "baseline: personal then popular", **_ranking(base, bought, k)},
-    ]
-    return pd.DataFrame(rows)
+def grade_offers(wh: Warehouse, offers: str, since: str, until: str, k: int = 10) -> pd.DataFrame:
+    """Hit rate@k and NDCG@k of the previous run's offers (the table ``offers``: profile_id,
+    rank, item_id) on the items bought since, beside the personal-then-popular baseline made
+    at that time (from purchases up to ``since`` only). One row per method."""
+    ids = wh.sql(f"SELECT DISTINCT CAST(profile_id AS VARCHAR) AS profile_id FROM {offers}")
+    ids["customer_id"] = current_ids(wh, ids["profile_id"]).to_numpy()
+    model, base = grade_offers_sql(wh, offers, ids, since, until, k)
+    return pd.DataFrame([
+        {"method": "next offers (previous run)", **model},
+        {"method": "baseline: personal then popular", **base},
+    ])  # fmt: skip

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from cemlib.marts import profile_transactions
 from cemlib.monitor import drift as dr
 from cemlib.monitor.alerts import Thresholds, alert_frame, data_alerts, forecast_alerts
 from cemlib.monitor.forecasts import churn_forecast, current_ids, grade_churn, grade_offers
 from cemlib.monitor.movement import profile_changes, risk_movement
 from cemlib.monitor.report import headlines
 from cemlib.monitor.result import MonitorResult
+from cemlib.monitor.window import last_purchase
 from cemlib.warehouse import Warehouse
 
 #: what a run keeps in ``monitor.*`` for the next run to compare with and grade
@@ -29,12 +29,17 @@ KEPT: tuple[str, ...] = ("column_profile", "tables", "nulls", "reasons", "headli
                          "churn_forecast", "offer_forecast")  # fmt: skip
 
 
-def _kept(wh: Warehouse, name: str) -> tuple[pd.DataFrame | None, str | None, str | None]:
-    """A table the previous run kept for this one: (frame, its run id, its as_of)."""
+#: kept tables graded in DuckDB where they are (one row per offer: not read into pandas)
+IN_PLACE: tuple[str, ...] = ("offer_forecast",)
+
+
+def _kept(wh: Warehouse, name: str) -> tuple[pd.DataFrame | str | None, str | None, str | None]:
+    """A table the previous run kept for this one: (frame — or, for :data:`IN_PLACE`, the
+    table's name —, its run id, its as_of)."""
     if not wh.has_table("monitor", name):
         return None, None, None
     stamp = wh.stamp("monitor", name)
-    frame = wh.read_table("monitor", name)
+    frame = f"monitor.{name}" if name in IN_PLACE else wh.read_table("monitor", name)
     if stamp is None:
         return frame, None, None
     return frame, str(stamp[0]), str(pd.Timestamp(stamp[1]).date())
@@ -155,29 +160,29 @@ def _previous(wh: Warehouse, run_id: str) -> dict[str, tuple]:
 def _forecast_sections(wh, res: MonitorResult, prev: dict, forecast, k: int) -> None:
     """Risk movement against the previous churn forecast, and the previous churn and offer
     forecasts graded on the purchases since their ``as_of`` (when it is before this one)."""
-    tx = None
+    graded = False
     if ("churn_forecast" in prev or "offer_forecast" in prev) and wh.has_table("identity", "map"):
-        tx = profile_transactions(wh, res.as_of)
         since = min(v[2] for n, v in prev.items() if n.endswith("_forecast"))
-        if tx.empty or tx["ts"].max() < pd.Timestamp(since) + pd.Timedelta(days=1):
+        last = last_purchase(wh, res.as_of)
+        graded = last is not None and last >= pd.Timestamp(since) + pd.Timedelta(days=1)
+        if not graded:
             res.note = (f"no purchase dated after {since} in this run's data: the previous "
                         "forecasts are graded once the data reaches past their as_of")  # fmt: skip
-            tx = None
     if "churn_forecast" in prev and forecast is not None:
         pf = prev["churn_forecast"][0]
         res.transitions, res.risk, res.became_high_risk = risk_movement(
             pf, forecast, current_ids(wh, pf["customer_id"])
         )
-    if "churn_forecast" in prev and tx is not None:
+    if "churn_forecast" in prev and graded:
         pf, r, since = prev["churn_forecast"]
         if since < res.as_of:
-            figures, res.calibration, _ = grade_churn(wh, pf, tx, since, res.as_of)
+            figures, res.calibration, _ = grade_churn(wh, pf, since, res.as_of)
             res.churn = {"forecast run": r, "forecast as_of": since, **figures,
                          "forecast's own backtest auc": previous_backtest_auc(wh, r)}  # fmt: skip
-    if "offer_forecast" in prev and tx is not None:
+    if "offer_forecast" in prev and graded:
         po, r, since = prev["offer_forecast"]
         if since < res.as_of:
-            res.offers = grade_offers(wh, po, tx, since, res.as_of, k).assign(forecast_run=r)
+            res.offers = grade_offers(wh, po, since, res.as_of, k).assign(forecast_run=r)
 
 
 def _write(wh, res, keep, forecast, scores_as_of, run_id, as_of) -> None:
@@ -204,6 +209,21 @@ def _write(wh, res, keep, forecast, scores_as_of, run_id, as_of) -> None:
             wh.write_table("monitor", "churn_forecast", forecast, run_id=run_id, as_of=scores_as_of)
         if wh.has_table("marts", "next_offers"):
             stamp = wh.stamp("marts", "next_offers")
-            offers = wh.sql("SELECT profile_id, rank, item_id FROM marts.next_offers")
-            wh.write_table("monitor", "offer_forecast", offers, run_id=run_id,
-                           as_of=stamp[1] if stamp else as_of)  # fmt: skip
+            _keep_offers(wh, run_id, stamp[1] if stamp else as_of)
+
+
+def _keep_offers(wh: Warehouse, run_id: str, as_of) -> None:
+    """``monitor.offer_forecast``: ``marts.next_offers``' profile, rank and item copied inside
+    DuckDB (one row per offer, not through pandas), stamped and logged as
+    :meth:`Warehouse.write_table` does."""
+    day = pd.Timestamp(as_of).date()
+    wh.con.execute(
+        "CREATE OR REPLACE TABLE monitor.offer_forecast AS SELECT profile_id, rank, item_id, "
+        "CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of FROM marts.next_offers",
+        [run_id, day],
+    )
+    n = wh.con.execute("SELECT count(*) FROM monitor.offer_forecast").fetchone()[0]
+    wh.con.execute(
+        "INSERT INTO meta.table_log VALUES (?, ?, ?, ?, ?, ?)",
+        ["monitor", "offer_forecast", run_id, day, n, dt.datetime.now()],
+    )

@@ -6,49 +6,106 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cemlib.monitor.forecasts import _ranking, baseline_offers, outcomes
+from cemlib.marts.popularity import personal_then_popular
+from cemlib.monitor.window import (
+    baseline_offers_sql,
+    ranking_sql,
+    window_items,
+    window_outcomes,
+)
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "monitor_runs.py"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("monitor_runs", BENCH)
+def _bench(name: str = "monitor_runs.py"):
+    spec = importlib.util.spec_from_file_location(name[:-3], BENCH.with_name(name))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
 def test_hit_rate_and_ndcg_counted_by_hand():
+    import duckdb
+
     recs = pd.DataFrame({"customer_id": ["a"] * 3 + ["b"] * 3, "rank": [1, 2, 3] * 2,
                          "item_id": ["x", "y", "z", "x", "y", "z"]})  # fmt: skip
     bought = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "item_id": ["y", "q", "w", "x"]})
-    got = _ranking(recs, bought, k=3)
-    assert got["customers"] == 3  # c bought but was offered nothing: a miss
-    assert got["hitrate@3"] == pytest.approx(1 / 3)
+    con = duckdb.connect()
+    con.register("recs", recs)
+    con.register("bought", bought)
+    customers, hit, ndcg = con.execute(ranking_sql("recs", "bought", 3)).fetchone()
+    assert customers == 3  # c bought but was offered nothing: a miss
+    assert hit == pytest.approx(1 / 3)
     # a: a hit at rank 2 of two relevant items -> (1/log2 3) / (1 + 1/log2 3)
     ndcg_a = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
-    assert got["ndcg@3"] == pytest.approx(ndcg_a / 3)
+    assert ndcg == pytest.approx(ndcg_a / 3)
 
 
-def test_outcomes_count_only_the_window_and_baseline_fills_with_popular_items():
+def _sales_warehouse(path, tx: pd.DataFrame, headers_only: pd.DataFrame | None = None):
+    """A warehouse holding ``tx`` (customer_id, ts, order_id, item_id, amount) as clean online
+    orders with one line each (``headers_only``: orders whose lines all failed the checks), and
+    an identity map of the orders (customer None: unattached)."""
+    from cemlib.warehouse import Warehouse
+
+    wh = Warehouse(path)
+    orders = pd.concat([tx, headers_only]).drop_duplicates("order_id")
+    kw = {"run_id": "t", "as_of": "2025-06-30"}
+    wh.write_table("clean", "online_orders", pd.DataFrame({
+        "order_id": orders["order_id"], "ordered_at": orders["ts"]}), **kw)  # fmt: skip
+    wh.write_table("clean", "order_lines", pd.DataFrame({
+        "order_id": tx["order_id"], "sku": tx["item_id"], "quantity": 1.0,
+        "price": tx["amount"]}), **kw)  # fmt: skip
+    wh.write_table("identity", "map", pd.DataFrame({
+        "source_table": "online_orders", "record_id": orders["order_id"],
+        "profile_id": orders["customer_id"]}), **kw)  # fmt: skip
+    return wh
+
+
+def test_window_counts_customer_days_inside_the_edges_only(tmp_path):
     ts = pd.to_datetime(["2025-04-30 23:00", "2025-05-01 01:00", "2025-05-01 09:00",
-                         "2025-05-31 23:59", "2025-06-01 00:00"])  # fmt: skip
-    tx = pd.DataFrame({"customer_id": ["a"] * 5, "ts": ts, "amount": [1.0, 2, 3, 4, 5],
-                       "order_id": list("12345"), "item_id": list("xxyyz")})  # fmt: skip
-    got = outcomes(tx, "2025-04-30", "2025-05-31").loc["a"]
-    assert (got["purchases"], got["revenue"]) == (2, 9.0)  # two days, the edges left out
-    history = pd.concat([tx, tx.assign(customer_id="b", item_id="w")])
-    base = baseline_offers(history[history["ts"] < "2025-05-01"], pd.Index(["a", "c"]), k=2)
-    assert base.groupby("customer_id")["item_id"].apply(list).to_dict() == {
-        "a": ["x", "w"], "c": ["w", "x"]  # a's own item first; c has no history: the popular
+                         "2025-05-31 23:59", "2025-06-01 00:00", "2025-05-10 12:00"])  # fmt: skip
+    tx = pd.DataFrame({"customer_id": ["a"] * 5 + [None], "ts": ts,
+                       "amount": [1.0, 2, 3, 4, 5, 6], "order_id": list("123456"),
+                       "item_id": list("xxyyzz")})  # fmt: skip
+    # b's order in the window has no line left (its only line was quarantined): a purchase
+    no_lines = pd.DataFrame({"customer_id": ["b"], "ts": pd.to_datetime(["2025-05-05 10:00"]),
+                             "order_id": ["7"]})  # fmt: skip
+    with _sales_warehouse(tmp_path / "w.duckdb", tx, no_lines) as wh:
+        got = window_outcomes(wh, "2025-04-30", "2025-05-31")
+        items = window_items(wh, "2025-04-30", "2025-05-31", pd.Index(["a", "b"]))
+    # two days (05-01 twice, 05-31), the edges and the unattached order (no profile) left out
+    assert got.sort_index().to_dict("index") == {
+        "a": {"purchases": 2.0, "revenue": 9.0}, "b": {"purchases": 1.0, "revenue": 0.0}
     }  # fmt: skip
+    assert sorted(items["item_id"]) == ["x", "y"]
+
+
+def test_baseline_in_sql_equals_personal_then_popular(tmp_path):
+    rng = np.random.default_rng(5)
+    n = 400
+    tx = pd.DataFrame({
+        "customer_id": rng.choice([f"c{i}" for i in range(30)], n),
+        "ts": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 150, n), "D"),
+        "item_id": rng.choice([f"i{i:02d}" for i in range(25)], n),
+        "amount": 1.0, "order_id": [f"o{i}" for i in range(n)],
+    })  # fmt: skip
+    offered = pd.Index(["c1", "c5", "c7", "nobody"])  # "nobody" has no history: popular only
+    with _sales_warehouse(tmp_path / "w.duckdb", tx) as wh:
+        got = baseline_offers_sql(wh, "2025-04-30", offered, k=10)
+    history = tx[tx["ts"] < "2025-05-01"].assign(
+        order_id=lambda d: "online_orders:" + d["order_id"]
+    )
+    want = personal_then_popular(history, 10, offered, basket="order_id")
+    key = ["customer_id", "rank"]
+    got, want = (d.sort_values(key).reset_index(drop=True) for d in (got, want))
+    assert len(got) == 40 and (got["rank"].to_numpy() == want["rank"].to_numpy()).all()
+    assert got[key + ["item_id"]].astype(str).equals(want[key + ["item_id"]].astype(str))
 
 
 def _month(folder, warehouse, as_of: str, run_id: str, *, churn: bool):
@@ -84,7 +141,6 @@ def test_graded_churn_auc_agrees_with_the_auc_from_the_synthetic_truth(tmp_path)
         april_map = wh.sql("SELECT source_table, record_id, profile_id FROM identity.map")
         forecast = wh.read_table("monitor", "churn_forecast")
     assert forecast["horizon_days"].eq(30).all()  # marts.churn_scores carries p_purchase_30
-    shutil.copyfile(tmp_path / "cem.duckdb", tmp_path / "april.duckdb")
     res = _month(world, tmp_path / "cem.duckdb", "2025-05-31", "may", churn=False)
     c = res.churn
     assert (c["forecast run"], c["forecast as_of"], c["elapsed days"]) == (
@@ -93,9 +149,21 @@ def test_graded_churn_auc_agrees_with_the_auc_from_the_synthetic_truth(tmp_path)
         31,
     )
     assert c["customers graded"] == len(forecast) and 0 < c["buyers"] < len(forecast)
+    # the truth: the person of each April profile bought in May (identity not consulted)
     truth = _bench().truth_auc(world, april_map, forecast, "2025-04-30", "2025-05-31")
     assert abs(c["auc"] - truth) <= 0.01, (c["auc"], truth)
     assert c["auc"] > 0.6  # the forecast has signal
+    # like with like: on the customers whose purchases identity attributed right, the grade
+    # is the truth's (what is left is the monitor's own: window, ids followed, definitions)
+    gap = _bench("monitor_gap.py")
+    per = gap.labels_for(world, april_map, forecast, tmp_path / "cem.duckdb", "2025-04-30",
+                         "2025-05-31")  # fmt: skip
+    assert per["cause"].isin(["", "a", "b", "c", "d"]).all()
+    assert int(per["bought"].sum()) == c["buyers"]
+    like = gap.like_with_like(per)
+    assert like["left out (identity)"] == per["cause"].isin(["a", "b"]).sum() < 0.02 * len(per)
+    assert abs(like["monitor auc"] - like["truth auc"]) <= 0.002, like
+    assert per["cause"].isin(["c", "d"]).sum() <= 0.002 * len(per)  # the monitor's own causes
     cal = res.calibration
     assert cal["n"].sum() == c["customers graded"] and len(cal) == 10
     assert np.isclose((cal["observed"] * cal["n"]).sum(), c["buyers"])
