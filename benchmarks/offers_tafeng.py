@@ -110,9 +110,10 @@ def run_level(
     )
     print(
         f"train windows: {model.windows_}; best iteration {model.best_iteration_}, "
-        f"January validation NDCG@{k} {model.validation_ndcg_:.4f} (plain / prior-started: "
-        + " / ".join(f"{v:.4f}" for v in model.validation_by_start_.values())
-        + ")"
+        f"January validation NDCG@{k} {model.validation_ndcg_:.4f} (by start, January and "
+        "December (_back, trained on January): "
+        + ", ".join(f"{n} {v:.4f}" for n, v in model.validation_by_start_.items())
+        + f"; start: {'prior' if model.prior_.coef_.any() else 'plain'})"
     )
     print(
         f"candidate recall on February (all sources): {rec:.3f}; candidates/customer "
@@ -172,8 +173,10 @@ def seed_spread(tx, as_of, truth, table: pd.DataFrame, k: int, seeds: list[int],
         res = evaluate(model.recommend(explain=False), truth, k=k, history=model.tx_)
         ndcg[s] = res[f"ndcg@{k}"]
         print(
-            f"seed {s}: {model.best_iteration_} trees, validation plain / prior-started "
-            + " / ".join(f"{v:.4f}" for v in model.validation_by_start_.values())
+            f"seed {s}: {model.best_iteration_} trees, start "
+            + ("prior" if model.prior_.coef_.any() else "plain")
+            + ", validation "
+            + ", ".join(f"{n} {v:.4f}" for n, v in model.validation_by_start_.items())
             + f", NDCG@{k} {ndcg[s]:.4f}, lift {ndcg[s] / best:.3f}"
         )
     vals = np.array(list(ndcg.values()))

@@ -10,8 +10,15 @@ frame of February's customers at 2001-01-31, then for each seed samples the nega
 The seeds draw their samples in another order than ``NextOfferModel.fit``: per-seed figures
 differ from ``offers_tafeng.py``'s, their spread and mean are what compare.
 
+``--prior``: ``choose`` the model's rule (:mod:`cemlib.offers.start`, a paired test on the
+January customers), ``mean`` the higher January mean (the rule before issue 20's third
+attempt), ``yes`` / ``no`` always / never the prior; ``all`` trains both starts per seed, saves
+them (``runs_<seed>.pkl``) and prints what every rule of ``offers_start_rules.py`` picks and
+the February lift that follows (``--backward``: also both starts trained on January and
+early-stopped on December, a second window of evidence).
+
     .venv/bin/python benchmarks/offers_variants.py [--level product] [--seeds 42 1 2 3 4 5]
-        [--prior choose|yes|no] [--categories] [--validation-negatives 0]
+        [--prior choose|mean|yes|no|all] [--backward] [--categories] [--validation-negatives 0]
 """
 
 from __future__ import annotations
@@ -25,12 +32,14 @@ import numpy as np
 import pandas as pd
 
 import cemlib.offers.training as training
-from cemlib.offers import CandidateConfig, NextOfferModel, all_baselines, evaluate
+from cemlib.offers import CandidateConfig, NextOfferModel, all_baselines, evaluate, start
 from cemlib.offers.features import CATEGORY_FEATURES
+from cemlib.offers.scoring import TIE_BREAK as TIE_COLS
 from cemlib.offers.scoring import top_k
 from cemlib.offers.snapshot import Snapshot, day_number
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import offers_start_rules as rules  # noqa: E402
 from offers_tafeng import DATA, load_tafeng  # noqa: E402
 
 AS_OF = pd.Timestamp("2001-01-31")
@@ -61,13 +70,13 @@ def build(level: str, folder: Path) -> None:
         train_negatives=0,
         validation_negatives=0,
     )
-    original, training.train_with_or_without_prior = training.train_with_or_without_prior, stash
+    original, start.train_from_chosen_start = start.train_from_chosen_start, stash
     try:
         model.fit(tx, AS_OF)
     except _Stop:
         pass
     finally:
-        training.train_with_or_without_prior = original
+        start.train_from_chosen_start = original
     snap = Snapshot(model.store_, day_number(AS_OF), horizon=31)
     want = model.enc_.customers.get_indexer(pd.Index(truth["customer_id"].unique()))
     score = model._frame(snap, np.sort(want[want >= 0]), "scoring")
@@ -111,10 +120,11 @@ def run_seed(
     train = training.sampled_window(_window(frames["train"]), rng, 40)
     valid = training.sampled_window(_window(frames["valid"]), rng, v_neg)
     params = training.lgb_params(train, valid, None, seed)
-    if prior_mode == "choose":
-        prior, result, seen = training.train_with_or_without_prior(
-            train, valid, names, params, 300, 30
-        )
+    if prior_mode in ("choose", "mean"):  # the paired rule (the model's) / the higher mean
+        choose = start.train_from_chosen_start
+        if prior_mode == "mean":
+            choose = training.train_with_or_without_prior
+        prior, result, seen = choose(train, valid, names, params, 300, 30)
     else:
         prior = training.Prior().fit(train.frame, use=prior_mode == "yes")
         for w in (train, valid):
@@ -128,13 +138,99 @@ def run_seed(
     return top_k(score, 10), result[1], seen
 
 
+def _start(train, valid, names, params, use: bool, score: pd.DataFrame | None):
+    """One start early-stopped on ``valid``: trees, validation NDCG per query and its scores,
+    and (``score`` given) the refitted ranker's scores of ``score``."""
+    prior = training.Prior().fit(train.frame, use=use)
+    for w in (train, valid):
+        w.frame["_prior"] = prior(w.frame)
+    booster, best, _, _ = training.train_early_stopped(train, valid, names, params, 300, 30)
+    X = valid.frame[names].to_numpy(np.float32)
+    v = booster.predict(X, num_iteration=best) + valid.frame["_prior"].to_numpy()
+    out = {"trees": best, "q": start.query_ndcg(v, valid.frame["label"], valid.groups), "v": v}
+    if score is not None:
+        booster = training.refit(train, valid, names, params, best)
+        out["s"] = booster.predict(score[names].to_numpy(np.float32)) + prior(score)
+    return out
+
+
+def collect(seed: int, names, frames, backward: bool) -> dict:
+    """Both starts with one seed's samples (the same draws as ``run_seed``): per-query January
+    NDCG, trees, February scores; ``backward`` also both starts trained on January's sample
+    and early-stopped on December's (a second window of evidence)."""
+    rng = np.random.default_rng(seed)
+    train = training.sampled_window(_window(frames["train"]), rng, 40)
+    valid = training.sampled_window(_window(frames["valid"]), rng, 40)
+    params = training.lgb_params(train, valid, None, seed)
+    out = {}
+    for use in (False, True):
+        key = "prior" if use else "plain"
+        out[key] = _start(train, valid, names, params, use, frames["score"])
+        if backward:
+            out["back_" + key] = _start(valid, train, names, params, use, None)
+    out["valid_label"], out["valid_groups"] = valid.frame["label"].to_numpy(), valid.groups
+    return out
+
+
+def collect_backward(seed: int, names, frames) -> dict:
+    """Only ``collect``'s December evidence (both starts trained on January's sample)."""
+    rng = np.random.default_rng(seed)
+    train = training.sampled_window(_window(frames["train"]), rng, 40)
+    valid = training.sampled_window(_window(frames["valid"]), rng, 40)
+    params = training.lgb_params(train, valid, None, seed)
+    out = {}
+    for use in (False, True):
+        r = _start(valid, train, names, params, use, None)
+        r.pop("v")
+        out["back_prior" if use else "back_plain"] = r
+    return out
+
+
+BLEND = np.round(np.linspace(0, 1, 5), 2)  # weight of the prior start's standardized scores
+
+
+def blended(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    """``(1 - w)`` x plain + ``w`` x prior-started scores, each divided by its spread."""
+    return (1 - w) * a / (a.std() or 1.0) + w * b / (b.std() or 1.0)
+
+
+def collect_all(args, folder, names, frames, lift_of) -> None:
+    """``--prior all``: both starts per seed saved to ``runs_<seed>.npz``, every rule printed."""
+    for seed in args.seeds:
+        path = folder / f"runs_{seed}.pkl"
+        if path.exists():
+            if args.backward and "back_plain" not in (r := pd.read_pickle(path)):
+                r.update(collect_backward(seed, names, frames))
+                pd.to_pickle(r, path)
+                print(f"seed {seed}: December evidence added", flush=True)
+            continue
+        c0 = time.process_time()
+        r = collect(seed, names, frames, args.backward)
+        score = frames["score"][["c", "i", *TIE_COLS]].copy()
+        lab, grp = r["valid_label"], r["valid_groups"]
+        r["blend_valid"], r["blend_feb"] = [], []
+        for w in BLEND:
+            v = blended(r["plain"]["v"], r["prior"]["v"], w)
+            r["blend_valid"].append(start.query_ndcg(v, lab, grp).mean())
+            score["score"] = blended(r["plain"]["s"], r["prior"]["s"], w)
+            r["blend_feb"].append(lift_of(top_k(score, 10)))
+        for key in ("plain", "prior", "back_plain", "back_prior"):
+            if key in r:
+                r[key].pop("s", None)
+                r[key].pop("v", None)
+        pd.to_pickle(r, path)
+        print(f"seed {seed} collected, {time.process_time() - c0:.0f} CPU s", flush=True)
+    rules.report(folder, args.seeds, BLEND)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--level", default="product", choices=["subclass", "product"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2, 3, 4, 5])
-    ap.add_argument("--prior", default="choose", choices=["choose", "yes", "no"])
+    ap.add_argument("--prior", default="choose", choices=["choose", "mean", "yes", "no", "all"])
+    ap.add_argument("--backward", action="store_true", help="with --prior all: also Jan->Dec")
     ap.add_argument("--categories", action="store_true", help="with the category source")
     ap.add_argument("--validation-negatives", type=int, default=40)
     args = ap.parse_args(argv)
@@ -149,6 +245,16 @@ def main(argv: list[str] | None = None) -> int:
         pd.read_parquet(folder / "history.parquet"),
     )
     best = float(pd.read_parquet(folder / "best.parquet")["best_baseline"].iloc[0])
+
+    def lift_of(top: pd.DataFrame) -> float:
+        recs = pd.DataFrame(
+            {"customer_id": customers[top["c"]], "rank": top["rank"], "item_id": items[top["i"]]}
+        )
+        return evaluate(recs, truth, k=10)["ndcg@10"] / best
+
+    if args.prior == "all":
+        collect_all(args, folder, names, frames, lift_of)
+        return 0
     lifts = []
     for seed in args.seeds:
         c0 = time.process_time()

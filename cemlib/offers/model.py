@@ -20,7 +20,7 @@ import shap
 
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
-from cemlib.offers import scoring, training
+from cemlib.offers import scoring, start, training
 from cemlib.offers.candidates import CandidateConfig, build_candidates, drop_extras, source_recall
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
@@ -234,7 +234,7 @@ class NextOfferModel:
         params = training.lgb_params(train, valid, self.params, self.seed)
         self.num_threads_ = int(params["num_threads"])
         with self._phase("lightgbm training (early stopping, with and without the prior)"):
-            self.prior_, result, self.validation_by_start_ = training.train_with_or_without_prior(
+            self.prior_, result, self.validation_by_start_ = start.train_from_chosen_start(
                 train, valid, names, params, self.n_estimators, self.early_stopping_rounds
             )
             booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = result

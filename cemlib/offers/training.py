@@ -39,7 +39,8 @@ class Prior:
     buyers)), fitted on the training window. LightGBM boosts from it (``init_score``), so the
     trees learn corrections to the best simple ranking and early stopping decides how far they
     move from it; equal tree scores are ordered by it instead of by chance. Whether it is used
-    at all is decided by the validation window (:func:`train_with_or_without_prior`)."""
+    at all is decided on both windows (:func:`cemlib.offers.start.train_from_chosen_start`;
+    :func:`train_with_or_without_prior` is the rule before, the validation window alone)."""
 
     names: tuple[str, ...] = ("ci_share", "ci_n_b", "it_n_cust")
 

@@ -1,0 +1,90 @@
+"""The choice of the ranker's start: per-query NDCG, the paired test and the fitted choice."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cemlib.offers import start
+from cemlib.offers.training import WindowData, lgb_params
+
+
+def test_query_ndcg_by_hand():
+    # query 0: the one positive ranked 2nd of 3 -> 1/log2(3); query 1: positive first -> 1;
+    # query 2: no positive -> 0; equal scores keep the row order (query 3: positive 2nd)
+    scores = np.array([3, 2, 1, 5, 4, 1, 1, 0.5, 0.5])
+    labels = np.array([0, 1, 0, 1, 0, 0, 0, 0, 1])
+    got = start.query_ndcg(scores, labels, np.array([3, 2, 2, 2]), k=10)
+    assert got == pytest.approx([1 / np.log2(3), 1.0, 0.0, 1 / np.log2(3)])
+    # cut at k: the positive at rank 3 counts nothing at k = 2
+    assert start.query_ndcg(np.array([3.0, 2, 1]), np.array([0, 0, 1]), np.array([3]), k=2)[0] == 0
+
+
+def _window_evidence(rng, noise_plain: float, noise_prior: float, n_q=3000, rows=20):
+    """Per-query NDCG of two rankers of a validation window: true relevance plus noise of the
+    given sizes (the less noise, the better the ranker)."""
+    truth = rng.normal(size=n_q * rows)
+    labels = (truth + rng.normal(size=len(truth)) > 2.0).astype(np.int8)
+    groups = np.full(n_q, rows)
+    return tuple(
+        start.query_ndcg(truth + rng.normal(scale=s, size=len(truth)), labels, groups)
+        for s in (noise_plain, noise_prior)
+    )
+
+
+def test_the_start_better_over_both_windows_wins():
+    rng = np.random.default_rng(7)
+    # plain a little better in one window, the prior much better in the other: the prior
+    # (one window alone would have chosen plain)
+    slightly = _window_evidence(rng, 0.9, 1.0)
+    much = _window_evidence(rng, 1.5, 0.7)
+    assert slightly[0].mean() > slightly[1].mean() and not start.prior_wins([slightly])
+    assert start.prior_wins([slightly, much])
+    # plain better in both windows: plain, whatever the order of the windows
+    both = _window_evidence(rng, 0.5, 1.0)
+    assert not start.prior_wins([slightly, both]) and not start.prior_wins([both, slightly])
+    # the prior better in both: the prior; no difference at all: plain (ties)
+    assert start.prior_wins([much, _window_evidence(rng, 1.0, 0.5)])
+    assert not start.prior_wins([(slightly[0], slightly[0])])
+    assert start.paired_z(both[1], both[0]) > 5  # plain's gain there is far beyond chance
+
+
+def _window(rng, n_q: int, rows: int) -> WindowData:
+    """Candidates of ``n_q`` customers whose label follows GP-TopFreq's signals through the
+    prior's own model (a logistic in share, ln(1 + baskets), ln(1 + buyers)); ``x`` is noise."""
+    n = n_q * rows
+    share, nb, cust, x = (
+        rng.random(n),
+        rng.integers(0, 20, n),
+        rng.integers(1, 500, n),
+        rng.random(n),
+    )
+    logit = 4 * share + 0.5 * np.log1p(nb) + 0.4 * np.log1p(cust) - 6
+    label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    f = pd.DataFrame(
+        {
+            "c": np.repeat(np.arange(n_q), rows),
+            "i": np.tile(np.arange(rows), n_q),
+            "ci_share": share,
+            "ci_n_b": nb.astype(float),
+            "it_n_cust": cust.astype(float),
+            "x": x,
+            "label": label,
+        }
+    )
+    f = f[f.groupby("c")["label"].transform("max") > 0].reset_index(drop=True)
+    return WindowData(pd.Timestamp("2025-01-01"), f, f.groupby("c").size().to_numpy())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_world_of_the_priors_own_signals_starts_from_the_prior(seed):
+    rng = np.random.default_rng(seed)
+    train, valid = _window(rng, 400, 20), _window(rng, 400, 20)
+    names = ["ci_share", "ci_n_b", "it_n_cust", "x"]
+    params = lgb_params(train, valid, {"min_data_in_leaf": 20}, seed)
+    prior, result, seen = start.train_from_chosen_start(train, valid, names, params, 100, 20)
+    # the prior start wins over both windows
+    assert seen["prior"] + seen["prior_back"] > seen["plain"] + seen["plain_back"]
+    assert prior.coef_[0] == pytest.approx(4, abs=0.6)  # the world's own share coefficient
+    # the winner's start is left on the windows, and the validation NDCG is the prior start's
+    assert np.allclose(valid.frame["_prior"], prior(valid.frame))
+    assert result[2] == seen["prior"]
