@@ -154,14 +154,20 @@ def _start(train, valid, names, params, use: bool, score: pd.DataFrame | None):
     return out
 
 
+def _samples(seed: int, frames):
+    """One seed's sampled training and validation windows and LightGBM parameters (the draws
+    of ``run_seed``)."""
+    rng = np.random.default_rng(seed)
+    train = training.sampled_window(_window(frames["train"]), rng, 40)
+    valid = training.sampled_window(_window(frames["valid"]), rng, 40)
+    return train, valid, training.lgb_params(train, valid, None, seed)
+
+
 def collect(seed: int, names, frames, backward: bool) -> dict:
     """Both starts with one seed's samples (the same draws as ``run_seed``): per-query January
     NDCG, trees, February scores; ``backward`` also both starts trained on January's sample
     and early-stopped on December's (a second window of evidence)."""
-    rng = np.random.default_rng(seed)
-    train = training.sampled_window(_window(frames["train"]), rng, 40)
-    valid = training.sampled_window(_window(frames["valid"]), rng, 40)
-    params = training.lgb_params(train, valid, None, seed)
+    train, valid, params = _samples(seed, frames)
     out = {}
     for use in (False, True):
         key = "prior" if use else "plain"
@@ -174,10 +180,7 @@ def collect(seed: int, names, frames, backward: bool) -> dict:
 
 def collect_backward(seed: int, names, frames) -> dict:
     """Only ``collect``'s December evidence (both starts trained on January's sample)."""
-    rng = np.random.default_rng(seed)
-    train = training.sampled_window(_window(frames["train"]), rng, 40)
-    valid = training.sampled_window(_window(frames["valid"]), rng, 40)
-    params = training.lgb_params(train, valid, None, seed)
+    train, valid, params = _samples(seed, frames)
     out = {}
     for use in (False, True):
         r = _start(valid, train, names, params, use, None)
