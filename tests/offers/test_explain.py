@@ -70,6 +70,16 @@ def test_a_trend_that_did_not_rise_gives_no_phrase():
     assert trend(v, v.index).tolist() == ["", "", "", "sales up 25% in the last 4 weeks", ""]
 
 
+def _tea_reasons(frame: pd.DataFrame, shap: np.ndarray, names: list[str]) -> pd.Series:
+    """Three reasons per row, every category and segment named "tea", every item "x"."""
+    return reason_codes(
+        frame, shap, names, n_reasons=3,
+        category_name=lambda s: pd.Series(["tea"] * len(s)),
+        item_name=lambda s: pd.Series(["x"] * len(s)),
+        segment_name=lambda s: pd.Series(["tea"] * len(s)),
+    )  # fmt: skip
+
+
 def test_no_purchase_history_reason_for_an_item_never_bought():
     # a new user's offers read "bought in 0% of your baskets; last bought today" for items the
     # customer never bought: a missing history weighs in the model, but it is no reason
@@ -80,12 +90,7 @@ def test_no_purchase_history_reason_for_an_item_never_bought():
         "cat": [0, 0], "cooc_anchor": [-1, -1], "after_anchor": [-1, -1], "seg": [0, 0],
     })  # fmt: skip
     shap = np.array([[0.9, 0.8, 0.7, 0.6, 0.1], [0.9, 0.8, 0.7, 0.6, 0.1]])
-    out = reason_codes(
-        frame, shap, names, n_reasons=3,
-        category_name=lambda s: pd.Series(["tea"] * len(s)),
-        item_name=lambda s: pd.Series(["x"] * len(s)),
-        segment_name=lambda s: pd.Series(["tea"] * len(s)),
-    )  # fmt: skip
+    out = _tea_reasons(frame, shap, names)
     assert out[0] == "bought by 40 customers"
     assert out[1] == "last bought 12 days ago; bought in 25% of your baskets; bought tea 3 days ago"
 
@@ -120,11 +125,6 @@ def test_no_usual_interval_for_an_item_bought_once():
         "cat": [0, 0], "cooc_anchor": [-1, -1], "after_anchor": [-1, -1], "seg": [0, 0],
     })  # fmt: skip
     shap = np.array([[0.9, 0.5, 0.4], [0.9, 0.5, 0.4]])
-    out = reason_codes(
-        frame, shap, names, n_reasons=3,
-        category_name=lambda s: pd.Series(["tea"] * len(s)),
-        item_name=lambda s: pd.Series(["x"] * len(s)),
-        segment_name=lambda s: pd.Series(["tea"] * len(s)),
-    )  # fmt: skip
+    out = _tea_reasons(frame, shap, names)
     assert "every" not in out[0] and out[0].startswith("last bought 30 days ago")
     assert out[1].startswith("usually bought every 20 days")
