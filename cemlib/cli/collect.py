@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """``cem collect``: load a source into the warehouse and print what was loaded."""
     from cemlib.cli.checks import as_of_date, positive, warehouse_file
     from cemlib.collect import collect
-    from cemlib.collect.stage import unread_dates
+    from cemlib.collect.stage import unread_date_columns
     from cemlib.config import warehouse_path
     from cemlib.lock import warehouse_lock
 
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     norm = result.normalization
     unparsed = norm.groupby("table")["n_unparsed"].sum() if len(norm) else pd.Series(dtype=int)
     table.insert(6, "n_unparsed", table["table"].map(unparsed).fillna(0).astype(int))
-    unread = {w.split(".", 1)[0] for w in unread_dates(norm)}  # "ok" would hide a wrong format
+    unread = unread_date_columns(norm)["table"]  # "ok" would hide a wrong date format
     table.loc[table["table"].isin(unread), "status"] = "dates unread (note)"
     print(table.to_string(index=False))
     print(

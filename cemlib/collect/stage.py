@@ -185,16 +185,17 @@ def collect(
     finally:
         if own:
             wh.close()
+    normalization = _normalization_frame(stats)
     return CollectResult(
         run_id=run_id,
         as_of=as_of_ts.date(),
         source=plan.label,
         tables=pd.DataFrame(table_rows),
         coverage=coverage_frame(list(coverage.values())),
-        normalization=_normalization_frame(stats),
+        normalization=normalization,
         missing_tables=plan.missing,
         truth=plan.truth_counts,
-        warnings=_warnings(table_rows, plan.missing, _normalization_frame(stats)),
+        warnings=_warnings(table_rows, plan.missing, normalization),
         warehouse=wh_path,
     )
 
@@ -345,19 +346,24 @@ def _warnings(
 UNREAD_DATES_SHARE = 0.01
 
 
-def unread_dates(normalization: pd.DataFrame | None) -> list[str]:
-    """One warning per date column where ``UNREAD_DATES_SHARE`` or more of the values were no
-    date: the rows keep an empty date in staging, and the quality stage quarantines those
-    whose date is required, so a wrong format would quietly cost a share of the table."""
+def unread_date_columns(normalization: pd.DataFrame | None) -> pd.DataFrame:
+    """The rows of ``normalization`` (a :class:`CollectResult`'s) for the date columns where
+    ``UNREAD_DATES_SHARE`` or more of the values were no date: the rows keep an empty date in
+    staging, and the quality stage quarantines those whose date is required, so a wrong format
+    would quietly cost a share of the table."""
     if normalization is None or not len(normalization):
-        return []
+        return pd.DataFrame(columns=STAT_COLUMNS)
     n = normalization[normalization["kind"].isin(["date", "timestamp"])]
-    n = n[(n["n_unparsed"] > 0) & (n["n_unparsed"] >= UNREAD_DATES_SHARE * n["n_values"])]
+    return n[(n["n_unparsed"] > 0) & (n["n_unparsed"] >= UNREAD_DATES_SHARE * n["n_values"])]
+
+
+def unread_dates(normalization: pd.DataFrame | None) -> list[str]:
+    """One warning per column of :func:`unread_date_columns`."""
     return [
         f"{r.table}.{r.column}: {int(r.n_unparsed):,} of {int(r.n_values):,} values "
         f"({r.n_unparsed / r.n_values:.1%}) are no date; they are empty in staging: check the "
         "column's date format (docs: own data)"
-        for r in n.itertuples()
+        for r in unread_date_columns(normalization).itertuples()
     ]
 
 
