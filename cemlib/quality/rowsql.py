@@ -57,7 +57,7 @@ def failure_predicate(
     if t == "expect_column_values_to_not_be_null":
         pred = f"{col} IS NULL"
     elif t == "expect_column_values_to_be_unique" and check.keep == "identical":
-        pred = keep_identical(col, [quote(c) for c in row_columns or []], quote(order_by), "*")
+        pred = keep_identical(col, [quote(c) for c in row_columns or []], quote(order_by))
     elif t == "expect_column_values_to_be_unique":
         if check.keep == "first":
             pred = (
@@ -111,13 +111,13 @@ def row_columns(columns: list[str]) -> list[str]:
     return [c for c in columns if not str(c).startswith("_")]
 
 
-def keep_identical(col: str, row_columns: list[str], order_by: str, star: str) -> str:
+def keep_identical(col: str, row_columns: list[str], order_by: str) -> str:
     """``keep: identical`` in SQL (DuckDB and Spark alike, identifiers quoted by the caller):
     every copy fails where the copies of a value differ in some column, and all but the first
     where they are identical (a row sent twice)."""
     same = f"PARTITION BY {', '.join([col, *row_columns])}"
     return (
-        f"{col} IS NOT NULL AND (count({star}) OVER ({same}) < count({star}) OVER (PARTITION BY "
+        f"{col} IS NOT NULL AND (count(*) OVER ({same}) < count(*) OVER (PARTITION BY "
         f"{col}) OR row_number() OVER ({same} ORDER BY {order_by}) > 1)"
     )
 
