@@ -117,17 +117,8 @@ def profile_transactions(
     """
     if truth:
         key = "person"
-    mapping, _ = _key_join(wh, key)
-    bound = _as_of_bound(as_of)
-    products = source_schema(wh, "products")
-    pcols = _columns(wh, products, "products") if products else []
-    rate = _margin_is_rate(wh, products, pcols)
     parts, unmapped = [], 0
-    for source in _SALES:
-        query = _sales_lines_sql(wh, source, mapping, products, pcols, rate, bound)
-        if query is None:
-            continue
-        sql, params = query
+    for sql, params in _line_queries(wh, as_of, key):
         # anonymous lines are only counted; the rest comes with one Python string per
         # distinct text value (items, categories, channels repeat on millions of lines)
         unmapped += wh.con.execute(
@@ -222,6 +213,19 @@ def _sales_lines_sql(
     return sql, params
 
 
+def _line_queries(wh: Warehouse, as_of: str | dt.date | None, key: str) -> list[tuple[str, list]]:
+    """The SQL and parameters of the purchased lines of each sales source present (online
+    orders, till receipts): :func:`profile_transactions` fetches them, the monitor aggregates
+    them (:func:`sales_lines_sql`)."""
+    mapping, _ = _key_join(wh, key)
+    bound = _as_of_bound(as_of)
+    products = source_schema(wh, "products")
+    pcols = _columns(wh, products, "products") if products else []
+    rate = _margin_is_rate(wh, products, pcols)
+    queries = (_sales_lines_sql(wh, s, mapping, products, pcols, rate, bound) for s in _SALES)
+    return [q for q in queries if q is not None]
+
+
 def unattributed_orders(
     wh: Warehouse,
     start: str | dt.date,
@@ -259,16 +263,10 @@ def sales_lines_sql(
     """The SQL (and its parameters) of the lines :func:`profile_transactions` returns, for
     aggregating in DuckDB instead of fetching them: the same columns, anonymous lines included
     with ``customer_id`` NULL."""
-    mapping, _ = _key_join(wh, key)
-    products = source_schema(wh, "products")
-    pcols = _columns(wh, products, "products") if products else []
-    rate = _margin_is_rate(wh, products, pcols)
     parts, params = [], []
-    for source in _SALES:
-        query = _sales_lines_sql(wh, source, mapping, products, pcols, rate, _as_of_bound(as_of))
-        if query is not None:
-            parts.append(f"({query[0]})")
-            params += query[1]
+    for sql, query_params in _line_queries(wh, as_of, key):
+        parts.append(f"({sql})")
+        params += query_params
     if not parts:
         raise InputError("no sales tables in clean.*", source=str(wh.path))
     return " UNION ALL ".join(parts), params
