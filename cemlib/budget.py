@@ -1,4 +1,5 @@
-"""The memory a stage may use, whether it will fit, and DuckDB's share of it.
+"""The memory a stage may use, whether it will fit, DuckDB's share of it, and how long its
+cells may run.
 
 ``cem run`` gives every stage kernel a budget, ``memory_limit`` of the run config (default
 80 % of the machine's RAM). Before a stage starts, :func:`check_stage` estimates its peak
@@ -6,6 +7,12 @@ resident memory from the rows of the tables it reads (through the peaks measured
 ``benchmarks/pipeline_scale.py`` at two or three sizes, see :class:`StageCost` and
 :func:`calibrate`) and refuses a stage that cannot fit with one line naming the stage and
 what to do, instead of letting its kernel die in the OOM killer an hour later.
+
+The same measured sizes give each stage its expected duration (:data:`DURATIONS`): with
+``execution_timeout: auto`` (the default) a cell may run :data:`TIMEOUT_FACTOR` times its
+stage's expected duration for today's input rows, and never less than :data:`TIMEOUT_FLOOR`
+(:func:`cell_timeout`), so a million-person stage is not stopped by a limit sized for twenty
+thousand, and a hung cell is still stopped.
 
 The budget and ``temp_directory`` reach the stage kernels as environment variables
 (:data:`MEMORY_ENV`, :data:`TEMP_ENV`); :func:`configure_duckdb` gives each DuckDB connection
@@ -15,6 +22,7 @@ joins and aggregations larger than that go to disk instead of RAM.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -164,7 +172,8 @@ refused run)."""
 @dataclass(frozen=True)
 class StageCost:
     """Peak resident memory of a stage kernel as a function of the row count of ``inputs``
-    (``schema.table``; ``"people"`` = the synthetic world's people for the collection stage).
+    (``schema.table``; ``"people"`` = the synthetic world's people for the collection stage);
+    the same curve serves for a stage's seconds (:data:`DURATIONS`).
 
     ``points``: measured ``(rows, peak bytes)`` at two or more sizes (:func:`calibrate`); the
     estimate runs through them (straight between neighbours: the curve flattens where parts of
@@ -258,6 +267,41 @@ _ADVICE = (
     "raise memory_limit (-p memory_limit=...) if the machine has it, run fewer people, or "
     "run the stage on a larger machine (engine: spark)"
 )
+
+
+#: Wall seconds of each stage at the sizes of :data:`_MEASURED`, from the same runs of
+#: ``benchmarks/pipeline_scale.py`` (``"seconds"`` of its JSON): 20,000 and 200,000 people on a
+#: quiet machine (2026-12-05), a million on a machine loaded by four other jobs (2026-12-05,
+#: stages 02-05 continued from a kept copy with the cell timeout raised), so the million-person
+#: points lean long, which is the side a time limit should err on.
+_SECONDS: dict[str, tuple[float, float, float]] = {
+    "00_collect": (11, 69, 1_463),
+    "01_quality": (14, 38, 956),
+    "02_profiles": (14, 94, 1_247),
+    "03_churn": (34, 112, 434),
+    "04_next_offer": (26, 274, 1_612),
+    "05_monitor": (4, 5, 12),
+}
+
+
+def _duration(stage: str) -> StageCost:
+    rows = [r for r, _ in _MEASURED[stage]]
+    if len(rows) < 3:  # a million-person peak not measured: its rows are 5x the 200,000 ones
+        rows.append(5 * rows[1])
+    return calibrate(list(zip(rows, _SECONDS[stage], strict=True)), _STAGE_INPUTS[stage])
+
+
+#: every stage's expected wall seconds by its input rows (a :class:`StageCost` in seconds)
+DURATIONS: dict[str, StageCost] = {name: _duration(name) for name in _SECONDS}
+
+AUTO = "auto"
+"""``execution_timeout: auto``: each stage's cell limit from its expected duration."""
+TIMEOUT_FLOOR = 1800.0
+"""The least a cell may run under ``auto``: the fixed limit of earlier versions."""
+TIMEOUT_FACTOR = 5.0
+"""How many times its stage's expected duration a cell may run under ``auto``. The same stage
+at the same size took up to 5x longer on this 2-core machine when other jobs shared it (one
+fit: 25.5 CPU s quiet, 134.9 loaded), and a scheduled job must not fail for a busy night."""
 
 
 def input_rows(
@@ -378,3 +422,34 @@ def restore(before: Mapping[str, str | None]) -> None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+def cell_timeout(stage, cfg, warehouse: str | Path | None = None) -> tuple[float | None, str]:
+    """(seconds a cell of ``stage`` may run, how the limit was chosen) for the run config.
+
+    A number or ``None`` in ``execution_timeout`` is used as it is (note ``""``). ``auto``:
+    :data:`TIMEOUT_FACTOR` x the stage's expected duration for the rows it reads
+    (:data:`DURATIONS`; ``warehouse``: the run's working copy), at least :data:`TIMEOUT_FLOOR`;
+    the floor alone when the duration cannot be estimated (the collection stage on one's own
+    files, a stage whose inputs are not written yet).
+    """
+    setting = cfg.execution_timeout
+    if setting != AUTO:
+        return setting, ""
+    found = estimate(
+        stage.name,
+        warehouse=warehouse or cfg.warehouse_path,
+        n_people=cfg.n_people,
+        synthetic=cfg.source == "synthetic",
+        costs=DURATIONS,
+    )
+    if found is None:
+        return TIMEOUT_FLOOR, f"execution_timeout auto: {TIMEOUT_FLOOR:,.0f} s, the floor"
+    expected, rows = found
+    limit = max(TIMEOUT_FLOOR, TIMEOUT_FACTOR * expected)
+    what = "people" if DURATIONS[stage.name].inputs == ("people",) else "input rows"
+    limit = float(math.ceil(limit))  # whole seconds: what the notebook client takes
+    return limit, (
+        f"execution_timeout auto: {limit:,.0f} s ({TIMEOUT_FACTOR:g} x the {expected:,.0f} s "
+        f"expected for {rows:,} {what}, at least {TIMEOUT_FLOOR:,.0f})"
+    )

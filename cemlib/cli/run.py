@@ -20,7 +20,8 @@ from cemlib.pipeline.stages import STAGES
 _EPILOG = """\
 parameters (-p name=value, repeatable; same names as the config file):
   run-wide      run_id, as_of, seed, warehouse, source, n_people
-  runner        execution_timeout (seconds per cell), start_timeout, kernel
+  runner        execution_timeout (seconds per cell; auto = from each stage's size),
+                start_timeout, kernel
   one notebook  03_churn.NAME=VALUE (or 03.NAME=VALUE); a bare NAME=VALUE goes to every
                 selected notebook that declares NAME
 examples:

@@ -14,7 +14,8 @@ File layout (every key optional; see ``run.example.yaml``)::
     n_people: 20000
     stages: all             # or [00, 01] / "01,02"
     out: reports
-    execution_timeout: 1800 # seconds a single cell may run
+    execution_timeout: auto # seconds a single cell may run; auto: from the stage's expected
+                            # duration at today's size, at least 1800; null: no limit
     memory_limit: null      # memory a stage kernel may use ("16GB", "60%"); null = 80% of RAM
     temp_directory: null    # where DuckDB spills past its share; null = <warehouse>.tmp
     engine: duckdb          # or spark (stages 00, 01 so far; pip install "cemlib[spark]")
@@ -88,7 +89,9 @@ class RunConfig:
     out: str = "reports"
     notebooks_dir: str = "notebooks"
     kernel: str = "python3"
-    execution_timeout: float | None = 1800
+    execution_timeout: float | str | None = "auto"
+    """Seconds one cell may run; ``"auto"``: per stage, from its expected duration for the rows
+    it reads (:func:`cemlib.budget.cell_timeout`); None: no limit."""
     start_timeout: float = 120
     memory_limit: str | None = None
     """Memory a stage kernel may use ("16GB", "60%"); None = 80% of the machine's RAM."""

@@ -4,6 +4,7 @@ the kernel check before a run and the clean-up of kernels an interrupt leaves be
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -33,9 +34,10 @@ _KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # no TCP / shutdown-interru
 # -- one stage ----------------------------------------------------------------------------------
 def _papermill(
     stage: Stage, notebook: Path, out_nb: Path, params: dict[str, Any], cfg: RunConfig,
-    progress: bool,
+    progress: bool, timeout: float | None,
 ) -> tuple[str, BaseException] | None:  # fmt: skip
-    """Execute ``notebook`` into ``out_nb``; None when it ran through, else (kind, error)."""
+    """Execute ``notebook`` into ``out_nb``, each cell within ``timeout`` seconds (None: no
+    limit); None when it ran through, else (kind, error)."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -54,7 +56,7 @@ def _papermill(
             str(out_nb),
             parameters=params,
             kernel_name=cfg.kernel,
-            execution_timeout=cfg.execution_timeout,
+            execution_timeout=None if timeout is None else math.ceil(timeout),  # nbclient: int
             start_timeout=cfg.start_timeout,
             progress_bar={"desc": stage.name, "leave": False} if progress else False,
             log_output=False,
@@ -129,8 +131,14 @@ def execute_stage(
     cfg: RunConfig,
     *,
     progress: bool = False,
+    timeout: tuple[float | None, str] | None = None,
 ) -> StageStatus:
-    """Run one notebook with Papermill, render its two HTML reports, collect its headlines."""
+    """Run one notebook with Papermill, render its two HTML reports, collect its headlines.
+
+    ``timeout``: (seconds a cell may run, how that was chosen), see
+    :func:`cemlib.budget.cell_timeout`; default ``execution_timeout`` of ``cfg`` as it is.
+    """
+    seconds, how = timeout or budget.cell_timeout(stage, cfg)
     out_nb = run_dir / stage.notebook
     headlines_path = run_dir / f"{stage.name}.headlines.json"
     params = {**parameters, "headlines_path": str(headlines_path)}
@@ -142,12 +150,13 @@ def execute_stage(
         depends_on=list(stage.depends_on),
         started_at=now_utc(),
         parameters=params,
+        cell_timeout=seconds,
     )
     t0 = time.perf_counter()
-    failure = _papermill(stage, notebook, out_nb, params, cfg, progress)
+    failure = _papermill(stage, notebook, out_nb, params, cfg, progress, seconds)
     if failure is not None:
         result.status = FAILED
-        result.error = describe_failure(out_nb, *failure, cfg.execution_timeout)
+        result.error = describe_failure(out_nb, *failure, seconds, how)
     _render_reports(result, stage, notebook, out_nb, run_dir, cfg)
     try:
         result.headlines = load_headlines(headlines_path)

@@ -79,16 +79,20 @@ def _mark_failure(nb: nbformat.NotebookNode, index: int, ename: str, evalue: str
 
 
 def describe_failure(
-    out_nb: Path, kind: str, exc: BaseException, timeout: float | None
+    out_nb: Path, kind: str, exc: BaseException, timeout: float | None, how: str = ""
 ) -> dict[str, Any]:
-    """The failing cell of ``out_nb`` (annotated in place for timeouts and dead kernels)."""
+    """The failing cell of ``out_nb`` (annotated in place for timeouts and dead kernels);
+    ``timeout``: the cell limit in seconds, ``how``: how ``execution_timeout: auto`` chose it."""
     info: dict[str, Any] = {"kind": kind, "ename": type(exc).__name__, "evalue": ""}
     if kind == "exception":
         info["ename"] = getattr(exc, "ename", info["ename"])
         info["evalue"] = str(getattr(exc, "evalue", "") or "")[:300]
     elif kind == "timeout":
         info["ename"] = "CellTimeout"
-        info["evalue"] = f"cell ran longer than execution_timeout={timeout:g} s and was stopped"
+        if how:
+            info["evalue"] = f"cell ran longer than its limit and was stopped ({how})"
+        else:
+            info["evalue"] = f"cell ran longer than execution_timeout={timeout:g} s and was stopped"
     elif kind == "dead kernel":
         info["ename"] = "DeadKernel"
         info["evalue"] = "the kernel died while executing this cell (out of memory or a crash?)"

@@ -38,6 +38,8 @@ class StageStatus:
     error: dict[str, Any] | None = None
     #: input tables this stage read that another run wrote: ``{"identity.map": "<run id>"}``
     inputs_from_other_runs: dict[str, str] = field(default_factory=dict)
+    #: seconds one cell of this stage might run (``execution_timeout``, or what ``auto`` chose)
+    cell_timeout: float | None = None
 
     @property
     def error_summary(self) -> str:

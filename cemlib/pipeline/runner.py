@@ -247,8 +247,9 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
             )  # fmt: skip
         else:
             result = execute_stage(
-                stage, notebook, cfg.run_dir, plans[stage.name], cfg, progress=progress
-            )
+                stage, notebook, cfg.run_dir, plans[stage.name], cfg, progress=progress,
+                timeout=budget.cell_timeout(stage, cfg, copy.path),
+            )  # fmt: skip
         result.inputs_from_other_runs = other
         done[stage.key] = result
         run.stages.append(result)

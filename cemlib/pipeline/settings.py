@@ -98,6 +98,19 @@ def _check_seconds(key: str, value: Any, allow_none: bool = True) -> float | Non
     return value
 
 
+def _check_timeout(key: str, value: Any) -> float | str | None:
+    """``auto`` (a limit per stage from its expected duration), seconds, or null (none)."""
+    text = text_or(value)
+    if isinstance(text, str) and text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _check_seconds(key, value)
+    except TypeError:
+        raise TypeError(
+            f"{key!r} expects auto, a number of seconds or null, got {type(text).__name__} {text!r}"
+        ) from None
+
+
 def _check_text(key: str, value: Any, allow_none: bool = False) -> str | None:
     if isinstance(value, YamlText):
         text = str(value)
@@ -166,7 +179,7 @@ TOP_CHECKS = {
     "out": _check_text,
     "notebooks_dir": _check_text,
     "kernel": _check_text,
-    "execution_timeout": _check_seconds,
+    "execution_timeout": _check_timeout,
     "start_timeout": lambda k, v: _check_seconds(k, v, allow_none=False),
     "memory_limit": _check_memory,
     "temp_directory": lambda k, v: _check_text(k, v, allow_none=True),

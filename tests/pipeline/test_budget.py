@@ -4,6 +4,7 @@ stage starts, and the run config's memory_limit / temp_directory reaching DuckDB
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import duckdb
@@ -15,6 +16,7 @@ from cemlib.cli import main
 from cemlib.errors import InputError
 from cemlib.pipeline import load_config
 from cemlib.pipeline.runner import RunResult
+from cemlib.pipeline.stages import STAGES
 from cemlib.warehouse import Warehouse
 from tests.pipeline.conftest import OK_CELLS, write_notebook
 
@@ -214,3 +216,43 @@ def test_stage_connection_gets_its_share_and_spill_folder(tmp_path, monkeypatch)
     budget.configure_duckdb(con, warehouse=tmp_path / "other.duckdb", cap="512MiB")
     assert _setting(con, "memory_limit") == "512.0 MiB"
     assert _setting(con, "temp_directory") == str(tmp_path / "other.duckdb.tmp")
+
+
+def test_auto_cell_timeout_grows_with_the_stage_expected_duration(tmp_path):
+    """Issue 13: the flat 1,800 s limit stopped the million-person identity stage (one cell ran
+    1,247 s loaded, more on a busier night); auto sizes each stage's limit from its input."""
+    collect = next(s for s in STAGES if s.name == "00_collect")
+    small = load_config(None, ["n_people=20000"])
+    assert small.execution_timeout == "auto"
+    assert budget.cell_timeout(collect, small) == (
+        1800.0, "execution_timeout auto: 1,800 s (5 x the 12 s expected for 20,000 people, "
+        "at least 1,800)")  # fmt: skip
+    million = load_config(None, ["n_people=1000000"])
+    seconds, how = budget.cell_timeout(collect, million)
+    # the measured million-person collection (1,463 s) raised by the noise, times five
+    assert seconds == math.ceil(5 * budget.NOISE * 1463) == 7681
+    assert how.startswith("execution_timeout auto: 7,681 s (5 x the 1,536 s expected")
+    # one's own files: the collection's rows are not known before it reads them: the floor
+    own = load_config(None, ["source=/data/exports"])
+    assert budget.cell_timeout(collect, own)[0] == budget.TIMEOUT_FLOOR
+    # a number or null is used as it is
+    assert budget.cell_timeout(collect, load_config(None, ["execution_timeout=60"])) == (60, "")
+    assert budget.cell_timeout(collect, load_config(None, ["execution_timeout=null"])) == (None, "")
+
+
+def test_auto_cell_timeout_counts_the_rows_the_stage_reads(tmp_path):
+    path = tmp_path / "cem.duckdb"
+    rows = 12_000_000  # clean lines of about 870,000 people
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA clean")
+        con.execute(f"CREATE TABLE clean.order_lines AS SELECT range AS x FROM range({rows})")
+        con.execute("CREATE TABLE clean.receipt_lines (x BIGINT)")
+    churn = next(s for s in STAGES if s.name == "03_churn")
+    seconds, how = budget.cell_timeout(churn, load_config(None, []), path)
+    expected = budget.DURATIONS["03_churn"].estimate(rows)
+    assert 112 < expected < 434 * budget.NOISE  # between the 200,000 and million-person runs
+    assert seconds == math.ceil(max(1800.0, 5 * expected))
+    assert "for 12,000,000 input rows" in how
+    # no input tables yet (the stage before has not run): the floor
+    assert budget.cell_timeout(churn, load_config(None, []), tmp_path / "none.duckdb") == (
+        1800.0, "execution_timeout auto: 1,800 s, the floor")  # fmt: skip

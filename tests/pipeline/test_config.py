@@ -24,7 +24,7 @@ def test_defaults_and_sortable_run_id():
     cfg = load_config(now=dt.datetime(2026, 11, 23, 5, 30, 0, tzinfo=dt.UTC))
     assert cfg.run_id == "20261123-053000"
     assert (cfg.as_of, cfg.seed, cfg.n_people, cfg.source) == ("2025-06-30", 42, 20000, "synthetic")
-    assert cfg.execution_timeout == 1800
+    assert cfg.execution_timeout == "auto"
     assert cfg.warehouse_path.name == "cem.duckdb" and cfg.warehouse_path.is_absolute()
     assert [s.name for s in cfg.selected_stages()] == [s.name for s in STAGES]
     ids = [default_run_id(dt.datetime(2026, 1, d, h, tzinfo=dt.UTC)) for d, h in [(9, 5), (10, 4)]]
@@ -55,7 +55,8 @@ def test_yaml_and_overrides_typed(tmp_path):
         ("as_of: 2025-13-40\n", [], "'as_of' expects a date"),
         ("n_people: 0\n", [], "'n_people' must be at least 1"),
         ("", ["seed=4.5"], "'seed' expects an integer"),
-        ("", ["execution_timeout=soon"], "'execution_timeout' expects a number"),
+        ("", ["execution_timeout=soon"], "'execution_timeout' expects auto, a number"),
+        ("execution_timeout: -5\n", [], "'execution_timeout' must be positive"),
         ("", ["run_id=../etc"], "'run_id' must be"),
         ("", ["headlines_path=/tmp/x.json"], "headlines_path"),
         ("", ["noequals"], "expected name=value"),

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_run_example_yaml_is_valid():
     cfg = load_config(ROOT / "run.example.yaml", notebooks_dir=str(ROOT / "notebooks"))
-    assert cfg.as_of == "2025-06-30" and cfg.n_people == 20000 and cfg.execution_timeout == 1800
+    assert cfg.as_of == "2025-06-30" and cfg.n_people == 20000 and cfg.execution_timeout == "auto"
     plans = plan_parameters(cfg, cfg.selected_stages(), ROOT / "notebooks")
     assert set(plans) == {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
     for params in plans.values():

@@ -119,7 +119,7 @@ def test_cell_timeout_is_a_failure_not_a_hang(tmp_path):
     write_notebook(nb_dir / "01_quality.ipynb", ["x = 1"])
     cfg = load_config(
         None,
-        ["run_id=slow", "execution_timeout=3"],
+        ["run_id=slow", "execution_timeout=2.5"],  # whole seconds reach the notebook client
         notebooks_dir=str(nb_dir),
         out=str(tmp_path / "reports"),
         stages="00,01",
@@ -131,10 +131,33 @@ def test_cell_timeout_is_a_failure_not_a_hang(tmp_path):
     stage = run.stages[0]
     assert stage.status == "failed"
     assert stage.error["kind"] == "timeout" and stage.error["code_cell"] == 3
-    assert "execution_timeout=3 s" in stage.error["evalue"]
+    assert "execution_timeout=2.5 s" in stage.error["evalue"]
+    assert stage.cell_timeout == 2.5
     assert run.stages[1].status == "skipped"
     html = (tmp_path / "reports/slow/00_collect.html").read_text(encoding="utf-8")
-    assert "CellTimeout" in html and "execution_timeout=3 s" in html
+    assert "CellTimeout" in html and "execution_timeout=2.5 s" in html
+
+
+def test_auto_cell_timeout_stops_a_hung_cell_and_says_how_it_was_chosen(tmp_path, monkeypatch):
+    from cemlib import budget
+
+    monkeypatch.setattr(budget, "TIMEOUT_FLOOR", 3.0)  # a floor and factor for a short test
+    monkeypatch.setattr(budget, "TIMEOUT_FACTOR", 0.1)
+    nb_dir = tmp_path / "nb"
+    write_notebook(nb_dir / "00_collect.ipynb", ["x = 1", "import time\ntime.sleep(120)"])
+    cfg = load_config(
+        None, ["run_id=auto", "n_people=1"], notebooks_dir=str(nb_dir),
+        out=str(tmp_path / "reports"), stages="00",
+    )  # fmt: skip
+    run = run_pipeline(cfg, progress=False)
+    stage = run.stages[0]
+    assert stage.status == "failed" and stage.error["kind"] == "timeout"
+    assert stage.cell_timeout == 3.0
+    assert stage.error["evalue"] == (
+        "cell ran longer than its limit and was stopped (execution_timeout auto: 3 s "
+        "(0.1 x the 5 s expected for 1 people, at least 3))"
+    )
+    assert RunResult.load(tmp_path / "reports/auto/run.json").stages[0].cell_timeout == 3.0
 
 
 def test_dead_kernel_is_a_failure(tmp_path):
