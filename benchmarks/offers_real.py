@@ -20,7 +20,7 @@ class Protocol:
     """One benchmark's setting: the data set's name, ``as_of`` (last day of history), the end
     of the evaluation window (exclusive), the model's ``horizon`` (days), the evaluation and
     validation periods' names, and the target: ``target`` x the ``target_of`` baseline's NDCG@k
-    (``"best"``: the best baseline)."""
+    (``"best"``: the best baseline; ``target`` None: none at this level)."""
 
     name: str
     as_of: pd.Timestamp
@@ -28,7 +28,7 @@ class Protocol:
     horizon: int
     period: str
     validation: str
-    target: float
+    target: float | None
     target_of: str = "best"
 
 
@@ -131,11 +131,14 @@ def verdict(proto: Protocol, level: str, lifts: list[float]) -> None:
     """One line: the lift over the target's reference on every seed against the target."""
     lifts = np.asarray(lifts)
     of = "the best baseline" if proto.target_of == "best" else proto.target_of
-    met = "MET" if lifts.min() >= proto.target else "NOT MET"
+    if proto.target is None:
+        against = "no target at this level"
+    else:
+        met = "MET" if lifts.min() >= proto.target else "NOT MET"
+        against = f"target >= {proto.target} on every seed: {met}"
     print(
         f"verdict ({proto.name}, {level}): model NDCG@10 / {of} = {lifts.mean():.3f} mean "
-        f"(min {lifts.min():.3f}, max {lifts.max():.3f}) over {len(lifts)} seed(s); "
-        f"target >= {proto.target} on every seed: {met}"
+        f"(min {lifts.min():.3f}, max {lifts.max():.3f}) over {len(lifts)} seed(s); {against}"
     )
 
 

@@ -89,6 +89,8 @@ def test_verdict_needs_every_seed(capsys):
     )
     verdict(proto, "product", [1.06, 1.07])
     verdict(proto, "product", [1.06, 1.04])
+    verdict(Protocol("X", proto.as_of, proto.end, 92, "Q4", "Q3", None), "category", [1.02])
     lines = capsys.readouterr().out.splitlines()
+    assert lines[2].endswith("over 1 seed(s); no target at this level")
     assert lines[0].endswith("on every seed: MET") and "1.065 mean" in lines[0]
     assert lines[1].endswith("on every seed: NOT MET") and "(min 1.040" in lines[1]
