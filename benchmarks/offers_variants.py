@@ -111,6 +111,37 @@ def _load(folder: Path, categories: bool):
     return names, frames
 
 
+def higher_mean_start(
+    train: training.WindowData,
+    valid: training.WindowData,
+    names: list[str],
+    params: dict,
+    rounds: int,
+    patience: int,
+) -> tuple[training.Prior, tuple, dict[str, float]]:
+    """``--prior mean``, the rule before issue 20's third attempt (once
+    ``cemlib.offers.training.train_with_or_without_prior``): early-stopped LambdaRank from zero
+    and from the :class:`~cemlib.offers.training.Prior`, the one with the higher validation NDCG
+    wins (ties: no prior). Leaves the winner's ``_prior`` column on the windows; returns the
+    prior (zero when plain won), ``train_early_stopped``'s result and both NDCGs."""
+    best, seen = None, {}
+    datasets = training.window_datasets(train, valid, names)
+    for use in (False, True):
+        prior = training.Prior().fit(train.frame, use=use)
+        for w in (train, valid):
+            w.frame["_prior"] = prior(w.frame)
+        result = training.train_early_stopped(
+            train, valid, names, params, rounds, patience, datasets
+        )
+        seen["prior" if use else "plain"] = result[2]
+        if best is None or result[2] > best[1][2]:
+            best = (prior, result)
+    prior, result = best
+    for w in (train, valid):
+        w.frame["_prior"] = prior(w.frame)
+    return prior, result, seen
+
+
 def run_seed(
     seed: int, names, frames, prior_mode: str, v_neg: int
 ) -> tuple[pd.DataFrame, int, dict]:
@@ -123,7 +154,7 @@ def run_seed(
     if prior_mode in ("choose", "mean"):  # the paired rule (the model's) / the higher mean
         choose = start.train_from_chosen_start
         if prior_mode == "mean":
-            choose = training.train_with_or_without_prior
+            choose = higher_mean_start
         prior, result, seen = choose(train, valid, names, params, 300, 30)
     else:
         prior = training.Prior().fit(train.frame, use=prior_mode == "yes")

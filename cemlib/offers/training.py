@@ -39,8 +39,7 @@ class Prior:
     buyers)), fitted on the training window. LightGBM boosts from it (``init_score``), so the
     trees learn corrections to the best simple ranking and early stopping decides how far they
     move from it; equal tree scores are ordered by it instead of by chance. Whether it is used
-    at all is decided on both windows (:func:`cemlib.offers.start.train_from_chosen_start`;
-    :func:`train_with_or_without_prior` is the rule before, the validation window alone)."""
+    at all is decided on both windows (:func:`cemlib.offers.start.train_from_chosen_start`)."""
 
     names: tuple[str, ...] = ("ci_share", "ci_n_b", "it_n_cust")
 
@@ -205,28 +204,6 @@ def train_early_stopped(
     best = int(booster.best_iteration or rounds)
     metric = f"ndcg@{params['eval_at'][0]}"
     return booster, best, float(booster.best_score["validation"][metric]), evals
-
-
-def train_with_or_without_prior(
-    train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int, patience: int
-) -> tuple[Prior, tuple, dict[str, float]]:
-    """Early-stopped LambdaRank from zero and from the :class:`Prior`: the one with the higher
-    validation NDCG wins (ties: no prior). Leaves the winner's ``_prior`` column on the windows;
-    returns the prior (zero when plain won), ``train_early_stopped``'s result and both NDCGs."""
-    best, seen = None, {}
-    datasets = window_datasets(train, valid, names)
-    for use in (False, True):
-        prior = Prior().fit(train.frame, use=use)
-        for w in (train, valid):
-            w.frame["_prior"] = prior(w.frame)
-        result = train_early_stopped(train, valid, names, params, rounds, patience, datasets)
-        seen["prior" if use else "plain"] = result[2]
-        if best is None or result[2] > best[1][2]:
-            best = (prior, result)
-    prior, result = best
-    for w in (train, valid):
-        w.frame["_prior"] = prior(w.frame)
-    return prior, result, seen
 
 
 def refit(train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int):

@@ -88,3 +88,24 @@ def test_a_world_of_the_priors_own_signals_starts_from_the_prior(seed):
     # the winner's start is left on the windows, and the validation NDCG is the prior start's
     assert np.allclose(valid.frame["_prior"], prior(valid.frame))
     assert result[2] == seen["prior"]
+
+
+def test_the_higher_mean_rule_kept_for_the_variants_benchmark():
+    """``offers_variants.py --prior mean``: the rule before, the validation window alone (it
+    left the package for that benchmark)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from offers_variants import higher_mean_start
+
+    rng = np.random.default_rng(3)
+    train, valid = _window(rng, 400, 20), _window(rng, 400, 20)
+    names = ["ci_share", "ci_n_b", "it_n_cust", "x"]
+    params = lgb_params(train, valid, {"min_data_in_leaf": 20}, 3)
+    prior, result, seen = higher_mean_start(train, valid, names, params, 100, 20)
+    assert set(seen) == {"plain", "prior"}
+    # the start with the higher validation NDCG is kept, and its start left on the windows
+    won = "prior" if prior.coef_.any() else "plain"
+    assert seen[won] == max(seen.values()) and result[2] == seen[won]
+    assert np.allclose(valid.frame["_prior"], prior(valid.frame))
