@@ -25,7 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("source_dir", metavar="SOURCE_DIR", help="folder of source files")
     p.add_argument("--as-of", default=DEFAULT_AS_OF, help="last day of known history (inclusive)")
     p.add_argument("--out", default="validation", help="output folder (default ./validation)")
-    p.add_argument("--start", default="2022-01-01", help="the day the business began")
+    p.add_argument(
+        "--start",
+        default="auto",
+        help="the day the business began (earlier timestamps are defects); auto: each table's "
+        "own history start, read from its monthly counts (default)",
+    )
     p.add_argument("--mapping", default=None, help="YAML/JSON column mapping for your files")
     p.add_argument("--freshness-days", type=int, default=30, help="max age of the newest row")
     p.add_argument("--suites", default=None, help="folder of suites (default expectations/)")

@@ -294,7 +294,7 @@ def _load_table(wh, name, reader, stamp, stats, coverage, as_of_ts) -> tuple[dic
         if head:
             first = loaded
         write_chunk(wh.con, "raw", shadow(name), loaded.frame, stamp, head)
-        staged, table_stats = stage_table(spec, loaded)
+        staged, table_stats = stage_table(spec, loaded, as_of_ts)
         if len(staged) != len(loaded.frame):  # pragma: no cover - an invariant
             raise AssertionError(f"{name}: staging lost rows")
         write_chunk(wh.con, "staging", shadow(name), staged, stamp, head)

@@ -91,8 +91,14 @@ def _split_names(staged: pd.DataFrame, raw: pd.DataFrame, stats: list[dict], tab
         staged["gender_hint"] = hint.fillna(derived) if hint is not None else derived
 
 
-def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, list[dict]]:
-    """The staging frame of one loaded table and its per-column normalization figures."""
+def stage_table(
+    spec: TableSpec, loaded: LoadedTable, as_of=None
+) -> tuple[pd.DataFrame, list[dict]]:
+    """The staging frame of one loaded table and its per-column normalization figures.
+
+    ``as_of``: the run's last day; a date column (a birth date, never ahead of the run)
+    written with a two-digit year is read in the century that does not put it after ``as_of``.
+    """
     raw = loaded.frame
     typed = loaded.typed
     staged = raw.copy(deep=False)  # text columns shared with raw; typed ones replaced
@@ -106,7 +112,11 @@ def stage_table(spec: TableSpec, loaded: LoadedTable) -> tuple[pd.DataFrame, lis
         src = typed[col] if typed is not None and col in typed.columns else raw[col]
         present = _present(raw[col])
         if kind in (TIMESTAMP, DATE):
-            values = parse_dates(src, order=loaded.date_orders.get(col))
+            values = parse_dates(
+                src,
+                order=loaded.date_orders.get(col),
+                not_after=as_of if kind == DATE else None,
+            )
             if kind == DATE:
                 values = values.dt.normalize()
             values = values.astype("datetime64[us]")

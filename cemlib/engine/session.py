@@ -59,6 +59,16 @@ def local_cores(master: str) -> int:
     return os.cpu_count() or 1 if n in (None, "*") else int(n)
 
 
+def splink_jar() -> str | None:
+    """The jar of Splink's Spark SQL similarity functions for this Spark version (the identity
+    model on ``SparkAPI`` needs it on the session's class path), None without Splink."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:  # pragma: no cover - Splink is a dependency
+        return None
+    return similarity_jar_location()
+
+
 def session_conf(master: str, memory_limit: int | None = None, *, ui: bool = False) -> dict:
     """The settings :func:`spark_session` gives a new session (shown in the docs and tests)."""
     conf = {
@@ -68,6 +78,9 @@ def session_conf(master: str, memory_limit: int | None = None, *, ui: bool = Fal
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.adaptive.enabled": "true",
     }
+    jar = splink_jar()
+    if jar:  # Splink's string similarities (jaro_winkler, ...) as Spark SQL functions
+        conf["spark.jars"] = jar
     cores = local_cores(master)
     if cores:  # one machine: a few partitions per core, not the 200 meant for a cluster
         conf["spark.driver.bindAddress"] = "127.0.0.1"  # nothing listens beyond loopback

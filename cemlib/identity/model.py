@@ -118,6 +118,10 @@ class SplinkModel:
     default of 80% of RAM). ``block_budget``: the most candidate pairs a plain
     name blocking rule may generate before it is replaced by tighter ones (see
     :func:`build_blocking`); the rules used are in ``blocking_rules_`` after ``fit``.
+    ``spark``: a Spark session (:func:`cemlib.engine.spark_session`, which puts Splink's
+    similarity functions on its class path) to train and score on Splink's ``SparkAPI``
+    instead of a private DuckDB: the same comparisons, blocking rules and training passes,
+    the candidate pairs generated and scored by Spark's executors.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class SplinkModel:
         min_coverage: float = 0.005,
         memory_limit: str | None = "auto",
         block_budget: float = 5e6,
+        spark=None,
     ):
         self.seed = seed
         self.u_max_pairs = u_max_pairs
@@ -138,6 +143,7 @@ class SplinkModel:
         self.min_coverage = min_coverage
         self.memory_limit = memory_limit
         self.block_budget = block_budget
+        self.spark = spark
 
     def fit(self, prepared: pd.DataFrame) -> SplinkModel:
         """Train on ``prepared`` (one row per record, the columns of :data:`MODEL_COLUMNS`
@@ -188,7 +194,26 @@ class SplinkModel:
 
     def _connect(self, frame: pd.DataFrame):
         """A private DuckDB for Splink (two threads, the memory limit, a temporary directory
-        to spill to) with ``frame`` registered; returns Splink's table."""
+        to spill to), or Splink's ``SparkAPI`` on :attr:`spark`, with ``frame`` registered;
+        returns Splink's table."""
+        self.frame_ = frame  # the compared values of each unique_id (row i), for score_pairs
+        if self.spark is not None:
+            from splink import SparkAPI
+
+            context = self.spark.sparkContext
+            if context.getCheckpointDir() is None:  # Splink writes its steps there (Parquet)
+                from cemlib.budget import temp_directory
+
+                root = temp_directory()
+                if root:
+                    os.makedirs(root, exist_ok=True)
+                self.tmp_dir_ = tempfile.TemporaryDirectory(prefix="cemlib_splink_", dir=root)
+                context.setCheckpointDir(self.tmp_dir_.name)
+            parts = max(2, int(self.spark.conf.get("spark.sql.shuffle.partitions", "8")))
+            self.db_api_ = SparkAPI(spark_session=self.spark, num_partitions_on_repartition=parts)
+            sdf = self.db_api_.register(frame, table_name="cem_records")
+            self.records_table_ = sdf.physical_name
+            return sdf
         self.db_api_ = DuckDBAPI()
         con = self.db_api_.duckdb_con
         con.execute("SET threads TO 2")
@@ -304,15 +329,17 @@ class SplinkModel:
             term-frequency parts): what ``linker.visualisations.waterfall_chart`` draws. The
             records hold the compared values too; draw them with ``remove_sensitive_data``.
         """
-        con = self.db_api_.duckdb_con
         out = []
         for left, right in pairs:
             recs = []
-            for rid in (left, right):
-                row = con.execute(
-                    f"SELECT * FROM {self.records_table_} WHERE unique_id = ?", [int(rid)]
-                ).df()
-                recs.append({k: None if pd.isna(v) else v for k, v in row.iloc[0].items()})
+            for side, rid in (("l", left), ("r", right)):
+                if self.spark is not None:  # the typed row of the registered Spark table
+                    row = self.spark.table(self.records_table_).where(f"unique_id = {int(rid)}")
+                    name = f"cem_pair_{side}_{int(left)}_{int(right)}"
+                    recs.append(self.db_api_.register(row, table_name=name))
+                    continue
+                row = self.frame_.iloc[int(rid)]  # unique_id i is row i of the fitted frame
+                recs.append({k: None if pd.isna(v) else v for k, v in row.items()})
             scored = self.linker_.inference.score_pair(recs[0], recs[1])
             out.extend(scored.as_record_list())
             scored.drop_table_from_database_and_remove_from_cache()

@@ -91,6 +91,7 @@ class IdentityResolver:
         household_guard: bool = True,
         household_statuses: tuple[str, ...] = ("shared", "hub"),
         household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+        spark=None,
     ):
         self.guard = guard or HubGuard()
         fixed = match_threshold is not None and match_threshold != "auto"
@@ -111,6 +112,7 @@ class IdentityResolver:
         self.household_guard = household_guard
         self.household_statuses = household_statuses
         self.household_signals = household_signals
+        self.spark = spark  # a Spark session: the Splink model on SparkAPI (SplinkModel)
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
         """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
@@ -241,7 +243,9 @@ class IdentityResolver:
                     if c in model_in:
                         model_in[c] = model_in[c].mask(model_in[c].isin(bad))
             index = np.flatnonzero(named.to_numpy())
-            model = SplinkModel(seed=self.seed, u_max_pairs=self.u_max_pairs).fit(model_in)
+            model = SplinkModel(seed=self.seed, u_max_pairs=self.u_max_pairs, spark=self.spark).fit(
+                model_in
+            )
             auto = self.match_threshold is None or self.match_threshold == "auto"
             fixed = None if auto else float(self.match_threshold)
             pairs = model.predict(min(CALIBRATION_FLOOR, fixed or 1.0))

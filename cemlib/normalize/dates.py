@@ -9,6 +9,11 @@ Day first is the default. A column whose numeric dates show month-first evidence
 above 12, ``06/13/2025``) and no day-first evidence (no first part above 12) is read month first
 throughout (:func:`date_order`): a file re-saved by a US-locale Excel is read as written, not
 with day and month swapped wherever both are 12 or less.
+
+A two-digit year (``05.03.24``) is read the POSIX way (00-68 as 20xx, 69-99 as 19xx) unless
+the caller gives ``not_after``: for a column of dates that cannot lie ahead, such as birth
+dates, a two-digit year that would put the date after ``not_after`` (the run's ``as_of``) is
+read in the century before: ``18.12.59`` is 1959, not 2059.
 """
 
 from __future__ import annotations
@@ -73,8 +78,11 @@ _TZ = re.compile(
 )
 
 
-def _parse_into(parsed: pd.Series, text: pd.Series, todo: pd.Series, formats) -> None:
-    """Fill ``parsed`` where ``todo`` by trying each format on what is still unparsed."""
+def _parse_into(
+    parsed: pd.Series, text: pd.Series, todo: pd.Series, formats, short: pd.Series
+) -> None:
+    """Fill ``parsed`` where ``todo`` by trying each format on what is still unparsed; mark in
+    ``short`` the values read with a two-digit year."""
     for fmt in formats:
         if not todo.any():
             break
@@ -84,16 +92,24 @@ def _parse_into(parsed: pd.Series, text: pd.Series, todo: pd.Series, formats) ->
             idx = hit[hit].index
             parsed.loc[idx] = attempt[hit].astype("datetime64[ns]")
             todo.loc[idx] = False
+            if "%y" in fmt:
+                short.loc[idx] = True
 
 
 def parse_dates(
-    series: pd.Series, *, formats: tuple[str, ...] = FORMATS, order: str | None = None
+    series: pd.Series,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    order: str | None = None,
+    not_after=None,
 ) -> pd.Series:
     """A Series of ``datetime64[ns]``; ``NaT`` for missing or unparseable values.
 
     Datetime input is returned (time zone dropped); text is parsed once per distinct value, each
     format tried vectorized on what is still unparsed. ``order`` (``"day"`` or ``"month"``)
     fixes the order of numeric dates; None reads it from the values (:func:`date_order`).
+    ``not_after``: a two-digit year that puts a date after it is read in the century before
+    (for dates that cannot lie ahead, e.g. birth dates; None: the POSIX reading).
     """
     if pd.api.types.is_datetime64_any_dtype(series):
         out = series
@@ -106,7 +122,8 @@ def parse_dates(
     todo = text.ne("")
     if (order or date_order(text[todo])) == "month":
         formats = _month_first(formats)
-    _parse_into(parsed, text, todo, formats)
+    short = pd.Series(False, index=text.index)
+    _parse_into(parsed, text, todo, formats, short)
     if todo.any():  # a time-zone suffix: drop it, keep the wall-clock time, try again
         stripped = text[todo].str.replace(_TZ, r"\1", regex=True)
         retry = pd.Series(False, index=text.index)
@@ -114,6 +131,10 @@ def parse_dates(
         if retry.any():
             text = text.copy()
             text[retry] = stripped[retry[stripped.index]]
-            _parse_into(parsed, text, retry, formats)
+            _parse_into(parsed, text, retry, formats, short)
+    if not_after is not None:
+        ahead = short & (parsed > pd.Timestamp(not_after))
+        if ahead.any():
+            parsed[ahead] = parsed[ahead] - pd.DateOffset(years=100)
     values = np.append(parsed.to_numpy(), np.datetime64("NaT", "ns"))  # code -1 -> NaT
     return pd.Series(values[codes], index=series.index, name=series.name)

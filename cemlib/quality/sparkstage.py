@@ -21,6 +21,7 @@ from cemlib.contract import STAGE_TABLES, StageResult, covered
 from cemlib.errors import StageFailure
 from cemlib.progress import progress
 from cemlib.quality.context import offline_context
+from cemlib.quality.history import auto_starts
 from cemlib.quality.sparksql import squote
 from cemlib.quality.sparktable import validate_spark_table
 from cemlib.quality.stage import (
@@ -59,7 +60,8 @@ class SparkQualityStage(QualityStage):
         )
         previous_run_id, previous_counts = _previous_counts(history, run_id)
         params = RunParams(as_of=as_of, start=self.start, freshness_days=self.freshness_days,
-                           volume_band=self.volume_band, previous_counts=previous_counts)  # fmt: skip
+                           volume_band=self.volume_band, previous_counts=previous_counts,
+                           starts=auto_starts(self.start, lake.con, suites, present, as_of))  # fmt: skip
         ctx = offline_context()
         checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         rows, outcomes, flags = [], {}, {}

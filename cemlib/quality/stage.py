@@ -24,6 +24,7 @@ import pandas as pd
 from cemlib.errors import StageFailure
 from cemlib.progress import progress
 from cemlib.quality.context import offline_context
+from cemlib.quality.history import auto_starts
 from cemlib.quality.rowsql import quote
 from cemlib.quality.suites import RunParams, load_suites
 from cemlib.quality.table import TableOutcome, _columns, validate_table
@@ -97,7 +98,7 @@ class QualityStage:
         self,
         suites_dir: str | Path | None = None,
         *,
-        start: str = "2022-01-01",
+        start: str = "auto",
         freshness_days: int = 30,
         volume_band: float = 0.5,
         tables: list[str] | None = None,
@@ -138,6 +139,7 @@ class QualityStage:
             freshness_days=self.freshness_days,
             volume_band=self.volume_band,
             previous_counts=previous_counts,
+            starts=auto_starts(self.start, wh.con, suites, present, as_of),
         )
         ctx = offline_context()
         checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -70,15 +70,25 @@ class RunParams:
     """What placeholders in the suites resolve to for one run."""
 
     as_of: str = DEFAULT_AS_OF
-    start: str = "2022-01-01"
+    start: str = "auto"
+    """The day the business began (``{start}``), or ``auto``: each table's own history start
+    (``starts``, :func:`cemlib.quality.history.history_starts`)."""
     freshness_days: int = 30
     volume_band: float = 0.5
     previous_counts: dict[str, int] = field(default_factory=dict)
+    starts: dict[str, pd.Timestamp] = field(default_factory=dict)
 
     @property
     def as_of_ts(self) -> pd.Timestamp:
         """``as_of`` as a timestamp at midnight."""
         return pd.Timestamp(self.as_of).normalize()
+
+    def _start(self, table: str) -> pd.Timestamp | None:
+        """``{start}`` of ``table``: the given day, or under ``auto`` the table's own history
+        start (None: no lower bound, the check is skipped)."""
+        if str(self.start).strip().lower() == "auto":
+            return self.starts.get(table)
+        return pd.Timestamp(self.start)
 
     def resolve(self, token: str, table: str) -> Any:
         """Value of ``{token}``; ``_SKIP`` when it cannot apply (no previous run)."""
@@ -86,7 +96,7 @@ class RunParams:
         simple = {
             "as_of": as_of,
             "as_of_end": as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1),
-            "start": pd.Timestamp(self.start),
+            "start": self._start(table),
             "fresh_since": as_of - pd.Timedelta(days=self.freshness_days),
             "email_regex": EMAIL_REGEX,
             "datetime_types": DATETIME_TYPES,
@@ -94,7 +104,8 @@ class RunParams:
             "bool_types": BOOL_TYPES,
         }
         if token in simple:
-            return simple[token]
+            found = simple[token]
+            return _SKIP if found is None else found
         m = re.fullmatch(r"as_of-(\d+)y", token)
         if m:
             return as_of - pd.DateOffset(years=int(m.group(1)))

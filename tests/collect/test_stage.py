@@ -255,3 +255,29 @@ def test_memory_limit_applies_to_the_run_only(russian_export, tmp_path):
         assert result.tables["n_raw"].sum() == sum(
             len(wh.read_table("raw", t)) for t in result.tables["table"]
         )
+
+
+def test_two_digit_birth_years_are_read_in_the_past(tmp_path):
+    """Trial 4 (H2): ``18.12.59`` became 2059-12-18 (the POSIX pivot), 260 of 780 such birth
+    dates of a telecom CRM landed in the future. A birth date never lies after ``as_of``; an
+    event timestamp written the same way keeps the POSIX reading (a future one is a defect)."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "crm_contacts.csv").write_text(
+        "contact_id;birth_date;registered_at\n"
+        "1;18.12.59;05.03.24 14:30\n"
+        "2;01.02.03;01.02.03\n"
+        "3;30.06.25;30.06.25\n"
+        "4;01.07.25;01.07.68\n"
+        "5;05.03.1990;\n",
+        encoding="utf-8",
+    )
+    collect(folder, tmp_path / "w.duckdb", as_of="2025-06-30", progress=False)
+    with Warehouse(tmp_path / "w.duckdb", read_only=True) as w:
+        crm = w.read_table("staging", "crm_contacts").set_index("contact_id")
+    assert crm["birth_date"].dt.strftime("%Y-%m-%d").tolist() == [
+        "1959-12-18", "2003-02-01", "2025-06-30", "1925-07-01", "1990-03-05",
+    ]  # fmt: skip
+    assert crm["registered_at"].dt.strftime("%Y-%m-%d %H:%M").tolist()[:4] == [
+        "2024-03-05 14:30", "2003-02-01 00:00", "2025-06-30 00:00", "2068-07-01 00:00",
+    ]  # fmt: skip

@@ -169,3 +169,15 @@ def test_city_name_drops_the_settlement_type(raw, expected):
 
     got = city_name(pd.Series([raw]))[0]
     assert (pd.isna(got) and expected is None) or got == expected
+
+
+def test_two_digit_years_not_after_a_day_go_back_a_century():
+    s = pd.Series(["18.12.59", "01.02.03", "01.07.25", "01.07.2059", None])
+    posix = parse_dates(s).dt.year.tolist()
+    assert posix[:4] == [2059, 2003, 2025, 2059]
+    past = parse_dates(s, not_after="2025-06-30")
+    # only dates written with two digits move; a four-digit 2059 is what the file says
+    assert past.dt.strftime("%Y-%m-%d").tolist()[:4] == [
+        "1959-12-18", "2003-02-01", "1925-07-01", "2059-07-01",
+    ]  # fmt: skip
+    assert pd.isna(past[4])

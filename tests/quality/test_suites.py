@@ -30,7 +30,9 @@ def test_one_suite_per_canonical_table_with_severity_and_reason():
 
 
 def test_every_expectation_builds_a_great_expectations_object():
-    params = RunParams(as_of="2025-06-30", previous_counts={t: 100 for t in CANONICAL})
+    params = RunParams(
+        as_of="2025-06-30", start="2022-01-01", previous_counts={t: 100 for t in CANONICAL}
+    )
     built = 0
     for table, suite in load_suites().items():
         for i, check in enumerate(suite.checks):

@@ -1,0 +1,100 @@
+"""When a table's history begins, read from its own dates: the ``{start}`` of the suites.
+
+A timestamp before the business began is a defect (a placeholder such as 1900-01-01, a typed
+year 0205, a date shifted by decades), but the day the business began is the user's knowledge,
+not cemlib's: a telecom's subscriber base is older than its online shop. With ``start: auto``
+(the default) each table's history starts at the first month of its activity, found in the
+monthly counts of the column its suite checks against ``{start}``:
+
+* a month is **active** when it holds at least :data:`ACTIVE_SHARE` of a typical busy month
+  (the median of the :data:`BUSY_MONTHS` busiest months) and at least :data:`MIN_ROWS` rows;
+* walking back from the latest active month (not after ``as_of``), the history goes on while
+  the next earlier active month is at most :data:`QUIET_MONTHS` months away;
+* the table's start is the first day of the earliest month reached. Scattered rows long before
+  it (a few a month at most, decades back) are the defects the check holds back; a table with
+  no active month gets no lower bound.
+
+A date given as ``start`` (``2022-01-01``) is used for every table instead.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cemlib.errors import InputError
+
+ACTIVE_SHARE = 0.01
+"""A month with at least this share of a typical busy month's rows is part of the history."""
+BUSY_MONTHS = 12
+"""How many of the busiest months make the typical busy month (their median)."""
+MIN_ROWS = 2
+"""A month with fewer rows than this is never active (one stray row is no history)."""
+QUIET_MONTHS = 12
+"""The longest run of inactive months inside a history (a seasonal business's off season)."""
+
+
+def history_start(monthly: pd.Series) -> pd.Timestamp | None:
+    """The first day of the history of a column whose rows per month are ``monthly`` (indexed
+    by the first day of each month that has rows); None when no month is active."""
+    counts = monthly[monthly > 0].sort_index()
+    if counts.empty:
+        return None
+    typical = float(counts.nlargest(BUSY_MONTHS).median())
+    active = counts.index[(counts >= max(ACTIVE_SHARE * typical, MIN_ROWS)).to_numpy()]
+    if len(active) == 0:
+        return None
+    months = (active.year * 12 + active.month).to_numpy()
+    start = len(months) - 1
+    while start > 0 and months[start] - months[start - 1] <= QUIET_MONTHS + 1:
+        start -= 1
+    return pd.Timestamp(active[start])
+
+
+def start_columns(suite) -> list[str]:
+    """The columns ``suite`` checks against ``{start}`` (``min_value: "{start}"``)."""
+    return [
+        c.kwargs["column"]
+        for c in suite.checks
+        if c.kwargs.get("min_value") == "{start}" and "column" in c.kwargs
+    ]
+
+
+def history_starts(con, suites: dict, tables: list[str], as_of) -> dict[str, pd.Timestamp]:
+    """``{table: start}`` for ``start: auto``, from the monthly counts of ``staging.<table>``
+    read through DuckDB connection ``con`` (the warehouse's, or the lake's views); a table whose
+    column has no active month is left out (no lower bound)."""
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    out: dict[str, pd.Timestamp] = {}
+    for table in tables:
+        described = con.execute(f'DESCRIBE staging."{table}"').fetchall()
+        types = {row[0]: str(row[1]) for row in described}
+        for column in start_columns(suites[table]):
+            if not types.get(column, "").startswith(("TIMESTAMP", "DATE")):
+                continue  # missing or untyped: the suite's own checks say so
+            monthly = con.execute(
+                f"SELECT date_trunc('month', \"{column}\") AS m, count(*) AS n "
+                f'FROM staging."{table}" WHERE "{column}" < ? GROUP BY 1',
+                [end.to_pydatetime()],
+            ).df()
+            start = history_start(
+                pd.Series(monthly["n"].to_numpy(), index=pd.to_datetime(monthly["m"]))
+            )
+            if start is not None:
+                out[table] = min(start, out.get(table, start))
+    return out
+
+
+def auto_starts(start, con, suites: dict, tables: list[str], as_of) -> dict[str, pd.Timestamp]:
+    """:func:`history_starts` when ``start`` is ``auto``, else ``{}`` (the given day serves
+    every table); a ``start`` that is neither is one :class:`InputError` line."""
+    if str(start).strip().lower() == "auto":
+        return history_starts(con, suites, tables, as_of)
+    try:
+        pd.Timestamp(str(start))
+    except ValueError:
+        raise InputError(
+            f"start must be 'auto' or a date YYYY-MM-DD, got {start!r}",
+            source="01_quality",
+            column="start",
+        ) from None
+    return {}
