@@ -264,7 +264,9 @@ class IdentityResolver:
         login = nodes[email_cols].notna().any(axis=1).to_numpy() if email_cols else named & False
         kind = long["kind"].to_numpy()
         witness = named[node] | (login[node] & (kind != "email"))
-        wit = pd.DataFrame({"key": key[witness], "node": node[witness], "named": named[node][witness]})
+        wit = pd.DataFrame(
+            {"key": key[witness], "node": node[witness], "named": named[node][witness]}
+        )
         wit = wit.merge(node_src, on="node")
         # held-back records and their personal identifiers
         rec = np.flatnonzero(held)
@@ -444,13 +446,16 @@ def resolve(
     use_model: bool = True,
     seed: int = DEFAULT_SEED,
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+    corroborate: bool = True,
     return_resolver: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, IdentityResolver]:
     """Profiles for a table of person records: ``record_id, profile_id`` (one row per record).
 
     ``roles`` maps roles to columns (or columns to roles); a role missing from it is not used.
     Records with nothing to match on, and nameless records of a profile with household
-    evidence (``household_signals``, empty to turn the guard off), keep a profile of their own.
+    evidence (``household_signals``, empty to turn the guard off), keep a profile of their own,
+    unless the data corroborates whose they are (``corroborate``, see
+    :meth:`IdentityResolver._corroborated`).
     """
     if df is None or len(df) == 0:
         raise InputError("no records to resolve", source=source)
@@ -467,6 +472,7 @@ def resolve(
         seed=seed,
         household_guard=bool(household_signals),
         household_signals=tuple(household_signals),
+        corroborate=corroborate,
     ).fit(prepared)
     out = resolver.record_map(unattached=True)[["record_id", "profile_id"]]
     out["record_id"] = df[id_column].astype("string").to_numpy()
