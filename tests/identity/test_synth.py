@@ -131,8 +131,9 @@ def _mixed_and_multi(labels: pd.Series, person: np.ndarray) -> tuple[int, int]:
 def test_cem_identity_groups_a_households_held_back_node(world):
     """`cem identity`'s profiles (unattached=True) put a household's held-back records with equal
     identifying values and an e-mail login into one anonymous profile: more true pairs than
-    records left alone, no new mixed profile. 1,500 people, seed 7: recall 0.499 -> 0.515,
-    FMR(2+) 2.85% -> 2.17% (mixed 37 of 1,300 -> 37 of 1,709 profiles of 2+ records)."""
+    records left alone, no new mixed profile. 1,500 people, seed 7: recall 0.530 -> 0.537,
+    FMR(2+) 2.62% -> 2.28% (mixed 39 of 1,490 -> 39 of 1,707 profiles of 2+ records). (Before
+    the corroborated records were attached, issue 15, the grouping gave 0.499 -> 0.515.)"""
     records = source_records(world.sources)
     truth = world.truth["record_person"].astype({"record_id": str})
     key = records["source"] + "|" + records["record_id"]
@@ -146,12 +147,12 @@ def test_cem_identity_groups_a_households_held_back_node(world):
     rid = np.arange(len(sub))
     before = evaluate(pd.DataFrame({"record_id": rid, "profile_id": stage}), t)
     after = evaluate(pd.DataFrame({"record_id": rid, "profile_id": cli}), t)
-    assert after["recall"] >= before["recall"] + 0.01, (before, after)
+    assert after["recall"] >= before["recall"] + 0.005, (before, after)
     assert after["precision"] >= 0.995, after
-    assert after["false_merge_rate_multi"] <= before["false_merge_rate_multi"] - 0.005
+    assert after["false_merge_rate_multi"] <= before["false_merge_rate_multi"] - 0.003
     mixed_before, multi_before = _mixed_and_multi(stage, sp)
     mixed_after, multi_after = _mixed_and_multi(cli, sp)
-    assert mixed_after == mixed_before and multi_after >= multi_before + 300
+    assert mixed_after == mixed_before and multi_after >= multi_before + 200
     # attached records keep their profile; a held-back record never shares a named one's id
     att, held = res.attached_, res.household_
     assert (cli[att] == stage[att]).all()
