@@ -318,7 +318,7 @@ def _drop_records(result: IdentityResult) -> None:
     result.map = result.map.iloc[:0]
     res = result.resolver
     for attr in ("prepared_", "labels_", "node_of_record_", "ambiguous_", "household_",
-                 "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
+                 "corroborated_", "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
         if hasattr(res, attr):
             setattr(res, attr, None)
 
