@@ -7,6 +7,7 @@ only true pairs that share an exact normalized key: the honest ceiling of the da
 
     .venv/bin/python benchmarks/identity_synth.py --people 20000
     .venv/bin/python benchmarks/identity_synth.py --people 20000 --household-signals none
+    .venv/bin/python benchmarks/identity_synth.py --people 20000 --no-corroborate
 """
 
 from __future__ import annotations
@@ -216,6 +217,12 @@ def main() -> None:
     ap.add_argument(
         "--diagnose", action="store_true", help="print why profiles are mixed (uses the truth)"
     )
+    ap.add_argument(
+        "--no-corroborate",
+        action="store_true",
+        help="hold back every nameless record of a household profile (as before issue 15's "
+        "corroboration), for a before/after comparison",
+    )
     args = ap.parse_args()
     signals = tuple(x for x in args.household_signals.split(",") if x and x != "none")
     t0 = time.perf_counter()
@@ -267,7 +274,10 @@ def main() -> None:
 
     t = time.perf_counter()
     res = IdentityResolver(
-        seed=args.seed, household_guard=bool(signals), household_signals=signals
+        seed=args.seed,
+        household_guard=bool(signals),
+        household_signals=signals,
+        corroborate=not args.no_corroborate,
     ).fit(sub)
     # records carrying only a household's shared card/phone stay unattached (own singletons)
     ours_map = res.record_map()["profile_id"]
@@ -306,7 +316,15 @@ def main() -> None:
     reasons = pd.Series(res.unattached_reason_).value_counts()
     print(
         f"  household signals {signals or 'none'}; unattached by reason: "
-        + ", ".join(f"{k} {v:,}" for k, v in reasons.items()),
+        + ", ".join(f"{k} {v:,}" for k, v in reasons.items())
+        + f"; attached on corroborating evidence {int(res.corroborated_.sum()):,}",
+        flush=True,
+    )
+    largest = pd.Series(sub_person).groupby(ours_map.fillna("-").to_numpy()).size()
+    largest = largest.drop("-", errors="ignore").max()
+    print(
+        f"  largest profile {largest:,} records; largest true person "
+        f"{pd.Series(sub_person).value_counts().max():,}",
         flush=True,
     )
     t = time.perf_counter()

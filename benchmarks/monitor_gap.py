@@ -7,7 +7,8 @@ per month the warehouse after the run, ``monthN-<as_of>.duckdb``, its identity m
 forecast) and, for each run that graded the previous one, labels every graded customer twice:
 
 * **monitor**: the monitor's own grading (``cemlib.monitor.forecasts.grade_churn`` on the
-  month's warehouse: purchases in the window credited to today's profiles);
+  month's warehouse: purchases in the window credited to today's profiles; the customers it
+  leaves out, outcome unknown, are printed apart and not decomposed);
 * **truth**: the person most of the previous profile's records belong to bought in the
   window (``monitor_runs.truth_buyers``: orders and receipts carrying an identifier).
 
@@ -129,7 +130,11 @@ def labels_for(
     per["cause"] = [
         _cause(r, recs, split_from) if r.bought != r.truth else "" for r in per.itertuples()
     ]
-    per.attrs.update(figures=figures, since=since, until=until)
+    # customers the monitor leaves out (outcome unknown: an unattributed purchase carries
+    # their identifier) are kept apart, with their causes, for the printout
+    unknown = per[~per["graded"].to_numpy(dtype=bool)]
+    per = per[per["graded"].to_numpy(dtype=bool)].copy()
+    per.attrs.update(figures=figures, since=since, until=until, unknown=unknown)
     return per
 
 
@@ -199,6 +204,10 @@ def main() -> int:
               f"truth buyers {int(per['truth'].sum()):,}")  # fmt: skip
         with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 200):
             print(table.to_string(index=False))
+        unknown = per.attrs["unknown"]
+        print(f"left out by the monitor (outcome unknown): {len(unknown):,} customers; by the "
+              f"truth {int(unknown['truth'].sum()):,} of them bought; causes "
+              f"{unknown['cause'].replace('', 'agree').value_counts().to_dict()}")  # fmt: skip
         like = like_with_like(per)
         print(f"like with like ({like['customers']:,} customers, {like['left out (identity)']} "
               f"left out for identity's errors): monitor {like['monitor auc']:.4f}, "

@@ -81,8 +81,12 @@ def truth_auc(
     until: str,
     *,
     identified: bool = True,
+    graded: pd.Series | None = None,
 ) -> float:
-    """AUC of the forecast's ``p_purchase`` for "bought again" by the truth."""
+    """AUC of the forecast's ``p_purchase`` for "bought again" by the truth; ``graded`` (the
+    monitor's customers, by ``customer_id``): only those, as the monitor grades them."""
+    if graded is not None:
+        forecast = forecast[forecast["customer_id"].astype(str).isin(set(graded.astype(str)))]
     person = forecast["customer_id"].astype(str).map(profile_person(folder, identity_map))
     y = person.isin(truth_buyers(folder, since, until, identified=identified)).astype(float)
     return float(roc_auc_score(y, forecast["p_purchase"]))
@@ -132,7 +136,7 @@ def main() -> int:
             proc = _run(cem, world_dir, as_of, run_id, warehouse, args.seed, reports)
             if proc.returncode != 0:
                 return proc.returncode
-        rows.append(_figures(reports / run_id, world_dir, previous))
+        rows.append(_figures(reports / run_id, world_dir, previous, warehouse))
         previous = _published(warehouse, args.out / run_id)
     table = pd.DataFrame(rows).set_index("run").T
     with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 200):
@@ -154,8 +158,20 @@ def _run(cem, world_dir, as_of, run_id, warehouse, seed, reports):
     return proc
 
 
-def _figures(run_dir: Path, world_dir: Path, previous) -> dict:
-    """One column of the printed table: the run's monitor figures and the truth's AUC."""
+def _graded(warehouse: Path, forecast: pd.DataFrame, since: str, until: str) -> pd.Series:
+    """The customers the monitor graded (``customer_id``; those whose outcome it left out as
+    unknown excluded), by its own grading on the month's warehouse."""
+    from cemlib.monitor.forecasts import grade_churn
+    from cemlib.warehouse import Warehouse
+
+    with Warehouse(warehouse, read_only=True) as wh:
+        _, _, per = grade_churn(wh, forecast, since, until)
+    return per.loc[per["graded"].to_numpy(dtype=bool), "customer_id"]
+
+
+def _figures(run_dir: Path, world_dir: Path, previous, warehouse: Path) -> dict:
+    """One column of the printed table: the run's monitor figures and the truth's AUC (on the
+    customers the monitor graded, and on every customer of the forecast)."""
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     mon = json.loads((run_dir / "monitor.json").read_text(encoding="utf-8"))
     stage = {s["name"]: s for s in run["stages"]}["05_monitor"]
@@ -168,10 +184,16 @@ def _figures(run_dir: Path, world_dir: Path, previous) -> dict:
     if churn and previous is not None:
         pmap, forecast = previous
         since, until = churn["forecast as_of"], mon["as_of"]
+        graded = _graded(warehouse, forecast, since, until)
         row.update({
             "graded auc": churn["auc"],
-            "truth auc (identified)": truth_auc(world_dir, pmap, forecast, since, until),
-            "truth auc (all)": truth_auc(world_dir, pmap, forecast, since, until, identified=False),
+            "truth auc (identified)": truth_auc(world_dir, pmap, forecast, since, until,
+                                                graded=graded),
+            "truth auc (all)": truth_auc(world_dir, pmap, forecast, since, until, identified=False,
+                                         graded=graded),
+            "graded auc, unknown as not bought": churn.get("auc, unknown counted as not bought"),
+            "truth auc, every customer": truth_auc(world_dir, pmap, forecast, since, until),
+            "customers left out (unknown)": churn.get("customers left out: outcome unknown"),
             "own backtest auc": churn["forecast's own backtest auc"],
             "buyers": churn["buyers"], "customers graded": churn["customers graded"],
             "realized/expected purchases": churn["realized purchases"] / churn["expected purchases"],

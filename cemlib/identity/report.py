@@ -43,6 +43,17 @@ def _reasons(f: dict) -> str:
     return ": " + "; ".join(parts)
 
 
+def _corroborated(f: dict) -> str:
+    n = f.get("corroborated_records") or 0
+    if not n:
+        return ""
+    return (
+        f" {n:,} nameless records of profiles with household evidence were attached all the "
+        "same: two identifiers only that profile uses, each also seen in another source with "
+        "a name or an e-mail login, or the holder's own loyalty card, say whose they are."
+    )
+
+
 def summary_markdown(result: IdentityResult) -> str:
     """A paragraph of the headline figures in words."""
     f = result.figures
@@ -51,7 +62,7 @@ def summary_markdown(result: IdentityResult) -> str:
         f"**{f['records']:,}** source records went in; **{f['attached_records']:,}** carry a "
         f"phone, card, email, device or name and were collapsed into **{f['profiles']:,}** "
         f"profiles ({per:.1f} records per profile). **{f['unattached_records']:,}** records stay "
-        f"unattached{_reasons(f)}. {f['links_accepted']:,} of {f['links']:,} links were "
+        f"unattached{_reasons(f)}.{_corroborated(f)} {f['links_accepted']:,} of {f['links']:,} links were "
         f"accepted; the cluster constraints ({', '.join(f.get('constraints') or []) or 'none'})"
         f" refused {f.get('links_refused_by_constraint', 0):,} merges and the chain guard "
         f"{f['links_refused_by_chain_guard']:,} that would have joined clearly different people, "

@@ -22,6 +22,7 @@ from cemlib.identity.rules import (
     IDENTIFIER_COLUMNS,
     HubGuard,
     deterministic_links,
+    identifier_table,
 )
 from cemlib.identity.signatures import record_signatures
 from cemlib.identity.silver import SILVER_MIN_PAIRS, silver_calibration, silver_disagreement
@@ -51,6 +52,9 @@ HOUSEHOLD_SIGNALS: tuple[str, ...] = (
     "surname_city",
 )
 DEFAULT_HOUSEHOLD_SIGNALS: tuple[str, ...] = ("refused_link", "shared_identifier")
+#: identifiers issued to one named holder (a loyalty card, a national id): one of them, seen
+#: only on its holder's profile and on the holder's own named record, places a receipt alone
+HOLDER_KINDS: tuple[str, ...] = ("loyalty_card", "national_id")
 
 
 class IdentityResolver:
@@ -91,6 +95,7 @@ class IdentityResolver:
         household_guard: bool = True,
         household_statuses: tuple[str, ...] = ("shared", "hub"),
         household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+        corroborate: bool = True,
         spark=None,
     ):
         self.guard = guard or HubGuard()
@@ -112,6 +117,7 @@ class IdentityResolver:
         self.household_guard = household_guard
         self.household_statuses = household_statuses
         self.household_signals = household_signals
+        self.corroborate = corroborate
         self.spark = spark  # a Spark session: the Splink model on SparkAPI (SplinkModel)
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
@@ -129,7 +135,11 @@ class IdentityResolver:
         ambiguous = self._ambiguous_nodes()
         household = self._household_nodes(node_labels) & ~ambiguous
         self.ambiguous_ = ambiguous[codes]
-        self.household_ = household[codes]
+        held = household[codes]
+        self.corroborated_ = np.zeros(len(codes), dtype=bool)
+        if self.corroborate and held.any():
+            self.corroborated_ = held & self._corroborated(node_labels, codes, held)
+        self.household_ = held & ~self.corroborated_
         # every column has_identity reads is part of the signature: decide per node
         has_id = has_identity(nodes).to_numpy()[codes]
         self.attached_ = has_id & ~self.ambiguous_ & ~self.household_
@@ -212,6 +222,71 @@ class IdentityResolver:
             flagged[kl.index[n_profiles.to_numpy() > 1]] = True
         households = np.isin(labels, np.unique(labels[flagged]))
         return households & ~named
+
+    def _corroborated(self, labels: np.ndarray, codes: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """Which of the ``held`` records (nameless, in a profile with household evidence) the
+        data itself places with their profile's person, so that they are attached after all.
+
+        An identifier is *personal* to a profile when every record carrying it is in that
+        profile and the hub guard saw it with one first name and one birth date, uncontested
+        (not in ``guarded_``). It is *confirmed* for a record when it also appears on a record
+        of another source table that says whose it is: a record with a name, or, for a phone,
+        card or device, a record with an e-mail login (a session logged in on the device). A
+        held-back record is attached when it carries (a) identifiers of two kinds, each personal
+        to the profile and confirmed (an order whose e-mail is on the person's CRM record and
+        whose device the person logs in on), or (b) a card or national id
+        (:data:`HOLDER_KINDS`) personal to the profile and confirmed by a named record (its
+        registered holder). One device, phone or e-mail alone does not do: a relative may
+        use the family's computer, phone or account without leaving a trace of their own.
+        """
+        nodes = self.nodes_
+        long = identifier_table(nodes)
+        if long.empty:
+            return np.zeros(len(codes), dtype=bool)
+        node = long["rid"].to_numpy()
+        key = long["key"].to_numpy()
+        n_keys = int(key.max()) + 1
+        # personal: one profile, not guarded
+        lab = labels[node]
+        pairs = np.unique(key.astype(np.int64) * (int(lab.max()) + 1) + lab)
+        one_profile = np.bincount(pairs // (int(lab.max()) + 1), minlength=n_keys) == 1
+        g = self.guarded_
+        guarded = pd.MultiIndex.from_arrays([g["kind"].astype(str), g["value"].astype(str)])
+        is_guarded = pd.MultiIndex.from_arrays(
+            [long["kind"].astype(str), long["value"].astype(str)]
+        ).isin(guarded)
+        personal_row = one_profile[key] & ~is_guarded
+        # the sources each node's records come from
+        src_codes, _ = pd.factorize(self.prepared_["source"].astype(str))
+        ns = np.unique(codes.astype(np.int64) * (int(src_codes.max()) + 1) + src_codes)
+        base = int(src_codes.max()) + 1
+        node_src = pd.DataFrame({"node": ns // base, "src": ns % base})
+        named = (nodes["first_lat"].notna() | nodes["last_lat"].notna()).to_numpy()
+        email_cols = [c for c in IDENTIFIER_COLUMNS["email"] if c in nodes]
+        login = nodes[email_cols].notna().any(axis=1).to_numpy() if email_cols else named & False
+        kind = long["kind"].to_numpy()
+        witness = named[node] | (login[node] & (kind != "email"))
+        wit = pd.DataFrame(
+            {"key": key[witness], "node": node[witness], "named": named[node][witness]}
+        )
+        wit = wit.merge(node_src, on="node")
+        # held-back records and their personal identifiers
+        rec = np.flatnonzero(held)
+        rows = pd.DataFrame({"rec": rec, "node": codes[rec], "src": src_codes[rec]})
+        ids = pd.DataFrame({"node": node[personal_row], "key": key[personal_row],
+                            "kind": kind[personal_row]})  # fmt: skip
+        cand = rows.merge(ids, on="node")
+        if cand.empty:
+            return np.zeros(len(codes), dtype=bool)
+        # confirmed: a witness of the identifier in a source table other than the record's
+        conf = cand.merge(wit[["key", "src", "named"]].rename(columns={"src": "wsrc"}), on="key")
+        conf = conf[conf["wsrc"] != conf["src"]]
+        kinds = conf.groupby("rec")["kind"].nunique()
+        holder = conf[conf["kind"].isin(HOLDER_KINDS) & conf["named"]]["rec"].unique()
+        out = np.zeros(len(codes), dtype=bool)
+        out[kinds.index[kinds.to_numpy() >= 2].to_numpy()] = True
+        out[holder] = True
+        return out
 
     def _fit_nodes(self, prepared: pd.DataFrame) -> np.ndarray:
         det, guarded = deterministic_links(prepared, self.guard)
@@ -375,13 +450,16 @@ def resolve(
     use_model: bool = True,
     seed: int = DEFAULT_SEED,
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+    corroborate: bool = True,
     return_resolver: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, IdentityResolver]:
     """Profiles for a table of person records: ``record_id, profile_id`` (one row per record).
 
     ``roles`` maps roles to columns (or columns to roles); a role missing from it is not used.
     Records with nothing to match on, and nameless records of a profile with household
-    evidence (``household_signals``, empty to turn the guard off), keep a profile of their own.
+    evidence (``household_signals``, empty to turn the guard off), keep a profile of their own,
+    unless the data corroborates whose they are (``corroborate``, see
+    :meth:`IdentityResolver._corroborated`).
     """
     if df is None or len(df) == 0:
         raise InputError("no records to resolve", source=source)
@@ -398,6 +476,7 @@ def resolve(
         seed=seed,
         household_guard=bool(household_signals),
         household_signals=tuple(household_signals),
+        corroborate=corroborate,
     ).fit(prepared)
     out = resolver.record_map(unattached=True)[["record_id", "profile_id"]]
     out["record_id"] = df[id_column].astype("string").to_numpy()

@@ -74,6 +74,10 @@ def _by_source(rmap: pd.DataFrame, attached: pd.Series) -> pd.DataFrame:
     return by_source
 
 
+def _count(mask: np.ndarray | None) -> int:
+    return 0 if mask is None else int(np.count_nonzero(mask))
+
+
 def _figures(
     rmap: pd.DataFrame,
     links: pd.DataFrame,
@@ -95,6 +99,9 @@ def _figures(
         "attached_records": int(attached.sum()),
         "unattached_records": int((~attached).sum()),
         "unattached_by_reason": unattached_by_reason,
+        # nameless records of household profiles attached on corroborating evidence (of the
+        # records resolved in this run: all in a full run, the increment in an incremental one)
+        "corroborated_records": _count(getattr(resolver, "corroborated_", None)),
         "profiles": int(rmap["profile_id"].nunique()),
         "links": len(links),
         "links_accepted": int(links["accepted"].astype(bool).sum()),
@@ -311,7 +318,7 @@ def _drop_records(result: IdentityResult) -> None:
     result.map = result.map.iloc[:0]
     res = result.resolver
     for attr in ("prepared_", "labels_", "node_of_record_", "ambiguous_", "household_",
-                 "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
+                 "corroborated_", "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
         if hasattr(res, attr):
             setattr(res, attr, None)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from cemlib.monitor.window import grade_offers_sql, window_outcomes
+from cemlib.monitor.window import grade_offers_sql, unattributed_profiles, window_outcomes
 from cemlib.warehouse import Warehouse
 
 #: the forecast columns a run keeps for the next run to grade (``monitor.churn_forecast``)
@@ -74,7 +74,14 @@ def grade_churn(
     """Grade the previous run's ``forecast`` (:data:`CHURN_FORECAST`) on the purchases dated
     after ``since`` and on or before ``until``, keyed by today's profile ids: AUC of
     "purchased again", Brier score, realized against expected purchases and revenue.
-    Returns (figures, calibration bins, per-customer outcomes)."""
+
+    A customer with no purchase on their profile in the window, but whose phone, e-mail, card or
+    device an order or receipt of the window carries that identity attached to no profile
+    (:func:`~cemlib.monitor.window.unattributed_profiles`: the family's card at the till), has
+    an outcome the data cannot tell: they are left out of the AUC, Brier score and calibration
+    (counted in ``customers left out: outcome unknown``; the AUC counting them as not bought is
+    ``auc, unknown counted as not bought``). The realized and expected totals are over every
+    customer. Returns (figures, calibration bins, per-customer outcomes with ``graded``)."""
     f = forecast.copy()
     f["current_id"] = current_ids(wh, f["customer_id"]).to_numpy()
     got = window_outcomes(wh, since, until)
@@ -83,15 +90,21 @@ def grade_churn(
     per[["purchases", "revenue"]] = per[["purchases", "revenue"]].fillna(0.0)
     shared = per.duplicated("current_id", keep=False)
     per["bought"] = (per["purchases"] > 0).astype(float)
-    y, p = per["bought"].to_numpy(), per["p_purchase"].to_numpy()
+    unknown = per["current_id"].astype(str).isin(unattributed_profiles(wh, since, until))
+    per["graded"] = ~(unknown & (per["bought"] == 0)).to_numpy()
+    g = per["graded"].to_numpy()
+    y_all, p_all = per["bought"].to_numpy(), per["p_purchase"].to_numpy()
+    y, p = y_all[g], p_all[g]
     elapsed = (pd.Timestamp(until) - pd.Timestamp(since)).days
     first = ~per.duplicated("current_id")
     figures = {
-        "customers graded": int(len(per)),
+        "customers graded": int(g.sum()),
+        "customers left out: outcome unknown": int((~g).sum()),
         "elapsed days": int(elapsed),
         "forecast horizon days": int(f["horizon_days"].iloc[0]) if len(f) else None,
         "buyers": int(y.sum()),
-        "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
+        "auc": _auc(y, p),
+        "auc, unknown counted as not bought": _auc(y_all, p_all),
         "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
         "mean predicted p": float(p.mean()) if len(p) else float("nan"),
         "observed share buying": float(y.mean()) if len(y) else float("nan"),
@@ -102,9 +115,13 @@ def grade_churn(
         "ids followed to another profile": int((per["current_id"] != per["customer_id"]).sum()),
         "ids sharing a profile now": int(shared.sum()),
     }
-    cal = calibration_bins(p, y) if len(per) >= 10 else pd.DataFrame()
-    return figures, cal, per[["customer_id", "current_id", "p_purchase", "bought", "purchases",
-                              "revenue"]]  # fmt: skip
+    cal = calibration_bins(p, y) if len(y) >= 10 else pd.DataFrame()
+    return figures, cal, per[["customer_id", "current_id", "p_purchase", "bought", "graded",
+                              "purchases", "revenue"]]  # fmt: skip
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
 
 
 def grade_offers(wh: Warehouse, offers: str, since: str, until: str, k: int = 10) -> pd.DataFrame:

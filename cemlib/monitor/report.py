@@ -55,6 +55,13 @@ def summary_markdown(res: MonitorResult) -> str:
                  f"{c['customers graded']:,} customers over {c['elapsed days']} days: "
                  f"{c['realized purchases']:,.0f} purchases realized against "
                  f"{c['expected purchases']:,.0f} expected. ")  # fmt: skip
+        left = c.get("customers left out: outcome unknown") or 0
+        if left:
+            text += (f"{left:,} customers are not graded: no purchase reached their profile, "
+                     "but an order or receipt of the window that identity attached to no "
+                     "profile carries their phone, e-mail, card or device (a family's card at "
+                     "the till), so whether they bought is unknown (counted as not bought, "
+                     f"the AUC would be {c['auc, unknown counted as not bought']:.3f}). ")  # fmt: skip
     if res.note:
         text += f"Note: {res.note}. "
     text += f"**{len(res.alerts)} alert(s).**"

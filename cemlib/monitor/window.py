@@ -165,3 +165,53 @@ def grade_offers_sql(
         wh.con.unregister("_monitor_ids")
     return [{"customers": int(row[i]), f"hitrate@{k}": row[i + 1], f"ndcg@{k}": row[i + 2]}
             for i in (0, 3)]  # fmt: skip
+
+
+#: the identifier columns of ``identity.prepared`` (normalized values) and their kinds: a value
+#: of ``phone_2`` is a phone as much as one of ``phone``
+PREPARED_IDENTIFIERS: dict[str, str] = {
+    "phone": "phone", "phone_2": "phone", "email": "email", "email_2": "email",
+    "loyalty_card": "loyalty_card", "device_id": "device_id", "national_id": "national_id",
+}  # fmt: skip
+
+
+def unattributed_profiles(wh: Warehouse, since: str, until: str) -> set[str]:
+    """The profiles whose identifiers (a phone, e-mail, card, device of one of their records)
+    an order or receipt of the window carries that identity attached to no profile: a receipt
+    with the family's card, an order held back in a household profile. Whether such a profile's
+    person made that purchase cannot be read from the data. Empty without
+    ``identity.prepared`` (the normalized identifiers of every record)."""
+    if not (wh.has_table("identity", "prepared") and wh.has_table("identity", "map")):
+        return set()
+    have = set(
+        wh.sql(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'identity' AND table_name = 'prepared'"
+        )["column_name"]
+    )
+    cols = [(c, k) for c, k in PREPARED_IDENTIFIERS.items() if c in have]
+    if not cols:
+        return set()
+    lo, _ = _bounds(since, until)
+    heads, hp = sales_headers_sql(wh, until)
+    values = " UNION ".join(
+        f"SELECT '{k}' AS kind, p.\"{c}\" AS v FROM identity.prepared p JOIN un "
+        f'ON p.source = un.source AND p.record_id = un.record_id WHERE p."{c}" IS NOT NULL'
+        for c, k in cols
+    )
+    holders = " UNION ".join(
+        f"SELECT p.source, p.record_id FROM identity.prepared p "
+        f"SEMI JOIN (SELECT v FROM vals WHERE kind = '{k}') x ON p.\"{c}\" = x.v"
+        for c, k in cols
+    )
+    got = wh.con.execute(
+        f"""WITH un AS (SELECT substr(order_id, 1, strpos(order_id, ':') - 1) AS source,
+                               substr(order_id, strpos(order_id, ':') + 1) AS record_id
+                        FROM ({heads}) WHERE customer_id IS NULL AND ts >= ?),
+                 vals AS ({values}), h AS ({holders})
+            SELECT DISTINCT CAST(m.profile_id AS VARCHAR) AS profile_id FROM identity.map m
+            JOIN h ON m.source_table = h.source AND m.record_id = h.record_id
+            WHERE m.profile_id IS NOT NULL""",
+        [*hp, lo],
+    ).fetchnumpy()["profile_id"]
+    return {str(v) for v in got}

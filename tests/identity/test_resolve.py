@@ -251,3 +251,56 @@ def test_a_held_back_record_never_takes_its_named_profiles_id():
     assert res.unattached_reason_[df["id"].tolist().index("a1")] == "household_profile"
     assert pid["a1"] != pid["c1"]
     assert pid["a1"] == pid["a3"]
+
+
+def _corroboration_records() -> pd.DataFrame:
+    """Ivan and Maria share the family phone (household evidence on Ivan's profile). Ivan logs
+    in on his own device (a web session), on which he also orders; Maria logs in on the home
+    computer, on which one order carries Ivan's e-mail; another order of Ivan's account comes
+    from a device seen nowhere else; two till receipts: Ivan's own loyalty card, the family
+    phone."""
+    rows = [
+        ("c1", "crm", "Иван", "Петров", "1980-01-15", "+7 900 111-22-33", "ivan.p@mail.ru", None, "C-100"),
+        ("c2", "crm", "Мария", "Петрова", "1982-03-02", "89001112233", "maria.p@mail.ru", None, "C-200"),
+        ("w1", "web", None, None, None, None, "ivan.p@mail.ru", "dev-ivan", None),
+        ("o1", "orders", None, None, None, "+79001112233", "ivan.p@mail.ru", "dev-ivan", None),
+        ("w2", "web", None, None, None, None, "maria.p@mail.ru", "dev-home", None),
+        ("o2", "orders", None, None, None, None, "ivan.p@mail.ru", "dev-home", None),
+        ("o3", "orders", None, None, None, None, "ivan.p@mail.ru", "dev-solo", None),
+        ("r1", "till", None, None, None, None, None, None, "C-100"),
+        ("r2", "till", None, None, None, "+79001112233", None, None, None),
+    ]  # fmt: skip
+    cols = ["id", "src", "first_name", "last_name", "birth_date", "phone", "email", "device_id",
+            "loyalty_card"]  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_corroborated_records_of_a_household_profile_are_attached():
+    """A held-back record is attached when two of its identifiers are personal to the profile
+    and confirmed from another source (o1: Ivan's e-mail on his CRM record, his device logged
+    in on the web), or when it carries a card confirmed by its named holder (r1); one personal
+    identifier alone (o3), or one the family shares (o2's home computer, r2's phone), is not
+    enough. With ``corroborate=False`` every nameless record of the profile stays held back."""
+    df = _corroboration_records()
+    roles = {c: c for c in df.columns if c not in ("id", "src")} | {"src": "source"}
+    out, res = resolve(df, roles, id_column="id", use_model=False, return_resolver=True)
+    pid = dict(zip(out["record_id"], out["profile_id"], strict=True))
+    reason = dict(zip(df["id"], res.unattached_reason_, strict=True))
+    corroborated = dict(zip(df["id"], res.corroborated_, strict=True))
+    assert pid["c1"] != pid["c2"]  # the family phone is shared: it merges nobody
+    assert pid["o1"] == pid["w1"] == pid["r1"] == pid["c1"]
+    assert {k for k, v in corroborated.items() if v} == {"o1", "w1", "r1"}
+    assert reason["o1"] is None and reason["r1"] is None
+    assert reason["o2"] == reason["o3"] == "household_profile"
+    assert reason["r2"] == "shared_identifier_only"
+    assert len({pid["o2"], pid["o3"], pid["r2"], pid["c1"]}) == 4
+    out_off, res_off = resolve(
+        df, roles, id_column="id", use_model=False, return_resolver=True, corroborate=False
+    )
+    reason_off = dict(zip(df["id"], res_off.unattached_reason_, strict=True))
+    assert reason_off["o1"] == reason_off["r1"] == "household_profile"
+    assert not res_off.corroborated_.any()
+    # one source only: nothing confirms an identifier from elsewhere, nothing is released
+    same = resolve(df, {k: v for k, v in roles.items() if v != "source"}, id_column="id",
+                   use_model=False, return_resolver=True)[1]  # fmt: skip
+    assert not same.corroborated_.any()

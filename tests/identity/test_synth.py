@@ -131,8 +131,9 @@ def _mixed_and_multi(labels: pd.Series, person: np.ndarray) -> tuple[int, int]:
 def test_cem_identity_groups_a_households_held_back_node(world):
     """`cem identity`'s profiles (unattached=True) put a household's held-back records with equal
     identifying values and an e-mail login into one anonymous profile: more true pairs than
-    records left alone, no new mixed profile. 1,500 people, seed 7: recall 0.499 -> 0.515,
-    FMR(2+) 2.85% -> 2.17% (mixed 37 of 1,300 -> 37 of 1,709 profiles of 2+ records)."""
+    records left alone, no new mixed profile. 1,500 people, seed 7: recall 0.530 -> 0.537,
+    FMR(2+) 2.62% -> 2.28% (mixed 39 of 1,490 -> 39 of 1,707 profiles of 2+ records). (Before
+    the corroborated records were attached, issue 15, the grouping gave 0.499 -> 0.515.)"""
     records = source_records(world.sources)
     truth = world.truth["record_person"].astype({"record_id": str})
     key = records["source"] + "|" + records["record_id"]
@@ -146,12 +147,12 @@ def test_cem_identity_groups_a_households_held_back_node(world):
     rid = np.arange(len(sub))
     before = evaluate(pd.DataFrame({"record_id": rid, "profile_id": stage}), t)
     after = evaluate(pd.DataFrame({"record_id": rid, "profile_id": cli}), t)
-    assert after["recall"] >= before["recall"] + 0.01, (before, after)
+    assert after["recall"] >= before["recall"] + 0.005, (before, after)
     assert after["precision"] >= 0.995, after
-    assert after["false_merge_rate_multi"] <= before["false_merge_rate_multi"] - 0.005
+    assert after["false_merge_rate_multi"] <= before["false_merge_rate_multi"] - 0.003
     mixed_before, multi_before = _mixed_and_multi(stage, sp)
     mixed_after, multi_after = _mixed_and_multi(cli, sp)
-    assert mixed_after == mixed_before and multi_after >= multi_before + 300
+    assert mixed_after == mixed_before and multi_after >= multi_before + 200
     # attached records keep their profile; a held-back record never shares a named one's id
     att, held = res.attached_, res.household_
     assert (cli[att] == stage[att]).all()
@@ -163,3 +164,41 @@ def test_cem_identity_groups_a_households_held_back_node(world):
     assert (pd.Series(cli[grouped].to_numpy()).groupby(node.to_numpy()).nunique() == 1).all()
     assert (node.groupby(cli[grouped].to_numpy()).nunique() == 1).all()
     assert cli[held & ~email].is_unique
+
+
+def test_corroborated_household_records_go_to_their_own_person(world):
+    """The nameless records of household profiles that the data corroborates (two personal
+    identifiers confirmed from another source, or the holder's own card) are attached: the
+    truth's person of nearly every one is its profile's main person, and recall rises with
+    precision held. 1,500 people, seed 7, rules only: 1,846 records, 99.9% right; recall
+    0.499 -> 0.530, precision 0.9966 -> 0.9967, FMR(2+) 2.78% -> 2.55%."""
+    records = source_records(world.sources)
+    truth = world.truth["record_person"].astype({"record_id": str})
+    key = records["source"] + "|" + records["record_id"]
+    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
+    person = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
+    ident = has_identity(records).to_numpy()
+    sub, sp = records[ident].reset_index(drop=True), person[ident]
+    t = pd.DataFrame({"record_id": np.arange(len(sub)), "person_id": sp})
+    rid = np.arange(len(sub))
+    on = IdentityResolver(seed=7, use_model=False).fit(sub)  # rules: the test stays fast
+    off = IdentityResolver(seed=7, use_model=False, corroborate=False).fit(sub)
+    assert (on.labels_ == off.labels_).all()  # the same clusters; only who is attached moves
+    c = on.corroborated_
+    assert c.sum() >= 1000 and not (c & ~off.household_).any()
+    assert not (on.attached_ & ~on.corroborated_ & ~off.attached_).any()
+    labels, att = on.labels_, on.attached_
+    main = pd.Series(sp[att]).groupby(labels[att]).agg(lambda s: s.value_counts().index[0])
+    right = main.reindex(labels[c]).to_numpy() == sp[c]
+    assert right.mean() >= 0.995, right.mean()
+    sources = set(sub["source"].to_numpy()[c])
+    assert {"online_orders", "pos_receipts"} <= sources
+    m_on = evaluate(
+        pd.DataFrame({"record_id": rid, "profile_id": on.record_map()["profile_id"]}), t
+    )
+    m_off = evaluate(
+        pd.DataFrame({"record_id": rid, "profile_id": off.record_map()["profile_id"]}), t
+    )
+    assert m_on["recall"] >= m_off["recall"] + 0.025, (m_on, m_off)
+    assert m_on["precision"] >= m_off["precision"] - 0.001, (m_on, m_off)
+    assert m_on["false_merge_rate_multi"] <= m_off["false_merge_rate_multi"]
