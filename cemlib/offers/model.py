@@ -291,6 +291,7 @@ class NextOfferModel:
         explain: bool = True,
         recall_of: pd.DataFrame | None = None,
         recall_customers=None,
+        explain_customers=None,
     ) -> pd.DataFrame:
         """Top-``k`` offers ``customer_id, rank, item_id, score, reasons`` per customer.
 
@@ -300,6 +301,8 @@ class NextOfferModel:
         ``recall_of`` (bought ``customer_id, item_id`` pairs): ``scored_recall_`` is then
         :meth:`candidate_recall` ``(recall_of, recall_customers)`` counted on the candidates
         scored here (the same figure when every customer is scored, without a second pass).
+        ``explain_customers``: only their offers get reasons (the others ``""``), e.g. the
+        customers an offer can be sent to; their reasons are the same as with everyone's.
         """
         self._check_fitted()
         t0 = time.perf_counter()
@@ -318,10 +321,14 @@ class NextOfferModel:
         # scoring is row-parallel (no spinning on tiny data): both cores pay off on large chunks
         threads = max(self.num_threads_, 2 if len(hist) >= 5_000 else 1)
         pool: dict[str, str] = {}  # one string object per distinct reason text
+        only = None
+        if explain and explain_customers is not None:
+            only = self.enc_.customers.get_indexer(pd.Index(explain_customers).astype(str))
+            only = np.unique(only[only >= 0])
         for part in self._chunks(hist, "scoring"):
             top = self._top_of_chunk(snap, part, pop, k, threads, recall)
             if explain:
-                self._explain(top, threads)
+                self._explain(top, threads, only)
             else:
                 top["reasons"] = ""
             with self._phase("output"):
@@ -374,19 +381,26 @@ class NextOfferModel:
             names, cats = self.feature_names_, self.enc_.item_category
             return scoring.fill(top, part, pop, k, names, cats)
 
-    def _explain(self, top: pd.DataFrame, threads: int) -> None:
-        """The SHAP reasons of the offers in ``top`` (a ``reasons`` column added in place)."""
+    def _explain(self, top: pd.DataFrame, threads: int, only: np.ndarray | None = None) -> None:
+        """The SHAP reasons of the offers in ``top`` (a ``reasons`` column added in place);
+        ``only`` (customer codes): the other customers' offers get ``""``."""
+        rows = None
+        if only is not None:
+            rows = np.isin(top["c"].to_numpy(), only)
+            if rows.all():
+                rows = None
+        frame = top if rows is None else top[rows]
         with self._phase("treeshap"):
             vals = contributions(
                 self.booster_,
-                top[self.feature_names_].to_numpy(np.float32),
+                frame[self.feature_names_].to_numpy(np.float32),
                 num_threads=threads,
                 tables=getattr(self, "shap_tables_", None),
             )
-            vals = self._with_prior(vals, top)
+            vals = self._with_prior(vals, frame)
         with self._phase("reasons"):
-            top["reasons"] = reason_codes(
-                top,
+            texts = reason_codes(
+                frame,
                 vals,
                 self.feature_names_,
                 n_reasons=self.n_reasons,
@@ -394,6 +408,10 @@ class NextOfferModel:
                 item_name=partial(scoring.item_names, self),
                 segment_name=partial(scoring.segment_names, self),
             ).to_numpy()
+            if rows is not None:
+                texts, given = np.full(len(top), "", dtype=object), texts
+                texts[rows] = given
+            top["reasons"] = texts
 
     def _with_prior(self, values: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         """Tree SHAP values plus the prior's exact linear ones on its own features."""

@@ -331,8 +331,11 @@ def run_stage(
     )
     customers = model.tx_["customer_id"].unique()
     truth = _future_truth(wh, as_of, horizon_days, key, granularity)
+    consent = profile_consent_table(wh, key=key)
+    # reasons only for the offers written: those of profiles with a usable channel
+    reach = assign_channels(pd.DataFrame({"customer_id": customers}), consent)[0]["customer_id"]
     # the candidate recall is counted on the candidates scoring builds (no second pass)
-    recs = model.recommend(recall_of=truth, recall_customers=customers)
+    recs = model.recommend(recall_of=truth, recall_customers=customers, explain_customers=reach)
     if truth is not None:
         evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
         metrics = metric_table(recs, truth, model.tx_, customers, k)
@@ -348,7 +351,6 @@ def run_stage(
         )
         metrics = metric_table(bt_recs, window, bt.tx_, bt_customers, k)
         recall = bt.scored_recall_
-    consent = profile_consent_table(wh, key=key)
     sent, summary = assign_channels(recs, consent)
     names = (
         items.assign(sku=items["sku"].astype(str)).set_index("sku")["name"]
