@@ -47,6 +47,14 @@ def test_stage_writes_next_offers_with_consented_channels_only(offers_wh):
     h = headlines(res)
     assert h["profiles with offers"] == n_profiles and h["lift over best baseline"] > 1
     assert pd.api.types.is_float_dtype(mart["score"])
+    # reasons only for the offers written, the same as with every offer explained
+    sent = set(mart["profile_id"])
+    unsent = res.all_offers[~res.all_offers["customer_id"].astype(str).isin(sent)]
+    assert len(unsent) == 10 * n_off and (unsent["reasons"] == "").all()
+    every = res.model.recommend().set_index(["customer_id", "rank"])
+    written = mart.set_index(["profile_id", "rank"])["reasons"]
+    assert (every.loc[written.index, "reasons"].to_numpy() == written.to_numpy()).all()
+    assert (every.loc[written.index, "item_id"].to_numpy() == mart["item_id"].to_numpy()).all()
 
 
 def test_stage_on_resolved_profiles_skips_anonymous_events(offers_wh):
