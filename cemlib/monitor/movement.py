@@ -22,19 +22,22 @@ def profile_changes(wh: Warehouse, run_id: str, previous_active: int | None) -> 
         "SELECT count(*) FROM identity.registry WHERE first_run_id = ? AND status = 'active'",
         [run_id],
     ).fetchone()[0]
-    changes: dict[str, int] = {}
-    if wh.has_table("identity", "changes"):
-        changes = dict(
-            wh.con.execute("SELECT change, count(*) FROM identity.changes GROUP BY 1").fetchall()
-        )
+    ids: dict[str, int] = {}
+    records: dict[str, int] = {}
+    if wh.has_table("identity", "changes"):  # this run's changes, one row per merge, split part...
+        for change, n_ids, n_records in wh.con.execute(
+            "SELECT change, count(DISTINCT profile_id), coalesce(sum(records), 0) "
+            "FROM identity.changes GROUP BY 1"
+        ).fetchall():
+            ids[change], records[change] = int(n_ids), int(n_records)
     out = {
         "profiles": int(status.get("active", 0)),
         "new profiles": int(new),
-        "merged ids": int(changes.get("merged", 0)),
-        "split ids": int(changes.get("split", 0)),
-        "moved records": int(changes.get("moved", 0)),
-        "dormant ids": int(changes.get("dormant", 0)),
-        "retired ids": int(changes.get("retired", 0)),
+        "merged ids": ids.get("merge", 0),  # identity writes "merge", "split", "moved", ...
+        "split ids": ids.get("split", 0),
+        "moved records": records.get("moved", 0),
+        "dormant ids": ids.get("dormant", 0),
+        "retired ids": ids.get("retired", 0),
     }
     if wh.has_table("identity", "map"):
         out["records per profile"] = float(
