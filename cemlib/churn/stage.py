@@ -153,9 +153,12 @@ def holdout_size(
 
     A = float(np.clip(roc_auc_score(y, pilot), 0.5, 1 - 1e-6))
     q1, q2 = A / (2 - A), 2 * A * A / (1 + A)
-    # var(AUC) = [A(1-A) + (n1-1)(q1-A^2) + (n2-1)(q2-A^2)] / (n1 n2), n1 = share m, n2 = (1 - share) m
-    per = (share * (q1 - A * A) + (1 - share) * (q2 - A * A)) / (share * (1 - share))
-    m_auc = per / auc_se**2
+    # var(AUC) = [A(1-A) + (n1-1)(q1-A^2) + (n2-1)(q2-A^2)] / (n1 n2) with n1 = share m and
+    # n2 = (1 - share) m buyers and non-buyers: var = auc_se^2 is a quadratic in m
+    lin = share * (q1 - A * A) + (1 - share) * (q2 - A * A)
+    const = A * (1 - A) - (q1 - A * A) - (q2 - A * A)
+    quad = share * (1 - share) * auc_se**2
+    m_auc = (lin + np.sqrt(lin * lin + 4 * quad * const)) / (2 * quad)
     c = np.asarray(counts, dtype=float)
     cv = c.std() / c.mean() if c.mean() > 0 else 0.0
     m0 = (cv / total_se) ** 2
@@ -194,11 +197,14 @@ def holdout_evaluation(
     H = max(horizons)
     as_of = pd.Timestamp(as_of).normalize()
     cut = as_of - pd.Timedelta(days=H)
-    tx = transactions[transactions["ts"] < as_of + pd.Timedelta(days=1)]
+    inside = transactions["ts"] < as_of + pd.Timedelta(days=1)
+    # no copy of the whole frame when every line is inside (the run's own read, as of as_of)
+    tx = transactions if inside.all() else transactions[inside]
     if tx.empty or (cut - tx["ts"].min()).days < 60:
         return ({}, None) if return_model else {}
-    before = tx[tx["ts"] < cut + pd.Timedelta(days=1)]
-    last = before.groupby("customer_id", sort=True)["ts"].max()
+    ts_before = tx["ts"].where(tx["ts"] < cut + pd.Timedelta(days=1))
+    last = ts_before.groupby(tx["customer_id"], sort=True).max().dropna()
+    del ts_before
     every = future_outcomes(tx, cut, H, pd.Index(tx["customer_id"].unique()))
     known = every.loc[every.index.isin(last.index)].reindex(last.index)
     size = holdout_size(
