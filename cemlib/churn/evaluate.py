@@ -21,9 +21,18 @@ def future_outcomes(
 ) -> pd.DataFrame:
     """Per customer in ``customers``: ``n`` occasions and ``revenue`` in (as_of, as_of + H],
     ``time`` to the first of them (H when none) and ``event``."""
-    tx = validate_transactions(transactions)
+    occ = purchase_occasions(validate_transactions(transactions))
+    return outcomes_of_occasions(occ, as_of, horizon, customers)
+
+
+def outcomes_of_occasions(
+    occasions: pd.DataFrame, as_of: pd.Timestamp, horizon: int, customers: pd.Index
+) -> pd.DataFrame:
+    """:func:`future_outcomes` from purchase occasions already made
+    (:func:`~cemlib.churn.features.purchase_occasions`): one pass over the transactions for
+    several horizons or sets of customers."""
     as_of = pd.Timestamp(as_of).normalize()
-    occ = purchase_occasions(tx)
+    occ = occasions
     w = occ[(occ["day"] > as_of) & (occ["day"] <= as_of + pd.Timedelta(days=horizon))]
     g = w.groupby("customer_id")
     out = pd.DataFrame(index=pd.Index(customers, name="customer_id"))
@@ -105,16 +114,22 @@ def evaluate_predictions(
     as_of: pd.Timestamp,
     horizon: int,
     curves=None,
+    outcomes: pd.DataFrame | None = None,
 ) -> dict[str, float]:
     """AUC of any purchase, RMSE/MAE of counts, totals, top-decile revenue capture, Harrell's
     and time-dependent concordance, integrated Brier score and calibration error (the last
-    two need ``curves``: a DataFrame or a :class:`~cemlib.churn.views.SurvivalCurves`)."""
+    two need ``curves``: a DataFrame or a :class:`~cemlib.churn.views.SurvivalCurves`).
+    ``outcomes``: :func:`future_outcomes` of ``transactions`` over ``horizon``, when already
+    computed (``transactions`` is then not read)."""
     p = pred.set_index("customer_id")
     H = int(horizon)
     pcol = f"p_purchase_{H}" if f"p_purchase_{H}" in p else "p_purchase"
     ncol = f"expected_purchases_{H}" if f"expected_purchases_{H}" in p else "expected_purchases"
     vcol = f"clv_{H}" if f"clv_{H}" in p else "clv"
-    fut = future_outcomes(transactions, as_of, H, p.index)
+    if outcomes is None:
+        fut = future_outcomes(transactions, as_of, H, p.index)
+    else:
+        fut = outcomes.reindex(p.index)
     y = (fut["n"] > 0).to_numpy()
     n_pred = p[ncol].to_numpy()
     res = {

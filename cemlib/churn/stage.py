@@ -18,8 +18,9 @@ from cemlib.churn.evaluate import (
     calibration_table,
     concordance_vs_dropout,
     evaluate_predictions,
-    future_outcomes,
+    outcomes_of_occasions,
 )
+from cemlib.churn.features import purchase_occasions, validate_transactions
 from cemlib.churn.models import ChurnModel
 from cemlib.churn.survival import (
     CoxExplainer,
@@ -106,13 +107,16 @@ def evaluate_against_truth(
     fut["customer_id"] = fut["customer_id"].astype(str)
     if curves is not None:
         curves = curves.reindex(pred["_orig"]).set_axis(pred["customer_id"].to_numpy())
+    fut_occ = purchase_occasions(validate_transactions(fut))  # once for every horizon
+    customers = pd.Index(pred["customer_id"])
     res = evaluate_predictions(
-        pred.drop(columns="_orig"), fut, pd.Timestamp(as_of), horizon, curves
-    )
+        pred.drop(columns="_orig"), fut, pd.Timestamp(as_of), horizon, curves,
+        outcomes=outcomes_of_occasions(fut_occ, pd.Timestamp(as_of), horizon, customers),
+    )  # fmt: skip
     cal = {}
     for col in [c for c in pred.columns if c.startswith("p_purchase_")]:
         h = int(col.rsplit("_", 1)[1])
-        out = future_outcomes(fut, pd.Timestamp(as_of), h, pd.Index(pred["customer_id"]))
+        out = outcomes_of_occasions(fut_occ, pd.Timestamp(as_of), h, customers)
         cal[h] = calibration_table(pred[col].to_numpy(), (out["n"] > 0).to_numpy(float))
     res["calibration"] = cal
     res["dropout_concordance"] = concordance_vs_dropout(pred, people, as_of)
@@ -205,8 +209,13 @@ def holdout_evaluation(
     ts_before = tx["ts"].where(tx["ts"] < cut + pd.Timedelta(days=1))
     last = ts_before.groupby(tx["customer_id"], sort=True).max().dropna()
     del ts_before
-    every = future_outcomes(tx, cut, H, pd.Index(tx["customer_id"].unique()))
-    known = every.loc[every.index.isin(last.index)].reindex(last.index)
+    # the purchase occasions of every customer, once: the sizing, the figures and the
+    # calibration per horizon all read the held-out window from them
+    occ = purchase_occasions(validate_transactions(tx))
+    every = outcomes_of_occasions(occ, cut, H, pd.Index(tx["customer_id"].unique()))
+    window = {h: outcomes_of_occasions(occ, cut, h, last.index) for h in {*horizons, H}}
+    del occ
+    known = window[H]
     size = holdout_size(
         (known["n"] > 0).to_numpy(), last.to_numpy(dtype="datetime64[ns]").astype(float),
         known["n"].to_numpy(),
@@ -223,12 +232,13 @@ def holdout_evaluation(
     model.fit(fit_tx, as_of=cut, covariates=cov, source="marts.profile_transactions")
     pred = model.predict()
     curves = model.curves(np.arange(1, H + 1))
-    res = evaluate_predictions(pred, fit_tx, cut, H, curves)
+    scored = pd.Index(pred["customer_id"])
+    res = evaluate_predictions(pred, fit_tx, cut, H, curves, outcomes=window[H].reindex(scored))
     del curves
     res["calibration"] = {}
     for col in [c for c in pred.columns if c.startswith("p_purchase_")]:
         h = int(col.rsplit("_", 1)[1])
-        out = future_outcomes(fit_tx, cut, h, pd.Index(pred["customer_id"]))
+        out = window[h].reindex(scored)
         res["calibration"][h] = calibration_table(
             pred[col].to_numpy(), (out["n"] > 0).to_numpy(float)
         )
