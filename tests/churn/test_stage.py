@@ -144,11 +144,12 @@ def test_holdout_size_is_what_the_figures_spread_needs():
 
     y = np.tile([True, False], 50_000)
     # a pilot that ranks nobody (AUC 0.5): Hanley-McNeil needs about 1/3 / 0.0025^2 = 53,334;
-    # the total (counts 0/1, relative spread 1) only 10,000 / (1 + 10,000 / 100,000) = 9,091
+    # the total (counts 0/1, relative spread 1) only 40,000 / (1 + 40,000 / 100,000) = 28,572
     assert holdout_size(y, np.zeros(len(y)), y.astype(float)) == 53_335
     assert auc_standard_error(0.5, 53_335, y) <= 0.0025 < auc_standard_error(0.5, 53_334, y)
     # a pilot that ranks everyone right leaves the total's need
-    assert holdout_size(y, y.astype(float), y.astype(float)) == 9_091
+    assert holdout_size(y, y.astype(float), y.astype(float)) == 28_572
+    assert holdout_size(y, y.astype(float), y.astype(float), total_se=0.01) == 9_091
     # a population smaller than the need is taken whole
     assert holdout_size(y[:20_000], np.zeros(20_000), y[:20_000].astype(float)) == 20_000
     # heavier-tailed counts need more customers for the total
