@@ -21,9 +21,18 @@ def future_outcomes(
 ) -> pd.DataFrame:
     """Per customer in ``customers``: ``n`` occasions and ``revenue`` in (as_of, as_of + H],
     ``time`` to the first of them (H when none) and ``event``."""
-    tx = validate_transactions(transactions)
+    occ = purchase_occasions(validate_transactions(transactions))
+    return outcomes_of_occasions(occ, as_of, horizon, customers)
+
+
+def outcomes_of_occasions(
+    occasions: pd.DataFrame, as_of: pd.Timestamp, horizon: int, customers: pd.Index
+) -> pd.DataFrame:
+    """:func:`future_outcomes` from purchase occasions already made
+    (:func:`~cemlib.churn.features.purchase_occasions`): one pass over the transactions for
+    several horizons or sets of customers."""
     as_of = pd.Timestamp(as_of).normalize()
-    occ = purchase_occasions(tx)
+    occ = occasions
     w = occ[(occ["day"] > as_of) & (occ["day"] <= as_of + pd.Timedelta(days=horizon))]
     g = w.groupby("customer_id")
     out = pd.DataFrame(index=pd.Index(customers, name="customer_id"))
@@ -43,15 +52,24 @@ def top_share(value: np.ndarray, actual: np.ndarray, share: float) -> float:
     return float(np.sum(np.asarray(actual)[order[:k]]) / total) if total > 0 else float("nan")
 
 
+def _rows(curves, positions) -> np.ndarray:
+    """Rows of a curves table: a DataFrame or a :class:`~cemlib.churn.views.SurvivalCurves`
+    (which computes only the rows asked for)."""
+    if isinstance(curves, pd.DataFrame):
+        return curves.to_numpy()[positions]
+    return curves.rows(positions)
+
+
 def time_dependent_concordance(
-    curves: pd.DataFrame, time: np.ndarray, event: np.ndarray, max_n: int = 3000, seed: int = 0
+    curves, time: np.ndarray, event: np.ndarray, max_n: int = 3000, seed: int = 0
 ) -> float:
     """Antolini's C^td: for comparable pairs (i had its event before j's time), the share where
-    i's predicted survival at T_i is lower than j's. ``curves`` columns are days 1..H."""
+    i's predicted survival at T_i is lower than j's. ``curves`` columns are days 1..H (a
+    DataFrame or a :class:`~cemlib.churn.views.SurvivalCurves`)."""
     rng = np.random.default_rng(seed)
     n = len(time)
     idx = rng.choice(n, max_n, replace=False) if n > max_n else np.arange(n)
-    S = curves.to_numpy()[idx]
+    S = _rows(curves, idx)
     T, E = np.asarray(time)[idx], np.asarray(event)[idx]
     cols = np.clip(np.searchsorted(curves.columns.to_numpy(dtype=float), T), 0, S.shape[1] - 1)
     conc = comp = 0.0
@@ -66,18 +84,20 @@ def time_dependent_concordance(
     return float(conc / comp) if comp else float("nan")
 
 
-def brier_scores(curves: pd.DataFrame, time: np.ndarray) -> pd.Series:
-    """Brier score of the survival curves at each day (administrative censoring at H only)."""
+def brier_scores(curves, time: np.ndarray) -> pd.Series:
+    """Brier score of the survival curves at each day (administrative censoring at H only);
+    ``curves`` a DataFrame or a :class:`~cemlib.churn.views.SurvivalCurves`."""
     t = curves.columns.to_numpy(dtype=float)
     time = np.asarray(time)
-    S = curves.to_numpy()
+    n = len(curves.index)
     total = np.zeros(len(t))
     # block by block: the alive indicator and the squares of all customers at once were three
-    # arrays the size of the curves
-    for lo in range(0, len(S), 20_000):
+    # arrays the size of the curves (and lazy curves are computed a block at a time)
+    for lo in range(0, n, 20_000):
+        S = _rows(curves, slice(lo, lo + 20_000))
         alive = (time[lo : lo + 20_000, None] > t[None, :]).astype(float)
-        total += ((alive - S[lo : lo + 20_000]) ** 2).sum(axis=0)
-    return pd.Series(total / max(len(S), 1), index=t)
+        total += ((alive - S) ** 2).sum(axis=0)
+    return pd.Series(total / max(n, 1), index=t)
 
 
 def calibration_table(p: np.ndarray, observed: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -93,16 +113,23 @@ def evaluate_predictions(
     transactions: pd.DataFrame,
     as_of: pd.Timestamp,
     horizon: int,
-    curves: pd.DataFrame | None = None,
+    curves=None,
+    outcomes: pd.DataFrame | None = None,
 ) -> dict[str, float]:
     """AUC of any purchase, RMSE/MAE of counts, totals, top-decile revenue capture, Harrell's
-    and time-dependent concordance, integrated Brier score and calibration error."""
+    and time-dependent concordance, integrated Brier score and calibration error (the last
+    two need ``curves``: a DataFrame or a :class:`~cemlib.churn.views.SurvivalCurves`).
+    ``outcomes``: :func:`future_outcomes` of ``transactions`` over ``horizon``, when already
+    computed (``transactions`` is then not read)."""
     p = pred.set_index("customer_id")
     H = int(horizon)
     pcol = f"p_purchase_{H}" if f"p_purchase_{H}" in p else "p_purchase"
     ncol = f"expected_purchases_{H}" if f"expected_purchases_{H}" in p else "expected_purchases"
     vcol = f"clv_{H}" if f"clv_{H}" in p else "clv"
-    fut = future_outcomes(transactions, as_of, H, p.index)
+    if outcomes is None:
+        fut = future_outcomes(transactions, as_of, H, p.index)
+    else:
+        fut = outcomes.reindex(p.index)
     y = (fut["n"] > 0).to_numpy()
     n_pred = p[ncol].to_numpy()
     res = {

@@ -94,7 +94,9 @@ class GapModel:
     """Parametric AFT model of inter-purchase spells, family chosen by CV concordance.
 
     Parameters: ``families`` to try, ``cv_folds``, ``max_rows`` (spells subsampled for fitting,
-    deterministic with ``seed``), ``penalizer``.
+    deterministic with ``seed``), ``penalizer``, ``choice`` (the cross-validated concordances
+    of an earlier fit on the same population, family -> mean C: the best of them is taken and
+    the cross-validation is skipped; kept as ``cv_concordance_``).
     Fitted: ``family_``, ``fitter_`` (lifelines), ``cv_concordance_`` (family -> mean C),
     ``columns_``.
     """
@@ -108,7 +110,9 @@ class GapModel:
         ancillary: bool = True,
         cv_rows: int = 6_000,
         seed: int = DEFAULT_SEED,
+        choice: dict[str, float] | None = None,
     ):
+        self.choice = choice
         self.cv_rows = cv_rows
         self.ancillary = ancillary
         self.families = families
@@ -134,8 +138,8 @@ class GapModel:
         self.columns_ = [c for c in self.columns_ if c in df.columns]
         cv = df if len(df) <= self.cv_rows else df.sample(self.cv_rows, random_state=self.seed)
         folds = rng.integers(0, max(self.cv_folds, 1), len(cv))
-        scores: dict[str, float] = {}
-        if len(self.families) == 1 or self.cv_folds < 2:
+        scores: dict[str, float] = dict(self.choice or {})
+        if not scores and (len(self.families) == 1 or self.cv_folds < 2):
             scores = {self.families[0]: float("nan")}
         for fam in self.families if not scores else ():
             cs = []

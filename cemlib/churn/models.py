@@ -74,6 +74,9 @@ class ChurnModel:
     supervised: fit a LightGBM Poisson count model on the backtest window
         (:mod:`cemlib.churn.supervised`) and let the calibration combine it too.
     risk_thresholds: purchase-probability cut-offs of the high/medium/low risk segments.
+    family_choice: family -> cross-validated concordance from an earlier fit on the same
+        customers (e.g. the held-out refit's): its best family is used and the families are not
+        cross-validated again (``None``: cross-validate ``families``).
 
     Attributes
     ----------
@@ -100,7 +103,9 @@ class ChurnModel:
         risk_thresholds: tuple[float, float] = (0.3, 0.6),
         max_rows: int = 15_000,
         seed: int = DEFAULT_SEED,
+        family_choice: dict[str, float] | None = None,
     ):
+        self.family_choice = family_choice
         self.horizons = horizons
         self.annual_discount = annual_discount
         self.families = families
@@ -113,13 +118,16 @@ class ChurnModel:
         self.seed = seed
 
     # -- fitting ---------------------------------------------------------------------------
-    def _spell(self, families: tuple[str, ...]) -> SpellView:
+    def _spell(
+        self, families: tuple[str, ...], choice: dict[str, float] | None = None
+    ) -> SpellView:
         return SpellView(
             families=families,
             n_sims=self.n_sims,
             annual_discount=self.annual_discount,
             max_rows=self.max_rows,
             seed=self.seed,
+            family_choice=choice,
         )
 
     def fit(
@@ -143,7 +151,7 @@ class ChurnModel:
         self.features_ = feats
         cov = feats[self.covariate_columns_] if self.covariate_columns_ else None
         with _enough_history(occ, self.as_of_, source):
-            self.spell_ = self._spell(self.families).fit(
+            self.spell_ = self._spell(self.families, self.family_choice).fit(
                 occ, self.as_of_, cov, self.covariate_columns_
             )
             self.dropout_view_ = DropoutView(enabled=self.dropout).fit(occ, self.as_of_)
@@ -290,6 +298,11 @@ class ChurnModel:
         """P(no purchase by ``as_of + t``) per customer (rows) and day ``t`` (columns)."""
         return self.spell_.survival_curves(times)
 
+    def curves(self, times: np.ndarray | list[int]):
+        """The same curves computed when read, a block of customers at a time
+        (:class:`~cemlib.churn.views.SurvivalCurves`; what the evaluations use)."""
+        return self.spell_.curves(times)
+
     def score(self, transactions: pd.DataFrame, horizon: int | None = None) -> dict[str, float]:
         """Figures against what happened after ``as_of`` in ``transactions`` (see
         :func:`cemlib.churn.evaluate.evaluate_predictions`)."""
@@ -298,5 +311,5 @@ class ChurnModel:
         H = int(horizon or max(self.horizons))
         # all fitted horizons: probabilities and counts are made monotone across them
         pred = self.predict(sorted({int(h) for h in self.horizons} | {H}))
-        curves = self.survival_curves(np.arange(1, H + 1))
+        curves = self.curves(np.arange(1, H + 1))
         return evaluate_predictions(pred, transactions, self.as_of_, H, curves=curves)

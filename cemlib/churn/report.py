@@ -108,6 +108,9 @@ def truth_markdown(truth: dict, horizon: int) -> str:
         n, of = truth.get("holdout_customers"), truth.get("holdout_customers_of")
         if n and of and n < of:
             head += f", on a seeded sample of {n:,} of the {of:,} customers"
+            se = truth.get("holdout_auc_se")
+            if se is not None and np.isfinite(se):
+                head += f" (as many as the figures need: the AUC's standard error is {se:.4f})"
     else:
         head = f"Against the synthetic truth over {horizon} days"
     text = (

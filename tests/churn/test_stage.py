@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -131,3 +132,37 @@ def test_person_run_has_no_unattributable_purchases(profiled_wh):
     assert tx.attrs["unmapped_lines"] == 0
     assert t["unattributable_orders"] == 0
     assert abs(t["total_error"]) < 0.2
+
+
+def test_holdout_size_is_what_the_figures_spread_needs():
+    """The held-out sample is as large as the AUC's standard error and the total's relative
+    error ask, computed from the population before any fit, and the AUC of samples of that
+    size does spread as little as planned."""
+    from sklearn.metrics import roc_auc_score
+
+    from cemlib.churn.stage import auc_standard_error, holdout_size
+
+    y = np.tile([True, False], 50_000)
+    # a pilot that ranks nobody (AUC 0.5): Hanley-McNeil needs about 1/3 / 0.0025^2 = 53,334;
+    # the total (counts 0/1, relative spread 1) only 40,000 / (1 + 40,000 / 100,000) = 28,572
+    assert holdout_size(y, np.zeros(len(y)), y.astype(float)) == 53_335
+    assert auc_standard_error(0.5, 53_335, y) <= 0.0025 < auc_standard_error(0.5, 53_334, y)
+    # a pilot that ranks everyone right leaves the total's need
+    assert holdout_size(y, y.astype(float), y.astype(float)) == 28_572
+    assert holdout_size(y, y.astype(float), y.astype(float), total_se=0.01) == 9_091
+    # a population smaller than the need is taken whole
+    assert holdout_size(y[:20_000], np.zeros(20_000), y[:20_000].astype(float)) == 20_000
+    # heavier-tailed counts need more customers for the total
+    counts = np.zeros(len(y))
+    counts[y] = np.tile([1.0, 9.0], 25_000)  # mean 2.5, sd 3.77: 1.51^2 / 0.02^2 = 5,700, x 0.946
+    assert holdout_size(y, y.astype(float), counts, total_se=0.02) == 5_393
+    # planned against drawn: samples of the planned size spread as Hanley-McNeil says
+    rng = np.random.default_rng(0)
+    score = rng.normal(size=len(y)) + 0.95 * y  # AUC about 0.75
+    m = holdout_size(y, score, y.astype(float), auc_se=0.01, total_se=1.0)
+    assert 2_000 < m < 3_500
+    aucs = []
+    for _ in range(300):
+        i = rng.choice(len(y), m, replace=False)
+        aucs.append(roc_auc_score(y[i], score[i]))
+    assert 0.0085 < np.std(aucs) < 0.0112

@@ -71,3 +71,36 @@ def test_blend_matches_the_backtest_total(fitted):
     assert fitted.blend_.window_ == fitted.backtest_days_
     p = fitted.predict()
     assert p["p_purchase_90"].between(0, 1).all()
+
+
+def test_lazy_survival_curves_are_the_table_row_for_row(world, fitted):
+    """The curves the evaluations read block by block are the survival table itself, in any
+    customer order, and give the same figures as the whole table."""
+    from cemlib.churn.evaluate import brier_scores, evaluate_predictions
+
+    tx, _, _ = world
+    times = np.arange(1, 366)
+    table = fitted.survival_curves(times)
+    lazy = fitted.curves(times)
+    assert lazy.shape == table.shape == (400, 365)
+    np.testing.assert_array_equal(lazy.rows(np.array([5, 0, 399])), table.to_numpy()[[5, 0, 399]])
+    # blocks of 150 customers make up the same table
+    whole = np.vstack([rows for _, rows in lazy.blocks(150)])
+    np.testing.assert_array_equal(whole, table.to_numpy())
+    # reindexed to another order with an unknown customer, and relabelled
+    order = ["c0399", "nobody", "c0007"]
+    again = lazy.reindex(order).rows(slice(None))
+    np.testing.assert_array_equal(again[[0, 2]], table.loc[["c0399", "c0007"]].to_numpy())
+    assert np.isnan(again[1]).all()
+    named = lazy.reindex(["c0003", "c0001"]).set_axis(["x", "y"])
+    assert list(named.index) == ["x", "y"]
+    np.testing.assert_array_equal(named.rows([1]), table.loc[["c0001"]].to_numpy())
+    # the evaluation's figures are the same from both
+    pred = fitted.predict()
+    future = tx[tx["ts"] > AS_OF]
+    a = evaluate_predictions(pred, future, AS_OF, 365, table)
+    b = evaluate_predictions(pred, future, AS_OF, 365, lazy)
+    assert a["td_concordance"] == b["td_concordance"] and 0.6 < a["td_concordance"] < 1.0
+    assert a["integrated_brier"] == b["integrated_brier"] and 0.0 < a["integrated_brier"] < 0.3
+    pd.testing.assert_series_equal(brier_scores(table, np.full(400, 365.0)),
+                                   brier_scores(lazy, np.full(400, 365.0)))  # fmt: skip
