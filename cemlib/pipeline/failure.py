@@ -54,6 +54,23 @@ def _first_line(source: str) -> str:
     return ""
 
 
+#: the failure kind of a cell that raised :class:`cemlib.errors.InputError` (bad input data or
+#: settings, named by file and column): the run exits 2, the report shows the one line
+INPUT = "input"
+INPUT_ERROR = "InputError"
+
+
+def _one_line_error(cell: nbformat.NotebookNode) -> bool:
+    """Replace the traceback of ``cell``'s InputError output by its one line (the message
+    names the file and column; the frames of cemlib's code tell a reviewer nothing)."""
+    changed = False
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error" and out.get("ename") == INPUT_ERROR:
+            out["traceback"] = [f"{INPUT_ERROR}: {out.get('evalue', '')}"]
+            changed = True
+    return changed
+
+
 def _mark_failure(nb: nbformat.NotebookNode, index: int, ename: str, evalue: str) -> None:
     """Make a timeout or dead kernel visible in the notebook like Papermill does for errors."""
     cell = nb.cells[index]
@@ -87,6 +104,8 @@ def describe_failure(
     if kind == "exception":
         info["ename"] = getattr(exc, "ename", info["ename"])
         info["evalue"] = str(getattr(exc, "evalue", "") or "")[:300]
+        if info["ename"] == INPUT_ERROR:  # bad input: a file and column named, no bug
+            info["kind"] = INPUT
     elif kind == "timeout":
         info["ename"] = "CellTimeout"
         if how:
@@ -108,6 +127,8 @@ def describe_failure(
         _mark_failure(nb, index, info["ename"], info["evalue"])
         nbformat.write(nb, str(out_nb))
         index = _failing_cell(nb)
+    elif info["kind"] == INPUT and _one_line_error(nb.cells[index]):
+        nbformat.write(nb, str(out_nb))
     cell = nb.cells[index]
     info["code_cell"] = _code_cell_number(nb, index)
     info["execution_count"] = cell.get("execution_count")

@@ -81,10 +81,13 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when no stage failed and the warehouse could be settled, 1 otherwise (config
-        errors exit 2 before anything runs)."""
-        failed = self.status == FAILED or any(s.status == FAILED for s in self.stages)
-        return 1 if failed else 0
+        """0 when no stage failed and the warehouse could be settled; 2 when every failed
+        stage stopped on bad input (an ``InputError`` naming a file and column: nothing is
+        published, as for a bad configuration, which exits 2 before anything runs); else 1."""
+        failed = [s for s in self.stages if s.status == FAILED]
+        if failed and all((s.error or {}).get("kind") == "input" for s in failed):
+            return 2
+        return 1 if self.status == FAILED or failed else 0
 
     def to_json(self) -> str:
         """The run as the JSON of ``run.json``."""

@@ -160,6 +160,46 @@ def test_auto_cell_timeout_stops_a_hung_cell_and_says_how_it_was_chosen(tmp_path
     assert RunResult.load(tmp_path / "reports/auto/run.json").stages[0].cell_timeout == 3.0
 
 
+def test_bad_input_in_a_stage_exits_2_with_one_line_and_no_traceback(tmp_path):
+    """Trial 4 (M2): a missing column under cem run exited 1 like a crash, and the reviewer's
+    report showed cemlib's traceback; bad input is exit 2 and the message alone."""
+    nb_dir = tmp_path / "nb"
+    bad = (
+        "from cemlib.errors import InputError\n"
+        "def load():\n"
+        "    raise InputError('missing required column(s)', source='exports/receipts.csv',"
+        " column='purchased_at')\n"
+        "load()"
+    )
+    write_notebook(nb_dir / "00_collect.ipynb", ["x = 1", bad])
+    write_notebook(nb_dir / "01_quality.ipynb", ["x = 1"])
+    out = tmp_path / "reports"
+    code = main(
+        ["run", "--notebooks", str(nb_dir), "--out", str(out), "-p", "run_id=bad",
+         "--stages", "00,01", "--no-progress"]
+    )  # fmt: skip
+    assert code == 2
+    run = RunResult.load(out / "bad" / "run.json")
+    stage = run.stages[0]
+    assert stage.status == "failed" and stage.error["kind"] == "input"
+    assert stage.error["evalue"] == (
+        "exports/receipts.csv, column 'purchased_at': missing required column(s)"
+    )
+    assert run.stages[1].status == "skipped"
+    html = (out / "bad/00_collect.html").read_text(encoding="utf-8")
+    assert "missing required column(s)" in html
+    for frame in ("Traceback", "def load", "Cell In[", "line 3"):
+        assert frame not in html, frame
+    # a crash is still exit 1, its traceback kept
+    write_notebook(nb_dir / "00_collect.ipynb", ["x = 1", "def f():\n    1 / 0\nf()"])
+    code = main(
+        ["run", "--notebooks", str(nb_dir), "--out", str(out), "-p", "run_id=crash",
+         "--stages", "00", "--no-progress"]
+    )  # fmt: skip
+    assert code == 1
+    assert "ZeroDivisionError" in (out / "crash/00_collect.html").read_text(encoding="utf-8")
+
+
 def test_dead_kernel_is_a_failure(tmp_path):
     nb_dir = tmp_path / "nb"
     write_notebook(nb_dir / "00_collect.ipynb", ["x = 1", "import os\nos._exit(3)", "y = 2"])
