@@ -83,8 +83,9 @@ def summary_markdown(result: IdentityResult) -> str:
     if f.get("match_threshold") is not None and mode.get("used") != "incremental":
         text += (
             f" The model's match threshold was chosen from this run's pairs: "
-            f"**{f['match_threshold']:.3f}**, the lowest at which the model links kept are "
-            f"expected to be right 99 times in 100."
+            f"**{f['match_threshold']:.3f}**, the lowest at which the model links kept are, "
+            f"by the model's own probabilities, right 99 times in 100 on average (the silver "
+            f"labels below check those probabilities without any truth)."
         )
     if result.evaluation:
         e = result.evaluation
@@ -341,3 +342,34 @@ def calibration_table(result: IdentityResult) -> pd.DataFrame | None:
         )
     out["kept"] = kept
     return out
+
+
+#: kept bands whose pairs with evidence share it less often than this get a note
+SILVER_DOUBT = 0.5
+#: ... when at least this many of their pairs carry evidence
+SILVER_MIN_EVIDENCE = 20
+
+
+def calibration_note(cal: pd.DataFrame | None) -> str | None:
+    """A sentence for the reader when the kept bands' silver share sits far below their
+    probabilities: what it can mean and what to do; None when the check agrees (or cannot
+    tell: too few pairs carry an e-mail or a phone on both records)."""
+    if cal is None or not len(cal):
+        return None
+    kept = cal[cal["kept"] != "no"]
+    evidence = int(kept["with_evidence"].sum())
+    if evidence < SILVER_MIN_EVIDENCE:
+        return None
+    same = float((kept["silver_share"] * kept["with_evidence"]).sum()) / evidence
+    if same >= SILVER_DOUBT:
+        return None
+    return (
+        f"**Read the silver share with care here.** In the bands the threshold keeps, "
+        f"{evidence:,} linked pairs carry an e-mail, phone or national id on both records, and "
+        f"only {same:.0%} carry the same one. The silver share is a floor of precision, not "
+        f"precision: it counts a person with two phones or two e-mails (a second SIM, an old "
+        f"address) as a false link. Where that is common, a low share says little about the "
+        f"model; where it is not, the model links strangers who share a name and a birth date. "
+        f"Check a sample of these links against your own knowledge before trusting either "
+        f"reading, or fix the threshold (`match_threshold`)."
+    )

@@ -3,6 +3,7 @@
 import copy
 import re
 
+import pandas as pd
 import pytest
 
 from cemlib.collect import collect
@@ -71,3 +72,23 @@ def test_no_waterfall_without_a_model(result, tmp_path):
     rules_only.resolver.model_ = None
     assert report.merge_waterfalls(rules_only) == ([], [])
     assert report.save_splink_waterfall(rules_only, [], tmp_path / "x.headlines.json") is None
+
+
+def test_calibration_note_when_kept_links_rarely_share_their_identifiers():
+    """Trial 4 (M3): the kept bands showed a silver share of 0% beside "right 99 times in 100"
+    (subscribers with two SIMs): the report says what a low floor can mean."""
+    from cemlib.identity.report import calibration_note
+
+    cal = pd.DataFrame({
+        "match probability": ["0.5–0.9", "0.9–0.95", "0.95–0.99", "0.99–1"],
+        "pairs": [400, 120, 90, 300], "mean_probability": [0.7, 0.93, 0.97, 0.999],
+        "with_evidence": [100, 30, 25, 5], "silver_share": [0.1, 0.0, 0.04, 1.0],
+        "kept": ["no", "from 0.904", "yes", "yes"],
+    })  # fmt: skip
+    note = calibration_note(cal)
+    assert note is not None and "60 linked pairs" in note and "only 10%" in note
+    agreeing = cal.assign(silver_share=[0.1, 0.9, 0.95, 1.0])
+    assert calibration_note(agreeing) is None
+    few = cal.assign(with_evidence=[100, 5, 5, 5])  # 15 pairs with evidence: cannot tell
+    assert calibration_note(few) is None
+    assert calibration_note(None) is None
