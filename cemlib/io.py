@@ -1,8 +1,9 @@
 """The one reader of users' files: every command and stage that reads a CSV or Parquet file a user
 gives it goes through here, so a file that one command reads, every command reads the same way.
 
-* CSV (optionally gzip-compressed): UTF-8, with or without BOM, else cp1251 (or the ``encoding``
-  given); UTF-16 is refused ("save as UTF-8"). The delimiter (``;``, ``,``, tab or ``|``) is
+* CSV (optionally gzip-compressed): UTF-8, with or without BOM, else a single-byte Cyrillic
+  code page, cp1251 unless KOI8-R or cp866 makes the text clearly more Russian (or the
+  ``encoding`` given); UTF-16 is refused ("save as UTF-8"). The delimiter (``;``, ``,``, tab or ``|``) is
   sniffed from the header line. Every value is read as text exactly as received (NUL bytes
   included, never cut); empty cells are missing. Numbers with decimal commas stay text here and
   are parsed by :func:`cemlib.normalize.parse_amounts` where a number is expected.
@@ -114,7 +115,7 @@ def _has_nul(path: Path) -> bool:
 
 def _choose_encoding(path: Path, head: bytes, source: str, encoding: str | None) -> str:
     """The encoding to read ``path`` with: the given one (checked), else UTF-8 (strict; with
-    BOM -> ``utf-8-sig``), else cp1251."""
+    BOM -> ``utf-8-sig``), else the single-byte code page :func:`_single_byte_cyrillic` picks."""
     if encoding:
         try:
             codecs.lookup(encoding)
@@ -139,7 +140,36 @@ def _choose_encoding(path: Path, head: bytes, source: str, encoding: str | None)
             f"neither UTF-8 nor cp1251 ({problem}); pass encoding=... if you know it",
             source=source,
         )
-    return "cp1251"
+    return _single_byte_cyrillic(head)
+
+
+#: the ten most frequent letters of Russian text: about 60% of its letters
+_COMMON_RU = frozenset("оеаинтсрвл")
+#: the single-byte Cyrillic encodings Russian systems export in (cp1251 first: Windows)
+SINGLE_BYTE = ("cp1251", "koi8_r", "cp866")
+
+
+def _russian_score(text: str) -> tuple[float, int]:
+    """(share of the ten most frequent Russian letters among the Cyrillic letters of
+    ``text``, case-insensitive, and how many Cyrillic letters it has)."""
+    letters = [c for c in text.lower() if "а" <= c <= "я" or c == "ё"]
+    if not letters:
+        return 0.0, 0
+    return sum(c in _COMMON_RU for c in letters) / len(letters), len(letters)
+
+
+def _single_byte_cyrillic(head: bytes) -> str:
+    """Which single-byte Cyrillic encoding ``head`` is in: nearly every byte decodes in each of
+    them, so the one whose Cyrillic letters look like Russian (the ten most frequent letters
+    make ~60% of them; a wrong code page permutes the letters: ~25%) wins; cp1251 unless
+    another is clearly better (a KOI8-R file from an old Unix system read as cp1251 is
+    ``ЪЧПОПЛ`` for ``звонок``)."""
+    scores = {}
+    for name in SINGLE_BYTE:
+        score, n = _russian_score(head.decode(name, errors="ignore"))
+        scores[name] = score if n >= 20 else 0.0  # too few Cyrillic letters to tell
+    best = max(scores, key=scores.get)
+    return best if scores[best] >= scores["cp1251"] + 0.15 else "cp1251"
 
 
 def _sniff_delimiter(text: str) -> str:

@@ -40,7 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--as-of", default=DEFAULT_AS_OF, help="last day of known history (YYYY-MM-DD)")
     p.add_argument("--warehouse", default=None, help="DuckDB file (default data/cem.duckdb)")
     p.add_argument("--mapping", default=None, help="YAML {table: {their_column: canonical_column}}")
-    p.add_argument("--encoding", default=None, help="CSV encoding (default: UTF-8, else cp1251)")
+    p.add_argument(
+        "--encoding",
+        default=None,
+        help="CSV encoding (default: UTF-8, else cp1251, KOI8-R or cp866 by the text)",
+    )
     p.add_argument(
         "--run-id", default=None, help="run identifier stamped on every table (default dev)"
     )

@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "input",
-        help="CSV (UTF-8 or cp1251, any delimiter) or Parquet of person records; or 'resolve' "
+        help="CSV (UTF-8, cp1251, KOI8-R or cp866; any delimiter) or Parquet of person records; or 'resolve' "
         "followed by profile ids: today's id of each, from the warehouse's identity.registry",
     )
     p.add_argument("ids", nargs="*", help=argparse.SUPPRESS)

@@ -218,3 +218,33 @@ def test_duplicate_header_is_an_error(tmp_path):
     with pytest.raises(InputError, match=r"duplicate column\(s\) \['name'\]") as err:
         read_table_file(path, "products")
     assert err.value.column == "name"
+
+
+TICKETS_RU = (
+    "ticket_id;created_at;channel;topic\n"
+    "T1;05.03.2024 10:00;звонок;не работает мобильный интернет после смены тарифа\n"
+    "T2;06.03.2024 11:30;салон;замена сим-карты и перенос номера с другого оператора\n"
+    "T3;07.03.2024 12:45;чат;вопрос о начислениях за роуминг в прошлом месяце\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["koi8_r", "cp866", "cp1251"])
+def test_single_byte_cyrillic_code_page_is_told_from_the_text(tmp_path, encoding):
+    """Trial 4 (M1): a KOI8-R file read as cp1251 gave ``ЪЧПОПЛ`` for ``звонок`` with exit 0.
+    The code page whose letters look like Russian is chosen."""
+    path = write(tmp_path / "support_tickets.csv", TICKETS_RU, encoding)
+    t = read_table_file(path, "support_tickets")
+    assert t.encoding == encoding
+    assert t.frame["channel"].tolist() == ["звонок", "салон", "чат"]
+
+
+def test_upper_case_cp1251_names_stay_cp1251(tmp_path):
+    crm = "contact_id;full_name\n" + "".join(
+        f"{i};{name}\n"
+        for i, name in enumerate(
+            ["ИВАНОВ ИВАН ИВАНОВИЧ", "ПЕТРОВА МАРИЯ СЕРГЕЕВНА", "СИДОРОВ ПЁТР НИКОЛАЕВИЧ"] * 3
+        )
+    )
+    path = write(tmp_path / "crm_contacts.csv", crm, "cp1251")
+    t = read_table_file(path, "crm_contacts")
+    assert t.encoding == "cp1251" and t.frame["full_name"].iloc[0] == "ИВАНОВ ИВАН ИВАНОВИЧ"
