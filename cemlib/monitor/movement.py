@@ -95,4 +95,8 @@ def risk_movement(
         ["customer_id", "risk_segment_before", "risk_segment_now", "historic_value", "p_purchase"]
     ]
     figures["became high-risk"] = int(len(became))
+    if "horizon_days" in current and len(current):  # the forecast's horizon in its name
+        top = top.rename(
+            columns={"p_purchase": f"p_purchase_{int(current['horizon_days'].iloc[0])}"}
+        )
     return table.reset_index(), figures, top.reset_index(drop=True)

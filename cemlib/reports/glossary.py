@@ -137,6 +137,10 @@ PREFIXES: dict[str, str] = {
 _SPACES = re.compile(r"_+")
 
 
+#: forecasts over a horizon, named ``<forecast>_<days>`` in the churn scores
+_HORIZON = re.compile(r"(p_purchase|expected_purchases|expected_revenue|expected_margin)_(\d+)")
+
+
 def label(name: object) -> str:
     """The plain-language name of a column, headline key or feature (``cc_n_b`` ->
     ``category: times bought``); unknown names keep their words, underscores as spaces."""
@@ -146,6 +150,10 @@ def label(name: object) -> str:
         return f"{label(column)}: {value}"
     if text in GLOSSARY:
         return GLOSSARY[text]
+    horizon = _HORIZON.fullmatch(text)
+    if horizon:  # ``p_purchase_30``: the forecast over 30 days
+        words, comma, unit = GLOSSARY[horizon.group(1)].partition(", ")
+        return f"{words} in {int(horizon.group(2))} days{comma}{unit}"
     for prefix, words in PREFIXES.items():
         if text.startswith(prefix) and len(text) > len(prefix):
             rest = text[len(prefix) :]

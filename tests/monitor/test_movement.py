@@ -38,6 +38,10 @@ def test_transitions_value_at_risk_and_who_became_high_risk():
     assert figures["value at risk now"] == 12.0 + 55.0 + 99.0
     assert figures["value at risk before"] == 7.0
     assert top["customer_id"].tolist() == ["b", "a"]  # by historic spend now
+    # the forecast's horizon goes into the name (trial 4, L1: a 30-day probability beside a
+    # segment from the 365-day one read as "probability of a purchase")
+    _, _, top30 = risk_movement(before, now.assign(horizon_days=30), before["customer_id"])
+    assert "p_purchase_30" in top30.columns and "p_purchase" not in top30.columns
 
 
 def test_profile_changes_count_the_ids_identity_changed_this_run(tmp_path):

@@ -39,6 +39,13 @@ def test_glossary_names_columns_and_features_in_words():
     assert label("some_new_column") == "some new column"
 
 
+def test_forecasts_over_a_horizon_name_it():
+    assert label("p_purchase_30") == "probability of a purchase in 30 days"
+    assert label("expected_revenue_365") == "expected revenue in 365 days, ₽"
+    assert label("p_purchase") == "probability of a purchase"
+    assert label("p01_date") == "1st percentile date"
+
+
 def test_table_shows_15_rows_and_collapses_the_rest():
     df = pd.DataFrame({"table": [f"t{i}" for i in range(40)], "n_raw": range(1000, 1040),
                        "share_valid": np.linspace(0, 1, 40), "x": [np.nan] * 40})  # fmt: skip
