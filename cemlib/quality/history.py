@@ -7,12 +7,14 @@ not cemlib's: a telecom's subscriber base is older than its online shop. With ``
 monthly counts of the column its suite checks against ``{start}``:
 
 * a month is **active** when it holds at least :data:`ACTIVE_SHARE` of a typical busy month
-  (the median of the :data:`BUSY_MONTHS` busiest months) and at least :data:`MIN_ROWS` rows;
+  (the median of the :data:`BUSY_MONTHS` busiest months): in a small table every month with a
+  row is;
 * walking back from the latest active month (not after ``as_of``), the history goes on while
   the next earlier active month is at most :data:`QUIET_MONTHS` months away;
 * the table's start is the first day of the earliest month reached. Scattered rows long before
-  it (a few a month at most, decades back) are the defects the check holds back; a table with
-  no active month gets no lower bound.
+  it (a few a month at most, decades back; a 1970-01-01 placeholder in a small table, more than
+  a year before its other rows) are the defects the check holds back; a table without dated rows
+  gets no lower bound.
 
 A date given as ``start`` (``2022-01-01``) is used for every table instead.
 """
@@ -27,8 +29,6 @@ ACTIVE_SHARE = 0.01
 """A month with at least this share of a typical busy month's rows is part of the history."""
 BUSY_MONTHS = 12
 """How many of the busiest months make the typical busy month (their median)."""
-MIN_ROWS = 2
-"""A month with fewer rows than this is never active (one stray row is no history)."""
 QUIET_MONTHS = 12
 """The longest run of inactive months inside a history (a seasonal business's off season)."""
 
@@ -40,7 +40,7 @@ def history_start(monthly: pd.Series) -> pd.Timestamp | None:
     if counts.empty:
         return None
     typical = float(counts.nlargest(BUSY_MONTHS).median())
-    active = counts.index[(counts >= max(ACTIVE_SHARE * typical, MIN_ROWS)).to_numpy()]
+    active = counts.index[(counts >= ACTIVE_SHARE * typical).to_numpy()]
     if len(active) == 0:
         return None
     months = (active.year * 12 + active.month).to_numpy()

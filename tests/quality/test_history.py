@@ -27,8 +27,9 @@ def test_history_starts_at_the_first_month_of_steady_activity():
     assert history_start(_monthly(gap12)) == pd.Timestamp("2020-12-01")
     gap13 = {**busy, "2020-11-01": 400}
     assert history_start(_monthly(gap13)) == pd.Timestamp("2022-01-01")
-    # too few rows to tell: no lower bound
-    assert history_start(_monthly({"2024-01-01": 1, "2025-01-01": 1})) is None
+    # a small table: every month with a row is active, and the gap alone parts the placeholder
+    small = {"1970-01-01": 1, "2024-01-01": 1, "2024-02-01": 2, "2024-03-01": 1}
+    assert history_start(_monthly(small)) == pd.Timestamp("2024-01-01")
     assert history_start(pd.Series(dtype="int64")) is None
 
 
