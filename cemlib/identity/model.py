@@ -17,6 +17,7 @@ import copy
 import logging
 import os
 import tempfile
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -211,7 +212,9 @@ class SplinkModel:
                 context.setCheckpointDir(self.tmp_dir_.name)
             parts = max(2, int(self.spark.conf.get("spark.sql.shuffle.partitions", "8")))
             self.db_api_ = SparkAPI(spark_session=self.spark, num_partitions_on_repartition=parts)
-            sdf = self.db_api_.register(frame, table_name="cem_records")
+            # one Spark session serves every fit of the process: a view name of this fit's own
+            name = f"cem_records_{uuid.uuid4().hex[:12]}"
+            sdf = self.db_api_.register(frame, table_name=name)
             self.records_table_ = sdf.physical_name
             return sdf
         self.db_api_ = DuckDBAPI()
