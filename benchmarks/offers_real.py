@@ -6,6 +6,7 @@ Check" reports them; the seed spread; the candidate recall of the explore pairs.
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass
 
@@ -30,6 +31,21 @@ class Protocol:
     validation: str
     target: float | None
     target_of: str = "best"
+
+
+def parser(doc: str | None, levels: list[str]) -> argparse.ArgumentParser:
+    """The options every real-log benchmark takes: ``--levels`` (of ``levels``, all by
+    default), ``--k``, ``--seed``, ``--more-seeds``; a script adds its own."""
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--levels", nargs="+", default=list(levels), choices=list(levels))
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--more-seeds", nargs="*", type=int, default=[], help="refit with these seeds too"
+    )
+    return ap
 
 
 def run_level(

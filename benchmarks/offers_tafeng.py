@@ -21,7 +21,6 @@ Protocol (February is never looked at before the final evaluation):
 
 from __future__ import annotations
 
-import argparse
 import glob
 import io
 import subprocess
@@ -34,7 +33,7 @@ import pandas as pd
 from cemlib.offers import CandidateConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from offers_real import Protocol  # noqa: E402
+from offers_real import Protocol, parser  # noqa: E402
 from offers_real import run_level as _run_level  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "_data"
@@ -89,17 +88,7 @@ def run_level(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument(
-        "--levels", nargs="+", default=["subclass", "product"], choices=["subclass", "product"]
-    )
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument(
-        "--more-seeds", nargs="*", type=int, default=[], help="refit with these seeds too"
-    )
+    ap = parser(__doc__, ["subclass", "product"])
     ap.add_argument(
         "--categories",
         type=int,
