@@ -33,6 +33,11 @@ QUIET_MONTHS = 12
 """The longest run of inactive months inside a history (a seasonal business's off season)."""
 
 
+def is_auto(start) -> bool:
+    """Whether ``start`` asks for each table's own history start (``auto``, any case)."""
+    return str(start).strip().lower() == "auto"
+
+
 def history_start(monthly: pd.Series) -> pd.Timestamp | None:
     """The first day of the history of a column whose rows per month are ``monthly`` (indexed
     by the first day of each month that has rows); None when no month is active."""
@@ -87,7 +92,7 @@ def history_starts(con, suites: dict, tables: list[str], as_of) -> dict[str, pd.
 def auto_starts(start, con, suites: dict, tables: list[str], as_of) -> dict[str, pd.Timestamp]:
     """:func:`history_starts` when ``start`` is ``auto``, else ``{}`` (the given day serves
     every table); a ``start`` that is neither is one :class:`InputError` line."""
-    if str(start).strip().lower() == "auto":
+    if is_auto(start):
         return history_starts(con, suites, tables, as_of)
     try:
         pd.Timestamp(str(start))

@@ -23,6 +23,7 @@ from cemlib import DEFAULT_AS_OF
 from cemlib.config import project_root
 from cemlib.errors import InputError
 from cemlib.quality.context import gx
+from cemlib.quality.history import is_auto
 
 SEVERITIES = ("critical", "warning")
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$"
@@ -86,7 +87,7 @@ class RunParams:
     def _start(self, table: str) -> pd.Timestamp | None:
         """``{start}`` of ``table``: the given day, or under ``auto`` the table's own history
         start (None: no lower bound, the check is skipped)."""
-        if str(self.start).strip().lower() == "auto":
+        if is_auto(self.start):
             return self.starts.get(table)
         return pd.Timestamp(self.start)
 
