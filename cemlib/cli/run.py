@@ -21,7 +21,7 @@ _EPILOG = """\
 parameters (-p name=value, repeatable; same names as the config file):
   run-wide      run_id, as_of, seed, warehouse, source, n_people
   runner        execution_timeout (seconds per cell; auto = from each stage's size),
-                start_timeout, kernel
+                start_timeout, kernel, keep_runs (run folders kept, newest first)
   one notebook  03_churn.NAME=VALUE (or 03.NAME=VALUE); a bare NAME=VALUE goes to every
                 selected notebook that declares NAME
 examples:
@@ -82,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--reindex",
         action="store_true",
-        help="rewrite reports/index.html and reports/latest from the run folders, run nothing",
+        help="rewrite reports/index.html and reports/latest from the run folders (removing "
+        "those past keep_runs when it is set), run nothing",
     )
     p.set_defaults(func=run)
 
@@ -127,8 +128,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return _list(cfg)
     if args.reindex:
-        from cemlib.pipeline.index import list_runs, write_reports_index
+        from cemlib.pipeline.index import list_runs, prune_runs, write_reports_index
 
+        if cfg.keep_runs:
+            removed = prune_runs(cfg.reports_path, cfg.keep_runs)
+            print(f"removed {len(removed)} run folder(s) past keep_runs {cfg.keep_runs}")
         path = write_reports_index(cfg.reports_path)
         print(f"{len(list_runs(cfg.reports_path))} run(s) listed in {path}")
         return 0

@@ -21,6 +21,7 @@ File layout (every key optional; see ``run.example.yaml``)::
     engine: duckdb          # or spark (stages 00, 01 so far; pip install "cemlib[spark]")
     spark_master: local[*]  # engine spark: local[N], spark://host:7077, yarn, k8s://...
     lake: null              # engine spark: folder or URL of its Parquet tables; null = data/lake
+    keep_runs: null         # run folders kept in the reports folder (newest first); null = all
     notebooks:              # parameters of single notebooks, by stage
       03_churn: {horizon_days: 180}
 """
@@ -64,6 +65,7 @@ RUNNER_SETTINGS: tuple[str, ...] = (
     "engine",
     "spark_master",
     "lake",
+    "keep_runs",
 )
 #: Settings injected into the notebooks that declare them (the stages that run on Spark).
 ENGINE_PARAMETERS: tuple[str, ...] = ("engine", "spark_master", "lake")
@@ -103,6 +105,9 @@ class RunConfig:
     """The Spark master of ``engine: spark``: ``local[N]``, ``spark://host:7077``, ``yarn``..."""
     lake: str | None = None
     """Folder or URL of the Spark engine's Parquet tables; None = ``data/lake``."""
+    keep_runs: int | None = None
+    """Run folders kept in the reports folder after each run, newest first (a nightly job's
+    retention); None keeps every run. A run still running is never removed."""
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
     """Overrides given without a stage (``-p horizon_days=90``): every notebook declaring them."""
@@ -183,6 +188,7 @@ class RunConfig:
             "engine": self.engine,
             "spark_master": self.spark_master,
             "lake": self.lake,
+            "keep_runs": self.keep_runs,
         }
         plain = {k: str(v) if isinstance(v, str) else v for k, v in self.shared.items()}
         if self.notebooks:

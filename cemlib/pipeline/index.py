@@ -178,12 +178,32 @@ def _failures(run: RunResult) -> list[str]:
     return parts
 
 
+def _unused_parameters(config: dict) -> dict[str, str]:
+    """Injected parameters that the run's configuration does not use, with the reason:
+    ``n_people`` when the source is a folder of exports, the Spark settings on DuckDB."""
+    unused = {}
+    if config.get("source", "synthetic") != "synthetic":
+        unused["n_people"] = "the size of the synthetic world; the source is a folder"
+    if config.get("engine", "duckdb") == "duckdb":
+        unused["spark_master"] = unused["lake"] = "settings of the Spark engine"
+    return unused
+
+
 def _parameters(run: RunResult) -> list[str]:
     """The parameters injected into each stage, the run's YAML and the software versions."""
     parts = ["<h2>Parameters</h2>"]
+    unused = _unused_parameters(run.config or {})
+    if unused:
+        by_reason: dict[str, list[str]] = {}
+        for name, why in unused.items():
+            by_reason.setdefault(why, []).append(f"<code>{_e(name)}</code>")
+        listed = "; ".join(f"{' and '.join(n)} ({_e(why)})" for why, n in by_reason.items())
+        parts.append(f'<p class="muted">Not shown, as they do not apply to this run: {listed}.</p>')
     for s in run.stages:
         if s.parameters:
-            shown = {k: v for k, v in s.parameters.items() if k != "headlines_path"}
+            shown = {
+                k: v for k, v in s.parameters.items() if k != "headlines_path" and k not in unused
+            }
             rows = "".join(
                 f"<tr><td><code>{_e(k)}</code></td><td><code>{_e(json.dumps(v, ensure_ascii=False, default=str))}</code></td></tr>"
                 for k, v in shown.items()
@@ -347,6 +367,27 @@ def point_latest(reports_dir: str | Path, run_id: str, *, use_symlink: bool = Tr
         ),
     )
     return link
+
+
+def prune_runs(reports_dir: str | Path, keep: int) -> list[str]:
+    """Remove the run folders of ``reports_dir`` past the ``keep`` newest runs; returns the
+    removed run ids, oldest last.
+
+    Never removed: a run still running (another job may be writing it) and the newest finished
+    run (what ``latest`` points at). Only folders holding a ``run.json`` are considered, so
+    nothing else in the reports folder is touched.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    runs = list_runs(reports_dir)
+    newest_finished = next((r.run_id for r in runs if r.status not in UNFINISHED), None)
+    removed = []
+    for r in runs[keep:]:
+        if r.status == "running" or r.run_id == newest_finished:
+            continue
+        shutil.rmtree(Path(reports_dir) / r.run_id)
+        removed.append(r.run_id)
+    return removed
 
 
 def write_reports_index(reports_dir: str | Path, *, use_symlink: bool = True) -> Path:

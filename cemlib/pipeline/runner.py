@@ -28,7 +28,7 @@ from cemlib.errors import InputError
 from cemlib.lock import open_elsewhere
 from cemlib.pipeline.config import RunConfig, dump_config
 from cemlib.pipeline.execute import check_kernel, execute_stage, stop_children
-from cemlib.pipeline.index import write_reports_index, write_run_index
+from cemlib.pipeline.index import prune_runs, write_reports_index, write_run_index
 from cemlib.pipeline.isolation import WorkingCopy
 from cemlib.pipeline.meta import git_info, package_versions
 from cemlib.pipeline.parameters import plan_parameters
@@ -202,6 +202,11 @@ def run_pipeline(
     run.finished_at = now_utc()
     run.duration = round(time.perf_counter() - t_run, 2)
     publish()
+    if cfg.keep_runs:
+        removed = prune_runs(cfg.reports_path, cfg.keep_runs)
+        if removed:
+            say(f"removed {len(removed)} old run folder(s) past keep_runs {cfg.keep_runs}: "
+                f"{', '.join(removed[:3])}{' ...' if len(removed) > 3 else ''}")  # fmt: skip
     write_reports_index(cfg.reports_path)
     counts = {
         s: sum(r.status == s for r in run.stages) for s in (OK, FAILED, SKIPPED, NOT_AVAILABLE)

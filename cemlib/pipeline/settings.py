@@ -85,6 +85,11 @@ def _check_int(key: str, value: Any, minimum: int = 0) -> int:
     return int(value)
 
 
+def _check_keep_runs(key: str, value: Any) -> int | None:
+    """``keep_runs``: how many run folders to keep in the reports folder (None: all)."""
+    return None if text_or(value) is None else _check_int(key, value, minimum=1)
+
+
 def _check_seconds(key: str, value: Any, allow_none: bool = True) -> float | None:
     value = text_or(value)
     if value is None and allow_none:
@@ -186,4 +191,5 @@ TOP_CHECKS = {
     "engine": _check_engine,
     "spark_master": _check_master,
     "lake": lambda k, v: _check_text(k, v, allow_none=True),
+    "keep_runs": _check_keep_runs,
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 from cemlib.pipeline.index import (
     format_value,
     list_runs,
+    prune_runs,
     render_run_index,
     write_reports_index,
     write_run_index,
@@ -170,3 +171,36 @@ def test_run_index_leads_with_verdicts_and_what_changed(tmp_path):
     assert "share valid" not in changed.split("</table>")[0]  # unchanged figures are left out
     assert '<a class="secondary" href="00_collect.ipynb">notebook (.ipynb)</a>' in page
     assert str(tmp_path) not in page  # no server path
+
+
+def test_prune_keeps_the_newest_runs_a_running_one_and_the_latest_finished(tmp_path):
+    reports = tmp_path / "reports"
+    statuses = ["interrupted", "running", "ok", "failed", "ok", "ok"]  # newest first
+    for n, status in enumerate(statuses):
+        _store(reports, _run(f"r{6 - n}", f"2026-11-2{8 - n}T05:30:00+00:00", status))
+    (reports / "notes").mkdir()  # not a run folder: never touched
+    (reports / "notes" / "read.me").write_text("x", encoding="utf-8")
+
+    removed = prune_runs(reports, keep=1)
+
+    # r6 (newest, interrupted) kept by count, r5 still running, r4 the newest finished run
+    assert removed == ["r3", "r2", "r1"]
+    assert sorted(r.run_id for r in list_runs(reports)) == ["r4", "r5", "r6"]
+    assert (reports / "notes" / "read.me").is_file()
+    write_reports_index(reports)
+    assert (reports / "latest").resolve() == (reports / "r4").resolve()
+    assert prune_runs(reports, keep=3) == []
+
+
+def test_parameters_that_do_not_apply_are_left_out_of_the_index():
+    run = _run("r1", "2026-11-23T05:30:00+00:00")
+    run.config = {"source": "/data/exports", "engine": "duckdb"}
+    run.stages[0].parameters.update(n_people=20000, lake="/x/lake", spark_master="local[*]")
+    page = render_run_index(run)
+    assert "<code>n_people</code> (the size of the synthetic world; the source is a folder)" in page
+    assert "<code>spark_master</code> and <code>lake</code> (settings of the Spark engine)" in page
+    assert "<td><code>lake</code></td>" not in page and "<td><code>n_people</code></td>" not in page
+    run.config = {"source": "synthetic", "engine": "spark"}
+    page = render_run_index(run)
+    assert "<td><code>n_people</code></td><td><code>20000</code></td>" in page
+    assert "do not apply" not in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -10,6 +11,7 @@ import pytest
 
 from cemlib.cli import main
 from cemlib.pipeline import load_config, run_pipeline
+from cemlib.pipeline.index import list_runs
 from cemlib.pipeline.result import RunResult
 from tests.pipeline.conftest import OK_CELLS, write_notebook
 
@@ -244,7 +246,7 @@ def test_no_notebook_found_is_a_config_error(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def test_default_run_ids_do_not_collide(tmp_path):
+def test_default_run_ids_do_not_collide_and_keep_runs_prunes_the_oldest(tmp_path):
     import datetime as dt
 
     nb_dir = tmp_path / "nb"
@@ -257,6 +259,12 @@ def test_default_run_ids_do_not_collide(tmp_path):
     assert second.stages[0].parameters["run_id"] == "20261123-053000-2"
     assert (tmp_path / "reports/20261123-053000/00_collect.html").is_file()
     assert (tmp_path / "reports/latest").resolve().name == "20261123-053000-2"
+    # keep_runs: the third run leaves two folders, its own and the newest before it
+    out = io.StringIO()
+    run_pipeline(load_config(None, ["keep_runs=2"], **args), progress=False, stream=out)
+    assert "removed 1 old run folder(s) past keep_runs 2: 20261123-053000" in out.getvalue()
+    kept = sorted(r.run_id for r in list_runs(tmp_path / "reports"))
+    assert kept == ["20261123-053000-2", "20261123-053000-3"]
 
 
 def test_unknown_kernel_is_a_config_error(stage_notebooks, tmp_path, capsys):
