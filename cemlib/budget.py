@@ -22,6 +22,7 @@ joins and aggregations larger than that go to disk instead of RAM.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -315,6 +316,13 @@ def input_rows(
         return n_people
     if warehouse is None or not Path(warehouse).is_file():
         return None
+    stat = Path(warehouse).stat()  # the memory check and the cell limit read the same counts
+    return _counted_rows(tuple(inputs), str(warehouse), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _counted_rows(inputs: tuple[str, ...], warehouse: str, mtime_ns: int, size: int) -> int | None:
+    """:func:`input_rows` of a warehouse file as it is at (``mtime_ns``, ``size``)."""
     import duckdb
 
     try:
