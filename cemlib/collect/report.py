@@ -128,14 +128,29 @@ def summary_markdown(result: CollectResult) -> str:
     if header_only:
         lines += ["", "**Header only (0 rows):** " + ", ".join(header_only) + "."]
     dated = t[t["date_column"].notna() & t["first_date"].notna()]
-    if len(dated):
-        first, last = dated["p01_date"].min(), dated["p99_date"].max()
+    # activity: the event tables; a CRM's registration dates reach years before any purchase
+    activity = dated[dated["date_column"] != "registered_at"]
+    registered = dated[dated["date_column"] == "registered_at"]
+    if len(activity):
+        first, last = activity["p01_date"].min(), activity["p99_date"].max()
         lines += [
             "",
-            f"The bulk of the activity (1st–99th percentile of dates) runs from {first:%d.%m.%Y} to "
-            f"{last:%d.%m.%Y}; the extreme dates are {dated['first_date'].min():%d.%m.%Y} and "
-            f"{dated['last_date'].max():%d.%m.%Y}. {int(t['n_after_as_of'].sum()):,} rows are dated "
-            f"after `as_of` and will be ignored by the models.",
+            f"The bulk of the activity (1st–99th percentile of the dates of "
+            f"{', '.join(activity.index)}) runs from {first:%d.%m.%Y} to {last:%d.%m.%Y}; the "
+            f"extreme dates are {activity['first_date'].min():%d.%m.%Y} and "
+            f"{activity['last_date'].max():%d.%m.%Y}.",
+        ]
+    for name, r in registered.iterrows():
+        lines += [
+            "",
+            f"Customers of {name} registered from {r.p01_date:%d.%m.%Y} to {r.p99_date:%d.%m.%Y} "
+            f"(1st–99th percentile; extremes {r.first_date:%d.%m.%Y} and {r.last_date:%d.%m.%Y}).",
+        ]
+    if len(dated):
+        lines += [
+            "",
+            f"{int(t['n_after_as_of'].sum()):,} rows are dated after `as_of` and will be ignored "
+            "by the models.",
         ]
     parts = []
     if "pos_receipts" in t.index:

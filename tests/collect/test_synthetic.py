@@ -57,6 +57,12 @@ def test_figures_and_summary(synthetic):
     receipts = world.sources["pos_receipts"]
     text = summary_markdown(result)
     assert f"pos_receipts {len(receipts):,}" in text
+    # the activity range comes from the event tables, the CRM's registrations are their own
+    tables = result.tables.set_index("table")
+    events = tables[tables["date_column"].notna() & (tables["date_column"] != "registered_at")]
+    assert f"{events['p01_date'].min():%d.%m.%Y} to {events['p99_date'].max():%d.%m.%Y}" in text
+    crm = tables.loc["crm_contacts"]
+    assert f"Customers of crm_contacts registered from {crm.p01_date:%d.%m.%Y}" in text
     cov = result.coverage.set_index(["table", "identifier"])
     has_card = receipts["loyalty_card"].notna() & receipts["loyalty_card"].str.strip().ne("")
     assert cov.loc[("pos_receipts", "loyalty_card"), "n_present"] == has_card.sum()
