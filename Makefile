@@ -59,9 +59,11 @@ lock-spark: venv
 report: venv
 	$(BIN)/cem run $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
 
-## the test suite (what CI runs)
+## the test suite (what CI runs), on TEST_WORKERS processes (pytest-xdist; each test file on
+## one worker; TEST_WORKERS=0 runs in this process, e.g. for pdb)
+TEST_WORKERS ?= 2
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 ## the Spark engine's tests (local[2] and a standalone master and worker on loopback)
 test-spark: venv-spark
