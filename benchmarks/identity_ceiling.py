@@ -350,6 +350,36 @@ def main() -> None:
     front3n = frontier(person, base3, g3, target3, node, apart="node")
     show_front("III'. the same, a held-back pure node kept as a profile of its own (an "
                "oracle's choice: a method cannot tell pure from mixed nodes):", front3n)  # fmt: skip
+    # IV. sharing the data shows: a nameless node none of whose keys the hub guard marks
+    # (shared, hub or contested) looks personal and goes to its keys' main user; the marked
+    # ones are decided by the oracle as in II
+    marked_node = marked.reindex(range(n_nodes), fill_value=False).to_numpy()
+    unmarked_rec = nameless_id[node] & ~marked_node[node]
+    main_rec = main.reindex(node).fillna(-1).to_numpy().astype(np.int64)
+    base4 = np.where(unmarked_rec, main_rec, base2)
+    g4 = np.where(unmarked_rec, -1, g2)
+    inv = unmarked_rec & (g2 >= 0)
+    print(
+        f"\nnameless nodes with an identifier: {int(nameless_id.sum()):,} "
+        f"({int(nameless_id[node].sum()):,} records); none of their keys marked by the data: "
+        f"{int((nameless_id & ~marked_node).sum()):,} nodes, {int(unmarked_rec.sum()):,} records, "
+        f"of which {int(inv.sum()):,} records in II's indistinguishable groups (keys used by 2+ "
+        f"people, unseen); {float((main_rec[unmarked_rec] == person[unmarked_rec]).mean()):.2%} "
+        "of the unmarked records belong to their keys' main user"
+    )
+    # II's targets for the marked groups
+    front4 = frontier(person, base4, g4, target2, node, apart="node")
+    show_front("IV. sharing the data shows (nameless nodes with no marked key to their keys' main "
+               "user; marked ones as in II; named records exact):", front4)  # fmt: skip
+    # V. III and IV together: unmarked nameless nodes decided per visible class (III), the
+    # marked ones by the oracle (II); both kinds of group in one order of purity
+    off = int(g2.max()) + 1 if (g2 >= 0).any() else 0
+    g5 = np.where(unmarked_rec, g3 + off, np.where(nameless_id[node], g2, -1))
+    target5 = np.where(unmarked_rec, target3, target2)
+    for apart in ("alone", "node"):
+        front5 = frontier(person, base2, g5, target5, node, apart=apart)
+        show_front(f"V. unmarked nameless nodes per visible class, marked ones by the oracle "
+                   f"(held back: {apart}):", front5)  # fmt: skip
     cl = pd.DataFrame({"class": cls.reindex(node).to_numpy(), "ok": target3 == person})[g3 >= 0]
     cl = cl.groupby("class")["ok"].agg(["size", "mean"]).sort_values("size", ascending=False)
     print("\nclasses of III (records, share belonging to the keys' main user), the largest 25:")
@@ -423,6 +453,42 @@ def main() -> None:
         print(
             "\nwhat-if: today's map with one class of held-back records attached to its node's "
             "profile (own person = the profile's majority person is the record's):"
+        )
+        print(wt.head(args.top).to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
+    # and the other way: one class of attached nameless records left apart (what each class
+    # of today's attachments costs in false merges and buys in pairs)
+    majors = major_of_label(lab, person)
+    acls = (
+        kind["source"]
+        + "|"
+        + kind["identifiers"]
+        + "|"
+        + np.where(marked_rec, "marked", "unmarked")
+        + "|"
+        + np.where(res.corroborated_, "corroborated", "attached")
+    )
+    on = att & ~named
+    rows = []
+    for c, idx in pd.Series(np.flatnonzero(on)).groupby(acls[on].to_numpy()):
+        if len(idx) < 50:
+            continue
+        what = lab.copy()
+        what[idx.to_numpy()] = -1 - idx.to_numpy()
+        w = score(what, person)
+        rows.append(
+            {
+                "attached class": c,
+                "records": len(idx),
+                "stray": int((majors[idx.to_numpy()] != person[idx.to_numpy()]).sum()),
+                "dF1": w["f1"] - m["f1"],
+                "dFMR(2+)": w["fmr2"] - m["fmr2"],
+            }
+        )
+    if rows:
+        wt = pd.DataFrame(rows).sort_values("dFMR(2+)")
+        print(
+            "\nwhat-if: today's map with one class of attached nameless records left apart "
+            "(stray = not its profile's majority person):"
         )
         print(wt.head(args.top).to_string(index=False, float_format=lambda v: f"{v:+.4f}"))
     df, tt = recall_loss(lab, person, kind)
