@@ -8,6 +8,7 @@ only true pairs that share an exact normalized key: the honest ceiling of the da
     .venv/bin/python benchmarks/identity_synth.py --people 20000
     .venv/bin/python benchmarks/identity_synth.py --people 20000 --household-signals none
     .venv/bin/python benchmarks/identity_synth.py --people 20000 --no-corroborate
+    .venv/bin/python benchmarks/identity_synth.py --people 20000 --no-peers   # this stage only
 """
 
 from __future__ import annotations
@@ -223,6 +224,11 @@ def main() -> None:
         help="hold back every nameless record of a household profile (as before issue 15's "
         "corroboration), for a before/after comparison",
     )
+    ap.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="score this stage only (skip the naive union, Splink alone and the oracle)",
+    )
     args = ap.parse_args()
     signals = tuple(x for x in args.household_signals.split(",") if x and x != "none")
     t0 = time.perf_counter()
@@ -327,6 +333,8 @@ def main() -> None:
         f"{pd.Series(sub_person).value_counts().max():,}",
         flush=True,
     )
+    if args.no_peers:
+        return
     t = time.perf_counter()
     score("naive phone/email union", naive_union(sub), time.perf_counter() - t)
     t = time.perf_counter()

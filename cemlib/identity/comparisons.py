@@ -59,11 +59,15 @@ def _birth_date() -> cl.CustomComparison:
 
 #: a four-digit year in an e-mail's local part that can be a birth year (ivanova1953@...)
 EMAIL_YEAR_PATTERN = r"(?<!\d)((?:19[3-9]|20[01])\d)(?!\d)"
+#: two digits closing an e-mail's local part (n.popova58@...): often the birth year's last two,
+#: often not (olga25@...); the model learns how often from the data
+EMAIL_YY_PATTERN = r"(?<![\d])(\d{2})$"
 
 
 def email_year(email: pd.Series) -> pd.Series:
-    """The birth-year hint of each e-mail: the one plausible four-digit year of its local part
-    (None when there is none or more than one). Each distinct e-mail is read once."""
+    """The birth-year hint of each e-mail: the one plausible four-digit year of its local part,
+    else the two digits that close it (``"58"``); None when there is none or more than one
+    four-digit year. Each distinct e-mail is read once."""
     codes, uniques = pd.factorize(email)
     local = pd.Series(uniques, dtype="string").str.split("@").str[0]
     found = local.str.extractall(EMAIL_YEAR_PATTERN)[0]
@@ -71,25 +75,43 @@ def email_year(email: pd.Series) -> pd.Series:
     years = pd.Series(pd.NA, index=local.index, dtype="string")
     keep = one["size"] == 1
     years.loc[one.index[keep]] = one.loc[keep, "first"].to_numpy()
+    yy = local.str.extract(EMAIL_YY_PATTERN)[0].astype("string")
+    no_year = ~local.index.isin(one.index)
+    years = years.mask(no_year & yy.notna(), yy)
     values = np.append(years.to_numpy(dtype=object), pd.NA)  # code -1 (no e-mail) -> NA
     return pd.Series(values[codes], index=email.index, dtype="string")
 
 
 def _email_year() -> cl.CustomComparison:
     """A year in one record's e-mail against the other record's birth year, where only the
-    other record has a birth date (two birth dates compare in ``birth_date`` already)."""
-    cross_l = '"email_year_l" IS NOT NULL AND "birth_date_l" IS NULL AND "birth_date_r" IS NOT NULL'
-    cross_r = '"email_year_r" IS NOT NULL AND "birth_date_r" IS NULL AND "birth_date_l" IS NOT NULL'
+    other record has a birth date (two birth dates compare in ``birth_date`` already): a
+    four-digit year, or the two digits closing the e-mail against the year's last two (weaker
+    evidence: the model's ``m`` and ``u`` of its own levels say how much)."""
+
+    def side(a: str, b: str) -> str:
+        return f'"email_year_{a}" IS NOT NULL AND "birth_date_{a}" IS NULL AND "birth_date_{b}" IS NOT NULL'
+
+    def either(cond: str) -> str:
+        left = cond.format(a="l", b="r")
+        right = cond.format(a="r", b="l")
+        return f"(({side('l', 'r')}) AND {left}) OR (({side('r', 'l')}) AND {right})"
+
+    four = 'length("email_year_{a}") = 4'
+    two = 'length("email_year_{a}") = 2'
     return cl.CustomComparison(
         [
-            cll.CustomLevel(f"NOT (({cross_l}) OR ({cross_r}))", "nothing to compare").configure(
-                is_null_level=True
-            ),
             cll.CustomLevel(
-                f'(({cross_l}) AND "email_year_l" = substr("birth_date_r", 1, 4)) OR '
-                f'(({cross_r}) AND "email_year_r" = substr("birth_date_l", 1, 4))',
+                f"NOT (({side('l', 'r')}) OR ({side('r', 'l')}))", "nothing to compare"
+            ).configure(is_null_level=True),
+            cll.CustomLevel(
+                either(four + ' AND "email_year_{a}" = substr("birth_date_{b}", 1, 4)'),
                 "the year in the e-mail is the other's birth year",
             ),
+            cll.CustomLevel(
+                either(two + ' AND "email_year_{a}" = substr("birth_date_{b}", 3, 2)'),
+                "the two digits closing the e-mail end the other's birth year",
+            ),
+            cll.CustomLevel(either(two), "the two digits closing the e-mail are another year's"),
             cll.ElseLevel(),
         ],
         output_column_name="email_year",

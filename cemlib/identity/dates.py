@@ -30,9 +30,21 @@ def _days_close(a: str, b: str) -> bool:
     return (la == lb and abs(ha - hb) <= DAYS_CLOSE) or (ha == hb and abs(la - lb) <= DAYS_CLOSE)
 
 
+def _flip(a: str) -> str:
+    """A folded ``YYYY|lo|hi`` date with its two parts the other way round (``YYYY|hi|lo``)."""
+    p = a.split("|")
+    return f"{p[0]}|{p[2]}|{p[1]}" if len(p) == 3 else a
+
+
 def dates_close(a: str, b: str) -> bool:
     """Equal up to one digit, one transposition of adjacent digits or a day a few days off
-    (on folded dates, so a day/month swap is equal already)."""
+    (on folded dates, so a day/month swap is equal already). A typo can move a day across
+    the month in the fold (1989-12-19 is ``1989|12|19``, 1989-12-10 ``1989|10|12``), so the
+    other date is compared both ways round."""
+    return _close(a, b) or _close(a, _flip(b))
+
+
+def _close(a: str, b: str) -> bool:
     if a == b:
         return True
     if len(a) != len(b):

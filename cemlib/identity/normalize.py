@@ -180,6 +180,8 @@ def _email_hint(local: str) -> tuple[str | None, str | None]:
             break
     if first:
         gender = "M" if first in male else "F"
+        if _other_gender_reading(tok, first, male, female):
+            gender = None  # aleksandrapop546: Aleksandr Apop... or Aleksandra Pop...?
     else:
         for raw in tokens:
             g = _surname_gender(_translit_one(raw))
@@ -187,6 +189,17 @@ def _email_hint(local: str) -> tuple[str | None, str | None]:
                 gender = g
                 break
     return first, gender
+
+
+def _other_gender_reading(tok: str, first: str, male: frozenset, female: frozenset) -> bool:
+    """Whether ``tok`` also reads as a first name of the other gender one or two letters
+    longer than ``first``, followed by three or more letters (``evgeniaiva`` is Evgeni + aiva
+    or Evgenia + iva; ``aleksandrapop`` Aleksandr + apop or Aleksandra + pop): the gender the
+    e-mail hints at cannot be told then."""
+    other = female if first in male else male
+    return any(
+        tok[:k] in other and len(tok) - k >= 3 for k in range(len(first) + 1, len(first) + 3)
+    )
 
 
 def email_hints(email_keys: pd.Series) -> pd.DataFrame:

@@ -73,6 +73,24 @@ def test_namesakes_with_other_birth_dates_never_share_a_profile_however_strong_t
     assert ChainGuardClusterer().fit(q, one).labels_.tolist() == [0, 0]
 
 
+def test_a_day_typo_that_crosses_the_month_in_the_fold_is_still_one_date():
+    # 1989-12-19 folds to 1989|12|19, its typo 1989-12-10 to 1989|10|12: one digit apart all
+    # the same (issue 12: Лаврентьева Елена Александровна of the independent world, seed 7)
+    q = prep5(
+        [
+            ("elena", "lavrenteva", "aleksandrovna", "1989-12-19", "9699756629"),
+            ("elena", "lavrenteva", "aleksandrovna", "1989-12-10", "9315861502"),
+            ("elena", "lavrenteva", "aleksandrovna", "1975-03-02", None),  # another woman
+        ]
+    )
+    links = pd.DataFrame(
+        {"rid_l": [0, 0], "rid_r": [1, 2], "score": [0.999, 0.998], "guarded": False}
+    )
+    c = ChainGuardClusterer().fit(q, links)
+    assert c.labels_.tolist() == [0, 0, 2]
+    assert c.refused_by_.tolist() == [None, "constraint"]
+
+
 def test_other_patronymic_is_another_person_and_a_name_only_record_bridges_nothing():
     p = prep5(
         [

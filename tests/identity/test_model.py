@@ -116,3 +116,19 @@ def test_the_birth_year_hint_is_the_one_plausible_year_of_an_emails_local_part()
         ]
     )
     assert email_year(emails).tolist() == ["1953", "1988", pd.NA, pd.NA, pd.NA, pd.NA, pd.NA]
+
+
+def test_two_digits_closing_an_emails_local_part_are_a_weaker_year_hint():
+    from cemlib.identity.comparisons import email_year
+
+    emails = pd.Series(
+        [
+            "n.popova58@bk.ru",
+            "olga25@mail.ru",  # a hint all the same: the model learns how often it is the year
+            "sergeikot431@inbox.ru",  # three digits: no year
+            "ivanov1978x58@mail.ru",  # a four-digit year wins
+            "a58b@x.ru",  # not closing the local part
+            "olga.sokolova@mail.ru",
+        ]
+    )
+    assert email_year(emails).tolist() == ["58", "25", pd.NA, "1978", pd.NA, pd.NA]
