@@ -10,9 +10,10 @@
    reads (``staging.*``, ``quarantine.*``, ``clean.*``, ``identity.map`` / ``registry`` /
    ``changes`` / ``prepared``, ``marts.churn_scores`` / ``next_offers``, ``meta.*``) is written
    k times into a new warehouse, each id made unique per tile (a suffix ``~<tile>`` on text ids,
-   ``+ tile * stride`` on integer ids; tile 0 keeps the original ids): profile, record, order,
-   receipt, session, ticket and event ids, and the personal identifiers (phones, e-mails,
-   cards, devices), so that no tile's purchase or identifier meets another tile's. The product
+   ``+ tile * stride`` on integer ids; tile 0 keeps the original ids): profile, record,
+   contact, order, line, receipt, ticket, event, device and cookie ids, and the personal
+   identifiers (phones, e-mails, cards), so that no tile's purchase or identifier meets
+   another tile's. The product
    catalogue (``products``) is not tiled: a million customers buy from the same catalogue. The
    previous run's ``monitor.*`` (what ``run1`` kept) is tiled the same way — the forecasts per
    customer k times, the row counts of ``monitor.tables`` / ``reasons`` and the ``profiles``
@@ -21,7 +22,7 @@
    tiled table's rows are checked to be exactly k times the original's (1 times for the
    catalogue and the run registry).
 3. **Stage 05 at scale**: ``cem run --stages 05_monitor`` on the tiled warehouse with the
-   second run's ``as_of`` (a new run id: the runner copies the warehouse, runs the notebook
+   second run's ``as_of`` and id (the runner copies the warehouse, runs the notebook
    through Papermill, renders the report, publishes), its kernel watched from outside
    (``pipeline_scale.Sampler``: VmHWM, CPU seconds from ``/proc``). Printed: the stage's wall
    seconds, kernel CPU seconds, kernel peak memory, report size, and the graded figures of
