@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -109,6 +110,9 @@ def test_baseline_in_sql_equals_personal_then_popular(tmp_path):
 
 
 def _month(folder, warehouse, as_of: str, run_id: str, *, churn: bool):
+    """One monthly run in process (the stage functions the notebooks call; the notebook is
+    not what is tested here): collection, quality, identity, (``churn``) churn scores, the
+    monitor."""
     from cemlib.churn import ChurnModel
     from cemlib.collect import collect
     from cemlib.identity.stage import run_stage as identity_stage
@@ -121,28 +125,63 @@ def _month(folder, warehouse, as_of: str, run_id: str, *, churn: bool):
         collect(source=folder, warehouse=wh, run_id=run_id, as_of=as_of, progress=False)
         QualityStage(progress=False).run(wh, run_id=run_id, as_of=as_of)
         identity_stage(wh, run_id=run_id, as_of=as_of, keep_records=False)
-        if churn:  # the stage's model, lighter (one AFT family, no booster) to stay quick
+        if churn:  # the stage's model, lighter (one AFT family, no booster, no backtest blend)
             model = ChurnModel(horizons=(30, 365), families=("weibull",), n_sims=20,
-                               supervised=False, seed=3)  # fmt: skip
+                               supervised=False, calibrate=False, seed=3)  # fmt: skip
             model.fit(profile_transactions(wh, as_of), as_of=as_of)
             wh.write_table("marts", "churn_scores", model.predict(), run_id=run_id, as_of=as_of)
         return run_stage(wh, as_of, run_id=run_id)
 
 
-@pytest.mark.slow
-def test_graded_churn_auc_agrees_with_the_auc_from_the_synthetic_truth(tmp_path):
+@pytest.fixture(scope="module")
+def april(tmp_path_factory):
+    """A 1,000-person world written as files (history to 2025-06-30) and its April run, which
+    keeps its identity map and 30-day churn forecast for the next run."""
     from cemlib.synth import generate
     from cemlib.warehouse import Warehouse
 
-    world = tmp_path / "world"
+    base = tmp_path_factory.mktemp("grading")
+    world, db = base / "world", base / "cem.duckdb"
     generate(n_people=1000, seed=3, as_of="2025-06-30").write(world)
-    _month(world, tmp_path / "cem.duckdb", "2025-04-30", "april", churn=True)
-    with Warehouse(tmp_path / "cem.duckdb", read_only=True) as wh:
-        april_map = wh.sql("SELECT source_table, record_id, profile_id FROM identity.map")
+    res = _month(world, db, "2025-04-30", "april", churn=True)
+    with Warehouse(db, read_only=True) as wh:
+        identity_map = wh.sql("SELECT source_table, record_id, profile_id FROM identity.map")
         forecast = wh.read_table("monitor", "churn_forecast")
-    assert forecast["horizon_days"].eq(30).all()  # marts.churn_scores carries p_purchase_30
-    res = _month(world, tmp_path / "cem.duckdb", "2025-05-31", "may", churn=False)
-    c = res.churn
+        scores = wh.con.execute("SELECT count(*) FROM marts.churn_scores").fetchone()[0]
+    return SimpleNamespace(world=world, db=db, res=res, map=identity_map, forecast=forecast,
+                           scores=scores)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def may(april):
+    """The May run on the same warehouse and files, grading April's forecast; each graded
+    customer labelled by the monitor and by the synthetic truth (``monitor_gap.labels_for``),
+    and the truth's AUC on the customers the monitor graded."""
+    res = _month(april.world, april.db, "2025-05-31", "may", churn=False)
+    gap = _bench("monitor_gap.py")
+    per = gap.labels_for(april.world, april.map, april.forecast, april.db, "2025-04-30",
+                         "2025-05-31")  # fmt: skip
+    # the truth: the person of each graded April profile bought in May (identity not consulted)
+    truth = _bench().truth_auc(april.world, april.map, april.forecast, "2025-04-30",
+                               "2025-05-31", graded=per["customer_id"])  # fmt: skip
+    return SimpleNamespace(res=res, churn=res.churn, per=per, truth=truth,
+                           like=gap.like_with_like(per))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_first_run_keeps_its_30_day_forecast_and_grades_nothing(april):
+    assert april.res.previous_run_id is None and april.res.churn == {}
+    assert len(april.res.alerts) == 0 and len(april.res.offers) == 0
+    # one forecast row per scored customer, for the schedule's period: marts.churn_scores
+    # carries p_purchase_30
+    assert len(april.forecast) == april.scores > 500
+    assert april.forecast["horizon_days"].eq(30).all()
+    assert april.forecast["p_purchase"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_graded_churn_auc_agrees_with_the_auc_from_the_synthetic_truth(april, may):
+    c, forecast = may.churn, april.forecast
     assert (c["forecast run"], c["forecast as_of"], c["elapsed days"]) == (
         "april",
         "2025-04-30",
@@ -151,27 +190,36 @@ def test_graded_churn_auc_agrees_with_the_auc_from_the_synthetic_truth(tmp_path)
     left = c["customers left out: outcome unknown"]
     assert c["customers graded"] + left == len(forecast) and 0 < c["buyers"] < len(forecast)
     assert 0 < left < 0.1 * len(forecast)
-    gap = _bench("monitor_gap.py")
-    per = gap.labels_for(world, april_map, forecast, tmp_path / "cem.duckdb", "2025-04-30",
-                         "2025-05-31")  # fmt: skip
+    assert len(may.per) == c["customers graded"] and int(may.per["bought"].sum()) == c["buyers"]
+    assert abs(c["auc"] - may.truth) <= 0.01, (c["auc"], may.truth)
+    assert c["auc"] > 0.6  # the forecast has signal
+
+
+@pytest.mark.slow
+def test_customers_of_unknown_outcome_have_no_purchase_and_bought_only_in_part(may):
     # left out: no purchase on the profile, and by the truth some of them did buy (an
     # unattributed receipt or order was theirs), some did not (it was a relative's)
-    unknown = per.attrs["unknown"]
+    unknown = may.per.attrs["unknown"]
+    left = may.churn["customers left out: outcome unknown"]
     assert len(unknown) == left and (unknown["bought"] == 0).all()
     assert 0 < unknown["truth"].sum() < left
-    # the truth: the person of each graded April profile bought in May (identity not consulted)
-    truth = _bench().truth_auc(world, april_map, forecast, "2025-04-30", "2025-05-31",
-                               graded=per["customer_id"])  # fmt: skip
-    assert abs(c["auc"] - truth) <= 0.01, (c["auc"], truth)
-    assert c["auc"] > 0.6  # the forecast has signal
+
+
+@pytest.mark.slow
+def test_on_the_customers_identity_attributed_right_the_grade_is_the_truths(may):
     # like with like: on the customers whose purchases identity attributed right, the grade
     # is the truth's (what is left is the monitor's own: window, ids followed, definitions)
+    per, like = may.per, may.like
     assert per["cause"].isin(["", "a", "b", "c", "d"]).all()
-    assert int(per["bought"].sum()) == c["buyers"]
-    like = gap.like_with_like(per)
     assert like["left out (identity)"] == per["cause"].isin(["a", "b"]).sum() < 0.02 * len(per)
+    assert like["customers"] + like["left out (identity)"] == len(per)
     assert abs(like["monitor auc"] - like["truth auc"]) <= 0.002, like
     assert per["cause"].isin(["c", "d"]).sum() <= 0.002 * len(per)  # the monitor's own causes
-    cal = res.calibration
+
+
+@pytest.mark.slow
+def test_calibration_bins_hold_every_graded_customer(may):
+    c, cal = may.churn, may.res.calibration
     assert cal["n"].sum() == c["customers graded"] and len(cal) == 10
     assert np.isclose((cal["observed"] * cal["n"]).sum(), c["buyers"])
+    assert np.isclose((cal["predicted"] * cal["n"]).sum(), may.per["p_purchase"].sum())
