@@ -37,6 +37,10 @@ from cemlib.frames import fetch_frame
 from cemlib.identity.roles import as_string
 from cemlib.identity.rules import CONTEXTS, IDENTIFIER_COLUMNS, HubGuard
 
+#: the temporary table of the earlier records holding a new record's identifier (``kind, col,
+#: value, source, record_id``, their ``ctx_*`` context columns and ``profile_id``), left for
+#: :func:`cemlib.identity.touched.touched_records`; the caller drops it
+HOLDERS = "_inc_holders"
 #: columns a directly attached record must leave empty (the model's and the hub guard's)
 NAME_FIELDS: tuple[str, ...] = ("first_lat", "last_lat", "birth_date")
 
@@ -102,16 +106,18 @@ def direct_attachments(wh, new: pd.DataFrame, guard: HubGuard | None) -> pd.Data
     new_count = long.groupby(["kind", "value"], sort=False).size().rename("n_new").reset_index()
     con.register("_att_values", values)
     try:
+        ctx_cols = sorted({ctx for (_k, ctx) in CONTEXTS})
         holders = " UNION ALL ".join(
-            f"SELECT '{kind}' AS kind, p.\"{c}\" AS value, p.source, p.record_id "
-            f"FROM identity.prepared p SEMI JOIN (SELECT value FROM _att_values "
+            f"SELECT '{kind}' AS kind, '{c}' AS col, p.\"{c}\" AS value, p.source, p.record_id, "
+            + ", ".join(f'p."{x}" AS "ctx_{x}"' for x in ctx_cols)
+            + f" FROM identity.prepared p SEMI JOIN (SELECT value FROM _att_values "
             f"WHERE kind = '{kind}') v ON p.\"{c}\" = v.value"
             for kind, cols in IDENTIFIER_COLUMNS.items()
             for c in cols
         )
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _att_holders AS SELECT h.kind, h.value, h.source, "
-            "h.record_id, CAST(m.profile_id AS VARCHAR) AS profile_id FROM (" + holders + ") h "
+            f"CREATE OR REPLACE TEMP TABLE {HOLDERS} AS SELECT h.*, "
+            "CAST(m.profile_id AS VARCHAR) AS profile_id FROM (" + holders + ") h "
             "LEFT JOIN identity.map m ON m.source_table = h.source AND m.record_id = h.record_id"
         )
         stats = fetch_frame(
@@ -119,7 +125,7 @@ def direct_attachments(wh, new: pd.DataFrame, guard: HubGuard | None) -> pd.Data
             "SELECT h.kind, h.value, count(*) AS n_old, count(DISTINCT h.profile_id) AS n_prof, "
             "count(*) - count(h.profile_id) AS n_unattached, min(h.profile_id) AS profile_id, "
             "min(h.source || chr(31) || h.record_id) AS holder, "
-            "bool_or(g.value IS NOT NULL) AS guarded FROM _att_holders h "
+            f"bool_or(g.value IS NOT NULL) AS guarded FROM {HOLDERS} h "
             "LEFT JOIN (SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded) g "
             "ON g.kind = h.kind AND g.value = h.value GROUP BY h.kind, h.value",
         )
@@ -206,7 +212,7 @@ def _count_at(n: int, lv: pd.DataFrame, mask: np.ndarray, st: pd.DataFrame | Non
 
 def _pairs_seen(con, new: pd.DataFrame) -> np.ndarray:
     """Per new record: every (identifier, context) pair it carries is seen on an earlier
-    record (so no identifier becomes contested by it)."""
+    record (so no identifier becomes contested by it); looked up among the holders."""
     ok = np.ones(len(new), dtype=bool)
     for c, ctx in _pairs(new):
         a, b = as_string(new[c]), as_string(new[ctx])
@@ -219,8 +225,8 @@ def _pairs_seen(con, new: pd.DataFrame) -> np.ndarray:
         try:
             seen = fetch_frame(
                 con,
-                f'SELECT f.i FROM _att_pairs f SEMI JOIN identity.prepared p ON p."{c}" = f.a '
-                f'AND p."{ctx}" = f.b',
+                f"SELECT f.i FROM _att_pairs f SEMI JOIN {HOLDERS} h ON h.col = '{c}' "
+                f'AND h.value = f.a AND h."ctx_{ctx}" = f.b',
             )
         finally:
             con.unregister("_att_pairs")

@@ -29,7 +29,7 @@ import pandas as pd
 
 from cemlib.errors import InputError
 from cemlib.frames import fetch_frame
-from cemlib.identity.attach import direct_attachments
+from cemlib.identity.attach import HOLDERS, direct_attachments
 from cemlib.identity.golden import golden_records
 from cemlib.identity.graph import CONSTRAINTS
 from cemlib.identity.model import MODEL_COLUMNS
@@ -272,7 +272,13 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     else:
         rest, reasons = new_in, {}
     clock("attach_directly")
-    touched = touched_and_gone(wh, rest, removed)
+    made = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [HOLDERS]
+    ).fetchall()[0][0]
+    try:
+        touched = touched_and_gone(wh, rest, removed, holders=HOLDERS if made else None)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {HOLDERS}")
     clock("touched")
     if att is not None:
         att, rest, joined = _split_direct(wh, new_in, att, touched)
@@ -346,6 +352,17 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "gone": removed,
             "links": slice(len(kept_links) + len(joined), None),
             "kept_ids": kept_ids,
+            # what an in-place write replaces: the map rows from ``new_rows`` on, the links
+            # from ``new_links`` on; the last run's rows and links of ``drop`` go
+            "drop": drop,
+            "new_rows": len(kept_map),
+            "new_links": len(kept_links),
         },  # fmt: skip
         "kept_unattached": int(kept_map["profile_id"].isna().sum()),
+        "joined": pd.DataFrame(
+            {
+                "source_table": as_string(joined["source"]),
+                "record_id": as_string(joined["record_id"]),
+            }
+        ),  # fmt: skip
     }
