@@ -271,11 +271,17 @@ def run_stage(
         rest = [round(phases.seconds["resolve"][i] - sum(v[i] for v in inner.values()), 2)
                 for i in (0, 1)]  # fmt: skip
         phases.seconds = {"read_and_prepare_new": rest, **inner}
-    carry_ids(wh, result, run_id=run_id, as_of=as_of, scope=increment and increment["scope"])
+    scope = increment and increment["scope"]
+    if scope:  # every record whose rows change: resolved again, joined directly, late or gone
+        scope["drop_all"] = pd.concat(
+            [scope["drop"], result.joined.rename(columns={"source_table": "source"})],
+            ignore_index=True,
+        )
+    carry_ids(wh, result, run_id=run_id, as_of=as_of, scope=scope)
     phases("carry_ids")
-    _write_tables(wh, result, run_id=run_id, as_of=as_of, scope=increment and increment["scope"])
+    _write_tables(wh, result, run_id=run_id, as_of=as_of, scope=scope)
     phases("write_tables")
-    remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
+    remember_ids(wh, result.map, run_id=run_id, as_of=as_of, scope=scope)
     phases("remember_ids")
     result.figures["identity_mode"]["phases"] = phases.seconds
     if not keep_records:  # written: the map is not needed for the state and the evaluation
@@ -314,8 +320,7 @@ def _write_tables(wh, result: IdentityResult, *, run_id: str, as_of: str,
     if not in_place:
         wh.write_tables("identity", tables, run_id=run_id, as_of=as_of)
         return
-    drop = pd.concat([scope["drop"], result.joined.rename(columns={"source_table": "source"})],
-                     ignore_index=True)  # fmt: skip
+    drop = scope["drop_all"]
     with wh.transaction():
         replace_rows(wh, "map", result.map.iloc[scope["new_rows"]:], drop=drop, ends=("",),
                      run_id=run_id, as_of=as_of)  # fmt: skip
