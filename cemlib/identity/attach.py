@@ -184,7 +184,7 @@ def direct_attachments(wh, new: pd.DataFrame, guard: HubGuard | None) -> pd.Data
     idx = np.flatnonzero(ok)
     pid = target.reindex(group[idx]).to_numpy(dtype=object)
     quiet = _quiet(con, sorted(set(pid)))
-    keep = np.isin(pid, list(quiet))
+    keep = pd.Series(pid, dtype=object).isin(quiet).to_numpy()
     idx, pid = idx[keep], pid[keep]
     # the evidence: the first earlier holder of the record's first identifier held earlier
     ev = known[known["i"].isin(idx)].drop_duplicates("i").set_index("i")

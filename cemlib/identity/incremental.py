@@ -2,13 +2,17 @@
 
 A full run keeps its prepared (normalized) records in ``identity.prepared`` and its settings
 in ``identity.state``. An incremental run then reads from ``clean.*`` only the rows that
-table lacks, prepares them, and finds the earlier records they *touch*: records sharing a
+table lacks and prepares them. New records that can only join one earlier profile join it
+directly (:mod:`cemlib.identity.attach`: nameless, every identifier leading to one profile
+without household evidence, nothing a guard counts changed); for the others it finds the
+earlier records they *touch*: records sharing a
 phone, e-mail, loyalty card, device or national id with a new record (hub identifiers left
 out: they link nothing), or the same first and last name, or last name and birth date (the
 model's blocking keys). The touched records' profiles are resolved again together with the
 new records, with the previous run's match threshold and cluster constraints (the model's
 ``m``/``u`` are trained again on that part); every other profile, its golden record and its
-links are kept as they were. The ids are then carried by the registry as in a full run.
+links are kept as they were (``identity.map``, ``links`` and ``record_ids`` are updated in
+place). The ids are then carried by the registry as in a full run.
 
 ``identity_mode`` (the 02 stage's parameter): ``full`` resolves everything; ``auto`` (the
 default) resolves incrementally when it can (a last run that kept ``identity.prepared``, the
