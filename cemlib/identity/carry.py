@@ -17,20 +17,12 @@ def previous_ids_table(wh) -> str | None:
     )
 
 
-def remember_ids(wh, rmap: pd.DataFrame, *, run_id: str, as_of: str,
-                 scope: dict | None = None) -> int:  # fmt: skip
+def remember_ids(wh, rmap: pd.DataFrame, *, run_id: str, as_of: str) -> int:
     """``identity.record_ids``: every record of this run with its profile id, or, when it is
     attached to no profile now (anonymous, or dated after ``as_of``), the last id it had, so
-    that the id comes back with it. Records no longer in the sources are forgotten.
-
-    ``scope`` (an incremental run: ``new_rows``, the first row of ``rmap`` resolved again or
-    new, and ``drop_all``, every record whose row changes): the table is updated in place; the
-    other records keep their row, which is what rewriting it would give them."""
+    that the id comes back with it. Records no longer in the sources are forgotten."""
     con = wh.con
     previous = previous_ids_table(wh)
-    if scope is not None and previous == "identity.record_ids":
-        return _remember_in_place(wh, rmap.iloc[scope["new_rows"]:], scope["drop_all"],
-                                  run_id=run_id, as_of=as_of)  # fmt: skip
     con.register("_ids_map", rmap[["source_table", "record_id", "profile_id"]])
     try:
         last = (
@@ -61,29 +53,6 @@ def remember_ids(wh, rmap: pd.DataFrame, *, run_id: str, as_of: str,
     finally:
         con.unregister("_ids_map")
     return n
-
-
-def _remember_in_place(wh, rows: pd.DataFrame, drop: pd.DataFrame, *, run_id: str,
-                       as_of: str) -> int:  # fmt: skip
-    """:func:`remember_ids` for the changed ``rows`` only (``drop``: the records whose row
-    goes, ``rows``' among them)."""
-    from cemlib.identity.store import replace_rows
-
-    con = wh.con
-    con.register("_ids_rows", rows[["source_table", "record_id", "profile_id"]])
-    try:
-        fresh = con.execute(
-            "SELECT CAST(n.source_table AS VARCHAR) AS source_table, CAST(n.record_id AS "
-            "VARCHAR) AS record_id, CAST(coalesce(n.profile_id, p.profile_id) AS VARCHAR) AS "
-            "profile_id FROM _ids_rows n LEFT JOIN identity.record_ids p ON p.source_table = "
-            "n.source_table AND p.record_id = n.record_id AND p.profile_id IS NOT NULL "
-            "WHERE coalesce(n.profile_id, p.profile_id) IS NOT NULL"
-        ).df()
-    finally:
-        con.unregister("_ids_rows")
-    with wh.transaction():
-        return replace_rows(wh, "record_ids", fresh, drop=drop, ends=("",), run_id=run_id,
-                            as_of=as_of)  # fmt: skip
 
 
 def carry_ids(wh, result, *, run_id: str, as_of: str, scope: dict | None = None) -> None:

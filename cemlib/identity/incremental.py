@@ -2,17 +2,13 @@
 
 A full run keeps its prepared (normalized) records in ``identity.prepared`` and its settings
 in ``identity.state``. An incremental run then reads from ``clean.*`` only the rows that
-table lacks and prepares them. New records that can only join one earlier profile join it
-directly (:mod:`cemlib.identity.attach`: nameless, every identifier leading to one profile
-without household evidence, nothing a guard counts changed); for the others it finds the
-earlier records they *touch*: records sharing a
+table lacks, prepares them, and finds the earlier records they *touch*: records sharing a
 phone, e-mail, loyalty card, device or national id with a new record (hub identifiers left
 out: they link nothing), or the same first and last name, or last name and birth date (the
 model's blocking keys). The touched records' profiles are resolved again together with the
 new records, with the previous run's match threshold and cluster constraints (the model's
 ``m``/``u`` are trained again on that part); every other profile, its golden record and its
-links are kept as they were (``identity.map``, ``links`` and ``record_ids`` are updated in
-place). The ids are then carried by the registry as in a full run.
+links are kept as they were. The ids are then carried by the registry as in a full run.
 
 ``identity_mode`` (the 02 stage's parameter): ``full`` resolves everything; ``auto`` (the
 default) resolves incrementally when it can (a last run that kept ``identity.prepared``, the
@@ -28,12 +24,10 @@ import json
 import time
 from dataclasses import asdict
 
-import numpy as np
 import pandas as pd
 
 from cemlib.errors import InputError
 from cemlib.frames import fetch_frame
-from cemlib.identity.attach import HOLDERS, direct_attachments
 from cemlib.identity.golden import golden_records
 from cemlib.identity.graph import CONSTRAINTS
 from cemlib.identity.model import MODEL_COLUMNS
@@ -188,108 +182,20 @@ def _kept_map_and_links(con, drop: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     return kept_map, kept_links
 
 
-def _split_direct(wh, new_in: pd.DataFrame, att: pd.DataFrame, touched: pd.DataFrame):
-    """``att`` (direct attachments of ``new_in``) less those whose profile is resolved again
-    anyway (it holds a ``touched`` record): ``(attached, rest of new_in)``."""
-    con = wh.con
-    if len(att):
-        con.register("_inc_touched", touched[["source", "record_id"]])
-        try:
-            again = {r[0] for r in con.execute(
-                "SELECT DISTINCT CAST(m.profile_id AS VARCHAR) FROM identity.map m "
-                "SEMI JOIN _inc_touched t ON m.source_table = t.source "
-                "AND m.record_id = t.record_id WHERE m.profile_id IS NOT NULL"
-            ).fetchall()}  # fmt: skip
-        finally:
-            con.unregister("_inc_touched")
-        att = att[~att["profile_id"].astype(str).isin(again).to_numpy()].reset_index(drop=True)
-    direct = np.zeros(len(new_in), dtype=bool)
-    direct[att["i"].to_numpy(dtype=np.int64)] = True
-    return att, new_in[~direct].reset_index(drop=True), new_in[direct].reset_index(drop=True)
-
-
-def _direct_profiles(wh, old_profiles: pd.DataFrame, joined: pd.DataFrame,
-                     att: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
-    """``old_profiles`` with the golden records of the profiles new records joined directly
-    made again from all their records (``joined``: those new records, ``att`` their profile)."""
-    if not len(att):
-        return old_profiles
-    ids = pd.DataFrame({"profile_id": att["profile_id"].astype(str).unique()})
-    con = wh.con
-    con.register("_inc_joined", ids)
-    try:
-        keys = fetch_frame(
-            con,
-            "SELECT m.source_table AS source, m.record_id, CAST(m.profile_id AS VARCHAR) "
-            "AS profile_id FROM identity.map m SEMI JOIN _inc_joined j "
-            "ON CAST(m.profile_id AS VARCHAR) = j.profile_id",
-        )
-    finally:
-        con.unregister("_inc_joined")
-    earlier = read_prepared(wh, keys)
-    pid_of = keys.assign(k=as_string(keys["source"]) + "|" + as_string(keys["record_id"]))
-    pid_of = pid_of.set_index("k")["profile_id"]
-    k = as_string(earlier["source"]) + "|" + as_string(earlier["record_id"])
-    pid = pd.concat([pd.Series(pid_of.reindex(k).to_numpy(), dtype="string"),
-                     pd.Series(att["profile_id"].to_numpy(), dtype="string")],
-                    ignore_index=True)  # fmt: skip
-    fresh = golden_records(stack(earlier, joined), profile_id=pid)
-    rest = old_profiles[~old_profiles["profile_id"].isin(ids["profile_id"]).to_numpy()]
-    return pd.concat([rest, fresh], ignore_index=True)
-
-
-def _direct_links(joined: pd.DataFrame, att: pd.DataFrame) -> pd.DataFrame:
-    """The evidence of each direct attachment: a link from an earlier record holding the
-    same identifier (the rule: its kind), accepted."""
-    n = len(att)
-    return pd.DataFrame({
-        "left_source": att["holder_source"].to_numpy(),
-        "left_record_id": att["holder_record_id"].to_numpy(),
-        "right_source": as_string(joined["source"]).to_numpy(),
-        "right_record_id": as_string(joined["record_id"]).to_numpy(),
-        "rule": att["rule"].astype(object).to_numpy(),
-        "match_weight": np.full(n, np.nan),
-        "match_probability": np.full(n, np.nan),
-        "agreeing": att["rule"].astype(object).to_numpy(),
-        "disagreeing": np.full(n, "", dtype=object),
-        "accepted": np.ones(n, dtype=bool),
-        "refused_by": np.full(n, None, dtype=object),
-    })  # fmt: skip
-
-
 def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.DataFrame,
-                      resolver: IdentityResolver, direct: bool = True) -> dict:  # fmt: skip
+                      resolver: IdentityResolver) -> dict:  # fmt: skip
     """Resolve ``new_in`` (prepared records new since the last run, up to ``as_of``) with the
-    earlier records they touch; keep everything else of the last run. With ``direct``, new
-    records that can only join one earlier profile join it without resolving it again
-    (:mod:`cemlib.identity.attach`).
+    earlier records they touch; keep everything else of the last run.
 
     ``late`` holds the keys of new records dated after ``as_of`` (no profile), ``removed`` the
     records no longer in the sources. Returns the full ``map``, ``links``, ``profiles`` and
     ``guarded`` of this run and the counts of the increment.
     """
     con, clock = wh.con, PhaseClock()
-    att = direct_attachments(wh, new_in, resolver.guard) if direct else None
-    if att is not None:
-        reasons = att.attrs.get("reasons", {})
-        rest = new_in.drop(index=att["i"].to_numpy()).reset_index(drop=True)
-    else:
-        rest, reasons = new_in, {}
-    clock("attach_directly")
-    made = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [HOLDERS]
-    ).fetchall()[0][0]
-    try:
-        touched = touched_and_gone(wh, rest, removed, holders=HOLDERS if made else None)
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {HOLDERS}")
+    touched = touched_and_gone(wh, new_in, removed)
     clock("touched")
-    if att is not None:
-        att, rest, joined = _split_direct(wh, new_in, att, touched)
-    else:
-        joined = new_in.iloc[:0]
     old = read_prepared(wh, touched)
-    subset = stack(old, rest)
+    subset = stack(old, new_in)
     clock("read_touched")
     resolver.fit(subset)
     clock("fit")
@@ -307,27 +213,21 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
         {
             "source_table": pd.concat(
                 [as_string(kept_map["source_table"]), keys["source"],
-                 as_string(joined["source"]), as_string(late["source"])], ignore_index=True),
+                 as_string(late["source"])], ignore_index=True),
             "record_id": pd.concat(
                 [as_string(kept_map["record_id"]), keys["record_id"],
-                 as_string(joined["record_id"]), as_string(late["record_id"])],
-                ignore_index=True),
+                 as_string(late["record_id"])], ignore_index=True),
             "profile_id": pd.concat(
                 [as_string(kept_map["profile_id"]), pid,
-                 pd.Series(att["profile_id"].to_numpy() if att is not None else [],
-                           dtype="string"),
                  pd.Series(pd.NA, index=range(len(late)), dtype="string")], ignore_index=True),
         }
     )  # fmt: skip
     old_profiles = wh.read_table("identity", "profiles")
     old_profiles = old_profiles[old_profiles["profile_id"].isin(kept_ids).to_numpy()]
-    if att is not None:
-        old_profiles = _direct_profiles(wh, old_profiles, joined, att)
     fresh = golden_records(subset, profile_id=pid)
     profiles = pd.concat([old_profiles, fresh], ignore_index=True)
     clock("golden_records")
-    direct_links = [_direct_links(joined, att)] if att is not None and len(att) else []
-    links = pd.concat([kept_links, *direct_links, resolver.link_table()], ignore_index=True)
+    links = pd.concat([kept_links, resolver.link_table()], ignore_index=True)
     guarded_old = wh.read_table("identity", "guarded")
     g_new = resolver.guarded_.assign(value=resolver.guarded_["value"].astype(str))
     both = pd.concat([g_new, guarded_old], ignore_index=True)
@@ -346,27 +246,13 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "earlier_records_resolved_again": len(old),
             "profiles_kept_as_they_were": len(kept_ids),
             "records_resolved": len(subset),
-            "records_joined_directly": len(joined),
-            "profiles_joined_directly": int(att["profile_id"].nunique()) if att is not None else 0,
-            "not_joined_directly": reasons,
         },
         "phases": clock.seconds,
         "scope": {
             "rows": slice(len(kept_map), len(kept_map) + len(keys)),
             "gone": removed,
-            "links": slice(len(kept_links) + len(joined), None),
+            "links": slice(len(kept_links), None),
             "kept_ids": kept_ids,
-            # what an in-place write replaces: the map rows from ``new_rows`` on, the links
-            # from ``new_links`` on; the last run's rows and links of ``drop`` go
-            "drop": drop,
-            "new_rows": len(kept_map),
-            "new_links": len(kept_links),
         },  # fmt: skip
         "kept_unattached": int(kept_map["profile_id"].isna().sum()),
-        "joined": pd.DataFrame(
-            {
-                "source_table": as_string(joined["source"]),
-                "record_id": as_string(joined["record_id"]),
-            }
-        ),  # fmt: skip
     }

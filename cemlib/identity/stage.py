@@ -30,7 +30,6 @@ from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
 from cemlib.identity.roles import as_string
 from cemlib.identity.rules import HubGuard
 from cemlib.identity.sources import SOURCE_ROLES, read_sources, source_records, source_schemas
-from cemlib.identity.store import replace_rows
 from cemlib.synth.memory import rss_gib
 
 
@@ -48,8 +47,6 @@ class IdentityResult:
     #: the lasting ids (:mod:`cemlib.identity.registry`), set by :func:`run_stage`
     registry: pd.DataFrame | None = None
     changes: pd.DataFrame | None = None
-    #: an incremental run's new records that joined an earlier profile directly (keys)
-    joined: pd.DataFrame | None = None
 
 
 def _late_records(records: pd.DataFrame, as_of: str | None) -> np.ndarray:
@@ -271,17 +268,11 @@ def run_stage(
         rest = [round(phases.seconds["resolve"][i] - sum(v[i] for v in inner.values()), 2)
                 for i in (0, 1)]  # fmt: skip
         phases.seconds = {"read_and_prepare_new": rest, **inner}
-    scope = increment and increment["scope"]
-    if scope:  # every record whose rows change: resolved again, joined directly, late or gone
-        scope["drop_all"] = pd.concat(
-            [scope["drop"], result.joined.rename(columns={"source_table": "source"})],
-            ignore_index=True,
-        )
-    carry_ids(wh, result, run_id=run_id, as_of=as_of, scope=scope)
+    carry_ids(wh, result, run_id=run_id, as_of=as_of, scope=increment and increment["scope"])
     phases("carry_ids")
-    _write_tables(wh, result, run_id=run_id, as_of=as_of, scope=scope)
+    _write_tables(wh, result, run_id=run_id, as_of=as_of)
     phases("write_tables")
-    remember_ids(wh, result.map, run_id=run_id, as_of=as_of, scope=scope)
+    remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
     phases("remember_ids")
     result.figures["identity_mode"]["phases"] = phases.seconds
     if not keep_records:  # written: the map is not needed for the state and the evaluation
@@ -299,35 +290,26 @@ def run_stage(
     return result
 
 
-def _write_tables(wh, result: IdentityResult, *, run_id: str, as_of: str,
-                  scope: dict | None = None) -> None:  # fmt: skip
+def _write_tables(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
     """``identity.map``, ``links``, ``profiles``, ``guarded``, ``registry`` and ``changes``,
-    in one transaction. ``scope`` (an incremental run): ``map`` and ``links`` are updated in
-    place (the rows of the records resolved again, joined or gone replaced), not rewritten."""
+    in one transaction."""
     profiles = result.profiles.copy()
     profiles["sources"] = profiles["sources"].map(lambda v: list(v))
-    tables = {
-        "map": result.map,
-        "links": result.links,
-        "profiles": profiles,
-        "guarded": result.guarded.assign(value=result.guarded["value"].astype(str)),
-        "registry": result.registry,
-        "changes": result.changes.assign(
-            run_id=pd.Series(run_id, index=result.changes.index, dtype="string")
-        ),
-    }
-    in_place = scope is not None and "drop" in scope
-    if not in_place:
-        wh.write_tables("identity", tables, run_id=run_id, as_of=as_of)
-        return
-    drop = scope["drop_all"]
-    with wh.transaction():
-        replace_rows(wh, "map", result.map.iloc[scope["new_rows"]:], drop=drop, ends=("",),
-                     run_id=run_id, as_of=as_of)  # fmt: skip
-        replace_rows(wh, "links", result.links.iloc[scope["new_links"]:], drop=drop,
-                     ends=("left_", "right_"), run_id=run_id, as_of=as_of)  # fmt: skip
-        for name in ("profiles", "guarded", "registry", "changes"):
-            wh.write_table("identity", name, tables[name], run_id=run_id, as_of=as_of)
+    wh.write_tables(
+        "identity",
+        {
+            "map": result.map,
+            "links": result.links,
+            "profiles": profiles,
+            "guarded": result.guarded.assign(value=result.guarded["value"].astype(str)),
+            "registry": result.registry,
+            "changes": result.changes.assign(
+                run_id=pd.Series(run_id, index=result.changes.index, dtype="string")
+            ),
+        },
+        run_id=run_id,
+        as_of=as_of,
+    )
 
 
 def _drop_records(result: IdentityResult) -> None:
@@ -384,5 +366,5 @@ def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
     }
     guarded_new = guarded.assign(value=guarded["value"].astype(str))
     result = IdentityResult(map=rmap, links=links, profiles=inc["profiles"], guarded=guarded_new,
-                            resolver=resolver, figures=figures, joined=inc["joined"])  # fmt: skip
+                            resolver=resolver, figures=figures)  # fmt: skip
     return result, inc

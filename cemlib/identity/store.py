@@ -58,42 +58,6 @@ def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run
     wh.write_tables("identity", {"state": state}, run_id=run_id, as_of=as_of)
 
 
-def replace_rows(wh, table: str, rows: pd.DataFrame, *, drop: pd.DataFrame, ends: tuple,
-                 run_id: str, as_of) -> int:  # fmt: skip
-    """``identity.<table>`` updated in place: its rows of the ``drop`` records (``source,
-    record_id``) deleted, ``rows`` inserted (by column name), every row stamped with this run.
-    ``ends``: the column prefixes naming a record in the table (``("",)`` for
-    ``source_table, record_id``; ``("left_", "right_")`` for a link, which goes when either
-    end is dropped). To be called inside a transaction; returns the table's rows."""
-    con = wh.con
-    as_of_d = pd.Timestamp(as_of).date()
-    con.register("_upd_drop", drop[["source", "record_id"]])
-    con.register("_upd_rows", rows)
-    try:
-        src = {"": "source_table"}
-        cond = " OR ".join(
-            f"EXISTS (SELECT 1 FROM _upd_drop d WHERE d.source = t.{src.get(e, e + 'source')} "
-            f"AND d.record_id = t.{e}record_id)"
-            for e in ends
-        )
-        con.execute(f"DELETE FROM identity.{table} t WHERE {cond}")
-        con.execute(
-            f"INSERT INTO identity.{table} BY NAME SELECT *, CAST(? AS VARCHAR) AS _run_id, "
-            "CAST(? AS DATE) AS _as_of FROM _upd_rows",
-            [run_id, as_of_d],
-        )
-        con.execute(f"UPDATE identity.{table} SET _run_id = ?, _as_of = ?", [run_id, as_of_d])
-        n = con.execute(f"SELECT count(*) FROM identity.{table}").fetchall()[0][0]
-        con.execute(
-            "INSERT INTO meta.table_log VALUES ('identity', ?, ?, ?, ?, ?)",
-            [table, run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
-        )
-    finally:
-        con.unregister("_upd_drop")
-        con.unregister("_upd_rows")
-    return n
-
-
 def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> None:
     """``frame``'s prepared columns into ``identity.prepared`` (``verb``: create or insert),
     scanned by DuckDB as an Arrow table (the Arrow strings and categories of the frame

@@ -50,16 +50,12 @@ def _with_profiles(records: str) -> str:
     )
 
 
-def touched_records(
-    wh, new: pd.DataFrame, hops: int = 2, holders: str | None = None
-) -> pd.DataFrame:
+def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
     """``source, record_id`` of the earlier records to resolve again with ``new``: those that
     share an identifier (not a hub) or a name key with a new record, and every record of their
     profiles; then, ``hops - 1`` times, the records sharing an identifier with those and their
     profiles (what decides whether an identifier is shared by a family, so whether a nameless
-    record may be attached, lies one identifier further). ``holders``: a table of the earlier
-    records holding the new records' identifiers (``kind, value, source, record_id``; may hold
-    more values), read instead of ``identity.prepared`` for the first step."""
+    record may be attached, lies one identifier further)."""
     con = wh.con
     keys = []
     for kind, cols in IDENTIFIER_COLUMNS.items():
@@ -79,14 +75,7 @@ def touched_records(
         names.append(f"_inc_name{i}")
         con.register(names[-1], frame)
     try:
-        if holders:
-            selects = [
-                f"SELECT h.source, h.record_id FROM {holders} h SEMI JOIN _inc_keys k "
-                f"ON h.kind = k.kind AND h.value = CAST(k.value AS VARCHAR) "
-                f"ANTI JOIN ({_HUBS}) u ON h.kind = u.kind AND h.value = u.value"
-            ]
-        else:
-            selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
+        selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
         for name, cols in zip(names, NAME_KEYS, strict=True):
             on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
             selects.append(
@@ -112,12 +101,11 @@ def touched_records(
         con.execute("DROP TABLE IF EXISTS _inc_t1")
 
 
-def touched_and_gone(wh, new_in: pd.DataFrame, removed: pd.DataFrame,
-                     holders: str | None = None) -> pd.DataFrame:  # fmt: skip
+def touched_and_gone(wh, new_in: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
     """Keys of the earlier records to resolve again: those ``new_in`` touches and the other
     records of profiles that lost a record (``removed``), the removed records left out."""
     con = wh.con
-    touched = touched_records(wh, new_in, holders=holders)
+    touched = touched_records(wh, new_in)
     gone = set(zip(removed["source"], removed["record_id"], strict=True))
     if gone:  # the profiles of deleted records are resolved again too
         con.register("_inc_gone", removed)

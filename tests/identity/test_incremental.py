@@ -176,37 +176,3 @@ def test_ids_carried_over_the_resolved_part_only_equal_a_whole_carry(june, monke
         b = table.astype(str).sort_values(list(table.columns)).reset_index(drop=True)
         assert a[list(table.columns)].equals(b), name
     assert runs["auto"][0].figures["id_changes"] == res.figures["id_changes"]
-
-
-def test_records_joined_directly_sit_with_the_same_records_in_a_full_run(june):
-    runs, may_map, _ = june
-    inc, m_inc, _, _ = runs["auto"]
-    _, m_full, _, _ = runs["full"]
-    joined = inc.joined
-    mode = inc.figures["identity_mode"]
-    assert len(joined) == mode["records_joined_directly"] > 50
-    # fewer records resolved than new records plus the earlier ones they touch
-    assert (
-        mode["records_resolved"] + len(joined)
-        == mode["new_records"] - mode["new_after_as_of"] + mode["earlier_records_resolved_again"]
-    )
-    key = ["source_table", "record_id"]
-    full_of = m_full.set_index(key)["profile_id"]
-    inc_of = m_inc.set_index(key)["profile_id"]
-    earlier = may_map[key].merge(m_inc, on=key)
-    # each joined record: its profile's earlier records, and where a full run put them
-    j = joined.merge(m_inc, on=key)
-    assert j["profile_id"].notna().all()
-    mates = earlier.merge(j[["profile_id"]].drop_duplicates(), on="profile_id")
-    mates["full"] = full_of.reindex(pd.MultiIndex.from_frame(mates[key])).to_numpy()
-    usual = (
-        mates.dropna(subset=["full"])
-        .groupby("profile_id")["full"]
-        .agg(lambda s: s.value_counts().index[0])
-    )
-    j_full = full_of.reindex(pd.MultiIndex.from_frame(j[key])).to_numpy()
-    same = pd.Series(j_full) == j["profile_id"].map(usual).reset_index(drop=True)
-    assert same.mean() > 0.99, (int((~same).sum()), len(same))
-    # and nothing of the profile they joined was resolved again: its earlier records kept
-    # the profile they had in May, through the id carried over
-    assert inc_of.reindex(pd.MultiIndex.from_frame(mates[key])).notna().all()
