@@ -9,6 +9,8 @@ shared machine), the records resolved, and how far the two runs' profiles are ap
 
     .venv/bin/python benchmarks/identity_phases.py --people 200000 --keep /tmp/phases
     .venv/bin/python benchmarks/identity_phases.py --base /tmp/phases/base.duckdb
+    .venv/bin/python benchmarks/identity_phases.py --base /tmp/phases/base.duckdb \
+        --keep /tmp/phases2 --full /tmp/phases/full.duckdb   # the incremental run only
 """
 
 from __future__ import annotations
