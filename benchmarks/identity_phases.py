@@ -9,6 +9,8 @@ shared machine), the records resolved, and how far the two runs' profiles are ap
 
     .venv/bin/python benchmarks/identity_phases.py --people 200000 --keep /tmp/phases
     .venv/bin/python benchmarks/identity_phases.py --base /tmp/phases/base.duckdb
+    .venv/bin/python benchmarks/identity_phases.py --base /tmp/phases/base.duckdb \
+        --keep /tmp/phases2 --full /tmp/phases/full.duckdb   # the incremental run only
 """
 
 from __future__ import annotations
@@ -62,23 +64,33 @@ def main() -> None:
     ap.add_argument("--second", default="2025-06-30")
     ap.add_argument("--base", help="a warehouse built by an earlier run of this script")
     ap.add_argument("--keep", help="folder for the warehouses (default: a temporary one)")
+    ap.add_argument(
+        "--full",
+        help="the warehouse of an earlier full run on the same --base "
+        "(its figures are not printed; the agreement is measured against it)",
+    )
     args = ap.parse_args()
     root = Path(args.keep or tempfile.mkdtemp(prefix="cem-phases-"))
     root.mkdir(parents=True, exist_ok=True)
     base = Path(args.base) if args.base else build(root, args.people, args.seed, args.first,
                                                    args.second)  # fmt: skip
-    runs = {
-        m: stage(base, root / f"{m}.duckdb", m, args.second, args.seed) for m in ("auto", "full")
-    }
+    modes = ("auto",) if args.full else ("auto", "full")
+    runs = {m: stage(base, root / f"{m}.duckdb", m, args.second, args.seed) for m in modes}
     for mode, fig in runs.items():
         print(f"\n{mode}: {fig['used']}, stage {fig['stage_seconds']} s wall, "
               f"{fig['stage_cpu_seconds']} s CPU; records resolved {fig.get('records_resolved', 'all')}")  # fmt: skip
         for phase, (wall, cpu) in fig.get("phases", {}).items():
             print(f"  {phase:28s} {wall:8.2f} s wall {cpu:8.2f} s CPU")
-    inc, full = runs["auto"], runs["full"]
-    print(f"\nincremental / full: CPU {inc['stage_cpu_seconds'] / full['stage_cpu_seconds']:.3f}, "
-          f"wall {inc['stage_seconds'] / full['stage_seconds']:.3f}")  # fmt: skip
-    agree = agreement(read_map(root / "auto.duckdb"), read_map(root / "full.duckdb"))
+        for k in ("records_joined_directly", "profiles_joined_directly", "not_joined_directly"):
+            if k in fig:
+                print(f"  {k}: {fig[k]}")
+    inc = runs["auto"]
+    if "full" in runs:
+        full = runs["full"]
+        print(f"\nincremental / full: CPU {inc['stage_cpu_seconds'] / full['stage_cpu_seconds']:.3f}, "
+              f"wall {inc['stage_seconds'] / full['stage_seconds']:.3f}")  # fmt: skip
+    full_wh = Path(args.full) if args.full else root / "full.duckdb"
+    agree = agreement(read_map(root / "auto.duckdb"), read_map(full_wh))
     print("incremental vs full:", json.dumps(agree))
 
 
