@@ -41,7 +41,9 @@ MODES: tuple[str, ...] = ("auto", "incremental", "full")
 #: bump when a change of the matching code makes earlier prepared records or profiles stale
 STATE_VERSION = 2
 #: the tables an incremental run starts from (all written by one earlier run of the stage)
-STATE_TABLES: tuple[str, ...] = ("state", "prepared", "map", "profiles", "links", "guarded")
+STATE_TABLES: tuple[str, ...] = (
+    "state", "prepared", "map", "profiles", "links", "guarded", "source_hashes"
+)  # fmt: skip
 
 
 class PhaseClock:

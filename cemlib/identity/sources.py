@@ -117,12 +117,44 @@ def source_schemas(wh) -> dict[str, tuple[str, str]]:
     return out
 
 
-def read_sources(wh, *, new_only: bool = False) -> dict[str, pd.DataFrame]:
+def _columns(wh, schema: str, name: str) -> set[str]:
+    return set(
+        wh.con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        )
+        .fetchnumpy()["column_name"]
+        .tolist()
+    )
+
+
+def row_hashes_query(wh) -> str | None:
+    """SQL of ``source, record_id, row_hash`` over every source table: the MD5 of the columns
+    identity reads from the row (its id and roles), so a record whose identifying values
+    changed at the source (a new phone on the same CRM record) gets a new hash; None when no
+    source table is present."""
+    parts = []
+    for name, (schema, id_col) in source_schemas(wh).items():
+        have = _columns(wh, schema, name)
+        cols = [c for c in _role_columns(id_col, SOURCE_ROLES[name][1]) if c in have]
+        values = ", ".join(f'coalesce(CAST(t."{c}" AS VARCHAR), chr(0))' for c in cols)
+        parts.append(
+            f"SELECT '{name}' AS source, CAST(t.\"{id_col}\" AS VARCHAR) AS record_id, "
+            f'md5(concat_ws(chr(31), {values})) AS row_hash FROM {schema}."{name}" t'
+        )
+    return " UNION ALL ".join(parts) or None
+
+
+def read_sources(
+    wh, *, new_only: bool = False, changed: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
     """``clean.<table>`` for each source table, ``staging.<table>`` when clean is absent.
 
     Only the id and role columns are read, text as Arrow strings (:func:`fetch_frame`): the
     tables' other columns and Python string objects were most of the stage's memory.
-    ``new_only``: only the rows ``identity.prepared`` (the last run's records) lacks.
+    ``new_only``: only the rows ``identity.prepared`` (the last run's records) lacks, and those
+    of ``changed`` (``source, record_id``: records whose identifying values changed).
     """
     tables = {}
     for name, (id_col, roles) in SOURCE_ROLES.items():
@@ -141,11 +173,24 @@ def read_sources(wh, *, new_only: bool = False) -> dict[str, pd.DataFrame]:
                 sel = ", ".join(f't."{c}"' for c in cols)
                 query = f'SELECT {sel} FROM {schema}."{name}" t'
                 if new_only:
-                    query += (
-                        " ANTI JOIN (SELECT record_id FROM identity.prepared WHERE source = "
-                        f"'{name}') p ON CAST(t.\"{id_col}\" AS VARCHAR) = p.record_id"
+                    again = (
+                        " AND NOT EXISTS (SELECT 1 FROM _id_changed c WHERE c.source = p.source "
+                        "AND c.record_id = p.record_id)"
+                        if changed is not None and len(changed)
+                        else ""
                     )
-                tables[name] = fetch_frame(wh.con, query)
+                    query += (
+                        " ANTI JOIN (SELECT p.record_id FROM identity.prepared p WHERE p.source "
+                        f"= '{name}'{again}) p ON CAST(t.\"{id_col}\" AS VARCHAR) = p.record_id"
+                    )
+                if new_only and changed is not None and len(changed):
+                    wh.con.register("_id_changed", changed[["source", "record_id"]])
+                    try:
+                        tables[name] = fetch_frame(wh.con, query)
+                    finally:
+                        wh.con.unregister("_id_changed")
+                else:
+                    tables[name] = fetch_frame(wh.con, query)
                 break
     if not tables:
         raise InputError(

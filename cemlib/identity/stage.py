@@ -30,6 +30,7 @@ from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
 from cemlib.identity.roles import as_string
 from cemlib.identity.rules import HubGuard
 from cemlib.identity.sources import SOURCE_ROLES, read_sources, source_records, source_schemas
+from cemlib.identity.store import changed_records, write_source_hashes
 from cemlib.synth.memory import rss_gib
 
 
@@ -281,6 +282,7 @@ def run_stage(
                 resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
                 new_rows=increment and increment["new_in"],
                 removed=increment and increment["removed"], phases=phases.seconds)  # fmt: skip
+    write_source_hashes(wh, run_id=run_id, as_of=as_of)
     phases("write_state")
     result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
     result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
@@ -327,8 +329,15 @@ def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
     """An :class:`IdentityResult` resolving only the records new since the last run (None
     when there are none), and the increment's parts; see :mod:`cemlib.identity.incremental`."""
     clock = time.perf_counter()
-    tables = {k: v for k, v in read_sources(wh, new_only=True).items() if len(v)}
+    # a record whose identifying values changed at the source (a new phone on the same CRM
+    # record) is resolved again as a new one, its earlier version taken out like a deleted one
+    changed = changed_records(wh)
+    tables = {k: v for k, v in read_sources(wh, new_only=True, changed=changed).items() if len(v)}
     removed = removed_records(wh, source_schemas(wh))
+    if len(changed):
+        removed = pd.concat(
+            [removed.astype("string"), changed.astype("string")], ignore_index=True
+        ).drop_duplicates(ignore_index=True)
     if not tables and not len(removed):
         return None, None
     new = source_records(tables, consume=True) if tables else None
@@ -345,6 +354,7 @@ def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
     prepare_s = round(time.perf_counter() - clock, 2)
     inc = resolve_increment(wh, new_in, late, removed, resolver)
     inc["new_in"], inc["removed"] = new_in, removed
+    inc["counts"]["changed_records"] = len(changed)
     rmap, links, guarded = inc["map"], inc["links"], inc["guarded"]
     figures = {
         **_figures(

@@ -85,6 +85,46 @@ def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> 
         del table
 
 
+def write_source_hashes(wh, *, run_id: str, as_of) -> None:
+    """``identity.source_hashes``: each source record's :func:`row_hashes_query` hash as this
+    run read it, what the next incremental run compares to find changed records."""
+    from cemlib.identity.sources import row_hashes_query
+
+    query = row_hashes_query(wh)
+    if query is None:
+        return
+    as_of_d = pd.Timestamp(as_of).date()
+    con = wh.con
+    with wh.transaction():
+        con.execute(
+            "CREATE OR REPLACE TABLE identity.source_hashes AS SELECT h.*, "
+            f"CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of FROM ({query}) h",
+            [run_id, as_of_d],
+        )
+        n = con.execute("SELECT count(*) FROM identity.source_hashes").fetchone()[0]
+        con.execute(
+            "INSERT INTO meta.table_log VALUES ('identity', 'source_hashes', ?, ?, ?, ?)",
+            [run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
+        )
+
+
+def changed_records(wh) -> pd.DataFrame:
+    """``source, record_id`` of the records kept by the last run whose identifying values
+    changed at the source since (their hash differs from ``identity.source_hashes``)."""
+    from cemlib.identity.sources import row_hashes_query
+
+    query = row_hashes_query(wh)
+    if query is None or not wh.has_table("identity", "source_hashes"):
+        return pd.DataFrame({"source": pd.Series([], dtype="string"),
+                             "record_id": pd.Series([], dtype="string")})  # fmt: skip
+    return fetch_frame(
+        wh.con,
+        f"SELECT c.source, c.record_id FROM ({query}) c JOIN identity.source_hashes h "
+        "ON c.source = h.source AND c.record_id = h.record_id WHERE c.row_hash <> h.row_hash "
+        "ORDER BY 1, 2",
+    )
+
+
 def removed_records(wh, tables_of: dict[str, tuple[str, str]]) -> pd.DataFrame:
     """Prepared records whose row is no longer in its source table (deleted at the source)."""
     parts = []

@@ -176,3 +176,36 @@ def test_ids_carried_over_the_resolved_part_only_equal_a_whole_carry(june, monke
         b = table.astype(str).sort_values(list(table.columns)).reset_index(drop=True)
         assert a[list(table.columns)].equals(b), name
     assert runs["auto"][0].figures["id_changes"] == res.figures["id_changes"]
+
+
+def test_a_record_changed_at_the_source_is_resolved_again_with_its_new_values(may, tmp_path):
+    """A CRM record whose phone changed since the last run (same id, new number) is taken out
+    and resolved again: its profile's golden record holds the new number, not only the old
+    one (a trial's offers went to old numbers)."""
+    path, _ = may
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+    with Warehouse(copy) as wh:
+        schema = "clean" if wh.has_table("clean", "crm_contacts") else "staging"
+        ids = wh.con.execute(
+            f"SELECT c.contact_id FROM {schema}.crm_contacts c JOIN identity.prepared p "
+            "ON p.source = 'crm_contacts' AND p.record_id = CAST(c.contact_id AS VARCHAR) "
+            "WHERE c.phone IS NOT NULL ORDER BY 1 LIMIT 5"
+        ).fetchnumpy()["contact_id"]
+        new = {str(i): f"+7916555{k:04d}" for k, i in enumerate(ids)}
+        for i, phone in new.items():
+            wh.con.execute(
+                f"UPDATE {schema}.crm_contacts SET phone = ? WHERE CAST(contact_id AS VARCHAR) = ?",
+                [phone, i],
+            )
+        res = run_stage(wh, run_id="june", as_of=JUNE)
+        mode = res.figures["identity_mode"]
+        assert mode["used"] == "incremental" and mode["changed_records"] == 5
+        rmap = wh.read_table("identity", "map")
+        crm = rmap[rmap["source_table"].eq("crm_contacts")].set_index("record_id")["profile_id"]
+        profiles = wh.read_table("identity", "profiles").set_index("profile_id")
+        for i, phone in new.items():
+            assert phone in str(profiles.loc[crm[i], "phones"])
+        # the next run finds nothing changed: the hashes were written with the new values
+        again = run_stage(wh, run_id="july", as_of=JUNE, identity_mode="auto")
+        assert again.figures["identity_mode"].get("changed_records", 0) == 0
