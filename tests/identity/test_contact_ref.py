@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cemlib.collect import collect
+from cemlib.identity.report import summary_markdown
 from cemlib.identity.resolve import resolve
 from cemlib.identity.rules import contact_links
 from cemlib.identity.stage import run_stage
@@ -191,3 +192,5 @@ def test_collect_maps_stages_and_identity_links_the_users_patient_column(tmp_pat
     assert pd.isna(visit["v-anon"]) and pd.isna(visit["v-lost"])
     assert dict(rules)["contact_id"] == 4
     assert result.resolver.contact_refs_["unmatched"] == 1
+    text = summary_markdown(result)
+    assert "12 events name their CRM record" in text and "1 name an id no CRM record" in text
