@@ -138,7 +138,8 @@ class IdentityResolver:
         codes, nodes = record_signatures(self.prepared_)
         contact, target, self.contact_refs_ = contact_links(self.prepared_, codes)
         crm = np.zeros(len(nodes), dtype=bool)
-        crm[codes[(as_string(self.prepared_["source"]) == CONTACT_SOURCE).to_numpy(bool)]] = True
+        is_crm = as_string(self.prepared_["source"]).eq(CONTACT_SOURCE).fillna(False)
+        crm[codes[is_crm.to_numpy(dtype=bool)]] = True
         node_labels = self._fit_nodes(nodes, contact, crm)
         self.labels_ = node_labels[codes]
         self.node_of_record_ = codes

@@ -380,8 +380,8 @@ def contact_links(
         return empty, target, {"with_contact_id": 0, "matched": 0, "unmatched": 0}
     source = prepared["source"].astype("string")
     ref = prepared["contact_id"].astype("string").str.strip()
-    is_event = (ref.notna() & (ref != "") & (source != CONTACT_SOURCE)).to_numpy(dtype=bool)
-    crm = (source == CONTACT_SOURCE).to_numpy(dtype=bool)
+    crm = source.eq(CONTACT_SOURCE).fillna(False).to_numpy(dtype=bool)
+    is_event = (ref.notna() & (ref != "")).fillna(False).to_numpy(dtype=bool) & ~crm
     crm_ids = prepared["record_id"].astype("string").str.strip()[crm]
     # an id repeated in crm_contacts (quarantined by the quality stage) names its first record
     node_of_id = pd.Series(codes[crm], index=crm_ids.to_numpy()).groupby(level=0).first()
