@@ -2,6 +2,9 @@
 
 The contract is DESIGN.md "Canonical source tables" (plus ``line_id`` in the lines tables).
 Extra columns a user's export carries are kept as text; missing optional columns are allowed.
+The event tables (orders, receipts, web events, tickets) may carry ``contact_id``: the id of the
+``crm_contacts`` record the event belongs to (a foreign key, as a clinic's visits name their
+patient), which identity links on directly (:data:`CONTACT_REF`).
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ TABLES: dict[str, TableSpec] = {
             name="online_orders",
             id_column="order_id",
             required=("order_id", "ordered_at"),
-            optional=("email", "phone", "device_id", "delivery_address"),
+            optional=("email", "phone", "device_id", "delivery_address", "contact_id"),
             kinds={"ordered_at": TIMESTAMP},
             date_column="ordered_at",
             identifiers=("email", "phone", "device_id", "delivery_address"),
@@ -98,7 +101,7 @@ TABLES: dict[str, TableSpec] = {
             name="pos_receipts",
             id_column="receipt_id",
             required=("receipt_id", "purchased_at"),
-            optional=("store_id", "loyalty_card", "phone"),
+            optional=("store_id", "loyalty_card", "phone", "contact_id"),
             kinds={"purchased_at": TIMESTAMP},
             date_column="purchased_at",
             identifiers=("phone", "loyalty_card"),
@@ -116,7 +119,7 @@ TABLES: dict[str, TableSpec] = {
             name="web_events",
             id_column="event_id",
             required=("event_id", "ts", "event_type"),
-            optional=("device_id", "cookie_id", "email", "sku", "category"),
+            optional=("device_id", "cookie_id", "email", "sku", "category", "contact_id"),
             kinds={"ts": TIMESTAMP},
             date_column="ts",
             identifiers=("email", "device_id", "cookie_id"),
@@ -126,7 +129,7 @@ TABLES: dict[str, TableSpec] = {
             name="support_tickets",
             id_column="ticket_id",
             required=("ticket_id", "created_at"),
-            optional=("phone", "email", "channel", "topic", "csat"),
+            optional=("phone", "email", "channel", "topic", "csat", "contact_id"),
             kinds={"created_at": TIMESTAMP, "csat": NUMBER},
             date_column="created_at",
             identifiers=("phone", "email"),
@@ -142,6 +145,16 @@ TABLES: dict[str, TableSpec] = {
         ),
     )
 }
+
+#: the column of an event table naming the ``crm_contacts`` record the event belongs to
+CONTACT_REF = "contact_id"
+#: the tables that may carry :data:`CONTACT_REF` (a foreign key to ``crm_contacts``)
+CONTACT_REF_TABLES: tuple[str, ...] = (
+    "online_orders",
+    "pos_receipts",
+    "web_events",
+    "support_tickets",
+)
 
 #: columns of person names in ``crm_contacts`` (normalized into ``*_norm`` and ``*_lat``)
 NAME_PARTS: tuple[str, ...] = ("last_name", "first_name", "middle_name")

@@ -13,6 +13,11 @@ merge, over every record of one against every record of the other:
 
 The link's own pair was already weighed by the model; the checks stop the chains, where one
 link would join two people who never met through a third record.
+
+Events that name their CRM record (``contact_id``, rule ``contact_id``) join it first and
+*pin* its profile: a later link from a record other than a CRM record (an event's phone or
+card) may not join two profiles that both hold a CRM record when either is pinned. An event
+that names its contact belongs to that contact, not to whoever else shares its phone.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib.identity.dates import dates_close, fold_dob
-from cemlib.identity.rules import IDENTIFIER_FIELDS, names_similar
+from cemlib.identity.rules import CONTACT_RULE, IDENTIFIER_FIELDS, names_similar
 
 #: identifiers a family shares: their links are also refused on different first names/genders
 FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")
@@ -101,7 +106,7 @@ class ChainGuardClusterer:
     ``guarded`` (links the chain guard checks; default: score below ``strong_threshold``)
     sets ``labels_`` (cluster label per record: the smallest record index of the cluster),
     ``accepted_`` (boolean per link), ``refused_by_`` (per link: ``"constraint"``,
-    ``"bridge"``, ``"guard"`` or None), ``n_refused_``. ``constraints``: which of
+    ``"bridge"``, ``"contact"``, ``"guard"`` or None), ``n_refused_``. ``constraints``: which of
     :data:`CONSTRAINTS` are checked on every link (``birth_date``, ``patronymic``: two
     conflicting values; ``bridge``: a name-only record joining two profiles); ``guard``: the
     chain guard.
@@ -160,9 +165,11 @@ class ChainGuardClusterer:
             checked = (links["score"].to_numpy(dtype=float)[order] < self.strong_threshold).tolist()
         return order, left, right, checked, strict
 
-    def fit(self, prepared: pd.DataFrame, links: pd.DataFrame) -> ChainGuardClusterer:
-        """Merge the links' records, strongest link first, unless a constraint, a bridge or
-        the chain guard refuses; see the class docstring for what is set."""
+    def fit(
+        self, prepared: pd.DataFrame, links: pd.DataFrame, crm: np.ndarray | None = None
+    ) -> ChainGuardClusterer:
+        """Merge the links' records, strongest link first, unless a constraint, a bridge,
+        the contact pin (with ``crm``) or the chain guard refuses; see the class docstring."""
         unknown = set(self.constraints) - set(CONSTRAINTS)
         if unknown:
             raise ValueError(f"unknown constraint(s) {sorted(unknown)}; known: {CONSTRAINTS}")
@@ -198,6 +205,12 @@ class ChainGuardClusterer:
             return root
 
         order, left, right, checked, strict = self._link_order(links)
+        pins = crm is not None and "rule" in links and bool((links["rule"] == CONTACT_RULE).any())
+        if pins:
+            is_crm = np.asarray(crm, dtype=bool).tolist()
+            has_crm = list(is_crm)  # per root: the profile holds a CRM record
+            pinned = [False] * n  # per root: an event naming its contact joined the profile
+            via_contact = (links["rule"].to_numpy() == CONTACT_RULE)[order].tolist()
         accepted = np.zeros(len(links), dtype=bool)
         refused_by = np.full(len(links), None, dtype=object)
         for k, (i, j, c, st) in enumerate(zip(left, right, checked, strict, strict=True)):
@@ -205,6 +218,13 @@ class ChainGuardClusterer:
             if a == b:
                 accepted[order[k]] = True
                 continue
+            if pins and not via_contact[k]:
+                # an event's identifier may not join its pinned contact to another CRM record
+                # (nor a CRM record to a pinned profile through an event)
+                crm_link = is_crm[i] and is_crm[j]
+                if not crm_link and has_crm[a] and has_crm[b] and (pinned[a] or pinned[b]):
+                    refused_by[order[k]] = "contact"
+                    continue
             fa, fb = get_facts(a), get_facts(b)
             if facts_conflict(fa[0], fb[0], fa[1], fb[1]):
                 refused_by[order[k]] = "constraint"
@@ -220,6 +240,9 @@ class ChainGuardClusterer:
             if a > b:
                 a, b, sa, sb, fa, fb = b, a, sb, sa, fb, fa
             parent[b] = a
+            if pins:
+                has_crm[a] = has_crm[a] or has_crm[b]
+                pinned[a] = pinned[a] or pinned[b] or via_contact[k]
             sa |= sb
             state.pop(b, None)
             facts[a] = (fa[0] | fb[0], fa[1] | fb[1], fa[2] + fb[2])

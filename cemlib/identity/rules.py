@@ -349,3 +349,52 @@ def _empty_guarded() -> pd.DataFrame:
     return pd.DataFrame(
         columns=["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
     )
+
+
+#: the rule of an event naming its ``crm_contacts`` record (``contact_id``): a foreign key, not
+#: an identifier shared between records, so the hub and household guards do not weigh it
+CONTACT_RULE = "contact_id"
+#: the source table whose record ids an event's ``contact_id`` names
+CONTACT_SOURCE = "crm_contacts"
+
+
+def contact_links(
+    prepared: pd.DataFrame, codes: np.ndarray | None = None
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, int]]:
+    """Links ``(rid_l, rid_r, rule)`` from each event naming a CRM record to that record.
+
+    ``prepared`` holds records (``source``, ``record_id``, ``contact_id``); ``codes`` the node
+    of each record (:func:`~cemlib.identity.signatures.record_signatures`; default: a node per
+    record). A link joins the node of the ``crm_contacts`` record whose id the event's
+    ``contact_id`` equals (trimmed) to the event's node. Returns the links between nodes, per
+    record the node of its contact (-1: no reference, or one that names no CRM record, which
+    is ignored) and the counts ``with_contact_id``, ``matched`` and ``unmatched`` (records).
+    """
+    n = len(prepared)
+    codes = np.arange(n) if codes is None else np.asarray(codes)
+    target = np.full(n, -1, dtype=np.int64)
+    empty = pd.DataFrame(
+        {"rid_l": pd.Series(dtype="int64"), "rid_r": pd.Series(dtype="int64"), "rule": []}
+    )
+    if "contact_id" not in prepared or not prepared["contact_id"].notna().any():
+        return empty, target, {"with_contact_id": 0, "matched": 0, "unmatched": 0}
+    source = prepared["source"].astype("string")
+    ref = prepared["contact_id"].astype("string").str.strip()
+    crm = source.eq(CONTACT_SOURCE).fillna(False).to_numpy(dtype=bool)
+    is_event = (ref.notna() & (ref != "")).fillna(False).to_numpy(dtype=bool) & ~crm
+    crm_ids = prepared["record_id"].astype("string").str.strip()[crm]
+    # an id repeated in crm_contacts (quarantined by the quality stage) names its first record
+    node_of_id = pd.Series(codes[crm], index=crm_ids.to_numpy()).groupby(level=0).first()
+    rows = np.flatnonzero(is_event)
+    found = node_of_id.reindex(ref.to_numpy()[rows]).to_numpy()
+    hit = ~pd.isna(found)
+    target[rows[hit]] = found[hit].astype(np.int64)
+    links = pd.DataFrame({"rid_l": target[rows[hit]], "rid_r": codes[rows[hit]].astype(np.int64)})
+    links = links.drop_duplicates().reset_index(drop=True)
+    links["rule"] = CONTACT_RULE
+    counts = {
+        "with_contact_id": int(len(rows)),
+        "matched": int(hit.sum()),
+        "unmatched": int((~hit).sum()),
+    }
+    return links, target, counts

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cemlib.identity.roles import PREPARED_COLUMNS, combination_codes
+from cemlib.identity.roles import CONTACT_ROLE, PREPARED_COLUMNS, combination_codes
 from cemlib.identity.rules import IDENTIFIER_FIELDS
 
 # The identifying values of a prepared record: everything but its key, source, timestamp, the
@@ -34,7 +34,8 @@ def record_signatures(prepared: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]
     codes = combination_codes(prepared, cols)
     # equal values are one person's only when they include an identifier: a thousand till
     # receipts signed "Ольга" with no phone are a thousand Olgas, not one
-    ident = [c for c in IDENTIFIER_FIELDS if c in prepared]
+    # (an event naming its CRM contact is that contact's: equal references are one node)
+    ident = [c for c in (*IDENTIFIER_FIELDS, CONTACT_ROLE) if c in prepared]
     bare = ~prepared[ident].notna().any(axis=1).to_numpy() if ident else np.ones(len(codes), bool)
     if bare.any():
         codes = codes.astype(np.int64, copy=True)

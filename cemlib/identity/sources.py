@@ -16,7 +16,8 @@ from cemlib.identity.roles import (
 )
 from cemlib.progress import progress
 
-#: id column and role map of each source table (roles whose column is absent are skipped)
+#: id column and role map of each source table (roles whose column is absent are skipped); an
+#: event's ``contact_id`` names its ``crm_contacts`` record (:func:`~cemlib.identity.rules.contact_links`)
 SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
     "crm_contacts": (
         "contact_id",
@@ -40,17 +41,36 @@ SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
             "phone": "phone",
             "device_id": "device_id",
             "address": "delivery_address",
+            "contact_id": "contact_id",
             "updated_at": "ordered_at",
         },
     ),
     "pos_receipts": (
         "receipt_id",
-        {"loyalty_card": "loyalty_card", "phone": "phone", "updated_at": "purchased_at"},
+        {
+            "loyalty_card": "loyalty_card",
+            "phone": "phone",
+            "contact_id": "contact_id",
+            "updated_at": "purchased_at",
+        },
     ),
-    "web_events": ("event_id", {"device_id": "device_id", "email": "email", "updated_at": "ts"}),
+    "web_events": (
+        "event_id",
+        {
+            "device_id": "device_id",
+            "email": "email",
+            "contact_id": "contact_id",
+            "updated_at": "ts",
+        },
+    ),
     "support_tickets": (
         "ticket_id",
-        {"phone": "phone", "email": "email", "updated_at": "created_at"},
+        {
+            "phone": "phone",
+            "email": "email",
+            "contact_id": "contact_id",
+            "updated_at": "created_at",
+        },
     ),
 }
 
