@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from cemlib.frames import fetch_frame
-from cemlib.identity.roles import as_string
-from cemlib.identity.rules import IDENTIFIER_COLUMNS
+from cemlib.identity.roles import PREPARED_COLUMNS, as_string
+from cemlib.identity.rules import CONTACT_SOURCE, IDENTIFIER_COLUMNS
 
 #: name keys an earlier record is touched by (the model's blocking keys)
 NAME_KEYS: tuple[tuple[str, ...], ...] = (("first_lat", "last_lat"), ("last_lat", "birth_date"))
@@ -74,8 +74,31 @@ def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
         frame = pd.DataFrame({c: as_string(new[c]) for c in cols}).dropna().drop_duplicates()
         names.append(f"_inc_name{i}")
         con.register(names[-1], frame)
+    # an event naming a CRM record (``contact_id``) and that record touch each other both ways
+    refs = pd.DataFrame(
+        {
+            "ref": as_string(new["contact_id"]).str.strip()
+            if "contact_id" in new
+            else pd.Series([], dtype="string"),
+        }
+    ).dropna()
+    crm_new = pd.DataFrame(
+        {"rid": as_string(new["record_id"])[as_string(new["source"]).eq(CONTACT_SOURCE)
+                                            .fillna(False).to_numpy(dtype=bool)].str.strip()}
+    ).dropna()  # fmt: skip
+    con.register("_inc_refs", refs.drop_duplicates())
+    con.register("_inc_crm", crm_new.drop_duplicates())
     try:
         selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
+        selects.append(
+            "SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN _inc_refs k "
+            f"ON p.source = '{CONTACT_SOURCE}' AND trim(p.record_id) = k.ref"
+        )
+        if "contact_id" in PREPARED_COLUMNS:
+            selects.append(
+                "SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN _inc_crm k "
+                "ON trim(p.contact_id) = k.rid"
+            )
         for name, cols in zip(names, NAME_KEYS, strict=True):
             on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
             selects.append(
@@ -95,7 +118,7 @@ def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
         return fetch_frame(con, "SELECT source, record_id FROM _inc_t1")
     finally:
         con.unregister("_inc_keys")
-        for name in names:
+        for name in [*names, "_inc_refs", "_inc_crm"]:
             con.unregister(name)
         con.execute("DROP TABLE IF EXISTS _inc_t0")
         con.execute("DROP TABLE IF EXISTS _inc_t1")
