@@ -70,13 +70,11 @@ def sample_window(window: WindowData, n: int, rng: np.random.Generator) -> Windo
     kind of query keeps its share. The window itself when it has ``n`` queries or fewer."""
     f = window.frame
     c = f["c"].to_numpy()
-    custs, first = np.unique(c, return_index=True)
+    custs, query = np.unique(c, return_inverse=True)
     if n >= len(custs):
         return window
-    sizes = np.diff(np.r_[first, len(c)]) if np.all(np.diff(c) >= 0) else None
-    if sizes is None:  # rows not grouped by query: count them
-        sizes = np.bincount(np.searchsorted(custs, c), minlength=len(custs))
-    pos = np.bincount(np.searchsorted(custs, c), weights=f["label"].to_numpy(), minlength=len(custs))
+    sizes = np.bincount(query, minlength=len(custs))
+    pos = np.bincount(query, weights=f["label"].to_numpy(), minlength=len(custs))
     order = np.lexsort((rng.random(len(custs)), sizes, pos))
     pick = order[(np.arange(n) * len(custs)) // n]
     frame = f[np.isin(c, custs[pick])].reset_index(drop=True)
