@@ -7,6 +7,14 @@ windows wins. One window alone misleads where a month is unusual: on Ta-Feng pro
 (the Lunar New Year month) preferred plain LambdaRank by 0.005 at seed 42, December preferred the
 prior by 0.038, and February the prior (lift 1.119 against 1.075); at subclass level both months
 prefer plain, and so does February.
+
+On large windows the choice is first made on stratified samples of the queries (customers) of
+both windows (:func:`decide_on_samples`): :data:`FIRST_SAMPLE` of each, doubled while a sample is
+at most a quarter of the smaller window. The four trainings of a sample stop the search when
+the paired per-query gain over both windows is decisive (``|z| >=`` :data:`DECISIVE_Z`); only the
+winner is then trained on the whole windows. Otherwise the four trainings run on the whole
+windows, as on small data. At 200,000 people (16,758 and 17,298 queries) the four whole-window
+trainings were half of the stage's CPU while the two starts were within 0.003 NDCG@10.
 """
 
 from __future__ import annotations
@@ -49,6 +57,71 @@ def prior_wins(evidence: list[tuple[np.ndarray, np.ndarray]]) -> bool:
     return bool(len(gain)) and float(gain.mean()) > 0
 
 
+#: queries per window of the first sample the start is decided on (then doubled)
+FIRST_SAMPLE = 2_000
+#: a sample decides when the paired z of the prior's per-query gain over both windows is this far
+#: from zero (the start chosen is its sign); closer, the next sample (or the whole windows) decides
+DECISIVE_Z = 2.0
+
+
+def sample_window(window: WindowData, n: int, rng: np.random.Generator) -> WindowData:
+    """``n`` of the window's queries (all their rows), stratified: the queries ordered by their
+    positives and their size (random among equals) and every ``len/n``-th one taken, so every
+    kind of query keeps its share. The window itself when it has ``n`` queries or fewer."""
+    f = window.frame
+    c = f["c"].to_numpy()
+    custs, query = np.unique(c, return_inverse=True)
+    if n >= len(custs):
+        return window
+    sizes = np.bincount(query, minlength=len(custs))
+    pos = np.bincount(query, weights=f["label"].to_numpy(), minlength=len(custs))
+    order = np.lexsort((rng.random(len(custs)), sizes, pos))
+    pick = order[(np.arange(n) * len(custs)) // n]
+    frame = f[np.isin(c, custs[pick])].reset_index(drop=True)
+    groups = frame.groupby("c", sort=True).size().to_numpy()
+    return WindowData(window.cutoff, frame, groups, window.recall, n)
+
+
+def _four_trainings(train, valid, names, params, rounds, patience):
+    """Both starts trained both ways: the forward runs (``_early_stopped``'s result per start)
+    and the per-query NDCG of each start trained on ``valid`` and judged on ``train``."""
+    runs, back = {}, {}
+    forward, backward = window_datasets(train, valid, names), window_datasets(valid, train, names)
+    for use in (False, True):
+        back[use] = _early_stopped(valid, train, names, params, rounds, patience, use, backward)[2]
+        runs[use] = _early_stopped(train, valid, names, params, rounds, patience, use, forward)
+    return runs, back
+
+
+def _seen(runs, back) -> dict[str, float]:
+    return {
+        "plain": runs[False][1][2],
+        "prior": runs[True][1][2],
+        "plain_back": float(back[False].mean()),
+        "prior_back": float(back[True].mean()),
+    }
+
+
+def decide_on_samples(
+    train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int, patience: int
+) -> tuple[bool, dict[str, float]] | None:
+    """The start chosen on stratified samples of both windows (:func:`sample_window`), or
+    ``None`` when no sample was decisive (or the windows are too small to sample): ``(prior
+    wins, the evidence of the deciding sample)`` with its size (``sample``) and ``z``."""
+    rng = np.random.default_rng(params.get("seed", 0))
+    smaller = min(len(train.groups), len(valid.groups))
+    n = FIRST_SAMPLE
+    while 4 * n <= smaller:
+        t, v = sample_window(train, n, rng), sample_window(valid, n, rng)
+        runs, back = _four_trainings(t, v, names, params, rounds, patience)
+        evidence = [(runs[False][2], runs[True][2]), (back[False], back[True])]
+        z = paired_z(np.r_[evidence[0][0], evidence[1][0]], np.r_[evidence[0][1], evidence[1][1]])
+        if abs(z) >= DECISIVE_Z:
+            return prior_wins(evidence), {**_seen(runs, back), "sample": float(n), "z": z}
+        n *= 2
+    return None
+
+
 def _early_stopped(train, valid, names, params, rounds, patience, use: bool, datasets):
     """One start (``use``: the prior) trained on ``train``, early-stopped on ``valid`` (their
     LightGBM ``datasets``, built once for both starts): the prior, ``train_early_stopped``'s
@@ -67,22 +140,21 @@ def train_from_chosen_start(
 ) -> tuple[Prior, tuple, dict[str, float]]:
     """Early-stopped LambdaRank from zero and from the :class:`Prior`, each also trained the
     other way round (on the validation window, early-stopped on the training one); the start is
-    chosen by :func:`prior_wins` on both windows' evidence. Leaves the winner's ``_prior`` column
-    on the windows; returns the prior (zero when plain won), the forward
-    ``train_early_stopped`` result and the evidence (validation NDCG of each start and way)."""
-    runs, back = {}, {}
-    forward, backward = window_datasets(train, valid, names), window_datasets(valid, train, names)
-    for use in (False, True):
-        back[use] = _early_stopped(valid, train, names, params, rounds, patience, use, backward)[2]
-        runs[use] = _early_stopped(train, valid, names, params, rounds, patience, use, forward)
+    chosen by :func:`prior_wins` on both windows' evidence, first on samples of large windows
+    (:func:`decide_on_samples`; then only the winner is trained on the whole windows). Leaves
+    the winner's ``_prior`` column on the windows; returns the prior (zero when plain won), the
+    forward ``train_early_stopped`` result and the evidence (validation NDCG of each start and
+    way; ``sample`` and ``z`` when a sample decided)."""
+    decided = decide_on_samples(train, valid, names, params, rounds, patience)
+    if decided is not None:
+        use, seen = decided
+        prior, result, _ = _early_stopped(
+            train, valid, names, params, rounds, patience, use, window_datasets(train, valid, names)
+        )
+        return prior, result, seen
+    runs, back = _four_trainings(train, valid, names, params, rounds, patience)
     evidence = [(runs[False][2], runs[True][2]), (back[False], back[True])]
     prior, result, _ = runs[prior_wins(evidence)]
     for w in (train, valid):
         w.frame["_prior"] = prior(w.frame)
-    seen = {
-        "plain": runs[False][1][2],
-        "prior": runs[True][1][2],
-        "plain_back": float(back[False].mean()),
-        "prior_back": float(back[True].mean()),
-    }
-    return prior, result, seen
+    return prior, result, _seen(runs, back)

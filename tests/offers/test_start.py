@@ -109,3 +109,64 @@ def test_the_higher_mean_rule_kept_for_the_variants_benchmark():
     won = "prior" if prior.coef_.any() else "plain"
     assert seen[won] == max(seen.values()) and result[2] == seen[won]
     assert np.allclose(valid.frame["_prior"], prior(valid.frame))
+
+
+def test_a_sample_of_a_window_keeps_every_kind_of_query_and_all_its_rows():
+    rng = np.random.default_rng(5)
+    # 1,000 queries: 600 with one positive in 10 rows, 300 with two in 20 rows, 100 with five
+    kinds = [(600, 1, 10), (300, 2, 20), (100, 5, 30)]
+    parts, c = [], 0
+    for n, pos, rows in kinds:
+        for _ in range(n):
+            label = np.zeros(rows, dtype=np.int8)
+            label[rng.choice(rows, pos, replace=False)] = 1
+            parts.append(pd.DataFrame({"c": c, "i": np.arange(rows), "label": label}))
+            c += 1
+    f = pd.concat(parts, ignore_index=True)
+    w = WindowData(pd.Timestamp("2025-01-01"), f, f.groupby("c").size().to_numpy())
+    s = start.sample_window(w, 100, np.random.default_rng(0))
+    assert len(s.groups) == 100 and s.n_customers == 100
+    pos = s.frame.groupby("c")["label"].sum()
+    # stratified: exactly the population's shares of each kind (60 / 30 / 10)
+    assert pos.value_counts().to_dict() == {1: 60, 2: 30, 5: 10}
+    # every sampled query keeps all its rows, in order
+    assert (s.groups == w.groups[np.unique(s.frame["c"])]).all()
+    assert s.groups.sum() == len(s.frame) == 60 * 10 + 30 * 20 + 10 * 30
+    # a sample as large as the window is the window itself
+    assert start.sample_window(w, 1000, rng) is w
+
+
+def test_a_large_window_is_decided_on_a_sample_then_the_winner_trained_on_all(monkeypatch):
+    monkeypatch.setattr(start, "FIRST_SAMPLE", 200)  # windows of ~1,000 queries are "large"
+    rng = np.random.default_rng(2)
+    train, valid = _window(rng, 1000, 20), _window(rng, 1000, 20)
+    names = ["ci_share", "ci_n_b", "it_n_cust", "x"]
+    params = lgb_params(train, valid, {"min_data_in_leaf": 20}, 2)
+    prior, result, seen = start.train_from_chosen_start(train, valid, names, params, 100, 20)
+    # the world follows the prior's own model: a sample of 200 queries per window decides
+    assert seen["sample"] == 200 and seen["z"] >= start.DECISIVE_Z
+    assert prior.coef_.any() and np.allclose(valid.frame["_prior"], prior(valid.frame))
+    # the winner is the prior start trained on the whole windows, as without the samples
+    again = start._early_stopped(
+        train, valid, names, params, 100, 20, True, start.window_datasets(train, valid, names)
+    )
+    assert result[1] == again[1][1] and result[2] == pytest.approx(again[1][2])
+    assert result[0].num_trees() == again[1][0].num_trees()
+
+
+def test_no_decisive_sample_leaves_the_choice_to_the_whole_windows(monkeypatch):
+    monkeypatch.setattr(start, "FIRST_SAMPLE", 200)
+    monkeypatch.setattr(start, "DECISIVE_Z", np.inf)  # no sample can decide
+    rng = np.random.default_rng(11)
+    train, valid = _window(rng, 1000, 20), _window(rng, 1000, 20)
+    names = ["ci_share", "ci_n_b", "it_n_cust", "x"]
+    params = lgb_params(train, valid, {"min_data_in_leaf": 20}, 11)
+    assert start.decide_on_samples(train, valid, names, params, 100, 20) is None
+    prior, result, seen = start.train_from_chosen_start(train, valid, names, params, 100, 20)
+    assert set(seen) == {"plain", "prior", "plain_back", "prior_back"}
+    assert seen["prior"] + seen["prior_back"] > seen["plain"] + seen["plain_back"]
+    assert result[2] == seen["prior"]
+    # windows smaller than four first samples are never sampled
+    monkeypatch.setattr(start, "FIRST_SAMPLE", 300)
+    monkeypatch.setattr(start, "DECISIVE_Z", 0.0)
+    assert start.decide_on_samples(train, valid, names, params, 100, 20) is None
