@@ -35,6 +35,13 @@ def silver_disagreement(
     where a market has many and overstates how often a person's birth date changes.
     """
     left, right = [], []
+    # a first name's first three letters: two records of one person agree on it despite most
+    # typos, while a family's members do not
+    first3 = (
+        as_string(prepared["first_lat"]).str.slice(0, 3)
+        if "first_lat" in prepared
+        else pd.Series(pd.NA, index=prepared.index, dtype="string")
+    )
     for col in ("email", "email_2", "phone", "phone_2", "national_id"):
         if col not in prepared:
             continue
@@ -44,7 +51,12 @@ def silver_disagreement(
             continue
         codes = pd.factorize(v.iloc[has])[0]
         size = np.bincount(codes)
-        keep = (size[codes] >= 2) & (size[codes] <= SILVER_MAX_GROUP)
+        # an identifier several first names use is a family's (a household phone): two of its
+        # records with one name may still be two relatives (siblings named alike), so it gives
+        # no silver pair; a few such families must not switch a constraint off for everyone
+        names = pd.Series(first3.iloc[has].to_numpy()).groupby(codes).nunique()
+        one_name = names.reindex(range(len(size)), fill_value=0).to_numpy() <= 1
+        keep = (size[codes] >= 2) & (size[codes] <= SILVER_MAX_GROUP) & one_name[codes]
         g = pd.DataFrame({"code": codes[keep], "rid": has[keep]})
         # every pair within a group (at most SILVER_MAX_GROUP records): which record comes
         # first must not decide which pairs are seen

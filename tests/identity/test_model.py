@@ -76,13 +76,43 @@ def test_silver_pairs_measure_how_often_a_persons_birth_date_changes():
             (f"ivan{k}", "petrov", "sergeevich", dob, f"9{k:09d}"),
             (f"ivan{k}", "petrov", "sergeevic" if k % 2 else None, other, f"9{k:09d}"),
         ]
-    rows.append(("olga", "petrova", None, "1990-01-01", "9000000000"))  # another name: no pair
     cols = ["first_lat", "last_lat", "middle_lat", "birth_date", "phone"]
     p = pd.DataFrame(rows, columns=cols).astype("string")
     got = silver_disagreement(p)
     assert got["birth_date"] == (4 / 40, 40)
     # a typo is no disagreement; the two pairs with replaced dates do not count (relatives?)
     assert got["patronymic"] == (0.0, 18)
+    # Olga on ivan0's phone makes it a family's: its pair (one of the replaced dates) goes
+    p = pd.concat(
+        [p, pd.DataFrame([("olga", "petrova", None, "1990-01-01", "9000000000")], columns=cols)]
+    ).astype("string")
+    assert silver_disagreement(p)["birth_date"] == (3 / 39, 39)
+
+
+def test_siblings_named_alike_on_a_family_phone_leave_the_birth_date_constraint_on():
+    """A clinic's families: mother, father and two children of one first and last name on the
+    family phone; 5% of such families had made the birth date look replaced for everyone."""
+    from cemlib.identity import IdentityResolver
+    from cemlib.identity.resolve import wilson_lower
+    from cemlib.identity.silver import silver_disagreement
+
+    rows = []
+    for k in range(300):  # people with two records on their own phone, one date a typo apart
+        rows += [(f"anna{k}", f"ivanova{k}", "petrovna", "1980-05-12", f"8{k:09d}"),
+                 (f"anna{k}", f"ivanova{k}", "petrovna", "1980-05-21", f"8{k:09d}")]  # fmt: skip
+    for k in range(40):  # families: two Natalia Volkova born years apart, and the parents
+        phone = f"7{k:09d}"
+        rows += [(f"natalia{k}", f"volkova{k}", "sergeevna", "2008-07-02", phone),
+                 (f"natalia{k}", f"volkova{k}", "sergeevna", "2018-11-20", phone),
+                 ("svetlana", f"volkova{k}", "ivanovna", "1982-01-01", phone),
+                 ("sergei", f"volkov{k}", "petrovich", "1980-02-02", phone)]  # fmt: skip
+    cols = ["first_lat", "last_lat", "middle_lat", "birth_date", "phone"]
+    p = pd.DataFrame(rows, columns=cols).astype("string")
+    rate, n = silver_disagreement(p)["birth_date"]
+    assert (rate, n) == (0.0, 300)  # the family phones give no silver pair
+    # the tolerance is passed only when the interval's lower end is past it
+    assert wilson_lower(10 / 325, 325) < 0.03 < wilson_lower(70 / 646, 646)
+    assert IdentityResolver().constraint_tolerance == 0.03
 
 
 def test_records_with_nothing_but_a_name_are_not_collapsed_into_one():
