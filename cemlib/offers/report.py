@@ -13,6 +13,8 @@ BASELINE_WORDS = {
     "global_popularity": "global best sellers",
     "own_most_frequent": "the customer's own most frequent items",
     "personal_then_popular": "own items, then best sellers",
+    "tifu_knn": "TIFU-KNN (own and similar customers' items)",
+    "repurchase_cycle": "the repurchase cycle",
 }
 
 SOURCE_WORDS = {
@@ -42,6 +44,7 @@ def headlines(result: OfferStageResult, k: int = 10) -> dict:
         "profiles reachable (consent)": int(result.consent.reachable),
         "profiles without consent": int(result.consent.no_consent),
         "profiles with consent but no address": int(result.consent.no_address),
+        "published ranking": result.published,
     }
 
 
@@ -51,7 +54,14 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
     lift = h["lift over best baseline"] - 1.0
     best = BASELINE_WORDS.get(h["best baseline"], h["best baseline"])
     status, caveats = "ok", []
-    if lift <= 0:
+    if h["published ranking"] != "model":
+        status = "warning"
+        shown = BASELINE_WORDS.get(h["published ranking"], h["published ranking"])
+        caveats.append(
+            f"the model ranked worse than {shown} on the backtest, so `marts.next_offers` holds "
+            f"{shown}'s list (publish: auto; `-p 04_next_offer.publish=model` sends the model's)"
+        )
+    elif lift <= 0:
         status = "warning"
         caveats.append("the model ranks no better than the best naive baseline")
     if h["candidate recall"] < 0.5:

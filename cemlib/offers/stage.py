@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
+from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
 from cemlib.marts.transactions import profile_transactions, source_schema
+from cemlib.offers import baselines
 from cemlib.offers.baselines import all_baselines
 from cemlib.offers.consent import ConsentSummary, assign_channels, profile_consent
 from cemlib.offers.metrics import evaluate
@@ -48,6 +50,9 @@ class OfferStageResult:
     evaluation: str
     candidate_recall: float
     extras: dict = field(default_factory=dict)
+    published: str = "model"
+    """The ranking written to ``marts.next_offers``: ``model``, or the name of the baseline that
+    beat it on the backtest (``publish="auto"``) or was asked for (``publish="baseline"``)."""
 
 
 def _mapping(wh: Warehouse, key: str) -> str:
@@ -301,6 +306,51 @@ def metric_table(recs, truth, history, customers, k: int) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+PUBLISH: tuple[str, ...] = ("auto", "model", "baseline")
+
+#: the reason written with each offer of a baseline's list
+BASELINE_REASONS = {
+    "global_popularity": "one of the best sellers",
+    "own_most_frequent": "one of the items you buy most often",
+    "personal_then_popular": "bought before, or one of the best sellers",
+    "tifu_knn": "bought before by you or by customers who buy like you",
+    "repurchase_cycle": "due again by your usual rhythm, or a best seller",
+}
+
+
+def baseline_offers(name: str, history: pd.DataFrame, k: int, customers) -> pd.DataFrame:
+    """The baseline ``name``'s top ``k`` for ``customers`` from ``history`` (cut at ``as_of``),
+    shaped like the model's offers: ``customer_id, rank, item_id, score, reasons`` (the score
+    falls from 1 with the rank)."""
+    out = getattr(baselines, name)(history, k, customers)
+    out = out.sort_values(["customer_id", "rank"], kind="stable").reset_index(drop=True)
+    out["score"] = (k + 1 - out["rank"].astype(float)) / k
+    out["reasons"] = BASELINE_REASONS.get(name, name.replace("_", " "))
+    return out
+
+
+def choose_published(metrics: pd.DataFrame, k: int, publish: str, backtest: bool) -> str:
+    """Which ranking ``marts.next_offers`` gets: ``model`` or a baseline's name.
+
+    ``auto`` publishes the best baseline when it beat the model's NDCG@k on the backtest (the
+    model refitted ``horizon_days`` before ``as_of`` and scored on the days up to it: nothing
+    after ``as_of`` decides). Graded on a synthetic truth, which lies after ``as_of``, the model
+    is published: the future cannot choose. ``baseline`` always publishes the best baseline of
+    the evaluation; ``model`` the model."""
+    if publish not in PUBLISH:
+        raise InputError(f"publish must be one of {', '.join(PUBLISH)}, got {publish!r}")
+    best = metrics.drop(index="model")[f"ndcg@{k}"]
+    if publish == "baseline":
+        return str(best.idxmax())
+    if (
+        publish == "auto"
+        and backtest
+        and float(best.max()) > float(metrics.loc["model", f"ndcg@{k}"])
+    ):
+        return str(best.idxmax())
+    return "model"
+
+
 def run_stage(
     wh: Warehouse,
     as_of: str | dt.date,
@@ -313,9 +363,10 @@ def run_stage(
     seed: int = DEFAULT_SEED,
     write: bool = True,
     progress: bool = False,
+    publish: str = "auto",
 ) -> OfferStageResult:
     """Fit, recommend, evaluate against the baselines and (``write=True``) replace
-    ``marts.next_offers``."""
+    ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``)."""
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
@@ -351,6 +402,9 @@ def run_stage(
         )
         metrics = metric_table(bt_recs, window, bt.tx_, bt_customers, k)
         recall = bt.scored_recall_
+    published = choose_published(metrics, k, publish, backtest=truth is None)
+    if published != "model":  # the baseline that ranks better: its list for every customer
+        recs = baseline_offers(published, model.tx_, k, customers)
     sent, summary = assign_channels(recs, consent)
     names = (
         items.assign(sku=items["sku"].astype(str)).set_index("sku")["name"]
@@ -380,4 +434,5 @@ def run_stage(
         evaluation=evaluation,
         candidate_recall=recall,
         extras={"churn_features": churn is not None, "events": events is not None},
+        published=published,
     )

@@ -99,3 +99,52 @@ def test_backtest_without_truth_counts_the_candidate_recall_while_scoring(offers
     assert res.evaluation.startswith("backtest")
     assert 0.2 < res.candidate_recall < 1
     assert res.metrics.loc["model", "customers"] > 100
+    # the backtest decides what is published: the model when it wins it, else the best baseline
+    ndcg = res.metrics["ndcg@10"]
+    best = ndcg.drop(index="model")
+    assert res.published == ("model" if ndcg["model"] >= best.max() else best.idxmax())
+
+
+def test_the_better_ranking_is_published_and_the_future_never_decides():
+    from cemlib.errors import InputError
+    from cemlib.offers.stage import choose_published
+
+    metrics = pd.DataFrame(
+        {"ndcg@10": [0.160, 0.164, 0.120]},
+        index=["model", "global_popularity", "own_most_frequent"],
+    )
+    # a trial's backtest: the model 0.160 against global best sellers 0.164
+    assert choose_published(metrics, 10, "auto", backtest=True) == "global_popularity"
+    assert choose_published(metrics, 10, "auto", backtest=False) == "model"  # truth: future
+    assert choose_published(metrics, 10, "model", backtest=True) == "model"
+    assert choose_published(metrics.assign(**{"ndcg@10": [0.2, 0.164, 0.12]}), 10, "auto",
+                            backtest=True) == "model"  # fmt: skip
+    assert choose_published(metrics, 10, "baseline", backtest=False) == "global_popularity"
+    with pytest.raises(InputError, match="publish must be one of"):
+        choose_published(metrics, 10, "best", backtest=True)
+
+
+def test_a_published_baseline_fills_next_offers_with_its_list(offers_wh, tmp_path):
+    import shutil
+
+    from cemlib.offers.stage import baseline_offers, run_stage
+
+    path = tmp_path / "b.duckdb"
+    shutil.copy(offers_wh, path)
+    with Warehouse(path) as wh:
+        res = run_stage(wh, AS_OF, run_id="t", k=10, horizon_days=60, key="person", seed=2,
+                        publish="baseline")  # fmt: skip
+        mart = wh.read_table("marts", "next_offers")
+    assert res.published == res.metrics.drop(index="model")["ndcg@10"].idxmax()
+    assert headlines(res)["published ranking"] == res.published
+    # the mart is the baseline's own list for each reachable profile, rank by rank
+    reach = mart["profile_id"].unique()
+    expect = baseline_offers(res.published, res.model.tx_, 10, reach)
+    exp = pd.DataFrame({"profile_id": expect["customer_id"].astype(str),
+                        "rank": expect["rank"].astype("int64"),
+                        "item_id": expect["item_id"].astype(str)})  # fmt: skip
+    key = ["profile_id", "rank"]
+    got = mart[[*key, "item_id"]].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, exp.sort_values(key).reset_index(drop=True))
+    assert len(reach) == res.consent.reachable > 100
+    assert mart["reasons"].ne("").all()
