@@ -6,6 +6,7 @@ so both engines give the same counts."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from cemlib.errors import InputError
 from cemlib.quality.results import result_row, result_rows
@@ -13,6 +14,8 @@ from cemlib.quality.rowsql import row_columns
 from cemlib.quality.sparksql import sliteral, spark_failure_predicate, squote
 from cemlib.quality.suites import BOOL_TYPES, DATETIME_TYPES, NUMBER_TYPES, Ref
 from cemlib.quality.table import (
+    ROW_DEFECT,
+    ROW_DEFECT_CHECK,
     SEP,
     TableOutcome,
     _applicable,
@@ -49,6 +52,8 @@ def validate_spark_table(spark, lake, ctx, suite, params, run_id, checked_at, gx
     table = suite.table
     staging = spark_view(spark, lake, "staging", table)
     staging_cols = spark.table(staging).columns
+    if ROW_DEFECT in staging_cols:  # lines collection could not read whole: quarantined
+        suite = replace(suite, checks=[*suite.checks, ROW_DEFECT_CHECK])
     raw = spark_view(spark, lake, "raw", table)
     raw_cols = set(spark.table(raw).columns) if raw else set()
     if "_source_row" not in staging_cols:
