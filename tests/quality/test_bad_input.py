@@ -209,6 +209,17 @@ def test_a_long_line_is_quarantined_with_its_line_and_the_rest_is_clean(
     assert "_row_defect" not in clean.columns and "o4" not in set(clean["order_id"])
     by_reason = report.quarantine_by_reason.set_index("expectation")
     assert by_reason.loc["expect_column_values_to_be_null(_row_defect)", "rows_quarantined"] == 1
+    # the 01 report's examples show the reason, never the line's text
+    from cemlib.quality.report import masked_examples
+
+    shown = masked_examples(wh, report)
+    shown = shown[shown["table"] == "online_orders"].set_index("row")
+    assert shown.loc[3, "reason"].startswith("line not read")
+    assert (
+        "D.Ivanov" not in shown.loc[3, "values (masked)"]
+        and "_raw_line" not in shown.loc[3, "values (masked)"]
+    )
+    assert "_line=5" in shown.loc[3, "values (masked)"]
     # the user's file: the exported quarantine holds the line as received
     code = main(["validate", str(src), "--out", str(tmp_path / "out"), "--as-of", AS_OF])
     out = capsys.readouterr().out
