@@ -321,3 +321,13 @@ def test_other_readers_still_refuse_a_long_line(tmp_path):
     path = write(tmp_path / "x.csv", "a;b\n1;2\n3;4;5\n6;7\n")
     with pytest.raises(InputError, match="malformed CSV"):
         read_file(path)
+
+
+def test_long_line_in_a_windows_cp1251_export(tmp_path):
+    text = "sku;name\r\nS1;Чай\r\nS2;Кофе; молотый\r\nS3;Сахар\r\n"
+    t = read_table_file(write(tmp_path / "products.csv", text, "cp1251"), "products")
+    assert t.encoding == "cp1251"
+    assert list(t.frame["sku"].fillna("-")) == ["S1", "-", "S3"]
+    assert t.frame.loc[1, "_raw_line"] == "S2;Кофе; молотый"  # no \r, decoded
+    assert t.frame.loc[1, "_line"] == 3
+    assert t.frame.loc[1, "_row_defect"] == "3 fields where the header has 2"
