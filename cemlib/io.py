@@ -319,26 +319,12 @@ def _read_with_long_lines(
     long records raise :class:`~cemlib.errors.InputError`."""
     compression = "gzip" if path.name.endswith(".gz") else None
     opener = gzip.open if compression else open
-    records: list[list[str | None]] = []
-    long: list[tuple[int, int, int, str]] = []
-    empty = [None] * n_header
-    with opener(path, "rt", encoding=encoding, newline="") as fh:
-        lines = _Lines(fh)
-        reader = csv.reader(lines, delimiter=sep)
-        header = next(reader, None)
-        lines.take()
-        if header is None:
-            raise InputError("empty file: no header line", source=source)
-        for fields in reader:
-            first, text = lines.take()
-            if not fields or fields == [""]:
-                continue  # a blank line, skipped as pandas does
-            if len(fields) > n_header:
-                long.append((len(records), first, len(fields), text))
-                records.append(empty)
-                continue
-            row = [f if f != "" else None for f in fields]
-            records.append(row + [None] * (n_header - len(row)))
+    try:
+        records, long, header = _records(path, opener, encoding, sep, n_header)
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
+    if header is None:
+        raise InputError("empty file: no header line", source=source)
     if not records:
         raise InputError("empty file: no data rows", source=source)
     if len(long) > LONG_LINES_MAX_SHARE * len(records):
@@ -353,6 +339,31 @@ def _read_with_long_lines(
     frame = pd.DataFrame(records, columns=names, dtype=object)
     frame.attrs["long_lines"] = long_line_frame(long)
     return frame
+
+
+def _records(path: Path, opener, encoding: str, sep: str, n_header: int):
+    """``(records, long lines, header)`` of a CSV file read with :mod:`csv`."""
+    records: list[list[str | None]] = []
+    long: list[tuple[int, int, int, str]] = []
+    empty = [None] * n_header
+    with opener(path, "rt", encoding=encoding, newline="") as fh:
+        lines = _Lines(fh)
+        reader = csv.reader(lines, delimiter=sep)
+        header = next(reader, None)
+        lines.take()
+        if header is None:
+            return records, long, None
+        for fields in reader:
+            first, text = lines.take()
+            if not fields or fields == [""]:
+                continue  # a blank line, skipped as pandas does
+            if len(fields) > n_header:
+                long.append((len(records), first, len(fields), text))
+                records.append(empty)
+                continue
+            row = [f if f != "" else None for f in fields]
+            records.append(row + [None] * (n_header - len(row)))
+    return records, long, header
 
 
 def long_line_reason(n_fields: int, n_header: int) -> str:
