@@ -191,12 +191,20 @@ def read_csv(
     source: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    long_lines: str = "error",
 ) -> tuple[pd.DataFrame, str, str]:
     """``(frame, encoding, delimiter)`` of a CSV file read all as text (object columns of
     ``str``, empty cells NA), the encoding and delimiter detected unless given.
 
     A 0-byte file, undecodable bytes, UTF-16, a duplicated header name and malformed rows raise
     :class:`~cemlib.errors.InputError` naming ``source`` (the path by default).
+
+    ``long_lines="keep"``: a line with more fields than the header is a row defect, not a bad
+    file: it stays in the frame as a row of empty cells at its place, and
+    ``frame.attrs["long_lines"]`` (:func:`long_line_frame`) holds its position, line number,
+    field count and raw text. A file where more than half of the lines are long (a wrong
+    delimiter, unquoted delimiters everywhere) still raises. Clean files take pandas' C parser;
+    only a file that fails it is read again, record by record, with :mod:`csv`.
     """
     path = Path(path)
     source = source or str(path)
@@ -239,11 +247,16 @@ def read_csv(
             engine=engine,
         )
     except pd.errors.ParserError as exc:
-        raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
+        if long_lines != "keep" or "fields in line" not in str(exc):
+            raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
+        frame = _read_with_long_lines(path, used, sep, len(header), source, str(exc))
     except pd.errors.EmptyDataError:
         raise InputError("empty file: no header line", source=source) from None
     except (csv.Error, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
+    if not isinstance(frame.index, pd.RangeIndex) and long_lines == "keep":
+        # the first data line is long: pandas took its first field for an index
+        frame = _read_with_long_lines(path, used, sep, len(header), source, "")
     if not isinstance(frame.index, pd.RangeIndex):
         raise InputError(
             f"malformed CSV (delimiter {sep!r}): rows have more fields than the header "
@@ -252,8 +265,110 @@ def read_csv(
         )
     # a trailing delimiter on every line (1C exports) gives unnamed empty columns: drop them
     blank = [c for c in frame.columns if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
+    long = frame.attrs.get("long_lines")
     frame = frame.drop(columns=blank)
+    if long is not None:
+        frame.attrs["long_lines"] = long
     return frame, used, sep
+
+
+#: more than this share of a file's lines longer than its header: the file is malformed
+#: (a wrong delimiter), not a few rows of it
+LONG_LINES_MAX_SHARE = 0.5
+LONG_LINE_COLUMNS = ["position", "line", "n_fields", "text"]
+
+
+def long_line_frame(rows: list | None = None) -> pd.DataFrame:
+    """The lines set aside from a CSV file: ``position`` (0-based data row), ``line`` (1-based
+    line number in the file, the header is line 1), ``n_fields`` and the raw ``text``."""
+    return pd.DataFrame(rows or [], columns=LONG_LINE_COLUMNS)
+
+
+class _Lines:
+    """A text file's lines, remembering those the :mod:`csv` reader consumed since the last
+    :meth:`take` (a quoted value may span several lines)."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.taken: list[str] = []
+        self.n = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.fh)
+        self.taken.append(line)
+        self.n += 1
+        return line
+
+    def take(self) -> tuple[int, str]:
+        """(first line number, text) of the record just read."""
+        first = self.n - len(self.taken) + 1
+        text = "".join(self.taken).rstrip("\r\n")
+        self.taken.clear()
+        return first, text
+
+
+def _read_with_long_lines(
+    path: Path, encoding: str, sep: str, n_header: int, source: str, why: str
+) -> pd.DataFrame:
+    """The file read record by record (:mod:`csv`, the quoting pandas uses): a record longer
+    than the header becomes a row of empty cells, listed in ``attrs["long_lines"]``; a short
+    one is padded with empty cells, as pandas does. More than ``LONG_LINES_MAX_SHARE`` of
+    long records raise :class:`~cemlib.errors.InputError`."""
+    compression = "gzip" if path.name.endswith(".gz") else None
+    opener = gzip.open if compression else open
+    try:
+        records, long, header = _records(path, opener, encoding, sep, n_header)
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV (delimiter {sep!r}): {exc}", source=source) from None
+    if header is None:
+        raise InputError("empty file: no header line", source=source)
+    if not records:
+        raise InputError("empty file: no data rows", source=source)
+    if len(long) > LONG_LINES_MAX_SHARE * len(records):
+        _, line, n, _ = long[0]
+        raise InputError(
+            f"malformed CSV (delimiter {sep!r}): {len(long):,} of {len(records):,} lines have "
+            f"more fields than the header ({n_header}), e.g. line {line} ({n} fields); "
+            f"wrong delimiter or unquoted delimiters{f' ({why})' if why else ''}",
+            source=source,
+        )
+    names = [h if h.strip() else f"Unnamed: {i}" for i, h in enumerate(header)]
+    frame = pd.DataFrame(records, columns=names, dtype=object)
+    frame.attrs["long_lines"] = long_line_frame(long)
+    return frame
+
+
+def _records(path: Path, opener, encoding: str, sep: str, n_header: int):
+    """``(records, long lines, header)`` of a CSV file read with :mod:`csv`."""
+    records: list[list[str | None]] = []
+    long: list[tuple[int, int, int, str]] = []
+    empty = [None] * n_header
+    with opener(path, "rt", encoding=encoding, newline="") as fh:
+        lines = _Lines(fh)
+        reader = csv.reader(lines, delimiter=sep)
+        header = next(reader, None)
+        lines.take()
+        if header is None:
+            return records, long, None
+        for fields in reader:
+            first, text = lines.take()
+            if not fields or fields == [""]:
+                continue  # a blank line, skipped as pandas does
+            if len(fields) > n_header:
+                long.append((len(records), first, len(fields), text))
+                records.append(empty)
+                continue
+            row = [f if f != "" else None for f in fields]
+            records.append(row + [None] * (n_header - len(row)))
+    return records, long, header
+
+
+def long_line_reason(n_fields: int, n_header: int) -> str:
+    """The reason a long line is set aside."""
+    return f"{n_fields} fields where the header has {n_header}"
 
 
 def clean_columns(frame: pd.DataFrame) -> pd.DataFrame:

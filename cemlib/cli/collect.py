@@ -87,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
     table.insert(6, "n_unparsed", table["table"].map(unparsed).fillna(0).astype(int))
     unread = unread_date_columns(norm)["table"]  # "ok" would hide a wrong date format
     table.loc[table["table"].isin(unread), "status"] = "dates unread (note)"
+    aside = result.tables.get("n_set_aside", pd.Series(0, index=result.tables.index)).fillna(0)
+    table.loc[aside.to_numpy() > 0, "status"] = [
+        f"{int(n):,} line(s) set aside (note)" for n in aside[aside > 0]
+    ]
     print(table.to_string(index=False))
     print(
         "(dates_from/dates_to: 1st-99th percentile of the table's dates; n_unparsed: values NA in staging)"

@@ -23,6 +23,14 @@ from cemlib.schema import TABLES, TableSpec, table_spec
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
 SOURCE_ROW = "_source_row"
+#: a row defect found while reading the file (a line with more fields than the header): the
+#: reason, NULL for a row read whole; the quality stage quarantines the rows that carry one
+ROW_DEFECT = "_row_defect"
+#: the raw text of such a line (its cells are empty: which field is the extra one is unknown)
+RAW_LINE = "_raw_line"
+#: the file's line number of such a line (the header is line 1)
+LINE_NO = "_line"
+DEFECT_COLUMNS = (ROW_DEFECT, RAW_LINE, LINE_NO)
 
 
 @dataclass
@@ -41,6 +49,8 @@ class LoadedTable:
     #: typed values when the source already had types (Parquet, the synthetic world); the
     #: staging step uses them instead of re-parsing the text
     typed: pd.DataFrame | None = None
+    #: lines set aside while reading (more fields than the header; :func:`cemlib.io.long_line_frame`)
+    long_lines: pd.DataFrame | None = None
     #: per date column read from text, the order of its numeric dates over the whole file
     #: ("day" or "month", :func:`cemlib.normalize.dates.date_order`), so that every chunk of
     #: a large file is read the same way
@@ -181,19 +191,31 @@ def read_table_file(
     path = check_file(path, f"the file of table {table}")
     source = str(path)
     parquet = is_parquet(path)
-    typed = None
+    typed = long = None
     if parquet:
         typed = read_parquet(path, source=source, only=spec.columns)
         frame, used, sep = frame_to_text(typed), None, None
     else:
-        frame, used, sep = read_csv(path, source=source, encoding=encoding, delimiter=delimiter)
+        frame, used, sep = read_csv(
+            path, source=source, encoding=encoding, delimiter=delimiter, long_lines="keep"
+        )
+        long = frame.attrs.get("long_lines")
+        n_header = len(frame.columns)
         frame = frame_to_text(frame)
     frame, applied = _canonical_columns(frame, spec, source, mapping or {})
+    if not parquet and long is not None and len(long):
+        _mark_long_lines(frame, long, n_header, source)
+    else:
+        long = None
     if typed is not None:
         typed = typed.set_axis(list(frame.columns), axis=1)
     frame = frame.reset_index(drop=True)
     frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
-    extra = [c for c in frame.columns if c not in spec.columns and c != SOURCE_ROW]
+    extra = [
+        c
+        for c in frame.columns
+        if c not in spec.columns and c != SOURCE_ROW and c not in DEFECT_COLUMNS
+    ]
     return LoadedTable(
         name=table,
         frame=frame,
@@ -205,7 +227,29 @@ def read_table_file(
         renamed=applied,
         extra_columns=extra,
         typed=typed.reset_index(drop=True) if typed is not None else None,
+        long_lines=long,
     )
+
+
+def _mark_long_lines(frame: pd.DataFrame, long: pd.DataFrame, n_header: int, source: str) -> None:
+    """The defect columns of the rows standing for long lines (in place): the reason, the
+    raw text and the line number; NULL on every other row."""
+    from cemlib.io import long_line_reason
+
+    for col in DEFECT_COLUMNS:
+        if col in frame.columns:
+            raise InputError(f"column name {col!r} is reserved", source=source, column=col)
+    n = len(frame)
+    at = long["position"].to_numpy()
+    reason = pd.Series(pd.NA, index=range(n), dtype="string")
+    reason.iloc[at] = [long_line_reason(int(k), n_header) for k in long["n_fields"]]
+    text = pd.Series(pd.NA, index=range(n), dtype="string")
+    text.iloc[at] = long["text"].astype(str).to_list()
+    line = pd.Series(pd.NA, index=range(n), dtype="Int64")
+    line.iloc[at] = long["line"].astype("int64").to_numpy()
+    frame[ROW_DEFECT] = reason.set_axis(frame.index)
+    frame[RAW_LINE] = text.set_axis(frame.index)
+    frame[LINE_NO] = line.set_axis(frame.index)
 
 
 def find_table_file(folder: Path, table: str, file_name: str | None = None) -> Path | None:

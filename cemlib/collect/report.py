@@ -39,6 +39,7 @@ def headlines(result: CollectResult) -> dict[str, Any]:
         ),
         "emails valid": _pct(1 - emails["n_unparsed"].sum() / max(emails["n_values"].sum(), 1)),
         "rows dated after as_of": int(t["n_after_as_of"].sum()),
+        "lines set aside (more fields than the header)": _set_aside(t),
     }
     for table in ("crm_contacts", "online_orders", "pos_receipts", "web_events"):
         if table in t.index:
@@ -52,6 +53,11 @@ def headlines(result: CollectResult) -> dict[str, Any]:
     if "web_events" in t.index:
         figures["web events with email"] = _pct(_cov(result, "web_events", "email"))
     return figures
+
+
+def _set_aside(t: pd.DataFrame) -> int:
+    """Lines kept in raw but not read (more fields than the header): quarantined by 01."""
+    return int(t["n_set_aside"].sum()) if "n_set_aside" in t else 0
 
 
 def verdict_of(result: CollectResult) -> dict[str, Any]:
@@ -87,6 +93,7 @@ def verdict_of(result: CollectResult) -> dict[str, Any]:
             "valid phones (E.164)": h["phones valid (E.164)"],
             "valid e-mails": h["emails valid"],
             "values not readable": f"{result.n_unparsed:,}",
+            "lines set aside": f"{_set_aside(t):,}",
         },
         "comparison": "Every row of every file reached both raw (as received) and staging "
         "(typed, normalized)."
@@ -99,7 +106,7 @@ def verdict_of(result: CollectResult) -> dict[str, Any]:
 def table_overview(result: CollectResult) -> pd.DataFrame:
     """Rows and date ranges per table, with the file columns only for files read from disk."""
     cols = ["table", "n_raw", "n_staging", "date_column", "first_date", "p01_date", "p99_date",
-            "last_date", "n_after_as_of", "status"]  # fmt: skip
+            "last_date", "n_after_as_of", "n_set_aside", "status"]  # fmt: skip
     t = result.tables
     if "file" in t and t["file"].astype(str).str.contains(r"[/\\.]", regex=True).any():
         cols[1:1] = [c for c in ("file", "encoding", "delimiter") if c in t]

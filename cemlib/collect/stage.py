@@ -98,6 +98,8 @@ def _table_row(
         "p01_date": pd.NaT,
         "p99_date": pd.NaT,
         "n_after_as_of": 0,
+        "n_set_aside": 0 if loaded.long_lines is None else len(loaded.long_lines),
+        "set_aside_lines": "" if loaded.long_lines is None else _lines_text(loaded.long_lines),
         "status": "header only: 0 rows" if loaded.header_only else "ok",
     }
     if dates is not None:
@@ -108,6 +110,13 @@ def _table_row(
             row["p99_date"] = dates.quantile(0.99).floor("s")
         row["n_after_as_of"] = int((dates >= as_of + pd.Timedelta(days=1)).sum())
     return row
+
+
+def _lines_text(long: pd.DataFrame, most: int = 10) -> str:
+    """The line numbers of the lines set aside (the first ``most``)."""
+    lines = [str(int(x)) for x in long["line"].head(most)]
+    more = f" and {len(long) - most:,} more" if len(long) > most else ""
+    return ", ".join(lines) + more
 
 
 # -- the stage --------------------------------------------------------------------------------
@@ -335,6 +344,13 @@ def _warnings(
 ) -> list[str]:
     warnings = [
         f"{r['table']}: header only, loaded as 0 rows" for r in table_rows if r["status"] != "ok"
+    ]
+    warnings += [
+        f"{r['file']}: {r['n_set_aside']:,} of {r['n_raw']:,} lines set aside (more fields than "
+        f"the header; line {r['set_aside_lines']}): kept in raw.{r['table']} with the reason, "
+        "quarantined by the quality stage; the other rows loaded"
+        for r in table_rows
+        if r.get("n_set_aside")
     ]
     if missing:
         warnings.append("tables not in the source (optional): " + ", ".join(missing))

@@ -333,7 +333,9 @@ def _pii_roles(columns: list[str]) -> dict[str, str]:
         low = col.lower()
         if low.startswith("consent") or low in ("expectation", "reason"):
             continue
-        if "phone" in low:
+        if low == "_raw_line":  # a line collection could not read: its text as received
+            roles[col] = "drop"
+        elif "phone" in low:
             roles[col] = "phone"
         elif "email" in low:
             roles[col] = "email"

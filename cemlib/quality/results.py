@@ -48,7 +48,12 @@ def result_rows(tc, outcome, applicable, sql_counts, sampled, run_id, checked_at
                 row["unexpected_count"] = sql_counts.get(i)
                 row["unexpected_percent"] = 100.0 * sql_counts.get(i, 0) / max(tc.rows_in, 1)
         rows.append(row)
-        if not success:
+        if not success and check.blank and sql_counts.get(i):
+            outcome.warnings.append(
+                f"{tc.table}: {sql_counts[i]:,} {check.blank[0]} values not valid: left empty "
+                f"in clean, rows kept ({check.reason})"
+            )
+        elif not success:
             _failure_message(tc.table, check, kwargs, observed, res, outcome)
     return rows
 

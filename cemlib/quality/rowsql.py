@@ -56,6 +56,8 @@ def failure_predicate(
     t = check.type
     if t == "expect_column_values_to_not_be_null":
         pred = f"{col} IS NULL"
+    elif t == "expect_column_values_to_be_null":
+        pred = f"{col} IS NOT NULL"
     elif t == "expect_column_values_to_be_unique" and check.keep == "identical":
         pred = keep_identical(col, [quote(c) for c in row_columns or []], quote(order_by))
     elif t == "expect_column_values_to_be_unique":

@@ -39,6 +39,8 @@ def spark_failure_predicate(
     t = check.type
     if t == "expect_column_values_to_not_be_null":
         pred = f"{col} IS NULL"
+    elif t == "expect_column_values_to_be_null":
+        pred = f"{col} IS NOT NULL"
     elif t == "expect_column_values_to_be_unique" and check.keep == "identical":
         pred = keep_identical(col, [squote(c) for c in row_columns or []], "`_source_row`")
     elif t == "expect_column_values_to_be_unique":

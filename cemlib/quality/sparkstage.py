@@ -25,6 +25,7 @@ from cemlib.quality.history import auto_starts
 from cemlib.quality.sparksql import squote
 from cemlib.quality.sparktable import validate_spark_table
 from cemlib.quality.stage import (
+    DEFECT_COLUMNS,
     RESULT_COLUMNS,
     QualityReport,
     QualityStage,
@@ -105,8 +106,8 @@ class SparkQualityStage(QualityStage):
                 cols = [c for c in src.columns if c not in STAMP_COLUMNS]
                 stamp = [F.lit(run_id).alias("_run_id"), F.lit(as_of).cast("date").alias("_as_of")]
                 flag = flags[table]
-                clean = src.join(flag, "_source_row", "left_anti").select(
-                    *[squote(c) for c in cols], *stamp
+                clean = _clean_frame(src, flag, cols, outcome).select(
+                    *[squote(c) for c in cols if c not in DEFECT_COLUMNS], *stamp
                 )
                 quar = (
                     src.join(flag, "_source_row", "inner")
@@ -186,3 +187,18 @@ def _tables(lake) -> set[str]:
     from cemlib.warehouse import SCHEMAS
 
     return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
+
+
+def _clean_frame(src, flag, cols, outcome):
+    """Staging without the quarantined rows, an invalid identifier (a failed ``blank:``
+    check) emptied."""
+    from pyspark.sql import functions as F
+
+    kept = src.join(flag, "_source_row", "left_anti")
+    if not outcome.blank_columns:
+        return kept
+    kept = kept.join(outcome.blank_table, "_source_row", "left")
+    for c in outcome.blank_columns:
+        flag_col = F.coalesce(F.col(squote("__blank_" + c)), F.lit(False))
+        kept = kept.withColumn(c, F.when(flag_col, F.lit(None)).otherwise(F.col(squote(c))))
+    return kept.select(*[squote(c) for c in cols])

@@ -6,6 +6,7 @@ so both engines give the same counts."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from cemlib.errors import InputError
 from cemlib.quality.results import result_row, result_rows
@@ -13,6 +14,8 @@ from cemlib.quality.rowsql import row_columns
 from cemlib.quality.sparksql import sliteral, spark_failure_predicate, squote
 from cemlib.quality.suites import BOOL_TYPES, DATETIME_TYPES, NUMBER_TYPES, Ref
 from cemlib.quality.table import (
+    ROW_DEFECT,
+    ROW_DEFECT_CHECK,
     SEP,
     TableOutcome,
     _applicable,
@@ -49,6 +52,8 @@ def validate_spark_table(spark, lake, ctx, suite, params, run_id, checked_at, gx
     table = suite.table
     staging = spark_view(spark, lake, "staging", table)
     staging_cols = spark.table(staging).columns
+    if ROW_DEFECT in staging_cols:  # lines collection could not read whole: quarantined
+        suite = replace(suite, checks=[*suite.checks, ROW_DEFECT_CHECK])
     raw = spark_view(spark, lake, "raw", table)
     raw_cols = set(spark.table(raw).columns) if raw else set()
     if "_source_row" not in staging_cols:
@@ -83,7 +88,7 @@ def validate_spark_table(spark, lake, ctx, suite, params, run_id, checked_at, gx
     outcome.seconds["great_expectations"] = time.perf_counter() - t_gx
     outcome.gx_rows = min(rows_in, gx_max_rows) if sampled else rows_in
     t_sql = time.perf_counter()
-    flags, sql_counts = _spark_flags(spark, tc, view, applicable, ref_cols)
+    flags, sql_counts = _spark_flags(spark, tc, view, applicable, ref_cols, outcome)
     outcome.seconds["sql_flags"] = time.perf_counter() - t_sql
     rows = result_rows(tc, outcome, applicable, sql_counts, sampled, run_id, checked_at)
     rows += [
@@ -142,10 +147,11 @@ def _spark_types(gx_kwargs: dict) -> dict:
     return gx_kwargs
 
 
-def _spark_flags(spark, tc: _Context, view: str, applicable, ref_cols):
+def _spark_flags(spark, tc: _Context, view: str, applicable, ref_cols, outcome=None):
     """Row-level failure flags in Spark SQL over all rows: the DataFrame of the rows failing a
     critical check (every failed check's name and reason joined by ``"; "``) and the exact
-    count of failing rows per row-level check."""
+    count of failing rows per row-level check. The rows failing a ``blank:`` check go to
+    ``outcome.blank_table`` (a DataFrame: ``_source_row`` and ``__blank_<column>`` flags)."""
     row_checks = [(i, ch, kw) for i, (ch, kw) in enumerate(applicable) if ch.row_level]
     crit = [(i, ch) for i, ch, _ in row_checks if ch.severity == "critical"]
 
@@ -154,9 +160,15 @@ def _spark_flags(spark, tc: _Context, view: str, applicable, ref_cols):
         return ref_cols.get((ch.column, ref)) if isinstance(ref, Ref) else None
 
     same = row_columns(tc.staging_cols)
+    unread = ROW_DEFECT in tc.staging_cols  # a line collection could not read: its own check
     flag_exprs = [
-        f"{spark_failure_predicate(ch, kw, ref_of(ch, kw), same)} AS f{i}"
+        (
+            f"({squote(ROW_DEFECT)} IS NULL AND {pred}) AS f{i}"
+            if unread and ch is not ROW_DEFECT_CHECK
+            else f"{pred} AS f{i}"
+        )
         for i, ch, kw in row_checks
+        for pred in [spark_failure_predicate(ch, kw, ref_of(ch, kw), same)]
     ]
     any_flag = " OR ".join(f"f{i}" for i, _, _ in row_checks) or "FALSE"
     all_flags = spark.sql(
@@ -178,6 +190,21 @@ def _spark_flags(spark, tc: _Context, view: str, applicable, ref_cols):
         f"SELECT _source_row, {expectation} AS expectation, {reason} AS reason "
         f"FROM _cemq_allflags_{tc.table} WHERE {where}"
     )
+    by_col: dict[str, list[int]] = {}
+    for i, ch, _kw in row_checks:
+        for col in ch.blank:
+            if col in tc.staging_cols:
+                by_col.setdefault(col, []).append(i)
+    if outcome is not None and by_col:
+        sel = ", ".join(
+            f"({' OR '.join(f'f{i}' for i in idx)}) AS {squote('__blank_' + c)}"
+            for c, idx in by_col.items()
+        )
+        anyf = " OR ".join(sorted({f"f{i}" for idx in by_col.values() for i in idx}))
+        outcome.blank_table = spark.sql(
+            f"SELECT _source_row, {sel} FROM _cemq_allflags_{tc.table} WHERE {anyf}"
+        )
+        outcome.blank_columns = list(by_col)
     sql_counts = {}
     if row_checks:
         sums = ", ".join(f"count(1) FILTER (WHERE f{i})" for i, _, _ in row_checks)

@@ -168,6 +168,9 @@ class QualityStage:
         finally:
             for name in flags.values():
                 wh.con.execute(f"DROP TABLE IF EXISTS {name}")
+            for o in outcomes.values():
+                if o.blank_table:
+                    wh.con.execute(f"DROP TABLE IF EXISTS {o.blank_table}")
         write_seconds = time.perf_counter() - t_write
         quarantine_by_reason = _quarantine_by_reason(results)
         return QualityReport(
@@ -200,8 +203,9 @@ class QualityStage:
                 flag = flags[table]
                 stamp = "? AS _run_id, CAST(? AS DATE) AS _as_of"
                 con.execute(
-                    f"CREATE OR REPLACE TABLE clean.{quote(table)} AS SELECT {sel}, {stamp} "
-                    f"FROM staging.{quote(table)} s ANTI JOIN {flag} f "
+                    f"CREATE OR REPLACE TABLE clean.{quote(table)} AS SELECT "
+                    f"{_clean_select(cols, outcome)}, {stamp} "
+                    f"FROM staging.{quote(table)} s {_blank_join(outcome)} ANTI JOIN {flag} f "
                     f"ON f._source_row = s._source_row",
                     [run_id, as_of_date],
                 )
@@ -255,6 +259,31 @@ class QualityStage:
 
 
 # ----------------------------------------------------------------------------------------------
+#: collection's columns of a line it could not read whole: in staging and quarantine, not clean
+DEFECT_COLUMNS = ("_row_defect", "_raw_line", "_line")
+
+
+def _clean_select(cols: list[str], outcome: TableOutcome) -> str:
+    """The clean columns of staging ``s``: an invalid identifier (a failed ``blank:`` check)
+    emptied, the columns of unread lines left out."""
+    out = []
+    for c in cols:
+        if c in DEFECT_COLUMNS:
+            continue
+        if c in outcome.blank_columns:
+            out.append(f"CASE WHEN coalesce(b.{quote(c)}, FALSE) THEN NULL ELSE s.{quote(c)} END "
+                       f"AS {quote(c)}")  # fmt: skip
+        else:
+            out.append(f"s.{quote(c)}")
+    return ", ".join(out)
+
+
+def _blank_join(outcome: TableOutcome) -> str:
+    if not outcome.blank_table:
+        return ""
+    return f"LEFT JOIN {outcome.blank_table} b ON b._source_row = s._source_row"
+
+
 def _read_history(wh: Warehouse) -> pd.DataFrame | None:
     if not wh.has_table("quality", "results"):
         return None

@@ -41,6 +41,7 @@ BOOL_TYPES = ["bool", "boolean", "BooleanDtype"]
 ROW_LEVEL = frozenset(
     {
         "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
         "expect_column_values_to_be_unique",
         "expect_column_values_to_match_regex",
         "expect_column_values_to_be_between",
@@ -149,6 +150,9 @@ class Check:
     keep: str | None = None  # uniqueness: "first" keeps the first copy clean, "identical" the
     # first of copies identical in every column (copies that differ are all held back)
     until_as_of: bool = False  # judge only rows dated on or before as_of (freshness)
+    #: an identifier-validity check: the row is kept and these columns are left empty in
+    #: ``clean.*`` where it fails (the value stays in ``raw.*``); only with ``severity: warning``
+    blank: tuple[str, ...] = ()
 
     @property
     def row_level(self) -> bool:
@@ -284,6 +288,7 @@ def load_suite(path: str | Path) -> Suite:
                 when_not_null=entry.get("when_not_null"),
                 keep=_keep(entry, where),
                 until_as_of=bool(entry.get("until_as_of", False)),
+                blank=_blank(entry, where),
             )
         )
     return Suite(
@@ -309,6 +314,25 @@ def load_suites(directory: str | Path | None = None) -> dict[str, Suite]:
 
 
 KEEP = ("first", "identical")
+
+
+def _blank(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The columns a failing row has emptied in clean (``blank:``), checked: a row-level
+    check of severity warning (a critical one quarantines the row instead)."""
+    blank = entry.get("blank")
+    if blank is None:
+        return ()
+    if isinstance(blank, str):
+        blank = [blank]
+    if not isinstance(blank, list) or not blank or not all(isinstance(c, str) and c for c in blank):
+        raise InputError(f"'blank' must be a list of column names, got {blank!r}", source=where)
+    if entry["type"] not in ROW_LEVEL or entry.get("severity") != "warning":
+        raise InputError(
+            f"'blank: {blank}' needs a row-level expectation of severity warning (the row is "
+            "kept, the values emptied); a critical one quarantines the row",
+            source=where,
+        )
+    return tuple(blank)
 
 
 def _keep(entry: Mapping[str, Any], where: str) -> str | None:

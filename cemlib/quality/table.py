@@ -23,6 +23,16 @@ from cemlib.quality.suites import Check, Ref, RunParams, Suite
 from cemlib.warehouse import STAMP_COLUMNS, Warehouse
 
 SEP = "; "
+#: the column collection fills for a row it could not read whole (a line with more fields
+#: than the header, :mod:`cemlib.collect.loaders`), and the check that quarantines it
+ROW_DEFECT = "_row_defect"
+ROW_DEFECT_CHECK = Check(
+    type="expect_column_values_to_be_null",
+    kwargs={"column": ROW_DEFECT},
+    severity="critical",
+    reason="line not read: more fields than the header (the line's text, number and field "
+    "count are in _raw_line, _line and _row_defect)",
+)
 
 
 @dataclass
@@ -38,6 +48,12 @@ class TableOutcome:
     warnings: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
     gx_rows: int = 0  # rows Great Expectations saw for the row-level checks
+    #: the temporary table of rows whose invalid identifiers are emptied in clean
+    #: (``_source_row`` and one boolean per column of :attr:`blank_columns`), or None
+    blank_table: str | None = None
+    blank_columns: list[str] = field(default_factory=list)
+    #: per column: values emptied in clean (rows kept)
+    blanked: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # time spent in GE / SQL
 
 
@@ -70,6 +86,8 @@ def validate_table(
     temporary table of its quarantined rows (``_source_row, expectation, reason``)."""
     table = suite.table
     staging_cols = _columns(wh, "staging", table)
+    if ROW_DEFECT in staging_cols:  # rows collection could not read whole: quarantined
+        suite = replace(suite, checks=[*suite.checks, ROW_DEFECT_CHECK])
     raw_cols = set(_columns(wh, "raw", table)) if wh.has_table("raw", table) else set()
     if "_source_row" not in staging_cols:
         raise InputError(
@@ -104,7 +122,7 @@ def validate_table(
     outcome.seconds["great_expectations"] = time.perf_counter() - t_gx
     outcome.gx_rows = min(rows_in, gx_max_rows) if sampled else rows_in
     t_sql = time.perf_counter()
-    flag_table, sql_counts = _sql_flags(tc, view, applicable)
+    flag_table, sql_counts = _sql_flags(tc, view, applicable, outcome)
     outcome.seconds["sql_flags"] = time.perf_counter() - t_sql
 
     rows = result_rows(tc, outcome, applicable, sql_counts, sampled, run_id, checked_at)
@@ -137,7 +155,9 @@ def _extra_columns(tc: _Context) -> list[str]:
         | set(STAMP_COLUMNS)
     )
     extra = [
-        c for c in tc.staging_cols if c not in known and c != "_source_row" and not _derived(c)
+        c
+        for c in tc.staging_cols
+        if c not in known and not c.startswith("_") and not _derived(c)  # _: cemlib's own
     ]
     if extra and tc.raw_cols:
         # columns that came from the file (in raw), not ones collection derived
@@ -311,10 +331,13 @@ def validate_frame(ctx, name, part, as_of_end, frame, add_source, adapt=None):
     return vd.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
 
 
-def _sql_flags(tc: _Context, view: str, applicable) -> tuple[str, dict[int, int]]:
+def _sql_flags(
+    tc: _Context, view: str, applicable, outcome: TableOutcome | None = None
+) -> tuple[str, dict[int, int]]:
     """Row-level failure flags in SQL over all rows: the temporary table of the rows failing a
     critical check (every failed check's name and reason joined by ``"; "``) and the exact
-    count of failing rows per row-level check."""
+    count of failing rows per row-level check. The rows failing a check with ``blank:`` go to
+    ``outcome.blank_table`` (their values of those columns are emptied in clean)."""
     con, table = tc.wh.con, tc.table
     row_checks = [(i, ch, kw) for i, (ch, kw) in enumerate(applicable) if ch.row_level]
     flag_table = f"_cemq_flags_{table}"
@@ -322,12 +345,24 @@ def _sql_flags(tc: _Context, view: str, applicable) -> tuple[str, dict[int, int]
     crit = [(i, ch) for i, ch, _ in row_checks if ch.severity == "critical"]
     rel = f"staging.{quote(table)}"
     same = row_columns(tc.staging_cols)
+    # a line collection could not read has empty cells: judged by its own check only
+    unread = ROW_DEFECT in tc.staging_cols
     flag_exprs = [
-        failure_predicate(
-            ch, kw, relation=rel if kw.get("column") in tc.staging_cols else None, row_columns=same
+        (
+            f"({quote(ROW_DEFECT)} IS NULL AND {pred})"
+            if unread and ch is not ROW_DEFECT_CHECK
+            else pred
         )
         + f" AS f{i}"
         for i, ch, kw in row_checks
+        for pred in [
+            failure_predicate(
+                ch,
+                kw,
+                relation=rel if kw.get("column") in tc.staging_cols else None,
+                row_columns=same,
+            )
+        ]
     ]
     # only rows failing some row-level check are materialized (a few % of the table)
     any_flag = " OR ".join(f"f{i}" for i, _, _ in row_checks) or "FALSE"
@@ -353,6 +388,7 @@ def _sql_flags(tc: _Context, view: str, applicable) -> tuple[str, dict[int, int]
             f"CREATE OR REPLACE TEMP TABLE {flag_table} AS SELECT _source_row, "
             f"'' AS expectation, '' AS reason FROM {all_flags} WHERE FALSE"
         )
+    _blank_flags(tc, all_flags, row_checks, outcome)
     sql_counts = {}
     if row_checks:
         sums = ", ".join(f"count(*) FILTER (WHERE f{i})" for i, _, _ in row_checks)
@@ -360,6 +396,34 @@ def _sql_flags(tc: _Context, view: str, applicable) -> tuple[str, dict[int, int]
         sql_counts = {i: int(v) for (i, _, _), v in zip(row_checks, got, strict=True)}
     con.execute(f"DROP TABLE IF EXISTS {all_flags}")
     return flag_table, sql_counts
+
+
+def _blank_flags(tc: _Context, all_flags: str, row_checks, outcome) -> None:
+    """The temporary table of rows failing a ``blank:`` check: ``_source_row`` and, per
+    column to empty, whether to empty it; the counts per column into ``outcome.blanked``."""
+    if outcome is None:
+        return
+    by_col: dict[str, list[int]] = {}
+    for i, ch, _kw in row_checks:
+        for col in ch.blank:
+            if col in tc.staging_cols:
+                by_col.setdefault(col, []).append(i)
+    if not by_col:
+        return
+    name = f"_cemq_blank_{tc.table}"
+    cols = list(by_col)
+    sel = ", ".join(f"({' OR '.join(f'f{i}' for i in by_col[c])}) AS {quote(c)}" for c in cols)
+    anyf = " OR ".join(sorted({f"f{i}" for c in cols for i in by_col[c]}))
+    con = tc.wh.con
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT _source_row, {sel} "
+        f"FROM {all_flags} WHERE {anyf}"
+    )
+    counts = con.execute(
+        f"SELECT {', '.join(f'count(*) FILTER (WHERE {quote(c)})' for c in cols)} FROM {name}"
+    ).fetchone()
+    outcome.blank_table, outcome.blank_columns = name, cols
+    outcome.blanked = {c: int(n) for c, n in zip(cols, counts, strict=True)}
 
 
 def _wrong_type_columns(wh: Warehouse, table: str, staging_cols, raw_cols) -> list[str]:

@@ -248,3 +248,86 @@ def test_upper_case_cp1251_names_stay_cp1251(tmp_path):
     path = write(tmp_path / "crm_contacts.csv", crm, "cp1251")
     t = read_table_file(path, "crm_contacts")
     assert t.encoding == "cp1251" and t.frame["full_name"].iloc[0] == "ИВАНОВ ИВАН ИВАНОВИЧ"
+
+
+# -- a line with more fields than the header: a row defect, not a bad file -------------------
+def _crm_lines(n: int) -> list[str]:
+    return [f"C{i};Name {i};+7 916 {1000000 + i};c{i}@mail.ru" for i in range(n)]
+
+
+def test_one_long_line_is_set_aside_and_the_rest_loads(tmp_path):
+    lines = _crm_lines(50)
+    lines[20] = "C20;Иванова; Анна;+7 916 1000020;c20@mail.ru"  # an unquoted ';' in the name
+    path = write(
+        tmp_path / "crm_contacts.csv",
+        "contact_id;full_name;phone;email\n" + "\n".join(lines) + "\n",
+    )
+    t = read_table_file(path, "crm_contacts")
+    df = t.frame
+    # every line is a row: 49 read + 1 set aside, at its place in the file
+    assert t.n_rows == 50
+    assert list(df["_source_row"]) == list(range(50))
+    bad = df[df["_row_defect"].notna()]
+    assert list(bad["_source_row"]) == [20]
+    assert bad["_row_defect"].iloc[0] == "5 fields where the header has 4"
+    assert bad["_line"].iloc[0] == 22  # the header is line 1, the first data row line 2
+    assert bad["_raw_line"].iloc[0] == lines[20]
+    assert bad[["contact_id", "full_name", "phone", "email"]].isna().all(axis=None)
+    good = df[df["_row_defect"].isna()]
+    assert len(good) == 49 and good["contact_id"].notna().all()
+    assert df.loc[21, "contact_id"] == "C21" and df.loc[19, "full_name"] == "Name 19"
+    assert list(t.long_lines["line"]) == [22]
+    assert t.extra_columns == []  # cemlib's own columns are not the user's extra ones
+
+
+def test_long_first_line_and_quoted_multiline_value(tmp_path):
+    text = (
+        "contact_id;full_name;phone;email\n"
+        "C0;A;B;C;D\n"  # long, and first: pandas would take its first field for an index
+        'C1;"Петров\nИван";;\n'  # a quoted value spanning two lines is one row
+        "C2;Short\n"  # a short line loads, padded with empty cells
+        "\n"
+        "C3;X;;x@y.ru\n"
+    )
+    t = read_table_file(write(tmp_path / "crm_contacts.csv", text), "crm_contacts")
+    df = t.frame
+    assert list(df["contact_id"].fillna("-")) == ["-", "C1", "C2", "C3"]
+    assert df.loc[1, "full_name"] == "Петров\nИван"
+    assert pd.isna(df.loc[2, "phone"])
+    assert list(df["_line"].dropna()) == [2]
+    assert df["_row_defect"].notna().sum() == 1
+
+
+def test_mostly_long_lines_is_still_a_malformed_file(tmp_path):
+    lines = [line + ";x" for line in _crm_lines(10)]  # 10 long lines
+    lines += _crm_lines(9)  # 9 good ones: 10 of 19 are long, more than half
+    path = write(
+        tmp_path / "crm_contacts.csv",
+        "contact_id;full_name;phone;email\n" + "\n".join(lines) + "\n",
+    )
+    with pytest.raises(InputError, match=r"crm_contacts\.csv: malformed CSV.*10 of 19 lines"):
+        read_table_file(path, "crm_contacts")
+
+
+def test_clean_file_has_no_defect_columns(tmp_path):
+    path = write(tmp_path / "crm_contacts.csv", "contact_id;full_name\n" + "C1;A\nC2;B\n")
+    t = read_table_file(path, "crm_contacts")
+    assert "_row_defect" not in t.frame.columns and t.long_lines is None
+
+
+def test_other_readers_still_refuse_a_long_line(tmp_path):
+    from cemlib.io import read_file
+
+    path = write(tmp_path / "x.csv", "a;b\n1;2\n3;4;5\n6;7\n")
+    with pytest.raises(InputError, match="malformed CSV"):
+        read_file(path)
+
+
+def test_long_line_in_a_windows_cp1251_export(tmp_path):
+    text = "sku;name\r\nS1;Чай\r\nS2;Кофе; молотый\r\nS3;Сахар\r\n"
+    t = read_table_file(write(tmp_path / "products.csv", text, "cp1251"), "products")
+    assert t.encoding == "cp1251"
+    assert list(t.frame["sku"].fillna("-")) == ["S1", "-", "S3"]
+    assert t.frame.loc[1, "_raw_line"] == "S2;Кофе; молотый"  # no \r, decoded
+    assert t.frame.loc[1, "_line"] == 3
+    assert t.frame.loc[1, "_row_defect"] == "3 fields where the header has 2"

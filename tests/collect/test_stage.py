@@ -281,3 +281,34 @@ def test_two_digit_birth_years_are_read_in_the_past(tmp_path):
     assert crm["registered_at"].dt.strftime("%Y-%m-%d %H:%M").tolist()[:4] == [
         "2024-03-05 14:30", "2003-02-01 00:00", "2025-06-30 00:00", "2068-07-01 00:00",
     ]  # fmt: skip
+
+
+def test_a_long_line_is_counted_in_the_summary_the_report_and_the_cli(tmp_path, capsys):
+    from cemlib.cli import main
+    from cemlib.collect.report import headlines, verdict_of
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rows = [f"C{i};Имя {i};+7 916 {1000000 + i}" for i in range(30)]
+    rows[9] = "C9;Сидорова; Анна;+7 916 1000009"  # 4 fields where the header has 3
+    write(src / "crm_contacts.csv", "contact_id;full_name;phone\n" + "\n".join(rows) + "\n")
+    wh = tmp_path / "cem.duckdb"
+    result = collect(src, warehouse=wh, run_id="t1", as_of="2025-06-30", progress=False)
+    t = result.tables.set_index("table").loc["crm_contacts"]
+    # rows in = loaded + set aside: every line is a row of raw and staging
+    assert (t["n_raw"], t["n_staging"], t["n_set_aside"], t["set_aside_lines"]) == (30, 30, 1, "11")
+    assert headlines(result)["lines set aside (more fields than the header)"] == 1
+    verdict = verdict_of(result)
+    assert verdict["status"] == "warning" and verdict["figures"]["lines set aside"] == "1"
+    assert any("1 of 30 lines set aside" in c for c in verdict["caveats"])
+    with Warehouse(wh) as w:
+        raw = w.read_table("raw", "crm_contacts").set_index("_source_row")
+        assert raw.loc[9, "_raw_line"] == rows[9] and raw.loc[9, "_line"] == 11
+        assert raw["_row_defect"].notna().sum() == 1 and raw["contact_id"].notna().sum() == 29
+    code = main(
+        ["collect", "--source", str(src), "--warehouse", str(tmp_path / "w2.duckdb"), "--quiet"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "1 line(s) set aside (note)" in out
+    assert "note: crm_contacts.csv: 1 of 30 lines set aside" in out and "line 11" in out

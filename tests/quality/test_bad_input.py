@@ -180,3 +180,84 @@ def test_a_row_sent_twice_is_kept_once_and_differing_copies_are_all_held_back(
         [e for e in r.index if e.startswith("expect_column_values_to_be_unique(order_id")][0]
     ]
     assert int(row["unexpected_count"]) == 4 and int(row["sql_unexpected_count"]) == 3
+
+
+def test_a_long_line_is_quarantined_with_its_line_and_the_rest_is_clean(
+    wh, tmp_path, tables, sources, capsys
+):
+    src = sources(tmp_path / "src", tables, sep=";")
+    path = src / "online_orders.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[4] = lines[4] + ";extra"  # data row 3 (clean o4): 5 fields where the header has 4
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = collect(str(src), warehouse=wh, run_id="r1", as_of=AS_OF, progress=False)
+    row = result.tables.set_index("table").loc["online_orders"]
+    assert (row["n_raw"], row["n_staging"], row["n_set_aside"]) == (8, 8, 1)
+    assert any(
+        "online_orders.csv: 1 of 8 lines set aside" in w and "line 5" in w for w in result.warnings
+    )
+    report = QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
+    cons = report.conservation.set_index("table").loc["online_orders"]
+    assert (cons["rows_in"], cons["clean"], cons["quarantined"]) == (8, 4, 4)
+    q = wh.read_table("quarantine", "online_orders").set_index("_source_row")
+    assert set(q.index) == {1, 2, 3, 4}
+    assert q.loc[3, "reason"].startswith("line not read: more fields than the header")
+    assert q.loc[3, "_row_defect"] == "5 fields where the header has 4"
+    assert q.loc[3, "_line"] == 5 and q.loc[3, "_raw_line"] == lines[4]
+    assert "contact" not in q.loc[3, "reason"] and ";" not in q.loc[3, "expectation"]
+    clean = wh.read_table("clean", "online_orders")
+    assert "_row_defect" not in clean.columns and "o4" not in set(clean["order_id"])
+    by_reason = report.quarantine_by_reason.set_index("expectation")
+    assert by_reason.loc["expect_column_values_to_be_null(_row_defect)", "rows_quarantined"] == 1
+    # the 01 report's examples show the reason, never the line's text
+    from cemlib.quality.report import masked_examples
+
+    shown = masked_examples(wh, report)
+    shown = shown[shown["table"] == "online_orders"].set_index("row")
+    assert shown.loc[3, "reason"].startswith("line not read")
+    assert (
+        "D.Ivanov" not in shown.loc[3, "values (masked)"]
+        and "_raw_line" not in shown.loc[3, "values (masked)"]
+    )
+    assert "_line=5" in shown.loc[3, "values (masked)"]
+    # the user's file: the exported quarantine holds the line as received
+    code = main(["validate", str(src), "--out", str(tmp_path / "out"), "--as-of", AS_OF])
+    out = capsys.readouterr().out
+    assert code == 0 and "line not read" in out
+    exported = pd.read_csv(tmp_path / "out" / "quarantine" / "online_orders.csv", dtype=str)
+    assert exported.loc[exported["_line"] == "5", "_raw_line"].item() == lines[4]
+
+
+def test_invalid_phone_and_email_are_emptied_and_the_rows_kept(wh, base_dir):
+    from tests.quality.conftest import BASE_BLANKED
+
+    report = _stage(wh, base_dir)
+    clean = wh.read_table("clean", "online_orders").set_index("_source_row")
+    raw = wh.read_table("raw", "online_orders").set_index("_source_row")
+    for _table, row, col in BASE_BLANKED:
+        assert row in clean.index
+        assert pd.isna(clean.loc[row, col]) and raw.loc[row, col] is not None
+    assert raw.loc[6, "phone"] == "12-34" and raw.loc[7, "email"] == "ivan.mail.ru"
+    assert clean.loc[6, "order_id"] == "o7" and pd.isna(clean.loc[6, "phone_e164"])
+    assert pd.isna(clean.loc[7, "email_norm"]) and pd.isna(clean.loc[7, "email_key"])
+    # valid identifiers are untouched
+    assert clean.loc[0, "phone_e164"] == "+79991234567" and clean.loc[0, "email"] == "a@mail.ru"
+    assert report.outcomes["online_orders"].blanked == {
+        "phone": 1,
+        "phone_e164": 1,
+        "email": 1,
+        "email_norm": 1,
+        "email_key": 1,
+    }
+    warnings = report.outcomes["online_orders"].warnings
+    assert "online_orders: 1 phone values not valid: left empty in clean, rows kept" in " ".join(
+        warnings
+    )
+    assert "online_orders: 1 email values not valid" in " ".join(warnings)
+    res = report.results.set_index("expectation")
+    phone = res.loc["expect_column_values_to_not_be_null(phone_e164, when phone present)"]
+    assert (phone["severity"], phone["unexpected_count"], phone["rows_quarantined"]) == (
+        "warning",
+        1,
+        0,
+    )
