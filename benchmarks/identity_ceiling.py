@@ -40,7 +40,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,13 +53,9 @@ from cemlib.identity.rules import identifier_table
 from cemlib.identity.stage import source_records
 from cemlib.synth import generate
 
-SHORT = {
-    "crm_contacts": "crm",
-    "online_orders": "order",
-    "pos_receipts": "receipt",
-    "web_events": "web",
-    "support_tickets": "ticket",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from identity_loss import SHORT  # noqa: E402  (the sources' short names, shared)
+
 KIND_SHORT = {
     "phone": "phone",
     "email": "email",

@@ -180,15 +180,7 @@ def read_sources(
     for name, (id_col, roles) in SOURCE_ROLES.items():
         for schema in ("clean", "staging"):
             if wh.has_table(schema, name):
-                have = set(
-                    wh.con.execute(
-                        "SELECT column_name FROM information_schema.columns "
-                        "WHERE table_schema = ? AND table_name = ?",
-                        [schema, name],
-                    )
-                    .fetchnumpy()["column_name"]
-                    .tolist()
-                )
+                have = _columns(wh, schema, name)
                 cols = [c for c in _role_columns(id_col, roles) if c in have]
                 sel = ", ".join(f't."{c}"' for c in cols)
                 query = f'SELECT {sel} FROM {schema}."{name}" t'

@@ -147,9 +147,8 @@ def test_contact_links_count_matched_and_unmatched_references():
     assert links["rule"].tolist() == ["contact_id"]
 
 
-def test_collect_maps_stages_and_identity_links_the_users_patient_column(tmp_path):
-    """Through the stages: the clinic's own column name ("Амб. карта") mapped to ``contact_id``
-    on the visits is staged as text and attaches every family visit to its own patient."""
+def _export(tmp_path):
+    """A folder with the patients as ``crm_contacts.csv``, and the family's visits."""
     folder = tmp_path / "export"
     folder.mkdir()
     crm = pd.DataFrame(PATIENTS, columns=["contact_id", "first_name", "last_name",
@@ -157,7 +156,13 @@ def test_collect_maps_stages_and_identity_links_the_users_patient_column(tmp_pat
     crm["registered_at"] = "2024-01-10"
     crm.to_csv(folder / "crm_contacts.csv", index=False)
     visits = _clinic()
-    visits = visits[visits["src"] == "pos_receipts"]
+    return folder, visits[visits["src"] == "pos_receipts"]
+
+
+def test_collect_maps_stages_and_identity_links_the_users_patient_column(tmp_path):
+    """Through the stages: the clinic's own column name ("Амб. карта") mapped to ``contact_id``
+    on the visits is staged as text and attaches every family visit to its own patient."""
+    folder, visits = _export(tmp_path)
     pd.DataFrame(
         {
             "receipt_id": visits["id"],
@@ -197,14 +202,7 @@ def test_collect_maps_stages_and_identity_links_the_users_patient_column(tmp_pat
 
 
 def test_an_incremental_run_attaches_a_new_visit_to_the_patient_it_names(tmp_path):
-    folder = tmp_path / "export"
-    folder.mkdir()
-    crm = pd.DataFrame(PATIENTS, columns=["contact_id", "first_name", "last_name",
-                                          "birth_date", "phone", "email"])  # fmt: skip
-    crm["registered_at"] = "2024-01-10"
-    crm.to_csv(folder / "crm_contacts.csv", index=False)
-    visits = _clinic()
-    visits = visits[visits["src"] == "pos_receipts"]
+    folder, visits = _export(tmp_path)
     new = pd.DataFrame([{"id": "v-c3-new", "src": "pos_receipts", "phone": FAMILY_PHONE,
                          "ref": "c3"}])  # fmt: skip
     wh_path = tmp_path / "cem.duckdb"
