@@ -101,14 +101,29 @@ def _write(path: Path, text: str) -> Path:
 # -- one run ------------------------------------------------------------------------------------
 def render_run_index(run: RunResult) -> str:
     """HTML of ``reports/<run_id>/index.html``."""
+    alerts = _alerts(run)
+    flagged = (
+        f' <span class="badge b-failed">{len(alerts)} alert{"s" if len(alerts) > 1 else ""}</span>'
+        if alerts
+        else ""
+    )
     parts = [
-        f"<h1>cemlib run {_e(run.run_id)} {_badge(run.status)}</h1>",
+        f"<h1>cemlib run {_e(run.run_id)} {_badge(run.status)}{flagged}</h1>",
         f'<p class="sub">Customer data checks, identity resolution, churn and next offers '
         f"as of {_e(run.as_of)}: <strong>{_e(run.status)}</strong>"
         + (f" in {_e(_duration(run.duration))}" if run.duration is not None else "")
-        + f", {sum(s.status == 'ok' for s in run.stages)} of {len(run.stages)} stages ok. "
-        '<a href="../index.html">All runs</a></p>',
+        + f", {sum(s.status == 'ok' for s in run.stages)} of {len(run.stages)} stages ok"
+        + (f", <strong>{len(alerts)} monitor alert(s)</strong>" if alerts else "")
+        + '. <a href="../index.html">All runs</a></p>',
     ]
+    if alerts:  # every stage ran, but the data moved: the figures below may be wrong
+        items = "".join(f"<li>{_e(a.get('message'))}</li>" for a in alerts)
+        parts.append(
+            f'<div class="alert"><strong>The monitor raised {len(alerts)} alert(s)</strong>: '
+            "the stages ran, but the data moved past a threshold, so this run's figures may be "
+            f'wrong until it is explained (<a href="05_monitor.html">05 monitor</a>).'
+            f"<ul>{items}</ul></div>"
+        )
     parts += _failures(run)
     parts += _warehouse_notes(run)
     parts += verdicts(run)
@@ -150,6 +165,17 @@ def _facts(run: RunResult) -> list[tuple[str, str]]:
         ("Duration", _e(_duration(run.duration))),
         ("Git commit", commit_text),
     ]  # fmt: skip
+
+
+def _alerts(run: RunResult) -> list[dict]:
+    """The monitor's alerts of this run (its ``monitor.json``), none when it wrote none."""
+    if not run.run_dir:
+        return []
+    path = Path(run.run_dir) / "monitor.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("alerts") or []
+    except (ValueError, OSError):
+        return []
 
 
 def _failures(run: RunResult) -> list[str]:

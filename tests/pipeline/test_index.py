@@ -204,3 +204,19 @@ def test_parameters_that_do_not_apply_are_left_out_of_the_index():
     page = render_run_index(run)
     assert "<td><code>n_people</code></td><td><code>20000</code></td>" in page
     assert "do not apply" not in page
+
+
+def test_a_run_with_monitor_alerts_says_so_at_the_top(tmp_path):
+    import json
+
+    run = _run("r1", "2026-11-23T05:30:00+00:00")
+    run.run_dir = str(tmp_path)
+    assert "monitor alert" not in render_run_index(run)
+    alerts = [{"message": "pos_receipts.amount shifted: PSI 8.72 (alert above 0.25)"},
+              {"message": "pos_receipts.phone empty in 100% of rows"}]  # fmt: skip
+    (tmp_path / "monitor.json").write_text(json.dumps({"alerts": alerts}), encoding="utf-8")
+    page = render_run_index(run)
+    assert '<span class="badge b-failed">2 alerts</span>' in page
+    assert "<strong>2 monitor alert(s)</strong>" in page
+    assert "<li>pos_receipts.amount shifted: PSI 8.72 (alert above 0.25)</li>" in page
+    assert page.index("The monitor raised 2 alert(s)") < page.index("Headline figures")
