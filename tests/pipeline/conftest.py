@@ -83,14 +83,25 @@ FULL_RUN_PEOPLE = 400
 
 
 @pytest.fixture(scope="session")
-def full_run(tmp_path_factory):
+def full_run(tmp_path_factory, worker_id, testrun_uid):
     """The project's real stage notebooks run once on a small synthetic world (whichever
-    notebooks exist), into a tmp warehouse and reports folder. Returns (run, config)."""
+    notebooks exist), into a tmp warehouse and reports folder. Returns (run, config).
+
+    Under pytest-xdist the workers of one test run share it: the first to get the lock runs
+    it, the others wait and read its ``run.json`` (each file's tests run on one worker, and the
+    files using this run may land on two)."""
+    import fcntl
+
     from cemlib.pipeline import load_config, run_pipeline
+    from cemlib.pipeline.result import RunResult
 
     if not (PROJECT_NOTEBOOKS / "00_collect.ipynb").is_file():
         pytest.skip("notebooks/00_collect.ipynb is not in this checkout yet")
-    base = tmp_path_factory.mktemp("full_run")
+    if worker_id == "master":
+        base = tmp_path_factory.mktemp("full_run")
+    else:
+        base = tmp_path_factory.getbasetemp().parent / f"full_run-{testrun_uid}"
+        base.mkdir(exist_ok=True)
     cfg = load_config(
         None,
         ["run_id=full", f"n_people={FULL_RUN_PEOPLE}", f"warehouse={base / 'cem.duckdb'}",
@@ -98,5 +109,11 @@ def full_run(tmp_path_factory):
         out=str(base / "reports"),
         notebooks_dir=str(PROJECT_NOTEBOOKS),
     )  # fmt: skip
-    run = run_pipeline(cfg, progress=False)
+    with open(base / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = base / "done"
+        if done.is_file():
+            return RunResult.load(cfg.run_dir / "run.json"), cfg
+        run = run_pipeline(cfg, progress=False)
+        done.touch()
     return run, cfg
