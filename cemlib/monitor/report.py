@@ -62,10 +62,24 @@ def summary_markdown(res: MonitorResult) -> str:
                      "profile carries their phone, e-mail, card or device (a family's card at "
                      "the till), so whether they bought is unknown (counted as not bought, "
                      f"the AUC would be {c['auc, unknown counted as not bought']:.3f}). ")  # fmt: skip
+        if data_alerts(res):
+            text += (
+                "**This grade may be biased**: the data raised "
+                f"{len(data_alerts(res))} alert(s) this run, and purchases that lost the "
+                "identifiers tying them to a profile count as no purchase, so the realized "
+                "figures and the AUC can move for reasons other than the forecast. "
+            )
     if res.note:
         text += f"Note: {res.note}. "
     text += f"**{len(res.alerts)} alert(s).**"
     return text
+
+
+def data_alerts(res: MonitorResult) -> list:
+    """The alerts of the data section (a table's rows, nulls, quarantine, drift)."""
+    if not len(res.alerts):
+        return []
+    return [a for a in res.alerts.itertuples() if a.section == "data"]
 
 
 def alerts_markdown(res: MonitorResult) -> str:
@@ -173,6 +187,8 @@ def verdict_of(res: MonitorResult) -> dict:
             + (f" (its own backtest had promised {own:.3f})." if own is not None else ".")
         )
     caveats = [f"{a.section}: {a.message}" for a in res.alerts.itertuples()][:5]
+    if res.churn and data_alerts(res):
+        caveats.insert(0, "the forecast grade may be biased: this run's data raised alerts")
     if n_alerts > 5:
         caveats.append(f"and {n_alerts - 5} more alerts below")
     if res.note:

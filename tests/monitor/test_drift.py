@@ -83,6 +83,11 @@ def test_monthly_run_on_drifted_files_raises_the_matching_alerts(months):
     with Warehouse(base / "may_drifted.duckdb", read_only=True) as wh:
         stored = wh.read_table("monitor", "alerts")
     pd.testing.assert_frame_equal(stored, res.alerts, check_dtype=False)
+    # the forecast grade of a month whose data raised alerts is said to be possibly biased
+    from cemlib.monitor import report
+
+    assert len(report.data_alerts(res)) == 2
+    assert ("may be biased" in report.summary_markdown(res)) == bool(res.churn)
 
 
 @pytest.mark.slow
@@ -142,3 +147,24 @@ def test_notebook_lists_the_alerts_first_and_writes_monitor_json(months, tmp_pat
                for o in c.get("outputs", []) if o.get("output_type") == "display_data"][0]  # fmt: skip
     # the page opens with the verdict, which names the alerts
     assert "cem-verdict" in verdict and "2 alert(s)" in verdict and "web_events" in verdict
+
+
+def test_a_grade_made_while_the_data_raised_alerts_is_flagged():
+    from cemlib.monitor import report
+    from cemlib.monitor.alerts import alert_frame
+    from cemlib.monitor.result import MonitorResult
+
+    churn = {"auc": 0.737, "customers graded": 5000, "elapsed days": 31,
+             "realized purchases": 790.0, "expected purchases": 1000.0}  # fmt: skip
+    clean = MonitorResult("m3", "2025-05-31", previous_run_id="m2", previous_as_of="2025-04-30",
+                          churn=churn)  # fmt: skip
+    assert "may be biased" not in report.summary_markdown(clean)
+    alerts = alert_frame([{"section": "data", "subject": "pos_receipts.phone",
+                           "figure": "null share", "value": 1.0, "threshold": 0.2,
+                           "message": "pos_receipts.phone empty in 100% of rows"}])  # fmt: skip
+    flagged = MonitorResult("m3", "2025-05-31", previous_run_id="m2",
+                            previous_as_of="2025-04-30", churn=churn, alerts=alerts)  # fmt: skip
+    assert "**This grade may be biased**: the data raised 1 alert(s)" in report.summary_markdown(
+        flagged
+    )
+    assert report.verdict_of(flagged)["caveats"][0].startswith("the forecast grade may be biased")
