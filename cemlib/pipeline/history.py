@@ -54,16 +54,26 @@ def sparkline(values: list[float]) -> str:
     )
 
 
+def run_alerts(run: RunResult) -> list[dict] | None:
+    """The monitor's alerts of ``run`` (its ``monitor.json``); None when it wrote none or the
+    file cannot be read."""
+    if not run.run_dir:
+        return None
+    try:
+        text = (Path(run.run_dir) / "monitor.json").read_text(encoding="utf-8")
+        return json.loads(text).get("alerts") or []
+    except (ValueError, OSError):
+        return None
+
+
 def latest_alerts(runs: list[RunResult]) -> tuple[str | None, list[dict]]:
     """(run id, alerts) of the newest finished run that wrote a ``monitor.json``."""
     for run in runs:  # newest first
-        path = Path(run.run_dir) / "monitor.json"
-        if run.status in ("running", "interrupted") or not path.is_file():
+        if run.status in ("running", "interrupted"):
             continue
-        try:
-            return run.run_id, json.loads(path.read_text(encoding="utf-8")).get("alerts") or []
-        except (ValueError, OSError):
-            continue
+        alerts = run_alerts(run)
+        if alerts is not None:
+            return run.run_id, alerts
     return None, []
 
 

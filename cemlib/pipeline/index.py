@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from cemlib.pipeline import overview
-from cemlib.pipeline.history import history_section
+from cemlib.pipeline.history import history_section, run_alerts
 from cemlib.pipeline.overview import (
     format_value,
     headline_details,
@@ -101,7 +101,7 @@ def _write(path: Path, text: str) -> Path:
 # -- one run ------------------------------------------------------------------------------------
 def render_run_index(run: RunResult) -> str:
     """HTML of ``reports/<run_id>/index.html``."""
-    alerts = _alerts(run)
+    alerts = run_alerts(run) or []
     flagged = (
         f' <span class="badge b-failed">{len(alerts)} alert{"s" if len(alerts) > 1 else ""}</span>'
         if alerts
@@ -165,17 +165,6 @@ def _facts(run: RunResult) -> list[tuple[str, str]]:
         ("Duration", _e(_duration(run.duration))),
         ("Git commit", commit_text),
     ]  # fmt: skip
-
-
-def _alerts(run: RunResult) -> list[dict]:
-    """The monitor's alerts of this run (its ``monitor.json``), none when it wrote none."""
-    if not run.run_dir:
-        return []
-    path = Path(run.run_dir) / "monitor.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("alerts") or []
-    except (ValueError, OSError):
-        return []
 
 
 def _failures(run: RunResult) -> list[str]:
