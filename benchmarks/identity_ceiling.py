@@ -50,11 +50,9 @@ import pandas as pd
 from cemlib.identity.resolve import IdentityResolver
 from cemlib.identity.roles import has_identity
 from cemlib.identity.rules import identifier_table
-from cemlib.identity.stage import source_records
-from cemlib.synth import generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from identity_loss import SHORT  # noqa: E402  (the sources' short names, shared)
+from identity_loss import SHORT, identified_world  # noqa: E402  (shared with it)
 
 KIND_SHORT = {
     "phone": "phone",
@@ -241,15 +239,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25, help="rows of the loss breakdown")
     args = ap.parse_args()
     t0, c0 = time.perf_counter(), time.process_time()
-    world = generate(args.people, seed=args.seed, defects=False)
-    records = source_records(world.sources)
-    truth = world.truth["record_person"].astype({"record_id": str})
-    key = records["source"] + "|" + records["record_id"]
-    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
-    person_id = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
-    ident = has_identity(records).to_numpy()
-    sub = records[ident].reset_index(drop=True)
-    person, people = pd.factorize(person_id[ident])
+    world, sub, person, people = identified_world(args.people, args.seed)
     person = person.astype(np.int64)
     hh = world.truth["people"].set_index("person_id")
     hh_size = hh["household_size"].reindex(people).to_numpy()[person]

@@ -252,6 +252,22 @@ def show(df: pd.DataFrame, by: list[str], total: float, title: str, top: int = 1
     print(out.to_string(float_format=lambda v: f"{v:.3f}"))
 
 
+def identified_world(n_people: int, seed: int):
+    """The synthetic world without defects, its records carrying an identifier or a name
+    (``sub``), each one's true person as a code and the people the codes stand for:
+    ``(world, sub, codes, people)``."""
+    world = generate(n_people, seed=seed, defects=False)
+    records = source_records(world.sources)
+    truth = world.truth["record_person"].astype({"record_id": str})
+    key = records["source"] + "|" + records["record_id"]
+    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
+    person_id = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
+    ident = has_identity(records).to_numpy()
+    sub = records[ident].reset_index(drop=True)
+    codes, people = pd.factorize(person_id[ident])
+    return world, sub, codes, people
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--people", type=int, default=5000)
@@ -264,15 +280,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     t0 = time.perf_counter()
-    world = generate(args.people, seed=args.seed, defects=False)
-    records = source_records(world.sources)
-    truth = world.truth["record_person"].astype({"record_id": str})
-    key = records["source"] + "|" + records["record_id"]
-    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
-    person_id = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
-    ident = has_identity(records).to_numpy()
-    sub = records[ident].reset_index(drop=True)
-    codes, people = pd.factorize(person_id[ident])
+    world, sub, codes, people = identified_world(args.people, args.seed)
     hh_of = world.truth["people"].set_index("person_id")["household_id"]
     household = pd.factorize(hh_of.reindex(people).to_numpy())[0]
     res = IdentityResolver(seed=args.seed).fit(sub)
