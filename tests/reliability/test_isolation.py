@@ -51,7 +51,10 @@ if os.environ.get("CEM_TEST_OPEN") == {stage!r}:  # another process opens the wa
     marker = os.environ["CEM_TEST_MARKER"]
     code = ("import duckdb, os, pathlib, time; c = duckdb.connect(%r); "
             "pathlib.Path(%r).write_text(str(os.getpid())); time.sleep(60)") % (warehouse, marker)
-    subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    # its own output, or `cem run`'s caller would wait for the pipe it inherited to close
+    subprocess.Popen([sys.executable, "-c", code], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
     while not os.path.exists(marker) or not open(marker).read():
         time.sleep(0.1)
 if os.environ.get("CEM_TEST_HANG") == {stage!r}:
