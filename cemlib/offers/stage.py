@@ -353,6 +353,21 @@ def baseline_offers(name: str, history: pd.DataFrame, k: int, customers) -> pd.D
     return out
 
 
+def _reworded(reasons: pd.Series, vocabulary: dict[str, str] | None) -> pd.Series:
+    """The offer reasons in the run's vocabulary (each distinct text reworded once)."""
+    if not vocabulary:
+        return reasons
+    from cemlib.reports.vocabulary import check_vocabulary, reword
+
+    words = check_vocabulary(vocabulary)
+    codes, texts = pd.factorize(reasons)
+    return (
+        pd.Series([reword(t, words) for t in texts], dtype=object)
+        .take(codes)
+        .set_axis(reasons.index)
+    )
+
+
 def choose_published(metrics: pd.DataFrame, k: int, publish: str, backtest: bool) -> str:
     """Which ranking ``marts.next_offers`` gets: ``model`` or a baseline's name.
 
@@ -389,11 +404,13 @@ def run_stage(
     progress: bool = False,
     publish: str = "auto",
     min_contact_age: int | None = MIN_CONTACT_AGE,
+    vocabulary: dict[str, str] | None = None,
 ) -> OfferStageResult:
     """Fit, recommend, evaluate against the baselines and (``write=True``) replace
     ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``).
     Profiles younger than ``min_contact_age`` at ``as_of`` get no outbound offer (0 or None:
-    no age rule)."""
+    no age rule). ``vocabulary`` rewords the reasons in the business's words
+    (:mod:`cemlib.reports.vocabulary`: ``{basket: visit, bought: had}``)."""
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
@@ -445,7 +462,7 @@ def run_stage(
             "item_id": sent["item_id"].astype(str),
             "item_name": sent["item_id"].map(names) if names is not None else sent["item_id"],
             "score": sent["score"].astype(float),
-            "reasons": sent["reasons"].astype(str),
+            "reasons": _reworded(sent["reasons"].astype(str), vocabulary),
             "channel": sent["channel"].astype(str),
         }
     )[list(OFFER_COLUMNS)]

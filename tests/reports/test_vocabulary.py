@@ -1,0 +1,126 @@
+"""The business's own words in the reports (``vocabulary`` of the run configuration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from cemlib.errors import InputError
+from cemlib.offers.stage import _reworded
+from cemlib.pipeline import load_config, plan_parameters
+from cemlib.pipeline.render import render_html
+from cemlib.reports.vocabulary import check_vocabulary, reword, reword_html
+
+ROOT = Path(__file__).resolve().parents[2]
+CLINIC = {
+    "customer": "patient",
+    "purchase": "visit",
+    "basket": "visit",
+    "shop": "clinic",
+    "till receipt": "visit",
+    "bought": "had",
+}
+
+
+def test_words_plurals_and_casing_follow_the_vocabulary():
+    w = check_vocabulary(CLINIC)
+    text = (
+        "In a shop nobody cancels a contract. **1,234** customers; Customers who bought; "
+        "TILL RECEIPTS and a till receipt; 3 baskets."
+    )
+    assert reword(text, w) == (
+        "In a clinic nobody cancels a contract. **1,234** patients; Patients who had; "
+        "VISITS and a visit; 3 visits."
+    )
+
+
+def test_code_identifiers_and_markup_are_left_alone():
+    w = check_vocabulary(CLINIC)
+    md = "`customer_id` of `marts.next_offers`: customer_id, the customer's shop-floor"
+    assert reword(md, w) == (
+        "`customer_id` of `marts.next_offers`: customer_id, the patient's shop-floor"
+    )
+    html = (
+        '<p class="customer" title="shop">Customers <b>bought</b> <code>customer</code></p>'
+        "<style>.shop{color:red}</style>"
+    )
+    assert reword_html(html, w) == (
+        '<p class="customer" title="shop">Patients <b>had</b> <code>customer</code></p>'
+        "<style>.shop{color:red}</style>"
+    )
+    assert reword("nothing to do", {}) == "nothing to do"
+
+
+def test_offer_reasons_are_reworded_once_per_distinct_text():
+    reasons = pd.Series(
+        ["bought 6 times before; bought Гинекология in 80% of your baskets", "", "bought 2 times"]
+        * 2,
+        index=range(10, 16),
+    )
+    out = _reworded(reasons, CLINIC)
+    assert out.tolist() == [
+        "had 6 times before; had Гинекология in 80% of your visits", "", "had 2 times"
+    ] * 2  # fmt: skip
+    assert out.index.tolist() == list(range(10, 16))
+    assert _reworded(reasons, None) is reasons
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("patient", "expects a mapping of words"),
+        ({"customer": 3}, "must map text to text"),
+        ({"customer_id": "x"}, "is not a word"),
+        ({"customer": " "}, "maps to nothing"),
+    ],
+)
+def test_a_bad_vocabulary_is_refused_naming_the_key(value, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        check_vocabulary(value)
+
+
+def test_the_run_config_carries_it_to_the_pages_and_to_stage_04(tmp_path):
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("vocabulary: {customer: patient, basket: visit}\n", encoding="utf-8")
+    cfg = load_config(cfg_file, notebooks_dir=str(ROOT / "notebooks"))
+    assert cfg.vocabulary == {"customer": "patient", "basket": "visit"}
+    assert cfg.to_dict()["vocabulary"] == cfg.vocabulary
+    plans = plan_parameters(cfg, cfg.selected_stages(), ROOT / "notebooks")
+    assert plans["04_next_offer"]["vocabulary"] == cfg.vocabulary
+    assert "vocabulary" not in plans["03_churn"]  # only where a notebook declares it
+    over = load_config(None, ["vocabulary={shop: clinic}"], notebooks_dir=str(ROOT / "notebooks"))
+    assert over.vocabulary == {"shop": "clinic"}
+    with pytest.raises(InputError, match="vocabulary"):
+        load_config(None, ["vocabulary=patient"], notebooks_dir=str(ROOT / "notebooks"))
+
+
+def test_a_rendered_page_speaks_the_business_words(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 03 · Which customers stop buying\n\n`customer_id`"),
+        nbformat.v4.new_code_cell("display(Markdown(text))"),
+    ]
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                "text/markdown": "**812** customers made no purchase in a shop",
+                "text/plain": "<IPython.core.display.Markdown object>",
+            },
+        ),
+        nbformat.v4.new_output(
+            "display_data",
+            data={"text/html": "<table><th>customers</th><td>purchases</td></table>"},
+        ),
+    ]
+    page = render_html(nb, tmp_path / "03.html", vocabulary=check_vocabulary(CLINIC))
+    html = page.read_text(encoding="utf-8")
+    assert "Which patients stop buying" in html and "812</strong> patients made no visit" in html
+    assert "in a clinic" in html and "<th>patients</th>" in html and "<td>visits</td>" in html
+    assert "customer_id" in html  # the column name, in code
+    assert "customers" not in html.replace("customer_id", "")
+    plain = render_html(nb, tmp_path / "03b.html").read_text(encoding="utf-8")
+    assert "812</strong> customers made no purchase in a shop" in plain
