@@ -124,3 +124,25 @@ def test_a_rendered_page_speaks_the_business_words(tmp_path):
     assert "customers" not in html.replace("customer_id", "")
     plain = render_html(nb, tmp_path / "03b.html").read_text(encoding="utf-8")
     assert "812</strong> customers made no purchase in a shop" in plain
+
+
+def test_the_run_page_speaks_them_too_its_parameters_as_given(tmp_path):
+    from cemlib.pipeline.index import write_run_index
+    from cemlib.pipeline.result import RunResult, StageStatus
+
+    stage = StageStatus(
+        "03", "03_churn", "Churn", "ok", duration=3.0, html="03_churn.html",
+        headlines={"customers scored": 812},
+        parameters={"vocabulary": {"customer": "patient"}},
+    )  # fmt: skip
+    run = RunResult(
+        run_id="m1", as_of="2025-03-31", status="ok", started_at="2026-12-06T03:00:00+00:00",
+        finished_at="2026-12-06T03:05:00+00:00", duration=300.0, run_dir=str(tmp_path),
+        config={"source": "/x", "vocabulary": {"customer": "patient"}},
+        config_yaml="vocabulary:\n  customer: patient\n", git={}, versions={}, stages=[stage],
+    )  # fmt: skip
+    html = write_run_index(run, tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "Patient data checks" in html and ">patients scored<" in html
+    assert "Customer data checks" not in html and ">customers scored<" not in html
+    assert "customer: patient" in html  # the run's YAML, in <pre>, as given
+    assert "&quot;customer&quot;: &quot;patient&quot;" in html or '"customer": "patient"' in html
