@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 from jinja2 import DictLoader
 
-from cemlib.reports.vocabulary import reword_notebook
+from cemlib.reports.vocabulary import reword_html, reword_notebook
 
 _TEMPLATE_NAME = "cem_offline.html.j2"
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -108,7 +108,7 @@ def render_html(
         nbformat.read(str(notebook), as_version=4) if isinstance(notebook, str | Path) else notebook
     )
     extra = [
-        f'<div class="{cls}">{content}</div>'
+        f'<div class="{cls}">{reword_html(content, vocabulary)}</div>'
         for cls, content in (("cem-header", header), ("cem-failure", banner))
         if content
     ]

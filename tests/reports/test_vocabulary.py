@@ -116,10 +116,14 @@ def test_a_rendered_page_speaks_the_business_words(tmp_path):
             data={"text/html": "<table><th>customers</th><td>purchases</td></table>"},
         ),
     ]
-    page = render_html(nb, tmp_path / "03.html", vocabulary=check_vocabulary(CLINIC))
+    page = render_html(
+        nb, tmp_path / "03.html", vocabulary=check_vocabulary(CLINIC),
+        header='<a href="index.html">run</a> · stage 03_churn: Churn and customer lifetime value',
+    )  # fmt: skip
     html = page.read_text(encoding="utf-8")
     assert "Which patients stop buying" in html and "812</strong> patients made no visit" in html
     assert "in a clinic" in html and "<th>patients</th>" in html and "<td>visits</td>" in html
+    assert "stage 03_churn: Churn and patient lifetime value" in html
     assert "customer_id" in html  # the column name, in code
     assert "customers" not in html.replace("customer_id", "")
     plain = render_html(nb, tmp_path / "03b.html").read_text(encoding="utf-8")
