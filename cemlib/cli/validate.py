@@ -33,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mapping", default=None, help="YAML/JSON column mapping for your files")
     p.add_argument("--freshness-days", type=int, default=30, help="max age of the newest row")
+    p.add_argument(
+        "--min-age",
+        type=int,
+        default=14,
+        help="youngest plausible customer in years at as_of (default 14; 0 where children are "
+        "customers)",
+    )
     p.add_argument("--suites", default=None, help="folder of suites (default expectations/)")
     p.add_argument("--warehouse", default=None, help="DuckDB file to keep (default: temporary)")
     p.add_argument("--data-docs", action="store_true", help="also write GE Data Docs in DIR")
@@ -41,7 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``cem validate``: run the expectation suites on files or a warehouse."""
-    from cemlib.cli.checks import as_of_date, output_dir, positive, warehouse_file
+    from cemlib.cli.checks import (
+        as_of_date,
+        non_negative,
+        output_dir,
+        positive,
+        warehouse_file,
+    )
     from cemlib.collect import collect
     from cemlib.errors import InputError
     from cemlib.lock import warehouse_lock
@@ -55,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("not a folder of source files", source=str(src))
     out = output_dir(args.out)
     positive(args.freshness_days, "--freshness-days")
+    non_negative(args.min_age, "--min-age")
     args.as_of = as_of_date(args.as_of)
     warehouse_file(args.warehouse)
     with tempfile.TemporaryDirectory(prefix="cem_validate_") as tmp:
@@ -75,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 args.suites,
                 start=args.start,
                 freshness_days=args.freshness_days,
+                min_age=args.min_age,
                 progress=False,
             ).run(wh, run_id="validate", as_of=args.as_of)
             # written into a fresh folder first, then swapped in: no file of an earlier run

@@ -70,6 +70,25 @@ def _contact_refs(result: IdentityResult) -> str:
     return text + "."
 
 
+def _refused_by_contact(result: IdentityResult) -> int:
+    """Links the contact pin refused (``refused_by = contact``): a merge of two CRM records
+    through an event that names one of them (0 when no event carries a ``contact_id``)."""
+    links = result.links
+    if links is None or "refused_by" not in getattr(links, "columns", ()):
+        return 0
+    return int((links["refused_by"] == "contact").sum())
+
+
+def _pin(result: IdentityResult) -> str:
+    n = _refused_by_contact(result)
+    if not n:
+        return ""
+    return (
+        f", the contact pin {n:,} that would have joined two CRM records through an event "
+        "naming one of them (`contact_id`)"
+    )
+
+
 def summary_markdown(result: IdentityResult) -> str:
     """A paragraph of the headline figures in words."""
     f = result.figures
@@ -82,8 +101,8 @@ def summary_markdown(result: IdentityResult) -> str:
         f"{f['links_accepted']:,} of {f['links']:,} links were "
         f"accepted; the cluster constraints ({', '.join(f.get('constraints') or []) or 'none'})"
         f" refused {f.get('links_refused_by_constraint', 0):,} merges and the chain guard "
-        f"{f['links_refused_by_chain_guard']:,} that would have joined clearly different people, "
-        f"and {f['guarded_identifiers']:,} identifiers ({f['hub_identifiers']:,} hubs) were not "
+        f"{f['links_refused_by_chain_guard']:,} that would have joined clearly different people"
+        f"{_pin(result)}, and {f['guarded_identifiers']:,} identifiers ({f['hub_identifiers']:,} hubs) were not "
         f"used as merge keys on their own."
     )
     mode = f.get("identity_mode") or {}
@@ -128,6 +147,8 @@ def headlines(result: IdentityResult) -> dict:
         "merges refused by chain guard": f["links_refused_by_chain_guard"],
         "merges refused by constraints": f.get("links_refused_by_constraint", 0),
     }
+    if _refused_by_contact(result):
+        out["merges refused by contact pin"] = _refused_by_contact(result)
     if f.get("match_threshold") is not None:
         out["match threshold (from the data)"] = round(f["match_threshold"], 4)
     if result.evaluation:

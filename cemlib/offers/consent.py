@@ -6,6 +6,11 @@ no record says no (an explicit refusal anywhere wins). A consented channel is us
 the profile has an address for it (an e-mail, a phone: ``address_<channel>`` when the consent
 table carries it). Each offer gets the first usable channel in ``preference`` order; profiles with
 none get no outbound offer and are counted (no consent, or consent without an address).
+
+Minors: a profile holding a CRM record whose birth date says the person is younger than
+``min_contact_age`` at ``as_of`` (:func:`minor_profiles`) is contacted on no channel, like a
+refusal of every channel: no consent given on any record overrides it. A profile without a
+birth date is judged by its consent alone.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ import pandas as pd
 from cemlib.errors import InputError
 
 CHANNELS: tuple[str, ...] = ("email", "sms")
+#: the default youngest age an outbound offer may go to: 16, the age from which the GDPR
+#: (art. 8) lets a person give consent to online services without a parent; a clinic
+#: writing to parents about their children sets ``min_contact_age: 0`` (no rule)
+MIN_CONTACT_AGE = 16
 _TRUE = {"true", "1", "yes", "y", "t", "да"}
 _FALSE = {"false", "0", "no", "n", "f", "нет"}
 
@@ -63,6 +72,21 @@ def profile_consent(contacts: pd.DataFrame, *, source: str = "consent") -> pd.Da
     return agg.reset_index()
 
 
+def minor_profiles(birth: pd.DataFrame, as_of, min_contact_age: int = MIN_CONTACT_AGE) -> pd.Index:
+    """Customers of ``birth`` (``customer_id, birth_date``, one row per CRM record) with a
+    record saying they are younger than ``min_contact_age`` years at ``as_of``: the youngest
+    birth date of a profile decides (a record of a child wins over its parent's merged with
+    it). ``min_contact_age`` 0 (or None) disables the rule."""
+    if not min_contact_age or birth.empty:
+        return pd.Index([], dtype=object)
+    if int(min_contact_age) < 0:
+        raise InputError(f"min_contact_age must be 0 or more, got {min_contact_age}")
+    born = pd.to_datetime(birth["birth_date"], errors="coerce")
+    cut = pd.Timestamp(as_of).normalize() - pd.DateOffset(years=int(min_contact_age))
+    young = born > cut  # NaT compares False: no birth date, no rule
+    return pd.Index(birth.loc[young, "customer_id"].astype(str).unique())
+
+
 @dataclass
 class ConsentSummary:
     """How many profiles (with offers) can be reached through each channel."""
@@ -73,6 +97,8 @@ class ConsentSummary:
     by_channel: dict[str, int]
     #: profiles with a consented channel but no address (e-mail, phone) for any of them
     no_address: int = 0
+    #: profiles younger than ``min_contact_age`` (no outbound offer whatever their consent)
+    minors: int = 0
 
     def as_frame(self) -> pd.DataFrame:
         """Profiles per usable channel, and those without consent or address, as a table."""
@@ -81,6 +107,9 @@ class ConsentSummary:
         if self.no_address:
             rows.append({"channel": "consent but no address (no outbound offer)",
                          "profiles": self.no_address})  # fmt: skip
+        if self.minors:
+            rows.append({"channel": "younger than the contact age (no outbound offer)",
+                         "profiles": self.minors})  # fmt: skip
         df = pd.DataFrame(rows)
         df["share"] = df["profiles"] / max(1, self.profiles)
         return df
@@ -97,7 +126,10 @@ def assign_channels(
     ``consent`` holds ``customer_id`` and ``consent_<channel>`` booleans (see
     :func:`profile_consent`); a profile missing from it has no consent. Optional
     ``address_<channel>`` booleans say whether the profile has an e-mail / a phone: a channel
-    consented without an address is not usable (an offer routed there reaches nobody).
+    consented without an address is not usable (an offer routed there reaches nobody). A
+    ``minor`` column True marks a profile under the contact age (:func:`minor_profiles`): no
+    channel is usable for it, whatever its consent; it is counted as ``minors``, not as
+    ``no_consent``.
     """
     for ch in preference:
         if ch not in CHANNELS:
@@ -107,9 +139,10 @@ def assign_channels(
     profiles = pd.Index(offers["customer_id"].astype(str).unique())
     chosen = pd.Series(pd.NA, index=profiles, dtype="string")
     consented = pd.Series(False, index=profiles)
+    minor = _flag(c, "minor", profiles, missing=False)
     by_channel: dict[str, int] = {}
     for ch in preference:
-        allowed = _flag(c, f"consent_{ch}", profiles, missing=False)
+        allowed = _flag(c, f"consent_{ch}", profiles, missing=False) & ~minor
         consented |= allowed
         usable = allowed & _flag(c, f"address_{ch}", profiles, missing=True)
         by_channel[ch] = int(usable.sum())
@@ -118,9 +151,15 @@ def assign_channels(
     out["channel"] = out["customer_id"].astype(str).map(chosen)
     out = out[out["channel"].notna()].reset_index(drop=True)
     reachable = int(chosen.notna().sum())
-    no_consent = int((~consented).sum())
+    minors = int(minor.sum())
+    no_consent = int((~consented & ~minor).sum())
     summary = ConsentSummary(
-        len(profiles), reachable, no_consent, by_channel, len(profiles) - reachable - no_consent
+        len(profiles),
+        reachable,
+        no_consent,
+        by_channel,
+        len(profiles) - reachable - no_consent - minors,
+        minors,
     )
     return out, summary
 

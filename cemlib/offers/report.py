@@ -44,6 +44,7 @@ def headlines(result: OfferStageResult, k: int = 10) -> dict:
         "profiles reachable (consent)": int(result.consent.reachable),
         "profiles without consent": int(result.consent.no_consent),
         "profiles with consent but no address": int(result.consent.no_address),
+        "profiles under the contact age": int(getattr(result.consent, "minors", 0)),
         "published ranking": result.published,
     }
 
@@ -73,6 +74,11 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
         caveats.append(
             f"{h['profiles without consent']:,} profiles consented to no channel and get no "
             "outbound offer"
+        )
+    if h["profiles under the contact age"]:
+        caveats.append(
+            f"{h['profiles under the contact age']:,} profiles are younger than the contact age "
+            "(`04_next_offer.min_contact_age`) and get no outbound offer, whatever their consent"
         )
     return {
         "status": status,

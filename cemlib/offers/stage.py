@@ -20,7 +20,13 @@ from cemlib.frames import fetch_objects
 from cemlib.marts.transactions import profile_transactions, source_schema
 from cemlib.offers import baselines
 from cemlib.offers.baselines import all_baselines
-from cemlib.offers.consent import ConsentSummary, assign_channels, profile_consent
+from cemlib.offers.consent import (
+    MIN_CONTACT_AGE,
+    ConsentSummary,
+    assign_channels,
+    minor_profiles,
+    profile_consent,
+)
 from cemlib.offers.metrics import evaluate
 from cemlib.offers.model import NextOfferModel
 from cemlib.warehouse import Warehouse
@@ -202,12 +208,20 @@ def consent_refusals(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
     return out
 
 
-def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
+def profile_consent_table(
+    wh: Warehouse,
+    *,
+    key: str = "profile",
+    as_of=None,
+    min_contact_age: int | None = MIN_CONTACT_AGE,
+) -> pd.DataFrame:
     """Per-customer consent (email, SMS) combined over the customer's CRM records.
 
     A yes counts from the records the offers read (``clean.crm_contacts``, else staging); a
     refusal counts from every record collected, quarantined ones included, and is never
-    overridden (see :func:`consent_refusals`)."""
+    overridden (see :func:`consent_refusals`). With ``as_of`` given, ``minor`` marks the
+    customers one of whose records has a birth date under ``min_contact_age`` years at
+    ``as_of`` (:func:`cemlib.offers.consent.minor_profiles`; 0 or None: no rule)."""
     schema = source_schema(wh, "crm_contacts")
     if schema is None:
         return pd.DataFrame(columns=["customer_id", "consent_email", "consent_sms"])
@@ -220,6 +234,15 @@ def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFram
             ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)
             WHERE m.customer_id IS NOT NULL"""
     )
+    minors = pd.Index([], dtype=object)
+    if as_of is not None and min_contact_age and "birth_date" in cols:
+        birth = wh.sql(
+            f"""SELECT m.customer_id, c.birth_date FROM {schema}.crm_contacts c
+                JOIN {_mapping(wh, key)} m ON m.source_table = 'crm_contacts'
+                 AND m.record_id = CAST(c.contact_id AS VARCHAR)
+                WHERE m.customer_id IS NOT NULL AND c.birth_date IS NOT NULL"""
+        )
+        minors = minor_profiles(birth, as_of, min_contact_age)
     refusals = consent_refusals(wh, key=key)
     if len(refusals):
         rows = pd.concat(
@@ -237,6 +260,7 @@ def profile_consent_table(wh: Warehouse, *, key: str = "profile") -> pd.DataFram
                FROM identity.profiles"""
         )
         out = out.merge(have, on="customer_id", how="left")
+    out["minor"] = out["customer_id"].astype(str).isin(minors)
     out.attrs["unmatched_refusals"] = refusals.attrs.get("unmatched_refusals", 0)
     return out
 
@@ -329,6 +353,21 @@ def baseline_offers(name: str, history: pd.DataFrame, k: int, customers) -> pd.D
     return out
 
 
+def _reworded(reasons: pd.Series, vocabulary: dict[str, str] | None) -> pd.Series:
+    """The offer reasons in the run's vocabulary (each distinct text reworded once)."""
+    if not vocabulary:
+        return reasons
+    from cemlib.reports.vocabulary import check_vocabulary, reword
+
+    words = check_vocabulary(vocabulary)
+    codes, texts = pd.factorize(reasons)
+    return (
+        pd.Series([reword(t, words) for t in texts], dtype=object)
+        .take(codes)
+        .set_axis(reasons.index)
+    )
+
+
 def choose_published(metrics: pd.DataFrame, k: int, publish: str, backtest: bool) -> str:
     """Which ranking ``marts.next_offers`` gets: ``model`` or a baseline's name.
 
@@ -364,9 +403,14 @@ def run_stage(
     write: bool = True,
     progress: bool = False,
     publish: str = "auto",
+    min_contact_age: int | None = MIN_CONTACT_AGE,
+    vocabulary: dict[str, str] | None = None,
 ) -> OfferStageResult:
     """Fit, recommend, evaluate against the baselines and (``write=True``) replace
-    ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``)."""
+    ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``).
+    Profiles younger than ``min_contact_age`` at ``as_of`` get no outbound offer (0 or None:
+    no age rule). ``vocabulary`` rewords the reasons in the business's words
+    (:mod:`cemlib.reports.vocabulary`: ``{basket: visit, bought: had}``)."""
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
@@ -382,7 +426,7 @@ def run_stage(
     )
     customers = model.tx_["customer_id"].unique()
     truth = _future_truth(wh, as_of, horizon_days, key, granularity)
-    consent = profile_consent_table(wh, key=key)
+    consent = profile_consent_table(wh, key=key, as_of=as_of, min_contact_age=min_contact_age)
     # reasons only for the offers written: those of profiles with a usable channel
     reach = assign_channels(pd.DataFrame({"customer_id": customers}), consent)[0]["customer_id"]
     # the candidate recall is counted on the candidates scoring builds (no second pass)
@@ -418,7 +462,7 @@ def run_stage(
             "item_id": sent["item_id"].astype(str),
             "item_name": sent["item_id"].map(names) if names is not None else sent["item_id"],
             "score": sent["score"].astype(float),
-            "reasons": sent["reasons"].astype(str),
+            "reasons": _reworded(sent["reasons"].astype(str), vocabulary),
             "channel": sent["channel"].astype(str),
         }
     )[list(OFFER_COLUMNS)]

@@ -22,6 +22,7 @@ File layout (every key optional; see ``run.example.yaml``)::
     spark_master: local[*]  # engine spark: local[N], spark://host:7077, yarn, k8s://...
     lake: null              # engine spark: folder or URL of its Parquet tables; null = data/lake
     keep_runs: null         # run folders kept in the reports folder (newest first); null = all
+    vocabulary: {}          # the business's words in the reports: {customer: patient, ...}
     notebooks:              # parameters of single notebooks, by stage
       03_churn: {horizon_days: 180}
 """
@@ -66,9 +67,11 @@ RUNNER_SETTINGS: tuple[str, ...] = (
     "spark_master",
     "lake",
     "keep_runs",
+    "vocabulary",
 )
-#: Settings injected into the notebooks that declare them (the stages that run on Spark).
-ENGINE_PARAMETERS: tuple[str, ...] = ("engine", "spark_master", "lake")
+#: Settings injected into the notebooks that declare them (the stages that run on Spark; the
+#: vocabulary: stage 04 rewords its offer reasons with it).
+ENGINE_PARAMETERS: tuple[str, ...] = ("engine", "spark_master", "lake", "vocabulary")
 
 
 def default_run_id(now: dt.datetime | None = None) -> str:
@@ -108,6 +111,9 @@ class RunConfig:
     keep_runs: int | None = None
     """Run folders kept in the reports folder after each run, newest first (a nightly job's
     retention); None keeps every run. A run still running is never removed."""
+    vocabulary: dict[str, str] = field(default_factory=dict)
+    """The business's own words for the reports' (``{customer: patient, purchase: visit}``,
+    :mod:`cemlib.reports.vocabulary`): the stage pages and the offer reasons use them."""
     notebooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     shared: dict[str, Any] = field(default_factory=dict)
     """Overrides given without a stage (``-p horizon_days=90``): every notebook declaring them."""
@@ -152,7 +158,7 @@ class RunConfig:
         from cemlib.engine import lake_path
 
         return {"engine": self.engine, "spark_master": self.spark_master,
-                "lake": lake_path(self.lake)}  # fmt: skip
+                "lake": lake_path(self.lake), "vocabulary": dict(self.vocabulary)}  # fmt: skip
 
     def run_wide(self) -> dict[str, Any]:
         """The run-wide notebook parameters, paths made absolute (the kernel's cwd differs)."""
@@ -190,6 +196,8 @@ class RunConfig:
             "lake": self.lake,
             "keep_runs": self.keep_runs,
         }
+        if self.vocabulary:
+            out["vocabulary"] = dict(self.vocabulary)
         plain = {k: str(v) if isinstance(v, str) else v for k, v in self.shared.items()}
         if self.notebooks:
             out["notebooks"] = {

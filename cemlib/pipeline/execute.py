@@ -112,6 +112,7 @@ def _render_reports(
                 title=f"{stage.name} · {cfg.run_id}",
                 banner=banner,
                 header=header,
+                vocabulary=cfg.vocabulary,
             )
             setattr(result, attr, page.name)
     except Exception as exc:

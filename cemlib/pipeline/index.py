@@ -291,8 +291,12 @@ def _warehouse_tables(run: RunResult) -> list[str]:
 
 
 def write_run_index(run: RunResult, path: str | Path) -> Path:
-    """Write the index page of ``run`` to ``path``; returns the path."""
-    return _write(Path(path), render_run_index(run))
+    """Write the index page of ``run`` to ``path`` in the run's ``vocabulary`` (its prose and
+    tables; the parameters, in code, as given); returns the path."""
+    from cemlib.reports.vocabulary import reword_html
+
+    words = (run.config or {}).get("vocabulary") or {}
+    return _write(Path(path), reword_html(render_run_index(run), words))
 
 
 # -- all runs -----------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ itself:
    (atomic on one file system): readers see the previous run's tables or this run's, never a
    mix;
 3. when a stage failed or the run was interrupted, the warehouse is left as it was and the copy
-   is kept as ``<stem>.failed<suffix>`` (one, the latest) for inspection, or removed.
+   is kept as ``<stem>.failed<suffix>`` (one, the latest) for inspection, or removed. The next
+   run that publishes removes it: the warehouse then holds a newer complete run, and the copy
+   of a failed one only misleads (and takes the warehouse's size on disk).
 
 A copy left by a run that was killed (SIGKILL, power loss) is removed by the next run once its
 pid no longer exists. The warehouse lock (:mod:`cemlib.lock`) keeps a second writer out for
@@ -61,6 +63,8 @@ class WorkingCopy:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         self.path = self.warehouse.with_name(f".{self.warehouse.name}.run-{safe}.{os.getpid()}")
         self.removed_orphans: list[Path] = []
+        #: the failed run's copy that :meth:`publish` removed (None: there was none)
+        self.removed_failed: Path | None = None
 
     def _orphans(self) -> Iterator[Path]:
         pattern = re.compile(rf"^\.{re.escape(self.warehouse.name)}\.run-.*\.(\d+)(\.wal|\.tmp)?$")
@@ -120,6 +124,12 @@ class WorkingCopy:
             _wal(self.warehouse).unlink()
         os.replace(self.path, self.warehouse)
         self._remove_copy()  # DuckDB's spill folder of the copy, if it left one
+        failed = failed_copy_path(self.warehouse)
+        if failed.is_file():  # superseded: the warehouse holds a newer, complete run
+            failed.unlink()
+            self.removed_failed = failed
+        with contextlib.suppress(FileNotFoundError):
+            _wal(failed).unlink()
 
     def discard(self, *, keep: bool = True) -> Path | None:
         """Leave the warehouse as it was; keep the copy as :func:`failed_copy_path` or

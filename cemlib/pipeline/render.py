@@ -21,6 +21,8 @@ from pathlib import Path
 import nbformat
 from jinja2 import DictLoader
 
+from cemlib.reports.vocabulary import reword_html, reword_notebook
+
 _TEMPLATE_NAME = "cem_offline.html.j2"
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
@@ -94,21 +96,25 @@ def render_html(
     title: str | None = None,
     banner: str | None = None,
     header: str | None = None,
+    vocabulary: dict[str, str] | None = None,
 ) -> Path:
     """Write ``notebook`` (a path or a node) as a self-contained HTML page to ``output``.
 
     ``header`` (HTML) is a navigation line above everything (e.g. back to the run index);
-    ``banner`` (HTML) a red box under it, e.g. to say that the stage failed.
+    ``banner`` (HTML) a red box under it, e.g. to say that the stage failed. ``vocabulary``
+    rewords the notebook's prose and outputs (:mod:`cemlib.reports.vocabulary`).
     """
     nb = (
         nbformat.read(str(notebook), as_version=4) if isinstance(notebook, str | Path) else notebook
     )
     extra = [
-        f'<div class="{cls}">{content}</div>'
+        f'<div class="{cls}">{reword_html(content, vocabulary)}</div>'
         for cls, content in (("cem-header", header), ("cem-failure", banner))
         if content
     ]
     nb = _without_widgets(copy.deepcopy(nb))
+    if vocabulary:
+        nb = reword_notebook(nb, vocabulary)
     if extra:
         nb.cells[0:0] = [nbformat.v4.new_markdown_cell(text) for text in extra]
     out = Path(output)

@@ -173,6 +173,13 @@ def _check_master(key: str, value: Any) -> str:
     return text
 
 
+def _check_vocabulary(key: str, value: Any) -> dict[str, str]:
+    """``vocabulary``: the business's words for the reports' (a mapping of text to text)."""
+    from cemlib.reports.vocabulary import check_vocabulary
+
+    return check_vocabulary(text_or(value), key)
+
+
 TOP_CHECKS = {
     "run_id": _check_run_id,
     "as_of": _check_date,
@@ -192,4 +199,5 @@ TOP_CHECKS = {
     "spark_master": _check_master,
     "lake": lambda k, v: _check_text(k, v, allow_none=True),
     "keep_runs": _check_keep_runs,
+    "vocabulary": lambda k, v: _check_vocabulary(k, v),
 }

@@ -112,6 +112,8 @@ def settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool
         say(
             f"warehouse {copy.warehouse}: published, {mine} of {len(tables)} table(s) from this run"
         )
+        if copy.removed_failed is not None:
+            say(f"  removed {copy.removed_failed.name}: the copy of an earlier failed run")
         older = {t: str(v["run_id"]) for t, v in tables.items() if v["run_id"] != run.run_id}
         if older:
             say(f"  from earlier runs: {runs_of(older)}")
@@ -121,6 +123,6 @@ def settle_warehouse(run: RunResult, copy: WorkingCopy, say, *, publish_it: bool
             names = ", ".join(f"{t} ({why})" for t, why in stale.items())
             say(f"  out of date: {names}")
     else:
-        where = f"; this run's working copy is kept as {kept}" if kept else ""
+        where = f"; this run's working copy is kept as {kept} until a run publishes" if kept else ""
         say(f"warehouse {copy.warehouse}: unchanged (the run did not succeed){where}")
     return True

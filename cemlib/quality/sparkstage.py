@@ -61,7 +61,8 @@ class SparkQualityStage(QualityStage):
         )
         previous_run_id, previous_counts = _previous_counts(history, run_id)
         params = RunParams(as_of=as_of, start=self.start, freshness_days=self.freshness_days,
-                           volume_band=self.volume_band, previous_counts=previous_counts,
+                           volume_band=self.volume_band, min_age=self.min_age,
+                           previous_counts=previous_counts,
                            starts=auto_starts(self.start, lake.con, suites, present, as_of))  # fmt: skip
         ctx = offline_context()
         checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cemlib.errors import StageFailure
+from cemlib.errors import InputError, StageFailure
 from cemlib.progress import progress
 from cemlib.quality.context import offline_context
 from cemlib.quality.history import auto_starts
@@ -89,6 +89,8 @@ class QualityStage:
     Parameters: ``suites_dir`` (default ``expectations/``), ``start`` (the day the business began:
     earlier timestamps are defects), ``freshness_days`` (the newest row must be at most this old
     at ``as_of``), ``volume_band`` (relative band around the previous run's row count),
+    ``min_age`` (the youngest plausible customer in years at ``as_of``: a later birth date is
+    warned about; 14 by default, 0 where children are customers),
     ``gx_max_rows`` (row-level expectations run in Great Expectations on at most this many rows
     per table, a reproducible sample above it; ``None`` = all rows; quarantine routing and the
     recorded counts are exact over all rows either way).
@@ -101,6 +103,7 @@ class QualityStage:
         start: str = "auto",
         freshness_days: int = 30,
         volume_band: float = 0.5,
+        min_age: int = 14,
         tables: list[str] | None = None,
         gx_max_rows: int | None = 200_000,
         progress: bool = True,
@@ -109,6 +112,9 @@ class QualityStage:
         self.start = start
         self.freshness_days = freshness_days
         self.volume_band = volume_band
+        if int(min_age) < 0:
+            raise InputError(f"min_age must be 0 or more, got {min_age}")
+        self.min_age = int(min_age)
         self.tables = tables
         self.gx_max_rows = gx_max_rows
         self.progress = progress
@@ -138,6 +144,7 @@ class QualityStage:
             start=self.start,
             freshness_days=self.freshness_days,
             volume_band=self.volume_band,
+            min_age=self.min_age,
             previous_counts=previous_counts,
             starts=auto_starts(self.start, wh.con, suites, present, as_of),
         )

@@ -77,6 +77,10 @@ class RunParams:
     (``starts``, :func:`cemlib.quality.history.history_starts`)."""
     freshness_days: int = 30
     volume_band: float = 0.5
+    min_age: int = 14
+    """The youngest plausible customer, in years at ``as_of`` (``{youngest_birth}``): 14 for a
+    shop; 0 where children are customers (a clinic), so only a birth date after ``as_of`` is
+    implausible."""
     previous_counts: dict[str, int] = field(default_factory=dict)
     starts: dict[str, pd.Timestamp] = field(default_factory=dict)
 
@@ -100,6 +104,7 @@ class RunParams:
             "as_of_end": as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1),
             "start": self._start(table),
             "fresh_since": as_of - pd.Timedelta(days=self.freshness_days),
+            "youngest_birth": as_of - pd.DateOffset(years=int(self.min_age)),
             "email_regex": EMAIL_REGEX,
             "datetime_types": DATETIME_TYPES,
             "number_types": NUMBER_TYPES,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cemlib.collect import collect
-from cemlib.identity.report import summary_markdown
+from cemlib.identity.report import headlines, summary_markdown
 from cemlib.identity.resolve import resolve
 from cemlib.identity.rules import contact_links
 from cemlib.identity.stage import run_stage
@@ -171,8 +171,14 @@ def test_collect_maps_stages_and_identity_links_the_users_patient_column(tmp_pat
             "Амб. карта": visits["ref"],
         }
     ).to_csv(folder / "pos_receipts.csv", index=False)
+    # Maria's online booking made with her father's e-mail: the contact pin refuses that link
+    pd.DataFrame(
+        {"order_id": ["o-c3"], "ordered_at": ["2024-05-02 09:00"], "email": ["ivan.p@mail.ru"],
+         "Амб. карта": ["c3"]}
+    ).to_csv(folder / "online_orders.csv", index=False)  # fmt: skip
     wh_path = tmp_path / "cem.duckdb"
-    mapping = {"pos_receipts": {"Амб. карта": "contact_id"}}
+    mapping = {"pos_receipts": {"Амб. карта": "contact_id"},
+               "online_orders": {"Амб. карта": "contact_id"}}  # fmt: skip
     collect(folder, warehouse=wh_path, run_id="t1", as_of="2024-06-30", mapping=mapping,
             progress=False)  # fmt: skip
     with Warehouse(wh_path) as wh:
@@ -189,16 +195,24 @@ def test_collect_maps_stages_and_identity_links_the_users_patient_column(tmp_pat
         rules = wh.con.execute(
             "SELECT rule, count(*) FROM identity.links WHERE accepted GROUP BY 1"
         ).fetchall()
+        refused = wh.con.execute(
+            "SELECT rule, refused_by, count(*) FROM identity.links "
+            "WHERE refused_by = 'contact' GROUP BY ALL"
+        ).fetchall()
     pid = dict(zip(crm_map["record_id"], crm_map["profile_id"], strict=True))
     visit = dict(zip(rmap["record_id"], rmap["profile_id"], strict=True))
     family = [v for v in visit if _owner(v)]
     assert len(family) == 12
     assert sum(visit[v] == pid[_owner(v)] for v in family) == 12
     assert pd.isna(visit["v-anon"]) and pd.isna(visit["v-lost"])
-    assert dict(rules)["contact_id"] == 4
+    assert dict(rules)["contact_id"] == 5  # one per patient's visits, and Maria's booking
     assert result.resolver.contact_refs_["unmatched"] == 1
     text = summary_markdown(result)
-    assert "12 events name their CRM record" in text and "1 name an id no CRM record" in text
+    assert "13 events name their CRM record" in text and "1 name an id no CRM record" in text
+    # the link of Maria's e-mail visit to her father's record: refused by the pin, and counted
+    assert refused == [("email", "contact", 1)]
+    assert "the contact pin 1 that would have joined two CRM records" in text
+    assert headlines(result)["merges refused by contact pin"] == 1
 
 
 def test_an_incremental_run_attaches_a_new_visit_to_the_patient_it_names(tmp_path):

@@ -126,7 +126,9 @@ def test_sampled_great_expectations_keeps_exact_routing_and_counts(wh, base_dir,
     a = full.results.set_index(["table", "expectation"])
     b = sampled.results.set_index(["table", "expectation"])
     row = a["level"] == "row"
-    assert (a.loc[row, "unexpected_count"] == b.loc[row, "unexpected_count"]).all()
+    # (a check skipped in both, e.g. on a column the table lacks, has no count in either)
+    assert a.loc[row, "unexpected_count"].equals(b.loc[row, "unexpected_count"])
+    assert a.loc[row, "unexpected_count"].notna().sum() > 10
     crit = a["severity"] == "critical"  # warnings with `mostly` are judged on the sample
     assert (
         a.loc[crit, "success"].astype(str).tolist() == b.loc[crit, "success"].astype(str).tolist()

@@ -84,3 +84,57 @@ def test_a_profile_consenting_to_email_without_an_email_is_offered_by_sms(tmp_pa
         maria: "email",
     }
     assert summary.no_address == 0 and summary.reachable == 2
+
+
+def _with_children(crm_dir):
+    crm = crm_dir / "crm_contacts.csv"
+    crm.write_text(
+        crm.read_text(encoding="utf-8")
+        # Maria's son on her phone (a clinic's child registration), consent given by her
+        + "C5,Петров Артём Игоревич,+7 916 555-44-33,,2015-05-05,2024-02-11 11:05:00,true,true\n"
+        # 16 tomorrow: still 15 at as_of
+        + "C6,Козлова Дарья Андреевна,+7 903 100-20-30,dasha.k@ya.ru,2009-07-01,"
+        "2024-05-01 09:00:00,true,true\n"
+        # 16 on as_of
+         + "C7,Волков Илья Сергеевич,+7 903 400-50-60,ilya.v@ya.ru,2009-06-30,"
+        "2024-05-02 09:00:00,true,true\n",
+        encoding="utf-8",
+    )
+
+
+def test_no_outbound_offer_to_a_profile_under_the_contact_age(tmp_path, crm_dir):
+    _with_children(crm_dir)
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        _pipeline(wh, crm_dir)
+        mapped = wh.read_table("identity", "map").set_index("record_id")["profile_id"]
+        consent = profile_consent_table(wh, as_of=AS_OF).set_index("customer_id")
+        no_rule = profile_consent_table(wh, as_of=AS_OF, min_contact_age=0)
+    son, dasha, ilya, maria = (mapped[c] for c in ("C5", "C6", "C7", "C3"))
+    assert len({son, dasha, ilya, maria}) == 4  # four people, four profiles
+    assert consent.loc[son, "consent_sms"] and consent.loc[son, "minor"]
+    assert consent.loc[dasha, "minor"] and not consent.loc[ilya, "minor"]
+    assert int(consent["minor"].sum()) == 2
+    offers = pd.DataFrame({"customer_id": list(mapped.unique()), "rank": 1, "item_id": "x"})
+    sent, summary = assign_channels(offers, consent.reset_index())
+    # the son's "yes" does not send an SMS to his mother's phone; Ilya (16 today) is written to
+    assert not {son, dasha} & set(sent["customer_id"]) and ilya in set(sent["customer_id"])
+    assert (summary.minors, summary.no_consent, summary.reachable) == (2, 1, 3)
+    assert summary.profiles == summary.reachable + summary.no_consent + summary.minors
+    frame = summary.as_frame().set_index("channel")
+    assert frame.loc["younger than the contact age (no outbound offer)", "profiles"] == 2
+    # min_contact_age 0: no age rule, both children are reached by their consented channel
+    sent0, summary0 = assign_channels(offers, no_rule)
+    assert {son, dasha} <= set(sent0["customer_id"]) and summary0.minors == 0
+    assert summary0.reachable == 5
+
+
+def test_a_refusal_still_wins_over_the_age_rule_being_off(tmp_path, crm_dir):
+    _with_children(crm_dir)
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        _pipeline(wh, crm_dir)
+        mapped = wh.read_table("identity", "map").set_index("record_id")["profile_id"]
+        consent = profile_consent_table(wh, as_of=AS_OF, min_contact_age=0)
+    consent = consent.set_index("customer_id")
+    ivan = mapped["C1"]  # adult, refused both channels on a quarantined record
+    assert not consent.loc[ivan, "minor"]
+    assert not consent.loc[ivan, "consent_email"] and not consent.loc[ivan, "consent_sms"]
