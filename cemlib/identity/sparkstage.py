@@ -346,3 +346,27 @@ def _tables(lake) -> set[str]:
     from cemlib.warehouse import SCHEMAS
 
     return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
+
+
+def pairwise_agreement(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, float | int]:
+    """How far two record maps (``source_table, record_id, profile_id``, e.g. the DuckDB and
+    the Spark engine's ``identity.map``) agree: the record pairs that share a profile in
+    ``a``, in ``b`` and in both (counted per profile, never listed), ``agreement`` = 2 × both /
+    (a + b), and the profiles of each. Records missing from either map count as unattached."""
+    keys = ["source_table", "record_id"]
+    both = a[[*keys, "profile_id"]].astype("string").merge(
+        b[[*keys, "profile_id"]].astype("string"), on=keys, how="outer", suffixes=("_a", "_b")
+    )
+
+    def pairs(groups: list[str]) -> int:
+        n = both.dropna(subset=groups).groupby(groups, sort=False).size().to_numpy(np.int64)
+        return int((n * (n - 1) // 2).sum())
+
+    n_a, n_b_ = pairs(["profile_id_a"]), pairs(["profile_id_b"])
+    shared = pairs(["profile_id_a", "profile_id_b"])
+    return {
+        "records_a": int(len(a)), "records_b": int(len(b)),
+        "profiles_a": int(a["profile_id"].nunique()), "profiles_b": int(b["profile_id"].nunique()),
+        "pairs_a": n_a, "pairs_b": n_b_, "pairs_both": shared,
+        "agreement": 2 * shared / (n_a + n_b_) if n_a + n_b_ else 1.0,
+    }  # fmt: skip
