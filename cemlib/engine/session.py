@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import shutil
+import sys
 from typing import Any
 
 from cemlib.errors import InputError

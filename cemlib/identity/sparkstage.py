@@ -354,8 +354,12 @@ def pairwise_agreement(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, float | in
     ``a``, in ``b`` and in both (counted per profile, never listed), ``agreement`` = 2 × both /
     (a + b), and the profiles of each. Records missing from either map count as unattached."""
     keys = ["source_table", "record_id"]
-    both = a[[*keys, "profile_id"]].astype("string").merge(
-        b[[*keys, "profile_id"]].astype("string"), on=keys, how="outer", suffixes=("_a", "_b")
+    both = (
+        a[[*keys, "profile_id"]]
+        .astype("string")
+        .merge(
+            b[[*keys, "profile_id"]].astype("string"), on=keys, how="outer", suffixes=("_a", "_b")
+        )
     )
 
     def pairs(groups: list[str]) -> int:

@@ -87,5 +87,7 @@ def test_preflight_lets_spark_stages_through(monkeypatch):
 def test_list_shows_the_engine(capsys):
     assert main(["run", "--list", "-p", "engine=spark", "--notebooks", NOTEBOOKS]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("engine: spark (stages on spark so far: 00, 01, 02), spark_master local[*]")
+    assert out.startswith(
+        "engine: spark (stages on spark so far: 00, 01, 02), spark_master local[*]"
+    )
     assert "    engine = " not in out  # a run setting, not listed as a notebook parameter
