@@ -19,7 +19,10 @@ from cemlib.warehouse import Warehouse
 from .conftest import AS_OF, NEEDS_SPARK
 
 pytest.importorskip("pyspark")
-pytestmark = NEEDS_SPARK
+# the module's fixture runs stage 02 on Spark once, on the first test's clock: Splink's training
+# is many small Spark jobs (3 to 6 minutes at load average 14 to 28 on 2 cores; not measured on
+# a quiet machine)
+pytestmark = [*NEEDS_SPARK, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
