@@ -49,6 +49,7 @@ def test_profiles_agree_with_duckdb(both):
         a = wh.sql("SELECT source_table, record_id, profile_id FROM identity.map")
     b = lake.sql("SELECT source_table, record_id, profile_id FROM identity.map")
     got = pairwise_agreement(a, b)
+    print("DuckDB (a) vs Spark (b):", got)  # the figure of docs/spark.md (pytest -rP)
     assert got["records_a"] == got["records_b"] > 3000
     assert got["pairs_a"] > 10_000 and got["agreement"] >= 0.995, got
     assert abs(got["profiles_a"] - got["profiles_b"]) <= 0.005 * got["profiles_a"], got
@@ -85,7 +86,8 @@ def test_lake_tables_have_the_warehouse_columns(both):
             want = list(wh.sql(f'SELECT * FROM identity."{name}" LIMIT 0').columns)
             got = list(lake.sql(f'SELECT * FROM identity."{name}" LIMIT 0').columns)
             assert got == want, name
-            assert lake.stamp("identity", name)[0] == "t"
+            if lake.count("identity", name):  # (changes is empty on a first run)
+                assert lake.stamp("identity", name)[0] == "t", name
     assert "identity.map" in on_spark.writes and "identity.record_ids" in on_spark.writes
     assert on_spark.detail.figures["identity_mode"]["used"] == "full"
 
