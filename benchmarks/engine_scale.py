@@ -1,13 +1,17 @@
-"""Both engines side by side, measured the way a user runs them (``cem run``, stages 00 and 01).
+"""Both engines side by side, measured the way a user runs them (``cem run``, stages 00 to 02).
 
     .venv/bin/python benchmarks/engine_scale.py --people 300
-    .venv/bin/python benchmarks/engine_scale.py --people 200000 1000000 --master 'local[2]'
+    .venv/bin/python benchmarks/engine_scale.py --people 20000 200000 --master 'local[2]'
 
-For each size and engine, runs ``python -m cemlib run -p engine=<engine> --stages 00,01`` in
+For each size and engine, runs ``python -m cemlib run -p engine=<engine> --stages 00,01,02`` in
 its own temporary folder and watches the whole process tree below it every ~0.5 s (Jupyter
-kernels and, with ``engine: spark``, the JVM each kernel starts): the peak of the tree's summed
-resident memory while each stage ran, the stage's seconds (from ``run.json``), and the 01
-headline figures of both engines compared. Needs the extra ``spark`` (``make venv-spark``).
+kernels and, with ``engine: spark``, the JVM each kernel starts and its Python workers): per
+stage the peak of the tree's summed resident memory, the peak of the JVM alone and of the
+Python processes (the kernel is the Spark driver's Python side), the CPU seconds of the tree
+while the stage ran, and the stage's seconds (from ``run.json``); then the 01 headline figures
+of both engines compared and, with stage 02, the profiles of both and the pairwise agreement of
+their ``identity.map`` (record pairs sharing a profile in both, over the mean of each).
+Needs the extra ``spark`` (``make venv-spark``).
 """
 
 from __future__ import annotations
@@ -27,31 +31,46 @@ import psutil
 GIB = 1024**3
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    """Resident bytes of ``proc`` and every descendant (0 for the ones gone meanwhile)."""
-    total = 0
+def _tree_sample(proc: psutil.Process, cpu: dict[int, float]) -> tuple[int, int, int]:
+    """``(tree, jvm, python)`` resident bytes of ``proc``'s tree; ``cpu`` (pid -> CPU seconds
+    last seen) updated, so that the CPU of processes gone meanwhile is kept."""
+    total = jvm = py = 0
     with contextlib.suppress(psutil.Error):
         for p in [proc, *proc.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-    return total
+                rss = p.memory_info().rss
+                t = p.cpu_times()
+                cpu[p.pid] = t.user + t.system
+                total += rss
+                name = p.name()
+                if name == "java":
+                    jvm += rss
+                elif name.startswith("python"):
+                    py += rss
+    return total, jvm, py
 
 
-def run_engine(engine: str, people: int, master: str, folder: Path) -> dict:
-    """One ``cem run`` of stages 00, 01 on ``engine``: seconds and peak tree memory per stage."""
-    args = [sys.executable, "-m", "cemlib", "run", "--stages", "00,01", "-p", f"engine={engine}",
+def run_engine(
+    engine: str, people: int, master: str, folder: Path, stages: str, memory_limit: str
+) -> dict:
+    """One ``cem run`` of ``stages`` on ``engine``: seconds, CPU seconds and peak memory (the
+    tree, the JVM, the Python processes) per stage."""
+    args = [sys.executable, "-m", "cemlib", "run", "--stages", stages, "-p", f"engine={engine}",
             "-p", f"n_people={people}", "-p", f"warehouse={folder / 'cem.duckdb'}",
             "-p", f"lake={folder / 'lake'}", "-p", f"spark_master={master}",
-            "-p", "run_id=bench", "--out", str(folder / "reports")]  # fmt: skip
+            "-p", "run_id=bench", "-p", f"memory_limit={memory_limit}",
+            "--out", str(folder / "reports")]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     watched = psutil.Process(proc.pid)
-    peaks: list[tuple[float, int]] = []  # (seconds since start, tree bytes)
+    peaks: list[tuple[float, int, int, int, float]] = []  # (s since start, tree, jvm, py, cpu)
     done = threading.Event()
+    cpu: dict[int, float] = {}
 
     def watch() -> None:
         while not done.is_set():
-            peaks.append((time.perf_counter() - t0, _tree_rss(watched)))
+            sample = _tree_sample(watched, cpu)
+            peaks.append((time.perf_counter() - t0, *sample, sum(cpu.values())))
             time.sleep(0.5)
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -64,36 +83,80 @@ def run_engine(engine: str, people: int, master: str, folder: Path) -> dict:
     start, figures = 0.0, {"engine": engine, "people": people, "wall_s": round(wall, 1)}
     for stage in run["stages"]:  # stages ran one after the other: split the samples by time
         end = start + (stage["duration"] or 0)
-        inside = [b for t, b in peaks if start - 1 <= t <= end + 1] or [0]
-        figures[stage["name"]] = {"status": stage["status"], "seconds": stage["duration"],
-                                  "peak_tree_gib": round(max(inside) / GIB, 2)}  # fmt: skip
+        inside = [row for row in peaks if start - 1 <= row[0] <= end + 1] or [(0, 0, 0, 0, 0.0)]
+        figures[stage["name"]] = {
+            "status": stage["status"], "seconds": stage["duration"],
+            "cpu_seconds": round(inside[-1][4] - inside[0][4], 1),
+            "peak_tree_gib": round(max(r[1] for r in inside) / GIB, 2),
+            "peak_jvm_gib": round(max(r[2] for r in inside) / GIB, 2),
+            "peak_python_gib": round(max(r[3] for r in inside) / GIB, 2),
+        }  # fmt: skip
         start = end
     headlines = folder / "reports" / "bench" / "01_quality.headlines.json"
     figures["quality_headlines"] = json.loads(headlines.read_text()) if headlines.exists() else {}
+    headlines = folder / "reports" / "bench" / "02_profiles.headlines.json"
+    figures["identity_headlines"] = json.loads(headlines.read_text()) if headlines.exists() else {}
     figures["exit"] = proc.returncode
     return figures
+
+
+def identity_agreement(duck: Path, lake: Path) -> dict | None:
+    """:func:`~cemlib.identity.sparkstage.pairwise_agreement` of the DuckDB warehouse's
+    ``identity.map`` and the lake's; None when either is missing."""
+    from cemlib.engine import Lake
+    from cemlib.identity.sparkstage import pairwise_agreement
+    from cemlib.warehouse import Warehouse
+
+    query = "SELECT source_table, record_id, profile_id FROM identity.map"
+    with Lake(lake) as lk:
+        if not lk.has_table("identity", "map"):
+            return None
+        b = lk.sql(query)
+    with Warehouse(duck, read_only=True) as wh:
+        if not wh.has_table("identity", "map"):
+            return None
+        a = wh.sql(query)
+    return pairwise_agreement(a, b)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, nargs="+", default=[300])
     parser.add_argument("--master", default="local[2]", help="spark_master of the Spark runs")
+    parser.add_argument("--stages", default="00,01,02", help="the stages of each run")
+    parser.add_argument("--memory-limit", default="6GB",
+                        help="memory_limit of each stage (Spark's local driver gets half)")  # fmt: skip
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
     rows = []
     for people in args.people:
-        for engine in ("duckdb", "spark"):
-            with tempfile.TemporaryDirectory(prefix=f"cem-engine-{engine}-") as tmp:
-                got = run_engine(engine, people, args.master, Path(tmp))
-            rows.append(got)
-            stages = "  ".join(
-                f"{k} {v['seconds']:.1f} s peak {v['peak_tree_gib']:.2f} GiB"
-                for k, v in got.items()
-                if isinstance(v, dict) and "seconds" in v
+        with contextlib.ExitStack() as stack:
+            folders = {}
+            for engine in ("duckdb", "spark"):
+                folders[engine] = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix=f"cem-engine-{engine}-"))
+                )
+                got = run_engine(engine, people, args.master, folders[engine], args.stages,
+                                 args.memory_limit)  # fmt: skip
+                rows.append(got)
+                stages = "\n    ".join(
+                    f"{k:<12} {v['status']:<7} {v['seconds'] or 0:7.1f} s  cpu {v['cpu_seconds']:7.1f} s"
+                    f"  peak tree {v['peak_tree_gib']:.2f} GiB  jvm {v['peak_jvm_gib']:.2f} GiB"
+                    f"  python {v['peak_python_gib']:.2f} GiB"
+                    for k, v in got.items()
+                    if isinstance(v, dict) and "seconds" in v
+                )
+                print(f"{people:>9,} people  {engine:<6}  wall {got['wall_s']} s  exit "
+                      f"{got['exit']}\n    {stages}", flush=True)  # fmt: skip
+            same = rows[-2]["quality_headlines"] == rows[-1]["quality_headlines"]
+            print(
+                f"{people:>9,} people  01 headlines identical between engines: {same}", flush=True
             )
-            print(f"{people:>9,} people  {engine:<6}  {stages}  wall {got['wall_s']} s", flush=True)
-        same = rows[-2]["quality_headlines"] == rows[-1]["quality_headlines"]
-        print(f"{people:>9,} people  01 headlines identical between engines: {same}", flush=True)
+            if "02" in args.stages:
+                agree = identity_agreement(folders["duckdb"] / "cem.duckdb",
+                                           folders["spark"] / "lake")  # fmt: skip
+                rows[-1]["identity_agreement"] = agree
+                print(f"{people:>9,} people  02 DuckDB vs Spark: {json.dumps(agree)}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from typing import Any
 
 from cemlib.errors import InputError
@@ -20,7 +21,7 @@ from cemlib.errors import InputError
 #: the values the ``engine`` setting takes
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 #: the stages that run on Spark so far (keys of the stage registry)
-SPARK_STAGES: tuple[str, ...] = ("00", "01")
+SPARK_STAGES: tuple[str, ...] = ("00", "01", "02")
 APP_NAME = "cemlib"
 _LOCAL = re.compile(r"^local(\[(\*|\d+)(,\s*\d+)?\])?$")
 
@@ -117,6 +118,11 @@ def spark_session(
         from cemlib.budget import stage_budget
 
         memory_limit = stage_budget()
+    if local_cores(master):
+        # the Python workers of pandas UDFs (identity's normalizers) run this interpreter, whose
+        # packages cemlib needs, not the first python3 on PATH (pyspark reads PYSPARK_PYTHON
+        # when the context starts; on a cluster the workers' Python is the cluster's setting)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name).master(master)
     for key, value in {**session_conf(master, memory_limit, ui=ui), **(conf or {})}.items():
         builder = builder.config(key, value)

@@ -41,9 +41,16 @@ def run(
     """Resolve the records of ``clean.*`` into profiles and write ``identity.*`` (the stage 02
     contract). ``params`` are ``cemlib.identity.stage.run_stage``'s options (``guard``,
     ``match_threshold``, ``household_signals``, ``identity_mode``, ``keep_records``);
-    ``detail`` is its ``IdentityResult``."""
+    ``detail`` is its ``IdentityResult``. ``wh`` a :class:`~cemlib.engine.Lake`: the stage
+    runs on Spark (:mod:`cemlib.identity.sparkstage`)."""
+    from cemlib.engine import Lake
     from cemlib.identity import report
     from cemlib.identity.stage import run_stage
+
+    if isinstance(wh, Lake):  # engine spark
+        from cemlib.identity.sparkstage import run_on_spark
+
+        return run_on_spark(wh, run_id=run_id, as_of=as_of, seed=seed, spark=wh.spark(), **params)
 
     def call():
         return run_stage(wh, run_id=run_id, as_of=str(as_of), seed=seed, **params)

@@ -77,7 +77,7 @@ def test_session_settings_for_a_small_machine():
 
 
 def test_refusal_names_the_stages_not_on_spark():
-    assert spark_refusal(["00", "01"]) is None
-    assert spark_refusal(["01", "02", "05"]) == (
-        "engine spark runs stages 00, 01 so far; run 02, 05 with engine duckdb"
+    assert spark_refusal(["00", "01", "02"]) is None
+    assert spark_refusal(["01", "02", "03", "05"]) == (
+        "engine spark runs stages 00, 01, 02 so far; run 03, 05 with engine duckdb"
     )

@@ -1,0 +1,376 @@
+"""Stage 02 on Spark (``engine: spark``): the lake's ``clean.*`` in, ``identity.*`` out.
+
+What runs where (docs/spark.md):
+
+* **Spark**: reading the source tables of :data:`~cemlib.identity.sources.SOURCE_ROLES` from the
+  lake (only their id and role columns), dropping repeated ids, and preparing the identity
+  records with ``mapInPandas`` over the core normalizers (:func:`~cemlib.identity.roles.prepare_records`,
+  the same function the DuckDB engine calls: phones, e-mails, names, transliteration); the
+  Splink model trained and scored on ``SparkAPI`` (:class:`~cemlib.identity.model.SplinkModel`
+  with ``spark``: the candidate pairs generated and scored by the executors).
+* **The driver** (pandas, as in the DuckDB engine): the prepared records are collected once
+  (Arrow, the identity columns only), then the deterministic rules, the hub guard, the
+  chain-guarded clustering with its household and cluster constraints, the golden records and
+  the lasting ids (:func:`~cemlib.identity.carry.carry_ids` over the lake's DuckDB views).
+  The guards read every node's values and the clustering is sequential over the ranked
+  links, so the driver holds the prepared records, as the DuckDB engine does: its memory grows
+  with the records, it is not flat.
+* **The lake**: ``identity.map``, ``links``, ``profiles``, ``guarded``, ``registry``,
+  ``changes`` and ``record_ids`` with the DuckDB warehouse's columns and the ``_run_id``,
+  ``_as_of`` stamps, written beside their folders and renamed into place together.
+
+Every run is a full one (``identity_mode`` ``incremental`` or ``auto`` fall back to full, the
+reason in the figures): the incremental state (``identity.state``, ``identity.prepared``) is
+not kept in the lake yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cemlib import DEFAULT_SEED
+from cemlib.contract import STAGE_TABLES, StageResult, covered
+from cemlib.errors import InputError
+from cemlib.identity.carry import carry_ids, previous_ids_table
+from cemlib.identity.evaluate import evaluate_warehouse
+from cemlib.identity.golden import golden_records
+from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
+from cemlib.identity.roles import PREPARED_COLUMNS, STRING, as_string, prepare_records
+from cemlib.identity.rules import HubGuard
+from cemlib.identity.sources import SOURCE_ROLES, _role_columns
+from cemlib.identity.stage import IdentityResult, _figures, _Laps, _late_records, _write_tables
+
+#: the prepared record columns that are text (all but ``updated_at``)
+_TEXT_COLUMNS = tuple(c for c in PREPARED_COLUMNS if c != "updated_at")
+
+
+def prepared_schema():
+    """The Spark schema of the prepared records (:data:`PREPARED_COLUMNS`, text and the record's
+    timestamp)."""
+    from pyspark.sql.types import StringType, StructField, StructType, TimestampType
+
+    return StructType(
+        [
+            StructField(c, TimestampType() if c == "updated_at" else StringType(), True)
+            for c in PREPARED_COLUMNS
+        ]
+    )
+
+
+def _preparer(name: str, id_col: str, roles: dict):
+    """The ``mapInPandas`` function of one source table: each batch of rows prepared by
+    :func:`prepare_records` (row by row independent: a value's normalization does not depend
+    on the other rows), categoricals given back as text."""
+
+    def prepare(batches):
+        for batch in batches:
+            if not len(batch):
+                continue
+            for c in batch.columns:
+                if batch[c].dtype == object:
+                    batch[c] = batch[c].astype(STRING)
+            out = prepare_records(batch, roles, id_column=id_col, source=name)
+            yield pd.DataFrame(
+                {
+                    c: (
+                        out[c].astype("datetime64[ns]")
+                        if c == "updated_at"
+                        else out[c].astype(object).where(out[c].notna(), None)
+                    )
+                    for c in PREPARED_COLUMNS
+                }
+            )
+
+    return prepare
+
+
+def source_tables(lake) -> dict[str, tuple[str, str]]:
+    """``table -> (schema, id column)`` of the source tables in ``lake``: ``clean`` when
+    present, else ``staging`` (as :func:`~cemlib.identity.sources.source_schemas`)."""
+    out = {}
+    for name, (id_col, _roles) in SOURCE_ROLES.items():
+        for schema in ("clean", "staging"):
+            if lake.has_table(schema, name):
+                out[name] = (schema, id_col)
+                break
+    return out
+
+
+def prepared_records(spark, lake):
+    """The prepared identity records of every source table of ``lake`` as one Spark
+    DataFrame (:func:`prepared_schema`), computed by the executors."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DateType
+
+    parts = []
+    for name, (schema, id_col) in source_tables(lake).items():
+        roles = SOURCE_ROLES[name][1]
+        sdf = lake.spark_table(spark, schema, name)
+        have = set(sdf.columns)
+        cols = [c for c in _role_columns(id_col, roles) if c in have]
+        present = {r: c for r, c in roles.items() if c in have}
+        sdf = sdf.select(*[F.col(f"`{c}`") for c in cols])
+        for field in sdf.schema.fields:  # dates as timestamps: pandas gets datetime64, as DuckDB's
+            if isinstance(field.dataType, DateType):
+                sdf = sdf.withColumn(field.name, F.col(f"`{field.name}`").cast("timestamp"))
+        # a repeated id is one record (the quality stage quarantines them in clean.*)
+        sdf = sdf.where(F.col(f"`{id_col}`").isNotNull()).dropDuplicates([id_col])
+        parts.append(sdf.mapInPandas(_preparer(name, id_col, present), prepared_schema()))
+    if not parts:
+        raise InputError(
+            "no clean.* or staging.* source tables in the lake; run stages 00 and 01 with "
+            "engine spark first",
+            source=str(lake.root),
+        )
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return out
+
+
+def collect_records(sdf) -> pd.DataFrame:
+    """The prepared records on the driver in the DuckDB engine's form: sources in
+    :data:`SOURCE_ROLES` order, records by id, text as Arrow strings and identity values as
+    categoricals with sorted categories (one code per record)."""
+    from pyspark.sql import functions as F
+
+    order = {name: i for i, name in enumerate(SOURCE_ROLES)}
+    rank = F.create_map(*[x for k, v in order.items() for x in (F.lit(k), F.lit(v))])
+    sdf = sdf.withColumn("_order", rank[F.col("source")]).orderBy("_order", "record_id")
+    frame = sdf.drop("_order").toPandas()
+    columns: dict[str, Any] = {
+        "record_id": as_string(frame.pop("record_id")),
+        "source": as_string(frame.pop("source")),
+        "updated_at": pd.to_datetime(frame.pop("updated_at")).astype("datetime64[ns]"),
+    }
+    for c in PREPARED_COLUMNS[3:]:
+        values = frame.pop(c)
+        cats = np.sort(values.dropna().unique().astype(object))
+        columns[c] = pd.Categorical(values, categories=pd.Index(cats, dtype=object))
+    return pd.DataFrame(columns, copy=False)
+
+
+def resolve_records(
+    records: pd.DataFrame,
+    *,
+    spark=None,
+    guard: HubGuard | None = None,
+    match_threshold: float | str | None = "auto",
+    seed: int = DEFAULT_SEED,
+    as_of: str | None = None,
+    household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+    lap: _Laps | None = None,
+) -> IdentityResult:
+    """:func:`~cemlib.identity.stage.resolve_sources` from prepared ``records``, the Splink
+    model on ``spark``: records dated after ``as_of`` keep their place in the map without a
+    profile."""
+    lap = lap or _Laps()
+    n_records = len(records)
+    full = pd.DataFrame(
+        {
+            "source_table": as_string(records["source"]),
+            "record_id": as_string(records["record_id"]),
+        },
+        copy=False,
+    )
+    late = _late_records(records, as_of)
+    records_in = records[~late].reset_index(drop=True) if late.any() else records
+    resolver = IdentityResolver(
+        guard=guard,
+        match_threshold=match_threshold,
+        seed=seed,
+        household_guard=bool(household_signals),
+        household_signals=tuple(household_signals),
+        spark=spark,
+    )
+    resolver.fit(records_in)
+    lap("resolve")
+    resolved = resolver.record_map()["profile_id"].array
+    pid = resolved
+    if late.any():
+        pid = pd.array(np.full(n_records, pd.NA, dtype=object), dtype="string")
+        pid[~late] = resolved
+    rmap = full.assign(profile_id=pid)
+    profiles = golden_records(records_in, profile_id=resolved)
+    lap("golden_records")
+    links = resolver.link_table()
+    lap("links")
+    figures = _figures(
+        rmap, links, resolver, refused_by=resolver.links_["refused_by"],
+        guarded=resolver.guarded_, more_unattached={"after_as_of": len(rmap) - len(records_in)},
+    )  # fmt: skip
+    figures["seconds"] = lap.seconds
+    figures["resident_gib"] = lap.memory
+    return IdentityResult(map=rmap, links=links, profiles=profiles, guarded=resolver.guarded_,
+                          resolver=resolver, figures=figures)  # fmt: skip
+
+
+def _remember_ids(lake, rmap: pd.DataFrame, *, run_id: str, as_of: str):
+    """``identity.record_ids`` staged beside its folder (see
+    :func:`~cemlib.identity.carry.remember_ids`): every record's profile id, or the last id it
+    had when it is attached to none now. Returns the staged folder."""
+    from pathlib import Path
+
+    con = lake.con
+    previous = previous_ids_table(lake)
+    folder = lake.staging_path("identity", "record_ids", run_id)
+    target = Path(folder.removeprefix("file://"))
+    target.mkdir(parents=True, exist_ok=True)
+    con.register("_ids_map", rmap[["source_table", "record_id", "profile_id"]])
+    try:
+        last = (
+            f"LEFT JOIN (SELECT CAST(source_table AS VARCHAR) AS source_table, "
+            f"CAST(record_id AS VARCHAR) AS record_id, CAST(profile_id AS VARCHAR) AS last_id "
+            f"FROM {previous} WHERE profile_id IS NOT NULL) p USING (source_table, record_id)"
+            if previous
+            else ""
+        )
+        last_id = "p.last_id" if previous else "NULL"
+        path = str(target / "part-00000.parquet").replace("'", "''")
+        con.execute(
+            "COPY (SELECT CAST(n.source_table AS VARCHAR) AS source_table, "
+            "CAST(n.record_id AS VARCHAR) AS record_id, "
+            f"CAST(coalesce(n.profile_id, {last_id}) AS VARCHAR) AS profile_id, "
+            "CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of "
+            f"FROM _ids_map n {last} WHERE coalesce(n.profile_id, {last_id}) IS NOT NULL) "
+            f"TO '{path}' (FORMAT PARQUET)",
+            [run_id, pd.Timestamp(as_of).date()],
+        )
+    finally:
+        con.unregister("_ids_map")
+    return folder
+
+
+def run_stage_spark(
+    lake,
+    spark,
+    *,
+    run_id: str,
+    as_of: str,
+    seed: int = DEFAULT_SEED,
+    guard: HubGuard | None = None,
+    match_threshold: float | str | None = "auto",
+    household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+    keep_records: bool = True,
+    identity_mode: str = "auto",
+) -> IdentityResult:
+    """:func:`~cemlib.identity.stage.run_stage` on Spark and the lake (see the module)."""
+    from cemlib.identity.stage import _drop_records
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    lap = _Laps()
+    sdf = prepared_records(spark, lake)
+    records = collect_records(sdf)
+    lap("prepare")
+    result = resolve_records(records, spark=spark, guard=guard, match_threshold=match_threshold,
+                             seed=seed, as_of=as_of, household_signals=household_signals,
+                             lap=lap)  # fmt: skip
+    del records
+    why = "engine spark runs full resolutions only (no incremental state in the lake yet)"
+    result.figures["identity_mode"] = {
+        "asked": identity_mode, "used": "full", "why": why,
+        "resolve_seconds": round(time.perf_counter() - t0, 2),
+        "resolve_cpu_seconds": round(time.process_time() - c0, 2),
+    }  # fmt: skip
+    carry_ids(lake, result, run_id=run_id, as_of=as_of)
+    lap("carry_ids")
+    staged = {("identity", "record_ids"): _remember_ids(lake, result.map, run_id=run_id,
+                                                        as_of=as_of)}  # fmt: skip
+    try:
+        _write_tables(_Staging(lake, staged), result, run_id=run_id, as_of=as_of)
+    except BaseException:
+        lake.discard(staged)
+        raise
+    lake.publish(staged)
+    lap("write_tables")
+    result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
+    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
+    result.evaluation = evaluate_warehouse(lake)
+    if not keep_records:
+        _drop_records(result)
+    return result
+
+
+class _Staging:
+    """The ``write_tables`` of a lake that stages the tables into ``staged`` (published by the
+    caller together with the others) instead of publishing them."""
+
+    def __init__(self, lake, staged: dict):
+        self.lake, self.staged = lake, staged
+
+    def write_tables(self, schema: str, tables: dict, *, run_id: str, as_of) -> None:
+        for name, df in tables.items():
+            folder = self.lake.staging_path(schema, name, run_id)
+            self.staged[(schema, name)] = folder
+            self.lake._write_frame(df, folder, run_id, as_of)
+
+
+def run_on_spark(
+    lake, *, run_id: str, as_of: str | dt.date, seed: int = DEFAULT_SEED,
+    spark_master: str = "local[*]", spark=None, **params: Any,
+) -> StageResult:  # fmt: skip
+    """Stage 02 on Spark: resolve ``lake``'s ``clean.*`` records, write ``identity.*`` to it
+    (a :class:`StageResult` as :func:`cemlib.identity.run` gives; ``params`` are its options).
+
+    ``lake``: a :class:`~cemlib.engine.Lake` or its folder; ``spark``: a session (default the
+    process's session on ``spark_master``).
+    """
+    from cemlib.contract import as_of_date
+    from cemlib.engine import Lake, spark_session
+    from cemlib.identity import report
+
+    as_of_date(as_of)
+    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    if not lake.tables("clean") and not lake.tables("staging"):
+        raise InputError(
+            "the identity stage needs clean, which is missing (written by the quality stage: "
+            "run it first)",
+            source=str(lake.root),
+        )
+    have = _tables(lake)
+    reads = sorted(t for e in STAGE_TABLES["identity"].reads for t in covered(e, have))
+    spark = spark or spark_session(spark_master)
+    detail = run_stage_spark(lake, spark, run_id=run_id, as_of=str(as_of), seed=seed, **params)
+    have = _tables(lake)
+    writes = sorted({t for e in STAGE_TABLES["identity"].writes for t in covered(e, have)})
+    return StageResult("identity", run_id, str(as_of), reads, writes,
+                       report.headlines(detail), detail)  # fmt: skip
+
+
+def _tables(lake) -> set[str]:
+    from cemlib.warehouse import SCHEMAS
+
+    return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
+
+
+def pairwise_agreement(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, float | int]:
+    """How far two record maps (``source_table, record_id, profile_id``, e.g. the DuckDB and
+    the Spark engine's ``identity.map``) agree: the record pairs that share a profile in
+    ``a``, in ``b`` and in both (counted per profile, never listed), ``agreement`` = 2 × both /
+    (a + b), and the profiles of each. Records missing from either map count as unattached."""
+    keys = ["source_table", "record_id"]
+    both = (
+        a[[*keys, "profile_id"]]
+        .astype("string")
+        .merge(
+            b[[*keys, "profile_id"]].astype("string"), on=keys, how="outer", suffixes=("_a", "_b")
+        )
+    )
+
+    def pairs(groups: list[str]) -> int:
+        n = both.dropna(subset=groups).groupby(groups, sort=False).size().to_numpy(np.int64)
+        return int((n * (n - 1) // 2).sum())
+
+    n_a, n_b_ = pairs(["profile_id_a"]), pairs(["profile_id_b"])
+    shared = pairs(["profile_id_a", "profile_id_b"])
+    return {
+        "records_a": int(len(a)), "records_b": int(len(b)),
+        "profiles_a": int(a["profile_id"].nunique()), "profiles_b": int(b["profile_id"].nunique()),
+        "pairs_a": n_a, "pairs_b": n_b_, "pairs_both": shared,
+        "agreement": 2 * shared / (n_a + n_b_) if n_a + n_b_ else 1.0,
+    }  # fmt: skip
