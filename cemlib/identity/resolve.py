@@ -265,7 +265,7 @@ class IdentityResolver:
         use the family's computer, phone or account without leaving a trace of their own.
         """
         nodes = self.nodes_
-        long = identifier_table(nodes)
+        long = identifier_table(nodes, people=False)
         if long.empty:
             return np.zeros(len(codes), dtype=bool)
         node = long["rid"].to_numpy()
@@ -275,12 +275,17 @@ class IdentityResolver:
         lab = labels[node]
         pairs = np.unique(key.astype(np.int64) * (int(lab.max()) + 1) + lab)
         one_profile = np.bincount(pairs // (int(lab.max()) + 1), minlength=n_keys) == 1
+        # guarded: looked up once per identifier, not per row
         g = self.guarded_
+        first_at = np.unique(key, return_index=True)[1]
+        kinds_values = pd.MultiIndex.from_arrays(
+            [long["kind"].to_numpy()[first_at].astype(str),
+             long["value"].array.take(first_at).astype(str)]
+        )  # fmt: skip
         guarded = pd.MultiIndex.from_arrays([g["kind"].astype(str), g["value"].astype(str)])
-        is_guarded = pd.MultiIndex.from_arrays(
-            [long["kind"].astype(str), long["value"].astype(str)]
-        ).isin(guarded)
-        personal_row = one_profile[key] & ~is_guarded
+        key_guarded = np.zeros(n_keys, dtype=bool)
+        key_guarded[key[first_at]] = kinds_values.isin(guarded)
+        personal_row = one_profile[key] & ~key_guarded[key]
         # the sources each node's records come from
         src_codes, _ = pd.factorize(self.prepared_["source"].astype(str))
         ns = np.unique(codes.astype(np.int64) * (int(src_codes.max()) + 1) + src_codes)

@@ -91,12 +91,15 @@ def _name_groups(names: list[str]) -> list[int]:
     return greedy_groups(names, names_similar)
 
 
-def identifier_table(prepared: pd.DataFrame) -> pd.DataFrame:
+def identifier_table(prepared: pd.DataFrame, *, people: bool = True) -> pd.DataFrame:
     """Long table (rid, kind, value, key, first_lat, last_lat, dob, w) of every strong
     identifier; ``key`` numbers the distinct (kind, value) pairs (values sorted within a kind,
     kinds in :data:`IDENTIFIER_COLUMNS` order) and ``w`` is the number of source records a
-    prepared row stands for (``_weight``, default 1)."""
+    prepared row stands for (``_weight``, default 1). ``people=False``: without the holder's
+    ``first_lat, last_lat, dob`` (folding the birth dates is most of the table's cost)."""
     cols = ["rid", "kind", "value", "key", "first_lat", "last_lat", "dob", "w"]
+    if not people:
+        cols = ["rid", "kind", "value", "key", "w"]
     weight = prepared["_weight"].to_numpy() if "_weight" in prepared else None
     parts, offset = [], 0
     for kind, kind_cols in IDENTIFIER_COLUMNS.items():
@@ -124,9 +127,10 @@ def identifier_table(prepared: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     long = pd.concat(parts, ignore_index=True)
     rid = long["rid"].to_numpy()
-    long["first_lat"] = prepared["first_lat"].array.take(rid)
-    long["last_lat"] = prepared["last_lat"].array.take(rid)
-    long["dob"] = fold_dob(prepared["birth_date"]).array.take(rid)
+    if people:
+        long["first_lat"] = prepared["first_lat"].array.take(rid)
+        long["last_lat"] = prepared["last_lat"].array.take(rid)
+        long["dob"] = fold_dob(prepared["birth_date"]).array.take(rid)
     long["w"] = weight[rid] if weight is not None else 1
     return long[cols]
 

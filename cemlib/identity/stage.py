@@ -282,7 +282,7 @@ def run_stage(
                 resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
                 new_rows=increment and increment["new_in"],
                 removed=increment and increment["removed"], phases=phases.seconds)  # fmt: skip
-    write_source_hashes(wh, run_id=run_id, as_of=as_of)
+    write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=bool(increment))
     phases("write_state")
     result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
     result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)

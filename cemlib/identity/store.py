@@ -85,41 +85,56 @@ def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> 
         del table
 
 
-def write_source_hashes(wh, *, run_id: str, as_of) -> None:
+#: this run's source hashes, kept by :func:`changed_records` for :func:`write_source_hashes`
+_RUN_HASHES = "_id_run_hashes"
+
+
+def write_source_hashes(wh, *, run_id: str, as_of, reuse: bool = False) -> None:
     """``identity.source_hashes``: each source record's :func:`row_hashes_query` hash as this
-    run read it, what the next incremental run compares to find changed records."""
+    run read it, what the next incremental run compares to find changed records. ``reuse``:
+    take the hashes :func:`changed_records` computed at the start of this (incremental) run
+    instead of hashing every source record a second time."""
     from cemlib.identity.sources import row_hashes_query
 
-    query = row_hashes_query(wh)
-    if query is None:
-        return
-    as_of_d = pd.Timestamp(as_of).date()
     con = wh.con
-    with wh.transaction():
-        con.execute(
-            "CREATE OR REPLACE TABLE identity.source_hashes AS SELECT h.*, "
-            f"CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of FROM ({query}) h",
-            [run_id, as_of_d],
-        )
-        n = con.execute("SELECT count(*) FROM identity.source_hashes").fetchone()[0]
-        con.execute(
-            "INSERT INTO meta.table_log VALUES ('identity', 'source_hashes', ?, ?, ?, ?)",
-            [run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
-        )
+    kept = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [_RUN_HASHES]
+    ).fetchone()[0]
+    query = f"SELECT * FROM {_RUN_HASHES}" if reuse and kept else row_hashes_query(wh)
+    try:
+        if query is None:
+            return
+        as_of_d = pd.Timestamp(as_of).date()
+        with wh.transaction():
+            con.execute(
+                "CREATE OR REPLACE TABLE identity.source_hashes AS SELECT h.*, "
+                f"CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of FROM ({query}) h",
+                [run_id, as_of_d],
+            )
+            n = con.execute("SELECT count(*) FROM identity.source_hashes").fetchone()[0]
+            con.execute(
+                "INSERT INTO meta.table_log VALUES ('identity', 'source_hashes', ?, ?, ?, ?)",
+                [run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
+            )
+    finally:
+        if kept:
+            con.execute(f"DROP TABLE IF EXISTS {_RUN_HASHES}")
 
 
 def changed_records(wh) -> pd.DataFrame:
     """``source, record_id`` of the records kept by the last run whose identifying values
-    changed at the source since (their hash differs from ``identity.source_hashes``)."""
+    changed at the source since (their hash differs from ``identity.source_hashes``). The
+    hashes of this run are kept (a temporary table) for :func:`write_source_hashes`."""
     from cemlib.identity.sources import row_hashes_query
 
     query = row_hashes_query(wh)
     if query is None or not wh.has_table("identity", "source_hashes"):
         return pd.DataFrame({"source": pd.Series([], dtype="string"),
                              "record_id": pd.Series([], dtype="string")})  # fmt: skip
+    wh.con.execute(f"CREATE OR REPLACE TEMP TABLE {_RUN_HASHES} AS {query}")
     return fetch_frame(
         wh.con,
-        f"SELECT c.source, c.record_id FROM ({query}) c JOIN identity.source_hashes h "
+        f"SELECT c.source, c.record_id FROM {_RUN_HASHES} c JOIN identity.source_hashes h "
         "ON c.source = h.source AND c.record_id = h.record_id WHERE c.row_hash <> h.row_hash "
         "ORDER BY 1, 2",
     )

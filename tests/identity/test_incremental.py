@@ -15,7 +15,9 @@ from cemlib.identity.evaluate import evaluate
 from cemlib.identity.incremental import choose_mode, settings_fingerprint
 from cemlib.identity.registry import resolve_ids
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS
+from cemlib.identity.sources import row_hashes_query
 from cemlib.identity.stage import SOURCE_ROLES, run_stage
+from cemlib.identity.store import _RUN_HASHES, changed_records, write_source_hashes
 from cemlib.warehouse import Warehouse
 
 N, SEED, MAY, JUNE = 800, 5, "2025-05-31", "2025-06-30"
@@ -206,6 +208,55 @@ def test_a_record_changed_at_the_source_is_resolved_again_with_its_new_values(ma
         profiles = wh.read_table("identity", "profiles").set_index("profile_id")
         for i, phone in new.items():
             assert phone in str(profiles.loc[crm[i], "phones"])
+        # the hashes written are the ones taken at the start of the run (hashed once), and
+        # they equal hashing every source record again now
+        fresh = wh.sql(row_hashes_query(wh)).astype(str)
+        stored = wh.sql("SELECT source, record_id, row_hash FROM identity.source_hashes")
+        assert len(stored) == len(fresh) > 0
+        key = ["source", "record_id"]
+        assert (
+            stored.astype(str)
+            .sort_values(key, ignore_index=True)
+            .equals(fresh.sort_values(key, ignore_index=True))
+        )
+        assert wh.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+            [_RUN_HASHES],
+        ).fetchone()[0] == 0  # fmt: skip
         # the next run finds nothing changed: the hashes were written with the new values
         again = run_stage(wh, run_id="july", as_of=JUNE, identity_mode="auto")
         assert again.figures["identity_mode"].get("changed_records", 0) == 0
+
+
+def test_the_source_hashes_are_taken_once_per_incremental_run(may, tmp_path):
+    """An incremental run hashes the source records once: what it writes to
+    ``identity.source_hashes`` are the hashes taken when it looked for changed records (a row
+    changed after that moment keeps its earlier hash); a full run hashes them itself."""
+    path, _ = may
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+    with Warehouse(copy) as wh:
+        schema = "clean" if wh.has_table("clean", "crm_contacts") else "staging"
+        before = wh.sql(row_hashes_query(wh)).astype(str)
+        assert len(changed_records(wh)) == 0  # nothing changed since the run of May
+        cid = wh.con.execute(f"SELECT min(contact_id) FROM {schema}.crm_contacts").fetchone()[0]
+        wh.con.execute(
+            f"UPDATE {schema}.crm_contacts SET phone = '+79165550000' WHERE contact_id = ?", [cid]
+        )
+        write_source_hashes(wh, run_id="june", as_of=JUNE, reuse=True)
+        stored = wh.sql("SELECT source, record_id, row_hash FROM identity.source_hashes")
+        key = ["source", "record_id"]
+        assert (
+            stored.astype(str)
+            .sort_values(key, ignore_index=True)
+            .equals(before.sort_values(key, ignore_index=True))
+        )
+        # without the kept hashes (dropped once written) the rows are hashed as they are now
+        write_source_hashes(wh, run_id="june", as_of=JUNE, reuse=True)
+        assert len(changed_records(wh)) == 0
+        row = wh.con.execute(
+            "SELECT row_hash FROM identity.source_hashes "
+            "WHERE source = 'crm_contacts' AND record_id = ?", [str(cid)]
+        ).fetchone()[0]  # fmt: skip
+        mine = before["source"].eq("crm_contacts") & before["record_id"].eq(str(cid))
+        assert mine.sum() == 1 and row != before.loc[mine, "row_hash"].iloc[0]
