@@ -43,8 +43,8 @@ from cemlib.pipeline.result import (
     run_status,
 )
 from cemlib.pipeline.settle import runs_of, settle_warehouse
-from cemlib.pipeline.staleness import late_data_warning
 from cemlib.pipeline.stages import STAGES, Stage, check_inputs, producer
+from cemlib.pipeline.staleness import late_data_warning
 
 
 def _prepare_run_dir(run_dir: Path) -> None:
