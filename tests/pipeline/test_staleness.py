@@ -104,3 +104,28 @@ def test_cem_run_says_it_after_collect_and_in_its_summary_line(tmp_path):
     saved = RunResult.load(cfg.run_dir / "run.json")
     assert saved.warnings == run.warnings
     assert "behind the data" in (cfg.run_dir / "index.html").read_text(encoding="utf-8")
+
+
+def test_fail_on_alert_exits_3_on_a_stale_as_of_and_0_on_a_current_one(tmp_path, capsys):
+    """`cem run --fail-on-alert`: the scheduler that pages on alerts pages on a stale as_of."""
+    from cemlib.cli import main as cem_main
+    from tests.pipeline.conftest import write_notebook
+
+    folder = tmp_path / "exports"
+    _orders(folder, pd.date_range("2025-05-01", "2025-07-07", freq="D"))
+    cells = [
+        "from cemlib.collect import collect\nfrom cemlib.collect.report import headlines\n"
+        "from cemlib.reports import save_headlines",
+        f"res = collect({str(folder)!r}, warehouse, as_of=as_of, progress=False)\n"
+        "save_headlines(headlines_path, headlines(res))",
+    ]
+    nb_dir = tmp_path / "notebooks"
+    write_notebook(nb_dir / "00_collect.ipynb", cells)
+    base = ["run", "--notebooks", str(nb_dir), "--out", str(tmp_path / "reports"), "--stages",
+            "00", "--fail-on-alert", "-p", f"warehouse={tmp_path / 'w.duckdb'}"]  # fmt: skip
+    assert cem_main([*base, "-p", "run_id=stale"]) == 3
+    out = capsys.readouterr().out
+    assert "1 warning(s): exit 3 (--fail-on-alert)" in out and "on 7 days after it" in out
+    assert cem_main([*base, "-p", "run_id=current", "-p", "as_of=2025-07-07"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING" not in out and "exit 3" not in out
