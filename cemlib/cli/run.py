@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--fail-on-alert",
         action="store_true",
         help="exit 3 when the run succeeded but the monitor stage raised an alert "
-        "(thresholds: the 'monitor:' section of the config)",
+        "(thresholds: the 'monitor:' section of the config) or as_of is behind the data",
     )
     p.add_argument(
         "--list", action="store_true", help="list stages and their parameters, run nothing"
@@ -177,7 +177,11 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous_int)
     print(f"Report: {cfg.run_dir / 'index.html'}", flush=True)
     if args.fail_on_alert and result.exit_code == 0:
-        return _alert_exit(cfg.run_dir / "monitor.json")
+        code = _alert_exit(cfg.run_dir / "monitor.json")
+        if result.warnings:  # as_of behind the data: a scheduled job that must page someone
+            print(f"{len(result.warnings)} warning(s): exit 3 (--fail-on-alert)", flush=True)
+            return 3
+        return code
     return result.exit_code
 
 

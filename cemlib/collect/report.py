@@ -39,6 +39,7 @@ def headlines(result: CollectResult) -> dict[str, Any]:
         ),
         "emails valid": _pct(1 - emails["n_unparsed"].sum() / max(emails["n_values"].sum(), 1)),
         "rows dated after as_of": int(t["n_after_as_of"].sum()),
+        "days with rows after as_of": _days_after(t),
         "lines set aside (more fields than the header)": _set_aside(t),
     }
     for table in ("crm_contacts", "online_orders", "pos_receipts", "web_events"):
@@ -53,6 +54,11 @@ def headlines(result: CollectResult) -> dict[str, Any]:
     if "web_events" in t.index:
         figures["web events with email"] = _pct(_cov(result, "web_events", "email"))
     return figures
+
+
+def _days_after(t: pd.DataFrame) -> int:
+    """The most calendar days after ``as_of`` that one table holds rows on."""
+    return int(t["days_after_as_of"].max()) if "days_after_as_of" in t and len(t) else 0
 
 
 def _set_aside(t: pd.DataFrame) -> int:

@@ -98,6 +98,7 @@ def _table_row(
         "p01_date": pd.NaT,
         "p99_date": pd.NaT,
         "n_after_as_of": 0,
+        "days_after_as_of": 0,
         "n_set_aside": 0 if loaded.long_lines is None else len(loaded.long_lines),
         "set_aside_lines": "" if loaded.long_lines is None else _lines_text(loaded.long_lines),
         "status": "header only: 0 rows" if loaded.header_only else "ok",
@@ -108,7 +109,11 @@ def _table_row(
         if dates.notna().any():
             row["p01_date"] = dates.quantile(0.01).floor("s")
             row["p99_date"] = dates.quantile(0.99).floor("s")
-        row["n_after_as_of"] = int((dates >= as_of + pd.Timedelta(days=1)).sum())
+        late = dates[dates >= as_of + pd.Timedelta(days=1)]
+        row["n_after_as_of"] = len(late)
+        # calendar days holding them: 1 for an export taken the morning after as_of (or one
+        # typo of the year); more means as_of lags the data (a schedule that never moves it)
+        row["days_after_as_of"] = int(late.dt.normalize().nunique())
     return row
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
@@ -133,6 +134,15 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
             "right_profile_id": pid[right],
         }
     )
+    # a link the graph accepted whose record was then held back from its profile (a record
+    # with only a household's shared phone, or only an identifier shared between profiles,
+    # gets a profile of its own: ``unattached_reason_``) did not join the two records
+    held = pd.Series(resolver.unattached_reason_[first.to_numpy()], dtype=object)
+    held_l, held_r = held.to_numpy()[left], held.to_numpy()[right]
+    apart = out["accepted"].to_numpy(dtype=bool) & (pid[left] != pid[right])
+    reason = np.where(pd.notna(held_l), held_l, np.where(pd.notna(held_r), held_r, "split"))
+    out.loc[apart, "accepted"] = False
+    out.loc[apart, "refused_by"] = reason[apart]
     big = set(sizes.index[sizes.to_numpy() > max_profile_size])
     out["oversized_profile"] = out["left_profile_id"].isin(big) | out["right_profile_id"].isin(big)
     return out

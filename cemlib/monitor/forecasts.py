@@ -75,6 +75,12 @@ def grade_churn(
     after ``since`` and on or before ``until``, keyed by today's profile ids: AUC of
     "purchased again", Brier score, realized against expected purchases and revenue.
 
+    When the elapsed days differ from the forecast's horizon (a nightly run grading a 30-day
+    forecast after one day), the forecast is scaled to the elapsed days before it is compared:
+    expected purchases and revenue by ``elapsed / horizon`` (:func:`window_share`), the
+    probability of a purchase by :func:`p_within`; ``expectation scaled to the elapsed days``
+    holds the factor (1.0: not scaled) and the unscaled totals are kept beside.
+
     A customer with no purchase on their profile in the window, but whose phone, e-mail, card or
     device an order or receipt of the window carries that identity attached to no profile
     (:func:`~cemlib.monitor.window.unattributed_profiles`: the family's card at the till), has
@@ -83,6 +89,13 @@ def grade_churn(
     ``auc, unknown counted as not bought``). The realized and expected totals are over every
     customer. Returns (figures, calibration bins, per-customer outcomes with ``graded``)."""
     f = forecast.copy()
+    elapsed = (pd.Timestamp(until) - pd.Timestamp(since)).days
+    horizon = int(f["horizon_days"].iloc[0]) if len(f) else None
+    share = window_share(elapsed, horizon)
+    horizon_expected = (float(f["expected_purchases"].sum()), float(f["expected_revenue"].sum()))
+    if share != 1.0:  # the forecast of `horizon` days graded on the `elapsed` days there are
+        f["p_purchase"] = p_within(f["p_purchase"].to_numpy(dtype=float), share)
+        f[["expected_purchases", "expected_revenue"]] *= share
     f["current_id"] = current_ids(wh, f["customer_id"]).to_numpy()
     got = window_outcomes(wh, since, until)
     # a profile merged into another since: the purchases of the merged profile are counted once
@@ -95,13 +108,15 @@ def grade_churn(
     g = per["graded"].to_numpy()
     y_all, p_all = per["bought"].to_numpy(), per["p_purchase"].to_numpy()
     y, p = y_all[g], p_all[g]
-    elapsed = (pd.Timestamp(until) - pd.Timestamp(since)).days
     first = ~per.duplicated("current_id")
     figures = {
         "customers graded": int(g.sum()),
         "customers left out: outcome unknown": int((~g).sum()),
         "elapsed days": int(elapsed),
-        "forecast horizon days": int(f["horizon_days"].iloc[0]) if len(f) else None,
+        "forecast horizon days": horizon,
+        "expectation scaled to the elapsed days": share,
+        "expected purchases over the horizon": horizon_expected[0],
+        "expected revenue over the horizon": horizon_expected[1],
         "buyers": int(y.sum()),
         "auc": _auc(y, p),
         "auc, unknown counted as not bought": _auc(y_all, p_all),
@@ -118,6 +133,21 @@ def grade_churn(
     cal = calibration_bins(p, y) if len(y) >= 10 else pd.DataFrame()
     return figures, cal, per[["customer_id", "current_id", "p_purchase", "bought", "graded",
                               "purchases", "revenue"]]  # fmt: skip
+
+
+def window_share(elapsed: int, horizon: int | None) -> float:
+    """The part of a ``horizon``-day forecast that ``elapsed`` days can grade: ``elapsed /
+    horizon`` (1.0 when they are equal or the horizon is unknown). A nightly schedule grades a
+    30-day forecast after 1 day (1/30), a monthly one after 31 (31/30)."""
+    return float(elapsed) / horizon if horizon and elapsed > 0 and elapsed != horizon else 1.0
+
+
+def p_within(p_horizon: np.ndarray, share: float) -> np.ndarray:
+    """P(a purchase within ``share`` of the horizon) from P(a purchase within the horizon),
+    with a constant purchase hazard inside the horizon (the survival curve ``S(t) =
+    S(h) ** (t / h)``): ``1 - (1 - p) ** share``. Monotone in ``p``, so the AUC is unchanged;
+    the Brier score, calibration and mean predicted ``p`` compare like with like."""
+    return 1.0 - np.power(np.clip(1.0 - p_horizon, 0.0, 1.0), share)
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:

@@ -55,6 +55,8 @@ def summary_markdown(res: MonitorResult) -> str:
                  f"{c['customers graded']:,} customers over {c['elapsed days']} days: "
                  f"{c['realized purchases']:,.0f} purchases realized against "
                  f"{c['expected purchases']:,.0f} expected. ")  # fmt: skip
+        if scaled := horizon_note(c):
+            text += scaled[0].upper() + scaled[1:] + ". "
         left = c.get("customers left out: outcome unknown") or 0
         if left:
             text += (f"{left:,} customers are not graded: no purchase reached their profile, "
@@ -73,6 +75,24 @@ def summary_markdown(res: MonitorResult) -> str:
         text += f"Note: {res.note}. "
     text += f"**{len(res.alerts)} alert(s).**"
     return text
+
+
+def horizon_note(churn: dict) -> str | None:
+    """Says that the forecast was graded on a window other than its horizon, and how it was
+    scaled; ``None`` when the elapsed days are the horizon."""
+    share = churn.get("expectation scaled to the elapsed days")
+    if share is None or share == 1.0:
+        return None
+    days, horizon = churn["elapsed days"], churn["forecast horizon days"]
+    part = "a part of" if share < 1 else "more than"
+    return (
+        f"the {horizon}-day forecast is graded on the {days} days elapsed ({part} its horizon): "
+        f"its expected purchases and revenue are scaled by {days}/{horizon} (of "
+        f"{churn['expected purchases over the horizon']:,.0f} purchases over the horizon) and "
+        "each probability to the elapsed days with a constant purchase rate inside the "
+        "horizon; the AUC does not depend on it. Set monitor_horizon_days to the schedule's "
+        "period to grade whole horizons"
+    )
 
 
 def data_alerts(res: MonitorResult) -> list:
@@ -149,7 +169,8 @@ def plot_calibration(cal: pd.DataFrame, churn: dict):
     ax.plot([0, top], [0, top], color="grey", linestyle="--")
     ax.plot(cal["predicted"], cal["observed"], marker="o")
     ax.set_title(f"Calibration over {churn['elapsed days']} days")
-    ax.set_xlabel(f"predicted p(purchase in {churn['forecast horizon days']} days)")
+    ax.set_xlabel(f"predicted p(purchase in {churn['elapsed days']} days)" if horizon_note(churn)
+                  else f"predicted p(purchase in {churn['forecast horizon days']} days)")  # fmt: skip
     ax.set_ylabel("observed share buying")
     return fig
 
@@ -179,7 +200,11 @@ def verdict_of(res: MonitorResult) -> dict:
         figures["graded churn AUC"] = f"{c['auc']:.3f}"
         expected = c.get("expected purchases") or 0
         if expected:
-            figures["realized / expected purchases"] = f"{c['realized purchases'] / expected:.0%}"
+            label = "realized / expected purchases" + (
+                f" ({c['elapsed days']} of {c['forecast horizon days']} days)"
+                if horizon_note(c) else ""
+            )  # fmt: skip
+            figures[label] = f"{c['realized purchases'] / expected:.0%}"
         own = c.get("forecast's own backtest auc")
         comparison += (
             f" The previous churn forecast ranked who bought again in the {c['elapsed days']} "
@@ -187,6 +212,8 @@ def verdict_of(res: MonitorResult) -> dict:
             + (f" (its own backtest had promised {own:.3f})." if own is not None else ".")
         )
     caveats = [f"{a.section}: {a.message}" for a in res.alerts.itertuples()][:5]
+    if res.churn and (scaled := horizon_note(res.churn)):
+        caveats.insert(0, scaled)
     if res.churn and data_alerts(res):
         caveats.insert(0, "the forecast grade may be biased: this run's data raised alerts")
     if n_alerts > 5:

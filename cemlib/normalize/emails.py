@@ -1,7 +1,8 @@
 """Email addresses: a cleaned form (``X_norm``) and a provider-canonical match key (``X_key``).
 
 ``email_norm`` trims and lower-cases (and drops a ``mailto:`` prefix and surrounding ``<>``);
-values that are not an address (no single ``@``, no dot in the domain, spaces inside) become NA.
+spaces typed next to the ``@`` (``name@ list.ru``) are removed; values that are not an address
+(no single ``@``, no dot in the domain, spaces elsewhere inside) become NA.
 ``email_key`` additionally folds what the provider treats as one mailbox:
 
 * ``+tags`` are removed for every provider (``ivan+shop@mail.ru`` -> ``ivan@mail.ru``);
@@ -63,10 +64,16 @@ DOMAIN_TYPOS: dict[str, str] = {
 }
 
 
+#: spaces typed around the ``@`` (``name@ list.ru``, ``name @list.ru``)
+_AROUND_AT = re.compile(r"\s*@\s*")
+
+
 def _norm(text: str) -> str | None:
     value = text.strip().strip("<>").strip().lower()
     if value.startswith("mailto:"):
         value = value[7:]
+    # only the spaces next to the @ go: a space elsewhere still makes the text no address
+    value = _AROUND_AT.sub("@", value)
     return value if _ADDRESS.match(value) else None
 
 

@@ -124,6 +124,7 @@ def render_run_index(run: RunResult) -> str:
             f'wrong until it is explained (<a href="05_monitor.html">05 monitor</a>).'
             f"<ul>{items}</ul></div>"
         )
+    parts += [f'<div class="alert"><strong>Warning</strong>: {_e(w)}</div>' for w in run.warnings]
     parts += _failures(run)
     parts += _warehouse_notes(run)
     parts += verdicts(run)

@@ -78,6 +78,8 @@ class RunResult:
     #: what happened to the warehouse: ``status`` (published / unchanged), ``path``, ``kept``
     #: (the failed run's working copy) and ``tables`` (``schema.table`` -> run id and rows)
     warehouse: dict[str, Any] = field(default_factory=dict)
+    #: what the run must say loudly though every stage ran (``as_of`` behind the data)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:

@@ -44,6 +44,7 @@ from cemlib.pipeline.result import (
 )
 from cemlib.pipeline.settle import runs_of, settle_warehouse
 from cemlib.pipeline.stages import STAGES, Stage, check_inputs, producer
+from cemlib.pipeline.staleness import late_data_warning
 
 
 def _prepare_run_dir(run_dir: Path) -> None:
@@ -212,7 +213,8 @@ def run_pipeline(
         s: sum(r.status == s for r in run.stages) for s in (OK, FAILED, SKIPPED, NOT_AVAILABLE)
     }
     summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    say(f"cem run {cfg.run_id}: {run.status} ({summary}) in {run.duration:.1f} s")
+    warned = f"; WARNING: {'; '.join(run.warnings)}" if run.warnings else ""
+    say(f"cem run {cfg.run_id}: {run.status} ({summary}) in {run.duration:.1f} s{warned}")
     return run
 
 
@@ -264,6 +266,9 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
         if other and result.status not in (SKIPPED, NOT_AVAILABLE):
             for line in other_runs_lines(stage, other):
                 say(f"{' ' * len(label)} {line}")
+        if result.status == OK and (late := late_data_warning(result.headlines, cfg.as_of)):
+            run.warnings.append(late)
+            say(f"{' ' * len(label)} WARNING: {late}")
         publish()
 
 

@@ -24,7 +24,14 @@ CASES = [
     ("mailto:Ivan@Mail.RU", "ivan@mail.ru", "ivan@mail.ru"),
     ("ivan.mail.ru", None, None),
     ("ivan@mail", None, None),
-    ("ivan @mail.ru", None, None),
+    # a space typed next to the @ (trial 6: 111 CRM records "name@ list.ru") is dropped
+    ("ivan @mail.ru", "ivan@mail.ru", "ivan@mail.ru"),
+    ("dmitriy.yakovlev41@ list.ru", "dmitriy.yakovlev41@list.ru", "dmitriy.yakovlev41@list.ru"),
+    ("Ivan.Petrov @  Ya.ru", "ivan.petrov@ya.ru", "ivan-petrov@yandex.ru"),
+    ("ivan\t@\u00a0mail.ru", "ivan@mail.ru", "ivan@mail.ru"),  # tab, no-break space
+    ("ivan petrov@mail.ru", None, None),  # a space elsewhere: still no address
+    ("ivan@mail .ru", None, None),
+    ("ivan @ @mail.ru", None, None),
     ("ivan@@mail.ru", None, None),
     ("", None, None),
     ("+tag@mail.ru", "+tag@mail.ru", None),
