@@ -326,10 +326,10 @@ class NextOfferModel:
         if recall_of is not None:
             recall = scoring.RecallCounter(self, recall_of, recall_customers)
         out = []
-        # scoring is row-parallel (no spinning on tiny data): the stage's cores pay off on
-        # large chunks
-        workers = getattr(self, "workers_", 2)
-        threads = max(self.num_threads_, workers if len(hist) >= 5_000 else 1)
+        # scoring is row-parallel (no spinning on tiny data): the stage's idle cores pay off on
+        # large chunks (numba's threads are OpenMP's, like LightGBM's: none beyond the idle)
+        many = parallel.openmp_threads(getattr(self, "workers_", 2)) if len(hist) >= 5_000 else 1
+        threads = max(int((self.params or {}).get("num_threads", 1)), many)
         pool: dict[str, str] = {}  # one string object per distinct reason text
         only = None
         if explain and explain_customers is not None:

@@ -153,10 +153,13 @@ THREADS_FROM_ROWS = 1_000_000
 def lgb_params(
     train: WindowData, valid: WindowData, params: dict | None, seed: int, workers: int = 1
 ) -> dict:
-    """The LightGBM parameters: defaults, the thread count (``workers`` cores on large windows,
-    :data:`THREADS_FROM_ROWS`; one on small ones), the user's."""
+    """The LightGBM parameters: defaults, the thread count (on large windows,
+    :data:`THREADS_FROM_ROWS`, ``workers`` cores or the idle ones if fewer,
+    :func:`cemlib.offers.parallel.openmp_threads`; one on small ones), the user's."""
+    from cemlib.offers.parallel import openmp_threads
+
     n_rows = len(train.frame) + len(valid.frame)
-    auto = {"num_threads": max(int(workers), 1) if n_rows >= THREADS_FROM_ROWS else 1}
+    auto = {"num_threads": openmp_threads(workers) if n_rows >= THREADS_FROM_ROWS else 1}
     out = {**DEFAULT_PARAMS, **auto, **(params or {}), "seed": seed}
     out["eval_at"] = out.get("eval_at", [10])
     return out

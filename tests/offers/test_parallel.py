@@ -87,7 +87,11 @@ def test_lightgbm_threads_only_on_large_windows(monkeypatch):
     train, valid = _window(rng, 100, 20), _window(rng, 100, 20)
     assert lgb_params(train, valid, None, 0, workers=2)["num_threads"] == 1
     monkeypatch.setattr("cemlib.offers.training.THREADS_FROM_ROWS", 100)
+    monkeypatch.setattr(parallel, "idle_cores", lambda: 2)
     assert lgb_params(train, valid, None, 0, workers=2)["num_threads"] == 2
+    # a busy machine: no OpenMP thread beyond the idle cores (waiting threads spin)
+    monkeypatch.setattr(parallel, "idle_cores", lambda: 1)
+    assert lgb_params(train, valid, None, 0, workers=2)["num_threads"] == 1
     assert lgb_params(train, valid, None, 0, workers=1)["num_threads"] == 1
     assert lgb_params(train, valid, {"num_threads": 3}, 0, workers=2)["num_threads"] == 3
 
@@ -114,6 +118,16 @@ def test_the_workers_come_from_the_cores_and_the_memory_budget(monkeypatch):
     # CEM_WORKERS caps them
     monkeypatch.setenv(budget.WORKERS_ENV, "1")
     assert parallel.workers(big) == 1
+
+
+def test_idle_cores_follow_the_load(monkeypatch):
+    import os
+
+    for load, idle in ((0.1, 2), (1.4, 2), (1.6, 1), (16.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert parallel.idle_cores(2) == idle
+        assert parallel.openmp_threads(2) == min(idle, budget.usable_cpus())
+    assert parallel.openmp_threads(1) == 1
 
 
 def test_beside_runs_in_a_thread_or_at_once_and_raises_the_errors():
