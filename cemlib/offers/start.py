@@ -163,7 +163,10 @@ def _early_stopped(
             w.frame["_prior"] = scores
     result = train_early_stopped(train, valid, names, params, rounds, patience, datasets, init)
     X = valid.frame[names].to_numpy(np.float32)
-    v = result[0].predict(X, num_iteration=result[1]) + init[1]
+    # the training's own thread count: LightGBM keeps one for the process, and a predict
+    # without it resets it to every core for a training running beside this one
+    threads = params.get("num_threads", 1)
+    v = result[0].predict(X, num_iteration=result[1], num_threads=threads) + init[1]
     return prior, result, query_ndcg(v, valid.frame["label"].to_numpy(), valid.groups)
 
 
