@@ -46,8 +46,9 @@ def idle_cores(cores: int | None = None) -> int:
 
     OpenMP threads (LightGBM's) wait for each other at every step; where another process holds
     the core one of them needs, the others spin until it comes back: on this 2-core machine at
-    load 16, 100 rounds on the 20,000-person windows took 1.6 CPU s on one thread and more than
-    30 on two. Threads of Python (:class:`Beside`) and DuckDB's do not spin."""
+    load 16, 100 rounds on the 20,000-person windows took 1.6 CPU s on one thread, and two
+    threads had used over 20 CPU s, unfinished, four minutes later. Threads of Python
+    (:class:`Beside`) and DuckDB's do not spin."""
     from cemlib.budget import usable_cpus
 
     cores = usable_cpus() if cores is None else int(cores)
