@@ -1,7 +1,9 @@
 """Stage 04 (``cemlib.offers.run``, what the notebook calls) on a copy of a warehouse, in CPU
 seconds: the whole stage and its parts (fit, the two LightGBM phases, recommend, the metric
-table, consent), the model's phases, the metric table and headlines; ``--cprofile`` adds a
-cProfile with a CPU clock. Writes ``OUT.duckdb`` (the copy), ``OUT.offers.parquet``
+table, the baselines, consent), the model's phases, the metric table and headlines; ``--cprofile``
+adds a cProfile with a CPU clock. The parts run beside each other on more than one worker
+(``cemlib.offers.parallel``): each part's CPU then counts every thread of the process while it
+ran, so the parts' sum exceeds the total; ``CEM_WORKERS=1`` runs them one after the other. Writes ``OUT.duckdb`` (the copy), ``OUT.offers.parquet``
 (``marts.next_offers``, to compare runs with ``assert_frame_equal``), ``OUT.metrics.pkl``.
 
     .venv/bin/python benchmarks/offers_stage_cpu.py WAREHOUSE OUT [--cprofile]
@@ -46,6 +48,7 @@ M.fit = timed("fit", M.fit)
 M.recommend = timed("recommend", M.recommend)
 M.candidate_recall = timed("candidate_recall", M.candidate_recall)
 st.metric_table = timed("metric_table", st.metric_table)
+st.baseline_metrics = timed("baseline_metrics (side)", st.baseline_metrics)
 st.profile_transactions = timed("profile_transactions", st.profile_transactions)
 st.profile_events = timed("profile_events", st.profile_events)
 st.profile_consent_table = timed("consent", st.profile_consent_table)
@@ -84,6 +87,8 @@ print(
     m.validation_by_start_,
     "threads",
     m.num_threads_,
+    "workers",
+    m.workers_,
 )
 print(res.metrics.round(4).to_string())
 print("headlines", json.dumps(stage.headlines))

@@ -407,6 +407,45 @@ def check_stage(stage, cfg, warehouse: str | Path | None = None) -> str | None:
     )
 
 
+WORKERS_ENV = "CEM_WORKERS"
+"""At most this many processes of a stage work side by side (:func:`parallel_workers`); unset:
+as many as the machine's cores and the stage's budget allow."""
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def parallel_workers(
+    stage: str, rows: int | None, per_worker_bytes: float, *, limit: int | None = None
+) -> int:
+    """How many processes of ``stage`` may work side by side, the calling one included
+    (1: run the parts one after another in the caller).
+
+    The stage's own peak for ``rows`` input rows (:data:`COSTS`, the serial run's measured
+    curve; 0 when the stage or ``rows`` is unknown) stays in the caller; each further process
+    adds ``per_worker_bytes`` (the peak of one worker, measured by the caller's benchmark).
+    A worker that would not fit in ``limit`` (default :func:`stage_budget`, the stage's
+    ``memory_limit``) is not counted, nor one beyond the usable cores (:func:`usable_cpus`)
+    or beyond ``$CEM_WORKERS``.
+    """
+    budget = stage_budget() if limit is None else int(limit)
+    cost = COSTS.get(stage)
+    base = cost.estimate(rows) if cost is not None and rows is not None else 0.0
+    n = usable_cpus()
+    cap = os.environ.get(WORKERS_ENV, "").strip()
+    if cap.isdigit():
+        n = min(n, max(int(cap), 1))
+    if per_worker_bytes > 0:
+        room = int(max(budget - base, 0.0) // per_worker_bytes)
+        n = min(n, 1 + room)
+    return max(n, 1)
+
+
 def kernel_environment(cfg) -> dict[str, str]:
     """The variables a stage kernel inherits: its budget and where DuckDB spills."""
     env = {MEMORY_ENV: str(cfg.memory_limit_bytes)}

@@ -63,7 +63,7 @@ def jit(**options):
     return wrap
 
 
-@jit(parallel=True)
+@jit(parallel=True, nogil=True)  # the stage's side thread runs meanwhile
 def _predict(X, depth, feat, thr, nan_left, leaf):  # pragma: no cover - compiled
     n = X.shape[0]
     n_trees, n_split = leaf.shape[0], feat.shape[1]

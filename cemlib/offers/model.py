@@ -20,7 +20,7 @@ import shap
 
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
-from cemlib.offers import scoring, start, training
+from cemlib.offers import parallel, scoring, start, training
 from cemlib.offers.candidates import CandidateConfig, build_candidates, drop_extras, source_recall
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
@@ -114,6 +114,8 @@ class NextOfferModel:
             granularity=self.granularity,
             report=self.events_report_,
         )
+        # the cores the model works on, from the machine and the stage's memory budget
+        self.workers_ = parallel.workers(len(self.tx_) + (len(ev) if ev is not None else 0))
         self.enc_, codes, ev_codes = encode(self.tx_, ev, self.items_)
         extra = None
         if customer_features is not None:
@@ -126,7 +128,7 @@ class NextOfferModel:
             extra = cf[["c", *num]].drop_duplicates("c") if num else None
         if hasattr(self, "store_"):
             self.store_.close()
-        self.store_ = Store(codes, ev_codes, extra)
+        self.store_ = Store(codes, ev_codes, extra, threads=self.workers_)
         self.as_of_ = pd.Timestamp(as_of).normalize()
 
     def _chunks(self, customers: np.ndarray, desc: str):
@@ -231,11 +233,17 @@ class NextOfferModel:
                 train = training.sampled_window(train, rng, self.train_negatives)
             self.split_ = "customers (history too short for two time windows)"
         self.feature_names_ = names = self._names()
-        params = training.lgb_params(train, valid, self.params, self.seed)
+        params = training.lgb_params(train, valid, self.params, self.seed, self.workers_)
         self.num_threads_ = int(params["num_threads"])
         with self._phase("lightgbm training (early stopping, with and without the prior)"):
             self.prior_, result, self.validation_by_start_ = start.train_from_chosen_start(
-                train, valid, names, params, self.n_estimators, self.early_stopping_rounds
+                train,
+                valid,
+                names,
+                params,
+                self.n_estimators,
+                self.early_stopping_rounds,
+                self.workers_,
             )
             booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = result
         if self.refit and self.split_ == "time":
@@ -318,8 +326,10 @@ class NextOfferModel:
         if recall_of is not None:
             recall = scoring.RecallCounter(self, recall_of, recall_customers)
         out = []
-        # scoring is row-parallel (no spinning on tiny data): both cores pay off on large chunks
-        threads = max(self.num_threads_, 2 if len(hist) >= 5_000 else 1)
+        # scoring is row-parallel (no spinning on tiny data): the stage's idle cores pay off on
+        # large chunks (numba's threads are OpenMP's, like LightGBM's: none beyond the idle)
+        many = parallel.openmp_threads(getattr(self, "workers_", 2)) if len(hist) >= 5_000 else 1
+        threads = max(int((self.params or {}).get("num_threads", 1)), many)
         pool: dict[str, str] = {}  # one string object per distinct reason text
         only = None
         if explain and explain_customers is not None:

@@ -29,6 +29,8 @@ from cemlib.offers.consent import (
 )
 from cemlib.offers.metrics import evaluate
 from cemlib.offers.model import NextOfferModel
+from cemlib.offers.parallel import Beside
+from cemlib.offers.parallel import workers as offer_workers
 from cemlib.warehouse import Warehouse
 
 OFFER_COLUMNS: tuple[str, ...] = (
@@ -315,18 +317,29 @@ def _future_truth(wh: Warehouse, as_of, horizon_days: int, key: str, granularity
     return best.merge(fut, on="person_id")[["customer_id", "item_id"]]
 
 
-def metric_table(recs, truth, history, customers, k: int) -> pd.DataFrame:
-    """Model and baselines scored on the same truth, history and customers.
+def baseline_metrics(truth, history, customers, k: int) -> dict[str, pd.Series]:
+    """Every baseline's row of the metric table (:func:`metric_table`), by name.
 
     The baselines rank only the customers the metrics read (those of ``customers`` with a
     purchase in ``truth``): each customer's list depends on the history alone, so the figures
     are the same as with every customer ranked, at a fraction of the cost (TIFU-KNN's neighbour
-    search is per customer)."""
-    rows = {"model": evaluate(recs, truth, k=k, history=history, customers=customers)}
+    search is per customer). They do not read the model: the stage computes them beside
+    ``recommend``."""
     graded = pd.Index(pd.unique(pd.Index(customers)))
     graded = graded[graded.isin(pd.unique(truth["customer_id"]))]
-    for name, base in all_baselines(history, k, graded).items():
-        rows[name] = evaluate(base, truth, k=k, history=history, customers=customers)
+    return {
+        name: evaluate(base, truth, k=k, history=history, customers=customers)
+        for name, base in all_baselines(history, k, graded).items()
+    }
+
+
+def metric_table(recs, truth, history, customers, k: int, baselines=None) -> pd.DataFrame:
+    """Model and baselines scored on the same truth, history and customers; ``baselines``:
+    :func:`baseline_metrics` of the same arguments, computed already (default: here)."""
+    rows = {"model": evaluate(recs, truth, k=k, history=history, customers=customers)}
+    if baselines is None:
+        baselines = baseline_metrics(truth, history, customers, k)
+    rows.update(baselines)
     return pd.DataFrame(rows).T
 
 
@@ -410,7 +423,11 @@ def run_stage(
     ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``).
     Profiles younger than ``min_contact_age`` at ``as_of`` get no outbound offer (0 or None:
     no age rule). ``vocabulary`` rewords the reasons in the business's words
-    (:mod:`cemlib.reports.vocabulary`: ``{basket: visit, bought: had}``)."""
+    (:mod:`cemlib.reports.vocabulary`: ``{basket: visit, bought: had}``).
+
+    With more than one worker (:func:`cemlib.offers.parallel.workers`) the truth and the
+    consent are read beside the fit, and the baselines ranked beside ``recommend``: the same
+    results as one after the other."""
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
@@ -421,31 +438,46 @@ def run_stage(
     params = dict(
         k=k, horizon_days=horizon_days, granularity=granularity, seed=seed, progress=progress
     )
-    model = NextOfferModel(**params).fit(
-        tx, as_of, events=events, items=items, customer_features=churn
-    )
-    customers = model.tx_["customer_id"].unique()
-    truth = _future_truth(wh, as_of, horizon_days, key, granularity)
-    consent = profile_consent_table(wh, key=key, as_of=as_of, min_contact_age=min_contact_age)
-    # reasons only for the offers written: those of profiles with a usable channel
-    reach = assign_channels(pd.DataFrame({"customer_id": customers}), consent)[0]["customer_id"]
-    # the candidate recall is counted on the candidates scoring builds (no second pass)
-    recs = model.recommend(recall_of=truth, recall_customers=customers, explain_customers=reach)
-    if truth is not None:
-        evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
-        metrics = metric_table(recs, truth, model.tx_, customers, k)
-        recall = model.scored_recall_
-    else:
-        back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
-        bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
-        window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
-        bt_customers = bt.tx_["customer_id"].unique()
-        bt_recs = bt.recommend(explain=False, recall_of=window, recall_customers=bt_customers)
-        evaluation = (
-            f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
+    workers = offer_workers(len(tx) + (len(events) if events is not None else 0))
+    with Beside(workers) as beside:
+        # the warehouse's connection is the side thread's alone while the model fits on its own
+        read = beside.submit(
+            lambda: (
+                _future_truth(wh, as_of, horizon_days, key, granularity),
+                profile_consent_table(wh, key=key, as_of=as_of, min_contact_age=min_contact_age),
+            )
         )
-        metrics = metric_table(bt_recs, window, bt.tx_, bt_customers, k)
-        recall = bt.scored_recall_
+        model = NextOfferModel(**params).fit(
+            tx, as_of, events=events, items=items, customer_features=churn
+        )
+        customers = model.tx_["customer_id"].unique()
+        truth, consent = read.result()
+        # reasons only for the offers written: those of profiles with a usable channel
+        reach = assign_channels(pd.DataFrame({"customer_id": customers}), consent)[0]["customer_id"]
+        if truth is not None:
+            ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k)
+            # the candidate recall is counted on the candidates scoring builds (no second pass)
+            recs = model.recommend(
+                recall_of=truth, recall_customers=customers, explain_customers=reach
+            )
+            evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
+            metrics = metric_table(recs, truth, model.tx_, customers, k, ranked.result())
+            recall = model.scored_recall_
+        else:
+            recs = model.recommend(
+                recall_of=truth, recall_customers=customers, explain_customers=reach
+            )
+            back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
+            bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
+            window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
+            bt_customers = bt.tx_["customer_id"].unique()
+            ranked = beside.submit(baseline_metrics, window, bt.tx_, bt_customers, k)
+            bt_recs = bt.recommend(explain=False, recall_of=window, recall_customers=bt_customers)
+            evaluation = (
+                f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
+            )
+            metrics = metric_table(bt_recs, window, bt.tx_, bt_customers, k, ranked.result())
+            recall = bt.scored_recall_
     published = choose_published(metrics, k, publish, backtest=truth is None)
     if published != "model":  # the baseline that ranks better: its list for every customer
         recs = baseline_offers(published, model.tx_, k, customers)

@@ -19,6 +19,8 @@ trainings were half of the stage's CPU while the two starts were within 0.003 ND
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from cemlib.offers.training import Prior, WindowData, train_early_stopped, window_datasets
@@ -82,11 +84,29 @@ def sample_window(window: WindowData, n: int, rng: np.random.Generator) -> Windo
     return WindowData(window.cutoff, frame, groups, window.recall, n)
 
 
-def _four_trainings(train, valid, names, params, rounds, patience):
+def _four_trainings(train, valid, names, params, rounds, patience, workers: int = 1):
     """Both starts trained both ways: the forward runs (``_early_stopped``'s result per start)
-    and the per-query NDCG of each start trained on ``valid`` and judged on ``train``."""
-    runs, back = {}, {}
+    and the per-query NDCG of each start trained on ``valid`` and judged on ``train``.
+
+    ``workers > 1``: the backward pair in a thread beside the forward pair, each training on
+    one LightGBM thread with its own datasets (the same trees and figures as one after the
+    other); the windows' ``_prior`` columns are left as they were."""
     forward, backward = window_datasets(train, valid, names), window_datasets(valid, train, names)
+    if workers > 1:
+        one = {**params, "num_threads": 1}
+
+        def way(a, b, datasets):
+            return {
+                use: _early_stopped(a, b, names, one, rounds, patience, use, datasets, keep=False)
+                for use in (False, True)
+            }
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            backs = pool.submit(way, valid, train, backward)
+            runs = way(train, valid, forward)
+            back = {use: r[2] for use, r in backs.result().items()}
+        return runs, back
+    runs, back = {}, {}
     for use in (False, True):
         back[use] = _early_stopped(valid, train, names, params, rounds, patience, use, backward)[2]
         runs[use] = _early_stopped(train, valid, names, params, rounds, patience, use, forward)
@@ -103,17 +123,24 @@ def _seen(runs, back) -> dict[str, float]:
 
 
 def decide_on_samples(
-    train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int, patience: int
+    train: WindowData,
+    valid: WindowData,
+    names: list[str],
+    params: dict,
+    rounds: int,
+    patience: int,
+    workers: int = 1,
 ) -> tuple[bool, dict[str, float]] | None:
     """The start chosen on stratified samples of both windows (:func:`sample_window`), or
     ``None`` when no sample was decisive (or the windows are too small to sample): ``(prior
-    wins, the evidence of the deciding sample)`` with its size (``sample``) and ``z``."""
+    wins, the evidence of the deciding sample)`` with its size (``sample``) and ``z``;
+    ``workers``: see :func:`_four_trainings`."""
     rng = np.random.default_rng(params.get("seed", 0))
     smaller = min(len(train.groups), len(valid.groups))
     n = FIRST_SAMPLE
     while 4 * n <= smaller:
         t, v = sample_window(train, n, rng), sample_window(valid, n, rng)
-        runs, back = _four_trainings(t, v, names, params, rounds, patience)
+        runs, back = _four_trainings(t, v, names, params, rounds, patience, workers)
         evidence = [(runs[False][2], runs[True][2]), (back[False], back[True])]
         z = paired_z(np.r_[evidence[0][0], evidence[1][0]], np.r_[evidence[0][1], evidence[1][1]])
         if abs(z) >= DECISIVE_Z:
@@ -122,21 +149,35 @@ def decide_on_samples(
     return None
 
 
-def _early_stopped(train, valid, names, params, rounds, patience, use: bool, datasets):
+def _early_stopped(
+    train, valid, names, params, rounds, patience, use: bool, datasets, *, keep: bool = True
+):
     """One start (``use``: the prior) trained on ``train``, early-stopped on ``valid`` (their
     LightGBM ``datasets``, built once for both starts): the prior, ``train_early_stopped``'s
-    result and the per-query NDCG on ``valid``."""
+    result and the per-query NDCG on ``valid``. ``keep``: the prior's scores are left in the
+    windows' ``_prior`` columns (``False``: the windows are only read)."""
     prior = Prior().fit(train.frame, use=use)
-    for w in (train, valid):
-        w.frame["_prior"] = prior(w.frame)
-    result = train_early_stopped(train, valid, names, params, rounds, patience, datasets)
+    init = (prior(train.frame), prior(valid.frame))
+    if keep:
+        for w, scores in zip((train, valid), init, strict=True):
+            w.frame["_prior"] = scores
+    result = train_early_stopped(train, valid, names, params, rounds, patience, datasets, init)
     X = valid.frame[names].to_numpy(np.float32)
-    v = result[0].predict(X, num_iteration=result[1]) + valid.frame["_prior"].to_numpy()
+    # the training's own thread count: LightGBM keeps one for the process, and a predict
+    # without it resets it to every core for a training running beside this one
+    threads = params.get("num_threads", 1)
+    v = result[0].predict(X, num_iteration=result[1], num_threads=threads) + init[1]
     return prior, result, query_ndcg(v, valid.frame["label"].to_numpy(), valid.groups)
 
 
 def train_from_chosen_start(
-    train: WindowData, valid: WindowData, names: list[str], params: dict, rounds: int, patience: int
+    train: WindowData,
+    valid: WindowData,
+    names: list[str],
+    params: dict,
+    rounds: int,
+    patience: int,
+    workers: int = 1,
 ) -> tuple[Prior, tuple, dict[str, float]]:
     """Early-stopped LambdaRank from zero and from the :class:`Prior`, each also trained the
     other way round (on the validation window, early-stopped on the training one); the start is
@@ -144,15 +185,16 @@ def train_from_chosen_start(
     (:func:`decide_on_samples`; then only the winner is trained on the whole windows). Leaves
     the winner's ``_prior`` column on the windows; returns the prior (zero when plain won), the
     forward ``train_early_stopped`` result and the evidence (validation NDCG of each start and
-    way; ``sample`` and ``z`` when a sample decided)."""
-    decided = decide_on_samples(train, valid, names, params, rounds, patience)
+    way; ``sample`` and ``z`` when a sample decided). ``workers``: see :func:`_four_trainings`
+    (the trainings on the whole windows use ``params``' LightGBM threads)."""
+    decided = decide_on_samples(train, valid, names, params, rounds, patience, workers)
     if decided is not None:
         use, seen = decided
         prior, result, _ = _early_stopped(
             train, valid, names, params, rounds, patience, use, window_datasets(train, valid, names)
         )
         return prior, result, seen
-    runs, back = _four_trainings(train, valid, names, params, rounds, patience)
+    runs, back = _four_trainings(train, valid, names, params, rounds, patience, workers)
     evidence = [(runs[False][2], runs[True][2]), (back[False], back[True])]
     prior, result, _ = runs[prior_wins(evidence)]
     for w in (train, valid):

@@ -145,12 +145,21 @@ def split_customers(valid: WindowData, rng, as_of, days: int) -> tuple[WindowDat
     return parts[0], parts[1]
 
 
-def lgb_params(train: WindowData, valid: WindowData, params: dict | None, seed: int) -> dict:
-    """The LightGBM parameters: defaults, the thread count from the data size, the user's."""
-    # OpenMP threads only pay off on large data; on small data (or a busy machine) two
-    # spinning threads are many times slower than one
+#: rows of both windows from which LightGBM's OpenMP threads pay off (below, a round is too
+#: short: the threads' start and join cost more than they save, see docs/scale.md)
+THREADS_FROM_ROWS = 1_000_000
+
+
+def lgb_params(
+    train: WindowData, valid: WindowData, params: dict | None, seed: int, workers: int = 1
+) -> dict:
+    """The LightGBM parameters: defaults, the thread count (on large windows,
+    :data:`THREADS_FROM_ROWS`, ``workers`` cores or the idle ones if fewer,
+    :func:`cemlib.offers.parallel.openmp_threads`; one on small ones), the user's."""
+    from cemlib.offers.parallel import openmp_threads
+
     n_rows = len(train.frame) + len(valid.frame)
-    auto = {"num_threads": 2 if n_rows > 2_000_000 else 1}
+    auto = {"num_threads": openmp_threads(workers) if n_rows >= THREADS_FROM_ROWS else 1}
     out = {**DEFAULT_PARAMS, **auto, **(params or {}), "seed": seed}
     out["eval_at"] = out.get("eval_at", [10])
     return out
@@ -184,14 +193,18 @@ def train_early_stopped(
     rounds: int,
     patience: int,
     datasets: tuple[lgb.Dataset, lgb.Dataset] | None = None,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[lgb.Booster, int, float, dict]:
     """LambdaRank on ``train`` early-stopped on ``valid``, both boosting from their ``_prior``
     column (:class:`Prior`): the booster, the best iteration, its
     validation NDCG and the evaluation history. ``datasets``: :func:`window_datasets` of the
-    windows, reused (default: built here)."""
+    windows, reused (default: built here); ``init``: the two windows' starting scores instead
+    of their ``_prior`` columns (trainings side by side on the same windows)."""
     dtrain, dvalid = datasets or window_datasets(train, valid, names)
-    for data, w in ((dtrain, train), (dvalid, valid)):
-        data.set_init_score(w.frame["_prior"].to_numpy())
+    if init is None:
+        init = (train.frame["_prior"].to_numpy(), valid.frame["_prior"].to_numpy())
+    for data, scores in zip((dtrain, dvalid), init, strict=True):
+        data.set_init_score(scores)
     evals: dict = {}
     booster = lgb.train(
         params,

@@ -104,7 +104,7 @@ def _tree_table(root: dict, max_splits: int) -> _Tree | None:
 _BLOCK = 256  # rows taken together through each tree
 
 
-@jit(parallel=True)
+@jit(parallel=True, nogil=True)  # the stage's side thread runs meanwhile
 def _contrib(
     X, n_feat, s_start, feat, thr, nan_left, t_start, t_feat, t_off, table
 ):  # pragma: no cover - compiled
