@@ -143,9 +143,9 @@ def shared_refusal_flags(
     own = own.set_index("customer_id").reindex(out["customer_id"])
     for ch in CHANNELS:
         col = f"consent_{ch}"
-        out[f"shared_refusal_{ch}"] = own[col].fillna(False).to_numpy(bool) & ~out[col].to_numpy(
+        out[f"shared_refusal_{ch}"] = own[col].astype("boolean").fillna(False).to_numpy(
             bool
-        )
+        ) & ~out[col].to_numpy(bool)
     return out
 
 
