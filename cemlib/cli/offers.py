@@ -1,7 +1,8 @@
 """``cem offers``: next offers for your own transactions file.
 
     cem offers TRANSACTIONS.csv --as-of 2025-06-30 --k 10 [--events FILE] [--items FILE]
-        [--consent FILE] [--granularity item|category] [--horizon-days 30] --out offers.csv
+        [--consent FILE] [--exclude SKUS|FILE] [--granularity item|category]
+        [--horizon-days 30] --out offers.csv
 
 Input columns ``customer_id, ts, item_id, quantity, amount`` (optionally ``order_id``,
 ``category``); only rows dated on or before ``--as-of`` are used. Output columns
@@ -15,8 +16,9 @@ import sys
 from pathlib import Path
 
 from cemlib import DEFAULT_SEED
-from cemlib.offers.consent import assign_channels, profile_consent
+from cemlib.offers.consent import address_refusals, assign_channels, shared_refusal_flags
 from cemlib.offers.data import read_table
+from cemlib.offers.exclude import read_exclusions
 from cemlib.offers.model import NextOfferModel
 
 
@@ -39,7 +41,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--events", help="browsing events: customer_id, ts, item_id and/or category, event_type"
     )
     p.add_argument("--items", help="item catalogue: item_id (or sku), name, category, price")
-    p.add_argument("--consent", help="consent rows: customer_id, consent_email, consent_sms")
+    p.add_argument(
+        "--consent",
+        help="consent rows: customer_id, consent_email, consent_sms; optional phone, email "
+        "(a refusal on a phone or e-mail blocks that channel for every customer holding it)",
+    )
+    p.add_argument(
+        "--exclude",
+        help="items and/or categories kept out of the offers: comma-separated, or a file (one a "
+        "line, or a CSV with item_id/sku and/or category)",
+    )
     p.add_argument("--granularity", choices=["item", "category"], default="item")
     p.add_argument(
         "--horizon-days", type=int, default=30, help="label window the model learns (days)"
@@ -68,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and not Path(path).is_file():
             what = "is a folder" if Path(path).is_dir() else "file not found"
             raise InputError(f"{flag}: {what}", source=str(path))
+    exclude = read_exclusions(args.exclude, source="--exclude")  # a missing file: before any work
     tx = read_table(args.transactions, name="transactions")
     events = read_table(args.events, name="events") if args.events else None
     items = read_table(args.items, name="items") if args.items else None
@@ -75,20 +87,34 @@ def run(args: argparse.Namespace) -> int:
         k=args.k, horizon_days=args.horizon_days, granularity=args.granularity, seed=args.seed
     )
     model.fit(tx, args.as_of, events=events, items=items)
-    offers = model.recommend()
+    offers = model.recommend(exclude=exclude)
     rep = model.input_report_
     print(
         f"cem offers: {rep.rows_used} purchase lines used, {rep.after_as_of} after {args.as_of} "
         f"ignored, {rep.non_positive_quantity} with quantity <= 0 left out",
         file=sys.stderr,
     )
+    ex = model.exclusion_
+    if ex.entries:
+        unmatched = f" ({len(ex.unmatched)} match nothing, e.g. {ex.unmatched[0]!r})"
+        print(
+            f"cem offers: {len(ex.entries)} exclusion entries -> {ex.items} items kept out of "
+            f"the offers{unmatched if ex.unmatched else ''}; they were candidates of "
+            f"{ex.customers_affected} customers",
+            file=sys.stderr,
+        )
     if args.consent:
-        consent = profile_consent(read_table(args.consent, name="consent"), source=args.consent)
+        contacts = read_table(args.consent, name="consent")
+        refusals = address_refusals(contacts, source=args.consent)
+        consent = shared_refusal_flags(contacts, refusals, source=args.consent)
         offers, summary = assign_channels(offers, consent)
+        shared = summary.shared_refusals or {}
         print(
             f"cem offers: {summary.reachable} of {summary.profiles} customers reachable "
             f"({', '.join(f'{k}: {v}' for k, v in summary.by_channel.items())}); "
-            f"{summary.no_consent} without consent get no outbound offer",
+            f"{summary.no_consent} without consent get no outbound offer; "
+            f"{shared.get('sms', 0)} lose SMS and {shared.get('email', 0)} e-mail to a refusal "
+            "on a shared phone or e-mail",
             file=sys.stderr,
         )
     with atomic_file(out) as tmp:

@@ -55,15 +55,18 @@ def run(
 
     ``use_truth_profiles`` keys customers by the synthetic truth instead, for evaluation.
     ``params`` are ``cemlib.offers.stage.run_stage``'s options (``granularity``,
-    ``horizon_days``, ``write``, ``progress``); ``detail`` is its ``OfferStageResult``.
+    ``horizon_days``, ``write``, ``progress``, ``publish``, ``exclude``); ``detail`` is its ``OfferStageResult``.
     """
     from cemlib.offers import report
+    from cemlib.offers.exclude import read_exclusions
     from cemlib.offers.stage import run_stage
 
     key = "person" if use_truth_profiles else "profile"
     instead = {"identity.map": "truth.record_person"} if use_truth_profiles else None
 
     def call():
+        if params.get("exclude") is not None:  # a missing exclusion file fails before the fit
+            params["exclude"] = read_exclusions(params["exclude"])
         return run_stage(wh, as_of, run_id=run_id, k=k, key=key, seed=seed, **params)
 
     def headlines(result):

@@ -11,6 +11,12 @@ Minors: a profile holding a CRM record whose birth date says the person is young
 ``min_contact_age`` at ``as_of`` (:func:`minor_profiles`) is contacted on no channel, like a
 refusal of every channel: no consent given on any record overrides it. A profile without a
 birth date is judged by its consent alone.
+
+A refusal given for an address is the address holder's (consent to SMS advertising belongs to
+the subscriber): a record refusing SMS (e-mail) blocks SMS (e-mail) for every profile holding
+that record's phone (e-mail), the family sharing a phone included. Profiles that lost a channel
+only through another record's refusal on a shared address are flagged (``shared_refusal_<channel>``)
+and counted.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ CHANNELS: tuple[str, ...] = ("email", "sms")
 #: (art. 8) lets a person give consent to online services without a parent; a clinic
 #: writing to parents about their children sets ``min_contact_age: 0`` (no rule)
 MIN_CONTACT_AGE = 16
+#: the address column of each channel in a consent file (optional): a refusal there is the
+#: refusal of every customer holding the same address
+ADDRESS: dict[str, str] = {"email": "email", "sms": "phone"}
 _TRUE = {"true", "1", "yes", "y", "t", "да"}
 _FALSE = {"false", "0", "no", "n", "f", "нет"}
 
@@ -87,6 +96,59 @@ def minor_profiles(birth: pd.DataFrame, as_of, min_contact_age: int = MIN_CONTAC
     return pd.Index(birth.loc[young, "customer_id"].astype(str).unique())
 
 
+def _address_key(values: pd.Series, channel: str) -> pd.Series:
+    """Addresses compared as the holder's: e-mails lower-cased without blanks, phones as their
+    last ten digits (``+7 912 …``, ``8 (912) …``, ``912…`` are one number); too short: NA."""
+    text = values.astype("string")
+    if channel == "email":
+        key = text.str.replace(r"\s+", "", regex=True).str.lower()
+        return key.where(key.str.contains("@", regex=False).fillna(False))
+    digits = text.str.replace(r"\D+", "", regex=True)
+    return digits.str[-10:].where(digits.str.len() >= 10)
+
+
+def address_refusals(contacts: pd.DataFrame, *, source: str = "consent") -> pd.DataFrame:
+    """Refusal rows ``customer_id, consent_<channel>, via="shared"`` for every customer of
+    ``contacts`` holding an address (``email``, ``phone`` columns, when present) on which some
+    row refused that address's channel (the refusing row's own customer included)."""
+    added = [pd.DataFrame(columns=["customer_id", "via"])]
+    for ch, col in ADDRESS.items():
+        flag = f"consent_{ch}"
+        if col not in contacts.columns or flag not in contacts.columns:
+            continue
+        key = _address_key(contacts[col], ch)
+        refused = set(key[_as_bool(contacts[flag], source, flag).eq(False).to_numpy(bool)].dropna())
+        hit = key.isin(refused).fillna(False).to_numpy(bool)
+        customers = contacts.loc[hit, "customer_id"].astype(str).to_numpy()
+        added.append(pd.DataFrame({"customer_id": customers, flag: False, "via": "shared"}))
+    return pd.concat(added, ignore_index=True)
+
+
+def shared_refusal_flags(
+    rows: pd.DataFrame, refusals: pd.DataFrame, *, source: str = "consent"
+) -> pd.DataFrame:
+    """:func:`profile_consent` of ``rows`` and ``refusals`` together, with
+    ``shared_refusal_<channel>``: True where the customer's own records (``rows`` and the
+    ``refusals`` whose ``via`` is not ``shared``) allow the channel but a refusal reaching them
+    through a shared e-mail or phone (``via == "shared"``) blocks it."""
+    rows = rows.astype({"customer_id": str})
+    refusals = refusals.astype({"customer_id": str})
+    shared = (
+        refusals["via"].eq("shared").to_numpy(bool)
+        if "via" in refusals.columns
+        else pd.Series(False, index=refusals.index).to_numpy(bool)
+    )
+    out = profile_consent(pd.concat([rows, refusals], ignore_index=True), source=source)
+    own = profile_consent(pd.concat([rows, refusals[~shared]], ignore_index=True), source=source)
+    own = own.set_index("customer_id").reindex(out["customer_id"])
+    for ch in CHANNELS:
+        col = f"consent_{ch}"
+        out[f"shared_refusal_{ch}"] = own[col].astype("boolean").fillna(False).to_numpy(
+            bool
+        ) & ~out[col].to_numpy(bool)
+    return out
+
+
 @dataclass
 class ConsentSummary:
     """How many profiles (with offers) can be reached through each channel."""
@@ -99,6 +161,9 @@ class ConsentSummary:
     no_address: int = 0
     #: profiles younger than ``min_contact_age`` (no outbound offer whatever their consent)
     minors: int = 0
+    #: profiles that lost a channel only through another record's refusal on an e-mail or
+    #: phone they share (a family phone), by channel
+    shared_refusals: dict[str, int] | None = None
 
     def as_frame(self) -> pd.DataFrame:
         """Profiles per usable channel, and those without consent or address, as a table."""
@@ -153,6 +218,11 @@ def assign_channels(
     reachable = int(chosen.notna().sum())
     minors = int(minor.sum())
     no_consent = int((~consented & ~minor).sum())
+    # a minor has no channel to lose: counted as a minor only
+    shared = {
+        ch: int((_flag(c, f"shared_refusal_{ch}", profiles, missing=False) & ~minor).sum())
+        for ch in CHANNELS
+    }
     summary = ConsentSummary(
         len(profiles),
         reachable,
@@ -160,6 +230,7 @@ def assign_channels(
         by_channel,
         len(profiles) - reachable - no_consent - minors,
         minors,
+        shared,
     )
     return out, summary
 

@@ -23,6 +23,7 @@ from cemlib.errors import InputError
 from cemlib.offers import parallel, scoring, start, training
 from cemlib.offers.candidates import CandidateConfig, build_candidates, drop_extras, source_recall
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
+from cemlib.offers.exclude import drop_candidates, read_exclusions, resolve_exclusion
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
 from cemlib.offers.forest import compile_forest
@@ -300,6 +301,7 @@ class NextOfferModel:
         recall_of: pd.DataFrame | None = None,
         recall_customers=None,
         explain_customers=None,
+        exclude=None,
     ) -> pd.DataFrame:
         """Top-``k`` offers ``customer_id, rank, item_id, score, reasons`` per customer.
 
@@ -311,8 +313,11 @@ class NextOfferModel:
         scored here (the same figure when every customer is scored, without a second pass).
         ``explain_customers``: only their offers get reasons (the others ``""``), e.g. the
         customers an offer can be sent to; their reasons are the same as with everyone's.
+        ``exclude``: items and/or categories kept out of the offers, removed from the candidates
+        before ranking (:mod:`cemlib.offers.exclude`); ``exclusion_`` counts what they took.
         """
         self._check_fitted()
+        self.exclusion_ = resolve_exclusion(read_exclusions(exclude), self.enc_)
         t0 = time.perf_counter()
         self.score_phases_: dict[str, float] = {}
         self._phases = self.score_phases_
@@ -367,8 +372,13 @@ class NextOfferModel:
                     pd.Index(pd.unique(pd.Index(customers).astype(str)))
                 )
                 hist = np.intersect1d(hist, wanted[wanted >= 0])
-            pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {k}")
-        return snap, hist, pop["i"].to_numpy()
+            ex = getattr(self, "exclusion_", None)
+            n = k + (ex.items if ex is not None else 0)  # the k best allowed sellers
+            pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {n}")
+            pop = pop["i"].to_numpy()
+            if ex is not None and ex.items:
+                pop = pop[~np.isin(pop, ex.codes)][:k]
+        return snap, hist, pop
 
     def _top_of_chunk(self, snap, part: np.ndarray, pop: np.ndarray, k: int, threads: int, recall):
         """Scored candidates of one chunk of customers, the top ``k`` each (popular filled);
@@ -376,6 +386,7 @@ class NextOfferModel:
         frame = self._frame(snap, part, "scoring candidates")
         if recall is not None:
             recall.add(part, frame["c"].to_numpy(), frame["i"].to_numpy())
+        frame = drop_candidates(frame, getattr(self, "exclusion_", None))
         with self._phase("predict"):
             X = frame[self.feature_names_].to_numpy(np.float32)
             forest = getattr(self, "forest_", None)

@@ -46,7 +46,21 @@ def headlines(result: OfferStageResult, k: int = 10) -> dict:
         "profiles with consent but no address": int(result.consent.no_address),
         "profiles under the contact age": int(getattr(result.consent, "minors", 0)),
         "published ranking": result.published,
+        **_extra_headlines(result),
     }
+
+
+def _extra_headlines(result: OfferStageResult) -> dict:
+    """Consent lost to a refusal on a shared address, and the products kept out of offers."""
+    shared = result.consent.shared_refusals or {}
+    out = {
+        "profiles losing e-mail to a refusal on a shared e-mail": int(shared.get("email", 0)),
+        "profiles losing SMS to a refusal on a shared phone": int(shared.get("sms", 0)),
+    }
+    ex = result.extras.get("exclusion")
+    if ex is not None and ex.entries:
+        out.update(ex.figures())
+    return out
 
 
 def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
@@ -69,6 +83,32 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
         caveats.append(
             f"the candidates hold only {h['candidate recall']:.0%} of what customers bought next: "
             "the rest can never be offered"
+        )
+    if h.get("exclusion entries matching nothing"):
+        status = "warning"
+        ex = result.extras["exclusion"]
+        caveats.append(
+            f"{len(ex.unmatched)} exclusion entr{'y' if len(ex.unmatched) == 1 else 'ies'} name "
+            f"no item or category of the data (e.g. {ex.unmatched[0]!r}): check the spelling"
+        )
+    if h.get("items excluded from offers"):
+        caveats.append(
+            f"{h['items excluded from offers']:,} items are kept out of the offers (exclusion "
+            f"list); they were candidates of {h['profiles with an excluded candidate']:,} "
+            "profiles, who got the next allowed items instead"
+        )
+    lost = [
+        f"{n:,} {what}"
+        for n, what in (
+            (h["profiles losing SMS to a refusal on a shared phone"], "lose SMS"),
+            (h["profiles losing e-mail to a refusal on a shared e-mail"], "lose e-mail"),
+        )
+        if n
+    ]
+    if lost:
+        caveats.append(
+            f"{' and '.join(lost)} because another record holding the same phone or e-mail "
+            "(a family member, a duplicate) refused that channel: a refusal belongs to the address"
         )
     if h["profiles without consent"]:
         caveats.append(

@@ -25,8 +25,9 @@ from cemlib.offers.consent import (
     ConsentSummary,
     assign_channels,
     minor_profiles,
-    profile_consent,
+    shared_refusal_flags,
 )
+from cemlib.offers.exclude import allowed_ranking
 from cemlib.offers.metrics import evaluate
 from cemlib.offers.model import NextOfferModel
 from cemlib.offers.parallel import Beside
@@ -145,9 +146,12 @@ def consent_refusals(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
     map does not hold (quarantined by the quality stage) is matched by its normalized e-mail or
     phone to the profiles whose records carry it, so its refusal still reaches the person (and
     every profile sharing that e-mail or phone). A consent value that could not be read (text in
-    ``raw``, NA in staging) counts as a refusal. ``df.attrs["unmatched_refusals"]`` counts the
-    refusing records that reach no profile at all."""
-    empty = pd.DataFrame(columns=["customer_id", "consent_email", "consent_sms"])
+    ``raw``, NA in staging) counts as a refusal. Besides, whether the record is clean or
+    quarantined, a refusal of e-mail (SMS) on a record holding an e-mail (a phone) reaches every
+    profile whose records hold that address: consent to an address is its holder's. ``via`` says
+    ``record`` (the record's own profile) or ``shared`` (through an e-mail or phone it shares).
+    ``df.attrs["unmatched_refusals"]`` counts the refusing records that reach no profile."""
+    empty = pd.DataFrame(columns=["customer_id", "consent_email", "consent_sms", "via"])
     empty.attrs["unmatched_refusals"] = 0
     if not wh.has_table("staging", "crm_contacts"):
         return empty
@@ -179,15 +183,30 @@ def consent_refusals(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
     ref = f"SELECT * FROM ({ref}) WHERE consent_email = false OR consent_sms = false"
     index = _identifier_index(wh, mapping)
     # one equi-join per identifier (a join on ``e = x OR p = x`` is a nested loop in DuckDB:
-    # refusals x identifiers); a record matching one profile by both gives a duplicate row,
-    # dropped below with the others
+    # refusals x identifiers). The address rule, every record: a refusal of e-mail (SMS) on a
+    # record with an e-mail (a phone) is the address holder's and blocks that channel for every
+    # profile holding the address. A record the map does not hold (quarantined) stands besides
+    # for the profiles sharing its e-mail or phone, every refusal of it. Duplicates dropped below.
+    addr = {"e_ident": "consent_email", "p_ident": "consent_sms"}
     by_ident = (
         "".join(
             f"""UNION ALL
-            SELECT i.customer_id, f.row_, f.consent_email, f.consent_sms
+            SELECT i.customer_id, f.row_,
+                   {"f.consent_email" if flag == "consent_email" else "NULL"} AS consent_email,
+                   {"f.consent_sms" if flag == "consent_sms" else "NULL"} AS consent_sms,
+                   'shared' AS via
             FROM f JOIN idx i ON i.ident = f.{col}
-            WHERE f.row_ NOT IN (SELECT row_ FROM direct)"""
-            for col in ("e_ident", "p_ident")
+            WHERE f.{flag} = false
+            """
+            for col, flag in addr.items()
+        )
+        + "".join(
+            f"""UNION ALL
+            SELECT i.customer_id, f.row_, f.consent_email, f.consent_sms, 'shared' AS via
+            FROM f JOIN idx i ON i.ident = f.{col}
+            WHERE f.row_ NOT IN (SELECT row_ FROM direct)
+            """
+            for col in addr
         )
         if index
         else ""
@@ -196,12 +215,13 @@ def consent_refusals(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
     out = wh.sql(
         f"""WITH f AS ({ref}), {with_index}
                  direct AS (
-                   SELECT m.customer_id, f.row_, f.consent_email, f.consent_sms
+                   SELECT m.customer_id, f.row_, f.consent_email, f.consent_sms,
+                          'record' AS via
                    FROM f JOIN {mapping} m
                      ON m.source_table = 'crm_contacts' AND m.record_id = f.contact_id
                    WHERE m.customer_id IS NOT NULL),
                  hits AS (SELECT * FROM direct {by_ident})
-            SELECT customer_id, consent_email, consent_sms, row_ FROM hits"""
+            SELECT customer_id, consent_email, consent_sms, via, row_ FROM hits"""
     )
     n_ref = int(wh.sql(f"SELECT count(*) AS n FROM ({ref})")["n"].iloc[0])
     unmatched = n_ref - int(out["row_"].nunique()) if len(out) else n_ref
@@ -246,12 +266,7 @@ def profile_consent_table(
         )
         minors = minor_profiles(birth, as_of, min_contact_age)
     refusals = consent_refusals(wh, key=key)
-    if len(refusals):
-        rows = pd.concat(
-            [rows.astype({"customer_id": str}), refusals.astype({"customer_id": str})],
-            ignore_index=True,
-        )
-    out = profile_consent(rows, source=f"{schema}.crm_contacts")
+    out = shared_refusal_flags(rows, refusals, source=f"{schema}.crm_contacts")
     if key == "profile" and {"emails", "phones"} <= set(_columns_of(wh, "identity", "profiles")):
         # where an offer can go: a consent given on a record without an e-mail reaches nobody
         # by e-mail unless another of the profile's records holds one
@@ -355,11 +370,16 @@ BASELINE_REASONS = {
 }
 
 
-def baseline_offers(name: str, history: pd.DataFrame, k: int, customers) -> pd.DataFrame:
+def baseline_offers(
+    name: str, history: pd.DataFrame, k: int, customers, exclude: set[str] | None = None
+) -> pd.DataFrame:
     """The baseline ``name``'s top ``k`` for ``customers`` from ``history`` (cut at ``as_of``),
     shaped like the model's offers: ``customer_id, rank, item_id, score, reasons`` (the score
-    falls from 1 with the rank)."""
-    out = getattr(baselines, name)(history, k, customers)
+    falls from 1 with the rank). ``exclude``: item ids kept out (the list is ranked
+    ``len(exclude)`` deeper, so ``k`` allowed items remain where they exist)."""
+    exclude = set(exclude or ())
+    out = getattr(baselines, name)(history, k + len(exclude), customers)
+    out = allowed_ranking(out, exclude, k)
     out = out.sort_values(["customer_id", "rank"], kind="stable").reset_index(drop=True)
     out["score"] = (k + 1 - out["rank"].astype(float)) / k
     out["reasons"] = BASELINE_REASONS.get(name, name.replace("_", " "))
@@ -418,6 +438,7 @@ def run_stage(
     publish: str = "auto",
     min_contact_age: int | None = MIN_CONTACT_AGE,
     vocabulary: dict[str, str] | None = None,
+    exclude=None,
 ) -> OfferStageResult:
     """Fit, recommend, evaluate against the baselines and (``write=True``) replace
     ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``).
@@ -427,7 +448,8 @@ def run_stage(
 
     With more than one worker (:func:`cemlib.offers.parallel.workers`) the truth and the
     consent are read beside the fit, and the baselines ranked beside ``recommend``: the same
-    results as one after the other."""
+    results as one after the other. ``exclude``: items and/or categories kept out of the
+    published offers (a list, a comma-separated text or a file; :mod:`cemlib.offers.exclude`)."""
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
@@ -458,14 +480,20 @@ def run_stage(
             ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k)
             # the candidate recall is counted on the candidates scoring builds (no second pass)
             recs = model.recommend(
-                recall_of=truth, recall_customers=customers, explain_customers=reach
+                recall_of=truth,
+                recall_customers=customers,
+                explain_customers=reach,
+                exclude=exclude,
             )
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
             metrics = metric_table(recs, truth, model.tx_, customers, k, ranked.result())
             recall = model.scored_recall_
         else:
             recs = model.recommend(
-                recall_of=truth, recall_customers=customers, explain_customers=reach
+                recall_of=truth,
+                recall_customers=customers,
+                explain_customers=reach,
+                exclude=exclude,
             )
             back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
             bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
@@ -478,9 +506,10 @@ def run_stage(
             )
             metrics = metric_table(bt_recs, window, bt.tx_, bt_customers, k, ranked.result())
             recall = bt.scored_recall_
+    kept_out = set(model.enc_.items[model.exclusion_.codes].astype(str))
     published = choose_published(metrics, k, publish, backtest=truth is None)
     if published != "model":  # the baseline that ranks better: its list for every customer
-        recs = baseline_offers(published, model.tx_, k, customers)
+        recs = baseline_offers(published, model.tx_, k, customers, exclude=kept_out)
     sent, summary = assign_channels(recs, consent)
     names = (
         items.assign(sku=items["sku"].astype(str)).set_index("sku")["name"]
@@ -509,6 +538,10 @@ def run_stage(
         key=key,
         evaluation=evaluation,
         candidate_recall=recall,
-        extras={"churn_features": churn is not None, "events": events is not None},
+        extras={
+            "churn_features": churn is not None,
+            "events": events is not None,
+            "exclusion": model.exclusion_,
+        },
         published=published,
     )

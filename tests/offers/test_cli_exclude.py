@@ -1,0 +1,53 @@
+"""``cem offers --exclude`` and a consent file with phones: the products kept out and the
+family phone's refusal, through the command line."""
+
+import pandas as pd
+
+from cemlib.cli import main
+
+
+def test_cem_offers_keeps_excluded_items_out_and_applies_a_refusal_to_the_shared_phone(
+    tmp_path, transactions, capsys
+):
+    src = tmp_path / "tx.csv"
+    transactions.to_csv(src, index=False)
+    rx = tmp_path / "rx.txt"
+    # the whole first "category" of items by id, one by one, and a typo
+    rx.write_text("# prescription only\n" + "\n".join(f"I0{j}" for j in range(10)) + "\nI99\n")
+    consent = tmp_path / "consent.csv"
+    pd.DataFrame(
+        {
+            "customer_id": ["C0000", "C0001", "C0002"],
+            "phone": ["+7 912 345-67-89", "8 912 345 67 89", "+7 903 111-22-33"],
+            "consent_email": ["no", "no", "no"],
+            "consent_sms": ["yes", "no", "yes"],
+        }
+    ).to_csv(consent, index=False)
+    out = tmp_path / "offers.csv"
+    args = ["offers", str(src), "--as-of", "2025-06-30", "--k", "5", "--horizon-days", "30"]
+    code = main([*args, "--exclude", str(rx), "--consent", str(consent), "--out", str(out)])
+    assert code == 0
+    offers = pd.read_csv(out, dtype={"customer_id": str, "item_id": str})
+    assert not offers["item_id"].str.match(r"^I0\d$").any()
+    # C0001 refused SMS on the phone C0000 shares: only C0002 can be reached
+    assert set(offers["customer_id"]) == {"C0002"} and len(offers) == 5
+    err = capsys.readouterr().err
+    assert (
+        "11 exclusion entries -> 10 items kept out of the offers (1 match nothing, e.g. 'I99')"
+        in err
+    )
+    assert "1 of 300 customers reachable" in err
+    assert "1 lose SMS and 0 e-mail to a refusal on a shared phone or e-mail" in err
+
+
+def test_a_missing_exclusion_file_is_refused_before_any_work(tmp_path, transactions, capsys):
+    src = tmp_path / "tx.csv"
+    transactions.head(50).to_csv(src, index=False)
+    out = tmp_path / "offers.csv"
+    missing = tmp_path / "rx.csv"
+    code = main(
+        ["offers", str(src), "--as-of", "2025-06-30", "--exclude", str(missing), "--out", str(out)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not out.exists()
+    assert len(err.splitlines()) == 1 and str(missing) in err and "not found" in err
