@@ -27,16 +27,20 @@ _FILE_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".lst")
 
 def read_exclusions(spec, *, source: str = "exclude") -> list[str]:
     """The entries of ``spec``: None (none), a list of entries, a comma-separated text, or the
-    path of a file (a text ending in .csv/.txt/.tsv/.parquet/.lst or naming an existing file;
-    a missing file is an input error, never read as an entry)."""
+    path of a file (a text ending in .csv/.txt/.tsv/.parquet/.lst, naming an existing file or
+    starting with ``/``, ``./``, ``../`` or ``~``; a missing file is an input error, never read
+    as an entry)."""
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         return []
     if isinstance(spec, list | tuple | set | pd.Series | np.ndarray):
         entries = [str(v).strip() for v in spec]
         return [e for e in dict.fromkeys(entries) if e]
     text = str(spec).strip()
-    path = Path(text)
-    if text.lower().endswith(_FILE_SUFFIXES) or "/" in text or path.is_file():
+    path = Path(text).expanduser()
+    # a path: a file's suffix, an existing file, or written as one ("/...", "./...", "~/...");
+    # "Простуда/грипп" is a category with a slash in its name, not a folder
+    as_path = text.startswith(("/", "./", "../", "~"))
+    if text.lower().endswith(_FILE_SUFFIXES) or as_path or path.is_file():
         if not path.is_absolute() and not path.is_file():
             from cemlib.config import resolve_path
 

@@ -91,6 +91,10 @@ def test_exclusion_lists_from_text_lists_and_files(tmp_path):
     assert read_exclusions(str(csv)) == ["SKU-3", "Rx"]
     with pytest.raises(InputError, match="exclusion file not found"):
         read_exclusions(str(tmp_path / "missing.csv"))
+    with pytest.raises(InputError, match="exclusion file not found"):
+        read_exclusions(str(tmp_path / "missing"))  # written as a path: a path
+    # a category with a slash in its name is an entry, not a folder
+    assert read_exclusions("Простуда/грипп, SKU-9") == ["Простуда/грипп", "SKU-9"]
     bad = tmp_path / "bad.csv"
     bad.write_text("name\nx\n", encoding="utf-8")
     with pytest.raises(InputError, match="no item_id, sku or category column"):
