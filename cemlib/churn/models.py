@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,6 +30,7 @@ from cemlib.churn.features import (
     purchase_occasions,
     validate_transactions,
 )
+from cemlib.churn.gaps import TooFewSpells
 from cemlib.churn.views import BoosterView, DropoutView, SpellView
 from cemlib.errors import InputError
 
@@ -45,18 +47,26 @@ def risk_segment(
 
 @contextlib.contextmanager
 def _enough_history(occ: pd.DataFrame, as_of: pd.Timestamp, source: str) -> Iterator[None]:
-    """A survival fit that fails for want of history becomes one :class:`InputError` line."""
-    try:
-        yield
-    except (ZeroDivisionError, ConvergenceError, np.linalg.LinAlgError) as exc:
-        n_cust = int(occ["customer_id"].nunique())
-        repeat = int((occ.groupby("customer_id").size() >= 2).sum())
-        raise InputError(
-            f"too little history to fit the survival models ({n_cust} customers, {repeat} "
-            f"with a repeat purchase on or before {as_of.date()}): "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-            source=source,
-        ) from exc
+    """A survival fit that fails for want of history becomes one :class:`InputError` line.
+
+    lifelines' warnings of the fit are held back: a failed fit reports its reason alone (not
+    after a page of ``ConvergenceWarning`` text); a fit that succeeds passes them on."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except (ZeroDivisionError, ConvergenceError, np.linalg.LinAlgError, TooFewSpells) as exc:
+            n_cust = int(occ["customer_id"].nunique())
+            repeat = int((occ.groupby("customer_id").size() >= 2).sum())
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            raise InputError(
+                f"too little history to fit the survival models ({n_cust} customers, {repeat} "
+                f"with a repeat purchase on or before {as_of.date()}): "
+                f"{lines[0] if lines else type(exc).__name__}",
+                source=source,
+            ) from exc
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 class ChurnModel:
