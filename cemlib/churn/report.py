@@ -8,6 +8,7 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
+from cemlib.churn.models import risk_thresholds_from
 from cemlib.churn.stage import ChurnStageResult
 from cemlib.reports import label as _label
 
@@ -76,6 +77,9 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
     seg = (
         s["risk_segment"].value_counts(normalize=True).reindex(["high", "medium", "low"]).fillna(0)
     )
+    # the cut-offs the scores were segmented with (a model unpickled from before they were
+    # kept, or predicted in another process, has them from the scores alone)
+    cuts = getattr(m, "risk_thresholds_", None) or risk_thresholds_from(s["p_purchase"])
     lines = [
         f"As of **{m.as_of_.date()}**, **{len(s):,}** customers with at least one purchase were "
         f"scored over the next **{horizon} days**.",
@@ -85,10 +89,10 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
         + ").",
         f"Risk segments: **{seg['high']:.0%}** high, {seg['medium']:.0%} medium, "
         f"{seg['low']:.0%} low risk (probability of a purchase below "
-        f"{m.risk_thresholds_[0]:.0%} / below {m.risk_thresholds_[1]:.0%} / above"
+        f"{cuts[0]:.0%} / below {cuts[1]:.0%} / above"
         + (
             ""
-            if m.risk_thresholds
+            if getattr(m, "risk_thresholds", None)
             else f"; cut-offs chosen from the scores: the model expects "
             f"{float(np.mean(1 - s['p_purchase'])):.0%} of the customers to make no purchase "
             "over the horizon, the least likely of them are high risk, as many again medium"
