@@ -198,7 +198,11 @@ class ChurnModel:
         history = (self.as_of_ - occ["day"].min()).days
         self.backtest_days_ = int(min(max(self.horizons), history // 2))
         if self.calibrate and self.backtest_days_ >= 30:
-            self._fit_blend(occ, cov)
+            try:
+                self._fit_blend(occ, cov)
+            except TooFewSpells:  # too few repeat purchases before ``as_of - L``: no blend
+                self.blend_ = self.booster_view_ = None
+                self.calibration_dropout_ = False
         return self
 
     def _fit_blend(self, occ: pd.DataFrame, cov: pd.DataFrame | None) -> None:
