@@ -26,6 +26,10 @@ FAMILIES = {
 STATE = ("log_k", "log_mean_gap", "log_prev_gap", "first_purchase", "log_age", "log_amount")
 
 
+class TooFewSpells(ValueError):
+    """Fewer ended spells (repeat purchases) than the AFT model has parameters to learn."""
+
+
 def spell_table(
     occasions: pd.DataFrame, cutoff: pd.Timestamp, covariates: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -136,6 +140,16 @@ class GapModel:
         df = self._design(data).assign(duration=data["duration"].values, event=data["event"].values)
         df = df.loc[:, (df.nunique() > 1) | df.columns.isin(["duration", "event"])]
         self.columns_ = [c for c in self.columns_ if c in df.columns]
+        # each parameter (scale and, with ``ancillary``, shape: intercept + one per column)
+        # needs ended spells to learn from; below that lifelines fails with a traceback or
+        # does not converge
+        n_params = (len(self.columns_) + 1) * (2 if self.ancillary else 1) + 1
+        n_events = int(df["event"].sum())
+        if n_events <= n_params:
+            raise TooFewSpells(
+                f"{n_events} repeat purchases to learn the {n_params} parameters of the "
+                "gap model from"
+            )
         cv = df if len(df) <= self.cv_rows else df.sample(self.cv_rows, random_state=self.seed)
         folds = rng.integers(0, max(self.cv_folds, 1), len(cv))
         scores: dict[str, float] = dict(self.choice or {})

@@ -8,6 +8,7 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
+from cemlib.churn.models import risk_thresholds_from
 from cemlib.churn.stage import ChurnStageResult
 from cemlib.reports import label as _label
 
@@ -76,6 +77,9 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
     seg = (
         s["risk_segment"].value_counts(normalize=True).reindex(["high", "medium", "low"]).fillna(0)
     )
+    # the cut-offs the scores were segmented with (a model unpickled from before they were
+    # kept, or predicted in another process, has them from the scores alone)
+    cuts = getattr(m, "risk_thresholds_", None) or risk_thresholds_from(s["p_purchase"])
     lines = [
         f"As of **{m.as_of_.date()}**, **{len(s):,}** customers with at least one purchase were "
         f"scored over the next **{horizon} days**.",
@@ -85,7 +89,15 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
         + ").",
         f"Risk segments: **{seg['high']:.0%}** high, {seg['medium']:.0%} medium, "
         f"{seg['low']:.0%} low risk (probability of a purchase below "
-        f"{m.risk_thresholds[0]:.0%} / below {m.risk_thresholds[1]:.0%} / above).",
+        f"{cuts[0]:.0%} / below {cuts[1]:.0%} / above"
+        + (
+            ""
+            if getattr(m, "risk_thresholds", None)
+            else f"; cut-offs chosen from the scores: the model expects "
+            f"{float(np.mean(1 - s['p_purchase'])):.0%} of the customers to make no purchase "
+            "over the horizon, the least likely of them are high risk, as many again medium"
+        )
+        + ").",
         f"Expected over the horizon: **{s['expected_purchases'].sum():,.0f}** purchases, "
         f"**{s['expected_revenue'].sum():,.0f} ₽** revenue, discounted CLV "
         f"**{s['clv'].sum():,.0f} ₽** at {discount:.0%} a year.",
@@ -221,17 +233,26 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
                 f" against {baselines.loc[best, 'auc']:.3f} for the best naive baseline ({best})"
             )
             margin = t["auc"] - baselines.loc[best, "auc"]
-            if margin <= 0:
+            # the margin is graded against the held-out AUC's standard error: two nights a
+            # week apart must not flip between OK and a warning on a 0.001 difference
+            se = t.get("holdout_auc_se")
+            band = 2 * se if se is not None and np.isfinite(se) else 0.01
+            if margin <= -band:
+                status = "warning"
+                caveats.append(
+                    f"the model ranks who buys again worse than {best} on this history "
+                    f"(AUC {t['auc']:.3f} against {baselines.loc[best, 'auc']:.3f}): for a "
+                    "contact list, rank by that; the expected purchases, revenue and CLV are "
+                    "the model's own"
+                )
+            elif margin < band:
                 status = "warning"
                 caveats.append(
                     f"the model does not rank who buys again better than {best} on this "
-                    "history: for a contact list, rank by that; the expected purchases, revenue "
-                    "and CLV are the model's own"
-                )
-            elif margin < 0.01:
-                caveats.append(
-                    f"the model ranks barely better than {best} (AUC {t['auc']:.3f} against "
-                    f"{baselines.loc[best, 'auc']:.3f}); its value is in the counts and CLV"
+                    f"history (AUC {t['auc']:.3f} against {baselines.loc[best, 'auc']:.3f}, "
+                    f"within twice the AUC's standard error of {band / 2:.3f}): for a contact "
+                    "list, rank by that; the expected purchases, revenue and CLV are the "
+                    "model's own"
                 )
         comparison += "."
         err = t.get("total_error")

@@ -60,7 +60,18 @@ def test_verdict_names_the_baseline_and_the_caveats_in_words():
     assert v["comparison"] == (
         "On the held-out year: AUC 0.803 against 0.800 for the best naive baseline (recency)."
     )
-    assert any(c.startswith("the model ranks barely better than recency") for c in v["caveats"])
+    # +0.003 is within twice the standard error (0.01 without one): not OK, not "better"
+    assert v["status"] == "warning"
+    assert any(
+        c.startswith("the model does not rank who buys again better than recency on this history")
+        and "within twice the AUC's standard error of 0.005" in c
+        for c in v["caveats"]
+    )
+    # with the held-out AUC's standard error 0.001, +0.003 is a real margin
+    sure = verdict_of(
+        SimpleNamespace(scores=scores, truth={**truth, "holdout_auc_se": 0.001}), 365, base
+    )
+    assert not any("recency" in c for c in sure["caveats"])
     assert any("forecast is 32% short of them" in c for c in v["caveats"])
     assert not any("under-predicts" in c for c in v["caveats"])  # -6.5% is within 10%
     assert list(risk_table(scores)["risk"]) == ["high", "medium", "low"]
@@ -68,6 +79,6 @@ def test_verdict_names_the_baseline_and_the_caveats_in_words():
     worse = verdict_of(SimpleNamespace(scores=scores, truth={**truth, "auc": 0.614}), 365, base)
     assert worse["status"] == "warning"
     assert worse["caveats"][0].startswith(
-        "the model does not rank who buys again better than recency on this history: "
-        "for a contact list, rank by that"
+        "the model ranks who buys again worse than recency on this history "
+        "(AUC 0.614 against 0.800): for a contact list, rank by that"
     )

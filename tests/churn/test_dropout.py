@@ -74,8 +74,11 @@ def test_churn_model_combines_dropout_and_booster(fitted):
     assert fitted.dropout_ is not None and fitted.booster_ is not None
     # a geometric blend: the BG/NBD ratio and the booster ratio to the simulated count
     assert fitted.calibration_.coef_.shape == (2,)
-    # stacked Platt scaling: logit of the spell probability + both log counts
-    assert all(c.coef_.shape == (1, 3) for c in fitted.p_calibration_.values())
+    # stacked Platt scaling: logit of the spell probability + both log counts + the silence
+    # against the customer's own rhythm (repeat buyers' ratio, one-time buyers' days)
+    assert all(c.coef_.shape == (1, 5) for c in fitted.p_calibration_.values())
+    # more overdue against one's own rhythm: less likely to buy (trial 6 H1)
+    assert all(c.coef_[0, 3] < 0 for c in fitted.p_calibration_.values())
     p = fitted.predict()
     assert np.isfinite(p["expected_purchases_365"]).all()
     assert (p["expected_purchases_365"] >= p["expected_purchases_90"] - 1e-9).all()
