@@ -17,6 +17,27 @@ def previous_ids_table(wh) -> str | None:
     )
 
 
+def record_ids_query(previous: str | None) -> str:
+    """The SELECT of ``identity.record_ids`` over the registered ``_ids_map`` (two parameters:
+    run id, ``as_of``): each record's profile id, or the last id ``previous`` (the table of the
+    last run's record ids, or None) gave it when it is attached to none now."""
+    last = (
+        f"LEFT JOIN (SELECT CAST(source_table AS VARCHAR) AS source_table, "
+        f"CAST(record_id AS VARCHAR) AS record_id, CAST(profile_id AS VARCHAR) AS last_id "
+        f"FROM {previous} WHERE profile_id IS NOT NULL) p USING (source_table, record_id)"
+        if previous
+        else ""
+    )
+    last_id = "p.last_id" if previous else "NULL"
+    return (
+        "SELECT CAST(n.source_table AS VARCHAR) AS source_table, "
+        "CAST(n.record_id AS VARCHAR) AS record_id, "
+        f"CAST(coalesce(n.profile_id, {last_id}) AS VARCHAR) AS profile_id, "
+        "CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of "
+        f"FROM _ids_map n {last} WHERE coalesce(n.profile_id, {last_id}) IS NOT NULL"
+    )
+
+
 def remember_ids(wh, rmap: pd.DataFrame, *, run_id: str, as_of: str) -> int:
     """``identity.record_ids``: every record of this run with its profile id, or, when it is
     attached to no profile now (anonymous, or dated after ``as_of``), the last id it had, so
@@ -25,22 +46,9 @@ def remember_ids(wh, rmap: pd.DataFrame, *, run_id: str, as_of: str) -> int:
     previous = previous_ids_table(wh)
     con.register("_ids_map", rmap[["source_table", "record_id", "profile_id"]])
     try:
-        last = (
-            f"LEFT JOIN (SELECT CAST(source_table AS VARCHAR) AS source_table, "
-            f"CAST(record_id AS VARCHAR) AS record_id, CAST(profile_id AS VARCHAR) AS last_id "
-            f"FROM {previous} WHERE profile_id IS NOT NULL) p USING (source_table, record_id)"
-            if previous
-            else ""
-        )
-        last_id = "p.last_id" if previous else "NULL"
         with wh.transaction():
             con.execute(
-                "CREATE OR REPLACE TABLE identity._record_ids_next AS "
-                "SELECT CAST(n.source_table AS VARCHAR) AS source_table, "
-                "CAST(n.record_id AS VARCHAR) AS record_id, "
-                f"CAST(coalesce(n.profile_id, {last_id}) AS VARCHAR) AS profile_id, "
-                "CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of "
-                f"FROM _ids_map n {last} WHERE coalesce(n.profile_id, {last_id}) IS NOT NULL",
+                f"CREATE OR REPLACE TABLE identity._record_ids_next AS {record_ids_query(previous)}",
                 [run_id, pd.Timestamp(as_of).date()],
             )
             con.execute("DROP TABLE IF EXISTS identity.record_ids")

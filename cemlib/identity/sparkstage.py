@@ -36,14 +36,13 @@ import pandas as pd
 from cemlib import DEFAULT_SEED
 from cemlib.contract import STAGE_TABLES, StageResult, covered
 from cemlib.errors import InputError
-from cemlib.identity.carry import carry_ids, previous_ids_table
+from cemlib.identity.carry import carry_ids, previous_ids_table, record_ids_query
 from cemlib.identity.evaluate import evaluate_warehouse
-from cemlib.identity.golden import golden_records
-from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
+from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS
 from cemlib.identity.roles import PREPARED_COLUMNS, STRING, as_string, prepare_records
 from cemlib.identity.rules import HubGuard
 from cemlib.identity.sources import SOURCE_ROLES, _role_columns
-from cemlib.identity.stage import IdentityResult, _figures, _Laps, _late_records, _write_tables
+from cemlib.identity.stage import IdentityResult, _Laps, _write_tables, resolve_records
 
 #: the prepared record columns that are text (all but ``updated_at``)
 _TEXT_COLUMNS = tuple(c for c in PREPARED_COLUMNS if c != "updated_at")
@@ -155,61 +154,6 @@ def collect_records(sdf) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
-def resolve_records(
-    records: pd.DataFrame,
-    *,
-    spark=None,
-    guard: HubGuard | None = None,
-    match_threshold: float | str | None = "auto",
-    seed: int = DEFAULT_SEED,
-    as_of: str | None = None,
-    household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
-    lap: _Laps | None = None,
-) -> IdentityResult:
-    """:func:`~cemlib.identity.stage.resolve_sources` from prepared ``records``, the Splink
-    model on ``spark``: records dated after ``as_of`` keep their place in the map without a
-    profile."""
-    lap = lap or _Laps()
-    n_records = len(records)
-    full = pd.DataFrame(
-        {
-            "source_table": as_string(records["source"]),
-            "record_id": as_string(records["record_id"]),
-        },
-        copy=False,
-    )
-    late = _late_records(records, as_of)
-    records_in = records[~late].reset_index(drop=True) if late.any() else records
-    resolver = IdentityResolver(
-        guard=guard,
-        match_threshold=match_threshold,
-        seed=seed,
-        household_guard=bool(household_signals),
-        household_signals=tuple(household_signals),
-        spark=spark,
-    )
-    resolver.fit(records_in)
-    lap("resolve")
-    resolved = resolver.record_map()["profile_id"].array
-    pid = resolved
-    if late.any():
-        pid = pd.array(np.full(n_records, pd.NA, dtype=object), dtype="string")
-        pid[~late] = resolved
-    rmap = full.assign(profile_id=pid)
-    profiles = golden_records(records_in, profile_id=resolved)
-    lap("golden_records")
-    links = resolver.link_table()
-    lap("links")
-    figures = _figures(
-        rmap, links, resolver, refused_by=resolver.links_["refused_by"],
-        guarded=resolver.guarded_, more_unattached={"after_as_of": len(rmap) - len(records_in)},
-    )  # fmt: skip
-    figures["seconds"] = lap.seconds
-    figures["resident_gib"] = lap.memory
-    return IdentityResult(map=rmap, links=links, profiles=profiles, guarded=resolver.guarded_,
-                          resolver=resolver, figures=figures)  # fmt: skip
-
-
 def _remember_ids(lake, rmap: pd.DataFrame, *, run_id: str, as_of: str):
     """``identity.record_ids`` staged beside its folder (see
     :func:`~cemlib.identity.carry.remember_ids`): every record's profile id, or the last id it
@@ -223,22 +167,9 @@ def _remember_ids(lake, rmap: pd.DataFrame, *, run_id: str, as_of: str):
     target.mkdir(parents=True, exist_ok=True)
     con.register("_ids_map", rmap[["source_table", "record_id", "profile_id"]])
     try:
-        last = (
-            f"LEFT JOIN (SELECT CAST(source_table AS VARCHAR) AS source_table, "
-            f"CAST(record_id AS VARCHAR) AS record_id, CAST(profile_id AS VARCHAR) AS last_id "
-            f"FROM {previous} WHERE profile_id IS NOT NULL) p USING (source_table, record_id)"
-            if previous
-            else ""
-        )
-        last_id = "p.last_id" if previous else "NULL"
         path = str(target / "part-00000.parquet").replace("'", "''")
         con.execute(
-            "COPY (SELECT CAST(n.source_table AS VARCHAR) AS source_table, "
-            "CAST(n.record_id AS VARCHAR) AS record_id, "
-            f"CAST(coalesce(n.profile_id, {last_id}) AS VARCHAR) AS profile_id, "
-            "CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of "
-            f"FROM _ids_map n {last} WHERE coalesce(n.profile_id, {last_id}) IS NOT NULL) "
-            f"TO '{path}' (FORMAT PARQUET)",
+            f"COPY ({record_ids_query(previous)}) TO '{path}' (FORMAT PARQUET)",
             [run_id, pd.Timestamp(as_of).date()],
         )
     finally:

@@ -149,8 +149,43 @@ def resolve_sources(
     prepared (see :func:`source_records`).
     """
     lap = _Laps()
+    # the per-record frame passed on unnamed: resolve_records holds the only reference
+    result = resolve_records(
+        _prepared(tables, consume, lap),
+        guard=guard,
+        match_threshold=match_threshold,
+        seed=seed,
+        as_of=as_of,
+        household_signals=household_signals,
+        lap=lap,
+    )
+    if truth is not None:
+        rmap = result.map
+        result.evaluation = evaluate(rmap[rmap["profile_id"].notna()], truth)
+    return result
+
+
+def _prepared(tables: dict[str, pd.DataFrame], consume: bool, lap: _Laps) -> pd.DataFrame:
     records = source_records(tables, consume=consume)
     lap("prepare")
+    return records
+
+
+def resolve_records(
+    records: pd.DataFrame,
+    *,
+    spark=None,
+    guard: HubGuard | None = None,
+    match_threshold: float | str | None = "auto",
+    seed: int = DEFAULT_SEED,
+    as_of: str | None = None,
+    household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
+    lap: _Laps | None = None,
+) -> IdentityResult:
+    """Profiles of prepared ``records`` (:func:`source_records`), the Splink model on DuckDB
+    or, given a ``spark`` session, on Spark: records dated after ``as_of`` keep their place in
+    the map without a profile."""
+    lap = lap or _Laps()
     n_records = len(records)
     full = pd.DataFrame(
         {
@@ -170,6 +205,7 @@ def resolve_sources(
         seed=seed,
         household_guard=bool(household_signals),
         household_signals=tuple(household_signals),
+        spark=spark,
     )
     resolver.fit(records_in)
     lap("resolve")
@@ -193,10 +229,6 @@ def resolve_sources(
     )  # fmt: skip
     figures["seconds"] = lap.seconds
     figures["resident_gib"] = lap.memory
-    evaluation = None
-    if truth is not None:
-        scored = rmap[rmap["profile_id"].notna()]
-        evaluation = evaluate(scored, truth)
     return IdentityResult(
         map=rmap,
         links=links,
@@ -204,7 +236,6 @@ def resolve_sources(
         guarded=resolver.guarded_,
         resolver=resolver,
         figures=figures,
-        evaluation=evaluation,
     )
 
 
