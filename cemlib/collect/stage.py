@@ -111,10 +111,23 @@ def _table_row(
             row["p99_date"] = dates.quantile(0.99).floor("s")
         late = dates[dates >= as_of + pd.Timedelta(days=1)]
         row["n_after_as_of"] = len(late)
-        # calendar days holding them: 1 for an export taken the morning after as_of (or one
-        # typo of the year); more means as_of lags the data (a schedule that never moves it)
-        row["days_after_as_of"] = int(late.dt.normalize().nunique())
+        row["days_after_as_of"] = days_continuing(dates, as_of)
     return row
+
+
+def days_continuing(dates: pd.Series, as_of) -> int:
+    """The calendar days of the month after ``as_of`` on which the data goes on as before it:
+    days holding at least a tenth of a usual day's rows (the median of the 28 days up to
+    ``as_of``, at least one row). One such day is an export taken the morning after ``as_of``;
+    more means ``as_of`` lags the data (a schedule that never moves it). Stray dates — a typo
+    of the year, a clock set a year ahead, a few rows a day — are not the data going on."""
+    as_of = pd.Timestamp(as_of).normalize()
+    days = dates.dropna().dt.normalize()
+    recent = days[(days > as_of - pd.Timedelta(days=28)) & (days <= as_of)]
+    usual = recent.value_counts().reindex(pd.date_range(end=as_of, periods=28), fill_value=0)
+    floor = max(1.0, 0.1 * float(usual.median()))
+    after = days[(days > as_of) & (days <= as_of + pd.Timedelta(days=31))].value_counts()
+    return int((after >= floor).sum())
 
 
 def _lines_text(long: pd.DataFrame, most: int = 10) -> str:

@@ -51,6 +51,25 @@ def test_an_export_taken_the_morning_after_as_of_is_not_a_warning(tmp_path):
     assert late_data_warning(current, "2025-06-30") is None
 
 
+def test_stray_dates_after_as_of_are_not_the_data_going_on():
+    """The synthetic world's clock-skewed web events (8,200 rows on 2,782 days, from 19 months
+    after as_of) are not a lagging as_of; a week of full days is, a week of one row a day is
+    not when a day holds a hundred."""
+    from cemlib.collect.stage import days_continuing
+
+    as_of = pd.Timestamp("2025-06-30")
+    before = pd.Series(pd.date_range("2025-05-01", as_of, freq="D").repeat(100))
+    skewed = pd.Series(pd.date_range("2027-01-30", periods=2782, freq="D"))
+    assert days_continuing(pd.concat([before, skewed]), as_of) == 0
+    week = pd.Series(pd.date_range("2025-07-01", periods=7, freq="D").repeat(100))
+    assert days_continuing(pd.concat([before, week]), as_of) == 7
+    trickle = pd.Series(pd.date_range("2025-07-01", periods=7, freq="D"))
+    assert days_continuing(pd.concat([before, trickle]), as_of) == 0
+    # a small table (one ticket every few days) counts every day that holds one
+    sparse = pd.Series(pd.date_range("2025-05-01", as_of, freq="3D"))
+    assert days_continuing(pd.concat([sparse, trickle]), as_of) == 7
+
+
 def test_the_run_page_and_run_json_carry_the_warning(tmp_path):
     warning = late_data_warning(
         {"rows dated after as_of": 1634, "days with rows after as_of": 7, "rows loaded": 387128},
