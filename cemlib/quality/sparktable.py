@@ -96,7 +96,8 @@ def validate_spark_table(spark, lake, ctx, suite, params, run_id, checked_at, gx
                    None, {}, f"skipped: {why}", checked_at, rows_in)
         for check, why in skipped
     ]  # fmt: skip
-    outcome.failures.extend(_wrong_type_columns(spark, table, staging, raw, staging_cols))
+    # the cause first (see cemlib.quality.table)
+    outcome.failures[:0] = _wrong_type_columns(spark, table, staging, raw, staging_cols)
     spark.table(view).unpersist()  # the flags stay cached for the routing
     return outcome, rows, flags
 

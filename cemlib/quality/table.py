@@ -141,7 +141,9 @@ def validate_table(
         )
         for check, why in skipped
     ]
-    outcome.failures.extend(_wrong_type_columns(wh, table, staging_cols, raw_cols))
+    # the cause first: a column of the wrong type, then what follows from it (a freshness
+    # check on that column observes no date)
+    outcome.failures[:0] = _wrong_type_columns(wh, table, staging_cols, raw_cols)
     wh.con.execute(f"DROP VIEW IF EXISTS {view}")
     return outcome, rows, flag_table
 

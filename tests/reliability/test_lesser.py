@@ -24,6 +24,19 @@ def test_a_whole_column_of_the_wrong_type_is_a_table_level_failure(tmp_path, crm
     assert not (tmp_path / "v" / "clean").exists()
 
 
+def test_the_wrong_type_comes_before_what_follows_from_it(tmp_path, crm_dir):
+    """Trial 6, L1: the order dates of one export cannot be read at all; the line naming that
+    cause comes before the freshness check that observes no date because of it."""
+    orders = "order_id,ordered_at,email\nO1,20250601 1000,ivan.ivanov@mail.ru\n"
+    (crm_dir / "online_orders.csv").write_text(orders, encoding="utf-8")
+    (crm_dir / "order_lines.csv").write_text(LINES.replace("много", "1"), encoding="utf-8")
+    proc = cem("validate", crm_dir, "--as-of", "2025-06-30", "--out", tmp_path / "v")
+    assert proc.returncode == 2, proc.stdout
+    lines = [x.strip() for x in proc.stderr.splitlines() if x.strip().startswith("table ")]
+    assert lines[0].startswith("table online_orders: column 'ordered_at': none of its 1 values")
+    assert any("stale data" in x and "observed NaT" in x for x in lines[1:]), lines
+
+
 def test_scorecard_percentage_is_separated_from_the_count(tmp_path, crm_dir):
     from cemlib.quality.scorecard import format_scorecard
 
