@@ -20,6 +20,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from cemlib.identity import evaluate
+from cemlib.identity.evaluate import record_persons
 from cemlib.identity.resolve import IdentityResolver
 from cemlib.identity.roles import has_identity
 from cemlib.identity.rules import identifier_table
@@ -258,10 +259,7 @@ def identified_world(n_people: int, seed: int):
     ``(world, sub, codes, people)``."""
     world = generate(n_people, seed=seed, defects=False)
     records = source_records(world.sources)
-    truth = world.truth["record_person"].astype({"record_id": str})
-    key = records["source"] + "|" + records["record_id"]
-    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
-    person_id = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
+    person_id = record_persons(records, world.truth["record_person"])
     ident = has_identity(records).to_numpy()
     sub = records[ident].reset_index(drop=True)
     codes, people = pd.factorize(person_id[ident])

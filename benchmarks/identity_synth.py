@@ -25,6 +25,7 @@ from scipy.sparse.csgraph import connected_components
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from cemlib.identity import evaluate
+from cemlib.identity.evaluate import record_persons
 from cemlib.identity.resolve import (
     DEFAULT_HOUSEHOLD_SIGNALS,
     HOUSEHOLD_SIGNALS,
@@ -235,10 +236,7 @@ def main() -> None:
     world = generate(args.people, seed=args.seed, defects=args.defects)
     print(f"world of {args.people} people generated in {time.perf_counter() - t0:.1f}s", flush=True)
     records = source_records(world.sources)
-    truth = world.truth["record_person"].astype({"record_id": str})
-    key = records["source"] + "|" + records["record_id"]
-    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
-    person = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
+    person = record_persons(records, world.truth["record_person"])
     from cemlib.identity.roles import has_identity
 
     ident = has_identity(records).to_numpy()

@@ -102,6 +102,15 @@ def scores_from_cells(p: np.ndarray, t: np.ndarray, n: np.ndarray) -> dict[str, 
     }
 
 
+def record_persons(records: pd.DataFrame, record_person: pd.DataFrame) -> np.ndarray:
+    """The true person of each of ``records`` (prepared: ``source``, ``record_id``), in their
+    order, from a truth table ``record_person`` (``source_table``, ``record_id``,
+    ``person_id``); NaN for a record the truth does not name."""
+    key = records["source"].astype(str) + "|" + records["record_id"].astype(str)
+    tkey = record_person["source_table"].astype(str) + "|" + record_person["record_id"].astype(str)
+    return pd.Series(record_person["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
+
+
 def evaluate_warehouse(
     wh, *, map_table: str = "identity.map", truth_table: str = "truth.record_person"
 ) -> dict[str, float] | None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from cemlib.identity import evaluate
+from cemlib.identity.evaluate import record_persons
 from cemlib.identity.resolve import IdentityResolver
 from cemlib.identity.roles import has_identity
 from cemlib.identity.stage import resolve_sources, source_records
@@ -34,10 +35,7 @@ def _identified_records(world):
     """The world's records that carry an identity (``sub``), their true persons (``sp``), the
     truth frame keyed by row number (``t``) and the row numbers (``rid``)."""
     records = source_records(world.sources)
-    truth = world.truth["record_person"].astype({"record_id": str})
-    key = records["source"] + "|" + records["record_id"]
-    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
-    person = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
+    person = record_persons(records, world.truth["record_person"])
     ident = has_identity(records).to_numpy()
     sub, sp = records[ident].reset_index(drop=True), person[ident]
     t = pd.DataFrame({"record_id": np.arange(len(sub)), "person_id": sp})
@@ -142,10 +140,7 @@ def test_cem_identity_groups_a_households_held_back_node(world):
     FMR(2+) 2.62% -> 2.28% (mixed 39 of 1,490 -> 39 of 1,707 profiles of 2+ records). (Before
     the corroborated records were attached, issue 15, the grouping gave 0.499 -> 0.515.)"""
     records = source_records(world.sources)
-    truth = world.truth["record_person"].astype({"record_id": str})
-    key = records["source"] + "|" + records["record_id"]
-    tkey = truth["source_table"].astype(str) + "|" + truth["record_id"].astype(str)
-    person = pd.Series(truth["person_id"].to_numpy(), index=tkey).reindex(key).to_numpy()
+    person = record_persons(records, world.truth["record_person"])
     ident = has_identity(records).to_numpy()
     sub, sp = records[ident].reset_index(drop=True), person[ident]
     t = pd.DataFrame({"record_id": np.arange(len(sub)), "person_id": sp})
