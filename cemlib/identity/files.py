@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
@@ -113,7 +112,8 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
     lk = resolver.link_table()
     nodes = resolver.links_
     left, right = nodes["rid_l"].to_numpy(), nodes["rid_r"].to_numpy()
-    # links join signature nodes; the profile of a node is that of any of its records
+    # links join signature nodes; a node's profile is that of the record it stands for (its
+    # first), the record the link names
     first = (
         pd.Series(range(len(resolver.node_of_record_))).groupby(resolver.node_of_record_).first()
     )
@@ -134,15 +134,9 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
             "right_profile_id": pid[right],
         }
     )
-    # a link the graph accepted whose record was then held back from its profile (a record
-    # with only a household's shared phone, or only an identifier shared between profiles,
-    # gets a profile of its own: ``unattached_reason_``) did not join the two records
-    held = pd.Series(resolver.unattached_reason_[first.to_numpy()], dtype=object)
-    held_l, held_r = held.to_numpy()[left], held.to_numpy()[right]
-    apart = out["accepted"].to_numpy(dtype=bool) & (pid[left] != pid[right])
-    reason = np.where(pd.notna(held_l), held_l, np.where(pd.notna(held_r), held_r, "split"))
-    out.loc[apart, "accepted"] = False
-    out.loc[apart, "refused_by"] = reason[apart]
+    # ``accepted`` says whether the link joined its two records (a record held back from its
+    # profile by the household guard refuses it: IdentityResolver.applied_links), the same
+    # mechanism as the warehouse's identity.links
     big = set(sizes.index[sizes.to_numpy() > max_profile_size])
     out["oversized_profile"] = out["left_profile_id"].isin(big) | out["right_profile_id"].isin(big)
     return out
