@@ -57,6 +57,10 @@ HOUSEHOLD_SIGNALS: tuple[str, ...] = (
     "surname_city",
 )
 DEFAULT_HOUSEHOLD_SIGNALS: tuple[str, ...] = ("refused_link", "shared_identifier")
+#: the source of every record of :func:`resolve` (and ``cem identity``) when no column has the
+#: ``source`` role: a profile id hashes its smallest ``source|record_id``, so the ids of a file
+#: do not depend on how its path was spelled, nor on the entry point
+INPUT_SOURCE = "input"
 #: ``refused_by`` of a link the clusterer accepted whose record was then held back from the
 #: profile (:meth:`IdentityResolver.applied_links`)
 HELD_BACK_REASONS: tuple[str, ...] = ("household_profile", "shared_identifier_only")
@@ -545,6 +549,12 @@ def resolve(
     """Profiles for a table of person records: ``record_id, profile_id`` (one row per record).
 
     ``roles`` maps roles to columns (or columns to roles); a role missing from it is not used.
+    ``source`` names the input in errors. A profile id is a hash of its smallest
+    ``source|record_id``, where a record's source is its value in the column of the ``source``
+    role, else :data:`INPUT_SOURCE`: ``cem identity FILE`` (``--source-column`` being the
+    ``source`` role) gives the same profiles and ids as this function with the same roles and
+    settings. The ``source`` role can change the profiles too: the corroboration of a
+    held-back record looks for a witness in another source (see :meth:`IdentityResolver.fit`).
     Records with nothing to match on, and nameless records of a profile with household
     evidence (``household_signals``, empty to turn the guard off), keep a profile of their own,
     unless the data corroborates whose they are (``corroborate``, see
@@ -552,7 +562,9 @@ def resolve(
     """
     if df is None or len(df) == 0:
         raise InputError("no records to resolve", source=source)
-    prepared = prepare_records(df, roles, id_column=id_column, source=source)
+    prepared = prepare_records(
+        df, roles, id_column=id_column, source=source, record_source=INPUT_SOURCE
+    )
     if not any(prepared[c].notna().any() for c in [*IDENTIFIER_ROLES, "first_lat", "last_lat"]):
         raise InputError(
             "no usable identifying column (map at least a name, phone, email or id role)",
