@@ -183,6 +183,7 @@ class IdentityResolver:
         self.profile_id_ = record_profile_ids(
             self.prepared_["source"], self.prepared_["record_id"], self.labels_
         )
+        self.applied_ = self._applied()  # per link: kept once the per-record arrays are released
         return self
 
     def _ambiguous_nodes(self) -> np.ndarray:
@@ -477,7 +478,8 @@ class IdentityResolver:
         return out
 
     def applied_links(self) -> tuple[np.ndarray, np.ndarray]:
-        """``accepted`` and ``refused_by`` of each link of ``links_`` as the profiles have them.
+        """``accepted`` and ``refused_by`` of each link of ``links_`` as the profiles have them
+        (computed by :meth:`fit`, so they outlive the per-record arrays).
 
         The clusterer accepts a link when it joins the two nodes' clusters; a record is then
         still held back from its cluster's profile when it is nameless in a household profile or
@@ -487,11 +489,12 @@ class IdentityResolver:
         ``shared_identifier_only``). So every accepted link joins two records of one profile,
         and every refused one names the guard that refused it. ``links_`` itself keeps the
         clusterer's decisions (the household guard reads them)."""
+        return self.applied_
+
+    def _applied(self) -> tuple[np.ndarray, np.ndarray]:
         lk = self.links_
         accepted = lk["accepted"].to_numpy(dtype=bool).copy()
         refused_by = lk["refused_by"].to_numpy(dtype=object).copy()
-        if getattr(self, "attached_", None) is None:  # per-record arrays released
-            return accepted, refused_by
         codes = self.node_of_record_
         # the first record of each node: the node's row in ``nodes_`` (record_signatures)
         first = np.empty(len(self.nodes_), dtype=np.int64)

@@ -13,6 +13,7 @@ import pytest
 
 from cemlib.collect.stage import collect
 from cemlib.identity import report
+from cemlib.identity.examples import _sample_merges
 from cemlib.identity.resolve import HELD_BACK_REASONS
 from cemlib.identity.stage import run_stage
 from cemlib.warehouse import Warehouse
@@ -79,3 +80,8 @@ def test_the_guard_reads_the_clusterers_decisions_not_the_table(runs):
     res = runs["may"][0]
     own = pd.Series(res.resolver.links_["refused_by"])
     assert not own.isin(HELD_BACK_REASONS).any()
+    # the report's sample merges are drawn from the links that joined records
+    accepted, refused_by = res.resolver.applied_links()
+    sample = _sample_merges(res, 10**6, seed=0)
+    assert len(sample) == int(accepted.sum()) < int(res.resolver.links_["accepted"].sum())
+    assert not pd.Series(refused_by[sample.index.to_numpy()]).isin(HELD_BACK_REASONS).any()
