@@ -73,7 +73,11 @@ def score_transactions(
     from cemlib.churn.features import screen_transactions
     from cemlib.churn.models import ChurnModel
 
-    source = str(transactions) if not isinstance(transactions, pd.DataFrame) else "transactions"
+    source = (
+        transactions.attrs.get("source", "transactions")  # a frame read from a file names it
+        if isinstance(transactions, pd.DataFrame)
+        else str(transactions)
+    )
     tx = transactions if isinstance(transactions, pd.DataFrame) else read_file(transactions)
     tx = with_aliases(tx, mapping)
     tx, screened = screen_transactions(tx, source)

@@ -30,6 +30,20 @@ def _as_of(text: str) -> pd.Timestamp:
     return pd.Timestamp(as_of_date(text))
 
 
+def _keyed(args: argparse.Namespace, mapping: dict[str, str]) -> pd.DataFrame:
+    """The transactions file keyed by the profiles of ``--profiles-map``."""
+    from cemlib.cli.profiles_map import keyed
+    from cemlib.io import read_file
+
+    renamed = [theirs for theirs, canon in mapping.items() if canon == "customer_id"]
+    if renamed:
+        raise InputError(
+            f"--map {renamed[0]}=customer_id and --profiles-map both give customer_id; use one"
+        )
+    tx = read_file(args.transactions, what="the transactions file")
+    return keyed(tx, args, "cem churn", source=tx.attrs["source"])
+
+
 def run(args: argparse.Namespace) -> int:
     """``cem churn``: score the transactions or subscriptions file into ``--out``."""
     from cemlib.churn.scoring import score_subscriptions, score_transactions
@@ -44,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     mapping = _mapping(args.map)
     if args.subscriptions:
+        if args.profiles_map:
+            raise InputError("--profiles-map keys a TRANSACTIONS file, not --subscriptions")
         scores = score_subscriptions(
             args.subscriptions, as_of, args.horizon_days, mapping, args.seed
         )
@@ -51,8 +67,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.transactions:
             raise InputError("give a TRANSACTIONS file or --subscriptions SUBS.csv")
+        transactions = args.transactions
+        if args.profiles_map:
+            transactions = _keyed(args, mapping)
         scores = score_transactions(
-            args.transactions,
+            transactions,
             as_of,
             args.horizon_days,
             args.covariates,
@@ -81,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add ``cem churn`` to the subcommands."""
+    from cemlib.cli import profiles_map
+
     p = subparsers.add_parser(
         "churn",
         help="purchase probability, expected purchases and CLV (or subscription churn risk)",
@@ -98,6 +119,7 @@ def register(subparsers) -> None:
     p.add_argument("--horizon-days", type=int, default=365, help="prediction horizon (days)")
     p.add_argument("--covariates", help="CSV or Parquet with customer_id + covariate columns")
     p.add_argument("--out", required=True, help="output CSV of scores")
+    profiles_map.add_arguments(p)
     p.add_argument("--discount", type=float, default=0.1, help="annual discount rate for CLV")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument(

@@ -2,10 +2,13 @@
 
     cem offers TRANSACTIONS.csv --as-of 2025-06-30 --k 10 [--events FILE] [--items FILE]
         [--consent FILE] [--exclude SKUS|FILE] [--granularity item|category]
-        [--horizon-days 30] --out offers.csv
+        [--horizon-days 30] [--profiles-map CLUSTERS --record-column COL
+        [--consent-record-column COL]] --out offers.csv
 
 Input columns ``customer_id, ts, item_id, quantity, amount`` (optionally ``order_id``,
-``category``); only rows dated on or before ``--as-of`` are used. Output columns
+``category``); with ``--profiles-map`` (the ``record_id,profile_id`` file of ``cem identity``)
+a column naming each row's record replaces ``customer_id``. Only rows dated on or before
+``--as-of`` are used. Output columns
 ``customer_id, rank, item_id, score, reasons`` (plus ``channel`` with ``--consent``).
 """
 
@@ -16,6 +19,7 @@ import sys
 from pathlib import Path
 
 from cemlib import DEFAULT_SEED
+from cemlib.cli import profiles_map
 from cemlib.offers.consent import address_refusals, assign_channels, shared_refusal_flags
 from cemlib.offers.data import read_table
 from cemlib.offers.exclude import read_exclusions
@@ -57,7 +61,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--out", required=True, help="output CSV")
+    profiles_map.add_arguments(p)
+    p.add_argument(
+        "--consent-record-column",
+        help="with --profiles-map: the --consent column holding the record id (a CRM contact "
+        "of cem identity's input): each consent row counts for its record's profile, a refusal "
+        "winning over a consent; without it the consent file's customer_id must be profile ids",
+    )
     p.set_defaults(func=run)
+
+
+def _keyed_consent(contacts, args: argparse.Namespace):
+    """The consent rows keyed by the profiles of ``--profiles-map``: a row whose record is not
+    in the map keeps its record id, so that its refusal still reaches the phone or e-mail it
+    names."""
+    from cemlib.identity.files import key_by_profiles, read_profiles_map
+
+    out, counts = key_by_profiles(
+        contacts, read_profiles_map(args.profiles_map), args.consent_record_column,
+        source=contacts.attrs["source"], map_source=str(args.profiles_map), keep_unmatched=True,
+    )  # fmt: skip
+    print(
+        f"cem offers: {counts.keyed:,} of {counts.rows:,} consent rows keyed by "
+        f"{args.profiles_map} ({counts.profiles:,} profiles); the other "
+        f"{counts.rows - counts.keyed:,} keep their record id",
+        file=sys.stderr,
+    )
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
             what = "is a folder" if Path(path).is_dir() else "file not found"
             raise InputError(f"{flag}: {what}", source=str(path))
     exclude = read_exclusions(args.exclude, source="--exclude")  # a missing file: before any work
+    if args.consent_record_column and not (args.profiles_map and args.consent):
+        raise InputError("--consent-record-column needs --profiles-map and --consent")
     tx = read_table(args.transactions, name="transactions")
+    tx = profiles_map.keyed(tx, args, "cem offers", source=tx.attrs["source"])
     events = read_table(args.events, name="events") if args.events else None
     items = read_table(args.items, name="items") if args.items else None
     model = NextOfferModel(
@@ -105,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.consent:
         contacts = read_table(args.consent, name="consent")
+        if args.consent_record_column:
+            contacts = _keyed_consent(contacts, args)
         refusals = address_refusals(contacts, source=args.consent)
         consent = shared_refusal_flags(contacts, refusals, source=args.consent)
         offers, summary = assign_channels(offers, consent)

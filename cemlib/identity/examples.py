@@ -18,7 +18,8 @@ def _sample_merges(
     each; random otherwise (``seed``)."""
     res = result.resolver
     nodes = res.nodes_
-    lk = res.links_[res.links_["accepted"]] if links is None else links
+    # the links that joined records (not those whose record was then held back)
+    lk = res.links_[res.applied_links()[0]] if links is None else links
     if len(lk):
         src = nodes["source"].to_numpy()
         across = src[lk["rid_l"].astype(int).to_numpy()] != src[lk["rid_r"].astype(int).to_numpy()]
@@ -73,7 +74,7 @@ def merge_waterfalls(result: IdentityResult, seed: int = 0, n: int = 2) -> tuple
     if model is None or getattr(model, "linker_", None) is None:
         return [], []
     res = result.resolver
-    model_links = res.links_["accepted"] & (res.links_["rule"] == "model")
+    model_links = res.applied_links()[0] & (res.links_["rule"] == "model").to_numpy()
     if not model_links.any():
         return [], []
     lk = _sample_merges(result, n, seed, links=res.links_[model_links])

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
@@ -113,7 +112,8 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
     lk = resolver.link_table()
     nodes = resolver.links_
     left, right = nodes["rid_l"].to_numpy(), nodes["rid_r"].to_numpy()
-    # links join signature nodes; the profile of a node is that of any of its records
+    # links join signature nodes; a node's profile is that of the record it stands for (its
+    # first), the record the link names
     first = (
         pd.Series(range(len(resolver.node_of_record_))).groupby(resolver.node_of_record_).first()
     )
@@ -134,15 +134,9 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
             "right_profile_id": pid[right],
         }
     )
-    # a link the graph accepted whose record was then held back from its profile (a record
-    # with only a household's shared phone, or only an identifier shared between profiles,
-    # gets a profile of its own: ``unattached_reason_``) did not join the two records
-    held = pd.Series(resolver.unattached_reason_[first.to_numpy()], dtype=object)
-    held_l, held_r = held.to_numpy()[left], held.to_numpy()[right]
-    apart = out["accepted"].to_numpy(dtype=bool) & (pid[left] != pid[right])
-    reason = np.where(pd.notna(held_l), held_l, np.where(pd.notna(held_r), held_r, "split"))
-    out.loc[apart, "accepted"] = False
-    out.loc[apart, "refused_by"] = reason[apart]
+    # ``accepted`` says whether the link joined its two records (a record held back from its
+    # profile by the household guard refuses it: IdentityResolver.applied_links), the same
+    # mechanism as the warehouse's identity.links
     big = set(sizes.index[sizes.to_numpy() > max_profile_size])
     out["oversized_profile"] = out["left_profile_id"].isin(big) | out["right_profile_id"].isin(big)
     return out
@@ -206,3 +200,97 @@ def run_identity(
         constraints=tuple(resolver.constraints_),
         oversized=oversized,
     )
+
+
+@dataclass
+class Keyed:
+    """What :func:`key_by_profiles` did: rows in, rows keyed, their records and profiles, and
+    the rows whose record is not in the map."""
+
+    rows: int
+    keyed: int
+    records: int
+    profiles: int
+
+    def line(self, command: str, column: str, map_path: str | Path) -> str:
+        """The one line ``cem churn`` / ``cem offers`` print on stderr."""
+        return (
+            f"{command}: {self.keyed:,} of {self.rows:,} rows keyed by {map_path} through "
+            f"{column!r} ({self.records:,} records -> {self.profiles:,} profiles); "
+            f"{self.rows - self.keyed:,} rows whose record is not in the map left out"
+        )
+
+
+def read_profiles_map(path: str | Path) -> pd.Series:
+    """``profile_id`` by ``record_id`` from the ``record_id,profile_id`` file ``cem identity``
+    writes (CSV or Parquet); errors name the file and the column."""
+    df = read_file(path, what="a record_id,profile_id file (cem identity --out)", text=True)
+    source = df.attrs["source"]
+    for column in ("record_id", "profile_id"):
+        if column not in df.columns:
+            raise InputError(
+                "column not found (the map is the record_id,profile_id file cem identity writes)",
+                source=source,
+                column=column,
+            )
+    rid = df["record_id"].astype("string").str.strip()
+    dup = rid[rid.duplicated() & rid.notna()]
+    if len(dup):
+        raise InputError(
+            f"{len(dup):,} record ids appear twice (e.g. {dup.iloc[0]!r}): one profile per record",
+            source=source,
+            column="record_id",
+        )
+    pid = df["profile_id"].astype("string").str.strip().replace("", pd.NA)
+    return pd.Series(pid.to_numpy(), index=pd.Index(rid.to_numpy(), dtype="string"))
+
+
+def key_by_profiles(
+    frame: pd.DataFrame,
+    profiles_map: pd.Series,
+    record_column: str,
+    *,
+    source: str,
+    map_source: str,
+    keep_unmatched: bool = False,
+) -> tuple[pd.DataFrame, Keyed]:
+    """``frame`` with ``customer_id`` = the profile of each row's record: the value of
+    ``record_column`` looked up in ``profiles_map`` (:func:`read_profiles_map`). A row whose
+    record is not in the map (an anonymous receipt) is left out, or with ``keep_unmatched``
+    keeps its record id as ``customer_id`` (a consent row whose refusal must still reach the
+    phone or e-mail it names). An existing ``customer_id`` column is replaced. InputError
+    naming the file and column when ``record_column`` is missing or none of its values is a
+    record of the map (the wrong column, or another file's map)."""
+    if record_column not in frame.columns:
+        raise InputError(
+            "record column not found (--record-column names the column holding the record id "
+            "of cem identity's input)",
+            source=source,
+            column=record_column,
+        )
+    rid = frame[record_column].astype("string").str.strip()
+    pid = pd.Series(profiles_map.reindex(rid.to_numpy()).to_numpy(), index=frame.index)
+    hit = pid.notna().to_numpy()
+    if not hit.any():
+        example = rid.dropna().iloc[0] if rid.notna().any() else ""
+        raise InputError(
+            f"none of its {int(rid.notna().sum()):,} values is a record_id of {map_source} "
+            f"(e.g. {example!r})",
+            source=source,
+            column=record_column,
+        )
+    out = frame.drop(columns=["customer_id"], errors="ignore")
+    if keep_unmatched:
+        out.insert(0, "customer_id", pid.fillna(rid).astype("string").to_numpy())
+    else:
+        out = out[hit]
+        out.insert(0, "customer_id", pid[hit].astype("string").to_numpy())
+        out = out.reset_index(drop=True)
+    out.attrs = dict(frame.attrs)
+    keyed = Keyed(
+        rows=len(frame),
+        keyed=int(hit.sum()),
+        records=int(rid[hit].nunique()),
+        profiles=int(pid[hit].nunique()),
+    )
+    return out, keyed

@@ -39,7 +39,9 @@ from cemlib.identity.touched import NAME_KEYS, touched_and_gone  # noqa: F401 (N
 
 MODES: tuple[str, ...] = ("auto", "incremental", "full")
 #: bump when a change of the matching code makes earlier prepared records or profiles stale
-STATE_VERSION = 2
+#: (3: identity.links of earlier runs may say accepted for a link whose record was held back;
+#: an incremental run keeps the links it does not resolve again, so one full run rewrites them)
+STATE_VERSION = 3
 #: the tables an incremental run starts from (all written by one earlier run of the stage)
 STATE_TABLES: tuple[str, ...] = (
     "state", "prepared", "map", "profiles", "links", "guarded", "source_hashes"

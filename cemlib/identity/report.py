@@ -89,6 +89,16 @@ def _pin(result: IdentityResult) -> str:
     )
 
 
+def _held_back(f: dict) -> str:
+    n = f.get("links_refused_by_household_guard", 0)
+    if not n:
+        return ""
+    return (
+        f"; {n:,} links were not applied because the household guard held their nameless "
+        "record back from the profile (it stays unattached)"
+    )
+
+
 def summary_markdown(result: IdentityResult) -> str:
     """A paragraph of the headline figures in words."""
     f = result.figures
@@ -102,7 +112,7 @@ def summary_markdown(result: IdentityResult) -> str:
         f"accepted; the cluster constraints ({', '.join(f.get('constraints') or []) or 'none'})"
         f" refused {f.get('links_refused_by_constraint', 0):,} merges and the chain guard "
         f"{f['links_refused_by_chain_guard']:,} that would have joined clearly different people"
-        f"{_pin(result)}, and {f['guarded_identifiers']:,} identifiers ({f['hub_identifiers']:,} hubs) were not "
+        f"{_pin(result)}{_held_back(f)}, and {f['guarded_identifiers']:,} identifiers ({f['hub_identifiers']:,} hubs) were not "
         f"used as merge keys on their own."
     )
     mode = f.get("identity_mode") or {}
@@ -146,6 +156,7 @@ def headlines(result: IdentityResult) -> dict:
         "guarded identifiers": f["guarded_identifiers"],
         "merges refused by chain guard": f["links_refused_by_chain_guard"],
         "merges refused by constraints": f.get("links_refused_by_constraint", 0),
+        "links not applied (household guard)": f.get("links_refused_by_household_guard", 0),
     }
     if _refused_by_contact(result):
         out["merges refused by contact pin"] = _refused_by_contact(result)

@@ -57,6 +57,13 @@ HOUSEHOLD_SIGNALS: tuple[str, ...] = (
     "surname_city",
 )
 DEFAULT_HOUSEHOLD_SIGNALS: tuple[str, ...] = ("refused_link", "shared_identifier")
+#: the source of every record of :func:`resolve` (and ``cem identity``) when no column has the
+#: ``source`` role: a profile id hashes its smallest ``source|record_id``, so the ids of a file
+#: do not depend on how its path was spelled, nor on the entry point
+INPUT_SOURCE = "input"
+#: ``refused_by`` of a link the clusterer accepted whose record was then held back from the
+#: profile (:meth:`IdentityResolver.applied_links`)
+HELD_BACK_REASONS: tuple[str, ...] = ("household_profile", "shared_identifier_only")
 #: identifiers issued to one named holder (a loyalty card, a national id): one of them, seen
 #: only on its holder's profile and on the holder's own named record, places a receipt alone
 HOLDER_KINDS: tuple[str, ...] = ("loyalty_card", "national_id")
@@ -176,6 +183,7 @@ class IdentityResolver:
         self.profile_id_ = record_profile_ids(
             self.prepared_["source"], self.prepared_["record_id"], self.labels_
         )
+        self.applied_ = self._applied()  # per link: kept once the per-record arrays are released
         return self
 
     def _ambiguous_nodes(self) -> np.ndarray:
@@ -469,10 +477,44 @@ class IdentityResolver:
                         out |= self.prepared_[c].notna().to_numpy()
         return out
 
+    def applied_links(self) -> tuple[np.ndarray, np.ndarray]:
+        """``accepted`` and ``refused_by`` of each link of ``links_`` as the profiles have them
+        (computed by :meth:`fit`, so they outlive the per-record arrays).
+
+        The clusterer accepts a link when it joins the two nodes' clusters; a record is then
+        still held back from its cluster's profile when it is nameless in a household profile or
+        carries only shared identifiers (``unattached_reason_``). A link the clusterer accepted
+        whose record (the one the node stands for, named in :meth:`link_table`) was held back
+        did not join the two records: it is refused by that reason (``household_profile``,
+        ``shared_identifier_only``). So every accepted link joins two records of one profile,
+        and every refused one names the guard that refused it. ``links_`` itself keeps the
+        clusterer's decisions (the household guard reads them)."""
+        return self.applied_
+
+    def _applied(self) -> tuple[np.ndarray, np.ndarray]:
+        lk = self.links_
+        accepted = lk["accepted"].to_numpy(dtype=bool).copy()
+        refused_by = lk["refused_by"].to_numpy(dtype=object).copy()
+        codes = self.node_of_record_
+        # the first record of each node: the node's row in ``nodes_`` (record_signatures)
+        first = np.empty(len(self.nodes_), dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+        attached, reason = self.attached_[first], self.unattached_reason_[first]
+        left, right = lk["rid_l"].to_numpy(), lk["rid_r"].to_numpy()
+        apart = accepted & ~(attached[left] & attached[right])
+        why = np.where(pd.notna(reason[left]), reason[left], reason[right])
+        accepted[apart] = False
+        refused_by[apart] = why[apart]
+        return accepted, refused_by
+
     def link_table(self) -> pd.DataFrame:
-        """Every link with its evidence: rule or match weight/probability, agreeing fields."""
+        """Every link with its evidence: rule or match weight/probability, agreeing fields, and
+        whether it joined its two records in one profile (``accepted``; if not, ``refused_by``
+        names the guard: :meth:`applied_links`). The one table of links that ``cem identity
+        --links`` and the warehouse's ``identity.links`` (full and incremental runs) write."""
         p, lk = self.nodes_, self.links_
         left, right = lk["rid_l"].to_numpy(), lk["rid_r"].to_numpy()
+        accepted, refused_by = self.applied_links()
         # taken from the string arrays as they are (Arrow-backed), not via Python objects
         src = as_string(p["source"]).array
         rid = as_string(p["record_id"]).array
@@ -487,8 +529,8 @@ class IdentityResolver:
                 "match_probability": lk["match_probability"].to_numpy(),
                 "agreeing": lk["agreeing"].to_numpy(),
                 "disagreeing": lk["disagreeing"].to_numpy(),
-                "accepted": lk["accepted"].to_numpy(),
-                "refused_by": lk["refused_by"].to_numpy(),
+                "accepted": accepted,
+                "refused_by": refused_by,
             }
         )
 
@@ -510,6 +552,12 @@ def resolve(
     """Profiles for a table of person records: ``record_id, profile_id`` (one row per record).
 
     ``roles`` maps roles to columns (or columns to roles); a role missing from it is not used.
+    ``source`` names the input in errors. A profile id is a hash of its smallest
+    ``source|record_id``, where a record's source is its value in the column of the ``source``
+    role, else :data:`INPUT_SOURCE`: ``cem identity FILE`` (``--source-column`` being the
+    ``source`` role) gives the same profiles and ids as this function with the same roles and
+    settings. The ``source`` role can change the profiles too: the corroboration of a
+    held-back record looks for a witness in another source (see :meth:`IdentityResolver.fit`).
     Records with nothing to match on, and nameless records of a profile with household
     evidence (``household_signals``, empty to turn the guard off), keep a profile of their own,
     unless the data corroborates whose they are (``corroborate``, see
@@ -517,7 +565,9 @@ def resolve(
     """
     if df is None or len(df) == 0:
         raise InputError("no records to resolve", source=source)
-    prepared = prepare_records(df, roles, id_column=id_column, source=source)
+    prepared = prepare_records(
+        df, roles, id_column=id_column, source=source, record_source=INPUT_SOURCE
+    )
     if not any(prepared[c].notna().any() for c in [*IDENTIFIER_ROLES, "first_lat", "last_lat"]):
         raise InputError(
             "no usable identifying column (map at least a name, phone, email or id role)",

@@ -157,9 +157,13 @@ def prepare_records(
     id_column: str,
     source: str = "input",
     region: str = "RU",
+    record_source: str | None = None,
 ) -> pd.DataFrame:
     """Standard prepared frame (``PREPARED_COLUMNS``) from ``df`` and its role map.
 
+    ``source`` names the input in errors and is each record's source, unless a column has
+    the ``source`` role or ``record_source`` is given (a file's path names it in errors, but
+    the records' source, part of their profile ids, does not depend on how it was spelled).
     Raises :class:`InputError` naming the column when the id column or a mapped column is
     missing or the ids are not unique; roles absent from the map stay empty.
     """
@@ -187,7 +191,10 @@ def prepare_records(
         updated = _timestamps(df[col]).to_numpy()
     else:
         updated = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    src = _text(df[role_cols["source"][0]]).to_numpy() if "source" in role_cols else source
+    if "source" in role_cols:
+        src = _text(df[role_cols["source"][0]]).to_numpy()
+    else:
+        src = source if record_source is None else record_source
     # normalize each distinct combination of identifying values once (web events repeat them)
     id_cols = sorted({c for r, cs in role_cols.items() if r not in AUX_ROLES for c in cs})
     if id_cols:

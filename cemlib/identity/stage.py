@@ -26,7 +26,11 @@ from cemlib.identity.incremental import (
     settings_fingerprint,
     write_state,
 )
-from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS, IdentityResolver
+from cemlib.identity.resolve import (
+    DEFAULT_HOUSEHOLD_SIGNALS,
+    HELD_BACK_REASONS,
+    IdentityResolver,
+)
 from cemlib.identity.roles import as_string
 from cemlib.identity.rules import HubGuard
 from cemlib.identity.sources import SOURCE_ROLES, read_sources, source_records, source_schemas
@@ -108,6 +112,8 @@ def _figures(
         "links_accepted": int(links["accepted"].astype(bool).sum()),
         "links_refused_by_chain_guard": int((refused_by == "guard").sum()),
         "links_refused_by_constraint": int(refused_by.isin(["constraint", "bridge"]).sum()),
+        # accepted by the clusterer, not applied: a record held back from the profile
+        "links_refused_by_household_guard": int(links["refused_by"].isin(HELD_BACK_REASONS).sum()),
         "match_threshold": resolver.threshold_,
         "constraints": list(resolver.constraints_),
         "guarded_identifiers": len(guarded),
