@@ -307,7 +307,10 @@ class IdentityResolver:
         wit = pd.DataFrame(
             {"key": key[witness], "node": node[witness], "named": named[node][witness]}
         )
-        wit = wit.merge(node_src, on="node")
+        # one row per identifier, source table and kind of witness: which node witnessed does
+        # not matter, and a device or phone seen on thousands of nodes would otherwise multiply
+        # the join below by thousands (13 GiB at a million people)
+        wit = wit.merge(node_src, on="node")[["key", "src", "named"]].drop_duplicates()
         # held-back records and their personal identifiers
         rec = np.flatnonzero(held)
         rows = pd.DataFrame({"rec": rec, "node": codes[rec], "src": src_codes[rec]})
