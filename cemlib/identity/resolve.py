@@ -286,13 +286,17 @@ class IdentityResolver:
         # guarded: looked up once per identifier, not per row
         g = self.guarded_
         first_at = np.unique(key, return_index=True)[1]
+        # the few keys whose value any guarded row carries, then their (kind, value) pairs: no
+        # index over millions of identifier strings
+        values = pd.Series(long["value"].array.take(first_at))
+        maybe = first_at[values.isin(g["value"].astype(str)).to_numpy()]
         kinds_values = pd.MultiIndex.from_arrays(
-            [long["kind"].to_numpy()[first_at].astype(str),
-             long["value"].array.take(first_at).astype(str)]
+            [long["kind"].to_numpy()[maybe].astype(str),
+             long["value"].array.take(maybe).astype(str)]
         )  # fmt: skip
         guarded = pd.MultiIndex.from_arrays([g["kind"].astype(str), g["value"].astype(str)])
         key_guarded = np.zeros(n_keys, dtype=bool)
-        key_guarded[key[first_at]] = kinds_values.isin(guarded)
+        key_guarded[key[maybe]] = kinds_values.isin(guarded)
         personal_row = one_profile[key] & ~key_guarded[key]
         # the sources each node's records come from
         src_codes, _ = pd.factorize(self.prepared_["source"].astype(str))
