@@ -129,10 +129,14 @@ def run(args: argparse.Namespace) -> int:
     )
     ex = model.exclusion_
     if ex.entries:
-        unmatched = f" ({len(ex.unmatched)} match nothing, e.g. {ex.unmatched[0]!r})"
+        unmatched = (
+            f" ({len(ex.unmatched)} match nothing, e.g. {ex.unmatched[0]!r})"
+            if ex.unmatched
+            else ""
+        )
         print(
             f"cem offers: {len(ex.entries)} exclusion entries -> {ex.items} items kept out of "
-            f"the offers{unmatched if ex.unmatched else ''}; they were candidates of "
+            f"the offers{unmatched}; they were candidates of "
             f"{ex.customers_affected} customers",
             file=sys.stderr,
         )

@@ -51,3 +51,19 @@ def test_a_missing_exclusion_file_is_refused_before_any_work(tmp_path, transacti
     err = capsys.readouterr().err.strip()
     assert code == 2 and not out.exists()
     assert len(err.splitlines()) == 1 and str(missing) in err and "not found" in err
+
+
+def test_an_exclusion_whose_every_entry_matches_is_reported_without_a_failure(
+    tmp_path, transactions, capsys
+):
+    """Trial 7, H2: ``--exclude TOPUP`` (every entry an item) ended in an IndexError."""
+    src = tmp_path / "tx.csv"
+    transactions.to_csv(src, index=False)
+    out = tmp_path / "offers.csv"
+    args = ["offers", str(src), "--as-of", "2025-06-30", "--k", "5", "--horizon-days", "30"]
+    code = main([*args, "--exclude", "I00,I01", "--out", str(out)])
+    assert code == 0
+    offers = pd.read_csv(out, dtype={"customer_id": str, "item_id": str})
+    assert len(offers) > 0 and not offers["item_id"].isin(["I00", "I01"]).any()
+    err = capsys.readouterr().err
+    assert "2 exclusion entries -> 2 items kept out of the offers; they were candidates of" in err
