@@ -145,16 +145,19 @@ class NextOfferModel:
         self.store_.con.unregister("_q")
         return q
 
-    def _frame(self, snap: Snapshot, customers: np.ndarray, desc: str, each=None) -> pd.DataFrame:
+    def _frame(
+        self, snap: Snapshot, customers: np.ndarray, desc: str, each=None, ordered: bool = True
+    ) -> pd.DataFrame:
         """Candidates with features of ``customers``, chunk by chunk; ``each(frame, part)``
-        transforms every chunk's frame before it is kept (training: labels and sampling)."""
+        transforms every chunk's frame before it is kept (training: labels and sampling);
+        ``ordered=False``: rows in no fixed order (:func:`build_features`)."""
         cfg = self.candidates or CandidateConfig()
         frames = []
         for part in self._chunks(customers, desc):
             with self._phase("candidates"):
                 cand = build_candidates(snap, self._query_table(snap, part), cfg)
             with self._phase("features"):
-                frame = build_features(snap, cand, category=cfg.n_categories > 0)
+                frame = build_features(snap, cand, category=cfg.n_categories > 0, ordered=ordered)
             frames.append(frame if each is None else each(frame, part))
             del frame
         if len(frames) == 1:
@@ -383,7 +386,8 @@ class NextOfferModel:
     def _top_of_chunk(self, snap, part: np.ndarray, pop: np.ndarray, k: int, threads: int, recall):
         """Scored candidates of one chunk of customers, the top ``k`` each (popular filled);
         ``recall`` (a :class:`~cemlib.offers.scoring.RecallCounter` or None) counts them."""
-        frame = self._frame(snap, part, "scoring candidates")
+        # unordered: each row is scored alone and top_k sorts fully (ties down to the item)
+        frame = self._frame(snap, part, "scoring candidates", ordered=False)
         if recall is not None:
             recall.add(part, frame["c"].to_numpy(), frame["i"].to_numpy())
         frame = drop_candidates(frame, getattr(self, "exclusion_", None))
