@@ -96,6 +96,11 @@ class Forest:
     nan_left: np.ndarray  # (trees, 2**depth - 1) bool: where a missing value goes
     leaf: np.ndarray  # (trees, 2**depth) float64
 
+    def trees(self, start: int, stop: int) -> Forest:
+        """The forest of trees ``start`` to ``stop`` (a slice, in order)."""
+        cut = slice(start, stop)
+        return Forest(self.depth, self.feat[cut], self.thr[cut], self.nan_left[cut], self.leaf[cut])
+
     def predict(self, X: np.ndarray, *, num_threads: int = 2) -> np.ndarray:
         """Raw scores of the rows of ``X``, equal to ``booster.predict(X)``."""
         if len(X) == 0:

@@ -41,7 +41,10 @@ class NextOfferModel:
     Parameters: ``k`` offers per customer; ``horizon_days`` the label window (how far ahead the
     offers look); ``granularity`` ``"item"`` (SKU) or ``"category"``; ``candidates`` how many
     candidates each source brings; ``max_train_customers`` caps training queries per window;
-    ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees.
+    ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees;
+    ``forest_size`` the trees of the refit: ``"smallest"`` the fewest within one standard error
+    of the early-stopped best on the validation customers
+    (:func:`~cemlib.offers.training.smallest_forest`), ``"best"`` the early-stopped number.
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class NextOfferModel:
         train_negatives: int = 40,
         validation_negatives: int | None = None,
         refit: bool = True,
+        forest_size: str = "smallest",
         max_train_customers: int = 50_000,
         chunk_size: int = 10_000,
         n_reasons: int = 3,
@@ -75,6 +79,7 @@ class NextOfferModel:
         self.train_negatives = train_negatives
         self.validation_negatives = validation_negatives
         self.refit = refit
+        self.forest_size = forest_size
         self.max_train_customers = max_train_customers
         self.chunk_size = chunk_size
         self.n_reasons = n_reasons
@@ -250,12 +255,18 @@ class NextOfferModel:
                 self.workers_,
             )
             booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = result
+        self.refit_rounds_, self.size_evidence_ = self.best_iteration_, {}
         if self.refit and self.split_ == "time":
+            if self.forest_size == "smallest":
+                with self._phase("forest size"):
+                    self.refit_rounds_, self.size_evidence_ = training.smallest_forest(
+                        booster, valid, names, valid.frame["_prior"], self.best_iteration_
+                    )
             with self._phase("lightgbm refit on both windows"):
                 fit_valid = valid
                 if v_neg != self.train_negatives:  # the refit learns from sampled lists
                     fit_valid = training.sampled_window(valid, rng, self.train_negatives)
-                booster = training.refit(train, fit_valid, names, params, self.best_iteration_)
+                booster = training.refit(train, fit_valid, names, params, self.refit_rounds_)
         self.booster_ = booster
         with self._phase("shap tables and summary"):
             self._explainers(booster, valid.frame)
