@@ -53,6 +53,8 @@ st.profile_transactions = timed("profile_transactions", st.profile_transactions)
 st.profile_events = timed("profile_events", st.profile_events)
 st.profile_consent_table = timed("consent", st.profile_consent_table)
 st._future_truth = timed("future_truth", st._future_truth)
+if hasattr(training, "smallest_forest"):
+    training.smallest_forest = timed("smallest_forest", training.smallest_forest)
 
 start.train_from_chosen_start = timed("train_from_chosen_start", start.train_from_chosen_start)
 training.refit = timed("refit", training.refit)
@@ -83,6 +85,8 @@ print(
     m.windows_,
     "best_iter",
     m.best_iteration_,
+    "refit trees",
+    getattr(m, "refit_rounds_", m.best_iteration_),
     "valid ndcg",
     m.validation_by_start_,
     "threads",
@@ -90,6 +94,10 @@ print(
     "workers",
     m.workers_,
 )
+evidence = getattr(m, "size_evidence_", {})
+if evidence:
+    print("forest size z:", {size: round(z, 2) for size, z in evidence["z"].items()})
+    print("forest size NDCG:", {size: round(v, 5) for size, v in evidence["ndcg"].items()})
 print(res.metrics.round(4).to_string())
 print("headlines", json.dumps(stage.headlines))
 offers.to_parquet(out + ".offers.parquet")
