@@ -20,7 +20,7 @@ import shap
 
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
-from cemlib.offers import parallel, scoring, start, training
+from cemlib.offers import parallel, scoring, size, start, training
 from cemlib.offers.candidates import CandidateConfig, build_candidates, drop_extras, source_recall
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
 from cemlib.offers.exclude import drop_candidates, read_exclusions, resolve_exclusion
@@ -44,7 +44,7 @@ class NextOfferModel:
     ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees;
     ``forest_size`` the trees of the refit: ``"smallest"`` the fewest within one standard error
     of the early-stopped best on the validation customers
-    (:func:`~cemlib.offers.training.smallest_forest`), ``"best"`` the early-stopped number.
+    (:func:`~cemlib.offers.size.smallest_forest`), ``"best"`` the early-stopped number.
     """
 
     def __init__(
@@ -259,7 +259,7 @@ class NextOfferModel:
         if self.refit and self.split_ == "time":
             if self.forest_size == "smallest":
                 with self._phase("forest size"):
-                    self.refit_rounds_, self.size_evidence_ = training.smallest_forest(
+                    self.refit_rounds_, self.size_evidence_ = size.smallest_forest(
                         booster, valid, names, valid.frame["_prior"], self.best_iteration_
                     )
             with self._phase("lightgbm refit on both windows"):

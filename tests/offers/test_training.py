@@ -77,8 +77,8 @@ def _ranking_window(rng, n_q: int, rows: int, cutoff: str) -> WindowData:
 
 
 def test_the_smallest_forest_within_one_standard_error_of_the_best():
+    from cemlib.offers.size import SIZE_STEP, smallest_forest
     from cemlib.offers.start import paired_z, query_ndcg
-    from cemlib.offers.training import SIZE_STEP, smallest_forest
 
     rng = np.random.default_rng(5)
     train = _ranking_window(rng, 1500, 30, "2025-01-01")
