@@ -6,6 +6,11 @@ lead (at 200,000 people the best was the round cap itself, 300 trees), while eve
 its share of the refit on both windows, of scoring every candidate and of the reasons. The refit instead takes
 the smallest size whose per-query NDCG is within one standard error of the best's (the paired
 difference over the validation customers, :func:`cemlib.offers.start.paired_z`).
+
+Opt-in (``NextOfferModel(forest_size="smallest")``): it cut no data set it was measured on.
+At 200,000 people every smaller size was significantly worse (z 2.1 at 290 trees, 7.2 at 270:
+the round cap binds there, more trees would rank better), and it cost 15 CPU s; on the
+20,000-person stage, The Complete Journey and Ta-Feng it kept the early-stopped best too.
 """
 
 from __future__ import annotations
