@@ -18,8 +18,8 @@ import sys
 import time
 
 import cemlib.offers
+from cemlib.offers import size, start, training
 from cemlib.offers import stage as st
-from cemlib.offers import start, training
 from cemlib.warehouse import Warehouse
 
 src, out = sys.argv[1], sys.argv[2]
@@ -53,6 +53,7 @@ st.profile_transactions = timed("profile_transactions", st.profile_transactions)
 st.profile_events = timed("profile_events", st.profile_events)
 st.profile_consent_table = timed("consent", st.profile_consent_table)
 st._future_truth = timed("future_truth", st._future_truth)
+size.smallest_forest = timed("smallest_forest", size.smallest_forest)
 
 start.train_from_chosen_start = timed("train_from_chosen_start", start.train_from_chosen_start)
 training.refit = timed("refit", training.refit)
@@ -83,6 +84,8 @@ print(
     m.windows_,
     "best_iter",
     m.best_iteration_,
+    "refit trees",
+    getattr(m, "refit_rounds_", m.best_iteration_),
     "valid ndcg",
     m.validation_by_start_,
     "threads",
@@ -90,6 +93,10 @@ print(
     "workers",
     m.workers_,
 )
+evidence = getattr(m, "size_evidence_", {})
+if evidence:
+    print("forest size z:", {n: round(z, 2) for n, z in evidence["z"].items()})
+    print("forest size NDCG:", {n: round(v, 5) for n, v in evidence["ndcg"].items()})
 print(res.metrics.round(4).to_string())
 print("headlines", json.dumps(stage.headlines))
 offers.to_parquet(out + ".offers.parquet")

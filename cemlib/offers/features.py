@@ -83,9 +83,13 @@ def feature_names(snap: Snapshot, category: bool = False) -> list[str]:
     return names
 
 
-def build_features(snap: Snapshot, cand_table: str, category: bool = False) -> pd.DataFrame:
+def build_features(
+    snap: Snapshot, cand_table: str, category: bool = False, *, ordered: bool = True
+) -> pd.DataFrame:
     """One row per candidate: ``c, i, cat, cooc_anchor, after_anchor``, the features, ``seg``
-    (:data:`CATEGORY_FEATURES` too when ``category``)."""
+    (:data:`CATEGORY_FEATURES` too when ``category``), ordered by ``c, i``; ``ordered=False``:
+    in DuckDB's order, which may change from run to run (scoring: every row is scored alone and
+    the top ``k`` is sorted on its own, so the sort is saved)."""
     p, T = snap.p, snap.T
     cat_cols, cat_join = "", ""
     if category:
@@ -146,7 +150,7 @@ def build_features(snap: Snapshot, cand_table: str, category: bool = False) -> p
             LEFT JOIN {p}seg sg ON sg.c = k.c
             LEFT JOIN {p}segpop sp ON sp.seg = sg.seg AND sp.i = k.i
             {browse_joins} {extra_join})
-        ORDER BY c, i"""
+        {"ORDER BY c, i" if ordered else ""}"""
     df = snap.store.sql(query)
     for col in ("c", "i", "cat", "cooc_anchor", "after_anchor", "seg"):
         df[col] = df[col].astype(np.int64, copy=False)

@@ -70,14 +70,19 @@ def _predict(X, depth, feat, thr, nan_left, leaf):  # pragma: no cover - compile
     out = np.zeros(n)
     for b in prange((n + _BLOCK - 1) // _BLOCK):
         lo, hi = b * _BLOCK, min(n, (b + 1) * _BLOCK)
+        node = np.zeros(hi - lo, dtype=np.int64)
         for t in range(n_trees):  # tree by tree: each row adds its leaves in LightGBM's order
-            for r in range(lo, hi):
-                node = 0
-                for _ in range(depth):
-                    v = np.float64(X[r, feat[t, node]])
-                    left = (v <= thr[t, node]) | ((v != v) & nan_left[t, node])
-                    node = 2 * node + 2 - np.int64(left)
-                out[r] += leaf[t, node - n_split]
+            node[:] = 0
+            # level by level over the block: the rows' walks are independent work, where one
+            # row's walk waits on each load before the next (about a fifth less time)
+            for _ in range(depth):
+                for r in range(hi - lo):
+                    nd = node[r]
+                    v = np.float64(X[lo + r, feat[t, nd]])
+                    left = (v <= thr[t, nd]) | ((v != v) & nan_left[t, nd])
+                    node[r] = 2 * nd + 2 - np.int64(left)
+            for r in range(hi - lo):
+                out[lo + r] += leaf[t, node[r] - n_split]
     return out
 
 
@@ -90,6 +95,11 @@ class Forest:
     thr: np.ndarray  # (trees, 2**depth - 1) float64
     nan_left: np.ndarray  # (trees, 2**depth - 1) bool: where a missing value goes
     leaf: np.ndarray  # (trees, 2**depth) float64
+
+    def trees(self, start: int, stop: int) -> Forest:
+        """The forest of trees ``start`` to ``stop`` (a slice, in order)."""
+        cut = slice(start, stop)
+        return Forest(self.depth, self.feat[cut], self.thr[cut], self.nan_left[cut], self.leaf[cut])
 
     def predict(self, X: np.ndarray, *, num_threads: int = 2) -> np.ndarray:
         """Raw scores of the rows of ``X``, equal to ``booster.predict(X)``."""

@@ -20,7 +20,7 @@ import shap
 
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
-from cemlib.offers import parallel, scoring, start, training
+from cemlib.offers import parallel, scoring, size, start, training
 from cemlib.offers.candidates import CandidateConfig, build_candidates, drop_extras, source_recall
 from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
 from cemlib.offers.exclude import drop_candidates, read_exclusions, resolve_exclusion
@@ -41,7 +41,10 @@ class NextOfferModel:
     Parameters: ``k`` offers per customer; ``horizon_days`` the label window (how far ahead the
     offers look); ``granularity`` ``"item"`` (SKU) or ``"category"``; ``candidates`` how many
     candidates each source brings; ``max_train_customers`` caps training queries per window;
-    ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees.
+    ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees;
+    ``forest_size`` the trees of the refit: ``"best"`` the early-stopped number, ``"smallest"``
+    (opt-in) the fewest within one standard error of the best on the validation customers
+    (:func:`~cemlib.offers.size.smallest_forest`; it cut no data set measured, see its module).
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class NextOfferModel:
         train_negatives: int = 40,
         validation_negatives: int | None = None,
         refit: bool = True,
+        forest_size: str = "best",
         max_train_customers: int = 50_000,
         chunk_size: int = 10_000,
         n_reasons: int = 3,
@@ -75,6 +79,7 @@ class NextOfferModel:
         self.train_negatives = train_negatives
         self.validation_negatives = validation_negatives
         self.refit = refit
+        self.forest_size = forest_size
         self.max_train_customers = max_train_customers
         self.chunk_size = chunk_size
         self.n_reasons = n_reasons
@@ -145,16 +150,19 @@ class NextOfferModel:
         self.store_.con.unregister("_q")
         return q
 
-    def _frame(self, snap: Snapshot, customers: np.ndarray, desc: str, each=None) -> pd.DataFrame:
+    def _frame(
+        self, snap: Snapshot, customers: np.ndarray, desc: str, each=None, ordered: bool = True
+    ) -> pd.DataFrame:
         """Candidates with features of ``customers``, chunk by chunk; ``each(frame, part)``
-        transforms every chunk's frame before it is kept (training: labels and sampling)."""
+        transforms every chunk's frame before it is kept (training: labels and sampling);
+        ``ordered=False``: rows in no fixed order (:func:`build_features`)."""
         cfg = self.candidates or CandidateConfig()
         frames = []
         for part in self._chunks(customers, desc):
             with self._phase("candidates"):
                 cand = build_candidates(snap, self._query_table(snap, part), cfg)
             with self._phase("features"):
-                frame = build_features(snap, cand, category=cfg.n_categories > 0)
+                frame = build_features(snap, cand, category=cfg.n_categories > 0, ordered=ordered)
             frames.append(frame if each is None else each(frame, part))
             del frame
         if len(frames) == 1:
@@ -247,12 +255,18 @@ class NextOfferModel:
                 self.workers_,
             )
             booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = result
+        self.refit_rounds_, self.size_evidence_ = self.best_iteration_, {}
         if self.refit and self.split_ == "time":
+            if self.forest_size == "smallest":
+                with self._phase("forest size"):
+                    self.refit_rounds_, self.size_evidence_ = size.smallest_forest(
+                        booster, valid, names, valid.frame["_prior"], self.best_iteration_
+                    )
             with self._phase("lightgbm refit on both windows"):
                 fit_valid = valid
                 if v_neg != self.train_negatives:  # the refit learns from sampled lists
                     fit_valid = training.sampled_window(valid, rng, self.train_negatives)
-                booster = training.refit(train, fit_valid, names, params, self.best_iteration_)
+                booster = training.refit(train, fit_valid, names, params, self.refit_rounds_)
         self.booster_ = booster
         with self._phase("shap tables and summary"):
             self._explainers(booster, valid.frame)
@@ -383,7 +397,8 @@ class NextOfferModel:
     def _top_of_chunk(self, snap, part: np.ndarray, pop: np.ndarray, k: int, threads: int, recall):
         """Scored candidates of one chunk of customers, the top ``k`` each (popular filled);
         ``recall`` (a :class:`~cemlib.offers.scoring.RecallCounter` or None) counts them."""
-        frame = self._frame(snap, part, "scoring candidates")
+        # unordered: each row is scored alone and top_k sorts fully (ties down to the item)
+        frame = self._frame(snap, part, "scoring candidates", ordered=False)
         if recall is not None:
             recall.add(part, frame["c"].to_numpy(), frame["i"].to_numpy())
         frame = drop_candidates(frame, getattr(self, "exclusion_", None))

@@ -150,18 +150,31 @@ def decide_on_samples(
 
 
 def _early_stopped(
-    train, valid, names, params, rounds, patience, use: bool, datasets, *, keep: bool = True
+    train,
+    valid,
+    names,
+    params,
+    rounds,
+    patience,
+    use: bool,
+    datasets,
+    *,
+    keep: bool = True,
+    judge: bool = True,
 ):
     """One start (``use``: the prior) trained on ``train``, early-stopped on ``valid`` (their
     LightGBM ``datasets``, built once for both starts): the prior, ``train_early_stopped``'s
-    result and the per-query NDCG on ``valid``. ``keep``: the prior's scores are left in the
-    windows' ``_prior`` columns (``False``: the windows are only read)."""
+    result and the per-query NDCG on ``valid`` (``judge=False``: ``None``, the start is chosen
+    already and the scoring of every validation row is saved). ``keep``: the prior's scores are
+    left in the windows' ``_prior`` columns (``False``: the windows are only read)."""
     prior = Prior().fit(train.frame, use=use)
     init = (prior(train.frame), prior(valid.frame))
     if keep:
         for w, scores in zip((train, valid), init, strict=True):
             w.frame["_prior"] = scores
     result = train_early_stopped(train, valid, names, params, rounds, patience, datasets, init)
+    if not judge:
+        return prior, result, None
     X = valid.frame[names].to_numpy(np.float32)
     # the training's own thread count: LightGBM keeps one for the process, and a predict
     # without it resets it to every core for a training running beside this one
@@ -190,8 +203,9 @@ def train_from_chosen_start(
     decided = decide_on_samples(train, valid, names, params, rounds, patience, workers)
     if decided is not None:
         use, seen = decided
+        datasets = window_datasets(train, valid, names)
         prior, result, _ = _early_stopped(
-            train, valid, names, params, rounds, patience, use, window_datasets(train, valid, names)
+            train, valid, names, params, rounds, patience, use, datasets, judge=False
         )
         return prior, result, seen
     runs, back = _four_trainings(train, valid, names, params, rounds, patience, workers)

@@ -131,3 +131,23 @@ def test_reason_shap_values_agree_with_shap_tree_explainer(fitted_world):
     # and the compiled scoring of recommend gives LightGBM's scores bit for bit
     assert model.forest_ is not None
     assert np.array_equal(model.forest_.predict(X), raw)
+
+
+def test_unsorted_scoring_features_are_the_sorted_rows(fitted_world):
+    from cemlib.offers.candidates import CandidateConfig, build_candidates
+    from cemlib.offers.features import build_features
+
+    model, recs = fitted_world
+    snap, hist, _ = model._scoring_snapshot(None, 10)
+    cand = build_candidates(snap, model._query_table(snap, hist), CandidateConfig())
+    ordered = build_features(snap, cand)
+    loose = build_features(snap, cand, ordered=False)
+    snap.drop()
+    assert len(loose) == len(ordered) > 10 * len(hist)
+    keys = ordered["c"].to_numpy() * (ordered["i"].max() + 1) + ordered["i"].to_numpy()
+    assert np.all(np.diff(keys) > 0)  # ordered: by customer, then item, no pair twice
+    back = loose.sort_values(["c", "i"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, ordered)
+    # scored twice from unsorted rows (DuckDB free to order them anew): the same offers, bit for bit
+    again = model.recommend()
+    pd.testing.assert_frame_equal(again, recs)

@@ -62,3 +62,46 @@ def test_datasets_built_once_train_the_same_trees_as_fresh_ones(transactions):
         assert fresh[1] == reused[1] and fresh[2] == reused[2]
         assert fresh[0].model_to_string() == reused[0].model_to_string()
     assert prior.coef_.any()  # the prior-started run really had other init scores
+
+
+def _ranking_window(rng, n_q: int, rows: int, cutoff: str) -> WindowData:
+    """``n_q`` customers' candidates whose label is a logistic of two features (``a`` strong,
+    ``b`` weak) and noise; the features the trees see are ``a``, ``b`` and a pure-noise ``x``."""
+    n = n_q * rows
+    a, b, x = rng.random(n), rng.random(n), rng.random(n)
+    label = (rng.random(n) < 1 / (1 + np.exp(-(5 * a + 0.5 * b - 5)))).astype(np.int8)
+    f = pd.DataFrame({"c": np.repeat(np.arange(n_q), rows), "a": a, "b": b, "x": x, "label": label})
+    f = f[f.groupby("c")["label"].transform("max") > 0].reset_index(drop=True)
+    f["_prior"] = 0.0
+    return WindowData(pd.Timestamp(cutoff), f, f.groupby("c").size().to_numpy())
+
+
+def test_the_smallest_forest_within_one_standard_error_of_the_best():
+    from cemlib.offers.size import SIZE_STEP, smallest_forest
+    from cemlib.offers.start import paired_z, query_ndcg
+
+    rng = np.random.default_rng(5)
+    train = _ranking_window(rng, 1500, 30, "2025-01-01")
+    valid = _ranking_window(rng, 1500, 30, "2025-03-01")
+    names = ["a", "b", "x"]
+    params = lgb_params(train, valid, {"learning_rate": 0.2}, 5)
+    booster, best, _, _ = train_early_stopped(train, valid, names, params, 200, 30)
+    chosen, evidence = smallest_forest(booster, valid, names, valid.frame["_prior"], best)
+    z = evidence["z"]
+    assert best > 3 * SIZE_STEP and list(z) == [*range(SIZE_STEP, best, SIZE_STEP), best]
+    # the rule: the first size whose paired z against the best is under 1
+    assert z[best] == 0.0 and z[chosen] < 1.0 and all(z[m] >= 1.0 for m in z if m < chosen)
+    # one strong feature: far fewer trees than early stopping's best tell apart from it
+    assert chosen <= best // 2
+    # the evidence is LightGBM's own scores at each size (cumulative sums of the compiled trees)
+    X, labels = valid.frame[names].to_numpy(np.float32), valid.frame["label"].to_numpy()
+    for m in (SIZE_STEP, chosen):
+        ndcg = query_ndcg(booster.predict(X, num_iteration=m), labels, valid.groups)
+        top = query_ndcg(booster.predict(X, num_iteration=best), labels, valid.groups)
+        assert abs(paired_z(ndcg, top) - z[m]) < 1e-6
+        assert abs(ndcg.mean() - evidence["ndcg"][m]) < 1e-9
+    # too few trees to compare sizes: the best as it is
+    assert smallest_forest(booster, valid, names, valid.frame["_prior"], SIZE_STEP) == (
+        SIZE_STEP,
+        {},
+    )
