@@ -298,39 +298,46 @@ class IdentityResolver:
         key_guarded = np.zeros(n_keys, dtype=bool)
         key_guarded[key[maybe]] = kinds_values.isin(guarded)
         personal_row = one_profile[key] & ~key_guarded[key]
-        # the sources each node's records come from
+        # the source tables each node's records come from, as bits (one per table)
         src_codes, _ = pd.factorize(self.prepared_["source"].astype(str))
-        ns = np.unique(codes.astype(np.int64) * (int(src_codes.max()) + 1) + src_codes)
-        base = int(src_codes.max()) + 1
-        node_src = pd.DataFrame({"node": ns // base, "src": ns % base})
+        src_bit = np.left_shift(np.int64(1), src_codes.astype(np.int64))
+        node_src = np.zeros(len(nodes), dtype=np.int64)
+        np.bitwise_or.at(node_src, codes, src_bit)
         named = (nodes["first_lat"].notna() | nodes["last_lat"].notna()).to_numpy()
         email_cols = [c for c in IDENTIFIER_COLUMNS["email"] if c in nodes]
         login = nodes[email_cols].notna().any(axis=1).to_numpy() if email_cols else named & False
-        kind = long["kind"].to_numpy()
-        witness = named[node] | (login[node] & (kind != "email"))
-        wit = pd.DataFrame(
-            {"key": key[witness], "node": node[witness], "named": named[node][witness]}
-        )
-        # one row per identifier, source table and kind of witness: which node witnessed does
-        # not matter, and a device or phone seen on thousands of nodes would otherwise multiply
-        # the join below by thousands (13 GiB at a million people)
-        wit = wit.merge(node_src, on="node")[["key", "src", "named"]].drop_duplicates()
-        # held-back records and their personal identifiers
+        kind_codes, kind_names = pd.factorize(long["kind"].to_numpy())
+        witness = named[node] | (login[node] & (kind_names[kind_codes] != "email"))
+        # per identifier, the tables holding a witness of it (any, and named): which node
+        # witnessed does not matter, and a join of records to witnesses would multiply rows by
+        # the witnesses of a busy device or phone (13 GiB at a million people)
+        seen_in = np.zeros(n_keys, dtype=np.int64)
+        np.bitwise_or.at(seen_in, key[witness], node_src[node[witness]])
+        by_name = witness & named[node]
+        named_in = np.zeros(n_keys, dtype=np.int64)
+        np.bitwise_or.at(named_in, key[by_name], node_src[node[by_name]])
+        # held-back records and their personal identifiers (each record's node's rows)
         rec = np.flatnonzero(held)
-        rows = pd.DataFrame({"rec": rec, "node": codes[rec], "src": src_codes[rec]})
-        ids = pd.DataFrame({"node": node[personal_row], "key": key[personal_row],
-                            "kind": kind[personal_row]})  # fmt: skip
-        cand = rows.merge(ids, on="node")
-        if cand.empty:
+        p_node, p_key, p_kind = node[personal_row], key[personal_row], kind_codes[personal_row]
+        order = np.argsort(p_node, kind="stable")
+        p_node, p_key, p_kind = p_node[order], p_key[order], p_kind[order]
+        first = np.searchsorted(p_node, codes[rec], side="left")
+        count = np.searchsorted(p_node, codes[rec], side="right") - first
+        if not count.any():
             return np.zeros(len(codes), dtype=bool)
+        c_rec = np.repeat(rec, count)
+        at = np.repeat(first - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+        c_key, c_kind = p_key[at], p_kind[at]
         # confirmed: a witness of the identifier in a source table other than the record's
-        conf = cand.merge(wit[["key", "src", "named"]].rename(columns={"src": "wsrc"}), on="key")
-        conf = conf[conf["wsrc"] != conf["src"]]
-        kinds = conf.groupby("rec")["kind"].nunique()
-        holder = conf[conf["kind"].isin(HOLDER_KINDS) & conf["named"]]["rec"].unique()
-        out = np.zeros(len(codes), dtype=bool)
-        out[kinds.index[kinds.to_numpy() >= 2].to_numpy()] = True
-        out[holder] = True
+        other = ~src_bit[c_rec]
+        conf = (seen_in[c_key] & other) != 0
+        n_kinds = len(kind_names)
+        pairs = np.unique(c_rec[conf].astype(np.int64) * n_kinds + c_kind[conf])
+        kinds = np.bincount(pairs // n_kinds, minlength=len(codes))
+        holder_codes = np.flatnonzero(np.isin(kind_names, list(HOLDER_KINDS)))
+        holder = np.isin(c_kind, holder_codes) & ((named_in[c_key] & other) != 0)
+        out = kinds >= 2
+        out[c_rec[holder]] = True
         return out
 
     def _fit_nodes(
