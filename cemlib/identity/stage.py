@@ -35,7 +35,7 @@ from cemlib.identity.roles import as_string
 from cemlib.identity.rules import HubGuard
 from cemlib.identity.sources import SOURCE_ROLES, read_sources, source_records, source_schemas
 from cemlib.identity.store import changed_records, write_source_hashes
-from cemlib.synth.memory import rss_gib
+from cemlib.synth.memory import release, rss_gib
 
 
 @dataclass
@@ -301,6 +301,7 @@ def run_stage(
     }  # fmt: skip
     phases = PhaseClock(t0, c0)
     phases("resolve")
+    release()  # the source tables and prepared copies are freed: return their pages
     if increment:  # the resolution's own phases, the rest (reading, preparing, figures) apart
         inner = increment["phases"]
         rest = [round(phases.seconds["resolve"][i] - sum(v[i] for v in inner.values()), 2)
@@ -323,9 +324,10 @@ def run_stage(
     phases("write_state")
     result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
     result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
-    result.evaluation = evaluate_warehouse(wh)
     if not keep_records:
         _drop_records(result)
+    release()  # freed per-record memory back to the system before DuckDB's join of the truth
+    result.evaluation = evaluate_warehouse(wh)
     return result
 
 
