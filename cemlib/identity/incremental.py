@@ -6,9 +6,11 @@ table lacks, prepares them, and finds the earlier records they *touch*: records 
 phone, e-mail, loyalty card, device or national id with a new record (hub identifiers left
 out: they link nothing), or the same first and last name, or last name and birth date (the
 model's blocking keys). The touched records' profiles are resolved again together with the
-new records, with the previous run's match threshold and cluster constraints (the model's
-``m``/``u`` are trained again on that part); every other profile, its golden record and its
-links are kept as they were. The ids are then carried by the registry as in a full run.
+new records, with the previous run's match threshold and cluster constraints, and scored
+with the Splink model the last full run saved (``identity.model``, ``identity.model_tf``:
+:func:`~cemlib.identity.store.read_model`; trained again on that part only when none was
+saved with the same settings); every other profile, its golden record and its links are
+kept as they were. The ids are then carried by the registry as in a full run.
 
 ``identity_mode`` (the 02 stage's parameter): ``full`` resolves everything; ``auto`` (the
 default) resolves incrementally when it can (a last run that kept ``identity.prepared``, the
