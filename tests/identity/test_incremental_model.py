@@ -118,3 +118,20 @@ def test_an_incremental_run_scores_with_the_saved_model_not_one_trained_again(ma
         weights["m_probability"].to_numpy(dtype=float),
         equal_nan=True,
     )
+
+
+def test_without_a_saved_model_an_incremental_run_trains_one_on_its_part(may, tmp_path):
+    """A warehouse whose last full run saved no model (written before the model was kept)
+    still runs incrementally, training a model on the records it resolves, and says so."""
+    path, weights = may
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+    with Warehouse(copy) as wh:
+        wh.drop_table("identity", "model")
+        res = run_stage(wh, run_id="june", as_of=JUNE, identity_mode="auto")
+        assert read_model(wh, _fingerprint()) is None  # nor does an incremental run save one
+    mode = res.figures["identity_mode"]
+    assert mode["used"] == "incremental"
+    assert mode["model"] == "trained on the records resolved"
+    trained = res.resolver.model_.match_weights()["m_probability"].to_numpy(dtype=float)
+    assert not np.allclose(trained, weights["m_probability"].to_numpy(dtype=float), equal_nan=True)
