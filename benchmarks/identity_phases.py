@@ -81,6 +81,8 @@ def main() -> None:
               f"{fig['stage_cpu_seconds']} s CPU; records resolved {fig.get('records_resolved', 'all')}")  # fmt: skip
         for phase, (wall, cpu) in fig.get("phases", {}).items():
             print(f"  {phase:28s} {wall:8.2f} s wall {cpu:8.2f} s CPU")
+        if "model" in fig:  # incremental: the last full run's saved model, or trained again
+            print(f"  model: {fig['model']}")
         for k in ("records_joined_directly", "profiles_joined_directly", "not_joined_directly"):
             if k in fig:
                 print(f"  {k}: {fig[k]}")

@@ -38,10 +38,12 @@ STAGE_TABLES: dict[str, StageTables] = {
     "identity": StageTables(
         reads=("clean", "identity.record_ids?", "identity.registry?", "identity.state?",
                "identity.prepared?", "identity.map?", "identity.profiles?", "identity.links?",
-               "identity.guarded?", "identity.source_hashes?"),
+               "identity.guarded?", "identity.source_hashes?", "identity.model?",
+               "identity.model_tf?"),
         writes=("identity.map", "identity.profiles", "identity.links", "identity.guarded",
                 "identity.registry", "identity.changes", "identity.record_ids",
-                "identity.state", "identity.prepared", "identity.source_hashes"),
+                "identity.state", "identity.prepared", "identity.source_hashes",
+                "identity.model", "identity.model_tf"),
     ),
     "churn": StageTables(reads=("clean", "identity.map"), writes=("marts.churn_scores",)),
     "offers": StageTables(

@@ -140,14 +140,15 @@ def carry_scoped(wh, result, *, run_id: str, as_of: str, scope: dict) -> None:
         con.execute("DROP TABLE IF EXISTS _carry_prev")
     rename = {k: v for k, v in assignment.ids.items() if k != v}
     if rename:
-        pid = result.map["profile_id"].copy()
-        part = pid.iloc[scope["rows"]]
-        pid.iloc[scope["rows"]] = (
-            part.map(lambda v: rename.get(v, v)).astype("string").where(part.notna())
-        )
-        result.map["profile_id"] = pid
-        result.profiles["profile_id"] = result.profiles["profile_id"].map(
-            lambda v: rename.get(v, v)
+        pid, rows = result.map["profile_id"], scope["rows"]
+        # the kept rows as they are, the resolved ones renamed: pieces put together, not
+        # assigned into a copy (a positional assignment of millions of strings cost seconds)
+        parts = [pid.iloc[: rows.start], _renamed(pid.iloc[rows], rename), pid.iloc[rows.stop :]]
+        result.map["profile_id"] = pd.concat(
+            [p.astype("string") for p in parts], ignore_index=True
+        ).set_axis(result.map.index)
+        result.profiles["profile_id"] = _renamed(result.profiles["profile_id"], rename).astype(
+            result.profiles["profile_id"].dtype
         )
     parts = [typed_registry(p) for p in (assignment.registry, rest) if len(p)]
     result.registry = typed_registry(pd.concat(parts, ignore_index=True)) if parts else rest
@@ -159,6 +160,14 @@ def carry_scoped(wh, result, *, run_id: str, as_of: str, scope: dict) -> None:
     counts["kept"] += n_kept
     counts["dormant"] += len(extra)
     result.figures["id_changes"] = counts
+
+
+def _renamed(ids: pd.Series, rename: dict) -> pd.Series:
+    """``ids`` with those in ``rename`` replaced (the others, and NA, as they are), looked up
+    as one vector (a Python call per row cost seconds over the millions of a resolved part)."""
+    ids = ids.astype("string")
+    new = ids.map(pd.Series(rename, dtype="string"))
+    return new.where(new.notna(), ids).astype("string")
 
 
 def _seen_again(registry: pd.DataFrame, *, run_id: str, as_of: str) -> pd.DataFrame:

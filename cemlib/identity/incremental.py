@@ -6,9 +6,11 @@ table lacks, prepares them, and finds the earlier records they *touch*: records 
 phone, e-mail, loyalty card, device or national id with a new record (hub identifiers left
 out: they link nothing), or the same first and last name, or last name and birth date (the
 model's blocking keys). The touched records' profiles are resolved again together with the
-new records, with the previous run's match threshold and cluster constraints (the model's
-``m``/``u`` are trained again on that part); every other profile, its golden record and its
-links are kept as they were. The ids are then carried by the registry as in a full run.
+new records, with the previous run's match threshold and cluster constraints, and scored
+with the Splink model the last full run saved (``identity.model``, ``identity.model_tf``:
+:func:`~cemlib.identity.store.read_model`; trained again on that part only when none was
+saved with the same settings); every other profile, its golden record and its links are
+kept as they were. The ids are then carried by the registry as in a full run.
 
 ``identity_mode`` (the 02 stage's parameter): ``full`` resolves everything; ``auto`` (the
 default) resolves incrementally when it can (a last run that kept ``identity.prepared``, the
@@ -34,7 +36,13 @@ from cemlib.identity.model import MODEL_COLUMNS
 from cemlib.identity.resolve import RULE_SCORES, IdentityResolver
 from cemlib.identity.roles import PREPARED_COLUMNS, as_string
 from cemlib.identity.rules import HubGuard
-from cemlib.identity.store import read_prepared, removed_records, stack, write_state  # noqa: F401
+from cemlib.identity.store import (  # noqa: F401
+    read_model,
+    read_prepared,
+    removed_records,
+    stack,
+    write_state,
+)
 from cemlib.identity.touched import NAME_KEYS, touched_and_gone  # noqa: F401 (NAME_KEYS: the API)
 
 MODES: tuple[str, ...] = ("auto", "incremental", "full")
@@ -137,13 +145,17 @@ def choose_mode(wh, mode: str, fingerprint: str, as_of: str) -> tuple[str, str, 
             )
         return "full", "the matching settings changed since the last run", None
     why = f"last run {state['run_id']} (as_of {state['as_of'].date()}) had the same settings"
+    state["model"] = read_model(wh, fingerprint)
     return "incremental", why, state
 
 
 def resolver_for(state: dict, *, guard, seed, household_signals, match_threshold):
-    """A resolver that decides like the last run: its threshold and cluster constraints."""
+    """A resolver that decides like the last run: its threshold and cluster constraints, and
+    the model the last full run trained (``state["model"]``, when saved) instead of one
+    trained again on the records resolved."""
     threshold = state["threshold"]
     return IdentityResolver(
+        saved_model=state.get("model"),
         guard=guard,
         match_threshold=match_threshold if threshold is None or pd.isna(threshold) else threshold,
         constraints=state["constraints"],
@@ -250,6 +262,9 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "earlier_records_resolved_again": len(old),
             "profiles_kept_as_they_were": len(kept_ids),
             "records_resolved": len(subset),
+            "model": "saved by run " + str(resolver.saved_model["run_id"])
+            if resolver.saved_model
+            else "trained on the records resolved",
         },
         "phases": clock.seconds,
         "scope": {

@@ -109,6 +109,15 @@ def _level_weights(df: pd.DataFrame):
             yield c[3:], np.log2(np.clip(df[c].to_numpy(dtype=float), 1e-300, None))
 
 
+def _model_frame(frame: pd.DataFrame, prepared: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """``frame``'s compared ``cols`` as Splink reads them: a ``unique_id`` (the row), None for
+    a missing value."""
+    frame.insert(0, "unique_id", np.arange(len(prepared), dtype="int64"))
+    for c in cols:
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+    return frame
+
+
 class SplinkModel:
     """Fellegi–Sunter model over prepared records, trained by EM without labels.
 
@@ -146,11 +155,17 @@ class SplinkModel:
         self.block_budget = block_budget
         self.spark = spark
 
-    def fit(self, prepared: pd.DataFrame) -> SplinkModel:
+    def fit(self, prepared: pd.DataFrame, saved: dict | None = None) -> SplinkModel:
         """Train on ``prepared`` (one row per record, the columns of :data:`MODEL_COLUMNS`
         it has): the prior from the deterministic rules, ``u`` by random sampling, ``m`` by
-        EM (:meth:`_train_em`), then every level bounded (:func:`bound_levels`)."""
+        EM (:meth:`_train_em`), then every level bounded (:func:`bound_levels`).
+
+        ``saved`` (:meth:`saved`, an earlier fit's): no training; the records are compared
+        on that fit's columns with its settings (comparisons, ``m``/``u``, prior, blocking
+        rules) and its term-frequency tables, so they are scored as that fit scored them."""
         logging.getLogger("splink").setLevel(logging.ERROR)
+        if saved is not None:
+            return self._load(prepared, saved)
         cols = [
             c
             for c in MODEL_COLUMNS
@@ -163,10 +178,8 @@ class SplinkModel:
             if hint.notna().mean() >= self.min_coverage:
                 frame["email_year"] = hint
                 cols = [*cols, "email_year"]
-        frame.insert(0, "unique_id", np.arange(len(prepared), dtype="int64"))
-        for c in cols:
-            frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
-        sdf = self._connect(frame)
+        self.compared_ = cols
+        sdf = self._connect(_model_frame(frame, prepared, cols))
         settings = SettingsCreator(
             link_type="dedupe_only",
             comparisons=build_comparisons(cols),
@@ -191,7 +204,69 @@ class SplinkModel:
         # the EM passes' comparison vectors stay cached in DuckDB (hundreds of MB): drop them
         linker.table_management.invalidate_cache()
         self.linker_ = linker
+        self.loaded_ = False
         return self
+
+    def saved(self) -> dict:
+        """What scoring with this model again takes, without training it: Splink's settings
+        (comparisons, ``m``/``u``, prior, blocking rules; ``save_model_to_json``), the
+        compared columns, the EM passes, and the term-frequency table of each column with a
+        term-frequency adjustment (``{column: frame of value, tf}``), taken from the records
+        it was fitted on. Plain JSON but the tables (:func:`cemlib.identity.store.write_model`
+        keeps it in the warehouse)."""
+        linker = self.linker_
+        tf = {}
+        for col in linker._settings_obj._term_frequency_columns:
+            name = col.unquote().name
+            table = linker.table_management.compute_tf_table(name).as_pandas_dataframe()
+            tf[name] = table.rename(columns={name: "value", f"tf_{name}": "tf"})[["value", "tf"]]
+        linker.table_management.invalidate_cache()
+        return {
+            "settings": linker.misc.save_model_to_json(),
+            "columns": list(self.columns_),
+            "compared": list(self.compared_),
+            "em_sessions": list(getattr(self, "em_sessions_", [])),
+            "tf": tf,
+        }
+
+    def _load(self, prepared: pd.DataFrame, saved: dict) -> SplinkModel:
+        """:meth:`fit` with a ``saved`` model: Splink's linker over ``prepared`` with the saved
+        settings and term-frequency tables, nothing trained."""
+        self.columns_ = list(saved["columns"])
+        cols = list(saved["compared"])
+        self.compared_ = cols
+        frame = pd.DataFrame(
+            {c: prepared[c] if c in prepared else pd.Series(None, index=prepared.index,
+                                                              dtype=object)
+             for c in self.columns_},
+            index=prepared.index,
+        )  # fmt: skip
+        if "email_year" in cols:
+            frame["email_year"] = email_year(prepared["email"])
+        sdf = self._connect(_model_frame(frame, prepared, cols))
+        settings = copy.deepcopy(saved["settings"])
+        self.blocking_rules_ = [
+            r["blocking_rule"] if isinstance(r, dict) else str(r)
+            for r in settings.get("blocking_rules_to_generate_predictions", [])
+        ]
+        self.linker_ = Linker(sdf, settings, log_level=None)
+        self.em_sessions_ = list(saved.get("em_sessions", []))
+        self.n_bounded_ = 0
+        self.loaded_ = True
+        self._tf = {}
+        for name, table in saved.get("tf", {}).items():
+            lookup = pd.DataFrame(
+                {name: table["value"].astype(object), f"tf_{name}": table["tf"].astype(float)}
+            )
+            self._tf[name] = self.db_api_.register(lookup, table_name=f"cem_tf_{name}")
+        self._register_tf()
+        return self
+
+    def _register_tf(self) -> None:
+        """The saved term-frequency tables as Splink's lookups (again after its cache is
+        emptied: the scores keep the fitted records' name frequencies)."""
+        for name, registered in getattr(self, "_tf", {}).items():
+            self.linker_.table_management.register_term_frequency_lookup(registered, name)
 
     def _connect(self, frame: pd.DataFrame):
         """A private DuckDB for Splink (two threads, the memory limit, a temporary directory
@@ -293,6 +368,7 @@ class SplinkModel:
             threshold_match_probability=threshold
         ).as_pandas_dataframe()
         self.linker_.table_management.invalidate_cache()
+        self._register_tf()
         # Splink 5 keeps per-comparison match weights (mw_*, log2 of the Bayes factor; the
         # term-frequency parts apart in mw_tf_adj_*); older releases kept Bayes factors (bf_*)
         agree = np.full(len(df), "", dtype=object)

@@ -35,6 +35,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from cemlib.identity.changes import change_frame, describe_changes, link_ends
@@ -275,12 +276,20 @@ def _next_registry(
     """The registry after this run: old ids merged, split, retired, dormant or kept active,
     and a row per fresh id."""
     reg = reg.set_index("profile_id")
-    for old, into in successor.items():
-        reg.loc[old, ["status", "merged_into"]] = [MERGED if n_parts[old] == 1 else SPLIT, into]
-    for old in retired:
-        reg.loc[old, "status"] = RETIRED
-    for old in dormant:
-        reg.loc[old, "status"] = DORMANT
+    # set as vectors (a .loc assignment per id cost seconds over a month's merges at scale);
+    # an id the registry lacks gets a row, as a .loc assignment of one label would give it
+    missing = pd.Index([*successor.index, *retired, *dormant]).unique().difference(reg.index)
+    if len(missing):
+        reg = reg.reindex(reg.index.append(missing))
+    if len(successor):
+        olds = list(successor.index)
+        single = n_parts.reindex(olds).to_numpy() == 1
+        reg.loc[olds, "status"] = np.where(single, MERGED, SPLIT)
+        reg.loc[olds, "merged_into"] = successor.to_numpy(dtype=object)
+    if retired:
+        reg.loc[list(retired), "status"] = RETIRED
+    if dormant:
+        reg.loc[list(dormant), "status"] = DORMANT
     kept_ids = list(kept.values())
     reg.loc[kept_ids, "status"] = ACTIVE
     reg.loc[kept_ids, "last_run_id"] = run_id

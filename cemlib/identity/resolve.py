@@ -90,8 +90,9 @@ class IdentityResolver:
     one of name/birth date to agree), ``use_model`` (False = deterministic rules only),
     ``chain_guard``, ``seed``, ``household_guard`` (nameless records of profiles with
     household evidence stay unattached), ``household_signals`` (which evidence counts, from
-    :data:`HOUSEHOLD_SIGNALS`) and ``household_statuses`` (hub-guard statuses of an identifier
-    on a named record that count as the ``shared_identifier`` signal). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
+    :data:`HOUSEHOLD_SIGNALS`), ``household_statuses`` (hub-guard statuses of an identifier
+    on a named record that count as the ``shared_identifier`` signal) and ``saved_model``
+    (:meth:`SplinkModel.saved` of an earlier fit: the model scores without training). After ``fit``: ``labels_``, ``profile_id_``, ``links_``,
     ``guarded_``, ``model_`` (the :class:`SplinkModel` or None; ``model_rows_``: the node of
     each of its records, as its ``unique_id``), ``threshold_`` (the match
     threshold used; None without the model), ``constraints_`` (the cluster constraints
@@ -121,6 +122,7 @@ class IdentityResolver:
         household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
         corroborate: bool = True,
         spark=None,
+        saved_model: dict | None = None,
     ):
         self.guard = guard or HubGuard()
         fixed = match_threshold is not None and match_threshold != "auto"
@@ -143,6 +145,7 @@ class IdentityResolver:
         self.household_signals = household_signals
         self.corroborate = corroborate
         self.spark = spark  # a Spark session: the Splink model on SparkAPI (SplinkModel)
+        self.saved_model = saved_model  # SplinkModel.saved() of an earlier fit: not trained
 
     def fit(self, prepared: pd.DataFrame) -> IdentityResolver:
         """Resolve ``prepared`` records (from :func:`prepare_records`). Records with identical
@@ -389,7 +392,7 @@ class IdentityResolver:
                         model_in[c] = model_in[c].mask(model_in[c].isin(bad))
             index = np.flatnonzero(named.to_numpy())
             model = SplinkModel(seed=self.seed, u_max_pairs=self.u_max_pairs, spark=self.spark).fit(
-                model_in
+                model_in, saved=self.saved_model
             )
             auto = self.match_threshold is None or self.match_threshold == "auto"
             fixed = None if auto else float(self.match_threshold)

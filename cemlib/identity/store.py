@@ -20,7 +20,8 @@ def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run
                 mode: str, new_rows: pd.DataFrame | None = None, removed=None,
                 phases: dict | None = None) -> None:  # fmt: skip
     """``identity.state`` and ``identity.prepared``: replaced by a full run (``prepared``),
-    appended to by an incremental one (``new_rows``, less the ``removed`` records).
+    appended to by an incremental one (``new_rows``, less the ``removed`` records). A full
+    run also replaces the saved model (:func:`write_model`); an incremental one keeps it.
     ``phases``: the stage's ``[wall, CPU]`` seconds per phase so far (JSON in the state)."""
     con = wh.con
     as_of_d = pd.Timestamp(as_of).date()
@@ -45,6 +46,9 @@ def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run
             "INSERT INTO meta.table_log VALUES ('identity', 'prepared', ?, ?, ?, ?)",
             [run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
         )
+    if prepared is not None:  # a full run trained the model: the next runs score with it
+        write_model(wh, getattr(resolver, "model_", None), fingerprint=fingerprint,
+                    run_id=run_id, as_of=as_of)  # fmt: skip
     state = pd.DataFrame(
         {
             "fingerprint": [fingerprint],
@@ -201,3 +205,63 @@ def stack(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         else:
             out[c] = pd.concat([as_string(x), as_string(y)], ignore_index=True)
     return pd.DataFrame(out)
+
+
+def write_model(wh, model, *, fingerprint: str, run_id: str, as_of) -> None:
+    """``identity.model`` (one row: the fitted Splink model's settings JSON with its ``m``,
+    ``u`` and prior, the compared columns, the EM passes, the settings ``fingerprint``) and
+    ``identity.model_tf`` (``tf_column, value, tf``: its term-frequency tables), from
+    :meth:`~cemlib.identity.model.SplinkModel.saved`. Without a model (too few named
+    records, or a Spark fit) both are written empty: no later run scores with a stale one."""
+    saved = None
+    if model is not None and getattr(model, "spark", None) is None:
+        saved = model.saved()
+    row = {"fingerprint": [], "settings": [], "columns": [], "compared": [], "em_sessions": []}
+    tf = pd.DataFrame({"tf_column": pd.Series([], dtype="string"),
+                       "value": pd.Series([], dtype="string"), "tf": pd.Series([], dtype=float)})  # fmt: skip
+    if saved is not None:
+        row = {
+            "fingerprint": [fingerprint],
+            "settings": [json.dumps(saved["settings"], default=str)],
+            "columns": [json.dumps(saved["columns"])],
+            "compared": [json.dumps(saved["compared"])],
+            "em_sessions": [json.dumps(saved["em_sessions"])],
+        }
+        parts = [
+            pd.DataFrame(
+                {
+                    "tf_column": name,
+                    "value": t["value"].astype("string"),
+                    "tf": t["tf"].astype(float),
+                }
+            )  # fmt: skip
+            for name, t in saved["tf"].items()
+        ]
+        if parts:
+            tf = pd.concat(parts, ignore_index=True)
+    frame = pd.DataFrame(row, dtype="string")
+    wh.write_tables("identity", {"model": frame, "model_tf": tf}, run_id=run_id, as_of=as_of)
+
+
+def read_model(wh, fingerprint: str) -> dict | None:
+    """The model :func:`write_model` saved (:meth:`~cemlib.identity.model.SplinkModel.saved`'s
+    form), or None when there is none or it was fitted with other settings (``fingerprint``)."""
+    if not (wh.has_table("identity", "model") and wh.has_table("identity", "model_tf")):
+        return None
+    row = wh.con.execute(
+        "SELECT fingerprint, settings, columns, compared, em_sessions FROM identity.model"
+    ).fetchone()
+    if row is None or row[0] != fingerprint:
+        return None
+    tf = fetch_frame(wh.con, "SELECT tf_column, value, tf FROM identity.model_tf")
+    return {
+        "settings": json.loads(row[1]),
+        "columns": json.loads(row[2]),
+        "compared": json.loads(row[3]),
+        "em_sessions": json.loads(row[4]),
+        "tf": {
+            str(name): part[["value", "tf"]].reset_index(drop=True)
+            for name, part in tf.groupby("tf_column", sort=True)
+        },
+        "run_id": (wh.stamp("identity", "model") or (None,))[0],
+    }
