@@ -85,11 +85,17 @@ def profile_events(wh: Warehouse, as_of, *, key: str = "profile") -> pd.DataFram
     if schema is None:
         return None
     bound = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    # the optional columns of web_events (docs/own-data.md) are read as NULL when absent
+    cols = set(_columns_of(wh, schema, "web_events"))
+    sku, category = (
+        f"CAST(e.{c} AS VARCHAR)" if c in cols else "CAST(NULL AS VARCHAR)"
+        for c in ("sku", "category")
+    )
     # text shared per distinct value (items, categories, event types repeat on every event)
     out = fetch_objects(
         wh.con,
-        f"""SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, CAST(e.sku AS VARCHAR) AS item_id,
-                   CAST(e.category AS VARCHAR) AS category, CAST(e.event_type AS VARCHAR) AS event_type
+        f"""SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, {sku} AS item_id,
+                   {category} AS category, CAST(e.event_type AS VARCHAR) AS event_type
             FROM {schema}.web_events e JOIN {_mapping(wh, key)} m
               ON m.source_table = 'web_events' AND m.record_id = CAST(e.event_id AS VARCHAR)
             WHERE m.customer_id IS NOT NULL AND e.ts IS NOT NULL AND CAST(e.ts AS TIMESTAMP) < ?""",

@@ -148,3 +148,34 @@ def test_a_published_baseline_fills_next_offers_with_its_list(offers_wh, tmp_pat
     pd.testing.assert_frame_equal(got, exp.sort_values(key).reset_index(drop=True))
     assert len(reach) == res.consent.reachable > 100
     assert mart["reasons"].ne("").all()
+
+
+def test_web_events_without_the_optional_sku_and_category_are_read_as_null(offers_wh, tmp_path):
+    """Trial 7 H1: a portal export without ``category`` (and ``sku``), both optional in
+    docs/own-data.md, is read with those columns NULL: the same events, the stage runs."""
+    import shutil
+
+    from cemlib.offers.stage import profile_events, run_stage
+
+    path = tmp_path / "no_category.duckdb"
+    shutil.copy(offers_wh, path)
+    with Warehouse(path) as wh:
+        full = profile_events(wh, AS_OF, key="person")
+        for schema in ("staging", "clean"):
+            wh.con.execute(f"ALTER TABLE {schema}.web_events DROP COLUMN category")
+        no_cat = profile_events(wh, AS_OF, key="person")
+        for schema in ("staging", "clean"):
+            wh.con.execute(f"ALTER TABLE {schema}.web_events DROP COLUMN sku")
+        bare = profile_events(wh, AS_OF, key="person")
+        res = run_stage(wh, AS_OF, run_id="t", k=10, horizon_days=60, key="person", seed=2,
+                        write=False)  # fmt: skip
+    assert full["category"].notna().sum() > 1000 and full["item_id"].notna().sum() > 1000
+    # the same events, only the missing columns empty
+    assert len(no_cat) == len(bare) == len(full)
+    assert no_cat["category"].isna().all() and bare["item_id"].isna().all()
+    assert (no_cat["item_id"].fillna("") == full["item_id"].fillna("")).all()
+    assert (bare["event_type"] == full["event_type"]).all()
+    assert (
+        res.extras["events"] and len(res.all_offers) == 10 * res.all_offers["customer_id"].nunique()
+    )
+    assert res.metrics.loc["model", "customers"] > 100
