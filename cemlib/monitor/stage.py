@@ -62,6 +62,34 @@ def previous_backtest_auc(wh: Warehouse, run_id: str | None) -> float | None:
     return float(value) if value is not None else None
 
 
+def previous_exclusion(wh: Warehouse, run_id: str | None) -> list[str]:
+    """The exclusion entries (``exclude``) the previous run's offers stage was given, from its
+    ``run.json`` found through ``meta.runs``' ``run_dir``: its offers never hold those items,
+    so they are graded without them. Empty when there is none or it cannot be read."""
+    from cemlib.errors import InputError
+    from cemlib.offers.exclude import read_exclusions
+
+    if not run_id or not wh.has_table("meta", "runs"):
+        return []
+    row = wh.con.execute(
+        "SELECT run_dir FROM meta.runs WHERE run_id = ? ORDER BY published_at DESC LIMIT 1",
+        [run_id],
+    ).fetchone()
+    path = Path(row[0]) / "run.json" if row and row[0] else None
+    if path is None or not path.is_file():
+        return []
+    try:
+        stages = json.loads(path.read_text(encoding="utf-8")).get("stages", [])
+        spec = next(
+            (s.get("parameters", {}).get("exclude") for s in stages
+             if s.get("name") == "04_next_offer"),
+            None,
+        )  # fmt: skip
+        return read_exclusions(spec)
+    except (ValueError, OSError, InputError, AttributeError):
+        return []
+
+
 def _with_previous(now: pd.DataFrame, prev: pd.DataFrame | None, keys: list[str], cols: list[str]):
     if prev is None or prev.empty:
         return now.assign(**{f"{c}_prev": float("nan") for c in cols})
@@ -182,7 +210,8 @@ def _forecast_sections(wh, res: MonitorResult, prev: dict, forecast, k: int) -> 
     if "offer_forecast" in prev and graded:
         po, r, since = prev["offer_forecast"]
         if since < res.as_of:
-            res.offers = grade_offers(wh, po, since, res.as_of, k).assign(forecast_run=r)
+            excluded = previous_exclusion(wh, r)
+            res.offers = grade_offers(wh, po, since, res.as_of, k, excluded).assign(forecast_run=r)
 
 
 def _write(wh, res, keep, forecast, scores_as_of, run_id, as_of) -> None:
