@@ -75,8 +75,16 @@ def _keyed_consent(contacts, args: argparse.Namespace):
     """The consent rows keyed by the profiles of ``--profiles-map``: a row whose record is not
     in the map keeps its record id, so that its refusal still reaches the phone or e-mail it
     names."""
+    from cemlib.errors import InputError
     from cemlib.identity.files import key_by_profiles, read_profiles_map
 
+    if args.consent_record_column not in contacts.columns:
+        raise InputError(
+            "record column not found (--consent-record-column names the consent file's column "
+            "holding the record id of cem identity's input)",
+            source=contacts.attrs["source"],
+            column=args.consent_record_column,
+        )
     out, counts = key_by_profiles(
         contacts, read_profiles_map(args.profiles_map), args.consent_record_column,
         source=contacts.attrs["source"], map_source=str(args.profiles_map), keep_unmatched=True,
@@ -112,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
     exclude = read_exclusions(args.exclude, source="--exclude")  # a missing file: before any work
     if args.consent_record_column and not (args.profiles_map and args.consent):
         raise InputError("--consent-record-column needs --profiles-map and --consent")
+    consent = None
+    if args.consent:  # read, keyed and checked before any work (a wrong column: no fit first)
+        contacts = read_table(args.consent, name="consent")
+        if args.consent_record_column:
+            contacts = _keyed_consent(contacts, args)
+        refusals = address_refusals(contacts, source=args.consent)
+        consent = shared_refusal_flags(contacts, refusals, source=args.consent)
     tx = read_table(args.transactions, name="transactions")
     tx = profiles_map.keyed(tx, args, "cem offers", source=tx.attrs["source"])
     events = read_table(args.events, name="events") if args.events else None
@@ -140,12 +155,7 @@ def run(args: argparse.Namespace) -> int:
             f"{ex.customers_affected} customers",
             file=sys.stderr,
         )
-    if args.consent:
-        contacts = read_table(args.consent, name="consent")
-        if args.consent_record_column:
-            contacts = _keyed_consent(contacts, args)
-        refusals = address_refusals(contacts, source=args.consent)
-        consent = shared_refusal_flags(contacts, refusals, source=args.consent)
+    if consent is not None:
         offers, summary = assign_channels(offers, consent)
         shared = summary.shared_refusals or {}
         print(
