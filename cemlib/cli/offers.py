@@ -142,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
         f"ignored, {rep.non_positive_quantity} with quantity <= 0 left out",
         file=sys.stderr,
     )
+    line = profiles_map.crm_less_line(
+        offers["customer_id"], args, "cem offers", "profiles with offers"
+    )
+    if line:
+        print(line, file=sys.stderr)
     ex = model.exclusion_
     if ex.entries:
         unmatched = (
@@ -200,6 +205,6 @@ def _backtest_without_excluded(tx, events, items, args, model: NextOfferModel) -
     m = evaluate(recs, window, k=args.k, customers=bt.tx_["customer_id"].unique())
     return (
         f"backtest NDCG@{args.k} {m[f'ndcg@{args.k}']:.3f} without the {len(kept)} excluded "
-        f"items: refitted at {back.date()}, scored on {int(m['customers'])} customers' "
+        f"item{'s' if len(kept) != 1 else ''}: refitted at {back.date()}, scored on {int(m['customers'])} customers' "
         f"purchases of the last {args.horizon_days} days"
     )

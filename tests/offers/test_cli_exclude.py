@@ -121,3 +121,34 @@ def test_a_wrong_consent_record_column_is_refused_before_any_work(tmp_path, tran
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert str(consent) in err and "'Абонент'" in err and "--consent-record-column" in err
     assert "--record-column names" not in err
+
+
+def test_profiles_without_a_crm_record_are_counted_when_the_map_names_sources(
+    tmp_path, transactions, capsys
+):
+    """Trial 7 M3: the recipe scored held-back receipts as customers; a map with each record's
+    source says how many profiles with offers hold no CRM record."""
+    src = tmp_path / "tx.csv"
+    transactions.rename(columns={"customer_id": "rec"}).to_csv(src, index=False)
+    ids = pd.Series(transactions["customer_id"].unique())
+    receipts = pd.DataFrame({"record_id": ids, "profile_id": "P" + ids, "source": "pos_receipts"})
+    crm = receipts.iloc[:120].assign(record_id="K" + ids.iloc[:120], source="crm_contacts")
+    cmap = tmp_path / "clusters.csv"
+    pd.concat([receipts, crm]).to_csv(cmap, index=False)
+    out = tmp_path / "offers.csv"
+    code = main(["offers", str(src), "--as-of", "2025-06-30", "--k", "3", "--profiles-map",
+                 str(cmap), "--record-column", "rec", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    offered = pd.read_csv(out, dtype=str)["customer_id"].unique()
+    without = len(set(offered) - set("P" + ids.iloc[:120]))
+    assert 100 < without < len(offered)
+    err = capsys.readouterr().err
+    assert (
+        f"cem offers: {without:,} of {len(offered):,} profiles with offers hold no record of "
+        f"source 'crm_contacts' in {cmap}"
+    ) in err
+    # the map as cem identity writes it (no source): nothing is claimed
+    pd.concat([receipts, crm])[["record_id", "profile_id"]].to_csv(cmap, index=False)
+    assert main(["offers", str(src), "--as-of", "2025-06-30", "--k", "3", "--profiles-map",
+                 str(cmap), "--record-column", "rec", "--out", str(out)]) == 0  # fmt: skip
+    assert "hold no record of source" not in capsys.readouterr().err
