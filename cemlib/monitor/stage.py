@@ -62,13 +62,38 @@ def previous_backtest_auc(wh: Warehouse, run_id: str | None) -> float | None:
     return float(value) if value is not None else None
 
 
+def _exclusion_entries(spec) -> list[str]:
+    """The entries of a stage-04 ``exclude`` parameter as the offers stage reads them (a list,
+    a comma-separated text, or a file: one entry a line, ``#`` comments, or a CSV/Parquet with
+    ``item_id``/``sku``/``category``); the stages do not import each other."""
+    if spec is None:
+        return []
+    if isinstance(spec, list | tuple):
+        values = [str(v) for v in spec]
+    else:
+        text = str(spec).strip()
+        path = Path(text).expanduser()
+        if path.suffix.lower() in (".csv", ".tsv", ".parquet") and path.is_file():
+            table = (
+                pd.read_parquet(path)
+                if path.suffix.lower() == ".parquet"
+                else pd.read_csv(path, dtype=str, sep=None, engine="python")
+            )
+            cols = [c for c in ("item_id", "sku", "category") if c in table.columns]
+            values = [str(v) for c in cols for v in table[c].dropna()]
+        elif path.is_file():
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+            values = [line.split("#", 1)[0] for line in lines]
+        else:
+            values = text.split(",")
+    return [e for e in dict.fromkeys(v.strip() for v in values) if e]
+
+
 def previous_exclusion(wh: Warehouse, run_id: str | None) -> list[str]:
     """The exclusion entries (``exclude``) the previous run's offers stage was given, from its
     ``run.json`` found through ``meta.runs``' ``run_dir``: its offers never hold those items,
-    so they are graded without them. Empty when there is none or it cannot be read."""
-    from cemlib.errors import InputError
-    from cemlib.offers.exclude import read_exclusions
-
+    so they are graded without them. Empty when there is none or it cannot be read (a file
+    given by a path relative to the project is read from the current folder)."""
     if not run_id or not wh.has_table("meta", "runs"):
         return []
     row = wh.con.execute(
@@ -85,8 +110,8 @@ def previous_exclusion(wh: Warehouse, run_id: str | None) -> list[str]:
              if s.get("name") == "04_next_offer"),
             None,
         )  # fmt: skip
-        return read_exclusions(spec)
-    except (ValueError, OSError, InputError, AttributeError):
+        return _exclusion_entries(spec)
+    except (ValueError, OSError, AttributeError):
         return []
 
 

@@ -272,6 +272,12 @@ def test_offers_and_baseline_are_graded_without_the_excluded_items(tmp_path):
     finally:
         wh.close()
     assert entries == ["TOPUP"] and none == []
+    # the other forms the offers stage reads: a comma-separated text, a file one entry a line
+    from cemlib.monitor.stage import _exclusion_entries
+
+    rx = tmp_path / "rx.txt"
+    rx.write_text("# never offered\nTOPUP\nSIM  # a category\n")
+    assert _exclusion_entries("TOPUP, SIM") == _exclusion_entries(str(rx)) == ["TOPUP", "SIM"]
     hit = "hitrate@2"
     # counted: all 20 bought the top-up; the baseline (own items by baskets) offers it first
     assert counted["customers"].tolist() == [20, 20]
