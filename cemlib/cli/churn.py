@@ -88,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
             "negative amount (returns)",
             file=sys.stderr,
         )
+    if args.profiles_map and not args.subscriptions:
+        from cemlib.cli.profiles_map import crm_less_line
+
+        line = crm_less_line(scores["customer_id"], args, "cem churn", "scored profiles")
+        if line:
+            print(line, file=sys.stderr)
     with atomic_file(out) as tmp:
         scores.to_csv(tmp, index=False)
     seg = scores["risk_segment"].value_counts().to_dict()

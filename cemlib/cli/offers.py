@@ -75,8 +75,16 @@ def _keyed_consent(contacts, args: argparse.Namespace):
     """The consent rows keyed by the profiles of ``--profiles-map``: a row whose record is not
     in the map keeps its record id, so that its refusal still reaches the phone or e-mail it
     names."""
+    from cemlib.errors import InputError
     from cemlib.identity.files import key_by_profiles, read_profiles_map
 
+    if args.consent_record_column not in contacts.columns:
+        raise InputError(
+            "record column not found (--consent-record-column names the consent file's column "
+            "holding the record id of cem identity's input)",
+            source=contacts.attrs["source"],
+            column=args.consent_record_column,
+        )
     out, counts = key_by_profiles(
         contacts, read_profiles_map(args.profiles_map), args.consent_record_column,
         source=contacts.attrs["source"], map_source=str(args.profiles_map), keep_unmatched=True,
@@ -112,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
     exclude = read_exclusions(args.exclude, source="--exclude")  # a missing file: before any work
     if args.consent_record_column and not (args.profiles_map and args.consent):
         raise InputError("--consent-record-column needs --profiles-map and --consent")
+    consent = None
+    if args.consent:  # read, keyed and checked before any work (a wrong column: no fit first)
+        contacts = read_table(args.consent, name="consent")
+        if args.consent_record_column:
+            contacts = _keyed_consent(contacts, args)
+        refusals = address_refusals(contacts, source=args.consent)
+        consent = shared_refusal_flags(contacts, refusals, source=args.consent)
     tx = read_table(args.transactions, name="transactions")
     tx = profiles_map.keyed(tx, args, "cem offers", source=tx.attrs["source"])
     events = read_table(args.events, name="events") if args.events else None
@@ -127,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
         f"ignored, {rep.non_positive_quantity} with quantity <= 0 left out",
         file=sys.stderr,
     )
+    line = profiles_map.crm_less_line(
+        offers["customer_id"], args, "cem offers", "profiles with offers"
+    )
+    if line:
+        print(line, file=sys.stderr)
     ex = model.exclusion_
     if ex.entries:
         unmatched = (
@@ -140,12 +160,7 @@ def run(args: argparse.Namespace) -> int:
             f"{ex.customers_affected} customers",
             file=sys.stderr,
         )
-    if args.consent:
-        contacts = read_table(args.consent, name="consent")
-        if args.consent_record_column:
-            contacts = _keyed_consent(contacts, args)
-        refusals = address_refusals(contacts, source=args.consent)
-        consent = shared_refusal_flags(contacts, refusals, source=args.consent)
+    if consent is not None:
         offers, summary = assign_channels(offers, consent)
         shared = summary.shared_refusals or {}
         print(
@@ -156,11 +171,40 @@ def run(args: argparse.Namespace) -> int:
             "on a shared phone or e-mail",
             file=sys.stderr,
         )
+    figure = f"validation NDCG@{args.k} {model.validation_ndcg_:.3f}, split by {model.split_}"
+    if ex.items:  # the validation lists hold the excluded items: graded as the offers are sent
+        figure = _backtest_without_excluded(tx, events, items, args, model)
     with atomic_file(out) as tmp:
         offers.to_csv(tmp, index=False)
     print(
         f"cem offers: {offers['customer_id'].nunique()} customers x {args.k} offers -> {out} "
-        f"(validation NDCG@{args.k} {model.validation_ndcg_:.3f}, split by {model.split_})",
+        f"({figure})",
         file=sys.stderr,
     )
     return 0
+
+
+def _backtest_without_excluded(tx, events, items, args, model: NextOfferModel) -> str:
+    """The figure printed with an exclusion list: the model's validation NDCG ranks and counts
+    the excluded items (a monthly top-up bought by everyone makes it near 1), so the model is
+    refitted ``--horizon-days`` before ``--as-of`` and its lists, without the excluded items,
+    scored on the purchases of the last ``--horizon-days`` days without them (the warehouse
+    stage's backtest)."""
+    import pandas as pd
+
+    from cemlib.offers.metrics import evaluate
+    from cemlib.offers.stage import excluded_items, without_items
+
+    kept = excluded_items(model.exclusion_.entries, model)
+    back = pd.Timestamp(args.as_of) - pd.Timedelta(days=int(args.horizon_days))
+    bt = NextOfferModel(
+        k=args.k, horizon_days=args.horizon_days, granularity=args.granularity, seed=args.seed
+    ).fit(tx, back, events=events, items=items)
+    window = without_items(model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)], kept)
+    recs = bt.recommend(explain=False, exclude=sorted(kept))
+    m = evaluate(recs, window, k=args.k, customers=bt.tx_["customer_id"].unique())
+    return (
+        f"backtest NDCG@{args.k} {m[f'ndcg@{args.k}']:.3f} without the {len(kept)} excluded "
+        f"item{'s' if len(kept) != 1 else ''}: refitted at {back.date()}, scored on {int(m['customers'])} customers' "
+        f"purchases of the last {args.horizon_days} days"
+    )

@@ -51,3 +51,31 @@ def keyed(
                                   map_source=str(args.profiles_map))  # fmt: skip
     print(counts.line(command, args.record_column, args.profiles_map), file=sys.stderr)
     return out
+
+
+#: the source of the customer records in a ``cem identity`` records file (docs/own-data.md)
+CRM_SOURCE = "crm_contacts"
+
+
+def crm_less_line(profiles, args: argparse.Namespace, command: str, what: str) -> str | None:
+    """One stderr line: how many of the scored ``profiles`` hold no record of the CRM source
+    in ``--profiles-map`` (a receipt or order identity kept apart, no customer record: trial 7
+    M3), when the map says each record's source (a ``source`` or ``source_table`` column);
+    None otherwise."""
+    from cemlib.io import read_file
+
+    if not args.profiles_map:
+        return None
+    head = read_file(args.profiles_map, what="a record_id,profile_id file", text=True)
+    col = next((c for c in ("source", "source_table") if c in head.columns), None)
+    if col is None:
+        return None
+    crm = head.loc[head[col].astype("string").str.strip() == CRM_SOURCE, "profile_id"]
+    have = set(crm.astype("string").str.strip().dropna())
+    scored = pd.Index(pd.unique(pd.Series(profiles, dtype="string").dropna()))
+    n = int((~scored.isin(list(have))).sum())
+    return (
+        f"{command}: {n:,} of {len(scored):,} {what} hold no record of source '{CRM_SOURCE}' "
+        f"in {args.profiles_map} (purchases without a customer record); keep only those with "
+        "one to score real customers (docs/own-data.md)"
+    )

@@ -154,13 +154,16 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
 
 
-def grade_offers(wh: Warehouse, offers: str, since: str, until: str, k: int = 10) -> pd.DataFrame:
+def grade_offers(
+    wh: Warehouse, offers: str, since: str, until: str, k: int = 10, exclude=()
+) -> pd.DataFrame:
     """Hit rate@k and NDCG@k of the previous run's offers (the table ``offers``: profile_id,
     rank, item_id) on the items bought since, beside the personal-then-popular baseline made
-    at that time (from purchases up to ``since`` only). One row per method."""
+    at that time (from purchases up to ``since`` only). One row per method. ``exclude``: the
+    exclusion entries those offers were made with, left out of the targets and the baseline."""
     ids = wh.sql(f"SELECT DISTINCT CAST(profile_id AS VARCHAR) AS profile_id FROM {offers}")
     ids["customer_id"] = current_ids(wh, ids["profile_id"]).to_numpy()
-    model, base = grade_offers_sql(wh, offers, ids, since, until, k)
+    model, base = grade_offers_sql(wh, offers, ids, since, until, k, exclude)
     return pd.DataFrame([
         {"method": "next offers (previous run)", **model},
         {"method": "baseline: personal then popular", **base},

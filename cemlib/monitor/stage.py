@@ -62,6 +62,59 @@ def previous_backtest_auc(wh: Warehouse, run_id: str | None) -> float | None:
     return float(value) if value is not None else None
 
 
+def _exclusion_entries(spec) -> list[str]:
+    """The entries of a stage-04 ``exclude`` parameter as the offers stage reads them (a list,
+    a comma-separated text, or a file: one entry a line, ``#`` comments, or a CSV/Parquet with
+    ``item_id``/``sku``/``category``); the stages do not import each other."""
+    if spec is None:
+        return []
+    if isinstance(spec, list | tuple):
+        values = [str(v) for v in spec]
+    else:
+        text = str(spec).strip()
+        path = Path(text).expanduser()
+        if path.suffix.lower() in (".csv", ".tsv", ".parquet") and path.is_file():
+            table = (
+                pd.read_parquet(path)
+                if path.suffix.lower() == ".parquet"
+                else pd.read_csv(path, dtype=str, sep=None, engine="python")
+            )
+            cols = [c for c in ("item_id", "sku", "category") if c in table.columns]
+            values = [str(v) for c in cols for v in table[c].dropna()]
+        elif path.is_file():
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+            values = [line.split("#", 1)[0] for line in lines]
+        else:
+            values = text.split(",")
+    return [e for e in dict.fromkeys(v.strip() for v in values) if e]
+
+
+def previous_exclusion(wh: Warehouse, run_id: str | None) -> list[str]:
+    """The exclusion entries (``exclude``) the previous run's offers stage was given, from its
+    ``run.json`` found through ``meta.runs``' ``run_dir``: its offers never hold those items,
+    so they are graded without them. Empty when there is none or it cannot be read (a file
+    given by a path relative to the project is read from the current folder)."""
+    if not run_id or not wh.has_table("meta", "runs"):
+        return []
+    row = wh.con.execute(
+        "SELECT run_dir FROM meta.runs WHERE run_id = ? ORDER BY published_at DESC LIMIT 1",
+        [run_id],
+    ).fetchone()
+    path = Path(row[0]) / "run.json" if row and row[0] else None
+    if path is None or not path.is_file():
+        return []
+    try:
+        stages = json.loads(path.read_text(encoding="utf-8")).get("stages", [])
+        spec = next(
+            (s.get("parameters", {}).get("exclude") for s in stages
+             if s.get("name") == "04_next_offer"),
+            None,
+        )  # fmt: skip
+        return _exclusion_entries(spec)
+    except (ValueError, OSError, AttributeError):
+        return []
+
+
 def _with_previous(now: pd.DataFrame, prev: pd.DataFrame | None, keys: list[str], cols: list[str]):
     if prev is None or prev.empty:
         return now.assign(**{f"{c}_prev": float("nan") for c in cols})
@@ -182,7 +235,8 @@ def _forecast_sections(wh, res: MonitorResult, prev: dict, forecast, k: int) -> 
     if "offer_forecast" in prev and graded:
         po, r, since = prev["offer_forecast"]
         if since < res.as_of:
-            res.offers = grade_offers(wh, po, since, res.as_of, k).assign(forecast_run=r)
+            excluded = previous_exclusion(wh, r)
+            res.offers = grade_offers(wh, po, since, res.as_of, k, excluded).assign(forecast_run=r)
 
 
 def _write(wh, res, keep, forecast, scores_as_of, run_id, as_of) -> None:

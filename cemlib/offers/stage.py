@@ -27,7 +27,7 @@ from cemlib.offers.consent import (
     minor_profiles,
     shared_refusal_flags,
 )
-from cemlib.offers.exclude import allowed_ranking
+from cemlib.offers.exclude import allowed_ranking, read_exclusions, resolve_exclusion
 from cemlib.offers.metrics import evaluate
 from cemlib.offers.model import NextOfferModel
 from cemlib.offers.parallel import Beside
@@ -85,11 +85,17 @@ def profile_events(wh: Warehouse, as_of, *, key: str = "profile") -> pd.DataFram
     if schema is None:
         return None
     bound = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    # the optional columns of web_events (docs/own-data.md) are read as NULL when absent
+    cols = set(_columns_of(wh, schema, "web_events"))
+    sku, category = (
+        f"CAST(e.{c} AS VARCHAR)" if c in cols else "CAST(NULL AS VARCHAR)"
+        for c in ("sku", "category")
+    )
     # text shared per distinct value (items, categories, event types repeat on every event)
     out = fetch_objects(
         wh.con,
-        f"""SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, CAST(e.sku AS VARCHAR) AS item_id,
-                   CAST(e.category AS VARCHAR) AS category, CAST(e.event_type AS VARCHAR) AS event_type
+        f"""SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, {sku} AS item_id,
+                   {category} AS category, CAST(e.event_type AS VARCHAR) AS event_type
             FROM {schema}.web_events e JOIN {_mapping(wh, key)} m
               ON m.source_table = 'web_events' AND m.record_id = CAST(e.event_id AS VARCHAR)
             WHERE m.customer_id IS NOT NULL AND e.ts IS NOT NULL AND CAST(e.ts AS TIMESTAMP) < ?""",
@@ -332,28 +338,57 @@ def _future_truth(wh: Warehouse, as_of, horizon_days: int, key: str, granularity
     return best.merge(fut, on="person_id")[["customer_id", "item_id"]]
 
 
-def baseline_metrics(truth, history, customers, k: int) -> dict[str, pd.Series]:
+def without_items(frame: pd.DataFrame | None, excluded: set[str]) -> pd.DataFrame | None:
+    """``frame`` (a truth or purchase window with ``item_id``) without the ``excluded`` items:
+    an item never offered is no target of any ranking (trial 7 M2: a monthly top-up kept out
+    of the offers but left in the truth gave every ranking hit rate 1.000)."""
+    if frame is None or not excluded:
+        return frame
+    return frame[~frame["item_id"].astype(str).isin(excluded)]
+
+
+def excluded_items(exclude, model: NextOfferModel) -> set[str]:
+    """The item ids ``exclude`` keeps out on ``model``'s items (:mod:`cemlib.offers.exclude`)."""
+    entries = read_exclusions(exclude)
+    if not entries:
+        return set()
+    codes = resolve_exclusion(entries, model.enc_).codes
+    return set(pd.Index(model.enc_.items)[codes].astype(str))
+
+
+def baseline_metrics(truth, history, customers, k: int, exclude=None) -> dict[str, pd.Series]:
     """Every baseline's row of the metric table (:func:`metric_table`), by name.
 
     The baselines rank only the customers the metrics read (those of ``customers`` with a
     purchase in ``truth``): each customer's list depends on the history alone, so the figures
     are the same as with every customer ranked, at a fraction of the cost (TIFU-KNN's neighbour
     search is per customer). They do not read the model: the stage computes them beside
-    ``recommend``."""
+    ``recommend``. ``exclude``: item ids never offered, kept out of the lists (ranked deeper,
+    as :func:`baseline_offers` does) and of the truth."""
+    exclude = set(exclude or ())
+    truth = without_items(truth, exclude)
     graded = pd.Index(pd.unique(pd.Index(customers)))
     graded = graded[graded.isin(pd.unique(truth["customer_id"]))]
     return {
-        name: evaluate(base, truth, k=k, history=history, customers=customers)
-        for name, base in all_baselines(history, k, graded).items()
+        name: evaluate(
+            allowed_ranking(base, exclude, k), truth, k=k, history=history, customers=customers
+        )  # fmt: skip
+        for name, base in all_baselines(history, k + len(exclude), graded).items()
     }
 
 
-def metric_table(recs, truth, history, customers, k: int, baselines=None) -> pd.DataFrame:
+def metric_table(
+    recs, truth, history, customers, k: int, baselines=None, exclude=None
+) -> pd.DataFrame:
     """Model and baselines scored on the same truth, history and customers; ``baselines``:
-    :func:`baseline_metrics` of the same arguments, computed already (default: here)."""
+    :func:`baseline_metrics` of the same arguments, computed already (default: here).
+    ``exclude``: item ids never offered, left out of the truth (and of the lists)."""
+    exclude = set(exclude or ())
+    truth = without_items(truth, exclude)
+    recs = allowed_ranking(recs, exclude, k) if exclude else recs
     rows = {"model": evaluate(recs, truth, k=k, history=history, customers=customers)}
     if baselines is None:
-        baselines = baseline_metrics(truth, history, customers, k)
+        baselines = baseline_metrics(truth, history, customers, k, exclude)
     rows.update(baselines)
     return pd.DataFrame(rows).T
 
@@ -474,10 +509,13 @@ def run_stage(
         )
         customers = model.tx_["customer_id"].unique()
         truth, consent = read.result()
+        # items never offered are no target of any ranking (the lists are without them)
+        kept_out = excluded_items(exclude, model)
+        truth = without_items(truth, kept_out)
         # reasons only for the offers written: those of profiles with a usable channel
         reach = assign_channels(pd.DataFrame({"customer_id": customers}), consent)[0]["customer_id"]
         if truth is not None:
-            ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k)
+            ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k, kept_out)
             # the candidate recall is counted on the candidates scoring builds (no second pass)
             recs = model.recommend(
                 recall_of=truth,
@@ -486,7 +524,7 @@ def run_stage(
                 exclude=exclude,
             )
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
-            metrics = metric_table(recs, truth, model.tx_, customers, k, ranked.result())
+            metrics = metric_table(recs, truth, model.tx_, customers, k, ranked.result(), kept_out)
             recall = model.scored_recall_
         else:
             recs = model.recommend(
@@ -498,15 +536,23 @@ def run_stage(
             back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
             bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
             window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
+            window = without_items(window, kept_out)
             bt_customers = bt.tx_["customer_id"].unique()
-            ranked = beside.submit(baseline_metrics, window, bt.tx_, bt_customers, k)
-            bt_recs = bt.recommend(explain=False, recall_of=window, recall_customers=bt_customers)
+            ranked = beside.submit(baseline_metrics, window, bt.tx_, bt_customers, k, kept_out)
+            # the backtest ranks as the published lists do: without the excluded items
+            bt_recs = bt.recommend(
+                explain=False,
+                recall_of=window,
+                recall_customers=bt_customers,
+                exclude=sorted(kept_out) or None,
+            )
             evaluation = (
                 f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
             )
-            metrics = metric_table(bt_recs, window, bt.tx_, bt_customers, k, ranked.result())
+            metrics = metric_table(
+                bt_recs, window, bt.tx_, bt_customers, k, ranked.result(), kept_out
+            )
             recall = bt.scored_recall_
-    kept_out = set(model.enc_.items[model.exclusion_.codes].astype(str))
     published = choose_published(metrics, k, publish, backtest=truth is None)
     if published != "model":  # the baseline that ranks better: its list for every customer
         recs = baseline_offers(published, model.tx_, k, customers, exclude=kept_out)

@@ -45,8 +45,12 @@ def _tree_table(root: dict, max_splits: int) -> _Tree | None:
     """Flatten one dumped tree and tabulate its SHAP values per direction pattern."""
     splits: list[dict] = []
 
+    def is_leaf(node: dict) -> bool:
+        # a tree that is one leaf (no split met the requirements) dumps only ``leaf_value``
+        return "leaf_index" in node or "split_index" not in node
+
     def walk(node: dict) -> None:
-        if "leaf_index" in node or "split_index" not in node:
+        if is_leaf(node):
             return
         if node.get("decision_type", "<=") != "<=":
             raise ValueError("categorical split")
@@ -74,7 +78,7 @@ def _tree_table(root: dict, max_splits: int) -> _Tree | None:
 
     def value(node: dict) -> np.ndarray:
         """Expected output below ``node`` per (coalition, pattern): Algorithm 1 of TreeSHAP."""
-        if "leaf_index" in node:
+        if is_leaf(node):  # a leaf-only tree: one pattern, no feature, every SHAP value zero
             return np.full((1, 1), float(node["leaf_value"]))
         left, right = node["left_child"], node["right_child"]
         vl, vr = value(left), value(right)

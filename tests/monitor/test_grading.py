@@ -223,3 +223,67 @@ def test_calibration_bins_hold_every_graded_customer(may):
     assert cal["n"].sum() == c["customers graded"] and len(cal) == 10
     assert np.isclose((cal["observed"] * cal["n"]).sum(), c["buyers"])
     assert np.isclose((cal["predicted"] * cal["n"]).sum(), may.per["p_purchase"].sum())
+
+
+def test_offers_and_baseline_are_graded_without_the_excluded_items(tmp_path):
+    """Trial 7 M2: with ``04_next_offer.exclude: [TOPUP]`` the offers never hold the monthly
+    top-up, so it is no target: graded with it, the baseline hits everyone (1.0) and the
+    offers look worse than they are; the entries come from the previous run's run.json."""
+    import json
+
+    from cemlib.monitor.forecasts import grade_offers
+    from cemlib.monitor.stage import previous_exclusion
+
+    rows, n = [], 0
+    for c in range(20):
+        cust = f"c{c:02d}"
+        for day in ["2025-04-10", "2025-05-10", "2025-06-10", "2025-07-10"]:
+            rows.append((cust, pd.Timestamp(day), f"o{n}", "TOPUP", 5.0))
+            n += 1
+        rows.append((cust, pd.Timestamp("2025-05-20"), f"o{n}", f"A{c % 3}", 20.0))
+        n += 1
+        if c < 8:  # 8 customers buy something besides the top-up after as_of
+            rows.append((cust, pd.Timestamp("2025-07-15"), f"o{n}", "A0", 20.0))
+            n += 1
+    tx = pd.DataFrame(rows, columns=["customer_id", "ts", "order_id", "item_id", "amount"])
+    wh = _sales_warehouse(tmp_path / "w.duckdb", tx)
+    try:
+        # the previous run's offers: A0 first for everyone (TOPUP kept out)
+        offers = pd.DataFrame({"profile_id": [f"c{c:02d}" for c in range(20) for _ in range(2)],
+                               "rank": [1, 2] * 20, "item_id": ["A0", "A1"] * 20})  # fmt: skip
+        wh.write_table("monitor", "prev_offers", offers, run_id="r1", as_of="2025-06-30")
+        counted = grade_offers(wh, "monitor.prev_offers", "2025-06-30", "2025-07-31", k=2)
+        graded = grade_offers(
+            wh, "monitor.prev_offers", "2025-06-30", "2025-07-31", k=2, exclude=["TOPUP"]
+        )
+        run_dir = tmp_path / "reports" / "r1"
+        run_dir.mkdir(parents=True)
+        (run_dir / "run.json").write_text(json.dumps({"stages": [
+            {"name": "03_churn", "parameters": {}},
+            {"name": "04_next_offer", "parameters": {"exclude": ["TOPUP"]}}]}))  # fmt: skip
+        wh.con.execute(
+            "CREATE TABLE meta.runs (run_id VARCHAR, as_of DATE, started_at VARCHAR, "
+            "published_at VARCHAR, stages VARCHAR, run_dir VARCHAR)"
+        )
+        wh.con.execute("INSERT INTO meta.runs VALUES ('r1', '2025-06-30', '', '', '', ?)",
+                       [str(run_dir)])  # fmt: skip
+        entries = previous_exclusion(wh, "r1")
+        none = previous_exclusion(wh, "r0")
+    finally:
+        wh.close()
+    assert entries == ["TOPUP"] and none == []
+    # the other forms the offers stage reads: a comma-separated text, a file one entry a line
+    from cemlib.monitor.stage import _exclusion_entries
+
+    rx = tmp_path / "rx.txt"
+    rx.write_text("# never offered\nTOPUP\nSIM  # a category\n")
+    assert _exclusion_entries("TOPUP, SIM") == _exclusion_entries(str(rx)) == ["TOPUP", "SIM"]
+    hit = "hitrate@2"
+    # counted: all 20 bought the top-up; the baseline (own items by baskets) offers it first
+    assert counted["customers"].tolist() == [20, 20]
+    assert counted[hit].tolist() == [pytest.approx(8 / 20), 1.0]
+    # graded as sent: the 8 who bought A0, the offers hit all of them at rank 1
+    assert graded["customers"].tolist() == [8, 8]
+    assert graded[hit].iloc[0] == 1.0 and graded["ndcg@2"].iloc[0] == pytest.approx(1.0)
+    # the baseline without the top-up: own A-item (A0 for c0, c3, c6), then best seller A0
+    assert graded[hit].iloc[1] == 1.0

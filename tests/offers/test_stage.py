@@ -148,3 +148,106 @@ def test_a_published_baseline_fills_next_offers_with_its_list(offers_wh, tmp_pat
     pd.testing.assert_frame_equal(got, exp.sort_values(key).reset_index(drop=True))
     assert len(reach) == res.consent.reachable > 100
     assert mart["reasons"].ne("").all()
+
+
+def test_web_events_without_the_optional_sku_and_category_are_read_as_null(offers_wh, tmp_path):
+    """Trial 7 H1: a portal export without ``category`` (and ``sku``), both optional in
+    docs/own-data.md, is read with those columns NULL: the same events, the stage runs."""
+    import shutil
+
+    from cemlib.offers.stage import profile_events, run_stage
+
+    path = tmp_path / "no_category.duckdb"
+    shutil.copy(offers_wh, path)
+    with Warehouse(path) as wh:
+        full = profile_events(wh, AS_OF, key="person")
+        for schema in ("staging", "clean"):
+            wh.con.execute(f"ALTER TABLE {schema}.web_events DROP COLUMN category")
+        no_cat = profile_events(wh, AS_OF, key="person")
+        for schema in ("staging", "clean"):
+            wh.con.execute(f"ALTER TABLE {schema}.web_events DROP COLUMN sku")
+        bare = profile_events(wh, AS_OF, key="person")
+        res = run_stage(wh, AS_OF, run_id="t", k=10, horizon_days=60, key="person", seed=2,
+                        write=False)  # fmt: skip
+    assert full["category"].notna().sum() > 1000 and full["item_id"].notna().sum() > 1000
+    # the same events, only the missing columns empty
+    assert len(no_cat) == len(bare) == len(full)
+    assert no_cat["category"].isna().all() and bare["item_id"].isna().all()
+    assert (no_cat["item_id"].fillna("") == full["item_id"].fillna("")).all()
+    assert (bare["event_type"] == full["event_type"]).all()
+    assert (
+        res.extras["events"] and len(res.all_offers) == 10 * res.all_offers["customer_id"].nunique()
+    )
+    assert res.metrics.loc["model", "customers"] > 100
+
+
+def test_baselines_are_graded_without_the_excluded_items():
+    """Trial 7 M2: an item kept out of the offers is neither in the baselines' lists nor in
+    their truth; an item every customer buys otherwise gives every ranking a hit."""
+    from cemlib.offers.metrics import evaluate
+    from cemlib.offers.stage import baseline_metrics, baseline_offers
+    from tests.offers.conftest import make_transactions
+
+    tx = make_transactions(300, seed=3)
+    # a top-up every customer buys every month, history and window alike
+    start = tx["ts"].min()
+    topups = pd.DataFrame(
+        [
+            (c, start + pd.Timedelta(days=30 * m), "TOPUP", 1, 5.0)
+            for c in tx["customer_id"].unique()
+            for m in range(8)
+        ],  # fmt: skip
+        columns=tx.columns,
+    )
+    tx = pd.concat([tx, topups], ignore_index=True)
+    cut = tx["ts"].max() - pd.Timedelta(days=60)
+    history = tx[tx["ts"] <= cut].assign(basket_id=lambda d: d["customer_id"] + d["ts"].astype(str))
+    truth = tx[tx["ts"] > cut][["customer_id", "item_id"]]
+    customers = history["customer_id"].unique()
+    counted = baseline_metrics(truth, history, customers, 10)
+    graded = baseline_metrics(truth, history, customers, 10, exclude={"TOPUP"})
+    # with the top-up counted every ranking hits it: hit rate 1 for the best sellers
+    assert counted["global_popularity"]["hitrate@10"] == 1.0
+    real = truth[truth["item_id"] != "TOPUP"]
+    assert graded["global_popularity"]["customers"] == real["customer_id"].nunique()
+    assert graded["global_popularity"]["customers"] < counted["global_popularity"]["customers"]
+    for name, row in graded.items():
+        lists = baseline_offers(name, history, 10, customers, exclude={"TOPUP"})
+        assert not (lists["item_id"] == "TOPUP").any()
+        assert lists.groupby("customer_id").size().le(10).all()
+        expect = evaluate(lists, real, k=10, history=history, customers=customers)
+        assert row["ndcg@10"] == pytest.approx(expect["ndcg@10"], abs=1e-12)
+        assert row["hitrate@10"] < 1.0 and row["hitrate@10"] < counted[name]["hitrate@10"]
+
+
+def test_the_backtest_and_publish_choice_leave_the_excluded_item_out(offers_wh, tmp_path):
+    """With ``exclude``, the backtest's lists and truth are without the excluded item: the
+    graded customers are those with another purchase in the window, and the published ranking
+    is chosen on those figures."""
+    import shutil
+
+    from cemlib.marts.transactions import profile_transactions
+    from cemlib.offers.stage import run_stage
+
+    path = tmp_path / "ex.duckdb"
+    shutil.copy(offers_wh, path)
+    with Warehouse(path) as wh:
+        wh.drop_table("truth", "future_lines")
+        tx = profile_transactions(wh, AS_OF, key="person")
+        back = pd.Timestamp(AS_OF) - pd.Timedelta(days=60)
+        window = tx[tx["ts"] >= back + pd.Timedelta(days=1)]
+        had = set(tx.loc[tx["ts"] < back + pd.Timedelta(days=1), "customer_id"])
+        # the item most often the only one a customer bought in the window
+        mine = window[window["customer_id"].isin(had)].groupby("customer_id")["item_id"]
+        only = mine.agg(lambda v: v.iloc[0] if v.nunique() == 1 else None).dropna()
+        top = only.value_counts().idxmax()
+        res = run_stage(wh, AS_OF, run_id="t", k=10, horizon_days=60, key="person", seed=2,
+                        write=False, exclude=[top])  # fmt: skip
+    window = window[window["customer_id"].isin(had)]
+    graded = window.loc[window["item_id"] != top, "customer_id"].nunique()
+    assert graded < window["customer_id"].nunique()
+    assert (res.metrics["customers"] == graded).all()
+    assert not (res.all_offers["item_id"] == top).any()
+    ndcg = res.metrics["ndcg@10"]
+    best = ndcg.drop(index="model")
+    assert res.published == ("model" if ndcg["model"] >= best.max() else best.idxmax())
