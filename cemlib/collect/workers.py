@@ -1,0 +1,119 @@
+"""Staging chunks on every core: worker processes type and normalize the chunks of the tables
+while the stage's own process writes them to DuckDB, in the order they were read.
+
+Staging a chunk (:func:`~cemlib.collect.staging.stage_table`) is Python and pandas work that
+holds one core; the warehouse has one writer. :class:`ChunkStager` sends each chunk to a pool
+of worker processes (forked before the synthetic world is generated, so that they hold none of
+it) and hands the staged chunks back in the order they were read, the stage's process staging
+a chunk itself whenever the workers are busy. Staging is a function of the chunk alone, so the
+tables written are the same, row for row, as those of one process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pandas as pd
+
+from cemlib.collect.loaders import LoadedTable
+from cemlib.collect.staging import coverage_rows, stage_table
+from cemlib.schema import TABLES
+
+#: Peak resident memory of one staging worker beyond what it shares with the stage's process:
+#: one chunk of ``CHUNK_ROWS`` rows in and out, measured with ``benchmarks/collect_scale.py
+#: --people 200000`` (worker peak, 2026-12-06). :func:`cemlib.budget.parallel_workers` counts
+#: it per worker against the stage's ``memory_limit``.
+PER_WORKER_BYTES = 768 * 1024**2
+
+Staged = tuple[pd.DataFrame, list[dict], list[dict]]
+
+
+def stage_chunk(loaded: LoadedTable, as_of: pd.Timestamp) -> Staged:
+    """The staging frame of one chunk, its normalization figures and its coverage rows."""
+    spec = TABLES[loaded.name]
+    staged, stats = stage_table(spec, loaded, as_of)
+    return staged, stats, coverage_rows(loaded.name, spec, loaded.frame, staged)
+
+
+def workers_for(rows: int | None) -> int:
+    """Processes that may stage side by side for a collection of ``rows`` people (the calling
+    one included): the machine's cores, ``$CEM_WORKERS`` and the stage's memory budget decide
+    (:func:`cemlib.budget.parallel_workers`)."""
+    from cemlib.budget import parallel_workers
+
+    return parallel_workers("00_collect", rows, PER_WORKER_BYTES)
+
+
+class ChunkStager:
+    """Stage chunks in ``workers - 1`` worker processes and this one, results in read order.
+
+    Start it before the large frames exist (the workers are forked: they would share them),
+    use it as a context manager, and feed :meth:`staged` the chunks. ``workers`` of 1 stages
+    every chunk here, without a pool.
+    """
+
+    def __init__(self, workers: int, as_of: pd.Timestamp):
+        self.workers = max(int(workers), 1)
+        self.as_of = as_of
+        self._pool = None
+        if self.workers > 1:
+            ctx = multiprocessing.get_context("fork")
+            self._pool = ctx.Pool(self.workers - 1)
+
+    def __enter__(self) -> ChunkStager:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(abort=exc_type is not None)
+
+    def close(self, abort: bool = False) -> None:
+        """Stop the workers (at once after an error)."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if abort:
+            pool.terminate()
+        else:
+            pool.close()
+        pool.join()
+
+    def staged(
+        self, chunks: Iterable[tuple[Any, LoadedTable]]
+    ) -> Iterator[tuple[Any, LoadedTable, Staged]]:
+        """``(key, chunk, (staged, stats, coverage))`` for each ``(key, chunk)``, in order.
+
+        At most two chunks per worker wait in the pool; when it is full this process stages the
+        next chunk itself, and it never holds more than a few chunks at once."""
+        if self._pool is None:
+            for key, loaded in chunks:
+                yield key, loaded, stage_chunk(loaded, self.as_of)
+            return
+        in_pool = 2 * (self.workers - 1)
+        pending: deque = deque()  # (key, chunk, AsyncResult or a staged result)
+
+        def busy() -> int:
+            return sum(1 for *_, job in pending if hasattr(job, "get"))
+
+        def done(item) -> tuple[Any, LoadedTable, Staged]:
+            key, loaded, job = item
+            return key, loaded, job.get() if hasattr(job, "get") else job
+
+        for key, loaded in chunks:
+            while pending and _ready(pending[0][2]):
+                yield done(pending.popleft())
+            if busy() < in_pool:
+                job = self._pool.apply_async(stage_chunk, (loaded, self.as_of))
+            else:
+                job = stage_chunk(loaded, self.as_of)
+            pending.append((key, loaded, job))
+            while len(pending) > in_pool + 1:
+                yield done(pending.popleft())
+        while pending:
+            yield done(pending.popleft())
+
+
+def _ready(job) -> bool:
+    return not hasattr(job, "ready") or job.ready()
