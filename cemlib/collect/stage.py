@@ -269,8 +269,11 @@ def _load(
     written: list[tuple[str, str, int]] = []  # (schema, table, rows) in shadow tables
     table_rows: list[dict] = []
     drop_shadows(wh)  # left over by a run that was killed
-    if synthetic:  # truth first, so that a released world shrinks before the big tables
-        written += _write_truth(wh, plan.world, plan.release, stamp)
+    truth: list[tuple[str, str, int]] = []
+
+    def write_truth() -> None:  # while the workers stage the first chunks
+        if synthetic:  # before the big tables, so that a released world shrinks
+            truth.extend(_write_truth(wh, plan.world, plan.release, stamp))
 
     def chunks():
         for name in progress_bar(list(plan.readers), desc="collect", disable=not progress):
@@ -278,7 +281,7 @@ def _load(
                 yield name, loaded
 
     table: _TableLoad | None = None
-    for name, loaded, (staged, table_stats, cov) in stager.staged(chunks()):
+    for name, loaded, (staged, table_stats, cov) in stager.staged(chunks(), write_truth):
         if table is None or table.name != name:
             if table is not None:
                 written += table.finish(table_rows, as_of_ts)
@@ -287,7 +290,7 @@ def _load(
         del loaded, staged
     if table is not None:
         written += table.finish(table_rows, as_of_ts)
-    _publish(wh, written, plan.missing, synthetic, stamp)
+    _publish(wh, truth + written, plan.missing, synthetic, stamp)
     return table_rows
 
 

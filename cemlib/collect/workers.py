@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -81,17 +81,21 @@ class ChunkStager:
         pool.join()
 
     def staged(
-        self, chunks: Iterable[tuple[Any, LoadedTable]]
+        self, chunks: Iterable[tuple[Any, LoadedTable]], meanwhile: Callable[[], None] | None = None
     ) -> Iterator[tuple[Any, LoadedTable, Staged]]:
         """``(key, chunk, (staged, stats, coverage))`` for each ``(key, chunk)``, in order.
 
-        At most two chunks per worker wait in the pool; when it is full this process stages the
-        next chunk itself, and it never holds more than a few chunks at once."""
+        Each worker holds one chunk at a time; when all are busy this process writes what is
+        ready or else stages the next chunk itself, so it never holds more than a few chunks.
+        ``meanwhile`` (e.g. writing other tables) runs once, as soon as the workers have their
+        first chunks (at the start without workers)."""
         if self._pool is None:
+            if meanwhile is not None:
+                meanwhile()
             for key, loaded in chunks:
                 yield key, loaded, stage_chunk(loaded, self.as_of)
             return
-        in_pool = 2 * (self.workers - 1)
+        in_pool = self.workers - 1
         pending: deque = deque()  # (key, chunk, AsyncResult or a staged result)
 
         def busy() -> int:
@@ -107,10 +111,15 @@ class ChunkStager:
             if busy() < in_pool:
                 job = self._pool.apply_async(stage_chunk, (loaded, self.as_of))
             else:
+                if meanwhile is not None:
+                    meanwhile()
+                    meanwhile = None
                 job = stage_chunk(loaded, self.as_of)
             pending.append((key, loaded, job))
             while len(pending) > in_pool + 1:
                 yield done(pending.popleft())
+        if meanwhile is not None:
+            meanwhile()
         while pending:
             yield done(pending.popleft())
 
