@@ -59,6 +59,8 @@ class ChunkStager:
         self.workers = max(int(workers), 1)
         self.as_of = as_of
         self._pool = None
+        if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
+            self.workers = 1
         if self.workers > 1:
             ctx = multiprocessing.get_context("fork")
             self._pool = ctx.Pool(self.workers - 1)

@@ -89,6 +89,8 @@ class GXRunner:
         self.workers = max(int(workers), 1)
         self._pool = None
         self._jobs: list[_Job] = []
+        if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
+            self.workers = 1
         if self.workers > 1:
             self._pool = multiprocessing.get_context("fork").Pool(self.workers - 1)
 
