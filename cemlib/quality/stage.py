@@ -161,7 +161,7 @@ class QualityStage:
         workers = self.workers if self.workers is not None else workers_for(_rows_in(wh, present))
         try:
             # Great Expectations of one table in a worker while this process flags the next
-            with GXRunner(workers) as runner:
+            with GXRunner(workers, self.gx_max_rows) as runner:
                 started = []
                 for table in progress(present, desc="quality", disable=not self.progress):
                     outcome, flag_table, finish = start_table(

@@ -79,14 +79,21 @@ def _store(ctx, name, part, as_of_end, result, key) -> None:
     )
 
 
+#: a frame longer than this (a table-level part sees every row) is validated in the stage's
+#: process: a worker's memory stays that of ``gx_max_rows`` rows at any size of the tables
+MAX_ROWS = 200_000
+
+
 class GXRunner:
     """Run Great Expectations' validations in ``workers - 1`` worker processes and this one.
 
     Start it before reading large frames (the workers are forked), use it as a context
-    manager; ``workers`` of 1 runs every validation here."""
+    manager; ``workers`` of 1 runs every validation here. Frames of more than ``max_rows``
+    rows (default :data:`MAX_ROWS`; the stage passes ``gx_max_rows``) stay here."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, max_rows: int | None = None):
         self.workers = max(int(workers), 1)
+        self.max_rows = max_rows or MAX_ROWS
         self._pool = None
         self._jobs: list[_Job] = []
         if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
@@ -112,7 +119,7 @@ class GXRunner:
         from cemlib.quality.table import _Done, validate_frame
 
         busy = sum(1 for j in self._jobs if not j.ready())
-        if self._pool is None or busy >= self.workers - 1:
+        if self._pool is None or busy >= self.workers - 1 or len(frame) > self.max_rows:
             add = ctx.data_sources.add_pandas
             return _Done(validate_frame(ctx, name, part, as_of_end, frame, add))
         job = _Job(
