@@ -22,10 +22,11 @@ from cemlib.collect.loaders import LoadedTable
 from cemlib.collect.staging import coverage_rows, stage_table
 from cemlib.schema import TABLES
 
-#: Peak resident memory of one staging worker beyond what it shares with the stage's process:
-#: one chunk of ``CHUNK_ROWS`` rows in and out, measured with ``benchmarks/collect_scale.py
-#: --people 200000`` (worker peak, 2026-12-06). :func:`cemlib.budget.parallel_workers` counts
-#: it per worker against the stage's ``memory_limit``.
+#: Peak resident memory of one staging worker: one chunk of ``CHUNK_ROWS`` rows in and out,
+#: whatever the size of the world (the workers are forked before it exists). Measured with
+#: ``benchmarks/collect_cores.py``: 0.36 GiB at 20,000 people (2026-12-06, its ``ru_maxrss``,
+#: which counts the pages shared with the stage's process); counted with room to spare by
+#: :func:`cemlib.budget.parallel_workers` against the stage's ``memory_limit``.
 PER_WORKER_BYTES = 768 * 1024**2
 
 Staged = tuple[pd.DataFrame, list[dict], list[dict]]

@@ -14,9 +14,11 @@ from __future__ import annotations
 import multiprocessing
 from typing import Any
 
-#: Peak resident memory of one worker beyond what it shares with the stage's process: one frame
-#: of ``gx_max_rows`` rows and Great Expectations' metrics on it, measured with
-#: ``benchmarks/quality_scale.py`` at 200,000 people (2026-12-06).
+#: Peak resident memory of one worker: a frame of at most ``gx_max_rows`` rows (larger ones
+#: stay in the stage's process, :data:`MAX_ROWS`) and Great Expectations' metrics on it.
+#: Measured with ``benchmarks/quality_scale.py --workers 1 2``: 0.46 GiB at 20,000 people
+#: (2026-12-06, ``ru_maxrss``, pages shared with the stage's process included); counted with
+#: room to spare.
 PER_WORKER_BYTES = 1024**3
 
 _context = None  # a worker's own Great Expectations context
