@@ -164,7 +164,7 @@ def collect(
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     temp_directory: str | Path | None = None,
     chunk_rows: int = CHUNK_ROWS,
-    workers: int | None = None,
+    workers: int | str = 1,
 ) -> CollectResult:
     """Load ``source`` (``"synthetic"`` or a folder of CSV/Parquet files named after the
     canonical tables) into ``raw.*`` and ``staging.*`` (and ``truth.*`` for the synthetic world)
@@ -183,14 +183,15 @@ def collect(
     (default ``<warehouse>.tmp``) instead of growing in RAM. Each table is typed, normalized
     and written ``chunk_rows`` rows at a time (the figures are those of the whole table).
 
-    ``workers``: processes that stage chunks side by side, this one included (default: as
-    many as the cores, ``$CEM_WORKERS`` and the memory budget allow,
-    :func:`cemlib.collect.workers.workers_for`; 1 stages every chunk here). The tables are the
-    same whatever the number.
+    ``workers``: processes that stage chunks side by side, this one included (default 1: every
+    chunk staged here; ``"auto"``: as many as the cores, ``$CEM_WORKERS`` and the memory budget
+    allow, :func:`cemlib.collect.workers.workers_for`). The tables are the same whatever the
+    number. One is the default because two did not pay on 2 cores: at 200,000 people stage 00
+    took 52.5 s wall with one process and 86.7 s with two (``benchmarks/collect_cores.py``).
     """
     as_of_ts = pd.Timestamp(as_of).normalize()
     synthetic = str(source) == "synthetic"
-    if workers is None:
+    if workers == "auto":
         people = (
             len(world.truth["people"])
             if world is not None and "people" in world.truth
