@@ -27,7 +27,8 @@ from cemlib.quality.context import offline_context
 from cemlib.quality.history import auto_starts
 from cemlib.quality.rowsql import quote
 from cemlib.quality.suites import RunParams, load_suites
-from cemlib.quality.table import TableOutcome, _columns, validate_table
+from cemlib.quality.table import TableOutcome, _columns, start_table
+from cemlib.quality.workers import GXRunner, workers_for
 from cemlib.warehouse import STAMP_COLUMNS, Warehouse
 
 RESULT_COLUMNS = [
@@ -93,7 +94,9 @@ class QualityStage:
     warned about; 14 by default, 0 where children are customers),
     ``gx_max_rows`` (row-level expectations run in Great Expectations on at most this many rows
     per table, a reproducible sample above it; ``None`` = all rows; quarantine routing and the
-    recorded counts are exact over all rows either way).
+    recorded counts are exact over all rows either way),
+    ``workers`` (processes validating side by side, this one included; default: as many as
+    the cores, ``$CEM_WORKERS`` and the memory budget allow; the results are the same).
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class QualityStage:
         tables: list[str] | None = None,
         gx_max_rows: int | None = 200_000,
         progress: bool = True,
+        workers: int | None = None,
     ):
         self.suites_dir = suites_dir
         self.start = start
@@ -118,6 +122,7 @@ class QualityStage:
         self.tables = tables
         self.gx_max_rows = gx_max_rows
         self.progress = progress
+        self.workers = workers
 
     # ------------------------------------------------------------------------------------------
     def run(self, wh: Warehouse, *, run_id: str, as_of: str | dt.date) -> QualityReport:
@@ -153,15 +158,21 @@ class QualityStage:
         rows: list[dict] = []
         outcomes: dict[str, TableOutcome] = {}
         flags: dict[str, str] = {}
+        workers = self.workers if self.workers is not None else workers_for(_rows_in(wh, present))
         try:
-            for table in progress(present, desc="quality", disable=not self.progress):
-                suite = suites[table]
-                outcome, table_rows, flag_table = validate_table(
-                    wh, ctx, suite, params, run_id, checked_at, self.gx_max_rows
-                )
-                outcomes[table] = outcome
-                rows.extend(table_rows)
-                flags[table] = flag_table
+            # Great Expectations of one table in a worker while this process flags the next
+            with GXRunner(workers, self.gx_max_rows) as runner:
+                started = []
+                for table in progress(present, desc="quality", disable=not self.progress):
+                    outcome, flag_table, finish = start_table(
+                        wh, ctx, suites[table], params, run_id, checked_at, self.gx_max_rows,
+                        runner,
+                    )  # fmt: skip
+                    outcomes[table] = outcome
+                    flags[table] = flag_table
+                    started.append(finish)
+                for finish in started:
+                    rows.extend(finish())
             failures = [f for o in outcomes.values() for f in o.failures]
             if failures:
                 raise StageFailure(
@@ -289,6 +300,13 @@ def _blank_join(outcome: TableOutcome) -> str:
     if not outcome.blank_table:
         return ""
     return f"LEFT JOIN {outcome.blank_table} b ON b._source_row = s._source_row"
+
+
+def _rows_in(wh: Warehouse, tables: list[str]) -> int:
+    """Rows of the staging tables the stage reads (its memory estimate's input)."""
+    return sum(
+        wh.con.execute(f"SELECT count(*) FROM staging.{quote(t)}").fetchone()[0] for t in tables
+    )
 
 
 def _read_history(wh: Warehouse) -> pd.DataFrame | None:

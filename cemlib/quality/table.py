@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -84,6 +85,26 @@ def validate_table(
 ) -> tuple[TableOutcome, list[dict], str]:
     """Validate ``staging.<suite.table>``: its outcome, its results rows and the name of the
     temporary table of its quarantined rows (``_source_row, expectation, reason``)."""
+    outcome, flag_table, finish = start_table(
+        wh, ctx, suite, params, run_id, checked_at, gx_max_rows
+    )
+    return outcome, finish(), flag_table
+
+
+def start_table(
+    wh: Warehouse,
+    ctx: Any,
+    suite: Suite,
+    params: RunParams,
+    run_id: str,
+    checked_at: dt.datetime,
+    gx_max_rows: int | None,
+    gx_runner: Any = None,
+) -> tuple[TableOutcome, str, Callable[[], list[dict]]]:
+    """:func:`validate_table` with Great Expectations' validations handed to ``gx_runner``
+    (:class:`cemlib.quality.workers.GXRunner`; default: run here, now) while the SQL flags are
+    computed: the outcome, the flag table, and a function that waits for Great Expectations'
+    results and returns the results rows."""
     table = suite.table
     staging_cols = _columns(wh, "staging", table)
     if ROW_DEFECT in staging_cols:  # rows collection could not read whole: quarantined
@@ -116,15 +137,31 @@ def validate_table(
 
     sampled = gx_max_rows is not None and rows_in > gx_max_rows
     t_gx = time.perf_counter()
-    outcome.gx_result = _great_expectations(
-        ctx, tc, view, view_cols, applicable, ref_cols, gx_max_rows if sampled else None
-    )
+    gx_jobs = _great_expectations(
+        ctx, tc, view, view_cols, applicable, ref_cols, gx_max_rows if sampled else None,
+        gx_runner or _INLINE,
+    )  # fmt: skip
     outcome.seconds["great_expectations"] = time.perf_counter() - t_gx
     outcome.gx_rows = min(rows_in, gx_max_rows) if sampled else rows_in
     t_sql = time.perf_counter()
     flag_table, sql_counts = _sql_flags(tc, view, applicable, outcome)
     outcome.seconds["sql_flags"] = time.perf_counter() - t_sql
+    wrong_type = _wrong_type_columns(wh, table, staging_cols, raw_cols)
+    wh.con.execute(f"DROP VIEW IF EXISTS {view}")
 
+    def finish() -> list[dict]:
+        t_wait = time.perf_counter()
+        outcome.gx_result = [job.get() for job in gx_jobs]
+        outcome.seconds["great_expectations"] += time.perf_counter() - t_wait
+        return _rows(tc, outcome, applicable, skipped, sql_counts, sampled, run_id, checked_at,
+                     wrong_type)  # fmt: skip
+
+    return outcome, flag_table, finish
+
+
+def _rows(tc, outcome, applicable, skipped, sql_counts, sampled, run_id, checked_at, wrong_type):
+    """The results rows of one table (and its failure and warning messages)."""
+    table, params, rows_in = tc.table, tc.params, tc.rows_in
     rows = result_rows(tc, outcome, applicable, sql_counts, sampled, run_id, checked_at)
     rows += [
         result_row(
@@ -143,9 +180,8 @@ def validate_table(
     ]
     # the cause first: a column of the wrong type, then what follows from it (a freshness
     # check on that column observes no date)
-    outcome.failures[:0] = _wrong_type_columns(wh, table, staging_cols, raw_cols)
-    wh.con.execute(f"DROP VIEW IF EXISTS {view}")
-    return outcome, rows, flag_table
+    outcome.failures[:0] = wrong_type
+    return rows
 
 
 def _extra_columns(tc: _Context) -> list[str]:
@@ -278,23 +314,47 @@ def gx_parts(tc: _Context, applicable, ref_cols):
     return as_of_end, table_part, row_part
 
 
-def _great_expectations(ctx, tc: _Context, view, view_cols, applicable, ref_cols, sample):
-    """Great Expectations' results (table-level, then row-level suite).
+def _great_expectations(ctx, tc: _Context, view, view_cols, applicable, ref_cols, sample, runner):
+    """Great Expectations' validations (table-level, then row-level suite), as jobs of
+    ``runner`` whose ``get()`` gives the results.
 
     Table-level expectations see every row (only the columns they name); row-level ones see
     every row up to ``gx_max_rows``, above that a reproducible ``sample`` (the routing and the
     exact counts come from the SQL flags, over all rows)."""
     as_of_end, table_part, row_part = gx_parts(tc, applicable, ref_cols)
     con, table = tc.wh.con, tc.table
-    results = [
-        run_gx(ctx, f"{table}.table_checks", con, view, view_cols, table_part, as_of_end, None),
-        run_gx(ctx, f"{table}.row_checks", con, view, view_cols, row_part, as_of_end, sample),
-    ]
-    return [r for r in results if r is not None]
+    jobs = [
+        run_gx(ctx, f"{table}.table_checks", con, view, view_cols, table_part, as_of_end, None,
+               runner),
+        run_gx(ctx, f"{table}.row_checks", con, view, view_cols, row_part, as_of_end, sample,
+               runner),
+    ]  # fmt: skip
+    return [j for j in jobs if j is not None]
 
 
-def run_gx(ctx, name, con, view, view_cols, part, as_of_end, sample):
-    """Validate the expectations of ``part`` with Great Expectations on pandas."""
+class _Done:
+    """A job already done: its result."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def get(self):
+        return self.result
+
+
+class _Inline:
+    """Great Expectations run here, at once."""
+
+    def validate(self, ctx, name, part, as_of_end, frame) -> _Done:
+        return _Done(validate_frame(ctx, name, part, as_of_end, frame, ctx.data_sources.add_pandas))
+
+
+_INLINE = _Inline()
+
+
+def run_gx(ctx, name, con, view, view_cols, part, as_of_end, sample, runner=_INLINE):
+    """Validate the expectations of ``part`` with Great Expectations on pandas (through
+    ``runner``: a job whose ``get()`` gives the result)."""
     if not part:
         return None
     cols = sorted({c for _, (g, _) in part for c in g.columns() if c in view_cols})
@@ -308,20 +368,14 @@ def run_gx(ctx, name, con, view, view_cols, part, as_of_end, sample):
     for c in frame.columns:  # GE's vectorized range checks need nanosecond timestamps
         if pd.api.types.is_datetime64_dtype(frame[c]) and frame[c].dtype != "datetime64[ns]":
             frame[c] = frame[c].astype("datetime64[ns]")
-    return validate_frame(ctx, name, part, as_of_end, frame, ctx.data_sources.add_pandas)
+    return runner.validate(ctx, name, part, as_of_end, frame)
 
 
 def validate_frame(ctx, name, part, as_of_end, frame, add_source, adapt=None):
     """Great Expectations' validation of the expectations of ``part`` on ``frame`` through the
     data source ``add_source(name)`` makes (pandas or Spark); ``adapt`` rewrites an
     expectation's keyword arguments for that source (Spark's type names)."""
-    suite_gx = gx.ExpectationSuite(name=name)
-    for index, (gx_check, (check, kwargs)) in part:
-        gx_kwargs = dict(kwargs) if gx_check is check else dict(gx_check.kwargs)
-        if adapt is not None:
-            gx_kwargs = adapt(gx_kwargs)
-        suite_gx.add_expectation(gx_check.to_gx(gx_kwargs, index, as_of_end))
-    suite_gx = ctx.suites.add(suite_gx)
+    suite_gx = ctx.suites.add(gx_suite(name, part, as_of_end, adapt))
     batch = (
         add_source(name)
         .add_dataframe_asset(name.split(".")[0])
@@ -331,6 +385,17 @@ def validate_frame(ctx, name, part, as_of_end, frame, add_source, adapt=None):
         gx.ValidationDefinition(name=name, data=batch, suite=suite_gx)
     )
     return vd.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+
+
+def gx_suite(name, part, as_of_end, adapt=None):
+    """The Great Expectations suite of the expectations of ``part``."""
+    suite_gx = gx.ExpectationSuite(name=name)
+    for index, (gx_check, (check, kwargs)) in part:
+        gx_kwargs = dict(kwargs) if gx_check is check else dict(gx_check.kwargs)
+        if adapt is not None:
+            gx_kwargs = adapt(gx_kwargs)
+        suite_gx.add_expectation(gx_check.to_gx(gx_kwargs, index, as_of_end))
+    return suite_gx
 
 
 def _sql_flags(

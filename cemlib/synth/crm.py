@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cemlib.synth.noise import TEXT, apply_typos, as_str, cat, ids, vary_emails, where
-from cemlib.synth.text import fmt_ts, pick, s
+from cemlib.synth.text import date_text, fmt_ts, pick, s
 
 
 def registrations(src, in_crm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,7 +99,7 @@ def fields(rng, nz, p, person, is_dup, phone, email) -> dict:
     """Birth date, city, gender, loyalty card and the two consents of each record."""
     n = len(person)
     bd = p["birth_date"].to_numpy()[person].astype("datetime64[D]")
-    bstr = pc.strftime(pa.array(bd.astype("datetime64[s]")), format="%Y-%m-%d")
+    bstr = date_text(bd)
     day = pc.utf8_slice_codeunits(bstr, 8, 10)
     mon = pc.utf8_slice_codeunits(bstr, 5, 7)
     dd = bd.astype("datetime64[D]") - bd.astype("datetime64[M]").astype("datetime64[D]") + 1

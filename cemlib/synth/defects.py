@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from cemlib.synth.behaviour import Timeline
 from cemlib.synth.config import DefectRates
 from cemlib.synth.memory import release
+from cemlib.synth.text import ts_text
 
 #: which defect kinds hit which (table, column)
 PLAN: dict[str, tuple[tuple[str, str], ...]] = {
@@ -127,7 +128,7 @@ def malformed_email(rng: np.random.Generator, values: list[str | None]) -> list[
 
 
 def _fmt(ts: np.ndarray) -> list[str]:
-    return pc.strftime(pa.array(ts.astype("datetime64[s]")), format="%Y-%m-%d %H:%M:%S").to_pylist()
+    return ts_text(ts).to_pylist()
 
 
 def _count(rate: float, n: int) -> int:

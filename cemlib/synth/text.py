@@ -42,7 +42,18 @@ def coded(categories, codes) -> pd.Categorical:
 
 def fmt_ts(tl: Timeline, t: np.ndarray) -> pa.Array:
     """Days since start as ``YYYY-MM-DD HH:MM:SS`` text, as exports write them."""
-    return pc.strftime(pa.array(tl.to_datetime(t)), format="%Y-%m-%d %H:%M:%S")
+    return ts_text(tl.to_datetime(t))
+
+
+def ts_text(ts: np.ndarray) -> pa.Array:
+    """``datetime64`` values as ``YYYY-MM-DD HH:MM:SS`` text (NaT: null). Arrow's cast of a
+    whole-second timestamp writes exactly this, at a thirtieth of ``strftime``'s cost."""
+    return pa.array(np.asarray(ts).astype("datetime64[s]")).cast(pa.string())
+
+
+def date_text(dates: np.ndarray) -> pa.Array:
+    """``datetime64`` values as ``YYYY-MM-DD`` text (NaT: null), like :func:`ts_text`."""
+    return pa.array(np.asarray(dates).astype("datetime64[D]")).cast(pa.string())
 
 
 def digits(values: np.ndarray) -> pa.Array:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -352,12 +353,21 @@ def _rows_by(src: SourceBuilder, end: float) -> dict[str, int]:
 def _present_only(truth: dict[str, pd.DataFrame], people: pd.DataFrame) -> None:
     """Keep, in the per-person truth tables, the people with a record in the cut (the others
     join later); their future too."""
-    present = set(truth["record_person"]["person_id"].unique())
+    present = pc.unique(_arrow(truth["record_person"]["person_id"]))
     for name in ("people", "preferences", "future_orders", "future_lines", "future_events"):
         t = truth[name]
-        mask = t["person_id"].isin(present).to_numpy()
+        # Arrow's hash lookup: pandas' isin on Arrow strings boxes every value of the set
+        mask = pc.is_in(_arrow(t["person_id"]), value_set=present).to_numpy(zero_copy_only=False)
         if not mask.all():
             truth[name] = t[mask].reset_index(drop=True)
+
+
+def _arrow(col: pd.Series) -> pa.ChunkedArray:
+    """The Arrow strings of a text column (no copy for a ``string[pyarrow]`` one)."""
+    arr = col.array
+    if hasattr(arr, "_pa_array"):
+        return arr._pa_array
+    return pa.chunked_array([pa.array(col.to_numpy(dtype=object), type=pa.string())])
 
 
 _LOW_CARDINALITY = {"channel", "category", "category_code", "event_type", "sku", "source_table"}

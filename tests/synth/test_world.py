@@ -187,3 +187,25 @@ def test_web_events_built_in_many_chunks(monkeypatch):
     rp = w.truth["record_person"]
     assert set(rp.loc[rp["source_table"] == "web_events", "record_id"]) == set(ev["event_id"])
     assert ev["cookie_id"].str.len().eq(14).all() and ev["device_id"].str.len().eq(16).all()
+
+
+def test_timestamp_and_date_text_as_strftime_writes_them():
+    """The export text of timestamps and dates (Arrow's cast) is strftime's, NaT as null."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cemlib.synth.text import date_text, ts_text
+
+    rng = np.random.default_rng(0)
+    ts = np.datetime64("2022-01-01T00:00:00", "s") + rng.integers(
+        -3 * 10**9, 3 * 10**9, 50_000
+    ).astype("timedelta64[s]")
+    ts[::97] = np.datetime64("NaT")
+    want = pc.strftime(pa.array(ts), format="%Y-%m-%d %H:%M:%S")
+    got = ts_text(ts)
+    assert got.null_count == want.null_count == len(ts[::97])
+    assert got.to_pylist() == want.to_pylist()
+    days = ts.astype("datetime64[D]")
+    want = pc.strftime(pa.array(days.astype("datetime64[s]")), format="%Y-%m-%d")
+    assert date_text(days).to_pylist() == want.to_pylist()

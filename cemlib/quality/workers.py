@@ -1,0 +1,132 @@
+"""Great Expectations on every core: its validations of one table run in a worker process
+while the stage's own process computes the SQL flags and reads the next table's frames.
+
+Great Expectations on pandas is Python that holds one core; the row routing in DuckDB is
+another thread pool in the stage's process. :class:`GXRunner` sends a validation (the
+expectations and the frame they see) to a pool of worker processes, each with its own
+in-memory context, when one is free, and runs it here otherwise. A result from a worker is
+stored in the stage's context under its own key with its suite, as a validation run here would
+be, so the results rows and the Data Docs are the same.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any
+
+#: Peak resident memory of one worker: a frame of at most ``gx_max_rows`` rows (larger ones
+#: stay in the stage's process, :data:`MAX_ROWS`) and Great Expectations' metrics on it.
+#: Measured with ``benchmarks/quality_scale.py --workers 1 2``: 0.46 GiB at 20,000 people
+#: (2026-12-06, ``ru_maxrss``, pages shared with the stage's process included); counted with
+#: room to spare.
+PER_WORKER_BYTES = 1024**3
+
+_context = None  # a worker's own Great Expectations context
+
+
+def _validate_in_worker(name, part, as_of_end, frame):
+    """In a worker: the validation result and the key it was stored under."""
+    global _context
+    from cemlib.quality.context import offline_context
+    from cemlib.quality.table import validate_frame
+
+    if _context is None:
+        _context = offline_context()
+    result = validate_frame(
+        _context, name, part, as_of_end, frame, _context.data_sources.add_pandas
+    )
+    store = _context.validation_results_store
+    keys = [k for k in store.list_keys() if k.expectation_suite_identifier.name == name]
+    return result, keys[-1]
+
+
+def workers_for(rows: int | None) -> int:
+    """Processes that may validate side by side for ``rows`` staging rows (the calling one
+    included): cores, ``$CEM_WORKERS`` and the stage's memory budget
+    (:func:`cemlib.budget.parallel_workers`)."""
+    from cemlib.budget import parallel_workers
+
+    return parallel_workers("01_quality", rows, PER_WORKER_BYTES)
+
+
+class _Job:
+    """A validation running in a worker; ``get()`` stores its result in the stage's context
+    and returns it."""
+
+    def __init__(self, async_result, ctx, name, part, as_of_end):
+        self.async_result, self.ctx = async_result, ctx
+        self.name, self.part, self.as_of_end = name, part, as_of_end
+        self._result = None
+
+    def ready(self) -> bool:
+        return self._result is not None or self.async_result.ready()
+
+    def get(self):
+        if self._result is None:
+            result, key = self.async_result.get()
+            _store(self.ctx, self.name, self.part, self.as_of_end, result, key)
+            self._result = result
+        return self._result
+
+
+def _store(ctx, name, part, as_of_end, result, key) -> None:
+    """Put a worker's ``result`` into ``ctx`` with its suite, as a run here stores it."""
+    from cemlib.quality.table import gx_suite
+
+    ctx.suites.add(gx_suite(name, part, as_of_end))
+    ctx.validation_results_store.store_validation_results(
+        suite_validation_result=result,
+        suite_validation_result_identifier=key,
+        expectation_suite_identifier=key.expectation_suite_identifier,
+    )
+
+
+#: a frame longer than this (a table-level part sees every row) is validated in the stage's
+#: process: a worker's memory stays that of ``gx_max_rows`` rows at any size of the tables
+MAX_ROWS = 200_000
+
+
+class GXRunner:
+    """Run Great Expectations' validations in ``workers - 1`` worker processes and this one.
+
+    Start it before reading large frames (the workers are forked), use it as a context
+    manager; ``workers`` of 1 runs every validation here. Frames of more than ``max_rows``
+    rows (default :data:`MAX_ROWS`; the stage passes ``gx_max_rows``) stay here."""
+
+    def __init__(self, workers: int, max_rows: int | None = None):
+        self.workers = max(int(workers), 1)
+        self.max_rows = max_rows or MAX_ROWS
+        self._pool = None
+        self._jobs: list[_Job] = []
+        if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
+            self.workers = 1
+        if self.workers > 1:
+            self._pool = multiprocessing.get_context("fork").Pool(self.workers - 1)
+
+    def __enter__(self) -> GXRunner:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if exc_type is not None:
+            pool.terminate()
+        else:
+            pool.close()
+        pool.join()
+
+    def validate(self, ctx, name: str, part, as_of_end, frame) -> Any:
+        """A job for the validation of ``part`` on ``frame``: in a free worker, else here."""
+        from cemlib.quality.table import _Done, validate_frame
+
+        busy = sum(1 for j in self._jobs if not j.ready())
+        if self._pool is None or busy >= self.workers - 1 or len(frame) > self.max_rows:
+            add = ctx.data_sources.add_pandas
+            return _Done(validate_frame(ctx, name, part, as_of_end, frame, add))
+        job = _Job(
+            self._pool.apply_async(_validate_in_worker, (name, part, as_of_end, frame)),
+            ctx, name, part, as_of_end,
+        )  # fmt: skip
+        self._jobs.append(job)
+        return job
