@@ -55,6 +55,9 @@ def names_clash(a: tuple, b: tuple) -> bool:
     return not (bool(la and fa == lb) or bool(lb and fb == la))
 
 
+_EMPTY: frozenset = frozenset()
+
+
 def facts_conflict(dobs_a: set, dobs_b: set, mids_a: set, mids_b: set) -> bool:
     """Two clusters hold a birth date (folded) or a patronymic that cannot be one person's."""
     if any(not dates_close(x, y) for x in dobs_a for y in dobs_b):
@@ -177,23 +180,35 @@ class ChainGuardClusterer:
         parent = list(range(n))
         first, last, dob, gender, dob_fact, middle, weak = self._record_facts(prepared)
         bridges = "bridge" in self.constraints
+        # per cluster root, only what is not empty: at a million people most roots hold no
+        # name and no fact, and a set or tuple each for them took gigabytes
         state: dict[int, set] = {}
-        facts: dict[int, tuple[set, set, int]] = {}
+        facts: dict[int, tuple[frozenset, frozenset, int]] = {}
+        one: dict[object, frozenset] = {}  # one shared frozenset per fact value
+        bare = ((_EMPTY, _EMPTY, 0), (_EMPTY, _EMPTY, 1))
 
-        def get_state(i: int) -> set:
+        def get_state(i: int) -> set | frozenset:
             st = state.get(i)
             if st is None:
-                t = (first[i], last[i], dob[i], gender[i])
-                st = {t} if first[i] or gender[i] else set()
+                if not (first[i] or gender[i]):
+                    return _EMPTY
+                st = {(first[i], last[i], dob[i], gender[i])}
                 state[i] = st
             return st
 
-        def get_facts(i: int) -> tuple[set, set, int]:
+        def single(v) -> frozenset:
+            f = one.get(v)
+            if f is None:
+                f = one[v] = frozenset((v,))
+            return f
+
+        def get_facts(i: int) -> tuple[frozenset, frozenset, int]:
             f = facts.get(i)
             if f is None:
                 d, m = dob_fact[i], middle[i]
-                f = ({d} if d else set(), {m} if m else set(), 0 if weak[i] else 1)
-                facts[i] = f
+                if not (d or m):
+                    return bare[0 if weak[i] else 1]
+                f = (single(d) if d else _EMPTY, single(m) if m else _EMPTY, 0 if weak[i] else 1)
             return f
 
         def find(i: int) -> int:
@@ -243,9 +258,14 @@ class ChainGuardClusterer:
             if pins:
                 has_crm[a] = has_crm[a] or has_crm[b]
                 pinned[a] = pinned[a] or pinned[b] or via_contact[k]
-            sa |= sb
-            state.pop(b, None)
-            facts[a] = (fa[0] | fb[0], fa[1] | fb[1], fa[2] + fb[2])
+            if sb:
+                if sa:
+                    sa |= sb
+                else:
+                    state[a] = sb
+                state.pop(b, None)
+            facts[a] = (fa[0] | fb[0] if fb[0] else fa[0], fa[1] | fb[1] if fb[1] else fa[1],
+                        fa[2] + fb[2])  # fmt: skip
             facts.pop(b, None)
             accepted[order[k]] = True
         self.labels_ = np.fromiter((find(i) for i in range(n)), dtype=np.int64, count=n)

@@ -29,6 +29,7 @@ from cemlib.identity.rules import (
 )
 from cemlib.identity.signatures import record_signatures
 from cemlib.identity.silver import SILVER_MIN_PAIRS, silver_calibration, silver_disagreement
+from cemlib.synth.memory import release
 
 #: merge order of identifier links (higher first): the most personal identifiers build the
 #: clusters before the ones a family shares, so the chain guard sees who is who
@@ -161,6 +162,7 @@ class IdentityResolver:
         is_crm = as_string(self.prepared_["source"]).eq(CONTACT_SOURCE).fillna(False)
         crm[codes[is_crm.to_numpy(dtype=bool)]] = True
         node_labels = self._fit_nodes(nodes, contact, crm)
+        release()  # the clustering's per-cluster sets are freed: return their pages
         self.labels_ = node_labels[codes]
         self.node_of_record_ = codes
         # an event naming its CRM record is that record's person's, whatever it shares
