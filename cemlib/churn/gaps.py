@@ -187,16 +187,19 @@ class GapModel:
         cols = [c for c in STATE if c in df.columns and df[c].nunique() > 1]
         return df[cols] if cols else None
 
-    def _params(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _params(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """The family's two parameters for each spell of ``X`` (a DataFrame, or a dict of
+        column arrays of equal length: the simulation's steps build no frame)."""
         _, p1, p2 = FAMILIES[self.family_]
         par = self.fitter_.params_
+        n = len(X) if isinstance(X, pd.DataFrame) else len(next(iter(X.values())))
         lin = []
         for name in (p1, p2):
             coef = par.loc[name]
-            v = np.full(len(X), float(coef.get("Intercept", 0.0)))
+            v = np.full(n, float(coef.get("Intercept", 0.0)))
             for c, b in coef.items():
                 if c != "Intercept":
-                    v = v + float(b) * X[c].to_numpy(dtype=float)
+                    v = v + float(b) * np.asarray(X[c], dtype=float)
             lin.append(v)
         if self.family_ == "lognormal":
             return lin[0], np.exp(lin[1])
@@ -207,22 +210,20 @@ class GapModel:
         a, b = self._params(X)
         return 1.0 - _cdf(self.family_, np.asarray(t, dtype=float), a, b)
 
-    def _next_state(self, kk, sum_gap, prev, age, log_amount) -> pd.DataFrame:
+    def _next_state(self, kk, sum_gap, prev, age, log_amount) -> dict[str, np.ndarray]:
         """The STATE columns of the next spell after the ``kk``-th purchase, clipped to the
-        largest values seen in training."""
-        Xn = pd.DataFrame(
-            {
-                "log_k": np.log(kk),
-                "log_mean_gap": np.log1p(sum_gap / (kk - 1)),
-                "log_prev_gap": np.log1p(prev),
-                "first_purchase": 0.0,
-                "log_age": np.log1p(age),
-                "log_amount": log_amount,
-            }
-        )
+        largest values seen in training (column arrays: one step of every path at once)."""
+        Xn = {
+            "log_k": np.log(kk),
+            "log_mean_gap": np.log1p(sum_gap / (kk - 1)),
+            "log_prev_gap": np.log1p(prev),
+            "first_purchase": np.zeros(len(kk)),
+            "log_age": np.log1p(age),
+            "log_amount": log_amount,
+        }
         for c in ("log_k", "log_age", "log_mean_gap", "log_prev_gap"):
             if c in self.state_max_:
-                Xn[c] = np.minimum(Xn[c].to_numpy(), self.state_max_[c])
+                Xn[c] = np.minimum(Xn[c], self.state_max_[c])
         return Xn
 
     def simulate(
