@@ -218,11 +218,28 @@ class DropoutView:
         self.enabled = enabled
         self.min_repeaters = min_repeaters
 
-    def fit(self, occasions: pd.DataFrame, cut: pd.Timestamp) -> DropoutView:
-        """Fit the BG/NBD on the occasions on or before ``cut`` (when enabled and possible)."""
+    def fit(self, occasions: pd.DataFrame, cut: pd.Timestamp, beside=None) -> DropoutView:
+        """Fit the BG/NBD on the occasions on or before ``cut`` (when enabled and possible).
+
+        ``beside`` (a :class:`~cemlib.churn.beside.Beside`): the BG/NBD is fitted there and
+        :meth:`done` waits for it; :attr:`fitting_` says at once whether there is one."""
         self.rfm_ = rfm_summary(occasions, cut)
         enough = (self.rfm_["frequency"] > 0).sum() >= self.min_repeaters
-        self.model_ = BGNBD().fit(self.rfm_) if self.enabled and enough else None
+        self.fitting_ = bool(self.enabled and enough)
+        self._pending = None
+        if not self.fitting_:
+            self.model_ = None
+        elif beside is None:
+            self.model_ = BGNBD().fit(self.rfm_)
+        else:
+            self._pending = beside.submit(BGNBD().fit, self.rfm_)
+        return self
+
+    def done(self) -> DropoutView:
+        """``self`` with :attr:`model_` set: waits for a fit started ``beside``."""
+        if getattr(self, "_pending", None) is not None:
+            self.model_ = self._pending.result()
+            self._pending = None
         return self
 
     def predict(self, customers: pd.Index, horizons: list[int]) -> dict[str, np.ndarray]:
