@@ -170,6 +170,7 @@ class ChurnModel:
             max_rows=self.max_rows,
             seed=self.seed,
             family_choice=choice,
+            workers=getattr(self, "workers_", 1),
         )
 
     def fit(
@@ -199,8 +200,8 @@ class ChurnModel:
         history = (self.as_of_ - occ["day"].min()).days
         self.backtest_days_ = int(min(max(self.horizons), history // 2))
         backtest = self.calibrate and self.backtest_days_ >= 30
-        n_workers = workers(len(tx)) if self.workers is None else int(self.workers)
-        with Beside(n_workers) as beside:
+        self.workers_ = workers(len(tx)) if self.workers is None else int(self.workers)
+        with Beside(self.workers_) as beside:
             # first what needs no AFT fit, in the order it is needed: the BG/NBD at as_of, and
             # the backtest's BG/NBD and booster
             dropout = DropoutView(enabled=self.dropout).fit(occ, self.as_of_, beside)

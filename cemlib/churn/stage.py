@@ -327,18 +327,19 @@ def run_stage(
         workers=workers,
     )  # fmt: skip
     model.fit(tx, as_of=as_of, covariates=cov, source="marts.profile_transactions")
-    scores = model.predict()
-    if write:
-        wh.write_table("marts", "churn_scores", scores, run_id=run_id, as_of=as_of)
     tau = inactivity_threshold(model.occasions_)
     life = lifetime_table(model.features_, as_of, tau)
     cols = [c for c in COX_COVARIATES if c in life.columns]
     cols += [c for c in model.covariate_columns_ if c.startswith("cov_region=")][:5]
     with Beside(workers) as beside:
-        # the Cox model of the lifetimes (a sample of them) beside the curves and the figures
+        # the Cox model of the lifetimes (a sample of them) needs no score: it is fitted beside
+        # the scores, the survival curves and the figures
         cox = None
         if life["lapsed"].sum() >= 20 and cols:
             cox = beside.submit(CoxExplainer(seed=seed).fit, life, cols)
+        scores = model.predict()
+        if write:
+            wh.write_table("marts", "churn_scores", scores, run_id=run_id, as_of=as_of)
         curves = model.curves(np.arange(1, H + 1))
         truth = evaluate_against_truth(wh, scores, as_of, H, key, curves)
         del curves
