@@ -5,19 +5,24 @@ evaluations), the peak resident memory of the process, and the figures the repor
 (held-out AUC, total error, the AFT family...). Writes ``OUT.duckdb`` (the copy),
 ``OUT.scores.parquet`` (``marts.churn_scores``, to compare runs) and ``OUT.json`` (the figures).
 
-    .venv/bin/python benchmarks/churn_stage_cpu.py WAREHOUSE OUT [--as-of 2025-06-30]
+    .venv/bin/python benchmarks/churn_stage_cpu.py WAREHOUSE OUT [--as-of 2025-06-30] [--workers N]
 
 The warehouse is one that ``cem run`` has taken through stage 02, e.g.
 ``benchmarks/pipeline_scale.py --people 200000 --dir /tmp/s03/run --stages 00,01,02 --keep``.
 The stage is called as ``notebooks/03_churn.ipynb`` calls it (horizons 30, 90, 180 and 365
 days, 10 % discount, keyed by profile); the CPU clock is ``time.process_time()`` (all
-threads), so the figures hold on a loaded machine where wall time does not.
+threads), so the figures hold on a loaded machine where wall time does not. ``main thread`` is
+the CPU of the thread that runs the stage (``time.thread_time()``): with a second worker the
+parts beside it (:mod:`cemlib.churn.beside`) are off it, and it is the stage's critical path
+on a machine with a free core; the load average at the start and the end says whether there
+was one. ``--workers`` is the stage's ``workers`` (default: as the stage decides).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import time
@@ -80,23 +85,28 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--as-of", default="2025-06-30")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--workers", type=int, default=None)
     args = ap.parse_args()
     work = args.out + ".duckdb"
     shutil.copy(args.warehouse, work)
     instrument()
-    c0, w0 = time.process_time(), time.perf_counter()
+    load0 = os.getloadavg()[0]
+    c0, w0, t0 = time.process_time(), time.perf_counter(), time.thread_time()
+    extra = {} if args.workers is None else {"workers": args.workers}
     with Warehouse(work) as wh:
         res = cemlib.churn.run(
             wh, run_id="bench", as_of=args.as_of, seed=args.seed, horizons=(30, 90, 180, 365),
-            annual_discount=0.1,
+            annual_discount=0.1, **extra,
         )  # fmt: skip
         scores = wh.sql("SELECT * FROM marts.churn_scores ORDER BY customer_id")
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    main_cpu, load1 = time.thread_time() - t0, os.getloadavg()[0]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     detail = res.detail
     m = detail.model
     print(
-        f"TOTAL cpu {cpu:.1f} s wall {wall:.1f} s maxrss {peak:.2f} GiB; "
+        f"TOTAL cpu {cpu:.1f} s (main thread {main_cpu:.1f}) wall {wall:.1f} s maxrss "
+        f"{peak:.2f} GiB load {load0:.1f}->{load1:.1f}; "
         f"{len(detail.scores):,} customers, {len(detail.transactions):,} lines"
     )
     for k, (c, w, n) in CLOCK.items():
@@ -115,6 +125,8 @@ def main() -> None:
     scores.to_parquet(args.out + ".scores.parquet")
     out = {
         "cpu_seconds": round(cpu, 1),
+        "main_thread_cpu_seconds": round(main_cpu, 1),
+        "load": [round(load0, 1), round(load1, 1)],
         "wall_seconds": round(wall, 1),
         "maxrss_gib": round(peak, 2),
         "parts": {k: round(v[0], 1) for k, v in CLOCK.items()},

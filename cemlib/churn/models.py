@@ -22,6 +22,7 @@ import pandas as pd
 from lifelines.exceptions import ConvergenceError
 
 from cemlib import DEFAULT_SEED
+from cemlib.churn.beside import Beside, workers
 from cemlib.churn.blend import Blend
 from cemlib.churn.clv import margin_rate, shrunk_spend
 from cemlib.churn.features import (
@@ -113,6 +114,9 @@ class ChurnModel:
     family_choice: family -> cross-validated concordance from an earlier fit on the same
         customers (e.g. the held-out refit's): its best family is used and the families are not
         cross-validated again (``None``: cross-validate ``families``).
+    workers: 2 fits the BG/NBDs and the backtest's booster in a thread beside the AFT fits,
+        1 everything in turn (``None``: :func:`cemlib.churn.beside.workers`, two when a second
+        core and the stage's memory budget allow); the same scores either way.
 
     Attributes
     ----------
@@ -140,7 +144,9 @@ class ChurnModel:
         max_rows: int = 15_000,
         seed: int = DEFAULT_SEED,
         family_choice: dict[str, float] | None = None,
+        workers: int | None = None,
     ):
+        self.workers = workers
         self.family_choice = family_choice
         self.horizons = horizons
         self.annual_discount = annual_discount
@@ -164,6 +170,7 @@ class ChurnModel:
             max_rows=self.max_rows,
             seed=self.seed,
             family_choice=choice,
+            workers=getattr(self, "workers_", 1),
         )
 
     def fit(
@@ -174,7 +181,11 @@ class ChurnModel:
         source: str = "transactions",
     ) -> ChurnModel:
         """Learn from ``transactions`` (customer_id, ts, amount; optional margin, channel,
-        quantity) dated on or before ``as_of``; ``covariates`` is one row per customer_id."""
+        quantity) dated on or before ``as_of``; ``covariates`` is one row per customer_id.
+
+        With ``workers`` > 1 the two BG/NBD fits and the backtest's count booster, which need
+        only the purchase occasions, run in a thread beside the AFT fits
+        (:mod:`cemlib.churn.beside`); the scores are the same either way."""
         self.as_of_ = pd.Timestamp(as_of).normalize()
         tx = validate_transactions(transactions, source)
         self.n_rows_after_as_of_ = int((tx["ts"] >= self.as_of_ + pd.Timedelta(days=1)).sum())
@@ -186,45 +197,72 @@ class ChurnModel:
         feats, self.covariate_columns_ = join_covariates(feats, covariates)
         self.features_ = feats
         cov = feats[self.covariate_columns_] if self.covariate_columns_ else None
-        with _enough_history(occ, self.as_of_, source):
-            self.spell_ = self._spell(self.families, self.family_choice).fit(
-                occ, self.as_of_, cov, self.covariate_columns_
-            )
-            self.dropout_view_ = DropoutView(enabled=self.dropout).fit(occ, self.as_of_)
-        self.spend_ = shrunk_spend(occ)
-        self.margin_rate_ = margin_rate(occ)
-        self.blend_ = self.booster_view_ = None
-        self.calibration_dropout_ = False
         history = (self.as_of_ - occ["day"].min()).days
         self.backtest_days_ = int(min(max(self.horizons), history // 2))
-        if self.calibrate and self.backtest_days_ >= 30:
-            try:
-                self._fit_blend(occ, cov)
-            except TooFewSpells:  # too few repeat purchases before ``as_of - L``: no blend
-                self.blend_ = self.booster_view_ = None
-                self.calibration_dropout_ = False
+        backtest = self.calibrate and self.backtest_days_ >= 30
+        self.workers_ = workers(len(tx)) if self.workers is None else int(self.workers)
+        with Beside(self.workers_) as beside:
+            # first what needs no AFT fit, in the order it is needed: the BG/NBD at as_of, and
+            # the backtest's BG/NBD and booster
+            dropout = DropoutView(enabled=self.dropout).fit(occ, self.as_of_, beside)
+            early = self._start_backtest(occ, dropout.fitting_, beside) if backtest else None
+            with _enough_history(occ, self.as_of_, source):
+                self.spell_ = self._spell(self.families, self.family_choice).fit(
+                    occ, self.as_of_, cov, self.covariate_columns_
+                )
+                self.dropout_view_ = dropout.done()
+            self.spend_ = shrunk_spend(occ)
+            self.margin_rate_ = margin_rate(occ)
+            self.blend_ = self.booster_view_ = None
+            self.calibration_dropout_ = False
+            if backtest:
+                try:
+                    self._fit_blend(occ, cov, early)
+                except TooFewSpells:  # too few repeat purchases before ``as_of - L``: no blend
+                    self.blend_ = self.booster_view_ = None
+                    self.calibration_dropout_ = False
         return self
 
-    def _fit_blend(self, occ: pd.DataFrame, cov: pd.DataFrame | None) -> None:
+    def _start_backtest(self, occ: pd.DataFrame, dropout: bool, beside: Beside) -> dict:
+        """The backtest's parts that need no AFT fit, started ``beside``: its customers (a
+        purchase on or before ``as_of - L``, sorted as the spell view's state at the cut),
+        their purchases in the window, the BG/NBD at the cut (when ``dropout``: the model
+        at ``as_of`` is fitted) and the count booster (None when there is nothing to learn)."""
+        L = self.backtest_days_
+        cut = self.as_of_ - pd.Timedelta(days=L)
+        before = occ["day"] <= cut
+        customers = pd.Index(np.sort(occ.loc[before, "customer_id"].unique()), name="customer_id")
+        after = occ[occ["day"] > cut]
+        n_after = after.groupby("customer_id").size().reindex(customers).fillna(0)
+        view = DropoutView(enabled=dropout).fit(occ, cut, beside)
+        booster = None
+        if self.supervised and len(customers) >= 200 and n_after.sum() > 0:
+            # purchase history only: profile covariates are measured as of ``as_of`` and
+            # would leak the label window's activity into the features
+            past = customer_features(occ[before], cut).reindex(customers)
+            booster = beside.submit(BoosterView(seed=self.seed).fit, past, n_after.to_numpy(), L)
+        return {"customers": customers, "n_after": n_after, "dropout": view, "booster": booster}
+
+    def _fit_blend(self, occ: pd.DataFrame, cov: pd.DataFrame | None, early: dict) -> None:
         """The views refitted on the history up to ``as_of - L``, and the blend of their
-        figures for ``(as_of - L, as_of]`` against what happened there."""
+        figures for ``(as_of - L, as_of]`` against what happened there (``early``: what
+        :meth:`_start_backtest` started)."""
         L = self.backtest_days_
         cut = self.as_of_ - pd.Timedelta(days=L)
         spell = self._spell((self.prob_model_.family_,)).fit(occ, cut, cov, self.covariate_columns_)
         state = spell.state_
+        if not state.index.equals(early["customers"]):  # pragma: no cover - broken invariant
+            raise RuntimeError("the backtest's customers differ from the spell view's")
         horizons = sorted({int(h) for h in self.horizons if h <= L} | {L})
         sim = spell.predict(horizons)
-        dropout = DropoutView(enabled=self.dropout_ is not None).fit(occ, cut)
+        dropout = early["dropout"].done()
         if dropout.model_ is not None:
             sim.update(dropout.predict(state.index, horizons))
         self.calibration_dropout_ = dropout.model_ is not None
         after = occ[occ["day"] > cut]
-        n_after = after.groupby("customer_id").size().reindex(state.index).fillna(0)
-        if self.supervised and len(state) >= 200 and n_after.sum() > 0:
-            # purchase history only: profile covariates are measured as of ``as_of`` and
-            # would leak the label window's activity into the features
-            past = customer_features(occ[occ["day"] <= cut], cut).reindex(state.index)
-            self.booster_view_ = BoosterView(seed=self.seed).fit(past, n_after.to_numpy(), L)
+        n_after = early["n_after"]
+        if early["booster"] is not None:
+            self.booster_view_ = early["booster"].result()
             profile = dropout.time_profile(state.index, L, horizons)
             sim.update(self.booster_view_.stretch(self.booster_view_.booster_.oof_, profile))
         first = (after.groupby("customer_id")["day"].min() - cut).dt.days.reindex(state.index)

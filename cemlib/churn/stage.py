@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
+from cemlib.churn.beside import Beside
+from cemlib.churn.beside import workers as beside_workers
 from cemlib.churn.evaluate import (
     calibration_table,
     concordance_vs_dropout,
@@ -185,6 +187,7 @@ def holdout_evaluation(
     seed: int = DEFAULT_SEED,
     max_customers: int | None = None,
     return_model: bool = False,
+    workers: int | None = None,
 ) -> dict | tuple[dict, ChurnModel | None]:
     """The model refitted at ``as_of - H`` and scored on the same customers' own purchases in
     ``(as_of - H, as_of]`` (``H`` the main horizon): customers keyed as in the run, so the
@@ -203,7 +206,8 @@ def holdout_evaluation(
     the sample, and a larger one narrows their sampling spread. The refit's own variance (its
     seed, the sample it is fitted on) is not in that plan: at 200,000 people the total error
     moved by 1-3 points between seeds at every sample size tried (docs/scale.md).
-    ``return_model=True`` also returns the refitted model (``None`` when empty)."""
+    ``return_model=True`` also returns the refitted model (``None`` when empty); ``workers``
+    is the refit's (:class:`~cemlib.churn.models.ChurnModel`)."""
     H = max(horizons)
     as_of = pd.Timestamp(as_of).normalize()
     cut = as_of - pd.Timedelta(days=H)
@@ -234,7 +238,9 @@ def holdout_evaluation(
         sample = np.sort(rng.choice(last.index.to_numpy(), size, replace=False))
         fit_tx = tx[tx["customer_id"].isin(sample)]
     cov = profile_covariates(wh, cut, key=key).drop(columns=["web_events"])
-    model = ChurnModel(horizons=horizons, annual_discount=annual_discount, seed=seed)
+    model = ChurnModel(
+        horizons=horizons, annual_discount=annual_discount, seed=seed, workers=workers
+    )
     model.fit(fit_tx, as_of=cut, covariates=cov, source="marts.profile_transactions")
     pred = model.predict()
     curves = model.curves(np.arange(1, H + 1))
@@ -283,12 +289,20 @@ def run_stage(
     key: str = "profile",
     seed: int = DEFAULT_SEED,
     write: bool = True,
+    workers: int | None = None,
 ) -> ChurnStageResult:
-    """Fit, score and (``write=True``) replace ``marts.churn_scores``."""
+    """Fit, score and (``write=True``) replace ``marts.churn_scores``.
+
+    ``workers``: 2 runs the parts that need no other part in a thread beside the rest (each
+    fit's BG/NBDs and backtest booster, :mod:`cemlib.churn.beside`; the Cox model beside the
+    evaluation), 1 everything in turn; ``None``: :func:`cemlib.churn.beside.workers` for the
+    stage's input rows. The results are the same either way."""
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
     tx = profile_transactions(wh, as_of, key=key)
+    if workers is None:
+        workers = beside_workers(len(tx))
     H = max(horizons)
     holdout, refit = {}, None
     if key != "person":
@@ -297,7 +311,7 @@ def run_stage(
         # receipts), so the count figures come from the profile-keyed holdout instead
         holdout, refit = holdout_evaluation(
             wh, tx, as_of, tuple(horizons), key=key, annual_discount=annual_discount,
-            seed=seed, return_model=True,
+            seed=seed, return_model=True, workers=workers,
         )  # fmt: skip
     # The held-out refit (first) chose the AFT family by cross-validated concordance on the
     # same customers' spells up to as_of - H; the fit at as_of takes that choice instead of
@@ -309,22 +323,28 @@ def run_stage(
     del refit
     cov = profile_covariates(wh, as_of, key=key).drop(columns=["web_events"])
     model = ChurnModel(
-        horizons=horizons, annual_discount=annual_discount, seed=seed, family_choice=choice
-    )
+        horizons=horizons, annual_discount=annual_discount, seed=seed, family_choice=choice,
+        workers=workers,
+    )  # fmt: skip
     model.fit(tx, as_of=as_of, covariates=cov, source="marts.profile_transactions")
-    scores = model.predict()
-    if write:
-        wh.write_table("marts", "churn_scores", scores, run_id=run_id, as_of=as_of)
     tau = inactivity_threshold(model.occasions_)
     life = lifetime_table(model.features_, as_of, tau)
     cols = [c for c in COX_COVARIATES if c in life.columns]
     cols += [c for c in model.covariate_columns_ if c.startswith("cov_region=")][:5]
-    cox = None
-    if life["lapsed"].sum() >= 20 and cols:
-        cox = CoxExplainer(seed=seed).fit(life, cols)
-    curves = model.curves(np.arange(1, H + 1))
-    truth = evaluate_against_truth(wh, scores, as_of, H, key, curves)
-    del curves
+    with Beside(workers) as beside:
+        # the Cox model of the lifetimes (a sample of them) needs no score: it is fitted beside
+        # the scores, the survival curves and the figures
+        cox = None
+        if life["lapsed"].sum() >= 20 and cols:
+            cox = beside.submit(CoxExplainer(seed=seed).fit, life, cols)
+        scores = model.predict()
+        if write:
+            wh.write_table("marts", "churn_scores", scores, run_id=run_id, as_of=as_of)
+        curves = model.curves(np.arange(1, H + 1))
+        truth = evaluate_against_truth(wh, scores, as_of, H, key, curves)
+        del curves
+        if cox is not None:
+            cox = cox.result()
     if holdout:
         person = {f"person_future_{k}": v for k, v in truth.items() if k != "calibration"}
         drop = {k: truth[k] for k in truth if k.startswith("dropout_concordance")}

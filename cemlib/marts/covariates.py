@@ -145,10 +145,19 @@ def _crm_covariates(wh: Warehouse, mapping: str, bound: dt.datetime) -> pd.DataF
     names["name"] = city_name(names["raw"]).astype(object)
     con.register("_region_names", names)
     try:
+        # the most frequent region, a tie to the first name: DuckDB's mode() takes whichever
+        # tied value its threads meet first, and a region moved between runs moved the AFT
+        # fit's region coefficients and with them every churn score (issue 13, par03b)
         return con.execute(
-            f"SELECT c.customer_id, max(c.loyal) AS loyal, mode(n.name) AS region "
-            f"FROM ({inner}) c LEFT JOIN _region_names n ON n.raw = c.region "
-            "GROUP BY c.customer_id",
+            f"WITH c AS (SELECT c.customer_id, c.loyal, n.name FROM ({inner}) c "
+            "LEFT JOIN _region_names n ON n.raw = c.region), "
+            "k AS (SELECT customer_id, name, count(*) AS n FROM c WHERE name IS NOT NULL "
+            "GROUP BY customer_id, name), "
+            "r AS (SELECT customer_id, first(name ORDER BY n DESC, name) AS region FROM k "
+            "GROUP BY customer_id) "
+            "SELECT l.customer_id, l.loyal, r.region FROM "
+            "(SELECT customer_id, max(loyal) AS loyal FROM c GROUP BY customer_id) l "
+            "LEFT JOIN r USING (customer_id)",
             params,
         ).df()
     finally:

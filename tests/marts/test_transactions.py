@@ -166,3 +166,32 @@ def test_marts_read_clean_tables_only(tmp_path):
             profile_transactions(wh, key="person")
         with pytest.raises(InputError, match=r"no clean\.\* tables"):
             profile_covariates(wh, "2025-06-30", key="person")
+
+
+def test_profile_region_ties_go_to_the_first_name(wh):
+    # the most frequent region; a tie to the first name, never to whichever DuckDB's threads
+    # meet first (mode() did: the region, and with it every churn score, moved between runs)
+    kw = {"run_id": "t", "as_of": "2025-06-30"}
+    cities = ["Омск", "Москва", "г. Омск", "Самара", "Казань", "Самара", "Казань"]
+    wh.write_table(
+        "clean",
+        "crm_contacts",
+        pd.DataFrame({"contact_id": range(100, 107), "loyalty_card": [None] * 7, "city": cities}),
+        **kw,
+    )
+    links = wh.sql("SELECT source_table, record_id, profile_id FROM identity.map")
+    links = links[links["source_table"] != "crm_contacts"]
+    crm = pd.DataFrame(
+        {
+            "source_table": "crm_contacts",
+            "record_id": [str(i) for i in range(100, 107)],
+            "profile_id": ["P1", "P1", "P1", "P2", "P2", "P2", "P2"],
+        }
+    )
+    wh.write_table("identity", "map", pd.concat([links, crm], ignore_index=True), **kw)
+    for threads in (1, 4):
+        wh.con.execute(f"SET threads={threads}")
+        cov = profile_covariates(wh, as_of="2025-06-30").set_index("customer_id")
+        assert cov.loc["P1", "region"] == "Омск"  # two of three ("г. Омск" is Омск)
+        assert cov.loc["P2", "region"] == "Казань"  # two each: Казань before Самара
+        assert cov.loc["P1", "loyalty_member"] == 0  # no card among its contacts now
