@@ -177,9 +177,16 @@ def _share_text(share: float) -> str:
 HEAVY_QUARANTINE = 0.10
 
 
+#: the suites' reason for a row dated after the run's ``as_of``: held back from the models, not a
+#: defect of the export (``cem run`` warns under the 00 line when ``as_of`` is behind the data)
+AFTER_AS_OF = "after as_of"
+
+
 def _heavily_quarantined(report: QualityReport) -> list[str]:
     """A caveat per table whose quarantined share is above :data:`HEAVY_QUARANTINE`, naming
-    its most frequent reason."""
+    its most frequent reason. Rows dated after ``as_of`` are counted apart: many of them say
+    the run's ``as_of`` is behind the data (a backtest, or a date not moved), not that a
+    column came in another format."""
     out = []
     cons = report.conservation
     if cons is None or not len(cons):
@@ -188,16 +195,29 @@ def _heavily_quarantined(report: QualityReport) -> list[str]:
     for r in cons.itertuples():
         if not r.rows_in or r.quarantined / r.rows_in <= HEAVY_QUARANTINE:
             continue
-        top = ""
+        mine = pd.DataFrame(columns=["reason", "rows_quarantined"])
         if by_reason is not None and len(by_reason):
             mine = by_reason[by_reason["table"] == r.table]
-            if len(mine):
-                first = mine.sort_values("rows_quarantined", ascending=False).iloc[0]
-                top = f"; most often: {first['reason']} ({int(first['rows_quarantined']):,} rows)"
+        later_rows = mine[mine["reason"].astype(str).str.contains(AFTER_AS_OF, regex=False)]
+        later = min(int(later_rows["rows_quarantined"].sum()), int(r.quarantined))
+        if later / r.rows_in > HEAVY_QUARANTINE:
+            out.append(
+                f"{r.table}: {later / r.rows_in:.0%} of its rows ({later:,} of {r.rows_in:,}) "
+                "are dated after as_of and held back from the models: as_of is behind the "
+                "data (a backtest, or a scheduled run whose as_of did not move)"
+            )
+        defects = mine.drop(later_rows.index)
+        rest = int(r.quarantined) - later
+        if rest / r.rows_in <= HEAVY_QUARANTINE:
+            continue
+        top = ""
+        if len(defects):
+            first = defects.sort_values("rows_quarantined", ascending=False).iloc[0]
+            top = f"; most often: {first['reason']} ({int(first['rows_quarantined']):,} rows)"
         out.append(
-            f"{r.table}: {r.quarantined / r.rows_in:.0%} of its rows quarantined "
-            f"({r.quarantined:,} of {r.rows_in:,}){top}: a systematic problem, such as a "
-            "column in another format, not scattered bad values"
+            f"{r.table}: {rest / r.rows_in:.0%} of its rows quarantined "
+            f"({rest:,} of {r.rows_in:,}{' besides those after as_of' if later else ''}){top}: "
+            "a systematic problem, such as a column in another format, not scattered bad values"
         )
     return out
 

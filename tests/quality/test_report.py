@@ -59,3 +59,29 @@ def test_a_table_losing_a_large_share_of_its_rows_is_named_first_in_the_verdict(
     assert share == 0.6 > qr.HEAVY_QUARANTINE
     assert v["status"] == "warning"
     assert v["caveats"][0].startswith(f"online_orders: {share:.0%} of its rows quarantined")
+
+
+def test_rows_after_as_of_are_named_as_such_not_as_a_format_problem(tmp_path, sources, tables):
+    """Trial 7, M5: a backtest's as_of behind the export quarantined 27% of the orders as
+    "after as_of", and the verdict called it a column in another format."""
+    days = range(1, 21)
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"o{d}" for d in days],
+            # 8 in June, 12 in July: after as_of 2025-06-30
+            "ordered_at": [f"2025-06-{d:02d} 10:00" if d <= 8 else f"2025-07-{d:02d} 10:00"
+                           for d in days],
+        }
+    )  # fmt: skip
+    folder = sources(tmp_path / "later", {**tables, "online_orders": orders})
+    with Warehouse(tmp_path / "later.duckdb") as wh:
+        collect(str(folder), warehouse=wh, run_id="r1", as_of=AS_OF, progress=False)
+        result = QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
+    cons = result.conservation.set_index("table").loc["online_orders"]
+    assert (cons["quarantined"], cons["rows_in"]) == (12, 20)
+    mine = [c for c in qr.verdict_of(result)["caveats"] if c.startswith("online_orders")]
+    assert mine == [
+        "online_orders: 60% of its rows (12 of 20) are dated after as_of and held back from the "
+        "models: as_of is behind the data (a backtest, or a scheduled run whose as_of did not "
+        "move)"
+    ]
