@@ -116,6 +116,10 @@ def _table_row(
     return row
 
 
+#: the days after ``as_of`` :func:`days_continuing` looks at
+AFTER_WINDOW_DAYS = 31
+
+
 def days_continuing(dates: pd.Series, as_of) -> int:
     """The calendar days of the month after ``as_of`` on which the data goes on as before it:
     days holding at least a tenth of a usual day's rows (the median of the 28 days up to
@@ -127,7 +131,8 @@ def days_continuing(dates: pd.Series, as_of) -> int:
     recent = days[(days > as_of - pd.Timedelta(days=28)) & (days <= as_of)]
     usual = recent.value_counts().reindex(pd.date_range(end=as_of, periods=28), fill_value=0)
     floor = max(1.0, 0.1 * float(usual.median()))
-    after = days[(days > as_of) & (days <= as_of + pd.Timedelta(days=31))].value_counts()
+    after = days[(days > as_of) & (days <= as_of + pd.Timedelta(days=AFTER_WINDOW_DAYS))]
+    after = after.value_counts()
     return int((after >= floor).sum())
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cemlib.collect.stage import AFTER_WINDOW_DAYS as WINDOW_DAYS
+
 #: headline figures of the collect stage (``cemlib.collect.report.headlines``)
 ROWS_AFTER, DAYS_AFTER, ROWS = "rows dated after as_of", "days with rows after as_of", "rows loaded"
 
@@ -25,7 +27,7 @@ def late_data_warning(headlines: dict[str, Any], as_of: str) -> str | None:
     total = headlines.get(ROWS) or 0
     share = f" ({100 * rows / total:.2f}% of {int(total):,})" if total else ""
     return (
-        f"as_of {as_of} is behind the data: {int(rows):,} rows{share} on {int(days)} days after "
-        "it are ignored by every model (pass the day the data ends, e.g. -p as_of=$(date -d "
+        f"as_of {as_of} is behind the data: {int(rows):,} rows{share} after it, on {int(days)} of "
+        f"the {WINDOW_DAYS} days that follow it, are ignored by every model (pass the day the data ends, e.g. -p as_of=$(date -d "
         "yesterday +%F))"
     )

@@ -39,7 +39,10 @@ def test_a_week_of_rows_after_as_of_is_a_warning_naming_rows_and_days(tmp_path):
     text = late_data_warning(h, "2025-06-30")
     total = h["rows loaded"]
     assert text.startswith("as_of 2025-06-30 is behind the data: 21 rows")
-    assert f"({100 * 21 / total:.2f}% of {total:,}) on 7 days after it" in text
+    assert (
+        f"({100 * 21 / total:.2f}% of {total:,}) after it, on 7 of the 31 days that follow it"
+        in text
+    )
 
 
 def test_an_export_taken_the_morning_after_as_of_is_not_a_warning(tmp_path):
@@ -75,7 +78,7 @@ def test_the_run_page_and_run_json_carry_the_warning(tmp_path):
         {"rows dated after as_of": 1634, "days with rows after as_of": 7, "rows loaded": 387128},
         "2025-06-30",
     )
-    assert "1,634 rows (0.42% of 387,128) on 7 days after it" in warning
+    assert "1,634 rows (0.42% of 387,128) after it, on 7 of the 31 days that follow it" in warning
     run = RunResult(run_id="r1", as_of="2025-06-30", status="ok", started_at="2026-01-01T00:00:00",
                     finished_at=None, duration=1.0, run_dir=str(tmp_path / "r1"), config={},
                     config_yaml="", git={}, versions={},
@@ -116,7 +119,10 @@ def test_cem_run_says_it_after_collect_and_in_its_summary_line(tmp_path):
     lines = out.getvalue().splitlines()
     assert run.exit_code == 0 and run.stages[0].status == "ok"
     assert run.warnings == [late_data_warning(run.stages[0].headlines, "2025-06-30")]
-    assert "21 rows" in run.warnings[0] and "on 7 days after it" in run.warnings[0]
+    assert (
+        "21 rows" in run.warnings[0]
+        and "after it, on 7 of the 31 days that follow it" in run.warnings[0]
+    )
     assert lines[-1].startswith("cem run late: ok (1 ok) in ")
     assert lines[-1].endswith(f"; WARNING: {run.warnings[0]}")
     assert any(x.strip() == f"WARNING: {run.warnings[0]}" for x in lines[1:-1])
@@ -144,7 +150,10 @@ def test_fail_on_alert_exits_3_on_a_stale_as_of_and_0_on_a_current_one(tmp_path,
             "00", "--fail-on-alert", "-p", f"warehouse={tmp_path / 'w.duckdb'}"]  # fmt: skip
     assert cem_main([*base, "-p", "run_id=stale"]) == 3
     out = capsys.readouterr().out
-    assert "1 warning(s): exit 3 (--fail-on-alert)" in out and "on 7 days after it" in out
+    assert (
+        "1 warning(s): exit 3 (--fail-on-alert)" in out
+        and "after it, on 7 of the 31 days that follow it" in out
+    )
     assert cem_main([*base, "-p", "run_id=current", "-p", "as_of=2025-07-07"]) == 0
     out = capsys.readouterr().out
     assert "WARNING" not in out and "exit 3" not in out
