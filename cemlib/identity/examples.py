@@ -30,7 +30,8 @@ def _sample_merges(
 
 
 def merge_examples(result: IdentityResult, n: int = 8, seed: int = 0) -> pd.DataFrame:
-    """A sample of accepted model merges with their evidence; names and identifiers masked."""
+    """A sample of accepted merges (model and rules, :func:`_sample_merges`) with their evidence;
+    names and identifiers masked."""
     nodes = result.resolver.nodes_
     lk = _sample_merges(result, n, seed)
     rows = []
