@@ -33,7 +33,9 @@ def _stage(warehouse: str, as_of: str, gx_max_rows: int | None, memory: str | No
     with Warehouse(warehouse) as wh:
         if memory:  # DuckDB's buffer pool otherwise grows to 80% of RAM, spilling past it
             wh.con.execute(f"SET memory_limit = '{memory}'")
-        report = QualityStage(progress=False, gx_max_rows=gx_max_rows).run(
+        # "auto": workers as CEM_WORKERS allows (the stage's default is one process)
+        workers = "auto" if os.environ.get("CEM_WORKERS") else None
+        report = QualityStage(progress=False, gx_max_rows=gx_max_rows, workers=workers).run(
             wh, run_id="bench", as_of=as_of
         )
         cons = report.conservation

@@ -95,8 +95,10 @@ class QualityStage:
     ``gx_max_rows`` (row-level expectations run in Great Expectations on at most this many rows
     per table, a reproducible sample above it; ``None`` = all rows; quarantine routing and the
     recorded counts are exact over all rows either way),
-    ``workers`` (processes validating side by side, this one included; default: as many as
-    the cores, ``$CEM_WORKERS`` and the memory budget allow; the results are the same).
+    ``workers`` (processes validating side by side, this one included; default 1; ``"auto"``:
+    as many as the cores, ``$CEM_WORKERS`` and the memory budget allow; the results are the
+    same. Off by default: the workers are forked, and a fork of a process with other threads
+    running crashed once beside a Spark session).
     """
 
     def __init__(
@@ -110,7 +112,7 @@ class QualityStage:
         tables: list[str] | None = None,
         gx_max_rows: int | None = 200_000,
         progress: bool = True,
-        workers: int | None = None,
+        workers: int | str | None = None,
     ):
         self.suites_dir = suites_dir
         self.start = start
@@ -158,7 +160,9 @@ class QualityStage:
         rows: list[dict] = []
         outcomes: dict[str, TableOutcome] = {}
         flags: dict[str, str] = {}
-        workers = self.workers if self.workers is not None else workers_for(_rows_in(wh, present))
+        workers = self.workers or 1
+        if workers == "auto":
+            workers = workers_for(_rows_in(wh, present))
         try:
             # Great Expectations of one table in a worker while this process flags the next
             with GXRunner(workers, self.gx_max_rows) as runner:
