@@ -27,6 +27,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -502,3 +503,39 @@ def cell_timeout(stage, cfg, warehouse: str | Path | None = None) -> tuple[float
         f"execution_timeout auto: {limit:,.0f} s ({TIMEOUT_FACTOR:g} x the {expected:,.0f} s "
         f"expected for {rows:,} {what}, at least {TIMEOUT_FLOOR:,.0f})"
     )
+
+
+class Beside:
+    """Run functions in one thread beside the caller, in the order submitted, when
+    ``n_workers > 1``; else each at once, in the caller.
+
+    ``submit(fn, *a)`` returns a future whose ``result()`` is ``fn(*a)`` (an error raised in
+    ``fn`` is raised by ``result()``). Closing waits for what is running and cancels what has
+    not started."""
+
+    def __init__(self, n_workers: int = 1):
+        self.pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="cem-beside")
+            if n_workers > 1
+            else None
+        )
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        if self.pool is None:
+            done: Future = Future()
+            try:
+                done.set_result(fn(*args, **kwargs))
+            except BaseException as err:  # noqa: BLE001 - raised again by result()
+                done.set_exception(err)
+            return done
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Beside:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -12,7 +12,7 @@ the scores are bit-identical with or without it.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from cemlib.budget import Beside  # noqa: F401 - the churn fit's thread beside the caller
 
 #: the working memory the thread adds at its peak: the largest part run beside the caller is
 #: one chunk of the forward simulation (50,000 customers x 100 paths: 699 MiB traced by
@@ -29,39 +29,3 @@ def workers(rows: int | None = None) -> int:
     from cemlib.budget import parallel_workers
 
     return min(parallel_workers("03_churn", rows, PER_WORKER_BYTES), 2)
-
-
-class Beside:
-    """Run functions in one thread beside the caller, in the order submitted, when
-    ``n_workers > 1``; else each at once, in the caller.
-
-    ``submit(fn, *a)`` returns a future whose ``result()`` is ``fn(*a)`` (an error raised in
-    ``fn`` is raised by ``result()``). Closing waits for what is running and cancels what has
-    not started."""
-
-    def __init__(self, n_workers: int = 1):
-        self.pool = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-beside")
-            if n_workers > 1
-            else None
-        )
-
-    def submit(self, fn, *args, **kwargs) -> Future:
-        if self.pool is None:
-            done: Future = Future()
-            try:
-                done.set_result(fn(*args, **kwargs))
-            except BaseException as err:  # noqa: BLE001 - raised again by result()
-                done.set_exception(err)
-            return done
-        return self.pool.submit(fn, *args, **kwargs)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> Beside:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

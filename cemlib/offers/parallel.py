@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+
+from cemlib.budget import Beside  # noqa: F401 - the stage's thread beside the caller
 
 STAGE = "04_next_offer"
 
@@ -62,33 +63,3 @@ def idle_cores(cores: int | None = None) -> int:
 def openmp_threads(workers: int) -> int:
     """LightGBM's ``num_threads`` for ``workers`` cores: no more than :func:`idle_cores`."""
     return max(1, min(int(workers), idle_cores()))
-
-
-class Beside:
-    """Run a function beside the caller (a thread) when ``n_workers > 1``, else at once.
-
-    ``Beside(n).submit(fn, *a)`` returns an object whose ``result()`` is ``fn(*a)``; an error
-    raised in the thread is raised by ``result()``."""
-
-    def __init__(self, n_workers: int):
-        self.pool = ThreadPoolExecutor(max_workers=1) if n_workers > 1 else None
-
-    def submit(self, fn, *args, **kwargs):
-        if self.pool is None:
-            done: Future = Future()
-            try:
-                done.set_result(fn(*args, **kwargs))
-            except BaseException as err:  # noqa: BLE001 - raised again by result()
-                done.set_exception(err)
-            return done
-        return self.pool.submit(fn, *args, **kwargs)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
-
-    def __enter__(self) -> Beside:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -41,7 +41,7 @@ def test_two_workers_give_the_same_scores_bit_for_bit(world, monkeypatch):
     assert sorted(n for n, _ in threads_one) == ["BGNBD", "BGNBD", "CountBooster"]
     assert {t for _, t in threads_one} == {threading.main_thread().name}
     assert sorted(n for n, _ in threads_two) == ["BGNBD", "BGNBD", "CountBooster"]
-    assert all(t.startswith("churn-beside") for _, t in threads_two)
+    assert all(t.startswith("cem-beside") for _, t in threads_two)
     a, b = one.predict(), two.predict()
     assert len(a) == tx["customer_id"].nunique() == 400
     pd.testing.assert_frame_equal(a, b, check_exact=True)
