@@ -22,10 +22,12 @@ joins and aggregations larger than that go to disk instead of RAM.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import math
 import os
 import re
+import resource
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +38,11 @@ MEMORY_ENV = "CEM_MEMORY_LIMIT"
 """Bytes a stage kernel may use, set by ``cem run`` for the kernels it starts."""
 TEMP_ENV = "CEM_TEMP_DIRECTORY"
 """Folder DuckDB spills to, set by ``cem run`` (default ``<warehouse>.tmp``)."""
+try:
+    _LIBC = ctypes.CDLL("libc.so.6")
+except OSError:  # pragma: no cover - not glibc (macOS, musl)
+    _LIBC = None
+
 DEFAULT_SHARE = 0.8  # of the machine's RAM: the default memory_limit
 DUCKDB_SHARE = 0.25  # of the stage's budget, per DuckDB connection (the rest: pandas, models)
 GIB = 1024**3
@@ -411,6 +418,33 @@ def check_stage(stage, cfg, warehouse: str | Path | None = None) -> str | None:
 WORKERS_ENV = "CEM_WORKERS"
 """At most this many processes of a stage work side by side (:func:`parallel_workers`); unset:
 as many as the machine's cores and the stage's budget allow."""
+
+
+def release() -> None:
+    """Return cached free memory of pyarrow and of the C heap to the operating system.
+
+    pyarrow's allocator and glibc's malloc both keep freed pages for reuse; between the large
+    steps of a stage (generation, identity's preparation and its truth evaluation) that cached
+    memory only raises the kernel's peak."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def peak_gib() -> float:
+    """Peak resident memory of this process so far, GiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def rss_gib() -> float:
+    """Current resident memory, GiB (NaN where ``/proc`` is missing)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * resource.getpagesize() / 1024**3
+    except OSError:  # pragma: no cover - not Linux
+        return float("nan")
 
 
 def usable_cpus() -> int:

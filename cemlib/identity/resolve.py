@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
+from cemlib.budget import release
 from cemlib.errors import InputError
 from cemlib.identity.graph import CONSTRAINTS, FAMILY_KINDS, ChainGuardClusterer
 from cemlib.identity.model import SplinkModel, choose_threshold
@@ -29,7 +30,6 @@ from cemlib.identity.rules import (
 )
 from cemlib.identity.signatures import record_signatures
 from cemlib.identity.silver import SILVER_MIN_PAIRS, silver_calibration, silver_disagreement
-from cemlib.synth.memory import release
 
 #: merge order of identifier links (higher first): the most personal identifiers build the
 #: clusters before the ones a family shares, so the chain guard sees who is who

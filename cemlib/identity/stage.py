@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
+from cemlib.budget import release, rss_gib
 from cemlib.identity.carry import carry_ids, previous_ids_table, remember_ids  # noqa: F401
 from cemlib.identity.evaluate import evaluate, evaluate_warehouse
 from cemlib.identity.golden import golden_records
@@ -35,7 +36,6 @@ from cemlib.identity.roles import as_string
 from cemlib.identity.rules import HubGuard
 from cemlib.identity.sources import SOURCE_ROLES, read_sources, source_records, source_schemas
 from cemlib.identity.store import changed_records, write_source_hashes
-from cemlib.synth.memory import release, rss_gib
 
 
 @dataclass
