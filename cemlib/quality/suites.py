@@ -177,6 +177,7 @@ class Check:
             if k in self.kwargs:
                 v = self.kwargs[k]
                 parts.append(f"{k}={v}")
+        parts += [k for k in ("strict_min", "strict_max") if self.kwargs.get(k)]
         if self.when_not_null:
             parts.append(f"when {self.when_not_null} present")
         return f"{self.type}({', '.join(str(p) for p in parts)})"
@@ -296,6 +297,13 @@ def load_suite(path: str | Path) -> Suite:
                 blank=_blank(entry, where),
             )
         )
+        seen = [c.name for c in checks[:-1]]
+        if checks[-1].name in seen:
+            raise InputError(
+                f"the same check as expectation #{seen.index(checks[-1].name) + 1} "
+                f"({checks[-1].name}); give it another bound or remove one",
+                source=where,
+            )
     return Suite(
         table=doc["table"],
         id_column=doc.get("id_column"),

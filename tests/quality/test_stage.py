@@ -149,3 +149,34 @@ def test_output_of_a_table_the_new_source_lacks_is_removed(wh, tmp_path, tables,
     assert not wh.has_table("clean", "order_lines")
     assert not wh.has_table("quarantine", "order_lines")
     assert wh.has_table("clean", "online_orders")
+
+
+def test_a_zero_list_price_is_kept_with_a_warning_a_negative_one_quarantined(
+    wh, tmp_path, tables, sources
+):
+    tables["products"] = pd.concat(
+        [
+            tables["products"],
+            pd.DataFrame(
+                {
+                    "sku": ["TOPUP", "BAD"],
+                    "name": ["Пополнение", "Ошибка"],
+                    "category": ["service", "food"],
+                    "price": [0.0, -5.0],
+                    "margin": [0.0, 0.1],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    report = _run(wh, sources(tmp_path / "src", tables))
+    clean = set(wh.read_table("clean", "products")["sku"])
+    quarantined = wh.read_table("quarantine", "products")
+    assert "TOPUP" in clean and "BAD" not in clean
+    assert quarantined["sku"].tolist() == ["BAD"]
+    assert quarantined["reason"].tolist() == ["list price is negative"]
+    res = report.results.set_index("reason")
+    zero = res.loc[res.index.str.startswith("list price is zero")].iloc[0]
+    # the zero and the negative price both fail "above zero"; only the negative is quarantined
+    assert zero["severity"] == "warning" and int(zero["unexpected_count"]) == 2
+    assert int(zero["rows_quarantined"]) == 0

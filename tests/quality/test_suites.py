@@ -87,3 +87,24 @@ def test_keep_is_an_option_of_uniqueness_only(tmp_path):
     suite.write_text(entry.format(type="expect_column_values_to_not_be_null", keep="first"))
     with pytest.raises(InputError, match="first or identical"):
         load_suite(suite)
+
+
+def test_checks_are_named_apart_by_strict_bounds_and_repeats_refused(tmp_path):
+    suite = tmp_path / "products.yaml"
+    check = (
+        "  - type: expect_column_values_to_be_between\n    kwargs: {{column: price, min_value: 0{x}}}\n"
+        "    severity: {sev}\n    reason: r{i}\n"
+    )
+    head = "table: products\nexpectations:\n"
+    suite.write_text(head + check.format(x="", sev="critical", i=1)
+                     + check.format(x=", strict_min: true", sev="warning", i=2))  # fmt: skip
+    names = [c.name for c in load_suite(suite).checks]
+    assert names == [
+        "expect_column_values_to_be_between(price, min_value=0)",
+        "expect_column_values_to_be_between(price, min_value=0, strict_min)",
+    ]
+    suite.write_text(head + check.format(x="", sev="critical", i=1)
+                     + check.format(x="", sev="warning", i=2))  # fmt: skip
+    with pytest.raises(InputError, match="the same check as expectation #1") as err:
+        load_suite(suite)
+    assert "products.yaml expectation #2" in str(err.value)
