@@ -245,8 +245,11 @@ def _bad_values(kind: str, column: str, col: pd.Series, rows, rng, tl: Timeline)
     if kind == "nonpositive_quantity":
         return list(rng.choice([0, -1, -2], k))
     if kind == "nonpositive_price":
+        # a negative price (a price of zero is a free item, kept with a warning); the draw
+        # that once chose zero for half of them is kept, so the rest of the world is unchanged
         prices = col.iloc[rows].to_numpy()
-        return list(np.where(rng.random(k) < 0.5, 0.0, -np.abs(prices)))
+        rng.random(k)
+        return list(-np.abs(prices))
     if kind == "orphan_line":
         prefix = "O" if column == "order_id" else "R"
         return [f"{prefix}9{int(x):010d}" for x in rng.integers(0, 10**10, k)]

@@ -71,7 +71,7 @@ def base_tables() -> dict[str, pd.DataFrame]:
             "order_id": ["o1", "o1", "o4", "zz", "o6", "o6", "o4"],  # 3 orphan
             "sku": ["A", "B", "C", "A", "X9", "A", "B"],  # 4 unknown sku
             "quantity": [1, 2, 1, 1, 1, -1, 1],  # 5 negative quantity
-            "price": [100.0, 250.5, 60.0, 100.0, 10.0, 100.0, 0.0],  # 6 zero price
+            "price": [100.0, 250.5, 60.0, 100.0, 10.0, 100.0, -5.0],  # 6 negative price
         }
     )
     return {"products": products, "online_orders": orders, "order_lines": lines}

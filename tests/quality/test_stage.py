@@ -151,7 +151,7 @@ def test_output_of_a_table_the_new_source_lacks_is_removed(wh, tmp_path, tables,
     assert wh.has_table("clean", "online_orders")
 
 
-def test_a_zero_list_price_is_kept_with_a_warning_a_negative_one_quarantined(
+def test_a_zero_price_is_kept_with_a_warning_a_negative_one_quarantined(
     wh, tmp_path, tables, sources
 ):
     tables["products"] = pd.concat(
@@ -169,7 +169,16 @@ def test_a_zero_list_price_is_kept_with_a_warning_a_negative_one_quarantined(
         ],
         ignore_index=True,
     )
+    free = {"line_id": "l8", "order_id": "o1", "sku": "A", "quantity": 1, "price": 0.0}
+    tables["order_lines"] = pd.concat([tables["order_lines"], pd.DataFrame([free])])
     report = _run(wh, sources(tmp_path / "src", tables))
+    lines = wh.read_table("clean", "order_lines").set_index("line_id")
+    assert lines.loc["l8", "price"] == 0.0  # a free line is kept
+    assert "l7" not in lines.index  # a negative price is quarantined
+    assert (
+        wh.read_table("quarantine", "order_lines").set_index("line_id").loc["l7", "reason"]
+        == "price is negative"
+    )
     clean = set(wh.read_table("clean", "products")["sku"])
     quarantined = wh.read_table("quarantine", "products")
     assert "TOPUP" in clean and "BAD" not in clean
