@@ -442,8 +442,9 @@ def run_on_spark(
         reads += hits
     if params.get("exclude") is not None:  # a missing exclusion file fails before the fit
         params["exclude"] = read_exclusions(params["exclude"])
+    engine = SparkOffers(spark or lake.spark(), lake, as_of, key=key)
     detail = run_stage(lake, as_of, run_id=run_id, k=k, key=key, seed=seed,
-                       spark=spark or lake.spark(), **params)  # fmt: skip
+                       engine=engine, **params)  # fmt: skip
     have = _tables(lake)
     writes = sorted({t for e in STAGE_TABLES["offers"].writes for t in covered(e, have)})
     return StageResult("offers", run_id, str(as_of), sorted(reads), writes,

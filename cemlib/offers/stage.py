@@ -474,7 +474,7 @@ def run_stage(
     min_contact_age: int | None = MIN_CONTACT_AGE,
     vocabulary: dict[str, str] | None = None,
     exclude=None,
-    spark=None,
+    engine=None,
 ) -> OfferStageResult:
     """Fit, recommend, evaluate against the baselines and (``write=True``) replace
     ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``).
@@ -486,23 +486,22 @@ def run_stage(
     consent are read beside the fit, and the baselines ranked beside ``recommend``: the same
     results as one after the other. ``exclude``: items and/or categories kept out of the
     published offers (a list, a comma-separated text or a file; :mod:`cemlib.offers.exclude`).
-    ``spark``: a Spark session, ``wh`` then a :class:`~cemlib.engine.Lake`: the history is built
-    by Spark SQL and the offers scored on Spark (:mod:`cemlib.offers.sparkstage`)."""
+    ``engine``: where the history comes from and the offers are scored, None for ``wh``'s DuckDB
+    and the model itself, or a :class:`~cemlib.offers.sparkstage.SparkOffers` over a
+    :class:`~cemlib.engine.Lake` (its ``transactions()``, ``events()`` and ``recommend(model,
+    ...)``: Spark SQL and ``mapInPandas``)."""
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
-    if spark is None:
+    if engine is None:
         tx = profile_transactions(wh, as_of, key=key)
         events = profile_events(wh, as_of, key=key)
 
         def recommend(m, **kw):
             return m.recommend(**kw)
     else:  # engine spark: the history from Spark SQL, the scoring on its executors
-        from cemlib.offers.sparkstage import SparkOffers
-
-        on_spark = SparkOffers(spark, wh, as_of, key=key)
-        tx, events = on_spark.transactions(), on_spark.events()
-        recommend = on_spark.recommend
+        tx, events = engine.transactions(), engine.events()
+        recommend = engine.recommend
     items = _items(wh)
     churn = _churn_features(wh)
     params = dict(
@@ -604,8 +603,8 @@ def run_stage(
             "churn_features": churn is not None,
             "events": events is not None,
             "exclusion": model.exclusion_,
-            "engine": "duckdb" if spark is None else "spark",
-            **({} if spark is None else {"spark_scoring": on_spark.figures}),
+            "engine": "duckdb" if engine is None else "spark",
+            **({} if engine is None else {"spark_scoring": engine.figures}),
         },
         published=published,
     )
