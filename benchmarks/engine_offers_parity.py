@@ -7,7 +7,8 @@ Builds (once, in ``folder``) a synthetic world: collect, quality and identity on
 so that both engines read the same inputs. Then stage 04 on each engine, each in its own
 process (``--engine`` runs one), and prints NDCG@10 of the model and the best baseline, the
 offers, seconds, CPU seconds (the driver process; on Spark also the JVM and its Python
-workers, from ``/proc``) and peak resident memory, then how far the two engines' top-10 lists
+workers, from ``/proc``) and peak resident memory (``--memory-limit`` the stage's budget, 6GB
+by default, as ``cem run`` gives it; the Spark driver ``--driver-gib``), then how far the two engines' top-10 lists
 agree (same item at the same rank) and their reasons.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -104,7 +106,11 @@ def main() -> int:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-gib", type=int, default=3, help="Spark driver memory (GiB)")
     parser.add_argument("--engine", choices=("duckdb", "spark"), help="run this engine only")
+    parser.add_argument("--memory-limit", default="6GB", help="the stage's budget (both engines)")
     args = parser.parse_args()
+    from cemlib.budget import MEMORY_ENV
+
+    os.environ[MEMORY_ENV] = args.memory_limit  # as cem run gives it to a stage kernel
     if not (args.folder / "cem.duckdb").exists():
         build_world(args.folder, args.people, args.seed)
     if args.engine:
@@ -114,7 +120,8 @@ def main() -> int:
     for engine in ("duckdb", "spark"):
         cmd = [sys.executable, __file__, str(args.folder), "--engine", engine,
                "--seed", str(args.seed), "--master", args.master,
-               "--driver-gib", str(args.driver_gib)]  # fmt: skip
+               "--driver-gib", str(args.driver_gib),
+               "--memory-limit", args.memory_limit]  # fmt: skip
         subprocess.run(cmd, check=True)
     print("load", Path("/proc/loadavg").read_text().split()[:3], flush=True)
     a = pd.read_parquet(args.folder / "offers_duckdb.parquet")
