@@ -22,8 +22,16 @@ def run(
     """Compare this run with the previous one, grade its forecasts and write ``monitor.*``
     (the stage 05 contract). ``params`` are ``run_stage``'s options (``horizon_days``, ``k``,
     ``thresholds``, ``json_path``, ``write``); ``detail`` is its :class:`MonitorResult`.
-    ``seed`` is accepted for the common signature: monitoring draws nothing at random."""
+    ``seed`` is accepted for the common signature: monitoring draws nothing at random.
+    ``wh`` a :class:`~cemlib.engine.Lake`: the stage reads and writes the lake
+    (:mod:`cemlib.monitor.sparkstage`)."""
+    from cemlib.engine import Lake
     from cemlib.monitor import report
+
+    if isinstance(wh, Lake):  # engine spark: the lake's reading surface
+        from cemlib.monitor.sparkstage import run_on_lake
+
+        return run_on_lake(wh, run_id=run_id, as_of=as_of, **params)
 
     def call():
         return run_stage(wh, as_of, run_id=run_id, **params)

@@ -56,12 +56,18 @@ def run(
     ``use_truth_profiles`` keys customers by the synthetic truth instead, for evaluation.
     ``params`` are ``cemlib.offers.stage.run_stage``'s options (``granularity``,
     ``horizon_days``, ``write``, ``progress``, ``publish``, ``exclude``); ``detail`` is its ``OfferStageResult``.
+    ``wh`` a :class:`~cemlib.engine.Lake`: the stage runs on Spark (:mod:`cemlib.offers.sparkstage`).
     """
+    from cemlib.engine import Lake
     from cemlib.offers import report
     from cemlib.offers.exclude import read_exclusions
     from cemlib.offers.stage import run_stage
 
     key = "person" if use_truth_profiles else "profile"
+    if isinstance(wh, Lake):  # engine spark
+        from cemlib.offers.sparkstage import run_on_spark
+
+        return run_on_spark(wh, run_id=run_id, as_of=as_of, seed=seed, k=k, key=key, **params)
     instead = {"identity.map": "truth.record_person"} if use_truth_profiles else None
 
     def call():

@@ -474,6 +474,7 @@ def run_stage(
     min_contact_age: int | None = MIN_CONTACT_AGE,
     vocabulary: dict[str, str] | None = None,
     exclude=None,
+    engine=None,
 ) -> OfferStageResult:
     """Fit, recommend, evaluate against the baselines and (``write=True``) replace
     ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``).
@@ -484,12 +485,23 @@ def run_stage(
     With more than one worker (:func:`cemlib.offers.parallel.workers`) the truth and the
     consent are read beside the fit, and the baselines ranked beside ``recommend``: the same
     results as one after the other. ``exclude``: items and/or categories kept out of the
-    published offers (a list, a comma-separated text or a file; :mod:`cemlib.offers.exclude`)."""
+    published offers (a list, a comma-separated text or a file; :mod:`cemlib.offers.exclude`).
+    ``engine``: where the history comes from and the offers are scored, None for ``wh``'s DuckDB
+    and the model itself, or a :class:`~cemlib.offers.sparkstage.SparkOffers` over a
+    :class:`~cemlib.engine.Lake` (its ``transactions()``, ``events()`` and ``recommend(model,
+    ...)``: Spark SQL and ``mapInPandas``)."""
     from cemlib.budget import configure_warehouse
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
-    tx = profile_transactions(wh, as_of, key=key)
-    events = profile_events(wh, as_of, key=key)
+    if engine is None:
+        tx = profile_transactions(wh, as_of, key=key)
+        events = profile_events(wh, as_of, key=key)
+
+        def recommend(m, **kw):
+            return m.recommend(**kw)
+    else:  # engine spark: the history from Spark SQL, the scoring on its executors
+        tx, events = engine.transactions(), engine.events()
+        recommend = engine.recommend
     items = _items(wh)
     churn = _churn_features(wh)
     params = dict(
@@ -517,7 +529,8 @@ def run_stage(
         if truth is not None:
             ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k, kept_out)
             # the candidate recall is counted on the candidates scoring builds (no second pass)
-            recs = model.recommend(
+            recs = recommend(
+                model,
                 recall_of=truth,
                 recall_customers=customers,
                 explain_customers=reach,
@@ -527,7 +540,8 @@ def run_stage(
             metrics = metric_table(recs, truth, model.tx_, customers, k, ranked.result(), kept_out)
             recall = model.scored_recall_
         else:
-            recs = model.recommend(
+            recs = recommend(
+                model,
                 recall_of=truth,
                 recall_customers=customers,
                 explain_customers=reach,
@@ -540,7 +554,8 @@ def run_stage(
             bt_customers = bt.tx_["customer_id"].unique()
             ranked = beside.submit(baseline_metrics, window, bt.tx_, bt_customers, k, kept_out)
             # the backtest ranks as the published lists do: without the excluded items
-            bt_recs = bt.recommend(
+            bt_recs = recommend(
+                bt,
                 explain=False,
                 recall_of=window,
                 recall_customers=bt_customers,
@@ -588,6 +603,8 @@ def run_stage(
             "churn_features": churn is not None,
             "events": events is not None,
             "exclusion": model.exclusion_,
+            "engine": "duckdb" if engine is None else "spark",
+            **({} if engine is None else {"spark_scoring": engine.figures}),
         },
         published=published,
     )

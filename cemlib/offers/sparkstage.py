@@ -1,0 +1,451 @@
+"""Stage 04 on Spark (``engine: spark``): the lake's ``clean.*`` and ``identity.map`` in,
+``marts.next_offers`` out.
+
+What runs where (docs/spark.md):
+
+* **Spark SQL**: every purchased line and every identified web event up to ``as_of`` keyed by
+  profile (:func:`spark_transactions`, :func:`spark_events`: the joins of
+  :func:`~cemlib.marts.transactions.profile_transactions` and
+  :func:`~cemlib.offers.stage.profile_events` over the lake's ``clean.*`` and ``identity.map``;
+  nothing dated after ``as_of`` leaves Spark).
+* **The driver**: the history is collected once (Arrow) and the model fitted exactly as on
+  DuckDB (:class:`~cemlib.offers.model.NextOfferModel`: at most ``max_train_customers``
+  (50,000) sampled, seeded customers per training window, the same LightGBM settings); the
+  snapshot's item-level tables (popularity, co-purchase and bought-after neighbours, segment
+  popularity) are computed there once, the baselines and the metrics as on DuckDB. So the
+  driver holds the history, as the DuckDB engine does: its memory grows with the data.
+* **Spark** ``mapInPandas``: scoring. The lines and events are partitioned by profile; each
+  partition builds its profiles' own tables (customer x item, customer, customer x category,
+  browsing) with the model's own SQL in a local DuckDB, joins the broadcast item-level tables,
+  builds candidates and features, scores them with the broadcast booster, keeps the top ``k``
+  (popular items filling short lists) and writes the SHAP reasons of the profiles an offer can
+  be sent to. Every feature is a function of the profile's own history and the item tables, so
+  the scores are the driver's.
+* **The driver** again: the consent (every CRM refusal, through the lake's DuckDB views, by the
+  very function of the DuckDB engine: refusals always win) and ``marts.next_offers`` written to
+  the lake beside its folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+
+from cemlib.errors import InputError
+
+#: the columns of the rows a scoring partition receives (lines and events in one frame)
+_ROW_COLUMNS = ("kind", "customer_id", "ts", "order_id", "item_id", "category", "quantity",
+                "amount", "event_type")  # fmt: skip
+_SALES = (
+    ("online_orders", "order_id", "ordered_at", "order_lines", "online"),
+    ("pos_receipts", "receipt_id", "purchased_at", "receipt_lines", "store"),
+)
+_OUT_SCHEMA = "customer_id string, rank long, item_id string, score double, reasons string"
+
+
+def _bound(as_of) -> str:
+    """The exclusive end of the day ``as_of`` as a Spark SQL timestamp literal."""
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    return f"TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'"
+
+
+def _view(spark, lake, schema: str, name: str) -> str | None:
+    """``schema.name`` of the lake as a temporary view ``_cem_<schema>_<name>``; None if absent."""
+    if not lake.has_table(schema, name):
+        return None
+    view = f"_cem_{schema}_{name}"
+    lake.spark_table(spark, schema, name).createOrReplaceTempView(view)
+    return view
+
+
+def _cols(spark, view: str) -> set[str]:
+    return set(spark.table(view).columns)
+
+
+def _mapping(spark, lake, key: str) -> str:
+    """Spark SQL relation ``(source_table, record_id, customer_id)`` of ``key``."""
+    if key == "profile":
+        view = _view(spark, lake, "identity", "map")
+        if view is None:
+            raise InputError("no identity.map: run the identity stage (02_profiles) first",
+                             source=str(lake.root))  # fmt: skip
+        return (f"(SELECT source_table, CAST(record_id AS STRING) AS record_id, "
+                f"CAST(profile_id AS STRING) AS customer_id FROM {view})")  # fmt: skip
+    view = _view(spark, lake, "truth", "record_person")
+    if view is None:
+        raise InputError("no truth.record_person (not a synthetic world)", source=str(lake.root))
+    return (f"(SELECT source_table, CAST(record_id AS STRING) AS record_id, "
+            f"CAST(person_id AS STRING) AS customer_id FROM {view})")  # fmt: skip
+
+
+def spark_transactions(spark, lake, as_of, *, key: str = "profile"):
+    """Every purchased line up to ``as_of`` keyed by customer, as a Spark DataFrame with the
+    columns of :func:`~cemlib.marts.transactions.profile_transactions` (the same joins and
+    rules in Spark SQL: quantity missing -> 1, the line's price else the product's, margin as
+    a rate when every product margin is within [0, 1]); anonymous lines left out."""
+    if not lake.tables("clean"):
+        raise InputError("no clean.* tables: run the quality stage (01_quality) first",
+                         source=str(lake.root))  # fmt: skip
+    mapping = _mapping(spark, lake, key)
+    products = _view(spark, lake, "clean", "products")
+    pcols = _cols(spark, products) if products else set()
+    rate = True
+    if "margin" in pcols:
+        mx, mn = spark.sql(f"SELECT max(margin), min(margin) FROM {products}").first()
+        rate = mx is None or (float(mx) <= 1.0 and float(mn) >= 0.0)
+    parts = []
+    for header, id_col, ts_col, lines, channel in _SALES:
+        h, ln = _view(spark, lake, "clean", header), _view(spark, lake, "clean", lines)
+        if h is None or ln is None:
+            continue
+        hcols, lcols = _cols(spark, h), _cols(spark, ln)
+        for need, cols, tab in ((id_col, hcols, header), (ts_col, hcols, header),
+                                (id_col, lcols, lines), ("sku", lcols, lines)):  # fmt: skip
+            if need not in cols:
+                raise InputError("missing column", source=f"clean.{tab}", column=need)
+        qty = "coalesce(CAST(l.quantity AS DOUBLE), 1.0)" if "quantity" in lcols else "1.0"
+        price_l = "CAST(l.price AS DOUBLE)" if "price" in lcols else "CAST(NULL AS DOUBLE)"
+        price_p = "CAST(p.price AS DOUBLE)" if "price" in pcols else "CAST(NULL AS DOUBLE)"
+        cat = "CAST(p.category AS STRING)" if "category" in pcols else "CAST(NULL AS STRING)"
+        if "margin" in pcols:
+            margin = (f"{qty} * coalesce({price_l}, {price_p}) * CAST(p.margin AS DOUBLE)"
+                      if rate else f"{qty} * CAST(p.margin AS DOUBLE)")  # fmt: skip
+        else:
+            margin = "CAST(NULL AS DOUBLE)"
+        # the lines of one order in the order they were collected (the DuckDB engine's)
+        line_row = (
+            "CAST(l._source_row AS BIGINT)" if "_source_row" in lcols else "CAST(NULL AS BIGINT)"
+        )
+        pjoin = (f"LEFT JOIN {products} p ON CAST(p.sku AS STRING) = CAST(l.sku AS STRING)"
+                 if products else "LEFT JOIN (SELECT CAST(NULL AS STRING) AS sku) p ON FALSE")  # fmt: skip
+        parts.append(f"""
+            SELECT m.customer_id, CAST(h.{ts_col} AS TIMESTAMP) AS ts,
+                   concat('{header}:', CAST(h.{id_col} AS STRING)) AS order_id,
+                   CAST(l.sku AS STRING) AS item_id, {cat} AS category, {qty} AS quantity,
+                   {qty} * coalesce({price_l}, {price_p}) AS amount, {margin} AS margin,
+                   '{channel}' AS channel, {line_row} AS _row
+            FROM {h} h JOIN {ln} l ON CAST(l.{id_col} AS STRING) = CAST(h.{id_col} AS STRING)
+            JOIN {mapping} m
+              ON m.source_table = '{header}' AND m.record_id = CAST(h.{id_col} AS STRING)
+            {pjoin}
+            WHERE h.{ts_col} IS NOT NULL AND CAST(h.{ts_col} AS TIMESTAMP) < {_bound(as_of)}
+              AND m.customer_id IS NOT NULL""")
+    if not parts:
+        raise InputError("no sales tables (online_orders + order_lines or pos_receipts + "
+                         "receipt_lines) in clean.*", source=str(lake.root))  # fmt: skip
+    return spark.sql(" UNION ALL ".join(f"({p})" for p in parts))
+
+
+def spark_events(spark, lake, as_of, *, key: str = "profile"):
+    """Web events of identified customers up to ``as_of`` (the columns of
+    :func:`~cemlib.offers.stage.profile_events`) as a Spark DataFrame, None without
+    ``clean.web_events``."""
+    ev = _view(spark, lake, "clean", "web_events")
+    if ev is None:
+        return None
+    cols = _cols(spark, ev)
+    sku, category = (f"CAST(e.{c} AS STRING)" if c in cols else "CAST(NULL AS STRING)"
+                     for c in ("sku", "category"))  # fmt: skip
+    row = "CAST(e._source_row AS BIGINT)" if "_source_row" in cols else "CAST(NULL AS BIGINT)"
+    return spark.sql(f"""
+        SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, {sku} AS item_id,
+               {category} AS category, CAST(e.event_type AS STRING) AS event_type, {row} AS _row
+        FROM {ev} e JOIN {_mapping(spark, lake, key)} m
+          ON m.source_table = 'web_events' AND m.record_id = CAST(e.event_id AS STRING)
+        WHERE m.customer_id IS NOT NULL AND e.ts IS NOT NULL
+          AND CAST(e.ts AS TIMESTAMP) < {_bound(as_of)}""")
+
+
+def _to_pandas(sdf, order: list[str]) -> pd.DataFrame:
+    """``sdf`` on the driver (Arrow), rows in ``order``, text as Python objects."""
+    out = sdf.toPandas()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            out[c] = out[c].astype("datetime64[us]")
+    out = out.sort_values([*order, "_row"], kind="stable", ignore_index=True)
+    return out.drop(columns="_row")
+
+
+def _item_tables(model, k: int) -> tuple[dict, np.ndarray, int]:
+    """The scoring snapshot's item-level tables (``it``, ``cooc``, ``after``, ``segpop`` and
+    ``itx`` with the category source) as Arrow tables, the popular fill and the number of
+    customers with history, computed once on the driver's store."""
+    from cemlib.offers.candidates import CandidateConfig, drop_extras, item_extras
+
+    snap, hist, pop = model._scoring_snapshot(None, k)
+    try:
+        names = ["it", "cooc", "after", "segpop"]
+        if (model.candidates or CandidateConfig()).n_categories > 0:
+            item_extras(snap)
+            names.append("itx")
+        tables = {
+            n: model.store_.con.sql(f"SELECT * FROM {snap.p}{n}").to_arrow_table() for n in names
+        }
+    finally:
+        snap.drop()
+        drop_extras(snap)
+    return tables, pop, len(hist)
+
+
+def _local_codes(model, tx: pd.DataFrame, ev: pd.DataFrame | None):
+    """The coded lines and events of one partition's customers with the model's code books
+    (as :func:`~cemlib.offers.snapshot.encode` codes the whole history)."""
+    from cemlib.offers.data import prepare_events, prepare_transactions
+    from cemlib.offers.snapshot import EPOCH
+
+    enc = model.enc_
+    tx = prepare_transactions(tx, as_of=model.as_of_, items=model.items_,
+                              granularity=model.granularity)  # fmt: skip
+    c = enc.customers.get_indexer(tx["customer_id"])
+    i = enc.items.get_indexer(tx["item_id"])
+    keep = (c >= 0) & (i >= 0)
+    tx, c, i = tx[keep], c[keep], i[keep]
+    codes = pd.DataFrame({
+        "c": c.astype(np.int64), "i": i.astype(np.int64),
+        "d": ((tx["ts"].dt.normalize() - EPOCH).dt.days).to_numpy(np.int64),
+        "b": tx["basket_id"].to_numpy(np.int64), "q": tx["quantity"].to_numpy(np.float64),
+        "amt": tx["amount"].to_numpy(np.float64),
+    })  # fmt: skip
+    codes["cat"] = enc.item_category[codes["i"].to_numpy()]
+    ev_codes = None
+    if ev is not None and len(ev):
+        ev = prepare_events(ev, as_of=model.as_of_, items=model.items_,
+                            granularity=model.granularity)  # fmt: skip
+        ev_c = enc.customers.get_indexer(ev["customer_id"])
+        known = ev_c >= 0
+        ev = ev[known]
+        ev_codes = pd.DataFrame({
+            "c": ev_c[known].astype(np.int64),
+            "i": enc.items.get_indexer(ev["item_id"].fillna("\x00").astype(str)).astype(np.int64),
+            "cat": enc.categories.get_indexer(ev["category"].fillna("\x00").astype(str)).astype(
+                np.int64),
+            "d": ((ev["ts"].dt.normalize() - EPOCH).dt.days).to_numpy(np.int64),
+            "w": ev["weight"].to_numpy(np.float64),
+        })  # fmt: skip
+        miss = (ev_codes["cat"] < 0) & (ev_codes["i"] >= 0)
+        ev_codes.loc[miss, "cat"] = enc.item_category[ev_codes.loc[miss, "i"].to_numpy()]
+    return codes, ev_codes
+
+
+def _local_snapshot(model, store, tables: dict):
+    """The scoring snapshot of one partition: its customers' own tables built by the model's
+    SQL from their history, the item-level tables the driver computed."""
+    from cemlib.offers.snapshot import Snapshot, Windows, day_number
+
+    snap = Snapshot.__new__(Snapshot)
+    snap.store, snap.T, snap.W = store, day_number(model.as_of_), int(model.horizon_days)
+    snap.win, snap.k_nb, snap.p = model.windows or Windows(), 20, f"s{snap.T}_"
+    store.execute(f"CREATE OR REPLACE TEMP VIEW {snap.p}h AS SELECT * FROM bi WHERE d <= {snap.T}")
+    snap._customer_tables()  # ci, cu, cc, rs: per customer
+    for name, table in tables.items():  # it, cooc, after, segpop (itx): over every customer
+        store.con.register("_cem_item_table", table)
+        store.execute(
+            f"CREATE OR REPLACE TEMP TABLE {snap.p}{name} AS SELECT * FROM _cem_item_table"
+        )
+        store.con.unregister("_cem_item_table")
+    segpop = store.con.sql(f"SELECT * FROM {snap.p}segpop").to_arrow_table()
+    snap._segment_tables()  # seg (each customer's own) and a local segpop, replaced below
+    store.con.register("_cem_item_table", segpop)
+    store.execute(f"CREATE OR REPLACE TEMP TABLE {snap.p}segpop AS SELECT * FROM _cem_item_table")
+    store.con.unregister("_cem_item_table")
+    if store.has_events:
+        snap._browse_tables()  # bri, brc: per customer
+    return snap
+
+
+def _scorer(shared, k: int, explain: bool, found):
+    """The ``mapInPandas`` function: every row of one partition (its customers' lines and
+    events), their top ``k`` offers out."""
+
+    def score(batches):
+        from cemlib.offers import scoring
+        from cemlib.offers.snapshot import Store
+
+        frames = [b for b in batches if len(b)]
+        if not frames:
+            return
+        rows = pd.concat(frames, ignore_index=True)
+        del frames
+        s = shared.value
+        model = copy.copy(s["model"])
+        model._phases = {}
+        tx = rows[rows["kind"] == "tx"].drop(columns=["kind", "event_type"])
+        ev = rows[rows["kind"] == "ev"][["customer_id", "ts", "item_id", "category", "event_type"]]
+        codes, ev_codes = _local_codes(model, tx, ev if s["events"] else None)
+        extra = s["extra"]
+        if extra is not None:
+            extra = extra[extra["c"].isin(np.unique(codes["c"].to_numpy()))]
+        store = Store(codes, ev_codes, extra, threads=1)
+        model.store_ = store
+        try:
+            snap = _local_snapshot(model, store, s["tables"])
+            hist = snap.customers_with_history()
+            recall = None
+            if s["recall"] is not None:
+                recall = scoring.RecallCounter.__new__(scoring.RecallCounter)
+                recall.tc, recall.key, recall.width = s["recall"]
+                recall.found = 0
+            pool: dict[str, str] = {}
+            for part in model._chunks(hist, "scoring"):
+                top = model._top_of_chunk(snap, part, s["pop"], k, 1, recall)
+                if explain:
+                    model._explain(top, 1, s["only"])
+                else:
+                    top["reasons"] = ""
+                yield scoring.decoded(top, model.enc_, pool)
+            if recall is not None:
+                found.add(recall.found)
+        finally:
+            store.close()
+
+    return score
+
+
+class SparkOffers:
+    """The Spark side of one offers stage run on ``lake`` (see the module): the history built
+    by Spark SQL and collected for the fit, and :meth:`recommend`, the scoring on Spark."""
+
+    def __init__(self, spark, lake, as_of, *, key: str = "profile"):
+        self.spark, self.lake, self.key = spark, lake, key
+        self.tx = spark_transactions(spark, lake, as_of, key=key)
+        self.ev = spark_events(spark, lake, as_of, key=key)
+        #: what :meth:`recommend` did: partitions, customers scored, offers (the figures)
+        self.figures: dict = {}
+
+    def transactions(self) -> pd.DataFrame:
+        """The lines on the driver, as :func:`profile_transactions` gives them."""
+        out = _to_pandas(self.tx, ["customer_id", "ts", "order_id"])
+        out.attrs["key"] = self.key
+        out.attrs["source"] = f"{self.lake.root} (clean.* x identity.map)"
+        return out
+
+    def events(self) -> pd.DataFrame | None:
+        """The identified web events on the driver (None without ``clean.web_events``)."""
+        if self.ev is None:
+            return None
+        out = _to_pandas(self.ev, ["customer_id", "ts"])  # (DuckDB's come in no set order)
+        out.attrs["source"] = f"{self.lake.root} (clean.web_events)"
+        return out
+
+    def _rows(self, as_of):
+        """Lines and events up to ``as_of`` in one frame (``kind`` tx / ev) for the scorer."""
+        from pyspark.sql import functions as F
+
+        end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+        null = {c: F.lit(None) for c in _ROW_COLUMNS}
+        tx = self.tx.where(F.col("ts") < F.lit(end.to_pydatetime()))
+        parts = [tx.select(*[
+            F.lit("tx").alias("kind") if c == "kind" else
+            (F.col(c) if c in tx.columns else null[c]).cast(
+                "double" if c in ("quantity", "amount") else
+                "timestamp" if c == "ts" else "string").alias(c)
+            for c in _ROW_COLUMNS])]  # fmt: skip
+        if self.ev is not None:
+            ev = self.ev.where(F.col("ts") < F.lit(end.to_pydatetime()))
+            parts.append(ev.select(*[
+                F.lit("ev").alias("kind") if c == "kind" else
+                (F.col(c) if c in ev.columns else null[c]).cast(
+                    "double" if c in ("quantity", "amount") else
+                    "timestamp" if c == "ts" else "string").alias(c)
+                for c in _ROW_COLUMNS]))  # fmt: skip
+        return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+
+    def recommend(
+        self, model, *, explain: bool = True, recall_of=None, recall_customers=None,
+        explain_customers=None, exclude=None, k: int | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """:meth:`NextOfferModel.recommend` of the fitted ``model`` at its ``as_of``, scored by
+        Spark's executors (``mapInPandas``, the model broadcast): the same offers, reasons,
+        ``scored_recall_`` and ``exclusion_``."""
+        import time
+
+        from cemlib.offers.exclude import read_exclusions, resolve_exclusion
+        from cemlib.offers.scoring import RecallCounter
+
+        model._check_fitted()
+        t0 = time.perf_counter()
+        model.exclusion_ = resolve_exclusion(read_exclusions(exclude), model.enc_)
+        k = int(k or model.k)
+        tables, pop, n_hist = _item_tables(model, k)
+        only = None
+        if explain and explain_customers is not None:
+            only = model.enc_.customers.get_indexer(pd.Index(explain_customers).astype(str))
+            only = np.unique(only[only >= 0])
+        recall, counter = None, None
+        if recall_of is not None:
+            counter = RecallCounter(model, recall_of, recall_customers)
+            recall = (counter.tc, counter.key, counter.width)
+        slim = copy.copy(model)
+        for heavy in ("store_", "tx_", "explainer_", "shap_sample_", "shap_sample_values_",
+                      "_phases", "fit_phases_", "score_phases_"):  # fmt: skip
+            slim.__dict__.pop(heavy, None)
+        extra = None
+        if model.store_.has_extra:
+            extra = model.store_.sql("SELECT * FROM extra")
+        sc = self.spark.sparkContext
+        shared = sc.broadcast({"model": slim, "tables": tables, "pop": pop, "only": only,
+                               "recall": recall, "extra": extra,
+                               "events": self.ev is not None})  # fmt: skip
+        found = sc.accumulator(0)
+        # partitions: the model's own bound on customers scored at once, at least one per core
+        n_parts = max(int(sc.defaultParallelism), math.ceil(n_hist / max(1, model.chunk_size)))
+        rows = self._rows(model.as_of_).repartition(n_parts, "customer_id")
+        try:
+            out = rows.mapInPandas(_scorer(shared, k, explain, found), _OUT_SCHEMA).toPandas()
+        finally:
+            shared.unpersist()
+        order = model.enc_.customers.get_indexer(out["customer_id"])
+        out = (out.assign(_c=order).sort_values(["_c", "rank"], kind="stable")
+               .drop(columns="_c").reset_index(drop=True))  # fmt: skip
+        out["rank"] = out["rank"].astype(np.int64)
+        model.scored_recall_ = (found.value / counter.n_truth if counter is not None
+                                and counter.n_truth else (float("nan") if counter else None))  # fmt: skip
+        model.score_seconds_ = time.perf_counter() - t0
+        self.figures = {"partitions": n_parts, "customers": int(out["customer_id"].nunique()),
+                        "offers": len(out), "customers_with_history": n_hist}  # fmt: skip
+        return out
+
+
+def _tables(lake) -> set[str]:
+    from cemlib.warehouse import SCHEMAS
+
+    return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
+
+
+def run_on_spark(
+    lake, *, run_id: str, as_of, seed: int, k: int = 10, key: str = "profile", spark=None,
+    **params,
+):  # fmt: skip
+    """Stage 04 on Spark: :func:`~cemlib.offers.stage.run_stage` over ``lake`` with the
+    history built and the offers scored by Spark (a :class:`~cemlib.contract.StageResult` as
+    :func:`cemlib.offers.run` gives; ``params`` are its options)."""
+    from cemlib.contract import STAGE_TABLES, StageResult, as_of_date, covered, writer_of
+    from cemlib.offers import report
+    from cemlib.offers.exclude import read_exclusions
+    from cemlib.offers.stage import run_stage
+
+    as_of_date(as_of)
+    instead = {"identity.map": "truth.record_person"} if key == "person" else {}
+    have = _tables(lake)
+    reads: list[str] = []
+    for entry in STAGE_TABLES["offers"].reads:
+        entry = instead.get(entry, entry)
+        hits = covered(entry, have)
+        if not hits and not entry.endswith("?"):
+            maker = writer_of(entry)
+            by = f" (written by the {maker} stage: run it first)" if maker else ""
+            raise InputError(f"the offers stage needs {entry}, which is missing{by}",
+                             source=str(lake.root))  # fmt: skip
+        reads += hits
+    if params.get("exclude") is not None:  # a missing exclusion file fails before the fit
+        params["exclude"] = read_exclusions(params["exclude"])
+    engine = SparkOffers(spark or lake.spark(), lake, as_of, key=key)
+    detail = run_stage(lake, as_of, run_id=run_id, k=k, key=key, seed=seed,
+                       engine=engine, **params)  # fmt: skip
+    have = _tables(lake)
+    writes = sorted({t for e in STAGE_TABLES["offers"].writes for t in covered(e, have)})
+    return StageResult("offers", run_id, str(as_of), sorted(reads), writes,
+                       report.headlines(detail, k), detail)  # fmt: skip
