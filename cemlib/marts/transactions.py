@@ -113,7 +113,8 @@ def profile_transactions(
 
     Only rows dated on or before ``as_of`` (inclusive, whole day) are returned when it is given.
     Lines whose record has no customer in the map (anonymous till receipts) are left out; their
-    number is in ``df.attrs["unmapped_lines"]``. Rows are sorted by customer, time, order.
+    number is in ``df.attrs["unmapped_lines"]``. Rows are sorted by customer, time, order, and
+    within an order by item, quantity and amount (the same on every run and engine).
     """
     if truth:
         key = "person"
@@ -125,7 +126,14 @@ def profile_transactions(
             f"SELECT count(*) FROM ({sql}) WHERE customer_id IS NULL", params
         ).fetchone()[0]
         parts.append(
-            fetch_objects(wh.con, f"SELECT * FROM ({sql}) WHERE customer_id IS NOT NULL", params)
+            # the lines of one order in a defined order (item, quantity, amount): a join returns
+            # them in no set order, and stage 04's item tables break ties by first appearance
+            fetch_objects(
+                wh.con,
+                f"SELECT * FROM ({sql}) WHERE customer_id IS NOT NULL "
+                "ORDER BY order_id, item_id, quantity, amount",
+                params,
+            )
         )
     if not parts:
         raise InputError(

@@ -159,6 +159,11 @@ def spark_events(spark, lake, as_of, *, key: str = "profile"):
           AND CAST(e.ts AS TIMESTAMP) < {_bound(as_of)}""")
 
 
+#: the order of the history lines, as :func:`cemlib.marts.transactions.profile_transactions`
+#: gives them on DuckDB (within an order: item, quantity, amount)
+_LINE_ORDER = ("customer_id", "ts", "order_id", "item_id", "quantity", "amount")
+
+
 def _to_pandas(sdf, order: list[str]) -> pd.DataFrame:
     """``sdf`` on the driver (Arrow), rows in ``order``, text as Python objects."""
     out = sdf.toPandas()
@@ -317,7 +322,7 @@ class SparkOffers:
 
     def transactions(self) -> pd.DataFrame:
         """The lines on the driver, as :func:`profile_transactions` gives them."""
-        out = _to_pandas(self.tx, ["customer_id", "ts", "order_id"])
+        out = _to_pandas(self.tx, [*_LINE_ORDER])
         out.attrs["key"] = self.key
         out.attrs["source"] = f"{self.lake.root} (clean.* x identity.map)"
         return out
