@@ -65,12 +65,13 @@ def facts_conflict(
     dobs_a: set, dobs_b: set, mids_a: set, mids_b: set, names_a: set = _EMPTY, names_b: set = _EMPTY
 ) -> bool:
     """Two clusters hold a birth date (folded), a patronymic or a first name (``(first,
-    last)`` keys) that cannot be one person's."""
+    last, typed)`` of :func:`~cemlib.identity.silver.first_names_clash`) that cannot be one
+    person's."""
     if any(not dates_close(x, y) for x in dobs_a for y in dobs_b):
         return True
     if any(not names_similar(x, y) for x in mids_a for y in mids_b):
         return True
-    return any(first_names_clash(x[0], x[1], y[0], y[1]) for x in names_a for y in names_b)
+    return any(first_names_clash(x, y) for x in names_a for y in names_b)
 
 
 def _conflict(a: set, b: set, strict: bool, cap: int = 2500) -> bool:
@@ -137,7 +138,7 @@ class ChainGuardClusterer:
 
     def _record_facts(self, prepared: pd.DataFrame) -> tuple[list, ...]:
         """Per record: first-name key, last name, birth date, gender (the chain guard's
-        state), the birth date, patronymic and (first, last) name each constraint checks (None
+        state), the birth date, patronymic and (first, last, typed first) name each constraint checks (None
         where it is not checked) and whether the record holds a name and nothing else."""
         n = len(prepared)
         first_key = prepared["first_lat"].astype("string")
@@ -158,12 +159,10 @@ class ChainGuardClusterer:
         middle = middle or [None] * n
         weak = name_only(prepared).tolist()
         # the first-name constraint reads the typed first name only, not an e-mail's hint
-        typed = _column(prepared, "first_lat") if "first_name" in self.constraints else None
-        names = (
-            [(f, la) if f else None for f, la in zip(typed, last, strict=True)]
-            if typed
-            else [None] * n
-        )
+        names = [None] * n
+        if "first_name" in self.constraints:
+            key, raw = _column(prepared, "first_lat"), _column(prepared, "first_name")
+            names = [(f, la, t) if f else None for f, la, t in zip(key, last, raw, strict=True)]
         return first, last, dob, gender, dob_fact, middle, names, weak
 
     def _link_order(self, links: pd.DataFrame) -> tuple:

@@ -137,10 +137,37 @@ def silver_disagreement(
     return out
 
 
-def first_names_clash(fa, la, fb, lb) -> bool:
-    """Two first names (Latin keys, diminutives folded) that cannot be one person's: they
-    differ beyond a typo and are not a first/last name swap."""
+def one_edit(a: str | None, b: str | None) -> bool:
+    """``a`` and ``b`` differ by at most one letter replaced, added, dropped, or two adjacent
+    letters swapped."""
+    if not (a and b):
+        return False
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        if len(diff) == 1:
+            return True
+        k = diff[0]
+        return len(diff) == 2 and diff[1] == k + 1 and a[k] == b[k + 1] and a[k + 1] == b[k]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    k = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[k:] == long_[k + 1 :]
+
+
+def first_names_clash(a: tuple, b: tuple) -> bool:
+    """Two records' ``(first name key, last name key, first name as typed)`` (keys in Latin,
+    diminutives folded; the typed one cleaned) whose first names cannot be one person's: they
+    differ beyond a typo (on the key, or one letter as typed: Дарья/Даяья, whose keys a
+    transliterated я stretches apart), are not the same name in two scripts or a known
+    diminutive (one key), and are not a first/last name swap."""
+    fa, la = a[0], a[1]
+    fb, lb = b[0], b[1]
     if not (fa and fb) or names_similar(fa, fb):
+        return False
+    if len(a) > 2 and len(b) > 2 and one_edit(a[2], b[2]):
         return False
     return not ((la and fa == lb) or (lb and fb == la))
 
@@ -161,6 +188,7 @@ def _first_name_disagreement(prepared, left, right, values, seed) -> tuple[float
         pick = np.random.default_rng(seed).choice(len(a), SILVER_MAX_PAIRS, replace=False)
         a, b = a[pick], b[pick]
     first, last = values("first_lat"), values("last_lat")
+    typed = values("first_name") if "first_name" in prepared else np.full(len(prepared), None)
     dob = fold_dob(prepared["birth_date"]).to_numpy(dtype=object, na_value=None)
     middle = values("middle_lat") if "middle_lat" in prepared else np.full(len(prepared), None)
     gender = values("gender") if "gender" in prepared else np.full(len(prepared), None)
@@ -175,7 +203,7 @@ def _first_name_disagreement(prepared, left, right, values, seed) -> tuple[float
         if gender[i] and gender[j] and gender[i] != gender[j]:
             continue
         n += 1
-        clash += first_names_clash(first[i], last[i], first[j], last[j])
+        clash += first_names_clash((first[i], last[i], typed[i]), (first[j], last[j], typed[j]))
     return (clash / n, n) if n else None
 
 
