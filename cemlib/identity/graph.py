@@ -121,8 +121,8 @@ class ChainGuardClusterer:
     ``accepted_`` (boolean per link), ``refused_by_`` (per link: ``"constraint"``,
     ``"bridge"``, ``"contact"``, ``"guard"`` or None), ``n_refused_``. ``constraints``: which of
     :data:`CONSTRAINTS` are checked on every link (``birth_date``, ``patronymic``,
-    ``first_name``: two conflicting values; ``bridge``: a name-only record joining two profiles); ``guard``: the
-    chain guard.
+    ``first_name``: two conflicting values; ``bridge``: a name-only record joining two
+    profiles); ``guard``: the chain guard.
     """
 
     def __init__(
@@ -138,8 +138,9 @@ class ChainGuardClusterer:
 
     def _record_facts(self, prepared: pd.DataFrame) -> tuple[list, ...]:
         """Per record: first-name key, last name, birth date, gender (the chain guard's
-        state), the birth date, patronymic and (first, last, typed first) name each constraint checks (None
-        where it is not checked) and whether the record holds a name and nothing else."""
+        state), the birth date, patronymic and (first, last, typed first) name each
+        constraint checks (None where it is not checked) and whether the record holds a name
+        and nothing else."""
         n = len(prepared)
         first_key = prepared["first_lat"].astype("string")
         if "first_hint" in prepared:
