@@ -176,9 +176,10 @@ def _first_name_disagreement(prepared, left, right, values, seed) -> tuple[float
     """(share of pairs whose first names clash, pairs) among the record pairs that share a
     phone, e-mail or national id that records of one birth date only carry (a family's, which
     several birth dates carry, left out: the name cannot pick the pairs that measure it), a
-    surname up to a typo and a full birth date up to a typo, and whose patronymics and genders
-    (where both are known) do not conflict. Those are one person's records but for twins with
-    an identifier of their own, which count against the constraint."""
+    surname up to a typo and a full birth date up to a typo, and whose patronymics (where both
+    are known) do not conflict. Those are one person's records but for twins with an identifier
+    of their own, which count against the constraint. (No gender filter: the gender of a record
+    without a typed one is read from its first name, the value measured.)"""
     if not left or "first_lat" not in prepared or "birth_date" not in prepared:
         return None
     a, b = np.concatenate(left), np.concatenate(right)
@@ -191,7 +192,6 @@ def _first_name_disagreement(prepared, left, right, values, seed) -> tuple[float
     typed = values("first_name") if "first_name" in prepared else np.full(len(prepared), None)
     dob = fold_dob(prepared["birth_date"]).to_numpy(dtype=object, na_value=None)
     middle = values("middle_lat") if "middle_lat" in prepared else np.full(len(prepared), None)
-    gender = values("gender") if "gender" in prepared else np.full(len(prepared), None)
     n = clash = 0
     for i, j in zip(a.tolist(), b.tolist(), strict=True):
         if not (first[i] and first[j] and last[i] and last[j] and dob[i] and dob[j]):
@@ -199,8 +199,6 @@ def _first_name_disagreement(prepared, left, right, values, seed) -> tuple[float
         if not names_similar(last[i], last[j]) or not dates_close(dob[i], dob[j]):
             continue
         if middle[i] and middle[j] and not names_similar(middle[i], middle[j]):
-            continue
-        if gender[i] and gender[j] and gender[i] != gender[j]:
             continue
         n += 1
         clash += first_names_clash((first[i], last[i], typed[i]), (first[j], last[j], typed[j]))
