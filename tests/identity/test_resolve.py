@@ -334,8 +334,9 @@ def _clinic(replaced: int = 0):
         fam = mother if mid.endswith("вна") else mother[:-1]
         tel, mail = f"+7 903 200-{k:02d}-00", f"mother{k}@mail.ru"
         dob = f"{1 + k % 28:02d}.07.20{10 + k % 12}"
+        born = f"12.03.19{60 + k}"
         rows += [
-            (f"m{k}", mother, "Ольга", "Ивановна", f"12.03.19{60 + k}", tel, mail, "Москва", f"m{k}"),
+            (f"m{k}", mother, "Ольга", "Ивановна", born, tel, mail, "Москва", f"m{k}"),
             (f"t{k}_1", fam, one, mid, dob, tel, mail, "Москва", f"t{k}_1"),
             (f"t{k}_2", fam, two, mid, dob, tel, mail, "Москва", f"t{k}_2"),
             (f"t{k}_1b", fam, one, mid, dob, tel, mail, None, f"t{k}_1"),
