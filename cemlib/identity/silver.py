@@ -162,10 +162,12 @@ def first_names_clash(a: tuple, b: tuple) -> bool:
     diminutives folded; the typed one cleaned) whose first names cannot be one person's: they
     differ beyond a typo (on the key, or one letter as typed: Дарья/Даяья, whose keys a
     transliterated я stretches apart), are not the same name in two scripts or a known
-    diminutive (one key), and are not a first/last name swap."""
+    diminutive (one key), an initial of the other, or a first/last name swap."""
     fa, la = a[0], a[1]
     fb, lb = b[0], b[1]
     if not (fa and fb) or names_similar(fa, fb):
+        return False
+    if min(len(fa), len(fb)) == 1 and fa[0] == fb[0]:  # an initial: А. and Александр
         return False
     if len(a) > 2 and len(b) > 2 and one_edit(a[2], b[2]):
         return False

@@ -163,11 +163,16 @@ def test_one_persons_diminutive_latin_spelling_and_swapped_names_are_no_conflict
             ("панов", "panov", "aleksandr", None, "2020-07-22", None),  # first/last swapped
             ("дарья", "daria", "panova", None, "1950-05-09", "9162222222"),
             ("даяья", "daiaia", "panova", None, "1950-05-09", "9162222222"),  # я for р
+            ("д", "d", "panova", None, "1950-05-09", None),  # an initial
         ]
     )
     links = pd.DataFrame(
-        {"rid_l": [0, 0, 0, 4], "rid_r": [1, 2, 3, 5], "score": [0.999, 0.998, 0.997, 0.996]}
+        {
+            "rid_l": [0, 0, 0, 4, 4],
+            "rid_r": [1, 2, 3, 5, 6],
+            "score": [0.999, 0.998, 0.997, 0.996, 0.995],
+        }
     )
     c = ChainGuardClusterer().fit(p, links)
-    assert c.labels_.tolist() == [0, 0, 0, 0, 4, 4]
+    assert c.labels_.tolist() == [0, 0, 0, 0, 4, 4, 4]
     assert c.n_refused_ == 0
