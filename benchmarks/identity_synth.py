@@ -286,6 +286,8 @@ def main() -> None:
     # records carrying only a household's shared card/phone stay unattached (own singletons)
     ours_map = res.record_map()["profile_id"]
     score("cemlib identity (stage map)", ours_map.to_numpy(), time.perf_counter() - t)
+    silver = {k: f"{r:.2%} of {n}" for k, (r, n) in res.silver_disagreement_.items()}
+    print(f"  constraints {', '.join(res.constraints_)}; silver pairs that disagree: {silver}")
     att = ours_map.notna().to_numpy()
     m_att = evaluate(
         pd.DataFrame({"record_id": np.arange(len(sub))[att], "profile_id": ours_map[att]}),

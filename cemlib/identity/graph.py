@@ -4,8 +4,10 @@ Links are merged strongest first (union–find). Two kinds of checks run before 
 merge, over every record of one against every record of the other:
 
 * constraints, on every link however strong: two different full birth dates (beyond one
-  digit, an adjacent-digit transposition, a day/month swap or a day a few days off) or two different patronymics
-  are two people, whatever connects them; and a record that carries a name and nothing else
+  digit, an adjacent-digit transposition, a day/month swap or a day a few days off), two
+  different patronymics or two different first names (beyond a typo, a transliteration, a
+  known diminutive or a first/last name swap: twins share everything else) are two people,
+  whatever connects them; and a record that carries a name and nothing else
   (no identifier, no birth date, no address) may join one profile but never bridge two;
 * the chain guard, on the links it is asked to check: first names that differ beyond a typo
   under different birth dates (and, for identifiers a family shares, different first names or
@@ -27,6 +29,7 @@ import pandas as pd
 
 from cemlib.identity.dates import dates_close, fold_dob
 from cemlib.identity.rules import CONTACT_RULE, IDENTIFIER_FIELDS, names_similar
+from cemlib.identity.silver import first_names_clash
 
 #: identifiers a family shares: their links are also refused on different first names/genders
 FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")
@@ -58,11 +61,17 @@ def names_clash(a: tuple, b: tuple) -> bool:
 _EMPTY: frozenset = frozenset()
 
 
-def facts_conflict(dobs_a: set, dobs_b: set, mids_a: set, mids_b: set) -> bool:
-    """Two clusters hold a birth date (folded) or a patronymic that cannot be one person's."""
+def facts_conflict(
+    dobs_a: set, dobs_b: set, mids_a: set, mids_b: set, names_a: set = _EMPTY, names_b: set = _EMPTY
+) -> bool:
+    """Two clusters hold a birth date (folded), a patronymic or a first name (``(first,
+    last, typed)`` of :func:`~cemlib.identity.silver.first_names_clash`) that cannot be one
+    person's."""
     if any(not dates_close(x, y) for x in dobs_a for y in dobs_b):
         return True
-    return any(not names_similar(x, y) for x in mids_a for y in mids_b)
+    if any(not names_similar(x, y) for x in mids_a for y in mids_b):
+        return True
+    return any(first_names_clash(x, y) for x in names_a for y in names_b)
 
 
 def _conflict(a: set, b: set, strict: bool, cap: int = 2500) -> bool:
@@ -98,8 +107,9 @@ def name_only(prepared: pd.DataFrame) -> np.ndarray:
     return named.to_numpy() & ~anchored
 
 
-#: the cluster constraints: conflicting birth dates, conflicting patronymics, name-only bridges
-CONSTRAINTS: tuple[str, ...] = ("birth_date", "patronymic", "bridge")
+#: the cluster constraints: conflicting birth dates, conflicting patronymics, conflicting first
+#: names, name-only bridges
+CONSTRAINTS: tuple[str, ...] = ("birth_date", "patronymic", "first_name", "bridge")
 
 
 class ChainGuardClusterer:
@@ -110,9 +120,9 @@ class ChainGuardClusterer:
     sets ``labels_`` (cluster label per record: the smallest record index of the cluster),
     ``accepted_`` (boolean per link), ``refused_by_`` (per link: ``"constraint"``,
     ``"bridge"``, ``"contact"``, ``"guard"`` or None), ``n_refused_``. ``constraints``: which of
-    :data:`CONSTRAINTS` are checked on every link (``birth_date``, ``patronymic``: two
-    conflicting values; ``bridge``: a name-only record joining two profiles); ``guard``: the
-    chain guard.
+    :data:`CONSTRAINTS` are checked on every link (``birth_date``, ``patronymic``,
+    ``first_name``: two conflicting values; ``bridge``: a name-only record joining two
+    profiles); ``guard``: the chain guard.
     """
 
     def __init__(
@@ -128,8 +138,9 @@ class ChainGuardClusterer:
 
     def _record_facts(self, prepared: pd.DataFrame) -> tuple[list, ...]:
         """Per record: first-name key, last name, birth date, gender (the chain guard's
-        state), the birth date and patronymic each constraint checks (None where it is not
-        checked) and whether the record holds a name and nothing else."""
+        state), the birth date, patronymic and (first, last, typed first) name each
+        constraint checks (None where it is not checked) and whether the record holds a name
+        and nothing else."""
         n = len(prepared)
         first_key = prepared["first_lat"].astype("string")
         if "first_hint" in prepared:
@@ -148,7 +159,12 @@ class ChainGuardClusterer:
         middle = _column(prepared, "middle_lat") if "patronymic" in self.constraints else None
         middle = middle or [None] * n
         weak = name_only(prepared).tolist()
-        return first, last, dob, gender, dob_fact, middle, weak
+        # the first-name constraint reads the typed first name only, not an e-mail's hint
+        names = [None] * n
+        if "first_name" in self.constraints:
+            key, raw = _column(prepared, "first_lat"), _column(prepared, "first_name")
+            names = [(f, la, t) if f else None for f, la, t in zip(key, last, raw, strict=True)]
+        return first, last, dob, gender, dob_fact, middle, names, weak
 
     def _link_order(self, links: pd.DataFrame) -> tuple:
         """Links by score, highest first: the order, their two records, whether the chain
@@ -178,14 +194,14 @@ class ChainGuardClusterer:
             raise ValueError(f"unknown constraint(s) {sorted(unknown)}; known: {CONSTRAINTS}")
         n = len(prepared)
         parent = list(range(n))
-        first, last, dob, gender, dob_fact, middle, weak = self._record_facts(prepared)
+        first, last, dob, gender, dob_fact, middle, names, weak = self._record_facts(prepared)
         bridges = "bridge" in self.constraints
         # per cluster root, only what is not empty: at a million people most roots hold no
         # name and no fact, and a set or tuple each for them took gigabytes
         state: dict[int, set] = {}
-        facts: dict[int, tuple[frozenset, frozenset, int]] = {}
+        facts: dict[int, tuple[frozenset, frozenset, int, frozenset]] = {}
         one: dict[object, frozenset] = {}  # one shared frozenset per fact value
-        bare = ((_EMPTY, _EMPTY, 0), (_EMPTY, _EMPTY, 1))
+        bare = ((_EMPTY, _EMPTY, 0, _EMPTY), (_EMPTY, _EMPTY, 1, _EMPTY))
 
         def get_state(i: int) -> set | frozenset:
             st = state.get(i)
@@ -202,13 +218,14 @@ class ChainGuardClusterer:
                 f = one[v] = frozenset((v,))
             return f
 
-        def get_facts(i: int) -> tuple[frozenset, frozenset, int]:
+        def get_facts(i: int) -> tuple[frozenset, frozenset, int, frozenset]:
             f = facts.get(i)
             if f is None:
-                d, m = dob_fact[i], middle[i]
-                if not (d or m):
+                d, m, nm = dob_fact[i], middle[i], names[i]
+                if not (d or m or nm):
                     return bare[0 if weak[i] else 1]
-                f = (single(d) if d else _EMPTY, single(m) if m else _EMPTY, 0 if weak[i] else 1)
+                f = (single(d) if d else _EMPTY, single(m) if m else _EMPTY,
+                     0 if weak[i] else 1, single(nm) if nm else _EMPTY)  # fmt: skip
             return f
 
         def find(i: int) -> int:
@@ -241,7 +258,7 @@ class ChainGuardClusterer:
                     refused_by[order[k]] = "contact"
                     continue
             fa, fb = get_facts(a), get_facts(b)
-            if facts_conflict(fa[0], fb[0], fa[1], fb[1]):
+            if facts_conflict(fa[0], fb[0], fa[1], fb[1], fa[3], fb[3]):
                 refused_by[order[k]] = "constraint"
                 continue
             # a name-only record already in a profile with anchors cannot pull in another
@@ -265,7 +282,7 @@ class ChainGuardClusterer:
                     state[a] = sb
                 state.pop(b, None)
             facts[a] = (fa[0] | fb[0] if fb[0] else fa[0], fa[1] | fb[1] if fb[1] else fa[1],
-                        fa[2] + fb[2])  # fmt: skip
+                        fa[2] + fb[2], fa[3] | fb[3] if fb[3] else fa[3])  # fmt: skip
             facts.pop(b, None)
             accepted[order[k]] = True
         self.labels_ = np.fromiter((find(i) for i in range(n)), dtype=np.int64, count=n)

@@ -3,7 +3,9 @@
 Records carrying the same phone, e-mail or national id and the same names up to a typo are
 almost always one person. Their pairs measure how often one person's birth date or
 patronymic differs (:func:`silver_disagreement`, which decides the cluster constraints) and
-whether the model's probabilities are right (:func:`silver_calibration`).
+whether the model's probabilities are right (:func:`silver_calibration`). How often one
+person's first name differs is measured on the pairs that share an identifier, a surname and
+a birth date instead (the name cannot select the pairs that measure it).
 """
 
 from __future__ import annotations
@@ -34,12 +36,17 @@ def silver_disagreement(
     depend on the model: EM, trained on pairs blocked on the name, counts namesakes as matches
     where a market has many and overstates how often a person's birth date changes.
     """
-    left, right = [], []
+    left, right, fam_left, fam_right = [], [], [], []
     # a first name's first three letters: two records of one person agree on it despite most
     # typos, while a family's members do not
     first3 = (
         as_string(prepared["first_lat"]).str.slice(0, 3)
         if "first_lat" in prepared
+        else pd.Series(pd.NA, index=prepared.index, dtype="string")
+    )
+    dob = (
+        fold_dob(prepared["birth_date"]).astype("string")
+        if "birth_date" in prepared
         else pd.Series(pd.NA, index=prepared.index, dtype="string")
     )
     for col in ("email", "email_2", "phone", "phone_2", "national_id"):
@@ -56,24 +63,37 @@ def silver_disagreement(
         # no silver pair; a few such families must not switch a constraint off for everyone
         names = pd.Series(first3.iloc[has].to_numpy()).groupby(codes).nunique()
         one_name = names.reindex(range(len(size)), fill_value=0).to_numpy() <= 1
-        keep = (size[codes] >= 2) & (size[codes] <= SILVER_MAX_GROUP) & one_name[codes]
-        g = pd.DataFrame({"code": codes[keep], "rid": has[keep]})
-        # every pair within a group (at most SILVER_MAX_GROUP records): which record comes
-        # first must not decide which pairs are seen
-        both = g.merge(g, on="code", suffixes=("_l", "_r"))
-        both = both[both["rid_l"] < both["rid_r"]]
-        left.append(both["rid_l"].to_numpy())
-        right.append(both["rid_r"].to_numpy())
+        # and one that records of several birth dates carry is a family's too (a parent's phone
+        # on the children's cards): twins on it are two people of one birth date and surname,
+        # so it gives no pair measuring how often one person's first name differs
+        dates = pd.Series(dob.iloc[has].to_numpy()).groupby(codes).nunique()
+        one_date = dates.reindex(range(len(size)), fill_value=0).to_numpy() <= 1
+        sized = (size[codes] >= 2) & (size[codes] <= SILVER_MAX_GROUP)
+        for keep, lo, hi in (
+            (sized & one_name[codes], left, right),
+            (sized & one_date[codes], fam_left, fam_right),
+        ):
+            g = pd.DataFrame({"code": codes[keep], "rid": has[keep]})
+            # every pair within a group (at most SILVER_MAX_GROUP records): which record comes
+            # first must not decide which pairs are seen
+            both = g.merge(g, on="code", suffixes=("_l", "_r"))
+            both = both[both["rid_l"] < both["rid_r"]]
+            lo.append(both["rid_l"].to_numpy())
+            hi.append(both["rid_r"].to_numpy())
     out: dict[str, tuple[float, int]] = {}
     if not left:
         return out
+
+    def values(col: str) -> np.ndarray:
+        return as_string(prepared[col]).to_numpy(dtype=object, na_value=None)
+
+    first_name = _first_name_disagreement(prepared, fam_left, fam_right, values, seed)
+    if first_name is not None:
+        out["first_name"] = first_name
     a, b = np.concatenate(left), np.concatenate(right)
     if len(a) > SILVER_MAX_PAIRS:
         pick = np.random.default_rng(seed).choice(len(a), SILVER_MAX_PAIRS, replace=False)
         a, b = a[pick], b[pick]
-
-    def values(col: str) -> np.ndarray:
-        return as_string(prepared[col]).to_numpy(dtype=object, na_value=None)
 
     first, last = values("first_lat"), values("last_lat")
     same_name = np.fromiter(
@@ -115,6 +135,76 @@ def silver_disagreement(
         if both.any():
             out[field] = (float(conflict[field][both].mean()), int(both.sum()))
     return out
+
+
+def one_edit(a: str | None, b: str | None) -> bool:
+    """``a`` and ``b`` differ by at most one letter replaced, added, dropped, or two adjacent
+    letters swapped."""
+    if not (a and b):
+        return False
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        if len(diff) == 1:
+            return True
+        k = diff[0]
+        return len(diff) == 2 and diff[1] == k + 1 and a[k] == b[k + 1] and a[k + 1] == b[k]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    k = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[k:] == long_[k + 1 :]
+
+
+def first_names_clash(a: tuple, b: tuple) -> bool:
+    """Two records' ``(first name key, last name key, first name as typed)`` (keys in Latin,
+    diminutives folded; the typed one cleaned) whose first names cannot be one person's: they
+    differ beyond a typo (on the key, or one letter as typed: Дарья/Даяья, whose keys a
+    transliterated я stretches apart), are not the same name in two scripts or a known
+    diminutive (one key), an initial of the other, or a first/last name swap."""
+    fa, la = a[0], a[1]
+    fb, lb = b[0], b[1]
+    if not (fa and fb) or names_similar(fa, fb):
+        return False
+    if min(len(fa), len(fb)) == 1 and fa[0] == fb[0]:  # an initial: А. and Александр
+        return False
+    if len(a) > 2 and len(b) > 2 and one_edit(a[2], b[2]):
+        return False
+    return not ((la and fa == lb) or (lb and fb == la))
+
+
+def _first_name_disagreement(prepared, left, right, values, seed) -> tuple[float, int] | None:
+    """(share of pairs whose first names clash, pairs) among the record pairs that share a
+    phone, e-mail or national id that records of one birth date only carry (a family's, which
+    several birth dates carry, left out: the name cannot pick the pairs that measure it), a
+    surname up to a typo and a full birth date up to a typo, and whose patronymics (where both
+    are known) do not conflict. Those are one person's records but for twins with an identifier
+    of their own, which count against the constraint. (No gender filter: the gender of a record
+    without a typed one is read from its first name, the value measured.)"""
+    if not left or "first_lat" not in prepared or "birth_date" not in prepared:
+        return None
+    a, b = np.concatenate(left), np.concatenate(right)
+    if len(a) == 0:
+        return None
+    if len(a) > SILVER_MAX_PAIRS:
+        pick = np.random.default_rng(seed).choice(len(a), SILVER_MAX_PAIRS, replace=False)
+        a, b = a[pick], b[pick]
+    first, last = values("first_lat"), values("last_lat")
+    typed = values("first_name") if "first_name" in prepared else np.full(len(prepared), None)
+    dob = fold_dob(prepared["birth_date"]).to_numpy(dtype=object, na_value=None)
+    middle = values("middle_lat") if "middle_lat" in prepared else np.full(len(prepared), None)
+    n = clash = 0
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        if not (first[i] and first[j] and last[i] and last[j] and dob[i] and dob[j]):
+            continue
+        if not names_similar(last[i], last[j]) or not dates_close(dob[i], dob[j]):
+            continue
+        if middle[i] and middle[j] and not names_similar(middle[i], middle[j]):
+            continue
+        n += 1
+        clash += first_names_clash((first[i], last[i], typed[i]), (first[j], last[j], typed[j]))
+    return (clash / n, n) if n else None
 
 
 def silver_calibration(pairs: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:

@@ -118,3 +118,61 @@ def test_other_patronymic_is_another_person_and_a_name_only_record_bridges_nothi
     # without the bridge constraint the name-only record joins the two Ivans
     loose = ChainGuardClusterer(guard=False, constraints=("birth_date",)).fit(q, links)
     assert loose.labels_.tolist() == [0, 0, 0]
+
+
+def prep_names(rows):
+    cols = ["first_name", "first_lat", "last_lat", "middle_lat", "birth_date", "phone"]
+    return pd.DataFrame(rows, columns=cols).astype("string")
+
+
+def test_twins_of_one_birth_date_and_phone_stay_two_people_whatever_links_them():
+    # Панов Андрей and Панов Тимур Дмитриевичи, born 22.07.2020, on their mother's phone; a
+    # second card of Андрей with a typo (Андрнй), and a receipt with only the phone
+    p = prep_names(
+        [
+            ("андрей", "andrei", "panov", "dmitrievich", "2020-07-22", "9161111111"),
+            ("тимур", "timur", "panov", "dmitrievich", "2020-07-22", "9161111111"),
+            ("андрнй", "andrni", "panov", "dmitrievich", "2020-07-22", "9161111111"),
+            (None, None, None, None, None, "9161111111"),
+        ]
+    )
+    # the model's 0.9954 twin link first, then the phone links, strongest first
+    links = pd.DataFrame(
+        {
+            "rid_l": [0, 0, 1, 3, 3],
+            "rid_r": [1, 2, 2, 0, 1],
+            "score": [0.9954, 0.995, 0.99, 0.98, 0.98],
+            "guarded": False,
+        }
+    )
+    c = ChainGuardClusterer().fit(p, links)
+    assert c.labels_.tolist() == [0, 1, 0, 0]  # the typo is Андрей; the receipt joins one twin
+    assert c.refused_by_.tolist() == ["constraint", None, "constraint", None, "constraint"]
+    # without the first-name constraint the twins were one profile
+    off = ChainGuardClusterer(constraints=("birth_date", "patronymic", "bridge")).fit(p, links)
+    assert off.labels_.tolist() == [0, 0, 0, 0]
+
+
+def test_one_persons_diminutive_latin_spelling_and_swapped_names_are_no_conflict():
+    # first_lat is the key of roles.prepare_records: Саша and Alexander fold to aleksandr
+    p = prep_names(
+        [
+            ("александр", "aleksandr", "panov", None, "2020-07-22", "9161111111"),
+            ("саша", "aleksandr", "panov", None, "2020-07-22", "9161111111"),
+            ("alexander", "aleksandr", "panov", None, None, "9161111111"),
+            ("панов", "panov", "aleksandr", None, "2020-07-22", None),  # first/last swapped
+            ("дарья", "daria", "panova", None, "1950-05-09", "9162222222"),
+            ("даяья", "daiaia", "panova", None, "1950-05-09", "9162222222"),  # я for р
+            ("д", "d", "panova", None, "1950-05-09", None),  # an initial
+        ]
+    )
+    links = pd.DataFrame(
+        {
+            "rid_l": [0, 0, 0, 4, 4],
+            "rid_r": [1, 2, 3, 5, 6],
+            "score": [0.999, 0.998, 0.997, 0.996, 0.995],
+        }
+    )
+    c = ChainGuardClusterer().fit(p, links)
+    assert c.labels_.tolist() == [0, 0, 0, 0, 4, 4, 4]
+    assert c.n_refused_ == 0

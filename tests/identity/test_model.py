@@ -162,3 +162,32 @@ def test_two_digits_closing_an_emails_local_part_are_a_weaker_year_hint():
         ]
     )
     assert email_year(emails).tolist() == ["58", "25", pd.NA, "1978", pd.NA, pd.NA]
+
+
+def test_silver_pairs_of_one_birth_date_measure_how_often_a_persons_first_name_changes():
+    """Pairs on an identifier that records of one birth date carry, under one surname and
+    birth date: a diminutive, a Latin spelling or a typo is no change, another first name is;
+    twins on their mother's phone (a family's: several birth dates) give no pair."""
+    from cemlib.identity.silver import silver_disagreement
+
+    cols = ["first_name", "first_lat", "last_lat", "middle_lat", "birth_date", "phone"]
+    rows = []
+    for k in range(40):  # people with two records on their own phone
+        phone, dob = f"9{k:09d}", f"19{50 + k:02d}-03-1{k % 10}"
+        second = [("саша", "aleksandr"), ("alexander", "aleksandr"), ("алксандр", "alksandr")][
+            k % 3
+        ]
+        if k < 2:  # two whose second record carries another first name
+            second = ("пётр", "petr")
+        rows += [("александр", "aleksandr", f"panov{k}", "dmitrievich", dob, phone),
+                 (*second, f"panov{k}", "dmitrievich", dob, phone)]  # fmt: skip
+    for k in range(20):  # twins on their mother's phone
+        phone = f"8{k:09d}"
+        rows += [("андрей", "andrei", f"sidorov{k}", "ivanovich", "2020-07-22", phone),
+                 ("тимур", "timur", f"sidorov{k}", "ivanovich", "2020-07-22", phone),
+                 ("анна", "anna", f"sidorova{k}", "petrovna", "1990-01-01", phone)]  # fmt: skip
+    p = pd.DataFrame(rows, columns=cols).astype("string")
+    assert silver_disagreement(p)["first_name"] == (2 / 40, 40)
+    # the same twins on a phone of their own (no one else's birth date on it) are counted
+    alone = p[p["first_lat"] != "anna"]
+    assert silver_disagreement(alone)["first_name"] == (22 / 60, 60)

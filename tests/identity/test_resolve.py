@@ -304,3 +304,78 @@ def test_corroborated_records_of_a_household_profile_are_attached():
     same = resolve(df, {k: v for k, v in roles.items() if v != "source"}, id_column="id",
                    use_model=False, return_resolver=True)[1]  # fmt: skip
     assert not same.corroborated_.any()
+
+
+_SURNAMES = ["Кузнецов", "Смирнов", "Попов", "Соколов", "Лебедев", "Козлов", "Новиков",
+             "Морозов", "Волков", "Алексеев", "Павлов", "Семенов", "Голубев", "Виноградов",
+             "Богданов", "Воробьев", "Федоров", "Михайлов", "Беляев", "Тарасов"]  # fmt: skip
+
+
+def _clinic(replaced: int = 0):
+    """A clinic's cards: 60 adults with a second card on their own phone (a diminutive, a
+    Latin spelling or a typo of the first name, no city; the first ``replaced`` of them
+    another first name), and 30 families where twins of one sex share their mother's phone
+    and e-mail, each twin with two cards."""
+    firsts = ["Александр", "Татьяна", "Евгений", "Мария", "Дмитрий", "Наталья"]
+    second = {"Александр": "Саша", "Татьяна": "Tatyana", "Евгений": "Женя", "Мария": "Маша",
+              "Дмитрий": "Dmitriy", "Наталья": "Натаья"}  # fmt: skip
+    rows = []
+    for k in range(60):
+        first = firsts[k % 6]
+        last = _SURNAMES[k % 20] + ("а" if first in ("Татьяна", "Мария", "Наталья") else "")
+        dob, tel = f"{1 + k % 28:02d}.{1 + k % 12:02d}.19{50 + k % 40}", f"+7 916 100-{k:02d}-00"
+        other = "Пётр" if k < replaced else second[first]
+        rows += [(f"a{k}_0", last, first, None, dob, tel, None, "Москва", f"a{k}"),
+                 (f"a{k}_1", last, other, None, dob, tel, None, None, f"a{k}")]  # fmt: skip
+    twins = [("Андрей", "Тимур", "Дмитриевич"), ("Арина", "Диана", "Олеговна")]
+    for k in range(30):
+        one, two, mid = twins[k % 2]
+        mother = _SURNAMES[(k + 7) % 20] + "а"
+        fam = mother if mid.endswith("вна") else mother[:-1]
+        tel, mail = f"+7 903 200-{k:02d}-00", f"mother{k}@mail.ru"
+        dob = f"{1 + k % 28:02d}.07.20{10 + k % 12}"
+        born = f"12.03.19{60 + k}"
+        rows += [
+            (f"m{k}", mother, "Ольга", "Ивановна", born, tel, mail, "Москва", f"m{k}"),
+            (f"t{k}_1", fam, one, mid, dob, tel, mail, "Москва", f"t{k}_1"),
+            (f"t{k}_2", fam, two, mid, dob, tel, mail, "Москва", f"t{k}_2"),
+            (f"t{k}_1b", fam, one, mid, dob, tel, mail, None, f"t{k}_1"),
+            (f"t{k}_2b", fam, two, mid, dob, tel, mail, None, f"t{k}_2"),
+        ]
+    cols = ["id", "fam", "imya", "otch", "dob", "tel", "mail", "city", "person"]
+    roles = {"fam": "last_name", "imya": "first_name", "otch": "middle_name",
+             "dob": "birth_date", "tel": "phone", "mail": "email", "city": "city"}  # fmt: skip
+    return pd.DataFrame(rows, columns=cols), roles
+
+
+def test_twins_stay_two_profiles_and_a_persons_diminutive_stays_one():
+    df, roles = _clinic()
+    out, res = resolve(df.drop(columns="person"), roles, id_column="id", return_resolver=True)
+    assert "first_name" in res.constraints_
+    assert res.silver_disagreement_["first_name"] == (0.0, 60)  # family phones give no pair
+    per_profile = pd.Series(df["person"].to_numpy()).groupby(out["profile_id"].to_numpy())
+    assert per_profile.nunique().max() == 1  # no profile holds both twins (or the mother)
+    # Саша/Александр, Женя/Евгений, Маша/Мария, Tatyana/Татьяна, Dmitriy/Дмитрий, a typo:
+    # every adult's two cards are one profile, and each twin's two cards too
+    people = out.groupby(df["person"].to_numpy())["profile_id"].nunique()
+    assert (people == 1).all() and len(people) == 60 + 30 * 3
+    assert out["profile_id"].nunique() == 60 + 30 * 3
+    # without the constraint (as before trial 8) the same records put twins together
+    from cemlib.identity.resolve import INPUT_SOURCE, IdentityResolver
+    from cemlib.identity.roles import prepare_records
+
+    prepared = prepare_records(df, roles, id_column="id", source="t", record_source=INPUT_SOURCE)
+    loose = IdentityResolver(constraints=("birth_date", "patronymic", "bridge")).fit(prepared)
+    mixed = pd.Series(df["person"].to_numpy()).groupby(
+        loose.record_map(unattached=True)["profile_id"].to_numpy()
+    )
+    assert mixed.nunique().max() == 2
+
+
+def test_a_world_where_first_names_change_keeps_no_first_name_constraint():
+    # 12 of the 60 adults' second cards carry another first name: 20% of the silver pairs
+    df, roles = _clinic(replaced=12)
+    out, res = resolve(df.drop(columns="person"), roles, id_column="id", return_resolver=True)
+    assert res.silver_disagreement_["first_name"] == (12 / 60, 60)
+    assert "first_name" not in res.constraints_
+    assert {"birth_date", "patronymic", "bridge"} <= set(res.constraints_)
