@@ -28,6 +28,7 @@ import math
 import os
 import re
 import resource
+import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -453,6 +454,81 @@ def usable_cpus() -> int:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # pragma: no cover - not Linux
         return max(os.cpu_count() or 1, 1)
+
+
+def fork_hazard() -> str | None:
+    """Why this process should not be forked now, or None when a forked worker is safe.
+
+    A fork copies only the calling thread; a child of a process whose other threads hold locks
+    or native state it cannot rebuild may crash or hang. The case met: a process holding a
+    Spark session or its JVM (pyspark's py4j gateway and its threads, the JVM a child process)
+    forked a Great Expectations worker, which died of a segmentation fault in its garbage
+    collection (CI, ``tests/spark``). Hazards looked for, without importing anything:
+
+    * pyspark's gateway or an active Spark context in this process (a stopped session keeps
+      its JVM and gateway for the next one, so stopping it is not enough);
+    * a ``java`` process among this process's descendants (a JVM started another way);
+    * no ``fork`` start method (Windows, where worker pools here are not used).
+
+    DuckDB's own thread pool is no hazard: its workers are idle between queries, and the
+    forked children never touch the parent's connection.
+    """
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
+        return "no fork start method"
+    context = sys.modules.get("pyspark.context")
+    spark_context = getattr(context, "SparkContext", None)
+    if spark_context is not None and (
+        getattr(spark_context, "_gateway", None) is not None
+        or getattr(spark_context, "_active_spark_context", None) is not None
+    ):
+        return "a Spark JVM in this process (pyspark's gateway)"
+    java = _java_descendants()
+    if java:
+        return f"a JVM below this process (pid {java[0]})"
+    return None
+
+
+def _java_descendants() -> list[int]:
+    """Pids of ``java`` processes among this process's descendants (from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - not Linux
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        head, _, rest = stat.rpartition(")")
+        pid, name = int(entry), head.partition("(")[2]
+        fields = rest.split()
+        if len(fields) < 2:
+            continue
+        names[pid] = name
+        children.setdefault(int(fields[1]), []).append(pid)
+    found, todo = [], list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        if names.get(pid) == "java":
+            found.append(pid)
+        todo.extend(children.get(pid, []))
+    return sorted(found)
+
+
+def fork_workers(stage: str, rows: int | None, per_worker_bytes: float) -> int:
+    """:func:`parallel_workers` for worker *processes* forked from this one: 1 (no fork)
+    while :func:`fork_hazard` names a hazard."""
+    if fork_hazard() is not None:
+        return 1
+    return parallel_workers(stage, rows, per_worker_bytes)
 
 
 def parallel_workers(

@@ -11,8 +11,6 @@ from cemlib.collect.loaders import (
     LoadedTable,
 )
 from cemlib.normalize import (
-    email_key,
-    email_norm,
     gender_hint,
     name_norm,
     normalize_phone,
@@ -22,6 +20,7 @@ from cemlib.normalize import (
     split_full_name,
     translit_key,
 )
+from cemlib.normalize.emails import email_norm_and_key
 from cemlib.schema import BOOL, DATE, NAME_PARTS, NUMBER, TIMESTAMP, TableSpec
 
 
@@ -145,7 +144,7 @@ def stage_table(
             )
     for col in spec.emails:
         if col in raw.columns:
-            norm, key = email_norm(raw[col]), email_key(raw[col])
+            norm, key = email_norm_and_key(raw[col])
             staged[f"{col}_norm"], staged[f"{col}_key"] = norm, key
             present = _present(raw[col])
             stats.append(

@@ -42,10 +42,11 @@ def stage_chunk(loaded: LoadedTable, as_of: pd.Timestamp) -> Staged:
 def workers_for(rows: int | None) -> int:
     """Processes that may stage side by side for a collection of ``rows`` people (the calling
     one included): the machine's cores, ``$CEM_WORKERS`` and the stage's memory budget decide
-    (:func:`cemlib.budget.parallel_workers`)."""
-    from cemlib.budget import parallel_workers
+    (:func:`cemlib.budget.parallel_workers`); 1 while forking this process is not safe
+    (:func:`cemlib.budget.fork_hazard`)."""
+    from cemlib.budget import fork_workers
 
-    return parallel_workers("00_collect", rows, PER_WORKER_BYTES)
+    return fork_workers("00_collect", rows, PER_WORKER_BYTES)
 
 
 class ChunkStager:

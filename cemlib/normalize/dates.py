@@ -55,7 +55,7 @@ def date_order(text: pd.Series) -> str:
     distinct values that are a date only month first, none that is one only day first), else
     ``"day"``. A value that is a date in neither order (``32.13.2025``) does not vote."""
     distinct = pd.Series(text.dropna().unique(), dtype=object).astype(str)
-    parts = distinct.str.extract(_NUMERIC_DATE).dropna()
+    parts = distinct[_may_be_numeric(distinct)].str.extract(_NUMERIC_DATE).dropna()
     if parts.empty:
         return "day"
     first, second = parts[0].astype(int), parts[1].astype(int)
@@ -63,6 +63,29 @@ def date_order(text: pd.Series) -> str:
     only_day = second.between(1, 12) & first.between(13, 31)
     # two distinct values at least: one slip ("05/13/2025" in a day-first column) is a typo
     return "month" if only_month.sum() >= 2 and not only_day.any() else "day"
+
+
+#: what an ASCII value must start with to match :data:`_NUMERIC_DATE` (``\s`` and ``\d`` of
+#: Python's ``re`` on ASCII text), in RE2 for Arrow
+_ASCII_NUMERIC_START = r"^[\t\n\x0b\x0c\r\x1c-\x1f ]*[0-9]{1,2}[./-]"
+
+
+def _may_be_numeric(values: pd.Series) -> np.ndarray:
+    """Which ``values`` (``str``) :data:`_NUMERIC_DATE` may match, found by Arrow in one pass:
+    an ASCII value only if it starts as a numeric date does, a value with other characters
+    always (Python's ``\\s`` and ``\\d`` take Unicode spaces and digits there). The regular
+    expression then runs on these only: ISO timestamps, most of a column, never reach it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    arr = pa.array(values.to_numpy(dtype=object), type=pa.string())
+    keep = pc.or_(
+        pc.invert(pc.string_is_ascii(arr)),
+        pc.match_substring_regex(arr, _ASCII_NUMERIC_START),
+    )
+    return keep.to_numpy(zero_copy_only=False)
 
 
 def _month_first(formats: tuple[str, ...]) -> tuple[str, ...]:

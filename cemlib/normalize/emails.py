@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from cemlib.normalize.unique import map_unique
@@ -78,7 +79,11 @@ def _norm(text: str) -> str | None:
 
 
 def _key(text: str) -> str | None:
-    value = _norm(text)
+    return _key_of_norm(_norm(text))
+
+
+def _key_of_norm(value: str | None) -> str | None:
+    """The match key of an address already cleaned by :func:`_norm` (None stays None)."""
     if value is None:
         return None
     local, _, domain = value.rpartition("@")
@@ -103,3 +108,18 @@ def email_norm(series: pd.Series) -> pd.Series:
 def email_key(series: pd.Series) -> pd.Series:
     """Provider-canonical match keys (see the module docstring); NA where ``email_norm`` is NA."""
     return map_unique(series, _key)
+
+
+def email_norm_and_key(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``(email_norm(series), email_key(series))`` in one pass: each distinct value is cleaned
+    once and its key made from the cleaned address (what ``email_key`` does inside)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    norms = np.empty(len(uniques) + 1, dtype=object)
+    norms[:-1] = [_norm(str(u)) for u in uniques]
+    norms[-1] = None  # code -1: missing stays missing
+    keys = np.empty(len(norms), dtype=object)
+    keys[:] = [_key_of_norm(v) for v in norms]
+    return tuple(
+        pd.Series(values[codes], index=series.index, name=series.name).astype("string")
+        for values in (norms, keys)
+    )

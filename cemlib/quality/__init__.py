@@ -31,8 +31,11 @@ def run(
     (the stage 01 contract).
 
     ``params`` are :class:`QualityStage`'s options (``start``, ``freshness_days``,
-    ``volume_band``, ``gx_max_rows``, ``progress``, ...); ``detail`` is its
-    :class:`QualityReport`. ``seed`` is accepted for the common signature: the checks draw
+    ``volume_band``, ``gx_max_rows``, ``progress``, ``workers``, ...); ``detail`` is its
+    :class:`QualityReport`. ``workers`` defaults to ``"auto"`` here (the stage of ``cem run``):
+    Great Expectations validates in a forked worker beside the SQL work when the cores, the
+    memory budget and the process allow it, in this process otherwise (a Spark JVM in it:
+    :func:`cemlib.budget.fork_hazard`). ``seed`` is accepted for the common signature: the checks draw
     nothing at random (the Great Expectations sample is fixed by the data). ``wh`` a
     :class:`~cemlib.engine.Lake`: the stage runs on Spark (:mod:`cemlib.quality.sparkstage`).
     """
@@ -44,6 +47,8 @@ def run(
 
         return run_on_spark(wh, run_id=run_id, as_of=as_of, seed=seed, suites_dir=suites_dir,
                             spark=wh.spark(), **params)  # fmt: skip
+
+    params.setdefault("workers", "auto")
 
     def call():
         return QualityStage(suites_dir, **params).run(wh, run_id=run_id, as_of=as_of)

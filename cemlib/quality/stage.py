@@ -96,9 +96,10 @@ class QualityStage:
     per table, a reproducible sample above it; ``None`` = all rows; quarantine routing and the
     recorded counts are exact over all rows either way),
     ``workers`` (processes validating side by side, this one included; default 1; ``"auto"``:
-    as many as the cores, ``$CEM_WORKERS`` and the memory budget allow; the results are the
-    same. Off by default: the workers are forked, and a fork of a process with other threads
-    running crashed once beside a Spark session).
+    as many as the cores, ``$CEM_WORKERS`` and the memory budget allow, and 1 while forking
+    this process is not safe, :func:`cemlib.budget.fork_hazard`; the results are the same.
+    1 by default here because the workers are forked, and a fork of a process holding a Spark
+    JVM crashed; :func:`cemlib.quality.run`, the stage of ``cem run``, passes ``"auto"``).
     """
 
     def __init__(

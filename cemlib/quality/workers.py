@@ -43,10 +43,11 @@ def _validate_in_worker(name, part, as_of_end, frame):
 def workers_for(rows: int | None) -> int:
     """Processes that may validate side by side for ``rows`` staging rows (the calling one
     included): cores, ``$CEM_WORKERS`` and the stage's memory budget
-    (:func:`cemlib.budget.parallel_workers`)."""
-    from cemlib.budget import parallel_workers
+    (:func:`cemlib.budget.parallel_workers`); 1 while forking this process is not safe (a
+    Spark JVM in it, :func:`cemlib.budget.fork_hazard`)."""
+    from cemlib.budget import fork_workers
 
-    return parallel_workers("01_quality", rows, PER_WORKER_BYTES)
+    return fork_workers("01_quality", rows, PER_WORKER_BYTES)
 
 
 class _Job:

@@ -312,3 +312,20 @@ def test_a_long_line_is_counted_in_the_summary_the_report_and_the_cli(tmp_path, 
     assert code == 0
     assert "1 line(s) set aside (note)" in out
     assert "note: crm_contacts.csv: 1 of 30 lines set aside" in out and "line 11" in out
+
+
+def test_email_norm_and_key_in_one_pass_equal_the_two_normalizers():
+    """Staging cleans each distinct address once and makes its key from the cleaned text:
+    the same columns as ``email_norm`` and ``email_key`` apart, on the awkward cases."""
+    from cemlib.normalize import email_key, email_norm
+    from cemlib.normalize.emails import email_norm_and_key
+
+    values = [" Ivan+shop@Gmail.com ", "<mailto:A.B@ya.ru>", "no address", None, "x @ list.ry",
+              "mailto:mailto:a@b.cc", "", "a.b@googlemail.com", pd.NA, "+tag@mail.ru",
+              "two@@at.ru", "name@ mail.ry"]  # fmt: skip
+    series = pd.Series(values * 2, dtype="string", index=range(7, 7 + 2 * len(values)), name="e")
+    norm, key = email_norm_and_key(series)
+    pd.testing.assert_series_equal(norm, email_norm(series))
+    pd.testing.assert_series_equal(key, email_key(series))
+    assert norm.notna().sum() == 2 * 7 and key.notna().sum() == 2 * 6  # "+tag" has no login
+    assert key.iloc[0] == "ivan@gmail.com" and key.iloc[1] == "a-b@yandex.ru"
