@@ -13,8 +13,10 @@ So an item is restricted only when its buyers avoid a group that the other items
 avoid, with a margin for sampling: 100 buyers, none of them men, where men are half of all
 buyers, is a rule (upper bound 0.037 <= 0.1 x 0.5); 40 such buyers is not yet (0.088). A buyer's
 age is their age at their last purchase of the item (and, for the share of all buyers, at their
-last purchase of anything); an age rule is the band ``[min_age, max_age)`` of the tightest
-passing cut on each side.
+last purchase of anything). An age rule is the band ``[min_age, max_age)``: from the cut that
+passes the test, each edge moves out over the next ages where the item's buyers are still at
+least ``ratio`` of the population's density (the small tail the test tolerates stays inside the
+band) or where nobody bought anything (a gap in the ages is no evidence).
 
 A profile whose gender or birth date is unknown is not filtered by the rule of that attribute.
 A profile of several records is judged conservatively: its gender is known only when all its
@@ -111,9 +113,16 @@ def profile_attributes(records: pd.DataFrame, as_of) -> pd.DataFrame:
     else:
         out["born_min"] = out["born_max"] = pd.NaT
     at = pd.Timestamp(as_of).normalize()
-    out["age_min"] = np.floor((at - out["born_max"]).dt.days / _DAYS_PER_YEAR)
-    out["age_max"] = np.floor((at - out["born_min"]).dt.days / _DAYS_PER_YEAR)
+    out["age_min"] = _age_years(at, out["born_max"])
+    out["age_max"] = _age_years(at, out["born_min"])
     return out.reset_index()
+
+
+def _age_years(at: pd.Timestamp, born: pd.Series) -> pd.Series:
+    """Whole years of age at ``at`` (the birthday counts from its day); NaN without a date."""
+    born = pd.to_datetime(born)
+    before = (born.dt.month > at.month) | ((born.dt.month == at.month) & (born.dt.day > at.day))
+    return (at.year - born.dt.year - before.astype(float)).astype(float)
 
 
 def learn_rules(
@@ -217,21 +226,25 @@ def _age_rules(last, att, min_support, ratio, z) -> pd.DataFrame:
     # lower bound of the band: buyers younger than a avoided
     lo_ok = wilson_upper(below[:, cuts], nn, z) <= ratio * pop_below[cuts][None, :]
     lo_ok &= pop_below[cuts][None, :] > 0
-    # the edge moves over the ages no buyer of anything had (no evidence there): a gap in the
-    # population between the children and the adults does not hold back either side
-    empty_run = np.zeros(len(cuts) + 1, dtype=int)  # ages without buyers from cut j upwards
-    for j in range(len(cuts) - 1, -1, -1):
-        empty_run[j] = empty_run[j + 1] + 1 if pop[cuts[j]] == 0 else 0
-    empty_down = np.zeros(len(cuts), dtype=int)  # ages without buyers just below cut j
-    for j in range(len(cuts)):
-        below_age = cuts[j] - 1
-        empty_down[j] = (empty_down[j - 1] + 1 if j else 1) if pop[below_age] == 0 else 0
-    first_up = np.argmax(up_ok, axis=1)
-    max_age = np.where(
-        up_ok.any(axis=1), cuts[first_up] + empty_run[first_up], np.nan
-    )
-    last_lo = len(cuts) - 1 - np.argmax(lo_ok[:, ::-1], axis=1)
-    min_age = np.where(lo_ok.any(axis=1), cuts[last_lo] - empty_down[last_lo], np.nan)
+    # the test says *that* an item avoids an age group; the band's edge then moves out over
+    # every next age where the item's buyers are still at least ``ratio`` of the population's
+    # density there (the tail the test tolerates is inside the band), or where nobody bought
+    # anything (no evidence either way: a gap between the children and the adults)
+    density = hist / nn
+    pop_density = pop / pop.sum()
+    inside = (density >= ratio * pop_density[None, :]) & (hist > 0) | (pop[None, :] == 0)
+    max_age = np.full(len(items), np.nan)
+    min_age = np.full(len(items), np.nan)
+    for r in np.flatnonzero(up_ok.any(axis=1)):
+        edge = int(cuts[np.argmax(up_ok[r])])  # buyers aged >= edge avoided
+        while edge < top and inside[r, edge]:
+            edge += 1
+        max_age[r] = edge if edge < top else np.nan
+    for r in np.flatnonzero(lo_ok.any(axis=1)):
+        edge = int(cuts[len(cuts) - 1 - np.argmax(lo_ok[r, ::-1])])  # younger than edge avoided
+        while edge > 0 and inside[r, edge - 1]:
+            edge -= 1
+        min_age[r] = edge if edge > 0 else np.nan
     ruled = ~np.isnan(max_age) | ~np.isnan(min_age)
     if not ruled.any():
         return empty
