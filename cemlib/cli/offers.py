@@ -177,22 +177,27 @@ def run(args: argparse.Namespace) -> int:
             if ex.unmatched
             else ""
         )
+        n_e, n_i, n_c = len(ex.entries), ex.items, ex.customers_affected
         print(
-            f"cem offers: {len(ex.entries)} exclusion entries -> {ex.items} items kept out of "
-            f"the offers{unmatched}; they were candidates of "
-            f"{ex.customers_affected} customers",
+            f"cem offers: {n_e} exclusion entr{'ies' if n_e != 1 else 'y'} -> {n_i} "
+            f"item{'s' if n_i != 1 else ''} kept out of the offers{unmatched}; "
+            f"{'they were candidates' if n_i != 1 else 'it was a candidate'} of {n_c} "
+            f"customer{'s' if n_c != 1 else ''}",
             file=sys.stderr,
         )
     print(fit_line, file=sys.stderr)
     if consent is not None:
         offers, summary = assign_channels(offers, consent)
         shared = summary.shared_refusals or {}
-        minors = (
-            f"; {summary.minors} younger than {args.min_contact_age} (birth_date) get no "
-            "outbound offer"
-            if "birth_date" in contacts.columns and args.min_contact_age
-            else "; no birth_date column: no contact-age rule (leave minors out of the file)"
-        )
+        if "birth_date" not in contacts.columns:
+            minors = "; no birth_date column: no contact-age rule (leave minors out of the file)"
+        elif not args.min_contact_age:
+            minors = "; --min-contact-age 0: no contact-age rule"
+        else:
+            minors = (
+                f"; {summary.minors} younger than {args.min_contact_age} (birth_date) get no "
+                "outbound offer"
+            )
         print(
             f"cem offers: {summary.reachable} of {summary.profiles} customers reachable "
             f"({', '.join(f'{k}: {v}' for k, v in summary.by_channel.items())}); "
