@@ -193,10 +193,17 @@ def plot_km_bands(kms: dict, title: str, xlabel: str = "days since first purchas
     return fig
 
 
+#: what the margin column of :func:`risk_table` says when the data carry no margin
+NO_MARGIN = "no margin data"
+
+
 def risk_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per risk segment, high to low: customers, their share, the mean probability of a purchase
-    and the sums of expected purchases, revenue, margin and CLV."""
+    and the sums of expected purchases, revenue, margin and CLV. Without any margin in the data
+    (every expected margin 0 or missing: the products carry none) the margin column says
+    :data:`NO_MARGIN` rather than a 0 that reads as a loss-free business (trial 8 L3)."""
     g = scores.groupby("risk_segment")
+    margin = pd.to_numeric(scores["expected_margin"], errors="coerce")
     out = pd.DataFrame(
         {
             "customers": g.size(),
@@ -208,6 +215,8 @@ def risk_table(scores: pd.DataFrame) -> pd.DataFrame:
             "discounted CLV, ₽": g["clv"].sum(),
         }
     ).reindex([r for r in RISK_ORDER if r in g.groups])
+    if not margin.fillna(0).ne(0).any():
+        out["expected margin, ₽"] = NO_MARGIN
     out.index.name = "risk"
     return out.reset_index()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pandas as pd
 
@@ -48,7 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--run-id", default=None, help="run identifier stamped on every table (default dev)"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (none either when stderr is not a terminal)",
+    )
     p.set_defaults(func=run)
 
 
@@ -75,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             mapping=args.mapping,
             encoding=args.encoding,
-            progress=not args.quiet,
+            # a bar only where someone watches: not into a redirected stderr (a log file, a
+            # pipe), where it would only precede the one error line (trial 8 L5)
+            progress=not args.quiet and sys.stderr.isatty(),
         )
     print(f"collected {result.source} into {result.warehouse} (run {run_id}, as_of {result.as_of})")
     cols = ["table", "n_raw", "n_staging", "p01_date", "p99_date", "n_after_as_of", "status"]

@@ -20,7 +20,14 @@ from pathlib import Path
 
 from cemlib import DEFAULT_SEED
 from cemlib.cli import profiles_map
-from cemlib.offers.consent import address_refusals, assign_channels, shared_refusal_flags
+from cemlib.offers import eligibility
+from cemlib.offers.consent import (
+    MIN_CONTACT_AGE,
+    address_refusals,
+    assign_channels,
+    minor_profiles,
+    shared_refusal_flags,
+)
 from cemlib.offers.data import read_table
 from cemlib.offers.exclude import read_exclusions
 from cemlib.offers.model import NextOfferModel
@@ -48,7 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--consent",
         help="consent rows: customer_id, consent_email, consent_sms; optional phone, email "
-        "(a refusal on a phone or e-mail blocks that channel for every customer holding it)",
+        "(a refusal on a phone or e-mail blocks that channel for every customer holding it), "
+        "birth_date (YYYY-MM-DD: a customer under --min-contact-age gets no outbound offer) "
+        "and gender (items bought by one gender or age band only are not offered outside it)",
+    )
+    p.add_argument(
+        "--min-contact-age",
+        type=int,
+        default=MIN_CONTACT_AGE,
+        help="with a birth_date column in --consent: customers one of whose rows is younger "
+        f"than this at --as-of get no outbound offer (default {MIN_CONTACT_AGE}; 0: no rule)",
     )
     p.add_argument(
         "--exclude",
@@ -120,13 +136,20 @@ def run(args: argparse.Namespace) -> int:
     exclude = read_exclusions(args.exclude, source="--exclude")  # a missing file: before any work
     if args.consent_record_column and not (args.profiles_map and args.consent):
         raise InputError("--consent-record-column needs --profiles-map and --consent")
-    consent = None
+    if args.min_contact_age < 0:
+        raise InputError(f"--min-contact-age: must be 0 or more, got {args.min_contact_age}")
+    consent, contacts = None, None
     if args.consent:  # read, keyed and checked before any work (a wrong column: no fit first)
         contacts = read_table(args.consent, name="consent")
         if args.consent_record_column:
             contacts = _keyed_consent(contacts, args)
+        if "birth_date" in contacts.columns:
+            contacts["birth_date"] = _birth_dates(contacts, args.consent)
         refusals = address_refusals(contacts, source=args.consent)
         consent = shared_refusal_flags(contacts, refusals, source=args.consent)
+        consent["minor"] = consent["customer_id"].isin(
+            _minors(contacts, args) if "birth_date" in contacts.columns else []
+        )
     tx = read_table(args.transactions, name="transactions")
     tx = profiles_map.keyed(tx, args, "cem offers", source=tx.attrs["source"])
     events = read_table(args.events, name="events") if args.events else None
@@ -135,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         k=args.k, horizon_days=args.horizon_days, granularity=args.granularity, seed=args.seed
     )
     model.fit(tx, args.as_of, events=events, items=items)
-    offers = model.recommend(exclude=exclude)
+    offers, fit_line = _fitting_offers(model, contacts, args, exclude)
     rep = model.input_report_
     print(
         f"cem offers: {rep.rows_used} purchase lines used, {rep.after_as_of} after {args.as_of} "
@@ -154,21 +177,33 @@ def run(args: argparse.Namespace) -> int:
             if ex.unmatched
             else ""
         )
+        n_e, n_i, n_c = len(ex.entries), ex.items, ex.customers_affected
         print(
-            f"cem offers: {len(ex.entries)} exclusion entries -> {ex.items} items kept out of "
-            f"the offers{unmatched}; they were candidates of "
-            f"{ex.customers_affected} customers",
+            f"cem offers: {n_e} exclusion entr{'ies' if n_e != 1 else 'y'} -> {n_i} "
+            f"item{'s' if n_i != 1 else ''} kept out of the offers{unmatched}; "
+            f"{'they were candidates' if n_i != 1 else 'it was a candidate'} of {n_c} "
+            f"customer{'s' if n_c != 1 else ''}",
             file=sys.stderr,
         )
+    print(fit_line, file=sys.stderr)
     if consent is not None:
         offers, summary = assign_channels(offers, consent)
         shared = summary.shared_refusals or {}
+        if "birth_date" not in contacts.columns:
+            minors = "; no birth_date column: no contact-age rule (leave minors out of the file)"
+        elif not args.min_contact_age:
+            minors = "; --min-contact-age 0: no contact-age rule"
+        else:
+            minors = (
+                f"; {summary.minors} younger than {args.min_contact_age} (birth_date) get no "
+                "outbound offer"
+            )
         print(
             f"cem offers: {summary.reachable} of {summary.profiles} customers reachable "
             f"({', '.join(f'{k}: {v}' for k, v in summary.by_channel.items())}); "
             f"{summary.no_consent} without consent get no outbound offer; "
             f"{shared.get('sms', 0)} lose SMS and {shared.get('email', 0)} e-mail to a refusal "
-            "on a shared phone or e-mail",
+            f"on a shared phone or e-mail{minors}",
             file=sys.stderr,
         )
     figure = f"validation NDCG@{args.k} {model.validation_ndcg_:.3f}, split by {model.split_}"
@@ -182,6 +217,62 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _birth_dates(contacts, source: str):
+    """The ``birth_date`` column as dates (empty: NaT); a value that is no date is an input
+    error naming the file and column."""
+    import pandas as pd
+
+    from cemlib.errors import InputError
+
+    text = contacts["birth_date"].astype("string").str.strip()
+    text = text.mask(text == "")
+    born = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    bad = text.notna() & born.isna()
+    if bad.any():
+        raise InputError(
+            f"{int(bad.sum())} value(s) are not dates YYYY-MM-DD (e.g. {text[bad].iloc[0]!r})",
+            source=source,
+            column="birth_date",
+        )
+    return born
+
+
+def _minors(contacts, args: argparse.Namespace):
+    """The customers of the consent rows younger than ``--min-contact-age`` at ``--as-of``: the
+    youngest row of a customer decides, as in the warehouse stage
+    (:func:`cemlib.offers.consent.minor_profiles`)."""
+    return minor_profiles(
+        contacts[["customer_id", "birth_date"]].dropna(), args.as_of, args.min_contact_age
+    )
+
+
+def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, exclude):
+    """The model's top ``--k`` without the items that do not fit the customer's gender or age
+    (:mod:`cemlib.offers.eligibility`, rules learned from the fitted purchases; ranked deeper so
+    that ``--k`` remain), and the summary line. Without a gender or birth_date column in
+    ``--consent`` no rule is learned and the offers are the model's top ``--k``."""
+    have = [c for c in ("gender", "birth_date") if contacts is not None and c in contacts.columns]
+    if not have:
+        return model.recommend(exclude=exclude), (
+            "cem offers: offers not checked against gender/age (no gender or birth_date column "
+            "in --consent)"
+        )
+    from cemlib.offers.stage import fitting_offers
+
+    attributes = eligibility.profile_attributes(contacts, args.as_of)
+    attributes = attributes[attributes["customer_id"].isin(model.tx_["customer_id"].unique())]
+    offers, held, rules = fitting_offers(
+        lambda depth: model.recommend(k=depth, exclude=exclude), model.tx_, attributes, args.k
+    )
+    n = len(rules.items)
+    return offers, (
+        f"cem offers: {held} offer{'s' if held != 1 else ''} held back as not fitting the "
+        f"customer's gender/age ({n} item{'s' if n != 1 else ''} bought by one gender or one age "
+        f"band only, learned from the {', '.join(have)} column{'s' if len(have) > 1 else ''} of "
+        "--consent); the next fitting items took their place"
+    )
 
 
 def _backtest_without_excluded(tx, events, items, args, model: NextOfferModel) -> str:

@@ -111,7 +111,7 @@ def address_refusals(contacts: pd.DataFrame, *, source: str = "consent") -> pd.D
     """Refusal rows ``customer_id, consent_<channel>, via="shared"`` for every customer of
     ``contacts`` holding an address (``email``, ``phone`` columns, when present) on which some
     row refused that address's channel (the refusing row's own customer included)."""
-    added = [pd.DataFrame(columns=["customer_id", "via"])]
+    added = []
     for ch, col in ADDRESS.items():
         flag = f"consent_{ch}"
         if col not in contacts.columns or flag not in contacts.columns:
@@ -120,8 +120,19 @@ def address_refusals(contacts: pd.DataFrame, *, source: str = "consent") -> pd.D
         refused = set(key[_as_bool(contacts[flag], source, flag).eq(False).to_numpy(bool)].dropna())
         hit = key.isin(refused).fillna(False).to_numpy(bool)
         customers = contacts.loc[hit, "customer_id"].astype(str).to_numpy()
-        added.append(pd.DataFrame({"customer_id": customers, flag: False, "via": "shared"}))
-    return pd.concat(added, ignore_index=True)
+        if len(customers):
+            added.append(pd.DataFrame({"customer_id": customers, flag: False, "via": "shared"}))
+    # every channel's column, NA where another channel's row refused (no empty or all-NA frame
+    # in the concatenation: pandas warns that their dtypes will count, trial 8 L1)
+    columns = ["customer_id", *(f"consent_{ch}" for ch in ADDRESS), "via"]
+    if not added:
+        return pd.DataFrame({c: pd.Series(dtype="boolean" if c.startswith("consent_") else object)
+                             for c in columns})  # fmt: skip
+    out = pd.concat(added, ignore_index=True)
+    for c in columns:
+        if c not in out.columns:
+            out[c] = pd.NA
+    return out[columns].astype({c: "boolean" for c in columns if c.startswith("consent_")})
 
 
 def shared_refusal_flags(

@@ -60,7 +60,22 @@ def _extra_headlines(result: OfferStageResult) -> dict:
     ex = result.extras.get("exclusion")
     if ex is not None and ex.entries:
         out.update(ex.figures())
+    fit = result.extras.get("eligibility")
+    if fit is not None:
+        rules = fit["rules"]
+        out["offers held back as not fitting the profile's gender/age"] = int(fit["held_back"])
+        out["items offered to one gender or age band only"] = len(rules.items)
     return out
+
+
+def eligibility_sentence(n_held: int, n_items: int) -> str:
+    """The verdict's line on the offers held back by :mod:`cemlib.offers.eligibility`."""
+    return (
+        f"{n_held:,} offer{'s' if n_held != 1 else ''} held back as not fitting the profile's "
+        f"gender/age: {n_items:,} item{'s are' if n_items != 1 else ' is'} bought by one gender "
+        "or one age band only, and a profile of the other gender or outside the band got its "
+        "next fitting item instead"
+    )
 
 
 def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
@@ -92,10 +107,20 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
             f"no item or category of the data (e.g. {ex.unmatched[0]!r}): check the spelling"
         )
     if h.get("items excluded from offers"):
+        n_items = h["items excluded from offers"]
+        n_prof = h["profiles with an excluded candidate"]
         caveats.append(
-            f"{h['items excluded from offers']:,} items are kept out of the offers (exclusion "
-            f"list); they were candidates of {h['profiles with an excluded candidate']:,} "
-            "profiles, who got the next allowed items instead"
+            f"{n_items:,} item{'s are' if n_items != 1 else ' is'} kept out of the offers "
+            f"(exclusion list); {'they were candidates' if n_items != 1 else 'it was a candidate'}"
+            f" of {n_prof:,} profile{'s' if n_prof != 1 else ''}, who got the next allowed "
+            "items instead"
+        )
+    if h.get("offers held back as not fitting the profile's gender/age"):
+        caveats.append(
+            eligibility_sentence(
+                h["offers held back as not fitting the profile's gender/age"],
+                h["items offered to one gender or age band only"],
+            )
         )
     lost = [
         f"{n:,} {what}"

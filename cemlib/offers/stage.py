@@ -18,7 +18,7 @@ from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
 from cemlib.marts.transactions import profile_transactions, source_schema
-from cemlib.offers import baselines
+from cemlib.offers import baselines, eligibility
 from cemlib.offers.baselines import all_baselines
 from cemlib.offers.consent import (
     MIN_CONTACT_AGE,
@@ -288,6 +288,38 @@ def profile_consent_table(
     return out
 
 
+def profile_records(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
+    """``customer_id, gender, birth_date`` of every mapped CRM record (the columns the table
+    has; an absent one is NULL): what :mod:`cemlib.offers.eligibility` judges a profile by."""
+    schema = source_schema(wh, "crm_contacts")
+    if schema is None:
+        return pd.DataFrame(columns=["customer_id", "gender", "birth_date"])
+    cols = _columns_of(wh, schema, "crm_contacts")
+    sel = ", ".join(
+        f"CAST(c.{c} AS VARCHAR) AS {c}" if c in cols else f"CAST(NULL AS VARCHAR) AS {c}"
+        for c in ("gender", "birth_date")
+    )
+    return wh.sql(
+        f"""SELECT m.customer_id, {sel} FROM {schema}.crm_contacts c JOIN {_mapping(wh, key)} m
+            ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)
+            WHERE m.customer_id IS NOT NULL"""
+    )
+
+
+def fitting_offers(ranked_at, tx: pd.DataFrame, attributes: pd.DataFrame, k: int):
+    """Rank with the eligibility rules of ``tx`` (:mod:`cemlib.offers.eligibility`):
+    ``ranked_at(depth)`` returns the lists ranked ``depth`` items per customer; the result is
+    the ``k`` best fitting items of each, the offers held back from the first ``k`` and the
+    rules."""
+    rules = eligibility.learn_rules(tx, attributes)
+    extra = eligibility.extra_depth(rules, attributes)
+    ranked = ranked_at(k + extra)
+    if not rules:
+        return ranked, 0, rules
+    out, held = eligibility.eligible_top_k(ranked, rules, attributes, k)
+    return out, held, rules
+
+
 def _items(wh: Warehouse) -> pd.DataFrame | None:
     schema = source_schema(wh, "products")
     if schema is None:
@@ -514,13 +546,17 @@ def run_stage(
             lambda: (
                 _future_truth(wh, as_of, horizon_days, key, granularity),
                 profile_consent_table(wh, key=key, as_of=as_of, min_contact_age=min_contact_age),
+                profile_records(wh, key=key),
             )
         )
         model = NextOfferModel(**params).fit(
             tx, as_of, events=events, items=items, customer_features=churn
         )
         customers = model.tx_["customer_id"].unique()
-        truth, consent = read.result()
+        truth, consent, records = read.result()
+        # items bought by one gender / age band only are not offered outside it (ranked deeper)
+        attributes = eligibility.profile_attributes(records, as_of)
+        attributes = attributes[attributes["customer_id"].isin(customers)]
         # items never offered are no target of any ranking (the lists are without them)
         kept_out = excluded_items(exclude, model)
         truth = without_items(truth, kept_out)
@@ -529,24 +565,32 @@ def run_stage(
         if truth is not None:
             ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k, kept_out)
             # the candidate recall is counted on the candidates scoring builds (no second pass)
-            recs = recommend(
-                model,
-                recall_of=truth,
-                recall_customers=customers,
-                explain_customers=reach,
-                exclude=exclude,
-            )
+            recs, held, rules = fitting_offers(
+                lambda depth: recommend(
+                    model,
+                    k=depth,
+                    recall_of=truth,
+                    recall_customers=customers,
+                    explain_customers=reach,
+                    exclude=exclude,
+                ),
+                model.tx_, attributes, k,
+            )  # fmt: skip
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
             metrics = metric_table(recs, truth, model.tx_, customers, k, ranked.result(), kept_out)
             recall = model.scored_recall_
         else:
-            recs = recommend(
-                model,
-                recall_of=truth,
-                recall_customers=customers,
-                explain_customers=reach,
-                exclude=exclude,
-            )
+            recs, held, rules = fitting_offers(
+                lambda depth: recommend(
+                    model,
+                    k=depth,
+                    recall_of=truth,
+                    recall_customers=customers,
+                    explain_customers=reach,
+                    exclude=exclude,
+                ),
+                model.tx_, attributes, k,
+            )  # fmt: skip
             back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
             bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
             window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
@@ -554,13 +598,18 @@ def run_stage(
             bt_customers = bt.tx_["customer_id"].unique()
             ranked = beside.submit(baseline_metrics, window, bt.tx_, bt_customers, k, kept_out)
             # the backtest ranks as the published lists do: without the excluded items
-            bt_recs = recommend(
-                bt,
-                explain=False,
-                recall_of=window,
-                recall_customers=bt_customers,
-                exclude=sorted(kept_out) or None,
-            )
+            bt_attributes = eligibility.profile_attributes(records, back)
+            bt_recs = fitting_offers(
+                lambda depth: recommend(
+                    bt,
+                    k=depth,
+                    explain=False,
+                    recall_of=window,
+                    recall_customers=bt_customers,
+                    exclude=sorted(kept_out) or None,
+                ),
+                bt.tx_, bt_attributes[bt_attributes["customer_id"].isin(bt_customers)], k,
+            )[0]  # fmt: skip
             evaluation = (
                 f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
             )
@@ -570,7 +619,10 @@ def run_stage(
             recall = bt.scored_recall_
     published = choose_published(metrics, k, publish, backtest=truth is None)
     if published != "model":  # the baseline that ranks better: its list for every customer
-        recs = baseline_offers(published, model.tx_, k, customers, exclude=kept_out)
+        recs, held, rules = fitting_offers(
+            lambda depth: baseline_offers(published, model.tx_, depth, customers, kept_out),
+            model.tx_, attributes, k,
+        )  # fmt: skip
     sent, summary = assign_channels(recs, consent)
     names = (
         items.assign(sku=items["sku"].astype(str)).set_index("sku")["name"]
@@ -605,6 +657,7 @@ def run_stage(
             "exclusion": model.exclusion_,
             "engine": "duckdb" if engine is None else "spark",
             **({} if engine is None else {"spark_scoring": engine.figures}),
+            "eligibility": {"rules": rules, "held_back": held},
         },
         published=published,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -222,11 +223,48 @@ def _heavily_quarantined(report: QualityReport) -> list[str]:
     return out
 
 
+_CHECK_FAILED = re.compile(
+    r"^table (?P<table>[\w.]+): (?P<check>\S.*?) failed \((?P<reason>.*)\); observed "
+    r"(?P<observed>.*?)(?:, expected (?P<bounds>.*))?$",
+    re.S,
+)
+_BOUND_WORDS = {"min_value": "at least", "max_value": "at most"}
+
+
+def plain_words(warning: str) -> str:
+    """A check's warning in the reader's words: the suite's ``reason`` instead of the Great
+    Expectations call (``table t: expect_column_values_to_be_in_set(c, value_set=...) failed
+    (reason); observed 1 of 12096 rows`` -> ``t: reason: 1 of 12,096 rows``); other warnings
+    as they are (trial 8 L5)."""
+    m = _CHECK_FAILED.match(str(warning))
+    if not m:
+        return str(warning)
+    observed = re.sub(
+        r"(\d+) of (\d+) rows",
+        lambda n: (
+            f"{int(n.group(1)):,} of {int(n.group(2)):,} row{'s' if n.group(2) != '1' else ''}"
+        ),
+        m["observed"],
+    )
+    text = (
+        f"{m['table']}: {m['reason']}: {observed}"
+        if observed != "n/a"
+        else (f"{m['table']}: {m['reason']}")
+    )
+    if m["bounds"]:
+        bounds = m["bounds"]
+        for k, v in _BOUND_WORDS.items():
+            bounds = bounds.replace(k, v)
+        text += f" (expected {bounds})"
+    return text
+
+
 def verdict_of(report: QualityReport, trend: pd.DataFrame | None = None) -> dict[str, object]:
-    """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
+    """The stage's verdict (``cemlib.reports.verdict`` arguments); the warnings in plain words
+    (:func:`plain_words`)."""
     h = headlines(report)
     share = h["rows quarantined"] / max(h["rows in"], 1)
-    caveats = [str(w) for w in report.warnings[:4]]
+    caveats = [plain_words(w) for w in report.warnings[:4]]
     if len(report.warnings) > 4:
         caveats.append(f"and {len(report.warnings) - 4} more warnings, listed below")
     heavy = _heavily_quarantined(report)

@@ -9,6 +9,10 @@ the business's own (``{customer: patient, purchase: visit, basket: visit, shop: 
 * a key also replaces its plural with ``-s``/``-es`` on its last word (``customers`` ->
   ``patients``, ``till receipts`` -> ``visits``) unless the plural is given as a key of its
   own (irregular plurals: give both);
+* a key that is a verb of the reports (:data:`VERB_FORMS`: ``buy``, ``purchase``) also
+  replaces the forms the reports use (``buys``, ``buying``, ``bought``) with the replacement's
+  regular forms (``visits``, ``visiting``, ``visited``) unless a form is a key of its own
+  (``bought: had``);
 * longer keys win over shorter ones (``till receipt`` before ``receipt``);
 * text inside backticks (Markdown code: table and column names such as ``marts.next_offers``
   or ``customer_id``) and inside HTML ``<code>``, ``<pre>``, ``<style>`` and ``<script>`` is
@@ -61,6 +65,28 @@ def _plural(word: str) -> str:
     return word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
 
 
+#: the verbs of the reports' texts and the forms they use ("who buys again", "most likely to
+#: buy next", "bought", "purchased"): a key that is one of them covers its forms too
+VERB_FORMS: dict[str, dict[str, str]] = {
+    "buy": {"s": "buys", "ing": "buying", "ed": "bought"},
+    "purchase": {"s": "purchases", "ing": "purchasing", "ed": "purchased"},
+}
+
+
+def _inflected(new: str, form: str) -> str:
+    """The replacement ``new`` (a verb, regular; of several words the first is inflected) in
+    ``form``: ``s`` (visits), ``ing`` (visiting), ``ed`` (visited). An irregular replacement
+    (had, came) is given as a key of its own: ``bought: had``."""
+    head, _, rest = new.partition(" ")
+    if form == "s":
+        head = _plural(head)
+    elif form == "ing":
+        head = (head[:-1] if head.endswith("e") and not head.endswith("ee") else head) + "ing"
+    else:
+        head = head + ("d" if head.endswith("e") else "ed")
+    return f"{head} {rest}" if rest else head
+
+
 def _cased(src: str, new: str) -> str:
     """``new`` in the casing of ``src`` (lower, Capitalized or UPPER)."""
     if src.isupper() and len(src) > 1:
@@ -74,6 +100,9 @@ def _cased(src: str, new: str) -> str:
 def _compiled(items: tuple[tuple[str, str], ...]) -> tuple[re.Pattern, dict[str, str]]:
     table = dict(items)
     for word, new in items:
+        # a verb of the reports first: "purchases" is a verb form there and a plural alike
+        for form, text in VERB_FORMS.get(word, {}).items():
+            table.setdefault(text, _inflected(new, form))
         if not word.endswith("s"):
             table.setdefault(_plural(word), _plural(new))
     keys = sorted(table, key=len, reverse=True)

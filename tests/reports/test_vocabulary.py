@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -150,3 +151,46 @@ def test_the_run_page_speaks_them_too_its_parameters_as_given(tmp_path):
     assert "Customer data checks" not in html and ">customers scored<" not in html
     assert "customer: patient" in html  # the run's YAML, in <pre>, as given
     assert "&quot;customer&quot;: &quot;patient&quot;" in html or '"customer": "patient"' in html
+
+
+def _docs_clinic_vocabulary() -> dict:
+    """The clinic vocabulary of docs/own-data.md's example configuration, as a user copies it."""
+    import yaml
+
+    text = (ROOT / "docs" / "own-data.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "vocabulary:" in b)
+    return yaml.safe_load(block)["vocabulary"]
+
+
+def test_the_docs_clinic_vocabulary_covers_the_verbs_of_the_reports():
+    """Trial 8 L2: with the docs' vocabulary the 03/04 texts no longer say "buy"."""
+    words = check_vocabulary(_docs_clinic_vocabulary())
+    assert reword("how likely they are to buy again", words) == (
+        "how likely they are to visit again"
+    )
+    assert reword("the model does not rank who buys again better", words) == (
+        "the model does not rank who visits again better"
+    )
+    assert reword("the products the person is most likely to buy next", words) == (
+        "the products the person is most likely to visit next"
+    )
+    assert reword("Buying, purchased; bought it", words) == "Visiting, visited; had it"
+    # every Markdown cell of the 03 and 04 notebooks, reworded: no verb of buying is left
+    left = []
+    for name in ("03_churn.ipynb", "04_next_offer.ipynb"):
+        nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                out = reword(cell.source, words)
+                left += re.findall(r"\b(?:buy|buys|buying|bought|purchased)\b", out, re.I)
+    assert left == []
+
+
+def test_verb_forms_follow_the_replacement_unless_given():
+    w = check_vocabulary({"purchase": "use"})
+    assert reword("purchases, purchasing, purchased", w) == "uses, using, used"
+    # an irregular past of the replacement is a key of its own
+    w = check_vocabulary({"buy": "come back", "bought": "came back"})
+    assert reword("who buys again; who bought; buying", w) == (
+        "who comes back again; who came back; coming back"
+    )

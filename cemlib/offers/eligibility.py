@@ -1,0 +1,323 @@
+"""Offers that fit the profile: items bought by one gender or one age band only are not offered
+to a profile of the other gender or outside the band (trial 8 M2: "Прием гинеколога" offered to
+men, "Прием педиатра" and the children's vaccination calendar to adults).
+
+No list of such items: the rules are learned from the purchases. For a group ``G`` of buyers
+(one gender; the ages ``>= a``; the ages ``< a``) an item is *kept away from* ``G`` when
+
+- at least ``min_support`` distinct buyers of the item have a known gender (age), and
+- the Wilson upper bound (``z``) of the share of the item's buyers in ``G`` is at most
+  ``ratio`` times the share of ``G`` among all buyers with a known gender (age).
+
+So an item is restricted only when its buyers avoid a group that the other items' buyers do not
+avoid, with a margin for sampling: 100 buyers, none of them men, where men are half of all
+buyers, is a rule (upper bound 0.037 <= 0.1 x 0.5); 40 such buyers is not yet (0.088). A buyer's
+age is their age at their last purchase of the item (and, for the share of all buyers, at their
+last purchase of anything). An age rule is the band ``[min_age, max_age)``: from the cut that
+passes the test, each edge moves out over the next ages where the item's buyers are still at
+least ``ratio`` of the population's density (the small tail the test tolerates stays inside the
+band) or where nobody bought anything (a gap in the ages is no evidence).
+
+A profile whose gender or birth date is unknown is not filtered by the rule of that attribute.
+A profile of several records is judged conservatively: its gender is known only when all its
+records that have one agree, and an item is held back for its age only when the whole range of
+its records' ages (its youngest and its oldest record, as the consent's contact age reads them)
+lies outside the band: a profile merging a parent and a child is offered either's items.
+
+Held back *before* the top-k cut: the caller ranks :func:`extra_depth` deeper and
+:func:`eligible_top_k` keeps the ``k`` best fitting items of each profile. The functions take
+plain frames (pandas), so that any ranking path (the warehouse stage, ``cem offers``, the Spark
+path) can call them on its ranked lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: fewest distinct buyers with a known attribute for a rule on an item
+MIN_SUPPORT = 30
+#: the item's share of a group may be at most this fraction of the group's share of all buyers
+RATIO = 0.1
+#: the Wilson bound's z (one-sided 97.5%)
+Z = 1.96
+_DAYS_PER_YEAR = 365.2425
+
+
+@dataclass
+class EligibilityRules:
+    """Learned rules: ``gender`` rows ``item_id, gender, buyers, share_upper, population_share``
+    (the item is not offered to profiles of ``gender``); ``age`` rows ``item_id, min_age,
+    max_age, buyers`` (offered only to ages in ``[min_age, max_age)``; NaN: no bound)."""
+
+    gender: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["item_id", "gender", "buyers", "share_upper", "population_share"]
+        )
+    )
+    age: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["item_id", "min_age", "max_age", "buyers"])
+    )
+
+    @property
+    def items(self) -> set[str]:
+        """The item ids with at least one rule."""
+        return set(self.gender["item_id"].astype(str)) | set(self.age["item_id"].astype(str))
+
+    def __bool__(self) -> bool:
+        return bool(len(self.gender) or len(self.age))
+
+
+def wilson_upper(successes, n, z: float = Z) -> np.ndarray:
+    """The Wilson score interval's upper bound of ``successes / n`` (arrays; n = 0 gives 1)."""
+    s = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(n > 0, s / np.maximum(n, 1), 0.0)
+        z2 = z * z
+        centre = p + z2 / (2 * n)
+        margin = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+        out = (centre + margin) / (1 + z2 / n)
+    return np.where(n > 0, np.minimum(out, 1.0), 1.0)
+
+
+def _gender_key(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip().str.upper()
+    return text.mask(text == "")
+
+
+def profile_attributes(records: pd.DataFrame, as_of) -> pd.DataFrame:
+    """``customer_id, gender, born_min, born_max, age_min, age_max`` per customer from
+    per-record rows ``customer_id`` with optional ``gender``, ``birth_date``.
+
+    ``gender``: the value all the customer's records with one agree on (stripped, upper case),
+    else NA. ``born_min``/``born_max``: the oldest and youngest birth date; ``age_min`` /
+    ``age_max``: the ages in whole years at ``as_of`` of the youngest and the oldest record."""
+    cid = records["customer_id"].astype(str)
+    out = pd.DataFrame(index=pd.Index(pd.unique(cid), name="customer_id"))
+    if "gender" in records.columns:
+        g = pd.DataFrame({"customer_id": cid, "gender": _gender_key(records["gender"])}).dropna()
+        n = g.groupby("customer_id")["gender"].nunique()
+        first = g.groupby("customer_id")["gender"].first()
+        out["gender"] = first.where(n == 1).reindex(out.index).astype("string")
+    else:
+        out["gender"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    if "birth_date" in records.columns:
+        born = pd.to_datetime(records["birth_date"], errors="coerce", format="mixed")
+        b = pd.DataFrame({"customer_id": cid, "born": born}).dropna()
+        grp = b.groupby("customer_id")["born"]
+        out["born_min"] = grp.min().reindex(out.index)
+        out["born_max"] = grp.max().reindex(out.index)
+    else:
+        out["born_min"] = out["born_max"] = pd.NaT
+    at = pd.Timestamp(as_of).normalize()
+    out["age_min"] = _age_years(at, out["born_max"])
+    out["age_max"] = _age_years(at, out["born_min"])
+    return out.reset_index()
+
+
+def _age_years(at: pd.Timestamp, born: pd.Series) -> pd.Series:
+    """Whole years of age at ``at`` (the birthday counts from its day); NaN without a date."""
+    born = pd.to_datetime(born)
+    before = (born.dt.month > at.month) | ((born.dt.month == at.month) & (born.dt.day > at.day))
+    return (at.year - born.dt.year - before.astype(float)).astype(float)
+
+
+def learn_rules(
+    purchases: pd.DataFrame,
+    attributes: pd.DataFrame,
+    *,
+    min_support: int = MIN_SUPPORT,
+    ratio: float = RATIO,
+    z: float = Z,
+) -> EligibilityRules:
+    """The gender and age rules of the items of ``purchases`` (``customer_id, item_id, ts``, cut
+    at ``as_of`` by the caller) from the customers' ``attributes``
+    (:func:`profile_attributes`). Only customers with one gender (a birth date range of at most
+    a year) teach a gender (age) rule."""
+    if purchases.empty or attributes.empty:
+        return EligibilityRules()
+    att = attributes.assign(customer_id=attributes["customer_id"].astype(str)).set_index(
+        "customer_id"
+    )
+    last = (
+        pd.DataFrame(
+            {
+                "customer_id": purchases["customer_id"].astype(str).to_numpy(),
+                "item_id": purchases["item_id"].astype(str).to_numpy(),
+                "ts": pd.to_datetime(purchases["ts"]).to_numpy(),
+            }
+        )
+        .groupby(["customer_id", "item_id"], sort=False)["ts"]
+        .max()
+        .reset_index()
+    )
+    return EligibilityRules(
+        gender=_gender_rules(last, att, min_support, ratio, z),
+        age=_age_rules(last, att, min_support, ratio, z),
+    )
+
+
+def _gender_rules(last, att, min_support, ratio, z) -> pd.DataFrame:
+    empty = EligibilityRules().gender
+    if "gender" not in att.columns:
+        return empty
+    g = last.assign(gender=att["gender"].reindex(last["customer_id"]).to_numpy()).dropna(
+        subset=["gender"]
+    )
+    if g.empty:
+        return empty
+    people = att["gender"].dropna()
+    people = people[people.index.isin(g["customer_id"])]
+    population = people.value_counts(normalize=True)
+    counts = g.groupby(["item_id", "gender"]).size().unstack(fill_value=0)
+    n = counts.sum(axis=1)
+    counts = counts[n >= min_support]
+    n = n[n >= min_support]
+    rows = []
+    for gender in counts.columns:
+        share = float(population.get(gender, 0.0))
+        if share <= 0:
+            continue
+        upper = wilson_upper(counts[gender].to_numpy(), n.to_numpy(), z)
+        hit = upper <= ratio * share
+        for item, nb, up in zip(counts.index[hit], n.to_numpy()[hit], upper[hit], strict=True):
+            rows.append((str(item), str(gender), int(nb), float(up), share))
+    return pd.DataFrame(rows, columns=empty.columns) if rows else empty
+
+
+def _age_rules(last, att, min_support, ratio, z) -> pd.DataFrame:
+    empty = EligibilityRules().age
+    if "born_min" not in att.columns:
+        return empty
+    tight = att[(att["born_max"] - att["born_min"]).dt.days <= 366].dropna(subset=["born_min"])
+    if tight.empty:
+        return empty
+    mid = tight["born_min"] + (tight["born_max"] - tight["born_min"]) / 2
+    born = mid.reindex(last["customer_id"]).to_numpy()
+    age = np.floor((last["ts"].to_numpy() - born) / np.timedelta64(1, "D") / _DAYS_PER_YEAR)
+    a = last.assign(age=age).dropna(subset=["age"])
+    a = a[a["age"] >= 0]
+    if a.empty:
+        return empty
+    top = int(min(a["age"].max(), 120)) + 2
+    ages = np.clip(a["age"].to_numpy(int), 0, top - 1)
+    # every buyer at their last purchase of anything: the population's age histogram
+    per = a.groupby("customer_id")["ts"].idxmax()
+    pop = np.bincount(ages[a.index.get_indexer(per.to_numpy())], minlength=top).astype(float)
+    items, codes = np.unique(a["item_id"].to_numpy(), return_inverse=True)
+    hist = np.zeros((len(items), top))
+    np.add.at(hist, (codes, ages), 1.0)
+    n = hist.sum(axis=1)
+    keep = n >= min_support
+    items, hist, n = items[keep], hist[keep], n[keep]
+    if not len(items):
+        return empty
+    # below[:, a] = buyers younger than a (a = 0 .. top-1); cuts a = 1 .. top-1
+    below = np.cumsum(hist, axis=1) - hist
+    pop_below = (np.cumsum(pop) - pop) / pop.sum()
+    cuts = np.arange(1, top)
+    nn = n[:, None]
+    # upper bound of the band: buyers aged >= a avoided
+    up_ok = wilson_upper(nn - below[:, cuts], nn, z) <= ratio * (1 - pop_below[cuts])[None, :]
+    up_ok &= (1 - pop_below[cuts])[None, :] > 0
+    # lower bound of the band: buyers younger than a avoided
+    lo_ok = wilson_upper(below[:, cuts], nn, z) <= ratio * pop_below[cuts][None, :]
+    lo_ok &= pop_below[cuts][None, :] > 0
+    # the test says *that* an item avoids an age group; the band's edge then moves out over
+    # every next age where the item's buyers are still at least ``ratio`` of the population's
+    # density there (the tail the test tolerates is inside the band), or where nobody bought
+    # anything (no evidence either way: a gap between the children and the adults)
+    density = hist / nn
+    pop_density = pop / pop.sum()
+    inside = (density >= ratio * pop_density[None, :]) & (hist > 0) | (pop[None, :] == 0)
+    max_age = np.full(len(items), np.nan)
+    min_age = np.full(len(items), np.nan)
+    for r in np.flatnonzero(up_ok.any(axis=1)):
+        edge = int(cuts[np.argmax(up_ok[r])])  # buyers aged >= edge avoided
+        while edge < top and inside[r, edge]:
+            edge += 1
+        max_age[r] = edge if edge < top else np.nan
+    for r in np.flatnonzero(lo_ok.any(axis=1)):
+        edge = int(cuts[len(cuts) - 1 - np.argmax(lo_ok[r, ::-1])])  # younger than edge avoided
+        while edge > 0 and inside[r, edge - 1]:
+            edge -= 1
+        min_age[r] = edge if edge > 0 else np.nan
+    ruled = ~np.isnan(max_age) | ~np.isnan(min_age)
+    if not ruled.any():
+        return empty
+    return pd.DataFrame(
+        {
+            "item_id": items[ruled].astype(str),
+            "min_age": min_age[ruled],
+            "max_age": max_age[ruled],
+            "buyers": n[ruled].astype(int),
+        }
+    )
+
+
+def held_back(
+    offers: pd.DataFrame, rules: EligibilityRules, attributes: pd.DataFrame
+) -> np.ndarray:
+    """Boolean per row of ``offers`` (``customer_id, item_id``): True where the item does not
+    fit the customer's gender or age (:func:`profile_attributes`)."""
+    mask = np.zeros(len(offers), dtype=bool)
+    if not rules or offers.empty or attributes.empty:
+        return mask
+    att = attributes.assign(customer_id=attributes["customer_id"].astype(str)).set_index(
+        "customer_id"
+    )
+    cid = offers["customer_id"].astype(str).to_numpy()
+    item = offers["item_id"].astype(str).to_numpy()
+    if len(rules.gender):
+        gender = att["gender"].reindex(cid).astype("string").fillna("").to_numpy(object)
+        pairs = pd.MultiIndex.from_arrays(
+            [rules.gender["item_id"].astype(str), rules.gender["gender"].astype(str)]
+        )
+        mask |= pd.MultiIndex.from_arrays([item, gender]).isin(pairs)
+    if len(rules.age):
+        band = rules.age.drop_duplicates("item_id").set_index("item_id")
+        lo = band["min_age"].reindex(item).to_numpy(float)
+        hi = band["max_age"].reindex(item).to_numpy(float)
+        amin = att["age_min"].reindex(cid).to_numpy(float)
+        amax = att["age_max"].reindex(cid).to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            mask |= (amax < lo) | (amin >= hi)  # NaN (no bound, no age) compares False
+    return mask
+
+
+def extra_depth(rules: EligibilityRules, attributes: pd.DataFrame) -> int:
+    """How much deeper to rank so that ``k`` fitting items remain for every customer: the most
+    rule items any one customer of ``attributes`` is held back from."""
+    if not rules or attributes.empty:
+        return 0
+    items = sorted(rules.items)
+    cid = attributes["customer_id"].astype(str).to_numpy()
+    pairs = pd.DataFrame(
+        {"customer_id": np.repeat(cid, len(items)), "item_id": np.tile(items, len(cid))}
+    )
+    counts = np.bincount(
+        np.repeat(np.arange(len(cid)), len(items))[held_back(pairs, rules, attributes)],
+        minlength=len(cid),
+    )
+    return int(counts.max()) if len(counts) else 0
+
+
+def eligible_top_k(
+    ranked: pd.DataFrame, rules: EligibilityRules, attributes: pd.DataFrame, k: int
+) -> tuple[pd.DataFrame, int]:
+    """``ranked`` (``customer_id, rank, item_id, ...``, ranked :func:`extra_depth` deeper than
+    ``k``) without the offers that do not fit the customer, re-ranked, the first ``k`` each;
+    and the number of offers held back from the first ``k`` (the offers a customer would have
+    got without the rules)."""
+    if ranked.empty:
+        return ranked, 0
+    out = ranked.sort_values(["customer_id", "rank"], kind="stable")
+    bad = held_back(out, rules, attributes)
+    n_held = int((bad & (out["rank"].to_numpy() <= k)).sum())
+    out = out[~bad]
+    rank = out.groupby("customer_id", sort=False).cumcount().to_numpy() + 1
+    out = out.assign(rank=rank)[rank <= k].reset_index(drop=True)
+    return out, n_held

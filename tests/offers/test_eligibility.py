@@ -1,0 +1,126 @@
+"""Offers that fit the profile's gender and age (trial 8 M2): rules learned from the buyers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cemlib.offers import eligibility as el
+
+AS_OF = pd.Timestamp("2025-06-30")
+
+
+def _clinic(seed: int = 0, n_adults: int = 600, n_children: int = 200, n_unknown: int = 50):
+    """A small clinic: women buy gynaecology, children paediatrics, everybody the therapist;
+    the unknown-gender adults have no birth date either."""
+    rng = np.random.default_rng(seed)
+    people, lines = [], []
+    for i in range(n_adults + n_children + n_unknown):
+        cid = f"P{i:04d}"
+        child = n_adults <= i < n_adults + n_children
+        unknown = i >= n_adults + n_children
+        gender = None if unknown else ("F" if i % 2 else "M")
+        born = (
+            None
+            if unknown
+            else AS_OF
+            - pd.Timedelta(
+                days=int(365.25 * (rng.uniform(1, 15) if child else rng.uniform(20, 80)))
+            )
+        )
+        people.append({"customer_id": cid, "gender": gender, "birth_date": born})
+        ts = AS_OF - pd.Timedelta(days=int(rng.integers(1, 400)))
+        lines.append((cid, "THERAPIST", ts))
+        if child:
+            lines.append((cid, "PAEDIATRICS", ts))
+        elif gender == "F" and rng.random() < 0.8:
+            lines.append((cid, "GYNAECOLOGY", ts))
+        if not child and rng.random() < 0.6:
+            lines.append((cid, "DENTIST", ts))
+    tx = pd.DataFrame(lines, columns=["customer_id", "item_id", "ts"])
+    return tx, pd.DataFrame(people)
+
+
+def test_rules_learned_from_the_buyers():
+    tx, people = _clinic()
+    att = el.profile_attributes(people, AS_OF)
+    rules = el.learn_rules(tx, att)
+    assert rules.gender[["item_id", "gender"]].values.tolist() == [["GYNAECOLOGY", "M"]]
+    g = rules.gender.iloc[0]
+    assert g["buyers"] == int((tx["item_id"] == "GYNAECOLOGY").sum())  # all with a gender
+    assert g["share_upper"] == pytest.approx(1.96**2 / (g["buyers"] + 1.96**2), rel=1e-9)
+    age = rules.age.set_index("item_id")
+    # paediatrics: children only (1-15 at purchase); the dentist and gynaecology: adults only
+    assert set(age.index) == {"PAEDIATRICS", "GYNAECOLOGY", "DENTIST"}
+    assert (
+        np.isnan(age.loc["PAEDIATRICS", "min_age"])
+        and 15 <= age.loc["PAEDIATRICS", "max_age"] <= 20
+    )
+    assert 15 <= age.loc["DENTIST", "min_age"] <= 20 and np.isnan(age.loc["DENTIST", "max_age"])
+    assert "THERAPIST" not in rules.items  # bought by everybody: no rule
+
+
+def test_too_few_buyers_or_mixed_buyers_make_no_rule():
+    tx, people = _clinic()
+    att = el.profile_attributes(people, AS_OF)
+    women = people.loc[people["gender"].eq("F"), "customer_id"].head(20)
+    few = pd.DataFrame({"customer_id": women, "item_id": "RARE", "ts": AS_OF})
+    # 90% women, 10% men among 300 buyers: men buy it too, no rule
+    adults = people[people["birth_date"].notna()].head(600)
+    f = adults[adults["gender"].eq("F")].head(270)["customer_id"]
+    m = adults[adults["gender"].eq("M")].head(30)["customer_id"]
+    mixed = pd.DataFrame({"customer_id": pd.concat([f, m]), "item_id": "MOSTLY_F", "ts": AS_OF})
+    rules = el.learn_rules(pd.concat([tx, few, mixed]), att)
+    assert "RARE" not in set(rules.gender["item_id"])
+    assert "MOSTLY_F" not in set(rules.gender["item_id"])
+
+
+def test_held_back_before_the_cut_and_unknown_profiles_untouched():
+    tx, people = _clinic()
+    att = el.profile_attributes(people, AS_OF)
+    rules = el.learn_rules(tx, att)
+    man = people.loc[people["gender"].eq("M") & people["birth_date"].notna(), "customer_id"].iloc[0]
+    unknown = people.loc[people["gender"].isna(), "customer_id"].iloc[0]
+    items = ["GYNAECOLOGY", "PAEDIATRICS", "THERAPIST", "DENTIST", "X1", "X2"]
+    ranked = pd.DataFrame(
+        {
+            "customer_id": [man] * 6 + [unknown] * 6,
+            "rank": list(range(1, 7)) * 2,
+            "item_id": items * 2,
+            "score": 1.0,
+        }
+    )
+    assert el.extra_depth(rules, att[att["customer_id"].isin([man, unknown])]) == 2
+    out, held = el.eligible_top_k(ranked, rules, att, k=3)
+    assert held == 2  # the man's gynaecology and paediatrics among his first 3
+    assert out[out["customer_id"] == man]["item_id"].tolist() == ["THERAPIST", "DENTIST", "X1"]
+    assert out[out["customer_id"] == man]["rank"].tolist() == [1, 2, 3]
+    # no gender, no birth date: nothing held back
+    assert out[out["customer_id"] == unknown]["item_id"].tolist() == items[:3]
+
+
+def test_a_profile_merging_parent_and_child_keeps_both_bands():
+    tx, people = _clinic()
+    rules = el.learn_rules(tx, el.profile_attributes(people, AS_OF))
+    merged = pd.DataFrame(
+        {
+            "customer_id": ["F1", "F1"],
+            "gender": ["F", "F"],
+            "birth_date": [AS_OF - pd.DateOffset(years=40), AS_OF - pd.DateOffset(years=5)],
+        }
+    )
+    att = el.profile_attributes(merged, AS_OF)
+    assert att[["age_min", "age_max"]].values.tolist() == [[5.0, 40.0]]  # whole years
+    offers = pd.DataFrame({"customer_id": "F1", "item_id": ["PAEDIATRICS", "GYNAECOLOGY"]})
+    assert el.held_back(offers, rules, att).tolist() == [False, False]
+    # records disagreeing on the gender: the gender is unknown
+    two = el.profile_attributes(
+        pd.DataFrame({"customer_id": ["A", "A"], "gender": ["M", " f "], "birth_date": None}),
+        AS_OF,
+    )
+    assert two["gender"].isna().all()
+
+
+def test_wilson_upper_bound():
+    # 0 of 100: z^2 / (n + z^2); 50 of 100 at z=1.96: 0.5962
+    assert el.wilson_upper([0, 50], [100, 100]).round(4).tolist() == [0.0370, 0.5962]
+    assert el.wilson_upper([0], [0]).tolist() == [1.0]
