@@ -179,6 +179,8 @@ class Correction:
         if min(y[rows].sum(), len(rows) - y[rows].sum()) < self.folds:
             return self
         params = self._params()
+        # the init score is the logistic fitted on every row, the held-out folds too: the folds
+        # judge the correction, not the logistic (a mild optimism in the rounds chosen)
         data = lgb.Dataset(X[rows], y[rows], init_score=logit[rows], params=params)
         cv = lgb.cv(
             params,
