@@ -8,16 +8,23 @@ figures for ``(as_of - L, as_of]`` are regressed on what actually happened there
   ones, a weighted geometric blend of the three views (spell view alone: its purchase
   probability and the purchase-history state);
 - probabilities: a stacked Platt scaling per backtest horizon, on the logit of the spell view's
-  probability, the other views' log counts and the silence against the customer's own rhythm.
+  probability, the other views' log counts and the silence against the customer's own rhythm,
+  then a boosted correction of its logit (:class:`Correction`) from the silence measured against
+  the customer's regularity, falling as the silence grows more unusual; the number of its
+  rounds is chosen by cross-validation on the window (none when it does not lower the held-out
+  log loss: the Platt scaling alone).
 
 The same blend is then applied to the views refitted at ``as_of``.
 """
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression, PoissonRegressor
+
+from cemlib import DEFAULT_SEED
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -83,6 +90,125 @@ def _p_design(sim: dict[str, np.ndarray], h: int, state: pd.DataFrame) -> np.nda
     return np.column_stack([*cols, _rhythm(state)])
 
 
+def _regularity(sim: dict[str, np.ndarray], state: pd.DataFrame) -> np.ndarray:
+    """The silence since the last purchase against the customer's regularity, three columns,
+    each growing with how unusual the silence is for this customer:
+
+    - the spell model's surprise, ``-log P(gap > silence)`` for the customer's gap distribution
+      (``log_s`` of :meth:`~cemlib.churn.gaps.GapModel.simulate`; 0 without it);
+    - the silence in units of the spread of the customer's own log gaps so far
+      (``log_gap_mean``, ``log_gap_sd`` of :func:`~cemlib.churn.gaps.spell_table`; 0 for
+      one-time buyers);
+    - the log of the silence over the longest gap so far (from the third purchase on; 0
+      before).
+
+    A clockwork buyer one cycle overdue is rare among the backtest's customers (trial 7: 3 % of
+    a telecom's subscribers had missed one monthly top-up; 62 % of them bought again, the Platt
+    scaling said 85 %): a logistic in the views' figures cannot bend for so few, the
+    correction of :class:`Correction` learns it from these columns alone. Relative measures
+    only: the silence in days moves between the backtest's cut and ``as_of`` (everyone is a
+    window older), and a correction that read it, or the views' figures, made the synthetic
+    world's calibration worse (0.020 -> 0.036 at 365 days)."""
+    n = len(state)
+    k = state["k"].to_numpy(dtype=float)
+    silence = np.log1p(state["duration"].to_numpy(dtype=float))
+    surprise = -np.asarray(sim["log_s"], dtype=float) if "log_s" in sim else np.zeros(n)
+    cols = [np.minimum(surprise, 700.0)]
+    if {"log_gap_mean", "log_gap_sd", "log_max_gap"} <= set(state.columns):
+        mean = state["log_gap_mean"].to_numpy(dtype=float)
+        sd = state["log_gap_sd"].to_numpy(dtype=float)
+        cols.append(np.where(k > 1, (silence - mean) / np.maximum(sd, 1e-3), 0.0))
+        cols.append(np.where(k > 2, silence - state["log_max_gap"].to_numpy(dtype=float), 0.0))
+    else:  # a state from elsewhere, without the running gap statistics
+        cols += [np.zeros(n), np.zeros(n)]
+    return np.column_stack(cols)
+
+
+class Correction:
+    """A boosted correction of a logistic's logit, monotone in every input, its number of
+    rounds chosen by ``folds``-fold cross-validation (early stopping on the held-out log loss).
+
+    Zero rounds (``rounds_ == 0``, no booster) when no round lowers the held-out log loss below
+    the logistic's own: on data the Platt scaling already fits, the result is the Platt scaling.
+    The cross-validation reads at most ``max_rows`` rows (a seeded sample); the final booster
+    all of them. ``directions``: +1 / -1 per input column (the probability grows / falls).
+    """
+
+    def __init__(
+        self,
+        directions: list[int],
+        folds: int = 5,
+        max_rounds: int = 400,
+        learning_rate: float = 0.05,
+        num_leaves: int = 4,
+        min_child_samples: int = 100,
+        max_rows: int = 50_000,
+        seed: int = DEFAULT_SEED,
+    ):
+        self.directions = directions
+        self.folds = folds
+        self.max_rounds = max_rounds
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.max_rows = max_rows
+        self.seed = seed
+
+    def _params(self) -> dict:
+        return {
+            "objective": "binary",
+            "metric": "binary_logloss",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "monotone_constraints": list(self.directions),
+            "seed": self.seed,
+            "num_threads": 1,
+            "verbose": -1,
+        }
+
+    def fit(self, X: np.ndarray, y: np.ndarray, logit: np.ndarray) -> Correction:
+        """Learn the correction of ``logit`` (the logistic's decision function on ``X``)."""
+        y = np.asarray(y, dtype=float)
+        rows = np.arange(len(y))
+        if len(rows) > self.max_rows:
+            rng = np.random.default_rng(self.seed)
+            rows = np.sort(rng.choice(len(rows), self.max_rows, replace=False))
+        self.rounds_, self.booster_ = 0, None
+        self.cv_loss_ = self.base_loss_ = float("nan")
+        if min(y[rows].sum(), len(rows) - y[rows].sum()) < self.folds:
+            return self
+        params = self._params()
+        # the init score is the logistic fitted on every row, the held-out folds too: the folds
+        # judge the correction, not the logistic (a mild optimism in the rounds chosen)
+        data = lgb.Dataset(X[rows], y[rows], init_score=logit[rows], params=params)
+        cv = lgb.cv(
+            params,
+            data,
+            num_boost_round=self.max_rounds,
+            nfold=self.folds,
+            stratified=True,
+            seed=self.seed,
+            callbacks=[lgb.early_stopping(30, verbose=False)],
+        )
+        curve = np.asarray(cv["valid binary_logloss-mean"])
+        z, t = logit[rows], y[rows]
+        # the held-out loss of zero rounds: the logistic's own (the same on every fold)
+        self.base_loss_ = float(np.mean(np.logaddexp(0.0, z) - t * z))
+        self.cv_loss_ = float(curve.min())
+        if self.cv_loss_ < self.base_loss_:
+            self.rounds_ = int(curve.argmin()) + 1
+            full = lgb.Dataset(X, y, init_score=logit, params=params)
+            self.booster_ = lgb.train(params, full, self.rounds_)
+        return self
+
+    def logit(self, X: np.ndarray, logit: np.ndarray) -> np.ndarray:
+        """The corrected logit."""
+        if self.booster_ is None:
+            return logit
+        return logit + self.booster_.predict(X, raw_score=True)
+
+
 class Blend:
     """Calibrates and combines the views' figures.
 
@@ -92,8 +218,12 @@ class Blend:
     counts_ : the count GLM (:class:`sklearn.linear_model.PoissonRegressor`).
     probabilities_ : backtest horizon -> its Platt scaling (a horizon with only buyers or only
         non-buyers in the window has none).
+    corrections_ : backtest horizon -> the :class:`Correction` of its Platt scaling.
     backtest_ : predicted and actual purchases in the window, per customer.
     """
+
+    def __init__(self, seed: int = DEFAULT_SEED):
+        self.seed = seed
 
     def fit(
         self,
@@ -117,12 +247,15 @@ class Blend:
         self.backtest_ = pd.DataFrame(
             {"predicted": off * self.counts_.predict(X), "actual": actual}, index=state.index
         )
-        self.probabilities_ = {}
+        self.probabilities_, self.corrections_ = {}, {}
         for h in horizons:
             y = (first_purchase <= h).to_numpy()
             if 0 < y.sum() < len(y):
-                self.probabilities_[h] = LogisticRegression(C=1e4, max_iter=1000).fit(
-                    _p_design(sim, h, state), y
+                X = _p_design(sim, h, state)
+                platt = LogisticRegression(C=1e4, max_iter=1000).fit(X, y)
+                self.probabilities_[h] = platt
+                self.corrections_[h] = Correction([-1, -1, -1], seed=self.seed).fit(
+                    _regularity(sim, state), y, platt.decision_function(X)
                 )
         return self
 
@@ -135,4 +268,9 @@ class Blend:
         (the scaling of the longest backtest horizon not above ``h``, else the shortest)."""
         below = [k for k in self.probabilities_ if k <= h]
         key = max(below) if below else min(self.probabilities_)
-        return self.probabilities_[key].predict_proba(_p_design(sim, h, state))[:, 1]
+        X = _p_design(sim, h, state)
+        logit = self.probabilities_[key].decision_function(X)
+        correction = getattr(self, "corrections_", {}).get(key)
+        if correction is not None:
+            logit = correction.logit(_regularity(sim, state), logit)
+        return 1.0 / (1.0 + np.exp(-logit))

@@ -78,6 +78,9 @@ def spell_table(
     duration = np.where(last, to_cut + 0.5, nxt - days)
     amount = occ["amount"].to_numpy(dtype=float)
     cum_amt = pd.Series(amount).groupby(grp).cumsum().to_numpy() / k
+    log_mean, log_sd = _log_gap_spread(
+        np.where(new, np.nan, np.log1p(np.nan_to_num(prev_gap))), grp
+    )
     out = pd.DataFrame(
         {
             "customer_id": cid,
@@ -91,6 +94,12 @@ def spell_table(
             "age": days,
             "log_age": np.log1p(days),
             "log_amount": np.log1p(np.clip(cum_amt, 0, None)),
+            "log_gap_mean": log_mean,
+            "log_gap_sd": log_sd,
+            "log_max_gap": pd.Series(np.log1p(np.nan_to_num(prev_gap)))
+            .groupby(grp)
+            .cummax()
+            .to_numpy(),
             "duration": np.maximum(duration, 0.5),
             "event": (~last).astype(int),
         }
@@ -98,6 +107,31 @@ def spell_table(
     if covariates is not None and len(covariates.columns):
         out = out.join(covariates, on="customer_id")
     return out
+
+
+def _log_gap_spread(log_gap: np.ndarray, grp: np.ndarray, prior: float = 2.0):
+    """Each occasion's running mean and spread of the customer's log gaps so far (``log_gap``:
+    ``log1p`` of the gap that ended at the occasion, NaN at a first purchase; ``grp``: the
+    customer's number, occasions in time order).
+
+    The spread is a customer's regularity: a clockwork buyer's log gaps hardly vary, so a
+    silence of twice the usual gap is a break in the rhythm, while for an irregular buyer it is
+    an ordinary long gap. With few gaps the sample spread means little: it is shrunk towards
+    the pooled within-customer spread of everyone's gaps (the data's own), weighted as
+    ``prior`` gaps; a customer with fewer than two gaps has the pooled spread. The mean is that
+    of the gaps so far (0 before the first gap)."""
+    ok = np.isfinite(log_gap)
+    x = np.where(ok, log_gap, 0.0)
+    n = pd.Series(ok.astype(float)).groupby(grp).cumsum().to_numpy()
+    s1 = pd.Series(x).groupby(grp).cumsum().to_numpy()
+    s2 = pd.Series(x * x).groupby(grp).cumsum().to_numpy()
+    mean = np.where(n > 0, s1 / np.maximum(n, 1), 0.0)
+    ss = np.maximum(s2 - n * mean**2, 0.0)  # sum of squared deviations so far
+    last = np.r_[grp[1:] != grp[:-1], True]
+    dof = np.maximum(n[last] - 1, 0).sum()
+    pooled = float(ss[last].sum() / dof) if dof > 0 else 1.0
+    var = (ss + prior * pooled) / (np.maximum(n - 1, 0) + prior)
+    return mean, np.sqrt(np.maximum(var, 1e-6))
 
 
 def _cdf(family: str, t, a, b):
@@ -275,7 +309,8 @@ class GapModel:
         a, b = self._params(X0)
         # closed-form probability of a purchase within h: the open spell ends before s + h
         S_s = 1.0 - _cdf(self.family_, elapsed, a, b)
-        out: dict[str, np.ndarray] = {}
+        # how unusual the silence so far is for this customer's gaps: P(gap > elapsed)
+        out: dict[str, np.ndarray] = {"log_s": np.log(np.maximum(S_s, 1e-300))}
         for h in horizons:
             S_sh = 1.0 - _cdf(self.family_, elapsed + h, a, b)
             out[f"p_{h}"] = np.clip(1.0 - S_sh / np.maximum(S_s, 1e-300), 0.0, 1.0)

@@ -266,7 +266,7 @@ class ChurnModel:
             profile = dropout.time_profile(state.index, L, horizons)
             sim.update(self.booster_view_.stretch(self.booster_view_.booster_.oof_, profile))
         first = (after.groupby("customer_id")["day"].min() - cut).dt.days.reindex(state.index)
-        self.blend_ = Blend().fit(sim, state, L, n_after.to_numpy(), first, horizons)
+        self.blend_ = Blend(seed=self.seed).fit(sim, state, L, n_after.to_numpy(), first, horizons)
 
     # -- the fitted views, under the names the notebooks and benchmarks read --------------
     @property

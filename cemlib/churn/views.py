@@ -114,6 +114,7 @@ class SpellView:
             p = self.prob_model_.simulate(st, elapsed, list(horizons), n_sims=0)
             for h in horizons:
                 sim[f"p_{h}"] = p[f"p_{h}"]
+            sim["log_s"] = p["log_s"]
             return sim
 
         starts = list(enumerate(range(0, len(self.state_), chunk)))

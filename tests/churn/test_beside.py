@@ -102,7 +102,7 @@ def test_chunks_simulated_beside_give_the_same_counts(fitted):
     assert (
         sorted(alone)
         == sorted(both)
-        == sorted(f"{k}_{h}" for k in ("count", "disc", "p") for h in (30, 365))
+        == sorted([f"{k}_{h}" for k in ("count", "disc", "p") for h in (30, 365)] + ["log_s"])
     )
     for k in alone:
         assert len(alone[k]) == 400
