@@ -140,10 +140,14 @@ class BatchScorer:
         light.risk_thresholds = model.risk_thresholds_
         self.model = light
 
-    def score(self, occ: pd.DataFrame, raw: pd.DataFrame | None = None) -> pd.DataFrame:
+    def score(
+        self, occ: pd.DataFrame, raw: pd.DataFrame | None = None, *, stream: int | None = None
+    ) -> pd.DataFrame:
         """``ChurnModel.predict``'s rows for the customers of ``occ`` (their customer-day
         occasions up to the fit's ``as_of``, every one of a customer's); ``raw``: their
-        covariates (:data:`_SCORED_COVARIATES`, indexed by customer_id)."""
+        covariates (:data:`_SCORED_COVARIATES`, indexed by customer_id). ``stream``: the seed
+        of the simulated counts (default: one per batch, from the model's seed and the batch's
+        first customer; the model's own seed gives ``predict``'s counts for its customers)."""
         m = copy.copy(self.model)
         as_of = self.as_of
         occ = occ.sort_values(["customer_id", "day"], ignore_index=True)
@@ -159,7 +163,9 @@ class BatchScorer:
         m.spell_.count_model_ = copy.copy(self.model.spell_.count_model_)
         # one random stream per batch, named by its first customer (the same on every run)
         first = str(m.spell_.state_.index[0]).encode()
-        m.spell_.count_model_.seed = self.seed * 2**32 + zlib.crc32(first)
+        m.spell_.count_model_.seed = (
+            self.seed * 2**32 + zlib.crc32(first) if stream is None else int(stream)
+        )
         m.dropout_view_ = copy.copy(self.model.dropout_view_)
         m.dropout_view_.rfm_ = rfm_summary(occ, as_of)
         m.features_ = feats
