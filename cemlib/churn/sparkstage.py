@@ -271,12 +271,25 @@ def run_stage_spark(
     ``transactions`` and ``covariates`` are the sample's (``attrs``: ``customers`` in all,
     ``fit_customers`` sampled, ``unmapped_lines`` over all lines); ``scores`` are read back
     from the lake (one row per customer, as the DuckDB engine holds them)."""
-    from pyspark.sql import functions as F
+    from pyspark import StorageLevel
 
     cap = int(fit_customers or FIT_CUSTOMERS)
     as_of = pd.Timestamp(as_of).normalize()
     marts = SparkMarts(spark, lake, key=key)
-    every_line = marts.sales_lines(as_of)
+    # the lines are read by several jobs (the counts, the sample, the scoring): computed once
+    every_line = marts.sales_lines(as_of).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return _run(lake, spark, marts, every_line, as_of, cap=cap, run_id=run_id,
+                    horizons=horizons, annual_discount=annual_discount, key=key, seed=seed,
+                    write=write, workers=workers)  # fmt: skip
+    finally:
+        every_line.unpersist()
+
+
+def _run(lake, spark, marts, every_line, as_of, *, cap, run_id, horizons, annual_discount,
+         key, seed, write, workers) -> ChurnStageResult:  # fmt: skip
+    from pyspark.sql import functions as F
+
     unmapped = every_line.where("customer_id IS NULL").count()
     lines = every_line.where("customer_id IS NOT NULL")
     sample, n_customers, n_sample = _fit_sample(marts, lines, cap=cap, seed=seed)
@@ -290,13 +303,17 @@ def run_stage_spark(
                      "customers": int(n_customers), "fit_customers": int(n_sample)})  # fmt: skip
 
     def covariates_at(day) -> pd.DataFrame:
+        # every customer's covariates while they are at most ``cap`` rows (the DuckDB engine
+        # encodes the covariates from all of them), else the fit sample's
         cov = marts.covariates(day)
         if sample is not None:
-            cov = cov.join(sample, "customer_id", "left_semi")
-        elif cov.count() > cap:  # customers known only by their covariates: the fit's ones
-            cov = cov.join(lines.select("customer_id").distinct(), "customer_id", "left_semi")
-        return collect_frame(cov).sort_values("customer_id", key=lambda s: s.astype(str),
-                                              ignore_index=True)  # fmt: skip
+            got = collect_frame(cov.join(sample, "customer_id", "left_semi"))
+        else:
+            got = collect_frame(cov.limit(cap + 1))
+            if len(got) > cap:  # customers known only by their covariates: the fit's ones
+                buyers = lines.select("customer_id").distinct()
+                got = collect_frame(cov.join(buyers, "customer_id", "left_semi"))
+        return got.sort_values("customer_id", key=lambda s: s.astype(str), ignore_index=True)
 
     if workers is None:
         workers = beside_workers(len(tx))
@@ -331,11 +348,7 @@ def run_stage_spark(
                            as_of=as_of)  # fmt: skip
         if cox is not None:
             cox = cox.result()
-    scores = (
-        lake.read_table("marts", "churn_scores")
-        if write
-        else example
-    )
+    scores = lake.read_table("marts", "churn_scores") if write else example
     truth = dict(holdout)
     return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth)
 

@@ -221,7 +221,9 @@ class SparkMarts:
         if self.has("support_tickets"):
             cols = self.columns("support_tickets")
             csat = "CAST(t.csat AS DOUBLE)" if "csat" in cols else "CAST(NULL AS DOUBLE)"
-            where = f"WHERE CAST(t.created_at AS TIMESTAMP) {before}" if "created_at" in cols else ""
+            where = (
+                f"WHERE CAST(t.created_at AS TIMESTAMP) {before}" if "created_at" in cols else ""
+            )
             inner = self._mapped("support_tickets", "ticket_id", f"{csat} AS csat", where)
             parts["tickets"] = (
                 "SELECT customer_id, count(*) AS n_tickets, avg(csat) AS mean_csat, "
@@ -254,7 +256,9 @@ class SparkMarts:
             )
             sel = [loyal if "loyalty_card" in cols else "0 AS loyal"]
             sel.append(
-                f"CAST(t.{reg_col} AS STRING) AS region" if reg_col else "CAST(NULL AS STRING) AS region"
+                f"CAST(t.{reg_col} AS STRING) AS region"
+                if reg_col
+                else "CAST(NULL AS STRING) AS region"
             )
             inner = self._mapped("crm_contacts", "contact_id", ", ".join(sel), where)
             self._region_names(reg_col)
@@ -285,7 +289,9 @@ class SparkMarts:
             if self.has(header):
                 chan.append(
                     self._mapped(
-                        header, id_col, f"'{channel}' AS channel",
+                        header,
+                        id_col,
+                        f"'{channel}' AS channel",
                         f"WHERE CAST(t.{ts_col} AS TIMESTAMP) {before}",
                     )  # fmt: skip
                 )
@@ -302,20 +308,22 @@ class SparkMarts:
                 "0L AS web_days, 0L AS web_events_90d, 0L AS loyalty_member, "
                 "CAST(NULL AS DOUBLE) AS online_share, 'unknown' AS region"
             ).where("FALSE")
-        ids = " UNION ".join(f"SELECT customer_id FROM ({sql})" for sql in parts.values())
-        # null-safe: the records the identity stage left unattached (profile_id NULL) are one
+        # one pass per part, joined by full outer joins (every customer any part knows).
+        # Null-safe: the records the identity stage left unattached (profile_id NULL) are one
         # customer of their own here, with their tickets and web events but neither loyalty nor
         # an online share, as in the DuckDB mart (no purchase line has it)
-        joins = "".join(
-            f" LEFT JOIN ({sql}) {name} ON ids.customer_id <=> {name}.customer_id"
-            for name, sql in parts.items()
-        )
+        names = list(parts)
+        key = f"{names[0]}.customer_id"
+        joined = f"({parts[names[0]]}) {names[0]}"
+        for name in names[1:]:
+            joined += f" FULL OUTER JOIN ({parts[name]}) {name} ON {key} <=> {name}.customer_id"
+            key = f"coalesce({key}, {name}.customer_id)"
 
         def col(part: str, expr: str, default: str) -> str:
             return expr if part in parts else default
 
         select = ", ".join([
-            "ids.customer_id AS customer_id",
+            f"{key} AS customer_id",
             col("tickets", "CAST(coalesce(n_tickets, 0) AS BIGINT)", "0L") + " AS n_tickets",
             col("tickets", "mean_csat", "CAST(NULL AS DOUBLE)") + " AS mean_csat",
             col("tickets", "CAST(coalesce(low_csat_tickets, 0) AS BIGINT)", "0L")
@@ -329,9 +337,7 @@ class SparkMarts:
             + " AS online_share",
             col("region", "coalesce(region, 'unknown')", "'unknown'") + " AS region",
         ])  # fmt: skip
-        return self.spark.sql(f"SELECT {select} FROM ({ids}) ids{joins}").select(
-            *COVARIATE_COLUMNS
-        )
+        return self.spark.sql(f"SELECT {select} FROM {joined}").select(*COVARIATE_COLUMNS)
 
     def _region_names(self, reg_col: str | None) -> None:
         """``cem_region_names`` (raw spelling -> region name, :func:`~cemlib.normalize.places.

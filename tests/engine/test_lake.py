@@ -77,7 +77,7 @@ def test_session_settings_for_a_small_machine():
 
 
 def test_refusal_names_the_stages_not_on_spark():
-    assert spark_refusal(["00", "01", "02"]) is None
+    assert spark_refusal(["00", "01", "02", "03"]) is None
     assert spark_refusal(["01", "02", "03", "05"]) == (
-        "engine spark runs stages 00, 01, 02 so far; run 03, 05 with engine duckdb"
+        "engine spark runs stages 00, 01, 02, 03 so far; run 05 with engine duckdb"
     )

@@ -48,12 +48,12 @@ def test_bad_values_named_in_one_message(override, named):
 
 def test_only_the_notebooks_declaring_them_receive_them(tmp_path):
     cfg = load_config(None, ["engine=spark", f"lake={tmp_path}"], notebooks_dir=NOTEBOOKS,
-                      stages="00,01,02,03")  # fmt: skip
+                      stages="00,01,02,03,04")  # fmt: skip
     plans = plan_parameters(cfg, cfg.selected_stages())
-    for stage in ("00_collect", "01_quality", "02_profiles"):
+    for stage in ("00_collect", "01_quality", "02_profiles", "03_churn"):
         assert plans[stage]["engine"] == "spark" and plans[stage]["lake"] == str(tmp_path)
         assert plans[stage]["spark_master"] == "local[*]"
-    assert "engine" not in plans["03_churn"]
+    assert "engine" not in plans["04_next_offer"]
 
 
 def test_duckdb_run_gives_the_notebooks_duckdb():
@@ -69,7 +69,7 @@ def test_stage_not_on_spark_refused_before_anything_runs(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err == [
-        "cem run: error: engine spark runs stages 00, 01, 02 so far; run 03, 04 with engine duckdb"
+        "cem run: error: engine spark runs stages 00, 01, 02, 03 so far; run 04 with engine duckdb"
     ]
     assert not out.exists() and not (tmp_path / "w.duckdb").exists()
 
@@ -88,6 +88,6 @@ def test_list_shows_the_engine(capsys):
     assert main(["run", "--list", "-p", "engine=spark", "--notebooks", NOTEBOOKS]) == 0
     out = capsys.readouterr().out
     assert out.startswith(
-        "engine: spark (stages on spark so far: 00, 01, 02), spark_master local[*]"
+        "engine: spark (stages on spark so far: 00, 01, 02, 03), spark_master local[*]"
     )
     assert "    engine = " not in out  # a run setting, not listed as a notebook parameter
