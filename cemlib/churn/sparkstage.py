@@ -201,15 +201,30 @@ def score_schema(example: pd.DataFrame):
     return StructType(fields)
 
 
+#: the occasion columns each customer's row carries as arrays to the executors' scoring
+_OCCASION_ARRAYS = ("amount", "margin", "online", "n_items")
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
 def _scoring(broadcast, columns: list[str], raw_columns: list[str]):
-    """The ``mapInPandas`` function: the rows of a partition (sorted by customer and day) are
-    cut at customer boundaries, a customer's rows carried over to the next batch when a batch
-    ends inside them, and each piece scored by the broadcast :class:`BatchScorer`."""
+    """The ``mapInPandas`` function: each row is one customer (every occasion of theirs as
+    arrays, day by day, and their covariates), so a batch always holds whole customers; the
+    occasions are unrolled and the batch scored by the broadcast :class:`BatchScorer`."""
 
     def piece(scorer: BatchScorer, rows: pd.DataFrame) -> pd.DataFrame:
-        occ = rows[["customer_id", "day", "amount", "margin", "online", "n_items"]].copy()
-        occ["day"] = pd.to_datetime(occ["day"]).astype("datetime64[ns]")
-        raw = rows.drop_duplicates("customer_id").set_index("customer_id")[raw_columns]
+        lengths = rows["days"].map(len).to_numpy()
+        occ = pd.DataFrame(
+            {
+                "customer_id": np.repeat(rows["customer_id"].to_numpy(), lengths),
+                "day": (_EPOCH + np.concatenate(rows["days"].to_numpy()).astype("int64")).astype(
+                    "datetime64[ns]"
+                ),
+            }
+        )
+        for c in _OCCASION_ARRAYS:
+            values = np.concatenate([np.asarray(v, dtype=object) for v in rows[f"{c}s"]])
+            occ[c] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype(float)
+        raw = rows.set_index("customer_id")[raw_columns]
         out = scorer.score(occ, raw)
         for c in columns:
             if out[c].dtype == object:
@@ -218,20 +233,9 @@ def _scoring(broadcast, columns: list[str], raw_columns: list[str]):
 
     def score(batches):
         scorer = broadcast.value
-        carry = None
         for batch in batches:
-            if carry is not None and len(carry):
-                batch = pd.concat([carry, batch], ignore_index=True)
-            if not len(batch):
-                continue
-            ids = batch["customer_id"]
-            last = ids.iloc[-1]
-            carry = batch[ids == last]
-            done = batch[ids != last]
-            if len(done):
-                yield piece(scorer, done)
-        if carry is not None and len(carry):
-            yield piece(scorer, carry)
+            if len(batch):
+                yield piece(scorer, batch)
 
     return score
 
@@ -361,11 +365,18 @@ def score_on_spark(lake, spark, marts: SparkMarts, lines, scorer: BatchScorer,
     from pyspark.sql import functions as F
 
     raw_columns = list(_SCORED_COVARIATES)
-    occ = marts.occasions(lines)
+    # one row per customer: the occasions as arrays in day order (a batch of mapInPandas then
+    # never splits a customer, whatever the partitioning), the covariates beside them
+    marts.occasions(lines).createOrReplaceTempView("cem_churn_occasions")
+    per_customer = spark.sql(
+        "SELECT customer_id, transform(o, x -> datediff(x.day, DATE'1970-01-01')) AS days, "
+        + ", ".join(f"transform(o, x -> x.{c}) AS {c}s" for c in _OCCASION_ARRAYS)
+        + " FROM (SELECT customer_id, sort_array(collect_list(struct(CAST(day AS DATE) AS day, "
+        + ", ".join(_OCCASION_ARRAYS)
+        + "))) AS o FROM cem_churn_occasions GROUP BY customer_id)"
+    )
     cov = marts.covariates(scorer.as_of).select("customer_id", *raw_columns)
-    rows = occ.join(cov, "customer_id", "left")
-    parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    rows = rows.repartition(parts, "customer_id").sortWithinPartitions("customer_id", "day")
+    rows = per_customer.join(cov, "customer_id", "left")
     columns = list(example.columns)
     broadcast = spark.sparkContext.broadcast(scorer)
     scored = rows.mapInPandas(_scoring(broadcast, columns, raw_columns), score_schema(example))

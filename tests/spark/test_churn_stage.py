@@ -142,15 +142,21 @@ def test_batch_scorer_is_predict_on_the_same_stream(both):
 
 def test_bounded_sample_scores_every_customer(both, spark):
     """Above ``fit_customers`` the driver fits on a seeded sample of that size; the executors
-    still score every customer, the ones outside the sample too."""
+    still score every customer, the ones outside the sample too, each once."""
     from cemlib.churn.sparkstage import run_stage_spark
 
     _, lake, duck, _ = both
     n = len(duck.detail.scores)
-    res = run_stage_spark(lake, spark, AS_OF, run_id="u", seed=42, fit_customers=100)
+    # batches of 16 customers: no customer may be split between two of them (scored twice)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "16")
+    try:
+        res = run_stage_spark(lake, spark, AS_OF, run_id="u", seed=42, fit_customers=100)
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
     assert res.transactions.attrs["fit_customers"] == res.transactions["customer_id"].nunique()
     assert res.transactions.attrs["fit_customers"] == 100 < res.transactions.attrs["customers"]
     assert len(res.scores) == n and res.scores["customer_id"].is_unique
+    assert lake.count("marts", "churn_scores") == n
     outside = ~res.scores["customer_id"].isin(res.transactions["customer_id"])
     assert outside.sum() == n - 100
     assert res.scores["p_purchase"].between(0, 1).all()
