@@ -22,7 +22,9 @@ from cemlib.warehouse import Warehouse
 from .conftest import AS_OF, NEEDS_SPARK
 
 pytest.importorskip("pyspark")
-pytestmark = [*NEEDS_SPARK, pytest.mark.timeout(300)]
+# the module fixture runs stage 03 on both engines (and, first in tests/spark, builds the
+# session's world) on the first test's clock: 2 to 5 minutes at load average 11 to 15 on 2 cores
+pytestmark = [*NEEDS_SPARK, pytest.mark.timeout(900)]
 
 #: the totals of simulated counts (expected purchases, revenue, CLV) may differ by this share:
 #: both engines simulate 100 futures per customer, from other random streams (one per
