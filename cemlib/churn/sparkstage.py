@@ -405,7 +405,6 @@ def run_on_spark(
     from cemlib.churn import report
     from cemlib.contract import as_of_date
     from cemlib.engine import Lake
-    from cemlib.identity.sparkstage import _tables
 
     as_of_date(as_of)
     lake = lake if isinstance(lake, Lake) else Lake(lake)
@@ -426,3 +425,10 @@ def run_on_spark(
     writes = sorted({t for e in STAGE_TABLES["churn"].writes for t in covered(e, have)})
     return StageResult("churn", run_id, str(as_of), sorted(reads), writes,
                        report.headlines(detail), detail)  # fmt: skip
+
+
+def _tables(lake) -> set[str]:
+    """Every ``schema.table`` of ``lake``."""
+    from cemlib.warehouse import SCHEMAS
+
+    return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
