@@ -57,7 +57,17 @@ def run(
     ``use_truth_profiles`` keys customers by the synthetic truth (``truth.record_person``)
     instead, for evaluation. ``params`` are ``cemlib.churn.stage.run_stage``'s options
     (``horizons``, ``annual_discount``, ``write``); ``detail`` is its ``ChurnStageResult``.
+    ``wh`` a :class:`~cemlib.engine.Lake`: the stage runs on Spark
+    (:mod:`cemlib.churn.sparkstage`).
     """
+    from cemlib.engine import Lake
+
+    if isinstance(wh, Lake):  # engine spark
+        from cemlib.churn.sparkstage import run_on_spark
+
+        return run_on_spark(wh, run_id=run_id, as_of=as_of, seed=seed,
+                            use_truth_profiles=use_truth_profiles, spark=wh.spark(),
+                            **params)  # fmt: skip
     from cemlib.churn import report
     from cemlib.churn.stage import run_stage
 

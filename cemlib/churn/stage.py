@@ -8,6 +8,7 @@ as of ``as_of``, fits :class:`~cemlib.churn.models.ChurnModel`, writes one row p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,6 +189,8 @@ def holdout_evaluation(
     max_customers: int | None = None,
     return_model: bool = False,
     workers: int | None = None,
+    covariates_at=None,
+    unattributed=None,
 ) -> dict | tuple[dict, ChurnModel | None]:
     """The model refitted at ``as_of - H`` and scored on the same customers' own purchases in
     ``(as_of - H, as_of]`` (``H`` the main horizon): customers keyed as in the run, so the
@@ -207,7 +210,9 @@ def holdout_evaluation(
     seed, the sample it is fitted on) is not in that plan: at 200,000 people the total error
     moved by 1-3 points between seeds at every sample size tried (docs/scale.md).
     ``return_model=True`` also returns the refitted model (``None`` when empty); ``workers``
-    is the refit's (:class:`~cemlib.churn.models.ChurnModel`)."""
+    is the refit's (:class:`~cemlib.churn.models.ChurnModel`). ``covariates_at(cut)`` and
+    ``unattributed(start, end)`` replace the DuckDB marts' covariates and unattributed orders
+    (the Spark engine gives its own, :mod:`cemlib.churn.sparkstage`)."""
     H = max(horizons)
     as_of = pd.Timestamp(as_of).normalize()
     cut = as_of - pd.Timedelta(days=H)
@@ -237,7 +242,10 @@ def holdout_evaluation(
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(last.index.to_numpy(), size, replace=False))
         fit_tx = tx[tx["customer_id"].isin(sample)]
-    cov = profile_covariates(wh, cut, key=key).drop(columns=["web_events"])
+    if covariates_at is None:
+        cov = profile_covariates(wh, cut, key=key).drop(columns=["web_events"])
+    else:
+        cov = covariates_at(cut).drop(columns=["web_events"])
     model = ChurnModel(
         horizons=horizons, annual_discount=annual_discount, seed=seed, workers=workers
     )
@@ -255,9 +263,9 @@ def holdout_evaluation(
             pred[col].to_numpy(), (out["n"] > 0).to_numpy(float)
         )
     res["new_customer_purchases"] = float(every.loc[~every.index.isin(last.index), "n"].sum())
-    res["unattributable_orders"] = float(
-        unattributed_orders(wh, cut + pd.Timedelta(days=1), as_of, key=key)
-    )
+    if unattributed is None:
+        unattributed = functools.partial(unattributed_orders, wh, key=key)
+    res["unattributable_orders"] = float(unattributed(cut + pd.Timedelta(days=1), as_of))
     res["holdout_customers"] = len(pred)
     res["holdout_customers_of"] = len(last)
     res["holdout_auc_se"] = auc_standard_error(res["auc"], res["customers"], known["n"] > 0)

@@ -21,7 +21,7 @@ from cemlib.errors import InputError
 #: the values the ``engine`` setting takes
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 #: the stages that run on Spark so far (keys of the stage registry)
-SPARK_STAGES: tuple[str, ...] = ("00", "01", "02", "04", "05")
+SPARK_STAGES: tuple[str, ...] = ("00", "01", "02", "03", "04", "05")
 APP_NAME = "cemlib"
 _LOCAL = re.compile(r"^local(\[(\*|\d+)(,\s*\d+)?\])?$")
 

@@ -18,7 +18,7 @@ File layout (every key optional; see ``run.example.yaml``)::
                             # duration at today's size, at least 1800; null: no limit
     memory_limit: null      # memory a stage kernel may use ("16GB", "60%"); null = 80% of RAM
     temp_directory: null    # where DuckDB spills past its share; null = <warehouse>.tmp
-    engine: duckdb          # or spark (stages 00-02 so far; pip install "cemlib[spark]")
+    engine: duckdb          # or spark (every stage; pip install "cemlib[spark]")
     spark_master: local[*]  # engine spark: local[N], spark://host:7077, yarn, k8s://...
     lake: null              # engine spark: folder or URL of its Parquet tables; null = data/lake
     keep_runs: null         # run folders kept in the reports folder (newest first); null = all
@@ -103,7 +103,8 @@ class RunConfig:
     temp_directory: str | None = None
     """Folder DuckDB spills to past its share of ``memory_limit``; None = ``<warehouse>.tmp``."""
     engine: str = "duckdb"
-    """``duckdb`` (one machine, the default) or ``spark`` (stages 00, 01 and 02 so far)."""
+    """``duckdb`` (one machine, the default) or ``spark`` (every stage; docs/spark.md says
+    what runs on the executors)."""
     spark_master: str = "local[*]"
     """The Spark master of ``engine: spark``: ``local[N]``, ``spark://host:7077``, ``yarn``..."""
     lake: str | None = None

@@ -46,14 +46,14 @@ def test_bad_values_named_in_one_message(override, named):
     assert named in str(err.value)
 
 
-def test_only_the_notebooks_declaring_them_receive_them(tmp_path):
+def test_every_stage_notebook_receives_the_engine_settings(tmp_path):
     cfg = load_config(None, ["engine=spark", f"lake={tmp_path}"], notebooks_dir=NOTEBOOKS,
-                      stages="00,01,02,03")  # fmt: skip
+                      stages="00,01,02,03,04,05")  # fmt: skip
     plans = plan_parameters(cfg, cfg.selected_stages())
-    for stage in ("00_collect", "01_quality", "02_profiles"):
-        assert plans[stage]["engine"] == "spark" and plans[stage]["lake"] == str(tmp_path)
-        assert plans[stage]["spark_master"] == "local[*]"
-    assert "engine" not in plans["03_churn"]
+    assert len(plans) == 6
+    for stage, plan in plans.items():
+        assert plan["engine"] == "spark" and plan["lake"] == str(tmp_path), stage
+        assert plan["spark_master"] == "local[*]"
 
 
 def test_duckdb_run_gives_the_notebooks_duckdb():
@@ -62,32 +62,14 @@ def test_duckdb_run_gives_the_notebooks_duckdb():
     assert {p["engine"] for p in plans.values()} == {"duckdb"}
 
 
-def test_stage_not_on_spark_refused_before_anything_runs(tmp_path, capsys):
-    out = tmp_path / "reports"
-    from cemlib.engine import SPARK_STAGES
-
-    off = [s for s in ("03", "05") if s not in SPARK_STAGES]
-    if not off:
-        pytest.skip("every stage runs on Spark")
-    code = main(["run", "-p", "engine=spark", "--stages", "00,01,02,03,04,05", "--out", str(out),
-                 "--notebooks", NOTEBOOKS, "-p", f"warehouse={tmp_path / 'w.duckdb'}"])  # fmt: skip
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert err == [
-        f"cem run: error: engine spark runs stages {', '.join(SPARK_STAGES)} so far; "
-        f"run {', '.join(off)} with engine duckdb"
-    ]
-    assert not out.exists() and not (tmp_path / "w.duckdb").exists()
-
-
 def test_preflight_lets_spark_stages_through(monkeypatch):
     import cemlib.engine
 
     monkeypatch.setattr(cemlib.engine, "require_pyspark", lambda: None)  # no JVM needed here
-    cfg = load_config(None, ["engine=spark"], notebooks_dir=NOTEBOOKS, stages="00,01,02")
-    stages, plans, _ = preflight(cfg)
-    assert [s.key for s in stages] == ["00", "01", "02"]
-    assert set(plans) == {"00_collect", "01_quality", "02_profiles"}
+    cfg = load_config(None, ["engine=spark"], notebooks_dir=NOTEBOOKS)
+    stages, plans, _ = preflight(cfg)  # every stage runs on Spark: none refused
+    assert [s.key for s in stages] == ["00", "01", "02", "03", "04", "05"]
+    assert all(p["engine"] == "spark" for p in plans.values())
 
 
 def test_list_shows_the_engine(capsys):
