@@ -45,8 +45,8 @@ from cemlib.churn.dropout import BGNBD, rfm_summary
 from cemlib.churn.features import customer_features
 from cemlib.churn.gaps import spell_table
 from cemlib.churn.models import ChurnModel
-from cemlib.churn.stage import COX_COVARIATES, ChurnStageResult, holdout_evaluation
-from cemlib.churn.survival import CoxExplainer, inactivity_threshold, lifetime_table
+from cemlib.churn.stage import ChurnStageResult, fit_at_as_of, holdout_evaluation
+from cemlib.churn.survival import CoxExplainer
 from cemlib.contract import STAGE_TABLES, StageResult, covered
 from cemlib.errors import InputError
 from cemlib.marts.sparkmarts import SparkMarts, collect_frame
@@ -332,15 +332,10 @@ def _run(lake, spark, marts, every_line, as_of, *, cap, run_id, horizons, annual
     del refit
     cov_all = covariates_at(as_of)
     cov = cov_all.drop(columns=["web_events"])
-    model = ChurnModel(
-        horizons=horizons, annual_discount=annual_discount, seed=seed, family_choice=choice,
-        workers=workers,
+    model, life, tau, cols = fit_at_as_of(
+        tx, as_of, cov, horizons=horizons, annual_discount=annual_discount, seed=seed,
+        choice=choice, workers=workers,
     )  # fmt: skip
-    model.fit(tx, as_of=as_of, covariates=cov, source="marts.profile_transactions")
-    tau = inactivity_threshold(model.occasions_)
-    life = lifetime_table(model.features_, as_of, tau)
-    cols = [c for c in COX_COVARIATES if c in life.columns]
-    cols += [c for c in model.covariate_columns_ if c.startswith("cov_region=")][:5]
     with Beside(workers) as beside:
         cox = None
         if life["lapsed"].sum() >= 20 and cols:

@@ -287,6 +287,23 @@ def auc_standard_error(auc: float, customers: float, bought: pd.Series) -> float
     return float(np.sqrt(max(var, 0.0)))
 
 
+def fit_at_as_of(tx, as_of, cov, *, horizons, annual_discount, seed, choice, workers):
+    """The churn model fitted on ``tx`` up to ``as_of`` with the covariates ``cov`` and the
+    family ``choice`` of the held-out refit, its customers' lifetimes, the inactivity threshold
+    that defines them and the covariates of the Cox model of them: what both engines' stages
+    fit (the Spark one on its sample)."""
+    model = ChurnModel(
+        horizons=horizons, annual_discount=annual_discount, seed=seed, family_choice=choice,
+        workers=workers,
+    )  # fmt: skip
+    model.fit(tx, as_of=as_of, covariates=cov, source="marts.profile_transactions")
+    tau = inactivity_threshold(model.occasions_)
+    life = lifetime_table(model.features_, as_of, tau)
+    cols = [c for c in COX_COVARIATES if c in life.columns]
+    cols += [c for c in model.covariate_columns_ if c.startswith("cov_region=")][:5]
+    return model, life, tau, cols
+
+
 def run_stage(
     wh: Warehouse,
     as_of: str | dt.date,
@@ -330,15 +347,10 @@ def run_stage(
     choice = refit.prob_model_.cv_concordance_ if refit is not None else None
     del refit
     cov = profile_covariates(wh, as_of, key=key).drop(columns=["web_events"])
-    model = ChurnModel(
-        horizons=horizons, annual_discount=annual_discount, seed=seed, family_choice=choice,
-        workers=workers,
+    model, life, tau, cols = fit_at_as_of(
+        tx, as_of, cov, horizons=horizons, annual_discount=annual_discount, seed=seed,
+        choice=choice, workers=workers,
     )  # fmt: skip
-    model.fit(tx, as_of=as_of, covariates=cov, source="marts.profile_transactions")
-    tau = inactivity_threshold(model.occasions_)
-    life = lifetime_table(model.features_, as_of, tau)
-    cols = [c for c in COX_COVARIATES if c in life.columns]
-    cols += [c for c in model.covariate_columns_ if c.startswith("cov_region=")][:5]
     with Beside(workers) as beside:
         # the Cox model of the lifetimes (a sample of them) needs no score: it is fitted beside
         # the scores, the survival curves and the figures

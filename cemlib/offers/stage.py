@@ -562,35 +562,25 @@ def run_stage(
         truth = without_items(truth, kept_out)
         # reasons only for the offers written: those of profiles with a usable channel
         reach = assign_channels(pd.DataFrame({"customer_id": customers}), consent)[0]["customer_id"]
-        if truth is not None:
+        if truth is not None:  # the baselines are ranked beside the model's lists
             ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k, kept_out)
-            # the candidate recall is counted on the candidates scoring builds (no second pass)
-            recs, held, rules = fitting_offers(
-                lambda depth: recommend(
-                    model,
-                    k=depth,
-                    recall_of=truth,
-                    recall_customers=customers,
-                    explain_customers=reach,
-                    exclude=exclude,
-                ),
-                model.tx_, attributes, k,
-            )  # fmt: skip
+        # the candidate recall is counted on the candidates scoring builds (no second pass)
+        recs, held, rules = fitting_offers(
+            lambda depth: recommend(
+                model,
+                k=depth,
+                recall_of=truth,
+                recall_customers=customers,
+                explain_customers=reach,
+                exclude=exclude,
+            ),
+            model.tx_, attributes, k,
+        )  # fmt: skip
+        if truth is not None:
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
             metrics = metric_table(recs, truth, model.tx_, customers, k, ranked.result(), kept_out)
             recall = model.scored_recall_
         else:
-            recs, held, rules = fitting_offers(
-                lambda depth: recommend(
-                    model,
-                    k=depth,
-                    recall_of=truth,
-                    recall_customers=customers,
-                    explain_customers=reach,
-                    exclude=exclude,
-                ),
-                model.tx_, attributes, k,
-            )  # fmt: skip
             back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
             bt = NextOfferModel(**params).fit(tx, back, events=events, items=items)
             window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
