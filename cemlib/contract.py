@@ -104,10 +104,13 @@ def writer_of(entry: str) -> str | None:
 
 
 def warehouse_tables(wh) -> set[str]:
-    """Every ``schema.table`` name the warehouse ``wh`` holds (a :class:`Warehouse`, or the
-    path of one, opened read-only for the question)."""
-    from cemlib.warehouse import Warehouse
+    """Every ``schema.table`` name the warehouse ``wh`` holds (a :class:`Warehouse`, the Spark
+    engine's :class:`~cemlib.engine.Lake`, or the path of a warehouse, opened read-only for the
+    question)."""
+    from cemlib.warehouse import SCHEMAS, Warehouse
 
+    if hasattr(wh, "publish") and hasattr(wh, "tables"):  # a Lake: its folders, schema by schema
+        return {f"{s}.{t}" for s in SCHEMAS for t in wh.tables(s)}
     if not isinstance(wh, Warehouse):
         with Warehouse(wh, read_only=True) as opened:
             return warehouse_tables(opened)

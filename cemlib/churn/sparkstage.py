@@ -47,7 +47,7 @@ from cemlib.churn.gaps import spell_table
 from cemlib.churn.models import ChurnModel
 from cemlib.churn.stage import ChurnStageResult, fit_at_as_of, holdout_evaluation
 from cemlib.churn.survival import CoxExplainer
-from cemlib.contract import STAGE_TABLES, StageResult, covered
+from cemlib.contract import StageResult
 from cemlib.errors import InputError
 from cemlib.marts.sparkmarts import SparkMarts, collect_frame
 from cemlib.marts.transactions import TRANSACTION_COLUMNS
@@ -398,32 +398,15 @@ def run_on_spark(
     :class:`StageResult` as :func:`cemlib.churn.run` gives; ``params`` are
     :func:`run_stage_spark`'s options)."""
     from cemlib.churn import report
-    from cemlib.contract import as_of_date
+    from cemlib.contract import as_of_date, require_inputs, stage_result
     from cemlib.engine import Lake
 
     as_of_date(as_of)
     lake = lake if isinstance(lake, Lake) else Lake(lake)
     key = "person" if use_truth_profiles else "profile"
-    have = _tables(lake)
-    reads = []
-    for entry in STAGE_TABLES["churn"].reads:
-        if key == "person" and entry == "identity.map":
-            entry = "truth.record_person"
-        hits = covered(entry, have)
-        if not hits and not entry.endswith("?"):
-            raise InputError(f"the churn stage needs {entry}, which is missing (run the stage "
-                             "that writes it first)", source=str(lake.root))  # fmt: skip
-        reads += hits
+    instead = {"identity.map": "truth.record_person"} if key == "person" else None
+    reads = sorted(require_inputs(lake, "churn", instead=instead))
     spark = spark or lake.spark()
     detail = run_stage_spark(lake, spark, as_of, run_id=run_id, key=key, seed=seed, **params)
-    have = _tables(lake)
-    writes = sorted({t for e in STAGE_TABLES["churn"].writes for t in covered(e, have)})
-    return StageResult("churn", run_id, str(as_of), sorted(reads), writes,
-                       report.headlines(detail), detail)  # fmt: skip
-
-
-def _tables(lake) -> set[str]:
-    """Every ``schema.table`` of ``lake``."""
-    from cemlib.warehouse import SCHEMAS
-
-    return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
+    return stage_result(lake, "churn", run_id=run_id, as_of=as_of, reads=reads,
+                        headlines=report.headlines(detail), detail=detail)  # fmt: skip

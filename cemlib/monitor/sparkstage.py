@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from cemlib.errors import InputError
-
 
 class LakeWrites:
     """``lake`` with the writing surface of :func:`cemlib.monitor.stage.run_stage`:
@@ -88,26 +86,13 @@ class LakeWrites:
 def run_on_lake(lake, *, run_id: str, as_of: str | dt.date, **params):
     """Stage 05 over ``lake`` (a :class:`~cemlib.contract.StageResult` as
     :func:`cemlib.monitor.run` gives; ``params`` are its options)."""
-    from cemlib.contract import STAGE_TABLES, StageResult, as_of_date, covered, writer_of
+    from cemlib.contract import as_of_date, require_inputs, stage_result
     from cemlib.monitor import report
     from cemlib.monitor.stage import run_stage
-    from cemlib.warehouse import SCHEMAS
 
     as_of_date(as_of)
 
-    def tables() -> set[str]:
-        return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
-
-    have, reads = tables(), []
-    for entry in STAGE_TABLES["monitor"].reads:
-        hits = covered(entry, have)
-        if not hits and not entry.endswith("?"):
-            maker = writer_of(entry)
-            by = f" (written by the {maker} stage: run it first)" if maker else ""
-            raise InputError(f"the monitor stage needs {entry}, which is missing{by}",
-                             source=str(lake.root))  # fmt: skip
-        reads += hits
+    reads = sorted(require_inputs(lake, "monitor"))
     detail = run_stage(LakeWrites(lake), as_of, run_id=run_id, **params)
-    writes = sorted({t for e in STAGE_TABLES["monitor"].writes for t in covered(e, tables())})
-    return StageResult("monitor", run_id, str(as_of), sorted(reads), writes,
-                       report.headlines(detail), detail)  # fmt: skip
+    return stage_result(lake, "monitor", run_id=run_id, as_of=as_of, reads=reads,
+                        headlines=report.headlines(detail), detail=detail)  # fmt: skip

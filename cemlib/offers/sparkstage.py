@@ -414,12 +414,6 @@ class SparkOffers:
         return out
 
 
-def _tables(lake) -> set[str]:
-    from cemlib.warehouse import SCHEMAS
-
-    return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
-
-
 def run_on_spark(
     lake, *, run_id: str, as_of, seed: int, k: int = 10, key: str = "profile", spark=None,
     **params,
@@ -427,30 +421,18 @@ def run_on_spark(
     """Stage 04 on Spark: :func:`~cemlib.offers.stage.run_stage` over ``lake`` with the
     history built and the offers scored by Spark (a :class:`~cemlib.contract.StageResult` as
     :func:`cemlib.offers.run` gives; ``params`` are its options)."""
-    from cemlib.contract import STAGE_TABLES, StageResult, as_of_date, covered, writer_of
+    from cemlib.contract import as_of_date, require_inputs, stage_result
     from cemlib.offers import report
     from cemlib.offers.exclude import read_exclusions
     from cemlib.offers.stage import run_stage
 
     as_of_date(as_of)
-    instead = {"identity.map": "truth.record_person"} if key == "person" else {}
-    have = _tables(lake)
-    reads: list[str] = []
-    for entry in STAGE_TABLES["offers"].reads:
-        entry = instead.get(entry, entry)
-        hits = covered(entry, have)
-        if not hits and not entry.endswith("?"):
-            maker = writer_of(entry)
-            by = f" (written by the {maker} stage: run it first)" if maker else ""
-            raise InputError(f"the offers stage needs {entry}, which is missing{by}",
-                             source=str(lake.root))  # fmt: skip
-        reads += hits
+    instead = {"identity.map": "truth.record_person"} if key == "person" else None
+    reads = sorted(require_inputs(lake, "offers", instead=instead))
     if params.get("exclude") is not None:  # a missing exclusion file fails before the fit
         params["exclude"] = read_exclusions(params["exclude"])
     engine = SparkOffers(spark or lake.spark(), lake, as_of, key=key)
     detail = run_stage(lake, as_of, run_id=run_id, k=k, key=key, seed=seed,
                        engine=engine, **params)  # fmt: skip
-    have = _tables(lake)
-    writes = sorted({t for e in STAGE_TABLES["offers"].writes for t in covered(e, have)})
-    return StageResult("offers", run_id, str(as_of), sorted(reads), writes,
-                       report.headlines(detail, k), detail)  # fmt: skip
+    return stage_result(lake, "offers", run_id=run_id, as_of=as_of, reads=reads,
+                        headlines=report.headlines(detail, k), detail=detail)  # fmt: skip
