@@ -13,9 +13,11 @@ error rate of a tenth of a percent is the floor of ``m``; one in a million the f
 
 from __future__ import annotations
 
+import atexit
 import copy
 import logging
 import os
+import shutil
 import tempfile
 import uuid
 
@@ -283,8 +285,11 @@ class SplinkModel:
                 root = temp_directory()
                 if root:
                     os.makedirs(root, exist_ok=True)
-                self.tmp_dir_ = tempfile.TemporaryDirectory(prefix="cemlib_splink_", dir=root)
-                context.setCheckpointDir(self.tmp_dir_.name)
+                # the context keeps writing there after this model is gone: the folder lives
+                # as long as the process (removed at exit), not as long as this model
+                folder = tempfile.mkdtemp(prefix="cemlib_splink_", dir=root)
+                atexit.register(shutil.rmtree, folder, ignore_errors=True)
+                context.setCheckpointDir(folder)
             parts = max(2, int(self.spark.conf.get("spark.sql.shuffle.partitions", "8")))
             self.db_api_ = SparkAPI(spark_session=self.spark, num_partitions_on_repartition=parts)
             # one Spark session serves every fit of the process: a view name of this fit's own
