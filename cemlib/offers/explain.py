@@ -182,6 +182,9 @@ _GROUPS: dict[str, str] = {
     "br_cat_days_since": "br_cat",
 }  # fmt: skip
 
+# the column naming the item a group's phrase speaks of ("goes with <anchor>")
+_ANCHOR_OF = {"cooc": "cooc_anchor", "after": "after_anchor"}
+
 
 def contributions(
     booster: lgb.Booster,
@@ -246,11 +249,15 @@ def reason_codes(
     category_name: Callable[[pd.Series], pd.Series],
     item_name: Callable[[pd.Series], pd.Series],
     segment_name: Callable[[pd.Series], pd.Series],
+    unnamed: np.ndarray | None = None,
 ) -> pd.Series:
     """Plain-word reasons per row of ``frame`` (features + ``cat``/anchor columns), joined by '; '.
 
     A reason is a feature with a positive SHAP value, strongest first; one phrase per group of
     related features (e.g. the browsing of the item), so the reasons say different things.
+    ``unnamed``: item codes a reason never names (the items kept out of the offers: "often
+    bought next after <a top-up>" says nothing); a phrase about such an anchor is left out and
+    the next reason takes its place.
     """
     frame = frame.reset_index(drop=True)
     idx = frame.index
@@ -280,7 +287,11 @@ def reason_codes(
             text = templates[name](frame.loc[sel, name].astype(float), sel)
             if not isinstance(text, pd.Series):
                 text = pd.Series(text, index=sel)
-            text = text.astype(str).where(_factual(frame, name, sel), "")
+            ok_rows = _factual(frame, name, sel)
+            anchor = _ANCHOR_OF.get(_GROUPS.get(name, ""))
+            if anchor and unnamed is not None and len(unnamed) and anchor in frame.columns:
+                ok_rows &= ~np.isin(frame.loc[sel, anchor].to_numpy(), unnamed)
+            text = text.astype(str).where(ok_rows, "")
             phrases[slot].loc[sel] = text.to_numpy()
     return _joined(phrases, groups, n_reasons)
 

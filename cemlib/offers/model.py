@@ -443,6 +443,7 @@ class NextOfferModel:
                 category_name=partial(scoring.category_names, self),
                 item_name=partial(scoring.item_names, self),
                 segment_name=partial(scoring.segment_names, self),
+                unnamed=getattr(getattr(self, "exclusion_", None), "codes", None),
             ).to_numpy()
             if rows is not None:
                 texts, given = np.full(len(top), "", dtype=object), texts

@@ -99,3 +99,20 @@ def test_exclusion_lists_from_text_lists_and_files(tmp_path):
     bad.write_text("name\nx\n", encoding="utf-8")
     with pytest.raises(InputError, match="no item_id, sku or category column"):
         read_exclusions(str(bad))
+
+
+def test_reasons_never_name_an_excluded_item(fitted):
+    # a telecom's offers read "often bought next after TOPUP" on nearly every line once the
+    # monthly top-up was kept out of the offers: an excluded item is no reason either
+    model, _ = fitted
+    plain = model.recommend(explain=True)
+    named = plain["reasons"].str.extractall(r"(?:after|with) (I\d\d)")[0]
+    assert len(named) > 100
+    anchors = named.value_counts().index[:3].tolist()
+    offers = model.recommend(explain=True, exclude=anchors)
+    assert not offers["reasons"].str.contains("|".join(anchors)).any()
+    # the next reasons take their place: as many offers carry a reason as before
+    given = (offers["reasons"] != "").mean()
+    assert given >= (plain["reasons"] != "").mean() - 0.01 and given > 0.9
+    # other anchors are still named
+    assert offers["reasons"].str.contains(r"(?:after|with) I\d\d").sum() > 0

@@ -128,3 +128,23 @@ def test_no_usual_interval_for_an_item_bought_once():
     out = _tea_reasons(frame, shap, names)
     assert "every" not in out[0] and out[0].startswith("last bought 30 days ago")
     assert out[1].startswith("usually bought every 20 days")
+
+
+def test_an_unnamed_anchor_gives_way_to_the_next_reason():
+    names = ["after_sum", "cooc_sum", "it_n_cust"]
+    frame = pd.DataFrame({
+        "after_sum": [0.5, 0.5], "cooc_sum": [0.3, 0.3], "it_n_cust": [40.0, 40.0],
+        "cat": [0, 0], "cooc_anchor": [7, 5], "after_anchor": [5, 7], "seg": [0, 0],
+    })  # fmt: skip
+    shap = np.array([[0.9, 0.5, 0.1], [0.9, 0.5, 0.1]])
+    out = reason_codes(
+        frame, shap, names, n_reasons=2,
+        category_name=lambda s: pd.Series(["tea"] * len(s)),
+        item_name=lambda s: pd.Series(["TOPUP" if v == 5 else "Milk" for v in s]),
+        segment_name=lambda s: pd.Series(["tea"] * len(s)),
+        unnamed=np.array([5]),
+    )  # fmt: skip
+    assert out.tolist() == [
+        "often bought together with Milk; bought by 40 customers",
+        "often bought next after Milk; bought by 40 customers",
+    ]
