@@ -57,6 +57,15 @@ def _trend(v: pd.Series) -> pd.Series:
     return text.where(up, "")
 
 
+def _due(v: pd.Series) -> pd.Series:
+    """ "due again: 80% of the usual interval has passed" up to twice the interval, then "due
+    again: 3 times the usual interval has passed" (not "1209% of the usual interval")."""
+    share = v.astype(float).fillna(0)
+    pct = "due again: " + (share * 100).round().astype(int).astype(str) + "% of the usual interval"
+    times = "due again: " + _times(share.round()) + " the usual interval"
+    return pct.where(share < 2, times) + " has passed"
+
+
 def _templates(cat: pd.Series, anchor_cooc: pd.Series, anchor_after: pd.Series, seg: pd.Series):
     """feature -> function(values, rows) -> phrases (``rows`` selects the matching offers)."""
     return {
@@ -91,11 +100,7 @@ def _customer_templates(cat: pd.Series):
         ),
         "ci_days_since": lambda v, r: "last bought " + _days(v),
         "ci_gap": lambda v, r: "usually bought every " + _n(v).astype(str) + " days",
-        "ci_due": lambda v, r: (
-            "due again: "
-            + (v * 100).round().fillna(0).astype(int).astype(str)
-            + "% of the usual interval has passed"
-        ),
+        "ci_due": lambda v, r: _due(v),
         "cu_repeat_share": lambda v, r: (
             (v * 100).round().fillna(0).astype(int).astype(str)
             + "% of your purchases are re-orders"

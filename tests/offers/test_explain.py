@@ -148,3 +148,18 @@ def test_an_unnamed_anchor_gives_way_to_the_next_reason():
         "often bought together with Milk; bought by 40 customers",
         "often bought next after Milk; bought by 40 customers",
     ]
+
+
+def test_a_long_overdue_item_reads_in_times_not_thousands_of_percent():
+    # trial 7: "due again: 1209% of the usual interval has passed" on a 4G router
+    from cemlib.offers.explain import _templates
+
+    empty = pd.Series(dtype=object)
+    due = _templates(empty, empty, empty, empty)["ci_due"]
+    v = pd.Series([0.8, 1.994, 2.0, 12.09])
+    assert due(v, v.index).tolist() == [
+        "due again: 80% of the usual interval has passed",
+        "due again: 199% of the usual interval has passed",
+        "due again: 2 times the usual interval has passed",
+        "due again: 12 times the usual interval has passed",
+    ]
