@@ -10,9 +10,9 @@ figures for ``(as_of - L, as_of]`` are regressed on what actually happened there
 - probabilities: a stacked Platt scaling per backtest horizon (:class:`Scaling`), on the logit
   of the spell view's probability, the other views' log counts, the silence against the
   customer's own rhythm and a dropout term (the silence in years, its weight learned once on the
-  longest horizon and shared by the shorter ones: the odds that a customer is still a
-  customer fall by a constant factor per year of silence, which carries to silences longer
-  than any at the backtest's cut), then a boosted correction of its logit (:class:`Correction`) from the silence measured against
+  longest horizon and shared by the shorter ones, kept only when negative and significant: the
+  odds that a customer is still a customer fall by a constant factor per year of silence,
+  which carries to silences longer than any at the backtest's cut), then a boosted correction of its logit (:class:`Correction`) from the silence measured against
   the customer's regularity, falling as the silence grows more unusual; the number of its
   rounds is chosen by cross-validation on the window (none when it does not lower the held-out
   log loss: the Platt scaling alone).
