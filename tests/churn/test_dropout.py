@@ -76,7 +76,7 @@ def test_churn_model_combines_dropout_and_booster(fitted):
     assert fitted.calibration_.coef_.shape == (2,)
     # stacked Platt scaling: logit of the spell probability + both log counts + the silence
     # against the customer's own rhythm (repeat buyers' ratio, one-time buyers' days)
-    assert all(c.coef_.shape == (1, 5) for c in fitted.p_calibration_.values())
+    assert all(c.coef_.shape == (1, 6) for c in fitted.p_calibration_.values())
     # more overdue against one's own rhythm: less likely to buy (trial 6 H1)
     assert all(c.coef_[0, 3] < 0 for c in fitted.p_calibration_.values())
     p = fitted.predict()
