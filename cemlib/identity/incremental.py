@@ -491,10 +491,10 @@ def write_increment(wh, result, inc: dict, *, run_id: str, as_of: str, fingerpri
             wh.write_table("identity", "changes", changes, run_id=run_id, as_of=as_of)
             n = update_prepared(con, inc["new_in"], inc["removed"], run_id=run_id, as_of=as_of_d)
             update_source_hashes(wh, run_id=run_id, as_of=as_of)
-            phases("write_tables")
             state = state_frame(fingerprint=fingerprint, mode=mode, resolver=result.resolver,
                                 records=n, phases=phases.seconds)  # fmt: skip
             wh.write_table("identity", "state", state, run_id=run_id, as_of=as_of)
+        phases("write_tables")  # committed (DuckDB checkpoints the changed tables here)
     finally:
         for name in frames:
             con.unregister(name)
