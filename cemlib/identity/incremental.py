@@ -247,7 +247,8 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
         [keys, removed[["source", "record_id"]].astype("string"),
          late[["source", "record_id"]].astype("string")], ignore_index=True
     ).drop_duplicates(ignore_index=True)  # fmt: skip
-    if not IN_PLACE:
+    if not IN_PLACE or not all(wh.has_table("identity", t) for t in ("registry", "record_ids")):
+        # a warehouse of a version before the registry: its tables are rewritten once
         return _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, old,
                                 clock)  # fmt: skip
     gone_ids, n_kept, kept_unattached = _replaced_profiles(con, drop)
