@@ -263,7 +263,10 @@ def run_stage(
 
     ``identity_mode`` (``auto``, ``incremental``, ``full``): whether only the records new since
     the last run are prepared and compared (:mod:`cemlib.identity.incremental`); the mode used
-    and why are in ``figures["identity_mode"]``.
+    and why are in ``figures["identity_mode"]``. An incremental run writes in place
+    (:func:`~cemlib.identity.incremental.write_increment`): its ``map`` holds the rows it
+    wrote (the records resolved again and those dated after ``as_of``), its ``profiles``,
+    ``links`` and ``guarded`` are the whole tables read back, ``registry`` the rows it wrote.
 
     The evaluation against ``truth.record_person`` (synthetic worlds) is counted in the
     warehouse once the map is written. ``keep_records=False`` (the notebook) drops the
