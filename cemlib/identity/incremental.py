@@ -21,6 +21,7 @@ the settings changed, rather than silently resolving everything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -418,8 +419,8 @@ def write_increment(wh, result, inc: dict, *, run_id: str, as_of: str, fingerpri
     from cemlib.identity.registry import ACTIVE
     from cemlib.identity.store import (
         drop_run_hashes,
-        insert_rows,
         log_write,
+        replace_rows,
         restamp,
         state_frame,
         update_prepared,
@@ -455,36 +456,29 @@ def write_increment(wh, result, inc: dict, *, run_id: str, as_of: str, fingerpri
                 + record_ids_query(previous_ids_table(wh)),
                 [run_id, as_of_d],
             )  # fmt: skip
-            con.execute("DELETE FROM identity.record_ids x WHERE "
-                        + in_drop.format(t="x", s="source_table", r="record_id"))  # fmt: skip
-            con.execute("INSERT INTO identity.record_ids SELECT * FROM _inc_w_ids")
+            in_map = in_drop.format(t="x", s="source_table", r="record_id")
+            replace_rows(
+                con, "record_ids", "_inc_w_ids", scope=in_map, run_id=run_id, as_of=as_of_d
+            )
             n = con.execute("SELECT count(*) FROM identity.record_ids").fetchall()[0][0]
             log_write(con, "record_ids", run_id, as_of_d, n)
-            con.execute("DELETE FROM identity.map x WHERE "
-                        + in_drop.format(t="x", s="source_table", r="record_id"))  # fmt: skip
-            insert_rows(con, "map", result.map, run_id=run_id, as_of=as_of_d)
-            con.execute("DELETE FROM identity.profiles WHERE CAST(profile_id AS VARCHAR) IN "
-                        "(SELECT profile_id FROM _inc_w_gone)")  # fmt: skip
-            insert_rows(con, "profiles", profiles, run_id=run_id, as_of=as_of_d)
-            con.execute("DELETE FROM identity.links x WHERE "
-                        + in_drop.format(t="x", s="left_source", r="left_record_id") + " OR "
-                        + in_drop.format(t="x", s="right_source", r="right_record_id"))  # fmt: skip
-            insert_rows(con, "links", result.links, run_id=run_id, as_of=as_of_d)
+            replace_rows(con, "map", result.map, scope=in_map, run_id=run_id, as_of=as_of_d)
+            replace_rows(con, "profiles", profiles, run_id=run_id, as_of=as_of_d,
+                         scope="CAST(x.profile_id AS VARCHAR) IN (SELECT profile_id FROM _inc_w_gone)")  # fmt: skip
+            ends = (in_drop.format(t="x", s="left_source", r="left_record_id") + " OR "
+                    + in_drop.format(t="x", s="right_source", r="right_record_id"))  # fmt: skip
+            replace_rows(con, "links", result.links, scope=ends, run_id=run_id, as_of=as_of_d)
             con.register("_inc_w_guarded", result.guarded[["kind", "value"]])
-            con.execute(
-                "DELETE FROM identity.guarded g WHERE EXISTS (SELECT 1 FROM _inc_w_guarded n "
-                "WHERE n.kind = g.kind AND n.value = CAST(g.value AS VARCHAR))"
-            )
-            con.unregister("_inc_w_guarded")
-            insert_rows(con, "guarded", result.guarded, run_id=run_id, as_of=as_of_d)
+            replace_rows(con, "guarded", result.guarded, run_id=run_id, as_of=as_of_d,
+                         scope="EXISTS (SELECT 1 FROM _inc_w_guarded g WHERE g.kind = x.kind "
+                         "AND g.value = CAST(x.value AS VARCHAR))")  # fmt: skip
             con.execute(
                 "UPDATE identity.registry SET last_run_id = ?, last_seen = ? WHERE status = ? "
                 "AND CAST(profile_id AS VARCHAR) NOT IN (SELECT profile_id FROM _inc_w_scope)",
                 [run_id, as_of_d, ACTIVE],
             )
-            con.execute("DELETE FROM identity.registry WHERE CAST(profile_id AS VARCHAR) IN "
-                        "(SELECT profile_id FROM _inc_w_reg)")  # fmt: skip
-            insert_rows(con, "registry", result.registry, run_id=run_id, as_of=as_of_d)
+            replace_rows(con, "registry", result.registry, run_id=run_id, as_of=as_of_d,
+                         scope="CAST(x.profile_id AS VARCHAR) IN (SELECT profile_id FROM _inc_w_reg)")  # fmt: skip
             for table in ("map", "profiles", "links", "guarded", "registry"):
                 restamp(con, table, run_id=run_id, as_of=as_of_d)
             changes = result.changes.assign(
@@ -497,8 +491,9 @@ def write_increment(wh, result, inc: dict, *, run_id: str, as_of: str, fingerpri
             wh.write_table("identity", "state", state, run_id=run_id, as_of=as_of)
         phases("write_tables")  # committed (DuckDB checkpoints the changed tables here)
     finally:
-        for name in frames:
-            con.unregister(name)
+        for name in [*frames, "_inc_w_guarded"]:
+            with contextlib.suppress(Exception):
+                con.unregister(name)
         con.execute("DROP TABLE IF EXISTS _inc_w_ids")
         drop_run_hashes(con)
     # the whole tables for the report, as Arrow-backed frames (a quarter of .df()'s CPU)

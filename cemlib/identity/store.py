@@ -85,29 +85,44 @@ def update_prepared(con, new_rows, removed, *, run_id: str, as_of) -> int:
     return int(n)
 
 
-def insert_rows(con, table: str, frame: pd.DataFrame, *, run_id: str, as_of) -> None:
-    """Append ``frame`` to ``identity.<table>`` by column name, stamped with ``run_id`` and
-    ``as_of``. A column the table holds as DuckDB's ``NULL`` type (written when every value
-    was missing) takes the frame's type first, as a rewrite of the table would give it."""
-    name = "_inc_rows"
-    con.register(name, frame)
+def replace_rows(con, table: str, frame: pd.DataFrame | str, *, scope: str, run_id: str,
+                 as_of) -> None:  # fmt: skip
+    """``identity.<table>`` in place: of the rows matching ``scope`` (SQL over the table's alias
+    ``x``), those no row of ``frame`` equals are deleted, and the rows of ``frame`` no row left
+    equals are inserted, stamped with ``run_id`` and ``as_of`` (columns compared without the
+    stamps, NULLs equal). The result is the rows outside ``scope`` and those of ``frame``, as a
+    delete of the whole scope and an insert of ``frame`` give it; only the rows that differ
+    are written (most records resolved again keep their profile: a month's checkpoint then
+    writes a few percent of the table, not the whole scope). A column the table holds as
+    DuckDB's ``NULL`` type (written when every value was missing) takes the frame's type.
+    ``frame`` may name a relation of the connection instead (a temporary table)."""
+    name = frame if isinstance(frame, str) else "_inc_rows"
+    if not isinstance(frame, str):
+        con.register(name, frame)
     try:
         have = dict(con.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'identity' "
             "AND table_name = ? AND database_name = current_database()", [table]).fetchall())  # fmt: skip
         got = {r[0]: r[1] for r in con.execute(f"DESCRIBE {name}").fetchall()}
-        cols = [c for c in frame.columns if c not in ("_run_id", "_as_of")]
+        cols = [c for c in got if c not in ("_run_id", "_as_of")]
         for c in cols:
             if have.get(c) == "NULL" and got.get(c, "NULL") != "NULL":
                 con.execute(f'ALTER TABLE identity."{table}" ALTER "{c}" TYPE {got[c]}')
-        quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+        quoted = ['"' + c.replace('"', '""') + '"' for c in cols]
+        same = " AND ".join(f"x.{c} IS NOT DISTINCT FROM n.{c}" for c in quoted)
         con.execute(
-            f'INSERT INTO identity."{table}" ({quoted}, _run_id, _as_of) SELECT {quoted}, '
-            f"CAST(? AS VARCHAR), CAST(? AS DATE) FROM {name}",
+            f'DELETE FROM identity."{table}" x WHERE ({scope}) '
+            f"AND NOT EXISTS (SELECT 1 FROM {name} n WHERE {same})"
+        )
+        con.execute(
+            f'INSERT INTO identity."{table}" ({", ".join(quoted)}, _run_id, _as_of) '
+            f"SELECT {', '.join('n.' + c for c in quoted)}, CAST(? AS VARCHAR), CAST(? AS DATE) "
+            f'FROM {name} n WHERE NOT EXISTS (SELECT 1 FROM identity."{table}" x WHERE {same})',
             [run_id, as_of],
         )
     finally:
-        con.unregister(name)
+        if not isinstance(frame, str):
+            con.unregister(name)
 
 
 def restamp(con, table: str, *, run_id: str, as_of) -> int:
