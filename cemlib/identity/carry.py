@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cemlib.frames import fetch_frame
 from cemlib.identity.changes import change_frame, dormant_row
 from cemlib.identity.registry import ACTIVE, DORMANT, assign_ids, typed_registry
 
@@ -160,6 +161,85 @@ def carry_scoped(wh, result, *, run_id: str, as_of: str, scope: dict) -> None:
     counts["kept"] += n_kept
     counts["dormant"] += len(extra)
     result.figures["id_changes"] = counts
+
+
+def carry_in_place(wh, result, *, run_id: str, as_of: str, scope: dict) -> dict:
+    """:func:`carry_scoped` for an incremental run that writes in place: ``result.map``,
+    ``result.links`` and ``result.profiles`` hold the re-resolved records (``scope["rows"]``),
+    their links and golden records only; ``scope["gone_ids"]`` are the last run's ids of the
+    profiles they replace. The kept profiles are never loaded: a kept id is one of
+    ``identity.profiles`` not replaced, and only the registry rows of the ids in scope are
+    read. Renames the map and golden records in place, sets ``result.registry`` (the registry
+    rows this run rewrites) and ``result.changes``, and returns the ids whose registry rows
+    are replaced (``replaced``) and those left as they were but seen again (the others)."""
+    con = wh.con
+    sub = result.map.iloc[scope["rows"]]
+    keys = pd.concat([sub[["source_table", "record_id"]],
+                      scope["gone"].rename(columns={"source": "source_table"})[["source_table", "record_id"]]],
+                     ignore_index=True).astype(str)  # fmt: skip
+    previous = previous_ids_table(wh)
+    con.register("_carry_keys", keys)
+    con.register("_carry_gone", pd.DataFrame({"profile_id": pd.Series(sorted(scope["gone_ids"]),
+                                                                      dtype=object)}))  # fmt: skip
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _carry_kept AS SELECT CAST(p.profile_id AS VARCHAR) "
+            "AS profile_id FROM identity.profiles p ANTI JOIN _carry_gone g "
+            "ON CAST(p.profile_id AS VARCHAR) = g.profile_id"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _carry_prev AS SELECT p.source_table, p.record_id, "
+            f"p.profile_id FROM {previous} p SEMI JOIN _carry_keys k "
+            "ON CAST(p.source_table AS VARCHAR) = k.source_table "
+            "AND CAST(p.record_id AS VARCHAR) = k.record_id "
+            "WHERE CAST(p.profile_id AS VARCHAR) NOT IN (SELECT profile_id FROM _carry_kept)"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _carry_scope AS SELECT DISTINCT "
+            "CAST(profile_id AS VARCHAR) AS profile_id FROM _carry_prev"
+        )
+        mine = fetch_frame(
+            con,
+            "SELECT * EXCLUDE (_run_id, _as_of) FROM identity.registry r SEMI JOIN _carry_scope s "
+            "ON CAST(r.profile_id AS VARCHAR) = s.profile_id",
+        )
+        taken = set(con.execute("SELECT CAST(profile_id AS VARCHAR) AS profile_id FROM identity.registry")
+                    .fetchnumpy()["profile_id"].tolist())  # fmt: skip
+        row = next(iter(con.execute("SELECT _run_id FROM identity.map LIMIT 1").fetchall()), None)
+        assignment = assign_ids(
+            sub, "_carry_prev", mine, run_id=run_id, as_of=as_of,
+            links=result.links.iloc[scope["links"]], previous_run_id=str(row[0]) if row else None,
+            con=con, taken=taken,
+        )  # fmt: skip
+        rest = (
+            "FROM identity.registry r ANTI JOIN _carry_scope s "
+            "ON CAST(r.profile_id AS VARCHAR) = s.profile_id WHERE r.status = "
+        )
+        n_kept = con.execute(f"SELECT count(*) {rest}'{ACTIVE}'").fetchall()[0][0]
+        dormant = [r[0] for r in con.execute(
+            f"SELECT CAST(r.profile_id AS VARCHAR) {rest}'{DORMANT}' ORDER BY 1").fetchall()]  # fmt: skip
+        waiting = _records_of(con, previous, dormant)
+    finally:
+        con.unregister("_carry_keys")
+        con.unregister("_carry_gone")
+        for t in ("_carry_prev", "_carry_kept", "_carry_scope"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+    rename = {k: v for k, v in assignment.ids.items() if k != v}
+    if rename:
+        result.map["profile_id"] = _renamed(result.map["profile_id"], rename)
+        result.profiles["profile_id"] = _renamed(result.profiles["profile_id"], rename).astype(
+            result.profiles["profile_id"].dtype
+        )
+    result.registry = typed_registry(assignment.registry)
+    extra = change_frame([dormant_row(o, n) for o, n in waiting.items() if n])
+    result.changes = pd.concat([assignment.changes, extra], ignore_index=True)
+    counts = dict(assignment.counts)
+    counts["profiles"] += int(n_kept)
+    counts["kept"] += int(n_kept)
+    counts["dormant"] += len(extra)
+    result.figures["id_changes"] = counts
+    return {"replaced": result.registry["profile_id"].astype(str).tolist(),
+            "in_scope": sorted(map(str, mine["profile_id"]))}  # fmt: skip
 
 
 def _renamed(ids: pd.Series, rename: dict) -> pd.Series:

@@ -21,6 +21,7 @@ the settings changed, rather than silently resolving everything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -54,6 +55,11 @@ STATE_VERSION = 3
 STATE_TABLES: tuple[str, ...] = (
     "state", "prepared", "map", "profiles", "links", "guarded", "source_hashes"
 )  # fmt: skip
+#: an incremental run writes in place: it deletes the rows of the records and profiles it
+#: resolved again and inserts the new ones (:func:`write_increment`), in one transaction;
+#: False: it rewrites every table from the kept rows and the new ones (the reference the
+#: in-place writes are tested against)
+IN_PLACE = True
 
 
 class PhaseClock:
@@ -104,11 +110,11 @@ def previous_state(wh) -> dict | None:
         return None
     row = wh.con.execute(
         "SELECT fingerprint, threshold, constraints, _run_id, _as_of FROM identity.state"
-    ).fetchone()
+    ).fetchall()[0]
     if row is None:
         return None
     run = row[3]
-    if any((wh.stamp("identity", t) or (None,))[0] != run for t in ("map", "profiles")):
+    if any(_last_writer(wh, t) != run for t in ("map", "profiles", "prepared")):
         return None
     return {
         "fingerprint": row[0],
@@ -117,6 +123,23 @@ def previous_state(wh) -> dict | None:
         "run_id": run,
         "as_of": pd.Timestamp(row[4]),
     }
+
+
+def _last_writer(wh, table: str) -> str | None:
+    """The run that last wrote ``identity.<table>``: its last ``meta.table_log`` row (every
+    write of the stage, whole or in place, logs one), else the table's ``_run_id`` stamp. An
+    in-place write leaves earlier runs' stamps on the rows it kept, so the log is the stamp a
+    state is checked against, read without a pass over the table."""
+    row = None
+    if wh.has_table("meta", "table_log"):
+        row = wh.con.execute(
+            "SELECT arg_max(run_id, written_at) FROM meta.table_log "
+            "WHERE schema_name = 'identity' AND table_name = ?",
+            [table],
+        ).fetchall()[0]
+    if row is None or row[0] is None:
+        row = wh.stamp("identity", table) or (None,)
+    return row[0]
 
 
 def choose_mode(wh, mode: str, fingerprint: str, as_of: str) -> tuple[str, str, dict | None]:
@@ -204,8 +227,12 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     earlier records they touch; keep everything else of the last run.
 
     ``late`` holds the keys of new records dated after ``as_of`` (no profile), ``removed`` the
-    records no longer in the sources. Returns the full ``map``, ``links``, ``profiles`` and
-    ``guarded`` of this run and the counts of the increment.
+    records no longer in the sources. Returns the ``map`` rows, ``links``, golden records
+    (``profiles``) and ``guarded`` identifiers of the records resolved again (written in place
+    by :func:`write_increment`), the keys they replace (``drop``) and the ids of the profiles
+    they replace (``gone_ids``), and the counts of the increment. With :data:`IN_PLACE` False
+    the tables are the whole ones instead, the kept rows read from the last run (the reference
+    an in-place run is tested against).
     """
     con, clock = wh.con, PhaseClock()
     touched = touched_and_gone(wh, new_in, removed)
@@ -220,7 +247,116 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     drop = pd.concat(
         [keys, removed[["source", "record_id"]].astype("string"),
          late[["source", "record_id"]].astype("string")], ignore_index=True
-    )  # fmt: skip
+    ).drop_duplicates(ignore_index=True)  # fmt: skip
+    if not IN_PLACE or not all(wh.has_table("identity", t) for t in ("registry", "record_ids")):
+        # a warehouse of a version before the registry: its tables are rewritten once
+        return _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, old,
+                                clock)  # fmt: skip
+    gone_ids, n_kept, kept_unattached = _replaced_profiles(con, drop)
+    clock("kept_map_and_links")
+    pid = _fresh_ids(resolver, _kept_among(con, resolver, gone_ids))
+    rmap = pd.DataFrame(
+        {"source_table": keys["source"], "record_id": keys["record_id"], "profile_id": pid.array}
+    )
+    if len(late):  # records dated after as_of keep a row, with no profile
+        late_rows = pd.DataFrame(
+            {
+                "source_table": late["source"].astype("string").array,
+                "record_id": late["record_id"].astype("string").array,
+                "profile_id": pd.array([pd.NA] * len(late), dtype="string"),
+            }
+        )
+        rmap = pd.concat([rmap, late_rows], ignore_index=True)
+    fresh = golden_records(subset, profile_id=pid)
+    clock("golden_records")
+    links = resolver.link_table()
+    guarded = resolver.guarded_.assign(value=resolver.guarded_["value"].astype(str))
+    clock("links_and_guarded")
+    return {
+        "in_place": True,
+        "map": rmap,
+        "links": links,
+        "profiles": fresh,
+        "guarded": guarded,
+        "subset": subset,
+        "drop": drop,
+        "gone_ids": gone_ids,
+        "counts": _counts(new_in, late, removed, old, n_kept, subset, resolver),
+        "phases": clock.seconds,
+        "scope": {
+            "rows": slice(0, len(keys)),
+            "gone": removed,
+            "links": slice(0, None),
+            "gone_ids": gone_ids,
+        },  # fmt: skip
+        "kept_unattached": kept_unattached,
+    }
+
+
+def _counts(new_in, late, removed, old, n_kept: int, subset, resolver) -> dict:
+    return {
+        "new_records": len(new_in) + len(late),
+        "new_after_as_of": len(late),
+        "removed_records": len(removed),
+        "earlier_records_resolved_again": len(old),
+        "profiles_kept_as_they_were": int(n_kept),
+        "records_resolved": len(subset),
+        "model": "saved by run " + str(resolver.saved_model["run_id"])
+        if resolver.saved_model
+        else "trained on the records resolved",
+    }
+
+
+def _replaced_profiles(con, drop: pd.DataFrame) -> tuple[list[str], int, int]:
+    """The ids of the last run's profiles holding a ``drop`` record (resolved again or losing
+    a record: every record of them is in ``drop``, :func:`touched_and_gone`), how many other
+    profiles are kept as they were, and how many kept records are attached to none. Joins on
+    the ``drop`` keys and the profiles table, no pass over the whole map into Python."""
+    con.register("_inc_drop", drop)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _inc_gone_ids AS SELECT DISTINCT "
+            "CAST(m.profile_id AS VARCHAR) AS profile_id FROM identity.map m SEMI JOIN _inc_drop d "
+            "ON m.source_table = d.source AND m.record_id = d.record_id "
+            "WHERE m.profile_id IS NOT NULL"
+        )
+        gone = sorted(r[0] for r in con.execute("SELECT profile_id FROM _inc_gone_ids").fetchall())
+        n_kept = con.execute(
+            "SELECT count(*) FROM identity.profiles p ANTI JOIN _inc_gone_ids g "
+            "ON CAST(p.profile_id AS VARCHAR) = g.profile_id"
+        ).fetchall()[0][0]
+        unattached = con.execute(
+            "SELECT count(*) FROM (SELECT source_table, record_id FROM identity.map "
+            "WHERE profile_id IS NULL) m ANTI JOIN _inc_drop d "
+            "ON m.source_table = d.source AND m.record_id = d.record_id"
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("_inc_drop")
+        con.execute("DROP TABLE IF EXISTS _inc_gone_ids")
+    return gone, int(n_kept), int(unattached)
+
+
+def _kept_among(con, resolver, gone_ids: list[str]) -> set:
+    """The ids of kept profiles (in ``identity.profiles``, not replaced) among the re-resolved
+    clusters' provisional ids: those would clash (:func:`_fresh_ids`)."""
+    cand = pd.Series(resolver.profile_id_, dtype="string").where(resolver.attached_).dropna()
+    con.register("_inc_cand", pd.DataFrame({"profile_id": cand.unique().astype(object)}))
+    con.register("_inc_gone", pd.DataFrame({"profile_id": pd.Series(gone_ids, dtype=object)}))
+    try:
+        return {r[0] for r in con.execute(
+            "SELECT CAST(p.profile_id AS VARCHAR) FROM identity.profiles p SEMI JOIN _inc_cand c "
+            "ON CAST(p.profile_id AS VARCHAR) = c.profile_id "
+            "WHERE CAST(p.profile_id AS VARCHAR) NOT IN (SELECT profile_id FROM _inc_gone)"
+        ).fetchall()}  # fmt: skip
+    finally:
+        con.unregister("_inc_cand")
+        con.unregister("_inc_gone")
+
+
+def _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, old, clock) -> dict:
+    """:func:`resolve_increment`'s tables as whole ones (the kept rows of the last run with the
+    re-resolved ones), for a run that rewrites every table (:data:`IN_PLACE` False)."""
+    con = wh.con
     kept_map, kept_links = _kept_map_and_links(con, drop)
     clock("kept_map_and_links")
     kept_ids = set(kept_map["profile_id"].dropna().unique())
@@ -250,22 +386,13 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     guarded = both.drop_duplicates(["kind", "value"], keep="first").reset_index(drop=True)
     clock("links_and_guarded")
     return {
+        "in_place": False,
         "map": rmap,
         "links": links,
         "profiles": profiles,
         "guarded": guarded,
         "subset": subset,
-        "counts": {
-            "new_records": len(new_in) + len(late),
-            "new_after_as_of": len(late),
-            "removed_records": len(removed),
-            "earlier_records_resolved_again": len(old),
-            "profiles_kept_as_they_were": len(kept_ids),
-            "records_resolved": len(subset),
-            "model": "saved by run " + str(resolver.saved_model["run_id"])
-            if resolver.saved_model
-            else "trained on the records resolved",
-        },
+        "counts": _counts(new_in, late, removed, old, len(kept_ids), subset, resolver),
         "phases": clock.seconds,
         "scope": {
             "rows": slice(len(kept_map), len(kept_map) + len(keys)),
@@ -274,4 +401,168 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             "kept_ids": kept_ids,
         },  # fmt: skip
         "kept_unattached": int(kept_map["profile_id"].isna().sum()),
+    }
+
+
+def write_increment(wh, result, inc: dict, *, run_id: str, as_of: str, fingerprint: str,
+                    mode: str, phases: PhaseClock) -> None:  # fmt: skip
+    """Write an in-place increment (:func:`resolve_increment`): carry the ids over the profiles
+    resolved again (:func:`~cemlib.identity.carry.carry_in_place`), then, in one transaction
+    (a failed run leaves the last run's tables whole), delete the rows of the records and
+    profiles resolved again (and of the records gone from the sources) and insert the new
+    ones in ``identity.map``, ``profiles``, ``links``, ``guarded``, ``registry``,
+    ``record_ids``, ``prepared`` and ``source_hashes``; replace ``changes`` and ``state``.
+    The kept rows are not rewritten: a month's increment touches a few percent of them.
+    Then ``result`` gets the whole ``profiles``, ``links`` and ``guarded`` back (the report
+    draws on them) and the figures of the whole map."""
+    from cemlib.identity.carry import carry_in_place, previous_ids_table, record_ids_query
+    from cemlib.identity.registry import ACTIVE
+    from cemlib.identity.store import (
+        drop_run_hashes,
+        log_write,
+        replace_rows,
+        restamp,
+        state_frame,
+        update_prepared,
+        update_source_hashes,
+    )
+
+    con = wh.con
+    as_of_d = pd.Timestamp(as_of).date()
+    registry = carry_in_place(wh, result, run_id=run_id, as_of=as_of, scope=inc["scope"])
+    phases("carry_ids")
+    drop = inc["drop"].astype(str)
+    frames = {
+        "_inc_w_drop": drop,
+        "_inc_w_gone": pd.DataFrame({"profile_id": pd.Series(inc["gone_ids"], dtype=object)}),
+        "_inc_w_reg": pd.DataFrame({"profile_id": pd.Series(registry["replaced"], dtype=object)}),
+        "_inc_w_scope": pd.DataFrame(
+            {"profile_id": pd.Series(registry["in_scope"], dtype=object)}
+        ),  # fmt: skip
+        "_ids_map": result.map[["source_table", "record_id", "profile_id"]],
+    }
+    for name, frame in frames.items():
+        con.register(name, frame)
+    in_drop = (
+        "EXISTS (SELECT 1 FROM _inc_w_drop d WHERE d.source = {t}.{s} AND d.record_id = {t}.{r})"
+    )
+    profiles = result.profiles.copy()
+    profiles["sources"] = profiles["sources"].map(lambda v: list(v))
+    try:
+        with wh.transaction():
+            # each record's last id, from the ids before this run's rows replace them
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_w_ids AS "
+                + record_ids_query(previous_ids_table(wh)),
+                [run_id, as_of_d],
+            )  # fmt: skip
+            in_map = in_drop.format(t="x", s="source_table", r="record_id")
+            replace_rows(
+                con, "record_ids", "_inc_w_ids", scope=in_map, run_id=run_id, as_of=as_of_d
+            )
+            n = con.execute("SELECT count(*) FROM identity.record_ids").fetchall()[0][0]
+            log_write(con, "record_ids", run_id, as_of_d, n)
+            replace_rows(con, "map", result.map, scope=in_map, run_id=run_id, as_of=as_of_d)
+            replace_rows(con, "profiles", profiles, run_id=run_id, as_of=as_of_d,
+                         scope="CAST(x.profile_id AS VARCHAR) IN (SELECT profile_id FROM _inc_w_gone)")  # fmt: skip
+            ends = (in_drop.format(t="x", s="left_source", r="left_record_id") + " OR "
+                    + in_drop.format(t="x", s="right_source", r="right_record_id"))  # fmt: skip
+            replace_rows(con, "links", result.links, scope=ends, run_id=run_id, as_of=as_of_d)
+            con.register("_inc_w_guarded", result.guarded[["kind", "value"]])
+            replace_rows(con, "guarded", result.guarded, run_id=run_id, as_of=as_of_d,
+                         scope="EXISTS (SELECT 1 FROM _inc_w_guarded g WHERE g.kind = x.kind "
+                         "AND g.value = CAST(x.value AS VARCHAR))")  # fmt: skip
+            con.execute(
+                "UPDATE identity.registry SET last_run_id = ?, last_seen = ? WHERE status = ? "
+                "AND CAST(profile_id AS VARCHAR) NOT IN (SELECT profile_id FROM _inc_w_scope)",
+                [run_id, as_of_d, ACTIVE],
+            )
+            replace_rows(con, "registry", result.registry, run_id=run_id, as_of=as_of_d,
+                         scope="CAST(x.profile_id AS VARCHAR) IN (SELECT profile_id FROM _inc_w_reg)")  # fmt: skip
+            for table in ("map", "profiles", "links", "guarded", "registry"):
+                restamp(con, table, run_id=run_id, as_of=as_of_d)
+            changes = result.changes.assign(
+                run_id=pd.Series(run_id, index=result.changes.index, dtype="string"))  # fmt: skip
+            wh.write_table("identity", "changes", changes, run_id=run_id, as_of=as_of)
+            n = update_prepared(con, inc["new_in"], inc["removed"], run_id=run_id, as_of=as_of_d)
+            update_source_hashes(wh, run_id=run_id, as_of=as_of)
+            state = state_frame(fingerprint=fingerprint, mode=mode, resolver=result.resolver,
+                                records=n, phases=phases.seconds)  # fmt: skip
+            wh.write_table("identity", "state", state, run_id=run_id, as_of=as_of)
+        phases("write_tables")  # committed (DuckDB checkpoints the changed tables here)
+    finally:
+        for name in [*frames, "_inc_w_guarded"]:
+            with contextlib.suppress(Exception):
+                con.unregister(name)
+        con.execute("DROP TABLE IF EXISTS _inc_w_ids")
+        drop_run_hashes(con)
+    # the whole tables for the report, as Arrow-backed frames (a quarter of .df()'s CPU)
+    for name in ("profiles", "links", "guarded"):
+        setattr(
+            result,
+            name,
+            fetch_frame(con, f"SELECT * EXCLUDE (_run_id, _as_of) FROM identity.{name}"),
+        )
+    result.figures.update(
+        warehouse_figures(
+            con,
+            result.resolver,
+            more_unattached={
+                "unchanged_since_last_run": inc["kept_unattached"],
+                "after_as_of": inc["counts"]["new_after_as_of"],
+            },
+        )  # fmt: skip
+    )
+    phases("read_back")
+
+
+def warehouse_figures(con, resolver, *, more_unattached: dict[str, int]) -> dict:
+    """The stage's headline figures (:func:`cemlib.identity.stage._figures`) counted in the
+    warehouse's ``identity.map``, ``links`` and ``guarded`` once an increment is written in
+    place: the unattached records by reason are the resolver's (the records resolved again)
+    and ``more_unattached``."""
+    from cemlib.identity.resolve import HELD_BACK_REASONS
+
+    by_source = fetch_frame(
+        con,
+        "SELECT CAST(source_table AS VARCHAR) AS source_table, count(*) AS records, "
+        "count(profile_id) AS attached FROM identity.map GROUP BY 1 ORDER BY 1",
+    )
+    by_source["records"] = by_source["records"].astype("int64")
+    by_source["attached"] = by_source["attached"].astype("int64")
+    by_source["unattached"] = by_source["records"] - by_source["attached"]
+    n_profiles = con.execute("SELECT count(DISTINCT profile_id) FROM identity.map").fetchall()[0][0]
+    held = ", ".join("'" + r + "'" for r in HELD_BACK_REASONS) or "NULL"
+    lk = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE accepted), "
+        "count(*) FILTER (WHERE refused_by = 'guard'), "
+        "count(*) FILTER (WHERE refused_by IN ('constraint', 'bridge')), "
+        f"count(*) FILTER (WHERE refused_by IN ({held})) FROM identity.links"
+    ).fetchall()[0]
+    g = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'hub') FROM identity.guarded"
+    ).fetchall()[0]
+    reasons = pd.Series(resolver.unattached_reason_, dtype=object).value_counts()
+    by_reason = {str(k): int(v) for k, v in reasons.items()}
+    by_reason |= {k: int(n) for k, n in more_unattached.items() if n}
+    records = int(by_source["records"].sum())
+    attached = int(by_source["attached"].sum())
+    corroborated = getattr(resolver, "corroborated_", None)
+    return {
+        "records": records,
+        "attached_records": attached,
+        "unattached_records": records - attached,
+        "unattached_by_reason": by_reason,
+        "corroborated_records": 0 if corroborated is None else int(corroborated.sum()),
+        "profiles": int(n_profiles),
+        "links": int(lk[0]),
+        "links_accepted": int(lk[1]),
+        "links_refused_by_chain_guard": int(lk[2]),
+        "links_refused_by_constraint": int(lk[3]),
+        "links_refused_by_household_guard": int(lk[4]),
+        "match_threshold": resolver.threshold_,
+        "constraints": list(resolver.constraints_),
+        "guarded_identifiers": int(g[0]),
+        "hub_identifiers": int(g[1]),
+        "by_source": by_source,
     }

@@ -25,6 +25,7 @@ from cemlib.identity.incremental import (
     resolve_increment,
     resolver_for,
     settings_fingerprint,
+    write_increment,
     write_state,
 )
 from cemlib.identity.resolve import (
@@ -262,7 +263,10 @@ def run_stage(
 
     ``identity_mode`` (``auto``, ``incremental``, ``full``): whether only the records new since
     the last run are prepared and compared (:mod:`cemlib.identity.incremental`); the mode used
-    and why are in ``figures["identity_mode"]``.
+    and why are in ``figures["identity_mode"]``. An incremental run writes in place
+    (:func:`~cemlib.identity.incremental.write_increment`): its ``map`` holds the rows it
+    wrote (the records resolved again and those dated after ``as_of``), its ``profiles``,
+    ``links`` and ``guarded`` are the whole tables read back, ``registry`` the rows it wrote.
 
     The evaluation against ``truth.record_person`` (synthetic worlds) is counted in the
     warehouse once the map is written. ``keep_records=False`` (the notebook) drops the
@@ -307,6 +311,26 @@ def run_stage(
         rest = [round(phases.seconds["resolve"][i] - sum(v[i] for v in inner.values()), 2)
                 for i in (0, 1)]  # fmt: skip
         phases.seconds = {"read_and_prepare_new": rest, **inner}
+    if increment and increment["in_place"]:  # the rows resolved again, in one transaction
+        write_increment(wh, result, increment, run_id=run_id, as_of=as_of,
+                        fingerprint=fingerprint, mode=used, phases=phases)  # fmt: skip
+        result.figures["identity_mode"]["phases"] = phases.seconds
+    else:
+        _write_whole(wh, result, increment, run_id=run_id, as_of=as_of, fingerprint=fingerprint,
+                     mode=used, phases=phases, keep_records=keep_records)  # fmt: skip
+    result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
+    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
+    if not keep_records:
+        _drop_records(result)
+    release()  # freed per-record memory back to the system before DuckDB's join of the truth
+    result.evaluation = evaluate_warehouse(wh)
+    return result
+
+
+def _write_whole(wh, result, increment, *, run_id, as_of, fingerprint, mode, phases,
+                 keep_records) -> None:  # fmt: skip
+    """Carry the ids and write every table of the stage whole (a full run, or an incremental
+    one with :data:`~cemlib.identity.incremental.IN_PLACE` False)."""
     carry_ids(wh, result, run_id=run_id, as_of=as_of, scope=increment and increment["scope"])
     phases("carry_ids")
     _write_tables(wh, result, run_id=run_id, as_of=as_of)
@@ -317,18 +341,11 @@ def run_stage(
     if not keep_records:  # written: the map is not needed for the state and the evaluation
         result.map = result.map.iloc[:0]
     write_state(wh, None if increment else result.resolver.prepared_, fingerprint=fingerprint,
-                resolver=result.resolver, run_id=run_id, as_of=as_of, mode=used,
+                resolver=result.resolver, run_id=run_id, as_of=as_of, mode=mode,
                 new_rows=increment and increment["new_in"],
                 removed=increment and increment["removed"], phases=phases.seconds)  # fmt: skip
     write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=bool(increment))
     phases("write_state")
-    result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
-    result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
-    if not keep_records:
-        _drop_records(result)
-    release()  # freed per-record memory back to the system before DuckDB's join of the truth
-    result.evaluation = evaluate_warehouse(wh)
-    return result
 
 
 def _write_tables(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
@@ -395,18 +412,13 @@ def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
     inc["new_in"], inc["removed"] = new_in, removed
     inc["counts"]["changed_records"] = len(changed)
     rmap, links, guarded = inc["map"], inc["links"], inc["guarded"]
+    whole = {} if inc["in_place"] else _figures(  # in place: counted once written
+        rmap, links, resolver, refused_by=links["refused_by"], guarded=guarded,
+        more_unattached={"unchanged_since_last_run": inc["kept_unattached"],
+                         "after_as_of": len(late)},
+    )  # fmt: skip
     figures = {
-        **_figures(
-            rmap,
-            links,
-            resolver,
-            refused_by=links["refused_by"],
-            guarded=guarded,
-            more_unattached={
-                "unchanged_since_last_run": inc["kept_unattached"],
-                "after_as_of": len(late),
-            },
-        ),
+        **whole,
         "seconds": {
             "prepare": prepare_s,
             "resolve": round(time.perf_counter() - clock - prepare_s, 2),

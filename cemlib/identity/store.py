@@ -4,6 +4,7 @@ the records an incremental run resolves again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -29,37 +30,109 @@ def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run
         if prepared is not None:
             _write_prepared(con, prepared, "CREATE OR REPLACE TABLE identity.prepared AS", run_id,
                             as_of_d)  # fmt: skip
+            n = con.execute("SELECT count(*) FROM identity.prepared").fetchall()[0][0]
+            log_write(con, "prepared", run_id, as_of_d, n)
         else:
-            if removed is not None and len(removed):
-                con.register("_inc_removed_w", removed)
-                con.execute(
-                    "DELETE FROM identity.prepared p WHERE EXISTS (SELECT 1 FROM _inc_removed_w r "
-                    "WHERE r.source = p.source AND r.record_id = p.record_id)"
-                )
-                con.unregister("_inc_removed_w")
-            if new_rows is not None and len(new_rows):
-                _write_prepared(con, new_rows, "INSERT INTO identity.prepared", run_id, as_of_d)
-            # the table is this run's as a whole: its stamp says so
-            con.execute("UPDATE identity.prepared SET _run_id = ?, _as_of = ?", [run_id, as_of_d])
-        n = con.execute("SELECT count(*) FROM identity.prepared").fetchone()[0]
-        con.execute(
-            "INSERT INTO meta.table_log VALUES ('identity', 'prepared', ?, ?, ?, ?)",
-            [run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
-        )
+            n = update_prepared(con, new_rows, removed, run_id=run_id, as_of=as_of_d)
     if prepared is not None:  # a full run trained the model: the next runs score with it
         write_model(wh, getattr(resolver, "model_", None), fingerprint=fingerprint,
                     run_id=run_id, as_of=as_of)  # fmt: skip
-    state = pd.DataFrame(
+    state = state_frame(fingerprint=fingerprint, mode=mode, resolver=resolver, records=n,
+                        phases=phases)  # fmt: skip
+    wh.write_tables("identity", {"state": state}, run_id=run_id, as_of=as_of)
+
+
+def state_frame(*, fingerprint: str, mode: str, resolver, records: int, phases) -> pd.DataFrame:
+    """The one row of ``identity.state``."""
+    return pd.DataFrame(
         {
             "fingerprint": [fingerprint],
             "mode": [mode],
             "threshold": pd.array([resolver.threshold_], dtype="Float64"),
             "constraints": [",".join(resolver.constraints_)],
-            "records": [int(n)],
+            "records": [int(records)],
             "phases": [json.dumps(phases or {})],
         }
     )
-    wh.write_tables("identity", {"state": state}, run_id=run_id, as_of=as_of)
+
+
+def log_write(con, table: str, run_id: str, as_of, n: int) -> None:
+    """A ``meta.table_log`` row: ``identity.<table>`` written by ``run_id`` (``n`` rows)."""
+    con.execute(
+        "INSERT INTO meta.table_log VALUES ('identity', ?, ?, ?, ?, ?)",
+        [table, run_id, as_of, int(n), pd.Timestamp.now().to_pydatetime()],
+    )
+
+
+def update_prepared(con, new_rows, removed, *, run_id: str, as_of) -> int:
+    """``identity.prepared`` in place: the ``removed`` records (and earlier versions of the
+    ``new_rows``) deleted, ``new_rows`` inserted with this run's stamps; the kept rows keep
+    theirs (:func:`~cemlib.identity.incremental.previous_state` reads the table's last
+    writer from ``meta.table_log``). Returns the rows the table holds. Call in a transaction."""
+    if removed is not None and len(removed):
+        con.register("_inc_removed_w", removed[["source", "record_id"]].astype(str))
+        try:
+            con.execute(
+                "DELETE FROM identity.prepared p WHERE EXISTS (SELECT 1 FROM _inc_removed_w r "
+                "WHERE r.source = p.source AND r.record_id = p.record_id)"
+            )
+        finally:
+            con.unregister("_inc_removed_w")
+    if new_rows is not None and len(new_rows):
+        _write_prepared(con, new_rows, "INSERT INTO identity.prepared", run_id, as_of)
+    n = con.execute("SELECT count(*) FROM identity.prepared").fetchall()[0][0]
+    log_write(con, "prepared", run_id, as_of, n)
+    return int(n)
+
+
+def replace_rows(con, table: str, frame: pd.DataFrame | str, *, scope: str, run_id: str,
+                 as_of) -> None:  # fmt: skip
+    """``identity.<table>`` in place: of the rows matching ``scope`` (SQL over the table's alias
+    ``x``), those no row of ``frame`` equals are deleted, and the rows of ``frame`` no row left
+    equals are inserted, stamped with ``run_id`` and ``as_of`` (columns compared without the
+    stamps, NULLs equal). The result is the rows outside ``scope`` and those of ``frame``, as a
+    delete of the whole scope and an insert of ``frame`` give it; only the rows that differ
+    are written (most records resolved again keep their profile: a month's checkpoint then
+    writes a few percent of the table, not the whole scope). A column the table holds as
+    DuckDB's ``NULL`` type (written when every value was missing) takes the frame's type.
+    ``frame`` may name a relation of the connection instead (a temporary table)."""
+    name = frame if isinstance(frame, str) else "_inc_rows"
+    if not isinstance(frame, str):
+        con.register(name, frame)
+    try:
+        have = dict(con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'identity' "
+            "AND table_name = ? AND database_name = current_database()", [table]).fetchall())  # fmt: skip
+        got = {r[0]: r[1] for r in con.execute(f"DESCRIBE {name}").fetchall()}
+        cols = [c for c in got if c not in ("_run_id", "_as_of")]
+        for c in cols:
+            if have.get(c) == "NULL" and got.get(c, "NULL") != "NULL":
+                con.execute(f'ALTER TABLE identity."{table}" ALTER "{c}" TYPE {got[c]}')
+        quoted = ['"' + c.replace('"', '""') + '"' for c in cols]
+        same = " AND ".join(f"x.{c} IS NOT DISTINCT FROM n.{c}" for c in quoted)
+        con.execute(
+            f'DELETE FROM identity."{table}" x WHERE ({scope}) '
+            f"AND NOT EXISTS (SELECT 1 FROM {name} n WHERE {same})"
+        )
+        con.execute(
+            f'INSERT INTO identity."{table}" ({", ".join(quoted)}, _run_id, _as_of) '
+            f"SELECT {', '.join('n.' + c for c in quoted)}, CAST(? AS VARCHAR), CAST(? AS DATE) "
+            f'FROM {name} n WHERE NOT EXISTS (SELECT 1 FROM identity."{table}" x WHERE {same})',
+            [run_id, as_of],
+        )
+    finally:
+        if not isinstance(frame, str):
+            con.unregister(name)
+
+
+def restamp(con, table: str, *, run_id: str, as_of) -> int:
+    """Every row of ``identity.<table>`` stamped with this run (a table downstream stages read
+    is the run's as a whole: the pipeline reads its first row's ``_run_id``); logs the write.
+    Returns the rows."""
+    con.execute(f'UPDATE identity."{table}" SET _run_id = ?, _as_of = ?', [run_id, as_of])
+    n = con.execute(f'SELECT count(*) FROM identity."{table}"').fetchall()[0][0]
+    log_write(con, table, run_id, as_of, n)
+    return int(n)
 
 
 def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> None:
@@ -93,29 +166,31 @@ def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> 
 _RUN_HASHES = "_id_run_hashes"
 
 
-def write_source_hashes(wh, *, run_id: str, as_of, reuse: bool = False) -> None:
+def write_source_hashes(wh, *, run_id: str, as_of, reuse: bool = False,
+                        atomic: bool = True) -> None:  # fmt: skip
     """``identity.source_hashes``: each source record's :func:`row_hashes_query` hash as this
     run read it, what the next incremental run compares to find changed records. ``reuse``:
     take the hashes :func:`changed_records` computed at the start of this (incremental) run
-    instead of hashing every source record a second time."""
+    instead of hashing every source record a second time. ``atomic=False``: inside the
+    caller's transaction (no transaction of its own)."""
     from cemlib.identity.sources import row_hashes_query
 
     con = wh.con
     kept = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [_RUN_HASHES]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     query = f"SELECT * FROM {_RUN_HASHES}" if reuse and kept else row_hashes_query(wh)
     try:
         if query is None:
             return
         as_of_d = pd.Timestamp(as_of).date()
-        with wh.transaction():
+        with wh.transaction() if atomic else contextlib.nullcontext():
             con.execute(
                 "CREATE OR REPLACE TABLE identity.source_hashes AS SELECT h.*, "
                 f"CAST(? AS VARCHAR) AS _run_id, CAST(? AS DATE) AS _as_of FROM ({query}) h",
                 [run_id, as_of_d],
             )
-            n = con.execute("SELECT count(*) FROM identity.source_hashes").fetchone()[0]
+            n = con.execute("SELECT count(*) FROM identity.source_hashes").fetchall()[0][0]
             con.execute(
                 "INSERT INTO meta.table_log VALUES ('identity', 'source_hashes', ?, ?, ?, ?)",
                 [run_id, as_of_d, n, pd.Timestamp.now().to_pydatetime()],
@@ -123,6 +198,38 @@ def write_source_hashes(wh, *, run_id: str, as_of, reuse: bool = False) -> None:
     finally:
         if kept:
             con.execute(f"DROP TABLE IF EXISTS {_RUN_HASHES}")
+
+
+def update_source_hashes(wh, *, run_id: str, as_of) -> None:
+    """``identity.source_hashes`` in place, from the hashes :func:`changed_records` took at
+    the start of this incremental run: the rows of records gone from the sources or changed
+    deleted, those of new and changed records inserted; the others are left as they were
+    (their hash is the same). Without the kept hashes, :func:`write_source_hashes` rewrites
+    the table. Call in a transaction (the temporary hashes are dropped by the caller)."""
+    con = wh.con
+    kept = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [_RUN_HASHES]
+    ).fetchall()[0][0]
+    if not kept or not wh.has_table("identity", "source_hashes"):
+        return write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=False, atomic=False)
+    as_of_d = pd.Timestamp(as_of).date()
+    con.execute(
+        f"DELETE FROM identity.source_hashes s WHERE NOT EXISTS (SELECT 1 FROM {_RUN_HASHES} h "
+        "WHERE h.source = s.source AND h.record_id = s.record_id AND h.row_hash = s.row_hash)"
+    )
+    con.execute(
+        f"INSERT INTO identity.source_hashes SELECT h.*, CAST(? AS VARCHAR), CAST(? AS DATE) "
+        f"FROM {_RUN_HASHES} h ANTI JOIN identity.source_hashes s "
+        "ON h.source = s.source AND h.record_id = s.record_id",
+        [run_id, as_of_d],
+    )
+    n = con.execute("SELECT count(*) FROM identity.source_hashes").fetchall()[0][0]
+    log_write(con, "source_hashes", run_id, as_of_d, n)
+
+
+def drop_run_hashes(con) -> None:
+    """Drop the hashes :func:`changed_records` kept for this run."""
+    con.execute(f"DROP TABLE IF EXISTS {_RUN_HASHES}")
 
 
 def changed_records(wh) -> pd.DataFrame:

@@ -157,11 +157,14 @@ def test_the_report_tells_an_incremental_run(june):
 
 
 def test_ids_carried_over_the_resolved_part_only_equal_a_whole_carry(june, monkeypatch, tmp_path):
-    """An incremental run matches ids over the profiles it resolved again only: the map,
-    registry and changes equal those of matching every profile (the kept ones keep theirs)."""
+    """An incremental run matches ids over the profiles it resolved again only and writes
+    them in place: the map, registry and changes equal those of matching every profile and
+    rewriting the tables (the kept ones keep theirs)."""
+    import cemlib.identity.incremental as incremental
     import cemlib.identity.stage as stage
 
     runs = june[0]
+    monkeypatch.setattr(incremental, "IN_PLACE", False)
     whole = stage.carry_ids
     monkeypatch.setattr(stage, "carry_ids", lambda wh, r, *, run_id, as_of, scope=None:
                         whole(wh, r, run_id=run_id, as_of=as_of))  # fmt: skip
@@ -260,3 +263,96 @@ def test_the_source_hashes_are_taken_once_per_incremental_run(may, tmp_path):
         ).fetchone()[0]  # fmt: skip
         mine = before["source"].eq("crm_contacts") & before["record_id"].eq(str(cid))
         assert mine.sum() == 1 and row != before.loc[mine, "row_hash"].iloc[0]
+
+
+#: every table an incremental run writes, compared without their stamps
+WRITTEN = ("map", "profiles", "links", "guarded", "registry", "changes", "record_ids",
+           "prepared", "source_hashes")  # fmt: skip
+
+
+def _tables(wh) -> dict[str, pd.DataFrame]:
+    out = {}
+    for t in WRITTEN:
+        frame = wh.sql(f"SELECT * EXCLUDE (_run_id, _as_of) FROM identity.{t}").astype(str)
+        out[t] = frame.sort_values(list(frame.columns), ignore_index=True)
+    return out
+
+
+def _edit_sources(wh) -> None:
+    """A month's edits beside the new records: a CRM record deleted, another's phone changed."""
+    schema = "clean" if wh.has_table("clean", "crm_contacts") else "staging"
+    ids = wh.con.execute(
+        f"SELECT c.contact_id FROM {schema}.crm_contacts c JOIN identity.prepared p "
+        "ON p.source = 'crm_contacts' AND p.record_id = CAST(c.contact_id AS VARCHAR) "
+        "WHERE c.phone IS NOT NULL ORDER BY 1 LIMIT 2"
+    ).fetchnumpy()["contact_id"]
+    wh.con.execute(f"DELETE FROM {schema}.crm_contacts WHERE contact_id = ?", [ids[0]])
+    wh.con.execute(
+        f"UPDATE {schema}.crm_contacts SET phone = '+79165554321' WHERE contact_id = ?", [ids[1]]
+    )
+
+
+def test_writing_in_place_equals_rewriting_every_table(may, monkeypatch, tmp_path):
+    """The in-place writes (rows of the records and profiles resolved again deleted, new ones
+    inserted) leave every table as a rewrite of the whole table from the kept and the new rows
+    does, with a record deleted and one changed at the source; the tables downstream stages
+    read are stamped with the run as a whole."""
+    import cemlib.identity.incremental as incremental
+
+    path, _ = may
+    got = {}
+    for in_place in (True, False):
+        copy = tmp_path / f"w{in_place}.duckdb"
+        shutil.copyfile(path, copy)
+        monkeypatch.setattr(incremental, "IN_PLACE", in_place)
+        with Warehouse(copy) as wh:
+            _edit_sources(wh)
+            res = run_stage(wh, run_id="june", as_of=JUNE)
+            mode = res.figures["identity_mode"]
+            assert mode["used"] == "incremental"
+            assert mode["changed_records"] == 1 and mode["removed_records"] == 2
+            got[in_place] = (_tables(wh), res.figures, mode)
+            stamps = {t: wh.sql(f"SELECT DISTINCT _run_id FROM identity.{t}")["_run_id"].tolist()
+                      for t in ("map", "profiles", "links", "guarded", "registry")}  # fmt: skip
+            assert all(v == ["june"] for v in stamps.values()), stamps
+    (a, fig_a, mode_a), (b, fig_b, mode_b) = got[True], got[False]
+    for name in WRITTEN:
+        assert len(a[name]) == len(b[name]) > 0 or name == "changes", name
+        assert a[name].equals(b[name]), name
+    for key in ("records", "attached_records", "unattached_records", "unattached_by_reason",
+                "profiles", "links", "links_accepted", "links_refused_by_household_guard",
+                "guarded_identifiers", "hub_identifiers", "id_changes"):  # fmt: skip
+        assert fig_a[key] == fig_b[key], key
+    assert fig_a["by_source"].astype(str).equals(fig_b["by_source"].astype(str))
+    for key in ("new_records", "earlier_records_resolved_again", "profiles_kept_as_they_were"):
+        assert mode_a[key] == mode_b[key], key
+
+
+def test_a_failed_incremental_write_leaves_the_last_run_whole(may, monkeypatch, tmp_path):
+    """A run that fails while writing in place (here: at the source hashes, the last table)
+    leaves every table and the table log as the last run left them; the next run is
+    incremental again and succeeds."""
+    import cemlib.identity.store as store
+
+    path, _ = may
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    with Warehouse(copy) as wh:
+        before = _tables(wh)
+        log = wh.sql("SELECT * FROM meta.table_log")
+        monkeypatch.setattr(store, "update_source_hashes", broken)
+        with pytest.raises(OSError, match="disk full"):
+            run_stage(wh, run_id="june", as_of=JUNE)
+        after = _tables(wh)
+        for name in WRITTEN:
+            assert after[name].equals(before[name]), name
+        assert wh.sql("SELECT * FROM meta.table_log").equals(log)
+        assert wh.con.execute("SELECT DISTINCT _run_id FROM identity.map").fetchall() == [("may",)]
+        monkeypatch.undo()
+        res = run_stage(wh, run_id="june", as_of=JUNE)
+        assert res.figures["identity_mode"]["used"] == "incremental"
+        assert len(wh.sql("SELECT * FROM identity.map")) > len(before["map"])
