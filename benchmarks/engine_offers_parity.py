@@ -24,42 +24,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 
-AS_OF = "2025-06-30"
-GIB = 2**30
-
-
-def _children() -> dict[str, tuple[float, float]]:
-    """``name:pid -> (peak resident GiB, CPU seconds)`` of this process's descendants."""
-    out = {}
-    for p in psutil.Process().children(recursive=True):
-        try:
-            status = Path(f"/proc/{p.pid}/status").read_text().splitlines()
-            hwm = int(next(line for line in status if line.startswith("VmHWM")).split()[1])
-            t = p.cpu_times()
-            out[f"{p.name()}:{p.pid}"] = (round(hwm / 2**20, 2), round(t.user + t.system, 1))
-        except (psutil.Error, OSError, StopIteration):
-            pass
-    return out
-
-
-def build_world(folder: Path, people: int, seed: int) -> None:
-    import cemlib.collect
-    import cemlib.identity
-    import cemlib.quality
-    from cemlib.collect.sparklake import copy_to_lake
-    from cemlib.engine import Lake
-    from cemlib.warehouse import Warehouse
-
-    folder.mkdir(parents=True, exist_ok=True)
-    lake = Lake(folder / "lake")
-    cemlib.collect.run(folder / "cem.duckdb", run_id="w", as_of=AS_OF, seed=seed,
-                       n_people=people, progress=False, lake=lake)  # fmt: skip
-    with Warehouse(folder / "cem.duckdb") as wh:
-        cemlib.quality.run(wh, run_id="w", as_of=AS_OF, progress=False)
-        cemlib.identity.run(wh, run_id="w", as_of=AS_OF, seed=seed, identity_mode="full")
-        copy_to_lake(wh, lake, run_id="w", schemas=("clean", "identity", "truth"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_world import AS_OF, GIB, build_world, children  # noqa: E402
 
 
 def run_one(folder: Path, engine: str, seed: int, master: str, driver_gib: int) -> None:
@@ -70,7 +37,7 @@ def run_one(folder: Path, engine: str, seed: int, master: str, driver_gib: int) 
     spark_cpu = 0.0
     if engine == "spark":
         spark_session(master, memory_limit=2 * driver_gib * GIB).range(1).count()
-        spark_cpu = sum(c for _, c in _children().values())  # the JVM's start, not the stage's
+        spark_cpu = sum(c for _, c in children().values())  # the JVM's start, not the stage's
     c, t = time.process_time(), time.perf_counter()
     if engine == "spark":
         stage = cemlib.offers.run(Lake(folder / "lake", spark_master=master), run_id="s",
@@ -80,7 +47,7 @@ def run_one(folder: Path, engine: str, seed: int, master: str, driver_gib: int) 
             stage = cemlib.offers.run(wh, run_id="d", as_of=AS_OF, seed=seed, horizon_days=60)
     seconds, cpu = time.perf_counter() - t, time.process_time() - c
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    kids = _children()
+    kids = children()
     r = stage.detail
     figures = {
         "engine": engine, "seconds": round(seconds, 1), "driver_cpu_seconds": round(cpu, 1),
