@@ -341,41 +341,46 @@ def _scorer(shared, k: int, explain: bool, found):
 
 
 def fit_sample(tx, as_of, *, horizon_days: int, cap: int, seed: int):
-    """The customers whose history the driver needs for the fit, as a Spark DataFrame
-    (``customer_id``), or None when it needs every customer's.
+    """The customers whose history the driver needs for the fit and its uniform part (two Spark
+    DataFrames of ``customer_id``), or None when it reads every customer's.
 
-    The model trains on two windows (cut at ``as_of - 2W`` and ``as_of - W``, ``W`` =
-    ``horizon_days``), each on at most ``cap`` (``max_train_customers``) of the customers
-    labelled there (a purchase in the ``W`` days after the cut, history up to it). When no
-    window has more labelled customers than ``cap`` the model trains on all of them and reads
-    every customer's history (its item tables are over everyone): None, the DuckDB engine's
-    input. Otherwise, in each window the ``cap`` labelled customers with the smallest
-    ``xxhash64(customer_id, seed)`` (one order for both windows, so the two overlap), their
-    union: at most ``2 x cap`` customers, whatever the number of customers. (The DuckDB engine
-    draws its ``cap`` with numpy's generator among every labelled customer: another sample of
-    the same size; the model then draws again among the sample's labelled customers when a
-    window has more than ``cap``.)"""
+    ``cap`` is the model's ``max_train_customers``. While there are at most ``cap`` customers
+    with a purchase, None: every customer's history, the DuckDB engine's input (the same model
+    and offers). Above, the union of
+
+    * the ``cap`` customers with the smallest ``xxhash64(customer_id, seed)``: a uniform,
+      seeded sample from which the item-level tables (popularity, co-purchase and bought-after
+      neighbours, segment popularity) are estimated for the fit and the scoring alike;
+    * the customers the model trains on: in each of its two windows (cut at ``as_of - 2W`` and
+      ``as_of - W``, ``W`` = ``horizon_days``) those labelled there (a purchase in the ``W``
+      days after the cut, history up to it), every one while the window has at most ``cap``
+      (the DuckDB engine's training customers), else the ``cap`` with the smallest hash (one
+      order for both windows, so they overlap; the DuckDB engine draws its ``cap`` with numpy's
+      generator instead: another sample of the same size).
+
+    So the driver holds at most ``3 x cap`` customers' history, however many customers there
+    are. The stage grades the uniform part (:meth:`SparkOffers.graded`)."""
     from pyspark.sql import functions as F
 
     T = (pd.Timestamp(as_of).normalize() - pd.Timestamp("1970-01-01")).days
     W = int(horizon_days)
     day = F.datediff(F.to_date("ts"), F.lit("1970-01-01").cast("date"))
     lines = tx.where(F.col("quantity") > 0).select("customer_id", day.alias("d"))
-    windows = []
+    everyone = lines.select("customer_id").distinct()
+    if everyone.count() <= cap:
+        return None
+    h = F.xxhash64(F.col("customer_id"), F.lit(int(seed)))
+    parts = [everyone.orderBy(h, "customer_id").limit(int(cap)).cache()]
     for cut in (T - W, T - 2 * W):
-        windows.append(
+        labelled = (
             lines.groupBy("customer_id")
             .agg(F.min("d").alias("first_d"),
                  F.max(((F.col("d") > cut) & (F.col("d") <= cut + W)).cast("int")).alias("y"))
             .where((F.col("first_d") <= cut) & (F.col("y") == 1))
             .select("customer_id")
         )  # fmt: skip
-    counts = [w.count() for w in windows]
-    if max(counts) <= cap:
-        return None
-    h = F.xxhash64(F.col("customer_id"), F.lit(int(seed)))
-    picked = [w.orderBy(h, "customer_id").limit(int(cap)) for w in windows]
-    return picked[0].union(picked[1]).distinct().cache()
+        parts.append(labelled.orderBy(h, "customer_id").limit(int(cap)))
+    return parts[0].union(parts[1]).union(parts[2]).distinct().cache(), parts[0]
 
 
 class SparkOffers:
@@ -397,18 +402,20 @@ class SparkOffers:
         self.ev = spark_events(spark, lake, as_of, key=key)
         self.horizon_days, self.seed = int(horizon_days), int(seed)
         self.cap = int(max_train_customers or NextOfferModel().max_train_customers)
-        self._sample = self._all = None
+        self._sample = self._uniform = self._all = None
         self._sampled: bool | None = None
         #: what :meth:`recommend` did: partitions, customers scored, offers (the figures)
         self.figures: dict = {}
 
     @property
     def sample(self):
-        """:func:`fit_sample` of this run (computed once; None: every customer)."""
+        """The customers of :func:`fit_sample` of this run (computed once; None: every
+        customer)."""
         if self._sampled is None:
-            self._sample = fit_sample(self.tx, self.as_of, horizon_days=self.horizon_days,
-                                      cap=self.cap, seed=self.seed)  # fmt: skip
-            self._sampled = self._sample is not None
+            got = fit_sample(self.tx, self.as_of, horizon_days=self.horizon_days,
+                             cap=self.cap, seed=self.seed)  # fmt: skip
+            self._sample, self._uniform = got if got is not None else (None, None)
+            self._sampled = got is not None
         return self._sample
 
     def _of_sample(self, sdf):
@@ -417,6 +424,15 @@ class SparkOffers:
         if self.sample is None:
             return sdf
         return sdf.join(F.broadcast(self.sample), "customer_id", "left_semi")
+
+    def graded(self, fitted) -> pd.Index:
+        """The customers the metrics are counted on: ``fitted`` (the fitted model's customers)
+        when the fit read everyone, else the uniform part of the fit sample (the training
+        windows' customers, the active ones, would flatter every ranking)."""
+        if self.sample is None:
+            return pd.Index(fitted)
+        ids = self._uniform.toPandas()["customer_id"].astype(str)
+        return pd.Index(np.sort(ids.to_numpy()))
 
     def customers(self, fitted) -> pd.Index:
         """Every customer with a purchase up to ``as_of`` (in id order): the customers the

@@ -553,8 +553,9 @@ def run_stage(
             tx, as_of, events=events, items=items, customer_features=churn
         )
         customers = model.tx_["customer_id"].unique()  # the graded customers (the fit's)
-        # the customers offered: the same, but on Spark with a fit sample every customer
-        offered = customers if engine is None else engine.customers(customers)
+        offered = customers  # the customers offered
+        if engine is not None:  # Spark, a fit sample: every customer; graded: its uniform part
+            offered, customers = engine.customers(customers), engine.graded(customers)
         truth, consent, records = read.result()
         # items bought by one gender / age band only are not offered outside it (ranked deeper)
         attributes = eligibility.profile_attributes(records, as_of)
@@ -588,6 +589,8 @@ def run_stage(
             window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
             window = without_items(window, kept_out)
             bt_customers = bt.tx_["customer_id"].unique()
+            if engine is not None:
+                bt_customers = engine.graded(bt_customers)
             ranked = beside.submit(baseline_metrics, window, bt.tx_, bt_customers, k, kept_out)
             # the backtest ranks as the published lists do: without the excluded items
             bt_attributes = eligibility.profile_attributes(records, back)

@@ -159,15 +159,21 @@ def test_fit_sample_bounds_the_history_and_every_customer_is_offered(both, spark
     full = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON)
     assert full.sample is None  # 200 people: no window above the cap, every customer's history
     every = full.transactions()
-    cap = 10  # (200 people: 24 and 19 customers labelled in the two windows)
+    cap = 10  # (200 people: 168 customers, 24 and 19 of them labelled in the two windows)
     on = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=42)
     sample = set(on.sample.toPandas()["customer_id"])
     end = pd.Timestamp(AS_OF)
     windows = [_labelled(every, end - pd.Timedelta(days=n * HORIZON), HORIZON) for n in (1, 2)]
-    assert all(len(w) > cap for w in windows)  # both windows above the cap: a sample
-    # each window gets its cap of labelled customers, the union at most twice the cap
-    assert all(len(sample & w) >= cap for w in windows) and cap < len(sample) <= 2 * cap
-    assert sample <= windows[0] | windows[1]
+    assert all(len(w) > cap for w in windows)  # both windows above the cap
+    # each window gets its cap of labelled customers, besides a uniform cap: at most 3 x cap
+    assert all(len(sample & w) >= cap for w in windows) and 2 * cap <= len(sample) <= 3 * cap
+    assert len(sample - windows[0] - windows[1]) >= 1
+    graded = set(on.graded(None))  # the uniform part: the customers the metrics count
+    assert len(graded) == cap and graded <= sample
+    # windows under the cap: every labelled customer (the DuckDB engine's training customers)
+    wide = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=30)
+    wide_sample = set(wide.sample.toPandas()["customer_id"])
+    assert windows[0] | windows[1] <= wide_sample and len(wide_sample) <= 90
     # seeded: the same seed picks the same customers, another seed others
     again = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=42)
     other = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=7)
