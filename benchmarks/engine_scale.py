@@ -79,7 +79,7 @@ def _stop(proc: psutil.Process) -> None:
 
 def run_engine(
     engine: str, people: int, master: str, folder: Path, stages: str, memory_limit: str,
-    stop_after: float | None = None,
+    stop_after: float | None = None, execution_timeout: str = "auto",
 ) -> dict:  # fmt: skip
     """One ``cem run`` of ``stages`` on ``engine``: seconds, CPU seconds and peak memory (the
     tree, the JVM, the Python processes) per stage. ``stop_after`` (seconds): the run is
@@ -88,6 +88,7 @@ def run_engine(
             "-p", f"n_people={people}", "-p", f"warehouse={folder / 'cem.duckdb'}",
             "-p", f"lake={folder / 'lake'}", "-p", f"spark_master={master}",
             "-p", "run_id=bench", "-p", f"memory_limit={memory_limit}",
+            "-p", f"execution_timeout={execution_timeout}",
             "--out", str(folder / "reports")]  # fmt: skip
     t0 = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -136,6 +137,7 @@ def run_engine(
             "peak_python_gib": round(max(r[3] for r in inside) / GIB, 2),
             "peak_driver_python_gib": round(max(r[4] for r in inside) / GIB, 2),
             "peak_python_workers_gib": round(max(r[5] for r in inside) / GIB, 2),
+            "error": (stage.get("error") or {}).get("evalue") or stage.get("reason"),
         }  # fmt: skip
         start = end
     headlines = folder / "reports" / "bench" / "01_quality.headlines.json"
@@ -174,6 +176,10 @@ def main() -> int:
     parser.add_argument("--memory-limit", default="6GB",
                         help="memory_limit of each stage (Spark's local driver gets half)")  # fmt: skip
     parser.add_argument("--stop-after", type=float, help="stop each run after these seconds")
+    parser.add_argument("--execution-timeout", default="auto",
+                        help="cem run's execution_timeout (auto is calibrated on DuckDB: a "
+                             "large Spark run needs more, or null for no limit)")  # fmt: skip
+    parser.add_argument("--keep", action="store_true", help="keep each run's folder")
     parser.add_argument("--engines", default="duckdb,spark", help="the engines to run, in order")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
@@ -183,17 +189,25 @@ def main() -> int:
             folders = {}
             engines = [e.strip() for e in args.engines.split(",") if e.strip()]
             for engine in engines:
-                folders[engine] = Path(
-                    stack.enter_context(tempfile.TemporaryDirectory(prefix=f"cem-engine-{engine}-"))
+                folders[engine] = (
+                    Path(tempfile.mkdtemp(prefix=f"cem-engine-{engine}-"))
+                    if args.keep
+                    else Path(
+                        stack.enter_context(
+                            tempfile.TemporaryDirectory(prefix=f"cem-engine-{engine}-")
+                        )
+                    )
                 )
                 got = run_engine(engine, people, args.master, folders[engine], args.stages,
-                                 args.memory_limit, args.stop_after)  # fmt: skip
+                                 args.memory_limit, args.stop_after,
+                                 args.execution_timeout)  # fmt: skip
                 rows.append(got)
                 stages = "\n    ".join(
                     f"{k:<14} {v['status']:<7} {v['seconds'] or 0:7.1f} s  cpu {v['cpu_seconds']:7.1f} s"
                     f"  peak tree {v['peak_tree_gib']:.2f}  driver python "
                     f"{v['peak_driver_python_gib']:.2f}  jvm {v['peak_jvm_gib']:.2f}  python "
                     f"workers {v['peak_python_workers_gib']:.2f} GiB"
+                    + (f"\n      {v['error']}" if v.get("error") else "")
                     for k, v in got.items()
                     if isinstance(v, dict) and "seconds" in v
                 )
