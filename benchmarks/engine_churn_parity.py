@@ -25,42 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
-AS_OF = "2025-06-30"
-GIB = 2**30
-
-
-def _children() -> dict[str, tuple[float, float]]:
-    """``name:pid -> (peak resident GiB, CPU seconds)`` of this process's descendants."""
-    out = {}
-    for p in psutil.Process().children(recursive=True):
-        try:
-            status = Path(f"/proc/{p.pid}/status").read_text().splitlines()
-            hwm = int(next(line for line in status if line.startswith("VmHWM")).split()[1])
-            t = p.cpu_times()
-            out[f"{p.name()}:{p.pid}"] = (round(hwm / 2**20, 2), round(t.user + t.system, 1))
-        except (psutil.Error, OSError, StopIteration):
-            pass
-    return out
-
-
-def build_world(folder: Path, people: int, seed: int) -> None:
-    import cemlib.collect
-    import cemlib.identity
-    import cemlib.quality
-    from cemlib.collect.sparklake import copy_to_lake
-    from cemlib.engine import Lake
-    from cemlib.warehouse import Warehouse
-
-    folder.mkdir(parents=True, exist_ok=True)
-    lake = Lake(folder / "lake")
-    cemlib.collect.run(folder / "cem.duckdb", run_id="w", as_of=AS_OF, seed=seed,
-                       n_people=people, progress=False, lake=lake)  # fmt: skip
-    with Warehouse(folder / "cem.duckdb") as wh:
-        cemlib.quality.run(wh, run_id="w", as_of=AS_OF, progress=False)
-        cemlib.identity.run(wh, run_id="w", as_of=AS_OF, seed=seed, identity_mode="full")
-        copy_to_lake(wh, lake, run_id="w", schemas=("clean", "identity", "truth"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_world import AS_OF, GIB, build_world, children  # noqa: E402
 
 
 def run_one(args) -> dict:
@@ -88,7 +55,7 @@ def run_one(args) -> dict:
     out["seconds"] = round(time.perf_counter() - t, 1)
     out["cpu_seconds"] = round(time.process_time() - c, 1)
     out["driver_peak_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
-    kids = _children()
+    kids = children()
     out["children"] = kids
     out["children_cpu_seconds"] = round(sum(v[1] for v in kids.values()), 1)
     out["jvm_peak_gib"] = max((v[0] for k, v in kids.items() if k.startswith("java")), default=0)

@@ -20,42 +20,15 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
 import cemlib.collect
 import cemlib.identity
 import cemlib.quality
-from cemlib.collect.sparklake import copy_to_lake
 from cemlib.engine import Lake, spark_session
 from cemlib.identity.sparkstage import pairwise_agreement
 from cemlib.warehouse import Warehouse
 
-AS_OF = "2025-06-30"
-GIB = 2**30
-
-
-def _children() -> dict[str, tuple[float, float]]:
-    """``name:pid -> (peak resident GiB, CPU seconds)`` of this process's descendants."""
-    out = {}
-    for p in psutil.Process().children(recursive=True):
-        try:
-            status = Path(f"/proc/{p.pid}/status").read_text().splitlines()
-            hwm = int(next(line for line in status if line.startswith("VmHWM")).split()[1])
-            t = p.cpu_times()
-            out[f"{p.name()}:{p.pid}"] = (round(hwm / 2**20, 2), round(t.user + t.system, 1))
-        except (psutil.Error, OSError, StopIteration):
-            pass
-    return out
-
-
-def build_world(folder: Path, people: int, seed: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    lake = Lake(folder / "lake")
-    cemlib.collect.run(folder / "cem.duckdb", run_id="w", as_of=AS_OF, seed=seed,
-                       n_people=people, progress=False, lake=lake)  # fmt: skip
-    with Warehouse(folder / "cem.duckdb") as wh:
-        cemlib.quality.run(wh, run_id="w", as_of=AS_OF, progress=False)
-        copy_to_lake(wh, lake, run_id="w", schemas=("clean", "truth"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_world import AS_OF, GIB, build_world, children  # noqa: E402
 
 
 def main() -> int:
@@ -67,7 +40,7 @@ def main() -> int:
     parser.add_argument("--driver-gib", type=int, default=3, help="Spark driver memory (GiB)")
     args = parser.parse_args()
     if not (args.folder / "cem.duckdb").exists():
-        build_world(args.folder, args.people, args.seed)
+        build_world(args.folder, args.people, args.seed, identity=False)
     print("load", Path("/proc/loadavg").read_text().split()[:3], flush=True)
     spark = spark_session(args.master, memory_limit=2 * args.driver_gib * GIB)
     lake = Lake(args.folder / "lake", spark_master=args.master)
@@ -76,7 +49,7 @@ def main() -> int:
     driver_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"spark : {time.perf_counter() - t:.1f} s, driver CPU {time.process_time() - c:.1f} s, "
           f"driver peak {driver_peak:.2f} GiB", flush=True)  # fmt: skip
-    print("  children (peak GiB, CPU s):", _children())
+    print("  children (peak GiB, CPU s):", children())
     print("  steps (s):", on_spark.detail.figures["seconds"])
     print("  headlines:", on_spark.headlines, flush=True)
     spark.stop()

@@ -24,53 +24,35 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 
-AS_OF = "2025-06-30"
-GIB = 2**30
-
-
-def _children() -> dict[str, tuple[float, float]]:
-    """``name:pid -> (peak resident GiB, CPU seconds)`` of this process's descendants."""
-    out = {}
-    for p in psutil.Process().children(recursive=True):
-        try:
-            status = Path(f"/proc/{p.pid}/status").read_text().splitlines()
-            hwm = int(next(line for line in status if line.startswith("VmHWM")).split()[1])
-            t = p.cpu_times()
-            out[f"{p.name()}:{p.pid}"] = (round(hwm / 2**20, 2), round(t.user + t.system, 1))
-        except (psutil.Error, OSError, StopIteration):
-            pass
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_world import AS_OF, GIB, build_world, children  # noqa: E402
 
 
-def build_world(folder: Path, people: int, seed: int) -> None:
-    import cemlib.collect
-    import cemlib.identity
-    import cemlib.quality
-    from cemlib.collect.sparklake import copy_to_lake
-    from cemlib.engine import Lake
-    from cemlib.warehouse import Warehouse
+def _cap(max_train_customers: int | None) -> str:
+    """``NextOfferModel``'s default ``max_train_customers`` set for both engines (the stage
+    takes the model's default; the Spark engine's fit sample follows it); the file suffix."""
+    if not max_train_customers:
+        return ""
+    from cemlib.offers.model import NextOfferModel
 
-    folder.mkdir(parents=True, exist_ok=True)
-    lake = Lake(folder / "lake")
-    cemlib.collect.run(folder / "cem.duckdb", run_id="w", as_of=AS_OF, seed=seed,
-                       n_people=people, progress=False, lake=lake)  # fmt: skip
-    with Warehouse(folder / "cem.duckdb") as wh:
-        cemlib.quality.run(wh, run_id="w", as_of=AS_OF, progress=False)
-        cemlib.identity.run(wh, run_id="w", as_of=AS_OF, seed=seed, identity_mode="full")
-        copy_to_lake(wh, lake, run_id="w", schemas=("clean", "identity", "truth"))
+    NextOfferModel.__init__.__kwdefaults__["max_train_customers"] = int(max_train_customers)
+    return f"_cap{int(max_train_customers)}"
 
 
-def run_one(folder: Path, engine: str, seed: int, master: str, driver_gib: int) -> None:
+def run_one(
+    folder: Path, engine: str, seed: int, master: str, driver_gib: int, cap: int | None = None
+) -> None:
     import cemlib.offers
     from cemlib.engine import Lake, spark_session
     from cemlib.warehouse import Warehouse
 
+    suffix = _cap(cap)
+
     spark_cpu = 0.0
     if engine == "spark":
         spark_session(master, memory_limit=2 * driver_gib * GIB).range(1).count()
-        spark_cpu = sum(c for _, c in _children().values())  # the JVM's start, not the stage's
+        spark_cpu = sum(c for _, c in children().values())  # the JVM's start, not the stage's
     c, t = time.process_time(), time.perf_counter()
     if engine == "spark":
         stage = cemlib.offers.run(Lake(folder / "lake", spark_master=master), run_id="s",
@@ -80,7 +62,7 @@ def run_one(folder: Path, engine: str, seed: int, master: str, driver_gib: int) 
             stage = cemlib.offers.run(wh, run_id="d", as_of=AS_OF, seed=seed, horizon_days=60)
     seconds, cpu = time.perf_counter() - t, time.process_time() - c
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    kids = _children()
+    kids = children()
     r = stage.detail
     figures = {
         "engine": engine, "seconds": round(seconds, 1), "driver_cpu_seconds": round(cpu, 1),
@@ -93,9 +75,11 @@ def run_one(folder: Path, engine: str, seed: int, master: str, driver_gib: int) 
         "profiles_offered": int(r.all_offers["customer_id"].nunique()),
         "offers_sent": len(r.offers), "published": r.published,
         "spark_scoring": r.extras.get("spark_scoring"),
+        "fit_customers": int(r.model.tx_["customer_id"].nunique()), "fit_lines": len(r.model.tx_),
+        "training_queries": {w: v["queries"] for w, v in r.model.windows_.items()},
     }  # fmt: skip
     print(json.dumps(figures), flush=True)
-    r.all_offers.to_parquet(folder / f"offers_{engine}.parquet")
+    r.all_offers.to_parquet(folder / f"offers_{engine}{suffix}.parquet")
 
 
 def main() -> int:
@@ -107,6 +91,11 @@ def main() -> int:
     parser.add_argument("--driver-gib", type=int, default=3, help="Spark driver memory (GiB)")
     parser.add_argument("--engine", choices=("duckdb", "spark"), help="run this engine only")
     parser.add_argument("--memory-limit", default="6GB", help="the stage's budget (both engines)")
+    parser.add_argument(
+        "--max-train-customers",
+        type=int,
+        help="the model's cap per training window (both engines; default 50,000)",
+    )
     args = parser.parse_args()
     from cemlib.budget import MEMORY_ENV
 
@@ -114,7 +103,8 @@ def main() -> int:
     if not (args.folder / "cem.duckdb").exists():
         build_world(args.folder, args.people, args.seed)
     if args.engine:
-        run_one(args.folder, args.engine, args.seed, args.master, args.driver_gib)
+        run_one(args.folder, args.engine, args.seed, args.master, args.driver_gib,
+                args.max_train_customers)  # fmt: skip
         return 0
     print("load", Path("/proc/loadavg").read_text().split()[:3], flush=True)
     for engine in ("duckdb", "spark"):
@@ -122,10 +112,13 @@ def main() -> int:
                "--seed", str(args.seed), "--master", args.master,
                "--driver-gib", str(args.driver_gib),
                "--memory-limit", args.memory_limit]  # fmt: skip
+        if args.max_train_customers:
+            cmd += ["--max-train-customers", str(args.max_train_customers)]
         subprocess.run(cmd, check=True)
     print("load", Path("/proc/loadavg").read_text().split()[:3], flush=True)
-    a = pd.read_parquet(args.folder / "offers_duckdb.parquet")
-    b = pd.read_parquet(args.folder / "offers_spark.parquet")
+    suffix = f"_cap{args.max_train_customers}" if args.max_train_customers else ""
+    a = pd.read_parquet(args.folder / f"offers_duckdb{suffix}.parquet")
+    b = pd.read_parquet(args.folder / f"offers_spark{suffix}.parquet")
     m = a.merge(b, on=["customer_id", "rank"], how="outer", suffixes=("_d", "_s"))
     print(json.dumps({
         "offers": [len(a), len(b)],

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
-from cemlib.contract import STAGE_TABLES, StageResult, covered
+from cemlib.contract import STAGE_TABLES, StageResult, covered, stage_result, warehouse_tables
 from cemlib.errors import InputError
 from cemlib.identity.carry import carry_ids, previous_ids_table, record_ids_query
 from cemlib.identity.evaluate import evaluate_warehouse
@@ -263,20 +263,12 @@ def run_on_spark(
             "run it first)",
             source=str(lake.root),
         )
-    have = _tables(lake)
+    have = warehouse_tables(lake)
     reads = sorted(t for e in STAGE_TABLES["identity"].reads for t in covered(e, have))
     spark = spark or spark_session(spark_master)
     detail = run_stage_spark(lake, spark, run_id=run_id, as_of=str(as_of), seed=seed, **params)
-    have = _tables(lake)
-    writes = sorted({t for e in STAGE_TABLES["identity"].writes for t in covered(e, have)})
-    return StageResult("identity", run_id, str(as_of), reads, writes,
-                       report.headlines(detail), detail)  # fmt: skip
-
-
-def _tables(lake) -> set[str]:
-    from cemlib.warehouse import SCHEMAS
-
-    return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
+    return stage_result(lake, "identity", run_id=run_id, as_of=as_of, reads=reads,
+                        headlines=report.headlines(detail), detail=detail)  # fmt: skip
 
 
 def pairwise_agreement(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, float | int]:

@@ -29,11 +29,13 @@ What runs where (docs/spark.md):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 
+from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 
 #: the columns of the rows a scoring partition receives (lines and events in one frame)
@@ -196,15 +198,38 @@ def _item_tables(model, k: int) -> tuple[dict, np.ndarray, int]:
 
 
 def _local_codes(model, tx: pd.DataFrame, ev: pd.DataFrame | None):
-    """The coded lines and events of one partition's customers with the model's code books
-    (as :func:`~cemlib.offers.snapshot.encode` codes the whole history)."""
+    """The coded lines and events of one partition's customers: items and categories with the
+    model's code books (as :func:`~cemlib.offers.snapshot.encode` codes the whole history),
+    customers with the partition's own (its customers in id order: the model knows only the
+    customers it was fitted on, the fit sample, and a customer's features are its own); the
+    model's ``enc_`` is replaced by the partition's."""
+    import dataclasses
+
     from cemlib.offers.data import prepare_events, prepare_transactions
     from cemlib.offers.snapshot import EPOCH
 
-    enc = model.enc_
     tx = prepare_transactions(tx, as_of=model.as_of_, items=model.items_,
                               granularity=model.granularity)  # fmt: skip
-    c = enc.customers.get_indexer(tx["customer_id"])
+    local = pd.Index(np.sort(pd.unique(tx["customer_id"].astype(str))))
+    enc = model.enc_
+    # items the fit sample never bought: coded after the model's (no item-level figures, as an
+    # item new since the fit), so that every line counts in its customer's own tables
+    new = pd.Index(pd.unique(tx["item_id"][enc.items.get_indexer(tx["item_id"]) < 0]))
+    items, item_category = enc.items, enc.item_category
+    if len(new):
+        items = enc.items.append(new)
+        first = tx.drop_duplicates("item_id").set_index("item_id")["category"]
+        cats = first.reindex(new).fillna("\x00").astype(str)
+        item_category = np.r_[enc.item_category, enc.categories.get_indexer(cats)]
+    model.enc_ = enc = dataclasses.replace(
+        enc, customers=local, items=items, item_category=item_category.astype(np.int64)
+    )
+    ex = getattr(model, "exclusion_", None)
+    if len(new) and ex is not None and ex.entries:  # the new items an exclusion names
+        from cemlib.offers.exclude import resolve_exclusion
+
+        model.exclusion_ = resolve_exclusion(ex.entries, enc)
+    c = enc.customers.get_indexer(tx["customer_id"].astype(str))
     i = enc.items.get_indexer(tx["item_id"])
     keep = (c >= 0) & (i >= 0)
     tx, c, i = tx[keep], c[keep], i[keep]
@@ -219,7 +244,7 @@ def _local_codes(model, tx: pd.DataFrame, ev: pd.DataFrame | None):
     if ev is not None and len(ev):
         ev = prepare_events(ev, as_of=model.as_of_, items=model.items_,
                             granularity=model.granularity)  # fmt: skip
-        ev_c = enc.customers.get_indexer(ev["customer_id"])
+        ev_c = enc.customers.get_indexer(ev["customer_id"].astype(str))
         known = ev_c >= 0
         ev = ev[known]
         ev_codes = pd.DataFrame({
@@ -280,24 +305,30 @@ def _scorer(shared, k: int, explain: bool, found):
         tx = rows[rows["kind"] == "tx"].drop(columns=["kind", "event_type"])
         ev = rows[rows["kind"] == "ev"][["customer_id", "ts", "item_id", "category", "event_type"]]
         codes, ev_codes = _local_codes(model, tx, ev if s["events"] else None)
+        mine = model.enc_.customers  # this partition's customers, coded by position
         extra = s["extra"]
-        if extra is not None:
-            extra = extra[extra["c"].isin(np.unique(codes["c"].to_numpy()))]
+        if extra is not None:  # the customer features (churn scores) of the partition's own
+            extra = extra[extra["customer_id"].isin(mine)]
+            extra = extra.assign(c=mine.get_indexer(extra["customer_id"]).astype(np.int64))
+            extra = extra[["c", *[c for c in extra.columns if c not in ("c", "customer_id")]]]
         store = Store(codes, ev_codes, extra, threads=1)
         model.store_ = store
         try:
             snap = _local_snapshot(model, store, s["tables"])
             hist = snap.customers_with_history()
             recall = None
-            if s["recall"] is not None:
-                recall = scoring.RecallCounter.__new__(scoring.RecallCounter)
-                recall.tc, recall.key, recall.width = s["recall"]
-                recall.found = 0
+            if s["recall"] is not None:  # the truth pairs of the partition's customers
+                truth = s["recall"]
+                recall = scoring.RecallCounter(model, truth[truth["customer_id"].isin(mine)])
+            only = None
+            if s["only"] is not None:
+                only = mine.get_indexer(s["only"][s["only"].isin(mine)])
+                only = np.unique(only[only >= 0])
             pool: dict[str, str] = {}
             for part in model._chunks(hist, "scoring"):
                 top = model._top_of_chunk(snap, part, s["pop"], k, 1, recall)
                 if explain:
-                    model._explain(top, 1, s["only"])
+                    model._explain(top, 1, only)
                 else:
                     top["reasons"] = ""
                 yield scoring.decoded(top, model.enc_, pool)
@@ -309,31 +340,138 @@ def _scorer(shared, k: int, explain: bool, found):
     return score
 
 
-class SparkOffers:
-    """The Spark side of one offers stage run on ``lake`` (see the module): the history built
-    by Spark SQL and collected for the fit, and :meth:`recommend`, the scoring on Spark."""
+def fit_sample(tx, as_of, *, horizon_days: int, cap: int, seed: int):
+    """The customers whose history the driver needs for the fit and its uniform part (two Spark
+    DataFrames of ``customer_id``), or None when it reads every customer's.
 
-    def __init__(self, spark, lake, as_of, *, key: str = "profile"):
-        self.spark, self.lake, self.key = spark, lake, key
+    ``cap`` is the model's ``max_train_customers``. While there are at most ``cap`` customers
+    with a purchase, None: every customer's history, the DuckDB engine's input (the same model
+    and offers). Above, the union of
+
+    * the ``cap`` customers with the smallest ``xxhash64(customer_id, seed)``: a uniform,
+      seeded sample from which the item-level tables (popularity, co-purchase and bought-after
+      neighbours, segment popularity) are estimated for the fit and the scoring alike;
+    * the customers the model trains on: in each of its two windows (cut at ``as_of - 2W`` and
+      ``as_of - W``, ``W`` = ``horizon_days``) those labelled there (a purchase in the ``W``
+      days after the cut, history up to it), every one while the window has at most ``cap``
+      (the DuckDB engine's training customers), else the ``cap`` with the smallest hash (one
+      order for both windows, so they overlap; the DuckDB engine draws its ``cap`` with numpy's
+      generator instead: another sample of the same size).
+
+    So the driver holds at most ``3 x cap`` customers' history, however many customers there
+    are. The stage grades the uniform part (:meth:`SparkOffers.graded`)."""
+    from pyspark.sql import functions as F
+
+    T = (pd.Timestamp(as_of).normalize() - pd.Timestamp("1970-01-01")).days
+    W = int(horizon_days)
+    day = F.datediff(F.to_date("ts"), F.lit("1970-01-01").cast("date"))
+    lines = tx.where(F.col("quantity") > 0).select("customer_id", day.alias("d"))
+    everyone = lines.select("customer_id").distinct()
+    if everyone.count() <= cap:
+        return None
+    h = F.xxhash64(F.col("customer_id"), F.lit(int(seed)))
+    parts = [everyone.orderBy(h, "customer_id").limit(int(cap)).cache()]
+    for cut in (T - W, T - 2 * W):
+        labelled = (
+            lines.groupBy("customer_id")
+            .agg(F.min("d").alias("first_d"),
+                 F.max(((F.col("d") > cut) & (F.col("d") <= cut + W)).cast("int")).alias("y"))
+            .where((F.col("first_d") <= cut) & (F.col("y") == 1))
+            .select("customer_id")
+        )  # fmt: skip
+        parts.append(labelled.orderBy(h, "customer_id").limit(int(cap)))
+    return parts[0].union(parts[1]).union(parts[2]).distinct().cache(), parts[0]
+
+
+class SparkOffers:
+    """The Spark side of one offers stage run on ``lake`` (see the module): the history the fit
+    needs built by Spark SQL and collected (every customer's, or the fit sample's:
+    :func:`fit_sample`), and :meth:`recommend`, the scoring of every customer on Spark.
+
+    ``horizon_days``, ``max_train_customers`` and ``seed`` are the model's (the training windows
+    and their cap); ``max_train_customers`` None: the model's default."""
+
+    def __init__(
+        self, spark, lake, as_of, *, key: str = "profile", horizon_days: int = 60,
+        max_train_customers: int | None = None, seed: int = DEFAULT_SEED,
+    ):  # fmt: skip
+        from cemlib.offers.model import NextOfferModel
+
+        self.spark, self.lake, self.key, self.as_of = spark, lake, key, as_of
         self.tx = spark_transactions(spark, lake, as_of, key=key)
         self.ev = spark_events(spark, lake, as_of, key=key)
+        self.horizon_days, self.seed = int(horizon_days), int(seed)
+        self.cap = int(max_train_customers or NextOfferModel().max_train_customers)
+        self._sample = self._uniform = self._all = None
+        self._sampled: bool | None = None
         #: what :meth:`recommend` did: partitions, customers scored, offers (the figures)
         self.figures: dict = {}
 
+    @property
+    def sample(self):
+        """The customers of :func:`fit_sample` of this run (computed once; None: every
+        customer)."""
+        if self._sampled is None:
+            got = fit_sample(self.tx, self.as_of, horizon_days=self.horizon_days,
+                             cap=self.cap, seed=self.seed)  # fmt: skip
+            self._sample, self._uniform = got if got is not None else (None, None)
+            self._sampled = got is not None
+        return self._sample
+
+    def _of_sample(self, sdf):
+        from pyspark.sql import functions as F
+
+        if self.sample is None:
+            return sdf
+        return sdf.join(F.broadcast(self.sample), "customer_id", "left_semi")
+
+    def graded(self, fitted) -> pd.Index:
+        """The customers the metrics are counted on: ``fitted`` (the fitted model's customers)
+        when the fit read everyone, else the uniform part of the fit sample (the training
+        windows' customers, the active ones, would flatter every ranking)."""
+        if self.sample is None:
+            return pd.Index(fitted)
+        ids = self._uniform.toPandas()["customer_id"].astype(str)
+        return pd.Index(np.sort(ids.to_numpy()))
+
+    def customers(self, fitted) -> pd.Index:
+        """Every customer with a purchase up to ``as_of`` (in id order): the customers the
+        offers are for. ``fitted`` (the fitted model's customers) when the fit read everyone."""
+        from pyspark.sql import functions as F
+
+        if self.sample is None:
+            return pd.Index(fitted)
+        if self._all is None:
+            ids = self.tx.where(F.col("quantity") > 0).select("customer_id").distinct()
+            self._all = pd.Index(np.sort(ids.toPandas()["customer_id"].astype(str).to_numpy()))
+        return self._all
+
     def transactions(self) -> pd.DataFrame:
-        """The lines on the driver, as :func:`profile_transactions` gives them."""
-        out = _to_pandas(self.tx, [*_LINE_ORDER])
+        """The lines the fit needs on the driver (every customer's, or the fit sample's), as
+        :func:`profile_transactions` gives them."""
+        out = _to_pandas(self._of_sample(self.tx), [*_LINE_ORDER])
         out.attrs["key"] = self.key
         out.attrs["source"] = f"{self.lake.root} (clean.* x identity.map)"
         return out
 
     def events(self) -> pd.DataFrame | None:
-        """The identified web events on the driver (None without ``clean.web_events``)."""
+        """The identified web events the fit needs on the driver (None without
+        ``clean.web_events``)."""
         if self.ev is None:
             return None
-        out = _to_pandas(self.ev, ["customer_id", "ts"])  # (DuckDB's come in no set order)
+        out = _to_pandas(self._of_sample(self.ev), ["customer_id", "ts"])  # (DuckDB's: no order)
         out.attrs["source"] = f"{self.lake.root} (clean.web_events)"
         return out
+
+    def _customer_features(self, model) -> pd.DataFrame:
+        """The customer features the fit read (``marts.churn_scores``' numeric columns) of
+        every customer, keyed by ``customer_id`` (the fit kept its sample's only)."""
+        from cemlib.offers.stage import _churn_features
+
+        cf = _churn_features(self.lake)
+        cols = list(model.store_.extra_columns)
+        cf = cf.assign(customer_id=cf["customer_id"].astype(str))
+        return cf[["customer_id", *cols]].drop_duplicates("customer_id").reset_index(drop=True)
 
     def _rows(self, as_of):
         """Lines and events up to ``as_of`` in one frame (``kind`` tx / ev) for the scorer."""
@@ -368,46 +506,51 @@ class SparkOffers:
         import time
 
         from cemlib.offers.exclude import read_exclusions, resolve_exclusion
-        from cemlib.offers.scoring import RecallCounter
 
         model._check_fitted()
         t0 = time.perf_counter()
         model.exclusion_ = resolve_exclusion(read_exclusions(exclude), model.enc_)
         k = int(k or model.k)
         tables, pop, n_hist = _item_tables(model, k)
-        only = None
+        only = None  # the customers whose offers get reasons (ids: coded in each partition)
         if explain and explain_customers is not None:
-            only = model.enc_.customers.get_indexer(pd.Index(explain_customers).astype(str))
-            only = np.unique(only[only >= 0])
-        recall, counter = None, None
-        if recall_of is not None:
-            counter = RecallCounter(model, recall_of, recall_customers)
-            recall = (counter.tc, counter.key, counter.width)
+            only = pd.Index(pd.unique(pd.Index(explain_customers).astype(str)))
+        recall, n_truth = None, None
+        if recall_of is not None:  # RecallCounter's pairs: n_truth counted over every customer
+            recall = recall_of[["customer_id", "item_id"]].drop_duplicates()
+            if recall_customers is not None:
+                recall = recall[recall["customer_id"].isin(pd.Index(recall_customers))]
+            recall = recall.assign(customer_id=recall["customer_id"].astype(str),
+                                   item_id=recall["item_id"].astype(str))  # fmt: skip
+            n_truth = len(recall)
         slim = copy.copy(model)
         for heavy in ("store_", "tx_", "explainer_", "shap_sample_", "shap_sample_values_",
                       "_phases", "fit_phases_", "score_phases_"):  # fmt: skip
             slim.__dict__.pop(heavy, None)
+        # the customers are coded in each partition: the model's book (the fit sample's) stays
+        slim.enc_ = dataclasses.replace(model.enc_, customers=pd.Index([], dtype=object))
         extra = None
-        if model.store_.has_extra:
-            extra = model.store_.sql("SELECT * FROM extra")
+        if model.store_.has_extra:  # the features the fit read, of every customer
+            extra = self._customer_features(model)
         sc = self.spark.sparkContext
         shared = sc.broadcast({"model": slim, "tables": tables, "pop": pop, "only": only,
                                "recall": recall, "extra": extra,
                                "events": self.ev is not None})  # fmt: skip
         found = sc.accumulator(0)
         # partitions: the model's own bound on customers scored at once, at least one per core
+        if self.sample is not None:  # the model's history is the sample's: count everyone
+            n_hist = len(self.customers(None))
         n_parts = max(int(sc.defaultParallelism), math.ceil(n_hist / max(1, model.chunk_size)))
         rows = self._rows(model.as_of_).repartition(n_parts, "customer_id")
         try:
             out = rows.mapInPandas(_scorer(shared, k, explain, found), _OUT_SCHEMA).toPandas()
         finally:
             shared.unpersist()
-        order = model.enc_.customers.get_indexer(out["customer_id"])
-        out = (out.assign(_c=order).sort_values(["_c", "rank"], kind="stable")
-               .drop(columns="_c").reset_index(drop=True))  # fmt: skip
+        # in customer id order, as the model's own book orders them (the history's order)
+        out = out.sort_values(["customer_id", "rank"], kind="stable", ignore_index=True)
         out["rank"] = out["rank"].astype(np.int64)
-        model.scored_recall_ = (found.value / counter.n_truth if counter is not None
-                                and counter.n_truth else (float("nan") if counter else None))  # fmt: skip
+        model.scored_recall_ = (found.value / n_truth if n_truth
+                                else (float("nan") if recall is not None else None))  # fmt: skip
         model.score_seconds_ = time.perf_counter() - t0
         self.figures = {"partitions": n_parts, "customers": int(out["customer_id"].nunique()),
                         "offers": len(out), "customers_with_history": n_hist}  # fmt: skip
@@ -431,7 +574,8 @@ def run_on_spark(
     reads = sorted(require_inputs(lake, "offers", instead=instead))
     if params.get("exclude") is not None:  # a missing exclusion file fails before the fit
         params["exclude"] = read_exclusions(params["exclude"])
-    engine = SparkOffers(spark or lake.spark(), lake, as_of, key=key)
+    engine = SparkOffers(spark or lake.spark(), lake, as_of, key=key, seed=seed,
+                         horizon_days=params.get("horizon_days", 60))  # fmt: skip
     detail = run_stage(lake, as_of, run_id=run_id, k=k, key=key, seed=seed,
                        engine=engine, **params)  # fmt: skip
     return stage_result(lake, "offers", run_id=run_id, as_of=as_of, reads=reads,

@@ -552,16 +552,19 @@ def run_stage(
         model = NextOfferModel(**params).fit(
             tx, as_of, events=events, items=items, customer_features=churn
         )
-        customers = model.tx_["customer_id"].unique()
+        customers = model.tx_["customer_id"].unique()  # the graded customers (the fit's)
+        offered = customers  # the customers offered
+        if engine is not None:  # Spark, a fit sample: every customer; graded: its uniform part
+            offered, customers = engine.customers(customers), engine.graded(customers)
         truth, consent, records = read.result()
         # items bought by one gender / age band only are not offered outside it (ranked deeper)
         attributes = eligibility.profile_attributes(records, as_of)
-        attributes = attributes[attributes["customer_id"].isin(customers)]
+        attributes = attributes[attributes["customer_id"].isin(offered)]
         # items never offered are no target of any ranking (the lists are without them)
         kept_out = excluded_items(exclude, model)
         truth = without_items(truth, kept_out)
         # reasons only for the offers written: those of profiles with a usable channel
-        reach = assign_channels(pd.DataFrame({"customer_id": customers}), consent)[0]["customer_id"]
+        reach = assign_channels(pd.DataFrame({"customer_id": offered}), consent)[0]["customer_id"]
         if truth is not None:  # the baselines are ranked beside the model's lists
             ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k, kept_out)
         # the candidate recall is counted on the candidates scoring builds (no second pass)
@@ -586,6 +589,8 @@ def run_stage(
             window = model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)]
             window = without_items(window, kept_out)
             bt_customers = bt.tx_["customer_id"].unique()
+            if engine is not None:
+                bt_customers = engine.graded(bt_customers)
             ranked = beside.submit(baseline_metrics, window, bt.tx_, bt_customers, k, kept_out)
             # the backtest ranks as the published lists do: without the excluded items
             bt_attributes = eligibility.profile_attributes(records, back)
@@ -610,7 +615,7 @@ def run_stage(
     published = choose_published(metrics, k, publish, backtest=truth is None)
     if published != "model":  # the baseline that ranks better: its list for every customer
         recs, held, rules = fitting_offers(
-            lambda depth: baseline_offers(published, model.tx_, depth, customers, kept_out),
+            lambda depth: baseline_offers(published, model.tx_, depth, offered, kept_out),
             model.tx_, attributes, k,
         )  # fmt: skip
     sent, summary = assign_channels(recs, consent)

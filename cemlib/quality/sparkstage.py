@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
-from cemlib.contract import STAGE_TABLES, StageResult, covered
+from cemlib.contract import STAGE_TABLES, StageResult, covered, stage_result, warehouse_tables
 from cemlib.errors import StageFailure
 from cemlib.progress import progress
 from cemlib.quality.context import offline_context
@@ -174,20 +174,13 @@ def run_on_spark(
 
     lake = lake if isinstance(lake, Lake) else Lake(lake)
     spark = spark or spark_session(spark_master)
-    reads = sorted(t for e in STAGE_TABLES["quality"].reads for t in covered(e, _tables(lake)))
+    have = warehouse_tables(lake)
+    reads = sorted(t for e in STAGE_TABLES["quality"].reads for t in covered(e, have))
     detail = SparkQualityStage(suites_dir, **params).run_spark(
         spark, lake, run_id=run_id, as_of=as_of
     )
-    have = _tables(lake)
-    writes = sorted({t for e in STAGE_TABLES["quality"].writes for t in covered(e, have)})
-    return StageResult("quality", run_id, str(as_of), reads, writes,
-                       report.headlines(detail), detail)  # fmt: skip
-
-
-def _tables(lake) -> set[str]:
-    from cemlib.warehouse import SCHEMAS
-
-    return {f"{s}.{t}" for s in SCHEMAS for t in lake.tables(s)}
+    return stage_result(lake, "quality", run_id=run_id, as_of=as_of, reads=reads,
+                        headlines=report.headlines(detail), detail=detail)  # fmt: skip
 
 
 def _clean_frame(src, flag, cols, outcome):

@@ -143,3 +143,57 @@ def test_mart_has_the_warehouse_columns_and_stamps(both):
     assert lake.stamp("marts", "next_offers")[0] == "s"
     assert "marts.next_offers" in on_spark.writes and "identity.map" in on_spark.reads
     assert not any(p.name.startswith(".") for p in (lake._folder() / "marts").iterdir())
+
+
+def _labelled(tx: pd.DataFrame, cut: pd.Timestamp, days: int) -> set[str]:
+    """The customers with history up to ``cut`` and a purchase in the ``days`` after it."""
+    tx = tx[tx["quantity"] > 0]
+    day = tx["ts"].dt.normalize()
+    before = set(tx.loc[day <= cut, "customer_id"])
+    after = set(tx.loc[(day > cut) & (day <= cut + pd.Timedelta(days=days)), "customer_id"])
+    return before & after
+
+
+def test_fit_sample_bounds_the_history_and_every_customer_is_offered(both, spark):
+    _, lake, _, _ = both
+    full = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON)
+    assert full.sample is None  # 200 people: no window above the cap, every customer's history
+    every = full.transactions()
+    cap = 10  # (200 people: 168 customers, 24 and 19 of them labelled in the two windows)
+    on = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=42)
+    sample = set(on.sample.toPandas()["customer_id"])
+    end = pd.Timestamp(AS_OF)
+    windows = [_labelled(every, end - pd.Timedelta(days=n * HORIZON), HORIZON) for n in (1, 2)]
+    assert all(len(w) > cap for w in windows)  # both windows above the cap
+    # each window gets its cap of labelled customers, besides a uniform cap: at most 3 x cap
+    assert all(len(sample & w) >= cap for w in windows) and 2 * cap <= len(sample) <= 3 * cap
+    assert len(sample - windows[0] - windows[1]) >= 1
+    graded = set(on.graded(None))  # the uniform part: the customers the metrics count
+    assert len(graded) == cap and graded <= sample
+    # windows under the cap: every labelled customer (the DuckDB engine's training customers)
+    wide = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=30)
+    wide_sample = set(wide.sample.toPandas()["customer_id"])
+    assert windows[0] | windows[1] <= wide_sample and len(wide_sample) <= 90
+    # seeded: the same seed picks the same customers, another seed others
+    again = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=42)
+    other = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=7)
+    assert set(again.sample.toPandas()["customer_id"]) == sample
+    assert set(other.sample.toPandas()["customer_id"]) != sample
+    # the driver gets the sample's lines and events, every one of them, and nobody else's
+    tx, ev = on.transactions(), on.events()
+    assert set(tx["customer_id"]) == sample
+    assert len(tx) == int(every["customer_id"].isin(sample).sum()) < len(every) // 2
+    assert set(ev["customer_id"]) <= sample and len(ev) > 0
+    # the offers are for every customer with a purchase, scored on the executors
+    model = NextOfferModel(k=10, horizon_days=HORIZON, seed=42, max_train_customers=cap)
+    model.fit(tx, AS_OF, events=ev)
+    out = on.recommend(model)
+    everyone = on.customers(model.tx_["customer_id"].unique())
+    assert len(everyone) == every.loc[every["quantity"] > 0, "customer_id"].nunique() > 100
+    assert set(out["customer_id"]) == set(everyone) and len(out) == 10 * len(everyone)
+    assert on.figures["customers"] == on.figures["customers_with_history"] == len(everyone)
+    # the sample's customers get the driver's offers of the same model (their own history)
+    here = model.recommend()
+    mine = out[out["customer_id"].isin(sample)].reset_index(drop=True)
+    assert mine[["customer_id", "rank", "item_id"]].equals(here[["customer_id", "rank", "item_id"]])
+    assert (mine["reasons"] == here["reasons"]).all()
