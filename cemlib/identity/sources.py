@@ -112,9 +112,8 @@ def in_record_order(df: pd.DataFrame, id_col: str) -> pd.DataFrame:
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             keys[f"__{i}"] = _arrow(as_string(df[c]))  # mixed objects: compared as text
     table = pa.table(keys)
-    order = pc.sort_indices(
-        table, sort_keys=[(k, "ascending") for k in keys], null_placement="at_end"
-    ).to_numpy()
+    # ascending, missing values last (Arrow's default)
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
     sorted_ids = ids.take(order)
     first = np.ones(len(order), dtype=bool)
     first[1:] = pc.not_equal(sorted_ids[:-1], sorted_ids[1:]).to_numpy(zero_copy_only=False)
