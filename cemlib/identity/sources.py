@@ -120,9 +120,28 @@ def in_record_order(df: pd.DataFrame, id_col: str) -> pd.DataFrame:
     return df.take(order[first]).reset_index(drop=True)
 
 
+def in_total_order(records: pd.DataFrame) -> pd.DataFrame:
+    """Prepared ``records`` in (source, record id) order (text, byte order): as they are
+    after one linear check when they already are (:func:`source_records` makes them so),
+    else sorted (records gathered from a distributed engine's partitions)."""
+    if len(records) < 2:
+        return records
+    src, rid = _arrow(as_string(records["source"])), _arrow(as_string(records["record_id"]))
+    s0, s1, r0, r1 = src[:-1], src[1:], rid[:-1], rid[1:]
+    increasing = pc.or_(pc.less(s0, s1), pc.and_(pc.equal(s0, s1), pc.less(r0, r1)))
+    if pc.all(increasing).as_py():
+        return records
+    keys = pa.table({"s": src, "r": rid})
+    order = pc.sort_indices(keys, sort_keys=[("s", "ascending"), ("r", "ascending")])
+    return records.take(order.to_numpy()).reset_index(drop=True)
+
+
 def _prepare_tables(tables: dict[str, pd.DataFrame], consume: bool) -> list[pd.DataFrame]:
     parts = []
-    for name, (id_col, roles) in progress(SOURCE_ROLES.items(), desc="prepare", leave=False):
+    # sources by name, each in record-id order: the prepared frame is in (source, record id)
+    # order, the order identity.prepared is stored in (an incremental run reads it back)
+    ordered = sorted(SOURCE_ROLES.items())
+    for name, (id_col, roles) in progress(ordered, desc="prepare", leave=False):
         df = tables.pop(name, None) if consume else tables.get(name)
         if df is None:
             continue

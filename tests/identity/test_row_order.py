@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cemlib.identity.sources import SOURCE_ROLES, in_record_order
-from cemlib.identity.stage import resolve_sources
+from cemlib.identity.sources import SOURCE_ROLES, in_record_order, in_total_order
+from cemlib.identity.stage import resolve_records, resolve_sources, source_records
 from cemlib.synth import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +68,20 @@ def test_a_shuffled_world_gives_the_same_profiles_golden_records_and_links(world
     # the links: the same pairs, each the same way round, accepted or refused the same way
     pd.testing.assert_frame_equal(first.links, again.links)
     assert first.figures["links_accepted"] == again.figures["links_accepted"] > 10_000
+
+
+def test_prepared_records_in_any_order_give_the_same_profiles():
+    """The Spark engine gathers prepared records from its partitions in no set order:
+    resolve_records puts them in (source, record id) order first."""
+    records = source_records(dict(generate(1500, seed=7).sources))
+    assert in_total_order(records) is records  # source_records' frame: already in order
+    first = resolve_records(records.copy(), seed=7)
+    shuffled = records.iloc[np.random.default_rng(3).permutation(len(records))]
+    again = resolve_records(shuffled.reset_index(drop=True), seed=7)
+    pd.testing.assert_frame_equal(first.map, again.map)
+    pd.testing.assert_frame_equal(first.profiles, again.profiles)
+    pd.testing.assert_frame_equal(first.links, again.links)
+    assert len(first.map) == len(records) and first.map["profile_id"].nunique() > 1500
 
 
 def _hand_built() -> dict[str, pd.DataFrame]:
