@@ -252,12 +252,19 @@ def _roles(columns) -> dict[str, str]:
 def masked_examples(
     wh: Warehouse, table: str = "crm_contacts", n: int = 5, seed: int = 0
 ) -> pd.DataFrame:
-    """A few staging rows beside their normalized columns, personal data masked."""
+    """A few staging rows beside their normalized columns, personal data masked.
+
+    The rows are chosen by a seeded hash of their ``_source_row`` (their place in the source
+    file), not by a reservoir sample over the table's stored row order, which differs between
+    two runs that write the table in parallel chunks: the same input shows the same rows."""
     if not wh.has_table("staging", table):
         return pd.DataFrame()
-    df = wh.sql(
-        f'SELECT * FROM staging."{table}" USING SAMPLE {int(n)} ROWS (reservoir, {int(seed)})'
-    )
+    cols = wh.sql(f'SELECT * FROM staging."{table}" LIMIT 0').columns
+    if "_source_row" in cols:
+        pick = f"ORDER BY hash(_source_row, {int(seed)}), _source_row LIMIT {int(n)}"
+    else:  # a staging table written by hand: DuckDB's seeded sample
+        pick = f"USING SAMPLE {int(n)} ROWS (reservoir, {int(seed)})"
+    df = wh.sql(f'SELECT * FROM staging."{table}" {pick}')
     keep = [c for c in df.columns if not c.startswith("_") or c == "_source_row"]
     shown = [c for c in EXAMPLE_COLUMNS if c in keep] or keep[:10]
     return mask_frame(df[shown], roles=_roles(shown))

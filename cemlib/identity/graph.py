@@ -74,9 +74,15 @@ def facts_conflict(
     return any(first_names_clash(x, y) for x in names_a for y in names_b)
 
 
+def _first_states(states: set, k: int = 50) -> list:
+    """The ``k`` smallest states of a cluster (text order): a set of strings iterates in an
+    order that changes with Python's string hashing, from one process to the next."""
+    return sorted(states, key=lambda t: tuple("" if v is None else str(v) for v in t))[:k]
+
+
 def _conflict(a: set, b: set, strict: bool, cap: int = 2500) -> bool:
     if len(a) * len(b) > cap:
-        a, b = set(list(a)[:50]), set(list(b)[:50])
+        a, b = _first_states(a), _first_states(b)
     if strict:
         return any(names_clash(x, y) or clearly_different(x, y) for x in a for y in b)
     return any(clearly_different(x, y) for x in a for y in b)

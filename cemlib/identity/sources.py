@@ -1,10 +1,21 @@
 """The source tables of the identity stage: which columns of each carry which role, read
 from the warehouse (only those columns, text as Arrow strings) and prepared into one frame of
-records."""
+records.
+
+Deterministic results: the records of each table are put in record-id order (the id as text,
+byte order) before they are prepared, so the prepared frame, and every tie the resolution
+decides by position (Splink's ``unique_id``, the orientation of a link, the first record of a
+cluster or of a signature), follows the total order (source, record id) and not the order in
+which a table's rows happened to be stored. Two runs on the same records, in any row order,
+give the same profiles (``tests/identity/test_row_order.py``).
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cemlib.errors import InputError
 from cemlib.frames import fetch_frame
@@ -75,19 +86,70 @@ SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
 }
 
 
+def _arrow(series: pd.Series) -> pa.ChunkedArray:
+    array = series.array.__arrow_array__() if hasattr(series.array, "__arrow_array__") else None
+    if array is None:
+        array = pa.chunked_array([pa.array(series.to_numpy(), from_pandas=True)])
+    return array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+
+
+def in_record_order(df: pd.DataFrame, id_col: str) -> pd.DataFrame:
+    """``df`` with one row per record id, in record-id order (the id as text, byte order).
+
+    Rows already in strictly increasing id order (what :func:`read_sources` asks DuckDB for)
+    are returned as they are after one linear check. Otherwise the rows are sorted by the id,
+    then by every other column (so that which copy of a repeated id is kept does not depend on
+    the row order either), and the first row of each id is kept: a repeated id is one record
+    (the quality stage quarantines repeats in ``clean.*``; ``staging.*`` may hold them)."""
+    ids = _arrow(as_string(df[id_col]))
+    if len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+        return df
+    others = [c for c in df.columns if c != id_col]
+    keys = {"__id": ids}
+    for i, c in enumerate(others):
+        try:
+            keys[f"__{i}"] = _arrow(df[c])
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            keys[f"__{i}"] = _arrow(as_string(df[c]))  # mixed objects: compared as text
+    table = pa.table(keys)
+    # ascending, missing values last (Arrow's default)
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]).to_numpy()
+    sorted_ids = ids.take(order)
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pc.not_equal(sorted_ids[:-1], sorted_ids[1:]).to_numpy(zero_copy_only=False)
+    return df.take(order[first]).reset_index(drop=True)
+
+
+def in_total_order(records: pd.DataFrame) -> pd.DataFrame:
+    """Prepared ``records`` in (source, record id) order (text, byte order): as they are
+    after one linear check when they already are (:func:`source_records` makes them so),
+    else sorted (records gathered from a distributed engine's partitions)."""
+    if len(records) < 2:
+        return records
+    src, rid = _arrow(as_string(records["source"])), _arrow(as_string(records["record_id"]))
+    s0, s1, r0, r1 = src[:-1], src[1:], rid[:-1], rid[1:]
+    increasing = pc.or_(pc.less(s0, s1), pc.and_(pc.equal(s0, s1), pc.less(r0, r1)))
+    if pc.all(increasing).as_py():
+        return records
+    keys = pa.table({"s": src, "r": rid})
+    order = pc.sort_indices(keys, sort_keys=[("s", "ascending"), ("r", "ascending")])
+    return records.take(order.to_numpy()).reset_index(drop=True)
+
+
 def _prepare_tables(tables: dict[str, pd.DataFrame], consume: bool) -> list[pd.DataFrame]:
     parts = []
-    for name, (id_col, roles) in progress(SOURCE_ROLES.items(), desc="prepare", leave=False):
+    # sources by name, each in record-id order: the prepared frame is in (source, record id)
+    # order, the order identity.prepared is stored in (an incremental run reads it back)
+    ordered = sorted(SOURCE_ROLES.items())
+    for name, (id_col, roles) in progress(ordered, desc="prepare", leave=False):
         df = tables.pop(name, None) if consume else tables.get(name)
         if df is None:
             continue
         if id_col not in df.columns:
             raise InputError("id column missing", source=name, column=id_col)
         present = {r: c for r, c in roles.items() if c in df.columns}
-        dup = as_string(df[id_col]).duplicated()
-        if dup.any():
-            # a repeated id is one record (the quality stage quarantines them in clean.*)
-            df = df[~dup.to_numpy()]
+        # the total order (source, record id) decides every tie of the resolution
+        df = in_record_order(df, id_col)
         parts.append(prepare_records(df, present, id_column=id_col, source=name))
         del df
     return parts
@@ -175,6 +237,7 @@ def read_sources(
     tables' other columns and Python string objects were most of the stage's memory.
     ``new_only``: only the rows ``identity.prepared`` (the last run's records) lacks, and those
     of ``changed`` (``source, record_id``: records whose identifying values changed).
+    Rows come in record-id order (:func:`in_record_order`), whatever order the table has.
     """
     tables = {}
     for name, (id_col, roles) in SOURCE_ROLES.items():
@@ -195,6 +258,7 @@ def read_sources(
                         " ANTI JOIN (SELECT p.record_id FROM identity.prepared p WHERE p.source "
                         f"= '{name}'{again}) p ON CAST(t.\"{id_col}\" AS VARCHAR) = p.record_id"
                     )
+                query += f' ORDER BY CAST(t."{id_col}" AS VARCHAR)'  # see in_record_order
                 if new_only and changed is not None and len(changed):
                     wh.con.register("_id_changed", changed[["source", "record_id"]])
                     try:

@@ -35,7 +35,13 @@ from cemlib.identity.resolve import (
 )
 from cemlib.identity.roles import as_string
 from cemlib.identity.rules import HubGuard
-from cemlib.identity.sources import SOURCE_ROLES, read_sources, source_records, source_schemas
+from cemlib.identity.sources import (
+    SOURCE_ROLES,
+    in_total_order,
+    read_sources,
+    source_records,
+    source_schemas,
+)
 from cemlib.identity.store import changed_records, write_source_hashes
 
 
@@ -193,6 +199,9 @@ def resolve_records(
     or, given a ``spark`` session, on Spark: records dated after ``as_of`` keep their place in
     the map without a profile."""
     lap = lap or _Laps()
+    # the total order (source, record id) decides every tie of the resolution, whatever order
+    # the records came in (a no-op check for source_records' frame)
+    records = in_total_order(records)
     n_records = len(records)
     full = pd.DataFrame(
         {

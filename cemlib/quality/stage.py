@@ -225,11 +225,13 @@ class QualityStage:
                 sel = ", ".join(f"s.{quote(c)}" for c in cols)
                 flag = flags[table]
                 stamp = "? AS _run_id, CAST(? AS DATE) AS _as_of"
+                # in _source_row order, like quarantine: the join returns its rows in no set
+                # order, and a later stage must not see two runs' tables differ
                 con.execute(
                     f"CREATE OR REPLACE TABLE clean.{quote(table)} AS SELECT "
                     f"{_clean_select(cols, outcome)}, {stamp} "
                     f"FROM staging.{quote(table)} s {_blank_join(outcome)} ANTI JOIN {flag} f "
-                    f"ON f._source_row = s._source_row",
+                    f"ON f._source_row = s._source_row ORDER BY s._source_row",
                     [run_id, as_of_date],
                 )
                 con.execute(

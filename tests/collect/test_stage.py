@@ -329,3 +329,39 @@ def test_email_norm_and_key_in_one_pass_equal_the_two_normalizers():
     pd.testing.assert_series_equal(key, email_key(series))
     assert norm.notna().sum() == 2 * 7 and key.notna().sum() == 2 * 6  # "+tag" has no login
     assert key.iloc[0] == "ivan@gmail.com" and key.iloc[1] == "a-b@yandex.ru"
+
+
+def test_masked_examples_do_not_depend_on_the_stored_row_order(tmp_path):
+    """The report's example rows are the same whichever order the staging rows were written in
+    (stage 00 writes them in parallel chunks): chosen by a seeded hash of ``_source_row``."""
+    from cemlib.collect.report import masked_examples
+
+    rows = pd.DataFrame(
+        {
+            "contact_id": [f"C{i:03d}" for i in range(200)],
+            "first_name": [f"Name{i}" for i in range(200)],
+            "phone_e164": [f"+7999{i:07d}" for i in range(200)],
+            "_source_row": range(200),
+        }
+    )
+    shown = []
+    for name, order in (
+        ("a", rows),
+        ("b", rows.iloc[::-1]),
+        ("c", rows.sample(frac=1, random_state=3)),
+    ):
+        with Warehouse(tmp_path / f"{name}.duckdb") as wh:
+            wh.write_table(
+                "staging",
+                "crm_contacts",
+                order.reset_index(drop=True),
+                run_id="r",
+                as_of="2025-06-30",
+            )
+            shown.append(masked_examples(wh, "crm_contacts", n=5, seed=42))
+    assert len(shown[0]) == 5 and shown[0]["contact_id"].nunique() == 5
+    for other in shown[1:]:
+        pd.testing.assert_frame_equal(shown[0], other)
+    with Warehouse(tmp_path / "a.duckdb") as wh:  # another seed, other rows
+        again = masked_examples(wh, "crm_contacts", n=5, seed=7)
+    assert set(again["contact_id"]) != set(shown[0]["contact_id"])

@@ -75,18 +75,19 @@ def test_record_timestamps_iso_fast_path_and_other_formats():
 
 def test_shared_values_across_tables_give_the_same_records():
     from cemlib.identity.roles import prepare_records
+    from cemlib.identity.sources import in_record_order
 
     world = generate(400, seed=8, defects=False)
     together = source_records(dict(world.sources))
     one_by_one = pd.concat(
-        [
+        [  # sources by name, each in record-id order
             prepare_records(
-                world.sources[t],
+                in_record_order(world.sources[t], SOURCE_ROLES[t][0]),
                 {r: c for r, c in SOURCE_ROLES[t][1].items() if c in world.sources[t]},
                 id_column=SOURCE_ROLES[t][0],
                 source=t,
             ).astype("string")
-            for t in SOURCE_ROLES
+            for t in sorted(SOURCE_ROLES)
         ],
         ignore_index=True,
     )
