@@ -103,8 +103,8 @@ print(
 )
 curve = m.eval_history_.get("validation", {}).get("ndcg@10", [])
 if curve:  # the forward training's validation curve, every 25 rounds and its best
-    marks = {n: round(curve[n - 1], 5) for n in range(25, len(curve) + 1, 25)}
-    print("validation curve:", marks, "rounds", len(curve), "best", round(max(curve), 5))
+    marks = {n: round(float(curve[n - 1]), 5) for n in range(25, len(curve) + 1, 25)}
+    print("validation curve:", marks, "rounds", len(curve), "best", round(float(max(curve)), 5))
 evidence = getattr(m, "size_evidence_", {})
 if evidence:
     print("forest size z:", {n: round(z, 2) for n, z in evidence["z"].items()})
