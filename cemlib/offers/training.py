@@ -185,15 +185,16 @@ def bounded_rounds(
     validation curve was still rising at the cap, 291 of 300 trees at 200,000 people), the
     patience shrinks by it too (the same stretch of the curve), and LightGBM bags whole lists
     (``bagging_by_query``: a tree's lambdarank gradients are computed for its bagged customers
-    only, the same share of the lists as the rows it bagged before). The factor is at most 3:
-    a learning rate above 0.3 overshoots on shallow trees."""
+    only, the same share of the lists as the rows it bagged before; unless ``params`` say
+    otherwise). The factor is at most 3: a learning rate above 0.3 overshoots on shallow trees."""
     if rows * rounds <= ROW_ROUNDS or rounds <= 0:
         return rounds, patience, params, 1.0
     factor = min(3.0, rows * rounds / ROW_ROUNDS)
     cap = max(1, int(round(rounds / factor)))
     factor = rounds / cap
     lr = float(params.get("learning_rate", DEFAULT_PARAMS["learning_rate"])) * factor
-    out = {**params, "learning_rate": lr, "bagging_by_query": True}
+    out = {**params, "learning_rate": lr}
+    out.setdefault("bagging_by_query", True)  # a user's own choice in ``params`` stays
     return cap, max(5, int(round(patience / factor))), out, factor
 
 

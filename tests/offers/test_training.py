@@ -125,6 +125,11 @@ def test_the_rounds_of_a_large_window_shrink_and_its_learning_rate_grows_alike()
     cap, patience, out, factor = bounded_rounds(9_000_000, 300, 30, {"learning_rate": 0.1})
     assert (cap, patience, factor) == (100, 10, 3.0) and abs(out["learning_rate"] - 0.3) < 1e-12
     assert bounded_rounds(9_000_000, 300, 12, {})[1] == 5
+    # a user's own bagging setting stays
+    assert (
+        bounded_rounds(900_000, 300, 30, {"bagging_by_query": False})[2]["bagging_by_query"]
+        is False
+    )
 
 
 def test_a_window_beyond_the_bound_trains_fewer_rounds_at_a_larger_rate(transactions, monkeypatch):
