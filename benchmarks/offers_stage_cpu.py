@@ -93,6 +93,18 @@ print(
     "workers",
     m.workers_,
 )
+print(
+    "round cap",
+    getattr(m, "rounds_cap_", m.n_estimators),
+    "learning rate",
+    round(getattr(m, "learning_rate_", 0.1), 4),
+    "factor",
+    round(getattr(m, "rate_factor_", 1.0), 3),
+)
+curve = m.eval_history_.get("validation", {}).get("ndcg@10", [])
+if curve:  # the forward training's validation curve, every 25 rounds and its best
+    marks = {n: round(float(curve[n - 1]), 5) for n in range(25, len(curve) + 1, 25)}
+    print("validation curve:", marks, "rounds", len(curve), "best", round(float(max(curve)), 5))
 evidence = getattr(m, "size_evidence_", {})
 if evidence:
     print("forest size z:", {n: round(z, 2) for n, z in evidence["z"].items()})

@@ -244,15 +244,14 @@ class NextOfferModel:
         self.feature_names_ = names = self._names()
         params = training.lgb_params(train, valid, self.params, self.seed, self.workers_)
         self.num_threads_ = int(params["num_threads"])
+        # large windows: fewer rounds at a larger learning rate, a bounded cost of training
+        rounds, patience, params, self.rate_factor_ = training.bounded_rounds(
+            len(train.frame), self.n_estimators, self.early_stopping_rounds, params
+        )
+        self.rounds_cap_, self.learning_rate_ = rounds, float(params["learning_rate"])
         with self._phase("lightgbm training (early stopping, with and without the prior)"):
             self.prior_, result, self.validation_by_start_ = start.train_from_chosen_start(
-                train,
-                valid,
-                names,
-                params,
-                self.n_estimators,
-                self.early_stopping_rounds,
-                self.workers_,
+                train, valid, names, params, rounds, patience, self.workers_
             )
             booster, self.best_iteration_, self.validation_ndcg_, self.eval_history_ = result
         self.refit_rounds_, self.size_evidence_ = self.best_iteration_, {}

@@ -165,6 +165,39 @@ def lgb_params(
     return out
 
 
+#: the work one early-stopped training may do, in training rows times boosting rounds: 300
+#: rounds on 400,000 rows (Ta-Feng's windows, 357,341 rows at subclass level, fit inside it).
+#: A larger window gets fewer rounds, see :func:`bounded_rounds`.
+ROW_ROUNDS = 300 * 400_000
+
+
+def bounded_rounds(
+    rows: int, rounds: int, patience: int, params: dict
+) -> tuple[int, int, dict, float]:
+    """The round cap, the early-stopping patience and the LightGBM parameters of a training on
+    ``rows`` training rows, and the factor the learning rate was multiplied by.
+
+    Within :data:`ROW_ROUNDS` all is as given. Beyond it, the cost of the training is held at
+    that bound whatever the window's size and wherever its validation curve peaks: the round cap
+    is ``ROW_ROUNDS // rows`` (the early-stopped best, hence the refit and the scoring, can
+    only be smaller), the learning rate grows by the factor the cap shrank (each tree takes a
+    longer step, so the trees still cover the ground of ``rounds`` trees: on a large window the
+    validation curve was still rising at the cap, 291 of 300 trees at 200,000 people), the
+    patience shrinks by it too (the same stretch of the curve), and LightGBM bags whole lists
+    (``bagging_by_query``: a tree's lambdarank gradients are computed for its bagged customers
+    only, the same share of the lists as the rows it bagged before; unless ``params`` say
+    otherwise). The factor is at most 3: a learning rate above 0.3 overshoots on shallow trees."""
+    if rows * rounds <= ROW_ROUNDS or rounds <= 0:
+        return rounds, patience, params, 1.0
+    factor = min(3.0, rows * rounds / ROW_ROUNDS)
+    cap = max(1, int(round(rounds / factor)))
+    factor = rounds / cap
+    lr = float(params.get("learning_rate", DEFAULT_PARAMS["learning_rate"])) * factor
+    out = {**params, "learning_rate": lr}
+    out.setdefault("bagging_by_query", True)  # a user's own choice in ``params`` stays
+    return cap, max(5, int(round(patience / factor))), out, factor
+
+
 def window_datasets(
     train: WindowData, valid: WindowData, names: list[str]
 ) -> tuple[lgb.Dataset, lgb.Dataset]:

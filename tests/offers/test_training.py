@@ -3,10 +3,13 @@
 import numpy as np
 import pandas as pd
 
-from cemlib.offers import NextOfferModel
+from cemlib.offers import NextOfferModel, training
 from cemlib.offers.training import (
+    DEFAULT_PARAMS,
+    ROW_ROUNDS,
     Prior,
     WindowData,
+    bounded_rounds,
     lgb_params,
     sampled_window,
     train_early_stopped,
@@ -105,3 +108,44 @@ def test_the_smallest_forest_within_one_standard_error_of_the_best():
         SIZE_STEP,
         {},
     )
+
+
+def test_the_rounds_of_a_large_window_shrink_and_its_learning_rate_grows_alike():
+    params = {**DEFAULT_PARAMS, "num_threads": 1}
+    # within the bound: everything as given (Ta-Feng's 357,341 training rows, 300 rounds)
+    assert bounded_rounds(357_341, 300, 30, params) == (300, 30, params, 1.0)
+    assert ROW_ROUNDS == 300 * 400_000
+    # 200,000 people (about 900,000 training rows): 133 rounds at 0.1 * 300 / 133
+    cap, patience, out, factor = bounded_rounds(900_000, 300, 30, params)
+    assert (cap, patience) == (133, 13) and cap * 900_000 <= ROW_ROUNDS
+    assert factor == 300 / 133 and abs(out["learning_rate"] - 0.1 * 300 / 133) < 1e-12
+    assert out["bagging_by_query"] is True and "bagging_by_query" not in params  # not changed
+    assert out["num_threads"] == 1 and out["bagging_fraction"] == 0.8
+    # ten times the rows: the learning rate stops at 0.3 (100 rounds), the patience at 5
+    cap, patience, out, factor = bounded_rounds(9_000_000, 300, 30, {"learning_rate": 0.1})
+    assert (cap, patience, factor) == (100, 10, 3.0) and abs(out["learning_rate"] - 0.3) < 1e-12
+    assert bounded_rounds(9_000_000, 300, 12, {})[1] == 5
+    # a user's own bagging setting stays
+    assert (
+        bounded_rounds(900_000, 300, 30, {"bagging_by_query": False})[2]["bagging_by_query"]
+        is False
+    )
+
+
+def test_a_window_beyond_the_bound_trains_fewer_rounds_at_a_larger_rate(transactions, monkeypatch):
+    kw = dict(horizon_days=60, seed=3, n_estimators=60)
+    free = NextOfferModel(**kw).fit(transactions, AS_OF)
+    rows = free.windows_["train"]["rows"]
+    assert (free.rounds_cap_, free.rate_factor_, free.learning_rate_) == (60, 1.0, 0.1)
+    # a bound of 20 rounds on these rows: a third of the rounds at three times the rate
+    monkeypatch.setattr(training, "ROW_ROUNDS", rows * 20)
+    bound = NextOfferModel(**kw).fit(transactions, AS_OF)
+    assert bound.windows_ == free.windows_  # the same windows, sampled alike
+    assert (bound.rounds_cap_, bound.rate_factor_) == (20, 3.0)
+    assert abs(bound.learning_rate_ - 0.3) < 1e-12
+    curve = bound.eval_history_["validation"]["ndcg@10"]
+    assert len(curve) <= 20 and bound.best_iteration_ <= 20
+    assert bound.booster_.num_trees() == bound.refit_rounds_ == bound.best_iteration_
+    assert free.booster_.num_trees() == free.best_iteration_ > 0
+    # the larger steps learn: the best validation NDCG above the first tree's
+    assert max(curve) >= curve[0] and bound.validation_ndcg_ == max(curve)
