@@ -105,15 +105,21 @@ def summary_markdown(result, horizon: int, discount: float) -> str:
     return "\n\n".join(lines)
 
 
+def holdout_window(days: int) -> str:
+    """The held-out window's length in words: "year" for 365 days (the default horizon), else
+    "N days" (trial 9: a 180-day horizon's figures read "on the held-out year")."""
+    return "year" if int(days) == 365 else f"{int(days)} days"
+
+
 def truth_markdown(truth: dict, horizon: int) -> str:
-    """The evaluation in words: the held-out year of the profiles' own purchases, or the
+    """The evaluation in words: the held-out last ``horizon`` days of the profiles' own purchases, or the
     synthetic future, and what neither can count."""
     if not truth:
         return "No synthetic truth in the warehouse: evaluation against the future is skipped."
     holdout = truth.get("evaluation") == "holdout"
     if holdout:
         head = (
-            f"Held-out year: the model refitted on the history up to the day before "
+            f"Held-out {holdout_window(horizon)}: the model refitted on the history up to the day before "
             f"{truth['holdout_start']} and scored on the **same customers' own purchases** from "
             f"{truth['holdout_start']} to {truth['holdout_end']} ({horizon} days)"
         )
@@ -233,7 +239,11 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
     }
     caveats, comparison, status = [], "", "ok"
     if "auc" in t:
-        where = "the held-out year" if t.get("evaluation") == "holdout" else "the synthetic future"
+        where = (
+            f"the held-out {holdout_window(horizon)}"
+            if t.get("evaluation") == "holdout"
+            else "the synthetic future"
+        )
         figures["AUC of a purchase"] = f"{t['auc']:.3f}"
         comparison = f"On {where}: AUC {t['auc']:.3f}"
         if baselines is not None and len(baselines) and baselines["auc"].notna().any():

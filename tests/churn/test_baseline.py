@@ -61,6 +61,9 @@ def test_verdict_names_the_baseline_and_the_caveats_in_words():
         "On the held-out year: AUC 0.803 against 0.800 for the best naive baseline (recency)."
     )
     # +0.003 is within twice the standard error (0.01 without one): not OK, not "better"
+    # a 180-day horizon's held-out window is no year (trial 9)
+    v180 = verdict_of(SimpleNamespace(scores=scores, truth=truth), 180, base)
+    assert v180["comparison"].startswith("On the held-out 180 days: AUC 0.803")
     assert v["status"] == "warning"
     assert any(
         c.startswith("the model does not rank who buys again better than recency on this history")
