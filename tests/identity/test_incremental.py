@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -191,12 +192,7 @@ def test_a_record_changed_at_the_source_is_resolved_again_with_its_new_values(ma
     copy = tmp_path / "w.duckdb"
     shutil.copyfile(path, copy)
     with Warehouse(copy) as wh:
-        schema = "clean" if wh.has_table("clean", "crm_contacts") else "staging"
-        ids = wh.con.execute(
-            f"SELECT c.contact_id FROM {schema}.crm_contacts c JOIN identity.prepared p "
-            "ON p.source = 'crm_contacts' AND p.record_id = CAST(c.contact_id AS VARCHAR) "
-            "WHERE c.phone IS NOT NULL ORDER BY 1 LIMIT 5"
-        ).fetchnumpy()["contact_id"]
+        schema, ids = _crm_with_phone(wh, 5)
         new = {str(i): f"+7916555{k:04d}" for k, i in enumerate(ids)}
         for i, phone in new.items():
             wh.con.execute(
@@ -278,14 +274,21 @@ def _tables(wh) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _edit_sources(wh) -> None:
-    """A month's edits beside the new records: a CRM record deleted, another's phone changed."""
+def _crm_with_phone(wh, n: int) -> tuple[str, np.ndarray]:
+    """The CRM table's schema and the first ``n`` CRM contact ids with a phone that identity
+    prepared."""
     schema = "clean" if wh.has_table("clean", "crm_contacts") else "staging"
     ids = wh.con.execute(
         f"SELECT c.contact_id FROM {schema}.crm_contacts c JOIN identity.prepared p "
         "ON p.source = 'crm_contacts' AND p.record_id = CAST(c.contact_id AS VARCHAR) "
-        "WHERE c.phone IS NOT NULL ORDER BY 1 LIMIT 2"
+        f"WHERE c.phone IS NOT NULL ORDER BY 1 LIMIT {int(n)}"
     ).fetchnumpy()["contact_id"]
+    return schema, ids
+
+
+def _edit_sources(wh) -> None:
+    """A month's edits beside the new records: a CRM record deleted, another's phone changed."""
+    schema, ids = _crm_with_phone(wh, 2)
     wh.con.execute(f"DELETE FROM {schema}.crm_contacts WHERE contact_id = ?", [ids[0]])
     wh.con.execute(
         f"UPDATE {schema}.crm_contacts SET phone = '+79165554321' WHERE contact_id = ?", [ids[1]]
