@@ -64,6 +64,21 @@ if os.environ.get("CEM_TEST_HANG") == {stage!r}:
 """
 
 
+def _kill(pid: int, timeout: float = 15.0) -> None:
+    """SIGKILL ``pid`` and wait until it is gone or a zombie: its file locks are released only
+    then (the kill is delivered asynchronously; opening the warehouse at once raced it)."""
+    os.kill(pid, signal.SIGKILL)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.05)
+
+
 def _notebooks(folder: Path) -> Path:
     for stage, tables in TABLES.items():
         nb = nbformat.v4.new_notebook()
@@ -318,7 +333,7 @@ def test_a_warehouse_opened_during_the_run_is_not_replaced_under_it(world: Path)
         assert run.status == "failed" and run.warehouse["status"] == "unchanged"
         assert run.stages[0].status == "ok"
     finally:
-        os.kill(pid, signal.SIGKILL)
+        _kill(pid)
     assert _stamps(world / "cem.duckdb") == dict.fromkeys(sorted(_all_tables()), "base")
     kept = world / "cem.failed.duckdb"
     assert _stamps(kept)["marts.churn_scores"] == "late"
