@@ -266,3 +266,12 @@ class Lake:
     def spark_table(self, spark, schema: str, name: str):
         """``schema.name`` as a Spark DataFrame."""
         return spark.read.parquet(self.table_path(schema, name))
+
+    def temp_view(self, spark, schema: str, name: str, view: str | None = None) -> str | None:
+        """``schema.name`` registered as the temporary view ``view`` (default
+        ``<schema>_<name>``) of ``spark``; its name, or None when the lake has no such table."""
+        if not self.has_table(schema, name):
+            return None
+        view = view or f"{schema}_{name}"
+        self.spark_table(spark, schema, name).createOrReplaceTempView(view)
+        return view

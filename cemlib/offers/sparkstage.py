@@ -56,11 +56,7 @@ def _bound(as_of) -> str:
 
 def _view(spark, lake, schema: str, name: str) -> str | None:
     """``schema.name`` of the lake as a temporary view ``_cem_<schema>_<name>``; None if absent."""
-    if not lake.has_table(schema, name):
-        return None
-    view = f"_cem_{schema}_{name}"
-    lake.spark_table(spark, schema, name).createOrReplaceTempView(view)
-    return view
+    return lake.temp_view(spark, schema, name, f"_cem_{schema}_{name}")
 
 
 def _cols(spark, view: str) -> set[str]:

@@ -37,24 +37,15 @@ SPARK_TYPES = {
 }  # fmt: skip
 
 
-def spark_view(spark, lake, schema: str, table: str) -> str | None:
-    """Register ``schema.table`` of the lake as the temporary view ``<schema>_<table>``."""
-    if not lake.has_table(schema, table):
-        return None
-    name = f"{schema}_{table}"
-    lake.spark_table(spark, schema, table).createOrReplaceTempView(name)
-    return name
-
-
 def validate_spark_table(spark, lake, ctx, suite, params, run_id, checked_at, gx_max_rows):
     """Validate ``staging.<suite.table>`` of ``lake``: its outcome, its results rows and the
     Spark DataFrame of its quarantined rows (``_source_row, expectation, reason``)."""
     table = suite.table
-    staging = spark_view(spark, lake, "staging", table)
+    staging = lake.temp_view(spark, "staging", table)
     staging_cols = spark.table(staging).columns
     if ROW_DEFECT in staging_cols:  # lines collection could not read whole: quarantined
         suite = replace(suite, checks=[*suite.checks, ROW_DEFECT_CHECK])
-    raw = spark_view(spark, lake, "raw", table)
+    raw = lake.temp_view(spark, "raw", table)
     raw_cols = set(spark.table(raw).columns) if raw else set()
     if "_source_row" not in staging_cols:
         raise InputError(
@@ -108,7 +99,7 @@ def _check_view(spark, lake, tc: _Context, resolved, staging: str, raw: str | No
     view = f"_cemq_view_{tc.table}"
     select, joins, ref_cols = check_view_select(
         tc, resolved, quote=squote, text="STRING", raw=raw,
-        parent=lambda t: spark_view(spark, lake, "staging", t),
+        parent=lambda t: lake.temp_view(spark, "staging", t),
     )  # fmt: skip
     # cached: Great Expectations computes each metric as a Spark job over this view
     frame = spark.sql(f"SELECT {select} FROM {staging} s {' '.join(joins)}").cache()
