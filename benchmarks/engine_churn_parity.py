@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_world import AS_OF, GIB, build_world, children  # noqa: E402
+from engine_world import AS_OF, GIB, build_world, children, world_arguments  # noqa: E402
 
 
 def run_one(args) -> dict:
@@ -89,10 +89,7 @@ def compare(folder: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--people", type=int, default=20000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--master", default="local[2]")
+    world_arguments(parser)
     parser.add_argument("--memory-gib", type=int, default=6, help="the stage's memory_limit")
     parser.add_argument("--fit-customers", type=int, default=None,
                         help="the Spark driver's fit sample (default: the stage's cap)")  # fmt: skip

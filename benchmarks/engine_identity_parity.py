@@ -28,15 +28,12 @@ from cemlib.identity.sparkstage import pairwise_agreement
 from cemlib.warehouse import Warehouse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_world import AS_OF, GIB, build_world, children  # noqa: E402
+from engine_world import AS_OF, GIB, build_world, children, world_arguments  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--people", type=int, default=20000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--master", default="local[2]")
+    world_arguments(parser)
     parser.add_argument("--driver-gib", type=int, default=3, help="Spark driver memory (GiB)")
     args = parser.parse_args()
     if not (args.folder / "cem.duckdb").exists():

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_world import AS_OF, GIB, build_world, children  # noqa: E402
+from engine_world import AS_OF, GIB, build_world, children, world_arguments  # noqa: E402
 
 
 def _cap(max_train_customers: int | None) -> str:
@@ -84,10 +84,7 @@ def run_one(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--people", type=int, default=20000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--master", default="local[2]")
+    world_arguments(parser)
     parser.add_argument("--driver-gib", type=int, default=3, help="Spark driver memory (GiB)")
     parser.add_argument("--engine", choices=("duckdb", "spark"), help="run this engine only")
     parser.add_argument("--memory-limit", default="6GB", help="the stage's budget (both engines)")

@@ -52,3 +52,12 @@ def build_world(folder: Path, people: int, seed: int, *, identity: bool = True) 
             cemlib.identity.run(wh, run_id="w", as_of=AS_OF, seed=seed, identity_mode="full")
             schemas = ("clean", "identity", "truth")
         copy_to_lake(wh, lake, run_id="w", schemas=schemas)
+
+
+def world_arguments(parser) -> None:
+    """The arguments every parity script takes: the world's folder, its size, seed and the
+    Spark master."""
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--people", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--master", default="local[2]")
