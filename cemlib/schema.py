@@ -140,7 +140,7 @@ TABLES: dict[str, TableSpec] = {
             name="products",
             id_column="sku",
             required=("sku",),
-            optional=("name", "category", "price", "margin"),
+            optional=("name", "category", "price", "margin", "audience"),
             kinds={"price": NUMBER, "margin": NUMBER},
         ),
     )

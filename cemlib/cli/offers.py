@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         k=args.k, horizon_days=args.horizon_days, granularity=args.granularity, seed=args.seed
     )
     model.fit(tx, args.as_of, events=events, items=items)
-    offers, fit_line = _fitting_offers(model, contacts, args, exclude)
+    offers, fit_line = _fitting_offers(model, contacts, args, exclude, items)
     rep = model.input_report_
     print(
         f"cem offers: {rep.rows_used} purchase lines used, {rep.after_as_of} after {args.as_of} "
@@ -248,7 +248,7 @@ def _minors(contacts, args: argparse.Namespace):
     )
 
 
-def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, exclude):
+def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, exclude, items):
     """The model's top ``--k`` without the items that do not fit the customer's gender or age
     (:mod:`cemlib.offers.eligibility`, rules learned from the fitted purchases; ranked deeper so
     that ``--k`` remain), and the summary line. Without a gender or birth_date column in
@@ -264,14 +264,20 @@ def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, e
     attributes = eligibility.profile_attributes(contacts, args.as_of)
     attributes = attributes[attributes["customer_id"].isin(model.tx_["customer_id"].unique())]
     offers, held, rules = fitting_offers(
-        lambda depth: model.recommend(k=depth, exclude=exclude), model.tx_, attributes, args.k
-    )
+        lambda depth: model.recommend(k=depth, exclude=exclude),
+        model.tx_, attributes, args.k, items=items, granularity=args.granularity,
+    )  # fmt: skip
     n = len(rules.items)
+    declared = (
+        f"; the audience of {rules.declared} declared by the audience column of --items"
+        if rules.declared
+        else ""
+    )
     return offers, (
         f"cem offers: {held} offer{'s' if held != 1 else ''} held back as not fitting the "
-        f"customer's gender/age ({n} item{'s' if n != 1 else ''} bought by one gender or one age "
+        f"customer's gender/age ({n} item{'s' if n != 1 else ''} for one gender or one age "
         f"band only, learned from the {', '.join(have)} column{'s' if len(have) > 1 else ''} of "
-        "--consent); the next fitting items took their place"
+        f"--consent{declared}); the next fitting items took their place"
     )
 
 

@@ -18,6 +18,14 @@ passes the test, each edge moves out over the next ages where the item's buyers 
 least ``ratio`` of the population's density (the small tail the test tolerates stays inside the
 band) or where nobody bought anything (a gap in the ages is no evidence).
 
+The catalogue may say it instead: an ``audience`` column of the products (``products.audience``
+in the warehouse, ``--items`` of ``cem offers``) declares an item for women (``F``, ``Ж``,
+``женский``, ``women`` ...), for men (``M``, ``М``, ``мужской``, ``men`` ...) or for everyone
+(``unisex``, ``all``, ``для всех`` ...). A declaration replaces what was learned for that item's
+gender (trial 9 M4: husbands buying on their wife's card teach no rule for men's coats, and gifts
+blur the rest); an empty or other value leaves the learned rule. Genders are compared through
+:func:`gender_key`, so a CRM holding ``Ж``/``М`` and a catalogue saying ``women``/``men`` agree.
+
 A profile whose gender or birth date is unknown is not filtered by the rule of that attribute.
 A profile of several records is judged conservatively: its gender is known only when all its
 records that have one agree, and an item is held back for its age only when the whole range of
@@ -60,6 +68,8 @@ class EligibilityRules:
     age: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["item_id", "min_age", "max_age", "buyers"])
     )
+    #: the items whose gender the catalogue declares (``audience``), for one gender or for all
+    declared: int = 0
 
     @property
     def items(self) -> set[str]:
@@ -83,9 +93,22 @@ def wilson_upper(successes, n, z: float = Z) -> np.ndarray:
     return np.where(n > 0, np.minimum(out, 1.0), 1.0)
 
 
-def _gender_key(values: pd.Series) -> pd.Series:
+#: gender words of CRMs and catalogues, upper case, and the key each is compared by
+_FEMALE = ("F", "FEMALE", "W", "WOMAN", "WOMEN", "WOMENS", "WOMEN'S", "Ж", "ЖЕН", "ЖЕН.",
+           "ЖЕНСКИЙ", "ЖЕНСКАЯ", "ЖЕНСКОЕ", "ЖЕНСКИЕ", "ЖЕНЩИНА", "ЖЕНЩИНЫ", "ДЛЯ ЖЕНЩИН")  # fmt: skip
+_MALE = ("M", "MALE", "MAN", "MEN", "MENS", "MEN'S", "М", "МУЖ", "МУЖ.", "МУЖСКОЙ", "МУЖСКАЯ",
+         "МУЖСКОЕ", "МУЖСКИЕ", "МУЖЧИНА", "МУЖЧИНЫ", "ДЛЯ МУЖЧИН")  # fmt: skip
+_EVERYONE = ("ALL", "ANY", "BOTH", "U", "UNISEX", "УНИСЕКС", "ВСЕ", "ДЛЯ ВСЕХ", "ОБА")
+_SYNONYMS = {**{w: "F" for w in _FEMALE}, **{w: "M" for w in _MALE}}
+
+
+def gender_key(values: pd.Series) -> pd.Series:
+    """The key a gender value is compared by: ``F`` or ``M`` for the words of either (Latin or
+    Cyrillic, e.g. ``Ж``, ``female``, ``мужской``), else the value stripped in upper case; NA
+    when empty."""
     text = values.astype("string").str.strip().str.upper()
-    return text.mask(text == "")
+    text = text.mask(text == "")
+    return text.map(lambda v: _SYNONYMS.get(v, v), na_action="ignore").astype("string")
 
 
 def profile_attributes(records: pd.DataFrame, as_of) -> pd.DataFrame:
@@ -98,7 +121,7 @@ def profile_attributes(records: pd.DataFrame, as_of) -> pd.DataFrame:
     cid = records["customer_id"].astype(str)
     out = pd.DataFrame(index=pd.Index(pd.unique(cid), name="customer_id"))
     if "gender" in records.columns:
-        g = pd.DataFrame({"customer_id": cid, "gender": _gender_key(records["gender"])}).dropna()
+        g = pd.DataFrame({"customer_id": cid, "gender": gender_key(records["gender"])}).dropna()
         n = g.groupby("customer_id")["gender"].nunique()
         first = g.groupby("customer_id")["gender"].first()
         out["gender"] = first.where(n == 1).reindex(out.index).astype("string")
@@ -290,19 +313,136 @@ def held_back(
 
 def extra_depth(rules: EligibilityRules, attributes: pd.DataFrame) -> int:
     """How much deeper to rank so that ``k`` fitting items remain for every customer: the most
-    rule items any one customer of ``attributes`` is held back from."""
+    rule items any one customer of ``attributes`` is held back from. Counted once per distinct
+    ``gender, age_min, age_max`` (what :func:`held_back` judges by), so a catalogue declaring
+    thousands of items costs their number times the distinct profiles' kinds, not times the
+    customers."""
     if not rules or attributes.empty:
         return 0
-    items = sorted(rules.items)
-    cid = attributes["customer_id"].astype(str).to_numpy()
-    pairs = pd.DataFrame(
-        {"customer_id": np.repeat(cid, len(items)), "item_id": np.tile(items, len(cid))}
+    items = np.asarray(sorted(rules.items), dtype=object)
+    kinds = attributes[["gender", "age_min", "age_max"]].drop_duplicates()
+    kinds = kinds.assign(customer_id=np.arange(len(kinds)).astype(str))
+    most, step = 0, max(1, 2_000_000 // max(len(items), 1))
+    for start in range(0, len(kinds), step):
+        part = kinds.iloc[start : start + step]
+        pairs = pd.DataFrame(
+            {
+                "customer_id": np.repeat(part["customer_id"].to_numpy(), len(items)),
+                "item_id": np.tile(items, len(part)),
+            }
+        )
+        held = held_back(pairs, rules, part).reshape(len(part), len(items))
+        most = max(most, int(held.sum(axis=1).max()))
+    return most
+
+
+def fill_fitting(
+    offers: pd.DataFrame,
+    purchases: pd.DataFrame,
+    rules: EligibilityRules,
+    attributes: pd.DataFrame,
+    k: int,
+    customers=None,
+) -> pd.DataFrame:
+    """``offers`` (``customer_id, rank, item_id, score, ...``, fitting items only) with each
+    customer (of ``customers``, default those of ``offers``) that has fewer than ``k`` padded with the most popular items of ``purchases``
+    (distinct buyers; ties by item id) that fit them and are not in their list yet, ranked after
+    their own (score below the customer's lowest, no reasons)."""
+    counts = offers.groupby("customer_id", sort=False).size()
+    if customers is not None:
+        counts = counts.reindex(pd.unique(np.asarray(customers)), fill_value=0)
+    short = counts[counts < k]
+    if short.empty or purchases.empty:
+        return offers
+    pop = (
+        purchases.assign(item_id=purchases["item_id"].astype(str))
+        .groupby("item_id")["customer_id"]
+        .nunique()
+        .reset_index()
+        .sort_values(["customer_id", "item_id"], ascending=[False, True])["item_id"]
+        .to_numpy(object)
     )
-    counts = np.bincount(
-        np.repeat(np.arange(len(cid)), len(items))[held_back(pairs, rules, attributes)],
-        minlength=len(cid),
+    have = offers[offers["customer_id"].isin(short.index)]
+    floor = have.groupby("customer_id")["score"].min() if "score" in have else None
+    pads, todo, depth = [], short.index.to_numpy(), 3 * k
+    while len(todo):
+        top = pop[: min(depth, len(pop))]
+        pairs = pd.DataFrame(
+            {"customer_id": np.repeat(todo, len(top)), "item_id": np.tile(top, len(todo))}
+        )
+        pairs["pop"] = np.tile(np.arange(len(top)), len(todo))
+        taken = pd.MultiIndex.from_frame(have[["customer_id", "item_id"]].astype(str))
+        ok = ~held_back(pairs, rules, attributes) & ~pd.MultiIndex.from_frame(
+            pairs[["customer_id", "item_id"]].astype(str)
+        ).isin(taken)
+        pairs = pairs[ok]
+        pairs["n"] = pairs.groupby("customer_id", sort=False).cumcount()
+        need = (k - short).reindex(pairs["customer_id"]).to_numpy()
+        got = pairs[pairs["n"].to_numpy() < need]
+        done = got.groupby("customer_id").size().reindex(todo, fill_value=0)
+        finished = (done.to_numpy() >= (k - short).reindex(todo).to_numpy()) | (depth >= len(pop))
+        pads.append(got[got["customer_id"].isin(todo[finished])])
+        todo, depth = todo[~finished], depth * 4
+    pad = pd.concat(pads, ignore_index=True)
+    if pad.empty:
+        return offers
+    pad["rank"] = short.reindex(pad["customer_id"]).to_numpy() + pad["n"].to_numpy() + 1
+    if floor is not None:
+        low = float(offers["score"].min()) if len(offers) else 0.0
+        pad["score"] = floor.reindex(pad["customer_id"]).fillna(low).to_numpy() - 1.0
+    if "reasons" in offers.columns:
+        pad["reasons"] = ""
+    pad = pad[[c for c in offers.columns if c in pad.columns]]
+    out = pd.concat([offers, pad], ignore_index=True)
+    return out.sort_values(["customer_id", "rank"], kind="stable").reset_index(drop=True)
+
+
+def declared_rules(
+    rules: EligibilityRules,
+    items: pd.DataFrame | None,
+    attributes: pd.DataFrame,
+    *,
+    granularity: str = "item",
+) -> EligibilityRules:
+    """``rules`` with the catalogue's declared audiences (``items``: ``sku`` or ``item_id``,
+    ``audience``, optional ``category``) in place of the learned gender rules of those items:
+    an item declared for one gender is kept away from every other gender the profiles of
+    ``attributes`` have; one declared for everyone has no gender rule. At ``granularity``
+    ``category`` a category is declared when all its items with an audience say the same.
+    Without an ``audience`` column ``rules`` is returned as it is."""
+    if items is None or "audience" not in items.columns:
+        return rules
+    key = "item_id" if "item_id" in items.columns else "sku"
+    cat = items.assign(
+        item_id=items[key].astype(str),
+        word=items["audience"].astype("string").str.strip().str.upper(),
     )
-    return int(counts.max()) if len(counts) else 0
+    cat["aud"] = gender_key(cat["audience"])
+    cat.loc[cat["word"].isin(_EVERYONE), "aud"] = "*"
+    cat = cat.dropna(subset=["aud"])
+    cat = cat[cat["aud"].isin(["F", "M", "*"])]
+    if granularity == "category":
+        if "category" not in cat.columns:
+            return rules
+        one = cat.dropna(subset=["category"]).groupby("category")["aud"].agg(["nunique", "first"])
+        one = one[one["nunique"] == 1]
+        cat = pd.DataFrame({"item_id": one.index.astype(str), "aud": one["first"].to_numpy()})
+    cat = cat.drop_duplicates("item_id", keep="last")
+    if cat.empty:
+        return rules
+    genders = pd.unique(attributes["gender"].dropna().astype(str)) if "gender" in attributes else []
+    rows = [
+        (item, g, 0, float("nan"), float("nan"))
+        for item, aud in zip(cat["item_id"], cat["aud"], strict=True)
+        if aud != "*"
+        for g in genders
+        if g != aud
+    ]
+    learned = rules.gender[~rules.gender["item_id"].astype(str).isin(cat["item_id"])]
+    gender = pd.concat(
+        [learned, pd.DataFrame(rows, columns=learned.columns)], ignore_index=True
+    ) if rows else learned.reset_index(drop=True)  # fmt: skip
+    return EligibilityRules(gender=gender, age=rules.age, declared=len(cat))
 
 
 def eligible_top_k(

@@ -65,16 +65,24 @@ def _extra_headlines(result: OfferStageResult) -> dict:
         rules = fit["rules"]
         out["offers held back as not fitting the profile's gender/age"] = int(fit["held_back"])
         out["items offered to one gender or age band only"] = len(rules.items)
+        if rules.declared:
+            out["items whose audience the catalogue declares"] = int(rules.declared)
     return out
 
 
-def eligibility_sentence(n_held: int, n_items: int) -> str:
-    """The verdict's line on the offers held back by :mod:`cemlib.offers.eligibility`."""
+def eligibility_sentence(n_held: int, n_items: int, declared: int = 0) -> str:
+    """The verdict's line on the offers held back by :mod:`cemlib.offers.eligibility`
+    (``declared``: the items whose audience the catalogue declares)."""
+    said = (
+        f" ({declared:,} item{'s' if declared != 1 else ''} by the catalogue's audience column)"
+        if declared
+        else ""
+    )
     return (
         f"{n_held:,} offer{'s' if n_held != 1 else ''} held back as not fitting the profile's "
-        f"gender/age: {n_items:,} item{'s are' if n_items != 1 else ' is'} bought by one gender "
-        "or one age band only, and a profile of the other gender or outside the band got its "
-        "next fitting item instead"
+        f"gender/age: {n_items:,} item{'s are' if n_items != 1 else ' is'} for one gender "
+        f"or one age band only{said}, and a profile of the other gender or outside the band got "
+        "its next fitting item instead"
     )
 
 
@@ -120,6 +128,7 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
             eligibility_sentence(
                 h["offers held back as not fitting the profile's gender/age"],
                 h["items offered to one gender or age band only"],
+                h.get("items whose audience the catalogue declares", 0),
             )
         )
     lost = [

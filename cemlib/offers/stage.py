@@ -306,17 +306,39 @@ def profile_records(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
     )
 
 
-def fitting_offers(ranked_at, tx: pd.DataFrame, attributes: pd.DataFrame, k: int):
-    """Rank with the eligibility rules of ``tx`` (:mod:`cemlib.offers.eligibility`):
+#: how much deeper than ``k`` the lists are ranked at most for the eligibility rules (× ``k``)
+DEEPER = 2
+
+
+def fitting_offers(
+    ranked_at,
+    tx: pd.DataFrame,
+    attributes: pd.DataFrame,
+    k: int,
+    *,
+    items: pd.DataFrame | None = None,
+    granularity: str = "item",
+):
+    """Rank with the eligibility rules of ``tx`` (:mod:`cemlib.offers.eligibility`), the
+    catalogue's declared audiences (``items.audience``) in place of the learned gender rules:
     ``ranked_at(depth)`` returns the lists ranked ``depth`` items per customer; the result is
     the ``k`` best fitting items of each, the offers held back from the first ``k`` and the
-    rules."""
+    rules.
+
+    The lists are ranked deeper by the most rule items one customer is held back from, at most
+    ``DEEPER × k``: a catalogue declaring a thousand men's items would otherwise rank (and
+    explain) a thousand items for every woman. A customer left with fewer than ``k`` fitting
+    items gets the most popular items of ``tx`` that fit them (:func:`eligibility.fill_fitting`),
+    as a short candidate list is filled with popular items."""
     rules = eligibility.learn_rules(tx, attributes)
+    rules = eligibility.declared_rules(rules, items, attributes, granularity=granularity)
     extra = eligibility.extra_depth(rules, attributes)
-    ranked = ranked_at(k + extra)
+    ranked = ranked_at(k + min(extra, DEEPER * k))
     if not rules:
         return ranked, 0, rules
     out, held = eligibility.eligible_top_k(ranked, rules, attributes, k)
+    if extra > DEEPER * k:
+        out = eligibility.fill_fitting(out, tx, rules, attributes, k, ranked["customer_id"])
     return out, held, rules
 
 
@@ -577,7 +599,7 @@ def run_stage(
                 explain_customers=reach,
                 exclude=exclude,
             ),
-            model.tx_, attributes, k,
+            model.tx_, attributes, k, items=items, granularity=granularity,
         )  # fmt: skip
         if truth is not None:
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
@@ -604,6 +626,7 @@ def run_stage(
                     exclude=sorted(kept_out) or None,
                 ),
                 bt.tx_, bt_attributes[bt_attributes["customer_id"].isin(bt_customers)], k,
+                items=items, granularity=granularity,
             )[0]  # fmt: skip
             evaluation = (
                 f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
@@ -616,7 +639,7 @@ def run_stage(
     if published != "model":  # the baseline that ranks better: its list for every customer
         recs, held, rules = fitting_offers(
             lambda depth: baseline_offers(published, model.tx_, depth, offered, kept_out),
-            model.tx_, attributes, k,
+            model.tx_, attributes, k, items=items, granularity=granularity,
         )  # fmt: skip
     sent, summary = assign_channels(recs, consent)
     names = (

@@ -124,3 +124,127 @@ def test_wilson_upper_bound():
     # 0 of 100: z^2 / (n + z^2); 50 of 100 at z=1.96: 0.5962
     assert el.wilson_upper([0, 50], [100, 100]).round(4).tolist() == [0.0370, 0.5962]
     assert el.wilson_upper([0], [0]).tolist() == [1.0]
+
+
+def test_gender_words_share_one_key():
+    words = pd.Series(["Ж", " female ", "женский", "M", "мужской", "Men's", "", None, "other"])
+    assert el.gender_key(words).tolist() == ["F", "F", "F", "M", "M", "M", pd.NA, pd.NA, "OTHER"]
+
+
+def test_the_catalogue_declares_an_audience_the_purchases_do_not_teach():
+    """Trial 9 M4: husbands buy men's coats on their wife's card, so the purchases teach no rule;
+    the catalogue's ``audience`` column says it (in its own words), and wins over what was
+    learned: a declared unisex item loses its learned rule, an empty value keeps it."""
+    tx, people = _clinic()
+    people["gender"] = people["gender"].map({"F": "Ж", "M": "М"})  # the CRM's own letters
+    women = people.loc[people["gender"].eq("Ж"), "customer_id"]
+    men = people.loc[people["gender"].eq("М"), "customer_id"]
+    buyers = pd.concat([women.iloc[:150], men.iloc[:60]])  # mostly on the wife's card
+    coats = pd.DataFrame({"customer_id": buyers, "item_id": "COAT_MEN", "ts": AS_OF})
+    tx = pd.concat([tx, coats], ignore_index=True)
+    att = el.profile_attributes(people, AS_OF)
+    learned = el.learn_rules(tx, att)
+    assert learned.gender[["item_id", "gender"]].values.tolist() == [["GYNAECOLOGY", "M"]]
+    catalogue = pd.DataFrame(
+        {
+            "sku": ["COAT_MEN", "GYNAECOLOGY", "THERAPIST", "DENTIST"],
+            "audience": ["мужской", "unisex", "women", ""],
+        }
+    )
+    rules = el.declared_rules(learned, catalogue, att)
+    assert rules.declared == 3  # the empty value declares nothing
+    assert sorted(rules.gender[["item_id", "gender"]].values.tolist()) == [
+        ["COAT_MEN", "F"],
+        ["THERAPIST", "M"],
+    ]
+    woman, man = women.iloc[0], men.iloc[0]
+    offers = pd.DataFrame(
+        {"customer_id": [woman, woman, man, man], "item_id": ["COAT_MEN", "GYNAECOLOGY"] * 2}
+    )
+    assert el.held_back(offers, rules, att).tolist() == [True, False, False, False]
+    assert el.declared_rules(learned, catalogue.drop(columns="audience"), att) is learned
+
+
+def test_a_category_is_declared_when_its_items_agree():
+    att = pd.DataFrame(
+        {"customer_id": ["a", "b"], "gender": ["F", "M"], "age_min": np.nan, "age_max": np.nan}
+    )
+    catalogue = pd.DataFrame(
+        {
+            "sku": ["c1", "c2", "d1", "d2", "e1"],
+            "category": ["Coats men", "Coats men", "Dresses", "Dresses", "Socks"],
+            "audience": ["M", "мужской", "F", "unisex", None],
+        }
+    )
+    rules = el.declared_rules(el.EligibilityRules(), catalogue, att, granularity="category")
+    assert rules.gender[["item_id", "gender"]].values.tolist() == [["Coats men", "F"]]
+    assert rules.declared == 1
+
+
+def test_extra_depth_counts_per_kind_of_profile_as_per_customer():
+    tx, people = _clinic(seed=3)
+    att = el.profile_attributes(people, AS_OF)
+    rules = el.learn_rules(tx, att)
+    items = sorted(rules.items)
+    pairs = pd.DataFrame(
+        {
+            "customer_id": np.repeat(att["customer_id"].to_numpy(), len(items)),
+            "item_id": np.tile(items, len(att)),
+        }
+    )
+    per_customer = el.held_back(pairs, rules, att).reshape(len(att), len(items)).sum(axis=1)
+    assert per_customer.max() >= 2
+    assert el.extra_depth(rules, att) == per_customer.max()
+
+
+def test_a_deep_declared_catalogue_ranks_bounded_and_fills_with_fitting_items():
+    """A catalogue of 40 men's items and 3 women's: every woman is held back from 40 items,
+    yet the lists are ranked at most ``DEEPER × k`` deep; a woman whose ranked items are all
+    men's gets the most popular women's items instead, ranked after her own."""
+    from cemlib.offers.stage import DEEPER, fitting_offers
+
+    k = 3
+    men_items = [f"MEN{i:02d}" for i in range(40)]
+    women_items = ["W_A", "W_B", "W_C"]
+    att = pd.DataFrame(
+        {
+            "customer_id": ["anna", "olga", "ivan"],
+            "gender": ["F", "F", "M"],
+            "age_min": np.nan,
+            "age_max": np.nan,
+        }
+    )
+    # popularity: W_B (3 buyers) > W_C (2) > W_A (1); the men's items 1 buyer each
+    tx = pd.DataFrame(
+        [("anna", "W_B"), ("olga", "W_B"), ("ivan", "W_B"), ("olga", "W_C"), ("ivan", "W_C")]
+        + [("olga", "W_A")]
+        + [("ivan", m) for m in men_items],
+        columns=["customer_id", "item_id"],
+    ).assign(ts=AS_OF)
+    catalogue = pd.DataFrame({"sku": men_items + women_items, "audience": ["M"] * 40 + ["F"] * 3})
+    depths = []
+
+    def ranked_at(depth):
+        depths.append(depth)
+        rows = []
+        for cid, pool in (("anna", men_items), ("olga", ["W_A"] + men_items), ("ivan", men_items)):
+            rows += [(cid, r + 1, item, 10.0 - r) for r, item in enumerate(pool[:depth])]
+        return pd.DataFrame(rows, columns=["customer_id", "rank", "item_id", "score"]).assign(
+            reasons="why"
+        )
+
+    out, held, rules = fitting_offers(ranked_at, tx, att, k, items=catalogue)
+    assert rules.declared == 43 and depths == [k + DEEPER * k]
+    lists = out.groupby("customer_id")["item_id"].apply(list).to_dict()
+    assert (
+        lists
+        == {
+            "anna": ["W_B", "W_C", "W_A"],  # none of hers fit: the popular women's items
+            "olga": ["W_A", "W_B", "W_C"],  # her own, then the popular ones she lacks
+            "ivan": men_items[:3],
+        }
+    )
+    assert held == 3 + 2  # anna's first 3 and olga's ranks 2-3 were men's items
+    olga = out[out["customer_id"] == "olga"]
+    assert olga["rank"].tolist() == [1, 2, 3] and olga["reasons"].tolist() == ["why", "", ""]
+    assert (olga["score"].iloc[1:] < olga["score"].iloc[0]).all()
