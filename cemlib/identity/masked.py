@@ -228,3 +228,83 @@ def _crowds(records, owner, o_pid, known) -> dict[str, pd.DataFrame]:
         vals = vals.dropna(subset=["first"]).drop_duplicates(["pid", "first", "value"])
         out[field] = vals.groupby(["first", "value"]).size().rename("n").reset_index()
     return out
+
+
+#: the prepared columns the partial key reads
+_KEY_COLUMNS: tuple[str, ...] = (
+    *_WHOLE_IDS, "phone_tail", "first_lat", "last_lat", "birth_date", "city", "address",
+)  # fmt: skip
+
+
+def attach_masked_warehouse(
+    wh, *, max_chance: float = MAX_CHANCE
+) -> tuple[dict, pd.DataFrame | None]:
+    """The partial key over the whole warehouse once the stage has written ``identity.map``
+    (a full or an incremental run alike: every masked-only record is judged again against
+    every profile as it now stands, so both modes attach the same records): the masked-only
+    records' rows of ``identity.map`` get the profile their key names, or NA. Reads
+    ``identity.prepared`` (only the masked records and the profiles of their first names);
+    returns the figures of :func:`attach_masked` and the rows written (``source_table,
+    record_id, profile_id``), None when there was nothing to judge."""
+    con = wh.con
+    if not wh.has_table("identity", "prepared") or not wh.has_table("identity", "map"):
+        return {}, None
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'identity' AND table_name = 'prepared'"
+        ).fetchall()
+    }
+    if "phone_tail" not in have:
+        return {}, None
+    cols = ", ".join(f'CAST(p."{c}" AS VARCHAR) AS "{c}"' for c in _KEY_COLUMNS if c in have)
+    # a masked record the resolution itself linked (a model link on its name and address)
+    # keeps the profile it has; the others are judged here, again on every run
+    linked = "FALSE"
+    if wh.has_table("identity", "links"):
+        linked = (
+            "r.phone_tail IS NOT NULL AND EXISTS (SELECT 1 FROM identity.links l WHERE l.accepted "
+            "AND ((l.left_source = r.source AND l.left_record_id = r.record_id) "
+            "OR (l.right_source = r.source AND l.right_record_id = r.record_id)))"
+        )
+    query = f"""
+        WITH r AS (
+            SELECT p.source, p.record_id, m.profile_id, {cols}
+            FROM identity.prepared p
+            JOIN identity.map m ON m.source_table = p.source AND m.record_id = p.record_id
+        ),
+        f AS (SELECT DISTINCT first_lat FROM r WHERE phone_tail IS NOT NULL),
+        pf AS (
+            SELECT DISTINCT profile_id FROM r
+            WHERE profile_id IS NOT NULL AND first_lat IN (SELECT first_lat FROM f)
+        )
+        SELECT r.*, {linked} AS _linked FROM r
+        WHERE phone_tail IS NOT NULL OR profile_id IN (SELECT profile_id FROM pf)
+        ORDER BY source, record_id
+    """
+    from cemlib.frames import fetch_frame
+
+    records = fetch_frame(con, query)
+    if not len(records) or records["phone_tail"].isna().all():
+        return {"masked_only": 0, "attached": 0}, None
+    masked = masked_only(records) & ~records["_linked"].fillna(False).to_numpy(dtype=bool)
+    # a masked record judged again: its earlier attachment is not a profile of its own
+    pid = records["profile_id"].astype("string").where(~masked)
+    attached, figures = attach_masked(records, pid, max_chance=max_chance)
+    rows = pd.DataFrame(
+        {
+            "source_table": records["source"].astype("string")[masked].to_numpy(),
+            "record_id": records["record_id"].astype("string")[masked].to_numpy(),
+            "profile_id": attached[masked].to_numpy(),
+        }
+    )
+    con.register("_masked_attach", rows)
+    try:
+        con.execute(
+            "UPDATE identity.map m SET profile_id = a.profile_id FROM _masked_attach a "
+            "WHERE m.source_table = a.source_table AND m.record_id = a.record_id"
+        )
+    finally:
+        con.unregister("_masked_attach")
+    return figures, rows

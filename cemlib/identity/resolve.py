@@ -11,7 +11,7 @@ from cemlib import DEFAULT_SEED
 from cemlib.budget import release
 from cemlib.errors import InputError
 from cemlib.identity.graph import CONSTRAINTS, FAMILY_KINDS, ChainGuardClusterer
-from cemlib.identity.masked import attach_masked
+from cemlib.identity.masked import attach_masked, masked_only
 from cemlib.identity.model import SplinkModel, choose_threshold
 from cemlib.identity.profile_ids import profile_ids, record_profile_ids
 from cemlib.identity.roles import (
@@ -180,8 +180,13 @@ class IdentityResolver:
         self.household_ = held & ~self.corroborated_
         # every column has_identity reads is part of the signature: decide per node
         has_id = has_identity(nodes).to_numpy()[codes] | linked
-        self.attached_ = has_id & ~self.ambiguous_ & ~self.household_
+        # a record whose only contact is a masked phone, alone in its cluster, gets no profile
+        # from the resolution: cemlib.identity.masked attaches it (or not) afterwards
+        alone = np.bincount(self.labels_)[self.labels_] == 1
+        masked = masked_only(self.prepared_) & alone & ~linked & has_id
+        self.attached_ = has_id & ~self.ambiguous_ & ~self.household_ & ~masked
         reason = np.full(len(codes), None, dtype=object)
+        reason[masked & ~self.ambiguous_ & ~self.household_] = "masked_phone_only"
         reason[~has_id] = "no_identifier"
         reason[has_id & self.ambiguous_] = "shared_identifier_only"
         reason[has_id & self.household_] = "household_profile"
@@ -356,6 +361,8 @@ class IdentityResolver:
         ``contact`` links (events naming their CRM record, merged first) with ``crm`` (per
         node: holds a CRM record) for the contact pin of :class:`ChainGuardClusterer`."""
         det, guarded = deterministic_links(prepared, self.guard)
+        if not len(det):  # no identifier link at all (an increment of masked orders only)
+            det = det.astype({"rule": object})
         det = det.assign(
             score=np.where(
                 det["rule"].str.endswith("+name"),

@@ -153,7 +153,8 @@ class Check:
     reason: str
     when_not_null: str | None = None
     #: judge only rows where this column is empty (a phone check skips masked phones, which
-    #: ``phone_tail`` marks and a check of their own counts)
+    #: ``phone_tail`` marks and a check of their own counts); not part of :attr:`name`, so a
+    #: check keeps its name (and its history) when it gains the condition
     when_null: str | None = None
     keep: str | None = None  # uniqueness: "first" keeps the first copy clean, "identical" the
     # first of copies identical in every column (copies that differ are all held back)
@@ -183,8 +184,6 @@ class Check:
         parts += [k for k in ("strict_min", "strict_max") if self.kwargs.get(k)]
         if self.when_not_null:
             parts.append(f"when {self.when_not_null} present")
-        if self.when_null:
-            parts.append(f"when {self.when_null} absent")
         return f"{self.type}({', '.join(str(p) for p in parts)})"
 
     def columns(self) -> list[str]:
