@@ -260,13 +260,15 @@ def attach_masked_warehouse(
         return {}, None
     cols = ", ".join(f'CAST(p."{c}" AS VARCHAR) AS "{c}"' for c in _KEY_COLUMNS if c in have)
     # a masked record the resolution itself linked (a model link on its name and address)
-    # keeps the profile it has; the others are judged here, again on every run
-    linked = "FALSE"
+    # keeps the profile it has; the others are judged here, again on every run (equi-joins on
+    # each side of the links: an OR inside a correlated EXISTS was a nested loop)
+    linked_cte = "ml AS (SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id WHERE FALSE)"
     if wh.has_table("identity", "links"):
-        linked = (
-            "r.phone_tail IS NOT NULL AND EXISTS (SELECT 1 FROM identity.links l WHERE l.accepted "
-            "AND ((l.left_source = r.source AND l.left_record_id = r.record_id) "
-            "OR (l.right_source = r.source AND l.right_record_id = r.record_id)))"
+        linked_cte = (
+            "ml AS (SELECT DISTINCT l.left_source AS source, l.left_record_id AS record_id "
+            "FROM identity.links l WHERE l.accepted UNION "
+            "SELECT DISTINCT l.right_source, l.right_record_id FROM identity.links l "
+            "WHERE l.accepted)"
         )
     query = f"""
         WITH r AS (
@@ -278,10 +280,12 @@ def attach_masked_warehouse(
         pf AS (
             SELECT DISTINCT profile_id FROM r
             WHERE profile_id IS NOT NULL AND first_lat IN (SELECT first_lat FROM f)
-        )
-        SELECT r.*, {linked} AS _linked FROM r
-        WHERE phone_tail IS NOT NULL OR profile_id IN (SELECT profile_id FROM pf)
-        ORDER BY source, record_id
+        ),
+        {linked_cte}
+        SELECT r.*, (r.phone_tail IS NOT NULL AND ml.record_id IS NOT NULL) AS _linked
+        FROM r LEFT JOIN ml ON ml.source = r.source AND ml.record_id = r.record_id
+        WHERE r.phone_tail IS NOT NULL OR r.profile_id IN (SELECT profile_id FROM pf)
+        ORDER BY r.source, r.record_id
     """
     from cemlib.frames import fetch_frame
 

@@ -390,6 +390,10 @@ class IdentityResolver:
         self.threshold_ = None
         self.calibration_ = None
         named = prepared["first_lat"].notna() | prepared["last_lat"].notna()
+        # a record whose only contact is a masked phone is matched by its partial key only
+        # (cemlib.identity.masked), never by the model: its first name and a pick-up point
+        # would only add pairs (and move the threshold) without a link to keep
+        named &= ~masked_only(prepared)
         if self.use_model and named.sum() >= 50:
             model_in = prepared[named].copy()
             blocked = guarded[["kind", "value"]]
