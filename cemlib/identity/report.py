@@ -29,7 +29,7 @@ REASON_WORDS: dict[str, str] = {
     "household_profile": "no name, in a profile with household evidence (which family member "
     "made it cannot be told)",
     "after_as_of": "dated after as_of",
-    "masked_phone_only": "only a masked phone (+7 *** ***-**-**) whose shown digits, first name "
+    "masked_phone_only": "only a masked phone whose shown digits, first name "
     "and place or birth date name no single profile",
     "unchanged_since_last_run": "unattached in the last run and not touched since",
 }
