@@ -29,7 +29,8 @@ It is attached only when the key is unambiguous:
 
 Only records whose profile holds nothing else (their own singleton, or none) are attached, to
 one profile: a masked record never joins two profiles, never bridges, never merges, and is never
-used as a phone (no link is made on it). It adds no value to the profile's golden record.
+used as a phone (no link is made on it). In the warehouse it adds no value to the profile's
+golden record (the pass runs after them); ``cem identity --profiles`` counts it in.
 Profiles are those of the resolution as it stands; records whose profile is NA and
 records that are themselves masked-only do not make keys.
 """
