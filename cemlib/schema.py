@@ -82,7 +82,16 @@ TABLES: dict[str, TableSpec] = {
             name="online_orders",
             id_column="order_id",
             required=("order_id", "ordered_at"),
-            optional=("email", "phone", "device_id", "delivery_address", "contact_id"),
+            # first_name: the buyer's first name a marketplace order shows beside a masked
+            # phone (identity's partial key, cemlib.identity.masked)
+            optional=(
+                "email",
+                "phone",
+                "device_id",
+                "delivery_address",
+                "contact_id",
+                "first_name",
+            ),  # fmt: skip
             kinds={"ordered_at": TIMESTAMP},
             date_column="ordered_at",
             identifiers=("email", "phone", "device_id", "delivery_address"),

@@ -12,6 +12,7 @@ from cemlib.collect.loaders import (
 )
 from cemlib.normalize import (
     gender_hint,
+    masked_phone_tail,
     name_norm,
     normalize_phone,
     parse_amounts,
@@ -131,6 +132,9 @@ def stage_table(
         if col in raw.columns:
             e164 = normalize_phone(raw[col])
             staged[f"{col}_e164"] = e164
+            # a masked phone (+7 (***) ***-87-48): never a phone, its shown last digits kept
+            # ("" when none are shown) for identity's partial key (cemlib.identity.masked)
+            staged[f"{col}_tail"] = masked_phone_tail(raw[col])
             present = _present(raw[col])
             stats.append(
                 _stat(

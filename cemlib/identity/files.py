@@ -73,6 +73,8 @@ class IdentityRun:
     threshold: float | None
     constraints: tuple[str, ...]
     oversized: list[str]
+    #: records whose only contact is a masked phone (:func:`~cemlib.identity.masked.attach_masked`)
+    masked: dict | None = None
 
     def summary(self, max_profile_size: int) -> str:
         """The lines ``cem identity`` prints: records to profiles, the threshold, the constraints,
@@ -87,6 +89,15 @@ class IdentityRun:
             "constraints: " + (", ".join(self.constraints) or "none"),
             f"largest profiles: {top}",
         ]
+        if self.masked and self.masked.get("masked_only"):
+            mk = self.masked
+            lines.append(
+                f"masked phones: {mk['masked_only']:,} records carry only a masked phone; "
+                f"{mk['attached']:,} attached to the one profile their visible digits, first "
+                f"name and place, birth date or last name name ({mk['ambiguous']:,} ambiguous, "
+                f"{mk['no_candidate']:,} naming no profile, {mk['key_too_weak']:,} with too few "
+                "digits shown): the others keep a profile of their own"
+            )
         if self.oversized:
             lines.append(
                 f"WARNING: {len(self.oversized)} profile(s) above --max-profile-size "
@@ -199,6 +210,7 @@ def run_identity(
         threshold=resolver.threshold_,
         constraints=tuple(resolver.constraints_),
         oversized=oversized,
+        masked=getattr(resolver, "masked_", None),
     )
 
 

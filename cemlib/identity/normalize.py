@@ -30,6 +30,12 @@ def normalize_phone(series: pd.Series, region: str = "RU") -> pd.Series:
     return _same_index(core.normalize_phone(series, region=region), series)
 
 
+def masked_phone_tail(series: pd.Series) -> pd.Series:
+    """Visible last digits of masked phones (``+7 (***) ***-87-48`` -> ``8748``), NA for every
+    other value and for a masked phone showing fewer than two last digits."""
+    return _same_index(core.masked_phone_tail(series), series)
+
+
 def email_key(series: pd.Series) -> pd.Series:
     """Provider-canonical email match key (Gmail dots and ``+tags``, Yandex aliases folded)."""
     return _same_index(core.email_key(series), series)

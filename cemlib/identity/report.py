@@ -29,6 +29,8 @@ REASON_WORDS: dict[str, str] = {
     "household_profile": "no name, in a profile with household evidence (which family member "
     "made it cannot be told)",
     "after_as_of": "dated after as_of",
+    "masked_phone_only": "only a masked phone whose shown digits, first name "
+    "and place or birth date name no single profile",
     "unchanged_since_last_run": "unattached in the last run and not touched since",
 }
 
@@ -99,6 +101,20 @@ def _held_back(f: dict) -> str:
     )
 
 
+def _masked(f: dict) -> str:
+    mk = f.get("masked_phone") or {}
+    if not mk.get("masked_only"):
+        return ""
+    return (
+        f" **{mk['masked_only']:,}** records carry only a masked phone (digits hidden, as a "
+        f"marketplace shows its buyers); **{mk['attached']:,}** were attached to the one profile "
+        "whose phone ends in the digits shown, with the same first name and the same place, "
+        f"birth date or last name ({mk.get('ambiguous', 0):,} named several profiles, "
+        f"{mk.get('no_candidate', 0):,} none, {mk.get('key_too_weak', 0):,} showed too few "
+        "digits to tell); a masked phone never links records by itself."
+    )
+
+
 def summary_markdown(result: IdentityResult) -> str:
     """A paragraph of the headline figures in words."""
     f = result.figures
@@ -107,7 +123,7 @@ def summary_markdown(result: IdentityResult) -> str:
         f"**{f['records']:,}** source records went in; **{f['attached_records']:,}** carry a "
         f"phone, card, email, device or name and were collapsed into **{f['profiles']:,}** "
         f"profiles ({per:.1f} records per profile). **{f['unattached_records']:,}** records stay "
-        f"unattached{_reasons(f)}.{_corroborated(f)}{_contact_refs(result)} "
+        f"unattached{_reasons(f)}.{_corroborated(f)}{_masked(f)}{_contact_refs(result)} "
         f"{f['links_accepted']:,} of {f['links']:,} links were "
         f"accepted; the cluster constraints ({', '.join(f.get('constraints') or []) or 'none'})"
         f" refused {f.get('links_refused_by_constraint', 0):,} merges and the chain guard "

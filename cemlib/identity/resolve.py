@@ -11,6 +11,7 @@ from cemlib import DEFAULT_SEED
 from cemlib.budget import release
 from cemlib.errors import InputError
 from cemlib.identity.graph import CONSTRAINTS, FAMILY_KINDS, ChainGuardClusterer
+from cemlib.identity.masked import attach_masked, masked_only
 from cemlib.identity.model import SplinkModel, choose_threshold
 from cemlib.identity.profile_ids import profile_ids, record_profile_ids
 from cemlib.identity.roles import (
@@ -179,8 +180,13 @@ class IdentityResolver:
         self.household_ = held & ~self.corroborated_
         # every column has_identity reads is part of the signature: decide per node
         has_id = has_identity(nodes).to_numpy()[codes] | linked
-        self.attached_ = has_id & ~self.ambiguous_ & ~self.household_
+        # a record whose only contact is a masked phone, alone in its cluster, gets no profile
+        # from the resolution: cemlib.identity.masked attaches it (or not) afterwards
+        alone = np.bincount(self.labels_)[self.labels_] == 1
+        masked = masked_only(self.prepared_) & alone & ~linked & has_id
+        self.attached_ = has_id & ~self.ambiguous_ & ~self.household_ & ~masked
         reason = np.full(len(codes), None, dtype=object)
+        reason[masked & ~self.ambiguous_ & ~self.household_] = "masked_phone_only"
         reason[~has_id] = "no_identifier"
         reason[has_id & self.ambiguous_] = "shared_identifier_only"
         reason[has_id & self.household_] = "household_profile"
@@ -355,6 +361,8 @@ class IdentityResolver:
         ``contact`` links (events naming their CRM record, merged first) with ``crm`` (per
         node: holds a CRM record) for the contact pin of :class:`ChainGuardClusterer`."""
         det, guarded = deterministic_links(prepared, self.guard)
+        if not len(det):  # no identifier link at all (an increment of masked orders only)
+            det = det.astype({"rule": object})
         det = det.assign(
             score=np.where(
                 det["rule"].str.endswith("+name"),
@@ -382,6 +390,10 @@ class IdentityResolver:
         self.threshold_ = None
         self.calibration_ = None
         named = prepared["first_lat"].notna() | prepared["last_lat"].notna()
+        # a record whose only contact is a masked phone is matched by its partial key only
+        # (cemlib.identity.masked), never by the model: its first name and a pick-up point
+        # would only add pairs (and move the threshold) without a link to keep
+        named &= ~masked_only(prepared)
         if self.use_model and named.sum() >= 50:
             model_in = prepared[named].copy()
             blocked = guarded[["kind", "value"]]
@@ -602,5 +614,9 @@ def resolve(
         corroborate=corroborate,
     ).fit(prepared)
     out = resolver.record_map(unattached=True)[["record_id", "profile_id"]]
+    # records whose only contact is a masked phone: attached to the one profile their partial
+    # key names, if any (cemlib.identity.masked), after the resolution: they never join two
+    attached, resolver.masked_ = attach_masked(resolver.prepared_, out["profile_id"])
+    out["profile_id"] = attached.fillna(out["profile_id"]).to_numpy()
     out["record_id"] = df[id_column].astype("string").to_numpy()
     return (out, resolver) if return_resolver else out

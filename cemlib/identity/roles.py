@@ -71,6 +71,7 @@ PREPARED_COLUMNS: tuple[str, ...] = (
     "birth_date",
     "phone",
     "phone_2",
+    "phone_tail",
     "email",
     "email_2",
     "loyalty_card",
@@ -350,6 +351,10 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
             phones[1] = phones[1].fillna(extra)
     out["phone"] = phones[0].fillna(phones[1])
     out["phone_2"] = phones[1].where(phones[0].notna() & (phones[1] != phones[0]))
+    # a masked phone (+7 (***) ***-87-48) is no phone: only its visible last digits, kept for
+    # the attach-only partial key (cemlib.identity.masked), where the record has no whole phone
+    tails = [_per_value(nz.masked_phone_tail, col("phone", i)) for i in range(2)]
+    out["phone_tail"] = tails[0].fillna(tails[1]).where(out["phone"].isna())
     n_email = max(2, len(role_cols.get("email", [])))
     emails = [_per_value(nz.email_key, col("email", i)) for i in range(n_email)]
     for extra in emails[2:]:

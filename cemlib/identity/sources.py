@@ -53,6 +53,7 @@ SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
             "device_id": "device_id",
             "address": "delivery_address",
             "contact_id": "contact_id",
+            "first_name": "first_name",
             "updated_at": "ordered_at",
         },
     ),

@@ -28,6 +28,7 @@ from cemlib.identity.incremental import (
     write_increment,
     write_state,
 )
+from cemlib.identity.masked import attach_masked_warehouse
 from cemlib.identity.resolve import (
     DEFAULT_HOUSEHOLD_SIGNALS,
     HELD_BACK_REASONS,
@@ -327,6 +328,9 @@ def run_stage(
     else:
         _write_whole(wh, result, increment, run_id=run_id, as_of=as_of, fingerprint=fingerprint,
                      mode=used, phases=phases, keep_records=keep_records)  # fmt: skip
+    # records whose only contact is a masked phone: judged over the whole map as written, so
+    # that a full and an incremental run attach the same ones (cemlib.identity.masked)
+    _attach_masked(wh, result)
     result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
     result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
     if not keep_records:
@@ -334,6 +338,33 @@ def run_stage(
     release()  # freed per-record memory back to the system before DuckDB's join of the truth
     result.evaluation = evaluate_warehouse(wh)
     return result
+
+
+def _attach_masked(wh, result: IdentityResult) -> None:
+    """:func:`~cemlib.identity.masked.attach_masked_warehouse` on the written map; its
+    figures in ``figures["masked_phone"]``, the headline counts and ``result.map`` updated."""
+    figures, rows = attach_masked_warehouse(wh)
+    if not figures.get("masked_only"):
+        return
+    f = result.figures
+    f["masked_phone"] = figures
+    n = int(figures.get("attached") or 0)
+    by = f.get("unattached_by_reason")
+    if isinstance(by, dict) and by.get("masked_phone_only"):
+        by["masked_phone_only"] = max(0, by["masked_phone_only"] - n)
+        if not by["masked_phone_only"]:
+            del by["masked_phone_only"]
+    if "attached_records" in f:
+        f["attached_records"] += n
+        f["unattached_records"] = max(0, f["unattached_records"] - n)
+    if rows is not None and len(result.map) and len(rows):
+        key = ["source_table", "record_id"]
+        new = result.map[key].merge(rows, on=key, how="left")["profile_id"].array
+        hit = result.map[key].merge(rows.assign(_hit=1), on=key, how="left")["_hit"]
+        hit = hit.notna().to_numpy(dtype=bool)
+        pid = result.map["profile_id"].astype("string").array.copy()
+        pid[hit] = new[hit]
+        result.map = result.map.assign(profile_id=pid)
 
 
 def _write_whole(wh, result, increment, *, run_id, as_of, fingerprint, mode, phases,

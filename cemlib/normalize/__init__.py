@@ -11,7 +11,12 @@ from cemlib.normalize.names import (
     split_full_name,
     translit_key,
 )
-from cemlib.normalize.phones import normalize_phone, phone_e164
+from cemlib.normalize.phones import (
+    is_masked_phone,
+    masked_phone_tail,
+    normalize_phone,
+    phone_e164,
+)
 from cemlib.normalize.places import city_name
 from cemlib.normalize.unique import map_unique
 
@@ -20,7 +25,9 @@ __all__ = [
     "email_key",
     "email_norm",
     "gender_hint",
+    "is_masked_phone",
     "map_unique",
+    "masked_phone_tail",
     "name_norm",
     "normalize_phone",
     "parse_amount",

@@ -4,6 +4,10 @@ Handles what Russian CRMs hold: ``8 (999) 123-45-67`` (trunk prefix 8), ``+7 999
 ``79991234567``, bare ten digits ``9991234567``, dots/dashes/brackets/spaces, and extensions
 (``доб. 123``, ``ext 12``, ``x12``, ``#12``), which are dropped. Anything that is not a valid
 number of its region becomes NA.
+
+A *masked* phone (``+7 (***) ***-87-48``, ``+7 9xx xxx 12 34``, ``•••• 8748``: a marketplace
+shows its buyers' numbers so) is told from garbage by :func:`masked_phone_tail`: it is never a
+phone (NA here), only its visible last digits are kept, for matching together with other fields.
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ _EXTENSION = re.compile(
     re.IGNORECASE,
 )
 _NOT_PHONE = re.compile(r"[^\d+()\-.\s/]")
+#: characters a system writes in place of a hidden digit: ``*``, Latin and Cyrillic x, bullets
+MASK_CHARS = "*xXхХ•●∙·#_"
+_MASKED = re.compile(rf"[\d+()\-.\s/{re.escape(MASK_CHARS)}]+")
+_MASK = re.compile(rf"[{re.escape(MASK_CHARS)}]")
+#: a masked value needs this many hidden digits (an extension ``x12`` hides none) and, to be of
+#: use, this many visible digits after the last hidden one
+MIN_HIDDEN = 3
+MIN_TAIL = 2
 
 
 @lru_cache(maxsize=8)
@@ -134,3 +146,40 @@ def normalize_phone(series: pd.Series, region: str = "RU") -> pd.Series:
         result.loc[idx] = pd.array([func(t) for t in text.loc[idx]], dtype="string")
     values = np.append(result.to_numpy(dtype=object, na_value=None), None)
     return pd.Series(values[codes], index=series.index, name=series.name).astype("string")
+
+
+def _mask_tail(text: str) -> str | None:
+    """``""`` for a masked phone without usable visible last digits, its last digits for one
+    with them, None for a value that is not a masked phone."""
+    text = text.strip()
+    if not text or not _MASKED.fullmatch(text):
+        return None
+    hidden = len(_MASK.findall(text))
+    digits = sum(ch.isdigit() for ch in text)
+    # the length of a whole number (E.164: at most 15 digits), a few hidden
+    if hidden < MIN_HIDDEN or not 7 <= hidden + digits <= 15:
+        return None
+    last = max(text.rfind(ch) for ch in MASK_CHARS)
+    tail = re.sub(r"\D", "", text[last + 1 :])
+    return tail if len(tail) >= MIN_TAIL else ""
+
+
+def masked_phone_tail(series: pd.Series) -> pd.Series:
+    """The visible last digits of masked phones (``+7 (***) ***-87-48`` -> ``8748``), NA for
+    every other value, and ``""`` for a masked phone with fewer than :data:`MIN_TAIL` digits
+    shown after its last hidden one (``+7 (9**) ***-**-**``: masked, nothing to match on).
+
+    Masked: only phone characters and mask characters (:data:`MASK_CHARS`), at least
+    :data:`MIN_HIDDEN` hidden digits, and as many digits, shown and hidden, as a whole number
+    has (7 to 15). Such a value is never a phone (:func:`normalize_phone` gives NA): the
+    digits are matched only together with a name and a second field
+    (:mod:`cemlib.identity.masked`)."""
+    from cemlib.normalize.unique import map_unique
+
+    return map_unique(series, _mask_tail)
+
+
+def is_masked_phone(series: pd.Series) -> pd.Series:
+    """True where a value is a masked phone (:func:`masked_phone_tail`), with or without
+    usable visible digits."""
+    return masked_phone_tail(series).notna().astype(bool)

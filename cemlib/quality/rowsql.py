@@ -104,6 +104,8 @@ def failure_predicate(
         raise ValueError(f"not a row-level expectation: {t}")
     if check.when_not_null:
         pred = f"{quote(check.when_not_null)} IS NOT NULL AND ({pred})"
+    if check.when_null:
+        pred = f"{quote(check.when_null)} IS NULL AND ({pred})"
     return f"coalesce(({pred}), FALSE)"
 
 

@@ -74,4 +74,6 @@ def spark_failure_predicate(
         raise ValueError(f"not a row-level expectation: {t}")
     if check.when_not_null:
         pred = f"{squote(check.when_not_null)} IS NOT NULL AND ({pred})"
+    if check.when_null:
+        pred = f"{squote(check.when_null)} IS NULL AND ({pred})"
     return f"coalesce(({pred}), FALSE)"

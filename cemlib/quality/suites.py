@@ -152,6 +152,10 @@ class Check:
     severity: str
     reason: str
     when_not_null: str | None = None
+    #: judge only rows where this column is empty (a phone check skips masked phones, which
+    #: ``phone_tail`` marks and a check of their own counts); not part of :attr:`name`, so a
+    #: check keeps its name (and its history) when it gains the condition
+    when_null: str | None = None
     keep: str | None = None  # uniqueness: "first" keeps the first copy clean, "identical" the
     # first of copies identical in every column (copies that differ are all held back)
     until_as_of: bool = False  # judge only rows dated on or before as_of (freshness)
@@ -187,6 +191,8 @@ class Check:
         cols = [self.column] if self.column else []
         if self.when_not_null:
             cols.append(self.when_not_null)
+        if self.when_null:
+            cols.append(self.when_null)
         return cols
 
     def resolved_kwargs(self, params: RunParams, table: str) -> dict[str, Any] | None:
@@ -210,6 +216,10 @@ class Check:
         extra: dict[str, Any] = {}
         if self.when_not_null:
             extra["row_condition"] = Column(self.when_not_null).is_not_null()
+            if self.when_null:
+                extra["row_condition"] = extra["row_condition"] & Column(self.when_null).is_null()
+        elif self.when_null:
+            extra["row_condition"] = Column(self.when_null).is_null()
         elif self.until_as_of and as_of_end is not None and self.column:
             extra["row_condition"] = Column(self.column) <= as_of_end.isoformat()
         gx_kwargs = {
@@ -292,6 +302,7 @@ def load_suite(path: str | Path) -> Suite:
                 severity=severity,
                 reason=str(entry["reason"]),
                 when_not_null=entry.get("when_not_null"),
+                when_null=entry.get("when_null"),
                 keep=_keep(entry, where),
                 until_as_of=bool(entry.get("until_as_of", False)),
                 blank=_blank(entry, where),

@@ -130,3 +130,31 @@ def test_one_row_series(value):
     assert (out[0] if pd.notna(out[0]) else None) == expected
     if value != "abc":
         assert out[0].startswith("+")
+
+
+# -- masked phones (trial 9, H2: a marketplace shows +7 (***) ***-87-48) ------------------------
+def test_masked_phones_keep_their_visible_last_digits_and_are_never_a_phone():
+    from cemlib.normalize import is_masked_phone, masked_phone_tail
+
+    values = pd.Series(
+        [
+            "+7 (***) ***-87-48",  # the marketplace's form
+            "+7 9xx xxx 12 34",  # Latin x, a visible operator digit
+            "+7 (ххх) ххх-87-48",  # Cyrillic х
+            "•••• •••• 8748",  # bullets
+            "+7 (9**) ***-**-**",  # masked, nothing visible at the end
+            "8 (999) 123-45-67 x12",  # an extension: one x, a whole phone
+            "xxx",  # too short for a number
+            "abc-87-48",  # garbage
+            "+7 999 123 45 67",
+            None,
+        ]
+    )
+    tail = masked_phone_tail(values)
+    assert tail.tolist()[:5] == ["8748", "1234", "8748", "8748", ""]
+    assert tail.iloc[5:].isna().all()
+    assert is_masked_phone(values).tolist() == [True] * 5 + [False] * 5
+    # a masked value is never read as a whole phone
+    e164 = normalize_phone(values)
+    assert e164.iloc[:5].isna().all()
+    assert e164.iloc[5] == "+79991234567" and e164.iloc[8] == "+79991234567"

@@ -1,0 +1,315 @@
+"""Attach-only matching of records whose only contact is a masked phone (trial 9, H2).
+
+A marketplace shows its buyer as ``+7 (***) ***-87-48``, a first name and a pick-up point. The
+masked phone is no phone (:func:`cemlib.normalize.masked_phone_tail` keeps its visible last
+digits in the prepared column ``phone_tail``, the whole phone stays NA), so such an order
+links to nothing. Here it is *attached*, after the resolution, to the one existing profile
+that agrees with it on a **partial key**:
+
+* the visible last digits equal the last digits of a whole phone of the profile, and
+* the first name (its Latin key, so Саша and Александр are one name) is a first name of the
+  profile, and
+* at least one **second field** agrees: the place (the record's ``city``, or the city its
+  ``address`` names after ``г.``/``город``: a pick-up point), the birth date or the last name,
+  whichever the record carries (:data:`SECOND_FIELDS`; chosen from the roles the table has).
+
+It is attached only when the key is unambiguous:
+
+* exactly one profile agrees on digits, first name and a second field, and every other
+  profile with those digits and that first name is *excluded* by the second fields (it has
+  values for them and none agrees); a profile that cannot be told apart (no value for any
+  of the record's second fields) makes the key ambiguous, and nothing is attached;
+* the key says enough by itself: the one profile found is the wrong one when the buyer has no
+  profile and a namesake shows the digits by chance. Among the ``n`` profiles of that first
+  name and second value, ``lam = (n - 1) / 10**k`` are expected to show ``k`` digits by
+  chance; the share ``a`` of buyers without a profile is read from the data (the masked
+  records whose digits and first name name no profile at all). The record is attached only
+  where ``a * lam / (a * lam + 1 - a)`` is at most ``max_chance`` (0.01, the resolver's 99%
+  target precision): four digits in a city are enough, two digits rarely are.
+
+Only records whose profile holds nothing else (their own singleton, or none) are attached, to
+one profile: a masked record never joins two profiles, never bridges, never merges, and is never
+used as a phone (no link is made on it). In the warehouse it adds no value to the profile's
+golden record (the pass runs after them); ``cem identity --profiles`` counts it in.
+Profiles are those of the resolution as it stands; records whose profile is NA and
+records that are themselves masked-only do not make keys.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+#: the fields compared beside the digits and the first name, those the record has
+SECOND_FIELDS: tuple[str, ...] = ("place", "birth_date", "last_lat")
+#: identifiers that make a record more than a masked phone (then it is resolved as usual)
+_WHOLE_IDS: tuple[str, ...] = (
+    "phone", "phone_2", "email", "email_2", "loyalty_card", "device_id", "national_id",
+    "contact_id",
+)  # fmt: skip
+#: a settlement named in a normalized address (``пвз г москва ул новая 67``)
+_CITY_WORD = r"(?:^| )(?:г|гор|город) "
+#: the default of ``max_chance``: the resolver's target precision of 99%
+MAX_CHANCE = 0.01
+
+
+def masked_only(records: pd.DataFrame) -> np.ndarray:
+    """Records whose only contact is a masked phone with visible last digits."""
+    if "phone_tail" not in records:
+        return np.zeros(len(records), dtype=bool)
+    out = records["phone_tail"].notna().to_numpy(dtype=bool)
+    for c in _WHOLE_IDS:
+        if c in records:
+            out &= records[c].isna().to_numpy(dtype=bool)
+    return out
+
+
+def _text(records: pd.DataFrame, col: str) -> pd.Series:
+    if col not in records:
+        return pd.Series(pd.NA, index=records.index, dtype="string")
+    return records[col].astype("string")
+
+
+def _places(records: pd.DataFrame, known: list[str]) -> pd.DataFrame:
+    """``row, place``: a record's city and the known city its address names (after ``г``)."""
+    rows = np.arange(len(records))
+    city = _text(records, "city").to_numpy(dtype=object, na_value=None)
+    parts = [pd.DataFrame({"row": rows, "place": city})]
+    address = _text(records, "address")
+    if known and address.notna().any():
+        alternatives = "|".join(re.escape(c) for c in sorted(known, key=len, reverse=True))
+        found = address.str.extract(f"{_CITY_WORD}({alternatives})(?: |$)", expand=False)
+        parts.append(pd.DataFrame({"row": rows, "place": found.to_numpy(dtype=object)}))
+    out = pd.concat(parts, ignore_index=True)
+    return out[out["place"].notna()].drop_duplicates()
+
+
+def _field_values(records: pd.DataFrame, field: str, known: list[str]) -> pd.DataFrame:
+    """``row, value`` of one second field (a record may have two places)."""
+    if field == "place":
+        return _places(records, known).rename(columns={"place": "value"})
+    v = _text(records, field)
+    keep = v.notna().to_numpy(dtype=bool)
+    return pd.DataFrame({"row": np.flatnonzero(keep), "value": v[keep].to_numpy(dtype=object)})
+
+
+def attach_masked(
+    records: pd.DataFrame, profile_id, *, max_chance: float = MAX_CHANCE
+) -> tuple[pd.Series, dict]:
+    """The profile each masked-only record attaches to (NA where none), and the figures.
+
+    ``records``: prepared records (:data:`~cemlib.identity.roles.PREPARED_COLUMNS`; those
+    absent count as empty); ``profile_id``: each record's profile as resolved (NA when it has
+    none). Returns a ``string`` Series aligned with ``records`` (a profile id only for the
+    masked-only records attached) and ``{"masked_only", "attached", "ambiguous",
+    "no_candidate", "key_too_weak"}`` counts of the masked-only records that could be
+    attached (their profile held no other record)."""
+    n = len(records)
+    records = records.reset_index(drop=True)
+    pid = pd.Series(pd.array(np.asarray(profile_id, dtype=object), dtype="string"))
+    out = pd.Series(pd.NA, index=range(n), dtype="string")
+    masked = masked_only(records)
+    figures = {"masked_only": int(masked.sum()), "attached": 0, "ambiguous": 0,
+               "no_candidate": 0, "key_too_weak": 0, "share_without_profile": None}  # fmt: skip
+    if not masked.any():
+        return out, figures
+    # a masked record may move only when its profile holds nothing else
+    size = pid.map(pid.value_counts()).fillna(1).to_numpy()
+    movable = masked & (size <= 1)
+    # profiles: records with a profile that are not masked-only
+    owner = pid.notna().to_numpy(dtype=bool) & ~masked
+    first = _text(records, "first_lat")
+    tail = _text(records, "phone_tail")
+    m_rows = np.flatnonzero(movable & first.notna().to_numpy(dtype=bool))
+    figures["no_candidate"] = int(movable.sum()) - len(m_rows)
+    if not len(m_rows):
+        return out, figures
+    m = pd.DataFrame(
+        {
+            "row": m_rows,
+            "tail": tail.to_numpy(dtype=object)[m_rows],
+            "first": first.to_numpy(dtype=object)[m_rows],
+        }  # fmt: skip
+    )
+    m["k"] = m["tail"].str.len()
+    # profiles' whole phones cut to each length shown
+    o_rows = np.flatnonzero(owner)
+    o_pid = pid.to_numpy(dtype=object)
+    phones = []
+    for c in ("phone", "phone_2"):
+        v = _text(records, c).to_numpy(dtype=object)[o_rows]
+        keep = pd.notna(v)
+        phones.append(pd.DataFrame({"pid": o_pid[o_rows][keep], "phone": v[keep]}))
+    phones = pd.concat(phones, ignore_index=True).drop_duplicates()
+    cut = []
+    for k in sorted(m["k"].unique()):
+        cut.append(phones.assign(k=k, tail=phones["phone"].str[-int(k) :]))
+    cut = pd.concat(cut, ignore_index=True)[["pid", "k", "tail"]].drop_duplicates()
+    names = pd.DataFrame(
+        {"pid": o_pid[o_rows], "first": first.to_numpy(dtype=object)[o_rows]}
+    ).dropna().drop_duplicates()  # fmt: skip
+    # candidates: profiles with the digits and the first name
+    cand = m.merge(cut, on=["k", "tail"]).merge(names, on=["pid", "first"])
+    # the second fields: the record's values against its candidates' (and its namesakes')
+    known = sorted(set(_text(records, "city").dropna().unique()))
+    in_cand = pd.Series(o_pid[o_rows]).isin(cand["pid"].unique()).to_numpy(dtype=bool)
+    involved = np.union1d(m_rows, o_rows[in_cand])
+    sub = records.iloc[involved].reset_index(drop=True)
+    cand["agree"] = False
+    cand["known"] = False
+    for field in SECOND_FIELDS:
+        vals = _field_values(sub, field, known)
+        vals["row"] = involved[vals["row"].to_numpy()]
+        rec_vals = vals[np.isin(vals["row"], m_rows)]
+        prof_vals = vals[owner[vals["row"].to_numpy()]].assign(pid=lambda d: o_pid[d["row"]])
+        has_rec = cand["row"].isin(rec_vals["row"])
+        has_prof = cand["pid"].isin(prof_vals["pid"])
+        hit = cand.merge(rec_vals, on="row").merge(prof_vals[["pid", "value"]], on=["pid", "value"])
+        hit = hit[["row", "pid"]].drop_duplicates()
+        key = pd.MultiIndex.from_frame(cand[["row", "pid"]])
+        agree = key.isin(pd.MultiIndex.from_frame(hit)) if len(hit) else np.zeros(len(cand), bool)
+        cand["agree"] |= agree
+        cand["known"] |= (has_rec & has_prof).to_numpy()
+        cand[f"v_{field}"] = agree
+    n_agree = cand.groupby("row")["agree"].sum()
+    unknown = (~cand["known"]).groupby(cand["row"]).sum()
+    ok_rows = n_agree.index[(n_agree == 1).to_numpy() & (unknown.reindex(n_agree.index) == 0)]
+    chosen = cand[cand["row"].isin(ok_rows) & cand["agree"]]
+    figures["no_candidate"] += len(m) - cand["row"].nunique()
+    figures["ambiguous"] = int(cand["row"].nunique() - len(chosen))
+    # the key must say enough by itself: a unique profile is the wrong one when the buyer has
+    # no profile and a namesake of the same place (birth date, last name) shows the digits by
+    # chance: lam = (n - 1) / 10**k namesakes expected to, among the n of that first name and
+    # value. The share of buyers without a profile, a, is read from the data: the masked
+    # records whose digits and first name name no profile at all. Attached only where
+    # a * lam / (a * lam + 1 - a), the chance the profile is not the buyer's, <= max_chance.
+    weak = np.zeros(len(chosen), dtype=bool)
+    absent = 1.0 - cand["row"].nunique() / max(len(m), 1)
+    figures["share_without_profile"] = round(absent, 4)
+    if len(chosen):
+        names_used = set(chosen["first"])
+        near = owner & first.isin(names_used).fillna(False).to_numpy(dtype=bool)
+        crowd = _crowds(records, near, o_pid, known)
+        lam = np.full(len(chosen), np.inf)
+        for field in SECOND_FIELDS:
+            sel = chosen[f"v_{field}"].to_numpy(dtype=bool)
+            if not sel.any() or field not in crowd:
+                continue
+            vals = _field_values(records.iloc[chosen["row"].to_numpy()[sel]], field, known)
+            rows_sel = chosen["row"].to_numpy()[sel]
+            vals["row"] = rows_sel[vals["row"].to_numpy()]
+            sizes = vals.assign(first=first.to_numpy(dtype=object)[vals["row"]]).merge(
+                crowd[field], on=["first", "value"], how="left"
+            )
+            n_min = sizes.groupby("row")["n"].min().reindex(rows_sel).fillna(1).to_numpy()
+            k = chosen["k"].to_numpy()[sel].astype(float)
+            lam[sel] = np.minimum(lam[sel], (n_min - 1) / 10.0**k)
+        wrong = absent * lam / np.maximum(absent * lam + 1.0 - absent, 1e-12)
+        weak = ~(wrong <= max_chance)
+    figures["key_too_weak"] = int(weak.sum())
+    chosen = chosen[~weak]
+    figures["attached"] = len(chosen)
+    out.iloc[chosen["row"].to_numpy()] = chosen["pid"].to_numpy()
+    return out, figures
+
+
+def _crowds(records, owner, o_pid, known) -> dict[str, pd.DataFrame]:
+    """Per second field: ``first, value, n``: profiles with that first name and value."""
+    o_rows = np.flatnonzero(owner)
+    sub = records.iloc[o_rows].reset_index(drop=True)
+    first = _text(sub, "first_lat").to_numpy(dtype=object)
+    out = {}
+    for field in SECOND_FIELDS:
+        vals = _field_values(sub, field, known)
+        if not len(vals):
+            continue
+        vals = vals.assign(first=first[vals["row"]], pid=o_pid[o_rows][vals["row"]])
+        vals = vals.dropna(subset=["first"]).drop_duplicates(["pid", "first", "value"])
+        out[field] = vals.groupby(["first", "value"]).size().rename("n").reset_index()
+    return out
+
+
+#: the prepared columns the partial key reads
+_KEY_COLUMNS: tuple[str, ...] = (
+    *_WHOLE_IDS, "phone_tail", "first_lat", "last_lat", "birth_date", "city", "address",
+)  # fmt: skip
+
+
+def attach_masked_warehouse(
+    wh, *, max_chance: float = MAX_CHANCE
+) -> tuple[dict, pd.DataFrame | None]:
+    """The partial key over the whole warehouse once the stage has written ``identity.map``
+    (a full or an incremental run alike: every masked-only record is judged again against
+    every profile as it now stands, so both modes attach the same records): the masked-only
+    records' rows of ``identity.map`` get the profile their key names, or NA. Reads
+    ``identity.prepared`` (only the masked records and the profiles of their first names);
+    returns the figures of :func:`attach_masked` and the rows written (``source_table,
+    record_id, profile_id``), None when there was nothing to judge."""
+    con = wh.con
+    if not wh.has_table("identity", "prepared") or not wh.has_table("identity", "map"):
+        return {}, None
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'identity' AND table_name = 'prepared'"
+        ).fetchall()
+    }
+    if "phone_tail" not in have:
+        return {}, None
+    cols = ", ".join(f'CAST(p."{c}" AS VARCHAR) AS "{c}"' for c in _KEY_COLUMNS if c in have)
+    # a masked record the resolution itself linked (a model link on its name and address)
+    # keeps the profile it has; the others are judged here, again on every run (equi-joins on
+    # each side of the links: an OR inside a correlated EXISTS was a nested loop)
+    linked_cte = "ml AS (SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id WHERE FALSE)"
+    if wh.has_table("identity", "links"):
+        linked_cte = (
+            "ml AS (SELECT DISTINCT l.left_source AS source, l.left_record_id AS record_id "
+            "FROM identity.links l WHERE l.accepted UNION "
+            "SELECT DISTINCT l.right_source, l.right_record_id FROM identity.links l "
+            "WHERE l.accepted)"
+        )
+    query = f"""
+        WITH r AS (
+            SELECT p.source, p.record_id, m.profile_id, {cols}
+            FROM identity.prepared p
+            JOIN identity.map m ON m.source_table = p.source AND m.record_id = p.record_id
+        ),
+        f AS (SELECT DISTINCT first_lat FROM r WHERE phone_tail IS NOT NULL),
+        pf AS (
+            SELECT DISTINCT profile_id FROM r
+            WHERE profile_id IS NOT NULL AND first_lat IN (SELECT first_lat FROM f)
+        ),
+        {linked_cte}
+        SELECT r.*, (r.phone_tail IS NOT NULL AND ml.record_id IS NOT NULL) AS _linked
+        FROM r LEFT JOIN ml ON ml.source = r.source AND ml.record_id = r.record_id
+        WHERE r.phone_tail IS NOT NULL OR r.profile_id IN (SELECT profile_id FROM pf)
+        ORDER BY r.source, r.record_id
+    """
+    from cemlib.frames import fetch_frame
+
+    records = fetch_frame(con, query)
+    if not len(records) or records["phone_tail"].isna().all():
+        return {"masked_only": 0, "attached": 0}, None
+    masked = masked_only(records) & ~records["_linked"].fillna(False).to_numpy(dtype=bool)
+    # a masked record judged again: its earlier attachment is not a profile of its own
+    pid = records["profile_id"].astype("string").where(~masked)
+    attached, figures = attach_masked(records, pid, max_chance=max_chance)
+    rows = pd.DataFrame(
+        {
+            "source_table": records["source"].astype("string")[masked].to_numpy(),
+            "record_id": records["record_id"].astype("string")[masked].to_numpy(),
+            "profile_id": attached[masked].to_numpy(),
+        }
+    )
+    con.register("_masked_attach", rows)
+    try:
+        con.execute(
+            "UPDATE identity.map m SET profile_id = a.profile_id FROM _masked_attach a "
+            "WHERE m.source_table = a.source_table AND m.record_id = a.record_id"
+        )
+    finally:
+        con.unregister("_masked_attach")
+    return figures, rows
