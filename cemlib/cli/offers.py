@@ -263,9 +263,14 @@ def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, e
 
     attributes = eligibility.profile_attributes(contacts, args.as_of)
     attributes = attributes[attributes["customer_id"].isin(model.tx_["customer_id"].unique())]
-    offers, held, rules = fitting_offers(
-        lambda depth: model.recommend(k=depth, exclude=exclude), model.tx_, attributes, args.k
-    )
+
+    def ranked(depth, held=None):  # the held back removed chunk by chunk, before the reasons
+        if held is None:
+            return model.recommend(k=depth, exclude=exclude)
+        out = model.recommend(k=args.k, depth=depth, held=held, exclude=exclude)
+        return out, model.held_back_
+
+    offers, held, rules = fitting_offers(ranked, model.tx_, attributes, args.k, in_ranking=True)
     n = len(rules.items)
     return offers, (
         f"cem offers: {held} offer{'s' if held != 1 else ''} held back as not fitting the "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 
@@ -306,13 +307,25 @@ def profile_records(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
     )
 
 
-def fitting_offers(ranked_at, tx: pd.DataFrame, attributes: pd.DataFrame, k: int):
+def fitting_offers(
+    ranked_at, tx: pd.DataFrame, attributes: pd.DataFrame, k: int, *, in_ranking: bool = False
+):
     """Rank with the eligibility rules of ``tx`` (:mod:`cemlib.offers.eligibility`):
     ``ranked_at(depth)`` returns the lists ranked ``depth`` items per customer; the result is
     the ``k`` best fitting items of each, the offers held back from the first ``k`` and the
-    rules."""
+    rules. ``in_ranking``: with rules, ``ranked_at(depth, held)`` is given the held-back test
+    and returns those ``k`` best fitting offers and the number held back itself
+    (:meth:`NextOfferModel.recommend` ``(depth=, held=)``: chunk by chunk, before the reasons,
+    so that only the ``k`` offers kept are explained; the same offers)."""
     rules = eligibility.learn_rules(tx, attributes)
     extra = eligibility.extra_depth(rules, attributes)
+    if rules and in_ranking:
+        return (
+            *ranked_at(
+                k + extra, partial(eligibility.held_back, rules=rules, attributes=attributes)
+            ),
+            rules,
+        )
     ranked = ranked_at(k + extra)
     if not rules:
         return ranked, 0, rules
@@ -529,11 +542,17 @@ def run_stage(
         tx = profile_transactions(wh, as_of, key=key)
         events = profile_events(wh, as_of, key=key)
 
-        def recommend(m, **kw):
-            return m.recommend(**kw)
+        def recommend(m, held=None, **kw):
+            # with a held-back test: the k fitting offers and their count (fitting_offers)
+            if held is None:
+                return m.recommend(**kw)
+            return m.recommend(**{**kw, "k": k, "depth": kw["k"], "held": held}), m.held_back_
     else:  # engine spark: the history from Spark SQL, the scoring on its executors
         tx, events = engine.transactions(), engine.events()
-        recommend = engine.recommend
+
+        def recommend(m, held=None, **kw):  # no held-back test here: fitting_offers filters
+            return engine.recommend(m, **kw)
+
     items = _items(wh)
     churn = _churn_features(wh)
     params = dict(
@@ -569,15 +588,16 @@ def run_stage(
             ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k, kept_out)
         # the candidate recall is counted on the candidates scoring builds (no second pass)
         recs, held, rules = fitting_offers(
-            lambda depth: recommend(
+            lambda depth, held=None: recommend(
                 model,
+                held,
                 k=depth,
                 recall_of=truth,
                 recall_customers=customers,
                 explain_customers=reach,
                 exclude=exclude,
             ),
-            model.tx_, attributes, k,
+            model.tx_, attributes, k, in_ranking=engine is None,
         )  # fmt: skip
         if truth is not None:
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
@@ -595,8 +615,9 @@ def run_stage(
             # the backtest ranks as the published lists do: without the excluded items
             bt_attributes = eligibility.profile_attributes(records, back)
             bt_recs = fitting_offers(
-                lambda depth: recommend(
+                lambda depth, held=None: recommend(
                     bt,
+                    held,
                     k=depth,
                     explain=False,
                     recall_of=window,
@@ -604,6 +625,7 @@ def run_stage(
                     exclude=sorted(kept_out) or None,
                 ),
                 bt.tx_, bt_attributes[bt_attributes["customer_id"].isin(bt_customers)], k,
+                in_ranking=engine is None,
             )[0]  # fmt: skip
             evaluation = (
                 f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"

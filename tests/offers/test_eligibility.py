@@ -124,3 +124,50 @@ def test_wilson_upper_bound():
     # 0 of 100: z^2 / (n + z^2); 50 of 100 at z=1.96: 0.5962
     assert el.wilson_upper([0, 50], [100, 100]).round(4).tolist() == [0.0370, 0.5962]
     assert el.wilson_upper([0], [0]).tolist() == [1.0]
+
+
+def test_held_back_in_the_ranking_gives_the_offers_of_ranking_deep_then_filtering(world_frames):
+    """Trial 9 M5: with 151 rule items the lists were ranked 161 deep and every offer of that
+    depth explained. Held back chunk by chunk before the reasons (``recommend(depth=, held=)``)
+    the offers, their reasons and the count held back are those of ranking deep and then
+    :func:`eligible_top_k`, in one chunk and in several."""
+    from functools import partial
+
+    from cemlib.offers import NextOfferModel
+
+    from .conftest import AS_OF as WORLD_AS_OF
+
+    f = world_frames
+    model = NextOfferModel(horizon_days=60, seed=3, n_estimators=20)
+    model.fit(f["transactions"], WORLD_AS_OF, events=f["events"], items=f["items"])
+    custs = pd.Index(model.tx_["customer_id"].unique()).astype(str)
+    # the 25 best sellers are not offered to "M"; every other customer is a man
+    top = model.tx_["item_id"].astype(str).value_counts().index[:25]
+    rules = el.EligibilityRules(
+        gender=pd.DataFrame(
+            {"item_id": top, "gender": "M", "buyers": 100, "share_upper": 0.0,
+             "population_share": 0.5}
+        )
+    )  # fmt: skip
+    att = pd.DataFrame(
+        {
+            "customer_id": custs,
+            "gender": pd.array(np.where(np.arange(len(custs)) % 2, "M", "F"), dtype="string"),
+            "born_min": pd.NaT, "born_max": pd.NaT, "age_min": np.nan, "age_max": np.nan,
+        }
+    )  # fmt: skip
+    k = 10
+    depth = k + el.extra_depth(rules, att)
+    assert depth == k + 25
+    held = partial(el.held_back, rules=rules, attributes=att)
+    for chunk in (10_000, 800):  # (a popular item filling a short list scores below its chunk)
+        model.chunk_size = chunk
+        want, want_held = el.eligible_top_k(model.recommend(k=depth), rules, att, k)
+        got = model.recommend(k=k, depth=depth, held=held)
+        pd.testing.assert_frame_equal(got, want)
+        assert model.held_back_ == want_held
+    # real figures: the men lost offers, every customer still has k, none of them a rule item
+    assert want_held > len(custs) // 2 and len(got) == k * len(custs)
+    men = got["customer_id"].isin(att.loc[att["gender"] == "M", "customer_id"])
+    assert not got.loc[men, "item_id"].isin(top).any() and got.loc[~men, "item_id"].isin(top).any()
+    assert (got["reasons"].str.len() > 0).mean() > 0.9
