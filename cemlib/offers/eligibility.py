@@ -288,20 +288,26 @@ def held_back(
     return mask
 
 
+#: (customer, rule item) pairs :func:`extra_depth` tests at once (its working memory: ~100 MB)
+PAIRS_AT_ONCE = 1_000_000
+
+
 def extra_depth(rules: EligibilityRules, attributes: pd.DataFrame) -> int:
     """How much deeper to rank so that ``k`` fitting items remain for every customer: the most
-    rule items any one customer of ``attributes`` is held back from."""
+    rule items any one customer of ``attributes`` is held back from. Counted a block of rule
+    items at a time (trial 9: 26,912 customers x 151 rule items, 584 MiB in one frame)."""
     if not rules or attributes.empty:
         return 0
-    items = sorted(rules.items)
+    items = np.array(sorted(rules.items), dtype=object)
     cid = attributes["customer_id"].astype(str).to_numpy()
-    pairs = pd.DataFrame(
-        {"customer_id": np.repeat(cid, len(items)), "item_id": np.tile(items, len(cid))}
-    )
-    counts = np.bincount(
-        np.repeat(np.arange(len(cid)), len(items))[held_back(pairs, rules, attributes)],
-        minlength=len(cid),
-    )
+    counts = np.zeros(len(cid), dtype=np.int64)
+    step = max(1, PAIRS_AT_ONCE // max(1, len(cid)))
+    for lo in range(0, len(items), step):
+        block = items[lo : lo + step]
+        pairs = pd.DataFrame(
+            {"customer_id": np.tile(cid, len(block)), "item_id": np.repeat(block, len(cid))}
+        )
+        counts += held_back(pairs, rules, attributes).reshape(len(block), len(cid)).sum(axis=0)
     return int(counts.max()) if len(counts) else 0
 
 
