@@ -263,9 +263,16 @@ def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, e
 
     attributes = eligibility.profile_attributes(contacts, args.as_of)
     attributes = attributes[attributes["customer_id"].isin(model.tx_["customer_id"].unique())]
+
+    def ranked(depth, held=None):  # the held back removed chunk by chunk, before the reasons
+        if held is None:
+            return model.recommend(k=depth, exclude=exclude)
+        out = model.recommend(k=args.k, depth=depth, held=held, exclude=exclude)
+        return out, model.held_back_
+
     offers, held, rules = fitting_offers(
-        lambda depth: model.recommend(k=depth, exclude=exclude),
-        model.tx_, attributes, args.k, items=items, granularity=args.granularity,
+        ranked, model.tx_, attributes, args.k,
+        items=items, granularity=args.granularity, in_ranking=True,
     )  # fmt: skip
     n = len(rules.items)
     declared = (

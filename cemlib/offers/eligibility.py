@@ -311,6 +311,10 @@ def held_back(
     return mask
 
 
+#: (customer, rule item) pairs :func:`extra_depth` tests at once (its working memory: ~100 MB)
+PAIRS_AT_ONCE = 1_000_000
+
+
 def extra_depth(rules: EligibilityRules, attributes: pd.DataFrame) -> int:
     """How much deeper to rank so that ``k`` fitting items remain for every customer: the most
     rule items any one customer of ``attributes`` is held back from. Counted once per distinct
@@ -322,7 +326,7 @@ def extra_depth(rules: EligibilityRules, attributes: pd.DataFrame) -> int:
     items = np.asarray(sorted(rules.items), dtype=object)
     kinds = attributes[["gender", "age_min", "age_max"]].drop_duplicates()
     kinds = kinds.assign(customer_id=np.arange(len(kinds)).astype(str))
-    most, step = 0, max(1, 2_000_000 // max(len(items), 1))
+    most, step = 0, max(1, PAIRS_AT_ONCE // max(len(items), 1))
     for start in range(0, len(kinds), step):
         part = kinds.iloc[start : start + step]
         pairs = pd.DataFrame(
@@ -345,9 +349,10 @@ def fill_fitting(
     customers=None,
 ) -> pd.DataFrame:
     """``offers`` (``customer_id, rank, item_id, score, ...``, fitting items only) with each
-    customer (of ``customers``, default those of ``offers``) that has fewer than ``k`` padded with the most popular items of ``purchases``
-    (distinct buyers; ties by item id) that fit them and are not in their list yet, ranked after
-    their own (score below the customer's lowest, no reasons)."""
+    customer (of ``customers``, default those of ``offers``) that has fewer than ``k`` padded
+    with the most popular items of ``purchases`` (distinct buyers; ties by item id) that fit
+    them and are not in their list yet, ranked after their own (score below the customer's
+    lowest, no reasons)."""
     counts = offers.groupby("customer_id", sort=False).size()
     if customers is not None:
         counts = counts.reindex(pd.unique(np.asarray(customers)), fill_value=0)

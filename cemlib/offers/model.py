@@ -315,6 +315,8 @@ class NextOfferModel:
         recall_customers=None,
         explain_customers=None,
         exclude=None,
+        depth: int | None = None,
+        held=None,
     ) -> pd.DataFrame:
         """Top-``k`` offers ``customer_id, rank, item_id, score, reasons`` per customer.
 
@@ -328,6 +330,14 @@ class NextOfferModel:
         customers an offer can be sent to; their reasons are the same as with everyone's.
         ``exclude``: items and/or categories kept out of the offers, removed from the candidates
         before ranking (:mod:`cemlib.offers.exclude`); ``exclusion_`` counts what they took.
+        ``held`` (a test of offers ``customer_id, item_id`` -> True where the item does not fit
+        the customer, :func:`cemlib.offers.eligibility.held_back`): each chunk is ranked
+        ``depth`` deep (popular items filling to ``depth``), the offers held back are removed
+        and the next ones move up to the first ``k``, before the reasons: the offers of
+        ranking ``depth`` deep and then :func:`~cemlib.offers.eligibility.eligible_top_k`, but
+        only the ``k`` kept per customer are explained and kept in memory (trial 9: 151 rule
+        items ranked 161 deep, and every one of them explained); ``held_back_`` counts the
+        offers held back from the first ``k``.
         """
         self._check_fitted()
         self.exclusion_ = resolve_exclusion(read_exclusions(exclude), self.enc_)
@@ -335,11 +345,13 @@ class NextOfferModel:
         self.score_phases_: dict[str, float] = {}
         self._phases = self.score_phases_
         k = int(k or self.k)
+        deep = max(k, int(depth or k)) if held is not None else k
+        self.held_back_ = 0
         if transactions is not None:
             with self._phase("load and encode"):
                 at = as_of if as_of is not None else self.as_of_
                 self._load(transactions, at, events, items, customer_features)
-        snap, hist, pop = self._scoring_snapshot(customers, k)
+        snap, hist, pop = self._scoring_snapshot(customers, deep)
         recall = None
         if recall_of is not None:
             recall = scoring.RecallCounter(self, recall_of, recall_customers)
@@ -354,7 +366,10 @@ class NextOfferModel:
             only = self.enc_.customers.get_indexer(pd.Index(explain_customers).astype(str))
             only = np.unique(only[only >= 0])
         for part in self._chunks(hist, "scoring"):
-            top = self._top_of_chunk(snap, part, pop, k, threads, recall)
+            top = self._top_of_chunk(snap, part, pop, deep, threads, recall)
+            if held is not None:
+                with self._phase("eligibility"):
+                    top = self._fitting(top, held, k)
             if explain:
                 self._explain(top, threads, only)
             else:
@@ -370,6 +385,9 @@ class NextOfferModel:
                 out.append(scoring.decoded(empty, self.enc_, pool))
             result = pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
             del out, pool
+            if held is not None:  # in eligible_top_k's order
+                result = result.sort_values(["customer_id", "rank"], kind="stable")
+                result = result.reset_index(drop=True)
         self.scored_recall_ = recall.value if recall is not None else None
         self.score_seconds_ = time.perf_counter() - t0
         return result
@@ -415,6 +433,23 @@ class NextOfferModel:
             del frame
             names, cats = self.feature_names_, self.enc_.item_category
             return scoring.fill(top, part, pop, k, names, cats)
+
+    def _fitting(self, top: pd.DataFrame, held, k: int) -> pd.DataFrame:
+        """The ``k`` best offers of each customer in ``top`` (sorted by ``c, rank``) that
+        ``held`` does not hold back, re-ranked; the held back ones of the first ``k`` counted
+        in ``held_back_``."""
+        c, i = top["c"].to_numpy(np.int64), top["i"].to_numpy(np.int64)
+        ids = pd.DataFrame(
+            {
+                "customer_id": self.enc_.customers.to_numpy()[c],
+                "item_id": self.enc_.items.to_numpy()[i],
+            }
+        )
+        bad = np.asarray(held(ids), dtype=bool)
+        self.held_back_ += int((bad & (top["rank"].to_numpy() <= k)).sum())
+        top = top[~bad]
+        rank = top.groupby("c", sort=False).cumcount().to_numpy() + 1
+        return top.assign(rank=rank)[rank <= k].reset_index(drop=True)
 
     def _explain(self, top: pd.DataFrame, threads: int, only: np.ndarray | None = None) -> None:
         """The SHAP reasons of the offers in ``top`` (a ``reasons`` column added in place);

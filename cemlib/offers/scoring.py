@@ -38,20 +38,28 @@ def fill(
     names: list[str],
     item_category: np.ndarray,
 ) -> pd.DataFrame:
-    """Pad customers with fewer than k candidates with popular items (score = -inf rank)."""
+    """Pad customers with fewer than k candidates with popular items (score = -inf rank): each
+    short list takes the first items of ``pop`` it does not hold, up to ``k`` (in arrays: the
+    python loop over the short customers was a fifth of scoring on trial 9's catalogue, whose
+    lists were ranked 161 deep)."""
     counts = top.groupby("c").size().reindex(customers, fill_value=0)
     short = counts[counts < k]
     if short.empty:
         return top
-    rows = []
-    have = top[top["c"].isin(short.index)].groupby("c")["i"].apply(set)
-    for c, n in short.items():
-        taken = have.get(c, set())
-        extra = [i for i in pop if i not in taken][: k - n]
-        for j, i in enumerate(extra):
-            rows.append({"c": c, "i": i, "rank": n + j + 1})
-    if not rows:
+    pop = np.asarray(pop, dtype=np.int64)
+    sc, sn = short.index.to_numpy(np.int64), short.to_numpy(np.int64)
+    width = int(max(pop.max(initial=0), top["i"].max() if len(top) else 0)) + 1
+    c = np.repeat(sc, len(pop))
+    i = np.tile(pop, len(sc))
+    held = top["c"].to_numpy(np.int64) * width + top["i"].to_numpy(np.int64)
+    free = ~np.isin(c * width + i, held)
+    # the j-th popular item a short list does not hold: j = free items before it in its block
+    j = (np.cumsum(free.reshape(len(sc), len(pop)), axis=1) - 1).reshape(-1)
+    n = np.repeat(sn, len(pop))
+    keep = free & (j < k - n)
+    if not keep.any():
         return top
+    rows = {"c": c[keep], "i": i[keep], "rank": n[keep] + j[keep] + 1}
     pad = pd.DataFrame(rows)
     pad["score"] = top["score"].min() - 1 if len(top) else 0.0
     for col in names:

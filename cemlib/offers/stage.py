@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import partial
 
 import pandas as pd
 
@@ -318,27 +319,38 @@ def fitting_offers(
     *,
     items: pd.DataFrame | None = None,
     granularity: str = "item",
+    in_ranking: bool = False,
 ):
     """Rank with the eligibility rules of ``tx`` (:mod:`cemlib.offers.eligibility`), the
     catalogue's declared audiences (``items.audience``) in place of the learned gender rules:
     ``ranked_at(depth)`` returns the lists ranked ``depth`` items per customer; the result is
     the ``k`` best fitting items of each, the offers held back from the first ``k`` and the
-    rules.
+    rules. ``in_ranking``: with rules, ``ranked_at(depth, held)`` is given the held-back test
+    and returns those ``k`` best fitting offers and the number held back itself
+    (:meth:`NextOfferModel.recommend` ``(depth=, held=)``: chunk by chunk, before the reasons,
+    so that only the ``k`` offers kept are explained; the same offers).
 
     The lists are ranked deeper by the most rule items one customer is held back from, at most
-    ``DEEPER × k``: a catalogue declaring a thousand men's items would otherwise rank (and
-    explain) a thousand items for every woman. A customer left with fewer than ``k`` fitting
-    items gets the most popular items of ``tx`` that fit them (:func:`eligibility.fill_fitting`),
-    as a short candidate list is filled with popular items."""
+    ``DEEPER × k``: a catalogue declaring a thousand men's items would otherwise rank a
+    thousand items for every woman. A customer left with fewer than ``k`` fitting items then
+    gets the most popular items of ``tx`` that fit them (:func:`eligibility.fill_fitting`), as
+    a short candidate list is filled with popular items."""
     rules = eligibility.learn_rules(tx, attributes)
     rules = eligibility.declared_rules(rules, items, attributes, granularity=granularity)
     extra = eligibility.extra_depth(rules, attributes)
-    ranked = ranked_at(k + min(extra, DEEPER * k))
-    if not rules:
-        return ranked, 0, rules
-    out, held = eligibility.eligible_top_k(ranked, rules, attributes, k)
+    depth = k + min(extra, DEEPER * k)
+    if rules and in_ranking:
+        held_test = partial(eligibility.held_back, rules=rules, attributes=attributes)
+        out, held = ranked_at(depth, held_test)
+        customers = pd.unique(pd.concat([out["customer_id"], attributes["customer_id"]]))
+    else:
+        ranked = ranked_at(depth)
+        if not rules:
+            return ranked, 0, rules
+        out, held = eligibility.eligible_top_k(ranked, rules, attributes, k)
+        customers = ranked["customer_id"]
     if extra > DEEPER * k:
-        out = eligibility.fill_fitting(out, tx, rules, attributes, k, ranked["customer_id"])
+        out = eligibility.fill_fitting(out, tx, rules, attributes, k, customers)
     return out, held, rules
 
 
@@ -551,11 +563,17 @@ def run_stage(
         tx = profile_transactions(wh, as_of, key=key)
         events = profile_events(wh, as_of, key=key)
 
-        def recommend(m, **kw):
-            return m.recommend(**kw)
+        def recommend(m, held=None, **kw):
+            # with a held-back test: the k fitting offers and their count (fitting_offers)
+            if held is None:
+                return m.recommend(**kw)
+            return m.recommend(**{**kw, "k": k, "depth": kw["k"], "held": held}), m.held_back_
     else:  # engine spark: the history from Spark SQL, the scoring on its executors
         tx, events = engine.transactions(), engine.events()
-        recommend = engine.recommend
+
+        def recommend(m, held=None, **kw):  # no held-back test here: fitting_offers filters
+            return engine.recommend(m, **kw)
+
     items = _items(wh)
     churn = _churn_features(wh)
     params = dict(
@@ -591,8 +609,9 @@ def run_stage(
             ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k, kept_out)
         # the candidate recall is counted on the candidates scoring builds (no second pass)
         recs, held, rules = fitting_offers(
-            lambda depth: recommend(
+            lambda depth, held=None: recommend(
                 model,
+                held,
                 k=depth,
                 recall_of=truth,
                 recall_customers=customers,
@@ -600,6 +619,7 @@ def run_stage(
                 exclude=exclude,
             ),
             model.tx_, attributes, k, items=items, granularity=granularity,
+            in_ranking=engine is None,
         )  # fmt: skip
         if truth is not None:
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
@@ -617,8 +637,9 @@ def run_stage(
             # the backtest ranks as the published lists do: without the excluded items
             bt_attributes = eligibility.profile_attributes(records, back)
             bt_recs = fitting_offers(
-                lambda depth: recommend(
+                lambda depth, held=None: recommend(
                     bt,
+                    held,
                     k=depth,
                     explain=False,
                     recall_of=window,
@@ -626,7 +647,7 @@ def run_stage(
                     exclude=sorted(kept_out) or None,
                 ),
                 bt.tx_, bt_attributes[bt_attributes["customer_id"].isin(bt_customers)], k,
-                items=items, granularity=granularity,
+                items=items, granularity=granularity, in_ranking=engine is None,
             )[0]  # fmt: skip
             evaluation = (
                 f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"

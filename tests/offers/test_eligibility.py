@@ -248,3 +248,66 @@ def test_a_deep_declared_catalogue_ranks_bounded_and_fills_with_fitting_items():
     olga = out[out["customer_id"] == "olga"]
     assert olga["rank"].tolist() == [1, 2, 3] and olga["reasons"].tolist() == ["why", "", ""]
     assert (olga["score"].iloc[1:] < olga["score"].iloc[0]).all()
+
+
+def test_held_back_in_the_ranking_gives_the_offers_of_ranking_deep_then_filtering(world_frames):
+    """Trial 9 M5: with 151 rule items the lists were ranked 161 deep and every offer of that
+    depth explained. Held back chunk by chunk before the reasons (``recommend(depth=, held=)``)
+    the offers, their reasons and the count held back are those of ranking deep and then
+    :func:`eligible_top_k`, in one chunk and in several."""
+    from functools import partial
+
+    from cemlib.offers import NextOfferModel
+
+    from .conftest import AS_OF as WORLD_AS_OF
+
+    f = world_frames
+    model = NextOfferModel(horizon_days=60, seed=3, n_estimators=20)
+    model.fit(f["transactions"], WORLD_AS_OF, events=f["events"], items=f["items"])
+    custs = pd.Index(model.tx_["customer_id"].unique()).astype(str)
+    # the 25 best sellers are not offered to "M"; every other customer is a man
+    top = model.tx_["item_id"].astype(str).value_counts().index[:25]
+    rules = el.EligibilityRules(
+        gender=pd.DataFrame(
+            {"item_id": top, "gender": "M", "buyers": 100, "share_upper": 0.0,
+             "population_share": 0.5}
+        )
+    )  # fmt: skip
+    att = pd.DataFrame(
+        {
+            "customer_id": custs,
+            "gender": pd.array(np.where(np.arange(len(custs)) % 2, "M", "F"), dtype="string"),
+            "born_min": pd.NaT, "born_max": pd.NaT, "age_min": np.nan, "age_max": np.nan,
+        }
+    )  # fmt: skip
+    k = 10
+    depth = k + el.extra_depth(rules, att)
+    assert depth == k + 25
+    held = partial(el.held_back, rules=rules, attributes=att)
+    for chunk in (10_000, 800):  # (a popular item filling a short list scores below its chunk)
+        model.chunk_size = chunk
+        want, want_held = el.eligible_top_k(model.recommend(k=depth), rules, att, k)
+        got = model.recommend(k=k, depth=depth, held=held)
+        pd.testing.assert_frame_equal(got, want)
+        assert model.held_back_ == want_held
+    # real figures: the men lost offers, every customer still has k, none of them a rule item
+    assert want_held > len(custs) // 2 and len(got) == k * len(custs)
+    men = got["customer_id"].isin(att.loc[att["gender"] == "M", "customer_id"])
+    assert not got.loc[men, "item_id"].isin(top).any() and got.loc[~men, "item_id"].isin(top).any()
+    assert (got["reasons"].str.len() > 0).mean() > 0.9
+
+
+def test_extra_depth_counted_in_blocks_of_rule_items(monkeypatch):
+    """The depth counted a block of rule items at a time is the count over every (customer,
+    rule item) pair in one frame (trial 9: 584 MiB for that frame, 90 in blocks)."""
+    tx, people = _clinic()
+    att = el.profile_attributes(people, AS_OF)
+    rules = el.learn_rules(tx, att)
+    items = sorted(rules.items)
+    cid = att["customer_id"].astype(str).to_numpy()
+    pairs = pd.DataFrame({"customer_id": np.repeat(cid, len(items)), "item_id": items * len(cid)})
+    one_frame = el.held_back(pairs, rules, att).reshape(len(cid), len(items)).sum(axis=1).max()
+    assert one_frame == 2  # a man is kept from gynaecology and paediatrics
+    for at_once in (1, 2 * len(cid), 10**6):  # one rule item at a time, two, all at once
+        monkeypatch.setattr(el, "PAIRS_AT_ONCE", at_once)
+        assert el.extra_depth(rules, att) == one_frame
