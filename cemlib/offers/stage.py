@@ -17,7 +17,7 @@ import pandas as pd
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
-from cemlib.marts.transactions import profile_transactions, source_schema
+from cemlib.marts.transactions import profile_transactions, returned_items, source_schema
 from cemlib.offers import baselines, eligibility
 from cemlib.offers.baselines import all_baselines
 from cemlib.offers.consent import (
@@ -306,14 +306,33 @@ def profile_records(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
     )
 
 
-def fitting_offers(ranked_at, tx: pd.DataFrame, attributes: pd.DataFrame, k: int):
+def fitting_offers(
+    ranked_at, tx: pd.DataFrame, attributes: pd.DataFrame, k: int,
+    never_kept: pd.DataFrame | None = None,
+):  # fmt: skip
     """Rank with the eligibility rules of ``tx`` (:mod:`cemlib.offers.eligibility`):
     ``ranked_at(depth)`` returns the lists ranked ``depth`` items per customer; the result is
     the ``k`` best fitting items of each, the offers held back from the first ``k`` and the
-    rules."""
+    rules. ``never_kept`` (``customer_id, item_id``: items the customer returned and never
+    kept, :func:`cemlib.marts.returned_items`): those offers are taken out, the lists ranked as
+    much deeper as the most any customer returned."""
     rules = eligibility.learn_rules(tx, attributes)
     extra = eligibility.extra_depth(rules, attributes)
+    back = None
+    if never_kept is not None and len(never_kept):
+        back = pd.MultiIndex.from_arrays(
+            [never_kept["customer_id"].astype(str), never_kept["item_id"].astype(str)]
+        )
+        extra += int(never_kept.groupby("customer_id").size().max())
     ranked = ranked_at(k + extra)
+    if back is not None:
+        sent_back = pd.MultiIndex.from_arrays(
+            [ranked["customer_id"].astype(str), ranked["item_id"].astype(str)]
+        ).isin(back)
+        ranked = ranked[~sent_back].sort_values(["customer_id", "rank"], kind="stable")
+        ranked = ranked.assign(rank=ranked.groupby("customer_id", sort=False).cumcount() + 1)
+        if not rules:
+            return ranked[ranked["rank"] <= k].reset_index(drop=True), 0, rules
     if not rules:
         return ranked, 0, rules
     out, held = eligibility.eligible_top_k(ranked, rules, attributes, k)
@@ -526,13 +545,16 @@ def run_stage(
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
     if engine is None:
-        tx = profile_transactions(wh, as_of, key=key)
+        # a return is no purchase, and an item sent back and never kept is offered to nobody
+        # who sent it back (a size that did not fit): the history is the purchases kept
+        tx, never_kept = returned_items(profile_transactions(wh, as_of, key=key))
         events = profile_events(wh, as_of, key=key)
 
         def recommend(m, **kw):
             return m.recommend(**kw)
     else:  # engine spark: the history from Spark SQL, the scoring on its executors
         tx, events = engine.transactions(), engine.events()
+        never_kept = None
         recommend = engine.recommend
     items = _items(wh)
     churn = _churn_features(wh)
@@ -577,7 +599,7 @@ def run_stage(
                 explain_customers=reach,
                 exclude=exclude,
             ),
-            model.tx_, attributes, k,
+            model.tx_, attributes, k, never_kept if granularity != "category" else None,
         )  # fmt: skip
         if truth is not None:
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
@@ -604,6 +626,7 @@ def run_stage(
                     exclude=sorted(kept_out) or None,
                 ),
                 bt.tx_, bt_attributes[bt_attributes["customer_id"].isin(bt_customers)], k,
+                never_kept if granularity != "category" else None,
             )[0]  # fmt: skip
             evaluation = (
                 f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
@@ -616,7 +639,7 @@ def run_stage(
     if published != "model":  # the baseline that ranks better: its list for every customer
         recs, held, rules = fitting_offers(
             lambda depth: baseline_offers(published, model.tx_, depth, offered, kept_out),
-            model.tx_, attributes, k,
+            model.tx_, attributes, k, never_kept if granularity != "category" else None,
         )  # fmt: skip
     sent, summary = assign_channels(recs, consent)
     names = (
