@@ -2,8 +2,8 @@
 
 Retailers export a return in one of three ways (docs/own-data.md "Returns"):
 
-- a **negative line** (quantity or price below zero) in the order or receipt of the sale it
-  cancels (a web shop's order);
+- a **negative line** (its quantity below zero) in the order or receipt of the sale it cancels
+  (a web shop's order);
 - a **return receipt or order**: its header flagged ``is_return`` (1C's ``Тип операции =
   Возврат``, mapped with a list of values), its lines with positive quantities;
 - a sale line whose status says it came back (a marketplace report's ``возврат``), mapped to
@@ -11,11 +11,12 @@ Retailers export a return in one of three ways (docs/own-data.md "Returns"):
 
 After the chunks of a lines table are staged, :func:`mark_returns` gives every line its
 ``is_return`` (BOOLEAN, never NULL): the line's own flag when the export gave one; else true
-on a return header; else true for a negative line whose order or receipt holds a sale of the
-same item (the sale it cancels); else false. A return's quantity and price become magnitudes
-(the direction is ``is_return``), so a return line passes the quality checks; a negative line
-that is no return (no flag, and no sale of the item in its order, or flagged a sale) keeps its
-sign and is quarantined by 01 as before ("quantity is zero, or negative on a line that is not a
+on a return header; else true for a line of negative quantity whose order or receipt holds a
+sale of the same item at the same price and of at least as many units (the sale it cancels);
+else false. A return's quantity and price become magnitudes (the direction is ``is_return``),
+so a return line passes the quality checks; a negative line that is no return (no flag and no
+such sale in its order, or flagged a sale; a negative price without a flag) keeps its sign and
+is quarantined by 01 as before ("quantity is zero, or negative on a line that is not a
 return"). Nothing changes where the export has no negative line and no flag.
 """
 
@@ -66,11 +67,11 @@ def mark_returns(wh: Warehouse, lines: str, line_table: str, header_table: str |
     if {"quantity", "price", "sku", key} <= cols:
         counts["negative"] = con.execute(
             f"""UPDATE {t} AS l SET is_return = TRUE
-                WHERE l.is_return IS NULL AND (l.quantity < 0 OR l.price < 0)
+                WHERE l.is_return IS NULL AND l.quantity < 0 AND l.price >= 0
                   AND EXISTS (
                     SELECT 1 FROM {t} s
-                    WHERE s."{key}" = l."{key}" AND s.sku = l.sku
-                      AND s.quantity > 0 AND s.price >= 0 AND s.is_return IS NOT TRUE)"""
+                    WHERE s."{key}" = l."{key}" AND s.sku = l.sku AND s.price = l.price
+                      AND s.quantity >= -l.quantity AND s.is_return IS NOT TRUE)"""
         ).fetchone()[0]
     con.execute(f"UPDATE {t} SET is_return = FALSE WHERE is_return IS NULL")
     for col in ("quantity", "price"):
