@@ -13,10 +13,12 @@ After the chunks of a lines table are staged, :func:`mark_returns` gives every l
 ``is_return`` (BOOLEAN, never NULL): the line's own flag when the export gave one; else true
 on a return header; else true for a line of negative quantity whose order or receipt holds a
 sale of the same item at the same price and of at least as many units (the sale it cancels);
-else false. A return's quantity and price become magnitudes (the direction is ``is_return``),
-so a return line passes the quality checks; a negative line that is no return (no flag and no
-such sale in its order, or flagged a sale; a negative price without a flag) keeps its sign and
-is quarantined by 01 as before ("quantity is zero, or negative on a line that is not a
+else false; the sign is read so only where most of the table's negative lines cancel a sale
+like that (an export writing its returns as negative lines), not where negative values are
+scattered defects. A return's quantity and price become magnitudes (the direction is
+``is_return``), so a return line passes the quality checks; a negative line that is no return
+(no flag and no such sale in its order, or flagged a sale; a negative price without a flag)
+keeps its sign and is quarantined by 01 as before ("quantity is zero, or negative on a line that is not a
 return"). Nothing changes where the export has no negative line and no flag.
 """
 
@@ -65,14 +67,24 @@ def mark_returns(wh: Warehouse, lines: str, line_table: str, header_table: str |
                     SELECT CAST("{key}" AS VARCHAR) FROM {h} WHERE is_return)"""
         ).fetchone()[0]
     if {"quantity", "price", "sku", key} <= cols:
-        counts["negative"] = con.execute(
-            f"""UPDATE {t} AS l SET is_return = TRUE
-                WHERE l.is_return IS NULL AND l.quantity < 0 AND l.price >= 0
+        cancels = f"""l.is_return IS NULL AND l.quantity < 0 AND l.price >= 0
                   AND EXISTS (
                     SELECT 1 FROM {t} s
                     WHERE s."{key}" = l."{key}" AND s.sku = l.sku AND s.price = l.price
                       AND s.quantity >= -l.quantity AND s.is_return IS NOT TRUE)"""
-        ).fetchone()[0]
+        negative, matched = con.execute(
+            f"SELECT count(*) FILTER (WHERE l.is_return IS NULL AND l.quantity < 0), "
+            f"count(*) FILTER (WHERE {cancels}) FROM {t} AS l"
+        ).fetchone()
+        counts["negative_lines"], counts["negative_cancelling"] = negative, matched
+        # the export writes its returns as negative lines when most of its negative lines
+        # cancel a sale in their order (a web shop's: all of them); scattered negative values
+        # that happen to sit beside a sale of the same item (a defect by chance) are not
+        # returns: their table's negative lines mostly cancel nothing
+        if matched and 2 * matched >= negative:
+            counts["negative"] = con.execute(
+                f"UPDATE {t} AS l SET is_return = TRUE WHERE {cancels}"
+            ).fetchone()[0]
     con.execute(f"UPDATE {t} SET is_return = FALSE WHERE is_return IS NULL")
     for col in ("quantity", "price"):
         if col in cols:
