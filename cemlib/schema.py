@@ -91,8 +91,9 @@ TABLES: dict[str, TableSpec] = {
                 "delivery_address",
                 "contact_id",
                 "first_name",
+                "is_return",
             ),  # fmt: skip
-            kinds={"ordered_at": TIMESTAMP},
+            kinds={"ordered_at": TIMESTAMP, "is_return": BOOL},
             date_column="ordered_at",
             identifiers=("email", "phone", "device_id", "delivery_address"),
             phones=("phone",),
@@ -102,16 +103,16 @@ TABLES: dict[str, TableSpec] = {
             name="order_lines",
             id_column="line_id",
             required=("order_id", "sku", "quantity", "price"),
-            optional=("line_id",),
-            kinds={"quantity": NUMBER, "price": NUMBER},
+            optional=("line_id", "is_return", "returned"),
+            kinds={"quantity": NUMBER, "price": NUMBER, "is_return": BOOL, "returned": BOOL},
             parent="online_orders",
         ),
         TableSpec(
             name="pos_receipts",
             id_column="receipt_id",
             required=("receipt_id", "purchased_at"),
-            optional=("store_id", "loyalty_card", "phone", "contact_id"),
-            kinds={"purchased_at": TIMESTAMP},
+            optional=("store_id", "loyalty_card", "phone", "contact_id", "is_return"),
+            kinds={"purchased_at": TIMESTAMP, "is_return": BOOL},
             date_column="purchased_at",
             identifiers=("phone", "loyalty_card"),
             phones=("phone",),
@@ -120,8 +121,8 @@ TABLES: dict[str, TableSpec] = {
             name="receipt_lines",
             id_column="line_id",
             required=("receipt_id", "sku", "quantity", "price"),
-            optional=("line_id",),
-            kinds={"quantity": NUMBER, "price": NUMBER},
+            optional=("line_id", "is_return", "returned"),
+            kinds={"quantity": NUMBER, "price": NUMBER, "is_return": BOOL, "returned": BOOL},
             parent="pos_receipts",
         ),
         TableSpec(
@@ -164,6 +165,11 @@ CONTACT_REF_TABLES: tuple[str, ...] = (
     "web_events",
     "support_tickets",
 )
+
+#: the lines tables: a line records goods sold, or with ``is_return`` goods brought back (a
+#: return: a negative quantity or amount, or the flag; a return receipt or order flags its
+#: header), or with ``returned`` a sale that was later returned (a marketplace report's status)
+LINE_TABLES: tuple[str, ...] = ("order_lines", "receipt_lines")
 
 #: columns of person names in ``crm_contacts`` (normalized into ``*_norm`` and ``*_lat``)
 NAME_PARTS: tuple[str, ...] = ("last_name", "first_name", "middle_name")

@@ -22,8 +22,7 @@ from cemlib.churn.features import purchase_occasions, validate_transactions
 def baseline_scores(transactions: pd.DataFrame, cut: pd.Timestamp, horizon: int) -> pd.DataFrame:
     """Per customer with a purchase on or before ``cut``: days since the last purchase, the
     purchases in the ``horizon`` days up to ``cut`` and the revenue of those days."""
-    occ = purchase_occasions(validate_transactions(transactions))
-    occ = occ[occ["day"] <= cut]
+    occ = purchase_occasions(validate_transactions(transactions), cut)  # returns known at cut
     g = occ.groupby("customer_id")
     out = pd.DataFrame({"days_since_last": (cut - g["day"].max()).dt.days.astype(float)})
     recent = occ[occ["day"] > cut - pd.Timedelta(days=horizon)].groupby("customer_id")

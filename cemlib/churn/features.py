@@ -1,7 +1,9 @@
 """Per-customer survival data as of a date, from any transactions table.
 
-A *purchase occasion* is one customer-day with at least one transaction (same-day orders are one
-visit). Everything here only looks at occasions dated on or before the cut-off, so features built
+A *purchase occasion* is one customer-day with at least one sale (same-day orders are one
+visit). A return (a row with a negative amount or quantity: :func:`return_rows`) is no occasion:
+its amount, margin and items are taken off the customer's occasion on or before its day, so
+monetary value is net of returns and a return does not make a customer look recent. Everything here only looks at occasions dated on or before the cut-off, so features built
 "as of" a date never see later rows even when the input holds them.
 """
 
@@ -69,22 +71,35 @@ def validate_transactions(df: pd.DataFrame, source: str = "transactions") -> pd.
     return out
 
 
+def return_rows(df: pd.DataFrame) -> pd.Series | None:
+    """Boolean per row: a return (a negative amount, or a negative quantity), None when no row
+    is one (the common case: nothing to net)."""
+    neg = df["amount"].lt(0)
+    if "quantity" in df:
+        neg = neg | df["quantity"].lt(0)
+    neg = neg.fillna(False).astype(bool)
+    return neg if neg.any() else None
+
+
 def screen_transactions(
     df: pd.DataFrame, source: str = "transactions"
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Typed transactions without exact duplicate rows (a line exported twice) and without rows
-    of negative amount (returns, corrections: not purchase occasions), and how many of each were
-    left out: ``rows_in = rows_used + duplicates + negative_amount``."""
+    """Typed transactions without exact duplicate rows (a line exported twice), and how many
+    were left out, and how many rows are returns (negative amounts: kept, and netted from the
+    purchase occasion before them by :func:`purchase_occasions`):
+    ``rows_in = rows_used + duplicates``; ``negative_amount`` of the rows used are returns."""
     typed = validate_transactions(df, source)
     dup = typed.duplicated(keep="first")
-    neg = ~dup & (typed["amount"] < 0)
-    kept = typed[~dup & ~neg].reset_index(drop=True)
+    kept = typed[~dup].reset_index(drop=True)
+    neg = return_rows(kept)
     counts = {
         "rows_in": len(typed),
         "rows_used": len(kept),
         "duplicates": int(dup.sum()),
-        "negative_amount": int(neg.sum()),
+        "negative_amount": 0 if neg is None else int(neg.sum()),
     }
+    if neg is not None and neg.all():
+        kept = kept.iloc[:0]
     if kept.empty:
         raise InputError(
             f"no usable rows: {counts['duplicates']} exact duplicates and "
@@ -102,6 +117,9 @@ def purchase_occasions(
     df = transactions
     if as_of is not None:
         df = df[df["ts"] < end_of_day(as_of)]
+    returned = return_rows(df)
+    if returned is not None:  # returns: taken off the occasions, never one themselves
+        returns, df = df[returned], df[~returned.to_numpy()]
     day = df["ts"].dt.normalize()
     agg = {"amount": ("amount", "sum")}
     work = pd.DataFrame({"customer_id": df["customer_id"].values, "day": day.values})
@@ -123,7 +141,69 @@ def purchase_occasions(
     # by pandas' own groupby sum instead of a Python call per customer-day
     margin = g["margin"].sum(min_count=1) if "margin" in df else g["margin"].first()
     occ.insert(1, "margin", margin)
-    return occ.reset_index()
+    occ = occ.reset_index()
+    if returned is not None:
+        occ = _net_returns(occ, returns, df)
+    return occ
+
+
+def _net_returns(occ: pd.DataFrame, returns: pd.DataFrame, sales: pd.DataFrame) -> pd.DataFrame:
+    """``occ`` (purchase occasions) with each return's amount, margin and items taken off the
+    occasion of its sale: the same customer's latest purchase of the same item on or before the
+    return's day (without ``item_id``, or when none: the customer's latest occasion on or before
+    it); amount and items not below zero. A return with no occasion before it (its sale before
+    the history) is dropped."""
+    r = pd.DataFrame(
+        {
+            "customer_id": returns["customer_id"].to_numpy(),
+            "day": returns["ts"].dt.normalize().to_numpy(),
+            "amount": returns["amount"].abs().to_numpy(),
+            "margin": returns["margin"].abs().to_numpy() if "margin" in returns else np.nan,
+            "n_items": (
+                returns["quantity"].abs().fillna(1).to_numpy() if "quantity" in returns else 1.0
+            ),
+        }
+    )
+    r["sale_day"] = pd.Series(pd.NaT, index=r.index, dtype=r["day"].dtype)
+    if "item_id" in returns and "item_id" in sales:
+        r["item_id"] = returns["item_id"].astype(str).to_numpy()
+        bought = pd.DataFrame(
+            {
+                "customer_id": sales["customer_id"].to_numpy(),
+                "item_id": sales["item_id"].astype(str).to_numpy(),
+                "sale_day": sales["ts"].dt.normalize().to_numpy(),
+            }
+        ).drop_duplicates()
+        r = r.drop(columns="sale_day").sort_values("day", kind="stable")
+        r = pd.merge_asof(
+            r, bought.sort_values("sale_day").assign(_d=lambda b: b["sale_day"]),
+            left_on="day", right_on="_d", by=["customer_id", "item_id"], direction="backward",
+        ).drop(columns=["_d", "item_id"])  # fmt: skip
+    lost = r["sale_day"].isna()
+    if lost.any():  # no sale of the item: the customer's occasion before the return
+        days = occ[["customer_id", "day"]].rename(columns={"day": "_d"}).sort_values("_d")
+        fall = pd.merge_asof(
+            r.loc[lost, ["customer_id", "day"]].reset_index().sort_values("day"), days,
+            left_on="day", right_on="_d", by="customer_id", direction="backward",
+        ).set_index("index")["_d"]  # fmt: skip
+        r.loc[lost, "sale_day"] = fall.reindex(r.index[lost]).to_numpy()
+    r = r[r["sale_day"].notna()]
+    if r.empty:
+        return occ
+    take = r.groupby(["customer_id", "sale_day"], sort=False)[["amount", "margin", "n_items"]]
+    take = take.sum(min_count=1)
+    at = pd.MultiIndex.from_arrays([occ["customer_id"], occ["day"]])
+    rows = at.get_indexer(take.index)
+    found = rows >= 0
+    rows, take = rows[found], take[found]
+    out = occ.copy()
+    for col, floor in (("amount", True), ("n_items", True), ("margin", False)):
+        values = out[col].to_numpy(float).copy()
+        values[rows] = values[rows] - take[col].fillna(0).to_numpy()
+        if floor:
+            values[rows] = np.maximum(values[rows], 0.0)
+        out[col] = values
+    return out
 
 
 def customer_features(occasions: pd.DataFrame, cutoff: str | dt.date) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from cemlib.churn.evaluate import (
     evaluate_predictions,
     outcomes_of_occasions,
 )
-from cemlib.churn.features import purchase_occasions, validate_transactions
+from cemlib.churn.features import purchase_occasions, return_rows, validate_transactions
 from cemlib.churn.models import ChurnModel
 from cemlib.churn.survival import (
     CoxExplainer,
@@ -222,6 +222,9 @@ def holdout_evaluation(
     if tx.empty or (cut - tx["ts"].min()).days < 60:
         return ({}, None) if return_model else {}
     ts_before = tx["ts"].where(tx["ts"] < cut + pd.Timedelta(days=1))
+    returned = return_rows(tx)
+    if returned is not None:  # a return is no purchase: the last purchase is the last sale's
+        ts_before = ts_before.mask(returned)
     last = ts_before.groupby(tx["customer_id"], sort=True).max().dropna()
     del ts_before
     # the purchase occasions of every customer, once: the sizing, the figures and the

@@ -84,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if screened and (screened["duplicates"] or screened["negative_amount"]):
         print(
             f"cem churn: {screened['rows_in']} rows in, {screened['rows_used']} used; left out: "
-            f"{screened['duplicates']} exact duplicate rows, {screened['negative_amount']} with a "
-            "negative amount (returns)",
+            f"{screened['duplicates']} exact duplicate rows; {screened['negative_amount']} with a "
+            "negative amount (returns: taken off the purchase before them, no purchase)",
             file=sys.stderr,
         )
     if args.profiles_map and not args.subscriptions:

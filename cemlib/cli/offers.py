@@ -157,12 +157,14 @@ def run(args: argparse.Namespace) -> int:
     model = NextOfferModel(
         k=args.k, horizon_days=args.horizon_days, granularity=args.granularity, seed=args.seed
     )
+    tx, never_kept, n_sent_back = _kept_purchases(tx, args)
     model.fit(tx, args.as_of, events=events, items=items)
-    offers, fit_line = _fitting_offers(model, contacts, args, exclude, items)
+    offers, fit_line = _fitting_offers(model, contacts, args, exclude, items, never_kept)
     rep = model.input_report_
     print(
         f"cem offers: {rep.rows_used} purchase lines used, {rep.after_as_of} after {args.as_of} "
-        f"ignored, {rep.non_positive_quantity} with quantity <= 0 left out",
+        f"ignored, {rep.non_positive_quantity} with quantity <= 0 left out (returns), "
+        f"{n_sent_back} of items returned and never kept left out (and not offered back)",
         file=sys.stderr,
     )
     line = profiles_map.crm_less_line(
@@ -248,21 +250,53 @@ def _minors(contacts, args: argparse.Namespace):
     )
 
 
-def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, exclude, items):
+def _kept_purchases(tx, args: argparse.Namespace):
+    """``tx`` without the purchase lines of an item its customer returned and never kept (rows
+    of negative quantity or amount are returns, as in the warehouse:
+    :func:`cemlib.marts.returned_items`), those ``customer_id, item_id`` pairs, and how many
+    lines were left out. Returns on or before ``--as-of`` only; nothing at category
+    granularity."""
+    import pandas as pd
+
+    from cemlib.columns import typed_columns
+    from cemlib.marts import returned_items
+    from cemlib.offers.data import TRANSACTION_KINDS
+
+    none = pd.DataFrame({"customer_id": [], "item_id": []})
+    if args.granularity == "category":
+        return tx, none, 0
+    typed = pd.DataFrame(typed_columns(tx, TRANSACTION_KINDS, source=tx.attrs.get("source", "")))
+    known = (typed["ts"] < pd.Timestamp(args.as_of) + pd.Timedelta(days=1)).to_numpy()
+    _, never = returned_items(typed[known])
+    if never.empty:
+        return tx, never, 0
+    pairs = pd.MultiIndex.from_frame(never[["customer_id", "item_id"]])
+    sale = (typed["quantity"] > 0).to_numpy() & known
+    drop = pd.MultiIndex.from_arrays([typed["customer_id"], typed["item_id"]]).isin(pairs) & sale
+    kept = tx[~drop]
+    kept.attrs = dict(tx.attrs)
+    return kept, never, int(drop.sum())
+
+
+def _fitting_offers(
+    model: NextOfferModel, contacts, args: argparse.Namespace, exclude, items, never_kept=None
+):
     """The model's top ``--k`` without the items that do not fit the customer's gender or age
-    (:mod:`cemlib.offers.eligibility`, rules learned from the fitted purchases; ranked deeper so
-    that ``--k`` remain), and the summary line. Without a gender or birth_date column in
-    ``--consent`` no rule is learned and the offers are the model's top ``--k``."""
+    (:mod:`cemlib.offers.eligibility`, rules learned from the fitted purchases, or declared by
+    the ``audience`` column of ``--items``) and without the items the customer returned and
+    never kept (``never_kept``), and the summary line. Without a gender or birth_date column in
+    ``--consent`` no gender/age rule is learned."""
+    import pandas as pd
+
+    from cemlib.offers.stage import fitting_offers
+
     have = [c for c in ("gender", "birth_date") if contacts is not None and c in contacts.columns]
-    if not have:
+    returns = never_kept is not None and len(never_kept) > 0
+    if not have and not returns:
         return model.recommend(exclude=exclude), (
             "cem offers: offers not checked against gender/age (no gender or birth_date column "
             "in --consent)"
         )
-    from cemlib.offers.stage import fitting_offers
-
-    attributes = eligibility.profile_attributes(contacts, args.as_of)
-    attributes = attributes[attributes["customer_id"].isin(model.tx_["customer_id"].unique())]
 
     def ranked(depth, held=None):  # the held back removed chunk by chunk, before the reasons
         if held is None:
@@ -270,10 +304,22 @@ def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, e
         out = model.recommend(k=args.k, depth=depth, held=held, exclude=exclude)
         return out, model.held_back_
 
+    if have:
+        attributes = eligibility.profile_attributes(contacts, args.as_of)
+        attributes = attributes[attributes["customer_id"].isin(model.tx_["customer_id"].unique())]
+    else:
+        attributes = pd.DataFrame(columns=["customer_id", "gender", "age_min", "age_max"])
     offers, held, rules = fitting_offers(
         ranked, model.tx_, attributes, args.k,
-        items=items, granularity=args.granularity, in_ranking=True,
+        items=items, granularity=args.granularity, in_ranking=True, never_kept=never_kept,
     )  # fmt: skip
+    sent_back = " or returned and never kept" if returns else ""
+    if not have:
+        return offers, (
+            f"cem offers: {held} offer{'s' if held != 1 else ''} held back as returned and never "
+            "kept by the customer; offers not checked against gender/age (no gender or "
+            "birth_date column in --consent)"
+        )
     n = len(rules.items)
     declared = (
         f"; the audience of {rules.declared} declared by the audience column of --items"
@@ -282,9 +328,10 @@ def _fitting_offers(model: NextOfferModel, contacts, args: argparse.Namespace, e
     )
     return offers, (
         f"cem offers: {held} offer{'s' if held != 1 else ''} held back as not fitting the "
-        f"customer's gender/age ({n} item{'s' if n != 1 else ''} for one gender or one age "
-        f"band only, learned from the {', '.join(have)} column{'s' if len(have) > 1 else ''} of "
-        f"--consent{declared}); the next fitting items took their place"
+        f"customer's gender/age{sent_back} ({n} item{'s' if n != 1 else ''} for one gender or "
+        f"one age band only, learned from the {', '.join(have)} "
+        f"column{'s' if len(have) > 1 else ''} of --consent{declared}); the next fitting items "
+        "took their place"
     )
 
 

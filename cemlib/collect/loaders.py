@@ -6,7 +6,11 @@ A source folder holds one file per table, named after it (``crm_contacts.csv``,
 sniffed; Parquet with plain columns). Every value is read as text: the
 ``raw`` schema keeps what the file held, and typing happens in the staging step. A column
 mapping renames a user's columns to the canonical ones: ``{table: {their_column: canonical}}``
-(a dict or a YAML file), optionally with ``files: {table: file name}``.
+(a dict or a YAML file), optionally with ``files: {table: file name}``. A yes/no column of the
+contract can also be filled from one of their columns by a list of values:
+``{their_column: {is_return: [Возврат]}}`` sets ``is_return`` true where the value is one of the
+list (compared trimmed and case-folded), false where it is another value, empty where it is
+empty; their column is kept as it is (an extra column), so ``raw`` still holds what the file held.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pandas as pd
 
 from cemlib.errors import InputError
 from cemlib.io import check_file, frame_to_text, is_parquet, read_csv, read_parquet
-from cemlib.schema import TABLES, TableSpec, table_spec
+from cemlib.schema import BOOL, TABLES, TableSpec, table_spec
 
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
 SOURCE_ROW = "_source_row"
@@ -72,6 +76,47 @@ class SourceFolder:
 
 
 # -- mapping ----------------------------------------------------------------------------------
+class ValueList(str):
+    """A mapping target filled by a list of values: the canonical yes/no column (the ``str``)
+    is true where their column holds one of ``values`` (trimmed, case-folded)."""
+
+    values: tuple[str, ...]
+
+    def __new__(cls, column: str, values) -> ValueList:
+        obj = super().__new__(cls, column)
+        obj.values = tuple(str(v).strip().casefold() for v in values)
+        return obj
+
+    def __reduce__(self):  # worker processes receive the plan pickled
+        return (ValueList, (str(self), self.values))
+
+
+def _target(table: str, theirs: str, target, source: str) -> str:
+    """One mapping target: a canonical column name, or ``{column: [values]}`` for a yes/no
+    column filled by a list of values (:class:`ValueList`)."""
+    if not isinstance(target, Mapping):
+        return str(target)
+    column, values = next(iter(target.items())) if len(target) == 1 else (None, None)
+    if isinstance(values, str | int | float):
+        values = [values]
+    if column is None or not isinstance(values, list) or not values:
+        raise InputError(
+            f"table {table!r}: {theirs!r}: expected a column name or "
+            "{canonical_column: [values meaning yes]}",
+            source=source,
+            column=theirs,
+        )
+    if TABLES[table].kind(str(column)) != BOOL:
+        yes_no = [c for c in TABLES[table].columns if TABLES[table].kind(c) == BOOL]
+        raise InputError(
+            f"table {table!r}: {theirs!r} -> {column!r}: a list of values fills only a yes/no "
+            f"column; those of {table}: {', '.join(yes_no) or 'none'}",
+            source=source,
+            column=theirs,
+        )
+    return ValueList(str(column), values)
+
+
 def load_mapping(
     mapping: Mapping | str | Path | None,
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
@@ -110,7 +155,7 @@ def load_mapping(
             raise InputError(
                 f"table {table!r}: expected {{their_column: canonical_column}}", source=source
             )
-        columns[table] = {str(k): str(v) for k, v in renames.items()}
+        columns[table] = {str(k): _target(table, str(k), v, source) for k, v in renames.items()}
         unknown = {k: v for k, v in columns[table].items() if v not in TABLES[table].columns}
         if unknown:  # a typo in a target would load the column under a name nothing reads
             wrong.append((table, unknown))
@@ -143,7 +188,12 @@ def _canonical_columns(
             source=source,
             column=missing_from_file[0],
         )
-    applied = dict(renames)
+    applied = {k: v for k, v in renames.items() if not isinstance(v, ValueList)}
+    for theirs, target in renames.items():
+        if isinstance(target, ValueList):  # their column stays; the flag is added beside it
+            text = frame[theirs].astype("string").str.strip()
+            flag = text.str.casefold().isin(target.values).map({True: "1", False: "0"})
+            frame[str(target)] = flag.astype(object).where(text.fillna("").ne(""), None)
     canon = set(spec.columns)
     for col in columns:
         if col not in applied and col not in canon and col.lower() in canon:
@@ -208,7 +258,7 @@ def read_table_file(
     else:
         long = None
     if typed is not None:
-        typed = typed.set_axis(list(frame.columns), axis=1)
+        typed = typed.set_axis(list(frame.columns)[: typed.shape[1]], axis=1)
     frame = frame.reset_index(drop=True)
     frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
     extra = [

@@ -296,6 +296,7 @@ def _load(
         del loaded, staged
     if table is not None:
         written += table.finish(table_rows, as_of_ts)
+    _mark_returns(wh, written)
     _publish(wh, truth + written, plan.missing, synthetic, stamp)
     return table_rows
 
@@ -394,6 +395,17 @@ class _TableLoad:
         row = _table_row(self.name, self.first, self.n_raw, self.n_staging, all_dates, as_of_ts)
         table_rows.append(row)
         return [("raw", self.name, self.n_raw), ("staging", self.name, self.n_staging)]
+
+
+def _mark_returns(wh: Warehouse, written) -> None:
+    """Every staged lines table's ``is_return`` (:func:`cemlib.collect.returns.mark_returns`),
+    on the shadows before they replace the tables."""
+    from cemlib.collect.returns import LINE_HEADERS, mark_returns
+
+    staged = {name for schema, name, _n in written if schema == "staging"}
+    for lines, (header, _key) in LINE_HEADERS.items():
+        if lines in staged:
+            mark_returns(wh, lines, shadow(lines), shadow(header) if header in staged else None)
 
 
 def _publish(wh: Warehouse, written, missing, synthetic: bool, stamp: dict) -> None:

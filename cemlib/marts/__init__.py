@@ -4,6 +4,7 @@ from cemlib.marts.covariates import profile_covariates
 from cemlib.marts.transactions import (
     TRANSACTION_COLUMNS,
     profile_transactions,
+    returned_items,
     sales_headers_sql,
     sales_lines_sql,
     source_schema,
@@ -14,6 +15,7 @@ __all__ = [
     "TRANSACTION_COLUMNS",
     "profile_covariates",
     "profile_transactions",
+    "returned_items",
     "sales_headers_sql",
     "sales_lines_sql",
     "source_schema",

@@ -135,6 +135,8 @@ class SparkMarts:
             else:
                 pjoin = "LEFT JOIN (SELECT CAST(NULL AS STRING) AS sku) p ON FALSE"
             where = f"WHERE h.{ts_col} IS NOT NULL"
+            if "is_return" in lcols:  # sales only: the returns are not netted on this engine yet
+                where += " AND NOT coalesce(CAST(l.is_return AS BOOLEAN), FALSE)"
             if bound is not None:
                 where += f" AND CAST(h.{ts_col} AS TIMESTAMP) < TIMESTAMP '{bound}'"
             parts.append(f"""

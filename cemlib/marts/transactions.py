@@ -30,6 +30,11 @@ TRANSACTION_COLUMNS: tuple[str, ...] = (
     "channel",
 )
 
+#: the lines' columns that make a line (also) a return: ``is_return`` (goods brought back) and
+#: ``returned`` (a sale that came back: both the sale and its return), set by the collection
+#: stage (:mod:`cemlib.collect.returns`)
+RETURN_FLAGS: tuple[str, ...] = ("is_return", "returned")
+
 # (header table, id column, timestamp column, lines table, channel label)
 _SALES = (
     ("online_orders", "order_id", "ordered_at", "order_lines", "online"),
@@ -94,8 +99,9 @@ def profile_transactions(
     *,
     key: str = "profile",
     truth: bool = False,
+    returns: bool = True,
 ) -> pd.DataFrame:
-    """One row per purchased line of every online order and till receipt, keyed by customer.
+    """One row per purchased (or returned) line of every online order and till receipt, keyed by customer.
 
     Columns:
 
@@ -111,6 +117,13 @@ def profile_transactions(
       margin is within [0, 1], else as a money margin per unit;
     - ``channel`` (str): ``online`` or ``store``.
 
+    A return (a line with ``is_return``, or the return of a line ``returned``, docs/own-data.md
+    "Returns") is a row with a **negative** quantity, amount and margin, dated as its receipt
+    or order (a ``returned`` line: as the sale); ``returns=False`` leaves them out. A return is no
+    purchase: :func:`cemlib.churn.features.purchase_occasions` subtracts it from the purchase
+    occasion before it, and the offers' history keeps out the items returned and never kept
+    (:func:`returned_items`). Sale lines are every other line, ``returned`` ones included.
+
     Only rows dated on or before ``as_of`` (inclusive, whole day) are returned when it is given.
     Lines whose record has no customer in the map (anonymous till receipts) are left out; their
     number is in ``df.attrs["unmapped_lines"]``. Rows are sorted by customer, time, order, and
@@ -119,7 +132,7 @@ def profile_transactions(
     if truth:
         key = "person"
     parts, unmapped = [], 0
-    for sql, params in _line_queries(wh, as_of, key):
+    for sql, params in _line_queries(wh, as_of, key, returns=returns):
         # anonymous lines are only counted; the rest comes with one Python string per
         # distinct text value (items, categories, channels repeat on millions of lines)
         unmapped += wh.con.execute(
@@ -166,9 +179,12 @@ def _sales_lines_sql(
     pcols: list[str],
     margin_is_rate: bool,
     bound: pd.Timestamp | None,
+    kind: str = "sale",
 ) -> tuple[str, list] | None:
     """The SQL (and its parameters) of one sales source's lines keyed by customer (NULL for
-    anonymous ones), or None when the source's tables are absent."""
+    anonymous ones), or None when the source's tables are absent: its sale lines
+    (``kind="sale"``), or its returns as negative lines (``kind="return"``, None when the
+    lines carry no return column)."""
     header, id_col, ts_col, lines, channel = source
     hs, ls = source_schema(wh, header), source_schema(wh, lines)
     if hs is None or ls is None:
@@ -197,6 +213,15 @@ def _sales_lines_sql(
     if not products:
         pjoin = "LEFT JOIN (SELECT NULL AS sku) p ON FALSE"
     where = f"WHERE h.{ts_col} IS NOT NULL"
+    flags = [f"coalesce(CAST(l.{c} AS BOOLEAN), FALSE)" for c in RETURN_FLAGS if c in lcols]
+    sign = ""
+    if kind == "return":
+        if not flags:
+            return None
+        where += f" AND ({' OR '.join(flags)})"
+        sign = "-"
+    elif "is_return" in lcols:
+        where += " AND NOT coalesce(CAST(l.is_return AS BOOLEAN), FALSE)"
     params: list = []
     if bound is not None:
         where += f" AND CAST(h.{ts_col} AS TIMESTAMP) < ?"
@@ -207,9 +232,9 @@ def _sales_lines_sql(
                '{header}:' || CAST(h.{id_col} AS VARCHAR) AS order_id,
                CAST(l.sku AS VARCHAR) AS item_id,
                {cat} AS category,
-               {qty} AS quantity,
-               {qty} * coalesce({price_l}, {price_p}) AS amount,
-               {margin} AS margin,
+               {sign}{qty} AS quantity,
+               {sign}{qty} * coalesce({price_l}, {price_p}) AS amount,
+               {sign}({margin}) AS margin,
                '{channel}' AS channel
         FROM {hs}.{header} h
         JOIN {ls}.{lines} l ON CAST(l.{id_col} AS VARCHAR) = CAST(h.{id_col} AS VARCHAR)
@@ -221,16 +246,24 @@ def _sales_lines_sql(
     return sql, params
 
 
-def _line_queries(wh: Warehouse, as_of: str | dt.date | None, key: str) -> list[tuple[str, list]]:
+def _line_queries(
+    wh: Warehouse, as_of: str | dt.date | None, key: str, *, returns: bool = False
+) -> list[tuple[str, list]]:
     """The SQL and parameters of the purchased lines of each sales source present (online
-    orders, till receipts): :func:`profile_transactions` fetches them, the monitor aggregates
-    them (:func:`sales_lines_sql`)."""
+    orders, till receipts), and with ``returns`` their returns as negative lines:
+    :func:`profile_transactions` fetches them, the monitor aggregates the sales
+    (:func:`sales_lines_sql`)."""
     mapping, _ = _key_join(wh, key)
     bound = _as_of_bound(as_of)
     products = source_schema(wh, "products")
     pcols = _columns(wh, products, "products") if products else []
     rate = _margin_is_rate(wh, products, pcols)
-    queries = (_sales_lines_sql(wh, s, mapping, products, pcols, rate, bound) for s in _SALES)
+    kinds = ("sale", "return") if returns else ("sale",)
+    queries = (
+        _sales_lines_sql(wh, s, mapping, products, pcols, rate, bound, kind)
+        for s in _SALES
+        for kind in kinds
+    )
     return [q for q in queries if q is not None]
 
 
@@ -252,12 +285,17 @@ def unattributed_orders(
         hs = source_schema(wh, header)
         if hs is None:
             continue
+        no_return = (
+            " AND NOT coalesce(CAST(h.is_return AS BOOLEAN), FALSE)"
+            if "is_return" in _columns(wh, hs, header)
+            else ""
+        )
         total += int(
             wh.con.execute(
                 f"""SELECT count(*) FROM {hs}.{header} h
                     LEFT JOIN {mapping} m
                       ON m.source_table = '{header}' AND m.record_id = CAST(h.{id_col} AS VARCHAR)
-                    WHERE m.customer_id IS NULL AND h.{ts_col} IS NOT NULL
+                    WHERE m.customer_id IS NULL AND h.{ts_col} IS NOT NULL{no_return}
                       AND CAST(h.{ts_col} AS TIMESTAMP) >= ? AND CAST(h.{ts_col} AS TIMESTAMP) < ?""",
                 [lo, hi],
             ).fetchone()[0]
@@ -286,7 +324,7 @@ def sales_headers_sql(
     """The SQL (and its parameters) of every dated online order and till receipt of
     ``clean.*`` (``customer_id`` NULL when attached to no customer), ``ts`` and ``order_id``
     as in :func:`profile_transactions` — a purchase whether or not a line of it passed the
-    quality checks."""
+    quality checks; a return receipt or order (``is_return``) is none."""
     mapping, _ = _key_join(wh, key)
     bound = _as_of_bound(as_of)
     parts, params = [], []
@@ -295,6 +333,8 @@ def sales_headers_sql(
         if hs is None:
             continue
         where = f"h.{ts_col} IS NOT NULL"
+        if "is_return" in _columns(wh, hs, header):  # a return receipt is no purchase
+            where += " AND NOT coalesce(CAST(h.is_return AS BOOLEAN), FALSE)"
         if bound is not None:
             where += f" AND CAST(h.{ts_col} AS TIMESTAMP) < ?"
             params.append(bound.to_pydatetime())
@@ -308,3 +348,35 @@ def sales_headers_sql(
     if not parts:
         raise InputError("no sales tables in clean.*", source=str(wh.path))
     return " UNION ALL ".join(parts), params
+
+
+def returned_items(transactions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split :func:`profile_transactions` (returns as negative rows) into the purchases the
+    offers learn from and the items each customer returned and never kept.
+
+    Returns ``(purchases, never_kept)``: ``purchases`` are the sale rows, without those of a
+    ``(customer_id, item_id)`` whose returned quantity is at least its bought quantity (a size
+    sent back is no purchase, neither in the history nor as a label); ``never_kept`` is those
+    pairs (``customer_id, item_id``), which no offer names. A customer who kept some of an item
+    (bought two, returned one) keeps its purchases. Without return rows: ``(transactions``,
+    an empty frame).
+    """
+    empty = pd.DataFrame(
+        {"customer_id": pd.Series(dtype=object), "item_id": pd.Series(dtype=object)}
+    )
+    if transactions.empty:
+        return transactions, empty
+    neg = transactions["quantity"].lt(0) | transactions["amount"].lt(0)
+    if not neg.any():
+        return transactions, empty
+    sales = transactions[~neg.to_numpy()]
+    back = transactions[neg.to_numpy()]
+    bought = sales.groupby(["customer_id", "item_id"], sort=False)["quantity"].sum()
+    sent = back.groupby(["customer_id", "item_id"], sort=False)["quantity"].sum().abs()
+    net = sent.sub(bought.reindex(sent.index).fillna(0.0))
+    pairs = sent.index[net.to_numpy() >= 0]
+    never_kept = pairs.to_frame(index=False)
+    key = pd.MultiIndex.from_arrays([sales["customer_id"], sales["item_id"]])
+    purchases = sales[~key.isin(pairs)].reset_index(drop=True)
+    purchases.attrs = dict(transactions.attrs)
+    return purchases, never_kept

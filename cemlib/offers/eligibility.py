@@ -70,6 +70,9 @@ class EligibilityRules:
     )
     #: the items whose gender the catalogue declares (``audience``), for one gender or for all
     declared: int = 0
+    #: ``(customer_id, item_id)`` pairs held back from that customer: items returned and never
+    #: kept (:func:`with_returned`)
+    returned: pd.MultiIndex | None = None
 
     @property
     def items(self) -> set[str]:
@@ -77,7 +80,14 @@ class EligibilityRules:
         return set(self.gender["item_id"].astype(str)) | set(self.age["item_id"].astype(str))
 
     def __bool__(self) -> bool:
-        return bool(len(self.gender) or len(self.age))
+        return bool(len(self.gender) or len(self.age) or self.returned is not None)
+
+    @property
+    def most_returned(self) -> int:
+        """The most returned-and-never-kept items of any one customer."""
+        if self.returned is None:
+            return 0
+        return int(pd.Series(self.returned.get_level_values(0)).value_counts().max())
 
 
 def wilson_upper(successes, n, z: float = Z) -> np.ndarray:
@@ -281,13 +291,33 @@ def _age_rules(last, att, min_support, ratio, z) -> pd.DataFrame:
     )
 
 
+def with_returned(rules: EligibilityRules, never_kept: pd.DataFrame | None) -> EligibilityRules:
+    """``rules`` that also hold back from each customer the items of ``never_kept``
+    (``customer_id, item_id``: returned and never kept, :func:`cemlib.marts.returned_items`)."""
+    if never_kept is None or never_kept.empty:
+        return rules
+    pairs = pd.MultiIndex.from_arrays(
+        [never_kept["customer_id"].astype(str), never_kept["item_id"].astype(str)]
+    ).unique()
+    return EligibilityRules(
+        gender=rules.gender, age=rules.age, declared=rules.declared, returned=pairs
+    )
+
+
 def held_back(
     offers: pd.DataFrame, rules: EligibilityRules, attributes: pd.DataFrame
 ) -> np.ndarray:
     """Boolean per row of ``offers`` (``customer_id, item_id``): True where the item does not
-    fit the customer's gender or age (:func:`profile_attributes`)."""
+    fit the customer's gender or age (:func:`profile_attributes`), or the customer returned it
+    and never kept it (``rules.returned``)."""
     mask = np.zeros(len(offers), dtype=bool)
-    if not rules or offers.empty or attributes.empty:
+    if not rules or offers.empty:
+        return mask
+    if rules.returned is not None:
+        mask |= pd.MultiIndex.from_arrays(
+            [offers["customer_id"].astype(str), offers["item_id"].astype(str)]
+        ).isin(rules.returned)
+    if attributes.empty:
         return mask
     att = attributes.assign(customer_id=attributes["customer_id"].astype(str)).set_index(
         "customer_id"
@@ -317,13 +347,17 @@ PAIRS_AT_ONCE = 1_000_000
 
 def extra_depth(rules: EligibilityRules, attributes: pd.DataFrame) -> int:
     """How much deeper to rank so that ``k`` fitting items remain for every customer: the most
-    rule items any one customer of ``attributes`` is held back from. Counted once per distinct
+    rule items any one customer of ``attributes`` is held back from (plus the most items one
+    customer returned and never kept). Counted once per distinct
     ``gender, age_min, age_max`` (what :func:`held_back` judges by), so a catalogue declaring
     thousands of items costs their number times the distinct profiles' kinds, not times the
     customers."""
-    if not rules or attributes.empty:
+    if not rules:
         return 0
+    if attributes.empty or not rules.items:
+        return rules.most_returned
     items = np.asarray(sorted(rules.items), dtype=object)
+    by_profile = EligibilityRules(gender=rules.gender, age=rules.age)  # no customer's returns
     kinds = attributes[["gender", "age_min", "age_max"]].drop_duplicates()
     kinds = kinds.assign(customer_id=np.arange(len(kinds)).astype(str))
     most, step = 0, max(1, PAIRS_AT_ONCE // max(len(items), 1))
@@ -335,9 +369,9 @@ def extra_depth(rules: EligibilityRules, attributes: pd.DataFrame) -> int:
                 "item_id": np.tile(items, len(part)),
             }
         )
-        held = held_back(pairs, rules, part).reshape(len(part), len(items))
+        held = held_back(pairs, by_profile, part).reshape(len(part), len(items))
         most = max(most, int(held.sum(axis=1).max()))
-    return most
+    return most + rules.most_returned
 
 
 def fill_fitting(

@@ -63,26 +63,45 @@ def _extra_headlines(result: OfferStageResult) -> dict:
     fit = result.extras.get("eligibility")
     if fit is not None:
         rules = fit["rules"]
-        out["offers held back as not fitting the profile's gender/age"] = int(fit["held_back"])
+        key = HELD_RETURNED if rules.returned is not None else HELD
+        out[key] = int(fit["held_back"])
         out["items offered to one gender or age band only"] = len(rules.items)
         if rules.declared:
             out["items whose audience the catalogue declares"] = int(rules.declared)
+        if rules.returned is not None:
+            out["items returned and never kept (held back from their customer)"] = len(
+                rules.returned
+            )
     return out
 
 
-def eligibility_sentence(n_held: int, n_items: int, declared: int = 0) -> str:
+#: the headline counting the offers the eligibility rules held back (and with returns)
+HELD = "offers held back as not fitting the profile's gender/age"
+HELD_RETURNED = "offers held back as not fitting the profile's gender/age or returned by it"
+
+
+def eligibility_sentence(
+    n_held: int, n_items: int, declared: int = 0, returned: int | None = None
+) -> str:
     """The verdict's line on the offers held back by :mod:`cemlib.offers.eligibility`
-    (``declared``: the items whose audience the catalogue declares)."""
+    (``declared``: the items whose audience the catalogue declares; ``returned``: the
+    customer-item pairs returned and never kept, None without returns)."""
     said = (
         f" ({declared:,} item{'s' if declared != 1 else ''} by the catalogue's audience column)"
         if declared
         else ""
     )
+    back = (
+        f"; {returned:,} time{'s' if returned != 1 else ''} a profile returned an item and never "
+        "kept it, and that item is not offered back to it"
+        if returned
+        else ""
+    )
     return (
         f"{n_held:,} offer{'s' if n_held != 1 else ''} held back as not fitting the profile's "
-        f"gender/age: {n_items:,} item{'s are' if n_items != 1 else ' is'} for one gender "
-        f"or one age band only{said}, and a profile of the other gender or outside the band got "
-        "its next fitting item instead"
+        f"gender/age{' or returned by it' if returned else ''}: {n_items:,} "
+        f"item{'s are' if n_items != 1 else ' is'} for one gender or one age band only{said}"
+        f"{back}; the profile got its next fitting item instead"
     )
 
 
@@ -123,12 +142,14 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
             f" of {n_prof:,} profile{'s' if n_prof != 1 else ''}, who got the next allowed "
             "items instead"
         )
-    if h.get("offers held back as not fitting the profile's gender/age"):
+    held = h.get(HELD, h.get(HELD_RETURNED))
+    if held:
         caveats.append(
             eligibility_sentence(
-                h["offers held back as not fitting the profile's gender/age"],
+                held,
                 h["items offered to one gender or age band only"],
                 h.get("items whose audience the catalogue declares", 0),
+                h.get("items returned and never kept (held back from their customer)"),
             )
         )
     lost = [

@@ -18,7 +18,7 @@ import pandas as pd
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
-from cemlib.marts.transactions import profile_transactions, source_schema
+from cemlib.marts.transactions import profile_transactions, returned_items, source_schema
 from cemlib.offers import baselines, eligibility
 from cemlib.offers.baselines import all_baselines
 from cemlib.offers.consent import (
@@ -320,6 +320,7 @@ def fitting_offers(
     items: pd.DataFrame | None = None,
     granularity: str = "item",
     in_ranking: bool = False,
+    never_kept: pd.DataFrame | None = None,
 ):
     """Rank with the eligibility rules of ``tx`` (:mod:`cemlib.offers.eligibility`), the
     catalogue's declared audiences (``items.audience``) in place of the learned gender rules:
@@ -334,9 +335,14 @@ def fitting_offers(
     ``DEEPER × k``: a catalogue declaring a thousand men's items would otherwise rank a
     thousand items for every woman. A customer left with fewer than ``k`` fitting items then
     gets the most popular items of ``tx`` that fit them (:func:`eligibility.fill_fitting`), as
-    a short candidate list is filled with popular items."""
+    a short candidate list is filled with popular items.
+
+    ``never_kept`` (``customer_id, item_id``: items the customer returned and never kept,
+    :func:`cemlib.marts.returned_items`) are held back from that customer the same way (a size
+    that did not fit is not offered back), and counted among the offers held back."""
     rules = eligibility.learn_rules(tx, attributes)
     rules = eligibility.declared_rules(rules, items, attributes, granularity=granularity)
+    rules = eligibility.with_returned(rules, never_kept)
     extra = eligibility.extra_depth(rules, attributes)
     depth = k + min(extra, DEEPER * k)
     if rules and in_ranking:
@@ -560,7 +566,9 @@ def run_stage(
 
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
     if engine is None:
-        tx = profile_transactions(wh, as_of, key=key)
+        # a return is no purchase, and an item sent back and never kept is offered to nobody
+        # who sent it back (a size that did not fit): the history is the purchases kept
+        tx, never_kept = returned_items(profile_transactions(wh, as_of, key=key))
         events = profile_events(wh, as_of, key=key)
 
         def recommend(m, held=None, **kw):
@@ -570,11 +578,13 @@ def run_stage(
             return m.recommend(**{**kw, "k": k, "depth": kw["k"], "held": held}), m.held_back_
     else:  # engine spark: the history from Spark SQL, the scoring on its executors
         tx, events = engine.transactions(), engine.events()
+        never_kept = None
 
         def recommend(m, held=None, **kw):  # no held-back test here: fitting_offers filters
             return engine.recommend(m, **kw)
 
     items = _items(wh)
+    sent_back = never_kept if granularity != "category" else None  # items, not categories
     churn = _churn_features(wh)
     params = dict(
         k=k, horizon_days=horizon_days, granularity=granularity, seed=seed, progress=progress
@@ -619,7 +629,7 @@ def run_stage(
                 exclude=exclude,
             ),
             model.tx_, attributes, k, items=items, granularity=granularity,
-            in_ranking=engine is None,
+            in_ranking=engine is None, never_kept=sent_back,
         )  # fmt: skip
         if truth is not None:
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
@@ -648,6 +658,7 @@ def run_stage(
                 ),
                 bt.tx_, bt_attributes[bt_attributes["customer_id"].isin(bt_customers)], k,
                 items=items, granularity=granularity, in_ranking=engine is None,
+                never_kept=sent_back,
             )[0]  # fmt: skip
             evaluation = (
                 f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
@@ -661,6 +672,7 @@ def run_stage(
         recs, held, rules = fitting_offers(
             lambda depth: baseline_offers(published, model.tx_, depth, offered, kept_out),
             model.tx_, attributes, k, items=items, granularity=granularity,
+            never_kept=sent_back,
         )  # fmt: skip
     sent, summary = assign_channels(recs, consent)
     names = (

@@ -186,6 +186,30 @@ def test_a_mapping_target_that_is_no_column_of_its_table_is_refused():
         load_mapping(typo)
 
 
+def test_a_value_list_fills_a_yes_no_column_and_keeps_their_column(tmp_path):
+    write(
+        tmp_path / "mapping.yaml",
+        "pos_receipts:\n  Чек: receipt_id\n  Дата: purchased_at\n"
+        "  Тип операции: {is_return: [Возврат, 'возврат товара']}\n",
+    )
+    columns, _ = load_mapping(tmp_path / "mapping.yaml")
+    path = write(
+        tmp_path / "pos_receipts.csv",
+        "Чек;Дата;Тип операции\n1;01.02.2025;Продажа\n2;03.02.2025; ВОЗВРАТ \n"
+        "3;04.02.2025;\n4;05.02.2025;Возврат товара\n",
+    )
+    t = read_table_file(path, "pos_receipts", mapping=columns["pos_receipts"])
+    assert t.frame["is_return"].tolist() == ["0", "1", None, "1"]
+    kept = t.frame["Тип операции"].fillna("").tolist()
+    assert kept == ["Продажа", " ВОЗВРАТ ", "", "Возврат товара"]
+    assert "Тип операции" in t.extra_columns
+    with pytest.raises(InputError, match="a list of values fills only a yes/no column") as err:
+        load_mapping({"pos_receipts": {"Тип операции": {"store_id": ["Возврат"]}}})
+    assert "is_return" in str(err.value) and err.value.column == "Тип операции"
+    with pytest.raises(InputError, match="expected a column name or"):
+        load_mapping({"pos_receipts": {"Тип операции": {"is_return": []}}})
+
+
 def test_trailing_delimiter_of_1c_exports(tmp_path):
     path = write(tmp_path / "products.csv", "sku;name;\nS1;Чай;\nS2;Кофе;\n")
     t = read_table_file(path, "products")

@@ -76,3 +76,31 @@ def test_cem_offers_bad_input_exits_2_with_a_clear_message(tmp_path, capsys):
     )
     assert "empty" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_cem_offers_does_not_offer_back_an_item_returned_and_never_kept(
+    tmp_path, transactions, capsys
+):
+    hist = transactions[transactions["ts"] <= "2025-06-15 23:59:59"]
+    mine = hist[hist["customer_id"] == "C0000"]
+    item = mine["item_id"].value_counts().index[0]  # her staple: offered back without returns
+    args = ["--as-of", "2025-06-15", "--k", "5", "--horizon-days", "30"]
+
+    def offers_of_c0000(frame, name):
+        src, out = tmp_path / f"{name}.csv", tmp_path / f"{name}_offers.csv"
+        frame.to_csv(src, index=False)
+        assert main(["offers", str(src), *args, "--out", str(out)]) == 0
+        offers = pd.read_csv(out, dtype={"customer_id": str, "item_id": str})
+        return offers[offers["customer_id"] == "C0000"], capsys.readouterr().err
+
+    before, _ = offers_of_c0000(transactions, "sales")
+    assert item in set(before["item_id"])
+    sold = mine[mine["item_id"] == item]
+    back = sold.assign(
+        ts=sold["ts"] + pd.Timedelta(days=1),
+        quantity=-sold["quantity"],
+        amount=-sold["amount"],
+    )
+    after, err = offers_of_c0000(pd.concat([transactions, back], ignore_index=True), "returns")
+    assert item not in set(after["item_id"]) and len(after) == 5
+    assert f"{len(sold)} of items returned and never kept left out" in err

@@ -177,7 +177,8 @@ def test_a_zero_price_is_kept_with_a_warning_a_negative_one_quarantined(
     assert "l7" not in lines.index  # a negative price is quarantined
     assert (
         wh.read_table("quarantine", "order_lines").set_index("line_id").loc["l7", "reason"]
-        == "price is negative"
+        == "price is negative on a line that is not a return (no return flag, no sale of the "
+        "item in its order)"
     )
     clean = set(wh.read_table("clean", "products")["sku"])
     quarantined = wh.read_table("quarantine", "products")
