@@ -178,6 +178,6 @@ def test_an_item_returned_and_never_kept_is_not_offered(wh):
         return ranked.head(depth)
 
     attributes = pd.DataFrame(columns=["customer_id", "gender", "age_min", "age_max"])
-    out, _, _ = fitting_offers(ranked_at, kept, attributes, 1, never)
-    assert depths == [3]  # ranked as much deeper as the customer's returned items
+    out, _, _ = fitting_offers(ranked_at, kept, attributes, 1, never_kept=never)
+    assert depths == [3]  # ranked as much deeper as the customer's returned items (2 = 2k)
     assert out[["rank", "item_id"]].values.tolist() == [[1, "C"]]
