@@ -180,9 +180,13 @@ def main() -> int:
                         help="cem run's execution_timeout (auto is calibrated on DuckDB: a "
                              "large Spark run needs more, or null for no limit)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each run's folder")
+    parser.add_argument("--folder", help="run in this kept folder (one engine, one size): "
+                        "e.g. stage 02 alone on the lake a --keep run of 00,01 left")  # fmt: skip
     parser.add_argument("--engines", default="duckdb,spark", help="the engines to run, in order")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
+    if args.folder and (len(args.people) > 1 or "," in args.engines.strip(",")):
+        parser.error("--folder takes one size and one engine")
     rows = []
     for people in args.people:
         with contextlib.ExitStack() as stack:
@@ -190,7 +194,9 @@ def main() -> int:
             engines = [e.strip() for e in args.engines.split(",") if e.strip()]
             for engine in engines:
                 folders[engine] = (
-                    Path(tempfile.mkdtemp(prefix=f"cem-engine-{engine}-"))
+                    Path(args.folder)
+                    if args.folder
+                    else Path(tempfile.mkdtemp(prefix=f"cem-engine-{engine}-"))
                     if args.keep
                     else Path(
                         stack.enter_context(
