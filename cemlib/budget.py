@@ -631,12 +631,10 @@ def cell_timeout(stage, cfg, warehouse: str | Path | None = None) -> tuple[float
     spark = getattr(cfg, "engine", "duckdb") == "spark"
     costs = SPARK_DURATIONS if spark else DURATIONS
     if spark:
-        from cemlib.engine.lake import lake_path
-
         found = None
         cost = costs.get(stage.name)
         if cost is not None and not (cost.inputs == ("people",) and cfg.source != "synthetic"):
-            rows = lake_rows(cost.inputs, lake_path(cfg.lake), cfg.n_people)
+            rows = lake_rows(cost.inputs, cfg.engine_parameters()["lake"], cfg.n_people)
             found = None if rows is None else (cost.estimate(rows), rows)
     else:
         found = estimate(
