@@ -31,13 +31,16 @@ import psutil
 GIB = 1024**3
 
 
-def _tree_sample(proc: psutil.Process, cpu: dict[int, float]) -> tuple[int, int, int, int, int]:
+def _tree_sample(
+    proc: psutil.Process, cpu: dict[int, float], kernels: dict[int, int] | None = None
+) -> tuple[int, int, int, int, int]:
     """``(tree, jvm, python, driver, workers)`` resident bytes of ``proc``'s tree: ``python``
     every Python process (``cem run``, the kernels, Spark's Python workers), ``driver`` the
     largest Python process outside the JVM (the stage kernel: the Spark driver's Python side),
     ``workers`` the Python processes below the JVM (Spark's Python workers, summed). ``cpu``
     (pid -> CPU seconds last seen) is updated, so that the CPU of processes gone meanwhile is
-    kept."""
+    kept; ``kernels`` (pid -> resident bytes) is filled with each Python process outside the
+    JVM, so that a stage's driver can be told from the previous stage's kernel still exiting."""
     total = jvm = py = driver = workers = 0
     with contextlib.suppress(psutil.Error):
         tree = [proc, *proc.children(recursive=True)]
@@ -61,6 +64,8 @@ def _tree_sample(proc: psutil.Process, cpu: dict[int, float]) -> tuple[int, int,
                         workers += rss
                     else:
                         driver = max(driver, rss)
+                        if kernels is not None and p.pid != proc.pid:
+                            kernels[p.pid] = rss
     return total, jvm, py, driver, workers
 
 
@@ -95,6 +100,9 @@ def run_engine(
     watched = psutil.Process(proc.pid)
     # (s since start, tree, jvm, python, driver, workers, cpu)
     peaks: list[tuple[float, int, int, int, int, int, float]] = []
+    # per sample: (s since start, {pid: resident bytes} of the Python processes outside the JVM)
+    kernels: list[tuple[float, dict[int, int]]] = []
+    first_seen: dict[int, float] = {}
     done = threading.Event()
     cpu: dict[int, float] = {}
 
@@ -102,8 +110,13 @@ def run_engine(
 
     def watch() -> None:
         while not done.is_set():
-            sample = _tree_sample(watched, cpu)
-            peaks.append((time.perf_counter() - t0, *sample, sum(cpu.values())))
+            seen: dict[int, int] = {}
+            sample = _tree_sample(watched, cpu, seen)
+            now = time.perf_counter() - t0
+            peaks.append((now, *sample, sum(cpu.values())))
+            kernels.append((now, seen))
+            for pid in seen:
+                first_seen.setdefault(pid, now)
             if stop_after is not None and peaks[-1][0] > stop_after and not stopped.is_set():
                 stopped.set()
                 _stop(watched)
@@ -129,6 +142,10 @@ def run_engine(
         end = start + (stage["duration"] or 0)
         inside = [row for row in peaks if start - 1 <= row[0] <= end + 1]
         inside = inside or [(0, 0, 0, 0, 0, 0, 0.0)]
+        # the stage's own kernel: a Python process first seen while the stage ran (the
+        # previous stage's kernel, still exiting at its start, is not this stage's driver)
+        own = [rss for t, seen in kernels if start - 1 <= t <= end + 1
+               for pid, rss in seen.items() if first_seen[pid] >= start - 1]  # fmt: skip
         figures[stage["name"]] = {
             "status": stage["status"], "seconds": stage["duration"],
             "cpu_seconds": round(inside[-1][-1] - inside[0][-1], 1),
@@ -136,6 +153,7 @@ def run_engine(
             "peak_jvm_gib": round(max(r[2] for r in inside) / GIB, 2),
             "peak_python_gib": round(max(r[3] for r in inside) / GIB, 2),
             "peak_driver_python_gib": round(max(r[4] for r in inside) / GIB, 2),
+            "peak_stage_kernel_gib": round(max(own, default=0) / GIB, 2),
             "peak_python_workers_gib": round(max(r[5] for r in inside) / GIB, 2),
             "error": (stage.get("error") or {}).get("evalue") or stage.get("reason"),
         }  # fmt: skip
@@ -180,9 +198,13 @@ def main() -> int:
                         help="cem run's execution_timeout (auto is calibrated on DuckDB: a "
                              "large Spark run needs more, or null for no limit)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep each run's folder")
+    parser.add_argument("--folder", help="run in this kept folder (one engine, one size): "
+                        "e.g. stage 02 alone on the lake a --keep run of 00,01 left")  # fmt: skip
     parser.add_argument("--engines", default="duckdb,spark", help="the engines to run, in order")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
+    if args.folder and (len(args.people) > 1 or "," in args.engines.strip(",")):
+        parser.error("--folder takes one size and one engine")
     rows = []
     for people in args.people:
         with contextlib.ExitStack() as stack:
@@ -190,7 +212,9 @@ def main() -> int:
             engines = [e.strip() for e in args.engines.split(",") if e.strip()]
             for engine in engines:
                 folders[engine] = (
-                    Path(tempfile.mkdtemp(prefix=f"cem-engine-{engine}-"))
+                    Path(args.folder)
+                    if args.folder
+                    else Path(tempfile.mkdtemp(prefix=f"cem-engine-{engine}-"))
                     if args.keep
                     else Path(
                         stack.enter_context(
@@ -205,7 +229,8 @@ def main() -> int:
                 stages = "\n    ".join(
                     f"{k:<14} {v['status']:<7} {v['seconds'] or 0:7.1f} s  cpu {v['cpu_seconds']:7.1f} s"
                     f"  peak tree {v['peak_tree_gib']:.2f}  driver python "
-                    f"{v['peak_driver_python_gib']:.2f}  jvm {v['peak_jvm_gib']:.2f}  python "
+                    f"{v['peak_driver_python_gib']:.2f} (its own kernel "
+                    f"{v['peak_stage_kernel_gib']:.2f})  jvm {v['peak_jvm_gib']:.2f}  python "
                     f"workers {v['peak_python_workers_gib']:.2f} GiB"
                     + (f"\n      {v['error']}" if v.get("error") else "")
                     for k, v in got.items()

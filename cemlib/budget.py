@@ -306,6 +306,36 @@ def _duration(stage: str) -> StageCost:
 #: every stage's expected wall seconds by its input rows (a :class:`StageCost` in seconds)
 DURATIONS: dict[str, StageCost] = {name: _duration(name) for name in _SECONDS}
 
+#: Wall seconds of each stage with ``engine: spark`` (``local[2]`` on the same 2-core machine,
+#: loaded by other jobs), ``(input rows, seconds)`` measured by ``benchmarks/engine_scale.py``:
+#: 20,000 people for every stage (session 15, load 17-23) and 200,000 people for 00, 01
+#: (session 15) and 02 (session 16, the first complete run). Spark's fixed costs (a JVM per
+#: kernel, a job per step) make a small run many times slower than DuckDB's, and the stages
+#: grow at their own rate: a limit sized on DuckDB's seconds stopped Spark stages that were
+#: working. A stage measured at one size only takes DuckDB's curve scaled to that point.
+_SPARK_SECONDS: dict[str, tuple[tuple[int, float], ...]] = {
+    "00_collect": ((20_000, 53), (200_000, 304)),
+    "01_quality": ((702_597, 359), (7_022_353, 854)),
+    "02_profiles": ((416_032, 577),),
+    "03_churn": ((276_195, 365),),
+    "04_next_offer": ((543_728, 346),),
+    "05_monitor": ((702_597, 14),),
+}
+
+
+def _spark_duration(stage: str) -> StageCost:
+    points = list(_SPARK_SECONDS[stage])
+    if len(points) < 2:  # DuckDB's curve through the one Spark point
+        rows, seconds = points[0]
+        duck = DURATIONS[stage]
+        scale = seconds / duck.estimate(rows)
+        points = [(r, b * scale * NOISE) for r, b in duck.points]
+    return calibrate(points, _STAGE_INPUTS[stage])
+
+
+#: every stage's expected wall seconds on Spark by its input rows
+SPARK_DURATIONS: dict[str, StageCost] = {name: _spark_duration(name) for name in _SPARK_SECONDS}
+
 AUTO = "auto"
 """``execution_timeout: auto``: each stage's cell limit from its expected duration."""
 TIMEOUT_FLOOR = 1800.0
@@ -591,28 +621,67 @@ def cell_timeout(stage, cfg, warehouse: str | Path | None = None) -> tuple[float
     :data:`TIMEOUT_FACTOR` x the stage's expected duration for the rows it reads
     (:data:`DURATIONS`; ``warehouse``: the run's working copy), at least :data:`TIMEOUT_FLOOR`;
     the floor alone when the duration cannot be estimated (the collection stage on one's own
-    files, a stage whose inputs are not written yet).
+    files, a stage whose inputs are not written yet). With ``engine: spark`` the rows are
+    counted in the lake, where that engine's stages read them, and the duration is Spark's
+    (:data:`SPARK_DURATIONS`).
     """
     setting = cfg.execution_timeout
     if setting != AUTO:
         return setting, ""
-    found = estimate(
-        stage.name,
-        warehouse=warehouse or cfg.warehouse_path,
-        n_people=cfg.n_people,
-        synthetic=cfg.source == "synthetic",
-        costs=DURATIONS,
-    )
+    spark = getattr(cfg, "engine", "duckdb") == "spark"
+    costs = SPARK_DURATIONS if spark else DURATIONS
+    if spark:
+        found = None
+        cost = costs.get(stage.name)
+        if cost is not None and not (cost.inputs == ("people",) and cfg.source != "synthetic"):
+            rows = lake_rows(cost.inputs, cfg.engine_parameters()["lake"], cfg.n_people)
+            found = None if rows is None else (cost.estimate(rows), rows)
+    else:
+        found = estimate(
+            stage.name,
+            warehouse=warehouse or cfg.warehouse_path,
+            n_people=cfg.n_people,
+            synthetic=cfg.source == "synthetic",
+            costs=costs,
+        )
     if found is None:
         return TIMEOUT_FLOOR, f"execution_timeout auto: {TIMEOUT_FLOOR:,.0f} s, the floor"
     expected, rows = found
     limit = max(TIMEOUT_FLOOR, TIMEOUT_FACTOR * expected)
-    what = "people" if DURATIONS[stage.name].inputs == ("people",) else "input rows"
+    what = "people" if costs[stage.name].inputs == ("people",) else "input rows"
+    where = " on Spark" if spark else ""
     limit = float(math.ceil(limit))  # whole seconds: what the notebook client takes
     return limit, (
         f"execution_timeout auto: {limit:,.0f} s ({TIMEOUT_FACTOR:g} x the {expected:,.0f} s "
-        f"expected for {rows:,} {what}, at least {TIMEOUT_FLOOR:,.0f})"
+        f"expected{where} for {rows:,} {what}, at least {TIMEOUT_FLOOR:,.0f})"
     )
+
+
+def lake_rows(inputs: Sequence[str], lake: str, n_people: int | None) -> int | None:
+    """Rows of ``inputs`` (``schema.table``) in the lake folder ``lake``, from the Parquet
+    footers (nothing read but them); None when none of them is written yet or the lake is
+    not a folder of this machine (an object store: the floor serves)."""
+    if list(inputs) == ["people"]:
+        return n_people
+    if "://" in lake and not lake.startswith("file://"):
+        return None
+    import duckdb
+
+    root = Path(lake.removeprefix("file://"))
+    files = [
+        sorted((root / schema / table).glob("*.parquet"))
+        for schema, table in (name.split(".", 1) for name in inputs)
+    ]
+    files = [str(f) for group in files for f in group]
+    if not files:
+        return None
+    with duckdb.connect(":memory:") as con:
+        (rows,) = con.execute(
+            "SELECT sum(num_rows) FROM (SELECT DISTINCT file_name, row_group_id, "
+            "row_group_num_rows AS num_rows FROM parquet_metadata(?))",
+            [files],
+        ).fetchone()
+    return int(rows or 0)
 
 
 class Beside:

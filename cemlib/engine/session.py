@@ -90,6 +90,9 @@ def session_conf(master: str, memory_limit: int | None = None, *, ui: bool = Fal
         conf["spark.default.parallelism"] = str(max(2, 2 * cores))
         if memory_limit:  # local mode: the driver is the executor; half the stage's budget
             conf["spark.driver.memory"] = f"{max(512, memory_limit // 2 // 2**20)}m"
+            # what a collect may bring to the driver: its heap, not Spark's fixed 1 GiB (sized
+            # for a cluster's driver): stage 02 collects its records and scored pairs
+            conf["spark.driver.maxResultSize"] = conf["spark.driver.memory"]
     return conf
 
 

@@ -111,6 +111,21 @@ def _level_weights(df: pd.DataFrame):
             yield c[3:], np.log2(np.clip(df[c].to_numpy(dtype=float), 1e-300, None))
 
 
+def _spark_pairs(scored) -> pd.DataFrame:
+    """Splink's scored pairs on Spark with only the columns :meth:`SplinkModel.predict` reads
+    (the ids, weight and probability, each comparison's match weight and its term-frequency
+    part; Bayes factors only from a Splink without match weights), through Arrow: the gamma
+    levels, Bayes factors and term frequencies of every pair stay in Spark. All of them came
+    to the driver before, by ``toPandas``: several times the bytes, and past Spark's
+    ``spark.driver.maxResultSize`` as the pairs grow."""
+    sdf = scored.as_spark_dataframe()
+    weights = [c for c in sdf.columns if c.startswith("mw_")]
+    if not weights:
+        weights = [c for c in sdf.columns if c.startswith("bf_")]
+    keep = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", *weights]
+    return sdf.select(*[f"`{c}`" for c in keep]).toArrow().to_pandas()
+
+
 def _model_frame(frame: pd.DataFrame, prepared: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     """``frame``'s compared ``cols`` as Splink reads them: a ``unique_id`` (the row), None for
     a missing value."""
@@ -118,6 +133,28 @@ def _model_frame(frame: pd.DataFrame, prepared: pd.DataFrame, cols: list[str]) -
     for c in cols:
         frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
     return frame
+
+
+def _records_to_spark(spark, frame: pd.DataFrame, name: str):
+    """``frame`` (:func:`_model_frame`) as a Spark DataFrame. On a ``local[N]`` master the
+    driver writes it as one Parquet file into the context's checkpoint folder and Spark reads
+    that: no copy of every record in the JVM's heap for the rest of the session and none of
+    the pandas copies of Splink's own registration (``createDataFrame``; at 200,000 people
+    4.2 M records). Elsewhere (a cluster, whose executors cannot read the driver's disk) the
+    frame itself, which Splink registers with ``createDataFrame``."""
+    from cemlib.engine.session import local_cores
+
+    folder = spark.sparkContext.getCheckpointDir() or ""
+    if not local_cores(spark.sparkContext.master) or not (
+        folder.startswith("file:") or folder.startswith("/")
+    ):
+        return frame
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = os.path.join(folder.removeprefix("file:"), f"{name}.parquet")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    return spark.read.parquet(f"file://{path}")
 
 
 class SplinkModel:
@@ -294,7 +331,8 @@ class SplinkModel:
             self.db_api_ = SparkAPI(spark_session=self.spark, num_partitions_on_repartition=parts)
             # one Spark session serves every fit of the process: a view name of this fit's own
             name = f"cem_records_{uuid.uuid4().hex[:12]}"
-            sdf = self.db_api_.register(frame, table_name=name)
+            sdf = self.db_api_.register(_records_to_spark(self.spark, frame, name), table_name=name)
+            self.frame_ = None  # score_pairs reads the registered Spark table
             self.records_table_ = sdf.physical_name
             return sdf
         self.db_api_ = DuckDBAPI()
@@ -369,9 +407,8 @@ class SplinkModel:
 
     def predict(self, threshold: float = 0.5) -> pd.DataFrame:
         """Scored candidate pairs at or above ``threshold`` match probability."""
-        df = self.linker_.inference.predict(
-            threshold_match_probability=threshold
-        ).as_pandas_dataframe()
+        scored = self.linker_.inference.predict(threshold_match_probability=threshold)
+        df = _spark_pairs(scored) if self.spark is not None else scored.as_pandas_dataframe()
         self.linker_.table_management.invalidate_cache()
         self._register_tf()
         # Splink 5 keeps per-comparison match weights (mw_*, log2 of the Bayes factor; the

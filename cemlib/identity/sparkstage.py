@@ -9,7 +9,8 @@ What runs where (docs/spark.md):
   Splink model trained and scored on ``SparkAPI`` (:class:`~cemlib.identity.model.SplinkModel`
   with ``spark``: the candidate pairs generated and scored by the executors).
 * **The driver** (pandas, as in the DuckDB engine): the prepared records are collected once
-  (Arrow, the identity columns only), then the deterministic rules, the hub guard, the
+  (Arrow, the identity columns only, turned into categorical codes without a Python string per
+  value), then the deterministic rules, the hub guard, the
   chain-guarded clustering with its household and cluster constraints, the golden records and
   the lasting ids (:func:`~cemlib.identity.carry.carry_ids` over the lake's DuckDB views).
   The guards read every node's values and the clustering is sequential over the ranked
@@ -135,22 +136,47 @@ def prepared_records(spark, lake):
 def collect_records(sdf) -> pd.DataFrame:
     """The prepared records on the driver in the DuckDB engine's form: sources in
     :data:`SOURCE_ROLES` order, records by id, text as Arrow strings and identity values as
-    categoricals with sorted categories (one code per record)."""
+    categoricals with sorted categories (one code per record).
+
+    The records come over as Arrow (``toArrow``) and stay Arrow until each column is a string
+    column or a categorical's codes: no Python string per value (``toPandas`` made one for
+    every value of every record, the 200,000-person driver's largest allocation)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
     order = {name: i for i, name in enumerate(SOURCE_ROLES)}
     rank = F.create_map(*[x for k, v in order.items() for x in (F.lit(k), F.lit(v))])
     sdf = sdf.withColumn("_order", rank[F.col("source")]).orderBy("_order", "record_id")
-    frame = sdf.drop("_order").toPandas()
+    table = sdf.drop("_order").toArrow()
+    strings = {pa.string(): STRING, pa.large_string(): STRING}.get
+
+    def take(name: str) -> pa.ChunkedArray:
+        nonlocal table
+        column = table.column(name)
+        table = table.drop_columns([name])  # each column freed once converted
+        return column
+
+    stamps = take("updated_at")
+    if stamps.type.tz is not None:  # the session's time zone is UTC: drop the zone, as toPandas
+        stamps = stamps.cast(pa.timestamp(stamps.type.unit))
     columns: dict[str, Any] = {
-        "record_id": as_string(frame.pop("record_id")),
-        "source": as_string(frame.pop("source")),
-        "updated_at": pd.to_datetime(frame.pop("updated_at")).astype("datetime64[ns]"),
+        "record_id": as_string(take("record_id").to_pandas(types_mapper=strings)),
+        "source": as_string(take("source").to_pandas(types_mapper=strings)),
+        "updated_at": stamps.to_pandas(coerce_temporal_nanoseconds=True).astype("datetime64[ns]"),
     }
+    del stamps
     for c in PREPARED_COLUMNS[3:]:
-        values = frame.pop(c)
-        cats = np.sort(values.dropna().unique().astype(object))
-        columns[c] = pd.Categorical(values, categories=pd.Index(cats, dtype=object))
+        values = take(c)
+        distinct = pc.unique(values).drop_null()
+        distinct = distinct.take(pc.array_sort_indices(distinct))  # UTF-8 order = code points
+        codes = pc.index_in(values, value_set=distinct).fill_null(-1)
+        columns[c] = pd.Categorical.from_codes(
+            codes.to_numpy(),
+            categories=pd.Index(
+                distinct.to_numpy(zero_copy_only=False).astype(object), dtype=object
+            ),
+        )
     return pd.DataFrame(columns, copy=False)
 
 

@@ -66,10 +66,12 @@ def test_session_settings_for_a_small_machine():
     conf = session_conf("local[2]", memory_limit=4 * 2**30)
     assert conf["spark.sql.shuffle.partitions"] == "4"
     assert conf["spark.driver.memory"] == "2048m"  # half the stage's budget
+    assert conf["spark.driver.maxResultSize"] == "2048m"  # a collect may fill it, not 1 GiB
     assert conf["spark.ui.enabled"] == "false" and conf["spark.sql.session.timeZone"] == "UTC"
     cluster = session_conf("spark://10.0.0.5:7077", memory_limit=4 * 2**30)
     assert "spark.sql.shuffle.partitions" not in cluster  # the cluster's own settings win
     assert "spark.driver.memory" not in cluster
+    assert "spark.driver.maxResultSize" not in cluster
     assert conf["spark.driver.host"] == "127.0.0.1" and "spark.driver.host" not in cluster
     assert (
         local_cores("local[3]") == 3 and local_cores("yarn") == 0 and local_cores("local[*]") >= 1

@@ -256,3 +256,41 @@ def test_auto_cell_timeout_counts_the_rows_the_stage_reads(tmp_path):
     # no input tables yet (the stage before has not run): the floor
     assert budget.cell_timeout(churn, load_config(None, []), tmp_path / "none.duckdb") == (
         1800.0, "execution_timeout auto: 1,800 s, the floor")  # fmt: skip
+
+
+def test_auto_cell_timeout_on_spark_counts_the_lake_rows_at_spark_s_pace(tmp_path):
+    """Issue 19: with engine spark the inputs are in the lake (the run's DuckDB copy has none
+    of clean.*), so auto gave every Spark stage 02-04 the 1,800 s floor, sized on DuckDB's
+    seconds; Spark's identity stage at 20,000 people alone took 577 s."""
+    lake = tmp_path / "lake"
+    rows = {"crm_contacts": 150_000, "web_events": 3_000_000}
+    with duckdb.connect() as con:
+        for table, n in rows.items():
+            folder = lake / "clean" / table
+            folder.mkdir(parents=True)
+            for part in range(2):  # a table of two files: both counted
+                con.execute(
+                    f"COPY (SELECT range AS x FROM range({n // 2})) "
+                    f"TO '{folder / f'part-{part}.parquet'}' (FORMAT PARQUET)"
+                )
+    (lake / "clean" / "online_orders").mkdir()  # an empty folder counts nothing
+    identity = next(s for s in STAGES if s.name == "02_profiles")
+    assert budget.lake_rows(budget._STAGE_INPUTS["02_profiles"], str(lake), None) == 3_150_000
+    cfg = load_config(None, ["engine=spark", f"lake={lake}"])
+    seconds, how = budget.cell_timeout(identity, cfg, tmp_path / "none.duckdb")
+    on_spark = budget.SPARK_DURATIONS["02_profiles"].estimate(3_150_000)
+    on_duckdb = budget.DURATIONS["02_profiles"].estimate(3_150_000)
+    assert on_spark > 10 * on_duckdb  # Spark's pace, not DuckDB's
+    assert seconds == math.ceil(5 * on_spark) > 1800
+    assert "expected on Spark for 3,150,000 input rows" in how
+    # the measured Spark point is met (raised by the noise), DuckDB's is not used
+    assert budget.SPARK_DURATIONS["02_profiles"].estimate(416_032) == pytest.approx(
+        577 * budget.NOISE, rel=0.01
+    )
+    # nothing in the lake yet: the floor; DuckDB's engine still reads its warehouse
+    empty = load_config(None, ["engine=spark", f"lake={tmp_path / 'empty'}"])
+    assert budget.cell_timeout(identity, empty) == (
+        1800.0,
+        "execution_timeout auto: 1,800 s, the floor",
+    )
+    assert budget.lake_rows(["clean.crm_contacts"], "s3a://bucket/lake", None) is None
