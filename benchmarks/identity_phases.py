@@ -11,6 +11,8 @@ shared machine), the records resolved, and how far the two runs' profiles are ap
     .venv/bin/python benchmarks/identity_phases.py --base /tmp/phases/base.duckdb
     .venv/bin/python benchmarks/identity_phases.py --base /tmp/phases/base.duckdb \
         --keep /tmp/phases2 --full /tmp/phases/full.duckdb   # the incremental run only
+    .venv/bin/python benchmarks/identity_phases.py --base /tmp/phases/base.duckdb \
+        --touched-parts   # which part of the touched set pulls how many records
 """
 
 from __future__ import annotations
@@ -56,6 +58,53 @@ def stage(base: Path, work: Path, mode: str, as_of: str, seed: int) -> dict:
     return out
 
 
+def touched_parts(base: Path, work: Path, as_of: str) -> None:
+    """Print which part of the touched set (:func:`cemlib.identity.touched.touched_records`)
+    pulls how many earlier records and profiles: the records sharing an identifier (or a
+    name key) with a new record, with their whole profiles, and one identifier further (what
+    a run resolves), on a copy of ``base``."""
+    import pandas as pd
+
+    from cemlib.identity.sources import read_sources, source_records
+    from cemlib.identity.store import changed_records
+    from cemlib.identity.touched import NAME_KEYS, touched_records
+
+    shutil.copyfile(base, work)
+    with Warehouse(work) as wh:
+        tables = {k: v for k, v in read_sources(wh, new_only=True, changed=changed_records(wh))
+                  .items() if len(v)}  # fmt: skip
+        new = source_records(tables, consume=True)
+        cut = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+        new = new[~(new["updated_at"] >= cut).fillna(False).to_numpy(dtype=bool)]
+        con = wh.con
+        total = con.execute(
+            "SELECT count(*), count(DISTINCT profile_id) FROM identity.map"
+        ).fetchall()[0]
+        print(f"\ntouched parts: {len(new):,} new records up to as_of; the last run's map holds "
+              f"{total[0]:,} records, {total[1]:,} profiles")  # fmt: skip
+        for label, names, whole, hops in (
+            ("sharing an identifier", (), False, 1),
+            ("sharing an identifier or a name key", NAME_KEYS, False, 1),
+            ("  + their whole profiles, identifiers only", (), True, 1),
+            ("  + their whole profiles", NAME_KEYS, True, 1),
+            ("  + one identifier further, identifiers only", (), True, 2),
+            ("  + one identifier further (what a run resolves)", NAME_KEYS, True, 2),
+        ):
+            cpu = time.process_time()
+            keys = touched_records(wh, new.reset_index(drop=True), hops, name_keys=names,
+                                   whole_profiles=whole)  # fmt: skip
+            cpu = time.process_time() - cpu
+            con.register("_parts", keys)
+            n_prof = con.execute(
+                "SELECT count(DISTINCT m.profile_id) FROM identity.map m SEMI JOIN _parts k "
+                "ON m.source_table = k.source AND m.record_id = k.record_id"
+            ).fetchall()[0][0]
+            con.unregister("_parts")
+            print(f"  {label:50s} {len(keys):>10,} records ({len(keys) / total[0]:.1%}) "
+                  f"{n_prof:>8,} profiles  {cpu:6.2f} CPU s")  # fmt: skip
+    work.unlink(missing_ok=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--people", type=int, default=20_000)
@@ -69,11 +118,18 @@ def main() -> None:
         help="the warehouse of an earlier full run on the same --base "
         "(its figures are not printed; the agreement is measured against it)",
     )
+    ap.add_argument(
+        "--touched-parts",
+        action="store_true",
+        help="only print which part of the touched set pulls how many records (no stage run)",
+    )
     args = ap.parse_args()
     root = Path(args.keep or tempfile.mkdtemp(prefix="cem-phases-"))
     root.mkdir(parents=True, exist_ok=True)
     base = Path(args.base) if args.base else build(root, args.people, args.seed, args.first,
                                                    args.second)  # fmt: skip
+    if args.touched_parts:
+        return touched_parts(base, root / "parts.duckdb", args.second)
     modes = ("auto",) if args.full else ("auto", "full")
     runs = {m: stage(base, root / f"{m}.duckdb", m, args.second, args.seed) for m in modes}
     for mode, fig in runs.items():

@@ -200,12 +200,20 @@ def write_source_hashes(wh, *, run_id: str, as_of, reuse: bool = False,
             con.execute(f"DROP TABLE IF EXISTS {_RUN_HASHES}")
 
 
-def update_source_hashes(wh, *, run_id: str, as_of) -> None:
+def update_source_hashes(wh, *, run_id: str, as_of, keys: pd.DataFrame | None = None) -> None:
     """``identity.source_hashes`` in place, from the hashes :func:`changed_records` took at
     the start of this incremental run: the rows of records gone from the sources or changed
     deleted, those of new and changed records inserted; the others are left as they were
     (their hash is the same). Without the kept hashes, :func:`write_source_hashes` rewrites
-    the table. Call in a transaction (the temporary hashes are dropped by the caller)."""
+    the table. Call in a transaction (the temporary hashes are dropped by the caller).
+
+    ``keys`` (``source, record_id``): the increment's records (new, dated after ``as_of``,
+    changed, removed), the only ones whose row can differ: their rows are deleted and this
+    run's hashes of them inserted, a join on the increment instead of two anti-joins of the
+    whole table against every source record's hash. A record read as new but dated after
+    ``as_of`` and then deleted at the source before the next run keeps its row (no stored
+    prepared record names it gone); the row is never compared (no source record has its
+    key) and goes with the next full run. Without ``keys``, the whole table is compared."""
     con = wh.con
     kept = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [_RUN_HASHES]
@@ -213,16 +221,39 @@ def update_source_hashes(wh, *, run_id: str, as_of) -> None:
     if not kept or not wh.has_table("identity", "source_hashes"):
         return write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=False, atomic=False)
     as_of_d = pd.Timestamp(as_of).date()
-    con.execute(
-        f"DELETE FROM identity.source_hashes s WHERE NOT EXISTS (SELECT 1 FROM {_RUN_HASHES} h "
-        "WHERE h.source = s.source AND h.record_id = s.record_id AND h.row_hash = s.row_hash)"
-    )
-    con.execute(
-        f"INSERT INTO identity.source_hashes SELECT h.*, CAST(? AS VARCHAR), CAST(? AS DATE) "
-        f"FROM {_RUN_HASHES} h ANTI JOIN identity.source_hashes s "
-        "ON h.source = s.source AND h.record_id = s.record_id",
-        [run_id, as_of_d],
-    )
+    if keys is not None:
+        con.register("_inc_hash_keys", keys[["source", "record_id"]].astype(str))
+        try:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_hash_k AS SELECT DISTINCT source, record_id "
+                "FROM _inc_hash_keys"
+            )
+        finally:
+            con.unregister("_inc_hash_keys")
+        try:
+            con.execute(
+                "DELETE FROM identity.source_hashes s WHERE EXISTS (SELECT 1 FROM _inc_hash_k k "
+                "WHERE k.source = s.source AND k.record_id = s.record_id)"
+            )
+            con.execute(
+                f"INSERT INTO identity.source_hashes SELECT h.*, CAST(? AS VARCHAR), "
+                f"CAST(? AS DATE) FROM {_RUN_HASHES} h SEMI JOIN _inc_hash_k k "
+                "ON h.source = k.source AND h.record_id = k.record_id",
+                [run_id, as_of_d],
+            )
+        finally:
+            con.execute("DROP TABLE IF EXISTS _inc_hash_k")
+    else:
+        con.execute(
+            f"DELETE FROM identity.source_hashes s WHERE NOT EXISTS (SELECT 1 FROM {_RUN_HASHES} "
+            "h WHERE h.source = s.source AND h.record_id = s.record_id AND h.row_hash = s.row_hash)"
+        )
+        con.execute(
+            f"INSERT INTO identity.source_hashes SELECT h.*, CAST(? AS VARCHAR), CAST(? AS DATE) "
+            f"FROM {_RUN_HASHES} h ANTI JOIN identity.source_hashes s "
+            "ON h.source = s.source AND h.record_id = s.record_id",
+            [run_id, as_of_d],
+        )
     n = con.execute("SELECT count(*) FROM identity.source_hashes").fetchall()[0][0]
     log_write(con, "source_hashes", run_id, as_of_d, n)
 

@@ -50,12 +50,30 @@ def _with_profiles(records: str) -> str:
     )
 
 
-def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
+def _records_only(records: str) -> str:
+    """SQL: ``records`` as they are (no profile added)."""
+    return f"SELECT source, record_id FROM {records}"
+
+
+def touched_records(
+    wh,
+    new: pd.DataFrame,
+    hops: int = 2,
+    *,
+    name_keys: tuple[tuple[str, ...], ...] | None = None,
+    whole_profiles: bool = True,
+) -> pd.DataFrame:
     """``source, record_id`` of the earlier records to resolve again with ``new``: those that
     share an identifier (not a hub) or a name key with a new record, and every record of their
     profiles; then, ``hops - 1`` times, the records sharing an identifier with those and their
     profiles (what decides whether an identifier is shared by a family, so whether a nameless
-    record may be attached, lies one identifier further)."""
+    record may be attached, lies one identifier further).
+
+    ``name_keys`` (default :data:`NAME_KEYS`) and ``whole_profiles`` (False: the records
+    reached, not their profiles) are there to measure which part of the set pulls how many
+    records (``benchmarks/identity_phases.py --touched-parts``); a run uses the defaults."""
+    name_keys = NAME_KEYS if name_keys is None else name_keys
+    with_profiles = _with_profiles if whole_profiles else _records_only
     con = wh.con
     keys = []
     for kind, cols in IDENTIFIER_COLUMNS.items():
@@ -70,7 +88,7 @@ def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
     )
     con.register("_inc_keys", keyframe.drop_duplicates())
     names = []
-    for i, cols in enumerate(NAME_KEYS):
+    for i, cols in enumerate(name_keys):
         frame = pd.DataFrame({c: as_string(new[c]) for c in cols}).dropna().drop_duplicates()
         names.append(f"_inc_name{i}")
         con.register(names[-1], frame)
@@ -99,13 +117,13 @@ def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
                 "SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN _inc_crm k "
                 "ON trim(p.contact_id) = k.rid"
             )
-        for name, cols in zip(names, NAME_KEYS, strict=True):
+        for name, cols in zip(names, name_keys, strict=True):
             on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
             selects.append(
                 f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN {name} k ON {on}"
             )
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + " UNION ".join(selects))
-        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _with_profiles("_inc_t0"))
+        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
         for _ in range(hops - 1):
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + _holders(_values_of("_inc_t1"))
@@ -114,7 +132,7 @@ def touched_records(wh, new: pd.DataFrame, hops: int = 2) -> pd.DataFrame:
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT * FROM _inc_t0 UNION "
                 "SELECT * FROM _inc_t1"
             )
-            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _with_profiles("_inc_t0"))
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
         return fetch_frame(con, "SELECT source, record_id FROM _inc_t1")
     finally:
         con.unregister("_inc_keys")

@@ -135,3 +135,34 @@ def test_without_a_saved_model_an_incremental_run_trains_one_on_its_part(may, tm
     assert mode["model"] == "trained on the records resolved"
     trained = res.resolver.model_.match_weights()["m_probability"].to_numpy(dtype=float)
     assert not np.allclose(trained, weights["m_probability"].to_numpy(dtype=float), equal_nan=True)
+
+
+def test_the_incremental_resolver_keeps_the_constraints_without_silver_pairs(may):
+    """An incremental fit takes the last run's constraints as they are: it draws no silver
+    pairs, and resolves a part of the warehouse exactly as the plain resolver with the same
+    constraints and a tolerance of 1 (which no rate can exceed) does."""
+    from cemlib.identity.incremental import IncrementalResolver, choose_mode, resolver_for
+    from cemlib.identity.resolve import IdentityResolver
+
+    path, _ = may
+    with Warehouse(path, read_only=True) as wh:
+        used, _, state = choose_mode(wh, "auto", _fingerprint(), JUNE)
+        keys = wh.sql("SELECT source, record_id FROM identity.prepared ORDER BY 1, 2 LIMIT 6000")
+        part = read_prepared(wh, keys)
+    assert used == "incremental" and state["constraints"]
+    kw = {"guard": None, "seed": 42, "household_signals": DEFAULT_HOUSEHOLD_SIGNALS,
+          "match_threshold": "auto"}  # fmt: skip
+    inc = resolver_for(state, **kw).fit(part)
+    assert isinstance(inc, IncrementalResolver)
+    assert inc.silver_disagreement_ == {} and inc.constraints_ == state["constraints"]
+    plain = IdentityResolver(
+        saved_model=state["model"], guard=None, match_threshold=state["threshold"],
+        constraints=state["constraints"], constraint_tolerance=1.0, seed=42,
+        household_guard=True, household_signals=DEFAULT_HOUSEHOLD_SIGNALS,
+    ).fit(part)  # fmt: skip
+    assert plain.silver_disagreement_  # the plain resolver drew them, to no effect
+    assert plain.constraints_ == inc.constraints_
+    assert np.array_equal(plain.labels_, inc.labels_)
+    assert (plain.attached_ == inc.attached_).all() and inc.attached_.sum() > 1000
+    cols = ["rid_l", "rid_r", "rule", "accepted"]
+    assert plain.links_[cols].equals(inc.links_[cols]) and len(inc.links_) > 100
