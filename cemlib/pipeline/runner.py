@@ -218,6 +218,19 @@ def run_pipeline(
     return run
 
 
+def _provenance(cfg: RunConfig, copy: WorkingCopy) -> dict[str, dict]:
+    """The tables a stage may read: the working copy's, and with ``engine: spark`` the lake's,
+    which win (the Spark stages write ``clean``, ``identity``, ``marts``... there: a run of
+    ``--stages 02`` after a run of 00-01 finds its inputs in the lake)."""
+    got = copy.provenance()
+    if cfg.engine == "spark":
+        from cemlib.engine.lake import Lake
+
+        with Lake(cfg.engine_parameters()["lake"]) as lake:
+            got.update(lake.provenance())
+    return got
+
+
 def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress) -> None:
     """Each selected stage in order: skipped, refused for missing inputs, or executed."""
     nb_dir = cfg.notebooks_path
@@ -230,7 +243,9 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
         missing, other = None, {}
         if stage.name in plans and not reason:
             produced = [k for k, r in done.items() if r.status == OK]
-            missing, other = check_inputs(stage, copy.provenance(), cfg.run_id, produced, registry)
+            missing, other = check_inputs(
+                stage, _provenance(cfg, copy), cfg.run_id, produced, registry
+            )
         if stage.name not in plans:  # availability as validated before the run started
             result = StageStatus(
                 stage.key, stage.name, stage.title, NOT_AVAILABLE, list(stage.depends_on),

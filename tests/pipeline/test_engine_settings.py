@@ -81,3 +81,37 @@ def test_list_shows_the_engine(capsys):
         f"engine: spark (stages on spark so far: {', '.join(SPARK_STAGES)}), spark_master local[*]"
     )
     assert "    engine = " not in out  # a run setting, not listed as a notebook parameter
+
+
+def test_a_spark_stage_finds_its_inputs_in_the_lake(tmp_path):
+    """``cem run --stages 02 -p engine=spark`` after a run of 00-01: ``clean`` is in the lake,
+    not in the DuckDB warehouse, and the input check reads both (the lake wins)."""
+    import pandas as pd
+
+    from cemlib.engine.lake import Lake
+    from cemlib.pipeline.isolation import WorkingCopy
+    from cemlib.pipeline.runner import _provenance
+    from cemlib.pipeline.stages import STAGES, check_inputs
+    from cemlib.warehouse import Warehouse
+
+    wh_path, lake_path = tmp_path / "cem.duckdb", tmp_path / "lake"
+    with Warehouse(wh_path) as wh:
+        wh.write_table("staging", "crm_contacts", pd.DataFrame({"contact_id": ["1"]}),
+                       run_id="r0", as_of="2025-06-30")  # fmt: skip
+    profiles = next(s for s in STAGES if s.name == "02_profiles")
+    copy = WorkingCopy(wh_path, "r1")
+    with copy.open():
+        duck = load_config(overrides=[f"warehouse={wh_path}"], notebooks_dir=NOTEBOOKS)
+        spark = load_config(
+            overrides=[f"warehouse={wh_path}", "engine=spark", f"lake={lake_path}"],
+            notebooks_dir=NOTEBOOKS,
+        )
+        assert "clean" in check_inputs(profiles, _provenance(spark, copy), "r1", [])[0]
+        with Lake(lake_path) as lake:
+            lake.write_table("clean", "crm_contacts", pd.DataFrame({"contact_id": ["1", "2"]}),
+                             run_id="r0", as_of="2025-06-30")  # fmt: skip
+        got = _provenance(spark, copy)
+        assert got["clean.crm_contacts"] == {"run_id": "r0", "rows": 2}
+        assert "staging.crm_contacts" in got  # the warehouse's tables stay
+        assert check_inputs(profiles, got, "r1", [])[0] is None
+        assert check_inputs(profiles, _provenance(duck, copy), "r1", [])[0] is not None
