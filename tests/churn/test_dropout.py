@@ -139,3 +139,26 @@ def test_bgnbd_likelihood_over_distinct_values_is_the_per_customer_one():
         got = BGNBD._loglik(lp, x, tx, T)
         assert np.isfinite(got).all()
         assert np.array_equal(got, expected)
+
+
+def test_count_booster_on_a_sample_of_rows_predicts_as_the_full_one():
+    # above max_rows the boosters learn from a seeded sample; every row still has its
+    # out-of-fold prediction, and they track the true means about as well as the full fit's
+    rng = np.random.default_rng(4)
+    n = 12_000
+    X = pd.DataFrame(rng.normal(size=(n, 6)), columns=[f"x{j}" for j in range(6)])
+    mean = np.exp(0.3 + 0.6 * X["x0"] - 0.4 * X["x1"] + 0.3 * np.sin(2 * X["x2"]))
+    y = rng.poisson(mean)
+    full = CountBooster(n_estimators=150, seed=0, max_rows=None).fit(X, y)
+    part = CountBooster(n_estimators=150, seed=0, max_rows=4_000).fit(X, y)
+    assert full.n_learned_ == n and part.n_learned_ == 4_000
+    assert (part.oof_ > 0).all() and len(part.oof_) == n
+    r_full = np.corrcoef(full.oof_, mean)[0, 1]
+    r_part = np.corrcoef(part.oof_, mean)[0, 1]
+    assert r_full > 0.9 and r_part > r_full - 0.03
+    assert abs(part.oof_.sum() / y.sum() - 1) < 0.03
+    assert abs(part.predict(X).sum() / full.predict(X).sum() - 1) < 0.03
+    # at or below max_rows nothing changes: the same boosters as without a bound
+    small = CountBooster(n_estimators=50, seed=0, max_rows=n).fit(X, y)
+    again = CountBooster(n_estimators=50, seed=0, max_rows=None).fit(X, y)
+    assert np.array_equal(small.oof_, again.oof_)
