@@ -156,7 +156,8 @@ class BGNBD:
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
         lead = (a + b + x - 1) / (a - 1) if a != 1 else np.full_like(x, np.nan)
         core = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
-        e = lead * core * self.p_alive(rfm)
+        alive = self.p_alive(rfm)
+        e = lead * core * alive
         # a <= 1 or a numerically failed hypergeometric: fall back to the alive rate x horizon
-        fallback = self.p_alive(rfm) * (r + x) / (alpha + T) * t
+        fallback = alive * (r + x) / (alpha + T) * t
         return np.where(np.isfinite(e) & (e >= 0), e, fallback)
