@@ -36,6 +36,19 @@ def rfm_summary(occasions: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     )
 
 
+class _Distinct:
+    """An array as its distinct values and, per element, the position of its value: a function
+    of the values is computed on :attr:`values` and gathered back with :meth:`of`."""
+
+    def __init__(self, a: np.ndarray):
+        self.all = np.asarray(a, dtype=float)
+        self.values, self._inverse = np.unique(self.all, return_inverse=True)
+
+    def of(self, computed: np.ndarray) -> np.ndarray:
+        """``computed`` (one entry per distinct value) per element."""
+        return computed[self._inverse]
+
+
 class BGNBD:
     """Beta-geometric / negative-binomial distribution model of repeat purchases.
 
@@ -60,19 +73,31 @@ class BGNBD:
 
     @staticmethod
     def _loglik(log_par, x, tx, T):
+        """Per customer log-likelihood of ``(x, tx, T)`` at the log-parameters ``log_par``."""
+        return BGNBD._loglik_of(log_par, _Distinct(x), _Distinct(tx), _Distinct(T))
+
+    @staticmethod
+    def _loglik_of(log_par, x, tx, T):
+        """:meth:`_loglik` of :class:`_Distinct` arguments: the special functions and logs are
+        computed once per distinct value of their argument (a few hundred frequencies and
+        ages in days) and gathered, not once per customer; the same values, element for
+        element, as computing them for every customer."""
         r, alpha, a, b = np.exp(log_par)
-        A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+        xv = x.values
+        A1 = x.of(special.gammaln(r + xv)) - special.gammaln(r) + r * np.log(alpha)
         A2 = (
             special.gammaln(a + b)
-            + special.gammaln(b + x)
+            + x.of(special.gammaln(b + xv))
             - special.gammaln(b)
-            - special.gammaln(a + b + x)
+            - x.of(special.gammaln(a + b + xv))
         )
-        A3 = -(r + x) * np.log(alpha + T)
+        A3 = -(r + x.all) * T.of(np.log(alpha + T.values))
         with np.errstate(divide="ignore", invalid="ignore"):
             A4 = np.where(
-                x > 0,
-                np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + tx),
+                x.all > 0,
+                np.log(a)
+                - x.of(np.log(np.maximum(b + xv - 1, 1e-12)))
+                - (r + x.all) * tx.of(np.log(alpha + tx.values)),
                 -np.inf,
             )
         return A1 + A2 + np.logaddexp(A3, A4)
@@ -91,8 +116,10 @@ class BGNBD:
         ux, utx, uT, w = (uniq[c].to_numpy(dtype=float) for c in ("x", "tx", "T", "w"))
         n = w.sum()
 
+        ux_, utx_, uT_ = _Distinct(ux), _Distinct(utx), _Distinct(uT)
+
         def nll(lp):
-            ll = self._loglik(lp, ux, utx, uT)
+            ll = self._loglik_of(lp, ux_, utx_, uT_)
             return -(w * ll).sum() / n + self.penalizer * (lp**2).sum()
 
         best = None
@@ -129,7 +156,8 @@ class BGNBD:
         hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
         lead = (a + b + x - 1) / (a - 1) if a != 1 else np.full_like(x, np.nan)
         core = 1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp
-        e = lead * core * self.p_alive(rfm)
+        alive = self.p_alive(rfm)
+        e = lead * core * alive
         # a <= 1 or a numerically failed hypergeometric: fall back to the alive rate x horizon
-        fallback = self.p_alive(rfm) * (r + x) / (alpha + T) * t
+        fallback = alive * (r + x) / (alpha + T) * t
         return np.where(np.isfinite(e) & (e >= 0), e, fallback)

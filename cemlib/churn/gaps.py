@@ -318,39 +318,49 @@ class GapModel:
         F_s = 1.0 - S_s[idx]
         u = rng.random(len(idx))
         gap = _ppf(self.family_, F_s + u * (1.0 - F_s), a[idx], b[idx])
+        del F_s, u
         t = gap - elapsed[idx]
         counts = {h: np.zeros(n) for h in horizons}
         disc = {h: np.zeros(n) for h in horizons}
         k0 = state["k"].to_numpy(dtype=float)
-        k = k0[idx]
-        age = state["age"].to_numpy(dtype=float)[idx] + gap
-        sum_gap = (state["mean_gap"].fillna(0).to_numpy(dtype=float) * (k0 - 1))[idx] + gap
-        static = X0.drop(columns=[c for c in STATE if c in X0.columns]).to_numpy(dtype=float)
+        sum_gap0 = state["mean_gap"].fillna(0).to_numpy(dtype=float) * (k0 - 1)
+        # covariates column by column in memory: each step gathers whole columns for its paths
+        static = np.asfortranarray(
+            X0.drop(columns=[c for c in STATE if c in X0.columns]).to_numpy(dtype=float)
+        )
         static_cols = [c for c in self.columns_ if c not in STATE]
-        log_amount = state["log_amount"].to_numpy(dtype=float)[idx]
-        prev = gap.copy()
-        active = np.flatnonzero(t <= H)
+        log_amount0 = state["log_amount"].to_numpy(dtype=float)
+        # only the paths still inside the horizon are kept, compacted after every step (in
+        # path order: the same draws, sums and counts as updating them in place)
+        keep = np.flatnonzero(t <= H)
+        cust, t, gap = idx[keep], t[keep], gap[keep]
+        del idx
+        k = k0[cust]
+        age = state["age"].to_numpy(dtype=float)[cust] + gap
+        sum_gap = sum_gap0[cust] + gap
+        log_amount = log_amount0[cust]
+        prev = gap
         delta = np.log1p(annual_discount) / 365.0
         for _ in range(max_steps):
-            if active.size == 0:
+            if cust.size == 0:
                 break
-            cust = idx[active]
-            ta = t[active]
+            decay = np.exp(-delta * t)
             for h in horizons:
-                hit = ta <= h
+                hit = t <= h
                 np.add.at(counts[h], cust[hit], 1.0)
-                np.add.at(disc[h], cust[hit], np.exp(-delta * ta[hit]))
-            k[active] += 1
-            Xn = self._next_state(
-                k[active], sum_gap[active], prev[active], age[active], log_amount[active]
-            )
+                np.add.at(disc[h], cust[hit], decay[hit])
+            k += 1
+            Xn = self._next_state(k, sum_gap, prev, age, log_amount)
             an, bn = self._params(_StepColumns(Xn, static, static_cols, cust))
-            g = _ppf(self.family_, rng.random(active.size), an, bn)
-            t[active] = ta + g
-            age[active] += g
-            sum_gap[active] += g
-            prev[active] = g
-            active = active[t[active] <= H]
+            g = _ppf(self.family_, rng.random(cust.size), an, bn)
+            t = t + g
+            age += g
+            sum_gap += g
+            prev = g
+            inside = t <= H
+            if not inside.all():
+                cust, t, k, age = cust[inside], t[inside], k[inside], age[inside]
+                sum_gap, prev, log_amount = sum_gap[inside], prev[inside], log_amount[inside]
         for h in horizons:
             out[f"count_{h}"] = counts[h] / max(n_sims, 1)
             out[f"disc_{h}"] = disc[h] / max(n_sims, 1)

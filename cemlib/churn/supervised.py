@@ -26,7 +26,8 @@ class CountBooster:
     """Poisson gradient boosting of the number of purchases in a window.
 
     Parameters: ``n_estimators``, ``learning_rate``, ``num_leaves``, ``min_child_samples``,
-    ``folds`` (out-of-fold predictions), ``seed``.
+    ``folds`` (out-of-fold predictions), ``max_rows`` (rows the boosters learn from at most: a
+    seeded sample above it; every row still gets its out-of-fold prediction), ``seed``.
     Fitted: ``columns_``, ``model_`` (a ``lightgbm.Booster``), ``oof_`` (out-of-fold predictions, aligned with
     the training rows).
     """
@@ -38,8 +39,10 @@ class CountBooster:
         num_leaves: int = 15,
         min_child_samples: int = 50,
         folds: int = 5,
+        max_rows: int | None = 50_000,
         seed: int = DEFAULT_SEED,
     ):
+        self.max_rows = max_rows
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -65,7 +68,8 @@ class CountBooster:
 
     def fit(self, features: pd.DataFrame, counts: np.ndarray) -> CountBooster:
         """Learn ``counts`` from ``features`` (numeric columns); keeps out-of-fold
-        predictions in ``oof_`` and the model refitted on all rows; returns ``self``.
+        predictions of every row in ``oof_`` and the model refitted on the rows it learns from
+        (all, or ``max_rows`` of them: ``n_learned_``); returns ``self``.
 
         The features are binned once, into one LightGBM ``Dataset`` of all rows, and each fold
         trains on ``Dataset.subset`` of it (as ``lightgbm.cv`` does): the bins come from every
@@ -77,12 +81,25 @@ class CountBooster:
         y = np.asarray(counts, dtype=float)
         params = self._params()
         full = lgb.Dataset(X, y, params=params, free_raw_data=False).construct()
+        # the rows the boosters learn from: all of them, or a seeded sample of ``max_rows``
+        # (the cost grows with the rows, a 15-leaf booster of some twenty features gains
+        # little beyond tens of thousands: the stage's figures in docs/scale.md); the folds
+        # still split every row, so each row has its out-of-fold prediction from a booster
+        # that did not see it
+        learn = np.ones(len(X), dtype=bool)
+        if self.max_rows is not None and len(X) > self.max_rows:
+            rng = np.random.default_rng(self.seed)
+            learn[:] = False
+            learn[rng.choice(len(X), self.max_rows, replace=False)] = True
+        self.n_learned_ = int(learn.sum())
         self.oof_ = np.zeros(len(X))
         splitter = KFold(self.folds, shuffle=True, random_state=self.seed)
         for tr, te in splitter.split(X):
-            fold = lgb.train(params, full.subset(np.sort(tr).tolist()), self.n_estimators)
+            tr = np.sort(tr[learn[tr]])
+            fold = lgb.train(params, full.subset(tr.tolist()), self.n_estimators)
             self.oof_[te] = fold.predict(X[te])
-        self.model_ = lgb.train(params, full, self.n_estimators)
+        train = full if learn.all() else full.subset(np.flatnonzero(learn).tolist())
+        self.model_ = lgb.train(params, train, self.n_estimators)
         return self
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:

@@ -101,3 +101,64 @@ def test_dropout_and_booster_beat_the_spell_model_alone(fitted, world):
 
     # measured 3.91 against 5.00 on this BG/NBD world
     assert rmse(fitted) < 0.9 * rmse(alone)
+
+
+def _loglik_per_customer(log_par, x, tx, T):
+    """The BG/NBD log-likelihood computed for every customer (the formula as published)."""
+    from scipy import special
+
+    r, alpha, a, b = np.exp(log_par)
+    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    A2 = (
+        special.gammaln(a + b)
+        + special.gammaln(b + x)
+        - special.gammaln(b)
+        - special.gammaln(a + b + x)
+    )
+    A3 = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        A4 = np.where(
+            x > 0,
+            np.log(a) - np.log(np.maximum(b + x - 1, 1e-12)) - (r + x) * np.log(alpha + tx),
+            -np.inf,
+        )
+    return A1 + A2 + np.logaddexp(A3, A4)
+
+
+def test_bgnbd_likelihood_over_distinct_values_is_the_per_customer_one():
+    # the special functions are computed once per distinct frequency / age and gathered: the
+    # same floats, customer for customer, as computing them for everyone
+    rng = np.random.default_rng(3)
+    n = 20_000
+    T = (rng.integers(1, 1300, n) + 0.5) / 7
+    x = np.minimum(rng.negative_binomial(1, 0.2, n), 200).astype(float)
+    tx = np.where(x > 0, np.floor(rng.random(n) * (T * 7 - 0.5)), 0.0) / 7
+    assert len(np.unique(T)) < n / 10  # the point: far fewer distinct values than customers
+    for lp in (np.log([0.7, 30.0, 1.2, 3.0]), np.zeros(4), np.log([0.2, 2.0, 0.5, 9.0])):
+        expected = _loglik_per_customer(lp, x, tx, T)
+        got = BGNBD._loglik(lp, x, tx, T)
+        assert np.isfinite(got).all()
+        assert np.array_equal(got, expected)
+
+
+def test_count_booster_on_a_sample_of_rows_predicts_as_the_full_one():
+    # above max_rows the boosters learn from a seeded sample; every row still has its
+    # out-of-fold prediction, and they track the true means about as well as the full fit's
+    rng = np.random.default_rng(4)
+    n = 12_000
+    X = pd.DataFrame(rng.normal(size=(n, 6)), columns=[f"x{j}" for j in range(6)])
+    mean = np.exp(0.3 + 0.6 * X["x0"] - 0.4 * X["x1"] + 0.3 * np.sin(2 * X["x2"]))
+    y = rng.poisson(mean)
+    full = CountBooster(n_estimators=150, seed=0, max_rows=None).fit(X, y)
+    part = CountBooster(n_estimators=150, seed=0, max_rows=4_000).fit(X, y)
+    assert full.n_learned_ == n and part.n_learned_ == 4_000
+    assert (part.oof_ > 0).all() and len(part.oof_) == n
+    r_full = np.corrcoef(full.oof_, mean)[0, 1]
+    r_part = np.corrcoef(part.oof_, mean)[0, 1]
+    assert r_full > 0.9 and r_part > r_full - 0.03
+    assert abs(part.oof_.sum() / y.sum() - 1) < 0.03
+    assert abs(part.predict(X).sum() / full.predict(X).sum() - 1) < 0.03
+    # at or below max_rows nothing changes: the same boosters as without a bound
+    small = CountBooster(n_estimators=50, seed=0, max_rows=n).fit(X, y)
+    again = CountBooster(n_estimators=50, seed=0, max_rows=None).fit(X, y)
+    assert np.array_equal(small.oof_, again.oof_)

@@ -104,3 +104,35 @@ def test_lazy_survival_curves_are_the_table_row_for_row(world, fitted):
     assert a["integrated_brier"] == b["integrated_brier"] and 0.0 < a["integrated_brier"] < 0.3
     pd.testing.assert_series_equal(brier_scores(table, np.full(400, 365.0)),
                                    brier_scores(lazy, np.full(400, 365.0)))  # fmt: skip
+
+
+def test_simulated_counts_of_memoryless_gaps_are_the_renewal_rate():
+    # gaps drawn exponential with a mean of 20 days, whatever the customer's history: the
+    # simulation (many purchases per path over a year, paths dropped as they pass the horizon)
+    # must count h / 20 purchases in h days, and discount them as the continuous rate would
+    from cemlib.churn.gaps import GapModel, spell_table
+
+    rng = np.random.default_rng(11)
+    cut = pd.Timestamp("2025-06-30")
+    n, mean_gap = 3000, 20.0
+    rows = []
+    for i in range(n):
+        t = -rng.uniform(0, 400)
+        days = []
+        while t < 0:
+            days.append(t)
+            t += rng.exponential(mean_gap)
+        rows += [(f"c{i:05d}", cut + pd.Timedelta(days=int(np.floor(d)))) for d in days]
+    occ = pd.DataFrame(rows, columns=["customer_id", "day"]).drop_duplicates()
+    occ["amount"] = 10.0
+    spells = spell_table(occ, cut)
+    model = GapModel(families=("weibull",), ancillary=False, seed=3).fit(spells)
+    state = spells.groupby("customer_id", sort=True).tail(1).set_index("customer_id")
+    sim = model.simulate(state, state["duration"].to_numpy(), [30, 365], 0.1, n_sims=50)
+    for h in (30, 365):
+        assert abs(sim[f"count_{h}"].mean() / (h / mean_gap) - 1) < 0.05
+    # the discount: exp(-delta t) averaged over a uniform purchase time in the year
+    delta = np.log1p(0.1) / 365.0
+    factor = (1 - np.exp(-delta * 365)) / (delta * 365)
+    assert abs(sim["disc_365"].sum() / sim["count_365"].sum() / factor - 1) < 0.01
+    assert (sim["disc_365"] <= sim["count_365"] + 1e-9).all()

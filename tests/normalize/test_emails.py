@@ -98,3 +98,33 @@ def test_key_ignores_case_padding_and_tags(parts, domain, tag, upper, pad):
     assert keys[0] == keys[1]
     assert email_key(pd.Series([keys[0]]))[0] == keys[0]  # idempotent
     assert email_norm(pd.Series([variant]))[0] == f"{local}{tag}@{domain}"
+
+
+def test_clean_addresses_keyed_at_once_match_the_value_by_value_rules():
+    # addresses already clean are keyed vectorized; every other text value by value: both
+    # give what the scalar rules (_norm, _key_of_norm) give, value for value
+    import numpy as np
+
+    from cemlib.normalize import emails as E
+
+    rng = np.random.default_rng(7)
+    chars = np.array(list("abcxyz019._-+@ ABé<>:"))
+    domains = ["gmail.com", "googlemail.com", "ya.ru", "narod.ru", "mail.ru", "gmial.com",
+               "yandex.ry", "x.co", "b.c", "list.ru"]  # fmt: skip
+    made = [
+        "".join(rng.choice(chars[: 14 if i % 3 else 21], rng.integers(1, 8)))
+        + "@" + domains[i % len(domains)]
+        for i in range(4000)
+    ]  # fmt: skip
+    odd = ["A.B@Gmail.com", " x@y.ru ", "mailto:a@b.cd", "a@b.c", "...@gmail.com", "a.b@ya.ru",
+           "a+b@mail.ru", "a@b..cd", "a@@b.cd", "@b.cd", "a@.cd", "ab@c.d_e", "a b@c.de",
+           "a@ b.de", "<a@b.de>", None, "", "-@x.ru", ".@yandex.ru", "a@b.co.", "a@b.-c"]  # fmt: skip
+    s = pd.Series(made + odd, dtype="string")
+    norm, key = E.email_norm_and_key(s)
+    expected_norm = [None if v is pd.NA else E._norm(v) for v in s]
+    expected_key = [E._key_of_norm(v) for v in expected_norm]
+    assert norm.astype(object).where(norm.notna(), None).tolist() == expected_norm
+    assert key.astype(object).where(key.notna(), None).tolist() == expected_key
+    clean = s.str.fullmatch(E._CLEAN[1:-1]).fillna(False)
+    assert 1000 < clean.sum() < len(s) - 500  # both paths taken
+    assert key.isna().sum() > 10 and key.str.endswith("@gmail.com").sum() > 100
