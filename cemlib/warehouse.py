@@ -69,6 +69,17 @@ def lock_holder(err: Exception) -> str:
     return m.group(1) if m else "another process"
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """The column names of ``schema.table`` in their order (empty when it does not exist), on
+    any DuckDB connection (a warehouse's, or one reading a lake's Parquet views)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a valid table or schema name: {name!r}")

@@ -23,3 +23,23 @@ def checked_world(
     with Warehouse(path) as wh:
         cemlib.quality.run(wh, run_id=run_id, as_of=as_of, seed=seed, progress=False)
     return path
+
+
+def profiled_both_ways(
+    path: str | Path, tmp_path_factory, *, run_id: str, as_of: str, tables: tuple[str, ...]
+) -> dict[str, tuple]:
+    """The warehouse at ``path`` profiled (stage 02) once per identity mode, ``auto``
+    (incremental after an earlier run with the same settings) and ``full``, each on a copy of
+    its own: ``{mode: (the stage's result, identity.<table> for each of tables)}``."""
+    import shutil
+
+    from cemlib.identity.stage import run_stage
+
+    out = {}
+    for mode in ("auto", "full"):
+        copy = tmp_path_factory.mktemp(mode) / "w.duckdb"
+        shutil.copyfile(path, copy)
+        with Warehouse(copy) as wh:
+            res = run_stage(wh, run_id=run_id, as_of=as_of, identity_mode=mode)
+            out[mode] = (res, *(wh.read_table("identity", t) for t in tables))
+    return out

@@ -24,7 +24,7 @@ return"). Nothing changes where the export has no negative line and no flag.
 
 from __future__ import annotations
 
-from cemlib.warehouse import Warehouse
+from cemlib.warehouse import Warehouse, table_columns
 
 #: lines table -> (header table, the column joining them)
 LINE_HEADERS: dict[str, tuple[str, str]] = {
@@ -34,12 +34,7 @@ LINE_HEADERS: dict[str, tuple[str, str]] = {
 
 
 def _cols(wh: Warehouse, schema: str, table: str) -> set[str]:
-    rows = wh.con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchall()
-    return {r[0] for r in rows}
+    return set(table_columns(wh.con, schema, table))
 
 
 def mark_returns(wh: Warehouse, lines: str, line_table: str, header_table: str | None) -> dict:

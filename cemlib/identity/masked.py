@@ -42,6 +42,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from cemlib.warehouse import table_columns
+
 #: the fields compared beside the digits and the first name, those the record has
 SECOND_FIELDS: tuple[str, ...] = ("place", "birth_date", "last_lat")
 #: identifiers that make a record more than a masked phone (then it is resolved as usual)
@@ -250,13 +252,7 @@ def attach_masked_warehouse(
     con = wh.con
     if not wh.has_table("identity", "prepared") or not wh.has_table("identity", "map"):
         return {}, None
-    have = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'identity' AND table_name = 'prepared'"
-        ).fetchall()
-    }
+    have = set(table_columns(con, "identity", "prepared"))
     if "phone_tail" not in have:
         return {}, None
     cols = ", ".join(f'CAST(p."{c}" AS VARCHAR) AS "{c}"' for c in _KEY_COLUMNS if c in have)

@@ -64,20 +64,27 @@ def log_write(con, table: str, run_id: str, as_of, n: int) -> None:
     )
 
 
+@contextlib.contextmanager
+def _registered(con, name: str, frame):
+    """``frame`` visible to ``con``'s SQL as ``name`` inside the block, unregistered after."""
+    con.register(name, frame)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
 def update_prepared(con, new_rows, removed, *, run_id: str, as_of) -> int:
     """``identity.prepared`` in place: the ``removed`` records (and earlier versions of the
     ``new_rows``) deleted, ``new_rows`` inserted with this run's stamps; the kept rows keep
     theirs (:func:`~cemlib.identity.incremental.previous_state` reads the table's last
     writer from ``meta.table_log``). Returns the rows the table holds. Call in a transaction."""
     if removed is not None and len(removed):
-        con.register("_inc_removed_w", removed[["source", "record_id"]].astype(str))
-        try:
+        with _registered(con, "_inc_removed_w", removed[["source", "record_id"]].astype(str)):
             con.execute(
                 "DELETE FROM identity.prepared p WHERE EXISTS (SELECT 1 FROM _inc_removed_w r "
                 "WHERE r.source = p.source AND r.record_id = p.record_id)"
             )
-        finally:
-            con.unregister("_inc_removed_w")
     if new_rows is not None and len(new_rows):
         _write_prepared(con, new_rows, "INSERT INTO identity.prepared", run_id, as_of)
     n = con.execute("SELECT count(*) FROM identity.prepared").fetchall()[0][0]
@@ -150,16 +157,13 @@ def _write_prepared(con, frame: pd.DataFrame, verb: str, run_id: str, as_of) -> 
     table = pa.Table.from_pandas(
         pd.DataFrame({c: frame[c] for c in PREPARED_COLUMNS}, copy=False), preserve_index=False
     )
-    con.register("_inc_prepared", table)
-    try:
+    with _registered(con, "_inc_prepared", table):
         con.execute(
             f"{verb} SELECT {', '.join(cols)}, CAST(? AS VARCHAR) AS _run_id, "
             "CAST(? AS DATE) AS _as_of FROM _inc_prepared",
             [run_id, as_of],
         )
-    finally:
-        con.unregister("_inc_prepared")
-        del table
+    del table
 
 
 #: this run's source hashes, kept by :func:`changed_records` for :func:`write_source_hashes`
@@ -222,14 +226,11 @@ def update_source_hashes(wh, *, run_id: str, as_of, keys: pd.DataFrame | None = 
         return write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=False, atomic=False)
     as_of_d = pd.Timestamp(as_of).date()
     if keys is not None:
-        con.register("_inc_hash_keys", keys[["source", "record_id"]].astype(str))
-        try:
+        with _registered(con, "_inc_hash_keys", keys[["source", "record_id"]].astype(str)):
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _inc_hash_k AS SELECT DISTINCT source, record_id "
                 "FROM _inc_hash_keys"
             )
-        finally:
-            con.unregister("_inc_hash_keys")
         try:
             con.execute(
                 "DELETE FROM identity.source_hashes s WHERE EXISTS (SELECT 1 FROM _inc_hash_k k "
@@ -302,8 +303,7 @@ def read_prepared(wh, keys: pd.DataFrame) -> pd.DataFrame:
     """The stored prepared records of ``keys`` (``source, record_id``), text as categoricals
     like freshly prepared records."""
     con = wh.con
-    con.register("_inc_want", keys[["source", "record_id"]])
-    try:
+    with _registered(con, "_inc_want", keys[["source", "record_id"]]):
         cols = ", ".join(f'p."{c}"' for c in PREPARED_COLUMNS)
         frame = fetch_frame(
             con,
@@ -311,8 +311,6 @@ def read_prepared(wh, keys: pd.DataFrame) -> pd.DataFrame:
             "ON p.source = k.source AND p.record_id = k.record_id "
             "ORDER BY p.source, p.record_id",
         )
-    finally:
-        con.unregister("_inc_want")
     for c in PREPARED_COLUMNS:
         if c not in _KEYS and c != "updated_at":
             frame[c] = frame[c].astype("category")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
-from cemlib.warehouse import Warehouse
+from cemlib.warehouse import Warehouse, table_columns
 
 TRANSACTION_COLUMNS: tuple[str, ...] = (
     "customer_id",
@@ -43,12 +43,7 @@ _SALES = (
 
 
 def _columns(wh: Warehouse, schema: str, table: str) -> list[str]:
-    rows = wh.con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return [r[0] for r in rows]
+    return table_columns(wh.con, schema, table)
 
 
 def source_schema(wh: Warehouse, table: str) -> str | None:

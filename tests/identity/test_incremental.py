@@ -20,6 +20,7 @@ from cemlib.identity.sources import row_hashes_query
 from cemlib.identity.stage import SOURCE_ROLES, run_stage
 from cemlib.identity.store import _RUN_HASHES, changed_records, write_source_hashes
 from cemlib.warehouse import Warehouse
+from tests.warehouses import profiled_both_ways
 
 N, SEED, MAY, JUNE = 800, 5, "2025-05-31", "2025-06-30"
 
@@ -41,22 +42,13 @@ def may(tmp_path_factory):
 def june(may, tmp_path_factory):
     """June profiled twice on the same data: auto (incremental) and full."""
     path, may_map = may
-    out = {}
-    for mode in ("auto", "full"):
-        copy = tmp_path_factory.mktemp(mode) / "w.duckdb"
-        shutil.copyfile(path, copy)
-        with Warehouse(copy) as wh:
-            res = run_stage(wh, run_id="june", as_of=JUNE, identity_mode=mode)
-            out[mode] = (
-                res,
-                wh.read_table("identity", "map"),
-                wh.read_table("identity", "registry"),
-                wh.read_table("identity", "changes"),
-            )
-            # one golden record per profile of the map, none left over
-            ids = set(wh.read_table("identity", "profiles")["profile_id"])
-            assert ids == set(out[mode][1]["profile_id"].dropna())
-    return out, may_map, path
+    out = profiled_both_ways(
+        path, tmp_path_factory, run_id="june", as_of=JUNE,
+        tables=("map", "registry", "changes", "profiles"),
+    )  # fmt: skip
+    for res in out.values():  # one golden record per profile of the map, none left over
+        assert set(res[4]["profile_id"]) == set(res[1]["profile_id"].dropna())
+    return {mode: res[:4] for mode, res in out.items()}, may_map, path
 
 
 def test_auto_is_incremental_after_a_run_with_the_same_settings(june):

@@ -5,8 +5,6 @@ and a full run of the same data give the same profiles, record for record."""
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
 
@@ -14,6 +12,7 @@ from cemlib.collect.stage import collect
 from cemlib.identity.registry import resolve_ids
 from cemlib.identity.stage import run_stage
 from cemlib.warehouse import Warehouse
+from tests.warehouses import profiled_both_ways
 
 N, SEED, MAY, JUNE = 800, 11, "2025-05-31", "2025-06-30"
 EMAIL, PHONE, DEVICE = "zinaida.quuxova@example.org", "+79160001122", "dev-quux-0001"
@@ -74,17 +73,9 @@ def cases(tmp_path_factory):
         _insert(wh, "support_tickets", {"ticket_id": "Z-T2", "email": EMAIL2,
                                         "created_at": "2025-06-11"})  # fmt: skip
     assert first.figures["identity_mode"]["used"] == "full"
-    out = {}
-    for mode in ("auto", "full"):
-        copy = tmp_path_factory.mktemp(mode) / "w.duckdb"
-        shutil.copyfile(path, copy)
-        with Warehouse(copy) as wh:
-            res = run_stage(wh, run_id="june", as_of=JUNE, identity_mode=mode)
-            out[mode] = (
-                res,
-                wh.read_table("identity", "map"),
-                wh.read_table("identity", "registry"),
-            )
+    out = profiled_both_ways(
+        path, tmp_path_factory, run_id="june", as_of=JUNE, tables=("map", "registry")
+    )
     return out, may_map
 
 
