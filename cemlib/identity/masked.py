@@ -255,6 +255,12 @@ def attach_masked_warehouse(
     have = set(table_columns(con, "identity", "prepared"))
     if "phone_tail" not in have:
         return {}, None
+    # no masked phone at all (most warehouses): nothing to judge, and no join of the prepared
+    # records with the map (21 million rows at a million people)
+    if not con.execute(
+        "SELECT 1 FROM identity.prepared WHERE phone_tail IS NOT NULL LIMIT 1"
+    ).fetchone():
+        return {"masked_only": 0, "attached": 0}, None
     cols = ", ".join(f'CAST(p."{c}" AS VARCHAR) AS "{c}"' for c in _KEY_COLUMNS if c in have)
     # a masked record the resolution itself linked (a model link on its name and address)
     # keeps the profile it has; the others are judged here, again on every run (equi-joins on
