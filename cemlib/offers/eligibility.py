@@ -40,7 +40,7 @@ path) can call them on its ranked lists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -117,8 +117,7 @@ def gender_key(values: pd.Series) -> pd.Series:
     Cyrillic, e.g. ``Ж``, ``female``, ``мужской``), else the value stripped in upper case; NA
     when empty."""
     text = values.astype("string").str.strip().str.upper()
-    text = text.mask(text == "")
-    return text.map(lambda v: _SYNONYMS.get(v, v), na_action="ignore").astype("string")
+    return text.mask(text == "").replace(_SYNONYMS)
 
 
 def profile_attributes(records: pd.DataFrame, as_of) -> pd.DataFrame:
@@ -299,9 +298,7 @@ def with_returned(rules: EligibilityRules, never_kept: pd.DataFrame | None) -> E
     pairs = pd.MultiIndex.from_arrays(
         [never_kept["customer_id"].astype(str), never_kept["item_id"].astype(str)]
     ).unique()
-    return EligibilityRules(
-        gender=rules.gender, age=rules.age, declared=rules.declared, returned=pairs
-    )
+    return replace(rules, returned=pairs)
 
 
 def held_back(
@@ -357,7 +354,7 @@ def extra_depth(rules: EligibilityRules, attributes: pd.DataFrame) -> int:
     if attributes.empty or not rules.items:
         return rules.most_returned
     items = np.asarray(sorted(rules.items), dtype=object)
-    by_profile = EligibilityRules(gender=rules.gender, age=rules.age)  # no customer's returns
+    by_profile = replace(rules, returned=None)  # no customer's returns
     kinds = attributes[["gender", "age_min", "age_max"]].drop_duplicates()
     kinds = kinds.assign(customer_id=np.arange(len(kinds)).astype(str))
     most, step = 0, max(1, PAIRS_AT_ONCE // max(len(items), 1))
@@ -403,6 +400,8 @@ def fill_fitting(
     )
     have = offers[offers["customer_id"].isin(short.index)]
     floor = have.groupby("customer_id")["score"].min() if "score" in have else None
+    need_of = k - short  # the items each short list lacks
+    taken = pd.MultiIndex.from_frame(have[["customer_id", "item_id"]].astype(str))
     pads, todo, depth = [], short.index.to_numpy(), 3 * k
     while len(todo):
         top = pop[: min(depth, len(pop))]
@@ -410,16 +409,15 @@ def fill_fitting(
             {"customer_id": np.repeat(todo, len(top)), "item_id": np.tile(top, len(todo))}
         )
         pairs["pop"] = np.tile(np.arange(len(top)), len(todo))
-        taken = pd.MultiIndex.from_frame(have[["customer_id", "item_id"]].astype(str))
         ok = ~held_back(pairs, rules, attributes) & ~pd.MultiIndex.from_frame(
             pairs[["customer_id", "item_id"]].astype(str)
         ).isin(taken)
         pairs = pairs[ok]
         pairs["n"] = pairs.groupby("customer_id", sort=False).cumcount()
-        need = (k - short).reindex(pairs["customer_id"]).to_numpy()
+        need = need_of.reindex(pairs["customer_id"]).to_numpy()
         got = pairs[pairs["n"].to_numpy() < need]
         done = got.groupby("customer_id").size().reindex(todo, fill_value=0)
-        finished = (done.to_numpy() >= (k - short).reindex(todo).to_numpy()) | (depth >= len(pop))
+        finished = (done.to_numpy() >= need_of.reindex(todo).to_numpy()) | (depth >= len(pop))
         pads.append(got[got["customer_id"].isin(todo[finished])])
         todo, depth = todo[~finished], depth * 4
     pad = pd.concat(pads, ignore_index=True)
@@ -481,7 +479,7 @@ def declared_rules(
     gender = pd.concat(
         [learned, pd.DataFrame(rows, columns=learned.columns)], ignore_index=True
     ) if rows else learned.reset_index(drop=True)  # fmt: skip
-    return EligibilityRules(gender=gender, age=rules.age, declared=len(cat))
+    return replace(rules, gender=gender, declared=len(cat))
 
 
 def eligible_top_k(
