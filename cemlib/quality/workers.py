@@ -7,12 +7,21 @@ expectations and the frame they see) to a pool of worker processes, each with it
 in-memory context, when one is free, and runs it here otherwise. A result from a worker is
 stored in the stage's context under its own key with its suite, as a validation run here would
 be, so the results rows and the Data Docs are the same.
+
+A worker that dies (forking a process that runs threads can leave a child that crashes, rarely,
+inside Great Expectations) breaks the pool: its validation and every later one then run here,
+with one warning, and the stage's results are the same as with one process.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Peak resident memory of one worker: a frame of at most ``gx_max_rows`` rows (larger ones
 #: stay in the stage's process, :data:`MAX_ROWS`) and Great Expectations' metrics on it.
@@ -52,21 +61,29 @@ def workers_for(rows: int | None) -> int:
 
 class _Job:
     """A validation running in a worker; ``get()`` stores its result in the stage's context
-    and returns it."""
+    and returns it. If the worker died, ``get()`` runs the validation here instead."""
 
-    def __init__(self, async_result, ctx, name, part, as_of_end):
-        self.async_result, self.ctx = async_result, ctx
-        self.name, self.part, self.as_of_end = name, part, as_of_end
+    def __init__(self, runner, future, ctx, name, part, as_of_end, frame):
+        self.runner, self.future, self.ctx = runner, future, ctx
+        self.name, self.part, self.as_of_end, self.frame = name, part, as_of_end, frame
         self._result = None
 
     def ready(self) -> bool:
-        return self._result is not None or self.async_result.ready()
+        return self._result is not None or self.future.done()
 
     def get(self):
         if self._result is None:
-            result, key = self.async_result.get()
-            _store(self.ctx, self.name, self.part, self.as_of_end, result, key)
-            self._result = result
+            try:
+                result, key = self.future.result()
+            except BrokenProcessPool:
+                self.runner._broken()
+                self._result = self.runner._here(
+                    self.ctx, self.name, self.part, self.as_of_end, self.frame
+                )
+            else:
+                _store(self.ctx, self.name, self.part, self.as_of_end, result, key)
+                self._result = result
+            self.frame = None
         return self._result
 
 
@@ -102,7 +119,10 @@ class GXRunner:
         if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
             self.workers = 1
         if self.workers > 1:
-            self._pool = multiprocessing.get_context("fork").Pool(self.workers - 1)
+            self._pool = ProcessPoolExecutor(
+                self.workers - 1, mp_context=multiprocessing.get_context("fork")
+            )
+            self._pool.submit(int)  # fork the workers now, before the large frames are read
 
     def __enter__(self) -> GXRunner:
         return self
@@ -111,23 +131,36 @@ class GXRunner:
         if self._pool is None:
             return
         pool, self._pool = self._pool, None
-        if exc_type is not None:
-            pool.terminate()
-        else:
-            pool.close()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+
+    def _broken(self) -> None:
+        """A worker died: from now on every validation runs here."""
+        if self._pool is not None:
+            log.warning(
+                "a Great Expectations worker process died; its validations run in the "
+                "stage's process instead (same results, one core)"
+            )
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    @staticmethod
+    def _here(ctx, name, part, as_of_end, frame) -> Any:
+        from cemlib.quality.table import validate_frame
+
+        return validate_frame(ctx, name, part, as_of_end, frame, ctx.data_sources.add_pandas)
 
     def validate(self, ctx, name: str, part, as_of_end, frame) -> Any:
         """A job for the validation of ``part`` on ``frame``: in a free worker, else here."""
-        from cemlib.quality.table import _Done, validate_frame
+        from cemlib.quality.table import _Done
 
         busy = sum(1 for j in self._jobs if not j.ready())
         if self._pool is None or busy >= self.workers - 1 or len(frame) > self.max_rows:
-            add = ctx.data_sources.add_pandas
-            return _Done(validate_frame(ctx, name, part, as_of_end, frame, add))
-        job = _Job(
-            self._pool.apply_async(_validate_in_worker, (name, part, as_of_end, frame)),
-            ctx, name, part, as_of_end,
-        )  # fmt: skip
+            return _Done(self._here(ctx, name, part, as_of_end, frame))
+        try:
+            future = self._pool.submit(_validate_in_worker, name, part, as_of_end, frame)
+        except BrokenProcessPool:
+            self._broken()
+            return _Done(self._here(ctx, name, part, as_of_end, frame))
+        job = _Job(self, future, ctx, name, part, as_of_end, frame)
         self._jobs.append(job)
         return job

@@ -57,6 +57,31 @@ def test_results_are_the_same_with_one_or_several_workers(collected, tmp_path):
     assert len(pages_one) == len(pages_three) == 2 * len(one.outcomes)
 
 
+def _die(*args):
+    """A worker that crashes, as a forked child rarely does inside Great Expectations."""
+    import os
+
+    os._exit(139)
+
+
+def test_a_worker_that_dies_leaves_the_same_results(collected, tmp_path, monkeypatch, caplog):
+    import cemlib.quality.workers as workers
+
+    one, tables_one, pages_one = _run(collected, tmp_path, 1)
+    monkeypatch.setattr(workers, "_validate_in_worker", _die)
+    with caplog.at_level("WARNING", logger="cemlib.quality.workers"):
+        crashed, tables_crashed, pages_crashed = _run(collected, tmp_path, 3)
+    assert sum("worker process died" in r.message for r in caplog.records) == 1
+    drop = ["checked_at"]
+    pd.testing.assert_frame_equal(
+        one.results.drop(columns=drop), crashed.results.drop(columns=drop)
+    )
+    pd.testing.assert_frame_equal(one.conservation, crashed.conservation)
+    for key, frame in tables_one.items():
+        pd.testing.assert_frame_equal(frame, tables_crashed[key])
+    assert pages_one == pages_crashed and len(pages_one) == 2 * len(one.outcomes)
+
+
 def test_worker_count_from_cores_setting_and_memory(monkeypatch):
     monkeypatch.delenv(WORKERS_ENV, raising=False)
     monkeypatch.setenv(MEMORY_ENV, str(64 * 1024**3))
