@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cemlib.marts import sales_headers_sql, sales_lines_sql
-from cemlib.warehouse import Warehouse
+from cemlib.warehouse import Warehouse, table_columns
 
 
 def _bounds(since: str, until: str) -> tuple:
@@ -202,12 +202,7 @@ def unattributed_profiles(wh: Warehouse, since: str, until: str) -> set[str]:
     ``identity.prepared`` (the normalized identifiers of every record)."""
     if not (wh.has_table("identity", "prepared") and wh.has_table("identity", "map")):
         return set()
-    have = set(
-        wh.sql(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'identity' AND table_name = 'prepared'"
-        )["column_name"]
-    )
+    have = set(table_columns(wh.con, "identity", "prepared"))
     cols = [(c, k) for c, k in PREPARED_IDENTIFIERS.items() if c in have]
     if not cols:
         return set()

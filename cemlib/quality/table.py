@@ -21,7 +21,7 @@ from cemlib.quality.context import gx
 from cemlib.quality.results import result_row, result_rows
 from cemlib.quality.rowsql import failure_predicate, quote, row_columns
 from cemlib.quality.suites import Check, Ref, RunParams, Suite
-from cemlib.warehouse import STAMP_COLUMNS, Warehouse
+from cemlib.warehouse import STAMP_COLUMNS, Warehouse, table_columns
 
 SEP = "; "
 #: the column collection fills for a row it could not read whole (a line with more fields
@@ -543,14 +543,7 @@ def _derived(col: str) -> bool:
 
 
 def _columns(wh: Warehouse, schema: str, table: str) -> list[str]:
-    return [
-        r[0]
-        for r in wh.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND "
-            "table_name = ? ORDER BY ordinal_position",
-            [schema, table],
-        ).fetchall()
-    ]
+    return table_columns(wh.con, schema, table)
 
 
 def _columns_of_relation(con, name: str) -> list[str]:
