@@ -143,42 +143,6 @@ def _regularity(sim: dict[str, np.ndarray], state: pd.DataFrame) -> np.ndarray:
     return np.column_stack(cols)
 
 
-def _shape(state: pd.DataFrame) -> np.ndarray:
-    """What a customer's purchase history looks like at a date, four columns: the log of the
-    silence, one-time buyer or not, the log of the purchases so far and the log of the mean
-    gap (0 for one-time buyers)."""
-    k = state["k"].to_numpy(dtype=float)
-    gap = np.nan_to_num(state["mean_gap"].to_numpy(dtype=float))
-    return np.column_stack(
-        [np.log1p(state["duration"].to_numpy(dtype=float)), k == 1, np.log(k), np.log1p(gap)]
-    )
-
-
-def shift_weights(before: pd.DataFrame, after: pd.DataFrame) -> np.ndarray:
-    """Importance weights that make the backtest's customers (``before``: their states at the
-    window's start) look like the customers scored (``after``: their states at ``as_of``).
-
-    The backtest learns its probability scalings at ``as_of - L``, where the history is ``L``
-    days shorter: long silences are rarer and mostly one-time buyers of the first months.
-    At ``as_of`` the long-silent are mostly repeat buyers who stopped. A logistic regression
-    tells the two populations apart from :func:`_shape`; each backtest customer is weighted by
-    its odds of belonging to ``as_of``'s (the density ratio, covariate shift), scaled to a mean
-    of 1 and trimmed at the 99th percentile so that a few customers never carry the fit.
-    Trial 9 (a fashion retailer, 180 days): the customers silent more than a year were scored
-    0.67 to leave, 0.79 did (docs/stages/03-churn.md)."""
-    Xb, Xa = _shape(before), _shape(after)
-    if len(Xb) == 0 or len(Xa) == 0:
-        return np.ones(len(Xb))
-    mu, sd = Xb.mean(axis=0), Xb.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)
-    X = (np.r_[Xb, Xa] - mu) / sd
-    y = np.r_[np.zeros(len(Xb)), np.ones(len(Xa))]
-    clf = LogisticRegression(max_iter=1000).fit(X, y)
-    w = np.exp(clf.decision_function(X[: len(Xb)])) * len(Xb) / len(Xa)
-    w = np.minimum(w, np.quantile(w, 0.99))
-    return w / w.mean()
-
-
 class Scaling:
     """The Platt scaling of one backtest horizon: a logistic regression whose last column's
     weight (the dropout term of :func:`_silence`) can be fixed in advance (``dropout``).
@@ -196,20 +160,12 @@ class Scaling:
     def __init__(self, C: float = 1e4):
         self.C = C
 
-    def fit(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        dropout: float | None = None,
-        weights: np.ndarray | None = None,
-    ) -> Scaling:
-        """Fit on ``X``, ``y``; ``dropout``: the last column's fixed weight (None: learned);
-        ``weights``: one per row (None: 1 each)."""
+    def fit(self, X: np.ndarray, y: np.ndarray, dropout: float | None = None) -> Scaling:
+        """Fit on ``X``, ``y``; ``dropout``: the last column's fixed weight (None: learned)."""
         y = np.asarray(y, dtype=float)
-        w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
         if dropout is None or dropout == 0.0:  # weight 0: the scaling without the term
             lr = LogisticRegression(C=self.C, max_iter=1000).fit(
-                X[:, :-1] if dropout == 0.0 else X, y, sample_weight=w
+                X[:, :-1] if dropout == 0.0 else X, y
             )
             self.coef_, self.intercept_ = lr.coef_.copy(), lr.intercept_.copy()
             if dropout == 0.0:
@@ -222,8 +178,8 @@ class Scaling:
         def loss(b):
             z = X1 @ b + offset
             pen = lam * (b[1:] @ b[1:])
-            grad = X1.T @ (w * (special.expit(z) - y)) + np.r_[0.0, 2 * lam * b[1:]]
-            return (w * (np.logaddexp(0.0, z) - y * z)).sum() + pen, grad
+            grad = X1.T @ (special.expit(z) - y) + np.r_[0.0, 2 * lam * b[1:]]
+            return (np.logaddexp(0.0, z) - y * z).sum() + pen, grad
 
         b = optimize.minimize(loss, np.zeros(X1.shape[1]), jac=True, method="L-BFGS-B").x
         b = b if np.isfinite(b).all() else np.zeros_like(b)
@@ -231,13 +187,10 @@ class Scaling:
         self.intercept_ = np.array([b[0]])
         return self
 
-    def log_likelihood(
-        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
-    ) -> float:
-        """The (``weights``-weighted) Bernoulli log-likelihood of ``y`` under the scaling."""
+    def log_likelihood(self, X: np.ndarray, y: np.ndarray) -> float:
+        """The Bernoulli log-likelihood of ``y`` under the scaling."""
         z = self.decision_function(X)
-        ll = np.asarray(y, dtype=float) * z - np.logaddexp(0.0, z)
-        return float(ll.sum() if weights is None else (np.asarray(weights) * ll).sum())
+        return float((np.asarray(y, dtype=float) * z - np.logaddexp(0.0, z)).sum())
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """The logit of the scaled probability."""
@@ -249,13 +202,7 @@ class Scaling:
         return np.column_stack([1.0 - p, p])
 
 
-def _dropout_or_not(
-    free: Scaling,
-    X: np.ndarray,
-    y: np.ndarray,
-    level: float = 0.05,
-    weights: np.ndarray | None = None,
-) -> Scaling:
+def _dropout_or_not(free: Scaling, X: np.ndarray, y: np.ndarray, level: float = 0.05) -> Scaling:
     """``free`` (the dropout weight learned) when the weight is negative and the likelihood-ratio
     test against the scaling without the term rejects it at ``level``; else that scaling
     (the weight 0: exactly the scaling of the other columns).
@@ -265,12 +212,11 @@ def _dropout_or_not(
     (trial 8's held-out refit, 278 days of history at its cut: +0.56 per year, held-out AUC
     0.747 -> 0.732). A weight the window cannot tell from 0 moves the other weights for
     nothing: trial 7's held-out refit learned -0.02 per year and its held-out AUC fell from
-    0.948 to 0.921. ``weights``: the rows' weights ``free`` was fitted with."""
+    0.948 to 0.921."""
     if free.coef_[0, -1] >= 0:
-        return Scaling().fit(X, y, dropout=0.0, weights=weights)
-    null = Scaling().fit(X, y, dropout=0.0, weights=weights)
-    # weights of mean 1: the weighted likelihoods keep the scale of the test
-    gain = 2.0 * (free.log_likelihood(X, y, weights) - null.log_likelihood(X, y, weights))
+        return Scaling().fit(X, y, dropout=0.0)
+    null = Scaling().fit(X, y, dropout=0.0)
+    gain = 2.0 * (free.log_likelihood(X, y) - null.log_likelihood(X, y))
     return free if gain > stats.chi2.ppf(1.0 - level, df=1) else null
 
 
@@ -317,13 +263,9 @@ class Correction:
             "verbose": -1,
         }
 
-    def fit(
-        self, X: np.ndarray, y: np.ndarray, logit: np.ndarray, weights: np.ndarray | None = None
-    ) -> Correction:
-        """Learn the correction of ``logit`` (the logistic's decision function on ``X``);
-        ``weights``: one per row (None: 1 each), in the fits and in the losses compared."""
+    def fit(self, X: np.ndarray, y: np.ndarray, logit: np.ndarray) -> Correction:
+        """Learn the correction of ``logit`` (the logistic's decision function on ``X``)."""
         y = np.asarray(y, dtype=float)
-        w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
         rows = np.arange(len(y))
         if len(rows) > self.max_rows:
             rng = np.random.default_rng(self.seed)
@@ -335,7 +277,7 @@ class Correction:
         params = self._params()
         # the init score is the logistic fitted on every row, the held-out folds too: the folds
         # judge the correction, not the logistic (a mild optimism in the rounds chosen)
-        data = lgb.Dataset(X[rows], y[rows], weight=w[rows], init_score=logit[rows], params=params)
+        data = lgb.Dataset(X[rows], y[rows], init_score=logit[rows], params=params)
         cv = lgb.cv(
             params,
             data,
@@ -348,11 +290,11 @@ class Correction:
         curve = np.asarray(cv["valid binary_logloss-mean"])
         z, t = logit[rows], y[rows]
         # the held-out loss of zero rounds: the logistic's own (the same on every fold)
-        self.base_loss_ = float(np.average(np.logaddexp(0.0, z) - t * z, weights=w[rows]))
+        self.base_loss_ = float(np.mean(np.logaddexp(0.0, z) - t * z))
         self.cv_loss_ = float(curve.min())
         if self.cv_loss_ < self.base_loss_:
             self.rounds_ = int(curve.argmin()) + 1
-            full = lgb.Dataset(X, y, weight=w, init_score=logit, params=params)
+            full = lgb.Dataset(X, y, init_score=logit, params=params)
             self.booster_ = lgb.train(params, full, self.rounds_)
         return self
 
@@ -390,15 +332,10 @@ class Blend:
         actual: np.ndarray,
         first_purchase: pd.Series,
         horizons: list[int],
-        scored: pd.DataFrame | None = None,
     ) -> Blend:
         """Learn the blend from the views' figures ``sim`` for the customers of ``state`` at the
         window's start, their ``actual`` purchases in the window and the day of their first
-        purchase in it (``first_purchase``, NaN for none).
-
-        ``scored``: the states of the customers the blend will score (at ``as_of``); the
-        probability scalings and their corrections then weight the window's customers by
-        :func:`shift_weights` (``weights_``; None: every customer 1)."""
+        purchase in it (``first_purchase``, NaN for none)."""
         self.window_ = int(window)
         X = _design(sim, window, state)
         off = _offset(sim, window)
@@ -411,18 +348,17 @@ class Blend:
         )
         self.probabilities_, self.corrections_ = {}, {}
         self.dropout_ = None  # the dropout term's weight, learned on the longest horizon
-        w = self.weights_ = None if scored is None else shift_weights(state, scored)
         for h in sorted(horizons, reverse=True):
             y = (first_purchase <= h).to_numpy()
             if 0 < y.sum() < len(y):
                 X = _p_design(sim, h, state)
-                platt = Scaling().fit(X, y, dropout=self.dropout_, weights=w)
+                platt = Scaling().fit(X, y, dropout=self.dropout_)
                 if self.dropout_ is None:
-                    platt = _dropout_or_not(platt, X, y, weights=w)
+                    platt = _dropout_or_not(platt, X, y)
                     self.dropout_ = float(platt.coef_[0, -1])
                 self.probabilities_[h] = platt
                 self.corrections_[h] = Correction([-1, -1, -1], seed=self.seed).fit(
-                    _regularity(sim, state), y, platt.decision_function(X), weights=w
+                    _regularity(sim, state), y, platt.decision_function(X)
                 )
         return self
 

@@ -266,11 +266,7 @@ class ChurnModel:
             profile = dropout.time_profile(state.index, L, horizons)
             sim.update(self.booster_view_.stretch(self.booster_view_.booster_.oof_, profile))
         first = (after.groupby("customer_id")["day"].min() - cut).dt.days.reindex(state.index)
-        # the probability scalings weighted toward the customers scored at as_of (their
-        # histories are L days longer: blend.shift_weights)
-        self.blend_ = Blend(seed=self.seed).fit(
-            sim, state, L, n_after.to_numpy(), first, horizons, scored=self.state_
-        )
+        self.blend_ = Blend(seed=self.seed).fit(sim, state, L, n_after.to_numpy(), first, horizons)
 
     # -- the fitted views, under the names the notebooks and benchmarks read --------------
     @property
