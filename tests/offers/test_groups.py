@@ -167,3 +167,55 @@ def test_cem_offers_by_group_without_a_group_column_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "group" in err[0] and "items.csv" in err[0]
     assert "Traceback" not in err[0]
+
+
+def test_stage_04_ranks_the_groups_of_products_and_offers_one_size_each(tmp_path):
+    """``products.group`` in the warehouse: stage 04 ranks the groups (two SKUs of a category
+    per group here), names each group once per list and offers an item of it; ``sku`` ranks
+    the items as before, and some of those lists hold two items of one group."""
+    import shutil
+
+    from cemlib.offers.stage import run_stage
+    from cemlib.warehouse import Warehouse
+    from tests.warehouses import checked_world
+
+    base = checked_world(tmp_path / "w.duckdb", n_people=400, seed=4)
+    path = tmp_path / "g.duckdb"
+    shutil.copy(base, path)
+    with Warehouse(path) as wh:
+        wh.con.execute(
+            """CREATE OR REPLACE TABLE clean.products AS
+               SELECT *, category || '/' || CAST((row_number() OVER (PARTITION BY category
+                      ORDER BY sku) - 1) // 2 AS VARCHAR) AS "group"
+               FROM clean.products"""
+        )
+        book = wh.sql('SELECT CAST(sku AS VARCHAR) AS sku, "group" FROM clean.products')
+        group_of = book.set_index("sku")["group"]
+        runs = {
+            g: run_stage(
+                wh,
+                "2025-06-30",
+                run_id="t",
+                k=6,
+                horizon_days=30,
+                key="person",
+                seed=2,
+                write=False,
+                granularity=g,
+            )  # fmt: skip
+            for g in ("item", "sku")
+        }
+    grouped, by_sku = runs["item"], runs["sku"]
+    assert grouped.extras["granularity"] == "group" and by_sku.extras["granularity"] == "item"
+    for res in (grouped, by_sku):
+        assert res.all_offers["item_id"].isin(group_of.index).all()  # SKUs are offered
+        res.all_offers["group"] = res.all_offers["item_id"].map(group_of)
+    lists = grouped.all_offers.groupby("customer_id")["group"].agg(["size", "nunique"])
+    assert (lists["size"] == lists["nunique"]).all() and lists["size"].min() == 6
+    lists = by_sku.all_offers.groupby("customer_id")["group"].agg(["size", "nunique"])
+    assert int((lists["nunique"] < lists["size"]).sum()) > 10
+    # graded at group level against the truth mapped to groups
+    assert grouped.metrics.loc["model", "customers"] > 40
+    assert 0 < grouped.metrics.loc["model", "ndcg@6"] < 1
+    names = grouped.offers["item_name"]
+    assert not names.isin(group_of.to_numpy()).any()  # the SKU's name, not the group's id
