@@ -175,6 +175,7 @@ def test_stage_04_ranks_the_groups_of_products_and_offers_one_size_each(tmp_path
     the items as before, and some of those lists hold two items of one group."""
     import shutil
 
+    from cemlib.offers.report import headlines
     from cemlib.offers.stage import run_stage
     from cemlib.warehouse import Warehouse
     from tests.warehouses import checked_world
@@ -207,6 +208,10 @@ def test_stage_04_ranks_the_groups_of_products_and_offers_one_size_each(tmp_path
         }
     grouped, by_sku = runs["item"], runs["sku"]
     assert grouped.extras["granularity"] == "group" and by_sku.extras["granularity"] == "item"
+    said = "product groups ranked (the sizes of one model are one offer)"
+    n_groups, n_items = len(grouped.model.enc_.items), len(by_sku.model.enc_.items)
+    assert headlines(grouped, k=6)[said] == n_groups and 0.45 < n_groups / n_items < 0.6
+    assert said not in headlines(by_sku, k=6)
     for res in (grouped, by_sku):
         assert res.all_offers["item_id"].isin(group_of.index).all()  # SKUs are offered
         res.all_offers["group"] = res.all_offers["item_id"].map(group_of)
