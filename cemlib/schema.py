@@ -150,7 +150,7 @@ TABLES: dict[str, TableSpec] = {
             name="products",
             id_column="sku",
             required=("sku",),
-            optional=("name", "category", "price", "margin", "audience"),
+            optional=("name", "category", "price", "margin", "audience", "group", "size"),
             kinds={"price": NUMBER, "margin": NUMBER},
         ),
     )

@@ -1,7 +1,7 @@
 """``cem offers``: next offers for your own transactions file.
 
     cem offers TRANSACTIONS.csv --as-of 2025-06-30 --k 10 [--events FILE] [--items FILE]
-        [--consent FILE] [--exclude SKUS|FILE] [--granularity item|category]
+        [--consent FILE] [--exclude SKUS|FILE] [--granularity item|sku|group|category]
         [--horizon-days 30] [--profiles-map CLUSTERS --record-column COL
         [--consent-record-column COL]] --out offers.csv
 
@@ -10,6 +10,10 @@ Input columns ``customer_id, ts, item_id, quantity, amount`` (optionally ``order
 a column naming each row's record replaces ``customer_id``. Only rows dated on or before
 ``--as-of`` are used. Output columns
 ``customer_id, rank, item_id, score, reasons`` (plus ``channel`` with ``--consent``).
+
+With a ``group`` column in ``--items`` (the model whose sizes the items are) the offers rank
+the groups, one item of a group per list, the item the size the customer keeps
+(:mod:`cemlib.offers.groups`); ``--granularity sku`` ranks the items all the same.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 
 from cemlib import DEFAULT_SEED
 from cemlib.cli import profiles_map
-from cemlib.offers import eligibility
+from cemlib.offers import eligibility, groups
 from cemlib.offers.consent import (
     MIN_CONTACT_AGE,
     address_refusals,
@@ -71,7 +75,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="items and/or categories kept out of the offers: comma-separated, or a file (one a "
         "line, or a CSV with item_id/sku and/or category)",
     )
-    p.add_argument("--granularity", choices=["item", "category"], default="item")
+    p.add_argument(
+        "--granularity",
+        choices=["item", "sku", "group", "category"],
+        default="item",
+        help="what a list ranks: item (the --items groups when it has a group column, else "
+        "the items), sku (the items), group (the --items groups) or category (default item)",
+    )
     p.add_argument(
         "--horizon-days", type=int, default=30, help="label window the model learns (days)"
     )
@@ -154,12 +164,21 @@ def run(args: argparse.Namespace) -> int:
     tx = profiles_map.keyed(tx, args, "cem offers", source=tx.attrs["source"])
     events = read_table(args.events, name="events") if args.events else None
     items = read_table(args.items, name="items") if args.items else None
+    args.granularity = groups.resolved_granularity(args.granularity, items)
     model = NextOfferModel(
         k=args.k, horizon_days=args.horizon_days, granularity=args.granularity, seed=args.seed
     )
     tx, never_kept, n_sent_back = _kept_purchases(tx, args)
     model.fit(tx, args.as_of, events=events, items=items)
-    offers, fit_line = _fitting_offers(model, contacts, args, exclude, items, never_kept)
+    kept = _kept_items(tx, args) if args.granularity == "group" else None
+    sent_back = (
+        groups.never_kept_groups(never_kept, kept, items)
+        if args.granularity == "group"
+        else never_kept
+    )
+    offers, fit_line = _fitting_offers(model, contacts, args, exclude, items, sent_back)
+    if args.granularity == "group":  # the item of each group: the size the customer keeps
+        offers = groups.offered_items(offers, kept, items, never_kept)
     rep = model.input_report_
     print(
         f"cem offers: {rep.rows_used} purchase lines used, {rep.after_as_of} after {args.as_of} "
@@ -276,6 +295,19 @@ def _kept_purchases(tx, args: argparse.Namespace):
     kept = tx[~drop]
     kept.attrs = dict(tx.attrs)
     return kept, never, int(drop.sum())
+
+
+def _kept_items(tx, args: argparse.Namespace):
+    """``customer_id, item_id`` of the purchase lines of ``tx`` (the items kept,
+    :func:`_kept_purchases`) dated on or before ``--as-of``: the sizes each customer keeps."""
+    import pandas as pd
+
+    from cemlib.columns import typed_columns
+    from cemlib.offers.data import TRANSACTION_KINDS
+
+    typed = pd.DataFrame(typed_columns(tx, TRANSACTION_KINDS, source=tx.attrs.get("source", "")))
+    known = typed["ts"] < pd.Timestamp(args.as_of) + pd.Timedelta(days=1)
+    return typed.loc[known & (typed["quantity"] > 0), ["customer_id", "item_id"]]
 
 
 def _fitting_offers(

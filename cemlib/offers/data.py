@@ -29,7 +29,7 @@ TRANSACTION_COLUMNS: tuple[str, ...] = tuple(TRANSACTION_KINDS)
 EVENT_KINDS = {"customer_id": ID, "ts": TIME}
 ITEM_KINDS = {"item_id": ID, "price": NUMBER}
 EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 1.0, "search": 0.5, "cart": 3.0}
-GRANULARITIES: tuple[str, ...] = ("item", "sku", "category")
+GRANULARITIES: tuple[str, ...] = ("item", "sku", "group", "category")
 
 
 @dataclass
@@ -101,7 +101,8 @@ def _as_of_end(as_of) -> pd.Timestamp:
 
 
 def prepare_items(items: pd.DataFrame | None, *, source: str = "items") -> pd.DataFrame | None:
-    """The item catalogue: ``item_id`` plus optional ``name``, ``category``, ``price``."""
+    """The item catalogue: ``item_id`` plus optional ``name``, ``category``, ``price`` and the
+    product ``group`` and ``size`` (the sizes of one model: :mod:`cemlib.offers.groups`)."""
     source = (items.attrs.get("source") if items is not None else None) or source
     if items is None:
         return None
@@ -111,9 +112,15 @@ def prepare_items(items: pd.DataFrame | None, *, source: str = "items") -> pd.Da
     for col in ("name", "category"):
         if col in items.columns:
             out[col] = items[col].astype("string")
+    for col in ("group", "size"):  # an empty value: no group (no size)
+        if col in items.columns:
+            text = items[col].astype("string").str.strip()
+            out[col] = text.mask(text == "")
     if "price" in typed:
         out["price"] = _float(typed["price"])
-    return out.drop_duplicates("item_id", keep="last").reset_index(drop=True)
+    out = out.drop_duplicates("item_id", keep="last").reset_index(drop=True)
+    out.attrs["source"] = source  # a later error names the file
+    return out
 
 
 def prepare_transactions(
@@ -130,7 +137,9 @@ def prepare_transactions(
     Rows after ``as_of`` (inclusive day) are counted in ``report`` and left out; rows with
     quantity <= 0 (returns, corrections) are counted and left out of the purchase signals. At
     ``granularity="category"`` the ``item_id`` becomes the item's category (from a
-    ``category`` column or the ``items`` catalogue).
+    ``category`` column or the ``items`` catalogue); at ``"group"`` the item's product group
+    (the catalogue's ``group``: the model whose sizes the items are; an item without one is a
+    group of its own).
     """
     source = (df.attrs.get("source") if df is not None else None) or source
     if granularity not in GRANULARITIES:
@@ -166,6 +175,8 @@ def prepare_transactions(
                 column="category",
             )
         out["item_id"] = out["category"].astype(str)
+    if granularity == "group":
+        out["item_id"] = item_groups(out["item_id"], items, source=source)
     if "category" not in out.columns:
         out["category"] = pd.NA
     if out.empty:
@@ -238,5 +249,39 @@ def prepare_events(
         out = out[keep]
     if granularity == "category":
         out["item_id"] = out["category"]
+    if granularity == "group":
+        known = out["item_id"].notna()
+        out.loc[known, "item_id"] = item_groups(out.loc[known, "item_id"], items, source=source)
     report.rows_used = len(out)
     return out.reset_index(drop=True)
+
+
+def item_groups(item_ids: pd.Series, items: pd.DataFrame | None, *, source: str) -> pd.Series:
+    """The product group of each item id (``items.group``; an item without one, or not in the
+    catalogue, is a group of its own), each distinct id mapped once. Without a ``group``
+    column in the catalogue an input error naming it."""
+    if items is None or "group" not in items.columns:
+        raise InputError(
+            "granularity 'group' needs a catalogue with a group column (the model whose sizes "
+            "the items are)",
+            source=source if items is None else (items.attrs.get("source") or "items"),
+            column="group",
+        )
+    book = items.dropna(subset=["group"]).drop_duplicates("item_id", keep="last")
+    book = book.set_index(book["item_id"].astype(str))["group"].astype(str)
+    codes, uniques = pd.factorize(item_ids.astype(str))
+    ids = pd.Index(uniques)
+    mapped = pd.Series(ids, index=ids).map(book).fillna(pd.Series(ids, index=ids))
+    return pd.Series(mapped.to_numpy(dtype=object)[codes], index=item_ids.index, dtype=object)
+
+
+def group_catalogue(items: pd.DataFrame) -> pd.DataFrame:
+    """The catalogue of the product groups (:func:`prepare_items` rows with ``group``):
+    ``item_id`` the group, the ``name``, ``category`` and ``price`` of its first item (by item
+    id); items without a group stay items of their own."""
+    out = items.sort_values("item_id", kind="stable")
+    out = out.assign(item_id=item_groups(out["item_id"], out, source="items"))
+    out = out.drop_duplicates("item_id", keep="first")
+    return out.drop(columns=[c for c in ("group", "size") if c in out.columns]).reset_index(
+        drop=True
+    )

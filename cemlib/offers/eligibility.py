@@ -445,7 +445,8 @@ def declared_rules(
     ``audience``, optional ``category``) in place of the learned gender rules of those items:
     an item declared for one gender is kept away from every other gender the profiles of
     ``attributes`` have; one declared for everyone has no gender rule. At ``granularity``
-    ``category`` a category is declared when all its items with an audience say the same.
+    ``category`` (``group``) a category (a product group) is declared when all its items with
+    an audience say the same.
     Without an ``audience`` column ``rules`` is returned as it is."""
     if items is None or "audience" not in items.columns:
         return rules
@@ -458,10 +459,14 @@ def declared_rules(
     cat.loc[cat["word"].isin(_EVERYONE), "aud"] = "*"
     cat = cat.dropna(subset=["aud"])
     cat = cat[cat["aud"].isin(["F", "M", "*"])]
-    if granularity == "category":
-        if "category" not in cat.columns:
+    if granularity == "group" and "group" in cat.columns:  # an item without one: its own group
+        text = cat["group"].astype("string").str.strip()
+        cat["group"] = text.mask(text == "").fillna(cat["item_id"])
+    if granularity in ("category", "group"):
+        if granularity not in cat.columns:
             return rules
-        one = cat.dropna(subset=["category"]).groupby("category")["aud"].agg(["nunique", "first"])
+        by = granularity
+        one = cat.dropna(subset=[by]).groupby(by)["aud"].agg(["nunique", "first"])
         one = one[one["nunique"] == 1]
         cat = pd.DataFrame({"item_id": one.index.astype(str), "aud": one["first"].to_numpy()})
     cat = cat.drop_duplicates("item_id", keep="last")

@@ -22,7 +22,13 @@ from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.offers import parallel, scoring, size, start, training
 from cemlib.offers.candidates import CandidateConfig, build_candidates, drop_extras, source_recall
-from cemlib.offers.data import InputReport, prepare_events, prepare_items, prepare_transactions
+from cemlib.offers.data import (
+    InputReport,
+    group_catalogue,
+    prepare_events,
+    prepare_items,
+    prepare_transactions,
+)
 from cemlib.offers.exclude import drop_candidates, read_exclusions, resolve_exclusion
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
@@ -39,8 +45,10 @@ class NextOfferModel:
     """Next-offer ranker for any transactions table (``customer_id, ts, item_id, quantity, amount``).
 
     Parameters: ``k`` offers per customer; ``horizon_days`` the label window (how far ahead the
-    offers look); ``granularity`` ``"item"`` (SKU) or ``"category"``; ``candidates`` how many
-    candidates each source brings; ``max_train_customers`` caps training queries per window;
+    offers look); ``granularity`` ``"item"`` (SKU), ``"group"`` (the catalogue's product
+    groups: the sizes of one model are one item, :mod:`cemlib.offers.groups`) or
+    ``"category"``; ``candidates`` how many candidates each source brings;
+    ``max_train_customers`` caps training queries per window;
     ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees;
     ``forest_size`` the trees of the refit: ``"best"`` the early-stopped number, ``"smallest"``
     (opt-in) the fewest within one standard error of the best on the validation customers
@@ -120,6 +128,8 @@ class NextOfferModel:
             granularity=self.granularity,
             report=self.events_report_,
         )
+        if self.granularity == "group":  # the model ranks the product groups
+            self.items_ = group_catalogue(self.items_)
         # the cores the model works on, from the machine and the stage's memory budget
         self.workers_ = parallel.workers(len(self.tx_) + (len(ev) if ev is not None else 0))
         self.enc_, codes, ev_codes = encode(self.tx_, ev, self.items_)

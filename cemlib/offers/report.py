@@ -51,12 +51,17 @@ def headlines(result: OfferStageResult, k: int = 10) -> dict:
 
 
 def _extra_headlines(result: OfferStageResult) -> dict:
-    """Consent lost to a refusal on a shared address, and the products kept out of offers."""
+    """Consent lost to a refusal on a shared address, the product groups ranked and the
+    products kept out of offers."""
     shared = result.consent.shared_refusals or {}
     out = {
         "profiles losing e-mail to a refusal on a shared e-mail": int(shared.get("email", 0)),
         "profiles losing SMS to a refusal on a shared phone": int(shared.get("sms", 0)),
     }
+    if result.extras.get("granularity") == "group":  # the catalogue's product groups ranked
+        out["product groups ranked (the sizes of one model are one offer)"] = len(
+            result.model.enc_.items
+        )
     ex = result.extras.get("exclusion")
     if ex is not None and ex.entries:
         out.update(ex.figures())

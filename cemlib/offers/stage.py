@@ -19,7 +19,7 @@ from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
 from cemlib.marts.transactions import profile_transactions, returned_items, source_schema
-from cemlib.offers import baselines, eligibility
+from cemlib.offers import baselines, eligibility, groups
 from cemlib.offers.baselines import all_baselines
 from cemlib.offers.consent import (
     MIN_CONTACT_AGE,
@@ -360,6 +360,19 @@ def fitting_offers(
     return out, held, rules
 
 
+def _granularity(granularity: str, items: pd.DataFrame | None, engine) -> str:
+    """The granularity the stage ranks at (:func:`cemlib.offers.groups.resolved_granularity`:
+    ``item`` ranks the catalogue's product groups when it names them). The Spark path ranks
+    items: ``group`` there is an input error, ``item`` stays the items."""
+    if engine is None:
+        return groups.resolved_granularity(granularity, items)
+    if granularity == "group":
+        raise InputError(
+            "granularity 'group' runs on engine duckdb only (engine spark ranks items)"
+        )
+    return "item" if granularity == "sku" else granularity
+
+
 def _items(wh: Warehouse) -> pd.DataFrame | None:
     schema = source_schema(wh, "products")
     if schema is None:
@@ -584,7 +597,11 @@ def run_stage(
             return engine.recommend(m, **kw)
 
     items = _items(wh)
+    # a catalogue naming product groups: the sizes of one model are one offer (offers.groups)
+    granularity = _granularity(granularity, items, engine)
     sent_back = never_kept if granularity != "category" else None  # items, not categories
+    if granularity == "group":  # a group every item of which was sent back and never kept
+        sent_back = groups.never_kept_groups(never_kept, tx, items)
     churn = _churn_features(wh)
     params = dict(
         k=k, horizon_days=horizon_days, granularity=granularity, seed=seed, progress=progress
@@ -607,6 +624,8 @@ def run_stage(
         if engine is not None:  # Spark, a fit sample: every customer; graded: its uniform part
             offered, customers = engine.customers(customers), engine.graded(customers)
         truth, consent, records = read.result()
+        if granularity == "group":
+            truth = groups.grouped(truth, items)
         # items bought by one gender / age band only are not offered outside it (ranked deeper)
         attributes = eligibility.profile_attributes(records, as_of)
         attributes = attributes[attributes["customer_id"].isin(offered)]
@@ -674,6 +693,8 @@ def run_stage(
             model.tx_, attributes, k, items=items, granularity=granularity,
             never_kept=sent_back,
         )  # fmt: skip
+    if granularity == "group":  # the item of each group: the size the customer keeps
+        recs = groups.offered_items(recs, tx, items, never_kept)
     sent, summary = assign_channels(recs, consent)
     names = (
         items.assign(sku=items["sku"].astype(str)).set_index("sku")["name"]
@@ -707,6 +728,7 @@ def run_stage(
             "events": events is not None,
             "exclusion": model.exclusion_,
             "engine": "duckdb" if engine is None else "spark",
+            "granularity": granularity,
             **({} if engine is None else {"spark_scoring": engine.figures}),
             "eligibility": {"rules": rules, "held_back": held},
         },
