@@ -169,7 +169,8 @@ def spark_returned_items(tx):
         .where(F.col("_sent") - F.coalesce(F.col("_bought"), F.lit(0.0)) >= 0)
         .select(*pair)
     )
-    return sales.join(never_kept, pair, "left_anti"), never_kept
+    # (a join on column names puts them first: the history keeps its own column order)
+    return sales.join(never_kept, pair, "left_anti").select(*tx.columns), never_kept
 
 
 def spark_events(spark, lake, as_of, *, key: str = "profile"):
