@@ -246,7 +246,9 @@ def _fit_sample(marts: SparkMarts, lines, *, cap: int, seed: int):
     hash (``xxhash64(customer_id, seed)``: the same sample on every run and every cluster)."""
     from pyspark.sql import functions as F
 
-    customers = lines.select("customer_id").distinct()
+    # the customers with a purchase (a return alone makes no purchase occasion to score)
+    sold = "NOT (coalesce(amount < 0, FALSE) OR coalesce(quantity < 0, FALSE))"
+    customers = lines.where(sold).select("customer_id").distinct()
     n = customers.count()
     if n <= cap:
         return customers, n, n

@@ -18,7 +18,7 @@ import datetime as dt
 import pandas as pd
 
 from cemlib.errors import InputError
-from cemlib.marts.transactions import _SALES, TRANSACTION_COLUMNS, _as_of_bound
+from cemlib.marts.transactions import _SALES, RETURN_FLAGS, TRANSACTION_COLUMNS, _as_of_bound
 
 #: the columns of :func:`covariates` (those of :func:`cemlib.marts.profile_covariates`)
 COVARIATE_COLUMNS: tuple[str, ...] = (
@@ -98,15 +98,22 @@ class SparkMarts:
         ).first()
         return row["hi"] is None or (row["hi"] <= 1.0 and row["lo"] >= 0.0)
 
-    def sales_lines(self, as_of: str | dt.date | None = None):
+    def sales_lines(self, as_of: str | dt.date | None = None, *, returns: bool = True):
         """Every purchased line of the online orders and till receipts on or before ``as_of``,
         :data:`~cemlib.marts.transactions.TRANSACTION_COLUMNS` (``customer_id`` NULL for a line
-        whose order no customer holds): :func:`cemlib.marts.profile_transactions`' SQL."""
+        whose order no customer holds): :func:`cemlib.marts.profile_transactions`' SQL.
+
+        With ``returns`` (as there) each return (a line with ``is_return``, or the return of a
+        line ``returned``) is a row too, with a negative quantity, amount and margin;
+        :meth:`occasions` takes it off the purchase occasion of its sale."""
         bound = _as_of_bound(as_of)
         pcols = self.columns("products") if self.has("products") else []
         rate = self._margin_is_rate() if pcols else True
         parts = []
-        for header, id_col, ts_col, lines, channel in _SALES:
+        kinds = ("sale", "return") if returns else ("sale",)
+        for (header, id_col, ts_col, lines, channel), kind in (
+            (source, kind) for source in _SALES for kind in kinds
+        ):
             if not (self.has(header) and self.has(lines)):
                 continue
             hcols, lcols = self.columns(header), self.columns(lines)
@@ -135,7 +142,14 @@ class SparkMarts:
             else:
                 pjoin = "LEFT JOIN (SELECT CAST(NULL AS STRING) AS sku) p ON FALSE"
             where = f"WHERE h.{ts_col} IS NOT NULL"
-            if "is_return" in lcols:  # sales only: the returns are not netted on this engine yet
+            flags = [f"coalesce(CAST(l.{c} AS BOOLEAN), FALSE)" for c in RETURN_FLAGS if c in lcols]
+            sign = ""
+            if kind == "return":  # goods brought back: a negative row (the DuckDB mart's)
+                if not flags:
+                    continue
+                where += f" AND ({' OR '.join(flags)})"
+                sign = "-"
+            elif "is_return" in lcols:  # a sale is every other line, ``returned`` ones included
                 where += " AND NOT coalesce(CAST(l.is_return AS BOOLEAN), FALSE)"
             if bound is not None:
                 where += f" AND CAST(h.{ts_col} AS TIMESTAMP) < TIMESTAMP '{bound}'"
@@ -145,9 +159,9 @@ class SparkMarts:
                        concat('{header}:', CAST(h.{id_col} AS STRING)) AS order_id,
                        CAST(l.sku AS STRING) AS item_id,
                        {cat} AS category,
-                       {qty} AS quantity,
-                       {qty} * coalesce({price_l}, {price_p}) AS amount,
-                       {margin} AS margin,
+                       {sign}{qty} AS quantity,
+                       {sign}{qty} * coalesce({price_l}, {price_p}) AS amount,
+                       {sign}({margin}) AS margin,
                        '{channel}' AS channel
                 FROM cem_clean_{header} h
                 JOIN cem_clean_{lines} l
@@ -174,16 +188,76 @@ class SparkMarts:
         """Customer-day purchase occasions of ``lines`` (customer_id, day, amount, margin,
         online, n_items), as :func:`cemlib.churn.features.purchase_occasions` makes them: the
         day's amount (an empty amount is 0), its margin (NULL only when every line's is), the
-        share of online lines and the items bought."""
+        share of online lines and the items bought.
+
+        A return (a row with a negative amount or quantity, :meth:`sales_lines`) is no
+        occasion: its amount, margin and items are taken off the occasion of its sale, as
+        :func:`cemlib.churn.features._net_returns` takes them (the same customer's latest
+        purchase of the item on or before the return's day, else the customer's latest
+        occasion on or before it; amount and items not below zero; a return with no occasion
+        before it is dropped)."""
         lines.createOrReplaceTempView("cem_churn_lines")
-        return self.spark.sql("""
+        back = "(coalesce(amount < 0, FALSE) OR coalesce(quantity < 0, FALSE))"  # return_rows
+        self.spark.sql(f"""
             SELECT customer_id, CAST(date_trunc('DAY', ts) AS TIMESTAMP) AS day,
                    sum(coalesce(amount, 0.0D)) AS amount,
                    sum(margin) AS margin,
                    avg(CASE WHEN lower(channel) = 'online' THEN 1.0D ELSE 0.0D END) AS online,
                    sum(coalesce(quantity, 1.0D)) AS n_items
-            FROM cem_churn_lines
-            GROUP BY customer_id, CAST(date_trunc('DAY', ts) AS TIMESTAMP)""")
+            FROM cem_churn_lines WHERE NOT {back}
+            GROUP BY customer_id, CAST(date_trunc('DAY', ts) AS TIMESTAMP)""").createOrReplaceTempView(
+            "cem_churn_sale_days"
+        )
+        # the returns of one customer, item and day go to one sale day: summed first (a sum of
+        # margins that are all NULL takes nothing off, as pandas' fillna(0) of min_count=1)
+        return self.spark.sql(f"""
+            WITH r AS (
+              SELECT customer_id, CAST(item_id AS STRING) AS item_id,
+                     CAST(date_trunc('DAY', ts) AS TIMESTAMP) AS day,
+                     sum(abs(amount)) AS amount, sum(abs(margin)) AS margin,
+                     sum(coalesce(abs(quantity), 1.0D)) AS n_items
+              FROM cem_churn_lines WHERE {back}
+              GROUP BY customer_id, CAST(item_id AS STRING), CAST(date_trunc('DAY', ts) AS TIMESTAMP)
+            ),
+            bought AS (
+              SELECT DISTINCT customer_id, CAST(item_id AS STRING) AS item_id,
+                     CAST(date_trunc('DAY', ts) AS TIMESTAMP) AS day
+              FROM cem_churn_lines WHERE NOT {back}
+            ),
+            by_item AS (
+              SELECT r.customer_id, r.item_id, r.day, max(b.day) AS sale_day
+              FROM r JOIN bought b
+                ON b.customer_id = r.customer_id AND b.item_id = r.item_id AND b.day <= r.day
+              GROUP BY r.customer_id, r.item_id, r.day
+            ),
+            by_day AS (
+              SELECT r.customer_id, r.day, max(o.day) AS sale_day
+              FROM (SELECT DISTINCT customer_id, day FROM r) r JOIN cem_churn_sale_days o
+                ON o.customer_id = r.customer_id AND o.day <= r.day
+              GROUP BY r.customer_id, r.day
+            ),
+            take AS (
+              SELECT r.customer_id, coalesce(i.sale_day, d.sale_day) AS sale_day,
+                     coalesce(sum(r.amount), 0.0D) AS amount,
+                     coalesce(sum(r.margin), 0.0D) AS margin,
+                     coalesce(sum(r.n_items), 0.0D) AS n_items
+              FROM r
+              LEFT JOIN by_item i
+                ON i.customer_id = r.customer_id AND i.item_id <=> r.item_id AND i.day = r.day
+              LEFT JOIN by_day d ON d.customer_id = r.customer_id AND d.day = r.day
+              WHERE coalesce(i.sale_day, d.sale_day) IS NOT NULL
+              GROUP BY r.customer_id, coalesce(i.sale_day, d.sale_day)
+            )
+            SELECT o.customer_id, o.day,
+                   CASE WHEN t.sale_day IS NULL THEN o.amount
+                        ELSE greatest(o.amount - t.amount, 0.0D) END AS amount,
+                   CASE WHEN t.sale_day IS NULL THEN o.margin
+                        ELSE o.margin - t.margin END AS margin,
+                   o.online,
+                   CASE WHEN t.sale_day IS NULL THEN o.n_items
+                        ELSE greatest(o.n_items - t.n_items, 0.0D) END AS n_items
+            FROM cem_churn_sale_days o
+            LEFT JOIN take t ON t.customer_id = o.customer_id AND t.sale_day = o.day""")
 
     def unattributed_orders(self, start: str | dt.date, end: str | dt.date) -> int:
         """Orders and receipts dated from ``start`` to ``end`` (inclusive) that no customer
@@ -194,11 +268,16 @@ class SparkMarts:
         for header, id_col, ts_col, _lines, _channel in _SALES:
             if not self.has(header):
                 continue
+            no_return = (  # a return receipt or order is no purchase (the DuckDB mart's)
+                " AND NOT coalesce(CAST(h.is_return AS BOOLEAN), FALSE)"
+                if "is_return" in self.columns(header)
+                else ""
+            )
             total += self.spark.sql(f"""
                 SELECT count(*) AS n FROM cem_clean_{header} h
                 LEFT JOIN {self.mapping} m
                   ON m.source_table = '{header}' AND m.record_id = CAST(h.{id_col} AS STRING)
-                WHERE m.customer_id IS NULL AND h.{ts_col} IS NOT NULL
+                WHERE m.customer_id IS NULL AND h.{ts_col} IS NOT NULL{no_return}
                   AND CAST(h.{ts_col} AS TIMESTAMP) >= TIMESTAMP '{lo}'
                   AND CAST(h.{ts_col} AS TIMESTAMP) < TIMESTAMP '{hi}'""").first()["n"]
         return int(total)

@@ -37,6 +37,7 @@ import pandas as pd
 
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
+from cemlib.marts.transactions import RETURN_FLAGS
 
 #: the columns of the rows a scoring partition receives (lines and events in one frame)
 _ROW_COLUMNS = ("kind", "customer_id", "ts", "order_id", "item_id", "category", "quantity",
@@ -95,7 +96,9 @@ def spark_transactions(spark, lake, as_of, *, key: str = "profile"):
         mx, mn = spark.sql(f"SELECT max(margin), min(margin) FROM {products}").first()
         rate = mx is None or (float(mx) <= 1.0 and float(mn) >= 0.0)
     parts = []
-    for header, id_col, ts_col, lines, channel in _SALES:
+    for (header, id_col, ts_col, lines, channel), kind in (
+        (source, kind) for source in _SALES for kind in ("sale", "return")
+    ):
         h, ln = _view(spark, lake, "clean", header), _view(spark, lake, "clean", lines)
         if h is None or ln is None:
             continue
@@ -119,22 +122,55 @@ def spark_transactions(spark, lake, as_of, *, key: str = "profile"):
         )
         pjoin = (f"LEFT JOIN {products} p ON CAST(p.sku AS STRING) = CAST(l.sku AS STRING)"
                  if products else "LEFT JOIN (SELECT CAST(NULL AS STRING) AS sku) p ON FALSE")  # fmt: skip
+        # a return (``is_return``, or the return of a line ``returned``) is a negative row, a
+        # sale every other line (``returned`` ones included), as the DuckDB mart has them
+        flags = [f"coalesce(CAST(l.{c} AS BOOLEAN), FALSE)" for c in RETURN_FLAGS if c in lcols]
+        sign, which = "", ""
+        if kind == "return":
+            if not flags:
+                continue
+            sign, which = "-", f" AND ({' OR '.join(flags)})"
+        elif "is_return" in lcols:
+            which = " AND NOT coalesce(CAST(l.is_return AS BOOLEAN), FALSE)"
         parts.append(f"""
             SELECT m.customer_id, CAST(h.{ts_col} AS TIMESTAMP) AS ts,
                    concat('{header}:', CAST(h.{id_col} AS STRING)) AS order_id,
-                   CAST(l.sku AS STRING) AS item_id, {cat} AS category, {qty} AS quantity,
-                   {qty} * coalesce({price_l}, {price_p}) AS amount, {margin} AS margin,
-                   '{channel}' AS channel, {line_row} AS _row
+                   CAST(l.sku AS STRING) AS item_id, {cat} AS category, {sign}{qty} AS quantity,
+                   {sign}{qty} * coalesce({price_l}, {price_p}) AS amount,
+                   {sign}({margin}) AS margin, '{channel}' AS channel, {line_row} AS _row
             FROM {h} h JOIN {ln} l ON CAST(l.{id_col} AS STRING) = CAST(h.{id_col} AS STRING)
             JOIN {mapping} m
               ON m.source_table = '{header}' AND m.record_id = CAST(h.{id_col} AS STRING)
             {pjoin}
             WHERE h.{ts_col} IS NOT NULL AND CAST(h.{ts_col} AS TIMESTAMP) < {_bound(as_of)}
-              AND m.customer_id IS NOT NULL""")
+              AND m.customer_id IS NOT NULL{which}""")
     if not parts:
         raise InputError("no sales tables (online_orders + order_lines or pos_receipts + "
                          "receipt_lines) in clean.*", source=str(lake.root))  # fmt: skip
     return spark.sql(" UNION ALL ".join(f"({p})" for p in parts))
+
+
+def spark_returned_items(tx):
+    """:func:`~cemlib.marts.transactions.returned_items` in Spark: ``tx``
+    (:func:`spark_transactions`, returns as negative rows) split into the purchases the offers
+    learn from and the ``(customer_id, item_id)`` pairs returned and never kept (returned
+    quantity at least the bought quantity), both Spark DataFrames. A customer who kept some of
+    an item keeps its purchases."""
+    from pyspark.sql import functions as F
+
+    back = (F.coalesce(F.col("quantity") < 0, F.lit(False))
+            | F.coalesce(F.col("amount") < 0, F.lit(False)))  # fmt: skip
+    pair = ["customer_id", "item_id"]
+    sales = tx.where(~back)
+    bought = sales.groupBy(*pair).agg(F.sum("quantity").alias("_bought"))
+    sent = tx.where(back).groupBy(*pair).agg(F.abs(F.sum("quantity")).alias("_sent"))
+    never_kept = (
+        sent.join(bought, pair, "left")
+        .where(F.col("_sent") - F.coalesce(F.col("_bought"), F.lit(0.0)) >= 0)
+        .select(*pair)
+    )
+    # (a join on column names puts them first: the history keeps its own column order)
+    return sales.join(never_kept, pair, "left_anti").select(*tx.columns), never_kept
 
 
 def spark_events(spark, lake, as_of, *, key: str = "profile"):
@@ -394,7 +430,11 @@ class SparkOffers:
         from cemlib.offers.model import NextOfferModel
 
         self.spark, self.lake, self.key, self.as_of = spark, lake, key, as_of
-        self.tx = spark_transactions(spark, lake, as_of, key=key)
+        # a return is no purchase, and an item sent back and never kept is offered to nobody
+        # who sent it back: the history is the purchases kept (as the DuckDB engine's)
+        self.tx, self._never_kept = spark_returned_items(
+            spark_transactions(spark, lake, as_of, key=key)
+        )
         self.ev = spark_events(spark, lake, as_of, key=key)
         self.horizon_days, self.seed = int(horizon_days), int(seed)
         self.cap = int(max_train_customers or NextOfferModel().max_train_customers)
@@ -449,6 +489,12 @@ class SparkOffers:
         out.attrs["key"] = self.key
         out.attrs["source"] = f"{self.lake.root} (clean.* x identity.map)"
         return out
+
+    def never_kept(self) -> pd.DataFrame:
+        """Every customer's items returned and never kept (``customer_id, item_id``, a few
+        rows per return at most), which no offer names (:func:`spark_returned_items`)."""
+        out = self._never_kept.toPandas()
+        return out.sort_values(["customer_id", "item_id"], ignore_index=True)
 
     def events(self) -> pd.DataFrame | None:
         """The identified web events the fit needs on the driver (None without

@@ -591,7 +591,7 @@ def run_stage(
             return m.recommend(**{**kw, "k": k, "depth": kw["k"], "held": held}), m.held_back_
     else:  # engine spark: the history from Spark SQL, the scoring on its executors
         tx, events = engine.transactions(), engine.events()
-        never_kept = None
+        never_kept = engine.never_kept()  # the purchases kept are tx (Spark SQL)
 
         def recommend(m, held=None, **kw):  # no held-back test here: fitting_offers filters
             return engine.recommend(m, **kw)
