@@ -151,9 +151,10 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
     # mechanism as the warehouse's identity.links
     if masked is not None and len(masked):  # records attached by a masked phone's partial key
         of = dict(zip(clusters["record_id"].astype(str), clusters["profile_id"], strict=True))
+        frames = [out] if len(out) else []
         out = pd.concat(
             [
-                out,
+                *frames,
                 pd.DataFrame(
                     {
                         "left_record_id": masked["left_record_id"],
