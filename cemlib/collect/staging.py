@@ -67,6 +67,7 @@ def _split_names(staged: pd.DataFrame, raw: pd.DataFrame, stats: list[dict], tab
                     "n_values": int(_present(raw["full_name"]).sum()),
                     "n_changed": int(filled.sum()),
                     "n_unparsed": 0,
+                    "n_masked": 0,
                 }
             )
         hint = parts["gender_hint"]
