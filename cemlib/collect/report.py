@@ -38,6 +38,7 @@ def headlines(result: CollectResult) -> dict[str, Any]:
             1 - phones["n_unparsed"].sum() / max(phones["n_values"].sum(), 1)
         ),
         "emails valid": _pct(1 - emails["n_unparsed"].sum() / max(emails["n_values"].sum(), 1)),
+        "phone values masked": int(_masked_counts(phones).sum()),
         "rows dated after as_of": int(t["n_after_as_of"].sum()),
         "days with rows after as_of": _days_after(t),
         "lines set aside (more fields than the header)": _set_aside(t),
@@ -182,14 +183,18 @@ def summary_markdown(result: CollectResult) -> str:
         lines += ["", "Identifiers for the identity stage: " + "; ".join(parts) + "."]
     norm = result.normalization
     if len(norm):
-        by_kind = norm.groupby("kind")[["n_values", "n_changed", "n_unparsed"]].sum(min_count=1)
+        norm = norm.assign(n_masked=_masked_counts(norm))
+        counts = ["n_values", "n_changed", "n_unparsed", "n_masked"]
+        by_kind = norm.groupby("kind")[counts].sum(min_count=1)
         bits = []
         for kind, label in (("phone", "phones"), ("email", "emails")):
             if kind in by_kind.index:
                 r = by_kind.loc[kind]
+                masked = int(r.n_masked) if pd.notna(r.n_masked) else 0
                 bits.append(
                     f"{int(r.n_changed):,} of {int(r.n_values):,} {label} were rewritten to the "
-                    f"canonical form and {int(r.n_unparsed):,} are not valid"
+                    f"canonical form and {int(r.n_unparsed) - masked:,} are not valid"
+                    + (f" ({masked:,} more are masked, below)" if masked else "")
                 )
         dates = norm[norm["kind"].isin(["timestamp", "date"])]["n_unparsed"].sum()
         numbers = norm[norm["kind"] == "number"]["n_unparsed"].sum()
@@ -199,9 +204,41 @@ def summary_markdown(result: CollectResult) -> str:
             "Normalization: " + "; ".join(bits) + ". Unparseable values are NA in `staging`; "
             "their text stays in `raw` for the quality stage to quarantine.",
         ]
+        masked = masked_phones_markdown(norm)
+        if masked:
+            lines += ["", masked]
     for w in result.warnings:
         lines += ["", f"*Note:* {w}"]
     return "\n".join(lines)
+
+
+def _masked_counts(norm: pd.DataFrame) -> pd.Series:
+    """``n_masked`` of the normalization figures (0 for a result of a version without it)."""
+    if "n_masked" not in norm:
+        return pd.Series(0, index=norm.index)
+    return norm["n_masked"].fillna(0).astype(int)
+
+
+def masked_phones_markdown(norm: pd.DataFrame) -> str:
+    """The masked phones per table and column, in words (empty when there are none): counts
+    only, never a value."""
+    if not len(norm):
+        return ""
+    m = norm[(norm["kind"] == "phone") & (_masked_counts(norm) > 0)]
+    if not len(m):
+        return ""
+    per = "; ".join(
+        f"`{r.table}.{r.column}`: **{int(r.n_masked):,}** of {int(r.n_values):,} values"
+        for r in m.itertuples()
+    )
+    return (
+        f"Masked phones (digits hidden, like `+7 *** ***-12-34`, as a marketplace shows its "
+        f"buyers): {per}. They are not counted as not valid: a masked phone is no phone (empty "
+        "in `staging`, its shown last digits kept in `<column>_tail`) and never merges two "
+        "records; stage 02 attaches such a record to the one profile whose phone ends in those "
+        "digits, with the same first name and the same place (city or pick-up point), birth "
+        "date or last name, or to none."
+    )
 
 
 def monthly_volume(wh: Warehouse, result: CollectResult) -> pd.DataFrame:

@@ -47,8 +47,9 @@ from cemlib.warehouse import Warehouse
 CHUNK_ROWS = 2 * 122_880  # two DuckDB row groups
 #: DuckDB's memory cap during a collect run; past it the transaction spills to disk
 DEFAULT_MEMORY_LIMIT = "1GB"
-_STAT_COUNTS = ("n_values", "n_changed", "n_unparsed")
-STAT_COLUMNS = ["table", "column", "kind", "n_values", "n_changed", "n_unparsed"]
+_STAT_COUNTS = ("n_values", "n_changed", "n_unparsed", "n_masked")
+#: ``n_masked``: masked phones (counted among ``n_unparsed``: no phone, NA in staging)
+STAT_COLUMNS = ["table", "column", "kind", "n_values", "n_changed", "n_unparsed", "n_masked"]
 
 
 @dataclass

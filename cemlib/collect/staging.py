@@ -30,9 +30,10 @@ def _present(text: pd.Series) -> pd.Series:
     return text.notna() & text.str.strip().ne("").fillna(False)
 
 
-def _stat(table, column, kind, present, normalized, changed=None) -> dict:
+def _stat(table, column, kind, present, normalized, changed=None, masked=None) -> dict:
     """Figures of one normalized column: ``changed`` counts values normalization rewrote
-    (not those it could not parse, which ``n_unparsed`` counts)."""
+    (not those it could not parse, which ``n_unparsed`` counts); ``masked`` the values that
+    are masked phones (``+7 *** ***-12-34``: among the unparsed, told apart from garbage)."""
     unparsed = present & normalized.isna()
     return {
         "table": table,
@@ -41,6 +42,7 @@ def _stat(table, column, kind, present, normalized, changed=None) -> dict:
         "n_values": int(present.sum()),
         "n_changed": int(changed.sum()) if changed is not None else pd.NA,
         "n_unparsed": int(unparsed.sum()),
+        "n_masked": int((unparsed & masked).sum()) if masked is not None else 0,
     }
 
 
@@ -65,6 +67,7 @@ def _split_names(staged: pd.DataFrame, raw: pd.DataFrame, stats: list[dict], tab
                     "n_values": int(_present(raw["full_name"]).sum()),
                     "n_changed": int(filled.sum()),
                     "n_unparsed": 0,
+                    "n_masked": 0,
                 }
             )
         hint = parts["gender_hint"]
@@ -144,6 +147,7 @@ def stage_table(
                     present,
                     e164,
                     present & e164.ne(raw[col]).fillna(False),
+                    staged[f"{col}_tail"].notna(),
                 )
             )
     for col in spec.emails:

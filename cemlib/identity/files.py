@@ -121,6 +121,7 @@ def _profile_table(resolver, clusters: pd.DataFrame) -> pd.DataFrame:
 
 def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.DataFrame:
     lk = resolver.link_table()
+    masked = getattr(resolver, "masked_links_", None)
     nodes = resolver.links_
     left, right = nodes["rid_l"].to_numpy(), nodes["rid_r"].to_numpy()
     # links join signature nodes; a node's profile is that of the record it stands for (its
@@ -148,6 +149,30 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
     # ``accepted`` says whether the link joined its two records (a record held back from its
     # profile by the household guard refuses it: IdentityResolver.applied_links), the same
     # mechanism as the warehouse's identity.links
+    if masked is not None and len(masked):  # records attached by a masked phone's partial key
+        of = dict(zip(clusters["record_id"].astype(str), clusters["profile_id"], strict=True))
+        frames = [out] if len(out) else []
+        out = pd.concat(
+            [
+                *frames,
+                pd.DataFrame(
+                    {
+                        "left_record_id": masked["left_record_id"],
+                        "right_record_id": masked["right_record_id"],
+                        "rule": masked["rule"],
+                        "match_probability": masked["match_probability"],
+                        "match_weight": masked["match_weight"],
+                        "agreed": masked["agreeing"],
+                        "disagreed": masked["disagreeing"],
+                        "accepted": masked["accepted"],
+                        "refused_by": masked["refused_by"],
+                        "left_profile_id": masked["left_record_id"].astype(str).map(of),
+                        "right_profile_id": masked["right_record_id"].astype(str).map(of),
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     big = set(sizes.index[sizes.to_numpy() > max_profile_size])
     out["oversized_profile"] = out["left_profile_id"].isin(big) | out["right_profile_id"].isin(big)
     return out

@@ -29,8 +29,11 @@ It is attached only when the key is unambiguous:
 
 Only records whose profile holds nothing else (their own singleton, or none) are attached, to
 one profile: a masked record never joins two profiles, never bridges, never merges, and is never
-used as a phone (no link is made on it). In the warehouse it adds no value to the profile's
-golden record (the pass runs after them); ``cem identity --profiles`` counts it in.
+used as a phone. Each attach leaves one link (rule :data:`RULE`, the fields that agreed) in
+``identity.links`` and ``cem identity --links``, from the masked record to the profile's record
+whose phone ends in the digits shown, so that it can be audited; the profile's golden record
+counts the attached record as it counts a record merged by a rule (``identity.profiles`` and
+``cem identity --profiles``), never its masked phone as a phone.
 Profiles are those of the resolution as it stands; records whose profile is NA and
 records that are themselves masked-only do not make keys.
 """
@@ -38,6 +41,7 @@ records that are themselves masked-only do not make keys.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -107,16 +111,77 @@ def attach_masked(
     none). Returns a ``string`` Series aligned with ``records`` (a profile id only for the
     masked-only records attached) and ``{"masked_only", "attached", "ambiguous",
     "no_candidate", "key_too_weak"}`` counts of the masked-only records that could be
-    attached (their profile held no other record)."""
+    attached (their profile held no other record). :func:`attach_masked_links` also gives the
+    link each attach makes."""
+    attached, figures, _ = attach_masked_links(records, profile_id, max_chance=max_chance)
+    return attached, figures
+
+
+#: the columns of a link (those of :meth:`IdentityResolver.link_table` and ``identity.links``)
+LINK_COLUMNS: tuple[str, ...] = (
+    "left_source", "left_record_id", "right_source", "right_record_id", "rule", "match_weight",
+    "match_probability", "agreeing", "disagreeing", "accepted", "refused_by",
+)  # fmt: skip
+#: the rule name of an attach in the links
+RULE = "masked_phone_tail"
+#: a second field's name in a link's ``agreeing`` (the prepared column it compares)
+_AGREEING_NAME = {"place": "place", "birth_date": "birth_date", "last_lat": "last_name"}
+
+
+def _empty_links() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype="string") for c in LINK_COLUMNS})
+    for c in ("match_weight", "match_probability"):
+        out[c] = out[c].astype(float)
+    out["accepted"] = out["accepted"].astype(bool)
+    return out
+
+
+def _witnesses(records: pd.DataFrame, chosen: pd.DataFrame, owner: np.ndarray, o_pid):
+    """Per attached record (``chosen``: ``row, pid, k, tail, first``), the row of the
+    profile's record whose whole phone ends in the digits shown (one with the same first
+    name first, then the first in the records' order): the other end of its link."""
+    o_rows = np.flatnonzero(owner & pd.Series(o_pid).isin(set(chosen["pid"])).to_numpy())
+    first = _text(records, "first_lat").to_numpy(dtype=object)
+    parts = []
+    for c in ("phone", "phone_2"):
+        v = _text(records, c).to_numpy(dtype=object)[o_rows]
+        keep = pd.notna(v)
+        parts.append(pd.DataFrame({"w": o_rows[keep], "pid": o_pid[o_rows[keep]],
+                                   "phone": v[keep]}))  # fmt: skip
+    own = pd.concat(parts, ignore_index=True)
+    pairs = chosen[["row", "pid", "k", "tail", "first"]].merge(own, on="pid")
+    ends = [
+        p[-int(k) :] == t for p, k, t in zip(pairs["phone"], pairs["k"], pairs["tail"], strict=True)
+    ]
+    pairs = pairs[np.asarray(ends, dtype=bool)]
+    theirs = pd.Series(first[pairs["w"].to_numpy()], dtype="string")
+    same = theirs.eq(pairs["first"].astype("string").reset_index(drop=True)).fillna(False)
+    pairs = pairs.assign(other=~same.to_numpy(dtype=bool))
+    pairs = pairs.sort_values(["row", "other", "w"]).drop_duplicates("row")
+    # every attached record has one: its candidate profile was found through such a phone
+    return pairs.set_index("row")["w"].reindex(chosen["row"]).to_numpy(dtype=np.int64)
+
+
+def attach_masked_links(
+    records: pd.DataFrame, profile_id, *, max_chance: float = MAX_CHANCE
+) -> tuple[pd.Series, dict, pd.DataFrame]:
+    """:func:`attach_masked` and the link each attach makes, like a rule's link
+    (:data:`LINK_COLUMNS`): the masked record (left) to the profile's record whose whole phone
+    ends in the digits shown (right), rule :data:`RULE`, ``agreeing`` the fields that agreed
+    (``phone_tail,first_name`` and ``place``, ``birth_date`` or ``last_name``),
+    ``match_probability`` one minus the chance that the profile is not the buyer's (the
+    guard's ``a * lam / (a * lam + 1 - a)``), accepted. ``records`` must carry ``source`` and
+    ``record_id``."""
     n = len(records)
     records = records.reset_index(drop=True)
     pid = pd.Series(pd.array(np.asarray(profile_id, dtype=object), dtype="string"))
     out = pd.Series(pd.NA, index=range(n), dtype="string")
+    links = _empty_links()
     masked = masked_only(records)
     figures = {"masked_only": int(masked.sum()), "attached": 0, "ambiguous": 0,
                "no_candidate": 0, "key_too_weak": 0, "share_without_profile": None}  # fmt: skip
     if not masked.any():
-        return out, figures
+        return out, figures, links
     # a masked record may move only when its profile holds nothing else
     size = pid.map(pid.value_counts()).fillna(1).to_numpy()
     movable = masked & (size <= 1)
@@ -127,7 +192,7 @@ def attach_masked(
     m_rows = np.flatnonzero(movable & first.notna().to_numpy(dtype=bool))
     figures["no_candidate"] = int(movable.sum()) - len(m_rows)
     if not len(m_rows):
-        return out, figures
+        return out, figures, links
     m = pd.DataFrame(
         {
             "row": m_rows,
@@ -188,6 +253,7 @@ def attach_masked(
     # records whose digits and first name name no profile at all. Attached only where
     # a * lam / (a * lam + 1 - a), the chance the profile is not the buyer's, <= max_chance.
     weak = np.zeros(len(chosen), dtype=bool)
+    wrong = np.zeros(len(chosen))
     absent = 1.0 - cand["row"].nunique() / max(len(m), 1)
     figures["share_without_profile"] = round(absent, 4)
     if len(chosen):
@@ -211,10 +277,39 @@ def attach_masked(
         wrong = absent * lam / np.maximum(absent * lam + 1.0 - absent, 1e-12)
         weak = ~(wrong <= max_chance)
     figures["key_too_weak"] = int(weak.sum())
-    chosen = chosen[~weak]
+    chosen = chosen[~weak].assign(wrong=wrong[~weak])
     figures["attached"] = len(chosen)
     out.iloc[chosen["row"].to_numpy()] = chosen["pid"].to_numpy()
-    return out, figures
+    if len(chosen):
+        links = _attach_links(records, chosen, owner, pid.to_numpy(dtype=object))
+    return out, figures, links
+
+
+def _attach_links(records, chosen, owner, o_pid) -> pd.DataFrame:
+    """The links of the attached records (``chosen``), see :func:`attach_masked_links`."""
+    rows = chosen["row"].to_numpy()
+    wit = _witnesses(records, chosen, owner, o_pid)
+    src = _text(records, "source").to_numpy(dtype=object)
+    rid = _text(records, "record_id").to_numpy(dtype=object)
+    agreeing = np.full(len(chosen), "phone_tail,first_name", dtype=object)
+    for field in SECOND_FIELDS:
+        hit = chosen[f"v_{field}"].to_numpy(dtype=bool)
+        agreeing[hit] = agreeing[hit] + "," + _AGREEING_NAME[field]
+    return pd.DataFrame(
+        {
+            "left_source": pd.array(src[rows], dtype="string"),
+            "left_record_id": pd.array(rid[rows], dtype="string"),
+            "right_source": pd.array(src[wit], dtype="string"),
+            "right_record_id": pd.array(rid[wit], dtype="string"),
+            "rule": pd.array([RULE] * len(rows), dtype="string"),
+            "match_weight": np.full(len(rows), np.nan),
+            "match_probability": 1.0 - chosen["wrong"].to_numpy(dtype=float),
+            "agreeing": pd.array(agreeing, dtype="string"),
+            "disagreeing": pd.array([""] * len(rows), dtype="string"),
+            "accepted": np.ones(len(rows), dtype=bool),
+            "refused_by": pd.array([pd.NA] * len(rows), dtype="string"),
+        }
+    )
 
 
 def _crowds(records, owner, o_pid, known) -> dict[str, pd.DataFrame]:
@@ -239,39 +334,60 @@ _KEY_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+@dataclass
+class WarehouseAttach:
+    """What :func:`attach_masked_warehouse` did: the figures of :func:`attach_masked`, the
+    ``identity.map`` rows it wrote (``source_table, record_id, profile_id``), the
+    ``identity.links`` rows it wrote (rule :data:`RULE`) and the golden records it wrote again
+    (those of the profiles that gained or lost a masked record)."""
+
+    figures: dict
+    rows: pd.DataFrame | None = None
+    links: pd.DataFrame | None = None
+    profiles: pd.DataFrame | None = None
+
+
 def attach_masked_warehouse(
-    wh, *, max_chance: float = MAX_CHANCE
-) -> tuple[dict, pd.DataFrame | None]:
+    wh, *, max_chance: float = MAX_CHANCE, run_id: str | None = None, as_of: str | None = None
+) -> WarehouseAttach:
     """The partial key over the whole warehouse once the stage has written ``identity.map``
     (a full or an incremental run alike: every masked-only record is judged again against
     every profile as it now stands, so both modes attach the same records): the masked-only
     records' rows of ``identity.map`` get the profile their key names, or NA. Reads
-    ``identity.prepared`` (only the masked records and the profiles of their first names);
-    returns the figures of :func:`attach_masked` and the rows written (``source_table,
-    record_id, profile_id``), None when there was nothing to judge."""
+    ``identity.prepared`` (only the masked records and the profiles of their first names).
+
+    Every attach leaves its link in ``identity.links`` (rule :data:`RULE`, see
+    :func:`attach_masked_links`; the earlier runs' rows of the rule are replaced), and the
+    golden records of the profiles that gained or lost a masked record are computed again
+    from their records (:func:`~cemlib.identity.golden.golden_records`), exactly as for a
+    record merged by a rule: the attached order counts in ``n_records``, ``sources``,
+    ``first_seen``/``last_seen`` and the surviving values; its masked phone is never a
+    phone. ``run_id``/``as_of`` stamp the rows written (``_run_id``, ``_as_of``)."""
     con = wh.con
     if not wh.has_table("identity", "prepared") or not wh.has_table("identity", "map"):
-        return {}, None
+        return WarehouseAttach({})
     have = set(table_columns(con, "identity", "prepared"))
     if "phone_tail" not in have:
-        return {}, None
+        return WarehouseAttach({})
     # no masked phone at all (most warehouses): nothing to judge, and no join of the prepared
     # records with the map (21 million rows at a million people)
     if not con.execute(
         "SELECT 1 FROM identity.prepared WHERE phone_tail IS NOT NULL LIMIT 1"
     ).fetchone():
-        return {"masked_only": 0, "attached": 0}, None
+        return WarehouseAttach({"masked_only": 0, "attached": 0})
     cols = ", ".join(f'CAST(p."{c}" AS VARCHAR) AS "{c}"' for c in _KEY_COLUMNS if c in have)
     # a masked record the resolution itself linked (a model link on its name and address)
     # keeps the profile it has; the others are judged here, again on every run (equi-joins on
-    # each side of the links: an OR inside a correlated EXISTS was a nested loop)
+    # each side of the links: an OR inside a correlated EXISTS was a nested loop); the links
+    # of earlier attaches (rule RULE) are not the resolution's
+    has_links = wh.has_table("identity", "links")
     linked_cte = "ml AS (SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS record_id WHERE FALSE)"
-    if wh.has_table("identity", "links"):
+    if has_links:
         linked_cte = (
             "ml AS (SELECT DISTINCT l.left_source AS source, l.left_record_id AS record_id "
-            "FROM identity.links l WHERE l.accepted UNION "
-            "SELECT DISTINCT l.right_source, l.right_record_id FROM identity.links l "
-            "WHERE l.accepted)"
+            f"FROM identity.links l WHERE l.accepted AND l.rule IS DISTINCT FROM '{RULE}' "
+            "UNION SELECT DISTINCT l.right_source, l.right_record_id FROM identity.links l "
+            f"WHERE l.accepted AND l.rule IS DISTINCT FROM '{RULE}')"
         )
     query = f"""
         WITH r AS (
@@ -294,11 +410,12 @@ def attach_masked_warehouse(
 
     records = fetch_frame(con, query)
     if not len(records) or records["phone_tail"].isna().all():
-        return {"masked_only": 0, "attached": 0}, None
+        return WarehouseAttach({"masked_only": 0, "attached": 0})
     masked = masked_only(records) & ~records["_linked"].fillna(False).to_numpy(dtype=bool)
     # a masked record judged again: its earlier attachment is not a profile of its own
-    pid = records["profile_id"].astype("string").where(~masked)
-    attached, figures = attach_masked(records, pid, max_chance=max_chance)
+    before = records["profile_id"].astype("string")
+    pid = before.where(~masked)
+    attached, figures, links = attach_masked_links(records, pid, max_chance=max_chance)
     rows = pd.DataFrame(
         {
             "source_table": records["source"].astype("string")[masked].to_numpy(),
@@ -306,6 +423,12 @@ def attach_masked_warehouse(
             "profile_id": attached[masked].to_numpy(),
         }
     )
+    # golden records written again: every profile holding an attached record (also those an
+    # earlier run attached, so a warehouse whose golden records predate this pass is set
+    # right) and every profile a masked record leaves
+    old, new = before[masked].to_numpy(dtype=object), attached[masked].to_numpy(dtype=object)
+    changed = sorted({p for p in np.concatenate([old, new]) if pd.notna(p)})
+    stamp = {"_run_id": run_id, "_as_of": as_of}
     con.register("_masked_attach", rows)
     try:
         con.execute(
@@ -314,4 +437,100 @@ def attach_masked_warehouse(
         )
     finally:
         con.unregister("_masked_attach")
-    return figures, rows
+    if has_links:
+        _write_links(con, links, stamp)
+    profiles = _write_golden(wh, changed, stamp)
+    return WarehouseAttach(figures, rows, links, profiles)
+
+
+def _stamped(con, frame: pd.DataFrame, schema_table: str, stamp: dict) -> dict[str, str]:
+    """Per column of ``schema_table``: the expression of ``frame`` (registered as ``_mk``) cast to the columns of ``schema_table``
+    that it has, ``_run_id``/``_as_of`` from ``stamp`` (kept as they were when None)."""
+    schema, table = schema_table.split(".")
+    types = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()
+    )
+    out = {}
+    for c, t in types.items():
+        if c in stamp and stamp[c] is not None:
+            out[c] = f"CAST('{stamp[c]}' AS {t})"
+        elif c in frame.columns:
+            if t.strip('"') == "NULL":  # a column of no type (empty or all NULL when written)
+                if not frame[c].notna().any():
+                    out[c] = "NULL"
+                    continue
+                t = _sql_type(frame[c])
+                con.execute(f'ALTER TABLE {schema}.{table} ALTER COLUMN "{c}" TYPE {t}')
+            out[c] = f'CAST(_mk."{c}" AS {t})'
+    return out
+
+
+def _sql_type(values: pd.Series) -> str:
+    """The DuckDB type of a column of a frame written here (a golden record's or a link's)."""
+    if pd.api.types.is_bool_dtype(values):
+        return "BOOLEAN"
+    if pd.api.types.is_integer_dtype(values):
+        return "BIGINT"
+    if pd.api.types.is_float_dtype(values):
+        return "DOUBLE"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "TIMESTAMP_NS"
+    first = values.dropna().iloc[0]
+    return "VARCHAR[]" if isinstance(first, (list, tuple, np.ndarray)) else "VARCHAR"
+
+
+def _write_links(con, links: pd.DataFrame, stamp: dict) -> None:
+    """Replace the links of earlier attaches by this run's (:data:`RULE`)."""
+    con.execute(f"DELETE FROM identity.links WHERE rule = '{RULE}'")
+    if not len(links):
+        return
+    cols = _stamped(con, links, "identity.links", stamp)
+    con.register("_mk", links)
+    try:
+        names = ", ".join(f'"{c}"' for c in cols)
+        con.execute(
+            f"INSERT INTO identity.links ({names}) SELECT {', '.join(cols.values())} FROM _mk"
+        )
+    finally:
+        con.unregister("_mk")
+
+
+def _write_golden(wh, changed: list, stamp: dict) -> pd.DataFrame | None:
+    """The golden records of the ``changed`` profiles, computed again from their records
+    (``identity.prepared`` through ``identity.map``) and written over their rows of
+    ``identity.profiles`` (in place: the table keeps its order)."""
+    if not changed or not wh.has_table("identity", "profiles"):
+        return None
+    from cemlib.frames import fetch_frame
+    from cemlib.identity.golden import golden_records
+
+    con = wh.con
+    ids = pd.DataFrame({"profile_id": pd.array(changed, dtype="string")})
+    con.register("_mk_ids", ids)
+    try:
+        recs = fetch_frame(
+            con,
+            "SELECT p.* EXCLUDE (_run_id, _as_of), m.profile_id AS _pid FROM identity.prepared p "
+            "JOIN identity.map m ON m.source_table = p.source AND m.record_id = p.record_id "
+            "SEMI JOIN _mk_ids i ON m.profile_id = i.profile_id ORDER BY p.source, p.record_id",
+        )
+    finally:
+        con.unregister("_mk_ids")
+    golden = golden_records(recs, profile_id=recs["_pid"])
+    golden["sources"] = golden["sources"].map(lambda v: list(v))
+    cols = _stamped(con, golden, "identity.profiles", stamp)
+    cols.pop("profile_id", None)
+    con.register("_mk", golden)
+    try:
+        sets = ", ".join(f'"{c}" = {v}' for c, v in cols.items())
+        con.execute(
+            f"UPDATE identity.profiles SET {sets} FROM _mk "
+            "WHERE identity.profiles.profile_id = _mk.profile_id"
+        )
+    finally:
+        con.unregister("_mk")
+    return golden

@@ -105,13 +105,18 @@ def _masked(f: dict) -> str:
     mk = f.get("masked_phone") or {}
     if not mk.get("masked_only"):
         return ""
+    share = mk["attached"] / mk["masked_only"]
     return (
         f" **{mk['masked_only']:,}** records carry only a masked phone (digits hidden, as a "
-        f"marketplace shows its buyers); **{mk['attached']:,}** were attached to the one profile "
-        "whose phone ends in the digits shown, with the same first name and the same place, "
-        f"birth date or last name ({mk.get('ambiguous', 0):,} named several profiles, "
+        f"marketplace shows its buyers); **{mk['attached']:,}** of them (**{share:.1%}**) were "
+        "attached to the one profile whose phone ends in the digits shown, with the same first "
+        "name and the same place, birth date or last name "
+        f"({mk.get('ambiguous', 0):,} named several profiles, "
         f"{mk.get('no_candidate', 0):,} none, {mk.get('key_too_weak', 0):,} showed too few "
-        "digits to tell); a masked phone never links records by itself."
+        "digits to tell). Each attach is a link of rule `masked_phone_tail` in "
+        "`identity.links` (the fields that agreed), and the profile's golden record counts the "
+        "attached record like a merged one; a masked phone never links records by itself and "
+        "is never a profile's phone."
     )
 
 
@@ -176,6 +181,10 @@ def headlines(result: IdentityResult) -> dict:
     }
     if _refused_by_contact(result):
         out["merges refused by contact pin"] = _refused_by_contact(result)
+    mk = f.get("masked_phone") or {}
+    if mk.get("masked_only"):
+        out["records with only a masked phone"] = mk["masked_only"]
+        out["of them attached by the masked key"] = mk.get("attached", 0)
     if f.get("match_threshold") is not None:
         out["match threshold (from the data)"] = round(f["match_threshold"], 4)
     if result.evaluation:

@@ -11,7 +11,7 @@ from cemlib import DEFAULT_SEED
 from cemlib.budget import release
 from cemlib.errors import InputError
 from cemlib.identity.graph import CONSTRAINTS, FAMILY_KINDS, ChainGuardClusterer
-from cemlib.identity.masked import attach_masked, masked_only
+from cemlib.identity.masked import attach_masked_links, masked_only
 from cemlib.identity.model import SplinkModel, choose_threshold
 from cemlib.identity.profile_ids import profile_ids, record_profile_ids
 from cemlib.identity.roles import (
@@ -616,7 +616,9 @@ def resolve(
     out = resolver.record_map(unattached=True)[["record_id", "profile_id"]]
     # records whose only contact is a masked phone: attached to the one profile their partial
     # key names, if any (cemlib.identity.masked), after the resolution: they never join two
-    attached, resolver.masked_ = attach_masked(resolver.prepared_, out["profile_id"])
+    attached, resolver.masked_, resolver.masked_links_ = attach_masked_links(
+        resolver.prepared_, out["profile_id"]
+    )
     out["profile_id"] = attached.fillna(out["profile_id"]).to_numpy()
     out["record_id"] = df[id_column].astype("string").to_numpy()
     return (out, resolver) if return_resolver else out

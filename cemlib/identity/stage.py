@@ -330,7 +330,7 @@ def run_stage(
                      mode=used, phases=phases, keep_records=keep_records)  # fmt: skip
     # records whose only contact is a masked phone: judged over the whole map as written, so
     # that a full and an incremental run attach the same ones (cemlib.identity.masked)
-    _attach_masked(wh, result)
+    _attach_masked(wh, result, run_id=run_id, as_of=as_of)
     result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
     result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
     if not keep_records:
@@ -340,14 +340,17 @@ def run_stage(
     return result
 
 
-def _attach_masked(wh, result: IdentityResult) -> None:
+def _attach_masked(wh, result: IdentityResult, *, run_id: str, as_of: str) -> None:
     """:func:`~cemlib.identity.masked.attach_masked_warehouse` on the written map; its
-    figures in ``figures["masked_phone"]``, the headline counts and ``result.map`` updated."""
-    figures, rows = attach_masked_warehouse(wh)
+    figures in ``figures["masked_phone"]``, the headline counts, ``result.map``, the links
+    (rule ``masked_phone_tail``) and the golden records it wrote again updated."""
+    done = attach_masked_warehouse(wh, run_id=run_id, as_of=as_of)
+    figures, rows = done.figures, done.rows
     if not figures.get("masked_only"):
         return
     f = result.figures
     f["masked_phone"] = figures
+    _masked_links_and_profiles(result, done)
     n = int(figures.get("attached") or 0)
     by = f.get("unattached_by_reason")
     if isinstance(by, dict) and by.get("masked_phone_only"):
@@ -365,6 +368,38 @@ def _attach_masked(wh, result: IdentityResult) -> None:
         pid = result.map["profile_id"].astype("string").array.copy()
         pid[hit] = new[hit]
         result.map = result.map.assign(profile_id=pid)
+
+
+def _masked_links_and_profiles(result: IdentityResult, done) -> None:
+    """The attaches' links in ``result.links`` (an earlier run's replaced) and the golden
+    records written again in ``result.profiles``; ``links``/``links_accepted`` count them."""
+    from cemlib.identity.masked import RULE
+
+    links = result.links
+    if links is not None and "rule" in getattr(links, "columns", ()):
+        links = links[(links["rule"] != RULE).fillna(True).to_numpy(dtype=bool)]
+        if done.links is not None and len(done.links):
+            add = done.links[links.columns.intersection(done.links.columns)]
+            links = pd.concat([links, add], ignore_index=True) if len(links) else add
+        result.links = links.reset_index(drop=True)
+        f = result.figures
+        if "links" in f:
+            f["links"] = len(links)
+            f["links_accepted"] = int(links["accepted"].astype(bool).sum())
+    prof = result.profiles
+    if done.profiles is not None and prof is not None and len(prof) and len(done.profiles):
+        new = done.profiles.set_index("profile_id")
+        at = prof["profile_id"].isin(new.index).to_numpy(dtype=bool)
+        ids = prof.loc[at, "profile_id"]
+        prof = prof.copy()
+        for col in new.columns.intersection(prof.columns):
+            values = prof[col].to_numpy(dtype=object).copy()
+            values[at] = new[col].reindex(ids).to_numpy(dtype=object)
+            try:  # the column keeps its dtype (lists stay objects)
+                prof[col] = pd.array(values, dtype=prof[col].dtype)
+            except (TypeError, ValueError):
+                prof[col] = values
+        result.profiles = prof
 
 
 def _write_whole(wh, result, increment, *, run_id, as_of, fingerprint, mode, phases,

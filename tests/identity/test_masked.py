@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cemlib.identity import resolve
-from cemlib.identity.masked import attach_masked
+from cemlib.identity.masked import LINK_COLUMNS, RULE, attach_masked, attach_masked_links
 from cemlib.identity.roles import prepare_records
 
 ROLES = {
@@ -61,6 +61,60 @@ def test_a_unique_key_attaches_and_the_figures_count_it():
     assert resolver.masked_["masked_only"] == 4
     assert resolver.masked_["attached"] == 3
     assert resolver.masked_["no_candidate"] == 1
+
+
+def test_each_attach_leaves_a_link_with_the_fields_that_agreed():
+    df = _records(
+        [
+            ("m1", "Оксана", "+7 (***) ***-87-48", "ПВЗ г. Москва, ул. Новая, 67"),
+            ("m2", "Оксана", "+7 (***) ***-87-48", None),  # no place: nothing to attach by
+            ("m3", "Ирина", "+7 (xxx) xxx-33-44", "ПВЗ г. Москва, ул. Новая, 1"),
+        ]
+    )
+    df.loc[df["id"] == "m2", "birth"] = "1980-01-02"  # c2's birth date instead
+    prepared = prepare_records(df, ROLES, id_column="id")
+    pid = pd.Series([f"P{i}" for i in range(5)] + [None] * 3)
+    attached, figures, links = attach_masked_links(prepared, pid)
+    assert figures["attached"] == 3 and attached.iloc[5:].tolist() == ["P0", "P1", "P2"]
+    assert len(links) == 3 and (links["rule"] == RULE).all() and links["accepted"].all()
+    pairs = dict(zip(links["left_record_id"], links["right_record_id"], strict=True))
+    assert pairs == {"m1": "c1", "m2": "c2", "m3": "c3"}  # the record whose phone ends so
+    agreed = dict(zip(links["left_record_id"], links["agreeing"], strict=True))
+    assert agreed["m1"] == "phone_tail,first_name,place"
+    assert agreed["m2"] == "phone_tail,first_name,birth_date"
+    # one minus the chance the profile is not the buyer's: every masked record here names a
+    # profile, so the share of buyers without one (a) is 0, and so is that chance
+    assert figures["share_without_profile"] == 0 and (links["match_probability"] == 1).all()
+    # records held in a profile with others are not attached: no link
+    _, figures, links = attach_masked_links(prepared, pd.Series(["P0"] * 8))
+    assert (
+        figures["attached"] == 0 and len(links) == 0 and list(links.columns) == list(LINK_COLUMNS)
+    )
+
+
+def test_cem_identity_links_and_profiles_hold_the_attach(tmp_path):
+    from cemlib.identity.files import run_identity
+
+    df = _records([("m1", "Оксана", "+7 (***) ***-87-48", "ПВЗ г. Москва, ул. Новая, 67")])
+    df["when"] = ["2024-01-01"] * 5 + ["2025-05-10"]
+    df.to_csv(tmp_path / "r.csv", index=False)
+    roles = "\n".join(f"{k}: {v}" for k, v in {**ROLES, "when": "updated_at"}.items())
+    (tmp_path / "roles.yaml").write_text(roles + "\n")
+    run = run_identity(
+        tmp_path / "r.csv", id_column="id", roles_path=tmp_path / "roles.yaml",
+        out_path=tmp_path / "c.csv", rules_only=True, links_path=tmp_path / "l.csv",
+        profiles_path=tmp_path / "p.csv",
+    )  # fmt: skip
+    links = pd.read_csv(tmp_path / "l.csv")
+    mk = links[links["rule"] == RULE]
+    assert len(mk) == 1 and mk["left_record_id"].iloc[0] == "m1"
+    assert mk["right_record_id"].iloc[0] == "c1" and mk["agreed"].iloc[0].endswith(",place")
+    assert mk["left_profile_id"].iloc[0] == mk["right_profile_id"].iloc[0]
+    prof = pd.read_csv(tmp_path / "p.csv", dtype=str).set_index("profile_id")
+    row = prof.loc[mk["left_profile_id"].iloc[0]]
+    assert row["n_records"] == "2" and row["phones"] == "+79356058748"
+    assert str(row["last_seen"]).startswith("2025-05-10")
+    assert run.masked["attached"] == 1
 
 
 def test_an_ambiguous_key_does_not_attach():
@@ -200,13 +254,19 @@ def warehouses(tmp_path_factory):
         shutil.copyfile(path, copy)
         with Warehouse(copy) as wh:
             res = run_stage(wh, run_id="june", as_of="2025-06-30", identity_mode=mode)
-            out[mode] = (res, wh.read_table("identity", "map"))
+            recs = wh.sql(
+                "SELECT p.*, m.profile_id FROM identity.prepared p JOIN identity.map m ON "
+                "m.source_table = p.source AND m.record_id = p.record_id "
+                "WHERE m.profile_id IS NOT NULL"
+            )
+            out[mode] = (res, wh.read_table("identity", "map"), wh.sql("SELECT * FROM identity.links"),
+                         wh.read_table("identity", "profiles"), recs)  # fmt: skip
     return out
 
 
 def test_full_and_incremental_attach_the_same_masked_records(warehouses):
     maps = {}
-    for mode, (res, m) in warehouses.items():
+    for mode, (res, m, *_) in warehouses.items():
         assert res.figures["identity_mode"]["used"] == mode
         m = m.assign(key=m["source_table"] + "|" + m["record_id"]).set_index("key")["profile_id"]
         crm = {c: m[f"crm_contacts|{c}"] for c in ("c1", "c2", "c3", "c4", "c5")}
@@ -218,3 +278,28 @@ def test_full_and_incremental_attach_the_same_masked_records(warehouses):
         assert mk["masked_only"] == 4 and mk["attached"] == 3 and mk["ambiguous"] == 1
         maps[mode] = m.map(lambda p, crm=crm: next((k for k, v in crm.items() if v == p), p))
     assert maps["incremental"].sort_index().equals(maps["full"].sort_index())
+
+
+def test_the_warehouse_links_and_golden_records_hold_the_attaches(warehouses):
+    from cemlib.identity.golden import golden_records
+
+    for mode, (res, m, links, profiles, recs) in warehouses.items():
+        mk = links[links["rule"] == RULE]
+        # one link per attached record (May's attach replaced, not doubled, in June's run)
+        assert len(mk) == 3 and mk["accepted"].all(), mode
+        pairs = dict(zip(mk["left_record_id"], mk["right_record_id"], strict=True))
+        assert pairs == {"o1": "c1", "o3": "c2", "o4": "c3"}, mode
+        assert (mk["_run_id"] == "june").all()
+        assert (res.links["rule"] == RULE).sum() == 3  # the report's links too
+        # the golden records count the attached orders, as for records merged by a rule
+        of = dict(zip(m["source_table"] + "|" + m["record_id"], m["profile_id"], strict=True))
+        p = profiles.set_index("profile_id")
+        c1, c4 = p.loc[of["crm_contacts|c1"]], p.loc[of["crm_contacts|c4"]]
+        assert c1["n_records"] == 2 and list(c1["sources"]) == ["crm_contacts", "online_orders"]
+        assert c1["last_seen"] == pd.Timestamp("2025-05-10 10:00")
+        assert list(c1["phones"]) == ["+79356058748"]  # never the masked one
+        assert c4["n_records"] == 1  # the ambiguous order went nowhere
+        # every profile as golden_records makes it from its records
+        again = golden_records(recs, profile_id=recs["profile_id"]).set_index("profile_id")
+        assert again["n_records"].sort_index().equals(p["n_records"].sort_index())
+        assert int(p["n_records"].sum()) == int(m["profile_id"].notna().sum()) == 8
