@@ -359,9 +359,10 @@ def attach_masked_warehouse(
     Every attach leaves its link in ``identity.links`` (rule :data:`RULE`, see
     :func:`attach_masked_links`; the earlier runs' rows of the rule are replaced), and the
     golden records of the profiles that gained or lost a masked record are computed again
-    from their records (:func:`~cemlib.identity.golden.golden_records`), exactly as for a
-    record merged by a rule: the attached order counts in ``n_records``, ``sources``,
-    ``first_seen``/``last_seen`` and the surviving values; its masked phone is never a
+    from their records (:func:`~cemlib.identity.golden.golden_records`): the attached order
+    counts in ``n_records``, ``sources`` and ``first_seen``/``last_seen`` as a record merged
+    by a rule does, and gives a surviving value (an address, a city) only where no other
+    record of the profile has one (:func:`golden_weak_fills`); its masked phone is never a
     phone. ``run_id``/``as_of`` stamp the rows written (``_run_id``, ``_as_of``)."""
     con = wh.con
     if not wh.has_table("identity", "prepared") or not wh.has_table("identity", "map"):
@@ -499,6 +500,44 @@ def _write_links(con, links: pd.DataFrame, stamp: dict) -> None:
         con.unregister("_mk")
 
 
+def golden_weak_fills(records: pd.DataFrame, profile_id, weak: np.ndarray) -> pd.DataFrame:
+    """Golden records in which the ``weak`` records (attached by the partial key) count in
+    ``n_records``, ``sources`` and ``first_seen``/``last_seen`` like any record, but give a
+    surviving value (name, birth date, city, address, ...) only where no other record of the
+    profile has one: a marketplace order's pick-up point never replaces the address a
+    customer registered, and fills the gap when there is none."""
+    from cemlib.identity.golden import SURVIVING, golden_records
+
+    weak = np.asarray(weak, dtype=bool)
+    full = golden_records(records, profile_id=profile_id)
+    if not weak.any():
+        return full
+    cols = [c for c in SURVIVING if c in records]
+    strong = records.copy(deep=False)
+    for c in cols:
+        strong[c] = records[c].where(~weak)
+    golden = golden_records(strong, profile_id=profile_id)
+    for c in cols:
+        golden[c] = golden[c].where(golden[c].notna(), full[c])
+    return golden
+
+
+def _attached_mask(wh, recs: pd.DataFrame) -> np.ndarray:
+    """Which of ``recs`` (``source``, ``record_id``) the partial key attached (their
+    ``identity.links`` rows of rule :data:`RULE`)."""
+    ends = []
+    if len(recs) and wh.has_table("identity", "links"):
+        ends = wh.con.execute(
+            "SELECT DISTINCT left_source, left_record_id FROM identity.links WHERE rule = ?",
+            [RULE],
+        ).fetchall()
+    if not ends:
+        return np.zeros(len(recs), dtype=bool)
+    keys = pd.MultiIndex.from_tuples(ends)
+    here = pd.MultiIndex.from_arrays([recs["source"].astype(str), recs["record_id"].astype(str)])
+    return here.isin(keys)
+
+
 def _write_golden(wh, changed: list, stamp: dict) -> pd.DataFrame | None:
     """The golden records of the ``changed`` profiles, computed again from their records
     (``identity.prepared`` through ``identity.map``) and written over their rows of
@@ -506,7 +545,6 @@ def _write_golden(wh, changed: list, stamp: dict) -> pd.DataFrame | None:
     if not changed or not wh.has_table("identity", "profiles"):
         return None
     from cemlib.frames import fetch_frame
-    from cemlib.identity.golden import golden_records
 
     con = wh.con
     ids = pd.DataFrame({"profile_id": pd.array(changed, dtype="string")})
@@ -520,7 +558,8 @@ def _write_golden(wh, changed: list, stamp: dict) -> pd.DataFrame | None:
         )
     finally:
         con.unregister("_mk_ids")
-    golden = golden_records(recs, profile_id=recs["_pid"])
+    attached = _attached_mask(wh, recs)
+    golden = golden_weak_fills(recs, recs["_pid"], attached)
     golden["sources"] = golden["sources"].map(lambda v: list(v))
     cols = _stamped(con, golden, "identity.profiles", stamp)
     cols.pop("profile_id", None)

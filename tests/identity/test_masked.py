@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -303,3 +304,30 @@ def test_the_warehouse_links_and_golden_records_hold_the_attaches(warehouses):
         again = golden_records(recs, profile_id=recs["profile_id"]).set_index("profile_id")
         assert again["n_records"].sort_index().equals(p["n_records"].sort_index())
         assert int(p["n_records"].sum()) == int(m["profile_id"].notna().sum()) == 8
+
+
+def test_an_attached_order_fills_a_gap_but_never_replaces_a_registered_address():
+    from cemlib.identity.masked import golden_weak_fills
+
+    recs = pd.DataFrame(
+        {
+            "source": ["crm_contacts", "online_orders", "online_orders", "online_orders"],
+            "record_id": ["c1", "o1", "o2", "o3"],
+            "updated_at": pd.to_datetime(["2024-01-01", "2025-05-10", "2025-06-10", "2025-06-11"]),
+            "first_name": ["оксана", "оксана", "оксана", "ирина"],
+            "address": ["ул. садовая, 5", "пвз ул. новая, 67", "пвз ул. новая, 67", "пвз мира, 1"],
+        }
+    )
+    pid = pd.Series(["p1", "p1", "p1", "p2"])
+    weak = np.array([False, True, True, True])
+    golden = golden_weak_fills(recs, pid, weak).set_index("profile_id")
+    # two pick-up orders outnumber the registration, yet the registered address survives
+    assert golden.loc["p1", "address"] == "ул. садовая, 5"
+    assert golden.loc["p1", "n_records"] == 3
+    assert golden.loc["p1", "last_seen"] == pd.Timestamp("2025-06-10")
+    assert list(golden.loc["p1", "sources"]) == ["crm_contacts", "online_orders"]
+    # a profile with nothing else keeps the pick-up point rather than no address
+    assert golden.loc["p2", "address"] == "пвз мира, 1"
+    # without weak records: golden_records as it is (the orders' address wins by count)
+    plain = golden_weak_fills(recs, pid, np.zeros(4, dtype=bool)).set_index("profile_id")
+    assert plain.loc["p1", "address"] == "пвз ул. новая, 67"
