@@ -15,6 +15,7 @@ with one warning, and the stage's results are the same as with one process.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -122,7 +123,14 @@ class GXRunner:
             self._pool = ProcessPoolExecutor(
                 self.workers - 1, mp_context=multiprocessing.get_context("fork")
             )
-            self._pool.submit(int)  # fork the workers now, before the large frames are read
+            # fork the workers now, before the large frames are read; with this process's
+            # objects frozen, a worker's garbage collector never walks what it inherited (the
+            # crashes seen in workers were in the collector, inside Great Expectations)
+            gc.freeze()
+            try:
+                self._pool.submit(int)
+            finally:
+                gc.unfreeze()
 
     def __enter__(self) -> GXRunner:
         return self
