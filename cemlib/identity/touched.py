@@ -15,6 +15,73 @@ NAME_KEYS: tuple[tuple[str, ...], ...] = (("first_lat", "last_lat"), ("last_lat"
 _HUBS = "SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = 'hub'"
 
 
+#: how many identifiers away from a new record an incremental run reads earlier records: one
+#: (their own identifiers and name keys, and their profiles). The status of an identifier no
+#: new record carries is the last run's (:func:`last_statuses`), not counted again on its
+#: holders, so they are not read (a second hop was a fifth of the records resolved)
+INCREMENT_HOPS = 1
+
+
+def identifier_keys(records: pd.DataFrame) -> pd.DataFrame:
+    """``kind, value`` of every strong identifier ``records`` (prepared) carry, once."""
+    keys = []
+    for kind, cols in IDENTIFIER_COLUMNS.items():
+        for c in cols:
+            if c in records:
+                v = as_string(records[c]).dropna().unique()
+                keys.append(pd.DataFrame({"kind": kind, "value": np.asarray(v, dtype=object)}))
+    if not keys:
+        return pd.DataFrame({"kind": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
+    return pd.concat(keys, ignore_index=True).drop_duplicates(ignore_index=True)
+
+
+def last_statuses(wh, carried: pd.DataFrame) -> pd.DataFrame:
+    """The last run's guarded identifiers (``identity.guarded``: hub, shared, contested, with
+    their counts) that no record of ``carried`` (``kind, value``: the new and removed records'
+    identifiers) holds: their holders are those of the last run, so their status is too. An
+    identifier absent from it was unique (or on one record)."""
+    con = wh.con
+    con.register("_inc_carried", carried)
+    try:
+        return fetch_frame(
+            con,
+            "SELECT kind, CAST(value AS VARCHAR) AS value, status, n_records, n_names, "
+            "n_birth_dates FROM identity.guarded g ANTI JOIN _inc_carried c "
+            "ON g.kind = c.kind AND CAST(g.value AS VARCHAR) = CAST(c.value AS VARCHAR)",
+        )
+    finally:
+        con.unregister("_inc_carried")
+
+
+def refused_elsewhere(wh, keys: pd.DataFrame) -> np.ndarray:
+    """Per record of ``keys`` (``source, record_id``, the records resolved again): whether the
+    last run's clusterer refused a link of it (by a constraint, the chain guard or a contact
+    pin; not a bridge) to a record outside ``keys``. Such a link is household evidence
+    (:meth:`~cemlib.identity.resolve.IdentityResolver._household_nodes`) that the records
+    resolved again no longer show when the other record is not read."""
+    con = wh.con
+    frame = pd.DataFrame(
+        {"source": as_string(keys["source"]).array, "record_id": as_string(keys["record_id"]).array,
+         "i": np.arange(len(keys), dtype=np.int64)}
+    )  # fmt: skip
+    con.register("_inc_rk", frame)
+    try:
+        rows = []
+        for a, b in (("left", "right"), ("right", "left")):
+            rows.append(
+                f"SELECT k.i FROM identity.links l JOIN _inc_rk k ON l.{a}_source = k.source "
+                f"AND l.{a}_record_id = k.record_id ANTI JOIN _inc_rk o "
+                f"ON l.{b}_source = o.source AND l.{b}_record_id = o.record_id "
+                "WHERE l.refused_by IN ('constraint', 'guard', 'contact')"
+            )
+        hit = con.execute(" UNION ".join(rows)).fetchnumpy()["i"]
+    finally:
+        con.unregister("_inc_rk")
+    out = np.zeros(len(keys), dtype=bool)
+    out[np.asarray(hit, dtype=np.int64)] = True
+    return out
+
+
 def _holders(values: str) -> str:
     """SQL: ``source, record_id`` of the earlier records holding one of the identifier
     ``values`` (an SQL relation of ``kind, value``), hubs left out."""
@@ -62,6 +129,8 @@ def touched_records(
     *,
     name_keys: tuple[tuple[str, ...], ...] | None = None,
     whole_profiles: bool = True,
+    more_keys: pd.DataFrame | None = None,
+    unattached_hop: bool = True,
 ) -> pd.DataFrame:
     """``source, record_id`` of the earlier records to resolve again with ``new``: those that
     share an identifier (not a hub) or a name key with a new record, and every record of their
@@ -71,21 +140,14 @@ def touched_records(
 
     ``name_keys`` (default :data:`NAME_KEYS`) and ``whole_profiles`` (False: the records
     reached, not their profiles) are there to measure which part of the set pulls how many
-    records (``benchmarks/identity_phases.py --touched-parts``); a run uses the defaults."""
+    records (``benchmarks/identity_phases.py --touched-parts``); a run uses the defaults.
+    ``more_keys`` (``kind, value``): identifiers whose holders are touched as those of a new
+    record's are (the identifiers of the records removed since the last run)."""
     name_keys = NAME_KEYS if name_keys is None else name_keys
     with_profiles = _with_profiles if whole_profiles else _records_only
     con = wh.con
-    keys = []
-    for kind, cols in IDENTIFIER_COLUMNS.items():
-        for c in cols:
-            if c in new:
-                v = as_string(new[c]).dropna().unique()
-                keys.append(pd.DataFrame({"kind": kind, "value": np.asarray(v, dtype=object)}))
-    keyframe = (
-        pd.concat(keys, ignore_index=True)
-        if keys
-        else pd.DataFrame({"kind": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
-    )
+    keyframe = identifier_keys(new) if more_keys is None else pd.concat(
+        [identifier_keys(new), more_keys], ignore_index=True)  # fmt: skip
     con.register("_inc_keys", keyframe.drop_duplicates())
     names = []
     for i, cols in enumerate(name_keys):
@@ -124,6 +186,29 @@ def touched_records(
             )
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + " UNION ".join(selects))
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
+        if hops == 1 and unattached_hop:
+            # a record the last run left unattached is in a cluster that is no profile: the
+            # records of that cluster, one identifier further, decide its links again
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT t.source, t.record_id FROM "
+                "_inc_t1 t ANTI JOIN (SELECT source_table, record_id FROM identity.map WHERE "
+                "profile_id IS NOT NULL) m ON m.source_table = t.source AND m.record_id = t.record_id"
+            )
+            # and a contested identifier links by its dominant e-mail, device or phone: all
+            # its records decide that
+            contested = (
+                f"SELECT kind, value FROM ({_values_of('_inc_t1')}) SEMI JOIN (SELECT kind, "
+                "CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = "
+                "'contested') g USING (kind, value)"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS "
+                + _holders(_values_of("_inc_t0"))
+                + " UNION "
+                + _holders(contested)
+                + " UNION SELECT * FROM _inc_t1"
+            )
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
         for _ in range(hops - 1):
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + _holders(_values_of("_inc_t1"))
@@ -142,11 +227,18 @@ def touched_records(
         con.execute("DROP TABLE IF EXISTS _inc_t1")
 
 
-def touched_and_gone(wh, new_in: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
-    """Keys of the earlier records to resolve again: those ``new_in`` touches and the other
-    records of profiles that lost a record (``removed``), the removed records left out."""
+def touched_and_gone(
+    wh, new_in: pd.DataFrame, removed: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keys of the earlier records to resolve again: those ``new_in`` touches (and those
+    sharing an identifier with a ``removed`` record) and the other records of profiles that
+    lost a record (``removed``), the removed records left out; with the last run's status of
+    the identifiers none of those carry (:func:`last_statuses`)."""
     con = wh.con
-    touched = touched_records(wh, new_in)
+    removed_ids = _removed_values(con, removed)
+    carried = pd.concat([identifier_keys(new_in), removed_ids], ignore_index=True)
+    touched = touched_records(wh, new_in, INCREMENT_HOPS, more_keys=removed_ids)
+    known = last_statuses(wh, carried)
     gone = set(zip(removed["source"], removed["record_id"], strict=True))
     if gone:  # the profiles of deleted records are resolved again too
         con.register("_inc_gone", removed)
@@ -161,4 +253,16 @@ def touched_and_gone(wh, new_in: pd.DataFrame, removed: pd.DataFrame) -> pd.Data
         key = touched["source"].astype(str) + "|" + touched["record_id"].astype(str)
         gone_keys = {f"{s}|{r}" for s, r in gone}
         touched = touched[~key.isin(gone_keys).to_numpy()]
-    return touched
+    return touched, known
+
+
+def _removed_values(con, removed: pd.DataFrame) -> pd.DataFrame:
+    """``kind, value`` of the identifiers the ``removed`` records held (``identity.prepared``
+    still holds them): their holders changed, so their status is counted again."""
+    if not len(removed):
+        return identifier_keys(pd.DataFrame())
+    con.register("_inc_removed", removed[["source", "record_id"]].astype(str))
+    try:
+        return fetch_frame(con, _values_of("_inc_removed")).astype({"value": str})
+    finally:
+        con.unregister("_inc_removed")
