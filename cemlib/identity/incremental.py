@@ -255,7 +255,10 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     an in-place run is tested against).
     """
     con, clock = wh.con, PhaseClock()
-    touched, known = touched_and_gone(wh, new_in, removed)
+    threshold = resolver.match_threshold
+    fixed = threshold is not None and threshold != "auto"
+    model = (resolver.saved_model, float(threshold)) if resolver.saved_model and fixed else None
+    touched, known = touched_and_gone(wh, new_in, removed, model=model)
     clock("touched")
     old = read_prepared(wh, touched)
     subset = stack(old, new_in)

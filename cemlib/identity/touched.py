@@ -3,6 +3,8 @@ name key, and the profiles one shared identifier further (SQL on ``identity.prep
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 
@@ -82,6 +84,82 @@ def refused_elsewhere(wh, keys: pd.DataFrame) -> np.ndarray:
     return out
 
 
+#: comparisons of the model on identifiers: the resolver masks an identifier it guards (hub,
+#: shared, contested) before scoring, so a pair's disagreement on one can turn into no
+#: evidence, never into agreement (``email_year`` is read from the e-mail)
+IDENTIFIER_COMPARISONS: frozenset[str] = frozenset(
+    {"phone", "email", "loyalty_card", "device_id", "national_id", "email_year"}
+)
+
+
+@contextlib.contextmanager
+def _frame(con, name: str, frame: pd.DataFrame):
+    con.register(name, frame)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def reachable_partners(
+    wh, new: pd.DataFrame, partners: pd.DataFrame, saved: dict, threshold: float
+) -> pd.DataFrame:
+    """``source, record_id`` of the ``partners`` (earlier records sharing a name key with a
+    ``new`` record) whose pair with a new named record can reach ``threshold`` under the
+    ``saved`` Splink model: each pair (blocked on :data:`NAME_KEYS`) is scored with the saved
+    comparisons, ``m``/``u`` and term frequencies, and its match weight taken as an upper
+    bound: a negative weight of an identifier comparison (:data:`IDENTIFIER_COMPARISONS`) is
+    counted as 0, since the resolver may mask that identifier. A partner below it in every
+    pair cannot be linked by the model to a new record, so its profile is kept as it is."""
+    from splink import block_on
+
+    from cemlib.identity.model import SplinkModel
+    from cemlib.identity.store import read_prepared
+
+    if not len(partners) or not len(new):
+        return partners.iloc[:0]
+    old = read_prepared(wh, partners).reset_index(drop=True)
+    named = (new["first_lat"].notna() | new["last_lat"].notna()).to_numpy(dtype=bool)
+    fresh = new[named].reset_index(drop=True)
+    model = SplinkModel().fit(old, saved=saved)  # the partners are the linker's records
+    cols = list(model.compared_)
+    frame = pd.DataFrame(
+        {c: fresh[c] if c in fresh else pd.Series(None, index=fresh.index, dtype=object)
+         for c in model.columns_}
+    )  # fmt: skip
+    if "email_year" in cols:
+        from cemlib.identity.comparisons import email_year
+
+        frame["email_year"] = email_year(fresh["email"])
+    frame = frame[cols].copy()
+    frame.insert(0, "unique_id", np.arange(len(old), len(old) + len(fresh), dtype="int64"))
+    for c in cols:
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+    api = model.db_api_
+    left = api.table_to_splink_dataframe("cem_records", model.records_table_)
+    right = api.register(frame, table_name="cem_new_records")
+    rules = [block_on(*k) for k in NAME_KEYS if set(k) <= set(cols)]
+    scored = model.linker_.inference.predict_between(
+        left, right, blocking_rules_to_generate_predictions=rules, warning_mode="never"
+    )
+    pairs = scored.as_pandas_dataframe()
+    bound = pairs["match_weight"].to_numpy(dtype=float).copy()
+    for c in IDENTIFIER_COMPARISONS:
+        if f"mw_{c}" in pairs:
+            w = np.nan_to_num(pairs[f"mw_{c}"].to_numpy(dtype=float))
+            if f"mw_tf_adj_{c}" in pairs:
+                w = w + np.nan_to_num(pairs[f"mw_tf_adj_{c}"].to_numpy(dtype=float))
+            bound -= np.minimum(w, 0.0)
+    need = np.log2(threshold / (1.0 - threshold))
+    ok = bound >= need
+    ids = np.concatenate([pairs[f"unique_id_{s}"].to_numpy(dtype=np.int64)[ok] for s in "lr"])
+    ids = np.unique(ids[ids < len(old)])
+    return pd.DataFrame(
+        {"source": as_string(old["source"]).array.take(ids),
+         "record_id": as_string(old["record_id"]).array.take(ids)}
+    )  # fmt: skip
+
+
 def _holders(values: str) -> str:
     """SQL: ``source, record_id`` of the earlier records holding one of the identifier
     ``values`` (an SQL relation of ``kind, value``), hubs left out."""
@@ -131,6 +209,7 @@ def touched_records(
     whole_profiles: bool = True,
     more_keys: pd.DataFrame | None = None,
     unattached_hop: bool = True,
+    model: tuple[dict, float] | None = None,
 ) -> pd.DataFrame:
     """``source, record_id`` of the earlier records to resolve again with ``new``: those that
     share an identifier (not a hub) or a name key with a new record, and every record of their
@@ -142,7 +221,10 @@ def touched_records(
     reached, not their profiles) are there to measure which part of the set pulls how many
     records (``benchmarks/identity_phases.py --touched-parts``); a run uses the defaults.
     ``more_keys`` (``kind, value``): identifiers whose holders are touched as those of a new
-    record's are (the identifiers of the records removed since the last run)."""
+    record's are (the identifiers of the records removed since the last run). ``model``
+    (the last run's saved Splink model, :func:`~cemlib.identity.store.read_model`, and match
+    threshold): a name-key partner not reached otherwise is touched only when its pair with a
+    new record can reach the threshold (:func:`reachable_partners`); without it, every one."""
     name_keys = NAME_KEYS if name_keys is None else name_keys
     with_profiles = _with_profiles if whole_profiles else _records_only
     con = wh.con
@@ -179,12 +261,26 @@ def touched_records(
                 "SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN _inc_crm k "
                 "ON trim(p.contact_id) = k.rid"
             )
+        partners = []
         for name, cols in zip(names, name_keys, strict=True):
             on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
-            selects.append(
+            partners.append(
                 f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN {name} k ON {on}"
             )
+        if model is None:
+            selects.extend(partners)
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + " UNION ".join(selects))
+        if model is not None and partners:
+            # namesakes not already reached by an identifier: only those whose pair with a new
+            # record can reach the match threshold (an upper bound of the saved model's score)
+            cand = fetch_frame(
+                con,
+                "SELECT * FROM (" + " UNION ".join(partners) + ") ANTI JOIN _inc_t0 "
+                "USING (source, record_id)",
+            )
+            kept = reachable_partners(wh, new, cand, *model)
+            with _frame(con, "_inc_reach", kept):
+                con.execute("INSERT INTO _inc_t0 SELECT source, record_id FROM _inc_reach")
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
         if hops == 1 and unattached_hop:
             # a record the last run left unattached is in a cluster that is no profile: the
@@ -228,16 +324,17 @@ def touched_records(
 
 
 def touched_and_gone(
-    wh, new_in: pd.DataFrame, removed: pd.DataFrame
+    wh, new_in: pd.DataFrame, removed: pd.DataFrame, model: tuple[dict, float] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keys of the earlier records to resolve again: those ``new_in`` touches (and those
     sharing an identifier with a ``removed`` record) and the other records of profiles that
     lost a record (``removed``), the removed records left out; with the last run's status of
-    the identifiers none of those carry (:func:`last_statuses`)."""
+    the identifiers none of those carry (:func:`last_statuses`). ``model``: see
+    :func:`touched_records`."""
     con = wh.con
     removed_ids = _removed_values(con, removed)
     carried = pd.concat([identifier_keys(new_in), removed_ids], ignore_index=True)
-    touched = touched_records(wh, new_in, INCREMENT_HOPS, more_keys=removed_ids)
+    touched = touched_records(wh, new_in, INCREMENT_HOPS, more_keys=removed_ids, model=model)
     known = last_statuses(wh, carried)
     gone = set(zip(removed["source"], removed["record_id"], strict=True))
     if gone:  # the profiles of deleted records are resolved again too
