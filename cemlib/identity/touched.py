@@ -118,11 +118,14 @@ def reachable_partners(
 
     if not len(partners) or not len(new):
         return partners.iloc[:0]
+    cols = list(saved["compared"])
+    rules = [block_on(*k) for k in NAME_KEYS if set(k) <= set(cols)]
+    if not rules:  # a model that does not compare the name keys: every namesake may link
+        return partners[["source", "record_id"]]
     old = read_prepared(wh, partners).reset_index(drop=True)
     named = (new["first_lat"].notna() | new["last_lat"].notna()).to_numpy(dtype=bool)
     fresh = new[named].reset_index(drop=True)
     model = SplinkModel().fit(old, saved=saved)  # the partners are the linker's records
-    cols = list(model.compared_)
     frame = pd.DataFrame(
         {c: fresh[c] if c in fresh else pd.Series(None, index=fresh.index, dtype=object)
          for c in model.columns_}
@@ -138,7 +141,6 @@ def reachable_partners(
     api = model.db_api_
     left = api.table_to_splink_dataframe("cem_records", model.records_table_)
     right = api.register(frame, table_name="cem_new_records")
-    rules = [block_on(*k) for k in NAME_KEYS if set(k) <= set(cols)]
     scored = model.linker_.inference.predict_between(
         left, right, blocking_rules_to_generate_predictions=rules, warning_mode="never"
     )
