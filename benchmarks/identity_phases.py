@@ -66,8 +66,8 @@ def touched_parts(base: Path, work: Path, as_of: str) -> None:
     import pandas as pd
 
     from cemlib.identity.sources import read_sources, source_records
-    from cemlib.identity.store import changed_records
-    from cemlib.identity.touched import NAME_KEYS, touched_records
+    from cemlib.identity.store import changed_records, read_model
+    from cemlib.identity.touched import NAME_KEYS, touched_and_gone, touched_records
 
     shutil.copyfile(base, work)
     with Warehouse(work) as wh:
@@ -82,17 +82,28 @@ def touched_parts(base: Path, work: Path, as_of: str) -> None:
         ).fetchall()[0]
         print(f"\ntouched parts: {len(new):,} new records up to as_of; the last run's map holds "
               f"{total[0]:,} records, {total[1]:,} profiles")  # fmt: skip
+        fingerprint, threshold = con.execute(
+            "SELECT fingerprint, threshold FROM identity.state"
+        ).fetchall()[0]
+        saved = read_model(wh, fingerprint)
+        con.execute("SELECT 1").fetchall()  # read_model leaves a fetchone's result open
+        model = (saved, float(threshold)) if saved is not None and threshold else None
+        none = new.iloc[:0][["source", "record_id"]]
         for label, names, whole, hops in (
             ("sharing an identifier", (), False, 1),
             ("sharing an identifier or a name key", NAME_KEYS, False, 1),
             ("  + their whole profiles, identifiers only", (), True, 1),
             ("  + their whole profiles", NAME_KEYS, True, 1),
             ("  + one identifier further, identifiers only", (), True, 2),
-            ("  + one identifier further (what a run resolves)", NAME_KEYS, True, 2),
+            ("  + one identifier further (the 7th attempt's set)", NAME_KEYS, True, 2),
+            ("what a run resolves (touched_and_gone)", None, True, 0),
         ):
             cpu = time.process_time()
-            keys = touched_records(wh, new.reset_index(drop=True), hops, name_keys=names,
-                                   whole_profiles=whole)  # fmt: skip
+            if names is None:  # the run's own set (touched_and_gone)
+                keys = touched_and_gone(wh, new.reset_index(drop=True), none, model=model)[0]
+            else:
+                keys = touched_records(wh, new.reset_index(drop=True), hops, name_keys=names,
+                                       whole_profiles=whole, unattached_hop=False)  # fmt: skip
             cpu = time.process_time() - cpu
             con.register("_parts", keys)
             n_prof = con.execute(

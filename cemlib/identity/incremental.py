@@ -44,7 +44,11 @@ from cemlib.identity.store import (  # noqa: F401
     stack,
     write_state,
 )
-from cemlib.identity.touched import NAME_KEYS, touched_and_gone  # noqa: F401 (NAME_KEYS: the API)
+from cemlib.identity.touched import (  # noqa: F401 (NAME_KEYS: the API)
+    NAME_KEYS,
+    refused_elsewhere,
+    touched_and_gone,
+)
 
 MODES: tuple[str, ...] = ("auto", "incremental", "full")
 #: bump when a change of the matching code makes earlier prepared records or profiles stale
@@ -251,10 +255,17 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     an in-place run is tested against).
     """
     con, clock = wh.con, PhaseClock()
-    touched = touched_and_gone(wh, new_in, removed)
+    threshold = resolver.match_threshold
+    fixed = threshold is not None and threshold != "auto"
+    model = (resolver.saved_model, float(threshold)) if resolver.saved_model and fixed else None
+    touched, known = touched_and_gone(wh, new_in, removed, model=model)
     clock("touched")
     old = read_prepared(wh, touched)
     subset = stack(old, new_in)
+    # the identifiers no new record carries keep the last run's status, and the records
+    # resolved again keep the household evidence of links refused to records not read again
+    resolver.known_identifiers = known
+    resolver.refused_elsewhere = refused_elsewhere(wh, subset)
     clock("read_touched")
     resolver.fit(subset)
     clock("fit")

@@ -105,6 +105,14 @@ class IdentityResolver:
     ``contact_linked_`` (per record: attached to its contact's profile by ``contact_id``).
     """
 
+    #: hooks for a run that resolves part of the records again (an incremental run sets them
+    #: before :meth:`fit`): ``known_identifiers``, the last run's guarded identifiers whose
+    #: status is taken as it was (:func:`~cemlib.identity.rules.deterministic_links`'s
+    #: ``known``); ``refused_elsewhere``, per record of ``fit``'s input, whether the last run
+    #: refused a link of it to a record not resolved again (the ``refused_link`` evidence)
+    known_identifiers: pd.DataFrame | None = None
+    refused_elsewhere: np.ndarray | None = None
+
     def __init__(
         self,
         *,
@@ -244,6 +252,8 @@ class IdentityResolver:
             refused = lk[~lk["accepted"].to_numpy(dtype=bool) & (lk["refused_by"] != "bridge")]
             flagged[refused["rid_l"].to_numpy()] = True
             flagged[refused["rid_r"].to_numpy()] = True
+            if self.refused_elsewhere is not None:
+                flagged[self.node_of_record_[np.asarray(self.refused_elsewhere, dtype=bool)]] = True
         if "shared_identifier" in signals:
             g = self.guarded_
             g = g[g["status"].isin(self.household_statuses)]
@@ -360,7 +370,7 @@ class IdentityResolver:
         """Cluster labels of the nodes ``prepared``: identifier and model links, and
         ``contact`` links (events naming their CRM record, merged first) with ``crm`` (per
         node: holds a CRM record) for the contact pin of :class:`ChainGuardClusterer`."""
-        det, guarded = deterministic_links(prepared, self.guard)
+        det, guarded = deterministic_links(prepared, self.guard, known=self.known_identifiers)
         if not len(det):  # no identifier link at all (an increment of masked orders only)
             det = det.astype({"rule": object})
         det = det.assign(

@@ -173,12 +173,19 @@ def _dominant(value: np.ndarray, ctx: np.ndarray, w: np.ndarray, by: str) -> pd.
 
 
 def deterministic_links(
-    prepared: pd.DataFrame, guard: HubGuard | None = None
+    prepared: pd.DataFrame, guard: HubGuard | None = None, known: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Links ``(rid_l, rid_r, rule)`` from shared strong identifiers, and the guarded identifiers.
 
     The guarded table has one row per guarded identifier: kind, value, status
     (``shared``/``hub``/``contested``), n_records, n_names, n_birth_dates.
+
+    ``known`` (a guarded table, e.g. the last run's ``identity.guarded``): identifiers whose
+    status and counts are taken from it instead of counted on ``prepared``, which may hold
+    only some of their records (an incremental run: an identifier no new record carries has
+    the holders, so the status, it had in the last run). Such an identifier is listed even on
+    one record here; a ``contested`` one links as a unique one does (its dominant e-mail,
+    device or phone found among the records here) and is listed as contested.
     """
     guard = guard or HubGuard()
     long = identifier_table(prepared)
@@ -188,6 +195,9 @@ def deterministic_links(
     if long.empty:
         return empty_links, _empty_guarded()
     stats, keep = _identifier_stats(long, guard)
+    was_contested = np.zeros(len(stats), dtype=bool)
+    if known is not None and len(known):
+        keep, was_contested = _apply_known(stats, keep, known)
     status = stats["status"].to_numpy()
     long = long[keep[long["key"].to_numpy()]]
     key = long["key"].to_numpy()
@@ -200,11 +210,35 @@ def deterministic_links(
     out = pd.concat(links, ignore_index=True)
     out = out[out["rid_l"] != out["rid_r"]].astype({"rid_l": "int64", "rid_r": "int64"})
     out = out.drop_duplicates(["rid_l", "rid_r", "rule"]).reset_index(drop=True)
+    contested |= was_contested
     stats["status"] = np.where(contested & (status == "unique"), "contested", status)
     guarded = stats[keep & (stats["status"].to_numpy() != "unique")][
         ["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
     ].reset_index(drop=True)
     return out, guarded
+
+
+def _apply_known(
+    stats: pd.DataFrame, keep: np.ndarray, known: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """``stats`` (:func:`_identifier_stats`) with the status and counts of the identifiers in
+    ``known`` (``contested`` ones as ``unique``: they link by dominance); returns the keep mask
+    with them added and which were contested."""
+    index = pd.MultiIndex.from_arrays([stats["kind"].astype(str), stats["value"].astype(str)])
+    k = known.assign(kind=known["kind"].astype(str), value=known["value"].astype(str))
+    k = k.drop_duplicates(["kind", "value"]).set_index(["kind", "value"])
+    at = k.index.get_indexer(index)
+    hit = at >= 0
+    if not hit.any():
+        return keep, np.zeros(len(stats), dtype=bool)
+    rows = at[hit]
+    for col in ("n_records", "n_names", "n_birth_dates"):
+        stats.loc[hit, col] = k[col].to_numpy()[rows].astype(np.int64)
+    known_status = k["status"].astype(str).to_numpy()[rows]
+    was_contested = np.zeros(len(stats), dtype=bool)
+    was_contested[hit] = known_status == "contested"
+    stats.loc[hit, "status"] = np.where(known_status == "contested", "unique", known_status)
+    return keep | hit, was_contested
 
 
 def _rows_by_key(key: np.ndarray, multi: np.ndarray, codes: np.ndarray) -> tuple:

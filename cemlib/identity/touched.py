@@ -3,6 +3,8 @@ name key, and the profiles one shared identifier further (SQL on ``identity.prep
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 
@@ -13,6 +15,151 @@ from cemlib.identity.rules import CONTACT_SOURCE, IDENTIFIER_COLUMNS
 #: name keys an earlier record is touched by (the model's blocking keys)
 NAME_KEYS: tuple[tuple[str, ...], ...] = (("first_lat", "last_lat"), ("last_lat", "birth_date"))
 _HUBS = "SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = 'hub'"
+
+
+#: how many identifiers away from a new record an incremental run reads earlier records: one
+#: (their own identifiers and name keys, and their profiles). The status of an identifier no
+#: new record carries is the last run's (:func:`last_statuses`), not counted again on its
+#: holders, so they are not read (a second hop was a fifth of the records resolved)
+INCREMENT_HOPS = 1
+
+
+def identifier_keys(records: pd.DataFrame) -> pd.DataFrame:
+    """``kind, value`` of every strong identifier ``records`` (prepared) carry, once."""
+    keys = []
+    for kind, cols in IDENTIFIER_COLUMNS.items():
+        for c in cols:
+            if c in records:
+                v = as_string(records[c]).dropna().unique()
+                keys.append(pd.DataFrame({"kind": kind, "value": np.asarray(v, dtype=object)}))
+    if not keys:
+        return pd.DataFrame({"kind": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
+    return pd.concat(keys, ignore_index=True).drop_duplicates(ignore_index=True)
+
+
+def last_statuses(wh, carried: pd.DataFrame) -> pd.DataFrame:
+    """The last run's guarded identifiers (``identity.guarded``: hub, shared, contested, with
+    their counts) that no record of ``carried`` (``kind, value``: the new and removed records'
+    identifiers) holds: their holders are those of the last run, so their status is too. An
+    identifier absent from it was unique (or on one record)."""
+    con = wh.con
+    con.register("_inc_carried", carried)
+    try:
+        return fetch_frame(
+            con,
+            "SELECT kind, CAST(value AS VARCHAR) AS value, status, n_records, n_names, "
+            "n_birth_dates FROM identity.guarded g ANTI JOIN _inc_carried c "
+            "ON g.kind = c.kind AND CAST(g.value AS VARCHAR) = CAST(c.value AS VARCHAR)",
+        )
+    finally:
+        con.unregister("_inc_carried")
+
+
+def refused_elsewhere(wh, keys: pd.DataFrame) -> np.ndarray:
+    """Per record of ``keys`` (``source, record_id``, the records resolved again): whether the
+    last run's clusterer refused a link of it (by a constraint, the chain guard or a contact
+    pin; not a bridge) to a record outside ``keys``. Such a link is household evidence
+    (:meth:`~cemlib.identity.resolve.IdentityResolver._household_nodes`) that the records
+    resolved again no longer show when the other record is not read."""
+    con = wh.con
+    frame = pd.DataFrame(
+        {"source": as_string(keys["source"]).array, "record_id": as_string(keys["record_id"]).array,
+         "i": np.arange(len(keys), dtype=np.int64)}
+    )  # fmt: skip
+    con.register("_inc_rk", frame)
+    try:
+        rows = []
+        for a, b in (("left", "right"), ("right", "left")):
+            rows.append(
+                f"SELECT k.i FROM identity.links l JOIN _inc_rk k ON l.{a}_source = k.source "
+                f"AND l.{a}_record_id = k.record_id ANTI JOIN _inc_rk o "
+                f"ON l.{b}_source = o.source AND l.{b}_record_id = o.record_id "
+                "WHERE l.refused_by IN ('constraint', 'guard', 'contact')"
+            )
+        hit = con.execute(" UNION ".join(rows)).fetchnumpy()["i"]
+    finally:
+        con.unregister("_inc_rk")
+    out = np.zeros(len(keys), dtype=bool)
+    out[np.asarray(hit, dtype=np.int64)] = True
+    return out
+
+
+#: comparisons of the model on identifiers: the resolver masks an identifier it guards (hub,
+#: shared, contested) before scoring, so a pair's disagreement on one can turn into no
+#: evidence, never into agreement (``email_year`` is read from the e-mail)
+IDENTIFIER_COMPARISONS: frozenset[str] = frozenset(
+    {"phone", "email", "loyalty_card", "device_id", "national_id", "email_year"}
+)
+
+
+@contextlib.contextmanager
+def _frame(con, name: str, frame: pd.DataFrame):
+    con.register(name, frame)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def reachable_partners(
+    wh, new: pd.DataFrame, partners: pd.DataFrame, saved: dict, threshold: float
+) -> pd.DataFrame:
+    """``source, record_id`` of the ``partners`` (earlier records sharing a name key with a
+    ``new`` record) whose pair with a new named record can reach ``threshold`` under the
+    ``saved`` Splink model: each pair (blocked on :data:`NAME_KEYS`) is scored with the saved
+    comparisons, ``m``/``u`` and term frequencies, and its match weight taken as an upper
+    bound: a negative weight of an identifier comparison (:data:`IDENTIFIER_COMPARISONS`) is
+    counted as 0, since the resolver may mask that identifier. A partner below it in every
+    pair cannot be linked by the model to a new record, so its profile is kept as it is."""
+    from splink import block_on
+
+    from cemlib.identity.model import SplinkModel
+    from cemlib.identity.store import read_prepared
+
+    if not len(partners) or not len(new):
+        return partners.iloc[:0]
+    cols = list(saved["compared"])
+    rules = [block_on(*k) for k in NAME_KEYS if set(k) <= set(cols)]
+    if not rules:  # a model that does not compare the name keys: every namesake may link
+        return partners[["source", "record_id"]]
+    old = read_prepared(wh, partners).reset_index(drop=True)
+    named = (new["first_lat"].notna() | new["last_lat"].notna()).to_numpy(dtype=bool)
+    fresh = new[named].reset_index(drop=True)
+    model = SplinkModel().fit(old, saved=saved)  # the partners are the linker's records
+    frame = pd.DataFrame(
+        {c: fresh[c] if c in fresh else pd.Series(None, index=fresh.index, dtype=object)
+         for c in model.columns_}
+    )  # fmt: skip
+    if "email_year" in cols:
+        from cemlib.identity.comparisons import email_year
+
+        frame["email_year"] = email_year(fresh["email"])
+    frame = frame[cols].copy()
+    frame.insert(0, "unique_id", np.arange(len(old), len(old) + len(fresh), dtype="int64"))
+    for c in cols:
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+    api = model.db_api_
+    left = api.table_to_splink_dataframe("cem_records", model.records_table_)
+    right = api.register(frame, table_name="cem_new_records")
+    scored = model.linker_.inference.predict_between(
+        left, right, blocking_rules_to_generate_predictions=rules, warning_mode="never"
+    )
+    pairs = scored.as_pandas_dataframe()
+    bound = pairs["match_weight"].to_numpy(dtype=float).copy()
+    for c in IDENTIFIER_COMPARISONS:
+        if f"mw_{c}" in pairs:
+            w = np.nan_to_num(pairs[f"mw_{c}"].to_numpy(dtype=float))
+            if f"mw_tf_adj_{c}" in pairs:
+                w = w + np.nan_to_num(pairs[f"mw_tf_adj_{c}"].to_numpy(dtype=float))
+            bound -= np.minimum(w, 0.0)
+    need = np.log2(threshold / (1.0 - threshold))
+    ok = bound >= need
+    ids = np.concatenate([pairs[f"unique_id_{s}"].to_numpy(dtype=np.int64)[ok] for s in "lr"])
+    ids = np.unique(ids[ids < len(old)])
+    return pd.DataFrame(
+        {"source": as_string(old["source"]).array.take(ids),
+         "record_id": as_string(old["record_id"]).array.take(ids)}
+    )  # fmt: skip
 
 
 def _holders(values: str) -> str:
@@ -62,6 +209,9 @@ def touched_records(
     *,
     name_keys: tuple[tuple[str, ...], ...] | None = None,
     whole_profiles: bool = True,
+    more_keys: pd.DataFrame | None = None,
+    unattached_hop: bool = True,
+    model: tuple[dict, float] | None = None,
 ) -> pd.DataFrame:
     """``source, record_id`` of the earlier records to resolve again with ``new``: those that
     share an identifier (not a hub) or a name key with a new record, and every record of their
@@ -71,21 +221,17 @@ def touched_records(
 
     ``name_keys`` (default :data:`NAME_KEYS`) and ``whole_profiles`` (False: the records
     reached, not their profiles) are there to measure which part of the set pulls how many
-    records (``benchmarks/identity_phases.py --touched-parts``); a run uses the defaults."""
+    records (``benchmarks/identity_phases.py --touched-parts``); a run uses the defaults.
+    ``more_keys`` (``kind, value``): identifiers whose holders are touched as those of a new
+    record's are (the identifiers of the records removed since the last run). ``model``
+    (the last run's saved Splink model, :func:`~cemlib.identity.store.read_model`, and match
+    threshold): a name-key partner not reached otherwise is touched only when its pair with a
+    new record can reach the threshold (:func:`reachable_partners`); without it, every one."""
     name_keys = NAME_KEYS if name_keys is None else name_keys
     with_profiles = _with_profiles if whole_profiles else _records_only
     con = wh.con
-    keys = []
-    for kind, cols in IDENTIFIER_COLUMNS.items():
-        for c in cols:
-            if c in new:
-                v = as_string(new[c]).dropna().unique()
-                keys.append(pd.DataFrame({"kind": kind, "value": np.asarray(v, dtype=object)}))
-    keyframe = (
-        pd.concat(keys, ignore_index=True)
-        if keys
-        else pd.DataFrame({"kind": pd.Series(dtype=object), "value": pd.Series(dtype=object)})
-    )
+    keyframe = identifier_keys(new) if more_keys is None else pd.concat(
+        [identifier_keys(new), more_keys], ignore_index=True)  # fmt: skip
     con.register("_inc_keys", keyframe.drop_duplicates())
     names = []
     for i, cols in enumerate(name_keys):
@@ -117,13 +263,50 @@ def touched_records(
                 "SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN _inc_crm k "
                 "ON trim(p.contact_id) = k.rid"
             )
+        partners = []
         for name, cols in zip(names, name_keys, strict=True):
             on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
-            selects.append(
+            partners.append(
                 f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN {name} k ON {on}"
             )
+        if model is None:
+            selects.extend(partners)
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + " UNION ".join(selects))
+        if model is not None and partners:
+            # namesakes not already reached by an identifier: only those whose pair with a new
+            # record can reach the match threshold (an upper bound of the saved model's score)
+            cand = fetch_frame(
+                con,
+                "SELECT * FROM (" + " UNION ".join(partners) + ") ANTI JOIN _inc_t0 "
+                "USING (source, record_id)",
+            )
+            kept = reachable_partners(wh, new, cand, *model)
+            with _frame(con, "_inc_reach", kept):
+                con.execute("INSERT INTO _inc_t0 SELECT source, record_id FROM _inc_reach")
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
+        if hops == 1 and unattached_hop:
+            # a record the last run left unattached is in a cluster that is no profile: the
+            # records of that cluster, one identifier further, decide its links again
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT t.source, t.record_id FROM "
+                "_inc_t1 t ANTI JOIN (SELECT source_table, record_id FROM identity.map WHERE "
+                "profile_id IS NOT NULL) m ON m.source_table = t.source AND m.record_id = t.record_id"
+            )
+            # and a contested identifier links by its dominant e-mail, device or phone: all
+            # its records decide that
+            contested = (
+                f"SELECT kind, value FROM ({_values_of('_inc_t1')}) SEMI JOIN (SELECT kind, "
+                "CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = "
+                "'contested') g USING (kind, value)"
+            )
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_t0 AS "
+                + _holders(_values_of("_inc_t0"))
+                + " UNION "
+                + _holders(contested)
+                + " UNION SELECT * FROM _inc_t1"
+            )
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
         for _ in range(hops - 1):
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + _holders(_values_of("_inc_t1"))
@@ -142,11 +325,19 @@ def touched_records(
         con.execute("DROP TABLE IF EXISTS _inc_t1")
 
 
-def touched_and_gone(wh, new_in: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
-    """Keys of the earlier records to resolve again: those ``new_in`` touches and the other
-    records of profiles that lost a record (``removed``), the removed records left out."""
+def touched_and_gone(
+    wh, new_in: pd.DataFrame, removed: pd.DataFrame, model: tuple[dict, float] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keys of the earlier records to resolve again: those ``new_in`` touches (and those
+    sharing an identifier with a ``removed`` record) and the other records of profiles that
+    lost a record (``removed``), the removed records left out; with the last run's status of
+    the identifiers none of those carry (:func:`last_statuses`). ``model``: see
+    :func:`touched_records`."""
     con = wh.con
-    touched = touched_records(wh, new_in)
+    removed_ids = _removed_values(con, removed)
+    carried = pd.concat([identifier_keys(new_in), removed_ids], ignore_index=True)
+    touched = touched_records(wh, new_in, INCREMENT_HOPS, more_keys=removed_ids, model=model)
+    known = last_statuses(wh, carried)
     gone = set(zip(removed["source"], removed["record_id"], strict=True))
     if gone:  # the profiles of deleted records are resolved again too
         con.register("_inc_gone", removed)
@@ -161,4 +352,16 @@ def touched_and_gone(wh, new_in: pd.DataFrame, removed: pd.DataFrame) -> pd.Data
         key = touched["source"].astype(str) + "|" + touched["record_id"].astype(str)
         gone_keys = {f"{s}|{r}" for s, r in gone}
         touched = touched[~key.isin(gone_keys).to_numpy()]
-    return touched
+    return touched, known
+
+
+def _removed_values(con, removed: pd.DataFrame) -> pd.DataFrame:
+    """``kind, value`` of the identifiers the ``removed`` records held (``identity.prepared``
+    still holds them): their holders changed, so their status is counted again."""
+    if not len(removed):
+        return identifier_keys(pd.DataFrame())
+    con.register("_inc_removed", removed[["source", "record_id"]].astype(str))
+    try:
+        return fetch_frame(con, _values_of("_inc_removed")).astype({"value": str})
+    finally:
+        con.unregister("_inc_removed")
