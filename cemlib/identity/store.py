@@ -384,9 +384,10 @@ def read_model(wh, fingerprint: str) -> dict | None:
     form), or None when there is none or it was fitted with other settings (``fingerprint``)."""
     if not (wh.has_table("identity", "model") and wh.has_table("identity", "model_tf")):
         return None
-    row = wh.con.execute(
-        "SELECT fingerprint, settings, columns, compared, em_sessions FROM identity.model"
-    ).fetchone()
+    rows = wh.con.execute(  # fetched whole: no result left open on the connection
+        "SELECT fingerprint, settings, columns, compared, em_sessions FROM identity.model LIMIT 1"
+    ).fetchall()
+    row = rows[0] if rows else None
     if row is None or row[0] != fingerprint:
         return None
     tf = fetch_frame(wh.con, "SELECT tf_column, value, tf FROM identity.model_tf")
