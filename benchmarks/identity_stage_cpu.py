@@ -87,6 +87,7 @@ def instrument() -> None:
         importlib.import_module(f"cemlib.identity.{m}")
         for m in ("graph", "model", "resolve", "stage")
     )  # modules, not the package's functions of the same names
+    from splink.internals.linker_components import training
 
     patches = [
         (stage, "read_sources", "read sources (DuckDB -> pandas)"),
@@ -114,6 +115,14 @@ def instrument() -> None:
         (resolve.IdentityResolver, "fit", " resolver.fit"),
         (resolve.IdentityResolver, "_fit_nodes", "  _fit_nodes (links + clustering)"),
         (model.SplinkModel, "fit", "  Splink fit (EM)"),
+        (model.SplinkModel, "_connect", "   Splink records registered"),
+        (
+            training.LinkerTraining,
+            "estimate_probability_two_random_records_match",
+            "   Splink prior",
+        ),
+        (training.LinkerTraining, "estimate_u_using_random_sampling", "   Splink u sampling"),
+        (model.SplinkModel, "_train_em", "   Splink EM passes"),
         (model.SplinkModel, "predict", "  Splink predict"),
         (graph.ChainGuardClusterer, "fit", "  clustering (chain guard)"),
         (resolve.IdentityResolver, "_corroborated", "  household corroboration"),
