@@ -14,6 +14,10 @@ import pandas as pd
 from unidecode import unidecode
 
 from cemlib import normalize as core
+from cemlib.normalize.phones import MASK_CHARS, MIN_HIDDEN
+
+# a masked phone shows at least MIN_HIDDEN of these: only such values need the parser
+_MASK_CLASS = f"[{re.escape(MASK_CHARS)}]"
 
 
 def _na(s: pd.Series) -> pd.Series:
@@ -32,8 +36,17 @@ def normalize_phone(series: pd.Series, region: str = "RU") -> pd.Series:
 
 def masked_phone_tail(series: pd.Series) -> pd.Series:
     """Visible last digits of masked phones (``+7 (***) ***-87-48`` -> ``8748``), NA for every
-    other value and for a masked phone showing fewer than two last digits."""
-    return _same_index(core.masked_phone_tail(series), series)
+    other value and for a masked phone showing fewer than two last digits.
+
+    Only values with at least :data:`~cemlib.normalize.phones.MIN_HIDDEN` mask characters
+    reach the per-value parser (every other value is no masked phone there either): a
+    vectorised count instead of a Python call per distinct phone."""
+    text = series.astype("string")
+    maybe = (text.str.count(_MASK_CLASS) >= MIN_HIDDEN).fillna(False).to_numpy(dtype=bool)
+    out = pd.Series(pd.NA, index=series.index, dtype="string")
+    if maybe.any():
+        out[maybe] = core.masked_phone_tail(series[maybe]).to_numpy()
+    return _na(out)
 
 
 def email_key(series: pd.Series) -> pd.Series:

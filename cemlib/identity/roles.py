@@ -344,16 +344,18 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
     else:
         out["birth_date"] = empty
 
-    phones = [_per_value(nz.normalize_phone, col("phone", i), region=region) for i in range(2)]
+    raw_phones = [col("phone", i) for i in range(2)]
+    phones = [_per_value(nz.normalize_phone, raw, region=region) for raw in raw_phones]
+    # a masked phone (+7 (***) ***-87-48) is no phone: only its visible last digits, kept for
+    # the attach-only partial key (cemlib.identity.masked), where the record has no whole
+    # phone; a value that parsed as a phone is not looked at (its tail would be dropped)
+    tails = [_masked_tail(raw, phone) for raw, phone in zip(raw_phones, phones, strict=True)]
     if len(role_cols.get("phone", [])) > 2:
         for i in range(2, len(role_cols["phone"])):
             extra = _per_value(nz.normalize_phone, col("phone", i), region=region)
             phones[1] = phones[1].fillna(extra)
     out["phone"] = phones[0].fillna(phones[1])
     out["phone_2"] = phones[1].where(phones[0].notna() & (phones[1] != phones[0]))
-    # a masked phone (+7 (***) ***-87-48) is no phone: only its visible last digits, kept for
-    # the attach-only partial key (cemlib.identity.masked), where the record has no whole phone
-    tails = [_per_value(nz.masked_phone_tail, col("phone", i)) for i in range(2)]
     out["phone_tail"] = tails[0].fillna(tails[1]).where(out["phone"].isna())
     n_email = max(2, len(role_cols.get("email", [])))
     emails = [_per_value(nz.email_key, col("email", i)) for i in range(n_email)]
@@ -375,6 +377,17 @@ def _prepare_identity(df: pd.DataFrame, role_cols: dict, region: str) -> pd.Data
     out["gender"] = gender.fillna(hints["gender_hint"])
     out["first_hint"] = hints["first_hint"].where(out["first_lat"].isna())
     return out.reset_index(drop=True)
+
+
+def _masked_tail(raw: pd.Series, phone: pd.Series) -> pd.Series:
+    """:func:`~cemlib.identity.normalize.masked_phone_tail` of the ``raw`` values whose
+    ``phone`` (their normalized phone) is missing, NA elsewhere: a masked phone never parses
+    as a phone, and a record with a whole phone keeps no tail."""
+    out = pd.Series(pd.NA, index=raw.index, dtype="string")
+    todo = (raw.notna() & phone.isna()).to_numpy(dtype=bool)
+    if todo.any():
+        out[todo] = nz.masked_phone_tail(raw[todo]).to_numpy()
+    return out
 
 
 def combination_codes(frame: pd.DataFrame, columns: list[str] | None = None) -> np.ndarray:
