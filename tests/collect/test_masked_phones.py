@@ -35,7 +35,12 @@ def test_masked_phones_are_counted_apart_from_the_not_valid(tmp_path):
     assert (orders["n_values"], orders["n_unparsed"], orders["n_masked"]) == (5, 4, 2)
     assert (crm["n_values"], crm["n_unparsed"], crm["n_masked"]) == (2, 1, 1)
     assert norm.loc[("online_orders", "ordered_at"), "n_masked"] == 0
-    assert headlines(result)["phone values masked"] == 3
+    heads = headlines(result)
+    assert heads["phone values masked"] == 3
+    # 5 values not parsed in all (4 + 1), 3 of them masked: 2 bad values; 2 of the 4 phones
+    # that are not masked are valid
+    assert heads["values not parseable"] == 2
+    assert heads["phones valid (E.164)"] == "50.0%"
     text = summary_markdown(result)
     # 5 phones not parsed, 3 of them masked: 2 not valid
     assert "and 2 are not valid (3 more are masked, below)" in text
