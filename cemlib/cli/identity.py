@@ -139,7 +139,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-profile-size",
         type=_positive_int,
         default=50,
-        help="flag profiles of more records than this in the summary and the links file",
+        help="flag profiles joining more distinct identities (records with different identifying "
+        "values) than this, in the summary and the links file",
     )
     p.add_argument("--source-column", default=None, help="column naming each record's source file")
     p.add_argument("--rules-only", action="store_true", help="deterministic rules, no Splink")

@@ -101,8 +101,9 @@ class IdentityRun:
             )
         if self.oversized:
             lines.append(
-                f"WARNING: {len(self.oversized)} profile(s) above --max-profile-size "
-                f"{max_profile_size}: {', '.join(self.oversized[:5])}"
+                f"WARNING: {len(self.oversized)} profile(s) joining more than "
+                f"--max-profile-size {max_profile_size} distinct identities (records with "
+                f"different identifying values): {', '.join(self.oversized[:5])}"
                 + (" ..." if len(self.oversized) > 5 else "")
                 + " (flagged in the links file); check them before use"
             )
@@ -131,7 +132,16 @@ def _profile_table(resolver, clusters: pd.DataFrame) -> pd.DataFrame:
     return prof
 
 
-def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.DataFrame:
+def identities(resolver, clusters: pd.DataFrame) -> pd.Series:
+    """Per profile, the number of distinct identities it joins: its records' distinct sets of
+    identifying values (the resolver's signatures). A card holder's 150 till receipts that
+    carry only the card are one identity; 21 namesakes with their own phones are 21."""
+    pid = clusters["profile_id"].to_numpy()
+    nodes = pd.Series(resolver.node_of_record_, index=pd.Index(pid, name="profile_id"))
+    return nodes[pd.notna(pid)].groupby(level=0).nunique().rename("n_identities")
+
+
+def _links_table(resolver, clusters: pd.DataFrame, big: set) -> pd.DataFrame:
     lk = resolver.link_table()
     masked = getattr(resolver, "masked_links_", None)
     nodes = resolver.links_
@@ -142,7 +152,6 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
         pd.Series(range(len(resolver.node_of_record_))).groupby(resolver.node_of_record_).first()
     )
     pid = clusters["profile_id"].to_numpy()[first.to_numpy()]
-    sizes = clusters["profile_id"].value_counts()
     out = pd.DataFrame(
         {
             "left_record_id": lk["left_record_id"],
@@ -185,7 +194,6 @@ def _links_table(resolver, clusters: pd.DataFrame, max_profile_size: int) -> pd.
             ],
             ignore_index=True,
         )
-    big = set(sizes.index[sizes.to_numpy() > max_profile_size])
     out["oversized_profile"] = out["left_profile_id"].isin(big) | out["right_profile_id"].isin(big)
     return out
 
@@ -232,10 +240,15 @@ def run_identity(
         seed=seed,
         return_resolver=True,
     )
-    sizes = clusters["profile_id"].value_counts()
-    oversized = [str(p) for p in sizes.index[sizes.to_numpy() > max_profile_size]]
+    # a profile is flagged by the distinct identities it joins, not by its records: a
+    # grocery card's receipts are many records of one identity
+    n_ids = identities(resolver, clusters)
+    big = n_ids[n_ids > max_profile_size].sort_values(ascending=False, kind="stable")
+    oversized = [str(p) for p in big.index]
     profiles = _profile_table(resolver, clusters) if prof_out else None
-    links = _links_table(resolver, clusters, max_profile_size) if links_out else None
+    if profiles is not None:
+        profiles["n_identities"] = profiles["profile_id"].map(n_ids).fillna(0).astype(int)
+    links = _links_table(resolver, clusters, set(big.index)) if links_out else None
     for frame, path in ((clusters, out), (profiles, prof_out), (links, links_out)):
         if path is not None:
             with atomic_file(path) as tmp:

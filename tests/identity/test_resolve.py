@@ -80,12 +80,16 @@ def test_cli_profiles_links_and_summary(tmp_path, febrl3, capsys):
     assert f"{int((sizes >= 2).sum()):,} of 2+ records" in printed
     assert "match threshold: 0.9" in printed
     assert "largest profiles: " + ", ".join(str(n) for n in sizes.head(5)) in printed
-    n_big = int((sizes > 4).sum())
-    assert n_big > 0 and f"WARNING: {n_big} profile(s) above --max-profile-size 4" in printed
     # one golden record per profile; its record count adds up to the input
     p = pd.read_csv(prof, dtype=str)
     assert p["profile_id"].is_unique and set(p["profile_id"]) == set(sizes.index)
     assert p["n_records"].astype(int).sum() == len(febrl3)
+    # flagged by the distinct identities joined (records with equal identifying values are one)
+    n_ids = p.set_index("profile_id")["n_identities"].astype(int)
+    assert (n_ids <= p.set_index("profile_id")["n_records"].astype(int)).all()
+    n_big = int((n_ids > 4).sum())
+    assert 0 < n_big <= int((sizes > 4).sum())
+    assert f"WARNING: {n_big} profile(s) joining more than --max-profile-size 4" in printed
     lk = pd.read_csv(links, dtype=str, keep_default_na=False)
     assert {"rule", "match_probability", "agreed", "disagreed", "accepted", "refused_by"} <= set(
         lk.columns
@@ -94,7 +98,7 @@ def test_cli_profiles_links_and_summary(tmp_path, febrl3, capsys):
     assert len(model) > 0 and (model["match_probability"].astype(float) >= 0.9).all()
     assert model["agreed"].str.contains("first_name").mean() > 0.5
     flagged = lk["oversized_profile"] == "True"
-    assert set(lk.loc[flagged, "left_profile_id"]) <= set(sizes.index[sizes > 4])
+    assert set(lk.loc[flagged, "left_profile_id"]) <= set(n_ids.index[n_ids > 4])
     # bad arguments: one line, exit 2, nothing written
     for bad in (["--match-threshold", "1.5"], ["--max-profile-size", "0"]):
         fresh = tmp_path / "fresh.csv"
@@ -379,3 +383,30 @@ def test_a_world_where_first_names_change_keeps_no_first_name_constraint():
     assert res.silver_disagreement_["first_name"] == (12 / 60, 60)
     assert "first_name" not in res.constraints_
     assert {"birth_date", "patronymic", "bridge"} <= set(res.constraints_)
+
+
+def test_a_card_holders_many_receipts_are_one_identity_not_an_oversized_profile(tmp_path, capsys):
+    """A grocery card holder: a registration and 60 till receipts carrying only the card. One
+    profile of 61 records but 2 identities: not flagged at --max-profile-size 50."""
+    rows = [{"rec_id": "c1", "first_name": "Ольга", "last_name": "Попова", "card": "7001"}]
+    rows += [{"rec_id": f"r{i}", "card": "7001"} for i in range(60)]
+    src = tmp_path / "grocery.csv"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    roles = tmp_path / "roles.yaml"
+    roles.write_text(
+        yaml.safe_dump(
+            {"first_name": ["first_name"], "last_name": ["last_name"], "loyalty_card": ["card"]}
+        ),
+        encoding="utf-8",
+    )
+    out, prof = tmp_path / "c.csv", tmp_path / "p.csv"
+    args = ["identity", str(src), "--id-column", "rec_id", "--roles", str(roles), "--out", str(out)]
+    assert cem_main([*args, "--profiles", str(prof), "--rules-only"]) == 0
+    printed = capsys.readouterr().out
+    p = pd.read_csv(prof, dtype=str)
+    assert len(p) == 1 and p["n_records"].astype(int).iloc[0] == 61
+    assert p["n_identities"].astype(int).iloc[0] == 2
+    assert "WARNING" not in printed
+    # the same file at --max-profile-size 1: flagged by its 2 identities
+    assert cem_main([*args, "--rules-only", "--max-profile-size", "1"]) == 0
+    assert "WARNING: 1 profile(s) joining more than --max-profile-size 1" in capsys.readouterr().out
