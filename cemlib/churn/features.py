@@ -307,3 +307,32 @@ def join_covariates(
     X = X.loc[:, X.nunique() > 1]
     cols = list(X.columns)
     return features.join(X), cols
+
+
+def independent_columns(frame: pd.DataFrame, columns: list[str] | tuple) -> list[str]:
+    """The ``columns`` of ``frame`` left after dropping, in order, each one with no variance or
+    that is a linear combination of the intercept and the columns kept before it.
+
+    Such a column leaves a survival fit without a unique coefficient: lifelines then warns that
+    the variance matrix has negative values and reports an effect split arbitrarily between the
+    aliased columns (trial 10: ``loyalty member`` 0 exactly where ``region: unknown`` is 1)."""
+    kept: list[str] = []
+    basis = np.empty((len(frame), 0))
+    for c in columns:
+        x = frame[c].to_numpy(dtype=float)
+        x = x - x.mean()
+        scale = np.abs(x).max() if len(x) else 0.0
+        if not np.isfinite(scale) or scale == 0.0:
+            continue
+        x = x / scale
+        if basis.shape[1]:
+            # the part of x outside the span of the columns kept (least squares residual)
+            coef, *_ = np.linalg.lstsq(basis, x, rcond=None)
+            x_res = x - basis @ coef
+        else:
+            x_res = x
+        if np.abs(x_res).max() <= 1e-8:
+            continue
+        kept.append(c)
+        basis = np.column_stack([basis, x])
+    return kept

@@ -19,6 +19,7 @@ from lifelines.utils import concordance_index
 from scipy import special
 
 from cemlib import DEFAULT_SEED
+from cemlib.churn.features import independent_columns
 
 FAMILIES = {
     "weibull": (WeibullAFTFitter, "lambda_", "rho_"),
@@ -196,8 +197,9 @@ class GapModel:
         if len(data) > self.max_rows:
             data = data.iloc[np.sort(rng.choice(len(data), self.max_rows, replace=False))]
         df = self._design(data).assign(duration=data["duration"].values, event=data["event"].values)
-        df = df.loc[:, (df.nunique() > 1) | df.columns.isin(["duration", "event"])]
-        self.columns_ = [c for c in self.columns_ if c in df.columns]
+        # no column without variance or aliased with the others (no unique coefficient)
+        self.columns_ = independent_columns(df, self.columns_)
+        df = df[[*self.columns_, "duration", "event"]]
         # each parameter (scale and, with ``ancillary``, shape: intercept + one per column)
         # needs ended spells to learn from; below that lifelines fails with a traceback or
         # does not converge

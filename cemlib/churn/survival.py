@@ -15,6 +15,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import proportional_hazard_test
 
 from cemlib import DEFAULT_SEED
+from cemlib.churn.features import independent_columns
 
 
 def inactivity_threshold(occasions: pd.DataFrame, quantile: float = 0.9) -> int:
@@ -80,10 +81,11 @@ class CoxExplainer:
         proportional-hazards assumption; returns ``self``.
         """
         data = table[[*covariates, "duration", "lapsed"]].astype(float)
-        data = data.loc[:, (data.nunique() > 1) | data.columns.isin(["duration", "lapsed"])]
         if len(data) > self.max_rows:
             data = data.sample(self.max_rows, random_state=self.seed)
-        covs = [c for c in covariates if c in data.columns]
+        # no covariate without variance or aliased with the others (no unique coefficient)
+        covs = independent_columns(data, list(dict.fromkeys(covariates)))
+        data = data[[*covs, "duration", "lapsed"]]
         cox = CoxPHFitter(penalizer=self.penalizer).fit(data, "duration", "lapsed")
         test = proportional_hazard_test(cox, data, time_transform="rank")
         ph = test.summary[["test_statistic", "p"]].copy()

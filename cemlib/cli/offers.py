@@ -227,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
             f"on a shared phone or e-mail{minors}",
             file=sys.stderr,
         )
-    figure = f"validation NDCG@{args.k} {model.validation_ndcg_:.3f}, split by {model.split_}"
+    figure = f"{validation_label(model)} {model.validation_ndcg_:.3f}, split by {model.split_}"
     if ex.items:  # the validation lists hold the excluded items: graded as the offers are sent
         figure = _backtest_without_excluded(tx, events, items, args, model)
     with atomic_file(out) as tmp:
@@ -365,6 +365,14 @@ def _fitting_offers(
         f"column{'s' if len(have) > 1 else ''} of --consent{declared}); the next fitting items "
         "took their place"
     )
+
+
+def validation_label(model) -> str:
+    """The name of the early-stopping figure ``validation_ndcg_``: LightGBM's metric at its
+    ``eval_at`` (NDCG@10 by default), whatever ``--k`` the lists have (trial 10 L4: ``--k 100``
+    printed "NDCG@100" beside the NDCG@10 figure)."""
+    name = next(iter(model.eval_history_["validation"]))  # e.g. "ndcg@10"
+    return "validation " + name.replace("ndcg", "NDCG")
 
 
 def _backtest_without_excluded(tx, events, items, args, model: NextOfferModel) -> str:

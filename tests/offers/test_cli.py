@@ -104,3 +104,25 @@ def test_cem_offers_does_not_offer_back_an_item_returned_and_never_kept(
     after, err = offers_of_c0000(pd.concat([transactions, back], ignore_index=True), "returns")
     assert item not in set(after["item_id"]) and len(after) == 5
     assert f"{len(sold)} of items returned and never kept left out" in err
+
+
+def test_cem_offers_names_the_validation_figure_by_its_own_cut_not_k(
+    tmp_path, transactions, capsys
+):
+    """Trial 10 L4: ``--k 100`` printed "validation NDCG@100" beside the early-stopping figure,
+    which LightGBM measures at 10 whatever the list length: the label names that cut, and the
+    figure is the same for two list lengths (the model does not depend on ``k``)."""
+    src = tmp_path / "tx.csv"
+    transactions.to_csv(src, index=False)
+    figures = {}
+    for k in (4, 25):
+        out = tmp_path / f"offers{k}.csv"
+        args = ["offers", str(src), "--as-of", "2025-06-15", "--k", str(k)]
+        assert main([*args, "--horizon-days", "30", "--out", str(out)]) == 0
+        err = capsys.readouterr().err
+        assert f"customers x {k} offers" in err
+        assert f"NDCG@{k} " not in err
+        figure = err.split("validation NDCG@10 ")[1].split(",")[0]
+        figures[k] = float(figure)
+        assert pd.read_csv(out).groupby("customer_id").size().eq(k).all()
+    assert 0.0 < figures[4] == figures[25] <= 1.0
