@@ -464,6 +464,31 @@ def release() -> None:
         _LIBC.malloc_trim(0)
 
 
+EVICT_LIMIT = "64MiB"
+"""DuckDB's ``memory_limit`` for the moment :func:`evict_duckdb_cache` lowers it."""
+
+
+def evict_duckdb_cache(con, memory_limit: str) -> None:
+    """Return the table blocks DuckDB keeps cached on connection ``con`` to the system.
+
+    After a scan DuckDB keeps the blocks it read (and its allocator their pages) until its
+    ``memory_limit`` is reached: with the limit a stage gives it (:func:`configure_duckdb`) that
+    cache grows with the tables read and stays resident under every later step of the stage
+    (identity at 100,000 people: 0.16 GiB after reading its sources). The limit is lowered to
+    :data:`EVICT_LIMIT` for a moment, which evicts what is not in use, and set back to
+    ``memory_limit`` (the value the caller configured: DuckDB reports its setting rounded, so
+    it is not read back). Nothing is lost: an evicted block is read again when needed. When
+    DuckDB cannot go that low (pinned memory) the limit is set back all the same."""
+    import duckdb
+
+    try:
+        con.execute(f"SET memory_limit = '{EVICT_LIMIT}'")
+    except duckdb.Error:  # pragma: no cover - pinned memory above the lowered limit
+        pass
+    finally:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+
+
 def peak_gib() -> float:
     """Peak resident memory of this process so far, GiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
