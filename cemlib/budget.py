@@ -464,7 +464,7 @@ def release() -> None:
         _LIBC.malloc_trim(0)
 
 
-EVICT_LIMIT = "64MiB"
+EVICT_LIMIT = "1MiB"
 """DuckDB's ``memory_limit`` for the moment :func:`evict_duckdb_cache` lowers it."""
 
 
@@ -475,7 +475,8 @@ def evict_duckdb_cache(con, memory_limit: str) -> None:
     ``memory_limit`` is reached: with the limit a stage gives it (:func:`configure_duckdb`) that
     cache grows with the tables read and stays resident under every later step of the stage
     (identity at 100,000 people: 0.16 GiB after reading its sources). The limit is lowered to
-    :data:`EVICT_LIMIT` for a moment, which evicts what is not in use, and set back to
+    :data:`EVICT_LIMIT` for a moment, which evicts every block not in use (a limit above what
+    is cached would evict nothing), and set back to
     ``memory_limit`` (the value the caller configured: DuckDB reports its setting rounded, so
     it is not read back). Nothing is lost: an evicted block is read again when needed. When
     DuckDB cannot go that low (pinned memory) the limit is set back all the same."""
