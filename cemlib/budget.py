@@ -160,6 +160,12 @@ def configure_duckdb(
         Path(tmp).mkdir(parents=True, exist_ok=True)
         settings["temp_directory"] = Path(tmp).as_posix()
     for name, value in settings.items():
+        if name == "temp_directory":
+            # DuckDB refuses to set its spill folder again once it spilled there, even to the
+            # same folder (a stage run twice on one connection after a spill or an eviction)
+            current = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+            if current == value:
+                continue
         con.execute(f"SET {name} = '{value}'")
     return settings
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
-from cemlib.budget import evict_duckdb_cache, release, rss_gib
+from cemlib.budget import duckdb_memory_limit, evict_duckdb_cache, release, rss_gib
 from cemlib.identity.carry import carry_ids, previous_ids_table, remember_ids  # noqa: F401
 from cemlib.identity.evaluate import evaluate, evaluate_warehouse
 from cemlib.identity.golden import golden_records
@@ -415,8 +415,11 @@ def _write_whole(wh, result, increment, *, run_id, as_of, fingerprint, mode, pha
     phases("carry_ids")
     _write_tables(wh, result, run_id=run_id, as_of=as_of)
     phases("write_tables")
+    # the blocks of the tables just written stay in DuckDB's cache under the next writes
+    evict_duckdb_cache(wh.con, duckdb_memory_limit())
     remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
     phases("remember_ids")
+    evict_duckdb_cache(wh.con, duckdb_memory_limit())
     result.figures["identity_mode"]["phases"] = phases.seconds
     if not keep_records:  # written: the map is not needed for the state and the evaluation
         result.map = result.map.iloc[:0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -312,3 +313,17 @@ def test_evicting_duckdb_cache_frees_the_blocks_read_and_keeps_the_limit(tmp_pat
         limit = "SELECT current_setting('memory_limit')"
         assert con.execute(limit).fetchone() == ref.execute(limit).fetchone()  # set back
         assert con.execute("SELECT count(*), max(i) FROM t").fetchone() == (1_000_000, 999_999)
+
+
+def test_a_connection_that_spilled_can_be_configured_again(tmp_path, monkeypatch):
+    monkeypatch.setenv(budget.MEMORY_ENV, "400MiB")
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        settings = budget.configure_duckdb(con, warehouse=path)
+        con.execute("SET memory_limit = '20MiB'")
+        con.execute(
+            "CREATE TEMP TABLE x AS SELECT i, md5(i::VARCHAR) AS s FROM range(2000000) r(i)"
+        )
+        assert any(Path(settings["temp_directory"]).iterdir())  # it spilled there
+        assert budget.configure_duckdb(con, warehouse=path) == settings  # no error the 2nd time
+        assert con.execute("SELECT count(*) FROM x").fetchone()[0] == 2_000_000
