@@ -480,7 +480,7 @@ def evict_duckdb_cache(con, memory_limit: str) -> None:
     After a scan DuckDB keeps the blocks it read (and its allocator their pages) until its
     ``memory_limit`` is reached: with the limit a stage gives it (:func:`configure_duckdb`) that
     cache grows with the tables read and stays resident under every later step of the stage
-    (identity at 100,000 people: 0.16 GiB after reading its sources). The limit is lowered to
+    (identity at 100,000 people: 0.22 GiB after reading its sources). The limit is lowered to
     :data:`EVICT_LIMIT` for a moment, which evicts every block not in use (a limit above what
     is cached would evict nothing), and set back to
     ``memory_limit`` (the value the caller configured: DuckDB reports its setting rounded, so
