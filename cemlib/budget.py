@@ -160,6 +160,12 @@ def configure_duckdb(
         Path(tmp).mkdir(parents=True, exist_ok=True)
         settings["temp_directory"] = Path(tmp).as_posix()
     for name, value in settings.items():
+        if name == "temp_directory":
+            # DuckDB refuses to set its spill folder again once it spilled there, even to the
+            # same folder (a stage run twice on one connection after a spill or an eviction)
+            current = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+            if current == value:
+                continue
         con.execute(f"SET {name} = '{value}'")
     return settings
 
@@ -462,6 +468,32 @@ def release() -> None:
     pa.default_memory_pool().release_unused()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
+
+
+EVICT_LIMIT = "1MiB"
+"""DuckDB's ``memory_limit`` for the moment :func:`evict_duckdb_cache` lowers it."""
+
+
+def evict_duckdb_cache(con, memory_limit: str) -> None:
+    """Return the table blocks DuckDB keeps cached on connection ``con`` to the system.
+
+    After a scan DuckDB keeps the blocks it read (and its allocator their pages) until its
+    ``memory_limit`` is reached: with the limit a stage gives it (:func:`configure_duckdb`) that
+    cache grows with the tables read and stays resident under every later step of the stage
+    (identity at 100,000 people: 0.22 GiB after reading its sources). The limit is lowered to
+    :data:`EVICT_LIMIT` for a moment, which evicts every block not in use (a limit above what
+    is cached would evict nothing), and set back to
+    ``memory_limit`` (the value the caller configured: DuckDB reports its setting rounded, so
+    it is not read back). Nothing is lost: an evicted block is read again when needed. When
+    DuckDB cannot go that low (pinned memory) the limit is set back all the same."""
+    import duckdb
+
+    try:
+        con.execute(f"SET memory_limit = '{EVICT_LIMIT}'")
+    except duckdb.Error:  # pragma: no cover - pinned memory above the lowered limit
+        pass
+    finally:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
 
 
 def peak_gib() -> float:

@@ -10,6 +10,10 @@ stage's memory. Both readers here go through Arrow and keep the other columns' t
 * :func:`fetch_objects`: text as ``object`` columns of ``str`` exactly like ``.df()``, but each
   distinct value is one Python object shared by its rows (8 bytes a row), for code written
   against ``.df()``.
+
+A text column of :func:`fetch_frame` is DuckDB's own Arrow memory, and DuckDB frees that memory
+per result, not per column: one column kept keeps every column of the result resident (all
+the text a query read). A column that outlives its frame goes through :func:`own_buffers`.
 """
 
 from __future__ import annotations
@@ -70,6 +74,32 @@ def _arrow(con, query: str, params: list | None) -> pa.Table:
     con.execute("SELECT 1").fetchall()
     rel = con.sql(query, params=params) if params else con.sql(query)
     return rel.to_arrow_table()
+
+
+def own_buffers(values):
+    """``values`` (a pandas array or Series backed by Arrow) copied into memory of its own.
+
+    A column of a DuckDB Arrow result shares the lifetime of the whole result: kept alone
+    (a record id carried into a prepared frame) it holds every other column the query read
+    until it is freed itself. The copy (one contiguous chunk) holds only its own values.
+    Anything not backed by Arrow is returned as it is."""
+    if isinstance(values, pd.Series):
+        array = own_buffers(values.array)
+        return (
+            values
+            if array is values.array
+            else pd.Series(array, index=values.index, name=values.name)
+        )
+    if not hasattr(values, "__arrow_array__") or not hasattr(values, "_pa_array"):
+        return values
+    data = values.__arrow_array__()
+    if isinstance(data, pa.ChunkedArray):
+        copy = pa.chunked_array(
+            [pa.concat_arrays(data.chunks)] if data.num_chunks else [], type=data.type
+        )
+    else:
+        copy = pa.chunked_array([pa.concat_arrays([data])])
+    return type(values)(copy)
 
 
 def fetch_frame(con, query: str, params: list | None = None) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from pandas.api.types import union_categoricals
 from pandas.core.util.hashing import combine_hash_arrays
 
 from cemlib.errors import InputError
+from cemlib.frames import own_buffers
 from cemlib.identity import normalize as nz
 
 ROLES: tuple[str, ...] = (
@@ -208,7 +209,9 @@ def prepare_records(
     if isinstance(src, str):
         src = np.full(n, src, dtype=object)
     columns: dict[str, object] = {
-        "record_id": ids.astype(STRING, copy=False).array,
+        # a copy: the ids' own Arrow buffers would keep the whole DuckDB result they were
+        # read in (every role column of the table) resident as long as the prepared frame
+        "record_id": own_buffers(ids.astype(STRING, copy=False).array),
         "source": pd.array(src, dtype=STRING),
         "updated_at": updated,
     }

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
-from cemlib.budget import release, rss_gib
+from cemlib.budget import duckdb_memory_limit, evict_duckdb_cache, release, rss_gib
 from cemlib.identity.carry import carry_ids, previous_ids_table, remember_ids  # noqa: F401
 from cemlib.identity.evaluate import evaluate, evaluate_warehouse
 from cemlib.identity.golden import golden_records
@@ -285,7 +285,9 @@ def run_stage(
     """
     from cemlib.budget import configure_warehouse
 
-    configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
+    duckdb_settings = configure_warehouse(
+        wh
+    )  # DuckDB spills past its share of the stage's memory budget
     t0, c0 = time.perf_counter(), time.process_time()
     fingerprint = settings_fingerprint(seed=seed, guard=guard, match_threshold=match_threshold,
                                        household_signals=household_signals, sources=SOURCE_ROLES)  # fmt: skip
@@ -298,8 +300,11 @@ def run_stage(
         if result is None:
             used, why = "full", "no record up to as_of is new since the last run"
     if result is None:
+        tables = read_sources(wh)
+        # the blocks DuckDB cached reading them would stay resident under every later phase
+        evict_duckdb_cache(wh.con, duckdb_settings["memory_limit"])
         result = resolve_sources(
-            read_sources(wh),
+            tables,
             guard=guard,
             match_threshold=match_threshold,
             seed=seed,
@@ -410,8 +415,11 @@ def _write_whole(wh, result, increment, *, run_id, as_of, fingerprint, mode, pha
     phases("carry_ids")
     _write_tables(wh, result, run_id=run_id, as_of=as_of)
     phases("write_tables")
+    # the blocks of the tables just written stay in DuckDB's cache under the next writes
+    evict_duckdb_cache(wh.con, duckdb_memory_limit())
     remember_ids(wh, result.map, run_id=run_id, as_of=as_of)
     phases("remember_ids")
+    evict_duckdb_cache(wh.con, duckdb_memory_limit())
     result.figures["identity_mode"]["phases"] = phases.seconds
     if not keep_records:  # written: the map is not needed for the state and the evaluation
         result.map = result.map.iloc[:0]

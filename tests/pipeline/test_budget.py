@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -294,3 +295,35 @@ def test_auto_cell_timeout_on_spark_counts_the_lake_rows_at_spark_s_pace(tmp_pat
         "execution_timeout auto: 1,800 s, the floor",
     )
     assert budget.lake_rows(["clean.crm_contacts"], "s3a://bucket/lake", None) is None
+
+
+def test_evicting_duckdb_cache_frees_the_blocks_read_and_keeps_the_limit(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    with duckdb.connect(path) as con:
+        con.execute("CREATE TABLE t AS SELECT i, md5(i::VARCHAR) AS s FROM range(1000000) r(i)")
+    cached = "SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+    with duckdb.connect(path) as con, duckdb.connect() as ref:
+        con.execute("SET memory_limit = '500MiB'")
+        ref.execute("SET memory_limit = '500MiB'")
+        assert con.execute("SELECT count(DISTINCT s) FROM t").fetchone()[0] == 1_000_000
+        read = con.execute(cached).fetchone()[0]
+        assert read > 10 * 1024**2  # the blocks of t stay cached after the scan
+        budget.evict_duckdb_cache(con, "500MiB")
+        assert con.execute(cached).fetchone()[0] < read / 4
+        limit = "SELECT current_setting('memory_limit')"
+        assert con.execute(limit).fetchone() == ref.execute(limit).fetchone()  # set back
+        assert con.execute("SELECT count(*), max(i) FROM t").fetchone() == (1_000_000, 999_999)
+
+
+def test_a_connection_that_spilled_can_be_configured_again(tmp_path, monkeypatch):
+    monkeypatch.setenv(budget.MEMORY_ENV, "400MiB")
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        settings = budget.configure_duckdb(con, warehouse=path)
+        con.execute("SET memory_limit = '20MiB'")
+        con.execute(
+            "CREATE TEMP TABLE x AS SELECT i, md5(i::VARCHAR) AS s FROM range(2000000) r(i)"
+        )
+        assert any(Path(settings["temp_directory"]).iterdir())  # it spilled there
+        assert budget.configure_duckdb(con, warehouse=path) == settings  # no error the 2nd time
+        assert con.execute("SELECT count(*) FROM x").fetchone()[0] == 2_000_000
