@@ -143,3 +143,73 @@ def test_the_shipped_line_suites_check_the_pair():
         assert [(c.type, c.kwargs["column_list"]) for c in checks] == [
             ("expect_compound_columns_to_be_unique", [parent, "line_id"])
         ]
+
+
+def _all_line_ones() -> dict[str, pd.DataFrame]:
+    """Every line of r1 and of r2 numbered 1 (a mapping that took the wrong column)."""
+    return _shop([1] * 6, ["r1", "r1", "r1", "r2", "r2", "r2"])
+
+
+def test_a_wholly_quarantined_table_is_named_with_its_share_and_reason(wh, tmp_path, sources):
+    from cemlib.pipeline.runner import quarantine_warning
+    from cemlib.quality.report import MOSTLY_QUARANTINED, headlines, verdict_of
+
+    report = _run(wh, sources(tmp_path / "src", _all_line_ones()))
+    cons = report.conservation.set_index("table")
+    assert cons.loc["receipt_lines", ["rows_in", "quarantined"]].tolist() == [6, 6]
+    msg = f"receipt_lines: 100% of its rows quarantined (6 of 6), most often {REASON!r} (6 rows)"
+    assert report.mostly_quarantined() == [msg]
+    h = headlines(report)
+    assert h[MOSTLY_QUARANTINED] == msg
+    # the run line: the warning cem run prints under stage 01 (and keeps in run.warnings)
+    assert quarantine_warning(h) == (
+        f"{msg}: the later stages see only the rest (reasons in quarantine.<table>)"
+    )
+    assert verdict_of(report)["status"] == "warning"
+
+
+def test_half_a_table_quarantined_or_less_is_no_such_warning(wh, tmp_path, sources):
+    from cemlib.pipeline.runner import quarantine_warning
+    from cemlib.quality.report import MOSTLY_QUARANTINED, headlines
+
+    # r1's three lines all numbered 1: 3 of 6 quarantined, exactly half
+    report = _run(wh, sources(tmp_path / "src", _shop([1, 1, 1, 1, 2, 1])))
+    assert report.conservation.set_index("table").loc["receipt_lines", "quarantined"] == 3
+    assert report.mostly_quarantined() == []
+    assert MOSTLY_QUARANTINED not in headlines(report)
+    assert quarantine_warning(headlines(report)) is None
+
+
+def test_rows_after_as_of_are_not_counted_as_defects(wh, tmp_path, sources):
+    # two of the three receipts after as_of (a backtest): held back, not a broken table
+    tables = _shop([1, 2, 3, 1, 2, 1])
+    tables["pos_receipts"]["purchased_at"] = ["2025-06-01 10:00", "2025-07-02", "2025-07-03"]
+    report = _run(wh, sources(tmp_path / "src", tables))
+    assert report.conservation.set_index("table").loc["pos_receipts", "quarantined"] == 2
+    assert report.mostly_quarantined() == []
+
+
+def test_cem_validate_exits_2_with_one_line_when_a_table_is_wholly_quarantined(
+    tmp_path, sources, capsys
+):
+    src = sources(tmp_path / "src", _all_line_ones(), sep=";", encoding="cp1251")
+    out = tmp_path / "out"
+    code = main(["validate", str(src), "--out", str(out), "--as-of", AS_OF])
+    printed = capsys.readouterr()
+    assert code == 2
+    err = printed.err.strip().splitlines()
+    assert err == [
+        f"cem validate: error: receipt_lines: 100% of its rows quarantined (6 of 6), most often "
+        f"{REASON!r} (6 rows) (rows and reasons in {out}/quarantine/<table>.csv)"
+    ]
+    assert "Traceback" not in printed.err
+    # the rows and their reason are written for the user to look at
+    q = pd.read_csv(out / "quarantine" / "receipt_lines.csv", sep=",", dtype=str)
+    assert len(q) == 6 and set(q["reason"]) == {REASON}
+
+
+def test_cem_validate_exits_0_on_line_numbers_per_receipt(tmp_path, sources, capsys):
+    src = sources(tmp_path / "src", _shop([1, 2, 3, 1, 2, 1]))
+    code = main(["validate", str(src), "--out", str(tmp_path / "out"), "--as-of", AS_OF])
+    assert code == 0
+    assert capsys.readouterr().err == ""
