@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from cemlib.lock import warehouse_lock
     from cemlib.quality import QualityStage
     from cemlib.quality.quarantine import export_outcome
+    from cemlib.quality.report import mostly_quarantined
     from cemlib.quality.scorecard import format_scorecard
     from cemlib.warehouse import Warehouse
 
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"Data Docs: {out / index}")
     print(format_scorecard(report))
     print(f"\nwritten: {args.out}/quarantine/<table>.csv, {args.out}/clean/<table>.parquet")
-    if heavy := report.mostly_quarantined():
+    if heavy := mostly_quarantined(report):
         # the rows are written with their reasons; the exit says the table is not usable
         print(
             f"cem validate: error: {'; '.join(heavy)} (rows and reasons in "

@@ -73,13 +73,6 @@ class QualityReport:
 
         return write_data_docs(self.gx_context, out_dir)
 
-    def mostly_quarantined(self) -> list[str]:
-        """The tables of which more than half the rows up to ``as_of`` are quarantined, one
-        message each (:func:`cemlib.quality.report.mostly_quarantined`)."""
-        from cemlib.quality.report import mostly_quarantined
-
-        return mostly_quarantined(self)
-
     @property
     def warnings(self) -> list[str]:
         """Every table's warning messages."""

@@ -12,6 +12,7 @@ from cemlib.cli import main
 from cemlib.collect import collect
 from cemlib.quality import QualityStage
 from cemlib.quality.context import offline_context
+from cemlib.quality.report import mostly_quarantined
 from cemlib.quality.rowsql import failure_predicate
 from cemlib.quality.suites import Check, load_suites
 from cemlib.quality.table import validate_frame
@@ -158,7 +159,7 @@ def test_a_wholly_quarantined_table_is_named_with_its_share_and_reason(wh, tmp_p
     cons = report.conservation.set_index("table")
     assert cons.loc["receipt_lines", ["rows_in", "quarantined"]].tolist() == [6, 6]
     msg = f"receipt_lines: 100% of its rows quarantined (6 of 6), most often {REASON!r} (6 rows)"
-    assert report.mostly_quarantined() == [msg]
+    assert mostly_quarantined(report) == [msg]
     h = headlines(report)
     assert h[MOSTLY_QUARANTINED] == msg
     # the run line: the warning cem run prints under stage 01 (and keeps in run.warnings)
@@ -175,7 +176,7 @@ def test_half_a_table_quarantined_or_less_is_no_such_warning(wh, tmp_path, sourc
     # r1's three lines all numbered 1: 3 of 6 quarantined, exactly half
     report = _run(wh, sources(tmp_path / "src", _shop([1, 1, 1, 1, 2, 1])))
     assert report.conservation.set_index("table").loc["receipt_lines", "quarantined"] == 3
-    assert report.mostly_quarantined() == []
+    assert mostly_quarantined(report) == []
     assert MOSTLY_QUARANTINED not in headlines(report)
     assert quarantine_warning(headlines(report)) is None
 
@@ -186,7 +187,7 @@ def test_rows_after_as_of_are_not_counted_as_defects(wh, tmp_path, sources):
     tables["pos_receipts"]["purchased_at"] = ["2025-06-01 10:00", "2025-07-02", "2025-07-03"]
     report = _run(wh, sources(tmp_path / "src", tables))
     assert report.conservation.set_index("table").loc["pos_receipts", "quarantined"] == 2
-    assert report.mostly_quarantined() == []
+    assert mostly_quarantined(report) == []
 
 
 def test_cem_validate_exits_2_with_one_line_when_a_table_is_wholly_quarantined(
