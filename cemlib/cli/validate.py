@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Great Expectations suites, print a scorecard and write DIR/quarantine/<table>.csv "
             "(quarantined rows as received + expectation, reason) and DIR/clean/<table>.parquet. "
             "Exits 2 on a critical table-level failure (missing column, empty table, stale data), "
-            "and, after writing its output, when more than half of a table's rows up to "
-            "--as-of are quarantined."
+            "and, after writing its output, when one check quarantines more than half of a "
+            "table's rows up to --as-of."
         ),
     )
     p.add_argument("source_dir", metavar="SOURCE_DIR", help="folder of source files")

@@ -186,8 +186,8 @@ HEAVY_QUARANTINE = 0.10
 AFTER_AS_OF = "after as_of"
 
 
-#: the headline (and run-line warning) naming the tables of which most rows up to ``as_of``
-#: are quarantined: what the later stages see of them is the exception, not the table
+#: the headline (and run-line warning) naming the tables of which one check quarantines most
+#: rows up to ``as_of``: what the later stages see of them is the exception, not the table
 MOSTLY_QUARANTINED = "tables mostly quarantined"
 
 
@@ -203,11 +203,14 @@ def _quarantined_parts(report: QualityReport, r) -> tuple[pd.DataFrame, pd.DataF
 
 
 def mostly_quarantined(report: QualityReport) -> list[str]:
-    """One message per table of which more than half the rows up to ``as_of`` are quarantined
-    (rows after ``as_of`` are held back on purpose, not defects), naming the share and the
-    commonest reason. The rule is the data's own majority: above half, the clean rows are the
-    exception, so the check (or the mapping) is at fault rather than the rows, and the stages
-    after 01 would work on what is left (trial 10: every line quarantined for a line number
+    """One message per table of which one and the same check quarantines more than half the
+    rows up to ``as_of`` (rows after ``as_of`` are held back on purpose, not defects), naming
+    the table's quarantined share and that check's reason.
+
+    The rule is the data's own majority: scattered defects spread over several checks (a tiny
+    table may lose half its rows to four unrelated ones), while a check that rejects most of
+    a table says the check or the mapping is at fault rather than the rows, and the stages
+    after 01 work on what is left (trial 10: every line quarantined for a line number
     repeated across receipts, then stage 03 failed with "no rows")."""
     out = []
     cons = report.conservation
@@ -218,16 +221,17 @@ def mostly_quarantined(report: QualityReport) -> list[str]:
             continue
         mine, later_rows, later = _quarantined_parts(report, r)
         judged, rest = int(r.rows_in) - later, int(r.quarantined) - later
-        if judged <= 0 or 2 * rest <= judged:
-            continue
         defects = mine.drop(later_rows.index)
-        top = ""
-        if len(defects):
-            first = defects.sort_values("rows_quarantined", ascending=False).iloc[0]
-            top = f", most often {first['reason']!r} ({int(first['rows_quarantined']):,} rows)"
+        if judged <= 0 or not len(defects):
+            continue
+        first = defects.sort_values("rows_quarantined", ascending=False).iloc[0]
+        n_top = int(first["rows_quarantined"])
+        if 2 * n_top <= judged:
+            continue
         out.append(
             f"{r.table}: {rest / judged:.0%} of its rows quarantined ({rest:,} of {judged:,}"
-            f"{' up to as_of' if later else ''}){top}"
+            f"{' up to as_of' if later else ''}), most often {first['reason']!r} "
+            f"({n_top:,} rows)"
         )
     return out
 

@@ -181,6 +181,13 @@ def test_half_a_table_quarantined_or_less_is_no_such_warning(wh, tmp_path, sourc
     assert quarantine_warning(headlines(report)) is None
 
 
+def test_scattered_defects_over_half_a_tiny_table_are_no_such_warning(wh, base_dir):
+    # the base shop's order_lines: 4 of 7 lines quarantined by four different checks
+    report = _run(wh, base_dir)
+    assert report.conservation.set_index("table").loc["order_lines", "quarantined"] == 4
+    assert mostly_quarantined(report) == []
+
+
 def test_rows_after_as_of_are_not_counted_as_defects(wh, tmp_path, sources):
     # two of the three receipts after as_of (a backtest): held back, not a broken table
     tables = _shop([1, 2, 3, 1, 2, 1])
