@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Load SOURCE_DIR (CSV/Parquet files named after the canonical tables), run the "
             "Great Expectations suites, print a scorecard and write DIR/quarantine/<table>.csv "
             "(quarantined rows as received + expectation, reason) and DIR/clean/<table>.parquet. "
-            "Exits 2 on a critical table-level failure (missing column, empty table, stale data)."
+            "Exits 2 on a critical table-level failure (missing column, empty table, stale data), "
+            "and, after writing its output, when one check quarantines more than half of a "
+            "table's rows up to --as-of."
         ),
     )
     p.add_argument("source_dir", metavar="SOURCE_DIR", help="folder of source files")
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from cemlib.lock import warehouse_lock
     from cemlib.quality import QualityStage
     from cemlib.quality.quarantine import export_outcome
+    from cemlib.quality.report import mostly_quarantined
     from cemlib.quality.scorecard import format_scorecard
     from cemlib.warehouse import Warehouse
 
@@ -112,4 +116,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"Data Docs: {out / index}")
     print(format_scorecard(report))
     print(f"\nwritten: {args.out}/quarantine/<table>.csv, {args.out}/clean/<table>.parquet")
+    if heavy := mostly_quarantined(report):
+        # the rows are written with their reasons; the exit says the table is not usable
+        print(
+            f"cem validate: error: {'; '.join(heavy)} (rows and reasons in "
+            f"{args.out}/quarantine/<table>.csv)",
+            file=sys.stderr,
+        )
+        return 2
     return 0

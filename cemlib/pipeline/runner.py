@@ -284,7 +284,26 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
         if result.status == OK and (late := late_data_warning(result.headlines, cfg.as_of)):
             run.warnings.append(late)
             say(f"{' ' * len(label)} WARNING: {late}")
+        if result.status == OK and (heavy := quarantine_warning(result.headlines)):
+            run.warnings.append(heavy)
+            say(f"{' ' * len(label)} WARNING: {heavy}")
         publish()
+
+
+#: the quality stage's headline naming its tables mostly quarantined
+#: (``cemlib.quality.report.MOSTLY_QUARANTINED``; not imported: Great Expectations stays out of
+#: the runner's process)
+MOSTLY_QUARANTINED = "tables mostly quarantined"
+
+
+def quarantine_warning(headlines: dict) -> str | None:
+    """The warning for a quality stage that quarantined most rows of a table (the headline
+    :data:`MOSTLY_QUARANTINED`), or ``None``: the stage is ``ok`` (it did its work), but the
+    stages after it see only the rest of that table."""
+    heavy = (headlines or {}).get(MOSTLY_QUARANTINED)
+    if not heavy:
+        return None
+    return f"{heavy}: the later stages see only the rest (reasons in quarantine.<table>)"
 
 
 def other_runs_lines(stage: Stage, other: dict[str, str]) -> list[str]:

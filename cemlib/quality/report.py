@@ -40,10 +40,12 @@ def data_docs_location(
 
 def headlines(report: QualityReport) -> dict[str, object]:
     """The stage's headline figures for the run index: tables, rows in, clean and quarantined,
-    expectations evaluated and passed, warnings, whether rows are conserved."""
+    expectations evaluated and passed, warnings, whether rows are conserved, and (only when
+    there are some) the tables mostly quarantined (:func:`mostly_quarantined`)."""
     cons = report.conservation
     res = report.results[report.results["success"].notna()]
     rows_in, quarantined = int(cons["rows_in"].sum()), int(cons["quarantined"].sum())
+    mostly = mostly_quarantined(report)
     return {
         "tables validated": len(cons),
         "rows in": rows_in,
@@ -54,6 +56,7 @@ def headlines(report: QualityReport) -> dict[str, object]:
         "expectations passed": int(res["success"].astype(bool).sum()),
         "warnings": len(report.warnings),
         "rows conserved": bool(cons["conserved"].all()),
+        **({MOSTLY_QUARANTINED: "; ".join(mostly)} if mostly else {}),
     }
 
 
@@ -183,6 +186,56 @@ HEAVY_QUARANTINE = 0.10
 AFTER_AS_OF = "after as_of"
 
 
+#: the headline (and run-line warning) naming the tables of which one check quarantines most
+#: rows up to ``as_of``: what the later stages see of them is the exception, not the table
+MOSTLY_QUARANTINED = "tables mostly quarantined"
+
+
+def _quarantined_parts(report: QualityReport, r) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """``(reasons of table r, those of rows after as_of, rows after as_of)``."""
+    by_reason = report.quarantine_by_reason
+    mine = pd.DataFrame(columns=["reason", "rows_quarantined"])
+    if by_reason is not None and len(by_reason):
+        mine = by_reason[by_reason["table"] == r.table]
+    later_rows = mine[mine["reason"].astype(str).str.contains(AFTER_AS_OF, regex=False)]
+    later = min(int(later_rows["rows_quarantined"].sum()), int(r.quarantined))
+    return mine, later_rows, later
+
+
+def mostly_quarantined(report: QualityReport) -> list[str]:
+    """One message per table of which one and the same check quarantines more than half the
+    rows up to ``as_of`` (rows after ``as_of`` are held back on purpose, not defects), naming
+    the table's quarantined share and that check's reason.
+
+    The rule is the data's own majority: scattered defects spread over several checks (a tiny
+    table may lose half its rows to four unrelated ones), while a check that rejects most of
+    a table says the check or the mapping is at fault rather than the rows, and the stages
+    after 01 work on what is left (trial 10: every line quarantined for a line number
+    repeated across receipts, then stage 03 failed with "no rows")."""
+    out = []
+    cons = report.conservation
+    if cons is None or not len(cons):
+        return out
+    for r in cons.itertuples():
+        if not r.quarantined:
+            continue
+        mine, later_rows, later = _quarantined_parts(report, r)
+        judged, rest = int(r.rows_in) - later, int(r.quarantined) - later
+        defects = mine.drop(later_rows.index)
+        if judged <= 0 or not len(defects):
+            continue
+        first = defects.sort_values("rows_quarantined", ascending=False).iloc[0]
+        n_top = int(first["rows_quarantined"])
+        if 2 * n_top <= judged:
+            continue
+        out.append(
+            f"{r.table}: {rest / judged:.0%} of its rows quarantined ({rest:,} of {judged:,}"
+            f"{' up to as_of' if later else ''}), most often {first['reason']!r} "
+            f"({n_top:,} rows)"
+        )
+    return out
+
+
 def _heavily_quarantined(report: QualityReport) -> list[str]:
     """A caveat per table whose quarantined share is above :data:`HEAVY_QUARANTINE`, naming
     its most frequent reason. Rows dated after ``as_of`` are counted apart: many of them say
@@ -192,15 +245,10 @@ def _heavily_quarantined(report: QualityReport) -> list[str]:
     cons = report.conservation
     if cons is None or not len(cons):
         return out
-    by_reason = report.quarantine_by_reason
     for r in cons.itertuples():
         if not r.rows_in or r.quarantined / r.rows_in <= HEAVY_QUARANTINE:
             continue
-        mine = pd.DataFrame(columns=["reason", "rows_quarantined"])
-        if by_reason is not None and len(by_reason):
-            mine = by_reason[by_reason["table"] == r.table]
-        later_rows = mine[mine["reason"].astype(str).str.contains(AFTER_AS_OF, regex=False)]
-        later = min(int(later_rows["rows_quarantined"].sum()), int(r.quarantined))
+        mine, later_rows, later = _quarantined_parts(report, r)
         if later / r.rows_in > HEAVY_QUARANTINE:
             out.append(
                 f"{r.table}: {later / r.rows_in:.0%} of its rows ({later:,} of {r.rows_in:,}) "
@@ -405,11 +453,13 @@ def _pii_roles(columns: list[str]) -> dict[str, str]:
 
 
 __all__ = [
+    "MOSTLY_QUARANTINED",
     "check_table",
     "data_docs_location",
     "expectation_scorecard",
     "headlines",
     "masked_examples",
+    "mostly_quarantined",
     "plot_pass_rates",
     "plot_quarantine_by_reason",
     "summary_markdown",

@@ -78,7 +78,7 @@ def result_row(run_id, as_of, table, check, level, success, res, observed, check
         "table": table,
         "expectation": check.name,
         "expectation_type": check.type,
-        "column": check.column,
+        "column": check.column_label,
         "severity": check.severity,
         "level": level,
         "reason": check.reason,

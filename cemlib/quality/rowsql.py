@@ -4,7 +4,9 @@ Great Expectations reports how many rows fail each expectation; to route the fai
 themselves to quarantine at warehouse scale, each row-level expectation is also compiled to a
 SQL predicate that is true for a failing row, with Great Expectations' semantics (missing values
 are not judged except by ``not_be_null``; ``be_unique`` fails every copy of a repeated value
-unless the suite says ``keep: first`` or ``keep: identical``). Tests check that both give the
+unless the suite says ``keep: first`` or ``keep: identical``; ``compound_columns_to_be_unique``
+fails every copy of a repeated combination, such as a line number repeated within one receipt).
+Tests check that both give the
 same counts (``keep`` aside: Great Expectations counts every copy).
 """
 
@@ -52,8 +54,10 @@ def failure_predicate(
     repeated values with a hash aggregate instead of a window over the whole table;
     ``row_columns`` are the columns that make two copies identical (``keep: identical``).
     """
-    col = quote(kwargs["column"])
     t = check.type
+    if t == "expect_compound_columns_to_be_unique":
+        return _guard(check, compound_unique(kwargs, quote, relation), quote)
+    col = quote(kwargs["column"])
     if t == "expect_column_values_to_not_be_null":
         pred = f"{col} IS NULL"
     elif t == "expect_column_values_to_be_null":
@@ -102,11 +106,40 @@ def failure_predicate(
             pred = f"{col} IS NOT NULL AND {col} NOT IN ({members})"
     else:  # pragma: no cover - guarded by suites.ROW_LEVEL
         raise ValueError(f"not a row-level expectation: {t}")
+    return _guard(check, pred, quote)
+
+
+def _guard(check: Check, pred: str, quote) -> str:
+    """``pred`` limited to the rows the check judges (``when_not_null``, ``when_null``), a
+    missing verdict read as a pass."""
     if check.when_not_null:
         pred = f"{quote(check.when_not_null)} IS NOT NULL AND ({pred})"
     if check.when_null:
         pred = f"{quote(check.when_null)} IS NULL AND ({pred})"
     return f"coalesce(({pred}), FALSE)"
+
+
+def compound_unique(kwargs: dict[str, Any], quote, relation: str | None = None) -> str:
+    """``expect_compound_columns_to_be_unique`` in SQL (identifiers quoted by ``quote``):
+    every copy of a repeated combination of ``column_list`` fails, as in Great Expectations
+    (pandas' ``duplicated(keep=False)``, missing values equal to each other), among the rows
+    its ``ignore_row_if`` leaves judged (default ``all_values_are_missing``). With
+    ``relation`` and ``any_value_is_missing`` (no missing value to compare), the repeated
+    combinations are found with a hash aggregate instead of a window over the whole table."""
+    cols = [quote(c) for c in kwargs["column_list"]]
+    ignore = kwargs.get("ignore_row_if", "all_values_are_missing")
+    if ignore == "any_value_is_missing":
+        judged = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+    elif ignore == "all_values_are_missing":
+        judged = "(" + " OR ".join(f"{c} IS NOT NULL" for c in cols) + ")"
+    else:
+        judged = "TRUE"
+    names = ", ".join(cols)
+    if relation is not None and ignore == "any_value_is_missing":
+        dups = f"SELECT {names} FROM {relation} WHERE {judged} GROUP BY {names} HAVING count(*) > 1"
+        return f"{judged} AND ({names}) IN ({dups})"
+    # rows of one combination have the same missing columns: all judged or all ignored
+    return f"{judged} AND count(*) OVER (PARTITION BY {names}) > 1"
 
 
 def row_columns(columns: list[str]) -> list[str]:

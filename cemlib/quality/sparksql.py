@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cemlib.quality.rowsql import keep_identical
+from cemlib.quality.rowsql import compound_unique, keep_identical
 from cemlib.quality.rowsql import literal as duckdb_literal
 from cemlib.quality.suites import Check, Ref
 
@@ -35,8 +35,15 @@ def spark_failure_predicate(
     """Spark SQL boolean expression, true where the row fails ``check`` (row-level only);
     ``ref_column``: the joined parent-key column of a cross-table check; ``row_columns``: the
     columns that make two copies identical (``keep: identical``)."""
-    col = squote(kwargs["column"])
     t = check.type
+    if t == "expect_compound_columns_to_be_unique":
+        pred = compound_unique(kwargs, squote)
+        if check.when_not_null:
+            pred = f"{squote(check.when_not_null)} IS NOT NULL AND ({pred})"
+        if check.when_null:
+            pred = f"{squote(check.when_null)} IS NULL AND ({pred})"
+        return f"coalesce(({pred}), FALSE)"
+    col = squote(kwargs["column"])
     if t == "expect_column_values_to_not_be_null":
         pred = f"{col} IS NULL"
     elif t == "expect_column_values_to_be_null":

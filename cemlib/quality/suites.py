@@ -43,6 +43,7 @@ ROW_LEVEL = frozenset(
         "expect_column_values_to_not_be_null",
         "expect_column_values_to_be_null",
         "expect_column_values_to_be_unique",
+        "expect_compound_columns_to_be_unique",
         "expect_column_values_to_match_regex",
         "expect_column_values_to_be_between",
         "expect_column_values_to_be_in_set",
@@ -174,9 +175,16 @@ class Check:
         return self.kwargs.get("column")
 
     @property
+    def column_label(self) -> str | None:
+        """The column the check names, or the columns of a compound check joined by ``, ``."""
+        if self.column is None and self.kwargs.get("column_list"):
+            return ", ".join(str(c) for c in self.kwargs["column_list"])
+        return self.column
+
+    @property
     def name(self) -> str:
         """A readable, stable name: ``type(column)`` plus the bound that makes it unique."""
-        parts = [self.kwargs[k] for k in ("column",) if k in self.kwargs]
+        parts = [self.column_label] if self.column_label else []
         for k in ("min_value", "max_value", "regex", "value_set"):
             if k in self.kwargs:
                 v = self.kwargs[k]
@@ -189,6 +197,7 @@ class Check:
     def columns(self) -> list[str]:
         """Every column the check reads."""
         cols = [self.column] if self.column else []
+        cols += [str(c) for c in self.kwargs.get("column_list") or []]
         if self.when_not_null:
             cols.append(self.when_not_null)
         if self.when_null:
@@ -295,6 +304,7 @@ def load_suite(path: str | Path) -> Suite:
                 source=where,
             )
         _gx_class(entry["type"])
+        _column_list(entry, where)
         checks.append(
             Check(
                 type=entry["type"],
@@ -338,6 +348,29 @@ def load_suites(directory: str | Path | None = None) -> dict[str, Suite]:
 
 
 KEEP = ("first", "identical")
+#: rows a compound uniqueness check leaves unjudged (Great Expectations' ``ignore_row_if``)
+IGNORE_ROW_IF = ("all_values_are_missing", "any_value_is_missing", "never")
+
+
+def _column_list(entry: Mapping[str, Any], where: str) -> None:
+    """A compound check names two or more columns (``column_list``) and a known
+    ``ignore_row_if``."""
+    if entry["type"] != "expect_compound_columns_to_be_unique":
+        return
+    kwargs = entry.get("kwargs") or {}
+    cols = kwargs.get("column_list")
+    if not isinstance(cols, list) or len(cols) < 2 or not all(isinstance(c, str) for c in cols):
+        raise InputError(
+            f"{entry['type']}: 'column_list' must name two or more columns, got {cols!r}",
+            source=where,
+        )
+    ignore = kwargs.get("ignore_row_if", IGNORE_ROW_IF[0])
+    if ignore not in IGNORE_ROW_IF:
+        raise InputError(
+            f"{entry['type']}: 'ignore_row_if: {ignore}' is not an option "
+            f"({', '.join(IGNORE_ROW_IF)})",
+            source=where,
+        )
 
 
 def _blank(entry: Mapping[str, Any], where: str) -> tuple[str, ...]:

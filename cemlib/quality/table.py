@@ -426,7 +426,9 @@ def _sql_flags(
             failure_predicate(
                 ch,
                 kw,
-                relation=rel if kw.get("column") in tc.staging_cols else None,
+                relation=rel
+                if all(c in tc.staging_cols for c in kw.get("column_list") or [kw.get("column")])
+                else None,
                 row_columns=same,
             )
         ]
