@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from cemlib.cli import main
-from cemlib.offers.eligibility import EligibilityRules, fill_fitting
 from cemlib.offers.data import prepare_transactions
+from cemlib.offers.eligibility import EligibilityRules, fill_fitting
 from cemlib.offers.model import NextOfferModel
 from cemlib.offers.scoring import fill
 from cemlib.offers.stage import baseline_metrics, new_item_ranking, new_only
@@ -121,3 +121,49 @@ def test_cem_offers_new_items(tmp_path, transactions, capsys):
         .mean()
         > 0.3
     )
+
+
+@pytest.fixture(scope="module")
+def small_wh(tmp_path_factory):
+    from tests.warehouses import checked_world
+
+    return checked_world(tmp_path_factory.mktemp("new") / "w.duckdb", n_people=600, seed=7)
+
+
+def test_stage_new_items_offers_none_bought_and_grades_new_purchases(small_wh):
+    from cemlib.offers.report import OFFER_MODES, OWN_LIFT, headlines, verdict_of
+    from cemlib.offers.stage import run_stage
+    from cemlib.warehouse import Warehouse
+
+    with Warehouse(small_wh) as wh:
+        old = run_stage(wh, "2025-06-30", run_id="t", k=10, key="person", seed=2, write=False)
+        new = run_stage(
+            wh, "2025-06-30", run_id="t", k=10, key="person", seed=2, write=False, new_items=True
+        )
+    bought = pd.MultiIndex.from_frame(new.model.tx_[["customer_id", "item_id"]].astype(str))
+    offered = pd.MultiIndex.from_frame(new.all_offers[["customer_id", "item_id"]].astype(str))
+    n = new.all_offers["customer_id"].nunique()
+    assert n == old.all_offers["customer_id"].nunique() and len(new.all_offers) == 10 * n
+    assert offered.isin(bought).sum() == 0
+    was = pd.MultiIndex.from_frame(old.all_offers[["customer_id", "item_id"]].astype(str))
+    assert was.isin(bought).mean() > 0.2  # the default mode offers items bought before
+    # graded on new items: the own items have nothing to offer; fewer customers graded
+    m, m0 = new.metrics, old.metrics
+    assert m.loc["own_most_frequent", "ndcg@10"] == 0 < m0.loc["own_most_frequent", "ndcg@10"]
+    assert 0 < m.loc["model", "customers"] <= m0.loc["model", "customers"]
+    assert m.loc["model", "repeat_hitrate@10"] == 0 or np.isnan(m.loc["model", "repeat_hitrate@10"])
+    assert "items new to the profile only" in new.evaluation
+    h, h0 = headlines(new), headlines(old)
+    assert h["offers"] == OFFER_MODES[True] and h0["offers"] == OFFER_MODES[False]
+    assert OWN_LIFT not in h and h0[OWN_LIFT] > 0
+    said = " ".join(verdict_of(new)["caveats"])
+    assert "new_items" not in said and verdict_of(new)["figures"]["offers"] == OFFER_MODES[True]
+    # default mode: the suggestion when the model ranks about as the own most bought items
+    import dataclasses
+
+    for ratio, suggested in ((1.004, True), (1.2, False)):
+        metrics = old.metrics.copy()
+        metrics.loc["own_most_frequent", "ndcg@10"] = metrics.loc["model", "ndcg@10"] / ratio
+        said = " ".join(verdict_of(dataclasses.replace(old, metrics=metrics))["caveats"])
+        assert ("04_next_offer.new_items=true" in said) is suggested
+        assert (f"NDCG lift {ratio:.3f}" in said) is suggested
