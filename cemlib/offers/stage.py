@@ -653,8 +653,8 @@ def run_stage(
         tx, events = engine.transactions(), engine.events()
         never_kept = engine.never_kept()  # the purchases kept are tx (Spark SQL)
 
-        def recommend(m, held=None, **kw):  # no held-back test here: fitting_offers filters
-            return engine.recommend(m, **kw)
+        def recommend(m, held=None, new_items=False, **kw):  # no held-back test here:
+            return engine.recommend(m, **kw)  # fitting_offers filters (new_items: refused)
 
     items = _items(wh)
     # a catalogue naming product groups: the sizes of one model are one offer (offers.groups)
