@@ -150,11 +150,12 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
     """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
     h = headlines(result, k)
     lift = h["lift over best baseline"] - 1.0
-    best = BASELINE_WORDS.get(h["best baseline"], h["best baseline"])
+    new = " without the items the profile bought" if result.extras.get("new_items") else ""
+    best = BASELINE_WORDS.get(h["best baseline"], h["best baseline"]) + new
     status, caveats = "ok", []
     if h["published ranking"] != "model":
         status = "warning"
-        shown = BASELINE_WORDS.get(h["published ranking"], h["published ranking"])
+        shown = BASELINE_WORDS.get(h["published ranking"], h["published ranking"]) + new
         caveats.append(
             f"the model ranked worse than {shown} on the backtest, so `marts.next_offers` holds "
             f"{shown}'s list (publish: auto; `-p 04_next_offer.publish=model` sends the model's)"
