@@ -2,6 +2,7 @@
 
     cem offers TRANSACTIONS.csv --as-of 2025-06-30 --k 10 [--events FILE] [--items FILE]
         [--consent FILE] [--exclude SKUS|FILE] [--granularity item|sku|group|category]
+        [--new-items]
         [--horizon-days 30] [--profiles-map CLUSTERS --record-column COL
         [--consent-record-column COL]] --out offers.csv
 
@@ -10,6 +11,11 @@ Input columns ``customer_id, ts, item_id, quantity, amount`` (optionally ``order
 a column naming each row's record replaces ``customer_id``. Only rows dated on or before
 ``--as-of`` are used. Output columns
 ``customer_id, rank, item_id, score, reasons`` (plus ``channel`` with ``--consent``).
+
+``--new-items``: only items (groups) the customer did not buy on or before ``--as-of``, ranked
+by the same model, a short list filled with popular items new to the customer; the printed
+figure is then a backtest on purchases of items new to the customer, against the best sellers
+the customer did not buy (a grocer's own weekly basket is a prediction, not an offer).
 
 With a ``group`` column in ``--items`` (the model whose sizes the items are) the offers rank
 the groups, one item of a group per list, the item the size the customer keeps
@@ -84,6 +90,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--horizon-days", type=int, default=30, help="label window the model learns (days)"
+    )
+    p.add_argument(
+        "--new-items",
+        action="store_true",
+        help="offer only items (groups) the customer did not buy on or before --as-of, graded "
+        "on purchases of items new to the customer (a repeat-heavy shop: a grocery)",
     )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--out", required=True, help="output CSV")
@@ -228,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     figure = f"{validation_label(model)} {model.validation_ndcg_:.3f}, split by {model.split_}"
-    if ex.items:  # the validation lists hold the excluded items: graded as the offers are sent
+    if ex.items or args.new_items:  # the validation lists hold excluded or bought items
         figure = _backtest_without_excluded(tx, events, items, args, model)
     with atomic_file(out) as tmp:
         offers.to_csv(tmp, index=False)
@@ -324,16 +336,17 @@ def _fitting_offers(
 
     have = [c for c in ("gender", "birth_date") if contacts is not None and c in contacts.columns]
     returns = never_kept is not None and len(never_kept) > 0
+    new = args.new_items
     if not have and not returns:
-        return model.recommend(exclude=exclude), (
+        return model.recommend(exclude=exclude, new_items=new), (
             "cem offers: offers not checked against gender/age (no gender or birth_date column "
             "in --consent)"
         )
 
     def ranked(depth, held=None):  # the held back removed chunk by chunk, before the reasons
         if held is None:
-            return model.recommend(k=depth, exclude=exclude)
-        out = model.recommend(k=args.k, depth=depth, held=held, exclude=exclude)
+            return model.recommend(k=depth, exclude=exclude, new_items=new)
+        out = model.recommend(k=args.k, depth=depth, held=held, exclude=exclude, new_items=new)
         return out, model.held_back_
 
     if have:
@@ -344,6 +357,7 @@ def _fitting_offers(
     offers, held, rules = fitting_offers(
         ranked, model.tx_, attributes, args.k,
         items=items, granularity=args.granularity, in_ranking=True, never_kept=never_kept,
+        new_items=new,
     )  # fmt: skip
     sent_back = " or returned and never kept" if returns else ""
     if not have:
@@ -380,11 +394,13 @@ def _backtest_without_excluded(tx, events, items, args, model: NextOfferModel) -
     the excluded items (a monthly top-up bought by everyone makes it near 1), so the model is
     refitted ``--horizon-days`` before ``--as-of`` and its lists, without the excluded items,
     scored on the purchases of the last ``--horizon-days`` days without them (the warehouse
-    stage's backtest)."""
+    stage's backtest). With ``--new-items`` the lists hold only items new to the customer and
+    are scored on the purchases of items new to them, beside the best sellers each customer
+    did not buy (``personal_then_popular`` without the items bought, as the stage grades it)."""
     import pandas as pd
 
     from cemlib.offers.metrics import evaluate
-    from cemlib.offers.stage import excluded_items, without_items
+    from cemlib.offers.stage import baseline_metrics, excluded_items, new_only, without_items
 
     kept = excluded_items(model.exclusion_.entries, model)
     back = pd.Timestamp(args.as_of) - pd.Timedelta(days=int(args.horizon_days))
@@ -392,10 +408,27 @@ def _backtest_without_excluded(tx, events, items, args, model: NextOfferModel) -
         k=args.k, horizon_days=args.horizon_days, granularity=args.granularity, seed=args.seed
     ).fit(tx, back, events=events, items=items)
     window = without_items(model.tx_[model.tx_["ts"] >= back + pd.Timedelta(days=1)], kept)
-    recs = bt.recommend(explain=False, exclude=sorted(kept))
-    m = evaluate(recs, window, k=args.k, customers=bt.tx_["customer_id"].unique())
+    recs = bt.recommend(explain=False, exclude=sorted(kept), new_items=args.new_items)
+    customers = bt.tx_["customer_id"].unique()
+    if args.new_items:
+        window = new_only(window, bt.tx_)
+    m = evaluate(recs, window, k=args.k, customers=customers)
+    without = (
+        f" without the {len(kept)} excluded item{'s' if len(kept) != 1 else ''}" if kept else ""
+    )
+    if not args.new_items:
+        return (
+            f"backtest NDCG@{args.k} {m[f'ndcg@{args.k}']:.3f}{without}: refitted at "
+            f"{back.date()}, scored on {int(m['customers'])} customers' purchases of the last "
+            f"{args.horizon_days} days"
+        )
+    base = baseline_metrics(window, bt.tx_, customers, args.k, kept, new_items=True)
+    pop = base["personal_then_popular"]
+    n = f"ndcg@{args.k}"
     return (
-        f"backtest NDCG@{args.k} {m[f'ndcg@{args.k}']:.3f} without the {len(kept)} excluded "
-        f"item{'s' if len(kept) != 1 else ''}: refitted at {back.date()}, scored on {int(m['customers'])} customers' "
-        f"purchases of the last {args.horizon_days} days"
+        f"backtest on items new to the customer{without}: NDCG@{args.k} {m[n]:.3f}, hit@"
+        f"{args.k} {m[f'hitrate@{args.k}']:.3f} against {pop[n]:.3f} and "
+        f"{pop[f'hitrate@{args.k}']:.3f} for the best sellers not bought; refitted at "
+        f"{back.date()}, scored on {int(m['customers'])} customers' new items of the last "
+        f"{args.horizon_days} days"
     )

@@ -55,7 +55,7 @@ def run(
 
     ``use_truth_profiles`` keys customers by the synthetic truth instead, for evaluation.
     ``params`` are ``cemlib.offers.stage.run_stage``'s options (``granularity``,
-    ``horizon_days``, ``write``, ``progress``, ``publish``, ``exclude``); ``detail`` is its ``OfferStageResult``.
+    ``horizon_days``, ``write``, ``progress``, ``publish``, ``exclude``, ``new_items``); ``detail`` is its ``OfferStageResult``.
     ``wh`` a :class:`~cemlib.engine.Lake`: the stage runs on Spark (:mod:`cemlib.offers.sparkstage`).
     """
     from cemlib.engine import Lake
@@ -65,7 +65,11 @@ def run(
 
     key = "person" if use_truth_profiles else "profile"
     if isinstance(wh, Lake):  # engine spark
+        from cemlib.errors import InputError
         from cemlib.offers.sparkstage import run_on_spark
+
+        if params.pop("new_items", False):
+            raise InputError("new_items: not with the Spark engine (run the stage on DuckDB)")
 
         return run_on_spark(wh, run_id=run_id, as_of=as_of, seed=seed, k=k, key=key, **params)
     instead = {"identity.map": "truth.record_person"} if use_truth_profiles else None

@@ -378,12 +378,14 @@ def fill_fitting(
     attributes: pd.DataFrame,
     k: int,
     customers=None,
+    bought: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``offers`` (``customer_id, rank, item_id, score, ...``, fitting items only) with each
     customer (of ``customers``, default those of ``offers``) that has fewer than ``k`` padded
     with the most popular items of ``purchases`` (distinct buyers; ties by item id) that fit
-    them and are not in their list yet, ranked after their own (score below the customer's
-    lowest, no reasons)."""
+    them and are not in their list yet (nor in ``bought``: ``customer_id, item_id`` pairs the
+    offers leave out, the items bought before with ``new_items``), ranked after their own
+    (score below the customer's lowest, no reasons)."""
     counts = offers.groupby("customer_id", sort=False).size()
     if customers is not None:
         counts = counts.reindex(pd.unique(np.asarray(customers)), fill_value=0)
@@ -401,7 +403,11 @@ def fill_fitting(
     have = offers[offers["customer_id"].isin(short.index)]
     floor = have.groupby("customer_id")["score"].min() if "score" in have else None
     need_of = k - short  # the items each short list lacks
-    taken = pd.MultiIndex.from_frame(have[["customer_id", "item_id"]].astype(str))
+    taken = have[["customer_id", "item_id"]].astype(str)
+    if bought is not None and len(bought):
+        mine = bought[bought["customer_id"].isin(short.index)][["customer_id", "item_id"]]
+        taken = pd.concat([taken, mine.astype(str)], ignore_index=True)
+    taken = pd.MultiIndex.from_frame(taken)
     pads, todo, depth = [], short.index.to_numpy(), 3 * k
     while len(todo):
         top = pop[: min(depth, len(pop))]

@@ -327,6 +327,7 @@ class NextOfferModel:
         exclude=None,
         depth: int | None = None,
         held=None,
+        new_items: bool = False,
     ) -> pd.DataFrame:
         """Top-``k`` offers ``customer_id, rank, item_id, score, reasons`` per customer.
 
@@ -348,6 +349,9 @@ class NextOfferModel:
         only the ``k`` kept per customer are explained and kept in memory (trial 9: 151 rule
         items ranked 161 deep, and every one of them explained); ``held_back_`` counts the
         offers held back from the first ``k``.
+        ``new_items``: only items (groups, categories: what the model ranks) the customer did
+        not buy on or before ``as_of``, ranked by the same model; a list short of ``k`` such
+        candidates is filled with the most popular items the customer did not buy.
         """
         self._check_fitted()
         self.exclusion_ = resolve_exclusion(read_exclusions(exclude), self.enc_)
@@ -361,7 +365,7 @@ class NextOfferModel:
             with self._phase("load and encode"):
                 at = as_of if as_of is not None else self.as_of_
                 self._load(transactions, at, events, items, customer_features)
-        snap, hist, pop = self._scoring_snapshot(customers, deep)
+        snap, hist, pop = self._scoring_snapshot(customers, deep, new_items)
         recall = None
         if recall_of is not None:
             recall = scoring.RecallCounter(self, recall_of, recall_customers)
@@ -376,7 +380,7 @@ class NextOfferModel:
             only = self.enc_.customers.get_indexer(pd.Index(explain_customers).astype(str))
             only = np.unique(only[only >= 0])
         for part in self._chunks(hist, "scoring"):
-            top = self._top_of_chunk(snap, part, pop, deep, threads, recall)
+            top = self._top_of_chunk(snap, part, pop, deep, threads, recall, new_items)
             if held is not None:
                 with self._phase("eligibility"):
                     top = self._fitting(top, held, k)
@@ -402,8 +406,12 @@ class NextOfferModel:
         self.score_seconds_ = time.perf_counter() - t0
         return result
 
-    def _scoring_snapshot(self, customers, k: int) -> tuple[Snapshot, np.ndarray, np.ndarray]:
-        """The snapshot at ``as_of``, the customers to score and the ``k`` most popular items."""
+    def _scoring_snapshot(
+        self, customers, k: int, new_items: bool = False
+    ) -> tuple[Snapshot, np.ndarray, np.ndarray]:
+        """The snapshot at ``as_of``, the customers to score and the ``k`` most popular items
+        (``new_items``: as many more as the most items one customer bought, so that ``k`` of
+        them are new to every customer where the catalogue has them)."""
         T = day_number(self.as_of_)
         with self._phase("snapshots"):
             snap = Snapshot(self.store_, T, horizon=self.horizon_days, windows=self.windows)
@@ -415,20 +423,39 @@ class NextOfferModel:
                 hist = np.intersect1d(hist, wanted[wanted >= 0])
             ex = getattr(self, "exclusion_", None)
             n = k + (ex.items if ex is not None else 0)  # the k best allowed sellers
+            if new_items:
+                most = self.store_.sql(f"SELECT max(n_items) AS m FROM {snap.p}cu")["m"].iloc[0]
+                n += int(most) if pd.notna(most) else 0
             pop = self.store_.sql(f"SELECT i FROM {snap.p}it ORDER BY pop_rank LIMIT {n}")
             pop = pop["i"].to_numpy()
             if ex is not None and ex.items:
-                pop = pop[~np.isin(pop, ex.codes)][:k]
+                pop = pop[~np.isin(pop, ex.codes)][: n - ex.items]
         return snap, hist, pop
 
-    def _top_of_chunk(self, snap, part: np.ndarray, pop: np.ndarray, k: int, threads: int, recall):
+    def _top_of_chunk(
+        self,
+        snap,
+        part: np.ndarray,
+        pop: np.ndarray,
+        k: int,
+        threads: int,
+        recall,
+        new_items: bool = False,
+    ):
         """Scored candidates of one chunk of customers, the top ``k`` each (popular filled);
-        ``recall`` (a :class:`~cemlib.offers.scoring.RecallCounter` or None) counts them."""
+        ``recall`` (a :class:`~cemlib.offers.scoring.RecallCounter` or None) counts them.
+        ``new_items``: the candidates the customer bought before (``ci_n_b > 0``) are dropped
+        before the ranking, and the popular items filling a short list are new to them too."""
         # unordered: each row is scored alone and top_k sorts fully (ties down to the item)
         frame = self._frame(snap, part, "scoring candidates", ordered=False)
         if recall is not None:
             recall.add(part, frame["c"].to_numpy(), frame["i"].to_numpy())
         frame = drop_candidates(frame, getattr(self, "exclusion_", None))
+        bought = None
+        if new_items:
+            frame = frame[frame["ci_n_b"].to_numpy() == 0].reset_index(drop=True)
+            q = self._query_table(snap, part)
+            bought = self.store_.sql(f"SELECT ci.c, ci.i FROM {snap.p}ci ci JOIN {q} USING (c)")
         with self._phase("predict"):
             X = frame[self.feature_names_].to_numpy(np.float32)
             forest = getattr(self, "forest_", None)
@@ -442,7 +469,7 @@ class NextOfferModel:
             top = scoring.top_k(frame, k)
             del frame
             names, cats = self.feature_names_, self.enc_.item_category
-            return scoring.fill(top, part, pop, k, names, cats)
+            return scoring.fill(top, part, pop, k, names, cats, taken=bought)
 
     def _fitting(self, top: pd.DataFrame, held, k: int) -> pd.DataFrame:
         """The ``k`` best offers of each customer in ``top`` (sorted by ``c, rank``) that

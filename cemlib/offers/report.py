@@ -46,8 +46,44 @@ def headlines(result: OfferStageResult, k: int = 10) -> dict:
         "profiles with consent but no address": int(result.consent.no_address),
         "profiles under the contact age": int(getattr(result.consent, "minors", 0)),
         "published ranking": result.published,
+        "offers": OFFER_MODES[bool(result.extras.get("new_items"))],
+        **_own_items_lift(m, k),
         **_extra_headlines(result),
     }
+
+
+#: the ``offers`` headline: which mode ran (``new_items`` False, True)
+OFFER_MODES = {
+    False: "any item (repeat purchases included)",
+    True: "items new to the profile only (new_items)",
+}
+#: the headline of the model's NDCG@k over the customer's own most bought items
+OWN_LIFT = "lift over own most bought items"
+#: a lift over the own most bought items below this: the model adds little to the customer's
+#: own weekly basket, and the report suggests ``new_items`` (a repeat-heavy shop)
+NEAR_OWN = 1.05
+
+
+def _own_items_lift(m: pd.DataFrame, k: int) -> dict:
+    """The model's NDCG@k over ``own_most_frequent``'s (none when that baseline scored 0, as
+    it does on new items only, where it has nothing to offer)."""
+    if "own_most_frequent" not in m.index:
+        return {}
+    own = float(m.loc["own_most_frequent", f"ndcg@{k}"])
+    if own <= 0:
+        return {}
+    return {OWN_LIFT: round(float(m.loc["model", f"ndcg@{k}"]) / own, 3)}
+
+
+def new_items_sentence(lift: float) -> str:
+    """The verdict's suggestion when the model's lists are the customer's own most bought
+    items (``lift``: NDCG@k of the model over theirs, default mode)."""
+    return (
+        f"the offers rank about as the profile's own most bought items do (NDCG lift "
+        f"{lift:.3f}): in a repeat-heavy shop (a grocery) they are mostly what the profile buys "
+        "anyway; `-p 04_next_offer.new_items=true` (run config `notebooks: {04_next_offer: "
+        "{new_items: true}}`) offers only items new to the profile"
+    )
 
 
 def _extra_headlines(result: OfferStageResult) -> dict:
@@ -114,11 +150,12 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
     """The stage's verdict (``cemlib.reports.verdict`` arguments)."""
     h = headlines(result, k)
     lift = h["lift over best baseline"] - 1.0
-    best = BASELINE_WORDS.get(h["best baseline"], h["best baseline"])
+    new = " without the items the profile bought" if result.extras.get("new_items") else ""
+    best = BASELINE_WORDS.get(h["best baseline"], h["best baseline"]) + new
     status, caveats = "ok", []
     if h["published ranking"] != "model":
         status = "warning"
-        shown = BASELINE_WORDS.get(h["published ranking"], h["published ranking"])
+        shown = BASELINE_WORDS.get(h["published ranking"], h["published ranking"]) + new
         caveats.append(
             f"the model ranked worse than {shown} on the backtest, so `marts.next_offers` holds "
             f"{shown}'s list (publish: auto; `-p 04_next_offer.publish=model` sends the model's)"
@@ -126,6 +163,9 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
     elif lift <= 0:
         status = "warning"
         caveats.append("the model ranks no better than the best naive baseline")
+    own = h.get(OWN_LIFT)
+    if not result.extras.get("new_items") and own is not None and own < NEAR_OWN:
+        caveats.append(new_items_sentence(own))
     if h["candidate recall"] < 0.5:
         caveats.append(
             f"the candidates hold only {h['candidate recall']:.0%} of what customers bought next: "
@@ -190,6 +230,7 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
             "lift over the best baseline": f"{lift:+.0%}",
             "profiles reachable": f"{h['profiles reachable (consent)']:,}",
             "candidate recall": f"{h['candidate recall']:.0%}",
+            "offers": h["offers"],
         },
         "comparison": f"On {result.evaluation}: NDCG@{k} {h[f'model NDCG@{k}']:.3f} against "
         f"{h[f'best baseline NDCG@{k}']:.3f} for the best baseline ({best}), {lift:+.0%}.",

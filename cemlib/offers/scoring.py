@@ -37,9 +37,11 @@ def fill(
     k: int,
     names: list[str],
     item_category: np.ndarray,
+    taken: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Pad customers with fewer than k candidates with popular items (score = -inf rank): each
-    short list takes the first items of ``pop`` it does not hold, up to ``k`` (in arrays: the
+    short list takes the first items of ``pop`` it does not hold (nor ``taken``: ``c, i``
+    pairs never to pad with, e.g. the items bought before), up to ``k`` (in arrays: the
     python loop over the short customers was a fifth of scoring on trial 9's catalogue, whose
     lists were ranked 161 deep)."""
     counts = top.groupby("c").size().reindex(customers, fill_value=0)
@@ -49,9 +51,13 @@ def fill(
     pop = np.asarray(pop, dtype=np.int64)
     sc, sn = short.index.to_numpy(np.int64), short.to_numpy(np.int64)
     width = int(max(pop.max(initial=0), top["i"].max() if len(top) else 0)) + 1
+    if taken is not None and len(taken):
+        width = max(width, int(taken["i"].max()) + 1)
     c = np.repeat(sc, len(pop))
     i = np.tile(pop, len(sc))
     held = top["c"].to_numpy(np.int64) * width + top["i"].to_numpy(np.int64)
+    if taken is not None and len(taken):
+        held = np.r_[held, taken["c"].to_numpy(np.int64) * width + taken["i"].to_numpy(np.int64)]
     free = ~np.isin(c * width + i, held)
     # the j-th popular item a short list does not hold: j = free items before it in its block
     j = (np.cumsum(free.reshape(len(sc), len(pop)), axis=1) - 1).reshape(-1)

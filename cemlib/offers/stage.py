@@ -321,6 +321,7 @@ def fitting_offers(
     granularity: str = "item",
     in_ranking: bool = False,
     never_kept: pd.DataFrame | None = None,
+    new_items: bool = False,
 ):
     """Rank with the eligibility rules of ``tx`` (:mod:`cemlib.offers.eligibility`), the
     catalogue's declared audiences (``items.audience``) in place of the learned gender rules:
@@ -339,7 +340,11 @@ def fitting_offers(
 
     ``never_kept`` (``customer_id, item_id``: items the customer returned and never kept,
     :func:`cemlib.marts.returned_items`) are held back from that customer the same way (a size
-    that did not fit is not offered back), and counted among the offers held back."""
+    that did not fit is not offered back), and counted among the offers held back.
+
+    ``new_items``: ``ranked_at`` ranks only items new to each customer (the model's
+    ``recommend(new_items=True)``); the popular items filling a short list are new to the
+    customer too (none of their pairs in ``tx``)."""
     rules = eligibility.learn_rules(tx, attributes)
     rules = eligibility.declared_rules(rules, items, attributes, granularity=granularity)
     rules = eligibility.with_returned(rules, never_kept)
@@ -356,7 +361,8 @@ def fitting_offers(
         out, held = eligibility.eligible_top_k(ranked, rules, attributes, k)
         customers = ranked["customer_id"]
     if extra > DEEPER * k:
-        out = eligibility.fill_fitting(out, tx, rules, attributes, k, customers)
+        bought = tx[["customer_id", "item_id"]].drop_duplicates() if new_items else None
+        out = eligibility.fill_fitting(out, tx, rules, attributes, k, customers, bought)
     return out, held, rules
 
 
@@ -441,7 +447,37 @@ def excluded_items(exclude, model: NextOfferModel) -> set[str]:
     return set(pd.Index(model.enc_.items)[codes].astype(str))
 
 
-def baseline_metrics(truth, history, customers, k: int, exclude=None) -> dict[str, pd.Series]:
+def new_only(frame: pd.DataFrame | None, history: pd.DataFrame) -> pd.DataFrame | None:
+    """``frame`` (``customer_id, item_id`` rows: a truth window or ranked lists) without the
+    pairs ``history`` holds: with ``new_items`` the offers are items new to the customer, so
+    the figures grade them, and the baselines, on the purchases of items new to them."""
+    if frame is None:
+        return None
+    seen = pd.MultiIndex.from_frame(history[["customer_id", "item_id"]].astype(str))
+    pairs = pd.MultiIndex.from_frame(frame[["customer_id", "item_id"]].astype(str))
+    return frame[~pairs.isin(seen)]
+
+
+def most_bought(history: pd.DataFrame, customers) -> int:
+    """The most distinct items one of ``customers`` bought in ``history``: how much deeper a
+    ranking of items old and new is asked for so that ``k`` new ones remain."""
+    mine = history[history["customer_id"].isin(pd.Index(customers))]
+    if mine.empty:
+        return 0
+    return int(mine.groupby("customer_id")["item_id"].nunique().max())
+
+
+def new_item_ranking(ranked: pd.DataFrame, history: pd.DataFrame, k: int) -> pd.DataFrame:
+    """A ranked list (asked for ``k +`` :func:`most_bought` items per customer) without the
+    items each customer bought in ``history``, re-ranked, the first ``k`` each."""
+    keep = new_only(ranked, history).sort_values(["customer_id", "rank"], kind="stable")
+    rank = keep.groupby("customer_id", sort=False).cumcount().to_numpy() + 1
+    return keep.assign(rank=rank)[rank <= k].reset_index(drop=True)
+
+
+def baseline_metrics(
+    truth, history, customers, k: int, exclude=None, new_items: bool = False
+) -> dict[str, pd.Series]:
     """Every baseline's row of the metric table (:func:`metric_table`), by name.
 
     The baselines rank only the customers the metrics read (those of ``customers`` with a
@@ -449,31 +485,40 @@ def baseline_metrics(truth, history, customers, k: int, exclude=None) -> dict[st
     are the same as with every customer ranked, at a fraction of the cost (TIFU-KNN's neighbour
     search is per customer). They do not read the model: the stage computes them beside
     ``recommend``. ``exclude``: item ids never offered, kept out of the lists (ranked deeper,
-    as :func:`baseline_offers` does) and of the truth."""
+    as :func:`baseline_offers` does) and of the truth. ``new_items``: the lists without the
+    items each customer bought in ``history`` (ranked deeper by :func:`most_bought`), graded on
+    the purchases of items new to the customer (:func:`new_only`)."""
     exclude = set(exclude or ())
     truth = without_items(truth, exclude)
+    if new_items:
+        truth = new_only(truth, history)
     graded = pd.Index(pd.unique(pd.Index(customers)))
     graded = graded[graded.isin(pd.unique(truth["customer_id"]))]
-    return {
-        name: evaluate(
-            allowed_ranking(base, exclude, k), truth, k=k, history=history, customers=customers
-        )  # fmt: skip
-        for name, base in all_baselines(history, k + len(exclude), graded).items()
-    }
+    deeper = most_bought(history, graded) if new_items else 0
+    out = {}
+    for name, base in all_baselines(history, k + len(exclude) + deeper, graded).items():
+        if new_items:
+            base = new_item_ranking(base, history, k + len(exclude))
+        ranking = allowed_ranking(base, exclude, k)
+        out[name] = evaluate(ranking, truth, k=k, history=history, customers=customers)
+    return out
 
 
 def metric_table(
-    recs, truth, history, customers, k: int, baselines=None, exclude=None
+    recs, truth, history, customers, k: int, baselines=None, exclude=None, new_items: bool = False
 ) -> pd.DataFrame:
     """Model and baselines scored on the same truth, history and customers; ``baselines``:
     :func:`baseline_metrics` of the same arguments, computed already (default: here).
-    ``exclude``: item ids never offered, left out of the truth (and of the lists)."""
+    ``exclude``: item ids never offered, left out of the truth (and of the lists).
+    ``new_items``: graded on the purchases of items new to the customer (:func:`new_only`)."""
     exclude = set(exclude or ())
     truth = without_items(truth, exclude)
+    if new_items:
+        truth = new_only(truth, history)
     recs = allowed_ranking(recs, exclude, k) if exclude else recs
     rows = {"model": evaluate(recs, truth, k=k, history=history, customers=customers)}
     if baselines is None:
-        baselines = baseline_metrics(truth, history, customers, k, exclude)
+        baselines = baseline_metrics(truth, history, customers, k, exclude, new_items)
     rows.update(baselines)
     return pd.DataFrame(rows).T
 
@@ -491,14 +536,23 @@ BASELINE_REASONS = {
 
 
 def baseline_offers(
-    name: str, history: pd.DataFrame, k: int, customers, exclude: set[str] | None = None
+    name: str,
+    history: pd.DataFrame,
+    k: int,
+    customers,
+    exclude: set[str] | None = None,
+    new_items: bool = False,
 ) -> pd.DataFrame:
     """The baseline ``name``'s top ``k`` for ``customers`` from ``history`` (cut at ``as_of``),
     shaped like the model's offers: ``customer_id, rank, item_id, score, reasons`` (the score
     falls from 1 with the rank). ``exclude``: item ids kept out (the list is ranked
-    ``len(exclude)`` deeper, so ``k`` allowed items remain where they exist)."""
+    ``len(exclude)`` deeper, so ``k`` allowed items remain where they exist). ``new_items``:
+    without the items each customer bought in ``history`` (:func:`new_item_ranking`)."""
     exclude = set(exclude or ())
-    out = getattr(baselines, name)(history, k + len(exclude), customers)
+    deeper = most_bought(history, customers) if new_items else 0
+    out = getattr(baselines, name)(history, k + len(exclude) + deeper, customers)
+    if new_items:  # the items each customer bought left out, as the model's lists
+        out = new_item_ranking(out, history, k + len(exclude))
     out = allowed_ranking(out, exclude, k)
     out = out.sort_values(["customer_id", "rank"], kind="stable").reset_index(drop=True)
     out["score"] = (k + 1 - out["rank"].astype(float)) / k
@@ -560,6 +614,7 @@ def run_stage(
     vocabulary: dict[str, str] | None = None,
     exclude=None,
     engine=None,
+    new_items: bool = False,
 ) -> OfferStageResult:
     """Fit, recommend, evaluate against the baselines and (``write=True``) replace
     ``marts.next_offers`` with the ranking :func:`choose_published` picks (``publish``).
@@ -574,9 +629,14 @@ def run_stage(
     ``engine``: where the history comes from and the offers are scored, None for ``wh``'s DuckDB
     and the model itself, or a :class:`~cemlib.offers.sparkstage.SparkOffers` over a
     :class:`~cemlib.engine.Lake` (its ``transactions()``, ``events()`` and ``recommend(model,
-    ...)``: Spark SQL and ``mapInPandas``)."""
+    ...)``: Spark SQL and ``mapInPandas``). ``new_items``: the lists hold only items (groups)
+    the profile did not buy on or before ``as_of``, ranked by the same model and filled with
+    popular items new to the profile; the model and the baselines (without the items each
+    profile bought) graded on the purchases of items new to the profile."""
     from cemlib.budget import configure_warehouse
 
+    if new_items and engine is not None:
+        raise InputError("new_items: not with the Spark engine (run the stage on DuckDB)")
     configure_warehouse(wh)  # DuckDB spills past its share of the stage's memory budget
     if engine is None:
         # a return is no purchase, and an item sent back and never kept is offered to nobody
@@ -593,8 +653,8 @@ def run_stage(
         tx, events = engine.transactions(), engine.events()
         never_kept = engine.never_kept()  # the purchases kept are tx (Spark SQL)
 
-        def recommend(m, held=None, **kw):  # no held-back test here: fitting_offers filters
-            return engine.recommend(m, **kw)
+        def recommend(m, held=None, new_items=False, **kw):  # no held-back test here:
+            return engine.recommend(m, **kw)  # fitting_offers filters (new_items: refused)
 
     items = _items(wh)
     # a catalogue naming product groups: the sizes of one model are one offer (offers.groups)
@@ -635,7 +695,9 @@ def run_stage(
         # reasons only for the offers written: those of profiles with a usable channel
         reach = assign_channels(pd.DataFrame({"customer_id": offered}), consent)[0]["customer_id"]
         if truth is not None:  # the baselines are ranked beside the model's lists
-            ranked = beside.submit(baseline_metrics, truth, model.tx_, customers, k, kept_out)
+            ranked = beside.submit(
+                baseline_metrics, truth, model.tx_, customers, k, kept_out, new_items
+            )
         # the candidate recall is counted on the candidates scoring builds (no second pass)
         recs, held, rules = fitting_offers(
             lambda depth, held=None: recommend(
@@ -646,13 +708,16 @@ def run_stage(
                 recall_customers=customers,
                 explain_customers=reach,
                 exclude=exclude,
+                new_items=new_items,
             ),
             model.tx_, attributes, k, items=items, granularity=granularity,
-            in_ranking=engine is None, never_kept=sent_back,
+            in_ranking=engine is None, never_kept=sent_back, new_items=new_items,
         )  # fmt: skip
         if truth is not None:
             evaluation = f"synthetic truth: purchases in the {horizon_days} days after {as_of}"
-            metrics = metric_table(recs, truth, model.tx_, customers, k, ranked.result(), kept_out)
+            metrics = metric_table(
+                recs, truth, model.tx_, customers, k, ranked.result(), kept_out, new_items
+            )
             recall = model.scored_recall_
         else:
             back = pd.Timestamp(as_of) - pd.Timedelta(days=int(horizon_days))
@@ -662,7 +727,9 @@ def run_stage(
             bt_customers = bt.tx_["customer_id"].unique()
             if engine is not None:
                 bt_customers = engine.graded(bt_customers)
-            ranked = beside.submit(baseline_metrics, window, bt.tx_, bt_customers, k, kept_out)
+            ranked = beside.submit(
+                baseline_metrics, window, bt.tx_, bt_customers, k, kept_out, new_items
+            )
             # the backtest ranks as the published lists do: without the excluded items
             bt_attributes = eligibility.profile_attributes(records, back)
             bt_recs = fitting_offers(
@@ -674,24 +741,29 @@ def run_stage(
                     recall_of=window,
                     recall_customers=bt_customers,
                     exclude=sorted(kept_out) or None,
+                    new_items=new_items,
                 ),
                 bt.tx_, bt_attributes[bt_attributes["customer_id"].isin(bt_customers)], k,
                 items=items, granularity=granularity, in_ranking=engine is None,
-                never_kept=sent_back,
+                never_kept=sent_back, new_items=new_items,
             )[0]  # fmt: skip
             evaluation = (
                 f"backtest: model refitted at {back.date()}, scored on the last {horizon_days} days"
             )
             metrics = metric_table(
-                bt_recs, window, bt.tx_, bt_customers, k, ranked.result(), kept_out
+                bt_recs, window, bt.tx_, bt_customers, k, ranked.result(), kept_out, new_items
             )
             recall = bt.scored_recall_
+    if new_items:  # the figures grade purchases of items new to the profile (new_only)
+        evaluation += ", items new to the profile only (model and baselines)"
     published = choose_published(metrics, k, publish, backtest=truth is None)
     if published != "model":  # the baseline that ranks better: its list for every customer
         recs, held, rules = fitting_offers(
-            lambda depth: baseline_offers(published, model.tx_, depth, offered, kept_out),
+            lambda depth: baseline_offers(
+                published, model.tx_, depth, offered, kept_out, new_items
+            ),
             model.tx_, attributes, k, items=items, granularity=granularity,
-            never_kept=sent_back,
+            never_kept=sent_back, new_items=new_items,
         )  # fmt: skip
     if granularity == "group":  # the item of each group: the size the customer keeps
         recs = groups.offered_items(recs, tx, items, never_kept)
@@ -729,6 +801,7 @@ def run_stage(
             "exclusion": model.exclusion_,
             "engine": "duckdb" if engine is None else "spark",
             "granularity": granularity,
+            "new_items": new_items,
             **({} if engine is None else {"spark_scoring": engine.figures}),
             "eligibility": {"rules": rules, "held_back": held},
         },
