@@ -25,22 +25,12 @@ import time
 
 import nbformat
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from notebook_cells import _kib, _reset_peak  # noqa: E402  (the same /proc readings)
+
 GIB_KIB = 1024**2
 PHASES: dict[str, list[float]] = {}  # name: [cpu s, wall s, peak GiB, calls]
 _STACK: list[list[float]] = []  # per open phase: [peak KiB seen so far]
-
-
-def _kib(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def _reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-        fh.write("5")
 
 
 def _enter() -> None:

@@ -18,6 +18,7 @@ from cemlib.engine import Lake
 from cemlib.marts import profile_transactions, returned_items, unattributed_orders
 from cemlib.quality import QualityStage
 from cemlib.warehouse import Warehouse
+from tests.marts.test_returns import _sources as _shop
 
 from .conftest import AS_OF, NEEDS_SPARK
 
@@ -40,49 +41,10 @@ KEY = ["customer_id", "ts", "order_id", "item_id", "quantity", "amount"]
 
 
 def _sources(folder):
-    folder.mkdir()
-    pd.DataFrame(
-        {
-            "sku": ["A", "B", "C", "D"],
-            "category": ["dress", "dress", "socks", "coat"],
-            "price": [1000, 500, 100, 700],
-            "margin": [0.5, 0.4, 0.3, 0.2],
-        }
-    ).to_csv(folder / "products.csv", index=False)
-    pd.DataFrame(
-        {
-            "order_id": ["w1", "w2", "m1", "w3", "w4"],
-            "ordered_at": ["2025-03-01", "2025-04-01", "2025-05-01", "2025-05-10", "2025-06-10"],
-        }
-    ).to_csv(folder / "online_orders.csv", index=False)
-    pd.DataFrame(
-        {
-            "line_id": ["l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9"],
-            "order_id": ["w1", "w1", "w1", "w2", "m1", "m1", "w3", "w4", "w4"],
-            "sku": ["A", "B", "A", "C", "B", "C", "C", "C", "B"],
-            # l3 cancels l1 (site return); l7, l8, l9 are quarantined (no return)
-            "quantity": [1, 1, -1, 2, 1, 1, -1, 0, -1],
-            "price": [1000, 500, 1000, 100, 500, 100, 100, 100, 500],
-            "Статус": ["", "", "", "", "возврат", "выкуп", "", "", ""],  # l5: marketplace return
-            "is_return": ["", "", "", "", "", "", "", "", "нет"],
-        }
-    ).to_csv(folder / "order_lines.csv", index=False)
-    pd.DataFrame(
-        {
-            "receipt_id": ["r1", "r2", "r3"],
-            "purchased_at": ["2025-02-01", "2025-02-10", "2025-06-20"],
-            "Тип операции": ["Продажа", "Продажа", "Возврат"],  # r3 returns r2's coat
-        }
-    ).to_csv(folder / "pos_receipts.csv", index=False)
-    pd.DataFrame(
-        {
-            "line_id": ["s1", "s2", "s3"],
-            "receipt_id": ["r1", "r2", "r3"],
-            "sku": ["C", "D", "D"],
-            "quantity": [1, 1, 1],
-            "price": [100, 700, 700],
-        }
-    ).to_csv(folder / "receipt_lines.csv", index=False)
+    """The returns shop of ``tests/marts/test_returns.py``, its products with a margin."""
+    folder = _shop(folder)
+    products = pd.read_csv(folder / "products.csv")
+    products.assign(margin=[0.5, 0.4, 0.3, 0.2]).to_csv(folder / "products.csv", index=False)
     return folder
 
 
