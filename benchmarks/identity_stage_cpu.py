@@ -16,7 +16,6 @@ profiles with ``--compare OTHER.map.parquet``).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ import time
 import nbformat
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from notebook_cells import _kib, _reset_peak  # noqa: E402  (the same /proc readings)
+from notebook_cells import _kib, _reset_peak, code_cells  # noqa: E402  (the same /proc readings)
 
 GIB_KIB = 1024**2
 PHASES: dict[str, list[float]] = {}  # name: [cpu s, wall s, peak GiB, calls]
@@ -130,23 +129,8 @@ def run_notebook(path: str, params: list[str]) -> list[dict]:
 
     nb = nbformat.read(path, as_version=4)
     shell = InteractiveShell.instance()
-    injected = []
-    for text in params:
-        name, _, value = text.partition("=")
-        try:
-            ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            value = repr(value)
-        injected.append(f"{name} = {value}")
     cells = []
-    n = 0
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        source = cell.source
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            source = source + "\n" + "\n".join(injected)
-        n += 1
+    for n, source in code_cells(nb, params):
         c0, w0 = time.process_time(), time.perf_counter()
         _enter()
         res = shell.run_cell(source, silent=True)

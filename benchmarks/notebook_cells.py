@@ -38,6 +38,29 @@ def _reset_peak() -> None:
         pass
 
 
+def code_cells(nb, params: list[str]):
+    """``(number, source)`` of each code cell of ``nb``, the ``NAME=VALUE`` ``params`` added to
+    the cell tagged ``parameters`` (as Papermill injects them: a value that is no Python
+    literal is a string)."""
+    injected = []
+    for text in params:
+        name, _, value = text.partition("=")
+        try:
+            ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            value = repr(value)
+        injected.append(f"{name} = {value}")
+    n = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        source = cell.source
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = source + "\n" + "\n".join(injected)
+        n += 1
+        yield n, source
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("notebook")
@@ -51,23 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     nb = nbformat.read(args.notebook, as_version=4)
     os.chdir(os.path.dirname(os.path.abspath(args.notebook)))
     shell = InteractiveShell.instance()
-    injected = []
-    for text in args.param:
-        name, _, value = text.partition("=")
-        try:
-            ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            value = repr(value)
-        injected.append(f"{name} = {value}")
     print(f"{'cell':>4} {'seconds':>8} {'peak GiB':>9} {'after GiB':>10}  first line", flush=True)
-    n = 0
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        source = cell.source
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            source = source + "\n" + "\n".join(injected)
-        n += 1
+    for n, source in code_cells(nb, args.param):
         _reset_peak()
         t0 = time.perf_counter()
         res = shell.run_cell(source, silent=True)
