@@ -60,22 +60,30 @@ def run(
     ``wh`` a :class:`~cemlib.engine.Lake`: the stage runs on Spark
     (:mod:`cemlib.churn.sparkstage`).
     """
+    from cemlib.churn.fitwarnings import held_back
     from cemlib.engine import Lake
 
-    if isinstance(wh, Lake):  # engine spark
-        from cemlib.churn.sparkstage import run_on_spark
+    # lifelines' warnings name server paths and speak to a statistician: counted on the
+    # result (``detail.fit_warnings``), for one plain sentence in the report
+    with held_back() as fit_warnings:
+        if isinstance(wh, Lake):  # engine spark
+            from cemlib.churn.sparkstage import run_on_spark
 
-        return run_on_spark(wh, run_id=run_id, as_of=as_of, seed=seed,
-                            use_truth_profiles=use_truth_profiles, spark=wh.spark(),
-                            **params)  # fmt: skip
-    from cemlib.churn import report
-    from cemlib.churn.stage import run_stage
+            result = run_on_spark(wh, run_id=run_id, as_of=as_of, seed=seed,
+                                  use_truth_profiles=use_truth_profiles, spark=wh.spark(),
+                                  **params)  # fmt: skip
+        else:
+            from cemlib.churn import report
+            from cemlib.churn.stage import run_stage
 
-    key = "person" if use_truth_profiles else "profile"
-    instead = {"identity.map": "truth.record_person"} if use_truth_profiles else None
+            key = "person" if use_truth_profiles else "profile"
+            instead = {"identity.map": "truth.record_person"} if use_truth_profiles else None
 
-    def call():
-        return run_stage(wh, as_of, run_id=run_id, key=key, seed=seed, **params)
+            def call():
+                return run_stage(wh, as_of, run_id=run_id, key=key, seed=seed, **params)
 
-    return run_declared("churn", wh, call, report.headlines, run_id=run_id, as_of=as_of,
-                        instead=instead)  # fmt: skip
+            result = run_declared("churn", wh, call, report.headlines, run_id=run_id,
+                                  as_of=as_of, instead=instead)  # fmt: skip
+    if hasattr(result.detail, "fit_warnings"):
+        result.detail.fit_warnings = fit_warnings
+    return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,9 @@ class ChurnStageResult:
     inactivity_days: int
     cox: CoxExplainer | None
     truth: dict = field(default_factory=dict)
+    #: the lifelines warnings of the fits, counted (:func:`cemlib.churn.fitwarnings.held_back`;
+    #: set by :func:`cemlib.churn.run`)
+    fit_warnings: Any = None
 
 
 def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:

@@ -115,7 +115,7 @@ def test_cem_offers_new_items(tmp_path, transactions, capsys):
     assert "for the best sellers not bought" in err
     assert main(args) == 0  # the default: the figure and the lists as before
     default = pd.read_csv(out, dtype=str)
-    assert "validation NDCG@4" in capsys.readouterr().err
+    assert "validation NDCG@10" in capsys.readouterr().err
     assert (
         pd.MultiIndex.from_frame(default[["customer_id", "item_id"]])
         .isin(_bought(transactions))
