@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
@@ -111,19 +110,11 @@ class IdentityRun:
 
 
 def _profile_table(resolver, clusters: pd.DataFrame) -> pd.DataFrame:
-    from cemlib.identity.masked import golden_weak_fills
+    from cemlib.identity.masked import attached_records, golden_weak_fills
 
     recs = resolver.prepared_
-    masked = getattr(resolver, "masked_links_", None)
-    weak = np.zeros(len(recs), dtype=bool)
-    if masked is not None and len(masked):  # attached orders fill gaps, never replace values
-        here = pd.MultiIndex.from_arrays(
-            [recs["source"].astype(str), recs["record_id"].astype(str)]
-        )
-        ends = pd.MultiIndex.from_arrays(
-            [masked["left_source"].astype(str), masked["left_record_id"].astype(str)]
-        )
-        weak = here.isin(ends)
+    # attached orders fill a profile's gaps, never replace its values
+    weak = attached_records(recs, getattr(resolver, "masked_links_", None))
     prof = golden_weak_fills(recs, clusters["profile_id"].to_numpy(), weak)
     if "profile_id" not in prof.columns:
         prof = prof.reset_index()

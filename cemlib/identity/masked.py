@@ -522,20 +522,27 @@ def golden_weak_fills(records: pd.DataFrame, profile_id, weak: np.ndarray) -> pd
     return golden
 
 
-def _attached_mask(wh, recs: pd.DataFrame) -> np.ndarray:
-    """Which of ``recs`` (``source``, ``record_id``) the partial key attached (their
-    ``identity.links`` rows of rule :data:`RULE`)."""
-    ends = []
-    if len(recs) and wh.has_table("identity", "links"):
-        ends = wh.con.execute(
-            "SELECT DISTINCT left_source, left_record_id FROM identity.links WHERE rule = ?",
-            [RULE],
-        ).fetchall()
-    if not ends:
+def attached_records(recs: pd.DataFrame, links: pd.DataFrame | None) -> np.ndarray:
+    """Which of ``recs`` (``source``, ``record_id``) are the masked ends (``left_source``,
+    ``left_record_id``) of attach ``links`` (:data:`RULE`; None or empty: none)."""
+    if links is None or not len(links) or not len(recs):
         return np.zeros(len(recs), dtype=bool)
-    keys = pd.MultiIndex.from_tuples(ends)
+    ends = pd.MultiIndex.from_arrays(
+        [links["left_source"].astype(str), links["left_record_id"].astype(str)]
+    )
     here = pd.MultiIndex.from_arrays([recs["source"].astype(str), recs["record_id"].astype(str)])
-    return here.isin(keys)
+    return here.isin(ends)
+
+
+def _attached_mask(wh, recs: pd.DataFrame) -> np.ndarray:
+    """Which of ``recs`` the partial key attached (their ``identity.links`` rows of rule
+    :data:`RULE`)."""
+    links = None
+    if len(recs) and wh.has_table("identity", "links"):
+        links = wh.sql(
+            f"SELECT DISTINCT left_source, left_record_id FROM identity.links WHERE rule = '{RULE}'"
+        )
+    return attached_records(recs, links)
 
 
 def _write_golden(wh, changed: list, stamp: dict) -> pd.DataFrame | None:
