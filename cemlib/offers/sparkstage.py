@@ -153,9 +153,13 @@ def spark_transactions(spark, lake, as_of, *, key: str = "profile"):
 def spark_returned_items(tx):
     """:func:`~cemlib.marts.transactions.returned_items` in Spark: ``tx``
     (:func:`spark_transactions`, returns as negative rows) split into the purchases the offers
-    learn from and the ``(customer_id, item_id)`` pairs returned and never kept (returned
-    quantity at least the bought quantity), both Spark DataFrames. A customer who kept some of
-    an item keeps its purchases."""
+    learn from (a Spark DataFrame) and the ``(customer_id, item_id)`` pairs returned and never
+    kept (returned quantity at least the bought quantity; pandas, in that order). A customer
+    who kept some of an item keeps its purchases.
+
+    The pairs (a few rows per return) are collected once, here: the purchases kept are then
+    the sales without them, a broadcast anti-join of a small table (none without returns),
+    not a plan that reads the history three times each time the history is read."""
     from pyspark.sql import functions as F
 
     back = (F.coalesce(F.col("quantity") < 0, F.lit(False))
@@ -164,13 +168,17 @@ def spark_returned_items(tx):
     sales = tx.where(~back)
     bought = sales.groupBy(*pair).agg(F.sum("quantity").alias("_bought"))
     sent = tx.where(back).groupBy(*pair).agg(F.abs(F.sum("quantity")).alias("_sent"))
-    never_kept = (
+    pairs = (
         sent.join(bought, pair, "left")
         .where(F.col("_sent") - F.coalesce(F.col("_bought"), F.lit(0.0)) >= 0)
         .select(*pair)
     )
+    never_kept = pairs.toPandas().sort_values(pair, ignore_index=True)
+    if not len(never_kept):
+        return sales, never_kept
+    small = F.broadcast(tx.sparkSession.createDataFrame(never_kept, schema=pairs.schema))
     # (a join on column names puts them first: the history keeps its own column order)
-    return sales.join(never_kept, pair, "left_anti").select(*tx.columns), never_kept
+    return sales.join(small, pair, "left_anti").select(*tx.columns), never_kept
 
 
 def spark_events(spark, lake, as_of, *, key: str = "profile"):
@@ -493,8 +501,7 @@ class SparkOffers:
     def never_kept(self) -> pd.DataFrame:
         """Every customer's items returned and never kept (``customer_id, item_id``, a few
         rows per return at most), which no offer names (:func:`spark_returned_items`)."""
-        out = self._never_kept.toPandas()
-        return out.sort_values(["customer_id", "item_id"], ignore_index=True)
+        return self._never_kept.copy()
 
     def events(self) -> pd.DataFrame | None:
         """The identified web events the fit needs on the driver (None without
