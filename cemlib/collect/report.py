@@ -30,7 +30,7 @@ def headlines(result: CollectResult) -> dict[str, Any]:
     norm = result.normalization
     phones = norm[norm["kind"] == "phone"]
     emails = norm[norm["kind"] == "email"]
-    masked = int(_masked_counts(phones).sum()) if len(phones) else 0
+    masked = int(_masked_counts(phones).sum())
     # a masked phone (a marketplace's +7 *** ***-87-48) is empty in staging but not a bad value:
     # counted apart, and left out of the share of valid phones
     bad_phones = int(phones["n_unparsed"].sum()) - masked
