@@ -5,8 +5,7 @@ figures for ``(as_of - L, as_of]`` are regressed on what actually happened there
 
 - counts: a Poisson GLM of actual / simulated counts (offset: the spell view's simulated
   count) on the log ratios of the dropout view's and the booster's counts to the simulated
-  ones, a weighted geometric blend of the three views, and on the customer's recent pace
-  against their own past rate (a slowdown none of the views sees) (spell view alone: its purchase
+  ones, a weighted geometric blend of the three views (spell view alone: its purchase
   probability and the purchase-history state);
 - probabilities: a stacked Platt scaling per backtest horizon (:class:`Scaling`), on the logit
   of the spell view's probability, the other views' log counts, the silence against the
@@ -45,8 +44,8 @@ def _design(sim: dict[str, np.ndarray], h: int, state: pd.DataFrame) -> np.ndarr
     """Covariates of the multiplicative correction of simulated counts.
 
     With a dropout model or a booster: the log ratios of the BG/NBD's and the booster's expected
-    counts to the simulated ones, so the correction is a weighted geometric blend of the three
-    views, and the customer's recent pace (:func:`_pace`, when the state holds it). State covariates (purchases so far, mean gap, purchase probability) are
+    counts to the simulated ones, nothing else, so the correction is a weighted geometric blend
+    of the three views. State covariates (purchases so far, mean gap, purchase probability) are
     left out then: they are learned at ``as_of - L``, where every customer is younger, and
     extrapolated badly to ``as_of`` (chosen on the CDNOW inner backtests, see the README).
     Spell model alone: its purchase probability and the purchase history state."""
@@ -56,7 +55,7 @@ def _design(sim: dict[str, np.ndarray], h: int, state: pd.DataFrame) -> np.ndarr
         if f"{key}_{h}" in sim
     ]
     if ratios:
-        return np.column_stack(ratios + _pace(state))
+        return np.column_stack(ratios)
     return np.column_stack(
         [
             np.log(sim[f"p_{h}"] + 0.01),
@@ -64,22 +63,6 @@ def _design(sim: dict[str, np.ndarray], h: int, state: pd.DataFrame) -> np.ndarr
             state["log_mean_gap"].to_numpy(dtype=float),
         ]
     )
-
-
-def _pace(state: pd.DataFrame) -> list[np.ndarray]:
-    """The customer's recent pace (``recent_pace`` of :func:`cemlib.churn.features.recent_pace`:
-    the log of the purchases of the last few typical gaps over the count the customer's own rate
-    before expects), one column, none for a state without it.
-
-    The views assume a rate that does not change: the spell model reads the open spell, the
-    BG/NBD a constant rate until dropout, the booster counts learned where few slow down. A
-    customer buying at a third of their old pace but recently is safe to all three (trial 10:
-    a grocery chain's weekly buyers turned monthly). A ratio to one's own past, it means the
-    same at the backtest's cut and at ``as_of`` (everyone a window older), which the blend's
-    state covariates in days do not (:func:`_design`)."""
-    if "recent_pace" in state.columns:
-        return [state["recent_pace"].to_numpy(dtype=float)]
-    return []
 
 
 def _rhythm(state: pd.DataFrame) -> np.ndarray:
@@ -119,12 +102,11 @@ def _silence(state: pd.DataFrame) -> np.ndarray:
 def _p_design(sim: dict[str, np.ndarray], h: int, state: pd.DataFrame) -> np.ndarray:
     """Covariates of the purchase-probability calibration: the logit of the spell model's
     probability and, when fitted, the log expected counts of the BG/NBD and the booster (a
-    stacked Platt scaling: the dropout views carry who has stopped), the recent pace
-    (:func:`_pace`), the silence against the customer's own rhythm (:func:`_rhythm`) and the
-    dropout term (:func:`_silence`)."""
+    stacked Platt scaling: the dropout views carry who has stopped), the silence against
+    the customer's own rhythm (:func:`_rhythm`) and the dropout term (:func:`_silence`)."""
     cols = [_logit(sim[f"p_{h}"])]
     cols += [np.log(sim[f"{key}_{h}"] + 0.01) for key in ("bg", "lgb") if f"{key}_{h}" in sim]
-    return np.column_stack([*cols, *_pace(state), _rhythm(state), _silence(state)])
+    return np.column_stack([*cols, _rhythm(state), _silence(state)])
 
 
 def _regularity(sim: dict[str, np.ndarray], state: pd.DataFrame) -> np.ndarray:

@@ -48,7 +48,6 @@ FEATURES: tuple[str, ...] = (
     "amount_90d",
     "online_share_tx",
     "n_items",
-    "recent_pace",
 )
 
 
@@ -207,64 +206,15 @@ def _net_returns(occ: pd.DataFrame, returns: pd.DataFrame, sales: pd.DataFrame) 
     return out
 
 
-def recent_window(occasions: pd.DataFrame, cutoff: str | dt.date) -> int:
-    """The window of :func:`recent_pace`, in days, chosen from the purchases on or before
-    ``cutoff``: three typical gaps between purchases (the typical gap: the median over the
-    repeat customers of each one's mean gap, at least a week and at most a third of the
-    history), the time in which a typical repeat customer buys three times. 90 days without
-    any repeat customer."""
-    cut = pd.Timestamp(cutoff).normalize()
-    occ = occasions[occasions["day"] <= cut]
-    if occ.empty:
-        return 90
-    g = occ.groupby("customer_id")["day"]
-    n = g.size()
-    span = (g.max() - g.min()).dt.days
-    repeat = n > 1
-    history = (cut - occ["day"].min()).days
-    typical = float(np.median(span[repeat] / (n[repeat] - 1))) if repeat.any() else 30.0
-    return 3 * int(np.clip(round(typical), 7, max(7, history // 3)))
-
-
-def recent_pace(occ: pd.DataFrame, cut: pd.Timestamp, window: int, index: pd.Index) -> np.ndarray:
-    """Each customer's purchases in the last ``window`` days before ``cut`` against the count
-    their own rate before that window expects (``occ``: occasions on or before ``cut``):
-    ``log((count + 1) / (expected + 1))``, below 0 for a customer buying slower than before,
-    0 without a rate before the window (the first purchase inside it, or a single one before
-    it). The expected count is the rate between the first purchase and the window's start (over
-    at least one window) times the window.
-
-    BG/NBD-type models assume a constant rate per customer, so a weekly buyer who turned
-    monthly in the last quarter and still bought recently looks safe to them (trial 10's
-    grocery chain); this column carries the slowdown to the blend
-    (:mod:`cemlib.churn.blend`)."""
-    first = occ.groupby("customer_id")["day"].min().reindex(index)
-    start = cut - pd.Timedelta(days=window)
-    before = occ["day"] <= start
-    n_before = occ[before].groupby("customer_id").size().reindex(index).fillna(0.0)
-    n_in = occ[~before].groupby("customer_id").size().reindex(index).fillna(0.0)
-    span = (start - first).dt.days.astype(float).clip(lower=window)
-    expected = (n_before - 1).clip(lower=0.0) / span * window
-    known = (expected > 0).to_numpy()
-    ratio = np.log((n_in.to_numpy() + 1.0) / (expected.to_numpy() + 1.0))
-    return np.where(known, ratio, 0.0)
-
-
-def customer_features(
-    occasions: pd.DataFrame, cutoff: str | dt.date, window: int | None = None
-) -> pd.DataFrame:
+def customer_features(occasions: pd.DataFrame, cutoff: str | dt.date) -> pd.DataFrame:
     """RFM and inter-purchase features per customer with a purchase on or before ``cutoff``.
 
-    Index: customer_id. Days are counted to the end of ``cutoff``'s day. ``window``: the days
-    of ``recent_pace`` (:func:`recent_pace`; ``None``: :func:`recent_window` of the occasions
-    up to ``cutoff``).
+    Index: customer_id. Days are counted to the end of ``cutoff``'s day.
     """
     cut = pd.Timestamp(cutoff).normalize()
     occ = occasions[occasions["day"] <= cut]
     if occ.empty:
         return pd.DataFrame(columns=FEATURES)
-    if window is None:
-        window = recent_window(occ, cut)
     g = occ.groupby("customer_id", sort=True)
     first, last = g["day"].min(), g["day"].max()
     n = g.size().astype(float)
@@ -299,7 +249,6 @@ def customer_features(
     )
     f["online_share_tx"] = g["online"].mean().fillna(-1.0)
     f["n_items"] = np.log1p(g["n_items"].sum().clip(lower=0))
-    f["recent_pace"] = recent_pace(occ, cut, int(window), n.index)
     f["first_day"] = first
     f["last_day"] = last
     f["mean_amount"] = g["amount"].mean()

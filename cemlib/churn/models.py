@@ -29,7 +29,6 @@ from cemlib.churn.features import (
     customer_features,
     join_covariates,
     purchase_occasions,
-    recent_window,
     validate_transactions,
 )
 from cemlib.churn.gaps import TooFewSpells
@@ -115,8 +114,6 @@ class ChurnModel:
     family_choice: family -> cross-validated concordance from an earlier fit on the same
         customers (e.g. the held-out refit's): its best family is used and the families are not
         cross-validated again (``None``: cross-validate ``families``).
-    recent_pace: let the blend read each customer's recent pace against their own past rate
-        (:func:`~cemlib.churn.features.recent_pace`; False: the blend without it).
     workers: 2 fits the BG/NBDs and the backtest's booster in a thread beside the AFT fits,
         1 everything in turn (``None``: :func:`cemlib.churn.beside.workers`, two when a second
         core and the stage's memory budget allow); the same scores either way.
@@ -131,8 +128,7 @@ class ChurnModel:
     blend_ : :class:`~cemlib.churn.blend.Blend` fitted on the backtest window, or None
         (``calibration_``, ``p_calibration_``, ``backtest_`` are its parts).
     as_of_, features_ (per-customer survival data), occasions_, covariate_columns_,
-    backtest_days_, recent_window_ (the days of the ``recent_pace`` feature,
-    :func:`~cemlib.churn.features.recent_window` at the backtest's cut), spend_, margin_rate_.
+    backtest_days_, spend_, margin_rate_.
     """
 
     def __init__(
@@ -149,9 +145,7 @@ class ChurnModel:
         seed: int = DEFAULT_SEED,
         family_choice: dict[str, float] | None = None,
         workers: int | None = None,
-        recent_pace: bool = True,
     ):
-        self.recent_pace = recent_pace
         self.workers = workers
         self.family_choice = family_choice
         self.horizons = horizons
@@ -199,18 +193,13 @@ class ChurnModel:
         if occ.empty:
             raise InputError(f"no transactions on or before {self.as_of_.date()}", source=source)
         self.occasions_ = occ
-        history = (self.as_of_ - occ["day"].min()).days
-        self.backtest_days_ = int(min(max(self.horizons), history // 2))
-        backtest = self.calibrate and self.backtest_days_ >= 30
-        # the recent pace's window: chosen once, from the history up to the backtest's cut (what
-        # the blend learns from), so the column means the same at the cut and at as_of
-        self.recent_window_ = recent_window(
-            occ, self.as_of_ - pd.Timedelta(days=self.backtest_days_ if backtest else 0)
-        )
-        feats = customer_features(occ, self.as_of_, self.recent_window_)
+        feats = customer_features(occ, self.as_of_)
         feats, self.covariate_columns_ = join_covariates(feats, covariates)
         self.features_ = feats
         cov = feats[self.covariate_columns_] if self.covariate_columns_ else None
+        history = (self.as_of_ - occ["day"].min()).days
+        self.backtest_days_ = int(min(max(self.horizons), history // 2))
+        backtest = self.calibrate and self.backtest_days_ >= 30
         self.workers_ = workers(len(tx)) if self.workers is None else int(self.workers)
         with Beside(self.workers_) as beside:
             # first what needs no AFT fit, in the order it is needed: the BG/NBD at as_of, and
@@ -247,18 +236,12 @@ class ChurnModel:
         n_after = after.groupby("customer_id").size().reindex(customers).fillna(0)
         view = DropoutView(enabled=dropout).fit(occ, cut, beside)
         booster = None
-        past = customer_features(occ[before], cut, self.recent_window_).reindex(customers)
         if self.supervised and len(customers) >= 200 and n_after.sum() > 0:
             # purchase history only: profile covariates are measured as of ``as_of`` and
             # would leak the label window's activity into the features
-            # the recent pace goes to the blend, not the booster: among the booster's features
-            # it moved CDNOW's RMSE from 1.7159 to 1.7265 (docs/benchmarks.md)
-            feats = past.drop(columns="recent_pace")
-            booster = beside.submit(BoosterView(seed=self.seed).fit, feats, n_after.to_numpy(), L)
-        return {
-            "customers": customers, "n_after": n_after, "dropout": view, "booster": booster,
-            "pace": past["recent_pace"],
-        }  # fmt: skip
+            past = customer_features(occ[before], cut).reindex(customers)
+            booster = beside.submit(BoosterView(seed=self.seed).fit, past, n_after.to_numpy(), L)
+        return {"customers": customers, "n_after": n_after, "dropout": view, "booster": booster}
 
     def _fit_blend(self, occ: pd.DataFrame, cov: pd.DataFrame | None, early: dict) -> None:
         """The views refitted on the history up to ``as_of - L``, and the blend of their
@@ -283,8 +266,6 @@ class ChurnModel:
             profile = dropout.time_profile(state.index, L, horizons)
             sim.update(self.booster_view_.stretch(self.booster_view_.booster_.oof_, profile))
         first = (after.groupby("customer_id")["day"].min() - cut).dt.days.reindex(state.index)
-        if self.recent_pace:
-            state = state.assign(recent_pace=early["pace"].reindex(state.index).to_numpy())
         self.blend_ = Blend(seed=self.seed).fit(sim, state, L, n_after.to_numpy(), first, horizons)
 
     # -- the fitted views, under the names the notebooks and benchmarks read --------------
@@ -346,10 +327,6 @@ class ChurnModel:
         for each horizon, and the main horizon's figures without suffix plus ``risk_segment``."""
         hs = sorted({int(h) for h in (horizons or self.horizons)})
         state = self.state_
-        if getattr(self, "recent_pace", False):  # beside the open spell (blend._pace)
-            state = state.assign(
-                recent_pace=self.features_["recent_pace"].reindex(state.index).to_numpy()
-            )
         sim = self._views(hs)
         spend = self.spend_["expected"].reindex(state.index).to_numpy()
         mrate = self.margin_rate_.reindex(state.index).to_numpy(dtype=float)

@@ -151,8 +151,7 @@ class BatchScorer:
         m = copy.copy(self.model)
         as_of = self.as_of
         occ = occ.sort_values(["customer_id", "day"], ignore_index=True)
-        # the fit's recent-pace window, not one chosen from this batch
-        feats = customer_features(occ, as_of, getattr(self.model, "recent_window_", None))
+        feats = customer_features(occ, as_of)
         cols = list(self.encoding)
         if cols:
             raw = raw if raw is not None else pd.DataFrame(index=feats.index)

@@ -1,6 +1,7 @@
 """Trial 10 H2: the slowing world of ``benchmarks/churn_slowing.py`` (written apart from
-``cemlib.synth``) holds what it claims, and stage 03's model ranks its 180-day buyers with real
-figures: better than BG/NBD overall, the slowed group's ranking measured."""
+``cemlib.synth``) holds what it claims, and stage 03's model ranks its 180-day buyers better
+than BG/NBD and the naive recent-rate ratio; the slowed customers' counts are still
+over-predicted (the open part of H2)."""
 
 import sys
 from pathlib import Path
@@ -44,41 +45,20 @@ def test_slowed_customers_buy_less_than_steady_ones_of_their_kind(small_world):
     assert slowed < 0.5 * steady
 
 
-@pytest.fixture(scope="module")
-def fitted_both(small_world):
-    """Stage 03's model on the small world, with and without the recent pace in the blend."""
+def test_stage_model_ranks_the_slowing_world(small_world):
     tx, truth = small_world
-    out = {}
-    for pace in (True, False):
-        model = ChurnModel(
-            horizons=(90, 180), workers=1, recent_pace=pace, family_choice={"lognormal": 1.0}
-        ).fit(tx, AS_OF)  # one AFT family: no cross-validation of three (seconds, not a minute)
-        out[pace] = model.predict().set_index("customer_id").reindex(truth.index)
-    return out
-
-
-def test_stage_model_ranks_the_slowing_world(small_world, fitted_both):
-    tx, truth = small_world
-    pred = fitted_both[True]
+    model = ChurnModel(horizons=(90, 180), workers=1, family_choice={"lognormal": 1.0})
+    pred = model.fit(tx, AS_OF).predict().set_index("customer_id").reindex(truth.index)
     y = truth["bought_180"]
     auc = roc_auc_score(y, pred["p_purchase"])
     bg = bgnbd_figures(tx).reindex(truth.index)
-    assert auc > 0.9
-    assert auc > roc_auc_score(y, bg) - 0.01
-    assert auc > roc_auc_score(y, naive_ratio(tx).reindex(truth.index))
+    assert auc > 0.92
+    assert auc > roc_auc_score(y, bg)
+    assert auc > roc_auc_score(y, naive_ratio(tx).reindex(truth.index)) + 0.05
     # every customer with a purchase on or before as_of is scored once
     assert pred["p_purchase"].notna().all() and len(pred) == len(truth)
-
-
-def test_recent_pace_lowers_the_slowed_counts_and_keeps_the_auc(small_world, fitted_both):
-    _, truth = small_world
-    y = truth["bought_180"]
-    with_pace, without = fitted_both[True], fitted_both[False]
-    auc_with = roc_auc_score(y, with_pace["p_purchase"])
-    auc_without = roc_auc_score(y, without["p_purchase"])
-    assert auc_with >= auc_without - 0.005
+    # what is still open (docs/benchmarks.md, 03): the slowed customers' 180-day purchases
+    # are over-predicted by more than half
     slowed = truth["slowed"]
-    actual = truth.loc[slowed, "n_180"].sum()
-    err_with = with_pace.loc[slowed, "expected_purchases_180"].sum() / actual - 1
-    err_without = without.loc[slowed, "expected_purchases_180"].sum() / actual - 1
-    assert err_with < err_without
+    over = pred.loc[slowed, "expected_purchases_180"].sum() / truth.loc[slowed, "n_180"].sum()
+    assert over > 1.5
