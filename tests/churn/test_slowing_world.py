@@ -62,3 +62,24 @@ def test_stage_model_ranks_the_slowing_world(small_world):
     slowed = truth["slowed"]
     over = pred.loc[slowed, "expected_purchases_180"].sum() / truth.loc[slowed, "n_180"].sum()
     assert over > 1.5
+
+
+def test_rhythm_is_the_last_gap_when_longer_than_the_mean():
+    """A weekly buyer turned monthly, 20 days after a purchase, is not overdue; a steady weekly
+    buyer 20 days after a purchase is, and so is the slowed one 60 days after."""
+    from cemlib.churn.blend import _rhythm
+
+    state = pd.DataFrame(
+        {
+            "k": [60.0, 60.0, 60.0, 1.0],
+            "duration": [20.0, 20.0, 60.0, 20.0],
+            "mean_gap": [8.0, 7.0, 8.0, np.nan],
+            "log_prev_gap": np.log1p([30.0, 7.0, 30.0, 0.0]),
+        }
+    )
+    ratio, once = _rhythm(state).T
+    assert ratio[0] == pytest.approx(np.log(21 / 31))  # against the last gap, 30 days
+    assert ratio[1] == pytest.approx(np.log(21 / 8))  # against the mean gap, 7 days
+    assert ratio[2] == pytest.approx(np.log(61 / 31))
+    assert ratio[0] < 0 < ratio[2] < ratio[1]
+    assert once.tolist() == [0.0, 0.0, 0.0, pytest.approx(np.log(21))]
