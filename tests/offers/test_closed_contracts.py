@@ -61,6 +61,8 @@ def test_closed_at_is_checked_and_closed_profiles_get_no_offer(tmp_path):
         r = quality.results
         pair = r[r["expectation_type"] == "expect_column_pair_values_a_to_be_greater_than_b"]
         assert len(pair) == 1 and pair.iloc[0]["rows_quarantined"] == 1
+        # Great Expectations' own count agrees with the SQL that routed the row
+        assert pair.iloc[0]["unexpected_count"] == pair.iloc[0]["sql_unexpected_count"] == 1
         clean = wh.read_table("clean", "crm_contacts")
         assert len(clean) + len(q) == 7  # nothing lost
         mapped = wh.read_table("identity", "map").set_index("record_id")["profile_id"]
@@ -100,3 +102,37 @@ def test_without_closed_at_nothing_changes(tmp_path):
         consent = profile_consent_table(wh, as_of=AS_OF)
     assert "closed" not in consent.columns
     assert bool(consent["address_sms"].sum() >= 5)
+
+
+def test_the_pair_check_reads_the_same_in_duckdb_and_spark_sql():
+    from cemlib.quality.rowsql import failure_predicate
+    from cemlib.quality.sparksql import spark_failure_predicate
+    from cemlib.quality.suites import PAIR, Check
+
+    kw = {"column_A": "closed_at", "column_B": "registered_at", "or_equal": True}
+    check = Check(type=PAIR, kwargs=kw, severity="critical", reason="r")
+    assert check.columns() == ["closed_at", "registered_at"]
+    assert check.column_label == "closed_at, registered_at"
+    duck = failure_predicate(check, kw)
+    assert duck == (
+        'coalesce(("closed_at" IS NOT NULL AND "registered_at" IS NOT NULL AND '
+        '"closed_at" < "registered_at"), FALSE)'
+    )
+    assert spark_failure_predicate(check, kw, None) == duck.replace('"', "`")
+
+
+def test_a_pair_check_without_its_second_column_is_refused_in_one_line(tmp_path):
+    import pytest
+
+    from cemlib.errors import InputError
+    from cemlib.quality.suites import load_suite
+
+    suite = tmp_path / "crm_contacts.yaml"
+    suite.write_text(
+        "table: crm_contacts\nexpectations:\n"
+        "  - type: expect_column_pair_values_a_to_be_greater_than_b\n"
+        "    kwargs: {column_A: closed_at}\n    severity: critical\n    reason: r\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="needs 'column_A' and 'column_B'"):
+        load_suite(suite)
