@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 
+from cemlib.churn.models import risk_segment, risk_thresholds_from
 from cemlib.churn.report import verdict_of
 from cemlib.churn.stage import without_closed
 from tests.offers.test_closed_contracts import AS_OF, _warehouse
@@ -28,6 +30,13 @@ def test_closed_customers_are_not_scored_as_at_risk(tmp_path):
             }
         )
         kept, gone = without_closed(wh, scores, AS_OF, "profile")
+        # cut-offs chosen from the scores: chosen again from the customers kept
+        model = SimpleNamespace(risk_thresholds=None, risk_thresholds_=(0.15, 0.5))
+        again, _ = without_closed(wh, scores, AS_OF, "profile", model=model)
+    assert model.risk_thresholds_ == risk_thresholds_from(np.array([0.2, 0.9]))
+    assert list(again["risk_segment"]) == list(
+        risk_segment(np.array([0.2, 0.9]), model.risk_thresholds_)
+    )
     # A and Z left (Z's contract closed on as_of itself); C closes after as_of: still scored
     assert gone == 2 and list(kept["customer_id"]) == [b, c]
     result = SimpleNamespace(scores=kept, truth={"auc": 0.97}, already_closed=gone)
