@@ -66,10 +66,14 @@ TABLES: dict[str, TableSpec] = {
                 "registered_at",
                 "consent_email",
                 "consent_sms",
+                # when the contract / account closed (a CRM export's "Дата расторжения"): a
+                # record closed on or before as_of is a customer who left (cemlib.marts.closed)
+                "closed_at",
             ),
             kinds={
                 "birth_date": DATE,
                 "registered_at": TIMESTAMP,
+                "closed_at": TIMESTAMP,
                 "consent_email": BOOL,
                 "consent_sms": BOOL,
             },

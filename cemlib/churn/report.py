@@ -238,6 +238,9 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
         f"expected revenue, next {horizon} days": f"{s['expected_revenue'].sum():,.0f} ₽",
     }
     caveats, comparison, status = [], "", "ok"
+    gone = getattr(result, "already_closed", None)
+    if gone is not None:
+        figures["already closed (not scored)"] = f"{gone:,}"
     if "auc" in t:
         where = (
             f"the held-out {holdout_window(horizon)}"
@@ -292,6 +295,8 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
             )
     else:
         caveats.append("no future outcomes in the warehouse: the forecast is not graded")
+    if gone is not None:
+        caveats.append(closed_caveat(gone, "auc" in t))
     return {
         "status": status,
         "title": f"{len(s):,} customers scored for the next {horizon} days",
@@ -299,6 +304,23 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
         "comparison": comparison,
         "caveats": caveats,
     }
+
+
+def closed_caveat(gone: int, graded: bool) -> str:
+    """What the page says when the CRM dates closed contracts (``closed_at``): the customers
+    already gone are left out, and the AUC grades a purchase, not a contract's end."""
+    text = (
+        f"{gone:,} customers whose every contract closed on or before as_of have already left: "
+        "they are not scored and not in the risk list"
+    )
+    if graded:
+        text += (
+            "; the AUC above measures who makes another purchase (a payment, a top-up), not "
+            "whose contract ends: where a recurring fee makes the next payment near-certain it "
+            "can read high while contract churn is barely ranked; for contracts, use the "
+            "closed-contract count here and `cem churn --subscriptions`"
+        )
+    return text
 
 
 def top_at_risk(scores: pd.DataFrame, n: int = 15) -> pd.DataFrame:
@@ -331,6 +353,8 @@ def headlines(result: ChurnStageResult) -> dict:
         "discounted CLV (main horizon)": float(s["clv"].sum()),
         "model": f"{result.model.prob_model_.family_} AFT",
     }
+    if getattr(result, "already_closed", None) is not None:
+        out["already closed (not scored)"] = int(result.already_closed)
     t = result.truth
     prefix = "holdout" if t.get("evaluation") == "holdout" else "truth"
     for k in ("auc", "rmse", "predicted_total", "actual_total", "total_error", "harrell_c"):

@@ -25,7 +25,7 @@ from cemlib.churn.evaluate import (
     outcomes_of_occasions,
 )
 from cemlib.churn.features import purchase_occasions, return_rows, validate_transactions
-from cemlib.churn.models import ChurnModel
+from cemlib.churn.models import ChurnModel, risk_segment, risk_thresholds_from
 from cemlib.churn.survival import (
     CoxExplainer,
     inactivity_threshold,
@@ -33,6 +33,7 @@ from cemlib.churn.survival import (
 )
 from cemlib.frames import fetch_objects
 from cemlib.marts import profile_covariates, profile_transactions, unattributed_orders
+from cemlib.marts.closed import crm_closure
 from cemlib.warehouse import Warehouse
 
 COX_COVARIATES = (
@@ -64,6 +65,9 @@ class ChurnStageResult:
     #: the lifelines warnings of the fits, counted (:func:`cemlib.churn.fitwarnings.held_back`;
     #: set by :func:`cemlib.churn.run`)
     fit_warnings: Any = None
+    #: profiles whose every CRM record closed by ``as_of`` (``crm_contacts.closed_at``): gone
+    #: already, left out of the scores and the risk list; None when the CRM has no ``closed_at``
+    already_closed: int | None = None
 
 
 def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:
@@ -364,7 +368,7 @@ def run_stage(
         cox = None
         if life["lapsed"].sum() >= 20 and cols:
             cox = beside.submit(CoxExplainer(seed=seed).fit, life, cols)
-        scores = model.predict()
+        scores, gone = without_closed(wh, model.predict(), as_of, key, model=model)
         if write:
             wh.write_table("marts", "churn_scores", scores, run_id=run_id, as_of=as_of)
         curves = model.curves(np.arange(1, H + 1))
@@ -379,4 +383,33 @@ def run_stage(
     elif truth and key == "person":
         truth["evaluation"] = "future"
         truth["unattributable_orders"] = 0.0
-    return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth)
+    return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth, already_closed=gone)
+
+
+def without_closed(
+    wh: Warehouse, scores: pd.DataFrame, as_of, key: str, *, model: ChurnModel | None = None
+) -> tuple[pd.DataFrame, int | None]:
+    """``scores`` without the customers who already left (every CRM record closed on or before
+    ``as_of``, :func:`cemlib.marts.closed.crm_closure`) and how many they were; the scores as
+    they are and None when ``crm_contacts`` has no ``closed_at``.
+
+    With ``model`` whose risk cut-offs were chosen from the scores (``risk_thresholds`` None),
+    they are chosen again from the customers kept, the population the segments label, and kept
+    as the model's ``risk_thresholds_``."""
+    mapping = None
+    if key == "person":
+        if not wh.has_table("truth", "record_person"):
+            return scores, None
+        mapping = (
+            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
+            "CAST(person_id AS VARCHAR) AS customer_id FROM truth.record_person)"
+        )
+    closure = crm_closure(wh, as_of, mapping)
+    if not len(closure):
+        return scores, None
+    gone = scores["customer_id"].astype(str).isin(closure.loc[closure["closed"], "customer_id"])
+    kept = scores[~gone].reset_index(drop=True)
+    if model is not None and model.risk_thresholds is None and gone.any() and len(kept):
+        model.risk_thresholds_ = risk_thresholds_from(kept["p_purchase"].to_numpy())
+        kept["risk_segment"] = risk_segment(kept["p_purchase"].to_numpy(), model.risk_thresholds_)
+    return kept, int(gone.sum())

@@ -45,12 +45,16 @@ def headlines(result: OfferStageResult, k: int = 10) -> dict:
         "profiles without consent": int(result.consent.no_consent),
         "profiles with consent but no address": int(result.consent.no_address),
         "profiles under the contact age": int(getattr(result.consent, "minors", 0)),
+        CLOSED_HEADLINE: int(result.extras.get("closed_not_offered", 0)),
         "published ranking": result.published,
         "offers": OFFER_MODES[bool(result.extras.get("new_items"))],
         **_own_items_lift(m, k),
         **_extra_headlines(result),
     }
 
+
+#: profiles whose every CRM record closed by as_of (``crm_contacts.closed_at``): no outbound offer
+CLOSED_HEADLINE = "profiles left (all contracts closed): not offered"
 
 #: the ``offers`` headline: which mode ran (``new_items`` False, True)
 OFFER_MODES = {
@@ -219,6 +223,12 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
         caveats.append(
             f"{h['profiles under the contact age']:,} profiles are younger than the contact age "
             "(`04_next_offer.min_contact_age`) and get no outbound offer, whatever their consent"
+        )
+    if h[CLOSED_HEADLINE]:
+        caveats.append(
+            f"{h[CLOSED_HEADLINE]:,} profiles left (all contracts closed by as_of): not offered; "
+            "a phone or e-mail only closed contracts carry is not used either (operators "
+            "recycle numbers)"
         )
     return {
         "status": status,

@@ -18,6 +18,7 @@ import pandas as pd
 from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
+from cemlib.marts.closed import crm_closure, open_addresses
 from cemlib.marts.transactions import profile_transactions, returned_items, source_schema
 from cemlib.offers import baselines, eligibility, groups
 from cemlib.offers.baselines import all_baselines
@@ -284,9 +285,42 @@ def profile_consent_table(
                FROM identity.profiles"""
         )
         out = out.merge(have, on="customer_id", how="left")
+    if as_of is not None:
+        out = without_closed_addresses(wh, out, as_of, _mapping(wh, key))
     out["minor"] = out["customer_id"].astype(str).isin(minors)
     out.attrs["unmatched_refusals"] = refusals.attrs.get("unmatched_refusals", 0)
     return out
+
+
+def without_closed_addresses(wh: Warehouse, consent: pd.DataFrame, as_of, mapping: str):
+    """``consent`` with ``closed`` (every CRM record of the profile closed by ``as_of``) and the
+    ``address_<channel>`` flags cleared where the only addresses are on closed records (a
+    recycled number can reach a stranger) and for closed profiles; unchanged when
+    ``crm_contacts`` has no ``closed_at`` (:mod:`cemlib.marts.closed`)."""
+    closure = crm_closure(wh, as_of, mapping)
+    if not len(closure):
+        return consent
+    out = consent.assign(customer_id=consent["customer_id"].astype(str))
+    gone = set(closure.loc[closure["closed"], "customer_id"])
+    out["closed"] = out["customer_id"].isin(gone)
+    fresh = open_addresses(wh, as_of, mapping)
+    for flag in ("address_email", "address_sms"):
+        has = out[flag].astype("boolean") if flag in out else pd.Series(True, index=out.index)
+        if fresh is not None and flag in fresh:
+            live = out["customer_id"].map(fresh.set_index("customer_id")[flag])
+            has = has & live.astype("boolean").fillna(True)
+        out[flag] = has.fillna(False).astype(bool) & ~out["closed"]
+    return out
+
+
+def without_closed_profiles(recs: pd.DataFrame, consent: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The offers of ``recs`` whose profile has not left (``consent``'s ``closed``, from
+    :func:`without_closed_addresses`) and how many profiles left: theirs go nowhere."""
+    if "closed" not in consent.columns:
+        return recs, 0
+    gone = set(consent.loc[consent["closed"].astype(bool), "customer_id"].astype(str))
+    left = recs["customer_id"].astype(str).isin(gone)
+    return recs[~left], int(recs.loc[left, "customer_id"].nunique())
 
 
 def profile_records(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
@@ -767,7 +801,9 @@ def run_stage(
         )  # fmt: skip
     if granularity == "group":  # the item of each group: the size the customer keeps
         recs = groups.offered_items(recs, tx, items, never_kept)
-    sent, summary = assign_channels(recs, consent)
+    # customers who left (every CRM record closed by as_of) get no outbound offer
+    open_recs, closed_left = without_closed_profiles(recs, consent)
+    sent, summary = assign_channels(open_recs, consent)
     names = (
         items.assign(sku=items["sku"].astype(str)).set_index("sku")["name"]
         if items is not None and "name" in items.columns and granularity != "category"
@@ -804,6 +840,7 @@ def run_stage(
             "new_items": new_items,
             **({} if engine is None else {"spark_scoring": engine.figures}),
             "eligibility": {"rules": rules, "held_back": held},
+            "closed_not_offered": closed_left,
         },
         published=published,
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from cemlib.quality.suites import Check, Ref
+from cemlib.quality.suites import PAIR, Check, Ref
 
 
 def quote(name: str) -> str:
@@ -57,6 +57,8 @@ def failure_predicate(
     t = check.type
     if t == "expect_compound_columns_to_be_unique":
         return _guard(check, compound_unique(kwargs, quote, relation), quote)
+    if t == PAIR:
+        return _guard(check, pair_fails(kwargs, quote), quote)
     col = quote(kwargs["column"])
     if t == "expect_column_values_to_not_be_null":
         pred = f"{col} IS NULL"
@@ -140,6 +142,14 @@ def compound_unique(kwargs: dict[str, Any], quote, relation: str | None = None) 
         return f"{judged} AND ({names}) IN ({dups})"
     # rows of one combination have the same missing columns: all judged or all ignored
     return f"{judged} AND count(*) OVER (PARTITION BY {names}) > 1"
+
+
+def pair_fails(kwargs: dict[str, Any], quote) -> str:
+    """``expect_column_pair_values_a_to_be_greater_than_b`` in SQL: A not above B (not at or
+    above with ``or_equal``), a row missing either value unjudged."""
+    a, b = quote(kwargs["column_A"]), quote(kwargs["column_B"])
+    op = "<" if kwargs.get("or_equal") else "<="
+    return f"{a} IS NOT NULL AND {b} IS NOT NULL AND {a} {op} {b}"
 
 
 def row_columns(columns: list[str]) -> list[str]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cemlib.quality.rowsql import compound_unique, keep_identical
+from cemlib.quality.rowsql import compound_unique, keep_identical, pair_fails
 from cemlib.quality.rowsql import literal as duckdb_literal
-from cemlib.quality.suites import Check, Ref
+from cemlib.quality.suites import PAIR, Check, Ref
 
 
 def squote(name: str) -> str:
@@ -36,8 +36,8 @@ def spark_failure_predicate(
     ``ref_column``: the joined parent-key column of a cross-table check; ``row_columns``: the
     columns that make two copies identical (``keep: identical``)."""
     t = check.type
-    if t == "expect_compound_columns_to_be_unique":
-        pred = compound_unique(kwargs, squote)
+    if t in ("expect_compound_columns_to_be_unique", PAIR):
+        pred = compound_unique(kwargs, squote) if t != PAIR else pair_fails(kwargs, squote)
         if check.when_not_null:
             pred = f"{squote(check.when_not_null)} IS NOT NULL AND ({pred})"
         if check.when_null:

@@ -47,8 +47,12 @@ ROW_LEVEL = frozenset(
         "expect_column_values_to_match_regex",
         "expect_column_values_to_be_between",
         "expect_column_values_to_be_in_set",
+        "expect_column_pair_values_a_to_be_greater_than_b",
     }
 )
+#: the pair check compares two columns of one row (``column_A``, ``column_B``); a row missing
+#: either value is not judged (``ignore_row_if: either_value_is_missing``, the only option)
+PAIR = "expect_column_pair_values_a_to_be_greater_than_b"
 TABLE_LEVEL = frozenset(
     {
         "expect_table_row_count_to_be_between",
@@ -179,6 +183,8 @@ class Check:
         """The column the check names, or the columns of a compound check joined by ``, ``."""
         if self.column is None and self.kwargs.get("column_list"):
             return ", ".join(str(c) for c in self.kwargs["column_list"])
+        if self.column is None and self.kwargs.get("column_A"):
+            return f"{self.kwargs['column_A']}, {self.kwargs.get('column_B')}"
         return self.column
 
     @property
@@ -198,6 +204,7 @@ class Check:
         """Every column the check reads."""
         cols = [self.column] if self.column else []
         cols += [str(c) for c in self.kwargs.get("column_list") or []]
+        cols += [str(self.kwargs[k]) for k in ("column_A", "column_B") if self.kwargs.get(k)]
         if self.when_not_null:
             cols.append(self.when_not_null)
         if self.when_null:
@@ -305,6 +312,7 @@ def load_suite(path: str | Path) -> Suite:
             )
         _gx_class(entry["type"])
         _column_list(entry, where)
+        _column_pair(entry, where)
         checks.append(
             Check(
                 type=entry["type"],
@@ -370,6 +378,21 @@ def _column_list(entry: Mapping[str, Any], where: str) -> None:
             f"{entry['type']}: 'ignore_row_if: {ignore}' is not an option "
             f"({', '.join(IGNORE_ROW_IF)})",
             source=where,
+        )
+
+
+def _column_pair(entry: Mapping[str, Any], where: str) -> None:
+    """A pair check names ``column_A`` and ``column_B`` and leaves a row missing either value
+    unjudged (the one semantics the SQL flags share with Great Expectations here)."""
+    if entry["type"] != PAIR:
+        return
+    kwargs = entry.get("kwargs") or {}
+    cols = [kwargs.get("column_A"), kwargs.get("column_B")]
+    if not all(isinstance(c, str) and c for c in cols):
+        raise InputError(f"{PAIR}: needs 'column_A' and 'column_B', got {cols!r}", source=where)
+    if kwargs.get("ignore_row_if", "either_value_is_missing") != "either_value_is_missing":
+        raise InputError(
+            f"{PAIR}: only 'ignore_row_if: either_value_is_missing' is supported", source=where
         )
 
 
