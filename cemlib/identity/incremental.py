@@ -419,8 +419,9 @@ def _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, ol
     con = wh.con
     jmap, jgolden, jlinks = joined
     kept_map, kept_links = _kept_map_and_links(con, drop)
-    kept_map = pd.concat([kept_map, jmap], ignore_index=True)  # joined rows: kept ids
-    kept_links = pd.concat([kept_links, jlinks], ignore_index=True)
+    if len(jmap):  # the records joining a kept profile directly: kept ids, kept links
+        kept_map = pd.concat([kept_map, jmap], ignore_index=True)
+        kept_links = pd.concat([kept_links, jlinks], ignore_index=True)
     clock("kept_map_and_links")
     kept_ids = set(kept_map["profile_id"].dropna().unique())
     pid = _fresh_ids(resolver, kept_ids)
@@ -441,7 +442,8 @@ def _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, ol
     old_profiles = old_profiles[old_profiles["profile_id"].isin(kept_ids).to_numpy()
                                 & ~old_profiles["profile_id"].isin(jgolden["profile_id"])
                                 .to_numpy()]  # fmt: skip
-    old_profiles = pd.concat([old_profiles, jgolden], ignore_index=True)
+    if len(jgolden):
+        old_profiles = pd.concat([old_profiles, jgolden], ignore_index=True)
     fresh = golden_records(subset, profile_id=pid)
     profiles = pd.concat([old_profiles, fresh], ignore_index=True)
     clock("golden_records")

@@ -246,7 +246,11 @@ def joined_parts(wh, joined: pd.DataFrame, profile_ids) -> tuple:
                  "match_weight", "match_probability", "agreeing", "disagreeing", "accepted",
                  "refused_by"]  # fmt: skip
     if not len(joined):
-        return jmap, pd.DataFrame(), pd.DataFrame(columns=link_cols)
+        return (
+            jmap,
+            pd.DataFrame({"profile_id": pd.Series(dtype=object)}),
+            pd.DataFrame(columns=link_cols),
+        )
     prof = pd.DataFrame({"profile_id": pd.unique(np.asarray(profile_ids, dtype=object))})
     con.register("_j_prof", prof)
     try:

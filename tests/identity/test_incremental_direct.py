@@ -12,7 +12,7 @@ import pytest
 import cemlib.identity.incremental as incremental
 from cemlib.collect.stage import collect
 from cemlib.identity.golden import SURVIVING
-from cemlib.identity.incremental_direct import direct_candidates
+from cemlib.identity.incremental_direct import direct_candidates, joined_parts
 from cemlib.identity.stage import run_stage
 from cemlib.identity.store import read_prepared
 from cemlib.warehouse import Warehouse
@@ -205,3 +205,21 @@ def test_a_nameless_record_joins_no_profile_with_household_evidence(orders):
     again = direct_candidates(wh, _renamed(base), hub_records=500)
     assert str(pids.iloc[0]) not in set(again["profile_id"])
     assert len(again) == int((pids.astype(str) != str(pids.iloc[0])).sum())
+
+
+def test_joined_parts_count_the_profile_again_from_its_stored_records(orders):
+    wh, base, pids = orders
+    jmap, golden, links = joined_parts(wh, _renamed(base.iloc[:2]), pids[:2].to_numpy())
+    assert jmap["profile_id"].tolist() == pids[:2].tolist()
+    before = wh.con.execute(
+        "SELECT CAST(profile_id AS VARCHAR), n_records FROM identity.profiles "
+        "WHERE CAST(profile_id AS VARCHAR) IN (?, ?)",
+        [str(pids.iloc[0]), str(pids.iloc[1])],
+    ).fetchall()
+    n = golden.set_index("profile_id")["n_records"]
+    assert {p: int(n[p]) for p, _ in before} == {p: k + 1 for p, k in before}
+    # one accepted link per identifier kind (phone, e-mail, device) of each joined record
+    assert len(links) == 6 and links["accepted"].all()
+    assert set(links["rule"]) == {"phone", "email", "device_id"}
+    empty = joined_parts(wh, base.iloc[:0], [])
+    assert [len(f) for f in empty] == [0, 0, 0] and "profile_id" in empty[1]
