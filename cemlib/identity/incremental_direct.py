@@ -113,10 +113,11 @@ def direct_candidates(
     con.register("_d_ids", ids)
     con.register("_d_carriers", carriers)
     hcols = ", ".join(f'p."{c}" AS "h_{c}"' for c in (*FACTS, *_CTX) if c in PREPARED_COLUMNS)
-    holders = " UNION ".join(
-        f"SELECT d.i, d.kind, d.value, p.source, p.record_id, {hcols} FROM "
-        f"(SELECT * FROM _d_ids WHERE kind = '{kind}') d JOIN identity.prepared p "
-        f'ON p."{c}" = d.value'
+    # the earlier holders of each distinct value, keys only (one join per identifier column)
+    holders = " UNION ALL ".join(
+        f"SELECT d.kind, d.value, p.source, p.record_id, {hcols} FROM "
+        f"(SELECT DISTINCT kind, value FROM _d_ids WHERE kind = '{kind}') d "
+        f'JOIN identity.prepared p ON p."{c}" = d.value'
         for kind, kcols in IDENTIFIER_COLUMNS.items()
         for c in kcols
         if c in PREPARED_COLUMNS
@@ -130,7 +131,7 @@ def direct_candidates(
     def lead(ctx_kind: str, c: str, *hc: str) -> tuple[str, str]:
         """SQL per holder of the record's ``ctx_kind`` value: carries the record's ``c``
         (1/0), carries another value of it (1/0); NULL for other holders."""
-        on = f"h.kind = '{ctx_kind}' AND r.\"{c}\" IS NOT NULL"
+        on = f"d.kind = '{ctx_kind}' AND r.\"{c}\" IS NOT NULL"
         has = " OR ".join(f'h."h_{x}" = r."{c}"' for x in hc)
         other = " OR ".join(f'(h."h_{x}" IS NOT NULL AND h."h_{x}" <> r."{c}")' for x in hc)
         return (f"CASE WHEN {on} THEN CAST(({has}) IS TRUE AS INTEGER) END",
@@ -150,35 +151,53 @@ def direct_candidates(
     )
     try:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _d_h AS SELECT h.*, m.profile_id, "
+            "CREATE OR REPLACE TEMP TABLE _d_hk AS SELECT h.*, "
+            "CAST(m.profile_id AS VARCHAR) AS profile_id "
+            f"FROM ({holders}) h LEFT JOIN identity.map m "
+            "ON m.source_table = h.source AND m.record_id = h.record_id"
+        )
+        # per value: its holders, their profiles, whether the last run guarded it
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _d_val AS SELECT h.kind, h.value, "
+            "count(*) AS n_h, count(*) - count(h.profile_id) AS n_loose, "
+            "min(h.profile_id) AS p_min, max(h.profile_id) AS p_max, "
+            "any_value(c.n_new) AS n_new, bool_or(g.kind IS NOT NULL) AS guarded "
+            "FROM _d_hk h LEFT JOIN _d_carriers c ON c.kind = h.kind AND c.value = h.value "
+            "LEFT JOIN (SELECT DISTINCT kind, CAST(value AS VARCHAR) AS value "
+            "FROM identity.guarded) g ON g.kind = h.kind AND g.value = h.value "
+            "GROUP BY h.kind, h.value"
+        )
+        # the records whose every value is held, by one profile's attached records only,
+        # unguarded, within the hub guard's record count
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _d_pre AS SELECT d.i, min(v.p_min) AS profile_id "
+            "FROM _d_ids d LEFT JOIN _d_val v ON v.kind = d.kind AND v.value = d.value "
+            "GROUP BY d.i HAVING bool_and(v.n_h IS NOT NULL AND v.n_loose = 0 "
+            f"AND v.p_min = v.p_max AND NOT v.guarded AND v.n_h + v.n_new <= {int(hub_records)}) "
+            "AND min(v.p_min) = max(v.p_max)"
+        )
+        # their holders' facts: per identifier of a record, what the checks read
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _d_h AS SELECT d.i, d.kind, d.value, "
             f"({same}) AS same_facts, {ctx}, "
             "(r.first_lat IS NULL OR h.h_first_lat = r.first_lat) AS name_ok, "
             "(r.birth_date IS NULL OR h.h_birth_date = r.birth_date) AS dob_ok "
-            f"FROM ({holders}) h JOIN _d_rec r USING (i) LEFT JOIN identity.map m "
-            "ON m.source_table = h.source AND m.record_id = h.record_id"
+            "FROM (SELECT * FROM _d_ids SEMI JOIN _d_pre USING (i)) d "
+            "JOIN _d_hk h ON h.kind = d.kind AND h.value = d.value JOIN _d_rec r ON r.i = d.i"
         )
-        # per identifier of a record: its holders, their profiles, the guard's counts kept
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _d_v AS SELECT d.i, d.kind, d.value, "
-            "count(h.record_id) AS n_h, count(h.record_id) - count(h.profile_id) AS n_loose, "
-            "min(CAST(h.profile_id AS VARCHAR)) AS p_min, max(CAST(h.profile_id AS VARCHAR)) AS p_max, "
+            "CREATE OR REPLACE TEMP TABLE _d_v AS SELECT h.i, "
             "coalesce(bool_or(h.same_facts), FALSE) AS same_facts, "
             f"coalesce({ctx_ok}, FALSE) AS ctx_ok, "
             "coalesce(bool_or(h.name_ok), FALSE) AS name_ok, "
-            "coalesce(bool_or(h.dob_ok), FALSE) AS dob_ok, "
-            "any_value(c.n_new) AS n_new, "
-            "EXISTS (SELECT 1 FROM identity.guarded g WHERE g.kind = d.kind "
-            "AND CAST(g.value AS VARCHAR) = d.value) AS guarded "
-            "FROM _d_ids d LEFT JOIN _d_h h ON h.i = d.i AND h.kind = d.kind AND h.value = d.value "
-            "LEFT JOIN _d_carriers c ON c.kind = d.kind AND c.value = d.value "
-            "GROUP BY d.i, d.kind, d.value"
+            "coalesce(bool_or(h.dob_ok), FALSE) AS dob_ok "
+            "FROM _d_h h GROUP BY h.i, h.kind, h.value"
         )
         cand = fetch_frame(
             con,
-            "SELECT i, min(p_min) AS profile_id FROM _d_v GROUP BY i HAVING "
-            "bool_and(n_h > 0 AND n_loose = 0 AND p_min = p_max AND ctx_ok AND name_ok AND dob_ok "
-            f"AND NOT guarded AND n_h + n_new <= {int(hub_records)}) "
-            "AND min(p_min) = max(p_max) AND bool_or(same_facts) ORDER BY i",
+            "SELECT p.i, p.profile_id FROM _d_pre p JOIN (SELECT i FROM _d_v GROUP BY i HAVING "
+            "bool_and(ctx_ok AND name_ok AND dob_ok) AND bool_or(same_facts)) v USING (i) "
+            "ORDER BY p.i",
         )
         if not len(cand):
             return empty
@@ -193,38 +212,48 @@ def direct_candidates(
     finally:
         for name in ("_d_rec", "_d_ids", "_d_carriers"):
             con.unregister(name)
-        con.execute("DROP TABLE IF EXISTS _d_h")
-        con.execute("DROP TABLE IF EXISTS _d_v")
+        for name in ("_d_hk", "_d_val", "_d_pre", "_d_h", "_d_v"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _household_evidence(con, statuses: tuple[str, ...]) -> set:
     """The ids among ``_d_p`` of profiles showing household evidence in the last run: a link
     touching one of their records not accepted (other than a name-only bridge), or a named
     record carrying an identifier the hub guard found shared (``statuses``)."""
-    mine = (
-        "SELECT m.source_table, m.record_id, CAST(m.profile_id AS VARCHAR) AS profile_id "
-        "FROM identity.map m SEMI JOIN _d_p d ON CAST(m.profile_id AS VARCHAR) = d.profile_id"
+    st = ", ".join("'" + s + "'" for s in statuses) or "NULL"
+    ids = [c for cols in IDENTIFIER_COLUMNS.values() for c in cols if c in PREPARED_COLUMNS]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _d_mine AS SELECT m.source_table, m.record_id, "
+        "CAST(m.profile_id AS VARCHAR) AS profile_id FROM identity.map m SEMI JOIN _d_p d "
+        "ON CAST(m.profile_id AS VARCHAR) = d.profile_id"
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE _d_mine AS " + mine)
     try:
-        refused = " UNION ".join(
-            f"SELECT r.profile_id FROM identity.links l JOIN _d_mine r ON l.{s}_source = "
-            f"r.source_table AND l.{s}_record_id = r.record_id WHERE NOT l.accepted "
-            "AND coalesce(l.refused_by, '') <> 'bridge'"
-            for s in ("left", "right")
+        # the refused links are few: their ends first, then their profiles
+        refused = (
+            "SELECT r.profile_id FROM (SELECT left_source AS s, left_record_id AS r FROM "
+            "identity.links WHERE NOT accepted AND coalesce(refused_by, '') <> 'bridge' UNION "
+            "SELECT right_source, right_record_id FROM identity.links WHERE NOT accepted AND "
+            "coalesce(refused_by, '') <> 'bridge') e JOIN _d_mine r "
+            "ON r.source_table = e.s AND r.record_id = e.r"
         )
-        st = ", ".join("'" + s + "'" for s in statuses) or "NULL"
+        named = (
+            f"SELECT r.profile_id, {', '.join('p.' + chr(34) + c + chr(34) for c in ids)} "
+            "FROM _d_mine r JOIN identity.prepared p ON p.source = r.source_table "
+            "AND p.record_id = r.record_id WHERE p.first_lat IS NOT NULL OR p.last_lat IS NOT NULL"
+        )
+        con.execute("CREATE OR REPLACE TEMP TABLE _d_named AS " + named)
         shared = " UNION ".join(
-            f"SELECT r.profile_id FROM _d_mine r JOIN identity.prepared p ON p.source = "
-            f"r.source_table AND p.record_id = r.record_id JOIN identity.guarded g ON g.kind = "
-            f"'{kind}' AND CAST(g.value AS VARCHAR) = p.\"{c}\" WHERE g.status IN ({st}) AND "
-            "(p.first_lat IS NOT NULL OR p.last_lat IS NOT NULL)"
+            f'SELECT n.profile_id FROM _d_named n SEMI JOIN (SELECT CAST(value AS VARCHAR) AS v '
+            f"FROM identity.guarded WHERE kind = '{kind}' AND status IN ({st})) g "
+            f'ON n."{c}" = g.v'
             for kind, kcols in IDENTIFIER_COLUMNS.items()
             for c in kcols
+            if c in ids
         )
         return {r[0] for r in con.execute(refused + " UNION " + shared).fetchall()}
     finally:
         con.execute("DROP TABLE IF EXISTS _d_mine")
+        con.execute("DROP TABLE IF EXISTS _d_named")
 
 
 def joined_parts(wh, joined: pd.DataFrame, profile_ids) -> tuple:
