@@ -243,7 +243,7 @@ def _household_evidence(con, statuses: tuple[str, ...]) -> set:
         )
         con.execute("CREATE OR REPLACE TEMP TABLE _d_named AS " + named)
         shared = " UNION ".join(
-            f'SELECT n.profile_id FROM _d_named n SEMI JOIN (SELECT CAST(value AS VARCHAR) AS v '
+            f"SELECT n.profile_id FROM _d_named n SEMI JOIN (SELECT CAST(value AS VARCHAR) AS v "
             f"FROM identity.guarded WHERE kind = '{kind}' AND status IN ({st})) g "
             f'ON n."{c}" = g.v'
             for kind, kcols in IDENTIFIER_COLUMNS.items()
