@@ -263,8 +263,9 @@ def joined_parts(wh, joined: pd.DataFrame, profile_ids) -> tuple:
     (:func:`~cemlib.identity.golden.golden_records`; no resolution), and one link per
     identifier of each new record to an earlier holder (the smallest key), as a full run's
     star over a unique identifier gives it."""
-    from cemlib.identity.golden import golden_records
-    from cemlib.identity.store import read_prepared, stack
+    from cemlib.identity.golden import SURVIVING, golden_records
+    from cemlib.identity.roles import STRING
+    from cemlib.identity.rules import IDENTIFIER_FIELDS
 
     con = wh.con
     pids = pd.array(np.asarray(profile_ids, dtype=object), dtype="string")
@@ -281,25 +282,37 @@ def joined_parts(wh, joined: pd.DataFrame, profile_ids) -> tuple:
             pd.DataFrame(columns=link_cols),
         )
     prof = pd.DataFrame({"profile_id": pd.unique(np.asarray(profile_ids, dtype=object))})
+    # only what the golden record and the links read, in one query sorted by key
+    cols = list(dict.fromkeys(
+        c for c in ("source", "record_id", "updated_at", *SURVIVING, "phone", "phone_2",
+                    "email", "email_2", *IDENTIFIER_FIELDS) if c in PREPARED_COLUMNS))  # fmt: skip
     con.register("_j_prof", prof)
     try:
-        members = fetch_frame(
+        old = fetch_frame(
             con,
-            "SELECT m.source_table AS source, m.record_id, CAST(m.profile_id AS VARCHAR) "
-            "AS profile_id FROM identity.map m SEMI JOIN _j_prof p "
-            "ON CAST(m.profile_id AS VARCHAR) = p.profile_id",
+            f"SELECT {', '.join('p.' + chr(34) + c + chr(34) for c in cols)}, "
+            "CAST(m.profile_id AS VARCHAR) AS profile_id FROM identity.map m "
+            "JOIN identity.prepared p ON p.source = m.source_table AND p.record_id = m.record_id "
+            "SEMI JOIN _j_prof j ON CAST(m.profile_id AS VARCHAR) = j.profile_id "
+            "ORDER BY p.source, p.record_id",
         )
     finally:
         con.unregister("_j_prof")
-    old = read_prepared(wh, members).reset_index(drop=True)
-    of = members.set_index(["source", "record_id"])["profile_id"]
-    old_pid = of.reindex(pd.MultiIndex.from_arrays(
-        [as_string(old["source"]).astype(object), as_string(old["record_id"]).astype(object)]
-    )).to_numpy(dtype=object)  # fmt: skip
-    both = stack(old, joined)
+    old_pid = old["profile_id"].to_numpy(dtype=object)
+    both = {}
+    for c in cols:
+        if c == "updated_at":
+            both[c] = pd.concat([pd.to_datetime(old[c]), pd.to_datetime(joined[c])],
+                                ignore_index=True).astype("datetime64[ns]")  # fmt: skip
+        else:
+            both[c] = pd.concat([as_string(old[c]), as_string(joined[c])], ignore_index=True)
+    both = pd.DataFrame(both)
     golden = golden_records(
         both, profile_id=pd.Series(np.concatenate([old_pid, np.asarray(pids, dtype=object)]))
     )
+    for c in SURVIVING:  # typed as a resolution's golden records are
+        if c in golden:
+            golden[c] = golden[c].astype(STRING)
     # one link per identifier of a joined record, to the smallest earlier holder
     ids = []
     for kind, kcols in IDENTIFIER_COLUMNS.items():
@@ -311,23 +324,24 @@ def joined_parts(wh, joined: pd.DataFrame, profile_ids) -> tuple:
                     "i": np.flatnonzero(has).astype(np.int64), "kind": kind,
                     "value": np.asarray(v[has], dtype=object)}))  # fmt: skip
     ids = pd.concat(ids, ignore_index=True).drop_duplicates(["i", "kind", "value"])
-    holders = " UNION ALL ".join(
-        f"SELECT d.i, d.kind, p.source, p.record_id FROM (SELECT * FROM _j_ids WHERE kind = "
-        f"'{kind}') d JOIN identity.prepared p ON p.\"{c}\" = d.value"
-        for kind, kcols in IDENTIFIER_COLUMNS.items()
-        for c in kcols
-        if c in PREPARED_COLUMNS
-    )
-    con.register("_j_ids", ids)
-    try:
-        star = fetch_frame(
-            con,
-            f"SELECT i, kind, arg_min(source, (source, record_id)) AS source, "
-            f"arg_min(record_id, (source, record_id)) AS record_id FROM ({holders}) "
-            "GROUP BY i, kind ORDER BY i, kind",
-        )
-    finally:
-        con.unregister("_j_ids")
+    # every earlier holder is a record of the profile (direct_candidates): the smallest key
+    # among the profile's stored records (read sorted by key) carrying the value
+    long = []
+    for kind, kcols in IDENTIFIER_COLUMNS.items():
+        for c in kcols:
+            if c in old:
+                v = as_string(old[c])
+                has = v.notna().to_numpy(dtype=bool)
+                long.append(pd.DataFrame({
+                    "row": np.flatnonzero(has).astype(np.int64), "kind": kind,
+                    "value": np.asarray(v[has], dtype=object)}))  # fmt: skip
+    long = pd.concat(long, ignore_index=True)
+    first = long.groupby(["kind", "value"], sort=False)["row"].min().reset_index()
+    star = (ids.merge(first, on=["kind", "value"]).groupby(["i", "kind"], sort=True)["row"]
+            .min().reset_index())  # fmt: skip
+    rows = star["row"].to_numpy(dtype=np.int64)
+    star["source"] = as_string(old["source"]).array.take(rows)
+    star["record_id"] = as_string(old["record_id"]).array.take(rows)
     i = star["i"].to_numpy(dtype=np.int64)
     links = pd.DataFrame(
         {
