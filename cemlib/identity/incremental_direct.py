@@ -49,6 +49,9 @@ FACTS: tuple[str, ...] = (
     "first_lat", "last_lat", "birth_date", "middle_lat", "gender", "first_name", "first_hint"
 )  # fmt: skip
 _CTX = ("phone", "phone_2", "email", "email_2", "device_id")
+#: the temporary table of the earlier holders of every value a new record carries (``kind,
+#: value, source, record_id``, their facts and profile), shared with the touched set's pass
+NEW_HOLDERS = "_inc_new_holders"
 
 
 def _strings(frame: pd.DataFrame, cols) -> dict:
@@ -74,6 +77,7 @@ def direct_candidates(
     checks, all but the namesakes' and the touched profiles', which the touched set's pass
     makes). SQL over ``identity.prepared``, ``map``, ``guarded`` and ``links``."""
     con = wh.con
+    con.execute(f"DROP TABLE IF EXISTS {NEW_HOLDERS}")
     empty = pd.DataFrame({"i": pd.Series(dtype="int64"), "profile_id": pd.Series(dtype=object)})
     if not len(new):
         return empty
@@ -116,7 +120,7 @@ def direct_candidates(
     # the earlier holders of each distinct value, keys only (one join per identifier column)
     holders = " UNION ALL ".join(
         f"SELECT d.kind, d.value, p.source, p.record_id, {hcols} FROM "
-        f"(SELECT DISTINCT kind, value FROM _d_ids WHERE kind = '{kind}') d "
+        f"(SELECT kind, value FROM _d_carriers WHERE kind = '{kind}') d "
         f'JOIN identity.prepared p ON p."{c}" = d.value'
         for kind, kcols in IDENTIFIER_COLUMNS.items()
         for c in kcols
@@ -151,7 +155,7 @@ def direct_candidates(
     )
     try:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _d_hk AS SELECT h.*, "
+            "CREATE OR REPLACE TEMP TABLE _inc_new_holders AS SELECT h.*, "
             "CAST(m.profile_id AS VARCHAR) AS profile_id "
             f"FROM ({holders}) h LEFT JOIN identity.map m "
             "ON m.source_table = h.source AND m.record_id = h.record_id"
@@ -162,7 +166,7 @@ def direct_candidates(
             "count(*) AS n_h, count(*) - count(h.profile_id) AS n_loose, "
             "min(h.profile_id) AS p_min, max(h.profile_id) AS p_max, "
             "any_value(c.n_new) AS n_new, bool_or(g.kind IS NOT NULL) AS guarded "
-            "FROM _d_hk h LEFT JOIN _d_carriers c ON c.kind = h.kind AND c.value = h.value "
+            "FROM _inc_new_holders h LEFT JOIN _d_carriers c ON c.kind = h.kind AND c.value = h.value "
             "LEFT JOIN (SELECT DISTINCT kind, CAST(value AS VARCHAR) AS value "
             "FROM identity.guarded) g ON g.kind = h.kind AND g.value = h.value "
             "GROUP BY h.kind, h.value"
@@ -183,7 +187,7 @@ def direct_candidates(
             "(r.first_lat IS NULL OR h.h_first_lat = r.first_lat) AS name_ok, "
             "(r.birth_date IS NULL OR h.h_birth_date = r.birth_date) AS dob_ok "
             "FROM (SELECT * FROM _d_ids SEMI JOIN _d_pre USING (i)) d "
-            "JOIN _d_hk h ON h.kind = d.kind AND h.value = d.value JOIN _d_rec r ON r.i = d.i"
+            "JOIN _inc_new_holders h ON h.kind = d.kind AND h.value = d.value JOIN _d_rec r ON r.i = d.i"
         )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _d_v AS SELECT h.i, "
@@ -212,7 +216,9 @@ def direct_candidates(
     finally:
         for name in ("_d_rec", "_d_ids", "_d_carriers"):
             con.unregister(name)
-        for name in ("_d_hk", "_d_val", "_d_pre", "_d_h", "_d_v"):
+        # _inc_new_holders (every earlier holder of a value a new record carries) is kept for
+        # the touched set's pass (touched._touched), which drops it
+        for name in ("_d_val", "_d_pre", "_d_h", "_d_v"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 

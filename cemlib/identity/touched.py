@@ -305,7 +305,21 @@ def _touched(
     con.register("_inc_crm", crm_new.drop_duplicates())
     final = None
     try:
-        selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
+        if direct is not None and _has_new_holders(con):
+            # the holders of the new records' values, found once by the direct candidates'
+            # pass (incremental_direct.NEW_HOLDERS); a removed record's values as before
+            selects = [
+                "SELECT h.source, h.record_id FROM _inc_new_holders h SEMI JOIN _inc_keys k "
+                "ON h.kind = k.kind AND h.value = CAST(k.value AS VARCHAR) "
+                f"ANTI JOIN ({_HUBS}) g ON g.kind = h.kind AND g.value = h.value"
+            ]
+            if more_keys is not None and len(more_keys):
+                con.register("_inc_more", more_keys.drop_duplicates())
+                selects.append(
+                    _holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_more")
+                )
+        else:
+            selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
         selects.append(
             "SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN _inc_refs k "
             f"ON p.source = '{CONTACT_SOURCE}' AND trim(p.record_id) = k.ref"
@@ -395,8 +409,16 @@ def _touched(
         con.unregister("_inc_keys")
         for name in [*names, "_inc_refs", "_inc_crm"]:
             con.unregister(name)
-        con.execute("DROP TABLE IF EXISTS _inc_t0")
-        con.execute("DROP TABLE IF EXISTS _inc_t1")
+        with contextlib.suppress(Exception):
+            con.unregister("_inc_more")
+        for name in ("_inc_t0", "_inc_t1", "_inc_new_holders"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _has_new_holders(con) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_inc_new_holders'"
+    ).fetchall()[0][0])  # fmt: skip
 
 
 def _score_namesakes(wh, new, cand: pd.DataFrame, pid: np.ndarray, saved: dict,
