@@ -65,6 +65,7 @@ def touched_parts(base: Path, work: Path, as_of: str) -> None:
     a run resolves), on a copy of ``base``."""
     import pandas as pd
 
+    from cemlib.identity.incremental_direct import direct_candidates
     from cemlib.identity.sources import read_sources, source_records
     from cemlib.identity.store import changed_records, read_model
     from cemlib.identity.touched import NAME_KEYS, touched_and_gone, touched_records
@@ -99,8 +100,11 @@ def touched_parts(base: Path, work: Path, as_of: str) -> None:
             ("what a run resolves (touched_and_gone)", None, True, 0),
         ):
             cpu = time.process_time()
-            if names is None:  # the run's own set (touched_and_gone)
-                keys = touched_and_gone(wh, new.reset_index(drop=True), none, model=model)[0]
+            if names is None:  # the run's own set (touched_and_gone), records joining
+                # a kept profile directly left out as the run leaves them (incremental_direct)
+                fresh = new.reset_index(drop=True)
+                direct = direct_candidates(wh, fresh, hub_records=500) if model else None
+                keys = touched_and_gone(wh, fresh, none, model=model, direct=direct)[0]
             else:
                 keys = touched_records(wh, new.reset_index(drop=True), hops, name_keys=names,
                                        whole_profiles=whole, unattached_hop=False)  # fmt: skip

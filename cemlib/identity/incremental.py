@@ -27,12 +27,14 @@ import json
 import time
 from dataclasses import asdict
 
+import numpy as np
 import pandas as pd
 
 from cemlib.errors import InputError
 from cemlib.frames import fetch_frame
 from cemlib.identity.golden import golden_records
 from cemlib.identity.graph import CONSTRAINTS
+from cemlib.identity.incremental_direct import direct_candidates, joined_parts
 from cemlib.identity.model import MODEL_COLUMNS
 from cemlib.identity.resolve import RULE_SCORES, IdentityResolver
 from cemlib.identity.roles import PREPARED_COLUMNS, as_string
@@ -64,6 +66,10 @@ STATE_TABLES: tuple[str, ...] = (
 #: False: it rewrites every table from the kept rows and the new ones (the reference the
 #: in-place writes are tested against)
 IN_PLACE = True
+#: a new record whose identifiers reach one kept profile and that can change none of the last
+#: run's decisions joins it without the profile being resolved again
+#: (:mod:`cemlib.identity.incremental_direct`); False: every touched profile is resolved again
+JOIN_DIRECTLY = True
 
 
 class PhaseClock:
@@ -258,10 +264,20 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     threshold = resolver.match_threshold
     fixed = threshold is not None and threshold != "auto"
     model = (resolver.saved_model, float(threshold)) if resolver.saved_model and fixed else None
-    touched, known = touched_and_gone(wh, new_in, removed, model=model)
+    direct = None
+    if model is not None and JOIN_DIRECTLY:
+        # new records that join one profile without resolving it again (incremental_direct)
+        direct = direct_candidates(
+            wh, new_in, hub_records=(resolver.guard or HubGuard()).hub_records,
+            household_statuses=tuple(resolver.household_statuses),
+        )  # fmt: skip
+    touched, known, *rest = touched_and_gone(wh, new_in, removed, model=model, direct=direct)
+    joins = rest[0] if rest else direct_candidates(wh, new_in.iloc[:0], hub_records=0)
+    joined = np.zeros(len(new_in), dtype=bool)
+    joined[joins["i"].to_numpy(dtype=np.int64)] = True
     clock("touched")
     old = read_prepared(wh, touched)
-    subset = stack(old, new_in)
+    subset = stack(old, new_in[~joined].reset_index(drop=True))
     # the identifiers no new record carries keep the last run's status, and the records
     # resolved again keep the household evidence of links refused to records not read again
     resolver.known_identifiers = known
@@ -271,14 +287,22 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
     clock("fit")
     keys = pd.DataFrame({"source": as_string(subset["source"]),
                          "record_id": as_string(subset["record_id"])})  # fmt: skip
+    jmap, jgolden, jlinks = joined_parts(wh, new_in[joined].reset_index(drop=True),
+                                         joins["profile_id"].astype(str).to_numpy())  # fmt: skip
     drop = pd.concat(
         [keys, removed[["source", "record_id"]].astype("string"),
-         late[["source", "record_id"]].astype("string")], ignore_index=True
+         late[["source", "record_id"]].astype("string"),
+         jmap[["source_table", "record_id"]].rename(columns={"source_table": "source"})],
+        ignore_index=True,
     ).drop_duplicates(ignore_index=True)  # fmt: skip
+    counts = _counts(new_in, late, removed, old, 0, subset, resolver)
+    counts |= {"records_joined_directly": int(joined.sum()),
+               "profiles_joined_directly": int(joins["profile_id"].nunique()),
+               "not_joined_directly": int((~joined).sum())}  # fmt: skip
     if not IN_PLACE or not all(wh.has_table("identity", t) for t in ("registry", "record_ids")):
         # a warehouse of a version before the registry: its tables are rewritten once
         return _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, old,
-                                clock)  # fmt: skip
+                                clock, (jmap, jgolden, jlinks), counts)  # fmt: skip
     gone_ids, n_kept, kept_unattached = _replaced_profiles(con, drop)
     clock("kept_map_and_links")
     pid = _fresh_ids(resolver, _kept_among(con, resolver, gone_ids))
@@ -294,9 +318,15 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
             }
         )
         rmap = pd.concat([rmap, late_rows], ignore_index=True)
+    if len(jmap):  # the records joining a kept profile directly, with its id
+        rmap = pd.concat([rmap, jmap], ignore_index=True)
     fresh = golden_records(subset, profile_id=pid)
+    if len(jgolden):
+        fresh = pd.concat([fresh, jgolden], ignore_index=True)
     clock("golden_records")
     links = resolver.link_table()
+    if len(jlinks):
+        links = pd.concat([links, jlinks], ignore_index=True)
     guarded = resolver.guarded_.assign(value=resolver.guarded_["value"].astype(str))
     clock("links_and_guarded")
     return {
@@ -308,7 +338,8 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
         "subset": subset,
         "drop": drop,
         "gone_ids": gone_ids,
-        "counts": _counts(new_in, late, removed, old, n_kept, subset, resolver),
+        "joined_ids": sorted(set(joins["profile_id"].astype(str))),
+        "counts": counts | {"profiles_kept_as_they_were": int(n_kept)},
         "phases": clock.seconds,
         "scope": {
             "rows": slice(0, len(keys)),
@@ -381,11 +412,16 @@ def _kept_among(con, resolver, gone_ids: list[str]) -> set:
         con.unregister("_inc_gone")
 
 
-def _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, old, clock) -> dict:
+def _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, old, clock,
+                     joined, counts) -> dict:  # fmt: skip
     """:func:`resolve_increment`'s tables as whole ones (the kept rows of the last run with the
     re-resolved ones), for a run that rewrites every table (:data:`IN_PLACE` False)."""
     con = wh.con
+    jmap, jgolden, jlinks = joined
     kept_map, kept_links = _kept_map_and_links(con, drop)
+    if len(jmap):  # the records joining a kept profile directly: kept ids, kept links
+        kept_map = pd.concat([kept_map, jmap], ignore_index=True)
+        kept_links = pd.concat([kept_links, jlinks], ignore_index=True)
     clock("kept_map_and_links")
     kept_ids = set(kept_map["profile_id"].dropna().unique())
     pid = _fresh_ids(resolver, kept_ids)
@@ -403,7 +439,11 @@ def _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, ol
         }
     )  # fmt: skip
     old_profiles = wh.read_table("identity", "profiles")
-    old_profiles = old_profiles[old_profiles["profile_id"].isin(kept_ids).to_numpy()]
+    old_profiles = old_profiles[old_profiles["profile_id"].isin(kept_ids).to_numpy()
+                                & ~old_profiles["profile_id"].isin(jgolden["profile_id"])
+                                .to_numpy()]  # fmt: skip
+    if len(jgolden):
+        old_profiles = pd.concat([old_profiles, jgolden], ignore_index=True)
     fresh = golden_records(subset, profile_id=pid)
     profiles = pd.concat([old_profiles, fresh], ignore_index=True)
     clock("golden_records")
@@ -420,7 +460,7 @@ def _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, ol
         "profiles": profiles,
         "guarded": guarded,
         "subset": subset,
-        "counts": _counts(new_in, late, removed, old, len(kept_ids), subset, resolver),
+        "counts": counts | {"profiles_kept_as_they_were": len(kept_ids)},
         "phases": clock.seconds,
         "scope": {
             "rows": slice(len(kept_map), len(kept_map) + len(keys)),
@@ -462,7 +502,9 @@ def write_increment(wh, result, inc: dict, *, run_id: str, as_of: str, fingerpri
     drop = inc["drop"].astype(str)
     frames = {
         "_inc_w_drop": drop,
-        "_inc_w_gone": pd.DataFrame({"profile_id": pd.Series(inc["gone_ids"], dtype=object)}),
+        "_inc_w_gone": pd.DataFrame(
+            {"profile_id": pd.Series([*inc["gone_ids"], *inc["joined_ids"]], dtype=object)}
+        ),  # the profiles resolved again, and those new records joined directly
         "_inc_w_reg": pd.DataFrame({"profile_id": pd.Series(registry["replaced"], dtype=object)}),
         "_inc_w_scope": pd.DataFrame(
             {"profile_id": pd.Series(registry["in_scope"], dtype=object)}

@@ -111,21 +111,43 @@ def reachable_partners(
     bound: a negative weight of an identifier comparison (:data:`IDENTIFIER_COMPARISONS`) is
     counted as 0, since the resolver may mask that identifier. A partner below it in every
     pair cannot be linked by the model to a new record, so its profile is kept as it is."""
-    from splink import block_on
-
-    from cemlib.identity.model import SplinkModel
     from cemlib.identity.store import read_prepared
 
     if not len(partners) or not len(new):
         return partners.iloc[:0]
+    if not [k for k in NAME_KEYS if set(k) <= set(saved["compared"])]:
+        return partners[["source", "record_id"]]  # a model without the name keys: every one
+    old = read_prepared(wh, partners).reset_index(drop=True)
+    left, _ = reachable_pairs(old, new, saved, threshold)
+    ids = np.unique(left)
+    return pd.DataFrame(
+        {"source": as_string(old["source"]).array.take(ids),
+         "record_id": as_string(old["record_id"]).array.take(ids)}
+    )  # fmt: skip
+
+
+def reachable_pairs(
+    left: pd.DataFrame, new: pd.DataFrame, saved: dict, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (row of ``left``, row of ``new``; prepared records) blocked on
+    :data:`NAME_KEYS` whose upper bound of the ``saved`` model's match weight
+    (:func:`reachable_partners`) reaches ``threshold``. Only ``new``'s named records are
+    scored. ``left`` may hold new records too (a pair of a record with itself is dropped by
+    the caller)."""
+    from splink import block_on
+
+    from cemlib.identity.model import SplinkModel
+
+    none = np.zeros(0, dtype=np.int64)
     cols = list(saved["compared"])
     rules = [block_on(*k) for k in NAME_KEYS if set(k) <= set(cols)]
-    if not rules:  # a model that does not compare the name keys: every namesake may link
-        return partners[["source", "record_id"]]
-    old = read_prepared(wh, partners).reset_index(drop=True)
-    named = (new["first_lat"].notna() | new["last_lat"].notna()).to_numpy(dtype=bool)
-    fresh = new[named].reset_index(drop=True)
-    model = SplinkModel().fit(old, saved=saved)  # the partners are the linker's records
+    named_rows = np.flatnonzero((new["first_lat"].notna() | new["last_lat"].notna())
+                                .to_numpy(dtype=bool))  # fmt: skip
+    if not rules or not len(left) or not len(named_rows):
+        return none, none
+    left = left.reset_index(drop=True)
+    fresh = new.iloc[named_rows].reset_index(drop=True)
+    model = SplinkModel().fit(left, saved=saved)  # the left records are the linker's
     frame = pd.DataFrame(
         {c: fresh[c] if c in fresh else pd.Series(None, index=fresh.index, dtype=object)
          for c in model.columns_}
@@ -135,14 +157,15 @@ def reachable_partners(
 
         frame["email_year"] = email_year(fresh["email"])
     frame = frame[cols].copy()
-    frame.insert(0, "unique_id", np.arange(len(old), len(old) + len(fresh), dtype="int64"))
+    n_left = len(left)
+    frame.insert(0, "unique_id", np.arange(n_left, n_left + len(fresh), dtype="int64"))
     for c in cols:
         frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
     api = model.db_api_
-    left = api.table_to_splink_dataframe("cem_records", model.records_table_)
-    right = api.register(frame, table_name="cem_new_records")
+    lt = api.table_to_splink_dataframe("cem_records", model.records_table_)
+    rt = api.register(frame, table_name="cem_new_records")
     scored = model.linker_.inference.predict_between(
-        left, right, blocking_rules_to_generate_predictions=rules, warning_mode="never"
+        lt, rt, blocking_rules_to_generate_predictions=rules, warning_mode="never"
     )
     pairs = scored.as_pandas_dataframe()
     bound = pairs["match_weight"].to_numpy(dtype=float).copy()
@@ -152,14 +175,13 @@ def reachable_partners(
             if f"mw_tf_adj_{c}" in pairs:
                 w = w + np.nan_to_num(pairs[f"mw_tf_adj_{c}"].to_numpy(dtype=float))
             bound -= np.minimum(w, 0.0)
-    need = np.log2(threshold / (1.0 - threshold))
-    ok = bound >= need
-    ids = np.concatenate([pairs[f"unique_id_{s}"].to_numpy(dtype=np.int64)[ok] for s in "lr"])
-    ids = np.unique(ids[ids < len(old)])
-    return pd.DataFrame(
-        {"source": as_string(old["source"]).array.take(ids),
-         "record_id": as_string(old["record_id"]).array.take(ids)}
-    )  # fmt: skip
+    ok = bound >= np.log2(threshold / (1.0 - threshold))
+    a = pairs["unique_id_l"].to_numpy(dtype=np.int64)[ok]
+    b = pairs["unique_id_r"].to_numpy(dtype=np.int64)[ok]
+    # predict_between may give a pair either way round: left ids are below n_left
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keep = (lo < n_left) & (hi >= n_left)
+    return lo[keep], named_rows[hi[keep] - n_left]
 
 
 def _holders(values: str) -> str:
@@ -227,15 +249,44 @@ def touched_records(
     (the last run's saved Splink model, :func:`~cemlib.identity.store.read_model`, and match
     threshold): a name-key partner not reached otherwise is touched only when its pair with a
     new record can reach the threshold (:func:`reachable_partners`); without it, every one."""
+    return _touched(wh, new, hops, name_keys=name_keys, whole_profiles=whole_profiles,
+                    more_keys=more_keys, unattached_hop=unattached_hop, model=model)[0]  # fmt: skip
+
+
+def _touched(
+    wh,
+    new: pd.DataFrame,
+    hops: int,
+    *,
+    name_keys,
+    whole_profiles: bool,
+    more_keys: pd.DataFrame | None,
+    unattached_hop: bool,
+    model: tuple[dict, float] | None,
+    direct: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """:func:`touched_records`, and with ``direct`` (``i, profile_id``: the new records that may
+    join one profile directly, :func:`~cemlib.identity.incremental_direct.direct_candidates`;
+    needs ``model``) the records that do: those with no namesake outside their profile, earlier
+    or new, that the model can link (scored in the same pass as the namesakes) and whose
+    profile no other new record touches. Their identifiers and namesakes inside their profile
+    touch nothing."""
     name_keys = NAME_KEYS if name_keys is None else name_keys
     with_profiles = _with_profiles if whole_profiles else _records_only
     con = wh.con
-    keyframe = identifier_keys(new) if more_keys is None else pd.concat(
-        [identifier_keys(new), more_keys], ignore_index=True)  # fmt: skip
+    pid = np.full(len(new), None, dtype=object)
+    if direct is not None and len(direct) and model is not None:
+        pid[direct["i"].to_numpy(dtype=np.int64)] = direct["profile_id"].astype(str).to_numpy()
+    cand_mask = pd.notna(pid)
+    rest = new[~cand_mask]
+    keyframe = identifier_keys(rest) if more_keys is None else pd.concat(
+        [identifier_keys(rest), more_keys], ignore_index=True)  # fmt: skip
     con.register("_inc_keys", keyframe.drop_duplicates())
     names = []
     for i, cols in enumerate(name_keys):
-        frame = pd.DataFrame({c: as_string(new[c]) for c in cols}).dropna().drop_duplicates()
+        frame = pd.DataFrame({c: as_string(new[c]) for c in cols})
+        frame["pid"] = pd.array(pid, dtype="string")
+        frame = frame.dropna(subset=list(cols)).drop_duplicates()
         names.append(f"_inc_name{i}")
         con.register(names[-1], frame)
     # an event naming a CRM record (``contact_id``) and that record touch each other both ways
@@ -252,8 +303,23 @@ def touched_records(
     ).dropna()  # fmt: skip
     con.register("_inc_refs", refs.drop_duplicates())
     con.register("_inc_crm", crm_new.drop_duplicates())
+    final = None
     try:
-        selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
+        if direct is not None and _has_new_holders(con):
+            # the holders of the new records' values, found once by the direct candidates'
+            # pass (incremental_direct.NEW_HOLDERS); a removed record's values as before
+            selects = [
+                "SELECT h.source, h.record_id FROM _inc_new_holders h SEMI JOIN _inc_keys k "
+                "ON h.kind = k.kind AND h.value = CAST(k.value AS VARCHAR) "
+                f"ANTI JOIN ({_HUBS}) g ON g.kind = h.kind AND g.value = h.value"
+            ]
+            if more_keys is not None and len(more_keys):
+                con.register("_inc_more", more_keys.drop_duplicates())
+                selects.append(
+                    _holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_more")
+                )
+        else:
+            selects = [_holders("SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_keys")]
         selects.append(
             "SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN _inc_refs k "
             f"ON p.source = '{CONTACT_SOURCE}' AND trim(p.record_id) = k.ref"
@@ -266,9 +332,18 @@ def touched_records(
         partners = []
         for name, cols in zip(names, name_keys, strict=True):
             on = " AND ".join(f'p."{c}" = k."{c}"' for c in cols)
-            partners.append(
-                f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN {name} k ON {on}"
-            )
+            if cand_mask.any():  # a candidate's namesakes inside its own profile touch nothing
+                partners.append(
+                    f"SELECT p.source, p.record_id FROM identity.prepared p JOIN {name} k ON {on} "
+                    "LEFT JOIN identity.map m ON m.source_table = p.source AND m.record_id = "
+                    "p.record_id WHERE k.pid IS NULL OR m.profile_id IS NULL OR "
+                    "CAST(m.profile_id AS VARCHAR) <> k.pid"
+                )
+            else:
+                partners.append(
+                    f"SELECT p.source, p.record_id FROM identity.prepared p SEMI JOIN {name} k "
+                    f"ON {on}"
+                )
         if model is None:
             selects.extend(partners)
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + " UNION ".join(selects))
@@ -277,12 +352,23 @@ def touched_records(
             # record can reach the match threshold (an upper bound of the saved model's score)
             cand = fetch_frame(
                 con,
-                "SELECT * FROM (" + " UNION ".join(partners) + ") ANTI JOIN _inc_t0 "
-                "USING (source, record_id)",
+                "SELECT c.source, c.record_id, CAST(m.profile_id AS VARCHAR) AS profile_id FROM "
+                "(SELECT * FROM (" + " UNION ".join(partners) + ") ANTI JOIN _inc_t0 "
+                "USING (source, record_id)) c LEFT JOIN identity.map m "
+                "ON m.source_table = c.source AND m.record_id = c.record_id",
             )
-            kept = reachable_partners(wh, new, cand, *model)
+            kept, rejected = _score_namesakes(wh, new, cand, pid, *model)
+            if len(rejected):  # resolved after all: their identifiers touch as others' do
+                back = identifier_keys(new.iloc[rejected])
+                with _frame(con, "_inc_back", back):
+                    con.execute(
+                        "INSERT INTO _inc_t0 " + _holders(
+                            "SELECT kind, CAST(value AS VARCHAR) AS value FROM _inc_back")
+                    )  # fmt: skip
+                pid[rejected] = None
             with _frame(con, "_inc_reach", kept):
                 con.execute("INSERT INTO _inc_t0 SELECT source, record_id FROM _inc_reach")
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT DISTINCT * FROM _inc_t0")
         con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
         if hops == 1 and unattached_hop:
             # a record the last run left unattached is in a cluster that is no profile: the
@@ -316,27 +402,117 @@ def touched_records(
                 "SELECT * FROM _inc_t1"
             )
             con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
-        return fetch_frame(con, "SELECT source, record_id FROM _inc_t1")
+        if direct is not None:
+            final = _not_touched(con, pid)
+        return fetch_frame(con, "SELECT source, record_id FROM _inc_t1"), final
     finally:
         con.unregister("_inc_keys")
         for name in [*names, "_inc_refs", "_inc_crm"]:
             con.unregister(name)
-        con.execute("DROP TABLE IF EXISTS _inc_t0")
-        con.execute("DROP TABLE IF EXISTS _inc_t1")
+        with contextlib.suppress(Exception):
+            con.unregister("_inc_more")
+        for name in ("_inc_t0", "_inc_t1", "_inc_new_holders"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _has_new_holders(con) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_inc_new_holders'"
+    ).fetchall()[0][0])  # fmt: skip
+
+
+def _score_namesakes(wh, new, cand: pd.DataFrame, pid: np.ndarray, saved: dict,
+                     threshold: float) -> tuple[pd.DataFrame, np.ndarray]:  # fmt: skip
+    """The namesakes ``cand`` (``source, record_id, profile_id``) to touch (their pair with a
+    new record not joining directly can reach ``threshold``), and the rows of ``new`` among
+    the direct candidates (``pid`` not None: the profile each would join) that cannot join
+    directly: a pair with an earlier namesake of another profile, or with a new record not
+    joining the same profile, can reach the threshold. One scoring pass: the candidates are
+    scored as earlier records are (:func:`reachable_pairs`)."""
+    from cemlib.identity.store import read_prepared, stack
+
+    none = np.zeros(0, dtype=np.int64)
+    is_cand = pd.notna(pid)
+    rows = np.flatnonzero(is_cand)
+    if not [k for k in NAME_KEYS if set(k) <= set(saved["compared"])]:
+        # a model without the name keys: every namesake may link, no candidate joins directly
+        return cand[["source", "record_id"]], rows
+    old = read_prepared(wh, cand).reset_index(drop=True) if len(cand) else None
+    if old is not None:  # read_prepared sorts by key: the profiles follow
+        prof = cand.set_index(["source", "record_id"])["profile_id"]
+        old_prof = prof.reindex(pd.MultiIndex.from_arrays(
+            [as_string(old["source"]).astype(object), as_string(old["record_id"]).astype(object)]
+        )).to_numpy(dtype=object)  # fmt: skip
+    else:
+        old_prof = np.zeros(0, dtype=object)
+    mine = new.iloc[rows].reset_index(drop=True)
+    if old is None:
+        left = mine
+    elif len(rows):
+        left = stack(old, mine)
+    else:
+        left = old
+    if not len(left):
+        return cand.iloc[:0][["source", "record_id"]], none
+    li, ri = reachable_pairs(left, new, saved, threshold)
+    n_old = 0 if old is None else len(old)
+    of_old = li < n_old
+    # the profile of each pair's left record: an earlier one's, or the one a candidate joins
+    left_pid = np.empty(len(li), dtype=object)
+    left_pid[of_old] = old_prof[li[of_old]]
+    left_new = np.full(len(li), -1, dtype=np.int64)
+    left_new[~of_old] = rows[li[~of_old] - n_old]
+    left_pid[~of_old] = pid[left_new[~of_old]]
+    right_pid = pid[ri]
+    differ = np.array([not (isinstance(a, str) and a == b) for a, b in
+                       zip(left_pid, right_pid, strict=True)], dtype=bool)  # fmt: skip
+    differ &= left_new != ri  # a candidate paired with itself
+    bad = set(ri[differ & is_cand[ri]].tolist()) | set(left_new[differ & ~of_old].tolist())
+    rejected = np.array(sorted(bad), dtype=np.int64)
+    joins = is_cand.copy()
+    joins[rejected] = False
+    # earlier namesakes reachable from a record resolved (not joining directly)
+    touch = np.unique(li[of_old & ~joins[ri]])
+    kept = pd.DataFrame(
+        {"source": as_string(old["source"]).array.take(touch) if old is not None else [],
+         "record_id": as_string(old["record_id"]).array.take(touch) if old is not None else []}
+    )  # fmt: skip
+    return kept, rejected
+
+
+def _not_touched(con, pid: np.ndarray) -> pd.DataFrame:
+    """``i, profile_id`` of the candidates left (``pid`` not None) whose profile holds no
+    record of the touched set (``_inc_t1``)."""
+    rows = np.flatnonzero(pd.notna(pid))
+    frame = pd.DataFrame({"i": rows.astype(np.int64), "profile_id": pid[rows].astype(object)})
+    if not len(frame):
+        return frame
+    hit = {r[0] for r in con.execute(
+        "SELECT DISTINCT CAST(m.profile_id AS VARCHAR) FROM identity.map m SEMI JOIN _inc_t1 t "
+        "ON m.source_table = t.source AND m.record_id = t.record_id "
+        "WHERE m.profile_id IS NOT NULL").fetchall()}  # fmt: skip
+    return frame[~frame["profile_id"].isin(hit).to_numpy()].reset_index(drop=True)
 
 
 def touched_and_gone(
-    wh, new_in: pd.DataFrame, removed: pd.DataFrame, model: tuple[dict, float] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    wh,
+    new_in: pd.DataFrame,
+    removed: pd.DataFrame,
+    model: tuple[dict, float] | None = None,
+    direct: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame] | tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Keys of the earlier records to resolve again: those ``new_in`` touches (and those
     sharing an identifier with a ``removed`` record) and the other records of profiles that
     lost a record (``removed``), the removed records left out; with the last run's status of
     the identifiers none of those carry (:func:`last_statuses`). ``model``: see
-    :func:`touched_records`."""
+    :func:`touched_records`. With ``direct`` (candidates to join a profile directly, see
+    :func:`_touched`) a third frame: ``i, profile_id`` of the new records that do."""
     con = wh.con
     removed_ids = _removed_values(con, removed)
     carried = pd.concat([identifier_keys(new_in), removed_ids], ignore_index=True)
-    touched = touched_records(wh, new_in, INCREMENT_HOPS, more_keys=removed_ids, model=model)
+    touched, joins = _touched(wh, new_in, INCREMENT_HOPS, name_keys=None, whole_profiles=True,
+                              more_keys=removed_ids, unattached_hop=True, model=model,
+                              direct=direct)  # fmt: skip
     known = last_statuses(wh, carried)
     gone = set(zip(removed["source"], removed["record_id"], strict=True))
     if gone:  # the profiles of deleted records are resolved again too
@@ -352,7 +528,17 @@ def touched_and_gone(
         key = touched["source"].astype(str) + "|" + touched["record_id"].astype(str)
         gone_keys = {f"{s}|{r}" for s, r in gone}
         touched = touched[~key.isin(gone_keys).to_numpy()]
-    return touched, known
+        if joins is not None and len(joins):  # a profile losing a record is resolved again
+            con.register("_inc_gone", removed)
+            lost = {r[0] for r in con.execute(
+                "SELECT DISTINCT CAST(m.profile_id AS VARCHAR) FROM identity.map m JOIN _inc_gone g "
+                "ON m.source_table = g.source AND m.record_id = g.record_id "
+                "WHERE m.profile_id IS NOT NULL").fetchall()}  # fmt: skip
+            con.unregister("_inc_gone")
+            joins = joins[~joins["profile_id"].isin(lost).to_numpy()].reset_index(drop=True)
+    if direct is None:
+        return touched, known
+    return touched, known, joins
 
 
 def _removed_values(con, removed: pd.DataFrame) -> pd.DataFrame:
