@@ -67,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--consent",
         help="consent rows: customer_id, consent_email, consent_sms; optional phone, email "
-        "(a refusal on a phone or e-mail blocks that channel for every customer holding it), "
+        "(a refusal on a phone or e-mail blocks that channel for every customer holding it; a "
+        "channel is chosen only for a customer with its address; without the column, by "
+        "consent alone, and stderr says so), "
         "birth_date (YYYY-MM-DD: a customer under --min-contact-age gets no outbound offer) "
         "and gender (items bought by one gender or age band only are not offered outside it)",
     )
