@@ -135,7 +135,11 @@ def acceleration_factors(gap_model) -> pd.DataFrame:
 
 
 def _label(name: str) -> str:
-    return name.replace("cov_", "").replace("_", " ")
+    """The covariate's name as the charts print it (trial 11 L5: the text said "online share
+    tx" beside a chart saying "share of purchases online")."""
+    from cemlib.reports.glossary import label
+
+    return label(name)
 
 
 def drivers_in_words(hazard_ratios: pd.DataFrame, alpha: float = 0.05, top: int = 4) -> str:

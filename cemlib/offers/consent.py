@@ -107,6 +107,23 @@ def _address_key(values: pd.Series, channel: str) -> pd.Series:
     return digits.str[-10:].where(digits.str.len() >= 10)
 
 
+def profile_addresses(rows: pd.DataFrame) -> pd.DataFrame:
+    """``customer_id, address_<channel>`` per customer of ``rows`` (one row per record, with an
+    ``email`` and/or ``phone`` column, :data:`ADDRESS`): True where one of the customer's rows
+    holds an address of that channel (an e-mail with an ``@``, a phone of ten digits or more, as
+    :func:`_address_key` reads them). Only the channels whose column ``rows`` has: a channel
+    without its column is not checked by :func:`assign_channels`. Shared by ``cem offers
+    --consent`` (the consent file's rows) and the warehouse stage (the profiles' golden
+    ``emails`` and ``phones``), so both judge an address alike (trial 11 H1)."""
+    out = pd.DataFrame({"customer_id": rows["customer_id"].astype(str)})
+    have = [ch for ch, col in ADDRESS.items() if col in rows.columns]
+    for ch in have:
+        out[f"address_{ch}"] = _address_key(rows[ADDRESS[ch]], ch).notna().to_numpy(bool)
+    if not have:
+        return out.drop_duplicates().reset_index(drop=True)
+    return out.groupby("customer_id", sort=False).any().reset_index()
+
+
 def address_refusals(contacts: pd.DataFrame, *, source: str = "consent") -> pd.DataFrame:
     """Refusal rows ``customer_id, consent_<channel>, via="shared"`` for every customer of
     ``contacts`` holding an address (``email``, ``phone`` columns, when present) on which some
@@ -117,7 +134,8 @@ def address_refusals(contacts: pd.DataFrame, *, source: str = "consent") -> pd.D
         if col not in contacts.columns or flag not in contacts.columns:
             continue
         key = _address_key(contacts[col], ch)
-        refused = set(key[_as_bool(contacts[flag], source, flag).eq(False).to_numpy(bool)].dropna())
+        no = _as_bool(contacts[flag], source, flag).eq(False).fillna(False)  # blank: no refusal
+        refused = set(key[no.to_numpy(bool)].dropna())
         hit = key.isin(refused).fillna(False).to_numpy(bool)
         customers = contacts.loc[hit, "customer_id"].astype(str).to_numpy()
         if len(customers):
@@ -175,6 +193,9 @@ class ConsentSummary:
     #: profiles that lost a channel only through another record's refusal on an e-mail or
     #: phone they share (a family phone), by channel
     shared_refusals: dict[str, int] | None = None
+    #: channels whose addresses were not checked (the consent table has no ``address_<channel>``
+    #: column): routed by consent alone, counted in ``by_channel`` all the same
+    unchecked: tuple[str, ...] = ()
 
     def as_frame(self) -> pd.DataFrame:
         """Profiles per usable channel, and those without consent or address, as a table."""
@@ -202,7 +223,8 @@ def assign_channels(
     ``consent`` holds ``customer_id`` and ``consent_<channel>`` booleans (see
     :func:`profile_consent`); a profile missing from it has no consent. Optional
     ``address_<channel>`` booleans say whether the profile has an e-mail / a phone: a channel
-    consented without an address is not usable (an offer routed there reaches nobody). A
+    consented without an address is not usable (an offer routed there reaches nobody); a
+    channel without its ``address_<channel>`` column is not checked (``unchecked``). A
     ``minor`` column True marks a profile under the contact age (:func:`minor_profiles`): no
     channel is usable for it, whatever its consent; it is counted as ``minors``, not as
     ``no_consent``.
@@ -242,6 +264,7 @@ def assign_channels(
         len(profiles) - reachable - no_consent - minors,
         minors,
         shared,
+        tuple(ch for ch in preference if f"address_{ch}" not in c.columns),
     )
     return out, summary
 

@@ -80,6 +80,9 @@ class Exclusion:
     unmatched: list[str] = field(default_factory=list)  # entries naming neither
     candidates_dropped: int = 0  # (customer, item) candidates removed before ranking
     customers_affected: int = 0  # customers who had at least one excluded candidate
+    #: category codes every item of which is kept out (a category entry, or all its items
+    #: listed): a reason never names them ("popular with customers who like <payments>")
+    categories: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def items(self) -> int:
@@ -121,6 +124,12 @@ def resolve_exclusion(entries: list[str], enc) -> Exclusion:
         if not hit:
             out.unmatched.append(entry)
     out.codes = np.array(sorted(codes), dtype=np.int64)
+    item_cat = np.asarray(enc.item_category, dtype=np.int64)
+    if out.codes.size and item_cat.size:
+        kept_out = np.zeros(item_cat.size, dtype=bool)
+        kept_out[out.codes] = True
+        every = pd.Series(kept_out).groupby(item_cat).all()  # per category: all its items out
+        out.categories = np.array(sorted(c for c in every.index[every] if c >= 0), dtype=np.int64)
     return out
 
 

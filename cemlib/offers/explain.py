@@ -188,7 +188,8 @@ _GROUPS: dict[str, str] = {
 }  # fmt: skip
 
 # the column naming the item a group's phrase speaks of ("goes with <anchor>")
-_ANCHOR_OF = {"cooc": "cooc_anchor", "after": "after_anchor"}
+#: the column of the item (segment) a group's phrases name
+_ANCHOR_OF = {"cooc": "cooc_anchor", "after": "after_anchor", "seg": "seg"}
 
 
 def contributions(
@@ -255,6 +256,7 @@ def reason_codes(
     item_name: Callable[[pd.Series], pd.Series],
     segment_name: Callable[[pd.Series], pd.Series],
     unnamed: np.ndarray | None = None,
+    unnamed_segments: np.ndarray | None = None,
 ) -> pd.Series:
     """Plain-word reasons per row of ``frame`` (features + ``cat``/anchor columns), joined by '; '.
 
@@ -262,7 +264,9 @@ def reason_codes(
     related features (e.g. the browsing of the item), so the reasons say different things.
     ``unnamed``: item codes a reason never names (the items kept out of the offers: "often
     bought next after <a top-up>" says nothing); a phrase about such an anchor is left out and
-    the next reason takes its place.
+    the next reason takes its place. ``unnamed_segments``: segment codes (``seg``) a reason
+    never names, the categories kept out when the segments are the customers' dominant
+    categories (trial 11 M4: "popular with subscribers who like <payments>").
     """
     frame = frame.reset_index(drop=True)
     idx = frame.index
@@ -294,8 +298,9 @@ def reason_codes(
                 text = pd.Series(text, index=sel)
             ok_rows = _factual(frame, name, sel)
             anchor = _ANCHOR_OF.get(_GROUPS.get(name, ""))
-            if anchor and unnamed is not None and len(unnamed) and anchor in frame.columns:
-                ok_rows &= ~np.isin(frame.loc[sel, anchor].to_numpy(), unnamed)
+            hidden = unnamed if anchor != "seg" else unnamed_segments
+            if anchor and hidden is not None and len(hidden) and anchor in frame.columns:
+                ok_rows &= ~np.isin(frame.loc[sel, anchor].to_numpy(), hidden)
             text = text.astype(str).where(ok_rows, "")
             phrases[slot].loc[sel] = text.to_numpy()
     return _joined(phrases, groups, n_reasons)

@@ -515,11 +515,20 @@ class NextOfferModel:
                 item_name=partial(scoring.item_names, self),
                 segment_name=partial(scoring.segment_names, self),
                 unnamed=getattr(getattr(self, "exclusion_", None), "codes", None),
+                unnamed_segments=self._unnamed_segments(),
             ).to_numpy()
             if rows is not None:
                 texts, given = np.full(len(top), "", dtype=object), texts
                 texts[rows] = given
             top["reasons"] = texts
+
+    def _unnamed_segments(self) -> np.ndarray | None:
+        """The segment codes no reason names: the categories kept out of the offers when the
+        segments are the customers' dominant categories (given segments are named)."""
+        ex = getattr(self, "exclusion_", None)
+        if ex is None or self.enc_.segments is not None:
+            return None
+        return ex.categories
 
     def _with_prior(self, values: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
         """Tree SHAP values plus the prior's exact linear ones on its own features."""

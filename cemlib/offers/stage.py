@@ -27,6 +27,7 @@ from cemlib.offers.consent import (
     ConsentSummary,
     assign_channels,
     minor_profiles,
+    profile_addresses,
     shared_refusal_flags,
 )
 from cemlib.offers.exclude import allowed_ranking, read_exclusions, resolve_exclusion
@@ -277,14 +278,16 @@ def profile_consent_table(
     out = shared_refusal_flags(rows, refusals, source=f"{schema}.crm_contacts")
     if key == "profile" and {"emails", "phones"} <= set(_columns_of(wh, "identity", "profiles")):
         # where an offer can go: a consent given on a record without an e-mail reaches nobody
-        # by e-mail unless another of the profile's records holds one
-        have = wh.sql(
-            """SELECT CAST(profile_id AS VARCHAR) AS customer_id,
-                      coalesce(len(emails), 0) > 0 AS address_email,
-                      coalesce(len(phones), 0) > 0 AS address_sms
-               FROM identity.profiles"""
+        # by e-mail unless another of the profile's records holds one; an address judged as
+        # cem offers --consent judges it (profile_addresses)
+        held = wh.sql(
+            """SELECT CAST(profile_id AS VARCHAR) AS customer_id, e.email, NULL AS phone
+               FROM identity.profiles, unnest(emails) AS e(email)
+               UNION ALL
+               SELECT CAST(profile_id AS VARCHAR), NULL, p.phone
+               FROM identity.profiles, unnest(phones) AS p(phone)"""
         )
-        out = out.merge(have, on="customer_id", how="left")
+        out = out.merge(profile_addresses(held), on="customer_id", how="left")
     if as_of is not None:
         out = without_closed_addresses(wh, out, as_of, _mapping(wh, key))
     out["minor"] = out["customer_id"].astype(str).isin(minors)
