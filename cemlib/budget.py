@@ -315,7 +315,8 @@ DURATIONS: dict[str, StageCost] = {name: _duration(name) for name in _SECONDS}
 #: Wall seconds of each stage with ``engine: spark`` (``local[2]`` on the same 2-core machine,
 #: loaded by other jobs), ``(input rows, seconds)`` measured by ``benchmarks/engine_scale.py``:
 #: 20,000 people for every stage (session 15, load 17-23) and 200,000 people for 00, 01
-#: (session 15) and 02 (session 17, the first complete run: 2,002 s at load 14-17). Spark's fixed costs (a JVM per
+#: (session 15), 02 (session 17, the first complete run: 2,002 s at load 14-17), 03 and 04
+#: (session 18, load 8-11, on the lake of a Spark run of 00-02). Spark's fixed costs (a JVM per
 #: kernel, a job per step) make a small run many times slower than DuckDB's, and the stages
 #: grow at their own rate: a limit sized on DuckDB's seconds stopped Spark stages that were
 #: working. A stage measured at one size only takes DuckDB's curve scaled to that point.
@@ -323,8 +324,8 @@ _SPARK_SECONDS: dict[str, tuple[tuple[int, float], ...]] = {
     "00_collect": ((20_000, 53), (200_000, 304)),
     "01_quality": ((702_597, 359), (7_022_353, 854)),
     "02_profiles": ((416_032, 577), (4_192_633, 2_002)),
-    "03_churn": ((276_195, 365),),
-    "04_next_offer": ((543_728, 346),),
+    "03_churn": ((276_195, 365), (2_750_698, 829)),
+    "04_next_offer": ((543_728, 346), (5_451_864, 1_676)),
     "05_monitor": ((702_597, 14),),
 }
 
