@@ -58,12 +58,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``cem generate``: write the synthetic world's source files and truth into ``--out``."""
-    from cemlib.cli.checks import as_of_date
+    from cemlib.cli.checks import as_of_date, output_dir
     from cemlib.errors import InputError
     from cemlib.synth import generate
 
     if args.out.exists() and not args.out.is_dir():  # fail before minutes of generation
         raise InputError("the output path exists and is not a folder", source=str(args.out))
+    output_dir(args.out)  # under a file, or where nothing can be written
     args.as_of = as_of_date(args.as_of)
     t0 = time.perf_counter()
     world = generate(

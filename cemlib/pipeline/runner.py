@@ -25,6 +25,7 @@ from typing import TextIO
 from cemlib import budget
 from cemlib.config import project_root
 from cemlib.errors import InputError
+from cemlib.io import duckdb_file, nearest_folder, writable_folder
 from cemlib.lock import open_elsewhere
 from cemlib.pipeline.config import RunConfig, dump_config
 from cemlib.pipeline.execute import check_kernel, execute_stage, stop_children
@@ -86,6 +87,19 @@ def _skip_reason(
     return f"needs {names[key]}, which {'is ' if prior.status != FAILED else ''}{prior.status}"
 
 
+def _check_outputs(cfg: RunConfig) -> None:
+    """The warehouse a DuckDB file (or a new one) and the reports folder a folder, each where a
+    file can be created: refused before anything runs, not after the first stage's minutes."""
+    if cfg.engine == "duckdb":
+        warehouse = duckdb_file(cfg.warehouse_path, "warehouse")
+        writable_folder(nearest_folder(warehouse, "warehouse"), warehouse, "warehouse")
+    reports = cfg.reports_path
+    if reports.exists() and not reports.is_dir():
+        raise InputError("out is a file, expected the reports folder", source=str(reports))
+    folder = reports if reports.is_dir() else nearest_folder(reports, "out")
+    writable_folder(folder, reports, "out")
+
+
 def preflight(cfg: RunConfig, registry: Sequence[Stage] = STAGES) -> tuple[list, dict, str | None]:
     """What ``cem run`` and ``cem run --check`` check before anything runs: the selected
     stages, their validated parameters and a kernel warning. InputError (one line, exit 2,
@@ -110,6 +124,7 @@ def preflight(cfg: RunConfig, registry: Sequence[Stage] = STAGES) -> tuple[list,
     source = cfg.run_wide()["source"]
     if source != "synthetic" and not Path(source).is_dir():
         raise InputError("source folder not found", source=source)
+    _check_outputs(cfg)
     if holder := open_elsewhere(cfg.warehouse_path):
         raise InputError(
             f"the warehouse is open in another process ({holder}); close it there (a notebook "
