@@ -204,3 +204,23 @@ def test_a_bad_run_configuration_is_one_line_and_nothing_runs(tmp_path, capsys, 
     _one_line(*_cem(capsys, *argv, "--check"), *[n.format(**subs) for n in names])
     assert tx.read_text(encoding="utf-8") == TX
     assert not (tmp_path / "reports").exists()
+
+
+def test_validate_on_a_header_only_export_names_the_file_in_one_line(tmp_path, capsys):
+    src = _write(tmp_path / "src" / "crm_contacts.csv", CRM.splitlines()[0] + "\n").parent
+    line = _one_line(*_cem(capsys, "validate", src, "--out", tmp_path / "v"),
+                     src / "crm_contacts.csv", "the table is empty")  # fmt: skip
+    assert "nothing was written" in line
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [(["--people", "-5"], "--people: n_people must be at least 10, got -5"),
+     (["--start", "x"], "--start: not a date: 'x'"),
+     (["--horizon-days", "-3"], "--horizon-days:")],
+)  # fmt: skip
+def test_generate_names_the_option_not_the_generator_parameter(tmp_path, capsys, argv, named):
+    out = tmp_path / "g"
+    _one_line(*_cem(capsys, "generate", "--people", "10", *argv, "--out", out), named)
+    assert not out.exists()
