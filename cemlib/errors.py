@@ -24,3 +24,14 @@ class InputError(CemError):
 
 class StageFailure(CemError):
     """A stage that must stop the run (e.g. a critical table-level quality failure)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc`` as one line for an :class:`InputError`: a YAML error as ``line 3, column 9:
+    <problem>`` (PyYAML's own text spans four lines with a caret), anything else with its line
+    breaks folded."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return " ".join(str(exc).split())

@@ -474,35 +474,75 @@ def read_file(
 
 
 # -- output files ------------------------------------------------------------------------
-def output_file(path: str | Path, flag: str = "--out") -> Path:
-    """``path`` as a file to (over)write: not a folder, its parent a folder (created) that can be
-    written."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{flag} is a folder, expected a file name", source=str(p))
+def nearest_folder(p: Path, flag: str) -> Path:
+    """The nearest existing ancestor of ``p``; InputError when it is a file."""
     parent = p.parent if str(p.parent) else Path(".")
     for up in (parent, *parent.parents):
         if up.exists():
             if not up.is_dir():
                 raise InputError(f"{flag}: {up} is a file, not a folder", source=str(p))
-            break
+            return up
+    return Path(".")
+
+
+def writable_folder(folder: Path, p: Path, flag: str) -> None:
+    """InputError unless a file can be created in ``folder`` (tried, not guessed from the mode
+    bits: root passes ``os.access`` on a read-only mount or ``/proc``, and a job failing there
+    only after minutes of work would leave nothing and say less)."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".cem-write-check.", dir=folder)
     except OSError as exc:
         raise InputError(
-            f"{flag}: cannot create the folder ({exc.strerror})", source=str(p)
+            f"{flag}: cannot write in {folder} ({exc.strerror or exc})", source=str(p)
         ) from None
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{flag}: the folder is not writable", source=str(p))
+    os.close(fd)
+    os.unlink(probe)
+
+
+def output_file(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as a file to (over)write: not a folder, under a folder where a file can be
+    created. Missing folders on the way are created when the file is written
+    (:func:`atomic_file`), not here: a command stopped by bad input leaves no empty folder."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{flag} is a folder, expected a file name", source=str(p))
+    writable_folder(nearest_folder(p, flag), p, flag)
+    return p
+
+
+#: the bytes at offset 8 of every DuckDB database file
+DUCKDB_MAGIC = b"DUCK"
+
+
+def duckdb_file(path: str | Path, flag: str = "--warehouse") -> Path:
+    """``path`` as a DuckDB warehouse: not a folder, and when it exists, a DuckDB file. DuckDB
+    opens any other file (a CSV given by mistake) as an empty database in memory: a command
+    would then write its tables nowhere and exit 0."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{flag} is a folder, expected a DuckDB file", source=str(p))
+    if p.is_file() and p.stat().st_size:
+        with open(p, "rb") as fh:
+            head = fh.read(12)
+        if head[8:12] != DUCKDB_MAGIC:
+            raise InputError(
+                f"{flag}: not a DuckDB file (a warehouse starts with DuckDB's header); give the "
+                "warehouse's path, or a new file name",
+                source=str(p),
+            )
     return p
 
 
 @contextlib.contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
-    """A temporary file next to ``path`` to write; it replaces ``path`` when the block ends
-    and is removed when the block fails, so no partial file is ever left."""
+    """A temporary file next to ``path`` to write (its missing folders created); it replaces
+    ``path`` when the block ends and is removed when the block fails, with the folders made
+    for it, so no partial file is ever left."""
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    parent = p.parent if str(p.parent) else Path(".")
+    created = [d for d in (parent, *parent.parents) if not d.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -510,4 +550,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
         tmp_path.replace(p)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
+        for d in created:  # innermost first: the folders made for this file, if still empty
+            with contextlib.suppress(OSError):
+                d.rmdir()
         raise

@@ -8,6 +8,10 @@ from pathlib import Path
 
 from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED, DEFAULT_WORLD_END
 
+#: the generator's parameters -> the options of ``cem generate`` that set them
+OPTIONS = {"n_people": "--people", "start": "--start", "horizon_days": "--horizon-days",
+           "joined_by": "--joined-by", "world_end": "--world-end", "as_of": "--as-of"}  # fmt: skip
+
 
 def register(subparsers) -> None:
     """Add ``cem generate`` to the subcommands."""
@@ -58,24 +62,31 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``cem generate``: write the synthetic world's source files and truth into ``--out``."""
-    from cemlib.cli.checks import as_of_date
+    from cemlib.cli.checks import as_of_date, output_dir
     from cemlib.errors import InputError
     from cemlib.synth import generate
 
     if args.out.exists() and not args.out.is_dir():  # fail before minutes of generation
         raise InputError("the output path exists and is not a folder", source=str(args.out))
+    output_dir(args.out)  # under a file, or where nothing can be written
     args.as_of = as_of_date(args.as_of)
     t0 = time.perf_counter()
-    world = generate(
-        n_people=args.people,
-        seed=args.seed,
-        as_of=args.as_of,
-        start=args.start,
-        horizon_days=args.horizon_days,
-        defects=not args.no_defects,
-        joined_by=args.joined_by,
-        world_end=args.world_end,
-    )
+    try:
+        world = generate(
+            n_people=args.people,
+            seed=args.seed,
+            as_of=args.as_of,
+            start=args.start,
+            horizon_days=args.horizon_days,
+            defects=not args.no_defects,
+            joined_by=args.joined_by,
+            world_end=args.world_end,
+        )
+    except InputError as exc:  # the generator names its parameter; the user typed an option
+        if exc.source != "generate" or exc.column not in OPTIONS:
+            raise
+        text = str(exc).split(": ", 1)[-1]
+        raise InputError(f"{OPTIONS[exc.column]}: {text}") from None
     t1 = time.perf_counter()
     written = world.write(args.out, format=args.format)
     t2 = time.perf_counter()

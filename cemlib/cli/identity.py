@@ -39,11 +39,12 @@ def _resolve(args: argparse.Namespace) -> int:
 
     from cemlib.config import warehouse_path
     from cemlib.identity.registry import resolve_ids
+    from cemlib.io import duckdb_file
     from cemlib.warehouse import Warehouse
 
     if not args.ids:
         raise InputError("name at least one profile id: cem identity resolve ID [ID ...]")
-    path = warehouse_path(args.warehouse)
+    path = duckdb_file(warehouse_path(args.warehouse))
     if not path.is_file():
         raise InputError("no warehouse here (run cem run first, or pass --warehouse)",
                          source=str(path))  # fmt: skip

@@ -88,6 +88,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _needs(stage) -> str:
+    """`` (needs 01; reads the tables of 02, 03, 04)``: the stages whose failure in the same
+    run skips this one (:func:`cemlib.pipeline.runner._skip_reason`)."""
+    from cemlib.pipeline.stages import feeders
+
+    fed = [s.key for s in feeders(stage, STAGES) if s.key not in stage.depends_on]
+    parts = [", ".join(stage.depends_on)] if stage.depends_on else []
+    parts += [f"reads the tables of {', '.join(fed)}"] if fed else []
+    return f" (needs {'; '.join(parts)})" if parts else ""
+
+
 def _list(cfg) -> int:
     from cemlib.engine import SPARK_STAGES
     from cemlib.pipeline.config import ENGINE_PARAMETERS
@@ -100,7 +111,7 @@ def _list(cfg) -> int:
     )
     for stage in cfg.selected_stages():
         path = cfg.notebooks_path / stage.notebook
-        needs = f" (needs {', '.join(stage.depends_on)})" if stage.depends_on else ""
+        needs = _needs(stage)
         if not path.is_file():
             print(f"{stage.name}: not available ({path} not found){needs}")
             continue

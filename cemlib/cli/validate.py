@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         warehouse_file,
     )
     from cemlib.collect import collect
-    from cemlib.errors import InputError
+    from cemlib.errors import InputError, StageFailure
     from cemlib.lock import warehouse_lock
     from cemlib.quality import QualityStage
     from cemlib.quality.quarantine import export_outcome
@@ -89,13 +89,16 @@ def run(args: argparse.Namespace) -> int:
                 mapping=args.mapping,
                 progress=False,
             )
-            report = QualityStage(
-                args.suites,
-                start=args.start,
-                freshness_days=args.freshness_days,
-                min_age=args.min_age,
-                progress=False,
-            ).run(wh, run_id="validate", as_of=args.as_of)
+            try:
+                report = QualityStage(
+                    args.suites,
+                    start=args.start,
+                    freshness_days=args.freshness_days,
+                    min_age=args.min_age,
+                    progress=False,
+                ).run(wh, run_id="validate", as_of=args.as_of)
+            except StageFailure as exc:
+                raise critical_failure(str(exc), src) from None
             # written into a fresh folder first, then swapped in: no file of an earlier run
             # survives in a reused --out, and a failure leaves the old output untouched
             out.mkdir(parents=True, exist_ok=True)
@@ -125,3 +128,24 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     return 0
+
+
+def critical_failure(message: str, src: Path):
+    """The quality stage's critical table-level failures (``table crm_contacts: <check>
+    failed ...``, one a line) as the error of ``cem validate``, each naming the file it read:
+    one line for one failure, as for every other bad input."""
+    from cemlib.errors import InputError
+
+    found = []
+    for line in message.splitlines()[1:]:
+        text = line.strip()
+        table, _, what = text.partition(": ")
+        name = table.removeprefix("table ").strip()
+        files = sorted(p for p in src.iterdir() if p.name.split(".")[0] == name)
+        found.append(f"{files[0] if files else name}: {what}" if what else text)
+    if len(found) == 1:
+        return InputError(f"critical table-level check failed, nothing was written: {found[0]}")
+    return InputError(
+        f"{len(found)} critical table-level checks failed, nothing was written:\n  "
+        + "\n  ".join(found)
+    )

@@ -39,7 +39,7 @@ import yaml
 
 from cemlib import DEFAULT_AS_OF, DEFAULT_PEOPLE, DEFAULT_SEED
 from cemlib.config import reports_dir, resolve_path, warehouse_path
-from cemlib.errors import InputError
+from cemlib.errors import InputError, one_line
 from cemlib.pipeline.settings import YamlText, check_top_level, yaml_value
 from cemlib.pipeline.stages import STAGES, Stage, find_stage, select_stages
 
@@ -72,6 +72,16 @@ RUNNER_SETTINGS: tuple[str, ...] = (
 #: Settings injected into the notebooks that declare them (the stages that run on Spark; the
 #: vocabulary: stage 04 rewords its offer reasons with it).
 ENGINE_PARAMETERS: tuple[str, ...] = ("engine", "spark_master", "lake", "vocabulary")
+
+
+def configuration_error(errors: Sequence[str]) -> InputError:
+    """The error of a run configuration: one line for one mistake (a cron log's one line, as
+    for every other bad input), else one line each under a heading, all found at once."""
+    if len(errors) == 1:
+        return InputError(f"invalid run configuration: {errors[0]}")
+    return InputError(
+        f"invalid run configuration ({len(errors)} errors):\n  " + "\n  ".join(errors)
+    )
 
 
 def default_run_id(now: dt.datetime | None = None) -> str:
@@ -218,7 +228,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml_value(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid YAML: {exc}", source=str(p)) from None
+        raise InputError(f"not valid YAML: {one_line(exc)}", source=str(p)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -277,7 +287,7 @@ def load_config(
 
     values = check_top_level(top, where, errors)
     if errors:
-        raise InputError("invalid run configuration:\n  " + "\n  ".join(errors))
+        raise configuration_error(errors)
     run_id = values.pop("run_id", None)
     cfg = RunConfig(
         run_id=run_id or default_run_id(now),

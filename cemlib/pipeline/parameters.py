@@ -17,7 +17,12 @@ import yaml
 
 from cemlib.config import resolve_path
 from cemlib.errors import InputError
-from cemlib.pipeline.config import ENGINE_PARAMETERS, RUN_WIDE_PARAMETERS, RunConfig
+from cemlib.pipeline.config import (
+    ENGINE_PARAMETERS,
+    RUN_WIDE_PARAMETERS,
+    RunConfig,
+    configuration_error,
+)
 from cemlib.pipeline.settings import YamlText, yaml_value
 from cemlib.pipeline.stages import Stage
 
@@ -215,5 +220,5 @@ def plan_parameters(
                 f"selected notebook declares it"
             )
     if errors:
-        raise InputError("invalid run configuration:\n  " + "\n  ".join(errors))
+        raise configuration_error(errors)
     return plans

@@ -25,6 +25,7 @@ from typing import TextIO
 from cemlib import budget
 from cemlib.config import project_root
 from cemlib.errors import InputError
+from cemlib.io import duckdb_file, nearest_folder, writable_folder
 from cemlib.lock import open_elsewhere
 from cemlib.pipeline.config import RunConfig, dump_config
 from cemlib.pipeline.execute import check_kernel, execute_stage, stop_children
@@ -43,7 +44,7 @@ from cemlib.pipeline.result import (
     run_status,
 )
 from cemlib.pipeline.settle import runs_of, settle_warehouse
-from cemlib.pipeline.stages import STAGES, Stage, check_inputs, producer
+from cemlib.pipeline.stages import STAGES, Stage, check_inputs, feeders, producer
 from cemlib.pipeline.staleness import late_data_warning
 
 
@@ -62,14 +63,41 @@ def _prepare_run_dir(run_dir: Path) -> None:
 def _skip_reason(
     stage: Stage, done: dict[str, StageStatus], registry: Sequence[Stage]
 ) -> str | None:
+    """Why ``stage`` may not run after the stages ``done`` so far, or ``None``.
+
+    A dependency (``depends_on``) that is not ok stops it, and so does a stage of this run that
+    writes a table it reads, even an optional one, and failed or was skipped: the stage would
+    read the last published run's table (or what the failed stage wrote before it stopped) as
+    if it were this run's (trial 10 L5: 05_monitor graded the previous run's profiles and
+    scores as this run's, "0 alerts", after 02 failed). The reason names the stage that
+    failed, not the skipped ones between."""
     names = {s.key: s.name for s in registry}
-    for dep in stage.depends_on:
-        prior = done.get(dep)
-        if prior is not None and prior.status != OK:
-            return (
-                f"needs {names[dep]}, which {'is ' if prior.status != FAILED else ''}{prior.status}"
-            )
-    return None
+    blocking = [(d, done[d]) for d in stage.depends_on if d in done and done[d].status != OK]
+    blocking += [
+        (s.key, done[s.key])
+        for s in feeders(stage, registry)
+        if s.key in done and done[s.key].status in (FAILED, SKIPPED)
+    ]
+    if not blocking:
+        return None
+    failed = [(d, r) for d, r in blocking if r.status == FAILED]
+    key, prior = min(failed or blocking, key=lambda kr: kr[0])
+    if prior.status == SKIPPED and prior.reason and prior.reason.startswith("needs "):
+        return prior.reason  # the root: "needs 01_quality, which failed"
+    return f"needs {names[key]}, which {'is ' if prior.status != FAILED else ''}{prior.status}"
+
+
+def _check_outputs(cfg: RunConfig) -> None:
+    """The warehouse a DuckDB file (or a new one) and the reports folder a folder, each where a
+    file can be created: refused before anything runs, not after the first stage's minutes."""
+    if cfg.engine == "duckdb":
+        warehouse = duckdb_file(cfg.warehouse_path, "warehouse")
+        writable_folder(nearest_folder(warehouse, "warehouse"), warehouse, "warehouse")
+    reports = cfg.reports_path
+    if reports.exists() and not reports.is_dir():
+        raise InputError("out is a file, expected the reports folder", source=str(reports))
+    folder = reports if reports.is_dir() else nearest_folder(reports, "out")
+    writable_folder(folder, reports, "out")
 
 
 def preflight(cfg: RunConfig, registry: Sequence[Stage] = STAGES) -> tuple[list, dict, str | None]:
@@ -96,6 +124,7 @@ def preflight(cfg: RunConfig, registry: Sequence[Stage] = STAGES) -> tuple[list,
     source = cfg.run_wide()["source"]
     if source != "synthetic" and not Path(source).is_dir():
         raise InputError("source folder not found", source=source)
+    _check_outputs(cfg)
     if holder := open_elsewhere(cfg.warehouse_path):
         raise InputError(
             f"the warehouse is open in another process ({holder}); close it there (a notebook "

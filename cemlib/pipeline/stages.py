@@ -71,6 +71,16 @@ def producer(entry: str, stages: Sequence[Stage]) -> Stage | None:
     return next((s for s in stages if package and s.package == package), None)
 
 
+def feeders(stage: Stage, stages: Sequence[Stage] = STAGES) -> list[Stage]:
+    """The stages listed before ``stage`` that write a table it reads, required or optional
+    (``05_monitor`` reads ``identity.map?`` and ``marts.churn_scores?``: 02 and 03 feed it),
+    in pipeline order. A stage that did not end ok in a run leaves the previous run's table, or
+    half of its own, where this one would look for its output."""
+    before = [s for s in stages[: list(stages).index(stage)]] if stage in stages else []
+    keys = {p.key for e in stage.reads if (p := producer(e, before)) is not None}
+    return [s for s in before if s.key in keys]
+
+
 def check_inputs(
     stage: Stage,
     provenance: dict[str, dict],

@@ -44,7 +44,7 @@ def test_failing_stage_reported_and_dependants_skipped(stage_notebooks, tmp_path
     assert failed.error["evalue"] == "boom at threshold 0.25"
     assert failed.error["source_line"].startswith("raise ValueError")
     assert run.stages[2].reason == "needs 01_quality, which failed"
-    assert run.stages[4].reason == "needs 02_profiles, which is skipped"
+    assert run.stages[4].reason == "needs 01_quality, which failed"  # the failure, not 02
 
     # the failed stage's reports are written with the error visible, in both renderings
     for name in ("01_quality.html", "01_quality.code.html", "01_quality.ipynb"):

@@ -32,8 +32,10 @@ def test_the_wrong_type_comes_before_what_follows_from_it(tmp_path, crm_dir):
     (crm_dir / "order_lines.csv").write_text(LINES.replace("много", "1"), encoding="utf-8")
     proc = cem("validate", crm_dir, "--as-of", "2025-06-30", "--out", tmp_path / "v")
     assert proc.returncode == 2, proc.stdout
-    lines = [x.strip() for x in proc.stderr.splitlines() if x.strip().startswith("table ")]
-    assert lines[0].startswith("table online_orders: column 'ordered_at': none of its 1 values")
+    # one line per critical failure, each naming the file it read (ops18)
+    lines = [x.strip() for x in proc.stderr.splitlines() if x.strip().startswith(str(crm_dir))]
+    orders_file = crm_dir / "online_orders.csv"
+    assert lines[0].startswith(f"{orders_file}: column 'ordered_at': none of its 1 values")
     assert any("stale data" in x and "observed NaT" in x for x in lines[1:]), lines
 
 

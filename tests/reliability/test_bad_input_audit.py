@@ -1,0 +1,226 @@
+"""Every ``cem`` entry point on bad input, as a user meets it (ops18's audit): one line on
+stderr naming the file (and the column), exit 2, no traceback, and nothing left behind, not
+even an empty folder. Real files in ``tmp_path``, the real CLI through ``main()``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from cemlib.cli import main
+from tests.reliability.conftest import CRM
+
+TX = "customer_id,ts,item_id,quantity,amount\n" + "".join(
+    f"c{i % 9},2025-0{1 + i % 6}-1{i % 9} 10:00:00,sku{i % 4},1,{100 + i}\n" for i in range(60)
+)
+RECORDS = CRM
+ROLES = "full_name: full_name\nphone: phone\nemail: email\nbirth_date: birth_date\n"
+#: a folder no process may create a file in, root included (a read-only mount, ``/proc``)
+UNWRITABLE = Path("/proc")
+
+
+def _cem(capsys, *argv) -> tuple[int, str]:
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def _one_line(code: int, err: str, *names) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, (code, err)
+    assert "Traceback" not in err, err
+    assert len(lines) == 1, err
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
+
+
+def _write(path: Path, text: str | bytes, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
+    return path
+
+
+def _drop(text: str, column: str) -> str:
+    rows = [line.split(",") for line in text.splitlines()]
+    i = rows[0].index(column)
+    return "\n".join(",".join(r[:i] + r[i + 1 :]) for r in rows) + "\n"
+
+
+def _all_rows(text: str, column: str, value: str) -> str:
+    rows = [line.split(",") for line in text.splitlines()]
+    i = rows[0].index(column)
+    body = [",".join(r[:i] + [value] + r[i + 1 :]) for r in rows[1:]]
+    return "\n".join([",".join(rows[0]), *body]) + "\n"
+
+
+#: class of bad input -> (file content, the names the error line must hold besides the file)
+INPUTS = {
+    "empty file": (b"", ["empty file"]),
+    "header only": (TX.splitlines()[0] + "\n", ["no data rows"]),
+    "UTF-16": (TX.encode("utf-16"), ["UTF-16"]),
+    "missing column": (_drop(TX, "ts"), ["'ts'", "missing"]),
+    "wrong type": (_all_rows(TX, "amount", "abc"), ["'amount'", "not a number"]),
+    "unparseable date": (_all_rows(TX, "ts", "31.31.2025"), ["'ts'", "date"]),
+}
+
+
+def _command(command: str, path: Path, out: Path, tmp: Path) -> list:
+    if command == "identity":
+        roles = _write(tmp / "roles.yaml", ROLES)
+        return ["identity", path, "--id-column", "contact_id", "--roles", roles, "--out", out]
+    return [command, path, "--as-of", "2025-06-30", "--out", out]
+
+
+@pytest.mark.parametrize("kind", ["missing", "a folder"])
+@pytest.mark.parametrize("command", ["churn", "offers", "identity"])
+def test_an_input_file_missing_or_a_folder(tmp_path, capsys, command, kind):
+    path = tmp_path / "in.csv"
+    if kind == "a folder":
+        path.mkdir()
+    out = tmp_path / "new" / "o.csv"
+    line = _one_line(*_cem(capsys, *_command(command, path, out, tmp_path)), path)
+    assert ("not found" if kind == "missing" else "folder") in line
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("kind", list(INPUTS))
+@pytest.mark.parametrize("command", ["churn", "offers"])
+def test_a_bad_transactions_file(tmp_path, capsys, command, kind):
+    content, names = INPUTS[kind]
+    path = _write(tmp_path / "tx.csv", content)
+    out = tmp_path / "new" / "o.csv"  # a folder to create: left uncreated by the refusal
+    _one_line(*_cem(capsys, *_command(command, path, out, tmp_path)), path, *names)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "kind, content, names",
+    [
+        ("empty file", b"", ["empty file"]),
+        ("header only", RECORDS.splitlines()[0] + "\n", ["no data rows"]),
+        ("UTF-16", RECORDS.encode("utf-16"), ["UTF-16"]),
+        ("missing id column", _drop(RECORDS, "contact_id"), ["'contact_id'"]),
+    ],
+)
+def test_a_bad_records_file(tmp_path, capsys, kind, content, names):
+    path = _write(tmp_path / "records.csv", content)
+    out = tmp_path / "new" / "clusters.csv"
+    _one_line(*_cem(capsys, *_command("identity", path, out, tmp_path)), path, *names)
+    assert not (tmp_path / "new").exists()
+
+
+def _output_cases(tmp: Path) -> dict[str, list]:
+    """command -> argv with ``{OUT}`` where the output path goes (a file, or a folder)."""
+    tx = _write(tmp / "tx.csv", TX)
+    src = _write(tmp / "src" / "crm_contacts.csv", CRM).parent
+    roles = _write(tmp / "roles.yaml", ROLES)
+    records = _write(tmp / "records.csv", RECORDS)
+    return {
+        "churn": ["churn", tx, "--as-of", "2025-06-30", "--out", "{OUT}"],
+        "offers": ["offers", tx, "--as-of", "2025-06-30", "--out", "{OUT}"],
+        "identity": ["identity", records, "--id-column", "contact_id", "--roles", roles,
+                     "--rules-only", "--out", "{OUT}"],
+        "validate": ["validate", src, "--out", "{OUT}"],
+        "collect": ["collect", "--source", src, "--quiet", "--warehouse", "{OUT}"],
+        "generate": ["generate", "--people", "20", "--out", "{OUT}"],
+        "run": ["run", "--stages", "00", "-p", "n_people=20", "--no-progress",
+                "-p", f"warehouse={tmp / 'cem.duckdb'}", "--out", "{OUT}"],
+    }  # fmt: skip
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc: a folder nobody writes")
+@pytest.mark.parametrize("command", ["churn", "offers", "identity", "validate", "collect",
+                                     "generate", "run"])  # fmt: skip
+def test_an_output_in_a_folder_that_cannot_be_written_is_refused_before_the_work(
+    tmp_path, capsys, command
+):
+    """As root, ``os.access`` says yes to ``/proc`` (and to a read-only mount): the command
+    used to work for minutes and then stop on the write, or write nothing and exit 0."""
+    out = UNWRITABLE / "cem-out" / ("o.csv" if command in ("churn", "offers", "identity") else "x")
+    argv = [out if a == "{OUT}" else a for a in _output_cases(tmp_path)[command]]
+    line = _one_line(*_cem(capsys, *argv), out)
+    assert "cannot" in line
+    assert not (tmp_path / "cem.duckdb").exists()
+
+
+@pytest.mark.parametrize("command", ["churn", "offers", "identity", "validate", "generate"])
+def test_an_output_under_a_file_is_refused(tmp_path, capsys, command):
+    blocker = _write(tmp_path / "taken.txt", "x")
+    out = blocker / "o.csv"
+    argv = [out if a == "{OUT}" else a for a in _output_cases(tmp_path)[command]]
+    _one_line(*_cem(capsys, *argv), blocker, "is a file")
+    assert blocker.read_text() == "x"
+
+
+def test_missing_output_folders_are_created_when_the_output_is_written(tmp_path, capsys):
+    out = tmp_path / "a" / "b" / "clusters.csv"
+    argv = [out if a == "{OUT}" else a for a in _output_cases(tmp_path)["identity"]]
+    assert _cem(capsys, *argv)[0] == 0
+    assert out.read_text(encoding="utf-8").startswith("record_id,profile_id")
+
+
+def test_identity_resolve_on_a_file_that_is_no_warehouse(tmp_path, capsys):
+    not_duckdb = _write(tmp_path / "tx.csv", TX)
+    line = _one_line(*_cem(capsys, "identity", "resolve", "P1", "--warehouse", not_duckdb),
+                     not_duckdb)  # fmt: skip
+    assert "DuckDB" in line
+    folder = tmp_path / "wh"
+    folder.mkdir()
+    _one_line(*_cem(capsys, "identity", "resolve", "P1", "--warehouse", folder), folder)
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+#: bad run configuration -> (config file text or None, -p overrides, names the line must hold)
+RUN_CONFIGS = {
+    "unknown key": ("run_id: r\nfoo_bar: 1\n", [], ["{config}", "unknown setting 'foo_bar'"]),
+    "wrong type": ("n_people: many\n", [], ["{config}", "'n_people'"]),
+    "not YAML": ("run_id: [unclosed\n", [], ["{config}", "not valid YAML"]),
+    "a list": ("- a\n- b\n", [], ["{config}", "expected a mapping"]),
+    "-p without =": (None, ["n_people"], ["-p", "name=value"]),
+    "-p wrong type": (None, ["seed=forty"], ["'seed'", "integer"]),
+    "-p negative size": (None, ["n_people=-5"], ["'n_people'", "at least 1"]),
+    "-p unknown stage": (None, ["stages=07"], ["unknown stage '07'"]),
+    "-p impossible date": (None, ["as_of=2025-02-30"], ["as_of"]),
+    "warehouse a CSV": (None, ["warehouse={tx}"], ["{tx}", "not a DuckDB file"]),
+    "warehouse a folder": (None, ["warehouse={tmp}"], ["{tmp}", "is a folder"]),
+    "reports folder a file": (None, ["out={tx}"], ["{tx}", "out is a file"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(RUN_CONFIGS))
+def test_a_bad_run_configuration_is_one_line_and_nothing_runs(tmp_path, capsys, kind):
+    text, params, names = RUN_CONFIGS[kind]
+    tx = _write(tmp_path / "tx.csv", TX)
+    subs = {"tx": tx, "tmp": tmp_path, "config": tmp_path / "run.yaml"}
+    argv = ["run", "--notebooks", NOTEBOOKS, "-p", "run_id=r"]
+    if not any(p.startswith("out=") for p in params):
+        argv += ["--out", tmp_path / "reports"]
+    if text is not None:
+        argv += ["--config", _write(tmp_path / "run.yaml", text)]
+    for p in params:
+        argv += ["-p", p.format(**subs)]
+    _one_line(*_cem(capsys, *argv, "--check"), *[n.format(**subs) for n in names])
+    assert tx.read_text(encoding="utf-8") == TX
+    assert not (tmp_path / "reports").exists()
+
+
+def test_validate_on_a_header_only_export_names_the_file_in_one_line(tmp_path, capsys):
+    src = _write(tmp_path / "src" / "crm_contacts.csv", CRM.splitlines()[0] + "\n").parent
+    line = _one_line(*_cem(capsys, "validate", src, "--out", tmp_path / "v"),
+                     src / "crm_contacts.csv", "the table is empty")  # fmt: skip
+    assert "nothing was written" in line
+    assert not (tmp_path / "v").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [(["--people", "-5"], "--people: n_people must be at least 10, got -5"),
+     (["--start", "x"], "--start: not a date: 'x'"),
+     (["--horizon-days", "-3"], "--horizon-days:")],
+)  # fmt: skip
+def test_generate_names_the_option_not_the_generator_parameter(tmp_path, capsys, argv, named):
+    out = tmp_path / "g"
+    _one_line(*_cem(capsys, "generate", "--people", "10", *argv, "--out", out), named)
+    assert not out.exists()
