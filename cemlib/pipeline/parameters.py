@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import io
+import math
 import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,6 +157,70 @@ def coerce_parameter(name: str, value: Any, default: Any) -> Any:
 PATH_PARAMETERS: tuple[str, ...] = ("mapping", "suites_dir")
 
 
+#: Ranges of the notebooks' numeric parameters, checked by :func:`plan_parameters` (so that
+#: ``cem run --check`` refuses ``-p 02.match_threshold=1.5`` before any stage runs instead of the
+#: stage failing on it): name -> (lowest, highest, whether the bounds themselves are allowed).
+#: ``match_threshold`` may also be ``auto`` (or empty: the stage's default).
+PARAMETER_RANGES: dict[str, tuple[float, float, bool]] = {
+    "match_threshold": (0.0, 1.0, False),
+    "annual_discount": (0.0, 1.0, True),
+    "alert_quarantine_share": (0.0, 1.0, True),
+    "alert_null_share": (0.0, 1.0, True),
+    "alert_auc_floor": (0.0, 1.0, True),
+    "alert_ids_changed_share": (0.0, 1.0, True),
+    "alert_psi": (0.0, math.inf, True),
+    "alert_rows_change": (0.0, math.inf, True),
+    "volume_band": (0.0, math.inf, True),
+    **{
+        name: (1, math.inf, True)
+        for name in (
+            "horizon_days",
+            "monitor_horizon_days",
+            "k",
+            "gx_max_rows",
+            "max_names",
+            "max_birth_dates",
+            "hub_names",
+            "hub_birth_dates",
+            "hub_records",
+        )
+    },  # fmt: skip
+    **{
+        name: (0, math.inf, True)
+        for name in (
+            "freshness_days",
+            "min_age",
+            "min_contact_age",
+            "n_examples",
+            "examples_per_reason",
+        )
+    },  # fmt: skip
+}
+
+
+def parameter_range_error(name: str, value: Any) -> str | None:
+    """Why ``value`` is out of :data:`PARAMETER_RANGES` for ``name``, or ``None``."""
+    if name not in PARAMETER_RANGES or value is None or isinstance(value, bool):
+        return None
+    if name == "match_threshold" and (value == "auto" or value == ""):
+        return None
+    low, high, closed = PARAMETER_RANGES[name]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return f"parameter {name!r} expects a number, got {value!r}"
+    inside = low <= number <= high if closed else low < number < high
+    if inside and not math.isnan(number):
+        return None
+    bounds = f"[{low:g}, {high:g}]" if closed else f"({low:g}, {high:g})"
+    if high == math.inf:
+        bounds = f"at least {low:g}" if closed else f"above {low:g}"
+    else:
+        bounds = f"in {bounds}"
+    extra = " or 'auto'" if name == "match_threshold" else ""
+    return f"parameter {name!r} must be {bounds}{extra}, got {value!r}"
+
+
 def plan_parameters(
     cfg: RunConfig,
     stages: Sequence[Stage],
@@ -194,6 +259,9 @@ def plan_parameters(
                     params[name] = coerce_parameter(name, value, declared[name])
                 except TypeError as exc:
                     errors.append(f"{stage.notebook}: {exc}")
+                    continue
+                if (problem := parameter_range_error(name, params[name])) is not None:
+                    errors.append(f"{stage.notebook}: {problem}")
         for name, value in cfg.notebooks.get(stage.name, {}).items():
             if name not in declared:
                 own = sorted(n for n in declared if n not in RUN_WIDE_PARAMETERS)
@@ -206,6 +274,9 @@ def plan_parameters(
                 params[name] = coerce_parameter(name, value, declared[name])
             except TypeError as exc:
                 errors.append(f"{stage.notebook}: {exc}")
+                continue
+            if (problem := parameter_range_error(name, params[name])) is not None:
+                errors.append(f"{stage.notebook}: {problem}")
         for name in PATH_PARAMETERS:  # relative to the project, like source and warehouse
             value = params.get(name)
             if isinstance(value, str) and value:

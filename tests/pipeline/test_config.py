@@ -252,3 +252,24 @@ def test_path_parameters_resolve_like_the_source_and_must_exist(tmp_path, monkey
     cfg = load_config(None, ["00_collect.mapping=nope.yaml"], notebooks_dir=str(nb), stages="00")
     with pytest.raises(InputError, match=r"00_collect.ipynb: mapping: .*nope.yaml does not exist"):
         plan_parameters(cfg, cfg.selected_stages())
+
+
+def test_check_refuses_parameter_values_out_of_range(tmp_path, capsys):
+    # the project's own notebooks: a probability of 1.5 or a list of 0 offers is refused by
+    # --check with every problem named, before any stage runs (it failed inside stage 02, exit 1)
+    from cemlib.cli import main
+
+    out = tmp_path / "reports"
+    bad = ["02.match_threshold=1.5", "03.horizon_days=-3", "04.k=0", "05.alert_null_share=2"]
+    args = ["run", "--out", str(out), "--check"]
+    assert main([*args, *(a for o in bad for a in ("-p", o))]) == 2
+    err = capsys.readouterr().err
+    assert "invalid run configuration (4 errors)" in err
+    assert "02_profiles.ipynb: parameter 'match_threshold' must be in (0, 1) or 'auto'" in err
+    assert "03_churn.ipynb: parameter 'horizon_days' must be at least 1, got -3" in err
+    assert "04_next_offer.ipynb: parameter 'k' must be at least 1, got 0" in err
+    assert "05_monitor.ipynb: parameter 'alert_null_share' must be in [0, 1], got 2.0" in err
+    assert "Traceback" not in err and not out.exists()
+    ok = ["-p", "02.match_threshold=0.9", "-p", "05.alert_null_share=0"]
+    assert main([*args, *ok]) == 0
+    assert main([*args, "-p", "02.match_threshold=auto"]) == 0
