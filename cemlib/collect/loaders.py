@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cemlib.errors import InputError
+from cemlib.errors import InputError, one_line
 from cemlib.io import check_file, frame_to_text, is_parquet, read_csv, read_parquet
 from cemlib.schema import BOOL, TABLES, TableSpec, table_spec
 
@@ -138,7 +138,7 @@ def load_mapping(
         try:
             mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise InputError(f"not a readable YAML mapping: {exc}", source=source) from None
+            raise InputError(f"not a readable YAML mapping: {one_line(exc)}", source=source) from None
     if not isinstance(mapping, Mapping):
         raise InputError("expected {table: {their_column: canonical_column}}", source=source)
     mapping = dict(mapping)

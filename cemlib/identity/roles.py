@@ -19,7 +19,7 @@ import yaml
 from pandas.api.types import union_categoricals
 from pandas.core.util.hashing import combine_hash_arrays
 
-from cemlib.errors import InputError
+from cemlib.errors import InputError, one_line
 from cemlib.frames import own_buffers
 from cemlib.identity import normalize as nz
 
@@ -101,7 +101,7 @@ def load_roles(path: str | Path) -> dict[str, list[str]]:
     except FileNotFoundError as exc:
         raise InputError("roles file not found", source=str(p)) from exc
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a valid YAML role map ({exc})", source=str(p)) from exc
+        raise InputError(f"not a valid YAML role map ({one_line(exc)})", source=str(p)) from exc
     if isinstance(data, dict) and isinstance(data.get("roles"), dict):
         data = data["roles"]
     if not isinstance(data, dict) or not data:

@@ -224,3 +224,23 @@ def test_generate_names_the_option_not_the_generator_parameter(tmp_path, capsys,
     out = tmp_path / "g"
     _one_line(*_cem(capsys, "generate", "--people", "10", *argv, "--out", out), named)
     assert not out.exists()
+
+
+BROKEN_YAML = "full_name: [full_name\n phone: phone\n"
+
+
+def test_a_role_map_that_is_no_yaml_is_one_line_with_its_line_and_column(tmp_path, capsys):
+    records = _write(tmp_path / "records.csv", RECORDS)
+    roles = _write(tmp_path / "roles.yaml", BROKEN_YAML)
+    out = tmp_path / "out" / "clusters.csv"
+    argv = ["identity", records, "--id-column", "contact_id", "--roles", roles, "--out", out]
+    _one_line(*_cem(capsys, *argv), roles, "not a valid YAML role map (line 2, column")
+    assert not out.parent.exists()
+
+
+def test_a_mapping_file_that_is_no_yaml_is_one_line_with_its_line_and_column(tmp_path, capsys):
+    src = _write(tmp_path / "src" / "crm_contacts.csv", CRM).parent
+    mapping = _write(tmp_path / "mapping.yaml", BROKEN_YAML)
+    argv = ["validate", src, "--mapping", mapping, "--out", tmp_path / "v"]
+    _one_line(*_cem(capsys, *argv), mapping, "not a readable YAML mapping: line 2, column")
+    assert not (tmp_path / "v").exists()
