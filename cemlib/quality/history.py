@@ -11,7 +11,9 @@ monthly counts of the column its suite checks against ``{start}``:
   row is;
 * walking back from the latest active month (not after ``as_of``), the history goes on while
   the next earlier active month is at most :data:`QUIET_MONTHS` months away;
-* the table's start is the first day of the earliest month reached. Scattered rows long before
+* the table's start is the first day of the earliest month reached, moved back over the
+  opening weeks right before it (consecutive months with rows, each no busier than the month
+  after it: a business that opened late in a month). Scattered rows long before
   it (a few a month at most, decades back; a 1970-01-01 placeholder in a small table, more than
   a year before its other rows) are the defects the check holds back; a table without dated rows
   gets no lower bound.
@@ -52,7 +54,20 @@ def history_start(monthly: pd.Series) -> pd.Timestamp | None:
     start = len(months) - 1
     while start > 0 and months[start] - months[start - 1] <= QUIET_MONTHS + 1:
         start -= 1
-    return pd.Timestamp(active[start])
+    return _ramp_up(counts, pd.Timestamp(active[start]))
+
+
+def _ramp_up(counts: pd.Series, first: pd.Timestamp) -> pd.Timestamp:
+    """``first`` moved back over the business's opening weeks: the months right before it,
+    each with rows and no more than the month after it (a shop opened late in a month, a
+    base migrated over a few weeks: 17 payments, then 4,000 a month; trial 11 L3). A month
+    with no row ends the walk, so placeholders and typos years back are never reached."""
+    by_month = {(m.year * 12 + m.month): int(n) for m, n in counts.items()}
+    month = first.year * 12 + first.month
+    while by_month.get(month - 1, 0) > 0 and by_month[month - 1] <= by_month[month]:
+        month -= 1
+    year, index = divmod(month - 1, 12)
+    return pd.Timestamp(year=year, month=index + 1, day=1)
 
 
 def start_columns(suite) -> list[str]:

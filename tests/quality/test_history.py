@@ -57,3 +57,17 @@ def test_auto_start_is_per_table_and_a_given_day_serves_every_table(tmp_path):
     assert given.resolve("start", "pos_receipts") == pd.Timestamp("2022-01-01")
     with pytest.raises(InputError, match="start must be 'auto' or a date"):
         auto_starts("last year", con, suites, ["crm_contacts"], "2025-06-30")
+
+
+def test_the_opening_weeks_before_a_busy_history_are_part_of_it():
+    # trial 11 L3: a telecom's payments began late in January 2021 (17 rows) before ~4,000 a
+    # month; the 17 were quarantined as "dated before the business began"
+    busy = {str(m.date()): 4000 for m in pd.date_range("2021-02-01", "2025-06-01", freq="MS")}
+    opening = {"2021-01-01": 17}
+    assert history_start(_monthly({**busy, **opening})) == pd.Timestamp("2021-01-01")
+    # a ramp over two months, and a placeholder with a month of no rows between: not reached
+    ramp = {**busy, "2020-12-01": 3, **opening, "2020-10-01": 2}
+    assert history_start(_monthly(ramp)) == pd.Timestamp("2020-12-01")
+    # a month before the history busier than the one after it is not an opening: a typo burst
+    burst = {**busy, "2021-01-01": 17, "2020-12-01": 30}
+    assert history_start(_monthly(burst)) == pd.Timestamp("2021-01-01")
