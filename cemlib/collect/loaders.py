@@ -138,7 +138,9 @@ def load_mapping(
         try:
             mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise InputError(f"not a readable YAML mapping: {one_line(exc)}", source=source) from None
+            raise InputError(
+                f"not a readable YAML mapping: {one_line(exc)}", source=source
+            ) from None
     if not isinstance(mapping, Mapping):
         raise InputError("expected {table: {their_column: canonical_column}}", source=source)
     mapping = dict(mapping)

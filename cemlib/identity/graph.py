@@ -29,7 +29,7 @@ import pandas as pd
 
 from cemlib.identity.dates import dates_close, fold_dob
 from cemlib.identity.rules import CONTACT_RULE, IDENTIFIER_FIELDS, names_similar
-from cemlib.identity.silver import first_names_clash
+from cemlib.identity.silver import first_names_clash, one_edit
 
 #: identifiers a family shares: their links are also refused on different first names/genders
 FAMILY_KINDS: tuple[str, ...] = ("phone", "device_id", "loyalty_card")
@@ -71,7 +71,25 @@ def facts_conflict(
         return True
     if any(not names_similar(x, y) for x in mids_a for y in mids_b):
         return True
-    return any(first_names_clash(x, y) for x in names_a for y in names_b)
+    clashes = [(x, y) for x in names_a for y in names_b if first_names_clash(x, y)]
+    if not clashes:
+        return False
+    both = names_a | names_b
+    return not all(_one_typo_apart(x, y, both) for x, y in clashes)
+
+
+def _one_typo_apart(x: tuple, y: tuple, names: frozenset) -> bool:
+    """Two first names (``(key, last key, typed)``) of two typos of one name the clusters
+    hold: a third typed name one letter from each (Радим beside Родим and Рааим, two letters
+    apart; trial 11 M5). Twins' names (Алина, Алена) are a letter apart already, so the rule
+    adds no pair of names two people carry unless a third carries the name between them."""
+    tx, ty = (x[2] if len(x) > 2 else None), (y[2] if len(y) > 2 else None)
+    if not (tx and ty):
+        return False
+    return any(
+        len(z) > 2 and z[2] not in (tx, ty) and one_edit(z[2], tx) and one_edit(z[2], ty)
+        for z in names
+    )
 
 
 def _first_states(states: set, k: int = 50) -> list:

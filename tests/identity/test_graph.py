@@ -176,3 +176,27 @@ def test_one_persons_diminutive_latin_spelling_and_swapped_names_are_no_conflict
     c = ChainGuardClusterer().fit(p, links)
     assert c.labels_.tolist() == [0, 0, 0, 0, 4, 4, 4]
     assert c.n_refused_ == 0
+
+
+def test_two_typos_of_one_first_name_join_through_the_name_between_them():
+    # trial 11 M5: Радим, Родим and Рааим Феликсович Дементьев, one birth date and phone: Родим
+    # and Рааим are two letters apart, each one letter from Радим; a twin's name is not
+    p = prep_names(
+        [
+            ("радим", "radim", "dementev", "feliksovich", "1959-07-17", "9572638533"),
+            ("родим", "rodim", "dementev", "feliksovich", "1959-07-17", "9572638533"),
+            ("рааим", "raaim", "dementev", "feliksovich", "1959-07-17", "9572638533"),
+            ("тимур", "timur", "dementev", "feliksovich", "1959-07-17", "9572638533"),
+        ]
+    )
+    # the link of the two typos comes first: refused on its own, then Радим joins both
+    links = pd.DataFrame(
+        {"rid_l": [1, 0, 0, 3], "rid_r": [2, 1, 2, 1], "score": [0.999, 0.998, 0.997, 0.996]}
+    )
+    c = ChainGuardClusterer().fit(p, links)
+    assert c.labels_.tolist() == [0, 0, 0, 3]
+    assert c.refused_by_.tolist() == ["constraint", None, None, "constraint"]
+    # without Радим the two typos stay apart
+    alone = ChainGuardClusterer().fit(p.iloc[[1, 2]].reset_index(drop=True),
+                                      pd.DataFrame({"rid_l": [0], "rid_r": [1], "score": [0.99]}))  # fmt: skip
+    assert alone.labels_.tolist() == [0, 1]
