@@ -207,6 +207,29 @@ def _values_of(records: str) -> str:
     )
 
 
+def _hop_values(records: str, unattached: str) -> str:
+    """SQL: the identifier values (``kind, value``) of the earlier records in ``unattached``
+    (a subset of ``records``), and those of ``records`` contested in the last run: what
+    ``_values_of(unattached) UNION`` (the contested ones of ``_values_of(records)``) gives,
+    with one pass over ``identity.prepared`` instead of fourteen."""
+    cols = [(kind, c) for kind, kcols in IDENTIFIER_COLUMNS.items() for c in kcols]
+    picked = ", ".join(f'p."{c}"' for _, c in cols)
+    flat = " UNION ALL ".join(
+        f"SELECT '{kind}' AS kind, \"{c}\" AS value, unatt FROM _hv WHERE \"{c}\" IS NOT NULL"
+        for kind, c in cols
+    )
+    return (
+        f"WITH _hv AS MATERIALIZED (SELECT {picked}, (u.source IS NOT NULL) AS unatt "
+        f"FROM identity.prepared p SEMI JOIN {records} r "
+        "ON p.source = r.source AND p.record_id = r.record_id "
+        f"LEFT JOIN {unattached} u ON p.source = u.source AND p.record_id = u.record_id), "
+        f"_hvals AS MATERIALIZED ({flat}) "
+        "SELECT kind, value FROM _hvals WHERE unatt UNION SELECT kind, value FROM _hvals "
+        "SEMI JOIN (SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded "
+        "WHERE status = 'contested') g USING (kind, value)"
+    )
+
+
 def _with_profiles(records: str) -> str:
     """SQL: ``records`` and every record of their profiles in the last run."""
     return (
@@ -380,16 +403,13 @@ def _touched(
             )
             # and a contested identifier links by its dominant e-mail, device or phone: all
             # its records decide that
-            contested = (
-                f"SELECT kind, value FROM ({_values_of('_inc_t1')}) SEMI JOIN (SELECT kind, "
-                "CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = "
-                "'contested') g USING (kind, value)"
+            # (the values once in a table: _holders reads its relation once per column)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_hv AS " + _hop_values("_inc_t1", "_inc_t0")
             )
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS "
-                + _holders(_values_of("_inc_t0"))
-                + " UNION "
-                + _holders(contested)
+                + _holders("SELECT kind, value FROM _inc_hv")
                 + " UNION SELECT * FROM _inc_t1"
             )
             con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
@@ -411,7 +431,7 @@ def _touched(
             con.unregister(name)
         with contextlib.suppress(Exception):
             con.unregister("_inc_more")
-        for name in ("_inc_t0", "_inc_t1", "_inc_new_holders"):
+        for name in ("_inc_t0", "_inc_t1", "_inc_hv", "_inc_new_holders"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
