@@ -215,7 +215,7 @@ def _hop_values(records: str, unattached: str) -> str:
     cols = [(kind, c) for kind, kcols in IDENTIFIER_COLUMNS.items() for c in kcols]
     picked = ", ".join(f'p."{c}"' for _, c in cols)
     flat = " UNION ALL ".join(
-        f"SELECT '{kind}' AS kind, \"{c}\" AS value, unatt FROM _hv WHERE \"{c}\" IS NOT NULL"
+        f'SELECT \'{kind}\' AS kind, "{c}" AS value, unatt FROM _hv WHERE "{c}" IS NOT NULL'
         for kind, c in cols
     )
     return (
