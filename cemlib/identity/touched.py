@@ -230,16 +230,16 @@ def _hop_values(records: str, unattached: str) -> str:
     )
 
 
-def _with_profiles(records: str) -> str:
-    """SQL: ``records`` and every record of their profiles in the last run."""
-    return (
-        f"WITH prof AS (SELECT DISTINCT m.profile_id FROM identity.map m JOIN {records} t "
-        "ON m.source_table = t.source AND m.record_id = t.record_id "
-        "WHERE m.profile_id IS NOT NULL) "
-        f"SELECT source, record_id FROM {records} UNION "
-        "SELECT m.source_table AS source, m.record_id FROM identity.map m "
-        "JOIN prof USING (profile_id)"
-    )
+#: SQL: the last run's profiles holding a record of ``_inc_t0``; and ``_inc_t0`` with every
+#: record of the profiles of ``_inc_prof`` (the profiles kept for :func:`_not_touched`)
+_PROFILES_OF = (
+    "SELECT DISTINCT m.profile_id FROM identity.map m JOIN _inc_t0 t "
+    "ON m.source_table = t.source AND m.record_id = t.record_id WHERE m.profile_id IS NOT NULL"
+)
+_RECORDS_OF_PROFILES = (
+    "SELECT source, record_id FROM _inc_t0 UNION SELECT m.source_table AS source, m.record_id "
+    "FROM identity.map m JOIN _inc_prof USING (profile_id)"
+)
 
 
 def _records_only(records: str) -> str:
@@ -295,7 +295,16 @@ def _touched(
     profile no other new record touches. Their identifiers and namesakes inside their profile
     touch nothing."""
     name_keys = NAME_KEYS if name_keys is None else name_keys
-    with_profiles = _with_profiles if whole_profiles else _records_only
+
+    def expand() -> None:
+        """``_inc_t1``: the records of ``_inc_t0`` with their profiles (``_inc_prof``, kept
+        for :func:`_not_touched`), or as they are."""
+        if not whole_profiles:
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _records_only("_inc_t0"))
+            return
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_prof AS {_PROFILES_OF}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_t1 AS {_RECORDS_OF_PROFILES}")
+
     con = wh.con
     pid = np.full(len(new), None, dtype=object)
     if direct is not None and len(direct) and model is not None:
@@ -392,7 +401,7 @@ def _touched(
             with _frame(con, "_inc_reach", kept):
                 con.execute("INSERT INTO _inc_t0 SELECT source, record_id FROM _inc_reach")
             con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT DISTINCT * FROM _inc_t0")
-        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
+        expand()
         if hops == 1 and unattached_hop:
             # a record the last run left unattached is in a cluster that is no profile: the
             # records of that cluster, one identifier further, decide its links again
@@ -412,7 +421,7 @@ def _touched(
                 + _holders("SELECT kind, value FROM _inc_hv")
                 + " UNION SELECT * FROM _inc_t1"
             )
-            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
+            expand()
         for _ in range(hops - 1):
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + _holders(_values_of("_inc_t1"))
@@ -421,9 +430,9 @@ def _touched(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT * FROM _inc_t0 UNION "
                 "SELECT * FROM _inc_t1"
             )
-            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
+            expand()
         if direct is not None:
-            final = _not_touched(con, pid)
+            final = _not_touched(con, pid, whole_profiles)
         return fetch_frame(con, "SELECT source, record_id FROM _inc_t1"), final
     finally:
         con.unregister("_inc_keys")
@@ -431,7 +440,7 @@ def _touched(
             con.unregister(name)
         with contextlib.suppress(Exception):
             con.unregister("_inc_more")
-        for name in ("_inc_t0", "_inc_t1", "_inc_hv", "_inc_new_holders"):
+        for name in ("_inc_t0", "_inc_t1", "_inc_hv", "_inc_prof", "_inc_new_holders"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -500,17 +509,22 @@ def _score_namesakes(wh, new, cand: pd.DataFrame, pid: np.ndarray, saved: dict,
     return kept, rejected
 
 
-def _not_touched(con, pid: np.ndarray) -> pd.DataFrame:
+def _not_touched(con, pid: np.ndarray, whole_profiles: bool = False) -> pd.DataFrame:
     """``i, profile_id`` of the candidates left (``pid`` not None) whose profile holds no
-    record of the touched set (``_inc_t1``)."""
+    record of the touched set (``_inc_t1``). With ``whole_profiles`` the touched set is whole
+    profiles, those of ``_inc_prof`` (the profiles of its records), read from there."""
     rows = np.flatnonzero(pd.notna(pid))
     frame = pd.DataFrame({"i": rows.astype(np.int64), "profile_id": pid[rows].astype(object)})
     if not len(frame):
         return frame
-    hit = {r[0] for r in con.execute(
-        "SELECT DISTINCT CAST(m.profile_id AS VARCHAR) FROM identity.map m SEMI JOIN _inc_t1 t "
-        "ON m.source_table = t.source AND m.record_id = t.record_id "
-        "WHERE m.profile_id IS NOT NULL").fetchall()}  # fmt: skip
+    query = (
+        "SELECT DISTINCT CAST(profile_id AS VARCHAR) FROM _inc_prof"
+        if whole_profiles
+        else "SELECT DISTINCT CAST(m.profile_id AS VARCHAR) FROM identity.map m SEMI JOIN "
+        "_inc_t1 t ON m.source_table = t.source AND m.record_id = t.record_id "
+        "WHERE m.profile_id IS NOT NULL"
+    )
+    hit = {r[0] for r in con.execute(query).fetchall()}
     return frame[~frame["profile_id"].isin(hit).to_numpy()].reset_index(drop=True)
 
 
