@@ -230,15 +230,17 @@ def _hop_values(records: str, unattached: str) -> str:
     )
 
 
+#: the temporary table of the last run's profiles holding a record of the touched set
+TOUCHED_PROFILES = "_inc_touched_profiles"
 #: SQL: the last run's profiles holding a record of ``_inc_t0``; and ``_inc_t0`` with every
-#: record of the profiles of ``_inc_prof`` (the profiles kept for :func:`_not_touched`)
+#: record of the profiles of ``_inc_touched_profiles`` (the profiles kept for :func:`_not_touched`)
 _PROFILES_OF = (
     "SELECT DISTINCT m.profile_id FROM identity.map m JOIN _inc_t0 t "
     "ON m.source_table = t.source AND m.record_id = t.record_id WHERE m.profile_id IS NOT NULL"
 )
 _RECORDS_OF_PROFILES = (
     "SELECT source, record_id FROM _inc_t0 UNION SELECT m.source_table AS source, m.record_id "
-    "FROM identity.map m JOIN _inc_prof USING (profile_id)"
+    "FROM identity.map m JOIN _inc_touched_profiles USING (profile_id)"
 )
 
 
@@ -297,12 +299,12 @@ def _touched(
     name_keys = NAME_KEYS if name_keys is None else name_keys
 
     def expand() -> None:
-        """``_inc_t1``: the records of ``_inc_t0`` with their profiles (``_inc_prof``, kept
+        """``_inc_t1``: the records of ``_inc_t0`` with their profiles (``_inc_touched_profiles``, kept
         for :func:`_not_touched`), or as they are."""
         if not whole_profiles:
             con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _records_only("_inc_t0"))
             return
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_prof AS {_PROFILES_OF}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_touched_profiles AS {_PROFILES_OF}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_t1 AS {_RECORDS_OF_PROFILES}")
 
     con = wh.con
@@ -440,8 +442,12 @@ def _touched(
             con.unregister(name)
         with contextlib.suppress(Exception):
             con.unregister("_inc_more")
-        for name in ("_inc_t0", "_inc_t1", "_inc_hv", "_inc_prof", "_inc_new_holders"):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+        # with ``direct`` (a run) the touched profiles are kept for touched_and_gone and
+        # resolve_increment (the profiles it replaces), which drops them
+        kept = () if direct is None else (TOUCHED_PROFILES,)
+        for name in ("_inc_t0", "_inc_t1", "_inc_hv", TOUCHED_PROFILES, "_inc_new_holders"):
+            if name not in kept:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _has_new_holders(con) -> bool:
@@ -512,13 +518,13 @@ def _score_namesakes(wh, new, cand: pd.DataFrame, pid: np.ndarray, saved: dict,
 def _not_touched(con, pid: np.ndarray, whole_profiles: bool = False) -> pd.DataFrame:
     """``i, profile_id`` of the candidates left (``pid`` not None) whose profile holds no
     record of the touched set (``_inc_t1``). With ``whole_profiles`` the touched set is whole
-    profiles, those of ``_inc_prof`` (the profiles of its records), read from there."""
+    profiles, those of ``_inc_touched_profiles`` (the profiles of its records), read from there."""
     rows = np.flatnonzero(pd.notna(pid))
     frame = pd.DataFrame({"i": rows.astype(np.int64), "profile_id": pid[rows].astype(object)})
     if not len(frame):
         return frame
     query = (
-        "SELECT DISTINCT CAST(profile_id AS VARCHAR) FROM _inc_prof"
+        "SELECT DISTINCT CAST(profile_id AS VARCHAR) FROM _inc_touched_profiles"
         if whole_profiles
         else "SELECT DISTINCT CAST(m.profile_id AS VARCHAR) FROM identity.map m SEMI JOIN "
         "_inc_t1 t ON m.source_table = t.source AND m.record_id = t.record_id "
@@ -562,6 +568,14 @@ def touched_and_gone(
         key = touched["source"].astype(str) + "|" + touched["record_id"].astype(str)
         gone_keys = {f"{s}|{r}" for s, r in gone}
         touched = touched[~key.isin(gone_keys).to_numpy()]
+        if direct is not None:  # the profiles resolved again: those of the deleted records too
+            con.register("_inc_gone", removed)
+            con.execute(
+                f"INSERT INTO {TOUCHED_PROFILES} SELECT DISTINCT m.profile_id FROM identity.map m "
+                "JOIN _inc_gone g ON m.source_table = g.source AND m.record_id = g.record_id "
+                "WHERE m.profile_id IS NOT NULL"
+            )
+            con.unregister("_inc_gone")
         if joins is not None and len(joins):  # a profile losing a record is resolved again
             con.register("_inc_gone", removed)
             lost = {r[0] for r in con.execute(
