@@ -48,6 +48,7 @@ from cemlib.identity.store import (  # noqa: F401
 )
 from cemlib.identity.touched import (  # noqa: F401 (NAME_KEYS: the API)
     NAME_KEYS,
+    TOUCHED_PROFILES,
     refused_elsewhere,
     touched_and_gone,
 )
@@ -301,6 +302,7 @@ def resolve_increment(wh, new_in: pd.DataFrame, late: pd.DataFrame, removed: pd.
                "not_joined_directly": int((~joined).sum())}  # fmt: skip
     if not IN_PLACE or not all(wh.has_table("identity", t) for t in ("registry", "record_ids")):
         # a warehouse of a version before the registry: its tables are rewritten once
+        con.execute(f"DROP TABLE IF EXISTS {TOUCHED_PROFILES}")
         return _whole_increment(wh, new_in, subset, keys, drop, late, removed, resolver, old,
                                 clock, (jmap, jgolden, jlinks), counts)  # fmt: skip
     gone_ids, n_kept, kept_unattached = _replaced_profiles(con, drop)
@@ -373,12 +375,20 @@ def _replaced_profiles(con, drop: pd.DataFrame) -> tuple[list[str], int, int]:
     the ``drop`` keys and the profiles table, no pass over the whole map into Python."""
     con.register("_inc_drop", drop)
     try:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _inc_gone_ids AS SELECT DISTINCT "
-            "CAST(m.profile_id AS VARCHAR) AS profile_id FROM identity.map m SEMI JOIN _inc_drop d "
-            "ON m.source_table = d.source AND m.record_id = d.record_id "
-            "WHERE m.profile_id IS NOT NULL"
-        )
+        if _has_temp(con, TOUCHED_PROFILES):
+            # found by touched_and_gone: the profiles of the touched set and of the deleted
+            # records, those of the ``drop`` records (the others are new: no map row)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_gone_ids AS SELECT DISTINCT "
+                f"CAST(profile_id AS VARCHAR) AS profile_id FROM {TOUCHED_PROFILES}"
+            )
+        else:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_gone_ids AS SELECT DISTINCT "
+                "CAST(m.profile_id AS VARCHAR) AS profile_id FROM identity.map m SEMI JOIN "
+                "_inc_drop d ON m.source_table = d.source AND m.record_id = d.record_id "
+                "WHERE m.profile_id IS NOT NULL"
+            )
         gone = sorted(r[0] for r in con.execute("SELECT profile_id FROM _inc_gone_ids").fetchall())
         n_kept = con.execute(
             "SELECT count(*) FROM identity.profiles p ANTI JOIN _inc_gone_ids g "
@@ -392,7 +402,14 @@ def _replaced_profiles(con, drop: pd.DataFrame) -> tuple[list[str], int, int]:
     finally:
         con.unregister("_inc_drop")
         con.execute("DROP TABLE IF EXISTS _inc_gone_ids")
+        con.execute(f"DROP TABLE IF EXISTS {TOUCHED_PROFILES}")
     return gone, int(n_kept), int(unattached)
+
+
+def _has_temp(con, name: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]
+    ).fetchall()[0][0])  # fmt: skip
 
 
 def _kept_among(con, resolver, gone_ids: list[str]) -> set:

@@ -207,16 +207,41 @@ def _values_of(records: str) -> str:
     )
 
 
-def _with_profiles(records: str) -> str:
-    """SQL: ``records`` and every record of their profiles in the last run."""
-    return (
-        f"WITH prof AS (SELECT DISTINCT m.profile_id FROM identity.map m JOIN {records} t "
-        "ON m.source_table = t.source AND m.record_id = t.record_id "
-        "WHERE m.profile_id IS NOT NULL) "
-        f"SELECT source, record_id FROM {records} UNION "
-        "SELECT m.source_table AS source, m.record_id FROM identity.map m "
-        "JOIN prof USING (profile_id)"
+def _hop_values(records: str, unattached: str) -> str:
+    """SQL: the identifier values (``kind, value``) of the earlier records in ``unattached``
+    (a subset of ``records``), and those of ``records`` contested in the last run: what
+    ``_values_of(unattached) UNION`` (the contested ones of ``_values_of(records)``) gives,
+    with one pass over ``identity.prepared`` instead of fourteen."""
+    cols = [(kind, c) for kind, kcols in IDENTIFIER_COLUMNS.items() for c in kcols]
+    picked = ", ".join(f'p."{c}"' for _, c in cols)
+    flat = " UNION ALL ".join(
+        f'SELECT \'{kind}\' AS kind, "{c}" AS value, unatt FROM _hv WHERE "{c}" IS NOT NULL'
+        for kind, c in cols
     )
+    return (
+        f"WITH _hv AS MATERIALIZED (SELECT {picked}, (u.source IS NOT NULL) AS unatt "
+        f"FROM identity.prepared p SEMI JOIN {records} r "
+        "ON p.source = r.source AND p.record_id = r.record_id "
+        f"LEFT JOIN {unattached} u ON p.source = u.source AND p.record_id = u.record_id), "
+        f"_hvals AS MATERIALIZED ({flat}) "
+        "SELECT kind, value FROM _hvals WHERE unatt UNION SELECT kind, value FROM _hvals "
+        "SEMI JOIN (SELECT kind, CAST(value AS VARCHAR) AS value FROM identity.guarded "
+        "WHERE status = 'contested') g USING (kind, value)"
+    )
+
+
+#: the temporary table of the last run's profiles holding a record of the touched set
+TOUCHED_PROFILES = "_inc_touched_profiles"
+#: SQL: the last run's profiles holding a record of ``_inc_t0``; and ``_inc_t0`` with every
+#: record of the profiles of ``_inc_touched_profiles`` (the profiles kept for :func:`_not_touched`)
+_PROFILES_OF = (
+    "SELECT DISTINCT m.profile_id FROM identity.map m JOIN _inc_t0 t "
+    "ON m.source_table = t.source AND m.record_id = t.record_id WHERE m.profile_id IS NOT NULL"
+)
+_RECORDS_OF_PROFILES = (
+    "SELECT source, record_id FROM _inc_t0 UNION SELECT m.source_table AS source, m.record_id "
+    "FROM identity.map m JOIN _inc_touched_profiles USING (profile_id)"
+)
 
 
 def _records_only(records: str) -> str:
@@ -272,7 +297,16 @@ def _touched(
     profile no other new record touches. Their identifiers and namesakes inside their profile
     touch nothing."""
     name_keys = NAME_KEYS if name_keys is None else name_keys
-    with_profiles = _with_profiles if whole_profiles else _records_only
+
+    def expand() -> None:
+        """``_inc_t1``: the records of ``_inc_t0`` with their profiles (``_inc_touched_profiles``, kept
+        for :func:`_not_touched`), or as they are."""
+        if not whole_profiles:
+            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + _records_only("_inc_t0"))
+            return
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_touched_profiles AS {_PROFILES_OF}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _inc_t1 AS {_RECORDS_OF_PROFILES}")
+
     con = wh.con
     pid = np.full(len(new), None, dtype=object)
     if direct is not None and len(direct) and model is not None:
@@ -369,7 +403,7 @@ def _touched(
             with _frame(con, "_inc_reach", kept):
                 con.execute("INSERT INTO _inc_t0 SELECT source, record_id FROM _inc_reach")
             con.execute("CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT DISTINCT * FROM _inc_t0")
-        con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
+        expand()
         if hops == 1 and unattached_hop:
             # a record the last run left unattached is in a cluster that is no profile: the
             # records of that cluster, one identifier further, decide its links again
@@ -380,19 +414,16 @@ def _touched(
             )
             # and a contested identifier links by its dominant e-mail, device or phone: all
             # its records decide that
-            contested = (
-                f"SELECT kind, value FROM ({_values_of('_inc_t1')}) SEMI JOIN (SELECT kind, "
-                "CAST(value AS VARCHAR) AS value FROM identity.guarded WHERE status = "
-                "'contested') g USING (kind, value)"
+            # (the values once in a table: _holders reads its relation once per column)
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _inc_hv AS " + _hop_values("_inc_t1", "_inc_t0")
             )
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS "
-                + _holders(_values_of("_inc_t0"))
-                + " UNION "
-                + _holders(contested)
+                + _holders("SELECT kind, value FROM _inc_hv")
                 + " UNION SELECT * FROM _inc_t1"
             )
-            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
+            expand()
         for _ in range(hops - 1):
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS " + _holders(_values_of("_inc_t1"))
@@ -401,9 +432,9 @@ def _touched(
                 "CREATE OR REPLACE TEMP TABLE _inc_t0 AS SELECT * FROM _inc_t0 UNION "
                 "SELECT * FROM _inc_t1"
             )
-            con.execute("CREATE OR REPLACE TEMP TABLE _inc_t1 AS " + with_profiles("_inc_t0"))
+            expand()
         if direct is not None:
-            final = _not_touched(con, pid)
+            final = _not_touched(con, pid, whole_profiles)
         return fetch_frame(con, "SELECT source, record_id FROM _inc_t1"), final
     finally:
         con.unregister("_inc_keys")
@@ -411,8 +442,12 @@ def _touched(
             con.unregister(name)
         with contextlib.suppress(Exception):
             con.unregister("_inc_more")
-        for name in ("_inc_t0", "_inc_t1", "_inc_new_holders"):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+        # with ``direct`` (a run) the touched profiles are kept for touched_and_gone and
+        # resolve_increment (the profiles it replaces), which drops them
+        kept = () if direct is None else (TOUCHED_PROFILES,)
+        for name in ("_inc_t0", "_inc_t1", "_inc_hv", TOUCHED_PROFILES, "_inc_new_holders"):
+            if name not in kept:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _has_new_holders(con) -> bool:
@@ -480,17 +515,22 @@ def _score_namesakes(wh, new, cand: pd.DataFrame, pid: np.ndarray, saved: dict,
     return kept, rejected
 
 
-def _not_touched(con, pid: np.ndarray) -> pd.DataFrame:
+def _not_touched(con, pid: np.ndarray, whole_profiles: bool = False) -> pd.DataFrame:
     """``i, profile_id`` of the candidates left (``pid`` not None) whose profile holds no
-    record of the touched set (``_inc_t1``)."""
+    record of the touched set (``_inc_t1``). With ``whole_profiles`` the touched set is whole
+    profiles, those of ``_inc_touched_profiles`` (the profiles of its records), read from there."""
     rows = np.flatnonzero(pd.notna(pid))
     frame = pd.DataFrame({"i": rows.astype(np.int64), "profile_id": pid[rows].astype(object)})
     if not len(frame):
         return frame
-    hit = {r[0] for r in con.execute(
-        "SELECT DISTINCT CAST(m.profile_id AS VARCHAR) FROM identity.map m SEMI JOIN _inc_t1 t "
-        "ON m.source_table = t.source AND m.record_id = t.record_id "
-        "WHERE m.profile_id IS NOT NULL").fetchall()}  # fmt: skip
+    query = (
+        "SELECT DISTINCT CAST(profile_id AS VARCHAR) FROM _inc_touched_profiles"
+        if whole_profiles
+        else "SELECT DISTINCT CAST(m.profile_id AS VARCHAR) FROM identity.map m SEMI JOIN "
+        "_inc_t1 t ON m.source_table = t.source AND m.record_id = t.record_id "
+        "WHERE m.profile_id IS NOT NULL"
+    )
+    hit = {r[0] for r in con.execute(query).fetchall()}
     return frame[~frame["profile_id"].isin(hit).to_numpy()].reset_index(drop=True)
 
 
@@ -528,6 +568,14 @@ def touched_and_gone(
         key = touched["source"].astype(str) + "|" + touched["record_id"].astype(str)
         gone_keys = {f"{s}|{r}" for s, r in gone}
         touched = touched[~key.isin(gone_keys).to_numpy()]
+        if direct is not None:  # the profiles resolved again: those of the deleted records too
+            con.register("_inc_gone", removed)
+            con.execute(
+                f"INSERT INTO {TOUCHED_PROFILES} SELECT DISTINCT m.profile_id FROM identity.map m "
+                "JOIN _inc_gone g ON m.source_table = g.source AND m.record_id = g.record_id "
+                "WHERE m.profile_id IS NOT NULL"
+            )
+            con.unregister("_inc_gone")
         if joins is not None and len(joins):  # a profile losing a record is resolved again
             con.register("_inc_gone", removed)
             lost = {r[0] for r in con.execute(
