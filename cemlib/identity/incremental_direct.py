@@ -320,28 +320,10 @@ def joined_parts(wh, joined: pd.DataFrame, profile_ids) -> tuple:
         if c in golden:
             golden[c] = golden[c].astype(STRING)
     # one link per identifier of a joined record, to the smallest earlier holder
-    ids = []
-    for kind, kcols in IDENTIFIER_COLUMNS.items():
-        for c in kcols:
-            if c in joined:
-                v = as_string(joined[c])
-                has = v.notna().to_numpy(dtype=bool)
-                ids.append(pd.DataFrame({
-                    "i": np.flatnonzero(has).astype(np.int64), "kind": kind,
-                    "value": np.asarray(v[has], dtype=object)}))  # fmt: skip
-    ids = pd.concat(ids, ignore_index=True).drop_duplicates(["i", "kind", "value"])
+    ids = _identifier_values(joined, "i").drop_duplicates(["i", "kind", "value"])
     # every earlier holder is a record of the profile (direct_candidates): the smallest key
     # among the profile's stored records (read sorted by key) carrying the value
-    long = []
-    for kind, kcols in IDENTIFIER_COLUMNS.items():
-        for c in kcols:
-            if c in old:
-                v = as_string(old[c])
-                has = v.notna().to_numpy(dtype=bool)
-                long.append(pd.DataFrame({
-                    "row": np.flatnonzero(has).astype(np.int64), "kind": kind,
-                    "value": np.asarray(v[has], dtype=object)}))  # fmt: skip
-    long = pd.concat(long, ignore_index=True)
+    long = _identifier_values(old, "row")
     first = long.groupby(["kind", "value"], sort=False)["row"].min().reset_index()
     star = (ids.merge(first, on=["kind", "value"]).groupby(["i", "kind"], sort=True)["row"]
             .min().reset_index())  # fmt: skip
@@ -365,3 +347,20 @@ def joined_parts(wh, joined: pd.DataFrame, profile_ids) -> tuple:
         }
     )
     return jmap, golden, links
+
+
+def _identifier_values(frame: pd.DataFrame, position: str) -> pd.DataFrame:
+    """Every identifier value of ``frame``'s records, long: ``position`` (the record's row in
+    ``frame``), ``kind`` and ``value``, for the columns of :data:`IDENTIFIER_COLUMNS` it has."""
+    parts = []
+    for kind, kcols in IDENTIFIER_COLUMNS.items():
+        for c in kcols:
+            if c in frame:
+                v = as_string(frame[c])
+                has = v.notna().to_numpy(dtype=bool)
+                parts.append(pd.DataFrame({
+                    position: np.flatnonzero(has).astype(np.int64), "kind": kind,
+                    "value": np.asarray(v[has], dtype=object)}))  # fmt: skip
+    if not parts:
+        return pd.DataFrame({position: np.array([], dtype=np.int64), "kind": [], "value": []})
+    return pd.concat(parts, ignore_index=True)
