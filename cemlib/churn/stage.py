@@ -396,15 +396,7 @@ def without_closed(
     With ``model`` whose risk cut-offs were chosen from the scores (``risk_thresholds`` None),
     they are chosen again from the customers kept, the population the segments label, and kept
     as the model's ``risk_thresholds_``."""
-    mapping = None
-    if key == "person":
-        if not wh.has_table("truth", "record_person"):
-            return scores, None
-        mapping = (
-            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
-            "CAST(person_id AS VARCHAR) AS customer_id FROM truth.record_person)"
-        )
-    closure = crm_closure(wh, as_of, mapping)
+    closure = crm_closure(wh, as_of, key)
     if not len(closure):
         return scores, None
     gone = scores["customer_id"].astype(str).isin(closure.loc[closure["closed"], "customer_id"])

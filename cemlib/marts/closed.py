@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cemlib.warehouse import Warehouse
+from cemlib.marts.transactions import has_key, key_relation
+from cemlib.warehouse import Warehouse, table_columns
 
 
-def _crm_schema(wh: Warehouse) -> str | None:
-    """The schema whose ``crm_contacts`` carries ``closed_at`` (``clean``, else ``staging``)."""
+def _crm_table(wh: Warehouse) -> tuple[str, set[str]] | None:
+    """The schema whose ``crm_contacts`` carries ``closed_at`` (``clean``, else ``staging``)
+    and that table's columns; None when it has no ``closed_at``."""
     for schema in ("clean", "staging"):
-        if wh.has_table(schema, "crm_contacts"):
-            cols = set(wh.sql(f"SELECT * FROM {schema}.crm_contacts LIMIT 0").columns)
-            return schema if "closed_at" in cols else None
+        cols = set(table_columns(wh.con, schema, "crm_contacts"))
+        if cols:
+            return (schema, cols) if "closed_at" in cols else None
     return None
 
 
@@ -30,22 +32,16 @@ def _closed_sql(as_of) -> str:
     return f"(c.closed_at IS NOT NULL AND c.closed_at < TIMESTAMP '{end.isoformat(sep=' ')}')"
 
 
-def crm_closure(wh: Warehouse, as_of, mapping: str | None = None) -> pd.DataFrame:
-    """``customer_id, crm_records, crm_closed, closed`` per profile holding CRM records, or an
-    empty frame when ``crm_contacts`` has no ``closed_at`` column.
-
-    ``mapping``: SQL of ``source_table, record_id, customer_id`` (default ``identity.map``)."""
+def crm_closure(wh: Warehouse, as_of, key: str = "profile") -> pd.DataFrame:
+    """``customer_id, crm_records, crm_closed, closed`` per customer (``key``: the profile, or
+    the true person of a synthetic world, :func:`~cemlib.marts.transactions.key_relation`)
+    holding CRM records; an empty frame when ``crm_contacts`` has no ``closed_at`` column or
+    the warehouse has no mapping for ``key``."""
     empty = pd.DataFrame(columns=["customer_id", "crm_records", "crm_closed", "closed"])
-    schema = _crm_schema(wh)
-    if schema is None:
+    crm = _crm_table(wh)
+    if crm is None or not has_key(wh, key):
         return empty
-    if mapping is None:
-        if not wh.has_table("identity", "map"):
-            return empty
-        mapping = (
-            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
-            "CAST(profile_id AS VARCHAR) AS customer_id FROM identity.map)"
-        )
+    schema, mapping = crm[0], key_relation(key)
     out = wh.sql(
         f"""SELECT m.customer_id, count(*) AS crm_records,
                    count(*) FILTER (WHERE {_closed_sql(as_of)}) AS crm_closed
@@ -58,21 +54,16 @@ def crm_closure(wh: Warehouse, as_of, mapping: str | None = None) -> pd.DataFram
     return out
 
 
-def open_addresses(wh: Warehouse, as_of, mapping: str | None = None) -> pd.DataFrame | None:
+def open_addresses(wh: Warehouse, as_of, key: str = "profile") -> pd.DataFrame | None:
     """``customer_id, address_email, address_sms``: whether the profile holds an e-mail / a
     phone on a CRM record still open at ``as_of``, for the profiles holding a stale one (an
     address only its closed records carry); None when ``crm_contacts`` has no ``closed_at``.
 
     Addresses are compared normalized (``email_norm``, ``phone_e164``, else the raw column)."""
-    schema = _crm_schema(wh)
-    if schema is None:
+    crm = _crm_table(wh)
+    if crm is None:
         return None
-    if mapping is None:
-        mapping = (
-            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
-            "CAST(profile_id AS VARCHAR) AS customer_id FROM identity.map)"
-        )
-    cols = set(wh.sql(f"SELECT * FROM {schema}.crm_contacts LIMIT 0").columns)
+    (schema, cols), mapping = crm, key_relation(key)
     pick = {
         "address_email": next((c for c in ("email_norm", "email") if c in cols), None),
         "address_sms": next((c for c in ("phone_e164", "phone") if c in cols), None),

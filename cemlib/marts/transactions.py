@@ -57,29 +57,42 @@ def source_schema(wh: Warehouse, table: str) -> str | None:
     return "clean" if wh.has_table("clean", table) else None
 
 
+#: the table and column mapping each record to its customer, by ``key``
+_KEYS = {
+    "profile": ("identity", "map", "profile_id"),
+    "person": ("truth", "record_person", "person_id"),
+}
+
+
+def key_relation(key: str) -> str:
+    """SQL relation ``(source_table, record_id, customer_id)`` mapping a source record to its
+    customer: the profile (``identity.map``) or, on a synthetic world, the true person."""
+    if key not in _KEYS:
+        raise ValueError(f"key must be 'profile' or 'person', not {key!r}")
+    schema, table, column = _KEYS[key]
+    return (
+        "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
+        f"CAST({column} AS VARCHAR) AS customer_id FROM {schema}.{table})"
+    )
+
+
+def has_key(wh: Warehouse, key: str) -> bool:
+    """Whether the warehouse holds ``key``'s mapping table (:func:`key_relation`)."""
+    return wh.has_table(*_KEYS[key][:2])
+
+
 def _key_join(wh: Warehouse, key: str) -> tuple[str, str]:
     """SQL relation mapping (source_table, record_id) -> customer_id, and its description."""
+    relation = key_relation(key)
+    if has_key(wh, key):
+        return relation, ".".join(_KEYS[key][:2])
     if key == "profile":
-        if not wh.has_table("identity", "map"):
-            raise InputError(
-                "no identity.map: run the identity stage (02_profiles) first (or pass "
-                "key='person' on a synthetic world)",
-                source=str(wh.path),
-            )
-        return (
-            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
-            "CAST(profile_id AS VARCHAR) AS customer_id FROM identity.map)",
-            "identity.map",
+        raise InputError(
+            "no identity.map: run the identity stage (02_profiles) first (or pass "
+            "key='person' on a synthetic world)",
+            source=str(wh.path),
         )
-    if key == "person":
-        if not wh.has_table("truth", "record_person"):
-            raise InputError("no truth.record_person (not a synthetic world)", source=str(wh.path))
-        return (
-            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
-            "CAST(person_id AS VARCHAR) AS customer_id FROM truth.record_person)",
-            "truth.record_person",
-        )
-    raise ValueError(f"key must be 'profile' or 'person', not {key!r}")
+    raise InputError("no truth.record_person (not a synthetic world)", source=str(wh.path))
 
 
 def _as_of_bound(as_of: str | dt.date | None) -> pd.Timestamp | None:

@@ -19,7 +19,12 @@ from cemlib import DEFAULT_SEED
 from cemlib.errors import InputError
 from cemlib.frames import fetch_objects
 from cemlib.marts.closed import crm_closure, open_addresses
-from cemlib.marts.transactions import profile_transactions, returned_items, source_schema
+from cemlib.marts.transactions import (
+    key_relation,
+    profile_transactions,
+    returned_items,
+    source_schema,
+)
 from cemlib.offers import baselines, eligibility, groups
 from cemlib.offers.baselines import all_baselines
 from cemlib.offers.consent import (
@@ -67,18 +72,6 @@ class OfferStageResult:
     beat it on the backtest (``publish="auto"``) or was asked for (``publish="baseline"``)."""
 
 
-def _mapping(wh: Warehouse, key: str) -> str:
-    if key == "profile":
-        return (
-            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
-            "CAST(profile_id AS VARCHAR) AS customer_id FROM identity.map)"
-        )
-    return (
-        "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
-        "CAST(person_id AS VARCHAR) AS customer_id FROM truth.record_person)"
-    )
-
-
 def profile_events(wh: Warehouse, as_of, *, key: str = "profile") -> pd.DataFrame | None:
     """Web events of identified customers (logged-in e-mail or known device) up to ``as_of``.
 
@@ -99,14 +92,14 @@ def profile_events(wh: Warehouse, as_of, *, key: str = "profile") -> pd.DataFram
         wh.con,
         f"""SELECT m.customer_id, CAST(e.ts AS TIMESTAMP) AS ts, {sku} AS item_id,
                    {category} AS category, CAST(e.event_type AS VARCHAR) AS event_type
-            FROM {schema}.web_events e JOIN {_mapping(wh, key)} m
+            FROM {schema}.web_events e JOIN {key_relation(key)} m
               ON m.source_table = 'web_events' AND m.record_id = CAST(e.event_id AS VARCHAR)
             WHERE m.customer_id IS NOT NULL AND e.ts IS NOT NULL AND CAST(e.ts AS TIMESTAMP) < ?""",
         [bound.to_pydatetime()],
     )
     out.attrs["anonymous_events"] = int(
         wh.sql(
-            f"""SELECT count(*) AS n FROM {schema}.web_events e LEFT JOIN {_mapping(wh, key)} m
+            f"""SELECT count(*) AS n FROM {schema}.web_events e LEFT JOIN {key_relation(key)} m
                 ON m.source_table = 'web_events' AND m.record_id = CAST(e.event_id AS VARCHAR)
                 WHERE m.customer_id IS NULL AND e.ts IS NOT NULL AND CAST(e.ts AS TIMESTAMP) < ?""",
             [bound.to_pydatetime()],
@@ -185,7 +178,7 @@ def consent_refusals(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
         for col, tag in (("email_norm", "e"), ("phone_e164", "p"))
     ]
     raw_join = "LEFT JOIN raw.crm_contacts r ON r._source_row = s._source_row" if join_raw else ""
-    mapping = _mapping(wh, key)
+    mapping = key_relation(key)
     ref = f"""SELECT CAST(s.contact_id AS VARCHAR) AS contact_id, s._source_row AS row_,
                      {idents[0]} AS e_ident, {idents[1]} AS p_ident, {", ".join(flags)}
               FROM staging.crm_contacts s {raw_join}"""
@@ -261,7 +254,7 @@ def profile_consent_table(
         f"c.{c}" if c in cols else f"NULL AS {c}" for c in ("consent_email", "consent_sms")
     )
     rows = wh.sql(
-        f"""SELECT m.customer_id, {sel} FROM {schema}.crm_contacts c JOIN {_mapping(wh, key)} m
+        f"""SELECT m.customer_id, {sel} FROM {schema}.crm_contacts c JOIN {key_relation(key)} m
             ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)
             WHERE m.customer_id IS NOT NULL"""
     )
@@ -269,7 +262,7 @@ def profile_consent_table(
     if as_of is not None and min_contact_age and "birth_date" in cols:
         birth = wh.sql(
             f"""SELECT m.customer_id, c.birth_date FROM {schema}.crm_contacts c
-                JOIN {_mapping(wh, key)} m ON m.source_table = 'crm_contacts'
+                JOIN {key_relation(key)} m ON m.source_table = 'crm_contacts'
                  AND m.record_id = CAST(c.contact_id AS VARCHAR)
                 WHERE m.customer_id IS NOT NULL AND c.birth_date IS NOT NULL"""
         )
@@ -289,24 +282,24 @@ def profile_consent_table(
         )
         out = out.merge(profile_addresses(held), on="customer_id", how="left")
     if as_of is not None:
-        out = without_closed_addresses(wh, out, as_of, _mapping(wh, key))
+        out = without_closed_addresses(wh, out, as_of, key)
     out["minor"] = out["customer_id"].astype(str).isin(minors)
     out.attrs["unmatched_refusals"] = refusals.attrs.get("unmatched_refusals", 0)
     return out
 
 
-def without_closed_addresses(wh: Warehouse, consent: pd.DataFrame, as_of, mapping: str):
+def without_closed_addresses(wh: Warehouse, consent: pd.DataFrame, as_of, key: str = "profile"):
     """``consent`` with ``closed`` (every CRM record of the profile closed by ``as_of``) and the
     ``address_<channel>`` flags cleared where the only addresses are on closed records (a
     recycled number can reach a stranger) and for closed profiles; unchanged when
     ``crm_contacts`` has no ``closed_at`` (:mod:`cemlib.marts.closed`)."""
-    closure = crm_closure(wh, as_of, mapping)
+    closure = crm_closure(wh, as_of, key)
     if not len(closure):
         return consent
     out = consent.assign(customer_id=consent["customer_id"].astype(str))
     gone = set(closure.loc[closure["closed"], "customer_id"])
     out["closed"] = out["customer_id"].isin(gone)
-    fresh = open_addresses(wh, as_of, mapping)
+    fresh = open_addresses(wh, as_of, key)
     for flag in ("address_email", "address_sms"):
         has = out[flag].astype("boolean") if flag in out else pd.Series(True, index=out.index)
         if fresh is not None and flag in fresh:
@@ -338,7 +331,7 @@ def profile_records(wh: Warehouse, *, key: str = "profile") -> pd.DataFrame:
         for c in ("gender", "birth_date")
     )
     return wh.sql(
-        f"""SELECT m.customer_id, {sel} FROM {schema}.crm_contacts c JOIN {_mapping(wh, key)} m
+        f"""SELECT m.customer_id, {sel} FROM {schema}.crm_contacts c JOIN {key_relation(key)} m
             ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)
             WHERE m.customer_id IS NOT NULL"""
     )
