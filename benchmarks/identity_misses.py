@@ -255,6 +255,24 @@ def main() -> None:
                 tags.append(f"agree={r.agree}")
                 for t in tags:
                     kc[t] += r.pairs
+    classes = sorted({c for _, miss, _, _ in per_seed for c in miss["class"]})
+    print("\nmissed true pairs by class and seed:\n")
+    print("| seed | " + " | ".join(classes) + " |\n|---|" + "---|" * len(classes))
+    for seed, miss, _, _ in per_seed:
+        by = miss.groupby("class")["pairs"].sum()
+        print(f"| {seed} | " + " | ".join(str(int(by.get(c, 0))) for c in classes) + " |")
+    below = pd.concat([m for _, m, _, _ in per_seed])
+    below = below[below["class"] == "below threshold"]
+    if len(below):
+        band = pd.cut(below["detail"].astype(float), [0, 0.1, 0.5, 0.8, 1.0], right=False)
+        print(
+            "\nbelow threshold, missed pairs by the best model probability between the two "
+            "fragments: "
+            + ", ".join(
+                f"[{iv.left:g}, {iv.right:g}) {int(n)}"
+                for iv, n in below.groupby(band, observed=False)["pairs"].sum().items()
+            )
+        )
     print(f"\nmissed true pairs over seeds {args.seeds}, by class:")
     for cls, n in total.most_common():
         print(f"- {cls}: {n}")
