@@ -67,7 +67,9 @@ def facts_conflict(
     """Two clusters hold a birth date (folded), a patronymic or a first name (``(first,
     last, typed)`` of :func:`~cemlib.identity.silver.first_names_clash`) that cannot be one
     person's."""
-    if any(not dates_close(x, y) for x in dobs_a for y in dobs_b):
+    if any(not dates_close(x, y) for x in dobs_a for y in dobs_b) and not _one_date_between(
+        dobs_a | dobs_b
+    ):
         return True
     if any(not names_similar(x, y) for x in mids_a for y in mids_b):
         return True
@@ -76,6 +78,17 @@ def facts_conflict(
         return False
     both = names_a | names_b
     return not all(_one_typo_apart(x, y, both) for x, y in clashes)
+
+
+def _one_date_between(dates: frozenset) -> bool:
+    """The clusters' birth dates are typos of one date they hold: some held date is within a
+    typo (:func:`~cemlib.identity.dates.dates_close`) of every other. One person's true date
+    beside two different slips of it (2002-12-18, 2000-12-18, 2002-12-12) are two digits apart
+    pairwise but one from the date between them; two people's dates two digits apart are one
+    person only when a record between them says so."""
+    if len(dates) < 3:
+        return False
+    return any(all(dates_close(z, d) for d in dates) for z in dates)
 
 
 def _one_typo_apart(x: tuple, y: tuple, names: frozenset) -> bool:

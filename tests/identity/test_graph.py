@@ -200,3 +200,38 @@ def test_two_typos_of_one_first_name_join_through_the_name_between_them():
     alone = ChainGuardClusterer().fit(p.iloc[[1, 2]].reset_index(drop=True),
                                       pd.DataFrame({"rid_l": [0], "rid_r": [1], "score": [0.99]}))  # fmt: skip
     assert alone.labels_.tolist() == [0, 1]
+
+
+def test_two_slips_of_one_birth_date_join_through_the_date_between_them():
+    # issue 12, independent world seed 2026: one man's CRM cards hold his birth date and two
+    # different slips of it (the year's digit, the day's digit): the slips are two digits
+    # apart, each one from the true date; all three cards share his phone and full name
+    q = prep5(
+        [
+            ("andrei", "mikhailov", "mikhailovich", "2000-12-18", "9069428882"),
+            ("andrei", "mikhailov", "mikhailovich", "2002-12-18", "9069428882"),
+            ("andrei", "mikhailov", "mikhailovich", "2002-12-12", "9069428882"),
+        ]
+    )
+    links = pd.DataFrame(
+        {"rid_l": [0, 0, 1], "rid_r": [1, 2, 2], "score": [0.9985, 0.9985, 0.9985]}
+    )
+    c = ChainGuardClusterer().fit(q, links)
+    assert c.labels_.tolist() == [0, 0, 0]
+    assert c.refused_by_.tolist() == [None, None, None]
+    # without the card holding the date between them, the two slips are two people
+    two = q.iloc[[0, 2]].reset_index(drop=True)
+    one = pd.DataFrame({"rid_l": [0], "rid_r": [1], "score": [0.9985]})
+    apart = ChainGuardClusterer().fit(two, one)
+    assert apart.labels_.tolist() == [0, 1] and apart.refused_by_.tolist() == ["constraint"]
+    # nor does a third date that is not one slip from both (another year altogether)
+    other = prep5(
+        [
+            ("andrei", "mikhailov", "mikhailovich", "2000-12-18", "9069428882"),
+            ("andrei", "mikhailov", "mikhailovich", "2000-12-19", "9069428882"),
+            ("andrei", "mikhailov", "mikhailovich", "2002-12-12", "9069428882"),
+        ]
+    )
+    c = ChainGuardClusterer().fit(other, links)
+    assert c.labels_.tolist() == [0, 0, 2]
+    assert c.refused_by_.tolist() == [None, "constraint", "constraint"]

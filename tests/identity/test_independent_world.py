@@ -160,3 +160,26 @@ def test_identity_holds_on_the_independent_world():
     by_profile = clusters.set_index("record_id").loc[rows["rec_id"], "profile_id"]
     mixed = pd.DataFrame({"p": by_profile.to_numpy(), "t": rows["person_id"].to_numpy()})
     assert (mixed.groupby("p")["t"].nunique() == 1).all()
+
+
+def test_one_mans_cards_with_two_slips_of_his_birth_date_are_one_profile(world):
+    """Issue 12, session 19 (seed 2026's world, real Splink): three CRM cards of one man, one
+    phone and full name, born 2002-12-18, two of them with a slip (2000-12-18, 2002-12-12),
+    were refused by the birth-date constraint (the slips are two digits apart); now they are
+    one profile, and the world's figures move only by the pairs they bring."""
+    from cemlib.identity import evaluate
+
+    records = world.drop(columns="person_id")
+    roles = {**iw.ROLES, "source": "source"}
+    clusters = resolve(records, roles, id_column="rec_id")
+    prof = clusters.set_index("record_id")["profile_id"]
+    cards = world[world["person_id"] == world.set_index("rec_id").at["C0004034", "person_id"]]
+    crm = cards.loc[cards["source"] == "crm", "rec_id"]
+    assert sorted(crm) == ["C0001915", "C0002705", "C0004034"]
+    assert sorted(cards["birth_date"].dropna()) == ["18.12.2002", "2000-12-18", "2002-12-12"]
+    assert prof.loc[crm].nunique() == 1
+    truth = world[["rec_id", "person_id"]].set_axis(["record_id", "person_id"], axis=1)
+    m = evaluate(clusters, truth)
+    # 3,214 true and 12 false pairs of 3,715 before; 2 true pairs more, no false one
+    tp = round(m["precision"] * m["predicted_pairs"])
+    assert m["true_pairs"] == 3715 and tp >= 3216 and m["predicted_pairs"] - tp <= 12, m
