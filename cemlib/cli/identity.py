@@ -33,12 +33,13 @@ def _positive_int(value: str) -> int:
 
 
 def _resolve(args: argparse.Namespace) -> int:
-    """``cem identity resolve ID... [--warehouse W]``: one line per id; exit 1 if one of them
-    was never issued by this warehouse."""
+    """``cem identity resolve ID... [--warehouse W]``: one line per id (today's id, the
+    statuses, and the ids of parts split off it since); exit 1 if one of them was never issued
+    by this warehouse."""
     import pandas as pd
 
     from cemlib.config import warehouse_path
-    from cemlib.identity.registry import resolve_ids
+    from cemlib.identity.registry import resolve_ids, split_parts
     from cemlib.io import duckdb_file
     from cemlib.warehouse import Warehouse
 
@@ -54,16 +55,20 @@ def _resolve(args: argparse.Namespace) -> int:
                              source=str(path))  # fmt: skip
         registry = wh.read_table("identity", "registry")
     now = resolve_ids(registry, args.ids)
+    parts = split_parts(registry, [i for i, c in now.items() if not pd.isna(c)])
     status = dict(zip(registry["profile_id"].astype(str), registry["status"], strict=True))
     unknown = 0
     for old, current in now.items():
         if pd.isna(current):
             print(f"{old}: never issued by this warehouse")
             unknown += 1
-        elif current == old:
-            print(f"{old} -> {current} ({status[old]})")
-        else:
-            print(f"{old} -> {current} ({old} {status[old]}; {current} {status[current]})")
+            continue
+        line = f"{old} -> {current} ({status[old]})"
+        if current != old:
+            line = f"{old} -> {current} ({old} {status[old]}; {current} {status[current]})"
+        if parts[old]:  # records of this id's profile that now live under other ids
+            line += f"; split off: {', '.join(parts[old])}"
+        print(line)
     return 1 if unknown else 0
 
 

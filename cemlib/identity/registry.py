@@ -366,6 +366,39 @@ def resolve_ids(registry: pd.DataFrame, ids) -> pd.Series:
     return pd.Series(out, index=list(map(str, ids)), dtype="string")
 
 
+def split_parts(registry: pd.DataFrame, ids) -> dict[str, list[str]]:
+    """For each of ``ids``, today's ids of the parts split off it (``split_from``), in any run
+    since, each followed through ``merged_into``; parts that have since joined the id's own
+    profile again are left out. An id nothing was split off has an empty list.
+
+    A downstream system holding an id whose profile split keeps the larger part under that id;
+    the records of the other parts now live under these ids (trial 12: a CRM card's phone
+    changed, the old tickets on the old phone went to a new id)."""
+    frm = registry["split_from"].astype("string")
+    has = frm.notna()
+    children: dict[str, list[str]] = {}
+    for child, parent in zip(registry.loc[has, "profile_id"].astype(str), frm[has], strict=True):
+        children.setdefault(str(parent), []).append(child)
+    ids = list(map(str, ids))
+    found: dict[str, set[str]] = {}
+    for pid in ids:
+        found[pid], todo = set(), [pid]
+        while todo:  # a part may itself have split since: follow every generation
+            for child in children.get(todo.pop(), []):
+                if child not in found[pid] and child != pid:
+                    found[pid].add(child)
+                    todo.append(child)
+    every = sorted(set(ids).union(*found.values()))
+    now = resolve_ids(registry, every)  # one pass: the registry may hold millions of ids
+    out: dict[str, list[str]] = {}
+    for pid in ids:
+        own = now[pid]
+        out[pid] = sorted(
+            {str(now[c]) for c in found[pid] if not pd.isna(now[c]) and now[c] != own}
+        )
+    return out
+
+
 def resolve_id(wh, old_id: str) -> str | None:
     """Today's profile id for ``old_id`` from the warehouse's ``identity.registry``."""
     if not wh.has_table("identity", "registry"):

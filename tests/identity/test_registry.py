@@ -221,3 +221,32 @@ def test_cem_identity_resolve(second, tmp_path, capsys):
     ]
     assert main(["identity", "resolve", "Pa", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
     assert "no warehouse here" in capsys.readouterr().err
+
+
+def test_resolve_names_the_parts_split_off_an_id(second, tmp_path, capsys):
+    """Trial 12: a card's phone changed, its old ticket went to a new id; ``cem identity
+    resolve`` of the old id said only "(active)". It names the split-off parts, followed to
+    today's ids (a part merged since is named by its survivor)."""
+    from cemlib.cli import main
+    from cemlib.identity.registry import split_parts
+    from cemlib.warehouse import Warehouse
+
+    ids = second.ids
+    parts = split_parts(second.registry, ["Pc", "Pw", "Pb", "Pa"])
+    assert parts["Pc"] == [ids["Pa"]]  # C4 left Pc for a new id
+    assert parts["Pw"] == sorted([ids["xW2"], ids["xW3"]])
+    assert parts["Pb"] == [] and parts["Pa"] == []  # a merge is no split
+    # a third run: one of Pw's parts merges into Pb; Pw's resolve names Pb for it
+    cur = CURRENT.assign(profile_id=CURRENT["profile_id"].map(ids))
+    third_map = cur.assign(profile_id=cur["profile_id"].replace({ids["xW2"]: "Pb"}))
+    third = assign_ids(third_map, cur, second.registry, run_id="r3", as_of="2025-07-31")
+    assert split_parts(third.registry, ["Pw"])["Pw"] == sorted(["Pb", ids["xW3"]])
+
+    wh_path = tmp_path / "cem.duckdb"
+    with Warehouse(wh_path) as wh:
+        wh.write_table("identity", "registry", second.registry, run_id="r2", as_of="2025-06-30")
+    assert main(["identity", "resolve", "Pc", "Pa", "--warehouse", str(wh_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Pc -> Pc (active); split off: {ids['Pa']}",
+        "Pa -> Pb (Pa merged; Pb active)",
+    ]
