@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if args.source == "synthetic":
         positive(args.people, "--people")
     args.as_of = as_of_date(args.as_of)
+    if args.source != "synthetic":
+        refuse_empty_tables(args.source, args.mapping, args.encoding)
     run_id = args.run_id or "dev"
     with warehouse_lock(warehouse_path(args.warehouse), run_id=run_id, command="cem collect"):
         result = collect(
@@ -107,3 +109,44 @@ def run(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"note: {warning}")
     return 0
+
+
+#: the expectation that a table has rows (its severity in the suite decides whether a
+#: header-only file of the table is refused or loaded as 0 rows)
+ROW_COUNT = "expect_table_row_count_to_be_between"
+
+
+def refuse_empty_tables(source: str, mapping: str | None, encoding: str | None) -> None:
+    """InputError naming the first file of ``source`` that holds only its header when its table
+    may not be empty: the table's suite (``expectations/<table>.yaml``) has a critical row-count
+    check, which would stop 01_quality on it (CRM, orders, receipts, their lines, products).
+    Raised before anything is written. A header-only file of a table the suite lets be empty
+    (``support_tickets``, ``web_events``: "no tickets this month" is a legitimate export) is
+    loaded as 0 rows and noted, as before."""
+    from cemlib.collect.loaders import plan_folder
+    from cemlib.errors import InputError
+    from cemlib.io import header_only
+
+    plan = plan_folder(source, mapping=mapping)
+    empty = [(t, p) for t, p in plan.paths.items() if header_only(p, encoding=encoding)]
+    if not empty:
+        return
+    from cemlib.quality.suites import load_suites  # Great Expectations: only when needed
+
+    suites = load_suites()
+    for table, path in empty:
+        checks = suites[table].checks if table in suites else []
+        critical = [
+            c
+            for c in checks
+            if c.type == ROW_COUNT
+            and c.severity == "critical"
+            and (c.kwargs.get("min_value") or 0) >= 1
+        ]
+        if critical:
+            raise InputError(
+                f"no data rows (only a header): table {table} may not be empty (its suite's "
+                f"critical check {critical[0].reason!r} would stop 01_quality); nothing was "
+                "written",
+                source=str(path),
+            )
