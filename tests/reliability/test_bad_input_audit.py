@@ -358,3 +358,21 @@ def test_one_check_of_an_output_folder_and_a_warehouse_for_every_command(
     argv = [str(a).format(**subs) for a in argv]
     assert _one_line(*_cem(capsys, *argv)) == line.format(**subs)
     assert file.read_text(encoding="utf-8") == TX
+
+
+def test_collect_reads_the_tables_that_may_not_be_empty_as_01_quality_does():
+    """``cem collect`` reads the suite files as YAML (no Great Expectations import); the
+    tables it refuses empty are those whose loaded suite has the critical row-count check."""
+    from cemlib.cli.collect import ROW_COUNT, empty_table_refusals
+    from cemlib.quality.suites import load_suites
+
+    critical = {
+        table: check.reason
+        for table, suite in load_suites().items()
+        for check in suite.checks
+        if check.type == ROW_COUNT and check.severity == "critical"
+        and (check.kwargs.get("min_value") or 0) >= 1
+    }  # fmt: skip
+    assert empty_table_refusals() == critical
+    assert sorted(critical) == ["crm_contacts", "online_orders", "order_lines", "pos_receipts",
+                                "products", "receipt_lines"]  # fmt: skip
