@@ -473,6 +473,28 @@ def read_file(
     return frame
 
 
+def header_only(path: str | Path, *, encoding: str | None = None) -> bool:
+    """Whether a CSV or Parquet file holds its column names and no row (blank lines are no
+    rows). Cheap: a Parquet file's footer, or a CSV file of less than 64 KiB read whole; a file
+    this cannot read is no header-only file (its reader says what is wrong with it)."""
+    p = Path(path)
+    if is_parquet(p):
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(p).metadata.num_rows == 0
+        except Exception:  # noqa: BLE001 - pyarrow raises many types for a broken file
+            return False
+    try:
+        with _open_bytes(p) as fh:
+            if len(fh.read(1 << 16)) >= 1 << 16:
+                return False  # a header line of 64 KiB: rows follow it
+        frame, _, _ = read_csv(p, encoding=encoding, long_lines="keep")
+    except (InputError, OSError, EOFError):
+        return False
+    return frame.empty
+
+
 # -- output files ------------------------------------------------------------------------
 def nearest_folder(p: Path, flag: str) -> Path:
     """The nearest existing ancestor of ``p``; InputError when it is a file."""
@@ -510,6 +532,22 @@ def output_file(path: str | Path, flag: str = "--out") -> Path:
     return p
 
 
+def output_folder(path: str | Path, flag: str = "--out", expected: str = "a folder") -> Path:
+    """``path`` as a folder to write into (``cem validate --out``, ``cem generate --out``,
+    ``cem run``'s reports folder): not an existing file, nor under one, and the folder (or the
+    nearest one above it that exists) one where a file can be created. Nothing is created."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{flag} is a file, expected {expected}", source=str(p))
+    for up in (p, *p.parents):
+        if up.exists():
+            if not up.is_dir():
+                raise InputError(f"{flag}: {up} is a file, not a folder", source=str(p))
+            writable_folder(up, p, flag)
+            break
+    return p
+
+
 #: the bytes at offset 8 of every DuckDB database file
 DUCKDB_MAGIC = b"DUCK"
 
@@ -531,6 +569,12 @@ def duckdb_file(path: str | Path, flag: str = "--warehouse") -> Path:
                 source=str(p),
             )
     return p
+
+
+def warehouse_file(path: str | Path, flag: str = "--warehouse") -> Path:
+    """``path`` as a DuckDB warehouse to write: not a folder, not another kind of file
+    (:func:`duckdb_file`), in a folder where a file can be created (:func:`output_file`)."""
+    return output_file(duckdb_file(path, flag), flag)
 
 
 @contextlib.contextmanager

@@ -233,7 +233,11 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
     high = int((s["risk_segment"] == "high").sum())
     figures = {
         "customers scored": f"{len(s):,}",
-        "high risk": f"{high:,} ({high / max(len(s), 1):.0%})",
+        # trial 11 L7: "66% high risk" in a green "ok" box read as a failed check; the label
+        # says what the segment is (the stage's status is about the models, not the customers)
+        f"high risk: least likely to buy in the next {horizon} days": (
+            f"{high:,} ({high / max(len(s), 1):.0%})"
+        ),
         f"expected purchases, next {horizon} days": f"{s['expected_purchases'].sum():,.0f}",
         f"expected revenue, next {horizon} days": f"{s['expected_revenue'].sum():,.0f} ₽",
     }

@@ -9,30 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from cemlib.errors import InputError
-from cemlib.io import duckdb_file, output_file, writable_folder
+from cemlib.io import output_folder
+from cemlib.io import warehouse_file as _warehouse_file
 
 
 def output_dir(path: str | Path, flag: str = "--out") -> Path:
-    """``path`` as a folder to write into: not an existing file, and the folder (or the
-    nearest one above it that exists) one where a file can be created."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise InputError(f"{flag} is a file, expected a folder", source=str(p))
-    for up in (p, *p.parents):
-        if up.exists():
-            if not up.is_dir():
-                raise InputError(f"{flag}: {up} is a file, not a folder", source=str(p))
-            writable_folder(up, p, flag)
-            break
-    return p
+    """``path`` as a folder to write into (:func:`cemlib.io.output_folder`, the check
+    ``cem run`` makes of its reports folder too)."""
+    return output_folder(path, flag)
 
 
 def warehouse_file(path: str | Path | None, flag: str = "--warehouse") -> Path | None:
-    """``path`` as a DuckDB file to write: not a folder, not another kind of file, in a folder
-    that can be written (None passes: the default)."""
+    """``path`` as a DuckDB file to write (:func:`cemlib.io.warehouse_file`, the check
+    ``cem run`` makes of its warehouse too); None passes: the default."""
     if path is None:
         return None
-    return output_file(duckdb_file(path, flag), flag)
+    return _warehouse_file(path, flag)
 
 
 def positive(value: int | float, flag: str) -> None:

@@ -66,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from cemlib.errors import InputError
     from cemlib.synth import generate
 
-    if args.out.exists() and not args.out.is_dir():  # fail before minutes of generation
-        raise InputError("the output path exists and is not a folder", source=str(args.out))
-    output_dir(args.out)  # under a file, or where nothing can be written
+    output_dir(args.out)  # a file, under a file, or where nothing can be written: before the work
     args.as_of = as_of_date(args.as_of)
     t0 = time.perf_counter()
     try:

@@ -1,25 +1,8 @@
-"""``cem offers``: next offers for your own transactions file.
+"""``cem offers``: the next products to offer each customer, from a file of purchases.
 
-    cem offers TRANSACTIONS.csv --as-of 2025-06-30 --k 10 [--events FILE] [--items FILE]
-        [--consent FILE] [--exclude SKUS|FILE] [--granularity item|sku|group|category]
-        [--new-items]
-        [--horizon-days 30] [--profiles-map CLUSTERS --record-column COL
-        [--consent-record-column COL]] --out offers.csv
-
-Input columns ``customer_id, ts, item_id, quantity, amount`` (optionally ``order_id``,
-``category``); with ``--profiles-map`` (the ``record_id,profile_id`` file of ``cem identity``)
-a column naming each row's record replaces ``customer_id``. Only rows dated on or before
-``--as-of`` are used. Output columns
-``customer_id, rank, item_id, score, reasons`` (plus ``channel`` with ``--consent``).
-
-``--new-items``: only items (groups) the customer did not buy on or before ``--as-of``, ranked
-by the same model, a short list filled with popular items new to the customer; the printed
-figure is then a backtest on purchases of items new to the customer, against the best sellers
-the customer did not buy (a grocer's own weekly basket is a prediction, not an offer).
-
-With a ``group`` column in ``--items`` (the model whose sizes the items are) the offers rank
-the groups, one item of a group per list, the item the size the customer keeps
-(:mod:`cemlib.offers.groups`); ``--granularity sku`` ranks the items all the same.
+The help text (:data:`DESCRIPTION`) speaks a CRM user's words; the summary lines on stderr say
+what each figure means (trial 11 L8). ``--vocabulary`` rewords the offer reasons in the
+business's words, as ``vocabulary`` does for ``cem run`` (:mod:`cemlib.reports.vocabulary`).
 """
 
 from __future__ import annotations
@@ -44,26 +27,58 @@ from cemlib.offers.data import read_table
 from cemlib.offers.exclude import read_exclusions
 from cemlib.offers.model import NextOfferModel
 
+DESCRIPTION = """\
+Rank, for each customer, the products they are most likely to buy next: the offers.
+
+  cem offers purchases.csv --as-of 2025-06-30 --out offers.csv [--k 10]
+      [--consent contacts.csv] [--items catalogue.csv] [--events browsing.csv]
+      [--exclude SKUS|FILE] [--new-items] [--vocabulary basket=visit,shop=operator]
+
+The purchases file has one row per product bought: customer_id, ts (date and time of the
+purchase), item_id (the product), quantity and amount; order_id and category are optional.
+Only purchases dated on or before --as-of are used; later ones are ignored.
+
+The output file lists for each customer the --k products to offer, best first:
+customer_id, rank, item_id, score (how strongly the product is ranked for that customer;
+compare it within one customer, it is not a probability) and reasons (why, in words). With
+--consent, a channel column says how to send the offer (email or sms: one the customer agreed
+to and has an address for); empty means no outbound offer for that customer.
+
+At the end, a line says how good the ranking was when checked on purchases the model had not
+seen: NDCG from 0 to 1, where 1 means every customer's next purchases were at the top of
+their list. Best sellers for everyone usually score well below the model.
+
+--new-items offers only products the customer has not bought yet (in a shop where people buy
+the same things every week, a grocery, the list would otherwise be their usual basket).
+A group column in --items (one model sold in several sizes) makes a list offer one size of
+each model: the size the customer keeps. Customer ids can be CRM records that cem identity
+merged into profiles: --profiles-map.
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``cem offers`` to the subcommands."""
     p = subparsers.add_parser(
         "offers",
-        help="rank the next offers per customer from a transactions file",
-        description=__doc__,
+        help="rank the next products to offer each customer, from a file of purchases",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "transactions", help="CSV/Parquet with customer_id, ts, item_id, quantity, amount"
+        "transactions",
+        metavar="PURCHASES",
+        help="CSV or Parquet file of purchases: customer_id, ts, item_id, quantity, amount",
     )
     p.add_argument(
         "--as-of", required=True, help="last day of known history (inclusive), YYYY-MM-DD"
     )
-    p.add_argument("--k", type=int, default=10, help="offers per customer (default 10)")
+    p.add_argument("--k", type=int, default=10, help="products offered per customer (default 10)")
     p.add_argument(
-        "--events", help="browsing events: customer_id, ts, item_id and/or category, event_type"
+        "--events",
+        help="browsing history (views, carts, searches): customer_id, ts, item_id and/or "
+        "category, event_type",
     )
-    p.add_argument("--items", help="item catalogue: item_id (or sku), name, category, price")
+    p.add_argument("--items", help="product catalogue: item_id (or sku), name, category, price")
     p.add_argument(
         "--consent",
         help="consent rows: customer_id, consent_email, consent_sms; optional phone, email "
@@ -89,20 +104,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--granularity",
         choices=["item", "sku", "group", "category"],
         default="item",
-        help="what a list ranks: item (the --items groups when it has a group column, else "
-        "the items), sku (the items), group (the --items groups) or category (default item)",
+        help="what a list offers: item (a model of the --items group column when there is "
+        "one, else a product), sku (always a product), group (a model) or category "
+        "(default item)",
     )
     p.add_argument(
-        "--horizon-days", type=int, default=30, help="label window the model learns (days)"
+        "--horizon-days",
+        type=int,
+        default=30,
+        help="the offers are for the next this many days: the model learns what customers "
+        "bought within this many days of a date (default 30)",
     )
     p.add_argument(
         "--new-items",
         action="store_true",
-        help="offer only items (groups) the customer did not buy on or before --as-of, graded "
-        "on purchases of items new to the customer (a repeat-heavy shop: a grocery)",
+        help="offer only products the customer has not bought on or before --as-of, and check "
+        "the ranking on purchases of products new to the customer (a grocery: people buy the "
+        "same things every week)",
     )
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("--out", required=True, help="output CSV")
+    p.add_argument(
+        "--vocabulary",
+        help="the business's words for the reasons' words: word=yours pairs, comma-separated "
+        "(basket=visit,shop=operator), or a YAML file {basket: visit} (as vocabulary in "
+        "cem run's config)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="random seed: the same seed, the same offers"
+    )
+    p.add_argument("--out", required=True, help="the offers file to write (CSV)")
     profiles_map.add_arguments(p)
     p.add_argument(
         "--consent-record-column",
@@ -160,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
             what = "is a folder" if Path(path).is_dir() else "file not found"
             raise InputError(f"{flag}: {what}", source=str(path))
     exclude = read_exclusions(args.exclude, source="--exclude")  # a missing file: before any work
+    words = vocabulary_arg(args.vocabulary)
     if args.consent_record_column and not (args.profiles_map and args.consent):
         raise InputError("--consent-record-column needs --profiles-map and --consent")
     if args.min_contact_age < 0:
@@ -261,17 +291,72 @@ def run(args: argparse.Namespace) -> int:
             f"on a shared phone or e-mail{minors}",
             file=sys.stderr,
         )
-    figure = f"{validation_label(model)} {model.validation_ndcg_:.3f}, split by {model.split_}"
+    figure = f"{validation_label(model)} {model.validation_ndcg_:.3f}, {_checked_on(model, args)}"
     if ex.items or args.new_items:  # the validation lists hold excluded or bought items
         figure = _backtest_without_excluded(tx, events, items, args, model)
+    if words and "reasons" in offers.columns:
+        offers["reasons"] = _reworded(offers["reasons"], words)
     with atomic_file(out) as tmp:
         offers.to_csv(tmp, index=False)
     print(
         f"cem offers: {offers['customer_id'].nunique()} customers x {args.k} offers -> {out} "
-        f"({figure})",
+        f"(ranking quality from 0 to 1, 1 when each customer's next purchases top the list: "
+        f"{figure})",
         file=sys.stderr,
     )
     return 0
+
+
+def vocabulary_arg(value: str | None) -> dict[str, str]:
+    """``--vocabulary`` as ``{word: replacement}`` (:func:`cemlib.reports.vocabulary.check_vocabulary`):
+    ``word=yours`` pairs, comma-separated, or a YAML file of them. InputError naming the option
+    or the file, before any work."""
+    import yaml
+
+    from cemlib.errors import InputError, one_line
+    from cemlib.reports.vocabulary import check_vocabulary
+
+    if not value:
+        return {}
+    path = Path(value)
+    source = "--vocabulary"
+    if path.suffix.lower() in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise InputError("vocabulary file not found", source=str(path))
+        source = str(path)
+        try:
+            words = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise InputError(
+                f"not a readable YAML vocabulary: {one_line(exc)}", source=source
+            ) from None
+    else:
+        pairs = [p.strip() for p in value.split(",") if p.strip()]
+        bad = [p for p in pairs if p.count("=") != 1]
+        if bad:
+            raise InputError(
+                f"expected word=yours pairs, comma-separated (basket=visit), got {bad[0]!r}",
+                source=source,
+            )
+        words = dict(tuple(x.strip() for x in p.split("=")) for p in pairs)
+    try:
+        return check_vocabulary(words, "--vocabulary")
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc), source=source if source != "--vocabulary" else None) from None
+
+
+def _reworded(reasons, words: dict[str, str]):
+    """The offer reasons in the business's words (each distinct text reworded once)."""
+    import pandas as pd
+
+    from cemlib.reports.vocabulary import reword
+
+    codes, texts = pd.factorize(reasons.astype(str))
+    return (
+        pd.Series([reword(t, words) for t in texts], dtype=object)
+        .take(codes)
+        .set_axis(reasons.index)
+    )
 
 
 def _unchecked_line(unchecked: tuple[str, ...]) -> str:
@@ -412,6 +497,20 @@ def _fitting_offers(
         f"one age band only, learned from the {', '.join(have)} "
         f"column{'s' if len(have) > 1 else ''} of --consent{declared}); the next fitting items "
         "took their place"
+    )
+
+
+def _checked_on(model, args: argparse.Namespace) -> str:
+    """On what the printed validation figure was measured, in words (``model.split_``)."""
+    days = args.horizon_days
+    if model.split_ == "time":
+        return (
+            f"checked on the purchases of the last {days} days up to --as-of by a model that "
+            f"learned from the {days} days before them"
+        )
+    return (
+        "checked on customers the model did not learn from (too little history to check it "
+        f"on the last {days} days)"
     )
 
 

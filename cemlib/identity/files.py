@@ -4,7 +4,7 @@ and, when asked, the golden records and the links with their evidence."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +48,36 @@ def check_typed_roles(df: pd.DataFrame, roles: dict, source: str) -> None:
                 )
 
 
+#: the typed roles whose values the matching reads (a value it cannot read counts as missing)
+READ_AS: dict[str, str] = {"birth_date": "a date", "phone": "a phone", "email": "an e-mail"}
+
+
+def unread_values(df: pd.DataFrame, roles: dict) -> list[tuple[str, int, int, str]]:
+    """``(column, values not read, non-empty values, what was expected)`` of each birth-date,
+    phone and e-mail column of ``df``: such a value counts as missing for the matching (the
+    record stays and matches on its other fields), and the summary says how many there were.
+    A masked phone (``+7 *** ***-45-67``) is not counted: it has its own line and use."""
+    from cemlib.identity import normalize as nz
+
+    readers = {"birth_date": nz.parse_dates, "phone": nz.normalize_phone, "email": nz.email_key}
+    out = []
+    for role, read in readers.items():
+        for column in roles.get(role, []):
+            if column not in df.columns:
+                continue
+            text = df[column].dropna().astype(str).str.strip()
+            counts = text[text != ""].value_counts()
+            if counts.empty:
+                continue
+            values = pd.Series(counts.index.to_numpy(), dtype=object)
+            read_ok = read(values).notna().to_numpy()
+            if role == "phone":
+                read_ok |= nz.masked_phone_tail(values).notna().to_numpy()
+            bad = int(counts.to_numpy()[~read_ok].sum())
+            out.append((column, bad, int(counts.sum()), READ_AS[role]))
+    return out
+
+
 def check_threshold(value: float | str) -> float | str:
     """``match_threshold``: ``"auto"`` or a probability strictly between 0 and 1."""
     if value == "auto":
@@ -75,6 +105,8 @@ class IdentityRun:
     oversized: list[str]
     #: records whose only contact is a masked phone (:func:`~cemlib.identity.masked.attach_masked`)
     masked: dict | None = None
+    #: ``(column, values not read, non-empty values, expected)`` (:func:`unread_values`)
+    unread: list = field(default_factory=list)
 
     def summary(self, max_profile_size: int) -> str:
         """The lines ``cem identity`` prints: records to profiles, the threshold, the constraints,
@@ -89,6 +121,15 @@ class IdentityRun:
             "constraints: " + (", ".join(self.constraints) or "none"),
             f"largest profiles: {top}",
         ]
+        unread = [u for u in self.unread if u[1]]
+        if unread:
+            lines.append(
+                "not read, kept as missing (the record stays and matches on its other values): "
+                + "; ".join(
+                    f"{n:,} of {total:,} values of {col!r} (not {what})"
+                    for col, n, total, what in unread
+                )
+            )
         if self.masked and self.masked.get("masked_only"):
             mk = self.masked
             lines.append(
@@ -221,6 +262,7 @@ def run_identity(
             )
         roles["source"] = [source_column]
     check_typed_roles(df, roles, str(input_path))
+    unread = unread_values(df, roles)
     clusters, resolver = resolve(
         df,
         roles,
@@ -252,6 +294,7 @@ def run_identity(
         constraints=tuple(resolver.constraints_),
         oversized=oversized,
         masked=getattr(resolver, "masked_", None),
+        unread=unread,
     )
 
 

@@ -239,7 +239,10 @@ def verdict_of(result: OfferStageResult, k: int = 10) -> dict:
             f"NDCG@{k} of the best baseline": f"{h[f'best baseline NDCG@{k}']:.3f}",
             "lift over the best baseline": f"{lift:+.0%}",
             "profiles reachable": f"{h['profiles reachable (consent)']:,}",
-            "candidate recall": f"{h['candidate recall']:.0%}",
+            # trial 11 L7: "candidate recall" said nothing to a newcomer
+            "of what customers bought next, share the model could offer": (
+                f"{h['candidate recall']:.0%}"
+            ),
             "offers": h["offers"],
         },
         "comparison": f"On {result.evaluation}: NDCG@{k} {h[f'model NDCG@{k}']:.3f} against "

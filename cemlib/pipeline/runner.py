@@ -25,10 +25,11 @@ from typing import TextIO
 from cemlib import budget
 from cemlib.config import project_root
 from cemlib.errors import InputError
-from cemlib.io import duckdb_file, nearest_folder, writable_folder
+from cemlib.io import output_folder, warehouse_file
 from cemlib.lock import open_elsewhere
 from cemlib.pipeline.config import RunConfig, dump_config
 from cemlib.pipeline.execute import check_kernel, execute_stage, stop_children
+from cemlib.pipeline.failure import INPUT
 from cemlib.pipeline.index import prune_runs, write_reports_index, write_run_index
 from cemlib.pipeline.isolation import WorkingCopy
 from cemlib.pipeline.meta import git_info, package_versions
@@ -91,13 +92,8 @@ def _check_outputs(cfg: RunConfig) -> None:
     """The warehouse a DuckDB file (or a new one) and the reports folder a folder, each where a
     file can be created: refused before anything runs, not after the first stage's minutes."""
     if cfg.engine == "duckdb":
-        warehouse = duckdb_file(cfg.warehouse_path, "warehouse")
-        writable_folder(nearest_folder(warehouse, "warehouse"), warehouse, "warehouse")
-    reports = cfg.reports_path
-    if reports.exists() and not reports.is_dir():
-        raise InputError("out is a file, expected the reports folder", source=str(reports))
-    folder = reports if reports.is_dir() else nearest_folder(reports, "out")
-    writable_folder(folder, reports, "out")
+        warehouse_file(cfg.warehouse_path, "warehouse")
+    output_folder(cfg.reports_path, "out", "the reports folder")
 
 
 def preflight(cfg: RunConfig, registry: Sequence[Stage] = STAGES) -> tuple[list, dict, str | None]:
@@ -307,6 +303,13 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
         elapsed = f"{result.duration:8.1f} s" if result.duration is not None else " " * 10
         detail = f"  {result.error_summary}" if result.status != OK else ""
         say(f"{label} {result.status:<13} {elapsed}{detail}")
+        if result.status == FAILED and (result.error or {}).get("kind") == INPUT:
+            # bad input is the user's to fix: on stderr, where every other command puts it
+            print(
+                f"cem run: error: {stage.name}: {result.error.get('evalue')}",
+                file=sys.stderr,
+                flush=True,
+            )
         if other and result.status not in (SKIPPED, NOT_AVAILABLE):
             for line in other_runs_lines(stage, other):
                 say(f"{' ' * len(label)} {line}")

@@ -55,7 +55,7 @@ def test_verdict_names_the_baseline_and_the_caveats_in_words():
              "person_future_total_error": -0.3154}  # fmt: skip
     base = pd.DataFrame({"auc": [0.800, 0.76]}, index=["recency", "last period repeats"])
     v = verdict_of(SimpleNamespace(scores=scores, truth=truth), 365, base)
-    assert v["figures"]["high risk"] == "2 (50%)"
+    assert v["figures"]["high risk: least likely to buy in the next 365 days"] == "2 (50%)"
     assert v["figures"]["expected revenue, next 365 days"] == "4,010 ₽"
     assert v["comparison"] == (
         "On the held-out year: AUC 0.803 against 0.800 for the best naive baseline (recency)."

@@ -42,7 +42,7 @@ def test_closed_customers_are_not_scored_as_at_risk(tmp_path):
     result = SimpleNamespace(scores=kept, truth={"auc": 0.97}, already_closed=gone)
     v = verdict_of(result, 180)
     assert v["figures"]["already closed (not scored)"] == "2"
-    assert v["figures"]["high risk"] == "1 (50%)"
+    assert v["figures"]["high risk: least likely to buy in the next 180 days"] == "1 (50%)"
     said = " ".join(v["caveats"])
     assert "2 customers whose every contract closed" in said
     assert "not whose contract ends" in said

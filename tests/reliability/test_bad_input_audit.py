@@ -244,3 +244,135 @@ def test_a_mapping_file_that_is_no_yaml_is_one_line_with_its_line_and_column(tmp
     argv = ["validate", src, "--mapping", mapping, "--out", tmp_path / "v"]
     _one_line(*_cem(capsys, *argv), mapping, "not a readable YAML mapping: line 2, column")
     assert not (tmp_path / "v").exists()
+
+
+# -- ops19: what ops18's audit left ------------------------------------------------------------
+def _staging_rows(warehouse: Path) -> dict[str, int]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'staging'"
+        ).fetchall()]  # fmt: skip
+        return {t: con.execute(f'SELECT count(*) FROM staging."{t}"').fetchone()[0] for t in names}
+
+
+def test_collect_refuses_a_header_only_table_that_may_not_be_empty(tmp_path, capsys):
+    """As ``cem churn``, ``offers`` and ``identity`` refuse a header-only file: one line naming
+    the file, exit 2, no warehouse, no folder; the table's suite says the table may not be
+    empty (01_quality would stop on it minutes later)."""
+    src = _write(tmp_path / "src" / "crm_contacts.csv", CRM.splitlines()[0] + "\n").parent
+    warehouse = tmp_path / "wh" / "cem.duckdb"
+    line = _one_line(*_cem(capsys, "collect", "--source", src, "--quiet", "--warehouse", warehouse))
+    assert line == (
+        f"cem collect: error: {src / 'crm_contacts.csv'}: no data rows (only a header): table "
+        "crm_contacts may not be empty (its suite's critical check 'the table is empty' would "
+        "stop 01_quality); nothing was written"
+    )
+    assert not (tmp_path / "wh").exists()
+
+
+def test_collect_loads_a_header_only_table_its_suite_lets_be_empty_and_says_so(tmp_path, capsys):
+    """No web events this month is a legitimate export (``web_events.yaml``: the empty
+    table is a warning): loaded as 0 rows beside the CRM's 4, and noted."""
+    src = _write(tmp_path / "src" / "crm_contacts.csv", CRM).parent
+    _write(src / "web_events.csv", "event_id,ts,event_type,email\n")
+    warehouse = tmp_path / "wh" / "cem.duckdb"
+    code = main(["collect", "--source", str(src), "--quiet", "--warehouse", str(warehouse)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "note: web_events: header only, loaded as 0 rows" in out
+    assert _staging_rows(warehouse) == {"crm_contacts": 4, "web_events": 0}
+
+
+def test_identity_counts_the_values_it_could_not_read(tmp_path, capsys):
+    """A birth date or e-mail that cannot be read is kept as missing (the record stays, and C1
+    still joins C2 by its phone), and the summary says how many of which column."""
+    rows = CRM.splitlines()
+    rows[1] = rows[1].replace("1990-03-05", "31.02.1990")  # no such day
+    rows[3] = rows[3].replace("1985-07-01", "вчера")
+    rows[4] = rows[4].replace("oleg.s@gmail.com", "oleg.s(at)gmail")
+    records = _write(tmp_path / "records.csv", "\n".join(rows) + "\n")
+    roles = _write(tmp_path / "roles.yaml", ROLES)
+    out = tmp_path / "clusters.csv"
+    code = main(["identity", str(records), "--id-column", "contact_id", "--roles", str(roles),
+                 "--rules-only", "--out", str(out)])  # fmt: skip
+    printed = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert printed[0] == "4 records -> 3 profiles, 1 of 2+ records"
+    assert (
+        "not read, kept as missing (the record stays and matches on its other values): 2 of 4 "
+        "values of 'birth_date' (not a date); 1 of 4 values of 'email' (not an e-mail)"
+    ) in printed
+    clusters = dict(line.split(",") for line in out.read_text(encoding="utf-8").splitlines()[1:])
+    assert len(clusters) == 4 and clusters["C1"] == clusters["C2"] != clusters["C3"]
+
+
+def test_identity_says_nothing_of_unread_values_when_every_value_reads(tmp_path, capsys):
+    roles = _write(tmp_path / "roles.yaml", ROLES)
+    records = _write(tmp_path / "records.csv", RECORDS)
+    argv = ["identity", records, "--id-column", "contact_id", "--roles", roles, "--rules-only",
+            "--out", tmp_path / "o.csv"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("4 records -> 3 profiles") and "not read" not in printed
+
+
+@pytest.mark.slow
+def test_a_stage_stopped_by_bad_input_inside_cem_run_says_so_on_stderr(tmp_path):
+    """A cron job that keeps only stderr sees the bad input, as with every other command; the
+    stage's status line on stdout still names it; exit 2, nothing published."""
+    from tests.reliability.conftest import cem
+
+    src = _write(tmp_path / "src" / "crm_contacts.csv", CRM.encode("utf-16")).parent
+    warehouse = tmp_path / "cem.duckdb"
+    proc = cem("run", "--notebooks", NOTEBOOKS, "--stages", "00", "--no-progress",
+               "-p", "run_id=r1", "-p", f"source={src}", "-p", f"warehouse={warehouse}",
+               "--out", tmp_path / "reports", cwd=tmp_path)  # fmt: skip
+    bad = f"{src / 'crm_contacts.csv'}: UTF-16 is not supported, save the file as UTF-8"
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.splitlines() == [f"cem run: error: 00_collect: {bad}"]
+    status = next(ln for ln in proc.stdout.splitlines() if ln.startswith("[1/1] 00_collect"))
+    assert " failed " in status and status.endswith(f"InputError: {bad}")
+    assert not warehouse.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, line",
+    [(["generate", "--people", "20", "--out", "{file}"], "cem generate: error: {file}: --out is a file, expected a folder"),
+     (["validate", "{src}", "--out", "{file}"], "cem validate: error: {file}: --out is a file, expected a folder"),
+     (["run", "--notebooks", NOTEBOOKS, "-p", "out={file}", "--check"], "cem run: error: {file}: out is a file, expected the reports folder"),
+     (["collect", "--source", "{src}", "--warehouse", "{file}"], "cem collect: error: {file}: --warehouse: not a DuckDB file (a warehouse starts with DuckDB's header); give the warehouse's path, or a new file name"),
+     (["run", "--notebooks", NOTEBOOKS, "-p", "warehouse={file}", "--check"], "cem run: error: {file}: warehouse: not a DuckDB file (a warehouse starts with DuckDB's header); give the warehouse's path, or a new file name")],
+    ids=["generate --out", "validate --out", "run out", "collect --warehouse", "run warehouse"],
+)  # fmt: skip
+def test_one_check_of_an_output_folder_and_a_warehouse_for_every_command(
+    tmp_path, capsys, argv, line
+):
+    """``cem generate`` / ``validate`` and ``cem run`` check a folder to write and a warehouse
+    with the same function (:func:`cemlib.io.output_folder`, :func:`cemlib.io.warehouse_file`):
+    the same line but for the option's name."""
+    file = _write(tmp_path / "taken.csv", TX)
+    src = _write(tmp_path / "src" / "crm_contacts.csv", CRM).parent
+    subs = {"file": file, "src": src}
+    argv = [str(a).format(**subs) for a in argv]
+    assert _one_line(*_cem(capsys, *argv)) == line.format(**subs)
+    assert file.read_text(encoding="utf-8") == TX
+
+
+def test_collect_reads_the_tables_that_may_not_be_empty_as_01_quality_does():
+    """``cem collect`` reads the suite files as YAML (no Great Expectations import); the
+    tables it refuses empty are those whose loaded suite has the critical row-count check."""
+    from cemlib.cli.collect import ROW_COUNT, empty_table_refusals
+    from cemlib.quality.suites import load_suites
+
+    critical = {
+        table: check.reason
+        for table, suite in load_suites().items()
+        for check in suite.checks
+        if check.type == ROW_COUNT and check.severity == "critical"
+        and (check.kwargs.get("min_value") or 0) >= 1
+    }  # fmt: skip
+    assert empty_table_refusals() == critical
+    assert sorted(critical) == ["crm_contacts", "online_orders", "order_lines", "pos_receipts",
+                                "products", "receipt_lines"]  # fmt: skip
