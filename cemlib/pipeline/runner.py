@@ -303,13 +303,12 @@ def _run_stages(cfg, stages, registry, plans, run, copy, say, publish, progress)
         elapsed = f"{result.duration:8.1f} s" if result.duration is not None else " " * 10
         detail = f"  {result.error_summary}" if result.status != OK else ""
         say(f"{label} {result.status:<13} {elapsed}{detail}")
-        if result.status == FAILED and (result.error or {}).get("kind") == INPUT:
-            # bad input is the user's to fix: on stderr, where every other command puts it
-            print(
-                f"cem run: error: {stage.name}: {result.error.get('evalue')}",
-                file=sys.stderr,
-                flush=True,
-            )
+        if result.status == FAILED:
+            # on stderr too, where every other command puts its errors and a cron job's mail
+            # looks: bad input is the user's to fix (its one line), anything else names the cell
+            bad_input = (result.error or {}).get("kind") == INPUT
+            what = result.error.get("evalue") if bad_input else f"failed at {result.error_summary}"
+            print(f"cem run: error: {stage.name}: {what}", file=sys.stderr, flush=True)
         if other and result.status not in (SKIPPED, NOT_AVAILABLE):
             for line in other_runs_lines(stage, other):
                 say(f"{' ' * len(label)} {line}")

@@ -24,8 +24,14 @@ def test_failing_stage_reported_and_dependants_skipped(stage_notebooks, tmp_path
         ["run", "--notebooks", str(stage_notebooks), "--out", str(out), "--no-progress",
          "-p", "run_id=r1", "-p", "n_people=10", "-p", "01.threshold=0.25"]
     )  # fmt: skip
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert code == 1
+    # a cron job keeping only stderr learns which stage failed where (one line, no traceback)
+    assert captured.err.splitlines() == [
+        "cem run: error: 01_quality: failed at code cell 3 (In [4]): ValueError: boom at "
+        "threshold 0.25"
+    ]
 
     run = RunResult.load(out / "r1" / "run.json")
     status = {s.name: s.status for s in run.stages}
