@@ -27,6 +27,8 @@ ROWS = (
     # unreadable second phone and e-mail: emptied with a warning, the row kept
     "C1;Ким Лев Сергеевич;+7 912 100-00-04;12;lev.kim@ya.ru;нет;14.01.2024\n"
 )
+# Орлов's wife lists his number as her contact phone: another card's phone, another name
+WIFE = "D1;Орлова Мария Сергеевна;+7 912 300-00-09;+7 912 100-00-01;;;15.01.2024\n"
 MAPPING = {
     "crm_contacts": {
         "Лицевой счет": "contact_id",
@@ -40,14 +42,15 @@ MAPPING = {
 }
 
 
-def _run(tmp_path: Path, mapping: dict) -> Warehouse:
+def _run(tmp_path: Path, mapping: dict, rows: str = ROWS):
     src = tmp_path / "src"
     src.mkdir()
-    (src / "crm_contacts.csv").write_text(HEADER + ROWS, encoding="utf-8")
+    (src / "crm_contacts.csv").write_text(HEADER + rows, encoding="utf-8")
     wh = Warehouse(tmp_path / "w.duckdb")
-    collect(str(src), warehouse=wh, run_id="r", as_of=AS_OF, mapping=mapping, progress=False)
+    got = collect(str(src), warehouse=wh, run_id="r", as_of=AS_OF, mapping=mapping, progress=False)
     quality = QualityStage(progress=False).run(wh, run_id="r", as_of=AS_OF)
     resolve(wh, run_id="r", as_of=AS_OF)
+    quality.collect_warnings = got.warnings
     return wh, quality
 
 
@@ -77,6 +80,7 @@ def test_second_phone_and_email_reach_the_profiles(tmp_path):
     assert profiles["B1"] == profiles["B2"]
     assert profiles["C1"] not in {profiles["A1"], profiles["B1"]}
     assert len(set(profiles.values())) == 3
+    assert not [w for w in quality.collect_warnings if "phone2" in w]  # his own numbers
     # the golden record keeps both of Орлов's phones
     assert sorted(golden.loc[profiles["A1"], "phones"]) == ["+79121000001", "+79122000002"]
 
@@ -98,3 +102,17 @@ def test_two_columns_mapped_to_phone_name_phone2_in_one_line(tmp_path):
     text = str(err.value)
     assert "\n" not in text
     assert "duplicate column(s) ['phone']" in text and "map a second one to phone2" in text
+
+
+def test_a_relatives_number_as_second_phone_is_named_by_collect(tmp_path):
+    """Trial 11 L4: a contact phone (a relative's number) mapped as ``phone2`` is household
+    evidence; 00 says how many second phones are another card's phone under another name."""
+    wh, quality = _run(tmp_path, MAPPING, ROWS + WIFE)
+    with wh:
+        profiles = _profiles(wh)
+    warned = [w for w in quality.collect_warnings if w.startswith("crm_contacts.phone2")]
+    assert (
+        len(warned) == 1
+        and "1 of 2 values are another card's phone under another name" in warned[0]
+    )
+    assert profiles["D1"] != profiles["A1"]  # no merge of husband and wife
