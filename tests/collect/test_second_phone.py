@@ -116,3 +116,23 @@ def test_a_relatives_number_as_second_phone_is_named_by_collect(tmp_path):
         and "1 of 2 values are another card's phone under another name" in warned[0]
     )
     assert profiles["D1"] != profiles["A1"]  # no merge of husband and wife
+
+
+def test_the_spark_engines_preparer_reads_the_second_columns():
+    """Stage 02 on Spark prepares each source's rows with the same role list (no Spark needed:
+    the ``mapInPandas`` function on one batch); a table without ``email2`` keeps one column."""
+    import pandas as pd
+
+    from cemlib.identity.sources import SOURCE_ROLES, present_roles
+    from cemlib.identity.sparkstage import _preparer
+
+    have = {"contact_id", "full_name", "phone", "phone2", "email"}
+    roles = present_roles(SOURCE_ROLES["crm_contacts"][1], have)
+    assert roles["phone"] == ["phone", "phone2"] and roles["email"] == ["email"]
+    assert "loyalty_card" not in roles
+    batch = pd.DataFrame({
+        "contact_id": ["A1"], "full_name": ["Орлов Иван Петрович"],
+        "phone": ["+7 912 100-00-01"], "phone2": ["8 (912) 200-00-02"], "email": [None],
+    })  # fmt: skip
+    out = next(_preparer("crm_contacts", "contact_id", roles)(iter([batch])))
+    assert out.loc[0, "phone"] == "+79121000001" and out.loc[0, "phone_2"] == "+79122000002"
