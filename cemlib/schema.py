@@ -59,6 +59,10 @@ TABLES: dict[str, TableSpec] = {
                 "middle_name",
                 "phone",
                 "email",
+                # a CRM card's second phone / e-mail ("Доп. телефон"): identifiers for
+                # matching profiles only, never an address offers are sent to
+                "phone2",
+                "email2",
                 "birth_date",
                 "gender",
                 "city",
@@ -79,8 +83,8 @@ TABLES: dict[str, TableSpec] = {
             },
             date_column="registered_at",
             identifiers=("phone", "email", "loyalty_card", "full_name", "last_name", "birth_date"),
-            phones=("phone",),
-            emails=("email",),
+            phones=("phone", "phone2"),
+            emails=("email", "email2"),
         ),
         TableSpec(
             name="online_orders",

@@ -204,8 +204,10 @@ def _canonical_columns(
         frame = frame.rename(columns=applied, copy=False)  # labels only: no copy of the data
     dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if dupes:
+        second = [f"{c}2" for c in dupes if f"{c}2" in canon]  # a card's second phone / e-mail
+        hint = f"; map a second one to {' / '.join(second)}" if second else ""
         raise InputError(
-            f"duplicate column(s) {dupes} (after mapping); found: {columns}",
+            f"duplicate column(s) {dupes} (after mapping){hint}; found: {columns}",
             source=source,
             column=dupes[0],
         )

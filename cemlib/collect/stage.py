@@ -41,7 +41,7 @@ from cemlib.config import warehouse_path
 from cemlib.errors import InputError
 from cemlib.progress import progress as progress_bar
 from cemlib.schema import TABLES
-from cemlib.warehouse import Warehouse
+from cemlib.warehouse import Warehouse, table_columns
 
 #: rows staged and written at a time: memory stays at one chunk's size, whatever the table's
 CHUNK_ROWS = 2 * 122_880  # two DuckDB row groups
@@ -236,6 +236,7 @@ def _collect(
             table_rows = _load(
                 wh, plan, synthetic, stamp, stats, coverage, as_of_ts, progress, stager
             )
+            contact = contact_phone_warnings(wh)
         wh_path = wh.path
     except BaseException:
         drop_shadows(wh)
@@ -257,7 +258,7 @@ def _collect(
         normalization=normalization,
         missing_tables=plan.missing,
         truth=plan.truth_counts,
-        warnings=_warnings(table_rows, plan.missing, normalization),
+        warnings=_warnings(table_rows, plan.missing, normalization) + contact,
         warehouse=wh_path,
     )
 
@@ -423,6 +424,41 @@ def _publish(wh: Warehouse, written, missing, synthetic: bool, stamp: dict) -> N
         if not synthetic:
             for name in wh.tables("truth"):
                 wh.drop_table("truth", name)
+
+
+def contact_phone_warnings(wh: Warehouse) -> list[str]:
+    """A warning when ``crm_contacts``' second phones / e-mails look like *contact* ones: values
+    that are another card's first phone / e-mail under another name (a relative's number).
+    Identity reads ``phone2`` / ``email2`` as the card holder's own; a relative's makes the two
+    profiles a household, whose nameless records (sessions, receipts) 02 then holds back."""
+    cols = set(table_columns(wh.con, "staging", "crm_contacts"))
+    parts = [n for n in ("full_name", "last_name", "first_name", "middle_name") if n in cols]
+    if not parts:
+        return []
+
+    def name(t: str) -> str:
+        return "lower(trim(concat_ws(' ', " + ", ".join(f'{t}."{n}"' for n in parts) + ")))"
+
+    out = []
+    for second, first, what in (("phone2_e164", "phone_e164", "phone2"),
+                                ("email2_key", "email_key", "email2")):  # fmt: skip
+        if second not in cols or first not in cols:
+            continue
+        n, other = wh.con.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (
+                    SELECT 1 FROM staging.crm_contacts o WHERE o."{first}" = c."{second}"
+                    AND o.contact_id IS DISTINCT FROM c.contact_id AND {name("o")}
+                    IS DISTINCT FROM {name("c")}))
+                FROM staging.crm_contacts c WHERE c."{second}" IS NOT NULL"""
+        ).fetchone()
+        if other:
+            out.append(
+                f"crm_contacts.{what}: {other:,} of {n:,} values are another card's "
+                f"{what[:-1]} under another name (a relative's contact {what[:-1]}?): 02 reads "
+                f"{what} as the holder's own, so such a value makes both profiles a household "
+                "and holds back their nameless records; leave a contact column unmapped"
+            )
+    return out
 
 
 def _warnings(

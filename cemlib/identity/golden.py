@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib.identity.roles import STRING, concat_categoricals
+from cemlib.marts.closed import closed_since
 
 DEFAULT_SOURCE_PRIORITY: tuple[str, ...] = (
     "crm_contacts",
@@ -140,3 +141,31 @@ def golden_records(
         has = codes >= 0
         out[kind] = _lists(prof[has], codes[has], np.asarray(uniques, dtype=object), n)
     return out.reset_index()
+
+
+def write_closed_at(wh, as_of) -> int | None:
+    """Column ``closed_at`` of ``identity.profiles``: when a profile whose every CRM record
+    closed by ``as_of`` (a customer who left) closed its last one, NULL for the others (open,
+    or without a CRM record). Set over the whole table after each run (full or incremental),
+    with the definition of :func:`cemlib.marts.closed.crm_closure`; the number of closed
+    profiles, or None (the column dropped) when ``crm_contacts`` has no ``closed_at``."""
+    if not wh.has_table("identity", "profiles"):
+        return None
+    closed = closed_since(wh, as_of)
+    con = wh.con
+    if closed is None:
+        con.execute("ALTER TABLE identity.profiles DROP COLUMN IF EXISTS closed_at")
+        return None
+    con.execute("ALTER TABLE identity.profiles ADD COLUMN IF NOT EXISTS closed_at TIMESTAMP")
+    con.register("_closed_profiles", closed)
+    try:
+        con.execute(
+            "UPDATE identity.profiles SET closed_at = c.closed_at FROM ("
+            "  SELECT p.profile_id, k.closed_at FROM identity.profiles p"
+            "  LEFT JOIN _closed_profiles k ON CAST(p.profile_id AS VARCHAR) = k.customer_id) c "
+            "WHERE identity.profiles.profile_id = c.profile_id "
+            "AND identity.profiles.closed_at IS DISTINCT FROM c.closed_at"
+        )
+    finally:
+        con.unregister("_closed_profiles")
+    return len(closed)

@@ -38,8 +38,9 @@ SOURCE_ROLES: dict[str, tuple[str, dict[str, str | list[str]]]] = {
             "middle_name": "middle_name",
             "full_name": "full_name",
             "birth_date": "birth_date",
-            "phone": "phone",
-            "email": "email",
+            # a card's second phone / e-mail (optional columns) join the first
+            "phone": ["phone", "phone2"],
+            "email": ["email", "email2"],
             "city": "city",
             "loyalty_card": "loyalty_card",
             "updated_at": "registered_at",
@@ -148,7 +149,7 @@ def _prepare_tables(tables: dict[str, pd.DataFrame], consume: bool) -> list[pd.D
             continue
         if id_col not in df.columns:
             raise InputError("id column missing", source=name, column=id_col)
-        present = {r: c for r, c in roles.items() if c in df.columns}
+        present = present_roles(roles, df.columns)
         # the total order (source, record id) decides every tie of the resolution
         df = in_record_order(df, id_col)
         parts.append(prepare_records(df, present, id_column=id_col, source=name))
@@ -187,6 +188,19 @@ def _role_columns(id_col: str, roles: dict[str, str | list[str]]) -> list[str]:
             if col not in cols:
                 cols.append(col)
     return cols
+
+
+def present_roles(roles: dict[str, str | list[str]], have) -> dict[str, str | list[str]]:
+    """``roles`` narrowed to the columns in ``have`` (a role of several columns keeps those
+    present; a role with none present is left out)."""
+    out: dict[str, str | list[str]] = {}
+    for role, c in roles.items():
+        if isinstance(c, str):
+            if c in have:
+                out[role] = c
+        elif cols := [col for col in c if col in have]:
+            out[role] = cols
+    return out
 
 
 def source_schemas(wh) -> dict[str, tuple[str, str]]:

@@ -42,7 +42,7 @@ from cemlib.identity.evaluate import evaluate_warehouse
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS
 from cemlib.identity.roles import PREPARED_COLUMNS, STRING, as_string, prepare_records
 from cemlib.identity.rules import HubGuard
-from cemlib.identity.sources import SOURCE_ROLES, _role_columns
+from cemlib.identity.sources import SOURCE_ROLES, _role_columns, present_roles
 from cemlib.identity.stage import IdentityResult, _Laps, _write_tables, resolve_records
 
 #: the prepared record columns that are text (all but ``updated_at``)
@@ -113,7 +113,7 @@ def prepared_records(spark, lake):
         sdf = lake.spark_table(spark, schema, name)
         have = set(sdf.columns)
         cols = [c for c in _role_columns(id_col, roles) if c in have]
-        present = {r: c for r, c in roles.items() if c in have}
+        present = present_roles(roles, have)
         sdf = sdf.select(*[F.col(f"`{c}`") for c in cols])
         for field in sdf.schema.fields:  # dates as timestamps: pandas gets datetime64, as DuckDB's
             if isinstance(field.dataType, DateType):

@@ -17,7 +17,7 @@ from cemlib import DEFAULT_SEED
 from cemlib.budget import duckdb_memory_limit, evict_duckdb_cache, release, rss_gib
 from cemlib.identity.carry import carry_ids, previous_ids_table, remember_ids  # noqa: F401
 from cemlib.identity.evaluate import evaluate, evaluate_warehouse
-from cemlib.identity.golden import golden_records
+from cemlib.identity.golden import golden_records, write_closed_at
 from cemlib.identity.incremental import (
     PhaseClock,
     choose_mode,
@@ -336,6 +336,10 @@ def run_stage(
     # records whose only contact is a masked phone: judged over the whole map as written, so
     # that a full and an incremental run attach the same ones (cemlib.identity.masked)
     _attach_masked(wh, result, run_id=run_id, as_of=as_of)
+    # customers who left (every CRM record closed by as_of): identity.profiles.closed_at
+    closed = write_closed_at(wh, as_of)
+    if closed is not None:
+        result.figures["closed_profiles"] = closed
     result.figures["identity_mode"]["stage_seconds"] = round(time.perf_counter() - t0, 2)
     result.figures["identity_mode"]["stage_cpu_seconds"] = round(time.process_time() - c0, 2)
     if not keep_records:

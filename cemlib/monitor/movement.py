@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
-from cemlib.warehouse import Warehouse
+from cemlib.warehouse import Warehouse, table_columns
 
 SEGMENTS: tuple[str, ...] = ("low", "medium", "high")
 
@@ -49,6 +50,49 @@ def profile_changes(wh: Warehouse, run_id: str, previous_active: int | None) -> 
     if previous_active:
         changed = out["merged ids"] + out["split ids"] + out["retired ids"]
         out["share of ids changed"] = changed / previous_active
+    return out
+
+
+def closed_between(wh: Warehouse, since: str | None, until: str) -> set[str] | None:
+    """Today's profile ids of the customers who left between two runs: every CRM record
+    closed by ``until`` (``identity.profiles.closed_at``, stage 02), the last one after
+    ``since`` (so the profile was open as of ``since``; both days inclusive, as ``as_of``).
+    None when ``identity.profiles`` has no ``closed_at`` (no closing dates in the CRM) or
+    there is no previous run."""
+    if since is None or "closed_at" not in table_columns(wh.con, "identity", "profiles"):
+        return None
+    day = pd.Timedelta(days=1)
+    lo, hi = pd.Timestamp(since).normalize() + day, pd.Timestamp(until).normalize() + day
+    rows = wh.con.execute(
+        "SELECT CAST(profile_id AS VARCHAR) FROM identity.profiles "
+        "WHERE closed_at >= ? AND closed_at < ?",
+        [lo.to_pydatetime(), hi.to_pydatetime()],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def closures(
+    previous: pd.DataFrame, current_ids: pd.Series, left: set[str], scored_now: pd.Series
+) -> dict:
+    """The customers of the previous run's churn forecast (``previous``, its ids followed to
+    today's, ``current_ids``) who left since (``left``: :func:`closed_between`): a change of
+    their own, not customers who vanished. Counts them, by their risk segment before, ranks
+    them by the forecast (AUC of ``1 - p_purchase`` on "left"), and counts the customers no
+    longer scored for another reason (``scored_now``: today's scored ids)."""
+    prev = previous.assign(current_id=current_ids.to_numpy()).drop_duplicates("current_id")
+    gone = prev["current_id"].isin(left).to_numpy(dtype=bool)
+    scored = prev["current_id"].isin(set(scored_now.astype(str))).to_numpy(dtype=bool)
+    out = {
+        "customers who left since (every contract closed)": int(gone.sum()),
+        "customers who left since: high-risk before": int(
+            (gone & (prev["risk_segment"] == "high").to_numpy()).sum()
+        ),
+        "customers no longer scored (not closed)": int((~gone & ~scored).sum()),
+    }
+    if 0 < gone.sum() < len(gone):
+        out["auc of the forecast on who left"] = float(
+            roc_auc_score(gone, 1.0 - prev["p_purchase"].to_numpy(dtype=float))
+        )
     return out
 
 

@@ -15,13 +15,38 @@ def json_path(headlines_path: str | None) -> Path | None:
     return Path(headlines_path).parent / "monitor.json" if headlines_path else None
 
 
+#: the profiles whose every CRM record closed between the two runs (customers who left)
+CLOSED_SINCE = "profiles closed since the previous run"
+
+
+def closures_markdown(res: MonitorResult) -> str:
+    """What the summary says of the customers who left since (empty without closing dates)."""
+    n = res.profiles.get(CLOSED_SINCE)
+    if n is None:
+        return ""
+    text = (f"{n:,} profiles closed since the previous run (every contract or account closed): "
+            "customers who left, counted apart, not as ids that vanished. ")  # fmt: skip
+    r = res.risk
+    if "customers who left since (every contract closed)" in r:
+        gone = r["customers who left since (every contract closed)"]
+        text += (f"{gone:,} of them were in the previous churn forecast, "
+                 f"{r['customers who left since: high-risk before']:,} of those in its high-risk "
+                 "segment")  # fmt: skip
+        auc = r.get("auc of the forecast on who left")
+        text += f"; it ranked who left with AUC {auc:.3f}. " if auc is not None else ". "
+        other = r.get("customers no longer scored (not closed)", 0)
+        if other:
+            text += f"{other:,} other customers of that forecast are no longer scored. "
+    return text
+
+
 def headlines(res: MonitorResult) -> dict:
     """The monitor's headline figures (also kept in ``monitor.headlines`` and shown in the
     history of the reports index)."""
     out: dict = {"alerts": int(len(res.alerts)), "previous run": res.previous_run_id or "none"}
     if len(res.data.get("drift", [])):
         out["largest PSI"] = float(res.data["drift"]["psi"].max())
-    for key in ("profiles", "share of ids changed"):
+    for key in ("profiles", "share of ids changed", CLOSED_SINCE):
         if key in res.profiles:
             out[key] = res.profiles[key]
     if res.risk:
@@ -71,6 +96,7 @@ def summary_markdown(res: MonitorResult) -> str:
                 "identifiers tying them to a profile count as no purchase, so the realized "
                 "figures and the AUC can move for reasons other than the forecast. "
             )
+    text += closures_markdown(res)
     if res.note:
         text += f"Note: {res.note}. "
     text += f"**{len(res.alerts)} alert(s).**"
@@ -194,6 +220,8 @@ def verdict_of(res: MonitorResult) -> dict:
         figures["largest column drift (PSI)"] = f"{float(drift['psi'].max()):.2f}"
     if "share of ids changed" in res.profiles:
         figures["profile ids changed"] = f"{float(res.profiles['share of ids changed']):.1%}"
+    if CLOSED_SINCE in res.profiles:
+        figures["customers who left (all contracts closed)"] = f"{res.profiles[CLOSED_SINCE]:,}"
     comparison = f"Against run {res.previous_run_id} (as of {res.previous_as_of})."
     if res.churn:
         c = res.churn

@@ -18,7 +18,7 @@ import pandas as pd
 from cemlib.monitor import drift as dr
 from cemlib.monitor.alerts import Thresholds, alert_frame, data_alerts, forecast_alerts
 from cemlib.monitor.forecasts import churn_forecast, current_ids, grade_churn, grade_offers
-from cemlib.monitor.movement import profile_changes, risk_movement
+from cemlib.monitor.movement import closed_between, closures, profile_changes, risk_movement
 from cemlib.monitor.report import headlines
 from cemlib.monitor.result import MonitorResult
 from cemlib.monitor.window import last_purchase
@@ -181,11 +181,15 @@ def run_stage(
     heads = frames.get("headlines")
     before = dict(zip(heads["figure"], heads["value"], strict=True)) if heads is not None else {}
     res.profiles = profile_changes(wh, run_id, before.get("profiles"))
+    # customers who left between the runs (every CRM record closed): a change of their own
+    left = closed_between(wh, prev_as_of, as_of)
+    if left is not None and res.profiles:
+        res.profiles["profiles closed since the previous run"] = len(left)
     forecast, scores_as_of = None, None
     if wh.has_table("marts", "churn_scores"):
         forecast = churn_forecast(wh.read_table("marts", "churn_scores"), horizon_days)
         scores_as_of = str(pd.Timestamp(wh.stamp("marts", "churn_scores")[1]).date())
-    _forecast_sections(wh, res, prev, forecast, k)
+    _forecast_sections(wh, res, prev, forecast, k, left)
     res.alerts = alert_frame(
         data_alerts(t, res.data["tables"], res.data["drift"], res.data["nulls"])
         + forecast_alerts(t, res.churn, res.profiles)
@@ -210,9 +214,12 @@ def _previous(wh: Warehouse, run_id: str) -> dict[str, tuple]:
     return out
 
 
-def _forecast_sections(wh, res: MonitorResult, prev: dict, forecast, k: int) -> None:
+def _forecast_sections(wh, res: MonitorResult, prev: dict, forecast, k: int,
+                       left: set[str] | None = None) -> None:  # fmt: skip
     """Risk movement against the previous churn forecast, and the previous churn and offer
-    forecasts graded on the purchases since their ``as_of`` (when it is before this one)."""
+    forecasts graded on the purchases since their ``as_of`` (when it is before this one);
+    ``left``: the customers who left since (:func:`~cemlib.monitor.movement.closed_between`),
+    counted apart in the risk movement and the grade."""
     graded = False
     if ("churn_forecast" in prev or "offer_forecast" in prev) and wh.has_table("identity", "map"):
         since = min(v[2] for n, v in prev.items() if n.endswith("_forecast"))
@@ -223,15 +230,20 @@ def _forecast_sections(wh, res: MonitorResult, prev: dict, forecast, k: int) -> 
                         "forecasts are graded once the data reaches past their as_of")  # fmt: skip
     if "churn_forecast" in prev and forecast is not None:
         pf = prev["churn_forecast"][0]
-        res.transitions, res.risk, res.became_high_risk = risk_movement(
-            pf, forecast, current_ids(wh, pf["customer_id"])
-        )
+        now_ids = current_ids(wh, pf["customer_id"])
+        res.transitions, res.risk, res.became_high_risk = risk_movement(pf, forecast, now_ids)
+        if left is not None:
+            res.risk.update(closures(pf, now_ids, left, forecast["customer_id"]))
     if "churn_forecast" in prev and graded:
         pf, r, since = prev["churn_forecast"]
         if since < res.as_of:
-            figures, res.calibration, _ = grade_churn(wh, pf, since, res.as_of)
+            figures, res.calibration, per = grade_churn(wh, pf, since, res.as_of)
             res.churn = {"forecast run": r, "forecast as_of": since, **figures,
                          "forecast's own backtest auc": previous_backtest_auc(wh, r)}  # fmt: skip
+            if left is not None:  # graded on what they did before they left
+                gone = per["current_id"].astype(str).isin(left) & per["graded"]
+                res.churn["graded customers who left since"] = int(gone.sum())
+                res.churn["of them bought before leaving"] = int((gone & (per["bought"] > 0)).sum())
     if "offer_forecast" in prev and graded:
         po, r, since = prev["offer_forecast"]
         if since < res.as_of:
