@@ -210,8 +210,7 @@ def mapped_columns(wh: Any, table: str) -> set[str]:
     """The columns of ``table``'s file that the collection's mapping read to fill a canonical
     column (``meta.mapped_columns``, written by :mod:`cemlib.collect`); empty when the
     warehouse has none (a lake, or a warehouse collected before the table existed)."""
-    has_table = getattr(wh, "has_table", None)
-    if not callable(has_table) or not hasattr(wh, "con") or not has_table("meta", "mapped_columns"):
+    if not isinstance(wh, Warehouse) or not wh.has_table("meta", "mapped_columns"):
         return set()
     rows = wh.con.execute(
         'SELECT "column" FROM meta.mapped_columns WHERE "table" = ?', [table]
