@@ -11,6 +11,12 @@ contract can also be filled from one of their columns by a list of values:
 ``{their_column: {is_return: [Возврат]}}`` sets ``is_return`` true where the value is one of the
 list (compared trimmed and case-folded), false where it is another value, empty where it is
 empty; their column is kept as it is (an extra column), so ``raw`` still holds what the file held.
+A column of the contract with a fixed vocabulary (``web_events.event_type``) can be filled from
+one of their columns by translating values: ``{their_column: {event_type: {cart: [add_to_cart,
+В корзину], view: [просмотр]}}}`` writes ``cart`` where their value is one of the first list
+(trimmed, case-folded), ``view`` for the second, their value unchanged where no list names it,
+empty where it is empty; their column is kept as it is, as above. A column a mapping used this
+way is recorded in :attr:`LoadedTable.mapped`, so the quality stage does not call it unknown.
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ class LoadedTable:
     header_only: bool = False
     renamed: dict[str, str] = field(default_factory=dict)
     extra_columns: list[str] = field(default_factory=list)
+    #: their columns a mapping read to fill a canonical column (a list of values or a
+    #: translation of values) and kept as they are: ``{their_column: canonical_column}``
+    mapped: dict[str, str] = field(default_factory=dict)
     #: typed values when the source already had types (Parquet, the synthetic world); the
     #: staging step uses them instead of re-parsing the text
     typed: pd.DataFrame | None = None
@@ -91,18 +100,73 @@ class ValueList(str):
         return (ValueList, (str(self), self.values))
 
 
+class ValueMap(str):
+    """A mapping target filled by translating values: the canonical column (the ``str``) holds
+    ``values[v]`` where their trimmed, case-folded value is ``v``, their value where no list
+    names it."""
+
+    values: dict[str, str]
+
+    def __new__(cls, column: str, values: Mapping[str, str]) -> ValueMap:
+        obj = super().__new__(cls, column)
+        obj.values = dict(values)
+        return obj
+
+    def __reduce__(self):  # worker processes receive the plan pickled
+        return (ValueMap, (str(self), self.values))
+
+
+def _value_map(table: str, theirs: str, column: str, lists: Mapping, source: str) -> ValueMap:
+    """``{canonical_value: [their values]}`` checked and inverted to ``{their value: canonical}``."""
+    expected = f"expected {{{column}: {{canonical_value: [their values]}}}}"
+    if TABLES[table].kind(column) == BOOL:
+        raise InputError(
+            f"table {table!r}: {theirs!r} -> {column!r}: a yes/no column takes a list of the "
+            f"values meaning yes ({{{column}: [values]}}), not a translation",
+            source=source,
+            column=theirs,
+        )
+    values: dict[str, str] = {}
+    for canonical, theirs_values in lists.items():
+        if isinstance(theirs_values, str | int | float):
+            theirs_values = [theirs_values]
+        if canonical is None or not isinstance(theirs_values, list) or not theirs_values:
+            raise InputError(
+                f"table {table!r}: {theirs!r} -> {column!r}: {canonical!r}: {expected}",
+                source=source,
+                column=theirs,
+            )
+        for v in theirs_values:
+            key = str(v).strip().casefold()
+            if key in values and values[key] != str(canonical):
+                raise InputError(
+                    f"table {table!r}: {theirs!r} -> {column!r}: value {str(v)!r} is listed "
+                    f"under both {values[key]!r} and {str(canonical)!r}",
+                    source=source,
+                    column=theirs,
+                )
+            values[key] = str(canonical)
+    return ValueMap(column, values)
+
+
 def _target(table: str, theirs: str, target, source: str) -> str:
-    """One mapping target: a canonical column name, or ``{column: [values]}`` for a yes/no
-    column filled by a list of values (:class:`ValueList`)."""
+    """One mapping target: a canonical column name, ``{column: [values]}`` for a yes/no
+    column filled by a list of values (:class:`ValueList`), or ``{column: {canonical_value:
+    [their values]}}`` for a column filled by translating values (:class:`ValueMap`)."""
     if not isinstance(target, Mapping):
         return str(target)
     column, values = next(iter(target.items())) if len(target) == 1 else (None, None)
+    if column is not None and isinstance(values, Mapping) and values:
+        if str(column) not in TABLES[table].columns:
+            return str(column)  # reported with the other unknown targets
+        return _value_map(table, theirs, str(column), values, source)
     if isinstance(values, str | int | float):
         values = [values]
     if column is None or not isinstance(values, list) or not values:
         raise InputError(
             f"table {table!r}: {theirs!r}: expected a column name or "
-            "{canonical_column: [values meaning yes]}",
+            "{canonical_column: [values meaning yes]} or "
+            "{canonical_column: {canonical_value: [their values]}}",
             source=source,
             column=theirs,
         )
@@ -190,12 +254,27 @@ def _canonical_columns(
             source=source,
             column=missing_from_file[0],
         )
-    applied = {k: v for k, v in renames.items() if not isinstance(v, ValueList)}
+    filled = {k: str(v) for k, v in renames.items() if isinstance(v, ValueList | ValueMap)}
+    applied = {k: v for k, v in renames.items() if k not in filled}
+    clash = [v for k, v in filled.items() if v in columns and v != k]
+    if clash:  # their file already has the column the values would fill
+        raise InputError(
+            f"the column mapping fills {clash[0]!r} from {next(k for k, v in filled.items() if v == clash[0])!r}"
+            f" but the file already has a column {clash[0]!r}; found: {columns}",
+            source=source,
+            column=clash[0],
+        )
     for theirs, target in renames.items():
         if isinstance(target, ValueList):  # their column stays; the flag is added beside it
             text = frame[theirs].astype("string").str.strip()
             flag = text.str.casefold().isin(target.values).map({True: "1", False: "0"})
             frame[str(target)] = flag.astype(object).where(text.fillna("").ne(""), None)
+        elif isinstance(target, ValueMap):  # their column stays; the translation beside it
+            text = frame[theirs].astype("string").str.strip()
+            translated = text.str.casefold().map(target.values)
+            frame[str(target)] = (
+                translated.fillna(text).astype(object).where(text.fillna("").ne(""), None)
+            )
     canon = set(spec.columns)
     for col in columns:
         if col not in applied and col not in canon and col.lower() in canon:
@@ -223,7 +302,7 @@ def _canonical_columns(
         raise InputError(
             f"column name {SOURCE_ROW!r} is reserved", source=source, column=SOURCE_ROW
         )
-    return frame, {k: v for k, v in applied.items() if k != v}
+    return frame, {k: v for k, v in applied.items() if k != v}, filled
 
 
 def read_table_file(
@@ -256,7 +335,7 @@ def read_table_file(
         long = frame.attrs.get("long_lines")
         n_header = len(frame.columns)
         frame = frame_to_text(frame)
-    frame, applied = _canonical_columns(frame, spec, source, mapping or {})
+    frame, applied, filled = _canonical_columns(frame, spec, source, mapping or {})
     if not parquet and long is not None and len(long):
         _mark_long_lines(frame, long, n_header, source)
     else:
@@ -280,6 +359,7 @@ def read_table_file(
         header_only=len(frame) == 0,
         renamed=applied,
         extra_columns=extra,
+        mapped=filled,
         typed=typed.reset_index(drop=True) if typed is not None else None,
         long_lines=long,
     )
@@ -413,7 +493,7 @@ def table_from_frame(name: str, typed: pd.DataFrame, start: int = 0) -> LoadedTa
     ``start`` is the ``_source_row`` of the first row (for a slice of a larger table)."""
     spec = table_spec(name)
     source = f"<{name}>"
-    frame, applied = _canonical_columns(frame_to_text(typed), spec, source, {})
+    frame, applied, _filled = _canonical_columns(frame_to_text(typed), spec, source, {})
     typed = _shallow(typed, list(frame.columns))
     frame = _shallow(frame, list(frame.columns))
     frame[SOURCE_ROW] = pd.RangeIndex(start, start + len(frame), dtype="int64")

@@ -289,17 +289,20 @@ def _load(
                 yield name, loaded
 
     table: _TableLoad | None = None
+    mapped: list[tuple[str, str, str]] = []  # (table, their column, canonical column)
     for name, loaded, (staged, table_stats, cov) in stager.staged(chunks(), write_truth):
         if table is None or table.name != name:
             if table is not None:
                 written += table.finish(table_rows, as_of_ts)
+                mapped += table.mapped()
             table = _TableLoad(name)
         table.add(wh, loaded, staged, table_stats, cov, stamp, stats, coverage)
         del loaded, staged
     if table is not None:
         written += table.finish(table_rows, as_of_ts)
+        mapped += table.mapped()
     _mark_returns(wh, written)
-    _publish(wh, truth + written, plan.missing, synthetic, stamp)
+    _publish(wh, truth + written, plan.missing, synthetic, stamp, mapped)
     return table_rows
 
 
@@ -398,6 +401,12 @@ class _TableLoad:
         table_rows.append(row)
         return [("raw", self.name, self.n_raw), ("staging", self.name, self.n_staging)]
 
+    def mapped(self) -> list[tuple[str, str, str]]:
+        """``(table, their column, canonical column)`` of the columns the mapping read to fill
+        a canonical one (kept as they are; :attr:`LoadedTable.mapped`)."""
+        found = self.first.mapped if self.first is not None else {}
+        return [(self.name, theirs, canonical) for theirs, canonical in found.items()]
+
 
 def _mark_returns(wh: Warehouse, written) -> None:
     """Every staged lines table's ``is_return`` (:func:`cemlib.collect.returns.mark_returns`),
@@ -410,10 +419,25 @@ def _mark_returns(wh: Warehouse, written) -> None:
             mark_returns(wh, lines, shadow(lines), shadow(header) if header in staged else None)
 
 
-def _publish(wh: Warehouse, written, missing, synthetic: bool, stamp: dict) -> None:
+#: the columns of the source files a mapping read to fill a canonical column and kept as
+#: they are (``table, column, target``): the quality stage does not call them unknown
+MAPPED_COLUMNS = "mapped_columns"
+
+
+def _publish(wh: Warehouse, written, missing, synthetic: bool, stamp: dict, mapped=()) -> None:
     """The shadows replace the tables in one transaction; tables of an earlier run that this
-    source does not have are dropped (truth too, for a folder source)."""
+    source does not have are dropped (truth too, for a folder source); ``meta.mapped_columns``
+    is rewritten with ``mapped``."""
     with wh.transaction():
+        wh.con.execute(
+            f"CREATE OR REPLACE TABLE meta.{MAPPED_COLUMNS} "
+            '("table" VARCHAR, "column" VARCHAR, target VARCHAR, _run_id VARCHAR)'
+        )
+        if mapped:
+            wh.con.executemany(
+                f"INSERT INTO meta.{MAPPED_COLUMNS} VALUES (?, ?, ?, ?)",
+                [[t, c, target, stamp["run_id"]] for t, c, target in mapped],
+            )
         for schema, name, n_rows in written:
             wh.drop_table(schema, name)
             wh.con.execute(f'ALTER TABLE {schema}."{shadow(name)}" RENAME TO "{name}"')

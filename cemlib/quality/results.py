@@ -60,6 +60,16 @@ def result_rows(tc, outcome, applicable, sql_counts, sampled, run_id, checked_at
 
 def _failure_message(table, check, kwargs, observed, res, outcome) -> None:
     bounds = ", ".join(f"{k} {kwargs[k]}" for k in ("min_value", "max_value") if k in kwargs)
+    vocabulary = (
+        kwargs.get("value_set") if check.type == "expect_column_values_to_be_in_set" else None
+    )
+    if isinstance(vocabulary, list | tuple) and vocabulary and len(vocabulary) <= MAX_NAMED_VALUES:
+        # a fixed vocabulary (web_events.event_type): name the known values, and the unknown
+        # ones Great Expectations saw, so the reader can map them (trial 12 F4)
+        bounds = "one of " + ", ".join(str(v) for v in vocabulary)
+        found = _unexpected_values(res)
+        if found:
+            observed = f"{_fmt_observed(observed, res)}, e.g. {', '.join(found)}"
     msg = (
         f"table {table}: {check.name} failed ({check.reason}); observed "
         f"{_fmt_observed(observed, res)}" + (f", expected {bounds}" if bounds else "")
@@ -91,6 +101,21 @@ def result_row(run_id, as_of, table, check, level, success, res, observed, check
         "gx_rows": rows_in,
         "checked_at": checked_at,
     }
+
+
+#: a value set named in a warning when it has at most this many values (a vocabulary, not a
+#: list of ids)
+MAX_NAMED_VALUES = 20
+
+
+def _unexpected_values(res: dict, most: int = 5) -> list[str]:
+    """The most frequent unknown values among those Great Expectations kept (its partial
+    list), short ones only (a vocabulary's words)."""
+    counts = res.get("partial_unexpected_counts") or []
+    values = [
+        str(d.get("value")) for d in counts if isinstance(d, dict) and d.get("value") is not None
+    ]
+    return [v for v in values if len(v) <= 40][:most]
 
 
 def _fmt_observed(observed: Any, res: dict) -> str:

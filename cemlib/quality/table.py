@@ -200,7 +200,22 @@ def _extra_columns(tc: _Context) -> list[str]:
     if extra and tc.raw_cols:
         # columns that came from the file (in raw), not ones collection derived
         extra = [c for c in extra if c in tc.raw_cols]
+    if extra:  # a column the mapping read (``{is_return: [Возврат]}``) is not unknown
+        used = mapped_columns(tc.wh, tc.table)
+        extra = [c for c in extra if c not in used]
     return extra
+
+
+def mapped_columns(wh: Any, table: str) -> set[str]:
+    """The columns of ``table``'s file that the collection's mapping read to fill a canonical
+    column (``meta.mapped_columns``, written by :mod:`cemlib.collect`); empty when the
+    warehouse has none (a lake, or a warehouse collected before the table existed)."""
+    if not isinstance(wh, Warehouse) or not wh.has_table("meta", "mapped_columns"):
+        return set()
+    rows = wh.con.execute(
+        'SELECT "column" FROM meta.mapped_columns WHERE "table" = ?', [table]
+    ).fetchall()
+    return {r[0] for r in rows}
 
 
 def _check_view(tc: _Context, resolved: list[tuple[Check, dict | None]]) -> tuple[str, dict]:

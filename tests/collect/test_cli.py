@@ -55,3 +55,23 @@ def test_cem_collect_names_a_date_column_it_could_not_read(russian_export, tmp_p
     assert line.rstrip().endswith("dates unread (note)")
     line = next(ln for ln in out.splitlines() if ln.lstrip().startswith("order_lines"))
     assert line.rstrip().endswith("ok")
+
+
+def test_cem_collect_a_bad_value_translation_exits_2_naming_file_and_column(
+    russian_export, tmp_path, capsys
+):
+    """Trial 12 F4: a translation listing one value under two event types is refused in one
+    line naming the mapping file and the user's column, before anything is written."""
+    mapping = write(
+        tmp_path / "mapping.yaml",
+        "web_events:\n  Тип: {event_type: {cart: [add_to_cart], view: [Add_To_Cart]}}\n",
+    )
+    wh = tmp_path / "w.duckdb"
+    code = main(["collect", "--source", str(russian_export), "--warehouse", str(wh),
+                 "--mapping", str(mapping), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert str(mapping) in err and "'Тип'" in err
+    assert "value 'Add_To_Cart' is listed under both 'cart' and 'view'" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert not wh.exists()

@@ -355,3 +355,58 @@ def test_long_line_in_a_windows_cp1251_export(tmp_path):
     assert t.frame.loc[1, "_raw_line"] == "S2;Кофе; молотый"  # no \r, decoded
     assert t.frame.loc[1, "_line"] == 3
     assert t.frame.loc[1, "_row_defect"] == "3 fields where the header has 2"
+
+
+def test_a_value_translation_fills_event_type_and_keeps_their_column(tmp_path):
+    """Trial 12 F4: a web export's ``add_to_cart`` was read as an unknown type (weighted as a
+    view). A mapping translates their values into the contract's vocabulary."""
+    write(
+        tmp_path / "mapping.yaml",
+        "web_events:\n  ID: event_id\n  Время: ts\n"
+        "  Тип события: {event_type: {cart: [add_to_cart, В корзину], view: просмотр}}\n",
+    )
+    columns, _ = load_mapping(tmp_path / "mapping.yaml")
+    path = write(
+        tmp_path / "web_events.csv",
+        "ID;Время;Тип события\n1;01.02.2025;add_to_cart\n2;01.02.2025; В КОРЗИНУ \n"
+        "3;01.02.2025;просмотр\n4;01.02.2025;search\n5;01.02.2025;\n6;01.02.2025;wishlist\n",
+    )
+    t = read_table_file(path, "web_events", mapping=columns["web_events"])
+    assert t.frame["event_type"].tolist() == ["cart", "cart", "view", "search", None, "wishlist"]
+    kept = t.frame["Тип события"].fillna("").tolist()  # raw keeps what the file held
+    assert kept == ["add_to_cart", " В КОРЗИНУ ", "просмотр", "search", "", "wishlist"]
+    assert t.mapped == {"Тип события": "event_type"}
+    assert "Тип события" in t.extra_columns
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"event_type": {"cart": []}}, r"'cart': expected \{event_type: \{canonical_value"),
+        (
+            {"event_type": {"cart": ["add_to_cart"], "view": ["ADD_TO_CART"]}},
+            "value 'ADD_TO_CART' is listed under both 'cart' and 'view'",
+        ),
+        ({"is_return": {"1": ["Возврат"]}}, "a yes/no column takes a list of the values"),
+    ],
+)
+def test_a_bad_value_translation_is_one_line_naming_file_and_column(tmp_path, target, message):
+    path = write(tmp_path / "m.yaml", "")
+    import yaml
+
+    table = "pos_receipts" if "is_return" in target else "web_events"
+    path.write_text(yaml.safe_dump({table: {"Тип события": target}}, allow_unicode=True))
+    with pytest.raises(InputError, match=message) as err:
+        load_mapping(path)
+    assert err.value.column == "Тип события"
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_translation_onto_a_column_the_file_has_is_an_error(tmp_path):
+    columns, _ = load_mapping({"web_events": {"Тип": {"event_type": {"cart": ["add_to_cart"]}}}})
+    path = write(
+        tmp_path / "web_events.csv", "event_id;ts;event_type;Тип\n1;01.02.2025;view;add_to_cart\n"
+    )
+    with pytest.raises(InputError, match="the file already has a column 'event_type'") as err:
+        read_table_file(path, "web_events", mapping=columns["web_events"])
+    assert err.value.column == "event_type" and str(path) in str(err.value)
