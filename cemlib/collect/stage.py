@@ -30,6 +30,7 @@ from cemlib.collect.chunks import (
     world_chunks,
     write_chunk,
 )
+from cemlib.collect.empty import refuse_empty_tables
 from cemlib.collect.loaders import (
     LoadedTable,
     plan_folder,
@@ -343,7 +344,9 @@ def _world_plan(world, n_people, seed, as_of_ts, release_world, chunk_rows) -> _
 
 
 def _folder_plan(source, mapping, encoding, chunk_rows) -> _Plan:
-    """The files of a folder named after the canonical tables."""
+    """The files of a folder named after the canonical tables (a header-only file of a table
+    that may not be empty refused first: :mod:`cemlib.collect.empty`)."""
+    refuse_empty_tables(source, mapping, encoding)
     plan = plan_folder(source, mapping=mapping)
     readers = {}
     for name, path in plan.paths.items():

@@ -337,6 +337,28 @@ def test_a_stage_stopped_by_bad_input_inside_cem_run_says_so_on_stderr(tmp_path)
     assert not warehouse.exists()
 
 
+@pytest.mark.slow
+def test_cem_run_refuses_a_header_only_crm_in_stage_00_not_01(tmp_path):
+    """Stage 00 of ``cem run`` refuses a header-only table that may not be empty as ``cem
+    collect`` does (exit 2, one line naming the file, no warehouse), instead of loading 0 rows
+    for 01_quality to stop on with exit 1."""
+    from tests.reliability.conftest import cem
+
+    header = CRM.splitlines()[0] + "\n"
+    src = _write(tmp_path / "src" / "crm_contacts.csv", header).parent
+    warehouse = tmp_path / "cem.duckdb"
+    proc = cem("run", "--notebooks", NOTEBOOKS, "--stages", "00,01", "--no-progress",
+               "-p", "run_id=r1", "-p", f"source={src}", "-p", f"warehouse={warehouse}",
+               "--out", tmp_path / "reports", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"cem run: error: 00_collect: {src / 'crm_contacts.csv'}: no data rows (only a header): "
+        "table crm_contacts may not be empty"
+    ), lines
+    assert not warehouse.exists()
+
+
 @pytest.mark.parametrize(
     "argv, line",
     [(["generate", "--people", "20", "--out", "{file}"], "cem generate: error: {file}: --out is a file, expected a folder"),
@@ -363,7 +385,7 @@ def test_one_check_of_an_output_folder_and_a_warehouse_for_every_command(
 def test_collect_reads_the_tables_that_may_not_be_empty_as_01_quality_does():
     """``cem collect`` reads the suite files as YAML (no Great Expectations import); the
     tables it refuses empty are those whose loaded suite has the critical row-count check."""
-    from cemlib.cli.collect import ROW_COUNT, empty_table_refusals
+    from cemlib.collect.empty import ROW_COUNT, empty_table_refusals
     from cemlib.quality.suites import load_suites
 
     critical = {
