@@ -61,13 +61,15 @@ def run_cemlib(df: pd.DataFrame, tmp: Path) -> pd.DataFrame:
     cols = ["uid", "source", *ROLES]
     df[cols].to_csv(tmp / "records.csv", index=False)
     (tmp / "roles.yaml").write_text(yaml.safe_dump(ROLES), encoding="utf-8")
-    return run_identity(
+    run = run_identity(
         tmp / "records.csv",
         id_column="uid",
         roles_path=tmp / "roles.yaml",
         out_path=tmp / "clusters.csv",
         source_column="source",
-    ).clusters
+    )
+    print(f"  threshold {run.threshold:.4f}, constraints {', '.join(run.constraints)}", flush=True)
+    return run.clusters
 
 
 def run_splink(df: pd.DataFrame, which: str, threshold: float = 0.9) -> pd.DataFrame:
@@ -160,6 +162,9 @@ def run_ecm(df: pd.DataFrame, which: str) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["febrl3", "febrl4"])
+    ap.add_argument(
+        "--cemlib-only", action="store_true", help="skip Splink and ECM (this stage alone)"
+    )
     args = ap.parse_args()
     rows = []
     for which in args.datasets:
@@ -170,6 +175,8 @@ def main() -> None:
             "Splink (FEBRL notebook)": lambda df=df, w=which: run_splink(df, w),
             "recordlinkage ECM": lambda df=df, w=which: run_ecm(df, w),
         }
+        if args.cemlib_only:
+            runners = {"cemlib identity": runners["cemlib identity"]}
         for name, fn in runners.items():
             t0 = time.perf_counter()
             clusters = fn()

@@ -6,8 +6,8 @@ merge, over every record of one against every record of the other:
 * constraints, on every link however strong: two different full birth dates (beyond one
   digit, an adjacent-digit transposition, a day/month swap or a day a few days off), two
   different patronymics or two different first names (beyond a typo, a transliteration, a
-  known diminutive or a first/last name swap: twins share everything else) are two people,
-  whatever connects them; and a record that carries a name and nothing else
+  known diminutive or a first/last name swap: twins share everything else) or two national
+  ids more than two typos apart are two people, whatever connects them; and a record that carries a name and nothing else
   (no identifier, no birth date, no address) may join one profile but never bridge two;
 * the chain guard, on the links it is asked to check: first names that differ beyond a typo
   under different birth dates (and, for identifiers a family shares, different first names or
@@ -62,11 +62,20 @@ _EMPTY: frozenset = frozenset()
 
 
 def facts_conflict(
-    dobs_a: set, dobs_b: set, mids_a: set, mids_b: set, names_a: set = _EMPTY, names_b: set = _EMPTY
+    dobs_a: set,
+    dobs_b: set,
+    mids_a: set,
+    mids_b: set,
+    names_a: set = _EMPTY,
+    names_b: set = _EMPTY,
+    ids_a: set = _EMPTY,
+    ids_b: set = _EMPTY,
 ) -> bool:
-    """Two clusters hold a birth date (folded), a patronymic or a first name (``(first,
-    last, typed)`` of :func:`~cemlib.identity.silver.first_names_clash`) that cannot be one
-    person's."""
+    """Two clusters hold a birth date (folded), a patronymic, a first name (``(first,
+    last, typed)`` of :func:`~cemlib.identity.silver.first_names_clash`) or a national id
+    (:func:`ids_differ`) that cannot be one person's."""
+    if ids_a and ids_b and any(ids_differ(x, y) for x in ids_a for y in ids_b):
+        return True
     if any(not dates_close(x, y) for x in dobs_a for y in dobs_b) and not _one_date_between(
         dobs_a | dobs_b
     ):
@@ -78,6 +87,36 @@ def facts_conflict(
         return False
     both = names_a | names_b
     return not all(_one_typo_apart(x, y, both) for x, y in clashes)
+
+
+#: two national ids more edits apart than this are two people's. On FEBRL3/4 one person's ids
+#: are 0 (10,162 pairs), 1 (735), 2 (28) or 3 (3) edits apart when typed with typos, while two
+#: people's of one first and last name are 3 (3 of 651 pairs) to 7 apart. FEBRL also
+#: *replaces* an id (4-7 apart, 610 of its 11,538 true pairs): that is no typo, and the
+#: resolver gives the constraint up on such data (the model's share of matches whose ids are
+#: beyond this, the last level of its ``national_id`` comparison at [1, 2] edits: 8.7 % and
+#: 5.2 %, above ``constraint_tolerance``)
+NATIONAL_ID_TYPOS = 2
+
+
+def ids_differ(a: str, b: str, k: int = NATIONAL_ID_TYPOS) -> bool:
+    """Two national ids more than ``k`` letters replaced, added, dropped or adjacent-swapped
+    apart (optimal string alignment distance)."""
+    if a == b:
+        return False
+    if abs(len(a) - len(b)) > k:
+        return True
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)] > k
 
 
 def _one_date_between(dates: frozenset) -> bool:
@@ -145,8 +184,8 @@ def name_only(prepared: pd.DataFrame) -> np.ndarray:
 
 
 #: the cluster constraints: conflicting birth dates, conflicting patronymics, conflicting first
-#: names, name-only bridges
-CONSTRAINTS: tuple[str, ...] = ("birth_date", "patronymic", "first_name", "bridge")
+#: names, name-only bridges, conflicting national ids
+CONSTRAINTS: tuple[str, ...] = ("birth_date", "patronymic", "first_name", "bridge", "national_id")
 
 
 class ChainGuardClusterer:
@@ -158,8 +197,8 @@ class ChainGuardClusterer:
     ``accepted_`` (boolean per link), ``refused_by_`` (per link: ``"constraint"``,
     ``"bridge"``, ``"contact"``, ``"guard"`` or None), ``n_refused_``. ``constraints``: which of
     :data:`CONSTRAINTS` are checked on every link (``birth_date``, ``patronymic``,
-    ``first_name``: two conflicting values; ``bridge``: a name-only record joining two
-    profiles); ``guard``: the chain guard.
+    ``first_name``, ``national_id``: two conflicting values; ``bridge``: a name-only record
+    joining two profiles); ``guard``: the chain guard.
     """
 
     def __init__(
@@ -201,7 +240,9 @@ class ChainGuardClusterer:
         if "first_name" in self.constraints:
             key, raw = _column(prepared, "first_lat"), _column(prepared, "first_name")
             names = [(f, la, t) if f else None for f, la, t in zip(key, last, raw, strict=True)]
-        return first, last, dob, gender, dob_fact, middle, names, weak
+        nid = _column(prepared, "national_id") if "national_id" in self.constraints else None
+        nid = nid or [None] * n
+        return first, last, dob, gender, dob_fact, middle, names, weak, nid
 
     def _link_order(self, links: pd.DataFrame) -> tuple:
         """Links by score, highest first: the order, their two records, whether the chain
@@ -231,14 +272,14 @@ class ChainGuardClusterer:
             raise ValueError(f"unknown constraint(s) {sorted(unknown)}; known: {CONSTRAINTS}")
         n = len(prepared)
         parent = list(range(n))
-        first, last, dob, gender, dob_fact, middle, names, weak = self._record_facts(prepared)
+        first, last, dob, gender, dob_fact, middle, names, weak, nid = self._record_facts(prepared)
         bridges = "bridge" in self.constraints
         # per cluster root, only what is not empty: at a million people most roots hold no
         # name and no fact, and a set or tuple each for them took gigabytes
         state: dict[int, set] = {}
-        facts: dict[int, tuple[frozenset, frozenset, int, frozenset]] = {}
+        facts: dict[int, tuple[frozenset, frozenset, int, frozenset, frozenset]] = {}
         one: dict[object, frozenset] = {}  # one shared frozenset per fact value
-        bare = ((_EMPTY, _EMPTY, 0, _EMPTY), (_EMPTY, _EMPTY, 1, _EMPTY))
+        bare = ((_EMPTY, _EMPTY, 0, _EMPTY, _EMPTY), (_EMPTY, _EMPTY, 1, _EMPTY, _EMPTY))
 
         def get_state(i: int) -> set | frozenset:
             st = state.get(i)
@@ -255,14 +296,15 @@ class ChainGuardClusterer:
                 f = one[v] = frozenset((v,))
             return f
 
-        def get_facts(i: int) -> tuple[frozenset, frozenset, int, frozenset]:
+        def get_facts(i: int) -> tuple[frozenset, frozenset, int, frozenset, frozenset]:
             f = facts.get(i)
             if f is None:
-                d, m, nm = dob_fact[i], middle[i], names[i]
-                if not (d or m or nm):
+                d, m, nm, ni = dob_fact[i], middle[i], names[i], nid[i]
+                if not (d or m or nm or ni):
                     return bare[0 if weak[i] else 1]
                 f = (single(d) if d else _EMPTY, single(m) if m else _EMPTY,
-                     0 if weak[i] else 1, single(nm) if nm else _EMPTY)  # fmt: skip
+                     0 if weak[i] else 1, single(nm) if nm else _EMPTY,
+                     single(ni) if ni else _EMPTY)  # fmt: skip
             return f
 
         def find(i: int) -> int:
@@ -295,7 +337,7 @@ class ChainGuardClusterer:
                     refused_by[order[k]] = "contact"
                     continue
             fa, fb = get_facts(a), get_facts(b)
-            if facts_conflict(fa[0], fb[0], fa[1], fb[1], fa[3], fb[3]):
+            if facts_conflict(fa[0], fb[0], fa[1], fb[1], fa[3], fb[3], fa[4], fb[4]):
                 refused_by[order[k]] = "constraint"
                 continue
             # a name-only record already in a profile with anchors cannot pull in another
@@ -319,7 +361,8 @@ class ChainGuardClusterer:
                     state[a] = sb
                 state.pop(b, None)
             facts[a] = (fa[0] | fb[0] if fb[0] else fa[0], fa[1] | fb[1] if fb[1] else fa[1],
-                        fa[2] + fb[2], fa[3] | fb[3] if fb[3] else fa[3])  # fmt: skip
+                        fa[2] + fb[2], fa[3] | fb[3] if fb[3] else fa[3],
+                        fa[4] | fb[4] if fb[4] else fa[4])  # fmt: skip
             facts.pop(b, None)
             accepted[order[k]] = True
         self.labels_ = np.fromiter((find(i) for i in range(n)), dtype=np.int64, count=n)

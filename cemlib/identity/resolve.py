@@ -99,7 +99,8 @@ class IdentityResolver:
     each of its records, as its ``unique_id``), ``threshold_`` (the match
     threshold used; None without the model), ``constraints_`` (the cluster constraints
     enforced: a birth-date or patronymic constraint only where at most ``constraint_tolerance``
-    of the silver pairs disagree on that field, see :meth:`_active_constraints`),
+    of the silver pairs disagree on that field, a national-id one only where the records hold
+    national ids, see :meth:`_active_constraints`),
     ``n_refused_``, ``contact_refs_`` (records whose ``contact_id`` names a CRM record:
     ``with_contact_id``, ``matched``, ``unmatched``; an unmatched one is ignored) and
     ``contact_linked_`` (per record: attached to its contact's profile by ``contact_id``).
@@ -474,6 +475,10 @@ class IdentityResolver:
         self.disagreement_rates_ = rates
         out = []
         for c in self.constraints:
+            if c == "national_id" and not (
+                "national_id" in prepared and prepared["national_id"].notna().any()
+            ):
+                continue  # no national ids: nothing to constrain (nor to list)
             rate = rates.get(c)
             if rate is not None and rate > self.constraint_tolerance:
                 continue

@@ -260,7 +260,9 @@ def _split(text: str) -> tuple[str | None, str | None, str | None, str | None]:
     last = first = middle = None
     gender = None
     if n == 1:
-        if _first_name_gender(words[0]):
+        # a bare word is a first name (a till's «Лилия», a ticket's «Сережа») unless it is
+        # shaped like a surname and is no listed first name («Тютчев»)
+        if _first_name_gender(words[0]) or not _surname_gender(words[0]):
             first = original[0]
         else:
             last = original[0]

@@ -235,3 +235,43 @@ def test_two_slips_of_one_birth_date_join_through_the_date_between_them():
     c = ChainGuardClusterer().fit(other, links)
     assert c.labels_.tolist() == [0, 0, 2]
     assert c.refused_by_.tolist() == [None, "constraint", "constraint"]
+
+
+def test_two_national_ids_beyond_a_typo_are_two_people_even_through_a_third_record():
+    # issue 12, FEBRL4: Lachlan Nguyen rec-760 and rec-3951 share a name and a postcode, not
+    # their national ids (4360586, 8311385). One person's ids typed with a typo are one or two
+    # edits apart; another person's are further
+    cols = ["first_lat", "last_lat", "birth_date", "national_id"]
+    p = pd.DataFrame(
+        [
+            ("lachlan", "nguyen", None, "4360586"),
+            ("lachlan", "nguyen", None, "4360856"),  # the same id, two digits swapped
+            ("lachlan", "nguyen", None, "4306586"),  # and another typo of it: 2 from the swap
+            ("lachlan", "nguyen", "1966-09-26", None),  # no id: the model links it to both
+            ("lachlan", "nguyen", None, "8311385"),  # the other Lachlan
+        ],
+        columns=cols,
+    ).astype("string")
+    links = pd.DataFrame(
+        {"rid_l": [0, 0, 1, 3], "rid_r": [1, 2, 3, 4], "score": [0.97, 0.96, 0.95, 0.94]}
+    )
+    c = ChainGuardClusterer().fit(p, links)
+    assert c.labels_.tolist() == [0, 0, 0, 0, 4]
+    # the direct link is refused, and so is the chain through the record without an id
+    assert c.refused_by_.tolist() == [None, None, None, "constraint"]
+    direct = pd.DataFrame({"rid_l": [0], "rid_r": [4], "score": [0.906]})
+    assert ChainGuardClusterer().fit(p, direct).refused_by_.tolist() == ["constraint"]
+    # without the constraint the two Lachlans are one profile
+    off = ChainGuardClusterer(constraints=("birth_date", "patronymic", "first_name", "bridge"))
+    assert off.fit(p, links).labels_.tolist() == [0, 0, 0, 0, 0]
+
+
+def test_ids_differ_counts_typos_not_digits():
+    from cemlib.identity.graph import ids_differ
+
+    assert not ids_differ("4360586", "4360586")
+    assert not ids_differ("4360586", "4360856")  # adjacent swap: 1
+    assert not ids_differ("4360586", "436058")  # dropped digit: 1
+    assert not ids_differ("4360586", "4306856")  # two swaps: 2
+    assert ids_differ("4360586", "4036856")  # three edits
+    assert ids_differ("4360586", "8311385")

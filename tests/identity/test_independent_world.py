@@ -180,6 +180,25 @@ def test_one_mans_cards_with_two_slips_of_his_birth_date_are_one_profile(world):
     assert prof.loc[crm].nunique() == 1
     truth = world[["rec_id", "person_id"]].set_axis(["record_id", "person_id"], axis=1)
     m = evaluate(clusters, truth)
-    # 3,214 true and 12 false pairs of 3,715 before; 2 true pairs more, no false one
+    # 3,214 true and 12 false pairs of 3,715 before; 2 true pairs more, no false one. Since
+    # bare words are first names (session 19b): 3,214 true and 10 false (the chain guard now
+    # sees «Алена» on Михаил's phone, and a till «Сережа» on a card misread «Ким Сергей»)
     tp = round(m["precision"] * m["predicted_pairs"])
-    assert m["true_pairs"] == 3715 and tp >= 3216 and m["predicted_pairs"] - tp <= 12, m
+    assert m["true_pairs"] == 3715 and tp >= 3214 and m["predicted_pairs"] - tp <= 10, m
+
+
+def test_seed_7_meets_f1_092_once_bare_first_names_are_first_names():
+    """Issue 12, session 19b (seed 7's world, real Splink): till and support rows signed with
+    a bare first name missing from the name list («Лилия», «Алена», «Олеся») were read as
+    surnames, so the chain guard could not tell them from the profile's person on a family's
+    phone: 2,977 true and 13 false pairs, F1 0.9195. As first names: 2,978 and 8, F1 0.9204."""
+    from cemlib.identity import evaluate
+
+    world = iw.make_world(3000, seed=7)
+    roles = {**iw.ROLES, "source": "source"}
+    clusters = resolve(world.drop(columns="person_id"), roles, id_column="rec_id")
+    truth = world[["rec_id", "person_id"]].set_axis(["record_id", "person_id"], axis=1)
+    m = evaluate(clusters, truth)
+    tp = round(m["precision"] * m["predicted_pairs"])
+    assert m["true_pairs"] == 3485 and tp >= 2978 and m["predicted_pairs"] - tp <= 8, m
+    assert m["f1"] >= 0.92 and m["precision"] >= 0.99, m

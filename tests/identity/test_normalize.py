@@ -55,3 +55,33 @@ def test_masked_phone_tail_parses_only_values_with_enough_mask_characters_and_ag
     # the same answers as the core parser on every value (which the pre-filter skips)
     whole = core.masked_phone_tail(values).astype("string")
     assert got.fillna("").tolist() == whole.fillna("").tolist()
+
+
+def test_a_bare_word_is_a_first_name_unless_it_is_shaped_like_a_surname():
+    # issue 12: a till row signed «Лилия», «Диана» or «Инна» (no listed first name) was read as
+    # a surname, so no first-name check saw it; a typo («Одьга») alike
+    from cemlib.identity.roles import prepare_records
+
+    names = ["Лилия", "Диана", "Инна", "Одьга", "Анна", "Тютчев", "Иванова", "Элина"]
+    df = pd.DataFrame({"id": [f"R{i}" for i in range(len(names))], "fio": names})
+    p = prepare_records(df, {"fio": "full_name"}, id_column="id")
+    assert p["first_lat"].notna().tolist() == [True] * 5 + [False] * 3
+    assert p["last_lat"].notna().tolist() == [False] * 5 + [True] * 3
+    # «Элина» ends like a surname (-ина, as Ильина) and is no listed name: still a surname
+
+
+def test_a_wife_signing_a_till_row_on_her_husbands_phone_is_not_his():
+    # independent world, seed 2026: «Алена» at the till on Михаил's phone joined his profile,
+    # her bare name read as a surname; as a first name the chain guard refuses the family phone
+    df = pd.DataFrame(
+        {
+            "id": ["C1", "T1", "T2"],
+            "src": ["crm", "till", "till"],
+            "fio": ["Иванов Михаил Викторович", "Михаил", "Алена"],
+            "tel": ["+7 (933) 408-72-02", "9334087202", "79334087202"],
+        }
+    )
+    roles = {"full_name": "fio", "phone": "tel", "source": "src"}
+    out = resolve(df, roles, id_column="id", use_model=False).set_index("record_id")
+    assert out.at["C1", "profile_id"] == out.at["T1", "profile_id"]
+    assert out.at["T2", "profile_id"] != out.at["C1", "profile_id"]
