@@ -223,28 +223,46 @@ def update_source_hashes(wh, *, run_id: str, as_of, keys: pd.DataFrame | None = 
     ``as_of`` and then deleted at the source before the next run keeps its row (no stored
     prepared record names it gone); the row is never compared (no source record has its
     key) and goes with the next full run. Without ``keys``, the whole table is compared."""
+    from cemlib.identity.sources import _columns
+
     con = wh.con
     kept = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [_RUN_HASHES]
     ).fetchall()[0][0]
-    if not kept or not wh.has_table("identity", "source_hashes"):
-        return write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=False, atomic=False)
+    if (
+        not kept
+        or not wh.has_table("identity", "source_hashes")
+        or "key_hash" not in _columns(wh, "identity", "source_hashes")  # an earlier form
+    ):
+        return write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=bool(kept), atomic=False)
     as_of_d = pd.Timestamp(as_of).date()
     if keys is not None:
         with _registered(con, "_inc_hash_keys", keys[["source", "record_id"]].astype(str)):
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE _inc_hash_k AS SELECT DISTINCT source, record_id "
-                "FROM _inc_hash_keys"
+                "CREATE OR REPLACE TEMP TABLE _inc_hash_k AS SELECT DISTINCT source, record_id, "
+                "hash(source, record_id) AS key_hash FROM _inc_hash_keys"
             )
+        # rows found by key_hash (integers), then only those compared on the text keys
+        of_keys = (
+            "WITH m AS MATERIALIZED (SELECT {cols} FROM {table} s SEMI JOIN _inc_hash_k k ON "
+            "k.key_hash = s.key_hash) SELECT {out} FROM m s SEMI JOIN _inc_hash_k k ON "
+            "k.source = s.source AND k.record_id = s.record_id"
+        )
         try:
             con.execute(
-                "DELETE FROM identity.source_hashes s WHERE EXISTS (SELECT 1 FROM _inc_hash_k k "
-                "WHERE k.source = s.source AND k.record_id = s.record_id)"
+                "DELETE FROM identity.source_hashes WHERE rowid IN ("
+                + of_keys.format(
+                    cols="s.rowid AS r, s.source, s.record_id",
+                    out="s.r",
+                    table="identity.source_hashes",
+                )
+                + ")"
             )
             con.execute(
-                f"INSERT INTO identity.source_hashes SELECT h.*, CAST(? AS VARCHAR), "
-                f"CAST(? AS DATE) FROM {_RUN_HASHES} h SEMI JOIN _inc_hash_k k "
-                "ON h.source = k.source AND h.record_id = k.record_id",
+                "INSERT INTO identity.source_hashes SELECT h.*, CAST(? AS VARCHAR), "
+                "CAST(? AS DATE) FROM ("
+                + of_keys.format(cols="s.*", out="s.*", table=_RUN_HASHES)
+                + ") h",
                 [run_id, as_of_d],
             )
         finally:
