@@ -321,6 +321,16 @@ def test_source_hashes_of_another_form_make_a_full_run(may, tmp_path):
         )  # fmt: skip
         gone = len(removed_records(wh, source_schemas(wh)))
         assert len(changed_records(wh)) == stored - gone > 0
+        wh.con.execute("DROP TABLE IF EXISTS " + _RUN_HASHES)
+        # the run in full writes hashes of this version: the next run is incremental again
+        res = run_stage(wh, run_id="june", as_of=JUNE)
+        assert res.figures["identity_mode"]["used"] == "full"
+        kind = wh.sql("SELECT row_hash_kind FROM identity.state")["row_hash_kind"].iloc[0]
+        assert kind.startswith("duckdb-hash:")
+        assert wh.sql("DESCRIBE identity.source_hashes")["column_type"].tolist()[2:4] == [
+            "UBIGINT", "UBIGINT"
+        ]  # fmt: skip
+        assert choose_mode(wh, "auto", fingerprint, JUNE)[0] == "incremental"
 
 
 #: every table an incremental run writes, compared without their stamps
