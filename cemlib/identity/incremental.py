@@ -39,6 +39,7 @@ from cemlib.identity.model import MODEL_COLUMNS
 from cemlib.identity.resolve import RULE_SCORES, IdentityResolver
 from cemlib.identity.roles import PREPARED_COLUMNS, as_string
 from cemlib.identity.rules import HubGuard
+from cemlib.identity.sources import row_hash_kind
 from cemlib.identity.store import (  # noqa: F401
     read_model,
     read_prepared,
@@ -119,8 +120,13 @@ def previous_state(wh) -> dict | None:
     written by that run, else None."""
     if not all(wh.has_table("identity", t) for t in STATE_TABLES):
         return None
+    kind = (
+        "row_hash_kind"
+        if "row_hash_kind" in set(wh.sql("DESCRIBE identity.state")["column_name"])
+        else "NULL"
+    )
     row = wh.con.execute(
-        "SELECT fingerprint, threshold, constraints, _run_id, _as_of FROM identity.state"
+        f"SELECT fingerprint, threshold, constraints, _run_id, _as_of, {kind} FROM identity.state"
     ).fetchall()[0]
     if row is None:
         return None
@@ -133,6 +139,7 @@ def previous_state(wh) -> dict | None:
         "constraints": tuple(c for c in (row[2] or "").split(",") if c),
         "run_id": run,
         "as_of": pd.Timestamp(row[4]),
+        "row_hash_kind": row[5],
     }
 
 
@@ -178,6 +185,9 @@ def choose_mode(wh, mode: str, fingerprint: str, as_of: str) -> tuple[str, str, 
                 column="identity_mode",
             )
         return "full", "the matching settings changed since the last run", None
+    if state["row_hash_kind"] != row_hash_kind(wh.con):
+        # its source row hashes can't be compared: a changed record could be missed
+        return "full", "the last run hashed the source rows otherwise (another version)", None
     why = f"last run {state['run_id']} (as_of {state['as_of'].date()}) had the same settings"
     state["model"] = read_model(wh, fingerprint)
     return "incremental", why, state
@@ -574,7 +584,8 @@ def write_increment(wh, result, inc: dict, *, run_id: str, as_of: str, fingerpri
             n = update_prepared(con, inc["new_in"], inc["removed"], run_id=run_id, as_of=as_of_d)
             update_source_hashes(wh, run_id=run_id, as_of=as_of, keys=_increment_keys(inc))
             state = state_frame(fingerprint=fingerprint, mode=mode, resolver=result.resolver,
-                                records=n, phases=phases.seconds)  # fmt: skip
+                                records=n, phases=phases.seconds,
+                                hash_kind=row_hash_kind(con))  # fmt: skip
             wh.write_table("identity", "state", state, run_id=run_id, as_of=as_of)
         phases("write_tables")  # committed (DuckDB checkpoints the changed tables here)
     finally:

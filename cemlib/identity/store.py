@@ -37,13 +37,17 @@ def write_state(wh, prepared: pd.DataFrame | None, *, fingerprint, resolver, run
     if prepared is not None:  # a full run trained the model: the next runs score with it
         write_model(wh, getattr(resolver, "model_", None), fingerprint=fingerprint,
                     run_id=run_id, as_of=as_of)  # fmt: skip
+    from cemlib.identity.sources import row_hash_kind
+
     state = state_frame(fingerprint=fingerprint, mode=mode, resolver=resolver, records=n,
-                        phases=phases)  # fmt: skip
+                        phases=phases, hash_kind=row_hash_kind(con))  # fmt: skip
     wh.write_tables("identity", {"state": state}, run_id=run_id, as_of=as_of)
 
 
-def state_frame(*, fingerprint: str, mode: str, resolver, records: int, phases) -> pd.DataFrame:
-    """The one row of ``identity.state``."""
+def state_frame(*, fingerprint: str, mode: str, resolver, records: int, phases,
+                hash_kind: str) -> pd.DataFrame:  # fmt: skip
+    """The one row of ``identity.state``. ``hash_kind``: the function the run's source row
+    hashes were taken with (:func:`~cemlib.identity.sources.row_hash_kind`)."""
     return pd.DataFrame(
         {
             "fingerprint": [fingerprint],
@@ -52,6 +56,7 @@ def state_frame(*, fingerprint: str, mode: str, resolver, records: int, phases) 
             "constraints": [",".join(resolver.constraints_)],
             "records": [int(records)],
             "phases": [json.dumps(phases or {})],
+            "row_hash_kind": [hash_kind],
         }
     )
 
@@ -218,28 +223,46 @@ def update_source_hashes(wh, *, run_id: str, as_of, keys: pd.DataFrame | None = 
     ``as_of`` and then deleted at the source before the next run keeps its row (no stored
     prepared record names it gone); the row is never compared (no source record has its
     key) and goes with the next full run. Without ``keys``, the whole table is compared."""
+    from cemlib.identity.sources import _columns
+
     con = wh.con
     kept = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [_RUN_HASHES]
     ).fetchall()[0][0]
-    if not kept or not wh.has_table("identity", "source_hashes"):
-        return write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=False, atomic=False)
+    if (
+        not kept
+        or not wh.has_table("identity", "source_hashes")
+        or "key_hash" not in _columns(wh, "identity", "source_hashes")  # an earlier form
+    ):
+        return write_source_hashes(wh, run_id=run_id, as_of=as_of, reuse=bool(kept), atomic=False)
     as_of_d = pd.Timestamp(as_of).date()
     if keys is not None:
         with _registered(con, "_inc_hash_keys", keys[["source", "record_id"]].astype(str)):
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE _inc_hash_k AS SELECT DISTINCT source, record_id "
-                "FROM _inc_hash_keys"
+                "CREATE OR REPLACE TEMP TABLE _inc_hash_k AS SELECT DISTINCT source, record_id, "
+                "hash(source, record_id) AS key_hash FROM _inc_hash_keys"
             )
+        # rows found by key_hash (integers), then only those compared on the text keys
+        of_keys = (
+            "WITH m AS MATERIALIZED (SELECT {cols} FROM {table} s SEMI JOIN _inc_hash_k k ON "
+            "k.key_hash = s.key_hash) SELECT {out} FROM m s SEMI JOIN _inc_hash_k k ON "
+            "k.source = s.source AND k.record_id = s.record_id"
+        )
         try:
             con.execute(
-                "DELETE FROM identity.source_hashes s WHERE EXISTS (SELECT 1 FROM _inc_hash_k k "
-                "WHERE k.source = s.source AND k.record_id = s.record_id)"
+                "DELETE FROM identity.source_hashes WHERE rowid IN ("
+                + of_keys.format(
+                    cols="s.rowid AS r, s.source, s.record_id",
+                    out="s.r",
+                    table="identity.source_hashes",
+                )
+                + ")"
             )
             con.execute(
-                f"INSERT INTO identity.source_hashes SELECT h.*, CAST(? AS VARCHAR), "
-                f"CAST(? AS DATE) FROM {_RUN_HASHES} h SEMI JOIN _inc_hash_k k "
-                "ON h.source = k.source AND h.record_id = k.record_id",
+                "INSERT INTO identity.source_hashes SELECT h.*, CAST(? AS VARCHAR), "
+                "CAST(? AS DATE) FROM ("
+                + of_keys.format(cols="s.*", out="s.*", table=_RUN_HASHES)
+                + ") h",
                 [run_id, as_of_d],
             )
         finally:
@@ -267,19 +290,36 @@ def drop_run_hashes(con) -> None:
 def changed_records(wh) -> pd.DataFrame:
     """``source, record_id`` of the records kept by the last run whose identifying values
     changed at the source since (their hash differs from ``identity.source_hashes``). The
-    hashes of this run are kept (a temporary table) for :func:`write_source_hashes`."""
-    from cemlib.identity.sources import row_hashes_query
+    hashes of this run are kept (a temporary table) for :func:`write_source_hashes`.
+
+    A record is changed when its ``row_hash`` and ``key_hash`` pair is not stored and its key
+    is: an anti-join on two integers finds the few new or changed rows, a join on
+    ``key_hash`` the stored rows of their keys, and only those are compared on the text keys
+    (joining every row on the text keys was most of the compare's CPU).
+    Stored hashes of another form (MD5 texts of an earlier version) compare to nothing: every
+    stored record is then returned, never a change missed
+    (:func:`~cemlib.identity.incremental.choose_mode` runs such a warehouse in full)."""
+    from cemlib.identity.sources import _columns, row_hashes_query
 
     query = row_hashes_query(wh)
     if query is None or not wh.has_table("identity", "source_hashes"):
         return pd.DataFrame({"source": pd.Series([], dtype="string"),
                              "record_id": pd.Series([], dtype="string")})  # fmt: skip
     wh.con.execute(f"CREATE OR REPLACE TEMP TABLE {_RUN_HASHES} AS {query}")
+    if "key_hash" not in _columns(wh, "identity", "source_hashes"):
+        return fetch_frame(
+            wh.con,
+            f"SELECT h.source, h.record_id FROM identity.source_hashes h SEMI JOIN {_RUN_HASHES} "
+            "c ON c.source = h.source AND c.record_id = h.record_id ORDER BY 1, 2",
+        )
+    # the stored rows are found by their key's hash, then only those compared on the keys
     return fetch_frame(
         wh.con,
-        f"SELECT c.source, c.record_id FROM {_RUN_HASHES} c JOIN identity.source_hashes h "
-        "ON c.source = h.source AND c.record_id = h.record_id WHERE c.row_hash <> h.row_hash "
-        "ORDER BY 1, 2",
+        f"WITH c AS MATERIALIZED (SELECT c.* FROM {_RUN_HASHES} c ANTI JOIN identity.source_hashes "
+        "h ON c.row_hash = h.row_hash AND c.key_hash = h.key_hash), k AS MATERIALIZED (SELECT "
+        "h.source, h.record_id FROM identity.source_hashes h SEMI JOIN c ON c.key_hash = "
+        "h.key_hash) SELECT k.source, k.record_id FROM k SEMI JOIN c ON c.source = k.source AND "
+        "c.record_id = k.record_id ORDER BY 1, 2",
     )
 
 

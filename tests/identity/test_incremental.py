@@ -16,9 +16,14 @@ from cemlib.identity.evaluate import evaluate
 from cemlib.identity.incremental import choose_mode, settings_fingerprint
 from cemlib.identity.registry import resolve_ids
 from cemlib.identity.resolve import DEFAULT_HOUSEHOLD_SIGNALS
-from cemlib.identity.sources import row_hashes_query
+from cemlib.identity.sources import row_hashes_query, source_schemas
 from cemlib.identity.stage import SOURCE_ROLES, run_stage
-from cemlib.identity.store import _RUN_HASHES, changed_records, write_source_hashes
+from cemlib.identity.store import (
+    _RUN_HASHES,
+    changed_records,
+    removed_records,
+    write_source_hashes,
+)
 from cemlib.warehouse import Warehouse
 from tests.warehouses import profiled_both_ways
 
@@ -202,7 +207,7 @@ def test_a_record_changed_at_the_source_is_resolved_again_with_its_new_values(ma
         # the hashes written are the ones taken at the start of the run (hashed once), and
         # they equal hashing every source record again now
         fresh = wh.sql(row_hashes_query(wh)).astype(str)
-        stored = wh.sql("SELECT source, record_id, row_hash FROM identity.source_hashes")
+        stored = wh.sql("SELECT source, record_id, row_hash, key_hash FROM identity.source_hashes")
         assert len(stored) == len(fresh) > 0
         key = ["source", "record_id"]
         assert (
@@ -235,7 +240,7 @@ def test_the_source_hashes_are_taken_once_per_incremental_run(may, tmp_path):
             f"UPDATE {schema}.crm_contacts SET phone = '+79165550000' WHERE contact_id = ?", [cid]
         )
         write_source_hashes(wh, run_id="june", as_of=JUNE, reuse=True)
-        stored = wh.sql("SELECT source, record_id, row_hash FROM identity.source_hashes")
+        stored = wh.sql("SELECT source, record_id, row_hash, key_hash FROM identity.source_hashes")
         key = ["source", "record_id"]
         assert (
             stored.astype(str)
@@ -251,6 +256,81 @@ def test_the_source_hashes_are_taken_once_per_incremental_run(may, tmp_path):
         ).fetchone()[0]  # fmt: skip
         mine = before["source"].eq("crm_contacts") & before["record_id"].eq(str(cid))
         assert mine.sum() == 1 and row != before.loc[mine, "row_hash"].iloc[0]
+
+
+def test_a_value_changed_without_its_date_moving_is_found(may, tmp_path):
+    """The source row hashes find every record whose identifying values changed, its
+    ``updated_at`` moved or not: a new e-mail, two names swapped between columns, a NULL
+    become an empty text, a changed order's phone; the records left alone are not found."""
+    path, _ = may
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+    with Warehouse(copy) as wh:
+        con = wh.con
+        schema, ids = _crm_with_phone(wh, 1)
+        a = str(ids[0])
+        kept = (
+            f"SELECT min(c.contact_id) FROM {schema}.crm_contacts c JOIN identity.prepared p ON "
+            "p.source = 'crm_contacts' AND p.record_id = CAST(c.contact_id AS VARCHAR) "
+            "WHERE c.contact_id <> ? AND "
+        )
+        b = con.execute(kept + "c.first_name <> c.last_name", [a]).fetchone()[0]
+        c = con.execute(kept + "c.contact_id <> ? AND c.middle_name IS NULL", [a, b]).fetchone()[0]
+        assert b is not None and c is not None
+        dated = f"SELECT list(registered_at ORDER BY contact_id) FROM {schema}.crm_contacts"
+        before = con.execute(dated).fetchone()[0]
+        crm = f"UPDATE {schema}.crm_contacts SET"
+        con.execute(f"{crm} email = 'new.one@example.ru' WHERE contact_id = ?", [a])
+        con.execute(f"{crm} first_name = last_name, last_name = first_name WHERE contact_id = ?",
+                    [b])  # fmt: skip
+        con.execute(f"{crm} middle_name = '' WHERE contact_id = ?", [c])
+        orders = "clean" if wh.has_table("clean", "online_orders") else "staging"
+        order = con.execute(
+            f"SELECT min(o.order_id) FROM {orders}.online_orders o JOIN identity.prepared p ON "
+            "p.source = 'online_orders' AND p.record_id = CAST(o.order_id AS VARCHAR) "
+            "WHERE o.phone IS DISTINCT FROM '+79165550001'"
+        ).fetchone()[0]  # fmt: skip
+        con.execute(f"UPDATE {orders}.online_orders SET phone = '+79165550001' "
+                    "WHERE order_id = ?", [order])  # fmt: skip
+        assert con.execute(dated).fetchone()[0] == before  # no date moved
+        found = changed_records(wh)
+        want = {("crm_contacts", str(i)) for i in (a, b, c)} | {("online_orders", str(order))}
+        assert set(zip(found["source"], found["record_id"], strict=True)) == want
+        assert len(found) == 4
+
+
+def test_source_hashes_of_another_form_make_a_full_run(may, tmp_path):
+    """Hashes taken otherwise (an earlier version's MD5 texts, another DuckDB's hash()) can't
+    be compared: ``auto`` and ``incremental`` run in full, and :func:`changed_records` given
+    such hashes names every stored record changed rather than miss one."""
+    path, _ = may
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(path, copy)
+    with Warehouse(copy) as wh:
+        fingerprint = wh.sql("SELECT fingerprint FROM identity.state")["fingerprint"].iloc[0]
+        used, _, _ = choose_mode(wh, "auto", fingerprint, JUNE)
+        assert used == "incremental"
+        stored = wh.con.execute("SELECT count(*) FROM identity.source_hashes").fetchone()[0]
+        wh.con.execute("UPDATE identity.state SET row_hash_kind = 'md5'")
+        for asked in ("auto", "incremental"):
+            used, why, _ = choose_mode(wh, asked, fingerprint, JUNE)
+            assert used == "full" and "hashed the source rows otherwise" in why
+        wh.con.execute(
+            "CREATE OR REPLACE TABLE identity.source_hashes AS SELECT source, record_id, "
+            "md5(CAST(row_hash AS VARCHAR)) AS row_hash, _run_id, _as_of FROM identity.source_hashes"
+        )  # fmt: skip
+        gone = len(removed_records(wh, source_schemas(wh)))
+        assert len(changed_records(wh)) == stored - gone > 0
+        wh.con.execute("DROP TABLE IF EXISTS " + _RUN_HASHES)
+        # the run in full writes hashes of this version: the next run is incremental again
+        res = run_stage(wh, run_id="june", as_of=JUNE)
+        assert res.figures["identity_mode"]["used"] == "full"
+        kind = wh.sql("SELECT row_hash_kind FROM identity.state")["row_hash_kind"].iloc[0]
+        assert kind.startswith("duckdb-hash:")
+        assert wh.sql("DESCRIBE identity.source_hashes")["column_type"].tolist()[2:4] == [
+            "UBIGINT", "UBIGINT"
+        ]  # fmt: skip
+        assert choose_mode(wh, "auto", fingerprint, JUNE)[0] == "incremental"
 
 
 #: every table an incremental run writes, compared without their stamps
