@@ -167,3 +167,25 @@ def test_graded_against_recency_on_a_world_with_its_future(world, fitted):
     # this world's recency ranks as well as the model (0.980 against 0.979): no verdict either way
     assert abs(g["auc"] - g["recency auc"]) < 2 * g["margin se"] and 0 < g["margin se"] < 0.02
     assert "no clear difference there either" in graded_words(g)[0]
+
+
+def test_the_stage_grades_the_forecast_an_earlier_run_kept(tmp_path, world):
+    from cemlib.churn.stage import graded_since_last_run
+    from cemlib.warehouse import Warehouse
+
+    tx, _, _ = world
+    since, now = WORLD_AS_OF, WORLD_AS_OF + pd.Timedelta(days=30)
+    last = tx[tx["ts"] <= since].groupby("customer_id")["ts"].max()
+    # a forecast that knows a little more than recency: the true buyers of the month get +0.2
+    month = tx[(tx["ts"] >= since + pd.Timedelta(days=1)) & (tx["ts"] < now + pd.Timedelta(days=1))]
+    p = 1 / (1 + (since - last).dt.days / 30) + 0.2 * last.index.isin(month["customer_id"])
+    forecast = pd.DataFrame({"customer_id": last.index, "p_purchase": p.to_numpy()})
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        assert graded_since_last_run(wh, tx, now) is None  # no monitor yet
+        wh.write_table("monitor", "churn_forecast", forecast, run_id="r1", as_of=since.date())
+        g = graded_since_last_run(wh, tx, now)
+        # the run's own forecast (as_of = now) is not an earlier run's
+        assert graded_since_last_run(wh, tx, since) is None
+    assert g["forecast as_of"] == str(since.date()) and g["customers"] == len(last)
+    assert g["buyers"] == int(last.index.isin(month["customer_id"]).sum()) > 0
+    assert g["auc"] - g["recency auc"] > 2 * g["margin se"]
