@@ -283,8 +283,8 @@ def verdict_of(result, horizon: int, baselines: pd.DataFrame | None = None) -> d
                 # the held-out margin is inside the noise, but the earlier run's forecast beat
                 # recency on purchases that really happened since, by more than twice its error
                 comparison += (
-                    f" (within twice the AUC's standard error of {band / 2:.3f}); {graded_text}: "
-                    "keep the model's ranking"
+                    f" (within twice the AUC's standard error of {band / 2:.3f}); {graded_text}, "
+                    "so keep the model's ranking"
                 )
             elif margin < band:
                 status = "warning"
