@@ -77,3 +77,44 @@ def metric_table(truth: dict, baselines: pd.DataFrame) -> pd.DataFrame:
     table = pd.concat([pd.DataFrame([model], index=["model"]), baselines.reindex(columns=cols)])
     table.index.name = "predictor"
     return table.reset_index()
+
+
+def graded_against_recency(
+    forecast: pd.DataFrame, transactions: pd.DataFrame, since, until
+) -> dict | None:
+    """An earlier run's forecast graded against recency on the purchases realized since:
+    ``forecast`` (``customer_id``, ``p_purchase``: what the monitor keeps,
+    ``monitor.churn_forecast``) made at ``since``; each customer's days since the last purchase
+    at ``since`` and whether they bought in ``(since, until]`` come from ``transactions``.
+
+    Returns the forecast's as_of, customers, buyers, the AUC of the forecast and of recency on
+    the same customers, and the standard error of their difference (paired bootstrap, 200
+    seeded draws); None when nobody or everybody bought (no AUC)."""
+    since, until = pd.Timestamp(since).normalize(), pd.Timestamp(until).normalize()
+    tx = transactions[transactions["ts"] < until + pd.Timedelta(days=1)]
+    base = baseline_scores(tx, since, 1)
+    f = forecast.assign(customer_id=forecast["customer_id"].astype(str))
+    f = f[f["customer_id"].isin(base.index)].drop_duplicates("customer_id")
+    if f.empty:
+        return None
+    fut = future_outcomes(tx, since, int((until - since).days), pd.Index(f["customer_id"]))
+    y = (fut["n"] > 0).to_numpy()
+    p = f["p_purchase"].to_numpy(dtype=float)
+    recency = -base.loc[f["customer_id"], "days_since_last"].to_numpy()
+    if not 0 < y.sum() < len(y):
+        return None
+    model, naive = _auc(y, p), _auc(y, recency)
+    rng = np.random.default_rng(0)
+    diffs = []
+    for _ in range(200):
+        i = rng.integers(0, len(y), len(y))
+        if 0 < y[i].sum() < len(i):
+            diffs.append(_auc(y[i], p[i]) - _auc(y[i], recency[i]))
+    return {
+        "forecast as_of": str(since.date()),
+        "customers": int(len(y)),
+        "buyers": int(y.sum()),
+        "auc": model,
+        "recency auc": naive,
+        "margin se": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else float("nan"),
+    }

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cemlib import DEFAULT_SEED
+from cemlib.churn.baseline import graded_against_recency
 from cemlib.churn.beside import Beside
 from cemlib.churn.beside import workers as beside_workers
 from cemlib.churn.evaluate import (
@@ -68,6 +69,9 @@ class ChurnStageResult:
     #: profiles whose every CRM record closed by ``as_of`` (``crm_contacts.closed_at``): gone
     #: already, left out of the scores and the risk list; None when the CRM has no ``closed_at``
     already_closed: int | None = None
+    #: the previous run's forecast graded against recency on the purchases realized since
+    #: (:func:`graded_since_last_run`); None without one
+    graded: dict | None = None
 
 
 def _truth_person(wh: Warehouse, key: str) -> pd.DataFrame | None:
@@ -308,7 +312,7 @@ def fit_at_as_of(tx, as_of, cov, *, horizons, annual_discount, seed, choice, wor
         workers=workers,
     )  # fmt: skip
     model.fit(tx, as_of=as_of, covariates=cov, source="marts.profile_transactions")
-    tau = inactivity_threshold(model.occasions_)
+    tau = inactivity_threshold(model.occasions_, as_of=model.as_of_)
     life = lifetime_table(model.features_, as_of, tau)
     cols = [c for c in COX_COVARIATES if c in life.columns]
     cols += [c for c in model.covariate_columns_ if c.startswith("cov_region=")][:5]
@@ -383,7 +387,27 @@ def run_stage(
     elif truth and key == "person":
         truth["evaluation"] = "future"
         truth["unattributable_orders"] = 0.0
-    return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth, already_closed=gone)
+    return ChurnStageResult(
+        model, scores, tx, cov, life, tau, cox, truth, already_closed=gone,
+        graded=graded_since_last_run(wh, tx, as_of),
+    )  # fmt: skip
+
+
+def graded_since_last_run(wh: Warehouse, tx: pd.DataFrame, as_of) -> dict | None:
+    """The forecast the monitor kept from an earlier run (``monitor.churn_forecast`` dated
+    before ``as_of``) graded against recency on the purchases made since
+    (:func:`cemlib.churn.baseline.graded_against_recency`); None without one."""
+    if not wh.has_table("monitor", "churn_forecast"):
+        return None
+    f = wh.con.execute(
+        "SELECT customer_id, p_purchase, _as_of FROM monitor.churn_forecast WHERE _as_of < ?",
+        [pd.Timestamp(as_of).date()],
+    ).df()
+    if f.empty:
+        return None
+    since = pd.Timestamp(f["_as_of"].max())
+    f = f[pd.to_datetime(f["_as_of"]) == since]
+    return graded_against_recency(f, tx, since, as_of)
 
 
 def without_closed(

@@ -18,12 +18,34 @@ from cemlib import DEFAULT_SEED
 from cemlib.churn.features import independent_columns
 
 
-def inactivity_threshold(occasions: pd.DataFrame, quantile: float = 0.9) -> int:
-    """Days without purchase after which a customer counts as lapsed: the ``quantile`` of
-    inter-purchase gaps, at least 60 days."""
-    gaps = occasions.sort_values(["customer_id", "day"]).groupby("customer_id")["day"].diff()
-    gaps = gaps.dt.days.dropna()
-    return int(max(60, np.ceil(gaps.quantile(quantile)))) if len(gaps) else 180
+def inactivity_threshold(
+    occasions: pd.DataFrame, quantile: float = 0.9, as_of: str | pd.Timestamp | None = None
+) -> int:
+    """Days without purchase after which a customer counts as lapsed, at least 60: the time
+    by which ``quantile`` of the next purchases that come at all have come.
+
+    The time to the next purchase is read with censoring: every purchase occasion is followed
+    by the next one (an event) or by the silence up to ``as_of`` (censored, default: the last
+    occasion's day), and Kaplan-Meier gives the share ``S(t)`` still without a next purchase
+    after ``t`` days; its last value is the share never followed within the data. The allowance
+    is the first ``t`` where ``S(t)`` comes within ``1 - quantile`` of the way down to it.
+
+    The ``quantile`` of the gaps between purchases (before) saw only the repeat buyers, and
+    only the gaps short enough to end before ``as_of``: in a shop where most people buy once
+    every 2-3 years it was 212 days and called 69 % of the customers lapsed, 55.5 % of whom
+    really stopped (trial 12); the censored reading gives 276 days, 60 %.
+    """
+    o = occasions.sort_values(["customer_id", "day"])
+    following = o.groupby("customer_id")["day"].shift(-1)
+    if not following.notna().any():
+        return 180
+    end = pd.Timestamp(as_of).normalize() if as_of is not None else o["day"].max()
+    waited = (following.fillna(end) - o["day"]).dt.days.clip(lower=1).astype(float)
+    km = KaplanMeierFitter().fit(waited, following.notna().astype(int))
+    s = km.survival_function_.iloc[:, 0]
+    never = float(s.iloc[-1])
+    t = s.index[s.to_numpy() <= never + (1.0 - quantile) * (1.0 - never) + 1e-12].min()
+    return int(max(60, np.ceil(t)))
 
 
 def lifetime_table(

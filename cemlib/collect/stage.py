@@ -110,8 +110,12 @@ def _table_row(
         row["first_date"], row["last_date"] = dates.min(), dates.max()
         # the bulk of the rows, not a stray 1900-01-01 or a typo of the year
         if dates.notna().any():
-            row["p01_date"] = dates.quantile(0.01).floor("s")
-            row["p99_date"] = dates.quantile(0.99).floor("s")
+            # a date-only column's percentiles stay dates: the interpolation between two days
+            # is no time of day (trial 12 F9: "2022-08-15 04:04")
+            valid = dates.dropna()
+            unit = "D" if valid.eq(valid.dt.normalize()).all() else "s"
+            row["p01_date"] = dates.quantile(0.01).floor(unit)
+            row["p99_date"] = dates.quantile(0.99).floor(unit)
         late = dates[dates >= as_of + pd.Timedelta(days=1)]
         row["n_after_as_of"] = len(late)
         row["days_after_as_of"] = days_continuing(dates, as_of)

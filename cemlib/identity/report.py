@@ -12,7 +12,7 @@ from cemlib.identity.examples import (  # noqa: F401 (the notebook reads them as
     save_splink_waterfall,
 )
 from cemlib.identity.stage import IdentityResult
-from cemlib.reports import mask_email, mask_phone
+from cemlib.reports import fmt_probability, mask_email, mask_phone
 
 _MASK_BY_KIND = {
     "phone": mask_phone,
@@ -186,7 +186,7 @@ def headlines(result: IdentityResult) -> dict:
         out["records with only a masked phone"] = mk["masked_only"]
         out["of them attached by the masked key"] = mk.get("attached", 0)
     if f.get("match_threshold") is not None:
-        out["match threshold (from the data)"] = round(f["match_threshold"], 4)
+        out["match threshold (from the data)"] = float(fmt_probability(f["match_threshold"]))
     if result.evaluation:
         out["pairwise F1"] = round(result.evaluation["f1"], 4)
         out["false-merge rate"] = round(result.evaluation["false_merge_rate"], 4)
@@ -341,7 +341,7 @@ def verdict_of(result: IdentityResult) -> dict:
     }
     caveats, comparison, status = [], "", "ok"
     if f.get("match_threshold") is not None:
-        figures["match threshold (from the data)"] = f"{f['match_threshold']:.3f}"
+        figures["match threshold (from the data)"] = fmt_probability(f["match_threshold"])
     e = result.evaluation
     if e:
         figures["pairwise F1 (truth)"] = f"{e['f1']:.3f}"

@@ -18,6 +18,9 @@ GLOSSARY: dict[str, str] = {
     "last_date": "last date",
     "p01_date": "1st percentile date",
     "p99_date": "99th percentile date",
+    # monitor (trial 12 F9: 05's value at risk printed without its currency)
+    "value at risk now": "value at risk now, ₽",
+    "value at risk before": "value at risk before, ₽",
     "date_column": "date column",
     "n_values": "values",
     "n_changed": "rewritten",

@@ -88,6 +88,18 @@ def fmt_rub(value: Any) -> str:
     return f"{v:,.2f} ₽" if abs(v) < 100 and not v.is_integer() else f"{v:,.0f} ₽"
 
 
+def fmt_probability(value: Any) -> str:
+    """A probability with the digits that tell it apart from 0 and 1: three decimals, more when
+    it lies within 0.001 of either end, until the distance to that end shows two significant
+    digits (``0.99987``, not ``1.000``: trial 12 F9)."""
+    if value is None or value is pd.NA or not math.isfinite(float(value)):
+        return DASH
+    p = float(value)
+    gap = min(p, 1.0 - p)
+    decimals = 3 if gap <= 0 or gap >= 0.001 else min(12, 1 - math.floor(math.log10(gap)))
+    return f"{p:.{decimals}f}"
+
+
 def fmt_days(value: Any) -> str:
     """``365`` -> ``365 days``."""
     text = fmt_number(value)
@@ -205,7 +217,11 @@ def show_table(df: pd.DataFrame | pd.Series, **options: Any) -> None:
 
 def show_figures(figures: Mapping[str, Any], **options: Any) -> None:
     """A two-column table (figure, value) of already formatted or plain values."""
-    frame = pd.DataFrame(
-        {"figure": [label(k) for k in figures], "value": [fmt_cell(v) for v in figures.values()]}
-    )
+    names = [label(k) for k in figures]
+    # a figure whose name says ₽ is money: ``1,234 ₽`` (trial 12 F9: "85,388,160" bare)
+    values = [
+        fmt_rub(v) if n.endswith(", ₽") and isinstance(v, int | float) else fmt_cell(v)
+        for n, v in zip(names, figures.values(), strict=True)
+    ]
+    frame = pd.DataFrame({"figure": names, "value": values})
     show_table(frame, **options)
