@@ -197,3 +197,14 @@ def test_fit_sample_bounds_the_history_and_every_customer_is_offered(both, spark
     mine = out[out["customer_id"].isin(sample)].reset_index(drop=True)
     assert mine[["customer_id", "rank", "item_id"]].equals(here[["customer_id", "rank", "item_id"]])
     assert (mine["reasons"] == here["reasons"]).all()
+    # the history's joins over the lake ran once: every later job scans the kept rows
+    kept = on._persisted[0]
+    assert kept.is_cached and kept.storageLevel.useDisk and kept.storageLevel.useMemory
+    for sdf in (on.tx, on.ev, on._rows(model.as_of_)):
+        assert "InMemoryTableScan" in sdf._jdf.queryExecution().executedPlan().toString()
+    assert on.figures["cached_mib"] > 0
+    assert {"never_kept", "fit_sample", "transactions", "events", "customers"} <= set(
+        on.figures["read_seconds"]
+    )
+    on.close()  # released: nothing of the run stays in the block manager
+    assert not any(s.is_cached for s in (kept, on.ev, on.sample, on._uniform))
