@@ -6,7 +6,8 @@
 ``identity.map``, e.g. the folder ``engine_scale.py`` leaves) at ``--as-of``, and the reads the
 stage makes before its fit, each timed from here (so the same script times any version of
 the class): the never-kept pairs (the constructor), the fit sample, the sample's lines, its
-events, every customer (with a sample). Prints one JSON object: seconds per read, their total, the driver's
+events, every customer (with a sample), then the rows the scoring reads (counted), at
+``as_of`` and 60 days back (the backtest's). Prints one JSON object: seconds per read, their total, the driver's
 peak resident memory, the JVM's and the Spark block manager's bytes (the history kept). The
 lake is only read.
 """
@@ -19,6 +20,8 @@ import resource
 import sys
 import time
 from pathlib import Path
+
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_world import GIB, children  # noqa: E402
@@ -56,6 +59,12 @@ def main() -> int:
     if sample is not None:  # (without a sample the fit's customers are every customer's)
         everyone = on.customers(None)
         lap("customers")
+    # the scoring's input (``mapInPandas`` over these rows), read twice by a stage without
+    # truth: the offers at as_of and the backtest's 60 days back (counted here, not scored)
+    for name, day in (("scoring_rows", args.as_of), ("backtest_rows", None)):
+        day = day or (pd.Timestamp(args.as_of) - pd.Timedelta(days=60)).date()
+        on._rows(pd.Timestamp(day)).count()
+        lap(name)
     seconds["total"] = round(time.perf_counter() - t0, 1)
     jsc = spark.sparkContext._jsc.sc()
     kept = sum(int(i.memSize()) + int(i.diskSize()) for i in jsc.getRDDStorageInfo())
