@@ -33,6 +33,11 @@ def main() -> int:
     parser.add_argument("--as-of", default="2025-06-30")
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--driver-gib", type=int, default=3, help="Spark driver memory (GiB)")
+    parser.add_argument(
+        "--keep-history",
+        action="store_true",
+        help="persist the history in Spark (SparkOffers(keep_history=True); off by default)",
+    )
     args = parser.parse_args()
     from cemlib.engine import Lake, spark_session
     from cemlib.offers.sparkstage import SparkOffers
@@ -48,7 +53,7 @@ def main() -> int:
         seconds[step] = round(now - t, 1)
         t = now
 
-    on = SparkOffers(spark, lake, args.as_of)
+    on = SparkOffers(spark, lake, args.as_of, keep_history=args.keep_history)
     lap("never_kept")
     sample = on.sample
     lap("fit_sample")

@@ -435,6 +435,7 @@ class SparkOffers:
     def __init__(
         self, spark, lake, as_of, *, key: str = "profile", horizon_days: int = 60,
         max_train_customers: int | None = None, seed: int = DEFAULT_SEED,
+        keep_history: bool = False,
     ):  # fmt: skip
         from pyspark import StorageLevel
 
@@ -442,19 +443,25 @@ class SparkOffers:
 
         self.spark, self.lake, self.key, self.as_of = spark, lake, key, as_of
         # the history is read by a dozen jobs (the never-kept pairs, the fit sample, the
-        # lines the fit needs, every customer, the scoring): its joins over the lake's Parquet
-        # run once, the rows kept by Spark's block manager (in its storage memory up to the
-        # share it has, the rest on the local disk: a bounded cost), released by close()
-        self._persisted = [spark_transactions(spark, lake, as_of, key=key)
-                           .persist(StorageLevel.MEMORY_AND_DISK)]  # fmt: skip
+        # lines the fit needs, every customer, the scoring). With ``keep_history`` its joins
+        # over the lake run once and Spark's block manager keeps the rows (memory, then local
+        # disk), released by close(). Off by default: on this project's 2-core machine
+        # building the cache cost more than the joins it saved at 200,000 people (the reads
+        # 82.5 -> 107.2 s; 86.2 -> 65.3 s at 20,000: docs/spark.md); on a lake whose reads are
+        # dear (an object store far from the executors) it may pay
+        history = spark_transactions(spark, lake, as_of, key=key)
+        self._persisted = []
+        if keep_history:
+            self._persisted.append(history.persist(StorageLevel.MEMORY_AND_DISK))
+            history = self._persisted[0]
         # a return is no purchase, and an item sent back and never kept is offered to nobody
         # who sent it back: the history is the purchases kept (as the DuckDB engine's)
         t0 = time.perf_counter()
-        self.tx, self._never_kept = spark_returned_items(self._persisted[0])
+        self.tx, self._never_kept = spark_returned_items(history)
         #: seconds of the driver's reads of the history (the figures' ``read_seconds``)
         self.read_seconds = {"never_kept": round(time.perf_counter() - t0, 2)}
         self.ev = spark_events(spark, lake, as_of, key=key)
-        if self.ev is not None:  # read twice too: the fit's events and the scoring's
+        if self.ev is not None and keep_history:  # read twice: the fit's and the scoring's
             self.ev = self.ev.persist(StorageLevel.MEMORY_AND_DISK)
             self._persisted.append(self.ev)
         self.horizon_days, self.seed = int(horizon_days), int(seed)

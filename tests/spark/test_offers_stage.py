@@ -160,7 +160,8 @@ def test_fit_sample_bounds_the_history_and_every_customer_is_offered(both, spark
     assert full.sample is None  # 200 people: no window above the cap, every customer's history
     every = full.transactions()
     cap = 10  # (200 people: 168 customers, 24 and 19 of them labelled in the two windows)
-    on = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=42)
+    on = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=42,
+                     keep_history=True)  # fmt: skip
     sample = set(on.sample.toPandas()["customer_id"])
     end = pd.Timestamp(AS_OF)
     windows = [_labelled(every, end - pd.Timedelta(days=n * HORIZON), HORIZON) for n in (1, 2)]
@@ -208,3 +209,6 @@ def test_fit_sample_bounds_the_history_and_every_customer_is_offered(both, spark
     )
     on.close()  # released: nothing of the run stays in the block manager
     assert not any(s.is_cached for s in (kept, on.ev, on.sample, on._uniform))
+    # by default the history is not kept (it did not pay at 200,000 people on 2 cores)
+    assert full._persisted == [] and not full.tx.is_cached
+    assert "InMemoryTableScan" not in full.tx._jdf.queryExecution().executedPlan().toString()
