@@ -112,18 +112,44 @@ def _level_weights(df: pd.DataFrame):
 
 
 def _spark_pairs(scored) -> pd.DataFrame:
-    """Splink's scored pairs on Spark with only the columns :meth:`SplinkModel.predict` reads
-    (the ids, weight and probability, each comparison's match weight and its term-frequency
-    part; Bayes factors only from a Splink without match weights), through Arrow: the gamma
-    levels, Bayes factors and term frequencies of every pair stay in Spark. All of them came
-    to the driver before, by ``toPandas``: several times the bytes, and past Spark's
-    ``spark.driver.maxResultSize`` as the pairs grow."""
+    """Splink's scored pairs on Spark with only what :meth:`SplinkModel.predict` keeps: the
+    ids, weight and probability, and the fields each pair agrees and disagrees on, named by
+    Spark from each comparison's match weight and its term-frequency part (as
+    :func:`_level_weights` names them on the driver), through Arrow. Only those two texts
+    come over, not a float per comparison and pair, and each distinct text is one Python
+    string on the driver (Arrow's dictionary: a few dozen combinations for millions of
+    pairs). The gamma levels, Bayes factors and term frequencies of every pair stay in Spark
+    (an older Splink without match weights: its Bayes factors come over, and are read on the
+    driver)."""
+    from pyspark.sql import functions as F
+
     sdf = scored.as_spark_dataframe()
-    weights = [c for c in sdf.columns if c.startswith("mw_")]
+    ids = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
+    cols = set(sdf.columns)
+    weights = [c for c in sdf.columns if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
     if not weights:
-        weights = [c for c in sdf.columns if c.startswith("bf_")]
-    keep = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", *weights]
-    return sdf.select(*[f"`{c}`" for c in keep]).toArrow().to_pandas()
+        keep = [*ids, *[c for c in sdf.columns if c.startswith("bf_")]]
+        return sdf.select(*[f"`{c}`" for c in keep]).toArrow().to_pandas()
+
+    def finite(x):  # numpy's nan_to_num of a weight: NaN (null here) is no evidence, 0
+        return F.when(x.isNull() | F.isnan(x), F.lit(0.0)).otherwise(x)
+
+    said = {}
+    for c in weights:
+        name = c[3:]
+        w = F.col(f"`{c}`")
+        if f"mw_tf_adj_{name}" in cols:
+            w = w + finite(F.col(f"`mw_tf_adj_{name}`"))
+        said[name] = finite(w)
+    agree = F.concat_ws(",", *[F.when(w > 0, F.lit(n)) for n, w in said.items()])
+    disagree = F.concat_ws(",", *[F.when(w < 0, F.lit(n)) for n, w in said.items()])
+    table = sdf.select(*[f"`{c}`" for c in ids], agree.alias("agreeing"),
+                       disagree.alias("disagreeing")).toArrow()  # fmt: skip
+    out = table.select(ids).to_pandas()
+    for c in ("agreeing", "disagreeing"):  # one Python string per distinct text
+        out[c] = table.column(c).dictionary_encode().to_pandas().astype(object).to_numpy()
+        table = table.drop_columns([c])
+    return out
 
 
 def _model_frame(frame: pd.DataFrame, prepared: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -227,6 +253,9 @@ class SplinkModel:
             retain_matching_columns=False,
             max_iterations=20,
         )
+        # on Spark the records are the registered table: the driver's copy of the compared
+        # values is not held through the training (on DuckDB frame_ keeps it, for score_pairs)
+        del frame
         linker = Linker(sdf, settings, log_level=None)
         det = []
         if {"first_lat", "last_lat", "birth_date"} <= set(cols):
@@ -411,13 +440,16 @@ class SplinkModel:
         df = _spark_pairs(scored) if self.spark is not None else scored.as_pandas_dataframe()
         self.linker_.table_management.invalidate_cache()
         self._register_tf()
-        # Splink 5 keeps per-comparison match weights (mw_*, log2 of the Bayes factor; the
-        # term-frequency parts apart in mw_tf_adj_*); older releases kept Bayes factors (bf_*)
-        agree = np.full(len(df), "", dtype=object)
-        disagree = np.full(len(df), "", dtype=object)
-        for name, weight in _level_weights(df):
-            for acc, hit in ((agree, weight > 0.0), (disagree, weight < 0.0)):
-                acc[:] = np.where(hit, np.where(acc == "", name, acc + "," + name), acc)
+        if "agreeing" in df:  # named by Spark (_spark_pairs)
+            agree, disagree = df.pop("agreeing").to_numpy(), df.pop("disagreeing").to_numpy()
+        else:
+            # Splink 5 keeps per-comparison match weights (mw_*, log2 of the Bayes factor; the
+            # term-frequency parts apart in mw_tf_adj_*); older releases kept Bayes factors
+            agree = np.full(len(df), "", dtype=object)
+            disagree = np.full(len(df), "", dtype=object)
+            for name, weight in _level_weights(df):
+                for acc, hit in ((agree, weight > 0.0), (disagree, weight < 0.0)):
+                    acc[:] = np.where(hit, np.where(acc == "", name, acc + "," + name), acc)
         out = pd.DataFrame(
             {
                 "rid_l": df["unique_id_l"].astype("int64"),

@@ -235,6 +235,11 @@ def run_stage_spark(
                              seed=seed, as_of=as_of, household_signals=household_signals,
                              lap=lap)  # fmt: skip
     del records
+    if not keep_records:
+        # the per-record arrays of the resolver (the prepared records among them) are read by
+        # neither the carry of the ids, the write nor the report (no incremental state in the
+        # lake): freed now, before the map's and the previous map's frames of the carry
+        _release_records(result.resolver)
     why = "engine spark runs full resolutions only (no incremental state in the lake yet)"
     result.figures["identity_mode"] = {
         "asked": identity_mode, "used": "full", "why": why,
@@ -258,6 +263,15 @@ def run_stage_spark(
     if not keep_records:
         _drop_records(result)
     return result
+
+
+def _release_records(resolver) -> None:
+    """The resolver's per-record arrays set to None (those :func:`_drop_records` releases,
+    the map aside: it is written yet)."""
+    for attr in ("prepared_", "labels_", "node_of_record_", "ambiguous_", "household_",
+                 "corroborated_", "attached_", "profile_id_", "unattached_reason_"):  # fmt: skip
+        if hasattr(resolver, attr):
+            setattr(resolver, attr, None)
 
 
 class _Staging:

@@ -38,7 +38,8 @@ def both(world, spark, tmp_path_factory):
     with Warehouse(root / "cem.duckdb") as wh:
         copy_to_lake(wh, lake, run_id="t", schemas=("clean", "truth"))
         duck = cemlib.identity.run(wh, run_id="t", as_of=AS_OF, seed=42, identity_mode="full")
-    on_spark = cemlib.identity.run(lake, run_id="t", as_of=AS_OF, seed=42)
+    # as the notebook runs it: the per-record objects released once no later step reads them
+    on_spark = cemlib.identity.run(lake, run_id="t", as_of=AS_OF, seed=42, keep_records=False)
     return root / "cem.duckdb", lake, duck, on_spark
 
 
@@ -90,6 +91,11 @@ def test_lake_tables_have_the_warehouse_columns(both):
                 assert lake.stamp("identity", name)[0] == "t", name
     assert "identity.map" in on_spark.writes and "identity.record_ids" in on_spark.writes
     assert on_spark.detail.figures["identity_mode"]["used"] == "full"
+    # keep_records=False: the prepared records were released before the carry and the write
+    # (the map above is whole), what the report reads stays
+    res = on_spark.detail.resolver
+    assert res.prepared_ is None and res.profile_id_ is None and len(on_spark.detail.map) == 0
+    assert len(res.nodes_) > 1000 and res.model_ is not None and res.threshold_ >= 0.9
 
 
 def test_records_prepared_by_spark_are_the_duckdb_engine_s(both, spark):

@@ -160,7 +160,8 @@ def test_fit_sample_bounds_the_history_and_every_customer_is_offered(both, spark
     assert full.sample is None  # 200 people: no window above the cap, every customer's history
     every = full.transactions()
     cap = 10  # (200 people: 168 customers, 24 and 19 of them labelled in the two windows)
-    on = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=42)
+    on = SparkOffers(spark, lake, AS_OF, horizon_days=HORIZON, max_train_customers=cap, seed=42,
+                     keep_history=True)  # fmt: skip
     sample = set(on.sample.toPandas()["customer_id"])
     end = pd.Timestamp(AS_OF)
     windows = [_labelled(every, end - pd.Timedelta(days=n * HORIZON), HORIZON) for n in (1, 2)]
@@ -197,3 +198,17 @@ def test_fit_sample_bounds_the_history_and_every_customer_is_offered(both, spark
     mine = out[out["customer_id"].isin(sample)].reset_index(drop=True)
     assert mine[["customer_id", "rank", "item_id"]].equals(here[["customer_id", "rank", "item_id"]])
     assert (mine["reasons"] == here["reasons"]).all()
+    # the history's joins over the lake ran once: every later job scans the kept rows
+    kept = on._persisted[0]
+    assert kept.is_cached and kept.storageLevel.useDisk and kept.storageLevel.useMemory
+    for sdf in (on.tx, on.ev, on._rows(model.as_of_)):
+        assert "InMemoryTableScan" in sdf._jdf.queryExecution().executedPlan().toString()
+    assert on.figures["cached_mib"] > 0
+    assert {"never_kept", "fit_sample", "transactions", "events", "customers"} <= set(
+        on.figures["read_seconds"]
+    )
+    on.close()  # released: nothing of the run stays in the block manager
+    assert not any(s.is_cached for s in (kept, on.ev, on.sample, on._uniform))
+    # by default the history is not kept (it did not pay at 200,000 people on 2 cores)
+    assert full._persisted == [] and not full.tx.is_cached
+    assert "InMemoryTableScan" not in full.tx._jdf.queryExecution().executedPlan().toString()
