@@ -359,9 +359,12 @@ def record_former_identifiers(wh, records: pd.DataFrame, *, run_id: str,
         )
         until = pd.Timestamp(as_of).date()
         if wh.has_table("identity", "prepared") and records is not None and len(records):
+            # the prepared columns as they are (Arrow-backed strings DuckDB scans without a
+            # Python object per value: the full run passes every record)
             new = pd.DataFrame(
-                {c: as_string(records[c]).to_numpy(dtype=object)
-                 for c in ("source", "record_id", *(c for v in cols.values() for c in v))}
+                {c: as_string(records[c])
+                 for c in ("source", "record_id", *(c for v in cols.values() for c in v))},
+                copy=False,
             )  # fmt: skip
             with _registered(con, "_former_new", new):
                 con.execute(
