@@ -113,6 +113,10 @@ class IdentityResolver:
     #: refused a link of it to a record not resolved again (the ``refused_link`` evidence)
     known_identifiers: pd.DataFrame | None = None
     refused_elsewhere: np.ndarray | None = None
+    #: identifiers records held in an earlier run and no longer hold (``source, record_id,
+    #: kind, value, until``: :func:`~cemlib.identity.store.record_former_identifiers`), set
+    #: by the stage in both modes: still evidence for the records dated up to ``until``
+    former_identifiers: pd.DataFrame | None = None
 
     def __init__(
         self,
@@ -167,6 +171,7 @@ class IdentityResolver:
         else:
             self.prepared_ = prepared.reset_index(drop=True)
         codes, nodes = record_signatures(self.prepared_)
+        self.former_nodes_ = self._former_nodes(codes, nodes)
         contact, target, self.contact_refs_ = contact_links(self.prepared_, codes)
         crm = np.zeros(len(nodes), dtype=bool)
         is_crm = as_string(self.prepared_["source"]).eq(CONTACT_SOURCE).fillna(False)
@@ -205,6 +210,28 @@ class IdentityResolver:
         )
         self.applied_ = self._applied()  # per link: kept once the per-record arrays are released
         return self
+
+    def _former_nodes(self, codes: np.ndarray, nodes: pd.DataFrame) -> pd.DataFrame | None:
+        """The :attr:`former_identifiers` of the records here by node (``rid, kind, value,
+        until``), with ``nodes["_earliest"]`` set (the date of each node's earliest record);
+        None without any."""
+        former = self.former_identifiers
+        if former is None or not len(former):
+            return None
+        keys = pd.DataFrame({"source": as_string(self.prepared_["source"]).to_numpy(dtype=object),
+                             "record_id": as_string(self.prepared_["record_id"]).to_numpy(dtype=object),
+                             "row": np.arange(len(codes))})  # fmt: skip
+        f = former.assign(source=former["source"].astype(str).to_numpy(dtype=object),
+                          record_id=former["record_id"].astype(str).to_numpy(dtype=object))  # fmt: skip
+        f = f.merge(keys, on=["source", "record_id"], how="inner")
+        if not len(f):
+            return None
+        dates = pd.to_datetime(self.prepared_["updated_at"]).to_numpy(dtype="datetime64[ns]")
+        nodes["_earliest"] = pd.Series(dates).groupby(codes).min().reindex(
+            np.arange(len(nodes))).to_numpy()  # fmt: skip
+        out = pd.DataFrame({"rid": codes[f["row"].to_numpy()], "kind": f["kind"].astype(str),
+                            "value": f["value"].astype(str), "until": f["until"]})  # fmt: skip
+        return out.drop_duplicates(["rid", "kind", "value"], ignore_index=True)
 
     def _ambiguous_nodes(self) -> np.ndarray:
         """Nameless nodes whose only identifiers are shared, hub or contested ones (a receipt
@@ -371,7 +398,10 @@ class IdentityResolver:
         """Cluster labels of the nodes ``prepared``: identifier and model links, and
         ``contact`` links (events naming their CRM record, merged first) with ``crm`` (per
         node: holds a CRM record) for the contact pin of :class:`ChainGuardClusterer`."""
-        det, guarded = deterministic_links(prepared, self.guard, known=self.known_identifiers)
+        det, guarded = deterministic_links(prepared, self.guard, known=self.known_identifiers,
+                                           former=getattr(self, "former_nodes_", None))  # fmt: skip
+        if "_earliest" in prepared:  # read by the former identifiers' links only
+            prepared.drop(columns="_earliest", inplace=True)
         if not len(det):  # no identifier link at all (an increment of masked orders only)
             det = det.astype({"rule": object})
         det = det.assign(

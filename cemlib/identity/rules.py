@@ -173,7 +173,10 @@ def _dominant(value: np.ndarray, ctx: np.ndarray, w: np.ndarray, by: str) -> pd.
 
 
 def deterministic_links(
-    prepared: pd.DataFrame, guard: HubGuard | None = None, known: pd.DataFrame | None = None
+    prepared: pd.DataFrame,
+    guard: HubGuard | None = None,
+    known: pd.DataFrame | None = None,
+    former: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Links ``(rid_l, rid_r, rule)`` from shared strong identifiers, and the guarded identifiers.
 
@@ -186,6 +189,14 @@ def deterministic_links(
     the holders, so the status, it had in the last run). Such an identifier is listed even on
     one record here; a ``contested`` one links as a unique one does (its dominant e-mail,
     device or phone found among the records here) and is listed as contested.
+
+    ``former`` (``rid, kind, value, until``, with ``earliest``: per row of ``prepared`` the
+    date of its earliest record): identifiers a record held in an earlier run and no longer
+    holds (:func:`~cemlib.identity.store.record_former_identifiers`). Each is an identifier of
+    its own whose holders are that record and the records holding the value that are dated up
+    to ``until`` (a number given to someone else later does not pull the new holder in),
+    guarded like any other (a household's former phone links only within a name); it is never
+    listed in the guarded table, and its links carry the kind's rule.
     """
     guard = guard or HubGuard()
     long = identifier_table(prepared)
@@ -194,10 +205,15 @@ def deterministic_links(
     )
     if long.empty:
         return empty_links, _empty_guarded()
+    n_current = int(long["key"].max()) + 1
+    if former is not None and len(former):
+        long = pd.concat([long, _former_table(long, prepared, former, n_current)],
+                         ignore_index=True)  # fmt: skip
     stats, keep = _identifier_stats(long, guard)
+    is_former = np.arange(len(stats)) >= n_current
     was_contested = np.zeros(len(stats), dtype=bool)
     if known is not None and len(known):
-        keep, was_contested = _apply_known(stats, keep, known)
+        keep, was_contested = _apply_known(stats, keep, known, skip=is_former)
     status = stats["status"].to_numpy()
     long = long[keep[long["key"].to_numpy()]]
     key = long["key"].to_numpy()
@@ -212,23 +228,62 @@ def deterministic_links(
     out = out.drop_duplicates(["rid_l", "rid_r", "rule"]).reset_index(drop=True)
     contested |= was_contested
     stats["status"] = np.where(contested & (status == "unique"), "contested", status)
-    guarded = stats[keep & (stats["status"].to_numpy() != "unique")][
+    guarded = stats[keep & (stats["status"].to_numpy() != "unique") & ~is_former][
         ["kind", "value", "status", "n_records", "n_names", "n_birth_dates"]
     ].reset_index(drop=True)
     return out, guarded
 
 
+def _former_table(long: pd.DataFrame, prepared: pd.DataFrame, former: pd.DataFrame,
+                  offset: int) -> pd.DataFrame:  # fmt: skip
+    """Rows of :func:`identifier_table`'s form for the ``former`` identifiers (see
+    :func:`deterministic_links`): per former value of a row, that row and the other rows
+    holding the value whose earliest record is dated up to ``until``, under a key of their
+    own numbered from ``offset`` (only those with another holder)."""
+    f = former.reset_index(drop=True)
+    f = pd.DataFrame({"owner": f["rid"].to_numpy(dtype=np.int64),
+                      "kind": f["kind"].astype(str).to_numpy(dtype=object),
+                      "value": f["value"].astype(str).to_numpy(dtype=object),
+                      "until": pd.to_datetime(f["until"]).to_numpy(dtype="datetime64[ns]"),
+                      "fkey": np.arange(len(f))})  # fmt: skip
+    held = long.assign(kind=long["kind"].astype(str), value=long["value"].astype(str))
+    held = held.merge(f, on=["kind", "value"], how="inner")
+    earliest = pd.to_datetime(prepared["_earliest"]).to_numpy(dtype="datetime64[ns]")
+    cut = held["until"].to_numpy() + np.timedelta64(1, "D")
+    before = earliest[held["rid"].to_numpy()] < cut  # NaT: not known to be before
+    held = held[before & (held["rid"].to_numpy() != held["owner"].to_numpy())]
+    f = f[f["fkey"].isin(held["fkey"])]
+    if not len(f):
+        return long.iloc[:0]
+    rid = f["owner"].to_numpy()
+    owners = pd.DataFrame({"rid": rid, "kind": f["kind"].to_numpy(),
+                           "value": f["value"].to_numpy(), "fkey": f["fkey"].to_numpy()})  # fmt: skip
+    if "first_lat" in long:
+        owners["first_lat"] = prepared["first_lat"].array.take(rid)
+        owners["last_lat"] = prepared["last_lat"].array.take(rid)
+        owners["dob"] = fold_dob(prepared["birth_date"]).array.take(rid)
+    owners["w"] = prepared["_weight"].to_numpy()[rid] if "_weight" in prepared else 1
+    rows = pd.concat([owners, held[owners.columns]], ignore_index=True)
+    rows["key"] = pd.factorize(rows["fkey"], sort=True)[0].astype(np.int64) + offset
+    rows = rows.drop_duplicates(["rid", "key"])
+    rows["value"] = rows["value"].astype("string")
+    return rows[long.columns].reset_index(drop=True)
+
+
 def _apply_known(
-    stats: pd.DataFrame, keep: np.ndarray, known: pd.DataFrame
+    stats: pd.DataFrame, keep: np.ndarray, known: pd.DataFrame, skip: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``stats`` (:func:`_identifier_stats`) with the status and counts of the identifiers in
     ``known`` (``contested`` ones as ``unique``: they link by dominance); returns the keep mask
-    with them added and which were contested."""
+    with them added and which were contested. ``skip``: identifiers left as counted here (a
+    record's former identifiers: their holders are chosen by date, not the last run's)."""
     index = pd.MultiIndex.from_arrays([stats["kind"].astype(str), stats["value"].astype(str)])
     k = known.assign(kind=known["kind"].astype(str), value=known["value"].astype(str))
     k = k.drop_duplicates(["kind", "value"]).set_index(["kind", "value"])
     at = k.index.get_indexer(index)
     hit = at >= 0
+    if skip is not None:
+        hit &= ~skip
     if not hit.any():
         return keep, np.zeros(len(stats), dtype=bool)
     rows = at[hit]

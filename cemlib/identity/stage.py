@@ -43,7 +43,11 @@ from cemlib.identity.sources import (
     source_records,
     source_schemas,
 )
-from cemlib.identity.store import changed_records, write_source_hashes
+from cemlib.identity.store import (
+    changed_records,
+    record_former_identifiers,
+    write_source_hashes,
+)
 
 
 @dataclass
@@ -195,10 +199,12 @@ def resolve_records(
     as_of: str | None = None,
     household_signals: tuple[str, ...] = DEFAULT_HOUSEHOLD_SIGNALS,
     lap: _Laps | None = None,
+    former: pd.DataFrame | None = None,
 ) -> IdentityResult:
     """Profiles of prepared ``records`` (:func:`source_records`), the Splink model on DuckDB
     or, given a ``spark`` session, on Spark: records dated after ``as_of`` keep their place in
-    the map without a profile."""
+    the map without a profile. ``former``: the records' former identifiers
+    (:func:`~cemlib.identity.store.record_former_identifiers`)."""
     lap = lap or _Laps()
     # the total order (source, record id) decides every tie of the resolution, whatever order
     # the records came in (a no-op check for source_records' frame)
@@ -224,6 +230,7 @@ def resolve_records(
         household_signals=tuple(household_signals),
         spark=spark,
     )
+    resolver.former_identifiers = former
     resolver.fit(records_in)
     lap("resolve")
     inner = resolver.record_map()
@@ -296,21 +303,28 @@ def run_stage(
     if used == "incremental":
         resolver = resolver_for(state, guard=guard, seed=seed, match_threshold=match_threshold,
                                 household_signals=household_signals)  # fmt: skip
-        result, increment = _resolve_incremental(wh, resolver, as_of=as_of)
+        result, increment = _resolve_incremental(wh, resolver, as_of=as_of, run_id=run_id)
         if result is None:
             used, why = "full", "no record up to as_of is new since the last run"
     if result is None:
         tables = read_sources(wh)
         # the blocks DuckDB cached reading them would stay resident under every later phase
         evict_duckdb_cache(wh.con, duckdb_settings["memory_limit"])
-        result = resolve_sources(
-            tables,
+        lap = _Laps()
+        held = [_prepared(tables, True, lap)]
+        del tables
+        # identifiers the records held in the last run and no longer hold (both modes)
+        former = record_former_identifiers(wh, held[0], run_id=run_id, as_of=as_of)
+        # the per-record frame passed on unnamed: resolve_records holds the only reference
+        result = resolve_records(
+            held.pop(),
             guard=guard,
             match_threshold=match_threshold,
             seed=seed,
             as_of=as_of,
             household_signals=household_signals,
-            consume=True,
+            lap=lap,
+            former=former,
         )
     result.figures["identity_mode"] = {
         "asked": identity_mode, "used": used, "why": why,
@@ -468,7 +482,7 @@ def _drop_records(result: IdentityResult) -> None:
             setattr(res, attr, None)
 
 
-def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
+def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str, run_id: str):
     """An :class:`IdentityResult` resolving only the records new since the last run (None
     when there are none), and the increment's parts; see :mod:`cemlib.identity.incremental`."""
     clock = time.perf_counter()
@@ -494,6 +508,9 @@ def _resolve_incremental(wh, resolver: IdentityResolver, *, as_of: str):
     del new
     if not len(new_in):
         return None, None  # only records dated after as_of: nothing to resolve
+    # a changed record's earlier identifiers stay evidence for the records dated before
+    resolver.former_identifiers = record_former_identifiers(wh, new_in, run_id=run_id,
+                                                            as_of=as_of)  # fmt: skip
     prepare_s = round(time.perf_counter() - clock, 2)
     inc = resolve_increment(wh, new_in, late, removed, resolver)
     inc["new_in"], inc["removed"] = new_in, removed

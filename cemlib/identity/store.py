@@ -323,6 +323,83 @@ def changed_records(wh) -> pd.DataFrame:
     )
 
 
+#: the kinds of identifier whose earlier values a record keeps as former identifiers
+FORMER_KINDS: tuple[str, ...] = ("phone", "email", "loyalty_card")
+_FORMER_COLUMNS = ("source", "record_id", "kind", "value", "until")
+
+
+def _identifier_rows(relation: str, cols: dict[str, tuple[str, ...]]) -> str:
+    """SQL: ``source, record_id, kind, value`` of every identifier value of ``relation``."""
+    return " UNION ALL ".join(
+        f"SELECT source, record_id, '{kind}' AS kind, \"{c}\" AS value FROM {relation} "
+        f'WHERE "{c}" IS NOT NULL'
+        for kind, kcols in cols.items()
+        for c in kcols
+    )
+
+
+def record_former_identifiers(wh, records: pd.DataFrame, *, run_id: str,
+                              as_of) -> pd.DataFrame:  # fmt: skip
+    """``identity.former_identifiers``: the identifiers (phones, e-mails, cards) a record of
+    ``records`` (prepared, this run) held in the last run's ``identity.prepared`` and no
+    longer holds (a CRM overwriting a card's phone), added with ``until`` = this run's
+    ``as_of``, the first run that saw the change (it happened after the last run's: a receipt
+    of the weeks between may carry either number; a record that changes it again keeps the
+    latest date). Call before ``identity.prepared`` is written. Returns the whole
+    table (``source, record_id, kind, value, until``): the history lives in the warehouse, so
+    a full and an incremental run read the same evidence."""
+    from cemlib.identity.rules import IDENTIFIER_COLUMNS
+
+    con = wh.con
+    cols = {k: v for k, v in IDENTIFIER_COLUMNS.items() if k in FORMER_KINDS}
+    with wh.transaction():
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS identity.former_identifiers (source VARCHAR, record_id "
+            "VARCHAR, kind VARCHAR, value VARCHAR, until DATE, _run_id VARCHAR, _as_of DATE)"
+        )
+        until = pd.Timestamp(as_of).date()
+        if wh.has_table("identity", "prepared") and records is not None and len(records):
+            # the prepared columns as they are (Arrow-backed strings DuckDB scans without a
+            # Python object per value: the full run passes every record)
+            new = pd.DataFrame(
+                {c: as_string(records[c])
+                 for c in ("source", "record_id", *(c for v in cols.values() for c in v))},
+                copy=False,
+            )  # fmt: skip
+            with _registered(con, "_former_new", new):
+                con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _former_add AS WITH o AS ("
+                    + _identifier_rows("identity.prepared", cols)
+                    + "), n AS ("
+                    + _identifier_rows("_former_new", cols)
+                    + ") SELECT DISTINCT o.source, o.record_id, o.kind, o.value FROM o "
+                    "SEMI JOIN _former_new k ON k.source = o.source AND k.record_id = o.record_id "
+                    "ANTI JOIN n ON n.source = o.source AND n.record_id = o.record_id "
+                    "AND n.kind = o.kind AND n.value = o.value"
+                )
+            try:
+                added = con.execute("SELECT count(*) FROM _former_add").fetchall()[0][0]
+                if added:
+                    con.execute(
+                        "DELETE FROM identity.former_identifiers f WHERE EXISTS (SELECT 1 FROM "
+                        "_former_add a WHERE a.source = f.source AND a.record_id = f.record_id "
+                        "AND a.kind = f.kind AND a.value = f.value)"
+                    )
+                    con.execute(
+                        "INSERT INTO identity.former_identifiers SELECT source, record_id, kind, "
+                        "value, CAST(? AS DATE), CAST(? AS VARCHAR), CAST(? AS DATE) "
+                        "FROM _former_add",
+                        [until, run_id, pd.Timestamp(as_of).date()],
+                    )
+                    q = "SELECT count(*) FROM identity.former_identifiers"
+                    n = con.execute(q).fetchall()[0][0]
+                    log_write(con, "former_identifiers", run_id, pd.Timestamp(as_of).date(), n)
+            finally:
+                con.execute("DROP TABLE IF EXISTS _former_add")
+    cols = ", ".join(_FORMER_COLUMNS)
+    return fetch_frame(con, f"SELECT {cols} FROM identity.former_identifiers ORDER BY 1, 2, 3, 4")
+
+
 def removed_records(wh, tables_of: dict[str, tuple[str, str]]) -> pd.DataFrame:
     """Prepared records whose row is no longer in its source table (deleted at the source)."""
     parts = []
