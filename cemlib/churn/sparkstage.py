@@ -45,7 +45,12 @@ from cemlib.churn.dropout import BGNBD, rfm_summary
 from cemlib.churn.features import customer_features
 from cemlib.churn.gaps import spell_table
 from cemlib.churn.models import ChurnModel
-from cemlib.churn.stage import ChurnStageResult, fit_at_as_of, holdout_evaluation
+from cemlib.churn.stage import (
+    ChurnStageResult,
+    fit_at_as_of,
+    graded_since_last_run,
+    holdout_evaluation,
+)
 from cemlib.churn.survival import CoxExplainer
 from cemlib.contract import StageResult
 from cemlib.errors import InputError
@@ -351,7 +356,10 @@ def _run(lake, spark, marts, every_line, as_of, *, cap, run_id, horizons, annual
             cox = cox.result()
     scores = lake.read_table("marts", "churn_scores") if write else example
     truth = dict(holdout)
-    return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth)
+    # the forecast an earlier run's monitor kept in the lake, graded on the purchases since:
+    # every customer's below the fit cap, the fit sample's (a uniform one) above it
+    graded = graded_since_last_run(lake, tx, as_of)
+    return ChurnStageResult(model, scores, tx, cov, life, tau, cox, truth, graded=graded)
 
 
 def score_on_spark(lake, spark, marts: SparkMarts, lines, scorer: BatchScorer,

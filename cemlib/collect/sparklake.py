@@ -16,31 +16,39 @@ from pathlib import Path
 from typing import Any
 
 from cemlib import DEFAULT_SEED
+from cemlib.collect.stage import MAPPED_COLUMNS
 from cemlib.contract import StageResult
 from cemlib.warehouse import Warehouse
 
 #: the warehouse schemas the lake receives from the collector
 LAKE_SCHEMAS: tuple[str, ...] = ("raw", "staging")
+#: and its single tables: the file columns a mapping read (the quality stage does not call
+#: them unknown)
+LAKE_TABLES: tuple[tuple[str, str], ...] = (("meta", MAPPED_COLUMNS),)
 
 
-def copy_to_lake(wh: Warehouse, lake, *, run_id: str, schemas=LAKE_SCHEMAS) -> dict[str, int]:
-    """Copy every table of ``schemas`` from ``wh`` to ``lake`` (stamps kept); all of them are
-    renamed into place together. Returns rows per ``schema.table``."""
+def copy_to_lake(
+    wh: Warehouse, lake, *, run_id: str, schemas=LAKE_SCHEMAS, tables=()
+) -> dict[str, int]:
+    """Copy every table of ``schemas`` and the single ``tables`` (``(schema, name)``) from
+    ``wh`` to ``lake`` (stamps kept); all of them are renamed into place together. Returns rows
+    per ``schema.table``."""
     staged: dict[tuple[str, str], str] = {}
     rows: dict[str, int] = {}
+    pairs = [(schema, name) for schema in schemas for name in wh.tables(schema)]
+    pairs += [(schema, name) for schema, name in tables if wh.has_table(schema, name)]
     try:
-        for schema in schemas:
-            for name in wh.tables(schema):
-                folder = Path(lake.staging_path(schema, name, run_id).removeprefix("file://"))
-                folder.mkdir(parents=True, exist_ok=True)
-                staged[(schema, name)] = str(folder)
-                target = str(folder / "part-00000.parquet").replace("'", "''")
-                wh.con.execute(
-                    f"COPY (SELECT * FROM {schema}.\"{name}\") TO '{target}' (FORMAT PARQUET)"
-                )
-                rows[f"{schema}.{name}"] = wh.con.execute(
-                    f'SELECT count(*) FROM {schema}."{name}"'
-                ).fetchone()[0]
+        for schema, name in pairs:
+            folder = Path(lake.staging_path(schema, name, run_id).removeprefix("file://"))
+            folder.mkdir(parents=True, exist_ok=True)
+            staged[(schema, name)] = str(folder)
+            target = str(folder / "part-00000.parquet").replace("'", "''")
+            wh.con.execute(
+                f"COPY (SELECT * FROM {schema}.\"{name}\") TO '{target}' (FORMAT PARQUET)"
+            )
+            rows[f"{schema}.{name}"] = wh.con.execute(
+                f'SELECT count(*) FROM {schema}."{name}"'
+            ).fetchone()[0]
     except BaseException:
         lake.discard(staged)
         raise
@@ -48,6 +56,9 @@ def copy_to_lake(wh: Warehouse, lake, *, run_id: str, schemas=LAKE_SCHEMAS) -> d
         for name in lake.tables(schema):
             if (schema, name) not in staged:
                 lake.drop_table(schema, name)
+    for schema, name in tables:
+        if (schema, name) not in staged:
+            lake.drop_table(schema, name)
     lake.publish(staged)
     return rows
 
@@ -66,7 +77,7 @@ def run_to_lake(
     result = run(wh, run_id=run_id, as_of=as_of, seed=seed, source=source, **params)
     opened = wh if isinstance(wh, Warehouse) else Warehouse(wh, read_only=True)
     try:
-        copied = copy_to_lake(opened, lake, run_id=run_id)
+        copied = copy_to_lake(opened, lake, run_id=run_id, tables=LAKE_TABLES)
     finally:
         if opened is not wh:
             opened.close()

@@ -220,14 +220,24 @@ class Lake:
         con = duckdb.connect(":memory:")
         try:
             con.register("_cem_frame", df)
-            cols = ", ".join(
-                '"' + str(c).replace('"', '""') + '"' for c in df.columns if c not in STAMP_COLUMNS
-            )
+            # the stamps last, or where the frame has them (a column the DuckDB engine adds
+            # to a written table, such as identity.profiles.closed_at, comes after them)
+            stamps = {
+                "_run_id": ("CAST(? AS VARCHAR) AS _run_id", run_id),
+                "_as_of": ("CAST(? AS DATE) AS _as_of", pd.Timestamp(as_of).date()),
+            }
+            order = [*df.columns, *(c for c in STAMP_COLUMNS if c not in df.columns)]
+            select, params = [], []
+            for c in order:
+                if c in stamps:
+                    select.append(stamps[c][0])
+                    params.append(stamps[c][1])
+                else:
+                    select.append('"' + str(c).replace('"', '""') + '"')
             con.execute(
-                f"COPY (SELECT {cols + ', ' if cols else ''}CAST(? AS VARCHAR) AS _run_id, "
-                f"CAST(? AS DATE) AS _as_of FROM _cem_frame) "
+                f"COPY (SELECT {', '.join(select)} FROM _cem_frame) "
                 f"TO {_sql_text(str(target / 'part-00000.parquet'))} (FORMAT PARQUET)",
-                [run_id, pd.Timestamp(as_of).date()],
+                params,
             )
         finally:
             con.close()

@@ -248,10 +248,13 @@ def run_stage_spark(
     }  # fmt: skip
     carry_ids(lake, result, run_id=run_id, as_of=as_of)
     lap("carry_ids")
+    closed = _closed_at(lake, result, as_of)  # customers who left, as the DuckDB engine
+    if closed is not None:
+        result.figures["closed_profiles"] = int(closed.notna().sum())
     staged = {("identity", "record_ids"): _remember_ids(lake, result.map, run_id=run_id,
                                                         as_of=as_of)}  # fmt: skip
     try:
-        _write_tables(_Staging(lake, staged), result, run_id=run_id, as_of=as_of)
+        _write_tables(_Staging(lake, staged, closed), result, run_id=run_id, as_of=as_of)
     except BaseException:
         lake.discard(staged)
         raise
@@ -274,15 +277,42 @@ def _release_records(resolver) -> None:
             setattr(resolver, attr, None)
 
 
+def _closed_at(lake, result: IdentityResult, as_of: str) -> pd.Series | None:
+    """Column ``closed_at`` of ``identity.profiles``, one value per row of ``result.profiles``
+    (the DuckDB engine's :func:`~cemlib.identity.golden.write_closed_at`: the last closing of a
+    profile whose every CRM record closed by ``as_of``, NULL for the others), read through the
+    lake's views with the map about to be written; None (no column) when the lake's
+    ``crm_contacts`` has no ``closed_at``."""
+    from cemlib.marts.closed import closed_since
+
+    con = lake.con
+    con.register("_spark_map", result.map[["source_table", "record_id", "profile_id"]])
+    try:
+        closed = closed_since(lake, as_of, mapping=(
+            "(SELECT source_table, CAST(record_id AS VARCHAR) AS record_id, "
+            "CAST(profile_id AS VARCHAR) AS customer_id FROM _spark_map)"))  # fmt: skip
+    finally:
+        con.unregister("_spark_map")
+    if closed is None:
+        return None
+    at = closed.set_index("customer_id")["closed_at"]
+    pid = result.profiles["profile_id"].astype(str)
+    return pd.to_datetime(pid.map(at)).astype("datetime64[us]").rename("closed_at")
+
+
 class _Staging:
     """The ``write_tables`` of a lake that stages the tables into ``staged`` (published by the
     caller together with the others) instead of publishing them."""
 
-    def __init__(self, lake, staged: dict):
-        self.lake, self.staged = lake, staged
+    def __init__(self, lake, staged: dict, closed_at: pd.Series | None = None):
+        self.lake, self.staged, self.closed_at = lake, staged, closed_at
 
     def write_tables(self, schema: str, tables: dict, *, run_id: str, as_of) -> None:
         for name, df in tables.items():
+            if name == "profiles" and self.closed_at is not None:
+                # after the stamps, where the DuckDB engine's ALTER TABLE puts it
+                stamps = dict.fromkeys(("_run_id", "_as_of"))
+                df = df.assign(**stamps, closed_at=self.closed_at.to_numpy())
             folder = self.lake.staging_path(schema, name, run_id)
             self.staged[(schema, name)] = folder
             self.lake._write_frame(df, folder, run_id, as_of)

@@ -54,16 +54,21 @@ def crm_closure(wh: Warehouse, as_of, key: str = "profile") -> pd.DataFrame:
     return out
 
 
-def closed_since(wh: Warehouse, as_of, key: str = "profile") -> pd.DataFrame | None:
+def closed_since(
+    wh: Warehouse, as_of, key: str = "profile", mapping: str | None = None
+) -> pd.DataFrame | None:
     """``customer_id, closed_at`` of the customers who left (:func:`crm_closure`'s ``closed``:
     every CRM record closed by ``as_of``), ``closed_at`` their last record's closing; None when
-    ``crm_contacts`` has no ``closed_at`` column or the warehouse has no mapping for ``key``."""
+    ``crm_contacts`` has no ``closed_at`` column or the warehouse has no mapping for ``key``.
+
+    ``mapping``: a relation ``(source_table, record_id, customer_id)`` to read instead of
+    ``key``'s (the Spark engine's stage 02 passes the map it is about to write)."""
     crm = _crm_table(wh)
-    if crm is None or not has_key(wh, key):
+    if crm is None or (mapping is None and not has_key(wh, key)):
         return None
     out = wh.sql(
         f"""SELECT m.customer_id, max(c.closed_at) AS closed_at
-            FROM {crm[0]}.crm_contacts c JOIN {key_relation(key)} m
+            FROM {crm[0]}.crm_contacts c JOIN {mapping or key_relation(key)} m
               ON m.source_table = 'crm_contacts' AND m.record_id = CAST(c.contact_id AS VARCHAR)
             WHERE m.customer_id IS NOT NULL GROUP BY m.customer_id
             HAVING bool_and({_closed_sql(as_of)})"""

@@ -208,9 +208,10 @@ def _extra_columns(tc: _Context) -> list[str]:
 
 def mapped_columns(wh: Any, table: str) -> set[str]:
     """The columns of ``table``'s file that the collection's mapping read to fill a canonical
-    column (``meta.mapped_columns``, written by :mod:`cemlib.collect`); empty when the
-    warehouse has none (a lake, or a warehouse collected before the table existed)."""
-    if not isinstance(wh, Warehouse) or not wh.has_table("meta", "mapped_columns"):
+    column (``meta.mapped_columns``, written by :mod:`cemlib.collect` and copied to a lake by
+    stage 00 with ``engine: spark``); empty when the store has none (collected before the
+    table existed)."""
+    if not hasattr(wh, "has_table") or not wh.has_table("meta", "mapped_columns"):
         return set()
     rows = wh.con.execute(
         'SELECT "column" FROM meta.mapped_columns WHERE "table" = ?', [table]

@@ -28,6 +28,8 @@ pytestmark = [*NEEDS_SPARK, pytest.mark.timeout(900)]
 
 #: random streams the DuckDB model's own totals are drawn from to measure their spread
 STREAMS = 8
+#: the day of the earlier run whose forecast the stage grades
+SINCE = str((pd.Timestamp(AS_OF) - pd.Timedelta(days=90)).date())
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +44,38 @@ def both(world, spark, tmp_path_factory):
     with Warehouse(root / "cem.duckdb") as wh:
         cemlib.identity.run(wh, run_id="t", as_of=AS_OF, seed=42, identity_mode="full")
         copy_to_lake(wh, lake, run_id="t", schemas=("clean", "identity"))
+        # the forecast an earlier run's monitor kept (90 days before), in both stores
+        forecast = _earlier_forecast(wh)
+        for store in (wh, lake):
+            store.write_table("monitor", "churn_forecast", forecast, run_id="m0", as_of=SINCE)
         duck = cemlib.churn.run(wh, run_id="t", as_of=AS_OF, seed=42)
     on_spark = cemlib.churn.run(lake, run_id="t", as_of=AS_OF, seed=42)
     return root / "cem.duckdb", lake, duck, on_spark
+
+
+def _earlier_forecast(wh: Warehouse) -> pd.DataFrame:
+    """``customer_id, p_purchase`` made at :data:`SINCE`: recency's ranking blurred by seeded
+    noise (the grade then differs from recency's)."""
+    tx = profile_transactions(wh, SINCE)
+    days = (pd.Timestamp(SINCE) - tx.groupby("customer_id")["ts"].max()).dt.days
+    noise = np.random.default_rng(7).uniform(0, 0.3, len(days))
+    return pd.DataFrame(
+        {
+            "customer_id": days.index.astype(str),
+            "p_purchase": 1 / (1 + days.to_numpy() / 30) + noise,
+        }
+    )
+
+
+def test_the_earlier_forecast_is_graded_as_on_duckdb(both):
+    _, _, duck, on_spark = both
+    a, b = duck.detail.graded, on_spark.detail.graded
+    print("graded duckdb", a, "spark", b)  # docs/spark.md (pytest -rP)
+    assert a is not None and b is not None
+    assert b["forecast as_of"] == a["forecast as_of"] == SINCE
+    assert b["customers"] == a["customers"] > 100 and b["buyers"] == a["buyers"] > 10
+    for k in ("auc", "recency auc", "margin se"):
+        assert b[k] == pytest.approx(a[k], abs=1e-12), k
 
 
 def test_scores_agree_with_duckdb(both):

@@ -1,12 +1,16 @@
 """Stage 02 on the lake (``engine: spark``, issue 19): the records prepared by Spark's
 executors (``mapInPandas`` over the core normalizers), Splink on ``SparkAPI``, ``identity.*``
 written to the lake; the profiles agree with the DuckDB engine's on the same clean tables and
-every clean record is in ``identity.map`` exactly once."""
+every clean record is in ``identity.map`` exactly once. The world's ``clean.*`` is given the
+optional columns of session 19 (``crm_contacts.closed_at``, ``phone2``, ``email2``; a name on
+service tickets): ``identity.profiles.closed_at`` and stage 05's closures are the DuckDB
+engine's, and Spark's preparer reads the second phones, e-mails and the tickets' names."""
 
 from __future__ import annotations
 
 import shutil
 
+import pandas as pd
 import pytest
 
 import cemlib.identity
@@ -14,7 +18,8 @@ from cemlib.collect.sparklake import copy_to_lake
 from cemlib.engine import Lake
 from cemlib.identity.sources import SOURCE_ROLES, read_sources, source_records
 from cemlib.identity.sparkstage import collect_records, pairwise_agreement, prepared_records
-from cemlib.warehouse import Warehouse
+from cemlib.monitor.movement import closed_between
+from cemlib.warehouse import Warehouse, table_columns
 
 from .conftest import AS_OF, NEEDS_SPARK
 
@@ -36,11 +41,72 @@ def both(world, spark, tmp_path_factory):
     shutil.copytree(lake_root, root / "lake")
     lake = Lake(root / "lake", spark_master="local[2]")
     with Warehouse(root / "cem.duckdb") as wh:
+        _optional_columns(wh)
         copy_to_lake(wh, lake, run_id="t", schemas=("clean", "truth"))
         duck = cemlib.identity.run(wh, run_id="t", as_of=AS_OF, seed=42, identity_mode="full")
     # as the notebook runs it: the per-record objects released once no later step reads them
     on_spark = cemlib.identity.run(lake, run_id="t", as_of=AS_OF, seed=42, keep_records=False)
     return root / "cem.duckdb", lake, duck, on_spark
+
+
+def _optional_columns(wh: Warehouse) -> None:
+    """Session 19's optional columns added to the world's ``clean.*`` (the synthetic world has
+    none): about 30% of CRM records closed 400 days after they opened (some after ``as_of``:
+    open then), a second phone / e-mail of its own on about 10% / 10% of them, and the name
+    of a CRM card with the ticket's e-mail on about half of the service tickets."""
+    con = wh.con
+    con.execute(
+        "ALTER TABLE clean.crm_contacts ADD COLUMN closed_at TIMESTAMP;"
+        "ALTER TABLE clean.crm_contacts ADD COLUMN phone2 VARCHAR;"
+        "ALTER TABLE clean.crm_contacts ADD COLUMN email2 VARCHAR;"
+        "UPDATE clean.crm_contacts SET"
+        " closed_at = CASE WHEN hash(contact_id) % 10 < 3"
+        "   THEN CAST(registered_at AS TIMESTAMP) + INTERVAL 400 DAY END,"
+        " phone2 = CASE WHEN hash(contact_id) % 10 = 5"
+        "   THEN '+7 999 ' || lpad(CAST(hash(contact_id) % 10000000 AS VARCHAR), 7, '0') END,"
+        " email2 = CASE WHEN hash(contact_id) % 10 = 6"
+        "   THEN 'second.' || lower(contact_id) || '@example.ru' END;"
+    )
+    on = next(c for c in ("email", "phone") if c in table_columns(con, "clean", "support_tickets"))
+    con.execute(
+        "ALTER TABLE clean.support_tickets ADD COLUMN full_name VARCHAR;"
+        "UPDATE clean.support_tickets t SET full_name = (SELECT min(c.full_name)"
+        f" FROM clean.crm_contacts c WHERE lower(c.{on}) = lower(t.{on}))"
+        " WHERE hash(t.ticket_id) % 2 = 0"
+    )
+
+
+def _closed_records(store) -> pd.DataFrame:
+    """``source_table, record_id, closed_at`` of every record in a closed profile."""
+    return store.sql(
+        "SELECT m.source_table, CAST(m.record_id AS VARCHAR) AS record_id, p.closed_at "
+        "FROM identity.map m JOIN identity.profiles p USING (profile_id) "
+        "WHERE p.closed_at IS NOT NULL ORDER BY 1, 2"
+    )
+
+
+def test_closed_profiles_and_closures_are_the_duckdb_engine_s(both):
+    wh_path, lake, duck, on_spark = both
+    since = str((pd.Timestamp(AS_OF) - pd.Timedelta(days=180)).date())
+    with Warehouse(wh_path, read_only=True) as wh:
+        a, a_left = _closed_records(wh), closed_between(wh, since, AS_OF)
+        a_open = wh.sql("SELECT count(*) AS n FROM identity.profiles WHERE closed_at IS NULL")
+    b, b_left = _closed_records(lake), closed_between(lake, since, AS_OF)
+    b_open = lake.sql("SELECT count(*) AS n FROM identity.profiles WHERE closed_at IS NULL")
+    n_duck, n_spark = (
+        duck.detail.figures["closed_profiles"],
+        on_spark.detail.figures["closed_profiles"],
+    )
+    print("closed profiles duckdb", n_duck, "spark", n_spark, "closed since", since,
+          "duckdb", len(a_left), "spark", len(b_left), "records in closed profiles",
+          len(a), len(b))  # docs/spark.md (pytest -rP)  # fmt: skip
+    assert n_spark == n_duck > 10
+    assert len(b_left) == len(a_left) > 0  # stage 05's "profiles closed since the previous run"
+    assert int(b_open.n[0]) == int(a_open.n[0])
+    # the same records in closed profiles, with the same closing
+    pd.testing.assert_frame_equal(b, a, check_dtype=False)
+    # no closing after as_of counted (no leakage): a record closing later leaves its profile open
+    assert (pd.to_datetime(b["closed_at"]) < pd.Timestamp(AS_OF) + pd.Timedelta(days=1)).all()
 
 
 def test_profiles_agree_with_duckdb(both):
@@ -110,3 +176,9 @@ def test_records_prepared_by_spark_are_the_duckdb_engine_s(both, spark):
     assert list(a.columns) == list(b.columns)
     for c in a.columns:  # every normalized value, record by record
         assert a[c].fillna("<NA>").equals(b[c].fillna("<NA>")), c
+    # the optional columns reached Spark's preparer: second phones and e-mails of CRM cards,
+    # the names on service tickets
+    crm, tickets = a[a["source"] == "crm_contacts"], a[a["source"] == "support_tickets"]
+    assert crm["phone_2"].str.startswith("+7999").sum() > 5
+    assert crm["email_2"].str.endswith("@example.ru").sum() > 5
+    assert tickets["last_name"].notna().sum() > 5 and tickets["first_name"].notna().sum() > 5
