@@ -7,6 +7,7 @@ import pandas as pd
 
 from cemlib.identity.profile_ids import profile_ids, record_profile_ids
 from cemlib.identity.roles import combination_codes
+from cemlib.identity.sources import present_roles
 from cemlib.identity.stage import SOURCE_ROLES, source_records
 from cemlib.synth import generate
 
@@ -83,7 +84,7 @@ def test_shared_values_across_tables_give_the_same_records():
         [  # sources by name, each in record-id order
             prepare_records(
                 in_record_order(world.sources[t], SOURCE_ROLES[t][0]),
-                {r: c for r, c in SOURCE_ROLES[t][1].items() if c in world.sources[t]},
+                present_roles(SOURCE_ROLES[t][1], world.sources[t].columns),
                 id_column=SOURCE_ROLES[t][0],
                 source=t,
             ).astype("string")

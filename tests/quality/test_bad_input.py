@@ -61,11 +61,20 @@ def test_empty_file_is_a_clear_error(wh, tmp_path, tables, sources):
     assert _nothing_written(wh)
 
 
-def test_header_only_file_stops_the_stage_as_an_empty_table(wh, tmp_path, tables, sources):
-    tables["order_lines"] = tables["order_lines"].iloc[:0]
-    src = sources(tmp_path / "src", tables)
+def test_an_empty_table_stops_the_stage(wh, tmp_path, tables, sources):
+    from cemlib.errors import InputError
+
+    empty = dict(tables, order_lines=tables["order_lines"].iloc[:0])
+    # a header-only file of it is refused by collect up front (cemlib.collect.empty) ...
+    with pytest.raises(InputError, match="order_lines.csv: no data rows"):
+        collect(str(sources(tmp_path / "bad", empty)), warehouse=wh, run_id="r1", as_of=AS_OF,
+                progress=False)  # fmt: skip
+    # ... and a table that reaches 01 empty another way stops the stage, nothing written
+    collect(str(sources(tmp_path / "src", tables)), warehouse=wh, run_id="r1", as_of=AS_OF,
+            progress=False)  # fmt: skip
+    wh.con.execute("DELETE FROM staging.order_lines")
     with pytest.raises(StageFailure) as err:
-        _stage(wh, src)
+        QualityStage(progress=False).run(wh, run_id="r1", as_of=AS_OF)
     msg = str(err.value)
     assert "order_lines" in msg and "expect_table_row_count_to_be_between" in msg
     assert "observed 0" in msg
