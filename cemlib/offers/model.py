@@ -33,6 +33,7 @@ from cemlib.offers.exclude import drop_candidates, read_exclusions, resolve_excl
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
 from cemlib.offers.forest import compile_forest
+from cemlib.offers.owned import owned_rule
 from cemlib.offers.snapshot import Snapshot, Store, Windows, day_number, encode
 from cemlib.offers.training import DEFAULT_PARAMS, WindowData
 from cemlib.offers.treeshap import build_tables
@@ -52,7 +53,11 @@ class NextOfferModel:
     ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees;
     ``forest_size`` the trees of the refit: ``"best"`` the early-stopped number, ``"smallest"``
     (opt-in) the fewest within one standard error of the best on the validation customers
-    (:func:`~cemlib.offers.size.smallest_forest`; it cut no data set measured, see its module).
+    (:func:`~cemlib.offers.size.smallest_forest`; it cut no data set measured, see its module);
+    ``owned`` ``"learned"`` (default): a candidate the customer already owns is not offered when
+    the history shows its owners buy it again within the horizon less often than a customer
+    buys the ``k``-th best seller (:mod:`cemlib.offers.owned`: durables go, consumables stay);
+    ``"keep"``: owned items are ranked like any other.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class NextOfferModel:
         validation_negatives: int | None = None,
         refit: bool = True,
         forest_size: str = "best",
+        owned: str = "learned",
         max_train_customers: int = 50_000,
         chunk_size: int = 10_000,
         n_reasons: int = 3,
@@ -88,6 +94,9 @@ class NextOfferModel:
         self.validation_negatives = validation_negatives
         self.refit = refit
         self.forest_size = forest_size
+        if owned not in ("learned", "keep"):
+            raise ValueError(f"owned must be 'learned' or 'keep', not {owned!r}")
+        self.owned = owned
         self.max_train_customers = max_train_customers
         self.chunk_size = chunk_size
         self.n_reasons = n_reasons
@@ -366,6 +375,11 @@ class NextOfferModel:
                 at = as_of if as_of is not None else self.as_of_
                 self._load(transactions, at, events, items, customer_features)
         snap, hist, pop = self._scoring_snapshot(customers, deep, new_items)
+        self.owned_rule_ = None
+        self.owned_held_ = 0
+        if getattr(self, "owned", "learned") == "learned" and not new_items:
+            with self._phase("owned items"):
+                self.owned_rule_ = owned_rule(snap, len(self.enc_.items), k)
         recall = None
         if recall_of is not None:
             recall = scoring.RecallCounter(self, recall_of, recall_customers)
@@ -456,6 +470,13 @@ class NextOfferModel:
             frame = frame[frame["ci_n_b"].to_numpy() == 0].reset_index(drop=True)
             q = self._query_table(snap, part)
             bought = self.store_.sql(f"SELECT ci.c, ci.i FROM {snap.p}ci ci JOIN {q} USING (c)")
+        rule = getattr(self, "owned_rule_", None)
+        if rule is not None:  # owned items their owners do not buy again within the horizon
+            out = rule.held_back(frame["i"].to_numpy(), frame["ci_n_b"].to_numpy() > 0)
+            if out.any():
+                self.owned_held_ += int(out.sum())
+                bought = frame.loc[out, ["c", "i"]].reset_index(drop=True)
+                frame = frame[~out].reset_index(drop=True)
         with self._phase("predict"):
             X = frame[self.feature_names_].to_numpy(np.float32)
             forest = getattr(self, "forest_", None)
