@@ -75,6 +75,13 @@ def run_level(
     t0, c0 = time.perf_counter(), time.process_time()
     recs = model.recommend(explain=True)
     score_s, score_cpu = time.perf_counter() - t0, time.process_time() - c0
+    rule = getattr(model, "owned_rule_", None)
+    if rule is not None:  # owned items not offered (cemlib.offers.owned)
+        print(
+            f"owned items: {model.owned_held_} candidates held back (bar {rule.bar:.4f}: the "
+            f"{k}-th best seller's chance in {proto.horizon} days; items below it "
+            f"{int((rule.p_again < rule.bar).sum())} of {int((rule.p_again >= 0).sum())} owned)"
+        )
     cands = model.candidate_frame()
     rec = candidate_recall(cands, truth)
     new_recall = explore_recall(cands, truth, model.tx_)

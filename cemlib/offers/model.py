@@ -33,6 +33,7 @@ from cemlib.offers.exclude import drop_candidates, read_exclusions, resolve_excl
 from cemlib.offers.explain import contributions, global_importance, reason_codes, shap_values
 from cemlib.offers.features import build_features, feature_names
 from cemlib.offers.forest import compile_forest
+from cemlib.offers.owned import owned_rule
 from cemlib.offers.snapshot import Snapshot, Store, Windows, day_number, encode
 from cemlib.offers.training import DEFAULT_PARAMS, WindowData
 from cemlib.offers.treeshap import build_tables
@@ -52,7 +53,11 @@ class NextOfferModel:
     ``chunk_size`` customers scored at once (bounds memory); ``seed`` fixes sampling and trees;
     ``forest_size`` the trees of the refit: ``"best"`` the early-stopped number, ``"smallest"``
     (opt-in) the fewest within one standard error of the best on the validation customers
-    (:func:`~cemlib.offers.size.smallest_forest`; it cut no data set measured, see its module).
+    (:func:`~cemlib.offers.size.smallest_forest`; it cut no data set measured, see its module);
+    ``owned`` ``"learned"`` (default): a candidate the customer already owns is not offered when
+    the history shows its owners buy it again within the horizon less often than a customer
+    buys the ``k``-th best seller (:mod:`cemlib.offers.owned`: durables go, consumables stay);
+    ``"keep"``: owned items are ranked like any other.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class NextOfferModel:
         validation_negatives: int | None = None,
         refit: bool = True,
         forest_size: str = "best",
+        owned: str = "learned",
         max_train_customers: int = 50_000,
         chunk_size: int = 10_000,
         n_reasons: int = 3,
@@ -88,6 +94,9 @@ class NextOfferModel:
         self.validation_negatives = validation_negatives
         self.refit = refit
         self.forest_size = forest_size
+        if owned not in ("learned", "keep"):
+            raise ValueError(f"owned must be 'learned' or 'keep', not {owned!r}")
+        self.owned = owned
         self.max_train_customers = max_train_customers
         self.chunk_size = chunk_size
         self.n_reasons = n_reasons
@@ -365,7 +374,7 @@ class NextOfferModel:
             with self._phase("load and encode"):
                 at = as_of if as_of is not None else self.as_of_
                 self._load(transactions, at, events, items, customer_features)
-        snap, hist, pop = self._scoring_snapshot(customers, deep, new_items)
+        snap, hist, pop = self._scoring_snapshot(customers, deep, new_items, owned_k=k)
         recall = None
         if recall_of is not None:
             recall = scoring.RecallCounter(self, recall_of, recall_customers)
@@ -407,15 +416,20 @@ class NextOfferModel:
         return result
 
     def _scoring_snapshot(
-        self, customers, k: int, new_items: bool = False
+        self, customers, k: int, new_items: bool = False, owned_k: int | None = None
     ) -> tuple[Snapshot, np.ndarray, np.ndarray]:
         """The snapshot at ``as_of``, the customers to score and the ``k`` most popular items
         (``new_items``: as many more as the most items one customer bought, so that ``k`` of
-        them are new to every customer where the catalogue has them)."""
+        them are new to every customer where the catalogue has them). With ``owned="learned"``
+        (and not ``new_items``) ``owned_rule_`` is the snapshot's rule for lists of ``owned_k``
+        (default ``k``) offers, which :meth:`_top_of_chunk` applies; ``owned_held_`` counts."""
         T = day_number(self.as_of_)
         with self._phase("snapshots"):
             snap = Snapshot(self.store_, T, horizon=self.horizon_days, windows=self.windows)
             hist = snap.customers_with_history()
+            self.owned_rule_, self.owned_held_ = None, 0
+            if getattr(self, "owned", "learned") == "learned" and not new_items:
+                self.owned_rule_ = owned_rule(snap, len(self.enc_.items), owned_k or k)
             if customers is not None:
                 wanted = self.enc_.customers.get_indexer(
                     pd.Index(pd.unique(pd.Index(customers).astype(str)))
@@ -445,7 +459,9 @@ class NextOfferModel:
         """Scored candidates of one chunk of customers, the top ``k`` each (popular filled);
         ``recall`` (a :class:`~cemlib.offers.scoring.RecallCounter` or None) counts them.
         ``new_items``: the candidates the customer bought before (``ci_n_b > 0``) are dropped
-        before the ranking, and the popular items filling a short list are new to them too."""
+        before the ranking, and the popular items filling a short list are new to them too.
+        The owned candidates ``owned_rule_`` (set by :meth:`_scoring_snapshot`) holds back are
+        dropped before the ranking and not used to fill the list either."""
         # unordered: each row is scored alone and top_k sorts fully (ties down to the item)
         frame = self._frame(snap, part, "scoring candidates", ordered=False)
         if recall is not None:
@@ -456,6 +472,13 @@ class NextOfferModel:
             frame = frame[frame["ci_n_b"].to_numpy() == 0].reset_index(drop=True)
             q = self._query_table(snap, part)
             bought = self.store_.sql(f"SELECT ci.c, ci.i FROM {snap.p}ci ci JOIN {q} USING (c)")
+        owned = getattr(self, "owned_rule_", None)
+        if owned is not None:  # owned items their owners do not buy again within the horizon
+            out = owned.held_back(frame["i"].to_numpy(), frame["ci_n_b"].to_numpy() > 0)
+            if out.any():
+                self.owned_held_ += int(out.sum())
+                bought = frame.loc[out, ["c", "i"]].reset_index(drop=True)
+                frame = frame[~out].reset_index(drop=True)
         with self._phase("predict"):
             X = frame[self.feature_names_].to_numpy(np.float32)
             forest = getattr(self, "forest_", None)

@@ -102,6 +102,10 @@ def _extra_headlines(result: OfferStageResult) -> dict:
         out["product groups ranked (the sizes of one model are one offer)"] = len(
             result.model.enc_.items
         )
+    rule = getattr(result.model, "owned_rule_", None)
+    if rule is not None:  # cemlib.offers.owned: durables their owners do not buy again
+        owned = rule.p_again[~np.isnan(rule.p_again)]
+        out[OWNED_HEADLINE] = int((owned < rule.bar).sum())
     ex = result.extras.get("exclusion")
     if ex is not None and ex.entries:
         out.update(ex.figures())
@@ -119,6 +123,10 @@ def _extra_headlines(result: OfferStageResult) -> dict:
             )
     return out
 
+
+#: items not offered to their owners: bought again within the horizon less often than anyone
+#: buys the k-th best seller (:mod:`cemlib.offers.owned`)
+OWNED_HEADLINE = "items not offered again to their owners (rarely bought twice)"
 
 #: the headline counting the offers the eligibility rules held back (and with returns)
 HELD = "offers held back as not fitting the profile's gender/age"
