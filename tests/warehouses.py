@@ -43,3 +43,36 @@ def profiled_both_ways(
             res = run_stage(wh, run_id=run_id, as_of=as_of, identity_mode=mode)
             out[mode] = (res, *(wh.read_table("identity", t) for t in tables))
     return out
+
+
+def source_schema(wh: Warehouse, table: str) -> str:
+    """``clean`` once 01 ran, else ``staging``: where a source table's rows are read from."""
+    return "clean" if wh.has_table("clean", table) else "staging"
+
+
+def insert_row(wh: Warehouse, table: str, values: dict) -> None:
+    """One row of ``values`` into ``table`` of ``clean`` (or ``staging`` before 01 ran): a
+    hand-made record added to a collected world."""
+    schema = source_schema(wh, table)
+    cols = ", ".join(f'"{c}"' for c in values)
+    marks = ", ".join("?" for _ in values)
+    wh.con.execute(
+        f'INSERT INTO {schema}."{table}" ({cols}) VALUES ({marks})', list(values.values())
+    )
+
+
+def partition(rmap) -> set[frozenset]:
+    """The profiles of a record map as sets of ``source|record_id`` (attached records only):
+    two maps give the same profiles when their partitions are equal."""
+    att = rmap.dropna(subset=["profile_id"])
+    key = att["source_table"].astype(str) + "|" + att["record_id"].astype(str)
+    return set(key.groupby(att["profile_id"].astype(str).to_numpy()).agg(frozenset))
+
+
+def profile_of(rmap, source: str, record_id: str):
+    """The profile id of one record of a record map (exactly one row)."""
+    row = rmap[
+        rmap["source_table"].astype(str).eq(source) & rmap["record_id"].astype(str).eq(record_id)
+    ]
+    assert len(row) == 1, (source, record_id)
+    return row["profile_id"].iloc[0]

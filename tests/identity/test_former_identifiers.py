@@ -14,39 +14,12 @@ import pytest
 from cemlib.collect.stage import collect
 from cemlib.identity.stage import run_stage
 from cemlib.warehouse import Warehouse
-from tests.warehouses import profiled_both_ways
+from tests.warehouses import insert_row, partition, profile_of, profiled_both_ways, source_schema
 
 N, SEED, MAY, JUNE, JULY = 800, 11, "2025-05-31", "2025-06-30", "2025-07-31"
 OLD, NEW = "+79830009058", "+79710001260"
 OLD_B, NEW_B = "+79830007711", "+79710007722"
 EMAIL_B2 = "efrosinia.lapteva@example.org"
-
-
-def _schema(wh, table: str) -> str:
-    return "clean" if wh.has_table("clean", table) else "staging"
-
-
-def _insert(wh, table: str, values: dict) -> None:
-    cols = ", ".join(f'"{c}"' for c in values)
-    marks = ", ".join("?" for _ in values)
-    wh.con.execute(
-        f'INSERT INTO {_schema(wh, table)}."{table}" ({cols}) VALUES ({marks})',
-        list(values.values()),
-    )
-
-
-def _partition(rmap: pd.DataFrame) -> set[frozenset]:
-    att = rmap.dropna(subset=["profile_id"])
-    key = att["source_table"].astype(str) + "|" + att["record_id"].astype(str)
-    return set(key.groupby(att["profile_id"].astype(str).to_numpy()).agg(frozenset))
-
-
-def _pid(rmap: pd.DataFrame, source: str, record_id: str):
-    row = rmap[
-        rmap["source_table"].astype(str).eq(source) & rmap["record_id"].astype(str).eq(record_id)
-    ]
-    assert len(row) == 1, (source, record_id)
-    return row["profile_id"].iloc[0]
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +32,21 @@ def changed(tmp_path_factory):
     path = tmp_path_factory.mktemp("former") / "w.duckdb"
     collect("synthetic", warehouse=path, n_people=N, seed=SEED, as_of=MAY, progress=False)
     with Warehouse(path) as wh:
-        _insert(wh, "crm_contacts", {"contact_id": "G-1", "first_name": "Гремислав",
+        insert_row(wh, "crm_contacts", {"contact_id": "G-1", "first_name": "Гремислав",
                                      "last_name": "Макаров", "birth_date": "1979-02-03",
                                      "phone": OLD, "registered_at": "2023-04-02"})  # fmt: skip
-        _insert(wh, "support_tickets", {"ticket_id": "G-T1", "phone": OLD,
+        insert_row(wh, "support_tickets", {"ticket_id": "G-T1", "phone": OLD,
                                         "created_at": "2024-08-15"})  # fmt: skip
-        _insert(wh, "crm_contacts", {"contact_id": "B-1", "first_name": "Бронислава",
+        insert_row(wh, "crm_contacts", {"contact_id": "B-1", "first_name": "Бронислава",
                                      "last_name": "Кузьмина", "birth_date": "1968-09-21",
                                      "phone": OLD_B, "registered_at": "2022-01-12"})  # fmt: skip
-        _insert(wh, "support_tickets", {"ticket_id": "B-T1", "phone": OLD_B,
+        insert_row(wh, "support_tickets", {"ticket_id": "B-T1", "phone": OLD_B,
                                         "created_at": "2024-03-05"})  # fmt: skip
         first = run_stage(wh, run_id="may", as_of=MAY)
         may_map = wh.read_table("identity", "map")
         for cid, phone in (("G-1", NEW), ("B-1", NEW_B)):
             wh.con.execute(
-                f"UPDATE {_schema(wh, 'crm_contacts')}.crm_contacts SET phone = ? "
+                f"UPDATE {source_schema(wh, 'crm_contacts')}.crm_contacts SET phone = ? "
                 "WHERE contact_id = ?",
                 [phone, cid],
             )
@@ -89,13 +62,13 @@ def changed(tmp_path_factory):
                 *(wh.read_table("identity", t) for t in ("map", "former_identifiers")),
             )
     with Warehouse(path) as wh:
-        _insert(wh, "crm_contacts", {"contact_id": "B-2", "first_name": "Ефросинья",
+        insert_row(wh, "crm_contacts", {"contact_id": "B-2", "first_name": "Ефросинья",
                                      "last_name": "Лаптева", "birth_date": "1999-12-30",
                                      "phone": OLD_B, "email": EMAIL_B2,
                                      "registered_at": "2025-07-10"})  # fmt: skip
         # (with the phone alone her ticket would be one node with B-T1: equal identifying
         # values are resolved once, whatever their dates)
-        _insert(wh, "support_tickets", {"ticket_id": "B-T2", "phone": OLD_B, "email": EMAIL_B2,
+        insert_row(wh, "support_tickets", {"ticket_id": "B-T2", "phone": OLD_B, "email": EMAIL_B2,
                                         "created_at": "2025-07-15"})  # fmt: skip
     july = profiled_both_ways(
         path, tmp_path_factory, run_id="july", as_of=JULY, tables=("map", "former_identifiers")
@@ -105,8 +78,12 @@ def changed(tmp_path_factory):
 
 def test_may_links_each_ticket_to_its_card(changed):
     may_map = changed[0]
-    assert _pid(may_map, "support_tickets", "G-T1") == _pid(may_map, "crm_contacts", "G-1")
-    assert _pid(may_map, "support_tickets", "B-T1") == _pid(may_map, "crm_contacts", "B-1")
+    assert profile_of(may_map, "support_tickets", "G-T1") == profile_of(
+        may_map, "crm_contacts", "G-1"
+    )
+    assert profile_of(may_map, "support_tickets", "B-T1") == profile_of(
+        may_map, "crm_contacts", "B-1"
+    )
 
 
 def test_the_overwritten_phones_are_kept_as_former_identifiers(changed):
@@ -125,28 +102,30 @@ def test_the_overwritten_phones_are_kept_as_former_identifiers(changed):
 
 def test_a_card_whose_phone_changed_keeps_its_old_ticket(changed):
     may_map, june, july = changed
-    card = _pid(may_map, "crm_contacts", "G-1")
+    card = profile_of(may_map, "crm_contacts", "G-1")
     assert pd.notna(card)
     for month in (june, july):
         for mode in ("auto", "full"):
             rmap = month[mode][1]
-            assert _pid(rmap, "crm_contacts", "G-1") == card, mode
-            assert _pid(rmap, "support_tickets", "G-T1") == card, mode
+            assert profile_of(rmap, "crm_contacts", "G-1") == card, mode
+            assert profile_of(rmap, "support_tickets", "G-T1") == card, mode
     # the June run that saw the change split nothing off
     assert june["auto"][0].figures["id_changes"]["split"] == 0
 
 
 def test_the_new_holder_of_an_old_number_does_not_join(changed):
     may_map, june, july = changed
-    card = _pid(may_map, "crm_contacts", "B-1")
+    card = profile_of(may_map, "crm_contacts", "B-1")
     for mode in ("auto", "full"):
-        assert _pid(june[mode][1], "support_tickets", "B-T1") == card, mode
+        assert profile_of(june[mode][1], "support_tickets", "B-T1") == card, mode
         rmap = july[mode][1]
-        assert _pid(rmap, "crm_contacts", "B-1") == card, mode
+        assert profile_of(rmap, "crm_contacts", "B-1") == card, mode
         # her card and her July ticket are hers, not the card that held the number before
-        assert _pid(rmap, "crm_contacts", "B-2") != card, mode
-        assert _pid(rmap, "support_tickets", "B-T2") != card, mode
-        assert _pid(rmap, "support_tickets", "B-T2") == _pid(rmap, "crm_contacts", "B-2"), mode
+        assert profile_of(rmap, "crm_contacts", "B-2") != card, mode
+        assert profile_of(rmap, "support_tickets", "B-T2") != card, mode
+        assert profile_of(rmap, "support_tickets", "B-T2") == profile_of(
+            rmap, "crm_contacts", "B-2"
+        ), mode
 
 
 def test_incremental_and_full_agree(changed):
@@ -155,4 +134,4 @@ def test_incremental_and_full_agree(changed):
         assert month["auto"][0].figures["identity_mode"]["used"] == "incremental"
         m_inc, m_full = month["auto"][1], month["full"][1]
         assert len(m_inc) == len(m_full)
-        assert _partition(m_inc) == _partition(m_full)
+        assert partition(m_inc) == partition(m_full)

@@ -12,38 +12,11 @@ from cemlib.collect.stage import collect
 from cemlib.identity.registry import resolve_ids
 from cemlib.identity.stage import run_stage
 from cemlib.warehouse import Warehouse
-from tests.warehouses import profiled_both_ways
+from tests.warehouses import insert_row, partition, profile_of, profiled_both_ways
 
 N, SEED, MAY, JUNE = 800, 11, "2025-05-31", "2025-06-30"
 EMAIL, PHONE, DEVICE = "zinaida.quuxova@example.org", "+79160001122", "dev-quux-0001"
 EMAIL2, PHONE2 = "efim.kvazirov@example.org", "+79160003344"
-
-
-def _schema(wh, table: str) -> str:
-    return "clean" if wh.has_table("clean", table) else "staging"
-
-
-def _insert(wh, table: str, values: dict) -> None:
-    cols = ", ".join(f'"{c}"' for c in values)
-    marks = ", ".join("?" for _ in values)
-    wh.con.execute(
-        f'INSERT INTO {_schema(wh, table)}."{table}" ({cols}) VALUES ({marks})',
-        list(values.values()),
-    )
-
-
-def _partition(rmap: pd.DataFrame) -> set[frozenset]:
-    att = rmap.dropna(subset=["profile_id"])
-    key = att["source_table"].astype(str) + "|" + att["record_id"].astype(str)
-    return set(key.groupby(att["profile_id"].astype(str).to_numpy()).agg(frozenset))
-
-
-def _profile_of(rmap: pd.DataFrame, source: str, record_id: str):
-    row = rmap[
-        rmap["source_table"].astype(str).eq(source) & rmap["record_id"].astype(str).eq(record_id)
-    ]
-    assert len(row) == 1, (source, record_id)
-    return row["profile_id"].iloc[0]
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +28,22 @@ def cases(tmp_path_factory):
     path = tmp_path_factory.mktemp("cases") / "w.duckdb"
     collect("synthetic", warehouse=path, n_people=N, seed=SEED, as_of=MAY, progress=False)
     with Warehouse(path) as wh:
-        _insert(wh, "crm_contacts", {"contact_id": "Z-1", "first_name": "Зинаида",
+        insert_row(wh, "crm_contacts", {"contact_id": "Z-1", "first_name": "Зинаида",
                                      "last_name": "Куксова", "birth_date": "1971-03-04",
                                      "email": EMAIL, "registered_at": "2025-05-02"})  # fmt: skip
-        _insert(wh, "online_orders", {"order_id": "Z-O1", "phone": PHONE, "device_id": DEVICE,
+        insert_row(wh, "online_orders", {"order_id": "Z-O1", "phone": PHONE, "device_id": DEVICE,
                                       "ordered_at": "2025-05-03"})  # fmt: skip
-        _insert(wh, "crm_contacts", {"contact_id": "Z-2", "first_name": "Ефим",
+        insert_row(wh, "crm_contacts", {"contact_id": "Z-2", "first_name": "Ефим",
                                      "last_name": "Квазиров", "birth_date": "1980-11-12",
                                      "email": EMAIL2, "phone": PHONE2,
                                      "registered_at": "2025-05-04"})  # fmt: skip
-        _insert(wh, "support_tickets", {"ticket_id": "Z-T1", "phone": PHONE2,
+        insert_row(wh, "support_tickets", {"ticket_id": "Z-T1", "phone": PHONE2,
                                         "created_at": "2025-05-05"})  # fmt: skip
         first = run_stage(wh, run_id="may", as_of=MAY)
         may_map = wh.read_table("identity", "map")
-        _insert(wh, "online_orders", {"order_id": "Z-O2", "email": EMAIL, "phone": PHONE,
+        insert_row(wh, "online_orders", {"order_id": "Z-O2", "email": EMAIL, "phone": PHONE,
                                       "ordered_at": "2025-06-10"})  # fmt: skip
-        _insert(wh, "support_tickets", {"ticket_id": "Z-T2", "email": EMAIL2,
+        insert_row(wh, "support_tickets", {"ticket_id": "Z-T2", "email": EMAIL2,
                                         "created_at": "2025-06-11"})  # fmt: skip
     assert first.figures["identity_mode"]["used"] == "full"
     out = profiled_both_ways(
@@ -98,19 +71,19 @@ def test_incremental_equals_full_record_for_record(cases):
     assert len(both) == len(m_inc)
     # attached alike, and the same groups of records (the ids are each run's own)
     assert (both["profile_id_i"].isna() == both["profile_id_f"].isna()).all()
-    assert _partition(m_inc) == _partition(m_full)
+    assert partition(m_inc) == partition(m_full)
 
 
 def test_a_new_record_merges_two_profiles_in_both_modes(cases):
     out, may_map = cases
     a, b = (
-        _profile_of(may_map, "crm_contacts", "Z-1"),
-        _profile_of(may_map, "online_orders", "Z-O1"),
+        profile_of(may_map, "crm_contacts", "Z-1"),
+        profile_of(may_map, "online_orders", "Z-O1"),
     )
     assert pd.notna(a) and pd.notna(b) and a != b  # two profiles in May
     for mode in ("auto", "full"):
         _, rmap, registry = out[mode]
-        ids = {_profile_of(rmap, s, r) for s, r in (("crm_contacts", "Z-1"),
+        ids = {profile_of(rmap, s, r) for s, r in (("crm_contacts", "Z-1"),
                ("online_orders", "Z-O1"), ("online_orders", "Z-O2"))}  # fmt: skip
         assert len(ids) == 1 and pd.notna(next(iter(ids))), mode
         survivor = next(iter(ids))
@@ -123,12 +96,12 @@ def test_a_new_record_merges_two_profiles_in_both_modes(cases):
 
 def test_a_new_record_that_joins_one_profile_splits_nothing(cases):
     out, may_map = cases
-    before = _profile_of(may_map, "crm_contacts", "Z-2")
-    assert _profile_of(may_map, "support_tickets", "Z-T1") == before
+    before = profile_of(may_map, "crm_contacts", "Z-2")
+    assert profile_of(may_map, "support_tickets", "Z-T1") == before
     old = may_map[may_map["profile_id"].astype(str).eq(str(before))]
     for mode in ("auto", "full"):
         res, rmap, _ = out[mode]
-        assert _profile_of(rmap, "support_tickets", "Z-T2") == before, mode
+        assert profile_of(rmap, "support_tickets", "Z-T2") == before, mode
         now = rmap[rmap["profile_id"].astype(str).eq(str(before))]
         # the profile's May records all kept its id, and it gained the receipt only
         assert len(now) == len(old) + 1, mode
