@@ -68,6 +68,27 @@ def risk_thresholds_from(p_purchase: np.ndarray) -> tuple[float, float]:
     return (rate / 2, rate)
 
 
+def expected_share_thresholds(p_stay: np.ndarray) -> tuple[float, float]:
+    """Risk cut-offs for subscriptions, where leaving is the rare event: the model expects a
+    share ``q = mean(1 - p)`` of the contracts to end within the horizon, so the ``q`` least
+    likely to stay are ``high`` risk and the next ``q`` are ``medium`` (trial 11 M1: fixed
+    0.3 / 0.6 put 2,865 of 2,865 contracts in "low"; churn within 180 days 11.2 / 13.5 / 18.7 %
+    across the bands chosen this way). The purchase rule of :func:`risk_thresholds_from` does
+    not fit here: relative to a base rate of staying of about 0.9, no contract is "less than
+    half as likely to stay"."""
+    p = np.asarray(p_stay, dtype=float)
+    p = p[np.isfinite(p)]
+    if p.size == 0:
+        return (0.0, 0.0)
+    q = float(np.mean(1.0 - p))
+    # the cut-offs are the q- and 2q-quantiles: "below" them takes the share q, then q more
+    lo = float(np.quantile(p, min(q, 1.0), method="higher")) if q > 0 else 0.0
+    hi = float(np.quantile(p, min(2 * q, 1.0), method="higher")) if q > 0 else 0.0
+    if 2 * q >= 1.0:
+        hi = np.nextafter(hi, np.inf)
+    return (lo, max(lo, hi))
+
+
 @contextlib.contextmanager
 def _enough_history(occ: pd.DataFrame, as_of: pd.Timestamp, source: str) -> Iterator[None]:
     """A survival fit that fails for want of history becomes one :class:`InputError` line.

@@ -23,7 +23,7 @@ from lifelines.utils import k_fold_cross_validation
 
 from cemlib import DEFAULT_SEED
 from cemlib.churn.features import join_covariates
-from cemlib.churn.models import risk_segment, risk_thresholds_from
+from cemlib.churn.models import expected_share_thresholds, risk_segment
 from cemlib.columns import ID, TIME, TIME_OR_EMPTY, typed_columns
 from cemlib.errors import InputError
 
@@ -65,7 +65,7 @@ class SubscriptionChurnModel:
     Fitted: ``model_name_``, ``fitter_``, ``cv_concordance_``, ``covariate_columns_``;
     ``risk_thresholds_`` after :meth:`predict`: the cut-offs on the probability of staying
     (``1 - p_churn``) of the risk segments, ``risk_thresholds`` when given, else chosen from
-    the scores (:func:`cemlib.churn.models.risk_thresholds_from`).
+    the scores (:func:`cemlib.churn.models.expected_share_thresholds`).
     """
 
     def __init__(
@@ -150,7 +150,7 @@ class SubscriptionChurnModel:
         # path (trial 11 M1: fixed 0.3 / 0.6 put 2,865 of 2,865 contracts in "low" at a mean
         # p_churn of 0.139): the share the model expects to leave is "high", the next "medium"
         stay = 1.0 - out["p_churn"].to_numpy()
-        self.risk_thresholds_ = self.risk_thresholds or risk_thresholds_from(stay)
+        self.risk_thresholds_ = self.risk_thresholds or expected_share_thresholds(stay)
         out["risk_segment"] = risk_segment(stay, self.risk_thresholds_)
         out["horizon_days"] = int(horizon_days)
         out["model"] = self.model_name_
