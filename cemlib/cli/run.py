@@ -160,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from cemlib.lock import warehouse_lock
+    from cemlib.pipeline.execute import stop_children
 
     # an interrupt can leave nbclient's cell task to fail after its loop stopped; asyncio logs
     # that at exit as "Task exception was never retrieved" with a traceback, while the run's
@@ -171,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
 
     def on_term(signum, frame):
         terminated.append(signum)
+        # the kernel first, before Papermill's cleanup asks it to shut down: a kernel asked
+        # while its output pipe closes logs a traceback of its own on the shared stderr
+        stop_children()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
