@@ -28,6 +28,22 @@ def project_root(start: str | Path | None = None) -> Path:
     return here
 
 
+def default_suites_dir() -> Path:
+    """``expectations/`` of the project (beside ``pyproject.toml``), else of the checkout: the
+    suites ``01_quality`` reads by default (here, not in :mod:`cemlib.quality`, so that
+    ``cem collect`` finds them without importing Great Expectations)."""
+    here = project_root() / "expectations"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[1] / "expectations"
+
+
+def suite_files(folder: str | Path) -> list[Path]:
+    """The suite files of ``folder`` (``*.yaml``, ``*.yml``, ``*.json``), in name order."""
+    d = Path(folder)
+    return sorted([*d.glob("*.yaml"), *d.glob("*.yml"), *d.glob("*.json")])
+
+
 def resolve_path(path: str | Path | None, default: str) -> Path:
     """``path`` as given when absolute, else relative to the project root; ``None`` -> default."""
     p = Path(path if path not in (None, "") else default)

@@ -8,21 +8,9 @@ file of it is refused before anything is written, by ``cem collect`` and by stag
 
 from __future__ import annotations
 
-from pathlib import Path
-
 #: the expectation that a table has rows (its severity in the suite decides whether a
 #: header-only file of the table is refused or loaded as 0 rows)
 ROW_COUNT = "expect_table_row_count_to_be_between"
-
-
-def suite_files() -> list[Path]:
-    """The suite files ``01_quality`` reads by default (``expectations/`` of the project, else of
-    the checkout: :func:`cemlib.quality.suites.default_suites_dir`)."""
-    from cemlib.config import project_root
-
-    here = project_root() / "expectations"
-    d = here if here.is_dir() else Path(__file__).resolve().parents[2] / "expectations"
-    return sorted([*d.glob("*.yaml"), *d.glob("*.yml"), *d.glob("*.json")])
 
 
 def empty_table_refusals() -> dict[str, str]:
@@ -33,8 +21,10 @@ def empty_table_refusals() -> dict[str, str]:
 
     import yaml
 
+    from cemlib.config import default_suites_dir, suite_files
+
     out = {}
-    for f in suite_files():
+    for f in suite_files(default_suites_dir()):
         try:
             text = f.read_text(encoding="utf-8")
             doc = json.loads(text) if f.suffix == ".json" else yaml.safe_load(text)

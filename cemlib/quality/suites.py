@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from cemlib import DEFAULT_AS_OF
-from cemlib.config import project_root
+from cemlib.config import default_suites_dir, suite_files
 from cemlib.errors import InputError
 from cemlib.quality.context import gx
 from cemlib.quality.history import is_auto
@@ -62,14 +62,6 @@ TABLE_LEVEL = frozenset(
     }
 )
 _PLACEHOLDER = re.compile(r"^\{([^{}]+)\}$")
-
-
-def default_suites_dir() -> Path:
-    """``expectations/`` of the project (beside ``pyproject.toml``), else of the checkout."""
-    here = project_root() / "expectations"
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parents[2] / "expectations"
 
 
 @dataclass(frozen=True)
@@ -345,7 +337,7 @@ def load_suite(path: str | Path) -> Suite:
 def load_suites(directory: str | Path | None = None) -> dict[str, Suite]:
     """Every suite of ``directory`` (default ``expectations/``), keyed by table."""
     d = Path(directory) if directory else default_suites_dir()
-    files = sorted([*d.glob("*.yaml"), *d.glob("*.yml"), *d.glob("*.json")])
+    files = suite_files(d)
     if not files:
         raise InputError("no expectation suites found (*.yaml, *.json)", source=str(d))
     suites = {}
