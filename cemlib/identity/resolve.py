@@ -218,9 +218,14 @@ class IdentityResolver:
         former = self.former_identifiers
         if former is None or not len(former):
             return None
-        keys = pd.DataFrame({"source": as_string(self.prepared_["source"]).to_numpy(dtype=object),
-                             "record_id": as_string(self.prepared_["record_id"]).to_numpy(dtype=object),
-                             "row": np.arange(len(codes))})  # fmt: skip
+        # only the rows of the few records that changed become Python keys (a full run passes
+        # every record here; the ids compared as Arrow strings)
+        record_id = as_string(self.prepared_["record_id"])
+        rows = np.flatnonzero(record_id.isin(former["record_id"].astype(str)).to_numpy(bool))
+        keys = pd.DataFrame({"source": as_string(self.prepared_["source"]).iloc[rows]
+                             .to_numpy(dtype=object),
+                             "record_id": record_id.iloc[rows].to_numpy(dtype=object),
+                             "row": rows})  # fmt: skip
         f = former.assign(source=former["source"].astype(str).to_numpy(dtype=object),
                           record_id=former["record_id"].astype(str).to_numpy(dtype=object))  # fmt: skip
         f = f.merge(keys, on=["source", "record_id"], how="inner")
